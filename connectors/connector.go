@@ -1,0 +1,107 @@
+// Package connectors files approved notes in EHRs. A Connector pushes one
+// Document to one configured EHR instance; connector kinds register
+// themselves with Register, as database/sql drivers do, so an integrator adds
+// an EHR in one package without touching the gateway.
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Document is an approved note as a connector needs it: everything an EHR
+// document carries, and nothing about the gateway's review workflow.
+type Document struct {
+	// NoteID and Version identify exactly what the clinician approved; the
+	// DocumentReference identifier is minted from them so a retry can be
+	// recognised as the same document.
+	NoteID  string
+	Version int
+	Clinic  string
+
+	Patient   string // EHR patient id (FHIR Patient logical id)
+	Encounter string // EHR encounter id, may be empty where the EHR allows
+
+	// Author is the consulting clinician (Practitioner id and display name).
+	Author     string
+	AuthorName string
+	// Approver is the clinician who approved this version.
+	Approver     string
+	ApproverName string
+	ApprovedAt   time.Time
+
+	// Template and its LOINC note type.
+	Template     string
+	LOINC        string
+	LOINCDisplay string
+	Title        string
+	// Text is the note as plain text, exactly as approved.
+	Text string
+	// Created is when the consultation was recorded.
+	Created time.Time
+
+	// Drafter names the software that drafted the note (for the AI
+	// transparency Provenance), e.g. "rules" or "openai:gpt-4o-mini".
+	Drafter string
+
+	// Replaces is set for an amendment: the identifier value of the version
+	// it replaces (see Identifier), and the EHR's id for it if known.
+	Replaces           string
+	ReplacesExternalID string
+}
+
+// Receipt is what the EHR said when it filed a document.
+type Receipt struct {
+	// ExternalID is the EHR's id or location of the document.
+	ExternalID string
+	// Duplicate is true when the EHR already had this document (a retry
+	// after a lost response) and nothing new was filed.
+	Duplicate bool
+}
+
+// Connector files documents in one EHR instance. Implementations must be safe
+// for concurrent use and must make Push idempotent for a given
+// (NoteID, Version): pushing it twice files it once.
+type Connector interface {
+	Push(ctx context.Context, d *Document) (Receipt, error)
+}
+
+// PushError is a failed push, classified so callers know whether to retry.
+type PushError struct {
+	// Permanent means retrying will not help (the EHR refused the document).
+	Permanent bool
+	// StatusCode is the EHR's HTTP status, 0 for a network error.
+	StatusCode int
+	// Message is the EHR's own explanation (OperationOutcome text), suitable
+	// to show the clinician.
+	Message string
+	// RetryAfter is the EHR's requested wait, when it gave one.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *PushError) Error() string {
+	kind := "transient"
+	if e.Permanent {
+		kind = "permanent"
+	}
+	msg := e.Message
+	if msg == "" && e.Err != nil {
+		msg = e.Err.Error()
+	}
+	if e.StatusCode != 0 {
+		return fmt.Sprintf("connectors: %s push failure (HTTP %d): %s", kind, e.StatusCode, msg)
+	}
+	return fmt.Sprintf("connectors: %s push failure: %s", kind, msg)
+}
+
+func (e *PushError) Unwrap() error { return e.Err }
+
+// IsPermanent reports whether err is a push failure that retrying will not
+// fix.
+func IsPermanent(err error) bool {
+	var pe *PushError
+	return errors.As(err, &pe) && pe.Permanent
+}

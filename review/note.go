@@ -1,0 +1,126 @@
+// Package review holds a note's life from draft to chart: its states and
+// versions, clinician edits and approvals, the audit trail, and the outbox
+// that hands approved notes to a Pusher exactly once.
+//
+// review does not know about EHRs. It defines the Pusher it needs, and the
+// wiring in cmd hands it one backed by a connector.
+package review
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+// State is where a note is in its life. The zero value is invalid on purpose.
+type State string
+
+// The states of a note (DESIGN.md, "Life of a note").
+const (
+	StateRecording     State = "recording"
+	StateDrafting      State = "drafting"
+	StatePendingReview State = "pending_review"
+	StateApproved      State = "approved"
+	StatePushing       State = "pushing"
+	StatePushed        State = "pushed"
+	StatePushFailed    State = "push_failed"
+	StateRejected      State = "rejected"
+)
+
+// Role is what an actor may do.
+type Role string
+
+// Roles (DESIGN.md, "Security").
+const (
+	RoleClinician Role = "clinician"
+	RoleReviewer  Role = "reviewer"
+	RoleAdmin     Role = "admin"
+)
+
+// Actor is who is acting, as established by the gateway's authentication.
+// Every transition records one.
+type Actor struct {
+	// Subject is the stable user id (JWT sub).
+	Subject string `json:"subject"`
+	// Name is the display name, for the EHR's author and verifier fields.
+	Name   string `json:"name,omitempty"`
+	Clinic string `json:"clinic"`
+	Role   Role   `json:"role"`
+}
+
+// Note is one consultation's note and the facts the EHR needs to file it.
+type Note struct {
+	ID        string `json:"id"`
+	Clinic    string `json:"clinic"`
+	Clinician string `json:"clinician"`
+	// ClinicianName is the display name of the consulting clinician.
+	ClinicianName string `json:"clinician_name,omitempty"`
+	// Patient and Encounter are the EHR's ids of the patient and the visit,
+	// as the recorder gave them.
+	Patient   string `json:"patient"`
+	Encounter string `json:"encounter,omitempty"`
+	Template  string `json:"template"`
+	// Connector names the configured EHR connector instance the note goes to.
+	Connector string `json:"connector"`
+	SessionID string `json:"session_id,omitempty"`
+
+	State State `json:"state"`
+	// Version counts edits from 1; every change of content makes a new one.
+	Version int `json:"version"`
+
+	Draft      notes.Draft       `json:"draft"`
+	Transcript []notes.Utterance `json:"transcript"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// Approval fields are set when a clinician approves; ApprovedVersion is
+	// the exact version that may be pushed.
+	ApprovedBy      string    `json:"approved_by,omitempty"`
+	ApprovedByName  string    `json:"approved_by_name,omitempty"`
+	ApprovedAt      time.Time `json:"approved_at,omitzero"`
+	ApprovedVersion int       `json:"approved_version,omitempty"`
+
+	RejectedBy   string `json:"rejected_by,omitempty"`
+	RejectReason string `json:"reject_reason,omitempty"`
+
+	// Push outcome.
+	PushAttempts int       `json:"push_attempts,omitempty"`
+	PushedAt     time.Time `json:"pushed_at,omitzero"`
+	// ExternalID is the EHR's id or location of the filed document.
+	ExternalID string `json:"external_id,omitempty"`
+	// PushError is the EHR's own message when the push failed for good.
+	PushError string `json:"push_error,omitempty"`
+}
+
+// Sentinel errors callers branch on with errors.Is.
+var (
+	// ErrNotFound is returned for a note that does not exist or that belongs
+	// to another clinic: the two are not distinguished, so ids leak nothing.
+	ErrNotFound = errors.New("review: note not found")
+	// ErrForbidden is returned when the actor's role does not allow the action.
+	ErrForbidden = errors.New("review: not allowed")
+)
+
+// StateError reports an action that the note's state does not allow, such as
+// approving a note that is not pending review.
+type StateError struct {
+	Action string
+	State  State
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("review: cannot %s a note in state %s", e.Action, e.State)
+}
+
+// VersionError reports an action made against a version that is no longer
+// current; Current lets the client reload and retry.
+type VersionError struct {
+	Given, Current int
+}
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("review: version %d is stale; current version is %d", e.Given, e.Current)
+}
