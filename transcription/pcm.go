@@ -205,7 +205,7 @@ func MixToMono(samples []int16, channels int) []int16 {
 // the same samples, so chunk boundaries add no clicks. Output lags input by
 // about half the filter length; Flush drains it at the end.
 type Resampler struct {
-	in, out int64
+	in, out     int64
 	passthrough bool
 
 	fc       float64   // cutoff in cycles per input sample
