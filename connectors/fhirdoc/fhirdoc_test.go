@@ -1,0 +1,291 @@
+package fhirdoc_test
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+	"github.com/scribegate/scribegate/connectors/fhirschema"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func sampleDocument() *connectors.Document {
+	return &connectors.Document{
+		NoteID:       "note-7f3a",
+		Version:      2,
+		Clinic:       "acme",
+		Patient:      "erXuFYUfucBZaryVksYEcMg3",
+		Encounter:    "eMVYoWxWKPRiKBpLzgb-Xkw3",
+		Author:       "prac-1",
+		AuthorName:   "Dr Ada Lovelace",
+		Approver:     "prac-2",
+		ApproverName: "Dr Grace Hopper",
+		ApprovedAt:   time.Date(2024, 5, 1, 10, 30, 0, 0, time.UTC),
+		Template:     "consult",
+		LOINC:        "11488-4",
+		LOINCDisplay: "Consult note",
+		Title:        "Consultation",
+		Text:         "Subjective:\nCough for 3 days <no fever> & tired.\n\nPlan:\nRest.",
+		Created:      time.Date(2024, 5, 1, 9, 45, 0, 0, time.FixedZone("AEST", 10*3600)),
+		Drafter:      "openai:gpt-4o-mini",
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, got, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	pretty.WriteByte('\n')
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create)", err)
+	}
+	if !bytes.Equal(pretty.Bytes(), want) {
+		t.Errorf("%s differs from golden file:\n%s", name, pretty.Bytes())
+	}
+}
+
+func TestGolden(t *testing.T) {
+	v := fhirschema.ForTest(t)
+	amend := sampleDocument()
+	amend.Version = 3
+	amend.Replaces = connectors.Identifier(amend.NoteID, 2)
+	amend.ReplacesExternalID = "https://ehr.example/fhir/DocumentReference/abc/_history/1"
+	noEncounter := sampleDocument()
+	noEncounter.Encounter, noEncounter.Author, noEncounter.Title = "", "", ""
+
+	au := fhirdoc.Profile{
+		NoteSystem:         "https://clinic.example/scribegate/note",
+		PatientSystem:      "http://ns.electronichealth.net.au/id/hi/ihi/1.0",
+		PractitionerSystem: "http://ns.electronichealth.net.au/id/hi/hpii/1.0",
+		HTML:               true,
+		Preliminary:        true,
+	}
+	auDoc := sampleDocument()
+	auDoc.Patient, auDoc.Author, auDoc.Approver = "8003608166690503", "8003611566712356", "8003619900015717"
+
+	tests := []struct {
+		name string
+		d    *connectors.Document
+		p    fhirdoc.Profile
+	}{
+		{"documentreference", sampleDocument(), fhirdoc.Profile{}},
+		{"documentreference-amendment", amend, fhirdoc.Profile{}},
+		{"documentreference-minimal", noEncounter, fhirdoc.Profile{}},
+		{"documentreference-au-html", auDoc, au},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dr, err := fhirdoc.BuildDocumentReference(tt.d, tt.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := fhirdoc.Marshal(dr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Validate(b); err != nil {
+				t.Fatalf("schema: %v\n%s", err, b)
+			}
+			if bytes.Contains(b, []byte("null")) {
+				t.Errorf("output contains null: %s", b)
+			}
+			golden(t, tt.name, b)
+
+			prov, err := fhirdoc.BuildProvenance(tt.d, fhirdoc.DocumentTarget("DocumentReference/42", tt.d, tt.p), tt.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pb, err := fhirdoc.Marshal(prov)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Validate(pb); err != nil {
+				t.Fatalf("schema: %v\n%s", err, pb)
+			}
+			golden(t, strings.Replace(tt.name, "documentreference", "provenance", 1), pb)
+		})
+	}
+}
+
+// TestDocumentReferenceContent decodes the output and checks the elements
+// EHRs and the idempotency rely on, independent of the golden files.
+func TestDocumentReferenceContent(t *testing.T) {
+	d := sampleDocument()
+	dr, err := fhirdoc.BuildDocumentReference(d, fhirdoc.Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := fhirdoc.Marshal(dr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		ResourceType     string
+		Status           string
+		DocStatus        string
+		MasterIdentifier struct{ System, Value string }
+		Identifier       []struct{ System, Value string }
+		Meta             struct{ Security []struct{ System, Code string } }
+		Content          []struct {
+			Attachment struct {
+				ContentType, Data, Hash string
+				Size                    int
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), `{"resourceType":"DocumentReference"`) {
+		t.Errorf("resourceType is not first: %.60s", b)
+	}
+	if got.Status != "current" || got.DocStatus != "final" {
+		t.Errorf("status %q docStatus %q, want current final", got.Status, got.DocStatus)
+	}
+	wantID := "note-7f3a-v2"
+	if got.MasterIdentifier.Value != wantID || len(got.Identifier) != 1 || got.Identifier[0].Value != wantID || got.Identifier[0].System != fhirdoc.DefaultNoteSystem {
+		t.Errorf("identifiers %+v %+v, want %s|%s", got.MasterIdentifier, got.Identifier, fhirdoc.DefaultNoteSystem, wantID)
+	}
+	if len(got.Meta.Security) != 1 || got.Meta.Security[0].Code != "AIAST" {
+		t.Errorf("security %+v, want AIAST", got.Meta.Security)
+	}
+	if len(got.Content) != 1 {
+		t.Fatalf("%d attachments, want 1", len(got.Content))
+	}
+	a := got.Content[0].Attachment
+	data, err := base64.StdEncoding.DecodeString(a.Data)
+	if err != nil || string(data) != d.Text {
+		t.Errorf("attachment data %q (%v), want the note text", data, err)
+	}
+	sum := sha1.Sum([]byte(d.Text))
+	if a.Hash != base64.StdEncoding.EncodeToString(sum[:]) || a.Size != len(d.Text) || a.ContentType != "text/plain; charset=utf-8" {
+		t.Errorf("attachment %+v", a)
+	}
+	if got, want := (fhirdoc.Profile{}).IfNoneExist(d), "identifier=urn:scribegate:note|note-7f3a-v2"; got != want {
+		t.Errorf("IfNoneExist = %q, want %q", got, want)
+	}
+}
+
+func TestBuildRejectsIncompleteDocuments(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*connectors.Document)
+		missing string
+	}{
+		{"no patient", func(d *connectors.Document) { d.Patient = "" }, "patient"},
+		{"no approver", func(d *connectors.Document) { d.Approver = "" }, "approver"},
+		{"no version", func(d *connectors.Document) { d.Version = 0 }, "version"},
+		{"blank text", func(d *connectors.Document) { d.Text = " \n" }, "text"},
+		{"no LOINC", func(d *connectors.Document) { d.LOINC = "" }, "LOINC"},
+		{"not approved", func(d *connectors.Document) { d.ApprovedAt = time.Time{} }, "approval time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := sampleDocument()
+			tt.mutate(d)
+			_, err := fhirdoc.BuildDocumentReference(d, fhirdoc.Profile{})
+			if !errors.Is(err, fhirdoc.ErrInvalidDocument) || !strings.Contains(err.Error(), tt.missing) {
+				t.Errorf("BuildDocumentReference = %v, want ErrInvalidDocument naming %q", err, tt.missing)
+			}
+			if _, err := fhirdoc.BuildProvenance(d, fhirdoc.DocumentTarget("", d, fhirdoc.Profile{}), fhirdoc.Profile{}); !errors.Is(err, fhirdoc.ErrInvalidDocument) {
+				t.Errorf("BuildProvenance = %v, want ErrInvalidDocument", err)
+			}
+		})
+	}
+}
+
+func TestMarshalStripsNulls(t *testing.T) {
+	// A zero Provenance marshals target and agent as null in the library.
+	got, err := fhirdoc.Clean([]byte(`{"a":null,"b":[],"c":{},"d":[null,{"e":null}],"resourceType":"X","f":"<&>","g":1.50}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"resourceType":"X","f":"<&>","g":1.50}`; string(got) != want {
+		t.Errorf("Clean = %s, want %s", got, want)
+	}
+}
+
+func TestRelativeReference(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"123", "DocumentReference/123"},
+		{"DocumentReference/123", "DocumentReference/123"},
+		{"DocumentReference/123/_history/2", "DocumentReference/123"},
+		{"https://ehr.example/fhir/r4/DocumentReference/abc/_history/1", "DocumentReference/abc"},
+		{"https://ehr.example/fhir/r4/Other/abc", "DocumentReference/abc"},
+	}
+	for _, tt := range tests {
+		if got := fhirdoc.RelativeReference("DocumentReference", tt.in); got != tt.want {
+			t.Errorf("RelativeReference(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestXHTMLEscapes(t *testing.T) {
+	got := fhirdoc.XHTML("a <script>alert(1)</script>\nb & c\n\nnext")
+	want := `<div xmlns="http://www.w3.org/1999/xhtml"><p>a &lt;script&gt;alert(1)&lt;/script&gt;<br/>b &amp; c</p><p>next</p></div>`
+	if got != want {
+		t.Errorf("XHTML = %s, want %s", got, want)
+	}
+}
+
+func TestParseOperationOutcome(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+		ok               bool
+	}{
+		{"details text", `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","details":{"text":"Encounter does not belong to patient"}}]}`, "Encounter does not belong to patient", true},
+		{"diagnostics and expression", `{"resourceType":"OperationOutcome","issue":[{"severity":"warning","code":"informational","diagnostics":"fyi"},{"severity":"error","code":"required","diagnostics":"subject is required","expression":["DocumentReference.subject"]}]}`, "DocumentReference.subject: subject is required", true},
+		{"coding display, unknown severity code", `{"resourceType":"OperationOutcome","issue":[{"severity":"weird","code":"x","details":{"coding":[{"code":"59008","display":"Invalid encounter"}]}}]}`, "Invalid encounter", true},
+		{"not an outcome", `{"resourceType":"Patient"}`, "", false},
+		{"html error page", `<html>Bad gateway</html>`, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := fhirdoc.ParseOperationOutcome([]byte(tt.body))
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("ParseOperationOutcome = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestDecodeLenient(t *testing.T) {
+	// An unknown status code and unknown element would fail the model.
+	r, err := fhirdoc.DecodeLenient([]byte(`{"resourceType":"DocumentReference","id":"9","status":"brand-new","x-vendor":{"a":1},"identifier":[{"system":"s","value":"v"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ID != "9" || r.Status != "brand-new" || !r.HasIdentifier("s", "v") || r.HasIdentifier("s", "w") {
+		t.Errorf("DecodeLenient = %+v", r)
+	}
+	b, err := fhirdoc.DecodeBundle([]byte(`{"resourceType":"Bundle","type":"searchset","total":1,"entry":[{"resource":{"resourceType":"DocumentReference","id":"9"},"search":{"mode":"match"}},{"resource":{"resourceType":"OperationOutcome"},"search":{"mode":"outcome"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := b.Matches(); len(m) != 1 || m[0].ID != "9" {
+		t.Errorf("Matches = %+v", m)
+	}
+	if _, err := fhirdoc.DecodeBundle([]byte(`{"resourceType":"Patient"}`)); err == nil {
+		t.Error("DecodeBundle accepted a Patient")
+	}
+}
