@@ -1,0 +1,482 @@
+package epic
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+)
+
+// Kind is the connector kind this package registers.
+const Kind = "epic"
+
+func init() { connectors.Register(Kind, open) }
+
+// DefaultNoteTypes are the LOINC note types filed when the configuration
+// names none: the US Core common clinical notes a scribe drafts.
+var DefaultNoteTypes = []string{"11488-4", "11506-3", "34117-2", "18842-5", "28570-0"}
+
+const defaultTimeout = 30 * time.Second
+
+// Settings is one Epic instance's configuration. Keys are strict: an
+// unknown key fails start-up.
+type Settings struct {
+	// BaseURL is the FHIR R4 base, e.g.
+	// https://fhir.example.org/interconnect-fhir-oauth/api/FHIR/R4.
+	BaseURL string `yaml:"base_url" json:"base_url"`
+	// TokenURL is the OAuth 2.0 token endpoint; it is also the assertion's
+	// aud.
+	TokenURL string `yaml:"token_url" json:"token_url"`
+	// ClientID is the Backend Services client id Epic issued.
+	ClientID string `yaml:"client_id" json:"client_id"`
+	// PrivateKeyFile is the PEM private key whose public key is registered
+	// with the client.
+	PrivateKeyFile string `yaml:"private_key_file" json:"private_key_file"`
+	// KeyID is the kid of the registered public key.
+	KeyID string `yaml:"key_id" json:"key_id"`
+	// Algorithm is RS384 (default) or ES384.
+	Algorithm string `yaml:"algorithm" json:"algorithm"`
+	// NoteTypes are the LOINC codes this instance may file; others are
+	// refused before sending. Empty means DefaultNoteTypes.
+	NoteTypes []string `yaml:"note_types" json:"note_types"`
+	// DocStatus is "final" (default: files a signed note) or "preliminary"
+	// (leaves an unsigned draft in the clinician's In Basket).
+	DocStatus string `yaml:"doc_status" json:"doc_status"`
+	// Timeout bounds every HTTP request ("30s" default).
+	Timeout string `yaml:"timeout" json:"timeout"`
+	// IdentifierSystem is the system of the note identifier the document
+	// carries; empty means fhirdoc.DefaultNoteSystem.
+	IdentifierSystem string `yaml:"identifier_system" json:"identifier_system"`
+	// LedgerFile is where the push ledger is kept; empty keeps it in
+	// memory (see Ledger).
+	LedgerFile string `yaml:"ledger_file" json:"ledger_file"`
+}
+
+// Options are what the gateway wires into a connector besides settings.
+type Options struct {
+	// HTTPClient sends every request; nil means a client with Timeout.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	// Ledger overrides Settings.LedgerFile, e.g. with one in the gateway's
+	// store.
+	Ledger Ledger
+	// Key overrides Settings.PrivateKeyFile (for keys from a KMS or tests).
+	Key crypto.Signer
+	// Name is the instance name, for logs.
+	Name string
+}
+
+// Connector files clinical notes in one Epic instance. It is safe for
+// concurrent use.
+type Connector struct {
+	name      string
+	base      string
+	hc        *http.Client
+	timeout   time.Duration
+	tokens    *TokenCache
+	ledger    Ledger
+	profile   fhirdoc.Profile
+	noteTypes []string
+	log       *slog.Logger
+	locks     keyLocks
+	now       func() time.Time
+}
+
+var (
+	_ connectors.Connector = (*Connector)(nil)
+	_ connectors.Checker   = (*Connector)(nil)
+)
+
+func open(ctx context.Context, c connectors.Config) (connectors.Connector, error) {
+	var s Settings
+	if err := c.Decode(&s); err != nil {
+		return nil, fmt.Errorf("epic: settings: %w", err)
+	}
+	return New(s, Options{HTTPClient: c.HTTPClient, Logger: c.Logger, Name: c.Name})
+}
+
+// New builds a connector from settings, checking them all up front so a
+// misconfiguration stops start-up rather than the first push.
+func New(s Settings, o Options) (*Connector, error) {
+	var problems []string
+	need := func(v, key string) {
+		if strings.TrimSpace(v) == "" {
+			problems = append(problems, key+" is required")
+		}
+	}
+	need(s.BaseURL, "base_url")
+	need(s.TokenURL, "token_url")
+	need(s.ClientID, "client_id")
+	need(s.KeyID, "key_id")
+	if o.Key == nil {
+		need(s.PrivateKeyFile, "private_key_file")
+	}
+	for _, u := range []struct{ v, key string }{{s.BaseURL, "base_url"}, {s.TokenURL, "token_url"}} {
+		if u.v == "" {
+			continue
+		}
+		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			problems = append(problems, u.key+" must be an absolute http(s) URL")
+		}
+	}
+	timeout := defaultTimeout
+	if s.Timeout != "" {
+		d, err := time.ParseDuration(s.Timeout)
+		if err != nil || d <= 0 {
+			problems = append(problems, fmt.Sprintf("timeout %q is not a positive duration", s.Timeout))
+		} else {
+			timeout = d
+		}
+	}
+	preliminary := false
+	switch s.DocStatus {
+	case "", "final":
+	case "preliminary":
+		preliminary = true
+	default:
+		problems = append(problems, fmt.Sprintf("doc_status %q must be final or preliminary", s.DocStatus))
+	}
+	switch s.Algorithm {
+	case "", "RS384", "ES384":
+	default:
+		problems = append(problems, fmt.Sprintf("algorithm %q must be RS384 or ES384", s.Algorithm))
+	}
+	noteTypes := s.NoteTypes
+	if len(noteTypes) == 0 {
+		noteTypes = DefaultNoteTypes
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("epic: " + strings.Join(problems, "; "))
+	}
+	key := o.Key
+	if key == nil {
+		var err error
+		if key, err = LoadPrivateKey(s.PrivateKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: timeout}
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ledger := o.Ledger
+	if ledger == nil {
+		if s.LedgerFile != "" {
+			l, err := OpenFileLedger(s.LedgerFile)
+			if err != nil {
+				return nil, err
+			}
+			ledger = l
+		} else {
+			log.Warn("epic: no ledger_file; the push ledger is in memory and a restart relies on search alone", "instance", o.Name)
+			ledger = NewMemoryLedger()
+		}
+	}
+	bs := &BackendServices{
+		ClientID: s.ClientID, TokenURL: s.TokenURL, KeyID: s.KeyID, Key: key,
+		Algorithm: s.Algorithm, HTTPClient: hc, Timeout: timeout,
+	}
+	if _, err := bs.method(); err != nil {
+		return nil, err
+	}
+	return &Connector{
+		name:      o.Name,
+		base:      strings.TrimSuffix(s.BaseURL, "/"),
+		hc:        hc,
+		timeout:   timeout,
+		tokens:    NewTokenCache(bs.TokenContext, time.Minute, nil),
+		ledger:    ledger,
+		profile:   fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Preliminary: preliminary},
+		noteTypes: slices.Clone(noteTypes),
+		log:       log,
+		now:       time.Now,
+	}, nil
+}
+
+// Profile is how this connector builds documents, for golden tests and
+// tools that show what would be sent.
+func (c *Connector) Profile() fhirdoc.Profile { return c.profile }
+
+// Build returns the DocumentReference JSON this connector would send for d,
+// after Epic's own rules are checked. Push sends exactly this.
+func (c *Connector) Build(d *connectors.Document) ([]byte, error) {
+	if err := fhirdoc.Check(d); err != nil {
+		return nil, permanent(err.Error(), err)
+	}
+	if !slices.Contains(c.noteTypes, d.LOINC) {
+		return nil, permanent(fmt.Sprintf("this Epic instance does not accept note type LOINC %s (allowed: %s)",
+			d.LOINC, strings.Join(c.noteTypes, ", ")), nil)
+	}
+	if d.Encounter == "" {
+		return nil, permanent("Epic files a clinical note against an encounter, and this note has none", nil)
+	}
+	dr, err := fhirdoc.BuildDocumentReference(d, c.profile)
+	if err != nil {
+		return nil, permanent(err.Error(), err)
+	}
+	// Epic keeps only the first attachment, which must be text/plain.
+	if len(dr.Content) > 1 {
+		dr.Content = dr.Content[:1]
+	}
+	b, err := fhirdoc.Marshal(dr)
+	if err != nil {
+		return nil, permanent(err.Error(), err)
+	}
+	return b, nil
+}
+
+func permanent(msg string, err error) *connectors.PushError {
+	return &connectors.PushError{Permanent: true, Message: msg, Err: err}
+}
+
+// Push files d as a clinical note. Epic has no conditional create, so the
+// connector records each attempt in its ledger before sending; after an
+// attempt whose outcome is unknown, it searches the encounter's notes for
+// the document's identifier before creating again.
+func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
+	body, err := c.Build(d)
+	if err != nil {
+		return connectors.Receipt{}, err
+	}
+	key := connectors.Identifier(d.NoteID, d.Version)
+	unlock := c.locks.lock(key)
+	defer unlock()
+	log := c.log.With("instance", c.name, "note", d.NoteID, "version", d.Version)
+
+	e, _, err := c.ledger.Get(ctx, key)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Message: "push ledger unavailable", Err: err}
+	}
+	if e.ExternalID != "" {
+		log.Info("epic: already filed", "external_id", e.ExternalID)
+		return connectors.Receipt{ExternalID: e.ExternalID, Duplicate: true}, nil
+	}
+	if e.Attempts > 0 {
+		id, found, err := c.find(ctx, d)
+		if err != nil {
+			// Creating now could file a second note: stop and retry later.
+			return connectors.Receipt{}, err
+		}
+		if found {
+			e.ExternalID, e.Updated = id, c.now()
+			if err := c.ledger.Put(ctx, key, e); err != nil {
+				log.Warn("epic: ledger write failed", "err", err)
+			}
+			log.Info("epic: earlier attempt had filed the note", "external_id", id)
+			return connectors.Receipt{ExternalID: id, Duplicate: true}, nil
+		}
+	}
+	e.Attempts++
+	e.Updated = c.now()
+	if err := c.ledger.Put(ctx, key, e); err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Message: "push ledger unavailable", Err: err}
+	}
+	id, err := c.create(ctx, body)
+	if err != nil {
+		log.Warn("epic: create failed", "err", err, "attempt", e.Attempts)
+		return connectors.Receipt{}, err
+	}
+	e.ExternalID, e.Updated = id, c.now()
+	if err := c.ledger.Put(ctx, key, e); err != nil {
+		// Filed, but not recorded: the next push searches and finds it.
+		log.Warn("epic: ledger write failed after create", "err", err, "external_id", id)
+	}
+	log.Info("epic: filed", "external_id", id)
+	return connectors.Receipt{ExternalID: id}, nil
+}
+
+// create POSTs the DocumentReference; Epic answers 201 with a relative
+// Location (DocumentReference/{id}) and an empty body.
+func (c *Connector) create(ctx context.Context, body []byte) (string, error) {
+	resp, rbody, err := c.do(ctx, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, c.base+"/DocumentReference", bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/fhir+json")
+		return req, nil
+	}, "the create")
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return "", classify(resp, rbody, c.now())
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		if r, err := fhirdoc.DecodeLenient(rbody); err == nil && r.ID != "" {
+			return r.ID, nil
+		}
+		// Filed, but we cannot say where: the next push finds it by search.
+		return "", &connectors.PushError{StatusCode: resp.StatusCode, Message: "Epic filed the note but sent no Location"}
+	}
+	return strings.TrimPrefix(fhirdoc.RelativeReference(fhirdoc.DocumentReferenceType, loc), "DocumentReference/"), nil
+}
+
+// find searches the patient's notes on the encounter for d's identifier.
+// Epic's clinical-notes search is by patient and encounter (Epic does not
+// document an identifier search parameter for notes), so identifiers are
+// compared here; next links are followed for a few pages.
+func (c *Connector) find(ctx context.Context, d *connectors.Document) (string, bool, error) {
+	q := url.Values{"patient": {d.Patient}, "encounter": {d.Encounter}}
+	next := c.base + "/DocumentReference?" + q.Encode()
+	id := c.profile.NoteIdentifier(d)
+	for page := 0; page < 10 && next != ""; page++ {
+		u := next
+		resp, body, err := c.do(ctx, func() (*http.Request, error) {
+			return http.NewRequest(http.MethodGet, u, nil)
+		}, "the search for an earlier push")
+		if err != nil {
+			return "", false, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			pe := classify(resp, body, c.now())
+			// A refused search must not become a permanent push failure: the
+			// note itself was not judged.
+			pe.Permanent = false
+			pe.Message = "cannot check for an earlier push: " + pe.Message
+			return "", false, pe
+		}
+		b, err := fhirdoc.DecodeBundle(body)
+		if err != nil {
+			return "", false, &connectors.PushError{StatusCode: resp.StatusCode, Message: "Epic search reply unreadable", Err: err}
+		}
+		for _, r := range b.Matches() {
+			if r.ResourceType == fhirdoc.DocumentReferenceType && r.HasIdentifier(*id.System, *id.Value) {
+				return r.ID, true, nil
+			}
+		}
+		next = nextLink(body)
+	}
+	return "", false, nil
+}
+
+// do sends one request with a bearer token, bounded by the timeout. A 401
+// drops the token and retries once with a fresh one; the body is read and
+// returned.
+func (c *Connector) do(ctx context.Context, build func() (*http.Request, error), op string) (*http.Response, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		tok, err := c.tokens.Token(ctx)
+		if err != nil {
+			return nil, nil, authFailure(ctx, err)
+		}
+		req, err := build()
+		if err != nil {
+			return nil, nil, permanent("cannot build the request", err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, c.timeout)
+		req = req.WithContext(rctx)
+		req.Header.Set("Accept", "application/fhir+json")
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			cancel()
+			return nil, nil, networkError(ctx, op, err)
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		resp.Body.Close()
+		cancel()
+		if err != nil {
+			return nil, nil, networkError(ctx, op, err)
+		}
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+			c.tokens.Invalidate(tok.AccessToken)
+			continue
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			return nil, nil, &connectors.PushError{StatusCode: resp.StatusCode,
+				Message: "Epic refused a freshly issued access token; check the client's access in Epic"}
+		}
+		return resp, body, nil
+	}
+}
+
+// authFailure reports a failed token request. It is transient: a wrong key
+// or client id is the gateway's configuration, not the note's fault, and
+// once an operator fixes it the queued notes should go through.
+func authFailure(ctx context.Context, err error) error {
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		return &connectors.PushError{StatusCode: ae.StatusCode, Message: "Epic refused the gateway's credentials: " + ae.Code + " " + ae.Description, Err: err}
+	}
+	return networkError(ctx, "the token request", err)
+}
+
+// Check fetches a token and reads the server's CapabilityStatement, without
+// filing anything.
+func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
+	var out []connectors.CheckResult
+	tok, err := c.tokens.Token(ctx)
+	if err != nil {
+		out = append(out, connectors.CheckResult{Name: "token", Detail: err.Error()})
+		return out
+	}
+	out = append(out, connectors.CheckResult{Name: "token", OK: true, Detail: "SMART Backend Services token issued"})
+	_ = tok
+	resp, body, err := c.do(ctx, func() (*http.Request, error) {
+		return http.NewRequest(http.MethodGet, c.base+"/metadata", nil)
+	}, "metadata")
+	res := connectors.CheckResult{Name: "capabilities: DocumentReference create"}
+	switch {
+	case err != nil:
+		res.Detail = err.Error()
+	case resp.StatusCode != http.StatusOK:
+		res.Detail = classify(resp, body, c.now()).Error()
+	case !canCreateDocumentReference(body):
+		res.Detail = "the CapabilityStatement does not list DocumentReference create"
+	default:
+		res.OK = true
+	}
+	return append(out, res)
+}
+
+// keyLocks serialises pushes of the same document so that two concurrent
+// pushes cannot both decide to create it.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyLock{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyLock{}
+		k.m[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
