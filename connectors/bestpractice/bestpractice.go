@@ -1,0 +1,254 @@
+package bestpractice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	_ "time/tzdata" // practices run in Australian zones; do not depend on the host's zoneinfo
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/auident"
+)
+
+// Kind is the connector kind name used in configuration.
+const Kind = "bestpractice"
+
+// Transports.
+const (
+	TransportFHIR    = "fhir"
+	TransportHL7File = "hl7file"
+)
+
+// DefaultSubscriptionKeyHeader is the header Halo Cloud (Azure API
+// Management) reads the integrator subscription key from.
+const DefaultSubscriptionKeyHeader = "Ocp-Apim-Subscription-Key"
+
+func init() { connectors.Register(Kind, Open) }
+
+// Settings are an instance's configuration keys. Secrets are never inline:
+// they are read from a file or an environment variable.
+type Settings struct {
+	// Transport is "hl7file" (the default: HL7 v2.4 messages into the
+	// inbox import folder) or "fhir" (Halo Connect's FHIR API).
+	Transport string `yaml:"transport"`
+
+	// BaseURL is the site's Halo Cloud FHIR base, e.g.
+	// https://api.haloconnect.io/integrator/sites/{halo-guid}/fhir/R4
+	BaseURL string `yaml:"base_url"`
+	// SubscriptionKeyFile / SubscriptionKeyEnv hold the Halo Cloud
+	// integrator subscription key (one of them is required for fhir).
+	SubscriptionKeyFile string `yaml:"subscription_key_file"`
+	SubscriptionKeyEnv  string `yaml:"subscription_key_env"`
+	// SubscriptionKeyHeader overrides DefaultSubscriptionKeyHeader.
+	SubscriptionKeyHeader string `yaml:"subscription_key_header"`
+	// Profiles are canonical URLs claimed in meta.profile (none by default:
+	// AU Base 4.1.0 defines no DocumentReference profile).
+	Profiles []string `yaml:"profiles"`
+	// Timeout bounds one HTTP request (default 30s).
+	Timeout time.Duration `yaml:"timeout"`
+
+	// InboxDir is the folder Bp Premier imports HL7 messages from.
+	InboxDir string `yaml:"inbox_dir"`
+	// LedgerDir records delivered identifiers so a resend after import is
+	// recognised; default is a ".scribegate-sent" folder beside InboxDir.
+	LedgerDir string `yaml:"ledger_dir"`
+	// SendingApplication / SendingFacility name us in MSH-3/4 (defaults
+	// "SCRIBEGATE" and the instance name); ReceivingApplication /
+	// ReceivingFacility name the practice in MSH-5/6 (default "BPS" and
+	// empty).
+	SendingApplication   string `yaml:"sending_application"`
+	SendingFacility      string `yaml:"sending_facility"`
+	ReceivingApplication string `yaml:"receiving_application"`
+	ReceivingFacility    string `yaml:"receiving_facility"`
+
+	// Timezone is the practice's IANA zone for dates in the message and the
+	// rendered text (default Australia/Sydney).
+	Timezone string `yaml:"timezone"`
+}
+
+// Connector files notes in one Bp Premier practice.
+type Connector struct {
+	name   string
+	log    *slog.Logger
+	loc    *time.Location
+	fhir   *fhirTransport // one of fhir and hl7 is set
+	hl7    *hl7File
+	ledger string
+}
+
+// Open is the Factory for kind "bestpractice".
+func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error) {
+	var s Settings
+	if err := c.Decode(&s); err != nil {
+		return nil, fmt.Errorf("bestpractice: settings: %w", err)
+	}
+	return New(ctx, c, s)
+}
+
+// New builds a Connector from decoded settings; Open is the usual entry.
+func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, error) {
+	if s.Timezone == "" {
+		s.Timezone = "Australia/Sydney"
+	}
+	loc, err := time.LoadLocation(s.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("bestpractice: timezone: %w", err)
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	conn := &Connector{name: c.Name, log: log, loc: loc}
+	switch s.Transport {
+	case "", TransportHL7File:
+		if s.InboxDir == "" {
+			return nil, errors.New("bestpractice: inbox_dir is required for transport hl7file")
+		}
+		if err := ensureDir(s.InboxDir); err != nil {
+			return nil, fmt.Errorf("bestpractice: inbox_dir: %w", err)
+		}
+		if s.LedgerDir == "" {
+			s.LedgerDir = filepath.Join(filepath.Dir(filepath.Clean(s.InboxDir)), ".scribegate-sent", filepath.Base(filepath.Clean(s.InboxDir)))
+		}
+		if err := os.MkdirAll(s.LedgerDir, 0o700); err != nil {
+			return nil, fmt.Errorf("bestpractice: ledger_dir: %w", err)
+		}
+		h := hl7Header{
+			SendingApplication:   orDefault(s.SendingApplication, "SCRIBEGATE"),
+			SendingFacility:      orDefault(s.SendingFacility, c.Name),
+			ReceivingApplication: orDefault(s.ReceivingApplication, "BPS"),
+			ReceivingFacility:    s.ReceivingFacility,
+		}
+		conn.hl7 = &hl7File{inbox: s.InboxDir, ledger: s.LedgerDir, header: h, loc: loc, now: time.Now, log: log}
+	case TransportFHIR:
+		t, err := newFHIRTransport(c, s)
+		if err != nil {
+			return nil, err
+		}
+		conn.fhir = t
+	default:
+		return nil, fmt.Errorf("bestpractice: transport %q: want %q or %q", s.Transport, TransportHL7File, TransportFHIR)
+	}
+	return conn, nil
+}
+
+// Push files d. Patient and author identifiers are validated first: an
+// invalid IHI, Medicare number or HPI-I is a permanent failure, because
+// filing against a mistyped identifier could put the note in the wrong
+// chart.
+func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
+	patient, author, err := refs(d)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	if c.hl7 != nil {
+		if err := checkDocument(d); err != nil {
+			return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		}
+		r, err := c.hl7.push(ctx, d, patient, author)
+		if err == nil {
+			c.log.InfoContext(ctx, "bestpractice: delivered to inbox", "instance", c.name, "note", d.NoteID, "version", d.Version, "duplicate", r.Duplicate)
+		}
+		return r, err
+	}
+	return c.fhir.push(ctx, d, patient, author)
+}
+
+// Check implements connectors.Checker.
+func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
+	if c.hl7 != nil {
+		return c.hl7.check()
+	}
+	return c.fhir.check(ctx)
+}
+
+// refs parses and validates the patient and author references of d.
+func refs(d *connectors.Document) (patient, author auident.Ref, err error) {
+	if d == nil {
+		return patient, author, errors.New("bestpractice: nil document")
+	}
+	patient, err = auident.Parse(d.Patient)
+	if err != nil {
+		return patient, author, fmt.Errorf("patient: %w", err)
+	}
+	if patient.Kind == auident.HPII || patient.Kind == auident.HPIO {
+		return patient, author, fmt.Errorf("patient: %w: a provider identifier is not a patient identifier", auident.ErrInvalid)
+	}
+	for _, p := range []struct{ what, v string }{{"author", d.Author}, {"approver", d.Approver}} {
+		if p.v == "" {
+			continue
+		}
+		r, err := auident.Parse(p.v)
+		if err != nil {
+			return patient, author, fmt.Errorf("%s: %w", p.what, err)
+		}
+		if r.Kind != "" && r.Kind != auident.HPII {
+			return patient, author, fmt.Errorf("%s: %w: practitioners are identified by HPI-I", p.what, auident.ErrInvalid)
+		}
+		if p.what == "author" {
+			author = r
+		}
+	}
+	return patient, author, nil
+}
+
+// checkDocument is what the HL7 path requires of a document (the FHIR path
+// relies on fhirdoc.Check).
+func checkDocument(d *connectors.Document) error {
+	var missing []string
+	if d.NoteID == "" {
+		missing = append(missing, "note id")
+	}
+	if d.Version < 1 {
+		missing = append(missing, "version")
+	}
+	if d.ApprovedAt.IsZero() {
+		missing = append(missing, "approval time")
+	}
+	if d.LOINC == "" {
+		missing = append(missing, "LOINC note type")
+	}
+	if strings.TrimSpace(d.Text) == "" {
+		missing = append(missing, "text")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("bestpractice: document is missing %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// readSecret reads a secret from a file (trailing newline trimmed) or an
+// environment variable.
+func readSecret(file, env, what string) (string, error) {
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("%s: %s is empty", what, file)
+		}
+		return v, nil
+	case env != "":
+		v := strings.TrimSpace(os.Getenv(env))
+		if v == "" {
+			return "", fmt.Errorf("%s: environment variable %s is not set", what, env)
+		}
+		return v, nil
+	}
+	return "", fmt.Errorf("%s: set a _file or _env setting", what)
+}

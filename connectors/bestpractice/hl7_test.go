@@ -1,0 +1,201 @@
+package bestpractice
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func auDocument() *connectors.Document {
+	return &connectors.Document{
+		NoteID:       "note-7f3a",
+		Version:      2,
+		Clinic:       "clinic-bundaberg",
+		Patient:      "ihi:8003 6081 6669 0503",
+		Author:       "hpii:8003611566712356",
+		AuthorName:   "Dr Alex Chen",
+		Approver:     "hpii:8003611566712356",
+		ApproverName: "Dr Alex Chen",
+		ApprovedAt:   time.Date(2025, 3, 2, 3, 5, 0, 0, time.UTC),
+		Template:     "gp-consult",
+		LOINC:        "11488-4",
+		LOINCDisplay: "Consult note",
+		Title:        "GP consultation",
+		Text:         "S: Cough for 3 days | no fever.\nO: Chest clear; T 37.1^C.\nA: Viral URTI & reassurance.\nP: Review if worse ~ 1 week.\\",
+		Created:      time.Date(2025, 3, 1, 23, 30, 0, 0, time.UTC),
+		Drafter:      "rules",
+	}
+}
+
+func openHL7(t *testing.T) (*Connector, string) {
+	t.Helper()
+	dir := t.TempDir()
+	inbox := filepath.Join(dir, "inbox")
+	if err := os.Mkdir(inbox, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(context.Background(), connectors.Config{Name: "bp-bundaberg"}, Settings{
+		Transport: TransportHL7File, InboxDir: inbox, ReceivingFacility: "Bundaberg Family Practice",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.hl7.now = func() time.Time { return time.Date(2025, 3, 2, 3, 6, 0, 0, time.UTC) }
+	return c, inbox
+}
+
+func TestHL7FileGolden(t *testing.T) {
+	c, inbox := openHL7(t)
+	r, err := c.Push(context.Background(), auDocument())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Duplicate {
+		t.Error("first push reported as duplicate")
+	}
+	got, err := os.ReadFile(r.ExternalID)
+	if err != nil {
+		t.Fatalf("receipt %q does not name the delivered file: %v", r.ExternalID, err)
+	}
+	if filepath.Dir(r.ExternalID) != inbox {
+		t.Errorf("delivered to %s, want the inbox %s", r.ExternalID, inbox)
+	}
+	golden := filepath.Join("testdata", "oru-r01.golden.hl7")
+	if *update {
+		os.WriteFile(golden, got, 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("message differs from %s:\n got: %q\nwant: %q", golden, got, want)
+	}
+
+	// Read it back: the note text survives escaping exactly.
+	m, err := parseHL7(string(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["MSH"][0][10] != "note-7f3a-v2" || m["MSH"][0][9] != "ORU^R01^ORU_R01" || m["MSH"][0][12] != "2.4^AUS&&ISO3166_1" {
+		t.Errorf("MSH = %q", m["MSH"][0])
+	}
+	if pid3 := m["PID"][0][3]; pid3 != "8003608166690503^^^AUSHIC^NI" {
+		t.Errorf("PID-3 = %q", pid3)
+	}
+	if obr3 := m["OBR"][0][3]; !strings.HasPrefix(obr3, "note-7f3a-v2^SCRIBEGATE^bp-bundaberg^") {
+		t.Errorf("OBR-3 = %q", obr3)
+	}
+	text := unescapeFT(m["OBX"][0][5])
+	if !strings.Contains(text, auDocument().Text) {
+		t.Errorf("approved text altered in OBX-5:\n%s", text)
+	}
+	for _, want := range []string{"Date of consultation: 2 March 2025", "IHI 8003 6081 6669 0503", "Approved by Dr Alex Chen on 02/03/2025 at 2:05 pm", "AI assistance"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rendered text lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestHL7FileIdempotent(t *testing.T) {
+	c, inbox := openHL7(t)
+	d := auDocument()
+	first, err := c.Push(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The importer consumes the file; a resend must still be recognised.
+	if err := os.Remove(first.ExternalID); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Push(context.Background(), d)
+	if err != nil || !again.Duplicate {
+		t.Fatalf("resend after import = %+v, %v; want duplicate", again, err)
+	}
+	if n := countMessages(t, inbox); n != 0 {
+		t.Errorf("resend wrote %d messages into the inbox", n)
+	}
+
+	// Concurrent pushes of one new version deliver it once.
+	d2 := auDocument()
+	d2.Version = 3
+	var wg sync.WaitGroup
+	dups := make(chan bool, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := c.Push(context.Background(), d2)
+			if err != nil {
+				t.Error(err)
+			}
+			dups <- r.Duplicate
+		}()
+	}
+	wg.Wait()
+	close(dups)
+	fresh := 0
+	for dup := range dups {
+		if !dup {
+			fresh++
+		}
+	}
+	if fresh != 1 || countMessages(t, inbox) != 1 {
+		t.Errorf("8 concurrent pushes: %d reported new, %d files; want 1 and 1", fresh, countMessages(t, inbox))
+	}
+}
+
+func countMessages(t *testing.T, dir string) int {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range es {
+		if strings.HasSuffix(e.Name(), ".hl7") && !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestPushRefusesInvalidIdentifiers(t *testing.T) {
+	c, inbox := openHL7(t)
+	tests := []struct {
+		name string
+		edit func(*connectors.Document)
+	}{
+		{"IHI check digit", func(d *connectors.Document) { d.Patient = "ihi:8003608166690504" }},
+		{"IHI prefix", func(d *connectors.Document) { d.Patient = "ihi:8003618166690503" }},
+		{"Medicare check digit", func(d *connectors.Document) { d.Patient = "medicare:2123456711" }},
+		{"HPI-I as patient", func(d *connectors.Document) { d.Patient = "hpii:8003611566712356" }},
+		{"author HPI-I", func(d *connectors.Document) { d.Author = "hpii:8003611566712357" }},
+		{"author IHI", func(d *connectors.Document) { d.Author = "ihi:8003608166690503" }},
+		{"no text", func(d *connectors.Document) { d.Text = " " }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := auDocument()
+			tt.edit(d)
+			_, err := c.Push(context.Background(), d)
+			var pe *connectors.PushError
+			if !errors.As(err, &pe) || !pe.Permanent || pe.Message == "" {
+				t.Fatalf("Push = %v; want a permanent PushError with a message", err)
+			}
+		})
+	}
+	if n := countMessages(t, inbox); n != 0 {
+		t.Errorf("%d messages written for invalid documents", n)
+	}
+}

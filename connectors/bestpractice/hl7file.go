@@ -1,0 +1,149 @@
+package bestpractice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/auident"
+)
+
+// hl7File files notes by dropping HL7 v2.4 messages into the folder Bp
+// Premier's inbox imports from, the way secure-messaging providers deliver
+// correspondence.
+type hl7File struct {
+	inbox  string
+	ledger string
+	header hl7Header
+	loc    *time.Location
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// fileName is the inbox file name for a note identifier. Identifiers are
+// "<noteID>-v<version>"; anything outside a conservative set is replaced so
+// a note id can never name a path outside the inbox.
+func fileName(id string) string {
+	var b strings.Builder
+	for _, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return "scribegate-" + b.String() + ".hl7"
+}
+
+// push writes the message atomically and at most once per note identifier:
+//
+//  1. If the ledger (a folder the importer never reads) already records the
+//     identifier, the note was delivered before: Duplicate.
+//  2. The message is written to a temporary file in the inbox whose name
+//     the importer ignores (a leading dot), synced, and hard-linked to its
+//     final name. A link fails if the name exists, so two concurrent pushes
+//     of one note cannot both deliver it, and the importer never sees a
+//     half-written file.
+//  3. The ledger records the identifier (with a copy of the message) so a
+//     retry after the importer has consumed the file is still recognised.
+//
+// A crash between 2 and 3 leaves the delivered file in the inbox; a retry
+// finds it there (Duplicate) unless the importer consumed it first, in
+// which case the note is delivered twice: the one window that remains, and
+// the safer side of it (nothing is lost).
+func (t *hl7File) push(ctx context.Context, d *connectors.Document, patient, author auident.Ref) (connectors.Receipt, error) {
+	if err := ctx.Err(); err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Err: err}
+	}
+	id := connectors.Identifier(d.NoteID, d.Version)
+	name := fileName(id)
+	final := filepath.Join(t.inbox, name)
+	mark := filepath.Join(t.ledger, name)
+	if _, err := os.Stat(mark); err == nil {
+		return connectors.Receipt{ExternalID: final, Duplicate: true}, nil
+	}
+	msg := buildORU(d, patient, author, t.header, t.loc, t.now()).String()
+	err := writeAtomic(t.inbox, name, []byte(msg))
+	dup := errors.Is(err, fs.ErrExist)
+	if err != nil && !dup {
+		return connectors.Receipt{}, &connectors.PushError{Message: "cannot write to the Bp Premier inbox folder", Err: err}
+	}
+	if err := writeAtomic(t.ledger, name, []byte(msg)); err != nil && !errors.Is(err, fs.ErrExist) {
+		// Delivered but not recorded: report success (the note is in the
+		// inbox) and tell the operator; only a resend after import could
+		// duplicate it.
+		t.log.ErrorContext(ctx, "bestpractice: delivered but could not record in ledger", "note", d.NoteID, "version", d.Version, "err", err)
+		return connectors.Receipt{ExternalID: final, Duplicate: dup}, nil
+	}
+	return connectors.Receipt{ExternalID: final, Duplicate: dup}, nil
+}
+
+// writeAtomic creates dir/name with data, or fails with fs.ErrExist if it is
+// already there; readers never see a partial file.
+func writeAtomic(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, ".scribegate-*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, filepath.Join(dir, name)); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fs.ErrExist
+		}
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// check verifies both folders exist and are writable, by creating and
+// removing a probe file; nothing the importer would pick up.
+func (t *hl7File) check() []connectors.CheckResult {
+	var out []connectors.CheckResult
+	for _, c := range []struct{ name, dir string }{{"inbox folder writable", t.inbox}, {"ledger folder writable", t.ledger}} {
+		r := connectors.CheckResult{Name: c.name, OK: true, Detail: c.dir}
+		f, err := os.CreateTemp(c.dir, ".scribegate-check-*.tmp")
+		if err != nil {
+			r.OK, r.Detail = false, err.Error()
+		} else {
+			f.Close()
+			os.Remove(f.Name())
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func ensureDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a folder", dir)
+	}
+	return nil
+}
