@@ -11,7 +11,7 @@ func TestValidate(t *testing.T) {
 		value string
 		ok    bool
 	}{
-		{IHI, "8003608166690503", true}, // AU Base example IHI
+		{IHI, "8003608166690503", true},  // AU Base example IHI
 		{IHI, "8003608166690504", false}, // check digit off by one
 		{IHI, "8003618166690503", false}, // HPI-I prefix
 		{IHI, "800360816669050", false},  // 15 digits
