@@ -1,0 +1,302 @@
+package transcription
+
+import (
+	"math"
+	"time"
+)
+
+// SegmenterConfig tunes a Segmenter. Zero fields take the defaults, which
+// suit conversational speech at close microphone range.
+type SegmenterConfig struct {
+	// SampleRate of the samples written; 0 means EngineSampleRate.
+	SampleRate int
+	// Endpointing is the pause that ends an utterance; 0 means 500 ms.
+	// Shorter pauses are heard as gaps between words.
+	Endpointing time.Duration
+	// MaxUtterance bounds an utterance; 0 means 30 s, the most that Whisper
+	// takes in one window. Speech without a pause is cut at the quietest
+	// moment of its last few seconds.
+	MaxUtterance time.Duration
+	// MinSpeech is how much voiced audio a burst needs to count as speech;
+	// 0 means 100 ms, enough to ignore clicks, coughs into the mic and
+	// keyboard taps without losing a short "yes".
+	MinSpeech time.Duration
+	// PreRoll and PostRoll widen an utterance beyond its voiced frames, so
+	// soft onsets and trailing consonants are not clipped; 0 means 200 ms
+	// each. PostRoll never exceeds Endpointing.
+	PreRoll, PostRoll time.Duration
+}
+
+// SegmentKind says what a SegmentEvent reports.
+type SegmentKind int
+
+// The events a Segmenter emits.
+const (
+	// SegmentSpeechStarted marks the first voiced frame of new speech.
+	SegmentSpeechStarted SegmentKind = iota + 1
+	// SegmentUtterance carries a complete utterance.
+	SegmentUtterance
+)
+
+// SegmentEvent is what a Segmenter noticed in the audio.
+type SegmentEvent struct {
+	Kind SegmentKind
+	// At is where the event happened on the segmenter's timeline: the
+	// start of speech for SegmentSpeechStarted, the end of the utterance's
+	// audio for SegmentUtterance.
+	At time.Duration
+	// Utterance is set for SegmentUtterance: Index, Start, Samples and
+	// SampleRate are filled in; Prompt and Language are the caller's.
+	Utterance Utterance
+}
+
+// Segmenter cuts a stream of audio into utterances at pauses, so that only
+// speech is sent to the engine and each request is a natural unit of
+// speech. It is an energy detector: frames of 10 ms are voiced when they
+// stand well above an adaptive noise floor (the quietest frame of the last
+// few seconds), with hysteresis so that the tail of a word keeps the
+// utterance open. Energy is crude next to a trained VAD, but it has no
+// model to ship, costs nothing, and a pause in a consultation is usually
+// plain enough.
+//
+// A Segmenter is not safe for concurrent use.
+type Segmenter struct {
+	rate, frameLen                                           int
+	endFrames, maxFrames, minFrames, preFrames, postFrames   int
+	searchFrames                                             int
+	pending                                                  []int16 // partial frame
+	buf                                                      []int16 // samples from frame bufStart on
+	bufStart                                                 int
+	frame                                                    int // index of the next frame
+	energies                                                 []float64
+	floorWin                                                 []float64 // ring of recent frame energies
+	floorPos                                                 int
+	state                                                    segState
+	candStart, voiced, lastVoiced, uttStart, minStart, index int
+}
+
+type segState int
+
+const (
+	segIdle segState = iota
+	segCandidate
+	segSpeaking
+)
+
+// Detector levels, in dB of the mean square of a frame of samples (full
+// scale is about 90 dB).
+const (
+	absMinDB    = 30   // never speech below about -60 dBFS
+	onMarginDB  = 12   // to start speech, a frame must beat the floor by this
+	offMarginDB = 6    // to continue it, by this
+	initFloorDB = 40   // assumed floor until real frames fill the window
+	floorWindow = 5.0  // seconds of frames the floor is the minimum of
+	searchMax   = 5.0  // seconds before MaxUtterance searched for a cut
+	frameDur    = 0.01 // seconds per analysis frame
+)
+
+// NewSegmenter returns a Segmenter; see SegmenterConfig for the defaults.
+func NewSegmenter(cfg SegmenterConfig) *Segmenter {
+	if cfg.SampleRate <= 0 {
+		cfg.SampleRate = EngineSampleRate
+	}
+	if cfg.Endpointing <= 0 {
+		cfg.Endpointing = 500 * time.Millisecond
+	}
+	if cfg.MaxUtterance <= 0 {
+		cfg.MaxUtterance = 30 * time.Second
+	}
+	if cfg.MinSpeech <= 0 {
+		cfg.MinSpeech = 100 * time.Millisecond
+	}
+	if cfg.PreRoll <= 0 {
+		cfg.PreRoll = 200 * time.Millisecond
+	}
+	if cfg.PostRoll <= 0 {
+		cfg.PostRoll = 200 * time.Millisecond
+	}
+	cfg.PostRoll = min(cfg.PostRoll, cfg.Endpointing)
+	frames := func(d time.Duration) int { return max(1, int(math.Round(d.Seconds()/frameDur))) }
+	s := &Segmenter{
+		rate:       cfg.SampleRate,
+		frameLen:   max(1, int(float64(cfg.SampleRate)*frameDur)),
+		endFrames:  frames(cfg.Endpointing),
+		maxFrames:  frames(cfg.MaxUtterance),
+		minFrames:  frames(cfg.MinSpeech),
+		preFrames:  frames(cfg.PreRoll),
+		postFrames: frames(cfg.PostRoll),
+		floorWin:   make([]float64, int(floorWindow/frameDur)),
+	}
+	s.searchFrames = min(int(searchMax/frameDur), s.maxFrames/3)
+	for i := range s.floorWin {
+		s.floorWin[i] = initFloorDB
+	}
+	return s
+}
+
+// Write feeds samples and appends what they completed to dst.
+func (s *Segmenter) Write(dst []SegmentEvent, samples []int16) []SegmentEvent {
+	for len(samples) > 0 {
+		n := min(s.frameLen-len(s.pending), len(samples))
+		s.pending = append(s.pending, samples[:n]...)
+		samples = samples[n:]
+		if len(s.pending) == s.frameLen {
+			dst = s.step(dst, s.pending)
+			s.pending = s.pending[:0]
+		}
+	}
+	return dst
+}
+
+// Flush ends the current utterance, if any, and appends it to dst: the
+// client asked for what it said so far (Finalize) or the stream ended. A
+// burst too short to count as speech is dropped.
+func (s *Segmenter) Flush(dst []SegmentEvent) []SegmentEvent {
+	if s.state == segSpeaking {
+		dst = s.emit(dst, min(s.lastVoiced+1+s.postFrames, s.frame))
+	}
+	s.state = segIdle
+	s.trim()
+	return dst
+}
+
+// Elapsed is how much audio the Segmenter has been given.
+func (s *Segmenter) Elapsed() time.Duration {
+	return s.dur(s.frame*s.frameLen + len(s.pending))
+}
+
+func (s *Segmenter) dur(samples int) time.Duration {
+	return time.Duration(samples) * time.Second / time.Duration(s.rate)
+}
+
+func (s *Segmenter) frameTime(f int) time.Duration { return s.dur(f * s.frameLen) }
+
+func (s *Segmenter) floor() float64 {
+	m := math.Inf(1)
+	for _, e := range s.floorWin {
+		m = min(m, e)
+	}
+	return m
+}
+
+func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
+	var sum float64
+	for _, v := range frame {
+		sum += float64(v) * float64(v)
+	}
+	e := 10 * math.Log10(sum/float64(len(frame))+1)
+	floor := s.floor()
+	s.floorWin[s.floorPos] = e
+	s.floorPos = (s.floorPos + 1) % len(s.floorWin)
+
+	fi := s.frame
+	s.frame++
+	s.buf = append(s.buf, frame...)
+	if s.state == segSpeaking {
+		s.energies = append(s.energies, e)
+	}
+
+	switch s.state {
+	case segIdle:
+		if e >= absMinDB && e >= floor+onMarginDB {
+			s.state, s.candStart, s.voiced, s.lastVoiced = segCandidate, fi, 1, fi
+			break
+		}
+		s.trim()
+	case segCandidate:
+		if e >= absMinDB && e >= floor+offMarginDB {
+			s.voiced++
+			s.lastVoiced = fi
+			if s.voiced >= s.minFrames {
+				s.state = segSpeaking
+				s.uttStart = max(s.candStart-s.preFrames, s.bufStart, s.minStart)
+				s.energies = s.energies[:0]
+				for f := s.uttStart; f <= fi; f++ {
+					s.energies = append(s.energies, s.frameEnergy(f))
+				}
+				dst = append(dst, SegmentEvent{Kind: SegmentSpeechStarted, At: s.frameTime(s.candStart)})
+			}
+		} else if fi-s.lastVoiced >= min(s.endFrames, 20) {
+			s.state = segIdle
+			s.trim()
+		}
+	case segSpeaking:
+		if e >= absMinDB && e >= floor+offMarginDB {
+			s.lastVoiced = fi
+		} else if fi-s.lastVoiced >= s.endFrames {
+			dst = s.emit(dst, s.lastVoiced+1+s.postFrames)
+			s.state = segIdle
+			s.trim()
+			break
+		}
+		if s.frame-s.uttStart >= s.maxFrames {
+			dst = s.cut(dst)
+		}
+	}
+	return dst
+}
+
+// frameEnergy recomputes the energy of a buffered frame (used once per
+// utterance, for the frames before speech was confirmed).
+func (s *Segmenter) frameEnergy(f int) float64 {
+	off := (f - s.bufStart) * s.frameLen
+	var sum float64
+	for _, v := range s.buf[off : off+s.frameLen] {
+		sum += float64(v) * float64(v)
+	}
+	return 10 * math.Log10(sum/float64(s.frameLen)+1)
+}
+
+// cut ends an over-long utterance at the quietest frame of its last
+// searchFrames and keeps speaking from there.
+func (s *Segmenter) cut(dst []SegmentEvent) []SegmentEvent {
+	n := len(s.energies)
+	best := n - 1
+	for i := n - 1; i >= max(0, n-s.searchFrames); i-- {
+		if s.energies[i] < s.energies[best] {
+			best = i
+		}
+	}
+	at := s.uttStart + best + 1 // cut after the quietest frame
+	if at >= s.frame {
+		at = s.frame - 1 // keep at least one frame in the new utterance
+	}
+	dst = s.emit(dst, at)
+	s.uttStart = at
+	s.energies = append(s.energies[:0], s.energies[best+1:]...)
+	s.trim()
+	return dst
+}
+
+// emit appends the utterance from uttStart up to frame end (exclusive).
+func (s *Segmenter) emit(dst []SegmentEvent, end int) []SegmentEvent {
+	end = min(end, s.frame)
+	if end <= s.uttStart {
+		return dst // nothing voiced since a forced cut
+	}
+	from, to := (s.uttStart-s.bufStart)*s.frameLen, (end-s.bufStart)*s.frameLen
+	samples := append([]int16(nil), s.buf[from:to]...)
+	u := Utterance{Index: s.index, Start: s.frameTime(s.uttStart), Samples: samples, SampleRate: s.rate}
+	s.index++
+	s.minStart = end
+	return append(dst, SegmentEvent{Kind: SegmentUtterance, At: s.frameTime(end), Utterance: u})
+}
+
+// trim drops buffered audio no utterance can need: while idle, what is
+// older than the pre-roll; while speaking, what precedes the utterance.
+func (s *Segmenter) trim() {
+	var keep int
+	switch s.state {
+	case segIdle:
+		keep = max(s.frame-s.preFrames, s.minStart, s.bufStart)
+		s.energies = s.energies[:0]
+	case segSpeaking:
+		keep = max(s.uttStart, s.bufStart)
+	default:
+		return
+	}
+	if drop := (keep - s.bufStart) * s.frameLen; drop > 0 {
+		s.buf = append(s.buf[:0], s.buf[drop:]...)
+		s.bufStart = keep
+	}
+}

@@ -1,0 +1,293 @@
+package transcription
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// audio builds synthetic test audio at 16 kHz: quiet background noise
+// throughout, with tones laid on top.
+type audio struct {
+	s   []int16
+	rng *rand.Rand
+}
+
+func newAudio() *audio { return &audio{rng: rand.New(rand.NewPCG(1, 2))} }
+
+// silence appends background noise (rms about 30, -60 dBFS).
+func (a *audio) silence(d time.Duration) *audio {
+	for range int(d.Seconds() * 16000) {
+		a.s = append(a.s, int16(a.rng.NormFloat64()*30))
+	}
+	return a
+}
+
+// tone appends a voiced sound: a 220 Hz tone with harmonics plus noise.
+func (a *audio) tone(d time.Duration) *audio {
+	for i := range int(d.Seconds() * 16000) {
+		t := float64(i) / 16000
+		v := 4000*math.Sin(2*math.Pi*220*t) + 2000*math.Sin(2*math.Pi*660*t) + a.rng.NormFloat64()*30
+		a.s = append(a.s, int16(v))
+	}
+	return a
+}
+
+// speechLike appends syllable-like bursts (250 ms voiced, 120 ms dips)
+// with no pause long enough to end an utterance.
+func (a *audio) speechLike(d time.Duration) *audio {
+	for end := len(a.s) + int(d.Seconds()*16000); len(a.s) < end; {
+		a.tone(250 * time.Millisecond).silence(120 * time.Millisecond)
+	}
+	return a
+}
+
+func segmentAll(cfg SegmenterConfig, s []int16, chunk int, flush bool) []SegmentEvent {
+	seg := NewSegmenter(cfg)
+	var ev []SegmentEvent
+	for len(s) > 0 {
+		n := min(chunk, len(s))
+		ev = seg.Write(ev, s[:n])
+		s = s[n:]
+	}
+	if flush {
+		ev = seg.Flush(ev)
+	}
+	return ev
+}
+
+func utterances(ev []SegmentEvent) []Utterance {
+	var us []Utterance
+	for _, e := range ev {
+		if e.Kind == SegmentUtterance {
+			us = append(us, e.Utterance)
+		}
+	}
+	return us
+}
+
+func near(got, want, tol time.Duration) bool { return got >= want-tol && got <= want+tol }
+
+func TestSegmenterPauses(t *testing.T) {
+	a := newAudio().
+		silence(time.Second).tone(time.Second). // utterance 0: 1.0–2.0
+		silence(time.Second).
+		tone(500 * time.Millisecond).silence(300 * time.Millisecond).tone(500 * time.Millisecond). // utterance 1: 3.0–4.3, a short pause inside
+		silence(time.Second).
+		tone(20 * time.Millisecond). // a click: ignored
+		silence(time.Second)
+	ev := segmentAll(SegmenterConfig{}, a.s, 320, false)
+
+	var starts []time.Duration
+	for _, e := range ev {
+		if e.Kind == SegmentSpeechStarted {
+			starts = append(starts, e.At)
+		}
+	}
+	us := utterances(ev)
+	if len(us) != 2 || len(starts) != 2 {
+		t.Fatalf("got %d utterances, %d starts; want 2 and 2", len(us), len(starts))
+	}
+	const tol = 30 * time.Millisecond
+	for i, want := range []struct{ speech, start, end time.Duration }{
+		{time.Second, 800 * time.Millisecond, 2200 * time.Millisecond},
+		{3 * time.Second, 2800 * time.Millisecond, 4500 * time.Millisecond},
+	} {
+		u := us[i]
+		if u.Index != i || !near(starts[i], want.speech, tol) || !near(u.Start, want.start, tol) || !near(u.Start+u.Duration(), want.end, tol) {
+			t.Errorf("utterance %d: index %d speech at %v, spans %v–%v; want %v, %v–%v",
+				i, u.Index, starts[i], u.Start, u.Start+u.Duration(), want.speech, want.start, want.end)
+		}
+		if u.SampleRate != 16000 {
+			t.Errorf("sample rate %d", u.SampleRate)
+		}
+		// The samples are the input's, not a copy of something else.
+		off := int(u.Start.Seconds() * 16000)
+		if !slices.Equal(u.Samples, a.s[off:off+len(u.Samples)]) {
+			t.Errorf("utterance %d samples are not the input at its start", i)
+		}
+	}
+}
+
+func TestSegmenterChunkInvariance(t *testing.T) {
+	a := newAudio().silence(500 * time.Millisecond).tone(time.Second).silence(time.Second).tone(700 * time.Millisecond)
+	want := segmentAll(SegmenterConfig{}, a.s, len(a.s), true)
+	for _, chunk := range []int{1, 77, 160, 4000} {
+		got := segmentAll(SegmenterConfig{}, a.s, chunk, true)
+		if len(got) != len(want) {
+			t.Fatalf("chunk %d: %d events, want %d", chunk, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].Kind != want[i].Kind || got[i].At != want[i].At || len(got[i].Utterance.Samples) != len(want[i].Utterance.Samples) {
+				t.Errorf("chunk %d: event %d differs", chunk, i)
+			}
+		}
+	}
+}
+
+func TestSegmenterFlush(t *testing.T) {
+	a := newAudio().silence(500 * time.Millisecond).tone(800 * time.Millisecond)
+	if us := utterances(segmentAll(SegmenterConfig{}, a.s, 160, false)); len(us) != 0 {
+		t.Fatalf("utterance before its pause: %d", len(us))
+	}
+	us := utterances(segmentAll(SegmenterConfig{}, a.s, 160, true))
+	if len(us) != 1 || !near(us[0].Start, 300*time.Millisecond, 20*time.Millisecond) || !near(us[0].Duration(), time.Second, 20*time.Millisecond) {
+		t.Fatalf("flush gave %+v", us)
+	}
+
+	// Flushing again, or flushing silence, emits nothing.
+	seg := NewSegmenter(SegmenterConfig{})
+	ev := seg.Write(nil, a.s)
+	ev = seg.Flush(ev)
+	ev = seg.Flush(ev)
+	ev = seg.Write(ev, newAudio().silence(time.Second).s)
+	ev = seg.Flush(ev)
+	if n := len(utterances(ev)); n != 1 {
+		t.Errorf("%d utterances after repeated flushes", n)
+	}
+}
+
+func TestSegmenterEndpointing(t *testing.T) {
+	a := newAudio().silence(500 * time.Millisecond).tone(500 * time.Millisecond).silence(300 * time.Millisecond).tone(500 * time.Millisecond).silence(time.Second)
+	for _, tt := range []struct {
+		endpointing time.Duration
+		want        int
+	}{{0, 1}, {200 * time.Millisecond, 2}, {800 * time.Millisecond, 1}} {
+		us := utterances(segmentAll(SegmenterConfig{Endpointing: tt.endpointing}, a.s, 160, true))
+		if len(us) != tt.want {
+			t.Errorf("endpointing %v: %d utterances, want %d", tt.endpointing, len(us), tt.want)
+		}
+		// Utterances never overlap, so no audio is transcribed twice.
+		for i := 1; i < len(us); i++ {
+			if us[i].Start < us[i-1].Start+us[i-1].Duration() {
+				t.Errorf("endpointing %v: utterance %d overlaps the previous one", tt.endpointing, i)
+			}
+		}
+	}
+}
+
+func TestSegmenterMaxUtterance(t *testing.T) {
+	a := newAudio().silence(time.Second).speechLike(40 * time.Second)
+	// Speech ends 120 ms before the bursts do; the utterances span it with
+	// 200 ms of pre-roll and post-roll.
+	want := time.Duration(len(a.s))*time.Second/16000 - 120*time.Millisecond + 200*time.Millisecond - 800*time.Millisecond
+	a.silence(time.Second)
+	us := utterances(segmentAll(SegmenterConfig{}, a.s, 1600, true))
+	if len(us) != 2 {
+		t.Fatalf("%d utterances, want 2", len(us))
+	}
+	if d := us[0].Duration(); d > 30*time.Second || d < 25*time.Second {
+		t.Errorf("first utterance lasts %v, want just under 30s", d)
+	}
+	// The cut lands in a dip (the quiet 120 ms between bursts), not in a burst.
+	cutAt := us[1].Start
+	if us[0].Start+us[0].Duration() != cutAt {
+		t.Errorf("gap or overlap at the cut: %v vs %v", us[0].Start+us[0].Duration(), cutAt)
+	}
+	i := int(cutAt.Seconds() * 16000)
+	if r := rms(a.s[i-80 : i+80]); r > 200 {
+		t.Errorf("cut at %v is in speech (rms %v)", cutAt, r)
+	}
+	total := us[0].Duration() + us[1].Duration()
+	if !near(total, want, 20*time.Millisecond) {
+		t.Errorf("utterances cover %v, want %v", total, want)
+	}
+}
+
+func TestSegmenterAdaptsToNoise(t *testing.T) {
+	// A steady fan noise at -35 dBFS, louder than the initial floor, must not
+	// become one endless utterance; a voice well above it is still heard.
+	rng := rand.New(rand.NewPCG(3, 4))
+	var s []int16
+	noise := func(d time.Duration) {
+		for range int(d.Seconds() * 16000) {
+			s = append(s, int16(rng.NormFloat64()*600))
+		}
+	}
+	noise(8 * time.Second)
+	s = append(s, newAudio().tone(time.Second).s...)
+	noise(2 * time.Second)
+	seg := NewSegmenter(SegmenterConfig{})
+	ev := seg.Write(nil, s)
+	us := utterances(ev)
+	if len(us) == 0 {
+		t.Fatal("voice over noise not heard")
+	}
+	last := us[len(us)-1]
+	if !near(last.Start, 7800*time.Millisecond, 50*time.Millisecond) {
+		t.Errorf("last utterance starts at %v, want 7.8s (noise became speech?)", last.Start)
+	}
+	var inNoise time.Duration
+	for _, u := range us[:len(us)-1] {
+		inNoise += u.Duration()
+	}
+	if inNoise > 6*time.Second {
+		t.Errorf("%v of steady noise taken for speech", inNoise)
+	}
+}
+
+// speechWAV returns the espeak fixture resampled to 16 kHz; a fresh one is
+// synthesised when espeak-ng is installed, to check more than one voice
+// rate, but the committed fixture alone suffices.
+func speechWAV(t testing.TB) []int16 {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "speech.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return readMono16k(t, f)
+}
+
+func readMono16k(t testing.TB, r interface{ Read([]byte) (int, error) }) []int16 {
+	t.Helper()
+	format, pcm, err := ReadWAV(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := DecodeLinear16(pcm)
+	s = MixToMono(s, format.Channels)
+	rs, err := NewResampler(format.SampleRate, 16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs.Flush(rs.Write(nil, s))
+}
+
+func TestSegmenterRealSpeech(t *testing.T) {
+	// The fixture is two phrases with a 900 ms break: two utterances.
+	s := speechWAV(t)
+	us := utterances(segmentAll(SegmenterConfig{}, s, 320, true))
+	if len(us) != 2 {
+		t.Fatalf("fixture: %d utterances, want 2", len(us))
+	}
+	for _, u := range us {
+		if u.Duration() < 800*time.Millisecond {
+			t.Errorf("utterance of %v is too short for a phrase", u.Duration())
+		}
+	}
+
+	if _, err := exec.LookPath("espeak-ng"); err != nil {
+		t.Skip("espeak-ng not installed; fixture checked only")
+	}
+	out := filepath.Join(t.TempDir(), "three.wav")
+	cmd := exec.Command("espeak-ng", "-m", "-w", out,
+		`Good morning. <break time="1s"/> How long have you had the pain? <break time="700ms"/> About two weeks.`)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("espeak-ng: %v: %s", err, b)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	us = utterances(segmentAll(SegmenterConfig{}, readMono16k(t, f), 1000, true))
+	if len(us) != 3 {
+		t.Errorf("espeak: %d utterances, want 3", len(us))
+	}
+}
