@@ -1,0 +1,569 @@
+// Package fhirtest is a small FHIR R4 server for tests: every connector's
+// test and the gateway's end-to-end test push to it instead of a real EHR.
+// It speaks the parts of the FHIR REST API connectors use — create with
+// conditional create (If-None-Exist), read, search by identifier,
+// capabilities — and, like a strict real server, rejects any body that does
+// not validate against the R4 JSON schema, answering with an
+// OperationOutcome. Faults (lost responses, 5xx, 429, 4xx) and an
+// authentication hook let tests exercise a connector's error handling.
+//
+// A Server is an http.Handler, so a vendor stand-in can mount it under its
+// own base path (with http.StripPrefix) beside its token endpoint;
+// NewServer runs it on its own httptest.Server.
+package fhirtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors/fhirschema"
+)
+
+// Server is an in-memory FHIR R4 server. It is safe for concurrent use.
+type Server struct {
+	// URL is the server's base URL (set by NewServer, or by whoever mounts
+	// the handler); Location headers and Bundle fullUrls are built on it.
+	// Empty means relative locations.
+	URL string
+
+	validator *fhirschema.Validator
+
+	mu        sync.Mutex
+	auth      func(*http.Request) error
+	faults    []Fault
+	nextID    int
+	resources map[string][]*stored // by resource type, in creation order
+	requests  []Request
+}
+
+type stored struct {
+	id   string
+	body json.RawMessage // as served, with id and meta
+	ids  []identifier
+}
+
+type identifier struct{ System, Value string }
+
+// Request is a request the server received, for assertions.
+type Request struct {
+	Method string
+	// Path is relative to the server's base, without a leading slash
+	// ("DocumentReference", "DocumentReference/1", "metadata").
+	Path   string
+	Query  url.Values
+	Header http.Header
+	Body   []byte
+	// Status is what the server answered; 0 when the response was dropped.
+	Status int
+}
+
+// Fault is a failure the server injects instead of (or after) handling a
+// request.
+type Fault struct {
+	// Method and ResourceType select the requests the fault hits; empty
+	// matches any.
+	Method       string
+	ResourceType string
+	// Drop handles the request normally (a create is stored) and then
+	// closes the connection without a response: the client sees a network
+	// error and does not know the document was filed.
+	Drop bool
+	// Status answers with this HTTP status and an OperationOutcome instead
+	// of handling the request (nothing is stored). Ignored when Drop is set.
+	Status int
+	// RetryAfter, when positive, is sent as a Retry-After header (seconds).
+	RetryAfter time.Duration
+	// Message is the OperationOutcome's diagnostics; a default says which
+	// fault it was.
+	Message string
+}
+
+// New returns a server validating bodies with v. Mount it yourself, or use
+// NewServer.
+func New(v *fhirschema.Validator) *Server {
+	return &Server{validator: v, resources: map[string][]*stored{}}
+}
+
+// NewServer starts a server on a local port with the repository's schema,
+// closed when the test ends.
+func NewServer(t testing.TB) *Server {
+	t.Helper()
+	s := New(fhirschema.ForTest(t))
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	s.URL = ts.URL
+	return s
+}
+
+// SetAuth installs a check run on every request; an error answers 401 with
+// a WWW-Authenticate challenge and an OperationOutcome. nil removes it.
+func (s *Server) SetAuth(check func(*http.Request) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.auth = check
+}
+
+// Inject queues f for the next n requests it matches.
+func (s *Server) Inject(f Fault, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults = append(s.faults, f)
+	}
+}
+
+// PendingFaults returns how many injected faults have not fired yet.
+func (s *Server) PendingFaults() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.faults)
+}
+
+// Resources returns the stored resources of one type, in creation order,
+// as served (with id and meta).
+func (s *Server) Resources(resourceType string) []json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]json.RawMessage, 0, len(s.resources[resourceType]))
+	for _, r := range s.resources[resourceType] {
+		out = append(out, slices.Clone(r.body))
+	}
+	return out
+}
+
+// Find returns the stored resources of a type carrying system|value.
+func (s *Server) Find(resourceType, system, value string) []json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []json.RawMessage
+	for _, r := range s.match(resourceType, identifier{system, value}) {
+		out = append(out, slices.Clone(r.body))
+	}
+	return out
+}
+
+// Requests returns what the server received so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// Seed stores a resource as if created (e.g. the Patient and Encounter a
+// note refers to) and returns its id. It is validated like a create.
+func (s *Server) Seed(resource []byte) (string, error) {
+	if err := s.validator.Validate(resource); err != nil {
+		return "", err
+	}
+	var head struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if err := json.Unmarshal(resource, &head); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.store(head.ResourceType, resource)
+	if err != nil {
+		return "", err
+	}
+	return st.id, nil
+}
+
+// ServeHTTP implements the FHIR REST interactions. Paths are relative to
+// the server's base.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+	path := strings.Trim(r.URL.Path, "/")
+	rec := Request{Method: r.Method, Path: path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body}
+	rw := &recordingWriter{ResponseWriter: w}
+	defer func() {
+		rec.Status = rw.status
+		s.mu.Lock()
+		s.requests = append(s.requests, rec)
+		s.mu.Unlock()
+	}()
+
+	parts := strings.Split(path, "/")
+	resourceType := parts[0]
+
+	s.mu.Lock()
+	auth := s.auth
+	fault, faulted := s.takeFault(r.Method, resourceType)
+	s.mu.Unlock()
+
+	if auth != nil {
+		if err := auth(r); err != nil {
+			rw.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			writeOutcome(rw, http.StatusUnauthorized, "login", err.Error())
+			return
+		}
+	}
+	if faulted && !fault.Drop {
+		if fault.RetryAfter > 0 {
+			rw.Header().Set("Retry-After", strconv.Itoa(int((fault.RetryAfter+time.Second-1)/time.Second)))
+		}
+		msg := fault.Message
+		if msg == "" {
+			msg = fmt.Sprintf("fhirtest: injected HTTP %d", fault.Status)
+		}
+		writeOutcome(rw, fault.Status, issueCode(fault.Status), msg)
+		return
+	}
+	if faulted && fault.Drop {
+		// Handle the request into a discarded response, then close the
+		// connection: the work is done, the reply is lost.
+		s.route(httptest.NewRecorder(), r, parts, body)
+		rec.Status = 0
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler) // closes the connection without a reply
+	}
+	s.route(rw, r, parts, body)
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request, parts []string, body []byte) {
+	switch {
+	case len(parts) == 1 && parts[0] == "metadata" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, capabilityStatement)
+	case len(parts) == 1 && parts[0] != "" && r.Method == http.MethodPost:
+		s.create(w, r, parts[0], body)
+	case len(parts) == 1 && parts[0] != "" && r.Method == http.MethodGet:
+		s.search(w, r, parts[0])
+	case len(parts) == 2 && r.Method == http.MethodGet:
+		s.read(w, parts[0], parts[1])
+	default:
+		writeOutcome(w, http.StatusMethodNotAllowed, "not-supported", fmt.Sprintf("fhirtest: %s /%s is not supported", r.Method, strings.Join(parts, "/")))
+	}
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, resourceType string, body []byte) {
+	if err := s.validator.Validate(body); err != nil {
+		var se *fhirschema.Error
+		if errors.As(err, &se) {
+			writeSchemaOutcome(w, se)
+			return
+		}
+		writeOutcome(w, http.StatusBadRequest, "structure", err.Error())
+		return
+	}
+	var head struct {
+		ResourceType string `json:"resourceType"`
+	}
+	_ = json.Unmarshal(body, &head) // valid JSON: Validate passed
+	if head.ResourceType != resourceType {
+		writeOutcome(w, http.StatusBadRequest, "invalid", fmt.Sprintf("resourceType %s posted to /%s", head.ResourceType, resourceType))
+		return
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cond := r.Header.Get("If-None-Exist"); cond != "" {
+		q, err := url.ParseQuery(strings.TrimPrefix(cond, "?"))
+		if err != nil || len(q) != 1 || len(q["identifier"]) != 1 {
+			writeOutcome(w, http.StatusBadRequest, "not-supported", "fhirtest: If-None-Exist supports exactly one identifier parameter, got "+cond)
+			return
+		}
+		matches := s.match(resourceType, parseToken(q.Get("identifier")))
+		switch len(matches) {
+		case 0:
+		case 1:
+			w.Header().Set("Location", s.location(resourceType, matches[0].id))
+			s.reply(w, r, http.StatusOK, matches[0].body)
+			return
+		default:
+			writeOutcome(w, http.StatusPreconditionFailed, "duplicate", "fhirtest: If-None-Exist matches several resources")
+			return
+		}
+	}
+	st, err := s.store(resourceType, body)
+	if err != nil {
+		writeOutcome(w, http.StatusBadRequest, "structure", err.Error())
+		return
+	}
+	w.Header().Set("Location", s.location(resourceType, st.id))
+	w.Header().Set("ETag", `W/"1"`)
+	s.reply(w, r, http.StatusCreated, st.body)
+}
+
+// reply honours Prefer: return=minimal (empty body) as FHIR servers do.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	if strings.Contains(r.Header.Get("Prefer"), "return=minimal") {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// store assigns an id and meta and keeps the resource; s.mu is held.
+func (s *Server) store(resourceType string, body []byte) (*stored, error) {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	s.nextID++
+	id := strconv.Itoa(s.nextID)
+	m["id"] = id
+	meta, _ := m["meta"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	meta["versionId"] = "1"
+	meta["lastUpdated"] = time.Now().UTC().Format(time.RFC3339Nano)
+	m["meta"] = meta
+	out, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	st := &stored{id: id, body: out, ids: identifiersOf(m)}
+	s.resources[resourceType] = append(s.resources[resourceType], st)
+	return st, nil
+}
+
+func identifiersOf(m map[string]any) []identifier {
+	var ids []identifier
+	add := func(v any) {
+		o, _ := v.(map[string]any)
+		sys, _ := o["system"].(string)
+		val, _ := o["value"].(string)
+		if val != "" {
+			ids = append(ids, identifier{sys, val})
+		}
+	}
+	if list, ok := m["identifier"].([]any); ok {
+		for _, v := range list {
+			add(v)
+		}
+	} else if m["identifier"] != nil {
+		add(m["identifier"])
+	}
+	if m["masterIdentifier"] != nil {
+		add(m["masterIdentifier"])
+	}
+	return ids
+}
+
+// parseToken parses a token search value: "system|value", "|value" (no
+// system) or "value" (any system).
+func parseToken(tok string) identifier {
+	if sys, val, ok := strings.Cut(tok, "|"); ok {
+		return identifier{sys, val}
+	}
+	return identifier{System: "\x00any", Value: tok}
+}
+
+// match finds resources carrying the identifier; s.mu is held.
+func (s *Server) match(resourceType string, want identifier) []*stored {
+	var out []*stored
+	for _, r := range s.resources[resourceType] {
+		for _, id := range r.ids {
+			if id.Value == want.Value && (want.System == "\x00any" || id.System == want.System) {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType string) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	candidates := slices.Clone(s.resources[resourceType])
+	for _, tok := range q["identifier"] {
+		candidates = intersect(candidates, s.match(resourceType, parseToken(tok)))
+	}
+	s.mu.Unlock()
+	if ids := q["_id"]; len(ids) > 0 {
+		candidates = slices.DeleteFunc(candidates, func(st *stored) bool { return !slices.Contains(ids, st.id) })
+	}
+	type entry struct {
+		FullURL  string          `json:"fullUrl"`
+		Resource json.RawMessage `json:"resource"`
+		Search   map[string]any  `json:"search"`
+	}
+	b := struct {
+		ResourceType string  `json:"resourceType"`
+		Type         string  `json:"type"`
+		Total        int     `json:"total"`
+		Entry        []entry `json:"entry,omitempty"`
+	}{ResourceType: "Bundle", Type: "searchset", Total: len(candidates)}
+	for _, st := range candidates {
+		b.Entry = append(b.Entry, entry{FullURL: s.location(resourceType, st.id), Resource: st.body, Search: map[string]any{"mode": "match"}})
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+func intersect(a, b []*stored) []*stored {
+	return slices.DeleteFunc(a, func(st *stored) bool { return !slices.Contains(b, st) })
+}
+
+func (s *Server) read(w http.ResponseWriter, resourceType, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.resources[resourceType] {
+		if st.id == id {
+			w.Header().Set("ETag", `W/"1"`)
+			w.Header().Set("Content-Type", "application/fhir+json")
+			w.Write(st.body)
+			return
+		}
+	}
+	writeOutcome(w, http.StatusNotFound, "not-found", fmt.Sprintf("%s/%s is not known", resourceType, id))
+}
+
+func (s *Server) location(resourceType, id string) string {
+	rel := resourceType + "/" + id
+	if s.URL == "" {
+		return rel
+	}
+	return strings.TrimSuffix(s.URL, "/") + "/" + rel
+}
+
+// takeFault consumes the first queued fault matching the request; s.mu is
+// held.
+func (s *Server) takeFault(method, resourceType string) (Fault, bool) {
+	for i, f := range s.faults {
+		if (f.Method == "" || f.Method == method) && (f.ResourceType == "" || f.ResourceType == resourceType) {
+			s.faults = slices.Delete(s.faults, i, i+1)
+			return f, true
+		}
+	}
+	return Fault{}, false
+}
+
+// OperationOutcome returns an OperationOutcome with one error issue, as FHIR
+// servers send with a 4xx or 5xx.
+func OperationOutcome(code, diagnostics string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"resourceType": "OperationOutcome",
+		"issue": []any{map[string]any{
+			"severity": "error", "code": code, "diagnostics": diagnostics,
+		}},
+	})
+	return b
+}
+
+func writeOutcome(w http.ResponseWriter, status int, code, diagnostics string) {
+	w.Header().Set("Content-Type", "application/fhir+json")
+	w.WriteHeader(status)
+	w.Write(OperationOutcome(code, diagnostics))
+}
+
+func writeSchemaOutcome(w http.ResponseWriter, e *fhirschema.Error) {
+	var issues []any
+	for _, p := range e.Problems {
+		issue := map[string]any{"severity": "error", "code": "structure", "diagnostics": p.Message}
+		if p.Path != "" {
+			issue["location"] = []string{p.Path}
+		}
+		issues = append(issues, issue)
+	}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	w.WriteHeader(http.StatusBadRequest)
+	b, _ := json.Marshal(map[string]any{"resourceType": "OperationOutcome", "issue": issues})
+	w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeOutcome(w, http.StatusInternalServerError, "exception", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/fhir+json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func issueCode(status int) string {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return "throttled"
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return "security"
+	case status == http.StatusNotFound:
+		return "not-found"
+	case status == http.StatusConflict || status == http.StatusPreconditionFailed:
+		return "conflict"
+	case status >= 500:
+		return "transient"
+	default:
+		return "processing"
+	}
+}
+
+type recordingWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *recordingWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+var capabilityStatement = map[string]any{
+	"resourceType": "CapabilityStatement",
+	"status":       "active",
+	"date":         "2024-01-01",
+	"kind":         "instance",
+	"fhirVersion":  "4.0.1",
+	"format":       []string{"json"},
+	"software":     map[string]any{"name": "scribegate fhirtest"},
+	"implementation": map[string]any{
+		"description": "scribegate's in-memory FHIR R4 server for tests",
+	},
+	"rest": []any{map[string]any{
+		"mode": "server",
+		"resource": []any{
+			resourceCapability("DocumentReference"),
+			resourceCapability("Provenance"),
+		},
+	}},
+}
+
+func resourceCapability(t string) map[string]any {
+	return map[string]any{
+		"type": t,
+		"interaction": []any{
+			map[string]any{"code": "create"},
+			map[string]any{"code": "read"},
+			map[string]any{"code": "search-type"},
+		},
+		"conditionalCreate": true,
+		"searchParam": []any{
+			map[string]any{"name": "identifier", "type": "token"},
+			map[string]any{"name": "_id", "type": "token"},
+		},
+	}
+}

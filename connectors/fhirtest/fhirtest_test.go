@@ -1,0 +1,230 @@
+package fhirtest_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
+)
+
+const doc = `{"resourceType":"DocumentReference","status":"current","identifier":[{"system":"urn:scribegate:note","value":"n1-v1"}],"subject":{"reference":"Patient/1"},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]}`
+
+func post(t *testing.T, s *fhirtest.Server, path, body string, hdr map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func get(t *testing.T, s *fhirtest.Server, path string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Get(s.URL + "/" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func TestCreateReadSearch(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	resp, body := post(t, s, "DocumentReference", doc, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, s.URL+"/DocumentReference/") {
+		t.Fatalf("Location %q", loc)
+	}
+	created, err := fhirdoc.DecodeLenient(body)
+	if err != nil || created.ID == "" || created.Meta.VersionID != "1" {
+		t.Fatalf("created %+v %v", created, err)
+	}
+
+	resp, body = get(t, s, "DocumentReference/"+created.ID)
+	if r, _ := fhirdoc.DecodeLenient(body); resp.StatusCode != 200 || r.ID != created.ID {
+		t.Errorf("read: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := get(t, s, "DocumentReference/999"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("read unknown: %d", resp.StatusCode)
+	}
+
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"identifier=urn:scribegate:note|n1-v1", 1},
+		{"identifier=n1-v1", 1},
+		{"identifier=other|n1-v1", 0},
+		{"identifier=urn:scribegate:note|n1-v2", 0},
+		{"_id=" + created.ID, 1},
+	} {
+		resp, body := get(t, s, "DocumentReference?"+tc.query)
+		b, err := fhirdoc.DecodeBundle(body)
+		if err != nil || resp.StatusCode != 200 || b.Type != "searchset" || len(b.Matches()) != tc.want || *b.Total != tc.want {
+			t.Errorf("search %s: %d %s (%v), want %d matches", tc.query, resp.StatusCode, body, err, tc.want)
+		}
+	}
+	if got := len(s.Find("DocumentReference", "urn:scribegate:note", "n1-v1")); got != 1 {
+		t.Errorf("Find = %d", got)
+	}
+	if got := len(s.Resources("DocumentReference")); got != 1 {
+		t.Errorf("Resources = %d", got)
+	}
+
+	resp, body = get(t, s, "metadata")
+	var cs struct{ ResourceType, FhirVersion string }
+	if json.Unmarshal(body, &cs); resp.StatusCode != 200 || cs.ResourceType != "CapabilityStatement" || cs.FhirVersion != "4.0.1" {
+		t.Errorf("metadata: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestCreateRejectsInvalid(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	for _, tc := range []struct{ name, path, body, want string }{
+		{"status null", "DocumentReference", strings.Replace(doc, `"current"`, "null", 1), "/status"},
+		{"content missing", "DocumentReference", `{"resourceType":"DocumentReference","status":"current"}`, "content"},
+		{"type mismatch", "Provenance", doc, "posted to /Provenance"},
+		{"not JSON", "DocumentReference", "{", "not JSON"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := post(t, s, tc.path, tc.body, nil)
+			msg, ok := fhirdoc.ParseOperationOutcome(body)
+			if resp.StatusCode != http.StatusBadRequest || !ok || !strings.Contains(msg+string(body), tc.want) {
+				t.Errorf("got %d %s, want 400 OperationOutcome mentioning %q", resp.StatusCode, body, tc.want)
+			}
+		})
+	}
+	if n := len(s.Resources("DocumentReference")); n != 0 {
+		t.Errorf("%d documents stored from invalid posts", n)
+	}
+}
+
+func TestConditionalCreate(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	cond := map[string]string{"If-None-Exist": "identifier=urn:scribegate:note|n1-v1"}
+	first, b1 := post(t, s, "DocumentReference", doc, cond)
+	second, b2 := post(t, s, "DocumentReference", doc, cond)
+	if first.StatusCode != http.StatusCreated || second.StatusCode != http.StatusOK {
+		t.Fatalf("statuses %d, %d; want 201, 200", first.StatusCode, second.StatusCode)
+	}
+	r1, _ := fhirdoc.DecodeLenient(b1)
+	r2, _ := fhirdoc.DecodeLenient(b2)
+	if r1.ID != r2.ID || first.Header.Get("Location") != second.Header.Get("Location") {
+		t.Errorf("conditional create returned %q then %q", r1.ID, r2.ID)
+	}
+	if n := len(s.Resources("DocumentReference")); n != 1 {
+		t.Errorf("%d documents, want 1", n)
+	}
+	minimal, body := post(t, s, "DocumentReference", strings.Replace(doc, "n1-v1", "n2-v1", 1), map[string]string{"Prefer": "return=minimal"})
+	if minimal.StatusCode != http.StatusCreated || len(body) != 0 || minimal.Header.Get("Location") == "" {
+		t.Errorf("return=minimal: %d %q", minimal.StatusCode, body)
+	}
+	if resp, _ := post(t, s, "DocumentReference", doc, map[string]string{"If-None-Exist": "status=current"}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("unsupported condition: %d", resp.StatusCode)
+	}
+}
+
+func TestFaults(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	s.Inject(fhirtest.Fault{Method: http.MethodPost, Status: http.StatusTooManyRequests, RetryAfter: 1500 * time.Millisecond}, 1)
+	s.Inject(fhirtest.Fault{Method: http.MethodPost, Status: http.StatusUnprocessableEntity, Message: "Encounter is closed"}, 1)
+	s.Inject(fhirtest.Fault{Method: http.MethodPost, Drop: true}, 1)
+
+	// A GET is not hit by POST faults.
+	if resp, _ := get(t, s, "metadata"); resp.StatusCode != 200 {
+		t.Errorf("metadata: %d", resp.StatusCode)
+	}
+	resp, _ := post(t, s, "DocumentReference", doc, nil)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "2" {
+		t.Errorf("429 fault: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	resp, body := post(t, s, "DocumentReference", doc, nil)
+	if msg, _ := fhirdoc.ParseOperationOutcome(body); resp.StatusCode != 422 || msg != "Encounter is closed" {
+		t.Errorf("422 fault: %d %q", resp.StatusCode, msg)
+	}
+	if n := len(s.Resources("DocumentReference")); n != 0 {
+		t.Fatalf("status faults stored %d documents", n)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/DocumentReference", strings.NewReader(doc))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("dropped response arrived: %d", resp.StatusCode)
+	}
+	if n := len(s.Resources("DocumentReference")); n != 1 {
+		t.Errorf("drop fault stored %d documents, want 1", n)
+	}
+	if s.PendingFaults() != 0 {
+		t.Errorf("%d faults left", s.PendingFaults())
+	}
+	reqs := s.Requests()
+	if len(reqs) != 4 || reqs[3].Status != 0 || reqs[1].Status != 429 {
+		t.Errorf("requests %+v", reqs)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	s.SetAuth(func(r *http.Request) error {
+		if r.Header.Get("Authorization") != "Bearer good" {
+			return errors.New("token expired")
+		}
+		return nil
+	})
+	resp, body := post(t, s, "DocumentReference", doc, nil)
+	if msg, _ := fhirdoc.ParseOperationOutcome(body); resp.StatusCode != 401 || msg != "token expired" || resp.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("no token: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post(t, s, "DocumentReference", doc, map[string]string{"Authorization": "Bearer good"}); resp.StatusCode != 201 {
+		t.Errorf("good token: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestConcurrentCreates(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			body := strings.Replace(doc, "n1-v1", "n"+string(rune('a'+i))+"-v1", 1)
+			post(t, s, "DocumentReference", body, map[string]string{"If-None-Exist": "identifier=urn:scribegate:note|n" + string(rune('a'+i)) + "-v1"})
+		})
+	}
+	wg.Wait()
+	if n := len(s.Resources("DocumentReference")); n != 20 {
+		t.Errorf("%d documents, want 20", n)
+	}
+}
+
+func TestSeed(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	id, err := s.Seed([]byte(`{"resourceType":"Patient","identifier":[{"system":"http://ns.electronichealth.net.au/id/hi/ihi/1.0","value":"8003608166690503"}]}`))
+	if err != nil || id == "" {
+		t.Fatalf("Seed = %q, %v", id, err)
+	}
+	if _, err := s.Seed([]byte(`{"resourceType":"Patient","gender":"sometimes"}`)); err == nil {
+		t.Error("Seed accepted an invalid Patient")
+	}
+	if got := s.Find("Patient", "http://ns.electronichealth.net.au/id/hi/ihi/1.0", "8003608166690503"); len(got) != 1 {
+		t.Errorf("Find = %d", len(got))
+	}
+}
