@@ -1,0 +1,510 @@
+// Package sqlitestore is the embedded, single-file review.Store: the default
+// for a gateway on one machine, with nothing to install.
+//
+// It is built on SQLite through modernc.org/sqlite, a pure-Go translation
+// of SQLite, rather than on a bare key-value file, because the review queue
+// needs what SQLite gives for free: secondary indexes (a clinic's queue by
+// state, clinician, patient and date, in creation order), real
+// transactions (an approval, its audit entries and its push job commit
+// together or not at all) and crash safety, all in one file an operator can
+// copy, with no cgo so the gateway still builds as a static binary.
+//
+// Writes go through one connection and take the write lock up front
+// (BEGIN IMMEDIATE), so read-modify-write transactions serialize and never
+// fail on a lock upgrade; reads use a separate pool and, in WAL mode, never
+// wait for writers.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scribegate/scribegate/review"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Store is a review.Store in one SQLite file. It is safe for concurrent
+// use; open a file with one Store at a time.
+type Store struct {
+	w *sql.DB // the single writer connection
+	r *sql.DB // readers
+}
+
+var _ review.Store = (*Store)(nil)
+
+// schemaVersion is the version the migrations below bring a file to.
+const schemaVersion = 1
+
+// migrations[i] brings a file from schema version i to i+1.
+var migrations = []string{
+	`CREATE TABLE notes (
+		id         TEXT PRIMARY KEY,
+		clinic     TEXT NOT NULL,
+		clinician  TEXT NOT NULL,
+		patient    TEXT NOT NULL,
+		state      TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		body       TEXT NOT NULL
+	);
+	CREATE INDEX notes_clinic ON notes (clinic, created_at, id);
+	CREATE INDEX notes_clinic_state ON notes (clinic, state, created_at, id);
+	CREATE INDEX notes_clinic_clinician ON notes (clinic, clinician, created_at, id);
+	CREATE INDEX notes_clinic_patient ON notes (clinic, patient, created_at, id);
+	CREATE TABLE audit (
+		seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+		note_id TEXT NOT NULL,
+		clinic  TEXT NOT NULL,
+		body    TEXT NOT NULL
+	);
+	CREATE INDEX audit_note ON audit (note_id, seq);
+	CREATE TABLE push_jobs (
+		id           INTEGER PRIMARY KEY AUTOINCREMENT,
+		note_id      TEXT NOT NULL UNIQUE,
+		clinic       TEXT NOT NULL,
+		version      INTEGER NOT NULL,
+		due_at       INTEGER NOT NULL,
+		available_at INTEGER NOT NULL,
+		attempts     INTEGER NOT NULL DEFAULT 0,
+		owner        TEXT NOT NULL DEFAULT '',
+		lease_until  INTEGER NOT NULL DEFAULT 0,
+		last_error   TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX push_jobs_available ON push_jobs (available_at, id);`,
+}
+
+// Open opens (creating if needed) the store file at path and brings its
+// schema up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlitestore: empty path")
+	}
+	dsn := func(extra string) string {
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(ON)")
+		s := "file:" + path + "?" + q.Encode()
+		if extra != "" {
+			s += "&" + extra
+		}
+		return s
+	}
+	w, err := sql.Open("sqlite", dsn("_txlock=immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{w: w}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn("_pragma=query_only(ON)"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	s.r = r
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	var v int
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("sqlitestore: migrate: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("sqlitestore: file has schema version %d, newer than this build knows (%d)", v, schemaVersion)
+	}
+	for ; v < schemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("sqlitestore: migrate to version %d: %w", v+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v); err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlitestore: migrate: %w", err)
+	}
+	return nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// CreateNote implements review.Store.
+func (s *Store) CreateNote(ctx context.Context, n *review.Note, audit []review.AuditEntry) error {
+	body, err := json.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: encode note: %w", err)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM notes WHERE id = ?`, n.ID).Scan(&one)
+		if err == nil {
+			return review.ErrExists
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO notes (id, clinic, clinician, patient, state, created_at, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.ID, n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.CreatedAt), nanos(n.UpdatedAt), string(body)); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, audit)
+	})
+}
+
+// tx runs fn in a write transaction (BEGIN IMMEDIATE through _txlock).
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlitestore: commit: %w", err)
+	}
+	return nil
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func getNote(ctx context.Context, q queryer, id string) (*review.Note, error) {
+	var body string
+	err := q.QueryRowContext(ctx, `SELECT body FROM notes WHERE id = ?`, id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, review.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get note: %w", err)
+	}
+	var n review.Note
+	if err := json.Unmarshal([]byte(body), &n); err != nil {
+		return nil, fmt.Errorf("sqlitestore: decode note %s: %w", id, err)
+	}
+	return &n, nil
+}
+
+// GetNote implements review.Store.
+func (s *Store) GetNote(ctx context.Context, id string) (*review.Note, error) {
+	return getNote(ctx, s.r, id)
+}
+
+// UpdateNote implements review.Store.
+func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Note) (*review.Change, error)) (*review.Note, error) {
+	var out *review.Note
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		n, err := getNote(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		ch, err := fn(n)
+		if err != nil {
+			return err
+		}
+		if n.ID != id {
+			return fmt.Errorf("sqlitestore: update may not change a note's id")
+		}
+		body, err := json.Marshal(n)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: encode note: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE notes SET clinic = ?, clinician = ?, patient = ?, state = ?, updated_at = ?, body = ? WHERE id = ?`,
+			n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.UpdatedAt), string(body), id); err != nil {
+			return fmt.Errorf("sqlitestore: update note: %w", err)
+		}
+		if ch != nil {
+			if err := applyChange(ctx, tx, ch); err != nil {
+				return err
+			}
+		}
+		out = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func applyChange(ctx context.Context, tx *sql.Tx, ch *review.Change) error {
+	if st := ch.Settle; st != nil {
+		if err := settle(ctx, tx, st); err != nil {
+			return err
+		}
+	}
+	if j := ch.Enqueue; j != nil {
+		due := nanos(j.DueAt)
+		// A replaced job gets a new id, so a worker still holding the old
+		// one cannot settle the new one.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM push_jobs WHERE note_id = ?`, j.NoteID); err != nil {
+			return fmt.Errorf("sqlitestore: enqueue push: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO push_jobs (note_id, clinic, version, due_at, available_at) VALUES (?, ?, ?, ?, ?)`,
+			j.NoteID, j.Clinic, j.Version, due, due); err != nil {
+			return fmt.Errorf("sqlitestore: enqueue push: %w", err)
+		}
+	}
+	return appendAudit(ctx, tx, ch.Audit)
+}
+
+// held checks that the job is still leased by the claim in j.
+func held(ctx context.Context, tx *sql.Tx, j *review.PushJob) error {
+	var owner string
+	var attempts int
+	err := tx.QueryRowContext(ctx, `SELECT owner, attempts FROM push_jobs WHERE id = ?`, j.ID).Scan(&owner, &attempts)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (owner != j.Owner || attempts != j.Attempts)) {
+		return review.ErrLeaseLost
+	}
+	if err != nil {
+		return fmt.Errorf("sqlitestore: check lease: %w", err)
+	}
+	return nil
+}
+
+func settle(ctx context.Context, tx *sql.Tx, st *review.Settlement) error {
+	if err := held(ctx, tx, st.Job); err != nil {
+		return err
+	}
+	var err error
+	if st.RetryAt.IsZero() {
+		_, err = tx.ExecContext(ctx, `DELETE FROM push_jobs WHERE id = ?`, st.Job.ID)
+	} else {
+		at := nanos(st.RetryAt)
+		_, err = tx.ExecContext(ctx, `UPDATE push_jobs SET due_at = ?, available_at = ?, owner = '', lease_until = 0, last_error = ? WHERE id = ?`,
+			at, at, st.LastError, st.Job.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlitestore: settle push job: %w", err)
+	}
+	return nil
+}
+
+func appendAudit(ctx context.Context, tx *sql.Tx, es []review.AuditEntry) error {
+	for _, e := range es {
+		e.ID = ""
+		body, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: encode audit: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit (note_id, clinic, body) VALUES (?, ?, ?)`, e.NoteID, e.Clinic, string(body)); err != nil {
+			return fmt.Errorf("sqlitestore: append audit: %w", err)
+		}
+	}
+	return nil
+}
+
+// AppendAudit implements review.Store.
+func (s *Store) AppendAudit(ctx context.Context, e review.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return appendAudit(ctx, tx, []review.AuditEntry{e}) })
+}
+
+// ListAudit implements review.Store.
+func (s *Store) ListAudit(ctx context.Context, noteID string) ([]review.AuditEntry, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, body FROM audit WHERE note_id = ? ORDER BY seq`, noteID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []review.AuditEntry
+	for rows.Next() {
+		var seq int64
+		var body string
+		if err := rows.Scan(&seq, &body); err != nil {
+			return nil, fmt.Errorf("sqlitestore: list audit: %w", err)
+		}
+		var e review.AuditEntry
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			return nil, fmt.Errorf("sqlitestore: decode audit: %w", err)
+		}
+		e.ID = strconv.FormatInt(seq, 10)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: list audit: %w", err)
+	}
+	return out, nil
+}
+
+// ListNotes implements review.Store.
+func (s *Store) ListNotes(ctx context.Context, q review.Query) (review.Page, error) {
+	if q.Clinic == "" {
+		return review.Page{}, fmt.Errorf("%w: list needs a clinic", review.ErrInvalid)
+	}
+	where := []string{"clinic = ?"}
+	args := []any{q.Clinic}
+	if q.Clinician != "" {
+		where = append(where, "clinician = ?")
+		args = append(args, q.Clinician)
+	}
+	if q.Patient != "" {
+		where = append(where, "patient = ?")
+		args = append(args, q.Patient)
+	}
+	if len(q.States) > 0 {
+		where = append(where, "state IN (?"+strings.Repeat(", ?", len(q.States)-1)+")")
+		for _, st := range q.States {
+			args = append(args, string(st))
+		}
+	}
+	if !q.Since.IsZero() {
+		where = append(where, "created_at >= ?")
+		args = append(args, nanos(q.Since))
+	}
+	if !q.Until.IsZero() {
+		where = append(where, "created_at < ?")
+		args = append(args, nanos(q.Until))
+	}
+	if q.Cursor != "" {
+		ct, cid, err := review.DecodeCursor(q.Cursor)
+		if err != nil {
+			return review.Page{}, err
+		}
+		where = append(where, "(created_at > ? OR (created_at = ? AND id > ?))")
+		args = append(args, nanos(ct), nanos(ct), cid)
+	}
+	limit := q.PageSize()
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT body FROM notes WHERE `+strings.Join(where, " AND ")+` ORDER BY created_at, id LIMIT ?`, args...)
+	if err != nil {
+		return review.Page{}, fmt.Errorf("sqlitestore: list notes: %w", err)
+	}
+	defer rows.Close()
+	var p review.Page
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return review.Page{}, fmt.Errorf("sqlitestore: list notes: %w", err)
+		}
+		var n review.Note
+		if err := json.Unmarshal([]byte(body), &n); err != nil {
+			return review.Page{}, fmt.Errorf("sqlitestore: decode note: %w", err)
+		}
+		p.Notes = append(p.Notes, &n)
+	}
+	if err := rows.Err(); err != nil {
+		return review.Page{}, fmt.Errorf("sqlitestore: list notes: %w", err)
+	}
+	if len(p.Notes) > limit {
+		p.Notes = p.Notes[:limit]
+		last := p.Notes[limit-1]
+		p.Next = review.EncodeCursor(last.CreatedAt, last.ID)
+	}
+	return p, nil
+}
+
+// CountByState implements review.Store.
+func (s *Store) CountByState(ctx context.Context, clinic string) (map[review.State]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM notes WHERE clinic = ? GROUP BY state`, clinic)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: count notes: %w", err)
+	}
+	defer rows.Close()
+	out := map[review.State]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("sqlitestore: count notes: %w", err)
+		}
+		out[review.State(st)] = n
+	}
+	return out, rows.Err()
+}
+
+// ClaimPushJob implements review.Store. A job's available_at is its due
+// time while it waits and its lease expiry while claimed, so one indexed
+// scan finds both due jobs and abandoned ones.
+func (s *Store) ClaimPushJob(ctx context.Context, owner string, now time.Time, lease time.Duration) (*review.PushJob, error) {
+	var j review.PushJob
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		var due int64
+		err := tx.QueryRowContext(ctx,
+			`SELECT id, note_id, clinic, version, due_at, attempts, last_error FROM push_jobs WHERE available_at <= ? ORDER BY available_at, id LIMIT 1`,
+			nanos(now)).Scan(&id, &j.NoteID, &j.Clinic, &j.Version, &due, &j.Attempts, &j.LastError)
+		if errors.Is(err, sql.ErrNoRows) {
+			return review.ErrNoJob
+		}
+		if err != nil {
+			return fmt.Errorf("sqlitestore: claim push job: %w", err)
+		}
+		until := now.Add(lease)
+		j.ID = strconv.FormatInt(id, 10)
+		j.DueAt = fromNanos(due)
+		j.Attempts++
+		j.Owner = owner
+		j.LeaseUntil = until.UTC()
+		if _, err := tx.ExecContext(ctx, `UPDATE push_jobs SET attempts = ?, owner = ?, lease_until = ?, available_at = ? WHERE id = ?`,
+			j.Attempts, owner, nanos(until), nanos(until), id); err != nil {
+			return fmt.Errorf("sqlitestore: claim push job: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &j, nil
+}
+
+// ReleasePushJob implements review.Store.
+func (s *Store) ReleasePushJob(ctx context.Context, job *review.PushJob) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := held(ctx, tx, job); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE push_jobs SET attempts = attempts - 1, owner = '', lease_until = 0, available_at = due_at WHERE id = ?`, job.ID); err != nil {
+			return fmt.Errorf("sqlitestore: release push job: %w", err)
+		}
+		return nil
+	})
+}

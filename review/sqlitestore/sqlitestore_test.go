@@ -1,0 +1,86 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/storetest"
+)
+
+func open(t *testing.T) review.Store {
+	t.Helper()
+	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "review.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, open)
+}
+
+// TestReopen checks that a file keeps its notes and jobs across a restart
+// (the gateway's crash recovery) and that opening it again does not migrate
+// twice.
+func TestReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "review.db")
+	s, err := sqlitestore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := review.NewService(s, review.ServiceOptions{})
+	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StatePendingReview})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := review.Actor{Subject: "dr-a", Clinic: "c1", Role: review.RoleClinician}
+	if _, err := svc.Approve(ctx, a, n.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = sqlitestore.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	got, err := s.GetNote(ctx, n.ID)
+	if err != nil || got.State != review.StateApproved {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+	j, err := s.ClaimPushJob(ctx, "w", time.Now(), time.Minute)
+	if err != nil || j.NoteID != n.ID {
+		t.Fatalf("the approved note's push job did not survive a restart: %+v, %v", j, err)
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "review.db")
+	s, err := sqlitestore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE schema_version SET version = 99`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := sqlitestore.Open(ctx, path); err == nil {
+		s.Close()
+		t.Fatal("opened a file from a newer build")
+	}
+}
