@@ -1,0 +1,649 @@
+// Package athena files approved notes in athenaOne (athenahealth) as
+// clinical documents. Import it (a blank import is enough) to offer the
+// connector kind "athena".
+//
+// # Authentication
+//
+// athenahealth's OAuth 2.0 client credentials grant
+// (https://docs.athenahealth.com/api/guides/authorization-overview): the
+// client id and secret go in HTTP Basic authentication to
+// {base}/oauth2/v1/token with grant_type=client_credentials and the scopes
+// the app was granted; tokens last an hour and token requests are
+// rate-limited, so a token is reused until a minute before it expires
+// (golang.org/x/oauth2/clientcredentials fetches, the connector caches and
+// drops a token the API refused with 401, retrying that request once). The
+// secret is read from a file or an environment variable, never from the
+// configuration itself.
+//
+// # Filing a note
+//
+// athenahealth's FHIR R4 API is largely read-only; calls to it carry the
+// practice context ah-practice=Organization/a-1.Practice-{practiceid}
+// (PracticeContext). The documented way to add a clinical document is the
+// proprietary "Add clinical document to patient's chart"
+// (https://docs.athenahealth.com/api/api-ref/document-type-clinical-document):
+// POST /v1/{practiceid}/patients/{patientid}/documents/clinicaldocument,
+// form-encoded, with departmentid and documentsubclass required, and
+// optionally documentdata (text stored with the document),
+// attachmentcontents (a base64 file, with attachmenttype), documenttypeid,
+// internalnote, providerid, observationdate (mm/dd/yyyy), observationtime
+// (hh24:mi), priority, autoclose. It answers {"clinicaldocumentid": …,
+// "success": true}. The note is mapped as: documentdata = the note text
+// exactly as approved; documentsubclass from the note's LOINC type
+// (CLINICALDOCUMENT_CONSULTNOTE, …_ADMISSIONDISCHARGE, …_OPERATIVENOTE,
+// …_URGENTCARE) unless document_subclass fixes one; providerid = the
+// author when it is an athena (numeric) provider id; observation date and
+// time = when the consultation was recorded; internalnote carries our
+// identifier and the AI-assisted declaration. The DocumentReference the
+// gateway would send to a FHIR EHR is built by fhirdoc (DocumentReference)
+// for the record and for golden tests; athena receives its fields as above.
+// Document classes: https://docs.athenahealth.com/api/workflows/document-classification-guide.
+//
+// # Idempotency
+//
+// The endpoint has no conditional create. Before each create the connector
+// lists the patient's clinical documents in the department
+// (GET /v1/{practiceid}/patients/{patientid}/documents/clinicaldocument)
+// and looks for its identifier marker in internalnote; only if it is absent
+// does it create. A retry after a lost response therefore finds the
+// document rather than filing it twice. This costs one read per push.
+//
+// # Failures
+//
+// Errors are athenahealth's JSON {"error": …, "detailedmessage": …}
+// (https://docs.athenahealth.com/api/resources/api-error-message-reference);
+// the error is what is shown. Network errors, 408, 429, 5xx and the API
+// gateway's over-QPS refusal are transient; other 4xx permanent. Every
+// request has a timeout.
+package athena
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+)
+
+// Kind is the connector kind this package registers.
+const Kind = "athena"
+
+func init() { connectors.Register(Kind, open) }
+
+// DefaultScopes is what the token request asks for when the configuration
+// names none: athenaOne's service scope for the proprietary API.
+var DefaultScopes = []string{"athena/service/Athenanet.MDP.*"}
+
+const defaultTimeout = 30 * time.Second
+
+// MarkerPrefix starts the internalnote marker that identifies a document
+// this gateway filed ("scribegate-id: <system>|<value>").
+const MarkerPrefix = "scribegate-id: "
+
+// Settings is one athenaOne practice's configuration. Keys are strict.
+type Settings struct {
+	// BaseURL is the API host, e.g. https://api.platform.athenahealth.com
+	// (preview: https://api.preview.platform.athenahealth.com).
+	BaseURL string `yaml:"base_url" json:"base_url"`
+	// TokenURL defaults to {base_url}/oauth2/v1/token.
+	TokenURL string `yaml:"token_url" json:"token_url"`
+	ClientID string `yaml:"client_id" json:"client_id"`
+	// ClientSecretFile or ClientSecretEnv names where the secret is; one is
+	// required, and the secret itself never appears in configuration.
+	ClientSecretFile string `yaml:"client_secret_file" json:"client_secret_file"`
+	ClientSecretEnv  string `yaml:"client_secret_env" json:"client_secret_env"`
+	// PracticeID is the athenaOne practice id.
+	PracticeID string `yaml:"practice_id" json:"practice_id"`
+	// DepartmentID is the department documents are filed in (required by
+	// the endpoint).
+	DepartmentID string `yaml:"department_id" json:"department_id"`
+	// DocumentSubclass, when set, is used for every note instead of the
+	// subclass mapped from its LOINC type.
+	DocumentSubclass string `yaml:"document_subclass" json:"document_subclass"`
+	// Scopes default to DefaultScopes.
+	Scopes []string `yaml:"scopes" json:"scopes"`
+	// Timeout bounds every HTTP request ("30s" default).
+	Timeout string `yaml:"timeout" json:"timeout"`
+	// IdentifierSystem is the system of the note identifier in the marker;
+	// empty means fhirdoc.DefaultNoteSystem.
+	IdentifierSystem string `yaml:"identifier_system" json:"identifier_system"`
+}
+
+// Options are what the gateway wires in besides settings.
+type Options struct {
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	Name       string
+	// Secret overrides the secret file or variable (tests, secret stores).
+	Secret string
+}
+
+// Connector files clinical documents in one athenaOne practice.
+type Connector struct {
+	name       string
+	base       string
+	practice   string
+	department string
+	subclass   string
+	hc         *http.Client
+	timeout    time.Duration
+	cc         *clientcredentials.Config
+	profile    fhirdoc.Profile
+	log        *slog.Logger
+	now        func() time.Time
+
+	mu  sync.Mutex // guards tok; held while fetching so callers share one fetch
+	tok *oauth2.Token
+
+	keyMu sync.Mutex
+	keys  map[string]*sync.Mutex
+}
+
+var (
+	_ connectors.Connector = (*Connector)(nil)
+	_ connectors.Checker   = (*Connector)(nil)
+)
+
+func open(ctx context.Context, c connectors.Config) (connectors.Connector, error) {
+	var s Settings
+	if err := c.Decode(&s); err != nil {
+		return nil, fmt.Errorf("athena: settings: %w", err)
+	}
+	return New(s, Options{HTTPClient: c.HTTPClient, Logger: c.Logger, Name: c.Name})
+}
+
+// New builds a connector, checking every setting up front.
+func New(s Settings, o Options) (*Connector, error) {
+	var problems []string
+	need := func(v, key string) {
+		if strings.TrimSpace(v) == "" {
+			problems = append(problems, key+" is required")
+		}
+	}
+	need(s.BaseURL, "base_url")
+	need(s.ClientID, "client_id")
+	need(s.PracticeID, "practice_id")
+	need(s.DepartmentID, "department_id")
+	for _, f := range []struct{ v, key string }{{s.PracticeID, "practice_id"}, {s.DepartmentID, "department_id"}} {
+		if f.v != "" && !isDigits(f.v) {
+			problems = append(problems, f.key+" must be numeric")
+		}
+	}
+	if s.DocumentSubclass != "" && !strings.HasPrefix(s.DocumentSubclass, "CLINICALDOCUMENT") {
+		problems = append(problems, fmt.Sprintf("document_subclass %q is not a CLINICALDOCUMENT subclass", s.DocumentSubclass))
+	}
+	tokenURL := s.TokenURL
+	if tokenURL == "" && s.BaseURL != "" {
+		tokenURL = strings.TrimSuffix(s.BaseURL, "/") + "/oauth2/v1/token"
+	}
+	for _, u := range []struct{ v, key string }{{s.BaseURL, "base_url"}, {tokenURL, "token_url"}} {
+		if u.v == "" {
+			continue
+		}
+		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			problems = append(problems, u.key+" must be an absolute http(s) URL")
+		}
+	}
+	timeout := defaultTimeout
+	if s.Timeout != "" {
+		d, err := time.ParseDuration(s.Timeout)
+		if err != nil || d <= 0 {
+			problems = append(problems, fmt.Sprintf("timeout %q is not a positive duration", s.Timeout))
+		} else {
+			timeout = d
+		}
+	}
+	secret := o.Secret
+	if secret == "" {
+		switch {
+		case s.ClientSecretFile != "" && s.ClientSecretEnv != "":
+			problems = append(problems, "set one of client_secret_file and client_secret_env, not both")
+		case s.ClientSecretFile != "":
+			b, err := os.ReadFile(s.ClientSecretFile)
+			if err != nil {
+				problems = append(problems, "client_secret_file: "+err.Error())
+			}
+			secret = strings.TrimSpace(string(b))
+		case s.ClientSecretEnv != "":
+			secret = os.Getenv(s.ClientSecretEnv)
+			if secret == "" {
+				problems = append(problems, "client_secret_env: $"+s.ClientSecretEnv+" is empty")
+			}
+		default:
+			problems = append(problems, "client_secret_file or client_secret_env is required")
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.New("athena: " + strings.Join(problems, "; "))
+	}
+	scopes := s.Scopes
+	if len(scopes) == 0 {
+		scopes = DefaultScopes
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: timeout}
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Connector{
+		name:       o.Name,
+		base:       strings.TrimSuffix(s.BaseURL, "/"),
+		practice:   s.PracticeID,
+		department: s.DepartmentID,
+		subclass:   s.DocumentSubclass,
+		hc:         hc,
+		timeout:    timeout,
+		cc: &clientcredentials.Config{
+			ClientID: s.ClientID, ClientSecret: secret, TokenURL: tokenURL,
+			Scopes: scopes, AuthStyle: oauth2.AuthStyleInHeader,
+		},
+		profile: fhirdoc.Profile{NoteSystem: s.IdentifierSystem},
+		log:     log,
+		now:     time.Now,
+		keys:    map[string]*sync.Mutex{},
+	}, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// PracticeContext is the ah-practice value athenahealth's FHIR API requires
+// on every call, naming the practice the call is about.
+func PracticeContext(practiceID string) string {
+	return "Organization/a-1.Practice-" + practiceID
+}
+
+// SubclassFor maps a LOINC note type onto athenaOne's clinical document
+// subclasses; fallback is used when nothing fits.
+func SubclassFor(loinc, fallback string) string {
+	switch loinc {
+	case "11488-4": // consult note
+		return "CLINICALDOCUMENT_CONSULTNOTE"
+	case "18842-5": // discharge summary
+		return "CLINICALDOCUMENT_ADMISSIONDISCHARGE"
+	case "11504-8": // operative note
+		return "CLINICALDOCUMENT_OPERATIVENOTE"
+	case "34111-5": // emergency department note
+		return "CLINICALDOCUMENT_URGENTCARE"
+	}
+	return fallback
+}
+
+// Marker is the internalnote line that identifies d's document.
+func (c *Connector) Marker(d *connectors.Document) string {
+	id := c.profile.NoteIdentifier(d)
+	return MarkerPrefix + *id.System + "|" + *id.Value
+}
+
+// Form returns the clinicaldocument form fields for d: what Push sends.
+func (c *Connector) Form(d *connectors.Document) (url.Values, error) {
+	if err := fhirdoc.Check(d); err != nil {
+		return nil, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	if !isDigits(d.Patient) {
+		return nil, &connectors.PushError{Permanent: true, Message: fmt.Sprintf("athenahealth patient ids are numeric; %q is not one", d.Patient)}
+	}
+	subclass := c.subclass
+	if subclass == "" {
+		subclass = SubclassFor(d.LOINC, "CLINICALDOCUMENT_CONSULTNOTE")
+	}
+	created := d.Created
+	if created.IsZero() {
+		created = d.ApprovedAt
+	}
+	note := []string{
+		c.Marker(d),
+		"AI-assisted draft (" + nonEmpty(d.Drafter, "scribegate") + "), approved by clinician " + d.Approver + " at " + d.ApprovedAt.UTC().Format(time.RFC3339),
+	}
+	if d.Replaces != "" {
+		note = append(note, "Replaces "+d.Replaces)
+	}
+	f := url.Values{
+		"departmentid":     {c.department},
+		"documentsubclass": {subclass},
+		"documentdata":     {d.Text},
+		"internalnote":     {strings.Join(note, "\n")},
+		"observationdate":  {created.Format("01/02/2006")},
+		"observationtime":  {created.Format("15:04")},
+	}
+	if isDigits(d.Author) {
+		f.Set("providerid", d.Author)
+	}
+	return f, nil
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Push files d unless an earlier push already did (found by its marker).
+func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
+	form, err := c.Form(d)
+	if err != nil {
+		return connectors.Receipt{}, err
+	}
+	key := connectors.Identifier(d.NoteID, d.Version)
+	unlock := c.lock(key)
+	defer unlock()
+	log := c.log.With("instance", c.name, "note", d.NoteID, "version", d.Version)
+
+	id, found, err := c.find(ctx, d)
+	if err != nil {
+		return connectors.Receipt{}, err
+	}
+	if found {
+		log.Info("athena: already filed", "external_id", id)
+		return connectors.Receipt{ExternalID: id, Duplicate: true}, nil
+	}
+	path := "/v1/" + c.practice + "/patients/" + d.Patient + "/documents/clinicaldocument"
+	resp, body, err := c.do(ctx, http.MethodPost, path, form, "the create")
+	if err != nil {
+		log.Warn("athena: create failed", "err", err)
+		return connectors.Receipt{}, err
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		return connectors.Receipt{}, classify(resp, body, c.now())
+	}
+	var r struct {
+		ID           json.Number `json:"clinicaldocumentid"`
+		Success      *bool       `json:"success"`
+		ErrorMessage string      `json:"errormessage"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return connectors.Receipt{}, &connectors.PushError{StatusCode: resp.StatusCode, Message: "athenahealth reply unreadable", Err: err}
+	}
+	if r.Success != nil && !*r.Success {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, StatusCode: resp.StatusCode, Message: "athenahealth: " + nonEmpty(r.ErrorMessage, "document not created")}
+	}
+	if r.ID == "" {
+		return connectors.Receipt{}, &connectors.PushError{StatusCode: resp.StatusCode, Message: "athenahealth answered without a clinicaldocumentid"}
+	}
+	log.Info("athena: filed", "external_id", r.ID.String())
+	return connectors.Receipt{ExternalID: r.ID.String()}, nil
+}
+
+// find lists the patient's clinical documents in the department and looks
+// for d's marker in their internal notes.
+func (c *Connector) find(ctx context.Context, d *connectors.Document) (string, bool, error) {
+	marker := c.Marker(d)
+	q := url.Values{"departmentid": {c.department}}
+	path := "/v1/" + c.practice + "/patients/" + d.Patient + "/documents/clinicaldocument?" + q.Encode()
+	for page := 0; page < 20 && path != ""; page++ {
+		resp, body, err := c.do(ctx, http.MethodGet, path, nil, "the search for an earlier push")
+		if err != nil {
+			return "", false, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			pe := classify(resp, body, c.now())
+			pe.Permanent = false // the note was not judged; try again later
+			pe.Message = "cannot check for an earlier push: " + pe.Message
+			return "", false, pe
+		}
+		docs, next, err := decodeDocuments(body)
+		if err != nil {
+			return "", false, &connectors.PushError{StatusCode: resp.StatusCode, Message: "athenahealth document list unreadable", Err: err}
+		}
+		for _, doc := range docs {
+			if hasMarker(doc.InternalNote, marker) {
+				return doc.ID.String(), true, nil
+			}
+		}
+		path = c.relative(next)
+	}
+	return "", false, nil
+}
+
+// hasMarker reports whether an internal note carries marker as a whole line
+// (athena appends to internal notes, so it may not be the first).
+func hasMarker(note, marker string) bool {
+	for line := range strings.Lines(note) {
+		if strings.TrimSpace(line) == marker {
+			return true
+		}
+	}
+	return false
+}
+
+type listedDocument struct {
+	ID           json.Number `json:"clinicaldocumentid"`
+	InternalNote string      `json:"internalnote"`
+}
+
+// decodeDocuments reads a document list, which athena returns either as a
+// bare array or as an object with the list and paging (next, totalcount).
+func decodeDocuments(body []byte) ([]listedDocument, string, error) {
+	var arr []listedDocument
+	if err := json.Unmarshal(body, &arr); err == nil {
+		return arr, "", nil
+	}
+	var obj struct {
+		Docs  []listedDocument `json:"clinicaldocuments"`
+		Docs2 []listedDocument `json:"documents"`
+		Next  string           `json:"next"`
+	}
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return nil, "", err
+	}
+	return append(obj.Docs, obj.Docs2...), obj.Next, nil
+}
+
+// relative turns a next link (absolute or "/v1/…") into a path on base.
+func (c *Connector) relative(next string) string {
+	if next == "" {
+		return ""
+	}
+	if u, err := url.Parse(next); err == nil && u.IsAbs() {
+		return u.RequestURI()
+	}
+	return next
+}
+
+// token returns a cached token or fetches one.
+func (c *Connector) token(ctx context.Context) (*oauth2.Token, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tok != nil && c.now().Add(time.Minute).Before(c.tok.Expiry) {
+		return c.tok, nil
+	}
+	tctx, cancel := context.WithTimeout(context.WithValue(ctx, oauth2.HTTPClient, c.hc), c.timeout)
+	defer cancel()
+	tok, err := c.cc.Token(tctx)
+	if err != nil {
+		return nil, err
+	}
+	c.tok = tok
+	return tok, nil
+}
+
+func (c *Connector) invalidate(refused string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tok != nil && c.tok.AccessToken == refused {
+		c.tok = nil
+	}
+}
+
+// do sends one API request (form-encoded when form is not nil) with a
+// bearer token, refreshing the token once on a 401.
+func (c *Connector) do(ctx context.Context, method, path string, form url.Values, op string) (*http.Response, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		tok, err := c.token(ctx)
+		if err != nil {
+			return nil, nil, tokenFailure(ctx, err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, c.timeout)
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, err := http.NewRequestWithContext(rctx, method, c.base+path, body)
+		if err != nil {
+			cancel()
+			return nil, nil, &connectors.PushError{Permanent: true, Message: "cannot build the request", Err: err}
+		}
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			cancel()
+			return nil, nil, networkError(ctx, op, err)
+		}
+		rbody, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		resp.Body.Close()
+		cancel()
+		if err != nil {
+			return nil, nil, networkError(ctx, op, err)
+		}
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+			c.invalidate(tok.AccessToken)
+			continue
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			return nil, nil, &connectors.PushError{StatusCode: resp.StatusCode,
+				Message: "athenahealth refused a freshly issued token: " + errorText(rbody)}
+		}
+		return resp, rbody, nil
+	}
+}
+
+// tokenFailure reports a failed token request as transient: it is the
+// gateway's credentials at fault, and queued notes should go through once
+// an operator fixes them.
+func tokenFailure(ctx context.Context, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		msg := "athenahealth refused the gateway's credentials"
+		if re.ErrorCode != "" {
+			msg += ": " + re.ErrorCode
+		}
+		if re.ErrorDescription != "" {
+			msg += ": " + re.ErrorDescription
+		}
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		return &connectors.PushError{StatusCode: status, Message: msg, Err: err}
+	}
+	return networkError(ctx, "the token request", err)
+}
+
+// Check fetches a token and pings the practice, filing nothing.
+func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
+	if _, err := c.token(ctx); err != nil {
+		return []connectors.CheckResult{{Name: "token", Detail: tokenFailure(ctx, err).Error()}}
+	}
+	out := []connectors.CheckResult{{Name: "token", OK: true, Detail: "client credentials token issued"}}
+	res := connectors.CheckResult{Name: "practice " + c.practice}
+	resp, body, err := c.do(ctx, http.MethodGet, "/v1/"+c.practice+"/ping", nil, "ping")
+	switch {
+	case err != nil:
+		res.Detail = err.Error()
+	case resp.StatusCode != http.StatusOK:
+		res.Detail = classify(resp, body, c.now()).Error()
+	default:
+		res.OK = true
+	}
+	return append(out, res)
+}
+
+func (c *Connector) lock(key string) func() {
+	c.keyMu.Lock()
+	m := c.keys[key]
+	if m == nil {
+		m = &sync.Mutex{}
+		c.keys[key] = m
+	}
+	c.keyMu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// errorText is athena's error explanation: the "error" field, which is
+// meant for end users, else a short plain body.
+func errorText(body []byte) string {
+	var e struct {
+		Error          string `json:"error"`
+		DetailedMessge string `json:"detailedmessage"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+// classify turns a non-success reply into a PushError.
+func classify(resp *http.Response, body []byte, now time.Time) *connectors.PushError {
+	text := errorText(body)
+	if text == "" {
+		text = http.StatusText(resp.StatusCode)
+	}
+	pe := &connectors.PushError{StatusCode: resp.StatusCode, Message: "athenahealth: " + text}
+	overQPS := resp.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(string(body)), "over qps")
+	switch {
+	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests,
+		resp.StatusCode >= 500, overQPS:
+		pe.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+	default:
+		pe.Permanent = true
+	}
+	return pe
+}
+
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func networkError(ctx context.Context, op string, err error) *connectors.PushError {
+	msg := "athenahealth did not answer " + op
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		msg += " in time"
+	}
+	return &connectors.PushError{Message: msg, Err: fmt.Errorf("athena: %s: %w", op, err)}
+}
