@@ -52,6 +52,7 @@ type stored struct {
 	id   string
 	body json.RawMessage // as served, with id and meta
 	ids  []identifier
+	refs map[string][]string // element name → relative references in it
 }
 
 type identifier struct{ System, Value string }
@@ -88,6 +89,10 @@ type Fault struct {
 	// Message is the OperationOutcome's diagnostics; a default says which
 	// fault it was.
 	Message string
+	// Delay stalls the request this long before the above (or normal
+	// handling when neither Drop nor Status is set); if the client gives up
+	// first, nothing is stored. Tests of cancellation use a long Delay.
+	Delay time.Duration
 }
 
 // New returns a server validating bodies with v. Mount it yourself, or use
@@ -211,7 +216,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if faulted && !fault.Drop {
+	if faulted && fault.Delay > 0 {
+		t := time.NewTimer(fault.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	if faulted && !fault.Drop && fault.Status != 0 {
 		if fault.RetryAfter > 0 {
 			rw.Header().Set("Retry-After", strconv.Itoa(int((fault.RetryAfter+time.Second-1)/time.Second)))
 		}
@@ -335,7 +349,7 @@ func (s *Server) store(resourceType string, body []byte) (*stored, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &stored{id: id, body: out, ids: identifiersOf(m)}
+	st := &stored{id: id, body: out, ids: identifiersOf(m), refs: referencesOf(m)}
 	s.resources[resourceType] = append(s.resources[resourceType], st)
 	return st, nil
 }
@@ -361,6 +375,26 @@ func identifiersOf(m map[string]any) []identifier {
 		add(m["masterIdentifier"])
 	}
 	return ids
+}
+
+// referencesOf collects the literal references in each top-level element,
+// for reference searches such as Provenance?target=DocumentReference/1.
+func referencesOf(m map[string]any) map[string][]string {
+	refs := map[string][]string{}
+	for k, v := range m {
+		list, ok := v.([]any)
+		if !ok {
+			list = []any{v}
+		}
+		for _, e := range list {
+			if o, ok := e.(map[string]any); ok {
+				if r, ok := o["reference"].(string); ok {
+					refs[k] = append(refs[k], r)
+				}
+			}
+		}
+	}
+	return refs
 }
 
 // parseToken parses a token search value: "system|value", "|value" (no
@@ -394,6 +428,26 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType str
 		candidates = intersect(candidates, s.match(resourceType, parseToken(tok)))
 	}
 	s.mu.Unlock()
+	for name, vals := range q {
+		switch name {
+		case "identifier", "_id", "_count", "_summary", "_format", "_sort":
+			continue
+		}
+		// Any other parameter is a reference search on the element of that
+		// name ("target", "subject", "patient" meaning subject).
+		elem := name
+		if name == "patient" {
+			elem = "subject"
+		}
+		candidates = slices.DeleteFunc(candidates, func(st *stored) bool {
+			for _, v := range vals {
+				if !slices.Contains(st.refs[elem], v) {
+					return true
+				}
+			}
+			return false
+		})
+	}
 	if ids := q["_id"]; len(ids) > 0 {
 		candidates = slices.DeleteFunc(candidates, func(st *stored) bool { return !slices.Contains(ids, st.id) })
 	}

@@ -78,6 +78,8 @@ func TestCreateReadSearch(t *testing.T) {
 		{"identifier=other|n1-v1", 0},
 		{"identifier=urn:scribegate:note|n1-v2", 0},
 		{"_id=" + created.ID, 1},
+		{"subject=Patient/1", 1},
+		{"subject=Patient/2", 0},
 	} {
 		resp, body := get(t, s, "DocumentReference?"+tc.query)
 		b, err := fhirdoc.DecodeBundle(body)
@@ -226,5 +228,23 @@ func TestSeed(t *testing.T) {
 	}
 	if got := s.Find("Patient", "http://ns.electronichealth.net.au/id/hi/ihi/1.0", "8003608166690503"); len(got) != 1 {
 		t.Errorf("Find = %d", len(got))
+	}
+}
+
+func TestDelayHonoursClientGivingUp(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	s.Inject(fhirtest.Fault{Method: http.MethodPost, Delay: time.Minute}, 1)
+	c := &http.Client{Timeout: 50 * time.Millisecond}
+	resp, err := c.Post(s.URL+"/DocumentReference", "application/fhir+json", strings.NewReader(doc))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("stalled request answered %d", resp.StatusCode)
+	}
+	s.Inject(fhirtest.Fault{Method: http.MethodPost, Delay: time.Millisecond}, 1)
+	if resp, body := post(t, s, "DocumentReference", doc, nil); resp.StatusCode != http.StatusCreated {
+		t.Errorf("short delay then create: %d %s", resp.StatusCode, body)
+	}
+	if n := len(s.Resources("DocumentReference")); n != 1 {
+		t.Errorf("%d documents, want 1 (the stalled one must not be stored)", n)
 	}
 }

@@ -1,0 +1,327 @@
+// Package fhirclient is the small FHIR R4 REST client every FHIR-speaking
+// connector shares: create (optionally conditional, with If-None-Exist),
+// search, read, and the classification of failures into
+// *connectors.PushError.
+//
+// Where retries live: not here. A connector makes one attempt per Push and
+// classifies what went wrong — network errors, 408, 425, 429 and 5xx are
+// transient (with the server's Retry-After), other 4xx are permanent with
+// the server's OperationOutcome text as the message. The review push worker
+// retries transient failures with backoff and jitter, so there is exactly
+// one retry loop, visible in one place, bounded by the note's outbox. The
+// one exception is authentication: a 401 makes the client fetch a fresh
+// token and resend once, because an expired token is not a failure anyone
+// should see.
+package fhirclient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+)
+
+// DefaultTimeout bounds one HTTP request when a Client names no Timeout.
+const DefaultTimeout = 30 * time.Second
+
+// DefaultUserAgent identifies scribegate to EHRs (their logs, their support).
+const DefaultUserAgent = "scribegate/1 (+https://github.com/scribegate/scribegate)"
+
+// maxBody bounds how much of a reply is read.
+const maxBody = 8 << 20
+
+// Auth adds credentials to a request. refresh is true when the server
+// rejected the previous credentials with 401: drop any cached token.
+type Auth interface {
+	Authorize(ctx context.Context, r *http.Request, refresh bool) error
+}
+
+// TokenFunc is an Auth that sends a bearer token.
+type TokenFunc func(ctx context.Context, refresh bool) (string, error)
+
+// Authorize sets the Authorization header.
+func (f TokenFunc) Authorize(ctx context.Context, r *http.Request, refresh bool) error {
+	tok, err := f(ctx, refresh)
+	if err != nil {
+		return err
+	}
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return nil
+}
+
+// StaticToken is an Auth with one unchanging bearer token.
+func StaticToken(token string) Auth {
+	return TokenFunc(func(context.Context, bool) (string, error) { return token, nil })
+}
+
+// CachedToken wraps a token endpoint call (SMART Backend Services, OAuth2
+// client credentials) in a cache: the token is reused until a minute before
+// it expires, or until the server answers 401. Concurrent callers share one
+// fetch.
+func CachedToken(fetch func(ctx context.Context) (token string, expiresIn time.Duration, err error)) TokenFunc {
+	var (
+		mu      sync.Mutex
+		token   string
+		expires time.Time
+	)
+	return func(ctx context.Context, refresh bool) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !refresh && token != "" && time.Until(expires) > time.Minute {
+			return token, nil
+		}
+		t, in, err := fetch(ctx)
+		if err != nil {
+			token = ""
+			return "", err
+		}
+		token, expires = t, time.Now().Add(in)
+		return token, nil
+	}
+}
+
+// Client talks to one FHIR R4 base URL. Its zero value is not usable; set
+// Base. A Client is safe for concurrent use.
+type Client struct {
+	// Base is the FHIR base URL ("https://ehr.example/api/FHIR/R4").
+	Base string
+	// HTTP sends the requests; nil means http.DefaultClient (the per-request
+	// Timeout still applies).
+	HTTP *http.Client
+	// Auth, if set, authorizes every request.
+	Auth Auth
+	// Timeout bounds each request; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// UserAgent, empty means DefaultUserAgent.
+	UserAgent string
+	// Header is sent with every request (e.g. athenahealth's ah-practice,
+	// a gateway subscription key).
+	Header http.Header
+}
+
+// Response is a FHIR server's reply.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+}
+
+// Do sends one request, authorizing it and re-authorizing once after a 401.
+// A non-2xx reply or a network failure is returned as *connectors.PushError;
+// a cancelled or expired ctx is a PushError wrapping ctx.Err().
+func (c *Client) Do(ctx context.Context, method, path string, query url.Values, header http.Header, body []byte) (*Response, error) {
+	resp, err := c.do(ctx, method, path, query, header, body, false)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && c.Auth != nil {
+		resp, err = c.do(ctx, method, path, query, header, body, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, StatusError(resp.StatusCode, resp.Header, resp.Body)
+	}
+	return resp, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, header http.Header, body []byte, refresh bool) (*Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &connectors.PushError{Message: "push cancelled", Err: err}
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	u := strings.TrimSuffix(c.Base, "/") + "/" + strings.TrimPrefix(path, "/")
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, &connectors.PushError{Permanent: true, Message: "bad request URL", Err: err}
+	}
+	for k, vs := range c.Header {
+		req.Header[k] = vs
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Accept", "application/fhir+json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	ua := c.UserAgent
+	if ua == "" {
+		ua = DefaultUserAgent
+	}
+	req.Header.Set("User-Agent", ua)
+	if c.Auth != nil {
+		if err := c.Auth.Authorize(ctx, req, refresh); err != nil {
+			var pe *connectors.PushError
+			if errors.As(err, &pe) {
+				return nil, err
+			}
+			return nil, &connectors.PushError{Message: "authorization failed", Err: err}
+		}
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, NetworkError(ctx, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, NetworkError(ctx, err)
+	}
+	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// NetworkError classifies a failure to get a reply: transient, wrapping the
+// context's error when that is the cause so errors.Is(err,
+// context.Canceled) holds.
+func NetworkError(ctx context.Context, err error) *connectors.PushError {
+	if cerr := ctx.Err(); cerr != nil {
+		return &connectors.PushError{Message: "push cancelled or timed out", Err: errors.Join(cerr, err)}
+	}
+	return &connectors.PushError{Message: "no reply from the EHR: " + err.Error(), Err: err}
+}
+
+// StatusError classifies a non-2xx reply. 408, 425, 429 and 5xx are
+// transient; other statuses are permanent. Message is the
+// OperationOutcome's text, or the start of a plain-text body.
+func StatusError(status int, h http.Header, body []byte) *connectors.PushError {
+	msg, ok := fhirdoc.ParseOperationOutcome(body)
+	if !ok || msg == "" {
+		msg = strings.TrimSpace(string(body))
+		if len(msg) > 300 || strings.HasPrefix(msg, "<") {
+			msg = ""
+		}
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	transient := status == http.StatusRequestTimeout || status == http.StatusTooEarly ||
+		status == http.StatusTooManyRequests || status >= 500
+	return &connectors.PushError{
+		Permanent:  !transient,
+		StatusCode: status,
+		Message:    msg,
+		RetryAfter: RetryAfter(h, time.Now()),
+		Err:        fmt.Errorf("fhirclient: HTTP %d", status),
+	}
+}
+
+// RetryAfter parses a Retry-After header (seconds or an HTTP date).
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// Created is the outcome of a create.
+type Created struct {
+	// ID is the new (or, for a conditional create that matched, the
+	// existing) resource's logical id; empty if the server told neither in
+	// its Location nor its body.
+	ID       string
+	Location string
+	// Existing is true when a conditional create matched a resource already
+	// there (HTTP 200): nothing new was made.
+	Existing bool
+	Response *Response
+}
+
+// Create posts a resource. With ifNoneExist (a search query such as
+// "identifier=system|value") the server creates it only if nothing matches.
+func (c *Client) Create(ctx context.Context, resourceType string, body []byte, ifNoneExist string) (Created, error) {
+	h := http.Header{}
+	if ifNoneExist != "" {
+		h.Set("If-None-Exist", ifNoneExist)
+	}
+	resp, err := c.Do(ctx, http.MethodPost, resourceType, nil, h, body)
+	if err != nil {
+		return Created{}, err
+	}
+	cr := Created{Location: resp.Header.Get("Location"), Existing: resp.StatusCode == http.StatusOK, Response: resp}
+	if cr.Location == "" {
+		cr.Location = resp.Header.Get("Content-Location")
+	}
+	cr.ID = IDFromLocation(resourceType, cr.Location)
+	if cr.ID == "" && len(resp.Body) > 0 {
+		if r, err := fhirdoc.DecodeLenient(resp.Body); err == nil && r.ResourceType == resourceType {
+			cr.ID = r.ID
+		}
+	}
+	return cr, nil
+}
+
+// Search runs a type-level search and returns the searchset.
+func (c *Client) Search(ctx context.Context, resourceType string, query url.Values) (fhirdoc.Bundle, error) {
+	resp, err := c.Do(ctx, http.MethodGet, resourceType, query, nil, nil)
+	if err != nil {
+		return fhirdoc.Bundle{}, err
+	}
+	b, err := fhirdoc.DecodeBundle(resp.Body)
+	if err != nil {
+		return fhirdoc.Bundle{}, &connectors.PushError{StatusCode: resp.StatusCode, Message: "unreadable search result", Err: err}
+	}
+	return b, nil
+}
+
+// SearchIdentifier returns the resources of a type carrying system|value.
+// Matches are re-checked locally, as some servers ignore the system.
+func (c *Client) SearchIdentifier(ctx context.Context, resourceType, system, value string) ([]fhirdoc.Resource, error) {
+	b, err := c.Search(ctx, resourceType, url.Values{"identifier": {system + "|" + value}})
+	if err != nil {
+		return nil, err
+	}
+	var out []fhirdoc.Resource
+	for _, r := range b.Matches() {
+		if r.ResourceType == resourceType && r.HasIdentifier(system, value) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// IDFromLocation extracts the logical id from a Location header
+// ("https://x/fhir/DocumentReference/123/_history/1" → "123").
+func IDFromLocation(resourceType, location string) string {
+	if location == "" {
+		return ""
+	}
+	ref := fhirdoc.RelativeReference(resourceType, location)
+	id := strings.TrimPrefix(ref, resourceType+"/")
+	if strings.ContainsAny(id, "?#") {
+		return ""
+	}
+	return id
+}
