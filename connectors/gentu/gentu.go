@@ -1,0 +1,367 @@
+package gentu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/auident"
+	"github.com/scribegate/scribegate/connectors/fhirclient"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+)
+
+// Kind is the connector kind name used in configuration.
+const Kind = "gentu"
+
+// NoteSystem is the identifier system of our note identifier in Gentu.
+const NoteSystem = "urn:scribegate:note"
+
+func init() { connectors.Register(Kind, Open) }
+
+// Settings are an instance's configuration keys. The client secret is never
+// inline: it is read from a file or an environment variable.
+type Settings struct {
+	// BaseURL is the partner API's FHIR R4 base URL.
+	BaseURL string `yaml:"base_url"`
+	// TokenURL is the OAuth 2.0 token endpoint (client credentials grant).
+	TokenURL string `yaml:"token_url"`
+	// ClientID and ClientSecretFile / ClientSecretEnv are the partner
+	// credentials Magentus issues.
+	ClientID         string `yaml:"client_id"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	ClientSecretEnv  string `yaml:"client_secret_env"`
+	// Scopes requested with the token, if the partner API wants any.
+	Scopes []string `yaml:"scopes"`
+	// AuthStyle is how the client authenticates at the token endpoint:
+	// "basic" (HTTP Basic, the default, RFC 6749 section 2.3.1) or "body"
+	// (client_id and client_secret as form fields).
+	AuthStyle string `yaml:"auth_style"`
+	// TenantHeader and TenantID name the practice on every FHIR request
+	// (e.g. "X-Practice-Id: 1234"); both or neither.
+	TenantHeader string `yaml:"tenant_header"`
+	TenantID     string `yaml:"tenant_id"`
+	// Provenance also files the AI-transparency Provenance (default true).
+	Provenance *bool `yaml:"provenance"`
+	// HTML adds an XHTML rendition after the text/plain attachment.
+	HTML bool `yaml:"html"`
+	// Profiles are canonical URLs claimed in meta.profile (none by default).
+	Profiles []string `yaml:"profiles"`
+	// Timeout bounds one HTTP request (default 30s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Connector files notes in one Gentu practice.
+type Connector struct {
+	name       string
+	log        *slog.Logger
+	fhir       *fhirclient.Client
+	fetch      func(context.Context) (string, time.Duration, error)
+	provenance bool
+	html       bool
+	profiles   []string
+}
+
+// Open is the Factory for kind "gentu".
+func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error) {
+	var s Settings
+	if err := c.Decode(&s); err != nil {
+		return nil, fmt.Errorf("gentu: settings: %w", err)
+	}
+	return New(ctx, c, s)
+}
+
+// New builds a Connector from decoded settings; Open is the usual entry.
+func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, error) {
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"base_url", s.BaseURL}, {"token_url", s.TokenURL}, {"client_id", s.ClientID}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("gentu: %s required", strings.Join(missing, ", "))
+	}
+	if (s.TenantHeader == "") != (s.TenantID == "") {
+		return nil, errors.New("gentu: tenant_header and tenant_id go together")
+	}
+	secret, err := readSecret(s.ClientSecretFile, s.ClientSecretEnv)
+	if err != nil {
+		return nil, fmt.Errorf("gentu: client secret: %w", err)
+	}
+	style := oauth2.AuthStyleInHeader
+	switch s.AuthStyle {
+	case "", "basic":
+	case "body":
+		style = oauth2.AuthStyleInParams
+	default:
+		return nil, fmt.Errorf("gentu: auth_style %q: want basic or body", s.AuthStyle)
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = 30 * time.Second
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 2 * s.Timeout}
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cc := clientcredentials.Config{ClientID: s.ClientID, ClientSecret: secret, TokenURL: s.TokenURL, Scopes: s.Scopes, AuthStyle: style}
+	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+	fetch := func(ctx context.Context) (string, time.Duration, error) {
+		tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
+		if err != nil {
+			return "", 0, tokenError(err)
+		}
+		life := 5 * time.Minute
+		if !tok.Expiry.IsZero() {
+			life = time.Until(tok.Expiry)
+		}
+		return tok.AccessToken, life, nil
+	}
+	_ = tokenCtx
+	fc := &fhirclient.Client{
+		Base:    strings.TrimRight(s.BaseURL, "/"),
+		HTTP:    hc,
+		Auth:    fhirclient.CachedToken(fetch),
+		Timeout: s.Timeout,
+	}
+	if s.TenantHeader != "" {
+		fc.Header = http.Header{http.CanonicalHeaderKey(s.TenantHeader): {s.TenantID}}
+	}
+	prov := s.Provenance == nil || *s.Provenance
+	return &Connector{
+		name: c.Name, log: log, fhir: fc, fetch: fetch, provenance: prov, html: s.HTML, profiles: s.Profiles,
+	}, nil
+}
+
+// tokenError words a refused token request for the operator. It is
+// transient: wrong credentials are the gateway's configuration, not the
+// note's fault, and queued notes should go through once it is fixed.
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		desc := re.ErrorCode
+		if re.ErrorDescription != "" {
+			desc += ": " + re.ErrorDescription
+		}
+		if desc == "" && re.Response != nil {
+			desc = re.Response.Status
+		}
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		return &connectors.PushError{StatusCode: status, Message: "Gentu token endpoint refused the gateway's credentials (" + desc + ")", Err: err}
+	}
+	return &connectors.PushError{Message: "Gentu token endpoint did not answer", Err: err}
+}
+
+// Profile is how documents are built for Gentu, for tests and tools that
+// want to see exactly what is sent.
+func (c *Connector) Profile(d *connectors.Document) (fhirdoc.Profile, *connectors.Document, error) {
+	return profileFor(d, c.html)
+}
+
+// profileFor picks identifier systems from how the document names its
+// patient and clinicians, validating AU identifiers, and returns a copy of d
+// with the bare identifier values fhirdoc expects.
+func profileFor(d *connectors.Document, html bool) (fhirdoc.Profile, *connectors.Document, error) {
+	p := fhirdoc.Profile{NoteSystem: NoteSystem, HTML: html}
+	if d == nil {
+		return p, nil, fmt.Errorf("%w: nil document", fhirdoc.ErrInvalidDocument)
+	}
+	cp := *d
+	patient, err := auident.Parse(d.Patient)
+	if err != nil {
+		return p, nil, fmt.Errorf("patient: %w", err)
+	}
+	if patient.Kind == auident.HPII || patient.Kind == auident.HPIO {
+		return p, nil, fmt.Errorf("patient: %w: a provider identifier is not a patient identifier", auident.ErrInvalid)
+	}
+	p.PatientSystem, cp.Patient = patient.System(), patient.Value
+	var kinds []auident.Kind
+	for _, v := range []*string{&cp.Author, &cp.Approver} {
+		if *v == "" {
+			continue
+		}
+		r, err := auident.Parse(*v)
+		if err != nil {
+			return p, nil, fmt.Errorf("practitioner: %w", err)
+		}
+		if r.Kind != "" && r.Kind != auident.HPII {
+			return p, nil, fmt.Errorf("practitioner: %w: practitioners are identified by HPI-I", auident.ErrInvalid)
+		}
+		*v = r.Value
+		kinds = append(kinds, r.Kind)
+	}
+	// fhirdoc has one practitioner system per profile: author and approver
+	// must be named the same way.
+	if len(kinds) == 2 && kinds[0] != kinds[1] {
+		return p, nil, fmt.Errorf("%w: author and approver must both be HPI-Is or both Gentu ids", auident.ErrInvalid)
+	}
+	if len(kinds) > 0 {
+		p.PractitionerSystem = kinds[0].System()
+	}
+	return p, &cp, nil
+}
+
+// Build returns the DocumentReference JSON for d exactly as Push sends it.
+func (c *Connector) Build(d *connectors.Document) ([]byte, error) {
+	p, cp, err := profileFor(d, c.html)
+	if err != nil {
+		return nil, err
+	}
+	return buildJSON(cp, p, c.profiles)
+}
+
+func buildJSON(d *connectors.Document, p fhirdoc.Profile, profiles []string) ([]byte, error) {
+	dr, err := fhirdoc.BuildDocumentReference(d, p)
+	if err != nil {
+		return nil, err
+	}
+	if len(profiles) > 0 {
+		dr.Meta.Profile = profiles
+	}
+	return fhirdoc.Marshal(dr)
+}
+
+// Push files d as a DocumentReference. It searches for the note identifier
+// first and creates with If-None-Exist, so a retry after a lost response
+// finds the earlier document instead of filing a second one.
+func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
+	p, cp, err := profileFor(d, c.html)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	body, err := buildJSON(cp, p, c.profiles)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	log := c.log.With("instance", c.name, "note", d.NoteID, "version", d.Version)
+	id := p.NoteIdentifier(cp)
+	found, err := c.fhir.SearchIdentifier(ctx, fhirdoc.DocumentReferenceType, *id.System, *id.Value)
+	if err != nil {
+		// The note itself was not judged: a refused search is never a
+		// permanent failure of the push.
+		var pe *connectors.PushError
+		if errors.As(err, &pe) && pe.Permanent {
+			cp := *pe
+			cp.Permanent = false
+			cp.Message = "cannot check for an earlier push: " + pe.Message
+			err = &cp
+		}
+		return connectors.Receipt{}, err
+	}
+	if len(found) > 0 {
+		log.InfoContext(ctx, "gentu: already filed", "external_id", found[0].ID)
+		return connectors.Receipt{ExternalID: found[0].ID, Duplicate: true}, nil
+	}
+	cr, err := c.fhir.Create(ctx, fhirdoc.DocumentReferenceType, body, p.IfNoneExist(cp))
+	ext, dup := cr.ID, cr.Existing
+	if err != nil {
+		log.WarnContext(ctx, "gentu: create failed", "err", err)
+		return connectors.Receipt{}, err
+	}
+	if c.provenance && !dup {
+		c.fileProvenance(ctx, log, cp, ext, p)
+	}
+	log.InfoContext(ctx, "gentu: filed", "external_id", ext, "duplicate", dup)
+	return connectors.Receipt{ExternalID: ext, Duplicate: dup}, nil
+}
+
+// fileProvenance files the AI-transparency Provenance. The document is
+// already filed, so a failure here is logged, not returned: failing the
+// push would only make the gateway retry a document Gentu has.
+func (c *Connector) fileProvenance(ctx context.Context, log *slog.Logger, d *connectors.Document, ext string, p fhirdoc.Profile) {
+	prov, err := fhirdoc.BuildProvenance(d, fhirdoc.DocumentTarget(ext, d, p), p)
+	if err == nil {
+		var body []byte
+		if body, err = fhirdoc.Marshal(prov); err == nil {
+			_, err = c.fhir.Create(ctx, "Provenance", body, "")
+		}
+	}
+	if err != nil {
+		log.ErrorContext(ctx, "gentu: provenance not filed", "external_id", ext, "err", err)
+	}
+}
+
+// Check implements connectors.Checker: a token, then the
+// CapabilityStatement's DocumentReference create.
+func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
+	tok := connectors.CheckResult{Name: "token"}
+	if _, _, err := c.fetch(ctx); err != nil {
+		tok.Detail = err.Error()
+		return []connectors.CheckResult{tok}
+	}
+	tok.OK, tok.Detail = true, "client credentials token issued"
+	return []connectors.CheckResult{tok, capabilityCheck(ctx, c.fhir)}
+}
+
+// capabilityCheck reads the CapabilityStatement and looks for
+// DocumentReference create.
+func capabilityCheck(ctx context.Context, fc *fhirclient.Client) connectors.CheckResult {
+	res := connectors.CheckResult{Name: "capabilities: DocumentReference create"}
+	resp, err := fc.Do(ctx, http.MethodGet, "metadata", nil, nil, nil)
+	if err != nil {
+		res.Detail = err.Error()
+		return res
+	}
+	var cs struct {
+		Rest []struct {
+			Resource []struct {
+				Type        string `json:"type"`
+				Interaction []struct {
+					Code string `json:"code"`
+				} `json:"interaction"`
+			} `json:"resource"`
+		} `json:"rest"`
+	}
+	if err := json.Unmarshal(resp.Body, &cs); err != nil {
+		res.Detail = "CapabilityStatement unreadable: " + err.Error()
+		return res
+	}
+	for _, r := range cs.Rest {
+		for _, rs := range r.Resource {
+			for _, in := range rs.Interaction {
+				if rs.Type == fhirdoc.DocumentReferenceType && in.Code == "create" {
+					res.OK = true
+					return res
+				}
+			}
+		}
+	}
+	res.Detail = "the CapabilityStatement does not list DocumentReference create"
+	return res
+}
+
+func readSecret(file, env string) (string, error) {
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		if v := strings.TrimSpace(string(b)); v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("%s is empty", file)
+	case env != "":
+		if v := strings.TrimSpace(os.Getenv(env)); v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("environment variable %s is not set", env)
+	}
+	return "", errors.New("set client_secret_file or client_secret_env")
+}

@@ -1,0 +1,141 @@
+// Package gentutest is a local stand-in for the Gentu partner API, for tests:
+// an OAuth 2.0 token endpoint that accepts only the client credentials grant
+// with HTTP Basic client authentication, and a FHIR R4 API (fhirtest) that
+// accepts only live bearer tokens it issued and the practice header.
+//
+// Tokens are deliberately short-lived: each one is good for a fixed number
+// of API requests (TokenUses), so a test run crosses token expiry without
+// waiting on a clock, and Revoke expires every token at once.
+package gentutest
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/scribegate/scribegate/connectors/fhirtest"
+)
+
+// Credentials the stand-in accepts.
+const (
+	ClientID     = "scribegate-test-client"
+	ClientSecret = "test-only-secret-not-real"
+	TenantHeader = "X-Gentu-Practice"
+	TenantID     = "practice-42"
+)
+
+// Server is the stand-in. Its FHIR base is URL+"/fhir/R4" and its token
+// endpoint URL+"/oauth2/token".
+type Server struct {
+	URL  string
+	FHIR *fhirtest.Server
+	// TokenUses is how many API requests one token is good for.
+	TokenUses int
+
+	mu          sync.Mutex
+	tokens      map[string]int // token → uses left
+	tokenIssued int
+}
+
+// New starts a stand-in, closed when the test ends.
+func New(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{TokenUses: 3, tokens: map[string]int{}}
+	s.FHIR = fhirtest.NewServer(t) // its own listener is unused; we mount the handler
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /oauth2/token", s.token)
+	mux.Handle("/fhir/R4/", http.StripPrefix("/fhir/R4", s.FHIR))
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	s.URL = ts.URL
+	s.FHIR.URL = ts.URL + "/fhir/R4"
+	s.FHIR.SetAuth(s.authorize)
+	return s
+}
+
+// BaseURL is the FHIR base to configure.
+func (s *Server) BaseURL() string { return s.URL + "/fhir/R4" }
+
+// TokenURL is the token endpoint to configure.
+func (s *Server) TokenURL() string { return s.URL + "/oauth2/token" }
+
+// TokensIssued counts successful token requests.
+func (s *Server) TokensIssued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokenIssued
+}
+
+// Revoke expires every issued token.
+func (s *Server) Revoke() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.tokens)
+}
+
+// token is the client credentials grant (RFC 6749 section 4.4) with the
+// client authenticated by HTTP Basic (section 2.3.1); errors use the
+// section 5.2 JSON shape.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	id, secret, ok := r.BasicAuth()
+	if !ok {
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication must use HTTP Basic")
+		return
+	}
+	if id != ClientID || secret != ClientSecret {
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
+		return
+	}
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
+		return
+	}
+	if r.PostForm.Get("client_secret") != "" {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "client secret must not be sent in the body")
+		return
+	}
+	b := make([]byte, 18)
+	rand.Read(b)
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	s.mu.Lock()
+	s.tokens[tok] = s.TokenUses
+	s.tokenIssued++
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 300})
+}
+
+func (s *Server) authorize(r *http.Request) error {
+	if r.Header.Get(TenantHeader) != TenantID {
+		return errors.New("missing or unknown practice header " + TenantHeader)
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return errors.New("bearer token required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	left, ok := s.tokens[tok]
+	if !ok || left <= 0 {
+		delete(s.tokens, tok)
+		return errors.New("access token expired or unknown")
+	}
+	s.tokens[tok] = left - 1
+	return nil
+}
+
+func oauthError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gentu"`)
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
