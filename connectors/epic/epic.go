@@ -1,12 +1,10 @@
 package epic
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirclient"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 )
 
@@ -82,10 +81,10 @@ type Options struct {
 // concurrent use.
 type Connector struct {
 	name      string
-	base      string
-	hc        *http.Client
-	timeout   time.Duration
+	fhir      *fhirclient.Client
 	tokens    *TokenCache
+	mu        sync.Mutex
+	last      string // the token most recently handed out
 	ledger    Ledger
 	profile   fhirdoc.Profile
 	noteTypes []string
@@ -195,18 +194,17 @@ func New(s Settings, o Options) (*Connector, error) {
 	if _, err := bs.method(); err != nil {
 		return nil, err
 	}
-	return &Connector{
+	c := &Connector{
 		name:      o.Name,
-		base:      strings.TrimSuffix(s.BaseURL, "/"),
-		hc:        hc,
-		timeout:   timeout,
 		tokens:    NewTokenCache(bs.TokenContext, time.Minute, nil),
 		ledger:    ledger,
 		profile:   fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Preliminary: preliminary},
 		noteTypes: slices.Clone(noteTypes),
 		log:       log,
 		now:       time.Now,
-	}, nil
+	}
+	c.fhir = &fhirclient.Client{Base: s.BaseURL, HTTP: hc, Timeout: timeout, Auth: fhirclient.TokenFunc(c.token)}
+	return c, nil
 }
 
 // Profile is how this connector builds documents, for golden tests and
@@ -302,143 +300,91 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 }
 
 // create POSTs the DocumentReference; Epic answers 201 with a relative
-// Location (DocumentReference/{id}) and an empty body.
+// Location (DocumentReference/{id}) and an empty body. No If-None-Exist:
+// Epic has no conditional create.
 func (c *Connector) create(ctx context.Context, body []byte) (string, error) {
-	resp, rbody, err := c.do(ctx, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodPost, c.base+"/DocumentReference", bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/fhir+json")
-		return req, nil
-	}, "the create")
+	cr, err := c.fhir.Create(ctx, fhirdoc.DocumentReferenceType, body, "")
 	if err != nil {
 		return "", err
 	}
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return "", classify(resp, rbody, c.now())
-	}
-	loc := resp.Header.Get("Location")
-	if loc == "" {
-		if r, err := fhirdoc.DecodeLenient(rbody); err == nil && r.ID != "" {
-			return r.ID, nil
-		}
+	if cr.ID == "" {
 		// Filed, but we cannot say where: the next push finds it by search.
-		return "", &connectors.PushError{StatusCode: resp.StatusCode, Message: "Epic filed the note but sent no Location"}
+		return "", &connectors.PushError{StatusCode: cr.Response.StatusCode, Message: "Epic filed the note but sent no Location"}
 	}
-	return strings.TrimPrefix(fhirdoc.RelativeReference(fhirdoc.DocumentReferenceType, loc), "DocumentReference/"), nil
+	return cr.ID, nil
 }
 
 // find searches the patient's notes on the encounter for d's identifier.
 // Epic's clinical-notes search is by patient and encounter (Epic does not
 // document an identifier search parameter for notes), so identifiers are
-// compared here; next links are followed for a few pages.
+// compared here.
 func (c *Connector) find(ctx context.Context, d *connectors.Document) (string, bool, error) {
 	q := url.Values{"patient": {d.Patient}, "encounter": {d.Encounter}}
-	next := c.base + "/DocumentReference?" + q.Encode()
+	b, err := c.fhir.Search(ctx, fhirdoc.DocumentReferenceType, q)
+	if err != nil {
+		var pe *connectors.PushError
+		if errors.As(err, &pe) {
+			// A refused search must not become a permanent push failure:
+			// the note itself was not judged.
+			cp := *pe
+			cp.Permanent = false
+			cp.Message = "cannot check Epic for an earlier push: " + pe.Message
+			return "", false, &cp
+		}
+		return "", false, err
+	}
 	id := c.profile.NoteIdentifier(d)
-	for page := 0; page < 10 && next != ""; page++ {
-		u := next
-		resp, body, err := c.do(ctx, func() (*http.Request, error) {
-			return http.NewRequest(http.MethodGet, u, nil)
-		}, "the search for an earlier push")
-		if err != nil {
-			return "", false, err
+	for _, r := range b.Matches() {
+		if r.ResourceType == fhirdoc.DocumentReferenceType && r.HasIdentifier(*id.System, *id.Value) {
+			return r.ID, true, nil
 		}
-		if resp.StatusCode != http.StatusOK {
-			pe := classify(resp, body, c.now())
-			// A refused search must not become a permanent push failure: the
-			// note itself was not judged.
-			pe.Permanent = false
-			pe.Message = "cannot check for an earlier push: " + pe.Message
-			return "", false, pe
-		}
-		b, err := fhirdoc.DecodeBundle(body)
-		if err != nil {
-			return "", false, &connectors.PushError{StatusCode: resp.StatusCode, Message: "Epic search reply unreadable", Err: err}
-		}
-		for _, r := range b.Matches() {
-			if r.ResourceType == fhirdoc.DocumentReferenceType && r.HasIdentifier(*id.System, *id.Value) {
-				return r.ID, true, nil
-			}
-		}
-		next = nextLink(body)
 	}
 	return "", false, nil
 }
 
-// do sends one request with a bearer token, bounded by the timeout. A 401
-// drops the token and retries once with a fresh one; the body is read and
-// returned.
-func (c *Connector) do(ctx context.Context, build func() (*http.Request, error), op string) (*http.Response, []byte, error) {
-	for attempt := 0; ; attempt++ {
-		tok, err := c.tokens.Token(ctx)
-		if err != nil {
-			return nil, nil, authFailure(ctx, err)
-		}
-		req, err := build()
-		if err != nil {
-			return nil, nil, permanent("cannot build the request", err)
-		}
-		rctx, cancel := context.WithTimeout(ctx, c.timeout)
-		req = req.WithContext(rctx)
-		req.Header.Set("Accept", "application/fhir+json")
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		resp, err := c.hc.Do(req)
-		if err != nil {
-			cancel()
-			return nil, nil, networkError(ctx, op, err)
-		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-		resp.Body.Close()
-		cancel()
-		if err != nil {
-			return nil, nil, networkError(ctx, op, err)
-		}
-		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
-			c.tokens.Invalidate(tok.AccessToken)
-			continue
-		}
-		if resp.StatusCode == http.StatusUnauthorized {
-			return nil, nil, &connectors.PushError{StatusCode: resp.StatusCode,
-				Message: "Epic refused a freshly issued access token; check the client's access in Epic"}
-		}
-		return resp, body, nil
+// token is the fhirclient Auth: a cached Backend Services token, dropped
+// when the server answered 401.
+func (c *Connector) token(ctx context.Context, refresh bool) (string, error) {
+	if refresh {
+		c.mu.Lock()
+		last := c.last
+		c.mu.Unlock()
+		c.tokens.Invalidate(last)
 	}
+	tok, err := c.tokens.Token(ctx)
+	if err != nil {
+		return "", authFailure(err)
+	}
+	c.mu.Lock()
+	c.last = tok.AccessToken
+	c.mu.Unlock()
+	return tok.AccessToken, nil
 }
 
 // authFailure reports a failed token request. It is transient: a wrong key
 // or client id is the gateway's configuration, not the note's fault, and
 // once an operator fixes it the queued notes should go through.
-func authFailure(ctx context.Context, err error) error {
+func authFailure(err error) error {
 	var ae *AuthError
 	if errors.As(err, &ae) {
-		return &connectors.PushError{StatusCode: ae.StatusCode, Message: "Epic refused the gateway's credentials: " + ae.Code + " " + ae.Description, Err: err}
+		return &connectors.PushError{StatusCode: ae.StatusCode, Message: "Epic refused the gateway's credentials: " + strings.TrimSpace(ae.Code+" "+ae.Description), Err: err}
 	}
-	return networkError(ctx, "the token request", err)
+	return &connectors.PushError{Message: "no token from Epic: " + err.Error(), Err: err}
 }
 
 // Check fetches a token and reads the server's CapabilityStatement, without
 // filing anything.
 func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
-	var out []connectors.CheckResult
-	tok, err := c.tokens.Token(ctx)
-	if err != nil {
-		out = append(out, connectors.CheckResult{Name: "token", Detail: err.Error()})
-		return out
+	if _, err := c.tokens.Token(ctx); err != nil {
+		return []connectors.CheckResult{{Name: "token", Detail: authFailure(err).Error()}}
 	}
-	out = append(out, connectors.CheckResult{Name: "token", OK: true, Detail: "SMART Backend Services token issued"})
-	_ = tok
-	resp, body, err := c.do(ctx, func() (*http.Request, error) {
-		return http.NewRequest(http.MethodGet, c.base+"/metadata", nil)
-	}, "metadata")
+	out := []connectors.CheckResult{{Name: "token", OK: true, Detail: "SMART Backend Services token issued"}}
 	res := connectors.CheckResult{Name: "capabilities: DocumentReference create"}
+	resp, err := c.fhir.Do(ctx, http.MethodGet, "metadata", nil, nil, nil)
 	switch {
 	case err != nil:
 		res.Detail = err.Error()
-	case resp.StatusCode != http.StatusOK:
-		res.Detail = classify(resp, body, c.now()).Error()
-	case !canCreateDocumentReference(body):
+	case !canCreateDocumentReference(resp.Body):
 		res.Detail = "the CapabilityStatement does not list DocumentReference create"
 	default:
 		res.OK = true

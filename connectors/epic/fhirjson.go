@@ -2,25 +2,6 @@ package epic
 
 import "encoding/json"
 
-// nextLink returns a searchset Bundle's next page URL, if any.
-func nextLink(body []byte) string {
-	var b struct {
-		Link []struct {
-			Relation string `json:"relation"`
-			URL      string `json:"url"`
-		} `json:"link"`
-	}
-	if json.Unmarshal(body, &b) != nil {
-		return ""
-	}
-	for _, l := range b.Link {
-		if l.Relation == "next" {
-			return l.URL
-		}
-	}
-	return ""
-}
-
 // canCreateDocumentReference reports whether a CapabilityStatement lists
 // the create interaction on DocumentReference.
 func canCreateDocumentReference(body []byte) bool {
