@@ -2,21 +2,210 @@ package bestpractice
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/auident"
+	"github.com/scribegate/scribegate/connectors/fhirclient"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
 )
 
-// fhirTransport files notes through Halo Connect's FHIR API.
-type fhirTransport struct{}
+// NoteSystem is the identifier system of our note identifier.
+const NoteSystem = "urn:scribegate:note"
+
+// fhirTransport files notes through Halo Connect's FHIR API for Bp
+// Premier. Halo Cloud authenticates integrators with an Azure API
+// Management subscription key header, not OAuth.
+type fhirTransport struct {
+	fc       *fhirclient.Client
+	log      *slog.Logger
+	profiles []string
+}
 
 func newFHIRTransport(c connectors.Config, s Settings) (*fhirTransport, error) {
-	return nil, errors.New("bestpractice: transport fhir: not built yet")
+	if s.BaseURL == "" {
+		return nil, errors.New("bestpractice: base_url is required for transport fhir")
+	}
+	key, err := readSecret(s.SubscriptionKeyFile, s.SubscriptionKeyEnv, "subscription key")
+	if err != nil {
+		return nil, fmt.Errorf("bestpractice: %w", err)
+	}
+	header := s.SubscriptionKeyHeader
+	if header == "" {
+		header = DefaultSubscriptionKeyHeader
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &fhirTransport{
+		fc: &fhirclient.Client{
+			Base:    strings.TrimRight(s.BaseURL, "/"),
+			HTTP:    c.HTTPClient,
+			Timeout: s.Timeout,
+			Header:  http.Header{http.CanonicalHeaderKey(header): {key}},
+		},
+		log:      log,
+		profiles: s.Profiles,
+	}, nil
 }
 
+// profile names identifier systems from how the document names its people
+// and returns a copy of d with the bare values fhirdoc expects.
+func profile(d *connectors.Document, patient, author auident.Ref) (fhirdoc.Profile, *connectors.Document, error) {
+	p := fhirdoc.Profile{NoteSystem: NoteSystem, PatientSystem: patient.System()}
+	cp := *d
+	cp.Patient = patient.Value
+	var approver auident.Ref
+	if d.Approver != "" {
+		approver, _ = auident.Parse(d.Approver) // validated by refs
+		cp.Approver = approver.Value
+	}
+	if d.Author != "" {
+		cp.Author = author.Value
+		if d.Approver != "" && author.Kind != approver.Kind {
+			return p, nil, fmt.Errorf("%w: author and approver must both be HPI-Is or both Bp Premier ids", auident.ErrInvalid)
+		}
+		p.PractitionerSystem = author.System()
+	} else {
+		p.PractitionerSystem = approver.System()
+	}
+	return p, &cp, nil
+}
+
+// build is the DocumentReference JSON for d.
+func (t *fhirTransport) build(d *connectors.Document, patient, author auident.Ref) ([]byte, fhirdoc.Profile, *connectors.Document, error) {
+	p, cp, err := profile(d, patient, author)
+	if err != nil {
+		return nil, p, nil, err
+	}
+	dr, err := fhirdoc.BuildDocumentReference(cp, p)
+	if err != nil {
+		return nil, p, nil, err
+	}
+	if len(t.profiles) > 0 {
+		dr.Meta.Profile = t.profiles
+	}
+	b, err := fhirdoc.Marshal(dr)
+	return b, p, cp, err
+}
+
+// push searches for the note identifier, then creates with If-None-Exist:
+// Halo's FHIR API is a facade over the practice database and may not honour
+// conditional create, so the search is what makes a retry safe.
 func (t *fhirTransport) push(ctx context.Context, d *connectors.Document, patient, author auident.Ref) (connectors.Receipt, error) {
-	return connectors.Receipt{}, errors.New("not built")
+	body, p, cp, err := t.build(d, patient, author)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	log := t.log.With("note", d.NoteID, "version", d.Version)
+	id := p.NoteIdentifier(cp)
+	found, err := t.fc.SearchIdentifier(ctx, fhirdoc.DocumentReferenceType, *id.System, *id.Value)
+	if err != nil {
+		return connectors.Receipt{}, notJudged(prefix(err))
+	}
+	if len(found) > 0 {
+		log.InfoContext(ctx, "bestpractice: already filed", "external_id", found[0].ID)
+		return connectors.Receipt{ExternalID: found[0].ID, Duplicate: true}, nil
+	}
+	cr, err := t.fc.Create(ctx, fhirdoc.DocumentReferenceType, body, p.IfNoneExist(cp))
+	if err != nil {
+		return connectors.Receipt{}, prefix(err)
+	}
+	if !cr.Existing {
+		prov, err := fhirdoc.BuildProvenance(cp, fhirdoc.DocumentTarget(cr.ID, cp, p), p)
+		if err == nil {
+			var pb []byte
+			if pb, err = fhirdoc.Marshal(prov); err == nil {
+				_, err = t.fc.Create(ctx, "Provenance", pb, "")
+			}
+		}
+		if err != nil {
+			// Filed: failing now would only make the gateway retry a
+			// document Bp Premier has.
+			log.ErrorContext(ctx, "bestpractice: provenance not filed", "external_id", cr.ID, "err", err)
+		}
+	}
+	log.InfoContext(ctx, "bestpractice: filed", "external_id", cr.ID, "duplicate", cr.Existing)
+	return connectors.Receipt{ExternalID: cr.ID, Duplicate: cr.Existing}, nil
 }
 
-func (t *fhirTransport) check(ctx context.Context) []connectors.CheckResult { return nil }
+// notJudged makes a failed search transient: the note itself was not
+// refused, so it must stay queued.
+func notJudged(err error) error {
+	var pe *connectors.PushError
+	if errors.As(err, &pe) {
+		cp := *pe
+		cp.Permanent = false
+		cp.Message = "cannot check for an earlier push: " + pe.Message
+		return &cp
+	}
+	return err
+}
+
+func prefix(err error) error {
+	var pe *connectors.PushError
+	if errors.As(err, &pe) {
+		cp := *pe
+		cp.Message = "Bp Premier (Halo): " + pe.Message
+		if pe.StatusCode == http.StatusUnauthorized {
+			// A refused subscription key is the gateway's configuration,
+			// not the note: keep it queued until an operator fixes it.
+			cp.Permanent = false
+			cp.Message = "Bp Premier (Halo) refused the subscription key: " + pe.Message
+		}
+		return &cp
+	}
+	return err
+}
+
+// check reads the CapabilityStatement with the subscription key: it proves
+// the key, the site's Halo GUID in base_url and DocumentReference create.
+func (t *fhirTransport) check(ctx context.Context) []connectors.CheckResult {
+	key := connectors.CheckResult{Name: "subscription key"}
+	resp, err := t.fc.Do(ctx, http.MethodGet, "metadata", nil, nil, nil)
+	if err != nil {
+		key.Detail = err.Error()
+		return []connectors.CheckResult{key}
+	}
+	key.OK, key.Detail = true, "Halo Cloud accepted the key"
+	capab := connectors.CheckResult{Name: "capabilities: DocumentReference create"}
+	if canCreate(resp.Body, fhirdoc.DocumentReferenceType) {
+		capab.OK = true
+	} else {
+		capab.Detail = "the CapabilityStatement does not list DocumentReference create"
+	}
+	return []connectors.CheckResult{key, capab}
+}
+
+func canCreate(capabilityStatement []byte, resourceType string) bool {
+	var cs struct {
+		Rest []struct {
+			Resource []struct {
+				Type        string `json:"type"`
+				Interaction []struct {
+					Code string `json:"code"`
+				} `json:"interaction"`
+			} `json:"resource"`
+		} `json:"rest"`
+	}
+	if json.Unmarshal(capabilityStatement, &cs) != nil {
+		return false
+	}
+	for _, r := range cs.Rest {
+		for _, rs := range r.Resource {
+			for _, in := range rs.Interaction {
+				if rs.Type == resourceType && in.Code == "create" {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
