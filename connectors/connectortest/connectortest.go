@@ -1,0 +1,418 @@
+// Package connectortest is the conformance kit for connectors, in the
+// manner of testing/fstest: a connector's own test calls Run with a Harness
+// that starts the connector against a stand-in for its EHR, and the kit
+// checks what every connector must do — file a valid document exactly once,
+// survive a lost response and retries, surface the EHR's reason for a
+// refusal, send amendments, recover from expired tokens, honour
+// cancellation, and be safe for concurrent use.
+//
+// The kit never looks at the wire itself: a Target reports what the EHR
+// filed and injects failures, so a vendor whose API is not FHIR
+// (athenahealth's clinicaldocument form, an HL7 v2 file drop) plugs in its
+// own inspection. FHIRTarget adapts a fhirtest.Server.
+//
+// Retries: connectors make one attempt per Push and classify failures; the
+// kit retries the way the review push worker does — transient failures
+// again after a short wait (RetryAfter honoured, capped so tests stay
+// fast), permanent failures never.
+package connectortest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirschema"
+)
+
+// Fault is a failure a Target can make the EHR produce on the next
+// document writes.
+type Fault int
+
+const (
+	// LostResponse: the EHR files the document, and the reply never
+	// arrives (the connection drops).
+	LostResponse Fault = iota + 1
+	// Unavailable: HTTP 503 (or the vendor's transient equivalent).
+	Unavailable
+	// RateLimited: HTTP 429 with a Retry-After.
+	RateLimited
+	// Rejected: a permanent refusal (HTTP 422 with an OperationOutcome, or
+	// the vendor's equivalent) whose reason is the message given to Inject.
+	Rejected
+	// Stall: the EHR does not answer until the client gives up.
+	Stall
+)
+
+func (f Fault) String() string {
+	switch f {
+	case LostResponse:
+		return "lost response"
+	case Unavailable:
+		return "unavailable"
+	case RateLimited:
+		return "rate limited"
+	case Rejected:
+		return "rejected"
+	case Stall:
+		return "stall"
+	}
+	return fmt.Sprintf("Fault(%d)", int(f))
+}
+
+// Filed is one document as the EHR holds it.
+type Filed struct {
+	// ID is the EHR's id for it.
+	ID string
+	// Resource is the filed FHIR resource, for EHRs that store FHIR; it is
+	// checked against the R4 schema. nil for other wire formats.
+	Resource json.RawMessage
+	// Text is the note text as filed (decoded from the attachment).
+	Text string
+	// Replaces names what the document replaces (identifier value or the
+	// EHR id of the earlier version); empty for an original.
+	Replaces string
+}
+
+// Target is the EHR stand-in's inspection and fault injection.
+type Target interface {
+	// Filed returns the documents the EHR holds with the identifier value
+	// ident (see connectors.Identifier).
+	Filed(t testing.TB, ident string) []Filed
+	// Inject makes the next n document writes fail with f; message is the
+	// refusal reason for Rejected. It returns false if the target cannot
+	// produce f (the subtest is skipped).
+	Inject(f Fault, message string, n int) bool
+	// ExpireTokens makes every access token issued so far invalid, as if it
+	// expired. It returns false for EHRs without tokens (subtest skipped).
+	ExpireTokens() bool
+}
+
+// Harness tells Run how to test one connector.
+type Harness struct {
+	// Setup starts a fresh EHR stand-in and a connector pointed at it. It
+	// is called once per subtest; use t.Cleanup to stop things.
+	Setup func(t *testing.T) (connectors.Connector, Target)
+	// Document returns the i-th test document; nil means Document. Vendors
+	// whose EHR checks patients or encounters seed them in Setup and return
+	// documents that refer to them.
+	Document func(t *testing.T, i int) *connectors.Document
+	// MaxAttempts bounds the kit's retries of transient failures; 0 means 6.
+	MaxAttempts int
+	// MaxWait caps a RetryAfter the kit honours; 0 means 1s.
+	MaxWait time.Duration
+}
+
+// Document is a complete synthetic document whose NoteID is unique to the
+// test run.
+func Document(t *testing.T, i int) *connectors.Document {
+	return &connectors.Document{
+		NoteID:       fmt.Sprintf("note-%08x-%d", rand.Uint32(), i),
+		Version:      1,
+		Clinic:       "clinic-test",
+		Patient:      "patient-1",
+		Encounter:    "encounter-1",
+		Author:       "practitioner-1",
+		AuthorName:   "Dr Test Author",
+		Approver:     "practitioner-2",
+		ApproverName: "Dr Test Approver",
+		ApprovedAt:   time.Date(2024, 5, 1, 10, 30, 0, 0, time.UTC),
+		Template:     "consult",
+		LOINC:        "11488-4",
+		LOINCDisplay: "Consult note",
+		Title:        "Consultation",
+		Text:         fmt.Sprintf("Synthetic note %d.\n\nAssessment: well.\nPlan: review in 2 weeks.", i),
+		Created:      time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC),
+		Drafter:      "rules",
+	}
+}
+
+// Run runs the conformance subtests.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	if h.Setup == nil {
+		t.Fatal("connectortest: Harness.Setup is nil")
+	}
+	if h.Document == nil {
+		h.Document = Document
+	}
+	if h.MaxAttempts == 0 {
+		h.MaxAttempts = 6
+	}
+	if h.MaxWait == 0 {
+		h.MaxWait = time.Second
+	}
+	k := kit{h: h}
+	t.Run("PushFilesOneValidDocument", k.pushFilesOne)
+	t.Run("LostResponseThenRetryFilesOne", k.lostResponse)
+	t.Run("TransientFailuresRecover", k.transient)
+	t.Run("PermanentFailureSurfacesReason", k.permanent)
+	t.Run("AmendmentReplaces", k.amendment)
+	t.Run("ExpiredTokenRecovers", k.expiredToken)
+	t.Run("CancellationHonoured", k.cancellation)
+	t.Run("ConcurrentPushes", k.concurrent)
+	t.Run("IncompleteDocumentIsPermanent", k.incomplete)
+}
+
+type kit struct{ h Harness }
+
+// push retries like the push worker: transient failures again after
+// RetryAfter (capped) or a short backoff; permanent failures at once.
+// It returns the receipt, the errors seen, and the final error.
+func (k kit) push(ctx context.Context, c connectors.Connector, d *connectors.Document) (connectors.Receipt, []error, error) {
+	var errs []error
+	for attempt := range k.h.MaxAttempts {
+		rc, err := c.Push(ctx, d)
+		if err == nil {
+			return rc, errs, nil
+		}
+		errs = append(errs, err)
+		if connectors.IsPermanent(err) || ctx.Err() != nil {
+			return rc, errs, err
+		}
+		wait := time.Duration(10<<attempt) * time.Millisecond
+		var pe *connectors.PushError
+		if errors.As(err, &pe) && pe.RetryAfter > 0 {
+			wait = min(pe.RetryAfter, k.h.MaxWait)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return rc, errs, ctx.Err()
+		}
+	}
+	return connectors.Receipt{}, errs, fmt.Errorf("connectortest: still failing after %d attempts: %w", k.h.MaxAttempts, errors.Join(errs...))
+}
+
+func (k kit) filedOnce(t *testing.T, target Target, d *connectors.Document) Filed {
+	t.Helper()
+	ident := connectors.Identifier(d.NoteID, d.Version)
+	filed := target.Filed(t, ident)
+	if len(filed) != 1 {
+		t.Fatalf("EHR holds %d documents with identifier %s, want exactly 1", len(filed), ident)
+	}
+	f := filed[0]
+	if f.Text != d.Text {
+		t.Errorf("filed text %q, want the approved text %q", f.Text, d.Text)
+	}
+	if f.Resource != nil {
+		if err := fhirschema.ForTest(t).Validate(f.Resource); err != nil {
+			t.Errorf("filed resource is not valid FHIR R4: %v", err)
+		}
+	}
+	return f
+}
+
+func (k kit) pushFilesOne(t *testing.T) {
+	c, target := k.h.Setup(t)
+	d := k.h.Document(t, 0)
+	rc, err := c.Push(t.Context(), d)
+	if err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	if rc.ExternalID == "" || rc.Duplicate {
+		t.Errorf("receipt %+v: want an ExternalID and Duplicate false", rc)
+	}
+	f := k.filedOnce(t, target, d)
+	if f.Replaces != "" {
+		t.Errorf("an original document replaces %q", f.Replaces)
+	}
+	again, err := c.Push(t.Context(), d)
+	if err != nil {
+		t.Fatalf("second Push of the same version: %v", err)
+	}
+	if !again.Duplicate {
+		t.Errorf("second Push receipt %+v: want Duplicate", again)
+	}
+	k.filedOnce(t, target, d)
+}
+
+func (k kit) lostResponse(t *testing.T) {
+	c, target := k.h.Setup(t)
+	if !target.Inject(LostResponse, "", 1) {
+		t.Skip("target cannot lose a response")
+	}
+	d := k.h.Document(t, 0)
+	_, errs, err := k.push(t.Context(), c, d)
+	if err != nil {
+		t.Fatalf("push with retries: %v", err)
+	}
+	if len(errs) == 0 {
+		t.Fatal("the lost response did not surface as an error (fault not hit?)")
+	}
+	if connectors.IsPermanent(errs[0]) {
+		t.Errorf("lost response classified permanent: %v", errs[0])
+	}
+	k.filedOnce(t, target, d)
+}
+
+func (k kit) transient(t *testing.T) {
+	for _, f := range []Fault{Unavailable, RateLimited} {
+		t.Run(f.String(), func(t *testing.T) {
+			c, target := k.h.Setup(t)
+			if !target.Inject(f, "", 2) {
+				t.Skipf("target cannot produce %v", f)
+			}
+			d := k.h.Document(t, 0)
+			_, errs, err := k.push(t.Context(), c, d)
+			if err != nil {
+				t.Fatalf("push with retries: %v", err)
+			}
+			if len(errs) != 2 {
+				t.Fatalf("saw %d failures before success, want 2: %v", len(errs), errs)
+			}
+			for _, e := range errs {
+				var pe *connectors.PushError
+				if !errors.As(e, &pe) || pe.Permanent {
+					t.Errorf("failure %v: want a transient *connectors.PushError", e)
+				}
+				if f == RateLimited && pe != nil && pe.RetryAfter <= 0 {
+					t.Errorf("429 failure %+v carries no RetryAfter", pe)
+				}
+			}
+			k.filedOnce(t, target, d)
+		})
+	}
+}
+
+func (k kit) permanent(t *testing.T) {
+	c, target := k.h.Setup(t)
+	const reason = "Encounter 4711 is closed and cannot take new notes"
+	if !target.Inject(Rejected, reason, 1) {
+		t.Skip("target cannot reject")
+	}
+	d := k.h.Document(t, 0)
+	_, errs, err := k.push(t.Context(), c, d)
+	if err == nil {
+		t.Fatal("push of a rejected document succeeded")
+	}
+	if len(errs) != 1 {
+		t.Errorf("a permanent failure was retried: %d attempts", len(errs))
+	}
+	var pe *connectors.PushError
+	if !errors.As(err, &pe) || !pe.Permanent {
+		t.Fatalf("error %v: want a permanent *connectors.PushError", err)
+	}
+	if !strings.Contains(pe.Message, reason) {
+		t.Errorf("PushError.Message %q does not carry the EHR's reason %q", pe.Message, reason)
+	}
+	if n := len(target.Filed(t, connectors.Identifier(d.NoteID, d.Version))); n != 0 {
+		t.Errorf("%d documents filed after a rejection", n)
+	}
+}
+
+func (k kit) amendment(t *testing.T) {
+	c, target := k.h.Setup(t)
+	v1 := k.h.Document(t, 0)
+	rc, err := c.Push(t.Context(), v1)
+	if err != nil {
+		t.Fatalf("Push v1: %v", err)
+	}
+	v2 := *v1
+	v2.Version = 2
+	v2.Text = v1.Text + "\nAddendum: bloods normal."
+	v2.Replaces = connectors.Identifier(v1.NoteID, v1.Version)
+	v2.ReplacesExternalID = rc.ExternalID
+	if _, err := c.Push(t.Context(), &v2); err != nil {
+		t.Fatalf("Push v2: %v", err)
+	}
+	f := k.filedOnce(t, target, &v2)
+	if f.Replaces == "" {
+		t.Error("the amendment does not say what it replaces")
+	} else if f.Replaces != v2.Replaces && !strings.Contains(rc.ExternalID, f.Replaces) && !strings.Contains(f.Replaces, rc.ExternalID) {
+		t.Errorf("amendment replaces %q, want %q or %q", f.Replaces, v2.Replaces, rc.ExternalID)
+	}
+	k.filedOnce(t, target, v1)
+}
+
+func (k kit) expiredToken(t *testing.T) {
+	c, target := k.h.Setup(t)
+	d1 := k.h.Document(t, 0)
+	if _, err := c.Push(t.Context(), d1); err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	if !target.ExpireTokens() {
+		t.Skip("target has no tokens")
+	}
+	d2 := k.h.Document(t, 1)
+	if _, err := c.Push(t.Context(), d2); err != nil {
+		t.Fatalf("Push after the token expired (a connector must refresh and resend once): %v", err)
+	}
+	k.filedOnce(t, target, d2)
+}
+
+func (k kit) cancellation(t *testing.T) {
+	t.Run("before", func(t *testing.T) {
+		c, target := k.h.Setup(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		d := k.h.Document(t, 0)
+		_, err := c.Push(ctx, d)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Push with a cancelled context = %v, want an error wrapping context.Canceled", err)
+		}
+		if n := len(target.Filed(t, connectors.Identifier(d.NoteID, d.Version))); n != 0 {
+			t.Errorf("%d documents filed with a cancelled context", n)
+		}
+	})
+	t.Run("during", func(t *testing.T) {
+		c, target := k.h.Setup(t)
+		if !target.Inject(Stall, "", 1) {
+			t.Skip("target cannot stall")
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		_, err := c.Push(ctx, k.h.Document(t, 0))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Push to a stalled EHR = %v, want an error wrapping context.DeadlineExceeded", err)
+		}
+		if connectors.IsPermanent(err) {
+			t.Errorf("a cancelled push is permanent: %v", err)
+		}
+	})
+}
+
+func (k kit) concurrent(t *testing.T) {
+	c, target := k.h.Setup(t)
+	const n = 8
+	docs := make([]*connectors.Document, n)
+	for i := range docs {
+		docs[i] = k.h.Document(t, i)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, d := range docs {
+		wg.Go(func() {
+			_, errs[i] = c.Push(t.Context(), d)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("document %d: %v", i, err)
+		}
+	}
+	for _, d := range docs {
+		k.filedOnce(t, target, d)
+	}
+}
+
+func (k kit) incomplete(t *testing.T) {
+	c, target := k.h.Setup(t)
+	d := k.h.Document(t, 0)
+	d.Text = ""
+	_, err := c.Push(t.Context(), d)
+	if !connectors.IsPermanent(err) {
+		t.Errorf("Push of a document without text = %v, want a permanent failure", err)
+	}
+	if n := len(target.Filed(t, connectors.Identifier(d.NoteID, d.Version))); n != 0 {
+		t.Errorf("%d documents filed without text", n)
+	}
+}

@@ -1,0 +1,239 @@
+// Package fhir is the generic FHIR R4 connector (kind "fhir"): it files a
+// note as a DocumentReference, with a Provenance declaring the AI that
+// drafted it, on any server that implements FHIR R4 create with conditional
+// create (https://hl7.org/fhir/R4/http.html#ccreate) — HAPI FHIR, Azure
+// Health Data Services, Google Cloud Healthcare, Medplum and the like.
+//
+// Idempotency is the server's: the DocumentReference is created with
+// If-None-Exist on its note identifier, so a retry after a lost response
+// finds the first one (HTTP 200) instead of filing a second. A server that
+// ignores If-None-Exist would file twice; vendors without conditional create
+// have their own connectors.
+//
+// Settings:
+//
+//	base_url: https://fhir.example/r4     # required
+//	token_file: /run/secrets/fhir-token   # or token_env: FHIR_TOKEN, or token (tests only)
+//	identifier_system: urn:scribegate:note
+//	patient_system: ""                    # set to reference patients by identifier
+//	practitioner_system: ""
+//	timeout: 30s                          # per request
+//	doc_status: final                     # or preliminary
+//	html: false                           # add a text/html attachment
+//	provenance: true
+//
+// A token file is re-read whenever the server answers 401, so an external
+// agent can rotate it.
+package fhir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirclient"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+)
+
+// Kind is the name the connector registers under.
+const Kind = "fhir"
+
+func init() { connectors.Register(Kind, Open) }
+
+// Settings are the instance settings, decoded strictly from configuration.
+type Settings struct {
+	BaseURL            string `json:"base_url" yaml:"base_url"`
+	Token              string `json:"token" yaml:"token"`
+	TokenFile          string `json:"token_file" yaml:"token_file"`
+	TokenEnv           string `json:"token_env" yaml:"token_env"`
+	IdentifierSystem   string `json:"identifier_system" yaml:"identifier_system"`
+	PatientSystem      string `json:"patient_system" yaml:"patient_system"`
+	PractitionerSystem string `json:"practitioner_system" yaml:"practitioner_system"`
+	Timeout            string `json:"timeout" yaml:"timeout"`
+	DocStatus          string `json:"doc_status" yaml:"doc_status"`
+	HTML               bool   `json:"html" yaml:"html"`
+	// Provenance is a pointer so that unset means true.
+	Provenance *bool `json:"provenance" yaml:"provenance"`
+}
+
+// Connector pushes to one FHIR server.
+type Connector struct {
+	client     *fhirclient.Client
+	profile    fhirdoc.Profile
+	provenance bool
+	log        *slog.Logger
+}
+
+// Open is the connector's Factory.
+func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error) {
+	var s Settings
+	if err := c.Decode(&s); err != nil {
+		return nil, fmt.Errorf("fhir: settings: %w", err)
+	}
+	return New(s, c.HTTPClient, c.Logger)
+}
+
+// New builds a connector from settings; hc and log may be nil.
+func New(s Settings, hc *http.Client, log *slog.Logger) (*Connector, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	u, err := url.Parse(s.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("fhir: base_url %q is not an http(s) URL", s.BaseURL)
+	}
+	var timeout time.Duration
+	if s.Timeout != "" {
+		if timeout, err = time.ParseDuration(s.Timeout); err != nil || timeout <= 0 {
+			return nil, fmt.Errorf("fhir: timeout %q is not a positive duration", s.Timeout)
+		}
+	}
+	p := fhirdoc.Profile{
+		NoteSystem:         s.IdentifierSystem,
+		PatientSystem:      s.PatientSystem,
+		PractitionerSystem: s.PractitionerSystem,
+		HTML:               s.HTML,
+	}
+	switch s.DocStatus {
+	case "", "final":
+	case "preliminary":
+		p.Preliminary = true
+	default:
+		return nil, fmt.Errorf("fhir: doc_status %q: want final or preliminary", s.DocStatus)
+	}
+	auth, err := tokenAuth(s)
+	if err != nil {
+		return nil, err
+	}
+	return &Connector{
+		client: &fhirclient.Client{
+			Base:    strings.TrimSuffix(s.BaseURL, "/"),
+			HTTP:    hc,
+			Auth:    auth,
+			Timeout: timeout,
+		},
+		profile:    p,
+		provenance: s.Provenance == nil || *s.Provenance,
+		log:        log,
+	}, nil
+}
+
+// tokenAuth picks the one configured token source, if any.
+func tokenAuth(s Settings) (fhirclient.Auth, error) {
+	n := 0
+	for _, v := range []string{s.Token, s.TokenFile, s.TokenEnv} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, errors.New("fhir: set at most one of token, token_file, token_env")
+	}
+	switch {
+	case s.Token != "":
+		return fhirclient.StaticToken(s.Token), nil
+	case s.TokenEnv != "":
+		if os.Getenv(s.TokenEnv) == "" {
+			return nil, fmt.Errorf("fhir: token_env %s is empty", s.TokenEnv)
+		}
+		return fhirclient.TokenFunc(func(context.Context, bool) (string, error) {
+			return os.Getenv(s.TokenEnv), nil
+		}), nil
+	case s.TokenFile != "":
+		read := func() (string, error) {
+			b, err := os.ReadFile(s.TokenFile)
+			if err != nil {
+				return "", fmt.Errorf("fhir: token_file: %w", err)
+			}
+			tok := strings.TrimSpace(string(b))
+			if tok == "" {
+				return "", fmt.Errorf("fhir: token_file %s is empty", s.TokenFile)
+			}
+			return tok, nil
+		}
+		if _, err := read(); err != nil {
+			return nil, err
+		}
+		// Re-read on every request: a rotated file takes effect at once, and
+		// a 401 retry sees the newest token.
+		return fhirclient.TokenFunc(func(context.Context, bool) (string, error) { return read() }), nil
+	}
+	return nil, nil
+}
+
+// Push files d: a conditional create of the DocumentReference, then its
+// Provenance (once: a retry looks for an existing one first).
+func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
+	dr, err := fhirdoc.BuildDocumentReference(d, c.profile)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	body, err := fhirdoc.Marshal(dr)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: "cannot encode the document", Err: err}
+	}
+	created, err := c.client.Create(ctx, "DocumentReference", body, c.profile.IfNoneExist(d))
+	if err != nil {
+		return connectors.Receipt{}, err
+	}
+	if created.ID == "" {
+		// A server that answers without Location or body: find it.
+		id := c.profile.NoteIdentifier(d)
+		found, err := c.client.SearchIdentifier(ctx, "DocumentReference", *id.System, *id.Value)
+		if err != nil {
+			return connectors.Receipt{}, err
+		}
+		if len(found) != 1 {
+			return connectors.Receipt{}, &connectors.PushError{StatusCode: created.Response.StatusCode,
+				Message: fmt.Sprintf("the EHR accepted the document but %d documents carry its identifier", len(found))}
+		}
+		created.ID = found[0].ID
+	}
+	ref := "DocumentReference/" + created.ID
+	rc := connectors.Receipt{ExternalID: ref, Duplicate: created.Existing}
+	c.log.InfoContext(ctx, "fhir: document filed", "note", d.NoteID, "version", d.Version, "external_id", ref, "duplicate", created.Existing)
+	if !c.provenance {
+		return rc, nil
+	}
+	if err := c.pushProvenance(ctx, d, created); err != nil {
+		if connectors.IsPermanent(err) {
+			// The note is filed; a server that refuses Provenance must not
+			// make the clinician's note look failed. The document itself
+			// carries the AI security label.
+			c.log.WarnContext(ctx, "fhir: provenance refused", "note", d.NoteID, "version", d.Version, "err", err)
+			return rc, nil
+		}
+		return connectors.Receipt{}, err
+	}
+	return rc, nil
+}
+
+func (c *Connector) pushProvenance(ctx context.Context, d *connectors.Document, created fhirclient.Created) error {
+	ref := "DocumentReference/" + created.ID
+	if created.Existing {
+		b, err := c.client.Search(ctx, "Provenance", url.Values{"target": {ref}})
+		if err != nil {
+			return err
+		}
+		if len(b.Matches()) > 0 {
+			return nil
+		}
+	}
+	prov, err := fhirdoc.BuildProvenance(d, fhirdoc.DocumentTarget(created.ID, d, c.profile), c.profile)
+	if err != nil {
+		return &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	body, err := fhirdoc.Marshal(prov)
+	if err != nil {
+		return &connectors.PushError{Permanent: true, Message: "cannot encode the provenance", Err: err}
+	}
+	_, err = c.client.Create(ctx, "Provenance", body, "")
+	return err
+}
