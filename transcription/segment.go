@@ -48,6 +48,9 @@ type SegmentEvent struct {
 	// Utterance is set for SegmentUtterance: Index, Start, Samples and
 	// SampleRate are filled in; Prompt and Language are the caller's.
 	Utterance Utterance
+	// Cut is set on an utterance ended at MaxUtterance while speech went
+	// on, rather than at a pause or by Flush.
+	Cut bool
 }
 
 // Segmenter cuts a stream of audio into utterances at pauses, so that only
@@ -261,9 +264,13 @@ func (s *Segmenter) cut(dst []SegmentEvent) []SegmentEvent {
 	if at >= s.frame {
 		at = s.frame - 1 // keep at least one frame in the new utterance
 	}
+	before := len(dst)
 	dst = s.emit(dst, at)
+	if len(dst) > before {
+		dst[before].Cut = true
+	}
+	s.energies = append(s.energies[:0], s.energies[at-s.uttStart:]...)
 	s.uttStart = at
-	s.energies = append(s.energies[:0], s.energies[best+1:]...)
 	s.trim()
 	return dst
 }

@@ -181,6 +181,16 @@ func TestSegmenterMaxUtterance(t *testing.T) {
 	if len(us) != 2 {
 		t.Fatalf("%d utterances, want 2", len(us))
 	}
+	ev := segmentAll(SegmenterConfig{}, a.s, 1600, true)
+	var cuts []bool
+	for _, e := range ev {
+		if e.Kind == SegmentUtterance {
+			cuts = append(cuts, e.Cut)
+		}
+	}
+	if !slices.Equal(cuts, []bool{true, false}) {
+		t.Errorf("Cut flags %v, want [true false]", cuts)
+	}
 	if d := us[0].Duration(); d > 30*time.Second || d < 25*time.Second {
 		t.Errorf("first utterance lasts %v, want just under 30s", d)
 	}

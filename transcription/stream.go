@@ -1,0 +1,538 @@
+package transcription
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// StreamConfig configures one session's Stream.
+type StreamConfig struct {
+	// Engine recognises the utterances; it is shared across sessions.
+	Engine Engine
+	// SampleRate is the rate of the linear16 mono audio given to Write,
+	// MinSampleRate..MaxSampleRate.
+	SampleRate int
+	// Language is passed to the engine with every utterance.
+	Language string
+	// Endpointing is the silence that ends an utterance; 0 means 500 ms.
+	Endpointing time.Duration
+	// MaxUtterance bounds an utterance without pauses; 0 means 30 s.
+	MaxUtterance time.Duration
+	// Logger receives ids and counts only, never text; nil discards.
+	Logger *slog.Logger
+
+	// Concurrency is how many utterances of this stream are recognised at
+	// once; 0 means 2. More hides engine latency on fast talkers; fewer
+	// gives every utterance the previous one's text as its prompt.
+	Concurrency int
+	// CallTimeout bounds one engine call; 0 means 60 s.
+	CallTimeout time.Duration
+	// Attempts is how many times an utterance is tried before it becomes a
+	// gap; 0 means 4. Only transient errors (see IsTransient) are retried.
+	Attempts int
+	// Backoff is the delay before the first retry, doubling (with jitter)
+	// after each; 0 means 500 ms. A Retry-After from the engine wins when
+	// longer.
+	Backoff time.Duration
+}
+
+// EventType says what an Event reports.
+type EventType int
+
+// The events of a Stream, in the vocabulary of Deepgram's live API.
+const (
+	// EventSpeechStarted: speech began at Event.At. It is sent as soon as
+	// it is detected, ahead of the results of earlier utterances still
+	// being recognised.
+	EventSpeechStarted EventType = iota + 1
+	// EventResult: Event.Result is the final transcript of an utterance.
+	// Results arrive in utterance order.
+	EventResult
+	// EventUtteranceEnd follows the Result of an utterance that ended at a
+	// pause or by Finalize/Close (not one cut at MaxUtterance); Event.At is
+	// the end of its last word, or of its audio if it has no words.
+	EventUtteranceEnd
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventSpeechStarted:
+		return "SpeechStarted"
+	case EventResult:
+		return "Result"
+	case EventUtteranceEnd:
+		return "UtteranceEnd"
+	}
+	return fmt.Sprintf("EventType(%d)", int(t))
+}
+
+// Event is what a Stream tells its session.
+type Event struct {
+	Type   EventType
+	At     time.Duration // on the session's input timeline
+	Result Result        // for EventResult
+}
+
+// Result is the final transcript of one utterance.
+type Result struct {
+	Index    int
+	Start    time.Duration // on the session's input timeline
+	Duration time.Duration
+	// Transcript's Words are timed on the session timeline; they are
+	// estimated (see EstimateWords) when the engine gives no timings.
+	Transcript Transcript
+	// FromFinalize is set when Finalize or Close cut the utterance short.
+	FromFinalize bool
+	// SpeechFinal is set when the utterance ended at a pause or by
+	// Finalize/Close, and clear when it was cut at MaxUtterance mid-speech.
+	SpeechFinal bool
+	// Gap is set when the engine failed for good: Transcript.Text is then a
+	// marker such as "[inaudible 00:12–00:19: transcription failed]", never
+	// invented words, so a reader of the note sees what is missing.
+	Gap bool
+}
+
+// ErrStreamClosed is returned by Write and Finalize after Close.
+var ErrStreamClosed = errors.New("transcription: stream is closed")
+
+// Stream is the transcription pipeline of one streaming session: it decodes
+// linear16 audio, resamples it to EngineSampleRate, cuts it into
+// utterances at pauses and has each recognised by the Engine, delivering
+// events in order on Events.
+//
+// Buffering policy: Write never waits for the engine or for the consumer
+// of Events. Utterances waiting for the engine and events waiting for the
+// consumer queue in memory without bound — nothing a clinician said is
+// dropped, and both queues are small next to the audio the gateway already
+// keeps (an event is a few hundred bytes; an utterance is at most 30 s of
+// 16 kHz audio, about 1 MB). A consumer must read Events until it is
+// closed, or cancel the context given to NewStream to abandon the stream.
+//
+// Write, Finalize and Close may be called from any goroutine.
+type Stream struct {
+	cfg    StreamConfig
+	ctx    context.Context
+	log    *slog.Logger
+	events chan Event
+
+	mu     sync.Mutex // guards the pipeline below, and serialises Write/Finalize/Close
+	closed bool
+	dec    Linear16Decoder
+	rs     *Resampler
+	seg    *Segmenter
+	pcm    []int16
+	engIn  []int16
+	segEv  []SegmentEvent
+	nUtt   int // utterances submitted
+
+	received atomic.Int64 // input samples
+
+	jmu     sync.Mutex // guards the recognition queue
+	jobs    []job
+	running int // workers
+	workers sync.WaitGroup
+
+	qmu      sync.Mutex // guards the delivery state
+	ready    []Event
+	done     map[int]Result
+	texts    map[int]string // recognised text by index, for prompts
+	next     int            // index of the next Result to deliver
+	total    int            // utterances in all, once closed; -1 before
+	wake     chan struct{}
+	finished chan struct{} // closed when the dispatcher has closed events
+}
+
+// NewStream starts a Stream. Cancelling ctx abandons it: engine calls stop
+// and Events is closed without the results still pending.
+func NewStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("transcription: StreamConfig.Engine is nil")
+	}
+	rs, err := NewResampler(cfg.SampleRate, EngineSampleRate)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Endpointing < 0 || cfg.MaxUtterance < 0 || cfg.CallTimeout < 0 || cfg.Backoff < 0 {
+		return nil, errors.New("transcription: negative duration in StreamConfig")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 2
+	}
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = 60 * time.Second
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 4
+	}
+	if cfg.Backoff == 0 {
+		cfg.Backoff = 500 * time.Millisecond
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Stream{
+		cfg:      cfg,
+		ctx:      ctx,
+		log:      log,
+		events:   make(chan Event),
+		rs:       rs,
+		seg:      NewSegmenter(SegmenterConfig{Endpointing: cfg.Endpointing, MaxUtterance: cfg.MaxUtterance}),
+		done:     make(map[int]Result),
+		texts:    make(map[int]string),
+		total:    -1,
+		wake:     make(chan struct{}, 1),
+		finished: make(chan struct{}),
+	}
+	go s.dispatch()
+	return s, nil
+}
+
+// Events delivers the stream's events; it is closed after Close once every
+// result has been delivered, or when the stream's context is cancelled.
+func (s *Stream) Events() <-chan Event { return s.events }
+
+// Received is how much audio Write has been given, on the input timeline.
+func (s *Stream) Received() time.Duration {
+	return time.Duration(s.received.Load()) * time.Second / time.Duration(s.cfg.SampleRate)
+}
+
+// Write takes raw little-endian linear16 mono audio at the configured rate.
+// Frames may have any length: an odd trailing byte waits for the next call.
+func (s *Stream) Write(pcm []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrStreamClosed
+	}
+	s.pcm = s.dec.Decode(s.pcm[:0], pcm)
+	s.received.Add(int64(len(s.pcm)))
+	s.engIn = s.rs.Write(s.engIn[:0], s.pcm)
+	s.segEv = s.seg.Write(s.segEv[:0], s.engIn)
+	s.submit(s.segEv, false)
+	return nil
+}
+
+// Finalize ends the current utterance now, as if a pause had been heard; its
+// Result has FromFinalize set. With no speech pending it does nothing.
+func (s *Stream) Finalize() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrStreamClosed
+	}
+	s.segEv = s.seg.Flush(s.segEv[:0])
+	s.submit(s.segEv, true)
+	return nil
+}
+
+// Close ends the stream: it flushes the current utterance, waits until every
+// utterance has been recognised (or has become a gap) and returns. Events is
+// closed once the consumer has read the remaining events. Calling Close
+// again does nothing.
+func (s *Stream) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.engIn = s.rs.Flush(s.engIn[:0])
+	s.segEv = s.seg.Write(s.segEv[:0], s.engIn)
+	s.submit(s.segEv, false)
+	s.segEv = s.seg.Flush(s.segEv[:0])
+	s.submit(s.segEv, true)
+	total := s.nUtt
+	s.mu.Unlock()
+
+	s.workers.Wait()
+	s.qmu.Lock()
+	s.total = total
+	s.qmu.Unlock()
+	s.signal()
+	return nil
+}
+
+// submit queues speech-start events and starts recognising utterances.
+// Called with s.mu held.
+func (s *Stream) submit(evs []SegmentEvent, fromFinalize bool) {
+	for _, ev := range evs {
+		switch ev.Kind {
+		case SegmentSpeechStarted:
+			s.qmu.Lock()
+			s.ready = append(s.ready, Event{Type: EventSpeechStarted, At: ev.At})
+			s.qmu.Unlock()
+			s.signal()
+		case SegmentUtterance:
+			u := ev.Utterance
+			u.Language = s.cfg.Language
+			s.nUtt++
+			s.enqueue(job{u: u, fromFinalize: fromFinalize, speechFinal: !ev.Cut})
+		}
+	}
+}
+
+func (s *Stream) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+type job struct {
+	u                         Utterance
+	fromFinalize, speechFinal bool
+}
+
+// enqueue queues an utterance for recognition, starting a worker if fewer
+// than Concurrency are running. Workers take jobs in order and exit when
+// the queue is empty, so an idle stream holds no goroutines but its
+// dispatcher.
+func (s *Stream) enqueue(j job) {
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	s.jobs = append(s.jobs, j)
+	if s.running < s.cfg.Concurrency {
+		s.running++
+		s.workers.Add(1)
+		go s.work()
+	}
+}
+
+func (s *Stream) work() {
+	defer s.workers.Done()
+	for {
+		s.jmu.Lock()
+		if len(s.jobs) == 0 || s.ctx.Err() != nil {
+			s.running--
+			s.jmu.Unlock()
+			return
+		}
+		j := s.jobs[0]
+		s.jobs = s.jobs[1:]
+		s.jmu.Unlock()
+		s.recognise(j.u, j.fromFinalize, j.speechFinal)
+	}
+}
+
+// recognise runs one utterance through the engine, with retries, and hands
+// the Result to the dispatcher.
+func (s *Stream) recognise(u Utterance, fromFinalize, speechFinal bool) {
+	u.Prompt = s.prompt(u.Index)
+	r := Result{Index: u.Index, Start: u.Start, Duration: u.Duration(), FromFinalize: fromFinalize, SpeechFinal: speechFinal}
+	t, attempts, err := s.transcribe(u)
+	switch {
+	case s.ctx.Err() != nil:
+		return // abandoned: no result, and no gap claimed for audio we never finished
+	case err != nil:
+		s.log.Warn("utterance became a gap", "utterance", u.Index, "attempts", attempts, "error", err)
+		r.Gap = true
+		r.Transcript = Transcript{Text: GapMarker(u.Start, u.Start+r.Duration, "transcription failed")}
+	default:
+		if len(t.Words) == 0 && t.Text != "" {
+			t.Words = EstimateWords(t.Text, u.Start, u.Start+r.Duration)
+			for i := range t.Words {
+				t.Words[i].Confidence = t.Confidence
+			}
+		}
+		r.Transcript = t
+		s.log.Debug("utterance recognised", "utterance", u.Index, "attempts", attempts, "words", len(t.Words))
+	}
+	s.qmu.Lock()
+	s.done[u.Index] = r
+	if !r.Gap {
+		s.texts[u.Index] = t.Text
+	}
+	s.qmu.Unlock()
+	s.signal()
+}
+
+// maxPrompt bounds the prompt; Whisper reads only the last 224 tokens.
+const maxPrompt = 600
+
+// prompt is the text of the nearest earlier utterance already recognised.
+// With Concurrency 1 that is always the previous one; with more, the
+// previous one may still be in flight and the one before is used.
+func (s *Stream) prompt(index int) string {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	for i := index - 1; i >= 0 && i >= index-s.cfg.Concurrency-1; i-- {
+		if t, ok := s.texts[i]; ok && t != "" {
+			if len(t) > maxPrompt {
+				cut := len(t) - maxPrompt
+				for cut < len(t) && !utf8.RuneStart(t[cut]) {
+					cut++
+				}
+				t = t[cut:]
+			}
+			return t
+		}
+	}
+	return ""
+}
+
+func (s *Stream) transcribe(u Utterance) (Transcript, int, error) {
+	delay := s.cfg.Backoff
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
+		t, err := s.cfg.Engine.Transcribe(ctx, u)
+		cancel()
+		if err == nil {
+			return t, attempt, nil
+		}
+		if s.ctx.Err() != nil || attempt >= s.cfg.Attempts || !IsTransient(err) {
+			return Transcript{}, attempt, err
+		}
+		wait := delay/2 + rand.N(delay) // jitter in [delay/2, 3·delay/2)
+		var ee *EngineError
+		if errors.As(err, &ee) && ee.RetryAfter > wait {
+			wait = min(ee.RetryAfter, 30*time.Second)
+		}
+		s.log.Debug("retrying utterance", "utterance", u.Index, "attempt", attempt, "wait", wait, "error", err)
+		select {
+		case <-time.After(wait):
+		case <-s.ctx.Done():
+			return Transcript{}, attempt, s.ctx.Err()
+		}
+		delay *= 2
+	}
+}
+
+// dispatch delivers events in order: speech starts as they come, results
+// by utterance index, each result followed by its UtteranceEnd.
+func (s *Stream) dispatch() {
+	defer close(s.finished)
+	defer close(s.events)
+	for {
+		s.qmu.Lock()
+		for {
+			r, ok := s.done[s.next]
+			if !ok {
+				break
+			}
+			delete(s.done, s.next)
+			s.next++
+			s.ready = append(s.ready, Event{Type: EventResult, At: r.Start, Result: r})
+			if r.SpeechFinal {
+				end := r.Start + r.Duration
+				if w := r.Transcript.Words; len(w) > 0 {
+					end = w[len(w)-1].End
+				}
+				s.ready = append(s.ready, Event{Type: EventUtteranceEnd, At: end})
+			}
+		}
+		var ev Event
+		have := len(s.ready) > 0
+		if have {
+			ev = s.ready[0]
+			s.ready = s.ready[1:]
+		}
+		finished := !have && s.total >= 0 && s.next >= s.total
+		s.qmu.Unlock()
+
+		switch {
+		case finished:
+			return
+		case have:
+			select {
+			case s.events <- ev:
+			case <-s.ctx.Done():
+				return
+			}
+		default:
+			select {
+			case <-s.wake:
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// GapMarker is the text that stands in a transcript for audio the engine
+// could not recognise, e.g. "[inaudible 00:12–00:19: transcription
+// failed]". It names the span so a reviewer can replay it.
+func GapMarker(start, end time.Duration, reason string) string {
+	return fmt.Sprintf("[inaudible %s–%s: %s]", clock(start), clock(end), reason)
+}
+
+func clock(d time.Duration) string {
+	sec := int(d.Round(time.Second) / time.Second)
+	if sec >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", sec/3600, sec/60%60, sec%60)
+	}
+	return fmt.Sprintf("%02d:%02d", sec/60, sec%60)
+}
+
+// EstimateWords spreads the words of text over [start, end] in proportion
+// to their length, for engines that give no word timings: evidence links
+// and the review UI need every word on the timeline, and length is a fair
+// proxy for speaking time. Confidence is left 0 for the caller to set.
+func EstimateWords(text string, start, end time.Duration) []Word {
+	fields := strings.Fields(text)
+	if len(fields) == 0 {
+		return nil
+	}
+	total := len(fields) - 1 // one unit for each gap between words
+	for _, f := range fields {
+		total += utf8.RuneCountInString(f)
+	}
+	span := float64(end - start)
+	words := make([]Word, len(fields))
+	pos := 0
+	for i, f := range fields {
+		n := utf8.RuneCountInString(f)
+		words[i] = Word{
+			Word:  f,
+			Start: start + time.Duration(span*float64(pos)/float64(total)),
+			End:   start + time.Duration(span*float64(pos+n)/float64(total)),
+		}
+		pos += n + 1
+	}
+	return words
+}
+
+// EngineError is an engine failure that says whether retrying can help, so
+// a Stream retries a rate limit but not a rejected key. Engines wrap their
+// errors in it; errors that are not EngineErrors count as transient.
+type EngineError struct {
+	// Status is the remote HTTP status, 0 for network and local errors.
+	Status int
+	// Transient reports that the same request may succeed later.
+	Transient bool
+	// RetryAfter is how long the remote asked us to wait, if it said.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *EngineError) Error() string {
+	kind := "permanent"
+	if e.Transient {
+		kind = "transient"
+	}
+	if e.Status != 0 {
+		return fmt.Sprintf("transcription engine: %s error (status %d): %v", kind, e.Status, e.Err)
+	}
+	return fmt.Sprintf("transcription engine: %s error: %v", kind, e.Err)
+}
+
+func (e *EngineError) Unwrap() error { return e.Err }
+
+// IsTransient reports whether retrying err may succeed: an EngineError says
+// so itself; a cancelled context never; anything else (a timeout, a
+// network error from an engine that does not classify) is worth a retry.
+func IsTransient(err error) bool {
+	var ee *EngineError
+	if errors.As(err, &ee) {
+		return ee.Transient
+	}
+	return !errors.Is(err, context.Canceled)
+}
