@@ -705,3 +705,16 @@ func TestLLMInteger(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenAIDrafterCancelled(t *testing.T) {
+	h := newLLMHarness(t, OpenAIConfig{}, reply(llmValidReply))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := h.drafter.Draft(ctx, llmTestTemplate, llmTestTranscript)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled", err)
+	}
+	if h.fallback.calls.Load() != 0 {
+		t.Error("a cancelled draft fell back instead of stopping")
+	}
+}
