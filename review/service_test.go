@@ -1,0 +1,381 @@
+package review_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 5, 6, 10, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func openStore(t *testing.T) review.Store {
+	t.Helper()
+	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "review.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var (
+	drA      = review.Actor{Subject: "dr-a", Name: "Dr A", Clinic: "c1", Role: review.RoleClinician}
+	drB      = review.Actor{Subject: "dr-b", Name: "Dr B", Clinic: "c1", Role: review.RoleClinician}
+	reviewer = review.Actor{Subject: "rev-1", Name: "Reviewer", Clinic: "c1", Role: review.RoleReviewer}
+	admin    = review.Actor{Subject: "adm-1", Clinic: "c1", Role: review.RoleAdmin}
+	otherRev = review.Actor{Subject: "rev-9", Clinic: "c2", Role: review.RoleReviewer}
+)
+
+const secretText = "Patient reports chest pain radiating to the left arm."
+
+func sampleDraft() notes.Draft {
+	return notes.Draft{Template: "soap", Drafter: "rules", Sections: []notes.Section{
+		{ID: "subjective", Title: "Subjective", Sentences: []notes.Sentence{{Text: secretText, Evidence: []int{0}}}},
+		{ID: "plan", Title: "Plan", Sentences: []notes.Sentence{{Text: "ECG today.", Evidence: []int{1}}}},
+	}}
+}
+
+func sampleTranscript() []notes.Utterance {
+	return []notes.Utterance{
+		{Index: 0, Speaker: "patient", Text: "I have chest pain going down my left arm"},
+		{Index: 1, Speaker: "clinician", Text: "We'll do an ECG today"},
+	}
+}
+
+// pending creates a note for dr-a and drafts it into pending_review
+// (version 2), as a streaming session does.
+func pending(t *testing.T, svc *review.Service) *review.Note {
+	t.Helper()
+	ctx := context.Background()
+	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", Template: "soap", Connector: "epic", State: review.StateRecording})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err = svc.SetDraft(ctx, n.ID, sampleDraft(), sampleTranscript(), review.StatePendingReview)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestCreate(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	svc := review.NewService(openStore(t), review.ServiceOptions{Now: clk.Now})
+	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateRecording, Version: 7, ApprovedVersion: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^[a-z2-7]{26}$`).MatchString(n.ID) {
+		t.Errorf("id %q is not 128-bit url-safe base32", n.ID)
+	}
+	if n.Version != 1 || n.ApprovedVersion != 0 || !n.CreatedAt.Equal(clk.Now()) || !n.UpdatedAt.Equal(clk.Now()) {
+		t.Errorf("created note %+v", n)
+	}
+	n2, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateRecording})
+	if err != nil || n2.ID == n.ID {
+		t.Errorf("second note id %q (err %v) repeats %q", n2.ID, err, n.ID)
+	}
+	if _, err := svc.Create(ctx, &review.Note{ID: n.ID, Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateRecording}); !errors.Is(err, review.ErrExists) {
+		t.Errorf("create with a taken id = %v, want ErrExists", err)
+	}
+	bad := []review.Note{
+		{Clinician: "dr-a", Patient: "p1", State: review.StateRecording},
+		{Clinic: "c1", Patient: "p1", State: review.StateRecording},
+		{Clinic: "c1", Clinician: "dr-a", State: review.StateRecording},
+		{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateApproved},
+		{Clinic: "c1", Clinician: "dr-a", Patient: "p1"},
+	}
+	for i, b := range bad {
+		if _, err := svc.Create(ctx, &b); !errors.Is(err, review.ErrInvalid) {
+			t.Errorf("bad note %d: %v, want ErrInvalid", i, err)
+		}
+	}
+}
+
+func TestSetDraft(t *testing.T) {
+	ctx := context.Background()
+	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateRecording})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetDraft(ctx, n.ID, sampleDraft(), nil, review.StateApproved); !errors.Is(err, review.ErrInvalid) {
+		t.Errorf("SetDraft to approved = %v, want ErrInvalid", err)
+	}
+	n, err = svc.SetDraft(ctx, n.ID, sampleDraft(), sampleTranscript()[:1], review.StateDrafting)
+	if err != nil || n.State != review.StateDrafting || n.Version != 2 {
+		t.Fatalf("SetDraft drafting: %+v %v", n, err)
+	}
+	n, err = svc.SetDraft(ctx, n.ID, sampleDraft(), sampleTranscript(), review.StatePendingReview)
+	if err != nil || n.State != review.StatePendingReview || n.Version != 3 || len(n.Transcript) != 2 {
+		t.Fatalf("SetDraft pending_review: %+v %v", n, err)
+	}
+	var se *review.StateError
+	if _, err := svc.SetDraft(ctx, n.ID, notes.Draft{}, nil, review.StatePendingReview); !errors.As(err, &se) {
+		t.Errorf("SetDraft over a note pending review = %v, want StateError (a drafter must not overwrite the clinician's work)", err)
+	}
+	if _, err := svc.SetDraft(ctx, "missing", notes.Draft{}, nil, review.StateDrafting); !errors.Is(err, review.ErrNotFound) {
+		t.Errorf("SetDraft unknown = %v", err)
+	}
+}
+
+func TestVisibility(t *testing.T) {
+	ctx := context.Background()
+	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	n := pending(t, svc)
+	for _, a := range []review.Actor{drA, reviewer, admin} {
+		if _, err := svc.Get(ctx, a, n.ID); err != nil {
+			t.Errorf("%s cannot read: %v", a.Subject, err)
+		}
+		if _, err := svc.Audit(ctx, a, n.ID); err != nil {
+			t.Errorf("%s cannot read audit: %v", a.Subject, err)
+		}
+	}
+	for _, a := range []review.Actor{drB, otherRev} {
+		if _, err := svc.Get(ctx, a, n.ID); !errors.Is(err, review.ErrNotFound) {
+			t.Errorf("%s reads another's note: %v, want ErrNotFound", a.Subject, err)
+		}
+		if _, err := svc.Audit(ctx, a, n.ID); !errors.Is(err, review.ErrNotFound) {
+			t.Errorf("%s reads another's audit: %v", a.Subject, err)
+		}
+		if _, err := svc.Approve(ctx, a, n.ID, n.Version); !errors.Is(err, review.ErrNotFound) {
+			t.Errorf("%s approves another's note: %v, want ErrNotFound", a.Subject, err)
+		}
+		if _, err := svc.Edit(ctx, a, n.ID, n.Version, nil); !errors.Is(err, review.ErrNotFound) {
+			t.Errorf("%s edits another's note: %v, want ErrNotFound", a.Subject, err)
+		}
+	}
+	for _, a := range []review.Actor{{Subject: "x", Clinic: "c1", Role: review.RoleSystem}, {Subject: "x", Clinic: "c1", Role: "root"}, {Clinic: "c1", Role: review.RoleReviewer}} {
+		if _, err := svc.Get(ctx, a, n.ID); !errors.Is(err, review.ErrForbidden) {
+			t.Errorf("actor %+v: %v, want ErrForbidden", a, err)
+		}
+	}
+	// Admins read and retry, but do not decide what goes into a chart.
+	if _, err := svc.Approve(ctx, admin, n.ID, n.Version); !errors.Is(err, review.ErrForbidden) {
+		t.Errorf("admin approve = %v, want ErrForbidden", err)
+	}
+	if _, err := svc.Edit(ctx, admin, n.ID, n.Version, sampleDraft().Sections); !errors.Is(err, review.ErrForbidden) {
+		t.Errorf("admin edit = %v, want ErrForbidden", err)
+	}
+	if _, err := svc.Reject(ctx, admin, n.ID, n.Version, "no"); !errors.Is(err, review.ErrForbidden) {
+		t.Errorf("admin reject = %v, want ErrForbidden", err)
+	}
+	if got, _ := svc.Get(ctx, reviewer, n.ID); got.State != review.StatePendingReview || got.Version != n.Version {
+		t.Errorf("a refused action changed the note: %+v", got)
+	}
+}
+
+func TestList(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	svc := review.NewService(openStore(t), review.ServiceOptions{Now: clk.Now})
+	mk := func(clinic, clinician string) string {
+		clk.Advance(time.Second)
+		n, err := svc.Create(ctx, &review.Note{Clinic: clinic, Clinician: clinician, Patient: "p", State: review.StatePendingReview})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.ID
+	}
+	a1, b1, _, a2 := mk("c1", "dr-a"), mk("c1", "dr-b"), mk("c2", "dr-a"), mk("c1", "dr-a")
+	tests := []struct {
+		a    review.Actor
+		q    review.Query
+		want []string
+	}{
+		{drA, review.Query{}, []string{a1, a2}},
+		{drA, review.Query{Clinician: "dr-b", Clinic: "c2"}, []string{a1, a2}}, // cannot widen
+		{reviewer, review.Query{}, []string{a1, b1, a2}},
+		{reviewer, review.Query{Clinician: "dr-b"}, []string{b1}},
+		{admin, review.Query{Clinic: "c2"}, []string{a1, b1, a2}},
+	}
+	for i, tc := range tests {
+		p, err := svc.List(ctx, tc.a, tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, n := range p.Notes {
+			got = append(got, n.ID)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("case %d (%s): %v, want %v", i, tc.a.Subject, got, tc.want)
+		}
+	}
+}
+
+func TestEditApproveFlow(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	st := openStore(t)
+	enqueued := 0
+	svc := review.NewService(st, review.ServiceOptions{Now: clk.Now, OnEnqueue: func() { enqueued++ }})
+	n := pending(t, svc)
+	if n.Version != 2 {
+		t.Fatalf("drafted version %d", n.Version)
+	}
+
+	var ve *review.VersionError
+	if _, err := svc.Edit(ctx, drA, n.ID, 1, sampleDraft().Sections); !errors.As(err, &ve) || ve.Current != 2 {
+		t.Errorf("stale edit = %v, want VersionError current 2", err)
+	}
+	if _, err := svc.Edit(ctx, drA, n.ID, 2, []notes.Section{{Title: "no id"}}); !errors.Is(err, review.ErrInvalid) {
+		t.Errorf("edit with a section without id = %v", err)
+	}
+	edited := sampleDraft().Sections
+	edited[1].Sentences = append(edited[1].Sentences, notes.Sentence{Text: "Review in one week."})
+	n, err := svc.Edit(ctx, reviewer, n.ID, 2, edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Version != 3 || n.State != review.StatePendingReview || len(n.Draft.Sections[1].Sentences) != 2 || n.Draft.Drafter != "rules" {
+		t.Errorf("edited note %+v", n)
+	}
+	if _, err := svc.Approve(ctx, drA, n.ID, 2); !errors.As(err, &ve) {
+		t.Errorf("approving the version before the edit = %v, want VersionError", err)
+	}
+	if _, err := st.ClaimPushJob(ctx, "probe", clk.Now().Add(time.Hour), time.Millisecond); !errors.Is(err, review.ErrNoJob) {
+		t.Fatalf("a job exists before approval: %v", err)
+	}
+	clk.Advance(time.Minute)
+	n, err = svc.Approve(ctx, drA, n.ID, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.State != review.StateApproved || n.ApprovedVersion != 3 || n.ApprovedBy != "dr-a" || n.ApprovedByName != "Dr A" || !n.ApprovedAt.Equal(clk.Now()) {
+		t.Errorf("approved note %+v", n)
+	}
+	if enqueued != 1 {
+		t.Errorf("OnEnqueue called %d times", enqueued)
+	}
+	j, err := st.ClaimPushJob(ctx, "probe", clk.Now(), time.Millisecond)
+	if err != nil || j.NoteID != n.ID || j.Version != 3 {
+		t.Fatalf("approval did not enqueue its push: %+v %v", j, err)
+	}
+	// Frozen: no edit, reject or second approval.
+	var se *review.StateError
+	if _, err := svc.Edit(ctx, drA, n.ID, 3, edited); !errors.As(err, &se) {
+		t.Errorf("edit of an approved note = %v, want StateError", err)
+	}
+	if _, err := svc.Approve(ctx, drA, n.ID, 3); !errors.As(err, &se) {
+		t.Errorf("second approve = %v, want StateError", err)
+	}
+	if _, err := svc.Reject(ctx, drA, n.ID, 3, "x"); !errors.As(err, &se) {
+		t.Errorf("reject of approved = %v, want StateError", err)
+	}
+	if _, err := svc.RetryPush(ctx, admin, n.ID); !errors.As(err, &se) {
+		t.Errorf("retry of an approved note = %v, want StateError", err)
+	}
+
+	es, err := svc.Audit(ctx, reviewer, n.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type step struct {
+		action   string
+		from, to review.State
+		fv, v    int
+		actor    string
+	}
+	want := []step{
+		{review.ActionCreate, "", review.StateRecording, 0, 1, review.SystemActor},
+		{review.ActionDraft, review.StateRecording, review.StatePendingReview, 1, 2, review.SystemActor},
+		{review.ActionEdit, review.StatePendingReview, review.StatePendingReview, 2, 3, "rev-1"},
+		{review.ActionApprove, review.StatePendingReview, review.StateApproved, 3, 3, "dr-a"},
+	}
+	var got []step
+	for _, e := range es {
+		got = append(got, step{e.Action, e.FromState, e.ToState, e.FromVersion, e.Version, e.Actor})
+		if e.At.IsZero() || e.NoteID != n.ID || e.Clinic != "c1" {
+			t.Errorf("audit entry missing who/when/what: %+v", e)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestRejectKeepsReasonOutOfAudit(t *testing.T) {
+	ctx := context.Background()
+	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	n := pending(t, svc)
+	if _, err := svc.Get(ctx, drA, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	reason := "Wrong patient: " + secretText
+	n, err := svc.Reject(ctx, drA, n.ID, n.Version, reason)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.State != review.StateRejected || n.RejectedBy != "dr-a" || n.RejectReason != reason {
+		t.Errorf("rejected note %+v", n)
+	}
+	es, _ := svc.Audit(ctx, drA, n.ID)
+	var acts []string
+	for _, e := range es {
+		acts = append(acts, e.Action)
+		if strings.Contains(e.Detail, "chest") || strings.Contains(e.Detail, "Wrong") {
+			t.Errorf("audit detail carries note text: %q", e.Detail)
+		}
+	}
+	if !slices.Equal(acts, []string{"create", "draft", "view", "reject"}) {
+		t.Errorf("audit actions %v (reads are audited)", acts)
+	}
+}
+
+func TestConcurrentApproveAndEdit(t *testing.T) {
+	ctx := context.Background()
+	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	for range 5 {
+		n := pending(t, svc)
+		var wg sync.WaitGroup
+		var approveErr, editErr error
+		wg.Go(func() { _, approveErr = svc.Approve(ctx, drA, n.ID, n.Version) })
+		wg.Go(func() { _, editErr = svc.Edit(ctx, reviewer, n.ID, n.Version, sampleDraft().Sections[:1]) })
+		wg.Wait()
+		var ve *review.VersionError
+		var se *review.StateError
+		got, _ := svc.Get(ctx, reviewer, n.ID)
+		switch {
+		case approveErr == nil && errors.As(editErr, &se):
+			if got.State != review.StateApproved || got.Version != n.Version {
+				t.Errorf("approve won but note is %s v%d", got.State, got.Version)
+			}
+		case editErr == nil && errors.As(approveErr, &ve):
+			if got.State != review.StatePendingReview || got.Version != n.Version+1 {
+				t.Errorf("edit won but note is %s v%d", got.State, got.Version)
+			}
+		default:
+			t.Errorf("approve %v, edit %v: want exactly one to win", approveErr, editErr)
+		}
+	}
+}

@@ -1,0 +1,414 @@
+package review_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/review"
+)
+
+// ehr stands in for an EHR connector: it files each pushed note once per
+// note id and version (the idempotency connectors guarantee), counts calls,
+// and fails as told.
+type ehr struct {
+	mu sync.Mutex
+	// fail, when set, decides each call's error from its 1-based number.
+	fail   func(call int) error
+	calls  int
+	filed  map[string]string // "id/version" → the text filed
+	pushes map[string]int    // note id → calls
+	// block, when set, makes Push wait for ctx (a hung EHR).
+	block bool
+}
+
+func newEHR() *ehr { return &ehr{filed: map[string]string{}, pushes: map[string]int{}} }
+
+func (e *ehr) Push(ctx context.Context, n *review.Note) (review.PushResult, error) {
+	e.mu.Lock()
+	e.calls++
+	call := e.calls
+	e.pushes[n.ID]++
+	block, fail := e.block, e.fail
+	e.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return review.PushResult{}, ctx.Err()
+	}
+	if fail != nil {
+		if err := fail(call); err != nil {
+			return review.PushResult{}, err
+		}
+	}
+	key := fmt.Sprintf("%s/%d", n.ID, n.Version)
+	e.mu.Lock()
+	e.filed[key] = n.Draft.Text()
+	e.mu.Unlock()
+	return review.PushResult{ExternalID: "DocumentReference/" + key}, nil
+}
+
+type rig struct {
+	clk   *clock
+	store review.Store
+	svc   *review.Service
+	ehr   *ehr
+}
+
+func newRig(t *testing.T) *rig {
+	clk := newClock()
+	st := openStore(t)
+	return &rig{clk: clk, store: st, svc: review.NewService(st, review.ServiceOptions{Now: clk.Now}), ehr: newEHR()}
+}
+
+func (r *rig) worker(id string, maxAttempts int) *review.Worker {
+	return review.NewWorker(r.store, r.ehr, review.WorkerOptions{
+		ID: id, Lease: time.Minute, MaxAttempts: maxAttempts,
+		BaseBackoff: time.Second, MaxBackoff: 8 * time.Second, Now: r.clk.Now,
+	})
+}
+
+func (r *rig) approved(t *testing.T) *review.Note {
+	t.Helper()
+	n := pending(t, r.svc)
+	n, err := r.svc.Approve(context.Background(), drA, n.ID, n.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func step(t *testing.T, w *review.Worker) bool {
+	t.Helper()
+	did, err := w.Step(context.Background())
+	if err != nil {
+		t.Fatalf("step: %v", err)
+	}
+	return did
+}
+
+func (r *rig) note(t *testing.T, id string) *review.Note {
+	t.Helper()
+	n, err := r.store.GetNote(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (r *rig) actions(t *testing.T, id string) []string {
+	t.Helper()
+	es, err := r.store.ListAudit(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		if e.FromVersion != e.Version && e.Action != review.ActionCreate && e.Action != review.ActionDraft && e.Action != review.ActionEdit {
+			t.Errorf("%s changed the version %d → %d", e.Action, e.FromVersion, e.Version)
+		}
+		out = append(out, e.Action)
+	}
+	return out
+}
+
+func TestPushSuccessSendsApprovedVersion(t *testing.T) {
+	r := newRig(t)
+	n := r.approved(t)
+	w := r.worker("w1", 5)
+	if !step(t, w) {
+		t.Fatal("no job for an approved note")
+	}
+	got := r.note(t, n.ID)
+	key := fmt.Sprintf("%s/%d", n.ID, n.ApprovedVersion)
+	if got.State != review.StatePushed || got.ExternalID != "DocumentReference/"+key || !got.PushedAt.Equal(r.clk.Now()) || got.PushAttempts != 1 {
+		t.Errorf("after push: %+v", got)
+	}
+	if text, ok := r.ehr.filed[key]; !ok || text != n.Draft.Text() {
+		t.Errorf("EHR filed %q under %s, want the approved text %q", text, key, n.Draft.Text())
+	}
+	if len(r.ehr.filed) != 1 {
+		t.Errorf("EHR filed %v", r.ehr.filed)
+	}
+	if step(t, w) {
+		t.Error("a second job after a successful push")
+	}
+	want := []string{"create", "draft", "approve", "push_start", "push_ok"}
+	if got := r.actions(t, n.ID); !slices.Equal(got, want) {
+		t.Errorf("audit %v, want %v", got, want)
+	}
+}
+
+func TestPushTransientThenSuccess(t *testing.T) {
+	r := newRig(t)
+	r.ehr.fail = func(call int) error {
+		if call <= 2 {
+			return errors.New("503 Service Unavailable")
+		}
+		return nil
+	}
+	n := r.approved(t)
+	w := r.worker("w1", 5)
+	for attempt := 1; attempt <= 2; attempt++ {
+		if !step(t, w) {
+			t.Fatalf("attempt %d: no job", attempt)
+		}
+		got := r.note(t, n.ID)
+		if got.State != review.StateApproved || got.PushError != "" {
+			t.Fatalf("after transient failure %d: state %s error %q", attempt, got.State, got.PushError)
+		}
+		if step(t, w) {
+			t.Fatalf("attempt %d: job retried without backoff", attempt)
+		}
+		r.clk.Advance(8 * time.Second) // MaxBackoff: always due by then
+	}
+	if !step(t, w) {
+		t.Fatal("no third attempt")
+	}
+	got := r.note(t, n.ID)
+	if got.State != review.StatePushed || got.PushAttempts != 3 {
+		t.Errorf("after recovery: state %s attempts %d", got.State, got.PushAttempts)
+	}
+	want := []string{"create", "draft", "approve", "push_start", "push_retry", "push_start", "push_retry", "push_start", "push_ok"}
+	if got := r.actions(t, n.ID); !slices.Equal(got, want) {
+		t.Errorf("audit %v, want %v", got, want)
+	}
+}
+
+func TestPushPermanentThenRetry(t *testing.T) {
+	r := newRig(t)
+	const msg = "Encounter 123 does not belong to patient p1"
+	r.ehr.fail = func(call int) error {
+		if call == 1 {
+			return review.Permanent(fmt.Errorf("%s", msg))
+		}
+		return nil
+	}
+	n := r.approved(t)
+	w := r.worker("w1", 5)
+	step(t, w)
+	got := r.note(t, n.ID)
+	if got.State != review.StatePushFailed || got.PushError != msg {
+		t.Fatalf("after permanent failure: state %s error %q, want the EHR's message", got.State, got.PushError)
+	}
+	if step(t, w) {
+		t.Error("a permanent failure was retried by the worker")
+	}
+	// A clinician cannot retry another's note; an admin can retry.
+	if _, err := r.svc.RetryPush(context.Background(), drB, n.ID); !errors.Is(err, review.ErrNotFound) {
+		t.Errorf("dr-b retry = %v", err)
+	}
+	if _, err := r.svc.RetryPush(context.Background(), admin, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	step(t, w)
+	if got := r.note(t, n.ID); got.State != review.StatePushed || got.PushError != "" {
+		t.Errorf("after retry: %s %q", got.State, got.PushError)
+	}
+}
+
+func TestPushFixAfterPermanentFailure(t *testing.T) {
+	r := newRig(t)
+	r.ehr.fail = func(call int) error {
+		if call == 1 {
+			return review.Permanent(errors.New("section plan is required"))
+		}
+		return nil
+	}
+	n := r.approved(t)
+	w := r.worker("w1", 5)
+	step(t, w)
+	n = r.note(t, n.ID)
+	sections := sampleDraft().Sections[:1]
+	n, err := r.svc.Edit(context.Background(), drA, n.ID, n.Version, sections)
+	if err != nil {
+		t.Fatalf("edit after a refused push: %v", err)
+	}
+	if n.State != review.StatePendingReview || n.PushError != "" {
+		t.Errorf("edited: %s %q", n.State, n.PushError)
+	}
+	n, err = r.svc.Approve(context.Background(), drA, n.ID, n.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, w)
+	if text := r.ehr.filed[fmt.Sprintf("%s/%d", n.ID, n.Version)]; text != n.Draft.Text() {
+		t.Errorf("filed %q, want the corrected version's text", text)
+	}
+}
+
+func TestPushMaxAttempts(t *testing.T) {
+	r := newRig(t)
+	r.ehr.fail = func(int) error { return errors.New("connection refused") }
+	n := r.approved(t)
+	w := r.worker("w1", 3)
+	for range 3 {
+		if !step(t, w) {
+			t.Fatal("no job")
+		}
+		r.clk.Advance(time.Minute)
+	}
+	got := r.note(t, n.ID)
+	if got.State != review.StatePushFailed || got.PushAttempts != 3 || got.PushError == "" {
+		t.Errorf("after max attempts: state %s attempts %d error %q", got.State, got.PushAttempts, got.PushError)
+	}
+	if step(t, w) {
+		t.Error("pushed beyond MaxAttempts")
+	}
+	if r.ehr.calls != 3 {
+		t.Errorf("EHR called %d times, want 3", r.ehr.calls)
+	}
+}
+
+// TestLeaseTakeover: a worker claims a job, marks the note pushing and dies
+// mid-push. Once its lease expires another worker pushes the note.
+func TestLeaseTakeover(t *testing.T) {
+	r := newRig(t)
+	n := r.approved(t)
+	ctx := context.Background()
+	dead, err := r.store.ClaimPushJob(ctx, "dead", r.clk.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.store.UpdateNote(ctx, n.ID, func(n *review.Note) (*review.Change, error) {
+		n.State = review.StatePushing
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w := r.worker("w2", 5)
+	if step(t, w) {
+		t.Fatal("a live lease was taken over")
+	}
+	r.clk.Advance(time.Minute + time.Second)
+	if !step(t, w) {
+		t.Fatal("an expired lease was not taken over")
+	}
+	if got := r.note(t, n.ID); got.State != review.StatePushed {
+		t.Errorf("after takeover: %s", got.State)
+	}
+	// The dead worker wakes and tries to record a failure: refused.
+	_, err = r.store.UpdateNote(ctx, n.ID, func(n *review.Note) (*review.Change, error) {
+		n.State = review.StatePushFailed
+		return &review.Change{Settle: &review.Settlement{Job: dead}}, nil
+	})
+	if !errors.Is(err, review.ErrLeaseLost) {
+		t.Errorf("late settlement = %v, want ErrLeaseLost", err)
+	}
+	if got := r.note(t, n.ID); got.State != review.StatePushed {
+		t.Errorf("late settlement changed the note to %s", got.State)
+	}
+}
+
+// waitFor polls the note states until all are pushed or the test's own
+// generous limit passes (this asserts completion, not speed).
+func waitPushed(t *testing.T, r *rig, ids []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		done := 0
+		for _, id := range ids {
+			if r.note(t, id).State == review.StatePushed {
+				done++
+			}
+		}
+		if done == len(ids) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d notes pushed", done, len(ids))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestTwoWorkersRace(t *testing.T) {
+	r := newRig(t)
+	var ids []string
+	for range 30 {
+		ids = append(ids, r.approved(t).ID)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, id := range []string{"w1", "w2"} {
+		w := review.NewWorker(r.store, r.ehr, review.WorkerOptions{ID: id, Concurrency: 2, Lease: time.Minute, PollInterval: time.Millisecond, Now: r.clk.Now})
+		wg.Go(func() { w.Run(ctx) })
+	}
+	waitPushed(t, r, ids)
+	cancel()
+	wg.Wait()
+	r.ehr.mu.Lock()
+	defer r.ehr.mu.Unlock()
+	for _, id := range ids {
+		if c := r.ehr.pushes[id]; c != 1 {
+			t.Errorf("note %s pushed %d times, want 1", id, c)
+		}
+	}
+}
+
+func TestKickWakesWorker(t *testing.T) {
+	clk := newClock()
+	st := openStore(t)
+	e := newEHR()
+	w := review.NewWorker(st, e, review.WorkerOptions{PollInterval: time.Hour, Now: clk.Now})
+	svc := review.NewService(st, review.ServiceOptions{Now: clk.Now, OnEnqueue: w.Kick})
+	r := &rig{clk: clk, store: st, svc: svc, ehr: e}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	n := r.approved(t)
+	waitPushed(t, r, []string{n.ID})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+}
+
+// TestShutdownReleasesJob: a worker stopped mid-push hands the job back
+// without counting the attempt, and the next worker pushes the note.
+func TestShutdownReleasesJob(t *testing.T) {
+	r := newRig(t)
+	r.ehr.block = true
+	n := r.approved(t)
+	w := review.NewWorker(r.store, r.ehr, review.WorkerOptions{ID: "w1", Lease: time.Hour, PollInterval: time.Millisecond, Now: r.clk.Now})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	for r.note(t, n.ID).State != review.StatePushing {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	r.ehr.mu.Lock()
+	r.ehr.block = false
+	r.ehr.mu.Unlock()
+	j, err := r.store.ClaimPushJob(context.Background(), "probe", r.clk.Now(), time.Millisecond)
+	if err != nil {
+		t.Fatalf("job not released on shutdown: %v", err)
+	}
+	if j.Attempts != 1 {
+		t.Errorf("released job has %d attempts, want 1 (this claim only)", j.Attempts)
+	}
+	r.clk.Advance(time.Second)
+	step(t, r.worker("w2", 5))
+	if got := r.note(t, n.ID); got.State != review.StatePushed {
+		t.Errorf("resumed push: %s", got.State)
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	base := errors.New("422: invalid encounter")
+	p := review.Permanent(base)
+	if !review.IsPermanent(p) || !review.IsPermanent(fmt.Errorf("push: %w", p)) {
+		t.Error("Permanent not recognised")
+	}
+	if review.IsPermanent(base) || review.IsPermanent(nil) || review.Permanent(nil) != nil {
+		t.Error("plain errors are not permanent")
+	}
+	if !errors.Is(p, base) || p.Error() != base.Error() {
+		t.Error("Permanent hides its cause or message")
+	}
+}
