@@ -1,0 +1,192 @@
+// Package file is the connector of kind "file": it writes each approved note
+// as a FHIR R4 DocumentReference (and its Provenance) into a folder, one
+// JSON file per document. It is the default target of a local run — nothing
+// to install — and the shape of a file-drop integration, where another
+// program (a secure-messaging client, an interface engine) picks documents
+// up from a folder.
+//
+// Settings:
+//
+//	dir: ./var/outbox   # required; created if missing
+//	identifier_system: urn:scribegate:note
+//	html: false
+//
+// Files are named for the document identifier ("<note>-v<version>"):
+// <identifier>.DocumentReference.json and <identifier>.Provenance.json. A
+// document is written to a temporary file and linked into place, which
+// fails if the name exists: a reader never sees half a file, and a second
+// push of the same version files nothing (Receipt.Duplicate).
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+)
+
+// Kind is the name the connector registers under.
+const Kind = "file"
+
+func init() { connectors.Register(Kind, Open) }
+
+// Settings are the instance settings.
+type Settings struct {
+	Dir              string `json:"dir" yaml:"dir"`
+	IdentifierSystem string `json:"identifier_system" yaml:"identifier_system"`
+	HTML             bool   `json:"html" yaml:"html"`
+}
+
+// Connector writes documents into one folder.
+type Connector struct {
+	dir     string
+	profile fhirdoc.Profile
+	log     *slog.Logger
+}
+
+// Open is the connector's Factory.
+func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error) {
+	var s Settings
+	if err := c.Decode(&s); err != nil {
+		return nil, fmt.Errorf("file: settings: %w", err)
+	}
+	return New(s, c.Logger)
+}
+
+// New builds a connector writing into s.Dir, creating it if needed.
+func New(s Settings, log *slog.Logger) (*Connector, error) {
+	if s.Dir == "" {
+		return nil, errors.New("file: dir is required")
+	}
+	if err := os.MkdirAll(s.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("file: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Connector{dir: s.Dir, profile: fhirdoc.Profile{NoteSystem: s.IdentifierSystem, HTML: s.HTML}, log: log}, nil
+}
+
+// Path is where the document with identifier value ident is (or would be)
+// written.
+func (c *Connector) Path(ident, resourceType string) string {
+	return filepath.Join(c.dir, FileName(ident)+"."+resourceType+".json")
+}
+
+// FileName makes an identifier value safe as a file name.
+func FileName(ident string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, strings.TrimLeft(ident, "."))
+}
+
+// Push writes d's Provenance, then its DocumentReference, unless the
+// DocumentReference is already there.
+func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
+	if err := ctx.Err(); err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Message: "push cancelled", Err: err}
+	}
+	dr, err := fhirdoc.BuildDocumentReference(d, c.profile)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	ident := connectors.Identifier(d.NoteID, d.Version)
+	docPath := c.Path(ident, "DocumentReference")
+	rc := connectors.Receipt{ExternalID: docPath}
+	if _, err := os.Stat(docPath); err == nil {
+		rc.Duplicate = true
+		return rc, nil
+	}
+	if d.ReplacesExternalID != "" {
+		// Relative references only mean something on a FHIR server; here
+		// the replaced document is named by its identifier.
+		d2 := *d
+		d2.ReplacesExternalID = ""
+		if d2.Replaces == "" {
+			d2.Replaces = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(d.ReplacesExternalID), ".json"), ".DocumentReference")
+		}
+		if dr, err = fhirdoc.BuildDocumentReference(&d2, c.profile); err != nil {
+			return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		}
+	}
+	prov, err := fhirdoc.BuildProvenance(d, fhirdoc.DocumentTarget("", d, c.profile), c.profile)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	provJSON, err := fhirdoc.Marshal(prov)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: "cannot encode the provenance", Err: err}
+	}
+	docJSON, err := fhirdoc.Marshal(dr)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: "cannot encode the document", Err: err}
+	}
+	// Provenance first: the document's appearance is the commit point, and
+	// a reader that sees it finds its Provenance beside it.
+	if err := c.write(c.Path(ident, "Provenance"), provJSON, true); err != nil {
+		return connectors.Receipt{}, err
+	}
+	if err := c.write(docPath, docJSON, false); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			rc.Duplicate = true
+			return rc, nil
+		}
+		return connectors.Receipt{}, err
+	}
+	c.log.InfoContext(ctx, "file: document written", "note", d.NoteID, "version", d.Version, "path", docPath)
+	return rc, nil
+}
+
+// write puts data at path atomically: temp file, fsync, then rename
+// (replace) or link (fails with fs.ErrExist if path exists).
+func (c *Connector) write(path string, data []byte, replace bool) error {
+	tmp, err := os.CreateTemp(c.dir, ".tmp-*")
+	if err != nil {
+		return pushErr(err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return pushErr(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return pushErr(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return pushErr(err)
+	}
+	if replace {
+		err = os.Rename(tmp.Name(), path)
+	} else {
+		err = os.Link(tmp.Name(), path)
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		return pushErr(err)
+	}
+	if dir, err := os.Open(c.dir); err == nil {
+		dir.Sync()
+		dir.Close()
+	}
+	return nil
+}
+
+// pushErr classifies a file system failure: transient (a full disk or a
+// briefly unmounted share may recover), the path in the message.
+func pushErr(err error) error {
+	return &connectors.PushError{Message: "cannot write the document: " + err.Error(), Err: err}
+}
