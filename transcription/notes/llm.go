@@ -279,7 +279,7 @@ const llmMaxSplitDepth = 3
 func (d *OpenAIDrafter) draftChunk(ctx context.Context, t Template, base openai.ChatCompletionRequest, utts []Utterance, lines []string, depth int) ([][]Sentence, error) {
 	valid := make(map[int]bool, len(utts))
 	for _, u := range utts {
-		valid[u.Index] = true
+		valid[u.Index] = !u.Gap // a gap is a marker, not evidence
 	}
 	var lastErr error
 	problem := ""

@@ -706,6 +706,25 @@ func TestLLMInteger(t *testing.T) {
 	}
 }
 
+func TestOpenAIDrafterGap(t *testing.T) {
+	tr := []Utterance{
+		{Index: 0, Speaker: "patient", Text: "The pain started on Monday."},
+		{Index: 1, Speaker: "patient", Text: "[inaudible]", Gap: true},
+	}
+	h := newLLMHarness(t, OpenAIConfig{}, reply(`{"subjective":[{"text":"Pain since Monday.","evidence":[0,1]}],"objective":[],"assessment":[],"plan":[]}`))
+	d, err := h.drafter.Draft(t.Context(), llmTestTemplate, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user := h.srv.Chats()[0].Messages[1].Content; !strings.Contains(user, "[1] (gap) audio not transcribed\n") || strings.Contains(user, "inaudible") {
+		t.Errorf("gap rendered wrongly:\n%s", user)
+	}
+	s := d.Sections[0].Sentences[0]
+	if !slices.Equal(s.Evidence, []int{0}) || !slices.Equal(s.Flags, []string{llmFlagEvidenceDropped}) {
+		t.Errorf("sentence %+v: a gap must not count as evidence", s)
+	}
+}
+
 func TestOpenAIDrafterCancelled(t *testing.T) {
 	h := newLLMHarness(t, OpenAIConfig{}, reply(llmValidReply))
 	ctx, cancel := context.WithCancel(t.Context())
