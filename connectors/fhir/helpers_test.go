@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/scribegate/scribegate/connectors/fhirschema"
 )
 
 // withoutLocation answers DocumentReference creates with neither Location
@@ -33,3 +35,5 @@ func newServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(ts.Close)
 	return ts.URL
 }
+
+func mustValidator(tb testing.TB) *fhirschema.Validator { return fhirschema.ForTest(tb) }
