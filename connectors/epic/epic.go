@@ -252,6 +252,9 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 	if err != nil {
 		return connectors.Receipt{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Message: "push cancelled", Err: err}
+	}
 	key := connectors.Identifier(d.NoteID, d.Version)
 	unlock := c.locks.lock(key)
 	defer unlock()
