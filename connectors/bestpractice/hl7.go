@@ -2,6 +2,7 @@ package bestpractice
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,9 +63,16 @@ func buildORU(d *connectors.Document, patient auident.Ref, author auident.Ref, h
 		noteType, "", "", ts(created, loc), "", "", "", "", "", "", "", "",
 		xcn(author, d.AuthorName), "", "", "", "", "",
 		ts(d.ApprovedAt, loc), "", "PHY", status))
-	m.segments = append(m.segments, seg("OBX", "1", "FT", noteType, "",
-		ftText(renderText(d, patient, loc)), "", "", "", "", "", status, "", "",
-		ts(created, loc)))
+	// Heading, note and footer go in consecutive OBX segments of the same
+	// observation (sub-ids 1 to 3), so the approved text travels alone and
+	// unaltered in sub-id 2 while the inbox shows all three in order.
+	heading, body, footer := renderParts(d, patient, loc)
+	for i, part := range []string{heading, body, footer} {
+		n := strconv.Itoa(i + 1)
+		m.segments = append(m.segments, seg("OBX", n, "FT", noteType, n,
+			ftText(part), "", "", "", "", "", status, "", "",
+			ts(created, loc)))
+	}
 	return m
 }
 
@@ -150,7 +158,7 @@ func esc(s string) string {
 // ftText renders text as an FT (formatted text) value: escaped, with each
 // line break as the \.br\ formatting command.
 func ftText(s string) string {
-	lines := strings.Split(strings.TrimRight(normaliseNewlines(s), "\n"), "\n")
+	lines := strings.Split(normaliseNewlines(s), "\n")
 	for i, l := range lines {
 		lines[i] = esc(l)
 	}

@@ -96,10 +96,13 @@ func TestHL7FileGolden(t *testing.T) {
 	if obr3 := m["OBR"][0][3]; !strings.HasPrefix(obr3, "note-7f3a-v2^SCRIBEGATE^bp-bundaberg^") {
 		t.Errorf("OBR-3 = %q", obr3)
 	}
-	text := unescapeFT(m["OBX"][0][5])
-	if !strings.Contains(text, auDocument().Text) {
-		t.Errorf("approved text altered in OBX-5:\n%s", text)
+	if len(m["OBX"]) != 3 {
+		t.Fatalf("%d OBX segments, want heading, note and footer", len(m["OBX"]))
 	}
+	if body := unescapeFT(m["OBX"][1][5]); body != auDocument().Text {
+		t.Errorf("approved text altered in OBX-5:\n got %q\nwant %q", body, auDocument().Text)
+	}
+	text := unescapeFT(m["OBX"][0][5]) + unescapeFT(m["OBX"][2][5])
 	for _, want := range []string{"Date of consultation: 2 March 2025", "IHI 8003 6081 6669 0503", "Approved by Dr Alex Chen on 02/03/2025 at 2:05 pm", "AI assistance"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered text lacks %q:\n%s", want, text)

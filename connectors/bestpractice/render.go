@@ -18,11 +18,12 @@ const (
 	auTime      = "3:04 pm"
 )
 
-// renderText is the note as it appears in the clinician's Bp Premier inbox:
-// a short letter-style heading (what, for whom, when, by whom), the note
-// exactly as approved, and a footer declaring the AI assistance and who
-// approved it. The approved text itself is never altered.
-func renderText(d *connectors.Document, patient auident.Ref, loc *time.Location) string {
+// renderParts is the note as it appears in the clinician's Bp Premier
+// inbox, in three parts sent as consecutive OBX segments: a short
+// letter-style heading (what, for whom, when, by whom), the note exactly as
+// approved, and a footer declaring the AI assistance and who approved it.
+// The approved text itself is never altered.
+func renderParts(d *connectors.Document, patient auident.Ref, loc *time.Location) (heading, body, footer string) {
 	var b strings.Builder
 	title := d.Title
 	if title == "" {
@@ -41,9 +42,8 @@ func renderText(d *connectors.Document, patient auident.Ref, loc *time.Location)
 	if d.AuthorName != "" {
 		fmt.Fprintf(&b, "Clinician: %s\n", d.AuthorName)
 	}
-	b.WriteString("\n")
-	b.WriteString(strings.TrimRight(normaliseNewlines(d.Text), "\n"))
-	b.WriteString("\n\n")
+	heading = b.String()
+	b.Reset()
 	approver := d.ApproverName
 	if approver == "" {
 		approver = d.Approver
@@ -58,7 +58,7 @@ func renderText(d *connectors.Document, patient auident.Ref, loc *time.Location)
 	if d.Replaces != "" {
 		fmt.Fprintf(&b, "This version replaces %s.\n", d.Replaces)
 	}
-	return b.String()
+	return heading, d.Text, b.String()
 }
 
 func patientLabel(r auident.Ref) string {

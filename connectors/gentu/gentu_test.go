@@ -13,6 +13,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/auident"
+	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/connectors/gentu"
@@ -191,4 +192,23 @@ func TestOpenStrictSettings(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open with no settings succeeded")
 	}
+}
+
+func TestConformance(t *testing.T) {
+	connectortest.Run(t, connectortest.Harness{
+		Setup: func(t *testing.T) (connectors.Connector, connectortest.Target) {
+			srv := gentutest.New(t)
+			srv.TokenUses = 1000 // expiry is driven by the kit's ExpireTokens
+			return open(t, srv), &connectortest.FHIRTarget{
+				Server: srv.FHIR, NoteSystem: gentu.NoteSystem,
+				Expire: func() bool { srv.Revoke(); return true },
+			}
+		},
+		Document: func(t *testing.T, i int) *connectors.Document {
+			d := connectortest.Document(t, i)
+			d.Patient = "medicare:2123456701"
+			d.Author, d.Approver = "hpii:8003611566712356", "hpii:8003611566712356"
+			return d
+		},
+	})
 }
