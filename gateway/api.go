@@ -1,0 +1,330 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+// noteSummary is a note as queues list it: everything but the transcript
+// and the draft, which an hour-long consultation makes large.
+type noteSummary struct {
+	ID              string       `json:"id"`
+	Clinic          string       `json:"clinic"`
+	Clinician       string       `json:"clinician"`
+	ClinicianName   string       `json:"clinician_name,omitempty"`
+	Patient         string       `json:"patient"`
+	Encounter       string       `json:"encounter,omitempty"`
+	Template        string       `json:"template"`
+	Connector       string       `json:"connector"`
+	State           review.State `json:"state"`
+	Version         int          `json:"version"`
+	CreatedAt       time.Time    `json:"created_at"`
+	UpdatedAt       time.Time    `json:"updated_at"`
+	ApprovedBy      string       `json:"approved_by,omitempty"`
+	ApprovedAt      time.Time    `json:"approved_at,omitzero"`
+	ApprovedVersion int          `json:"approved_version,omitempty"`
+	PushedAt        time.Time    `json:"pushed_at,omitzero"`
+	ExternalID      string       `json:"external_id,omitempty"`
+	PushError       string       `json:"push_error,omitempty"`
+	ReviewURL       string       `json:"review_url"`
+}
+
+func summarize(n *review.Note) noteSummary {
+	return noteSummary{
+		ID: n.ID, Clinic: n.Clinic, Clinician: n.Clinician, ClinicianName: n.ClinicianName,
+		Patient: n.Patient, Encounter: n.Encounter, Template: n.Template, Connector: n.Connector,
+		State: n.State, Version: n.Version, CreatedAt: n.CreatedAt, UpdatedAt: n.UpdatedAt,
+		ApprovedBy: n.ApprovedBy, ApprovedAt: n.ApprovedAt, ApprovedVersion: n.ApprovedVersion,
+		PushedAt: n.PushedAt, ExternalID: n.ExternalID, PushError: n.PushError,
+		ReviewURL: reviewURL(n.ID),
+	}
+}
+
+func reviewURL(id string) string { return "/v1/notes/" + id }
+
+type listBody struct {
+	Notes []noteSummary `json:"notes"`
+	Next  string        `json:"next,omitempty"`
+}
+
+var knownStates = map[review.State]bool{
+	review.StateRecording: true, review.StateDrafting: true, review.StatePendingReview: true,
+	review.StateApproved: true, review.StatePushing: true, review.StatePushed: true,
+	review.StatePushFailed: true, review.StateRejected: true,
+}
+
+func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := review.Query{Clinic: c.Clinic}
+	vals := r.URL.Query()
+	for key := range vals {
+		switch key {
+		case "state", "patient", "clinician", "cursor", "limit":
+		default:
+			s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedParameter,
+				Message: fmt.Sprintf("query parameter %q is not supported", key), Param: key})
+			return
+		}
+	}
+	for _, v := range vals["state"] {
+		for st := range strings.SplitSeq(v, ",") {
+			st = strings.TrimSpace(st)
+			if !knownStates[review.State(st)] {
+				s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery,
+					Message: fmt.Sprintf("unknown state %q", st), Param: "state"})
+				return
+			}
+			q.States = append(q.States, review.State(st))
+		}
+	}
+	q.Patient = vals.Get("patient")
+	q.Clinician = vals.Get("clinician")
+	q.Cursor = vals.Get("cursor")
+	if v := vals.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > review.MaxLimit {
+			s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery,
+				Message: fmt.Sprintf("limit must be 1 to %d", review.MaxLimit), Param: "limit"})
+			return
+		}
+		q.Limit = n
+	}
+	page, err := s.opts.Notes.List(r.Context(), c.Actor(), q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body := listBody{Notes: make([]noteSummary, 0, len(page.Notes)), Next: page.Next}
+	for _, n := range page.Notes {
+		body.Notes = append(body.Notes, summarize(n))
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *Server) writeNote(w http.ResponseWriter, status int, n *review.Note) {
+	w.Header().Set("ETag", etag(n.Version))
+	writeJSON(w, status, n)
+}
+
+func etag(version int) string { return `"v` + strconv.Itoa(version) + `"` }
+
+func (s *Server) getNote(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	n, err := s.opts.Notes.Get(r.Context(), c.Actor(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if m := r.Header.Get("If-None-Match"); m != "" && strings.TrimPrefix(m, "W/") == etag(n.Version) {
+		w.Header().Set("ETag", etag(n.Version))
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	s.writeNote(w, http.StatusOK, n)
+}
+
+type editBody struct {
+	Version  *int            `json:"version"`
+	Sections []notes.Section `json:"sections"`
+}
+
+type versionBody struct {
+	Version *int `json:"version"`
+}
+
+type rejectBody struct {
+	Version *int   `json:"version"`
+	Reason  string `json:"reason"`
+}
+
+func (s *Server) editNote(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var body editBody
+	if err := s.decode(w, r, &body, true); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.Sections == nil {
+		s.writeError(w, r, errorf(http.StatusBadRequest, CodeInvalidJSON, "sections is required"))
+		return
+	}
+	version, err := requestVersion(r, body.Version)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	n, err := s.opts.Notes.Edit(r.Context(), c.Actor(), r.PathValue("id"), version, body.Sections)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeNote(w, http.StatusOK, n)
+}
+
+func (s *Server) approveNote(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var body versionBody
+	if err := s.decode(w, r, &body, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	version, err := requestVersion(r, body.Version)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	n, err := s.opts.Notes.Approve(r.Context(), c.Actor(), r.PathValue("id"), version)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.kick()
+	s.writeNote(w, http.StatusOK, n)
+}
+
+func (s *Server) rejectNote(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var body rejectBody
+	if err := s.decode(w, r, &body, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	version, err := requestVersion(r, body.Version)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	n, err := s.opts.Notes.Reject(r.Context(), c.Actor(), r.PathValue("id"), version, body.Reason)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeNote(w, http.StatusOK, n)
+}
+
+func (s *Server) retryNote(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	n, err := s.opts.Notes.RetryPush(r.Context(), c.Actor(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.kick()
+	s.writeNote(w, http.StatusOK, n)
+}
+
+type auditBody struct {
+	Entries []review.AuditEntry `json:"entries"`
+}
+
+func (s *Server) auditNote(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	entries, err := s.opts.Notes.Audit(r.Context(), c.Actor(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if entries == nil {
+		entries = []review.AuditEntry{}
+	}
+	writeJSON(w, http.StatusOK, auditBody{Entries: entries})
+}
+
+func (s *Server) kick() {
+	if s.opts.OnApproved != nil {
+		s.opts.OnApproved()
+	}
+}
+
+// decode reads a JSON body strictly: unknown fields, trailing data and
+// oversized bodies are refused, so a typo never silently edits nothing. An
+// empty body is accepted when required is false.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, required bool) error {
+	body := http.MaxBytesReader(w, r.Body, s.limits.MaxBodyBytes)
+	b, err := io.ReadAll(body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "body is larger than %d bytes", tooBig.Limit)
+	case err != nil:
+		return errorf(http.StatusBadRequest, CodeInvalidJSON, "cannot read body")
+	case len(strings.TrimSpace(string(b))) == 0:
+		if required {
+			return errorf(http.StatusBadRequest, CodeInvalidJSON, "a JSON body is required")
+		}
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, CodeInvalidJSON, "body is not valid JSON for this request: %v", err)
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, CodeInvalidJSON, "body has data after the JSON value")
+	}
+	return nil
+}
+
+// requestVersion is the version a change is made against: If-Match "vN"
+// or the body's version; both must agree when both are given. A change that
+// names no version is refused, so nobody approves text they have not seen.
+func requestVersion(r *http.Request, fromBody *int) (int, error) {
+	header := 0
+	if m := strings.TrimSpace(r.Header.Get("If-Match")); m != "" {
+		m = strings.TrimPrefix(m, "W/")
+		v, err := strconv.Atoi(strings.TrimPrefix(strings.Trim(m, `"`), "v"))
+		if err != nil || v < 1 || !strings.HasPrefix(strings.Trim(m, `"`), "v") {
+			return 0, errorf(http.StatusBadRequest, CodeInvalidVersion, `If-Match must be an ETag of this API, like "v3"`)
+		}
+		header = v
+	}
+	switch {
+	case fromBody != nil && *fromBody < 1:
+		return 0, errorf(http.StatusBadRequest, CodeInvalidVersion, "version must be 1 or more")
+	case fromBody != nil && header != 0 && *fromBody != header:
+		return 0, errorf(http.StatusBadRequest, CodeInvalidVersion, "If-Match names version %d but the body names %d", header, *fromBody)
+	case fromBody != nil:
+		return *fromBody, nil
+	case header != 0:
+		return header, nil
+	}
+	return 0, errorf(http.StatusPreconditionRequired, CodeVersionRequired,
+		`name the version you reviewed: If-Match: "vN" or {"version": N}`)
+}

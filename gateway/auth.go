@@ -1,0 +1,197 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scribegate/scribegate/review"
+)
+
+// Claims are what a scribegate token asserts: who the user is (sub), which
+// clinic they act for and in which role. The clinic claim is what keeps one
+// clinic from ever seeing another's notes.
+type Claims struct {
+	jwt.RegisteredClaims
+	// Clinic is the custom "clinic" claim.
+	Clinic string `json:"clinic"`
+	// Role is "clinician", "reviewer" or "admin".
+	Role review.Role `json:"role"`
+	// Name is the user's display name, for the EHR's author fields.
+	Name string `json:"name,omitempty"`
+}
+
+// Actor is the review.Actor the claims stand for.
+func (c Claims) Actor() review.Actor {
+	return review.Actor{Subject: c.Subject, Name: c.Name, Clinic: c.Clinic, Role: c.Role}
+}
+
+// AuthConfig selects how tokens are verified: a shared Secret (HS256, for
+// development) or the identity provider's JWKSURL (RS256/ES256, for
+// production). Exactly one must be set.
+type AuthConfig struct {
+	Secret  []byte
+	JWKSURL string
+	// Issuer and Audience, when set, must match the token's iss and aud.
+	Issuer   string
+	Audience string
+	// Leeway absorbs clock skew on exp/nbf/iat; 30s when zero.
+	Leeway time.Duration
+}
+
+// Auth verifies bearer tokens. It is safe for concurrent use.
+type Auth struct {
+	keyfunc jwt.Keyfunc
+	parser  *jwt.Parser
+}
+
+// NewAuth builds the verifier. With a JWKSURL it fetches the key set now
+// and refreshes it in the background until ctx ends, so a rotation at the
+// identity provider needs no restart.
+func NewAuth(ctx context.Context, cfg AuthConfig) (*Auth, error) {
+	leeway := cfg.Leeway
+	if leeway == 0 {
+		leeway = 30 * time.Second
+	}
+	opts := []jwt.ParserOption{jwt.WithLeeway(leeway), jwt.WithExpirationRequired()}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	a := &Auth{}
+	switch {
+	case len(cfg.Secret) > 0 && cfg.JWKSURL != "":
+		return nil, errors.New("gateway: auth: set either a secret or a JWKS URL, not both")
+	case len(cfg.Secret) > 0:
+		secret := append([]byte(nil), cfg.Secret...)
+		a.keyfunc = func(*jwt.Token) (any, error) { return secret, nil }
+		opts = append(opts, jwt.WithValidMethods([]string{"HS256"}))
+	case cfg.JWKSURL != "":
+		k, err := keyfunc.NewDefaultCtx(ctx, []string{cfg.JWKSURL})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: auth: load JWKS %s: %w", cfg.JWKSURL, err)
+		}
+		a.keyfunc = k.Keyfunc
+		opts = append(opts, jwt.WithValidMethods([]string{"RS256", "ES256"}))
+	default:
+		return nil, errors.New("gateway: auth: no secret or JWKS URL configured")
+	}
+	a.parser = jwt.NewParser(opts...)
+	return a, nil
+}
+
+// MintToken signs development tokens with the shared secret (the
+// `scribegate token` command); production tokens come from the identity
+// provider. It sets iat and exp (now+ttl) and keeps the other claims of c.
+func MintToken(secret []byte, c Claims, ttl time.Duration) (string, error) {
+	if len(secret) == 0 {
+		return "", errors.New("gateway: mint token: empty secret")
+	}
+	if err := c.check(); err != nil {
+		return "", fmt.Errorf("gateway: mint token: %w", err)
+	}
+	now := time.Now()
+	c.IssuedAt = jwt.NewNumericDate(now)
+	c.ExpiresAt = jwt.NewNumericDate(now.Add(ttl))
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+}
+
+func (c Claims) check() error {
+	switch {
+	case c.Subject == "":
+		return errors.New("claim sub is required")
+	case c.Clinic == "":
+		return errors.New("claim clinic is required")
+	}
+	switch c.Role {
+	case review.RoleClinician, review.RoleReviewer, review.RoleAdmin:
+		return nil
+	}
+	return fmt.Errorf("claim role %q is not clinician, reviewer or admin", c.Role)
+}
+
+// Verify checks a raw token and returns its claims, or an error carrying
+// the stable code to answer with (token_expired or invalid_token).
+func (a *Auth) Verify(raw string) (Claims, error) {
+	var c Claims
+	_, err := a.parser.ParseWithClaims(raw, &c, a.keyfunc)
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Claims{}, errorf(http.StatusUnauthorized, CodeTokenExpired, "token has expired")
+	case err != nil:
+		return Claims{}, &apiError{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Message: "token is not valid: " + tokenProblem(err)}
+	}
+	if err := c.check(); err != nil {
+		return Claims{}, errorf(http.StatusUnauthorized, CodeInvalidToken, "token is not valid: %v", err)
+	}
+	return c, nil
+}
+
+// tokenProblem names what was wrong without echoing the token.
+func tokenProblem(err error) string {
+	for _, e := range []error{jwt.ErrTokenMalformed, jwt.ErrTokenSignatureInvalid, jwt.ErrTokenUnverifiable,
+		jwt.ErrTokenInvalidIssuer, jwt.ErrTokenInvalidAudience, jwt.ErrTokenNotValidYet,
+		jwt.ErrTokenRequiredClaimMissing, jwt.ErrTokenUsedBeforeIssued} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "verification failed"
+}
+
+// tokenFrom finds the token a request carries. viaSubprotocol reports that
+// it came as the browser subprotocol pair "token, <jwt>", which the upgrade
+// must then echo.
+func tokenFrom(r *http.Request) (token string, viaSubprotocol bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, rest, ok := strings.Cut(h, " ")
+		if ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "Token")) {
+			return strings.TrimSpace(rest), false
+		}
+		return "", false
+	}
+	var protos []string
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(h, ",") {
+			protos = append(protos, strings.TrimSpace(p))
+		}
+	}
+	for i := 0; i+1 < len(protos); i++ {
+		if protos[i] == "token" {
+			return protos[i+1], true
+		}
+	}
+	return "", false
+}
+
+// authenticate establishes who is calling and checks their role is one of
+// allowed (any role when allowed is empty).
+func (s *Server) authenticate(r *http.Request, allowed ...review.Role) (Claims, bool, error) {
+	raw, viaProto := tokenFrom(r)
+	if raw == "" {
+		return Claims{}, false, errorf(http.StatusUnauthorized, CodeUnauthorized,
+			"a token is required: Authorization: Bearer <jwt>, Token <jwt>, or the subprotocols token, <jwt>")
+	}
+	c, err := s.auth.Verify(raw)
+	if err != nil {
+		return Claims{}, false, err
+	}
+	if len(allowed) > 0 {
+		ok := false
+		for _, role := range allowed {
+			ok = ok || c.Role == role
+		}
+		if !ok {
+			return Claims{}, false, errorf(http.StatusForbidden, CodeForbidden, "role %s may not do this", c.Role)
+		}
+	}
+	return c, viaProto, nil
+}

@@ -1,0 +1,109 @@
+// Package gateway is scribegate's HTTP and WebSocket surface: it
+// authenticates callers, streams consultation audio to transcription and
+// turns each session into a draft note queued for review, serves the REST
+// review API, and exposes health and metrics. It holds no business rules:
+// transcription, drafting and the note's life belong to the transcription,
+// notes and review packages, which the gateway only drives.
+//
+// # Routes
+//
+//	GET  /v1/listen                  WebSocket: Deepgram-compatible live transcription (role clinician)
+//	GET  /v1/notes                   list notes: ?state=a,b (repeatable) &patient= &clinician= &cursor= &limit=
+//	GET  /v1/notes/{id}              one note with transcript and draft; ETag "v<version>"
+//	PUT  /v1/notes/{id}              edit: {"sections":[...], "version":N} or If-Match: "vN"
+//	POST /v1/notes/{id}/approve      approve: {"version":N} or If-Match: "vN" (required)
+//	POST /v1/notes/{id}/reject       reject: {"version":N, "reason":"..."} or If-Match
+//	POST /v1/notes/{id}/retry        queue a failed push again
+//	GET  /v1/notes/{id}/audit        {"entries":[...]}
+//	GET  /healthz                    liveness: always 200 {"status":"ok"}
+//	GET  /readyz                     readiness: 200, or 503 {"status":"unavailable","failed":{name:reason}}
+//	GET  /metrics                    Prometheus metrics
+//
+// Every /v1 request carries a JWT: "Authorization: Bearer <jwt>", or
+// "Authorization: Token <jwt>" as Deepgram clients send it, or, for
+// browsers opening a WebSocket, the subprotocol pair "token", "<jwt>" (the
+// gateway then answers with the subprotocol "token"). Tokens need sub, exp,
+// clinic and role (clinician, reviewer or admin), and may carry name.
+//
+// # Errors
+//
+// REST errors share one shape:
+//
+//	{"error":{"code":"version_conflict","message":"version 2 is stale; current version is 3","current_version":3}}
+//
+// "param" names the offending query parameter where there is one, and
+// "current_version" comes with version conflicts. Codes are stable:
+//
+//	Status Code                     Meaning
+//	401    unauthorized             no token was sent
+//	401    token_expired            the token's exp has passed
+//	401    invalid_token            bad signature, issuer, audience, or missing sub/clinic/role
+//	403    forbidden                the role may not do this
+//	404    not_found                no such route
+//	404    note_not_found           no such note, or another clinic's (not distinguished)
+//	404    unknown_session          session= names no open session (resume is not built yet)
+//	409    invalid_state            the note's state does not allow the action
+//	412    version_conflict         the named version is stale; current_version says which is current
+//	428    version_required         a change did not name the version it was made against
+//	400    invalid_version          If-Match is not "vN", or disagrees with the body's version
+//	400    invalid_json             body is not JSON, has unknown fields or trailing data
+//	400    invalid_request          the review service refused the content (e.g. a section without id)
+//	413    body_too_large           body over the limit (1 MiB by default)
+//	400    invalid_query            a query value is malformed (state, limit), or /v1/listen without upgrade
+//	400    unsupported_parameter    a query parameter the gateway does not support
+//	400    unsupported_encoding     /v1/listen encoding other than linear16
+//	400    unsupported_sample_rate  sample_rate outside 8000..48000
+//	400    unsupported_channels     channels other than 1
+//	400    invalid_parameter        a /v1/listen value is malformed (boolean, endpointing, language …)
+//	400    missing_patient          /v1/listen without patient
+//	400    unknown_template         template names no template
+//	400    unknown_connector        connector names no configured connector
+//	503    shutting_down            the gateway is draining; reconnect elsewhere
+//	500    internal                 anything else (details only in the log)
+//
+// # Streaming protocol
+//
+// GET /v1/listen speaks Deepgram's live API. Query (all validated before the
+// upgrade): encoding=linear16, sample_rate (8000..48000, default 16000),
+// channels=1, interim_results, punctuate, smart_format (accepted; results
+// are always final), vad_events (SpeechStarted messages), endpointing (ms
+// of silence that ends an utterance, or false), utterance_end_ms
+// (UtteranceEnd messages), language (BCP-47), model (accepted, unused: the
+// operator chooses the engine); and scribegate's own: patient (required),
+// encounter, template, connector, session and resume.
+//
+// Client to gateway: binary frames of raw linear16 mono audio (an empty
+// binary frame ends the stream, as older Deepgram clients do), and text
+// frames {"type":"KeepAlive"}, {"type":"Finalize"}, {"type":"CloseStream"}.
+//
+// Gateway to client, as JSON text frames:
+//
+//	Results        Deepgram's fields: type, channel_index [0,1], duration, start, is_final (always true),
+//	               speech_final, from_finalize, channel.alternatives[0].{transcript, confidence,
+//	               words[{word, start, end, confidence, punctuated_word}]}, metadata.request_id
+//	SpeechStarted  {type, channel [0], timestamp} when vad_events=true
+//	UtteranceEnd   {type, channel [0,1], last_word_end} when utterance_end_ms is set
+//	NoteDraft      {type, note_id, version, draft}: the draft note (notes.Draft)
+//	NoteReady      {type, note_id, version, state, review_url "/v1/notes/<id>"}
+//	Metadata       {type, transaction_key, request_id (the session id), sha256 (of the audio),
+//	               created, duration (seconds of audio), channels, models, model_info}
+//	Error          {type, code, description}
+//
+// A session ends with NoteDraft, NoteReady and Metadata, then a close
+// frame, whenever it ends: CloseStream, idle timeout (no audio and no
+// KeepAlive for Limits.IdleTimeout), maximum length, an oversized frame,
+// gateway shutdown, or the client vanishing (then nothing is sent, but the
+// note is still drafted and queued). What was received is never thrown
+// away. WebSocket Error codes:
+//
+//	invalid_message        text frame is not a JSON object with a string type (the session continues)
+//	unknown_message_type   type is not KeepAlive, Finalize or CloseStream (the session continues)
+//	frame_too_large        a message exceeded Limits.MaxFrameBytes; the session is finished, close 1009
+//	max_duration           the session reached Limits.MaxSessionDuration and was finished
+//	transcription_failed   audio could not be processed; gaps are marked in the transcript
+//	draft_failed           the drafter failed; the note is queued with empty sections, close 1011
+//	session_failed         the note could not be created or stored, close 1011
+//
+// Close codes: 1000 normal (CloseStream, idle, maximum length), 1001 gateway
+// shutting down, 1009 frame too large, 1011 drafting or storage failed.
+package gateway

@@ -1,0 +1,888 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/transcription"
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+// toneEngine is a stand-in speech engine whose text follows from the audio:
+// it measures the pitch of the utterance's voiced samples (by zero
+// crossings) and says the phrase assigned to the nearest test tone. A
+// stream that cut, resampled or lost audio would change what it hears.
+type toneEngine struct{}
+
+var tonePhrases = []struct {
+	hz     float64
+	phrase string
+}{
+	{300, "The patient reports knee pain for two weeks."},
+	{500, "No fever or swelling."},
+	{700, "Plan ibuprofen 400 mg and review in one week."},
+}
+
+func (toneEngine) Transcribe(ctx context.Context, u transcription.Utterance) (transcription.Transcript, error) {
+	var voiced, crossings int
+	prev := 0
+	for _, s := range u.Samples {
+		if s > 1000 || s < -1000 {
+			voiced++
+			sign := 1
+			if s < 0 {
+				sign = -1
+			}
+			if prev != 0 && sign != prev {
+				crossings++
+			}
+			prev = sign
+		}
+	}
+	if voiced == 0 {
+		return transcription.Transcript{}, nil
+	}
+	hz := float64(crossings) / 2 / (float64(voiced) / float64(u.SampleRate))
+	best := tonePhrases[0]
+	for _, p := range tonePhrases {
+		if math.Abs(p.hz-hz) < math.Abs(best.hz-hz) {
+			best = p
+		}
+	}
+	words := strings.Fields(best.phrase)
+	t := transcription.Transcript{Text: best.phrase, Confidence: 0.9}
+	step := u.Duration() / time.Duration(len(words))
+	for i, w := range words {
+		start := u.Start + time.Duration(i)*step
+		t.Words = append(t.Words, transcription.Word{Word: w, Start: start, End: start + step, Confidence: 0.9})
+	}
+	return t, nil
+}
+
+// failingDrafter stands in for a drafter whose model is down.
+type failingDrafter struct{}
+
+func (failingDrafter) Draft(context.Context, notes.Template, []notes.Utterance) (notes.Draft, error) {
+	return notes.Draft{}, errors.New("model unavailable")
+}
+
+// tones makes linear16 audio: for each frequency, 0.8 s of tone then 1 s of
+// silence, at rate.
+func tones(rate int, hz ...float64) []byte {
+	var b []byte
+	for _, f := range hz {
+		for i := 0; i < rate*8/10; i++ {
+			v := int16(12000 * math.Sin(2*math.Pi*f*float64(i)/float64(rate)))
+			b = append(b, byte(v), byte(uint16(v)>>8))
+		}
+		b = append(b, make([]byte, rate*2)...)
+	}
+	return b
+}
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+var testSecret = []byte("test-only-secret-not-for-production")
+
+type env struct {
+	t       *testing.T
+	srv     *Server
+	hs      *httptest.Server
+	svc     *review.Service
+	reg     *prometheus.Registry
+	kicks   atomic.Int32
+	ready   atomic.Value // error returned by the "store" readiness check
+	stopped bool
+}
+
+func newEnv(t *testing.T, mutate func(*Options)) *env {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "notes.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := &env{t: t, reg: prometheus.NewRegistry()}
+	e.svc = review.NewService(store, review.ServiceOptions{Logger: discard})
+	auth, err := NewAuth(ctx, AuthConfig{Secret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpls, err := notes.NewTemplates(true, "", notes.Defaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ready.Store("")
+	opts := Options{
+		Auth:             auth,
+		Engine:           toneEngine{},
+		Drafter:          notes.RuleDrafter{},
+		Templates:        tpls,
+		Notes:            e.svc,
+		ConnectorExists:  func(name string) bool { return name == "epic-main" || name == "athena" },
+		DefaultConnector: "epic-main",
+		Metrics:          e.reg,
+		Logger:           discard,
+		OnApproved:       func() { e.kicks.Add(1) },
+		Ready: []Check{{Name: "store", Check: func(context.Context) error {
+			if msg := e.ready.Load().(string); msg != "" {
+				return errors.New(msg)
+			}
+			return nil
+		}}},
+	}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	e.srv, err = New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.hs = httptest.NewServer(e.srv.Handler())
+	t.Cleanup(func() {
+		if !e.stopped {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := e.srv.Shutdown(ctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+		}
+		e.hs.Close()
+	})
+	return e
+}
+
+func token(t *testing.T, sub, clinic string, role review.Role) string {
+	t.Helper()
+	tok, err := MintToken(testSecret, Claims{Clinic: clinic, Role: role, Name: "Dr " + sub,
+		RegisteredClaims: jwtSubject(sub)}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (e *env) wsURL(query string) string {
+	return "ws" + strings.TrimPrefix(e.hs.URL, "http") + "/v1/listen?" + query
+}
+
+// dial opens a session as clinician "dr-a" of clinic "c1" unless the header
+// says otherwise.
+func (e *env) dial(query string, h http.Header) (*websocket.Conn, *http.Response, error) {
+	if h == nil {
+		h = http.Header{"Authorization": {"Bearer " + token(e.t, "dr-a", "c1", review.RoleClinician)}}
+	}
+	return websocket.DefaultDialer.Dial(e.wsURL(query), h)
+}
+
+type wsMsg struct {
+	Type         string          `json:"type"`
+	Code         string          `json:"code"`
+	NoteID       string          `json:"note_id"`
+	Version      int             `json:"version"`
+	ReviewURL    string          `json:"review_url"`
+	State        string          `json:"state"`
+	IsFinal      bool            `json:"is_final"`
+	SpeechFinal  bool            `json:"speech_final"`
+	FromFinalize bool            `json:"from_finalize"`
+	ChannelIndex []int           `json:"channel_index"`
+	Start        float64         `json:"start"`
+	Duration     float64         `json:"duration"`
+	RawChannel   json.RawMessage `json:"channel"`
+	Channel      resultsChannel  `json:"-"`
+	Metadata     json.RawMessage `json:"metadata"`
+	RequestID    string          `json:"request_id"`
+	SHA256       string          `json:"sha256"`
+	Channels     int             `json:"channels"`
+	Draft        notes.Draft     `json:"draft"`
+}
+
+// readAll reads messages until the server closes and returns them with the
+// close code.
+func readAll(t *testing.T, c *websocket.Conn) ([]wsMsg, int) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var msgs []wsMsg
+	for {
+		typ, b, err := c.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return msgs, ce.Code
+			}
+			t.Fatalf("read: %v (after %d messages)", err, len(msgs))
+		}
+		if typ != websocket.TextMessage {
+			t.Fatalf("server sent message type %d", typ)
+		}
+		var m wsMsg
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("server sent invalid JSON %s: %v", b, err)
+		}
+		if m.Type == "Results" {
+			if err := json.Unmarshal(m.RawChannel, &m.Channel); err != nil {
+				t.Fatalf("Results channel %s: %v", m.RawChannel, err)
+			}
+		}
+		msgs = append(msgs, m)
+	}
+}
+
+func sendAudio(t *testing.T, c *websocket.Conn, pcm []byte, chunk int) {
+	t.Helper()
+	for len(pcm) > 0 {
+		n := min(chunk, len(pcm))
+		if err := c.WriteMessage(websocket.BinaryMessage, pcm[:n]); err != nil {
+			t.Fatal(err)
+		}
+		pcm = pcm[n:]
+	}
+}
+
+func sendText(t *testing.T, c *websocket.Conn, s string) {
+	t.Helper()
+	if err := c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func byType(msgs []wsMsg, typ string) []wsMsg {
+	var out []wsMsg
+	for _, m := range msgs {
+		if m.Type == typ {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func transcripts(msgs []wsMsg) []string {
+	var out []string
+	for _, m := range byType(msgs, "Results") {
+		if len(m.Channel.Alternatives) > 0 && m.Channel.Alternatives[0].Transcript != "" {
+			out = append(out, m.Channel.Alternatives[0].Transcript)
+		}
+	}
+	return out
+}
+
+// do makes a REST request and decodes the JSON answer into out (when not
+// nil); it returns the response.
+func (e *env) do(method, path, tok string, body any, out any, hdr ...string) *http.Response {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, e.hs.URL+path, rd)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			e.t.Fatalf("%s %s: decode %s: %v", method, path, b, err)
+		}
+	}
+	return resp
+}
+
+type errResp struct {
+	Error errorDetail `json:"error"`
+}
+
+func wantError(t *testing.T, resp *http.Response, body errResp, status int, code string) {
+	t.Helper()
+	if resp.StatusCode != status || body.Error.Code != code {
+		t.Errorf("got %d %q (%s), want %d %q", resp.StatusCode, body.Error.Code, body.Error.Message, status, code)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("error Content-Type %q", ct)
+	}
+}
+
+// session runs a short normal session and returns the note id it produced.
+func (e *env) session(query string) (string, []wsMsg) {
+	e.t.Helper()
+	c, _, err := e.dial(query, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(e.t, c, tones(16000, 300), 3200)
+	sendText(e.t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(e.t, c)
+	if code != websocket.CloseNormalClosure {
+		e.t.Fatalf("close code %d", code)
+	}
+	ready := byType(msgs, "NoteReady")
+	if len(ready) != 1 {
+		e.t.Fatalf("got %d NoteReady messages", len(ready))
+	}
+	return ready[0].NoteID, msgs
+}
+
+func TestListenStreamsDraftsAndQueues(t *testing.T) {
+	e := newEnv(t, nil)
+	c, resp, err := e.dial("encoding=linear16&sample_rate=16000&channels=1&patient=p-1&encounter=enc-9&utterance_end_ms=1000&vad_events=true&interim_results=false&endpointing=300", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := resp.Header.Get("Sec-WebSocket-Protocol"); p != "" {
+		t.Errorf("subprotocol %q chosen for a header-authenticated client", p)
+	}
+	audio := tones(16000, 300, 500, 700)
+	sendAudio(t, c, audio, 1600)
+	sendText(t, c, `{"type":"KeepAlive"}`)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseNormalClosure {
+		t.Errorf("close code %d, want 1000", code)
+	}
+	want := []string{tonePhrases[0].phrase, tonePhrases[1].phrase, tonePhrases[2].phrase}
+	if got := transcripts(msgs); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("transcripts %q, want %q", got, want)
+	}
+	for _, m := range byType(msgs, "Results") {
+		if !m.IsFinal || fmt.Sprint(m.ChannelIndex) != "[0 1]" || !bytes.Contains(m.Metadata, []byte(`"request_id"`)) {
+			t.Errorf("Results not in Deepgram's shape: %+v", m)
+		}
+		if alt := m.Channel.Alternatives[0]; alt.Transcript != "" && (len(alt.Words) != len(strings.Fields(alt.Transcript)) ||
+			alt.Words[0].PunctuatedWord != strings.Fields(alt.Transcript)[0] || alt.Words[0].Word != strings.ToLower(alt.Words[0].PunctuatedWord) ||
+			strings.HasSuffix(alt.Words[len(alt.Words)-1].Word, ".")) {
+			t.Errorf("words %+v", alt.Words)
+		}
+	}
+	if n := len(byType(msgs, "SpeechStarted")); n < 3 {
+		t.Errorf("%d SpeechStarted with vad_events=true, want 3", n)
+	}
+	if n := len(byType(msgs, "UtteranceEnd")); n == 0 {
+		t.Errorf("no UtteranceEnd with utterance_end_ms set")
+	}
+	// The session ends NoteDraft, NoteReady, Metadata.
+	if len(msgs) < 3 {
+		t.Fatalf("only %d messages", len(msgs))
+	}
+	tail := msgs[len(msgs)-3:]
+	if tail[0].Type != "NoteDraft" || tail[1].Type != "NoteReady" || tail[2].Type != "Metadata" {
+		t.Fatalf("session ended with %s, %s, %s", tail[0].Type, tail[1].Type, tail[2].Type)
+	}
+	ready, meta := tail[1], tail[2]
+	if ready.ReviewURL != "/v1/notes/"+ready.NoteID || ready.State != "pending_review" {
+		t.Errorf("NoteReady %+v", ready)
+	}
+	sum := sha256.Sum256(audio)
+	if meta.SHA256 != hex.EncodeToString(sum[:]) || meta.Channels != 1 || meta.RequestID == "" {
+		t.Errorf("Metadata %+v", meta)
+	}
+	if wantDur := float64(len(audio)/2) / 16000; math.Abs(meta.Duration-wantDur) > 0.001 {
+		t.Errorf("Metadata duration %v, want %v", meta.Duration, wantDur)
+	}
+	if len(tail[0].Draft.Sections) == 0 || tail[0].Draft.Drafter == "" {
+		t.Errorf("NoteDraft has no draft: %+v", tail[0].Draft)
+	}
+
+	// The note waits for review with the transcript and the draft.
+	var n review.Note
+	resp = e.do("GET", ready.ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET note: %d", resp.StatusCode)
+	}
+	if n.State != review.StatePendingReview || n.Patient != "p-1" || n.Encounter != "enc-9" || n.Connector != "epic-main" ||
+		n.Template != notes.TemplateSOAP || n.Clinician != "dr-a" || n.SessionID != meta.RequestID || len(n.Transcript) != 3 {
+		t.Errorf("note %+v", n)
+	}
+	if got := resp.Header.Get("ETag"); got != fmt.Sprintf(`"v%d"`, n.Version) || n.Version != ready.Version {
+		t.Errorf("ETag %q for version %d (NoteReady said %d)", got, n.Version, ready.Version)
+	}
+	if n.Transcript[1].Text != tonePhrases[1].phrase {
+		t.Errorf("stored transcript %+v", n.Transcript)
+	}
+}
+
+func TestListenFinalizeFlushes(t *testing.T) {
+	e := newEnv(t, nil)
+	c, _, err := e.dial("patient=p-1&endpointing=false", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, tones(16000, 500), 3200)
+	sendText(t, c, `{"type":"Finalize"}`)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, _ := readAll(t, c)
+	res := byType(msgs, "Results")
+	var finalized bool
+	for _, m := range res {
+		finalized = finalized || (m.FromFinalize && m.Channel.Alternatives[0].Transcript == tonePhrases[1].phrase)
+	}
+	if !finalized {
+		t.Errorf("no from_finalize result with the utterance: %+v", res)
+	}
+}
+
+func TestListenSubprotocolAuth(t *testing.T) {
+	e := newEnv(t, nil)
+	d := websocket.Dialer{Subprotocols: []string{"token", token(t, "dr-a", "c1", review.RoleClinician)}}
+	c, resp, err := d.Dial(e.wsURL("patient=p-2&template=soap&connector=athena"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "token" {
+		t.Errorf("chosen subprotocol %q, want token", got)
+	}
+	sendAudio(t, c, tones(16000, 700), 3200)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseNormalClosure || len(byType(msgs, "NoteReady")) != 1 {
+		t.Fatalf("close %d, messages %+v", code, msgs)
+	}
+	var n review.Note
+	e.do("GET", byType(msgs, "NoteReady")[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if n.Connector != "athena" {
+		t.Errorf("connector %q, want athena", n.Connector)
+	}
+}
+
+func TestListenRefusedBeforeUpgrade(t *testing.T) {
+	e := newEnv(t, nil)
+	clin := token(t, "dr-a", "c1", review.RoleClinician)
+	expired, err := MintToken(testSecret, Claims{Clinic: "c1", Role: review.RoleClinician, RegisteredClaims: jwtSubject("dr-a")}, -time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := MintToken([]byte("another-secret"), Claims{Clinic: "c1", Role: review.RoleClinician, RegisteredClaims: jwtSubject("dr-a")}, time.Hour)
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+	cases := []struct {
+		name   string
+		query  string
+		header http.Header
+		status int
+		code   string
+	}{
+		{"no token", "patient=p", http.Header{}, 401, CodeUnauthorized},
+		{"expired token", "patient=p", bearer(expired), 401, CodeTokenExpired},
+		{"forged token", "patient=p", bearer(forged), 401, CodeInvalidToken},
+		{"garbage token", "patient=p", http.Header{"Authorization": {"Token not.a.jwt"}}, 401, CodeInvalidToken},
+		{"reviewer cannot record", "patient=p", bearer(token(t, "rev", "c1", review.RoleReviewer)), 403, CodeForbidden},
+		{"encoding", "patient=p&encoding=opus", nil, 400, CodeUnsupportedEncoding},
+		{"sample rate low", "patient=p&sample_rate=4000", nil, 400, CodeUnsupportedSampleRate},
+		{"sample rate junk", "patient=p&sample_rate=fast", nil, 400, CodeUnsupportedSampleRate},
+		{"stereo", "patient=p&channels=2", nil, 400, CodeUnsupportedChannels},
+		{"bad boolean", "patient=p&interim_results=maybe", nil, 400, CodeInvalidParameter},
+		{"bad endpointing", "patient=p&endpointing=soon", nil, 400, CodeInvalidParameter},
+		{"bad language", "patient=p&language=en_US!", nil, 400, CodeInvalidParameter},
+		{"no patient", "encoding=linear16", nil, 400, CodeMissingPatient},
+		{"unknown template", "patient=p&template=haiku", nil, 400, CodeUnknownTemplate},
+		{"unknown connector", "patient=p&connector=nowhere", nil, 400, CodeUnknownConnector},
+		{"unsupported parameter", "patient=p&diarize=true", nil, 400, CodeUnsupportedParameter},
+		{"unknown session", "patient=p&session=abc&resume=true", nil, 404, CodeUnknownSession},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, resp, err := e.dial(tc.query, tc.header)
+			if err == nil {
+				c.Close()
+				t.Fatal("upgraded")
+			}
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			var body errResp
+			json.NewDecoder(resp.Body).Decode(&body)
+			wantError(t, resp, body, tc.status, tc.code)
+			// The server still serves a normal request.
+			var list listBody
+			if r := e.do("GET", "/v1/notes", clin, nil, &list); r.StatusCode != 200 {
+				t.Errorf("list after bad input: %d", r.StatusCode)
+			}
+		})
+	}
+	if id, _ := e.session("patient=p"); id == "" {
+		t.Error("no session after bad inputs")
+	}
+}
+
+func TestListenBadMessagesKeepSession(t *testing.T) {
+	cases := []struct {
+		name, text, code string
+	}{
+		{"not json", `hello`, CodeInvalidMessage},
+		{"no type", `{"kind":"KeepAlive"}`, CodeInvalidMessage},
+		{"type not string", `{"type":3}`, CodeInvalidMessage},
+		{"unknown type", `{"type":"Configure"}`, CodeUnknownMessageType},
+	}
+	e := newEnv(t, nil)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := e.dial("patient=p-3", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			audio := tones(16000, 300, 700)
+			half := len(audio) / 2 &^ 1
+			sendAudio(t, c, audio[:half], 3200)
+			sendText(t, c, tc.text)
+			sendAudio(t, c, audio[half:], 3200)
+			sendText(t, c, `{"type":"CloseStream"}`)
+			msgs, code := readAll(t, c)
+			errs := byType(msgs, "Error")
+			if len(errs) != 1 || errs[0].Code != tc.code {
+				t.Errorf("errors %+v, want one %s", errs, tc.code)
+			}
+			if code != websocket.CloseNormalClosure || len(byType(msgs, "NoteReady")) != 1 {
+				t.Errorf("close %d; session did not finish normally", code)
+			}
+			want := []string{tonePhrases[0].phrase, tonePhrases[2].phrase}
+			if got := transcripts(msgs); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("audio around the bad message was lost: %q", got)
+			}
+		})
+	}
+}
+
+func TestListenFrameTooLarge(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Limits.MaxFrameBytes = 64 << 10 })
+	c, _, err := e.dial("patient=p-4", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, tones(16000, 500), 32000)
+	if err := c.WriteMessage(websocket.BinaryMessage, make([]byte, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseMessageTooBig {
+		t.Errorf("close code %d, want 1009", code)
+	}
+	if errs := byType(msgs, "Error"); len(errs) != 1 || errs[0].Code != CodeFrameTooLarge {
+		t.Errorf("errors %+v", errs)
+	}
+	ready := byType(msgs, "NoteReady")
+	if len(ready) != 1 {
+		t.Fatalf("the session was not drafted: %+v", msgs)
+	}
+	var n review.Note
+	e.do("GET", ready[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if n.State != review.StatePendingReview || len(n.Transcript) != 1 || n.Transcript[0].Text != tonePhrases[1].phrase {
+		t.Errorf("audio before the oversized frame was not kept: %+v", n.Transcript)
+	}
+	e.session("patient=p-5")
+}
+
+func TestListenIdleTimeoutFinishesNote(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Limits.IdleTimeout = 300 * time.Millisecond })
+	c, _, err := e.dial("patient=p-6", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, tones(16000, 300), 3200)
+	// Send nothing more: the gateway must finish the note on its own.
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseNormalClosure {
+		t.Errorf("close code %d, want 1000", code)
+	}
+	ready := byType(msgs, "NoteReady")
+	if len(ready) != 1 {
+		t.Fatalf("idle session not finished: %+v", msgs)
+	}
+	var n review.Note
+	e.do("GET", ready[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if n.State != review.StatePendingReview || len(n.Transcript) != 1 {
+		t.Errorf("note %s with %d utterances", n.State, len(n.Transcript))
+	}
+}
+
+func TestListenDisconnectAndShutdownFinishNotes(t *testing.T) {
+	e := newEnv(t, nil)
+	// One client vanishes mid-consultation without CloseStream.
+	gone, _, err := e.dial("patient=gone", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendAudio(t, gone, tones(16000, 700), 3200)
+	gone.UnderlyingConn().Close()
+
+	// Another is still talking when the gateway shuts down.
+	open, _, err := e.dial("patient=open", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	sendAudio(t, open, tones(16000, 300), 3200)
+	sendText(t, open, `{"type":"KeepAlive"}`)
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	msgs, code := readAll(t, open)
+	if code != websocket.CloseGoingAway || len(byType(msgs, "NoteReady")) != 1 {
+		t.Errorf("open session at shutdown: close %d, messages %+v", code, msgs)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	e.stopped = true
+
+	// Both consultations wait for review with what was said.
+	var list listBody
+	e.do("GET", "/v1/notes?state=pending_review", token(t, "dr-a", "c1", review.RoleClinician), nil, &list)
+	got := map[string]review.State{}
+	for _, n := range list.Notes {
+		got[n.Patient] = n.State
+	}
+	if got["gone"] != review.StatePendingReview || got["open"] != review.StatePendingReview {
+		t.Errorf("notes after shutdown: %v", got)
+	}
+	// New sessions are refused while draining; readiness says so.
+	_, resp, err := e.dial("patient=late", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("session during shutdown: %v %v", resp, err)
+	}
+	var ready readyBody
+	if r := e.do("GET", "/readyz", "", nil, &ready); r.StatusCode != 503 || ready.Failed["gateway"] == "" {
+		t.Errorf("readyz while draining: %d %+v", r.StatusCode, ready)
+	}
+}
+
+func TestListenDraftFailureStillQueues(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Drafter = failingDrafter{} })
+	c, _, err := e.dial("patient=p-7", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, tones(16000, 300), 3200)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseInternalServerErr {
+		t.Errorf("close %d, want 1011", code)
+	}
+	if errs := byType(msgs, "Error"); len(errs) != 1 || errs[0].Code != CodeDraftFailed {
+		t.Errorf("errors %+v", errs)
+	}
+	ready := byType(msgs, "NoteReady")
+	if len(ready) != 1 {
+		t.Fatalf("note not queued: %+v", msgs)
+	}
+	var n review.Note
+	e.do("GET", ready[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if n.State != review.StatePendingReview || len(n.Transcript) != 1 || n.Draft.Fallback == "" || len(n.Draft.Sections) != 4 {
+		t.Errorf("note %+v", n)
+	}
+}
+
+func TestReviewAPI(t *testing.T) {
+	e := newEnv(t, nil)
+	id, _ := e.session("patient=p-8")
+	clin := token(t, "dr-a", "c1", review.RoleClinician)
+	other := token(t, "dr-x", "c2", review.RoleReviewer)
+	admin := token(t, "ops", "c1", review.RoleAdmin)
+	path := "/v1/notes/" + id
+
+	var n review.Note
+	resp := e.do("GET", path, clin, nil, &n)
+	if resp.StatusCode != 200 {
+		t.Fatalf("get: %d", resp.StatusCode)
+	}
+	v := n.Version
+	var eb errResp
+	steps := []struct {
+		name         string
+		method, path string
+		tok          string
+		body         any
+		hdr          []string
+		status       int
+		code         string
+	}{
+		{"other clinic cannot see", "GET", path, other, nil, nil, 404, CodeNoteNotFound},
+		{"unknown note", "GET", "/v1/notes/nope", clin, nil, nil, 404, CodeNoteNotFound},
+		{"no token", "GET", path, "", nil, nil, 401, CodeUnauthorized},
+		{"approve without version", "POST", path + "/approve", clin, nil, nil, 428, CodeVersionRequired},
+		{"approve stale", "POST", path + "/approve", clin, map[string]int{"version": v - 1}, nil, 412, CodeVersionConflict},
+		{"bad if-match", "POST", path + "/approve", clin, nil, []string{"If-Match", "3"}, 400, CodeInvalidVersion},
+		{"versions disagree", "POST", path + "/approve", clin, map[string]int{"version": v}, []string{"If-Match", fmt.Sprintf(`"v%d"`, v+1)}, 400, CodeInvalidVersion},
+		{"unknown field", "PUT", path, clin, `{"version":1,"sections":[],"secsions":[]}`, nil, 400, CodeInvalidJSON},
+		{"not json", "PUT", path, clin, `{"version":`, nil, 400, CodeInvalidJSON},
+		{"trailing data", "POST", path + "/approve", clin, `{"version":1} {}`, nil, 400, CodeInvalidJSON},
+		{"admin may not approve", "POST", path + "/approve", admin, map[string]int{"version": v}, nil, 403, CodeForbidden},
+		{"retry a note that did not fail", "POST", path + "/retry", clin, nil, nil, 409, CodeInvalidState},
+		{"no such route", "GET", "/v1/nothing", clin, nil, nil, 404, CodeNotFound},
+		{"bad state filter", "GET", "/v1/notes?state=done", clin, nil, nil, 400, CodeInvalidQuery},
+		{"bad limit", "GET", "/v1/notes?limit=0", clin, nil, nil, 400, CodeInvalidQuery},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			eb = errResp{}
+			resp := e.do(s.method, s.path, s.tok, s.body, &eb, s.hdr...)
+			wantError(t, resp, eb, s.status, s.code)
+			if s.code == CodeVersionConflict && eb.Error.CurrentVersion != v {
+				t.Errorf("current_version %d, want %d", eb.Error.CurrentVersion, v)
+			}
+			if r := e.do("GET", "/healthz", "", nil, nil); r.StatusCode != 200 {
+				t.Errorf("healthz after bad input: %d", r.StatusCode)
+			}
+		})
+	}
+
+	// Edit with If-Match, then approve the new version.
+	sections := n.Draft.Sections
+	sections[0].Sentences = append(sections[0].Sentences, notes.Sentence{Text: "Typed by the clinician.", Evidence: []int{}})
+	resp = e.do("PUT", path, clin, map[string]any{"sections": sections}, &n, "If-Match", fmt.Sprintf(`"v%d"`, v))
+	if resp.StatusCode != 200 || n.Version != v+1 || resp.Header.Get("ETag") != fmt.Sprintf(`"v%d"`, v+1) {
+		t.Fatalf("edit: %d version %d etag %s", resp.StatusCode, n.Version, resp.Header.Get("ETag"))
+	}
+	if r := e.do("GET", path, clin, nil, nil, "If-None-Match", fmt.Sprintf(`"v%d"`, v+1)); r.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match current: %d", r.StatusCode)
+	}
+	resp = e.do("POST", path+"/approve", clin, map[string]int{"version": v + 1}, &n)
+	if resp.StatusCode != 200 || n.State != review.StateApproved || n.ApprovedVersion != v+1 {
+		t.Fatalf("approve: %d %+v", resp.StatusCode, n)
+	}
+	if e.kicks.Load() == 0 {
+		t.Error("OnApproved not called")
+	}
+	eb = errResp{}
+	resp = e.do("POST", path+"/approve", clin, map[string]int{"version": v + 1}, &eb)
+	wantError(t, resp, eb, 409, CodeInvalidState)
+	if !strings.Contains(eb.Error.Message, "approved, not pending_review") {
+		t.Errorf("message %q does not name the state", eb.Error.Message)
+	}
+	eb = errResp{}
+	resp = e.do("POST", path+"/reject", clin, map[string]any{"version": v + 1, "reason": "wrong patient"}, &eb)
+	wantError(t, resp, eb, 409, CodeInvalidState)
+
+	// Another note is rejected.
+	id2, _ := e.session("patient=p-9")
+	var n2 review.Note
+	e.do("GET", "/v1/notes/"+id2, clin, nil, &n2)
+	resp = e.do("POST", "/v1/notes/"+id2+"/reject", clin, map[string]any{"version": n2.Version, "reason": "duplicate"}, &n2)
+	if resp.StatusCode != 200 || n2.State != review.StateRejected {
+		t.Errorf("reject: %d %s", resp.StatusCode, n2.State)
+	}
+
+	// Lists filter by state, never cross clinics, and page.
+	var list listBody
+	e.do("GET", "/v1/notes?state=approved,rejected&patient=p-8", clin, nil, &list)
+	if len(list.Notes) != 1 || list.Notes[0].ID != id {
+		t.Errorf("filtered list %+v", list.Notes)
+	}
+	list = listBody{}
+	e.do("GET", "/v1/notes?limit=1", clin, nil, &list)
+	if len(list.Notes) != 1 || list.Next == "" {
+		t.Errorf("first page %+v", list)
+	}
+	var page2 listBody
+	e.do("GET", "/v1/notes?limit=1&cursor="+url.QueryEscape(list.Next), clin, nil, &page2)
+	if len(page2.Notes) != 1 || page2.Notes[0].ID == list.Notes[0].ID {
+		t.Errorf("second page %+v", page2)
+	}
+	list = listBody{}
+	e.do("GET", "/v1/notes", other, nil, &list)
+	if len(list.Notes) != 0 {
+		t.Errorf("clinic c2 sees %d notes of c1", len(list.Notes))
+	}
+
+	var audit auditBody
+	if r := e.do("GET", path+"/audit", admin, nil, &audit); r.StatusCode != 200 || len(audit.Entries) < 4 {
+		t.Errorf("audit: %d, %d entries", r.StatusCode, len(audit.Entries))
+	}
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	e := newEnv(t, nil)
+	var h map[string]string
+	if r := e.do("GET", "/healthz", "", nil, &h); r.StatusCode != 200 || h["status"] != "ok" {
+		t.Errorf("healthz %d %v", r.StatusCode, h)
+	}
+	var rb readyBody
+	if r := e.do("GET", "/readyz", "", nil, &rb); r.StatusCode != 200 || rb.Status != "ok" {
+		t.Errorf("readyz %d %+v", r.StatusCode, rb)
+	}
+	e.ready.Store("database is locked")
+	rb = readyBody{}
+	if r := e.do("GET", "/readyz", "", nil, &rb); r.StatusCode != 503 || rb.Failed["store"] != "database is locked" {
+		t.Errorf("readyz with failing store %d %+v", r.StatusCode, rb)
+	}
+	e.session("patient=p-10")
+	e.do("GET", "/v1/notes/missing", token(t, "dr-a", "c1", review.RoleClinician), nil, nil)
+	// Shutdown waits for the session to be fully finished.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.stopped = true
+
+	req, _ := http.NewRequest("GET", e.hs.URL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"scribegate_sessions_active 0",
+		`scribegate_http_requests_total{code="404",route="GET /v1/notes/{id}"} 1`,
+		`scribegate_errors_total{code="note_not_found"} 1`,
+		"scribegate_results_sent_total 1",
+		`scribegate_sessions_total{end="close_stream"} 1`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	var audio float64
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "scribegate_audio_seconds_received_total "); ok {
+			fmt.Sscan(v, &audio)
+		}
+	}
+	if math.Abs(audio-1.8) > 1e-6 {
+		t.Errorf("audio seconds %v, want 1.8", audio)
+	}
+}

@@ -1,0 +1,39 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// healthz says the process is alive; it checks nothing else so that a slow
+// dependency never gets a healthy gateway restarted.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type readyBody struct {
+	Status string            `json:"status"`
+	Failed map[string]string `json:"failed,omitempty"`
+}
+
+// readyz runs the readiness probes so a load balancer stops sending work to
+// an instance whose store is unreachable or that is draining.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	failed := map[string]string{}
+	if s.isDraining() {
+		failed["gateway"] = "shutting down"
+	}
+	for _, c := range s.opts.Ready {
+		if err := c.Check(ctx); err != nil {
+			failed[c.Name] = err.Error()
+		}
+	}
+	if len(failed) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, readyBody{Status: "unavailable", Failed: failed})
+		return
+	}
+	writeJSON(w, http.StatusOK, readyBody{Status: "ok"})
+}

@@ -1,0 +1,631 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription"
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+// listenParams is a validated /v1/listen query.
+type listenParams struct {
+	sampleRate   int
+	endpointing  time.Duration // 0: the stream's default
+	noEndpoint   bool          // endpointing=false
+	utteranceEnd time.Duration // 0: no UtteranceEnd messages
+	vadEvents    bool
+	language     string
+	patient      string
+	encounter    string
+	template     notes.Template
+	connector    string
+	session      string
+}
+
+// parseListen validates the query before the upgrade, so a client learns
+// what is wrong from a 400 with a reason instead of a closed socket.
+func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenParams, error) {
+	p := listenParams{sampleRate: 16000}
+	bad := func(code, param, format string, args ...any) error {
+		return &apiError{Status: http.StatusBadRequest, Code: code, Param: param, Message: fmt.Sprintf(format, args...)}
+	}
+	for key, vs := range vals {
+		if len(vs) > 1 {
+			return p, bad(CodeInvalidParameter, key, "query parameter %s is given more than once", key)
+		}
+		v := vs[0]
+		switch key {
+		case "encoding":
+			if v != "linear16" {
+				return p, bad(CodeUnsupportedEncoding, key, "encoding %.32q is not supported; send raw linear16 PCM", v)
+			}
+		case "sample_rate":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 8000 || n > 48000 {
+				return p, bad(CodeUnsupportedSampleRate, key, "sample_rate must be an integer from 8000 to 48000")
+			}
+			p.sampleRate = n
+		case "channels":
+			if v != "1" {
+				return p, bad(CodeUnsupportedChannels, key, "only mono audio is supported: channels=1")
+			}
+		case "interim_results", "punctuate", "smart_format", "vad_events":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return p, bad(CodeInvalidParameter, key, "%s must be true or false", key)
+			}
+			if key == "vad_events" {
+				p.vadEvents = b
+			}
+		case "endpointing":
+			if b, err := strconv.ParseBool(v); err == nil && (v == "true" || v == "false") {
+				p.noEndpoint = !b
+				break
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 10 || n > 60000 {
+				return p, bad(CodeInvalidParameter, key, "endpointing must be milliseconds from 10 to 60000, or false")
+			}
+			p.endpointing = time.Duration(n) * time.Millisecond
+		case "utterance_end_ms":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 60000 {
+				return p, bad(CodeInvalidParameter, key, "utterance_end_ms must be milliseconds from 1 to 60000")
+			}
+			p.utteranceEnd = time.Duration(n) * time.Millisecond
+		case "language":
+			if !validLanguage(v) {
+				return p, bad(CodeInvalidParameter, key, "language must be a BCP-47 tag such as en or en-AU")
+			}
+			p.language = v
+		case "model":
+			// Deepgram SDKs send a model; the gateway's engine is chosen
+			// by the operator, so the name is accepted and not used.
+		case "patient":
+			p.patient = v
+		case "encounter":
+			p.encounter = v
+		case "template", "connector", "session":
+			// Checked below, after every parameter is known to be valid.
+		case "resume":
+			if _, err := strconv.ParseBool(v); err != nil {
+				return p, bad(CodeInvalidParameter, key, "resume must be true or false")
+			}
+		default:
+			return p, bad(CodeUnsupportedParameter, key, "query parameter %.64q is not supported", key)
+		}
+	}
+	if strings.TrimSpace(p.patient) == "" {
+		return p, bad(CodeMissingPatient, "patient", "patient is required: the EHR's id of the patient")
+	}
+	if id := vals.Get("template"); id != "" {
+		t, err := s.opts.Templates.Get(id)
+		if err != nil {
+			return p, bad(CodeUnknownTemplate, "template", "template %.64q does not exist", id)
+		}
+		p.template = t
+	} else {
+		p.template = s.opts.Templates.Default(clinic, clinician)
+	}
+	p.connector = vals.Get("connector")
+	if p.connector != "" {
+		if s.opts.ConnectorExists == nil || !s.opts.ConnectorExists(p.connector) {
+			return p, bad(CodeUnknownConnector, "connector", "connector %.64q is not configured", p.connector)
+		}
+	} else {
+		if s.opts.ConnectorFor != nil {
+			p.connector = s.opts.ConnectorFor(clinic)
+		}
+		if p.connector == "" {
+			p.connector = s.opts.DefaultConnector
+		}
+	}
+	if sid := vals.Get("session"); sid != "" {
+		// Resuming a session (issue 3) is not built yet: no session is
+		// known to a new connection.
+		return p, &apiError{Status: http.StatusNotFound, Code: CodeUnknownSession, Param: "session",
+			Message: "no open session has this id"}
+	}
+	return p, nil
+}
+
+func validLanguage(v string) bool {
+	if v == "" || len(v) > 35 {
+		return false
+	}
+	for part := range strings.SplitSeq(v, "-") {
+		if part == "" || len(part) > 8 {
+			return false
+		}
+		for _, r := range part {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// listen serves GET /v1/listen: a Deepgram-compatible live transcription
+// session that ends in a draft note queued for review.
+func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
+	claims, viaProto, err := s.authenticate(r, review.RoleClinician)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := s.parseListen(r.URL.Query(), claims.Clinic, claims.Subject)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		s.writeError(w, r, errorf(http.StatusBadRequest, CodeInvalidQuery, "GET /v1/listen must be a WebSocket upgrade"))
+		return
+	}
+	if !s.startSession() {
+		s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
+		return
+	}
+	defer s.sessions.Done()
+
+	up := websocket.Upgrader{
+		// Tokens, not cookies, authenticate sessions, so a page on another
+		// origin gains nothing it could not do with the token itself.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	if viaProto {
+		up.Subprotocols = []string{"token"}
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has answered the client.
+		s.log.WarnContext(r.Context(), "websocket upgrade failed", "error", err)
+		return
+	}
+	sess := &session{
+		srv:     s,
+		id:      newID(),
+		conn:    conn,
+		claims:  claims,
+		p:       p,
+		out:     make(chan outFrame, 64),
+		hash:    sha256.New(),
+		created: time.Now().UTC(),
+	}
+	sess.run()
+}
+
+// newID is a random UUID (v4): the session id, which is also the
+// Deepgram request_id clients log.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// outFrame is one thing for the writer to send: a JSON message or, last,
+// a close frame.
+type outFrame struct {
+	msg   any
+	close *closeFrame
+}
+
+type closeFrame struct {
+	code   int
+	reason string
+}
+
+// inFrame is one thing the reader got.
+type inFrame struct {
+	typ      int
+	data     []byte
+	tooLarge bool
+	err      error
+}
+
+// session is one streaming connection. Only run's goroutine touches the
+// stream's input side and the transcript after the pump has ended; only the
+// writer goroutine writes to conn (gorilla allows one writer).
+type session struct {
+	srv    *Server
+	id     string
+	conn   *websocket.Conn
+	claims Claims
+	p      listenParams
+
+	out        chan outFrame
+	writerDone chan struct{}
+
+	stream *transcription.Stream
+	note   *review.Note
+
+	mu         sync.Mutex // guards transcript (the pump appends)
+	transcript []notes.Utterance
+
+	hash    hash.Hash
+	created time.Time
+}
+
+// endReason says why the loop ended and how the socket is closed.
+type endReason struct {
+	name   string // for logs and metrics
+	code   int    // close code
+	reason string
+	// errCode/errDesc, when set, are sent as an Error before the note.
+	errCode, errDesc string
+}
+
+func (ss *session) attrs() []any {
+	return []any{"session_id", ss.id, "clinic", ss.claims.Clinic, "clinician", ss.claims.Subject}
+}
+
+func (ss *session) send(msg any) { ss.out <- outFrame{msg: msg} }
+
+func (ss *session) sendError(code, desc string) {
+	ss.srv.metrics.errors.WithLabelValues(code).Inc()
+	ss.send(errorMsg{Type: "Error", Code: code, Description: desc})
+}
+
+func (ss *session) run() {
+	s := ss.srv
+	s.metrics.sessionsActive.Inc()
+	defer s.metrics.sessionsActive.Dec()
+	ctx := s.base
+	log := s.log.With(ss.attrs()...)
+
+	ss.writerDone = make(chan struct{})
+	go ss.writer()
+
+	stream, err := transcription.NewStream(ctx, transcription.StreamConfig{
+		Engine:       s.opts.Engine,
+		SampleRate:   ss.p.sampleRate,
+		Language:     ss.p.language,
+		Endpointing:  ss.endpointing(),
+		MaxUtterance: s.limits.MaxUtterance,
+		Logger:       log,
+	})
+	if err != nil {
+		log.Error("open transcription stream", "error", err)
+		ss.sendError(CodeSessionFailed, "the transcription stream could not be opened")
+		ss.closeAndWait(nil, closeFrame{websocket.CloseInternalServerErr, "session failed"})
+		return
+	}
+	ss.stream = stream
+	note, err := s.opts.Notes.Create(ctx, &review.Note{
+		Clinic:        ss.claims.Clinic,
+		Clinician:     ss.claims.Subject,
+		ClinicianName: ss.claims.Name,
+		Patient:       ss.p.patient,
+		Encounter:     ss.p.encounter,
+		Template:      ss.p.template.ID,
+		Connector:     ss.p.connector,
+		SessionID:     ss.id,
+		State:         review.StateRecording,
+	})
+	if err != nil {
+		stream.Close()
+		log.Error("create note", "error", err)
+		ss.sendError(CodeSessionFailed, "the note could not be created")
+		ss.closeAndWait(nil, closeFrame{websocket.CloseInternalServerErr, "session failed"})
+		return
+	}
+	ss.note = note
+	log = log.With("note_id", note.ID)
+	log.Info("session started", "sample_rate", ss.p.sampleRate, "template", ss.p.template.ID, "connector", ss.p.connector)
+
+	pumpDone := make(chan struct{})
+	go ss.pump(pumpDone)
+
+	in := make(chan inFrame)
+	stopRead := make(chan struct{})
+	readerDone := make(chan struct{})
+	go ss.reader(in, stopRead, readerDone)
+
+	end := ss.loop(in)
+	close(stopRead)
+
+	if end.errCode != "" {
+		ss.sendError(end.errCode, end.errDesc)
+	}
+	code, reason := ss.finish(ctx, log, pumpDone)
+	if end.code != websocket.CloseNormalClosure || code == websocket.CloseNormalClosure {
+		code, reason = end.code, end.reason
+	}
+	s.metrics.sessionsTotal.WithLabelValues(end.name).Inc()
+	log.Info("session finished", "end", end.name, "audio_seconds", stream.Received().Seconds(), "close_code", code)
+	ss.closeAndWait(readerDone, closeFrame{code, reason})
+}
+
+func (ss *session) endpointing() time.Duration {
+	if ss.p.noEndpoint {
+		// No silence ends an utterance; MaxUtterance, Finalize and the end
+		// of the session still do.
+		return ss.srv.limits.MaxSessionDuration
+	}
+	if ss.p.endpointing > 0 {
+		return ss.p.endpointing
+	}
+	return ss.srv.limits.Endpointing
+}
+
+// loop feeds the stream until the session should end, and says why.
+func (ss *session) loop(in <-chan inFrame) endReason {
+	s := ss.srv
+	idle := time.NewTimer(s.limits.IdleTimeout)
+	defer idle.Stop()
+	maxDur := time.NewTimer(s.limits.MaxSessionDuration)
+	defer maxDur.Stop()
+	for {
+		select {
+		case <-s.drain:
+			return endReason{name: "shutdown", code: websocket.CloseGoingAway, reason: "gateway shutting down"}
+		case <-idle.C:
+			return endReason{name: "idle", code: websocket.CloseNormalClosure, reason: "idle timeout"}
+		case <-maxDur.C:
+			return endReason{name: "max_duration", code: websocket.CloseNormalClosure, reason: "maximum session length",
+				errCode: CodeMaxDuration, errDesc: "the session reached its maximum length and was finished"}
+		case f := <-in:
+			switch {
+			case f.err != nil:
+				return endReason{name: "disconnect", code: websocket.CloseAbnormalClosure}
+			case f.tooLarge:
+				return endReason{name: "frame_too_large", code: websocket.CloseMessageTooBig, reason: "frame too large",
+					errCode: CodeFrameTooLarge,
+					errDesc: fmt.Sprintf("a message was larger than %d bytes; the audio before it is kept and drafted", s.limits.MaxFrameBytes)}
+			case f.typ == websocket.BinaryMessage:
+				if len(f.data) == 0 {
+					// Deepgram's older clients end a stream with an empty frame.
+					return endReason{name: "close_stream", code: websocket.CloseNormalClosure}
+				}
+				if err := ss.stream.Write(f.data); err != nil {
+					s.log.Error("write audio", append(ss.attrs(), "error", err)...)
+					return endReason{name: "transcription_failed", code: websocket.CloseInternalServerErr, reason: "transcription failed",
+						errCode: CodeTranscriptionError, errDesc: "the audio could not be processed; what was received is drafted"}
+				}
+				ss.hash.Write(f.data)
+				s.metrics.audioSeconds.Add(float64(len(f.data)/2) / float64(ss.p.sampleRate))
+				resetTimer(idle, s.limits.IdleTimeout)
+			case f.typ == websocket.TextMessage:
+				typ, err := parseControl(f.data)
+				var ce *controlError
+				switch {
+				case errors.As(err, &ce):
+					ss.sendError(ce.Code, ce.Description)
+				case typ == msgKeepAlive:
+					resetTimer(idle, s.limits.IdleTimeout)
+				case typ == msgFinalize:
+					if err := ss.stream.Finalize(); err != nil {
+						s.log.Error("finalize", append(ss.attrs(), "error", err)...)
+						ss.sendError(CodeTranscriptionError, "the current utterance could not be flushed")
+					}
+				case typ == msgCloseStream:
+					return endReason{name: "close_stream", code: websocket.CloseNormalClosure}
+				}
+			}
+		}
+	}
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	t.Reset(d)
+}
+
+// finish turns what was received into a note waiting for review: it
+// flushes the stream, drafts, and stores the draft. It returns the close
+// code the outcome calls for.
+func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan struct{}) (int, string) {
+	s := ss.srv
+	if err := ss.stream.Close(); err != nil {
+		log.Error("close transcription stream", "error", err)
+		ss.sendError(CodeTranscriptionError, "some audio could not be transcribed; the note marks the gaps")
+	}
+	<-pumpDone
+	ss.mu.Lock()
+	transcript := append([]notes.Utterance(nil), ss.transcript...)
+	ss.mu.Unlock()
+
+	tpl := ss.p.template
+	if _, err := s.opts.Notes.SetDraft(ctx, ss.note.ID, notes.Draft{Template: tpl.ID, Sections: []notes.Section{}}, transcript, review.StateDrafting); err != nil {
+		log.Error("store transcript", "error", err)
+		ss.sendError(CodeSessionFailed, "the transcript could not be stored")
+		return websocket.CloseInternalServerErr, "session failed"
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	draft, err := s.opts.Drafter.Draft(dctx, tpl, transcript)
+	cancel()
+	code, reason := websocket.CloseNormalClosure, ""
+	if err != nil {
+		log.Error("draft note", "error", err)
+		ss.sendError(CodeDraftFailed, "the note could not be drafted; it is queued with the transcript and empty sections to write by hand")
+		draft = emptyDraft(tpl)
+		code, reason = websocket.CloseInternalServerErr, "draft failed"
+	}
+	n, err := s.opts.Notes.SetDraft(ctx, ss.note.ID, draft, transcript, review.StatePendingReview)
+	if err != nil {
+		log.Error("store draft", "error", err)
+		ss.sendError(CodeSessionFailed, "the draft could not be stored")
+		return websocket.CloseInternalServerErr, "session failed"
+	}
+	ss.send(noteDraftMsg{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: n.Draft})
+	ss.send(noteReadyMsg{Type: "NoteReady", NoteID: n.ID, Version: n.Version, State: string(n.State), ReviewURL: reviewURL(n.ID)})
+	ss.send(metadataMsg{
+		Type:           "Metadata",
+		TransactionKey: "deprecated",
+		RequestID:      ss.id,
+		SHA256:         hex.EncodeToString(ss.hash.Sum(nil)),
+		Created:        ss.created.Format(time.RFC3339Nano),
+		Duration:       ss.stream.Received().Seconds(),
+		Channels:       1,
+		Models:         []string{},
+		ModelInfo:      map[string]any{},
+	})
+	return code, reason
+}
+
+// emptyDraft is the template with nothing filled in, so a note whose
+// drafting failed still reaches the queue and can be written by hand.
+func emptyDraft(t notes.Template) notes.Draft {
+	d := notes.Draft{Template: t.ID, Drafter: "none", Fallback: "drafting failed", Sections: []notes.Section{}}
+	for _, sec := range t.Sections {
+		d.Sections = append(d.Sections, notes.Section{ID: sec.ID, Title: sec.Title, Sentences: []notes.Sentence{}})
+	}
+	return d
+}
+
+// pump turns stream events into messages and collects the transcript.
+func (ss *session) pump(done chan<- struct{}) {
+	defer close(done)
+	for ev := range ss.stream.Events() {
+		switch ev.Type {
+		case transcription.EventResult:
+			r := ev.Result
+			ss.mu.Lock()
+			if r.Transcript.Text != "" || r.Gap {
+				ss.transcript = append(ss.transcript, notes.Utterance{
+					Index: r.Index, Start: r.Start, End: r.Start + r.Duration, Text: r.Transcript.Text, Gap: r.Gap,
+				})
+			}
+			ss.mu.Unlock()
+			ss.send(toResults(ss.id, r))
+			ss.srv.metrics.resultsSent.Inc()
+		case transcription.EventSpeechStarted:
+			if ss.p.vadEvents {
+				ss.send(speechStartedMsg{Type: "SpeechStarted", Channel: []int{0}, Timestamp: seconds(ev.At)})
+			}
+		case transcription.EventUtteranceEnd:
+			if ss.p.utteranceEnd > 0 {
+				ss.send(utteranceEndMsg{Type: "UtteranceEnd", Channel: []int{0, 1}, LastWordEnd: seconds(ev.At)})
+			}
+		}
+	}
+}
+
+// reader hands frames to the loop until the connection fails or stop is
+// closed. It reads no further than MaxFrameBytes into any message.
+func (ss *session) reader(in chan<- inFrame, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	conn := ss.conn
+	wait := 2 * ss.srv.limits.PingInterval
+	conn.SetReadDeadline(time.Now().Add(wait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
+	limit := ss.srv.limits.MaxFrameBytes
+	for {
+		typ, rd, err := conn.NextReader()
+		var f inFrame
+		if err != nil {
+			f = inFrame{err: err}
+		} else {
+			conn.SetReadDeadline(time.Now().Add(wait))
+			b, err := io.ReadAll(io.LimitReader(rd, limit+1))
+			switch {
+			case err != nil:
+				f = inFrame{err: err}
+			case int64(len(b)) > limit:
+				f = inFrame{tooLarge: true}
+			default:
+				f = inFrame{typ: typ, data: b}
+			}
+		}
+		select {
+		case in <- f:
+		case <-stop:
+			if f.err == nil && !f.tooLarge {
+				continue // drain until the client closes or we close
+			}
+			return
+		}
+		if f.err != nil || f.tooLarge {
+			return
+		}
+	}
+}
+
+// writer is the connection's only writer: messages, pings, then the close
+// frame. After a write fails it discards the rest, so senders never block
+// on a dead client.
+func (ss *session) writer() {
+	defer close(ss.writerDone)
+	conn := ss.conn
+	ping := time.NewTicker(ss.srv.limits.PingInterval)
+	defer ping.Stop()
+	const writeWait = 10 * time.Second
+	failed := false
+	for {
+		select {
+		case <-ping.C:
+			if !failed {
+				if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+					failed = true
+				}
+			}
+		case f, ok := <-ss.out:
+			if !ok {
+				return
+			}
+			if failed {
+				continue
+			}
+			conn.SetWriteDeadline(time.Now().Add(writeWait))
+			var err error
+			if f.close != nil {
+				err = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(f.close.code, f.close.reason))
+				failed = true // nothing may follow a close frame
+			} else {
+				err = conn.WriteJSON(f.msg)
+			}
+			if err != nil {
+				failed = true
+			}
+		}
+	}
+}
+
+// closeAndWait sends the close frame, lets the client answer it, and
+// releases the connection.
+func (ss *session) closeAndWait(readerDone <-chan struct{}, cf closeFrame) {
+	if cf.code == websocket.CloseAbnormalClosure || cf.code == 0 {
+		// Nobody to tell: the client is gone.
+		close(ss.out)
+		<-ss.writerDone
+		ss.conn.Close()
+		if readerDone != nil {
+			<-readerDone
+		}
+		return
+	}
+	ss.out <- outFrame{close: &cf}
+	close(ss.out)
+	<-ss.writerDone
+	if readerDone != nil {
+		select {
+		case <-readerDone:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	ss.conn.Close()
+	if readerDone != nil {
+		<-readerDone
+	}
+}

@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the gateway's collectors, registered on the registry the
+// operator passed in.
+type metrics struct {
+	sessionsActive prometheus.Gauge
+	sessionsTotal  *prometheus.CounterVec
+	audioSeconds   prometheus.Counter
+	resultsSent    prometheus.Counter
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	errors         *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		sessionsActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scribegate_sessions_active", Help: "Streaming sessions currently open or finishing.",
+		}),
+		sessionsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scribegate_sessions_total", Help: "Streaming sessions finished, by how they ended.",
+		}, []string{"end"}),
+		audioSeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scribegate_audio_seconds_received_total", Help: "Seconds of audio received from streaming clients.",
+		}),
+		resultsSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scribegate_results_sent_total", Help: "Results messages sent to streaming clients.",
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scribegate_http_requests_total", Help: "HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "scribegate_http_request_duration_seconds", Help: "HTTP request latency by route (excluding WebSocket sessions).",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scribegate_errors_total", Help: "Errors answered to clients, by stable error code.",
+		}, []string{"code"}),
+	}
+	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.requests, m.duration, m.errors} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+}
+
+// statusWriter remembers the status a handler answered with. It passes
+// Hijack through so WebSocket upgrades work behind it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("gateway: connection cannot be hijacked")
+	}
+	w.status = http.StatusSwitchingProtocols
+	return h.Hijack()
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs and counts every request by its route pattern, never by
+// its raw path, and with the note id when there is one. Bodies and query
+// values (patient ids) are never logged.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		elapsed := time.Since(start)
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		if sw.status != http.StatusSwitchingProtocols {
+			s.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+		}
+		attrs := []any{"method", r.Method, "route", route, "status", sw.status, "duration", elapsed}
+		if id := r.PathValue("id"); id != "" {
+			attrs = append(attrs, "note_id", id)
+		}
+		s.log.InfoContext(r.Context(), "http request", attrs...)
+	})
+}

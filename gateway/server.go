@@ -1,0 +1,248 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription"
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+// NoteService is the part of the review service the gateway drives. It is
+// satisfied by *review.Service; the gateway keeps no rules of its own about
+// who may do what to a note.
+type NoteService interface {
+	Create(ctx context.Context, n *review.Note) (*review.Note, error)
+	SetDraft(ctx context.Context, id string, d notes.Draft, transcript []notes.Utterance, state review.State) (*review.Note, error)
+	Get(ctx context.Context, a review.Actor, id string) (*review.Note, error)
+	List(ctx context.Context, a review.Actor, q review.Query) (review.Page, error)
+	Edit(ctx context.Context, a review.Actor, id string, version int, sections []notes.Section) (*review.Note, error)
+	Approve(ctx context.Context, a review.Actor, id string, version int) (*review.Note, error)
+	Reject(ctx context.Context, a review.Actor, id string, version int, reason string) (*review.Note, error)
+	RetryPush(ctx context.Context, a review.Actor, id string) (*review.Note, error)
+	Audit(ctx context.Context, a review.Actor, id string) ([]review.AuditEntry, error)
+}
+
+// TemplateSet is where session templates come from; *notes.Templates
+// satisfies it, so clinics' own templates and defaults apply unchanged.
+type TemplateSet interface {
+	// Get returns the template with the id, or an error when there is none.
+	Get(id string) (notes.Template, error)
+	// Default is the template of a session that names none.
+	Default(clinic, clinician string) notes.Template
+}
+
+// Check is one named readiness probe, such as a store ping.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Limits bound what one streaming session may use. Zero fields take the
+// defaults noted on each.
+type Limits struct {
+	// MaxFrameBytes is the largest WebSocket message accepted (256 KiB).
+	MaxFrameBytes int64
+	// IdleTimeout finishes a session that sent no audio and no KeepAlive
+	// for this long (60s). The note is drafted and queued, never dropped.
+	IdleTimeout time.Duration
+	// MaxSessionDuration finishes a session that has run this long (4h).
+	MaxSessionDuration time.Duration
+	// PingInterval is how often the gateway pings the client (30s); a
+	// client that answers no ping for two intervals is gone.
+	PingInterval time.Duration
+	// Endpointing is the silence that ends an utterance when the client
+	// does not say (the transcription package's default when zero).
+	Endpointing time.Duration
+	// MaxUtterance cuts utterances longer than this (the transcription
+	// package's default when zero).
+	MaxUtterance time.Duration
+	// MaxBodyBytes bounds REST request bodies (1 MiB).
+	MaxBodyBytes int64
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxFrameBytes <= 0 {
+		l.MaxFrameBytes = 256 << 10
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = 60 * time.Second
+	}
+	if l.MaxSessionDuration <= 0 {
+		l.MaxSessionDuration = 4 * time.Hour
+	}
+	if l.PingInterval <= 0 {
+		l.PingInterval = 30 * time.Second
+	}
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = 1 << 20
+	}
+	return l
+}
+
+// Options are everything the gateway needs, wired by cmd/scribegate.
+type Options struct {
+	// Auth verifies tokens (NewAuth). Required.
+	Auth *Auth
+	// Engine recognises speech for streaming sessions. Required.
+	Engine transcription.Engine
+	// Drafter writes the draft note when a session finishes. Required.
+	Drafter notes.Drafter
+	// Templates finds the template a session names, or its default.
+	// Required.
+	Templates TemplateSet
+	// Notes is the review service. Required.
+	Notes NoteService
+	// ConnectorExists validates the connector a session names; nil accepts
+	// only sessions that name none.
+	ConnectorExists func(name string) bool
+	// ConnectorFor picks the connector of a session that names none, by
+	// clinic; nil or "" falls back to DefaultConnector.
+	ConnectorFor     func(clinic string) string
+	DefaultConnector string
+	// Limits bound streaming sessions and request bodies.
+	Limits Limits
+	// Metrics is where the gateway registers its collectors and what
+	// /metrics serves; a private registry when nil. The default registry is
+	// never touched.
+	Metrics *prometheus.Registry
+	// Ready lists the probes /readyz runs.
+	Ready []Check
+	// Logger receives request and session logs (ids only, never text);
+	// slog.Default() when nil.
+	Logger *slog.Logger
+	// OnApproved is called after a note is approved or a push is retried,
+	// to wake the push worker (Worker.Kick). Optional; must not block.
+	OnApproved func()
+}
+
+// Server is the HTTP and WebSocket surface of scribegate.
+type Server struct {
+	opts    Options
+	auth    *Auth
+	limits  Limits
+	log     *slog.Logger
+	metrics *metrics
+	reg     *prometheus.Registry
+	handler http.Handler
+
+	// base outlives requests: sessions finish on it after their client is
+	// gone. cancel ends it when a Shutdown runs out of time.
+	base   context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	draining bool
+	drain    chan struct{} // closed by Shutdown: open sessions finish now
+	sessions sync.WaitGroup
+}
+
+// New checks the options and builds a server.
+func New(opts Options) (*Server, error) {
+	switch {
+	case opts.Auth == nil:
+		return nil, errors.New("gateway: Options.Auth is required")
+	case opts.Engine == nil:
+		return nil, errors.New("gateway: Options.Engine is required")
+	case opts.Drafter == nil:
+		return nil, errors.New("gateway: Options.Drafter is required")
+	case opts.Notes == nil:
+		return nil, errors.New("gateway: Options.Notes is required")
+	case opts.Templates == nil:
+		return nil, errors.New("gateway: Options.Templates is required")
+	}
+	if opts.DefaultConnector != "" && (opts.ConnectorExists == nil || !opts.ConnectorExists(opts.DefaultConnector)) {
+		return nil, fmt.Errorf("gateway: default connector %q does not exist", opts.DefaultConnector)
+	}
+	s := &Server{
+		opts:   opts,
+		auth:   opts.Auth,
+		limits: opts.Limits.withDefaults(),
+		log:    opts.Logger,
+		reg:    opts.Metrics,
+		drain:  make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(s.reg)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.base, s.cancel = context.WithCancel(context.Background())
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metricsHandler())
+	mux.HandleFunc("GET /v1/listen", s.listen)
+	mux.HandleFunc("GET /v1/notes", s.listNotes)
+	mux.HandleFunc("GET /v1/notes/{id}", s.getNote)
+	mux.HandleFunc("PUT /v1/notes/{id}", s.editNote)
+	mux.HandleFunc("POST /v1/notes/{id}/approve", s.approveNote)
+	mux.HandleFunc("POST /v1/notes/{id}/reject", s.rejectNote)
+	mux.HandleFunc("POST /v1/notes/{id}/retry", s.retryNote)
+	mux.HandleFunc("GET /v1/notes/{id}/audit", s.auditNote)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
+	})
+	s.handler = s.logRequests(mux)
+	return s, nil
+}
+
+// Handler serves every route of the gateway.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Shutdown stops accepting streaming sessions and finishes every open one
+// (transcribe what was received, draft, queue for review) before it
+// returns, so a deploy never loses a consultation. Call it alongside
+// http.Server.Shutdown, which does not wait for WebSocket connections. If
+// ctx ends first, remaining sessions are cancelled and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.draining {
+		s.draining = true
+		close(s.drain)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.sessions.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		return ctx.Err()
+	}
+}
+
+// startSession registers a session with the drain, or reports that the
+// server is shutting down.
+func (s *Server) startSession() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.sessions.Add(1)
+	return true
+}
+
+func (s *Server) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
