@@ -106,5 +106,4 @@ func splitLines(s string) []string {
 }
 
 func (inboxTarget) Inject(connectortest.Fault, string, int) bool { return false }
-func (inboxTarget) ExpireTokens() bool                          { return false }
-
+func (inboxTarget) ExpireTokens() bool                           { return false }

@@ -208,4 +208,3 @@ func canCreate(capabilityStatement []byte, resourceType string) bool {
 	}
 	return false
 }
-
