@@ -28,6 +28,7 @@ package fhir
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -236,4 +237,54 @@ func (c *Connector) pushProvenance(ctx context.Context, d *connectors.Document, 
 	}
 	_, err = c.client.Create(ctx, "Provenance", body, "")
 	return err
+}
+
+// Check reads the server's CapabilityStatement: it must answer (with our
+// credentials), speak FHIR 4.0.x and declare DocumentReference create. It
+// files nothing.
+func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
+	resp, err := c.client.Do(ctx, http.MethodGet, "metadata", nil, nil, nil)
+	if err != nil {
+		msg := err.Error()
+		var pe *connectors.PushError
+		if errors.As(err, &pe) {
+			msg = pe.Message
+		}
+		return []connectors.CheckResult{{Name: "capabilities", Detail: msg}}
+	}
+	var cs struct {
+		ResourceType string `json:"resourceType"`
+		FHIRVersion  string `json:"fhirVersion"`
+		Rest         []struct {
+			Resource []struct {
+				Type              string `json:"type"`
+				ConditionalCreate bool   `json:"conditionalCreate"`
+				Interaction       []struct {
+					Code string `json:"code"`
+				} `json:"interaction"`
+			} `json:"resource"`
+		} `json:"rest"`
+	}
+	if err := json.Unmarshal(resp.Body, &cs); err != nil || cs.ResourceType != "CapabilityStatement" {
+		return []connectors.CheckResult{{Name: "capabilities", Detail: "the server's /metadata is not a CapabilityStatement"}}
+	}
+	out := []connectors.CheckResult{{Name: "capabilities", OK: true, Detail: "FHIR " + cs.FHIRVersion}}
+	out = append(out, connectors.CheckResult{Name: "FHIR R4", OK: strings.HasPrefix(cs.FHIRVersion, "4.0"), Detail: "fhirVersion " + cs.FHIRVersion})
+	create, conditional := false, false
+	for _, r := range cs.Rest {
+		for _, res := range r.Resource {
+			if res.Type != "DocumentReference" {
+				continue
+			}
+			conditional = res.ConditionalCreate
+			for _, in := range res.Interaction {
+				create = create || in.Code == "create"
+			}
+		}
+	}
+	out = append(out,
+		connectors.CheckResult{Name: "capabilities: DocumentReference create", OK: create},
+		connectors.CheckResult{Name: "capabilities: conditional create", OK: conditional,
+			Detail: "without it a retry after a lost response can file a note twice"})
+	return out
 }

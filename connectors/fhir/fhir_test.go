@@ -167,3 +167,25 @@ func TestCreateWithoutLocationFindsDocument(t *testing.T) {
 		t.Fatalf("receipt %+v, stored %d documents", rc, len(docs))
 	}
 }
+
+func TestCheck(t *testing.T) {
+	srv := fhirtest.NewServer(t)
+	c, err := fhir.New(fhir.Settings{BaseURL: srv.URL}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var _ connectors.Checker = c
+	for _, r := range c.Check(t.Context()) {
+		if !r.OK {
+			t.Errorf("check %q failed: %s", r.Name, r.Detail)
+		}
+	}
+	srv.SetAuth(func(*http.Request) error { return errors.New("bad credentials") })
+	res := c.Check(t.Context())
+	if len(res) != 1 || res[0].OK || res[0].Detail != "bad credentials" {
+		t.Errorf("Check with refused credentials = %+v", res)
+	}
+	if n := len(srv.Resources("DocumentReference")); n != 0 {
+		t.Errorf("Check filed %d documents", n)
+	}
+}

@@ -145,8 +145,10 @@ func TestDocumentReferenceContent(t *testing.T) {
 		DocStatus        string
 		MasterIdentifier struct{ System, Value string }
 		Identifier       []struct{ System, Value string }
-		Meta             struct{ Security []struct{ System, Code string } }
-		Content          []struct {
+		Meta             struct {
+			Security []struct{ System, Code string }
+		}
+		Content []struct {
 			Attachment struct {
 				ContentType, Data, Hash string
 				Size                    int

@@ -190,3 +190,14 @@ func (c *Connector) write(path string, data []byte, replace bool) error {
 func pushErr(err error) error {
 	return &connectors.PushError{Message: "cannot write the document: " + err.Error(), Err: err}
 }
+
+// Check makes sure the folder takes files. It leaves nothing behind.
+func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
+	tmp, err := os.CreateTemp(c.dir, ".check-*")
+	if err != nil {
+		return []connectors.CheckResult{{Name: "folder writable", Detail: err.Error()}}
+	}
+	tmp.Close()
+	os.Remove(tmp.Name())
+	return []connectors.CheckResult{{Name: "folder writable", OK: true, Detail: c.dir}}
+}

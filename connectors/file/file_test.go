@@ -119,3 +119,18 @@ func TestSettings(t *testing.T) {
 		t.Error("New with an unusable dir succeeded")
 	}
 }
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	c, err := file.New(file.Settings{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var _ connectors.Checker = c
+	if r := c.Check(t.Context()); len(r) != 1 || !r[0].OK {
+		t.Errorf("Check = %+v", r)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("Check left %d files", len(entries))
+	}
+}
