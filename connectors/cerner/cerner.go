@@ -1,0 +1,177 @@
+package cerner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirclient"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+)
+
+// Kind is the name in configuration ("kind: cerner").
+const Kind = "cerner"
+
+// Step 1: register the kind. A blank import of this package is all the
+// gateway needs to offer it.
+func init() { connectors.Register(Kind, Open) }
+
+// Settings are the instance's configuration keys. Config.Decode is strict:
+// a misspelt key fails at start-up.
+type Settings struct {
+	// BaseURL is the tenant's FHIR R4 base,
+	// https://fhir-ehr.cerner.com/r4/{tenant-id}.
+	BaseURL string `yaml:"base_url"`
+	// TokenURL is the tenant's token endpoint,
+	// https://authorization.cerner.com/tenants/{tenant-id}/protocols/oauth2/profiles/smart-v1/token.
+	TokenURL string `yaml:"token_url"`
+	// ClientID and the secret of the system account (Cerner Central).
+	ClientID         string `yaml:"client_id"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	ClientSecretEnv  string `yaml:"client_secret_env"`
+	// Scopes default to what a push needs.
+	Scopes []string `yaml:"scopes"`
+	// Timeout bounds one request (default 30s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// DefaultScopes: write notes, and read them to find an earlier push.
+var DefaultScopes = []string{"system/DocumentReference.write", "system/DocumentReference.read"}
+
+// Connector files notes in one Millennium tenant.
+type Connector struct {
+	fhir    *fhirclient.Client
+	fetch   func(context.Context) (string, time.Duration, error)
+	profile fhirdoc.Profile
+}
+
+// Open is the Factory: decode settings, build the client.
+func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error) {
+	var s Settings
+	if err := c.Decode(&s); err != nil {
+		return nil, fmt.Errorf("cerner: settings: %w", err)
+	}
+	if s.BaseURL == "" || s.TokenURL == "" || s.ClientID == "" {
+		return nil, errors.New("cerner: base_url, token_url and client_id are required")
+	}
+	secret, err := readSecret(s.ClientSecretFile, s.ClientSecretEnv)
+	if err != nil {
+		return nil, fmt.Errorf("cerner: client secret: %w", err)
+	}
+	if len(s.Scopes) == 0 {
+		s.Scopes = DefaultScopes
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	// Step 2: authentication. Client credentials with the secret in an
+	// HTTP Basic header, as Oracle Health's system accounts use.
+	cc := clientcredentials.Config{ClientID: s.ClientID, ClientSecret: secret, TokenURL: s.TokenURL,
+		Scopes: s.Scopes, AuthStyle: oauth2.AuthStyleInHeader}
+	fetch := func(ctx context.Context) (string, time.Duration, error) {
+		tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
+		if err != nil {
+			// Transient: bad credentials are configuration, not the note.
+			return "", 0, &connectors.PushError{Message: "Oracle Health token request failed: " + err.Error(), Err: err}
+		}
+		return tok.AccessToken, time.Until(tok.Expiry), nil
+	}
+	return &Connector{
+		fhir:    &fhirclient.Client{Base: s.BaseURL, HTTP: hc, Auth: fhirclient.CachedToken(fetch), Timeout: s.Timeout},
+		fetch:   fetch,
+		profile: fhirdoc.Profile{},
+	}, nil
+}
+
+// Push files d. Step 3: build with fhirdoc, never by hand. Step 4: make it
+// idempotent. Millennium has no conditional create and no identifier
+// search on DocumentReference, so the connector lists the patient's
+// documents and looks for our identifier before creating.
+func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
+	if d.Encounter == "" {
+		err := fmt.Errorf("%w: Millennium files notes on an encounter", fhirdoc.ErrInvalidDocument)
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	dr, err := fhirdoc.BuildDocumentReference(d, c.profile)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	body, err := fhirdoc.Marshal(dr)
+	if err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	if id, found, err := c.find(ctx, d); err != nil || found {
+		return connectors.Receipt{ExternalID: id, Duplicate: found}, err
+	}
+	// Step 5: errors. fhirclient classifies for us: 408/429/5xx and network
+	// failures transient, other 4xx permanent with the OperationOutcome
+	// text; a 401 refetches the token and resends once.
+	cr, err := c.fhir.Create(ctx, fhirdoc.DocumentReferenceType, body, "")
+	if err != nil {
+		return connectors.Receipt{}, err
+	}
+	return connectors.Receipt{ExternalID: cr.ID}, nil
+}
+
+// find looks for an earlier push among the patient's documents (the first
+// 100; a gateway retries within minutes, so ours is among the newest).
+func (c *Connector) find(ctx context.Context, d *connectors.Document) (string, bool, error) {
+	b, err := c.fhir.Search(ctx, fhirdoc.DocumentReferenceType, url.Values{
+		"patient": {fhirdoc.RelativeReference("Patient", d.Patient)}, "_count": {"100"},
+	})
+	if err != nil {
+		var pe *connectors.PushError
+		if errors.As(err, &pe) {
+			cp := *pe
+			cp.Permanent = false // a refused search does not judge the note
+			return "", false, &cp
+		}
+		return "", false, err
+	}
+	id := c.profile.NoteIdentifier(d)
+	for _, r := range b.Matches() {
+		if r.HasIdentifier(*id.System, *id.Value) {
+			return r.ID, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// Check implements connectors.Checker for `scribegate connectors check`.
+func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
+	if _, _, err := c.fetch(ctx); err != nil {
+		return []connectors.CheckResult{{Name: "token", Detail: err.Error()}}
+	}
+	res := connectors.CheckResult{Name: "capabilities: DocumentReference create"}
+	resp, err := c.fhir.Do(ctx, http.MethodGet, "metadata", nil, nil, nil)
+	switch {
+	case err != nil:
+		res.Detail = err.Error()
+	case !strings.Contains(string(resp.Body), `"DocumentReference"`):
+		res.Detail = "the CapabilityStatement does not list DocumentReference"
+	default:
+		res.OK = true
+	}
+	return []connectors.CheckResult{{Name: "token", OK: true}, res}
+}
+
+func readSecret(file, env string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		return strings.TrimSpace(string(b)), err
+	}
+	if v := os.Getenv(env); env != "" && v != "" {
+		return v, nil
+	}
+	return "", errors.New("set client_secret_file or client_secret_env")
+}

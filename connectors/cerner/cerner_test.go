@@ -1,0 +1,112 @@
+package cerner_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/scribegate/scribegate/connectors"
+	_ "github.com/scribegate/scribegate/connectors/cerner" // registers "cerner", as cmd does
+	"github.com/scribegate/scribegate/connectors/connectortest"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
+	"gopkg.in/yaml.v3"
+)
+
+// Step 6: test against a stand-in speaking the vendor's real protocol: a
+// token endpoint that wants HTTP Basic client authentication and the
+// client_credentials grant, and a FHIR server (fhirtest) that wants the
+// bearer tokens it issued.
+type millennium struct {
+	fhir   *fhirtest.Server
+	url    string
+	mu     sync.Mutex
+	tokens map[string]bool
+	n      int
+}
+
+const tenant = "ec2458f2-1e24-41c8-b71b-0e701af7583d"
+
+func newMillennium(t *testing.T) *millennium {
+	m := &millennium{fhir: fhirtest.NewServer(t), tokens: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /tenants/"+tenant+"/protocols/oauth2/profiles/smart-v1/token", func(w http.ResponseWriter, r *http.Request) {
+		id, secret, ok := r.BasicAuth()
+		r.ParseForm()
+		if !ok || id != "system-account" || secret != "test-only-secret" || r.PostForm.Get("grant_type") != "client_credentials" ||
+			!strings.Contains(r.PostForm.Get("scope"), "system/DocumentReference.write") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error":"invalid_client"}`))
+			return
+		}
+		m.mu.Lock()
+		m.n++
+		tok := "tok-" + strings.Repeat("x", m.n)
+		m.tokens[tok] = true
+		m.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 570})
+	})
+	mux.Handle("/r4/"+tenant+"/", http.StripPrefix("/r4/"+tenant, m.fhir))
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	m.url = ts.URL
+	m.fhir.URL = ts.URL + "/r4/" + tenant
+	m.fhir.SetAuth(func(r *http.Request) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] {
+			return http.ErrNoCookie // any error: 401
+		}
+		return nil
+	})
+	return m
+}
+
+// open goes through the registry with YAML settings, exactly as the
+// gateway does.
+func (m *millennium) open(t *testing.T) connectors.Connector {
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("test-only-secret"), 0o600)
+	settings := "base_url: " + m.url + "/r4/" + tenant + "\n" +
+		"token_url: " + m.url + "/tenants/" + tenant + "/protocols/oauth2/profiles/smart-v1/token\n" +
+		"client_id: system-account\nclient_secret_file: " + secret + "\n"
+	c, err := connectors.Open(t.Context(), "cerner", connectors.Config{Name: "cerner-test", Decode: func(v any) error {
+		dec := yaml.NewDecoder(strings.NewReader(settings))
+		dec.KnownFields(true)
+		return dec.Decode(v)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Step 7: run the conformance kit.
+func TestConformance(t *testing.T) {
+	connectortest.Run(t, connectortest.Harness{
+		Setup: func(t *testing.T) (connectors.Connector, connectortest.Target) {
+			m := newMillennium(t)
+			return m.open(t), &connectortest.FHIRTarget{Server: m.fhir, Expire: func() bool {
+				m.mu.Lock()
+				clear(m.tokens)
+				m.mu.Unlock()
+				return true
+			}}
+		},
+	})
+}
+
+func TestCheck(t *testing.T) {
+	c := newMillennium(t).open(t)
+	res := c.(connectors.Checker).Check(context.Background())
+	if len(res) != 2 || !res[0].OK || !res[1].OK {
+		t.Errorf("Check = %+v, want token and capabilities ok", res)
+	}
+}
