@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/bestpractice"
+	"github.com/scribegate/scribegate/connectors/gentu"
+	"github.com/scribegate/scribegate/connectors/gentu/gentutest"
+)
+
+// noChecks is a connector that does not implement connectors.Checker.
+type noChecks struct{}
+
+func (noChecks) Push(context.Context, *connectors.Document) (connectors.Receipt, error) {
+	return connectors.Receipt{}, nil
+}
+
+func TestPrintCheckTable(t *testing.T) {
+	ctx := context.Background()
+	srv := gentutest.New(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte(gentutest.ClientSecret), 0o600)
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	os.WriteFile(wrong, []byte("not-the-secret"), 0o600)
+	gentuWith := func(file string) connectors.Connector {
+		c, err := gentu.New(ctx, connectors.Config{Name: "g"}, gentu.Settings{
+			BaseURL: srv.BaseURL(), TokenURL: srv.TokenURL(), ClientID: gentutest.ClientID, ClientSecretFile: file,
+			TenantHeader: gentutest.TenantHeader, TenantID: gentutest.TenantID,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	inbox := t.TempDir()
+	bp, err := bestpractice.New(ctx, connectors.Config{Name: "bp"}, bestpractice.Settings{InboxDir: inbox})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out bytes.Buffer
+	err = printCheckTable(ctx, map[string]connectors.Connector{
+		"gentu-good": gentuWith(secret),
+		"bp-inbox":   bp,
+		"plain":      noChecks{},
+	}, &out)
+	if err != nil {
+		t.Fatalf("all passing: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	wantRows := []struct{ instance, check, result string }{
+		{"INSTANCE", "CHECK", "RESULT"},
+		{"bp-inbox", "inbox folder writable", "ok"},
+		{"bp-inbox", "ledger folder writable", "ok"},
+		{"gentu-good", "token", "ok"},
+		{"gentu-good", "capabilities: DocumentReference create", "ok"},
+		{"plain", "-", "no checks"},
+	}
+	if len(lines) != len(wantRows) {
+		t.Fatalf("table has %d lines, want %d:\n%s", len(lines), len(wantRows), out.String())
+	}
+	for i, w := range wantRows {
+		if !strings.HasPrefix(lines[i], w.instance) || !strings.Contains(lines[i], w.check) || !strings.Contains(lines[i], w.result) {
+			t.Errorf("line %d = %q, want %s / %s / %s", i, lines[i], w.instance, w.check, w.result)
+		}
+	}
+
+	out.Reset()
+	err = printCheckTable(ctx, map[string]connectors.Connector{"gentu-bad": gentuWith(wrong)}, &out)
+	if !errors.Is(err, errChecksFailed) {
+		t.Errorf("failing check: err = %v, want errChecksFailed", err)
+	}
+	if !strings.Contains(out.String(), "FAIL") || !strings.Contains(out.String(), "invalid_client") {
+		t.Errorf("failing table does not show the failure and the EHR's reason:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "not-the-secret") {
+		t.Error("the table leaks the secret")
+	}
+}
