@@ -59,6 +59,7 @@ package athena
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,6 +73,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -118,6 +120,9 @@ type Settings struct {
 	Scopes []string `yaml:"scopes" json:"scopes"`
 	// Timeout bounds every HTTP request ("30s" default).
 	Timeout string `yaml:"timeout" json:"timeout"`
+	// TimeZone is the practice's IANA time zone, for the observation date
+	// and time athena shows (default UTC).
+	TimeZone string `yaml:"time_zone" json:"time_zone"`
 	// IdentifierSystem is the system of the note identifier in the marker;
 	// empty means fhirdoc.DefaultNoteSystem.
 	IdentifierSystem string `yaml:"identifier_system" json:"identifier_system"`
@@ -139,6 +144,7 @@ type Connector struct {
 	practice   string
 	department string
 	subclass   string
+	loc        *time.Location
 	hc         *http.Client
 	timeout    time.Duration
 	cc         *clientcredentials.Config
@@ -207,6 +213,15 @@ func New(s Settings, o Options) (*Connector, error) {
 			timeout = d
 		}
 	}
+	loc := time.UTC
+	if s.TimeZone != "" {
+		l, err := time.LoadLocation(s.TimeZone)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("time_zone %q: %v", s.TimeZone, err))
+		} else {
+			loc = l
+		}
+	}
 	secret := o.Secret
 	if secret == "" {
 		switch {
@@ -248,6 +263,7 @@ func New(s Settings, o Options) (*Connector, error) {
 		practice:   s.PracticeID,
 		department: s.DepartmentID,
 		subclass:   s.DocumentSubclass,
+		loc:        loc,
 		hc:         hc,
 		timeout:    timeout,
 		cc: &clientcredentials.Config{
@@ -301,41 +317,83 @@ func (c *Connector) Marker(d *connectors.Document) string {
 	return MarkerPrefix + *id.System + "|" + *id.Value
 }
 
-// Form returns the clinicaldocument form fields for d: what Push sends.
-func (c *Connector) Form(d *connectors.Document) (url.Values, error) {
-	if err := fhirdoc.Check(d); err != nil {
-		return nil, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+// DocumentReference is the FHIR document for d, built by fhirdoc as for
+// every EHR; Form maps it onto athenahealth's clinicaldocument fields.
+func (c *Connector) DocumentReference(d *connectors.Document) (fhir.DocumentReference, error) {
+	dr, err := fhirdoc.BuildDocumentReference(d, c.profile)
+	if err != nil {
+		return fhir.DocumentReference{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
 	}
+	return dr, nil
+}
+
+// Form returns the clinicaldocument form fields for d: what Push sends. It
+// is the DocumentReference mapped field by field: the text/plain
+// attachment becomes documentdata, type the documentsubclass, the
+// attachment's creation the observation date and time, the author the
+// providerid, and identifier, AI security label, authenticator and
+// relatesTo the internalnote.
+func (c *Connector) Form(d *connectors.Document) (url.Values, error) {
 	if !isDigits(d.Patient) {
 		return nil, &connectors.PushError{Permanent: true, Message: fmt.Sprintf("athenahealth patient ids are numeric; %q is not one", d.Patient)}
 	}
-	subclass := c.subclass
-	if subclass == "" {
-		subclass = SubclassFor(d.LOINC, "CLINICALDOCUMENT_CONSULTNOTE")
+	dr, err := c.DocumentReference(d)
+	if err != nil {
+		return nil, err
 	}
-	created := d.Created
-	if created.IsZero() {
+	att := dr.Content[0].Attachment
+	text, err := base64.StdEncoding.DecodeString(deref(att.Data))
+	if err != nil {
+		return nil, &connectors.PushError{Permanent: true, Message: "document text is not base64", Err: err}
+	}
+	created, err := time.Parse(time.RFC3339, deref(att.Creation))
+	if err != nil {
 		created = d.ApprovedAt
 	}
-	note := []string{
-		c.Marker(d),
-		"AI-assisted draft (" + nonEmpty(d.Drafter, "scribegate") + "), approved by clinician " + d.Approver + " at " + d.ApprovedAt.UTC().Format(time.RFC3339),
+	created = created.In(c.loc)
+	loinc := ""
+	if dr.Type != nil && len(dr.Type.Coding) > 0 {
+		loinc = deref(dr.Type.Coding[0].Code)
 	}
-	if d.Replaces != "" {
-		note = append(note, "Replaces "+d.Replaces)
+	subclass := c.subclass
+	if subclass == "" {
+		subclass = SubclassFor(loinc, "CLINICALDOCUMENT_CONSULTNOTE")
+	}
+	id := dr.Identifier[0]
+	note := []string{MarkerPrefix + deref(id.System) + "|" + deref(id.Value)}
+	if dr.Meta != nil && len(dr.Meta.Security) > 0 {
+		approver := ""
+		if dr.Authenticator != nil {
+			approver = strings.TrimPrefix(deref(dr.Authenticator.Reference), "Practitioner/")
+		}
+		note = append(note, "AI-assisted draft ("+nonEmpty(d.Drafter, "scribegate")+"), approved by clinician "+approver+" at "+deref(dr.Date))
+	}
+	for _, rel := range dr.RelatesTo {
+		if rel.Target.Identifier != nil {
+			note = append(note, "Replaces "+deref(rel.Target.Identifier.Value))
+		}
 	}
 	f := url.Values{
 		"departmentid":     {c.department},
 		"documentsubclass": {subclass},
-		"documentdata":     {d.Text},
+		"documentdata":     {string(text)},
 		"internalnote":     {strings.Join(note, "\n")},
 		"observationdate":  {created.Format("01/02/2006")},
 		"observationtime":  {created.Format("15:04")},
 	}
-	if isDigits(d.Author) {
-		f.Set("providerid", d.Author)
+	if len(dr.Author) > 0 {
+		if p := strings.TrimPrefix(deref(dr.Author[0].Reference), "Practitioner/"); isDigits(p) {
+			f.Set("providerid", p)
+		}
 	}
 	return f, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func nonEmpty(s, def string) string {
@@ -350,6 +408,9 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 	form, err := c.Form(d)
 	if err != nil {
 		return connectors.Receipt{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return connectors.Receipt{}, &connectors.PushError{Message: "push cancelled", Err: err}
 	}
 	key := connectors.Identifier(d.NoteID, d.Version)
 	unlock := c.lock(key)
@@ -496,6 +557,9 @@ func (c *Connector) invalidate(refused string) {
 // bearer token, refreshing the token once on a 401.
 func (c *Connector) do(ctx context.Context, method, path string, form url.Values, op string) (*http.Response, []byte, error) {
 	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, &connectors.PushError{Message: "push cancelled or timed out", Err: err}
+		}
 		tok, err := c.token(ctx)
 		if err != nil {
 			return nil, nil, tokenFailure(ctx, err)

@@ -1,0 +1,359 @@
+package athena_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/athena"
+	"github.com/scribegate/scribegate/connectors/athena/athenatest"
+	"github.com/scribegate/scribegate/connectors/connectortest"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+	"github.com/scribegate/scribegate/connectors/fhirschema"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const noteSystem = "urn:scribegate:test:note"
+
+func settings(srv *athenatest.Server) athena.Settings {
+	return athena.Settings{
+		BaseURL: srv.URL, ClientID: srv.ClientID, PracticeID: srv.PracticeID,
+		DepartmentID: srv.Departments[0], Timeout: "5s", IdentifierSystem: noteSystem,
+	}
+}
+
+func newConnector(t *testing.T, srv *athenatest.Server, mod func(*athena.Settings)) *athena.Connector {
+	t.Helper()
+	s := settings(srv)
+	if mod != nil {
+		mod(&s)
+	}
+	c, err := athena.New(s, athena.Options{Secret: srv.ClientSecret, Name: "athena-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func doc(srv *athenatest.Server, i int) *connectors.Document {
+	d := connectortest.Document(nil, i)
+	d.NoteID = "note-test-" + strconv.Itoa(i)
+	d.Patient = srv.Patients[0]
+	d.Author = "71"
+	return d
+}
+
+// target is the kit's view of the athena stand-in: documents are found by
+// the identifier marker in their internal note.
+type target struct{ srv *athenatest.Server }
+
+func (tg target) Filed(t testing.TB, ident string) []connectortest.Filed {
+	var out []connectortest.Filed
+	marker := athena.MarkerPrefix + noteSystem + "|" + ident
+	for _, d := range tg.srv.Documents() {
+		lines := strings.Split(d.Fields["internalnote"], "\n")
+		found, replaces := false, ""
+		for _, l := range lines {
+			if l == marker {
+				found = true
+			}
+			if r, ok := strings.CutPrefix(l, "Replaces "); ok {
+				replaces = r
+			}
+		}
+		if found {
+			out = append(out, connectortest.Filed{ID: strconv.Itoa(d.ID), Text: d.Fields["documentdata"], Replaces: replaces})
+		}
+	}
+	return out
+}
+
+func (tg target) Inject(f connectortest.Fault, message string, n int) bool {
+	af := athenatest.Fault{Method: http.MethodPost}
+	switch f {
+	case connectortest.LostResponse:
+		af.Drop = true
+	case connectortest.Unavailable:
+		af.Status = http.StatusServiceUnavailable
+	case connectortest.RateLimited:
+		af.Status, af.RetryAfter = http.StatusTooManyRequests, 1
+	case connectortest.Rejected:
+		af.Status = http.StatusBadRequest
+		b, _ := json.Marshal(map[string]string{"error": message})
+		af.Body = string(b)
+	case connectortest.Stall:
+		af.Delay = time.Minute
+	default:
+		return false
+	}
+	tg.srv.Inject(af, n)
+	return true
+}
+
+func (tg target) ExpireTokens() bool { tg.srv.RevokeAll(); return true }
+
+func TestConformance(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		srvs = map[*testing.T]*athenatest.Server{}
+	)
+	connectortest.Run(t, connectortest.Harness{
+		Setup: func(t *testing.T) (connectors.Connector, connectortest.Target) {
+			srv := athenatest.NewServer(t)
+			mu.Lock()
+			srvs[t] = srv
+			mu.Unlock()
+			t.Cleanup(func() { mu.Lock(); delete(srvs, t); mu.Unlock() })
+			return newConnector(t, srv, nil), target{srv}
+		},
+		Document: func(t *testing.T, i int) *connectors.Document {
+			mu.Lock()
+			srv := srvs[t]
+			mu.Unlock()
+			d := connectortest.Document(t, i)
+			d.Patient = srv.Patients[0]
+			return d
+		},
+	})
+}
+
+func TestFormFieldsAndGolden(t *testing.T) {
+	srv := athenatest.NewServer(t)
+	c := newConnector(t, srv, func(s *athena.Settings) { s.TimeZone = "America/New_York" })
+	d := doc(srv, 0)
+	r, err := c.Push(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := srv.Documents()
+	if len(docs) != 1 || r.ExternalID == "" {
+		t.Fatalf("filed %d documents, receipt %+v", len(docs), r)
+	}
+	f := docs[0].Fields
+	want := map[string]string{
+		"departmentid":     "1",
+		"documentsubclass": "CLINICALDOCUMENT_CONSULTNOTE",
+		"documentdata":     d.Text,
+		"observationdate":  "05/01/2024", // 10:00 UTC is 06:00 in New York
+		"observationtime":  "06:00",
+		"providerid":       "71",
+	}
+	for k, v := range want {
+		if f[k] != v {
+			t.Errorf("field %s = %q, want %q", k, f[k], v)
+		}
+	}
+	if !strings.Contains(f["internalnote"], athena.MarkerPrefix+noteSystem+"|note-test-0-v1") || !strings.Contains(f["internalnote"], "AI-assisted") {
+		t.Errorf("internalnote %q lacks the marker or the AI declaration", f["internalnote"])
+	}
+
+	// Golden: the form as sent, and the DocumentReference it maps.
+	form, err := c.Form(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "clinicaldocument-form.json", form)
+	dr, err := c.DocumentReference(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := fhirdoc.Marshal(dr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fhirschema.ForTest(t).Validate(raw); err != nil {
+		t.Fatalf("DocumentReference is not valid R4: %v", err)
+	}
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	golden(t, "documentreference.json", v)
+	gb, _ := os.ReadFile(filepath.Join("testdata", "documentreference.json"))
+	if err := fhirschema.ForTest(t).Validate(gb); err != nil {
+		t.Errorf("golden DocumentReference is not valid R4: %v", err)
+	}
+}
+
+func golden(t *testing.T, name string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs:\n%s", path, got)
+	}
+}
+
+func TestSearchFollowsPagesBeforeCreating(t *testing.T) {
+	srv := athenatest.NewServer(t)
+	srv.PageSize = 1
+	c := newConnector(t, srv, nil)
+	ctx := context.Background()
+	var first connectors.Receipt
+	for i := range 3 {
+		r, err := c.Push(ctx, doc(srv, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = r
+		}
+	}
+	// A fresh connector (a restart: nothing in memory) finds the first
+	// document on the first page, and the third on the third page.
+	c2 := newConnector(t, srv, nil)
+	for i, d := range []*connectors.Document{doc(srv, 0), doc(srv, 2)} {
+		r, err := c2.Push(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Duplicate {
+			t.Errorf("push %d after restart: %+v, want duplicate", i, r)
+		}
+	}
+	if r, _ := c2.Push(ctx, doc(srv, 0)); r.ExternalID != first.ExternalID {
+		t.Errorf("duplicate id %s, want %s", r.ExternalID, first.ExternalID)
+	}
+	if n := len(srv.Documents()); n != 3 {
+		t.Errorf("%d documents, want 3", n)
+	}
+}
+
+func TestAthenaErrorsInWords(t *testing.T) {
+	srv := athenatest.NewServer(t)
+	ctx := context.Background()
+
+	// Unknown department: athena's own error, permanent.
+	c := newConnector(t, srv, func(s *athena.Settings) { s.DepartmentID = "999" })
+	_, err := c.Push(ctx, doc(srv, 0))
+	var pe *connectors.PushError
+	if !errors.As(err, &pe) || !pe.Permanent || !strings.Contains(pe.Message, "Invalid department ID.") {
+		t.Fatalf("unknown department: %v, want permanent with athena's words", err)
+	}
+
+	// Unknown patient: 404, permanent (the search already says so).
+	c = newConnector(t, srv, nil)
+	d := doc(srv, 1)
+	d.Patient = "424242"
+	if _, err := c.Push(ctx, d); err == nil || !strings.Contains(err.Error(), "patient is not valid") {
+		t.Errorf("unknown patient: %v", err)
+	}
+
+	// Non-numeric patient ids are refused before sending.
+	d.Patient = "Patient/abc"
+	before := len(srv.Requests())
+	if _, err := c.Push(ctx, d); !connectors.IsPermanent(err) {
+		t.Errorf("non-numeric patient: %v, want permanent", err)
+	}
+	if len(srv.Requests()) != before {
+		t.Error("a request was sent for a non-numeric patient id")
+	}
+
+	// The API gateway's over-QPS refusal is transient.
+	srv.Inject(athenatest.Fault{Method: http.MethodPost, Status: http.StatusForbidden, Body: "<h1>Developer Over Qps</h1>"}, 1)
+	_, err = c.Push(ctx, doc(srv, 2))
+	if err == nil || connectors.IsPermanent(err) {
+		t.Errorf("over QPS: %v, want transient", err)
+	}
+}
+
+func TestTokenReuseAndBadSecret(t *testing.T) {
+	srv := athenatest.NewServer(t)
+	c := newConnector(t, srv, nil)
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := c.Push(ctx, doc(srv, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := srv.Issued(); n != 1 {
+		t.Errorf("%d tokens issued for 3 pushes, want 1", n)
+	}
+	for _, r := range c.Check(ctx) {
+		if !r.OK {
+			t.Errorf("check %s: %s", r.Name, r.Detail)
+		}
+	}
+
+	bad, err := athena.New(settings(srv), athena.Options{Secret: "wrong"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bad.Push(ctx, doc(srv, 9))
+	if err == nil || connectors.IsPermanent(err) || !strings.Contains(err.Error(), "credentials") {
+		t.Errorf("wrong secret: %v, want a transient credentials failure", err)
+	}
+	if res := bad.Check(ctx); len(res) == 0 || res[0].OK {
+		t.Errorf("Check with a wrong secret passed: %+v", res)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	srv := athenatest.NewServer(t)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(srv.ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := settings(srv)
+	s.ClientSecretFile = secretFile
+	decode := func(v any) error { *(v.(*athena.Settings)) = s; return nil }
+	conn, err := connectors.Open(context.Background(), "athena", connectors.Config{Name: "athena-test", Decode: decode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Push(context.Background(), doc(srv, 0)); err != nil {
+		t.Fatalf("push with the secret from a file: %v", err)
+	}
+
+	t.Setenv("ATHENA_TEST_SECRET", srv.ClientSecret)
+	env := settings(srv)
+	env.ClientSecretEnv = "ATHENA_TEST_SECRET"
+	if _, err := athena.New(env, athena.Options{}); err != nil {
+		t.Errorf("secret from the environment: %v", err)
+	}
+
+	bad := []func(*athena.Settings){
+		func(s *athena.Settings) { s.ClientSecretFile = "" },                  // no secret at all
+		func(s *athena.Settings) { s.ClientSecretEnv = "ATHENA_TEST_SECRET" }, // both
+		func(s *athena.Settings) { s.PracticeID = "" },                        //
+		func(s *athena.Settings) { s.DepartmentID = "front desk" },            // not numeric
+		func(s *athena.Settings) { s.DocumentSubclass = "ADMIN_BILLING" },     // not clinical
+		func(s *athena.Settings) { s.Timeout = "-1s" },                        //
+		func(s *athena.Settings) { s.TimeZone = "Mars/Olympus" },              //
+		func(s *athena.Settings) { s.BaseURL = "ftp://x" },                    //
+		func(s *athena.Settings) { s.ClientSecretFile = filepath.Join(t.TempDir(), "none") },
+	}
+	for i, mod := range bad {
+		bs := s
+		mod(&bs)
+		if _, err := athena.New(bs, athena.Options{}); err == nil {
+			t.Errorf("bad settings %d accepted", i)
+		}
+	}
+	if got := athena.PracticeContext("195900"); got != "Organization/a-1.Practice-195900" {
+		t.Errorf("PracticeContext = %q", got)
+	}
+}
