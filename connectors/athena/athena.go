@@ -68,7 +68,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +77,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirclient"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 )
 
@@ -683,25 +683,11 @@ func classify(resp *http.Response, body []byte, now time.Time) *connectors.PushE
 	switch {
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests,
 		resp.StatusCode >= 500, overQPS:
-		pe.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+		pe.RetryAfter = fhirclient.RetryAfter(resp.Header, now)
 	default:
 		pe.Permanent = true
 	}
 	return pe
-}
-
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 func networkError(ctx context.Context, op string, err error) *connectors.PushError {
