@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -884,5 +885,61 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 	if math.Abs(audio-1.8) > 1e-6 {
 		t.Errorf("audio seconds %v, want 1.8", audio)
+	}
+}
+
+// TestListenConsultationWAV streams a synthetic consultation (espeak-ng
+// speech, testdata/consultations) as a recorder would and checks that
+// the Results lie on the audio's timeline and the note holds every one.
+func TestListenConsultationWAV(t *testing.T) {
+	f, err := os.Open("../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Skipf("consultation audio not available: %v", err)
+	}
+	defer f.Close()
+	format, pcm, err := transcription.ReadWAV(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if format.Channels != 1 {
+		t.Fatalf("fixture has %d channels", format.Channels)
+	}
+	e := newEnv(t, nil)
+	c, _, err := e.dial(fmt.Sprintf("encoding=linear16&sample_rate=%d&channels=1&patient=p-wav&language=en", format.SampleRate), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, pcm, 8192)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseNormalClosure {
+		t.Fatalf("close %d", code)
+	}
+	total := float64(len(pcm)/2) / float64(format.SampleRate)
+	results := byType(msgs, "Results")
+	if len(results) < 4 {
+		t.Fatalf("%d results for a consultation of 8 turns", len(results))
+	}
+	last := -1.0
+	for _, r := range results {
+		if r.Start <= last || r.Start+r.Duration > total+0.01 {
+			t.Errorf("result at %.2f+%.2f s is off the timeline (previous %.2f, audio %.2f s)", r.Start, r.Duration, last, total)
+		}
+		last = r.Start
+		for _, w := range r.Channel.Alternatives[0].Words {
+			if w.Start < r.Start-0.001 || w.End > r.Start+r.Duration+0.001 {
+				t.Errorf("word %+v outside its utterance %.2f+%.2f", w, r.Start, r.Duration)
+			}
+		}
+	}
+	meta := byType(msgs, "Metadata")
+	if len(meta) != 1 || math.Abs(meta[0].Duration-total) > 0.001 {
+		t.Errorf("Metadata %+v, want duration %.3f", meta, total)
+	}
+	var n review.Note
+	e.do("GET", byType(msgs, "NoteReady")[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if len(n.Transcript) != len(transcripts(msgs)) {
+		t.Errorf("note keeps %d utterances of %d results", len(n.Transcript), len(transcripts(msgs)))
 	}
 }
