@@ -1,0 +1,187 @@
+package eval
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestRougeHandComputed(t *testing.T) {
+	// candidate: the cat sat on the mat (6 tokens)
+	// reference: the cat lay on the red mat (7 tokens)
+	// unigrams: the×2 (ref 2) cat on mat = 5 overlap -> P 5/6, R 5/7
+	// bigrams: cand {the cat, cat sat, sat on, on the, the mat}; ref {the cat, cat lay, lay on, on the, the red, red mat}
+	//   overlap the cat, on the = 2 -> P 2/5, R 2/6
+	// LCS: the cat on the mat = 5 -> P 5/6, R 5/7
+	r := Compare("The cat sat on the mat.", "the CAT lay on the red mat")
+	f := func(p, r float64) float64 { return 2 * p * r / (p + r) }
+	if !near(r.R1.P, 5.0/6) || !near(r.R1.R, 5.0/7) || !near(r.R1.F, f(5.0/6, 5.0/7)) {
+		t.Errorf("ROUGE-1 = %+v", r.R1)
+	}
+	if !near(r.R2.P, 2.0/5) || !near(r.R2.R, 2.0/6) || !near(r.R2.F, f(2.0/5, 2.0/6)) {
+		t.Errorf("ROUGE-2 = %+v", r.R2)
+	}
+	if !near(r.RL.P, 5.0/6) || !near(r.RL.R, 5.0/7) {
+		t.Errorf("ROUGE-L = %+v", r.RL)
+	}
+	// Clipping: a repeated candidate word counts only as often as in the reference.
+	if got := RougeN(Tokens("pain pain pain"), Tokens("pain"), 1); !near(got.P, 1.0/3) || !near(got.R, 1) {
+		t.Errorf("clipped ROUGE-1 = %+v", got)
+	}
+	// LCS is a subsequence, not a substring: a b c d vs a x c y d -> a c d = 3.
+	if got := RougeL(Tokens("a b c d"), Tokens("a x c y d")); !near(got.P, 3.0/4) || !near(got.R, 3.0/5) {
+		t.Errorf("ROUGE-L subsequence = %+v", got)
+	}
+	if got := Compare("", "something"); got.R1.F != 0 || got.RL.F != 0 {
+		t.Errorf("empty candidate scored %+v", got)
+	}
+	if got := Tokens("Lisinopril 20-mg, BP 120/80!"); strings.Join(got, " ") != "lisinopril 20 mg bp 120 80" {
+		t.Errorf("Tokens = %q", got)
+	}
+}
+
+func TestParseDialogue(t *testing.T) {
+	u := ParseDialogue("[doctor] hi , how are you ?\n[patient] fine .\ncontinued line\n[patient_guest] she's fine\n\n[doctor] okay")
+	if len(u) != 4 {
+		t.Fatalf("got %d utterances: %+v", len(u), u)
+	}
+	want := []struct{ sp, text string }{
+		{"clinician", "hi , how are you ?"}, {"patient", "fine . continued line"}, {"patient", "she's fine"}, {"clinician", "okay"},
+	}
+	for i, w := range want {
+		if u[i].Index != i || u[i].Speaker != w.sp || u[i].Text != w.text {
+			t.Errorf("utterance %d = %+v, want %+v", i, u[i], w)
+		}
+	}
+}
+
+func TestParseNote(t *testing.T) {
+	note := "CHIEF COMPLAINT\n\nKnee pain.\n\nHISTORY OF PRESENT ILLNESS\n\nHe hurt it.\n\nVITALS\n\nBP: 120/80.\n\n" +
+		"PHYSICAL EXAM\n\nMSK:\nTender.\n\nASSESSMENT AND PLAN\n\nSprain.\n\nINSTRUCTIONS\n\nIce.\n"
+	secs := ParseNote(note)
+	var got []string
+	for _, s := range secs {
+		got = append(got, s.Heading+"="+string(s.Group))
+	}
+	want := "CHIEF COMPLAINT=subjective HISTORY OF PRESENT ILLNESS=subjective VITALS=objective PHYSICAL EXAM=objective ASSESSMENT AND PLAN=assessment_plan INSTRUCTIONS=assessment_plan"
+	if strings.Join(got, " ") != want {
+		t.Errorf("sections = %s", strings.Join(got, " "))
+	}
+	e := Encounter{Sections: secs}
+	if g := e.GroupText(Objective); !strings.Contains(g, "BP: 120/80.") || !strings.Contains(g, "MSK:\nTender.") {
+		t.Errorf("objective text = %q (a sub-heading like MSK: must stay in its section)", g)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	if _, err := Load(strings.NewReader("dataset,encounter_id,dialogue\n")); err == nil {
+		t.Error("missing note column accepted")
+	}
+	if _, err := LoadSplit("testdata", "test"); err == nil {
+		t.Error("unknown split accepted")
+	}
+	if _, err := LoadSplit(t.TempDir(), "valid"); !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("missing file error = %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func TestRunOnSample(t *testing.T) {
+	enc, err := LoadSplit("../testdata", "")
+	if err == nil {
+		t.Fatal("empty split accepted")
+	}
+	f, err := os.Open("../testdata/aci-bench-sample.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	enc, err = Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := notes.NewTemplates(true, "", notes.Defaults{})
+	soap, _ := ts.Get(notes.TemplateSOAP)
+	res, err := Run(context.Background(), enc, soap, []System{
+		{Name: "rules", Drafter: notes.RuleDrafter{}},
+		{Name: "baseline", Drafter: Baseline{}, Unsectioned: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, base := res[0], res[1]
+	if rules.Encounters != 2 || rules.Sentences == 0 || rules.Overall.N != 2 {
+		t.Fatalf("rules result %+v", rules)
+	}
+	if rules.Overall.R1 <= base.Overall.R1 || rules.Ratio >= base.Ratio || rules.Ratio > 0.5 {
+		t.Errorf("rules %+v not better and shorter than baseline %+v", rules.Overall, base.Overall)
+	}
+	if rules.UnsupportedUnflagged != 0 {
+		t.Errorf("%d unsupported sentences went unflagged", rules.UnsupportedUnflagged)
+	}
+	for _, g := range Groups {
+		if m := rules.Groups[g]; m.N == 0 || m.R1 <= 0 {
+			t.Errorf("group %s not scored: %+v", g, m)
+		}
+	}
+	if len(base.Groups) != 0 {
+		t.Error("unsectioned baseline got group scores")
+	}
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, "sample", res); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"| rules | overall (sample, n=2) |", "| rules | objective (n=2) |", "| baseline | overall"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "| baseline | subjective") {
+		t.Errorf("table has group rows for the baseline:\n%s", out)
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	by := map[int]notes.Utterance{0: {Index: 0, Text: "i've had knee pain for two weeks"}}
+	if unsupported(notes.Sentence{Text: "Reports knee pain for 2 weeks.", Evidence: []int{0}}, by) {
+		t.Error("faithful sentence counted unsupported")
+	}
+	if !unsupported(notes.Sentence{Text: "Reports hip pain for 2 weeks.", Evidence: []int{0}}, by) {
+		t.Error("invented word not counted")
+	}
+	if !unsupported(notes.Sentence{Text: "Reports knee pain.", Evidence: []int{3}}, by) {
+		t.Error("missing citation not counted")
+	}
+}
+
+func TestSectionGroup(t *testing.T) {
+	for id, want := range map[string]Group{
+		"subjective": Subjective, "hpi": Subjective, "objective": Objective, "physical_exam": Objective,
+		"results": Objective, "assessment_plan": AssessmentPlan, "recommendations": AssessmentPlan, "plan": AssessmentPlan,
+	} {
+		title := strings.ReplaceAll(id, "_", " ")
+		if id == "hpi" {
+			title = "History of present illness"
+		}
+		if got := SectionGroup(notes.SectionSpec{ID: id, Title: title}); got != want {
+			t.Errorf("SectionGroup(%s) = %s, want %s", id, got, want)
+		}
+	}
+}

@@ -1,0 +1,376 @@
+package notes
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Check verifies every sentence of a draft against the utterances it cites
+// and returns the draft with a Flag on each sentence a reviewer must check.
+// It runs on every draft, whichever drafter wrote it, because the facts a
+// wrong note harms with are small: a dose, a side, a "no". For each sentence
+// it checks that:
+//
+//   - it cites at least one utterance, and each cited utterance exists and
+//     was transcribed (not a gap);
+//   - every number (digits or words: "20", "twenty") and every unit after a
+//     number appears in the cited words;
+//   - every medication name (a built-in list of common drugs, and names with
+//     drug stems such as -pril, -olol, -statin, -mab) appears in them;
+//   - every side (left, right, bilateral) appears in them;
+//   - a negation in the sentence has a negation in the cited words, and a
+//     sentence without one does not drop a negation the cited words carry.
+//
+// Nothing is removed or rewritten: the clinician decides. Flags already on
+// a sentence are kept, and Check adds none twice, so it may run again after
+// the draft grows. A sentence a clinician typed carries no evidence, so run
+// Check on drafter output, not on a clinician's edit.
+func Check(d Draft, transcript []Utterance) Draft {
+	byIndex := make(map[int]Utterance, len(transcript))
+	for _, u := range transcript {
+		byIndex[u.Index] = u
+	}
+	out := d
+	out.Sections = make([]Section, len(d.Sections))
+	for i, s := range d.Sections {
+		ns := s
+		ns.Sentences = make([]Sentence, len(s.Sentences))
+		for j, sen := range s.Sentences {
+			sen.Evidence = append([]int(nil), sen.Evidence...)
+			flags := append([]string(nil), sen.Flags...)
+			for _, f := range supportFlags(sen, byIndex) {
+				if !contains(flags, f) {
+					flags = append(flags, f)
+				}
+			}
+			if len(flags) > 0 {
+				sen.Flags = flags
+			} else {
+				sen.Flags = nil
+			}
+			ns.Sentences[j] = sen
+		}
+		out.Sections[i] = ns
+	}
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// supportFlags returns the reasons one sentence is not supported by the
+// utterances it cites.
+func supportFlags(sen Sentence, byIndex map[int]Utterance) []string {
+	if len(sen.Evidence) == 0 {
+		return []string{"cites no utterances"}
+	}
+	var flags []string
+	var cited []Utterance
+	var idx []string
+	for _, n := range sen.Evidence {
+		u, ok := byIndex[n]
+		switch {
+		case !ok:
+			flags = append(flags, fmt.Sprintf("cites utterance %d, which is not in the transcript", n))
+		case u.Gap:
+			flags = append(flags, fmt.Sprintf("cites utterance %d, which is untranscribed audio", n))
+		default:
+			cited = append(cited, u)
+			idx = append(idx, strconv.Itoa(n))
+		}
+	}
+	if len(cited) == 0 {
+		return flags
+	}
+	where := "cited utterance"
+	if len(idx) > 1 {
+		where += "s"
+	}
+	where += " " + strings.Join(idx, ",")
+
+	sw := words(sen.Text)
+	var cw []string
+	var clauses [][]string
+	for _, u := range cited {
+		ws := words(u.Text)
+		cw = append(cw, ws...)
+		clauses = append(clauses, clauseWords(u.Text)...)
+	}
+	citedSet := map[string]bool{}
+	for _, w := range cw {
+		citedSet[w] = true
+		citedSet[singular(w)] = true
+	}
+
+	// Numbers and their units.
+	citedNums := map[string]bool{}
+	for _, n := range numbers(cw) {
+		citedNums[n.value] = true
+	}
+	citedUnits := map[string]bool{}
+	for _, w := range cw {
+		if u := unitOf(w); u != "" {
+			citedUnits[u] = true
+		}
+	}
+	reported := map[string]bool{}
+	for _, n := range numbers(sw) {
+		if !citedNums[n.value] && !reported[n.value] {
+			reported[n.value] = true
+			flags = append(flags, fmt.Sprintf("number %s not found in %s", n.text, where))
+		}
+		if n.end < len(sw) {
+			if u := unitOf(sw[n.end]); u != "" && !citedUnits[u] && !reported["unit "+u] {
+				reported["unit "+u] = true
+				flags = append(flags, fmt.Sprintf("unit %q not found in %s", sw[n.end], where))
+			}
+		}
+	}
+
+	// Medication names and sides.
+	for i, w := range sw {
+		if isDrug(w) && !citedSet[w] && !citedSet[singular(w)] && !reported["drug "+w] {
+			reported["drug "+w] = true
+			flags = append(flags, fmt.Sprintf("medication %q not found in %s", w, where))
+		}
+		if side := sideOf(sw, i); side != "" && !reported["side "+side] && !hasSide(cw, side) {
+			reported["side "+side] = true
+			flags = append(flags, fmt.Sprintf("side %q not found in %s", side, where))
+		}
+	}
+
+	// Negation, both ways.
+	senNeg := hasNegation(sw)
+	citedNeg := hasNegation(cw)
+	switch {
+	case senNeg && !citedNeg:
+		flags = append(flags, fmt.Sprintf("negation not found in %s", where))
+	case !senNeg && citedNeg:
+		for _, u := range cited {
+			if bareNo(u.Text) {
+				flags = append(flags, fmt.Sprintf("%s answers no, but the sentence is not negated", where))
+				goto done
+			}
+		}
+		if w := negatedOnly(sw, clauses); w != "" {
+			flags = append(flags, fmt.Sprintf("%s negate %q, but the sentence does not", where, w))
+		}
+	done:
+	}
+	return flags
+}
+
+func singular(w string) string {
+	if len(w) > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss") {
+		return w[:len(w)-1]
+	}
+	return w
+}
+
+// numberWords gives the value of number words; hundreds and thousands
+// multiply.
+var numberWords = map[string]int{
+	"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+	"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+	"seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+	"sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
+}
+
+type number struct {
+	value string // canonical digits
+	text  string // as written
+	end   int    // index of the first word after it
+}
+
+// numbers finds the numbers in a word list: digit tokens (split at "/",
+// so 120/80 is two numbers) and runs of number words ("one hundred twenty").
+func numbers(ws []string) []number {
+	var out []number
+	for i := 0; i < len(ws); i++ {
+		w := ws[i]
+		if w[0] >= '0' && w[0] <= '9' {
+			for _, part := range strings.Split(w, "/") {
+				if part == "" {
+					continue
+				}
+				out = append(out, number{value: canonNumber(part), text: part, end: i + 1})
+			}
+			continue
+		}
+		if _, ok := numberWords[w]; !ok {
+			continue
+		}
+		total, current, j := 0, 0, i
+		for ; j < len(ws); j++ {
+			v, ok := numberWords[ws[j]]
+			if !ok {
+				if ws[j] == "and" && j+1 < len(ws) && numberWords[ws[j+1]] > 0 && current >= 100 {
+					continue
+				}
+				break
+			}
+			switch {
+			case v == 100:
+				if current == 0 {
+					current = 1
+				}
+				current *= 100
+			case v == 1000:
+				if current == 0 {
+					current = 1
+				}
+				total += current * 1000
+				current = 0
+			case v >= 20 && v%10 == 0 && current >= 1 && current <= 9:
+				current = current*100 + v // "one twenty" is spoken 120
+			default:
+				current += v
+			}
+		}
+		out = append(out, number{value: strconv.Itoa(total + current), text: strings.Join(ws[i:j], " "), end: j})
+		i = j - 1
+	}
+	return out
+}
+
+func canonNumber(s string) string {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return s
+}
+
+var units = map[string]string{
+	"mg": "mg", "milligram": "mg", "milligrams": "mg", "mgs": "mg",
+	"mcg": "mcg", "microgram": "mcg", "micrograms": "mcg", "ug": "mcg",
+	"g": "g", "gram": "g", "grams": "g",
+	"ml": "ml", "milliliter": "ml", "milliliters": "ml", "millilitre": "ml", "millilitres": "ml", "cc": "ml", "ccs": "ml",
+	"kg": "kg", "kilogram": "kg", "kilograms": "kg", "kilo": "kg", "kilos": "kg",
+	"lb": "lb", "lbs": "lb", "pound": "lb", "pounds": "lb",
+	"%": "%", "percent": "%",
+	"unit": "unit", "units": "unit", "iu": "unit",
+	"mmhg": "mmhg", "bpm": "bpm",
+}
+
+func unitOf(w string) string { return units[w] }
+
+// sideOf returns the side a word names, ignoring "right" as filler ("all
+// right", "right now").
+func sideOf(ws []string, i int) string {
+	switch ws[i] {
+	case "left":
+		return "left"
+	case "bilateral", "bilaterally":
+		return "bilateral"
+	case "right":
+		if i > 0 && (ws[i-1] == "all" || ws[i-1] == "that's" || ws[i-1] == "alright") {
+			return ""
+		}
+		if i+1 < len(ws) && (ws[i+1] == "now" || ws[i+1] == "away" || ws[i+1] == "there") {
+			return ""
+		}
+		return "right"
+	}
+	return ""
+}
+
+func hasSide(cw []string, side string) bool {
+	for i, w := range cw {
+		switch side {
+		case "bilateral":
+			if w == "bilateral" || w == "bilaterally" || w == "both" {
+				return true
+			}
+		default:
+			if sideOf(cw, i) == side {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isNegator(w string) bool {
+	return negators[w] || strings.HasSuffix(w, "n't")
+}
+
+func hasNegation(ws []string) bool {
+	for _, w := range ws {
+		if isNegator(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// bareNo reports an utterance that is nothing but a negative answer.
+func bareNo(text string) bool {
+	ws := words(text)
+	if len(ws) == 0 || len(ws) > 4 {
+		return false
+	}
+	if ws[0] != "no" && ws[0] != "nope" && ws[0] != "nah" && ws[0] != "never" {
+		return false
+	}
+	for _, w := range ws[1:] {
+		if !isNegator(w) && w != "i" && w != "do" && w != "don't" && w != "have" && w != "not" && w != "really" && w != "sir" && w != "ma'am" {
+			return false
+		}
+	}
+	return true
+}
+
+// clauseWords splits text into clauses (at punctuation and "but") as word
+// lists, the scope a negation reaches.
+func clauseWords(text string) [][]string {
+	var out [][]string
+	for _, part := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune(",.;?!", r) }) {
+		var cur []string
+		for _, w := range words(part) {
+			if w == "but" || w == "though" || w == "although" {
+				out = append(out, cur)
+				cur = nil
+				continue
+			}
+			cur = append(cur, w)
+		}
+		out = append(out, cur)
+	}
+	return out
+}
+
+const negationReach = 5
+
+// negatedOnly returns a clinical word of the sentence that the cited words
+// only ever mention under a negation (for "no chest pain" drafted as "chest
+// pain"), or "".
+func negatedOnly(sw []string, clauses [][]string) string {
+	negated, plain := map[string]bool{}, map[string]bool{}
+	for _, c := range clauses {
+		reach := -1
+		for i, w := range c {
+			if isNegator(w) {
+				reach = i + negationReach
+				continue
+			}
+			if i <= reach {
+				negated[w] = true
+			} else {
+				plain[w] = true
+			}
+		}
+	}
+	for _, w := range sw {
+		if clinical[w] && negated[w] && !plain[w] {
+			return w
+		}
+	}
+	return ""
+}

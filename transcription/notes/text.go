@@ -1,0 +1,304 @@
+package notes
+
+import (
+	"regexp"
+	"strings"
+	"unicode"
+)
+
+// This file holds the text handling the rule drafter and the support check
+// share: cleaning speech-recogniser and corpus spacing, splitting turns into
+// sentences, dropping fillers and turning conversation into note style.
+
+var (
+	// Corpus and some recognisers split contractions ("do n't") and put
+	// spaces before punctuation ("pain , and").
+	spacedContraction = regexp.MustCompile(`\b(\w+) (n't|'s|'re|'ve|'ll|'d|'m)\b`)
+	spaceBeforePunct  = regexp.MustCompile(`\s+([,.?!;:])`)
+	multiSpace        = regexp.MustCompile(`\s+`)
+	sentenceEnd       = regexp.MustCompile(`([.?!])\s+`)
+)
+
+// cleanSpacing undoes tokenised spacing and joins split contractions.
+func cleanSpacing(s string) string {
+	s = strings.ReplaceAll(s, "’", "'")
+	s = strings.ReplaceAll(s, " gon na ", " going to ")
+	s = strings.ReplaceAll(s, " wan na ", " want to ")
+	s = strings.ReplaceAll(s, " got ta ", " got to ")
+	s = strings.ReplaceAll(s, "gon na ", "going to ")
+	s = strings.ReplaceAll(s, "wan na ", "want to ")
+	s = spacedContraction.ReplaceAllString(s, "$1$2")
+	s = spaceBeforePunct.ReplaceAllString(s, "$1")
+	s = multiSpace.ReplaceAllString(s, " ")
+	return strings.TrimSpace(s)
+}
+
+// splitSentences cuts a turn into sentences at end punctuation. Speech
+// without punctuation (many recognisers, and part of ACI-Bench) comes as one
+// long run; it is cut at discourse markers once it is long, so one note
+// sentence does not carry a whole monologue.
+func splitSentences(s string) []string {
+	s = sentenceEnd.ReplaceAllString(s, "$1\n")
+	var out []string
+	for _, part := range strings.Split(s, "\n") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		out = append(out, splitLong(part)...)
+	}
+	return out
+}
+
+var longCut = regexp.MustCompile(`\b(okay|ok|alright|all right|so|um|uh|now|and then|but)\b`)
+
+const longSentenceWords = 30
+
+func splitLong(s string) []string {
+	if len(strings.Fields(s)) <= longSentenceWords {
+		return []string{s}
+	}
+	var out []string
+	last := 0
+	for _, m := range longCut.FindAllStringIndex(s, -1) {
+		if len(strings.Fields(s[last:m[0]])) >= 8 {
+			out = append(out, strings.TrimSpace(s[last:m[0]]))
+			last = m[0]
+		}
+	}
+	out = append(out, strings.TrimSpace(s[last:]))
+	return out
+}
+
+// fillerPhrases are dropped wherever they stand; they carry no clinical
+// content in a note. Longest first so "all right" goes before "right" would.
+var fillerPhrases = regexp.MustCompile(`(?i)(^|[\s,])(mm-hmm|mm hmm|mhm|uh-huh|uh huh|um+|uh+|uhm|erm|er|ah|hmm+|okay|ok|alright|all right|you know|i mean|let's see|let me see|sort of|kind of|kinda|basically|actually|oh|wow|gosh|oof)([\s,.?!]|$)`)
+
+// leadIns are dropped at the start of a sentence only ("so, ...", "well ...").
+var leadIns = regexp.MustCompile(`(?i)^(hey,? dragon|hey,? dax|and|so|well|now|yeah|yes|yep|right|great|good|perfect|sure|got it|i see|cool|and then|but)\b[\s,]*`)
+
+var doubleComma = regexp.MustCompile(`,\s*,+`)
+var fragment = regexp.MustCompile(`\b[\w']+-(\s|$)`) // "ex- exerting", "it's- it's"
+
+// stripFillers removes fillers, lead-ins, stutters and word fragments.
+func stripFillers(s string) string {
+	s = fragment.ReplaceAllString(s, "")
+	for i := 0; i < 3; i++ {
+		s = fillerPhrases.ReplaceAllString(s, "$1$3")
+	}
+	s = dropRepeats(s)
+	s = multiSpace.ReplaceAllString(s, " ")
+	s = strings.Trim(s, " ,;:-")
+	for i := 0; i < 3; i++ {
+		n := leadIns.ReplaceAllString(s, "")
+		n = strings.Trim(n, " ,;:-")
+		if n == s {
+			break
+		}
+		s = n
+	}
+	s = doubleComma.ReplaceAllString(s, ",")
+	s = spaceBeforePunct.ReplaceAllString(s, "$1")
+	return strings.Trim(s, " ,;:-")
+}
+
+// words lower-cases s and splits it into word tokens (letters, digits,
+// apostrophes inside words, and "/" or "." inside numbers such as 120/80).
+func words(s string) []string {
+	var out []string
+	var b strings.Builder
+	flush := func() {
+		if b.Len() > 0 {
+			out = append(out, strings.Trim(b.String(), "'"))
+			b.Reset()
+		}
+	}
+	rs := []rune(strings.ToLower(s))
+	for i, r := range rs {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		case (r == '\'' || r == '-') && b.Len() > 0 && i+1 < len(rs) && unicode.IsLetter(rs[i+1]):
+			b.WriteRune(r)
+		case (r == '.' || r == '/') && b.Len() > 0 && i+1 < len(rs) && unicode.IsDigit(rs[i+1]) && unicode.IsDigit(rs[i-1]):
+			b.WriteRune(r)
+		case r == '%':
+			flush()
+			out = append(out, "%")
+		default:
+			flush()
+		}
+	}
+	flush()
+	return out
+}
+
+// Person conversion. Patient speech becomes third person about "the
+// patient"; clinician speech keeps the clinician's "I" and "we" (the note is
+// theirs) but "you" becomes the patient.
+type rewrite struct {
+	re   *regexp.Regexp
+	repl string
+}
+
+func rewrites(pairs ...string) []rewrite {
+	out := make([]rewrite, 0, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		out = append(out, rewrite{regexp.MustCompile(`(?i)\b` + pairs[i] + `\b`), pairs[i+1]})
+	}
+	return out
+}
+
+var expandNegations = rewrites(
+	`can't`, "cannot", `won't`, "will not", `isn't`, "is not", `aren't`, "are not",
+	`wasn't`, "was not", `weren't`, "were not", `haven't`, "have not", `hasn't`, "has not",
+	`hadn't`, "had not", `shouldn't`, "should not", `wouldn't`, "would not", `couldn't`, "could not",
+	`didn't`, "did not", `doesn't`, "does not", `don't`, "do not", `ain't`, "is not",
+	`dont`, "do not", `didnt`, "did not", `cant`, "cannot",
+)
+
+// reportVerbs turn "I've had knee pain" into "Reports knee pain".
+var reportLead = rewrites(
+	`^i(?:'ve| have)? (?:been )?(?:having|experiencing|noticing|getting|dealing with)`, "reports",
+	`^i(?:'ve| have) (?:had|got|noticed|experienced)`, "reports",
+	`^i have to`, "the patient has to",
+	`^i (?:have|had|noticed|experienced)`, "reports",
+	`^i(?:'m| am) (?:having|experiencing|noticing|getting|dealing with)`, "reports",
+	`^i(?:'ve| have) been feeling`, "reports feeling",
+	`^i(?:'m| am) feeling`, "reports feeling",
+	`^i feel`, "reports feeling",
+	`^i (?:do not|did not) (?:have|get|notice|feel)`, "denies",
+	`^i(?:'ve| have) not (?:had|noticed|felt)`, "denies",
+	`^i (?:never|have never|'ve never) had`, "denies ever having",
+	`^no`, "denies",
+)
+
+var patientVoice = rewrites(
+	`i'm`, "the patient is", `i am`, "the patient is", `i've`, "the patient has", `i have`, "the patient has",
+	`i was`, "the patient was", `i'll`, "the patient will", `i'd`, "the patient would", `i do`, "the patient does",
+	`i go`, "the patient goes", `i`, "the patient", `me`, "them", `my`, "their", `mine`, "theirs", `myself`, "themselves",
+	`we're`, "they are", `we've`, "they have", `we`, "they", `our`, "their", `us`, "them",
+	`you're`, "the patient is", `you've`, "the patient has", `you have`, "the patient has", `you are`, "the patient is",
+	`you'd`, "the patient would", `you'll`, "the patient will",
+	`you were`, "the patient was", `you`, "the patient", `your`, "their", `yourself`, "themselves",
+	`the patient has got`, "the patient has",
+)
+
+var clinicianVoice = rewrites(
+	`what i'd like to do is`, "", `what i would like to do is`, "", `what i'm going to do is`, "", `go ahead and`, "",
+	`i'm going to`, "I will", `i am going to`, "I will", `we're going to`, "we will", `we are going to`, "we will",
+	`i'll`, "I will", `we'll`, "we will", `let's`, "we will", `let us`, "we will", `i'd`, "I would", `i've`, "I have", `i'm`, "I am",
+	`i want you to`, "the patient should", `i'd like you to`, "the patient should", `i would like you to`, "the patient should",
+	`i need you to`, "the patient should", `you need to`, "the patient should", `you should`, "the patient should",
+	`you're`, "the patient is", `you've`, "the patient has", `you have`, "the patient has", `you are`, "the patient is",
+	`you were`, "the patient was", `you'd`, "the patient would", `you'll`, "the patient will",
+	`your`, "their", `yourself`, "themselves",
+	`prescribe you`, "prescribe", `start you on`, "start", `put you on`, "start", `refer you`, "refer the patient", `see you`, "see the patient",
+	`you`, "the patient", `i`, "I",
+)
+
+// plainVoice is for patient-facing text: it keeps "you" and the clinician's
+// "we" and only turns requests into instructions.
+var plainVoice = rewrites(
+	`i want you to`, "please", `i'd like you to`, "please", `i would like you to`, "please", `i need you to`, "please",
+	`i'm going to`, "I will", `we're going to`, "we will", `i'll`, "I will", `we'll`, "we will", `let's`, "we will", `i`, "I",
+)
+
+func apply(s string, rs []rewrite) string {
+	for _, r := range rs {
+		s = r.re.ReplaceAllString(s, r.repl)
+	}
+	return s
+}
+
+// applyFirst applies the first rewrite that matches, for lead phrases that
+// must not chain.
+func applyFirst(s string, rs []rewrite) (string, bool) {
+	for _, r := range rs {
+		if r.re.MatchString(s) {
+			return r.re.ReplaceAllString(s, r.repl), true
+		}
+	}
+	return s, false
+}
+
+var thirdPersonFixes = rewrites(
+	`the patient (has|is|was|will|would|does|goes|had|did|can|could|should|cannot) `, "the patient $1 ",
+	`the patient (think|feel|want|need|take|try|use|work|walk|run|know|like|get|see|hope|guess|believe|notice|say|live|drink|smoke|eat|sleep|play|wake|wear|keep|mean|tend|seem|start|stop|go) `, "the patient ${1}s ",
+	`the patient do not`, "the patient does not",
+	`the patient have`, "the patient has",
+	`the patient are`, "the patient is",
+	`the patient were`, "the patient was",
+	`the patient trys`, "the patient tries",
+	`the patient guesss`, "the patient guesses",
+	`the patient dos`, "the patient does",
+	`the patient gos`, "the patient goes",
+)
+
+// finish capitalises and punctuates a note sentence.
+func finish(s string) string {
+	s = multiSpace.ReplaceAllString(s, " ")
+	s = strings.Trim(s, " ,;:-")
+	s = strings.TrimRight(s, ".?!")
+	if s == "" {
+		return ""
+	}
+	r := []rune(s)
+	r[0] = unicode.ToUpper(r[0])
+	return string(r) + "."
+}
+
+// dropRepeats removes a word repeated straight after itself ("i, i, i've").
+func dropRepeats(s string) string {
+	fs := strings.Fields(s)
+	out := fs[:0]
+	prev := ""
+	for _, f := range fs {
+		w := strings.ToLower(strings.Trim(f, ",;"))
+		if w != "" && w == prev {
+			continue
+		}
+		prev = w
+		out = append(out, f)
+	}
+	return strings.Join(out, " ")
+}
+
+var (
+	numberRun = regexp.MustCompile(`(?i)\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand)(?:(?:[ -]|\sand\s)(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand))*\b`)
+	countable = regexp.MustCompile(`^\s+(mg|milligrams?|mcg|micrograms?|units?|tablets?|pills?|puffs?|times?|days?|weeks?|months?|years?|hours?|minutes?|pounds?|percent|out of|over|to|or)\b`)
+	noteUnits = rewrites(
+		`milligrams?`, "mg", `micrograms?`, "mcg", `milliliters?`, "ml", `kilograms?`, "kg", `percent`, "%",
+		`once (a|per|each|every) day`, "daily", `(a|per) day`, "daily", `every day`, "daily",
+	)
+	spacedPercent = regexp.MustCompile(`(\d) (%)`)
+)
+
+// Normalize rewrites text the way the rule drafter writes notes: numbers
+// as digits and units as abbreviations ("twenty milligrams a day" becomes
+// "20 mg daily"). Evaluators use it to compare a note with what was said.
+func Normalize(text string) string { return noteStyle(strings.ToLower(cleanSpacing(text))) }
+
+// noteStyle writes numbers as digits and units as abbreviations, as notes
+// do ("twenty milligrams a day" becomes "20 mg daily"). A lone "one" stays
+// a word unless a unit or count follows ("one of them").
+func noteStyle(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range numberRun.FindAllStringIndex(s, -1) {
+		run := s[m[0]:m[1]]
+		ws := words(run)
+		if len(ws) == 1 && (ws[0] == "one" || ws[0] == "zero" || ws[0] == "hundred" || ws[0] == "thousand") && !countable.MatchString(s[m[1]:]) {
+			continue
+		}
+		ns := numbers(ws)
+		if len(ns) != 1 {
+			continue
+		}
+		b.WriteString(s[last:m[0]])
+		b.WriteString(ns[0].value)
+		last = m[1]
+	}
+	b.WriteString(s[last:])
+	return spacedPercent.ReplaceAllString(apply(b.String(), noteUnits), "$1$2")
+}
