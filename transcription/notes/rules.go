@@ -294,7 +294,7 @@ var (
 	questionLead = regexp.MustCompile(`^(and |so |okay |ok |um |uh |now |alright )*(do|did|does|have|has|had|are|is|was|were|will|would|could|can|any|how|what|what's|whats|when|where|why|which|who|tell me|describe)\b`)
 	// embeddedQuestion finds a question inside unpunctuated speech.
 	embeddedQuestion = regexp.MustCompile(`\b(do you|are you|does it|does that|did you|have you|can you|could you|is that|is it|were you|how about|what about)\b`)
-	chitChat     = regexp.MustCompile(`\b(nice to (meet|see)|good to see|how are you|how's it going|how have you been|thank you|thanks|bye|goodbye|have a (good|great|nice)|dax|any (other )?questions|show me|hop up|(do|take) a (quick )?(look|exam|physical exam)|take a look|look at (your|some of your|the)|talk (a little bit )?about (your|my) (assessment|plan)|go over (a little bit about )?(my|your) (assessment|plan)|take care|see you (later|soon)|sounds good|no problem|of course|excuse me|sorry)\b`)
+	chitChat         = regexp.MustCompile(`\b(nice to (meet|see)|good to see|how are you|how's it going|how have you been|thank you|thanks|bye|goodbye|have a (good|great|nice)|dax|any (other )?questions|show me|hop up|(do|take) a (quick )?(look|exam|physical exam)|take a look|look at (your|some of your|the)|talk (a little bit )?about (your|my) (assessment|plan)|go over (a little bit about )?(my|your) (assessment|plan)|take care|see you (later|soon)|sounds good|no problem|of course|excuse me|sorry)\b`)
 	// chiefComplaint finds the reason for the visit in a clinician's
 	// dictation or summary ("… who presents today for follow-up of …").
 	chiefComplaint = regexp.MustCompile(`\b(?:presents?|presenting|is here|are here|here today|coming in|came in|referred(?: by [a-z ]+?)?)(?: today| to (?:the )?clinic(?: today)?| to see me)? (?:for|with) (?:an? |the |his |her |their |your )?(?:evaluation of (?:an? |his |her |their )?)?([a-z][a-z0-9 /-]{2,60}?)(?:[.,;]|$| and | who | which | that )`)
@@ -337,25 +337,25 @@ var minDensity = 30
 // output without speakers: a sentence from an unknown speaker may match
 // either party's cues.
 var (
-	cueWarning   = regexp.MustCompile(`\b(emergency room|emergency department|go to the er|call 911|call (me|us|the office|the clinic)|seek (medical )?(care|attention)|right away)\b`)
-	cueFollowUp  = regexp.MustCompile(`\b(follow up|follow-up|followup|come back|see (you|the patient) (back|again|in)|return (to clinic|in)|check in with you|recheck|next visit|next appointment)\b`)
-	cuePlan      = regexp.MustCompile(`\b(you're going to|you are going to|you will|you'll|we'll|we will|i'll|i will|i'm going to|i am going to|we're going to|we are going to|going to (order|prescribe|refer|send|start|increase|decrease|get|schedule|have|put|give|continue|recommend|do)|let's|let us|i want you to|i'd like you to|i'd like to (get|order|start|have|send|refer)|i would like (you|to)|i recommend|recommend|prescribe|prescription|refer|referral|order|schedule|start you|put you on|continue|increase|decrease|stop taking|hold off|physical therapy|make sure|you should|you need to|i need you to|plan)\b`)
-	cuePlanMeds  = regexp.MustCompile(`\b(medication|medicine|mg|milligrams|dose|dosage|refill|prescri\w*|tablet|pill|inhaler|cream|injection)\b`)
-	cueOrders    = regexp.MustCompile(`\b(x-ray|xray|mri|ct|cat scan|ultrasound|echo|echocardiogram|ekg|ecg|labs?|blood work|bloodwork|tests?|referral|refer|specialist|surgery|procedure|physical therapy|scan|biopsy|colonoscopy|consult)\b`)
-	cueEducation = regexp.MustCompile(`\b(make sure|try to|avoid|ice|elevate|rest|diet|exercise|drink (plenty|more|lots)|water|lose weight|stretch|heating pad|heat|monitor|keep an eye|watch your)\b`)
-	cueAssess    = regexp.MustCompile(`\b(i think|i believe|i suspect|diagnosis|diagnose|likely|consistent with|my impression|impression|suggestive of|it sounds like|it looks like|it seems like|sounds like you|looks like you|you have an?|you've got|this is (an?|likely|probably|most likely)|probably|assessment|differential|concern for|concerned about|worried about|rule out)\b`)
-	cueResults   = regexp.MustCompile(`\b(x-ray|xray|x-rays|mri|ct scan|cat scan|ultrasound|echocardiogram|echo|ekg|ecg|labs?|lab work|blood work|bloodwork|results?|a1c|hemoglobin|urinalysis|showed|shows|revealed|reveals|came back|demonstrat\w+)\b`)
-	cueVitals    = regexp.MustCompile(`\b(blood pressure|heart rate|pulse|temperature|oxygen|saturation|sat|respiratory rate|vitals|vital signs|\d+ over \d+|\d+/\d+|bmi)\b`)
-	cueExam      = regexp.MustCompile(`\b(on (my |physical |your )?exam\w*|physical exam\w*|examination|when i (press|push|palpate|move|feel|look|listen|examine|bend|touch)|i (examined|palpated|notice|appreciate|do appreciate|see|do see|hear|feel)|tender\w*|range of motion|murmur|lungs (are|sound)|clear to auscultation|auscultation|heart (sounds|is regular|rate and rhythm)|edema|reflexes|strength|pulses|bruising|erythema|effusion|crepitus|palpat\w+|exam)\b`)
-	cueExamUnk   = regexp.MustCompile(`\b(on (my |physical )?exam\w*|physical exam\w*|examination|tender\w*|range of motion|murmur|auscultation|edema|reflexes|palpat\w+|crepitus|effusion)\b`)
-	cueAllergy   = regexp.MustCompile(`\ballerg\w*`)
-	cueFamily    = regexp.MustCompile(`\b(mother|mom|father|dad|brother|sister|siblings?|grandmother|grandfather|grandma|grandpa|aunt|uncle|family history|runs in (my|the|your) family)\b`)
-	cueSocial    = regexp.MustCompile(`\b(smoke|smoking|smoker|cigarettes?|tobacco|vape|vaping|alcohol|drinks?|drinking|beer|wine|marijuana|drugs|work as|my job|retired|married|live with|lives with|hobby|hobbies)\b`)
-	cueMeds      = regexp.MustCompile(`\b(medications?|medicines?|mg|milligrams|taking|inhaler|pills?|supplements?|vitamins?)\b`)
-	cuePMH       = regexp.MustCompile(`\b(history of|diagnosed|surgery|surgeries|operation|hospitalized|years ago|heart attack|past medical history|childhood|replacement)\b`)
-	cueDictation = regexp.MustCompile(`\b(year old|years old|presents|history|patient|he|she|his|her)\b|\byou\b`)
+	cueWarning     = regexp.MustCompile(`\b(emergency room|emergency department|go to the er|call 911|call (me|us|the office|the clinic)|seek (medical )?(care|attention)|right away)\b`)
+	cueFollowUp    = regexp.MustCompile(`\b(follow up|follow-up|followup|come back|see (you|the patient) (back|again|in)|return (to clinic|in)|check in with you|recheck|next visit|next appointment)\b`)
+	cuePlan        = regexp.MustCompile(`\b(you're going to|you are going to|you will|you'll|we'll|we will|i'll|i will|i'm going to|i am going to|we're going to|we are going to|going to (order|prescribe|refer|send|start|increase|decrease|get|schedule|have|put|give|continue|recommend|do)|let's|let us|i want you to|i'd like you to|i'd like to (get|order|start|have|send|refer)|i would like (you|to)|i recommend|recommend|prescribe|prescription|refer|referral|order|schedule|start you|put you on|continue|increase|decrease|stop taking|hold off|physical therapy|make sure|you should|you need to|i need you to|plan)\b`)
+	cuePlanMeds    = regexp.MustCompile(`\b(medication|medicine|mg|milligrams|dose|dosage|refill|prescri\w*|tablet|pill|inhaler|cream|injection)\b`)
+	cueOrders      = regexp.MustCompile(`\b(x-ray|xray|mri|ct|cat scan|ultrasound|echo|echocardiogram|ekg|ecg|labs?|blood work|bloodwork|tests?|referral|refer|specialist|surgery|procedure|physical therapy|scan|biopsy|colonoscopy|consult)\b`)
+	cueEducation   = regexp.MustCompile(`\b(make sure|try to|avoid|ice|elevate|rest|diet|exercise|drink (plenty|more|lots)|water|lose weight|stretch|heating pad|heat|monitor|keep an eye|watch your)\b`)
+	cueAssess      = regexp.MustCompile(`\b(i think|i believe|i suspect|diagnosis|diagnose|likely|consistent with|my impression|impression|suggestive of|it sounds like|it looks like|it seems like|sounds like you|looks like you|you have an?|you've got|this is (an?|likely|probably|most likely)|probably|assessment|differential|concern for|concerned about|worried about|rule out)\b`)
+	cueResults     = regexp.MustCompile(`\b(x-ray|xray|x-rays|mri|ct scan|cat scan|ultrasound|echocardiogram|echo|ekg|ecg|labs?|lab work|blood work|bloodwork|results?|a1c|hemoglobin|urinalysis|showed|shows|revealed|reveals|came back|demonstrat\w+)\b`)
+	cueVitals      = regexp.MustCompile(`\b(blood pressure|heart rate|pulse|temperature|oxygen|saturation|sat|respiratory rate|vitals|vital signs|\d+ over \d+|\d+/\d+|bmi)\b`)
+	cueExam        = regexp.MustCompile(`\b(on (my |physical |your )?exam\w*|physical exam\w*|examination|when i (press|push|palpate|move|feel|look|listen|examine|bend|touch)|i (examined|palpated|notice|appreciate|do appreciate|see|do see|hear|feel)|tender\w*|range of motion|murmur|lungs (are|sound)|clear to auscultation|auscultation|heart (sounds|is regular|rate and rhythm)|edema|reflexes|strength|pulses|bruising|erythema|effusion|crepitus|palpat\w+|exam)\b`)
+	cueExamUnk     = regexp.MustCompile(`\b(on (my |physical )?exam\w*|physical exam\w*|examination|tender\w*|range of motion|murmur|auscultation|edema|reflexes|palpat\w+|crepitus|effusion)\b`)
+	cueAllergy     = regexp.MustCompile(`\ballerg\w*`)
+	cueFamily      = regexp.MustCompile(`\b(mother|mom|father|dad|brother|sister|siblings?|grandmother|grandfather|grandma|grandpa|aunt|uncle|family history|runs in (my|the|your) family)\b`)
+	cueSocial      = regexp.MustCompile(`\b(smoke|smoking|smoker|cigarettes?|tobacco|vape|vaping|alcohol|drinks?|drinking|beer|wine|marijuana|drugs|work as|my job|retired|married|live with|lives with|hobby|hobbies)\b`)
+	cueMeds        = regexp.MustCompile(`\b(medications?|medicines?|mg|milligrams|taking|inhaler|pills?|supplements?|vitamins?)\b`)
+	cuePMH         = regexp.MustCompile(`\b(history of|diagnosed|surgery|surgeries|operation|hospitalized|years ago|heart attack|past medical history|childhood|replacement)\b`)
+	cueDictation   = regexp.MustCompile(`\b(year old|years old|presents|history|patient|he|she|his|her)\b|\byou\b`)
 	dictationIntro = regexp.MustCompile(`\b(year old|years old|presents|presenting)\b`)
-	firstPerson  = regexp.MustCompile(`\b(i|i'm|i've|my|me)\b`)
+	firstPerson    = regexp.MustCompile(`\b(i|i'm|i've|my|me)\b`)
 )
 
 // classify sorts one cleaned sentence; kNone drops it.

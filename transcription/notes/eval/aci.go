@@ -26,10 +26,10 @@ type Group string
 // The groups reference sections map to. Other holds headings that fit none
 // (they still count in the overall score).
 const (
-	Subjective    Group = "subjective"
-	Objective     Group = "objective"
+	Subjective     Group = "subjective"
+	Objective      Group = "objective"
 	AssessmentPlan Group = "assessment_plan"
-	Other         Group = "other"
+	Other          Group = "other"
 )
 
 // Groups lists the scored groups in table order.
