@@ -1,0 +1,65 @@
+# scribegate — `make run` serves the gateway on its embedded defaults;
+# `make test` installs what the tests need and runs them all.
+
+GO       ?= go
+CONFIG   ?=
+PKGS     ?= ./...
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT      := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+SPHINX_MODEL := /usr/share/pocketsphinx/model/en-us/en-us/mdef
+
+.PHONY: all deps run build test test-race bench eval lint vet fmt clean
+
+all: build
+
+## deps: install the Debian packages the offline engine and the tests need
+## (PocketSphinx for offline speech recognition, redis-server for the Redis
+## store tests). Does nothing when they are already there.
+deps:
+	@missing=""; \
+	pkg-config --exists pocketsphinx 2>/dev/null || missing="$$missing libpocketsphinx-dev"; \
+	test -f $(SPHINX_MODEL) || missing="$$missing pocketsphinx-en-us"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+## run: start the gateway (offline engine, rule-based drafter, SQLite store,
+## documents written to var/documents). CONFIG=path.yaml to use a file.
+run: deps
+	$(GO) run ./cmd/scribegate serve $(if $(CONFIG),-config $(CONFIG))
+
+## build: the scribegate binary in bin/
+build: deps
+	$(GO) build -o bin/scribegate ./cmd/scribegate
+
+## test: vet, then every test (Redis tests start their own redis-server)
+test: deps vet
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+## test-race: the race detector over the concurrent parts
+test-race: deps
+	$(GO) test -race -count=1 -timeout 20m ./gateway/... ./review/... ./transcription/... ./connectors/...
+
+## bench: the Go benchmarks
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
+
+## eval: score the offline drafter on ACI-Bench (valid split)
+eval:
+	$(GO) run ./cmd/scribegate eval
+
+vet: deps
+	$(GO) vet $(PKGS)
+
+## lint: vet plus formatting
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin var

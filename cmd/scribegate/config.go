@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole gateway configuration: one YAML file (see
+// scribegate.example.yaml and the README) plus SCRIBEGATE_* environment
+// overrides. Every field has a default that gives a working single-machine
+// gateway with nothing else installed.
+type Config struct {
+	// Listen is the address the gateway serves on.
+	Listen string `yaml:"listen"`
+	// PublicURL is how clients reach the gateway; used in review links.
+	PublicURL string `yaml:"public_url"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// DataDir holds the embedded store, the development secret and, with
+	// the default connector, the pushed documents.
+	DataDir string `yaml:"data_dir"`
+
+	Auth          AuthConfig          `yaml:"auth"`
+	Transcription TranscriptionConfig `yaml:"transcription"`
+	Drafting      DraftingConfig      `yaml:"drafting"`
+	Streaming     StreamingConfig     `yaml:"streaming"`
+	Store         StoreConfig         `yaml:"store"`
+	Push          PushConfig          `yaml:"push"`
+	Connectors    ConnectorsConfig    `yaml:"connectors"`
+}
+
+// AuthConfig chooses how bearer tokens are verified.
+type AuthConfig struct {
+	// JWKSURL is the clinic identity provider's key set; when set, tokens
+	// must be signed by one of its keys (production).
+	JWKSURL string `yaml:"jwks_url"`
+	// DevSecretFile holds the HS256 secret used when no JWKS URL is set
+	// (development only). It is created with a random secret if missing.
+	DevSecretFile string `yaml:"dev_secret_file"`
+	// Issuer and Audience are checked when set.
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+}
+
+// OpenAIConfig points at an OpenAI-compatible server.
+type OpenAIConfig struct {
+	BaseURL string `yaml:"base_url"`
+	// APIKeyEnv names the environment variable holding the key, so the key
+	// itself never sits in the file.
+	APIKeyEnv string        `yaml:"api_key_env"`
+	Model     string        `yaml:"model"`
+	Timeout   time.Duration `yaml:"timeout"`
+}
+
+// APIKey returns the key from the configured environment variable.
+func (c OpenAIConfig) APIKey() string { return os.Getenv(c.APIKeyEnv) }
+
+// TranscriptionConfig chooses the speech-to-text engine.
+type TranscriptionConfig struct {
+	// Engine is "sphinx" (offline, the default) or "openai".
+	Engine string       `yaml:"engine"`
+	OpenAI OpenAIConfig `yaml:"openai"`
+	Sphinx SphinxConfig `yaml:"sphinx"`
+	// Language is the default when a session names none.
+	Language string `yaml:"language"`
+}
+
+// SphinxConfig configures the offline PocketSphinx engine.
+type SphinxConfig struct {
+	// ModelDir is the acoustic model directory; empty means Debian's
+	// pocketsphinx-en-us package location.
+	ModelDir string `yaml:"model_dir"`
+	// Decoders is how many utterances are recognised at once.
+	Decoders int `yaml:"decoders"`
+}
+
+// DraftingConfig chooses the note drafter and templates.
+type DraftingConfig struct {
+	// Drafter is "rules" (offline, the default) or "openai".
+	Drafter string       `yaml:"drafter"`
+	OpenAI  OpenAIConfig `yaml:"openai"`
+	// Deidentify replaces names, dates and identifiers with placeholders
+	// before text leaves for the LLM.
+	Deidentify bool `yaml:"deidentify"`
+	// TemplatesDir holds custom templates (YAML, one per file), added to
+	// the built-ins; one with a built-in's id replaces it.
+	TemplatesDir string `yaml:"templates_dir"`
+	// ClinicTemplates and ClinicianTemplates name the template a session
+	// that names none drafts with; a clinician's wins over the clinic's,
+	// and "soap" is the fallback.
+	ClinicTemplates    map[string]string `yaml:"clinic_templates"`
+	ClinicianTemplates map[string]string `yaml:"clinician_templates"`
+}
+
+// StreamingConfig bounds streaming sessions.
+type StreamingConfig struct {
+	MaxFrameBytes int           `yaml:"max_frame_bytes"`
+	IdleTimeout   time.Duration `yaml:"idle_timeout"`
+	MaxSession    time.Duration `yaml:"max_session"`
+	// Endpointing is the default silence that ends an utterance.
+	Endpointing time.Duration `yaml:"endpointing"`
+}
+
+// StoreConfig chooses where notes live.
+type StoreConfig struct {
+	// Driver is "sqlite" (embedded single file, the default).
+	Driver string `yaml:"driver"`
+	// Path is the SQLite file; empty means DataDir/scribegate.db.
+	Path string `yaml:"path"`
+}
+
+// PushConfig tunes the push worker.
+type PushConfig struct {
+	Workers     int           `yaml:"workers"`
+	MaxAttempts int           `yaml:"max_attempts"`
+	BaseBackoff time.Duration `yaml:"base_backoff"`
+	MaxBackoff  time.Duration `yaml:"max_backoff"`
+	Lease       time.Duration `yaml:"lease"`
+}
+
+// ConnectorsConfig names the EHR connector instances and routes clinics to
+// them.
+type ConnectorsConfig struct {
+	// Default is the instance for clinics without a route.
+	Default string `yaml:"default"`
+	// Clinics maps a clinic id to an instance name.
+	Clinics map[string]string `yaml:"clinics"`
+	// Instances maps an instance name to its settings: "kind" names the
+	// connector kind, every other key belongs to that kind.
+	Instances map[string]yaml.Node `yaml:"instances"`
+}
+
+// defaultConfig is the embedded default: one machine, offline engine and
+// drafter, SQLite store, documents written to a folder.
+func defaultConfig() Config {
+	return Config{
+		Listen:   "127.0.0.1:8080",
+		LogLevel: "info",
+		DataDir:  "var",
+		Transcription: TranscriptionConfig{
+			Engine:   "sphinx",
+			OpenAI:   OpenAIConfig{BaseURL: "https://api.openai.com/v1", APIKeyEnv: "OPENAI_API_KEY", Model: "whisper-1", Timeout: 30 * time.Second},
+			Sphinx:   SphinxConfig{Decoders: 2},
+			Language: "en",
+		},
+		Drafting: DraftingConfig{
+			Drafter: "rules",
+			OpenAI:  OpenAIConfig{BaseURL: "https://api.openai.com/v1", APIKeyEnv: "OPENAI_API_KEY", Model: "gpt-4o-mini", Timeout: 60 * time.Second},
+		},
+		Streaming: StreamingConfig{
+			MaxFrameBytes: 256 << 10,
+			IdleTimeout:   60 * time.Second,
+			MaxSession:    3 * time.Hour,
+			Endpointing:   500 * time.Millisecond,
+		},
+		Store: StoreConfig{Driver: "sqlite"},
+		Push: PushConfig{
+			Workers:     2,
+			MaxAttempts: 8,
+			BaseBackoff: 2 * time.Second,
+			MaxBackoff:  5 * time.Minute,
+			Lease:       2 * time.Minute,
+		},
+	}
+}
+
+// defaultConnectors is the connector section used when the file names no
+// instances: every note goes to a folder under DataDir.
+func defaultConnectors(dataDir string) (ConnectorsConfig, error) {
+	var n yaml.Node
+	src := fmt.Sprintf("kind: file\ndir: %q\n", filepath.Join(dataDir, "documents"))
+	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
+		return ConnectorsConfig{}, err
+	}
+	return ConnectorsConfig{Default: "local-files", Instances: map[string]yaml.Node{"local-files": *n.Content[0]}}, nil
+}
+
+// loadConfig reads path (empty: defaults only), then applies environment
+// overrides from environ (os.Environ form). Unknown keys in the file and
+// unknown SCRIBEGATE_* variables are errors, so a typo never silently falls
+// back to a default.
+func loadConfig(path string, environ []string) (Config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return Config{}, err
+	}
+	if len(cfg.Connectors.Instances) == 0 {
+		def, err := defaultConnectors(cfg.DataDir)
+		if err != nil {
+			return Config{}, err
+		}
+		def.Clinics = cfg.Connectors.Clinics
+		cfg.Connectors = def
+	}
+	if cfg.Store.Path == "" {
+		cfg.Store.Path = filepath.Join(cfg.DataDir, "scribegate.db")
+	}
+	if cfg.Auth.DevSecretFile == "" && cfg.Auth.JWKSURL == "" {
+		cfg.Auth.DevSecretFile = filepath.Join(cfg.DataDir, "dev-secret")
+	}
+	return cfg, cfg.validate()
+}
+
+func (c Config) validate() error {
+	var errs []error
+	oneOf := func(key, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		errs = append(errs, fmt.Errorf("%s: %q is not one of %s", key, v, strings.Join(allowed, ", ")))
+	}
+	oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
+	oneOf("transcription.engine", c.Transcription.Engine, "sphinx", "openai")
+	oneOf("drafting.drafter", c.Drafting.Drafter, "rules", "openai")
+	oneOf("store.driver", c.Store.Driver, "sqlite")
+	if c.Streaming.MaxFrameBytes <= 0 {
+		errs = append(errs, errors.New("streaming.max_frame_bytes must be positive"))
+	}
+	if c.Streaming.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("streaming.idle_timeout must be positive"))
+	}
+	if c.Push.Workers <= 0 || c.Push.MaxAttempts <= 0 {
+		errs = append(errs, errors.New("push.workers and push.max_attempts must be positive"))
+	}
+	if _, ok := c.Connectors.Instances[c.Connectors.Default]; !ok {
+		errs = append(errs, fmt.Errorf("connectors.default: no instance named %q", c.Connectors.Default))
+	}
+	for clinic, inst := range c.Connectors.Clinics {
+		if _, ok := c.Connectors.Instances[inst]; !ok {
+			errs = append(errs, fmt.Errorf("connectors.clinics.%s: no instance named %q", clinic, inst))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// envPrefix starts every override variable.
+const envPrefix = "SCRIBEGATE_"
+
+// applyEnv sets fields from SCRIBEGATE_* variables. The variable for a key is
+// its YAML path in capitals joined by underscores: streaming.idle_timeout is
+// SCRIBEGATE_STREAMING_IDLE_TIMEOUT. Maps (connector instances, clinic
+// routes) are file-only.
+func applyEnv(cfg *Config, environ []string) error {
+	fields := map[string]reflect.Value{}
+	collectEnvFields(reflect.ValueOf(cfg).Elem(), envPrefix, fields)
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, envPrefix) || ignoredEnv[name] {
+			continue
+		}
+		f, known := fields[name]
+		if !known {
+			return fmt.Errorf("config: unknown environment variable %s", name)
+		}
+		if err := setFromString(f, val); err != nil {
+			return fmt.Errorf("config: %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ignoredEnv are SCRIBEGATE_ variables that are not configuration keys.
+var ignoredEnv = map[string]bool{
+	"SCRIBEGATE_CONFIG": true, // the file path itself
+	"SCRIBEGATE_TOKEN":  true, // used by the stream subcommand
+	"SCRIBEGATE_URL":    true, // used by the stream subcommand
+}
+
+func collectEnvFields(v reflect.Value, prefix string, out map[string]reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + strings.ToUpper(tag)
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.Struct:
+			collectEnvFields(f, name+"_", out)
+		case reflect.Map:
+			// file-only
+		default:
+			out[name] = f
+		}
+	}
+}
+
+func setFromString(f reflect.Value, s string) error {
+	switch {
+	case f.Type() == reflect.TypeFor[time.Duration]():
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+	case f.Kind() == reflect.String:
+		f.SetString(s)
+	case f.Kind() == reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(n))
+	case f.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	default:
+		return fmt.Errorf("unsupported type %s", f.Type())
+	}
+	return nil
+}
+
+// decodeStrict decodes a connector instance's YAML node into v, refusing
+// unknown keys. The "kind" key is the registry's, so it is removed first.
+func decodeStrict(n yaml.Node, v any) error {
+	if n.Kind != yaml.MappingNode {
+		return errors.New("settings must be a mapping")
+	}
+	trimmed := n
+	trimmed.Content = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "kind" {
+			continue
+		}
+		trimmed.Content = append(trimmed.Content, n.Content[i], n.Content[i+1])
+	}
+	raw, err := yaml.Marshal(&trimmed)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// instanceKind returns the "kind" key of a connector instance's settings.
+func instanceKind(n yaml.Node) (string, error) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "kind" {
+			return n.Content[i+1].Value, nil
+		}
+	}
+	return "", errors.New(`missing "kind"`)
+}
