@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/transcription"
+	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/transcription/sphinx"
+
+	// Connector kinds offered by this build; an integrator's own kind is
+	// one more blank import.
+	_ "github.com/scribegate/scribegate/connectors/athena"
+	_ "github.com/scribegate/scribegate/connectors/bestpractice"
+	_ "github.com/scribegate/scribegate/connectors/cerner"
+	_ "github.com/scribegate/scribegate/connectors/epic"
+	_ "github.com/scribegate/scribegate/connectors/fhir"
+	_ "github.com/scribegate/scribegate/connectors/file"
+	_ "github.com/scribegate/scribegate/connectors/gentu"
+)
+
+// app is a wired gateway: the HTTP surface, the review service and its
+// store, and the push worker with the connectors behind it.
+type app struct {
+	cfg        Config
+	log        *slog.Logger
+	server     *gateway.Server
+	notes      *review.Service
+	worker     *review.Worker
+	store      *sqlitestore.Store
+	connectors map[string]connectors.Connector
+}
+
+// newApp builds every part from cfg. Nothing starts serving until run.
+func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+
+	a.store, err = sqlitestore.Open(ctx, cfg.Store.Path)
+	if err != nil {
+		return nil, err
+	}
+
+	if a.connectors, err = openConnectors(ctx, cfg.Connectors, log); err != nil {
+		return nil, err
+	}
+	templates, err := notes.NewTemplates(true, cfg.Drafting.TemplatesDir, notes.Defaults{
+		Clinics: cfg.Drafting.ClinicTemplates, Clinicians: cfg.Drafting.ClinicianTemplates,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	a.worker = review.NewWorker(a.store, &connectorPusher{conns: a.connectors, templates: templates}, review.WorkerOptions{
+		Concurrency: cfg.Push.Workers,
+		Lease:       cfg.Push.Lease,
+		MaxAttempts: cfg.Push.MaxAttempts,
+		BaseBackoff: cfg.Push.BaseBackoff,
+		MaxBackoff:  cfg.Push.MaxBackoff,
+		Logger:      log,
+	})
+	a.notes = review.NewService(a.store, review.ServiceOptions{Logger: log, OnEnqueue: a.worker.Kick})
+
+	engine, err := newEngine(cfg.Transcription, log)
+	if err != nil {
+		return nil, err
+	}
+	drafter := newDrafter(cfg.Drafting, log)
+
+	auth, err := newAuth(ctx, cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	routes := cfg.Connectors
+	a.server, err = gateway.New(gateway.Options{
+		Auth:      auth,
+		Engine:    engine,
+		Drafter:   drafter,
+		Templates: templates,
+		Notes:     a.notes,
+		ConnectorExists: func(name string) bool {
+			_, ok := a.connectors[name]
+			return ok
+		},
+		ConnectorFor:     func(clinic string) string { return routes.Clinics[clinic] },
+		DefaultConnector: routes.Default,
+		Limits: gateway.Limits{
+			MaxFrameBytes:      int64(cfg.Streaming.MaxFrameBytes),
+			IdleTimeout:        cfg.Streaming.IdleTimeout,
+			MaxSessionDuration: cfg.Streaming.MaxSession,
+			Endpointing:        cfg.Streaming.Endpointing,
+		},
+		Metrics:    reg,
+		Ready:      []gateway.Check{{Name: "store", Check: a.storeReady}},
+		Logger:     log,
+		OnApproved: a.worker.Kick,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func newAuth(ctx context.Context, c AuthConfig) (*gateway.Auth, error) {
+	ac := gateway.AuthConfig{JWKSURL: c.JWKSURL, Issuer: c.Issuer, Audience: c.Audience}
+	if c.JWKSURL == "" {
+		secret, err := devSecret(c.DevSecretFile)
+		if err != nil {
+			return nil, err
+		}
+		ac.Secret = secret
+	}
+	return gateway.NewAuth(ctx, ac)
+}
+
+func newEngine(c TranscriptionConfig, log *slog.Logger) (transcription.Engine, error) {
+	switch c.Engine {
+	case "openai":
+		return transcription.NewOpenAIEngine(transcription.OpenAIConfig{
+			BaseURL: c.OpenAI.BaseURL, APIKey: c.OpenAI.APIKey(), Model: c.OpenAI.Model, Timeout: c.OpenAI.Timeout,
+		})
+	default:
+		return sphinx.New(sphinx.Config{ModelDir: c.Sphinx.ModelDir, Decoders: c.Sphinx.Decoders})
+	}
+}
+
+func newDrafter(c DraftingConfig, log *slog.Logger) notes.Drafter {
+	rules := notes.RuleDrafter{}
+	if c.Drafter != "openai" {
+		return rules
+	}
+	return notes.NewOpenAIDrafter(notes.OpenAIConfig{
+		BaseURL: c.OpenAI.BaseURL, APIKey: c.OpenAI.APIKey(), Model: c.OpenAI.Model, Timeout: c.OpenAI.Timeout,
+		Fallback: rules, Deidentify: c.Deidentify, Logger: log,
+	})
+}
+
+// openConnectors opens every configured instance through the registry.
+func openConnectors(ctx context.Context, c ConnectorsConfig, log *slog.Logger) (map[string]connectors.Connector, error) {
+	out := make(map[string]connectors.Connector, len(c.Instances))
+	for name, node := range c.Instances {
+		kind, err := instanceKind(node)
+		if err != nil {
+			return nil, fmt.Errorf("connectors.instances.%s: %w", name, err)
+		}
+		conn, err := connectors.Open(ctx, kind, connectors.Config{
+			Name:   name,
+			Decode: func(v any) error { return decodeStrict(node, v) },
+			Logger: log.With("connector", name),
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[name] = conn
+	}
+	return out, nil
+}
+
+// run serves on l and works the push outbox until ctx ends, then drains
+// open sessions (finishing their notes) before returning.
+func (a *app) run(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		if err := a.worker.Run(workerCtx); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("push worker stopped", "err", err)
+		}
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(l) }()
+	a.log.Info("scribegate serving", "addr", l.Addr().String(), "engine", a.cfg.Transcription.Engine, "drafter", a.cfg.Drafting.Drafter)
+
+	var err error
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+	}
+	// Finish open consultations first (their notes must be queued), then
+	// stop the listener and the worker.
+	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if e := a.server.Shutdown(shutCtx); e != nil {
+		a.log.Error("drain sessions", "err", e)
+	}
+	if e := srv.Shutdown(shutCtx); e != nil && err == nil {
+		err = e
+	}
+	stopWorker()
+	<-workerDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// storeReady is the store's readiness probe: a cheap indexed read.
+func (a *app) storeReady(ctx context.Context) error {
+	_, err := a.store.CountByState(ctx, "")
+	return err
+}
+
+func (a *app) close() {
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, os.Environ())
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	return a.run(ctx, l)
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(strings.ToUpper(level)))
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv}))
+}
+
+// connectorPusher is the review.Pusher that files notes through the
+// configured connectors: review knows nothing of EHRs, connectors nothing of
+// review states.
+type connectorPusher struct {
+	conns     map[string]connectors.Connector
+	templates *notes.Templates
+}
+
+// Push files the approved version of n with the connector the note names.
+func (p *connectorPusher) Push(ctx context.Context, n *review.Note) (review.PushResult, error) {
+	conn, ok := p.conns[n.Connector]
+	if !ok {
+		return review.PushResult{}, review.Permanent(fmt.Errorf("connector %q is not configured", n.Connector))
+	}
+	tmpl, err := p.templates.Get(n.Template)
+	if err != nil {
+		return review.PushResult{}, review.Permanent(err)
+	}
+	rec, err := conn.Push(ctx, documentFor(n, tmpl))
+	if err != nil {
+		if connectors.IsPermanent(err) {
+			return review.PushResult{}, review.Permanent(err)
+		}
+		return review.PushResult{}, err
+	}
+	return review.PushResult{ExternalID: rec.ExternalID}, nil
+}
+
+// documentFor is the connectors' view of an approved note: the frozen
+// approved version, filed under its template's LOINC note type.
+func documentFor(n *review.Note, t notes.Template) *connectors.Document {
+	d := &connectors.Document{
+		NoteID:       n.ID,
+		Version:      n.ApprovedVersion,
+		Clinic:       n.Clinic,
+		Patient:      n.Patient,
+		Encounter:    n.Encounter,
+		Author:       n.Clinician,
+		AuthorName:   n.ClinicianName,
+		Approver:     n.ApprovedBy,
+		ApproverName: n.ApprovedByName,
+		ApprovedAt:   n.ApprovedAt,
+		Template:     n.Template,
+		LOINC:        t.LOINC,
+		LOINCDisplay: t.LOINCDisplay,
+		Title:        t.Name,
+		Text:         n.Draft.Text(),
+		Created:      n.CreatedAt,
+		Drafter:      n.Draft.Drafter,
+	}
+	return d
+}
+
+// runCheck opens every configured connector instance and runs its checks
+// (token, CapabilityStatement …), printing one table.
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("connectors check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, os.Environ())
+	if err != nil {
+		return err
+	}
+	conns, err := openConnectors(ctx, cfg.Connectors, newLogger(stderr, cfg.LogLevel))
+	if err != nil {
+		return err
+	}
+	return printCheckTable(ctx, conns, stdout)
+}

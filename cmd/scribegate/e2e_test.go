@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/scribegate/scribegate/connectors/fhirschema"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
+	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/transcription/openaitest"
+)
+
+// testGateway is a gateway started in-process on a free port, wired exactly
+// as `scribegate serve` wires it.
+type testGateway struct {
+	URL    string
+	secret []byte
+	cfg    Config
+}
+
+// startGateway writes configYAML (with {{DATA}} replaced by a temp dir) to
+// a file, loads it as serve does, and serves it until the test ends.
+func startGateway(t *testing.T, configYAML string) *testGateway {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "scribegate.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(configYAML, "{{DATA}}", dir)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path, nil)
+	if err != nil {
+		t.Fatalf("load config: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("wire gateway: %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway run: %v", err)
+		}
+		a.close()
+	})
+	secret, err := devSecret(cfg.Auth.DevSecretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testGateway{URL: "http://" + l.Addr().String(), secret: secret, cfg: cfg}
+}
+
+func (g *testGateway) token(t *testing.T, sub, clinic string, role review.Role) string {
+	t.Helper()
+	tok, err := gateway.MintToken(g.secret, gateway.Claims{
+		RegisteredClaims: registered(sub, "", ""), Clinic: clinic, Role: role, Name: "Dr " + sub,
+	}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// call sends a JSON request and decodes a JSON reply into out (when not nil),
+// returning the status.
+func (g *testGateway) call(t *testing.T, method, path, token string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, g.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// noteView is the part of GET /v1/notes/{id} the tests read.
+type noteView struct {
+	ID         string            `json:"id"`
+	State      string            `json:"state"`
+	Version    int               `json:"version"`
+	Patient    string            `json:"patient"`
+	Encounter  string            `json:"encounter"`
+	ExternalID string            `json:"external_id"`
+	PushError  string            `json:"push_error"`
+	Draft      notes.Draft       `json:"draft"`
+	Transcript []notes.Utterance `json:"transcript"`
+}
+
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// waitForState polls the note until it reaches want or a terminal state.
+// It is a wait for an asynchronous worker, not a timing assertion: the
+// deadline only keeps a broken build from hanging.
+func (g *testGateway) waitForState(t *testing.T, token, id string, want string) noteView {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var n noteView
+		if st := g.call(t, "GET", "/v1/notes/"+id, token, nil, &n); st != http.StatusOK {
+			t.Fatalf("get note: status %d", st)
+		}
+		if n.State == want || n.State == string(review.StatePushFailed) || time.Now().After(deadline) {
+			if n.State != want {
+				t.Fatalf("note %s is %s (push error %q), want %s", id, n.State, n.PushError, want)
+			}
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkDocumentReference validates the one DocumentReference the EHR holds
+// against the FHIR R4 schema and against the approved note.
+func checkDocumentReference(t *testing.T, ehr *fhirtest.Server, n noteView, clinician string) {
+	t.Helper()
+	docs := ehr.Resources("DocumentReference")
+	if len(docs) != 1 {
+		t.Fatalf("EHR holds %d DocumentReferences, want exactly 1", len(docs))
+	}
+	if err := fhirschema.ForTest(t).Validate(docs[0]); err != nil {
+		t.Fatalf("DocumentReference is not valid FHIR R4: %v\n%s", err, docs[0])
+	}
+	var doc struct {
+		ResourceType string `json:"resourceType"`
+		Status       string `json:"status"`
+		DocStatus    string `json:"docStatus"`
+		Identifier   []struct{ System, Value string }
+		Subject      struct{ Reference string }
+		Author       []struct{ Reference string }
+		Context      struct {
+			Encounter []struct{ Reference string }
+		}
+		Content []struct {
+			Attachment struct {
+				ContentType string `json:"contentType"`
+				Data        string `json:"data"`
+			}
+		}
+		Meta struct{ Security []struct{ System, Code string } }
+	}
+	if err := json.Unmarshal(docs[0], &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Status != "current" || doc.DocStatus != "final" {
+		t.Errorf("status %q docStatus %q, want current and final", doc.Status, doc.DocStatus)
+	}
+	wantID := n.ID + "-v" + strconv.Itoa(n.Version)
+	found := false
+	for _, id := range doc.Identifier {
+		found = found || id.Value == wantID
+	}
+	if !found {
+		t.Errorf("identifiers %+v lack %q", doc.Identifier, wantID)
+	}
+	if doc.Subject.Reference != "Patient/"+n.Patient {
+		t.Errorf("subject %q, want Patient/%s", doc.Subject.Reference, n.Patient)
+	}
+	if len(doc.Context.Encounter) != 1 || doc.Context.Encounter[0].Reference != "Encounter/"+n.Encounter {
+		t.Errorf("encounter %+v, want Encounter/%s", doc.Context.Encounter, n.Encounter)
+	}
+	if len(doc.Author) == 0 || !strings.HasSuffix(doc.Author[0].Reference, "/"+clinician) {
+		t.Errorf("author %+v, want the clinician %s", doc.Author, clinician)
+	}
+	if len(doc.Content) == 0 {
+		t.Fatal("no content")
+	}
+	text, err := base64.StdEncoding.DecodeString(doc.Content[0].Attachment.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(text) != n.Draft.Text() {
+		t.Errorf("attachment text differs from the approved note:\n got %q\nwant %q", text, n.Draft.Text())
+	}
+	if !strings.HasPrefix(doc.Content[0].Attachment.ContentType, "text/plain") {
+		t.Errorf("content type %q", doc.Content[0].Attachment.ContentType)
+	}
+	ai := false
+	for _, s := range doc.Meta.Security {
+		ai = ai || s.Code == "AIAST"
+	}
+	if !ai {
+		t.Errorf("no AI-assisted security label in %+v", doc.Meta.Security)
+	}
+}
+
+// fakeWhisper answers a transcription with text that depends on the audio
+// it was sent, so the test can tell which utterance produced which result.
+func fakeWhisper(r openaitest.TranscriptionRequest) (openaitest.TranscriptionResponse, error) {
+	var energy float64
+	for _, s := range r.Samples {
+		energy += float64(s) * float64(s)
+	}
+	text := fmt.Sprintf("patient reports knee pain for %d days", int(r.Duration()/(100*time.Millisecond)))
+	return openaitest.TranscriptionResponse{Text: text}, nil
+}
+
+var utteranceLine = regexp.MustCompile(`(?m)^\[(\d+)\][^\n]*?knee pain for (\d+) days`)
+
+// fakeChat drafts a SOAP note from the numbered utterances in the prompt,
+// citing each one, as a model following the JSON schema would.
+func fakeChat(req openai.ChatCompletionRequest) (openaitest.ChatReply, error) {
+	var user string
+	for _, m := range req.Messages {
+		if m.Role == openai.ChatMessageRoleUser {
+			user += m.Content
+		}
+	}
+	type sentence struct {
+		Text     string `json:"text"`
+		Evidence []int  `json:"evidence"`
+	}
+	out := map[string][]sentence{"subjective": {}, "objective": {}, "assessment": {}, "plan": {}}
+	for _, m := range utteranceLine.FindAllStringSubmatch(user, -1) {
+		i, _ := strconv.Atoi(m[1])
+		out["subjective"] = append(out["subjective"], sentence{Text: "Reports knee pain for " + m[2] + " days.", Evidence: []int{i}})
+	}
+	out["plan"] = append(out["plan"], sentence{Text: "Follow up as needed.", Evidence: []int{0}})
+	b, _ := json.Marshal(out)
+	return openaitest.ChatReply{Content: string(b)}, nil
+}
+
+func TestEndToEndOpenAI(t *testing.T) {
+	ehr := fhirtest.NewServer(t)
+	ai := openaitest.New(t, &openaitest.Server{Transcribe: fakeWhisper, Chat: fakeChat})
+	t.Setenv("TEST_OPENAI_KEY", ai.Key)
+	g := startGateway(t, fmt.Sprintf(`
+data_dir: "{{DATA}}"
+log_level: debug
+transcription:
+  engine: openai
+  openai: {base_url: %q, api_key_env: TEST_OPENAI_KEY, model: whisper-1}
+drafting:
+  drafter: openai
+  openai: {base_url: %q, api_key_env: TEST_OPENAI_KEY, model: gpt-4o-mini}
+push:
+  base_backoff: 10ms
+  max_backoff: 50ms
+connectors:
+  default: ehr
+  instances:
+    ehr: {kind: fhir, base_url: %q}
+`, ai.URL, ai.URL, ehr.URL))
+	// The first create is filed but its response is lost: the retry must
+	// not file a second document.
+	ehr.Inject(fhirtest.Fault{Method: "POST", ResourceType: "DocumentReference", Drop: true}, 1)
+
+	clin := g.token(t, "prac-1", "clinic-a", review.RoleClinician)
+	f, err := os.Open("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out, err := streamWAV(context.Background(), f, streamOptions{
+		URL: g.URL, Token: clin, Patient: "pat-42", Encounter: "enc-7", Speed: 0, Chunk: 100 * time.Millisecond,
+	}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	if len(out.Transcript) < 3 {
+		t.Fatalf("got %d final results, want one per spoken turn (8 turns): %q", len(out.Transcript), out.Transcript)
+	}
+	// Every upload was a 16 kHz mono WAV of speech, never the whole file.
+	for _, r := range ai.Transcriptions() {
+		if r.SampleRate != 16000 || r.Channels != 1 || r.Duration() > 30*time.Second {
+			t.Errorf("engine got %d Hz, %d ch, %v", r.SampleRate, r.Channels, r.Duration())
+		}
+	}
+
+	var n noteView
+	if st := g.call(t, "GET", "/v1/notes/"+out.NoteID, clin, nil, &n); st != http.StatusOK || n.State != "pending_review" {
+		t.Fatalf("note: status %d state %q", st, n.State)
+	}
+	if len(n.Transcript) != len(out.Transcript) {
+		t.Errorf("note transcript has %d utterances, the stream had %d finals", len(n.Transcript), len(out.Transcript))
+	}
+	if !strings.HasPrefix(n.Draft.Drafter, "openai:") || len(n.Draft.Sections) == 0 || len(n.Draft.Sections[0].Sentences) != len(n.Transcript) {
+		t.Fatalf("draft not from the chat drafter: %+v", n.Draft)
+	}
+	if len(ehr.Resources("DocumentReference")) != 0 {
+		t.Fatal("a document reached the EHR before approval")
+	}
+
+	// Another clinic cannot see or approve it.
+	other := g.token(t, "prac-9", "clinic-b", review.RoleReviewer)
+	var e apiError
+	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", other, map[string]int{"version": n.Version}, &e); st != http.StatusNotFound || e.Error.Code != "note_not_found" {
+		t.Fatalf("other clinic approve: %d %+v", st, e)
+	}
+
+	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, map[string]int{"version": n.Version}, nil); st != http.StatusOK {
+		t.Fatalf("approve: status %d", st)
+	}
+	// Approving twice is refused and changes nothing.
+	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, map[string]int{"version": n.Version}, &e); st != http.StatusConflict || e.Error.Code != "invalid_state" {
+		t.Fatalf("second approve: %d %+v", st, e)
+	}
+	pushed := g.waitForState(t, clin, out.NoteID, "pushed")
+	if pushed.ExternalID == "" {
+		t.Error("pushed note has no EHR id")
+	}
+	checkDocumentReference(t, ehr, pushed, "prac-1")
+	if ehr.PendingFaults() != 0 {
+		t.Error("the lost-response fault never fired")
+	}
+	if len(ehr.Resources("Provenance")) == 0 {
+		t.Error("no Provenance declares the AI involvement")
+	}
+}
+
+func TestEndToEndOffline(t *testing.T) {
+	ehr := fhirtest.NewServer(t)
+	g := startGateway(t, fmt.Sprintf(`
+data_dir: "{{DATA}}"
+connectors:
+  default: ehr
+  instances:
+    ehr: {kind: fhir, base_url: %q}
+`, ehr.URL))
+	if g.cfg.Transcription.Engine != "sphinx" || g.cfg.Drafting.Drafter != "rules" {
+		t.Fatalf("defaults are %s/%s, want the offline sphinx/rules", g.cfg.Transcription.Engine, g.cfg.Drafting.Drafter)
+	}
+	clin := g.token(t, "prac-2", "clinic-a", review.RoleClinician)
+	f, err := os.Open("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out, err := streamWAV(context.Background(), f, streamOptions{
+		URL: g.URL, Token: clin, Patient: "pat-43", Encounter: "enc-8", Speed: 0, Chunk: 250 * time.Millisecond,
+	}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	// PocketSphinx is a modest recogniser, and espeak a robotic speaker:
+	// ask that most of what it heard was really said, not for exact text.
+	script, err := os.ReadFile("../../testdata/consultations/knee-pain-short.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	said := map[string]bool{}
+	for _, w := range wordsOf(string(script)) {
+		said[w] = true
+	}
+	heard := wordsOf(strings.Join(out.Transcript, " "))
+	hits := 0
+	for _, w := range heard {
+		if said[w] {
+			hits++
+		}
+	}
+	if len(heard) < 20 || float64(hits) < 0.5*float64(len(heard)) {
+		t.Errorf("the offline engine heard %d words, %d of them said: %q", len(heard), hits, heard)
+	}
+	var n noteView
+	if st := g.call(t, "GET", "/v1/notes/"+out.NoteID, clin, nil, &n); st != http.StatusOK || n.State != "pending_review" {
+		t.Fatalf("note: status %d state %q", st, n.State)
+	}
+	if n.Draft.Drafter != "rules" || strings.TrimSpace(n.Draft.Text()) == "" {
+		t.Fatalf("draft: %+v", n.Draft)
+	}
+	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, map[string]int{"version": n.Version}, nil); st != http.StatusOK {
+		t.Fatalf("approve: status %d", st)
+	}
+	pushed := g.waitForState(t, clin, out.NoteID, "pushed")
+	checkDocumentReference(t, ehr, pushed, "prac-2")
+}
+
+func wordsOf(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r == '\'')
+	})
+}
