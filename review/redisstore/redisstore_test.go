@@ -1,0 +1,207 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/redisstore"
+	"github.com/scribegate/scribegate/review/storetest"
+)
+
+// serverURL is the Redis every test in the package uses: REDIS_URL when
+// set, otherwise a redis-server this package starts on a free loopback
+// port with no persistence.
+var serverURL string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	serverURL = os.Getenv("REDIS_URL")
+	if serverURL == "" {
+		stop, url, err := startServer()
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				fmt.Fprintf(os.Stderr, "redisstore: REDIS_URL is unset and no redis-server could be started under CI: %v\n", err)
+				return 1
+			}
+			fmt.Fprintf(os.Stderr, "redisstore: skipping Redis tests: %v\n", err)
+		} else {
+			defer stop()
+			serverURL = url
+		}
+	}
+	return m.Run()
+}
+
+func startServer() (stop func(), url string, err error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, "", err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	dir, err := os.MkdirTemp("", "redisstore-test-")
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--maxmemory-policy", "noeviction", "--dir", dir)
+	cmd.Dir = dir
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, "", err
+	}
+	stop = func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	url = fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	defer c.Close()
+	for i := 0; ; i++ {
+		if c.Ping(context.Background()).Err() == nil {
+			return stop, url, nil
+		}
+		if i == 200 {
+			stop()
+			return nil, "", fmt.Errorf("redis-server did not answer: %s", out.String())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func client(tb testing.TB) *redis.Client {
+	tb.Helper()
+	if serverURL == "" {
+		tb.Skip("no Redis: set REDIS_URL or install redis-server")
+	}
+	opts, err := redis.ParseURL(serverURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// open gives each test its own key prefix on the shared server, so tests
+// never see each other's notes and a shared REDIS_URL is left usable.
+func open(tb testing.TB) review.Store {
+	return redisstore.New(client(tb), fmt.Sprintf("{t%s}:", review.NewID()[:10]))
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) review.Store { return open(t) })
+}
+
+func TestOpen(t *testing.T) {
+	c := client(t)
+	ctx := context.Background()
+	s, err := redisstore.Open(ctx, serverURL)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
+	// A server that may evict keys is refused.
+	old, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		t.Skipf("CONFIG not allowed: %v", err)
+	}
+	if err := c.ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.ConfigSet(ctx, "maxmemory-policy", old["maxmemory-policy"])
+	if s, err := redisstore.Open(ctx, serverURL); err == nil {
+		s.Close()
+		t.Error("Open accepted a server with maxmemory-policy allkeys-lru")
+	}
+	if _, err := redisstore.Open(ctx, "not a url"); err == nil {
+		t.Error("Open accepted a bad URL")
+	}
+}
+
+// countingPusher stands in for an EHR: it counts pushes per note and
+// version.
+type countingPusher struct {
+	mu    sync.Mutex
+	count map[string]int
+}
+
+func (p *countingPusher) Push(ctx context.Context, n *review.Note) (review.PushResult, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := fmt.Sprintf("%s/%d", n.ID, n.ApprovedVersion)
+	p.count[key]++
+	return review.PushResult{ExternalID: key}, nil
+}
+
+// TestWorkersShareQueue runs the Service and two gateway instances' push
+// workers on one Redis: every approved note is pushed exactly once.
+func TestWorkersShareQueue(t *testing.T) {
+	ctx := context.Background()
+	c := client(t)
+	prefix := fmt.Sprintf("{t%s}:", review.NewID()[:10])
+	svc := review.NewService(redisstore.New(c, prefix), review.ServiceOptions{})
+	a := review.Actor{Subject: "dr-a", Clinic: "c1", Role: review.RoleClinician}
+	var ids []string
+	for range 20 {
+		n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StatePendingReview})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Approve(ctx, a, n.ID, n.Version); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, n.ID)
+	}
+	p := &countingPusher{count: map[string]int{}}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, id := range []string{"gw1", "gw2"} {
+		// Each instance has its own client, as separate processes would.
+		w := review.NewWorker(redisstore.New(client(t), prefix), p, review.WorkerOptions{ID: id, Concurrency: 2, PollInterval: time.Millisecond})
+		wg.Go(func() { w.Run(rctx) })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		counts, err := svc.List(ctx, a, review.Query{States: []review.State{review.StatePushed}, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(counts.Notes) == len(ids) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d pushed", len(counts.Notes), len(ids))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	for _, id := range ids {
+		if c := p.count[id+"/1"]; c != 1 {
+			t.Errorf("note %s pushed %d times", id, c)
+		}
+	}
+}
