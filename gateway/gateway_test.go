@@ -611,7 +611,7 @@ func TestListenFrameTooLarge(t *testing.T) {
 }
 
 func TestListenIdleTimeoutFinishesNote(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Limits.IdleTimeout = 300 * time.Millisecond })
+	e := newEnv(t, func(o *Options) { o.Limits.IdleTimeout = time.Second })
 	c, _, err := e.dial("patient=p-6", nil)
 	if err != nil {
 		t.Fatal(err)
