@@ -84,7 +84,11 @@ var fragment = regexp.MustCompile(`\b[\w']+-(\s|$)`) // "ex- exerting", "it's- i
 func stripFillers(s string) string {
 	s = fragment.ReplaceAllString(s, "")
 	for i := 0; i < 3; i++ {
-		s = fillerPhrases.ReplaceAllString(s, "$1$3")
+		n := fillerPhrases.ReplaceAllString(s, "$1$3")
+		if n == s {
+			break
+		}
+		s = n
 	}
 	s = dropRepeats(s)
 	s = multiSpace.ReplaceAllString(s, " ")
@@ -139,14 +143,31 @@ func words(s string) []string {
 type rewrite struct {
 	re   *regexp.Regexp
 	repl string
+	// lit is text every match contains, so most rewrites are skipped with
+	// a substring test instead of running the regexp.
+	lit string
 }
 
 func rewrites(pairs ...string) []rewrite {
 	out := make([]rewrite, 0, len(pairs)/2)
 	for i := 0; i < len(pairs); i += 2 {
-		out = append(out, rewrite{regexp.MustCompile(`(?i)\b` + pairs[i] + `\b`), pairs[i+1]})
+		out = append(out, rewrite{regexp.MustCompile(`(?i)\b` + pairs[i] + `\b`), pairs[i+1], literalPrefix(pairs[i])})
 	}
 	return out
+}
+
+// literalPrefix is the literal text a pattern starts with (after "^"),
+// short of any character an operator makes optional.
+func literalPrefix(p string) string {
+	p = strings.TrimPrefix(p, "^")
+	end := strings.IndexAny(p, `\()[]{}?*+|^$.`)
+	if end < 0 {
+		return p
+	}
+	if end > 0 && strings.ContainsRune("?*{", rune(p[end])) {
+		end--
+	}
+	return p[:end]
 }
 
 var expandNegations = rewrites(
@@ -205,8 +226,15 @@ var plainVoice = rewrites(
 )
 
 func apply(s string, rs []rewrite) string {
+	lower := strings.ToLower(s)
 	for _, r := range rs {
-		s = r.re.ReplaceAllString(s, r.repl)
+		if r.lit != "" && !strings.Contains(lower, r.lit) {
+			continue
+		}
+		if n := r.re.ReplaceAllString(s, r.repl); n != s {
+			s = n
+			lower = strings.ToLower(s)
+		}
 	}
 	return s
 }
