@@ -113,6 +113,10 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) review.Store { return open(t) })
 }
 
+func BenchmarkStore(b *testing.B) {
+	storetest.Benchmark(b, open)
+}
+
 func TestOpen(t *testing.T) {
 	c := client(t)
 	ctx := context.Background()

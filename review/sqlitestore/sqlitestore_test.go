@@ -12,7 +12,7 @@ import (
 	"github.com/scribegate/scribegate/review/storetest"
 )
 
-func open(t *testing.T) review.Store {
+func open(t testing.TB) review.Store {
 	t.Helper()
 	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "review.db"))
 	if err != nil {
@@ -22,7 +22,11 @@ func open(t *testing.T) review.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, open)
+	storetest.Run(t, func(t *testing.T) review.Store { return open(t) })
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Benchmark(b, open)
 }
 
 // TestReopen checks that a file keeps its notes and jobs across a restart
