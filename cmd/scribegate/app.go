@@ -117,10 +117,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			MaxSessionDuration: cfg.Streaming.MaxSession,
 			Endpointing:        cfg.Streaming.Endpointing,
 		},
-		Metrics:    reg,
-		Ready:      []gateway.Check{{Name: "store", Check: a.storeReady}},
-		Logger:     log,
-		OnApproved: a.worker.Kick,
+		Metrics: reg,
+		Ready:   []gateway.Check{{Name: "store", Check: a.storeReady}},
+		Logger:  log,
 	})
 	if err != nil {
 		return nil, err
