@@ -241,9 +241,9 @@ func TestSegmenterAdaptsToNoise(t *testing.T) {
 	}
 }
 
-// speechWAV returns the espeak fixture resampled to 16 kHz; a fresh one is
-// synthesised when espeak-ng is installed, to check more than one voice
-// rate, but the committed fixture alone suffices.
+// speechWAV returns the committed espeak-ng fixture at 16 kHz
+// (testdata/make_speech.sh), so real speech is tested even where espeak-ng
+// is not installed.
 func speechWAV(t testing.TB) []int16 {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", "speech.wav"))
