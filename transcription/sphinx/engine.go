@@ -47,9 +47,9 @@ const framesPerSecond = 100
 type Engine struct {
 	hmm, lm, dict *C.char
 
-	slots chan struct{}   // one per decoder that may exist
-	idle  chan *C.ps_decoder_t
-	mu    sync.Mutex // guards closed
+	slots  chan struct{} // one per decoder that may exist
+	idle   chan *C.ps_decoder_t
+	mu     sync.Mutex // guards closed
 	closed bool
 }
 
