@@ -240,12 +240,3 @@ func DecodeCursor(c string) (time.Time, string, error) {
 	}
 	return time.Unix(0, n).UTC(), id, nil
 }
-
-// After reports whether a note created at t with the id sorts after the
-// cursor position (ct, cid): the list order is CreatedAt, then ID.
-func After(t time.Time, id string, ct time.Time, cid string) bool {
-	if !t.Equal(ct) {
-		return t.After(ct)
-	}
-	return id > cid
-}

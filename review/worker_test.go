@@ -107,7 +107,7 @@ func (r *rig) actions(t *testing.T, id string) []string {
 	}
 	var out []string
 	for _, e := range es {
-		if e.FromVersion != e.Version && e.Action != review.ActionCreate && e.Action != review.ActionDraft && e.Action != review.ActionEdit {
+		if e.FromVersion != e.Version && e.Action != review.ActionCreate && e.Action != review.ActionDraft && e.Action != review.ActionEdit && e.Action != review.ActionAmend {
 			t.Errorf("%s changed the version %d → %d", e.Action, e.FromVersion, e.Version)
 		}
 		out = append(out, e.Action)
@@ -410,5 +410,58 @@ func TestPermanent(t *testing.T) {
 	}
 	if !errors.Is(p, base) || p.Error() != base.Error() {
 		t.Error("Permanent hides its cause or message")
+	}
+}
+
+// amendPusher records the ExternalID a note carries when pushed: for an
+// amendment it is the document being replaced.
+type amendPusher struct {
+	*ehr
+	replaces []string
+}
+
+func (p *amendPusher) Push(ctx context.Context, n *review.Note) (review.PushResult, error) {
+	p.replaces = append(p.replaces, n.ExternalID)
+	return p.ehr.Push(ctx, n)
+}
+
+func TestAmendmentAfterPush(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	p := &amendPusher{ehr: r.ehr}
+	w := review.NewWorker(r.store, p, review.WorkerOptions{ID: "w1", Now: r.clk.Now})
+	n := r.approved(t)
+	step(t, w)
+	first := r.note(t, n.ID)
+	if first.State != review.StatePushed {
+		t.Fatalf("state %s", first.State)
+	}
+	sections := sampleDraft().Sections
+	sections[1].Sentences[0].Text = "ECG today; troponin at 3 hours."
+	n, err := r.svc.Edit(ctx, drA, n.ID, first.Version, sections)
+	if err != nil {
+		t.Fatalf("amend a pushed note: %v", err)
+	}
+	if n.State != review.StatePendingReview || n.Version != first.Version+1 || n.ExternalID != first.ExternalID || n.ApprovedVersion != first.Version {
+		t.Errorf("amended note %+v", n)
+	}
+	n, err = r.svc.Approve(ctx, reviewer, n.ID, n.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, w)
+	final := r.note(t, n.ID)
+	if final.State != review.StatePushed || final.ExternalID == first.ExternalID {
+		t.Errorf("after amendment push: %s %s", final.State, final.ExternalID)
+	}
+	if !slices.Equal(p.replaces, []string{"", first.ExternalID}) {
+		t.Errorf("pushes carried ExternalIDs %q, want the first empty and the amendment naming the filed document", p.replaces)
+	}
+	if got := r.ehr.filed[fmt.Sprintf("%s/%d", n.ID, n.Version)]; got != n.Draft.Text() {
+		t.Errorf("amendment filed %q", got)
+	}
+	acts := r.actions(t, n.ID)
+	if !slices.Contains(acts, review.ActionAmend) {
+		t.Errorf("audit %v has no amend", acts)
 	}
 }

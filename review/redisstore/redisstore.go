@@ -293,10 +293,8 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 			if err != nil {
 				return err
 			}
-			n, err := s.getNote(ctx, tx, id)
-			if err != nil {
-				return err
-			}
+			cp := *old
+			n := &cp
 			ch, err := fn(n)
 			if err != nil {
 				return err

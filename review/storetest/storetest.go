@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) review.Store) {
 		{"Outbox", testOutbox},
 		{"LeaseTakeover", testLeaseTakeover},
 		{"RetryAndRelease", testRetryAndRelease},
+		{"EnqueueReplaces", testEnqueueReplaces},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"Pagination", testPagination},
 		{"Filters", testFilters},
@@ -447,6 +448,39 @@ func testRetryAndRelease(t *testing.T, s review.Store) {
 	}
 	if j3.Attempts != 2 {
 		t.Errorf("a release counted as an attempt: attempts %d, want 2", j3.Attempts)
+	}
+}
+
+// testEnqueueReplaces: a note has at most one job, and a claim of a
+// replaced job can no longer settle.
+func testEnqueueReplaces(t *testing.T, s review.Store) {
+	ctx := context.Background()
+	create(t, s, note("n1", "c1", "dr-a", "p1", base))
+	if _, err := approve(s, "n1", base, nil); err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.ClaimPushJob(ctx, "w1", base, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := approve(s, "n1", base.Add(time.Second), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.UpdateNote(ctx, "n1", func(n *review.Note) (*review.Change, error) {
+		return &review.Change{Settle: &review.Settlement{Job: old}}, nil
+	})
+	if !errors.Is(err, review.ErrLeaseLost) {
+		t.Errorf("settling a replaced job = %v, want ErrLeaseLost", err)
+	}
+	j, err := s.ClaimPushJob(ctx, "w2", base.Add(time.Second), time.Minute)
+	if err != nil {
+		t.Fatalf("the replacing job is not claimable: %v", err)
+	}
+	if j.ID == old.ID || j.Attempts != 1 || j.NoteID != "n1" {
+		t.Errorf("replacing job %+v (old %+v)", j, old)
+	}
+	if _, err := s.ClaimPushJob(ctx, "w3", base.Add(30*time.Second), time.Minute); !errors.Is(err, review.ErrNoJob) {
+		t.Errorf("a second job exists for one note: %v", err)
 	}
 }
 
