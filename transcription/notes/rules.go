@@ -459,24 +459,32 @@ func rewriteSentence(s string, k kind, r role, plain bool) string {
 
 // Yes/no questions and their answers become "Reports X." or "Denies X.".
 var (
-	ynQuestion = regexp.MustCompile(`^(?:and |so |okay |ok |um |uh |now |alright )*(?:(?:do|did|have|are|were|has|is|any) (?:you|there|it)(?: been| ever| still)? (?:(?:have|had|having|get|getting|got|gotten|notice|noticed|noticing|experience|experienced|experiencing|feel|felt|feeling|see|seen|been having|been experiencing)\b)?\s*|any |how about |what about )(?:any |some )?(.+?)[?.]?$`)
-	trailingQ  = regexp.MustCompile(`\s*\b(at all|or anything( like that)?|or anything else|lately|recently|these days|with that|like that|or not|right now|today)\b.*$`)
-	badSubject = regexp.MustCompile(`^(do|does|did|is|are|was|were|can|could|have|has|how|what|where|when|why|which|who|you|it|that|this)\b`)
-	noAnswer   = regexp.MustCompile(`^(no|nope|nah|not really|not at all|never|none|i do not|i don't|i have not|i haven't|i did not|i didn't|negative)\b`)
-	yesAnswer  = regexp.MustCompile(`^(yes|yeah|yep|yup|i do|i have|i did|a little|a bit|sometimes|occasionally|definitely|absolutely|uh-huh|mm-hmm|it does|they do)\b`)
+	ynQuestion  = regexp.MustCompile(`^(?:and |so |okay |ok |um |uh |now |alright )*(?:(?:do|did|have|are|were|has|is|any) (?:you|there|it)(?: been| ever| still)? (?:(?:have|had|having|get|getting|got|gotten|notice|noticed|noticing|experience|experienced|experiencing|feel|felt|feeling|see|seen|been having|been experiencing)\b)?\s*|any |how about |what about )(?:any |some )?(.+?)[?.]?$`)
+	trailingQ   = regexp.MustCompile(`\s*\b(at all|or anything( like that)?|or anything else|lately|recently|these days|with that|like that|or not|right now|today)\b.*$`)
+	determiners = setOf(`a an the any some your their much more less`)
+	badSubject  = regexp.MustCompile(`^(do|does|did|is|are|was|were|can|could|have|has|how|what|where|when|why|which|who|you|it|that|this)\b`)
+	noAnswer    = regexp.MustCompile(`^(no|nope|nah|not really|not at all|never|none|i do not|i don't|i have not|i haven't|i did not|i didn't|negative)\b`)
+	yesAnswer   = regexp.MustCompile(`^(yes|yeah|yep|yup|i do|i have|i did|a little|a bit|sometimes|occasionally|definitely|absolutely|uh-huh|mm-hmm|it does|they do)\b`)
 )
 
 func answer(question, ans string, plain bool) (string, kind, bool) {
 	if plain {
 		return "", kNone, false
 	}
+	question = stripFillers(question)
 	m := ynQuestion.FindStringSubmatch(question)
 	if m == nil {
-		return "", kNone, false
+		// "and how about other symptoms, have you had a fever or chills?"
+		if i := strings.LastIndex(question, ", "); i >= 0 {
+			m = ynQuestion.FindStringSubmatch(question[i+2:])
+		}
+		if m == nil {
+			return "", kNone, false
+		}
 	}
 	what := trailingQ.ReplaceAllString(strings.TrimSpace(m[1]), "")
 	what = strings.TrimRight(what, " ,?.")
-	if badSubject.MatchString(what) {
+	if first := strings.Fields(what + " x")[0]; badSubject.MatchString(what) || embeddedQuestion.MatchString(what) || !(clinical[first] || isDrug(first) || determiners[first]) {
 		return "", kNone, false
 	}
 	if n := len(strings.Fields(what)); n == 0 || n > 8 || !substantive("x y "+what) || strings.Contains(what, "question") {

@@ -191,7 +191,6 @@ var reportLead = rewrites(
 	`^i (?:do not|did not) (?:have|get|notice|feel)`, "denies",
 	`^i(?:'ve| have) not (?:had|noticed|felt)`, "denies",
 	`^i (?:never|have never|'ve never) had`, "denies ever having",
-	`^no`, "denies",
 )
 
 var patientVoice = rewrites(
