@@ -198,8 +198,10 @@ func MixToMono(samples []int16, channels int) []int16 {
 // be cheaper but aliases badly when going down from 44.1/48 kHz, and aliased
 // energy in 4–8 kHz is exactly where fricatives (s, f, th) live; a sinc
 // filter keeps them clean for the recogniser at a cost of a few dozen
-// multiply-adds per output sample. The kernel is tabulated once per
-// Resampler at 512 points per zero crossing and linearly interpolated.
+// multiply-adds per output sample. For the usual rates the filter of each
+// of the few output phases is tabulated exactly; for odd rates (8001 Hz)
+// the kernel is tabulated at 512 points per zero crossing and linearly
+// interpolated.
 //
 // State is carried across calls: feeding audio in one chunk or in many gives
 // the same samples, so chunk boundaries add no clicks. Output lags input by
@@ -212,6 +214,10 @@ type Resampler struct {
 	half     int       // filter half-width in input samples
 	table    []float64 // kernel sampled every 1/tableRes input samples from 0 to half
 	tableRes float64
+	// poly holds the exact, normalised filter for each phase when the
+	// ratio has few phases (all the usual rates): 2·half taps per phase.
+	poly []float64
+	g    int64 // gcd(in, out): phase = (n·in mod out) / g
 
 	buf      []float64 // pending input, buf[0] is input sample bufStart
 	bufStart int64
@@ -254,7 +260,34 @@ func NewResampler(from, to int) (*Resampler, error) {
 		x := float64(i) / rs.tableRes
 		rs.table[i] = rs.kernelExact(x)
 	}
+	// Rates with a small common divisor structure (48k, 44.1k, 22.05k, 8k
+	// …) have few distinct filter phases: tabulate them exactly, which is
+	// both faster and more accurate than interpolating the kernel.
+	rs.g = int64(gcd(from, to))
+	phases, taps := int(rs.out/rs.g), 2*rs.half
+	if phases*taps <= 1<<16 {
+		rs.poly = make([]float64, phases*taps)
+		for p := range phases {
+			frac := float64(int64(p)*rs.g) / float64(rs.out)
+			row := rs.poly[p*taps : (p+1)*taps]
+			var sum float64
+			for j := range row { // tap j is input sample center-half+1+j
+				row[j] = rs.kernelExact(math.Abs(float64(rs.half-1-j) + frac))
+				sum += row[j]
+			}
+			for j := range row {
+				row[j] /= sum
+			}
+		}
+	}
 	return rs, nil
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 func (rs *Resampler) kernelExact(x float64) float64 {
@@ -333,17 +366,38 @@ func (rs *Resampler) emitUntil(dst []int16, avail, end int64) []int16 {
 		if center+int64(rs.half) >= avail {
 			break
 		}
-		frac := float64(num%rs.out) / float64(rs.out)
 		lo := center - int64(rs.half) + 1
-		var acc, norm float64
-		for k := lo; k <= center+int64(rs.half); k++ {
-			w := rs.kernel(float64(center-k) + frac)
-			norm += w
-			if k >= rs.bufStart && k >= 0 {
-				acc += w * rs.buf[k-rs.bufStart]
+		var v float64
+		if rs.poly != nil {
+			taps := 2 * rs.half
+			p := int((num % rs.out) / rs.g)
+			row := rs.poly[p*taps : (p+1)*taps]
+			var acc float64
+			if lo >= rs.bufStart {
+				in := rs.buf[lo-rs.bufStart : lo-rs.bufStart+int64(taps)]
+				for j, w := range row {
+					acc += w * in[j]
+				}
+			} else { // the first outputs: samples before the stream are silence
+				for j, w := range row {
+					if k := lo + int64(j); k >= rs.bufStart {
+						acc += w * rs.buf[k-rs.bufStart]
+					}
+				}
 			}
+			v = math.Round(acc)
+		} else {
+			frac := float64(num%rs.out) / float64(rs.out)
+			var acc, norm float64
+			for k := lo; k <= center+int64(rs.half); k++ {
+				w := rs.kernel(float64(center-k) + frac)
+				norm += w
+				if k >= rs.bufStart {
+					acc += w * rs.buf[k-rs.bufStart]
+				}
+			}
+			v = math.Round(acc / norm)
 		}
-		v := math.Round(acc / norm)
 		dst = append(dst, int16(math.Max(math.MinInt16, math.Min(math.MaxInt16, v))))
 		rs.next++
 	}
