@@ -205,6 +205,23 @@ func (s *Service) List(ctx context.Context, a Actor, q Query) (Page, error) {
 	return p, nil
 }
 
+// Counts returns how many of the clinic's notes are in each state, for a
+// reviewer's queue badge or an admin's dashboard. Clinicians see their own
+// list instead (ErrForbidden here), as clinic-wide numbers are not theirs.
+func (s *Service) Counts(ctx context.Context, a Actor) (map[State]int, error) {
+	if err := checkActor(a); err != nil {
+		return nil, err
+	}
+	if a.Role == RoleClinician {
+		return nil, fmt.Errorf("%w: clinic counts are for reviewers and admins", ErrForbidden)
+	}
+	m, err := s.store.CountByState(ctx, a.Clinic)
+	if err != nil {
+		return nil, fmt.Errorf("review: count notes: %w", err)
+	}
+	return m, nil
+}
+
 // Edit replaces the note's sections, making a new version that awaits
 // approval. It is allowed on a note pending review, on one whose push
 // failed (to correct what the EHR refused) and on a pushed one (an

@@ -233,6 +233,37 @@ func TestList(t *testing.T) {
 	}
 }
 
+func TestListBadCursorIsInvalid(t *testing.T) {
+	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	_, err := svc.List(context.Background(), reviewer, review.Query{Cursor: "%%%"})
+	if !errors.Is(err, review.ErrInvalid) || !errors.Is(err, review.ErrBadCursor) {
+		t.Errorf("bad cursor = %v, want ErrInvalid and ErrBadCursor", err)
+	}
+}
+
+func TestCounts(t *testing.T) {
+	ctx := context.Background()
+	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	n := pending(t, svc)
+	pending(t, svc)
+	if _, err := svc.Approve(ctx, drA, n.ID, n.Version); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.Counts(ctx, reviewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[review.StatePendingReview] != 1 || got[review.StateApproved] != 1 || len(got) != 2 {
+		t.Errorf("counts %v", got)
+	}
+	if got, _ := svc.Counts(ctx, otherRev); len(got) != 0 {
+		t.Errorf("another clinic counts %v", got)
+	}
+	if _, err := svc.Counts(ctx, drA); !errors.Is(err, review.ErrForbidden) {
+		t.Errorf("clinician counts = %v, want ErrForbidden", err)
+	}
+}
+
 func TestEditApproveFlow(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()

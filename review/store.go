@@ -224,19 +224,24 @@ func EncodeCursor(t time.Time, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(t.UnixNano(), 10) + ":" + id))
 }
 
-// DecodeCursor reverses EncodeCursor; ErrBadCursor for anything else.
+// DecodeCursor reverses EncodeCursor. Anything else is an error that
+// matches both ErrBadCursor and ErrInvalid (the client sent bad input).
 func DecodeCursor(c string) (time.Time, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return time.Time{}, "", fmt.Errorf("%w: %v", ErrBadCursor, err)
+		return time.Time{}, "", badCursor(err.Error())
 	}
 	ns, id, ok := strings.Cut(string(b), ":")
 	if !ok || id == "" {
-		return time.Time{}, "", ErrBadCursor
+		return time.Time{}, "", badCursor("no id")
 	}
 	n, err := strconv.ParseInt(ns, 10, 64)
 	if err != nil {
-		return time.Time{}, "", fmt.Errorf("%w: %v", ErrBadCursor, err)
+		return time.Time{}, "", badCursor(err.Error())
 	}
 	return time.Unix(0, n).UTC(), id, nil
+}
+
+func badCursor(detail string) error {
+	return fmt.Errorf("%w (%s): %w", ErrBadCursor, detail, ErrInvalid)
 }
