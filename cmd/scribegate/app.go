@@ -150,15 +150,17 @@ func newEngine(c TranscriptionConfig, log *slog.Logger) (transcription.Engine, e
 	}
 }
 
+// newDrafter returns the configured drafter behind the support check, so
+// every draft's unsupported sentences are flagged whichever drafter wrote it.
 func newDrafter(c DraftingConfig, log *slog.Logger) notes.Drafter {
 	rules := notes.RuleDrafter{}
 	if c.Drafter != "openai" {
-		return rules
+		return notes.Checked(rules)
 	}
-	return notes.NewOpenAIDrafter(notes.OpenAIConfig{
+	return notes.Checked(notes.NewOpenAIDrafter(notes.OpenAIConfig{
 		BaseURL: c.OpenAI.BaseURL, APIKey: c.OpenAI.APIKey(), Model: c.OpenAI.Model, Timeout: c.OpenAI.Timeout,
 		Fallback: rules, Deidentify: c.Deidentify, Logger: log,
-	})
+	}))
 }
 
 // openConnectors opens every configured instance through the registry.
