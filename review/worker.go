@@ -227,7 +227,9 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 		return nil
 	}
 
-	pctx, cancel := context.WithTimeout(ctx, w.opts.Lease)
+	// Stop the push a little before the lease ends, so that the outcome is
+	// recorded before another worker may take the job over.
+	pctx, cancel := context.WithTimeout(ctx, w.opts.Lease*9/10)
 	res, perr := w.pusher.Push(pctx, n)
 	cancel()
 	if perr != nil && ctx.Err() != nil && !IsPermanent(perr) {

@@ -104,6 +104,14 @@ func (s *Store) check(ctx context.Context) error {
 	return nil
 }
 
+// Ping checks that the server answers, for the gateway's readiness probe.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisstore: ping: %w", err)
+	}
+	return nil
+}
+
 // Close closes the connection if Open made it.
 func (s *Store) Close() error {
 	if s.owns {

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -23,6 +24,10 @@ import (
 // port with no persistence.
 var serverURL string
 
+// ownServer says the server is this package's own, so a test may change
+// its configuration.
+var ownServer bool
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -39,7 +44,7 @@ func run(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "redisstore: skipping Redis tests: %v\n", err)
 		} else {
 			defer stop()
-			serverURL = url
+			serverURL, ownServer = url, true
 		}
 	}
 	return m.Run()
@@ -124,8 +129,17 @@ func TestOpen(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
 	if err := s.Close(); err != nil {
 		t.Error(err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping after Close succeeded")
+	}
+	if !ownServer {
+		return // never reconfigure a shared server
 	}
 	// A server that may evict keys is refused.
 	old, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
@@ -184,7 +198,7 @@ func TestWorkersShareQueue(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, id := range []string{"gw1", "gw2"} {
 		// Each instance has its own client, as separate processes would.
-		w := review.NewWorker(redisstore.New(client(t), prefix), p, review.WorkerOptions{ID: id, Concurrency: 2, PollInterval: time.Millisecond})
+		w := review.NewWorker(redisstore.New(client(t), prefix), p, review.WorkerOptions{ID: id, Concurrency: 2, PollInterval: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 		wg.Go(func() { w.Run(rctx) })
 	}
 	deadline := time.Now().Add(10 * time.Second)

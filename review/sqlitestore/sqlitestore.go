@@ -158,6 +158,18 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// Ping checks that the file can still be read and written to, for the
+// gateway's readiness probe.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.tx(ctx, func(tx *sql.Tx) error {
+		var v int
+		return tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	}); err != nil {
+		return fmt.Errorf("sqlitestore: ping: %w", err)
+	}
+	return nil
+}
+
 // Close closes the file.
 func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())

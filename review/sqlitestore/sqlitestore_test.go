@@ -57,6 +57,9 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer s.Close()
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
 	got, err := s.GetNote(ctx, n.ID)
 	if err != nil || got.State != review.StateApproved {
 		t.Fatalf("after reopen: %+v, %v", got, err)
