@@ -465,3 +465,33 @@ func TestAmendmentAfterPush(t *testing.T) {
 		t.Errorf("audit %v has no amend", acts)
 	}
 }
+
+// TestStaleJobDropped: a job for a version that is no longer the approved
+// one (here, a duplicate enqueued after the note was pushed) is dropped,
+// audited, and nothing is sent.
+func TestStaleJobDropped(t *testing.T) {
+	r := newRig(t)
+	n := r.approved(t)
+	w := r.worker("w1", 5)
+	step(t, w)
+	if _, err := r.store.UpdateNote(context.Background(), n.ID, func(n *review.Note) (*review.Change, error) {
+		return &review.Change{Enqueue: &review.PushJob{NoteID: n.ID, Clinic: n.Clinic, Version: n.ApprovedVersion - 1, DueAt: r.clk.Now()}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !step(t, w) {
+		t.Fatal("the duplicate job was not claimed")
+	}
+	if r.ehr.calls != 1 {
+		t.Errorf("EHR called %d times, want 1", r.ehr.calls)
+	}
+	if got := r.note(t, n.ID); got.State != review.StatePushed {
+		t.Errorf("state %s", got.State)
+	}
+	if acts := r.actions(t, n.ID); acts[len(acts)-1] != review.ActionPushDropped {
+		t.Errorf("audit %v does not end with push_dropped", acts)
+	}
+	if step(t, w) {
+		t.Error("the dropped job is still queued")
+	}
+}

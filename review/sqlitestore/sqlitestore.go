@@ -84,8 +84,10 @@ var migrations = []string{
 // Open opens (creating if needed) the store file at path and brings its
 // schema up to date.
 func Open(ctx context.Context, path string) (*Store, error) {
-	if path == "" {
-		return nil, errors.New("sqlitestore: empty path")
+	if path == "" || strings.ContainsRune(path, '?') {
+		// The driver splits its DSN at '?', so such a file name would be
+		// misread as options.
+		return nil, fmt.Errorf("sqlitestore: bad file path %q (empty, or has a '?')", path)
 	}
 	dsn := func(extra string) string {
 		q := url.Values{}
@@ -93,7 +95,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(ON)")
-		s := "file:" + path + "?" + q.Encode()
+		s := path + "?" + q.Encode()
 		if extra != "" {
 			s += "&" + extra
 		}

@@ -3,6 +3,7 @@ package sqlitestore_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -89,5 +90,27 @@ func TestRefusesNewerSchema(t *testing.T) {
 	if s, err := sqlitestore.Open(ctx, path); err == nil {
 		s.Close()
 		t.Fatal("opened a file from a newer build")
+	}
+}
+
+func TestOpenOddPaths(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"review #1.db", "100% notes.db", "café.db"} {
+		path := filepath.Join(t.TempDir(), name)
+		s, err := sqlitestore.Open(ctx, path)
+		if err != nil {
+			t.Errorf("Open(%q): %v", name, err)
+			continue
+		}
+		s.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("Open(%q) made no file of that name: %v", name, err)
+		}
+	}
+	for _, bad := range []string{"", "notes.db?mode=ro"} {
+		if s, err := sqlitestore.Open(ctx, bad); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", bad)
+		}
 	}
 }
