@@ -91,6 +91,10 @@ type Note struct {
 	PushedAt     time.Time `json:"pushed_at,omitzero"`
 	// ExternalID is the EHR's id or location of the filed document.
 	ExternalID string `json:"external_id,omitempty"`
+	// PushedVersion is the version ExternalID holds. When a pushed note is
+	// edited and approved again, the new version is sent as an amendment
+	// that replaces this one.
+	PushedVersion int `json:"pushed_version,omitempty"`
 	// PushError is the EHR's own message when the push failed for good.
 	PushError string `json:"push_error,omitempty"`
 }

@@ -252,6 +252,7 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 			outcome = ActionPushOK
 			e := w.entry(n, ActionPushOK, now)
 			n.State, n.PushedAt, n.ExternalID, n.PushError = StatePushed, now, res.ExternalID, ""
+			n.PushedVersion = job.Version
 			n.UpdatedAt = now
 			ch.Audit = []AuditEntry{finish(e, n, fmt.Sprintf("attempt %d", job.Attempts))}
 		case IsPermanent(perr) || job.Attempts >= w.opts.MaxAttempts:

@@ -442,7 +442,10 @@ func TestAmendmentAfterPush(t *testing.T) {
 	if err != nil {
 		t.Fatalf("amend a pushed note: %v", err)
 	}
-	if n.State != review.StatePendingReview || n.Version != first.Version+1 || n.ExternalID != first.ExternalID || n.ApprovedVersion != first.Version {
+	if first.PushedVersion != first.Version {
+		t.Errorf("PushedVersion %d after pushing version %d", first.PushedVersion, first.Version)
+	}
+	if n.State != review.StatePendingReview || n.Version != first.Version+1 || n.ExternalID != first.ExternalID || n.PushedVersion != first.Version || n.ApprovedVersion != first.Version {
 		t.Errorf("amended note %+v", n)
 	}
 	n, err = r.svc.Approve(ctx, reviewer, n.ID, n.Version)
@@ -451,7 +454,7 @@ func TestAmendmentAfterPush(t *testing.T) {
 	}
 	step(t, w)
 	final := r.note(t, n.ID)
-	if final.State != review.StatePushed || final.ExternalID == first.ExternalID {
+	if final.State != review.StatePushed || final.ExternalID == first.ExternalID || final.PushedVersion != n.Version {
 		t.Errorf("after amendment push: %s %s", final.State, final.ExternalID)
 	}
 	if !slices.Equal(p.replaces, []string{"", first.ExternalID}) {
