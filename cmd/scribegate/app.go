@@ -315,6 +315,12 @@ func documentFor(n *review.Note, t notes.Template) *connectors.Document {
 		Created:      n.CreatedAt,
 		Drafter:      n.Draft.Drafter,
 	}
+	// A note filed before and approved again is an amendment: it names
+	// the version it replaces so the EHR keeps one current document.
+	if n.PushedVersion > 0 && n.PushedVersion != n.ApprovedVersion {
+		d.Replaces = connectors.Identifier(n.ID, n.PushedVersion)
+		d.ReplacesExternalID = n.ExternalID
+	}
 	return d
 }
 

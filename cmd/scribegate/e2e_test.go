@@ -355,6 +355,50 @@ connectors:
 	if len(ehr.Resources("Provenance")) == 0 {
 		t.Error("no Provenance declares the AI involvement")
 	}
+
+	// A correction after the push is a new version, approved again and
+	// filed as an amendment that replaces the first document.
+	sections := pushed.Draft.Sections
+	sections[0].Sentences = append(sections[0].Sentences, notes.Sentence{Text: "Correction: pain began after a fall from a ladder."})
+	var edited noteView
+	if st := g.call(t, "PUT", "/v1/notes/"+out.NoteID, clin, map[string]any{"version": pushed.Version, "sections": sections}, &edited); st != http.StatusOK {
+		t.Fatalf("amend: status %d", st)
+	}
+	if edited.State != "pending_review" || edited.Version != pushed.Version+1 {
+		t.Fatalf("amended note is %s v%d", edited.State, edited.Version)
+	}
+	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, map[string]int{"version": edited.Version}, nil); st != http.StatusOK {
+		t.Fatalf("approve amendment: status %d", st)
+	}
+	amended := g.waitForState(t, clin, out.NoteID, "pushed")
+	docs := ehr.Resources("DocumentReference")
+	if len(docs) != 2 {
+		t.Fatalf("EHR holds %d DocumentReferences after the amendment, want 2", len(docs))
+	}
+	var amendment struct {
+		RelatesTo []struct {
+			Code   string
+			Target struct {
+				Reference  string
+				Identifier struct{ Value string }
+			}
+		} `json:"relatesTo"`
+		Content []struct{ Attachment struct{ Data string } }
+	}
+	if err := json.Unmarshal(docs[1], &amendment); err != nil {
+		t.Fatal(err)
+	}
+	if len(amendment.RelatesTo) != 1 || amendment.RelatesTo[0].Code != "replaces" {
+		t.Fatalf("amendment relatesTo = %+v, want one replaces", amendment.RelatesTo)
+	}
+	target := amendment.RelatesTo[0].Target
+	if !strings.Contains(target.Reference, pushed.ExternalID) && target.Identifier.Value != out.NoteID+"-v"+strconv.Itoa(pushed.Version) {
+		t.Errorf("amendment replaces %+v, want the first document %s", target, pushed.ExternalID)
+	}
+	text, _ := base64.StdEncoding.DecodeString(amendment.Content[0].Attachment.Data)
+	if string(text) != amended.Draft.Text() || !strings.Contains(string(text), "Correction:") {
+		t.Errorf("amendment text is not the approved correction: %q", text)
+	}
 }
 
 func TestEndToEndOffline(t *testing.T) {
