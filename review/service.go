@@ -73,7 +73,8 @@ type ServiceOptions struct {
 //   - An approved note is frozen: the worker pushes exactly the approved
 //     version. A pushed note may be edited again; that makes a new version
 //     that, once approved, is pushed as an amendment of the filed document
-//     (the note keeps ExternalID of the document it replaces).
+//     (the note keeps ExternalID and PushedVersion of the document it
+//     replaces until the amendment is filed).
 //
 // Service is safe for concurrent use.
 type Service struct {
@@ -140,7 +141,7 @@ func (s *Service) Create(ctx context.Context, n *Note) (*Note, error) {
 	c.CreatedAt, c.UpdatedAt = now, now
 	c.ApprovedBy, c.ApprovedByName, c.ApprovedAt, c.ApprovedVersion = "", "", time.Time{}, 0
 	c.RejectedBy, c.RejectReason = "", ""
-	c.PushAttempts, c.PushedAt, c.ExternalID, c.PushError = 0, time.Time{}, "", ""
+	c.PushAttempts, c.PushedAt, c.ExternalID, c.PushedVersion, c.PushError = 0, time.Time{}, "", 0, ""
 	e := AuditEntry{
 		NoteID: c.ID, Clinic: c.Clinic, Actor: SystemActor, Role: RoleSystem,
 		Action: ActionCreate, ToState: c.State, Version: 1, At: now,
