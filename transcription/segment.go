@@ -163,6 +163,21 @@ func (s *Segmenter) Flush(dst []SegmentEvent) []SegmentEvent {
 	return dst
 }
 
+// Pending returns a copy of the utterance still being spoken: from its start
+// to its last voiced frame plus the post-roll (as far as heard), numbered as
+// it will be when it ends. ok is false while no speech is in progress.
+// Interim results are recognised from it; the final utterance is cut later
+// and may end elsewhere, so nothing taken from Pending ever stands in for it.
+func (s *Segmenter) Pending() (u Utterance, ok bool) {
+	end := min(s.lastVoiced+1+s.postFrames, s.frame)
+	if s.state != segSpeaking || end <= s.uttStart {
+		return Utterance{}, false
+	}
+	from, to := (s.uttStart-s.bufStart)*s.frameLen, (end-s.bufStart)*s.frameLen
+	samples := append([]int16(nil), s.buf[from:to]...)
+	return Utterance{Index: s.index, Start: s.frameTime(s.uttStart), Samples: samples, SampleRate: s.rate}, true
+}
+
 // Elapsed is how much audio the Segmenter has been given.
 func (s *Segmenter) Elapsed() time.Duration {
 	return s.dur(s.frame*s.frameLen + len(s.pending))

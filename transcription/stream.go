@@ -42,6 +42,18 @@ type StreamConfig struct {
 	// after each; 0 means 500 ms. A Retry-After from the engine wins when
 	// longer.
 	Backoff time.Duration
+
+	// Interim asks for interim results: while an utterance is still being
+	// spoken, the audio so far is recognised every InterimInterval and
+	// delivered as an EventInterim. Each interim call sends the whole
+	// utterance so far to the engine again, so with a paid engine interim
+	// results cost roughly (utterance length / InterimInterval / 2) times
+	// the audio of the final call; at most one interim call per stream is
+	// in flight, and a due interim is skipped while one is.
+	Interim bool
+	// InterimInterval is how much new speech is heard between interim
+	// results; 0 means 1 s.
+	InterimInterval time.Duration
 }
 
 // EventType says what an Event reports.
@@ -60,6 +72,12 @@ const (
 	// pause or by Finalize/Close (not one cut at MaxUtterance); Event.At is
 	// the end of its last word, or of its audio if it has no words.
 	EventUtteranceEnd
+	// EventInterim: Event.Result is a provisional transcript of the
+	// utterance still being spoken (StreamConfig.Interim). It arrives after
+	// the Result of the utterance before and before its own Result, which
+	// replaces it; an interim whose utterance has already been delivered is
+	// dropped. Interim text never becomes part of a final Result.
+	EventInterim
 )
 
 func (t EventType) String() string {
@@ -70,6 +88,8 @@ func (t EventType) String() string {
 		return "Result"
 	case EventUtteranceEnd:
 		return "UtteranceEnd"
+	case EventInterim:
+		return "Interim"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
@@ -78,10 +98,14 @@ func (t EventType) String() string {
 type Event struct {
 	Type   EventType
 	At     time.Duration // on the session's input timeline
-	Result Result        // for EventResult
+	Result Result        // for EventResult and EventInterim
 }
 
-// Result is the final transcript of one utterance.
+// Result is the transcript of one utterance: final for EventResult,
+// provisional for EventInterim. A Finalize with no speech pending is
+// answered by an empty final Result with FromFinalize set (no words,
+// Duration 0, Start at the end of the audio so far), so a client waiting
+// for Finalize's confirmation is not left waiting.
 type Result struct {
 	Index    int
 	Start    time.Duration // on the session's input timeline
@@ -131,7 +155,13 @@ type Stream struct {
 	pcm    []int16
 	engIn  []int16
 	segEv  []SegmentEvent
-	nUtt   int // utterances submitted
+	nUtt   int // jobs submitted: utterances, and empty Finalize answers
+
+	interimAt     time.Duration // segmenter time of the last interim started
+	interimBusy   atomic.Bool
+	interimWG     sync.WaitGroup
+	interimCancel context.CancelFunc
+	interimCtx    context.Context
 
 	received atomic.Int64 // input samples
 
@@ -142,10 +172,12 @@ type Stream struct {
 
 	qmu      sync.Mutex // guards the delivery state
 	ready    []Event
-	done     map[int]Result
-	texts    map[int]string // recognised text by index, for prompts
-	next     int            // index of the next Result to deliver
-	total    int            // utterances in all, once closed; -1 before
+	done     map[int]Result // by job sequence number
+	texts    map[int]string // recognised text by job sequence, for prompts
+	next     int            // sequence of the next Result to deliver
+	total    int            // jobs in all, once closed; -1 before
+	interim  *Result        // the latest interim not yet delivered
+	interSeq int            // the job sequence interim belongs to
 	wake     chan struct{}
 	finished chan struct{} // closed when the dispatcher has closed events
 }
@@ -175,6 +207,9 @@ func NewStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	if cfg.Backoff == 0 {
 		cfg.Backoff = 500 * time.Millisecond
 	}
+	if cfg.InterimInterval <= 0 {
+		cfg.InterimInterval = time.Second
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -192,6 +227,7 @@ func NewStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 		wake:     make(chan struct{}, 1),
 		finished: make(chan struct{}),
 	}
+	s.interimCtx, s.interimCancel = context.WithCancel(ctx)
 	go s.dispatch()
 	return s, nil
 }
@@ -218,11 +254,70 @@ func (s *Stream) Write(pcm []byte) error {
 	s.engIn = s.rs.Write(s.engIn[:0], s.pcm)
 	s.segEv = s.seg.Write(s.segEv[:0], s.engIn)
 	s.submit(s.segEv, false)
+	if s.cfg.Interim {
+		s.startInterim()
+	}
 	return nil
 }
 
+// startInterim recognises the utterance in progress when InterimInterval
+// of new audio has been heard since the last interim (or since the
+// utterance began) and no interim call is in flight. Called with s.mu held.
+func (s *Stream) startInterim() {
+	u, ok := s.seg.Pending()
+	if !ok {
+		return
+	}
+	// Count speech heard, not time: during a pause nothing new is said,
+	// and the same audio is not sent again.
+	end := u.Start + u.Duration()
+	if end-max(s.interimAt, u.Start) < s.cfg.InterimInterval {
+		return
+	}
+	if !s.interimBusy.CompareAndSwap(false, true) {
+		return // the engine is still busy with the last one: skip this one
+	}
+	s.interimAt = end
+	seq := s.nUtt // the pending utterance is the next job submitted
+	u.Language = s.cfg.Language
+	u.Prompt = s.prompt(seq)
+	s.interimWG.Add(1)
+	go s.recogniseInterim(seq, u)
+}
+
+// recogniseInterim makes one attempt at a provisional transcript: a failed
+// interim is not retried, the final result will come anyway.
+func (s *Stream) recogniseInterim(seq int, u Utterance) {
+	defer s.interimWG.Done()
+	defer s.interimBusy.Store(false)
+	ctx, cancel := context.WithTimeout(s.interimCtx, s.cfg.CallTimeout)
+	t, err := s.cfg.Engine.Transcribe(ctx, u)
+	cancel()
+	if err != nil {
+		s.log.Debug("interim recognition failed", "utterance", u.Index, "error", err)
+		return
+	}
+	r := Result{Index: u.Index, Start: u.Start, Duration: u.Duration()}
+	if len(t.Words) == 0 && t.Text != "" {
+		t.Words = EstimateWords(t.Text, u.Start, u.Start+r.Duration)
+		for i := range t.Words {
+			t.Words[i].Confidence = t.Confidence
+		}
+	}
+	r.Transcript = t
+	s.qmu.Lock()
+	if seq >= s.next {
+		s.interim, s.interSeq = &r, seq
+	}
+	s.qmu.Unlock()
+	s.signal()
+}
+
 // Finalize ends the current utterance now, as if a pause had been heard; its
-// Result has FromFinalize set. With no speech pending it does nothing.
+// Result has FromFinalize set. With no speech pending it is answered by an
+// empty Result with FromFinalize set. Deepgram's documentation says its
+// confirmation is usual but not guaranteed when little audio is buffered;
+// answering every Finalize is within that and lets a client wait for it.
 func (s *Stream) Finalize() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -230,7 +325,18 @@ func (s *Stream) Finalize() error {
 		return ErrStreamClosed
 	}
 	s.segEv = s.seg.Flush(s.segEv[:0])
+	utterances := 0
+	for _, ev := range s.segEv {
+		if ev.Kind == SegmentUtterance {
+			utterances++
+		}
+	}
 	s.submit(s.segEv, true)
+	if utterances == 0 {
+		seq := s.nUtt
+		s.nUtt++
+		s.enqueue(job{seq: seq, u: Utterance{Index: s.seg.index, Start: s.seg.Elapsed()}, fromFinalize: true, empty: true})
+	}
 	return nil
 }
 
@@ -253,6 +359,8 @@ func (s *Stream) Close() error {
 	total := s.nUtt
 	s.mu.Unlock()
 
+	s.interimCancel() // the final results are coming; interims are moot
+	s.interimWG.Wait()
 	s.workers.Wait()
 	s.qmu.Lock()
 	s.total = total
@@ -274,8 +382,9 @@ func (s *Stream) submit(evs []SegmentEvent, fromFinalize bool) {
 		case SegmentUtterance:
 			u := ev.Utterance
 			u.Language = s.cfg.Language
+			seq := s.nUtt
 			s.nUtt++
-			s.enqueue(job{u: u, fromFinalize: fromFinalize, speechFinal: !ev.Cut})
+			s.enqueue(job{seq: seq, u: u, fromFinalize: fromFinalize, speechFinal: !ev.Cut})
 		}
 	}
 }
@@ -288,8 +397,10 @@ func (s *Stream) signal() {
 }
 
 type job struct {
+	seq                       int // delivery order
 	u                         Utterance
 	fromFinalize, speechFinal bool
+	empty                     bool // answers a Finalize that had no speech
 }
 
 // enqueue queues an utterance for recognition, starting a worker if fewer
@@ -319,15 +430,23 @@ func (s *Stream) work() {
 		j := s.jobs[0]
 		s.jobs = s.jobs[1:]
 		s.jmu.Unlock()
-		s.recognise(j.u, j.fromFinalize, j.speechFinal)
+		s.recognise(j)
 	}
 }
 
 // recognise runs one utterance through the engine, with retries, and hands
 // the Result to the dispatcher.
-func (s *Stream) recognise(u Utterance, fromFinalize, speechFinal bool) {
-	u.Prompt = s.prompt(u.Index)
-	r := Result{Index: u.Index, Start: u.Start, Duration: u.Duration(), FromFinalize: fromFinalize, SpeechFinal: speechFinal}
+func (s *Stream) recognise(j job) {
+	u := j.u
+	r := Result{Index: u.Index, Start: u.Start, Duration: u.Duration(), FromFinalize: j.fromFinalize, SpeechFinal: j.speechFinal}
+	if j.empty {
+		s.qmu.Lock()
+		s.done[j.seq] = r
+		s.qmu.Unlock()
+		s.signal()
+		return
+	}
+	u.Prompt = s.prompt(j.seq)
 	t, attempts, err := s.transcribe(u)
 	switch {
 	case s.ctx.Err() != nil:
@@ -347,9 +466,9 @@ func (s *Stream) recognise(u Utterance, fromFinalize, speechFinal bool) {
 		s.log.Debug("utterance recognised", "utterance", u.Index, "attempts", attempts, "words", len(t.Words))
 	}
 	s.qmu.Lock()
-	s.done[u.Index] = r
+	s.done[j.seq] = r
 	if !r.Gap {
-		s.texts[u.Index] = t.Text
+		s.texts[j.seq] = t.Text
 	}
 	s.qmu.Unlock()
 	s.signal()
@@ -358,9 +477,10 @@ func (s *Stream) recognise(u Utterance, fromFinalize, speechFinal bool) {
 // maxPrompt bounds the prompt; Whisper reads only the last 224 tokens.
 const maxPrompt = 600
 
-// prompt is the text of the nearest earlier utterance already recognised.
-// With Concurrency 1 that is always the previous one; with more, the
-// previous one may still be in flight and the one before is used.
+// prompt is the text of the nearest earlier utterance already recognised
+// before the job with sequence index. With Concurrency 1 that is always the
+// previous one; with more, the previous one may still be in flight and the
+// one before is used.
 func (s *Stream) prompt(index int) string {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
@@ -427,6 +547,15 @@ func (s *Stream) dispatch() {
 					end = w[len(w)-1].End
 				}
 				s.ready = append(s.ready, Event{Type: EventUtteranceEnd, At: end})
+			}
+		}
+		if s.interim != nil {
+			switch {
+			case s.interSeq < s.next: // its final result has gone out
+				s.interim = nil
+			case s.interSeq == s.next:
+				s.ready = append(s.ready, Event{Type: EventInterim, At: s.interim.Start, Result: *s.interim})
+				s.interim = nil
 			}
 		}
 		var ev Event
