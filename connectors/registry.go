@@ -23,6 +23,11 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger is for ids and outcomes only, never note text.
 	Logger *slog.Logger
+	// StateDir is a directory private to this instance for durable state,
+	// such as the push ledger of an EHR without conditional create. Empty
+	// means none was given; a connector then keeps such state in memory
+	// and says so in its log.
+	StateDir string
 }
 
 // Factory builds a Connector for one configured instance of a kind.

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -102,6 +104,15 @@ func open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	var s Settings
 	if err := c.Decode(&s); err != nil {
 		return nil, fmt.Errorf("epic: settings: %w", err)
+	}
+	// The ledger is what keeps a resend from filing a second note in
+	// Epic, so it is durable by default when the gateway gives a state
+	// directory.
+	if s.LedgerFile == "" && c.StateDir != "" {
+		if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("epic: ledger: %w", err)
+		}
+		s.LedgerFile = filepath.Join(c.StateDir, "ledger.json")
 	}
 	return New(s, Options{HTTPClient: c.HTTPClient, Logger: c.Logger, Name: c.Name})
 }

@@ -416,12 +416,18 @@ func TestOpenFromConfig(t *testing.T) {
 	s := e.settings()
 	s.PrivateKeyFile = keyFile
 	decode := func(v any) error { *(v.(*epic.Settings)) = s; return nil }
-	conn, err := connectors.Open(context.Background(), "epic", connectors.Config{Name: "epic-test", Decode: decode})
+	state := filepath.Join(t.TempDir(), "state")
+	conn, err := connectors.Open(context.Background(), "epic", connectors.Config{Name: "epic-test", Decode: decode, StateDir: state})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.Push(context.Background(), e.doc()); err != nil {
 		t.Fatal(err)
+	}
+	// Given a state directory, the ledger that stands in for Epic's missing
+	// conditional create is durable without any setting.
+	if fi, err := os.Stat(filepath.Join(state, "ledger.json")); err != nil || fi.Size() == 0 {
+		t.Errorf("no durable ledger in the state directory: %v", err)
 	}
 
 	bad := []func(*epic.Settings){
