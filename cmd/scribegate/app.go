@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/redisstore"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
@@ -35,6 +37,13 @@ import (
 	_ "github.com/scribegate/scribegate/connectors/gentu"
 )
 
+// store is the review store with the readiness probe both
+// implementations offer.
+type store interface {
+	review.Store
+	Ping(ctx context.Context) error
+}
+
 // app is a wired gateway: the HTTP surface, the review service and its
 // store, and the push worker with the connectors behind it.
 type app struct {
@@ -43,7 +52,7 @@ type app struct {
 	server     *gateway.Server
 	notes      *review.Service
 	worker     *review.Worker
-	store      *sqlitestore.Store
+	store      store
 	connectors map[string]connectors.Connector
 }
 
@@ -59,12 +68,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		return nil, err
 	}
 
-	a.store, err = sqlitestore.Open(ctx, cfg.Store.Path)
-	if err != nil {
+	if a.store, err = openStore(ctx, cfg.Store); err != nil {
 		return nil, err
 	}
 
-	if a.connectors, err = openConnectors(ctx, cfg.Connectors, log); err != nil {
+	if a.connectors, err = openConnectors(ctx, cfg.Connectors, cfg.DataDir, log); err != nil {
 		return nil, err
 	}
 	templates, err := notes.NewTemplates(true, cfg.Drafting.TemplatesDir, notes.Defaults{
@@ -118,13 +126,22 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			Endpointing:        cfg.Streaming.Endpointing,
 		},
 		Metrics: reg,
-		Ready:   []gateway.Check{{Name: "store", Check: a.storeReady}},
+		Ready:   []gateway.Check{{Name: "store", Check: a.store.Ping}},
 		Logger:  log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// openStore opens the configured review store: the embedded SQLite file,
+// or Redis for several gateway instances sharing one queue.
+func openStore(ctx context.Context, c StoreConfig) (store, error) {
+	if c.Driver == "redis" {
+		return redisstore.Open(ctx, c.RedisURL)
+	}
+	return sqlitestore.Open(ctx, c.Path)
 }
 
 func newAuth(ctx context.Context, c AuthConfig) (*gateway.Auth, error) {
@@ -164,7 +181,7 @@ func newDrafter(c DraftingConfig, log *slog.Logger) notes.Drafter {
 }
 
 // openConnectors opens every configured instance through the registry.
-func openConnectors(ctx context.Context, c ConnectorsConfig, log *slog.Logger) (map[string]connectors.Connector, error) {
+func openConnectors(ctx context.Context, c ConnectorsConfig, dataDir string, log *slog.Logger) (map[string]connectors.Connector, error) {
 	out := make(map[string]connectors.Connector, len(c.Instances))
 	for name, node := range c.Instances {
 		kind, err := instanceKind(node)
@@ -172,9 +189,10 @@ func openConnectors(ctx context.Context, c ConnectorsConfig, log *slog.Logger) (
 			return nil, fmt.Errorf("connectors.instances.%s: %w", name, err)
 		}
 		conn, err := connectors.Open(ctx, kind, connectors.Config{
-			Name:   name,
-			Decode: func(v any) error { return decodeStrict(node, v) },
-			Logger: log.With("connector", name),
+			Name:     name,
+			Decode:   func(v any) error { return decodeStrict(node, v) },
+			Logger:   log.With("connector", name),
+			StateDir: filepath.Join(dataDir, "connectors", name),
 		})
 		if err != nil {
 			return nil, err
@@ -220,12 +238,6 @@ func (a *app) run(ctx context.Context, l net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	return err
-}
-
-// storeReady is the store's readiness probe: a cheap indexed read.
-func (a *app) storeReady(ctx context.Context) error {
-	_, err := a.store.CountByState(ctx, "")
 	return err
 }
 
@@ -337,7 +349,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	conns, err := openConnectors(ctx, cfg.Connectors, newLogger(stderr, cfg.LogLevel))
+	conns, err := openConnectors(ctx, cfg.Connectors, cfg.DataDir, newLogger(stderr, cfg.LogLevel))
 	if err != nil {
 		return err
 	}

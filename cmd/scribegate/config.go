@@ -113,10 +113,15 @@ type StreamingConfig struct {
 
 // StoreConfig chooses where notes live.
 type StoreConfig struct {
-	// Driver is "sqlite" (embedded single file, the default).
+	// Driver is "sqlite" (embedded single file, the default) or "redis"
+	// (several gateway instances sharing one queue).
 	Driver string `yaml:"driver"`
 	// Path is the SQLite file; empty means DataDir/scribegate.db.
 	Path string `yaml:"path"`
+	// RedisURL is the Redis server for the redis driver
+	// (redis://host:port/db). The server must run with
+	// maxmemory-policy noeviction.
+	RedisURL string `yaml:"redis_url"`
 }
 
 // PushConfig tunes the push worker.
@@ -235,7 +240,10 @@ func (c Config) validate() error {
 	oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
 	oneOf("transcription.engine", c.Transcription.Engine, "sphinx", "openai")
 	oneOf("drafting.drafter", c.Drafting.Drafter, "rules", "openai")
-	oneOf("store.driver", c.Store.Driver, "sqlite")
+	oneOf("store.driver", c.Store.Driver, "sqlite", "redis")
+	if c.Store.Driver == "redis" && c.Store.RedisURL == "" {
+		errs = append(errs, errors.New("store.redis_url is required with store.driver redis"))
+	}
 	if c.Streaming.MaxFrameBytes <= 0 {
 		errs = append(errs, errors.New("streaming.max_frame_bytes must be positive"))
 	}

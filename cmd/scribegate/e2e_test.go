@@ -186,7 +186,9 @@ func checkDocumentReference(t *testing.T, ehr *fhirtest.Server, n noteView, clin
 				Data        string `json:"data"`
 			}
 		}
-		Meta struct{ Security []struct{ System, Code string } }
+		Meta struct {
+			Security []struct{ System, Code string }
+		}
 	}
 	if err := json.Unmarshal(docs[0], &doc); err != nil {
 		t.Fatal(err)
