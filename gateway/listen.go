@@ -31,6 +31,7 @@ type listenParams struct {
 	noEndpoint   bool          // endpointing=false
 	utteranceEnd time.Duration // 0: no UtteranceEnd messages
 	vadEvents    bool
+	interim      bool // interim_results=true
 	language     string
 	patient      string
 	encounter    string
@@ -71,8 +72,11 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 			if err != nil {
 				return p, bad(CodeInvalidParameter, key, "%s must be true or false", key)
 			}
-			if key == "vad_events" {
+			switch key {
+			case "vad_events":
 				p.vadEvents = b
+			case "interim_results":
+				p.interim = b
 			}
 		case "endpointing":
 			if b, err := strconv.ParseBool(v); err == nil && (v == "true" || v == "false") {
@@ -259,6 +263,7 @@ type session struct {
 
 	stream *transcription.Stream
 	note   *review.Note
+	live   *liveDrafts // nil when live drafts are off
 
 	mu         sync.Mutex // guards transcript (the pump appends)
 	transcript []notes.Utterance
@@ -304,6 +309,9 @@ func (ss *session) run() {
 		Endpointing:  ss.endpointing(),
 		MaxUtterance: s.limits.MaxUtterance,
 		Logger:       log,
+
+		Interim:         ss.p.interim,
+		InterimInterval: s.limits.interimInterval(),
 	})
 	if err != nil {
 		log.Error("open transcription stream", "error", err)
@@ -332,6 +340,7 @@ func (ss *session) run() {
 	}
 	ss.note = note
 	log = log.With("note_id", note.ID)
+	ss.live = ss.startLiveDrafts(ctx, log)
 	log.Info("session started", "sample_rate", ss.p.sampleRate, "template", ss.p.template.ID, "connector", ss.p.connector)
 
 	pumpDone := make(chan struct{})
@@ -442,6 +451,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 		ss.sendError(CodeTranscriptionError, "some audio could not be transcribed; the note marks the gaps")
 	}
 	<-pumpDone
+	ss.live.stop() // no live draft may follow the final one
 	ss.mu.Lock()
 	transcript := append([]notes.Utterance(nil), ss.transcript...)
 	ss.mu.Unlock()
@@ -508,8 +518,13 @@ func (ss *session) pump(done chan<- struct{}) {
 				})
 			}
 			ss.mu.Unlock()
-			ss.send(toResults(ss.id, r))
+			ss.send(toResults(ss.id, r, true))
 			ss.srv.metrics.resultsSent.Inc()
+			if r.Transcript.Text != "" {
+				ss.live.kick()
+			}
+		case transcription.EventInterim:
+			ss.send(toResults(ss.id, ev.Result, false))
 		case transcription.EventSpeechStarted:
 			if ss.p.vadEvents {
 				ss.send(speechStartedMsg{Type: "SpeechStarted", Channel: []int{0}, Timestamp: seconds(ev.At)})

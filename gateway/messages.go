@@ -130,6 +130,9 @@ type noteDraftMsg struct {
 	NoteID  string      `json:"note_id"`
 	Version int         `json:"version"`
 	Draft   notes.Draft `json:"draft"`
+	// Live marks a draft sent during the session; the final one (sent
+	// after CloseStream, with NoteReady) has it false.
+	Live bool `json:"live,omitempty"`
 }
 
 // noteReadyMsg (ours) says the note is queued for review and where.
@@ -151,7 +154,9 @@ type errorMsg struct {
 
 func seconds(d time.Duration) float64 { return d.Seconds() }
 
-func toResults(requestID string, r transcription.Result) resultsMsg {
+// toResults is the Results message of r; isFinal is false for interim
+// results, which are never speech_final or from_finalize.
+func toResults(requestID string, r transcription.Result, isFinal bool) resultsMsg {
 	t := r.Transcript
 	words := make([]wireWord, 0, len(t.Words))
 	for _, w := range t.Words {
@@ -165,9 +170,9 @@ func toResults(requestID string, r transcription.Result) resultsMsg {
 		ChannelIndex: []int{0, 1},
 		Duration:     seconds(r.Duration),
 		Start:        seconds(r.Start),
-		IsFinal:      true,
-		SpeechFinal:  r.SpeechFinal,
-		FromFinalize: r.FromFinalize,
+		IsFinal:      isFinal,
+		SpeechFinal:  isFinal && r.SpeechFinal,
+		FromFinalize: isFinal && r.FromFinalize,
 		Channel: resultsChannel{Alternatives: []alternative{{
 			Transcript: t.Text, Confidence: t.Confidence, Words: words,
 		}}},

@@ -67,6 +67,13 @@ type Limits struct {
 	MaxUtterance time.Duration
 	// MaxBodyBytes bounds REST request bodies (1 MiB).
 	MaxBodyBytes int64
+	// InterimInterval is how much new speech is heard between interim
+	// results when a client asks for them (1s). Each interim re-sends the
+	// utterance so far to the engine.
+	InterimInterval time.Duration
+	// LiveDraftInterval rate-limits the NoteDraft messages sent during a
+	// session as utterances become final (5s); negative turns them off.
+	LiveDraftInterval time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -96,6 +103,11 @@ type Options struct {
 	Engine transcription.Engine
 	// Drafter writes the draft note when a session finishes. Required.
 	Drafter notes.Drafter
+	// LiveDrafter writes the drafts sent while a session goes on; nil
+	// means the offline rule drafter (behind the support check), so a
+	// paid LLM drafter is called once per session, not every few seconds.
+	// Set it to Drafter to draft live with the configured drafter.
+	LiveDrafter notes.Drafter
 	// Templates finds the template a session names, or its default.
 	// Required.
 	Templates TemplateSet
