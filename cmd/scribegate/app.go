@@ -124,7 +124,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			IdleTimeout:        cfg.Streaming.IdleTimeout,
 			MaxSessionDuration: cfg.Streaming.MaxSession,
 			Endpointing:        cfg.Streaming.Endpointing,
+			InterimInterval:    cfg.Streaming.InterimInterval,
+			LiveDraftInterval:  cfg.Streaming.LiveDraftInterval,
 		},
+		LiveDrafter: liveDrafter(cfg.Streaming, drafter),
 		Metrics: reg,
 		Ready:   []gateway.Check{{Name: "store", Check: a.store.Ping}},
 		Logger:  log,
@@ -158,6 +161,9 @@ func newAuth(ctx context.Context, c AuthConfig) (*gateway.Auth, error) {
 
 func newEngine(c TranscriptionConfig, log *slog.Logger) (transcription.Engine, error) {
 	switch c.Engine {
+	case "synthetic":
+		log.Warn("transcription.engine synthetic is a load-testing stand-in: its transcripts are not what was said")
+		return transcription.SyntheticEngine{}, nil
 	case "openai":
 		return transcription.NewOpenAIEngine(transcription.OpenAIConfig{
 			BaseURL: c.OpenAI.BaseURL, APIKey: c.OpenAI.APIKey(), Model: c.OpenAI.Model, Timeout: c.OpenAI.Timeout,
@@ -165,6 +171,15 @@ func newEngine(c TranscriptionConfig, log *slog.Logger) (transcription.Engine, e
 	default:
 		return sphinx.New(sphinx.Config{ModelDir: c.Sphinx.ModelDir, Decoders: c.Sphinx.Decoders})
 	}
+}
+
+// liveDrafter is the drafter of live drafts: the offline one unless the
+// operator chose to pay for the configured drafter every few seconds.
+func liveDrafter(c StreamingConfig, configured notes.Drafter) notes.Drafter {
+	if c.LiveDrafter == "configured" {
+		return configured
+	}
+	return notes.Checked(notes.RuleDrafter{})
 }
 
 // newDrafter returns the configured drafter behind the support check, so

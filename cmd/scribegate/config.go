@@ -109,6 +109,16 @@ type StreamingConfig struct {
 	MaxSession    time.Duration `yaml:"max_session"`
 	// Endpointing is the default silence that ends an utterance.
 	Endpointing time.Duration `yaml:"endpointing"`
+	// InterimInterval is the new speech between interim results (clients
+	// that ask with interim_results=true); each re-sends the utterance so
+	// far to the engine.
+	InterimInterval time.Duration `yaml:"interim_interval"`
+	// LiveDraftInterval rate-limits the drafts sent during a session;
+	// negative turns live drafts off.
+	LiveDraftInterval time.Duration `yaml:"live_draft_interval"`
+	// LiveDrafter is "rules" (the offline drafter, free) or "configured"
+	// (drafting.drafter, which may be a paid LLM called every interval).
+	LiveDrafter string `yaml:"live_drafter"`
 }
 
 // StoreConfig chooses where notes live.
@@ -167,6 +177,10 @@ func defaultConfig() Config {
 			IdleTimeout:   60 * time.Second,
 			MaxSession:    3 * time.Hour,
 			Endpointing:   500 * time.Millisecond,
+
+			InterimInterval:   time.Second,
+			LiveDraftInterval: 5 * time.Second,
+			LiveDrafter:       "rules",
 		},
 		Store: StoreConfig{Driver: "sqlite"},
 		Push: PushConfig{
@@ -238,7 +252,8 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("%s: %q is not one of %s", key, v, strings.Join(allowed, ", ")))
 	}
 	oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
-	oneOf("transcription.engine", c.Transcription.Engine, "sphinx", "openai")
+	oneOf("transcription.engine", c.Transcription.Engine, "sphinx", "openai", "synthetic")
+	oneOf("streaming.live_drafter", c.Streaming.LiveDrafter, "rules", "configured")
 	oneOf("drafting.drafter", c.Drafting.Drafter, "rules", "openai")
 	oneOf("store.driver", c.Store.Driver, "sqlite", "redis")
 	if c.Store.Driver == "redis" && c.Store.RedisURL == "" {
