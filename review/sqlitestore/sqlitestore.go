@@ -114,6 +114,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
+	if err := s.migrateAudio(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open("sqlite", dsn("_pragma=query_only(ON)"))
 	if err != nil {
 		w.Close()

@@ -1,0 +1,52 @@
+package review
+
+import (
+	"context"
+	"errors"
+)
+
+// AudioStore keeps a streaming session's audio exactly as the client sent
+// it, so that a dropped connection or a gateway restart loses nothing: the
+// gateway appends audio as it arrives and tells the client what is
+// durable, a resumed session continues from the stored size, and a session
+// no client returns to is transcribed again from what was stored.
+//
+// Offsets are bytes of the client's audio from the start of the session.
+// Appends are idempotent, so a client that resends from an older offset
+// (after a lost acknowledgement) changes nothing. Both stores implement it
+// and pass storetest.RunAudio.
+type AudioStore interface {
+	// AppendAudio stores data at offset and returns the stored size after
+	// it (the durable offset). Bytes below the stored size must equal what
+	// is stored (ErrAudioMismatch otherwise) and are not stored twice; an
+	// offset beyond the stored size is ErrAudioGap. An empty append at
+	// offset 0 registers the session with no audio yet, so that
+	// ListAudio finds it.
+	AppendAudio(ctx context.Context, sessionID string, offset int64, data []byte) (int64, error)
+
+	// AudioSize returns the stored size, or ErrNotFound for a session
+	// with no audio record.
+	AudioSize(ctx context.Context, sessionID string) (int64, error)
+
+	// ReadAudio returns the stored audio from offset to its end (empty at
+	// or beyond the end), or ErrNotFound.
+	ReadAudio(ctx context.Context, sessionID string, from int64) ([]byte, error)
+
+	// DeleteAudio removes a session's audio (retention: once its note no
+	// longer needs it). Deleting what is not there is not an error.
+	DeleteAudio(ctx context.Context, sessionID string) error
+
+	// ListAudio returns the ids of every session with an audio record, so
+	// a gateway starting up can finish the sessions a crashed one left.
+	ListAudio(ctx context.Context) ([]string, error)
+}
+
+// Audio store errors callers branch on with errors.Is.
+var (
+	// ErrAudioGap is returned by AppendAudio for an offset beyond the
+	// stored size: audio in between would be missing.
+	ErrAudioGap = errors.New("review: audio offset beyond stored size")
+	// ErrAudioMismatch is returned by AppendAudio when resent bytes differ
+	// from those stored at the same offset.
+	ErrAudioMismatch = errors.New("review: resent audio differs from stored audio")
+)
