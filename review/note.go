@@ -65,6 +65,9 @@ type Note struct {
 	// Connector names the configured EHR connector instance the note goes to.
 	Connector string `json:"connector"`
 	SessionID string `json:"session_id,omitempty"`
+	// Recording is set while the consultation streams: what a gateway
+	// needs to resume it, or to finish it from its stored audio.
+	Recording *Recording `json:"recording,omitempty"`
 
 	State State `json:"state"`
 	// Version counts edits from 1; every change of content makes a new one.

@@ -1,0 +1,51 @@
+package review_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+func TestAppendTranscript(t *testing.T) {
+	ctx := context.Background()
+	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateRecording,
+		Recording: &review.Recording{SampleRate: 16000, Language: "en"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := func(i int) notes.Utterance {
+		return notes.Utterance{Index: i, Start: time.Duration(i) * time.Second, End: time.Duration(i+1) * time.Second, Text: "words"}
+	}
+	if _, err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(0)}, 32000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(1)}, 64000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AppendTranscript(ctx, n.ID, nil, 100); !errors.Is(err, review.ErrInvalid) {
+		t.Errorf("moving the offset back: %v, want ErrInvalid", err)
+	}
+	got, err := svc.SessionNote(ctx, n.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Transcript) != 2 || got.Transcript[1].Index != 1 || got.Recording.Transcribed != 64000 ||
+		got.Recording.SampleRate != 16000 || got.Version != 1 {
+		t.Fatalf("after appends: transcript %d, recording %+v, version %d", len(got.Transcript), got.Recording, got.Version)
+	}
+	if _, err := svc.SetDraft(ctx, n.ID, notes.Draft{Template: "soap"}, got.Transcript, review.StatePendingReview); err != nil {
+		t.Fatal(err)
+	}
+	var se *review.StateError
+	if _, err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(2)}, 96000); !errors.As(err, &se) {
+		t.Errorf("append after drafting: %v, want a StateError", err)
+	}
+	if _, err := svc.SessionNote(ctx, "nope"); !errors.Is(err, review.ErrNotFound) {
+		t.Errorf("SessionNote of an unknown id: %v", err)
+	}
+}
