@@ -107,7 +107,7 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 var testSecret = []byte("test-only-secret-not-for-production")
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *Server
 	hs      *httptest.Server
 	svc     *review.Service
@@ -117,7 +117,7 @@ type env struct {
 	stopped bool
 }
 
-func newEnv(t *testing.T, mutate func(*Options)) *env {
+func newEnv(t testing.TB, mutate func(*Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "notes.db"))
@@ -175,7 +175,7 @@ func newEnv(t *testing.T, mutate func(*Options)) *env {
 	return e
 }
 
-func token(t *testing.T, sub, clinic string, role review.Role) string {
+func token(t testing.TB, sub, clinic string, role review.Role) string {
 	t.Helper()
 	tok, err := MintToken(testSecret, Claims{Clinic: clinic, Role: role, Name: "Dr " + sub,
 		RegisteredClaims: jwtSubject(sub)}, time.Hour)
@@ -222,7 +222,7 @@ type wsMsg struct {
 
 // readAll reads messages until the server closes and returns them with the
 // close code.
-func readAll(t *testing.T, c *websocket.Conn) ([]wsMsg, int) {
+func readAll(t testing.TB, c *websocket.Conn) ([]wsMsg, int) {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var msgs []wsMsg
@@ -251,7 +251,7 @@ func readAll(t *testing.T, c *websocket.Conn) ([]wsMsg, int) {
 	}
 }
 
-func sendAudio(t *testing.T, c *websocket.Conn, pcm []byte, chunk int) {
+func sendAudio(t testing.TB, c *websocket.Conn, pcm []byte, chunk int) {
 	t.Helper()
 	for len(pcm) > 0 {
 		n := min(chunk, len(pcm))
@@ -262,7 +262,7 @@ func sendAudio(t *testing.T, c *websocket.Conn, pcm []byte, chunk int) {
 	}
 }
 
-func sendText(t *testing.T, c *websocket.Conn, s string) {
+func sendText(t testing.TB, c *websocket.Conn, s string) {
 	t.Helper()
 	if err := c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
 		t.Fatal(err)
