@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scribegate/scribegate/gateway/webui"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
@@ -38,6 +39,8 @@ type TemplateSet interface {
 	Get(id string) (notes.Template, error)
 	// Default is the template of a session that names none.
 	Default(clinic, clinician string) notes.Template
+	// All lists every template in a stable order, for GET /v1/templates.
+	All() []notes.Template
 }
 
 // Check is one named readiness probe, such as a store ping.
@@ -207,6 +210,12 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /v1/notes/{id}/reject", s.rejectNote)
 	mux.HandleFunc("POST /v1/notes/{id}/retry", s.retryNote)
 	mux.HandleFunc("GET /v1/notes/{id}/audit", s.auditNote)
+	mux.HandleFunc("GET /v1/templates", s.listTemplates)
+	// The clinicians' web UI: its page at / and its assets under /app/.
+	// It holds no data; every call it makes goes through /v1 with a token.
+	ui := webui.Handler()
+	mux.Handle("GET /{$}", ui)
+	mux.Handle("GET /app/", ui)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	})

@@ -1,0 +1,98 @@
+// The gateway's /v1 API as the page uses it, and the signed-in token.
+
+const KEY = 'scribegate.token';
+
+/** token is the signed-in user's JWT, kept for this tab only. */
+export function token() {
+  return sessionStorage.getItem(KEY) || '';
+}
+
+export function setToken(t) {
+  sessionStorage.setItem(KEY, t);
+}
+
+export function clearToken() {
+  sessionStorage.removeItem(KEY);
+}
+
+/**
+ * claims reads a JWT's payload without verifying it (the gateway verifies
+ * every call); null when it is not a JWT.
+ */
+export function claims(t) {
+  const parts = (t || '').split('.');
+  if (parts.length !== 3) return null;
+  try {
+    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+    const json = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+    const c = JSON.parse(decodeURIComponent(escape(json)));
+    return c && typeof c === 'object' ? c : null;
+  } catch {
+    return null;
+  }
+}
+
+/** ApiError is a gateway error: its HTTP status and stable code. */
+export class ApiError extends Error {
+  constructor(status, code, message, body) {
+    super(message || code);
+    this.status = status;
+    this.code = code;
+    this.body = body || {};
+  }
+}
+
+/**
+ * api calls the gateway with the token. version, when given, is sent as
+ * If-Match so a change applies only to the version the user saw.
+ */
+export async function api(method, path, { body, version } = {}) {
+  const headers = { Authorization: `Bearer ${token()}`, Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (version) headers['If-Match'] = `"v${version}"`;
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store' });
+  } catch (e) {
+    throw new ApiError(0, 'network', 'The gateway could not be reached. Check the connection and try again.');
+  }
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const e = (data && data.error) || {};
+    if (res.status === 401) window.dispatchEvent(new CustomEvent('scribegate:unauthorized', { detail: e.code }));
+    throw new ApiError(res.status, e.code || `http_${res.status}`, e.message, e);
+  }
+  return data;
+}
+
+const plain = {
+  unauthorized: 'You are not signed in. Paste a token to sign in.',
+  token_expired: 'Your sign-in has expired. Please sign in again with a new token.',
+  invalid_token: 'That token was not accepted by this gateway.',
+  forbidden: 'Your role does not allow this.',
+  note_not_found: 'This note does not exist, or it belongs to another clinic.',
+  invalid_state: 'The note has moved on since you opened it, so this is no longer possible. Reload to see where it is now.',
+  version_conflict: 'Someone else changed this note since you opened it.',
+  version_required: 'The page did not say which version you reviewed. Reload the note.',
+  missing_patient: 'Enter the patient id before recording.',
+  unknown_template: 'That template is not available on this gateway.',
+  unsupported_sample_rate: 'This microphone records at a rate the gateway does not accept.',
+  shutting_down: 'The gateway is restarting. Try again in a moment.',
+  frame_too_large: 'The audio arrived in pieces too large for the gateway; the recording was stopped and what was received is kept.',
+  max_duration: 'The consultation reached the longest allowed recording and was finished.',
+  transcription_failed: 'Some audio could not be transcribed; the gaps are marked in the transcript.',
+  draft_failed: 'The draft could not be written; the note was queued with empty sections for you to write.',
+  session_failed: 'The note could not be saved. The recording may need to be repeated.',
+  network: 'The gateway could not be reached. Check the connection and try again.',
+  internal: 'The gateway had an unexpected problem. Try again; if it keeps happening, tell your administrator.',
+};
+
+/** plainWords says what went wrong for a person, not a program. */
+export function plainWords(code, message) {
+  return plain[code] || message || 'Something went wrong.';
+}

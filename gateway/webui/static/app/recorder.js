@@ -1,0 +1,273 @@
+// The recorder: the microphone through an AudioWorklet as 16-bit PCM over
+// a WebSocket to /v1/listen (Deepgram's live protocol), the live
+// transcript and draft, and the link to the note when it is queued.
+
+import { api, plainWords, token } from './api.js';
+import { clock, fill, h } from './dom.js';
+
+const KEEPALIVE_MS = 5000;
+
+export function recorderView(main, user) {
+  const patient = h('input', { id: 'patient', name: 'patient', required: true, autocomplete: 'off', spellcheck: 'false' });
+  const encounter = h('input', { id: 'encounter', name: 'encounter', autocomplete: 'off', spellcheck: 'false' });
+  const template = h('select', { id: 'template', name: 'template' }, h('option', { value: '' }, 'Loading templates…'));
+  const startBtn = h('button', { type: 'submit', class: 'primary', id: 'start' }, 'Start recording');
+  const pauseBtn = h('button', { type: 'button', id: 'pause', disabled: true, onclick: togglePause }, 'Pause');
+  const stopBtn = h('button', { type: 'button', id: 'stop', disabled: true, onclick: stop }, 'Stop and draft');
+  const status = h('p', { class: 'status', id: 'rec-status', role: 'status', 'aria-live': 'polite' }, 'Ready.');
+  const errors = h('div', { class: 'errors', id: 'rec-errors', role: 'alert' });
+  const transcript = h('ol', { class: 'live-transcript', id: 'live-transcript', 'aria-label': 'Live transcript' });
+  const draft = h('div', { class: 'live-draft', id: 'live-draft' }, h('p', { class: 'muted' }, 'The draft appears here when you stop.'));
+  const ready = h('div', { id: 'note-ready' });
+  const level = h('meter', { id: 'level', min: 0, max: 1, value: 0, 'aria-label': 'Microphone level' });
+
+  const form = h('form', { class: 'card', onsubmit: start },
+    h('h1', {}, 'Record a consultation'),
+    h('div', { class: 'fields' },
+      h('div', { class: 'field' }, h('label', { for: 'patient' }, 'Patient id'), patient),
+      h('div', { class: 'field' }, h('label', { for: 'encounter' }, 'Encounter id ', h('span', { class: 'muted' }, '(optional)')), encounter),
+      h('div', { class: 'field' }, h('label', { for: 'template' }, 'Template'), template)),
+    h('div', { class: 'actions' }, startBtn, pauseBtn, stopBtn, h('span', { class: 'level' }, level)),
+    status, errors);
+  main.append(form,
+    h('div', { class: 'columns' },
+      h('section', { class: 'card', 'aria-labelledby': 'tx-h' }, h('h2', { id: 'tx-h' }, 'Transcript'), transcript),
+      h('section', { class: 'card', 'aria-labelledby': 'dr-h' }, h('h2', { id: 'dr-h' }, 'Draft'), draft, ready)));
+
+  api('GET', '/v1/templates').then((body) => {
+    fill(template, body.templates.map((t) =>
+      h('option', { value: t.id, selected: t.id === body.default }, t.name || t.id)));
+  }).catch((e) => {
+    fill(template, h('option', { value: '' }, 'Default template'));
+    showError(plainWords(e.code, e.message));
+  });
+
+  let ws = null;
+  let audio = null; // { ctx, stream, node, source, analyser }
+  let paused = false;
+  let keepAlive = null;
+  let interim = null;
+  let gotReady = false;
+  let stopping = false;
+
+  function showError(text) {
+    errors.append(h('p', { class: 'error' }, text));
+  }
+
+  function setRecording(on) {
+    startBtn.disabled = on;
+    pauseBtn.disabled = !on;
+    stopBtn.disabled = !on;
+    for (const el of [patient, encounter, template]) el.disabled = on;
+  }
+
+  async function start(ev) {
+    ev.preventDefault();
+    if (!patient.value.trim()) {
+      showError(plainWords('missing_patient'));
+      patient.focus();
+      return;
+    }
+    fill(errors);
+    fill(transcript);
+    fill(ready);
+    fill(draft, h('p', { class: 'muted' }, 'The draft appears here when you stop.'));
+    gotReady = false;
+    stopping = false;
+    paused = false;
+    pauseBtn.textContent = 'Pause';
+    setRecording(true);
+    status.textContent = 'Asking for the microphone…';
+    try {
+      audio = await openMicrophone();
+    } catch (e) {
+      setRecording(false);
+      status.textContent = 'Not recording.';
+      showError(e && e.name === 'NotAllowedError'
+        ? 'The browser was not allowed to use the microphone. Allow it for this site and try again.'
+        : `The microphone could not be opened (${e && e.message ? e.message : e}).`);
+      return;
+    }
+    const q = new URLSearchParams({
+      encoding: 'linear16', sample_rate: String(audio.rate), channels: '1',
+      interim_results: 'true', punctuate: 'true', patient: patient.value.trim(),
+    });
+    if (encounter.value.trim()) q.set('encounter', encounter.value.trim());
+    if (template.value) q.set('template', template.value);
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    ws = new WebSocket(`${proto}//${location.host}/v1/listen?${q}`, ['token', token()]);
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => {
+      status.textContent = 'Recording. Speak normally; the transcript appears as you go.';
+      audio.node.port.onmessage = (e) => {
+        if (!paused && ws && ws.readyState === WebSocket.OPEN) ws.send(e.data);
+      };
+      meter();
+    };
+    ws.onmessage = (e) => onMessage(e.data);
+    ws.onerror = () => { /* onclose says what happened */ };
+    ws.onclose = (e) => {
+      closeMicrophone();
+      setRecording(false);
+      clearInterval(keepAlive);
+      ws = null;
+      if (gotReady) {
+        status.textContent = 'Done. The note is waiting for review.';
+      } else if (e.code === 1006 && !stopping) {
+        status.textContent = 'Not recording.';
+        showError('The connection to the gateway was refused or lost. Check the patient id and your sign-in, then try again; audio already received is kept.');
+      } else {
+        status.textContent = 'Recording ended.';
+      }
+    };
+  }
+
+  function onMessage(raw) {
+    let m;
+    try { m = JSON.parse(raw); } catch { return; }
+    switch (m.type) {
+      case 'Results': {
+        const alt = (m.channel && m.channel.alternatives && m.channel.alternatives[0]) || {};
+        const text = (alt.transcript || '').trim();
+        if (!text) return;
+        const line = interim || h('li', { class: 'utterance' });
+        fill(line, h('span', { class: 'time' }, clock(m.start || 0, true)), ' ', h('span', { class: 'text' }, text));
+        if (!interim) transcript.append(line);
+        if (m.is_final === false) {
+          line.classList.add('interim');
+          interim = line;
+        } else {
+          line.classList.remove('interim');
+          line.classList.add('final');
+          interim = null;
+        }
+        line.scrollIntoView({ block: 'nearest' });
+        break;
+      }
+      case 'NoteDraft':
+        renderDraft(m.draft || {});
+        break;
+      case 'NoteReady':
+        gotReady = true;
+        fill(ready, h('p', { class: 'ready' },
+          'The note is queued for review. ',
+          h('a', { href: `#/notes/${encodeURIComponent(m.note_id)}`, id: 'open-note' }, 'Open the note')));
+        break;
+      case 'Error':
+        showError(plainWords(m.code, m.description));
+        break;
+      default:
+        break;
+    }
+  }
+
+  function renderDraft(d) {
+    const sections = d.sections || [];
+    fill(draft, sections.map((s) => h('div', { class: 'draft-section' },
+      h('h3', {}, s.title || s.id),
+      (s.sentences || []).length === 0
+        ? h('p', { class: 'muted' }, 'Nothing drafted.')
+        : h('p', {}, (s.sentences || []).map((x) => `${x.text} `)))));
+    if (d.fallback) draft.prepend(h('p', { class: 'notice' }, `Drafted by the fallback drafter: ${d.fallback}`));
+  }
+
+  function togglePause() {
+    if (!ws) return;
+    paused = !paused;
+    pauseBtn.textContent = paused ? 'Resume' : 'Pause';
+    pauseBtn.setAttribute('aria-pressed', String(paused));
+    if (paused) {
+      status.textContent = 'Paused. Nothing is being sent; the session is kept open.';
+      keepAlive = setInterval(() => send({ type: 'KeepAlive' }), KEEPALIVE_MS);
+      send({ type: 'KeepAlive' });
+    } else {
+      clearInterval(keepAlive);
+      status.textContent = 'Recording.';
+    }
+  }
+
+  function stop() {
+    if (!ws) return;
+    stopping = true;
+    clearInterval(keepAlive);
+    if (audio) audio.node.port.postMessage('flush');
+    // Let the flushed chunk reach the socket before the stream is closed.
+    setTimeout(() => {
+      closeMicrophone();
+      send({ type: 'CloseStream' });
+    }, 50);
+    stopBtn.disabled = true;
+    pauseBtn.disabled = true;
+    status.textContent = 'Stopped. Drafting the note…';
+  }
+
+  function send(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  function meter() {
+    if (!audio || !audio.analyser) return;
+    const buf = new Float32Array(audio.analyser.fftSize);
+    audio.analyser.getFloatTimeDomainData(buf);
+    let sum = 0;
+    for (const v of buf) sum += v * v;
+    level.value = Math.min(1, Math.sqrt(sum / buf.length) * 4);
+    requestAnimationFrame(meter);
+  }
+
+  function closeMicrophone() {
+    if (!audio) return;
+    const a = audio;
+    audio = null;
+    level.value = 0;
+    for (const t of a.stream.getTracks()) t.stop();
+    a.source.disconnect();
+    a.ctx.close().catch(() => {});
+  }
+
+  // Leaving the page finishes the session: the gateway drafts what it has.
+  return () => {
+    if (ws) {
+      send({ type: 'CloseStream' });
+      closeMicrophone();
+    }
+  };
+}
+
+// openMicrophone opens the microphone and the PCM worklet. A 16 kHz audio
+// context lets the browser resample; where that fails, the context's own
+// rate is sent when the gateway accepts it, else the worklet downsamples.
+async function openMicrophone() {
+  if (!navigator.mediaDevices || !window.AudioWorkletNode) {
+    throw new Error('this browser cannot record here (a secure https page is needed)');
+  }
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: true },
+  });
+  let ctx;
+  let source;
+  try {
+    ctx = new AudioContext({ sampleRate: 16000 });
+    source = ctx.createMediaStreamSource(stream);
+  } catch {
+    if (ctx) ctx.close().catch(() => {});
+    ctx = new AudioContext();
+    source = ctx.createMediaStreamSource(stream);
+  }
+  const rate = ctx.sampleRate >= 8000 && ctx.sampleRate <= 48000 ? ctx.sampleRate : 16000;
+  await ctx.audioWorklet.addModule('/app/pcm-worklet.js');
+  const node = new AudioWorkletNode(ctx, 'pcm16', { processorOptions: { targetRate: rate } });
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 1024;
+  // Nodes are only rendered when something pulls them: route both into a
+  // silent gain on the speakers so nothing is heard.
+  const silent = ctx.createGain();
+  silent.gain.value = 0;
+  source.connect(node);
+  source.connect(analyser);
+  node.connect(silent);
+  analyser.connect(silent);
+  silent.connect(ctx.destination);
+  if (ctx.state === 'suspended') await ctx.resume();
+  return { ctx, stream, source, node, analyser, rate };
+}

@@ -1,0 +1,47 @@
+// Sign-in: paste a token (development). The token stays in this tab's
+// sessionStorage and is sent with each call; the gateway checks it.
+
+import { api, claims, clearToken, plainWords, setToken } from './api.js';
+import { h } from './dom.js';
+
+export function signinView(main, { expired, next }) {
+  const status = h('p', { class: 'error', role: 'alert', id: 'signin-error' }, expired ? 'Your sign-in has expired. Paste a new token.' : '');
+  const input = h('textarea', { id: 'token', name: 'token', rows: 4, autocomplete: 'off', spellcheck: 'false', required: true, 'aria-describedby': 'token-help signin-error' });
+  const form = h('form', { class: 'card narrow', onsubmit: submit },
+    h('h1', {}, 'Sign in'),
+    h('label', { for: 'token' }, 'Token'),
+    input,
+    h('p', { class: 'help', id: 'token-help' },
+      'In development, mint a token with the gateway\'s command and paste it here:'),
+    h('pre', { class: 'command' }, h('code', {}, 'scribegate token -sub prac-1 -name "Dr Moore" -clinic clinic-a')),
+    h('p', { class: 'help' }, 'Add -role reviewer to review a whole clinic\'s queue. The token is kept only in this browser tab and is forgotten when the tab closes.'),
+    status,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Sign in')));
+  main.append(form);
+  input.focus();
+
+  async function submit(ev) {
+    ev.preventDefault();
+    const t = input.value.trim().replace(/^Bearer\s+/i, '');
+    const c = claims(t);
+    if (!c) {
+      status.textContent = 'That does not look like a token: it should be three parts separated by dots.';
+      return;
+    }
+    if (c.exp && c.exp * 1000 <= Date.now()) {
+      status.textContent = 'That token has expired. Mint a new one.';
+      return;
+    }
+    setToken(t);
+    try {
+      await api('GET', '/v1/templates');
+    } catch (e) {
+      clearToken();
+      status.textContent = plainWords(e.code, e.message);
+      return;
+    }
+    const target = next && next !== '/' ? `#${next}` : (c.role === 'clinician' ? '#/record' : '#/queue');
+    if (location.hash === target) window.dispatchEvent(new HashChangeEvent('hashchange'));
+    else location.hash = target;
+  }
+}

@@ -1,0 +1,59 @@
+// Package webui is the clinicians' web page served by the gateway: sign in
+// with a token, record a consultation, work through the review queue, and
+// review, edit, approve or reject a draft beside its transcript.
+//
+// The page is plain HTML, CSS and JavaScript modules embedded in the
+// binary, so a gateway serves it with nothing to build, nothing fetched
+// from elsewhere at run time and no files to deploy beside it. It holds no
+// data and no rules of its own: every action is a /v1 call carrying the
+// user's token, which the page keeps in sessionStorage (gone when the tab
+// closes) and never in localStorage or a cookie.
+//
+// Routes (mounted by the gateway): GET / is the page; GET /app/… are its
+// assets. Views are chosen by the URL fragment (#/record, #/queue,
+// #/notes/{id}), so the server needs no other route.
+package webui
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+//go:embed static
+var static embed.FS
+
+// contentSecurityPolicy allows the page to load only its own assets and to
+// talk only to its own origin (REST and the /v1/listen WebSocket), so text
+// from a transcript can never run as script or reach another host.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; " +
+	"img-src 'self' data:; connect-src 'self'; media-src 'self'; object-src 'none'; " +
+	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// Handler serves the page at / and its assets under /app/. Directory
+// listings are refused, and every response carries a strict Content
+// Security Policy and is revalidated on each load, so an upgraded gateway
+// never runs a stale script.
+func Handler() http.Handler {
+	root, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	files := http.FileServerFS(root)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" && strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-cache")
+		// The microphone is for this page only, never for an embedded frame.
+		h.Set("Permissions-Policy", "microphone=(self), camera=(), geolocation=()")
+		files.ServeHTTP(w, r)
+	})
+}
