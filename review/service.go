@@ -27,6 +27,7 @@ const (
 	ActionCreate      = "create"
 	ActionDraft       = "draft"
 	ActionView        = "view"
+	ActionList        = "list" // the note appeared in a queue page (summary fields only)
 	ActionEdit        = "edit"
 	ActionAmend       = "amend" // an edit of a pushed note: a new version to send as an amendment
 	ActionApprove     = "approve"
@@ -55,6 +56,11 @@ type ServiceOptions struct {
 	// retry), so that cmd can wire it to Worker.Kick and pushes start at
 	// once instead of at the next poll.
 	OnEnqueue func()
+	// Events, when set, receives an Event after every committed change of
+	// a note or its lock, for live queue pages.
+	Events Broker
+	// LockTTL is how long a soft lock lasts unless renewed (2m).
+	LockTTL time.Duration
 }
 
 // Service is the note's life: who may see, edit, approve, reject and retry
@@ -83,11 +89,17 @@ type Service struct {
 	newID     func() string
 	log       *slog.Logger
 	onEnqueue func()
+	events    Broker
+	lockTTL   time.Duration
 }
 
 // NewService returns a Service over store.
 func NewService(store Store, opts ServiceOptions) *Service {
-	s := &Service{store: store, now: opts.Now, newID: opts.NewID, log: opts.Logger, onEnqueue: opts.OnEnqueue}
+	s := &Service{store: store, now: opts.Now, newID: opts.NewID, log: opts.Logger, onEnqueue: opts.OnEnqueue,
+		events: opts.Events, lockTTL: opts.LockTTL}
+	if s.lockTTL <= 0 {
+		s.lockTTL = 2 * time.Minute
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -150,6 +162,7 @@ func (s *Service) Create(ctx context.Context, n *Note) (*Note, error) {
 		return nil, fmt.Errorf("review: create note: %w", err)
 	}
 	s.log.InfoContext(ctx, "note created", "note", c.ID, "clinic", c.Clinic, "state", c.State)
+	s.publish(ctx, noteEvent(&c))
 	return &c, nil
 }
 
@@ -202,6 +215,18 @@ func (s *Service) List(ctx context.Context, a Actor, q Query) (Page, error) {
 	p, err := s.store.ListNotes(ctx, q)
 	if err != nil {
 		return Page{}, fmt.Errorf("review: list notes: %w", err)
+	}
+	if len(p.Notes) > 0 {
+		// A queue page shows patients and states: it is a read, audited
+		// per note, in one write.
+		now := s.clock()
+		es := make([]AuditEntry, len(p.Notes))
+		for i, n := range p.Notes {
+			es[i] = finish(s.entry(n, a, ActionList, now), n, "")
+		}
+		if err := s.store.AppendAudit(ctx, es...); err != nil {
+			return Page{}, fmt.Errorf("review: audit list: %w", err)
+		}
 	}
 	return p, nil
 }
@@ -406,7 +431,17 @@ func (s *Service) update(ctx context.Context, id string, fn func(n *Note, now ti
 		}
 		return nil, fmt.Errorf("review: update note %s: %w", id, err)
 	}
+	s.publish(ctx, noteEvent(n))
 	return n, nil
+}
+
+func (s *Service) publish(ctx context.Context, e Event) {
+	if s.events == nil {
+		return
+	}
+	if err := s.events.Publish(ctx, e); err != nil {
+		s.log.WarnContext(ctx, "publish note event", "note", e.NoteID, "err", err)
+	}
 }
 
 func checkVersion(n *Note, version int) error {

@@ -55,16 +55,64 @@ type Store interface {
 	// ErrLeaseLost means another worker holds it now.
 	ReleasePushJob(ctx context.Context, job *PushJob) error
 
-	// AppendAudit records an entry that goes with no change of the note,
-	// such as a read.
-	AppendAudit(ctx context.Context, e AuditEntry) error
+	// AppendAudit records entries that go with no change of a note, such
+	// as reads (a list view records one per note listed), in one write.
+	AppendAudit(ctx context.Context, es ...AuditEntry) error
 
 	// ListAudit returns a note's audit trail in the order it was written.
 	ListAudit(ctx context.Context, noteID string) ([]AuditEntry, error)
 
+	// TakeLock gives l.Holder the soft edit lock of l.NoteID until
+	// l.ExpiresAt, when the lock is free, expired at now, or already theirs
+	// (a renewal). When another holder's lock is live it returns that lock
+	// and ErrLocked. The lock is informational: edits still go by version.
+	TakeLock(ctx context.Context, l Lock, now time.Time) (Lock, error)
+
+	// ReleaseLock drops holder's lock on the note; releasing a lock that is
+	// not holder's (or none) does nothing.
+	ReleaseLock(ctx context.Context, noteID, holder string) error
+
+	// GetLock returns the note's live lock at now, or nil.
+	GetLock(ctx context.Context, noteID string, now time.Time) (*Lock, error)
+
+	// ListClosed returns up to limit notes that are closed (pushed or
+	// rejected) whose UpdatedAt is in [after, before), in UpdatedAt order,
+	// so that retention can find what it may delete.
+	ListClosed(ctx context.Context, after, before time.Time, limit int) ([]Closed, error)
+
+	// DeleteNote removes a note, its queued push job and its lock (not its
+	// audit trail, which has its own retention). Deleting a missing note is
+	// ErrNotFound.
+	DeleteNote(ctx context.Context, id string) error
+
+	// PurgeAudit deletes audit entries whose At is before before and
+	// returns how many went.
+	PurgeAudit(ctx context.Context, before time.Time) (int, error)
+
 	// Close releases the store's resources.
 	Close() error
 }
+
+// Lock is a reviewer's soft hold on a note they are editing, so that a
+// second reviewer opening it sees who is at work on it. It expires on its
+// own: a closed browser tab never blocks anyone for long.
+type Lock struct {
+	NoteID    string    `json:"-"`
+	Holder    string    `json:"holder"`
+	Name      string    `json:"name,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Closed names a note retention may act on.
+type Closed struct {
+	ID        string
+	State     State
+	UpdatedAt time.Time
+}
+
+// IsClosed reports whether a note in state st is finished: nothing more
+// happens to it unless a clinician amends it.
+func IsClosed(st State) bool { return st == StatePushed || st == StateRejected }
 
 // Change is what an UpdateNote callback asks the store to do together with
 // saving the note, so that a transition, its audit trail and its outbox job
@@ -172,6 +220,9 @@ var (
 	// ErrLeaseLost is returned when a worker settles or releases a job
 	// whose lease another worker has taken over.
 	ErrLeaseLost = errors.New("review: push job lease lost")
+	// ErrLocked is returned by TakeLock when another holder's lock is
+	// live.
+	ErrLocked = errors.New("review: note is locked by another reviewer")
 	// ErrBadCursor is returned for a cursor this store did not make.
 	ErrBadCursor = errors.New("review: invalid list cursor")
 )

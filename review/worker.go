@@ -68,6 +68,9 @@ type WorkerOptions struct {
 	Now func() time.Time
 	// Logger receives ids and outcomes, never note text (slog.Default).
 	Logger *slog.Logger
+	// Events, when set, receives an Event after every state change the
+	// worker commits (pushing, pushed, push_failed), for live queue pages.
+	Events Broker
 }
 
 // Worker drains the push outbox: it claims due jobs, pushes the approved
@@ -226,6 +229,7 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 		log.InfoContext(ctx, "dropped stale push job", "state", n.State, "version", n.Version)
 		return nil
 	}
+	w.publish(ctx, n)
 
 	// Stop the push a little before the lease ends, so that the outcome is
 	// recorded before another worker may take the job over.
@@ -244,7 +248,7 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 
 	sctx := context.WithoutCancel(ctx)
 	var outcome string
-	_, err = w.store.UpdateNote(sctx, job.NoteID, func(n *Note) (*Change, error) {
+	done, err := w.store.UpdateNote(sctx, job.NoteID, func(n *Note) (*Change, error) {
 		now := w.now()
 		ch := &Change{Settle: &Settlement{Job: job}}
 		switch {
@@ -284,12 +288,22 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 	if err != nil {
 		return fmt.Errorf("record push outcome of note %s: %w", job.NoteID, err)
 	}
+	w.publish(sctx, done)
 	if perr != nil {
 		log.WarnContext(ctx, "push failed", "outcome", outcome, "err", perr)
 	} else {
 		log.InfoContext(ctx, "note pushed", "external_id", res.ExternalID)
 	}
 	return nil
+}
+
+func (w *Worker) publish(ctx context.Context, n *Note) {
+	if w.opts.Events == nil {
+		return
+	}
+	if err := w.opts.Events.Publish(ctx, noteEvent(n)); err != nil {
+		w.log.WarnContext(ctx, "publish note event", "note", n.ID, "err", err)
+	}
 }
 
 // backoff is the wait before attempt+1: exponential from BaseBackoff,

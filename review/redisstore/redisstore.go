@@ -12,24 +12,41 @@
 //	idx:{clinic}:patient:{p}   order and a cursor is an exclusive lex bound
 //	count:{clinic}             hash state → number of notes
 //	audit:{note}               list of audit entries as JSON, in write order
-//	job:{id}                   hash of one push job
+//	job:{id}                   hash of one push job (and "entry", its stream
+//	                           entry while it sits in the stream)
 //	jobnote:{note}             the id of the note's queued job
-//	jobs                       sorted set of job ids scored by the time (µs)
-//	                           they become claimable: due time while queued,
-//	                           lease expiry while claimed
+//	sched                      sorted set: job ids waiting to become due,
+//	                           scored by due time (µs): new jobs, retries
+//	                           after backoff, released jobs
+//	stream                     Stream of due jobs (field "job"), read by the
+//	                           consumer group "pushers", one consumer per
+//	                           worker
+//	leases                     sorted set: claimed job ids scored by lease
+//	                           expiry (µs)
+//	lock:{note}                a reviewer's soft lock (hash, with a TTL)
+//	closed                     sorted set: pushed and rejected notes by
+//	                           UpdatedAt (µs), for retention
+//	auditnotes                 sorted set: notes with an audit trail, by the
+//	                           time of their oldest entry (µs)
+//	events:{clinic}            pub/sub channel of note changes
 //
 // Note updates are optimistic: WATCH the note (and the job being settled),
 // read, run the Service's callback, then MULTI/EXEC the note, its index
 // moves, audit entries and outbox job together; a conflicting write aborts
-// the EXEC and the update runs again. Claims and releases are Lua scripts,
-// atomic on the server.
+// the EXEC and the update runs again.
 //
-// The outbox is a sorted set rather than a Stream with a consumer group:
-// a push job must wait out a backoff before its retry and its lease is
-// measured on the caller's clock, and Streams have no delayed delivery and
-// judge XAUTOCLAIM's idle time by the server's clock. One sorted set scored
-// by "claimable at" gives delayed retries, leases and crash takeover with
-// one atomic ZRANGEBYSCORE+ZADD script, with nothing Redis 7.0 lacks.
+// The outbox is a Stream with a consumer group. A claim is one Lua script,
+// atomic on the server: it moves jobs that have become due from the sched
+// set into the stream (XADD: Streams have no delayed delivery, so backoff
+// waits in the sorted set), then takes over a job whose lease has expired
+// (XCLAIM of its pending entry to the new worker: a crashed worker's job),
+// else reads the next new entry (XREADGROUP … >). Settling a job XACKs and
+// XDELs its entry in the same MULTI that stores the note. A lease is
+// judged by the job's own lease_until on the caller's clock (the leases
+// set), not by XAUTOCLAIM's idle time on the server's clock, so that the
+// store suite's pinned clock and the Worker's lease agree; Redis 7.0 has no
+// XREADGROUP CLAIM option anyway. The job hash's owner and attempts remain
+// the fence: a worker whose lease was taken over can no longer settle.
 //
 // Run Redis with maxmemory-policy noeviction: an evicted key would be a
 // lost note or push. Open refuses a server that says otherwise.
@@ -128,7 +145,16 @@ func (s *Store) jobKey(id string) string   { return s.k("job", id) }
 func (s *Store) jobNoteKey(id string) string {
 	return s.k("jobnote", id)
 }
-func (s *Store) jobsKey() string               { return s.k("jobs") }
+func (s *Store) schedKey() string              { return s.k("sched") }
+func (s *Store) streamKey() string             { return s.k("stream") }
+func (s *Store) leasesKey() string             { return s.k("leases") }
+func (s *Store) lockKey(id string) string      { return s.k("lock", id) }
+func (s *Store) closedKey() string             { return s.k("closed") }
+func (s *Store) auditNotesKey() string         { return s.k("auditnotes") }
+func (s *Store) eventsKey(clinic string) string { return s.k("events", esc(clinic)) }
+
+// group is the consumer group of push workers.
+const group = "pushers"
 func (s *Store) countKey(clinic string) string { return s.k("count", clinic) }
 
 // Index keys escape ':' in values so that no two (kind, value) pairs
@@ -189,6 +215,11 @@ func (s *Store) reindex(ctx context.Context, p redis.Pipeliner, old, n *review.N
 	if old == nil || old.Clinic != n.Clinic || old.State != n.State {
 		p.HIncrBy(ctx, s.countKey(n.Clinic), string(n.State), 1)
 	}
+	if review.IsClosed(n.State) {
+		p.ZAdd(ctx, s.closedKey(), redis.Z{Score: micros(n.UpdatedAt), Member: n.ID})
+	} else if old != nil && review.IsClosed(old.State) {
+		p.ZRem(ctx, s.closedKey(), n.ID)
+	}
 }
 
 // auditIDs reserves ids for n audit entries.
@@ -211,6 +242,7 @@ func (s *Store) pushAudit(ctx context.Context, p redis.Pipeliner, first int64, e
 			return fmt.Errorf("redisstore: encode audit: %w", err)
 		}
 		p.RPush(ctx, s.auditKey(e.NoteID), b)
+		p.ZAddNX(ctx, s.auditNotesKey(), redis.Z{Score: micros(e.At), Member: e.NoteID})
 	}
 	return nil
 }
@@ -325,16 +357,26 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 					return err
 				}
 			}
+			var settleEntry string
 			if st := ch.Settle; st != nil {
-				if err := s.held(ctx, tx, st.Job); err != nil {
+				if settleEntry, err = s.held(ctx, tx, st.Job); err != nil {
 					return err
 				}
 			}
-			var oldJob, newJob string
+			var oldJob, oldEntry, newJob string
 			if ch.Enqueue != nil {
 				oldJob, err = tx.Get(ctx, s.jobNoteKey(ch.Enqueue.NoteID)).Result()
 				if err != nil && !errors.Is(err, redis.Nil) {
 					return err
+				}
+				if oldJob != "" {
+					if err := tx.Watch(ctx, s.jobKey(oldJob)).Err(); err != nil {
+						return err
+					}
+					oldEntry, err = tx.HGet(ctx, s.jobKey(oldJob), "entry").Result()
+					if err != nil && !errors.Is(err, redis.Nil) {
+						return err
+					}
 				}
 				seq, err := s.c.Incr(ctx, s.k("seq", "job")).Result()
 				if err != nil {
@@ -354,18 +396,17 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 				p.Set(ctx, key, body, 0)
 				s.reindex(ctx, p, old, n)
 				if st := ch.Settle; st != nil {
-					s.settle(ctx, p, st)
+					s.settle(ctx, p, st, settleEntry)
 				}
 				if j := ch.Enqueue; j != nil {
 					if oldJob != "" {
-						p.Del(ctx, s.jobKey(oldJob))
-						p.ZRem(ctx, s.jobsKey(), oldJob)
+						s.dropJob(ctx, p, oldJob, oldEntry)
 					}
 					p.HSet(ctx, s.jobKey(newJob),
 						"note_id", j.NoteID, "clinic", j.Clinic, "version", j.Version,
 						"due_at", j.DueAt.UnixNano(), "attempts", 0, "owner", "", "lease_until", 0, "last_error", "")
 					p.Set(ctx, s.jobNoteKey(j.NoteID), newJob, 0)
-					p.ZAdd(ctx, s.jobsKey(), redis.Z{Score: micros(j.DueAt), Member: newJob})
+					p.ZAdd(ctx, s.schedKey(), redis.Z{Score: micros(j.DueAt), Member: newJob})
 				}
 				return s.pushAudit(ctx, p, first, ch.Audit)
 			})
@@ -385,101 +426,160 @@ type hgetter interface {
 	HMGet(ctx context.Context, key string, fields ...string) *redis.SliceCmd
 }
 
-// held checks that j's claim still holds the job.
-func (s *Store) held(ctx context.Context, c hgetter, j *review.PushJob) error {
-	v, err := c.HMGet(ctx, s.jobKey(j.ID), "owner", "attempts").Result()
+// held checks that j's claim still holds the job and returns the job's
+// stream entry.
+func (s *Store) held(ctx context.Context, c hgetter, j *review.PushJob) (string, error) {
+	v, err := c.HMGet(ctx, s.jobKey(j.ID), "owner", "attempts", "entry").Result()
 	if err != nil {
-		return fmt.Errorf("redisstore: check lease: %w", err)
+		return "", fmt.Errorf("redisstore: check lease: %w", err)
 	}
 	owner, _ := v[0].(string)
 	attempts, _ := v[1].(string)
 	if v[0] == nil || owner != j.Owner || attempts != strconv.Itoa(j.Attempts) {
-		return review.ErrLeaseLost
+		return "", review.ErrLeaseLost
 	}
-	return nil
+	entry, _ := v[2].(string)
+	return entry, nil
 }
 
-func (s *Store) settle(ctx context.Context, p redis.Pipeliner, st *review.Settlement) {
+// ack takes a job's entry off the stream and out of the group's pending
+// list.
+func (s *Store) ack(ctx context.Context, p redis.Pipeliner, entry string) {
+	if entry == "" {
+		return
+	}
+	p.XAck(ctx, s.streamKey(), group, entry)
+	p.XDel(ctx, s.streamKey(), entry)
+}
+
+// dropJob removes a job wherever it is: waiting, in the stream, leased.
+func (s *Store) dropJob(ctx context.Context, p redis.Pipeliner, id, entry string) {
+	p.Del(ctx, s.jobKey(id))
+	p.ZRem(ctx, s.schedKey(), id)
+	p.ZRem(ctx, s.leasesKey(), id)
+	s.ack(ctx, p, entry)
+}
+
+func (s *Store) settle(ctx context.Context, p redis.Pipeliner, st *review.Settlement, entry string) {
 	id := st.Job.ID
 	if st.RetryAt.IsZero() {
-		p.Del(ctx, s.jobKey(id))
-		p.ZRem(ctx, s.jobsKey(), id)
+		s.dropJob(ctx, p, id, entry)
 		p.Del(ctx, s.jobNoteKey(st.Job.NoteID))
 		return
 	}
-	p.HSet(ctx, s.jobKey(id), "due_at", st.RetryAt.UnixNano(), "owner", "", "lease_until", 0, "last_error", st.LastError)
-	p.ZAdd(ctx, s.jobsKey(), redis.Z{Score: micros(st.RetryAt), Member: id})
+	s.ack(ctx, p, entry)
+	p.ZRem(ctx, s.leasesKey(), id)
+	p.HSet(ctx, s.jobKey(id), "due_at", st.RetryAt.UnixNano(), "owner", "", "lease_until", 0, "last_error", st.LastError, "entry", "")
+	p.ZAdd(ctx, s.schedKey(), redis.Z{Score: micros(st.RetryAt), Member: id})
 }
 
-// claimScript leases the job claimable longest: KEYS[1] the jobs set,
-// ARGV now µs, lease expiry µs, owner, job key prefix, lease expiry ns.
+// claimScript leases one job. KEYS: sched, stream, leases. ARGV: now µs,
+// lease expiry µs, owner, job key prefix, lease expiry ns, group.
+//
+//  1. Jobs that have become due move from sched into the stream, oldest
+//     first (the group is created with the stream).
+//  2. A job whose lease has expired is taken over: its pending entry is
+//     XCLAIMed to the new owner.
+//  3. Otherwise the next new entry is read with XREADGROUP. An entry whose
+//     job is gone (replaced, deleted) is acknowledged and skipped.
 var claimScript = redis.NewScript(`
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1)
-if #ids == 0 then return false end
-local id = ids[1]
-local key = ARGV[4] .. id
-if redis.call('EXISTS', key) == 0 then
-  redis.call('ZREM', KEYS[1], id)
-  return false
+local sched, stream, leases = KEYS[1], KEYS[2], KEYS[3]
+local now, leaseus, owner, prefix, untilns, grp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local due = redis.call('ZRANGEBYSCORE', sched, '-inf', now, 'LIMIT', 0, 256)
+if #due > 0 and redis.call('EXISTS', stream) == 0 then
+  redis.call('XGROUP', 'CREATE', stream, grp, '0', 'MKSTREAM')
 end
-redis.call('HINCRBY', key, 'attempts', 1)
-redis.call('HSET', key, 'owner', ARGV[3], 'lease_until', ARGV[5])
-redis.call('ZADD', KEYS[1], ARGV[2], id)
-local h = redis.call('HGETALL', key)
-table.insert(h, 'id')
-table.insert(h, id)
-return h
+for _, id in ipairs(due) do
+  redis.call('ZREM', sched, id)
+  if redis.call('EXISTS', prefix .. id) == 1 then
+    local e = redis.call('XADD', stream, '*', 'job', id)
+    redis.call('HSET', prefix .. id, 'entry', e)
+  end
+end
+local function lease(id)
+  local key = prefix .. id
+  redis.call('HINCRBY', key, 'attempts', 1)
+  redis.call('HSET', key, 'owner', owner, 'lease_until', untilns)
+  redis.call('ZADD', leases, leaseus, id)
+  local h = redis.call('HGETALL', key)
+  table.insert(h, 'id')
+  table.insert(h, id)
+  return h
+end
+while true do
+  local exp = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 1)
+  if #exp == 0 then break end
+  local id = exp[1]
+  local entry = redis.call('HGET', prefix .. id, 'entry')
+  if not entry then
+    redis.call('ZREM', leases, id)
+  else
+    if entry ~= '' then
+      redis.call('XCLAIM', stream, grp, owner, 0, entry)
+    end
+    return lease(id)
+  end
+end
+if redis.call('EXISTS', stream) == 0 then return false end
+while true do
+  local r = redis.call('XREADGROUP', 'GROUP', grp, owner, 'COUNT', 1, 'STREAMS', stream, '>')
+  if not r then return false end
+  local msg = r[1][2][1]
+  if not msg then return false end
+  local entry, id = msg[1], msg[2][2]
+  if redis.call('HGET', prefix .. id, 'entry') == entry then
+    return lease(id)
+  end
+  redis.call('XACK', stream, grp, entry)
+  redis.call('XDEL', stream, entry)
+end
 `)
 
 // ClaimPushJob implements review.Store.
 func (s *Store) ClaimPushJob(ctx context.Context, owner string, now time.Time, lease time.Duration) (*review.PushJob, error) {
-	for {
-		v, err := claimScript.Run(ctx, s.c, []string{s.jobsKey()},
-			now.UnixMicro(), now.Add(lease).UnixMicro(), owner, s.k("job", ""), now.Add(lease).UnixNano()).StringSlice()
-		if errors.Is(err, redis.Nil) {
-			// Either nothing is due or a dangling id was swept: look again
-			// only in the latter case, which the script cannot tell us, so
-			// check the head once more.
-			due, zerr := s.c.ZCount(ctx, s.jobsKey(), "-inf", strconv.FormatInt(now.UnixMicro(), 10)).Result()
-			if zerr == nil && due > 0 {
-				continue
-			}
-			return nil, review.ErrNoJob
-		}
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: claim push job: %w", err)
-		}
-		h := map[string]string{}
-		for i := 0; i+1 < len(v); i += 2 {
-			h[v[i]] = v[i+1]
-		}
-		j := &review.PushJob{
-			ID: h["id"], NoteID: h["note_id"], Clinic: h["clinic"],
-			DueAt: fromNanos(h["due_at"]), Owner: h["owner"], LeaseUntil: fromNanos(h["lease_until"]),
-			LastError: h["last_error"],
-		}
-		j.Version, _ = strconv.Atoi(h["version"])
-		j.Attempts, _ = strconv.Atoi(h["attempts"])
-		return j, nil
+	v, err := claimScript.Run(ctx, s.c, []string{s.schedKey(), s.streamKey(), s.leasesKey()},
+		now.UnixMicro(), now.Add(lease).UnixMicro(), owner, s.k("job", ""), now.Add(lease).UnixNano(), group).StringSlice()
+	if errors.Is(err, redis.Nil) {
+		return nil, review.ErrNoJob
 	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: claim push job: %w", err)
+	}
+	h := map[string]string{}
+	for i := 0; i+1 < len(v); i += 2 {
+		h[v[i]] = v[i+1]
+	}
+	j := &review.PushJob{
+		ID: h["id"], NoteID: h["note_id"], Clinic: h["clinic"],
+		DueAt: fromNanos(h["due_at"]), Owner: h["owner"], LeaseUntil: fromNanos(h["lease_until"]),
+		LastError: h["last_error"],
+	}
+	j.Version, _ = strconv.Atoi(h["version"])
+	j.Attempts, _ = strconv.Atoi(h["attempts"])
+	return j, nil
 }
 
-// releaseScript hands a job back, claimable at once, if the claim still
-// holds it: KEYS[1] the job, KEYS[2] the jobs set, ARGV owner, attempts,
-// id.
+// releaseScript hands a job back, due at once, if the claim still holds
+// it. KEYS: the job, sched, stream, leases. ARGV: owner, attempts, id,
+// group.
 var releaseScript = redis.NewScript(`
-local v = redis.call('HMGET', KEYS[1], 'owner', 'attempts')
+local v = redis.call('HMGET', KEYS[1], 'owner', 'attempts', 'entry')
 if v[1] == false or v[1] ~= ARGV[1] or v[2] ~= ARGV[2] then return 0 end
 redis.call('HINCRBY', KEYS[1], 'attempts', -1)
-redis.call('HSET', KEYS[1], 'owner', '', 'lease_until', 0)
+redis.call('HSET', KEYS[1], 'owner', '', 'lease_until', 0, 'entry', '')
+if v[3] and v[3] ~= '' then
+  redis.call('XACK', KEYS[3], ARGV[4], v[3])
+  redis.call('XDEL', KEYS[3], v[3])
+end
+redis.call('ZREM', KEYS[4], ARGV[3])
 redis.call('ZADD', KEYS[2], 0, ARGV[3])
 return 1
 `)
 
 // ReleasePushJob implements review.Store.
 func (s *Store) ReleasePushJob(ctx context.Context, job *review.PushJob) error {
-	ok, err := releaseScript.Run(ctx, s.c, []string{s.jobKey(job.ID), s.jobsKey()},
-		job.Owner, strconv.Itoa(job.Attempts), job.ID).Int()
+	ok, err := releaseScript.Run(ctx, s.c, []string{s.jobKey(job.ID), s.schedKey(), s.streamKey(), s.leasesKey()},
+		job.Owner, strconv.Itoa(job.Attempts), job.ID, group).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: release push job: %w", err)
 	}
@@ -490,13 +590,13 @@ func (s *Store) ReleasePushJob(ctx context.Context, job *review.PushJob) error {
 }
 
 // AppendAudit implements review.Store.
-func (s *Store) AppendAudit(ctx context.Context, e review.AuditEntry) error {
-	first, err := s.auditIDs(ctx, 1)
+func (s *Store) AppendAudit(ctx context.Context, es ...review.AuditEntry) error {
+	first, err := s.auditIDs(ctx, len(es))
 	if err != nil {
 		return err
 	}
 	_, err = s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		return s.pushAudit(ctx, p, first, []review.AuditEntry{e})
+		return s.pushAudit(ctx, p, first, es)
 	})
 	if err != nil {
 		return fmt.Errorf("redisstore: append audit: %w", err)
@@ -613,4 +713,242 @@ func (s *Store) ListNotes(ctx context.Context, q review.Query) (review.Page, err
 		}
 		lo = "(" + mems[len(mems)-1]
 	}
+}
+
+// lockScript takes or renews a soft lock. KEYS: the lock. ARGV: holder,
+// name, expiry ns, now ns, ttl ms. Returns the lock in force.
+var lockScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'holder', 'name', 'exp')
+if v[1] and v[1] ~= ARGV[1] and tonumber(v[3]) > tonumber(ARGV[4]) then
+  return {v[1], v[2], v[3], 0}
+end
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'name', ARGV[2], 'exp', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {ARGV[1], ARGV[2], ARGV[3], 1}
+`)
+
+// TakeLock implements review.Store. The key also gets a TTL, so that
+// forgotten locks do not pile up.
+func (s *Store) TakeLock(ctx context.Context, l review.Lock, now time.Time) (review.Lock, error) {
+	ttl := max(l.ExpiresAt.Sub(now).Milliseconds(), 1)
+	v, err := lockScript.Run(ctx, s.c, []string{s.lockKey(l.NoteID)},
+		l.Holder, l.Name, l.ExpiresAt.UnixNano(), now.UnixNano(), ttl).Slice()
+	if err != nil {
+		return review.Lock{}, fmt.Errorf("redisstore: take lock: %w", err)
+	}
+	holder, _ := v[0].(string)
+	name, _ := v[1].(string)
+	exp, _ := v[2].(string)
+	out := review.Lock{NoteID: l.NoteID, Holder: holder, Name: name, ExpiresAt: fromNanos(exp)}
+	if ok, _ := v[3].(int64); ok == 0 {
+		return out, review.ErrLocked
+	}
+	return out, nil
+}
+
+var unlockScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'holder') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`)
+
+// ReleaseLock implements review.Store.
+func (s *Store) ReleaseLock(ctx context.Context, noteID, holder string) error {
+	if err := unlockScript.Run(ctx, s.c, []string{s.lockKey(noteID)}, holder).Err(); err != nil {
+		return fmt.Errorf("redisstore: release lock: %w", err)
+	}
+	return nil
+}
+
+// GetLock implements review.Store.
+func (s *Store) GetLock(ctx context.Context, noteID string, now time.Time) (*review.Lock, error) {
+	v, err := s.c.HMGet(ctx, s.lockKey(noteID), "holder", "name", "exp").Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: get lock: %w", err)
+	}
+	holder, _ := v[0].(string)
+	name, _ := v[1].(string)
+	exp, _ := v[2].(string)
+	if holder == "" || !fromNanos(exp).After(now) {
+		return nil, nil
+	}
+	return &review.Lock{NoteID: noteID, Holder: holder, Name: name, ExpiresAt: fromNanos(exp)}, nil
+}
+
+// ListClosed implements review.Store.
+func (s *Store) ListClosed(ctx context.Context, after, before time.Time, limit int) ([]review.Closed, error) {
+	zs, err := s.c.ZRangeByScoreWithScores(ctx, s.closedKey(), &redis.ZRangeBy{
+		Min: strconv.FormatInt(after.UnixMicro(), 10), Max: "(" + strconv.FormatInt(before.UnixMicro(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list closed: %w", err)
+	}
+	out := make([]review.Closed, 0, len(zs))
+	for _, z := range zs {
+		id := z.Member.(string)
+		n, err := s.GetNote(ctx, id)
+		if errors.Is(err, review.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, review.Closed{ID: id, State: n.State, UpdatedAt: n.UpdatedAt})
+	}
+	return out, nil
+}
+
+// DeleteNote implements review.Store.
+func (s *Store) DeleteNote(ctx context.Context, id string) error {
+	key := s.noteKey(id)
+	return s.retry(ctx, func() error {
+		return s.c.Watch(ctx, func(tx *redis.Tx) error {
+			n, err := s.getNote(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			if err := tx.Watch(ctx, s.jobNoteKey(id)).Err(); err != nil {
+				return err
+			}
+			job, err := tx.Get(ctx, s.jobNoteKey(id)).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			var entry string
+			if job != "" {
+				entry, _ = tx.HGet(ctx, s.jobKey(job), "entry").Result()
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Del(ctx, key, s.lockKey(id), s.jobNoteKey(id))
+				mem := member(n.CreatedAt, n.ID)
+				for _, k := range s.indexKeys(n) {
+					p.ZRem(ctx, k, mem)
+				}
+				p.HIncrBy(ctx, s.countKey(n.Clinic), string(n.State), -1)
+				p.ZRem(ctx, s.closedKey(), id)
+				if job != "" {
+					s.dropJob(ctx, p, job, entry)
+				}
+				return nil
+			})
+			return err
+		}, key)
+	})
+}
+
+// PurgeAudit implements review.Store. It visits only the notes whose
+// oldest entry is old enough, and trims each trail's head in a
+// transaction that a concurrent append aborts and retries.
+func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		ids, err := s.c.ZRangeByScore(ctx, s.auditNotesKey(), &redis.ZRangeBy{
+			Min: "-inf", Max: "(" + strconv.FormatInt(before.UnixMicro(), 10), Count: 100,
+		}).Result()
+		if err != nil {
+			return total, fmt.Errorf("redisstore: purge audit: %w", err)
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		for _, id := range ids {
+			n, err := s.purgeTrail(ctx, id, before)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+	}
+}
+
+func (s *Store) purgeTrail(ctx context.Context, noteID string, before time.Time) (int, error) {
+	key := s.auditKey(noteID)
+	removed := 0
+	err := s.retry(ctx, func() error {
+		return s.c.Watch(ctx, func(tx *redis.Tx) error {
+			vs, err := tx.LRange(ctx, key, 0, 999).Result()
+			if err != nil {
+				return err
+			}
+			k := 0
+			var next time.Time
+			for _, v := range vs {
+				var e review.AuditEntry
+				if err := json.Unmarshal([]byte(v), &e); err != nil {
+					return fmt.Errorf("redisstore: decode audit: %w", err)
+				}
+				if !e.At.Before(before) {
+					next = e.At
+					break
+				}
+				k++
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.LTrim(ctx, key, int64(k), -1)
+				switch {
+				case k == len(vs) && len(vs) < 1000:
+					p.ZRem(ctx, s.auditNotesKey(), noteID)
+				case !next.IsZero():
+					p.ZAdd(ctx, s.auditNotesKey(), redis.Z{Score: micros(next), Member: noteID})
+				}
+				return nil
+			})
+			if err == nil {
+				removed = k
+			}
+			return err
+		}, key)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: purge audit: %w", err)
+	}
+	return removed, nil
+}
+
+// Publish sends a note event to every gateway instance on this server
+// (review.Broker).
+func (s *Store) Publish(ctx context.Context, e review.Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if err := s.c.Publish(ctx, s.eventsKey(e.Clinic), b).Err(); err != nil {
+		return fmt.Errorf("redisstore: publish: %w", err)
+	}
+	return nil
+}
+
+// Subscribe delivers the clinic's note events, from any instance, until
+// ctx ends (review.Broker). A slow reader misses events rather than
+// holding up others; clients reload on reconnect.
+func (s *Store) Subscribe(ctx context.Context, clinic string) (<-chan review.Event, error) {
+	ps := s.c.Subscribe(ctx, s.eventsKey(clinic))
+	if _, err := ps.Receive(ctx); err != nil {
+		ps.Close()
+		return nil, fmt.Errorf("redisstore: subscribe: %w", err)
+	}
+	out := make(chan review.Event, 64)
+	go func() {
+		defer close(out)
+		defer ps.Close()
+		ch := ps.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-ch:
+				if !ok {
+					return
+				}
+				var e review.Event
+				if json.Unmarshal([]byte(m.Payload), &e) != nil {
+					continue
+				}
+				select {
+				case out <- e:
+				default:
+				}
+			}
+		}
+	}()
+	return out, nil
 }

@@ -223,3 +223,56 @@ func TestWorkersShareQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamOutbox checks the Redis layout the package doc promises: a due
+// job is an entry of the stream, pending with the consumer that claimed
+// it, and a takeover XCLAIMs it to the new worker; settling acknowledges
+// it.
+func TestStreamOutbox(t *testing.T) {
+	ctx := context.Background()
+	c := client(t)
+	prefix := fmt.Sprintf("{t%s}:", review.NewID()[:10])
+	s := redisstore.New(c, prefix)
+	now := time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC)
+	if err := s.CreateNote(ctx, &review.Note{ID: "n1", Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateApproved, Version: 1, CreatedAt: now}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateNote(ctx, "n1", func(n *review.Note) (*review.Change, error) {
+		return &review.Change{Enqueue: &review.PushJob{NoteID: "n1", Clinic: "c1", Version: 1, DueAt: now}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stream := prefix + "stream"
+	pending := func() []redis.XPendingExt {
+		t.Helper()
+		ps, err := c.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: "pushers", Start: "-", End: "+", Count: 10}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ps
+	}
+	if _, err := s.ClaimPushJob(ctx, "gw1", now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ps := pending(); len(ps) != 1 || ps[0].Consumer != "gw1" {
+		t.Fatalf("pending after claim: %+v, want one entry held by gw1", ps)
+	}
+	j, err := s.ClaimPushJob(ctx, "gw2", now.Add(2*time.Minute), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := pending(); len(ps) != 1 || ps[0].Consumer != "gw2" || ps[0].RetryCount < 2 {
+		t.Fatalf("pending after takeover: %+v, want the entry claimed by gw2", ps)
+	}
+	if _, err := s.UpdateNote(ctx, "n1", func(n *review.Note) (*review.Change, error) {
+		return &review.Change{Settle: &review.Settlement{Job: j}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ps := pending(); len(ps) != 0 {
+		t.Errorf("pending after settling: %+v", ps)
+	}
+	if n, _ := c.XLen(ctx, stream).Result(); n != 0 {
+		t.Errorf("stream holds %d entries after settling", n)
+	}
+}

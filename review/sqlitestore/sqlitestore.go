@@ -41,7 +41,7 @@ type Store struct {
 var _ review.Store = (*Store)(nil)
 
 // schemaVersion is the version the migrations below bring a file to.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // migrations[i] brings a file from schema version i to i+1.
 var migrations = []string{
@@ -79,6 +79,18 @@ var migrations = []string{
 		last_error   TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX push_jobs_available ON push_jobs (available_at, id);`,
+	// 2: soft locks, audit entries by time and closed notes by update time
+	// (retention).
+	`CREATE TABLE locks (
+		note_id    TEXT PRIMARY KEY,
+		holder     TEXT NOT NULL,
+		name       TEXT NOT NULL,
+		expires_at INTEGER NOT NULL
+	);
+	ALTER TABLE audit ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+	UPDATE audit SET at = COALESCE(CAST(strftime('%s', json_extract(body, '$.at')) AS INTEGER), 0) * 1000000000;
+	CREATE INDEX audit_at ON audit (at);
+	CREATE INDEX notes_closed ON notes (updated_at, id) WHERE state IN ('pushed', 'rejected');`,
 }
 
 // Open opens (creating if needed) the store file at path and brings its
@@ -353,7 +365,7 @@ func appendAudit(ctx context.Context, tx *sql.Tx, es []review.AuditEntry) error 
 		if err != nil {
 			return fmt.Errorf("sqlitestore: encode audit: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit (note_id, clinic, body) VALUES (?, ?, ?)`, e.NoteID, e.Clinic, string(body)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit (note_id, clinic, at, body) VALUES (?, ?, ?, ?)`, e.NoteID, e.Clinic, nanos(e.At), string(body)); err != nil {
 			return fmt.Errorf("sqlitestore: append audit: %w", err)
 		}
 	}
@@ -361,8 +373,8 @@ func appendAudit(ctx context.Context, tx *sql.Tx, es []review.AuditEntry) error 
 }
 
 // AppendAudit implements review.Store.
-func (s *Store) AppendAudit(ctx context.Context, e review.AuditEntry) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return appendAudit(ctx, tx, []review.AuditEntry{e}) })
+func (s *Store) AppendAudit(ctx context.Context, es ...review.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return appendAudit(ctx, tx, es) })
 }
 
 // ListAudit implements review.Store.
@@ -525,4 +537,113 @@ func (s *Store) ReleasePushJob(ctx context.Context, job *review.PushJob) error {
 		}
 		return nil
 	})
+}
+
+// TakeLock implements review.Store.
+func (s *Store) TakeLock(ctx context.Context, l review.Lock, now time.Time) (review.Lock, error) {
+	var out review.Lock
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var cur review.Lock
+		var exp int64
+		err := tx.QueryRowContext(ctx, `SELECT holder, name, expires_at FROM locks WHERE note_id = ?`, l.NoteID).Scan(&cur.Holder, &cur.Name, &exp)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlitestore: take lock: %w", err)
+		}
+		if err == nil && cur.Holder != l.Holder && exp > nanos(now) {
+			cur.NoteID, cur.ExpiresAt = l.NoteID, fromNanos(exp)
+			out = cur
+			return review.ErrLocked
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO locks (note_id, holder, name, expires_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (note_id) DO UPDATE SET holder = excluded.holder, name = excluded.name, expires_at = excluded.expires_at`,
+			l.NoteID, l.Holder, l.Name, nanos(l.ExpiresAt)); err != nil {
+			return fmt.Errorf("sqlitestore: take lock: %w", err)
+		}
+		out = l
+		out.ExpiresAt = l.ExpiresAt.UTC()
+		return nil
+	})
+	return out, err
+}
+
+// ReleaseLock implements review.Store.
+func (s *Store) ReleaseLock(ctx context.Context, noteID, holder string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM locks WHERE note_id = ? AND holder = ?`, noteID, holder); err != nil {
+			return fmt.Errorf("sqlitestore: release lock: %w", err)
+		}
+		return nil
+	})
+}
+
+// GetLock implements review.Store.
+func (s *Store) GetLock(ctx context.Context, noteID string, now time.Time) (*review.Lock, error) {
+	l := review.Lock{NoteID: noteID}
+	var exp int64
+	err := s.r.QueryRowContext(ctx, `SELECT holder, name, expires_at FROM locks WHERE note_id = ? AND expires_at > ?`, noteID, nanos(now)).
+		Scan(&l.Holder, &l.Name, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get lock: %w", err)
+	}
+	l.ExpiresAt = fromNanos(exp)
+	return &l, nil
+}
+
+// ListClosed implements review.Store.
+func (s *Store) ListClosed(ctx context.Context, after, before time.Time, limit int) ([]review.Closed, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, state, updated_at FROM notes
+		WHERE state IN ('pushed', 'rejected') AND updated_at >= ? AND updated_at < ? ORDER BY updated_at, id LIMIT ?`,
+		nanos(after), nanos(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: list closed: %w", err)
+	}
+	defer rows.Close()
+	var out []review.Closed
+	for rows.Next() {
+		var c review.Closed
+		var st string
+		var at int64
+		if err := rows.Scan(&c.ID, &st, &at); err != nil {
+			return nil, fmt.Errorf("sqlitestore: list closed: %w", err)
+		}
+		c.State, c.UpdatedAt = review.State(st), fromNanos(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// DeleteNote implements review.Store.
+func (s *Store) DeleteNote(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `DELETE FROM notes WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: delete note: %w", err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return review.ErrNotFound
+		}
+		for _, q := range []string{`DELETE FROM push_jobs WHERE note_id = ?`, `DELETE FROM locks WHERE note_id = ?`} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return fmt.Errorf("sqlitestore: delete note: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// PurgeAudit implements review.Store.
+func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `DELETE FROM audit WHERE at < ?`, nanos(before))
+		if err != nil {
+			return fmt.Errorf("sqlitestore: purge audit: %w", err)
+		}
+		n, _ = r.RowsAffected()
+		return nil
+	})
+	return int(n), err
 }

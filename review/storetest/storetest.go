@@ -39,6 +39,9 @@ func Run(t *testing.T, open func(t *testing.T) review.Store) {
 		{"Pagination", testPagination},
 		{"Filters", testFilters},
 		{"Audit", testAudit},
+		{"Locks", testLocks},
+		{"Retention", testRetention},
+		{"PurgeAudit", testPurgeAudit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
