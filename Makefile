@@ -14,13 +14,15 @@ all: build
 
 ## deps: install the Debian packages the offline engine and the tests need
 ## (PocketSphinx for offline speech recognition, redis-server for the Redis
-## store tests). Does nothing when they are already there.
+## store tests, Chromium for the web UI tests). Does nothing when they are
+## already there.
 deps:
 	@missing=""; \
 	pkg-config --exists pocketsphinx 2>/dev/null || missing="$$missing libpocketsphinx-dev"; \
 	test -f $(SPHINX_MODEL) || missing="$$missing pocketsphinx-en-us"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends $$missing >/dev/null; \

@@ -242,7 +242,7 @@ async function openMicrophone() {
     throw new Error('this browser cannot record here (a secure https page is needed)');
   }
   const stream = await navigator.mediaDevices.getUserMedia({
-    audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: true },
+    audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
   });
   let ctx;
   let source;
