@@ -68,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runStream(ctx, rest, stdout, stderr)
 	case "eval":
 		return runEval(ctx, rest, stdout)
+	case "load":
+		return runLoad(ctx, rest, stdout, stderr)
 	case "connectors":
 		if len(rest) == 0 || rest[0] != "check" {
 			return errors.New(`usage: scribegate connectors check [-config FILE]`)

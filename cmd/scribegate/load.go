@@ -1,0 +1,533 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription"
+)
+
+// runLoad is `scribegate load`: N concurrent consultations streaming real
+// testdata audio at real-time pace against a gateway started as a
+// subprocess (synthetic engine, temp data dir, loopback port) or an
+// existing one (-url), then the same frames against a bare gorilla/websocket
+// server (the baseline), printing one table. Every session and the whole
+// run are bounded in time; traffic goes to loopback only.
+func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sessions := fs.Int("sessions", 100, "concurrent sessions")
+	duration := fs.Duration("duration", 20*time.Second, "how long each session streams")
+	url := fs.String("url", "", "attach to this gateway (ws://host:port) instead of starting one; loopback only")
+	tok := fs.String("token", os.Getenv("SCRIBEGATE_TOKEN"), "token for -url")
+	ramp := fs.Duration("ramp", 5*time.Second, "spread session starts over this long")
+	audioDir := fs.String("audio", "testdata/consultations", "directory of 16 kHz mono WAV files to stream")
+	baseline := fs.Bool("baseline", true, "also run the bare gorilla/websocket baseline")
+	baselineServer := fs.Bool("baseline-server", false, "") // internal: serve the baseline
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	raiseFileLimit()
+	if *baselineServer {
+		return serveBaseline(ctx, stdout)
+	}
+	if *sessions < 1 || *sessions > 5000 || *duration <= 0 || *duration > 10*time.Minute {
+		return errors.New("load: -sessions must be 1..5000 and -duration at most 10m")
+	}
+	clips, err := loadClips(*audioDir)
+	if err != nil {
+		return err
+	}
+	run := loadRun{sessions: *sessions, duration: *duration, ramp: *ramp, clips: clips}
+	var rows []loadResult
+	if *url != "" {
+		if err := loopbackOnly(*url); err != nil {
+			return err
+		}
+		r := run.drive(ctx, *url, func(int) string { return *tok }, nil)
+		r.name = "gateway (attached)"
+		rows = append(rows, r)
+	} else {
+		r, err := run.againstGateway(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	if *baseline {
+		r, err := run.againstBaseline(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	printLoadTable(stdout, rows)
+	return nil
+}
+
+// raiseFileLimit lifts the soft open-file limit to the hard one: a
+// thousand sessions need two thousand sockets on loopback. Children
+// inherit it.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+func loopbackOnly(u string) error {
+	host := u
+	if i := strings.Index(host, "://"); i >= 0 {
+		host = host[i+3:]
+	}
+	host, _, _ = strings.Cut(host, "/")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("load: %s is not a loopback address; the load tool only targets this machine", u)
+}
+
+// loadClips reads the WAV files as 16 kHz linear16.
+func loadClips(dir string) ([][]byte, error) {
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.wav"))
+	var clips [][]byte
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		format, pcm, err := transcription.ReadWAV(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		if format.SampleRate != 16000 || format.Channels != 1 {
+			continue
+		}
+		clips = append(clips, pcm)
+	}
+	if len(clips) == 0 {
+		return nil, fmt.Errorf("load: no 16 kHz mono WAV files in %s", dir)
+	}
+	return clips, nil
+}
+
+type loadRun struct {
+	sessions int
+	duration time.Duration
+	ramp     time.Duration
+	clips    [][]byte
+}
+
+// loadResult is one row of the table.
+type loadResult struct {
+	name             string
+	sessions, held   int
+	audioSeconds     float64
+	cpuSeconds       float64 // of the server process, -1 when unknown
+	rssPerSession    float64 // bytes, -1 when unknown
+	durable, interim []time.Duration
+	durableSeen      bool
+	interimRequested bool
+	errors           int
+}
+
+// procStats reads a process's CPU time (user+system) and resident memory.
+func procStats(pid int) (cpu time.Duration, rss int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(fields[11], 10, 64) // utime is field 14
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	cpu = time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			rss = kb << 10
+		}
+	}
+	return cpu, rss, nil
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// againstGateway starts `scribegate serve` with the synthetic engine in a
+// temp dir and drives it.
+func (r loadRun) againstGateway(ctx context.Context, stderr io.Writer) (loadResult, error) {
+	dir, err := os.MkdirTemp("", "scribegate-load-")
+	if err != nil {
+		return loadResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	addr, err := freePort()
+	if err != nil {
+		return loadResult{}, err
+	}
+	cfg := fmt.Sprintf(`listen: %s
+log_level: error
+data_dir: %s
+transcription:
+  engine: synthetic
+streaming:
+  idle_timeout: 2m
+`, addr, dir)
+	cfgPath := filepath.Join(dir, "scribegate.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return loadResult{}, err
+	}
+	secret, err := devSecret(filepath.Join(dir, "dev-secret"))
+	if err != nil {
+		return loadResult{}, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return loadResult{}, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "serve", "-config", cfgPath)
+	cmd.Stderr = stderr
+	cmd.Env = append(os.Environ(), "SCRIBEGATE_CONFIG=")
+	if err := cmd.Start(); err != nil {
+		return loadResult{}, err
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	if err := waitHTTP(ctx, "http://"+addr+"/healthz"); err != nil {
+		return loadResult{}, err
+	}
+	token := func(i int) string {
+		t, _ := gateway.MintToken(secret, gateway.Claims{RegisteredClaims: registered(fmt.Sprintf("load-%d", i), "", ""),
+			Clinic: "load", Role: review.RoleClinician}, time.Hour)
+		return t
+	}
+	res := r.drive(ctx, "ws://"+addr, token, &cmd.Process.Pid)
+	res.name = "gateway"
+	return res, nil
+}
+
+// againstBaseline starts the bare server (`load -baseline-server`) and
+// sends it the same frames.
+func (r loadRun) againstBaseline(ctx context.Context, stderr io.Writer) (loadResult, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return loadResult{}, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "load", "-baseline-server")
+	cmd.Stderr = stderr
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return loadResult{}, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return loadResult{}, fmt.Errorf("baseline server: %w", err)
+	}
+	res := r.drive(ctx, "ws://"+strings.TrimSpace(line), func(int) string { return "" }, &cmd.Process.Pid)
+	res.name = "bare gorilla/websocket"
+	return res, nil
+}
+
+// serveBaseline is the baseline: a gorilla/websocket server that reads
+// every frame and discards it, closing normally on CloseStream.
+func serveBaseline(ctx context.Context, stdout io.Writer) error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, l.Addr().String())
+	up := websocket.Upgrader{}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			typ, b, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if typ == websocket.TextMessage && strings.Contains(string(b), "CloseStream") {
+				c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+				return
+			}
+		}
+	})}
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func waitHTTP(ctx context.Context, u string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(u); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("load: gateway did not become healthy at %s", u)
+}
+
+const loadFrame = 3200 // 100 ms of 16 kHz linear16
+
+// drive runs the sessions against base and measures. pid, when set, is the
+// server process whose CPU and memory are read.
+func (r loadRun) drive(ctx context.Context, base string, token func(int) string, pid *int) loadResult {
+	res := loadResult{sessions: r.sessions, cpuSeconds: -1, rssPerSession: -1, interimRequested: true}
+	var cpu0 time.Duration
+	var rss0 int64
+	if pid != nil {
+		cpu0, rss0, _ = procStats(*pid)
+	}
+	var (
+		mu      sync.Mutex
+		held    atomic.Int32
+		audio   atomic.Int64 // frames sent
+		errs    atomic.Int32
+		wg      sync.WaitGroup
+		streamC = make(chan struct{}) // closed when every session has stopped sending
+		sending sync.WaitGroup
+	)
+	sending.Add(r.sessions)
+	go func() { sending.Wait(); close(streamC) }()
+	var peakRSS atomic.Int64
+	if pid != nil {
+		go func() { // sample memory while the sessions stream
+			t := time.NewTicker(500 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-streamC:
+					return
+				case <-t.C:
+					if _, rss, err := procStats(*pid); err == nil && rss > peakRSS.Load() {
+						peakRSS.Store(rss)
+					}
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	for i := range r.sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sent := false
+			defer func() {
+				if !sent {
+					sending.Done()
+				}
+			}()
+			if r.ramp > 0 {
+				time.Sleep(r.ramp * time.Duration(i) / time.Duration(r.sessions))
+			}
+			h := http.Header{}
+			if t := token(i); t != "" {
+				h.Set("Authorization", "Bearer "+t)
+			}
+			d := websocket.Dialer{HandshakeTimeout: 30 * time.Second}
+			q := fmt.Sprintf("/v1/listen?encoding=linear16&sample_rate=16000&channels=1&interim_results=true&patient=load-%d", i)
+			c, _, err := d.DialContext(ctx, base+q, h)
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			defer c.Close()
+			held.Add(1)
+			clip := r.clips[i%len(r.clips)]
+			var smu sync.Mutex
+			var sendTimes []time.Time // by frame index
+			frameAt := func(sec float64) (time.Time, bool) {
+				idx := int(sec*10 - 1e-6)
+				smu.Lock()
+				defer smu.Unlock()
+				if idx < 0 || idx >= len(sendTimes) {
+					return time.Time{}, false
+				}
+				return sendTimes[idx], true
+			}
+			readDone := make(chan struct{})
+			go func() {
+				defer close(readDone)
+				var dur, intr []time.Duration
+				seenDurable := false
+				defer func() {
+					mu.Lock()
+					res.durable = append(res.durable, dur...)
+					res.interim = append(res.interim, intr...)
+					res.durableSeen = res.durableSeen || seenDurable
+					mu.Unlock()
+				}()
+				for {
+					_, b, err := c.ReadMessage()
+					now := time.Now()
+					if err != nil {
+						return
+					}
+					var m struct {
+						Type     string  `json:"type"`
+						IsFinal  bool    `json:"is_final"`
+						Start    float64 `json:"start"`
+						Duration float64 `json:"duration"`
+						Seconds  float64 `json:"seconds"`
+					}
+					if json.Unmarshal(b, &m) != nil {
+						continue
+					}
+					switch {
+					case m.Type == "Results" && !m.IsFinal:
+						if at, ok := frameAt(m.Start + m.Duration); ok {
+							intr = append(intr, now.Sub(at))
+						}
+					case m.Type == "Durable":
+						seenDurable = true
+						if at, ok := frameAt(m.Seconds); ok {
+							dur = append(dur, now.Sub(at))
+						}
+					}
+				}
+			}()
+			frames := int(r.duration / (100 * time.Millisecond))
+			tick := time.NewTicker(100 * time.Millisecond)
+			off := 0
+			for f := 0; f < frames; f++ {
+				if off+loadFrame > len(clip) {
+					off = 0
+				}
+				smu.Lock()
+				sendTimes = append(sendTimes, time.Now())
+				smu.Unlock()
+				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if err := c.WriteMessage(websocket.BinaryMessage, clip[off:off+loadFrame]); err != nil {
+					errs.Add(1)
+					break
+				}
+				audio.Add(1)
+				off += loadFrame
+				select {
+				case <-tick.C:
+				case <-ctx.Done():
+				}
+			}
+			tick.Stop()
+			sent = true
+			sending.Done()
+			<-streamC // measure CPU over streaming only, then close together
+			c.WriteMessage(websocket.TextMessage, []byte(`{"type":"CloseStream"}`))
+			select {
+			case <-readDone:
+			case <-time.After(60 * time.Second):
+				c.Close()
+				<-readDone
+			}
+		}()
+	}
+	<-streamC
+	elapsed := time.Since(start)
+	if pid != nil {
+		if cpu1, _, err := procStats(*pid); err == nil {
+			res.cpuSeconds = (cpu1 - cpu0).Seconds()
+		}
+	}
+	wg.Wait()
+	res.held = int(held.Load())
+	res.errors = int(errs.Load())
+	res.audioSeconds = float64(audio.Load()) / 10
+	if pid != nil && res.held > 0 && peakRSS.Load() > 0 {
+		res.rssPerSession = float64(peakRSS.Load()-rss0) / float64(res.held)
+	}
+	_ = elapsed
+	return res
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(p*float64(len(s))))]
+}
+
+func printLoadTable(w io.Writer, rows []loadResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "server\tsessions\theld\terrors\taudio s\tserver CPU s\taudio s / CPU s\tDurable p50\tDurable p99\tinterim p50\tinterim p99\tmemory / session\t")
+	ms := func(d []time.Duration, p float64) string {
+		if len(d) == 0 {
+			return "N/A"
+		}
+		return fmt.Sprintf("%.1f ms", float64(percentile(d, p).Microseconds())/1000)
+	}
+	for _, r := range rows {
+		rate, cpu, mem := "N/A", "N/A", "N/A"
+		if r.cpuSeconds > 0 {
+			cpu = fmt.Sprintf("%.1f", r.cpuSeconds)
+			rate = fmt.Sprintf("%.0f", r.audioSeconds/r.cpuSeconds)
+		}
+		if r.rssPerSession >= 0 {
+			mem = fmt.Sprintf("%.0f KiB", r.rssPerSession/1024)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sessions, r.held, r.errors, r.audioSeconds,
+			cpu, rate, ms(r.durable, 0.5), ms(r.durable, 0.99), ms(r.interim, 0.5), ms(r.interim, 0.99), mem)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+func TestLoadLoopbackOnly(t *testing.T) {
+	for u, ok := range map[string]bool{
+		"ws://127.0.0.1:8080": true, "ws://localhost:1": true, "ws://[::1]:9/v1": true,
+		"ws://10.0.0.1:8080": false, "wss://example.com": false, "ws://192.168.1.2": false,
+	} {
+		if err := loopbackOnly(u); (err == nil) != ok {
+			t.Errorf("loopbackOnly(%q) = %v", u, err)
+		}
+	}
+}
+
+func TestLoadProcStatsAndPercentile(t *testing.T) {
+	_, rss, err := procStats(os.Getpid())
+	if err != nil || rss <= 0 {
+		t.Fatalf("procStats of self: rss %d, %v", rss, err)
+	}
+	d := []time.Duration{5, 1, 4, 2, 3}
+	if p := percentile(d, 0.5); p != 3 {
+		t.Errorf("p50 %v", p)
+	}
+	if p := percentile(d, 0.99); p != 5 {
+		t.Errorf("p99 %v", p)
+	}
+}
