@@ -7,7 +7,9 @@
 //
 // # Routes
 //
+//	GET  /                           the web UI (package webui); assets under /app/
 //	GET  /v1/listen                  WebSocket: Deepgram-compatible live transcription (role clinician)
+//	GET  /v1/templates               the templates on offer and the caller's default
 //	GET  /v1/notes                   list notes: ?state=a,b (repeatable) &patient= &clinician= &cursor= &limit=
 //	GET  /v1/notes/{id}              one note with transcript and draft; ETag "v<version>"
 //	PUT  /v1/notes/{id}              edit: {"sections":[...], "version":N} or If-Match: "vN"
