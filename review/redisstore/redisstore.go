@@ -145,16 +145,17 @@ func (s *Store) jobKey(id string) string   { return s.k("job", id) }
 func (s *Store) jobNoteKey(id string) string {
 	return s.k("jobnote", id)
 }
-func (s *Store) schedKey() string              { return s.k("sched") }
-func (s *Store) streamKey() string             { return s.k("stream") }
-func (s *Store) leasesKey() string             { return s.k("leases") }
-func (s *Store) lockKey(id string) string      { return s.k("lock", id) }
-func (s *Store) closedKey() string             { return s.k("closed") }
-func (s *Store) auditNotesKey() string         { return s.k("auditnotes") }
+func (s *Store) schedKey() string               { return s.k("sched") }
+func (s *Store) streamKey() string              { return s.k("stream") }
+func (s *Store) leasesKey() string              { return s.k("leases") }
+func (s *Store) lockKey(id string) string       { return s.k("lock", id) }
+func (s *Store) closedKey() string              { return s.k("closed") }
+func (s *Store) auditNotesKey() string          { return s.k("auditnotes") }
 func (s *Store) eventsKey(clinic string) string { return s.k("events", esc(clinic)) }
 
 // group is the consumer group of push workers.
 const group = "pushers"
+
 func (s *Store) countKey(clinic string) string { return s.k("count", clinic) }
 
 // Index keys escape ':' in values so that no two (kind, value) pairs
