@@ -1,8 +1,9 @@
 // Package fhirtest is a small FHIR R4 server for tests: every connector's
 // test and the gateway's end-to-end test push to it instead of a real EHR.
 // It speaks the parts of the FHIR REST API connectors use — create with
-// conditional create (If-None-Exist), read, search by identifier,
-// capabilities — and, like a strict real server, rejects any body that does
+// conditional create (If-None-Exist), read, search by identifier and by
+// reference (patient, subject, encounter, target … with FHIR's matching of
+// "123", "Patient/123" and absolute URLs), capabilities — and, like a strict real server, rejects any body that does
 // not validate against the R4 JSON schema, answering with an
 // OperationOutcome. Faults (lost responses, 5xx, 429, 4xx) and an
 // authentication hook let tests exercise a connector's error handling.
@@ -49,10 +50,11 @@ type Server struct {
 }
 
 type stored struct {
-	id   string
-	body json.RawMessage // as served, with id and meta
-	ids  []identifier
-	refs map[string][]string // element name → relative references in it
+	id           string
+	resourceType string
+	body         json.RawMessage // as served, with id and meta
+	ids          []identifier
+	doc          map[string]any // body decoded, for reference searches
 }
 
 type identifier struct{ System, Value string }
@@ -206,9 +208,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	auth := s.auth
-	fault, faulted := s.takeFault(r.Method, resourceType)
 	s.mu.Unlock()
 
+	// Authentication comes first, as on a real server: a request refused
+	// for its token never reaches the part of the server a fault stands
+	// for, so it does not use one up.
 	if auth != nil {
 		if err := auth(r); err != nil {
 			rw.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
@@ -216,6 +220,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.mu.Lock()
+	fault, faulted := s.takeFault(r.Method, resourceType)
+	s.mu.Unlock()
 	if faulted && fault.Delay > 0 {
 		t := time.NewTimer(fault.Delay)
 		select {
@@ -349,7 +356,7 @@ func (s *Server) store(resourceType string, body []byte) (*stored, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &stored{id: id, body: out, ids: identifiersOf(m), refs: referencesOf(m)}
+	st := &stored{id: id, resourceType: resourceType, body: out, ids: identifiersOf(m), doc: m}
 	s.resources[resourceType] = append(s.resources[resourceType], st)
 	return st, nil
 }
@@ -375,26 +382,6 @@ func identifiersOf(m map[string]any) []identifier {
 		add(m["masterIdentifier"])
 	}
 	return ids
-}
-
-// referencesOf collects the literal references in each top-level element,
-// for reference searches such as Provenance?target=DocumentReference/1.
-func referencesOf(m map[string]any) map[string][]string {
-	refs := map[string][]string{}
-	for k, v := range m {
-		list, ok := v.([]any)
-		if !ok {
-			list = []any{v}
-		}
-		for _, e := range list {
-			if o, ok := e.(map[string]any); ok {
-				if r, ok := o["reference"].(string); ok {
-					refs[k] = append(refs[k], r)
-				}
-			}
-		}
-	}
-	return refs
 }
 
 // parseToken parses a token search value: "system|value", "|value" (no
@@ -433,15 +420,16 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType str
 		case "identifier", "_id", "_count", "_summary", "_format", "_sort":
 			continue
 		}
-		// Any other parameter is a reference search on the element of that
-		// name ("target", "subject", "patient" meaning subject).
-		elem := name
-		if name == "patient" {
-			elem = "subject"
-		}
+		// Any other parameter is a reference search (see referenceParam).
+		param, modifier, _ := strings.Cut(name, ":")
+		rp := referenceParam(resourceType, param)
 		candidates = slices.DeleteFunc(candidates, func(st *stored) bool {
 			for _, v := range vals {
-				if !slices.Contains(st.refs[elem], v) {
+				// Repeated parameters are ANDed; a comma within one value
+				// is OR.
+				if !slices.ContainsFunc(strings.Split(v, ","), func(v string) bool {
+					return s.referenceMatches(st, rp, modifier, v)
+				}) {
 					return true
 				}
 			}
@@ -620,4 +608,176 @@ func resourceCapability(t string) map[string]any {
 			map[string]any{"name": "_id", "type": "token"},
 		},
 	}
+}
+
+// refParam is a reference search parameter: the element paths it searches
+// (dotted, through lists) and the resource type its references must have
+// ("patient" searches subject for Patient references only).
+type refParam struct {
+	paths  []string
+	target string
+}
+
+// referenceParams are the reference search parameters of the R4 spec for
+// what connectors file and look up
+// (https://hl7.org/fhir/R4/documentreference.html#search,
+// https://hl7.org/fhir/R4/provenance.html#search).
+var referenceParams = map[string]map[string]refParam{
+	"DocumentReference": {
+		"subject":       {paths: []string{"subject"}},
+		"patient":       {paths: []string{"subject"}, target: "Patient"},
+		"encounter":     {paths: []string{"context.encounter"}},
+		"author":        {paths: []string{"author"}},
+		"authenticator": {paths: []string{"authenticator"}},
+		"custodian":     {paths: []string{"custodian"}},
+		"related":       {paths: []string{"context.related"}},
+		"relatesto":     {paths: []string{"relatesTo.target"}},
+	},
+	"Provenance": {
+		"target":   {paths: []string{"target"}},
+		"patient":  {paths: []string{"target"}, target: "Patient"},
+		"agent":    {paths: []string{"agent.who"}},
+		"location": {paths: []string{"location"}},
+		"entity":   {paths: []string{"entity.what"}},
+	},
+	"Encounter": {
+		"subject": {paths: []string{"subject"}},
+		"patient": {paths: []string{"subject"}, target: "Patient"},
+	},
+}
+
+// referenceParam finds a resource type's reference parameter. A parameter
+// not in referenceParams searches the top-level element of its name, and
+// "patient" the subject's Patient references.
+func referenceParam(resourceType, name string) refParam {
+	if p, ok := referenceParams[resourceType][name]; ok {
+		return p
+	}
+	if name == "patient" {
+		return refParam{paths: []string{"subject"}, target: "Patient"}
+	}
+	return refParam{paths: []string{name}}
+}
+
+// referenceMatches applies FHIR's reference search semantics
+// (https://hl7.org/fhir/R4/search.html#reference) to one value: "123"
+// matches Patient/123 (of the parameter's target type, if it has one),
+// "Patient/123" matches Patient/123 whether stored relative or absolute
+// on this server, a full URL matches that URL; the :identifier modifier
+// matches Reference.identifier as a token, and a type modifier
+// (subject:Patient=123) restricts the type.
+func (s *Server) referenceMatches(st *stored, p refParam, modifier, value string) bool {
+	for _, ref := range referencesAt(st.doc, p.paths) {
+		if modifier == "identifier" {
+			want := parseToken(value)
+			if ref.idValue != "" && ref.idValue == want.Value && (want.System == "\x00any" || want.System == ref.idSystem) {
+				return true
+			}
+			continue
+		}
+		typ, id, abs := s.splitReference(ref.reference)
+		if id == "" {
+			continue
+		}
+		if p.target != "" && typ != p.target {
+			continue
+		}
+		if modifier != "" && typ != modifier {
+			continue
+		}
+		switch {
+		case strings.Contains(value, "://"):
+			if strings.TrimSuffix(value, "/") == abs {
+				return true
+			}
+		case strings.Contains(value, "/"):
+			vt, vid, _ := strings.Cut(value, "/")
+			if vt == typ && vid == id {
+				return true
+			}
+		default:
+			if value == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type refValue struct {
+	reference         string
+	idSystem, idValue string
+}
+
+// referencesAt collects the Reference values at dotted paths, descending
+// through lists at every step.
+func referencesAt(doc map[string]any, paths []string) []refValue {
+	var out []refValue
+	var walk func(v any, steps []string)
+	walk = func(v any, steps []string) {
+		if list, ok := v.([]any); ok {
+			for _, e := range list {
+				walk(e, steps)
+			}
+			return
+		}
+		o, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		if len(steps) > 0 {
+			walk(o[steps[0]], steps[1:])
+			return
+		}
+		var r refValue
+		r.reference, _ = o["reference"].(string)
+		if ident, ok := o["identifier"].(map[string]any); ok {
+			r.idSystem, _ = ident["system"].(string)
+			r.idValue, _ = ident["value"].(string)
+		}
+		if r.reference != "" || r.idValue != "" {
+			out = append(out, r)
+		}
+	}
+	for _, p := range paths {
+		walk(doc, strings.Split(p, "."))
+	}
+	return out
+}
+
+// splitReference parses a literal reference into its type, id and
+// absolute URL. A relative reference is taken as on this server; an
+// absolute one on this server is the same as its relative form. Version
+// suffixes (/_history/n) are ignored.
+func (s *Server) splitReference(ref string) (typ, id, abs string) {
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
+	ref = strings.TrimSuffix(ref, "/")
+	base := strings.TrimSuffix(s.URL, "/")
+	rel := ref
+	if strings.Contains(ref, "://") {
+		abs = ref
+		if base != "" && strings.HasPrefix(ref, base+"/") {
+			rel = strings.TrimPrefix(ref, base+"/")
+		} else {
+			parts := strings.Split(ref, "/")
+			if len(parts) < 2 {
+				return "", "", abs
+			}
+			rel = parts[len(parts)-2] + "/" + parts[len(parts)-1]
+		}
+	}
+	typ, id, ok := strings.Cut(rel, "/")
+	if !ok || strings.Contains(id, "/") {
+		return "", "", ""
+	}
+	if abs == "" {
+		if base != "" {
+			abs = base + "/" + rel
+		} else {
+			abs = rel
+		}
+	}
+	return typ, id, abs
 }

@@ -248,3 +248,78 @@ func TestDelayHonoursClientGivingUp(t *testing.T) {
 		t.Errorf("%d documents, want 1 (the stalled one must not be stored)", n)
 	}
 }
+
+// A request refused for its token must not use up a fault: the fault is
+// meant for the request that reaches the server's handling.
+func TestAuthBeforeFault(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	s.SetAuth(func(r *http.Request) error {
+		if r.Header.Get("Authorization") != "Bearer good" {
+			return errors.New("token expired")
+		}
+		return nil
+	})
+	s.Inject(fhirtest.Fault{Method: http.MethodPost, Status: http.StatusServiceUnavailable}, 1)
+	if resp, _ := post(t, s, "DocumentReference", doc, map[string]string{"Authorization": "Bearer stale"}); resp.StatusCode != 401 {
+		t.Fatalf("stale token: %d, want 401", resp.StatusCode)
+	}
+	if n := s.PendingFaults(); n != 1 {
+		t.Fatalf("a 401 consumed the fault: %d pending, want 1", n)
+	}
+	if resp, _ := post(t, s, "DocumentReference", doc, map[string]string{"Authorization": "Bearer good"}); resp.StatusCode != 503 {
+		t.Errorf("authorized request: %d, want the injected 503", resp.StatusCode)
+	}
+	if resp, body := post(t, s, "DocumentReference", doc, map[string]string{"Authorization": "Bearer good"}); resp.StatusCode != 201 {
+		t.Errorf("after the fault: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestReferenceSearch(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	docs := []string{
+		`{"resourceType":"DocumentReference","status":"current","subject":{"reference":"Patient/123"},"context":{"encounter":[{"reference":"Encounter/e1"}]},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]}`,
+		`{"resourceType":"DocumentReference","status":"current","subject":{"reference":"` + s.URL + `/Patient/123"},"context":{"encounter":[{"reference":"Encounter/e2/_history/3"}]},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]}`,
+		`{"resourceType":"DocumentReference","status":"current","subject":{"reference":"Group/123"},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]}`,
+		`{"resourceType":"DocumentReference","status":"current","subject":{"type":"Patient","identifier":{"system":"http://ns.electronichealth.net.au/id/hi/ihi/1.0","value":"8003608166690503"}},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]}`,
+		`{"resourceType":"Provenance","target":[{"reference":"DocumentReference/1"},{"reference":"Patient/123"}],"recorded":"2024-05-01T10:00:00Z","agent":[{"who":{"reference":"Practitioner/p1"}}]}`,
+	}
+	for _, d := range docs {
+		var head struct{ ResourceType string }
+		json.Unmarshal([]byte(d), &head)
+		if resp, body := post(t, s, head.ResourceType, d, nil); resp.StatusCode != 201 {
+			t.Fatalf("create: %d %s", resp.StatusCode, body)
+		}
+	}
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"DocumentReference?patient=123", 2},
+		{"DocumentReference?patient=Patient/123", 2},
+		{"DocumentReference?patient=" + s.URL + "/Patient/123", 2},
+		{"DocumentReference?patient=https://elsewhere.example/fhir/Patient/123", 0},
+		{"DocumentReference?subject=123", 3},
+		{"DocumentReference?subject:Group=123", 1},
+		{"DocumentReference?subject=Group/123", 1},
+		{"DocumentReference?patient=12", 0},
+		{"DocumentReference?encounter=e1", 1},
+		{"DocumentReference?encounter=Encounter/e2", 1},
+		{"DocumentReference?patient=123&encounter=e2", 1},
+		{"DocumentReference?encounter=e1,e2", 2},
+		{"DocumentReference?encounter=e1&encounter=e2", 0},
+		{"DocumentReference?patient:identifier=http://ns.electronichealth.net.au/id/hi/ihi/1.0|8003608166690503", 1},
+		{"DocumentReference?subject:identifier=8003608166690503", 1},
+		{"DocumentReference?patient:identifier=other|8003608166690503", 0},
+		{"Provenance?target=DocumentReference/1", 1},
+		{"Provenance?target=1", 1},
+		{"Provenance?target=DocumentReference/2", 0},
+		{"Provenance?patient=123", 1},
+		{"Provenance?agent=Practitioner/p1", 1},
+	} {
+		resp, body := get(t, s, tc.query)
+		b, err := fhirdoc.DecodeBundle(body)
+		if err != nil || resp.StatusCode != 200 || len(b.Matches()) != tc.want {
+			t.Errorf("%s: %d matches (%d, %v), want %d", tc.query, len(b.Matches()), resp.StatusCode, err, tc.want)
+		}
+	}
+}
