@@ -72,7 +72,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 	vals := r.URL.Query()
 	for key := range vals {
 		switch key {
-		case "state", "patient", "clinician", "cursor", "limit":
+		case "state", "patient", "clinician", "cursor", "limit", "since", "until":
 		default:
 			s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedParameter,
 				Message: fmt.Sprintf("query parameter %q is not supported", key), Param: key})
@@ -89,6 +89,22 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 			}
 			q.States = append(q.States, review.State(st))
 		}
+	}
+	for _, b := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		v := vals.Get(b.name)
+		if v == "" {
+			continue
+		}
+		t, err := parseQueryTime(v)
+		if err != nil {
+			s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery,
+				Message: fmt.Sprintf("%s must be an RFC 3339 time or a date (YYYY-MM-DD)", b.name), Param: b.name})
+			return
+		}
+		*b.t = t
 	}
 	q.Patient = vals.Get("patient")
 	q.Clinician = vals.Get("clinician")
@@ -114,6 +130,22 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
+// parseQueryTime reads since/until: an RFC 3339 time, or a date meaning
+// its midnight UTC.
+func parseQueryTime(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Parse(time.DateOnly, v)
+}
+
+// noteWithLock is a note as GET shows it: the note's own fields and, while
+// a reviewer holds it, the soft lock.
+type noteWithLock struct {
+	*review.Note
+	Lock *review.Lock `json:"lock,omitempty"`
+}
+
 func (s *Server) writeNote(w http.ResponseWriter, status int, n *review.Note) {
 	w.Header().Set("ETag", etag(n.Version))
 	writeJSON(w, status, n)
@@ -137,7 +169,8 @@ func (s *Server) getNote(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	s.writeNote(w, http.StatusOK, n)
+	w.Header().Set("ETag", etag(n.Version))
+	writeJSON(w, http.StatusOK, noteWithLock{Note: n, Lock: s.noteLock(r, c.Actor(), n.ID)})
 }
 
 type editBody struct {

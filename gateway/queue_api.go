@@ -1,0 +1,215 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/scribegate/scribegate/review"
+)
+
+// QueueService is what the review queue's live parts need beyond
+// NoteService: counts per state, soft locks and note events. *review.Service
+// satisfies it; a NoteService without it answers these routes 404.
+type QueueService interface {
+	Counts(ctx context.Context, a review.Actor) (map[review.State]int, error)
+	Lock(ctx context.Context, a review.Actor, id string) (review.Lock, error)
+	Unlock(ctx context.Context, a review.Actor, id string) error
+	LockOf(ctx context.Context, a review.Actor, id string) (*review.Lock, error)
+	Subscribe(ctx context.Context, a review.Actor) (<-chan review.Event, error)
+}
+
+// CodeNoteLocked answers POST /v1/notes/{id}/lock when another reviewer
+// holds the note; the body's "lock" says who and until when.
+const CodeNoteLocked = "note_locked"
+
+// EventHeartbeat is how often GET /v1/events writes a comment line, so
+// proxies keep the stream open and clients notice a dead one.
+var EventHeartbeat = 15 * time.Second
+
+// queueRoutes adds the queue's routes to mux.
+func (s *Server) queueRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/notes/counts", s.noteCounts)
+	mux.HandleFunc("POST /v1/notes/{id}/lock", s.lockNote)
+	mux.HandleFunc("DELETE /v1/notes/{id}/lock", s.unlockNote)
+	mux.HandleFunc("GET /v1/events", s.events)
+}
+
+// queue returns the QueueService, or writes a 404 when there is none.
+func (s *Server) queue(w http.ResponseWriter, r *http.Request) (QueueService, bool) {
+	q, ok := s.opts.Notes.(QueueService)
+	if !ok {
+		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
+	}
+	return q, ok
+}
+
+type countsBody struct {
+	Counts map[review.State]int `json:"counts"`
+	Total  int                  `json:"total"`
+}
+
+func (s *Server) noteCounts(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, ok := s.queue(w, r)
+	if !ok {
+		return
+	}
+	m, err := q.Counts(r.Context(), c.Actor())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body := countsBody{Counts: map[review.State]int{}}
+	for st, n := range m {
+		body.Counts[st] = n
+		body.Total += n
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+type lockBody struct {
+	Lock review.Lock `json:"lock"`
+}
+
+type lockedBody struct {
+	Error errorDetail `json:"error"`
+	Lock  review.Lock `json:"lock"`
+}
+
+func (s *Server) lockNote(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, ok := s.queue(w, r)
+	if !ok {
+		return
+	}
+	l, err := q.Lock(r.Context(), c.Actor(), r.PathValue("id"))
+	var le *review.LockedError
+	if errors.As(err, &le) {
+		s.metrics.errors.WithLabelValues(CodeNoteLocked).Inc()
+		who := le.Lock.Name
+		if who == "" {
+			who = le.Lock.Holder
+		}
+		writeJSON(w, http.StatusConflict, lockedBody{
+			Error: errorDetail{Code: CodeNoteLocked, Message: fmt.Sprintf("%s is editing this note until %s",
+				who, le.Lock.ExpiresAt.Format(time.RFC3339))},
+			Lock: le.Lock,
+		})
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, lockBody{Lock: l})
+}
+
+func (s *Server) unlockNote(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, ok := s.queue(w, r)
+	if !ok {
+		return
+	}
+	if err := q.Unlock(r.Context(), c.Actor(), r.PathValue("id")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// noteLock is the lock GET /v1/notes/{id} shows beside the note; nil when
+// no lock is held or no QueueService is wired.
+func (s *Server) noteLock(r *http.Request, a review.Actor, id string) *review.Lock {
+	q, ok := s.opts.Notes.(QueueService)
+	if !ok {
+		return nil
+	}
+	l, err := q.LockOf(r.Context(), a, id)
+	if err != nil {
+		s.log.WarnContext(r.Context(), "read note lock", "note_id", id, "error", err)
+		return nil
+	}
+	return l
+}
+
+// eventData is what a "note" or "lock" server-sent event carries.
+type eventData struct {
+	ID      string       `json:"id"`
+	State   review.State `json:"state"`
+	Version int          `json:"version"`
+}
+
+// events streams note events of the caller's clinic (a clinician: their
+// own notes) as server-sent events until the client goes or the gateway
+// drains.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q, ok := s.queue(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.drain:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	ch, err := q.Subscribe(ctx, c.Actor())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 3000\n: connected\n\n")
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	t := time.NewTicker(EventHeartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fmt.Fprint(w, ": heartbeat\n\n")
+		case e, ok := <-ch:
+			if !ok {
+				return
+			}
+			b, _ := json.Marshal(eventData{ID: e.NoteID, State: e.State, Version: e.Version})
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, b)
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
