@@ -210,6 +210,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /v1/notes/{id}/reject", s.rejectNote)
 	mux.HandleFunc("POST /v1/notes/{id}/retry", s.retryNote)
 	mux.HandleFunc("GET /v1/notes/{id}/audit", s.auditNote)
+	s.queueRoutes(mux)
 	mux.HandleFunc("GET /v1/templates", s.listTemplates)
 	// The clinicians' web UI: its page at / and its assets under /app/.
 	// It holds no data; every call it makes goes through /v1 with a token.
