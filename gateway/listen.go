@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -38,6 +39,9 @@ type listenParams struct {
 	template     notes.Template
 	connector    string
 	session      string
+	resume       bool
+	// sampleRateSet: the client named its rate (a resume must match).
+	sampleRateSet bool
 }
 
 // parseListen validates the query before the upgrade, so a client learns
@@ -62,7 +66,7 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 			if err != nil || n < 8000 || n > 48000 {
 				return p, bad(CodeUnsupportedSampleRate, key, "sample_rate must be an integer from 8000 to 48000")
 			}
-			p.sampleRate = n
+			p.sampleRate, p.sampleRateSet = n, true
 		case "channels":
 			if v != "1" {
 				return p, bad(CodeUnsupportedChannels, key, "only mono audio is supported: channels=1")
@@ -109,9 +113,11 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 		case "template", "connector", "session":
 			// Checked below, after every parameter is known to be valid.
 		case "resume":
-			if _, err := strconv.ParseBool(v); err != nil {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
 				return p, bad(CodeInvalidParameter, key, "resume must be true or false")
 			}
+			p.resume = b
 		default:
 			return p, bad(CodeUnsupportedParameter, key, "query parameter %.64q is not supported", key)
 		}
@@ -141,11 +147,10 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 			p.connector = s.opts.DefaultConnector
 		}
 	}
-	if sid := vals.Get("session"); sid != "" {
-		// Resuming a session (issue 3) is not built yet: no session is
-		// known to a new connection.
-		return p, &apiError{Status: http.StatusNotFound, Code: CodeUnknownSession, Param: "session",
-			Message: "no open session has this id"}
+	// session= resumes a session; listen checks it against the store.
+	p.session = vals.Get("session")
+	if p.resume && p.session == "" {
+		return p, bad(CodeInvalidParameter, "resume", "resume=true needs session=<id>")
 	}
 	return p, nil
 }
@@ -184,6 +189,15 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusBadRequest, CodeInvalidQuery, "GET /v1/listen must be a WebSocket upgrade"))
 		return
 	}
+	if p.session != "" {
+		s.resume(w, r, claims, viaProto, p)
+		return
+	}
+	if err := s.admit(claims.Subject); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer s.release(claims.Subject)
 	if !s.startSession() {
 		s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
 		return
@@ -233,6 +247,9 @@ func newID() string {
 type outFrame struct {
 	msg   any
 	close *closeFrame
+	// attach, when set, makes the writer write to this connection from
+	// now on (a resumed session); msg is its first message.
+	attach *websocket.Conn
 }
 
 type closeFrame struct {
@@ -254,7 +271,8 @@ type inFrame struct {
 type session struct {
 	srv    *Server
 	id     string
-	conn   *websocket.Conn
+	connMu sync.Mutex      // guards conn, which a resume replaces
+	conn   *websocket.Conn // nil while the session waits for its client
 	claims Claims
 	p      listenParams
 
@@ -270,6 +288,26 @@ type session struct {
 
 	hash    hash.Hash
 	created time.Time
+
+	// Durability and resume (durable.go). received is the audio the
+	// session holds (stored or queued for the store); connOff is the
+	// offset of the current connection's next byte; the stream was started
+	// at streamFrom and has been fed fed bytes since; its results are
+	// shifted by baseTime and baseIndex onto the session's timeline.
+	persist      *persister
+	attach       chan *websocket.Conn
+	finishing    bool // guarded by srv.recs.mu
+	rebuilt      bool
+	received     int64
+	connOff      int64
+	streamFrom   int64
+	fed          atomic.Int64
+	baseTime     time.Duration
+	baseIndex    int
+	savedThrough int64
+	in           chan inFrame
+	stopRead     chan struct{}
+	readerDone   chan struct{}
 }
 
 // endReason says why the loop ended and how the socket is closed.
@@ -302,17 +340,7 @@ func (ss *session) run() {
 	ss.writerDone = make(chan struct{})
 	go ss.writer()
 
-	stream, err := transcription.NewStream(ctx, transcription.StreamConfig{
-		Engine:       s.opts.Engine,
-		SampleRate:   ss.p.sampleRate,
-		Language:     ss.p.language,
-		Endpointing:  ss.endpointing(),
-		MaxUtterance: s.limits.MaxUtterance,
-		Logger:       log,
-
-		Interim:         ss.p.interim,
-		InterimInterval: s.limits.interimInterval(),
-	})
+	stream, err := ss.newStream(log)
 	if err != nil {
 		log.Error("open transcription stream", "error", err)
 		ss.sendError(CodeSessionFailed, "the transcription stream could not be opened")
@@ -329,7 +357,9 @@ func (ss *session) run() {
 		Template:      ss.p.template.ID,
 		Connector:     ss.p.connector,
 		SessionID:     ss.id,
+		ID:            ss.id,
 		State:         review.StateRecording,
+		Recording:     &review.Recording{SampleRate: ss.p.sampleRate, Language: ss.p.language},
 	})
 	if err != nil {
 		stream.Close()
@@ -340,30 +370,42 @@ func (ss *session) run() {
 	}
 	ss.note = note
 	log = log.With("note_id", note.ID)
+	if err := ss.startDurable(ctx); err != nil {
+		stream.Close()
+		log.Error("register session audio", "error", err)
+		ss.sendError(CodeSessionFailed, "the session's audio could not be stored")
+		ss.closeAndWait(nil, closeFrame{websocket.CloseInternalServerErr, "session failed"})
+		return
+	}
 	ss.live = ss.startLiveDrafts(ctx, log)
 	log.Info("session started", "sample_rate", ss.p.sampleRate, "template", ss.p.template.ID, "connector", ss.p.connector)
 
 	pumpDone := make(chan struct{})
 	go ss.pump(pumpDone)
 
-	in := make(chan inFrame)
-	stopRead := make(chan struct{})
-	readerDone := make(chan struct{})
-	go ss.reader(in, stopRead, readerDone)
+	ss.in = make(chan inFrame)
+	ss.stopRead = make(chan struct{})
+	ss.readerDone = make(chan struct{})
+	go ss.reader(ss.conn, ss.in, ss.stopRead, ss.readerDone)
 
-	end := ss.loop(in)
-	close(stopRead)
+	end := ss.loop(ss.in)
+	ss.end(log, end, pumpDone)
+}
 
-	if end.errCode != "" {
-		ss.sendError(end.errCode, end.errDesc)
-	}
-	code, reason := ss.finish(ctx, log, pumpDone)
-	if end.code != websocket.CloseNormalClosure || code == websocket.CloseNormalClosure {
-		code, reason = end.code, end.reason
-	}
-	s.metrics.sessionsTotal.WithLabelValues(end.name).Inc()
-	log.Info("session finished", "end", end.name, "audio_seconds", stream.Received().Seconds(), "close_code", code)
-	ss.closeAndWait(readerDone, closeFrame{code, reason})
+// newStream opens the session's transcription stream.
+func (ss *session) newStream(log *slog.Logger) (*transcription.Stream, error) {
+	s := ss.srv
+	return transcription.NewStream(s.base, transcription.StreamConfig{
+		Engine:       s.opts.Engine,
+		SampleRate:   ss.p.sampleRate,
+		Language:     ss.p.language,
+		Endpointing:  ss.endpointing(),
+		MaxUtterance: s.limits.MaxUtterance,
+		Logger:       log,
+
+		Interim:         ss.p.interim,
+		InterimInterval: s.limits.interimInterval(),
+	})
 }
 
 func (ss *session) endpointing() time.Duration {
@@ -387,6 +429,8 @@ func (ss *session) loop(in <-chan inFrame) endReason {
 	defer maxDur.Stop()
 	for {
 		select {
+		case <-s.base.Done():
+			return endReason{name: "aborted", code: closeServiceRestart}
 		case <-s.drain:
 			return endReason{name: "shutdown", code: websocket.CloseGoingAway, reason: "gateway shutting down"}
 		case <-idle.C:
@@ -397,6 +441,10 @@ func (ss *session) loop(in <-chan inFrame) endReason {
 		case f := <-in:
 			switch {
 			case f.err != nil:
+				if ss.awaitResume(s.limits.ResumeWindow) {
+					resetTimer(idle, s.limits.IdleTimeout)
+					continue
+				}
 				return endReason{name: "disconnect", code: websocket.CloseAbnormalClosure}
 			case f.tooLarge:
 				return endReason{name: "frame_too_large", code: websocket.CloseMessageTooBig, reason: "frame too large",
@@ -407,12 +455,11 @@ func (ss *session) loop(in <-chan inFrame) endReason {
 					// Deepgram's older clients end a stream with an empty frame.
 					return endReason{name: "close_stream", code: websocket.CloseNormalClosure}
 				}
-				if err := ss.stream.Write(f.data); err != nil {
+				if err := ss.accept(f.data); err != nil {
 					s.log.Error("write audio", append(ss.attrs(), "error", err)...)
 					return endReason{name: "transcription_failed", code: websocket.CloseInternalServerErr, reason: "transcription failed",
 						errCode: CodeTranscriptionError, errDesc: "the audio could not be processed; what was received is drafted"}
 				}
-				ss.hash.Write(f.data)
 				s.metrics.audioSeconds.Add(float64(len(f.data)/2) / float64(ss.p.sampleRate))
 				resetTimer(idle, s.limits.IdleTimeout)
 			case f.typ == websocket.TextMessage:
@@ -511,27 +558,35 @@ func (ss *session) pump(done chan<- struct{}) {
 		switch ev.Type {
 		case transcription.EventResult:
 			r := ev.Result
+			through := ss.shiftResult(&r)
+			var u *notes.Utterance
 			ss.mu.Lock()
 			if r.Transcript.Text != "" || r.Gap {
 				ss.transcript = append(ss.transcript, notes.Utterance{
 					Index: r.Index, Start: r.Start, End: r.Start + r.Duration, Text: r.Transcript.Text, Gap: r.Gap,
 				})
+				u = &ss.transcript[len(ss.transcript)-1]
+				uc := *u
+				u = &uc
 			}
 			ss.mu.Unlock()
+			ss.saveUtterance(u, through)
 			ss.send(toResults(ss.id, r, true))
 			ss.srv.metrics.resultsSent.Inc()
 			if r.Transcript.Text != "" {
 				ss.live.kick()
 			}
 		case transcription.EventInterim:
-			ss.send(toResults(ss.id, ev.Result, false))
+			r := ev.Result
+			ss.shiftResult(&r)
+			ss.send(toResults(ss.id, r, false))
 		case transcription.EventSpeechStarted:
 			if ss.p.vadEvents {
-				ss.send(speechStartedMsg{Type: "SpeechStarted", Channel: []int{0}, Timestamp: seconds(ev.At)})
+				ss.send(speechStartedMsg{Type: "SpeechStarted", Channel: []int{0}, Timestamp: seconds(ev.At + ss.baseTime)})
 			}
 		case transcription.EventUtteranceEnd:
 			if ss.p.utteranceEnd > 0 {
-				ss.send(utteranceEndMsg{Type: "UtteranceEnd", Channel: []int{0, 1}, LastWordEnd: seconds(ev.At)})
+				ss.send(utteranceEndMsg{Type: "UtteranceEnd", Channel: []int{0, 1}, LastWordEnd: seconds(ev.At + ss.baseTime)})
 			}
 		}
 	}
@@ -539,9 +594,8 @@ func (ss *session) pump(done chan<- struct{}) {
 
 // reader hands frames to the loop until the connection fails or stop is
 // closed. It reads no further than MaxFrameBytes into any message.
-func (ss *session) reader(in chan<- inFrame, stop <-chan struct{}, done chan<- struct{}) {
+func (ss *session) reader(conn *websocket.Conn, in chan<- inFrame, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	conn := ss.conn
 	wait := 2 * ss.srv.limits.PingInterval
 	conn.SetReadDeadline(time.Now().Add(wait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
@@ -582,11 +636,11 @@ func (ss *session) reader(in chan<- inFrame, stop <-chan struct{}, done chan<- s
 // on a dead client.
 func (ss *session) writer() {
 	defer close(ss.writerDone)
-	conn := ss.conn
+	conn := ss.curConn()
 	ping := time.NewTicker(ss.srv.limits.PingInterval)
 	defer ping.Stop()
 	const writeWait = 10 * time.Second
-	failed := false
+	failed := conn == nil
 	for {
 		select {
 		case <-ping.C:
@@ -598,6 +652,9 @@ func (ss *session) writer() {
 		case f, ok := <-ss.out:
 			if !ok {
 				return
+			}
+			if f.attach != nil {
+				conn, failed = f.attach, false
 			}
 			if failed {
 				continue
@@ -624,7 +681,9 @@ func (ss *session) closeAndWait(readerDone <-chan struct{}, cf closeFrame) {
 		// Nobody to tell: the client is gone.
 		close(ss.out)
 		<-ss.writerDone
-		ss.conn.Close()
+		if c := ss.curConn(); c != nil {
+			c.Close()
+		}
 		if readerDone != nil {
 			<-readerDone
 		}
@@ -639,7 +698,9 @@ func (ss *session) closeAndWait(readerDone <-chan struct{}, cf closeFrame) {
 		case <-time.After(5 * time.Second):
 		}
 	}
-	ss.conn.Close()
+	if c := ss.curConn(); c != nil {
+		c.Close()
+	}
 	if readerDone != nil {
 		<-readerDone
 	}

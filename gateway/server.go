@@ -70,6 +70,20 @@ type Limits struct {
 	MaxUtterance time.Duration
 	// MaxBodyBytes bounds REST request bodies (1 MiB).
 	MaxBodyBytes int64
+	// ResumeWindow is how long a session whose client vanished waits for
+	// it to reconnect with session=<id> before it is finished (drafted and
+	// queued). Zero finishes it at once. It needs Options.Audio.
+	ResumeWindow time.Duration
+	// MaxSessions bounds the sessions held at once (0: no bound); past it
+	// a new session is refused with 503 too_many_sessions.
+	MaxSessions int
+	// MaxSessionsPerClinician bounds one clinician's sessions at once (0:
+	// no bound); past it 429 clinician_session_limit.
+	MaxSessionsPerClinician int
+	// DurableInterval and DurableBytes batch audio writes to the store:
+	// a batch is written when it is this old or this large (200 ms, 64 KiB).
+	DurableInterval time.Duration
+	DurableBytes    int
 	// InterimInterval is how much new speech is heard between interim
 	// results when a client asks for them (1s). Each interim re-sends the
 	// utterance so far to the engine.
@@ -134,6 +148,10 @@ type Options struct {
 	// Logger receives request and session logs (ids only, never text);
 	// slog.Default() when nil.
 	Logger *slog.Logger
+	// Audio stores each session's audio as it arrives, so that a session
+	// survives a dropped connection and a gateway restart (resume). nil
+	// keeps audio in memory only: no Durable messages and no resume.
+	Audio review.AudioStore
 	// OnApproved is called after a note is approved or a push is retried,
 	// to wake the push worker (Worker.Kick). Optional; must not block.
 	OnApproved func()
@@ -158,6 +176,7 @@ type Server struct {
 	draining bool
 	drain    chan struct{} // closed by Shutdown: open sessions finish now
 	sessions sync.WaitGroup
+	recs     registry // live sessions by id, and the counts for the limits
 }
 
 // New checks the options and builds a server.
@@ -197,6 +216,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.metrics = m
 	s.base, s.cancel = context.WithCancel(context.Background())
+	s.recs.init()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)

@@ -41,6 +41,7 @@ import (
 // implementations offer.
 type store interface {
 	review.Store
+	review.AudioStore
 	Ping(ctx context.Context) error
 }
 
@@ -126,11 +127,17 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			Endpointing:        cfg.Streaming.Endpointing,
 			InterimInterval:    cfg.Streaming.InterimInterval,
 			LiveDraftInterval:  cfg.Streaming.LiveDraftInterval,
+
+			ResumeWindow:            cfg.Streaming.ResumeWindow,
+			MaxSessions:             cfg.Streaming.MaxSessions,
+			MaxSessionsPerClinician: cfg.Streaming.MaxSessionsPerClinician,
+			DurableInterval:         cfg.Streaming.DurableInterval,
 		},
+		Audio:       a.store,
 		LiveDrafter: liveDrafter(cfg.Streaming, drafter),
-		Metrics: reg,
-		Ready:   []gateway.Check{{Name: "store", Check: a.store.Ping}},
-		Logger:  log,
+		Metrics:     reg,
+		Ready:       []gateway.Check{{Name: "store", Check: a.store.Ping}},
+		Logger:      log,
 	})
 	if err != nil {
 		return nil, err
@@ -220,6 +227,10 @@ func openConnectors(ctx context.Context, c ConnectorsConfig, dataDir string, log
 // run serves on l and works the push outbox until ctx ends, then drains
 // open sessions (finishing their notes) before returning.
 func (a *app) run(ctx context.Context, l net.Listener) error {
+	// Sessions a stopped gateway left recording are resumed or finished.
+	if err := a.server.Recover(ctx); err != nil {
+		return err
+	}
 	srv := &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	workerDone := make(chan struct{})

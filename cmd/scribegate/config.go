@@ -119,6 +119,16 @@ type StreamingConfig struct {
 	// LiveDrafter is "rules" (the offline drafter, free) or "configured"
 	// (drafting.drafter, which may be a paid LLM called every interval).
 	LiveDrafter string `yaml:"live_drafter"`
+	// ResumeWindow is how long a session whose client vanished waits for
+	// it to resume before it is finished; 0 finishes it at once.
+	ResumeWindow time.Duration `yaml:"resume_window"`
+	// MaxSessions and MaxSessionsPerClinician bound the sessions held at
+	// once (0: no bound).
+	MaxSessions             int `yaml:"max_sessions"`
+	MaxSessionsPerClinician int `yaml:"max_sessions_per_clinician"`
+	// DurableInterval is the longest audio waits before it is stored and
+	// acknowledged with a Durable message.
+	DurableInterval time.Duration `yaml:"durable_interval"`
 }
 
 // StoreConfig chooses where notes live.
@@ -181,6 +191,11 @@ func defaultConfig() Config {
 			InterimInterval:   time.Second,
 			LiveDraftInterval: 5 * time.Second,
 			LiveDrafter:       "rules",
+
+			ResumeWindow:            2 * time.Minute,
+			MaxSessions:             2000,
+			MaxSessionsPerClinician: 4,
+			DurableInterval:         200 * time.Millisecond,
 		},
 		Store: StoreConfig{Driver: "sqlite"},
 		Push: PushConfig{
@@ -264,6 +279,9 @@ func (c Config) validate() error {
 	}
 	if c.Streaming.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("streaming.idle_timeout must be positive"))
+	}
+	if c.Streaming.ResumeWindow < 0 || c.Streaming.MaxSessions < 0 || c.Streaming.MaxSessionsPerClinician < 0 || c.Streaming.DurableInterval < 0 {
+		errs = append(errs, errors.New("streaming.resume_window, max_sessions, max_sessions_per_clinician and durable_interval may not be negative"))
 	}
 	if c.Push.Workers <= 0 || c.Push.MaxAttempts <= 0 {
 		errs = append(errs, errors.New("push.workers and push.max_attempts must be positive"))

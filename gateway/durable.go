@@ -1,0 +1,665 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription"
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+// Durability: every session's audio is appended to Options.Audio as it
+// arrives, in batches (Limits.DurableInterval or DurableBytes, whichever
+// comes first) written off the read loop; after each batch is stored the
+// client gets {"type":"Durable","bytes":N,"seconds":S}, N counting bytes of
+// its audio as sent. Each final utterance is stored with the note together
+// with the audio offset it ends at (review.Service.AppendTranscript).
+//
+// A connection that drops leaves its session attached to nothing for
+// Limits.ResumeWindow: a client that reconnects with session=<id> gets a
+// Durable message first, resends from its offset, and carries on; audio
+// below what the session already holds is ignored, so nothing is stored or
+// transcribed twice. A gateway that restarts rebuilds such sessions from
+// the store (Recover): the transcript so far, and the audio after the last
+// final utterance transcribed again. A session no client returns to is
+// finished (drafted and queued) when its window ends, never discarded.
+
+// Close code 1012 (service restart) tells a client to reconnect and resume.
+const closeServiceRestart = 1012
+
+// Refusal codes of the session limits.
+const (
+	CodeTooManySessions       = "too_many_sessions"
+	CodeClinicianSessionLimit = "clinician_session_limit"
+)
+
+const (
+	defaultDurableInterval = 200 * time.Millisecond
+	defaultDurableBytes    = 64 << 10
+)
+
+// recordingNotes is what resuming needs of the note service beyond
+// NoteService; *review.Service has it.
+type recordingNotes interface {
+	AppendTranscript(ctx context.Context, id string, utts []notes.Utterance, through int64) (*review.Note, error)
+	SessionNote(ctx context.Context, id string) (*review.Note, error)
+}
+
+// durableMsg tells the client how much of its audio is safely stored.
+type durableMsg struct {
+	Type    string  `json:"type"`
+	Bytes   int64   `json:"bytes"`
+	Seconds float64 `json:"seconds"`
+}
+
+// registry holds the server's live sessions by id, attached or waiting for
+// their client, and counts them for the limits.
+type registry struct {
+	mu           sync.Mutex
+	byID         map[string]*session
+	total        int
+	perClinician map[string]int
+}
+
+func (r *registry) init() {
+	r.byID = map[string]*session{}
+	r.perClinician = map[string]int{}
+}
+
+// admit reserves a session slot for the clinician, or says which limit
+// refuses it.
+func (s *Server) admit(clinician string) error {
+	r := &s.recs
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if max := s.limits.MaxSessions; max > 0 && r.total >= max {
+		s.metrics.errors.WithLabelValues(CodeTooManySessions).Inc()
+		return errorf(http.StatusServiceUnavailable, CodeTooManySessions, "the gateway holds its maximum of %d sessions; retry later or elsewhere", max)
+	}
+	if max := s.limits.MaxSessionsPerClinician; max > 0 && r.perClinician[clinician] >= max {
+		return errorf(http.StatusTooManyRequests, CodeClinicianSessionLimit, "you already have %d open sessions; finish one first", max)
+	}
+	r.total++
+	r.perClinician[clinician]++
+	return nil
+}
+
+func (s *Server) release(clinician string) {
+	r := &s.recs
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.total--
+	if r.perClinician[clinician]--; r.perClinician[clinician] <= 0 {
+		delete(r.perClinician, clinician)
+	}
+}
+
+func (s *Server) register(ss *session) {
+	s.recs.mu.Lock()
+	s.recs.byID[ss.id] = ss
+	s.recs.mu.Unlock()
+}
+
+func (s *Server) lookup(id string) *session {
+	s.recs.mu.Lock()
+	defer s.recs.mu.Unlock()
+	return s.recs.byID[id]
+}
+
+// unregister removes the session so no client can attach to it any more;
+// a connection offered meanwhile is refused.
+func (s *Server) unregister(ss *session) {
+	s.recs.mu.Lock()
+	if s.recs.byID[ss.id] == ss {
+		delete(s.recs.byID, ss.id)
+	}
+	ss.finishing = true
+	s.recs.mu.Unlock()
+	for {
+		select {
+		case c := <-ss.attach:
+			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "session is finishing"), time.Now().Add(time.Second))
+			c.Close()
+		default:
+			return
+		}
+	}
+}
+
+// offer hands a resuming connection to its session, closing the
+// connection the session still holds (a client that reconnects knows the
+// old one is dead before the gateway does). It reports false when the
+// session is finishing or another connection is already waiting.
+func (s *Server) offer(ss *session, c *websocket.Conn) bool {
+	s.recs.mu.Lock()
+	if ss.finishing {
+		s.recs.mu.Unlock()
+		return false
+	}
+	select {
+	case ss.attach <- c:
+	default:
+		s.recs.mu.Unlock()
+		return false
+	}
+	s.recs.mu.Unlock()
+	if old := ss.curConn(); old != nil {
+		old.Close()
+	}
+	return true
+}
+
+func (ss *session) curConn() *websocket.Conn {
+	ss.connMu.Lock()
+	defer ss.connMu.Unlock()
+	return ss.conn
+}
+
+// startDurable registers a new session's audio and starts its persister.
+func (ss *session) startDurable(ctx context.Context) error {
+	ss.attach = make(chan *websocket.Conn, 1)
+	if a := ss.srv.opts.Audio; a != nil {
+		if _, err := a.AppendAudio(ctx, ss.id, 0, nil); err != nil {
+			return err
+		}
+	}
+	ss.persist = newPersister(ss, ss.received)
+	ss.srv.register(ss)
+	return nil
+}
+
+// accept takes a binary frame at the connection's offset: what the session
+// already holds is skipped, the rest is queued for the store and, past the
+// transcribed offset, given to the stream.
+func (ss *session) accept(data []byte) error {
+	off := ss.connOff
+	ss.connOff += int64(len(data))
+	if ss.connOff <= ss.received {
+		return nil
+	}
+	if off > ss.received {
+		// Cannot happen: a connection starts at an offset the session holds.
+		return fmt.Errorf("gateway: frame at %d beyond received %d", off, ss.received)
+	}
+	part := data[ss.received-off:]
+	start := ss.received
+	ss.received += int64(len(part))
+	ss.hash.Write(part)
+	ss.persist.add(part)
+	if cut := ss.streamFrom - start; cut > 0 {
+		part = part[min(cut, int64(len(part))):]
+	}
+	if len(part) == 0 {
+		return nil
+	}
+	ss.fed.Add(int64(len(part)))
+	return ss.stream.Write(part)
+}
+
+// awaitResume waits, after the client vanished, for it to come back
+// within the resume window. It reports whether a connection was attached.
+func (ss *session) awaitResume(window time.Duration) bool {
+	s := ss.srv
+	if window <= 0 || ss.srv.opts.Audio == nil {
+		return false
+	}
+	ss.connMu.Lock()
+	ss.conn = nil
+	ss.connMu.Unlock()
+	s.log.Info("session waiting for its client", append(ss.attrs(), "window", window)...)
+	t := time.NewTimer(window)
+	defer t.Stop()
+	select {
+	case c := <-ss.attach:
+		ss.attachConn(c)
+		return true
+	case <-t.C:
+	case <-s.drain:
+	case <-s.base.Done():
+	}
+	return false
+}
+
+// attachConn makes c the session's connection: its first message is the
+// durable offset to resend from, then it is read like the first one.
+func (ss *session) attachConn(c *websocket.Conn) {
+	d := ss.persist.durableNow()
+	ss.connMu.Lock()
+	ss.conn = c
+	ss.connMu.Unlock()
+	ss.connOff = d
+	ss.out <- outFrame{attach: c, msg: ss.durableMsg(d)}
+	ss.readerDone = make(chan struct{})
+	go ss.reader(c, ss.in, ss.stopRead, ss.readerDone)
+	ss.srv.metrics.sessionsTotal.WithLabelValues("resumed").Inc()
+	ss.srv.log.Info("session resumed", append(ss.attrs(), "durable_bytes", d)...)
+}
+
+func (ss *session) durableMsg(n int64) durableMsg {
+	return durableMsg{Type: "Durable", Bytes: n, Seconds: float64(n/2) / float64(ss.p.sampleRate)}
+}
+
+// shiftResult puts a result of the session's current stream on the
+// session's timeline (a rebuilt session's stream starts at its transcribed
+// offset) and returns the audio offset its utterance ends at.
+func (ss *session) shiftResult(r *transcription.Result) int64 {
+	endSamples := (int64(r.Start+r.Duration)*int64(ss.p.sampleRate) + int64(time.Second) - 1) / int64(time.Second)
+	through := min(ss.streamFrom+2*endSamples, ss.streamFrom+ss.fed.Load())
+	r.Index += ss.baseIndex
+	r.Start += ss.baseTime
+	for i := range r.Transcript.Words {
+		r.Transcript.Words[i].Start += ss.baseTime
+		r.Transcript.Words[i].End += ss.baseTime
+	}
+	return through
+}
+
+// saveUtterance stores a final utterance with the offset it ends at.
+func (ss *session) saveUtterance(u *notes.Utterance, through int64) {
+	rn, ok := ss.srv.opts.Notes.(recordingNotes)
+	if !ok || ss.srv.opts.Audio == nil || through <= ss.savedThrough {
+		return
+	}
+	var utts []notes.Utterance
+	if u != nil {
+		utts = []notes.Utterance{*u}
+	}
+	if _, err := rn.AppendTranscript(ss.srv.base, ss.note.ID, utts, through); err != nil {
+		ss.srv.log.Warn("store utterance", append(ss.attrs(), "error", err)...)
+		return
+	}
+	ss.savedThrough = through
+}
+
+// persister appends a session's audio to the store in batches, off the
+// read loop, and acknowledges each batch with a Durable message.
+type persister struct {
+	ss       *session
+	mu       sync.Mutex
+	buf      []byte
+	off      int64 // offset of buf[0]
+	durable  int64
+	closing  bool
+	wake     chan struct{}
+	done     chan struct{}
+	interval time.Duration
+	bytes    int
+}
+
+func newPersister(ss *session, from int64) *persister {
+	p := &persister{ss: ss, off: from, durable: from, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		interval: ss.srv.limits.DurableInterval, bytes: ss.srv.limits.DurableBytes}
+	if p.interval <= 0 {
+		p.interval = defaultDurableInterval
+	}
+	if p.bytes <= 0 {
+		p.bytes = defaultDurableBytes
+	}
+	go p.run()
+	return p
+}
+
+func (p *persister) add(b []byte) {
+	p.mu.Lock()
+	p.buf = append(p.buf, b...)
+	full := len(p.buf) >= p.bytes
+	p.mu.Unlock()
+	if full {
+		p.signal()
+	}
+}
+
+func (p *persister) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *persister) durableNow() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.durable
+}
+
+// close stores what is left and stops; it returns once everything given
+// to add is stored or the store failed for good.
+func (p *persister) close() {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	p.signal()
+	<-p.done
+}
+
+func (p *persister) run() {
+	defer close(p.done)
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	ss := p.ss
+	store := ss.srv.opts.Audio
+	for {
+		select {
+		case <-t.C:
+		case <-p.wake:
+		case <-ss.srv.base.Done():
+			return // abandoned: what is stored is what was acknowledged
+		}
+		p.mu.Lock()
+		batch, off, closing := p.buf, p.off, p.closing
+		p.buf = nil
+		p.mu.Unlock()
+		if len(batch) > 0 && store != nil {
+			n, err := p.store(store, off, batch)
+			if err != nil {
+				ss.srv.log.Error("store audio", append(ss.attrs(), "offset", off, "bytes", len(batch), "error", err)...)
+				// Keep the batch: the next round tries again.
+				p.mu.Lock()
+				p.buf = append(batch, p.buf...)
+				p.mu.Unlock()
+				if closing {
+					return
+				}
+				continue
+			}
+			p.mu.Lock()
+			p.off, p.durable = off+int64(len(batch)), n
+			p.mu.Unlock()
+			ss.send(ss.durableMsg(n))
+		} else if len(batch) > 0 {
+			p.mu.Lock()
+			p.off = off + int64(len(batch))
+			p.mu.Unlock()
+		}
+		if closing {
+			p.mu.Lock()
+			empty := len(p.buf) == 0
+			p.mu.Unlock()
+			if empty {
+				return
+			}
+		}
+	}
+}
+
+// store appends one batch, retrying transient failures a few times.
+func (p *persister) store(a review.AudioStore, off int64, batch []byte) (int64, error) {
+	ctx := p.ss.srv.base
+	var err error
+	for attempt, wait := 0, 50*time.Millisecond; attempt < 5; attempt, wait = attempt+1, wait*2 {
+		var n int64
+		n, err = a.AppendAudio(ctx, p.ss.id, off, batch)
+		if err == nil || errors.Is(err, review.ErrAudioGap) || errors.Is(err, review.ErrAudioMismatch) {
+			return n, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	return 0, err
+}
+
+// Abort stops every session at once without finishing it, as a crash
+// would: notes stay recording and their stored audio is kept, so a
+// gateway started on the same store resumes or finishes them (Recover).
+// It is for tests and for a hard stop; Shutdown is the graceful way.
+func (s *Server) Abort() {
+	s.mu.Lock()
+	if !s.draining {
+		s.draining = true
+		close(s.drain)
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.sessions.Wait()
+}
+
+// Recover takes over the sessions a stopped gateway left recording: each
+// waits for its client for what is left of the resume window after its
+// last stored utterance, and is finished from its stored audio when no
+// client returns. Call it once, before serving.
+func (s *Server) Recover(ctx context.Context) error {
+	a := s.opts.Audio
+	rn, ok := s.opts.Notes.(recordingNotes)
+	if a == nil || !ok {
+		return nil
+	}
+	ids, err := a.ListAudio(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: recover sessions: %w", err)
+	}
+	for _, id := range ids {
+		n, err := rn.SessionNote(ctx, id)
+		if err != nil {
+			if errors.Is(err, review.ErrNotFound) {
+				continue
+			}
+			return fmt.Errorf("gateway: recover session %s: %w", id, err)
+		}
+		if n.State != review.StateRecording || s.lookup(id) != nil {
+			continue
+		}
+		if err := s.admit(n.Clinician); err != nil {
+			// Over the limit: finish it now rather than hold it.
+			s.admitForce(n.Clinician)
+		}
+		wait := s.limits.ResumeWindow - time.Since(n.UpdatedAt)
+		if _, err := s.rebuild(ctx, n, max(wait, 0)); err != nil {
+			s.release(n.Clinician)
+			s.log.Error("recover session", "session_id", id, "note_id", n.ID, "error", err)
+			continue
+		}
+		s.log.Info("session recovered", "session_id", id, "note_id", n.ID, "wait", max(wait, 0))
+	}
+	return nil
+}
+
+func (s *Server) admitForce(clinician string) {
+	s.recs.mu.Lock()
+	s.recs.total++
+	s.recs.perClinician[clinician]++
+	s.recs.mu.Unlock()
+}
+
+// rebuild makes a session from a recording note and its stored audio: the
+// transcript so far, and the audio after its transcribed offset given to a
+// new stream. The session then waits up to wait for a client (attach) and
+// is finished if none comes. The caller has admitted it.
+func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration) (*session, error) {
+	rec := n.Recording
+	if rec == nil || rec.SampleRate == 0 {
+		rec = &review.Recording{SampleRate: 16000}
+	}
+	audio, err := s.opts.Audio.ReadAudio(ctx, n.SessionID, 0)
+	if err != nil {
+		return nil, err
+	}
+	tpl, err := s.opts.Templates.Get(n.Template)
+	if err != nil {
+		tpl = s.opts.Templates.Default(n.Clinic, n.Clinician)
+	}
+	if !s.startSession() {
+		return nil, errors.New("gateway: shutting down")
+	}
+	ss := &session{
+		srv:    s,
+		id:     n.SessionID,
+		claims: Claims{Clinic: n.Clinic, Name: n.ClinicianName, Role: review.RoleClinician},
+		p: listenParams{sampleRate: rec.SampleRate, language: rec.Language, patient: n.Patient, encounter: n.Encounter,
+			template: tpl, connector: n.Connector},
+		out:        make(chan outFrame, 64),
+		hash:       sha256.New(),
+		created:    n.CreatedAt,
+		note:       n,
+		transcript: append([]notes.Utterance(nil), n.Transcript...),
+		rebuilt:    true,
+	}
+	ss.claims.Subject = n.Clinician
+	through := min(rec.Transcribed, int64(len(audio)))
+	through -= through % 2
+	ss.streamFrom, ss.savedThrough = through, rec.Transcribed
+	ss.baseTime = time.Duration(through/2) * time.Second / time.Duration(rec.SampleRate)
+	if len(n.Transcript) > 0 {
+		ss.baseIndex = n.Transcript[len(n.Transcript)-1].Index + 1
+	}
+	log := s.log.With(ss.attrs()...).With("note_id", n.ID)
+	stream, err := ss.newStream(log)
+	if err != nil {
+		s.sessions.Done()
+		return nil, err
+	}
+	ss.stream = stream
+	ss.attach = make(chan *websocket.Conn, 1)
+	ss.hash.Write(audio)
+	ss.received = int64(len(audio))
+	if err := stream.Write(audio[through:]); err != nil {
+		stream.Close()
+		s.sessions.Done()
+		return nil, err
+	}
+	ss.fed.Store(int64(len(audio)) - through)
+	ss.persist = newPersister(ss, ss.received)
+	s.register(ss)
+	go ss.serveRebuilt(log, wait)
+	return ss, nil
+}
+
+// serveRebuilt runs a rebuilt session: it waits for its client, serves it
+// if it comes, and finishes the note either way.
+func (ss *session) serveRebuilt(log *slog.Logger, wait time.Duration) {
+	s := ss.srv
+	defer s.sessions.Done()
+	defer s.release(ss.claims.Subject)
+	s.metrics.sessionsActive.Inc()
+	defer s.metrics.sessionsActive.Dec()
+	ss.writerDone = make(chan struct{})
+	go ss.writer()
+	pumpDone := make(chan struct{})
+	go ss.pump(pumpDone)
+	ss.in = make(chan inFrame)
+	ss.stopRead = make(chan struct{})
+
+	end := endReason{name: "recovered_unclaimed", code: websocket.CloseNormalClosure}
+	if ss.awaitResume(wait) {
+		end = ss.loop(ss.in)
+	}
+	ss.end(log, end, pumpDone)
+}
+
+// end finishes the session after its loop: the note is drafted and
+// queued (unless the gateway was aborted) and the connection closed.
+func (ss *session) end(log *slog.Logger, end endReason, pumpDone <-chan struct{}) {
+	s := ss.srv
+	close(ss.stopRead)
+	s.unregister(ss)
+	if end.name == "aborted" {
+		ss.stream.Close()
+		<-pumpDone
+		ss.live.stop()
+		ss.persist.close()
+		ss.closeAndWait(ss.readerDone, closeFrame{closeServiceRestart, "gateway restarting; resume the session"})
+		return
+	}
+	if end.errCode != "" {
+		ss.sendError(end.errCode, end.errDesc)
+	}
+	ss.persist.close()
+	code, reason := ss.finish(s.base, log, pumpDone)
+	if end.code != websocket.CloseNormalClosure || code == websocket.CloseNormalClosure {
+		code, reason = end.code, end.reason
+	}
+	s.metrics.sessionsTotal.WithLabelValues(end.name).Inc()
+	log.Info("session finished", "end", end.name, "audio_seconds", float64(ss.received/2)/float64(ss.p.sampleRate), "close_code", code)
+	if ss.curConn() == nil {
+		code = 0
+	}
+	ss.closeAndWait(ss.readerDone, closeFrame{code, reason})
+}
+
+// resume serves GET /v1/listen?session=<id>: the session, live in this
+// gateway or rebuilt from the store, takes the new connection.
+func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, viaProto bool, p listenParams) {
+	rn, ok := s.opts.Notes.(recordingNotes)
+	if s.opts.Audio == nil || !ok {
+		s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: CodeUnknownSession, Param: "session", Message: "this gateway keeps no sessions to resume"})
+		return
+	}
+	unknown := &apiError{Status: http.StatusNotFound, Code: CodeUnknownSession, Param: "session", Message: "no open session has this id"}
+	check := func(clinic, clinician string, rate int) error {
+		if clinic != claims.Clinic {
+			return unknown
+		}
+		if clinician != claims.Subject {
+			return &apiError{Status: http.StatusForbidden, Code: CodeForbidden, Param: "session", Message: "the session is another clinician's"}
+		}
+		if p.sampleRateSet && p.sampleRate != rate {
+			return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedSampleRate, Param: "sample_rate",
+				Message: fmt.Sprintf("the session's audio is at %d Hz; resume it at that rate", rate)}
+		}
+		return nil
+	}
+	ss := s.lookup(p.session)
+	if ss != nil {
+		if err := check(ss.claims.Clinic, ss.claims.Subject, ss.p.sampleRate); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	} else {
+		n, err := rn.SessionNote(r.Context(), p.session)
+		if errors.Is(err, review.ErrNotFound) || (err == nil && (n.State != review.StateRecording || n.SessionID != p.session)) {
+			s.writeError(w, r, unknown)
+			return
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rate := 16000
+		if n.Recording != nil && n.Recording.SampleRate > 0 {
+			rate = n.Recording.SampleRate
+		}
+		if err := check(n.Clinic, n.Clinician, rate); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if s.isDraining() {
+			s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
+			return
+		}
+		if ss = s.lookup(p.session); ss == nil {
+			if err := s.admit(n.Clinician); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			if ss, err = s.rebuild(r.Context(), n, s.limits.ResumeWindow); err != nil {
+				s.release(n.Clinician)
+				s.writeError(w, r, err)
+				return
+			}
+		}
+	}
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	if viaProto {
+		up.Subprotocols = []string{"token"}
+	}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.WarnContext(r.Context(), "websocket upgrade failed", "error", err)
+		return
+	}
+	if !s.offer(ss, conn) {
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "session is finishing or busy"), time.Now().Add(time.Second))
+		conn.Close()
+	}
+}
