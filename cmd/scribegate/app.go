@@ -53,6 +53,7 @@ type app struct {
 	server     *gateway.Server
 	notes      *review.Service
 	worker     *review.Worker
+	purger     *review.Purger
 	store      store
 	connectors map[string]connectors.Connector
 }
@@ -83,6 +84,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		return nil, err
 	}
 
+	// Note events for live queue pages: through Redis pub/sub when the
+	// store is shared by several instances, in process otherwise.
+	var broker review.Broker = review.NewLocalBroker()
+	if b, ok := a.store.(review.Broker); ok {
+		broker = b
+	}
 	a.worker = review.NewWorker(a.store, &connectorPusher{conns: a.connectors, templates: templates}, review.WorkerOptions{
 		Concurrency: cfg.Push.Workers,
 		Lease:       cfg.Push.Lease,
@@ -90,8 +97,13 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		BaseBackoff: cfg.Push.BaseBackoff,
 		MaxBackoff:  cfg.Push.MaxBackoff,
 		Logger:      log,
+		Events:      broker,
 	})
-	a.notes = review.NewService(a.store, review.ServiceOptions{Logger: log, OnEnqueue: a.worker.Kick})
+	a.notes = review.NewService(a.store, review.ServiceOptions{Logger: log, OnEnqueue: a.worker.Kick, Events: broker})
+	audio, _ := a.store.(review.AudioStore)
+	a.purger = review.NewPurger(a.store, audio, review.Retention{
+		Audio: cfg.Retention.Audio, Notes: cfg.Retention.Notes, Audit: cfg.Retention.Audit,
+	}, nil, log)
 
 	engine, err := newEngine(cfg.Transcription, log)
 	if err != nil {
@@ -236,6 +248,9 @@ func (a *app) run(ctx context.Context, l net.Listener) error {
 	workerDone := make(chan struct{})
 	go func() {
 		defer close(workerDone)
+		purged := make(chan struct{})
+		go func() { defer close(purged); a.purger.Run(workerCtx, a.cfg.Retention.Interval) }()
+		defer func() { <-purged }()
 		if err := a.worker.Run(workerCtx); err != nil && !errors.Is(err, context.Canceled) {
 			a.log.Error("push worker stopped", "err", err)
 		}

@@ -36,6 +36,7 @@ type Config struct {
 	Streaming     StreamingConfig     `yaml:"streaming"`
 	Store         StoreConfig         `yaml:"store"`
 	Push          PushConfig          `yaml:"push"`
+	Retention     RetentionConfig     `yaml:"retention"`
 	Connectors    ConnectorsConfig    `yaml:"connectors"`
 }
 
@@ -144,6 +145,21 @@ type StoreConfig struct {
 	RedisURL string `yaml:"redis_url"`
 }
 
+// RetentionConfig is how long consultations' traces are kept (a purge in
+// every gateway process applies it).
+type RetentionConfig struct {
+	// Audio: kept this long after its note is pushed or rejected; 0
+	// deletes it at the next purge, negative keeps it for ever.
+	Audio time.Duration `yaml:"audio"`
+	// Notes: closed notes kept this long after their last change; 0 for
+	// ever.
+	Notes time.Duration `yaml:"notes"`
+	// Audit: audit entries kept this long; 0 for ever.
+	Audit time.Duration `yaml:"audit"`
+	// Interval between purges.
+	Interval time.Duration `yaml:"interval"`
+}
+
 // PushConfig tunes the push worker.
 type PushConfig struct {
 	Workers     int           `yaml:"workers"`
@@ -205,6 +221,7 @@ func defaultConfig() Config {
 			MaxBackoff:  5 * time.Minute,
 			Lease:       2 * time.Minute,
 		},
+		Retention: RetentionConfig{Interval: time.Minute},
 	}
 }
 
@@ -282,6 +299,9 @@ func (c Config) validate() error {
 	}
 	if c.Streaming.ResumeWindow < 0 || c.Streaming.MaxSessions < 0 || c.Streaming.MaxSessionsPerClinician < 0 || c.Streaming.DurableInterval < 0 {
 		errs = append(errs, errors.New("streaming.resume_window, max_sessions, max_sessions_per_clinician and durable_interval may not be negative"))
+	}
+	if c.Retention.Notes < 0 || c.Retention.Audit < 0 || c.Retention.Interval <= 0 {
+		errs = append(errs, errors.New("retention.notes and retention.audit may not be negative; retention.interval must be positive"))
 	}
 	if c.Push.Workers <= 0 || c.Push.MaxAttempts <= 0 {
 		errs = append(errs, errors.New("push.workers and push.max_attempts must be positive"))
