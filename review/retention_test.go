@@ -119,4 +119,6 @@ func TestPurge(t *testing.T) {
 
 type pusherFunc func(ctx context.Context, n *review.Note) (review.PushResult, error)
 
-func (f pusherFunc) Push(ctx context.Context, n *review.Note) (review.PushResult, error) { return f(ctx, n) }
+func (f pusherFunc) Push(ctx context.Context, n *review.Note) (review.PushResult, error) {
+	return f(ctx, n)
+}
