@@ -29,7 +29,8 @@
 // internalnote, providerid, observationdate (mm/dd/yyyy), observationtime
 // (hh24:mi), priority, autoclose. It answers {"clinicaldocumentid": …,
 // "success": true}. The note is mapped as: documentdata = the note text
-// exactly as approved; documentsubclass from the note's LOINC type
+// exactly as approved, followed by a line declaring the AI (below);
+// documentsubclass from the note's LOINC type
 // (CLINICALDOCUMENT_CONSULTNOTE, …_ADMISSIONDISCHARGE, …_OPERATIVENOTE,
 // …_URGENTCARE) unless document_subclass fixes one; providerid = the
 // author when it is an athena (numeric) provider id; observation date and
@@ -38,6 +39,19 @@
 // gateway would send to a FHIR EHR is built by fhirdoc (DocumentReference)
 // for the record and for golden tests; athena receives its fields as above.
 // Document classes: https://docs.athenahealth.com/api/workflows/document-classification-guide.
+//
+// # AI declaration without a Provenance
+//
+// The clinicaldocument endpoint has no place for a FHIR Provenance or a
+// security label, and athena's FHIR API is read-only, so the design's
+// Provenance cannot be filed. The AI involvement is declared in words
+// instead: documentdata ends, after the approved text, with
+// "Drafted with AI assistance by scribegate (<model>); reviewed and
+// approved by <approver> on <date>." (fhirdoc.Profile.Declare, dated in
+// the practice's time_zone), which is what the clinician reads in the
+// chart; internalnote repeats it beside our identifier. The
+// DocumentReference built for the record keeps the AIAST label.
+// testdata/clinicaldocument-form.json is exactly what is sent.
 //
 // # Idempotency
 //
@@ -270,7 +284,7 @@ func New(s Settings, o Options) (*Connector, error) {
 			ClientID: s.ClientID, ClientSecret: secret, TokenURL: tokenURL,
 			Scopes: scopes, AuthStyle: oauth2.AuthStyleInHeader,
 		},
-		profile: fhirdoc.Profile{NoteSystem: s.IdentifierSystem},
+		profile: fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Declare: true, Location: loc},
 		log:     log,
 		now:     time.Now,
 		keys:    map[string]*sync.Mutex{},

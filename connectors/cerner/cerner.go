@@ -89,7 +89,7 @@ func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	return &Connector{
 		fhir:    &fhirclient.Client{Base: s.BaseURL, HTTP: hc, Auth: fhirclient.CachedToken(fetch), Timeout: s.Timeout},
 		fetch:   fetch,
-		profile: fhirdoc.Profile{},
+		profile: fhirdoc.Profile{Declare: true},
 	}, nil
 }
 
@@ -123,11 +123,12 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 	return connectors.Receipt{ExternalID: cr.ID}, nil
 }
 
-// find looks for an earlier push among the patient's documents (the first
-// 100; a gateway retries within minutes, so ours is among the newest).
+// find looks for an earlier push among the patient's documents on the
+// note's encounter (the first 100; a gateway retries within minutes, so
+// ours is among the newest).
 func (c *Connector) find(ctx context.Context, d *connectors.Document) (string, bool, error) {
 	b, err := c.fhir.Search(ctx, fhirdoc.DocumentReferenceType, url.Values{
-		"patient": {fhirdoc.RelativeReference("Patient", d.Patient)}, "_count": {"100"},
+		"patient": {d.Patient}, "encounter": {d.Encounter}, "_count": {"100"},
 	})
 	if err != nil {
 		var pe *connectors.PushError

@@ -1,8 +1,10 @@
 package cerner_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +16,8 @@ import (
 	"github.com/scribegate/scribegate/connectors"
 	_ "github.com/scribegate/scribegate/connectors/cerner" // registers "cerner", as cmd does
 	"github.com/scribegate/scribegate/connectors/connectortest"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"gopkg.in/yaml.v3"
 )
@@ -108,5 +112,63 @@ func TestCheck(t *testing.T) {
 	res := c.(connectors.Checker).Check(context.Background())
 	if len(res) != 2 || !res[0].OK || !res[1].OK {
 		t.Errorf("Check = %+v, want token and capabilities ok", res)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestGoldenDocumentReference files one fixed note and keeps exactly the
+// body Millennium received. Millennium takes no Provenance, so the note
+// declares the AI in its text and carries the AIAST label.
+func TestGoldenDocumentReference(t *testing.T) {
+	m := newMillennium(t)
+	c := m.open(t)
+	d := connectortest.Document(t, 0)
+	d.NoteID = "note-golden"
+	d.Drafter = "rules"
+	d.Text = "Synthetic consultation.\n\nPlan: review in two weeks."
+	if _, err := c.Push(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	var sent []byte
+	for _, r := range m.fhir.Requests() {
+		switch {
+		case r.Method == http.MethodPost && r.Path == "DocumentReference":
+			sent = r.Body
+		case r.Method == http.MethodGet && r.Path == "DocumentReference":
+			if r.Query.Get("patient") != d.Patient || r.Query.Get("encounter") != d.Encounter {
+				t.Errorf("search %v, want the note's patient and encounter", r.Query)
+			}
+		}
+	}
+	if sent == nil {
+		t.Fatal("no DocumentReference was sent")
+	}
+	if err := fhirschema.ForTest(t).Validate(sent); err != nil {
+		t.Fatalf("sent DocumentReference is not valid R4: %v", err)
+	}
+	f := connectortest.DecodeDocumentReference(t, sent)
+	if note, decl, ok := fhirdoc.SplitDeclaration(f.Text); !ok || note != d.Text || !strings.Contains(decl, "approved by "+d.ApproverName) {
+		t.Errorf("sent text %q: want the approved text and an AI declaration naming the approver", f.Text)
+	}
+	if !strings.Contains(string(sent), `"code":"AIAST"`) {
+		t.Error("sent DocumentReference lacks the AIAST security label")
+	}
+	var pretty bytes.Buffer
+	json.Indent(&pretty, sent, "", "  ")
+	pretty.WriteByte('\n')
+	path := filepath.Join("testdata", "documentreference.golden.json")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if !bytes.Equal(pretty.Bytes(), want) {
+		t.Errorf("sent DocumentReference differs from %s:\n%s", path, pretty.Bytes())
 	}
 }

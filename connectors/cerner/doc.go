@@ -53,10 +53,20 @@
 //     DocumentReference search takes patient, encounter, type, period,
 //     category, not identifier
 //     (https://fhir.cerner.com/millennium/r4/foundation/documents/document-reference/),
-//     so Push lists the patient's documents and compares identifiers. If a
+//     so Push lists the patient's documents on the note's encounter
+//     (patient and encounter, both documented) and compares identifiers. If a
 //     tenant drops our identifier (unsupported fields are ignored), that
 //     search cannot find an earlier push: add a ledger as the Epic
 //     connector does.
+//   - No Provenance create: Millennium's R4 Provenance is documented for
+//     read and search (returned with DocumentReference search through
+//     _revinclude=Provenance:target, same page as above), not create, and
+//     DocumentReference create names no Provenance. The connector
+//     therefore declares the AI in the note itself
+//     (fhirdoc.Profile.Declare: a last line "Drafted with AI assistance by
+//     …; reviewed and approved by … on …") and keeps the AIAST security
+//     label; testdata/documentreference.golden.json is exactly what is
+//     sent.
 //
 // Settings (YAML, strict):
 //

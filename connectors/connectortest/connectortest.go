@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirschema"
 )
 
@@ -199,7 +200,21 @@ func (k kit) filedOnce(t *testing.T, target Target, d *connectors.Document) File
 		t.Fatalf("EHR holds %d documents with identifier %s, want exactly 1", len(filed), ident)
 	}
 	f := filed[0]
-	if f.Text != d.Text {
+	text := f.Text
+	// A connector for an EHR that takes no Provenance declares the AI in
+	// the note (fhirdoc.Profile.Declare): the approved text, then the
+	// declaration naming the approver.
+	if note, decl, ok := fhirdoc.SplitDeclaration(f.Text); ok {
+		text = note
+		approver := d.ApproverName
+		if approver == "" {
+			approver = d.Approver
+		}
+		if !strings.Contains(decl, "approved by "+approver) {
+			t.Errorf("AI declaration %q does not name the approver %q", decl, approver)
+		}
+	}
+	if text != d.Text {
 		t.Errorf("filed text %q, want the approved text %q", f.Text, d.Text)
 	}
 	if f.Resource != nil {

@@ -36,8 +36,20 @@
 // text/plain. Success is 201 Created with a relative Location
 // (DocumentReference/{id}) and an empty body unless the request says
 // Prefer: return=representation. The document is built by fhirdoc and
-// carries the AI-assisted security label; Epic's create takes no Provenance,
-// so none is sent.
+// carries the AI-assisted security label (meta.security AIAST).
+//
+// # AI declaration without a Provenance
+//
+// Epic documents no Provenance create for clinical notes (its R4 Provenance
+// API is read-only, and DocumentReference.Create keeps only the first
+// text/plain attachment), so the Provenance the design asks for cannot be
+// filed. The AI involvement is declared instead where the clinician and
+// the chart keep it: fhirdoc.Profile.Declare appends one line after the
+// approved text — "Drafted with AI assistance by scribegate (<model>);
+// reviewed and approved by <approver> on <date>." — which names the same
+// software and approver a Provenance would. The approved text itself is
+// sent unchanged before it. testdata/documentreference.json is exactly
+// what is sent.
 //
 // # Idempotency
 //

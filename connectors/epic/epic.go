@@ -209,7 +209,7 @@ func New(s Settings, o Options) (*Connector, error) {
 		name:      o.Name,
 		tokens:    NewTokenCache(bs.TokenContext, time.Minute, nil),
 		ledger:    ledger,
-		profile:   fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Preliminary: preliminary},
+		profile:   fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Preliminary: preliminary, Declare: true},
 		noteTypes: slices.Clone(noteTypes),
 		log:       log,
 		now:       time.Now,

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -26,6 +27,7 @@ import (
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/epic"
 	"github.com/scribegate/scribegate/connectors/epic/epictest"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
@@ -459,6 +461,26 @@ func TestGoldenDocumentReference(t *testing.T) {
 	}
 	if err := fhirschema.ForTest(t).Validate(got); err != nil {
 		t.Fatalf("built DocumentReference is not valid R4: %v", err)
+	}
+	// Epic takes no Provenance: the AI is declared in the note's only kept
+	// attachment, after the approved text, and by the security label.
+	var sent struct {
+		Meta struct {
+			Security []struct{ Code string } `json:"security"`
+		} `json:"meta"`
+		Content []struct {
+			Attachment struct{ Data string } `json:"attachment"`
+		} `json:"content"`
+	}
+	if err := json.Unmarshal(got, &sent); err != nil || len(sent.Content) != 1 {
+		t.Fatalf("built DocumentReference: %v, %d attachments", err, len(sent.Content))
+	}
+	text, _ := base64.StdEncoding.DecodeString(sent.Content[0].Attachment.Data)
+	if note, decl, ok := fhirdoc.SplitDeclaration(string(text)); !ok || note != d.Text || !strings.Contains(decl, "approved by "+d.ApproverName) {
+		t.Errorf("attachment text %q: want the approved text and an AI declaration naming the approver", text)
+	}
+	if len(sent.Meta.Security) != 1 || sent.Meta.Security[0].Code != fhirdoc.AIAssertedCode {
+		t.Errorf("security labels %+v, want AIAST", sent.Meta.Security)
 	}
 	var pretty bytes.Buffer
 	_ = json.Indent(&pretty, got, "", "  ")

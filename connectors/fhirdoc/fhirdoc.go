@@ -86,6 +86,66 @@ type Profile struct {
 	// Software names the drafting software in the Provenance; empty means
 	// "scribegate".
 	Software string
+	// Declare appends the AI declaration (see Declaration) to the note
+	// text in every attachment, for EHRs that take no Provenance: there the
+	// words in the note are the only declaration the clinician and the
+	// chart keep. The approved text is otherwise sent unchanged.
+	Declare bool
+	// Location is the time zone the declaration's approval date is written
+	// in; nil means UTC.
+	Location *time.Location
+}
+
+func (p Profile) software() string {
+	if p.Software == "" {
+		return defaultSoftwareName
+	}
+	return p.Software
+}
+
+// DeclarationPrefix starts every AI declaration, so that a reader (and
+// SplitDeclaration) can find it at the end of a filed note.
+const DeclarationPrefix = "Drafted with AI assistance by "
+
+// Declaration is the sentence that declares, in the note itself, the AI
+// that drafted it and the clinician who approved it: "Drafted with AI
+// assistance by scribegate (model); reviewed and approved by Dr A on 1 May
+// 2024." It names the same software and approver as the Provenance.
+func Declaration(d *connectors.Document, p Profile) string {
+	device := p.software()
+	if d.Drafter != "" {
+		device += " (" + d.Drafter + ")"
+	}
+	approver := d.ApproverName
+	if approver == "" {
+		approver = d.Approver
+	}
+	loc := p.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	return DeclarationPrefix + device + "; reviewed and approved by " + approver + " on " + d.ApprovedAt.In(loc).Format("2 January 2006") + "."
+}
+
+// NoteText is the text a document's attachments carry: the approved text
+// exactly, followed, when p.Declare is set, by a blank line and the
+// Declaration.
+func NoteText(d *connectors.Document, p Profile) string {
+	if !p.Declare {
+		return d.Text
+	}
+	return d.Text + "\n\n" + Declaration(d, p)
+}
+
+// SplitDeclaration undoes NoteText: it returns the approved text and the
+// declaration of a filed note that ends with one, and ok false (with the
+// text unchanged) for one that does not.
+func SplitDeclaration(filed string) (text, declaration string, ok bool) {
+	i := strings.LastIndex(filed, "\n\n"+DeclarationPrefix)
+	if i < 0 || strings.Contains(filed[i+2:], "\n") {
+		return filed, "", false
+	}
+	return filed[:i], filed[i+2:], true
 }
 
 func (p Profile) noteSystem() string {
@@ -159,7 +219,8 @@ func BuildDocumentReference(d *connectors.Document, p Profile) (fhir.DocumentRef
 	if created.IsZero() {
 		created = d.ApprovedAt
 	}
-	text := []byte(d.Text)
+	note := NoteText(d, p)
+	text := []byte(note)
 	sum := sha1.Sum(text)
 	content := []fhir.DocumentReferenceContent{{
 		Attachment: fhir.Attachment{
@@ -172,7 +233,7 @@ func BuildDocumentReference(d *connectors.Document, p Profile) (fhir.DocumentRef
 		},
 	}}
 	if p.HTML {
-		h := []byte(XHTML(d.Text))
+		h := []byte(XHTML(note))
 		hsum := sha1.Sum(h)
 		content = append(content, fhir.DocumentReferenceContent{
 			Attachment: fhir.Attachment{
@@ -242,11 +303,7 @@ func BuildProvenance(d *connectors.Document, target fhir.Reference, p Profile) (
 	if err := Check(d); err != nil {
 		return fhir.Provenance{}, err
 	}
-	software := p.Software
-	if software == "" {
-		software = defaultSoftwareName
-	}
-	device := software
+	device := p.software()
 	if d.Drafter != "" {
 		device += " (" + d.Drafter + ")"
 	}

@@ -291,3 +291,47 @@ func TestDecodeLenient(t *testing.T) {
 		t.Error("DecodeBundle accepted a Patient")
 	}
 }
+
+// TestDeclaration checks the in-text AI declaration for EHRs without
+// Provenance: the approved text is sent unchanged, followed by one line
+// naming the software, the model, the approver and the approval date, in
+// every attachment; the label stays; SplitDeclaration recovers the text.
+func TestDeclaration(t *testing.T) {
+	d := sampleDocument()
+	d.ApprovedAt = time.Date(2024, 5, 1, 23, 30, 0, 0, time.UTC)
+	sydney := time.FixedZone("AEST", 10*3600)
+	p := fhirdoc.Profile{Declare: true, HTML: true, Software: "scribegate-test", Location: sydney}
+	want := "Drafted with AI assistance by scribegate-test (openai:gpt-4o-mini); reviewed and approved by Dr Grace Hopper on 2 May 2024."
+	if got := fhirdoc.Declaration(d, p); got != want {
+		t.Fatalf("Declaration = %q, want %q", got, want)
+	}
+	dr, err := fhirdoc.BuildDocumentReference(d, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := base64.StdEncoding.DecodeString(*dr.Content[0].Attachment.Data)
+	if string(plain) != d.Text+"\n\n"+want {
+		t.Errorf("text/plain attachment = %q", plain)
+	}
+	text, decl, ok := fhirdoc.SplitDeclaration(string(plain))
+	if !ok || text != d.Text || decl != want {
+		t.Errorf("SplitDeclaration = %q, %q, %v", text, decl, ok)
+	}
+	htmlPart, _ := base64.StdEncoding.DecodeString(*dr.Content[1].Attachment.Data)
+	if !strings.Contains(string(htmlPart), "<p>Drafted with AI assistance by scribegate-test") {
+		t.Errorf("XHTML attachment lacks the declaration: %s", htmlPart)
+	}
+	if dr.Meta == nil || len(dr.Meta.Security) != 1 || *dr.Meta.Security[0].Code != fhirdoc.AIAssertedCode {
+		t.Errorf("security label lost: %+v", dr.Meta)
+	}
+	if _, _, ok := fhirdoc.SplitDeclaration(d.Text); ok {
+		t.Error("SplitDeclaration found a declaration in a note without one")
+	}
+	if _, _, ok := fhirdoc.SplitDeclaration(d.Text + "\n\n" + want + "\nmore"); ok {
+		t.Error("SplitDeclaration accepted text after the declaration")
+	}
+	undeclared, _ := fhirdoc.BuildDocumentReference(d, fhirdoc.Profile{})
+	if got, _ := base64.StdEncoding.DecodeString(*undeclared.Content[0].Attachment.Data); string(got) != d.Text {
+		t.Errorf("without Declare the text changed: %q", got)
+	}
+}
