@@ -147,10 +147,10 @@ func TestFormFieldsAndGolden(t *testing.T) {
 		"documentsubclass": "CLINICALDOCUMENT_CONSULTNOTE",
 		// athenahealth takes no Provenance: the note itself declares the
 		// AI, after the approved text, dated in the practice's time zone.
-		"documentdata": d.Text + "\n\nDrafted with AI assistance by scribegate (rules); reviewed and approved by Dr Test Approver on 1 May 2024.",
-		"observationdate":  "05/01/2024", // 10:00 UTC is 06:00 in New York
-		"observationtime":  "06:00",
-		"providerid":       "71",
+		"documentdata":    d.Text + "\n\nDrafted with AI assistance by scribegate (rules); reviewed and approved by Dr Test Approver on 1 May 2024.",
+		"observationdate": "05/01/2024", // 10:00 UTC is 06:00 in New York
+		"observationtime": "06:00",
+		"providerid":      "71",
 	}
 	for k, v := range want {
 		if f[k] != v {
