@@ -416,10 +416,7 @@ func (p *persister) store(a review.AudioStore, off int64, batch []byte) (int64, 
 // It is for tests and for a hard stop; Shutdown is the graceful way.
 func (s *Server) Abort() {
 	s.mu.Lock()
-	if !s.draining {
-		s.draining = true
-		close(s.drain)
-	}
+	s.draining = true // no new sessions; drain stays open: nothing finishes
 	s.mu.Unlock()
 	s.cancel()
 	s.sessions.Wait()
@@ -506,7 +503,10 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 		rebuilt:    true,
 	}
 	ss.claims.Subject = n.Clinician
-	through := min(rec.Transcribed, int64(len(audio)))
+	// The transcript may cover audio beyond what was stored (acknowledged
+	// audio lags the stream): the client resends it, and accept stores it
+	// without giving it to the stream again.
+	through := rec.Transcribed
 	through -= through % 2
 	ss.streamFrom, ss.savedThrough = through, rec.Transcribed
 	ss.baseTime = time.Duration(through/2) * time.Second / time.Duration(rec.SampleRate)
@@ -523,12 +523,14 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 	ss.attach = make(chan *websocket.Conn, 1)
 	ss.hash.Write(audio)
 	ss.received = int64(len(audio))
-	if err := stream.Write(audio[through:]); err != nil {
-		stream.Close()
-		s.sessions.Done()
-		return nil, err
+	if tail := audio[min(through, int64(len(audio))):]; len(tail) > 0 {
+		if err := stream.Write(tail); err != nil {
+			stream.Close()
+			s.sessions.Done()
+			return nil, err
+		}
+		ss.fed.Store(int64(len(tail)))
 	}
-	ss.fed.Store(int64(len(audio)) - through)
 	ss.persist = newPersister(ss, ss.received)
 	s.register(ss)
 	go ss.serveRebuilt(log, wait)
@@ -653,7 +655,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, v
 	if viaProto {
 		up.Subprotocols = []string{"token"}
 	}
-	conn, err := up.Upgrade(w, r, nil)
+	conn, err := up.Upgrade(w, r, http.Header{"dg-request-id": {ss.id}})
 	if err != nil {
 		s.log.WarnContext(r.Context(), "websocket upgrade failed", "error", err)
 		return

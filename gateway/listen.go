@@ -212,7 +212,10 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 	if viaProto {
 		up.Subprotocols = []string{"token"}
 	}
-	conn, err := up.Upgrade(w, r, nil)
+	// The session id is the note's id and what a client resumes with;
+	// Deepgram sends its request id in this header too.
+	id := newID()
+	conn, err := up.Upgrade(w, r, http.Header{"dg-request-id": {id}})
 	if err != nil {
 		// The upgrader has answered the client.
 		s.log.WarnContext(r.Context(), "websocket upgrade failed", "error", err)
@@ -220,7 +223,7 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := &session{
 		srv:     s,
-		id:      newID(),
+		id:      id,
 		conn:    conn,
 		claims:  claims,
 		p:       p,

@@ -1,0 +1,494 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/transcription"
+)
+
+// levelEngine is a stand-in engine whose text names the utterance it
+// heard by the audio's own content: burst k of levelAudio is a square wave
+// of amplitude 2000+400k, and the engine says "u<k>". An utterance lost,
+// cut in two or transcribed twice shows in the transcript whatever the
+// timeline says.
+type levelEngine struct{}
+
+func (levelEngine) Transcribe(ctx context.Context, u transcription.Utterance) (transcription.Transcript, error) {
+	var amps []int
+	for _, s := range u.Samples {
+		a := int(s)
+		if a < 0 {
+			a = -a
+		}
+		if a > 1000 {
+			amps = append(amps, a)
+		}
+	}
+	if len(amps) == 0 {
+		return transcription.Transcript{}, nil
+	}
+	sort.Ints(amps)
+	k := (amps[len(amps)/2] - 2000 + 200) / 400
+	return transcription.Transcript{Text: fmt.Sprintf("u%d", k), Confidence: 0.9}, nil
+}
+
+// levelAudio is n bursts of 0.6 s of 100 Hz square wave at amplitude
+// 2000+400k, each followed by 0.9 s of silence, at 16 kHz.
+func levelAudio(n int) []byte {
+	const rate = 16000
+	var b []byte
+	for k := range n {
+		amp := int16(2000 + 400*k)
+		for i := range rate * 6 / 10 {
+			v := amp
+			if (i/80)%2 == 1 {
+				v = -amp
+			}
+			b = append(b, byte(v), byte(uint16(v)>>8))
+		}
+		b = append(b, make([]byte, rate*2*9/10)...)
+	}
+	return b
+}
+
+func wantUtterances(n int) []string {
+	var out []string
+	for k := range n {
+		out = append(out, fmt.Sprintf("u%d", k))
+	}
+	return out
+}
+
+// durableEnv is a gateway whose sessions store their audio in a SQLite
+// file that outlives the gateway, as a restart needs.
+type durableEnv struct {
+	*env
+	audio *sqlitestore.Store
+}
+
+func newDurableEnv(t *testing.T, audio *sqlitestore.Store, mutate func(*Options)) *durableEnv {
+	t.Helper()
+	if audio == nil {
+		var err error
+		audio, err = sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "audio.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { audio.Close() })
+	}
+	e := newEnv(t, func(o *Options) {
+		o.Engine = levelEngine{}
+		o.Audio = audio
+		o.Limits.ResumeWindow = 30 * time.Second
+		o.Limits.DurableInterval = 10 * time.Millisecond
+		o.Limits.LiveDraftInterval = -1
+		if mutate != nil {
+			mutate(o)
+		}
+	})
+	return &durableEnv{env: e, audio: audio}
+}
+
+// collector reads a connection's messages in the background until it
+// fails, keeping them and the largest Durable offset seen.
+type collector struct {
+	mu      sync.Mutex
+	msgs    []wsMsg
+	durable int64
+	changed chan struct{}
+	done    chan struct{}
+	code    int
+}
+
+type durableWire struct {
+	Type    string  `json:"type"`
+	Bytes   int64   `json:"bytes"`
+	Seconds float64 `json:"seconds"`
+}
+
+func collect(c *websocket.Conn) *collector {
+	col := &collector{changed: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		defer close(col.done)
+		for {
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				if ce, ok := err.(*websocket.CloseError); ok {
+					col.code = ce.Code
+				}
+				return
+			}
+			var m wsMsg
+			json.Unmarshal(b, &m)
+			if m.Type == "Results" {
+				json.Unmarshal(m.RawChannel, &m.Channel)
+			}
+			col.mu.Lock()
+			col.msgs = append(col.msgs, m)
+			if m.Type == "Durable" {
+				var d durableWire
+				json.Unmarshal(b, &d)
+				col.durable = max(col.durable, d.Bytes)
+			}
+			col.mu.Unlock()
+			select {
+			case col.changed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return col
+}
+
+// waitDurable waits until at least n bytes are acknowledged.
+func (col *collector) waitDurable(t *testing.T, n int64) int64 {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		col.mu.Lock()
+		d := col.durable
+		col.mu.Unlock()
+		if d >= n {
+			return d
+		}
+		select {
+		case <-col.changed:
+		case <-col.done:
+			t.Fatalf("connection ended with %d bytes durable, waiting for %d", d, n)
+		case <-deadline:
+			t.Fatalf("only %d bytes durable, waiting for %d", d, n)
+		}
+	}
+}
+
+// firstDurable reads the first message of a resumed connection, which
+// must be Durable, and returns its offset.
+func firstDurable(t *testing.T, c *websocket.Conn) int64 {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, b, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("resumed connection: %v", err)
+	}
+	c.SetReadDeadline(time.Time{})
+	var d durableWire
+	if err := json.Unmarshal(b, &d); err != nil || d.Type != "Durable" {
+		t.Fatalf("first message of a resumed session is %s, want Durable", b)
+	}
+	if want := float64(d.Bytes/2) / 16000; d.Seconds != want {
+		t.Errorf("Durable seconds %v for %d bytes, want %v", d.Seconds, d.Bytes, want)
+	}
+	return d.Bytes
+}
+
+// kill drops the TCP connection without a close frame, as a lost network does.
+func kill(c *websocket.Conn) { c.NetConn().Close() }
+
+// checkStored proves the stored audio is the original, every byte once,
+// and the transcript has every utterance once, in order.
+func (e *durableEnv) checkStored(t *testing.T, id string, pcm []byte, n int, final []wsMsg) {
+	t.Helper()
+	got, err := e.audio.ReadAudio(context.Background(), id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(pcm)
+	if sha256.Sum256(got) != want {
+		t.Errorf("stored audio: %d bytes, sha256 differs from the original's %d bytes", len(got), len(pcm))
+	}
+	meta := byType(final, "Metadata")
+	if len(meta) != 1 || meta[0].SHA256 != hex.EncodeToString(want[:]) || meta[0].RequestID != id {
+		t.Errorf("Metadata %+v: want sha256 %x and request_id %s", meta, want, id)
+	}
+	ready := byType(final, "NoteReady")
+	if len(ready) != 1 || ready[0].NoteID != id {
+		t.Fatalf("NoteReady %+v", ready)
+	}
+	note, err := e.svc.SessionNote(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, u := range note.Transcript {
+		texts = append(texts, u.Text)
+	}
+	if !slices.Equal(texts, wantUtterances(n)) {
+		t.Errorf("transcript %v, want each of %v once", texts, wantUtterances(n))
+	}
+	for i := 1; i < len(note.Transcript); i++ {
+		if note.Transcript[i].Start < note.Transcript[i-1].End || note.Transcript[i].Index <= note.Transcript[i-1].Index {
+			t.Errorf("utterance %d (%v, index %d) overlaps or precedes the one before (%v, index %d)", i,
+				note.Transcript[i].Start, note.Transcript[i].Index, note.Transcript[i-1].End, note.Transcript[i-1].Index)
+		}
+	}
+	if note.State != review.StatePendingReview {
+		t.Errorf("note state %s, want pending_review", note.State)
+	}
+}
+
+// resumeAndFinish reconnects to the session, resends from the Durable
+// offset in odd-sized frames, closes the stream and returns what followed.
+func (e *durableEnv) resumeAndFinish(t *testing.T, id string, pcm []byte) []wsMsg {
+	t.Helper()
+	c, resp, err := e.dial("patient=pat-1&session="+id+"&resume=true", nil)
+	if err != nil {
+		t.Fatalf("resume: %v (%v)", err, resp)
+	}
+	defer c.Close()
+	if got := resp.Header.Get("dg-request-id"); got != id {
+		t.Errorf("resumed dg-request-id %q, want %q", got, id)
+	}
+	d := firstDurable(t, c)
+	if d > int64(len(pcm)) {
+		t.Fatalf("durable %d beyond the %d bytes sent", d, len(pcm))
+	}
+	sendAudio(t, c, pcm[d:], 3001)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseNormalClosure {
+		t.Errorf("close code %d", code)
+	}
+	return msgs
+}
+
+// TestResumeAfterDroppedConnection kills the TCP connection mid-stream,
+// resumes with session=<id>, resends from the Durable offset and checks
+// that the audio was stored exactly once and every utterance transcribed
+// exactly once.
+func TestResumeAfterDroppedConnection(t *testing.T) {
+	e := newDurableEnv(t, nil, nil)
+	const n = 8
+	pcm := levelAudio(n)
+	c, resp, err := e.dial("patient=pat-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.Header.Get("dg-request-id")
+	if id == "" {
+		t.Fatal("no dg-request-id header on the upgrade")
+	}
+	col := collect(c)
+	// Odd frames: the odd byte is carried to the next frame.
+	half := len(pcm) * 45 / 100
+	sendAudio(t, c, pcm[:half], 3001)
+	col.waitDurable(t, int64(half)*2/3)
+	kill(c)
+	<-col.done
+
+	final := e.resumeAndFinish(t, id, pcm)
+	e.checkStored(t, id, pcm, n, final)
+}
+
+// TestResumeAfterRestart stops the gateway abruptly mid-stream (as a crash
+// would: nothing finished), starts a new one on the same store, resumes
+// and checks the same: every byte stored once, every utterance once.
+func TestResumeAfterRestart(t *testing.T) {
+	e := newDurableEnv(t, nil, nil)
+	const n = 8
+	pcm := levelAudio(n)
+	c, resp, err := e.dial("patient=pat-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.Header.Get("dg-request-id")
+	col := collect(c)
+	half := len(pcm) * 55 / 100
+	sendAudio(t, c, pcm[:half], 3001)
+	col.waitDurable(t, int64(half)*2/3)
+	// Some utterances are stored with the note before the crash.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		note, err := e.svc.SessionNote(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(note.Transcript) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.srv.Abort()
+	e.stopped = true
+	<-col.done
+	if col.code != closeServiceRestart {
+		t.Errorf("abort closed the session with %d, want %d", col.code, closeServiceRestart)
+	}
+	note, err := e.svc.SessionNote(context.Background(), id)
+	if err != nil || note.State != review.StateRecording {
+		t.Fatalf("after the crash the note is %v, %v; want it still recording", note.State, err)
+	}
+
+	// A new gateway on the same stores.
+	e2 := newDurableEnv(t, e.audio, func(o *Options) { o.Notes = e.svc })
+	e2.svc = e.svc
+	if err := e2.srv.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	final := e2.resumeAndFinish(t, id, pcm)
+	e2.checkStored(t, id, pcm, n, final)
+}
+
+// TestRecoverFinishesAbandonedSession: a session a crashed gateway left
+// recording, whose client never returns, is finished from its stored audio
+// when the next gateway starts (its resume window long gone): drafted and
+// queued with every utterance, never discarded.
+func TestRecoverFinishesAbandonedSession(t *testing.T) {
+	e := newDurableEnv(t, nil, nil)
+	const n = 5
+	pcm := levelAudio(n)
+	c, resp, err := e.dial("patient=pat-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.Header.Get("dg-request-id")
+	col := collect(c)
+	sendAudio(t, c, pcm, 4000)
+	col.waitDurable(t, int64(len(pcm)))
+	e.srv.Abort()
+	e.stopped = true
+	<-col.done
+
+	e2 := newDurableEnv(t, e.audio, func(o *Options) { o.Notes = e.svc; o.Limits.ResumeWindow = time.Millisecond })
+	if err := e2.srv.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		note, err := e.svc.SessionNote(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if note.State == review.StatePendingReview {
+			var texts []string
+			for _, u := range note.Transcript {
+				texts = append(texts, u.Text)
+			}
+			if !slices.Equal(texts, wantUtterances(n)) {
+				t.Errorf("recovered transcript %v, want %v", texts, wantUtterances(n))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("abandoned session still %s", note.State)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStreamingBadInput is the bad-input table for streaming.
+func TestStreamingBadInput(t *testing.T) {
+	e := newDurableEnv(t, nil, func(o *Options) {
+		o.Limits.MaxFrameBytes = 64 << 10
+		o.Limits.MaxSessionsPerClinician = 2
+		o.Limits.MaxSessions = 3
+	})
+	auth := func(sub, clinic string) http.Header {
+		return http.Header{"Authorization": {"Bearer " + token(t, sub, clinic, review.RoleClinician)}}
+	}
+	// An open session to resume and to count against the limits.
+	c, resp, err := e.dial("patient=pat-1&sample_rate=16000", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.Header.Get("dg-request-id")
+	col := collect(c)
+	sendAudio(t, c, levelAudio(1)[:3333], 3333) // odd byte count: carried
+	col.waitDurable(t, 3333)
+
+	refusals := []struct {
+		name, query string
+		h           http.Header
+		status      int
+		code        string
+	}{
+		{"unknown session", "patient=pat-1&session=nope", nil, 404, CodeUnknownSession},
+		{"another clinic's session", "patient=pat-1&session=" + id, auth("dr-a", "c2"), 404, CodeUnknownSession},
+		{"another clinician's session", "patient=pat-1&session=" + id, auth("dr-b", "c1"), 403, CodeForbidden},
+		{"wrong sample rate mid-stream", "patient=pat-1&sample_rate=8000&session=" + id, nil, 400, CodeUnsupportedSampleRate},
+		{"resume without session", "patient=pat-1&resume=true", nil, 400, CodeInvalidParameter},
+	}
+	for _, tc := range refusals {
+		t.Run(tc.name, func(t *testing.T) {
+			_, resp, err := e.dial(tc.query, tc.h)
+			if err == nil || resp == nil {
+				t.Fatalf("dial succeeded, want %d %s", tc.status, tc.code)
+			}
+			var body errResp
+			json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != tc.status || body.Error.Code != tc.code {
+				t.Errorf("got %d %s, want %d %s", resp.StatusCode, body.Error.Code, tc.status, tc.code)
+			}
+		})
+	}
+
+	// Bad frames on the open session: it goes on.
+	sendText(t, c, `{"type":"Shout"}`)
+	sendText(t, c, `{not json`)
+
+	t.Run("session limits", func(t *testing.T) {
+		c2, _, err := e.dial("patient=pat-2", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		_, resp, err := e.dial("patient=pat-3", nil)
+		if err == nil {
+			t.Fatal("a third session of one clinician was accepted")
+		}
+		var body errResp
+		json.NewDecoder(resp.Body).Decode(&body)
+		if resp.StatusCode != http.StatusTooManyRequests || body.Error.Code != CodeClinicianSessionLimit {
+			t.Errorf("third session: %d %s, want 429 %s", resp.StatusCode, body.Error.Code, CodeClinicianSessionLimit)
+		}
+		c3, _, err := e.dial("patient=pat-3", auth("dr-c", "c1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c3.Close()
+		_, resp, err = e.dial("patient=pat-4", auth("dr-d", "c1"))
+		if err == nil {
+			t.Fatal("a session past max_sessions was accepted")
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != CodeTooManySessions {
+			t.Errorf("fourth session: %d %s, want 503 %s", resp.StatusCode, body.Error.Code, CodeTooManySessions)
+		}
+	})
+
+	// A huge frame ends the session (1009) with its audio kept.
+	big := bytes.Repeat([]byte{1}, 70<<10)
+	// The gateway may close before the whole frame is written.
+	c.WriteMessage(websocket.BinaryMessage, big)
+	<-col.done
+	if col.code != websocket.CloseMessageTooBig {
+		t.Errorf("huge frame: close %d, want 1009", col.code)
+	}
+	var codes []string
+	for _, m := range col.msgs {
+		if m.Type == "Error" {
+			codes = append(codes, m.Code)
+		}
+	}
+	if !slices.Equal(codes, []string{CodeUnknownMessageType, CodeInvalidMessage, CodeFrameTooLarge}) {
+		t.Errorf("errors %v", codes)
+	}
+	if size, err := e.audio.AudioSize(context.Background(), id); err != nil || size != 3333 {
+		t.Errorf("stored %d bytes (%v), want the 3333 sent before the huge frame", size, err)
+	}
+}
