@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/auident"
 	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
@@ -135,4 +136,16 @@ func TestFHIRPush(t *testing.T) {
 	if res := wrong.Check(ctx); len(res) == 0 || res[0].OK {
 		t.Errorf("Check with wrong key = %+v, want failing", res)
 	}
+}
+
+// TestFHIRProvenanceGolden keeps exactly the Provenance the Halo transport
+// sends beside the document: the AI device as author, the approving
+// clinician (by HPI-I) as verifier.
+func TestFHIRProvenanceGolden(t *testing.T) {
+	site := newHaloSite(t)
+	c := openFHIR(t, site, testHaloKey)
+	if _, err := c.Push(context.Background(), auDocument()); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.Golden(t, filepath.Join("testdata", "provenance.golden.json"), connectortest.Sent(t, site.fhir, "Provenance"), *update)
 }

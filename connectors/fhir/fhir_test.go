@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -188,4 +189,22 @@ func TestCheck(t *testing.T) {
 	if n := len(srv.Resources("DocumentReference")); n != 0 {
 		t.Errorf("Check filed %d documents", n)
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestGolden keeps exactly the DocumentReference and the Provenance the
+// connector sends for a fixed note.
+func TestGolden(t *testing.T) {
+	c, target := setup(t)
+	srv := target.(*connectortest.FHIRTarget).Server
+	d := connectortest.Document(t, 0)
+	d.NoteID = "note-golden"
+	d.Drafter = "rules"
+	d.Text = "Synthetic consultation.\n\nPlan: review in two weeks."
+	if _, err := c.Push(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.Golden(t, filepath.Join("testdata", "documentreference.golden.json"), connectortest.Sent(t, srv, "DocumentReference"), *update)
+	connectortest.Golden(t, filepath.Join("testdata", "provenance.golden.json"), connectortest.Sent(t, srv, "Provenance"), *update)
 }

@@ -212,3 +212,13 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+// TestProvenanceGolden keeps exactly the Provenance sent after the
+// document: the AI device as author, the approving clinician as verifier.
+func TestProvenanceGolden(t *testing.T) {
+	srv := gentutest.New(t)
+	if _, err := open(t, srv).Push(context.Background(), document()); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.Golden(t, filepath.Join("testdata", "provenance.golden.json"), connectortest.Sent(t, srv.FHIR, "Provenance"), *update)
+}

@@ -1,0 +1,60 @@
+package connectortest
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/scribegate/scribegate/connectors/fhirschema"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
+)
+
+// Sent returns the body of the last create of resourceType that srv
+// received, so a golden file holds exactly what a connector sent rather
+// than what it might build. It fails the test if there was none.
+func Sent(t testing.TB, srv *fhirtest.Server, resourceType string) []byte {
+	t.Helper()
+	var body []byte
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodPost && r.Path == resourceType {
+			body = r.Body
+		}
+	}
+	if body == nil {
+		t.Fatalf("connectortest: no %s was sent", resourceType)
+	}
+	return body
+}
+
+// Golden checks that resource validates against the R4 schema and equals
+// the golden file at path (indented JSON); with update set (a test's
+// -update flag) it rewrites the file first.
+func Golden(t testing.TB, path string, resource []byte, update bool) {
+	t.Helper()
+	if err := fhirschema.ForTest(t).Validate(resource); err != nil {
+		t.Fatalf("%s: not valid FHIR R4: %v", path, err)
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, resource, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	pretty.WriteByte('\n')
+	if update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if !bytes.Equal(pretty.Bytes(), want) {
+		t.Errorf("differs from %s:\n%s", path, pretty.Bytes())
+	}
+}
