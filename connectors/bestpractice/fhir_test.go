@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/scribegate/scribegate/connectors"
-	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/auident"
+	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
