@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors/fhirtest"
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/redisstore/redistest"
+	"github.com/scribegate/scribegate/transcription/openaitest"
+)
+
+// Environment of TestGatewayProcess, the helper that runs a gateway in a
+// child process so that a test can kill it with SIGKILL.
+const (
+	helperConfigEnv = "SCRIBEGATE_TEST_GATEWAY_CONFIG"
+	helperAddrEnv   = "SCRIBEGATE_TEST_GATEWAY_ADDR"
+)
+
+// TestGatewayProcess is not a test: run by TestTwoInstancesOneRedis in a
+// child process, it serves the configured gateway until it is killed.
+func TestGatewayProcess(t *testing.T) {
+	path := os.Getenv(helperConfigEnv)
+	if path == "" {
+		t.Skip("helper process for TestTwoInstancesOneRedis")
+	}
+	cfg, err := loadConfig(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(os.Getenv(helperAddrEnv), []byte(l.Addr().String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Fatal(a.run(ctx, l)) // runs until killed
+}
+
+// TestTwoInstancesOneRedis runs two gateway instances on one Redis: one in
+// this process, one in a child process. A note drafted on the first is
+// approved on the second, whose push worker claims the push; the EHR
+// stalls it and the second instance is killed (SIGKILL: no release, no
+// goodbye). When its lease expires the first instance's worker takes the
+// job over from the stream's pending list and files the note: exactly one
+// DocumentReference results.
+func TestTwoInstancesOneRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child gateway process")
+	}
+	redisURL := redistest.URL(t)
+	ehr := fhirtest.NewServer(t)
+	ai := openaitest.New(t, &openaitest.Server{Transcribe: fakeWhisper, Chat: fakeChat})
+	t.Setenv("TEST_OPENAI_KEY", ai.Key)
+	shared := t.TempDir()
+	secretFile := filepath.Join(shared, "dev-secret")
+	secret, err := devSecret(secretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A unique database keeps a shared REDIS_URL's other data apart.
+	config := func(dataDir string) string {
+		return fmt.Sprintf(`
+data_dir: %q
+auth: {dev_secret_file: %q}
+transcription:
+  engine: openai
+  openai: {base_url: %q, api_key_env: TEST_OPENAI_KEY, model: whisper-1}
+drafting:
+  drafter: openai
+  openai: {base_url: %q, api_key_env: TEST_OPENAI_KEY, model: gpt-4o-mini}
+store: {driver: redis, redis_url: %q}
+push: {lease: 2s, base_backoff: 10ms, max_backoff: 50ms}
+connectors:
+  default: ehr
+  instances:
+    ehr: {kind: fhir, base_url: %q}
+`, dataDir, secretFile, ai.URL, ai.URL, redisURL, ehr.URL)
+	}
+
+	// Instance 1, in this process. Its push worker starts later, so that
+	// instance 2 is sure to claim the push first.
+	dir1 := t.TempDir()
+	cfgPath1 := filepath.Join(dir1, "scribegate.yaml")
+	if err := os.WriteFile(cfgPath1, []byte(config(dir1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg1, err := loadConfig(cfgPath1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a1, err := newApp(ctx, cfg1, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a1.close()
+	l1, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv1 := &http.Server{Handler: a1.server.Handler()}
+	go srv1.Serve(l1)
+	defer srv1.Close()
+	g1 := &testGateway{URL: "http://" + l1.Addr().String(), secret: secret, cfg: cfg1}
+
+	// Instance 2, a child process.
+	dir2 := t.TempDir()
+	cfgPath2 := filepath.Join(dir2, "scribegate.yaml")
+	if err := os.WriteFile(cfgPath2, []byte(config(dir2)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addrFile := filepath.Join(dir2, "addr")
+	child := exec.Command(os.Args[0], "-test.run=^TestGatewayProcess$", "-test.v")
+	child.Env = append(os.Environ(), helperConfigEnv+"="+cfgPath2, helperAddrEnv+"="+addrFile)
+	var childOut strings.Builder
+	child.Stdout, child.Stderr = &childOut, &childOut
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			child.Process.Kill()
+			child.Wait()
+		}
+		if t.Failed() {
+			t.Logf("instance 2 output:\n%s", childOut.String())
+		}
+	}()
+	var addr2 []byte
+	for i := 0; len(addr2) == 0; i++ {
+		if i == 1000 {
+			t.Fatal("instance 2 did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+		addr2, _ = os.ReadFile(addrFile)
+	}
+	g2 := &testGateway{URL: "http://" + string(addr2), secret: secret}
+
+	// Drafted on instance 1.
+	clin := g1.token(t, "prac-1", "clinic-a", review.RoleClinician)
+	f, err := os.Open("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out, err := streamWAV(ctx, f, streamOptions{URL: g1.URL, Token: clin, Patient: "pat-42", Encounter: "enc-7", Chunk: 100 * time.Millisecond}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatalf("stream to instance 1: %v", err)
+	}
+	// Seen and approved on instance 2, which claims the push; the EHR
+	// stalls it.
+	ehr.Inject(fhirtest.Fault{Method: "POST", ResourceType: "DocumentReference", Delay: time.Hour}, 1)
+	rev := g2.token(t, "rev-1", "clinic-a", review.RoleReviewer)
+	var n noteView
+	if st := g2.call(t, "GET", "/v1/notes/"+out.NoteID, rev, nil, &n); st != http.StatusOK || n.State != "pending_review" {
+		t.Fatalf("instance 2 GET: %d %s", st, n.State)
+	}
+	if st := g2.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", rev, map[string]int{"version": n.Version}, nil); st != http.StatusOK {
+		t.Fatalf("approve on instance 2: %d", st)
+	}
+	g1.waitForState(t, rev, out.NoteID, "pushing")
+	childPid := "-" + strconv.Itoa(child.Process.Pid) + "-"
+	starts := pushStarts(t, g1, rev, out.NoteID)
+	if len(starts) != 1 || !strings.Contains(starts[0], childPid) {
+		t.Fatalf("push started by %v, want instance 2 (pid %d)", starts, child.Process.Pid)
+	}
+
+	// Instance 2 dies mid-push.
+	child.Process.Kill()
+	child.Wait()
+	killed = true
+
+	// Instance 1's worker takes over once the lease has expired.
+	go a1.worker.Run(ctx)
+	pushed := g1.waitForState(t, rev, out.NoteID, "pushed")
+	if docs := ehr.Resources("DocumentReference"); len(docs) != 1 {
+		t.Fatalf("EHR holds %d DocumentReferences, want exactly 1", len(docs))
+	}
+	checkDocumentReference(t, ehr, pushed, "prac-1")
+	starts = pushStarts(t, g1, rev, out.NoteID)
+	if len(starts) != 2 || strings.Contains(starts[1], childPid) {
+		t.Errorf("push starts %v, want instance 2's then instance 1's", starts)
+	}
+}
+
+// pushStarts lists the workers that started pushes of the note, from its
+// audit trail.
+func pushStarts(t *testing.T, g *testGateway, tok, id string) []string {
+	t.Helper()
+	var body struct {
+		Entries []review.AuditEntry `json:"entries"`
+	}
+	if st := g.call(t, "GET", "/v1/notes/"+id+"/audit", tok, nil, &body); st != http.StatusOK {
+		t.Fatalf("audit: %d", st)
+	}
+	var out []string
+	for _, e := range body.Entries {
+		if e.Action == review.ActionPushStart {
+			out = append(out, e.Actor)
+		}
+	}
+	return out
+}
