@@ -112,6 +112,11 @@ func TestListenDeepgramClient(t *testing.T) {
 	// broken build from hanging.
 	await := func(what string, ok func(dgMessage) bool) dgMessage {
 		t.Helper()
+		for _, m := range seen { // it may have come while waiting for something else
+			if ok(m) {
+				return m
+			}
+		}
 		timeout := time.After(20 * time.Second)
 		for {
 			select {

@@ -67,8 +67,9 @@
 //
 // GET /v1/listen speaks Deepgram's live API. Query (all validated before the
 // upgrade): encoding=linear16, sample_rate (8000..48000, default 16000),
-// channels=1, interim_results, punctuate, smart_format (accepted; results
-// are always final), vad_events (SpeechStarted messages), endpointing (ms
+// channels=1, interim_results (provisional Results with is_final false
+// every Limits.InterimInterval of new speech), punctuate, smart_format
+// (accepted), vad_events (SpeechStarted messages), endpointing (ms
 // of silence that ends an utterance, or false), utterance_end_ms
 // (UtteranceEnd messages), language (BCP-47), model (accepted, unused: the
 // operator chooses the engine); and scribegate's own: patient (required),
@@ -80,12 +81,13 @@
 //
 // Gateway to client, as JSON text frames:
 //
-//	Results        Deepgram's fields: type, channel_index [0,1], duration, start, is_final (always true),
+//	Results        Deepgram's fields: type, channel_index [0,1], duration, start, is_final,
 //	               speech_final, from_finalize, channel.alternatives[0].{transcript, confidence,
 //	               words[{word, start, end, confidence, punctuated_word}]}, metadata.request_id
 //	SpeechStarted  {type, channel [0], timestamp} when vad_events=true
 //	UtteranceEnd   {type, channel [0,1], last_word_end} when utterance_end_ms is set
-//	NoteDraft      {type, note_id, version, draft}: the draft note (notes.Draft)
+//	NoteDraft      {type, note_id, version, draft, live}: the draft note (notes.Draft); live true for
+//	               the rate-limited drafts sent during the session (Limits.LiveDraftInterval)
 //	NoteReady      {type, note_id, version, state, review_url "/v1/notes/<id>"}
 //	Metadata       {type, transaction_key, request_id (the session id), sha256 (of the audio),
 //	               created, duration (seconds of audio), channels, models, model_info}
