@@ -81,7 +81,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -218,14 +217,9 @@ func New(s Settings, o Options) (*Connector, error) {
 			problems = append(problems, u.key+" must be an absolute http(s) URL")
 		}
 	}
-	timeout := defaultTimeout
-	if s.Timeout != "" {
-		d, err := time.ParseDuration(s.Timeout)
-		if err != nil || d <= 0 {
-			problems = append(problems, fmt.Sprintf("timeout %q is not a positive duration", s.Timeout))
-		} else {
-			timeout = d
-		}
+	timeout, err := connectors.ParseTimeout(s.Timeout, defaultTimeout)
+	if err != nil {
+		problems = append(problems, err.Error())
 	}
 	loc := time.UTC
 	if s.TimeZone != "" {
@@ -238,22 +232,9 @@ func New(s Settings, o Options) (*Connector, error) {
 	}
 	secret := o.Secret
 	if secret == "" {
-		switch {
-		case s.ClientSecretFile != "" && s.ClientSecretEnv != "":
-			problems = append(problems, "set one of client_secret_file and client_secret_env, not both")
-		case s.ClientSecretFile != "":
-			b, err := os.ReadFile(s.ClientSecretFile)
-			if err != nil {
-				problems = append(problems, "client_secret_file: "+err.Error())
-			}
-			secret = strings.TrimSpace(string(b))
-		case s.ClientSecretEnv != "":
-			secret = os.Getenv(s.ClientSecretEnv)
-			if secret == "" {
-				problems = append(problems, "client_secret_env: $"+s.ClientSecretEnv+" is empty")
-			}
-		default:
-			problems = append(problems, "client_secret_file or client_secret_env is required")
+		var err error
+		if secret, err = connectors.ReadSecret(s.ClientSecretFile, s.ClientSecretEnv); err != nil {
+			problems = append(problems, "client secret (client_secret_file or client_secret_env): "+err.Error())
 		}
 	}
 	if len(problems) > 0 {

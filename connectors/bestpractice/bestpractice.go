@@ -228,27 +228,3 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
-
-// readSecret reads a secret from a file (trailing newline trimmed) or an
-// environment variable.
-func readSecret(file, env, what string) (string, error) {
-	switch {
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", what, err)
-		}
-		v := strings.TrimSpace(string(b))
-		if v == "" {
-			return "", fmt.Errorf("%s: %s is empty", what, file)
-		}
-		return v, nil
-	case env != "":
-		v := strings.TrimSpace(os.Getenv(env))
-		if v == "" {
-			return "", fmt.Errorf("%s: environment variable %s is not set", what, env)
-		}
-		return v, nil
-	}
-	return "", fmt.Errorf("%s: set a _file or _env setting", what)
-}

@@ -2,7 +2,6 @@ package bestpractice
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,9 +30,9 @@ func newFHIRTransport(c connectors.Config, s Settings) (*fhirTransport, error) {
 	if s.BaseURL == "" {
 		return nil, errors.New("bestpractice: base_url is required for transport fhir")
 	}
-	key, err := readSecret(s.SubscriptionKeyFile, s.SubscriptionKeyEnv, "subscription key")
+	key, err := connectors.ReadSecret(s.SubscriptionKeyFile, s.SubscriptionKeyEnv)
 	if err != nil {
-		return nil, fmt.Errorf("bestpractice: %w", err)
+		return nil, fmt.Errorf("bestpractice: subscription key: %w", err)
 	}
 	header := s.SubscriptionKeyHeader
 	if header == "" {
@@ -174,37 +173,5 @@ func (t *fhirTransport) check(ctx context.Context) []connectors.CheckResult {
 		return []connectors.CheckResult{key}
 	}
 	key.OK, key.Detail = true, "Halo Cloud accepted the key"
-	capab := connectors.CheckResult{Name: "capabilities: DocumentReference create"}
-	if canCreate(resp.Body, fhirdoc.DocumentReferenceType) {
-		capab.OK = true
-	} else {
-		capab.Detail = "the CapabilityStatement does not list DocumentReference create"
-	}
-	return []connectors.CheckResult{key, capab}
-}
-
-func canCreate(capabilityStatement []byte, resourceType string) bool {
-	var cs struct {
-		Rest []struct {
-			Resource []struct {
-				Type        string `json:"type"`
-				Interaction []struct {
-					Code string `json:"code"`
-				} `json:"interaction"`
-			} `json:"resource"`
-		} `json:"rest"`
-	}
-	if json.Unmarshal(capabilityStatement, &cs) != nil {
-		return false
-	}
-	for _, r := range cs.Rest {
-		for _, rs := range r.Resource {
-			for _, in := range rs.Interaction {
-				if rs.Type == resourceType && in.Code == "create" {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	return []connectors.CheckResult{key, fhirclient.CreateCheck(resp.Body, fhirdoc.DocumentReferenceType)}
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -63,7 +61,7 @@ func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	if s.BaseURL == "" || s.TokenURL == "" || s.ClientID == "" {
 		return nil, errors.New("cerner: base_url, token_url and client_id are required")
 	}
-	secret, err := readSecret(s.ClientSecretFile, s.ClientSecretEnv)
+	secret, err := connectors.ReadSecret(s.ClientSecretFile, s.ClientSecretEnv)
 	if err != nil {
 		return nil, fmt.Errorf("cerner: client secret: %w", err)
 	}
@@ -153,26 +151,5 @@ func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
 	if _, _, err := c.fetch(ctx); err != nil {
 		return []connectors.CheckResult{{Name: "token", Detail: err.Error()}}
 	}
-	res := connectors.CheckResult{Name: "capabilities: DocumentReference create"}
-	resp, err := c.fhir.Do(ctx, http.MethodGet, "metadata", nil, nil, nil)
-	switch {
-	case err != nil:
-		res.Detail = err.Error()
-	case !strings.Contains(string(resp.Body), `"DocumentReference"`):
-		res.Detail = "the CapabilityStatement does not list DocumentReference"
-	default:
-		res.OK = true
-	}
-	return []connectors.CheckResult{{Name: "token", OK: true}, res}
-}
-
-func readSecret(file, env string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		return strings.TrimSpace(string(b)), err
-	}
-	if v := os.Getenv(env); env != "" && v != "" {
-		return v, nil
-	}
-	return "", errors.New("set client_secret_file or client_secret_env")
+	return []connectors.CheckResult{{Name: "token", OK: true}, c.fhir.CheckCreate(ctx, fhirdoc.DocumentReferenceType)}
 }

@@ -141,14 +141,9 @@ func New(s Settings, o Options) (*Connector, error) {
 			problems = append(problems, u.key+" must be an absolute http(s) URL")
 		}
 	}
-	timeout := defaultTimeout
-	if s.Timeout != "" {
-		d, err := time.ParseDuration(s.Timeout)
-		if err != nil || d <= 0 {
-			problems = append(problems, fmt.Sprintf("timeout %q is not a positive duration", s.Timeout))
-		} else {
-			timeout = d
-		}
+	timeout, err := connectors.ParseTimeout(s.Timeout, defaultTimeout)
+	if err != nil {
+		problems = append(problems, err.Error())
 	}
 	preliminary := false
 	switch s.DocStatus {
@@ -393,17 +388,7 @@ func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
 		return []connectors.CheckResult{{Name: "token", Detail: authFailure(err).Error()}}
 	}
 	out := []connectors.CheckResult{{Name: "token", OK: true, Detail: "SMART Backend Services token issued"}}
-	res := connectors.CheckResult{Name: "capabilities: DocumentReference create"}
-	resp, err := c.fhir.Do(ctx, http.MethodGet, "metadata", nil, nil, nil)
-	switch {
-	case err != nil:
-		res.Detail = err.Error()
-	case !canCreateDocumentReference(resp.Body):
-		res.Detail = "the CapabilityStatement does not list DocumentReference create"
-	default:
-		res.OK = true
-	}
-	return append(out, res)
+	return append(out, c.fhir.CheckCreate(ctx, fhirdoc.DocumentReferenceType))
 }
 
 // keyLocks serialises pushes of the same document so that two concurrent

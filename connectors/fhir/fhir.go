@@ -36,7 +36,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirclient"
@@ -90,11 +89,9 @@ func New(s Settings, hc *http.Client, log *slog.Logger) (*Connector, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("fhir: base_url %q is not an http(s) URL", s.BaseURL)
 	}
-	var timeout time.Duration
-	if s.Timeout != "" {
-		if timeout, err = time.ParseDuration(s.Timeout); err != nil || timeout <= 0 {
-			return nil, fmt.Errorf("fhir: timeout %q is not a positive duration", s.Timeout)
-		}
+	timeout, err := connectors.ParseTimeout(s.Timeout, 0)
+	if err != nil {
+		return nil, fmt.Errorf("fhir: %w", err)
 	}
 	p := fhirdoc.Profile{
 		NoteSystem:         s.IdentifierSystem,

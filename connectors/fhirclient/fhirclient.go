@@ -17,6 +17,7 @@ package fhirclient
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -324,4 +325,62 @@ func IDFromLocation(resourceType, location string) string {
 		return ""
 	}
 	return id
+}
+
+// CanCreate reports whether a CapabilityStatement lists the create
+// interaction on resourceType, so `scribegate connectors check` can tell an
+// operator before the first push that the EHR will refuse it.
+func CanCreate(capabilityStatement []byte, resourceType string) (bool, error) {
+	var cs struct {
+		Rest []struct {
+			Resource []struct {
+				Type        string `json:"type"`
+				Interaction []struct {
+					Code string `json:"code"`
+				} `json:"interaction"`
+			} `json:"resource"`
+		} `json:"rest"`
+	}
+	if err := json.Unmarshal(capabilityStatement, &cs); err != nil {
+		return false, fmt.Errorf("CapabilityStatement unreadable: %w", err)
+	}
+	for _, r := range cs.Rest {
+		for _, res := range r.Resource {
+			if res.Type != resourceType {
+				continue
+			}
+			for _, in := range res.Interaction {
+				if in.Code == "create" {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
+// CreateCheck is the connectors.CheckResult "capabilities: <type> create"
+// for a CapabilityStatement already read.
+func CreateCheck(capabilityStatement []byte, resourceType string) connectors.CheckResult {
+	res := connectors.CheckResult{Name: "capabilities: " + resourceType + " create"}
+	ok, err := CanCreate(capabilityStatement, resourceType)
+	switch {
+	case err != nil:
+		res.Detail = err.Error()
+	case !ok:
+		res.Detail = "the CapabilityStatement does not list " + resourceType + " create"
+	default:
+		res.OK = true
+	}
+	return res
+}
+
+// CheckCreate reads the server's CapabilityStatement and reports whether it
+// lists create on resourceType; it files nothing.
+func (c *Client) CheckCreate(ctx context.Context, resourceType string) connectors.CheckResult {
+	resp, err := c.Do(ctx, http.MethodGet, "metadata", nil, nil, nil)
+	if err != nil {
+		return connectors.CheckResult{Name: "capabilities: " + resourceType + " create", Detail: err.Error()}
+	}
+	return CreateCheck(resp.Body, resourceType)
 }

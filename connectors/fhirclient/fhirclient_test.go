@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,5 +133,27 @@ func TestSearchIdentifierAndNetworkErrors(t *testing.T) {
 	var pe *connectors.PushError
 	if !errors.As(err, &pe) || pe.Permanent || pe.StatusCode != 0 {
 		t.Errorf("unreachable server: %#v, want a transient PushError", err)
+	}
+}
+
+func TestCanCreate(t *testing.T) {
+	cs := `{"resourceType":"CapabilityStatement","rest":[{"mode":"server","resource":[
+		{"type":"Patient","interaction":[{"code":"create"}]},
+		{"type":"DocumentReference","interaction":[{"code":"read"},{"code":"search-type"}]},
+		{"type":"Provenance","interaction":[{"code":"read"},{"code":"create"}]}]}]}`
+	for _, tc := range []struct {
+		resourceType string
+		want         bool
+	}{{"DocumentReference", false}, {"Provenance", true}, {"Patient", true}, {"Binary", false}} {
+		if got, err := fhirclient.CanCreate([]byte(cs), tc.resourceType); err != nil || got != tc.want {
+			t.Errorf("CanCreate(%s) = %v, %v; want %v", tc.resourceType, got, err, tc.want)
+		}
+	}
+	if _, err := fhirclient.CanCreate([]byte("<html>"), "DocumentReference"); err == nil {
+		t.Error("CanCreate accepted a body that is not JSON")
+	}
+	res := fhirclient.CreateCheck([]byte(cs), "DocumentReference")
+	if res.OK || res.Name != "capabilities: DocumentReference create" || !strings.Contains(res.Detail, "does not list DocumentReference create") {
+		t.Errorf("CreateCheck = %+v", res)
 	}
 }

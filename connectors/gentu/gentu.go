@@ -2,12 +2,10 @@ package gentu
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -94,7 +92,7 @@ func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, erro
 	if (s.TenantHeader == "") != (s.TenantID == "") {
 		return nil, errors.New("gentu: tenant_header and tenant_id go together")
 	}
-	secret, err := readSecret(s.ClientSecretFile, s.ClientSecretEnv)
+	secret, err := connectors.ReadSecret(s.ClientSecretFile, s.ClientSecretEnv)
 	if err != nil {
 		return nil, fmt.Errorf("gentu: client secret: %w", err)
 	}
@@ -306,62 +304,5 @@ func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
 		return []connectors.CheckResult{tok}
 	}
 	tok.OK, tok.Detail = true, "client credentials token issued"
-	return []connectors.CheckResult{tok, capabilityCheck(ctx, c.fhir)}
-}
-
-// capabilityCheck reads the CapabilityStatement and looks for
-// DocumentReference create.
-func capabilityCheck(ctx context.Context, fc *fhirclient.Client) connectors.CheckResult {
-	res := connectors.CheckResult{Name: "capabilities: DocumentReference create"}
-	resp, err := fc.Do(ctx, http.MethodGet, "metadata", nil, nil, nil)
-	if err != nil {
-		res.Detail = err.Error()
-		return res
-	}
-	var cs struct {
-		Rest []struct {
-			Resource []struct {
-				Type        string `json:"type"`
-				Interaction []struct {
-					Code string `json:"code"`
-				} `json:"interaction"`
-			} `json:"resource"`
-		} `json:"rest"`
-	}
-	if err := json.Unmarshal(resp.Body, &cs); err != nil {
-		res.Detail = "CapabilityStatement unreadable: " + err.Error()
-		return res
-	}
-	for _, r := range cs.Rest {
-		for _, rs := range r.Resource {
-			for _, in := range rs.Interaction {
-				if rs.Type == fhirdoc.DocumentReferenceType && in.Code == "create" {
-					res.OK = true
-					return res
-				}
-			}
-		}
-	}
-	res.Detail = "the CapabilityStatement does not list DocumentReference create"
-	return res
-}
-
-func readSecret(file, env string) (string, error) {
-	switch {
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", err
-		}
-		if v := strings.TrimSpace(string(b)); v != "" {
-			return v, nil
-		}
-		return "", fmt.Errorf("%s is empty", file)
-	case env != "":
-		if v := strings.TrimSpace(os.Getenv(env)); v != "" {
-			return v, nil
-		}
-		return "", fmt.Errorf("environment variable %s is not set", env)
-	}
-	return "", errors.New("set client_secret_file or client_secret_env")
+	return []connectors.CheckResult{tok, c.fhir.CheckCreate(ctx, fhirdoc.DocumentReferenceType)}
 }
