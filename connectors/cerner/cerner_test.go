@@ -1,7 +1,6 @@
 package cerner_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -17,7 +16,6 @@ import (
 	_ "github.com/scribegate/scribegate/connectors/cerner" // registers "cerner", as cmd does
 	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
-	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"gopkg.in/yaml.v3"
 )
@@ -130,23 +128,19 @@ func TestGoldenDocumentReference(t *testing.T) {
 	if _, err := c.Push(t.Context(), d); err != nil {
 		t.Fatal(err)
 	}
-	var sent []byte
+	searches := 0
 	for _, r := range m.fhir.Requests() {
-		switch {
-		case r.Method == http.MethodPost && r.Path == "DocumentReference":
-			sent = r.Body
-		case r.Method == http.MethodGet && r.Path == "DocumentReference":
+		if r.Method == http.MethodGet && r.Path == "DocumentReference" {
+			searches++
 			if r.Query.Get("patient") != d.Patient || r.Query.Get("encounter") != d.Encounter {
 				t.Errorf("search %v, want the note's patient and encounter", r.Query)
 			}
 		}
 	}
-	if sent == nil {
-		t.Fatal("no DocumentReference was sent")
+	if searches != 1 {
+		t.Errorf("%d searches before the create, want 1", searches)
 	}
-	if err := fhirschema.ForTest(t).Validate(sent); err != nil {
-		t.Fatalf("sent DocumentReference is not valid R4: %v", err)
-	}
+	sent := connectortest.Sent(t, m.fhir, "DocumentReference")
 	f := connectortest.DecodeDocumentReference(t, sent)
 	if note, decl, ok := fhirdoc.SplitDeclaration(f.Text); !ok || note != d.Text || !strings.Contains(decl, "approved by "+d.ApproverName) {
 		t.Errorf("sent text %q: want the approved text and an AI declaration naming the approver", f.Text)
@@ -154,21 +148,5 @@ func TestGoldenDocumentReference(t *testing.T) {
 	if !strings.Contains(string(sent), `"code":"AIAST"`) {
 		t.Error("sent DocumentReference lacks the AIAST security label")
 	}
-	var pretty bytes.Buffer
-	json.Indent(&pretty, sent, "", "  ")
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", "documentreference.golden.json")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("sent DocumentReference differs from %s:\n%s", path, pretty.Bytes())
-	}
+	connectortest.Golden(t, filepath.Join("testdata", "documentreference.golden.json"), sent, *update)
 }
