@@ -43,7 +43,10 @@
 //	403    forbidden                the role may not do this
 //	404    not_found                no such route
 //	404    note_not_found           no such note, or another clinic's (not distinguished)
-//	404    unknown_session          session= names no open session (resume is not built yet)
+//	404    unknown_session          session= names no session of the caller's clinic still recording
+//	403    forbidden                (on /v1/listen) session= names another clinician's session
+//	429    clinician_session_limit  the clinician holds Limits.MaxSessionsPerClinician sessions
+//	503    too_many_sessions        the gateway holds Limits.MaxSessions sessions
 //	409    invalid_state            the note's state does not allow the action
 //	412    version_conflict         the named version is stale; current_version says which is current
 //	428    version_required         a change did not name the version it was made against
@@ -89,6 +92,7 @@
 //	NoteDraft      {type, note_id, version, draft, live}: the draft note (notes.Draft); live true for
 //	               the rate-limited drafts sent during the session (Limits.LiveDraftInterval)
 //	NoteReady      {type, note_id, version, state, review_url "/v1/notes/<id>"}
+//	Durable        {type, bytes, seconds}: the client's audio (bytes as sent) stored so far
 //	Metadata       {type, transaction_key, request_id (the session id), sha256 (of the audio),
 //	               created, duration (seconds of audio), channels, models, model_info}
 //	Error          {type, code, description}
@@ -109,5 +113,22 @@
 //	session_failed         the note could not be created or stored, close 1011
 //
 // Close codes: 1000 normal (CloseStream, idle, maximum length), 1001 gateway
-// shutting down, 1009 frame too large, 1011 drafting or storage failed.
+// shutting down, 1009 frame too large, 1011 drafting or storage failed,
+// 1012 gateway restarting (resume the session), 1013 the session is
+// finishing (a resume came too late).
+//
+// # Durability and resume
+//
+// With Options.Audio set, audio is stored as it arrives, in batches
+// (Limits.DurableInterval or DurableBytes) written off the read loop, each
+// acknowledged with Durable; final utterances are stored with the note and
+// the audio offset they end at. The upgrade answer carries the session id
+// in dg-request-id. A client that lost its connection reconnects with
+// session=<id> (and optionally resume=true): its first message is Durable,
+// it resends from that offset, and audio the session already holds is
+// skipped, so nothing is stored or transcribed twice. A dropped session
+// waits Limits.ResumeWindow for its client, then is finished. Recover, at
+// start-up, rebuilds the sessions a stopped gateway left recording (the
+// transcript so far; the audio after the last final utterance transcribed
+// again), and finishes those no client resumes. See durable.go.
 package gateway
