@@ -953,3 +953,42 @@ func (s *Store) Subscribe(ctx context.Context, clinic string) (<-chan review.Eve
 	}()
 	return out, nil
 }
+
+// ImportNotes stores many new notes in one MULTI/EXEC (a migration from
+// another store, or seeding a benchmark). It fails with ErrExists, storing
+// none, when an id is taken; the check and the write are one optimistic
+// transaction on the notes' keys.
+func (s *Store) ImportNotes(ctx context.Context, ns []*review.Note) error {
+	keys := make([]string, len(ns))
+	bodies := make([][]byte, len(ns))
+	for i, n := range ns {
+		keys[i] = s.noteKey(n.ID)
+		b, err := json.Marshal(n)
+		if err != nil {
+			return fmt.Errorf("redisstore: encode note: %w", err)
+		}
+		bodies[i] = b
+	}
+	if len(ns) == 0 {
+		return nil
+	}
+	return s.retry(ctx, func() error {
+		return s.c.Watch(ctx, func(tx *redis.Tx) error {
+			exists, err := tx.Exists(ctx, keys...).Result()
+			if err != nil {
+				return err
+			}
+			if exists > 0 {
+				return review.ErrExists
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				for i, n := range ns {
+					p.Set(ctx, keys[i], bodies[i], 0)
+					s.reindex(ctx, p, nil, n)
+				}
+				return nil
+			})
+			return err
+		}, keys...)
+	})
+}

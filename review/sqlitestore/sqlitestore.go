@@ -647,3 +647,29 @@ func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (int, error) {
 	})
 	return int(n), err
 }
+
+// ImportNotes stores many new notes in one transaction (a migration from
+// another store, or seeding a benchmark). Like CreateNote it fails with
+// ErrExists, storing none, when an id is taken.
+func (s *Store) ImportNotes(ctx context.Context, ns []*review.Note) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO notes (id, clinic, clinician, patient, state, created_at, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: import: %w", err)
+		}
+		defer st.Close()
+		for _, n := range ns {
+			body, err := json.Marshal(n)
+			if err != nil {
+				return fmt.Errorf("sqlitestore: encode note: %w", err)
+			}
+			if _, err := st.ExecContext(ctx, n.ID, n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.CreatedAt), nanos(n.UpdatedAt), string(body)); err != nil {
+				if strings.Contains(err.Error(), "UNIQUE") {
+					return fmt.Errorf("%w: %s", review.ErrExists, n.ID)
+				}
+				return fmt.Errorf("sqlitestore: import: %w", err)
+			}
+		}
+		return nil
+	})
+}
