@@ -10,8 +10,12 @@
 //	GET  /                           the web UI (package webui); assets under /app/
 //	GET  /v1/listen                  WebSocket: Deepgram-compatible live transcription (role clinician)
 //	GET  /v1/templates               the templates on offer and the caller's default
-//	GET  /v1/notes                   list notes: ?state=a,b (repeatable) &patient= &clinician= &cursor= &limit=
-//	GET  /v1/notes/{id}              one note with transcript and draft; ETag "v<version>"
+//	GET  /v1/notes                   list notes: ?state=a,b (repeatable) &patient= &clinician= &since= &until= &cursor= &limit=
+//	GET  /v1/notes/counts            {"counts":{state:n}, "total":n} for the clinic (reviewer, admin)
+//	GET  /v1/notes/{id}              one note with transcript and draft; ETag "v<version>"; "lock" while one is held
+//	POST /v1/notes/{id}/lock         take or renew the soft edit lock (409 note_locked with the holder's lock)
+//	DELETE /v1/notes/{id}/lock       drop your soft lock (204)
+//	GET  /v1/events                  server-sent events: note and lock changes {id, state, version}, heartbeats
 //	PUT  /v1/notes/{id}              edit: {"sections":[...], "version":N} or If-Match: "vN"
 //	POST /v1/notes/{id}/approve      approve: {"version":N} or If-Match: "vN" (required)
 //	POST /v1/notes/{id}/reject       reject: {"version":N, "reason":"..."} or If-Match
@@ -47,6 +51,7 @@
 //	403    forbidden                (on /v1/listen) session= names another clinician's session
 //	429    clinician_session_limit  the clinician holds Limits.MaxSessionsPerClinician sessions
 //	503    too_many_sessions        the gateway holds Limits.MaxSessions sessions
+//	409    note_locked              another reviewer holds the soft lock (the body's "lock" says who)
 //	409    invalid_state            the note's state does not allow the action
 //	412    version_conflict         the named version is stale; current_version says which is current
 //	428    version_required         a change did not name the version it was made against
