@@ -109,19 +109,27 @@ func (s *Server) register(ss *session) {
 	s.recs.mu.Unlock()
 }
 
+// forget drops a finished session from the registry.
+func (s *Server) forget(ss *session) {
+	s.recs.mu.Lock()
+	if s.recs.byID[ss.id] == ss {
+		delete(s.recs.byID, ss.id)
+	}
+	s.recs.mu.Unlock()
+}
+
 func (s *Server) lookup(id string) *session {
 	s.recs.mu.Lock()
 	defer s.recs.mu.Unlock()
 	return s.recs.byID[id]
 }
 
-// unregister removes the session so no client can attach to it any more;
-// a connection offered meanwhile is refused.
+// unregister marks the session finishing so no client can attach to it
+// any more; a connection offered meanwhile is refused. The session stays
+// listed until forget, so that a resume cannot rebuild a second session
+// for a note still being finished.
 func (s *Server) unregister(ss *session) {
 	s.recs.mu.Lock()
-	if s.recs.byID[ss.id] == ss {
-		delete(s.recs.byID, ss.id)
-	}
 	ss.finishing = true
 	s.recs.mu.Unlock()
 	for {
@@ -565,6 +573,7 @@ func (ss *session) end(log *slog.Logger, end endReason, pumpDone <-chan struct{}
 	s := ss.srv
 	close(ss.stopRead)
 	s.unregister(ss)
+	defer s.forget(ss)
 	if end.name == "aborted" {
 		ss.stream.Close()
 		<-pumpDone

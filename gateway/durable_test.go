@@ -492,3 +492,47 @@ func TestStreamingBadInput(t *testing.T) {
 		t.Errorf("stored %d bytes (%v), want the 3333 sent before the huge frame", size, err)
 	}
 }
+
+// TestShutdownStoresAudioInFlight: a graceful shutdown finishes the
+// session with every byte it received stored first.
+func TestShutdownStoresAudioInFlight(t *testing.T) {
+	// A long interval: nothing is stored by the timer before shutdown.
+	e := newDurableEnv(t, nil, func(o *Options) { o.Limits.DurableInterval = time.Hour })
+	pcm := levelAudio(3)
+	c, resp, err := e.dial("patient=pat-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	id := resp.Header.Get("dg-request-id")
+	col := collect(c)
+	sendAudio(t, c, pcm, 1000) // under 64 KiB per batch: the byte trigger fires, the tail waits
+	// Finalize is answered after every frame before it was taken in.
+	sendText(t, c, `{"type":"Finalize"}`)
+	for finalized := false; !finalized; {
+		select {
+		case <-col.changed:
+		case <-col.done:
+			t.Fatal("connection ended before Finalize was answered")
+		}
+		col.mu.Lock()
+		for _, m := range col.msgs {
+			finalized = finalized || m.FromFinalize
+		}
+		col.mu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.stopped = true
+	<-col.done
+	got, err := e.audio.ReadAudio(context.Background(), id, 0)
+	if err != nil || !bytes.Equal(got, pcm) {
+		t.Fatalf("stored %d bytes (%v), want the %d sent", len(got), err, len(pcm))
+	}
+	if col.code != websocket.CloseGoingAway {
+		t.Errorf("close %d, want 1001", col.code)
+	}
+}
