@@ -26,9 +26,9 @@ type QueueService interface {
 // holds the note; the body's "lock" says who and until when.
 const CodeNoteLocked = "note_locked"
 
-// EventHeartbeat is how often GET /v1/events writes a comment line, so
+// eventHeartbeat is how often GET /v1/events writes a comment line, so
 // proxies keep the stream open and clients notice a dead one.
-var EventHeartbeat = 15 * time.Second
+const eventHeartbeat = 15 * time.Second
 
 // queueRoutes adds the queue's routes to mux.
 func (s *Server) queueRoutes(mux *http.ServeMux) {
@@ -193,7 +193,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	t := time.NewTicker(EventHeartbeat)
+	t := time.NewTicker(eventHeartbeat)
 	defer t.Stop()
 	for {
 		select {

@@ -216,8 +216,9 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
-		// Notes are never deleted, so this is a damaged store: report it
-		// loudly and let the lease expire rather than hide the job.
+		// Only closed notes, which have no job, are ever deleted
+		// (retention), so this is a damaged store: report it loudly and
+		// let the lease expire rather than hide the job.
 		return fmt.Errorf("push job %s: note %s: %w", job.ID, job.NoteID, err)
 	case errors.Is(err, ErrLeaseLost):
 		log.InfoContext(ctx, "push job taken over by another worker")

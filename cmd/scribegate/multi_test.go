@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -172,6 +173,8 @@ connectors:
 	// stalls it.
 	ehr.Inject(fhirtest.Fault{Method: "POST", ResourceType: "DocumentReference", Delay: time.Hour}, 1)
 	rev := g2.token(t, "rev-1", "clinic-a", review.RoleReviewer)
+	// A queue page open on instance 1 hears of the approval on instance 2.
+	events := openEvents(t, ctx, g1.URL, rev)
 	var n noteView
 	if st := g2.call(t, "GET", "/v1/notes/"+out.NoteID, rev, nil, &n); st != http.StatusOK || n.State != "pending_review" {
 		t.Fatalf("instance 2 GET: %d %s", st, n.State)
@@ -179,6 +182,7 @@ connectors:
 	if st := g2.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", rev, map[string]int{"version": n.Version}, nil); st != http.StatusOK {
 		t.Fatalf("approve on instance 2: %d", st)
 	}
+	waitEvent(t, events, fmt.Sprintf(`"id":%q,"state":"approved"`, out.NoteID))
 	g1.waitForState(t, rev, out.NoteID, "pushing")
 	childPid := "-" + strconv.Itoa(child.Process.Pid) + "-"
 	starts := pushStarts(t, g1, rev, out.NoteID)
@@ -201,6 +205,52 @@ connectors:
 	starts = pushStarts(t, g1, rev, out.NoteID)
 	if len(starts) != 2 || strings.Contains(starts[1], childPid) {
 		t.Errorf("push starts %v, want instance 2's then instance 1's", starts)
+	}
+}
+
+// openEvents opens GET /v1/events and returns its data lines.
+func openEvents(t *testing.T, ctx context.Context, base, tok string) <-chan string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/events: %d", resp.StatusCode)
+	}
+	ch := make(chan string, 64)
+	go func() {
+		defer resp.Body.Close()
+		defer close(ch)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				ch <- d
+			}
+		}
+	}()
+	return ch
+}
+
+// waitEvent waits for a data line containing want; the deadline only keeps
+// a broken build from hanging.
+func waitEvent(t *testing.T, ch <-chan string, want string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case d, ok := <-ch:
+			if !ok {
+				t.Fatalf("event stream ended before %s", want)
+			}
+			if strings.Contains(d, want) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no event %s", want)
+		}
 	}
 }
 

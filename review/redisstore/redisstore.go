@@ -98,6 +98,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		c.Close()
 		return nil, err
 	}
+	if err := s.migrateJobs(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -991,4 +995,28 @@ func (s *Store) ImportNotes(ctx context.Context, ns []*review.Note) error {
 			return err
 		}, keys...)
 	})
+}
+
+// migrateScript moves the jobs of the first layout, one sorted set "jobs"
+// scored by the time each becomes claimable, into sched with the same
+// score: a queued job stays due when it was, and a job leased by a worker
+// of the old layout becomes claimable when that lease ends. KEYS: jobs,
+// sched.
+var migrateScript = redis.NewScript(`
+local zs = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #zs, 2 do
+  redis.call('ZADD', KEYS[2], zs[i+1], zs[i])
+end
+redis.call('DEL', KEYS[1])
+return #zs / 2
+`)
+
+// migrateJobs brings push jobs queued by a gateway of the first layout
+// into the stream outbox (run by Open). Stop every old gateway first: one
+// still running would not see the moved jobs.
+func (s *Store) migrateJobs(ctx context.Context) error {
+	if err := migrateScript.Run(ctx, s.c, []string{s.k("jobs"), s.schedKey()}).Err(); err != nil {
+		return fmt.Errorf("redisstore: migrate push jobs: %w", err)
+	}
+	return nil
 }

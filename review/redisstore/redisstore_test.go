@@ -235,3 +235,76 @@ func TestStreamOutbox(t *testing.T) {
 		t.Errorf("stream holds %d entries after settling", n)
 	}
 }
+
+// TestMigrateJobs: a job queued by a gateway of the first layout (a sorted
+// set "jobs") is claimable after Open.
+func TestMigrateJobs(t *testing.T) {
+	ctx := context.Background()
+	c := client(t)
+	if !ownServer {
+		t.Skip("Open uses the default prefix; not on a shared server")
+	}
+	prefix := redisstore.DefaultPrefix
+	c.HSet(ctx, prefix+"job:77", "note_id", "n-old", "clinic", "c1", "version", 2, "due_at", 1, "attempts", 0, "owner", "", "lease_until", 0, "last_error", "")
+	c.Set(ctx, prefix+"jobnote:n-old", "77", 0)
+	c.ZAdd(ctx, prefix+"jobs", redis.Z{Score: 1, Member: "77"})
+	t.Cleanup(func() { c.Del(ctx, prefix+"job:77", prefix+"jobnote:n-old", prefix+"sched", prefix+"stream", prefix+"leases") })
+	s, err := redisstore.Open(ctx, serverURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	j, err := s.ClaimPushJob(ctx, "gw", time.Now(), time.Minute)
+	if err != nil {
+		t.Fatalf("the old layout's job was not claimable: %v", err)
+	}
+	if j.ID != "77" || j.NoteID != "n-old" || j.Version != 2 || j.Attempts != 1 {
+		t.Errorf("claimed %+v", j)
+	}
+	if n, _ := c.Exists(ctx, prefix+"jobs").Result(); n != 0 {
+		t.Error("the old jobs set remains")
+	}
+}
+
+// TestEventsAcrossClients: an event published through one client reaches
+// a subscriber on another (two gateway instances), for its clinic only.
+func TestEventsAcrossClients(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	prefix := fmt.Sprintf("{t%s}:", review.NewID()[:10])
+	pub, sub := redisstore.New(client(t), prefix), redisstore.New(client(t), prefix)
+	ch, err := sub.Subscribe(ctx, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := sub.Subscribe(ctx, "c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := review.Event{Type: review.EventNote, NoteID: "n1", Clinic: "c1", Clinician: "dr-a", State: review.StateApproved, Version: 3}
+	if err := pub.Publish(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-ch:
+		if got != want {
+			t.Errorf("got %+v, want %+v", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("event never arrived")
+	}
+	if err := pub.Publish(ctx, review.Event{Type: review.EventNote, NoteID: "n2", Clinic: "c2"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-other; got.NoteID != "n2" {
+		t.Errorf("c2 got %+v", got)
+	}
+	select {
+	case got := <-ch:
+		t.Errorf("c1 got c2's event %+v", got)
+	default:
+	}
+	cancel()
+	for range ch {
+	}
+}
