@@ -248,7 +248,9 @@ func TestMigrateJobs(t *testing.T) {
 	c.HSet(ctx, prefix+"job:77", "note_id", "n-old", "clinic", "c1", "version", 2, "due_at", 1, "attempts", 0, "owner", "", "lease_until", 0, "last_error", "")
 	c.Set(ctx, prefix+"jobnote:n-old", "77", 0)
 	c.ZAdd(ctx, prefix+"jobs", redis.Z{Score: 1, Member: "77"})
-	t.Cleanup(func() { c.Del(ctx, prefix+"job:77", prefix+"jobnote:n-old", prefix+"sched", prefix+"stream", prefix+"leases") })
+	t.Cleanup(func() {
+		c.Del(ctx, prefix+"job:77", prefix+"jobnote:n-old", prefix+"sched", prefix+"stream", prefix+"leases")
+	})
 	s, err := redisstore.Open(ctx, serverURL)
 	if err != nil {
 		t.Fatal(err)
