@@ -59,6 +59,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -80,6 +81,13 @@ type Store struct {
 	c      *redis.Client
 	prefix string
 	owns   bool
+
+	// events fans the one pub/sub subscription of this Store out to every
+	// subscriber in the process, so that a hundred open queue pages hold
+	// one Redis connection, not a hundred.
+	eventsMu   sync.Mutex
+	events     *review.LocalBroker
+	stopEvents func()
 }
 
 var _ review.Store = (*Store)(nil)
@@ -135,6 +143,12 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the connection if Open made it.
 func (s *Store) Close() error {
+	s.eventsMu.Lock()
+	if s.stopEvents != nil {
+		s.stopEvents()
+		s.stopEvents, s.events = nil, nil
+	}
+	s.eventsMu.Unlock()
 	if s.owns {
 		return s.c.Close()
 	}
@@ -923,39 +937,55 @@ func (s *Store) Publish(ctx context.Context, e review.Event) error {
 }
 
 // Subscribe delivers the clinic's note events, from any instance, until
-// ctx ends (review.Broker). A slow reader misses events rather than
-// holding up others; clients reload on reconnect.
+// ctx ends (review.Broker). The Store holds one pattern subscription for
+// all its subscribers, made on first use; a slow reader misses events
+// rather than holding up others (pages reload on their next event).
 func (s *Store) Subscribe(ctx context.Context, clinic string) (<-chan review.Event, error) {
-	ps := s.c.Subscribe(ctx, s.eventsKey(clinic))
-	if _, err := ps.Receive(ctx); err != nil {
+	hub, err := s.eventHub(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return hub.Subscribe(ctx, clinic)
+}
+
+func (s *Store) eventHub(ctx context.Context) (*review.LocalBroker, error) {
+	s.eventsMu.Lock()
+	defer s.eventsMu.Unlock()
+	if s.events != nil {
+		return s.events, nil
+	}
+	// The subscription outlives the first subscriber's request.
+	sctx := context.WithoutCancel(ctx)
+	ps := s.c.PSubscribe(sctx, s.k("events", "*"))
+	if _, err := ps.Receive(sctx); err != nil {
 		ps.Close()
 		return nil, fmt.Errorf("redisstore: subscribe: %w", err)
 	}
-	out := make(chan review.Event, 64)
+	hub := review.NewLocalBroker()
+	done := make(chan struct{})
 	go func() {
-		defer close(out)
-		defer ps.Close()
 		ch := ps.Channel()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-done:
 				return
 			case m, ok := <-ch:
 				if !ok {
 					return
 				}
 				var e review.Event
-				if json.Unmarshal([]byte(m.Payload), &e) != nil {
-					continue
-				}
-				select {
-				case out <- e:
-				default:
+				if json.Unmarshal([]byte(m.Payload), &e) == nil {
+					hub.Publish(context.Background(), e)
 				}
 			}
 		}
 	}()
-	return out, nil
+	s.events = hub
+	s.stopEvents = func() {
+		close(done)
+		ps.Close()
+	}
+	return hub, nil
 }
 
 // ImportNotes stores many new notes in one MULTI/EXEC (a migration from
