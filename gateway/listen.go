@@ -513,7 +513,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 		return websocket.CloseInternalServerErr, "session failed"
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	draft, err := s.opts.Drafter.Draft(dctx, tpl, transcript)
+	draft, err := s.drafterFor(ss.note.Clinic).Draft(dctx, tpl, transcript)
 	cancel()
 	code, reason := websocket.CloseNormalClosure, ""
 	if err != nil {

@@ -30,6 +30,16 @@ func (l Limits) interimInterval() time.Duration {
 	return l.InterimInterval
 }
 
+// drafterFor is the drafter of a clinic's final drafts.
+func (s *Server) drafterFor(clinic string) notes.Drafter {
+	if s.opts.DrafterFor != nil {
+		if d := s.opts.DrafterFor(clinic); d != nil {
+			return d
+		}
+	}
+	return s.opts.Drafter
+}
+
 // liveDrafter is what writes live drafts: Options.LiveDrafter, or the
 // offline rule drafter behind the support check, which costs nothing per
 // draft (an LLM drafter called every few seconds of a long consultation

@@ -120,6 +120,10 @@ type Options struct {
 	Engine transcription.Engine
 	// Drafter writes the draft note when a session finishes. Required.
 	Drafter notes.Drafter
+	// DrafterFor, when set, picks the drafter of a clinic's final drafts
+	// instead of Drafter, for settings that differ by clinic (such as
+	// de-identification before text leaves for an LLM).
+	DrafterFor func(clinic string) notes.Drafter
 	// LiveDrafter writes the drafts sent while a session goes on; nil
 	// means the offline rule drafter (behind the support check), so a
 	// paid LLM drafter is called once per session, not every few seconds.

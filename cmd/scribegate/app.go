@@ -109,7 +109,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	if err != nil {
 		return nil, err
 	}
-	drafter := newDrafter(cfg.Drafting, log)
+	drafter := newDrafter(cfg.Drafting, cfg.Drafting.Deidentify, log)
+	deidentified := newDrafter(cfg.Drafting, true, log)
+	plain := newDrafter(cfg.Drafting, false, log)
+	deidClinics := cfg.Drafting.DeidentifyClinics
 
 	auth, err := newAuth(ctx, cfg.Auth)
 	if err != nil {
@@ -147,9 +150,20 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		},
 		Audio:       a.store,
 		LiveDrafter: liveDrafter(cfg.Streaming, drafter),
-		Metrics:     reg,
-		Ready:       []gateway.Check{{Name: "store", Check: a.store.Ping}},
-		Logger:      log,
+		DrafterFor: func(clinic string) notes.Drafter {
+			on, ok := deidClinics[clinic]
+			switch {
+			case !ok:
+				return drafter
+			case on:
+				return deidentified
+			default:
+				return plain
+			}
+		},
+		Metrics: reg,
+		Ready:   []gateway.Check{{Name: "store", Check: a.store.Ping}},
+		Logger:  log,
 	})
 	if err != nil {
 		return nil, err
@@ -203,14 +217,16 @@ func liveDrafter(c StreamingConfig, configured notes.Drafter) notes.Drafter {
 
 // newDrafter returns the configured drafter behind the support check, so
 // every draft's unsupported sentences are flagged whichever drafter wrote it.
-func newDrafter(c DraftingConfig, log *slog.Logger) notes.Drafter {
+// deidentify applies to the LLM drafter only: the offline one sends nothing
+// anywhere.
+func newDrafter(c DraftingConfig, deidentify bool, log *slog.Logger) notes.Drafter {
 	rules := notes.RuleDrafter{}
 	if c.Drafter != "openai" {
 		return notes.Checked(rules)
 	}
 	return notes.Checked(notes.NewOpenAIDrafter(notes.OpenAIConfig{
 		BaseURL: c.OpenAI.BaseURL, APIKey: c.OpenAI.APIKey(), Model: c.OpenAI.Model, Timeout: c.OpenAI.Timeout,
-		Fallback: rules, Deidentify: c.Deidentify, Logger: log,
+		Fallback: rules, Deidentify: deidentify, Logger: log,
 	}))
 }
 

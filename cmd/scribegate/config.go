@@ -93,6 +93,9 @@ type DraftingConfig struct {
 	// Deidentify replaces names, dates and identifiers with placeholders
 	// before text leaves for the LLM.
 	Deidentify bool `yaml:"deidentify"`
+	// DeidentifyClinics overrides Deidentify per clinic id, for clinics
+	// whose agreements with the LLM provider differ.
+	DeidentifyClinics map[string]bool `yaml:"deidentify_clinics"`
 	// TemplatesDir holds custom templates (YAML, one per file), added to
 	// the built-ins; one with a built-in's id replaces it.
 	TemplatesDir string `yaml:"templates_dir"`

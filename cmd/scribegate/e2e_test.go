@@ -466,3 +466,65 @@ func wordsOf(s string) []string {
 		return !(r >= 'a' && r <= 'z' || r == '\'')
 	})
 }
+
+// De-identification before text leaves for the LLM is set per clinic: a
+// clinic that opted in sends no names, one that did not sends the words as
+// said.
+func TestDeidentifyPerClinic(t *testing.T) {
+	ehr := fhirtest.NewServer(t)
+	ai := openaitest.New(t, &openaitest.Server{
+		Transcribe: func(openaitest.TranscriptionRequest) (openaitest.TranscriptionResponse, error) {
+			return openaitest.TranscriptionResponse{Text: "Mr. Smith says his knee pain started on 3 March 2024"}, nil
+		},
+		Chat: fakeChat,
+	})
+	t.Setenv("TEST_OPENAI_KEY", ai.Key)
+	g := startGateway(t, fmt.Sprintf(`
+data_dir: "{{DATA}}"
+transcription:
+  engine: openai
+  openai: {base_url: %q, api_key_env: TEST_OPENAI_KEY}
+drafting:
+  drafter: openai
+  deidentify: false
+  deidentify_clinics: {clinic-private: true}
+  openai: {base_url: %q, api_key_env: TEST_OPENAI_KEY}
+connectors:
+  default: ehr
+  instances:
+    ehr: {kind: fhir, base_url: %q}
+`, ai.URL, ai.URL, ehr.URL))
+
+	sentNames := func(clinic string) bool {
+		t.Helper()
+		before := len(ai.Chats())
+		f, err := os.Open("../../testdata/consultations/knee-pain-short.wav")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := streamWAV(context.Background(), f, streamOptions{
+			URL: g.URL, Token: g.token(t, "prac-1", clinic, review.RoleClinician), Patient: "pat-1", Speed: 0, Chunk: 250 * time.Millisecond,
+		}, io.Discard, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		chats := ai.Chats()[before:]
+		if len(chats) == 0 {
+			t.Fatalf("%s: the final draft did not go to the LLM", clinic)
+		}
+		for _, c := range chats {
+			for _, m := range c.Messages {
+				if strings.Contains(m.Content, "Smith") || strings.Contains(m.Content, "3 March 2024") {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if sentNames("clinic-private") {
+		t.Error("clinic-private opted into de-identification, yet a name or date reached the LLM")
+	}
+	if !sentNames("clinic-open") {
+		t.Error("clinic-open did not opt in, yet the LLM never saw the words as said (is the test blind?)")
+	}
+}
