@@ -263,6 +263,7 @@ type progressBar struct {
 	w     io.Writer
 	total float64
 	shown bool
+	pct   int
 }
 
 func (p *progressBar) set(sent float64) {
@@ -274,6 +275,13 @@ func (p *progressBar) set(sent float64) {
 		frac = min(sent/p.total, 1)
 	}
 	n := int(frac * width)
+	// Redraw at whole percents only: a log file gets a hundred lines, not
+	// one per frame.
+	pct := int(frac * 100)
+	if p.shown && pct == p.pct {
+		return
+	}
+	p.pct = pct
 	fmt.Fprintf(p.w, "\r[%s%s] %5.1f/%5.1f s", strings.Repeat("=", n), strings.Repeat(" ", width-n), sent, p.total)
 	p.shown = true
 }
