@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -187,76 +188,58 @@ type rejectBody struct {
 	Reason  string `json:"reason"`
 }
 
+func (b *editBody) version() *int    { return b.Version }
+func (b *versionBody) version() *int { return b.Version }
+func (b *rejectBody) version() *int  { return b.Version }
+
 func (s *Server) editNote(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.authenticate(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var body editBody
-	if err := s.decode(w, r, &body, true); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if body.Sections == nil {
-		s.writeError(w, r, errorf(http.StatusBadRequest, CodeInvalidJSON, "sections is required"))
-		return
-	}
-	version, err := requestVersion(r, body.Version)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	n, err := s.opts.Notes.Edit(r.Context(), c.Actor(), r.PathValue("id"), version, body.Sections)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.writeNote(w, http.StatusOK, n)
+	var b editBody
+	s.serveVersioned(w, r, &b, true, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
+		if b.Sections == nil {
+			return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "sections is required")
+		}
+		return s.opts.Notes.Edit(ctx, a, id, v, b.Sections)
+	})
 }
 
 func (s *Server) approveNote(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.authenticate(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var body versionBody
-	if err := s.decode(w, r, &body, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	version, err := requestVersion(r, body.Version)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	n, err := s.opts.Notes.Approve(r.Context(), c.Actor(), r.PathValue("id"), version)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.kick()
-	s.writeNote(w, http.StatusOK, n)
+	var b versionBody
+	s.serveVersioned(w, r, &b, false, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
+		n, err := s.opts.Notes.Approve(ctx, a, id, v)
+		if err == nil {
+			s.kick()
+		}
+		return n, err
+	})
 }
 
 func (s *Server) rejectNote(w http.ResponseWriter, r *http.Request) {
+	var b rejectBody
+	s.serveVersioned(w, r, &b, false, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
+		return s.opts.Notes.Reject(ctx, a, id, v, b.Reason)
+	})
+}
+
+// serveVersioned serves a change made against a named version (edit,
+// approve, reject): authenticate, decode body, settle the version from
+// If-Match and the body, act, answer with the note. One path for all
+// three keeps every change equally strict about versions.
+func (s *Server) serveVersioned(w http.ResponseWriter, r *http.Request, body interface{ version() *int }, bodyRequired bool, act func(ctx context.Context, a review.Actor, id string, version int) (*review.Note, error)) {
 	c, _, err := s.authenticate(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	var body rejectBody
-	if err := s.decode(w, r, &body, false); err != nil {
+	if err := s.decode(w, r, body, bodyRequired); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	version, err := requestVersion(r, body.Version)
+	version, err := requestVersion(r, body.version())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	n, err := s.opts.Notes.Reject(r.Context(), c.Actor(), r.PathValue("id"), version, body.Reason)
+	n, err := act(r.Context(), c.Actor(), r.PathValue("id"), version)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
