@@ -24,6 +24,17 @@ type AudioStore interface {
 	// ListAudio finds it.
 	AppendAudio(ctx context.Context, sessionID string, offset int64, data []byte) (int64, error)
 
+	// AppendAudioBatch stores many appends, of one session or many, in
+	// one transaction (SQLite) or one pipeline (Redis): the gateway
+	// collects every session's pending audio every few milliseconds and
+	// writes it at once (group commit), which costs far less than a write
+	// per session and acknowledges sooner. Each append has the meaning of
+	// AppendAudio and its own outcome in Size and Err (ErrAudioGap,
+	// ErrAudioMismatch), appends of one session are applied in batch
+	// order, and the error returned means none is known to be stored (a
+	// retry is safe: appends are idempotent).
+	AppendAudioBatch(ctx context.Context, batch []AudioAppend) error
+
 	// AudioSize returns the stored size, or ErrNotFound for a session
 	// with no audio record.
 	AudioSize(ctx context.Context, sessionID string) (int64, error)
@@ -39,6 +50,18 @@ type AudioStore interface {
 	// ListAudio returns the ids of every session with an audio record, so
 	// a gateway starting up can finish the sessions a crashed one left.
 	ListAudio(ctx context.Context) ([]string, error)
+}
+
+// AudioAppend is one append of AudioStore.AppendAudioBatch: the caller
+// sets SessionID, Offset and Data; the store sets Size (the stored size
+// after it) or Err.
+type AudioAppend struct {
+	SessionID string
+	Offset    int64
+	Data      []byte
+
+	Size int64
+	Err  error
 }
 
 // Audio store errors callers branch on with errors.Is.

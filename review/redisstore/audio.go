@@ -52,24 +52,77 @@ return {0, size}
 
 // AppendAudio implements review.AudioStore.
 func (s *Store) AppendAudio(ctx context.Context, id string, offset int64, data []byte) (int64, error) {
-	if offset < 0 {
-		return 0, fmt.Errorf("redisstore: append audio at %d: %w", offset, review.ErrAudioGap)
+	batch := []review.AudioAppend{{SessionID: id, Offset: offset, Data: data}}
+	if err := s.AppendAudioBatch(ctx, batch); err != nil {
+		return 0, err
 	}
-	res, err := appendAudioScript.Run(ctx, s.c, []string{s.audioKey(id), s.audiosKey()},
-		offset, data, id, time.Now().UnixMilli()).Int64Slice()
-	if err != nil {
-		if strings.Contains(err.Error(), "string exceeds maximum allowed size") {
-			return 0, fmt.Errorf("redisstore: audio of session %s reached Redis's 512 MB string limit: %w", id, err)
+	return batch[0].Size, batch[0].Err
+}
+
+// AppendAudioBatch implements review.AudioStore: one pipeline of the
+// append script, one round trip for the whole batch. Each append is
+// atomic on its own; the batch is not a transaction, which the interface
+// allows since appends are idempotent and a failed batch is sent again.
+func (s *Store) AppendAudioBatch(ctx context.Context, batch []review.AudioAppend) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	now := time.Now().UnixMilli()
+	cmds := make([]*redis.Cmd, len(batch))
+	run := func(load bool) {
+		s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := range batch {
+				a := &batch[i]
+				if a.Offset < 0 {
+					continue // answered below without a round trip
+				}
+				keys := []string{s.audioKey(a.SessionID), s.audiosKey()}
+				if load {
+					cmds[i] = appendAudioScript.Eval(ctx, p, keys, a.Offset, a.Data, a.SessionID, now)
+				} else {
+					cmds[i] = appendAudioScript.EvalSha(ctx, p, keys, a.Offset, a.Data, a.SessionID, now)
+				}
+			}
+			return nil
+		})
+	}
+	run(false)
+	for _, c := range cmds {
+		if c == nil {
+			continue
 		}
-		return 0, fmt.Errorf("redisstore: append audio: %w", err)
+		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// The server does not have the script yet: send it with the
+			// batch again (the appends that ran are not repeated).
+			run(true)
+			break
+		}
 	}
-	switch res[0] {
-	case -1:
-		return 0, fmt.Errorf("redisstore: append at %d to audio of %d bytes: %w", offset, res[1], review.ErrAudioGap)
-	case -2:
-		return 0, fmt.Errorf("redisstore: audio at %d: %w", offset, review.ErrAudioMismatch)
+	for i, c := range cmds {
+		a := &batch[i]
+		a.Size, a.Err = 0, nil
+		if a.Offset < 0 {
+			a.Err = fmt.Errorf("redisstore: append audio at %d: %w", a.Offset, review.ErrAudioGap)
+			continue
+		}
+		res, err := c.Int64Slice()
+		if err != nil {
+			if strings.Contains(err.Error(), "string exceeds maximum allowed size") {
+				a.Err = fmt.Errorf("redisstore: audio of session %s reached Redis's 512 MB string limit: %w", a.SessionID, err)
+				continue
+			}
+			return fmt.Errorf("redisstore: append audio: %w", err)
+		}
+		switch res[0] {
+		case -1:
+			a.Err = fmt.Errorf("redisstore: append at %d to audio of %d bytes: %w", a.Offset, res[1], review.ErrAudioGap)
+		case -2:
+			a.Err = fmt.Errorf("redisstore: audio at %d: %w", a.Offset, review.ErrAudioMismatch)
+		default:
+			a.Size = res[1]
+		}
 	}
-	return res[1], nil
+	return nil
 }
 
 // AudioSize implements review.AudioStore.

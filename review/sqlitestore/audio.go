@@ -40,45 +40,111 @@ func (s *Store) migrateAudio(ctx context.Context) error {
 
 // AppendAudio implements review.AudioStore.
 func (s *Store) AppendAudio(ctx context.Context, id string, offset int64, data []byte) (int64, error) {
-	var size int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT size FROM audio WHERE session = ?`, id).Scan(&size)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			size = 0
-			if _, err := tx.ExecContext(ctx, `INSERT INTO audio (session, size, created_at) VALUES (?, 0, ?)`, id, time.Now().UnixNano()); err != nil {
-				return fmt.Errorf("sqlitestore: append audio: %w", err)
-			}
-		case err != nil:
+	batch := []review.AudioAppend{{SessionID: id, Offset: offset, Data: data}}
+	if err := s.AppendAudioBatch(ctx, batch); err != nil {
+		return 0, err
+	}
+	return batch[0].Size, batch[0].Err
+}
+
+// AppendAudioBatch implements review.AudioStore: every append in one
+// transaction. The usual append (at the stored size, as a session
+// streams) is two statements: the size moves forward only if it is still
+// offset, then the chunk goes in; anything else (a new session, a resend,
+// a gap) takes the general path.
+func (s *Store) AppendAudioBatch(ctx context.Context, batch []review.AudioAppend) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		advance, err := tx.PrepareContext(ctx, `UPDATE audio SET size = size + ? WHERE session = ? AND size = ?`)
+		if err != nil {
 			return fmt.Errorf("sqlitestore: append audio: %w", err)
 		}
-		if offset < 0 || offset > size {
-			return fmt.Errorf("sqlitestore: append at %d to audio of %d bytes: %w", offset, size, review.ErrAudioGap)
+		defer advance.Close()
+		insert, err := tx.PrepareContext(ctx, `INSERT INTO audio_chunks (session, offset, data) VALUES (?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: append audio: %w", err)
 		}
-		if overlap := min(size-offset, int64(len(data))); overlap > 0 {
-			stored, err := readAudio(ctx, tx, id, offset, offset+overlap)
-			if err != nil {
+		defer insert.Close()
+		for i := range batch {
+			a := &batch[i]
+			a.Size, a.Err = 0, nil
+			if len(a.Data) > 0 && a.Offset > 0 {
+				res, err := advance.ExecContext(ctx, len(a.Data), a.SessionID, a.Offset)
+				if err != nil {
+					return fmt.Errorf("sqlitestore: append audio: %w", err)
+				}
+				if n, err := res.RowsAffected(); err != nil {
+					return fmt.Errorf("sqlitestore: append audio: %w", err)
+				} else if n == 1 {
+					if _, err := insert.ExecContext(ctx, a.SessionID, a.Offset, a.Data); err != nil {
+						return fmt.Errorf("sqlitestore: append audio: %w", err)
+					}
+					a.Size = a.Offset + int64(len(a.Data))
+					continue
+				}
+			}
+			size, err := appendAudio(ctx, tx, a.SessionID, a.Offset, a.Data)
+			var fail *appendError
+			switch {
+			case errors.As(err, &fail):
+				a.Err = fail.err
+			case err != nil:
 				return err
+			default:
+				a.Size = size
 			}
-			if !bytes.Equal(stored, data[:overlap]) {
-				return fmt.Errorf("sqlitestore: audio at %d: %w", offset, review.ErrAudioMismatch)
-			}
-			data = data[overlap:]
-		}
-		if len(data) == 0 {
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audio_chunks (session, offset, data) VALUES (?, ?, ?)`, id, size, data); err != nil {
-			return fmt.Errorf("sqlitestore: append audio: %w", err)
-		}
-		size += int64(len(data))
-		if _, err := tx.ExecContext(ctx, `UPDATE audio SET size = ? WHERE session = ?`, size, id); err != nil {
-			return fmt.Errorf("sqlitestore: append audio: %w", err)
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, err
+}
+
+// appendError is an append's own failure (a gap or a mismatch), which
+// leaves the rest of its batch going.
+type appendError struct{ err error }
+
+func (e *appendError) Error() string { return e.err.Error() }
+
+// appendAudio is the general append within tx: it registers a new
+// session, checks resent bytes and stores only what is new.
+func appendAudio(ctx context.Context, tx *sql.Tx, id string, offset int64, data []byte) (int64, error) {
+	var size int64
+	err := tx.QueryRowContext(ctx, `SELECT size FROM audio WHERE session = ?`, id).Scan(&size)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		size = 0
+		if offset != 0 {
+			break // a gap: the session stays unregistered
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audio (session, size, created_at) VALUES (?, 0, ?)`, id, time.Now().UnixNano()); err != nil {
+			return 0, fmt.Errorf("sqlitestore: append audio: %w", err)
+		}
+	case err != nil:
+		return 0, fmt.Errorf("sqlitestore: append audio: %w", err)
+	}
+	if offset < 0 || offset > size {
+		return 0, &appendError{fmt.Errorf("sqlitestore: append at %d to audio of %d bytes: %w", offset, size, review.ErrAudioGap)}
+	}
+	if overlap := min(size-offset, int64(len(data))); overlap > 0 {
+		stored, err := readAudio(ctx, tx, id, offset, offset+overlap)
+		if err != nil {
+			return 0, err
+		}
+		if !bytes.Equal(stored, data[:overlap]) {
+			return 0, &appendError{fmt.Errorf("sqlitestore: audio at %d: %w", offset, review.ErrAudioMismatch)}
+		}
+		data = data[overlap:]
+	}
+	if len(data) == 0 {
+		return size, nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audio_chunks (session, offset, data) VALUES (?, ?, ?)`, id, size, data); err != nil {
+		return 0, fmt.Errorf("sqlitestore: append audio: %w", err)
+	}
+	size += int64(len(data))
+	if _, err := tx.ExecContext(ctx, `UPDATE audio SET size = ? WHERE session = ?`, size, id); err != nil {
+		return 0, fmt.Errorf("sqlitestore: append audio: %w", err)
 	}
 	return size, nil
 }

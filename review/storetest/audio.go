@@ -25,6 +25,8 @@ func RunAudio(t *testing.T, open func(t *testing.T) review.AudioStore) {
 		{"GapAndMismatch", testAudioGapMismatch},
 		{"DeleteList", testAudioDeleteList},
 		{"ConcurrentSessions", testAudioConcurrent},
+		{"Batch", testAudioBatch},
+		{"BatchConcurrent", testAudioBatchConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,5 +205,101 @@ func testAudioConcurrent(t *testing.T, s review.AudioStore) {
 	}
 	for i := range sessions {
 		checkAudio(t, s, fmt.Sprintf("c%d", i), pcm(chunk*chunks, byte(i)))
+	}
+}
+
+// testAudioBatch: one batch of many sessions, with appends of one session
+// in order, a new session registered, a resend, a gap and a mismatch; each
+// append has its own outcome and the bad ones change nothing.
+func testAudioBatch(t *testing.T, s review.AudioStore) {
+	ctx := context.Background()
+	a, b := pcm(900, 1), pcm(600, 2)
+	mustAppend(t, s, "a", 0, a[:300], 300)
+	mustAppend(t, s, "m", 0, pcm(100, 3), 100)
+	batch := []review.AudioAppend{
+		{SessionID: "a", Offset: 300, Data: a[300:600]},
+		{SessionID: "b", Offset: 0, Data: b[:200]},
+		{SessionID: "a", Offset: 600, Data: a[600:]},
+		{SessionID: "a", Offset: 0, Data: a[:500]},      // resent: nothing new
+		{SessionID: "b", Offset: 400, Data: b[400:]},    // beyond b's 200 bytes
+		{SessionID: "m", Offset: 50, Data: pcm(100, 9)}, // differs from what is stored
+		{SessionID: "n", Offset: 0},                     // registers n
+		{SessionID: "b", Offset: 200, Data: b[200:]},    // the gap's bytes after all
+	}
+	if err := s.AppendAudioBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		size int64
+		err  error
+	}{{600, nil}, {200, nil}, {900, nil}, {900, nil}, {0, review.ErrAudioGap}, {0, review.ErrAudioMismatch}, {0, nil}, {600, nil}}
+	for i, w := range want {
+		got := batch[i]
+		if w.err != nil {
+			if !errors.Is(got.Err, w.err) {
+				t.Errorf("append %d (%s at %d): err %v, want %v", i, got.SessionID, got.Offset, got.Err, w.err)
+			}
+			continue
+		}
+		if got.Err != nil || got.Size != w.size {
+			t.Errorf("append %d (%s at %d): size %d, err %v; want %d", i, got.SessionID, got.Offset, got.Size, got.Err, w.size)
+		}
+	}
+	checkAudio(t, s, "a", a)
+	checkAudio(t, s, "b", b)
+	checkAudio(t, s, "m", pcm(100, 3))
+	checkAudio(t, s, "n", []byte{})
+	if err := s.AppendAudioBatch(ctx, nil); err != nil {
+		t.Errorf("empty batch: %v", err)
+	}
+}
+
+// testAudioBatchConcurrent: batches racing single appends of the same
+// sessions (a resend after a lost acknowledgement): every byte once.
+func testAudioBatchConcurrent(t *testing.T, s review.AudioStore) {
+	const sessions, chunk, chunks = 6, 1601, 15
+	all := make([][]byte, sessions)
+	for i := range all {
+		all[i] = pcm(chunk*chunks, byte(i+40))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Go(func() {
+		for c := range chunks {
+			batch := make([]review.AudioAppend, sessions)
+			for i := range batch {
+				off := c * chunk
+				batch[i] = review.AudioAppend{SessionID: fmt.Sprintf("bc%d", i), Offset: int64(off), Data: all[i][off : off+chunk]}
+			}
+			if err := s.AppendAudioBatch(context.Background(), batch); err != nil {
+				errs <- err
+				return
+			}
+			for _, a := range batch {
+				if a.Err != nil || a.Size < a.Offset+chunk {
+					errs <- fmt.Errorf("batch append %s at %d: size %d, err %v", a.SessionID, a.Offset, a.Size, a.Err)
+					return
+				}
+			}
+		}
+	})
+	wg.Go(func() {
+		for c := range chunks {
+			for i := range sessions {
+				off := c * chunk
+				if _, err := s.AppendAudio(context.Background(), fmt.Sprintf("bc%d", i), int64(off), all[i][off:off+chunk]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := range sessions {
+		checkAudio(t, s, fmt.Sprintf("bc%d", i), all[i])
 	}
 }
