@@ -124,8 +124,10 @@
 //
 // # Durability and resume
 //
-// With Options.Audio set, audio is stored as it arrives, in batches
-// (Limits.DurableInterval or DurableBytes) written off the read loop, each
+// With Options.Audio set, audio is stored as it arrives, off the read
+// loop, by one writer that stores every session's pending audio in one
+// batch (AudioStore.AppendAudioBatch: group commit) after
+// Limits.DurableInterval or once DurableBytes wait, each session's part
 // acknowledged with Durable; final utterances are stored with the note and
 // the audio offset they end at. The upgrade answer carries the session id
 // in dg-request-id. A client that lost its connection reconnects with

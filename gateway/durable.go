@@ -18,8 +18,10 @@ import (
 )
 
 // Durability: every session's audio is appended to Options.Audio as it
-// arrives, in batches (Limits.DurableInterval or DurableBytes, whichever
-// comes first) written off the read loop; after each batch is stored the
+// arrives, off the read loop, by one writer for all sessions that commits
+// what every session has pending in one batch (group commit, see
+// audioWriter) at most Limits.DurableInterval after the first of it
+// arrived, or sooner once DurableBytes wait; after its audio is stored the
 // client gets {"type":"Durable","bytes":N,"seconds":S}, N counting bytes of
 // its audio as sent. Each final utterance is stored with the note together
 // with the audio offset it ends at (review.Service.AppendTranscript).
@@ -42,10 +44,6 @@ const (
 	CodeClinicianSessionLimit = "clinician_session_limit"
 )
 
-const (
-	defaultDurableInterval = 200 * time.Millisecond
-	defaultDurableBytes    = 64 << 10
-)
 
 // recordingNotes is what resuming needs of the note service beyond
 // NoteService; *review.Service has it.
@@ -68,6 +66,9 @@ type registry struct {
 	byID         map[string]*session
 	total        int
 	perClinician map[string]int
+
+	writerOnce sync.Once
+	writer     *audioWriter // every session's audio to Options.Audio
 }
 
 func (r *registry) init() {
@@ -286,136 +287,6 @@ func (ss *session) saveUtterance(u *notes.Utterance, through int64) {
 		return
 	}
 	ss.savedThrough = through
-}
-
-// persister appends a session's audio to the store in batches, off the
-// read loop, and acknowledges each batch with a Durable message.
-type persister struct {
-	ss       *session
-	mu       sync.Mutex
-	buf      []byte
-	off      int64 // offset of buf[0]
-	durable  int64
-	closing  bool
-	wake     chan struct{}
-	done     chan struct{}
-	interval time.Duration
-	bytes    int
-}
-
-func newPersister(ss *session, from int64) *persister {
-	p := &persister{ss: ss, off: from, durable: from, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		interval: ss.srv.limits.DurableInterval, bytes: ss.srv.limits.DurableBytes}
-	if p.interval <= 0 {
-		p.interval = defaultDurableInterval
-	}
-	if p.bytes <= 0 {
-		p.bytes = defaultDurableBytes
-	}
-	go p.run()
-	return p
-}
-
-func (p *persister) add(b []byte) {
-	p.mu.Lock()
-	p.buf = append(p.buf, b...)
-	full := len(p.buf) >= p.bytes
-	p.mu.Unlock()
-	if full {
-		p.signal()
-	}
-}
-
-func (p *persister) signal() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (p *persister) durableNow() int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.durable
-}
-
-// close stores what is left and stops; it returns once everything given
-// to add is stored or the store failed for good.
-func (p *persister) close() {
-	p.mu.Lock()
-	p.closing = true
-	p.mu.Unlock()
-	p.signal()
-	<-p.done
-}
-
-func (p *persister) run() {
-	defer close(p.done)
-	t := time.NewTicker(p.interval)
-	defer t.Stop()
-	ss := p.ss
-	store := ss.srv.opts.Audio
-	for {
-		select {
-		case <-t.C:
-		case <-p.wake:
-		case <-ss.srv.base.Done():
-			return // abandoned: what is stored is what was acknowledged
-		}
-		p.mu.Lock()
-		batch, off, closing := p.buf, p.off, p.closing
-		p.buf = nil
-		p.mu.Unlock()
-		if len(batch) > 0 && store != nil {
-			n, err := p.store(store, off, batch)
-			if err != nil {
-				ss.srv.log.Error("store audio", append(ss.attrs(), "offset", off, "bytes", len(batch), "error", err)...)
-				// Keep the batch: the next round tries again.
-				p.mu.Lock()
-				p.buf = append(batch, p.buf...)
-				p.mu.Unlock()
-				if closing {
-					return
-				}
-				continue
-			}
-			p.mu.Lock()
-			p.off, p.durable = off+int64(len(batch)), n
-			p.mu.Unlock()
-			ss.send(ss.durableMsg(n))
-		} else if len(batch) > 0 {
-			p.mu.Lock()
-			p.off = off + int64(len(batch))
-			p.mu.Unlock()
-		}
-		if closing {
-			p.mu.Lock()
-			empty := len(p.buf) == 0
-			p.mu.Unlock()
-			if empty {
-				return
-			}
-		}
-	}
-}
-
-// store appends one batch, retrying transient failures a few times.
-func (p *persister) store(a review.AudioStore, off int64, batch []byte) (int64, error) {
-	ctx := p.ss.srv.base
-	var err error
-	for attempt, wait := 0, 50*time.Millisecond; attempt < 5; attempt, wait = attempt+1, wait*2 {
-		var n int64
-		n, err = a.AppendAudio(ctx, p.ss.id, off, batch)
-		if err == nil || errors.Is(err, review.ErrAudioGap) || errors.Is(err, review.ErrAudioMismatch) {
-			return n, err
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}
-	return 0, err
 }
 
 // Abort stops every session at once without finishing it, as a crash

@@ -58,7 +58,34 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (s *Server) metricsHandler() http.Handler {
+	// Audio held is summed over the sessions when scraped, which costs
+	// the streams nothing per frame.
+	s.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "scribegate_audio_buffered_bytes",
+		Help: "Bytes of audio the streaming sessions hold in memory: utterances in progress or waiting for the engine, and audio not yet stored.",
+	}, s.audioBuffered))
 	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+}
+
+// audioBuffered is the audio every session holds in memory, so that what
+// the gateway uses per session beyond its audio can be measured.
+func (s *Server) audioBuffered() float64 {
+	s.recs.mu.Lock()
+	sessions := make([]*session, 0, len(s.recs.byID))
+	for _, ss := range s.recs.byID {
+		sessions = append(sessions, ss)
+	}
+	s.recs.mu.Unlock()
+	var n int
+	for _, ss := range sessions {
+		if ss.persist != nil {
+			n += ss.persist.held()
+		}
+		if ss.stream != nil {
+			n += ss.stream.Buffered()
+		}
+	}
+	return float64(n)
 }
 
 // statusWriter remembers the status a handler answered with. It passes

@@ -80,8 +80,10 @@ type Limits struct {
 	// MaxSessionsPerClinician bounds one clinician's sessions at once (0:
 	// no bound); past it 429 clinician_session_limit.
 	MaxSessionsPerClinician int
-	// DurableInterval and DurableBytes batch audio writes to the store:
-	// a batch is written when it is this old or this large (200 ms, 64 KiB).
+	// DurableInterval and DurableBytes batch audio writes to the store
+	// across sessions (group commit): a batch of every session's pending
+	// audio is written when its first bytes are this old or it is this
+	// large (5 ms, 512 KiB).
 	DurableInterval time.Duration
 	DurableBytes    int
 	// InterimInterval is how much new speech is heard between interim

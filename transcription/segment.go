@@ -74,6 +74,8 @@ type Segmenter struct {
 	energies                                                 []float64
 	floorWin                                                 []float64 // ring of recent frame energies
 	floorPos                                                 int
+	floorMin                                                 float64 // of floorWin, when floorOK
+	floorOK                                                  bool
 	state                                                    segState
 	candStart, voiced, lastVoiced, uttStart, minStart, index int
 }
@@ -169,14 +171,37 @@ func (s *Segmenter) Flush(dst []SegmentEvent) []SegmentEvent {
 // Interim results are recognised from it; the final utterance is cut later
 // and may end elsewhere, so nothing taken from Pending ever stands in for it.
 func (s *Segmenter) Pending() (u Utterance, ok bool) {
-	end := min(s.lastVoiced+1+s.postFrames, s.frame)
-	if s.state != segSpeaking || end <= s.uttStart {
+	end, ok := s.pendingEnd()
+	if !ok {
 		return Utterance{}, false
 	}
 	from, to := (s.uttStart-s.bufStart)*s.frameLen, (end-s.bufStart)*s.frameLen
 	samples := append([]int16(nil), s.buf[from:to]...)
 	return Utterance{Index: s.index, Start: s.frameTime(s.uttStart), Samples: samples, SampleRate: s.rate}, true
 }
+
+// pendingEnd is the end frame of what Pending would return, without
+// copying it.
+func (s *Segmenter) pendingEnd() (end int, ok bool) {
+	end = min(s.lastVoiced+1+s.postFrames, s.frame)
+	if s.state != segSpeaking || end <= s.uttStart {
+		return 0, false
+	}
+	return end, true
+}
+
+// pendingSpan is the start and end of what Pending would return, without
+// copying it: the stream checks whether an interim is due first.
+func (s *Segmenter) pendingSpan() (start, end time.Duration, ok bool) {
+	e, ok := s.pendingEnd()
+	if !ok {
+		return 0, 0, false
+	}
+	return s.frameTime(s.uttStart), s.frameTime(e), true
+}
+
+// buffered is the bytes of audio the segmenter holds.
+func (s *Segmenter) buffered() int { return 2 * (cap(s.buf) + cap(s.pending)) }
 
 // Elapsed is how much audio the Segmenter has been given.
 func (s *Segmenter) Elapsed() time.Duration {
@@ -189,12 +214,32 @@ func (s *Segmenter) dur(samples int) time.Duration {
 
 func (s *Segmenter) frameTime(f int) time.Duration { return s.dur(f * s.frameLen) }
 
+// floor is the minimum energy of the window. It is kept rather than
+// recomputed per 10 ms frame: only when the minimum leaves the window is
+// the window scanned again.
 func (s *Segmenter) floor() float64 {
-	m := math.Inf(1)
-	for _, e := range s.floorWin {
-		m = min(m, e)
+	if !s.floorOK {
+		s.floorMin = math.Inf(1)
+		for _, e := range s.floorWin {
+			s.floorMin = min(s.floorMin, e)
+		}
+		s.floorOK = true
 	}
-	return m
+	return s.floorMin
+}
+
+// pushFloor puts a frame's energy into the window in place of the oldest.
+func (s *Segmenter) pushFloor(e float64) {
+	old := s.floorWin[s.floorPos]
+	s.floorWin[s.floorPos] = e
+	s.floorPos = (s.floorPos + 1) % len(s.floorWin)
+	switch {
+	case !s.floorOK:
+	case e <= s.floorMin:
+		s.floorMin = e
+	case old == s.floorMin:
+		s.floorOK = false // the minimum left the window
+	}
 }
 
 func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
@@ -204,8 +249,7 @@ func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
 	}
 	e := 10 * math.Log10(sum/float64(len(frame))+1)
 	floor := s.floor()
-	s.floorWin[s.floorPos] = e
-	s.floorPos = (s.floorPos + 1) % len(s.floorWin)
+	s.pushFloor(e)
 
 	fi := s.frame
 	s.frame++
@@ -317,7 +361,10 @@ func (s *Segmenter) trim() {
 	default:
 		return
 	}
-	if drop := (keep - s.bufStart) * s.frameLen; drop > 0 {
+	// Audio before keep is dropped for good; the buffer is compacted once
+	// the dropped part is as large as what is kept, so that an idle
+	// stream does not move its pre-roll every 10 ms.
+	if drop := (keep - s.bufStart) * s.frameLen; drop > 0 && (drop >= len(s.buf)-drop || s.state == segSpeaking) {
 		s.buf = append(s.buf[:0], s.buf[drop:]...)
 		s.bufStart = keep
 	}

@@ -164,6 +164,7 @@ type Stream struct {
 	interimCtx    context.Context
 
 	received atomic.Int64 // input samples
+	busy     atomic.Int64 // bytes of audio of the utterances being recognised
 
 	jmu     sync.Mutex // guards the recognition queue
 	jobs    []job
@@ -241,6 +242,23 @@ func (s *Stream) Received() time.Duration {
 	return time.Duration(s.received.Load()) * time.Second / time.Duration(s.cfg.SampleRate)
 }
 
+// Buffered is how many bytes of audio the stream holds in memory: the
+// utterance in progress (or the pre-roll kept before speech), utterances
+// waiting for or in recognition, and the decoding and resampling buffers.
+// It is for accounting (the gateway's scribegate_audio_buffered_bytes);
+// it takes the stream's locks.
+func (s *Stream) Buffered() int {
+	s.mu.Lock()
+	n := 2*(cap(s.pcm)+cap(s.engIn)) + s.seg.buffered() + 8*cap(s.rs.buf)
+	s.mu.Unlock()
+	s.jmu.Lock()
+	for _, j := range s.jobs {
+		n += 2 * cap(j.u.Samples)
+	}
+	s.jmu.Unlock()
+	return n + int(s.busy.Load())
+}
+
 // Write takes raw little-endian linear16 mono audio at the configured rate.
 // Frames may have any length: an odd trailing byte waits for the next call.
 func (s *Stream) Write(pcm []byte) error {
@@ -251,8 +269,12 @@ func (s *Stream) Write(pcm []byte) error {
 	}
 	s.pcm = s.dec.Decode(s.pcm[:0], pcm)
 	s.received.Add(int64(len(s.pcm)))
-	s.engIn = s.rs.Write(s.engIn[:0], s.pcm)
-	s.segEv = s.seg.Write(s.segEv[:0], s.engIn)
+	in := s.pcm
+	if !s.rs.passthrough {
+		s.engIn = s.rs.Write(s.engIn[:0], s.pcm)
+		in = s.engIn
+	}
+	s.segEv = s.seg.Write(s.segEv[:0], in)
 	s.submit(s.segEv, false)
 	if s.cfg.Interim {
 		s.startInterim()
@@ -264,24 +286,25 @@ func (s *Stream) Write(pcm []byte) error {
 // of new audio has been heard since the last interim (or since the
 // utterance began) and no interim call is in flight. Called with s.mu held.
 func (s *Stream) startInterim() {
-	u, ok := s.seg.Pending()
+	start, end, ok := s.seg.pendingSpan()
 	if !ok {
 		return
 	}
 	// Count speech heard, not time: during a pause nothing new is said,
 	// and the same audio is not sent again.
-	end := u.Start + u.Duration()
-	if end-max(s.interimAt, u.Start) < s.cfg.InterimInterval {
+	if end-max(s.interimAt, start) < s.cfg.InterimInterval {
 		return
 	}
 	if !s.interimBusy.CompareAndSwap(false, true) {
 		return // the engine is still busy with the last one: skip this one
 	}
+	u, _ := s.seg.Pending() // copied only when an interim is due
 	s.interimAt = end
 	seq := s.nUtt // the pending utterance is the next job submitted
 	u.Language = s.cfg.Language
 	u.Prompt = s.prompt(seq)
 	s.interimWG.Add(1)
+	s.busy.Add(int64(2 * cap(u.Samples)))
 	go s.recogniseInterim(seq, u)
 }
 
@@ -290,6 +313,7 @@ func (s *Stream) startInterim() {
 func (s *Stream) recogniseInterim(seq int, u Utterance) {
 	defer s.interimWG.Done()
 	defer s.interimBusy.Store(false)
+	defer s.busy.Add(-int64(2 * cap(u.Samples)))
 	ctx, cancel := context.WithTimeout(s.interimCtx, s.cfg.CallTimeout)
 	t, err := s.cfg.Engine.Transcribe(ctx, u)
 	cancel()
@@ -428,9 +452,13 @@ func (s *Stream) work() {
 			return
 		}
 		j := s.jobs[0]
+		s.jobs[0] = job{}
 		s.jobs = s.jobs[1:]
 		s.jmu.Unlock()
+		n := int64(2 * cap(j.u.Samples))
+		s.busy.Add(n)
 		s.recognise(j)
+		s.busy.Add(-n)
 	}
 }
 

@@ -308,6 +308,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := configFlag(fs)
+	pprofAddr := fs.String("pprof", "", "serve the Go profiler on this loopback address (development)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -316,6 +317,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	servePprof(ctx, *pprofAddr, log)
 	a, err := newApp(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ramp := fs.Duration("ramp", 5*time.Second, "spread session starts over this long")
 	audioDir := fs.String("audio", "testdata/consultations", "directory of 16 kHz mono WAV files to stream")
 	baseline := fs.Bool("baseline", true, "also run the bare gorilla/websocket baseline")
+	profile := fs.String("profile", "", "write the gateway's CPU and heap profiles (cpu.pprof, heap.pprof) taken while streaming to this directory")
 	baselineServer := fs.Bool("baseline-server", false, "") // internal: serve the baseline
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -60,7 +61,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	run := loadRun{sessions: *sessions, duration: *duration, ramp: *ramp, clips: clips}
+	run := loadRun{sessions: *sessions, duration: *duration, ramp: *ramp, clips: clips, profile: *profile}
 	var rows []loadResult
 	if *url != "" {
 		if err := loopbackOnly(*url); err != nil {
@@ -143,6 +144,7 @@ type loadRun struct {
 	duration time.Duration
 	ramp     time.Duration
 	clips    [][]byte
+	profile  string // directory for the gateway's profiles; "" for none
 }
 
 // loadResult is one row of the table.
@@ -152,6 +154,10 @@ type loadResult struct {
 	audioSeconds     float64
 	cpuSeconds       float64 // of the server process, -1 when unknown
 	rssPerSession    float64 // bytes, -1 when unknown
+	// beyondAudio is the server's memory per session less the audio it
+	// holds (scribegate_audio_buffered_bytes), at the sample where that
+	// was highest; audioPerSession is the audio held then. -1 when unknown.
+	beyondAudio, audioPerSession float64
 	durable, interim []time.Duration
 	durableSeen      bool
 	interimRequested bool
@@ -223,7 +229,15 @@ streaming:
 	if err != nil {
 		return loadResult{}, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "serve", "-config", cfgPath)
+	serveArgs := []string{"serve", "-config", cfgPath}
+	var pprofAddr string
+	if r.profile != "" {
+		if pprofAddr, err = freePort(); err != nil {
+			return loadResult{}, err
+		}
+		serveArgs = append(serveArgs, "-pprof", pprofAddr)
+	}
+	cmd := exec.CommandContext(ctx, exe, serveArgs...)
 	cmd.Stderr = stderr
 	cmd.Env = append(os.Environ(), "SCRIBEGATE_CONFIG=")
 	if err := cmd.Start(); err != nil {
@@ -248,9 +262,58 @@ streaming:
 			Clinic: "load", Role: review.RoleClinician}, time.Hour)
 		return t
 	}
+	profiled := make(chan error, 1)
+	if pprofAddr != "" {
+		go func() { profiled <- r.takeProfiles(ctx, "http://"+pprofAddr) }()
+	}
 	res := r.drive(ctx, "ws://"+addr, token, &cmd.Process.Pid)
 	res.name = "gateway"
+	if pprofAddr != "" {
+		if err := <-profiled; err != nil {
+			fmt.Fprintln(stderr, "load: profiles:", err)
+		}
+	}
 	return res, nil
+}
+
+// takeProfiles writes a CPU profile of the gateway over the steady part of
+// the run (every session started) and a heap profile at its end.
+func (r loadRun) takeProfiles(ctx context.Context, base string) error {
+	if err := os.MkdirAll(r.profile, 0o755); err != nil {
+		return err
+	}
+	steady := r.duration - r.ramp - 2*time.Second
+	if steady < time.Second {
+		return errors.New("the run is too short to profile: make -duration longer than -ramp by 3 s or more")
+	}
+	select {
+	case <-time.After(r.ramp + time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	get := func(path, file string) error {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", path, resp.Status)
+		}
+		f, err := os.Create(filepath.Join(r.profile, file))
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	if err := get(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(steady.Seconds())), "cpu.pprof"); err != nil {
+		return err
+	}
+	return get("/debug/pprof/heap", "heap.pprof")
 }
 
 // againstBaseline starts the bare server (`load -baseline-server`) and
@@ -332,7 +395,8 @@ const loadFrame = 3200 // 100 ms of 16 kHz linear16
 // drive runs the sessions against base and measures. pid, when set, is the
 // server process whose CPU and memory are read.
 func (r loadRun) drive(ctx context.Context, base string, token func(int) string, pid *int) loadResult {
-	res := loadResult{sessions: r.sessions, cpuSeconds: -1, rssPerSession: -1, interimRequested: true}
+	res := loadResult{sessions: r.sessions, cpuSeconds: -1, rssPerSession: -1, beyondAudio: -1, audioPerSession: -1, interimRequested: true}
+	metricsURL := "http" + strings.TrimPrefix(base, "ws") + "/metrics"
 	var cpu0 time.Duration
 	var rss0 int64
 	if pid != nil {
@@ -350,8 +414,14 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 	sending.Add(r.sessions)
 	go func() { sending.Wait(); close(streamC) }()
 	var peakRSS atomic.Int64
-	if pid != nil {
+	var peakBeyond, audioAtPeak atomic.Int64 // bytes; -1: no audio metric
+	peakBeyond.Store(-1)
+	sampled := make(chan struct{})
+	if pid == nil {
+		close(sampled)
+	} else {
 		go func() { // sample memory while the sessions stream
+			defer close(sampled)
 			t := time.NewTicker(500 * time.Millisecond)
 			defer t.Stop()
 			for {
@@ -359,8 +429,16 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 				case <-streamC:
 					return
 				case <-t.C:
-					if _, rss, err := procStats(*pid); err == nil && rss > peakRSS.Load() {
+					_, rss, err := procStats(*pid)
+					if err != nil {
+						continue
+					}
+					if rss > peakRSS.Load() {
 						peakRSS.Store(rss)
+					}
+					if audio, ok := audioBuffered(metricsURL); ok && rss-rss0-audio > peakBeyond.Load() {
+						peakBeyond.Store(rss - rss0 - audio)
+						audioAtPeak.Store(audio)
 					}
 				}
 			}
@@ -492,11 +570,38 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 	res.held = int(held.Load())
 	res.errors = int(errs.Load())
 	res.audioSeconds = float64(audio.Load()) / 10
+	<-sampled
 	if pid != nil && res.held > 0 && peakRSS.Load() > 0 {
 		res.rssPerSession = float64(peakRSS.Load()-rss0) / float64(res.held)
 	}
+	if res.held > 0 && peakBeyond.Load() >= 0 {
+		res.beyondAudio = float64(peakBeyond.Load()) / float64(res.held)
+		res.audioPerSession = float64(audioAtPeak.Load()) / float64(res.held)
+	}
 	_ = elapsed
 	return res
+}
+
+// audioBuffered reads scribegate_audio_buffered_bytes from the gateway's
+// metrics; ok is false when there is no such metric (the baseline).
+func audioBuffered(url string) (int64, bool) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "scribegate_audio_buffered_bytes "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int64(f), err == nil
+		}
+	}
+	return 0, false
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {
@@ -510,7 +615,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 
 func printLoadTable(w io.Writer, rows []loadResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tsessions\theld\terrors\taudio s\tserver CPU s\taudio s / CPU s\tDurable p50\tDurable p99\tinterim p50\tinterim p99\tmemory / session\t")
+	fmt.Fprintln(tw, "server\tsessions\theld\terrors\taudio s\tserver CPU s\taudio s / CPU s\tDurable p50\tDurable p99\tinterim p50\tinterim p99\tmemory / session\taudio held / session\tmemory / session beyond audio\t")
 	ms := func(d []time.Duration, p float64) string {
 		if len(d) == 0 {
 			return "N/A"
@@ -518,7 +623,11 @@ func printLoadTable(w io.Writer, rows []loadResult) {
 		return fmt.Sprintf("%.1f ms", float64(percentile(d, p).Microseconds())/1000)
 	}
 	for _, r := range rows {
-		rate, cpu, mem := "N/A", "N/A", "N/A"
+		rate, cpu, mem, audio, beyond := "N/A", "N/A", "N/A", "N/A", "N/A"
+		if r.beyondAudio >= 0 {
+			audio = fmt.Sprintf("%.0f KiB", r.audioPerSession/1024)
+			beyond = fmt.Sprintf("%.0f KiB", r.beyondAudio/1024)
+		}
 		if r.cpuSeconds > 0 {
 			cpu = fmt.Sprintf("%.1f", r.cpuSeconds)
 			rate = fmt.Sprintf("%.0f", r.audioSeconds/r.cpuSeconds)
@@ -526,8 +635,8 @@ func printLoadTable(w io.Writer, rows []loadResult) {
 		if r.rssPerSession >= 0 {
 			mem = fmt.Sprintf("%.0f KiB", r.rssPerSession/1024)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sessions, r.held, r.errors, r.audioSeconds,
-			cpu, rate, ms(r.durable, 0.5), ms(r.durable, 0.99), ms(r.interim, 0.5), ms(r.interim, 0.99), mem)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sessions, r.held, r.errors, r.audioSeconds,
+			cpu, rate, ms(r.durable, 0.5), ms(r.durable, 0.99), ms(r.interim, 0.5), ms(r.interim, 0.99), mem, audio, beyond)
 	}
 	tw.Flush()
 }

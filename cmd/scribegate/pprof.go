@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+)
+
+// servePprof serves the Go profiler's /debug/pprof/ on addr (serve
+// -pprof) until ctx ends, so that `scribegate load -profile` can take CPU
+// and heap profiles of the gateway under load. It is a development aid:
+// with addr empty nothing listens, and addresses other than loopback are
+// refused, since profiles show the process's memory.
+func servePprof(ctx context.Context, addr string, log *slog.Logger) {
+	if addr == "" {
+		return
+	}
+	if err := loopbackOnly(addr); err != nil {
+		log.Error("pprof not served", "error", err)
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Error("pprof not served", "error", err)
+		return
+	}
+	srv := &http.Server{Handler: mux}
+	go func() { <-ctx.Done(); srv.Close() }()
+	go func() {
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("pprof stopped", "error", err)
+		}
+	}()
+}

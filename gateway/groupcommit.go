@@ -1,0 +1,321 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/scribegate/scribegate/review"
+)
+
+// Group commit: one audioWriter per server stores the audio of every
+// session. A session's frames go to its persister; the persister puts
+// itself on the writer's list; the writer waits at most DurableInterval
+// from the first pending frame (or until DurableBytes are pending), then
+// writes every listed session's audio with one AppendAudioBatch — one
+// SQLite transaction or one Redis pipeline — and each session acknowledges
+// what was stored with Durable. Audio is batched, not stored per frame,
+// but across sessions, so an acknowledgement waits a few milliseconds
+// instead of a per-session batch interval, and the store does one commit
+// for many sessions.
+const (
+	defaultDurableInterval = 5 * time.Millisecond
+	defaultDurableBytes    = 512 << 10
+	// After a failed batch the writer waits before trying again,
+	// doubling from storeRetryMin up to storeRetryMax.
+	storeRetryMin = 50 * time.Millisecond
+	storeRetryMax = 2 * time.Second
+	// A closing session gives up on the store after this many failed
+	// batches in a row (what is stored is what was acknowledged).
+	storeAttempts = 5
+)
+
+// audioWriter commits every session's pending audio in batches.
+type audioWriter struct {
+	srv      *Server
+	store    review.AudioStore
+	interval time.Duration
+	bytes    int
+
+	mu      sync.Mutex
+	pending []*persister // sessions with audio to store, each once
+	size    int          // bytes pending
+	urgent  bool         // a closing session waits: write now
+	wake    chan struct{}
+	full    chan struct{}
+
+	// The writer goroutine's own, reused from batch to batch.
+	batch []review.AudioAppend
+	taken []*persister
+}
+
+// audioWriter returns the server's writer, starting it on first use.
+func (s *Server) audioWriter() *audioWriter {
+	s.recs.writerOnce.Do(func() {
+		w := &audioWriter{srv: s, store: s.opts.Audio, interval: s.limits.DurableInterval, bytes: s.limits.DurableBytes,
+			wake: make(chan struct{}, 1), full: make(chan struct{}, 1)}
+		if w.interval <= 0 {
+			w.interval = defaultDurableInterval
+		}
+		if w.bytes <= 0 {
+			w.bytes = defaultDurableBytes
+		}
+		s.recs.writer = w
+		go w.run()
+	})
+	return s.recs.writer
+}
+
+// enqueue lists p for the next batch (once) and counts n more bytes.
+func (w *audioWriter) enqueue(p *persister, n int, urgent bool) {
+	w.mu.Lock()
+	first := len(w.pending) == 0
+	if !p.queued {
+		p.queued = true
+		w.pending = append(w.pending, p)
+	}
+	w.size += n
+	full := w.size >= w.bytes
+	w.urgent = w.urgent || urgent
+	w.mu.Unlock()
+	if first {
+		notify(w.wake)
+	}
+	if full || urgent {
+		notify(w.full)
+	}
+}
+
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (w *audioWriter) run() {
+	ctx := w.srv.base
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	retry := time.Duration(0)
+	for {
+		select {
+		case <-w.wake:
+		case <-ctx.Done():
+			return
+		}
+		// Let the batch fill for up to interval, unless it is full or a
+		// closing session is waiting.
+		w.mu.Lock()
+		now := w.urgent || w.size >= w.bytes
+		w.mu.Unlock()
+		wait := max(w.interval, retry)
+		if !now || retry > 0 {
+			t.Reset(wait)
+			select {
+			case <-t.C:
+			case <-w.full:
+				if retry > 0 {
+					<-t.C // a failing store is not hammered
+				} else if !t.Stop() {
+					<-t.C
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case <-w.full:
+		default:
+		}
+		if w.flush(ctx) {
+			retry = 0
+		} else {
+			retry = min(max(2*retry, storeRetryMin), storeRetryMax)
+		}
+		w.mu.Lock()
+		more := len(w.pending) > 0
+		w.mu.Unlock()
+		if more {
+			notify(w.wake)
+		}
+	}
+}
+
+// flush writes one batch of everything pending. It reports false when
+// the store failed the whole batch, which stays pending.
+func (w *audioWriter) flush(ctx context.Context) bool {
+	w.mu.Lock()
+	w.taken = append(w.taken[:0], w.pending...)
+	clear(w.pending)
+	w.pending = w.pending[:0]
+	w.size = 0
+	w.urgent = false
+	for _, p := range w.taken {
+		p.queued = false
+	}
+	w.mu.Unlock()
+	if len(w.taken) == 0 {
+		return true
+	}
+	w.batch = w.batch[:0]
+	for _, p := range w.taken {
+		p.mu.Lock()
+		data := p.buf
+		p.buf = p.spare[:0]
+		p.spare = nil
+		p.inflight = data
+		w.batch = append(w.batch, review.AudioAppend{SessionID: p.ss.id, Offset: p.off, Data: data})
+		p.mu.Unlock()
+	}
+	err := w.store.AppendAudioBatch(ctx, w.batch)
+	for i, p := range w.taken {
+		a := &w.batch[i]
+		e := err
+		if e == nil {
+			e = a.Err
+		}
+		if e != nil {
+			w.srv.log.Error("store audio", append(p.ss.attrs(), "offset", a.Offset, "bytes", len(a.Data), "error", e)...)
+		}
+		// A failed batch is tried again after a backoff; an append of its
+		// own failing (a gap, a mismatch) waits for the session's next
+		// frame, or is tried again at once if the session is closing.
+		if p.stored(a, e) && (err != nil || p.closingNow()) {
+			w.enqueue(p, len(a.Data), false)
+		}
+		w.batch[i] = review.AudioAppend{}
+		w.taken[i] = nil
+	}
+	return err == nil
+}
+
+// persister holds a session's audio until the writer has stored it, and
+// acknowledges what is stored with Durable messages.
+type persister struct {
+	ss *session
+	w  *audioWriter // nil: no store, nothing is kept
+
+	mu       sync.Mutex
+	buf      []byte // received, not yet taken by the writer
+	spare    []byte // a stored batch's buffer, for reuse
+	inflight []byte // taken by the writer, being stored
+	off      int64  // offset of the batch to take next
+	durable  int64
+	queued   bool // on the writer's list (guarded by mu and the writer's mu)
+	failures int  // failed batches in a row
+	closing  bool
+
+	acked chan struct{} // the ack goroutine has something to do
+	done  chan struct{} // closed when the ack goroutine ends
+}
+
+func newPersister(ss *session, from int64) *persister {
+	p := &persister{ss: ss, off: from, durable: from, acked: make(chan struct{}, 1), done: make(chan struct{})}
+	if ss.srv.opts.Audio != nil {
+		p.w = ss.srv.audioWriter()
+	}
+	go p.run(from)
+	return p
+}
+
+// add queues b (which the caller may reuse) for the store.
+func (p *persister) add(b []byte) {
+	if p.w == nil {
+		p.mu.Lock()
+		p.off += int64(len(b))
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Lock()
+	p.buf = append(p.buf, b...)
+	p.mu.Unlock()
+	p.w.enqueue(p, len(b), false)
+}
+
+// stored takes the outcome of the writer's append of the batch a. After
+// a failure it reports whether the batch should be tried again.
+func (p *persister) stored(a *review.AudioAppend, err error) bool {
+	p.mu.Lock()
+	if err != nil {
+		// Keep the batch: the next round tries again.
+		p.buf = append(p.inflight, p.buf...)
+		p.inflight = nil
+		p.failures++
+		retry := !(p.closing && p.failures >= storeAttempts)
+		p.mu.Unlock()
+		notify(p.acked) // a closing session may give up
+		return retry
+	}
+	n := len(a.Data)
+	p.off += int64(n)
+	p.durable = a.Size
+	p.failures = 0
+	if p.spare == nil && cap(p.inflight) <= 4*cap(p.buf)+8<<10 {
+		p.spare = p.inflight[:0]
+	}
+	p.inflight = nil
+	p.mu.Unlock()
+	notify(p.acked)
+	return false
+}
+
+func (p *persister) closingNow() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closing
+}
+
+// held is the audio the persister keeps: received and not yet stored,
+// and the buffer kept for the next batch.
+func (p *persister) held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return cap(p.buf) + cap(p.inflight) + cap(p.spare)
+}
+
+func (p *persister) durableNow() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.durable
+}
+
+// close stores what is left and stops; it returns once everything given
+// to add is stored or the store failed for good.
+func (p *persister) close() {
+	p.mu.Lock()
+	p.closing = true
+	left := len(p.buf)
+	p.mu.Unlock()
+	if p.w != nil && left > 0 {
+		p.w.enqueue(p, 0, true)
+	}
+	notify(p.acked)
+	<-p.done
+}
+
+// run sends a Durable message each time more of the session's audio is
+// stored, until the session is closed and nothing is left to store.
+func (p *persister) run(sent int64) {
+	defer close(p.done)
+	ss := p.ss
+	for {
+		select {
+		case <-p.acked:
+		case <-ss.srv.base.Done():
+			return // abandoned: what is stored is what was acknowledged
+		}
+		p.mu.Lock()
+		d, closing := p.durable, p.closing
+		settled := len(p.buf) == 0 && p.inflight == nil
+		giveUp := closing && p.failures >= storeAttempts
+		p.mu.Unlock()
+		if d > sent {
+			ss.send(ss.durableMsg(d))
+			sent = d
+		}
+		if closing && (settled || giveUp || p.w == nil) {
+			return
+		}
+	}
+}
