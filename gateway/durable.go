@@ -3,10 +3,13 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -44,7 +47,6 @@ const (
 	CodeClinicianSessionLimit = "clinician_session_limit"
 )
 
-
 // recordingNotes is what resuming needs of the note service beyond
 // NoteService; *review.Service has it.
 type recordingNotes interface {
@@ -69,6 +71,11 @@ type registry struct {
 
 	writerOnce sync.Once
 	writer     *audioWriter // every session's audio to Options.Audio
+
+	frames framePool // the readers' message buffers
+	// writeBufs lends the connections their write buffers while they
+	// write, rather than each holding one for its whole life.
+	writeBufs sync.Pool
 }
 
 func (r *registry) init() {
@@ -251,6 +258,28 @@ func (ss *session) attachConn(c *websocket.Conn) {
 	go ss.reader(c, ss.in, ss.stopRead, ss.readerDone)
 	ss.srv.metrics.sessionsTotal.WithLabelValues("resumed").Inc()
 	ss.srv.log.Info("session resumed", append(ss.attrs(), "durable_bytes", d)...)
+}
+
+// appendJSON appends the message as json.Encoder writes it (a newline
+// after the object), without reflection: one is sent per stored batch.
+func (m durableMsg) appendJSON(b []byte) []byte {
+	b = append(b, `{"type":`...)
+	b = strconv.AppendQuote(b, m.Type)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, m.Bytes, 10)
+	b = append(b, `,"seconds":`...)
+	b = appendJSONFloat(b, m.Seconds)
+	return append(b, "}\n"...)
+}
+
+// appendJSONFloat formats f as encoding/json does.
+func appendJSONFloat(b []byte, f float64) []byte {
+	abs := math.Abs(f)
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) || math.IsNaN(f) || math.IsInf(f, 0) {
+		j, _ := json.Marshal(f)
+		return append(b, j...)
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
 func (ss *session) durableMsg(n int64) durableMsg {
@@ -531,7 +560,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, v
 			}
 		}
 	}
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }, WriteBufferPool: &s.recs.writeBufs}
 	if viaProto {
 		up.Subprotocols = []string{"token"}
 	}

@@ -943,3 +943,24 @@ func TestListenConsultationWAV(t *testing.T) {
 		t.Errorf("note keeps %d utterances of %d results", len(n.Transcript), len(transcripts(msgs)))
 	}
 }
+
+// TestDurableJSON: the Durable message written by hand is byte for byte
+// what encoding/json writes.
+func TestDurableJSON(t *testing.T) {
+	for _, m := range []durableMsg{
+		{Type: "Durable"},
+		{Type: "Durable", Bytes: 3200, Seconds: 0.1},
+		{Type: "Durable", Bytes: 1 << 40, Seconds: 34359738.368},
+		{Type: "Durable", Bytes: 1, Seconds: 1.0 / 3},
+		{Type: "Durable", Bytes: 3, Seconds: 1e-7},
+		{Type: "Durable", Bytes: 5, Seconds: 2.5e21},
+	} {
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(m); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.appendJSON(nil); string(got) != want.String() {
+			t.Errorf("%+v: got %q, want %q", m, got, want.String())
+		}
+	}
+}

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -208,6 +210,9 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 		// Tokens, not cookies, authenticate sessions, so a page on another
 		// origin gains nothing it could not do with the token itself.
 		CheckOrigin: func(*http.Request) bool { return true },
+		// A session writes a few small messages a second: its write
+		// buffer is borrowed per message instead of held (4 KiB each).
+		WriteBufferPool: &s.recs.writeBufs,
 	}
 	if viaProto {
 		up.Subprotocols = []string{"token"}
@@ -260,12 +265,62 @@ type closeFrame struct {
 	reason string
 }
 
-// inFrame is one thing the reader got.
+// inFrame is one thing the reader got. data is in buf, which the loop
+// gives back to the pool once the frame is taken in.
 type inFrame struct {
 	typ      int
 	data     []byte
+	buf      *frameBuf
 	tooLarge bool
 	err      error
+}
+
+// frameBuf is a reusable buffer for one incoming message.
+type frameBuf struct{ b []byte }
+
+// framePool recycles the reader's message buffers: a frame is copied to
+// the store's queue and decoded for the stream before the next is read,
+// so two or three buffers serve a session instead of one allocation (and
+// several as it grows) per frame.
+type framePool struct{ p sync.Pool }
+
+func (fp *framePool) get() *frameBuf {
+	if b, ok := fp.p.Get().(*frameBuf); ok {
+		return b
+	}
+	return &frameBuf{b: make([]byte, 0, 4096)}
+}
+
+// put keeps buffers of usual frame sizes; a rare huge one is let go.
+func (fp *framePool) put(b *frameBuf) {
+	if b != nil && cap(b.b) <= 64<<10 {
+		b.b = b.b[:0]
+		fp.p.Put(b)
+	}
+}
+
+// readFrame reads a message into b, no further than one byte past limit.
+func readFrame(r io.Reader, b []byte, limit int64) ([]byte, error) {
+	for {
+		if int64(len(b)) > limit {
+			return b, nil
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		room := b[len(b):cap(b)]
+		if over := limit + 1 - int64(len(b)); int64(len(room)) > over {
+			room = room[:over]
+		}
+		n, err := r.Read(room)
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // session is one streaming connection. Only run's goroutine touches the
@@ -464,9 +519,11 @@ func (ss *session) loop(in <-chan inFrame) endReason {
 						errCode: CodeTranscriptionError, errDesc: "the audio could not be processed; what was received is drafted"}
 				}
 				s.metrics.audioSeconds.Add(float64(len(f.data)/2) / float64(ss.p.sampleRate))
+				s.recs.frames.put(f.buf)
 				resetTimer(idle, s.limits.IdleTimeout)
 			case f.typ == websocket.TextMessage:
 				typ, err := parseControl(f.data)
+				s.recs.frames.put(f.buf)
 				var ce *controlError
 				switch {
 				case errors.As(err, &ce):
@@ -610,19 +667,25 @@ func (ss *session) reader(conn *websocket.Conn, in chan<- inFrame, stop <-chan s
 			f = inFrame{err: err}
 		} else {
 			conn.SetReadDeadline(time.Now().Add(wait))
-			b, err := io.ReadAll(io.LimitReader(rd, limit+1))
+			buf := ss.srv.recs.frames.get()
+			b, err := readFrame(rd, buf.b[:0], limit)
+			buf.b = b
 			switch {
 			case err != nil:
 				f = inFrame{err: err}
 			case int64(len(b)) > limit:
 				f = inFrame{tooLarge: true}
 			default:
-				f = inFrame{typ: typ, data: b}
+				f = inFrame{typ: typ, data: b, buf: buf}
+			}
+			if f.buf == nil {
+				ss.srv.recs.frames.put(buf)
 			}
 		}
 		select {
 		case in <- f:
 		case <-stop:
+			ss.srv.recs.frames.put(f.buf)
 			if f.err == nil && !f.tooLarge {
 				continue // drain until the client closes or we close
 			}
@@ -644,6 +707,8 @@ func (ss *session) writer() {
 	defer ping.Stop()
 	const writeWait = 10 * time.Second
 	failed := conn == nil
+	var buf bytes.Buffer // each message is encoded here, then written whole
+	enc := json.NewEncoder(&buf)
 	for {
 		select {
 		case <-ping.C:
@@ -668,7 +733,15 @@ func (ss *session) writer() {
 				err = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(f.close.code, f.close.reason))
 				failed = true // nothing may follow a close frame
 			} else {
-				err = conn.WriteJSON(f.msg)
+				// What WriteJSON would send, without its allocations.
+				buf.Reset()
+				if d, ok := f.msg.(durableMsg); ok {
+					buf.Write(d.appendJSON(buf.AvailableBuffer()))
+				} else if err = enc.Encode(f.msg); err != nil {
+					failed = true
+					continue
+				}
+				err = conn.WriteMessage(websocket.TextMessage, buf.Bytes())
 			}
 			if err != nil {
 				failed = true

@@ -149,19 +149,19 @@ type loadRun struct {
 
 // loadResult is one row of the table.
 type loadResult struct {
-	name             string
-	sessions, held   int
-	audioSeconds     float64
-	cpuSeconds       float64 // of the server process, -1 when unknown
-	rssPerSession    float64 // bytes, -1 when unknown
+	name           string
+	sessions, held int
+	audioSeconds   float64
+	cpuSeconds     float64 // of the server process, -1 when unknown
+	rssPerSession  float64 // bytes, -1 when unknown
 	// beyondAudio is the server's memory per session less the audio it
 	// holds (scribegate_audio_buffered_bytes), at the sample where that
 	// was highest; audioPerSession is the audio held then. -1 when unknown.
 	beyondAudio, audioPerSession float64
-	durable, interim []time.Duration
-	durableSeen      bool
-	interimRequested bool
-	errors           int
+	durable, interim             []time.Duration
+	durableSeen                  bool
+	interimRequested             bool
+	errors                       int
 }
 
 // procStats reads a process's CPU time (user+system) and resident memory.
