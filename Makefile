@@ -48,11 +48,13 @@ test-race: deps
 ## bench: the Go benchmarks, then the load tool for 100 and 1,000
 ## concurrent real-time sessions against a gateway subprocess with the
 ## synthetic engine, each beside the bare gorilla/websocket baseline
+## (interim results on), and 1,000 again as plain recorders (no interim)
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
 	$(GO) build -o bin/scribegate ./cmd/scribegate
 	./bin/scribegate load -sessions 100 -duration 20s -ramp 5s
 	./bin/scribegate load -sessions 1000 -duration 25s -ramp 10s
+	./bin/scribegate load -sessions 1000 -duration 25s -ramp 10s -interim=false -baseline=false
 
 ## eval: score the offline drafter on ACI-Bench (valid split)
 eval:

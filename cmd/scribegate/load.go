@@ -45,6 +45,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ramp := fs.Duration("ramp", 5*time.Second, "spread session starts over this long")
 	audioDir := fs.String("audio", "testdata/consultations", "directory of 16 kHz mono WAV files to stream")
 	baseline := fs.Bool("baseline", true, "also run the bare gorilla/websocket baseline")
+	interim := fs.Bool("interim", true, "ask for interim results (interim_results=true), as a live-captioning client does; false streams as a plain recorder")
 	profile := fs.String("profile", "", "write the gateway's CPU and heap profiles (cpu.pprof, heap.pprof) taken while streaming to this directory")
 	baselineServer := fs.Bool("baseline-server", false, "") // internal: serve the baseline
 	if err := fs.Parse(args); err != nil {
@@ -61,7 +62,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	run := loadRun{sessions: *sessions, duration: *duration, ramp: *ramp, clips: clips, profile: *profile}
+	run := loadRun{sessions: *sessions, duration: *duration, ramp: *ramp, clips: clips, profile: *profile, interim: *interim}
 	var rows []loadResult
 	if *url != "" {
 		if err := loopbackOnly(*url); err != nil {
@@ -145,6 +146,7 @@ type loadRun struct {
 	ramp     time.Duration
 	clips    [][]byte
 	profile  string // directory for the gateway's profiles; "" for none
+	interim  bool   // interim_results=true
 }
 
 // loadResult is one row of the table.
@@ -268,6 +270,9 @@ streaming:
 	}
 	res := r.drive(ctx, "ws://"+addr, token, &cmd.Process.Pid)
 	res.name = "gateway"
+	if !r.interim {
+		res.name = "gateway, no interim"
+	}
 	if pprofAddr != "" {
 		if err := <-profiled; err != nil {
 			fmt.Fprintln(stderr, "load: profiles:", err)
@@ -395,7 +400,7 @@ const loadFrame = 3200 // 100 ms of 16 kHz linear16
 // drive runs the sessions against base and measures. pid, when set, is the
 // server process whose CPU and memory are read.
 func (r loadRun) drive(ctx context.Context, base string, token func(int) string, pid *int) loadResult {
-	res := loadResult{sessions: r.sessions, cpuSeconds: -1, rssPerSession: -1, beyondAudio: -1, audioPerSession: -1, interimRequested: true}
+	res := loadResult{sessions: r.sessions, cpuSeconds: -1, rssPerSession: -1, beyondAudio: -1, audioPerSession: -1, interimRequested: r.interim}
 	metricsURL := "http" + strings.TrimPrefix(base, "ws") + "/metrics"
 	var cpu0 time.Duration
 	var rss0 int64
@@ -463,7 +468,7 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 				h.Set("Authorization", "Bearer "+t)
 			}
 			d := websocket.Dialer{HandshakeTimeout: 30 * time.Second}
-			q := fmt.Sprintf("/v1/listen?encoding=linear16&sample_rate=16000&channels=1&interim_results=true&patient=load-%d", i)
+			q := fmt.Sprintf("/v1/listen?encoding=linear16&sample_rate=16000&channels=1&interim_results=%t&patient=load-%d", r.interim, i)
 			c, _, err := d.DialContext(ctx, base+q, h)
 			if err != nil {
 				errs.Add(1)

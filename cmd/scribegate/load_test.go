@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -28,5 +31,24 @@ func TestLoadProcStatsAndPercentile(t *testing.T) {
 	}
 	if p := percentile(d, 0.99); p != 5 {
 		t.Errorf("p99 %v", p)
+	}
+}
+
+// TestLoadAudioBuffered reads the gateway's audio metric from Prometheus
+// text, and reports a server without it (the baseline) as unknown.
+func TestLoadAudioBuffered(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, "# HELP scribegate_audio_buffered_bytes x\n# TYPE scribegate_audio_buffered_bytes gauge\nscribegate_audio_buffered_bytes 2.5165824e+07\nscribegate_sessions_active 3\n")
+	}))
+	defer srv.Close()
+	if n, ok := audioBuffered(srv.URL + "/metrics"); !ok || n != 25165824 {
+		t.Errorf("audioBuffered = %d, %v; want 25165824", n, ok)
+	}
+	if _, ok := audioBuffered(srv.URL + "/nothing"); ok {
+		t.Error("a server without the metric was read as having it")
 	}
 }
