@@ -35,6 +35,13 @@ func (s *Store) migrateAudio(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, audioSchema); err != nil {
 		return fmt.Errorf("sqlitestore: create audio tables: %w", err)
 	}
+	// Streaming sessions append to as many places in the chunk index as
+	// there are sessions: a thousand leaves and their parents, more than
+	// the default 2 MB page cache of the writer (its only connection,
+	// kept open), which then reads them back from the file every batch.
+	if _, err := s.w.ExecContext(ctx, `PRAGMA cache_size = -8192`); err != nil {
+		return fmt.Errorf("sqlitestore: set cache size: %w", err)
+	}
 	return nil
 }
 
