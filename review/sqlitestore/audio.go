@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/scribegate/scribegate/review"
@@ -13,34 +14,173 @@ import (
 
 var _ review.AudioStore = (*Store)(nil)
 
-// audioSchema holds streaming audio: one row per session with its size,
-// and the audio itself in chunks as it was appended (a row per batch, a
-// few hundred milliseconds each), so an append writes only its own bytes.
-// The tables are created if missing rather than by a numbered migration,
-// so that adding them never collides with the review schema's versions.
+// Streaming audio lives in a file of its own beside the notes (the store's
+// path with "-audio" appended), not in the notes file, because the two
+// are written very differently: a thousand streaming sessions append
+// 32 MB/s in a commit every few milliseconds, while the notes take a few
+// small transactions a second that must not wait behind that stream
+// (approvals, pushes) nor share its checkpoints.
+//
+// The audio file has 64 KiB pages, so a batch of every session's frames is
+// a dozen page writes rather than hundreds of 4 KiB ones. Its chunks are
+// kept in append order (a rowid table with no secondary index, so a batch
+// writes the table's last pages and nothing scattered), each chunk naming
+// its session's previous one; the audio row of a session holds its size
+// and its newest chunk. Reading a session's audio — rare: after a restart
+// or for a session no client came back to — walks that chain back.
 const audioSchema = `
 	CREATE TABLE IF NOT EXISTS audio (
 		session    TEXT PRIMARY KEY,
 		size       INTEGER NOT NULL,
-		created_at INTEGER NOT NULL
+		created_at INTEGER NOT NULL,
+		last       INTEGER NOT NULL DEFAULT 0
 	);
-	CREATE TABLE IF NOT EXISTS audio_chunks (
-		session TEXT NOT NULL,
-		offset  INTEGER NOT NULL,
-		data    BLOB NOT NULL,
-		PRIMARY KEY (session, offset)
+	CREATE TABLE IF NOT EXISTS chunks (
+		seq    INTEGER PRIMARY KEY,
+		prev   INTEGER NOT NULL,
+		offset INTEGER NOT NULL,
+		data   BLOB NOT NULL
 	);`
 
+// audioPageSize is the audio file's page size (SQLite's largest). It
+// takes effect only in a new file: an existing one keeps its own.
+const audioPageSize = 65536
+
 func (s *Store) migrateAudio(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, audioSchema); err != nil {
-		return fmt.Errorf("sqlitestore: create audio tables: %w", err)
+	// page_size must precede WAL mode (and any table) in a new file, so
+	// these are run here, in order, rather than from the DSN, whose
+	// pragmas the driver sorts by name.
+	for _, q := range []string{
+		fmt.Sprintf(`PRAGMA page_size = %d`, audioPageSize),
+		`PRAGMA journal_mode = WAL`,
+		audioSchema,
+		// A batch touches the table's last pages and the audio rows of
+		// the sessions in it; 8 MiB keeps them all in memory.
+		`PRAGMA cache_size = -8192`,
+	} {
+		if _, err := s.a.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sqlitestore: audio file: %w", err)
+		}
 	}
-	// Streaming sessions append to as many places in the chunk index as
-	// there are sessions: a thousand leaves and their parents, more than
-	// the default 2 MB page cache of the writer (its only connection,
-	// kept open), which then reads them back from the file every batch.
-	if _, err := s.w.ExecContext(ctx, `PRAGMA cache_size = -8192`); err != nil {
-		return fmt.Errorf("sqlitestore: set cache size: %w", err)
+	return s.moveAudio(ctx)
+}
+
+// moveAudio moves the audio of a notes file written by an earlier build
+// (tables audio and audio_chunks in the notes file) into the audio file,
+// a session at a time, then drops the old tables. A session is copied in
+// one transaction of the audio file and then deleted from the notes file;
+// a crash in between leaves it in both, and the next Open, finding it
+// already copied, only deletes it.
+func (s *Store) moveAudio(ctx context.Context) error {
+	var n int
+	if err := s.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audio_chunks'`).Scan(&n); err != nil {
+		return fmt.Errorf("sqlitestore: move audio: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	type old struct {
+		id      string
+		created int64
+	}
+	var sessions []old
+	rows, err := s.w.QueryContext(ctx, `SELECT session, created_at FROM audio ORDER BY created_at, session`)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: move audio: %w", err)
+	}
+	for rows.Next() {
+		var o old
+		if err := rows.Scan(&o.id, &o.created); err != nil {
+			rows.Close()
+			return fmt.Errorf("sqlitestore: move audio: %w", err)
+		}
+		sessions = append(sessions, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlitestore: move audio: %w", err)
+	}
+	for _, o := range sessions {
+		data, err := readOldAudio(ctx, s.w, o.id)
+		if err != nil {
+			return err
+		}
+		if err := s.audioTx(ctx, func(tx *sql.Tx) error {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM audio WHERE session = ?`, o.id).Scan(&one)
+			if err == nil {
+				return nil // copied before a crash
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			var last int64
+			if len(data) > 0 {
+				res, err := tx.ExecContext(ctx, `INSERT INTO chunks (prev, offset, data) VALUES (0, 0, ?)`, data)
+				if err != nil {
+					return err
+				}
+				if last, err = res.LastInsertId(); err != nil {
+					return err
+				}
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO audio (session, size, created_at, last) VALUES (?, ?, ?, ?)`, o.id, len(data), o.created, last)
+			return err
+		}); err != nil {
+			return fmt.Errorf("sqlitestore: move audio of %s: %w", o.id, err)
+		}
+		if err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM audio_chunks WHERE session = ?`, o.id); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `DELETE FROM audio WHERE session = ?`, o.id)
+			return err
+		}); err != nil {
+			return fmt.Errorf("sqlitestore: move audio of %s: %w", o.id, err)
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, `DROP TABLE audio_chunks; DROP TABLE audio`); err != nil {
+		return fmt.Errorf("sqlitestore: move audio: %w", err)
+	}
+	return nil
+}
+
+// readOldAudio reads a session's audio from the notes file's old tables.
+func readOldAudio(ctx context.Context, db *sql.DB, id string) ([]byte, error) {
+	rows, err := db.QueryContext(ctx, `SELECT data FROM audio_chunks WHERE session = ? ORDER BY offset`, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: move audio: %w", err)
+	}
+	defer rows.Close()
+	var out []byte
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, fmt.Errorf("sqlitestore: move audio: %w", err)
+		}
+		out = append(out, b...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: move audio: %w", err)
+	}
+	return out, nil
+}
+
+// audioTx runs fn in a write transaction of the audio file.
+func (s *Store) audioTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.a.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlitestore: commit: %w", err)
+	}
+	if s.ack != nil {
+		s.ack.committed()
 	}
 	return nil
 }
@@ -55,40 +195,46 @@ func (s *Store) AppendAudio(ctx context.Context, id string, offset int64, data [
 }
 
 // AppendAudioBatch implements review.AudioStore: every append in one
-// transaction. The usual append (at the stored size, as a session
-// streams) is two statements: the size moves forward only if it is still
-// offset, then the chunk goes in; anything else (a new session, a resend,
-// a gap) takes the general path.
+// transaction of the audio file. The usual append (at the stored size,
+// as a session streams) is two statements: the chunk goes in after the
+// session's newest only if the stored size is still offset, then the
+// session's row moves to it; anything else (a new session, a resend, a
+// gap) takes the general path.
 func (s *Store) AppendAudioBatch(ctx context.Context, batch []review.AudioAppend) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		advance, err := tx.PrepareContext(ctx, `UPDATE audio SET size = size + ? WHERE session = ? AND size = ?`)
-		if err != nil {
-			return fmt.Errorf("sqlitestore: append audio: %w", err)
-		}
-		defer advance.Close()
-		insert, err := tx.PrepareContext(ctx, `INSERT INTO audio_chunks (session, offset, data) VALUES (?, ?, ?)`)
+	return s.audioTx(ctx, func(tx *sql.Tx) error {
+		insert, err := tx.PrepareContext(ctx, `INSERT INTO chunks (prev, offset, data) SELECT last, size, ? FROM audio WHERE session = ? AND size = ?`)
 		if err != nil {
 			return fmt.Errorf("sqlitestore: append audio: %w", err)
 		}
 		defer insert.Close()
+		advance, err := tx.PrepareContext(ctx, `UPDATE audio SET size = ?, last = ? WHERE session = ?`)
+		if err != nil {
+			return fmt.Errorf("sqlitestore: append audio: %w", err)
+		}
+		defer advance.Close()
 		for i := range batch {
 			a := &batch[i]
 			a.Size, a.Err = 0, nil
 			if len(a.Data) > 0 && a.Offset > 0 {
-				res, err := advance.ExecContext(ctx, len(a.Data), a.SessionID, a.Offset)
+				res, err := insert.ExecContext(ctx, a.Data, a.SessionID, a.Offset)
 				if err != nil {
 					return fmt.Errorf("sqlitestore: append audio: %w", err)
 				}
 				if n, err := res.RowsAffected(); err != nil {
 					return fmt.Errorf("sqlitestore: append audio: %w", err)
 				} else if n == 1 {
-					if _, err := insert.ExecContext(ctx, a.SessionID, a.Offset, a.Data); err != nil {
+					seq, err := res.LastInsertId()
+					if err != nil {
 						return fmt.Errorf("sqlitestore: append audio: %w", err)
 					}
-					a.Size = a.Offset + int64(len(a.Data))
+					size := a.Offset + int64(len(a.Data))
+					if _, err := advance.ExecContext(ctx, size, seq, a.SessionID); err != nil {
+						return fmt.Errorf("sqlitestore: append audio: %w", err)
+					}
+					a.Size = size
 					continue
 				}
 			}
@@ -116,8 +262,8 @@ func (e *appendError) Error() string { return e.err.Error() }
 // appendAudio is the general append within tx: it registers a new
 // session, checks resent bytes and stores only what is new.
 func appendAudio(ctx context.Context, tx *sql.Tx, id string, offset int64, data []byte) (int64, error) {
-	var size int64
-	err := tx.QueryRowContext(ctx, `SELECT size FROM audio WHERE session = ?`, id).Scan(&size)
+	var size, last int64
+	err := tx.QueryRowContext(ctx, `SELECT size, last FROM audio WHERE session = ?`, id).Scan(&size, &last)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		size = 0
@@ -134,7 +280,7 @@ func appendAudio(ctx context.Context, tx *sql.Tx, id string, offset int64, data 
 		return 0, &appendError{fmt.Errorf("sqlitestore: append at %d to audio of %d bytes: %w", offset, size, review.ErrAudioGap)}
 	}
 	if overlap := min(size-offset, int64(len(data))); overlap > 0 {
-		stored, err := readAudio(ctx, tx, id, offset, offset+overlap)
+		stored, err := readAudio(ctx, tx, last, offset, offset+overlap)
 		if err != nil {
 			return 0, err
 		}
@@ -146,48 +292,56 @@ func appendAudio(ctx context.Context, tx *sql.Tx, id string, offset int64, data 
 	if len(data) == 0 {
 		return size, nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audio_chunks (session, offset, data) VALUES (?, ?, ?)`, id, size, data); err != nil {
+	res, err := tx.ExecContext(ctx, `INSERT INTO chunks (prev, offset, data) VALUES (?, ?, ?)`, last, size, data)
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: append audio: %w", err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
 		return 0, fmt.Errorf("sqlitestore: append audio: %w", err)
 	}
 	size += int64(len(data))
-	if _, err := tx.ExecContext(ctx, `UPDATE audio SET size = ? WHERE session = ?`, size, id); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE audio SET size = ?, last = ? WHERE session = ?`, size, seq, id); err != nil {
 		return 0, fmt.Errorf("sqlitestore: append audio: %w", err)
 	}
 	return size, nil
 }
 
-type rowsQueryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// readAudio returns the stored bytes in [from, to) (to < 0: to the end).
-func readAudio(ctx context.Context, q rowsQueryer, id string, from, to int64) ([]byte, error) {
-	query := `SELECT offset, data FROM audio_chunks WHERE session = ? AND offset + length(data) > ?`
-	args := []any{id, from}
-	if to >= 0 {
-		query += ` AND offset < ?`
-		args = append(args, to)
+// readAudio returns the stored bytes in [from, to) (to < 0: to the end)
+// of the session whose newest chunk is last, walking its chain back.
+func readAudio(ctx context.Context, q queryer, last, from, to int64) ([]byte, error) {
+	type chunk struct {
+		off  int64
+		data []byte
 	}
-	rows, err := q.QueryContext(ctx, query+` ORDER BY offset`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: read audio: %w", err)
-	}
-	defer rows.Close()
-	var out []byte
-	for rows.Next() {
-		var off int64
-		var data []byte
-		if err := rows.Scan(&off, &data); err != nil {
-			return nil, fmt.Errorf("sqlitestore: read audio: %w", err)
+	var cs []chunk
+	total := 0
+	for seq := last; seq != 0; {
+		var c chunk
+		var prev int64
+		err := q.QueryRowContext(ctx, `SELECT prev, offset, data FROM chunks WHERE seq = ?`, seq).Scan(&prev, &c.off, &c.data)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: read audio: chunk %d: %w", seq, err)
 		}
-		lo, hi := max(from-off, 0), int64(len(data))
-		if to >= 0 {
-			hi = min(hi, to-off)
+		end := c.off + int64(len(c.data))
+		if end <= from {
+			break // this chunk and all before it end before from
 		}
-		out = append(out, data[lo:hi]...)
+		if to < 0 || c.off < to {
+			lo, hi := max(from-c.off, 0), int64(len(c.data))
+			if to >= 0 {
+				hi = min(hi, to-c.off)
+			}
+			c.data = c.data[lo:hi]
+			total += len(c.data)
+			cs = append(cs, c)
+		}
+		seq = prev
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: read audio: %w", err)
+	slices.Reverse(cs)
+	out := make([]byte, 0, total)
+	for _, c := range cs {
+		out = append(out, c.data...)
 	}
 	return out, nil
 }
@@ -195,7 +349,7 @@ func readAudio(ctx context.Context, q rowsQueryer, id string, from, to int64) ([
 // AudioSize implements review.AudioStore.
 func (s *Store) AudioSize(ctx context.Context, id string) (int64, error) {
 	var size int64
-	err := s.r.QueryRowContext(ctx, `SELECT size FROM audio WHERE session = ?`, id).Scan(&size)
+	err := s.ar.QueryRowContext(ctx, `SELECT size FROM audio WHERE session = ?`, id).Scan(&size)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, review.ErrNotFound
 	}
@@ -205,26 +359,43 @@ func (s *Store) AudioSize(ctx context.Context, id string) (int64, error) {
 	return size, nil
 }
 
-// ReadAudio implements review.AudioStore.
+// ReadAudio implements review.AudioStore. The session's row and its
+// chunks are read in one transaction, so that appends meanwhile cannot
+// tear the chain.
 func (s *Store) ReadAudio(ctx context.Context, id string, from int64) ([]byte, error) {
-	if _, err := s.AudioSize(ctx, id); err != nil {
-		return nil, err
-	}
-	b, err := readAudio(ctx, s.r, id, max(from, 0), -1)
+	tx, err := s.ar.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqlitestore: read audio: %w", err)
 	}
-	if b == nil {
-		b = []byte{}
+	defer tx.Rollback()
+	var last int64
+	err = tx.QueryRowContext(ctx, `SELECT last FROM audio WHERE session = ?`, id).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, review.ErrNotFound
 	}
-	return b, nil
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: read audio: %w", err)
+	}
+	return readAudio(ctx, tx, last, max(from, 0), -1)
 }
 
 // DeleteAudio implements review.AudioStore.
 func (s *Store) DeleteAudio(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM audio_chunks WHERE session = ?`, id); err != nil {
+	return s.audioTx(ctx, func(tx *sql.Tx) error {
+		var seq int64
+		err := tx.QueryRowContext(ctx, `SELECT last FROM audio WHERE session = ?`, id).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("sqlitestore: delete audio: %w", err)
+		}
+		for seq != 0 {
+			var prev int64
+			if err := tx.QueryRowContext(ctx, `DELETE FROM chunks WHERE seq = ? RETURNING prev`, seq).Scan(&prev); err != nil {
+				return fmt.Errorf("sqlitestore: delete audio: chunk %d: %w", seq, err)
+			}
+			seq = prev
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM audio WHERE session = ?`, id); err != nil {
 			return fmt.Errorf("sqlitestore: delete audio: %w", err)
@@ -235,7 +406,7 @@ func (s *Store) DeleteAudio(ctx context.Context, id string) error {
 
 // ListAudio implements review.AudioStore.
 func (s *Store) ListAudio(ctx context.Context) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT session FROM audio ORDER BY created_at, session`)
+	rows, err := s.ar.QueryContext(ctx, `SELECT session FROM audio ORDER BY created_at, session`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: list audio: %w", err)
 	}
