@@ -43,6 +43,17 @@ type StreamConfig struct {
 	// longer.
 	Backoff time.Duration
 
+	// LateRetries is how many more times an utterance that became a gap is
+	// tried while the session goes on, LateRetryDelay after the gap and
+	// doubling (with jitter) after each; whatever is still a gap gets one
+	// last try when the stream is closed. A success is delivered as a
+	// Result with Replaces set. 0 means 3; negative turns late retries off,
+	// the last one included. An engine outage of a minute then costs the
+	// note nothing, only the live transcript shows the gap meanwhile.
+	LateRetries int
+	// LateRetryDelay is the wait before the first late retry; 0 means 15 s.
+	LateRetryDelay time.Duration
+
 	// Interim asks for interim results: while an utterance is still being
 	// spoken, the audio so far is recognised every InterimInterval and
 	// delivered as an EventInterim. Each interim call sends the whole
@@ -118,10 +129,17 @@ type Result struct {
 	// SpeechFinal is set when the utterance ended at a pause or by
 	// Finalize/Close, and clear when it was cut at MaxUtterance mid-speech.
 	SpeechFinal bool
-	// Gap is set when the engine failed for good: Transcript.Text is then a
-	// marker such as "[inaudible 00:12–00:19: transcription failed]", never
-	// invented words, so a reader of the note sees what is missing.
+	// Gap is set when the engine failed: Transcript.Text is then a marker
+	// such as "[inaudible 00:12–00:19: transcription failed]", never
+	// invented words, so a reader of the note sees what is missing. The
+	// gap's audio is kept and tried again later (StreamConfig.LateRetries).
 	Gap bool
+	// Replaces is set on the Result of a late retry that succeeded: it
+	// stands for the gap delivered earlier with the same Index (same Start
+	// and Duration), which it replaces. It may arrive after Results of
+	// later utterances, at most once per gap, never for an utterance that
+	// was not a gap, and is not followed by an UtteranceEnd.
+	Replaces bool
 }
 
 // ErrStreamClosed is returned by Write and Finalize after Close.
@@ -177,10 +195,23 @@ type Stream struct {
 	texts    map[int]string // recognised text by job sequence, for prompts
 	next     int            // sequence of the next Result to deliver
 	total    int            // jobs in all, once closed; -1 before
+	replaced []seqResult     // late retries that succeeded, not yet delivered
 	interim  *Result        // the latest interim not yet delivered
 	interSeq int            // the job sequence interim belongs to
 	wake     chan struct{}
 	finished chan struct{} // closed when the dispatcher has closed events
+
+	// Late retries of gaps: one goroutine per gap waits out its delays,
+	// and closing tells it to make its last attempt now.
+	late     sync.WaitGroup
+	closing  chan struct{}
+	gapBytes atomic.Int64 // audio of gaps kept for late retries
+}
+
+// seqResult is a Result with the job sequence it belongs to.
+type seqResult struct {
+	seq int
+	r   Result
 }
 
 // NewStream starts a Stream. Cancelling ctx abandons it: engine calls stop
@@ -211,6 +242,12 @@ func NewStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	if cfg.InterimInterval <= 0 {
 		cfg.InterimInterval = time.Second
 	}
+	if cfg.LateRetries == 0 {
+		cfg.LateRetries = 3
+	}
+	if cfg.LateRetryDelay <= 0 {
+		cfg.LateRetryDelay = 15 * time.Second
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -227,6 +264,7 @@ func NewStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 		total:    -1,
 		wake:     make(chan struct{}, 1),
 		finished: make(chan struct{}),
+		closing:  make(chan struct{}),
 	}
 	s.interimCtx, s.interimCancel = context.WithCancel(ctx)
 	go s.dispatch()
@@ -256,7 +294,7 @@ func (s *Stream) Buffered() int {
 		n += 2 * cap(j.u.Samples)
 	}
 	s.jmu.Unlock()
-	return n + int(s.busy.Load())
+	return n + int(s.busy.Load()) + int(s.gapBytes.Load())
 }
 
 // Write takes raw little-endian linear16 mono audio at the configured rate.
@@ -365,9 +403,9 @@ func (s *Stream) Finalize() error {
 }
 
 // Close ends the stream: it flushes the current utterance, waits until every
-// utterance has been recognised (or has become a gap) and returns. Events is
-// closed once the consumer has read the remaining events. Calling Close
-// again does nothing.
+// utterance has been recognised (or has become a gap), gives every gap one
+// last try (StreamConfig.LateRetries) and returns. Events is closed once the
+// consumer has read the remaining events. Calling Close again does nothing.
 func (s *Stream) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -386,6 +424,8 @@ func (s *Stream) Close() error {
 	s.interimCancel() // the final results are coming; interims are moot
 	s.interimWG.Wait()
 	s.workers.Wait()
+	close(s.closing) // every gap there will be is waiting for its last try
+	s.late.Wait()
 	s.qmu.Lock()
 	s.total = total
 	s.qmu.Unlock()
@@ -483,14 +523,14 @@ func (s *Stream) recognise(j job) {
 		s.log.Warn("utterance became a gap", "utterance", u.Index, "attempts", attempts, "error", err)
 		r.Gap = true
 		r.Transcript = Transcript{Text: GapMarker(u.Start, u.Start+r.Duration, "transcription failed")}
-	default:
-		if len(t.Words) == 0 && t.Text != "" {
-			t.Words = EstimateWords(t.Text, u.Start, u.Start+r.Duration)
-			for i := range t.Words {
-				t.Words[i].Confidence = t.Confidence
-			}
+		if s.cfg.LateRetries > 0 {
+			// Added before this worker ends, so before Close's wait.
+			s.late.Add(1)
+			s.gapBytes.Add(int64(2 * cap(u.Samples)))
+			go s.retryLater(j.seq, u, r)
 		}
-		r.Transcript = t
+	default:
+		r.Transcript = timed(t, u.Start, r.Duration)
 		s.log.Debug("utterance recognised", "utterance", u.Index, "attempts", attempts, "words", len(t.Words))
 	}
 	s.qmu.Lock()
@@ -500,6 +540,75 @@ func (s *Stream) recognise(j job) {
 	}
 	s.qmu.Unlock()
 	s.signal()
+}
+
+// timed lays t's words on the session timeline, estimating them when the
+// engine gave none.
+func timed(t Transcript, start, dur time.Duration) Transcript {
+	if len(t.Words) == 0 && t.Text != "" {
+		t.Words = EstimateWords(t.Text, start, start+dur)
+		for i := range t.Words {
+			t.Words[i].Confidence = t.Confidence
+		}
+	}
+	return t
+}
+
+// retryLater tries a gap's audio again while the session goes on, after
+// LateRetryDelay and then doubling delays, and once more when the stream
+// closes; the first success is delivered as a Result that Replaces the gap.
+// Each try is one engine call: the engine was already given its retries
+// with backoff when the gap was made, and a late retry is about waiting
+// out an outage, not hammering it.
+func (s *Stream) retryLater(seq int, u Utterance, gap Result) {
+	defer s.late.Done()
+	defer s.gapBytes.Add(-int64(2 * cap(u.Samples)))
+	delay := s.cfg.LateRetryDelay
+	for try := 1; ; try++ {
+		last := false
+		var timer *time.Timer
+		var due <-chan time.Time // nil after the last timed try: wait for Close
+		if try <= s.cfg.LateRetries {
+			timer = time.NewTimer(delay/2 + rand.N(delay)) // jitter in [delay/2, 3·delay/2)
+			due = timer.C
+		}
+		select {
+		case <-due:
+		case <-s.closing:
+			last = true
+		case <-s.ctx.Done():
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if s.ctx.Err() != nil {
+			return
+		}
+		u.Prompt = s.prompt(seq) // the text before it is likely known by now
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
+		t, err := s.cfg.Engine.Transcribe(ctx, u)
+		cancel()
+		if s.ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			r := gap
+			r.Gap, r.Replaces = false, true
+			r.Transcript = timed(t, u.Start, gap.Duration)
+			s.log.Info("gap recognised on a late retry", "utterance", u.Index, "try", try)
+			s.qmu.Lock()
+			s.replaced = append(s.replaced, seqResult{seq: seq, r: r})
+			s.texts[seq] = t.Text
+			s.qmu.Unlock()
+			s.signal()
+			return
+		}
+		s.log.Warn("late retry of a gap failed", "utterance", u.Index, "try", try, "last", last, "error", err)
+		if last {
+			return
+		}
+		delay *= 2
+	}
 }
 
 // maxPrompt bounds the prompt; Whisper reads only the last 224 tokens.
@@ -577,6 +686,17 @@ func (s *Stream) dispatch() {
 				s.ready = append(s.ready, Event{Type: EventUtteranceEnd, At: end})
 			}
 		}
+		// A replacement goes out once its gap has, in the order they came.
+		kept := s.replaced[:0]
+		for _, sr := range s.replaced {
+			if sr.seq < s.next {
+				s.ready = append(s.ready, Event{Type: EventResult, At: sr.r.Start, Result: sr.r})
+			} else {
+				kept = append(kept, sr)
+			}
+		}
+		clear(s.replaced[len(kept):])
+		s.replaced = kept
 		if s.interim != nil {
 			switch {
 			case s.interSeq < s.next: // its final result has gone out

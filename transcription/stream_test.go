@@ -298,7 +298,7 @@ func TestStreamRetriesAndGaps(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			eng := newDurationEngine()
 			eng.before = func(_ context.Context, _ Utterance, attempt int) error { return tt.fail(attempt) }
-			s := newTestStream(t, StreamConfig{Engine: eng, Attempts: 3})
+			s := newTestStream(t, StreamConfig{Engine: eng, Attempts: 3, LateRetries: -1})
 			s.Write(toneAudio(16000, 12, 4)) // speech from 11.8 s to 16.2 s, with roll
 			go s.Close()
 			rs := results(collect(s))
