@@ -13,7 +13,7 @@ import (
 // thrashing. Callers beyond the limit wait their turn, in no promised
 // order, for as long as their context allows.
 type LimitedEngine struct {
-	e       Engine
+	e        Engine
 	slots    chan struct{}
 	waiting  atomic.Int64
 	inFlight atomic.Int64

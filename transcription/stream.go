@@ -195,7 +195,7 @@ type Stream struct {
 	texts    map[int]string // recognised text by job sequence, for prompts
 	next     int            // sequence of the next Result to deliver
 	total    int            // jobs in all, once closed; -1 before
-	replaced []seqResult     // late retries that succeeded, not yet delivered
+	replaced []seqResult    // late retries that succeeded, not yet delivered
 	interim  *Result        // the latest interim not yet delivered
 	interSeq int            // the job sequence interim belongs to
 	wake     chan struct{}
