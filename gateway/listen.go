@@ -618,6 +618,10 @@ func (ss *session) pump(done chan<- struct{}) {
 		switch ev.Type {
 		case transcription.EventResult:
 			r := ev.Result
+			if r.Replaces {
+				ss.replaceGap(r)
+				continue
+			}
 			through := ss.shiftResult(&r)
 			var u *notes.Utterance
 			ss.mu.Lock()
@@ -649,6 +653,51 @@ func (ss *session) pump(done chan<- struct{}) {
 				ss.send(utteranceEndMsg{Type: "UtteranceEnd", Channel: []int{0, 1}, LastWordEnd: seconds(ev.At + ss.baseTime)})
 			}
 		}
+	}
+}
+
+// utteranceReplacer is what replacing a gap needs of the note service;
+// *review.Service has it.
+type utteranceReplacer interface {
+	ReplaceUtterance(ctx context.Context, id string, u notes.Utterance) (*review.Note, error)
+}
+
+// replaceGap takes in a late retry's result: the gap it replaces is
+// replaced in the session's transcript and in the stored note, and the
+// client gets another final Results for the same span (Deepgram clients
+// see a second final for that time; ours know it by its start).
+func (ss *session) replaceGap(r transcription.Result) {
+	ss.shiftResult(&r)
+	u := notes.Utterance{Index: r.Index, Start: r.Start, End: r.Start + r.Duration, Text: r.Transcript.Text}
+	found := false
+	ss.mu.Lock()
+	for i := range ss.transcript {
+		if ss.transcript[i].Index == r.Index && ss.transcript[i].Gap {
+			if u.Text == "" { // no speech after all: the gap goes
+				ss.transcript = append(ss.transcript[:i], ss.transcript[i+1:]...)
+			} else {
+				ss.transcript[i] = u
+			}
+			found = true
+			break
+		}
+	}
+	ss.mu.Unlock()
+	if !found {
+		return // not ours to replace (it was never a gap here)
+	}
+	ss.srv.metrics.gapsRecovered.Inc()
+	if rn, ok := ss.srv.opts.Notes.(utteranceReplacer); ok && ss.srv.opts.Audio != nil {
+		if _, err := rn.ReplaceUtterance(ss.srv.base, ss.note.ID, u); err != nil {
+			// The gap may never have been stored (its offset was already
+			// covered): the transcript drafted at the end has the words.
+			ss.srv.log.Warn("store recovered utterance", append(ss.attrs(), "utterance", r.Index, "error", err)...)
+		}
+	}
+	ss.send(toResults(ss.id, r, true))
+	ss.srv.metrics.resultsSent.Inc()
+	if u.Text != "" {
+		ss.live.kick()
 	}
 }
 

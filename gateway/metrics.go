@@ -19,6 +19,7 @@ type metrics struct {
 	sessionsTotal  *prometheus.CounterVec
 	audioSeconds   prometheus.Counter
 	resultsSent    prometheus.Counter
+	gapsRecovered  prometheus.Counter
 	requests       *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
 	errors         *prometheus.CounterVec
@@ -38,6 +39,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		resultsSent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scribegate_results_sent_total", Help: "Results messages sent to streaming clients.",
 		}),
+		gapsRecovered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scribegate_gaps_recovered_total", Help: "Utterances that became gap markers and were recognised on a late retry.",
+		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scribegate_http_requests_total", Help: "HTTP requests by route pattern and status code.",
 		}, []string{"route", "code"}),
@@ -49,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "scribegate_errors_total", Help: "Errors answered to clients, by stable error code.",
 		}, []string{"code"}),
 	}
-	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.requests, m.duration, m.errors} {
+	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.gapsRecovered, m.requests, m.duration, m.errors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -64,7 +68,23 @@ func (s *Server) metricsHandler() http.Handler {
 		Name: "scribegate_audio_buffered_bytes",
 		Help: "Bytes of audio the streaming sessions hold in memory: utterances in progress or waiting for the engine, and audio not yet stored.",
 	}, s.audioBuffered))
+	// A limited engine (transcription.Limit) says how busy it is: calls
+	// that wait for long mean the limit or the engine is too small.
+	if e, ok := s.opts.Engine.(engineLoad); ok {
+		s.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "scribegate_engine_calls_in_flight", Help: "Speech-to-text calls with the engine now, across every session (at most transcription.max_concurrent).",
+		}, func() float64 { return float64(e.InFlight()) }))
+		s.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "scribegate_engine_calls_waiting", Help: "Speech-to-text calls waiting for a free slot under transcription.max_concurrent.",
+		}, func() float64 { return float64(e.Waiting()) }))
+	}
 	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+}
+
+// engineLoad is what transcription.LimitedEngine tells about its calls.
+type engineLoad interface {
+	InFlight() int
+	Waiting() int
 }
 
 // audioBuffered is the audio every session holds in memory, so that what

@@ -56,3 +56,28 @@ func (s *Service) SessionNote(ctx context.Context, id string) (*Note, error) {
 	}
 	return n, nil
 }
+
+// ReplaceUtterance puts u in place of the gap with the same Index in a
+// note being recorded (a system action, like AppendTranscript): a late
+// retry of the engine recognised audio that had become a gap marker. Only
+// a gap is replaced, so recognised words are never overwritten; an empty
+// Text removes the gap (the engine heard no speech there); a note without
+// that gap is left alone and ErrInvalid returned.
+func (s *Service) ReplaceUtterance(ctx context.Context, id string, u notes.Utterance) (*Note, error) {
+	return s.update(ctx, id, func(n *Note, now time.Time) (*Change, error) {
+		if n.State != StateRecording {
+			return nil, &StateError{Action: "replace an utterance of", State: n.State}
+		}
+		for i := range n.Transcript {
+			if n.Transcript[i].Index == u.Index && n.Transcript[i].Gap {
+				if u.Text == "" {
+					n.Transcript = append(n.Transcript[:i], n.Transcript[i+1:]...)
+				} else {
+					n.Transcript[i] = u
+				}
+				return nil, nil
+			}
+		}
+		return nil, fmt.Errorf("%w: no gap with index %d", ErrInvalid, u.Index)
+	})
+}

@@ -49,3 +49,50 @@ func TestAppendTranscript(t *testing.T) {
 		t.Errorf("SessionNote of an unknown id: %v", err)
 	}
 }
+
+func TestReplaceUtterance(t *testing.T) {
+	ctx := context.Background()
+	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateRecording,
+		Recording: &review.Recording{SampleRate: 16000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	utts := []notes.Utterance{
+		{Index: 0, Text: "words"},
+		{Index: 1, Text: "[inaudible 00:01–00:02: transcription failed]", Gap: true},
+		{Index: 2, Text: "more words"},
+		{Index: 3, Text: "[inaudible 00:03–00:04: transcription failed]", Gap: true},
+	}
+	if _, err := svc.AppendTranscript(ctx, n.ID, utts, 128000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ReplaceUtterance(ctx, n.ID, notes.Utterance{Index: 1, Text: "recovered"}); err != nil {
+		t.Fatal(err)
+	}
+	// Recognised words are never overwritten, and a gap is replaced once.
+	for _, i := range []int{0, 1} {
+		if _, err := svc.ReplaceUtterance(ctx, n.ID, notes.Utterance{Index: i, Text: "again"}); !errors.Is(err, review.ErrInvalid) {
+			t.Errorf("replacing utterance %d that is no gap: %v, want ErrInvalid", i, err)
+		}
+	}
+	// No speech after all: the gap goes.
+	if _, err := svc.ReplaceUtterance(ctx, n.ID, notes.Utterance{Index: 3}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.SessionNote(ctx, n.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Transcript) != 3 || got.Transcript[1].Text != "recovered" || got.Transcript[1].Gap || got.Transcript[2].Text != "more words" ||
+		got.Recording.Transcribed != 128000 {
+		t.Fatalf("transcript %+v, recording %+v", got.Transcript, got.Recording)
+	}
+	if _, err := svc.SetDraft(ctx, n.ID, notes.Draft{Template: "soap"}, got.Transcript, review.StatePendingReview); err != nil {
+		t.Fatal(err)
+	}
+	var se *review.StateError
+	if _, err := svc.ReplaceUtterance(ctx, n.ID, notes.Utterance{Index: 1, Text: "late"}); !errors.As(err, &se) {
+		t.Errorf("replace after drafting: %v, want a StateError", err)
+	}
+}
