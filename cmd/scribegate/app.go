@@ -194,16 +194,45 @@ func newAuth(ctx context.Context, c AuthConfig) (*gateway.Auth, error) {
 }
 
 func newEngine(c TranscriptionConfig, log *slog.Logger) (transcription.Engine, error) {
+	var e transcription.Engine
+	var err error
 	switch c.Engine {
 	case "synthetic":
 		log.Warn("transcription.engine synthetic is a load-testing stand-in: its transcripts are not what was said")
-		return transcription.SyntheticEngine{}, nil
+		e = transcription.SyntheticEngine{}
 	case "openai":
-		return transcription.NewOpenAIEngine(transcription.OpenAIConfig{
+		e, err = transcription.NewOpenAIEngine(transcription.OpenAIConfig{
 			BaseURL: c.OpenAI.BaseURL, APIKey: c.OpenAI.APIKey(), Model: c.OpenAI.Model, Timeout: c.OpenAI.Timeout,
 		})
 	default:
-		return sphinx.New(sphinx.Config{ModelDir: c.Sphinx.ModelDir, Decoders: c.Sphinx.Decoders})
+		e, err = sphinx.New(sphinx.Config{ModelDir: c.Sphinx.ModelDir, Decoders: c.Sphinx.Decoders})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return transcription.Limit(e, engineLimit(c)), nil
+}
+
+// defaultOpenAIConcurrency is how many requests go to an OpenAI-compatible
+// server at once when the operator does not say: enough to keep a few
+// dozen sessions' utterances flowing, few enough not to trip an account's
+// rate limit with a burst.
+const defaultOpenAIConcurrency = 8
+
+// engineLimit is the bound on the engine's calls in flight: the operator's
+// transcription.max_concurrent, or the engine's own default. Sphinx's
+// default is its decoders, so waiting callers queue in the limit (and are
+// counted) rather than inside the engine; the synthetic engine is unbounded.
+func engineLimit(c TranscriptionConfig) int {
+	switch {
+	case c.MaxConcurrent != 0:
+		return max(c.MaxConcurrent, 0)
+	case c.Engine == "openai":
+		return defaultOpenAIConcurrency
+	case c.Engine == "synthetic":
+		return 0
+	default:
+		return max(c.Sphinx.Decoders, 0)
 	}
 }
 

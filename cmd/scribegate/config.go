@@ -74,6 +74,10 @@ type TranscriptionConfig struct {
 	Sphinx SphinxConfig `yaml:"sphinx"`
 	// Language is the default when a session names none.
 	Language string `yaml:"language"`
+	// MaxConcurrent bounds the engine's calls in flight across every
+	// session (transcription.Limit); 0 means the engine's default: 8 for
+	// openai, sphinx.decoders for sphinx; negative means no bound.
+	MaxConcurrent int `yaml:"max_concurrent"`
 }
 
 // SphinxConfig configures the offline PocketSphinx engine.
