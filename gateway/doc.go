@@ -102,6 +102,16 @@
 //	               created, duration (seconds of audio), channels, models, model_info}
 //	Error          {type, code, description}
 //
+// An utterance the engine failed on is a final Results whose transcript is
+// a gap marker ("[inaudible 00:12–00:19: transcription failed]"). Its audio
+// is kept and retried later (transcription.StreamConfig.LateRetries, and a
+// last try when the session ends); a success is sent as another final
+// Results with the same start and duration — possibly after Results of
+// later utterances — and replaces the marker in the note's transcript. A
+// client that keys its transcript by start replaces; one that appends
+// shows both, the marker first. A gap still failing at the end stays in the
+// note, marked.
+//
 // A session ends with NoteDraft, NoteReady and Metadata, then a close
 // frame, whenever it ends: CloseStream, idle timeout (no audio and no
 // KeepAlive for Limits.IdleTimeout), maximum length, an oversized frame,
