@@ -122,9 +122,11 @@ func TestStreamInterimSkippedWhileBusy(t *testing.T) {
 	eng.mu.Lock()
 	calls = eng.calls[0]
 	eng.mu.Unlock()
+	// Release before closing: the held call may be the final one (it can
+	// reach the engine before the interim), and Close waits for it.
+	close(release)
 	go s.Close()
 	evs := collect(s)
-	close(release)
 	// One held interim call and the final call for utterance 0.
 	if calls > 2 {
 		t.Errorf("%d engine calls for utterance 0 while an interim was in flight; want at most 2", calls)
