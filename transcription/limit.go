@@ -2,6 +2,7 @@ package transcription
 
 import (
 	"context"
+	"io"
 	"sync/atomic"
 )
 
@@ -63,3 +64,12 @@ func (l *LimitedEngine) Waiting() int { return int(l.waiting.Load()) }
 
 // Cap is the limit, 0 when there is none.
 func (l *LimitedEngine) Cap() int { return cap(l.slots) }
+
+// Close closes the wrapped engine when it holds resources (the offline
+// engine's decoders), so whoever owns the limit owns the engine.
+func (l *LimitedEngine) Close() error {
+	if c, ok := l.e.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}

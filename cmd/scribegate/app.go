@@ -57,6 +57,7 @@ type app struct {
 	purger     *review.Purger
 	store      store
 	connectors map[string]connectors.Connector
+	engine     transcription.Engine
 }
 
 // newApp builds every part from cfg. Nothing starts serving until run.
@@ -110,6 +111,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	if err != nil {
 		return nil, err
 	}
+	a.engine = engine
 	drafter := newDrafter(cfg.Drafting, cfg.Drafting.Deidentify, log)
 	deidentified := newDrafter(cfg.Drafting, true, log)
 	plain := newDrafter(cfg.Drafting, false, log)
@@ -328,7 +330,11 @@ func (a *app) run(ctx context.Context, l net.Listener) error {
 	return err
 }
 
+// close releases what newApp opened, once nothing runs any more.
 func (a *app) close() {
+	if c, ok := a.engine.(io.Closer); ok {
+		c.Close()
+	}
 	if a.store != nil {
 		a.store.Close()
 	}
