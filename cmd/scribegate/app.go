@@ -112,10 +112,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		return nil, err
 	}
 	a.engine = engine
-	drafter := newDrafter(cfg.Drafting, cfg.Drafting.Deidentify, log)
-	deidentified := newDrafter(cfg.Drafting, true, log)
-	plain := newDrafter(cfg.Drafting, false, log)
-	deidClinics := cfg.Drafting.DeidentifyClinics
+	drafter, drafterFor := clinicDrafters(cfg.Drafting, log)
 
 	auth, err := newAuth(ctx, cfg.Auth)
 	if err != nil {
@@ -153,20 +150,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		},
 		Audio:       a.store,
 		LiveDrafter: liveDrafter(cfg.Streaming, drafter),
-		DrafterFor: func(clinic string) notes.Drafter {
-			on, ok := deidClinics[clinic]
-			switch {
-			case !ok:
-				return drafter
-			case on:
-				return deidentified
-			default:
-				return plain
-			}
-		},
-		Metrics: reg,
-		Ready:   []gateway.Check{{Name: "store", Check: a.store.Ping}},
-		Logger:  log,
+		DrafterFor:  drafterFor,
+		Metrics:     reg,
+		Ready:       []gateway.Check{{Name: "store", Check: a.store.Ping}},
+		Logger:      log,
 	})
 	if err != nil {
 		return nil, err
@@ -245,6 +232,25 @@ func liveDrafter(c StreamingConfig, configured notes.Drafter) notes.Drafter {
 		return configured
 	}
 	return notes.Checked(notes.RuleDrafter{})
+}
+
+// clinicDrafters returns the default drafter and each clinic's: the same
+// drafter with or without de-identification, as drafting.deidentify and
+// drafting.deidentify_clinics say.
+func clinicDrafters(c DraftingConfig, log *slog.Logger) (notes.Drafter, func(clinic string) notes.Drafter) {
+	def := newDrafter(c, c.Deidentify, log)
+	deidentified, plain := newDrafter(c, true, log), newDrafter(c, false, log)
+	return def, func(clinic string) notes.Drafter {
+		on, ok := c.DeidentifyClinics[clinic]
+		switch {
+		case !ok:
+			return def
+		case on:
+			return deidentified
+		default:
+			return plain
+		}
+	}
 }
 
 // newDrafter returns the configured drafter behind the support check, so
