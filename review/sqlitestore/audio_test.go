@@ -104,7 +104,7 @@ func TestAudioMovedFromNotesFile(t *testing.T) {
 	}
 }
 
-// TestAudioFilePageSize: the audio file is made with 64 KiB pages.
+// TestAudioFilePageSize: the audio file is made with 16 KiB pages.
 func TestAudioFilePageSize(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "review.db")
@@ -122,7 +122,7 @@ func TestAudioFilePageSize(t *testing.T) {
 	}
 	defer db.Close()
 	var size int
-	if err := db.QueryRow(`PRAGMA page_size`).Scan(&size); err != nil || size != 65536 {
-		t.Fatalf("audio file page size %d, %v; want 65536", size, err)
+	if err := db.QueryRow(`PRAGMA page_size`).Scan(&size); err != nil || size != 16384 {
+		t.Fatalf("audio file page size %d, %v; want 16384", size, err)
 	}
 }

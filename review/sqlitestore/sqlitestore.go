@@ -56,12 +56,12 @@ func AudioPath(path string) string { return path + "-audio" }
 // committed since the last one, and a log that grew beyond the frame
 // limit (the checkpointer never catching up with the writer) is
 // restarted. The audio file takes 32 MB/s at a thousand sessions, so it
-// is checkpointed more often and allowed more frames (64 KiB each).
+// is checkpointed more often and its frames are larger (16 KiB).
 const (
 	notesCheckpointEvery = 200 * time.Millisecond
 	notesMaxFrames       = 4000 // 16 MB of 4 KiB pages
 	audioCheckpointEvery = 50 * time.Millisecond
-	audioMaxFrames       = 1000 // 64 MB of 64 KiB pages
+	audioMaxFrames       = 4000 // 64 MB of 16 KiB pages
 )
 
 var _ review.Store = (*Store)(nil)
