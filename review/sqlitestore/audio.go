@@ -57,8 +57,10 @@ func (s *Store) migrateAudio(ctx context.Context) error {
 		`PRAGMA journal_mode = WAL`,
 		audioSchema,
 		// A batch touches the table's last pages and the audio rows of
-		// the sessions in it; 8 MiB keeps them all in memory.
-		`PRAGMA cache_size = -8192`,
+		// the sessions in it, a few hundred KiB; pages of audio already
+		// written are never read again, so a larger cache only holds
+		// them.
+		`PRAGMA cache_size = -2048`,
 	} {
 		if _, err := s.a.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("sqlitestore: audio file: %w", err)
