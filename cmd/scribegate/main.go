@@ -5,6 +5,7 @@
 //	scribegate token   [-config FILE] -sub ID -clinic ID [-role clinician|reviewer|admin] [-name NAME] [-ttl 12h]
 //	scribegate stream  [-url URL] [-token JWT] -patient ID [-encounter ID] [-template soap] [-speed 1] FILE.wav
 //	scribegate eval    [-data DIR] [-split valid|train] [-template soap]
+//	scribegate load    [-sessions 100] [-duration 20s] [-interim=true] [-url ws://127.0.0.1:PORT]
 //	scribegate connectors check [-config FILE]
 //	scribegate version
 //
@@ -47,6 +48,7 @@ commands:
   token              mint a development token (shared-secret mode only)
   stream FILE.wav    stream a WAV file to a running gateway as a consultation
   eval               score the offline drafter on ACI-Bench dialogues
+  load               measure the gateway under N real-time sessions (loopback only)
   connectors check   fetch a token and the CapabilityStatement of each connector
   version            print the version
 
