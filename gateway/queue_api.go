@@ -38,13 +38,21 @@ func (s *Server) queueRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/events", s.events)
 }
 
-// queue returns the QueueService, or writes a 404 when there is none.
-func (s *Server) queue(w http.ResponseWriter, r *http.Request) (QueueService, bool) {
+// queue authenticates the caller and returns them with the QueueService,
+// or writes the error (401/403, or 404 when there is no QueueService) and
+// reports false, so every queue route starts the same way.
+func (s *Server) queue(w http.ResponseWriter, r *http.Request) (review.Actor, QueueService, bool) {
+	c, _, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return review.Actor{}, nil, false
+	}
 	q, ok := s.opts.Notes.(QueueService)
 	if !ok {
 		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
+		return review.Actor{}, nil, false
 	}
-	return q, ok
+	return c.Actor(), q, true
 }
 
 type countsBody struct {
@@ -53,16 +61,11 @@ type countsBody struct {
 }
 
 func (s *Server) noteCounts(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.authenticate(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	q, ok := s.queue(w, r)
+	a, q, ok := s.queue(w, r)
 	if !ok {
 		return
 	}
-	m, err := q.Counts(r.Context(), c.Actor())
+	m, err := q.Counts(r.Context(), a)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -85,16 +88,11 @@ type lockedBody struct {
 }
 
 func (s *Server) lockNote(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.authenticate(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	q, ok := s.queue(w, r)
+	a, q, ok := s.queue(w, r)
 	if !ok {
 		return
 	}
-	l, err := q.Lock(r.Context(), c.Actor(), r.PathValue("id"))
+	l, err := q.Lock(r.Context(), a, r.PathValue("id"))
 	var le *review.LockedError
 	if errors.As(err, &le) {
 		s.metrics.errors.WithLabelValues(CodeNoteLocked).Inc()
@@ -117,16 +115,11 @@ func (s *Server) lockNote(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) unlockNote(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.authenticate(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	q, ok := s.queue(w, r)
+	a, q, ok := s.queue(w, r)
 	if !ok {
 		return
 	}
-	if err := q.Unlock(r.Context(), c.Actor(), r.PathValue("id")); err != nil {
+	if err := q.Unlock(r.Context(), a, r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -159,12 +152,7 @@ type eventData struct {
 // own notes) as server-sent events until the client goes or the gateway
 // drains.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.authenticate(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	q, ok := s.queue(w, r)
+	a, q, ok := s.queue(w, r)
 	if !ok {
 		return
 	}
@@ -177,7 +165,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 		}
 	}()
-	ch, err := q.Subscribe(ctx, c.Actor())
+	ch, err := q.Subscribe(ctx, a)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
