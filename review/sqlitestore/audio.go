@@ -172,21 +172,7 @@ func readOldAudio(ctx context.Context, db *sql.DB, id string) ([]byte, error) {
 
 // audioTx runs fn in a write transaction of the audio file.
 func (s *Store) audioTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.a.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlitestore: begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlitestore: commit: %w", err)
-	}
-	if s.ack != nil {
-		s.ack.committed()
-	}
-	return nil
+	return writeTx(ctx, s.a, s.ack, fn)
 }
 
 // AppendAudio implements review.AudioStore.

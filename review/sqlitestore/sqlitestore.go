@@ -309,7 +309,14 @@ func (s *Store) CreateNote(ctx context.Context, n *review.Note, audit []review.A
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE through _txlock).
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	return writeTx(ctx, s.w, s.nck, fn)
+}
+
+// writeTx runs fn in a write transaction of db and, once it commits, wakes
+// the file's checkpointer (none: ck is nil), so both files' writers commit
+// the same way.
+func writeTx(ctx context.Context, db *sql.DB, ck *checkpointer, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: begin: %w", err)
 	}
@@ -320,8 +327,8 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlitestore: commit: %w", err)
 	}
-	if s.nck != nil {
-		s.nck.committed()
+	if ck != nil {
+		ck.committed()
 	}
 	return nil
 }
