@@ -200,6 +200,17 @@ func firstDurable(t *testing.T, c *websocket.Conn) int64 {
 // kill drops the TCP connection without a close frame, as a lost network does.
 func kill(c *websocket.Conn) { c.NetConn().Close() }
 
+// start opens a session with query and returns its connection, its id
+// (the upgrade's dg-request-id) and a collector of what it is sent.
+func (e *durableEnv) start(t *testing.T, query string) (*websocket.Conn, string, *collector) {
+	t.Helper()
+	c, resp, err := e.dial(query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, resp.Header.Get("dg-request-id"), collect(c)
+}
+
 // checkStored proves the stored audio is the original, every byte once,
 // and the transcript has every utterance once, in order.
 func (e *durableEnv) checkStored(t *testing.T, id string, pcm []byte, n int, final []wsMsg) {
@@ -275,15 +286,10 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 	e := newDurableEnv(t, nil, nil)
 	const n = 8
 	pcm := levelAudio(n)
-	c, resp, err := e.dial("patient=pat-1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := resp.Header.Get("dg-request-id")
+	c, id, col := e.start(t, "patient=pat-1")
 	if id == "" {
 		t.Fatal("no dg-request-id header on the upgrade")
 	}
-	col := collect(c)
 	// Odd frames: the odd byte is carried to the next frame.
 	half := len(pcm) * 45 / 100
 	sendAudio(t, c, pcm[:half], 3001)
@@ -302,12 +308,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	e := newDurableEnv(t, nil, nil)
 	const n = 8
 	pcm := levelAudio(n)
-	c, resp, err := e.dial("patient=pat-1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := resp.Header.Get("dg-request-id")
-	col := collect(c)
+	c, id, col := e.start(t, "patient=pat-1")
 	half := len(pcm) * 55 / 100
 	sendAudio(t, c, pcm[:half], 3001)
 	col.waitDurable(t, int64(half)*2/3)
@@ -352,12 +353,7 @@ func TestRecoverFinishesAbandonedSession(t *testing.T) {
 	e := newDurableEnv(t, nil, nil)
 	const n = 5
 	pcm := levelAudio(n)
-	c, resp, err := e.dial("patient=pat-1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := resp.Header.Get("dg-request-id")
-	col := collect(c)
+	c, id, col := e.start(t, "patient=pat-1")
 	sendAudio(t, c, pcm, 4000)
 	col.waitDurable(t, int64(len(pcm)))
 	e.srv.Abort()
@@ -402,12 +398,7 @@ func TestStreamingBadInput(t *testing.T) {
 		return http.Header{"Authorization": {"Bearer " + token(t, sub, clinic, review.RoleClinician)}}
 	}
 	// An open session to resume and to count against the limits.
-	c, resp, err := e.dial("patient=pat-1&sample_rate=16000", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := resp.Header.Get("dg-request-id")
-	col := collect(c)
+	c, id, col := e.start(t, "patient=pat-1&sample_rate=16000")
 	sendAudio(t, c, levelAudio(1)[:3333], 3333) // odd byte count: carried
 	col.waitDurable(t, 3333)
 
@@ -499,13 +490,8 @@ func TestShutdownStoresAudioInFlight(t *testing.T) {
 	// A long interval: nothing is stored by the timer before shutdown.
 	e := newDurableEnv(t, nil, func(o *Options) { o.Limits.DurableInterval = time.Hour })
 	pcm := levelAudio(3)
-	c, resp, err := e.dial("patient=pat-1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, id, col := e.start(t, "patient=pat-1")
 	defer c.Close()
-	id := resp.Header.Get("dg-request-id")
-	col := collect(c)
 	sendAudio(t, c, pcm, 1000) // under 64 KiB per batch: the byte trigger fires, the tail waits
 	// Finalize is answered after every frame before it was taken in.
 	sendText(t, c, `{"type":"Finalize"}`)
