@@ -6,11 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -20,59 +18,21 @@ import (
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription"
+	"github.com/scribegate/scribegate/transcription/leveltest"
 )
 
 // levelEngine is a stand-in engine whose text names the utterance it
-// heard by the audio's own content: burst k of levelAudio is a square wave
-// of amplitude 2000+400k, and the engine says "u<k>". An utterance lost,
+// heard by the audio's own content (leveltest.Label): an utterance lost,
 // cut in two or transcribed twice shows in the transcript whatever the
 // timeline says.
 type levelEngine struct{}
 
 func (levelEngine) Transcribe(ctx context.Context, u transcription.Utterance) (transcription.Transcript, error) {
-	var amps []int
-	for _, s := range u.Samples {
-		a := int(s)
-		if a < 0 {
-			a = -a
-		}
-		if a > 1000 {
-			amps = append(amps, a)
-		}
-	}
-	if len(amps) == 0 {
+	l := leveltest.Label(u.Samples)
+	if l == "" {
 		return transcription.Transcript{}, nil
 	}
-	sort.Ints(amps)
-	k := (amps[len(amps)/2] - 2000 + 200) / 400
-	return transcription.Transcript{Text: fmt.Sprintf("u%d", k), Confidence: 0.9}, nil
-}
-
-// levelAudio is n bursts of 0.6 s of 100 Hz square wave at amplitude
-// 2000+400k, each followed by 0.9 s of silence, at 16 kHz.
-func levelAudio(n int) []byte {
-	const rate = 16000
-	var b []byte
-	for k := range n {
-		amp := int16(2000 + 400*k)
-		for i := range rate * 6 / 10 {
-			v := amp
-			if (i/80)%2 == 1 {
-				v = -amp
-			}
-			b = append(b, byte(v), byte(uint16(v)>>8))
-		}
-		b = append(b, make([]byte, rate*2*9/10)...)
-	}
-	return b
-}
-
-func wantUtterances(n int) []string {
-	var out []string
-	for k := range n {
-		out = append(out, fmt.Sprintf("u%d", k))
-	}
-	return out
+	return transcription.Transcript{Text: l, Confidence: 0.9}, nil
 }
 
 // durableEnv is a gateway whose sessions store their audio in a SQLite
@@ -239,8 +199,8 @@ func (e *durableEnv) checkStored(t *testing.T, id string, pcm []byte, n int, fin
 	for _, u := range note.Transcript {
 		texts = append(texts, u.Text)
 	}
-	if !slices.Equal(texts, wantUtterances(n)) {
-		t.Errorf("transcript %v, want each of %v once", texts, wantUtterances(n))
+	if !slices.Equal(texts, leveltest.Want(n)) {
+		t.Errorf("transcript %v, want each of %v once", texts, leveltest.Want(n))
 	}
 	for i := 1; i < len(note.Transcript); i++ {
 		if note.Transcript[i].Start < note.Transcript[i-1].End || note.Transcript[i].Index <= note.Transcript[i-1].Index {
@@ -285,7 +245,7 @@ func (e *durableEnv) resumeAndFinish(t *testing.T, id string, pcm []byte) []wsMs
 func TestResumeAfterDroppedConnection(t *testing.T) {
 	e := newDurableEnv(t, nil, nil)
 	const n = 8
-	pcm := levelAudio(n)
+	pcm := leveltest.Audio(n)
 	c, id, col := e.start(t, "patient=pat-1")
 	if id == "" {
 		t.Fatal("no dg-request-id header on the upgrade")
@@ -307,7 +267,7 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 func TestResumeAfterRestart(t *testing.T) {
 	e := newDurableEnv(t, nil, nil)
 	const n = 8
-	pcm := levelAudio(n)
+	pcm := leveltest.Audio(n)
 	c, id, col := e.start(t, "patient=pat-1")
 	half := len(pcm) * 55 / 100
 	sendAudio(t, c, pcm[:half], 3001)
@@ -352,7 +312,7 @@ func TestResumeAfterRestart(t *testing.T) {
 func TestRecoverFinishesAbandonedSession(t *testing.T) {
 	e := newDurableEnv(t, nil, nil)
 	const n = 5
-	pcm := levelAudio(n)
+	pcm := leveltest.Audio(n)
 	c, id, col := e.start(t, "patient=pat-1")
 	sendAudio(t, c, pcm, 4000)
 	col.waitDurable(t, int64(len(pcm)))
@@ -375,8 +335,8 @@ func TestRecoverFinishesAbandonedSession(t *testing.T) {
 			for _, u := range note.Transcript {
 				texts = append(texts, u.Text)
 			}
-			if !slices.Equal(texts, wantUtterances(n)) {
-				t.Errorf("recovered transcript %v, want %v", texts, wantUtterances(n))
+			if !slices.Equal(texts, leveltest.Want(n)) {
+				t.Errorf("recovered transcript %v, want %v", texts, leveltest.Want(n))
 			}
 			return
 		}
@@ -399,7 +359,7 @@ func TestStreamingBadInput(t *testing.T) {
 	}
 	// An open session to resume and to count against the limits.
 	c, id, col := e.start(t, "patient=pat-1&sample_rate=16000")
-	sendAudio(t, c, levelAudio(1)[:3333], 3333) // odd byte count: carried
+	sendAudio(t, c, leveltest.Audio(1)[:3333], 3333) // odd byte count: carried
 	col.waitDurable(t, 3333)
 
 	refusals := []struct {
@@ -489,7 +449,7 @@ func TestStreamingBadInput(t *testing.T) {
 func TestShutdownStoresAudioInFlight(t *testing.T) {
 	// A long interval: nothing is stored by the timer before shutdown.
 	e := newDurableEnv(t, nil, func(o *Options) { o.Limits.DurableInterval = time.Hour })
-	pcm := levelAudio(3)
+	pcm := leveltest.Audio(3)
 	c, id, col := e.start(t, "patient=pat-1")
 	defer c.Close()
 	sendAudio(t, c, pcm, 1000) // under 64 KiB per batch: the byte trigger fires, the tail waits

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -22,45 +21,14 @@ import (
 
 	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription/leveltest"
 	"github.com/scribegate/scribegate/transcription/openaitest"
 )
 
-// levelWhisper names each utterance by its audio: burst k of levelPCM has
-// amplitude 2000+400k, and the answer is "u<k>". A lost, split or doubled
-// utterance shows in the transcript.
+// levelWhisper names each utterance by its audio (leveltest.Label): a
+// lost, split or doubled utterance shows in the transcript.
 func levelWhisper(r openaitest.TranscriptionRequest) (openaitest.TranscriptionResponse, error) {
-	var amps []int
-	for _, s := range r.Samples {
-		a := int(s)
-		if a < 0 {
-			a = -a
-		}
-		if a > 1000 {
-			amps = append(amps, a)
-		}
-	}
-	if len(amps) == 0 {
-		return openaitest.TranscriptionResponse{}, nil
-	}
-	sort.Ints(amps)
-	return openaitest.TranscriptionResponse{Text: fmt.Sprintf("u%d", (amps[len(amps)/2]-2000+200)/400)}, nil
-}
-
-// levelPCM is n bursts of 0.6 s square wave then 0.9 s of silence, 16 kHz.
-func levelPCM(n int) []byte {
-	var b []byte
-	for k := range n {
-		amp := int16(2000 + 400*k)
-		for i := range 16000 * 6 / 10 {
-			v := amp
-			if (i/80)%2 == 1 {
-				v = -amp
-			}
-			b = append(b, byte(v), byte(uint16(v)>>8))
-		}
-		b = append(b, make([]byte, 16000*2*9/10)...)
-	}
-	return b
+	return openaitest.TranscriptionResponse{Text: leveltest.Label(r.Samples)}, nil
 }
 
 // runningApp is one gateway process on a data dir that outlives it.
@@ -126,7 +94,7 @@ streaming:
 `, dir, ai.URL)), 0o600)
 
 	const n = 10
-	pcm := levelPCM(n)
+	pcm := leveltest.Audio(n)
 	want := sha256.Sum256(pcm)
 
 	g := startApp(t, cfgPath)
@@ -218,13 +186,11 @@ streaming:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var texts, wantTexts []string
+	var texts []string
 	for _, u := range note.Transcript {
 		texts = append(texts, u.Text)
 	}
-	for k := range n {
-		wantTexts = append(wantTexts, fmt.Sprintf("u%d", k))
-	}
+	wantTexts := leveltest.Want(n)
 	if !slices.Equal(texts, wantTexts) || note.State != review.StatePendingReview {
 		t.Errorf("note %s with transcript %v; want pending_review with %v", note.State, texts, wantTexts)
 	}
