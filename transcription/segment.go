@@ -142,6 +142,12 @@ func NewSegmenter(cfg SegmenterConfig) *Segmenter {
 // Write feeds samples and appends what they completed to dst.
 func (s *Segmenter) Write(dst []SegmentEvent, samples []int16) []SegmentEvent {
 	for len(samples) > 0 {
+		if len(s.pending) == 0 && len(samples) >= s.frameLen {
+			// A whole frame at hand: analysed in place, not copied first.
+			dst = s.step(dst, samples[:s.frameLen])
+			samples = samples[s.frameLen:]
+			continue
+		}
 		n := min(s.frameLen-len(s.pending), len(samples))
 		s.pending = append(s.pending, samples[:n]...)
 		samples = samples[n:]
@@ -243,11 +249,7 @@ func (s *Segmenter) pushFloor(e float64) {
 }
 
 func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
-	var sum float64
-	for _, v := range frame {
-		sum += float64(v) * float64(v)
-	}
-	e := 10 * math.Log10(sum/float64(len(frame))+1)
+	e := energyDB(frame)
 	floor := s.floor()
 	s.pushFloor(e)
 
@@ -302,11 +304,19 @@ func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
 // utterance, for the frames before speech was confirmed).
 func (s *Segmenter) frameEnergy(f int) float64 {
 	off := (f - s.bufStart) * s.frameLen
-	var sum float64
-	for _, v := range s.buf[off : off+s.frameLen] {
-		sum += float64(v) * float64(v)
+	return energyDB(s.buf[off : off+s.frameLen])
+}
+
+// energyDB is a frame's energy in dB of its mean square. The squares are
+// summed as integers: each is below 2^31 and a frame's sum stays far below
+// 2^53, so the result is exactly what a float64 sum gives, for less work
+// per sample.
+func energyDB(frame []int16) float64 {
+	var sum int64
+	for _, v := range frame {
+		sum += int64(v) * int64(v)
 	}
-	return 10 * math.Log10(sum/float64(s.frameLen)+1)
+	return 10 * math.Log10(float64(sum)/float64(len(frame))+1)
 }
 
 // cut ends an over-long utterance at the quietest frame of its last
