@@ -67,8 +67,8 @@ type Segmenter struct {
 	rate, frameLen                                           int
 	endFrames, maxFrames, minFrames, preFrames, postFrames   int
 	searchFrames                                             int
-	pending                                                  []int16 // partial frame
-	buf                                                      []int16 // samples from frame bufStart on
+	pending                                                  []int16    // partial frame
+	held                                                     heldFrames // frames from bufStart on (and a few before)
 	bufStart                                                 int
 	frame                                                    int // index of the next frame
 	energies                                                 []float64
@@ -132,6 +132,7 @@ func NewSegmenter(cfg SegmenterConfig) *Segmenter {
 		postFrames: frames(cfg.PostRoll),
 		floorWin:   make([]float64, int(floorWindow/frameDur)),
 	}
+	s.held.frameLen = s.frameLen
 	s.searchFrames = min(int(searchMax/frameDur), s.maxFrames/3)
 	for i := range s.floorWin {
 		s.floorWin[i] = initFloorDB
@@ -181,8 +182,7 @@ func (s *Segmenter) Pending() (u Utterance, ok bool) {
 	if !ok {
 		return Utterance{}, false
 	}
-	from, to := (s.uttStart-s.bufStart)*s.frameLen, (end-s.bufStart)*s.frameLen
-	samples := append([]int16(nil), s.buf[from:to]...)
+	samples := s.held.copyFrames(s.uttStart, end)
 	return Utterance{Index: s.index, Start: s.frameTime(s.uttStart), Samples: samples, SampleRate: s.rate}, true
 }
 
@@ -207,7 +207,7 @@ func (s *Segmenter) pendingSpan() (start, end time.Duration, ok bool) {
 }
 
 // buffered is the bytes of audio the segmenter holds.
-func (s *Segmenter) buffered() int { return 2 * (cap(s.buf) + cap(s.pending)) }
+func (s *Segmenter) buffered() int { return 2 * (s.held.samples() + cap(s.pending)) }
 
 // Elapsed is how much audio the Segmenter has been given.
 func (s *Segmenter) Elapsed() time.Duration {
@@ -255,7 +255,7 @@ func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
 
 	fi := s.frame
 	s.frame++
-	s.buf = append(s.buf, frame...)
+	s.held.push(fi, frame)
 	if s.state == segSpeaking {
 		s.energies = append(s.energies, e)
 	}
@@ -303,8 +303,7 @@ func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
 // frameEnergy recomputes the energy of a buffered frame (used once per
 // utterance, for the frames before speech was confirmed).
 func (s *Segmenter) frameEnergy(f int) float64 {
-	off := (f - s.bufStart) * s.frameLen
-	return energyDB(s.buf[off : off+s.frameLen])
+	return energyDB(s.held.frame(f))
 }
 
 // energyDB is a frame's energy in dB of its mean square. The squares are
@@ -350,8 +349,7 @@ func (s *Segmenter) emit(dst []SegmentEvent, end int) []SegmentEvent {
 	if end <= s.uttStart {
 		return dst // nothing voiced since a forced cut
 	}
-	from, to := (s.uttStart-s.bufStart)*s.frameLen, (end-s.bufStart)*s.frameLen
-	samples := append([]int16(nil), s.buf[from:to]...)
+	samples := s.held.copyFrames(s.uttStart, end)
 	u := Utterance{Index: s.index, Start: s.frameTime(s.uttStart), Samples: samples, SampleRate: s.rate}
 	s.index++
 	s.minStart = end
@@ -371,11 +369,93 @@ func (s *Segmenter) trim() {
 	default:
 		return
 	}
-	// Audio before keep is dropped for good; the buffer is compacted once
-	// the dropped part is as large as what is kept, so that an idle
-	// stream does not move its pre-roll every 10 ms.
-	if drop := (keep - s.bufStart) * s.frameLen; drop > 0 && (drop >= len(s.buf)-drop || s.state == segSpeaking) {
-		s.buf = append(s.buf[:0], s.buf[drop:]...)
+	// Audio before keep is dropped for good: its chunks are let go once
+	// wholly before it, so nothing is moved.
+	if keep > s.bufStart {
 		s.bufStart = keep
+		s.held.dropBefore(keep)
 	}
+}
+
+// heldFrames holds consecutive frames in fixed chunks of chunkFrames
+// frames. An utterance grows by whole chunks instead of by reallocating
+// and copying all it holds (most of the segmenter's cost when it was one
+// slice), and dropping audio lets go of whole chunks without moving the
+// rest. A few let-go chunks are kept for the next utterance.
+type heldFrames struct {
+	frameLen int
+	chunks   [][]int16 // chunks[0] starts at frame base
+	base     int
+	spare    [][]int16
+}
+
+const (
+	chunkFrames = 50 // 0.5 s per chunk
+	maxSpare    = 4  // chunks kept for reuse: 2 s
+)
+
+func (h *heldFrames) push(f int, frame []int16) {
+	n := len(h.chunks)
+	if n == 0 {
+		h.base = f
+	}
+	if n == 0 || len(h.chunks[n-1]) == cap(h.chunks[n-1]) {
+		var c []int16
+		if k := len(h.spare); k > 0 {
+			c, h.spare = h.spare[k-1], h.spare[:k-1]
+		} else {
+			c = make([]int16, 0, chunkFrames*h.frameLen)
+		}
+		h.chunks = append(h.chunks, c)
+		n++
+	}
+	h.chunks[n-1] = append(h.chunks[n-1], frame...)
+}
+
+// frame returns held frame f.
+func (h *heldFrames) frame(f int) []int16 {
+	rel := f - h.base
+	off := rel % chunkFrames * h.frameLen
+	return h.chunks[rel/chunkFrames][off : off+h.frameLen]
+}
+
+// copyFrames returns a copy of frames from up to to (exclusive).
+func (h *heldFrames) copyFrames(from, to int) []int16 {
+	out := make([]int16, 0, (to-from)*h.frameLen)
+	for f := from; f < to; {
+		rel := f - h.base
+		off := rel % chunkFrames
+		n := min(chunkFrames-off, to-f)
+		out = append(out, h.chunks[rel/chunkFrames][off*h.frameLen:(off+n)*h.frameLen]...)
+		f += n
+	}
+	return out
+}
+
+// dropBefore lets go of the chunks wholly before frame keep.
+func (h *heldFrames) dropBefore(keep int) {
+	i := 0
+	for i < len(h.chunks) && h.base+chunkFrames <= keep {
+		if len(h.spare) < maxSpare {
+			h.spare = append(h.spare, h.chunks[i][:0])
+		}
+		h.chunks[i] = nil
+		h.base += chunkFrames
+		i++
+	}
+	if i > 0 {
+		h.chunks = append(h.chunks[:0], h.chunks[i:]...)
+	}
+}
+
+// samples is the capacity held, in samples.
+func (h *heldFrames) samples() int {
+	n := 0
+	for _, c := range h.chunks {
+		n += cap(c)
+	}
+	for _, c := range h.spare {
+		n += cap(c)
+	}
+	return n
 }
