@@ -195,6 +195,12 @@ func (s *Store) AppendAudioBatch(ctx context.Context, batch []review.AudioAppend
 		return nil
 	}
 	return s.audioTx(ctx, func(tx *sql.Tx) error {
+		// The statements run without ctx's cancellation: for a context that
+		// can be cancelled the driver starts a goroutine per statement to
+		// interrupt it, two per session in every batch, for statements of
+		// microseconds. Cancelling ctx still rolls the transaction back and
+		// fails the statements after it.
+		ctx := context.WithoutCancel(ctx)
 		insert, err := tx.PrepareContext(ctx, `INSERT INTO chunks (prev, offset, data) SELECT last, size, ? FROM audio WHERE session = ? AND size = ?`)
 		if err != nil {
 			return fmt.Errorf("sqlitestore: append audio: %w", err)
