@@ -2,6 +2,7 @@ package transcription
 
 import (
 	"math"
+	"sync"
 	"time"
 )
 
@@ -381,18 +382,20 @@ func (s *Segmenter) trim() {
 // frames. An utterance grows by whole chunks instead of by reallocating
 // and copying all it holds (most of the segmenter's cost when it was one
 // slice), and dropping audio lets go of whole chunks without moving the
-// rest. A few let-go chunks are kept for the next utterance.
+// rest. Chunks let go are reused by any stream's segmenter (chunkPool).
 type heldFrames struct {
 	frameLen int
 	chunks   [][]int16 // chunks[0] starts at frame base
 	base     int
-	spare    [][]int16
 }
 
-const (
-	chunkFrames = 50 // 0.5 s per chunk
-	maxSpare    = 4  // chunks kept for reuse: 2 s
-)
+const chunkFrames = 50 // 0.5 s per chunk
+
+// chunkPool recycles let-go chunks across streams, so that a gateway's
+// segmenters allocate about as much as they hold at once rather than as
+// much as is spoken. It holds *[]int16 of any frame length; one of
+// another length is let go.
+var chunkPool sync.Pool
 
 func (h *heldFrames) push(f int, frame []int16) {
 	n := len(h.chunks)
@@ -401,8 +404,8 @@ func (h *heldFrames) push(f int, frame []int16) {
 	}
 	if n == 0 || len(h.chunks[n-1]) == cap(h.chunks[n-1]) {
 		var c []int16
-		if k := len(h.spare); k > 0 {
-			c, h.spare = h.spare[k-1], h.spare[:k-1]
+		if p, ok := chunkPool.Get().(*[]int16); ok && cap(*p) == chunkFrames*h.frameLen {
+			c = (*p)[:0]
 		} else {
 			c = make([]int16, 0, chunkFrames*h.frameLen)
 		}
@@ -436,9 +439,8 @@ func (h *heldFrames) copyFrames(from, to int) []int16 {
 func (h *heldFrames) dropBefore(keep int) {
 	i := 0
 	for i < len(h.chunks) && h.base+chunkFrames <= keep {
-		if len(h.spare) < maxSpare {
-			h.spare = append(h.spare, h.chunks[i][:0])
-		}
+		c := h.chunks[i][:0]
+		chunkPool.Put(&c)
 		h.chunks[i] = nil
 		h.base += chunkFrames
 		i++
@@ -452,9 +454,6 @@ func (h *heldFrames) dropBefore(keep int) {
 func (h *heldFrames) samples() int {
 	n := 0
 	for _, c := range h.chunks {
-		n += cap(c)
-	}
-	for _, c := range h.spare {
 		n += cap(c)
 	}
 	return n
