@@ -1,9 +1,7 @@
 package bestpractice
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +12,6 @@ import (
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/auident"
 	"github.com/scribegate/scribegate/connectors/connectortest"
-	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
 
@@ -77,23 +74,7 @@ func TestFHIRGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fhirschema.ForTest(t).Validate(got); err != nil {
-		t.Fatalf("invalid against the R4 schema: %v", err)
-	}
-	var pretty bytes.Buffer
-	json.Indent(&pretty, got, "", "  ")
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", "documentreference.golden.json")
-	if *update {
-		os.WriteFile(path, pretty.Bytes(), 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("differs from %s:\n%s", path, pretty.Bytes())
-	}
+	connectortest.Golden(t, filepath.Join("testdata", "documentreference.golden.json"), got, *update)
 }
 
 func TestFHIRPush(t *testing.T) {
