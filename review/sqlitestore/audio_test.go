@@ -45,16 +45,7 @@ func TestAudioReopen(t *testing.T) {
 // Open, every byte of it, and the old tables are gone.
 func TestAudioMovedFromNotesFile(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "review.db")
-	s, err := sqlitestore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, db := freshFile(t)
 	a := bytes.Repeat([]byte{9, 0, 7}, 5000)
 	for _, q := range []string{
 		`CREATE TABLE audio (session TEXT PRIMARY KEY, size INTEGER NOT NULL, created_at INTEGER NOT NULL)`,
@@ -73,7 +64,7 @@ func TestAudioMovedFromNotesFile(t *testing.T) {
 	}
 	db.Close()
 
-	s, err = sqlitestore.Open(ctx, path)
+	s, err := sqlitestore.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,16 +73,7 @@ func TestReopen(t *testing.T) {
 
 func TestRefusesNewerSchema(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "review.db")
-	s, err := sqlitestore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, db := freshFile(t)
 	if _, err := db.Exec(`UPDATE schema_version SET version = 99`); err != nil {
 		t.Fatal(err)
 	}
@@ -113,4 +104,21 @@ func TestOpenOddPaths(t *testing.T) {
 			t.Errorf("Open(%q) succeeded", bad)
 		}
 	}
+}
+
+// freshFile makes a store file as Open leaves it, closes the store and
+// opens the file raw, so a test can shape it as another build would have.
+func freshFile(t *testing.T) (string, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "review.db")
+	s, err := sqlitestore.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, db
 }
