@@ -196,12 +196,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.Trim(r.URL.Path, "/")
 	rec := Request{Method: r.Method, Path: path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body}
 	rw := &recordingWriter{ResponseWriter: w}
-	defer func() {
-		rec.Status = rw.status
+	recorded := false
+	record := func(status int) {
+		if recorded {
+			return
+		}
+		recorded = true
+		rec.Status = status
 		s.mu.Lock()
 		s.requests = append(s.requests, rec)
 		s.mu.Unlock()
-	}()
+	}
+	defer func() { record(rw.status) }()
 
 	parts := strings.Split(path, "/")
 	resourceType := parts[0]
@@ -247,7 +253,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Handle the request into a discarded response, then close the
 		// connection: the work is done, the reply is lost.
 		s.route(httptest.NewRecorder(), r, parts, body)
-		rec.Status = 0
+		// Record before the client can see the connection close, so a
+		// test that reads Requests right after its error finds it.
+		record(0)
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				conn.Close()
