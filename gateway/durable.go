@@ -255,7 +255,7 @@ func (ss *session) attachConn(c *websocket.Conn) {
 	ss.connOff = d
 	ss.out <- outFrame{attach: c, msg: ss.durableMsg(d)}
 	ss.readerDone = make(chan struct{})
-	go ss.reader(c, ss.in, ss.stopRead, ss.readerDone)
+	go ss.reader(c, ss.readEnds, ss.stopRead, ss.readerDone)
 	ss.srv.metrics.sessionsTotal.WithLabelValues("resumed").Inc()
 	ss.srv.log.Info("session resumed", append(ss.attrs(), "durable_bytes", d)...)
 }
@@ -406,6 +406,8 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 		out:        make(chan outFrame, 64),
 		hash:       sha256.New(),
 		created:    n.CreatedAt,
+		started:    time.Now(),
+		acked:      make(chan struct{}, 1),
 		note:       n,
 		transcript: append([]notes.Utterance(nil), n.Transcript...),
 		rebuilt:    true,
@@ -457,12 +459,13 @@ func (ss *session) serveRebuilt(log *slog.Logger, wait time.Duration) {
 	go ss.writer()
 	pumpDone := make(chan struct{})
 	go ss.pump(pumpDone)
-	ss.in = make(chan inFrame)
+	ss.readEnds = make(chan readEnd)
 	ss.stopRead = make(chan struct{})
 
 	end := endReason{name: "recovered_unclaimed", code: websocket.CloseNormalClosure}
 	if ss.awaitResume(wait) {
-		end = ss.loop(ss.in)
+		ss.touch()
+		end = ss.loop(ss.readEnds)
 	}
 	ss.end(log, end, pumpDone)
 }
@@ -471,6 +474,7 @@ func (ss *session) serveRebuilt(log *slog.Logger, wait time.Duration) {
 // queued (unless the gateway was aborted) and the connection closed.
 func (ss *session) end(log *slog.Logger, end endReason, pumpDone <-chan struct{}) {
 	s := ss.srv
+	ss.stopTaking()
 	close(ss.stopRead)
 	s.unregister(ss)
 	defer s.forget(ss)

@@ -190,8 +190,10 @@ func (w *audioWriter) flush(ctx context.Context) bool {
 	return err == nil
 }
 
-// persister holds a session's audio until the writer has stored it, and
-// acknowledges what is stored with Durable messages.
+// persister holds a session's audio until the writer has stored it. The
+// session's connection writer sends the Durable messages: stored signals
+// the session's acked channel, and the connection writer reads durableNow,
+// so an acknowledgement costs no goroutine of its own.
 type persister struct {
 	ss *session
 	w  *audioWriter // nil: no store, nothing is kept
@@ -206,16 +208,15 @@ type persister struct {
 	failures int  // failed batches in a row
 	closing  bool
 
-	acked chan struct{} // the ack goroutine has something to do
-	done  chan struct{} // closed when the ack goroutine ends
+	acked   chan struct{} // more is durable: the session's, for its connection writer
+	changed chan struct{} // a batch was stored or failed: for close
 }
 
 func newPersister(ss *session, from int64) *persister {
-	p := &persister{ss: ss, off: from, durable: from, acked: make(chan struct{}, 1), done: make(chan struct{})}
+	p := &persister{ss: ss, off: from, durable: from, acked: ss.acked, changed: make(chan struct{}, 1)}
 	if ss.srv.opts.Audio != nil {
 		p.w = ss.srv.audioWriter()
 	}
-	go p.run(from)
 	return p
 }
 
@@ -244,7 +245,7 @@ func (p *persister) stored(a *review.AudioAppend, err error) bool {
 		p.failures++
 		retry := !(p.closing && p.failures >= storeAttempts)
 		p.mu.Unlock()
-		notify(p.acked) // a closing session may give up
+		notify(p.changed) // a closing session may give up
 		return retry
 	}
 	n := len(a.Data)
@@ -257,6 +258,7 @@ func (p *persister) stored(a *review.AudioAppend, err error) bool {
 	p.inflight = nil
 	p.mu.Unlock()
 	notify(p.acked)
+	notify(p.changed)
 	return false
 }
 
@@ -280,8 +282,10 @@ func (p *persister) durableNow() int64 {
 	return p.durable
 }
 
-// close stores what is left and stops; it returns once everything given
-// to add is stored or the store failed for good.
+// close stores what is left, then queues the last Durable message; it
+// returns once everything given to add is stored, the store failed for
+// good, or the gateway was aborted (what is stored is what was
+// acknowledged).
 func (p *persister) close() {
 	p.mu.Lock()
 	p.closing = true
@@ -290,32 +294,20 @@ func (p *persister) close() {
 	if p.w != nil && left > 0 {
 		p.w.enqueue(p, 0, true)
 	}
-	notify(p.acked)
-	<-p.done
-}
-
-// run sends a Durable message each time more of the session's audio is
-// stored, until the session is closed and nothing is left to store.
-func (p *persister) run(sent int64) {
-	defer close(p.done)
-	ss := p.ss
-	for {
-		select {
-		case <-p.acked:
-		case <-ss.srv.base.Done():
-			return // abandoned: what is stored is what was acknowledged
-		}
+	for p.w != nil {
 		p.mu.Lock()
-		d, closing := p.durable, p.closing
 		settled := len(p.buf) == 0 && p.inflight == nil
-		giveUp := closing && p.failures >= storeAttempts
+		giveUp := p.failures >= storeAttempts
 		p.mu.Unlock()
-		if d > sent {
-			ss.send(ss.durableMsg(d))
-			sent = d
+		if settled || giveUp {
+			break
 		}
-		if closing && (settled || giveUp || p.w == nil) {
+		select {
+		case <-p.changed:
+		case <-p.ss.srv.base.Done():
 			return
 		}
 	}
+	// Ahead of whatever the session sends next (its note), in order.
+	p.ss.send(p.ss.durableMsg(p.durableNow()))
 }

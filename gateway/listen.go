@@ -235,6 +235,8 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 		out:     make(chan outFrame, 64),
 		hash:    sha256.New(),
 		created: time.Now().UTC(),
+		started: time.Now(),
+		acked:   make(chan struct{}, 1),
 	}
 	sess.run()
 }
@@ -265,23 +267,21 @@ type closeFrame struct {
 	reason string
 }
 
-// inFrame is one thing the reader got. data is in buf, which the loop
-// gives back to the pool once the frame is taken in.
-type inFrame struct {
-	typ      int
-	data     []byte
-	buf      *frameBuf
-	tooLarge bool
-	err      error
+// readEnd is why a reader stopped: its connection failed (err), or a
+// frame ended the session (end).
+type readEnd struct {
+	err error
+	end endReason
 }
 
 // frameBuf is a reusable buffer for one incoming message.
 type frameBuf struct{ b []byte }
 
-// framePool recycles the reader's message buffers: a frame is copied to
+// framePool recycles the readers' message buffers: a frame is copied to
 // the store's queue and decoded for the stream before the next is read,
-// so two or three buffers serve a session instead of one allocation (and
-// several as it grows) per frame.
+// so a buffer is held only while a frame is read and taken, and a few
+// serve every session instead of one allocation (and several as it
+// grows) per frame.
 type framePool struct{ p sync.Pool }
 
 func (fp *framePool) get() *frameBuf {
@@ -363,9 +363,19 @@ type session struct {
 	baseTime     time.Duration
 	baseIndex    int
 	savedThrough int64
-	in           chan inFrame
+	readEnds     chan readEnd
 	stopRead     chan struct{}
 	readerDone   chan struct{}
+	acked        chan struct{} // more audio is durable (persister to writer)
+
+	// The reader takes frames in under takeMu until the session stops
+	// taking them (stopped); then the stream is the finishing code's.
+	takeMu  sync.Mutex
+	stopped bool
+	// started and active (nanoseconds after started, at the client's last
+	// frame or KeepAlive) tell the loop how long the session was idle.
+	started time.Time
+	active  atomic.Int64
 }
 
 // endReason says why the loop ended and how the socket is closed.
@@ -441,12 +451,12 @@ func (ss *session) run() {
 	pumpDone := make(chan struct{})
 	go ss.pump(pumpDone)
 
-	ss.in = make(chan inFrame)
+	ss.readEnds = make(chan readEnd)
 	ss.stopRead = make(chan struct{})
 	ss.readerDone = make(chan struct{})
-	go ss.reader(ss.conn, ss.in, ss.stopRead, ss.readerDone)
+	go ss.reader(ss.conn, ss.readEnds, ss.stopRead, ss.readerDone)
 
-	end := ss.loop(ss.in)
+	end := ss.loop(ss.readEnds)
 	ss.end(log, end, pumpDone)
 }
 
@@ -478,8 +488,10 @@ func (ss *session) endpointing() time.Duration {
 	return ss.srv.limits.Endpointing
 }
 
-// loop feeds the stream until the session should end, and says why.
-func (ss *session) loop(in <-chan inFrame) endReason {
+// loop waits until the session should end, and says why: the reader
+// takes the frames, the loop keeps the session's clocks and waits for its
+// client after a dropped connection.
+func (ss *session) loop(ends <-chan readEnd) endReason {
 	s := ss.srv
 	idle := time.NewTimer(s.limits.IdleTimeout)
 	defer idle.Stop()
@@ -492,60 +504,25 @@ func (ss *session) loop(in <-chan inFrame) endReason {
 		case <-s.drain:
 			return endReason{name: "shutdown", code: websocket.CloseGoingAway, reason: "gateway shutting down"}
 		case <-idle.C:
+			if left := s.limits.IdleTimeout - ss.idleFor(); left > 0 {
+				idle.Reset(left)
+				continue
+			}
 			return endReason{name: "idle", code: websocket.CloseNormalClosure, reason: "idle timeout"}
 		case <-maxDur.C:
 			return endReason{name: "max_duration", code: websocket.CloseNormalClosure, reason: "maximum session length",
 				errCode: CodeMaxDuration, errDesc: "the session reached its maximum length and was finished"}
-		case f := <-in:
-			switch {
-			case f.err != nil:
-				if ss.awaitResume(s.limits.ResumeWindow) {
-					resetTimer(idle, s.limits.IdleTimeout)
-					continue
-				}
-				return endReason{name: "disconnect", code: websocket.CloseAbnormalClosure}
-			case f.tooLarge:
-				return endReason{name: "frame_too_large", code: websocket.CloseMessageTooBig, reason: "frame too large",
-					errCode: CodeFrameTooLarge,
-					errDesc: fmt.Sprintf("a message was larger than %d bytes; the audio before it is kept and drafted", s.limits.MaxFrameBytes)}
-			case f.typ == websocket.BinaryMessage:
-				if len(f.data) == 0 {
-					// Deepgram's older clients end a stream with an empty frame.
-					return endReason{name: "close_stream", code: websocket.CloseNormalClosure}
-				}
-				if err := ss.accept(f.data); err != nil {
-					s.log.Error("write audio", append(ss.attrs(), "error", err)...)
-					return endReason{name: "transcription_failed", code: websocket.CloseInternalServerErr, reason: "transcription failed",
-						errCode: CodeTranscriptionError, errDesc: "the audio could not be processed; what was received is drafted"}
-				}
-				s.metrics.audioSeconds.Add(float64(len(f.data)/2) / float64(ss.p.sampleRate))
-				s.recs.frames.put(f.buf)
-				resetTimer(idle, s.limits.IdleTimeout)
-			case f.typ == websocket.TextMessage:
-				typ, err := parseControl(f.data)
-				s.recs.frames.put(f.buf)
-				var ce *controlError
-				switch {
-				case errors.As(err, &ce):
-					ss.sendError(ce.Code, ce.Description)
-				case typ == msgKeepAlive:
-					resetTimer(idle, s.limits.IdleTimeout)
-				case typ == msgFinalize:
-					if err := ss.stream.Finalize(); err != nil {
-						s.log.Error("finalize", append(ss.attrs(), "error", err)...)
-						ss.sendError(CodeTranscriptionError, "the current utterance could not be flushed")
-					}
-				case typ == msgCloseStream:
-					return endReason{name: "close_stream", code: websocket.CloseNormalClosure}
-				}
+		case e := <-ends:
+			if e.err == nil {
+				return e.end
 			}
+			if ss.awaitResume(s.limits.ResumeWindow) {
+				ss.touch()
+				continue
+			}
+			return endReason{name: "disconnect", code: websocket.CloseAbnormalClosure}
 		}
 	}
-}
-
-func resetTimer(t *time.Timer, d time.Duration) {
-	t.Stop()
-	t.Reset(d)
 }
 
 // finish turns what was received into a note waiting for review: it
@@ -701,54 +678,147 @@ func (ss *session) replaceGap(r transcription.Result) {
 	}
 }
 
-// reader hands frames to the loop until the connection fails or stop is
-// closed. It reads no further than MaxFrameBytes into any message.
-func (ss *session) reader(conn *websocket.Conn, in chan<- inFrame, stop <-chan struct{}, done chan<- struct{}) {
+// reader reads the connection's frames and takes each in itself (take),
+// without handing it to another goroutine: at a frame every 100 ms per
+// session, a hand-off costs more than the frame's own work. It stops when
+// the connection fails or a frame ends the session, and reports that on
+// ends, unless the session has already stopped (stop closed). After a
+// frame ended the session it keeps reading, and discards, until the
+// client closes or the session closes the connection. It reads no further
+// than MaxFrameBytes into any message.
+func (ss *session) reader(conn *websocket.Conn, ends chan<- readEnd, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	wait := 2 * ss.srv.limits.PingInterval
-	conn.SetReadDeadline(time.Now().Add(wait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
+	// Moving the read deadline costs a timer update: it is moved when an
+	// eighth of wait has passed, not on every frame.
+	var deadline time.Time
+	extend := func() error {
+		now := time.Now()
+		if deadline.Sub(now) > wait-wait/8 {
+			return nil
+		}
+		deadline = now.Add(wait)
+		return conn.SetReadDeadline(deadline)
+	}
+	extend()
+	conn.SetPongHandler(func(string) error { return extend() })
+	report := func(e readEnd) {
+		select {
+		case ends <- e:
+		case <-stop:
+		}
+	}
 	limit := ss.srv.limits.MaxFrameBytes
+	frames := &ss.srv.recs.frames
 	for {
 		typ, rd, err := conn.NextReader()
-		var f inFrame
 		if err != nil {
-			f = inFrame{err: err}
-		} else {
-			conn.SetReadDeadline(time.Now().Add(wait))
-			buf := ss.srv.recs.frames.get()
-			b, err := readFrame(rd, buf.b[:0], limit)
-			buf.b = b
-			switch {
-			case err != nil:
-				f = inFrame{err: err}
-			case int64(len(b)) > limit:
-				f = inFrame{tooLarge: true}
-			default:
-				f = inFrame{typ: typ, data: b, buf: buf}
-			}
-			if f.buf == nil {
-				ss.srv.recs.frames.put(buf)
-			}
-		}
-		select {
-		case in <- f:
-		case <-stop:
-			ss.srv.recs.frames.put(f.buf)
-			if f.err == nil && !f.tooLarge {
-				continue // drain until the client closes or we close
-			}
+			report(readEnd{err: err})
 			return
 		}
-		if f.err != nil || f.tooLarge {
+		extend()
+		buf := frames.get()
+		b, err := readFrame(rd, buf.b[:0], limit)
+		buf.b = b
+		switch {
+		case err != nil:
+			frames.put(buf)
+			report(readEnd{err: err})
 			return
+		case int64(len(b)) > limit:
+			frames.put(buf)
+			ss.stopTaking()
+			report(readEnd{end: endReason{name: "frame_too_large", code: websocket.CloseMessageTooBig, reason: "frame too large",
+				errCode: CodeFrameTooLarge,
+				errDesc: fmt.Sprintf("a message was larger than %d bytes; the audio before it is kept and drafted", limit)}})
+			return
+		}
+		end, ended := ss.takeFrame(typ, b)
+		frames.put(buf)
+		if ended {
+			report(readEnd{end: end})
 		}
 	}
 }
 
-// writer is the connection's only writer: messages, pings, then the close
-// frame. After a write fails it discards the rest, so senders never block
-// on a dead client.
+// takeFrame takes in a frame unless the session has stopped taking them,
+// and reports whether it ends the session (it takes none after that).
+func (ss *session) takeFrame(typ int, data []byte) (endReason, bool) {
+	ss.takeMu.Lock()
+	defer ss.takeMu.Unlock()
+	if ss.stopped {
+		return endReason{}, false
+	}
+	end, ended := ss.take(typ, data)
+	if ended {
+		ss.stopped = true
+	}
+	return end, ended
+}
+
+// stopTaking makes the session take no more frames; it returns once a
+// frame being taken is done, so the stream is then the caller's alone.
+func (ss *session) stopTaking() {
+	ss.takeMu.Lock()
+	ss.stopped = true
+	ss.takeMu.Unlock()
+}
+
+// take takes in one frame: audio is stored and transcribed, a control
+// message acted on. It reports whether the frame ends the session, and
+// why. Called with takeMu held.
+func (ss *session) take(typ int, data []byte) (endReason, bool) {
+	s := ss.srv
+	switch typ {
+	case websocket.BinaryMessage:
+		if len(data) == 0 {
+			// Deepgram's older clients end a stream with an empty frame.
+			return endReason{name: "close_stream", code: websocket.CloseNormalClosure}, true
+		}
+		if err := ss.accept(data); err != nil {
+			s.log.Error("write audio", append(ss.attrs(), "error", err)...)
+			return endReason{name: "transcription_failed", code: websocket.CloseInternalServerErr, reason: "transcription failed",
+				errCode: CodeTranscriptionError, errDesc: "the audio could not be processed; what was received is drafted"}, true
+		}
+		s.metrics.audioSeconds.Add(float64(len(data)/2) / float64(ss.p.sampleRate))
+		ss.touch()
+	case websocket.TextMessage:
+		typ, err := parseControl(data)
+		var ce *controlError
+		switch {
+		case errors.As(err, &ce):
+			ss.sendError(ce.Code, ce.Description)
+		case typ == msgKeepAlive:
+			ss.touch()
+		case typ == msgFinalize:
+			if err := ss.stream.Finalize(); err != nil {
+				s.log.Error("finalize", append(ss.attrs(), "error", err)...)
+				ss.sendError(CodeTranscriptionError, "the current utterance could not be flushed")
+			}
+		case typ == msgCloseStream:
+			return endReason{name: "close_stream", code: websocket.CloseNormalClosure}, true
+		}
+	}
+	return endReason{}, false
+}
+
+// touch notes that the client did something that keeps the session open.
+func (ss *session) touch() { ss.active.Store(int64(time.Since(ss.started))) }
+
+// idleFor is how long the client has done nothing that keeps the session
+// open.
+func (ss *session) idleFor() time.Duration {
+	return time.Since(ss.started) - time.Duration(ss.active.Load())
+}
+
+// writer is the connection's only writer: messages, Durable
+// acknowledgements, pings, then the close frame. After a write fails it
+// discards the rest, so senders never block on a dead client.
+//
+// It sends Durable itself when the store signals acked, rather than being
+// handed each one: a streaming client gets one per frame, and a message
+// on out would cost another goroutine's wake-up per frame. A Durable is
+// sent only when it says more than the last one sent on this connection.
 func (ss *session) writer() {
 	defer close(ss.writerDone)
 	conn := ss.curConn()
@@ -756,8 +826,30 @@ func (ss *session) writer() {
 	defer ping.Stop()
 	const writeWait = 10 * time.Second
 	failed := conn == nil
-	var buf bytes.Buffer // each message is encoded here, then written whole
+	var durable int64      // the last Durable sent on conn
+	var deadline time.Time // conn's write deadline
+	var buf bytes.Buffer   // each message is encoded here, then written whole
 	enc := json.NewEncoder(&buf)
+	write := func(typ int, b []byte) {
+		// Moving the deadline costs a timer update: it is moved when a
+		// tenth of writeWait has passed, not before every message.
+		if now := time.Now(); deadline.Sub(now) < writeWait-writeWait/10 {
+			deadline = now.Add(writeWait)
+			conn.SetWriteDeadline(deadline)
+		}
+		if err := conn.WriteMessage(typ, b); err != nil {
+			failed = true
+		}
+	}
+	sendDurable := func(d int64) {
+		if failed || d <= durable {
+			return
+		}
+		durable = d
+		buf.Reset()
+		buf.Write(ss.durableMsg(d).appendJSON(buf.AvailableBuffer()))
+		write(websocket.TextMessage, buf.Bytes())
+	}
 	for {
 		select {
 		case <-ping.C:
@@ -766,35 +858,38 @@ func (ss *session) writer() {
 					failed = true
 				}
 			}
+		case <-ss.acked:
+			if p := ss.persist; p != nil {
+				sendDurable(p.durableNow())
+			}
 		case f, ok := <-ss.out:
 			if !ok {
 				return
 			}
 			if f.attach != nil {
-				conn, failed = f.attach, false
+				// A new connection: its first message is the durable
+				// offset, whatever the last one said.
+				conn, failed, deadline, durable = f.attach, false, time.Time{}, -1
 			}
 			if failed {
 				continue
 			}
-			conn.SetWriteDeadline(time.Now().Add(writeWait))
-			var err error
 			if f.close != nil {
-				err = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(f.close.code, f.close.reason))
+				write(websocket.CloseMessage, websocket.FormatCloseMessage(f.close.code, f.close.reason))
 				failed = true // nothing may follow a close frame
-			} else {
-				// What WriteJSON would send, without its allocations.
-				buf.Reset()
-				if d, ok := f.msg.(durableMsg); ok {
-					buf.Write(d.appendJSON(buf.AvailableBuffer()))
-				} else if err = enc.Encode(f.msg); err != nil {
-					failed = true
-					continue
-				}
-				err = conn.WriteMessage(websocket.TextMessage, buf.Bytes())
+				continue
 			}
-			if err != nil {
+			if d, ok := f.msg.(durableMsg); ok {
+				sendDurable(d.Bytes)
+				continue
+			}
+			// What WriteJSON would send, without its allocations.
+			buf.Reset()
+			if err := enc.Encode(f.msg); err != nil {
 				failed = true
+				continue
 			}
+			write(websocket.TextMessage, buf.Bytes())
 		}
 	}
 }
