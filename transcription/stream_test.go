@@ -460,26 +460,3 @@ func TestIsTransient(t *testing.T) {
 		}
 	}
 }
-
-// BenchmarkStreamWrite measures the audio path a session's Write runs:
-// decode, resample 48 kHz → 16 kHz, segment. Results go to a trivial engine.
-func BenchmarkStreamWrite(b *testing.B) {
-	audio := toneAudio(48000, 1.0, 2.0, 1.0, 2.0)
-	const frame = 48000 * 2 / 50 // 20 ms frames
-	s, err := NewStream(context.Background(), StreamConfig{Engine: newDurationEngine(), SampleRate: 48000})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		for range s.Events() {
-		}
-	}()
-	b.SetBytes(int64(len(audio)))
-	for b.Loop() {
-		for off := 0; off < len(audio); off += frame {
-			s.Write(audio[off:min(off+frame, len(audio))])
-		}
-	}
-	b.StopTimer()
-	s.Close()
-}
