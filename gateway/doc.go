@@ -138,8 +138,8 @@
 // loop, by one writer that stores every session's pending audio in one
 // batch (AudioStore.AppendAudioBatch: group commit) after
 // Limits.DurableInterval or once DurableBytes wait, each session's part
-// acknowledged with Durable; final utterances are stored with the note and
-// the audio offset they end at. The upgrade answer carries the session id
+// acknowledged with Durable; final utterances are appended to the note's
+// transcript log with the audio offset they end at. The upgrade answer carries the session id
 // in dg-request-id. A client that lost its connection reconnects with
 // session=<id> (and optionally resume=true): its first message is Durable,
 // it resends from that offset, and audio the session already holds is

@@ -26,8 +26,9 @@ import (
 // audioWriter) at most Limits.DurableInterval after the first of it
 // arrived, or sooner once DurableBytes wait; after its audio is stored the
 // client gets {"type":"Durable","bytes":N,"seconds":S}, N counting bytes of
-// its audio as sent. Each final utterance is stored with the note together
-// with the audio offset it ends at (review.Service.AppendTranscript).
+// its audio as sent. Each final utterance is appended to the note's
+// transcript log with the audio offset it ends at
+// (review.Service.AppendTranscript).
 //
 // A connection that drops leaves its session attached to nothing for
 // Limits.ResumeWindow: a client that reconnects with session=<id> gets a
@@ -50,7 +51,7 @@ const (
 // recordingNotes is what resuming needs of the note service beyond
 // NoteService; *review.Service has it.
 type recordingNotes interface {
-	AppendTranscript(ctx context.Context, id string, utts []notes.Utterance, through int64) (*review.Note, error)
+	AppendTranscript(ctx context.Context, id string, utts []notes.Utterance, through int64) error
 	SessionNote(ctx context.Context, id string) (*review.Note, error)
 }
 
@@ -311,7 +312,7 @@ func (ss *session) saveUtterance(u *notes.Utterance, through int64) {
 	if u != nil {
 		utts = []notes.Utterance{*u}
 	}
-	if _, err := rn.AppendTranscript(ss.srv.base, ss.note.ID, utts, through); err != nil {
+	if err := rn.AppendTranscript(ss.srv.base, ss.note.ID, utts, through); err != nil {
 		ss.srv.log.Warn("store utterance", append(ss.attrs(), "error", err)...)
 		return
 	}

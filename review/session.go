@@ -3,7 +3,7 @@ package review
 import (
 	"context"
 	"fmt"
-	"time"
+	"slices"
 
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -25,36 +25,91 @@ type Recording struct {
 }
 
 // AppendTranscript adds final utterances to a note being recorded and
-// moves its transcribed offset to through (a system action), in one store
-// update, so the transcript and the offset it covers never disagree. It
-// makes no new version and writes no audit entry: a recording note is
-// nobody's to read or edit yet, and a session appends many times.
-func (s *Service) AppendTranscript(ctx context.Context, id string, utts []notes.Utterance, through int64) (*Note, error) {
-	return s.update(ctx, id, func(n *Note, now time.Time) (*Change, error) {
-		if n.State != StateRecording {
-			return nil, &StateError{Action: "append transcript to", State: n.State}
-		}
-		if n.Recording == nil {
-			n.Recording = &Recording{}
-		}
-		if through < n.Recording.Transcribed {
-			return nil, fmt.Errorf("%w: transcript offset %d before %d", ErrInvalid, through, n.Recording.Transcribed)
-		}
-		n.Transcript = append(n.Transcript, utts...)
-		n.Recording.Transcribed = through
-		return nil, nil
-	})
+// moves its transcribed offset to through (a system action), in one
+// append to the store's transcript log, so the transcript and the offset
+// it covers never disagree. A smaller through than one appended before
+// never moves the offset back. It makes no new version and writes no
+// audit entry: a recording note is nobody's to read or edit yet, and a
+// session appends at every utterance. SessionNote returns the note with
+// the log applied; SetDraft, storing the whole transcript, ends the log.
+func (s *Service) AppendTranscript(ctx context.Context, id string, utts []notes.Utterance, through int64) error {
+	if err := s.recording(ctx, id, "append transcript to"); err != nil {
+		return err
+	}
+	if err := s.store.AppendTranscript(ctx, id, utts, through); err != nil {
+		return fmt.Errorf("review: append transcript to %s: %w", id, err)
+	}
+	return nil
+}
+
+// recording checks that the note is being recorded. A recording note
+// holds no transcript (that is in the log), so reading it costs little.
+func (s *Service) recording(ctx context.Context, id, action string) error {
+	n, err := s.store.GetNote(ctx, id)
+	if err != nil {
+		return fmt.Errorf("review: get note %s: %w", id, err)
+	}
+	if n.State != StateRecording {
+		return &StateError{Action: action, State: n.State}
+	}
+	return nil
 }
 
 // SessionNote returns a note for the gateway's own use (resuming or
 // finishing its session), without an access check or an audit entry: the
-// gateway checks the caller is the note's clinician itself.
+// gateway checks the caller is the note's clinician itself. A recording
+// note comes with its transcript log applied.
 func (s *Service) SessionNote(ctx context.Context, id string) (*Note, error) {
 	n, err := s.store.GetNote(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("review: get note %s: %w", id, err)
 	}
+	if n.State != StateRecording {
+		return n, nil
+	}
+	utts, through, err := s.store.ReadTranscript(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("review: read transcript of %s: %w", id, err)
+	}
+	if n.Recording == nil {
+		n.Recording = &Recording{}
+	}
+	n.Transcript = applyTranscript(n.Transcript, utts)
+	n.Recording.Transcribed = max(n.Recording.Transcribed, through)
 	return n, nil
+}
+
+// applyTranscript applies logged utterances to a transcript: an utterance
+// with a new Index is appended; one with the Index of a gap replaces the
+// gap (ReplaceUtterance logged it), or removes it when it has no text;
+// one with the Index of recognised words changes nothing.
+func applyTranscript(t []notes.Utterance, log []notes.Utterance) []notes.Utterance {
+	if len(log) == 0 {
+		return t
+	}
+	at := make(map[int]int, len(t)+len(log)) // Index to position in t
+	for i, u := range t {
+		at[u.Index] = i
+	}
+	removed := false
+	for _, u := range log {
+		i, ok := at[u.Index]
+		switch {
+		case !ok:
+			at[u.Index] = len(t)
+			t = append(t, u)
+		case !t[i].Gap:
+			// Recognised words are never overwritten.
+		case u.Text == "" && !u.Gap:
+			t[i].Index, removed = -1, true // no speech after all: the gap goes
+		default:
+			t[i] = u
+		}
+	}
+	if removed {
+		t = slices.DeleteFunc(t, func(u notes.Utterance) bool { return u.Index == -1 })
+	}
+	return t
 }
 
 // ReplaceUtterance puts u in place of the gap with the same Index in a
@@ -62,22 +117,24 @@ func (s *Service) SessionNote(ctx context.Context, id string) (*Note, error) {
 // retry of the engine recognised audio that had become a gap marker. Only
 // a gap is replaced, so recognised words are never overwritten; an empty
 // Text removes the gap (the engine heard no speech there); a note without
-// that gap is left alone and ErrInvalid returned.
+// that gap is left alone and ErrInvalid returned. The replacement is
+// appended to the transcript log, moving no offset.
 func (s *Service) ReplaceUtterance(ctx context.Context, id string, u notes.Utterance) (*Note, error) {
-	return s.update(ctx, id, func(n *Note, now time.Time) (*Change, error) {
-		if n.State != StateRecording {
-			return nil, &StateError{Action: "replace an utterance of", State: n.State}
-		}
-		for i := range n.Transcript {
-			if n.Transcript[i].Index == u.Index && n.Transcript[i].Gap {
-				if u.Text == "" {
-					n.Transcript = append(n.Transcript[:i], n.Transcript[i+1:]...)
-				} else {
-					n.Transcript[i] = u
-				}
-				return nil, nil
-			}
-		}
+	n, err := s.SessionNote(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if n.State != StateRecording {
+		return nil, &StateError{Action: "replace an utterance of", State: n.State}
+	}
+	i := slices.IndexFunc(n.Transcript, func(t notes.Utterance) bool { return t.Index == u.Index && t.Gap })
+	if i < 0 {
 		return nil, fmt.Errorf("%w: no gap with index %d", ErrInvalid, u.Index)
-	})
+	}
+	u.Gap = false
+	if err := s.store.AppendTranscript(ctx, id, []notes.Utterance{u}, 0); err != nil {
+		return nil, fmt.Errorf("review: replace utterance of %s: %w", id, err)
+	}
+	n.Transcript = applyTranscript(n.Transcript, []notes.Utterance{u})
+	return n, nil
 }

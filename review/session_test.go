@@ -3,6 +3,7 @@ package review_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,14 +22,15 @@ func TestAppendTranscript(t *testing.T) {
 	u := func(i int) notes.Utterance {
 		return notes.Utterance{Index: i, Start: time.Duration(i) * time.Second, End: time.Duration(i+1) * time.Second, Text: "words"}
 	}
-	if _, err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(0)}, 32000); err != nil {
+	if err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(0)}, 32000); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(1)}, 64000); err != nil {
+	if err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(1)}, 64000); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.AppendTranscript(ctx, n.ID, nil, 100); !errors.Is(err, review.ErrInvalid) {
-		t.Errorf("moving the offset back: %v, want ErrInvalid", err)
+	// A late, smaller offset (a stale writer) does not move it back.
+	if err := svc.AppendTranscript(ctx, n.ID, nil, 100); err != nil {
+		t.Fatal(err)
 	}
 	got, err := svc.SessionNote(ctx, n.ID)
 	if err != nil {
@@ -42,8 +44,11 @@ func TestAppendTranscript(t *testing.T) {
 		t.Fatal(err)
 	}
 	var se *review.StateError
-	if _, err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(2)}, 96000); !errors.As(err, &se) {
+	if err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(2)}, 96000); !errors.As(err, &se) {
 		t.Errorf("append after drafting: %v, want a StateError", err)
+	}
+	if err := svc.AppendTranscript(ctx, "nope", []notes.Utterance{u(0)}, 32000); !errors.Is(err, review.ErrNotFound) {
+		t.Errorf("append to an unknown note: %v, want ErrNotFound", err)
 	}
 	if _, err := svc.SessionNote(ctx, "nope"); !errors.Is(err, review.ErrNotFound) {
 		t.Errorf("SessionNote of an unknown id: %v", err)
@@ -64,7 +69,7 @@ func TestReplaceUtterance(t *testing.T) {
 		{Index: 2, Text: "more words"},
 		{Index: 3, Text: "[inaudible 00:03–00:04: transcription failed]", Gap: true},
 	}
-	if _, err := svc.AppendTranscript(ctx, n.ID, utts, 128000); err != nil {
+	if err := svc.AppendTranscript(ctx, n.ID, utts, 128000); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.ReplaceUtterance(ctx, n.ID, notes.Utterance{Index: 1, Text: "recovered"}); err != nil {
@@ -94,5 +99,31 @@ func TestReplaceUtterance(t *testing.T) {
 	var se *review.StateError
 	if _, err := svc.ReplaceUtterance(ctx, n.ID, notes.Utterance{Index: 1, Text: "late"}); !errors.As(err, &se) {
 		t.Errorf("replace after drafting: %v, want a StateError", err)
+	}
+}
+
+func TestApplyTranscript(t *testing.T) {
+	u := func(i int, text string) notes.Utterance { return notes.Utterance{Index: i, Text: text} }
+	gap := func(i int) notes.Utterance { return notes.Utterance{Index: i, Text: "[inaudible]", Gap: true} }
+	tests := []struct {
+		name string
+		note []notes.Utterance // in the note's body (written by an earlier build)
+		log  []notes.Utterance
+		want []notes.Utterance
+	}{
+		{"log only", nil, []notes.Utterance{u(0, "a"), u(1, "b")}, []notes.Utterance{u(0, "a"), u(1, "b")}},
+		{"body then log", []notes.Utterance{u(0, "a")}, []notes.Utterance{u(1, "b")}, []notes.Utterance{u(0, "a"), u(1, "b")}},
+		{"gap replaced in place", nil, []notes.Utterance{u(0, "a"), gap(1), u(2, "c"), u(1, "b")}, []notes.Utterance{u(0, "a"), u(1, "b"), u(2, "c")}},
+		{"gap in the body replaced", []notes.Utterance{gap(0)}, []notes.Utterance{u(0, "a")}, []notes.Utterance{u(0, "a")}},
+		{"gap removed", nil, []notes.Utterance{gap(0), u(1, "b"), {Index: 0}}, []notes.Utterance{u(1, "b")}},
+		{"words never overwritten", nil, []notes.Utterance{u(0, "a"), u(0, "other")}, []notes.Utterance{u(0, "a")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := review.ApplyTranscript(append([]notes.Utterance(nil), tc.note...), tc.log)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scribegate/scribegate/transcription/notes"
 )
 
 // Store is the persistence a Service and a Worker need. Every method is
@@ -34,6 +36,22 @@ type Store interface {
 	// An error from fn aborts the transaction and is returned unchanged.
 	// UpdateNote returns the stored note.
 	UpdateNote(ctx context.Context, id string, fn func(n *Note) (*Change, error)) (*Note, error)
+
+	// AppendTranscript adds final utterances of a note being recorded to
+	// its transcript log, with through, the audio offset they cover, in
+	// one small write. The log is kept apart from the note because a
+	// note rewritten at every utterance costs time quadratic in the
+	// consultation's length, and consultations run for an hour.
+	// Stores check nothing here (the Service does); UpdateNote drops the
+	// log when it stores the note in any state but recording, and
+	// DeleteNote drops it with the note.
+	AppendTranscript(ctx context.Context, noteID string, utts []notes.Utterance, through int64) error
+
+	// ReadTranscript returns the note's transcript log: the utterances in
+	// the order appended, and the largest through appended (a smaller one
+	// appended later never moves it back). A note with no log has none:
+	// nil and 0, not an error.
+	ReadTranscript(ctx context.Context, noteID string) ([]notes.Utterance, int64, error)
 
 	// ListNotes returns one clinic's notes matching q, oldest first
 	// (CreatedAt, then ID), at most q.Limit (DefaultLimit when zero), and a

@@ -414,6 +414,9 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.Set(ctx, key, body, 0)
 				s.reindex(ctx, p, old, n)
+				if old.State == review.StateRecording && n.State != review.StateRecording {
+					p.Del(ctx, s.transcriptKey(id))
+				}
 				if st := ch.Settle; st != nil {
 					s.settle(ctx, p, st, settleEntry)
 				}
@@ -837,7 +840,7 @@ func (s *Store) DeleteNote(ctx context.Context, id string) error {
 				entry, _ = tx.HGet(ctx, s.jobKey(job), "entry").Result()
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Del(ctx, key, s.lockKey(id), s.jobNoteKey(id))
+				p.Del(ctx, key, s.lockKey(id), s.jobNoteKey(id), s.transcriptKey(id))
 				mem := member(n.CreatedAt, n.ID)
 				for _, k := range s.indexKeys(n) {
 					p.ZRem(ctx, k, mem)

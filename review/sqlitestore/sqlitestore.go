@@ -70,7 +70,7 @@ const (
 var _ review.Store = (*Store)(nil)
 
 // schemaVersion is the version the migrations below bring a file to.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // migrations[i] brings a file from schema version i to i+1.
 var migrations = []string{
@@ -120,6 +120,14 @@ var migrations = []string{
 	UPDATE audit SET at = COALESCE(CAST(strftime('%s', json_extract(body, '$.at')) AS INTEGER), 0) * 1000000000;
 	CREATE INDEX audit_at ON audit (at);
 	CREATE INDEX notes_closed ON notes (updated_at, id) WHERE state IN ('pushed', 'rejected');`,
+	// 3: the transcript log of notes being recorded (transcript.go).
+	`CREATE TABLE transcript_log (
+		seq     INTEGER PRIMARY KEY,
+		note_id TEXT NOT NULL,
+		through INTEGER NOT NULL,
+		body    TEXT NOT NULL
+	);
+	CREATE INDEX transcript_log_note ON transcript_log (note_id, seq);`,
 }
 
 // Open opens (creating if needed) the store file at path and brings its
@@ -366,12 +374,18 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 		if err != nil {
 			return err
 		}
+		was := n.State
 		ch, err := fn(n)
 		if err != nil {
 			return err
 		}
 		if n.ID != id {
 			return fmt.Errorf("sqlitestore: update may not change a note's id")
+		}
+		if was == review.StateRecording && n.State != review.StateRecording {
+			if err := dropTranscript(ctx, tx, id); err != nil {
+				return err
+			}
 		}
 		body, err := json.Marshal(n)
 		if err != nil {
@@ -716,7 +730,7 @@ func (s *Store) DeleteNote(ctx context.Context, id string) error {
 		if n, _ := r.RowsAffected(); n == 0 {
 			return review.ErrNotFound
 		}
-		for _, q := range []string{`DELETE FROM push_jobs WHERE note_id = ?`, `DELETE FROM locks WHERE note_id = ?`} {
+		for _, q := range []string{`DELETE FROM push_jobs WHERE note_id = ?`, `DELETE FROM locks WHERE note_id = ?`, `DELETE FROM transcript_log WHERE note_id = ?`} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return fmt.Errorf("sqlitestore: delete note: %w", err)
 			}

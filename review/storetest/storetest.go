@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) review.Store) {
 		{"Locks", testLocks},
 		{"Retention", testRetention},
 		{"PurgeAudit", testPurgeAudit},
+		{"TranscriptLog", testTranscriptLog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -695,5 +696,76 @@ func testAudit(t *testing.T, s review.Store) {
 	}
 	if es, _ := s.ListAudit(ctx, "unknown"); len(es) != 0 {
 		t.Errorf("audit of an unknown note: %v", es)
+	}
+}
+
+// testTranscriptLog: appends come back in order with the largest offset,
+// each note has its own log, and the log ends when the note leaves
+// recording or is deleted.
+func testTranscriptLog(t *testing.T, s review.Store) {
+	ctx := context.Background()
+	rec := func(id string) {
+		n := note(id, "c1", "dr-a", "p1", base)
+		n.State, n.Transcript = review.StateRecording, nil
+		if err := s.CreateNote(ctx, n, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("r1")
+	rec("r2")
+	if utts, through, err := s.ReadTranscript(ctx, "r1"); err != nil || utts != nil || through != 0 {
+		t.Fatalf("empty log: %v, %d, %v", utts, through, err)
+	}
+	u := func(i int, text string) notes.Utterance {
+		return notes.Utterance{Index: i, Start: time.Duration(i) * time.Second, End: time.Duration(i+1) * time.Second, Text: text}
+	}
+	appends := []struct {
+		id      string
+		utts    []notes.Utterance
+		through int64
+	}{
+		{"r1", []notes.Utterance{u(0, "first"), u(1, "second")}, 64000},
+		{"r2", []notes.Utterance{u(0, "other note")}, 32000},
+		{"r1", nil, 80000},
+		{"r1", []notes.Utterance{u(2, "third")}, 96000},
+		{"r1", []notes.Utterance{u(1, "replacement")}, 0}, // a smaller offset moves nothing back
+	}
+	for _, a := range appends {
+		if err := s.AppendTranscript(ctx, a.id, a.utts, a.through); err != nil {
+			t.Fatalf("append to %s: %v", a.id, err)
+		}
+	}
+	want := []notes.Utterance{u(0, "first"), u(1, "second"), u(2, "third"), u(1, "replacement")}
+	utts, through, err := s.ReadTranscript(ctx, "r1")
+	if err != nil || !slices.Equal(utts, want) || through != 96000 {
+		t.Fatalf("r1's log: %+v, %d, %v; want %+v, 96000", utts, through, err, want)
+	}
+	if utts, through, err := s.ReadTranscript(ctx, "r2"); err != nil || len(utts) != 1 || utts[0].Text != "other note" || through != 32000 {
+		t.Fatalf("r2's log: %+v, %d, %v", utts, through, err)
+	}
+
+	// An update that keeps the note recording keeps its log; one that
+	// moves it on ends the log.
+	update := func(id string, st review.State) {
+		if _, err := s.UpdateNote(ctx, id, func(n *review.Note) (*review.Change, error) {
+			n.State = st
+			return nil, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update("r1", review.StateRecording)
+	if utts, _, _ := s.ReadTranscript(ctx, "r1"); len(utts) != len(want) {
+		t.Fatalf("after an update in recording: %d utterances, want %d", len(utts), len(want))
+	}
+	update("r1", review.StatePendingReview)
+	if utts, through, err := s.ReadTranscript(ctx, "r1"); err != nil || utts != nil || through != 0 {
+		t.Fatalf("after leaving recording: %v, %d, %v", utts, through, err)
+	}
+	if err := s.DeleteNote(ctx, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	if utts, through, err := s.ReadTranscript(ctx, "r2"); err != nil || utts != nil || through != 0 {
+		t.Fatalf("after deleting the note: %v, %d, %v", utts, through, err)
 	}
 }

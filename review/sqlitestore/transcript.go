@@ -1,0 +1,71 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+// A recording note's final utterances are rows of transcript_log, one per
+// append, rather than part of the note's body: appending is one small
+// insert however long the consultation has run.
+
+// AppendTranscript implements review.Store.
+func (s *Store) AppendTranscript(ctx context.Context, noteID string, utts []notes.Utterance, through int64) error {
+	if utts == nil {
+		utts = []notes.Utterance{}
+	}
+	body, err := json.Marshal(utts)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: encode transcript: %w", err)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO transcript_log (note_id, through, body) VALUES (?, ?, ?)`, noteID, through, string(body)); err != nil {
+			return fmt.Errorf("sqlitestore: append transcript: %w", err)
+		}
+		return nil
+	})
+}
+
+// ReadTranscript implements review.Store.
+func (s *Store) ReadTranscript(ctx context.Context, noteID string) ([]notes.Utterance, int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT through, body FROM transcript_log WHERE note_id = ? ORDER BY seq`, noteID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlitestore: read transcript: %w", err)
+	}
+	defer rows.Close()
+	var (
+		out     []notes.Utterance
+		through int64
+	)
+	for rows.Next() {
+		var (
+			t    int64
+			body []byte
+		)
+		if err := rows.Scan(&t, &body); err != nil {
+			return nil, 0, fmt.Errorf("sqlitestore: read transcript: %w", err)
+		}
+		var utts []notes.Utterance
+		if err := json.Unmarshal(body, &utts); err != nil {
+			return nil, 0, fmt.Errorf("sqlitestore: decode transcript of %s: %w", noteID, err)
+		}
+		out = append(out, utts...)
+		through = max(through, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("sqlitestore: read transcript: %w", err)
+	}
+	return out, through, nil
+}
+
+// dropTranscript deletes a note's transcript log within tx.
+func dropTranscript(ctx context.Context, tx *sql.Tx, noteID string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM transcript_log WHERE note_id = ?`, noteID); err != nil {
+		return fmt.Errorf("sqlitestore: drop transcript: %w", err)
+	}
+	return nil
+}
