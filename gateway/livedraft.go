@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/scribegate/scribegate/transcription/notes"
@@ -12,7 +13,54 @@ import (
 const (
 	defaultLiveDraftInterval = 5 * time.Second
 	defaultInterimInterval   = time.Second
+	defaultLiveDraftShare    = 0.25
 )
+
+func (l Limits) liveDraftShare() float64 {
+	if l.LiveDraftShare <= 0 {
+		return defaultLiveDraftShare
+	}
+	return l.LiveDraftShare
+}
+
+// draftBudget shares out the time live drafts may take, between every
+// session: drafting time is earned at rate seconds a second, up to a
+// burst, and a draft may start while the balance is positive (it may
+// overdraw it: its cost is known only after). A token bucket of time
+// rather than a limit on drafts in flight, because a draft's cost grows
+// with its transcript: ten drafts of hour-long consultations cost what a
+// thousand short ones do.
+type draftBudget struct {
+	rate  float64       // seconds of drafting earned per second
+	burst time.Duration // the most that can be saved up
+	now   func() time.Time
+
+	mu      sync.Mutex
+	balance time.Duration
+	at      time.Time
+}
+
+func newDraftBudget(rate float64, now func() time.Time) *draftBudget {
+	burst := max(time.Duration(rate*float64(time.Second)), 100*time.Millisecond)
+	return &draftBudget{rate: rate, burst: burst, now: now, balance: burst, at: now()}
+}
+
+// allow reports whether a draft may start now.
+func (b *draftBudget) allow() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	b.balance = min(b.balance+time.Duration(b.rate*float64(now.Sub(b.at))), b.burst)
+	b.at = now
+	return b.balance > 0
+}
+
+// spend takes a finished draft's time off the balance.
+func (b *draftBudget) spend(d time.Duration) {
+	b.mu.Lock()
+	b.balance -= d
+	b.mu.Unlock()
+}
 
 // liveDraftInterval is Limits.LiveDraftInterval with its default; a
 // negative value turns live drafts off.
@@ -106,12 +154,16 @@ func (l *liveDrafts) run() {
 	defer close(l.done)
 	var last time.Time
 	drafted := 0 // transcript utterances in the last draft sent
+	due := false // a draft was put off: the budget was spent
 	for {
-		select {
-		case <-l.kickCh:
-		case <-l.ctx.Done():
-			return
+		if !due {
+			select {
+			case <-l.kickCh:
+			case <-l.ctx.Done():
+				return
+			}
 		}
+		due = false
 		if wait := l.interval - time.Since(last); !last.IsZero() && wait > 0 {
 			t := time.NewTimer(wait)
 			select {
@@ -131,8 +183,17 @@ func (l *liveDrafts) run() {
 		if len(transcript) == drafted {
 			continue
 		}
+		budget := l.ss.srv.drafts
+		if !budget.allow() {
+			// Try again an interval on, with the transcript as it is then.
+			last, due = time.Now(), true
+			l.ss.srv.metrics.liveDraftsDeferred.Inc()
+			continue
+		}
+		start := time.Now()
 		draft, err := l.drafter.Draft(l.ctx, l.ss.p.template, transcript)
 		last = time.Now()
+		budget.spend(last.Sub(start))
 		if l.ctx.Err() != nil {
 			return
 		}

@@ -20,9 +20,12 @@ type metrics struct {
 	audioSeconds   prometheus.Counter
 	resultsSent    prometheus.Counter
 	gapsRecovered  prometheus.Counter
-	requests       *prometheus.CounterVec
-	duration       *prometheus.HistogramVec
-	errors         *prometheus.CounterVec
+	// liveDraftsDeferred counts live drafts put off because live drafts
+	// had spent their share of the CPUs (Limits.LiveDraftShare).
+	liveDraftsDeferred prometheus.Counter
+	requests           *prometheus.CounterVec
+	duration           *prometheus.HistogramVec
+	errors             *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,6 +45,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		gapsRecovered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scribegate_gaps_recovered_total", Help: "Utterances that became gap markers and were recognised on a late retry.",
 		}),
+		liveDraftsDeferred: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scribegate_live_drafts_deferred_total", Help: "Live drafts put off to a later interval because live drafts had spent their share of the CPUs.",
+		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scribegate_http_requests_total", Help: "HTTP requests by route pattern and status code.",
 		}, []string{"route", "code"}),
@@ -53,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "scribegate_errors_total", Help: "Errors answered to clients, by stable error code.",
 		}, []string{"code"}),
 	}
-	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.gapsRecovered, m.requests, m.duration, m.errors} {
+	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.gapsRecovered, m.liveDraftsDeferred, m.requests, m.duration, m.errors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -93,6 +94,13 @@ type Limits struct {
 	// LiveDraftInterval rate-limits the NoteDraft messages sent during a
 	// session as utterances become final (5s); negative turns them off.
 	LiveDraftInterval time.Duration
+	// LiveDraftShare is the share of the gateway's CPUs (GOMAXPROCS) that
+	// live drafts may take between all sessions (0.25). Each live draft
+	// redrafts the whole transcript so far, so a thousand hour-long
+	// consultations would otherwise spend the machine on drafts: once the
+	// share is spent, live drafts come less often. Audio, results and
+	// final drafts never wait for it.
+	LiveDraftShare float64
 }
 
 func (l Limits) withDefaults() Limits {
@@ -183,6 +191,7 @@ type Server struct {
 	drain    chan struct{} // closed by Shutdown: open sessions finish now
 	sessions sync.WaitGroup
 	recs     registry // live sessions by id, and the counts for the limits
+	drafts   *draftBudget
 }
 
 // New checks the options and builds a server.
@@ -223,6 +232,7 @@ func New(opts Options) (*Server, error) {
 	s.metrics = m
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.recs.init()
+	s.drafts = newDraftBudget(s.limits.liveDraftShare()*float64(runtime.GOMAXPROCS(0)), time.Now)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)

@@ -142,6 +142,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			Endpointing:        cfg.Streaming.Endpointing,
 			InterimInterval:    cfg.Streaming.InterimInterval,
 			LiveDraftInterval:  cfg.Streaming.LiveDraftInterval,
+			LiveDraftShare:     cfg.Streaming.LiveDraftShare,
 
 			ResumeWindow:            cfg.Streaming.ResumeWindow,
 			MaxSessions:             cfg.Streaming.MaxSessions,

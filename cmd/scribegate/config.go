@@ -127,6 +127,10 @@ type StreamingConfig struct {
 	// LiveDrafter is "rules" (the offline drafter, free) or "configured"
 	// (drafting.drafter, which may be a paid LLM called every interval).
 	LiveDrafter string `yaml:"live_drafter"`
+	// LiveDraftShare is the share of the gateway's CPUs live drafts may
+	// take between all sessions (0 < share <= 1); once it is spent, live
+	// drafts come less often.
+	LiveDraftShare float64 `yaml:"live_draft_share"`
 	// ResumeWindow is how long a session whose client vanished waits for
 	// it to resume before it is finished; 0 finishes it at once.
 	ResumeWindow time.Duration `yaml:"resume_window"`
@@ -215,6 +219,7 @@ func defaultConfig() Config {
 			InterimInterval:   time.Second,
 			LiveDraftInterval: 5 * time.Second,
 			LiveDrafter:       "rules",
+			LiveDraftShare:    0.25,
 
 			ResumeWindow:            2 * time.Minute,
 			MaxSessions:             2000,
@@ -294,6 +299,9 @@ func (c Config) validate() error {
 	oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
 	oneOf("transcription.engine", c.Transcription.Engine, "sphinx", "openai", "synthetic")
 	oneOf("streaming.live_drafter", c.Streaming.LiveDrafter, "rules", "configured")
+	if v := c.Streaming.LiveDraftShare; !(v > 0 && v <= 1) {
+		errs = append(errs, fmt.Errorf("streaming.live_draft_share: %v is not in (0, 1]", v))
+	}
 	oneOf("drafting.drafter", c.Drafting.Drafter, "rules", "openai")
 	oneOf("store.driver", c.Store.Driver, "sqlite", "redis")
 	if c.Store.Driver == "redis" && c.Store.RedisURL == "" {
@@ -403,6 +411,12 @@ func setFromString(f reflect.Value, s string) error {
 			return err
 		}
 		f.SetBool(b)
+	case f.Kind() == reflect.Float64:
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		f.SetFloat(v)
 	default:
 		return fmt.Errorf("unsupported type %s", f.Type())
 	}

@@ -57,6 +57,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad engine", "transcription: {engine: whisperx}\n", nil, `"whisperx" is not one of`},
 		{"unknown env", "", []string{"SCRIBEGATE_STREAMING_IDLE_TIMOUT=1s"}, "unknown environment variable SCRIBEGATE_STREAMING_IDLE_TIMOUT"},
 		{"bad env duration", "", []string{"SCRIBEGATE_STREAMING_IDLE_TIMEOUT=soon"}, "SCRIBEGATE_STREAMING_IDLE_TIMEOUT"},
+		{"live draft share above 1", "streaming: {live_draft_share: 1.5}\n", nil, "streaming.live_draft_share: 1.5 is not in (0, 1]"},
+		{"bad env share", "", []string{"SCRIBEGATE_STREAMING_LIVE_DRAFT_SHARE=half"}, "SCRIBEGATE_STREAMING_LIVE_DRAFT_SHARE"},
 		{"route to nowhere", "connectors: {clinics: {c1: nope}}\n", nil, `no instance named "nope"`},
 		{"default to nowhere", "connectors:\n  default: x\n  instances: {y: {kind: file, dir: d}}\n", nil, `connectors.default: no instance named "x"`},
 	}
@@ -80,13 +82,14 @@ func TestEnvOverrides(t *testing.T) {
 		"SCRIBEGATE_STREAMING_IDLE_TIMEOUT=90s",
 		"SCRIBEGATE_DRAFTING_DEIDENTIFY=true",
 		"SCRIBEGATE_PUSH_WORKERS=5",
+		"SCRIBEGATE_STREAMING_LIVE_DRAFT_SHARE=0.5",
 		"SCRIBEGATE_CONFIG=ignored.yaml",
 		"HOME=/root",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Streaming.IdleTimeout != 90*time.Second || !cfg.Drafting.Deidentify || cfg.Push.Workers != 5 {
+	if cfg.Streaming.IdleTimeout != 90*time.Second || !cfg.Drafting.Deidentify || cfg.Push.Workers != 5 || cfg.Streaming.LiveDraftShare != 0.5 {
 		t.Errorf("overrides not applied: %+v %+v %+v", cfg.Streaming, cfg.Drafting, cfg.Push)
 	}
 }
