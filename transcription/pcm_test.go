@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"math/cmplx"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -45,6 +46,30 @@ func TestLinear16RoundTrip(t *testing.T) {
 	}
 	if !slices.Equal(out, in) {
 		t.Errorf("byte by byte: %v", out)
+	}
+}
+
+// TestLinear16DecodeLong checks the decoder's four-at-a-time loop against
+// sample-by-sample decoding, appending after samples already in dst, for
+// every length around a multiple of four and split at odd bytes.
+func TestLinear16DecodeLong(t *testing.T) {
+	in := make([]int16, 1003)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range in {
+		in[i] = int16(rng.Uint32())
+	}
+	in[0], in[1] = math.MinInt16, math.MaxInt16
+	b := EncodeLinear16(in)
+	for n := 990; n <= len(in); n++ {
+		for _, split := range []int{0, 1, 7, 2*n - 3} {
+			var d Linear16Decoder
+			prefix := []int16{42, -42}
+			out := d.Decode(slices.Clone(prefix), b[:split])
+			out = d.Decode(out, b[split:2*n])
+			if want := append(prefix, in[:n]...); !slices.Equal(out, want) || d.Pending() {
+				t.Fatalf("%d samples split at byte %d: decoded differently (pending %v)", n, split, d.Pending())
+			}
+		}
 	}
 }
 
