@@ -2,6 +2,7 @@ package review
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -27,30 +28,19 @@ type Recording struct {
 // AppendTranscript adds final utterances to a note being recorded and
 // moves its transcribed offset to through (a system action), in one
 // append to the store's transcript log, so the transcript and the offset
-// it covers never disagree. A smaller through than one appended before
+// it covers never disagree; the store checks, in the same step, that the
+// note is being recorded. A smaller through than one appended before
 // never moves the offset back. It makes no new version and writes no
 // audit entry: a recording note is nobody's to read or edit yet, and a
 // session appends at every utterance. SessionNote returns the note with
 // the log applied; SetDraft, storing the whole transcript, ends the log.
 func (s *Service) AppendTranscript(ctx context.Context, id string, utts []notes.Utterance, through int64) error {
-	if err := s.recording(ctx, id, "append transcript to"); err != nil {
-		return err
-	}
 	if err := s.store.AppendTranscript(ctx, id, utts, through); err != nil {
+		var se *StateError
+		if errors.Is(err, ErrNotFound) || errors.As(err, &se) {
+			return err
+		}
 		return fmt.Errorf("review: append transcript to %s: %w", id, err)
-	}
-	return nil
-}
-
-// recording checks that the note is being recorded. A recording note
-// holds no transcript (that is in the log), so reading it costs little.
-func (s *Service) recording(ctx context.Context, id, action string) error {
-	n, err := s.store.GetNote(ctx, id)
-	if err != nil {
-		return fmt.Errorf("review: get note %s: %w", id, err)
-	}
-	if n.State != StateRecording {
-		return &StateError{Action: action, State: n.State}
 	}
 	return nil
 }
@@ -132,8 +122,8 @@ func (s *Service) ReplaceUtterance(ctx context.Context, id string, u notes.Utter
 		return nil, fmt.Errorf("%w: no gap with index %d", ErrInvalid, u.Index)
 	}
 	u.Gap = false
-	if err := s.store.AppendTranscript(ctx, id, []notes.Utterance{u}, 0); err != nil {
-		return nil, fmt.Errorf("review: replace utterance of %s: %w", id, err)
+	if err := s.AppendTranscript(ctx, id, []notes.Utterance{u}, 0); err != nil {
+		return nil, err
 	}
 	n.Transcript = applyTranscript(n.Transcript, []notes.Utterance{u})
 	return n, nil

@@ -42,9 +42,11 @@ type Store interface {
 	// one small write. The log is kept apart from the note because a
 	// note rewritten at every utterance costs time quadratic in the
 	// consultation's length, and consultations run for an hour.
-	// Stores check nothing here (the Service does); UpdateNote drops the
-	// log when it stores the note in any state but recording, and
-	// DeleteNote drops it with the note.
+	// It fails with ErrNotFound for no such note and with a *StateError
+	// for a note not being recorded, checked in the same atomic step, so
+	// nothing is ever appended to a note that has moved on. UpdateNote
+	// drops the log when it stores the note in any state but recording,
+	// and DeleteNote drops it with the note.
 	AppendTranscript(ctx context.Context, noteID string, utts []notes.Utterance, through int64) error
 
 	// ReadTranscript returns the note's transcript log: the utterances in

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -26,11 +29,31 @@ func (s *Store) AppendTranscript(ctx context.Context, noteID string, utts []note
 	if err != nil {
 		return fmt.Errorf("redisstore: encode transcript: %w", err)
 	}
-	if err := s.c.RPush(ctx, s.transcriptKey(noteID), body).Err(); err != nil {
+	keys := []string{s.noteKey(noteID), s.transcriptKey(noteID)}
+	st, err := appendTranscriptScript.Run(ctx, s.c, keys, body, string(review.StateRecording)).Text()
+	switch {
+	case err != nil:
 		return fmt.Errorf("redisstore: append transcript: %w", err)
+	case st == "":
+		return review.ErrNotFound
+	case st != string(review.StateRecording):
+		return &review.StateError{Action: "append transcript to", State: review.State(st)}
 	}
 	return nil
 }
+
+// appendTranscriptScript appends ARGV[1] to the log KEYS[2] if the note
+// KEYS[1] is in state ARGV[2], and returns the note's state ("" when
+// there is no note).
+var appendTranscriptScript = redis.NewScript(`
+local body = redis.call('GET', KEYS[1])
+if not body then return '' end
+local state = cjson.decode(body)['state']
+if state == ARGV[2] then
+	redis.call('RPUSH', KEYS[2], ARGV[1])
+end
+return state
+`)
 
 // ReadTranscript implements review.Store.
 func (s *Store) ReadTranscript(ctx context.Context, noteID string) ([]notes.Utterance, int64, error) {

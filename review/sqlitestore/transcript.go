@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
+	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -23,10 +25,24 @@ func (s *Store) AppendTranscript(ctx context.Context, noteID string, utts []note
 		return fmt.Errorf("sqlitestore: encode transcript: %w", err)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO transcript_log (note_id, through, body) VALUES (?, ?, ?)`, noteID, through, string(body)); err != nil {
+		// The note's state column, not its body, says it is recording.
+		res, err := tx.ExecContext(ctx, `INSERT INTO transcript_log (note_id, through, body) SELECT id, ?, ? FROM notes WHERE id = ? AND state = ?`,
+			through, string(body), noteID, string(review.StateRecording))
+		if err != nil {
 			return fmt.Errorf("sqlitestore: append transcript: %w", err)
 		}
-		return nil
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		var st string
+		err = tx.QueryRowContext(ctx, `SELECT state FROM notes WHERE id = ?`, noteID).Scan(&st)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return review.ErrNotFound
+		case err != nil:
+			return fmt.Errorf("sqlitestore: append transcript: %w", err)
+		}
+		return &review.StateError{Action: "append transcript to", State: review.State(st)}
 	})
 }
 

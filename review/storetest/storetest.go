@@ -762,6 +762,17 @@ func testTranscriptLog(t *testing.T, s review.Store) {
 	if utts, through, err := s.ReadTranscript(ctx, "r1"); err != nil || utts != nil || through != 0 {
 		t.Fatalf("after leaving recording: %v, %d, %v", utts, through, err)
 	}
+	// Nothing is appended to a note that has moved on, or to none.
+	var se *review.StateError
+	if err := s.AppendTranscript(ctx, "r1", []notes.Utterance{u(3, "late")}, 128000); !errors.As(err, &se) || se.State != review.StatePendingReview {
+		t.Errorf("append after recording: %v, want a StateError in pending_review", err)
+	}
+	if utts, _, _ := s.ReadTranscript(ctx, "r1"); utts != nil {
+		t.Errorf("a refused append was stored: %+v", utts)
+	}
+	if err := s.AppendTranscript(ctx, "nope", []notes.Utterance{u(0, "x")}, 32000); !errors.Is(err, review.ErrNotFound) {
+		t.Errorf("append to no note: %v, want ErrNotFound", err)
+	}
 	if err := s.DeleteNote(ctx, "r2"); err != nil {
 		t.Fatal(err)
 	}
