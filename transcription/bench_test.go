@@ -43,17 +43,25 @@ func benchStreamWrite(b *testing.B, rate int, audio []byte, frame int) {
 }
 
 // BenchmarkSegmenterWrite measures the segmenter alone on a consultation
-// written in 100 ms frames of samples.
+// written in 100 ms frames of samples: as recorded (its pauses are digital
+// silence) and under room noise, where the noise floor keeps moving.
 func BenchmarkSegmenterWrite(b *testing.B) {
-	samples := consultation(b, "chf-followup.wav")
-	const frame = 1600
-	seg := NewSegmenter(SegmenterConfig{})
-	var ev []SegmentEvent
-	b.SetBytes(int64(2 * len(samples)))
-	for b.Loop() {
-		for off := 0; off < len(samples); off += frame {
-			ev = seg.Write(ev[:0], samples[off:min(off+frame, len(samples))])
-		}
+	clean := consultation(b, "chf-followup.wav")
+	for _, c := range []struct {
+		name    string
+		samples []int16
+	}{{"clean", clean}, {"noisy", noisy(clean, 40)}} {
+		b.Run(c.name, func(b *testing.B) {
+			const frame = 1600
+			seg := NewSegmenter(SegmenterConfig{})
+			var ev []SegmentEvent
+			b.SetBytes(int64(2 * len(c.samples)))
+			for b.Loop() {
+				for off := 0; off < len(c.samples); off += frame {
+					ev = seg.Write(ev[:0], c.samples[off:min(off+frame, len(c.samples))])
+				}
+			}
+		})
 	}
 }
 

@@ -63,6 +63,12 @@ type SegmentEvent struct {
 // model to ship, costs nothing, and a pause in a consultation is usually
 // plain enough.
 //
+// The levels are set in dB (see energyDB), but each frame's energy is kept
+// as its integer sum of squares and compared with the least sum that
+// reaches the level in dB, worked out again only when the floor moves: dB
+// grow with the sum, so every decision is the one the levels in dB give,
+// without a logarithm per frame.
+//
 // A Segmenter is not safe for concurrent use.
 type Segmenter struct {
 	rate, frameLen                                           int
@@ -71,12 +77,15 @@ type Segmenter struct {
 	pending                                                  []int16    // partial frame
 	held                                                     heldFrames // frames from bufStart on (and a few before)
 	bufStart                                                 int
-	frame                                                    int // index of the next frame
-	energies                                                 []float64
-	floorWin                                                 []float64 // ring of recent frame energies
+	frame                                                    int      // index of the next frame
+	energies                                                 []uint64 // sums of squares of the utterance's frames
+	floorWin                                                 []uint64 // ring of recent frames' sums of squares
 	floorPos                                                 int
-	floorMin                                                 float64 // of floorWin, when floorOK
+	floorMin                                                 uint64 // of floorWin, when floorOK
 	floorOK                                                  bool
+	onSum, offSum                                            uint64 // what thresholds returns for a floor of threshFor, when threshOK
+	threshFor                                                uint64
+	threshOK                                                 bool
 	state                                                    segState
 	candStart, voiced, lastVoiced, uttStart, minStart, index int
 }
@@ -131,12 +140,15 @@ func NewSegmenter(cfg SegmenterConfig) *Segmenter {
 		minFrames:  frames(cfg.MinSpeech),
 		preFrames:  frames(cfg.PreRoll),
 		postFrames: frames(cfg.PostRoll),
-		floorWin:   make([]float64, int(floorWindow/frameDur)),
+		floorWin:   make([]uint64, int(floorWindow/frameDur)),
 	}
 	s.held.frameLen = s.frameLen
 	s.searchFrames = min(int(searchMax/frameDur), s.maxFrames/3)
+	// The window starts full of frames at exactly initFloorDB: a mean
+	// square of 10^4 - 1 (see energyDB).
+	initSum := uint64(s.frameLen) * (1e4 - 1)
 	for i := range s.floorWin {
-		s.floorWin[i] = initFloorDB
+		s.floorWin[i] = initSum
 	}
 	return s
 }
@@ -221,12 +233,12 @@ func (s *Segmenter) dur(samples int) time.Duration {
 
 func (s *Segmenter) frameTime(f int) time.Duration { return s.dur(f * s.frameLen) }
 
-// floor is the minimum energy of the window. It is kept rather than
-// recomputed per 10 ms frame: only when the minimum leaves the window is
-// the window scanned again.
-func (s *Segmenter) floor() float64 {
+// floor is the minimum sum of squares of the window. It is kept rather
+// than recomputed per 10 ms frame: only when the minimum leaves the window
+// is the window scanned again.
+func (s *Segmenter) floor() uint64 {
 	if !s.floorOK {
-		s.floorMin = math.Inf(1)
+		s.floorMin = math.MaxUint64
 		for _, e := range s.floorWin {
 			s.floorMin = min(s.floorMin, e)
 		}
@@ -235,8 +247,51 @@ func (s *Segmenter) floor() float64 {
 	return s.floorMin
 }
 
-// pushFloor puts a frame's energy into the window in place of the oldest.
-func (s *Segmenter) pushFloor(e float64) {
+// thresholds returns the least sums of squares that are voiced with the
+// floor as it is: on to start speech, off to go on with it. A frame is
+// voiced when its energyDB is at least absMinDB and at least the floor's
+// plus the margin; these are those tests moved from dB to sums, worked out
+// when the floor has moved (seldom: the floor is the quietest frame of
+// seconds) rather than a logarithm taken per frame.
+func (s *Segmenter) thresholds() (on, off uint64) {
+	f := s.floor()
+	if !s.threshOK || f != s.threshFor {
+		floorDB := s.energyDB(f)
+		s.onSum = s.leastSum(max(absMinDB, floorDB+onMarginDB))
+		s.offSum = s.leastSum(max(absMinDB, floorDB+offMarginDB))
+		s.threshFor, s.threshOK = f, true
+	}
+	return s.onSum, s.offSum
+}
+
+// energyDB is the level of a frame whose samples' squares sum to sum, in
+// dB of their mean square (+1, so that digital silence is 0 dB).
+func (s *Segmenter) energyDB(sum uint64) float64 {
+	return 10 * math.Log10(float64(sum)/float64(s.frameLen)+1)
+}
+
+// leastSum is the least sum of squares whose energyDB reaches db. energyDB
+// grows strictly with the sum (one more in the sum moves it by far more
+// than float64 rounding), so energyDB(sum) >= db exactly when
+// sum >= leastSum(db). The inverse gives an estimate within a step or two,
+// which is then corrected against energyDB itself, so the answer is exact.
+// A level no frame reaches gives one more than the loudest possible sum.
+func (s *Segmenter) leastSum(db float64) uint64 {
+	maxSum := uint64(s.frameLen) * 32768 * 32768
+	est := math.Ceil((math.Pow(10, db/10) - 1) * float64(s.frameLen))
+	n := uint64(min(max(est, 0), float64(maxSum)))
+	for n > 0 && s.energyDB(n-1) >= db {
+		n--
+	}
+	for n <= maxSum && s.energyDB(n) < db {
+		n++
+	}
+	return n
+}
+
+// pushFloor puts a frame's sum of squares into the window in place of the
+// oldest.
+func (s *Segmenter) pushFloor(e uint64) {
 	old := s.floorWin[s.floorPos]
 	s.floorWin[s.floorPos] = e
 	s.floorPos = (s.floorPos + 1) % len(s.floorWin)
@@ -250,8 +305,8 @@ func (s *Segmenter) pushFloor(e float64) {
 }
 
 func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
-	e := energyDB(frame)
-	floor := s.floor()
+	e := sumSquares(frame)
+	on, off := s.thresholds() // of the floor before this frame
 	s.pushFloor(e)
 
 	fi := s.frame
@@ -263,13 +318,13 @@ func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
 
 	switch s.state {
 	case segIdle:
-		if e >= absMinDB && e >= floor+onMarginDB {
+		if e >= on {
 			s.state, s.candStart, s.voiced, s.lastVoiced = segCandidate, fi, 1, fi
 			break
 		}
 		s.trim()
 	case segCandidate:
-		if e >= absMinDB && e >= floor+offMarginDB {
+		if e >= off {
 			s.voiced++
 			s.lastVoiced = fi
 			if s.voiced >= s.minFrames {
@@ -286,7 +341,7 @@ func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
 			s.trim()
 		}
 	case segSpeaking:
-		if e >= absMinDB && e >= floor+offMarginDB {
+		if e >= off {
 			s.lastVoiced = fi
 		} else if fi-s.lastVoiced >= s.endFrames {
 			dst = s.emit(dst, s.lastVoiced+1+s.postFrames)
@@ -301,22 +356,21 @@ func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
 	return dst
 }
 
-// frameEnergy recomputes the energy of a buffered frame (used once per
-// utterance, for the frames before speech was confirmed).
-func (s *Segmenter) frameEnergy(f int) float64 {
-	return energyDB(s.held.frame(f))
+// frameEnergy recomputes the sum of squares of a buffered frame (used once
+// per utterance, for the frames before speech was confirmed).
+func (s *Segmenter) frameEnergy(f int) uint64 {
+	return sumSquares(s.held.frame(f))
 }
 
-// energyDB is a frame's energy in dB of its mean square. The squares are
-// summed as integers: each is below 2^31 and a frame's sum stays far below
-// 2^53, so the result is exactly what a float64 sum gives, for less work
-// per sample.
-func energyDB(frame []int16) float64 {
-	var sum int64
+// sumSquares is a frame's energy: the sum of its samples' squares, as an
+// integer (each square is at most 2^30; a frame's sum stays far below 2^53,
+// so it converts to float64 exactly in energyDB).
+func sumSquares(frame []int16) uint64 {
+	var sum uint64
 	for _, v := range frame {
-		sum += int64(v) * int64(v)
+		sum += uint64(int64(v) * int64(v))
 	}
-	return 10 * math.Log10(float64(sum)/float64(len(frame))+1)
+	return sum
 }
 
 // cut ends an over-long utterance at the quietest frame of its last

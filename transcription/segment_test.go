@@ -301,3 +301,43 @@ func TestSegmenterRealSpeech(t *testing.T) {
 		t.Errorf("espeak: %d utterances, want 3", len(us))
 	}
 }
+
+// TestSegmenterLevelsAsSums checks the move of the detector's levels from
+// dB to sums of squares: a frame's sum reaches leastSum(db) exactly when
+// its energyDB reaches db, at the sums either side of the boundary and at
+// random ones, for the levels the segmenter uses and beyond; and the
+// initial window is exactly initFloorDB.
+func TestSegmenterLevelsAsSums(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, rate := range []int{8000, 16000, 44100, 48000} {
+		s := NewSegmenter(SegmenterConfig{SampleRate: rate})
+		if got := s.energyDB(s.floorWin[0]); got != initFloorDB {
+			t.Errorf("rate %d: initial floor is %v dB, want exactly %v", rate, got, float64(initFloorDB))
+		}
+		maxSum := uint64(s.frameLen) * 32768 * 32768
+		levels := []float64{0, absMinDB, initFloorDB + offMarginDB, initFloorDB + onMarginDB, 90, 120, s.energyDB(maxSum)}
+		for range 300 {
+			floor := s.energyDB(rng.Uint64N(maxSum / 1000)) // quiet to loud floors
+			levels = append(levels, floor+offMarginDB, floor+onMarginDB)
+		}
+		for _, db := range levels {
+			n := s.leastSum(db)
+			sums := []uint64{n, n + 1, rng.Uint64N(maxSum + 1)}
+			if n > 0 {
+				sums = append(sums, n-1)
+			}
+			for _, sum := range sums {
+				if sum > maxSum {
+					continue
+				}
+				if got, want := sum >= n, s.energyDB(sum) >= db; got != want {
+					t.Fatalf("rate %d, %v dB: sum %d >= leastSum %d is %v, but energyDB %v >= %v is %v",
+						rate, db, sum, n, got, s.energyDB(sum), db, want)
+				}
+			}
+		}
+		if n := s.leastSum(120); n != maxSum+1 {
+			t.Errorf("rate %d: leastSum(120 dB) = %d, want one more than the loudest sum %d", rate, n, maxSum)
+		}
+	}
+}
