@@ -4,10 +4,17 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/audiofile"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/review/storetest"
 )
@@ -41,7 +48,7 @@ func TestAudioReopen(t *testing.T) {
 }
 
 // TestAudioMovedFromNotesFile: audio an earlier build kept in the notes
-// file (tables audio and audio_chunks) is moved to the audio file on
+// file (tables audio and audio_chunks) is moved to the audio directory on
 // Open, every byte of it, and the old tables are gone.
 func TestAudioMovedFromNotesFile(t *testing.T) {
 	ctx := context.Background()
@@ -95,25 +102,85 @@ func TestAudioMovedFromNotesFile(t *testing.T) {
 	}
 }
 
-// TestAudioFilePageSize: the audio file is made with 16 KiB pages.
-func TestAudioFilePageSize(t *testing.T) {
+// TestAudioMovedFromAudioFile: the audio file of the build before the
+// audio directory (its path with "-audio" appended, chunks chained per
+// session) is moved into the directory on Open, every byte in order and
+// every session in creation order, and removed. A session copied before a
+// crash is not copied again, and a copy the crash cut short is not kept.
+func TestAudioMovedFromAudioFile(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "review.db")
+	path, notes := freshFile(t)
+	notes.Close()
+	old := path + "-audio"
+	db, err := sql.Open("sqlite", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`PRAGMA journal_mode = WAL`,
+		`CREATE TABLE audio (session TEXT PRIMARY KEY, size INTEGER NOT NULL, created_at INTEGER NOT NULL, last INTEGER NOT NULL DEFAULT 0)`,
+		`CREATE TABLE chunks (seq INTEGER PRIMARY KEY, prev INTEGER NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := bytes.Repeat([]byte{1, 0, 2}, 3000), bytes.Repeat([]byte{7, 8}, 2500)
+	// Chunks of a and b interleaved, as sessions streamed side by side.
+	last := map[string]int64{}
+	for _, c := range []struct {
+		id     string
+		lo, hi int
+	}{{"a", 0, 3000}, {"b", 0, 1}, {"a", 3000, 6000}, {"b", 1, 5000}, {"a", 6000, 9000}} {
+		data := map[string][]byte{"a": a, "b": b}[c.id][c.lo:c.hi]
+		res, err := db.Exec(`INSERT INTO chunks (prev, offset, data) VALUES (?, ?, ?)`, last[c.id], c.lo, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last[c.id], _ = res.LastInsertId()
+	}
+	for _, r := range []struct {
+		id            string
+		size, created int64
+	}{{"b", 5000, 100}, {"a", 9000, 200}, {"empty", 0, 300}} {
+		if _, err := db.Exec(`INSERT INTO audio VALUES (?, ?, ?, ?)`, r.id, r.size, r.created, last[r.id]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	// A crash of an earlier Open: b copied, a's copy cut short.
+	pre, err := audiofile.Open(sqlitestore.AudioDir(path), audiofile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pre.Import(ctx, "b", time.Unix(0, 100), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		t.Fatal(err)
+	}
+	pre.Close()
+	if err := os.WriteFile(filepath.Join(sqlitestore.AudioDir(path), ".a.new"), a[:100], 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	s, err := sqlitestore.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AppendAudio(ctx, "s", 0, make([]byte, 100000)); err != nil {
-		t.Fatal(err)
+	defer s.Close()
+	for id, want := range map[string][]byte{"a": a, "b": b, "empty": {}} {
+		got, err := s.ReadAudio(ctx, id, 0)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("moved audio of %s: %d bytes (want %d), %v", id, len(got), len(want), err)
+		}
 	}
-	s.Close()
-	db, err := sql.Open("sqlite", sqlitestore.AudioPath(path))
-	if err != nil {
-		t.Fatal(err)
+	if ids, err := s.ListAudio(ctx); err != nil || !slices.Equal(ids, []string{"b", "a", "empty"}) {
+		t.Errorf("ListAudio after the move = %v, %v; want [b a empty], their creation order", ids, err)
 	}
-	defer db.Close()
-	var size int
-	if err := db.QueryRow(`PRAGMA page_size`).Scan(&size); err != nil || size != 16384 {
-		t.Fatalf("audio file page size %d, %v; want 16384", size, err)
+	if n, err := s.AppendAudio(ctx, "a", int64(len(a)), []byte{5}); err != nil || n != int64(len(a))+1 {
+		t.Errorf("append after the move: %d, %v", n, err)
+	}
+	for _, f := range []string{old, old + "-wal", old + "-shm", filepath.Join(sqlitestore.AudioDir(path), ".a.new")} {
+		if _, err := os.Stat(f); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s left after the move: %v", filepath.Base(f), err)
+		}
 	}
 }

@@ -8,13 +8,12 @@ import (
 	"time"
 )
 
-// checkpointer copies a file's write-ahead log back into the file on a
-// connection of its own, beside the writer rather than inside one of its
-// commits. SQLite's automatic checkpoint (wal_autocheckpoint, turned off
-// on the writers here) runs in whichever commit crosses the threshold, and
-// that commit — an approval, a push's claim, a batch of every session's
-// audio — waits for the whole copy: it was the tail of both the push
-// latency and the Durable acknowledgements. A PASSIVE checkpoint takes no
+// checkpointer copies the notes file's write-ahead log back into the file
+// on a connection of its own, beside the writer rather than inside one of
+// its commits. SQLite's automatic checkpoint (wal_autocheckpoint, turned
+// off on the writer here) runs in whichever commit crosses the threshold,
+// and that commit — an approval, a push's claim — waits for the whole
+// copy: it was the tail of the push latency. A PASSIVE checkpoint takes no
 // lock a writer needs, so commits go on while it runs.
 //
 // The log is reused from its start once a checkpoint has copied all of it

@@ -1,5 +1,6 @@
-// Package sqlitestore is the embedded, single-file review.Store: the default
-// for a gateway on one machine, with nothing to install.
+// Package sqlitestore is the embedded review.Store, in one file (and a
+// directory of audio beside it): the default for a gateway on one machine,
+// with nothing to install.
 //
 // It is built on SQLite through modernc.org/sqlite, a pure-Go translation
 // of SQLite, rather than on a bare key-value file, because the review queue
@@ -15,9 +16,12 @@
 // wait for writers. The write-ahead log is copied back into the file by a
 // checkpointer on a connection of its own, never inside a commit.
 //
-// Streaming audio is kept in a second file beside the first (its path with
-// "-audio" appended; see AudioStore's methods), with its own writer,
-// readers and checkpointer. A backup copies both files.
+// Streaming audio is not kept in SQLite but in a directory beside the file
+// (its path with "-audio.d" appended), a file per session, by
+// review/audiofile: a thousand sessions append 32 MB/s in a batch every
+// few milliseconds, which as SQLite transactions and checkpoints took about
+// three times the CPU of a write per session into a file of its own. A
+// backup copies the file and the directory.
 package sqlitestore
 
 import (
@@ -27,44 +31,36 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/audiofile"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// Store is a review.Store in one SQLite file. It is safe for concurrent
-// use; open a file with one Store at a time.
+// Store is a review.Store in one SQLite file, and a review.AudioStore in
+// the directory beside it. It is safe for concurrent use; open a file with
+// one Store at a time.
 type Store struct {
-	w   *sql.DB       // the single writer connection
-	r   *sql.DB       // readers
-	nck *checkpointer // of the notes file
-
-	a   *sql.DB       // the audio file's single writer connection
-	ar  *sql.DB       // its readers
-	ack *checkpointer // of the audio file
+	w     *sql.DB       // the single writer connection
+	r     *sql.DB       // readers
+	nck   *checkpointer // of the notes file
+	audio *audiofile.Store
 }
-
-// AudioPath returns the path of the audio file kept beside the store file
-// at path, for backups and for removing a store.
-func AudioPath(path string) string { return path + "-audio" }
 
 // Checkpoint pacing: a checkpoint copies at most this often what was
 // committed since the last one, and a log that grew beyond the frame
 // limit (the checkpointer never catching up with the writer) is
-// restarted. The audio file takes 32 MB/s at a thousand sessions, so it
-// is checkpointed more often and its frames are larger (16 KiB). The
-// notes file is checkpointed once a second at most: a checkpoint running
-// beside a push's commits on a two-core machine still slowed them (push
-// p99 3.7–4.9 ms at 200 ms, 2.7–2.9 ms at 1 s).
+// restarted. The notes file is checkpointed once a second at most: a
+// checkpoint running beside a push's commits on a two-core machine still
+// slowed them (push p99 3.7–4.9 ms at 200 ms, 2.7–2.9 ms at 1 s).
 const (
 	notesCheckpointEvery = time.Second
 	notesMaxFrames       = 4000 // 16 MB of 4 KiB pages
-	audioCheckpointEvery = 50 * time.Millisecond
-	audioMaxFrames       = 4000 // 64 MB of 16 KiB pages
 )
 
 var _ review.Store = (*Store)(nil)
@@ -130,66 +126,51 @@ var migrations = []string{
 	CREATE INDEX transcript_log_note ON transcript_log (note_id, seq);`,
 }
 
-// Open opens (creating if needed) the store file at path and brings its
-// schema up to date.
+// Open opens (creating if needed) the store file at path and its audio
+// directory (AudioDir), brings the file's schema up to date and moves into
+// the directory any audio an earlier build kept in SQLite.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || strings.ContainsRune(path, '?') {
 		// The driver splits its DSN at '?', so such a file name would be
 		// misread as options.
 		return nil, fmt.Errorf("sqlitestore: bad file path %q (empty, or has a '?')", path)
 	}
-	// The writers never checkpoint (wal_autocheckpoint 0): each file's
-	// checkpointer does, beside them.
-	writer := []string{"journal_mode(WAL)", "wal_autocheckpoint(0)"}
 	s := &Store{}
+	var closers []func() error // what is open, for a failing Open
+	fail := func(err error) (*Store, error) {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+		return nil, err
+	}
+	// The writer never checkpoints (wal_autocheckpoint 0): the
+	// checkpointer does, beside it.
 	var err error
-	if s.w, err = open(path, 1, "_txlock=immediate", writer...); err != nil {
+	if s.w, err = open(path, 1, "_txlock=immediate", "journal_mode(WAL)", "wal_autocheckpoint(0)"); err != nil {
 		return nil, err
 	}
+	closers = append(closers, s.w.Close)
 	if err := s.migrate(ctx); err != nil {
-		s.w.Close()
-		return nil, err
+		return fail(err)
 	}
-	// The audio file's writer sets its page size, then WAL mode, itself
-	// (migrateAudio).
-	apath := AudioPath(path)
-	if s.a, err = open(apath, 1, "_txlock=immediate", "wal_autocheckpoint(0)"); err != nil {
-		s.w.Close()
-		return nil, err
+	if s.r, err = open(path, 4, "_pragma=query_only(ON)", "journal_mode(WAL)"); err != nil {
+		return fail(err)
 	}
-	if err := s.migrateAudio(ctx); err != nil {
-		s.a.Close()
-		s.w.Close()
-		return nil, err
+	closers = append(closers, s.r.Close)
+	ckdb, err := open(path, 1, "", "journal_mode(WAL)")
+	if err != nil {
+		return fail(err)
 	}
-	var dbs []*sql.DB
-	for _, o := range []struct {
-		db    **sql.DB
-		path  string
-		conns int
-		extra string
-	}{
-		{&s.r, path, 4, "_pragma=query_only(ON)"},
-		{&s.ar, apath, 2, "_pragma=query_only(ON)"},
-		{nil, path, 1, ""},
-		{nil, apath, 1, ""},
-	} {
-		db, err := open(o.path, o.conns, o.extra, "journal_mode(WAL)")
-		if err != nil {
-			for _, d := range dbs {
-				d.Close()
-			}
-			s.a.Close()
-			s.w.Close()
-			return nil, err
-		}
-		dbs = append(dbs, db)
-		if o.db != nil {
-			*o.db = db
-		}
+	closers = append(closers, ckdb.Close)
+	s.nck = newCheckpointer(ckdb, notesCheckpointEvery, notesMaxFrames)
+	closers = append(closers, func() error { s.nck.close(); return nil })
+	if s.audio, err = audiofile.Open(AudioDir(path), audiofile.Options{}); err != nil {
+		return fail(fmt.Errorf("sqlitestore: %w", err))
 	}
-	s.nck = newCheckpointer(dbs[2], notesCheckpointEvery, notesMaxFrames)
-	s.ack = newCheckpointer(dbs[3], audioCheckpointEvery, audioMaxFrames)
+	closers = append(closers, s.audio.Close)
+	if err := s.moveOldAudio(ctx, path); err != nil {
+		return fail(err)
+	}
 	return s, nil
 }
 
@@ -257,8 +238,8 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Ping checks that the files can still be read and written to, for the
-// gateway's readiness probe.
+// Ping checks that the file and the audio directory can still be read and
+// written to, for the gateway's readiness probe.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.tx(ctx, func(tx *sql.Tx) error {
 		var v int
@@ -266,20 +247,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("sqlitestore: ping: %w", err)
 	}
-	if err := s.audioTx(ctx, func(tx *sql.Tx) error {
-		var n int
-		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audio WHERE session = ''`).Scan(&n)
-	}); err != nil {
-		return fmt.Errorf("sqlitestore: ping audio file: %w", err)
+	if err := s.audio.Ping(ctx); err != nil {
+		return fmt.Errorf("sqlitestore: ping audio: %w", err)
 	}
 	return nil
 }
 
-// Close closes the file.
+// Close closes the file and the audio directory (which flushes the audio
+// to disk).
 func (s *Store) Close() error {
 	s.nck.close()
-	s.ack.close()
-	return errors.Join(s.r.Close(), s.ar.Close(), s.nck.db.Close(), s.ack.db.Close(), s.a.Close(), s.w.Close())
+	return errors.Join(s.r.Close(), s.nck.db.Close(), s.w.Close(), s.audio.Close())
 }
 
 func nanos(t time.Time) int64 { return t.UnixNano() }
@@ -315,16 +293,10 @@ func (s *Store) CreateNote(ctx context.Context, n *review.Note, audit []review.A
 	})
 }
 
-// tx runs fn in a write transaction (BEGIN IMMEDIATE through _txlock).
+// tx runs fn in a write transaction (BEGIN IMMEDIATE through _txlock)
+// and, once it commits, wakes the checkpointer.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return writeTx(ctx, s.w, s.nck, fn)
-}
-
-// writeTx runs fn in a write transaction of db and, once it commits, wakes
-// the file's checkpointer (none: ck is nil), so both files' writers commit
-// the same way.
-func writeTx(ctx context.Context, db *sql.DB, ck *checkpointer, fn func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlitestore: begin: %w", err)
 	}
@@ -335,9 +307,7 @@ func writeTx(ctx context.Context, db *sql.DB, ck *checkpointer, fn func(*sql.Tx)
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlitestore: commit: %w", err)
 	}
-	if ck != nil {
-		ck.committed()
-	}
+	s.nck.committed()
 	return nil
 }
 
