@@ -75,3 +75,41 @@ func BenchmarkLinear16Decode(b *testing.B) {
 		out = d.Decode(out[:0], pcm)
 	}
 }
+
+// BenchmarkSegmenterSessions runs many segmenters side by side, as a
+// gateway does: each session plays the consultation from its own offset
+// (noisy, so each has its own floor), and one op is one 100 ms frame
+// written to every session in turn. B/op is what the segmenters allocate
+// per round of frames: the utterances they emit, and any chunk that is
+// not reused; held-KiB/session is the audio they hold on average
+// (buffered, sampled every 100 rounds).
+func BenchmarkSegmenterSessions(b *testing.B) {
+	const sessions, frame = 200, 1600
+	samples := noisy(consultation(b, "chf-followup.wav"), 40)
+	segs := make([]*Segmenter, sessions)
+	pos := make([]int, sessions)
+	for i := range segs {
+		segs[i] = NewSegmenter(SegmenterConfig{})
+		pos[i] = i * len(samples) / sessions / frame * frame
+	}
+	var ev []SegmentEvent
+	var held, samplings int
+	b.SetBytes(int64(2 * frame * sessions))
+	for b.Loop() {
+		if samplings++; samplings%100 == 0 {
+			for _, seg := range segs {
+				held += seg.buffered()
+			}
+		}
+		for i, seg := range segs {
+			if pos[i]+frame > len(samples) {
+				pos[i] = 0
+			}
+			ev = seg.Write(ev[:0], samples[pos[i]:pos[i]+frame])
+			pos[i] += frame
+		}
+	}
+	if n := samplings / 100; n > 0 {
+		b.ReportMetric(float64(held)/float64(n*sessions)/1024, "held-KiB/session")
+	}
+}

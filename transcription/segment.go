@@ -439,16 +439,28 @@ func (s *Segmenter) trim() {
 // rest. Chunks let go are reused by any stream's segmenter (chunkPool).
 type heldFrames struct {
 	frameLen int
-	chunks   [][]int16 // chunks[0] starts at frame base
+	chunks   []*heldChunk // chunks[0] starts at frame base
 	base     int
 }
 
 const chunkFrames = 50 // 0.5 s per chunk
 
+// heldChunk is up to chunkFrames frames of samples. Chunks are handled by
+// pointer so that one goes into chunkPool and out again without an
+// allocation.
+type heldChunk struct{ s []int16 }
+
 // chunkPool recycles let-go chunks across streams, so that a gateway's
 // segmenters allocate about as much as they hold at once rather than as
-// much as is spoken. It holds *[]int16 of any frame length; one of
-// another length is let go.
+// much as is spoken. It holds *heldChunk of any frame length; one of another
+// length is let go.
+//
+// It is the package's one piece of shared mutable state, kept because the
+// sharing is the point: a segmenter keeping spare chunks of its own
+// allocates its every utterance's chunks afresh unless it keeps as many
+// as its longest utterance needs, which costs memory per session
+// (BenchmarkSegmenterSessions: one spare chunk per segmenter, of 0.25 or
+// 0.5 s, doubled what the segmenters allocate).
 var chunkPool sync.Pool
 
 func (h *heldFrames) push(f int, frame []int16) {
@@ -456,24 +468,24 @@ func (h *heldFrames) push(f int, frame []int16) {
 	if n == 0 {
 		h.base = f
 	}
-	if n == 0 || len(h.chunks[n-1]) == cap(h.chunks[n-1]) {
-		var c []int16
-		if p, ok := chunkPool.Get().(*[]int16); ok && cap(*p) == chunkFrames*h.frameLen {
-			c = (*p)[:0]
+	if n == 0 || len(h.chunks[n-1].s) == cap(h.chunks[n-1].s) {
+		c, ok := chunkPool.Get().(*heldChunk)
+		if ok && cap(c.s) == chunkFrames*h.frameLen {
+			c.s = c.s[:0]
 		} else {
-			c = make([]int16, 0, chunkFrames*h.frameLen)
+			c = &heldChunk{s: make([]int16, 0, chunkFrames*h.frameLen)}
 		}
 		h.chunks = append(h.chunks, c)
 		n++
 	}
-	h.chunks[n-1] = append(h.chunks[n-1], frame...)
+	h.chunks[n-1].s = append(h.chunks[n-1].s, frame...)
 }
 
 // frame returns held frame f.
 func (h *heldFrames) frame(f int) []int16 {
 	rel := f - h.base
 	off := rel % chunkFrames * h.frameLen
-	return h.chunks[rel/chunkFrames][off : off+h.frameLen]
+	return h.chunks[rel/chunkFrames].s[off : off+h.frameLen]
 }
 
 // copyFrames returns a copy of frames from up to to (exclusive).
@@ -483,7 +495,7 @@ func (h *heldFrames) copyFrames(from, to int) []int16 {
 		rel := f - h.base
 		off := rel % chunkFrames
 		n := min(chunkFrames-off, to-f)
-		out = append(out, h.chunks[rel/chunkFrames][off*h.frameLen:(off+n)*h.frameLen]...)
+		out = append(out, h.chunks[rel/chunkFrames].s[off*h.frameLen:(off+n)*h.frameLen]...)
 		f += n
 	}
 	return out
@@ -493,8 +505,7 @@ func (h *heldFrames) copyFrames(from, to int) []int16 {
 func (h *heldFrames) dropBefore(keep int) {
 	i := 0
 	for i < len(h.chunks) && h.base+chunkFrames <= keep {
-		c := h.chunks[i][:0]
-		chunkPool.Put(&c)
+		chunkPool.Put(h.chunks[i])
 		h.chunks[i] = nil
 		h.base += chunkFrames
 		i++
@@ -508,7 +519,7 @@ func (h *heldFrames) dropBefore(keep int) {
 func (h *heldFrames) samples() int {
 	n := 0
 	for _, c := range h.chunks {
-		n += cap(c)
+		n += cap(c.s)
 	}
 	return n
 }
