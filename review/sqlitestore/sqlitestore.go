@@ -49,6 +49,7 @@ type Store struct {
 	w     *sql.DB       // the single writer connection
 	r     *sql.DB       // readers
 	nck   *checkpointer // of the notes file
+	st    *stmts        // the hot statements, prepared once
 	audio *audiofile.Store
 }
 
@@ -157,6 +158,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return fail(err)
 	}
 	closers = append(closers, s.r.Close)
+	if s.st, err = prepare(ctx, s.w, s.r); err != nil {
+		return fail(err)
+	}
+	closers = append(closers, s.st.close)
 	ckdb, err := open(path, 1, "", "journal_mode(WAL)")
 	if err != nil {
 		return fail(err)
@@ -257,7 +262,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // to disk).
 func (s *Store) Close() error {
 	s.nck.close()
-	return errors.Join(s.r.Close(), s.nck.db.Close(), s.w.Close(), s.audio.Close())
+	return errors.Join(s.st.close(), s.r.Close(), s.nck.db.Close(), s.w.Close(), s.audio.Close())
 }
 
 func nanos(t time.Time) int64 { return t.UnixNano() }
@@ -277,19 +282,18 @@ func (s *Store) CreateNote(ctx context.Context, n *review.Note, audit []review.A
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM notes WHERE id = ?`, n.ID).Scan(&one)
+		err := tx.StmtContext(ctx, s.st.noteExists).QueryRowContext(ctx, n.ID).Scan(&one)
 		if err == nil {
 			return review.ErrExists
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO notes (id, clinic, clinician, patient, state, created_at, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.StmtContext(ctx, s.st.insertNote).ExecContext(ctx,
 			n.ID, n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.CreatedAt), nanos(n.UpdatedAt), string(body)); err != nil {
 			return err
 		}
-		return appendAudit(ctx, tx, audit)
+		return s.appendAudit(ctx, tx, audit)
 	})
 }
 
@@ -311,13 +315,10 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func getNote(ctx context.Context, q queryer, id string) (*review.Note, error) {
+// getNote reads a note with get, a prepared qGetNote.
+func getNote(ctx context.Context, get *sql.Stmt, id string) (*review.Note, error) {
 	var body string
-	err := q.QueryRowContext(ctx, `SELECT body FROM notes WHERE id = ?`, id).Scan(&body)
+	err := get.QueryRowContext(ctx, id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, review.ErrNotFound
 	}
@@ -333,14 +334,14 @@ func getNote(ctx context.Context, q queryer, id string) (*review.Note, error) {
 
 // GetNote implements review.Store.
 func (s *Store) GetNote(ctx context.Context, id string) (*review.Note, error) {
-	return getNote(ctx, s.r, id)
+	return getNote(ctx, s.st.readNote, id)
 }
 
 // UpdateNote implements review.Store.
 func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Note) (*review.Change, error)) (*review.Note, error) {
 	var out *review.Note
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		n, err := getNote(ctx, tx, id)
+		n, err := getNote(ctx, tx.StmtContext(ctx, s.st.getNote), id)
 		if err != nil {
 			return err
 		}
@@ -361,13 +362,12 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 		if err != nil {
 			return fmt.Errorf("sqlitestore: encode note: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx,
-			`UPDATE notes SET clinic = ?, clinician = ?, patient = ?, state = ?, updated_at = ?, body = ? WHERE id = ?`,
+		if _, err := tx.StmtContext(ctx, s.st.updateNote).ExecContext(ctx,
 			n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.UpdatedAt), string(body), id); err != nil {
 			return fmt.Errorf("sqlitestore: update note: %w", err)
 		}
 		if ch != nil {
-			if err := applyChange(ctx, tx, ch); err != nil {
+			if err := s.applyChange(ctx, tx, ch); err != nil {
 				return err
 			}
 		}
@@ -380,9 +380,9 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 	return out, nil
 }
 
-func applyChange(ctx context.Context, tx *sql.Tx, ch *review.Change) error {
+func (s *Store) applyChange(ctx context.Context, tx *sql.Tx, ch *review.Change) error {
 	if st := ch.Settle; st != nil {
-		if err := settle(ctx, tx, st); err != nil {
+		if err := s.settle(ctx, tx, st); err != nil {
 			return err
 		}
 	}
@@ -390,22 +390,21 @@ func applyChange(ctx context.Context, tx *sql.Tx, ch *review.Change) error {
 		due := nanos(j.DueAt)
 		// A replaced job gets a new id, so a worker still holding the old
 		// one cannot settle the new one.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM push_jobs WHERE note_id = ?`, j.NoteID); err != nil {
+		if _, err := tx.StmtContext(ctx, s.st.dropNoteJob).ExecContext(ctx, j.NoteID); err != nil {
 			return fmt.Errorf("sqlitestore: enqueue push: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO push_jobs (note_id, clinic, version, due_at, available_at) VALUES (?, ?, ?, ?, ?)`,
-			j.NoteID, j.Clinic, j.Version, due, due); err != nil {
+		if _, err := tx.StmtContext(ctx, s.st.insertJob).ExecContext(ctx, j.NoteID, j.Clinic, j.Version, due, due); err != nil {
 			return fmt.Errorf("sqlitestore: enqueue push: %w", err)
 		}
 	}
-	return appendAudit(ctx, tx, ch.Audit)
+	return s.appendAudit(ctx, tx, ch.Audit)
 }
 
 // held checks that the job is still leased by the claim in j.
-func held(ctx context.Context, tx *sql.Tx, j *review.PushJob) error {
+func (s *Store) held(ctx context.Context, tx *sql.Tx, j *review.PushJob) error {
 	var owner string
 	var attempts int
-	err := tx.QueryRowContext(ctx, `SELECT owner, attempts FROM push_jobs WHERE id = ?`, j.ID).Scan(&owner, &attempts)
+	err := tx.StmtContext(ctx, s.st.jobLease).QueryRowContext(ctx, j.ID).Scan(&owner, &attempts)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && (owner != j.Owner || attempts != j.Attempts)) {
 		return review.ErrLeaseLost
 	}
@@ -415,17 +414,16 @@ func held(ctx context.Context, tx *sql.Tx, j *review.PushJob) error {
 	return nil
 }
 
-func settle(ctx context.Context, tx *sql.Tx, st *review.Settlement) error {
-	if err := held(ctx, tx, st.Job); err != nil {
+func (s *Store) settle(ctx context.Context, tx *sql.Tx, st *review.Settlement) error {
+	if err := s.held(ctx, tx, st.Job); err != nil {
 		return err
 	}
 	var err error
 	if st.RetryAt.IsZero() {
-		_, err = tx.ExecContext(ctx, `DELETE FROM push_jobs WHERE id = ?`, st.Job.ID)
+		_, err = tx.StmtContext(ctx, s.st.deleteJob).ExecContext(ctx, st.Job.ID)
 	} else {
 		at := nanos(st.RetryAt)
-		_, err = tx.ExecContext(ctx, `UPDATE push_jobs SET due_at = ?, available_at = ?, owner = '', lease_until = 0, last_error = ? WHERE id = ?`,
-			at, at, st.LastError, st.Job.ID)
+		_, err = tx.StmtContext(ctx, s.st.retryJob).ExecContext(ctx, at, at, st.LastError, st.Job.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlitestore: settle push job: %w", err)
@@ -433,14 +431,18 @@ func settle(ctx context.Context, tx *sql.Tx, st *review.Settlement) error {
 	return nil
 }
 
-func appendAudit(ctx context.Context, tx *sql.Tx, es []review.AuditEntry) error {
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, es []review.AuditEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	insert := tx.StmtContext(ctx, s.st.insertAudit)
 	for _, e := range es {
 		e.ID = ""
 		body, err := json.Marshal(e)
 		if err != nil {
 			return fmt.Errorf("sqlitestore: encode audit: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit (note_id, clinic, at, body) VALUES (?, ?, ?, ?)`, e.NoteID, e.Clinic, nanos(e.At), string(body)); err != nil {
+		if _, err := insert.ExecContext(ctx, e.NoteID, e.Clinic, nanos(e.At), string(body)); err != nil {
 			return fmt.Errorf("sqlitestore: append audit: %w", err)
 		}
 	}
@@ -449,7 +451,7 @@ func appendAudit(ctx context.Context, tx *sql.Tx, es []review.AuditEntry) error 
 
 // AppendAudit implements review.Store.
 func (s *Store) AppendAudit(ctx context.Context, es ...review.AuditEntry) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return appendAudit(ctx, tx, es) })
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.appendAudit(ctx, tx, es) })
 }
 
 // ListAudit implements review.Store.
@@ -574,9 +576,7 @@ func (s *Store) ClaimPushJob(ctx context.Context, owner string, now time.Time, l
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		var due int64
-		err := tx.QueryRowContext(ctx,
-			`SELECT id, note_id, clinic, version, due_at, attempts, last_error FROM push_jobs WHERE available_at <= ? ORDER BY available_at, id LIMIT 1`,
-			nanos(now)).Scan(&id, &j.NoteID, &j.Clinic, &j.Version, &due, &j.Attempts, &j.LastError)
+		err := tx.StmtContext(ctx, s.st.claimJob).QueryRowContext(ctx, nanos(now)).Scan(&id, &j.NoteID, &j.Clinic, &j.Version, &due, &j.Attempts, &j.LastError)
 		if errors.Is(err, sql.ErrNoRows) {
 			return review.ErrNoJob
 		}
@@ -589,8 +589,7 @@ func (s *Store) ClaimPushJob(ctx context.Context, owner string, now time.Time, l
 		j.Attempts++
 		j.Owner = owner
 		j.LeaseUntil = until.UTC()
-		if _, err := tx.ExecContext(ctx, `UPDATE push_jobs SET attempts = ?, owner = ?, lease_until = ?, available_at = ? WHERE id = ?`,
-			j.Attempts, owner, nanos(until), nanos(until), id); err != nil {
+		if _, err := tx.StmtContext(ctx, s.st.leaseJob).ExecContext(ctx, j.Attempts, owner, nanos(until), nanos(until), id); err != nil {
 			return fmt.Errorf("sqlitestore: claim push job: %w", err)
 		}
 		return nil
@@ -604,7 +603,7 @@ func (s *Store) ClaimPushJob(ctx context.Context, owner string, now time.Time, l
 // ReleasePushJob implements review.Store.
 func (s *Store) ReleasePushJob(ctx context.Context, job *review.PushJob) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := held(ctx, tx, job); err != nil {
+		if err := s.held(ctx, tx, job); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE push_jobs SET attempts = attempts - 1, owner = '', lease_until = 0, available_at = due_at WHERE id = ?`, job.ID); err != nil {
@@ -728,11 +727,7 @@ func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (int, error) {
 // ErrExists, storing none, when an id is taken.
 func (s *Store) ImportNotes(ctx context.Context, ns []*review.Note) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO notes (id, clinic, clinician, patient, state, created_at, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("sqlitestore: import: %w", err)
-		}
-		defer st.Close()
+		st := tx.StmtContext(ctx, s.st.insertNote)
 		for _, n := range ns {
 			body, err := json.Marshal(n)
 			if err != nil {
