@@ -366,11 +366,22 @@ func (s *Segmenter) frameEnergy(f int) uint64 {
 // integer (each square is at most 2^30; a frame's sum stays far below 2^53,
 // so it converts to float64 exactly in energyDB).
 func sumSquares(frame []int16) uint64 {
-	var sum uint64
-	for _, v := range frame {
-		sum += uint64(int64(v) * int64(v))
+	// Written for speed (most of the segmenter's time is here): four
+	// samples a turn into four sums, so that the additions need not wait on
+	// one another.
+	var s0, s1, s2, s3 uint64
+	for len(frame) >= 4 {
+		f := frame[:4:4]
+		s0 += uint64(int64(f[0]) * int64(f[0]))
+		s1 += uint64(int64(f[1]) * int64(f[1]))
+		s2 += uint64(int64(f[2]) * int64(f[2]))
+		s3 += uint64(int64(f[3]) * int64(f[3]))
+		frame = frame[4:]
 	}
-	return sum
+	for _, v := range frame {
+		s0 += uint64(int64(v) * int64(v))
+	}
+	return s0 + s1 + s2 + s3
 }
 
 // cut ends an over-long utterance at the quietest frame of its last

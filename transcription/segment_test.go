@@ -341,3 +341,25 @@ func TestSegmenterLevelsAsSums(t *testing.T) {
 		}
 	}
 }
+
+// TestSumSquares checks the unrolled sum against the plain one, at every
+// length around a multiple of four and at full scale.
+func TestSumSquares(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for n := range 12 {
+		f := make([]int16, n)
+		for i := range f {
+			f[i] = int16(rng.Uint32())
+		}
+		if n > 1 {
+			f[0], f[n-1] = math.MinInt16, math.MaxInt16
+		}
+		var want uint64
+		for _, v := range f {
+			want += uint64(int64(v) * int64(v))
+		}
+		if got := sumSquares(f); got != want {
+			t.Errorf("%d samples: sumSquares = %d, want %d", n, got, want)
+		}
+	}
+}
