@@ -36,10 +36,12 @@
 // acknowledged in the second before a machine crash may therefore be lost:
 // the session's file then ends earlier (or, for a session made in that
 // second, is missing), and a resuming client is told the shorter size and
-// resends from there. This is the same bargain as SQLite with
-// synchronous=NORMAL and Redis with appendfsync everysec. On file systems
-// that may commit a file's new size before its data (ext4 with
-// data=writeback) the lost tail could read as zeros instead.
+// resends from there. This is the bargain of Redis with appendfsync
+// everysec; the SQLite audio file this replaces (synchronous=NORMAL) was
+// flushed at its checkpoints, every 50 ms or so, a shorter window bought
+// with far more work per batch. On file systems that may commit a file's
+// new size before its data (ext4 with data=writeback) the lost tail could
+// read as zeros instead.
 //
 // A failed or short write (a full disk) is truncated back to the stored
 // size, so a file never holds more than was acknowledged; that append
@@ -60,6 +62,7 @@ package audiofile
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -197,9 +200,9 @@ func Open(dir string, opts Options) (*Store, error) {
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
-// CheckID reports whether id can name a session's file: ErrBadID, wrapped
+// checkID reports whether id can name a session's file: ErrBadID, wrapped
 // with the id, if not.
-func CheckID(id string) error {
+func checkID(id string) error {
 	ok := id != "" && len(id) <= MaxIDLen && id[0] != '.'
 	for i := 0; ok && i < len(id); i++ {
 		c := id[i]
@@ -375,7 +378,7 @@ func (s *Store) AppendAudioBatch(ctx context.Context, batch []review.AudioAppend
 
 // append stores one append of AppendAudioBatch.
 func (s *Store) append(id string, offset int64, data []byte, now time.Time) (int64, error) {
-	if err := CheckID(id); err != nil {
+	if err := checkID(id); err != nil {
 		return 0, err
 	}
 	e, err := s.acquire(id)
@@ -442,7 +445,7 @@ func badRead(err error) error { return fmt.Errorf("%w (%w)", err, review.ErrNotF
 
 // AudioSize implements review.AudioStore.
 func (s *Store) AudioSize(ctx context.Context, id string) (int64, error) {
-	if err := CheckID(id); err != nil {
+	if err := checkID(id); err != nil {
 		return 0, badRead(err)
 	}
 	e, err := s.acquire(id)
@@ -468,7 +471,7 @@ func (s *Store) AudioSize(ctx context.Context, id string) (int64, error) {
 // its own, up to the size stored when it started, so appends go on
 // meanwhile.
 func (s *Store) ReadAudio(ctx context.Context, id string, from int64) ([]byte, error) {
-	if err := CheckID(id); err != nil {
+	if err := checkID(id); err != nil {
 		return nil, badRead(err)
 	}
 	e, err := s.acquire(id)
@@ -498,7 +501,7 @@ func (s *Store) ReadAudio(ctx context.Context, id string, from int64) ([]byte, e
 // DeleteAudio implements review.AudioStore. An id that cannot name a file
 // has nothing to delete.
 func (s *Store) DeleteAudio(ctx context.Context, id string) error {
-	if CheckID(id) != nil {
+	if checkID(id) != nil {
 		return nil
 	}
 	e, err := s.acquire(id)
@@ -534,7 +537,7 @@ func (s *Store) ListAudio(ctx context.Context) ([]string, error) {
 	var ss []session
 	for _, ent := range ents {
 		id, ok := strings.CutSuffix(ent.Name(), ext)
-		if !ok || CheckID(id) != nil || !ent.Type().IsRegular() {
+		if !ok || checkID(id) != nil || !ent.Type().IsRegular() {
 			continue
 		}
 		f, created, _, err := openFile(s.path(id), os.O_RDONLY)
@@ -548,26 +551,13 @@ func (s *Store) ListAudio(ctx context.Context) ([]string, error) {
 		ss = append(ss, session{id, created})
 	}
 	slices.SortFunc(ss, func(a, b session) int {
-		if a.created != b.created {
-			return cmpInt(a.created, b.created)
-		}
-		return strings.Compare(a.id, b.id)
+		return cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.id, b.id))
 	})
 	out := make([]string, len(ss))
 	for i, x := range ss {
 		out[i] = x.id
 	}
 	return out, nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Import stores the whole audio of a session that has none, as fill writes
@@ -580,7 +570,7 @@ func (s *Store) Import(ctx context.Context, id string, created time.Time, fill f
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if err := CheckID(id); err != nil {
+	if err := checkID(id); err != nil {
 		return false, err
 	}
 	e, err := s.acquire(id)
