@@ -98,7 +98,8 @@ func samplesHash(s []int16) uint64 {
 // TestSegmenterGolden pins the segmenter's utterances on the testdata
 // consultations (clean, under noise, and cut at a short MaxUtterance) to
 // what it produced before its per-frame work was made cheaper. The audio
-// is written in 100 ms frames, as the gateway gets it, and in odd sizes.
+// is written in 100 ms frames, as the gateway gets it, and in odd sizes,
+// as samples and as linear16 bytes.
 func TestSegmenterGolden(t *testing.T) {
 	got := map[string]string{}
 	for _, c := range goldenCases() {
@@ -117,6 +118,31 @@ func TestSegmenterGolden(t *testing.T) {
 			}
 			if d2 := describe(segmentAll(c.cfg, s, chunk, true)); d2 != d {
 				t.Errorf("%s in chunks of %d: events differ from 100 ms frames:\n%s", c.name, chunk, lineDiff(d, d2))
+			}
+		}
+		// The same audio as linear16 bytes, decoded by the segmenter into
+		// what it holds, in pieces that split samples.
+		pcm := EncodeLinear16(s)
+		for _, piece := range []int{1, 3199, 3200, 64001} {
+			if piece == 1 && len(s) > 700000 {
+				continue
+			}
+			seg := NewSegmenter(c.cfg)
+			var dec Linear16Decoder
+			var ev []SegmentEvent
+			total := 0
+			for off := 0; off < len(pcm); off += piece {
+				var n int
+				ev, n = seg.writeLinear16(ev, &dec, pcm[off:min(off+piece, len(pcm))])
+				total += n
+			}
+			ev = seg.Flush(ev)
+			if d2 := describe(ev); d2 != d {
+				t.Errorf("%s as linear16 in %d-byte pieces: events differ from 100 ms frames:\n%s", c.name, piece, lineDiff(d, d2))
+			}
+			if total != len(s) || dec.Pending() || seg.Elapsed() != seg.dur(len(s)) {
+				t.Errorf("%s as linear16 in %d-byte pieces: %d samples decoded (pending %v), elapsed %v; want %d, %v",
+					c.name, piece, total, dec.Pending(), seg.Elapsed(), len(s), seg.dur(len(s)))
 			}
 		}
 	}

@@ -73,6 +73,15 @@ func (d *Linear16Decoder) Decode(dst []int16, b []byte) []int16 {
 	return dst[:len(dst)+n]
 }
 
+// decodeAtMost decodes at most n samples from the start of b onto dst, and
+// returns dst and the bytes it did not take. A dst with room for n samples
+// is written in place, never moved. (2n bytes make n samples, or n
+// samples and a byte carried when a byte was carried already.)
+func (d *Linear16Decoder) decodeAtMost(dst []int16, b []byte, n int) ([]int16, []byte) {
+	k := min(2*n, len(b))
+	return d.Decode(dst, b[:k]), b[k:]
+}
+
 // Pending reports whether half a sample is waiting for its other byte; at
 // the end of a stream that byte is dropped.
 func (d *Linear16Decoder) Pending() bool { return d.hasCarry }

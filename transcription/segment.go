@@ -74,8 +74,8 @@ type Segmenter struct {
 	rate, frameLen                                           int
 	endFrames, maxFrames, minFrames, preFrames, postFrames   int
 	searchFrames                                             int
-	pending                                                  []int16    // partial frame
-	held                                                     heldFrames // frames from bufStart on (and a few before)
+	held                                                     heldFrames // frames from bufStart on (and a few before), then a partial frame
+	written                                                  int        // samples given
 	bufStart                                                 int
 	frame                                                    int      // index of the next frame
 	energies                                                 []uint64 // sums of squares of the utterance's frames
@@ -153,22 +153,41 @@ func NewSegmenter(cfg SegmenterConfig) *Segmenter {
 	return s
 }
 
-// Write feeds samples and appends what they completed to dst.
+// Write feeds samples and appends what they completed to dst. The samples
+// are copied once, into the audio held, and analysed there.
 func (s *Segmenter) Write(dst []SegmentEvent, samples []int16) []SegmentEvent {
 	for len(samples) > 0 {
-		if len(s.pending) == 0 && len(samples) >= s.frameLen {
-			// A whole frame at hand: analysed in place, not copied first.
-			dst = s.step(dst, samples[:s.frameLen])
-			samples = samples[s.frameLen:]
-			continue
-		}
-		n := min(s.frameLen-len(s.pending), len(samples))
-		s.pending = append(s.pending, samples[:n]...)
+		c := s.held.tail(s.frame)
+		n := min(cap(c.s)-len(c.s), len(samples))
+		c.s = append(c.s, samples[:n]...)
 		samples = samples[n:]
-		if len(s.pending) == s.frameLen {
-			dst = s.step(dst, s.pending)
-			s.pending = s.pending[:0]
-		}
+		s.written += n
+		dst = s.analyse(dst)
+	}
+	return dst
+}
+
+// writeLinear16 is Write for little-endian linear16 bytes, decoded by dec
+// (which keeps a split sample's first byte) straight into the audio held,
+// so that no other copy of the samples is made. It returns the events and
+// how many samples b completed.
+func (s *Segmenter) writeLinear16(dst []SegmentEvent, dec *Linear16Decoder, b []byte) ([]SegmentEvent, int) {
+	before := s.written
+	for len(b) > 0 {
+		c := s.held.tail(s.frame)
+		n := len(c.s)
+		c.s, b = dec.decodeAtMost(c.s, b, cap(c.s)-len(c.s))
+		s.written += len(c.s) - n
+		dst = s.analyse(dst)
+	}
+	return dst, s.written - before
+}
+
+// analyse steps through the frames held whole and not yet analysed. They
+// are analysed where they are held, not copied first.
+func (s *Segmenter) analyse(dst []SegmentEvent) []SegmentEvent {
+	for s.held.holds(s.frame) {
+		dst = s.step(dst, s.held.frame(s.frame))
 	}
 	return dst
 }
@@ -220,11 +239,11 @@ func (s *Segmenter) pendingSpan() (start, end time.Duration, ok bool) {
 }
 
 // buffered is the bytes of audio the segmenter holds.
-func (s *Segmenter) buffered() int { return 2 * (s.held.samples() + cap(s.pending)) }
+func (s *Segmenter) buffered() int { return 2 * s.held.samples() }
 
 // Elapsed is how much audio the Segmenter has been given.
 func (s *Segmenter) Elapsed() time.Duration {
-	return s.dur(s.frame*s.frameLen + len(s.pending))
+	return s.dur(s.written)
 }
 
 func (s *Segmenter) dur(samples int) time.Duration {
@@ -311,7 +330,6 @@ func (s *Segmenter) step(dst []SegmentEvent, frame []int16) []SegmentEvent {
 
 	fi := s.frame
 	s.frame++
-	s.held.push(fi, frame)
 	if s.state == segSpeaking {
 		s.energies = append(s.energies, e)
 	}
@@ -444,10 +462,11 @@ func (s *Segmenter) trim() {
 }
 
 // heldFrames holds consecutive frames in fixed chunks of chunkFrames
-// frames. An utterance grows by whole chunks instead of by reallocating
-// and copying all it holds (most of the segmenter's cost when it was one
-// slice), and dropping audio lets go of whole chunks without moving the
-// rest. Chunks let go are reused by any stream's segmenter (chunkPool).
+// frames, the last frame possibly still partial. An utterance grows by
+// whole chunks instead of by reallocating and copying all it holds (most
+// of the segmenter's cost when it was one slice), and dropping audio lets
+// go of whole chunks without moving the rest. Chunks let go are reused by
+// any stream's segmenter (chunkPool).
 type heldFrames struct {
 	frameLen int
 	chunks   []*heldChunk // chunks[0] starts at frame base
@@ -474,22 +493,32 @@ type heldChunk struct{ s []int16 }
 // 0.5 s, doubled what the segmenters allocate).
 var chunkPool sync.Pool
 
-func (h *heldFrames) push(f int, frame []int16) {
+// tail returns the chunk that samples from frame f on are appended to, no
+// further than its capacity: the last, or a new one when that is full or
+// none is held (f is where the held frames start then).
+func (h *heldFrames) tail(f int) *heldChunk {
 	n := len(h.chunks)
+	if n > 0 && len(h.chunks[n-1].s) < cap(h.chunks[n-1].s) {
+		return h.chunks[n-1]
+	}
 	if n == 0 {
 		h.base = f
 	}
-	if n == 0 || len(h.chunks[n-1].s) == cap(h.chunks[n-1].s) {
-		c, ok := chunkPool.Get().(*heldChunk)
-		if ok && cap(c.s) == chunkFrames*h.frameLen {
-			c.s = c.s[:0]
-		} else {
-			c = &heldChunk{s: make([]int16, 0, chunkFrames*h.frameLen)}
-		}
-		h.chunks = append(h.chunks, c)
-		n++
+	c, ok := chunkPool.Get().(*heldChunk)
+	if ok && cap(c.s) == chunkFrames*h.frameLen {
+		c.s = c.s[:0]
+	} else {
+		c = &heldChunk{s: make([]int16, 0, chunkFrames*h.frameLen)}
 	}
-	h.chunks[n-1].s = append(h.chunks[n-1].s, frame...)
+	h.chunks = append(h.chunks, c)
+	return c
+}
+
+// holds reports whether the whole of frame f is held.
+func (h *heldFrames) holds(f int) bool {
+	rel := f - h.base
+	i := rel / chunkFrames
+	return rel >= 0 && i < len(h.chunks) && len(h.chunks[i].s) >= (rel%chunkFrames+1)*h.frameLen
 }
 
 // frame returns held frame f.

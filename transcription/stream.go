@@ -305,14 +305,18 @@ func (s *Stream) Write(pcm []byte) error {
 	if s.closed {
 		return ErrStreamClosed
 	}
-	s.pcm = s.dec.Decode(s.pcm[:0], pcm)
-	s.received.Add(int64(len(s.pcm)))
-	in := s.pcm
-	if !s.rs.passthrough {
+	if s.rs.passthrough {
+		// At the engine's rate the segmenter decodes the audio straight
+		// into what it holds: no other copy is made.
+		var n int
+		s.segEv, n = s.seg.writeLinear16(s.segEv[:0], &s.dec, pcm)
+		s.received.Add(int64(n))
+	} else {
+		s.pcm = s.dec.Decode(s.pcm[:0], pcm)
+		s.received.Add(int64(len(s.pcm)))
 		s.engIn = s.rs.Write(s.engIn[:0], s.pcm)
-		in = s.engIn
+		s.segEv = s.seg.Write(s.segEv[:0], s.engIn)
 	}
-	s.segEv = s.seg.Write(s.segEv[:0], in)
 	s.submit(s.segEv, false)
 	if s.cfg.Interim {
 		s.startInterim()
