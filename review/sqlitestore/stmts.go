@@ -8,7 +8,8 @@ import (
 )
 
 // stmts are the statements of the hot paths (a note read, an update, an
-// approval's audit entry and push job, a push's claim and settlement),
+// approval's audit entry and push job, a push's claim and settlement, a
+// recording's transcript append),
 // prepared once at Open rather than parsed in every transaction: the
 // driver keeps no statement cache, and parsing was a fifth of UpdateNote's
 // CPU (approvals, settlements) in a profile of the store benchmark. Those
@@ -30,6 +31,10 @@ type stmts struct {
 	retryJob    *sql.Stmt
 	claimJob    *sql.Stmt
 	leaseJob    *sql.Stmt
+	// appendTranscript adds a transcript log row if the note is
+	// recording: a session's write at every final utterance.
+	appendTranscript *sql.Stmt
+	readState        *sql.Stmt // on the readers
 
 	all []*sql.Stmt // every one prepared, to close
 }
@@ -58,6 +63,8 @@ func prepare(ctx context.Context, w, r *sql.DB) (*stmts, error) {
 		{&st.retryJob, w, `UPDATE push_jobs SET due_at = ?, available_at = ?, owner = '', lease_until = 0, last_error = ? WHERE id = ?`},
 		{&st.claimJob, w, `SELECT id, note_id, clinic, version, due_at, attempts, last_error FROM push_jobs WHERE available_at <= ? ORDER BY available_at, id LIMIT 1`},
 		{&st.leaseJob, w, `UPDATE push_jobs SET attempts = ?, owner = ?, lease_until = ?, available_at = ? WHERE id = ?`},
+		{&st.readState, r, `SELECT state FROM notes WHERE id = ?`},
+		{&st.appendTranscript, w, `INSERT INTO transcript_log (note_id, through, body) SELECT id, ?, ? FROM notes WHERE id = ? AND state = ?`},
 	} {
 		s, err := p.db.PrepareContext(ctx, p.q)
 		if err != nil {
