@@ -680,11 +680,11 @@ func (ss *session) replaceGap(r transcription.Result) {
 
 // reader reads the connection's frames and takes each in itself (take),
 // without handing it to another goroutine: at a frame every 100 ms per
-// session, a hand-off costs more than the frame's own work. It stops when
-// the connection fails or a frame ends the session, and reports that on
-// ends, unless the session has already stopped (stop closed). After a
-// frame ended the session it keeps reading, and discards, until the
-// client closes or the session closes the connection. It reads no further
+// session, a hand-off costs more than the frame's own work. It reports on
+// ends, unless the session has already stopped (stop closed), when the
+// connection fails (and then returns) or a frame ends the session (a
+// CloseStream, a frame too large): then it keeps reading, and discards,
+// until the client closes or the session closes the connection. It reads no further
 // than MaxFrameBytes into any message.
 func (ss *session) reader(conn *websocket.Conn, ends chan<- readEnd, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
@@ -731,7 +731,11 @@ func (ss *session) reader(conn *websocket.Conn, ends chan<- readEnd, stop <-chan
 			report(readEnd{end: endReason{name: "frame_too_large", code: websocket.CloseMessageTooBig, reason: "frame too large",
 				errCode: CodeFrameTooLarge,
 				errDesc: fmt.Sprintf("a message was larger than %d bytes; the audio before it is kept and drafted", limit)}})
-			return
+			// Go on reading, and discarding (the next NextReader skips the
+			// rest of this message): a connection closed with unread data
+			// is reset, and the client would lose the Error, its note and
+			// the close frame.
+			continue
 		}
 		end, ended := ss.takeFrame(typ, b)
 		frames.put(buf)
