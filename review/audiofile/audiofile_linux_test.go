@@ -1,32 +1,37 @@
 package audiofile_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/audiofile"
 )
 
-// TestFailedWriteLeavesNoTrace: with the file size limit (RLIMIT_FSIZE)
-// just above a session's file, its append is written in part and then
-// fails (EFBIG), as on a full disk. That append fails alone, the file is
-// cut back to what was acknowledged, a new session too big to make
-// leaves nothing, and the other appends of the batch are stored.
-func TestFailedWriteLeavesNoTrace(t *testing.T) {
+// TestFailedJournalWrite: with the file size limit (RLIMIT_FSIZE) just
+// above the journal segment, a batch's journal write is written in part
+// and then fails (EFBIG), as on a full disk. Every append that was to be
+// written with it fails and the segment is cut back to what was
+// acknowledged; a new session the batch made has its file, a new session
+// too big to make leaves nothing, and the batch tried again is stored
+// once, also after a crash.
+func TestFailedJournalWrite(t *testing.T) {
 	ctx := context.Background()
-	s := openTemp(t)
-	const big = 1 << 20
-	audio := frames(big+4000, 4)
-	mustAppend(t, s, "big", 0, audio[:big])
-	mustAppend(t, s, "small", 0, nil)
-	path := filepath.Join(s.Dir(), "big.audio")
-	st, err := os.Stat(path)
+	dir := t.TempDir()
+	s := openWith(t, dir, noCompactor)
+	a, b, n := frames(20_000, 1), frames(20_000, 2), frames(100, 3)
+	mustAppend(t, s, "a", 0, a[:1000]) // made with its first bytes
+	mustAppend(t, s, "b", 0, nil)
+	mustAppend(t, s, "a", 1000, a[1000:5000]) // into the journal
+	segs := segments(t, dir)
+	if len(segs) != 1 {
+		t.Fatalf("journal segments %q, want one", segs)
+	}
+	st, err := os.Stat(segs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,9 +46,10 @@ func TestFailedWriteLeavesNoTrace(t *testing.T) {
 		t.Skipf("cannot set RLIMIT_FSIZE: %v", err)
 	}
 	batch := []review.AudioAppend{
-		{SessionID: "big", Offset: big, Data: audio[big : big+3000]},
-		{SessionID: "huge", Offset: 0, Data: audio[:big+2000]},
-		{SessionID: "small", Offset: 0, Data: audio[:100]},
+		{SessionID: "a", Offset: 5000, Data: a[5000:8000]},
+		{SessionID: "n", Offset: 0, Data: n},
+		{SessionID: "huge", Offset: 0, Data: frames(int(limit.Cur)+100, 4)},
+		{SessionID: "b", Offset: 0, Data: b[:3000]},
 	}
 	err = s.AppendAudioBatch(ctx, batch)
 	if rerr := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); rerr != nil {
@@ -52,31 +58,50 @@ func TestFailedWriteLeavesNoTrace(t *testing.T) {
 	if err != nil {
 		t.Fatalf("batch: %v, want each append's own outcome", err)
 	}
-	if batch[0].Err == nil || !errors.Is(batch[0].Err, syscall.EFBIG) {
-		t.Errorf("append past the limit: size %d, err %v; want EFBIG", batch[0].Size, batch[0].Err)
+	for _, i := range []int{0, 3} {
+		if got := batch[i]; !errors.Is(got.Err, syscall.EFBIG) {
+			t.Errorf("append of %s in the failed journal write: size %d, err %v; want EFBIG", got.SessionID, got.Size, got.Err)
+		}
 	}
-	if batch[1].Err == nil {
-		t.Errorf("new session past the limit stored %d bytes", batch[1].Size)
+	if batch[1].Err != nil || batch[1].Size != 100 {
+		t.Errorf("new session made by the batch: size %d, err %v; want 100 (in its file)", batch[1].Size, batch[1].Err)
 	}
-	if batch[2].Err != nil || batch[2].Size != 100 {
-		t.Errorf("append of another session in the batch: size %d, err %v; want 100", batch[2].Size, batch[2].Err)
+	if batch[2].Err == nil {
+		t.Errorf("new session past the limit stored %d bytes", batch[2].Size)
 	}
-	if st2, err := os.Stat(path); err != nil || st2.Size() != st.Size() {
-		t.Errorf("after the failed write the file has %d bytes, %v; want the %d it had", st2.Size(), err, st.Size())
+	if st2, err := os.Stat(segs[0]); err != nil || st2.Size() != st.Size() {
+		t.Errorf("after the failed write the segment has %d bytes, %v; want the %d it had", st2.Size(), err, st.Size())
+	}
+	for id, want := range map[string]int64{"a": 5000, "b": 0, "n": 100} {
+		if got, err := s.AudioSize(ctx, id); err != nil || got != want {
+			t.Errorf("AudioSize(%s) after the failed write = %d, %v; want %d", id, got, err, want)
+		}
 	}
 	if _, err := s.AudioSize(ctx, "huge"); !errors.Is(err, review.ErrNotFound) {
 		t.Errorf("AudioSize of the session that could not be made: %v, want ErrNotFound", err)
 	}
-	checkNoTemp(t, s.Dir())
-	if n, err := s.AudioSize(ctx, "big"); err != nil || n != big {
-		t.Errorf("AudioSize after the failed write = %d, %v; want %d", n, err, big)
+	checkNoTemp(t, dir)
+	// The sessions go on from what was stored.
+	batch = []review.AudioAppend{batch[0], batch[1], batch[3]}
+	if err := s.AppendAudioBatch(ctx, batch); err != nil {
+		t.Fatal(err)
 	}
-	// The session goes on from what was stored.
-	mustAppend(t, s, "big", big, audio[big:])
-	got, err := s.ReadAudio(ctx, "big", 0)
-	if err != nil || !bytes.Equal(got, audio) {
-		t.Errorf("ReadAudio after the retry: %d bytes, %v; want the %d sent", len(got), err, len(audio))
+	for i, want := range []int64{8000, 100, 3000} {
+		if got := batch[i]; got.Err != nil || got.Size != want {
+			t.Errorf("retried append of %s: size %d, err %v; want %d", got.SessionID, got.Size, got.Err, want)
+		}
 	}
+	check := func(s *audiofile.Store) {
+		t.Helper()
+		checkRead(t, s, "a", a[:8000])
+		checkRead(t, s, "b", b[:3000])
+		checkRead(t, s, "n", n)
+	}
+	check(s)
+	s.Crash()
+	s = openWith(t, dir, noCompactor)
+	defer s.Close()
+	check(s)
 }
 
 // cpuTime is the process's user and system CPU time so far.

@@ -6,7 +6,7 @@ import "golang.org/x/sys/unix"
 // files written, made and removed alike, without a list of them.
 type dirtySet struct{}
 
-func (dirtySet) add(id string, dir bool) {}
+func (dirtySet) add(name string, dir bool) {}
 
 // syncAll flushes the directory's file system with syncfs(2), one call
 // however many sessions were written. It also flushes other files on that

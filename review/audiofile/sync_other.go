@@ -6,27 +6,29 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 )
 
-// dirtySet lists the sessions written since the last sync, and whether a
-// file was made or removed, where there is no syncfs(2) to flush the file
-// system at once.
+// dirtySet lists the files (session files, journal segments) written
+// since the last sync, and whether a file was made or removed, where there
+// is no syncfs(2) to flush the file system at once.
 type dirtySet struct {
-	mu  sync.Mutex
-	ids map[string]struct{}
-	dir bool
+	mu    sync.Mutex
+	names map[string]struct{}
+	dir   bool
 }
 
-// add lists the session id (none: "") and, if dir, the directory.
-func (d *dirtySet) add(id string, dir bool) {
+// add lists the file name in the directory (none: "") and, if dir, the
+// directory.
+func (d *dirtySet) add(name string, dir bool) {
 	d.mu.Lock()
-	if d.ids == nil {
-		d.ids = map[string]struct{}{}
+	if d.names == nil {
+		d.names = map[string]struct{}{}
 	}
-	if id != "" {
-		d.ids[id] = struct{}{}
+	if name != "" {
+		d.names[name] = struct{}{}
 	}
 	d.dir = d.dir || dir
 	d.mu.Unlock()
@@ -36,9 +38,9 @@ func (d *dirtySet) add(id string, dir bool) {
 func (d *dirtySet) take() (map[string]struct{}, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ids, dir := d.ids, d.dir
-	d.ids, d.dir = nil, false
-	return ids, dir
+	names, dir := d.names, d.dir
+	d.names, d.dir = nil, false
+	return names, dir
 }
 
 // syncAll fsyncs each file written since the last sync, through a
@@ -46,10 +48,10 @@ func (d *dirtySet) take() (map[string]struct{}, bool) {
 // wrote it), then the directory if a file was made or removed. What fails
 // is tried again at the next sync.
 func (s *Store) syncAll() error {
-	ids, dir := s.dirty.take()
+	names, dir := s.dirty.take()
 	var errs []error
-	for id := range ids {
-		f, err := os.OpenFile(s.path(id), os.O_RDWR, 0)
+	for name := range names {
+		f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_RDWR, 0)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // deleted since
 		}
@@ -57,7 +59,7 @@ func (s *Store) syncAll() error {
 			err = errors.Join(f.Sync(), f.Close())
 		}
 		if err != nil {
-			s.dirty.add(id, false)
+			s.dirty.add(name, false)
 			errs = append(errs, err)
 		}
 	}
