@@ -1,9 +1,6 @@
 package notes
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // commonDrugs is a modest list of frequently prescribed medicines (generic
 // and a few brand names) so the support check can tell a medication name
@@ -36,9 +33,34 @@ digoxin amiodarone nitroglycerin entresto isosorbide
 steroid steroids antibiotic antibiotics
 `)
 
-// drugSuffix matches common generic-name stems (ACE inhibitors, beta
-// blockers, statins, monoclonal antibodies, sartans, gliptins, PPIs …).
-var drugSuffix = regexp.MustCompile(`^[a-z]{3,}(pril|olol|alol|ilol|statin|mab|sartan|gliptin|gliflozin|glutide|prazole|tidine|dipine|cycline|floxacin|mycin|cillin|azole|vir|pam|lam|oxetine|triptan|parin|xaban|semide|thiazide|sone|olone|lukast|terol|tropium|afil)$`)
+// drugSuffixes are common generic-name stems (ACE inhibitors, beta
+// blockers, statins, monoclonal antibodies, sartans, gliptins, PPIs …); a
+// word of at least three more lower-case letters ending in one is taken for
+// a drug name.
+var drugSuffixes = []string{
+	"pril", "olol", "alol", "ilol", "statin", "mab", "sartan", "gliptin", "gliflozin", "glutide", "prazole",
+	"tidine", "dipine", "cycline", "floxacin", "mycin", "cillin", "azole", "vir", "pam", "lam", "oxetine",
+	"triptan", "parin", "xaban", "semide", "thiazide", "sone", "olone", "lukast", "terol", "tropium", "afil",
+}
+
+// hasDrugSuffix is regexp `^[a-z]{3,}(pril|olol|…)$`, for every word of a
+// sentence, without the regexp.
+func hasDrugSuffix(w string) bool {
+	if len(w) < 6 {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if w[i] < 'a' || w[i] > 'z' {
+			return false
+		}
+	}
+	for _, suf := range drugSuffixes {
+		if len(w) >= 3+len(suf) && strings.HasSuffix(w, suf) {
+			return true
+		}
+	}
+	return false
+}
 
 // notDrugs are ordinary words the suffix pattern would mistake for drugs.
 var notDrugs = setOf(`person reason season lesson poison prison mason parson unison caisson venison comparison
@@ -48,7 +70,7 @@ func isDrug(w string) bool {
 	if commonDrugs[w] {
 		return true
 	}
-	return drugSuffix.MatchString(w) && !notDrugs[w]
+	return hasDrugSuffix(w) && !notDrugs[w]
 }
 
 func setOf(s string) map[string]bool {

@@ -48,30 +48,32 @@ const (
 )
 
 // sectionCues recognise what a template section is for from its id, title
-// or (for custom sections) instructions.
+// or (for custom sections) instructions. They were regular expressions
+// (sectionCueRegexps in match_test.go keeps them as the reference); as
+// literal tests they cost a fraction, and newLayout runs on every draft.
 var sectionCues = []struct {
-	re *regexp.Regexp
-	k  kind
+	cues []wordCue
+	k    kind
 }{
-	{regexp.MustCompile(`chief complaint|reason for|presenting complaint|why you came|\bcc\b`), kCC},
-	{regexp.MustCompile(`history of present|present(ing)? illness|\bhpi\b|interval history|presenting problem`), kHPI},
-	{regexp.MustCompile(`past medical|medical history|past history|surgical history|\bpmh\b|past (and|&) surgical`), kPMH},
-	{regexp.MustCompile(`medication|medicine|\bmeds\b|\bdrugs\b`), kMeds},
-	{regexp.MustCompile(`allerg`), kAllergies},
-	{regexp.MustCompile(`social`), kSocial},
-	{regexp.MustCompile(`family`), kFamily},
-	{regexp.MustCompile(`review of systems|\bros\b|systems review`), kROS},
-	{regexp.MustCompile(`subjective|^history history$|^history$`), kSubjective},
-	{regexp.MustCompile(`vital`), kVitals},
-	{regexp.MustCompile(`exam|physical|findings on|observation`), kExam},
-	{regexp.MustCompile(`result|investigation|\blabs?\b|imaging|\bdata\b`), kResults},
-	{regexp.MustCompile(`objective`), kObjective},
-	{regexp.MustCompile(`assessment|impression|diagnos|what we found|problem list|opinion`), kAssessment},
-	{regexp.MustCompile(`\bplan\b|recommendation|management|treatment|next steps`), kPlan},
-	{regexp.MustCompile(`\btests?\b|referral|orders?\b`), kPlanOrders},
-	{regexp.MustCompile(`follow`), kFollowUp},
-	{regexp.MustCompile(`when to (get|seek|call)|warning|red flag|urgent|emergency|seek help`), kWarning},
-	{regexp.MustCompile(`at home|self[- ]care|instruction|education|advice|counsel`), kEducation},
+	{[]wordCue{{lit: "chief complaint"}, {lit: "reason for"}, {lit: "presenting complaint"}, {lit: "why you came"}, {lit: "cc", left: true, right: true}}, kCC},
+	{[]wordCue{{lit: "history of present"}, {lit: "present illness"}, {lit: "presenting illness"}, {lit: "hpi", left: true, right: true}, {lit: "interval history"}, {lit: "presenting problem"}}, kHPI},
+	{[]wordCue{{lit: "past medical"}, {lit: "medical history"}, {lit: "past history"}, {lit: "surgical history"}, {lit: "pmh", left: true, right: true}, {lit: "past and surgical"}, {lit: "past & surgical"}}, kPMH},
+	{[]wordCue{{lit: "medication"}, {lit: "medicine"}, {lit: "meds", left: true, right: true}, {lit: "drugs", left: true, right: true}}, kMeds},
+	{[]wordCue{{lit: "allerg"}}, kAllergies},
+	{[]wordCue{{lit: "social"}}, kSocial},
+	{[]wordCue{{lit: "family"}}, kFamily},
+	{[]wordCue{{lit: "review of systems"}, {lit: "ros", left: true, right: true}, {lit: "systems review"}}, kROS},
+	{[]wordCue{{lit: "subjective"}, {lit: "history history", exact: true}, {lit: "history", exact: true}}, kSubjective},
+	{[]wordCue{{lit: "vital"}}, kVitals},
+	{[]wordCue{{lit: "exam"}, {lit: "physical"}, {lit: "findings on"}, {lit: "observation"}}, kExam},
+	{[]wordCue{{lit: "result"}, {lit: "investigation"}, {lit: "lab", left: true, right: true}, {lit: "labs", left: true, right: true}, {lit: "imaging"}, {lit: "data", left: true, right: true}}, kResults},
+	{[]wordCue{{lit: "objective"}}, kObjective},
+	{[]wordCue{{lit: "assessment"}, {lit: "impression"}, {lit: "diagnos"}, {lit: "what we found"}, {lit: "problem list"}, {lit: "opinion"}}, kAssessment},
+	{[]wordCue{{lit: "plan", left: true, right: true}, {lit: "recommendation"}, {lit: "management"}, {lit: "treatment"}, {lit: "next steps"}}, kPlan},
+	{[]wordCue{{lit: "test", left: true, right: true}, {lit: "tests", left: true, right: true}, {lit: "referral"}, {lit: "order", right: true}, {lit: "orders", right: true}}, kPlanOrders},
+	{[]wordCue{{lit: "follow"}}, kFollowUp},
+	{[]wordCue{{lit: "when to get"}, {lit: "when to seek"}, {lit: "when to call"}, {lit: "warning"}, {lit: "red flag"}, {lit: "urgent"}, {lit: "emergency"}, {lit: "seek help"}}, kWarning},
+	{[]wordCue{{lit: "at home"}, {lit: "self-care"}, {lit: "self care"}, {lit: "instruction"}, {lit: "education"}, {lit: "advice"}, {lit: "counsel"}}, kEducation},
 }
 
 // routes lists, for each kind of sentence, the kinds of section it may go
@@ -137,31 +139,31 @@ func isSubjective(k kind) bool { return k >= kCC && k <= kSubjective }
 // goes to (-1: left out).
 type layout struct {
 	plain   bool
-	section map[kind]int
+	section [kWarning + 1]int
 	hasCC   bool
 }
 
 func newLayout(t Template) layout {
-	l := layout{section: map[kind]int{}}
-	accepts := make([]map[kind]bool, len(t.Sections))
+	var l layout
+	accepts := make([][kWarning + 1]bool, len(t.Sections))
 	for i, s := range t.Sections {
-		if strings.Contains(strings.ToLower(s.Instructions), "plain language") {
+		instr := strings.ToLower(s.Instructions)
+		if strings.Contains(instr, "plain language") {
 			l.plain = true
 		}
-		accepts[i] = map[kind]bool{}
 		name := strings.ToLower(strings.ReplaceAll(s.ID, "_", " ") + " " + s.Title)
+		any := false
 		for _, c := range sectionCues {
-			if c.re.MatchString(name) {
-				accepts[i][c.k] = true
+			if matchCues(name, c.cues) {
+				accepts[i][c.k], any = true, true
 			}
 		}
 		if strings.EqualFold(strings.TrimSpace(s.Title), "history") {
-			accepts[i][kSubjective] = true
+			accepts[i][kSubjective], any = true, true
 		}
-		if len(accepts[i]) == 0 { // a custom section: read what it is for
-			instr := strings.ToLower(s.Instructions)
+		if !any { // a custom section: read what it is for
 			for _, c := range sectionCues {
-				if c.re.MatchString(instr) {
+				if matchCues(instr, c.cues) {
 					accepts[i][c.k] = true
 				}
 			}
@@ -492,7 +494,7 @@ func answer(question, ans string, plain bool) (string, kind, bool) {
 	}
 	what = apply(apply(what, expandNegations), patientVoice)
 	ans = strings.TrimLeft(cleanSpacing(ans), " ,")
-	ans = strings.TrimLeft(fillerPhrases.ReplaceAllString(ans, "$1$3"), " ,")
+	ans = strings.TrimLeft(replaceFillers(ans), " ,")
 	var lead string
 	switch {
 	case noAnswer.MatchString(ans):

@@ -14,8 +14,6 @@ var (
 	// Corpus and some recognisers split contractions ("do n't") and put
 	// spaces before punctuation ("pain , and").
 	spacedContraction = regexp.MustCompile(`\b(\w+) (n't|'s|'re|'ve|'ll|'d|'m)\b`)
-	spaceBeforePunct  = regexp.MustCompile(`\s+([,.?!;:])`)
-	multiSpace        = regexp.MustCompile(`\s+`)
 	sentenceEnd       = regexp.MustCompile(`([.?!])\s+`)
 )
 
@@ -27,9 +25,11 @@ func cleanSpacing(s string) string {
 	s = strings.ReplaceAll(s, " got ta ", " got to ")
 	s = strings.ReplaceAll(s, "gon na ", "going to ")
 	s = strings.ReplaceAll(s, "wan na ", "want to ")
-	s = spacedContraction.ReplaceAllString(s, "$1$2")
-	s = spaceBeforePunct.ReplaceAllString(s, "$1")
-	s = multiSpace.ReplaceAllString(s, " ")
+	if strings.Contains(s, " '") || strings.Contains(s, " n't") {
+		s = spacedContraction.ReplaceAllString(s, "$1$2")
+	}
+	s = dropSpaceBeforePunct(s)
+	s = collapseSpace(s)
 	return strings.TrimSpace(s)
 }
 
@@ -82,16 +82,18 @@ var fragment = regexp.MustCompile(`\b[\w']+-(\s|$)`) // "ex- exerting", "it's- i
 
 // stripFillers removes fillers, lead-ins, stutters and word fragments.
 func stripFillers(s string) string {
-	s = fragment.ReplaceAllString(s, "")
+	if strings.Contains(s, "-") {
+		s = fragment.ReplaceAllString(s, "")
+	}
 	for i := 0; i < 3; i++ {
-		n := fillerPhrases.ReplaceAllString(s, "$1$3")
+		n := replaceFillers(s)
 		if n == s {
 			break
 		}
 		s = n
 	}
 	s = dropRepeats(s)
-	s = multiSpace.ReplaceAllString(s, " ")
+	s = collapseSpace(s)
 	s = strings.Trim(s, " ,;:-")
 	for i := 0; i < 3; i++ {
 		n := leadIns.ReplaceAllString(s, "")
@@ -101,9 +103,20 @@ func stripFillers(s string) string {
 		}
 		s = n
 	}
-	s = doubleComma.ReplaceAllString(s, ",")
-	s = spaceBeforePunct.ReplaceAllString(s, "$1")
+	if strings.Count(s, ",") >= 2 {
+		s = doubleComma.ReplaceAllString(s, ",")
+	}
+	s = dropSpaceBeforePunct(s)
 	return strings.Trim(s, " ,;:-")
+}
+
+// replaceFillers is fillerPhrases.ReplaceAllString(s, "$1$3"), by hand
+// for the lower-case ASCII text it nearly always gets.
+func replaceFillers(s string) string {
+	if n, ok := dropFillers(s); ok {
+		return n
+	}
+	return fillerPhrases.ReplaceAllString(s, "$1$3")
 }
 
 // words lower-cases s and splits it into word tokens (letters, digits,
@@ -264,7 +277,7 @@ var thirdPersonFixes = rewrites(
 
 // finish capitalises and punctuates a note sentence.
 func finish(s string) string {
-	s = multiSpace.ReplaceAllString(s, " ")
+	s = collapseSpace(s)
 	s = strings.Trim(s, " ,;:-")
 	s = strings.TrimRight(s, ".?!")
 	if s == "" {
