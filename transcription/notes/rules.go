@@ -191,87 +191,183 @@ func (RuleDrafter) Draft(ctx context.Context, t Template, transcript []Utterance
 		return Draft{}, err
 	}
 	l := newLayout(t)
-	d := Draft{Template: t.ID, Drafter: RuleDrafterName, Sections: make([]Section, len(t.Sections))}
-	for i, s := range t.Sections {
-		d.Sections[i] = Section{ID: s.ID, Title: s.Title, Sentences: []Sentence{}}
-	}
-	seen := map[string]bool{}
-	add := func(k kind, text string, ev []int) {
-		idx := l.section[k]
-		if idx < 0 || text == "" {
-			return
-		}
-		key := strings.ToLower(text)
-		if seen[key] {
-			return
-		}
-		seen[key] = true
-		d.Sections[idx].Sentences = append(d.Sections[idx].Sentences, Sentence{Text: text, Evidence: ev})
-	}
-	var (
-		prevQuestion string // the last yes/no question asked, if the previous utterance ended with one
-		prevIndex    int
-		ccDone       bool
-	)
+	as := make([]utteranceAnalysis, 0, len(transcript))
 	for n, u := range transcript {
 		if n%64 == 0 {
 			if err := ctx.Err(); err != nil {
 				return Draft{}, err
 			}
 		}
-		if u.Gap {
-			prevQuestion = ""
+		as = append(as, analyse(u, previous(as), l.plain))
+	}
+	return assemble(t, l, as), nil
+}
+
+// utteranceAnalysis is what the rule drafter reads from one utterance: all
+// of its work that does not depend on the rest of the transcript (beyond
+// the utterance before, whose question an answer refers to) or on the
+// template (beyond whether it is in plain language). A draft is these,
+// assembled in order.
+type utteranceAnalysis struct {
+	u    Utterance
+	role role
+	// question is the yes/no question the utterance ends with, if any, for
+	// the answer in the next one.
+	question string
+	sents    []sentenceAnalysis
+}
+
+// sentenceAnalysis is one sentence of an utterance.
+type sentenceAnalysis struct {
+	// answer is the note sentence that reading this sentence as the answer
+	// to the previous utterance's question gives ("Denies chest pain."),
+	// citing answerEvidence, or "".
+	answer         string
+	answerKind     kind
+	answerEvidence [2]int
+	// kept: the sentence is neither a question nor chit-chat, so it may
+	// name the chief complaint and may be a note sentence.
+	kept bool
+	body string // the sentence without fillers, lower case
+	// cc caches chiefComplaint's reading of body: ccNone until read.
+	cc       ccState
+	ccPhrase string
+	k        kind
+	text     string // the note sentence, "" for none
+	key      string // text lower-cased, which drafts deduplicate by
+}
+
+type ccState uint8
+
+const (
+	ccUnread ccState = iota
+	ccNone
+	ccFound
+)
+
+// chiefComplaint returns the chief complaint the sentence names, reading
+// it once.
+func (sa *sentenceAnalysis) chiefComplaint() (string, bool) {
+	if sa.cc == ccUnread {
+		sa.cc = ccNone
+		if m := chiefComplaint.FindStringSubmatch(sa.body); m != nil {
+			sa.cc, sa.ccPhrase = ccFound, strings.TrimSpace(m[1])
+		}
+	}
+	return sa.ccPhrase, sa.cc == ccFound
+}
+
+func previous(as []utteranceAnalysis) *utteranceAnalysis {
+	if len(as) == 0 {
+		return nil
+	}
+	return &as[len(as)-1]
+}
+
+// analyse reads one utterance; prev is the analysis of the utterance
+// before it (nil for the first).
+func analyse(u Utterance, prev *utteranceAnalysis, plain bool) utteranceAnalysis {
+	a := utteranceAnalysis{u: u}
+	if u.Gap {
+		return a
+	}
+	prevQuestion := ""
+	if prev != nil && !prev.u.Gap {
+		prevQuestion = prev.question
+	}
+	a.role = speakerRole(u.Speaker)
+	sents := splitSentences(cleanSpacing(u.Text))
+	a.sents = make([]sentenceAnalysis, len(sents))
+	question := ""
+	for si, raw := range sents {
+		sa := &a.sents[si]
+		lower := strings.ToLower(raw)
+		if si == 0 && prevQuestion != "" && a.role != roleClinician {
+			if text, k, ok := answer(prevQuestion, lower, plain); ok && text != "" {
+				sa.answer, sa.answerKind, sa.answerEvidence = text, k, [2]int{prev.u.Index, u.Index}
+			}
+		}
+		if isQuestion(lower) {
+			if a.role != rolePatient {
+				question = lower
+			}
 			continue
 		}
-		role := speakerRole(u.Speaker)
-		sents := splitSentences(cleanSpacing(u.Text))
-		question := ""
-		for si, raw := range sents {
-			lower := strings.ToLower(raw)
-			if si == 0 && prevQuestion != "" && role != roleClinician {
-				if text, k, ok := answer(prevQuestion, lower, l.plain); ok {
-					add(k, text, []int{prevIndex, u.Index})
-				}
+		question = ""
+		body := stripFillers(lower)
+		if chitChat.MatchString(body) || embeddedQuestion.MatchString(body) || !substantive(body) {
+			continue
+		}
+		sa.kept, sa.body = true, body
+		sa.k = classify(body, a.role)
+		if sa.k == kNone {
+			continue
+		}
+		sa.text = rewriteSentence(body, sa.k, a.role, plain)
+		sa.key = strings.ToLower(sa.text)
+	}
+	a.question = question
+	return a
+}
+
+// assemble writes the draft from the analyses of a whole transcript: it
+// finds the chief complaint, routes each sentence to its template section
+// and drops repeats.
+func assemble(t Template, l layout, as []utteranceAnalysis) Draft {
+	d := Draft{Template: t.ID, Drafter: RuleDrafterName, Sections: make([]Section, len(t.Sections))}
+	for i, s := range t.Sections {
+		d.Sections[i] = Section{ID: s.ID, Title: s.Title, Sentences: []Sentence{}}
+	}
+	seen := map[string]bool{}
+	add := func(k kind, text, key string, ev []int) {
+		idx := l.section[k]
+		if idx < 0 || text == "" {
+			return
+		}
+		if key == "" {
+			key = strings.ToLower(text)
+		}
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		d.Sections[idx].Sentences = append(d.Sections[idx].Sentences, Sentence{Text: text, Evidence: ev})
+	}
+	ccDone := false
+	for n := range as {
+		a := &as[n]
+		if a.u.Gap {
+			continue
+		}
+		for si := range a.sents {
+			sa := &a.sents[si]
+			if sa.answer != "" {
+				add(sa.answerKind, sa.answer, "", []int{sa.answerEvidence[0], sa.answerEvidence[1]})
 			}
-			if isQuestion(lower) {
-				if role != rolePatient {
-					question = lower
-				}
+			if !sa.kept {
 				continue
 			}
-			question = ""
-			body := stripFillers(lower)
-			if chitChat.MatchString(body) || embeddedQuestion.MatchString(body) || !substantive(body) {
-				continue
-			}
-			if !ccDone && n*4 < len(transcript) {
-				if cc := chiefComplaint.FindStringSubmatch(body); cc != nil {
+			if !ccDone && n*4 < len(as) {
+				if phrase, ok := sa.chiefComplaint(); ok {
 					ccDone = true
-					phrase := strings.TrimSpace(cc[1])
 					if l.hasCC {
-						add(kCC, finish(apply(phrase, patientVoice)), []int{u.Index})
+						add(kCC, finish(apply(phrase, patientVoice)), "", []int{a.u.Index})
 					} else {
-						add(kCC, "Chief complaint: "+strings.TrimSuffix(apply(phrase, patientVoice), ".")+".", []int{u.Index})
+						add(kCC, "Chief complaint: "+strings.TrimSuffix(apply(phrase, patientVoice), ".")+".", "", []int{a.u.Index})
 					}
 				}
 			}
-			k := classify(body, role)
-			if k == kNone {
+			if sa.k == kNone || sa.text == "" {
 				continue
 			}
-			text := rewriteSentence(body, k, role, l.plain)
-			if text == "" {
-				continue
-			}
-			if !ccDone && l.hasCC && k == kHPI && role != roleClinician {
+			if !ccDone && l.hasCC && sa.k == kHPI && a.role != roleClinician {
 				ccDone = true
-				add(kCC, text, []int{u.Index})
+				add(kCC, sa.text, sa.key, []int{a.u.Index})
 			}
-			add(k, text, []int{u.Index})
+			add(sa.k, sa.text, sa.key, []int{a.u.Index})
 		}
-		prevQuestion, prevIndex = question, u.Index
 	}
-	return d, nil
+	return d
 }
 
 type role int

@@ -38,22 +38,27 @@ func Check(d Draft, transcript []Utterance) Draft {
 		ns.Sentences = make([]Sentence, len(s.Sentences))
 		for j, sen := range s.Sentences {
 			sen.Evidence = append([]int(nil), sen.Evidence...)
-			flags := append([]string(nil), sen.Flags...)
-			for _, f := range supportFlags(sen, byIndex) {
-				if !contains(flags, f) {
-					flags = append(flags, f)
-				}
-			}
-			if len(flags) > 0 {
-				sen.Flags = flags
-			} else {
-				sen.Flags = nil
-			}
+			sen.Flags = checkFlags(sen, byIndex)
 			ns.Sentences[j] = sen
 		}
 		out.Sections[i] = ns
 	}
 	return out
+}
+
+// checkFlags is the flags Check leaves on one sentence: those it had and
+// the reasons it is not supported, each once; nil for none.
+func checkFlags(sen Sentence, byIndex map[int]Utterance) []string {
+	flags := append([]string(nil), sen.Flags...)
+	for _, f := range supportFlags(sen, byIndex) {
+		if !contains(flags, f) {
+			flags = append(flags, f)
+		}
+	}
+	if len(flags) == 0 {
+		return nil
+	}
+	return flags
 }
 
 func contains(xs []string, x string) bool {
