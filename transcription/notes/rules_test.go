@@ -271,10 +271,10 @@ func mustTemplates(t testing.TB) *notes.Templates {
 	return ts
 }
 
-// BenchmarkRuleDrafter20Min drafts a 20-minute consultation: the sample
-// dialogues repeated to about 3,000 words (people speak ~150 words a
-// minute), with speakers.
-func BenchmarkRuleDrafter20Min(b *testing.B) {
+// consultation20Min is a 20-minute consultation: the sample dialogues
+// repeated to about 3,000 words (people speak ~150 words a minute), with
+// speakers.
+func consultation20Min(b *testing.B) []notes.Utterance {
 	enc := loadSample(b)
 	var tr []notes.Utterance
 	words := 0
@@ -288,6 +288,13 @@ func BenchmarkRuleDrafter20Min(b *testing.B) {
 			}
 		}
 	}
+	return tr
+}
+
+// BenchmarkRuleDrafter20Min drafts and checks a 20-minute consultation
+// once, as a final draft does.
+func BenchmarkRuleDrafter20Min(b *testing.B) {
+	tr := consultation20Min(b)
 	soap, _ := mustTemplates(b).Get(notes.TemplateSOAP)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -297,4 +304,45 @@ func BenchmarkRuleDrafter20Min(b *testing.B) {
 		}
 		notes.Check(d, tr)
 	}
+}
+
+// BenchmarkRuleDrafterShort drafts the first minute of a consultation
+// (about ten utterances) through Checked, as most live drafts of a
+// gateway's sessions are: short, so the per-draft cost of reading the
+// template counts.
+func BenchmarkRuleDrafterShort(b *testing.B) {
+	tr := consultation20Min(b)[:10]
+	soap, _ := mustTemplates(b).Get(notes.TemplateSOAP)
+	d := notes.Checked(notes.RuleDrafter{})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := d.Draft(context.Background(), soap, tr); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// liveSession drafts a 20-minute consultation as the gateway's live
+// drafts do, every 5 seconds from the transcript so far (240 drafts), with
+// a drafter newDrafter makes for the session; one op is the whole
+// consultation.
+func liveSession(b *testing.B, newDrafter func() notes.Drafter) {
+	tr := consultation20Min(b)
+	soap, _ := mustTemplates(b).Get(notes.TemplateSOAP)
+	const drafts = 20 * 60 / 5
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := newDrafter()
+		for k := 1; k <= drafts; k++ {
+			if _, err := d.Draft(context.Background(), soap, tr[:len(tr)*k/drafts]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkLiveSession20MinChecked is a live session drafted with
+// Checked(RuleDrafter{}), which reads the whole transcript every time.
+func BenchmarkLiveSession20MinChecked(b *testing.B) {
+	liveSession(b, func() notes.Drafter { return notes.Checked(notes.RuleDrafter{}) })
 }
