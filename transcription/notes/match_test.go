@@ -3,9 +3,11 @@ package notes
 import (
 	"math/rand"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // The regular expressions match.go replaces, kept as the reference the hand
@@ -63,8 +65,9 @@ func matchInputs(t *testing.T) []string {
 		"see", "sort", "of", "kind", "kinda", "basically", "actually", "oh", "wow", "gosh", "oof", "pain",
 		"knee", "her", "other", "lisinopril", "metoprolol", "plan", "plans", "lab", "labs", "orders", "ordered",
 		"cc", "ros", "do", "n't", "'s", "'m", "ex-", "it's-", "OK", "Um", "oK", "ſort", "é", "",
+		"120/80", "3.5", "7.", "x-ray", "'quoted'", "50%", "٣", "½", "\xff", "İ", "Straße", "twenty", "one", "Ten",
 	}
-	seps := []string{" ", "  ", ",", ", ", " ,", ".", ". ", "?", "!", ";", ":", "\t", "\n", "-", " - ", "'"}
+	seps := []string{" ", "  ", ",", ", ", " ,", ".", ". ", "?", "!", ";", ":", "\t", "\n", "-", " - ", "'", "/", "%", ""}
 	r := rand.New(rand.NewSource(1))
 	for n := 0; n < 20000; n++ {
 		var b strings.Builder
@@ -91,9 +94,21 @@ func TestHandWrittenMatchesRegexp(t *testing.T) {
 				t.Fatalf("%s of %q: got %q, want %q", c.name, s, c.got, c.want)
 			}
 		}
+		if got, want := words(s), refWords(s); !reflect.DeepEqual(got, want) {
+			t.Fatalf("words of %q: got %q, want %q", s, got, want)
+		}
 		// The guards that skip an expression must never skip a match.
 		if !(strings.Contains(s, " '") || strings.Contains(s, " n't")) && refSpacedContr.MatchString(s) {
 			t.Fatalf("spaced contraction guard skips %q", s)
+		}
+		if !mayHaveNumberWord(s) && numberRun.MatchString(s) {
+			t.Fatalf("number word guard skips %q", s)
+		}
+		if !strings.Contains(s, " %") && spacedPercent.MatchString(s) {
+			t.Fatalf("spaced percent guard skips %q", s)
+		}
+		if hasSentenceEnd(s) != sentenceEnd.MatchString(s) {
+			t.Fatalf("sentence end of %q: got %v", s, hasSentenceEnd(s))
 		}
 		if strings.Count(s, ",") < 2 && refDoubleComma.MatchString(s) {
 			t.Fatalf("double comma guard skips %q", s)
@@ -129,4 +144,34 @@ func TestSectionCuesMatchRegexp(t *testing.T) {
 			}
 		}
 	}
+}
+
+// refWords is words as it was, building each word rune by rune.
+func refWords(s string) []string {
+	var out []string
+	var b strings.Builder
+	flush := func() {
+		if b.Len() > 0 {
+			out = append(out, strings.Trim(b.String(), "'"))
+			b.Reset()
+		}
+	}
+	rs := []rune(strings.ToLower(s))
+	for i, r := range rs {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+		case (r == '\'' || r == '-') && b.Len() > 0 && i+1 < len(rs) && unicode.IsLetter(rs[i+1]):
+			b.WriteRune(r)
+		case (r == '.' || r == '/') && b.Len() > 0 && i+1 < len(rs) && unicode.IsDigit(rs[i+1]) && unicode.IsDigit(rs[i-1]):
+			b.WriteRune(r)
+		case r == '%':
+			flush()
+			out = append(out, "%")
+		default:
+			flush()
+		}
+	}
+	flush()
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // This file holds the text handling the rule drafter and the support check
@@ -38,7 +39,9 @@ func cleanSpacing(s string) string {
 // long run; it is cut at discourse markers once it is long, so one note
 // sentence does not carry a whole monologue.
 func splitSentences(s string) []string {
-	s = sentenceEnd.ReplaceAllString(s, "$1\n")
+	if hasSentenceEnd(s) {
+		s = sentenceEnd.ReplaceAllString(s, "$1\n")
+	}
 	var out []string
 	for _, part := range strings.Split(s, "\n") {
 		part = strings.TrimSpace(part)
@@ -48,6 +51,16 @@ func splitSentences(s string) []string {
 		out = append(out, splitLong(part)...)
 	}
 	return out
+}
+
+// hasSentenceEnd reports whether sentenceEnd matches s.
+func hasSentenceEnd(s string) bool {
+	for i := 0; i+1 < len(s); i++ {
+		if (s[i] == '.' || s[i] == '?' || s[i] == '!') && isSpace(s[i+1]) {
+			return true
+		}
+	}
+	return false
 }
 
 var longCut = regexp.MustCompile(`\b(okay|ok|alright|all right|so|um|uh|now|and then|but)\b`)
@@ -123,31 +136,70 @@ func replaceFillers(s string) string {
 // apostrophes inside words, and "/" or "." inside numbers such as 120/80).
 func words(s string) []string {
 	var out []string
-	var b strings.Builder
-	flush := func() {
-		if b.Len() > 0 {
-			out = append(out, strings.Trim(b.String(), "'"))
-			b.Reset()
+	lower := strings.ToLower(s)
+	start := -1 // the current word is lower[start:i]
+	flush := func(i int) {
+		if start >= 0 {
+			out = append(out, strings.Trim(lower[start:i], "'"))
+			start = -1
 		}
 	}
-	rs := []rune(strings.ToLower(s))
-	for i, r := range rs {
+	for i := 0; i < len(lower); {
+		r, size := rune(lower[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(lower[i:])
+		}
 		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			b.WriteRune(r)
-		case (r == '\'' || r == '-') && b.Len() > 0 && i+1 < len(rs) && unicode.IsLetter(rs[i+1]):
-			b.WriteRune(r)
-		case (r == '.' || r == '/') && b.Len() > 0 && i+1 < len(rs) && unicode.IsDigit(rs[i+1]) && unicode.IsDigit(rs[i-1]):
-			b.WriteRune(r)
+		case isLetter(r) || isDigit(r):
+			if start < 0 {
+				start = i
+			}
+		case (r == '\'' || r == '-') && start >= 0 && isLetter(runeAt(lower, i+size)):
+		case (r == '.' || r == '/') && start >= 0 && isDigit(runeAt(lower, i+size)) && isDigit(lastRune(lower[:i])):
 		case r == '%':
-			flush()
+			flush(i)
 			out = append(out, "%")
 		default:
-			flush()
+			flush(i)
 		}
+		i += size
 	}
-	flush()
+	flush(len(lower))
 	return out
+}
+
+func isLetter(r rune) bool {
+	if r < utf8.RuneSelf {
+		return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+	}
+	return unicode.IsLetter(r)
+}
+
+func isDigit(r rune) bool {
+	if r < utf8.RuneSelf {
+		return '0' <= r && r <= '9'
+	}
+	return unicode.IsDigit(r)
+}
+
+// runeAt is the rune at s[i], or -1 past the end.
+func runeAt(s string, i int) rune {
+	if i >= len(s) {
+		return -1
+	}
+	if s[i] < utf8.RuneSelf {
+		return rune(s[i])
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return r
+}
+
+func lastRune(s string) rune {
+	if s[len(s)-1] < utf8.RuneSelf {
+		return rune(s[len(s)-1])
+	}
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return r
 }
 
 // Person conversion. Patient speech becomes third person about "the
@@ -325,7 +377,11 @@ func Normalize(text string) string { return noteStyle(strings.ToLower(cleanSpaci
 func noteStyle(s string) string {
 	var b strings.Builder
 	last := 0
-	for _, m := range numberRun.FindAllStringIndex(s, -1) {
+	var runs [][]int
+	if mayHaveNumberWord(s) {
+		runs = numberRun.FindAllStringIndex(s, -1)
+	}
+	for _, m := range runs {
 		run := s[m[0]:m[1]]
 		ws := words(run)
 		if len(ws) == 1 && (ws[0] == "one" || ws[0] == "zero" || ws[0] == "hundred" || ws[0] == "thousand") && !countable.MatchString(s[m[1]:]) {
@@ -340,5 +396,34 @@ func noteStyle(s string) string {
 		last = m[1]
 	}
 	b.WriteString(s[last:])
-	return spacedPercent.ReplaceAllString(apply(b.String(), noteUnits), "$1$2")
+	out := apply(b.String(), noteUnits)
+	if strings.Contains(out, " %") {
+		out = spacedPercent.ReplaceAllString(out, "$1$2")
+	}
+	return out
+}
+
+// numberWordList are the words numberRun starts with.
+var numberWordList = strings.Fields(`zero one two three four five six seven eight nine ten eleven twelve thirteen
+fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
+thousand`)
+
+// mayHaveNumberWord reports whether numberRun may match s: false only when
+// no word of s starts with a number word. Most sentences have none, and
+// the expression is long.
+func mayHaveNumberWord(s string) bool {
+	if !isASCII(s) {
+		return true // (?i) folds some non-ASCII letters into ASCII ones
+	}
+	for i := 0; i < len(s); i++ {
+		if !isWordByte(s[i]) || i > 0 && isWordByte(s[i-1]) {
+			continue
+		}
+		for _, w := range numberWordList {
+			if len(s)-i >= len(w) && strings.EqualFold(s[i:i+len(w)], w) {
+				return true
+			}
+		}
+	}
+	return false
 }
