@@ -2,7 +2,6 @@ package transcription
 
 import (
 	"math"
-	"sync"
 	"time"
 )
 
@@ -26,6 +25,12 @@ type SegmenterConfig struct {
 	// soft onsets and trailing consonants are not clipped; 0 means 200 ms
 	// each. PostRoll never exceeds Endpointing.
 	PreRoll, PostRoll time.Duration
+	// Buffers, if set, supplies the chunks the audio is held in, which go
+	// back to it as they are let go, and the Samples of the utterances
+	// emitted and of Pending. Those Samples are then the caller's to give
+	// back with Buffers.Put once nothing reads them, or to keep. Nil
+	// allocates them all.
+	Buffers *Buffers
 }
 
 // SegmentKind says what a SegmentEvent reports.
@@ -143,6 +148,7 @@ func NewSegmenter(cfg SegmenterConfig) *Segmenter {
 		floorWin:   make([]uint64, int(floorWindow/frameDur)),
 	}
 	s.held.frameLen = s.frameLen
+	s.held.bufs = cfg.Buffers
 	s.searchFrames = min(int(searchMax/frameDur), s.maxFrames/3)
 	// The window starts full of frames at exactly initFloorDB: a mean
 	// square of 10^4 - 1 (see energyDB).
@@ -158,8 +164,8 @@ func NewSegmenter(cfg SegmenterConfig) *Segmenter {
 func (s *Segmenter) Write(dst []SegmentEvent, samples []int16) []SegmentEvent {
 	for len(samples) > 0 {
 		c := s.held.tail(s.frame)
-		n := min(cap(c.s)-len(c.s), len(samples))
-		c.s = append(c.s, samples[:n]...)
+		n := min(cap(*c)-len(*c), len(samples))
+		*c = append(*c, samples[:n]...)
 		samples = samples[n:]
 		s.written += n
 		dst = s.analyse(dst)
@@ -175,9 +181,9 @@ func (s *Segmenter) writeLinear16(dst []SegmentEvent, dec *Linear16Decoder, b []
 	before := s.written
 	for len(b) > 0 {
 		c := s.held.tail(s.frame)
-		n := len(c.s)
-		c.s, b = dec.decodeAtMost(c.s, b, cap(c.s)-len(c.s))
-		s.written += len(c.s) - n
+		n := len(*c)
+		*c, b = dec.decodeAtMost(*c, b, cap(*c)-len(*c))
+		s.written += len(*c) - n
 		dst = s.analyse(dst)
 	}
 	return dst, s.written - before
@@ -209,6 +215,8 @@ func (s *Segmenter) Flush(dst []SegmentEvent) []SegmentEvent {
 // it will be when it ends. ok is false while no speech is in progress.
 // Interim results are recognised from it; the final utterance is cut later
 // and may end elsewhere, so nothing taken from Pending ever stands in for it.
+// The copy is in a buffer from SegmenterConfig.Buffers, as an emitted
+// utterance's is.
 func (s *Segmenter) Pending() (u Utterance, ok bool) {
 	end, ok := s.pendingEnd()
 	if !ok {
@@ -240,6 +248,10 @@ func (s *Segmenter) pendingSpan() (start, end time.Duration, ok bool) {
 
 // buffered is the bytes of audio the segmenter holds.
 func (s *Segmenter) buffered() int { return 2 * s.held.samples() }
+
+// release gives the audio held back to SegmenterConfig.Buffers; the
+// Segmenter must not be used after.
+func (s *Segmenter) release() { s.held.release() }
 
 // Elapsed is how much audio the Segmenter has been given.
 func (s *Segmenter) Elapsed() time.Duration {
@@ -465,77 +477,62 @@ func (s *Segmenter) trim() {
 // frames, the last frame possibly still partial. An utterance grows by
 // whole chunks instead of by reallocating and copying all it holds (most
 // of the segmenter's cost when it was one slice), and dropping audio lets
-// go of whole chunks without moving the rest. Chunks let go are reused by
-// any stream's segmenter (chunkPool).
+// go of whole chunks without moving the rest. Chunks come from bufs and go
+// back to it, where any stream's segmenter reuses them: a segmenter keeping
+// spare chunks of its own would allocate its every utterance's chunks
+// afresh unless it kept as many as its longest utterance needs, which
+// costs memory per session.
 type heldFrames struct {
 	frameLen int
-	chunks   []*heldChunk // chunks[0] starts at frame base
+	bufs     *Buffers
+	chunks   [][]int16 // chunks[0] starts at frame base; each of capacity chunkLen
 	base     int
 }
 
 const chunkFrames = 50 // 0.5 s per chunk
 
-// heldChunk is up to chunkFrames frames of samples. Chunks are handled by
-// pointer so that one goes into chunkPool and out again without an
-// allocation.
-type heldChunk struct{ s []int16 }
-
-// chunkPool recycles let-go chunks across streams, so that a gateway's
-// segmenters allocate about as much as they hold at once rather than as
-// much as is spoken. It holds *heldChunk of any frame length; one of another
-// length is let go.
-//
-// It is the package's one piece of shared mutable state, kept because the
-// sharing is the point: a segmenter keeping spare chunks of its own
-// allocates its every utterance's chunks afresh unless it keeps as many
-// as its longest utterance needs, which costs memory per session
-// (BenchmarkSegmenterSessions: one spare chunk per segmenter, of 0.25 or
-// 0.5 s, doubled what the segmenters allocate).
-var chunkPool sync.Pool
+// chunkLen is the samples in a chunk, the unit buffers are asked for in.
+func (h *heldFrames) chunkLen() int { return chunkFrames * h.frameLen }
 
 // tail returns the chunk that samples from frame f on are appended to, no
 // further than its capacity: the last, or a new one when that is full or
-// none is held (f is where the held frames start then).
-func (h *heldFrames) tail(f int) *heldChunk {
+// none is held (f is where the held frames start then). The pointer is good
+// until the chunks held change.
+func (h *heldFrames) tail(f int) *[]int16 {
 	n := len(h.chunks)
-	if n > 0 && len(h.chunks[n-1].s) < cap(h.chunks[n-1].s) {
-		return h.chunks[n-1]
+	if n > 0 && len(h.chunks[n-1]) < cap(h.chunks[n-1]) {
+		return &h.chunks[n-1]
 	}
 	if n == 0 {
 		h.base = f
 	}
-	c, ok := chunkPool.Get().(*heldChunk)
-	if ok && cap(c.s) == chunkFrames*h.frameLen {
-		c.s = c.s[:0]
-	} else {
-		c = &heldChunk{s: make([]int16, 0, chunkFrames*h.frameLen)}
-	}
-	h.chunks = append(h.chunks, c)
-	return c
+	h.chunks = append(h.chunks, h.bufs.chunk(h.chunkLen()))
+	return &h.chunks[n]
 }
 
 // holds reports whether the whole of frame f is held.
 func (h *heldFrames) holds(f int) bool {
 	rel := f - h.base
 	i := rel / chunkFrames
-	return rel >= 0 && i < len(h.chunks) && len(h.chunks[i].s) >= (rel%chunkFrames+1)*h.frameLen
+	return rel >= 0 && i < len(h.chunks) && len(h.chunks[i]) >= (rel%chunkFrames+1)*h.frameLen
 }
 
 // frame returns held frame f.
 func (h *heldFrames) frame(f int) []int16 {
 	rel := f - h.base
 	off := rel % chunkFrames * h.frameLen
-	return h.chunks[rel/chunkFrames].s[off : off+h.frameLen]
+	return h.chunks[rel/chunkFrames][off : off+h.frameLen]
 }
 
-// copyFrames returns a copy of frames from up to to (exclusive).
+// copyFrames returns a copy of frames from up to to (exclusive), in a
+// buffer from bufs (of whole chunks, see Buffers.get).
 func (h *heldFrames) copyFrames(from, to int) []int16 {
-	out := make([]int16, 0, (to-from)*h.frameLen)
+	out := h.bufs.get((to-from)*h.frameLen, h.chunkLen())
 	for f := from; f < to; {
 		rel := f - h.base
 		off := rel % chunkFrames
 		n := min(chunkFrames-off, to-f)
-		out = append(out, h.chunks[rel/chunkFrames].s[off*h.frameLen:(off+n)*h.frameLen]...)
+		out = append(out, h.chunks[rel/chunkFrames][off*h.frameLen:(off+n)*h.frameLen]...)
 		f += n
 	}
 	return out
@@ -545,7 +542,7 @@ func (h *heldFrames) copyFrames(from, to int) []int16 {
 func (h *heldFrames) dropBefore(keep int) {
 	i := 0
 	for i < len(h.chunks) && h.base+chunkFrames <= keep {
-		chunkPool.Put(h.chunks[i])
+		h.bufs.Put(h.chunks[i])
 		h.chunks[i] = nil
 		h.base += chunkFrames
 		i++
@@ -559,7 +556,16 @@ func (h *heldFrames) dropBefore(keep int) {
 func (h *heldFrames) samples() int {
 	n := 0
 	for _, c := range h.chunks {
-		n += cap(c.s)
+		n += cap(c)
 	}
 	return n
+}
+
+// release gives back every chunk held: nothing more will be written.
+func (h *heldFrames) release() {
+	for i, c := range h.chunks {
+		h.bufs.Put(c)
+		h.chunks[i] = nil
+	}
+	h.chunks = h.chunks[:0]
 }

@@ -65,6 +65,14 @@ type StreamConfig struct {
 	// InterimInterval is how much new speech is heard between interim
 	// results; 0 means 1 s.
 	InterimInterval time.Duration
+
+	// Buffers, shared by every stream of a server, recycles the audio the
+	// stream holds: the segmenter's chunks, and each utterance's samples
+	// once the engine is done with them (the last recognition, interim
+	// call or late retry that reads them has returned). Nil allocates them
+	// afresh, which a server running many streams should not do: the
+	// copies are most of the garbage it would make.
+	Buffers *Buffers
 }
 
 // EventType says what an Event reports.
@@ -258,7 +266,7 @@ func NewStream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 		log:      log,
 		events:   make(chan Event),
 		rs:       rs,
-		seg:      NewSegmenter(SegmenterConfig{Endpointing: cfg.Endpointing, MaxUtterance: cfg.MaxUtterance}),
+		seg:      NewSegmenter(SegmenterConfig{Endpointing: cfg.Endpointing, MaxUtterance: cfg.MaxUtterance, Buffers: cfg.Buffers}),
 		done:     make(map[int]Result),
 		texts:    make(map[int]string),
 		total:    -1,
@@ -359,6 +367,7 @@ func (s *Stream) recogniseInterim(seq int, u Utterance) {
 	ctx, cancel := context.WithTimeout(s.interimCtx, s.cfg.CallTimeout)
 	t, err := s.cfg.Engine.Transcribe(ctx, u)
 	cancel()
+	s.cfg.Buffers.Put(u.Samples) // its one call has returned
 	if err != nil {
 		s.log.Debug("interim recognition failed", "utterance", u.Index, "error", err)
 		return
@@ -422,6 +431,7 @@ func (s *Stream) Close() error {
 	s.submit(s.segEv, false)
 	s.segEv = s.seg.Flush(s.segEv[:0])
 	s.submit(s.segEv, true)
+	s.seg.release() // closed: nothing more is written or is pending
 	total := s.nUtt
 	s.mu.Unlock()
 
@@ -491,6 +501,14 @@ func (s *Stream) work() {
 	for {
 		s.jmu.Lock()
 		if len(s.jobs) == 0 || s.ctx.Err() != nil {
+			if s.ctx.Err() != nil {
+				// Abandoned: the queued utterances are never recognised.
+				for i, j := range s.jobs {
+					s.cfg.Buffers.Put(j.u.Samples)
+					s.jobs[i] = job{}
+				}
+				s.jobs = s.jobs[:0]
+			}
 			s.running--
 			s.jmu.Unlock()
 			return
@@ -520,8 +538,11 @@ func (s *Stream) recognise(j job) {
 	}
 	u.Prompt = s.prompt(j.seq)
 	t, attempts, err := s.transcribe(u)
+	// Every engine call has returned: the samples go back to the buffers
+	// now, unless a late retry takes them over.
 	switch {
 	case s.ctx.Err() != nil:
+		s.cfg.Buffers.Put(u.Samples)
 		return // abandoned: no result, and no gap claimed for audio we never finished
 	case err != nil:
 		s.log.Warn("utterance became a gap", "utterance", u.Index, "attempts", attempts, "error", err)
@@ -531,9 +552,12 @@ func (s *Stream) recognise(j job) {
 			// Added before this worker ends, so before Close's wait.
 			s.late.Add(1)
 			s.gapBytes.Add(int64(2 * cap(u.Samples)))
-			go s.retryLater(j.seq, u, r)
+			go s.retryLater(j.seq, u, r) // the samples are its now
+		} else {
+			s.cfg.Buffers.Put(u.Samples)
 		}
 	default:
+		s.cfg.Buffers.Put(u.Samples)
 		r.Transcript = timed(t, u.Start, r.Duration)
 		s.log.Debug("utterance recognised", "utterance", u.Index, "attempts", attempts, "words", len(t.Words))
 	}
@@ -567,6 +591,8 @@ func timed(t Transcript, start, dur time.Duration) Transcript {
 func (s *Stream) retryLater(seq int, u Utterance, gap Result) {
 	defer s.late.Done()
 	defer s.gapBytes.Add(-int64(2 * cap(u.Samples)))
+	defer s.cfg.Buffers.Put(u.Samples) // every return follows its last engine call
+
 	delay := s.cfg.LateRetryDelay
 	for try := 1; ; try++ {
 		last := false

@@ -72,5 +72,12 @@ type Engine interface {
 	// Transcribe recognises u. It returns an error, never an empty
 	// Transcript, when the engine failed; an empty Text means no speech was
 	// heard.
+	//
+	// u.Samples are lent for the call only: Transcribe must not modify
+	// them, nor keep them or let anything it started read them after it
+	// returns (on error and on a cancelled ctx too). A Stream reuses the
+	// buffer for other audio as soon as the call returns (Buffers); an
+	// engine that needs the audio later copies it, as an HTTP engine
+	// encoding a request body does anyway.
 	Transcribe(ctx context.Context, u Utterance) (Transcript, error)
 }
