@@ -276,12 +276,7 @@ func TestTombstone(t *testing.T) {
 	dir := t.TempDir()
 	s := openWith(t, dir, noCompactor)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	imp := func(id string, data []byte) {
-		t.Helper()
-		if ok, err := s.Import(ctx, id, t0, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil || !ok {
-			t.Fatalf("Import(%s) = %v, %v", id, ok, err)
-		}
-	}
+	imp := func(id string, data []byte) { t.Helper(); mustImport(t, s, id, t0, data) }
 	old, tail, y := frames(3000, 1), frames(2000, 2), frames(5000, 3)
 	imp("x", old)
 	mustAppend(t, s, "x", 3000, tail) // in the journal, for the file made at t0
@@ -349,12 +344,7 @@ func TestRecycledSegment(t *testing.T) {
 	dir := t.TempDir()
 	s := openWith(t, dir, noCompactor)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	imp := func(id string, data []byte) {
-		t.Helper()
-		if ok, err := s.Import(ctx, id, t0, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil || !ok {
-			t.Fatalf("Import(%s) = %v, %v", id, ok, err)
-		}
-	}
+	imp := func(id string, data []byte) { t.Helper(); mustImport(t, s, id, t0, data) }
 	imp("x", frames(3000, 1))
 	y := frames(1973, 2)
 	mustAppend(t, s, "y", 0, nil)
@@ -380,4 +370,13 @@ func TestRecycledSegment(t *testing.T) {
 	defer s.Close()
 	checkSum(t, s, "x", renewed)
 	checkSum(t, s, "y", y)
+}
+
+// mustImport imports data as session id's audio, made at created.
+func mustImport(t *testing.T, s *audiofile.Store, id string, created time.Time, data []byte) {
+	t.Helper()
+	fill := func(w io.Writer) error { _, err := w.Write(data); return err }
+	if ok, err := s.Import(context.Background(), id, created, fill); err != nil || !ok {
+		t.Fatalf("Import(%s) = %v, %v", id, ok, err)
+	}
 }
