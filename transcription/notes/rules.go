@@ -12,7 +12,9 @@ import (
 // sentences of the conversation, rewrites them into note style (third
 // person, no fillers), sorts them into the template's sections and links
 // each to the utterances it came from. It is deterministic and safe for
-// concurrent use.
+// concurrent use. It reads the whole transcript on every draft; to redraft
+// a transcript as it grows (live drafts), hold a LiveRuleDrafter per
+// session, which writes the same drafts reading only what was added.
 type RuleDrafter struct{}
 
 // RuleDrafterName is the Draft.Drafter value of drafts the RuleDrafter
