@@ -88,15 +88,18 @@ func (s *Server) drafterFor(clinic string) notes.Drafter {
 	return s.opts.Drafter
 }
 
-// liveDrafter is what writes live drafts: Options.LiveDrafter, or the
-// offline rule drafter behind the support check, which costs nothing per
-// draft (an LLM drafter called every few seconds of a long consultation
-// would).
+// liveDrafter is what writes a session's live drafts: Options.LiveDrafter,
+// or the offline rule drafter behind the support check, which costs
+// nothing per draft (an LLM drafter called every few seconds of a long
+// consultation would). The rule drafter is the session's own
+// notes.LiveRuleDrafter, which reads only the utterances added since its
+// last draft: redrafting the whole transcript every few seconds made a
+// live draft's cost grow with the consultation.
 func (s *Server) liveDrafter() notes.Drafter {
 	if s.opts.LiveDrafter != nil {
 		return s.opts.LiveDrafter
 	}
-	return notes.Checked(notes.RuleDrafter{})
+	return &notes.LiveRuleDrafter{}
 }
 
 // liveDrafts redrafts the note while the consultation goes on and sends
