@@ -465,6 +465,7 @@ func (ss *session) newStream(log *slog.Logger) (*transcription.Stream, error) {
 	s := ss.srv
 	return transcription.NewStream(s.base, transcription.StreamConfig{
 		Engine:       s.opts.Engine,
+		Buffers:      s.bufs,
 		SampleRate:   ss.p.sampleRate,
 		Language:     ss.p.language,
 		Endpointing:  ss.endpointing(),

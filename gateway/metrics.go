@@ -74,6 +74,10 @@ func (s *Server) metricsHandler() http.Handler {
 		Name: "scribegate_audio_buffered_bytes",
 		Help: "Bytes of audio the streaming sessions hold in memory: utterances in progress or waiting for the engine, and audio not yet stored.",
 	}, s.audioBuffered))
+	s.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "scribegate_audio_pool_idle_bytes",
+		Help: "Bytes of idle audio buffers the streams keep for reuse (at most 32 KiB per streaming.max_sessions).",
+	}, func() float64 { return float64(s.bufs.Stats().IdleBytes) }))
 	// A limited engine (transcription.Limit) says how busy it is: calls
 	// that wait for long mean the limit or the engine is too small.
 	if e, ok := s.opts.Engine.(engineLoad); ok {

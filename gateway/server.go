@@ -192,7 +192,15 @@ type Server struct {
 	sessions sync.WaitGroup
 	recs     registry // live sessions by id, and the counts for the limits
 	drafts   *draftBudget
+	// bufs recycles the streams' audio buffers across sessions, so that
+	// the collector is not left every utterance's copy to clear.
+	bufs *transcription.Buffers
 }
+
+// idleBufferBytes bounds the streams' idle audio buffers, per session the
+// gateway may hold: 32 KiB (1 s at 16 kHz) leaves almost no buffer to
+// allocate at 1,000 sessions (transcription's BenchmarkSegmenterSessions).
+const idleBufferBytes = 32 << 10
 
 // New checks the options and builds a server.
 func New(opts Options) (*Server, error) {
@@ -233,6 +241,11 @@ func New(opts Options) (*Server, error) {
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.recs.init()
 	s.drafts = newDraftBudget(s.limits.liveDraftShare()*float64(runtime.GOMAXPROCS(0)), time.Now)
+	sessions := s.limits.MaxSessions
+	if sessions <= 0 {
+		sessions = 1000
+	}
+	s.bufs = transcription.NewBuffers(sessions * idleBufferBytes)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
