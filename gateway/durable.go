@@ -254,6 +254,7 @@ func (ss *session) attachConn(c *websocket.Conn) {
 	ss.conn = c
 	ss.connMu.Unlock()
 	ss.connOff = d
+	ss.cw.handleControl(c)
 	ss.out <- outFrame{attach: c, msg: ss.durableMsg(d)}
 	ss.readerDone = make(chan struct{})
 	go ss.reader(c, ss.readEnds, ss.stopRead, ss.readerDone)
@@ -283,8 +284,11 @@ func appendJSONFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
-func (ss *session) durableMsg(n int64) durableMsg {
-	return durableMsg{Type: "Durable", Bytes: n, Seconds: float64(n/2) / float64(ss.p.sampleRate)}
+func (ss *session) durableMsg(n int64) durableMsg { return newDurableMsg(n, ss.p.sampleRate) }
+
+// newDurableMsg says n bytes of linear16 audio at rate are stored.
+func newDurableMsg(n int64, rate int) durableMsg {
+	return durableMsg{Type: "Durable", Bytes: n, Seconds: float64(n/2) / float64(rate)}
 }
 
 // shiftResult puts a result of the session's current stream on the
@@ -414,6 +418,7 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 		rebuilt:    true,
 	}
 	ss.claims.Subject = n.Clinician
+	ss.cw = newConnWriter(nil, rec.SampleRate)
 	// The transcript may cover audio beyond what was stored (acknowledged
 	// audio lags the stream): the client resends it, and accept stores it
 	// without giving it to the stream again.

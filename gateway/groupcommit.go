@@ -191,9 +191,10 @@ func (w *audioWriter) flush(ctx context.Context) bool {
 }
 
 // persister holds a session's audio until the writer has stored it. The
-// session's connection writer sends the Durable messages: stored signals
-// the session's acked channel, and the connection writer reads durableNow,
-// so an acknowledgement costs no goroutine of its own.
+// audio writer sends each Durable itself, in place (connWriter); when it
+// cannot without blocking, stored signals the session's acked channel and
+// the session's writer goroutine reads durableNow. An acknowledgement
+// costs no goroutine of its own.
 type persister struct {
 	ss *session
 	w  *audioWriter // nil: no store, nothing is kept
@@ -256,8 +257,11 @@ func (p *persister) stored(a *review.AudioAppend, err error) bool {
 		p.spare = p.inflight[:0]
 	}
 	p.inflight = nil
+	durable := p.durable
 	p.mu.Unlock()
-	notify(p.acked)
+	if !p.ss.cw.durableInPlace(durable) {
+		notify(p.acked)
+	}
 	notify(p.changed)
 	return false
 }

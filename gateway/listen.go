@@ -1,12 +1,10 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -238,6 +236,8 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 		started: time.Now(),
 		acked:   make(chan struct{}, 1),
 	}
+	sess.cw = newConnWriter(conn, p.sampleRate)
+	sess.cw.handleControl(conn)
 	sess.run()
 }
 
@@ -324,8 +324,8 @@ func readFrame(r io.Reader, b []byte, limit int64) ([]byte, error) {
 }
 
 // session is one streaming connection. Only run's goroutine touches the
-// stream's input side and the transcript after the pump has ended; only the
-// writer goroutine writes to conn (gorilla allows one writer).
+// stream's input side and the transcript after the pump has ended; every
+// write to conn goes through cw, one at a time (gorilla allows one writer).
 type session struct {
 	srv    *Server
 	id     string
@@ -335,6 +335,7 @@ type session struct {
 	p      listenParams
 
 	out        chan outFrame
+	cw         *connWriter // the write side of conn
 	writerDone chan struct{}
 
 	stream *transcription.Stream
@@ -816,56 +817,26 @@ func (ss *session) idleFor() time.Duration {
 	return time.Since(ss.started) - time.Duration(ss.active.Load())
 }
 
-// writer is the connection's only writer: messages, Durable
-// acknowledgements, pings, then the close frame. After a write fails it
-// discards the rest, so senders never block on a dead client.
+// writer sends the session's messages, pings and, last, the close frame,
+// through the connection writer (cw). After a write fails the rest is
+// discarded, so senders never block on a dead client.
 //
-// It sends Durable itself when the store signals acked, rather than being
-// handed each one: a streaming client gets one per frame, and a message
-// on out would cost another goroutine's wake-up per frame. A Durable is
-// sent only when it says more than the last one sent on this connection.
+// Durable is sent by the audio writer in place as a rule; the writer
+// goroutine sends it when the store signals acked, which it does when that
+// could not be done without blocking. A Durable is sent only when it says
+// more than the last one sent on this connection.
 func (ss *session) writer() {
 	defer close(ss.writerDone)
-	conn := ss.curConn()
+	w := ss.cw
 	ping := time.NewTicker(ss.srv.limits.PingInterval)
 	defer ping.Stop()
-	const writeWait = 10 * time.Second
-	failed := conn == nil
-	var durable int64      // the last Durable sent on conn
-	var deadline time.Time // conn's write deadline
-	var buf bytes.Buffer   // each message is encoded here, then written whole
-	enc := json.NewEncoder(&buf)
-	write := func(typ int, b []byte) {
-		// Moving the deadline costs a timer update: it is moved when a
-		// tenth of writeWait has passed, not before every message.
-		if now := time.Now(); deadline.Sub(now) < writeWait-writeWait/10 {
-			deadline = now.Add(writeWait)
-			conn.SetWriteDeadline(deadline)
-		}
-		if err := conn.WriteMessage(typ, b); err != nil {
-			failed = true
-		}
-	}
-	sendDurable := func(d int64) {
-		if failed || d <= durable {
-			return
-		}
-		durable = d
-		buf.Reset()
-		buf.Write(ss.durableMsg(d).appendJSON(buf.AvailableBuffer()))
-		write(websocket.TextMessage, buf.Bytes())
-	}
 	for {
 		select {
 		case <-ping.C:
-			if !failed {
-				if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-					failed = true
-				}
-			}
+			w.ping()
 		case <-ss.acked:
 			if p := ss.persist; p != nil {
-				sendDurable(p.durableNow())
+				w.sendDurable(p.durableNow())
 			}
 		case f, ok := <-ss.out:
 			if !ok {
@@ -874,27 +845,17 @@ func (ss *session) writer() {
 			if f.attach != nil {
 				// A new connection: its first message is the durable
 				// offset, whatever the last one said.
-				conn, failed, deadline, durable = f.attach, false, time.Time{}, -1
+				w.use(f.attach, -1)
 			}
-			if failed {
+			if d, ok := f.msg.(durableMsg); ok {
+				w.sendDurable(d.Bytes)
 				continue
 			}
 			if f.close != nil {
-				write(websocket.CloseMessage, websocket.FormatCloseMessage(f.close.code, f.close.reason))
-				failed = true // nothing may follow a close frame
+				w.close(*f.close)
 				continue
 			}
-			if d, ok := f.msg.(durableMsg); ok {
-				sendDurable(d.Bytes)
-				continue
-			}
-			// What WriteJSON would send, without its allocations.
-			buf.Reset()
-			if err := enc.Encode(f.msg); err != nil {
-				failed = true
-				continue
-			}
-			write(websocket.TextMessage, buf.Bytes())
+			w.message(f.msg)
 		}
 	}
 }

@@ -1,0 +1,220 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// writeWait bounds every write to a client: a client that takes no more
+// for this long has its connection failed, so a writer never waits on it
+// for longer.
+const writeWait = 10 * time.Second
+
+// connWriter is the write side of a session's connection. The session's
+// writer goroutine sends its messages through it, and the audio writer
+// sends each session's Durable through it right after the batch is stored
+// (durableInPlace): a streaming client gets one per frame, and handing each
+// to the writer goroutine cost a goroutine's wake-up per frame, more than
+// the write itself. Every write to the connection, gorilla's pongs and
+// close echo included (handleControl), is made under mu, which is what
+// makes a frame written straight to the socket safe beside gorilla's.
+type connWriter struct {
+	rate int // the session's sample rate, for Durable's seconds
+
+	mu       sync.Mutex
+	conn     *websocket.Conn // nil while the session waits for its client
+	raw      syscall.RawConn // conn's socket, for Durable in place; nil: only through gorilla
+	failed   bool            // nothing more is written to conn
+	durable  int64           // the last Durable sent on conn
+	deadline time.Time       // conn's write deadline, as last set through gorilla
+	rest     []byte          // the unsent end of a frame written in place: it goes first
+	buf      bytes.Buffer    // a message is encoded here, then written whole
+	enc      *json.Encoder
+	payload  []byte // a Durable written in place, and its frame
+	frame    []byte
+}
+
+func newConnWriter(c *websocket.Conn, rate int) *connWriter {
+	w := &connWriter{rate: rate}
+	w.enc = json.NewEncoder(&w.buf)
+	w.use(c, 0)
+	return w
+}
+
+// use makes c (nil: none) the connection written to from now on. durable
+// is the last Durable it is taken to have had: a resumed connection's
+// first message is the durable offset, whatever the last one said.
+func (w *connWriter) use(c *websocket.Conn, durable int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.conn, w.failed, w.durable, w.deadline, w.rest = c, c == nil, durable, time.Time{}, nil
+	w.raw = nil
+	if c != nil {
+		w.raw = rawConn(c)
+	}
+}
+
+// handleControl answers c's pings and close frame under mu, as gorilla's
+// default handlers would without it. It is set before c is read from.
+func (w *connWriter) handleControl(c *websocket.Conn) {
+	c.SetPingHandler(func(data string) error {
+		w.control(c, websocket.PongMessage, []byte(data))
+		return nil
+	})
+	c.SetCloseHandler(func(code int, _ string) error {
+		w.control(c, websocket.CloseMessage, websocket.FormatCloseMessage(code, ""))
+		return nil
+	})
+}
+
+func (w *connWriter) control(c *websocket.Conn, typ int, data []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c == w.conn && !w.flushRest() {
+		return
+	}
+	// A failure is the reader's to find; a close already sent is fine.
+	c.WriteControl(typ, data, time.Now().Add(writeWait))
+}
+
+// flushRest writes what a write in place left unsent, waiting for the
+// client as gorilla's writes do. The caller holds mu.
+func (w *connWriter) flushRest() bool {
+	if w.rest == nil {
+		return !w.failed
+	}
+	nc := w.conn.NetConn()
+	nc.SetWriteDeadline(time.Now().Add(writeWait))
+	_, err := nc.Write(w.rest)
+	w.rest = nil
+	if err != nil {
+		w.failed = true
+	}
+	return !w.failed
+}
+
+// write writes one message through gorilla; after a failure nothing more
+// is written. The caller holds mu.
+func (w *connWriter) write(typ int, b []byte) {
+	if !w.flushRest() {
+		return
+	}
+	// Moving the deadline costs a timer update: it is moved when a tenth
+	// of writeWait has passed, not before every message.
+	if now := time.Now(); w.deadline.Sub(now) < writeWait-writeWait/10 {
+		w.deadline = now.Add(writeWait)
+		w.conn.SetWriteDeadline(w.deadline)
+	}
+	if err := w.conn.WriteMessage(typ, b); err != nil {
+		w.failed = true
+	}
+}
+
+// message sends msg as JSON, as WriteJSON would, without its allocations.
+func (w *connWriter) message(msg any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed {
+		return
+	}
+	w.buf.Reset()
+	if err := w.enc.Encode(msg); err != nil {
+		w.failed = true
+		return
+	}
+	w.write(websocket.TextMessage, w.buf.Bytes())
+}
+
+// sendDurable sends Durable d unless the connection has had one as large,
+// first finishing a Durable written in place.
+func (w *connWriter) sendDurable(d int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.flushRest() || d <= w.durable {
+		return
+	}
+	w.durable = d
+	w.buf.Reset()
+	w.buf.Write(newDurableMsg(d, w.rate).appendJSON(w.buf.AvailableBuffer()))
+	w.write(websocket.TextMessage, w.buf.Bytes())
+}
+
+// durableInPlace sends Durable d from the caller's goroutine without ever
+// blocking: a text frame written straight to the socket, which is
+// non-blocking underneath. It reports false when the writer goroutine must
+// finish the job (sendDurable): another write is in progress, the socket
+// takes none or only part of the frame, or there is no socket to write to.
+func (w *connWriter) durableInPlace(d int64) bool {
+	if !w.mu.TryLock() {
+		return false
+	}
+	defer w.mu.Unlock()
+	if w.failed || d <= w.durable {
+		return true
+	}
+	if w.raw == nil || w.rest != nil {
+		return false
+	}
+	w.payload = newDurableMsg(d, w.rate).appendJSON(w.payload[:0])
+	w.frame = appendTextFrame(w.frame[:0], w.payload)
+	// An error (the socket's buffer is full, the deadline gorilla last set
+	// has passed, the socket failed) is left to the writer goroutine,
+	// which waits, moves the deadline or finds the failure.
+	n, _ := writeNow(w.raw, w.frame)
+	switch {
+	case n == len(w.frame):
+		w.durable = d
+		return true
+	case n > 0:
+		// The frame is begun: its end must go before anything else.
+		w.rest = append([]byte(nil), w.frame[n:]...)
+		w.durable = d
+	}
+	return false
+}
+
+// ping sends a ping, which keeps the client's read deadline moving.
+func (w *connWriter) ping() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.flushRest() {
+		return
+	}
+	if err := w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+		w.failed = true
+	}
+}
+
+// close sends the close frame; nothing may follow it.
+func (w *connWriter) close(cf closeFrame) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.flushRest() {
+		return
+	}
+	w.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(cf.code, cf.reason))
+	w.failed = true
+}
+
+// appendTextFrame appends payload as one unmasked, final text frame, as a
+// server sends it (RFC 6455, section 5.2).
+func appendTextFrame(dst, payload []byte) []byte {
+	const finText = 0x81
+	switch n := len(payload); {
+	case n < 126:
+		dst = append(dst, finText, byte(n))
+	case n <= 0xffff:
+		dst = append(dst, finText, 126)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+	default:
+		dst = append(dst, finText, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, payload...)
+}
