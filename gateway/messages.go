@@ -54,7 +54,9 @@ func parseControl(b []byte) (string, error) {
 	return "", &controlError{CodeUnknownMessageType, fmt.Sprintf("unknown message type %.64q; want KeepAlive, Finalize or CloseStream", typ)}
 }
 
-// resultsMsg is Deepgram's Results message.
+// resultsMsg is Deepgram's Results message. It and the nested types
+// below are encoded by appendJSON (messages_json.go), not by reflection:
+// a field added here must be added there too.
 type resultsMsg struct {
 	Type         string         `json:"type"`
 	ChannelIndex []int          `json:"channel_index"`
@@ -97,14 +99,16 @@ type modelInfo struct {
 	Arch    string `json:"arch"`
 }
 
-// speechStartedMsg is Deepgram's SpeechStarted (sent when vad_events=true).
+// speechStartedMsg is Deepgram's SpeechStarted (sent when vad_events=true),
+// encoded by appendJSON (messages_json.go).
 type speechStartedMsg struct {
 	Type      string  `json:"type"`
 	Channel   []int   `json:"channel"`
 	Timestamp float64 `json:"timestamp"`
 }
 
-// utteranceEndMsg is Deepgram's UtteranceEnd (sent when utterance_end_ms is set).
+// utteranceEndMsg is Deepgram's UtteranceEnd (sent when utterance_end_ms is
+// set), encoded by appendJSON (messages_json.go).
 type utteranceEndMsg struct {
 	Type        string  `json:"type"`
 	Channel     []int   `json:"channel"`

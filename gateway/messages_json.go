@@ -1,0 +1,249 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The streaming messages sent once per utterance or more often (Results,
+// interim and final, SpeechStarted, UtteranceEnd) are encoded by hand:
+// at a thousand sessions encoding/json's reflection over them was a few
+// per cent of the gateway's CPU. Each appendJSON writes exactly what
+// json.Encoder.Encode writes for the message (the newline after the
+// object, HTML-escaped strings, floats as encoding/json formats them) and
+// fails where it fails; messages_json_test.go holds them to that. A field
+// added to one of these structs must be added to its appendJSON too.
+
+// jsonAppender is a message that encodes itself as json.Encoder.Encode
+// would, without reflection.
+type jsonAppender interface {
+	// appendJSON appends the message and a newline to b. A float that is
+	// NaN or infinite gives encoding/json's error and b unchanged.
+	appendJSON(b []byte) ([]byte, error)
+}
+
+// encodeMessage writes msg to buf as enc.Encode(msg) would, enc being an
+// Encoder writing to buf; messages that are jsonAppenders skip reflection.
+func encodeMessage(buf *bytes.Buffer, enc *json.Encoder, msg any) error {
+	a, ok := msg.(jsonAppender)
+	if !ok {
+		return enc.Encode(msg)
+	}
+	b, err := a.appendJSON(buf.AvailableBuffer())
+	buf.Write(b)
+	return err
+}
+
+func (m resultsMsg) appendJSON(b []byte) ([]byte, error) {
+	if err := m.checkFloats(); err != nil {
+		return b, err
+	}
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, m.Type)
+	b = append(b, `,"channel_index":`...)
+	b = appendJSONInts(b, m.ChannelIndex)
+	b = append(b, `,"duration":`...)
+	b = appendJSONFloat(b, m.Duration)
+	b = append(b, `,"start":`...)
+	b = appendJSONFloat(b, m.Start)
+	b = append(b, `,"is_final":`...)
+	b = strconv.AppendBool(b, m.IsFinal)
+	b = append(b, `,"speech_final":`...)
+	b = strconv.AppendBool(b, m.SpeechFinal)
+	b = append(b, `,"from_finalize":`...)
+	b = strconv.AppendBool(b, m.FromFinalize)
+	b = append(b, `,"channel":{"alternatives":`...)
+	if m.Channel.Alternatives == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, a := range m.Channel.Alternatives {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = a.appendObject(b)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `},"metadata":`...)
+	b = m.Metadata.appendObject(b)
+	return append(b, "}\n"...), nil
+}
+
+// checkFloats returns encoding/json's error for the first float of m it
+// cannot encode, or nil.
+func (m resultsMsg) checkFloats() error {
+	if err := checkJSONFloat(m.Duration); err != nil {
+		return err
+	}
+	if err := checkJSONFloat(m.Start); err != nil {
+		return err
+	}
+	for _, a := range m.Channel.Alternatives {
+		if err := checkJSONFloat(a.Confidence); err != nil {
+			return err
+		}
+		for _, w := range a.Words {
+			for _, f := range [...]float64{w.Start, w.End, w.Confidence} {
+				if err := checkJSONFloat(f); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (a alternative) appendObject(b []byte) []byte {
+	b = append(b, `{"transcript":`...)
+	b = appendJSONString(b, a.Transcript)
+	b = append(b, `,"confidence":`...)
+	b = appendJSONFloat(b, a.Confidence)
+	b = append(b, `,"words":`...)
+	if a.Words == nil {
+		return append(b, "null}"...)
+	}
+	b = append(b, '[')
+	for i, w := range a.Words {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"word":`...)
+		b = appendJSONString(b, w.Word)
+		b = append(b, `,"start":`...)
+		b = appendJSONFloat(b, w.Start)
+		b = append(b, `,"end":`...)
+		b = appendJSONFloat(b, w.End)
+		b = append(b, `,"confidence":`...)
+		b = appendJSONFloat(b, w.Confidence)
+		b = append(b, `,"punctuated_word":`...)
+		b = appendJSONString(b, w.PunctuatedWord)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+func (m resultsMeta) appendObject(b []byte) []byte {
+	b = append(b, `{"request_id":`...)
+	b = appendJSONString(b, m.RequestID)
+	b = append(b, `,"model_info":{"name":`...)
+	b = appendJSONString(b, m.ModelInfo.Name)
+	b = append(b, `,"version":`...)
+	b = appendJSONString(b, m.ModelInfo.Version)
+	b = append(b, `,"arch":`...)
+	b = appendJSONString(b, m.ModelInfo.Arch)
+	b = append(b, `},"model_uuid":`...)
+	b = appendJSONString(b, m.ModelUUID)
+	return append(b, '}')
+}
+
+func (m speechStartedMsg) appendJSON(b []byte) ([]byte, error) {
+	if err := checkJSONFloat(m.Timestamp); err != nil {
+		return b, err
+	}
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, m.Type)
+	b = append(b, `,"channel":`...)
+	b = appendJSONInts(b, m.Channel)
+	b = append(b, `,"timestamp":`...)
+	b = appendJSONFloat(b, m.Timestamp)
+	return append(b, "}\n"...), nil
+}
+
+func (m utteranceEndMsg) appendJSON(b []byte) ([]byte, error) {
+	if err := checkJSONFloat(m.LastWordEnd); err != nil {
+		return b, err
+	}
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, m.Type)
+	b = append(b, `,"channel":`...)
+	b = appendJSONInts(b, m.Channel)
+	b = append(b, `,"last_word_end":`...)
+	b = appendJSONFloat(b, m.LastWordEnd)
+	return append(b, "}\n"...), nil
+}
+
+// checkJSONFloat returns the error encoding/json gives for f when it
+// cannot encode it (NaN or infinite), or nil; appendJSONFloat writes
+// nothing for such an f.
+func checkJSONFloat(f float64) error {
+	if !math.IsNaN(f) && !math.IsInf(f, 0) {
+		return nil
+	}
+	_, err := json.Marshal(f)
+	return err
+}
+
+// appendJSONInts appends s as encoding/json does: null when nil.
+func appendJSONInts(b []byte, s []int) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, n := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	return append(b, ']')
+}
+
+// appendJSONString appends s quoted as encoding/json quotes it with HTML
+// escaping on, as Marshal and a default Encoder do: <, > and & as \u003c,
+// \u003e and \u0026, other control bytes as \n-style or \u00XX escapes,
+// U+2028 and U+2029 escaped, and each invalid UTF-8 byte as \ufffd.
+// Transcripts are the engine's text, so none of this can be assumed away.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0 // s[start:i] is still to be copied as it is
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, `\b`...)
+			case '\f':
+				b = append(b, `\f`...)
+			case '\n':
+				b = append(b, `\n`...)
+			case '\r':
+				b = append(b, `\r`...)
+			case '\t':
+				b = append(b, `\t`...)
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
