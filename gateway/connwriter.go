@@ -116,7 +116,8 @@ func (w *connWriter) write(typ int, b []byte) {
 	}
 }
 
-// message sends msg as JSON, as WriteJSON would, without its allocations.
+// message sends msg as JSON, as WriteJSON would, without its allocations;
+// the messages sent per utterance encode themselves (messages_json.go).
 func (w *connWriter) message(msg any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -124,7 +125,7 @@ func (w *connWriter) message(msg any) {
 		return
 	}
 	w.buf.Reset()
-	if err := w.enc.Encode(msg); err != nil {
+	if err := encodeMessage(&w.buf, w.enc, msg); err != nil {
 		w.failed = true
 		return
 	}
