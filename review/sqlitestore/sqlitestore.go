@@ -50,7 +50,6 @@ type Store struct {
 	r     *sql.DB       // readers
 	nck   *checkpointer // of the notes file
 	st    *stmts        // the hot statements, prepared once
-	tc    *committer    // of transcript appends (groupcommit.go)
 	audio *audiofile.Store
 }
 
@@ -132,12 +131,6 @@ var migrations = []string{
 // directory (AudioDir), brings the file's schema up to date and moves into
 // the directory any audio an earlier build kept in SQLite.
 func Open(ctx context.Context, path string) (*Store, error) {
-	return openStore(ctx, path, transcriptWindow, transcriptGroup)
-}
-
-// openStore is Open with the transcript committer's window and group
-// size, which tests choose.
-func openStore(ctx context.Context, path string, window time.Duration, group int) (*Store, error) {
 	if path == "" || strings.ContainsRune(path, '?') {
 		// The driver splits its DSN at '?', so such a file name would be
 		// misread as options.
@@ -183,7 +176,6 @@ func openStore(ctx context.Context, path string, window time.Duration, group int
 	if err := s.moveOldAudio(ctx, path); err != nil {
 		return fail(err)
 	}
-	s.tc = newCommitter(window, group, s.appendGroup)
 	return s, nil
 }
 
@@ -267,10 +259,8 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the file and the audio directory (which flushes the audio
-// to disk). Transcript appends already handed to the committer are
-// committed first, so none of their callers is left without an outcome.
+// to disk).
 func (s *Store) Close() error {
-	s.tc.close()
 	s.nck.close()
 	return errors.Join(s.st.close(), s.r.Close(), s.nck.db.Close(), s.w.Close(), s.audio.Close())
 }

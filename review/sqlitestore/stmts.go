@@ -34,7 +34,7 @@ type stmts struct {
 	// appendTranscript adds a transcript log row if the note is
 	// recording: a session's write at every final utterance.
 	appendTranscript *sql.Stmt
-	noteState        *sql.Stmt // why an append added nothing
+	readState        *sql.Stmt // on the readers
 
 	all []*sql.Stmt // every one prepared, to close
 }
@@ -63,7 +63,7 @@ func prepare(ctx context.Context, w, r *sql.DB) (*stmts, error) {
 		{&st.retryJob, w, `UPDATE push_jobs SET due_at = ?, available_at = ?, owner = '', lease_until = 0, last_error = ? WHERE id = ?`},
 		{&st.claimJob, w, `SELECT id, note_id, clinic, version, due_at, attempts, last_error FROM push_jobs WHERE available_at <= ? ORDER BY available_at, id LIMIT 1`},
 		{&st.leaseJob, w, `UPDATE push_jobs SET attempts = ?, owner = ?, lease_until = ?, available_at = ? WHERE id = ?`},
-		{&st.noteState, w, `SELECT state FROM notes WHERE id = ?`},
+		{&st.readState, r, `SELECT state FROM notes WHERE id = ?`},
 		{&st.appendTranscript, w, `INSERT INTO transcript_log (note_id, through, body) SELECT id, ?, ? FROM notes WHERE id = ? AND state = ?`},
 	} {
 		s, err := p.db.PrepareContext(ctx, p.q)
