@@ -11,7 +11,8 @@ import (
 
 // servePprof serves the Go profiler's /debug/pprof/ on addr (serve
 // -pprof) until ctx ends, so that `scribegate load -profile` can take CPU
-// and heap profiles of the gateway under load. It is a development aid:
+// and heap profiles of the gateway under load, and an execution trace
+// (/debug/pprof/trace) shows where its goroutines wait. It is a development aid:
 // with addr empty nothing listens, and addresses other than loopback are
 // refused, since profiles show the process's memory.
 func servePprof(ctx context.Context, addr string, log *slog.Logger) {
@@ -26,6 +27,7 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Error("pprof not served", "error", err)
