@@ -117,19 +117,21 @@ func (w *connWriter) write(typ int, b []byte) {
 }
 
 // message sends msg as JSON, as WriteJSON would, without its allocations;
-// the messages sent per utterance encode themselves (messages_json.go).
-func (w *connWriter) message(msg any) {
+// the messages sent per utterance encode themselves (messages_json.go). A
+// message that cannot be encoded (a NaN from an engine) is not sent and
+// its error returned; the connection goes on.
+func (w *connWriter) message(msg any) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.failed {
-		return
+		return nil
 	}
 	w.buf.Reset()
 	if err := encodeMessage(&w.buf, w.enc, msg); err != nil {
-		w.failed = true
-		return
+		return err
 	}
 	w.write(websocket.TextMessage, w.buf.Bytes())
+	return nil
 }
 
 // sendDurable sends Durable d unless the connection has had one as large,

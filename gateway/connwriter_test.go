@@ -2,16 +2,21 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/transcription"
 )
 
 // connPair is a server-side connection wrapped in a connWriter and the
@@ -164,5 +169,46 @@ func TestAppendTextFrame(t *testing.T) {
 		if !bytes.Equal(f[1:1+len(c.hdr)], c.hdr) || !bytes.Equal(f[1+len(c.hdr):], p) || f[0] != 'x' {
 			t.Errorf("payload of %d: frame starts %x, want x then %x then the payload", c.n, f[:min(len(f), 12)], c.hdr)
 		}
+	}
+}
+
+// nanEngine is toneEngine giving the first utterance a NaN confidence, as
+// a badly written engine might: JSON cannot carry it.
+type nanEngine struct{}
+
+func (nanEngine) Transcribe(ctx context.Context, u transcription.Utterance) (transcription.Transcript, error) {
+	t, err := toneEngine{}.Transcribe(ctx, u)
+	if u.Index == 0 {
+		t.Confidence = math.NaN()
+	}
+	return t, err
+}
+
+// TestListenUnencodableResultKeepsConnection: a result that cannot be
+// encoded is not sent (and is logged); the connection goes on, with the
+// other results, the note and a normal close.
+func TestListenUnencodableResultKeepsConnection(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.Engine = nanEngine{}
+		o.Limits.LiveDraftInterval = -1
+	})
+	c, _, err := e.dial("patient=p-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, tones(16000, 300, 500, 700), 3200)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseNormalClosure {
+		t.Fatalf("close code %d", code)
+	}
+	got := transcripts(msgs)
+	want := []string{tonePhrases[1].phrase, tonePhrases[2].phrase}
+	if !slices.Equal(got, want) {
+		t.Errorf("final transcripts %q, want %q (the first could not be sent)", got, want)
+	}
+	if len(byType(msgs, "NoteReady")) != 1 || len(byType(msgs, "Metadata")) != 1 {
+		t.Errorf("messages %v: want the note and Metadata after the unsent result", msgs)
 	}
 }

@@ -855,7 +855,9 @@ func (ss *session) writer() {
 				w.close(*f.close)
 				continue
 			}
-			w.message(f.msg)
+			if err := w.message(f.msg); err != nil {
+				ss.srv.log.Error("message not sent: it cannot be encoded", append(ss.attrs(), "message", fmt.Sprintf("%T", f.msg), "error", err)...)
+			}
 		}
 	}
 }
