@@ -192,17 +192,7 @@ func TestListenUnencodableResultKeepsConnection(t *testing.T) {
 		o.Engine = nanEngine{}
 		o.Limits.LiveDraftInterval = -1
 	})
-	c, _, err := e.dial("patient=p-1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sendAudio(t, c, tones(16000, 300, 500, 700), 3200)
-	sendText(t, c, `{"type":"CloseStream"}`)
-	msgs, code := readAll(t, c)
-	if code != websocket.CloseNormalClosure {
-		t.Fatalf("close code %d", code)
-	}
+	msgs := e.stream("patient=p-1", tones(16000, 300, 500, 700))
 	got := transcripts(msgs)
 	want := []string{tonePhrases[1].phrase, tonePhrases[2].phrase}
 	if !slices.Equal(got, want) {

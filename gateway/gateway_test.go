@@ -337,20 +337,28 @@ func wantError(t *testing.T, resp *http.Response, body errResp, status int, code
 	}
 }
 
-// session runs a short normal session and returns the note id it produced.
-func (e *env) session(query string) (string, []wsMsg) {
+// stream streams pcm as a session, closes it with CloseStream and returns
+// every message it got, checking the connection was closed normally.
+func (e *env) stream(query string, pcm []byte) []wsMsg {
 	e.t.Helper()
 	c, _, err := e.dial(query, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer c.Close()
-	sendAudio(e.t, c, tones(16000, 300), 3200)
+	sendAudio(e.t, c, pcm, 3200)
 	sendText(e.t, c, `{"type":"CloseStream"}`)
 	msgs, code := readAll(e.t, c)
 	if code != websocket.CloseNormalClosure {
 		e.t.Fatalf("close code %d", code)
 	}
+	return msgs
+}
+
+// session runs a short normal session and returns the note id it produced.
+func (e *env) session(query string) (string, []wsMsg) {
+	e.t.Helper()
+	msgs := e.stream(query, tones(16000, 300))
 	ready := byType(msgs, "NoteReady")
 	if len(ready) != 1 {
 		e.t.Fatalf("got %d NoteReady messages", len(ready))
