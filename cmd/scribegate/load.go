@@ -152,6 +152,7 @@ type loadRun struct {
 // loadResult is one row of the table.
 type loadResult struct {
 	name           string
+	baseline       bool // the bare server, the others' yardstick
 	sessions, held int
 	audioSeconds   float64
 	cpuSeconds     float64 // of the server process, -1 when unknown
@@ -341,6 +342,7 @@ func (r loadRun) againstBaseline(ctx context.Context, stderr io.Writer) (loadRes
 	}
 	res := r.drive(ctx, "ws://"+strings.TrimSpace(line), func(int) string { return "" }, &cmd.Process.Pid)
 	res.name = "bare gorilla/websocket"
+	res.baseline = true
 	return res, nil
 }
 
@@ -618,30 +620,48 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
+// printLoadTable prints the rows; "vs baseline" is a row's audio seconds
+// per CPU-second over the bare server's in the same run, the ratio issue 3
+// sets a goal for.
 func printLoadTable(w io.Writer, rows []loadResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tsessions\theld\terrors\taudio s\tserver CPU s\taudio s / CPU s\tDurable p50\tDurable p99\tinterim p50\tinterim p99\tmemory / session\taudio held / session\tmemory / session beyond audio\t")
+	fmt.Fprintln(tw, "server\tsessions\theld\terrors\taudio s\tserver CPU s\taudio s / CPU s\tvs baseline\tDurable p50\tDurable p99\tinterim p50\tinterim p99\tmemory / session\taudio held / session\tmemory / session beyond audio\t")
 	ms := func(d []time.Duration, p float64) string {
 		if len(d) == 0 {
 			return "N/A"
 		}
 		return fmt.Sprintf("%.1f ms", float64(percentile(d, p).Microseconds())/1000)
 	}
+	rateOf := func(r loadResult) float64 {
+		if r.cpuSeconds <= 0 {
+			return 0
+		}
+		return r.audioSeconds / r.cpuSeconds
+	}
+	var base float64
 	for _, r := range rows {
-		rate, cpu, mem, audio, beyond := "N/A", "N/A", "N/A", "N/A", "N/A"
+		if r.baseline {
+			base = rateOf(r)
+		}
+	}
+	for _, r := range rows {
+		rate, vs, cpu, mem, audio, beyond := "N/A", "N/A", "N/A", "N/A", "N/A", "N/A"
 		if r.beyondAudio >= 0 {
 			audio = fmt.Sprintf("%.0f KiB", r.audioPerSession/1024)
 			beyond = fmt.Sprintf("%.0f KiB", r.beyondAudio/1024)
 		}
 		if r.cpuSeconds > 0 {
 			cpu = fmt.Sprintf("%.1f", r.cpuSeconds)
-			rate = fmt.Sprintf("%.0f", r.audioSeconds/r.cpuSeconds)
+			rate = fmt.Sprintf("%.0f", rateOf(r))
+			if base > 0 {
+				vs = fmt.Sprintf("%.2f", rateOf(r)/base)
+			}
 		}
 		if r.rssPerSession >= 0 {
 			mem = fmt.Sprintf("%.0f KiB", r.rssPerSession/1024)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sessions, r.held, r.errors, r.audioSeconds,
-			cpu, rate, ms(r.durable, 0.5), ms(r.durable, 0.99), ms(r.interim, 0.5), ms(r.interim, 0.99), mem, audio, beyond)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sessions, r.held, r.errors, r.audioSeconds,
+			cpu, rate, vs, ms(r.durable, 0.5), ms(r.durable, 0.99), ms(r.interim, 0.5), ms(r.interim, 0.99), mem, audio, beyond)
 	}
 	tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,5 +51,30 @@ func TestLoadAudioBuffered(t *testing.T) {
 	}
 	if _, ok := audioBuffered(srv.URL + "/nothing"); ok {
 		t.Error("a server without the metric was read as having it")
+	}
+}
+
+// TestLoadTableRatio: a row's ingest is given as a share of the bare
+// server's in the same run, and as unknown when there is no baseline.
+func TestLoadTableRatio(t *testing.T) {
+	gw := loadResult{name: "gateway", sessions: 10, held: 10, audioSeconds: 1000, cpuSeconds: 2, rssPerSession: -1, beyondAudio: -1}
+	bare := loadResult{name: "bare", baseline: true, sessions: 10, held: 10, audioSeconds: 1000, cpuSeconds: 0.8, rssPerSession: -1, beyondAudio: -1}
+	for _, c := range []struct {
+		rows []loadResult
+		want []string // the "vs baseline" column, by row
+	}{
+		{[]loadResult{gw, bare}, []string{"0.40", "1.00"}},
+		{[]loadResult{gw}, []string{"N/A"}},
+	} {
+		var b strings.Builder
+		printLoadTable(&b, c.rows)
+		lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+		for i, want := range c.want {
+			f := strings.Fields(lines[i+1])
+			// name, sessions, held, errors, audio s, CPU s, rate, vs baseline
+			if got := f[7]; got != want {
+				t.Errorf("row %q: vs baseline %q, want %q\n%s", c.rows[i].name, got, want, b.String())
+			}
+		}
 	}
 }
