@@ -198,8 +198,9 @@ type Server struct {
 }
 
 // idleBufferBytes bounds the streams' idle audio buffers, per session the
-// gateway may hold: 32 KiB (1 s at 16 kHz) leaves almost no buffer to
-// allocate at 1,000 sessions (transcription's BenchmarkSegmenterSessions).
+// gateway may hold: 32 KiB (1 s at 16 kHz) leaves the streams almost no
+// buffer to allocate (transcription's BenchmarkSegmenterSessions, 200
+// sessions; half that, and they allocate most of what they did unpooled).
 const idleBufferBytes = 32 << 10
 
 // New checks the options and builds a server.

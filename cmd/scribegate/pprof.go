@@ -12,9 +12,9 @@ import (
 // servePprof serves the Go profiler's /debug/pprof/ on addr (serve
 // -pprof) until ctx ends, so that `scribegate load -profile` can take CPU
 // and heap profiles of the gateway under load, and an execution trace
-// (/debug/pprof/trace) shows where its goroutines wait. It is a development aid:
-// with addr empty nothing listens, and addresses other than loopback are
-// refused, since profiles show the process's memory.
+// (/debug/pprof/trace) shows where its goroutines wait. It is a
+// development aid: with addr empty nothing listens, and addresses other
+// than loopback are refused, since profiles show the process's memory.
 func servePprof(ctx context.Context, addr string, log *slog.Logger) {
 	if addr == "" {
 		return
