@@ -40,6 +40,13 @@ func collapseSpace(s string) string {
 	if clean {
 		return s
 	}
+	return replaceSpaceRuns(s, func(string, int) string { return " " })
+}
+
+// replaceSpaceRuns rebuilds s with each run of whitespace s[i:j] replaced
+// by repl(s[i:j], j): the loop under collapseSpace and
+// dropSpaceBeforePunct.
+func replaceSpaceRuns(s string, repl func(run string, next int) string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); {
 		if !isSpace(s[i]) {
@@ -47,10 +54,12 @@ func collapseSpace(s string) string {
 			i++
 			continue
 		}
-		for i < len(s) && isSpace(s[i]) {
-			i++
+		j := i
+		for j < len(s) && isSpace(s[j]) {
+			j++
 		}
-		b = append(b, ' ')
+		b = append(b, repl(s[i:j], j)...)
+		i = j
 	}
 	return string(b)
 }
@@ -72,23 +81,12 @@ func dropSpaceBeforePunct(s string) string {
 	if first < 0 {
 		return s
 	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); {
-		if !isSpace(s[i]) {
-			b = append(b, s[i])
-			i++
-			continue
+	return replaceSpaceRuns(s, func(run string, next int) string {
+		if next < len(s) && isClausePunct(s[next]) {
+			return ""
 		}
-		j := i
-		for j < len(s) && isSpace(s[j]) {
-			j++
-		}
-		if j == len(s) || !isClausePunct(s[j]) {
-			b = append(b, s[i:j]...)
-		}
-		i = j
-	}
-	return string(b)
+		return run
+	})
 }
 
 // fillers are fillerPhrases' alternatives in its order; a trailing "+"
