@@ -266,7 +266,7 @@ func (ss *session) attachConn(c *websocket.Conn) {
 // after the object), without reflection: one is sent per stored batch.
 func (m durableMsg) appendJSON(b []byte) []byte {
 	b = append(b, `{"type":`...)
-	b = strconv.AppendQuote(b, m.Type)
+	b = appendJSONString(b, m.Type)
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, m.Bytes, 10)
 	b = append(b, `,"seconds":`...)
