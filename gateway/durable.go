@@ -570,11 +570,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, v
 			}
 		}
 	}
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }, WriteBufferPool: &s.recs.writeBufs}
-	if viaProto {
-		up.Subprotocols = []string{"token"}
-	}
-	conn, err := up.Upgrade(w, r, http.Header{"dg-request-id": {ss.id}})
+	conn, err := s.upgrade(w, r, ss.id, viaProto)
 	if err != nil {
 		s.log.WarnContext(r.Context(), "websocket upgrade failed", "error", err)
 		return

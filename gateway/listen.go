@@ -204,21 +204,9 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.sessions.Done()
 
-	up := websocket.Upgrader{
-		// Tokens, not cookies, authenticate sessions, so a page on another
-		// origin gains nothing it could not do with the token itself.
-		CheckOrigin: func(*http.Request) bool { return true },
-		// A session writes a few small messages a second: its write
-		// buffer is borrowed per message instead of held (4 KiB each).
-		WriteBufferPool: &s.recs.writeBufs,
-	}
-	if viaProto {
-		up.Subprotocols = []string{"token"}
-	}
-	// The session id is the note's id and what a client resumes with;
-	// Deepgram sends its request id in this header too.
+	// The session id is the note's id and what a client resumes with.
 	id := newID()
-	conn, err := up.Upgrade(w, r, http.Header{"dg-request-id": {id}})
+	conn, err := s.upgrade(w, r, id, viaProto)
 	if err != nil {
 		// The upgrader has answered the client.
 		s.log.WarnContext(r.Context(), "websocket upgrade failed", "error", err)

@@ -1,0 +1,41 @@
+package gateway
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+
+	"github.com/gorilla/websocket"
+)
+
+// upgrade completes r's WebSocket handshake for session id (Deepgram
+// sends its request id in the dg-request-id header too). viaProto: the
+// token came in the subprotocol pair, so the handshake names "token".
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, id string, viaProto bool) (*websocket.Conn, error) {
+	up := websocket.Upgrader{
+		// Tokens, not cookies, authenticate sessions, so a page on another
+		// origin gains nothing it could not do with the token itself.
+		CheckOrigin: func(*http.Request) bool { return true },
+		// Set, so that gorilla reads through the connection fastIO
+		// gives it rather than through net/http's reader of the socket.
+		ReadBufferSize: 4 << 10,
+		// A session writes a few small messages a second: its write
+		// buffer is borrowed per message instead of held (4 KiB each).
+		WriteBufferPool: &s.recs.writeBufs,
+	}
+	if viaProto {
+		up.Subprotocols = []string{"token"}
+	}
+	return up.Upgrade(fastIOHijacker{w}, r, http.Header{"dg-request-id": {id}})
+}
+
+// fastIOHijacker hands gorilla the hijacked connection through fastIO.
+type fastIOHijacker struct{ http.ResponseWriter }
+
+func (h fastIOHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	return fastIO(c), brw, nil
+}
