@@ -103,6 +103,7 @@ type segment struct {
 	recs     []jrec // what it holds, as written (at Open: as read)
 	applied  bool   // its records are in the session files
 	writable bool   // written by this Store, so it can be the spare
+	data     []byte // while it is applied: the file mapped (mapSegment), or nil
 }
 
 // jrec is a record of a segment, in memory until the segment is applied,
@@ -329,8 +330,20 @@ func (s *Store) applySealed() error {
 		for i := range g.recs {
 			x.add(g, &g.recs[i])
 		}
+		if len(g.recs) > 0 {
+			g.data, _ = mapSegment(g.f, g.size) // nil: read with ReadAt
+		}
 	}
-	if err := s.applyIndex(x); err != nil {
+	err := s.applyIndex(x)
+	for _, g := range todo {
+		if g.data != nil {
+			if uerr := unmapSegment(g.data); uerr != nil {
+				s.log.Warn("unmap audio journal segment", "segment", segName(g.seq), "error", uerr)
+			}
+			g.data = nil
+		}
+	}
+	if err != nil {
 		return err
 	}
 	for _, g := range todo {
@@ -488,8 +501,9 @@ func torn(err error) error {
 }
 
 // applyIndex writes each session's records to its file: a run of
-// records at consecutive offsets is read back from the journal (the page
-// cache, as a rule) into one buffer and written with one write. Records
+// records at consecutive offsets is copied from the journal (the page
+// cache, as a rule, mapped where the platform allows) into one buffer and
+// written with one write. Records
 // of a file that is gone, or was made again since (another creation
 // time), are skipped; so are records beyond the end of the file (after a
 // machine crash lost the audio before them), with a warning. Every
@@ -540,7 +554,9 @@ func (s *Store) applySession(x *index, sr *sessionRecs) error {
 			}
 			m := len(buf)
 			buf = buf[:m+int(rc.n)]
-			if _, err := rc.seg.f.ReadAt(buf[m:], rc.pos); err != nil {
+			if d := rc.seg.data; d != nil {
+				copy(buf[m:], d[rc.pos:rc.pos+int64(rc.n)])
+			} else if _, err := rc.seg.f.ReadAt(buf[m:], rc.pos); err != nil {
 				return fmt.Errorf("audiofile: read journal %s: %w", segName(rc.seg.seq), err)
 			}
 			r = rc.next
