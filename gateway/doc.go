@@ -139,7 +139,8 @@
 // batch (AudioStore.AppendAudioBatch: group commit) after
 // Limits.DurableInterval or once DurableBytes wait, each session's part
 // acknowledged with Durable; final utterances are appended to the note's
-// transcript log with the audio offset they end at. The upgrade answer carries the session id
+// transcript log with the audio offset they reach, every
+// Limits.TranscriptSaveInterval at most. The upgrade answer carries the session id
 // in dg-request-id. A client that lost its connection reconnects with
 // session=<id> (and optionally resume=true): its first message is Durable,
 // it resends from that offset, and audio the session already holds is

@@ -26,9 +26,10 @@ import (
 // audioWriter) at most Limits.DurableInterval after the first of it
 // arrived, or sooner once DurableBytes wait; after its audio is stored the
 // client gets {"type":"Durable","bytes":N,"seconds":S}, N counting bytes of
-// its audio as sent. Each final utterance is appended to the note's
-// transcript log with the audio offset it ends at
-// (review.Service.AppendTranscript).
+// its audio as sent. Final utterances are appended to the note's
+// transcript log with the audio offset they reach
+// (review.Service.AppendTranscript), every Limits.TranscriptSaveInterval
+// at most.
 //
 // A connection that drops leaves its session attached to nothing for
 // Limits.ResumeWindow: a client that reconnects with session=<id> gets a
@@ -306,21 +307,39 @@ func (ss *session) shiftResult(r *transcription.Result) int64 {
 	return through
 }
 
-// saveUtterance stores a final utterance with the offset it ends at.
+// saveUtterance takes a final utterance (nil: none, only the audio offset
+// its result ends at) for the note's transcript log, appending what waits
+// once Limits.TranscriptSaveInterval has passed since the last append: a
+// commit per utterance, hundreds a second at a thousand sessions, costs
+// more than transcribing a few seconds again after a crash. The pump's.
 func (ss *session) saveUtterance(u *notes.Utterance, through int64) {
-	rn, ok := ss.srv.opts.Notes.(recordingNotes)
-	if !ok || ss.srv.opts.Audio == nil || through <= ss.savedThrough {
+	if _, ok := ss.srv.opts.Notes.(recordingNotes); !ok || ss.srv.opts.Audio == nil || through <= ss.savedThrough {
 		return
 	}
-	var utts []notes.Utterance
 	if u != nil {
-		utts = []notes.Utterance{*u}
+		ss.unsaved = append(ss.unsaved, *u)
 	}
-	if err := rn.AppendTranscript(ss.srv.base, ss.note.ID, utts, through); err != nil {
-		ss.srv.log.Warn("store utterance", append(ss.attrs(), "error", err)...)
+	ss.unsavedThrough = max(ss.unsavedThrough, through)
+	if time.Since(ss.lastSave) >= ss.srv.limits.TranscriptSaveInterval {
+		ss.saveTranscript()
+	}
+}
+
+// saveTranscript appends the utterances waiting to the note's transcript
+// log, with the offset they reach; after a failure they wait for the next
+// append. The pump's.
+func (ss *session) saveTranscript() {
+	rn, ok := ss.srv.opts.Notes.(recordingNotes)
+	if !ok || ss.srv.opts.Audio == nil || ss.unsavedThrough <= ss.savedThrough {
 		return
 	}
-	ss.savedThrough = through
+	ss.lastSave = time.Now()
+	if err := rn.AppendTranscript(ss.srv.base, ss.note.ID, ss.unsaved, ss.unsavedThrough); err != nil {
+		ss.srv.log.Warn("store utterances", append(ss.attrs(), "utterances", len(ss.unsaved), "error", err)...)
+		return
+	}
+	ss.savedThrough = ss.unsavedThrough
+	ss.unsaved = ss.unsaved[:0]
 }
 
 // Abort stops every session at once without finishing it, as a crash

@@ -137,6 +137,19 @@ func (col *collector) waitDurable(t *testing.T, n int64) int64 {
 	}
 }
 
+// finals counts the final Results with words the client has had.
+func (col *collector) finals() int {
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	n := 0
+	for _, m := range col.msgs {
+		if m.Type == "Results" && m.IsFinal && len(m.Channel.Alternatives) > 0 && m.Channel.Alternatives[0].Transcript != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // firstDurable reads the first message of a resumed connection, which
 // must be Durable, and returns its offset.
 func firstDurable(t *testing.T, c *websocket.Conn) int64 {
@@ -263,46 +276,67 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 
 // TestResumeAfterRestart stops the gateway abruptly mid-stream (as a crash
 // would: nothing finished), starts a new one on the same store, resumes
-// and checks the same: every byte stored once, every utterance once.
+// and checks the same: every byte stored once, every utterance once. With
+// utterances stored as they come, and with them held back (a long
+// TranscriptSaveInterval): then the log holds only the first, and the new
+// gateway transcribes the rest again from the stored audio.
 func TestResumeAfterRestart(t *testing.T) {
-	e := newDurableEnv(t, nil, nil)
-	const n = 8
-	pcm := leveltest.Audio(n)
-	c, id, col := e.start(t, "patient=pat-1")
-	half := len(pcm) * 55 / 100
-	sendAudio(t, c, pcm[:half], 3001)
-	col.waitDurable(t, int64(half)*2/3)
-	// Some utterances are stored with the note before the crash.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		note, err := e.svc.SessionNote(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(note.Transcript) >= 2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	e.srv.Abort()
-	e.stopped = true
-	<-col.done
-	if col.code != closeServiceRestart {
-		t.Errorf("abort closed the session with %d, want %d", col.code, closeServiceRestart)
-	}
-	note, err := e.svc.SessionNote(context.Background(), id)
-	if err != nil || note.State != review.StateRecording {
-		t.Fatalf("after the crash the note is %v, %v; want it still recording", note.State, err)
-	}
+	for _, tc := range []struct {
+		name   string
+		every  time.Duration
+		stored int // utterances in the log before the crash
+	}{
+		{"each utterance stored", 0, 2},
+		{"utterances held back", time.Hour, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			limits := func(o *Options) { o.Limits.TranscriptSaveInterval = tc.every }
+			e := newDurableEnv(t, nil, limits)
+			const n = 8
+			pcm := leveltest.Audio(n)
+			c, id, col := e.start(t, "patient=pat-1")
+			half := len(pcm) * 55 / 100
+			sendAudio(t, c, pcm[:half], 3001)
+			col.waitDurable(t, int64(half)*2/3)
+			// Wait for the log to hold what it will before the crash,
+			// and for the results the client has seen to pass it.
+			deadline := time.Now().Add(20 * time.Second)
+			var logged int
+			for {
+				note, err := e.svc.SessionNote(context.Background(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				logged = len(note.Transcript)
+				if (logged >= tc.stored && col.finals() > tc.stored) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if logged != tc.stored && tc.every > 0 {
+				t.Errorf("before the crash the log holds %d utterances, want %d (the rest held back)", logged, tc.stored)
+			}
+			e.srv.Abort()
+			e.stopped = true
+			<-col.done
+			if col.code != closeServiceRestart {
+				t.Errorf("abort closed the session with %d, want %d", col.code, closeServiceRestart)
+			}
+			note, err := e.svc.SessionNote(context.Background(), id)
+			if err != nil || note.State != review.StateRecording {
+				t.Fatalf("after the crash the note is %v, %v; want it still recording", note.State, err)
+			}
 
-	// A new gateway on the same stores.
-	e2 := newDurableEnv(t, e.audio, func(o *Options) { o.Notes = e.svc })
-	e2.svc = e.svc
-	if err := e2.srv.Recover(context.Background()); err != nil {
-		t.Fatal(err)
+			// A new gateway on the same stores.
+			e2 := newDurableEnv(t, e.audio, func(o *Options) { o.Notes = e.svc; limits(o) })
+			e2.svc = e.svc
+			if err := e2.srv.Recover(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			final := e2.resumeAndFinish(t, id, pcm)
+			e2.checkStored(t, id, pcm, n, final)
+		})
 	}
-	final := e2.resumeAndFinish(t, id, pcm)
-	e2.checkStored(t, id, pcm, n, final)
 }
 
 // TestRecoverFinishesAbandonedSession: a session a crashed gateway left

@@ -341,21 +341,28 @@ type session struct {
 	// offset of the current connection's next byte; the stream was started
 	// at streamFrom and has been fed fed bytes since; its results are
 	// shifted by baseTime and baseIndex onto the session's timeline.
-	persist      *persister
-	attach       chan *websocket.Conn
-	finishing    bool // guarded by srv.recs.mu
-	rebuilt      bool
-	received     int64
-	connOff      int64
-	streamFrom   int64
-	fed          atomic.Int64
-	baseTime     time.Duration
-	baseIndex    int
-	savedThrough int64
-	readEnds     chan readEnd
-	stopRead     chan struct{}
-	readerDone   chan struct{}
-	acked        chan struct{} // more audio is durable (persister to writer)
+	persist    *persister
+	attach     chan *websocket.Conn
+	finishing  bool // guarded by srv.recs.mu
+	rebuilt    bool
+	received   int64
+	connOff    int64
+	streamFrom int64
+	fed        atomic.Int64
+	baseTime   time.Duration
+	baseIndex  int
+	readEnds   chan readEnd
+	stopRead   chan struct{}
+	readerDone chan struct{}
+	acked      chan struct{} // more audio is durable (persister to writer)
+
+	// The pump's: the note's transcript log holds the utterances up to
+	// savedThrough (an audio offset); unsaved wait to be appended, up to
+	// unsavedThrough; lastSave is the last append (saveUtterance).
+	savedThrough   int64
+	unsaved        []notes.Utterance
+	unsavedThrough int64
+	lastSave       time.Time
 
 	// The reader takes frames in under takeMu until the session stops
 	// taking them (stopped); then the stream is the finishing code's.
@@ -655,6 +662,7 @@ func (ss *session) replaceGap(r transcription.Result) {
 	}
 	ss.srv.metrics.gapsRecovered.Inc()
 	if rn, ok := ss.srv.opts.Notes.(utteranceReplacer); ok && ss.srv.opts.Audio != nil {
+		ss.saveTranscript() // the gap may be waiting to be appended
 		if _, err := rn.ReplaceUtterance(ss.srv.base, ss.note.ID, u); err != nil {
 			// The gap may never have been stored (its offset was already
 			// covered): the transcript drafted at the end has the words.

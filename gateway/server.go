@@ -87,6 +87,12 @@ type Limits struct {
 	// large (5 ms, 512 KiB).
 	DurableInterval time.Duration
 	DurableBytes    int
+	// TranscriptSaveInterval is how often, at most, a session appends its
+	// final utterances to the note's transcript log (0: each as it comes).
+	// The log spares a gateway that restarts transcribing again what it
+	// had; the audio is stored either way, and the end of a session
+	// stores the whole transcript with its draft.
+	TranscriptSaveInterval time.Duration
 	// InterimInterval is how much new speech is heard between interim
 	// results when a client asks for them (1s). Each interim re-sends the
 	// utterance so far to the engine.

@@ -148,6 +148,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			MaxSessions:             cfg.Streaming.MaxSessions,
 			MaxSessionsPerClinician: cfg.Streaming.MaxSessionsPerClinician,
 			DurableInterval:         cfg.Streaming.DurableInterval,
+			TranscriptSaveInterval:  cfg.Streaming.TranscriptSaveInterval,
 		},
 		Audio:       a.store,
 		LiveDrafter: liveDrafter(cfg.Streaming, drafter),

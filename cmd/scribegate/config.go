@@ -142,6 +142,10 @@ type StreamingConfig struct {
 	// acknowledged with a Durable message; every session's audio is stored
 	// in one batch (group commit), so a short interval costs little.
 	DurableInterval time.Duration `yaml:"durable_interval"`
+	// TranscriptSaveInterval is how often, at most, a session appends its
+	// final utterances to the note's transcript log, which spares a
+	// restarted gateway transcribing them again (0: each as it comes).
+	TranscriptSaveInterval time.Duration `yaml:"transcript_save_interval"`
 }
 
 // StoreConfig chooses where notes live.
@@ -225,6 +229,7 @@ func defaultConfig() Config {
 			MaxSessions:             2000,
 			MaxSessionsPerClinician: 4,
 			DurableInterval:         5 * time.Millisecond,
+			TranscriptSaveInterval:  10 * time.Second,
 		},
 		Store: StoreConfig{Driver: "sqlite"},
 		Push: PushConfig{
@@ -313,8 +318,8 @@ func (c Config) validate() error {
 	if c.Streaming.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("streaming.idle_timeout must be positive"))
 	}
-	if c.Streaming.ResumeWindow < 0 || c.Streaming.MaxSessions < 0 || c.Streaming.MaxSessionsPerClinician < 0 || c.Streaming.DurableInterval < 0 {
-		errs = append(errs, errors.New("streaming.resume_window, max_sessions, max_sessions_per_clinician and durable_interval may not be negative"))
+	if c.Streaming.ResumeWindow < 0 || c.Streaming.MaxSessions < 0 || c.Streaming.MaxSessionsPerClinician < 0 || c.Streaming.DurableInterval < 0 || c.Streaming.TranscriptSaveInterval < 0 {
+		errs = append(errs, errors.New("streaming.resume_window, max_sessions, max_sessions_per_clinician, durable_interval and transcript_save_interval may not be negative"))
 	}
 	if c.Retention.Notes < 0 || c.Retention.Audit < 0 || c.Retention.Interval <= 0 {
 		errs = append(errs, errors.New("retention.notes and retention.audit may not be negative; retention.interval must be positive"))
