@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -29,7 +28,7 @@ type connWriter struct {
 
 	mu       sync.Mutex
 	conn     *websocket.Conn // nil while the session waits for its client
-	raw      syscall.RawConn // conn's socket, for Durable in place; nil: only through gorilla
+	raw      tryWriter       // conn's socket, for Durable in place; nil: only through gorilla
 	failed   bool            // nothing more is written to conn
 	durable  int64           // the last Durable sent on conn
 	deadline time.Time       // conn's write deadline, as last set through gorilla
@@ -38,6 +37,12 @@ type connWriter struct {
 	enc      *json.Encoder
 	payload  []byte // a Durable written in place, and its frame
 	frame    []byte
+}
+
+// tryWriter makes one write to a connection that never waits: it returns
+// at once with what the socket took (inPlaceWriter).
+type tryWriter interface {
+	tryWrite(b []byte) (int, error)
 }
 
 func newConnWriter(c *websocket.Conn, rate int) *connWriter {
@@ -56,7 +61,7 @@ func (w *connWriter) use(c *websocket.Conn, durable int64) {
 	w.conn, w.failed, w.durable, w.deadline, w.rest = c, c == nil, durable, time.Time{}, nil
 	w.raw = nil
 	if c != nil {
-		w.raw = rawConn(c)
+		w.raw = inPlaceWriter(c)
 	}
 }
 
@@ -169,7 +174,7 @@ func (w *connWriter) durableInPlace(d int64) bool {
 	// An error (the socket's buffer is full, the deadline gorilla last set
 	// has passed, the socket failed) is left to the writer goroutine,
 	// which waits, moves the deadline or finds the failure.
-	n, _ := writeNow(w.raw, w.frame)
+	n, _ := w.raw.tryWrite(w.frame)
 	switch {
 	case n == len(w.frame):
 		w.durable = d

@@ -6,33 +6,37 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/gorilla/websocket"
 )
 
-// rawConn is c's socket, or nil when c is not one (TLS, a pipe).
-func rawConn(c *websocket.Conn) syscall.RawConn {
-	sc, ok := c.NetConn().(syscall.Conn)
-	if !ok {
-		return nil
+// inPlaceWriter is c's socket as a tryWriter, or nil when c is not a
+// socket (TLS, a pipe).
+func inPlaceWriter(c *websocket.Conn) tryWriter {
+	switch nc := c.NetConn().(type) {
+	case *socketConn:
+		return nc
+	case syscall.Conn:
+		if rc, err := nc.SyscallConn(); err == nil {
+			return rawTryWriter{rc}
+		}
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
+	return nil
 }
 
-// writeNow makes one write(2) of b to rc's socket, which the runtime keeps
-// non-blocking: it returns at once with what the socket took.
-func writeNow(rc syscall.RawConn, b []byte) (int, error) {
+// rawTryWriter is a socket fastIO did not wrap, written with the
+// runtime's write(2).
+type rawTryWriter struct{ rc syscall.RawConn }
+
+func (w rawTryWriter) tryWrite(b []byte) (int, error) {
 	var (
 		n    int
 		werr error
 	)
-	err := rc.Write(func(fd uintptr) bool {
-		n, werr = rawWrite(fd, b)
+	err := w.rc.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), b)
 		return true // never wait for the socket: the caller falls back
 	})
 	if err != nil {
@@ -45,7 +49,19 @@ func writeNow(rc syscall.RawConn, b []byte) (int, error) {
 // rawRead and rawWrite: see fastIO.
 type socketConn struct {
 	*net.TCPConn
-	rc syscall.RawConn
+	rc   syscall.RawConn
+	r, w rawOp
+}
+
+// rawOp is the read or the write in progress on a socketConn. Its
+// callback for RawConn is made once, so a call allocates nothing.
+type rawOp struct {
+	mu  sync.Mutex // one at a time, as net.Conn allows concurrent calls
+	p   []byte
+	n   int
+	err error
+	try bool // a write that must not wait (tryWrite)
+	fn  func(fd uintptr) bool
 }
 
 // fastIO returns c with reads and writes that skip the runtime's
@@ -65,7 +81,10 @@ func fastIO(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &socketConn{TCPConn: tc, rc: rc}
+	sc := &socketConn{TCPConn: tc, rc: rc}
+	sc.r.fn = sc.readFD
+	sc.w.fn = sc.writeFD
+	return sc
 }
 
 // Read reads what the socket holds, waiting (as net.Conn does, deadline
@@ -74,18 +93,13 @@ func (c *socketConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var (
-		n    int
-		rerr error
-	)
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = rawRead(fd, p)
-			if rerr != syscall.EINTR {
-				return rerr != syscall.EAGAIN
-			}
-		}
-	})
+	op := &c.r
+	op.mu.Lock()
+	op.p, op.n, op.err = p, 0, nil
+	err := c.rc.Read(op.fn)
+	n, rerr := op.n, op.err
+	op.p = nil
+	op.mu.Unlock()
 	if err == nil {
 		err = rerr
 	}
@@ -98,36 +112,66 @@ func (c *socketConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+func (c *socketConn) readFD(fd uintptr) bool {
+	op := &c.r
+	for {
+		n, err := rawRead(fd, op.p)
+		if err != syscall.EINTR {
+			op.n, op.err = max(n, 0), err
+			return err != syscall.EAGAIN
+		}
+	}
+}
+
 // Write writes all of p, waiting (as net.Conn does, deadline included)
 // while the socket takes no more.
 func (c *socketConn) Write(p []byte) (int, error) {
-	var (
-		n    int
-		werr error
-	)
-	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, err := rawWrite(fd, p[n:])
-			switch {
-			case err == syscall.EINTR:
-			case err == syscall.EAGAIN:
-				return false
-			case err != nil:
-				werr = err
-				return true
-			default:
-				n += m
-			}
-		}
-		return true
-	})
-	if err == nil {
-		err = werr
-	}
+	n, err := c.write(p, false)
 	if err != nil {
 		return n, c.opError("write", err)
 	}
 	return n, nil
+}
+
+// tryWrite implements tryWriter: one write that takes what the socket
+// takes and never waits for more.
+func (c *socketConn) tryWrite(b []byte) (int, error) {
+	return c.write(b, true)
+}
+
+func (c *socketConn) write(p []byte, try bool) (int, error) {
+	op := &c.w
+	op.mu.Lock()
+	op.p, op.n, op.err, op.try = p, 0, nil, try
+	err := c.rc.Write(op.fn)
+	n, werr := op.n, op.err
+	op.p = nil
+	op.mu.Unlock()
+	if err == nil {
+		err = werr
+	}
+	return n, err
+}
+
+func (c *socketConn) writeFD(fd uintptr) bool {
+	op := &c.w
+	for op.n < len(op.p) {
+		m, err := rawWrite(fd, op.p[op.n:])
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			return op.try // a tryWrite returns; a Write waits
+		case err != nil:
+			op.err = err
+			return true
+		default:
+			op.n += m
+			if op.try {
+				return true
+			}
+		}
+	}
+	return true
 }
 
 // opError is err as net.Conn reports it.

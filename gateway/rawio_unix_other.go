@@ -4,8 +4,8 @@ package gateway
 
 import "syscall"
 
-// haveRawIO is false: rawRead and rawWrite are the runtime's own calls,
-// used only by writeNow, and fastIO leaves sockets as they are.
+// haveRawIO is false: fastIO leaves sockets as they are, so socketConn,
+// and these, go unused.
 const haveRawIO = false
 
 func rawRead(fd uintptr, p []byte) (int, error) { return syscall.Read(int(fd), p) }

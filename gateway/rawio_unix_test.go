@@ -170,3 +170,40 @@ func TestUpgradeUsesFastIO(t *testing.T) {
 		t.Fatalf("echo: %d bytes, %v", len(b), err)
 	}
 }
+
+// TestTryWriteNeverWaits: once the peer reads nothing and the socket's
+// buffers are full, a tryWrite takes what fits and returns, where Write
+// would wait; what it took arrives in order once the peer reads.
+func TestTryWriteNeverWaits(t *testing.T) {
+	if !haveRawIO {
+		t.Skip("no raw socket I/O here")
+	}
+	c, peer := tcpPair(t)
+	tw := c.(*socketConn)
+	chunk := bytes.Repeat([]byte("durable!"), 8<<10) // 64 KiB
+	var sent int
+	short := false
+	for range 4096 { // far more than any socket buffers
+		n, err := tw.tryWrite(chunk)
+		if err != nil {
+			t.Fatalf("tryWrite: %v", err)
+		}
+		sent += n
+		if n < len(chunk) {
+			short = true
+			break
+		}
+	}
+	if !short {
+		t.Fatalf("tryWrite took all of %d bytes without the peer reading", sent)
+	}
+	got := make([]byte, sent)
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < sent; i += len(chunk) {
+		if !bytes.Equal(got[i:min(i+len(chunk), sent)], chunk[:min(len(chunk), sent-i)]) {
+			t.Fatalf("bytes %d.. differ from what was written", i)
+		}
+	}
+}
