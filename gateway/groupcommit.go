@@ -17,9 +17,11 @@ import (
 // what was stored with Durable. Audio is batched, not stored per frame,
 // but across sessions, so an acknowledgement waits a few milliseconds
 // instead of a per-session batch interval, and the store does one commit
-// for many sessions.
+// for many sessions. The default interval is 10 ms: at 1,000 sessions,
+// 5 ms cost some 4% more CPU (twice the journal writes, and the runtime's
+// wake-ups after each) for 3-4 ms less Durable latency.
 const (
-	defaultDurableInterval = 5 * time.Millisecond
+	defaultDurableInterval = 10 * time.Millisecond
 	defaultDurableBytes    = 512 << 10
 	// After a failed batch the writer waits before trying again,
 	// doubling from storeRetryMin up to storeRetryMax.

@@ -228,7 +228,7 @@ func defaultConfig() Config {
 			ResumeWindow:            2 * time.Minute,
 			MaxSessions:             2000,
 			MaxSessionsPerClinician: 4,
-			DurableInterval:         5 * time.Millisecond,
+			DurableInterval:         10 * time.Millisecond,
 			TranscriptSaveInterval:  10 * time.Second,
 		},
 		Store: StoreConfig{Driver: "sqlite"},
