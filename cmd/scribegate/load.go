@@ -167,7 +167,11 @@ type loadResult struct {
 	errors                       int
 }
 
-// procStats reads a process's CPU time (user+system) and resident memory.
+// procStats reads a process's CPU time (user+system) and the memory it
+// holds: its anonymous resident memory (heap, stacks, buffers; RssAnon),
+// not the file pages it maps — its own executable, an audio journal
+// segment mapped while it is applied — which are the kernel's page cache
+// and there whether mapped or not. VmRSS where RssAnon is not reported.
 func procStats(pid int) (cpu time.Duration, rss int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -182,11 +186,21 @@ func procStats(pid int) (cpu time.Duration, rss int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	anon := int64(-1)
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		key, v, ok := strings.Cut(line, ":")
+		if !ok || (key != "VmRSS" && key != "RssAnon") {
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if key == "RssAnon" {
+			anon = kb << 10
+		} else {
 			rss = kb << 10
 		}
+	}
+	if anon >= 0 {
+		rss = anon
 	}
 	return cpu, rss, nil
 }
