@@ -32,7 +32,7 @@ type Recording struct {
 // note is being recorded. A smaller through than one appended before
 // never moves the offset back. It makes no new version and writes no
 // audit entry: a recording note is nobody's to read or edit yet, and a
-// session appends at every utterance. SessionNote returns the note with
+// session appends its utterances every few seconds as they come. SessionNote returns the note with
 // the log applied; SetDraft, storing the whole transcript, ends the log.
 func (s *Service) AppendTranscript(ctx context.Context, id string, utts []notes.Utterance, through int64) error {
 	if err := s.store.AppendTranscript(ctx, id, utts, through); err != nil {

@@ -59,8 +59,12 @@
 // the current segment passes 64 MiB. Each segment's records are listed in
 // memory as they are written (where each one's data is, and for which
 // session and offset, not the data); a session's consecutive records are
-// read back from the segment, from the page cache as a rule, into one
-// buffer and written to its file with one pwrite(2) at their offset. A
+// copied from the segment, from the page cache as a rule, into one buffer
+// and written to its file with one pwrite(2) at their offset. The segment
+// is mapped read-only while it is applied (mmap(2), on Unix; elsewhere,
+// or if mapping fails, each record is read with pread(2)): its records
+// are interleaved with every other session's, and a read each cost more
+// than the copying. A
 // write at a record's offset writes what is there already if it was
 // applied before, so applying a segment twice changes nothing. Records of
 // a file that is gone, or that was made again since (another creation
@@ -115,7 +119,8 @@
 // IdleClose, so a thousand streaming sessions hold a thousand descriptors
 // beside their sockets (Go raises the soft open-file limit to the hard one
 // at start), and finished sessions none. The audio itself is not held in
-// memory: the list of a segment's records (about 50 bytes each, some
+// memory, but for the segments mapped while they are applied (the page
+// cache's pages, shared): the list of a segment's records (about 50 bytes each, some
 // 500 KB per second of a thousand sessions' audio), the batch's buffer
 // (about a batch) and the compactor's buffer (1 MiB) are. On disk the
 // journal holds the segment being written, those being applied (at a
