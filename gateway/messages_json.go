@@ -141,28 +141,27 @@ func (m resultsMeta) appendObject(b []byte) []byte {
 }
 
 func (m speechStartedMsg) appendJSON(b []byte) ([]byte, error) {
-	if err := checkJSONFloat(m.Timestamp); err != nil {
-		return b, err
-	}
-	b = append(b, `{"type":`...)
-	b = appendJSONString(b, m.Type)
-	b = append(b, `,"channel":`...)
-	b = appendJSONInts(b, m.Channel)
-	b = append(b, `,"timestamp":`...)
-	b = appendJSONFloat(b, m.Timestamp)
-	return append(b, "}\n"...), nil
+	return appendVADEvent(b, m.Type, m.Channel, "timestamp", m.Timestamp)
 }
 
 func (m utteranceEndMsg) appendJSON(b []byte) ([]byte, error) {
-	if err := checkJSONFloat(m.LastWordEnd); err != nil {
+	return appendVADEvent(b, m.Type, m.Channel, "last_word_end", m.LastWordEnd)
+}
+
+// appendVADEvent writes SpeechStarted and UtteranceEnd, which differ only
+// in the name of their time field: {"type":…,"channel":[…],"<key>":at}.
+func appendVADEvent(b []byte, typ string, channel []int, key string, at float64) ([]byte, error) {
+	if err := checkJSONFloat(at); err != nil {
 		return b, err
 	}
 	b = append(b, `{"type":`...)
-	b = appendJSONString(b, m.Type)
+	b = appendJSONString(b, typ)
 	b = append(b, `,"channel":`...)
-	b = appendJSONInts(b, m.Channel)
-	b = append(b, `,"last_word_end":`...)
-	b = appendJSONFloat(b, m.LastWordEnd)
+	b = appendJSONInts(b, channel)
+	b = append(b, `,"`...)
+	b = append(b, key...)
+	b = append(b, `":`...)
+	b = appendJSONFloat(b, at)
 	return append(b, "}\n"...), nil
 }
 
