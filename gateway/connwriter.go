@@ -20,8 +20,12 @@ const writeWait = 10 * time.Second
 // sends each session's Durable through it right after the batch is stored
 // (durableInPlace): a streaming client gets one per frame, and handing each
 // to the writer goroutine cost a goroutine's wake-up per frame, more than
-// the write itself. Every write to the connection, gorilla's pongs and
-// close echo included (handleControl), is made under mu, which is what
+// the write itself. The messages a stream produces as it goes (Results,
+// SpeechStarted, UtteranceEnd, live NoteDrafts) are held (hold) and go out
+// with the next Durable, in the same write: a write to a socket costs the
+// sender the receiver's side of loopback too, and a Durable follows within
+// DurableInterval anyway. Every write to the connection, gorilla's pongs
+// and close echo included (handleControl), is made under mu, which is what
 // makes a frame written straight to the socket safe beside gorilla's.
 type connWriter struct {
 	rate int // the session's sample rate, for Durable's seconds
@@ -33,6 +37,7 @@ type connWriter struct {
 	durable  int64           // the last Durable sent on conn
 	deadline time.Time       // conn's write deadline, as last set through gorilla
 	rest     []byte          // the unsent end of a frame written in place: it goes first
+	held     []byte          // whole text frames waiting for the next write (hold): they go next
 	buf      bytes.Buffer    // a message is encoded here, then written whole
 	enc      *json.Encoder
 	payload  []byte // a Durable written in place, and its frame
@@ -58,7 +63,10 @@ func newConnWriter(c *websocket.Conn, rate int) *connWriter {
 func (w *connWriter) use(c *websocket.Conn, durable int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.conn, w.failed, w.durable, w.deadline, w.rest = c, c == nil, durable, time.Time{}, nil
+	// Held messages were the last connection's, as the writer's queued
+	// messages before an attach are: a resumed client learns the durable
+	// offset and its transcript goes on from there.
+	w.conn, w.failed, w.durable, w.deadline, w.rest, w.held = c, c == nil, durable, time.Time{}, nil, w.held[:0]
 	w.raw = nil
 	if c != nil {
 		w.raw = inPlaceWriter(c)
@@ -81,33 +89,65 @@ func (w *connWriter) handleControl(c *websocket.Conn) {
 func (w *connWriter) control(c *websocket.Conn, typ int, data []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if c == w.conn && !w.flushRest() {
+	if c == w.conn && !w.flushPending() {
 		return
 	}
 	// A failure is the reader's to find; a close already sent is fine.
 	c.WriteControl(typ, data, time.Now().Add(writeWait))
 }
 
-// flushRest writes what a write in place left unsent, waiting for the
-// client as gorilla's writes do. The caller holds mu.
-func (w *connWriter) flushRest() bool {
-	if w.rest == nil {
-		return !w.failed
+// flushPending writes what a write in place left unsent and then the
+// held messages, waiting for the client as gorilla's writes do, so that
+// whatever is written next comes after them. The caller holds mu.
+func (w *connWriter) flushPending() bool {
+	if w.failed {
+		return false
+	}
+	if w.rest == nil && len(w.held) == 0 {
+		return true
 	}
 	nc := w.conn.NetConn()
 	nc.SetWriteDeadline(time.Now().Add(writeWait))
-	_, err := nc.Write(w.rest)
-	w.rest = nil
-	if err != nil {
-		w.failed = true
+	for _, b := range [][]byte{w.rest, w.held} {
+		if len(b) == 0 {
+			continue
+		}
+		if _, err := nc.Write(b); err != nil {
+			w.fail()
+			return false
+		}
 	}
-	return !w.failed
+	w.rest = nil
+	w.releaseHeld()
+	return true
 }
+
+// fail marks the connection failed: nothing more is written to it, and
+// what waited to be is dropped. The caller holds mu.
+func (w *connWriter) fail() {
+	w.failed = true
+	w.rest = nil
+	w.releaseHeld()
+}
+
+// releaseHeld empties held, keeping its buffer unless a large message
+// (a long draft) grew it: a thousand sessions each keep what their
+// Results take, not what their largest NoteDraft did.
+func (w *connWriter) releaseHeld() {
+	if cap(w.held) > maxKeptHeld {
+		w.held = nil
+	} else {
+		w.held = w.held[:0]
+	}
+}
+
+// maxKeptHeld bounds the held buffer a connWriter keeps between writes.
+const maxKeptHeld = 4 << 10
 
 // write writes one message through gorilla; after a failure nothing more
 // is written. The caller holds mu.
 func (w *connWriter) write(typ int, b []byte) {
-	if !w.flushRest() {
+	if !w.flushPending() {
 		return
 	}
 	// Moving the deadline costs a timer update: it is moved when a tenth
@@ -117,7 +157,7 @@ func (w *connWriter) write(typ int, b []byte) {
 		w.conn.SetWriteDeadline(w.deadline)
 	}
 	if err := w.conn.WriteMessage(typ, b); err != nil {
-		w.failed = true
+		w.fail()
 	}
 }
 
@@ -139,12 +179,35 @@ func (w *connWriter) message(msg any) error {
 	return nil
 }
 
+// hold encodes msg as a text frame to be written with the next write in
+// place (durableInPlace, which the audio writer makes within
+// DurableInterval of the caller asking it to: persister.deliver) or
+// before anything the writer goroutine writes, whichever comes first. It
+// reports false when msg must go through the writer goroutine instead:
+// there is no socket to write in place, or the connection has failed or
+// is being replaced (the writer drops or delivers it, as it does its
+// queue). A message that cannot be encoded is not held; its error is
+// returned.
+func (w *connWriter) hold(msg any) (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed || w.raw == nil {
+		return false, nil
+	}
+	w.buf.Reset()
+	if err := encodeMessage(&w.buf, w.enc, msg); err != nil {
+		return true, err
+	}
+	w.held = appendTextFrame(w.held, w.buf.Bytes())
+	return true, nil
+}
+
 // sendDurable sends Durable d unless the connection has had one as large,
-// first finishing a Durable written in place.
+// first finishing a write in place and sending the held messages.
 func (w *connWriter) sendDurable(d int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.flushRest() || d <= w.durable {
+	if !w.flushPending() || d <= w.durable {
 		return
 	}
 	w.durable = d
@@ -153,49 +216,60 @@ func (w *connWriter) sendDurable(d int64) {
 	w.write(websocket.TextMessage, w.buf.Bytes())
 }
 
-// durableInPlace sends Durable d from the caller's goroutine without ever
-// blocking: a text frame written straight to the socket, which is
-// non-blocking underneath. It reports false when the writer goroutine must
-// finish the job (sendDurable): another write is in progress, the socket
-// takes none or only part of the frame, or there is no socket to write to.
+// durableInPlace sends the held messages and then Durable d, unless the
+// connection has had one as large, from the caller's goroutine without
+// ever blocking: text frames written straight to the socket, which is
+// non-blocking underneath, with one write. It reports false when the
+// writer goroutine must finish the job (sendDurable): another write is in
+// progress, the socket takes none or only part of the frames, or there is
+// no socket to write to.
 func (w *connWriter) durableInPlace(d int64) bool {
 	if !w.mu.TryLock() {
 		return false
 	}
 	defer w.mu.Unlock()
-	if w.failed || d <= w.durable {
+	ack := d > w.durable
+	if w.failed || (!ack && len(w.held) == 0) {
 		return true
 	}
 	if w.raw == nil || w.rest != nil {
 		return false
 	}
-	w.payload = newDurableMsg(d, w.rate).appendJSON(w.payload[:0])
-	w.frame = appendTextFrame(w.frame[:0], w.payload)
+	out := w.held
+	if ack {
+		w.payload = newDurableMsg(d, w.rate).appendJSON(w.payload[:0])
+		out = appendTextFrame(out, w.payload)
+	}
 	// An error (the socket's buffer is full, the deadline gorilla last set
 	// has passed, the socket failed) is left to the writer goroutine,
 	// which waits, moves the deadline or finds the failure.
-	n, _ := w.raw.tryWrite(w.frame)
+	n, _ := w.raw.tryWrite(out)
 	switch {
-	case n == len(w.frame):
-		w.durable = d
-		return true
+	case n == len(out):
 	case n > 0:
-		// The frame is begun: its end must go before anything else.
-		w.rest = append([]byte(nil), w.frame[n:]...)
+		// A frame is begun: the rest must go before anything else.
+		w.rest = append([]byte(nil), out[n:]...)
+	default:
+		w.held = out[:len(w.held)] // the writer sends them, then the Durable
+		return false
+	}
+	if ack {
 		w.durable = d
 	}
-	return false
+	w.held = out
+	w.releaseHeld()
+	return n == len(out)
 }
 
 // ping sends a ping, which keeps the client's read deadline moving.
 func (w *connWriter) ping() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.flushRest() {
+	if !w.flushPending() {
 		return
 	}
 	if err := w.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-		w.failed = true
+		w.fail()
 	}
 }
 
@@ -203,11 +277,11 @@ func (w *connWriter) ping() {
 func (w *connWriter) close(cf closeFrame) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.flushRest() {
+	if !w.flushPending() {
 		return
 	}
 	w.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(cf.code, cf.reason))
-	w.failed = true
+	w.fail()
 }
 
 // appendTextFrame appends payload as one unmasked, final text frame, as a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -201,4 +202,148 @@ func TestListenUnencodableResultKeepsConnection(t *testing.T) {
 	if len(byType(msgs, "NoteReady")) != 1 || len(byType(msgs, "Metadata")) != 1 {
 		t.Errorf("messages %v: want the note and Metadata after the unsent result", msgs)
 	}
+}
+
+// countingWriter counts the writes in place and, with take set, takes at
+// most that many bytes of each (0: none, as a full socket).
+type countingWriter struct {
+	tw    tryWriter
+	calls int
+	take  int // -1: all
+}
+
+func (c *countingWriter) tryWrite(b []byte) (int, error) {
+	c.calls++
+	if c.take >= 0 && c.take < len(b) {
+		if c.take == 0 {
+			return 0, nil
+		}
+		b = b[:c.take]
+	}
+	return c.tw.tryWrite(b)
+}
+
+// readTexts reads n text messages and returns each one's "type" and "n"
+// (Results) or "bytes" (Durable).
+func readTexts(t *testing.T, c *websocket.Conn, n int) []string {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []string
+	for range n {
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		var m struct {
+			Type  string `json:"type"`
+			N     int    `json:"n"`
+			Bytes int64  `json:"bytes"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("message %q: %v", b, err)
+		}
+		switch m.Type {
+		case "Durable":
+			got = append(got, fmt.Sprintf("Durable %d", m.Bytes))
+		default:
+			got = append(got, fmt.Sprintf("%s %d", m.Type, m.N))
+		}
+	}
+	return got
+}
+
+// TestHeldMessagesGoWithDurable: messages held (hold) go out before the
+// next Durable in the same write; with no Durable due they go alone; when
+// the socket takes none or part of them, the writer goroutine's next
+// write sends them whole and in order before anything else; and a failed
+// or replaced connection holds nothing.
+func TestHeldMessagesGoWithDurable(t *testing.T) {
+	hold := func(t *testing.T, w *connWriter, from, to int) {
+		t.Helper()
+		for i := from; i <= to; i++ {
+			if ok, err := w.hold(map[string]any{"type": "Results", "n": i}); !ok || err != nil {
+				t.Fatalf("hold %d: %v, %v", i, ok, err)
+			}
+		}
+	}
+	setup := func(t *testing.T, take int) (*connWriter, *websocket.Conn, *countingWriter) {
+		w, client := connPair(t)
+		if w.raw == nil {
+			t.Skip("no raw socket on this platform")
+		}
+		cw := &countingWriter{tw: w.raw, take: take}
+		w.raw = cw
+		return w, client, cw
+	}
+	t.Run("with the Durable", func(t *testing.T) {
+		w, client, cw := setup(t, -1)
+		hold(t, w, 1, 3)
+		if !w.durableInPlace(3200) {
+			t.Fatal("durableInPlace fell back on an empty socket")
+		}
+		if cw.calls != 1 {
+			t.Errorf("%d writes, want 1 for the held messages and the Durable", cw.calls)
+		}
+		got := readTexts(t, client, 4)
+		if want := []string{"Results 1", "Results 2", "Results 3", "Durable 3200"}; !slices.Equal(got, want) {
+			t.Errorf("got %q, want %q", got, want)
+		}
+		hold(t, w, 4, 4) // no Durable due: the message goes alone
+		if !w.durableInPlace(3200) {
+			t.Fatal("durableInPlace fell back on an empty socket")
+		}
+		w.message(map[string]any{"type": "Results", "n": 5})
+		if got, want := readTexts(t, client, 2), []string{"Results 4", "Results 5"}; !slices.Equal(got, want) {
+			t.Errorf("got %q, want %q", got, want)
+		}
+		if cw.calls != 2 {
+			t.Errorf("%d writes in place, want 2", cw.calls)
+		}
+		if w.durableInPlace(3200) != true || cw.calls != 2 {
+			t.Errorf("nothing to send, yet %d writes in place", cw.calls)
+		}
+	})
+	for _, take := range []int{0, 5} {
+		t.Run(fmt.Sprintf("socket takes %d bytes", take), func(t *testing.T) {
+			w, client, _ := setup(t, take)
+			hold(t, w, 1, 2)
+			if w.durableInPlace(6400) {
+				t.Fatal("durableInPlace reported done with the frames unsent")
+			}
+			hold(t, w, 3, 3) // after the Durable: it must not pass it
+			w.sendDurable(6400)
+			w.message(map[string]any{"type": "Metadata", "n": 4})
+			got := readTexts(t, client, 5)
+			want := []string{"Results 1", "Results 2", "Durable 6400", "Results 3", "Metadata 4"}
+			if take == 0 {
+				// Nothing was written: the Durable is the writer's, after
+				// everything held before it.
+				want = []string{"Results 1", "Results 2", "Results 3", "Durable 6400", "Metadata 4"}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+	t.Run("failed or replaced", func(t *testing.T) {
+		w, client, _ := setup(t, -1)
+		hold(t, w, 1, 1)
+		w.use(client, 0) // another connection (here the client's own end)
+		if len(w.held) != 0 {
+			t.Errorf("%d bytes held after the connection was replaced", len(w.held))
+		}
+		w.use(nil, 0)
+		if ok, _ := w.hold(map[string]any{"type": "Results"}); ok {
+			t.Error("a message was held with no connection")
+		}
+	})
+	t.Run("unencodable", func(t *testing.T) {
+		w, _, _ := setup(t, -1)
+		if ok, err := w.hold(map[string]any{"type": "Results", "c": math.NaN()}); !ok || err == nil {
+			t.Errorf("hold of a NaN: %v, %v; want true and an error", ok, err)
+		}
+		if len(w.held) != 0 {
+			t.Errorf("%d bytes held for a message that cannot be encoded", len(w.held))
+		}
+	})
 }

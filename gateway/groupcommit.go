@@ -46,9 +46,12 @@ type audioWriter struct {
 	wake    chan struct{}
 	full    chan struct{}
 
-	// The writer goroutine's own, reused from batch to batch.
-	batch []review.AudioAppend
-	taken []*persister
+	// The writer goroutine's own, reused from batch to batch: the
+	// persisters taken from pending, and the appends of those with audio
+	// (batch[i] is writing[i]'s).
+	batch   []review.AudioAppend
+	taken   []*persister
+	writing []*persister
 }
 
 // audioWriter returns the server's writer, starting it on first use.
@@ -160,18 +163,30 @@ func (w *audioWriter) flush(ctx context.Context) bool {
 	if len(w.taken) == 0 {
 		return true
 	}
-	w.batch = w.batch[:0]
-	for _, p := range w.taken {
+	w.batch, w.writing = w.batch[:0], w.writing[:0]
+	for i, p := range w.taken {
+		w.taken[i] = nil
 		p.mu.Lock()
 		data := p.buf
+		if len(data) == 0 {
+			// Listed for its held messages only (deliver): they go now.
+			d := p.durable
+			p.mu.Unlock()
+			p.ack(d)
+			continue
+		}
 		p.buf = p.spare[:0]
 		p.spare = nil
 		p.inflight = data
 		w.batch = append(w.batch, review.AudioAppend{SessionID: p.ss.id, Offset: p.off, Data: data})
+		w.writing = append(w.writing, p)
 		p.mu.Unlock()
 	}
+	if len(w.batch) == 0 {
+		return true
+	}
 	err := w.store.AppendAudioBatch(ctx, w.batch)
-	for i, p := range w.taken {
+	for i, p := range w.writing {
 		a := &w.batch[i]
 		e := err
 		if e == nil {
@@ -187,7 +202,7 @@ func (w *audioWriter) flush(ctx context.Context) bool {
 			w.enqueue(p, len(a.Data), false)
 		}
 		w.batch[i] = review.AudioAppend{}
-		w.taken[i] = nil
+		w.writing[i] = nil
 	}
 	return err == nil
 }
@@ -247,7 +262,9 @@ func (p *persister) stored(a *review.AudioAppend, err error) bool {
 		p.inflight = nil
 		p.failures++
 		retry := !(p.closing && p.failures >= storeAttempts)
+		durable := p.durable
 		p.mu.Unlock()
+		p.ack(durable) // the held messages need not wait for the store
 		notify(p.changed) // a closing session may give up
 		return retry
 	}
@@ -261,11 +278,25 @@ func (p *persister) stored(a *review.AudioAppend, err error) bool {
 	p.inflight = nil
 	durable := p.durable
 	p.mu.Unlock()
-	if !p.ss.cw.durableInPlace(durable) {
-		notify(p.acked)
-	}
+	p.ack(durable)
 	notify(p.changed)
 	return false
+}
+
+// ack sends the session's held messages and Durable d (unless it has had
+// one as large) in place, or, when that cannot be done without blocking,
+// has the session's writer goroutine send them.
+func (p *persister) ack(d int64) {
+	if !p.ss.cw.durableInPlace(d) {
+		notify(p.acked)
+	}
+}
+
+// deliver has msg, held by the session's connection writer (hold), sent
+// with the next batch's acknowledgements: the persister is listed for it
+// even when it has no audio to store.
+func (p *persister) deliver() {
+	p.w.enqueue(p, 0, false)
 }
 
 func (p *persister) closingNow() bool {

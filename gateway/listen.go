@@ -389,6 +389,26 @@ func (ss *session) attrs() []any {
 
 func (ss *session) send(msg any) { ss.out <- outFrame{msg: msg} }
 
+// deliver sends a message the session produces as it goes (Results,
+// SpeechStarted, UtteranceEnd, a live NoteDraft): held to go out with the
+// session's next Durable, within DurableInterval, when the audio writer
+// writes in place for it (connWriter.hold), else through the writer
+// goroutine like the rest.
+func (ss *session) deliver(msg any) {
+	if p := ss.persist; p != nil && p.w != nil {
+		held, err := ss.cw.hold(msg)
+		if err != nil {
+			ss.srv.log.Error("message not sent: it cannot be encoded", append(ss.attrs(), "message", fmt.Sprintf("%T", msg), "error", err)...)
+			return
+		}
+		if held {
+			p.deliver()
+			return
+		}
+	}
+	ss.send(msg)
+}
+
 func (ss *session) sendError(code, desc string) {
 	ss.srv.metrics.errors.WithLabelValues(code).Inc()
 	ss.send(errorMsg{Type: "Error", Code: code, Description: desc})
@@ -609,7 +629,7 @@ func (ss *session) pump(done chan<- struct{}) {
 			}
 			ss.mu.Unlock()
 			ss.saveUtterance(u, through)
-			ss.send(toResults(ss.id, r, true))
+			ss.deliver(toResults(ss.id, r, true))
 			ss.srv.metrics.resultsSent.Inc()
 			if r.Transcript.Text != "" {
 				ss.live.kick()
@@ -617,14 +637,14 @@ func (ss *session) pump(done chan<- struct{}) {
 		case transcription.EventInterim:
 			r := ev.Result
 			ss.shiftResult(&r)
-			ss.send(toResults(ss.id, r, false))
+			ss.deliver(toResults(ss.id, r, false))
 		case transcription.EventSpeechStarted:
 			if ss.p.vadEvents {
-				ss.send(speechStartedMsg{Type: "SpeechStarted", Channel: []int{0}, Timestamp: seconds(ev.At + ss.baseTime)})
+				ss.deliver(speechStartedMsg{Type: "SpeechStarted", Channel: []int{0}, Timestamp: seconds(ev.At + ss.baseTime)})
 			}
 		case transcription.EventUtteranceEnd:
 			if ss.p.utteranceEnd > 0 {
-				ss.send(utteranceEndMsg{Type: "UtteranceEnd", Channel: []int{0, 1}, LastWordEnd: seconds(ev.At + ss.baseTime)})
+				ss.deliver(utteranceEndMsg{Type: "UtteranceEnd", Channel: []int{0, 1}, LastWordEnd: seconds(ev.At + ss.baseTime)})
 			}
 		}
 	}
@@ -669,7 +689,7 @@ func (ss *session) replaceGap(r transcription.Result) {
 			ss.srv.log.Warn("store recovered utterance", append(ss.attrs(), "utterance", r.Index, "error", err)...)
 		}
 	}
-	ss.send(toResults(ss.id, r, true))
+	ss.deliver(toResults(ss.id, r, true))
 	ss.srv.metrics.resultsSent.Inc()
 	if u.Text != "" {
 		ss.live.kick()

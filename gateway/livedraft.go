@@ -206,6 +206,6 @@ func (l *liveDrafts) run() {
 		}
 		drafted = len(transcript)
 		n := l.ss.note
-		l.ss.send(noteDraftMsg{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: draft, Live: true})
+		l.ss.deliver(noteDraftMsg{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: draft, Live: true})
 	}
 }

@@ -84,7 +84,9 @@ type Limits struct {
 	// DurableInterval and DurableBytes batch audio writes to the store
 	// across sessions (group commit): a batch of every session's pending
 	// audio is written when its first bytes are this old or it is this
-	// large (10 ms, 512 KiB).
+	// large (10 ms, 512 KiB). A session's Results, SpeechStarted,
+	// UtteranceEnd and live NoteDrafts go out with its Durable, so they
+	// too wait up to DurableInterval.
 	DurableInterval time.Duration
 	DurableBytes    int
 	// TranscriptSaveInterval is how often, at most, a session appends its
