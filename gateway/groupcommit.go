@@ -264,7 +264,7 @@ func (p *persister) stored(a *review.AudioAppend, err error) bool {
 		retry := !(p.closing && p.failures >= storeAttempts)
 		durable := p.durable
 		p.mu.Unlock()
-		p.ack(durable) // the held messages need not wait for the store
+		p.ack(durable)    // the held messages need not wait for the store
 		notify(p.changed) // a closing session may give up
 		return retry
 	}
