@@ -1,13 +1,16 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func TestLoadLoopbackOnly(t *testing.T) {
@@ -35,16 +38,19 @@ func TestLoadProcStatsAndPercentile(t *testing.T) {
 	}
 }
 
-// TestLoadAudioBuffered reads the gateway's audio metric from Prometheus
-// text, and reports a server without it (the baseline) as unknown.
+// TestLoadAudioBuffered reads the gateway's audio metric from a
+// Prometheus handler serving it among others (asking for it alone), and
+// reports a server without it (the baseline) as unknown.
 func TestLoadAudioBuffered(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/metrics" {
-			http.NotFound(w, r)
-			return
-		}
-		fmt.Fprint(w, "# HELP scribegate_audio_buffered_bytes x\n# TYPE scribegate_audio_buffered_bytes gauge\nscribegate_audio_buffered_bytes 2.5165824e+07\nscribegate_sessions_active 3\n")
-	}))
+	reg := prometheus.NewRegistry()
+	audio := prometheus.NewGauge(prometheus.GaugeOpts{Name: "scribegate_audio_buffered_bytes", Help: "x"})
+	audio.Set(25165824)
+	other := prometheus.NewGauge(prometheus.GaugeOpts{Name: "scribegate_sessions_active", Help: "y"})
+	other.Set(3)
+	reg.MustRegister(audio, other, collectors.NewGoCollector())
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	if n, ok := audioBuffered(srv.URL + "/metrics"); !ok || n != 25165824 {
 		t.Errorf("audioBuffered = %d, %v; want 25165824", n, ok)
