@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -98,6 +99,25 @@ func (e *PushError) Error() string {
 }
 
 func (e *PushError) Unwrap() error { return e.Err }
+
+// LogValue is the failure as logs carry it: its class, status, wait and
+// cause, without Message. The EHR's own words are for the clinician, who
+// sees them beside the note; they may quote the document or name the
+// patient ("Patient Jane Citizen has no open encounter"), and logs carry
+// ids and codes, never note text or patient names.
+func (e *PushError) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.Bool("permanent", e.Permanent)}
+	if e.StatusCode != 0 {
+		attrs = append(attrs, slog.Int("status", e.StatusCode))
+	}
+	if e.RetryAfter > 0 {
+		attrs = append(attrs, slog.Duration("retry_after", e.RetryAfter))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.Any("cause", e.Err))
+	}
+	return slog.GroupValue(attrs...)
+}
 
 // IsPermanent reports whether err is a push failure that retrying will not
 // fix.

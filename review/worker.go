@@ -47,6 +47,19 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// loggable is err as a log may carry it: the first error in its chain
+// that says how it is logged (slog.LogValuer), or err. A connector's
+// failure carries the EHR's own message, which may quote the note or name
+// the patient; its LogValue leaves it out (connectors.PushError), and the
+// wrapping around it would repeat it.
+func loggable(err error) any {
+	var lv slog.LogValuer
+	if errors.As(err, &lv) {
+		return lv
+	}
+	return err
+}
+
 // WorkerOptions configures a Worker; zero fields take the defaults noted.
 type WorkerOptions struct {
 	// ID names this worker in job leases and logs (host-pid-random).
@@ -291,7 +304,7 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 	}
 	w.publish(sctx, done)
 	if perr != nil {
-		log.WarnContext(ctx, "push failed", "outcome", outcome, "err", perr)
+		log.WarnContext(ctx, "push failed", "outcome", outcome, "err", loggable(perr))
 	} else {
 		log.InfoContext(ctx, "note pushed", "external_id", res.ExternalID)
 	}

@@ -1,14 +1,18 @@
 package review_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -496,5 +500,45 @@ func TestStaleJobDropped(t *testing.T) {
 	}
 	if step(t, w) {
 		t.Error("the dropped job is still queued")
+	}
+}
+
+// TestPushFailureLogLeavesOutEHRText: a connector's failure carries the
+// EHR's own words, which the clinician sees with the note; the worker's
+// log has the failure's status and cause but not the words, which may
+// name the patient. As the gateway wires it, a permanent failure comes
+// wrapped in review.Permanent, a transient one wrapped by the caller.
+func TestPushFailureLogLeavesOutEHRText(t *testing.T) {
+	const words = "Patient Jane Citizen has no open encounter"
+	for _, c := range []struct {
+		name  string
+		err   error
+		state review.State
+	}{
+		{"permanent", review.Permanent(&connectors.PushError{Permanent: true, StatusCode: 422, Message: words, Err: errors.New("fhirclient: HTTP 422")}), review.StatePushFailed},
+		{"transient", fmt.Errorf("connector epic: %w", &connectors.PushError{StatusCode: 503, Message: words, Err: errors.New("fhirclient: HTTP 503")}), review.StateApproved},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t)
+			r.ehr.fail = func(int) error { return c.err }
+			var logs bytes.Buffer
+			w := review.NewWorker(r.store, r.ehr, review.WorkerOptions{ID: "w1", Lease: time.Minute, Now: r.clk.Now,
+				Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			n := r.approved(t)
+			step(t, w)
+			got := r.note(t, n.ID)
+			if got.State != c.state {
+				t.Fatalf("state %s, want %s", got.State, c.state)
+			}
+			if c.state == review.StatePushFailed && !strings.Contains(got.PushError, words) {
+				t.Errorf("the note's push error %q lacks the EHR's words", got.PushError)
+			}
+			if strings.Contains(logs.String(), "Citizen") {
+				t.Errorf("the log carries the EHR's words:\n%s", logs.String())
+			}
+			if !strings.Contains(logs.String(), `"push failed"`) || !strings.Contains(logs.String(), `"status":`) || !strings.Contains(logs.String(), "fhirclient: HTTP") {
+				t.Errorf("the log lacks the failure's status and cause:\n%s", logs.String())
+			}
+		})
 	}
 }
