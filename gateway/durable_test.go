@@ -516,3 +516,63 @@ func TestShutdownStoresAudioInFlight(t *testing.T) {
 		t.Errorf("close %d, want 1001", col.code)
 	}
 }
+
+// startedEarlier is the review service with every recording note begun
+// by more than it was: a consultation that began before the test did.
+type startedEarlier struct {
+	*review.Service
+	by time.Duration
+}
+
+func (s startedEarlier) SessionNote(ctx context.Context, id string) (*review.Note, error) {
+	n, err := s.Service.SessionNote(ctx, id)
+	if err == nil {
+		n.CreatedAt = n.CreatedAt.Add(-s.by)
+	}
+	return n, err
+}
+
+// TestRebuiltSessionKeepsItsMaxLength: a session rebuilt after a restart
+// counts the time since it began toward MaxSessionDuration, not the time
+// since the rebuild: one that began two hours ago, under a limit of one
+// hour, is finished (max_duration, its note drafted) as soon as its client
+// resumes, rather than given another hour.
+func TestRebuiltSessionKeepsItsMaxLength(t *testing.T) {
+	e := newDurableEnv(t, nil, nil)
+	pcm := leveltest.Audio(3)
+	c, id, col := e.start(t, "patient=pat-1")
+	half := len(pcm) / 2
+	sendAudio(t, c, pcm[:half], 4000)
+	col.waitDurable(t, int64(half))
+	e.srv.Abort()
+	e.stopped = true
+	<-col.done
+
+	e2 := newDurableEnv(t, e.audio, func(o *Options) {
+		o.Notes = startedEarlier{Service: e.svc, by: 2 * time.Hour}
+		o.Limits.MaxSessionDuration = time.Hour
+	})
+	e2.svc = e.svc
+	if err := e2.srv.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c2, resp, err := e2.dial("patient=pat-1&session="+id+"&resume=true", nil)
+	if err != nil {
+		t.Fatalf("resume: %v (%v)", err, resp)
+	}
+	defer c2.Close()
+	msgs, code := readAll(t, c2) // no more audio: the gateway ends it
+	var codes []string
+	ready := false
+	for _, m := range msgs {
+		switch m.Type {
+		case "Error":
+			codes = append(codes, m.Code)
+		case "NoteReady":
+			ready = true
+		}
+	}
+	if !slices.Equal(codes, []string{CodeMaxDuration}) || !ready || code != websocket.CloseNormalClosure {
+		t.Errorf("resumed session: errors %q, note ready %v, close %d; want [%s], true, %d", codes, ready, code, CodeMaxDuration, websocket.CloseNormalClosure)
+	}
+}

@@ -512,7 +512,9 @@ func (ss *session) loop(ends <-chan readEnd) endReason {
 	s := ss.srv
 	idle := time.NewTimer(s.limits.IdleTimeout)
 	defer idle.Stop()
-	maxDur := time.NewTimer(s.limits.MaxSessionDuration)
+	// The session's length counts from when it began: a session rebuilt
+	// after a restart has had part of it already.
+	maxDur := time.NewTimer(max(0, s.limits.MaxSessionDuration-time.Since(ss.created)))
 	defer maxDur.Stop()
 	for {
 		select {

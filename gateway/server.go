@@ -58,7 +58,8 @@ type Limits struct {
 	// IdleTimeout finishes a session that sent no audio and no KeepAlive
 	// for this long (60s). The note is drafted and queued, never dropped.
 	IdleTimeout time.Duration
-	// MaxSessionDuration finishes a session that has run this long (4h).
+	// MaxSessionDuration finishes a session this long after it began (4h),
+	// counting time before a restart that rebuilt it.
 	MaxSessionDuration time.Duration
 	// PingInterval is how often the gateway pings the client (30s); a
 	// client that answers no ping for two intervals is gone.
