@@ -105,7 +105,9 @@
 // An utterance the engine failed on is a final Results whose transcript is
 // a gap marker ("[inaudible 00:12–00:19: transcription failed]"). Its audio
 // is kept and retried later (transcription.StreamConfig.LateRetries, and a
-// last try when the session ends); a success is sent as another final
+// last try when the session ends; a session rebuilt after a restart has the
+// gaps already in its transcript retried from the stored audio,
+// Stream.RetryGap); a success is sent as another final
 // Results with the same start and duration — possibly after Results of
 // later utterances — and replaces the marker in the note's transcript. A
 // client that keys its transcript by start replaces; one that appends

@@ -466,10 +466,41 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 		}
 		ss.fed.Store(int64(len(tail)))
 	}
+	ss.retryGaps(log, audio, rec.SampleRate)
 	ss.persist = newPersister(ss, ss.received)
 	s.register(ss)
 	go ss.serveRebuilt(log, wait)
 	return ss, nil
+}
+
+// retryGaps gives a rebuilt session's stream the gaps in its transcript,
+// made by the gateway before the restart, for the late retries its own
+// gaps get: an engine outage that outlasted a gateway leaves no more of
+// the consultation marked inaudible than one that did not. audio is the
+// session's, as stored; the gaps' times are on the session's timeline,
+// the stream's start at baseTime.
+func (ss *session) retryGaps(log *slog.Logger, audio []byte, rate int) {
+	byteAt := func(d time.Duration, up bool) int64 {
+		num := int64(d) * int64(rate)
+		if up {
+			num += int64(time.Second) - 1
+		}
+		return 2 * (num / int64(time.Second))
+	}
+	for _, u := range ss.note.Transcript {
+		if !u.Gap {
+			continue
+		}
+		from, to := byteAt(u.Start, false), min(byteAt(u.End, true), int64(len(audio)))
+		if from >= to {
+			continue
+		}
+		gap := transcription.Result{Index: u.Index - ss.baseIndex, Start: u.Start - ss.baseTime, Duration: u.End - u.Start,
+			Gap: true, Transcript: transcription.Transcript{Text: u.Text}}
+		if err := ss.stream.RetryGap(audio[from:to], gap); err != nil {
+			log.Warn("gap of the last gateway not retried", "utterance", u.Index, "error", err)
+		}
+	}
 }
 
 // serveRebuilt runs a rebuilt session: it waits for its client, serves it

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -574,5 +575,69 @@ func TestRebuiltSessionKeepsItsMaxLength(t *testing.T) {
 	}
 	if !slices.Equal(codes, []string{CodeMaxDuration}) || !ready || code != websocket.CloseNormalClosure {
 		t.Errorf("resumed session: errors %q, note ready %v, close %d; want [%s], true, %d", codes, ready, code, CodeMaxDuration, websocket.CloseNormalClosure)
+	}
+}
+
+// downForSecond is levelEngine with the second utterance failing for
+// good, as an engine in an outage while it is spoken and until the
+// gateway stops.
+type downForSecond struct{}
+
+func (downForSecond) Transcribe(ctx context.Context, u transcription.Utterance) (transcription.Transcript, error) {
+	if u.Index == 1 {
+		return transcription.Transcript{}, &transcription.EngineError{Status: 400, Err: errors.New("outage")}
+	}
+	return levelEngine{}.Transcribe(ctx, u)
+}
+
+// TestGapsRetriedAfterRestart: a gap the gateway made before it stopped
+// (its late retries all failed or not yet due) is retried by the gateway
+// that rebuilds the session, from the stored audio; when the engine is
+// back the note has the words, every utterance once, and the client gets
+// the replacing final for that span.
+func TestGapsRetriedAfterRestart(t *testing.T) {
+	e := newDurableEnv(t, nil, func(o *Options) {
+		o.Engine = downForSecond{}
+		o.Limits.TranscriptSaveInterval = 0
+	})
+	const n = 6
+	pcm := leveltest.Audio(n)
+	c, id, col := e.start(t, "patient=pat-1")
+	half := len(pcm) * 60 / 100
+	sendAudio(t, c, pcm[:half], 3001)
+	col.waitDurable(t, int64(half)*2/3)
+	deadline := time.Now().Add(20 * time.Second)
+	for { // the gap is in the transcript log
+		note, err := e.svc.SessionNote(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(note.Transcript) >= 2 && note.Transcript[1].Gap {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no gap logged before the crash: %+v", note.Transcript)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.srv.Abort()
+	e.stopped = true
+	<-col.done
+
+	e2 := newDurableEnv(t, e.audio, func(o *Options) { o.Notes = e.svc; o.Limits.TranscriptSaveInterval = 0 })
+	e2.svc = e.svc
+	if err := e2.srv.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	final := e2.resumeAndFinish(t, id, pcm)
+	e2.checkStored(t, id, pcm, n, final)
+	var replaced bool
+	for _, m := range byType(final, "Results") {
+		if len(m.Channel.Alternatives) > 0 && m.Channel.Alternatives[0].Transcript == leveltest.Want(n)[1] {
+			replaced = true
+		}
+	}
+	if !replaced {
+		t.Errorf("the resumed client got no final with the gap's words %q", leveltest.Want(n)[1])
 	}
 }

@@ -186,3 +186,63 @@ func TestStreamLateRetryAbandoned(t *testing.T) {
 		t.Errorf("%d goroutines left, %d before", n, before)
 	}
 }
+
+// TestRetryGapFromBeforeTheStream: a gap handed over from an earlier
+// stream (RetryGap, as a rebuilt session does) is tried at the engine's
+// rate, whatever the stream's, and its replacement keeps the gap's index
+// and span; the stream's own utterances are unaffected. With late retries
+// off it is not tried.
+func TestRetryGapFromBeforeTheStream(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		rate    int
+		retries int
+		want    bool
+	}{
+		{"16 kHz", 16000, 0, true},
+		{"8 kHz, resampled", 8000, 0, true},
+		{"late retries off", 16000, -1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			eng := newDurationEngine()
+			s := newTestStream(t, StreamConfig{Engine: eng, SampleRate: c.rate, LateRetries: c.retries, LateRetryDelay: time.Hour})
+			gap := Result{Index: -3, Start: -10 * time.Second, Duration: 1500 * time.Millisecond, Gap: true,
+				Transcript: Transcript{Text: GapMarker(0, 1500*time.Millisecond, "transcription failed")}}
+			if err := s.RetryGap(toneAudio(c.rate, 0, 1.5), gap); err != nil {
+				t.Fatal(err)
+			}
+			evs := make(chan []Event, 1)
+			go func() { evs <- collect(s) }()
+			if err := s.Write(toneAudio(c.rate, lateAudio...)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var own, replaced []Result
+			for _, r := range results(<-evs) {
+				if r.Replaces {
+					replaced = append(replaced, r)
+				} else {
+					own = append(own, r)
+				}
+			}
+			if len(own) != 3 || own[0].Index != 0 {
+				t.Errorf("the stream's own results: %+v, want utterances 0 to 2", own)
+			}
+			if !c.want {
+				if len(replaced) != 0 || eng.calls[-3] != 0 {
+					t.Errorf("late retries off, yet the gap was tried %d times: %+v", eng.calls[-3], replaced)
+				}
+				return
+			}
+			if len(replaced) != 1 {
+				t.Fatalf("%d replacements, want 1: %+v", len(replaced), replaced)
+			}
+			r := replaced[0]
+			if r.Index != gap.Index || r.Start != gap.Start || r.Duration != gap.Duration || r.Gap || r.Transcript.Text != "speech of 1.50 seconds" {
+				t.Errorf("replacement %+v, want index %d at %v for %v with the engine's words for 1.5 s at 16 kHz", r, gap.Index, gap.Start, gap.Duration)
+			}
+		})
+	}
+}

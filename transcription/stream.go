@@ -388,6 +388,41 @@ func (s *Stream) recogniseInterim(seq int, u Utterance) {
 	s.signal()
 }
 
+// RetryGap takes a gap made before this stream began, by the stream a
+// session had before a gateway restart, for the late retries this
+// stream's own gaps get (LateRetries; the last when the stream closes):
+// pcm is the gap's audio as the stream takes it (little-endian linear16
+// at SampleRate), gap the final Result that marked it, on this stream's
+// timeline. A success is delivered as a Result that Replaces the gap.
+// With late retries off it does nothing.
+func (s *Stream) RetryGap(pcm []byte, gap Result) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrStreamClosed
+	}
+	if s.cfg.LateRetries <= 0 || len(pcm) < 2 {
+		return nil
+	}
+	var dec Linear16Decoder
+	in := dec.Decode(nil, pcm)
+	if !s.rs.passthrough {
+		rs, err := NewResampler(s.cfg.SampleRate, EngineSampleRate)
+		if err != nil {
+			return err
+		}
+		in = rs.Flush(rs.Write(nil, in))
+	}
+	samples := append(s.cfg.Buffers.get(len(in), 1024), in...)
+	u := Utterance{Index: gap.Index, Start: gap.Start, Samples: samples, SampleRate: EngineSampleRate, Language: s.cfg.Language}
+	s.late.Add(1)
+	s.gapBytes.Add(int64(2 * cap(samples)))
+	// Before any of this stream's utterances (sequence -1): its
+	// replacement goes out as soon as it comes, and it takes no prompt.
+	go s.retryLater(-1, u, gap)
+	return nil
+}
+
 // Finalize ends the current utterance now, as if a pause had been heard; its
 // Result has FromFinalize set. With no speech pending it is answered by an
 // empty Result with FromFinalize set. Deepgram's documentation says its
