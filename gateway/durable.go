@@ -73,6 +73,7 @@ type registry struct {
 
 	writerOnce sync.Once
 	writer     *audioWriter // every session's audio to Options.Audio
+	renewOnce  sync.Once    // renewLeases started
 
 	frames framePool // the readers' message buffers
 	// writeBufs lends the connections their write buffers while they
@@ -184,6 +185,9 @@ func (ss *session) curConn() *websocket.Conn {
 
 // startDurable registers a new session's audio and starts its persister.
 func (ss *session) startDurable(ctx context.Context) error {
+	if err := ss.srv.claim(ctx, ss.id); err != nil {
+		return err
+	}
 	ss.attach = make(chan *websocket.Conn, 1)
 	if a := ss.srv.opts.Audio; a != nil {
 		if _, err := a.AppendAudio(ctx, ss.id, 0, nil); err != nil {
@@ -358,7 +362,14 @@ func (s *Server) Abort() {
 // waits for its client for what is left of the resume window after its
 // last stored utterance, and is finished from its stored audio when no
 // client returns. Call it once, before serving.
-func (s *Server) Recover(ctx context.Context) error {
+//
+// Sessions another gateway sharing the store holds (a live lease) are
+// left to it; if there were any, Recover looks again once their leases
+// could have run out, in case that gateway has stopped.
+func (s *Server) Recover(ctx context.Context) error { return s.recover(ctx, true) }
+
+func (s *Server) recover(ctx context.Context, again bool) error {
+	held := 0
 	a := s.opts.Audio
 	rn, ok := s.opts.Notes.(recordingNotes)
 	if a == nil || !ok {
@@ -379,6 +390,15 @@ func (s *Server) Recover(ctx context.Context) error {
 		if n.State != review.StateRecording || s.lookup(id) != nil {
 			continue
 		}
+		if err := s.claim(ctx, id); err != nil {
+			if heldElsewhere(err) {
+				// Live in another gateway; if that one has stopped, its
+				// lease runs out and this gateway looks again then.
+				held++
+				continue
+			}
+			return fmt.Errorf("gateway: recover session %s: %w", id, err)
+		}
 		if err := s.admit(n.Clinician); err != nil {
 			// Over the limit: finish it now rather than hold it.
 			s.admitForce(n.Clinician)
@@ -386,10 +406,22 @@ func (s *Server) Recover(ctx context.Context) error {
 		wait := s.limits.ResumeWindow - time.Since(n.UpdatedAt)
 		if _, err := s.rebuild(ctx, n, max(wait, 0)); err != nil {
 			s.release(n.Clinician)
+			s.releaseLease(ctx, id)
 			s.log.Error("recover session", "session_id", id, "note_id", n.ID, "error", err)
 			continue
 		}
 		s.log.Info("session recovered", "session_id", id, "note_id", n.ID, "wait", max(wait, 0))
+	}
+	if held > 0 && again {
+		s.log.Info("sessions held by other gateways: looking again once their leases could have run out", "sessions", held, "after", s.limits.SessionLease)
+		time.AfterFunc(s.limits.SessionLease+time.Second, func() {
+			if s.base.Err() != nil || s.isDraining() {
+				return
+			}
+			if err := s.recover(s.base, false); err != nil {
+				s.log.Error("recover sessions", "error", err)
+			}
+		})
 	}
 	return nil
 }
@@ -547,6 +579,7 @@ func (ss *session) end(log *slog.Logger, end endReason, pumpDone <-chan struct{}
 	}
 	ss.persist.close()
 	code, reason := ss.finish(s.base, log, pumpDone)
+	s.releaseLease(s.base, ss.id)
 	if end.code != websocket.CloseNormalClosure || code == websocket.CloseNormalClosure {
 		code, reason = end.code, end.reason
 	}
@@ -609,12 +642,23 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, v
 			return
 		}
 		if ss = s.lookup(p.session); ss == nil {
+			if err := s.claim(r.Context(), p.session); err != nil {
+				if heldElsewhere(err) {
+					w.Header().Set("Retry-After", "1")
+					err = &apiError{Status: http.StatusConflict, Code: CodeSessionElsewhere, Param: "session",
+						Message: "the session is live on another gateway instance; reconnect, and a load balancer may take you there"}
+				}
+				s.writeError(w, r, err)
+				return
+			}
 			if err := s.admit(n.Clinician); err != nil {
+				s.releaseLease(r.Context(), p.session)
 				s.writeError(w, r, err)
 				return
 			}
 			if ss, err = s.rebuild(r.Context(), n, s.limits.ResumeWindow); err != nil {
 				s.release(n.Clinician)
+				s.releaseLease(r.Context(), p.session)
 				s.writeError(w, r, err)
 				return
 			}

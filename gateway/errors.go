@@ -36,6 +36,7 @@ const (
 	CodeUnknownTemplate       = "unknown_template"
 	CodeUnknownConnector      = "unknown_connector"
 	CodeUnknownSession        = "unknown_session"
+	CodeSessionElsewhere      = "session_elsewhere"
 	CodeShuttingDown          = "shutting_down"
 	CodeInternal              = "internal"
 

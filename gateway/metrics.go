@@ -20,6 +20,7 @@ type metrics struct {
 	audioSeconds   prometheus.Counter
 	resultsSent    prometheus.Counter
 	gapsRecovered  prometheus.Counter
+	leasesLost     prometheus.Counter
 	// liveDraftsDeferred counts live drafts put off because live drafts
 	// had spent their share of the CPUs (Limits.LiveDraftShare).
 	liveDraftsDeferred prometheus.Counter
@@ -45,6 +46,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		gapsRecovered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scribegate_gaps_recovered_total", Help: "Utterances that became gap markers and were recognised on a late retry.",
 		}),
+		leasesLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scribegate_session_leases_lost_total",
+			Help: "Session leases found held by another gateway when renewed (this one was cut off from the store for longer than a lease).",
+		}),
 		liveDraftsDeferred: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scribegate_live_drafts_deferred_total", Help: "Live drafts put off to a later interval because live drafts had spent their share of the CPUs.",
 		}),
@@ -59,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "scribegate_errors_total", Help: "Errors answered to clients, by stable error code.",
 		}, []string{"code"}),
 	}
-	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.gapsRecovered, m.liveDraftsDeferred, m.requests, m.duration, m.errors} {
+	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.gapsRecovered, m.leasesLost, m.liveDraftsDeferred, m.requests, m.duration, m.errors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -110,6 +111,11 @@ type Limits struct {
 	// share is spent, live drafts come less often. Audio, results and
 	// final drafts never wait for it.
 	LiveDraftShare float64
+	// SessionLease is how long a session's lease lasts unrenewed (30s),
+	// on a store several gateways share (see lease.go): after a crash,
+	// another gateway may take the session over this long after the last
+	// renewal.
+	SessionLease time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -127,6 +133,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxBodyBytes <= 0 {
 		l.MaxBodyBytes = 1 << 20
+	}
+	if l.SessionLease <= 0 {
+		l.SessionLease = defaultSessionLease
 	}
 	return l
 }
@@ -171,6 +180,12 @@ type Options struct {
 	// Logger receives request and session logs (ids only, never text);
 	// slog.Default() when nil.
 	Logger *slog.Logger
+	// Instance names this process in the leases gateways sharing a store
+	// hold on their sessions; the host's name when empty. Two processes
+	// sharing a store must have different names; a process restarted
+	// under the same name takes its sessions back without waiting for
+	// their leases to run out.
+	Instance string
 	// Audio stores each session's audio as it arrives, so that a session
 	// survives a dropped connection and a gateway restart (resume). nil
 	// keeps audio in memory only: no Durable messages and no resume.
@@ -182,13 +197,14 @@ type Options struct {
 
 // Server is the HTTP and WebSocket surface of scribegate.
 type Server struct {
-	opts    Options
-	auth    *Auth
-	limits  Limits
-	log     *slog.Logger
-	metrics *metrics
-	reg     *prometheus.Registry
-	handler http.Handler
+	opts     Options
+	instance string // Options.Instance or the host's name
+	auth     *Auth
+	limits   Limits
+	log      *slog.Logger
+	metrics  *metrics
+	reg      *prometheus.Registry
+	handler  http.Handler
 
 	// base outlives requests: sessions finish on it after their client is
 	// gone. cancel ends it when a Shutdown runs out of time.
@@ -230,12 +246,13 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("gateway: default connector %q does not exist", opts.DefaultConnector)
 	}
 	s := &Server{
-		opts:   opts,
-		auth:   opts.Auth,
-		limits: opts.Limits.withDefaults(),
-		log:    opts.Logger,
-		reg:    opts.Metrics,
-		drain:  make(chan struct{}),
+		opts:     opts,
+		auth:     opts.Auth,
+		limits:   opts.Limits.withDefaults(),
+		instance: cmp.Or(opts.Instance, defaultInstance()),
+		log:      opts.Logger,
+		reg:      opts.Metrics,
+		drain:    make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -128,3 +129,66 @@ func (s *Service) ReplaceUtterance(ctx context.Context, id string, u notes.Utter
 	n.Transcript = applyTranscript(n.Transcript, []notes.Utterance{u})
 	return n, nil
 }
+
+// SessionHeldError is returned by ClaimSession when another gateway
+// process holds the session's lease: the session is live there.
+type SessionHeldError struct {
+	Owner string
+	Until time.Time
+}
+
+func (e *SessionHeldError) Error() string {
+	return fmt.Sprintf("review: the session is held by gateway %s until %s", e.Owner, e.Until.Format(time.RFC3339))
+}
+
+// Unwrap lets errors.Is(err, ErrLocked) match.
+func (e *SessionHeldError) Unwrap() error { return ErrLocked }
+
+// SharedStore is implemented by stores that several gateway processes use
+// at once (Redis); SharedAcrossProcesses reports that they may. A store
+// one process owns (SQLite: one process per file) needs no leases.
+type SharedStore interface {
+	SharedAcrossProcesses() bool
+}
+
+// ClaimSession takes, or renews, owner's lease on a streaming session
+// until ttl from now. Gateways sharing a store hold a lease on each session
+// they serve, so that none rebuilds a session live in another (at its
+// start, or when a client's reconnection reaches it): a session is served
+// by one process at a time. It fails with a *SessionHeldError while
+// another owner's lease is live. The lease is a soft lock (Store.TakeLock)
+// under "session:"+id, which no note id can be. On a store only one
+// process uses it always succeeds, writing nothing.
+func (s *Service) ClaimSession(ctx context.Context, id, owner string, ttl time.Duration) error {
+	if !s.shared() {
+		return nil
+	}
+	now := s.clock()
+	l, err := s.store.TakeLock(ctx, Lock{NoteID: sessionLock(id), Holder: owner, Name: "gateway", ExpiresAt: now.Add(ttl)}, now)
+	if errors.Is(err, ErrLocked) {
+		return &SessionHeldError{Owner: l.Holder, Until: l.ExpiresAt}
+	}
+	if err != nil {
+		return fmt.Errorf("review: claim session %s: %w", id, err)
+	}
+	return nil
+}
+
+// ReleaseSession gives up owner's lease on a session it has finished (a
+// no-op when owner holds none).
+func (s *Service) ReleaseSession(ctx context.Context, id, owner string) error {
+	if !s.shared() {
+		return nil
+	}
+	if err := s.store.ReleaseLock(ctx, sessionLock(id), owner); err != nil {
+		return fmt.Errorf("review: release session %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Service) shared() bool {
+	ss, ok := s.store.(SharedStore)
+	return ok && ss.SharedAcrossProcesses()
+}
+
+func sessionLock(id string) string { return "session:" + id }

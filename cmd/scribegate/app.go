@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -123,7 +124,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	routes := cfg.Connectors
+	host, _ := os.Hostname()
 	a.server, err = gateway.New(gateway.Options{
+		// Gateways sharing a Redis store tell their session leases apart
+		// by host and address; the same after a restart in place.
+		Instance:  cmp.Or(host, "scribegate") + "/" + cfg.Listen,
 		Auth:      auth,
 		Engine:    engine,
 		Drafter:   drafter,

@@ -133,6 +133,10 @@ func (s *Store) check(ctx context.Context) error {
 	return nil
 }
 
+// SharedAcrossProcesses implements review.SharedStore: several gateway
+// instances use one Redis, so each holds a lease on the sessions it serves.
+func (s *Store) SharedAcrossProcesses() bool { return true }
+
 // Ping checks that the server answers, for the gateway's readiness probe.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.c.Ping(ctx).Err(); err != nil {

@@ -1,0 +1,135 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/redisstore"
+	"github.com/scribegate/scribegate/review/redisstore/redistest"
+	"github.com/scribegate/scribegate/transcription/leveltest"
+)
+
+// TestLeasesKeepASessionOnOneGateway: two gateways on one Redis store. A
+// session live on gateway a is not rebuilt by gateway b — neither when b
+// starts (Recover) nor when a reconnection reaches b (409
+// session_elsewhere), while a renews its lease past the lease's length.
+// Once a stops without a word (a crash), its lease runs out and b takes
+// the session over: the client resumes there and the note has every
+// byte and every utterance once.
+func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis-server")
+	}
+	ctx := context.Background()
+	rs, err := redisstore.Open(ctx, redistest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	svc := review.NewService(rs, review.ServiceOptions{Logger: discard})
+	const lease = 2 * time.Second
+	gateway := func(name string) *durableEnv {
+		e := newEnv(t, func(o *Options) {
+			o.Engine = levelEngine{}
+			o.Notes = svc
+			o.Audio = rs
+			o.Instance = name
+			o.Limits.SessionLease = lease
+			o.Limits.ResumeWindow = 30 * time.Second
+			o.Limits.DurableInterval = 10 * time.Millisecond
+			o.Limits.LiveDraftInterval = -1
+			o.Limits.TranscriptSaveInterval = 0
+		})
+		e.svc = svc
+		return &durableEnv{env: e}
+	}
+	a, b := gateway("a"), gateway("b")
+
+	const n = 6
+	pcm := leveltest.Audio(n)
+	c, id, col := a.start(t, "patient=pat-1")
+	half := len(pcm) / 2
+	sendAudio(t, c, pcm[:half], 3001)
+	col.waitDurable(t, int64(half))
+
+	if err := b.srv.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.srv.lookup(id) != nil {
+		t.Fatal("gateway b rebuilt a session live on gateway a")
+	}
+	resumeOnB := func() (*websocket.Conn, int, string) {
+		c, resp, err := b.dial("patient=pat-1&session="+id+"&resume=true", nil)
+		if err == nil {
+			return c, http.StatusSwitchingProtocols, ""
+		}
+		if resp == nil {
+			t.Fatalf("resume on b: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		var e struct {
+			Error struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		json.Unmarshal(body, &e)
+		return nil, resp.StatusCode, e.Error.Code
+	}
+	if _, status, code := resumeOnB(); status != http.StatusConflict || code != CodeSessionElsewhere {
+		t.Fatalf("resume on b while a holds the session: %d %q, want 409 %q", status, code, CodeSessionElsewhere)
+	}
+	time.Sleep(lease + lease/2) // a renews its lease meanwhile
+	if _, status, code := resumeOnB(); status != http.StatusConflict || code != CodeSessionElsewhere {
+		t.Fatalf("resume on b after a lease's length: %d %q, want 409 %q (a renews)", status, code, CodeSessionElsewhere)
+	}
+
+	a.srv.Abort() // a crash: no release
+	a.stopped = true
+	<-col.done
+	var c2 *websocket.Conn
+	deadline := time.Now().Add(lease + 10*time.Second)
+	for c2 == nil {
+		var status int
+		var code string
+		if c2, status, code = resumeOnB(); c2 == nil {
+			if status != http.StatusConflict || time.Now().After(deadline) {
+				t.Fatalf("resume on b after a stopped: %d %q", status, code)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	defer c2.Close()
+	d := firstDurable(t, c2)
+	if d > int64(half) {
+		t.Fatalf("durable %d beyond the %d bytes sent", d, half)
+	}
+	sendAudio(t, c2, pcm[d:], 3001)
+	sendText(t, c2, `{"type":"CloseStream"}`)
+	if _, code := readAll(t, c2); code != websocket.CloseNormalClosure {
+		t.Errorf("close code %d", code)
+	}
+	got, err := rs.ReadAudio(ctx, id, 0)
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(pcm) {
+		t.Errorf("stored audio: %d bytes (%v), want the %d sent, once", len(got), err, len(pcm))
+	}
+	note, err := svc.SessionNote(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, u := range note.Transcript {
+		texts = append(texts, u.Text)
+	}
+	if note.State != review.StatePendingReview || !slices.Equal(texts, leveltest.Want(n)) {
+		t.Errorf("note %s with %v, want pending_review with %v", note.State, texts, leveltest.Want(n))
+	}
+}
