@@ -4,20 +4,38 @@ package sphinx
 
 /*
 #cgo pkg-config: pocketsphinx
+#cgo LDFLAGS: -lpthread
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <pocketsphinx.h>
 #include <sphinxbase/err.h>
 #include <sphinxbase/logmath.h>
 
+// sphinxbase logs through one process-wide FILE. Given "-logfn", each
+// ps_init opens that file and fcloses the one before, which another
+// decoder may be writing to at that moment: two decoders made at once
+// hung on the freed FILE's lock. Logging is switched off once instead
+// (a NULL log), and decoders are made one at a time, as the library's
+// other process-wide state (its log level, among others) was not written
+// for threads.
+static pthread_once_t sg_quiet_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t sg_new_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void sg_quiet(void) { err_set_logfp(NULL); }
+
 // cmd_ln_init is variadic, which cgo cannot call.
 static ps_decoder_t *sg_new(const char *hmm, const char *lm, const char *dict) {
-	err_set_logfp(NULL);
+	pthread_once(&sg_quiet_once, sg_quiet);
+	pthread_mutex_lock(&sg_new_mu);
+	ps_decoder_t *ps = NULL;
 	cmd_ln_t *cfg = cmd_ln_init(NULL, ps_args(), TRUE,
-		"-hmm", hmm, "-lm", lm, "-dict", dict, "-logfn", "/dev/null", NULL);
-	if (cfg == NULL) return NULL;
-	ps_decoder_t *ps = ps_init(cfg);
-	cmd_ln_free_r(cfg); // ps_init keeps its own reference
+		"-hmm", hmm, "-lm", lm, "-dict", dict, NULL);
+	if (cfg != NULL) {
+		ps = ps_init(cfg);
+		cmd_ln_free_r(cfg); // ps_init keeps its own reference
+	}
+	pthread_mutex_unlock(&sg_new_mu);
 	return ps;
 }
 
