@@ -127,3 +127,21 @@ func TestApplyTranscript(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionLeasesNeedASharedStore: on a store one process owns
+// (SQLite), session leases are not kept: every claim succeeds and nothing
+// is written, so a gateway restarted under another name takes its
+// sessions back at once.
+func TestSessionLeasesNeedASharedStore(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	svc := review.NewService(st, review.ServiceOptions{})
+	for _, owner := range []string{"gw-a", "gw-b"} {
+		if err := svc.ClaimSession(ctx, "s1", owner, time.Minute); err != nil {
+			t.Errorf("%s's claim: %v", owner, err)
+		}
+	}
+	if l, err := st.GetLock(ctx, "session:s1", time.Now()); err != nil || l != nil {
+		t.Errorf("a lease was written: %+v, %v", l, err)
+	}
+}

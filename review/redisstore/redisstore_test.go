@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -308,5 +309,50 @@ func TestEventsAcrossClients(t *testing.T) {
 	}
 	cancel()
 	for range ch {
+	}
+}
+
+// TestSessionLeases: on a store gateways share, a session's lease is one
+// owner's until it is released or runs out; the owner renews it; another
+// owner's claim says who holds it and until when.
+func TestSessionLeases(t *testing.T) {
+	ctx := context.Background()
+	clk := time.Now()
+	svc := review.NewService(open(t), review.ServiceOptions{Now: func() time.Time { return clk }})
+	const ttl = time.Minute
+	if err := svc.ClaimSession(ctx, "s1", "gw-a", ttl); err != nil {
+		t.Fatal(err)
+	}
+	err := svc.ClaimSession(ctx, "s1", "gw-b", ttl)
+	var held *review.SessionHeldError
+	if !errors.As(err, &held) || held.Owner != "gw-a" || !held.Until.Equal(clk.Add(ttl).UTC()) || !errors.Is(err, review.ErrLocked) {
+		t.Fatalf("gw-b's claim of gw-a's session: %v, want held by gw-a until %v", err, clk.Add(ttl))
+	}
+	if err := svc.ClaimSession(ctx, "s2", "gw-b", ttl); err != nil {
+		t.Errorf("another session: %v", err)
+	}
+	clk = clk.Add(ttl / 2)
+	if err := svc.ClaimSession(ctx, "s1", "gw-a", ttl); err != nil { // a renewal
+		t.Fatalf("gw-a renews: %v", err)
+	}
+	clk = clk.Add(ttl * 3 / 4) // past the first lease, within the renewed one
+	if err := svc.ClaimSession(ctx, "s1", "gw-b", ttl); !errors.As(err, &held) {
+		t.Fatalf("gw-b's claim within gw-a's renewed lease: %v", err)
+	}
+	if err := svc.ReleaseSession(ctx, "s1", "gw-b"); err != nil { // not gw-b's: a no-op
+		t.Fatal(err)
+	}
+	if err := svc.ClaimSession(ctx, "s1", "gw-b", ttl); !errors.As(err, &held) {
+		t.Fatalf("gw-b released gw-a's lease: %v", err)
+	}
+	if err := svc.ReleaseSession(ctx, "s1", "gw-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.ClaimSession(ctx, "s1", "gw-b", ttl); err != nil {
+		t.Fatalf("gw-b's claim of the released session: %v", err)
+	}
+	clk = clk.Add(2 * ttl) // gw-b stops renewing: its lease runs out
+	if err := svc.ClaimSession(ctx, "s1", "gw-a", ttl); err != nil {
+		t.Fatalf("gw-a's claim after gw-b's lease ran out: %v", err)
 	}
 }
