@@ -30,7 +30,7 @@ type Buffers struct {
 	max int // bytes kept idle at most
 
 	mu     sync.Mutex
-	free   map[int][]idleBuf // idle buffers by capacity in samples, oldest first
+	free   map[int]*freeList // idle buffers by capacity in samples
 	idle   int               // bytes in free
 	puts   uint64            // numbers the buffers given back, for idleBuf.seq
 	gets   uint64
@@ -46,6 +46,44 @@ type Buffers struct {
 type idleBuf struct {
 	s   []int16
 	seq uint64
+}
+
+// freeList is the idle buffers of one capacity, oldest first: bufs[head:]
+// (those before head were dropped as the oldest). At the bound every Put
+// drops the oldest buffer; moving the rest down each time cost a copy of
+// the whole list, thousands of entries at a thousand sessions.
+type freeList struct {
+	bufs []idleBuf
+	head int
+}
+
+func (l *freeList) len() int { return len(l.bufs) - l.head }
+
+// pop takes the buffer given back last (it is the likeliest in cache).
+func (l *freeList) pop() []int16 {
+	n := len(l.bufs) - 1
+	s := l.bufs[n].s
+	l.bufs[n] = idleBuf{}
+	l.bufs = l.bufs[:n]
+	if n == l.head {
+		l.bufs, l.head = l.bufs[:0], 0
+	}
+	return s
+}
+
+// dropOldest lets the oldest buffer go, moving the rest down only once
+// half the list is gone, so each drop costs O(1) amortized.
+func (l *freeList) dropOldest() {
+	l.bufs[l.head] = idleBuf{}
+	l.head++
+	switch {
+	case l.head == len(l.bufs):
+		l.bufs, l.head = l.bufs[:0], 0
+	case l.head >= 16 && 2*l.head >= len(l.bufs):
+		n := copy(l.bufs, l.bufs[l.head:])
+		clear(l.bufs[n:])
+		l.bufs, l.head = l.bufs[:n], 0
+	}
 }
 
 // BuffersStats reports on a Buffers, for metrics: a miss rate that stays
@@ -65,7 +103,7 @@ type BuffersStats struct {
 // about 23 KiB a session), half that lets them allocate most of what they
 // did without it, and a bound far above only keeps a past burst's buffers.
 func NewBuffers(maxBytes int) *Buffers {
-	return &Buffers{max: maxBytes, free: make(map[int][]idleBuf)}
+	return &Buffers{max: maxBytes, free: make(map[int]*freeList)}
 }
 
 // get returns an empty buffer with room for n samples, its capacity
@@ -96,12 +134,9 @@ func (b *Buffers) take(size, most, step int) []int16 {
 	defer b.mu.Unlock()
 	b.gets++
 	for c := size; c <= most; c += step {
-		if l := b.free[c]; len(l) > 0 {
-			s := l[len(l)-1].s
-			l[len(l)-1] = idleBuf{}
-			b.free[c] = l[:len(l)-1]
+		if l := b.free[c]; l != nil && l.len() > 0 {
 			b.idle -= 2 * c
-			return s
+			return l.pop()
 		}
 	}
 	b.misses++
@@ -120,9 +155,9 @@ func (b *Buffers) Put(samples []int16) {
 	samples = samples[:0]
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.check {
+	if b.check && b.free[size] != nil {
 		p := &samples[:1][0]
-		for _, e := range b.free[size] {
+		for _, e := range b.free[size].bufs[b.free[size].head:] {
 			if &e.s[:1][0] == p {
 				panic(fmt.Sprintf("transcription: a buffer of %d samples given back twice", size))
 			}
@@ -140,7 +175,12 @@ func (b *Buffers) Put(samples []int16) {
 		b.dropOldest()
 	}
 	b.puts++
-	b.free[size] = append(b.free[size], idleBuf{s: samples, seq: b.puts})
+	l := b.free[size]
+	if l == nil {
+		l = &freeList{}
+		b.free[size] = l
+	}
+	l.bufs = append(l.bufs, idleBuf{s: samples, seq: b.puts})
 	b.idle += 2 * size
 }
 
@@ -148,15 +188,13 @@ func (b *Buffers) Put(samples []int16) {
 // some buffer idle.
 func (b *Buffers) dropOldest() {
 	oldest := -1
+	var ol *freeList
 	for c, l := range b.free {
-		if len(l) > 0 && (oldest < 0 || l[0].seq < b.free[oldest][0].seq) {
-			oldest = c
+		if l.len() > 0 && (ol == nil || l.bufs[l.head].seq < ol.bufs[ol.head].seq) {
+			oldest, ol = c, l
 		}
 	}
-	l := b.free[oldest]
-	copy(l, l[1:])
-	l[len(l)-1] = idleBuf{}
-	b.free[oldest] = l[:len(l)-1]
+	ol.dropOldest()
 	b.idle -= 2 * oldest
 }
 

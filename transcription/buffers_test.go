@@ -255,12 +255,65 @@ func TestStreamBuffersNotReusedWhileRead(t *testing.T) {
 	st := b.Stats()
 	idle := 0
 	for _, l := range b.free {
-		idle += len(l)
+		idle += l.len()
 	}
 	if uint64(idle) != st.Misses {
 		t.Errorf("%d buffers idle after every stream closed, %d allocated", idle, st.Misses)
 	}
 	if st.Misses*2 > st.Gets {
 		t.Errorf("%d of %d buffers allocated: little reuse", st.Misses, st.Gets)
+	}
+}
+
+// TestBuffersKeepTheNewest: at the bound, every Put lets the buffer idle
+// longest go, whatever its size, so what stays idle is the newest run of
+// buffers given back, and a get takes the newest of its size. The bound
+// is passed many times over, so the lists are cut from the front (and
+// compacted) many times.
+func TestBuffersKeepTheNewest(t *testing.T) {
+	const bound = 40 * 2 * 100
+	b := NewBuffers(bound)
+	sizes := []int{100, 200, 100, 100, 300}
+	size := func(tag int) int { return sizes[tag%len(sizes)] }
+	const n = 2000
+	for i := range n {
+		s := make([]int16, 1, size(i))
+		s[0] = int16(i)
+		b.Put(s)
+	}
+	// The newest buffers that fit in the bound.
+	first, bytes := n, 0
+	for first > 0 && bytes+2*size(first-1) <= bound {
+		first--
+		bytes += 2 * size(first)
+	}
+	if st := b.Stats(); st.IdleBytes != bytes {
+		t.Fatalf("idle bytes %d, want %d (the newest %d buffers)", st.IdleBytes, bytes, n-first)
+	}
+	var idle []int
+	for c, l := range b.free {
+		for i, e := range l.bufs[l.head:] {
+			tag := int(e.s[:1][0])
+			if cap(e.s) != c || (i > 0 && tag <= idle[len(idle)-1]) {
+				t.Fatalf("list of %d holds buffer %d (cap %d) out of order", c, tag, cap(e.s))
+			}
+			idle = append(idle, tag)
+		}
+	}
+	slices.Sort(idle)
+	want := make([]int, 0, n-first)
+	for i := first; i < n; i++ {
+		want = append(want, i)
+	}
+	if !slices.Equal(idle, want) {
+		t.Fatalf("idle buffers %v, want the newest, %v", idle, want)
+	}
+	// A get takes the newest of its size.
+	newest := n - 1
+	for size(newest) != 300 {
+		newest--
+	}
+	if c := b.chunk(300); int(c[:1][0]) != newest {
+		t.Errorf("chunk(300) gave buffer %d, want the newest, %d", c[:1][0], newest)
 	}
 }
