@@ -40,8 +40,7 @@ type connWriter struct {
 	held     []byte          // whole text frames waiting for the next write (hold): they go next
 	buf      bytes.Buffer    // a message is encoded here, then written whole
 	enc      *json.Encoder
-	payload  []byte // a Durable written in place, and its frame
-	frame    []byte
+	payload  []byte // a Durable written in place (its frame goes after held's)
 }
 
 // tryWriter makes one write to a connection that never waits: it returns

@@ -292,9 +292,10 @@ func (p *persister) ack(d int64) {
 	}
 }
 
-// deliver has msg, held by the session's connection writer (hold), sent
-// with the next batch's acknowledgements: the persister is listed for it
-// even when it has no audio to store.
+// deliver lists the persister for the next batch, so that the messages
+// its session's connection writer holds (hold) go out with the batch's
+// acknowledgements, within DurableInterval, even when it has no audio to
+// store.
 func (p *persister) deliver() {
 	p.w.enqueue(p, 0, false)
 }
