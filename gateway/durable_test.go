@@ -227,6 +227,32 @@ func (e *durableEnv) checkStored(t *testing.T, id string, pcm []byte, n int, fin
 	}
 }
 
+// crash stops e's gateway as a crash would (Abort: nothing finished or
+// released) and waits for col's connection to end.
+func (e *durableEnv) crash(col *collector) {
+	e.srv.Abort()
+	e.stopped = true
+	<-col.done
+}
+
+// restart starts another gateway on e's stores, as after a restart
+// (mutate may change its options; Notes is e's service unless it does)
+// and has it take over the sessions e left (Recover).
+func (e *durableEnv) restart(t *testing.T, mutate func(*Options)) *durableEnv {
+	t.Helper()
+	e2 := newDurableEnv(t, e.audio, func(o *Options) {
+		o.Notes = e.svc
+		if mutate != nil {
+			mutate(o)
+		}
+	})
+	e2.svc = e.svc
+	if err := e2.srv.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e2
+}
+
 // resumeAndFinish reconnects to the session, resends from the Durable
 // offset in odd-sized frames, closes the stream and returns what followed.
 func (e *durableEnv) resumeAndFinish(t *testing.T, id string, pcm []byte) []wsMsg {
@@ -317,9 +343,7 @@ func TestResumeAfterRestart(t *testing.T) {
 			if logged != tc.stored && tc.every > 0 {
 				t.Errorf("before the crash the log holds %d utterances, want %d (the rest held back)", logged, tc.stored)
 			}
-			e.srv.Abort()
-			e.stopped = true
-			<-col.done
+			e.crash(col)
 			if col.code != closeServiceRestart {
 				t.Errorf("abort closed the session with %d, want %d", col.code, closeServiceRestart)
 			}
@@ -329,11 +353,7 @@ func TestResumeAfterRestart(t *testing.T) {
 			}
 
 			// A new gateway on the same stores.
-			e2 := newDurableEnv(t, e.audio, func(o *Options) { o.Notes = e.svc; limits(o) })
-			e2.svc = e.svc
-			if err := e2.srv.Recover(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			e2 := e.restart(t, limits)
 			final := e2.resumeAndFinish(t, id, pcm)
 			e2.checkStored(t, id, pcm, n, final)
 		})
@@ -351,14 +371,8 @@ func TestRecoverFinishesAbandonedSession(t *testing.T) {
 	c, id, col := e.start(t, "patient=pat-1")
 	sendAudio(t, c, pcm, 4000)
 	col.waitDurable(t, int64(len(pcm)))
-	e.srv.Abort()
-	e.stopped = true
-	<-col.done
-
-	e2 := newDurableEnv(t, e.audio, func(o *Options) { o.Notes = e.svc; o.Limits.ResumeWindow = time.Millisecond })
-	if err := e2.srv.Recover(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	e.crash(col)
+	e.restart(t, func(o *Options) { o.Limits.ResumeWindow = time.Millisecond })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		note, err := e.svc.SessionNote(context.Background(), id)
@@ -545,18 +559,11 @@ func TestRebuiltSessionKeepsItsMaxLength(t *testing.T) {
 	half := len(pcm) / 2
 	sendAudio(t, c, pcm[:half], 4000)
 	col.waitDurable(t, int64(half))
-	e.srv.Abort()
-	e.stopped = true
-	<-col.done
-
-	e2 := newDurableEnv(t, e.audio, func(o *Options) {
+	e.crash(col)
+	e2 := e.restart(t, func(o *Options) {
 		o.Notes = startedEarlier{Service: e.svc, by: 2 * time.Hour}
 		o.Limits.MaxSessionDuration = time.Hour
 	})
-	e2.svc = e.svc
-	if err := e2.srv.Recover(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	c2, resp, err := e2.dial("patient=pat-1&session="+id+"&resume=true", nil)
 	if err != nil {
 		t.Fatalf("resume: %v (%v)", err, resp)
@@ -620,15 +627,8 @@ func TestGapsRetriedAfterRestart(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	e.srv.Abort()
-	e.stopped = true
-	<-col.done
-
-	e2 := newDurableEnv(t, e.audio, func(o *Options) { o.Notes = e.svc; o.Limits.TranscriptSaveInterval = 0 })
-	e2.svc = e.svc
-	if err := e2.srv.Recover(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	e.crash(col)
+	e2 := e.restart(t, func(o *Options) { o.Limits.TranscriptSaveInterval = 0 })
 	final := e2.resumeAndFinish(t, id, pcm)
 	e2.checkStored(t, id, pcm, n, final)
 	var replaced bool

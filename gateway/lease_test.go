@@ -92,9 +92,7 @@ func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
 		t.Fatalf("resume on b after a lease's length: %d %q, want 409 %q (a renews)", status, code, CodeSessionElsewhere)
 	}
 
-	a.srv.Abort() // a crash: no release
-	a.stopped = true
-	<-col.done
+	a.crash(col) // no release
 	var c2 *websocket.Conn
 	deadline := time.Now().Add(lease + 10*time.Second)
 	for c2 == nil {
