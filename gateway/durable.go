@@ -158,12 +158,18 @@ func (s *Server) unregister(ss *session) {
 // connection the session still holds (a client that reconnects knows the
 // old one is dead before the gateway does). It reports false when the
 // session is finishing or another connection is already waiting.
+//
+// The connection to close is the one held before c is handed over: a
+// session waiting for its client takes c at once, and looking after the
+// hand-over would find c itself and close it (the resumed client saw its
+// connection reset).
 func (s *Server) offer(ss *session, c *websocket.Conn) bool {
 	s.recs.mu.Lock()
 	if ss.finishing {
 		s.recs.mu.Unlock()
 		return false
 	}
+	old := ss.curConn()
 	select {
 	case ss.attach <- c:
 	default:
@@ -171,7 +177,10 @@ func (s *Server) offer(ss *session, c *websocket.Conn) bool {
 		return false
 	}
 	s.recs.mu.Unlock()
-	if old := ss.curConn(); old != nil {
+	if hook := s.afterOffer.Load(); hook != nil {
+		(*hook)(ss, c)
+	}
+	if old != nil && old != c {
 		old.Close()
 	}
 	return true

@@ -301,6 +301,59 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 	e.checkStored(t, id, pcm, n, final)
 }
 
+// TestResumeOfAWaitingSession: a client resuming a session that is
+// already waiting for it keeps its new connection. The gateway used to
+// close "the connection the session still holds" after handing the new one
+// over, and a waiting session had by then made the new one its own: the
+// resumed client's connection was reset (TestResumeAfterRestart failed so
+// now and then). afterOffer holds offer until the session has taken the
+// connection, which is the order that lost it.
+func TestResumeOfAWaitingSession(t *testing.T) {
+	e := newDurableEnv(t, nil, nil)
+	const n = 6
+	pcm := leveltest.Audio(n)
+	c, id, col := e.start(t, "patient=pat-1")
+	half := len(pcm) / 2
+	sendAudio(t, c, pcm[:half], 3200)
+	col.waitDurable(t, int64(half))
+	kill(c)
+	<-col.done
+
+	e.srv.recs.mu.Lock()
+	ss := e.srv.recs.byID[id]
+	e.srv.recs.mu.Unlock()
+	if ss == nil {
+		t.Fatal("the session is not registered")
+	}
+	waitFor(t, "the session to wait for its client", func() bool { return ss.curConn() == nil })
+	attached := make(chan bool, 1)
+	hook := func(ss *session, c *websocket.Conn) {
+		deadline := time.Now().Add(10 * time.Second)
+		for ss.curConn() != c && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		attached <- ss.curConn() == c
+	}
+	e.srv.afterOffer.Store(&hook)
+	final := e.resumeAndFinish(t, id, pcm)
+	if !<-attached {
+		t.Fatal("the waiting session did not take the resumed connection")
+	}
+	e.checkStored(t, id, pcm, n, final)
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestResumeAfterRestart stops the gateway abruptly mid-stream (as a crash
 // would: nothing finished), starts a new one on the same store, resumes
 // and checks the same: every byte stored once, every utterance once. With

@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scribegate/scribegate/gateway/webui"
@@ -220,6 +222,10 @@ type Server struct {
 	// bufs recycles the streams' audio buffers across sessions, so that
 	// the collector is not left every utterance's copy to clear.
 	bufs *transcription.Buffers
+
+	// afterOffer, when set (by tests), runs once offer has handed a
+	// resuming connection to its session.
+	afterOffer atomic.Pointer[func(*session, *websocket.Conn)]
 }
 
 // idleBufferBytes bounds the streams' idle audio buffers, per session the
