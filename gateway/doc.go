@@ -128,11 +128,13 @@
 //	transcription_failed   audio could not be processed; gaps are marked in the transcript
 //	draft_failed           the drafter failed; the note is queued with empty sections, close 1011
 //	session_failed         the note could not be created or stored, close 1011
+//	audio_not_stored       the store took none of Limits.MaxUnstored of waiting audio for 10s; close
+//	                       1013, the session waits for the client to resume (it is not ended)
 //
 // Close codes: 1000 normal (CloseStream, idle, maximum length), 1001 gateway
 // shutting down, 1009 frame too large, 1011 drafting or storage failed,
-// 1012 gateway restarting (resume the session), 1013 the session is
-// finishing (a resume came too late).
+// 1012 gateway restarting (resume the session), 1013 try again later (a
+// resume came too late and the session is finishing, or audio_not_stored).
 //
 // # Durability and resume
 //

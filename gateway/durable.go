@@ -244,8 +244,14 @@ func (ss *session) awaitResume(window time.Duration) bool {
 		return false
 	}
 	ss.connMu.Lock()
+	lost := ss.conn
 	ss.conn = nil
 	ss.connMu.Unlock()
+	if lost != nil {
+		// Its reader is done with it; left open, its descriptor would
+		// stay until the collector found it.
+		lost.Close()
+	}
 	s.log.Info("session waiting for its client", append(ss.attrs(), "window", window)...)
 	t := time.NewTimer(window)
 	defer t.Stop()

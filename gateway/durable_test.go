@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -316,16 +318,19 @@ func TestResumeOfAWaitingSession(t *testing.T) {
 	half := len(pcm) / 2
 	sendAudio(t, c, pcm[:half], 3200)
 	col.waitDurable(t, int64(half))
-	kill(c)
-	<-col.done
-
 	e.srv.recs.mu.Lock()
 	ss := e.srv.recs.byID[id]
 	e.srv.recs.mu.Unlock()
 	if ss == nil {
 		t.Fatal("the session is not registered")
 	}
+	lost := ss.curConn()
+	kill(c)
+	<-col.done
 	waitFor(t, "the session to wait for its client", func() bool { return ss.curConn() == nil })
+	if err := lost.NetConn().SetReadDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("the lost connection is still open on the gateway's side (%v)", err)
+	}
 	attached := make(chan bool, 1)
 	hook := func(ss *session, c *websocket.Conn) {
 		deadline := time.Now().Add(10 * time.Second)
@@ -339,6 +344,83 @@ func TestResumeOfAWaitingSession(t *testing.T) {
 	if !<-attached {
 		t.Fatal("the waiting session did not take the resumed connection")
 	}
+	e.checkStored(t, id, pcm, n, final)
+}
+
+// downAudio is a real audio store that can be made to fail every batch,
+// as a store that is down or full does.
+type downAudio struct {
+	review.AudioStore
+	down atomic.Bool
+}
+
+func (a *downAudio) AppendAudioBatch(ctx context.Context, batch []review.AudioAppend) error {
+	if a.down.Load() {
+		return errors.New("test: the audio store is down")
+	}
+	return a.AudioStore.AppendAudioBatch(ctx, batch)
+}
+
+// TestUnstoredAudioSuspendsTheConnection: while the audio store fails, a
+// session takes at most Limits.MaxUnstored of audio it cannot store; then
+// the client is told (Error audio_not_stored, close 1013) and the session
+// waits for it. Once the store is back, the audio held is stored, and the
+// client resumes from the Durable offset: every byte stored once, every
+// utterance transcribed once. Before, the gateway kept taking audio into
+// memory for as long as the store failed.
+func TestUnstoredAudioSuspendsTheConnection(t *testing.T) {
+	var store *downAudio
+	e := newDurableEnv(t, nil, func(o *Options) {
+		store = &downAudio{AudioStore: o.Audio}
+		o.Audio = store
+		o.Limits.MaxUnstored = time.Second
+	})
+	const n, frame = 8, 3200
+	limit := int64(2 * 16000) // a second of 16 kHz linear16
+	pcm := leveltest.Audio(n)
+	c, id, col := e.start(t, "patient=pat-1")
+	first := len(pcm) / 4 / frame * frame
+	sendAudio(t, c, pcm[:first], frame)
+	col.waitDurable(t, int64(first))
+
+	store.down.Store(true)
+	// The writes may all succeed: what the gateway does not read waits in
+	// the sockets' buffers.
+	for sent := first; sent < len(pcm); sent += frame {
+		if c.WriteMessage(websocket.BinaryMessage, pcm[sent:min(sent+frame, len(pcm))]) != nil {
+			break
+		}
+	}
+	select {
+	case <-col.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the connection stayed open while the store took nothing")
+	}
+	if col.code != websocket.CloseTryAgainLater {
+		t.Errorf("close code %d, want %d", col.code, websocket.CloseTryAgainLater)
+	}
+	if errs := byType(col.msgs, "Error"); len(errs) != 1 || errs[0].Code != CodeAudioNotStored {
+		t.Errorf("Error messages %+v, want one %s", errs, CodeAudioNotStored)
+	}
+
+	e.srv.recs.mu.Lock()
+	ss := e.srv.recs.byID[id]
+	e.srv.recs.mu.Unlock()
+	if ss == nil {
+		t.Fatal("the session ended; it should wait for its client")
+	}
+	waitFor(t, "the session to wait for its client", func() bool { return ss.curConn() == nil })
+	if held := ss.received - int64(first); held > limit+frame {
+		t.Errorf("the session took %d bytes the store did not, want at most %d and a frame", held, limit)
+	}
+	note, err := e.svc.SessionNote(context.Background(), id)
+	if err != nil || note.State != review.StateRecording {
+		t.Fatalf("while the store is down the note is %v, %v; want it recording", note.State, err)
+	}
+
+	store.down.Store(false)
+	waitFor(t, "the held audio to be stored", func() bool { return ss.persist.durableNow() == ss.received })
+	final := e.resumeAndFinish(t, id, pcm)
 	e.checkStored(t, id, pcm, n, final)
 }
 

@@ -49,6 +49,10 @@ const (
 	CodeDraftFailed        = "draft_failed"
 	CodeMaxDuration        = "max_duration"
 	CodeIdleTimeout        = "idle_timeout"
+	// CodeAudioNotStored: the store has not taken Limits.MaxUnstored of
+	// the session's audio; the connection is closed (1013) and the
+	// session waits for the client to resume from its last Durable.
+	CodeAudioNotStored = "audio_not_stored"
 )
 
 // apiError is an error with the HTTP status and stable code it is answered

@@ -300,6 +300,13 @@ func (p *persister) deliver() {
 	p.w.enqueue(p, 0, false)
 }
 
+// unstored is how many received bytes the store has not yet taken.
+func (p *persister) unstored() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return int64(len(p.buf) + len(p.inflight))
+}
+
 func (p *persister) closingNow() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

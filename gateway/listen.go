@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -761,8 +762,90 @@ func (ss *session) reader(conn *websocket.Conn, ends chan<- readEnd, stop <-chan
 		frames.put(buf)
 		if ended {
 			report(readEnd{end: end})
+			continue
+		}
+		if typ == websocket.BinaryMessage && !ss.waitForStore(stop) && ss.suspend(conn) {
+			report(readEnd{err: errAudioNotStored})
+			return
 		}
 	}
+}
+
+// errAudioNotStored ends a connection whose session's audio the store
+// has not taken (Limits.MaxUnstored): the session waits for the client to
+// resume, as after a dropped connection.
+var errAudioNotStored = errors.New("gateway: the store has not taken the session's audio")
+
+// maxStoreStall is how long, at most, the reader waits for a store that
+// takes none of the session's audio before the client is told.
+const maxStoreStall = 10 * time.Second
+
+// waitForStore holds the reader while more of the session's audio waits
+// for the store than Limits.MaxUnstored allows: the client's frames back
+// up in the socket (a client resending a long stretch after a resume is
+// slowed to the store's pace, not refused). It reports false when the
+// store took nothing for maxStoreStall (or MaxUnstored, if shorter).
+func (ss *session) waitForStore(stop <-chan struct{}) bool {
+	p := ss.persist
+	if p == nil || p.w == nil {
+		return true
+	}
+	limits := ss.srv.limits
+	limit := int64(limits.MaxUnstored.Seconds() * float64(2*ss.p.sampleRate))
+	if p.unstored() <= limit {
+		return true
+	}
+	stall := min(maxStoreStall, limits.MaxUnstored)
+	tick := time.NewTicker(cmp.Or(limits.DurableInterval, defaultDurableInterval))
+	defer tick.Stop()
+	durable, since := p.durableNow(), time.Now()
+	for p.unstored() > limit {
+		if d := p.durableNow(); d != durable {
+			durable, since = d, time.Now()
+		} else if time.Since(since) >= stall {
+			return false
+		}
+		select {
+		case <-tick.C:
+		case <-stop:
+			return true // the session is ending: its end stores what it can
+		}
+	}
+	return true
+}
+
+// suspend tells the client that its audio is not being stored and closes
+// the connection (1013, try again later) without ending the session: the
+// client keeps what is past its last Durable and resumes with
+// session=<id> later. Frames that arrive before the client answers the
+// close are not taken. It reports false, doing nothing, when the session
+// is ending anyway. The reader's.
+func (ss *session) suspend(conn *websocket.Conn) bool {
+	s := ss.srv
+	// Under takeMu, as take's messages are: once the session stops
+	// taking frames its end owns the connection and its messages.
+	ss.takeMu.Lock()
+	if ss.stopped {
+		ss.takeMu.Unlock()
+		return false
+	}
+	s.log.Warn("audio not stored: connection closed, session waits for its client", append(ss.attrs(),
+		"durable_bytes", ss.persist.durableNow(), "received_bytes", ss.received)...)
+	ss.sendError(CodeAudioNotStored, fmt.Sprintf(
+		"the gateway's audio store is not taking this session's audio; keep the audio after the last Durable and resume with session=%s later",
+		ss.id))
+	ss.out <- outFrame{close: &closeFrame{websocket.CloseTryAgainLater, "audio not stored; resume later"}}
+	ss.takeMu.Unlock()
+	// Wait a little for the client's close, discarding what comes before
+	// it, so that the Error and the close frame are read, not reset.
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for {
+		if _, _, err := conn.NextReader(); err != nil {
+			break
+		}
+	}
+	conn.Close()
+	return true
 }
 
 // takeFrame takes in a frame unless the session has stopped taking them,

@@ -118,6 +118,16 @@ type Limits struct {
 	// another gateway may take the session over this long after the last
 	// renewal.
 	SessionLease time.Duration
+	// MaxUnstored is how much of a session's audio, in seconds of it, may
+	// wait in memory for the audio store (30s). Past it the gateway stops
+	// reading the client's frames until the store catches up, so a client
+	// resending a long stretch after a resume goes at the store's pace;
+	// if the store takes none of it for 10s (or MaxUnstored, if shorter)
+	// the connection is closed (Error audio_not_stored, close 1013): the
+	// client keeps what is past its last Durable and resumes later,
+	// rather than the gateway holding audio until memory runs out. The
+	// session waits for it (ResumeWindow) while the writer keeps trying.
+	MaxUnstored time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -135,6 +145,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxBodyBytes <= 0 {
 		l.MaxBodyBytes = 1 << 20
+	}
+	if l.MaxUnstored <= 0 {
+		l.MaxUnstored = 30 * time.Second
 	}
 	if l.SessionLease <= 0 {
 		l.SessionLease = defaultSessionLease

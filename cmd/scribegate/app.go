@@ -154,6 +154,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			MaxSessionsPerClinician: cfg.Streaming.MaxSessionsPerClinician,
 			DurableInterval:         cfg.Streaming.DurableInterval,
 			TranscriptSaveInterval:  cfg.Streaming.TranscriptSaveInterval,
+			MaxUnstored:             cfg.Streaming.MaxUnstored,
 		},
 		Audio:       a.store,
 		LiveDrafter: liveDrafter(cfg.Streaming, drafter),

@@ -146,6 +146,11 @@ type StreamingConfig struct {
 	// final utterances to the note's transcript log, which spares a
 	// restarted gateway transcribing them again (0: each as it comes).
 	TranscriptSaveInterval time.Duration `yaml:"transcript_save_interval"`
+	// MaxUnstored is how much of a session's audio (in seconds of it) may
+	// wait in memory for the audio store; past it the client's frames wait
+	// in the socket, and a store that takes none for 10s has the client
+	// told (audio_not_stored) and the session wait for it to resume.
+	MaxUnstored time.Duration `yaml:"max_unstored"`
 }
 
 // StoreConfig chooses where notes live.
@@ -230,6 +235,7 @@ func defaultConfig() Config {
 			MaxSessionsPerClinician: 4,
 			DurableInterval:         10 * time.Millisecond,
 			TranscriptSaveInterval:  10 * time.Second,
+			MaxUnstored:             30 * time.Second,
 		},
 		Store: StoreConfig{Driver: "sqlite"},
 		Push: PushConfig{
@@ -318,8 +324,8 @@ func (c Config) validate() error {
 	if c.Streaming.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("streaming.idle_timeout must be positive"))
 	}
-	if c.Streaming.ResumeWindow < 0 || c.Streaming.MaxSessions < 0 || c.Streaming.MaxSessionsPerClinician < 0 || c.Streaming.DurableInterval < 0 || c.Streaming.TranscriptSaveInterval < 0 {
-		errs = append(errs, errors.New("streaming.resume_window, max_sessions, max_sessions_per_clinician, durable_interval and transcript_save_interval may not be negative"))
+	if c.Streaming.ResumeWindow < 0 || c.Streaming.MaxSessions < 0 || c.Streaming.MaxSessionsPerClinician < 0 || c.Streaming.DurableInterval < 0 || c.Streaming.TranscriptSaveInterval < 0 || c.Streaming.MaxUnstored < 0 {
+		errs = append(errs, errors.New("streaming.resume_window, max_sessions, max_sessions_per_clinician, durable_interval, transcript_save_interval and max_unstored may not be negative"))
 	}
 	if c.Retention.Notes < 0 || c.Retention.Audit < 0 || c.Retention.Interval <= 0 {
 		errs = append(errs, errors.New("retention.notes and retention.audit may not be negative; retention.interval must be positive"))
