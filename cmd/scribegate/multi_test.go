@@ -190,7 +190,15 @@ connectors:
 		t.Fatalf("push started by %v, want instance 2 (pid %d)", starts, child.Process.Pid)
 	}
 
-	// Instance 2 dies mid-push.
+	// Instance 2 dies mid-push: once its request is at the EHR, stalled.
+	// (Its push_start is audited before the request is sent; killed
+	// before it, the stall was left for instance 1's attempt.)
+	for i := 0; ehr.PendingFaults() > 0; i++ {
+		if i == 1000 {
+			t.Fatal("instance 2's push never reached the EHR")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	child.Process.Kill()
 	child.Wait()
 	killed = true
