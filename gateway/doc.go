@@ -133,7 +133,8 @@
 //
 // Close codes: 1000 normal (CloseStream, idle, maximum length), 1001 gateway
 // shutting down, 1009 frame too large, 1011 drafting or storage failed,
-// 1012 gateway restarting (resume the session), 1013 try again later (a
+// 1012 gateway restarting or the session moved to another gateway
+// (resume the session), 1013 try again later (a
 // resume came too late and the session is finishing, or audio_not_stored).
 //
 // # Durability and resume

@@ -262,6 +262,7 @@ func (ss *session) awaitResume(window time.Duration) bool {
 	case <-t.C:
 	case <-s.drain:
 	case <-s.base.Done():
+	case <-ss.moved:
 	}
 	return false
 }
@@ -479,6 +480,7 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 		created:    n.CreatedAt,
 		started:    time.Now(),
 		acked:      make(chan struct{}, 1),
+		moved:      make(chan struct{}),
 		note:       n,
 		transcript: append([]notes.Utterance(nil), n.Transcript...),
 		rebuilt:    true,
@@ -569,6 +571,8 @@ func (ss *session) serveRebuilt(log *slog.Logger, wait time.Duration) {
 	if ss.awaitResume(wait) {
 		ss.touch()
 		end = ss.loop(ss.readEnds)
+	} else if ss.isMoved() {
+		end = movedEnd
 	}
 	ss.end(log, end, pumpDone)
 }
@@ -581,12 +585,22 @@ func (ss *session) end(log *slog.Logger, end endReason, pumpDone <-chan struct{}
 	close(ss.stopRead)
 	s.unregister(ss)
 	defer s.forget(ss)
-	if end.name == "aborted" {
+	if end.name == "aborted" || end == movedEnd {
+		// Not finished: the note stays recording, for this gateway after
+		// a restart or for the one that now holds the session.
 		ss.stream.Close()
 		<-pumpDone
 		ss.live.stop()
 		ss.persist.close()
-		ss.closeAndWait(ss.readerDone, closeFrame{closeServiceRestart, "gateway restarting; resume the session"})
+		code := end.code
+		if ss.curConn() == nil {
+			code = 0
+		}
+		if end == movedEnd {
+			s.metrics.sessionsTotal.WithLabelValues(end.name).Inc()
+			log.Warn("session let go: another gateway holds it", "audio_seconds", float64(ss.received/2)/float64(ss.p.sampleRate))
+		}
+		ss.closeAndWait(ss.readerDone, closeFrame{code, end.reason})
 		return
 	}
 	if end.errCode != "" {

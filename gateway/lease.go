@@ -59,6 +59,22 @@ func (s *Server) releaseLease(ctx context.Context, id string) {
 	}
 }
 
+// movedEnd ends a session another gateway holds now: it is not
+// finished, and its client resumes there.
+var movedEnd = endReason{name: "moved", code: closeServiceRestart, reason: "session moved to another gateway; resume the session"}
+
+// markMoved makes the session let go (movedEnd).
+func (ss *session) markMoved() { ss.movedOnce.Do(func() { close(ss.moved) }) }
+
+func (ss *session) isMoved() bool {
+	select {
+	case <-ss.moved:
+		return true
+	default:
+		return false
+	}
+}
+
 // heldElsewhere reports whether err says another gateway holds the lease.
 func heldElsewhere(err error) bool {
 	var he *review.SessionHeldError
@@ -73,7 +89,9 @@ func (s *Server) startRenewing() {
 // renewLeases renews the lease of every session this gateway holds, every
 // third of Limits.SessionLease, until the gateway stops. A lease found in
 // another's hands (this gateway was cut off from the store for longer
-// than a lease) is logged: that session is served twice until one ends.
+// than a lease, and another rebuilt the session) makes this gateway let
+// the session go unfinished: its client is closed with 1012 and resumes
+// where the session now is, rather than two gateways serving it.
 func (s *Server) renewLeases() {
 	t := time.NewTicker(s.limits.SessionLease / 3)
 	defer t.Stop()
@@ -97,6 +115,9 @@ func (s *Server) renewLeases() {
 			case heldElsewhere(err):
 				s.metrics.leasesLost.Inc()
 				s.log.Error("session lease taken by another gateway", "session_id", id, "error", err)
+				if ss := s.lookup(id); ss != nil {
+					ss.markMoved()
+				}
 			case s.base.Err() == nil:
 				s.log.Warn("renew session lease", "session_id", id, "error", err)
 			}

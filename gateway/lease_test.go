@@ -18,25 +18,16 @@ import (
 	"github.com/scribegate/scribegate/transcription/leveltest"
 )
 
-// TestLeasesKeepASessionOnOneGateway: two gateways on one Redis store. A
-// session live on gateway a is not rebuilt by gateway b — neither when b
-// starts (Recover) nor when a reconnection reaches b (409
-// session_elsewhere), while a renews its lease past the lease's length.
-// Once a stops without a word (a crash), its lease runs out and b takes
-// the session over: the client resumes there and the note has every
-// byte and every utterance once.
-func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a redis-server")
-	}
-	ctx := context.Background()
-	rs, err := redisstore.Open(ctx, redistest.URL(t))
+// leaseGateways starts gateways "a" and "b" on one Redis store (a real
+// redis-server) with session leases of the given length.
+func leaseGateways(t *testing.T, lease time.Duration) (a, b *durableEnv, rs *redisstore.Store, svc *review.Service) {
+	t.Helper()
+	rs, err := redisstore.Open(context.Background(), redistest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rs.Close() })
-	svc := review.NewService(rs, review.ServiceOptions{Logger: discard})
-	const lease = 2 * time.Second
+	svc = review.NewService(rs, review.ServiceOptions{Logger: discard})
 	gateway := func(name string) *durableEnv {
 		e := newEnv(t, func(o *Options) {
 			o.Engine = levelEngine{}
@@ -52,7 +43,96 @@ func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
 		e.svc = svc
 		return &durableEnv{env: e}
 	}
-	a, b := gateway("a"), gateway("b")
+	return gateway("a"), gateway("b"), rs, svc
+}
+
+// checkNote proves the session's audio was stored once, whole, and its
+// note queued with every utterance once.
+func checkNote(t *testing.T, rs *redisstore.Store, svc *review.Service, id string, pcm []byte, n int) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := rs.ReadAudio(ctx, id, 0)
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(pcm) {
+		t.Errorf("stored audio: %d bytes (%v), want the %d sent, once", len(got), err, len(pcm))
+	}
+	note, err := svc.SessionNote(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, u := range note.Transcript {
+		texts = append(texts, u.Text)
+	}
+	if note.State != review.StatePendingReview || !slices.Equal(texts, leveltest.Want(n)) {
+		t.Errorf("note %s with %v, want pending_review with %v", note.State, texts, leveltest.Want(n))
+	}
+}
+
+// TestLeaseLostLetsTheSessionGo: gateway a serves a session whose lease
+// ran out (a cut off from the store for longer than a lease: here its
+// lock is removed, as expiry would) and gateway b has rebuilt it. At its
+// next renewal a finds the lease in b's hands and lets the session go
+// unfinished: the client is closed with 1012, the note stays recording,
+// and the client resumes on b, which finishes it with every byte and
+// utterance once. Before, a went on serving it beside b.
+func TestLeaseLostLetsTheSessionGo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis-server")
+	}
+	ctx := context.Background()
+	const lease = 900 * time.Millisecond
+	a, b, rs, svc := leaseGateways(t, lease)
+	const n = 6
+	pcm := leveltest.Audio(n)
+	c, id, col := a.start(t, "patient=pat-1")
+	defer c.Close()
+	half := len(pcm) / 2
+	sendAudio(t, c, pcm[:half], 3200)
+	col.waitDurable(t, int64(half))
+
+	if err := rs.ReleaseLock(ctx, "session:"+id, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.srv.lookup(id) == nil {
+		t.Fatal("gateway b did not rebuild the session whose lease ran out")
+	}
+	select {
+	case <-col.done:
+	case <-time.After(10 * lease):
+		t.Fatal("gateway a went on serving a session gateway b holds")
+	}
+	if col.code != closeServiceRestart {
+		t.Errorf("a closed the client with %d, want %d (resume)", col.code, closeServiceRestart)
+	}
+	waitFor(t, "gateway a to let the session go", func() bool { return a.srv.lookup(id) == nil })
+	note, err := svc.SessionNote(ctx, id)
+	if err != nil || note.State != review.StateRecording {
+		t.Fatalf("after a let go the note is %v, %v; want it still recording", note.State, err)
+	}
+	final := b.resumeAndFinish(t, id, pcm)
+	if meta := byType(final, "Metadata"); len(meta) != 1 {
+		t.Errorf("resumed on b: %d Metadata messages, want 1", len(meta))
+	}
+	checkNote(t, rs, svc, id, pcm, n)
+}
+
+// TestLeasesKeepASessionOnOneGateway: two gateways on one Redis store. A
+// session live on gateway a is not rebuilt by gateway b — neither when b
+// starts (Recover) nor when a reconnection reaches b (409
+// session_elsewhere), while a renews its lease past the lease's length.
+// Once a stops without a word (a crash), its lease runs out and b takes
+// the session over: the client resumes there and the note has every
+// byte and every utterance once.
+func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis-server")
+	}
+	ctx := context.Background()
+	const lease = 2 * time.Second
+	a, b, rs, svc := leaseGateways(t, lease)
 
 	const n = 6
 	pcm := leveltest.Audio(n)
@@ -115,19 +195,5 @@ func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
 	if _, code := readAll(t, c2); code != websocket.CloseNormalClosure {
 		t.Errorf("close code %d", code)
 	}
-	got, err := rs.ReadAudio(ctx, id, 0)
-	if err != nil || sha256.Sum256(got) != sha256.Sum256(pcm) {
-		t.Errorf("stored audio: %d bytes (%v), want the %d sent, once", len(got), err, len(pcm))
-	}
-	note, err := svc.SessionNote(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var texts []string
-	for _, u := range note.Transcript {
-		texts = append(texts, u.Text)
-	}
-	if note.State != review.StatePendingReview || !slices.Equal(texts, leveltest.Want(n)) {
-		t.Errorf("note %s with %v, want pending_review with %v", note.State, texts, leveltest.Want(n))
-	}
+	checkNote(t, rs, svc, id, pcm, n)
 }

@@ -224,6 +224,7 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 		created: time.Now().UTC(),
 		started: time.Now(),
 		acked:   make(chan struct{}, 1),
+		moved:   make(chan struct{}),
 	}
 	sess.cw = newConnWriter(conn, p.sampleRate)
 	sess.cw.handleControl(conn)
@@ -356,6 +357,10 @@ type session struct {
 	stopRead   chan struct{}
 	readerDone chan struct{}
 	acked      chan struct{} // more audio is durable (persister to writer)
+	// moved is closed when another gateway was found holding the
+	// session's lease (lease.go): this one lets the session go.
+	moved     chan struct{}
+	movedOnce sync.Once
 
 	// The pump's: the note's transcript log holds the utterances up to
 	// savedThrough (an audio offset); unsaved wait to be appended, up to
@@ -520,9 +525,11 @@ func (ss *session) loop(ends <-chan readEnd) endReason {
 	for {
 		select {
 		case <-s.base.Done():
-			return endReason{name: "aborted", code: closeServiceRestart}
+			return endReason{name: "aborted", code: closeServiceRestart, reason: "gateway restarting; resume the session"}
 		case <-s.drain:
 			return endReason{name: "shutdown", code: websocket.CloseGoingAway, reason: "gateway shutting down"}
+		case <-ss.moved:
+			return movedEnd
 		case <-idle.C:
 			if left := s.limits.IdleTimeout - ss.idleFor(); left > 0 {
 				idle.Reset(left)
@@ -539,6 +546,9 @@ func (ss *session) loop(ends <-chan readEnd) endReason {
 			if ss.awaitResume(s.limits.ResumeWindow) {
 				ss.touch()
 				continue
+			}
+			if ss.isMoved() {
+				return movedEnd
 			}
 			return endReason{name: "disconnect", code: websocket.CloseAbnormalClosure}
 		}
