@@ -105,9 +105,17 @@
 // A failed or short journal write (a full disk) is cut back to what the
 // segment held, so it never holds more than was acknowledged; every append
 // that was to be written with it fails, with that error (a session the
-// batch made keeps its file, and that append succeeds). A failed compaction (a session file that
-// cannot grow) is logged and tried again at the next one; the segments
-// stay until then, and reads of the sessions waiting for them fail.
+// batch made keeps its file, and that append succeeds). A session file
+// that cannot be written (an I/O error in its blocks, a file made
+// immutable, a size limit) has its records moved to a backlog of its own,
+// <id>.backlog, and the segments go as usual; the backlog takes the
+// session's later records and is tried on the file again, less and less
+// often (up to every five minutes), until it is applied and removed; reads
+// of that session fail meanwhile, with the cause (see backlog.go). A
+// compaction failing for the whole file system (full, read-only) or the
+// process (out of descriptors) is logged and tried again at the next one;
+// the segments stay until then, and reads of the sessions waiting for them
+// fail.
 //
 // # Resources
 //
@@ -232,6 +240,8 @@ type Store struct {
 	appliedSeq atomic.Uint64 // segments up to this one are in the files
 	ix         index
 	gbuf       []byte
+	held       map[string]*backlog // sessions whose file cannot be written (backlog.go)
+	holding    atomic.Int32        // len(held), for the compactor's tick
 
 	fmu   sync.Mutex
 	cache map[string]*cached // the compactor's open session files
@@ -304,6 +314,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	fail := func(err error) (*Store, error) {
 		s.closeFiles()
 		return nil, fmt.Errorf("audiofile: open %s: %w", dir, err)
+	}
+	if err := s.openBacklogs(ents); err != nil {
+		return fail(err)
 	}
 	next, err := s.replay(ents)
 	if err != nil {
@@ -417,7 +430,7 @@ func (s *Store) load(e *entry) error {
 		return err
 	}
 	f.Close()
-	e.known, e.size, e.created = true, size, created
+	e.known, e.size, e.created = true, max(size, s.heldEnd(e.id)), created
 	e.used.Store(s.now())
 	return nil
 }
@@ -676,6 +689,9 @@ func (s *Store) flush(batch []review.AudioAppend) error {
 
 // readStored reads n bytes of a session's audio at off from its file.
 func (s *Store) readStored(id string, off, n int64) ([]byte, error) {
+	if err := s.heldErr(id); err != nil {
+		return nil, fmt.Errorf("audiofile: compare resent audio of session %s: %w", id, err)
+	}
 	f, _, _, err := openFile(s.path(id), os.O_RDONLY)
 	if err != nil {
 		return nil, fmt.Errorf("audiofile: compare resent audio of session %s: %w", id, err)
@@ -741,6 +757,9 @@ func (s *Store) ReadAudio(ctx context.Context, id string, from int64) ([]byte, e
 		if err := s.applyThrough(seg); err != nil {
 			return nil, fmt.Errorf("audiofile: read audio of session %s: %w", id, err)
 		}
+	}
+	if err := s.heldErr(id); err != nil {
+		return nil, err
 	}
 	f, _, fsize, err := openFile(s.path(id), os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -911,7 +930,7 @@ func (s *Store) run() {
 		case <-s.kick:
 			s.background()
 		case now := <-t.C:
-			if s.written.Load() {
+			if s.written.Load() || s.holding.Load() > 0 {
 				s.background()
 			}
 			s.closeIdle(now)
@@ -1022,6 +1041,10 @@ func (s *Store) closeFiles() error {
 		delete(s.cache, id)
 	}
 	s.fmu.Unlock()
+	for id, b := range s.held { // kept on disk for the next Open
+		errs = append(errs, b.f.Close())
+		delete(s.held, id)
+	}
 	if s.dirf != nil {
 		errs = append(errs, s.dirf.Close())
 		s.dirf = nil

@@ -3,7 +3,10 @@ package audiofile_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -111,4 +114,104 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// setFileSizeLimit sets RLIMIT_FSIZE (Go ignores SIGXFSZ, so a write past
+// it returns EFBIG) and returns what restores the old limit.
+func setFileSizeLimit(t *testing.T, n uint64) (restore func()) {
+	t.Helper()
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	limit := old
+	limit.Cur = n
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &limit); err != nil {
+		t.Skipf("cannot set RLIMIT_FSIZE: %v", err)
+	}
+	done := false
+	restore = func() {
+		if !done {
+			done = true
+			if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Cleanup(restore)
+	return restore
+}
+
+// TestUnwritableSessionFileIsHeld: one session's file cannot grow (the
+// file size limit is below it: EFBIG, as an I/O error in its blocks or
+// an immutable file would fail it) while the journal and the other
+// sessions' files can. The compaction holds that session's records in a
+// backlog beside its file and lets the journal segments go, instead of
+// keeping every segment (and applying them all again each second) until
+// the disk is full. Its size stays known, its appends go on into the
+// backlog, its reads fail with the cause; the backlog outlives a Close
+// and an Open; once the file can be written the backlog is applied and
+// removed, and the session reads whole.
+func TestUnwritableSessionFileIsHeld(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	opts := audiofile.Options{SyncEvery: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}
+	s := openWith(t, dir, opts)
+	big, small := frames(200_000, 1), frames(20_000, 2)
+	mustAppend(t, s, "big", 0, big[:100_000]) // made with its first bytes
+	mustAppend(t, s, "small", 0, small[:1000])
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	backlog := filepath.Join(dir, "big.backlog")
+
+	restore := setFileSizeLimit(t, 64<<10)
+	mustAppend(t, s, "big", 100_000, big[100_000:104_000])
+	mustAppend(t, s, "small", 1000, small[1000:5000])
+	if err := s.Sync(); err != nil {
+		t.Fatalf("Sync with one session's file unwritable: %v; want its audio held aside", err)
+	}
+	if segs := segments(t, dir); len(segs) != 0 {
+		t.Errorf("journal segments kept: %q", segs)
+	}
+	if _, err := os.Stat(backlog); err != nil {
+		t.Fatalf("no backlog: %v", err)
+	}
+	checkRead(t, s, "small", small[:5000])
+	if _, err := s.ReadAudio(ctx, "big", 0); !errors.Is(err, syscall.EFBIG) {
+		t.Errorf("ReadAudio of the held session: %v, want the cause (EFBIG)", err)
+	}
+	mustAppend(t, s, "big", 104_000, big[104_000:108_000])
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if segs := segments(t, dir); len(segs) != 0 {
+		t.Errorf("journal segments kept: %q", segs)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close with a session held: %v", err)
+	}
+
+	s = openWith(t, dir, opts)
+	defer s.Close()
+	if n, err := s.AudioSize(ctx, "big"); err != nil || n != 108_000 {
+		t.Errorf("AudioSize of the held session after Open: %d, %v; want 108000", n, err)
+	}
+	mustAppend(t, s, "big", 108_000, big[108_000:112_000])
+	restore()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := s.ReadAudio(ctx, "big", 0); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the backlog was not applied once the file could be written")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkRead(t, s, "big", big[:112_000])
+	checkRead(t, s, "small", small[:5000])
+	if _, err := os.Stat(backlog); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("backlog left after it was applied: %v", err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The journal: see Layout and Durability in the package doc.
@@ -264,6 +265,10 @@ func (s *Store) compact() error {
 	if err == nil {
 		err = s.applySealed()
 	}
+	if err == nil && len(s.held) > 0 {
+		s.retryBacklogs(time.Now())
+		s.holding.Store(int32(len(s.held)))
+	}
 	// Acknowledged appends are flushed (in the journal) even if applying
 	// failed; the segments stay until they are applied and flushed.
 	if serr := s.syncAll(); serr != nil {
@@ -509,23 +514,36 @@ func torn(err error) error {
 // machine crash lost the audio before them), with a warning. Every
 // session is tried; the errors are returned together.
 func (s *Store) applyIndex(x *index) error {
-	if s.gbuf == nil {
-		s.gbuf = make([]byte, maxRecordData)
-	}
 	var errs []error
 	for i := range x.sessions {
 		sr := &x.sessions[i]
 		if sr.deleted {
 			s.dropCached(sr.id)
+			s.dropBacklog(sr.id)
 		}
-		if err := s.applySession(x, sr); err != nil {
+		if b := s.held[sr.id]; b != nil {
+			// After what its backlog holds.
+			if err := s.addToBacklog(b, x, sr); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		err := s.applySession(x, sr)
+		if err != nil && !storeWide(err) {
+			err = s.hold(x, sr, err)
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
+	s.holding.Store(int32(len(s.held)))
 	return errors.Join(errs...)
 }
 
 func (s *Store) applySession(x *index, sr *sessionRecs) error {
+	if s.gbuf == nil {
+		s.gbuf = make([]byte, maxRecordData)
+	}
 	var (
 		cf       *cached
 		created  int64
@@ -621,6 +639,13 @@ func (s *Store) fileFor(id string, created int64) (*cached, error) {
 		return nil, nil
 	}
 	return cf, nil
+}
+
+// cachedFile is the compactor's open file of session id, or nil.
+func (s *Store) cachedFile(id string) *cached {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return s.cache[id]
 }
 
 // dropCached closes the compactor's file of session id, if open. The
