@@ -7,10 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -301,6 +304,34 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 
 	final := e.resumeAndFinish(t, id, pcm)
 	e.checkStored(t, id, pcm, n, final)
+
+	// The store's batches are timed, and the Durable lag (which includes
+	// each store write) with them.
+	m := e.metricValues(t, "scribegate_audio_store_seconds_count", "scribegate_audio_store_seconds_sum",
+		"scribegate_durable_lag_seconds_count", "scribegate_durable_lag_seconds_sum")
+	if m[0] == 0 || m[2] == 0 || m[3] < m[1] {
+		t.Errorf("store batches %v taking %v s, Durable lag %v batches %v s: want some, the lag at least the store's time", m[0], m[1], m[2], m[3])
+	}
+}
+
+// metricValues reads the named samples from /metrics (0 when absent).
+func (e *durableEnv) metricValues(t *testing.T, names ...string) []float64 {
+	t.Helper()
+	resp, err := http.Get(e.hs.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := make([]float64, len(names))
+	for line := range strings.SplitSeq(string(b), "\n") {
+		for i, name := range names {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				out[i], _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	return out
 }
 
 // TestResumeOfAWaitingSession: a client resuming a session that is

@@ -109,6 +109,7 @@ func (w *audioWriter) run() {
 		case <-ctx.Done():
 			return
 		}
+		first := time.Now()
 		// Let the batch fill for up to interval, unless it is full or a
 		// closing session is waiting.
 		w.mu.Lock()
@@ -135,6 +136,7 @@ func (w *audioWriter) run() {
 		}
 		if w.flush(ctx) {
 			retry = 0
+			w.srv.metrics.durableLag.Observe(time.Since(first).Seconds())
 		} else {
 			retry = min(max(2*retry, storeRetryMin), storeRetryMax)
 		}
@@ -185,7 +187,9 @@ func (w *audioWriter) flush(ctx context.Context) bool {
 	if len(w.batch) == 0 {
 		return true
 	}
+	began := time.Now()
 	err := w.store.AppendAudioBatch(ctx, w.batch)
+	w.srv.metrics.storeSeconds.Observe(time.Since(began).Seconds())
 	for i, p := range w.writing {
 		a := &w.batch[i]
 		e := err

@@ -27,6 +27,11 @@ type metrics struct {
 	requests           *prometheus.CounterVec
 	duration           *prometheus.HistogramVec
 	errors             *prometheus.CounterVec
+	// storeSeconds times each batch's AppendAudioBatch; durableLag is
+	// from a batch's first audio waiting to its Durables sent, the
+	// gateway's part of a client's Durable latency.
+	storeSeconds prometheus.Histogram
+	durableLag   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -63,8 +68,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scribegate_errors_total", Help: "Errors answered to clients, by stable error code.",
 		}, []string{"code"}),
+		storeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "scribegate_audio_store_seconds", Help: "Time the audio store took to write one batch of every session's pending audio.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 13), // 0.5 ms to 2 s
+		}),
+		durableLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "scribegate_durable_lag_seconds", Help: "From a batch's first audio waiting for the store to every Durable of the batch sent (at least durable_interval).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 13),
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.gapsRecovered, m.leasesLost, m.liveDraftsDeferred, m.requests, m.duration, m.errors} {
+	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.gapsRecovered, m.leasesLost, m.liveDraftsDeferred, m.requests, m.duration, m.errors, m.storeSeconds, m.durableLag} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
