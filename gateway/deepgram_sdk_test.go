@@ -191,3 +191,62 @@ func TestDeepgramGoSDK(t *testing.T) {
 		t.Fatalf("the session's note: %+v, %v; want it pending review for patient p-sdk", note, err)
 	}
 }
+
+// TestDeepgramGoSDKStop ends a session the way most apps built on the SDK
+// do: Stop, which sends CloseStream and closes the socket 100 ms later
+// without waiting for the Metadata. The gateway has CloseStream, so the
+// session is finished, not abandoned: the note is queued with every
+// utterance, whatever the client read before its socket closed.
+func TestDeepgramGoSDKStop(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := dginterfaces.WithCustomParameters(context.Background(), map[string][]string{"patient": {"p-stop"}})
+	cOpts := &dginterfaces.ClientOptions{
+		Host:   "ws://" + strings.TrimPrefix(e.hs.URL, "http://"),
+		APIKey: token(t, "dr-a", "c1", review.RoleClinician),
+	}
+	tOpts := &dginterfaces.LiveTranscriptionOptions{Model: "nova-3", Encoding: "linear16", SampleRate: 16000, Channels: 1}
+	events := newSDKEvents()
+	dg, err := dglisten.NewWSUsingCallback(ctx, "", cOpts, tOpts, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dg.Connect() {
+		t.Fatal("the SDK could not connect to the gateway")
+	}
+	audio := tones(16000, 300, 500, 700)
+	for b := audio; len(b) > 0; b = b[min(len(b), 3200):] {
+		if _, err := dg.Write(b[:min(len(b), 3200)]); err != nil {
+			t.Fatalf("SDK write: %v", err)
+		}
+	}
+	// The session's id, from a Results the SDK has read (it keeps no
+	// response headers).
+	first := events.await(t, "a Results", func(ev any) bool {
+		r, ok := ev.(*dgmsg.MessageResponse)
+		return ok && r.Metadata.RequestID != ""
+	})
+	id := first.(*dgmsg.MessageResponse).Metadata.RequestID
+	dg.Stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		note, err := e.svc.SessionNote(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if note.State == review.StatePendingReview {
+			var got []string
+			for _, u := range note.Transcript {
+				got = append(got, u.Text)
+			}
+			want := []string{tonePhrases[0].phrase, tonePhrases[1].phrase, tonePhrases[2].phrase}
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Errorf("the note's transcript %q, want %q", got, want)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the note is %s after the SDK's Stop, want pending_review", note.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
