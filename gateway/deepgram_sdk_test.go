@@ -75,7 +75,7 @@ func (s *sdkEvents) await(t *testing.T, what string, ok func(any) bool) any {
 // host, a JWT for the API key (sent as Authorization: Token), and the
 // patient as one of the SDK's custom query parameters. The SDK's options
 // (model, smart_format, punctuate, vad_events, utterance_end_ms,
-// endpointing, keep-alives) are accepted; its decoders read interim and
+// endpointing, keyterm, keep-alives) are accepted; its decoders read interim and
 // final Results with words, SpeechStarted, a Finalize's answer and the
 // Metadata; the gateway's own messages (Durable, NoteDraft) do not
 // disturb it; and the session's note is queued for review.
@@ -102,6 +102,7 @@ func TestDeepgramGoSDK(t *testing.T) {
 		VadEvents:      true,
 		Endpointing:    "300",
 		UtteranceEndMs: "1000",
+		Keyterm:        []string{"ibuprofen", "knee effusion"},
 	}
 	events := newSDKEvents()
 	dg, err := dglisten.NewWSUsingCallback(ctx, "", cOpts, tOpts, events)

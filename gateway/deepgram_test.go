@@ -1,13 +1,18 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/transcription"
 )
 
 // The types below are written from Deepgram's published Live Audio API
@@ -254,5 +259,52 @@ func TestListenDeepgramClient(t *testing.T) {
 	}
 	if _, err := time.Parse(time.RFC3339Nano, md.Created); err != nil {
 		t.Errorf("Metadata created %q: %v", md.Created, err)
+	}
+}
+
+// termsEngine is toneEngine that also records the keyterms each utterance
+// came with.
+type termsEngine struct {
+	toneEngine
+	mu   sync.Mutex
+	seen [][]string
+}
+
+func (e *termsEngine) Transcribe(ctx context.Context, u transcription.Utterance) (transcription.Transcript, error) {
+	e.mu.Lock()
+	e.seen = append(e.seen, slices.Clone(u.Keyterms))
+	e.mu.Unlock()
+	return e.toneEngine.Transcribe(ctx, u)
+}
+
+// TestListenKeyterms: Deepgram's keyterm and keywords (repeated, a
+// keyword's intensifier dropped) reach the engine with every utterance,
+// and are kept with the note's recording for a rebuilt session.
+func TestListenKeyterms(t *testing.T) {
+	eng := &termsEngine{}
+	e := newEnv(t, func(o *Options) { o.Engine = eng })
+	id, msgs := e.session("patient=p-kt&keyterm=metformin&keyterm=HbA1c%20level&keywords=Ozempic:2.5&keywords=sitagliptin")
+	if len(byType(msgs, "Metadata")) != 1 {
+		t.Fatalf("session did not finish: %v", msgs)
+	}
+	want := []string{"metformin", "HbA1c level", "Ozempic", "sitagliptin"}
+	eng.mu.Lock()
+	seen := eng.seen
+	eng.mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatal("the engine was not called")
+	}
+	for i, got := range seen {
+		// keyterm before keywords or after: the query's order between
+		// the two parameters is not kept, each one's is.
+		slices.Sort(got)
+		w := slices.Sorted(slices.Values(want))
+		if !slices.Equal(got, w) {
+			t.Errorf("utterance %d came with keyterms %q, want %q", i, got, want)
+		}
+	}
+	note, err := e.svc.SessionNote(context.Background(), id)
+	if err != nil || note.Recording == nil || len(note.Recording.Keyterms) != len(want) {
+		t.Errorf("the note's recording %+v (%v): want its %d keyterms kept", note.Recording, err, len(want))
 	}
 }

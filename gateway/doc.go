@@ -80,7 +80,9 @@
 // (accepted), vad_events (SpeechStarted messages), endpointing (ms
 // of silence that ends an utterance, or false), utterance_end_ms
 // (UtteranceEnd messages), language (BCP-47), model (accepted, unused: the
-// operator chooses the engine); and scribegate's own: patient (required),
+// operator chooses the engine), keyterm and keywords (repeated: words the
+// engine is told to expect, as transcription.Utterance.Keyterms; a
+// keyword's intensifier is dropped); and scribegate's own: patient (required),
 // encounter, template, connector, session and resume.
 //
 // Client to gateway: binary frames of raw linear16 mono audio (an empty

@@ -473,7 +473,7 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 		srv:    s,
 		id:     n.SessionID,
 		claims: Claims{Clinic: n.Clinic, Name: n.ClinicianName, Role: review.RoleClinician},
-		p: listenParams{sampleRate: rec.SampleRate, language: rec.Language, patient: n.Patient, encounter: n.Encounter,
+		p: listenParams{sampleRate: rec.SampleRate, language: rec.Language, keyterms: rec.Keyterms, patient: n.Patient, encounter: n.Encounter,
 			template: tpl, connector: n.Connector},
 		out:        make(chan outFrame, 64),
 		hash:       sha256.New(),

@@ -522,6 +522,10 @@ func TestListenRefusedBeforeUpgrade(t *testing.T) {
 		{"unknown template", "patient=p&template=haiku", nil, 400, CodeUnknownTemplate},
 		{"unknown connector", "patient=p&connector=nowhere", nil, 400, CodeUnknownConnector},
 		{"unsupported parameter", "patient=p&diarize=true", nil, 400, CodeUnsupportedParameter},
+		{"empty keyterm", "patient=p&keyterm=metformin&keyterm=", nil, 400, CodeInvalidParameter},
+		{"keyterm too long", "patient=p&keyterm=" + strings.Repeat("x", 101), nil, 400, CodeInvalidParameter},
+		{"keyterm control character", "patient=p&keyterm=a%0Ab", nil, 400, CodeInvalidParameter},
+		{"too many keyterms", "patient=p" + strings.Repeat("&keyterm=k", 60) + strings.Repeat("&keywords=w:2", 41), nil, 400, CodeInvalidParameter},
 		{"unknown session", "patient=p&session=abc&resume=true", nil, 404, CodeUnknownSession},
 	}
 	for _, tc := range cases {

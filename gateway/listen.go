@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -35,6 +37,7 @@ type listenParams struct {
 	vadEvents    bool
 	interim      bool // interim_results=true
 	language     string
+	keyterms     []string // keyterm and keywords, for the engine's prompt
 	patient      string
 	encounter    string
 	template     notes.Template
@@ -53,6 +56,22 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 		return &apiError{Status: http.StatusBadRequest, Code: code, Param: param, Message: fmt.Sprintf(format, args...)}
 	}
 	for key, vs := range vals {
+		if key == "keyterm" || key == "keywords" {
+			// Repeated by design, one term each.
+			for _, v := range vs {
+				if key == "keywords" {
+					v = dropBoost(v)
+				}
+				if v = strings.TrimSpace(v); v == "" || len(v) > maxKeytermBytes || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+					return p, bad(CodeInvalidParameter, key, "%s must be a word or phrase of 1 to %d bytes of text", key, maxKeytermBytes)
+				}
+				p.keyterms = append(p.keyterms, v)
+			}
+			if len(p.keyterms) > maxKeyterms {
+				return p, bad(CodeInvalidParameter, key, "at most %d keyterm and keywords together", maxKeyterms)
+			}
+			continue
+		}
 		if len(vs) > 1 {
 			return p, bad(CodeInvalidParameter, key, "query parameter %s is given more than once", key)
 		}
@@ -154,6 +173,24 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 		return p, bad(CodeInvalidParameter, "resume", "resume=true needs session=<id>")
 	}
 	return p, nil
+}
+
+// Bounds on keyterm and keywords: Whisper reads a prompt of 224 tokens,
+// and Deepgram takes up to 100 keyterms.
+const (
+	maxKeyterms     = 100
+	maxKeytermBytes = 100
+)
+
+// dropBoost takes the intensifier off a Deepgram keyword ("metformin:2"):
+// the gateway's engines are given the word, not a weight.
+func dropBoost(v string) string {
+	if i := strings.LastIndexByte(v, ':'); i >= 0 {
+		if _, err := strconv.ParseFloat(v[i+1:], 64); err == nil {
+			return v[:i]
+		}
+	}
+	return v
 }
 
 func validLanguage(v string) bool {
@@ -449,7 +486,7 @@ func (ss *session) run() {
 		SessionID:     ss.id,
 		ID:            ss.id,
 		State:         review.StateRecording,
-		Recording:     &review.Recording{SampleRate: ss.p.sampleRate, Language: ss.p.language},
+		Recording:     &review.Recording{SampleRate: ss.p.sampleRate, Language: ss.p.language, Keyterms: ss.p.keyterms},
 	})
 	if err != nil {
 		stream.Close()
@@ -490,6 +527,7 @@ func (ss *session) newStream(log *slog.Logger) (*transcription.Stream, error) {
 		Buffers:      s.bufs,
 		SampleRate:   ss.p.sampleRate,
 		Language:     ss.p.language,
+		Keyterms:     ss.p.keyterms,
 		Endpointing:  ss.endpointing(),
 		MaxUtterance: s.limits.MaxUtterance,
 		Logger:       log,

@@ -20,6 +20,9 @@ type Recording struct {
 	SampleRate int `json:"sample_rate"`
 	// Language is the session's language, for the engine.
 	Language string `json:"language,omitempty"`
+	// Keyterms are the words the client asked the engine to expect
+	// (keyterm/keywords), kept so that a rebuilt session has them too.
+	Keyterms []string `json:"keyterms,omitempty"`
 	// Transcribed is the offset in bytes of the client's audio up to which
 	// the note's Transcript is final: audio after it is transcribed again
 	// when the session is rebuilt, audio before it never is.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	openai "github.com/sashabaranov/go-openai"
 )
@@ -90,7 +91,7 @@ func (e *OpenAIEngine) Transcribe(ctx context.Context, u Utterance) (Transcript,
 	req := openai.AudioRequest{
 		Model:    e.model,
 		FilePath: fmt.Sprintf("utterance-%d.wav", u.Index),
-		Prompt:   u.Prompt,
+		Prompt:   whisperPrompt(u.Keyterms, u.Prompt),
 		Language: isoLanguage(u.Language),
 		// Temperature stays 0 (go-openai then omits it; 0 is the API's
 		// default): deterministic decoding invents fewer words.
@@ -283,3 +284,40 @@ type retryAfterError struct {
 
 func (e *retryAfterError) Error() string { return e.err.Error() }
 func (e *retryAfterError) Unwrap() error { return e.err }
+
+// maxGlossary bounds the keyterms' part of the prompt, which comes first:
+// Whisper reads only the prompt's last 224 tokens, so the text before the
+// utterance is cut to leave room for it within maxPrompt.
+const maxGlossary = 300
+
+// whisperPrompt is the prompt for Whisper: the keyterms, as the glossary
+// OpenAI's guide suggests for uncommon words ("Terms: A, B."), then the
+// end of the text recognised before the utterance.
+func whisperPrompt(keyterms []string, previous string) string {
+	if len(keyterms) == 0 {
+		return previous
+	}
+	var b strings.Builder
+	b.WriteString("Terms: ")
+	for i, k := range keyterms {
+		if b.Len()+len(k)+2 > maxGlossary {
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(k)
+	}
+	b.WriteString(".")
+	if previous == "" {
+		return b.String()
+	}
+	if room := maxPrompt - b.Len() - 1; len(previous) > room {
+		cut := len(previous) - max(room, 0)
+		for cut < len(previous) && !utf8.RuneStart(previous[cut]) {
+			cut++
+		}
+		previous = previous[cut:]
+	}
+	return b.String() + " " + previous
+}

@@ -71,6 +71,47 @@ func TestOpenAIEngineWords(t *testing.T) {
 	}
 }
 
+// TestOpenAIEngineKeyterms: the client's keyterms reach Whisper as the
+// glossary OpenAI suggests for uncommon words, before the text recognised
+// just before, and the prompt stays within what Whisper reads.
+func TestOpenAIEngineKeyterms(t *testing.T) {
+	srv := openaitest.New(t, &openaitest.Server{Transcribe: wordsByDuration})
+	e := newOpenAI(t, srv, "")
+	u := Utterance{Samples: sine(300, 16000, 0.5, 5000), SampleRate: 16000,
+		Prompt: "The patient has a cough.", Keyterms: []string{"metformin", "HbA1c"}}
+	if _, err := e.Transcribe(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := srv.Transcriptions()[0].Prompt, "Terms: metformin, HbA1c. The patient has a cough."; got != want {
+		t.Errorf("prompt %q, want %q", got, want)
+	}
+	for _, tt := range []struct {
+		name     string
+		keyterms []string
+		previous string
+		want     string // the prompt, or its length when it starts with "#"
+	}{
+		{"no keyterms", nil, "before", "before"},
+		{"no text before", []string{"a b"}, "", "Terms: a b."},
+		{"long text before, cut at its start", []string{"x"}, strings.Repeat("é", 400), "Terms: x. " + strings.Repeat("é", (maxPrompt-len("Terms: x. "))/2)},
+	} {
+		got := whisperPrompt(tt.keyterms, tt.previous)
+		if got != tt.want {
+			t.Errorf("%s: %q (%d bytes), want %q", tt.name, got, len(got), tt.want)
+		}
+		if len(got) > maxPrompt {
+			t.Errorf("%s: %d bytes, over %d", tt.name, len(got), maxPrompt)
+		}
+	}
+	many := make([]string, 100)
+	for i := range many {
+		many[i] = fmt.Sprintf("term%02d", i)
+	}
+	if got := whisperPrompt(many, ""); len(got) > maxGlossary+1 || !strings.HasPrefix(got, "Terms: term00, term01") {
+		t.Errorf("100 keyterms: %q (%d bytes), want the first within %d bytes", got, len(got), maxGlossary)
+	}
+}
+
 func TestOpenAIEngineJSONFallback(t *testing.T) {
 	// gpt-4o-transcribe is known to take only json; an unknown model is
 	// tried with verbose_json once and remembered when refused.

@@ -22,6 +22,8 @@ type StreamConfig struct {
 	SampleRate int
 	// Language is passed to the engine with every utterance.
 	Language string
+	// Keyterms are passed to the engine with every utterance.
+	Keyterms []string
 	// Endpointing is the silence that ends an utterance; 0 means 500 ms.
 	Endpointing time.Duration
 	// MaxUtterance bounds an utterance without pauses; 0 means 30 s.
@@ -351,7 +353,7 @@ func (s *Stream) startInterim() {
 	u, _ := s.seg.Pending() // copied only when an interim is due
 	s.interimAt = end
 	seq := s.nUtt // the pending utterance is the next job submitted
-	u.Language = s.cfg.Language
+	u.Language, u.Keyterms = s.cfg.Language, s.cfg.Keyterms
 	u.Prompt = s.prompt(seq)
 	s.interimWG.Add(1)
 	s.busy.Add(int64(2 * cap(u.Samples)))
@@ -414,7 +416,7 @@ func (s *Stream) RetryGap(pcm []byte, gap Result) error {
 		in = rs.Flush(rs.Write(nil, in))
 	}
 	samples := append(s.cfg.Buffers.get(len(in), 1024), in...)
-	u := Utterance{Index: gap.Index, Start: gap.Start, Samples: samples, SampleRate: EngineSampleRate, Language: s.cfg.Language}
+	u := Utterance{Index: gap.Index, Start: gap.Start, Samples: samples, SampleRate: EngineSampleRate, Language: s.cfg.Language, Keyterms: s.cfg.Keyterms}
 	s.late.Add(1)
 	s.gapBytes.Add(int64(2 * cap(samples)))
 	// Before any of this stream's utterances (sequence -1): its
@@ -494,7 +496,7 @@ func (s *Stream) submit(evs []SegmentEvent, fromFinalize bool) {
 			s.signal()
 		case SegmentUtterance:
 			u := ev.Utterance
-			u.Language = s.cfg.Language
+			u.Language, u.Keyterms = s.cfg.Language, s.cfg.Keyterms
 			seq := s.nUtt
 			s.nUtt++
 			s.enqueue(job{seq: seq, u: u, fromFinalize: fromFinalize, speechFinal: !ev.Cut})

@@ -35,6 +35,11 @@ type Utterance struct {
 	// Language is a BCP-47 tag such as "en" or "en-AU"; empty means the
 	// engine's default.
 	Language string
+	// Keyterms are words and phrases the client expects (Deepgram's
+	// keyterm and keywords): drug names, a patient's conditions. Engines
+	// that take a prompt are given them, so that they are heard and
+	// spelled as asked; others ignore them.
+	Keyterms []string
 }
 
 // Duration is the length of the utterance's audio.
