@@ -28,7 +28,8 @@ const writeWait = 10 * time.Second
 // and close echo included (handleControl), is made under mu, which is what
 // makes a frame written straight to the socket safe beside gorilla's.
 type connWriter struct {
-	rate int // the session's sample rate, for Durable's seconds
+	id   string // the session's, in every Durable
+	rate int    // the session's sample rate, for Durable's seconds
 
 	mu       sync.Mutex
 	conn     *websocket.Conn // nil while the session waits for its client
@@ -49,8 +50,8 @@ type tryWriter interface {
 	tryWrite(b []byte) (int, error)
 }
 
-func newConnWriter(c *websocket.Conn, rate int) *connWriter {
-	w := &connWriter{rate: rate}
+func newConnWriter(c *websocket.Conn, id string, rate int) *connWriter {
+	w := &connWriter{id: id, rate: rate}
 	w.enc = json.NewEncoder(&w.buf)
 	w.use(c, 0)
 	return w
@@ -211,7 +212,7 @@ func (w *connWriter) sendDurable(d int64) {
 	}
 	w.durable = d
 	w.buf.Reset()
-	w.buf.Write(newDurableMsg(d, w.rate).appendJSON(w.buf.AvailableBuffer()))
+	w.buf.Write(newDurableMsg(d, w.rate, w.id).appendJSON(w.buf.AvailableBuffer()))
 	w.write(websocket.TextMessage, w.buf.Bytes())
 }
 
@@ -236,7 +237,7 @@ func (w *connWriter) durableInPlace(d int64) bool {
 	}
 	out := w.held
 	if ack {
-		w.payload = newDurableMsg(d, w.rate).appendJSON(w.payload[:0])
+		w.payload = newDurableMsg(d, w.rate, w.id).appendJSON(w.payload[:0])
 		out = appendTextFrame(out, w.payload)
 	}
 	// An error (the socket's buffer is full, the deadline gorilla last set

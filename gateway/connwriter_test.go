@@ -42,7 +42,7 @@ func connPair(t *testing.T) (*connWriter, *websocket.Conn) {
 	t.Cleanup(func() { client.Close() })
 	sc := <-got
 	t.Cleanup(func() { sc.Close() })
-	return newConnWriter(sc, 16000), client
+	return newConnWriter(sc, "s-1", 16000), client
 }
 
 // TestDurableInPlace: Durable frames written straight to the socket are

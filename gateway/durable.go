@@ -56,11 +56,14 @@ type recordingNotes interface {
 	SessionNote(ctx context.Context, id string) (*review.Note, error)
 }
 
-// durableMsg tells the client how much of its audio is safely stored.
+// durableMsg tells the client how much of its audio is safely stored, and
+// the session's id to resume it with: a browser cannot read the upgrade's
+// dg-request-id header, and a connection may drop before any Results.
 type durableMsg struct {
-	Type    string  `json:"type"`
-	Bytes   int64   `json:"bytes"`
-	Seconds float64 `json:"seconds"`
+	Type      string  `json:"type"`
+	Bytes     int64   `json:"bytes"`
+	Seconds   float64 `json:"seconds"`
+	RequestID string  `json:"request_id"`
 }
 
 // registry holds the server's live sessions by id, attached or waiting for
@@ -292,6 +295,8 @@ func (m durableMsg) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, m.Bytes, 10)
 	b = append(b, `,"seconds":`...)
 	b = appendJSONFloat(b, m.Seconds)
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, m.RequestID)
 	return append(b, "}\n"...)
 }
 
@@ -305,11 +310,12 @@ func appendJSONFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
-func (ss *session) durableMsg(n int64) durableMsg { return newDurableMsg(n, ss.p.sampleRate) }
+func (ss *session) durableMsg(n int64) durableMsg { return newDurableMsg(n, ss.p.sampleRate, ss.id) }
 
-// newDurableMsg says n bytes of linear16 audio at rate are stored.
-func newDurableMsg(n int64, rate int) durableMsg {
-	return durableMsg{Type: "Durable", Bytes: n, Seconds: float64(n/2) / float64(rate)}
+// newDurableMsg says n bytes of linear16 audio at rate are stored for
+// session id.
+func newDurableMsg(n int64, rate int, id string) durableMsg {
+	return durableMsg{Type: "Durable", Bytes: n, Seconds: float64(n/2) / float64(rate), RequestID: id}
 }
 
 // shiftResult puts a result of the session's current stream on the
@@ -486,7 +492,7 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 		rebuilt:    true,
 	}
 	ss.claims.Subject = n.Clinician
-	ss.cw = newConnWriter(nil, rec.SampleRate)
+	ss.cw = newConnWriter(nil, n.SessionID, rec.SampleRate)
 	// The transcript may cover audio beyond what was stored (acknowledged
 	// audio lags the stream): the client resends it, and accept stores it
 	// without giving it to the stream again.

@@ -83,9 +83,10 @@ type collector struct {
 }
 
 type durableWire struct {
-	Type    string  `json:"type"`
-	Bytes   int64   `json:"bytes"`
-	Seconds float64 `json:"seconds"`
+	Type      string  `json:"type"`
+	Bytes     int64   `json:"bytes"`
+	Seconds   float64 `json:"seconds"`
+	RequestID string  `json:"request_id"`
 }
 
 func collect(c *websocket.Conn) *collector {
@@ -158,7 +159,7 @@ func (col *collector) finals() int {
 
 // firstDurable reads the first message of a resumed connection, which
 // must be Durable, and returns its offset.
-func firstDurable(t *testing.T, c *websocket.Conn) int64 {
+func firstDurable(t *testing.T, c *websocket.Conn, id string) int64 {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	_, b, err := c.ReadMessage()
@@ -167,8 +168,8 @@ func firstDurable(t *testing.T, c *websocket.Conn) int64 {
 	}
 	c.SetReadDeadline(time.Time{})
 	var d durableWire
-	if err := json.Unmarshal(b, &d); err != nil || d.Type != "Durable" {
-		t.Fatalf("first message of a resumed session is %s, want Durable", b)
+	if err := json.Unmarshal(b, &d); err != nil || d.Type != "Durable" || d.RequestID != id {
+		t.Fatalf("first message of a resumed session is %s, want Durable of session %s", b, id)
 	}
 	if want := float64(d.Bytes/2) / 16000; d.Seconds != want {
 		t.Errorf("Durable seconds %v for %d bytes, want %v", d.Seconds, d.Bytes, want)
@@ -270,7 +271,7 @@ func (e *durableEnv) resumeAndFinish(t *testing.T, id string, pcm []byte) []wsMs
 	if got := resp.Header.Get("dg-request-id"); got != id {
 		t.Errorf("resumed dg-request-id %q, want %q", got, id)
 	}
-	d := firstDurable(t, c)
+	d := firstDurable(t, c, id)
 	if d > int64(len(pcm)) {
 		t.Fatalf("durable %d beyond the %d bytes sent", d, len(pcm))
 	}

@@ -961,7 +961,8 @@ func TestListenConsultationWAV(t *testing.T) {
 func TestDurableJSON(t *testing.T) {
 	for _, m := range []durableMsg{
 		{Type: "Durable"},
-		{Type: "Durable", Bytes: 3200, Seconds: 0.1},
+		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "6f1c2a54-7c0e-4f5e-9d1a-2b3c4d5e6f70"},
+		{Type: "Durable", Bytes: 6400, Seconds: 0.2, RequestID: "odd \"id\" <&>\u2028"},
 		{Type: "Durable", Bytes: 1 << 40, Seconds: 34359738.368},
 		{Type: "Durable", Bytes: 1, Seconds: 1.0 / 3},
 		{Type: "Durable", Bytes: 3, Seconds: 1e-7},

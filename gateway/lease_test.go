@@ -186,7 +186,7 @@ func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
 		}
 	}
 	defer c2.Close()
-	d := firstDurable(t, c2)
+	d := firstDurable(t, c2, id)
 	if d > int64(half) {
 		t.Fatalf("durable %d beyond the %d bytes sent", d, half)
 	}

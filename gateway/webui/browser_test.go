@@ -3,9 +3,13 @@ package webui_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -258,4 +262,126 @@ func TestReviewNote(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "review-approved.png")
+}
+
+// cutter is a TCP proxy in front of the gateway that can drop every
+// connection through it at once, as clinic Wi-Fi does; connections made
+// after go through.
+type cutter struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{l: l, target: target}
+	t.Cleanup(func() { l.Close(); c.cut() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, in, out)
+			c.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return c
+}
+
+func (c *cutter) url() string { return "http://" + c.l.Addr().String() }
+
+// cut drops every connection open through the proxy.
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
+}
+
+// TestRecorderResumesAfterDroppedConnection: the network drops while the
+// clinician records. The page keeps recording, reconnects to the same
+// session (session=<id>&resume=true) and sends what the gateway had not
+// stored; Stop then queues one note, whose stored audio is every byte the
+// page recorded, once.
+func TestRecorderResumesAfterDroppedConnection(t *testing.T) {
+	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	proxy := newCutter(t, strings.TrimPrefix(e.url, "http://"))
+	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
+	ctx := browser(t,
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-audio-capture", wav),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	)
+	page := func() string {
+		var text string
+		_ = chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector('main').innerText`, &text))
+		return text
+	}
+	var before int
+	if err := chromedp.Run(ctx,
+		signIn(proxy.url(), tok, ""),
+		chromedp.WaitVisible("#patient", chromedp.ByID),
+		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
+		chromedp.SendKeys("#patient", "pat-drop-1", chromedp.ByID),
+		chromedp.Click("#start", chromedp.ByID),
+		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 1`),
+		chromedp.Evaluate(`document.querySelectorAll('#live-transcript li.final').length`, &before),
+	); err != nil {
+		t.Fatalf("recording: %v\npage: %s", err, page())
+	}
+	proxy.cut()
+	if err := chromedp.Run(ctx,
+		waitJS(`document.querySelector('#rec-status').textContent.startsWith('Reconnected')`),
+		waitJS(fmt.Sprintf(`document.querySelectorAll('#live-transcript li.final').length > %d`, before)),
+		chromedp.Click("#stop", chromedp.ByID),
+		chromedp.WaitVisible("#open-note", chromedp.ByID),
+	); err != nil {
+		t.Fatalf("after the drop: %v\npage: %s", err, page())
+	}
+	var recorded string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector('#rec-status').dataset.audioBytes`, &recorded)); err != nil {
+		t.Fatal(err)
+	}
+	page1, err := e.svc.List(context.Background(), review.Actor{Subject: "prac-1", Clinic: "clinic-a", Role: review.RoleClinician}, review.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, n := range page1.Notes {
+		if n.Patient == "pat-drop-1" {
+			ids = append(ids, n.ID)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("notes for the patient: %v, want one (the session resumed, not begun again)", ids)
+	}
+	stored, err := e.store.AudioSize(context.Background(), ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := strconv.ParseInt(recorded, 10, 64); want == 0 || stored != want {
+		t.Errorf("stored %d bytes of audio, the page recorded %s", stored, recorded)
+	}
 }

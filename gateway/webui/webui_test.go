@@ -57,8 +57,9 @@ func (spanEngine) Transcribe(ctx context.Context, u transcription.Utterance) (tr
 }
 
 type env struct {
-	url string
-	svc *review.Service
+	url   string
+	svc   *review.Service
+	store *sqlitestore.Store // notes and streaming audio
 }
 
 // newEnv serves a gateway built as cmd/scribegate builds it: the real
@@ -83,11 +84,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	srv, err := gateway.New(gateway.Options{
-		Auth: auth, Engine: spanEngine{}, Drafter: notes.RuleDrafter{}, Templates: tpls, Notes: svc,
+		Auth: auth, Engine: spanEngine{}, Drafter: notes.RuleDrafter{}, Templates: tpls, Notes: svc, Audio: store,
 		ConnectorExists:  func(name string) bool { return name == "files" },
 		DefaultConnector: "files",
 		Logger:           log,
-		Limits:           gateway.Limits{Endpointing: 400 * time.Millisecond},
+		Limits:           gateway.Limits{Endpointing: 400 * time.Millisecond, ResumeWindow: time.Minute},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +102,7 @@ func newEnv(t *testing.T) *env {
 		}
 		hs.Close()
 	})
-	return &env{url: hs.URL, svc: svc}
+	return &env{url: hs.URL, svc: svc, store: store}
 }
 
 func mint(t *testing.T, sub, name, clinic string, role review.Role) string {

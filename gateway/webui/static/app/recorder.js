@@ -6,6 +6,19 @@ import { api, plainWords, token } from './api.js';
 import { clock, fill, h } from './dom.js';
 
 const KEEPALIVE_MS = 5000;
+// A dropped connection is tried again after 0.5 s, then twice as long each
+// time up to 8 s: some two minutes in all, the gateway's default
+// streaming.resume_window.
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 8000;
+const MAX_RETRIES = 18;
+// Close codes after which the session can be resumed: the connection was
+// lost (1006), the gateway restarted or the session moved (1012), or its
+// audio could not be stored for a while (1013).
+const RESUMABLE = [1006, 1012, 1013];
+// At most this much audio is kept waiting for a Durable (ten minutes at
+// 16 kHz); a gateway without an audio store sends none.
+const MAX_UNACKED_BYTES = 20 << 20;
 
 export function recorderView(main, user) {
   const patient = h('input', { id: 'patient', name: 'patient', required: true, autocomplete: 'off', spellcheck: 'false' });
@@ -49,6 +62,18 @@ export function recorderView(main, user) {
   let interim = null;
   let gotReady = false;
   let stopping = false;
+  // Resume: the session's id (from Durable), the audio captured so far
+  // (the session's offset), what of it the gateway has not said is stored
+  // (to send again after a reconnection), and whether the current
+  // connection has been sent it yet.
+  let query = null;
+  let sessionId = '';
+  let captured = 0;
+  let unacked = []; // [{ at, bytes: Uint8Array }]
+  let caughtUp = false;
+  let retries = 0;
+  let retryTimer = null;
+  let closeWhenCaughtUp = false;
 
   function showError(text) {
     errors.append(h('p', { class: 'error' }, text));
@@ -88,38 +113,104 @@ export function recorderView(main, user) {
         : `The microphone could not be opened (${e && e.message ? e.message : e}).`);
       return;
     }
-    const q = new URLSearchParams({
+    query = new URLSearchParams({
       encoding: 'linear16', sample_rate: String(audio.rate), channels: '1',
       interim_results: 'true', punctuate: 'true', patient: patient.value.trim(),
     });
-    if (encounter.value.trim()) q.set('encounter', encounter.value.trim());
-    if (template.value) q.set('template', template.value);
-    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    ws = new WebSocket(`${proto}//${location.host}/v1/listen?${q}`, ['token', token()]);
-    ws.binaryType = 'arraybuffer';
-    ws.onopen = () => {
-      status.textContent = 'Recording. Speak normally; the transcript appears as you go.';
-      audio.node.port.onmessage = (e) => {
-        if (!paused && ws && ws.readyState === WebSocket.OPEN) ws.send(e.data);
-      };
-      meter();
+    if (encounter.value.trim()) query.set('encounter', encounter.value.trim());
+    if (template.value) query.set('template', template.value);
+    sessionId = '';
+    captured = 0;
+    unacked = [];
+    retries = 0;
+    closeWhenCaughtUp = false;
+    // Audio is kept until the gateway says it is stored (Durable), so
+    // that a dropped connection loses none of it.
+    audio.node.port.onmessage = (e) => {
+      if (paused) return;
+      const bytes = new Uint8Array(e.data);
+      unacked.push({ at: captured, bytes });
+      captured += bytes.length;
+      if (captured - unacked[0].at > MAX_UNACKED_BYTES) unacked.shift();
+      // How much was recorded, for support (and the browser tests).
+      status.dataset.audioBytes = String(captured);
+      if (ws && ws.readyState === WebSocket.OPEN && caughtUp) ws.send(bytes);
     };
-    ws.onmessage = (e) => onMessage(e.data);
-    ws.onerror = () => { /* onclose says what happened */ };
-    ws.onclose = (e) => {
-      closeMicrophone();
-      setRecording(false);
-      clearInterval(keepAlive);
-      ws = null;
-      if (gotReady) {
-        status.textContent = 'Done. The note is waiting for review.';
-      } else if (e.code === 1006 && !stopping) {
-        status.textContent = 'Not recording.';
-        showError('The connection to the gateway was refused or lost. Check the patient id and your sign-in, then try again; audio already received is kept.');
-      } else {
-        status.textContent = 'Recording ended.';
+    meter();
+    connect();
+  }
+
+  // connect opens the session's WebSocket: a new session, or, once the
+  // gateway has named it, the same one again (session=<id>&resume=true),
+  // whose first message says from where to send.
+  function connect() {
+    retryTimer = null;
+    const q = new URLSearchParams(query);
+    if (sessionId) {
+      q.set('session', sessionId);
+      q.set('resume', 'true');
+    }
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const sock = new WebSocket(`${proto}//${location.host}/v1/listen?${q}`, ['token', token()]);
+    sock.binaryType = 'arraybuffer';
+    ws = sock;
+    caughtUp = false;
+    sock.onopen = () => {
+      if (!sessionId) {
+        status.textContent = 'Recording. Speak normally; the transcript appears as you go.';
+        sendFrom(0);
       }
     };
+    sock.onmessage = (e) => onMessage(e.data);
+    sock.onerror = () => { /* onclose says what happened */ };
+    sock.onclose = (e) => onClose(sock, e);
+  }
+
+  // sendFrom sends the audio kept from offset on (what the gateway does
+  // not hold) and then the audio as it comes.
+  function sendFrom(offset) {
+    acknowledge(offset);
+    for (const c of unacked) {
+      const skip = Math.max(0, offset - c.at);
+      ws.send(skip ? c.bytes.subarray(skip) : c.bytes);
+    }
+    caughtUp = true;
+    retries = 0;
+    if (closeWhenCaughtUp) send({ type: 'CloseStream' });
+  }
+
+  // acknowledge forgets the audio the gateway has stored.
+  function acknowledge(stored) {
+    let n = 0;
+    while (n < unacked.length && unacked[n].at + unacked[n].bytes.length <= stored) n++;
+    if (n) unacked = unacked.slice(n);
+  }
+
+  function onClose(sock, e) {
+    if (sock !== ws) return;
+    ws = null;
+    if (!gotReady && sessionId && RESUMABLE.includes(e.code) && retries < MAX_RETRIES) {
+      retries++;
+      const wait = Math.min(RETRY_FIRST_MS * 2 ** (retries - 1), RETRY_MAX_MS);
+      status.textContent = stopping
+        ? 'Connection lost. Reconnecting to finish the note…'
+        : 'Connection lost. Still recording; reconnecting…';
+      retryTimer = setTimeout(connect, wait);
+      return;
+    }
+    closeMicrophone();
+    setRecording(false);
+    clearInterval(keepAlive);
+    if (gotReady) {
+      status.textContent = 'Done. The note is waiting for review.';
+    } else if (e.code === 1006 && !stopping) {
+      status.textContent = 'Not recording.';
+      showError(sessionId
+        ? 'The connection to the gateway was lost and could not be made again. The audio it had stored is kept and drafted; start a new recording for the rest.'
+        : 'The connection to the gateway was refused or lost. Check the patient id and your sign-in, then try again; audio already received is kept.');
+    } else {
+      status.textContent = 'Recording ended.';
+    }
   }
 
   function onMessage(raw) {
@@ -144,6 +235,16 @@ export function recorderView(main, user) {
         line.scrollIntoView({ block: 'nearest' });
         break;
       }
+      case 'Durable':
+        if (m.request_id) sessionId = m.request_id;
+        if (caughtUp) {
+          acknowledge(m.bytes);
+        } else if (sessionId) {
+          // A resumed connection: its first message says what is stored.
+          status.textContent = stopping ? 'Reconnected. Finishing the note…' : 'Reconnected. Recording.';
+          sendFrom(m.bytes);
+        }
+        break;
       case 'NoteDraft':
         renderDraft(m.draft || {});
         break;
@@ -187,14 +288,19 @@ export function recorderView(main, user) {
   }
 
   function stop() {
-    if (!ws) return;
+    if (!ws && !retryTimer) return;
     stopping = true;
     clearInterval(keepAlive);
     if (audio) audio.node.port.postMessage('flush');
-    // Let the flushed chunk reach the socket before the stream is closed.
+    // Let the flushed chunk reach the socket before the stream is closed;
+    // while reconnecting, CloseStream follows the audio the gateway missed.
     setTimeout(() => {
       closeMicrophone();
-      send({ type: 'CloseStream' });
+      if (ws && ws.readyState === WebSocket.OPEN && caughtUp) {
+        send({ type: 'CloseStream' });
+      } else {
+        closeWhenCaughtUp = true;
+      }
     }, 50);
     stopBtn.disabled = true;
     pauseBtn.disabled = true;
@@ -227,6 +333,7 @@ export function recorderView(main, user) {
 
   // Leaving the page finishes the session: the gateway drafts what it has.
   return () => {
+    clearTimeout(retryTimer);
     if (ws) {
       send({ type: 'CloseStream' });
       closeMicrophone();
