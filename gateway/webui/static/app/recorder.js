@@ -331,13 +331,17 @@ export function recorderView(main, user) {
     a.ctx.close().catch(() => {});
   }
 
-  // Leaving the page finishes the session: the gateway drafts what it has.
+  // Leaving the page finishes the session: the gateway drafts what it has
+  // (nothing is reconnected after).
   return () => {
     clearTimeout(retryTimer);
+    retryTimer = null;
     if (ws) {
       send({ type: 'CloseStream' });
-      closeMicrophone();
+      ws.onclose = null;
+      ws = null;
     }
+    closeMicrophone();
   };
 }
 
