@@ -10,6 +10,7 @@ import (
 	dgmsg "github.com/deepgram/deepgram-go-sdk/v3/pkg/api/listen/v1/websocket/interfaces"
 	dginterfaces "github.com/deepgram/deepgram-go-sdk/v3/pkg/client/interfaces"
 	dglisten "github.com/deepgram/deepgram-go-sdk/v3/pkg/client/listen"
+	dgws "github.com/deepgram/deepgram-go-sdk/v3/pkg/client/listen/v1/websocket"
 
 	"github.com/scribegate/scribegate/review"
 )
@@ -69,6 +70,20 @@ func (s *sdkEvents) await(t *testing.T, what string, ok func(any) bool) any {
 	}
 }
 
+// connectSDK opens a live session with the SDK's callback client.
+func connectSDK(t *testing.T, ctx context.Context, cOpts *dginterfaces.ClientOptions, tOpts *dginterfaces.LiveTranscriptionOptions) (*dgws.WSCallback, *sdkEvents) {
+	t.Helper()
+	events := newSDKEvents()
+	dg, err := dglisten.NewWSUsingCallback(ctx, "", cOpts, tOpts, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dg.Connect() {
+		t.Fatal("the SDK could not connect to the gateway")
+	}
+	return dg, events
+}
+
 // TestDeepgramGoSDK streams a consultation through Deepgram's own Go SDK
 // (v3, its live client with callbacks), changed only as an integrator
 // pointing an existing Deepgram app at the gateway would change it: the
@@ -104,14 +119,7 @@ func TestDeepgramGoSDK(t *testing.T) {
 		UtteranceEndMs: "1000",
 		Keyterm:        []string{"ibuprofen", "knee effusion"},
 	}
-	events := newSDKEvents()
-	dg, err := dglisten.NewWSUsingCallback(ctx, "", cOpts, tOpts, events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !dg.Connect() {
-		t.Fatal("the SDK could not connect to the gateway")
-	}
+	dg, events := connectSDK(t, ctx, cOpts, tOpts)
 	defer dg.Stop()
 
 	results := func(ev any) (*dgmsg.MessageResponse, bool) {
@@ -206,14 +214,7 @@ func TestDeepgramGoSDKStop(t *testing.T) {
 		APIKey: token(t, "dr-a", "c1", review.RoleClinician),
 	}
 	tOpts := &dginterfaces.LiveTranscriptionOptions{Model: "nova-3", Encoding: "linear16", SampleRate: 16000, Channels: 1}
-	events := newSDKEvents()
-	dg, err := dglisten.NewWSUsingCallback(ctx, "", cOpts, tOpts, events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !dg.Connect() {
-		t.Fatal("the SDK could not connect to the gateway")
-	}
+	dg, events := connectSDK(t, ctx, cOpts, tOpts)
 	audio := tones(16000, 300, 500, 700)
 	for b := audio; len(b) > 0; b = b[min(len(b), 3200):] {
 		if _, err := dg.Write(b[:min(len(b), 3200)]); err != nil {
@@ -228,26 +229,9 @@ func TestDeepgramGoSDKStop(t *testing.T) {
 	})
 	id := first.(*dgmsg.MessageResponse).Metadata.RequestID
 	dg.Stop()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		note, err := e.svc.SessionNote(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if note.State == review.StatePendingReview {
-			var got []string
-			for _, u := range note.Transcript {
-				got = append(got, u.Text)
-			}
-			want := []string{tonePhrases[0].phrase, tonePhrases[1].phrase, tonePhrases[2].phrase}
-			if strings.Join(got, "|") != strings.Join(want, "|") {
-				t.Errorf("the note's transcript %q, want %q", got, want)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the note is %s after the SDK's Stop, want pending_review", note.State)
-		}
-		time.Sleep(20 * time.Millisecond)
+	got := e.pendingTranscript(t, id)
+	want := []string{tonePhrases[0].phrase, tonePhrases[1].phrase, tonePhrases[2].phrase}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("the note's transcript after the SDK's Stop %q, want %q", got, want)
 	}
 }

@@ -540,26 +540,8 @@ func TestRecoverFinishesAbandonedSession(t *testing.T) {
 	col.waitDurable(t, int64(len(pcm)))
 	e.crash(col)
 	e.restart(t, func(o *Options) { o.Limits.ResumeWindow = time.Millisecond })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		note, err := e.svc.SessionNote(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if note.State == review.StatePendingReview {
-			var texts []string
-			for _, u := range note.Transcript {
-				texts = append(texts, u.Text)
-			}
-			if !slices.Equal(texts, leveltest.Want(n)) {
-				t.Errorf("recovered transcript %v, want %v", texts, leveltest.Want(n))
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("abandoned session still %s", note.State)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if texts := e.pendingTranscript(t, id); !slices.Equal(texts, leveltest.Want(n)) {
+		t.Errorf("recovered transcript %v, want %v", texts, leveltest.Want(n))
 	}
 }
 

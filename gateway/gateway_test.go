@@ -992,3 +992,27 @@ func TestReadFrame(t *testing.T) {
 		}
 	}
 }
+
+// pendingTranscript waits until session id's note is pending review and
+// returns the texts of its transcript.
+func (e *env) pendingTranscript(t *testing.T, id string) []string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		note, err := e.svc.SessionNote(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if note.State == review.StatePendingReview {
+			var texts []string
+			for _, u := range note.Transcript {
+				texts = append(texts, u.Text)
+			}
+			return texts
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s's note is still %s, want pending_review", id, note.State)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -29,12 +29,7 @@ func TestRecorderStreamsMicrophone(t *testing.T) {
 	}
 	e := newEnv(t)
 	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
-	ctx := browser(t,
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-file-for-fake-audio-capture", wav),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-	)
+	ctx := browser(t, fakeMicrophone(wav)...)
 	var who string
 	if err := chromedp.Run(ctx,
 		signIn(e.url, tok, ""),
@@ -328,12 +323,7 @@ func TestRecorderResumesAfterDroppedConnection(t *testing.T) {
 	e := newEnv(t)
 	proxy := newCutter(t, strings.TrimPrefix(e.url, "http://"))
 	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
-	ctx := browser(t,
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-file-for-fake-audio-capture", wav),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-	)
+	ctx := browser(t, fakeMicrophone(wav)...)
 	page := func() string {
 		var text string
 		_ = chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector('main').innerText`, &text))
@@ -383,5 +373,16 @@ func TestRecorderResumesAfterDroppedConnection(t *testing.T) {
 	}
 	if want, _ := strconv.ParseInt(recorded, 10, 64); want == 0 || stored != want {
 		t.Errorf("stored %d bytes of audio, the page recorded %s", stored, recorded)
+	}
+}
+
+// fakeMicrophone has Chromium play wav as the microphone, allowed without
+// asking.
+func fakeMicrophone(wav string) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-audio-capture", wav),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 	}
 }
