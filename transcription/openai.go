@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	openai "github.com/sashabaranov/go-openai"
 )
@@ -312,12 +311,5 @@ func whisperPrompt(keyterms []string, previous string) string {
 	if previous == "" {
 		return b.String()
 	}
-	if room := maxPrompt - b.Len() - 1; len(previous) > room {
-		cut := len(previous) - max(room, 0)
-		for cut < len(previous) && !utf8.RuneStart(previous[cut]) {
-			cut++
-		}
-		previous = previous[cut:]
-	}
-	return b.String() + " " + previous
+	return b.String() + " " + lastBytes(previous, maxPrompt-b.Len()-1)
 }

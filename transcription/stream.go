@@ -690,17 +690,22 @@ func (s *Stream) prompt(index int) string {
 	defer s.qmu.Unlock()
 	for i := index - 1; i >= 0 && i >= index-s.cfg.Concurrency-1; i-- {
 		if t, ok := s.texts[i]; ok && t != "" {
-			if len(t) > maxPrompt {
-				cut := len(t) - maxPrompt
-				for cut < len(t) && !utf8.RuneStart(t[cut]) {
-					cut++
-				}
-				t = t[cut:]
-			}
-			return t
+			return lastBytes(t, maxPrompt)
 		}
 	}
 	return ""
+}
+
+// lastBytes is the end of t in at most n bytes, cut at a character.
+func lastBytes(t string, n int) string {
+	if len(t) <= n {
+		return t
+	}
+	cut := len(t) - max(n, 0)
+	for cut < len(t) && !utf8.RuneStart(t[cut]) {
+		cut++
+	}
+	return t[cut:]
 }
 
 func (s *Stream) transcribe(u Utterance) (Transcript, int, error) {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -92,18 +93,22 @@ func (s *Store) hold(x *index, sr *sessionRecs, cause error) error {
 // holds cmu.
 func (s *Store) addToBacklog(b *backlog, x *index, sr *sessionRecs) error {
 	seed := seqCRC(0)
-	var buf []byte
+	var buf, scratch []byte
 	end := b.end
 	for r := sr.first; r >= 0; {
 		rc := &x.recs[r]
-		start := len(buf)
-		buf = appendRecord(buf, kindAudio, sr.id, rc.off, rc.created, make([]byte, rc.n))
-		data := buf[len(buf)-int(rc.n):]
-		if d := rc.seg.data; d != nil {
-			copy(data, d[rc.pos:rc.pos+int64(rc.n)])
-		} else if _, err := rc.seg.f.ReadAt(data, rc.pos); err != nil {
-			return fmt.Errorf("audiofile: read journal %s: %w", segName(rc.seg.seq), err)
+		data := rc.seg.data // mapped, or read
+		if data != nil {
+			data = data[rc.pos : rc.pos+int64(rc.n)]
+		} else {
+			scratch = slices.Grow(scratch[:0], int(rc.n))[:rc.n]
+			if _, err := rc.seg.f.ReadAt(scratch, rc.pos); err != nil {
+				return fmt.Errorf("audiofile: read journal %s: %w", segName(rc.seg.seq), err)
+			}
+			data = scratch
 		}
+		start := len(buf)
+		buf = appendRecord(buf, kindAudio, sr.id, rc.off, rc.created, data)
 		binary.LittleEndian.PutUint32(buf[start:], crc32.Update(seed, castagnoli, buf[start+4:]))
 		end = max(end, rc.off+int64(rc.n))
 		r = rc.next
