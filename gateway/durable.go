@@ -281,7 +281,7 @@ func (ss *session) attachConn(c *websocket.Conn) {
 	ss.cw.handleControl(c)
 	ss.out <- outFrame{attach: c, msg: ss.durableMsg(d)}
 	ss.readerDone = make(chan struct{})
-	go ss.reader(c, ss.readEnds, ss.stopRead, ss.readerDone)
+	ss.startReader(c, ss.readEnds, ss.stopRead, ss.readerDone)
 	ss.srv.metrics.sessionsTotal.WithLabelValues("resumed").Inc()
 	ss.srv.log.Info("session resumed", append(ss.attrs(), "durable_bytes", d)...)
 }

@@ -547,99 +547,101 @@ func TestRecoverFinishesAbandonedSession(t *testing.T) {
 
 // TestStreamingBadInput is the bad-input table for streaming.
 func TestStreamingBadInput(t *testing.T) {
-	e := newDurableEnv(t, nil, func(o *Options) {
+	limits := func(o *Options) {
 		o.Limits.MaxFrameBytes = 64 << 10
 		o.Limits.MaxSessionsPerClinician = 2
 		o.Limits.MaxSessions = 3
-	})
-	auth := func(sub, clinic string) http.Header {
-		return http.Header{"Authorization": {"Bearer " + token(t, sub, clinic, review.RoleClinician)}}
 	}
-	// An open session to resume and to count against the limits.
-	c, id, col := e.start(t, "patient=pat-1&sample_rate=16000")
-	sendAudio(t, c, leveltest.Audio(1)[:3333], 3333) // odd byte count: carried
-	col.waitDurable(t, 3333)
+	eachReader(t, limits, func(t *testing.T, e *durableEnv) {
+		auth := func(sub, clinic string) http.Header {
+			return http.Header{"Authorization": {"Bearer " + token(t, sub, clinic, review.RoleClinician)}}
+		}
+		// An open session to resume and to count against the limits.
+		c, id, col := e.start(t, "patient=pat-1&sample_rate=16000")
+		sendAudio(t, c, leveltest.Audio(1)[:3333], 3333) // odd byte count: carried
+		col.waitDurable(t, 3333)
 
-	refusals := []struct {
-		name, query string
-		h           http.Header
-		status      int
-		code        string
-	}{
-		{"unknown session", "patient=pat-1&session=nope", nil, 404, CodeUnknownSession},
-		{"another clinic's session", "patient=pat-1&session=" + id, auth("dr-a", "c2"), 404, CodeUnknownSession},
-		{"another clinician's session", "patient=pat-1&session=" + id, auth("dr-b", "c1"), 403, CodeForbidden},
-		{"wrong sample rate mid-stream", "patient=pat-1&sample_rate=8000&session=" + id, nil, 400, CodeUnsupportedSampleRate},
-		{"resume without session", "patient=pat-1&resume=true", nil, 400, CodeInvalidParameter},
-	}
-	for _, tc := range refusals {
-		t.Run(tc.name, func(t *testing.T) {
-			_, resp, err := e.dial(tc.query, tc.h)
-			if err == nil || resp == nil {
-				t.Fatalf("dial succeeded, want %d %s", tc.status, tc.code)
+		refusals := []struct {
+			name, query string
+			h           http.Header
+			status      int
+			code        string
+		}{
+			{"unknown session", "patient=pat-1&session=nope", nil, 404, CodeUnknownSession},
+			{"another clinic's session", "patient=pat-1&session=" + id, auth("dr-a", "c2"), 404, CodeUnknownSession},
+			{"another clinician's session", "patient=pat-1&session=" + id, auth("dr-b", "c1"), 403, CodeForbidden},
+			{"wrong sample rate mid-stream", "patient=pat-1&sample_rate=8000&session=" + id, nil, 400, CodeUnsupportedSampleRate},
+			{"resume without session", "patient=pat-1&resume=true", nil, 400, CodeInvalidParameter},
+		}
+		for _, tc := range refusals {
+			t.Run(tc.name, func(t *testing.T) {
+				_, resp, err := e.dial(tc.query, tc.h)
+				if err == nil || resp == nil {
+					t.Fatalf("dial succeeded, want %d %s", tc.status, tc.code)
+				}
+				var body errResp
+				json.NewDecoder(resp.Body).Decode(&body)
+				if resp.StatusCode != tc.status || body.Error.Code != tc.code {
+					t.Errorf("got %d %s, want %d %s", resp.StatusCode, body.Error.Code, tc.status, tc.code)
+				}
+			})
+		}
+
+		// Bad frames on the open session: it goes on.
+		sendText(t, c, `{"type":"Shout"}`)
+		sendText(t, c, `{not json`)
+
+		t.Run("session limits", func(t *testing.T) {
+			c2, _, err := e.dial("patient=pat-2", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c2.Close()
+			_, resp, err := e.dial("patient=pat-3", nil)
+			if err == nil {
+				t.Fatal("a third session of one clinician was accepted")
 			}
 			var body errResp
 			json.NewDecoder(resp.Body).Decode(&body)
-			if resp.StatusCode != tc.status || body.Error.Code != tc.code {
-				t.Errorf("got %d %s, want %d %s", resp.StatusCode, body.Error.Code, tc.status, tc.code)
+			if resp.StatusCode != http.StatusTooManyRequests || body.Error.Code != CodeClinicianSessionLimit {
+				t.Errorf("third session: %d %s, want 429 %s", resp.StatusCode, body.Error.Code, CodeClinicianSessionLimit)
+			}
+			c3, _, err := e.dial("patient=pat-3", auth("dr-c", "c1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c3.Close()
+			_, resp, err = e.dial("patient=pat-4", auth("dr-d", "c1"))
+			if err == nil {
+				t.Fatal("a session past max_sessions was accepted")
+			}
+			json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != CodeTooManySessions {
+				t.Errorf("fourth session: %d %s, want 503 %s", resp.StatusCode, body.Error.Code, CodeTooManySessions)
 			}
 		})
-	}
 
-	// Bad frames on the open session: it goes on.
-	sendText(t, c, `{"type":"Shout"}`)
-	sendText(t, c, `{not json`)
-
-	t.Run("session limits", func(t *testing.T) {
-		c2, _, err := e.dial("patient=pat-2", nil)
-		if err != nil {
-			t.Fatal(err)
+		// A huge frame ends the session (1009) with its audio kept.
+		big := bytes.Repeat([]byte{1}, 70<<10)
+		// The gateway may close before the whole frame is written.
+		c.WriteMessage(websocket.BinaryMessage, big)
+		<-col.done
+		if col.code != websocket.CloseMessageTooBig {
+			t.Errorf("huge frame: close %d, want 1009", col.code)
 		}
-		defer c2.Close()
-		_, resp, err := e.dial("patient=pat-3", nil)
-		if err == nil {
-			t.Fatal("a third session of one clinician was accepted")
+		var codes []string
+		for _, m := range col.msgs {
+			if m.Type == "Error" {
+				codes = append(codes, m.Code)
+			}
 		}
-		var body errResp
-		json.NewDecoder(resp.Body).Decode(&body)
-		if resp.StatusCode != http.StatusTooManyRequests || body.Error.Code != CodeClinicianSessionLimit {
-			t.Errorf("third session: %d %s, want 429 %s", resp.StatusCode, body.Error.Code, CodeClinicianSessionLimit)
+		if !slices.Equal(codes, []string{CodeUnknownMessageType, CodeInvalidMessage, CodeFrameTooLarge}) {
+			t.Errorf("errors %v", codes)
 		}
-		c3, _, err := e.dial("patient=pat-3", auth("dr-c", "c1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c3.Close()
-		_, resp, err = e.dial("patient=pat-4", auth("dr-d", "c1"))
-		if err == nil {
-			t.Fatal("a session past max_sessions was accepted")
-		}
-		json.NewDecoder(resp.Body).Decode(&body)
-		if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != CodeTooManySessions {
-			t.Errorf("fourth session: %d %s, want 503 %s", resp.StatusCode, body.Error.Code, CodeTooManySessions)
+		if size, err := e.audio.AudioSize(context.Background(), id); err != nil || size != 3333 {
+			t.Errorf("stored %d bytes (%v), want the 3333 sent before the huge frame", size, err)
 		}
 	})
-
-	// A huge frame ends the session (1009) with its audio kept.
-	big := bytes.Repeat([]byte{1}, 70<<10)
-	// The gateway may close before the whole frame is written.
-	c.WriteMessage(websocket.BinaryMessage, big)
-	<-col.done
-	if col.code != websocket.CloseMessageTooBig {
-		t.Errorf("huge frame: close %d, want 1009", col.code)
-	}
-	var codes []string
-	for _, m := range col.msgs {
-		if m.Type == "Error" {
-			codes = append(codes, m.Code)
-		}
-	}
-	if !slices.Equal(codes, []string{CodeUnknownMessageType, CodeInvalidMessage, CodeFrameTooLarge}) {
-		t.Errorf("errors %v", codes)
-	}
-	if size, err := e.audio.AudioSize(context.Background(), id); err != nil || size != 3333 {
-		t.Errorf("stored %d bytes (%v), want the 3333 sent before the huge frame", size, err)
-	}
 }
 
 // TestShutdownStoresAudioInFlight: a graceful shutdown finishes the

@@ -66,6 +66,11 @@ func (s *Server) audioWriter() *audioWriter {
 			w.bytes = defaultDurableBytes
 		}
 		s.recs.writer = w
+		if w.interval <= maxPollInterval {
+			// The poller's rounds are the writer's interval apart: each
+			// round's frames are stored as soon as they are taken.
+			s.poll.afterRound(w.roundTaken)
+		}
 		go w.run()
 	})
 	return s.recs.writer
@@ -87,6 +92,23 @@ func (w *audioWriter) enqueue(p *persister, n int, urgent bool) {
 		notify(w.wake)
 	}
 	if full || urgent {
+		notify(w.full)
+	}
+}
+
+// maxPollInterval bounds the time between the poller's rounds: a longer
+// DurableInterval batches audio for longer, but frames are still read
+// (and transcribed) promptly.
+const maxPollInterval = 20 * time.Millisecond
+
+// roundTaken is the poller's word that its readers have taken the
+// frames of this round: the batch goes now rather than when the interval
+// ends, so a frame waits for one of the two, not both.
+func (w *audioWriter) roundTaken() {
+	w.mu.Lock()
+	pending := len(w.pending) > 0
+	w.mu.Unlock()
+	if pending {
 		notify(w.full)
 	}
 }

@@ -513,7 +513,7 @@ func (ss *session) run() {
 	ss.readEnds = make(chan readEnd)
 	ss.stopRead = make(chan struct{})
 	ss.readerDone = make(chan struct{})
-	go ss.reader(ss.conn, ss.readEnds, ss.stopRead, ss.readerDone)
+	ss.startReader(ss.conn, ss.readEnds, ss.stopRead, ss.readerDone)
 
 	end := ss.loop(ss.readEnds)
 	ss.end(log, end, pumpDone)
@@ -747,6 +747,15 @@ func (ss *session) replaceGap(r transcription.Result) {
 	}
 }
 
+// startReader starts reading conn for the session: in the server
+// poller's rounds when the poller has conn's socket (inlinereader_linux.go),
+// else on a goroutine of its own (reader).
+func (ss *session) startReader(conn *websocket.Conn, ends chan<- readEnd, stop <-chan struct{}, done chan<- struct{}) {
+	if !ss.readInline(conn, ends, stop, done) {
+		go ss.reader(conn, ends, stop, done)
+	}
+}
+
 // reader reads the connection's frames and takes each in itself (take),
 // without handing it to another goroutine: at a frame every 100 ms per
 // session, a hand-off costs more than the frame's own work. It reports on
@@ -834,15 +843,11 @@ const maxStoreStall = 10 * time.Second
 // slowed to the store's pace, not refused). It reports false when the
 // store took nothing for maxStoreStall (or MaxUnstored, if shorter).
 func (ss *session) waitForStore(stop <-chan struct{}) bool {
-	p := ss.persist
-	if p == nil || p.w == nil {
+	if !ss.storeBehind() {
 		return true
 	}
-	limits := ss.srv.limits
-	limit := int64(limits.MaxUnstored.Seconds() * float64(2*ss.p.sampleRate))
-	if p.unstored() <= limit {
-		return true
-	}
+	p, limits := ss.persist, ss.srv.limits
+	limit := ss.maxUnstored()
 	stall := min(maxStoreStall, limits.MaxUnstored)
 	tick := time.NewTicker(cmp.Or(limits.DurableInterval, defaultDurableInterval))
 	defer tick.Stop()
@@ -869,12 +874,34 @@ func (ss *session) waitForStore(stop <-chan struct{}) bool {
 // close are not taken. It reports false, doing nothing, when the session
 // is ending anyway. The reader's.
 func (ss *session) suspend(conn *websocket.Conn) bool {
+	if !ss.tellSuspended() {
+		return false
+	}
+	// Wait a little for the client's close, discarding what comes before
+	// it, so that the Error and the close frame are read, not reset.
+	conn.SetReadDeadline(time.Now().Add(suspendDrain))
+	for {
+		if _, _, err := conn.NextReader(); err != nil {
+			break
+		}
+	}
+	conn.Close()
+	return true
+}
+
+// suspendDrain is how long a suspended connection waits for the client's
+// close.
+const suspendDrain = 2 * time.Second
+
+// tellSuspended sends the client suspend's Error and close frame; it
+// reports false, sending nothing, when the session is ending anyway.
+func (ss *session) tellSuspended() bool {
 	s := ss.srv
 	// Under takeMu, as take's messages are: once the session stops
 	// taking frames its end owns the connection and its messages.
 	ss.takeMu.Lock()
+	defer ss.takeMu.Unlock()
 	if ss.stopped {
-		ss.takeMu.Unlock()
 		return false
 	}
 	s.log.Warn("audio not stored: connection closed, session waits for its client", append(ss.attrs(),
@@ -883,17 +910,19 @@ func (ss *session) suspend(conn *websocket.Conn) bool {
 		"the gateway's audio store is not taking this session's audio; keep the audio after the last Durable and resume with session=%s later",
 		ss.id))
 	ss.out <- outFrame{close: &closeFrame{websocket.CloseTryAgainLater, "audio not stored; resume later"}}
-	ss.takeMu.Unlock()
-	// Wait a little for the client's close, discarding what comes before
-	// it, so that the Error and the close frame are read, not reset.
-	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-	for {
-		if _, _, err := conn.NextReader(); err != nil {
-			break
-		}
-	}
-	conn.Close()
 	return true
+}
+
+// maxUnstored is Limits.MaxUnstored in bytes of the session's audio.
+func (ss *session) maxUnstored() int64 {
+	return int64(ss.srv.limits.MaxUnstored.Seconds() * float64(2*ss.p.sampleRate))
+}
+
+// storeBehind reports whether more of the session's audio waits for the
+// store than Limits.MaxUnstored allows: the reader must wait for it.
+func (ss *session) storeBehind() bool {
+	p := ss.persist
+	return p != nil && p.w != nil && p.unstored() > ss.maxUnstored()
 }
 
 // takeFrame takes in a frame unless the session has stopped taking them,

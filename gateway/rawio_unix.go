@@ -16,7 +16,7 @@ import (
 // socket (TLS, a pipe).
 func inPlaceWriter(c *websocket.Conn) tryWriter {
 	switch nc := c.NetConn().(type) {
-	case *socketConn:
+	case tryWriter: // socketConn, pollConn
 		return nc
 	case syscall.Conn:
 		if rc, err := nc.SyscallConn(); err == nil {

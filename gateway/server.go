@@ -235,6 +235,8 @@ type Server struct {
 	// bufs recycles the streams' audio buffers across sessions, so that
 	// the collector is not left every utterance's copy to clear.
 	bufs *transcription.Buffers
+	// poll watches the streaming sockets (netpoll_linux.go).
+	poll *poller
 
 	// afterOffer, when set (by tests), runs once offer has handed a
 	// resuming connection to its session.
@@ -285,6 +287,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.metrics = m
 	s.base, s.cancel = context.WithCancel(context.Background())
+	s.poll = newPoller(min(cmp.Or(s.limits.DurableInterval, defaultDurableInterval), maxPollInterval))
 	s.recs.init()
 	s.drafts = newDraftBudget(s.limits.liveDraftShare()*float64(runtime.GOMAXPROCS(0)), time.Now)
 	sessions := s.limits.MaxSessions

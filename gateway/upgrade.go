@@ -16,7 +16,7 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, id string, viaP
 		// Tokens, not cookies, authenticate sessions, so a page on another
 		// origin gains nothing it could not do with the token itself.
 		CheckOrigin: func(*http.Request) bool { return true },
-		// Set, so that gorilla reads through the connection fastIO
+		// Set, so that gorilla reads through the connection the poller
 		// gives it rather than through net/http's reader of the socket.
 		ReadBufferSize: 4 << 10,
 		// A session writes a few small messages a second: its write
@@ -26,16 +26,20 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, id string, viaP
 	if viaProto {
 		up.Subprotocols = []string{"token"}
 	}
-	return up.Upgrade(fastIOHijacker{w}, r, http.Header{"dg-request-id": {id}})
+	return up.Upgrade(pollHijacker{w, s.poll}, r, http.Header{"dg-request-id": {id}})
 }
 
-// fastIOHijacker hands gorilla the hijacked connection through fastIO.
-type fastIOHijacker struct{ http.ResponseWriter }
+// pollHijacker hands gorilla the hijacked connection as the server's
+// poller adopts it.
+type pollHijacker struct {
+	http.ResponseWriter
+	p *poller
+}
 
-func (h fastIOHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (h pollHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
-	return fastIO(c), brw, nil
+	return h.p.adopt(c), brw, nil
 }
