@@ -8,7 +8,7 @@ import (
 )
 
 // poller is Linux's: elsewhere sockets stay with the runtime's poller.
-type poller struct{}
+type poller struct{ busy int }
 
 func newPoller(time.Duration) *poller { return &poller{} }
 

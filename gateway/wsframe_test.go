@@ -172,13 +172,17 @@ func FuzzParseHeader(f *testing.F) {
 }
 
 // eachReader runs f against a gateway whose sessions are read in the
-// poller's rounds (on Linux) and against one whose sessions each have a
-// reader goroutine, as elsewhere.
+// poller's rounds (on Linux), the same with every round paced (as under
+// load), and one whose sessions each have a reader goroutine (as
+// elsewhere).
 func eachReader(t *testing.T, mutate func(*Options), f func(t *testing.T, e *durableEnv)) {
-	for _, mode := range []string{"poller", "goroutine"} {
+	for _, mode := range []string{"poller", "paced", "goroutine"} {
 		t.Run(mode, func(t *testing.T) {
 			e := newDurableEnv(t, nil, mutate)
-			if mode == "goroutine" {
+			switch mode {
+			case "paced":
+				e.srv.poll.busy = 1
+			case "goroutine":
 				e.srv.poll = nil
 			}
 			f(t, e)
