@@ -24,10 +24,21 @@ import (
 // client's end of it.
 func connPair(t *testing.T) (*connWriter, *websocket.Conn) {
 	t.Helper()
+	return connPairOn(t, nil)
+}
+
+// connPairOn is connPair with the server's socket adopted by p (nil:
+// left to the runtime).
+func connPairOn(t *testing.T, p *poller) (*connWriter, *websocket.Conn) {
+	t.Helper()
 	got := make(chan *websocket.Conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		up := websocket.Upgrader{}
-		c, err := up.Upgrade(w, r, nil)
+		var rw http.ResponseWriter = w
+		if p != nil {
+			rw = pollHijacker{w, p}
+		}
+		c, err := up.Upgrade(rw, r, nil)
 		if err != nil {
 			t.Error(err)
 			return
@@ -50,13 +61,20 @@ func connPair(t *testing.T) (*connWriter, *websocket.Conn) {
 // stops reading (the socket's buffer fills) the in-place write gives way
 // to the writer goroutine's blocking one without a frame cut in two or a
 // Durable lost or sent backwards.
+// On the poller's socket, a write that must wait for room waits for the
+// poller's word.
 func TestDurableInPlace(t *testing.T) {
-	w, client := connPair(t)
+	t.Run("runtime", func(t *testing.T) { testDurableInPlace(t, nil) })
+	t.Run("poller", func(t *testing.T) { testDurableInPlace(t, newPoller(10*time.Millisecond)) })
+}
+
+func testDurableInPlace(t *testing.T, p *poller) {
+	w, client := connPairOn(t, p)
 	if w.raw == nil {
 		t.Skip("no raw socket on this platform")
 	}
 	// Small buffers fill after a few hundred frames.
-	w.conn.NetConn().(*net.TCPConn).SetWriteBuffer(4096)
+	w.conn.NetConn().(interface{ SetWriteBuffer(int) error }).SetWriteBuffer(4096)
 	client.NetConn().(*net.TCPConn).SetReadBuffer(4096)
 
 	const n = 5000

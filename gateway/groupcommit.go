@@ -67,8 +67,9 @@ func (s *Server) audioWriter() *audioWriter {
 		}
 		s.recs.writer = w
 		if w.interval <= maxPollInterval {
-			// The poller's rounds are the writer's interval apart: each
-			// round's frames are stored as soon as they are taken.
+			// While the poller paces its rounds they are the writer's
+			// interval apart: each round's frames are stored as soon as
+			// they are taken.
 			s.poll.afterRound(w.roundTaken)
 		}
 		go w.run()
@@ -101,9 +102,9 @@ func (w *audioWriter) enqueue(p *persister, n int, urgent bool) {
 // (and transcribed) promptly.
 const maxPollInterval = 20 * time.Millisecond
 
-// roundTaken is the poller's word that its readers have taken the
-// frames of this round: the batch goes now rather than when the interval
-// ends, so a frame waits for one of the two, not both.
+// roundTaken is the poller's word that a paced round's frames are
+// taken: the batch goes now rather than when the interval ends, so a
+// frame waits for one of the two, not both.
 func (w *audioWriter) roundTaken() {
 	w.mu.Lock()
 	pending := len(w.pending) > 0

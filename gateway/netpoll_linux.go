@@ -517,3 +517,16 @@ func (c *pollConn) CloseWrite() error {
 	}
 	return nil
 }
+
+// SetWriteBuffer sets the socket's send buffer, as net.TCPConn's does.
+func (c *pollConn) SetWriteBuffer(bytes int) error {
+	c.fdMu.RLock()
+	defer c.fdMu.RUnlock()
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	if err := syscall.SetsockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF, bytes); err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}
