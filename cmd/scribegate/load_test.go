@@ -61,7 +61,8 @@ func TestLoadAudioBuffered(t *testing.T) {
 }
 
 // TestLoadTableRatio: a row's ingest is given as a share of the bare
-// server's in the same run, and as unknown when there is no baseline.
+// server's in the same run (over both its runs when there are two), and
+// as unknown when there is no baseline.
 func TestLoadTableRatio(t *testing.T) {
 	gw := loadResult{name: "gateway", sessions: 10, held: 10, audioSeconds: 1000, cpuSeconds: 2, rssPerSession: -1, beyondAudio: -1}
 	bare := loadResult{name: "bare", baseline: true, sessions: 10, held: 10, audioSeconds: 1000, cpuSeconds: 0.8, rssPerSession: -1, beyondAudio: -1}
@@ -71,6 +72,9 @@ func TestLoadTableRatio(t *testing.T) {
 	}{
 		{[]loadResult{gw, bare}, []string{"0.40", "1.00"}},
 		{[]loadResult{gw}, []string{"N/A"}},
+		// Before and after: 2,000 audio s in 2 CPU s, so the gateway's 500
+		// a second is half; the faster run's own rate is 1.25 of that.
+		{[]loadResult{gw, bare, withCPU(bare, 1.2)}, []string{"0.50", "1.25", "0.83"}},
 	} {
 		var b strings.Builder
 		printLoadTable(&b, c.rows)
@@ -83,4 +87,9 @@ func TestLoadTableRatio(t *testing.T) {
 			}
 		}
 	}
+}
+
+func withCPU(r loadResult, cpu float64) loadResult {
+	r.cpuSeconds = cpu
+	return r
 }
