@@ -499,10 +499,7 @@ func (c *pollConn) SetWriteDeadline(t time.Time) error {
 
 // opError is err as net.Conn reports it.
 func (c *pollConn) opError(op string, err error) error {
-	if errno, ok := err.(syscall.Errno); ok {
-		err = os.NewSyscallError(op, errno)
-	}
-	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: err}
+	return tcpOpError(op, c.laddr, c.raddr, err)
 }
 
 // CloseWrite shuts down the writing side, as net.TCPConn's does.

@@ -176,8 +176,14 @@ func (c *socketConn) writeFD(fd uintptr) bool {
 
 // opError is err as net.Conn reports it.
 func (c *socketConn) opError(op string, err error) error {
+	return tcpOpError(op, c.LocalAddr(), c.RemoteAddr(), err)
+}
+
+// tcpOpError is err from a raw system call as net.Conn reports it: an
+// errno wrapped as os.SyscallError, in a *net.OpError.
+func tcpOpError(op string, local, remote net.Addr, err error) error {
 	if errno, ok := err.(syscall.Errno); ok {
 		err = os.NewSyscallError(op, errno)
 	}
-	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	return &net.OpError{Op: op, Net: "tcp", Source: local, Addr: remote, Err: err}
 }
