@@ -63,6 +63,22 @@ func newConnWriter(c *websocket.Conn, id string, rate int) *connWriter {
 func (w *connWriter) use(c *websocket.Conn, durable int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.reset(c, durable)
+}
+
+// attach makes c, a resumed client's connection, the one written to, and
+// sends it Durable d before anything else, under one lock: a message held
+// for the next batch (hold) between the two would otherwise reach the
+// client before the offset it is to resend from.
+func (w *connWriter) attach(c *websocket.Conn, d int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reset(c, -1)
+	w.sendDurableLocked(d)
+}
+
+// reset is use's; the caller holds mu.
+func (w *connWriter) reset(c *websocket.Conn, durable int64) {
 	// Held messages were the last connection's, as the writer's queued
 	// messages before an attach are: a resumed client learns the durable
 	// offset and its transcript goes on from there.
@@ -207,6 +223,11 @@ func (w *connWriter) hold(msg any) (bool, error) {
 func (w *connWriter) sendDurable(d int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.sendDurableLocked(d)
+}
+
+// sendDurableLocked is sendDurable's; the caller holds mu.
+func (w *connWriter) sendDurableLocked(d int64) {
 	if !w.flushPending() || d <= w.durable {
 		return
 	}

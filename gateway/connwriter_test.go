@@ -365,3 +365,35 @@ func TestHeldMessagesGoWithDurable(t *testing.T) {
 		}
 	})
 }
+
+// TestAttachSendsDurableFirst: a resumed client's first message is the
+// durable offset, even while the session's results are being held for the
+// next batch as the connection is attached (a rebuilt session transcribes
+// its stored audio while it waits for its client).
+func TestAttachSendsDurableFirst(t *testing.T) {
+	for i := range 100 {
+		w, client := connPair(t)
+		sc := w.conn
+		w.use(nil, 0)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for n := 1; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				w.hold(map[string]any{"type": "Results", "n": n})
+			}
+		}()
+		w.attach(sc, 6400)
+		close(stop)
+		<-done
+		w.message(map[string]any{"type": "Metadata"})
+		if got := readTexts(t, client, 1); got[0] != "Durable 6400" {
+			t.Fatalf("attempt %d: the resumed connection's first message is %q, want Durable 6400", i, got[0])
+		}
+	}
+}

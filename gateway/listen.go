@@ -1023,7 +1023,8 @@ func (ss *session) writer() {
 			if f.attach != nil {
 				// A new connection: its first message is the durable
 				// offset, whatever the last one said.
-				w.use(f.attach, -1)
+				w.attach(f.attach, f.msg.(durableMsg).Bytes)
+				continue
 			}
 			if d, ok := f.msg.(durableMsg); ok {
 				w.sendDurable(d.Bytes)
