@@ -28,14 +28,16 @@ const writeWait = 10 * time.Second
 // and close echo included (handleControl), is made under mu, which is what
 // makes a frame written straight to the socket safe beside gorilla's.
 type connWriter struct {
-	id   string // the session's, in every Durable
-	rate int    // the session's sample rate, for Durable's seconds
+	id     string  // the session's, in every Durable
+	rate   int     // the session's sample rate, for Durable's seconds
+	window float64 // the session's resume window in seconds, in each connection's first Durable
 
 	mu       sync.Mutex
 	conn     *websocket.Conn // nil while the session waits for its client
 	raw      tryWriter       // conn's socket, for Durable in place; nil: only through gorilla
 	failed   bool            // nothing more is written to conn
 	durable  int64           // the last Durable sent on conn
+	told     bool            // conn has had a Durable, with the resume window
 	deadline time.Time       // conn's write deadline, as last set through gorilla
 	rest     []byte          // the unsent end of a frame written in place: it goes first
 	held     []byte          // whole text frames waiting for the next write (hold): they go next
@@ -50,8 +52,8 @@ type tryWriter interface {
 	tryWrite(b []byte) (int, error)
 }
 
-func newConnWriter(c *websocket.Conn, id string, rate int) *connWriter {
-	w := &connWriter{id: id, rate: rate}
+func newConnWriter(c *websocket.Conn, id string, rate int, window time.Duration) *connWriter {
+	w := &connWriter{id: id, rate: rate, window: window.Seconds()}
 	w.enc = json.NewEncoder(&w.buf)
 	w.use(c, 0)
 	return w
@@ -83,6 +85,7 @@ func (w *connWriter) reset(c *websocket.Conn, durable int64) {
 	// messages before an attach are: a resumed client learns the durable
 	// offset and its transcript goes on from there.
 	w.conn, w.failed, w.durable, w.deadline, w.rest, w.held = c, c == nil, durable, time.Time{}, nil, w.held[:0]
+	w.told = false
 	w.raw = nil
 	if c != nil {
 		w.raw = inPlaceWriter(c)
@@ -233,8 +236,19 @@ func (w *connWriter) sendDurableLocked(d int64) {
 	}
 	w.durable = d
 	w.buf.Reset()
-	w.buf.Write(newDurableMsg(d, w.rate, w.id).appendJSON(w.buf.AvailableBuffer()))
+	w.buf.Write(w.durableMsg(d).appendJSON(w.buf.AvailableBuffer()))
+	w.told = true
 	w.write(websocket.TextMessage, w.buf.Bytes())
+}
+
+// durableMsg is Durable d for conn: its first carries the resume window.
+// The caller holds mu.
+func (w *connWriter) durableMsg(d int64) durableMsg {
+	m := newDurableMsg(d, w.rate, w.id)
+	if !w.told {
+		m.ResumeWindow = &w.window
+	}
+	return m
 }
 
 // durableInPlace sends the held messages and then Durable d, unless the
@@ -258,7 +272,7 @@ func (w *connWriter) durableInPlace(d int64) bool {
 	}
 	out := w.held
 	if ack {
-		w.payload = newDurableMsg(d, w.rate, w.id).appendJSON(w.payload[:0])
+		w.payload = w.durableMsg(d).appendJSON(w.payload[:0])
 		out = appendTextFrame(out, w.payload)
 	}
 	// An error (the socket's buffer is full, the deadline gorilla last set
@@ -275,7 +289,7 @@ func (w *connWriter) durableInPlace(d int64) bool {
 		return false
 	}
 	if ack {
-		w.durable = d
+		w.durable, w.told = d, true
 	}
 	w.held = out
 	w.releaseHeld()

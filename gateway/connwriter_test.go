@@ -53,7 +53,7 @@ func connPairOn(t *testing.T, p *poller) (*connWriter, *websocket.Conn) {
 	t.Cleanup(func() { client.Close() })
 	sc := <-got
 	t.Cleanup(func() { sc.Close() })
-	return newConnWriter(sc, "s-1", 16000), client
+	return newConnWriter(sc, "s-1", 16000, 2*time.Minute), client
 }
 
 // TestDurableInPlace: Durable frames written straight to the socket are

@@ -99,8 +99,10 @@
 //	NoteDraft      {type, note_id, version, draft, live}: the draft note (notes.Draft); live true for
 //	               the rate-limited drafts sent during the session (Limits.LiveDraftInterval)
 //	NoteReady      {type, note_id, version, state, review_url "/v1/notes/<id>"}
-//	Durable        {type, bytes, seconds, request_id}: the client's audio (bytes as sent) stored
-//	               so far, and the session id to resume with (a browser cannot read dg-request-id)
+//	Durable        {type, bytes, seconds, request_id, resume_window}: the client's audio (bytes as
+//	               sent) stored so far, and the session id to resume with (a browser cannot read
+//	               dg-request-id); resume_window (seconds the session waits for its client after a
+//	               drop, Limits.ResumeWindow) only in the first Durable on each connection
 //	Metadata       {type, transaction_key, request_id (the session id), sha256 (of the audio),
 //	               created, duration (seconds of audio), channels, models, model_info}
 //	Error          {type, code, description}

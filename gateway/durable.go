@@ -59,11 +59,18 @@ type recordingNotes interface {
 // durableMsg tells the client how much of its audio is safely stored, and
 // the session's id to resume it with: a browser cannot read the upgrade's
 // dg-request-id header, and a connection may drop before any Results.
+//
+// The first Durable on each connection also says how long the session
+// waits for this client after its connection drops (Limits.ResumeWindow,
+// in seconds), so that a client knows how long reconnecting is worth it:
+// a browser cannot read the upgrade's headers, nor the status of a
+// refused one.
 type durableMsg struct {
-	Type      string  `json:"type"`
-	Bytes     int64   `json:"bytes"`
-	Seconds   float64 `json:"seconds"`
-	RequestID string  `json:"request_id"`
+	Type         string   `json:"type"`
+	Bytes        int64    `json:"bytes"`
+	Seconds      float64  `json:"seconds"`
+	RequestID    string   `json:"request_id"`
+	ResumeWindow *float64 `json:"resume_window,omitempty"`
 }
 
 // registry holds the server's live sessions by id, attached or waiting for
@@ -297,6 +304,10 @@ func (m durableMsg) appendJSON(b []byte) []byte {
 	b = appendJSONFloat(b, m.Seconds)
 	b = append(b, `,"request_id":`...)
 	b = appendJSONString(b, m.RequestID)
+	if m.ResumeWindow != nil {
+		b = append(b, `,"resume_window":`...)
+		b = appendJSONFloat(b, *m.ResumeWindow)
+	}
 	return append(b, "}\n"...)
 }
 
@@ -492,7 +503,7 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 		rebuilt:    true,
 	}
 	ss.claims.Subject = n.Clinician
-	ss.cw = newConnWriter(nil, n.SessionID, rec.SampleRate)
+	ss.cw = newConnWriter(nil, n.SessionID, rec.SampleRate, s.limits.ResumeWindow)
 	// The transcript may cover audio beyond what was stored (acknowledged
 	// audio lags the stream): the client resends it, and accept stores it
 	// without giving it to the stream again.

@@ -74,19 +74,21 @@ func newDurableEnv(t *testing.T, audio *sqlitestore.Store, mutate func(*Options)
 // collector reads a connection's messages in the background until it
 // fails, keeping them and the largest Durable offset seen.
 type collector struct {
-	mu      sync.Mutex
-	msgs    []wsMsg
-	durable int64
-	changed chan struct{}
-	done    chan struct{}
-	code    int
+	mu       sync.Mutex
+	msgs     []wsMsg
+	durable  int64
+	durables []durableWire
+	changed  chan struct{}
+	done     chan struct{}
+	code     int
 }
 
 type durableWire struct {
-	Type      string  `json:"type"`
-	Bytes     int64   `json:"bytes"`
-	Seconds   float64 `json:"seconds"`
-	RequestID string  `json:"request_id"`
+	Type         string   `json:"type"`
+	Bytes        int64    `json:"bytes"`
+	Seconds      float64  `json:"seconds"`
+	RequestID    string   `json:"request_id"`
+	ResumeWindow *float64 `json:"resume_window"`
 }
 
 func collect(c *websocket.Conn) *collector {
@@ -112,6 +114,7 @@ func collect(c *websocket.Conn) *collector {
 				var d durableWire
 				json.Unmarshal(b, &d)
 				col.durable = max(col.durable, d.Bytes)
+				col.durables = append(col.durables, d)
 			}
 			col.mu.Unlock()
 			select {
@@ -173,6 +176,9 @@ func firstDurable(t *testing.T, c *websocket.Conn, id string) int64 {
 	}
 	if want := float64(d.Bytes/2) / 16000; d.Seconds != want {
 		t.Errorf("Durable seconds %v for %d bytes, want %v", d.Seconds, d.Bytes, want)
+	}
+	if d.ResumeWindow == nil || *d.ResumeWindow <= 0 {
+		t.Errorf("a resumed connection's first Durable %s does not say how long the session waits for it", b)
 	}
 	return d.Bytes
 }
@@ -302,6 +308,15 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 	col.waitDurable(t, int64(half)*2/3)
 	kill(c)
 	<-col.done
+	// How long reconnecting is worth it: in the first Durable only.
+	for i, d := range col.durables {
+		switch {
+		case i == 0 && (d.ResumeWindow == nil || *d.ResumeWindow != 30):
+			t.Errorf("first Durable's resume_window %v, want 30 (seconds)", d.ResumeWindow)
+		case i > 0 && d.ResumeWindow != nil:
+			t.Errorf("Durable %d repeats resume_window", i)
+		}
+	}
 
 	final := e.resumeAndFinish(t, id, pcm)
 	e.checkStored(t, id, pcm, n, final)

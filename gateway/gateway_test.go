@@ -959,7 +959,11 @@ func TestListenConsultationWAV(t *testing.T) {
 // TestDurableJSON: the Durable message written by hand is byte for byte
 // what encoding/json writes.
 func TestDurableJSON(t *testing.T) {
+	window := func(s float64) *float64 { return &s }
 	for _, m := range []durableMsg{
+		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "a", ResumeWindow: window(120)},
+		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "a", ResumeWindow: window(0)},
+		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "a", ResumeWindow: window(0.25)},
 		{Type: "Durable"},
 		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "6f1c2a54-7c0e-4f5e-9d1a-2b3c4d5e6f70"},
 		{Type: "Durable", Bytes: 6400, Seconds: 0.2, RequestID: "odd \"id\" <&>\u2028"},

@@ -263,7 +263,7 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 		acked:   make(chan struct{}, 1),
 		moved:   make(chan struct{}),
 	}
-	sess.cw = newConnWriter(conn, id, p.sampleRate)
+	sess.cw = newConnWriter(conn, id, p.sampleRate, s.limits.ResumeWindow)
 	sess.cw.handleControl(conn)
 	sess.run()
 }

@@ -10,10 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -263,10 +266,12 @@ func TestReviewNote(t *testing.T) {
 // connection through it at once, as clinic Wi-Fi does; connections made
 // after go through.
 type cutter struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
+	l       net.Listener
+	target  string
+	mu      sync.Mutex
+	conns   []net.Conn
+	refuse  atomic.Bool  // the gateway is unreachable: connections are dropped as they come
+	refused atomic.Int32 // connections dropped so
 }
 
 func newCutter(t *testing.T, target string) *cutter {
@@ -282,6 +287,11 @@ func newCutter(t *testing.T, target string) *cutter {
 			in, err := l.Accept()
 			if err != nil {
 				return
+			}
+			if c.refuse.Load() {
+				c.refused.Add(1)
+				in.Close()
+				continue
 			}
 			out, err := net.Dial("tcp", target)
 			if err != nil {
@@ -373,6 +383,82 @@ func TestRecorderResumesAfterDroppedConnection(t *testing.T) {
 	}
 	if want, _ := strconv.ParseInt(recorded, 10, 64); want == 0 || stored != want {
 		t.Errorf("stored %d bytes of audio, the page recorded %s", stored, recorded)
+	}
+}
+
+// TestRecorderRetriesForTheResumeWindow: the gateway becomes unreachable
+// while the clinician records. The page tries to reconnect for as long as
+// the gateway keeps the session for it (resume_window, which the first
+// Durable said), not a fixed number of times, then says so; the gateway
+// has finished the session, and its note is queued with the audio stored.
+func TestRecorderRetriesForTheResumeWindow(t *testing.T) {
+	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const window = 3 * time.Second
+	e := newEnv(t, func(l *gateway.Limits) { l.ResumeWindow = window })
+	proxy := newCutter(t, strings.TrimPrefix(e.url, "http://"))
+	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
+	ctx := browser(t, fakeMicrophone(wav)...)
+	page := func() string {
+		var text string
+		_ = chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector('main').innerText`, &text))
+		return text
+	}
+	if err := chromedp.Run(ctx,
+		signIn(proxy.url(), tok, ""),
+		chromedp.WaitVisible("#patient", chromedp.ByID),
+		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
+		chromedp.SendKeys("#patient", "pat-window-1", chromedp.ByID),
+		chromedp.Click("#start", chromedp.ByID),
+		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 1`),
+	); err != nil {
+		t.Fatalf("recording: %v\npage: %s", err, page())
+	}
+	proxy.refuse.Store(true)
+	proxy.cut()
+	cut := time.Now()
+	// A page that tried a fixed 18 times would still be trying when the
+	// poll gives up (45 s).
+	if err := chromedp.Run(ctx,
+		waitJS(`document.querySelector('#rec-status').textContent === 'Not recording.'`),
+	); err != nil {
+		t.Fatalf("after the gateway became unreachable: %v\npage: %s", err, page())
+	}
+	gaveUp := time.Since(cut)
+	if n := proxy.refused.Load(); n < 2 {
+		t.Errorf("the page tried %d times to reconnect in the %v window, want it to keep trying", n, window)
+	}
+	if gaveUp < window {
+		t.Errorf("the page gave up after %v, within the %v the gateway waits for it", gaveUp, window)
+	}
+	if text := page(); !strings.Contains(text, "could not be made again") {
+		t.Errorf("the page does not say the connection is lost for good:\n%s", text)
+	}
+	actor := review.Actor{Subject: "prac-1", Clinic: "clinic-a", Role: review.RoleClinician}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := e.svc.List(context.Background(), actor, review.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var queued []*review.Note
+		for _, n := range res.Notes {
+			if n.Patient == "pat-window-1" && n.State == review.StatePendingReview {
+				queued = append(queued, n)
+			}
+		}
+		if len(queued) == 1 {
+			if size, err := e.store.AudioSize(context.Background(), queued[0].ID); err != nil || size == 0 {
+				t.Errorf("the finished session's audio: %d bytes, %v", size, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("notes pending for the patient: %d, want the session finished and queued once", len(queued))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -65,7 +65,7 @@ type env struct {
 // newEnv serves a gateway built as cmd/scribegate builds it: the real
 // review service over SQLite, the built-in templates and the rule drafter,
 // with a stand-in speech engine.
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, limits ...func(*gateway.Limits)) *env {
 	t.Helper()
 	ctx := context.Background()
 	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "notes.db"))
@@ -83,12 +83,16 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lim := gateway.Limits{Endpointing: 400 * time.Millisecond, ResumeWindow: time.Minute}
+	for _, f := range limits {
+		f(&lim)
+	}
 	srv, err := gateway.New(gateway.Options{
 		Auth: auth, Engine: spanEngine{}, Drafter: notes.RuleDrafter{}, Templates: tpls, Notes: svc, Audio: store,
 		ConnectorExists:  func(name string) bool { return name == "files" },
 		DefaultConnector: "files",
 		Logger:           log,
-		Limits:           gateway.Limits{Endpointing: 400 * time.Millisecond, ResumeWindow: time.Minute},
+		Limits:           lim,
 	})
 	if err != nil {
 		t.Fatal(err)

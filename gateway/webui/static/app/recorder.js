@@ -7,8 +7,10 @@ import { clock, fill, h } from './dom.js';
 
 const KEEPALIVE_MS = 5000;
 // A dropped connection is tried again after 0.5 s, then twice as long each
-// time up to 8 s: some two minutes in all, the gateway's default
-// streaming.resume_window.
+// time up to 8 s, for as long as the gateway keeps the session for its
+// client: the resume_window its first Durable on each connection gives
+// (streaming.resume_window). A gateway that did not say gets 18 tries, some
+// two minutes in all, its default window.
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 8000;
 const MAX_RETRIES = 18;
@@ -73,6 +75,8 @@ export function recorderView(main, user) {
   let caughtUp = false;
   let retries = 0;
   let retryTimer = null;
+  let resumeWindowMs = null; // how long the gateway waits for this page after a drop
+  let lostAt = 0; // when the connection dropped, while reconnecting
   let closeWhenCaughtUp = false;
 
   function showError(text) {
@@ -176,6 +180,7 @@ export function recorderView(main, user) {
     }
     caughtUp = true;
     retries = 0;
+    lostAt = 0;
     if (closeWhenCaughtUp) send({ type: 'CloseStream' });
   }
 
@@ -189,9 +194,13 @@ export function recorderView(main, user) {
   function onClose(sock, e) {
     if (sock !== ws) return;
     ws = null;
-    if (!gotReady && sessionId && RESUMABLE.includes(e.code) && retries < MAX_RETRIES) {
+    if (!lostAt) lostAt = Date.now();
+    const left = resumeWindowMs === null
+      ? (retries < MAX_RETRIES ? RETRY_MAX_MS : 0)
+      : lostAt + resumeWindowMs - Date.now();
+    if (!gotReady && sessionId && RESUMABLE.includes(e.code) && left > 0) {
       retries++;
-      const wait = Math.min(RETRY_FIRST_MS * 2 ** (retries - 1), RETRY_MAX_MS);
+      const wait = Math.min(RETRY_FIRST_MS * 2 ** (retries - 1), RETRY_MAX_MS, left);
       status.textContent = stopping
         ? 'Connection lost. Reconnecting to finish the note…'
         : 'Connection lost. Still recording; reconnecting…';
@@ -237,6 +246,7 @@ export function recorderView(main, user) {
       }
       case 'Durable':
         if (m.request_id) sessionId = m.request_id;
+        if (typeof m.resume_window === 'number') resumeWindowMs = m.resume_window * 1000;
         if (caughtUp) {
           acknowledge(m.bytes);
         } else if (sessionId) {
