@@ -289,10 +289,12 @@ func (p *persister) stored(a *review.AudioAppend, err error) bool {
 		p.inflight = nil
 		p.failures++
 		retry := !(p.closing && p.failures >= storeAttempts)
-		durable := p.durable
+		durable, closing := p.durable, p.closing
 		p.mu.Unlock()
-		p.ack(durable)    // the held messages need not wait for the store
-		notify(p.changed) // a closing session may give up
+		p.ack(durable) // the held messages need not wait for the store
+		if closing {
+			notify(p.changed) // it may give up
+		}
 		return retry
 	}
 	n := len(a.Data)
@@ -303,10 +305,16 @@ func (p *persister) stored(a *review.AudioAppend, err error) bool {
 		p.spare = p.inflight[:0]
 	}
 	p.inflight = nil
-	durable := p.durable
+	durable, closing := p.durable, p.closing
 	p.mu.Unlock()
 	p.ack(durable)
-	notify(p.changed)
+	// Only close waits on changed, and it sets closing (under mu) before
+	// it looks at what is stored: a batch stored before then is seen.
+	// Sending on a channel no one reads cost 1% of the gateway's CPU at
+	// 1,000 sessions.
+	if closing {
+		notify(p.changed)
+	}
 	return false
 }
 
