@@ -460,6 +460,23 @@ func TestRecorderRetriesForTheResumeWindow(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The next recording in the same page has a window of its own.
+	proxy.refuse.Store(false)
+	if err := chromedp.Run(ctx,
+		chromedp.Click("#start", chromedp.ByID),
+		waitJS(`document.querySelector('#rec-status').textContent.startsWith('Recording')`),
+		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 1`),
+	); err != nil {
+		t.Fatalf("recording again: %v\npage: %s", err, page())
+	}
+	proxy.cut()
+	if err := chromedp.Run(ctx,
+		waitJS(`document.querySelector('#rec-status').textContent.startsWith('Reconnected')`),
+		chromedp.Click("#stop", chromedp.ByID),
+		chromedp.WaitVisible("#open-note", chromedp.ByID),
+	); err != nil {
+		t.Fatalf("the second recording after a drop: %v\npage: %s", err, page())
+	}
 }
 
 // fakeMicrophone has Chromium play wav as the microphone, allowed without

@@ -127,6 +127,8 @@ export function recorderView(main, user) {
     captured = 0;
     unacked = [];
     retries = 0;
+    lostAt = 0;
+    resumeWindowMs = null;
     closeWhenCaughtUp = false;
     // Audio is kept until the gateway says it is stored (Durable), so
     // that a dropped connection loses none of it.
