@@ -428,6 +428,20 @@ func waitHTTP(ctx context.Context, u string) error {
 
 const loadFrame = 3200 // 100 ms of 16 kHz linear16
 
+// startAfter is when session i starts: the starts are spread evenly over
+// the ramp, and each is moved by i mod 100 ms, so that the sessions'
+// frames (one per 100 ms each) are spread over the frame period as real
+// clients', which start when their consultations do, are. Evenly spaced
+// starts alone put every frame in a few bursts a period (two at 100
+// sessions over 5 s), which both servers take in batches no real traffic
+// offers.
+func (r loadRun) startAfter(i int) time.Duration {
+	if r.ramp <= 0 {
+		return 0
+	}
+	return r.ramp*time.Duration(i)/time.Duration(r.sessions) + time.Duration(i%100)*time.Millisecond
+}
+
 // drive runs the sessions against base and measures. pid, when set, is the
 // server process whose CPU and memory are read.
 func (r loadRun) drive(ctx context.Context, base string, token func(int) string, pid *int) loadResult {
@@ -497,9 +511,7 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 					sending.Done()
 				}
 			}()
-			if r.ramp > 0 {
-				time.Sleep(r.ramp * time.Duration(i) / time.Duration(r.sessions))
-			}
+			time.Sleep(r.startAfter(i))
 			h := http.Header{}
 			if t := token(i); t != "" {
 				h.Set("Authorization", "Bearer "+t)

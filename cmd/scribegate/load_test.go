@@ -93,3 +93,43 @@ func withCPU(r loadResult, cpu float64) loadResult {
 	r.cpuSeconds = cpu
 	return r
 }
+
+// TestLoadStartsSpreadFrames: the sessions' frames, one per 100 ms each,
+// fall evenly over the frame period, as real clients' do, rather than in
+// a few bursts; and the starts still cover the ramp.
+func TestLoadStartsSpreadFrames(t *testing.T) {
+	for _, tc := range []struct {
+		sessions int
+		ramp     time.Duration
+	}{
+		{100, 5 * time.Second},
+		{1000, 10 * time.Second},
+		{500, 10 * time.Second},
+	} {
+		r := loadRun{sessions: tc.sessions, ramp: tc.ramp}
+		perPhase := map[time.Duration]int{}
+		var last time.Duration
+		for i := range tc.sessions {
+			at := r.startAfter(i)
+			if at < 0 || at >= tc.ramp+100*time.Millisecond {
+				t.Fatalf("%d sessions over %v: session %d starts at %v", tc.sessions, tc.ramp, i, at)
+			}
+			last = max(last, at)
+			perPhase[at%(100*time.Millisecond)]++
+		}
+		if last < tc.ramp-tc.ramp/10 {
+			t.Errorf("%d sessions over %v: the last starts at %v", tc.sessions, tc.ramp, last)
+		}
+		if want := min(tc.sessions, 100); len(perPhase) != want {
+			t.Errorf("%d sessions over %v: frames at %d moments of the 100 ms period, want %d", tc.sessions, tc.ramp, len(perPhase), want)
+		}
+		for phase, n := range perPhase {
+			if n > tc.sessions/100+1 {
+				t.Errorf("%d sessions over %v: %d frames at once (at %v in the period)", tc.sessions, tc.ramp, n, phase)
+			}
+		}
+	}
+	if at := (loadRun{sessions: 10}).startAfter(7); at != 0 {
+		t.Errorf("no ramp: session starts after %v, want at once", at)
+	}
+}
