@@ -42,7 +42,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	duration := fs.Duration("duration", 20*time.Second, "how long each session streams")
 	url := fs.String("url", "", "attach to this gateway (ws://host:port) instead of starting one; loopback only")
 	tok := fs.String("token", os.Getenv("SCRIBEGATE_TOKEN"), "token for -url")
-	ramp := fs.Duration("ramp", 5*time.Second, "spread session starts over this long")
+	ramp := fs.Duration("ramp", 5*time.Second, "spread session starts over this long (each also moved by its number mod 100 ms, so that the frames spread over their period)")
 	audioDir := fs.String("audio", "testdata/consultations", "directory of 16 kHz mono WAV files to stream")
 	baseline := fs.Bool("baseline", true, "also run the bare gorilla/websocket baseline, just before and just after the gateway")
 	interim := fs.Bool("interim", true, "ask for interim results (interim_results=true), as a live-captioning client does; false streams as a plain recorder")
