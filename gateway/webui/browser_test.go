@@ -326,30 +326,13 @@ func (c *cutter) cut() {
 // stored; Stop then queues one note, whose stored audio is every byte the
 // page recorded, once.
 func TestRecorderResumesAfterDroppedConnection(t *testing.T) {
-	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t)
-	proxy := newCutter(t, strings.TrimPrefix(e.url, "http://"))
-	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
-	ctx := browser(t, fakeMicrophone(wav)...)
-	page := func() string {
-		var text string
-		_ = chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector('main').innerText`, &text))
-		return text
-	}
+	r := startRecording(t, "pat-drop-1")
+	e, proxy, ctx, page := r.env, r.proxy, r.ctx, r.page
 	var before int
 	if err := chromedp.Run(ctx,
-		signIn(proxy.url(), tok, ""),
-		chromedp.WaitVisible("#patient", chromedp.ByID),
-		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
-		chromedp.SendKeys("#patient", "pat-drop-1", chromedp.ByID),
-		chromedp.Click("#start", chromedp.ByID),
-		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 1`),
 		chromedp.Evaluate(`document.querySelectorAll('#live-transcript li.final').length`, &before),
 	); err != nil {
-		t.Fatalf("recording: %v\npage: %s", err, page())
+		t.Fatal(err)
 	}
 	proxy.cut()
 	if err := chromedp.Run(ctx,
@@ -392,30 +375,9 @@ func TestRecorderResumesAfterDroppedConnection(t *testing.T) {
 // Durable said), not a fixed number of times, then says so; the gateway
 // has finished the session, and its note is queued with the audio stored.
 func TestRecorderRetriesForTheResumeWindow(t *testing.T) {
-	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const window = 3 * time.Second
-	e := newEnv(t, func(l *gateway.Limits) { l.ResumeWindow = window })
-	proxy := newCutter(t, strings.TrimPrefix(e.url, "http://"))
-	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
-	ctx := browser(t, fakeMicrophone(wav)...)
-	page := func() string {
-		var text string
-		_ = chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector('main').innerText`, &text))
-		return text
-	}
-	if err := chromedp.Run(ctx,
-		signIn(proxy.url(), tok, ""),
-		chromedp.WaitVisible("#patient", chromedp.ByID),
-		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
-		chromedp.SendKeys("#patient", "pat-window-1", chromedp.ByID),
-		chromedp.Click("#start", chromedp.ByID),
-		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 1`),
-	); err != nil {
-		t.Fatalf("recording: %v\npage: %s", err, page())
-	}
+	r := startRecording(t, "pat-window-1", func(l *gateway.Limits) { l.ResumeWindow = window })
+	e, proxy, ctx, page := r.env, r.proxy, r.ctx, r.page
 	proxy.refuse.Store(true)
 	proxy.cut()
 	cut := time.Now()
@@ -477,6 +439,45 @@ func TestRecorderRetriesForTheResumeWindow(t *testing.T) {
 	); err != nil {
 		t.Fatalf("the second recording after a drop: %v\npage: %s", err, page())
 	}
+}
+
+// recording is a clinician recording in Chromium, through a cutter in
+// front of the gateway.
+type recording struct {
+	env   *env
+	proxy *cutter
+	ctx   context.Context
+	page  func() string // the page's text, for failure messages
+}
+
+// startRecording signs in through a cutter, starts recording patient from
+// a consultation WAV played as the microphone, and returns once the first
+// utterance is transcribed: the session has its id and audio stored.
+func startRecording(t *testing.T, patient string, limits ...func(*gateway.Limits)) recording {
+	t.Helper()
+	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, limits...)
+	r := recording{env: e, proxy: newCutter(t, strings.TrimPrefix(e.url, "http://")), ctx: browser(t, fakeMicrophone(wav)...)}
+	r.page = func() string {
+		var text string
+		_ = chromedp.Run(r.ctx, chromedp.Evaluate(`document.querySelector('main').innerText`, &text))
+		return text
+	}
+	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
+	if err := chromedp.Run(r.ctx,
+		signIn(r.proxy.url(), tok, ""),
+		chromedp.WaitVisible("#patient", chromedp.ByID),
+		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
+		chromedp.SendKeys("#patient", patient, chromedp.ByID),
+		chromedp.Click("#start", chromedp.ByID),
+		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 1`),
+	); err != nil {
+		t.Fatalf("recording: %v\npage: %s", err, r.page())
+	}
+	return r
 }
 
 // fakeMicrophone has Chromium play wav as the microphone, allowed without
