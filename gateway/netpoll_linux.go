@@ -41,7 +41,6 @@ type poller struct {
 	interval time.Duration
 	busy     int                    // pollBusy; tests lower it
 	after    atomic.Pointer[func()] // run after each round
-	held     atomic.Int32           // len(conns), for the rounds
 
 	mu      sync.Mutex
 	epfd    int      // -1 while no goroutine runs
@@ -137,7 +136,6 @@ func (p *poller) add(c *pollConn) error {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	p.conns[int32(c.fd)] = c
-	p.held.Store(int32(len(p.conns)))
 	if !p.running {
 		p.running = true
 		go p.run(p.epfd, p.file)
@@ -154,7 +152,6 @@ func (p *poller) remove(c *pollConn) {
 	defer p.mu.Unlock()
 	if p.conns[int32(c.fd)] == c {
 		delete(p.conns, int32(c.fd))
-		p.held.Store(int32(len(p.conns)))
 		syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
 	}
 }
@@ -185,9 +182,7 @@ func (p *poller) run(epfd int, file *os.File) {
 			}
 			start = time.Now()
 		}
-		total := 0
 		for n > 0 {
-			total += n
 			p.deliver(evs[:n])
 			for i, ir := range p.inline {
 				ir.readable(scratch)
@@ -199,12 +194,13 @@ func (p *poller) run(epfd int, file *os.File) {
 			}
 			n = epollPoll(epfd, evs) // more may be waiting
 		}
-		busy = int(p.held.Load()) >= p.busy
+		held := p.held()
+		busy = held >= p.busy
 		if f := p.after.Load(); busy && f != nil {
 			(*f)()
 		}
 		if !busy {
-			if total == 0 && p.stopIfEmpty() {
+			if held == 0 && p.stopIfEmpty() {
 				return
 			}
 			continue
@@ -213,6 +209,13 @@ func (p *poller) run(epfd int, file *os.File) {
 			time.Sleep(d)
 		}
 	}
+}
+
+// held is how many sockets the poller watches.
+func (p *poller) held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
 }
 
 // stopIfEmpty ends the goroutine, closing epfd, when no socket is left.

@@ -426,11 +426,16 @@ func waitHTTP(ctx context.Context, u string) error {
 	return fmt.Errorf("load: gateway did not become healthy at %s", u)
 }
 
-const loadFrame = 3200 // 100 ms of 16 kHz linear16
+// A load session sends loadFrame bytes, loadPeriod of 16 kHz linear16,
+// every loadPeriod.
+const (
+	loadFrame  = 3200
+	loadPeriod = 100 * time.Millisecond
+)
 
 // startAfter is when session i starts: the starts are spread evenly over
 // the ramp, and each is moved by i mod 100 ms, so that the sessions'
-// frames (one per 100 ms each) are spread over the frame period as real
+// frames (one per loadPeriod each) are spread over the period as real
 // clients', which start when their consultations do, are. Evenly spaced
 // starts alone put every frame in a few bursts a period (two at 100
 // sessions over 5 s), which both servers take in batches no real traffic
@@ -439,7 +444,7 @@ func (r loadRun) startAfter(i int) time.Duration {
 	if r.ramp <= 0 {
 		return 0
 	}
-	return r.ramp*time.Duration(i)/time.Duration(r.sessions) + time.Duration(i%100)*time.Millisecond
+	return r.ramp*time.Duration(i)/time.Duration(r.sessions) + time.Duration(i%100)*loadPeriod/100
 }
 
 // drive runs the sessions against base and measures. pid, when set, is the
@@ -529,7 +534,7 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 			var smu sync.Mutex
 			var sendTimes []time.Time // by frame index
 			frameAt := func(sec float64) (time.Time, bool) {
-				idx := int(sec*10 - 1e-6)
+				idx := int(sec/loadPeriod.Seconds() - 1e-6)
 				smu.Lock()
 				defer smu.Unlock()
 				if idx < 0 || idx >= len(sendTimes) {
@@ -578,8 +583,8 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 					}
 				}
 			}()
-			frames := int(r.duration / (100 * time.Millisecond))
-			tick := time.NewTicker(100 * time.Millisecond)
+			frames := int(r.duration / loadPeriod)
+			tick := time.NewTicker(loadPeriod)
 			off := 0
 			for f := 0; f < frames; f++ {
 				if off+loadFrame > len(clip) {
