@@ -101,9 +101,6 @@ func TestHandWrittenMatchesRegexp(t *testing.T) {
 		if !(strings.Contains(s, " '") || strings.Contains(s, " n't")) && refSpacedContr.MatchString(s) {
 			t.Fatalf("spaced contraction guard skips %q", s)
 		}
-		if !mayHaveNumberWord(s) && numberRun.MatchString(s) {
-			t.Fatalf("number word guard skips %q", s)
-		}
 		if !strings.Contains(s, " %") && spacedPercent.MatchString(s) {
 			t.Fatalf("spaced percent guard skips %q", s)
 		}

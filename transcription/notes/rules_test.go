@@ -197,7 +197,7 @@ func TestRuleDrafterSentences(t *testing.T) {
 		{"", "uh i've had knee pain for two weeks", "subjective", "Reports knee pain for 2 weeks."},
 		{"patient", "i do n't smoke , i quit ten years ago .", "subjective", "The patient does not smoke, the patient quit 10 years ago."},
 		{"clinician", "okay , so on exam your right knee is swollen and tender .", "objective", "On exam the right knee is swollen and tender."},
-		{"clinician", "your blood pressure is one twenty over eighty .", "objective", "Blood pressure is 120 over 80."},
+		{"clinician", "your blood pressure is one twenty over eighty .", "objective", "Blood pressure is 120/80."},
 		{"clinician", "i think this is most likely a meniscus tear .", "assessment", "I think this is most likely a meniscus tear."},
 		{"", "i'm going to order an mri of your right knee", "plan", "I will order an mri of their right knee."},
 		{"clinician", "we'll start you on meloxicam fifteen milligrams once a day .", "plan", "We will start meloxicam 15 mg daily."},

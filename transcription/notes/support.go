@@ -100,13 +100,15 @@ func supportFlags(sen Sentence, byIndex map[int]Utterance) []string {
 	}
 	where += " " + strings.Join(idx, ",")
 
-	sw := words(sen.Text)
+	// Numbers are compared after one normalisation on both sides, never as
+	// the recogniser or the drafter happened to spell them.
+	sw := words(NormalizeNumbers(sen.Text))
 	var cw []string
 	var clauses [][]string
 	for _, u := range cited {
-		ws := words(u.Text)
-		cw = append(cw, ws...)
-		clauses = append(clauses, clauseWords(u.Text)...)
+		text := NormalizeNumbers(u.Text)
+		cw = append(cw, words(text)...)
+		clauses = append(clauses, clauseWords(text)...)
 	}
 	citedSet := map[string]bool{}
 	for _, w := range cw {

@@ -15,6 +15,8 @@ func TestCheck(t *testing.T) {
 		{Index: 5, Speaker: "patient", Text: "i do n't smoke and i never did"},
 		{Index: 6, Gap: true, Text: "[inaudible]"},
 		{Index: 7, Speaker: "clinician", Text: "there is tenderness on both knees."},
+		{Index: 8, Speaker: "clinician", Text: "blood pressure is one sixteen over eighty four and your temperature is ninety eight point six"},
+		{Index: 9, Speaker: "clinician", Text: "if it gets worse call 911 and take 2.5 mg"},
 	}
 	cases := []struct {
 		name     string
@@ -27,6 +29,11 @@ func TestCheck(t *testing.T) {
 		{"clean denial from an answer", Sentence{Text: "Denies chest pain.", Evidence: []int{0, 1}}, ""},
 		{"clean negation", Sentence{Text: "The patient does not smoke.", Evidence: []int{5}}, ""},
 		{"clean bilateral", Sentence{Text: "Bilateral knee tenderness.", Evidence: []int{7}}, ""},
+		{"spoken numbers as digits", Sentence{Text: "Blood pressure 116/84, temperature 98.6.", Evidence: []int{8}}, ""},
+		{"digits as spoken numbers", Sentence{Text: "Call nine one one and take two point five mg.", Evidence: []int{9}}, ""},
+		{"misread blood pressure", Sentence{Text: "Blood pressure 17 over 84.", Evidence: []int{8}}, "number 17 not found"},
+		{"decimal lost", Sentence{Text: "Temperature 98.", Evidence: []int{8}}, "number 98 not found"},
+		{"misread digit sequence", Sentence{Text: "Call 10.", Evidence: []int{9}}, "number 10 not found"},
 		{"changed dose", Sentence{Text: "Increase lisinopril to 20 mg daily.", Evidence: []int{3}}, "number 20 not found in cited utterance 3"},
 		{"changed unit", Sentence{Text: "Increase lisinopril to 40 mcg daily.", Evidence: []int{3}}, `unit "mcg"`},
 		{"changed duration", Sentence{Text: "Reports right knee pain for 3 weeks.", Evidence: []int{2}}, "number 3 not found"},

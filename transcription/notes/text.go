@@ -42,15 +42,44 @@ func splitSentences(s string) []string {
 	if hasSentenceEnd(s) {
 		s = sentenceEnd.ReplaceAllString(s, "$1\n")
 	}
+	parts := strings.Split(s, "\n")
 	var out []string
-	for _, part := range strings.Split(s, "\n") {
-		part = strings.TrimSpace(part)
+	for i := 0; i < len(parts); i++ {
+		part := strings.TrimSpace(parts[i])
+		for i+1 < len(parts) {
+			next := strings.TrimSpace(parts[i+1])
+			joined, ok := joinNumber(part, next)
+			if !ok {
+				break
+			}
+			part = joined
+			i++
+		}
 		if part == "" {
 			continue
 		}
 		out = append(out, splitLong(part)...)
 	}
 	return out
+}
+
+// joinNumber joins two pieces the sentence cut split inside a number —
+// a recogniser's "98. 6" is 98.6, "ninety eight point. six" a decimal —
+// since the splitter never cuts inside a number.
+func joinNumber(part, next string) (string, bool) {
+	body, ok := strings.CutSuffix(part, ".")
+	if !ok || body == "" || next == "" {
+		return "", false
+	}
+	if isDigitByte(body[len(body)-1]) && isDigitByte(next[0]) {
+		return part + next, true
+	}
+	if strings.HasSuffix(strings.ToLower(body), " point") {
+		if _, ok := unitNumbers[strings.ToLower(strings.Trim(strings.Fields(next)[0], ".,"))]; ok {
+			return body + " " + next, true
+		}
+	}
+	return "", false
 }
 
 // hasSentenceEnd reports whether sentenceEnd matches s.
@@ -357,8 +386,6 @@ func dropRepeats(s string) string {
 }
 
 var (
-	numberRun = regexp.MustCompile(`(?i)\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand)(?:(?:[ -]|\sand\s)(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand))*\b`)
-	countable = regexp.MustCompile(`^\s+(mg|milligrams?|mcg|micrograms?|units?|tablets?|pills?|puffs?|times?|days?|weeks?|months?|years?|hours?|minutes?|pounds?|percent|out of|over|to|or)\b`)
 	noteUnits = rewrites(
 		`milligrams?`, "mg", `micrograms?`, "mcg", `milliliters?`, "ml", `kilograms?`, "kg", `percent`, "%",
 		`once (a|per|each|every) day`, "daily", `(a|per) day`, "daily", `every day`, "daily",
@@ -371,59 +398,13 @@ var (
 // "20 mg daily"). Evaluators use it to compare a note with what was said.
 func Normalize(text string) string { return noteStyle(strings.ToLower(cleanSpacing(text))) }
 
-// noteStyle writes numbers as digits and units as abbreviations, as notes
-// do ("twenty milligrams a day" becomes "20 mg daily"). A lone "one" stays
-// a word unless a unit or count follows ("one of them").
+// noteStyle writes numbers as digits (NormalizeNumbers) and units as
+// abbreviations, as notes do ("twenty milligrams a day" becomes "20 mg
+// daily").
 func noteStyle(s string) string {
-	var b strings.Builder
-	last := 0
-	var runs [][]int
-	if mayHaveNumberWord(s) {
-		runs = numberRun.FindAllStringIndex(s, -1)
-	}
-	for _, m := range runs {
-		run := s[m[0]:m[1]]
-		ws := words(run)
-		if len(ws) == 1 && (ws[0] == "one" || ws[0] == "zero" || ws[0] == "hundred" || ws[0] == "thousand") && !countable.MatchString(s[m[1]:]) {
-			continue
-		}
-		ns := numbers(ws)
-		if len(ns) != 1 {
-			continue
-		}
-		b.WriteString(s[last:m[0]])
-		b.WriteString(ns[0].value)
-		last = m[1]
-	}
-	b.WriteString(s[last:])
-	out := apply(b.String(), noteUnits)
+	out := apply(NormalizeNumbers(s), noteUnits)
 	if strings.Contains(out, " %") {
 		out = spacedPercent.ReplaceAllString(out, "$1$2")
 	}
 	return out
-}
-
-// numberWordList are the words numberRun starts with.
-var numberWordList = strings.Fields(`zero one two three four five six seven eight nine ten eleven twelve thirteen
-fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
-thousand`)
-
-// mayHaveNumberWord reports whether numberRun may match s: false only when
-// no word of s starts with a number word. Most sentences have none, and
-// the expression is long.
-func mayHaveNumberWord(s string) bool {
-	if !isASCII(s) {
-		return true // (?i) folds some non-ASCII letters into ASCII ones
-	}
-	for i := 0; i < len(s); i++ {
-		if !isWordByte(s[i]) || i > 0 && isWordByte(s[i-1]) {
-			continue
-		}
-		for _, w := range numberWordList {
-			if len(s)-i >= len(w) && strings.EqualFold(s[i:i+len(w)], w) {
-				return true
-			}
-		}
-	}
-	return false
 }
