@@ -67,7 +67,7 @@
 //	400    invalid_parameter        a /v1/listen value is malformed (boolean, endpointing, language …)
 //	400    missing_patient          /v1/listen without patient
 //	400    unknown_template         template names no template
-//	400    unknown_connector        connector names no configured connector
+//	400    unknown_connector        connector names no connector routed to the caller's clinic
 //	503    shutting_down            the gateway is draining; reconnect elsewhere
 //	500    internal                 anything else (details only in the log)
 //

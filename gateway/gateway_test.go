@@ -467,7 +467,9 @@ func TestListenFinalizeFlushes(t *testing.T) {
 }
 
 func TestListenSubprotocolAuth(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(o *Options) {
+		o.ConnectorFor = func(clinic string) string { return map[string]string{"c1": "athena"}[clinic] }
+	})
 	d := websocket.Dialer{Subprotocols: []string{"token", token(t, "dr-a", "c1", review.RoleClinician)}}
 	c, resp, err := d.Dial(e.wsURL("patient=p-2&template=soap&connector=athena"), nil)
 	if err != nil {
@@ -521,6 +523,7 @@ func TestListenRefusedBeforeUpgrade(t *testing.T) {
 		{"no patient", "encoding=linear16", nil, 400, CodeMissingPatient},
 		{"unknown template", "patient=p&template=haiku", nil, 400, CodeUnknownTemplate},
 		{"unknown connector", "patient=p&connector=nowhere", nil, 400, CodeUnknownConnector},
+		{"another clinic's connector", "patient=p&connector=athena", nil, 400, CodeUnknownConnector},
 		{"unsupported parameter", "patient=p&diarize=true", nil, 400, CodeUnsupportedParameter},
 		{"empty keyterm", "patient=p&keyterm=metformin&keyterm=", nil, 400, CodeInvalidParameter},
 		{"keyterm too long", "patient=p&keyterm=" + strings.Repeat("x", 101), nil, 400, CodeInvalidParameter},

@@ -154,19 +154,11 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 	} else {
 		p.template = s.opts.Templates.Default(clinic, clinician)
 	}
-	p.connector = vals.Get("connector")
-	if p.connector != "" {
-		if s.opts.ConnectorExists == nil || !s.opts.ConnectorExists(p.connector) {
-			return p, bad(CodeUnknownConnector, "connector", "connector %.64q is not configured", p.connector)
-		}
-	} else {
-		if s.opts.ConnectorFor != nil {
-			p.connector = s.opts.ConnectorFor(clinic)
-		}
-		if p.connector == "" {
-			p.connector = s.opts.DefaultConnector
-		}
+	conn, err := s.sessionConnector(clinic, vals.Get("connector"))
+	if err != nil {
+		return p, err
 	}
+	p.connector = conn
 	// session= resumes a session; listen checks it against the store.
 	p.session = vals.Get("session")
 	if p.resume && p.session == "" {

@@ -180,8 +180,10 @@ type Options struct {
 	// ConnectorExists validates the connector a session names; nil accepts
 	// only sessions that name none.
 	ConnectorExists func(name string) bool
-	// ConnectorFor picks the connector of a session that names none, by
-	// clinic; nil or "" falls back to DefaultConnector.
+	// ConnectorFor is the connector routed to a clinic; nil or "" falls
+	// back to DefaultConnector. A session files with its clinic's routed
+	// connector and may name no other (unknown_connector), so one
+	// clinic's notes never reach another clinic's EHR.
 	ConnectorFor     func(clinic string) string
 	DefaultConnector string
 	// Limits bound streaming sessions and request bodies.

@@ -93,7 +93,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	if b, ok := a.store.(review.Broker); ok {
 		broker = b
 	}
-	a.worker = review.NewWorker(a.store, &connectorPusher{conns: a.connectors, templates: templates}, review.WorkerOptions{
+	a.worker = review.NewWorker(a.store, &connectorPusher{conns: a.connectors, templates: templates, route: cfg.Connectors.route}, review.WorkerOptions{
 		Concurrency: cfg.Push.Workers,
 		Lease:       cfg.Push.Lease,
 		MaxAttempts: cfg.Push.MaxAttempts,
@@ -138,7 +138,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			_, ok := a.connectors[name]
 			return ok
 		},
-		ConnectorFor:     func(clinic string) string { return routes.Clinics[clinic] },
+		ConnectorFor:     routes.route,
 		DefaultConnector: routes.Default,
 		Limits: gateway.Limits{
 			MaxFrameBytes:      int64(cfg.Streaming.MaxFrameBytes),
@@ -401,13 +401,21 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 type connectorPusher struct {
 	conns     map[string]connectors.Connector
 	templates *notes.Templates
+	// route is the connector routed to a clinic (ConnectorsConfig.route).
+	route func(clinic string) string
 }
 
-// Push files the approved version of n with the connector the note names.
+// Push files the approved version of n with the connector the note names,
+// and only if that connector is still routed to the note's clinic: a note
+// never lands in another clinic's EHR, whatever it was recorded with or
+// however the routes changed since.
 func (p *connectorPusher) Push(ctx context.Context, n *review.Note) (review.PushResult, error) {
 	conn, ok := p.conns[n.Connector]
 	if !ok {
 		return review.PushResult{}, review.Permanent(fmt.Errorf("connector %q is not configured", n.Connector))
+	}
+	if p.route(n.Clinic) != n.Connector {
+		return review.PushResult{}, review.Permanent(fmt.Errorf("connector %q is not routed to the note's clinic", n.Connector))
 	}
 	tmpl, err := p.templates.Get(n.Template)
 	if err != nil {

@@ -202,6 +202,15 @@ type ConnectorsConfig struct {
 	Instances map[string]yaml.Node `yaml:"instances"`
 }
 
+// route is the connector instance a clinic's notes are filed with: its
+// route, else the default.
+func (c ConnectorsConfig) route(clinic string) string {
+	if inst, ok := c.Clinics[clinic]; ok {
+		return inst
+	}
+	return c.Default
+}
+
 // defaultConfig is the embedded default: one machine, offline engine and
 // drafter, SQLite store, documents written to a folder.
 func defaultConfig() Config {

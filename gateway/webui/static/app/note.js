@@ -41,6 +41,7 @@ export function noteView(main, id, user) {
           h('span', { class: 'version', id: 'note-version' }, `Version ${n.version}`)),
         h('p', { class: 'muted' },
           [`Template ${n.template}`, n.encounter ? `encounter ${n.encounter}` : null,
+            n.connector ? `files to ${n.connector}` : null,
             `recorded by ${n.clinician_name || n.clinician}`, when(n.created_at)].filter(Boolean).join(' · ')),
         pushStatus(n),
         banner,

@@ -1,0 +1,34 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// routedConnector is the connector a clinic's notes are filed with: its
+// route (Options.ConnectorFor), else Options.DefaultConnector.
+func (s *Server) routedConnector(clinic string) string {
+	if s.opts.ConnectorFor != nil {
+		if c := s.opts.ConnectorFor(clinic); c != "" {
+			return c
+		}
+	}
+	return s.opts.DefaultConnector
+}
+
+// sessionConnector is the connector a session of clinic files with. A
+// session may name only the connector routed to its clinic: naming
+// another clinic's would file this clinic's notes in that clinic's EHR.
+// Another clinic's connector is answered like one that does not exist,
+// so a client learns nothing of other clinics' routes.
+func (s *Server) sessionConnector(clinic, named string) (string, error) {
+	routed := s.routedConnector(clinic)
+	if named == "" {
+		return routed, nil
+	}
+	if named != routed || s.opts.ConnectorExists == nil || !s.opts.ConnectorExists(named) {
+		return "", &apiError{Status: http.StatusBadRequest, Code: CodeUnknownConnector, Param: "connector",
+			Message: fmt.Sprintf("connector %.64q is not configured for your clinic", named)}
+	}
+	return named, nil
+}
