@@ -148,8 +148,9 @@ func tokenProblem(err error) string {
 }
 
 // tokenFrom finds the token a request carries. viaSubprotocol reports that
-// it came as the browser subprotocol pair "token, <jwt>", which the upgrade
-// must then echo.
+// it came as a browser subprotocol pair, "token, <jwt>" or (Deepgram's
+// form for access tokens) "bearer, <jwt>", whose scheme the upgrade must
+// then echo.
 func tokenFrom(r *http.Request) (token string, viaSubprotocol bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, rest, ok := strings.Cut(h, " ")
@@ -165,7 +166,7 @@ func tokenFrom(r *http.Request) (token string, viaSubprotocol bool) {
 		}
 	}
 	for i := 0; i+1 < len(protos); i++ {
-		if protos[i] == "token" {
+		if protos[i] == "token" || protos[i] == "bearer" {
 			return protos[i+1], true
 		}
 	}
@@ -178,7 +179,7 @@ func (s *Server) authenticate(r *http.Request, allowed ...review.Role) (Claims, 
 	raw, viaProto := tokenFrom(r)
 	if raw == "" {
 		return Claims{}, false, errorf(http.StatusUnauthorized, CodeUnauthorized,
-			"a token is required: Authorization: Bearer <jwt>, Token <jwt>, or the subprotocols token, <jwt>")
+			"a token is required: Authorization: Bearer <jwt>, Token <jwt>, or the subprotocols token, <jwt> (or bearer, <jwt>)")
 	}
 	c, err := s.auth.Verify(raw)
 	if err != nil {

@@ -60,7 +60,7 @@
 //	400    invalid_request          the review service refused the content (e.g. a section without id)
 //	413    body_too_large           body over the limit (1 MiB by default)
 //	400    invalid_query            a query value is malformed (state, limit), or /v1/listen without upgrade
-//	400    unsupported_parameter    a query parameter the gateway does not support
+//	400    unsupported_parameter    a query parameter, or a Deepgram option's value, the gateway does not honour
 //	400    unsupported_encoding     /v1/listen encoding other than linear16
 //	400    unsupported_sample_rate  sample_rate outside 8000..48000
 //	400    unsupported_channels     channels other than 1
@@ -126,7 +126,7 @@
 // note is still drafted and queued). What was received is never thrown
 // away. WebSocket Error codes:
 //
-//	invalid_message        text frame is not a JSON object with a string type (the session continues)
+//	invalid_message        text frame is not a JSON object with a string type (the session continues), or not UTF-8 (closed 1007)
 //	unknown_message_type   type is not KeepAlive, Finalize or CloseStream (the session continues)
 //	frame_too_large        a message exceeded Limits.MaxFrameBytes; the session is finished, close 1009
 //	max_duration           the session reached Limits.MaxSessionDuration and was finished

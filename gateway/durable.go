@@ -491,7 +491,7 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 		id:     n.SessionID,
 		claims: Claims{Clinic: n.Clinic, Name: n.ClinicianName, Role: review.RoleClinician},
 		p: listenParams{sampleRate: rec.SampleRate, language: rec.Language, keyterms: rec.Keyterms, patient: n.Patient, encounter: n.Encounter,
-			template: tpl, connector: n.Connector},
+			template: tpl, connector: n.Connector, dg: deepgramOptions{fillerWords: rec.FillerWords, numerals: rec.Numerals, tags: n.Tags}},
 		out:        make(chan outFrame, 64),
 		hash:       sha256.New(),
 		created:    n.CreatedAt,

@@ -76,6 +76,10 @@ func errorf(status int, code, format string, args ...any) *apiError {
 // errorBody is the one JSON shape every REST error has.
 type errorBody struct {
 	Error errorDetail `json:"error"`
+	// Deepgram's fields, on /v1/listen only (deepgramError).
+	ErrCode   string `json:"err_code,omitempty"`
+	ErrMsg    string `json:"err_msg,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 type errorDetail struct {
@@ -125,9 +129,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scribegate"`)
 	}
-	writeJSON(w, ae.Status, errorBody{Error: errorDetail{
+	b := errorBody{Error: errorDetail{
 		Code: ae.Code, Message: ae.Message, CurrentVersion: ae.CurrentVersion, Param: ae.Param,
-	}})
+	}}
+	deepgramError(w, r, &b)
+	writeJSON(w, ae.Status, b)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

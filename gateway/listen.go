@@ -46,6 +46,7 @@ type listenParams struct {
 	resume       bool
 	// sampleRateSet: the client named its rate (a resume must match).
 	sampleRateSet bool
+	dg            deepgramOptions
 }
 
 // parseListen validates the query before the upgrade, so a client learns
@@ -69,6 +70,14 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 			}
 			if len(p.keyterms) > maxKeyterms {
 				return p, bad(CodeInvalidParameter, key, "at most %d keyterm and keywords together", maxKeyterms)
+			}
+			continue
+		}
+		if key == "tag" {
+			for _, v := range vs {
+				if err := p.addTag(v); err != nil {
+					return p, err
+				}
 			}
 			continue
 		}
@@ -139,7 +148,9 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 			}
 			p.resume = b
 		default:
-			return p, bad(CodeUnsupportedParameter, key, "query parameter %.64q is not supported", key)
+			if err := p.deepgramOption(key, v); err != nil {
+				return p, err
+			}
 		}
 	}
 	if strings.TrimSpace(p.patient) == "" {
@@ -477,8 +488,10 @@ func (ss *session) run() {
 		Connector:     ss.p.connector,
 		SessionID:     ss.id,
 		ID:            ss.id,
+		Tags:          ss.p.dg.tags,
 		State:         review.StateRecording,
-		Recording:     &review.Recording{SampleRate: ss.p.sampleRate, Language: ss.p.language, Keyterms: ss.p.keyterms},
+		Recording: &review.Recording{SampleRate: ss.p.sampleRate, Language: ss.p.language, Keyterms: ss.p.keyterms,
+			FillerWords: ss.p.dg.fillerWords, Numerals: ss.p.dg.numerals},
 	})
 	if err != nil {
 		stream.Close()
@@ -599,6 +612,9 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 	ss.mu.Lock()
 	transcript := append([]notes.Utterance(nil), ss.transcript...)
 	ss.mu.Unlock()
+	if ss.discardEmpty(ctx, log, transcript) {
+		return websocket.CloseNormalClosure, ""
+	}
 
 	tpl := ss.p.template
 	if _, err := s.opts.Notes.SetDraft(ctx, ss.note.ID, notes.Draft{Template: tpl.ID, Sections: []notes.Section{}}, transcript, review.StateDrafting); err != nil {
@@ -624,18 +640,54 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 	}
 	ss.send(noteDraftMsg{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: n.Draft})
 	ss.send(noteReadyMsg{Type: "NoteReady", NoteID: n.ID, Version: n.Version, State: string(n.State), ReviewURL: reviewURL(n.ID)})
+	ss.sendMetadata()
+	return code, reason
+}
+
+// sendMetadata sends Deepgram's closing Metadata. Its duration is all the
+// audio the session holds, however many streams (a rebuilt session's
+// starts part-way) transcribed it.
+func (ss *session) sendMetadata() {
 	ss.send(metadataMsg{
 		Type:           "Metadata",
 		TransactionKey: "deprecated",
 		RequestID:      ss.id,
 		SHA256:         hex.EncodeToString(ss.hash.Sum(nil)),
 		Created:        ss.created.Format(time.RFC3339Nano),
-		Duration:       ss.stream.Received().Seconds(),
+		Duration:       float64(ss.received/2) / float64(ss.p.sampleRate),
 		Channels:       1,
 		Models:         []string{},
 		ModelInfo:      map[string]any{},
 	})
-	return code, reason
+}
+
+// emptyDiscarder removes a recording note that got no audio;
+// *review.Service has it.
+type emptyDiscarder interface {
+	DiscardEmpty(ctx context.Context, id string) error
+}
+
+// discardEmpty removes the note of a session that ended before any audio
+// came, and its audio record, rather than queue an empty draft. It
+// reports false, doing nothing, when the session has audio or a
+// transcript, or the note service cannot discard.
+func (ss *session) discardEmpty(ctx context.Context, log *slog.Logger, transcript []notes.Utterance) bool {
+	d, ok := ss.srv.opts.Notes.(emptyDiscarder)
+	if !ok || ss.received > 0 || len(transcript) > 0 {
+		return false
+	}
+	if err := d.DiscardEmpty(ctx, ss.note.ID); err != nil {
+		log.Warn("empty session's note not discarded: it is drafted", "error", err)
+		return false
+	}
+	if a := ss.srv.opts.Audio; a != nil {
+		if err := a.DeleteAudio(ctx, ss.id); err != nil {
+			log.Warn("delete empty session's audio record", "error", err)
+		}
+	}
+	log.Info("session ended with no audio: no note queued")
+	ss.sendMetadata()
+	return true
 }
 
 // emptyDraft is the template with nothing filled in, so a note whose
@@ -660,6 +712,7 @@ func (ss *session) pump(done chan<- struct{}) {
 				continue
 			}
 			through := ss.shiftResult(&r)
+			ss.p.dg.shape(&r.Transcript)
 			var u *notes.Utterance
 			ss.mu.Lock()
 			if r.Transcript.Text != "" || r.Gap {
@@ -680,6 +733,7 @@ func (ss *session) pump(done chan<- struct{}) {
 		case transcription.EventInterim:
 			r := ev.Result
 			ss.shiftResult(&r)
+			ss.p.dg.shape(&r.Transcript)
 			ss.deliver(toResults(ss.id, r, false))
 		case transcription.EventSpeechStarted:
 			if ss.p.vadEvents {
@@ -705,6 +759,7 @@ type utteranceReplacer interface {
 // see a second final for that time; ours know it by its start).
 func (ss *session) replaceGap(r transcription.Result) {
 	ss.shiftResult(&r)
+	ss.p.dg.shape(&r.Transcript)
 	u := notes.Utterance{Index: r.Index, Start: r.Start, End: r.Start + r.Duration, Text: r.Transcript.Text}
 	found := false
 	ss.mu.Lock()
@@ -959,6 +1014,12 @@ func (ss *session) take(typ int, data []byte) (endReason, bool) {
 		s.metrics.audioSeconds.Add(float64(len(data)/2) / float64(ss.p.sampleRate))
 		ss.touch()
 	case websocket.TextMessage:
+		if !utf8.Valid(data) {
+			// RFC 6455 8.1: a text frame that is not UTF-8 fails the
+			// connection with 1007; the audio before it is drafted.
+			return endReason{name: "invalid_utf8", code: websocket.CloseInvalidFramePayloadData, reason: "text frame is not UTF-8",
+				errCode: CodeInvalidMessage, errDesc: "a text frame was not valid UTF-8; the audio before it is kept and drafted"}, true
+		}
 		typ, err := parseControl(data)
 		var ce *controlError
 		switch {

@@ -10,7 +10,7 @@ import (
 
 // upgrade completes r's WebSocket handshake for session id (Deepgram
 // sends its request id in the dg-request-id header too). viaProto: the
-// token came in the subprotocol pair, so the handshake names "token".
+// token came in a subprotocol pair, so the handshake names its scheme.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, id string, viaProto bool) (*websocket.Conn, error) {
 	up := websocket.Upgrader{
 		// Tokens, not cookies, authenticate sessions, so a page on another
@@ -24,7 +24,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, id string, viaP
 		WriteBufferPool: &s.recs.writeBufs,
 	}
 	if viaProto {
-		up.Subprotocols = []string{"token"}
+		// The scheme the client offered (gorilla picks the one it sent).
+		up.Subprotocols = []string{"token", "bearer"}
 	}
 	return up.Upgrade(pollHijacker{w, s.poll}, r, http.Header{"dg-request-id": {id}})
 }

@@ -65,6 +65,9 @@ type Note struct {
 	// Connector names the configured EHR connector instance the note goes to.
 	Connector string `json:"connector"`
 	SessionID string `json:"session_id,omitempty"`
+	// Tags are the recorder's labels (Deepgram's tag parameter), kept for
+	// the integrator's own bookkeeping; they are not sent to the EHR.
+	Tags []string `json:"tags,omitempty"`
 	// Recording is set while the consultation streams: what a gateway
 	// needs to resume it, or to finish it from its stored audio.
 	Recording *Recording `json:"recording,omitempty"`

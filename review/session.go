@@ -23,6 +23,10 @@ type Recording struct {
 	// Keyterms are the words the client asked the engine to expect
 	// (keyterm/keywords), kept so that a rebuilt session has them too.
 	Keyterms []string `json:"keyterms,omitempty"`
+	// FillerWords and Numerals are the session's Deepgram options
+	// (filler_words, numerals), so that a rebuilt session keeps them.
+	FillerWords bool `json:"filler_words,omitempty"`
+	Numerals    bool `json:"numerals,omitempty"`
 	// Transcribed is the offset in bytes of the client's audio up to which
 	// the note's Transcript is final: audio after it is transcribed again
 	// when the session is rebuilt, audio before it never is.
@@ -195,3 +199,22 @@ func (s *Service) shared() bool {
 }
 
 func sessionLock(id string) string { return "session:" + id }
+
+// DiscardEmpty removes a note whose recording ended before any audio came
+// (a system action): a consultation that never started has nothing for a
+// clinician to review, and an empty draft in the queue is only noise. It
+// refuses, with ErrInvalid, a note that is not recording or that has a
+// transcript.
+func (s *Service) DiscardEmpty(ctx context.Context, id string) error {
+	n, err := s.SessionNote(ctx, id)
+	if err != nil {
+		return err
+	}
+	if n.State != StateRecording || len(n.Transcript) > 0 {
+		return fmt.Errorf("%w: note %s is %s with %d utterances, not an empty recording", ErrInvalid, id, n.State, len(n.Transcript))
+	}
+	if err := s.store.DeleteNote(ctx, id); err != nil {
+		return fmt.Errorf("review: discard note %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription"
+)
+
+// sayEngine says the same words for every utterance that has any sound.
+type sayEngine struct{ text string }
+
+func (e sayEngine) Transcribe(ctx context.Context, u transcription.Utterance) (transcription.Transcript, error) {
+	loud := false
+	for _, s := range u.Samples {
+		loud = loud || s > 1000 || s < -1000
+	}
+	if !loud {
+		return transcription.Transcript{}, nil
+	}
+	words := strings.Fields(e.text)
+	t := transcription.Transcript{Text: e.text, Confidence: 0.9}
+	step := u.Duration() / time.Duration(len(words))
+	for i, w := range words {
+		start := u.Start + time.Duration(i)*step
+		t.Words = append(t.Words, transcription.Word{Word: w, Start: start, End: start + step, Confidence: 0.9})
+	}
+	return t, nil
+}
+
+// dgErrorBody is a refusal as Deepgram's SDKs read it, with ours beside.
+type dgErrorBody struct {
+	Error     errorDetail `json:"error"`
+	ErrCode   string      `json:"err_code"`
+	ErrMsg    string      `json:"err_msg"`
+	RequestID string      `json:"request_id"`
+}
+
+func TestListenDeepgramOptions(t *testing.T) {
+	e := newEnv(t, nil)
+	accepted := []string{
+		"filler_words=true", "filler_words=false", "tag=clinic-a&tag=trial", "multichannel=false", "no_delay=true",
+		"mip_opt_out=true", "diarize=false", "redact=false", "profanity_filter=false", "dictation=false", "model=nova-3",
+	}
+	for _, q := range accepted {
+		t.Run(q, func(t *testing.T) {
+			c, _, err := e.dial("patient=p&"+q, nil)
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			sendText(t, c, `{"type":"CloseStream"}`)
+			readAll(t, c)
+			c.Close()
+		})
+	}
+	refused := []struct{ query, param, reason string }{
+		{"diarize=true", "diarize", "speaker labels"},
+		{"multichannel=true", "multichannel", "mono"},
+		{"redact=pci", "redact", "does not redact"},
+		{"profanity_filter=true", "profanity_filter", "as spoken"},
+		{"dictation=true", "dictation", "punctuation"},
+		{"search=knee", "search", "not supported"},
+		{"filler_words=maybe", "filler_words", "true or false"},
+		{"tag=" + strings.Repeat("x", 200), "tag", "1 to 128 bytes"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.query, func(t *testing.T) {
+			c, resp, err := e.dial("patient=p&"+tc.query, nil)
+			if err == nil {
+				c.Close()
+				t.Fatal("upgraded")
+			}
+			var b dgErrorBody
+			json.NewDecoder(resp.Body).Decode(&b)
+			if resp.StatusCode != 400 || b.Error.Param != tc.param || !strings.Contains(b.Error.Message, tc.reason) {
+				t.Errorf("got %d %+v, want 400 on %s saying %q", resp.StatusCode, b.Error, tc.param, tc.reason)
+			}
+			if h := resp.Header.Get("dg-error"); h != b.Error.Message || b.ErrMsg != h {
+				t.Errorf("dg-error %q, err_msg %q, want both %q", h, b.ErrMsg, b.Error.Message)
+			}
+			if b.ErrCode != strings.ToUpper(b.Error.Code) || b.RequestID == "" || resp.Header.Get("dg-request-id") != b.RequestID {
+				t.Errorf("err_code %q request_id %q (header %q)", b.ErrCode, b.RequestID, resp.Header.Get("dg-request-id"))
+			}
+		})
+	}
+	// The REST API keeps its own shape only.
+	var body dgErrorBody
+	r := e.do("GET", "/v1/notes/nope", token(t, "dr-a", "c1", review.RoleClinician), nil, &body)
+	if r.Header.Get("dg-error") != "" || body.ErrCode != "" {
+		t.Errorf("REST error has Deepgram's fields: %+v", body)
+	}
+}
+
+func TestListenTagsAndFillerWords(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Engine = sayEngine{"Um, the knee hurts, uh, since Monday."} })
+	clin := token(t, "dr-a", "c1", review.RoleClinician)
+	for _, tc := range []struct {
+		query, want string
+		tags        []string
+	}{
+		{"tag=trial&tag=room-2", "the knee hurts, since Monday.", []string{"trial", "room-2"}},
+		{"filler_words=true", "Um, the knee hurts, uh, since Monday.", nil},
+	} {
+		msgs := e.stream("patient=p&"+tc.query, tones(16000, 300))
+		got := transcripts(msgs)
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s: transcripts %q, want [%q]", tc.query, got, tc.want)
+		}
+		for _, m := range byType(msgs, "Results") {
+			for _, w := range m.Channel.Alternatives[0].Words {
+				if w.Word == "um" && !strings.Contains(tc.query, "filler_words=true") {
+					t.Errorf("%s: word %q sent", tc.query, w.Word)
+				}
+			}
+		}
+		var n review.Note
+		e.do("GET", byType(msgs, "NoteReady")[0].ReviewURL, clin, nil, &n)
+		if !slices.Equal(n.Tags, tc.tags) {
+			t.Errorf("%s: note tags %q, want %q", tc.query, n.Tags, tc.tags)
+		}
+		if len(n.Transcript) != 1 || n.Transcript[0].Text != tc.want {
+			t.Errorf("%s: note transcript %+v", tc.query, n.Transcript)
+		}
+	}
+}
+
+func TestListenBearerSubprotocol(t *testing.T) {
+	e := newEnv(t, nil)
+	d := websocket.Dialer{Subprotocols: []string{"bearer", token(t, "dr-a", "c1", review.RoleClinician)}}
+	c, resp, err := d.Dial(e.wsURL("patient=p-2"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "bearer" {
+		t.Errorf("chosen subprotocol %q, want bearer", got)
+	}
+	sendAudio(t, c, tones(16000, 700), 3200)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	if msgs, code := readAll(t, c); code != websocket.CloseNormalClosure || len(byType(msgs, "NoteReady")) != 1 {
+		t.Fatalf("close %d, messages %+v", code, msgs)
+	}
+}
+
+func TestListenInvalidUTF8Closes1007(t *testing.T) {
+	e := newEnv(t, nil)
+	c, _, err := e.dial("patient=p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, tones(16000, 300), 3200)
+	if err := c.WriteMessage(websocket.TextMessage, []byte{'{', 0xff, 0xfe, '}'}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseInvalidFramePayloadData {
+		t.Errorf("close %d, want 1007", code)
+	}
+	// What came before is drafted and queued.
+	if len(byType(msgs, "NoteReady")) != 1 || len(transcripts(msgs)) != 1 {
+		t.Errorf("messages %+v", msgs)
+	}
+}
+
+func TestListenNoAudioQueuesNoNote(t *testing.T) {
+	e := newEnv(t, nil)
+	clin := token(t, "dr-a", "c1", review.RoleClinician)
+	c, _, err := e.dial("patient=p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendText(t, c, `{"type":"KeepAlive"}`)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(t, c)
+	c.Close()
+	if code != websocket.CloseNormalClosure || len(byType(msgs, "NoteReady")) != 0 || len(byType(msgs, "Metadata")) != 1 {
+		t.Fatalf("close %d, messages %+v", code, msgs)
+	}
+	var list listBody
+	e.do("GET", "/v1/notes", clin, nil, &list)
+	if len(list.Notes) != 0 {
+		t.Errorf("queue holds %d notes after a session with no audio", len(list.Notes))
+	}
+	// A session with audio still makes its note.
+	if id, _ := e.session("patient=p"); id == "" {
+		t.Fatal("no note")
+	}
+	e.do("GET", "/v1/notes", clin, nil, &list)
+	if len(list.Notes) != 1 {
+		t.Errorf("queue holds %d notes, want 1", len(list.Notes))
+	}
+}
+
+func TestDeepgramOptionsShape(t *testing.T) {
+	tr := transcription.Transcript{Text: "Uh, BP is, um, fine. Hmm.", Words: []transcription.Word{{Word: "Uh,"}, {Word: "BP"}, {Word: "is,"}, {Word: "um,"}, {Word: "fine."}, {Word: "Hmm."}}}
+	deepgramOptions{}.shape(&tr)
+	if tr.Text != "BP is, fine." || len(tr.Words) != 3 {
+		t.Errorf("shaped %q %+v", tr.Text, tr.Words)
+	}
+}
