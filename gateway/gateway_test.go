@@ -667,6 +667,14 @@ func TestListenDisconnectAndShutdownFinishNotes(t *testing.T) {
 	defer open.Close()
 	sendAudio(t, open, tones(16000, 300), 3200)
 	sendText(t, open, `{"type":"KeepAlive"}`)
+	// Shut down once the gateway has taken its audio (a session that got
+	// none queues no note).
+	var first wsMsg
+	for first.Type != "Results" {
+		if err := open.ReadJSON(&first); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	done := make(chan error, 1)
 	go func() {
