@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/scribegate/scribegate/transcription/notes"
 	"github.com/scribegate/scribegate/transcription/notes/eval"
@@ -20,11 +21,11 @@ import (
 func runEval(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	data := fs.String("data", defaultACIBench(), "ACI-Bench directory with train.csv and valid.csv (env SCRIBEGATE_ACI_BENCH)")
-	split := fs.String("split", "valid", "split to evaluate: valid or train")
+	data := fs.String("data", defaultACIBench(), "an ACI-Bench-format CSV file, or a directory with train.csv and valid.csv (env SCRIBEGATE_ACI_BENCH)")
+	split := fs.String("split", "valid", "split to evaluate when -data is a directory: valid or train")
 	tplID := fs.String("template", notes.TemplateSOAP, "template to draft with")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("eval: %w (usage: scribegate eval [-data DIR] [-split valid|train] [-template ID])", err)
+		return fmt.Errorf("eval: %w (usage: scribegate eval [-data FILE.csv|DIR] [-split valid|train] [-template ID])", err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("eval: unexpected arguments %q", fs.Args())
@@ -40,7 +41,7 @@ func runEval(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
-	enc, err := eval.LoadSplit(*data, *split)
+	enc, label, err := loadEncounters(*data, *split)
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,37 @@ func runEval(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return eval.WriteTable(stdout, *split, res)
+	if err := eval.WriteTable(stdout, label, res); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(stdout, "\n"); err != nil {
+		return err
+	}
+	return eval.WriteQuality(stdout, res)
+}
+
+// loadEncounters reads the encounters -data names: a CSV file in
+// ACI-Bench's format (any split, or a clinic's own consultations), or a
+// corpus directory and the split in it. label names them in the table.
+func loadEncounters(data, split string) ([]eval.Encounter, string, error) {
+	fi, err := os.Stat(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("eval: %w", err)
+	}
+	if fi.IsDir() {
+		enc, err := eval.LoadSplit(data, split)
+		return enc, split, err
+	}
+	f, err := os.Open(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("eval: %w", err)
+	}
+	defer f.Close()
+	enc, err := eval.Load(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("eval: %s: %w", data, err)
+	}
+	return enc, strings.TrimSuffix(filepath.Base(data), filepath.Ext(data)), nil
 }
 
 // defaultACIBench is $SCRIBEGATE_ACI_BENCH, else ../shared/corpus/aci-bench

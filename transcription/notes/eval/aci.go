@@ -20,20 +20,24 @@ import (
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
-// Group is a part of a SOAP note that reference sections are scored in.
+// Group is a part of a note that reference sections are scored in: the
+// four "divisions" the ACI-Bench paper scores.
 type Group string
 
 // The groups reference sections map to. Other holds headings that fit none
-// (they still count in the overall score).
+// (they still count in the overall score). Objective is no scored group:
+// it names a template section that holds both examination and results.
 const (
-	Subjective     Group = "subjective"
-	Objective      Group = "objective"
-	AssessmentPlan Group = "assessment_plan"
-	Other          Group = "other"
+	Subjective       Group = "subjective"
+	ObjectiveExam    Group = "objective_exam"
+	ObjectiveResults Group = "objective_results"
+	AssessmentPlan   Group = "assessment_and_plan"
+	Objective        Group = "objective"
+	Other            Group = "other"
 )
 
 // Groups lists the scored groups in table order.
-var Groups = []Group{Subjective, Objective, AssessmentPlan}
+var Groups = []Group{Subjective, ObjectiveExam, ObjectiveResults, AssessmentPlan}
 
 // Encounter is one ACI-Bench dialogue with its reference note.
 type Encounter struct {
@@ -162,7 +166,8 @@ var headingGroups = []struct {
 	g  Group
 }{
 	{regexp.MustCompile(`ASSESSMENT|PLAN|IMPRESSION|INSTRUCTIONS|PROCEDURE|RECOMMENDATION|DIAGNOS`), AssessmentPlan},
-	{regexp.MustCompile(`EXAM|RESULTS|VITALS|FINDINGS|LABS|IMAGING`), Objective},
+	{regexp.MustCompile(`RESULTS|LABS|IMAGING|FINDINGS`), ObjectiveResults},
+	{regexp.MustCompile(`EXAM|VITALS`), ObjectiveExam},
 	{regexp.MustCompile(`COMPLAINT|^CC$|HPI|HISTORY|REVIEW OF SYSTEMS|^ROS$|MEDICATIONS|ALLERGIES|SYMPTOMS`), Subjective},
 }
 

@@ -24,14 +24,15 @@ type System struct {
 
 // Means are ROUGE F1 scores averaged over encounters.
 type Means struct {
-	R1, R2, RL float64
-	N          int // encounters that had reference text for the part
+	R1, R2, RL, RLsum float64
+	N                 int // encounters that had reference text for the part
 }
 
 func (m *Means) add(r Rouge) {
 	m.R1 += r.R1.F
 	m.R2 += r.R2.F
 	m.RL += r.RL.F
+	m.RLsum += r.RLsum.F
 	m.N++
 }
 
@@ -40,7 +41,7 @@ func (m Means) mean() Means {
 		return m
 	}
 	n := float64(m.N)
-	return Means{R1: m.R1 / n, R2: m.R2 / n, RL: m.RL / n, N: m.N}
+	return Means{R1: m.R1 / n, R2: m.R2 / n, RL: m.RL / n, RLsum: m.RLsum / n, N: m.N}
 }
 
 // Result is one system's scores over a split.
@@ -60,6 +61,9 @@ type Result struct {
 	// Words is the mean note length in words; Ratio the mean of note words
 	// over transcript words.
 	Words, Ratio float64
+	// Checks are what a clinician reading the notes would hold against
+	// them, counted over all notes.
+	Checks Checks
 }
 
 // FlaggedShare is the share of sentences the support check flagged.
@@ -73,10 +77,6 @@ func (r Result) FlaggedShare() float64 {
 // Run drafts every encounter with every system, applies the support check,
 // and scores the drafts against the reference notes.
 func Run(ctx context.Context, encounters []Encounter, t notes.Template, systems []System) ([]Result, error) {
-	groupOf := make([]Group, len(t.Sections))
-	for i, s := range t.Sections {
-		groupOf[i] = SectionGroup(s)
-	}
 	var out []Result
 	for _, sys := range systems {
 		res := Result{System: sys.Name, Encounters: len(encounters), Groups: map[Group]Means{}}
@@ -100,20 +100,16 @@ func Run(ctx context.Context, encounters []Encounter, t notes.Template, systems 
 			d = notes.Check(d, tr)
 			overall.add(Compare(draftText(d, nil), e.Note))
 			if !sys.Unsectioned {
+				drafted := groupTexts(t, d)
 				for _, g := range Groups {
 					ref := e.GroupText(g)
 					if strings.TrimSpace(ref) == "" {
 						continue
 					}
-					sel := map[int]bool{}
-					for i, gi := range groupOf {
-						if gi == g {
-							sel[i] = true
-						}
-					}
-					groups[g].add(Compare(draftText(d, sel), ref))
+					groups[g].add(Compare(drafted[g], ref))
 				}
 			}
+			res.Checks.add(CheckDraft(t, d, tr))
 			nw := len(Tokens(draftText(d, nil)))
 			tw := 0
 			for _, u := range e.Transcript {
@@ -178,11 +174,15 @@ var sectionGroupCues = []struct {
 	g  Group
 }{
 	{regexp.MustCompile(`assessment|plan|impression|recommendation|diagnos|follow|instruction|what we found`), AssessmentPlan},
-	{regexp.MustCompile(`objective|exam|vital|result|investigation|finding`), Objective},
+	{regexp.MustCompile(`result|investigation|labs?\b|imaging`), ObjectiveResults},
+	{regexp.MustCompile(`exam|vital|finding`), ObjectiveExam},
+	{regexp.MustCompile(`objective`), Objective},
 	{regexp.MustCompile(`subjective|complaint|history|review of systems|medication|allerg|reason`), Subjective},
 }
 
-// SectionGroup says which SOAP group a template section is scored in.
+// SectionGroup says which group a template section is scored in: one of
+// Groups, Objective for a section that holds both examination and results
+// (SOAP's), or Other.
 func SectionGroup(s notes.SectionSpec) Group {
 	name := strings.ToLower(strings.ReplaceAll(s.ID, "_", " ") + " " + s.Title)
 	for _, c := range sectionGroupCues {
@@ -268,18 +268,18 @@ func numberValue(w string) (string, bool) {
 // overall row (with support and length figures) and a row per SOAP group.
 func WriteTable(w io.Writer, split string, results []Result) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| drafter | part | ROUGE-1 | ROUGE-2 | ROUGE-L | sentences flagged | unsupported unflagged | words | words / transcript |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| drafter | part | ROUGE-1 | ROUGE-2 | ROUGE-L | ROUGE-Lsum | sentences flagged | unsupported unflagged | words | words / transcript |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | overall (%s, n=%d) | %.3f | %.3f | %.3f | %.1f%% (%d/%d) | %d | %.0f | %.2f |\n",
-			r.System, split, r.Encounters, r.Overall.R1, r.Overall.R2, r.Overall.RL,
+		fmt.Fprintf(&b, "| %s | overall (%s, n=%d) | %.3f | %.3f | %.3f | %.3f | %.1f%% (%d/%d) | %d | %.0f | %.2f |\n",
+			r.System, split, r.Encounters, r.Overall.R1, r.Overall.R2, r.Overall.RL, r.Overall.RLsum,
 			100*r.FlaggedShare(), r.Flagged, r.Sentences, r.UnsupportedUnflagged, r.Words, r.Ratio)
 		if len(r.Groups) == 0 {
 			continue
 		}
 		for _, g := range Groups {
 			m := r.Groups[g]
-			fmt.Fprintf(&b, "| %s | %s (n=%d) | %.3f | %.3f | %.3f | | | | |\n", r.System, g, m.N, m.R1, m.R2, m.RL)
+			fmt.Fprintf(&b, "| %s | %s (n=%d) | %.3f | %.3f | %.3f | %.3f | | | | |\n", r.System, g, m.N, m.R1, m.R2, m.RL, m.RLsum)
 		}
 	}
 	_, err := io.WriteString(w, b.String())

@@ -47,6 +47,30 @@ func TestRougeHandComputed(t *testing.T) {
 	}
 }
 
+func TestRougeLsumHandComputed(t *testing.T) {
+	// reference line: the cat lay on the red mat (7 tokens)
+	// candidate lines: "the cat sat" and "on the mat" (6 tokens)
+	// LCS with line 1: the cat; with line 2: on the mat; union: the cat on
+	// the mat = 5 hits -> P 5/6, R 5/7, whatever the candidate lines' order.
+	for _, cand := range []string{"The cat sat.\nOn the mat.", "On the mat.\n\nThe cat sat."} {
+		if got := RougeLsum(cand, "the cat lay on the red mat"); !near(got.P, 5.0/6) || !near(got.R, 5.0/7) {
+			t.Errorf("ROUGE-Lsum(%q) = %+v", cand, got)
+		}
+	}
+	// Over the whole text as one sequence the reordered note scores less.
+	if got := RougeL(Tokens("on the mat the cat sat"), Tokens("the cat lay on the red mat")); !near(got.P, 3.0/6) {
+		t.Errorf("ROUGE-L of reordered = %+v", got)
+	}
+	// A token is a hit only while both texts have an unmatched copy: two
+	// reference lines "pain" against one candidate "pain" -> 1 hit.
+	if got := RougeLsum("pain", "pain\npain"); !near(got.P, 1) || !near(got.R, 0.5) {
+		t.Errorf("clipped ROUGE-Lsum = %+v", got)
+	}
+	if got := RougeLsum("\n\n", "pain"); got.F != 0 {
+		t.Errorf("empty candidate scored %+v", got)
+	}
+}
+
 func TestParseDialogue(t *testing.T) {
 	u := ParseDialogue("[doctor] hi , how are you ?\n[patient] fine .\ncontinued line\n[patient_guest] she's fine\n\n[doctor] okay")
 	if len(u) != 4 {
@@ -70,12 +94,12 @@ func TestParseNote(t *testing.T) {
 	for _, s := range secs {
 		got = append(got, s.Heading+"="+string(s.Group))
 	}
-	want := "CHIEF COMPLAINT=subjective HISTORY OF PRESENT ILLNESS=subjective VITALS=objective PHYSICAL EXAM=objective ASSESSMENT AND PLAN=assessment_plan INSTRUCTIONS=assessment_plan"
+	want := "CHIEF COMPLAINT=subjective HISTORY OF PRESENT ILLNESS=subjective VITALS=objective_exam PHYSICAL EXAM=objective_exam ASSESSMENT AND PLAN=assessment_and_plan INSTRUCTIONS=assessment_and_plan"
 	if strings.Join(got, " ") != want {
 		t.Errorf("sections = %s", strings.Join(got, " "))
 	}
 	e := Encounter{Sections: secs}
-	if g := e.GroupText(Objective); !strings.Contains(g, "BP: 120/80.") || !strings.Contains(g, "MSK:\nTender.") {
+	if g := e.GroupText(ObjectiveExam); !strings.Contains(g, "BP: 120/80.") || !strings.Contains(g, "MSK:\nTender.") {
 		t.Errorf("objective text = %q (a sub-heading like MSK: must stay in its section)", g)
 	}
 }
@@ -148,7 +172,7 @@ func TestRunOnSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"| rules | overall (sample, n=2) |", "| rules | objective (n=2) |", "| baseline | overall"} {
+	for _, want := range []string{"| rules | overall (sample, n=2) |", "| rules | objective_exam (n=2) |", "| baseline | overall"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -173,8 +197,8 @@ func TestUnsupported(t *testing.T) {
 
 func TestSectionGroup(t *testing.T) {
 	for id, want := range map[string]Group{
-		"subjective": Subjective, "hpi": Subjective, "objective": Objective, "physical_exam": Objective,
-		"results": Objective, "assessment_plan": AssessmentPlan, "recommendations": AssessmentPlan, "plan": AssessmentPlan,
+		"subjective": Subjective, "hpi": Subjective, "objective": Objective, "physical_exam": ObjectiveExam,
+		"results": ObjectiveResults, "investigations": ObjectiveResults, "assessment_plan": AssessmentPlan, "recommendations": AssessmentPlan, "plan": AssessmentPlan,
 	} {
 		title := strings.ReplaceAll(id, "_", " ")
 		if id == "hpi" {
@@ -182,6 +206,54 @@ func TestSectionGroup(t *testing.T) {
 		}
 		if got := SectionGroup(notes.SectionSpec{ID: id, Title: title}); got != want {
 			t.Errorf("SectionGroup(%s) = %s, want %s", id, got, want)
+		}
+	}
+}
+
+func TestGroupTextsSplitsObjective(t *testing.T) {
+	ts, _ := notes.NewTemplates(true, "", notes.Defaults{})
+	soap, _ := ts.Get(notes.TemplateSOAP)
+	d := notes.Draft{Sections: []notes.Section{
+		{ID: "subjective", Sentences: []notes.Sentence{{Text: "Reports knee pain."}}},
+		{ID: "objective", Sentences: []notes.Sentence{{Text: "Tenderness over the medial joint line."}, {Text: "X-ray of the knee shows no fracture."}}},
+		{ID: "assessment", Sentences: []notes.Sentence{{Text: "Knee sprain."}}},
+		{ID: "plan", Sentences: []notes.Sentence{{Text: "Ice and rest."}}},
+	}}
+	got := groupTexts(soap, d)
+	want := map[Group]string{
+		Subjective: "Reports knee pain.\n", ObjectiveExam: "Tenderness over the medial joint line.\n",
+		ObjectiveResults: "X-ray of the knee shows no fracture.\n", AssessmentPlan: "Knee sprain.\nIce and rest.\n",
+	}
+	for g, w := range want {
+		if got[g] != w {
+			t.Errorf("group %s = %q, want %q", g, got[g], w)
+		}
+	}
+}
+
+func TestCheckDraft(t *testing.T) {
+	ts, _ := notes.NewTemplates(true, "", notes.Defaults{})
+	soap, _ := ts.Get(notes.TemplateSOAP)
+	tr := []notes.Utterance{{Index: 0, Text: "my blood pressure was one twenty over eighty"}, {Index: 1, Text: "take ten milligrams daily"}}
+	long := strings.Repeat("word ", MaxSentenceWords+1)
+	d := notes.Draft{Sections: []notes.Section{
+		{ID: "subjective", Sentences: []notes.Sentence{{Text: "I have pain.", Evidence: []int{0}}, {Text: long, Evidence: []int{0}}}},
+		{ID: "objective", Sentences: []notes.Sentence{{Text: "Blood pressure 120/80.", Evidence: []int{0}}, {Text: "Blood pressure 130/80.", Evidence: []int{0}}}},
+		{ID: "assessment", Sentences: []notes.Sentence{}},
+		{ID: "plan", Sentences: []notes.Sentence{{Text: "We will start 10 mg daily.", Evidence: []int{1}}}},
+	}}
+	got := CheckDraft(soap, d, tr)
+	want := Checks{Notes: 1, Assessment: 0, Plan: 1, Long: 1, FirstPerson: 2, NumberUnsupported: 1}
+	if got != want {
+		t.Errorf("CheckDraft = %+v, want %+v", got, want)
+	}
+	var buf bytes.Buffer
+	if err := WriteQuality(&buf, []Result{{System: "x", Groups: map[Group]Means{Subjective: {}}, Checks: got}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"| x | 1 | 0% | 100% | 1 | 2 | 1 |", "| paper: BART (fine-tuned) | 0.535 | 0.251 |"} {
+		if !strings.Contains(buf.String(), w) {
+			t.Errorf("quality table lacks %q:\n%s", w, buf.String())
 		}
 	}
 }
