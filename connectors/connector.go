@@ -46,6 +46,11 @@ type Document struct {
 	// Drafter names the software that drafted the note (for the AI
 	// transparency Provenance), e.g. "rules" or "openai:gpt-4o-mini".
 	Drafter string
+	// ClinicianAuthored says a clinician wrote some of Text themselves
+	// (typed, added or rewrote sentences in review); the rest the drafter
+	// wrote. The Provenance then names the approving clinician as an author
+	// of that content, not only as its verifier.
+	ClinicianAuthored bool
 
 	// Replaces is set for an amendment: the identifier value of the version
 	// it replaces (see Identifier), and the EHR's id for it if known.

@@ -183,6 +183,13 @@ type versionBody struct {
 	Version *int `json:"version"`
 }
 
+// approveBody names the version approved and, by id, the open flags of
+// that version the approver acknowledged (review.Flag.ID).
+type approveBody struct {
+	Version           *int     `json:"version"`
+	AcknowledgedFlags []string `json:"acknowledged_flags"`
+}
+
 type rejectBody struct {
 	Version *int   `json:"version"`
 	Reason  string `json:"reason"`
@@ -190,6 +197,7 @@ type rejectBody struct {
 
 func (b *editBody) version() *int    { return b.Version }
 func (b *versionBody) version() *int { return b.Version }
+func (b *approveBody) version() *int { return b.Version }
 func (b *rejectBody) version() *int  { return b.Version }
 
 func (s *Server) editNote(w http.ResponseWriter, r *http.Request) {
@@ -203,9 +211,9 @@ func (s *Server) editNote(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) approveNote(w http.ResponseWriter, r *http.Request) {
-	var b versionBody
+	var b approveBody
 	s.serveVersioned(w, r, &b, false, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
-		n, err := s.opts.Notes.Approve(ctx, a, id, v)
+		n, err := s.opts.Notes.Approve(ctx, a, id, v, b.AcknowledgedFlags...)
 		if err == nil {
 			s.kick()
 		}

@@ -17,7 +17,7 @@
 //	DELETE /v1/notes/{id}/lock       drop your soft lock (204)
 //	GET  /v1/events                  server-sent events: note and lock changes {id, state, version}, heartbeats
 //	PUT  /v1/notes/{id}              edit: {"sections":[...], "version":N} or If-Match: "vN"
-//	POST /v1/notes/{id}/approve      approve: {"version":N} or If-Match: "vN" (required)
+//	POST /v1/notes/{id}/approve      approve: {"version":N,"acknowledged_flags":[ids]} or If-Match: "vN" (version required)
 //	POST /v1/notes/{id}/reject       reject: {"version":N, "reason":"..."} or If-Match
 //	POST /v1/notes/{id}/retry        queue a failed push again
 //	GET  /v1/notes/{id}/audit        {"entries":[...]}
@@ -53,6 +53,7 @@
 //	503    too_many_sessions        the gateway holds Limits.MaxSessions sessions
 //	409    note_locked              another reviewer holds the soft lock (the body's "lock" says who)
 //	409    invalid_state            the note's state does not allow the action
+//	409    unacknowledged_flags     an approval left open flags unacknowledged (error.flags lists them)
 //	412    version_conflict         the named version is stale; current_version says which is current
 //	428    version_required         a change did not name the version it was made against
 //	400    invalid_version          If-Match is not "vN", or disagrees with the body's version

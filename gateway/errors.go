@@ -21,6 +21,7 @@ const (
 	CodeNoteNotFound          = "note_not_found"
 	CodeInvalidState          = "invalid_state"
 	CodeVersionConflict       = "version_conflict"
+	CodeUnacknowledgedFlags   = "unacknowledged_flags"
 	CodeVersionRequired       = "version_required"
 	CodeInvalidVersion        = "invalid_version"
 	CodeInvalidJSON           = "invalid_json"
@@ -65,6 +66,8 @@ type apiError struct {
 	CurrentVersion int
 	// Param names the offending query parameter, when there is one.
 	Param string
+	// Flags lists the open flags an approval did not acknowledge.
+	Flags []review.Flag
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -83,10 +86,11 @@ type errorBody struct {
 }
 
 type errorDetail struct {
-	Code           string `json:"code"`
-	Message        string `json:"message"`
-	CurrentVersion int    `json:"current_version,omitempty"`
-	Param          string `json:"param,omitempty"`
+	Code           string        `json:"code"`
+	Message        string        `json:"message"`
+	CurrentVersion int           `json:"current_version,omitempty"`
+	Param          string        `json:"param,omitempty"`
+	Flags          []review.Flag `json:"flags,omitempty"`
 }
 
 // reviewError maps the review service's errors to answers; anything it does
@@ -95,6 +99,7 @@ func reviewError(err error) *apiError {
 	var ae *apiError
 	var se *review.StateError
 	var ve *review.VersionError
+	var fe *review.FlagsError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -116,6 +121,11 @@ func reviewError(err error) *apiError {
 			"version %d is stale; current version is %d", ve.Given, ve.Current)
 		e.CurrentVersion = ve.Current
 		return e
+	case errors.As(err, &fe):
+		e := errorf(http.StatusConflict, CodeUnacknowledgedFlags,
+			"%d open flag(s) of this version are not acknowledged; list them in acknowledged_flags", len(fe.Missing))
+		e.Flags = fe.Missing
+		return e
 	}
 	return errorf(http.StatusInternalServerError, CodeInternal, "internal error")
 }
@@ -130,7 +140,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scribegate"`)
 	}
 	b := errorBody{Error: errorDetail{
-		Code: ae.Code, Message: ae.Message, CurrentVersion: ae.CurrentVersion, Param: ae.Param,
+		Code: ae.Code, Message: ae.Message, CurrentVersion: ae.CurrentVersion, Param: ae.Param, Flags: ae.Flags,
 	}}
 	deepgramError(w, r, &b)
 	writeJSON(w, ae.Status, b)

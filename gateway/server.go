@@ -30,7 +30,7 @@ type NoteService interface {
 	Get(ctx context.Context, a review.Actor, id string) (*review.Note, error)
 	List(ctx context.Context, a review.Actor, q review.Query) (review.Page, error)
 	Edit(ctx context.Context, a review.Actor, id string, version int, sections []notes.Section) (*review.Note, error)
-	Approve(ctx context.Context, a review.Actor, id string, version int) (*review.Note, error)
+	Approve(ctx context.Context, a review.Actor, id string, version int, acknowledged ...string) (*review.Note, error)
 	Reject(ctx context.Context, a review.Actor, id string, version int, reason string) (*review.Note, error)
 	RetryPush(ctx context.Context, a review.Actor, id string) (*review.Note, error)
 	Audit(ctx context.Context, a review.Actor, id string) ([]review.AuditEntry, error)

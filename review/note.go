@@ -9,6 +9,7 @@ package review
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/scribegate/scribegate/transcription/notes"
@@ -133,4 +134,42 @@ type VersionError struct {
 
 func (e *VersionError) Error() string {
 	return fmt.Sprintf("review: version %d is stale; current version is %d", e.Given, e.Current)
+}
+
+// Flag is one support-check flag of a note version, named the way an
+// approval acknowledges it.
+type Flag struct {
+	// ID is "<section id>/<sentence index>/<flag index>" in the version
+	// (indexes from 0).
+	ID       string `json:"id"`
+	Section  string `json:"section"`
+	Sentence int    `json:"sentence"`
+	Flag     string `json:"flag"`
+}
+
+// OpenFlags lists every flag of a draft in order: each must be
+// acknowledged to approve the version.
+func OpenFlags(d notes.Draft) []Flag {
+	var out []Flag
+	for _, s := range d.Sections {
+		for j, sen := range s.Sentences {
+			for k, f := range sen.Flags {
+				out = append(out, Flag{
+					ID:      s.ID + "/" + strconv.Itoa(j) + "/" + strconv.Itoa(k),
+					Section: s.ID, Sentence: j, Flag: f,
+				})
+			}
+		}
+	}
+	return out
+}
+
+// FlagsError refuses an approval that did not acknowledge every open flag
+// of the version; Missing lists those it left out.
+type FlagsError struct {
+	Missing []Flag
+}
+
+func (e *FlagsError) Error() string {
+	return fmt.Sprintf("review: %d open flag(s) not acknowledged", len(e.Missing))
 }

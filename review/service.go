@@ -271,7 +271,7 @@ func (s *Service) Edit(ctx context.Context, a Actor, id string, version int, sec
 			return nil, &StateError{Action: "edit", State: n.State}
 		}
 		e := s.entry(n, a, action, now)
-		n.Draft.Sections = slices.Clone(sections)
+		n.Draft.Sections = notes.Revise(n.Draft.Sections, sections, n.Transcript)
 		n.Version++
 		n.State = StatePendingReview
 		n.PushError = ""
@@ -281,8 +281,11 @@ func (s *Service) Edit(ctx context.Context, a Actor, id string, version int, sec
 
 // Approve freezes the current version of a note pending review and
 // enqueues its push in the same store transaction, so a crash can neither
-// lose the push nor approve without one.
-func (s *Service) Approve(ctx context.Context, a Actor, id string, version int) (*Note, error) {
+// lose the push nor approve without one. acknowledged names, by Flag.ID,
+// the open flags of that version the approver has seen; a version with an
+// open flag not named fails with *FlagsError. The acknowledged flags go
+// into the approval's audit entry.
+func (s *Service) Approve(ctx context.Context, a Actor, id string, version int, acknowledged ...string) (*Note, error) {
 	n, err := s.act(ctx, a, id, true, func(n *Note, now time.Time) (*Change, error) {
 		if err := checkVersion(n, version); err != nil {
 			return nil, err
@@ -290,7 +293,18 @@ func (s *Service) Approve(ctx context.Context, a Actor, id string, version int) 
 		if n.State != StatePendingReview {
 			return nil, &StateError{Action: "approve", State: n.State}
 		}
+		open := OpenFlags(n.Draft)
+		var missing []Flag
+		for _, f := range open {
+			if !slices.Contains(acknowledged, f.ID) {
+				missing = append(missing, f)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, &FlagsError{Missing: missing}
+		}
 		e := s.entry(n, a, ActionApprove, now)
+		e.AcknowledgedFlags = open
 		n.State = StateApproved
 		n.ApprovedBy, n.ApprovedByName, n.ApprovedAt, n.ApprovedVersion = a.Subject, a.Name, now, n.Version
 		n.PushError = ""
@@ -425,8 +439,9 @@ func (s *Service) update(ctx context.Context, id string, fn func(n *Note, now ti
 	if err != nil {
 		var se *StateError
 		var ve *VersionError
+		var fe *FlagsError
 		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrForbidden) || errors.Is(err, ErrInvalid) ||
-			errors.As(err, &se) || errors.As(err, &ve) {
+			errors.As(err, &se) || errors.As(err, &ve) || errors.As(err, &fe) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("review: update note %s: %w", id, err)

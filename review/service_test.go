@@ -410,3 +410,89 @@ func TestConcurrentApproveAndEdit(t *testing.T) {
 		}
 	}
 }
+
+// TestEditSetsFlagsAndAuthorship: flags and authorship are the server's.
+// An edit that changes a drafted sentence makes it the clinician's and is
+// checked against its citations; a client's flags and author are dropped.
+func TestEditSetsFlagsAndAuthorship(t *testing.T) {
+	ctx := context.Background()
+	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	n := pending(t, svc)
+	sections := sampleDraft().Sections
+	// Unchanged drafted sentence, with flags and authorship a client made up.
+	sections[0].Sentences[0].Flags = []string{"made up by the client"}
+	sections[0].Sentences[0].Author = notes.AuthorClinician
+	// Changed side, citing the same utterance.
+	sections[1].Sentences[0] = notes.Sentence{Text: "ECG of the right arm today.", Evidence: []int{1}, Author: ""}
+	// A sentence of the clinician's own, citing nothing.
+	sections[1].Sentences = append(sections[1].Sentences, notes.Sentence{Text: "Discussed return precautions.", Flags: []string{"x"}})
+	n, err := svc.Edit(ctx, drA, n.ID, n.Version, sections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := n.Draft.Sections[0].Sentences[0]
+	if kept.Author != "" || len(kept.Flags) != 0 {
+		t.Errorf("unchanged drafted sentence = %+v, want the drafter's, without the client's flag", kept)
+	}
+	edited := n.Draft.Sections[1].Sentences[0]
+	if edited.Author != notes.AuthorClinician || len(edited.Flags) != 1 || !strings.Contains(edited.Flags[0], `side "right"`) {
+		t.Errorf("edited sentence = %+v, want the clinician's with a side flag", edited)
+	}
+	own := n.Draft.Sections[1].Sentences[1]
+	if own.Author != notes.AuthorClinician || len(own.Flags) != 0 {
+		t.Errorf("clinician's own sentence = %+v, want theirs and not flagged", own)
+	}
+
+	// Saved again unchanged: the clinician's sentences stay theirs, the
+	// drafted one the drafter's, whatever the client says.
+	again := slices.Clone(n.Draft.Sections)
+	again[1].Sentences = slices.Clone(again[1].Sentences)
+	again[1].Sentences[0].Author, again[1].Sentences[0].Flags = "", nil
+	n, err = svc.Edit(ctx, drA, n.ID, n.Version, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := n.Draft.Sections[1].Sentences[0]; s.Author != notes.AuthorClinician || len(s.Flags) != 1 {
+		t.Errorf("re-saved edited sentence = %+v", s)
+	}
+}
+
+// TestApproveAcknowledgesFlags: a version with open flags is approved only
+// with each flag acknowledged by id, and the audit entry names them.
+func TestApproveAcknowledgesFlags(t *testing.T) {
+	ctx := context.Background()
+	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	n := pending(t, svc)
+	sections := sampleDraft().Sections
+	sections[1].Sentences[0] = notes.Sentence{Text: "ECG today and again in 3 days.", Evidence: []int{1}}
+	n, err := svc.Edit(ctx, drA, n.ID, n.Version, sections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := review.OpenFlags(n.Draft)
+	if len(open) != 1 || open[0].ID != "plan/0/0" || open[0].Section != "plan" || open[0].Sentence != 0 || !strings.Contains(open[0].Flag, "number 3") {
+		t.Fatalf("open flags %+v", open)
+	}
+	for _, ack := range [][]string{nil, {"plan/0/1"}, {"subjective/0/0"}} {
+		_, err = svc.Approve(ctx, drA, n.ID, n.Version, ack...)
+		var fe *review.FlagsError
+		if !errors.As(err, &fe) || len(fe.Missing) != 1 || fe.Missing[0] != open[0] {
+			t.Fatalf("approve acknowledging %q = %v, want a FlagsError naming plan/0/0", ack, err)
+		}
+	}
+	if cur, _ := svc.Get(ctx, drA, n.ID); cur.State != review.StatePendingReview {
+		t.Fatalf("refused approval left the note %s", cur.State)
+	}
+	n, err = svc.Approve(ctx, drA, n.ID, n.Version, "plan/0/0")
+	if err != nil || n.State != review.StateApproved {
+		t.Fatalf("approve with the flag acknowledged: %v", err)
+	}
+	es, err := svc.Audit(ctx, drA, n.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := es[len(es)-1]
+	if last.Action != review.ActionApprove || !slices.Equal(last.AcknowledgedFlags, open) {
+		t.Errorf("approval audit %+v, want the acknowledged flag %+v", last, open)
+	}
+}

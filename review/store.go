@@ -229,6 +229,9 @@ type AuditEntry struct {
 	Version     int       `json:"version"`
 	At          time.Time `json:"at"`
 	Detail      string    `json:"detail,omitempty"`
+	// AcknowledgedFlags are, on an approval, the flags of the approved
+	// version the approver acknowledged.
+	AcknowledgedFlags []Flag `json:"acknowledged_flags,omitempty"`
 }
 
 // Store errors callers branch on with errors.Is.

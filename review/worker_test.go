@@ -14,6 +14,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription/notes"
 )
 
 // ehr stands in for an EHR connector: it files each pushed note once per
@@ -452,7 +453,12 @@ func TestAmendmentAfterPush(t *testing.T) {
 	if n.State != review.StatePendingReview || n.Version != first.Version+1 || n.ExternalID != first.ExternalID || n.PushedVersion != first.Version || n.ApprovedVersion != first.Version {
 		t.Errorf("amended note %+v", n)
 	}
-	n, err = r.svc.Approve(ctx, reviewer, n.ID, n.Version)
+	// "3 hours" is not in the cited utterance: the edit is flagged, and
+	// the amendment is approved with the flag acknowledged.
+	if got := n.Draft.Sections[1].Sentences[0]; len(got.Flags) == 0 || got.Author != notes.AuthorClinician {
+		t.Errorf("edited sentence %+v: want the clinician's, flagged", got)
+	}
+	n, err = r.svc.Approve(ctx, reviewer, n.ID, n.Version, "plan/0/0")
 	if err != nil {
 		t.Fatal(err)
 	}

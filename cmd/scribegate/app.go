@@ -452,6 +452,9 @@ func documentFor(n *review.Note, t notes.Template) *connectors.Document {
 		Text:         n.Draft.Text(),
 		Created:      n.CreatedAt,
 		Drafter:      n.Draft.Drafter,
+		// Authorship travels into the Provenance: the clinician's own
+		// sentences are not declared the AI's alone.
+		ClinicianAuthored: n.Draft.ClinicianAuthored(),
 	}
 	// A note filed before and approved again is an amendment: it names
 	// the version it replaces so the EHR keeps one current document.

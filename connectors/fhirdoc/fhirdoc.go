@@ -52,6 +52,9 @@ const (
 	HTMLContentType        = "text/html; charset=utf-8"
 	DocumentReferenceType  = "DocumentReference"
 	defaultSoftwareName    = "scribegate"
+	// ClinicianAuthoredRole is the role text of the Provenance agent for
+	// the clinician who wrote part of the note in review.
+	ClinicianAuthoredRole = "wrote part of the note in review (clinician-authored sentences)"
 )
 
 // ErrInvalidDocument is wrapped by Build errors when the Document lacks
@@ -326,6 +329,21 @@ func BuildProvenance(d *connectors.Document, target fhir.Reference, p Profile) (
 			Type: concept(ParticipantTypeSystem, "author", "Author"),
 			Who:  *ref("Practitioner", d.Author, d.AuthorName, p.PractitionerSystem),
 		})
+	}
+	if d.ClinicianAuthored {
+		// Sentences the clinician wrote in review are theirs, not the
+		// AI's. The note keeps no per-sentence editor; the approver signs
+		// for every edit of the version, so they are named its author.
+		role := fhir.CodeableConcept{Text: ptr(ClinicianAuthoredRole)}
+		if d.Author == d.Approver {
+			agents[len(agents)-1].Role = []fhir.CodeableConcept{role}
+		} else {
+			agents = append(agents, fhir.ProvenanceAgent{
+				Type: concept(ParticipantTypeSystem, "author", "Author"),
+				Role: []fhir.CodeableConcept{role},
+				Who:  *ref("Practitioner", d.Approver, d.ApproverName, p.PractitionerSystem),
+			})
+		}
 	}
 	return fhir.Provenance{
 		Meta: &fhir.Meta{Security: []fhir.Coding{{

@@ -83,11 +83,19 @@ func TestGolden(t *testing.T) {
 	auDoc := sampleDocument()
 	auDoc.Patient, auDoc.Author, auDoc.Approver = "8003608166690503", "8003611566712356", "8003619900015717"
 
+	edited := sampleDocument()
+	edited.ClinicianAuthored = true
+	editedByAuthor := sampleDocument()
+	editedByAuthor.ClinicianAuthored = true
+	editedByAuthor.Approver, editedByAuthor.ApproverName = editedByAuthor.Author, editedByAuthor.AuthorName
+
 	tests := []struct {
 		name string
 		d    *connectors.Document
 		p    fhirdoc.Profile
 	}{
+		{"documentreference-clinician-edited", edited, fhirdoc.Profile{}},
+		{"documentreference-clinician-edited-by-author", editedByAuthor, fhirdoc.Profile{}},
 		{"documentreference", sampleDocument(), fhirdoc.Profile{}},
 		{"documentreference-amendment", amend, fhirdoc.Profile{}},
 		{"documentreference-minimal", noEncounter, fhirdoc.Profile{}},

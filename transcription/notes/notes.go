@@ -68,7 +68,30 @@ type Sentence struct {
 	Evidence []int `json:"evidence"`
 	// Flags are reasons a reviewer should check the sentence (unsupported
 	// number, negation not found in the evidence …); empty when it checks out.
+	// The server computes them (Check, Revise); flags a client sends are
+	// ignored.
 	Flags []string `json:"flags,omitempty"`
+	// Author is "" for a sentence the drafter (the AI) wrote and
+	// AuthorClinician for one a clinician typed, added or rewrote. The
+	// server sets it on save (Revise), so the EHR's Provenance credits each
+	// sentence to whoever wrote it.
+	Author string `json:"author,omitempty"`
+}
+
+// AuthorClinician is Sentence.Author of a sentence a clinician wrote.
+const AuthorClinician = "clinician"
+
+// ClinicianAuthored reports whether a clinician wrote any sentence of d,
+// so the EHR document names them as an author beside the drafting device.
+func (d Draft) ClinicianAuthored() bool {
+	for _, s := range d.Sections {
+		for _, sen := range s.Sentences {
+			if sen.Author == AuthorClinician {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Text renders the draft as plain text, each section title followed

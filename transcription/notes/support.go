@@ -24,13 +24,10 @@ import (
 //
 // Nothing is removed or rewritten: the clinician decides. Flags already on
 // a sentence are kept, and Check adds none twice, so it may run again after
-// the draft grows. A sentence a clinician typed carries no evidence, so run
-// Check on drafter output, not on a clinician's edit.
+// the draft grows. A clinician's save goes through Revise, which decides
+// authorship and checks what the clinician changed.
 func Check(d Draft, transcript []Utterance) Draft {
-	byIndex := make(map[int]Utterance, len(transcript))
-	for _, u := range transcript {
-		byIndex[u.Index] = u
-	}
+	byIndex := indexUtterances(transcript)
 	out := d
 	out.Sections = make([]Section, len(d.Sections))
 	for i, s := range d.Sections {
@@ -74,6 +71,9 @@ func contains(xs []string, x string) bool {
 // utterances it cites.
 func supportFlags(sen Sentence, byIndex map[int]Utterance) []string {
 	if len(sen.Evidence) == 0 {
+		if sen.Author == AuthorClinician {
+			return nil // the clinician's own statement
+		}
 		return []string{"cites no utterances"}
 	}
 	var flags []string

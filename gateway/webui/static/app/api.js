@@ -89,6 +89,7 @@ const plain = {
   draft_failed: 'The draft could not be written; the note was queued with empty sections for you to write.',
   session_failed: 'The note could not be saved. The recording may need to be repeated.',
   network: 'The gateway could not be reached. Check the connection and try again.',
+  unacknowledged_flags: 'Tick "checked" beside every support-check flag of this version before approving it.',
   internal: 'The gateway had an unexpected problem. Try again; if it keeps happening, tell your administrator.',
 };
 

@@ -120,7 +120,9 @@ export function noteView(main, id, user) {
         'aria-labelledby': `sec-${si} ${idText}-label`, 'data-section': si, 'data-sentence': xi, oninput: markDirty })
       : h('p', { id: idText, class: 'sentence-text' }, x.text);
     if (editable) field.value = x.text;
-    const wrap = h('div', { class: `sentence${flags.length ? ' flagged' : ''}`, 'data-evidence': evidence.join(' ') },
+    const sectionID = ((note.draft && note.draft.sections) || [])[si].id;
+    const mine = x.author === 'clinician';
+    const wrap = h('div', { class: `sentence${flags.length ? ' flagged' : ''}${mine ? ' clinician' : ''}`, 'data-evidence': evidence.join(' ') },
       h('span', { class: 'visually-hidden', id: `${idText}-label` }, `sentence ${xi + 1}`),
       field,
       h('div', { class: 'cites' },
@@ -130,8 +132,11 @@ export function noteView(main, id, user) {
           'aria-label': `Show utterance ${u} in the transcript`,
           onclick: () => showUtterances([u], true),
         }, `#${u}`))),
+      mine ? h('span', { class: 'muted small author' }, 'written by a clinician') : null,
+      // Approving needs each flag acknowledged by its id (section/sentence/flag).
       flags.length ? h('ul', { class: 'flags', 'aria-label': 'Support check' },
-        flags.map((f) => h('li', {}, h('span', { class: 'flag-mark', 'aria-hidden': 'true' }, '!'), ` Check: ${f}`))) : null);
+        flags.map((f, fi) => h('li', {}, h('span', { class: 'flag-mark', 'aria-hidden': 'true' }, '!'), ` Check: ${f} `,
+          h('label', { class: 'small' }, h('input', { type: 'checkbox', class: 'ack-flag', 'data-flag': `${sectionID}/${xi}/${fi}` }), ' checked')))) : null);
     const cited = () => showUtterances(evidence, false);
     wrap.addEventListener('mouseenter', cited);
     wrap.addEventListener('focusin', cited);
@@ -225,7 +230,11 @@ export function noteView(main, id, user) {
   function approveNote() {
     if (dirty) return;
     return change(`Approving version ${note.version}`, () => api('POST', `/v1/notes/${encodeURIComponent(id)}/approve`,
-      { body: { version: note.version }, version: note.version }));
+      { body: { version: note.version, acknowledged_flags: acknowledgedFlags() }, version: note.version }));
+  }
+
+  function acknowledgedFlags() {
+    return [...root.querySelectorAll('input.ack-flag:checked')].map((c) => c.dataset.flag);
   }
 
   function rejectNote(ev) {
