@@ -170,12 +170,23 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 }
 
 // openStore opens the configured review store: the embedded SQLite file,
-// or Redis for several gateway instances sharing one queue.
+// or Redis for several gateway instances sharing one queue. A store that
+// failed to open is a nil interface, never a typed nil that app.close
+// would try to close.
 func openStore(ctx context.Context, c StoreConfig) (store, error) {
+	var (
+		st  store
+		err error
+	)
 	if c.Driver == "redis" {
-		return redisstore.Open(ctx, c.RedisURL)
+		st, err = redisstore.Open(ctx, c.RedisURL)
+	} else {
+		st, err = sqlitestore.Open(ctx, c.Path)
 	}
-	return sqlitestore.Open(ctx, c.Path)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 func newAuth(ctx context.Context, c AuthConfig) (*gateway.Auth, error) {
