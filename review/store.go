@@ -248,6 +248,11 @@ var (
 	ErrLocked = errors.New("review: note is locked by another reviewer")
 	// ErrBadCursor is returned for a cursor this store did not make.
 	ErrBadCursor = errors.New("review: invalid list cursor")
+	// ErrUnavailable is wrapped by a store's errors when it cannot take
+	// writes for now (unreachable, failing over, read-only, too few
+	// replicas confirmed a write): nothing is lost by trying again later,
+	// and a write it answered so may or may not have been applied.
+	ErrUnavailable = errors.New("review: store unavailable")
 )
 
 // PageSize returns the page size q asks for, within bounds. Stores use it

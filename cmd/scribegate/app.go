@@ -179,7 +179,9 @@ func openStore(ctx context.Context, c StoreConfig) (store, error) {
 		err error
 	)
 	if c.Driver == "redis" {
-		st, err = redisstore.Open(ctx, c.RedisURL)
+		st, err = redisstore.OpenOptions(ctx, redisstore.Options{
+			URL: c.RedisURL, MasterName: c.RedisMasterName, Replicas: c.RedisReplicas, ReplicaTimeout: c.RedisReplicaTimeout,
+		})
 	} else {
 		st, err = sqlitestore.Open(ctx, c.Path)
 	}

@@ -161,9 +161,21 @@ type StoreConfig struct {
 	// Path is the SQLite file; empty means DataDir/scribegate.db.
 	Path string `yaml:"path"`
 	// RedisURL is the Redis server for the redis driver
-	// (redis://host:port/db). The server must run with
-	// maxmemory-policy noeviction.
+	// (redis://host:port/db), or the Sentinels that name it
+	// (redis+sentinel://host:port/db?master_name=NAME). The server must
+	// run with maxmemory-policy noeviction.
 	RedisURL string `yaml:"redis_url"`
+	// RedisMasterName makes redis_url's hosts Sentinels naming this
+	// primary (as master_name in the URL does).
+	RedisMasterName string `yaml:"redis_master_name"`
+	// RedisReplicas is how many replicas must confirm (WAIT) a note's
+	// change or a batch of audio before it is acknowledged: an approval's
+	// 200, a Durable. 0 acknowledges what the primary holds, which a
+	// failover may lose.
+	RedisReplicas int `yaml:"redis_replicas"`
+	// RedisReplicaTimeout bounds that wait; past it the approval is
+	// answered 503 store_unavailable and the audio is not acknowledged.
+	RedisReplicaTimeout time.Duration `yaml:"redis_replica_timeout"`
 }
 
 // RetentionConfig is how long consultations' traces are kept (a purge in
@@ -246,7 +258,7 @@ func defaultConfig() Config {
 			TranscriptSaveInterval:  10 * time.Second,
 			MaxUnstored:             30 * time.Second,
 		},
-		Store: StoreConfig{Driver: "sqlite"},
+		Store: StoreConfig{Driver: "sqlite", RedisReplicaTimeout: time.Second},
 		Push: PushConfig{
 			Workers:     2,
 			MaxAttempts: 8,
@@ -326,6 +338,9 @@ func (c Config) validate() error {
 	oneOf("store.driver", c.Store.Driver, "sqlite", "redis")
 	if c.Store.Driver == "redis" && c.Store.RedisURL == "" {
 		errs = append(errs, errors.New("store.redis_url is required with store.driver redis"))
+	}
+	if c.Store.RedisReplicas < 0 || c.Store.RedisReplicaTimeout < 0 {
+		errs = append(errs, errors.New("store.redis_replicas and redis_replica_timeout may not be negative"))
 	}
 	if c.Streaming.MaxFrameBytes <= 0 {
 		errs = append(errs, errors.New("streaming.max_frame_bytes must be positive"))

@@ -82,6 +82,10 @@ type Store struct {
 	prefix string
 	owns   bool
 
+	// replicas and replicaTimeout: Options.Replicas, ReplicaTimeout.
+	replicas       int
+	replicaTimeout time.Duration
+
 	// events fans the one pub/sub subscription of this Store out to every
 	// subscriber in the process, so that a hundred open queue pages hold
 	// one Redis connection, not a hundred.
@@ -92,25 +96,11 @@ type Store struct {
 
 var _ review.Store = (*Store)(nil)
 
-// Open connects to the server at url (redis://[user:pass@]host:port/db or
-// rediss://…) and checks that it will not evict keys.
+// Open connects to the server at url (redis://[user:pass@]host:port/db,
+// rediss://…, or redis+sentinel://…?master_name=NAME: see Options.URL)
+// and checks that it is a primary that will not evict keys.
 func Open(ctx context.Context, url string) (*Store, error) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: %w", err)
-	}
-	c := redis.NewClient(opts)
-	s := New(c, DefaultPrefix)
-	s.owns = true
-	if err := s.check(ctx); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if err := s.migrateJobs(ctx); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return s, nil
+	return OpenOptions(ctx, Options{URL: url})
 }
 
 // New returns a Store on an existing client with its own key prefix
@@ -137,10 +127,23 @@ func (s *Store) check(ctx context.Context) error {
 // instances use one Redis, so each holds a lease on the sessions it serves.
 func (s *Store) SharedAcrossProcesses() bool { return true }
 
-// Ping checks that the server answers, for the gateway's readiness probe.
+// Ping checks, for the gateway's readiness probe, that the server takes
+// writes (and that the configured replicas confirm them): a server that
+// answers PING but refuses writes (READONLY, NOREPLICAS) is not ready.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.c.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redisstore: ping: %w", err)
+	var wait *redis.Cmd
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, s.k("ready"), time.Now().UnixMilli(), time.Minute)
+		if s.replicas > 0 {
+			wait = s.wait(ctx, p)
+		}
+		return nil
+	})
+	if err == nil && wait != nil {
+		err = s.replicated(wait)
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: write probe: %w", err)
 	}
 	return nil
 }
@@ -295,7 +298,10 @@ func (s *Store) CreateNote(ctx context.Context, n *review.Note, audit []review.A
 				s.reindex(ctx, p, nil, n)
 				return s.pushAudit(ctx, p, first, audit)
 			})
-			return err
+			if err != nil {
+				return err
+			}
+			return s.waitReplicas(ctx, tx)
 		}, key)
 	})
 }
@@ -436,10 +442,11 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 				}
 				return s.pushAudit(ctx, p, first, ch.Audit)
 			})
-			if err == nil {
-				out = n
+			if err != nil {
+				return err
 			}
-			return err
+			out = n
+			return s.waitReplicas(ctx, tx)
 		}, key)
 	})
 	if err != nil {

@@ -9,7 +9,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,46 +23,227 @@ import (
 // and maxmemory-policy noeviction (what the store requires), and returns
 // its URL and a function that stops it and removes its directory.
 func Start() (url string, stop func(), err error) {
-	bin, err := exec.LookPath("redis-server")
+	s, err := StartServer()
 	if err != nil {
 		return "", nil, err
 	}
+	return "redis://" + s.Addr + "/0", s.Close, nil
+}
+
+// Server is a redis-server process that a test (or the load tool's chaos
+// runs) can kill, stall and restart on the same address, as machines and
+// their supervisors do.
+type Server struct {
+	// Addr is the server's loopback host:port.
+	Addr string
+
+	bin  string
+	args []string
+	dir  string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	out  *strings.Builder
+}
+
+// StartServer starts redis-server on a free loopback port with no
+// persistence, maxmemory-policy noeviction and extra arguments (e.g.
+// "--replicaof", "127.0.0.1 6379"), and waits until it answers.
+func StartServer(extra ...string) (*Server, error) {
+	return startProcess(nil, extra...)
+}
+
+// startProcess starts redis-server on a free port: with conf (a config
+// file's text, for Sentinel) or the store's flags and extra.
+func startProcess(conf func(port int, dir string) string, extra ...string) (*Server, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, err
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	dir, err := os.MkdirTemp("", "redistest-")
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--maxmemory-policy", "noeviction", "--dir", dir)
-	cmd.Dir = dir
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), bin: bin, dir: dir}
+	if conf != nil {
+		path := filepath.Join(dir, "sentinel.conf")
+		if err := os.WriteFile(path, []byte(conf(port, dir)), 0o600); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		s.args = []string{path, "--sentinel"}
+	} else {
+		s.args = append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--maxmemory-policy", "noeviction", "--dir", dir}, extra...)
+	}
+	if err := s.Restart(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// Restart starts the server again on its address (after Kill), as a
+// supervisor would, and waits until it answers. With no persistence it
+// comes back empty.
+func (s *Server) Restart() error {
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Dir = s.dir
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
+		return err
 	}
-	stop = func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		os.RemoveAll(dir)
-	}
-	url = fmt.Sprintf("redis://127.0.0.1:%d/0", port)
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	s.mu.Lock()
+	s.cmd, s.out = cmd, out
+	s.mu.Unlock()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
 	for i := 0; ; i++ {
 		if c.Ping(context.Background()).Err() == nil {
-			return url, stop, nil
+			return nil
 		}
 		if i == 200 {
-			stop()
-			return "", nil, fmt.Errorf("redis-server did not answer: %s", out.String())
+			s.Kill()
+			return fmt.Errorf("redis-server did not answer: %s", out.String())
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// Kill ends the server with SIGKILL, as a crash would.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+}
+
+// Stall stops the server's process (SIGSTOP) until Resume: a partition
+// or a long pause, after which it answers again as if nothing happened.
+func (s *Server) Stall() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a stalled server (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.cmd.Process.Signal(sig)
+	}
+}
+
+// Close kills the server and removes its directory.
+func (s *Server) Close() {
+	s.Resume()
+	s.Kill()
+	os.RemoveAll(s.dir)
+}
+
+// Failover is a primary, replicas of it and a Sentinel that watches them
+// under MasterName and promotes a replica about a second after the
+// primary stops answering.
+type Failover struct {
+	// Primary is the first primary; after a failover Sentinel names
+	// another (PrimaryAddr, Server).
+	Primary    *Server
+	Replicas   []*Server
+	Sentinel   *Server
+	MasterName string
+}
+
+// StartFailover starts a primary, n replicas and a Sentinel.
+func StartFailover(n int) (*Failover, error) {
+	f := &Failover{MasterName: "scribegate"}
+	var err error
+	if f.Primary, err = StartServer(); err != nil {
+		return nil, err
+	}
+	host, port, _ := net.SplitHostPort(f.Primary.Addr)
+	for range n {
+		r, err := StartServer("--replicaof", host, port)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		f.Replicas = append(f.Replicas, r)
+	}
+	f.Sentinel, err = startProcess(func(sport int, dir string) string {
+		return fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\n"+
+			"sentinel monitor %s %s %s 1\n"+
+			"sentinel down-after-milliseconds %[3]s 1000\n"+
+			"sentinel failover-timeout %[3]s 3000\n"+
+			"sentinel parallel-syncs %[3]s 1\n", sport, dir, f.MasterName, host, port)
+	})
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	// Sentinel learns of the replicas from the primary's INFO; wait until
+	// it has, or it has nothing to promote.
+	sc := redis.NewSentinelClient(&redis.Options{Addr: f.Sentinel.Addr})
+	defer sc.Close()
+	for i := 0; ; i++ {
+		rs, err := sc.Replicas(context.Background(), f.MasterName).Result()
+		up := 0
+		for _, r := range rs {
+			if !strings.Contains(r["flags"], "disconnected") {
+				up++
+			}
+		}
+		if err == nil && up == n {
+			return f, nil
+		}
+		if i == 400 {
+			f.Close()
+			return nil, fmt.Errorf("sentinel found no replica: %v %v", rs, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// URL is the store's URL for the primary Sentinel names.
+func (f *Failover) URL() string {
+	return "redis+sentinel://" + f.Sentinel.Addr + "/0?master_name=" + f.MasterName
+}
+
+// PrimaryAddr is the address Sentinel names as the primary now.
+func (f *Failover) PrimaryAddr(ctx context.Context) (string, error) {
+	sc := redis.NewSentinelClient(&redis.Options{Addr: f.Sentinel.Addr})
+	defer sc.Close()
+	a, err := sc.GetMasterAddrByName(ctx, f.MasterName).Result()
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(a[0], a[1]), nil
+}
+
+// Server returns the server at addr (one of f's), or nil.
+func (f *Failover) Server(addr string) *Server {
+	for _, s := range append([]*Server{f.Primary}, f.Replicas...) {
+		if s.Addr == addr {
+			return s
+		}
+	}
+	return nil
+}
+
+// Close stops them all.
+func (f *Failover) Close() {
+	for _, s := range append([]*Server{f.Sentinel, f.Primary}, f.Replicas...) {
+		if s != nil {
+			s.Close()
+		}
 	}
 }
 

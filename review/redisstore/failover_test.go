@@ -1,0 +1,359 @@
+package redisstore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/redisstore"
+	"github.com/scribegate/scribegate/review/redisstore/redistest"
+)
+
+// writer approves notes and appends a session's audio without pause,
+// remembering what the store acknowledged: every acknowledged approval
+// and byte must survive whatever happens to the servers.
+type writer struct {
+	s *redisstore.Store
+
+	mu       sync.Mutex
+	approved []string // acknowledged approvals
+	durable  int64    // acknowledged audio
+	refused  int      // writes answered ErrUnavailable
+	other    []error  // anything else: a test failure
+}
+
+func (w *writer) run(ctx context.Context) {
+	for i := 0; ctx.Err() == nil; i++ {
+		id := fmt.Sprintf("n%06d", i)
+		err := w.approve(ctx, id)
+		w.mu.Lock()
+		off := w.durable
+		w.mu.Unlock()
+		size, aerr := w.s.AppendAudio(ctx, "sess", off, audioAt(off, 320))
+		w.mu.Lock()
+		for _, e := range []error{err, aerr} {
+			switch {
+			case e == nil:
+			case errors.Is(e, review.ErrUnavailable), ctx.Err() != nil:
+				w.refused++
+			default:
+				w.other = append(w.other, e)
+			}
+		}
+		if err == nil {
+			w.approved = append(w.approved, id)
+		}
+		if aerr == nil {
+			w.durable = size
+		}
+		w.mu.Unlock()
+		if err != nil || aerr != nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// approve creates a note pending review and approves it, as two
+// acknowledged writes; only the approval's acknowledgement counts.
+func (w *writer) approve(ctx context.Context, id string) error {
+	now := time.Now().UTC()
+	n := &review.Note{ID: id, Clinic: "c1", Clinician: "dr", Patient: "p1", State: review.StatePendingReview, Version: 1, CreatedAt: now, UpdatedAt: now}
+	if err := w.s.CreateNote(ctx, n, nil); err != nil && !errors.Is(err, review.ErrExists) {
+		return err
+	}
+	_, err := w.s.UpdateNote(ctx, id, func(n *review.Note) (*review.Change, error) {
+		n.State, n.ApprovedVersion = review.StateApproved, n.Version
+		return &review.Change{
+			Audit:   []review.AuditEntry{{NoteID: id, Clinic: "c1", Actor: "dr", Action: review.ActionApprove, At: now}},
+			Enqueue: &review.PushJob{NoteID: id, Clinic: "c1", Version: n.Version, DueAt: now},
+		}, nil
+	})
+	return err
+}
+
+// audioAt is the session's audio from off, as the client sends it.
+func audioAt(off int64, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte((off + int64(i)) % 251)
+	}
+	return b
+}
+
+func (w *writer) acked() (int, int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.approved), w.durable
+}
+
+// waitFor polls cond until it holds, failing the test after limit.
+func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func role(addr string) string {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	v, err := c.Do(context.Background(), "role").Slice()
+	if err != nil || len(v) == 0 {
+		return ""
+	}
+	r, _ := v[0].(string)
+	return r
+}
+
+// TestSentinelFailover runs a store on a primary, a replica and Sentinel
+// while writes go on, through the faults that lost acknowledged writes
+// before: the primary killed and promoted away, then restarted empty on
+// its old address (a supervisor), then the new primary stalled long
+// enough for Sentinel to promote the other. The store follows Sentinel's
+// primary, acknowledges only what a replica confirmed, and loses nothing
+// it acknowledged.
+func TestSentinelFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("failovers take seconds")
+	}
+	f, err := redistest.StartFailover(2)
+	if err != nil {
+		t.Skipf("no redis-server for Sentinel: %v", err)
+	}
+	defer f.Close()
+	ctx := context.Background()
+	s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: f.URL(), Replicas: 1, ReplicaTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := &writer{s: s}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.run(wctx) }()
+	defer func() { stop(); <-done }()
+
+	progress := func(what string) {
+		t.Helper()
+		a, d := w.acked()
+		waitFor(t, what, 30*time.Second, func() bool {
+			a2, d2 := w.acked()
+			return a2 > a+5 && d2 > d
+		})
+	}
+	// promoted waits until Sentinel names a primary other than old, and
+	// returns it.
+	promoted := func(old *redistest.Server) *redistest.Server {
+		t.Helper()
+		var p string
+		waitFor(t, "Sentinel to promote a replica", 30*time.Second, func() bool {
+			var err error
+			p, err = f.PrimaryAddr(ctx)
+			return err == nil && p != old.Addr && role(p) == "master"
+		})
+		return f.Server(p)
+	}
+	progress("writes on the first primary")
+
+	// The primary dies; Sentinel promotes a replica.
+	old := f.Primary
+	old.Kill()
+	primary := promoted(old)
+	progress("writes on the promoted replica")
+
+	// Its supervisor restarts the old primary, empty, on its old
+	// address; Sentinel makes it a replica of the new one.
+	if err := old.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the old primary to become a replica", 30*time.Second, func() bool { return role(old.Addr) == "slave" })
+	progress("writes after the old primary came back")
+
+	// The new primary stalls; Sentinel promotes another; it resumes.
+	primary.Stall()
+	promoted(primary)
+	primary.Resume()
+	waitFor(t, "the stalled primary to become a replica", 30*time.Second, func() bool { return role(primary.Addr) == "slave" })
+	progress("writes after the stall")
+	stop()
+	<-done
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.other) > 0 {
+		t.Errorf("%d writes failed with an error that is not ErrUnavailable, e.g. %v", len(w.other), w.other[0])
+	}
+	if w.refused == 0 {
+		t.Error("no write was refused through three faults: the faults did not happen")
+	}
+	lost := 0
+	for _, id := range w.approved {
+		n, err := s.GetNote(ctx, id)
+		if err != nil || n.State != review.StateApproved {
+			lost++
+		}
+	}
+	got, err := s.ReadAudio(ctx, "sess", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(got)) < w.durable || !bytes.Equal(got[:w.durable], audioAt(0, int(w.durable))) {
+		t.Errorf("audio: %d bytes acknowledged, %d stored (or they differ)", w.durable, len(got))
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged approvals lost", lost, len(w.approved))
+	}
+	t.Logf("%d approvals and %d audio bytes acknowledged, all kept; %d writes refused during the faults", len(w.approved), w.durable, w.refused)
+}
+
+// TestReplicasNotConfirmed: with a replica required and none attached,
+// writes and the readiness probe fail with ErrUnavailable instead of
+// being acknowledged.
+func TestReplicasNotConfirmed(t *testing.T) {
+	srv, err := redistest.StartServer()
+	if err != nil {
+		t.Skipf("no redis-server: %v", err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: "redis://" + srv.Addr + "/0", Replicas: 1, ReplicaTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := &writer{s: s}
+	if err := w.approve(ctx, "n1"); !errors.Is(err, review.ErrUnavailable) {
+		t.Errorf("approval with no replica: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.AppendAudio(ctx, "sess", 0, []byte("abcd")); !errors.Is(err, review.ErrUnavailable) {
+		t.Errorf("audio with no replica: %v, want ErrUnavailable", err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, review.ErrUnavailable) {
+		t.Errorf("readiness with no replica: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestRefusesReplica: a URL naming a replica is refused at Open, and a
+// primary demoted under a running store makes its writes fail with
+// ErrUnavailable (READONLY) and its readiness probe fail, rather than
+// reads passing for health.
+func TestRefusesReplica(t *testing.T) {
+	primary, err := redistest.StartServer()
+	if err != nil {
+		t.Skipf("no redis-server: %v", err)
+	}
+	defer primary.Close()
+	other, err := redistest.StartServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ctx := context.Background()
+	s, err := redisstore.Open(ctx, "redis://"+primary.Addr+"/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	c := redis.NewClient(&redis.Options{Addr: primary.Addr})
+	defer c.Close()
+	host, port, _ := strings.Cut(other.Addr, ":")
+	if err := c.ReplicaOf(ctx, host, port).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redisstore.Open(ctx, "redis://"+primary.Addr+"/0"); err == nil || !strings.Contains(err.Error(), "not a primary") {
+		t.Errorf("Open on a replica: %v, want a refusal", err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, review.ErrUnavailable) {
+		t.Errorf("readiness of a demoted primary: %v, want ErrUnavailable", err)
+	}
+	w := &writer{s: s}
+	if err := w.approve(ctx, "n1"); !errors.Is(err, review.ErrUnavailable) {
+		t.Errorf("write to a demoted primary: %v, want ErrUnavailable", err)
+	}
+}
+
+// BenchmarkReplicaWait is what acknowledging only what a replica holds
+// costs: an approval (note, audit, push job in one MULTI) and a batch of
+// 100 sessions' audio (20 ms each, 16 kHz), on a primary with one replica
+// on loopback, without WAIT and with redis_replicas 1.
+func BenchmarkReplicaWait(b *testing.B) {
+	primary, err := redistest.StartServer()
+	if err != nil {
+		b.Skipf("no redis-server: %v", err)
+	}
+	defer primary.Close()
+	host, port, _ := strings.Cut(primary.Addr, ":")
+	replica, err := redistest.StartServer("--replicaof", host, port)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer replica.Close()
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: replica.Addr})
+	defer c.Close()
+	for i := 0; ; i++ {
+		if v, err := c.Do(ctx, "role").Slice(); err == nil && len(v) > 3 && v[3] == "connected" {
+			break
+		}
+		if i == 400 {
+			b.Fatal("the replica did not sync")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	for _, replicas := range []int{0, 1} {
+		s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: "redis://" + primary.Addr + "/0", Replicas: replicas})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		b.Run(fmt.Sprintf("approve/replicas=%d", replicas), func(b *testing.B) {
+			w := &writer{s: s}
+			lat := make([]time.Duration, 0, b.N)
+			for i := range b.N {
+				t0 := time.Now()
+				if err := w.approve(ctx, fmt.Sprintf("b%d-%d-%d", replicas, b.N, i)); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			reportLatency(b, lat)
+		})
+		b.Run(fmt.Sprintf("audio-batch/replicas=%d", replicas), func(b *testing.B) {
+			chunk := audioAt(0, 640)
+			batch := make([]review.AudioAppend, 100)
+			lat := make([]time.Duration, 0, b.N)
+			for i := range b.N {
+				for j := range batch {
+					batch[j] = review.AudioAppend{SessionID: fmt.Sprintf("b%d-%d-%d", replicas, b.N, j), Offset: int64(i * len(chunk)), Data: chunk}
+				}
+				t0 := time.Now()
+				if err := s.AppendAudioBatch(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			reportLatency(b, lat)
+		})
+	}
+}
+
+func reportLatency(b *testing.B, l []time.Duration) {
+	slices.Sort(l)
+	at := func(p float64) float64 { return float64(l[min(len(l)-1, int(p*float64(len(l))))].Microseconds()) }
+	b.ReportMetric(at(0.50), "p50-µs")
+	b.ReportMetric(at(0.99), "p99-µs")
+}
