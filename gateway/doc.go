@@ -70,6 +70,7 @@
 //	400    unknown_template         template names no template
 //	400    unknown_connector        connector names no connector routed to the caller's clinic
 //	503    shutting_down            the gateway is draining; reconnect elsewhere
+//	503    store_unavailable        the store takes no writes for now (failover, replicas); Retry-After
 //	500    internal                 anything else (details only in the log)
 //
 // # Streaming protocol
@@ -134,6 +135,7 @@
 //	transcription_failed   audio could not be processed; gaps are marked in the transcript
 //	draft_failed           the drafter failed; the note is queued with empty sections, close 1011
 //	session_failed         the note could not be created or stored, close 1011
+//	store_unavailable      the store takes no writes for now; close 1012, resume the session later
 //	audio_not_stored       the store took none of Limits.MaxUnstored of waiting audio for 10s; close
 //	                       1013, the session waits for the client to resume (it is not ended)
 //

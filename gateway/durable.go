@@ -84,6 +84,9 @@ type registry struct {
 	writerOnce sync.Once
 	writer     *audioWriter // every session's audio to Options.Audio
 	renewOnce  sync.Once    // renewLeases started
+	// rebuilding is held by whoever rebuilds a session from the store
+	// (a resume, a recovery), so that two never rebuild the same one.
+	rebuilding sync.Mutex
 
 	frames framePool // the readers' message buffers
 	// writeBufs lends the connections their write buffers while they
@@ -399,7 +402,16 @@ func (s *Server) Abort() {
 // Sessions another gateway sharing the store holds (a live lease) are
 // left to it; if there were any, Recover looks again once their leases
 // could have run out, in case that gateway has stopped.
-func (s *Server) Recover(ctx context.Context) error { return s.recover(ctx, true) }
+//
+// On a store several gateways share, it then looks again every
+// Limits.OrphanScan for sessions orphaned by an instance that died.
+func (s *Server) Recover(ctx context.Context) error {
+	if err := s.recover(ctx, true); err != nil {
+		return err
+	}
+	s.scanOrphans()
+	return nil
+}
 
 func (s *Server) recover(ctx context.Context, again bool) error {
 	held := 0
@@ -420,30 +432,18 @@ func (s *Server) recover(ctx context.Context, again bool) error {
 			}
 			return fmt.Errorf("gateway: recover session %s: %w", id, err)
 		}
+		s.recs.rebuilding.Lock() // not rebuilt by a resume meanwhile
 		if n.State != review.StateRecording || s.lookup(id) != nil {
+			s.recs.rebuilding.Unlock()
 			continue
 		}
-		if err := s.claim(ctx, id); err != nil {
-			if heldElsewhere(err) {
-				// Live in another gateway; if that one has stopped, its
-				// lease runs out and this gateway looks again then.
-				held++
-				continue
-			}
-			return fmt.Errorf("gateway: recover session %s: %w", id, err)
+		err = s.recoverOne(ctx, n)
+		s.recs.rebuilding.Unlock()
+		if heldElsewhere(err) {
+			held++
+		} else if err != nil {
+			return err
 		}
-		if err := s.admit(n.Clinician); err != nil {
-			// Over the limit: finish it now rather than hold it.
-			s.admitForce(n.Clinician)
-		}
-		wait := s.limits.ResumeWindow - time.Since(n.UpdatedAt)
-		if _, err := s.rebuild(ctx, n, max(wait, 0)); err != nil {
-			s.release(n.Clinician)
-			s.releaseLease(ctx, id)
-			s.log.Error("recover session", "session_id", id, "note_id", n.ID, "error", err)
-			continue
-		}
-		s.log.Info("session recovered", "session_id", id, "note_id", n.ID, "wait", max(wait, 0))
 	}
 	if held > 0 && again {
 		s.log.Info("sessions held by other gateways: looking again once their leases could have run out", "sessions", held, "after", s.limits.SessionLease)
@@ -456,6 +456,33 @@ func (s *Server) recover(ctx context.Context, again bool) error {
 			}
 		})
 	}
+	return nil
+}
+
+// recoverOne takes over one session left recording: it claims its lease
+// (a *review.SessionHeldError while it is live in another gateway, whose
+// lease runs out if that one has stopped), and rebuilds it to wait for its
+// client for what is left of the resume window.
+func (s *Server) recoverOne(ctx context.Context, n *review.Note) error {
+	id := n.SessionID
+	if err := s.claim(ctx, id); err != nil {
+		if heldElsewhere(err) {
+			return err
+		}
+		return fmt.Errorf("gateway: recover session %s: %w", id, err)
+	}
+	if err := s.admit(n.Clinician); err != nil {
+		// Over the limit: finish it now rather than hold it.
+		s.admitForce(n.Clinician)
+	}
+	wait := s.limits.ResumeWindow - time.Since(n.UpdatedAt)
+	if _, err := s.rebuild(ctx, n, max(wait, 0)); err != nil {
+		s.release(n.Clinician)
+		s.releaseLease(ctx, id)
+		s.log.Error("recover session", "session_id", id, "note_id", n.ID, "error", err)
+		return nil
+	}
+	s.log.Info("session recovered", "session_id", id, "note_id", n.ID, "wait", max(wait, 0))
 	return nil
 }
 
@@ -637,6 +664,30 @@ func (ss *session) end(log *slog.Logger, end endReason, pumpDone <-chan struct{}
 	ss.closeAndWait(ss.readerDone, closeFrame{code, reason})
 }
 
+// rebuildFor returns the session of n, live in this gateway, or rebuilt
+// from the store under this gateway's lease to wait for its client.
+func (s *Server) rebuildFor(ctx context.Context, n *review.Note) (*session, error) {
+	s.recs.rebuilding.Lock()
+	defer s.recs.rebuilding.Unlock()
+	if ss := s.lookup(n.SessionID); ss != nil {
+		return ss, nil
+	}
+	if err := s.claim(ctx, n.SessionID); err != nil {
+		return nil, err
+	}
+	if err := s.admit(n.Clinician); err != nil {
+		s.releaseLease(ctx, n.SessionID)
+		return nil, err
+	}
+	ss, err := s.rebuild(ctx, n, s.limits.ResumeWindow)
+	if err != nil {
+		s.release(n.Clinician)
+		s.releaseLease(ctx, n.SessionID)
+		return nil, err
+	}
+	return ss, nil
+}
+
 // resume serves GET /v1/listen?session=<id>: the session, live in this
 // gateway or rebuilt from the store, takes the new connection.
 func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, viaProto bool, p listenParams) {
@@ -687,27 +738,14 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, v
 			s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
 			return
 		}
-		if ss = s.lookup(p.session); ss == nil {
-			if err := s.claim(r.Context(), p.session); err != nil {
-				if heldElsewhere(err) {
-					w.Header().Set("Retry-After", "1")
-					err = &apiError{Status: http.StatusConflict, Code: CodeSessionElsewhere, Param: "session",
-						Message: "the session is live on another gateway instance; reconnect, and a load balancer may take you there"}
-				}
-				s.writeError(w, r, err)
-				return
+		if ss, err = s.rebuildFor(r.Context(), n); err != nil {
+			if heldElsewhere(err) {
+				w.Header().Set("Retry-After", "1")
+				err = &apiError{Status: http.StatusConflict, Code: CodeSessionElsewhere, Param: "session",
+					Message: "the session is live on another gateway instance; reconnect, and a load balancer may take you there"}
 			}
-			if err := s.admit(n.Clinician); err != nil {
-				s.releaseLease(r.Context(), p.session)
-				s.writeError(w, r, err)
-				return
-			}
-			if ss, err = s.rebuild(r.Context(), n, s.limits.ResumeWindow); err != nil {
-				s.release(n.Clinician)
-				s.releaseLease(r.Context(), p.session)
-				s.writeError(w, r, err)
-				return
-			}
+			s.writeError(w, r, err)
+			return
 		}
 	}
 	conn, err := s.upgrade(w, r, ss.id, viaProto)

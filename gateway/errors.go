@@ -39,6 +39,10 @@ const (
 	CodeUnknownSession        = "unknown_session"
 	CodeSessionElsewhere      = "session_elsewhere"
 	CodeShuttingDown          = "shutting_down"
+	// CodeStoreUnavailable: the store cannot take writes for now (Redis
+	// failing over, unreachable, or replicas not confirming): 503 with
+	// Retry-After on REST; on a stream, close 1012 and resume later.
+	CodeStoreUnavailable = "store_unavailable"
 	CodeInternal              = "internal"
 
 	// Codes sent in WebSocket Error messages.
@@ -114,6 +118,8 @@ func reviewError(err error) *apiError {
 			want = review.StatePushFailed
 		}
 		return errorf(http.StatusConflict, CodeInvalidState, "cannot %s: note is %s, not %s", se.Action, se.State, want)
+	case errors.Is(err, review.ErrUnavailable):
+		return errorf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the store is unavailable for now; try again")
 	case errors.Is(err, review.ErrInvalid):
 		return errorf(http.StatusBadRequest, CodeInvalidRequest, "%s", strings.TrimPrefix(err.Error(), "review: "))
 	case errors.As(err, &ve):
@@ -136,8 +142,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "note_id", r.PathValue("id"), "error", err)
 	}
 	s.metrics.errors.WithLabelValues(ae.Code).Inc()
-	if ae.Status == http.StatusUnauthorized {
+	switch {
+	case ae.Status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scribegate"`)
+	case ae.Code == CodeStoreUnavailable:
+		w.Header().Set("Retry-After", "1")
 	}
 	b := errorBody{Error: errorDetail{
 		Code: ae.Code, Message: ae.Message, CurrentVersion: ae.CurrentVersion, Param: ae.Param, Flags: ae.Flags,

@@ -495,18 +495,14 @@ func (ss *session) run() {
 	})
 	if err != nil {
 		stream.Close()
-		log.Error("create note", "error", err)
-		ss.sendError(CodeSessionFailed, "the note could not be created")
-		ss.closeAndWait(nil, closeFrame{websocket.CloseInternalServerErr, "session failed"})
+		ss.failStart(log, "note creation", err)
 		return
 	}
 	ss.note = note
 	log = log.With("note_id", note.ID)
 	if err := ss.startDurable(ctx); err != nil {
 		stream.Close()
-		log.Error("register session audio", "error", err)
-		ss.sendError(CodeSessionFailed, "the session's audio could not be stored")
-		ss.closeAndWait(nil, closeFrame{websocket.CloseInternalServerErr, "session failed"})
+		ss.failStart(log, "storing of the session's audio", err)
 		return
 	}
 	ss.live = ss.startLiveDrafts(ctx, log)
@@ -617,8 +613,17 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 	}
 
 	tpl := ss.p.template
-	if _, err := s.opts.Notes.SetDraft(ctx, ss.note.ID, notes.Draft{Template: tpl.ID, Sections: []notes.Section{}}, transcript, review.StateDrafting); err != nil {
+	if err := whileUnavailable(ctx, func() error {
+		_, err := s.opts.Notes.SetDraft(ctx, ss.note.ID, notes.Draft{Template: tpl.ID, Sections: []notes.Section{}}, transcript, review.StateDrafting)
+		return err
+	}); err != nil {
 		log.Error("store transcript", "error", err)
+		if errors.Is(err, review.ErrUnavailable) {
+			// The note stays recording with its audio: resumed or
+			// finished later, by this instance or another.
+			ss.sendError(CodeStoreUnavailable, "the store is unavailable; resume this session later")
+			return storeOutageEnd.code, storeOutageEnd.reason
+		}
 		ss.sendError(CodeSessionFailed, "the transcript could not be stored")
 		return websocket.CloseInternalServerErr, "session failed"
 	}
@@ -632,7 +637,11 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 		draft = emptyDraft(tpl)
 		code, reason = websocket.CloseInternalServerErr, "draft failed"
 	}
-	n, err := s.opts.Notes.SetDraft(ctx, ss.note.ID, draft, transcript, review.StatePendingReview)
+	var n *review.Note
+	err = whileUnavailable(ctx, func() (err error) {
+		n, err = s.opts.Notes.SetDraft(ctx, ss.note.ID, draft, transcript, review.StatePendingReview)
+		return err
+	})
 	if err != nil {
 		log.Error("store draft", "error", err)
 		ss.sendError(CodeSessionFailed, "the draft could not be stored")

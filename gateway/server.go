@@ -118,6 +118,10 @@ type Limits struct {
 	// another gateway may take the session over this long after the last
 	// renewal.
 	SessionLease time.Duration
+	// OrphanScan is how often a gateway on a shared store looks for
+	// sessions left recording by an instance that died and whose clients
+	// did not come back (1m; negative: only at start).
+	OrphanScan time.Duration
 	// MaxUnstored is how much of a session's audio, in seconds of it, may
 	// wait in memory for the audio store (30s). Past it the gateway stops
 	// reading the client's frames until the store catches up, so a client
@@ -151,6 +155,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.SessionLease <= 0 {
 		l.SessionLease = defaultSessionLease
+	}
+	if l.OrphanScan == 0 {
+		l.OrphanScan = defaultOrphanScan
 	}
 	return l
 }

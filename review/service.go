@@ -196,10 +196,27 @@ func (s *Service) Get(ctx context.Context, a Actor, id string) (*Note, error) {
 		return nil, err
 	}
 	e := s.entry(n, a, ActionView, s.clock())
-	if err := s.store.AppendAudit(ctx, finish(e, n, "")); err != nil {
+	if err := s.auditRead(ctx, finish(e, n, "")); err != nil {
 		return nil, fmt.Errorf("review: audit read of note %s: %w", id, err)
 	}
 	return n, nil
+}
+
+// auditRead records reads. A store that can be read but takes no writes
+// for now (ErrUnavailable: a failover, a replica not confirming) does not
+// fail the read, which a clinician may need in the middle of a
+// consultation: the entry is logged instead (ids only), so the trail of
+// who read what is kept in the logs for that time.
+func (s *Service) auditRead(ctx context.Context, es ...AuditEntry) error {
+	err := s.store.AppendAudit(ctx, es...)
+	if errors.Is(err, ErrUnavailable) {
+		for _, e := range es {
+			s.log.WarnContext(ctx, "audit entry of a read not stored: store unavailable", "note_id", e.NoteID,
+				"clinic", e.Clinic, "actor", e.Actor, "action", e.Action, "version", e.Version, "at", e.At, "error", err)
+		}
+		return nil
+	}
+	return err
 }
 
 // List returns the notes the actor may see that match q, oldest first. The
@@ -224,7 +241,7 @@ func (s *Service) List(ctx context.Context, a Actor, q Query) (Page, error) {
 		for i, n := range p.Notes {
 			es[i] = finish(s.entry(n, a, ActionList, now), n, "")
 		}
-		if err := s.store.AppendAudit(ctx, es...); err != nil {
+		if err := s.auditRead(ctx, es...); err != nil {
 			return Page{}, fmt.Errorf("review: audit list: %w", err)
 		}
 	}
