@@ -155,6 +155,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			DurableInterval:         cfg.Streaming.DurableInterval,
 			TranscriptSaveInterval:  cfg.Streaming.TranscriptSaveInterval,
 			MaxUnstored:             cfg.Streaming.MaxUnstored,
+			OrphanScan:              cfg.Streaming.OrphanScanInterval,
 		},
 		Audio:       a.store,
 		LiveDrafter: liveDrafter(cfg.Streaming, drafter),

@@ -151,6 +151,10 @@ type StreamingConfig struct {
 	// in the socket, and a store that takes none for 10s has the client
 	// told (audio_not_stored) and the session wait for it to resume.
 	MaxUnstored time.Duration `yaml:"max_unstored"`
+	// OrphanScanInterval is how often a gateway on a shared (Redis)
+	// store looks for sessions left recording by an instance that died
+	// and finishes them; negative: only at start.
+	OrphanScanInterval time.Duration `yaml:"orphan_scan_interval"`
 }
 
 // StoreConfig chooses where notes live.
@@ -257,6 +261,7 @@ func defaultConfig() Config {
 			DurableInterval:         10 * time.Millisecond,
 			TranscriptSaveInterval:  10 * time.Second,
 			MaxUnstored:             30 * time.Second,
+			OrphanScanInterval:      time.Minute,
 		},
 		Store: StoreConfig{Driver: "sqlite", RedisReplicaTimeout: time.Second},
 		Push: PushConfig{
