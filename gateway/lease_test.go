@@ -20,7 +20,7 @@ import (
 
 // leaseGateways starts gateways "a" and "b" on one Redis store (a real
 // redis-server) with session leases of the given length.
-func leaseGateways(t *testing.T, lease time.Duration) (a, b *durableEnv, rs *redisstore.Store, svc *review.Service) {
+func leaseGateways(t *testing.T, lease time.Duration, mutate ...func(*Options)) (a, b *durableEnv, rs *redisstore.Store, svc *review.Service) {
 	t.Helper()
 	rs, err := redisstore.Open(context.Background(), redistest.URL(t))
 	if err != nil {
@@ -39,6 +39,9 @@ func leaseGateways(t *testing.T, lease time.Duration) (a, b *durableEnv, rs *red
 			o.Limits.DurableInterval = 10 * time.Millisecond
 			o.Limits.LiveDraftInterval = -1
 			o.Limits.TranscriptSaveInterval = 0
+			for _, m := range mutate {
+				m(o)
+			}
 		})
 		e.svc = svc
 		return &durableEnv{env: e}
@@ -195,5 +198,36 @@ func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
 	if _, code := readAll(t, c2); code != websocket.CloseNormalClosure {
 		t.Errorf("close code %d", code)
 	}
+	checkNote(t, rs, svc, id, pcm, n)
+}
+
+// TestOrphanScanFinishesSessions: gateway a dies mid-session and its
+// client never comes back. Gateway b, running all along, finds the
+// session in its periodic scan once a's lease has run out, waits what is
+// left of the resume window for the client, and finishes the note from
+// the stored audio — before, only a gateway starting up looked.
+func TestOrphanScanFinishesSessions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a redis-server")
+	}
+	const lease = time.Second
+	a, b, rs, svc := leaseGateways(t, lease, func(o *Options) {
+		o.Limits.OrphanScan = 200 * time.Millisecond
+		o.Limits.ResumeWindow = time.Second
+	})
+	if err := b.srv.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 4
+	pcm := leveltest.Audio(n)
+	c, id, col := a.start(t, "patient=pat-1")
+	defer c.Close()
+	sendAudio(t, c, pcm, 3200)
+	col.waitDurable(t, int64(len(pcm)))
+	a.crash(col) // no release, no client again
+	waitFor(t, "gateway b to finish the orphaned session", func() bool {
+		note, err := svc.SessionNote(context.Background(), id)
+		return err == nil && note.State == review.StatePendingReview
+	})
 	checkNote(t, rs, svc, id, pcm, n)
 }
