@@ -288,7 +288,9 @@ func (s *Service) Edit(ctx context.Context, a Actor, id string, version int, sec
 			return nil, &StateError{Action: "edit", State: n.State}
 		}
 		e := s.entry(n, a, action, now)
-		n.Draft.Sections = notes.Revise(n.Draft.Sections, sections, n.Transcript)
+		revised := notes.Revise(n.Draft.Sections, sections, n.Transcript)
+		e.Changes = DiffSections(n.Draft.Sections, revised)
+		n.Draft.Sections = revised
 		n.Version++
 		n.State = StatePendingReview
 		n.PushError = ""
@@ -486,7 +488,7 @@ func checkVersion(n *Note, version int) error {
 // entry starts an audit entry from the note as it is before the action.
 func (s *Service) entry(n *Note, a Actor, action string, now time.Time) AuditEntry {
 	return AuditEntry{
-		NoteID: n.ID, Clinic: n.Clinic, Actor: a.Subject, Role: a.Role, Action: action,
+		NoteID: n.ID, Clinic: n.Clinic, Actor: a.Subject, ActorName: a.Name, Role: a.Role, Action: action,
 		FromState: n.State, FromVersion: n.Version, At: now,
 	}
 }

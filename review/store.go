@@ -215,10 +215,13 @@ type Page struct {
 // from which state and version to which. Detail is a short reason or
 // outcome code and never carries note or transcript text.
 type AuditEntry struct {
-	ID        string `json:"id"`
-	NoteID    string `json:"note_id"`
-	Clinic    string `json:"clinic"`
-	Actor     string `json:"actor"`
+	ID     string `json:"id"`
+	NoteID string `json:"note_id"`
+	Clinic string `json:"clinic"`
+	Actor  string `json:"actor"`
+	// ActorName is the person's display name when the actor is a person,
+	// so a reader of the trail sees who, not an id.
+	ActorName string `json:"actor_name,omitempty"`
 	Role      Role   `json:"role"`
 	Action    string `json:"action"`
 	FromState State  `json:"from_state,omitempty"`
@@ -232,6 +235,9 @@ type AuditEntry struct {
 	// AcknowledgedFlags are, on an approval, the flags of the approved
 	// version the approver acknowledged.
 	AcknowledgedFlags []Flag `json:"acknowledged_flags,omitempty"`
+	// Changes says what an edit changed, sentence by sentence, without
+	// the text (the trail outlives the note): the page shows it as a diff.
+	Changes []SentenceChange `json:"changes,omitempty"`
 }
 
 // Store errors callers branch on with errors.Is.

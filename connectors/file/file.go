@@ -103,7 +103,10 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 	}
 	ident := connectors.Identifier(d.NoteID, d.Version)
 	docPath := c.Path(ident, "DocumentReference")
-	rc := connectors.Receipt{ExternalID: docPath}
+	// The receipt names the document by its file name in the folder, as
+	// an EHR names it by its id: a server path means nothing to the
+	// clinician who sees it, and tells them about the server.
+	rc := connectors.Receipt{ExternalID: filepath.Base(docPath)}
 	if _, err := os.Stat(docPath); err == nil {
 		rc.Duplicate = true
 		return rc, nil

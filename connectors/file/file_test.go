@@ -78,8 +78,11 @@ func TestFilesAndProvenance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filepath.Dir(rc.ExternalID) != dir {
-		t.Errorf("document written to %s, outside %s", rc.ExternalID, dir)
+	if rc.ExternalID != filepath.Base(rc.ExternalID) {
+		t.Errorf("receipt names %q: a server path, not the document's name", rc.ExternalID)
+	}
+	if _, err := os.Stat(filepath.Join(dir, rc.ExternalID)); err != nil {
+		t.Errorf("the receipt's document is not in %s: %v", dir, err)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
