@@ -85,7 +85,8 @@
 // operator chooses the engine), keyterm and keywords (repeated: words the
 // engine is told to expect, as transcription.Utterance.Keyterms; a
 // keyword's intensifier is dropped); and scribegate's own: patient (required),
-// encounter, template, connector, session and resume.
+// encounter, template, connector, session, resume and progress (true:
+// Progress messages, below).
 //
 // Client to gateway: binary frames of raw linear16 mono audio (an empty
 // binary frame ends the stream, as older Deepgram clients do), and text
@@ -108,6 +109,11 @@
 //	Metadata       {type, transaction_key, request_id (the session id), sha256 (of the audio),
 //	               created, duration (seconds of audio), channels, models, model_info}
 //	Error          {type, code, description}
+//	Progress       {type, stage, pending, pending_seconds, received} every second when progress=true:
+//	               stage "recording", "transcribing" (after the stream ended) or "drafting"
+//	               (once, before the final NoteDraft); pending utterances not yet transcribed and
+//	               their seconds of audio (how far the transcript is behind); received, seconds
+//	               of audio in all
 //
 // An utterance the engine failed on is a final Results whose transcript is
 // a gap marker ("[inaudible 00:12–00:19: transcription failed]"). Its audio

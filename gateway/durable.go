@@ -635,6 +635,7 @@ func (ss *session) end(log *slog.Logger, end endReason, pumpDone <-chan struct{}
 		ss.stream.Close()
 		<-pumpDone
 		ss.live.stop()
+		ss.stopProgress()
 		ss.persist.close()
 		code := end.code
 		if ss.curConn() == nil {

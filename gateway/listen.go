@@ -47,6 +47,8 @@ type listenParams struct {
 	// sampleRateSet: the client named its rate (a resume must match).
 	sampleRateSet bool
 	dg            deepgramOptions
+	// progress: send Progress messages (progress.go).
+	progress bool
 }
 
 // parseListen validates the query before the upgrade, so a client learns
@@ -100,7 +102,7 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 			if v != "1" {
 				return p, bad(CodeUnsupportedChannels, key, "only mono audio is supported: channels=1")
 			}
-		case "interim_results", "punctuate", "smart_format", "vad_events":
+		case "interim_results", "punctuate", "smart_format", "vad_events", "progress":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return p, bad(CodeInvalidParameter, key, "%s must be true or false", key)
@@ -110,6 +112,8 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 				p.vadEvents = b
 			case "interim_results":
 				p.interim = b
+			case "progress":
+				p.progress = b
 			}
 		case "endpointing":
 			if b, err := strconv.ParseBool(v); err == nil && (v == "true" || v == "false") {
@@ -371,6 +375,8 @@ type session struct {
 	stream *transcription.Stream
 	note   *review.Note
 	live   *liveDrafts // nil when live drafts are off
+	// progressStop ends the Progress reports (progress.go); nil when none run.
+	progressStop func()
 
 	mu         sync.Mutex // guards transcript (the pump appends)
 	transcript []notes.Utterance
@@ -506,6 +512,7 @@ func (ss *session) run() {
 		return
 	}
 	ss.live = ss.startLiveDrafts(ctx, log)
+	ss.startProgress()
 	log.Info("session started", "sample_rate", ss.p.sampleRate, "template", ss.p.template.ID, "connector", ss.p.connector)
 
 	pumpDone := make(chan struct{})
@@ -605,6 +612,10 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 	}
 	<-pumpDone
 	ss.live.stop() // no live draft may follow the final one
+	ss.stopProgress()
+	if ss.p.progress {
+		ss.send(ss.progressNow("drafting"))
+	}
 	ss.mu.Lock()
 	transcript := append([]notes.Utterance(nil), ss.transcript...)
 	ss.mu.Unlock()

@@ -193,6 +193,7 @@ type Stream struct {
 
 	received atomic.Int64 // input samples
 	busy     atomic.Int64 // bytes of audio of the utterances being recognised
+	backlog  atomic.Int64 // samples of the utterances queued or in recognition
 
 	jmu     sync.Mutex // guards the recognition queue
 	jobs    []job
@@ -305,6 +306,19 @@ func (s *Stream) Buffered() int {
 	}
 	s.jmu.Unlock()
 	return n + int(s.busy.Load()) + int(s.gapBytes.Load())
+}
+
+// Backlog is the speech cut into utterances whose results have not been
+// delivered yet, and its length: how far the transcript is behind what was
+// said, and after Close what remains before the stream ends.
+func (s *Stream) Backlog() (utterances int, audio time.Duration) {
+	s.mu.Lock()
+	n := s.nUtt
+	s.mu.Unlock()
+	s.qmu.Lock()
+	n -= s.next
+	s.qmu.Unlock()
+	return max(n, 0), time.Duration(s.backlog.Load()) * time.Second / EngineSampleRate
 }
 
 // Write takes raw little-endian linear16 mono audio at the configured rate.
@@ -523,6 +537,7 @@ type job struct {
 // the queue is empty, so an idle stream holds no goroutines but its
 // dispatcher.
 func (s *Stream) enqueue(j job) {
+	s.backlog.Add(int64(len(j.u.Samples)))
 	s.jmu.Lock()
 	defer s.jmu.Unlock()
 	s.jobs = append(s.jobs, j)
@@ -541,6 +556,7 @@ func (s *Stream) work() {
 			if s.ctx.Err() != nil {
 				// Abandoned: the queued utterances are never recognised.
 				for i, j := range s.jobs {
+					s.backlog.Add(-int64(len(j.u.Samples)))
 					s.cfg.Buffers.Put(j.u.Samples)
 					s.jobs[i] = job{}
 				}
@@ -555,9 +571,11 @@ func (s *Stream) work() {
 		s.jobs = s.jobs[1:]
 		s.jmu.Unlock()
 		n := int64(2 * cap(j.u.Samples))
+		samples := int64(len(j.u.Samples))
 		s.busy.Add(n)
 		s.recognise(j)
 		s.busy.Add(-n)
+		s.backlog.Add(-samples)
 	}
 }
 

@@ -460,3 +460,29 @@ func TestIsTransient(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamBacklog: utterances waiting for a slow engine are the
+// backlog, with their audio; it empties as results are delivered.
+func TestStreamBacklog(t *testing.T) {
+	eng := newDurationEngine()
+	release := make(chan struct{})
+	eng.before = func(ctx context.Context, u Utterance, _ int) error { <-release; return nil }
+	s := newTestStream(t, StreamConfig{Engine: eng, Endpointing: 300 * time.Millisecond})
+	if n, d := s.Backlog(); n != 0 || d != 0 {
+		t.Fatalf("new stream's backlog: %d utterances, %v", n, d)
+	}
+	// Two utterances of 0.5 s and 1 s, each ended by silence.
+	if err := s.Write(toneAudio(16000, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0)); err != nil {
+		t.Fatal(err)
+	}
+	n, d := s.Backlog()
+	if n != 2 || d < 1500*time.Millisecond || d > 3*time.Second {
+		t.Errorf("backlog while the engine is stuck: %d utterances of %v, want 2 of about 1.5 s and their padding", n, d)
+	}
+	close(release)
+	go s.Close()
+	collect(s)
+	if n, d := s.Backlog(); n != 0 || d != 0 {
+		t.Errorf("backlog after the stream ended: %d utterances, %v", n, d)
+	}
+}
