@@ -14,8 +14,9 @@ all: build
 
 ## deps: install the Debian packages the offline engine and the tests need
 ## (PocketSphinx for offline speech recognition, redis-server for the Redis
-## store tests, Chromium for the web UI tests). Does nothing when they are
-## already there.
+## store tests, Chromium for the web UI tests, npm for the web UI tests to
+## fetch axe-core into a cache folder outside the repository). Does nothing
+## when they are already there.
 deps:
 	@missing=""; \
 	pkg-config --exists pocketsphinx 2>/dev/null || missing="$$missing libpocketsphinx-dev"; \
@@ -23,6 +24,7 @@ deps:
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends $$missing >/dev/null; \

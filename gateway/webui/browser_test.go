@@ -2,10 +2,12 @@ package webui_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,8 +25,11 @@ import (
 
 // TestRecorderStreamsMicrophone records a consultation through Chromium's
 // fake microphone playing a synthetic consultation WAV: the page streams
-// it over /v1/listen, shows the transcript as it arrives, and after Stop
-// links to the queued note, whose transcript is what the page showed.
+// it over /v1/listen, shows the transcript, the elapsed time, how far the
+// transcript is behind and the live draft as they come; a click on "Review
+// queue" mid-visit asks first and keeps recording; after Stop the page says
+// what is left, then links to the queued note, whose transcript is what
+// the page showed and whose audio is every byte recorded.
 func TestRecorderStreamsMicrophone(t *testing.T) {
 	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
 	if err != nil {
@@ -43,12 +48,41 @@ func TestRecorderStreamsMicrophone(t *testing.T) {
 		chromedp.SendKeys("#encounter", "enc-9", chromedp.ByID),
 		chromedp.Click("#start", chromedp.ByID),
 		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 2`),
+		// The elapsed time runs and the transcript's lag is said.
+		waitJS(`document.getElementById('elapsed').textContent >= '0:03'`),
+		waitJS(`document.getElementById('behind').textContent.includes('transcript')`),
+		// The live draft shows what was drafted so far, before Stop.
+		waitJS(`document.querySelector('#live-draft [data-live="true"]') && document.querySelectorAll('#live-draft li').length > 0`),
+	); err != nil {
+		t.Fatalf("recording: %v\npage: %s", err, pageText(ctx))
+	}
+	// A click on the queue link mid-visit asks, and "Keep recording" keeps
+	// the session going.
+	var finals int
+	if err := chromedp.Run(ctx,
+		chromedp.Click(`#nav a[data-view="queue"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#leave-dialog", chromedp.ByID),
+		chromedp.Evaluate(`document.querySelectorAll('#live-transcript li.final').length`, &finals),
+		chromedp.Click("#keep-recording", chromedp.ByID),
+		waitJS(`location.hash === '#/record' && !document.getElementById('leave-dialog').open`),
+		waitJS(fmt.Sprintf(`document.querySelectorAll('#live-transcript li.final').length > %d`, finals)),
+		// Record every progress line the page shows after Stop.
+		chromedp.Evaluate(`window.progressSeen = []; new MutationObserver(() => window.progressSeen.push(document.getElementById('rec-progress').textContent)).observe(document.getElementById('rec-progress'), {childList: true, characterData: true, subtree: true}); 0`, nil),
 		chromedp.Click("#stop", chromedp.ByID),
 		chromedp.WaitVisible("#open-note", chromedp.ByID),
 	); err != nil {
-		var errs string
-		_ = chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector('main').innerText`, &errs))
-		t.Fatalf("recording: %v\npage: %s", err, errs)
+		t.Fatalf("leave guard: %v\npage: %s", err, pageText(ctx))
+	}
+	var progressSeen []string
+	var recorded string
+	if err := chromedp.Run(ctx,
+		chromedp.Evaluate(`window.progressSeen`, &progressSeen),
+		chromedp.Evaluate(`document.querySelector('#rec-status').dataset.audioBytes`, &recorded),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(progressSeen, "|"), "Writing the draft") {
+		t.Errorf("after Stop the page said %q, never that the draft was being written", progressSeen)
 	}
 	if !strings.Contains(who, "Dr Moore") || !strings.Contains(who, "clinic-a") {
 		t.Errorf("signed-in header %q does not name the user and clinic", who)
@@ -69,6 +103,16 @@ func TestRecorderStreamsMicrophone(t *testing.T) {
 	var n review.Note
 	if st := e.call(t, "GET", "/v1/notes/"+id, tok, "", &n); st != http.StatusOK {
 		t.Fatalf("GET the linked note: %d", st)
+	}
+	res, err := e.svc.List(context.Background(), review.Actor{Subject: "prac-1", Clinic: "clinic-a", Role: review.RoleClinician}, review.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Notes) != 1 {
+		t.Errorf("%d notes after one visit, want 1: the queue click must not end the session", len(res.Notes))
+	}
+	if stored, err := e.store.AudioSize(context.Background(), id); err != nil || strconv.FormatInt(stored, 10) != recorded {
+		t.Errorf("the note keeps %d bytes of audio (%v), the page recorded %s", stored, err, recorded)
 	}
 	if n.Patient != "pat-web-1" || n.Encounter != "enc-9" || n.Template != "soap" || n.State != review.StatePendingReview {
 		t.Errorf("note %s: patient %q encounter %q template %q state %q", id, n.Patient, n.Encounter, n.Template, n.State)
@@ -94,8 +138,15 @@ func TestRecorderStreamsMicrophone(t *testing.T) {
 	screenshot(t, ctx, "recorded-note.png")
 }
 
-// pendingNote queues a reviewed-ready note with a flagged sentence, as a
-// session would have.
+// pageText is the page's main text, for failure messages.
+func pageText(ctx context.Context) string {
+	var text string
+	_ = chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector('main').innerText`, &text))
+	return text
+}
+
+// pendingNote queues a reviewed-ready note with a flagged sentence and two
+// sections the drafter left empty, as a session would have.
 func pendingNote(t *testing.T, e *env) *review.Note {
 	t.Helper()
 	transcript := []notes.Utterance{
@@ -110,6 +161,8 @@ func pendingNote(t *testing.T, e *env) *review.Note {
 			{Text: "Right knee pain for two weeks after twisting it on a ladder.", Evidence: []int{1}},
 			{Text: "Mild swelling; no fever.", Evidence: []int{2, 3}},
 		}},
+		{ID: "objective", Title: "Objective", Sentences: []notes.Sentence{}},
+		{ID: "assessment", Title: "Assessment", Sentences: []notes.Sentence{}},
 		{ID: "plan", Title: "Plan", Sentences: []notes.Sentence{
 			{Text: "Ibuprofen 600 mg; review in one week.", Evidence: []int{4}, Flags: []string{`number 600 not found in utterance 4`}},
 		}},
@@ -124,10 +177,16 @@ func pendingNote(t *testing.T, e *env) *review.Note {
 	return n
 }
 
-// TestReviewNote reviews a draft in Chromium: citations highlight the
-// words they cite, a flagged sentence says why, an edit is saved against
-// its version, a stale save is refused with the conflict explained and
-// nothing overwritten, and approval names the version on screen.
+// TestReviewNote finishes a note in Chromium as a clinician would:
+// citations show the words they cite, the empty Objective is written in,
+// a sentence is added to the Plan and the Subjective is edited as text
+// (its unchanged sentences keep their citations); a second reviewer's
+// lock and newer version show without a reload, and the newer version is
+// merged beside the typed text, never over it; approval comes after the
+// draft in Tab order and needs each open flag acknowledged; the push's
+// outcome shows without a reload, naming the EHR's document, not a path;
+// the filed DocumentReference holds what was typed; the audit trail names
+// people, says what each edit changed and folds the reads away.
 func TestReviewNote(t *testing.T) {
 	e := newEnv(t)
 	n := pendingNote(t, e)
@@ -135,7 +194,7 @@ func TestReviewNote(t *testing.T) {
 	ctx := browser(t)
 
 	var rows int
-	var flagText, citedClass string
+	var flagText, citedClass, focused string
 	if err := chromedp.Run(ctx,
 		signIn(e.url, tok, "#/queue"),
 		chromedp.WaitVisible(`#queue-rows tr[data-note]`, chromedp.ByQuery),
@@ -146,6 +205,7 @@ func TestReviewNote(t *testing.T) {
 		chromedp.Click(`.sentence button.chip[data-utterance="3"]`, chromedp.ByQuery),
 		waitJS(`document.getElementById('u-3').classList.contains('cited')`),
 		chromedp.AttributeValue(`#u-1`, "class", &citedClass, nil, chromedp.ByID),
+		chromedp.Evaluate(`document.activeElement.id`, &focused),
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -158,108 +218,196 @@ func TestReviewNote(t *testing.T) {
 	if strings.Contains(citedClass, "cited") {
 		t.Errorf("utterance 1 is highlighted though the clicked citation is utterance 3")
 	}
-	var focused string
-	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.activeElement.id`, &focused)); err != nil {
-		t.Fatal(err)
-	}
 	if focused != "u-3" {
 		t.Errorf("focus is on %q after the citation click, want the cited utterance u-3", focused)
 	}
-	screenshot(t, ctx, "review-note.png")
 
-	// Edit the flagged sentence with the keyboard and save it.
-	const fixed = "Ibuprofen 400 mg; review in one week."
-	var version string
+	// A second reviewer opens the note: the page says so without a reload.
+	other := mint(t, "rev-1", "Dr Reviewer", "clinic-a", review.RoleReviewer)
+	if st := e.call(t, "POST", "/v1/notes/"+n.ID+"/lock", other, "", nil); st != http.StatusOK {
+		t.Fatalf("the other reviewer's lock: %d", st)
+	}
+	if err := chromedp.Run(ctx, waitJS(`(document.getElementById('lock-notice') || {}).textContent?.includes('Dr Reviewer is also reviewing')`)); err != nil {
+		t.Fatalf("lock notice: %v\npage: %s", err, pageText(ctx))
+	}
+
+	// Write in the empty Objective, add a sentence to the Plan, and add a
+	// line to the Subjective edited as text.
+	const objective = "Right knee: mild effusion, full range of motion."
+	const added = "Ice and elevate the knee twice daily."
+	const appended = "Works as a painter."
+	var approveFirst bool
 	if err := chromedp.Run(ctx,
-		chromedp.Evaluate(`document.getElementById('s-1-0').select()`, nil),
-		chromedp.SendKeys(`#s-1-0`, fixed, chromedp.ByID),
+		chromedp.SendKeys(`#s-1-0`, objective, chromedp.ByID),
+		chromedp.Click(`#add-3`, chromedp.ByID),
+		chromedp.WaitVisible(`#s-3-1`, chromedp.ByID),
+		chromedp.SendKeys(`#s-3-1`, added, chromedp.ByID),
+		chromedp.Click(`#as-text-0`, chromedp.ByID),
+		chromedp.WaitVisible(`#text-0`, chromedp.ByID),
+		chromedp.Evaluate(`{ const t = document.getElementById('text-0'); t.focus(); t.setSelectionRange(t.value.length, t.value.length); }`, nil),
+		chromedp.SendKeys(`#text-0`, "\n"+appended, chromedp.ByID),
+		// Approve comes after every part of the draft in Tab order.
+		chromedp.Evaluate(`(() => {
+			const all = [...document.querySelectorAll('button, textarea, input, a[href], [tabindex="0"]')].filter((el) => !el.disabled && el.offsetParent !== null);
+			const approve = all.indexOf(document.getElementById('approve'));
+			const lastDraft = Math.max(...[...document.querySelectorAll('.draft textarea, .draft button')].map((el) => all.indexOf(el)));
+			return approve < lastDraft;
+		})()`, &approveFirst),
 		chromedp.Click(`#save`, chromedp.ByID),
 		chromedp.WaitVisible(`#done`, chromedp.ByID),
-		chromedp.Text(`#note-version`, &version, chromedp.ByID),
 	); err != nil {
-		t.Fatal(err)
+		t.Fatalf("editing: %v\npage: %s", err, pageText(ctx))
+	}
+	if approveFirst {
+		t.Error("Approve comes before the end of the draft in Tab order")
 	}
 	var got review.Note
 	e.call(t, "GET", "/v1/notes/"+n.ID, tok, "", &got)
-	if got.Version != 2 || version != "Version 2" {
-		t.Fatalf("after save: API version %d, page says %q", got.Version, version)
+	if got.Version != 2 {
+		t.Fatalf("after save: version %d", got.Version)
 	}
-	if s := got.Draft.Sections[1].Sentences[0]; s.Text != fixed || fmt.Sprint(s.Evidence) != "[4]" {
-		t.Errorf("saved sentence %q citing %v, want %q citing [4]", s.Text, s.Evidence, fixed)
+	texts := func(sec notes.Section) []string {
+		var out []string
+		for _, x := range sec.Sentences {
+			out = append(out, x.Text)
+		}
+		return out
 	}
-	if s := got.Draft.Sections[0].Sentences[1]; s.Text != "Mild swelling; no fever." {
-		t.Errorf("untouched sentence became %q", s.Text)
+	secs := got.Draft.Sections
+	if len(secs) != 4 || fmt.Sprint(texts(secs[1])) != "["+objective+"]" || fmt.Sprint(texts(secs[3])) != "[Ibuprofen 600 mg; review in one week. "+added+"]" {
+		t.Fatalf("saved sections: %+v", secs)
+	}
+	if s := secs[0].Sentences; len(s) != 3 || fmt.Sprint(s[0].Evidence) != "[1]" || fmt.Sprint(s[1].Evidence) != "[2 3]" || s[2].Text != appended || len(s[2].Evidence) != 0 {
+		t.Errorf("the Subjective edited as text: %+v; want its two sentences with their citations, then the new one citing nothing", s)
+	}
+	// The clinician's sentences are marked theirs, on the server and on the page.
+	if secs[1].Sentences[0].Author != notes.AuthorClinician || secs[3].Sentences[1].Author != notes.AuthorClinician ||
+		secs[0].Sentences[2].Author != notes.AuthorClinician || secs[0].Sentences[0].Author != "" {
+		t.Errorf("authors: objective %q, added plan %q, appended %q, drafted %q", secs[1].Sentences[0].Author,
+			secs[3].Sentences[1].Author, secs[0].Sentences[2].Author, secs[0].Sentences[0].Author)
+	}
+	var marked []string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`[...document.querySelectorAll('.sentence.mine textarea')].map((t) => t.id)`, &marked)); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(marked) != "[s-0-2 s-1-0 s-3-1]" {
+		t.Errorf("sentences marked as the clinician's on the page: %v", marked)
 	}
 
-	// Someone else edits the note; this page still holds version 2.
-	other := mint(t, "rev-1", "Dr Reviewer", "clinic-a", review.RoleReviewer)
-	sections := got.Draft.Sections
-	sections[0].Sentences[0].Text = "Right knee pain for 2 weeks after a fall from a ladder."
-	body := fmt.Sprintf(`{"version":2,"sections":%s}`, mustJSON(t, sections))
+	// The clinician types; meanwhile the other reviewer saves version 3.
+	const mine = "Mild swelling, no fever, no locking."
+	if err := chromedp.Run(ctx,
+		chromedp.Evaluate(`document.getElementById('s-0-1').select()`, nil),
+		chromedp.SendKeys(`#s-0-1`, mine, chromedp.ByID),
+	); err != nil {
+		t.Fatal(err)
+	}
+	theirs := got.Draft.Sections
+	theirs[0].Sentences[0].Text = "Right knee pain for 2 weeks after a fall from a ladder."
+	body := fmt.Sprintf(`{"version":2,"sections":%s}`, mustJSON(t, theirs))
 	if st := e.call(t, "PUT", "/v1/notes/"+n.ID, other, body, nil); st != http.StatusOK {
 		t.Fatalf("the other reviewer's edit: %d", st)
 	}
-	var conflict string
+	var typed, beside string
 	if err := chromedp.Run(ctx,
-		chromedp.Evaluate(`document.getElementById('s-0-1').select()`, nil),
-		chromedp.SendKeys(`#s-0-1`, "Mild swelling, no fever.", chromedp.ByID),
-		chromedp.Click(`#save`, chromedp.ByID),
 		chromedp.WaitVisible(`#conflict`, chromedp.ByID),
-		chromedp.Text(`#conflict`, &conflict, chromedp.ByID),
+		chromedp.WaitVisible(`#theirs-0`, chromedp.ByID),
+		chromedp.Value(`#s-0-1`, &typed, chromedp.ByID),
+		chromedp.Text(`#theirs-0`, &beside, chromedp.ByID),
 	); err != nil {
-		t.Fatal(err)
+		t.Fatalf("newer version: %v\npage: %s", err, pageText(ctx))
 	}
-	if !strings.Contains(conflict, "Someone else changed this note") || !strings.Contains(conflict, "version 3") {
-		t.Errorf("conflict message %q", conflict)
+	if typed != mine {
+		t.Errorf("after the newer version the clinician's text reads %q, want %q kept", typed, mine)
 	}
-	e.call(t, "GET", "/v1/notes/"+n.ID, tok, "", &got)
-	if got.Version != 3 || got.Draft.Sections[0].Sentences[1].Text != "Mild swelling; no fever." {
-		t.Fatalf("the stale save changed the note: version %d, %q", got.Version, got.Draft.Sections[0].Sentences[1].Text)
+	if !strings.Contains(beside, "after a fall from a ladder") {
+		t.Errorf("the newer version is not shown beside the clinician's: %q", beside)
 	}
-	screenshot(t, ctx, "review-conflict.png")
-
-	// Reload shows the other reviewer's text; approve that exact version.
-	var first, state, approveLabel string
+	screenshot(t, ctx, "review-merge.png")
+	// Merge by hand: their first sentence, the clinician's second.
 	if err := chromedp.Run(ctx,
-		chromedp.Click(`#reload`, chromedp.ByID),
-		waitJS(`document.getElementById('note-version') && document.getElementById('note-version').textContent === 'Version 3'`),
-		chromedp.Value(`#s-0-0`, &first, chromedp.ByID),
-		chromedp.Text(`#approve`, &approveLabel, chromedp.ByID),
+		chromedp.Evaluate(`document.getElementById('s-0-0').select()`, nil),
+		chromedp.SendKeys(`#s-0-0`, theirs[0].Sentences[0].Text, chromedp.ByID),
+		chromedp.Click(`#keep-mine-0`, chromedp.ByID),
+		chromedp.Click(`#save`, chromedp.ByID),
+		waitJS(`document.getElementById('note-version').textContent === 'Version 4'`),
+	); err != nil {
+		t.Fatalf("saving the merge: %v\npage: %s", err, pageText(ctx))
+	}
+	e.call(t, "GET", "/v1/notes/"+n.ID, tok, "", &got)
+	if s := texts(got.Draft.Sections[0]); got.Version != 4 || len(s) != 3 || s[0] != theirs[0].Sentences[0].Text || s[1] != mine {
+		t.Fatalf("merged version %d Subjective: %q", got.Version, s)
+	}
+
+	// Approving with the flag open is refused on the page; acknowledged,
+	// the exact version is approved and filed, shown without a reload.
+	var ackErr string
+	if err := chromedp.Run(ctx,
 		chromedp.Click(`#approve`, chromedp.ByID),
-		chromedp.WaitVisible(`#note-state [data-state="approved"]`, chromedp.ByQuery),
-		chromedp.Text(`#note-state`, &state, chromedp.ByID),
+		chromedp.WaitVisible(`#ack-error`, chromedp.ByID),
+		chromedp.Text(`#ack-error`, &ackErr, chromedp.ByID),
 	); err != nil {
 		t.Fatal(err)
 	}
-	if first != sections[0].Sentences[0].Text {
-		t.Errorf("after reload the first sentence reads %q", first)
+	e.call(t, "GET", "/v1/notes/"+n.ID, tok, "", &got)
+	if got.State != review.StatePendingReview {
+		t.Fatalf("approve with the flag open: note is %s", got.State)
 	}
-	if approveLabel != "Approve version 3" {
-		t.Errorf("approve button says %q", approveLabel)
+	var ref, marker string
+	if err := chromedp.Run(ctx,
+		chromedp.Evaluate(`window.notReloaded = 'yes'`, nil),
+		chromedp.Evaluate(`document.querySelectorAll('#acks input[type=checkbox]').forEach((c) => c.click())`, nil),
+		chromedp.Click(`#approve`, chromedp.ByID),
+		chromedp.WaitVisible(`#note-state [data-state="pushed"]`, chromedp.ByQuery),
+		chromedp.Text(`#ehr-ref`, &ref, chromedp.ByID),
+		chromedp.Evaluate(`window.notReloaded || ''`, &marker),
+	); err != nil {
+		t.Fatalf("approve: %v\npage: %s", err, pageText(ctx))
+	}
+	if marker != "yes" {
+		t.Error("the page was reloaded to show the push")
 	}
 	e.call(t, "GET", "/v1/notes/"+n.ID, tok, "", &got)
-	if got.State != review.StateApproved || got.ApprovedVersion != 3 || got.ApprovedBy != "prac-1" {
-		t.Errorf("after approve: state %s, approved version %d by %q", got.State, got.ApprovedVersion, got.ApprovedBy)
+	if got.State != review.StatePushed || got.ApprovedVersion != 4 || ref != got.ExternalID || strings.ContainsAny(ref, `/\`) {
+		t.Errorf("filed: state %s, version %d, page shows %q for the EHR's %q", got.State, got.ApprovedVersion, ref, got.ExternalID)
 	}
-	if !strings.Contains(state, "Approved") {
-		t.Errorf("state shown %q", state)
+	doc, err := os.ReadFile(filepath.Join(e.docs, got.ExternalID))
+	if err != nil {
+		t.Fatal(err)
 	}
+	var dr struct {
+		Content []struct{ Attachment struct{ Data []byte } }
+	}
+	if err := json.Unmarshal(doc, &dr); err != nil || len(dr.Content) == 0 {
+		t.Fatalf("the filed DocumentReference: %v", err)
+	}
+	for _, want := range []string{objective, added, appended, mine} {
+		if !strings.Contains(string(dr.Content[0].Attachment.Data), want) {
+			t.Errorf("the filed DocumentReference lacks %q:\n%s", want, dr.Content[0].Attachment.Data)
+		}
+	}
+	screenshot(t, ctx, "review-pushed.png")
 
-	// The audit trail lists the edits and the approval.
+	// The audit trail: people by name, what each edit changed, reads folded.
 	var audit string
+	var readsOpen bool
 	if err := chromedp.Run(ctx,
 		chromedp.Click(`#audit summary`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#audit-body table`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#audit-body .audit-list`, chromedp.ByQuery),
 		chromedp.Text(`#audit-body`, &audit, chromedp.ByQuery),
+		chromedp.Evaluate(`document.getElementById('audit-reads').open`, &readsOpen),
 	); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"prac-1 (clinician)", "rev-1 (reviewer)", "approve"} {
+	for _, want := range []string{"Dr Moore (clinician) edited", "Dr Reviewer (reviewer) edited", "Objective: sentence 1 added", "Plan: sentence 2 added",
+		"approved version 4, having checked", "Plan sentence 1 (number 600 not found in utterance 4)", "reads by"} {
 		if !strings.Contains(audit, want) {
 			t.Errorf("audit trail lacks %q:\n%s", want, audit)
 		}
 	}
-	screenshot(t, ctx, "review-approved.png")
+	if readsOpen {
+		t.Error("the reads are not folded away")
+	}
 }
 
 // cutter is a TCP proxy in front of the gateway that can drop every

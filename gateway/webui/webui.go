@@ -1,6 +1,8 @@
 // Package webui is the clinicians' web page served by the gateway: sign in
 // with a token, record a consultation, work through the review queue, and
-// review, edit, approve or reject a draft beside its transcript.
+// review, edit, approve or reject a draft beside its transcript. Queue and
+// note follow /v1/events, read with fetch (EventSource cannot send the
+// token), so pushes, new notes and other reviewers show without a reload.
 //
 // The page is plain HTML, CSS and JavaScript modules embedded in the
 // binary, so a gateway serves it with nothing to build, nothing fetched

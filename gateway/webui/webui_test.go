@@ -18,6 +18,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/file"
 	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/sqlitestore"
@@ -60,6 +62,31 @@ type env struct {
 	url   string
 	svc   *review.Service
 	store *sqlitestore.Store // notes and streaming audio
+	docs  string             // the folder the file connector files approved notes in
+}
+
+// filePusher files approved notes with the real file connector, as
+// cmd/scribegate's pusher does with whichever connector a note names.
+type filePusher struct {
+	conn *file.Connector
+	tpls *notes.Templates
+}
+
+func (p filePusher) Push(ctx context.Context, n *review.Note) (review.PushResult, error) {
+	tpl, err := p.tpls.Get(n.Template)
+	if err != nil {
+		return review.PushResult{}, review.Permanent(err)
+	}
+	rc, err := p.conn.Push(ctx, &connectors.Document{
+		NoteID: n.ID, Version: n.ApprovedVersion, Clinic: n.Clinic, Patient: n.Patient, Encounter: n.Encounter,
+		Author: n.Clinician, AuthorName: n.ClinicianName, Approver: n.ApprovedBy, ApproverName: n.ApprovedByName,
+		ApprovedAt: n.ApprovedAt, Template: n.Template, LOINC: tpl.LOINC, LOINCDisplay: tpl.LOINCDisplay,
+		Title: tpl.Name, Text: n.Draft.Text(), Created: n.CreatedAt, Drafter: n.Draft.Drafter,
+	})
+	if err != nil {
+		return review.PushResult{}, err
+	}
+	return review.PushResult{ExternalID: rc.ExternalID}, nil
 }
 
 // newEnv serves a gateway built as cmd/scribegate builds it: the real
@@ -74,12 +101,24 @@ func newEnv(t *testing.T, limits ...func(*gateway.Limits)) *env {
 	}
 	t.Cleanup(func() { store.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := review.NewService(store, review.ServiceOptions{Logger: log})
-	auth, err := gateway.NewAuth(ctx, gateway.AuthConfig{Secret: testSecret})
+	tpls, err := notes.NewTemplates(true, "", notes.Defaults{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tpls, err := notes.NewTemplates(true, "", notes.Defaults{})
+	docs := t.TempDir()
+	conn, err := file.New(file.Settings{Dir: docs}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker := review.NewLocalBroker()
+	worker := review.NewWorker(store, filePusher{conn: conn, tpls: tpls}, review.WorkerOptions{
+		Events: broker, Logger: log, PollInterval: 100 * time.Millisecond})
+	wctx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan struct{})
+	go func() { defer close(workerDone); worker.Run(wctx) }()
+	t.Cleanup(func() { stopWorker(); <-workerDone })
+	svc := review.NewService(store, review.ServiceOptions{Logger: log, Events: broker, OnEnqueue: worker.Kick})
+	auth, err := gateway.NewAuth(ctx, gateway.AuthConfig{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +145,7 @@ func newEnv(t *testing.T, limits ...func(*gateway.Limits)) *env {
 		}
 		hs.Close()
 	})
-	return &env{url: hs.URL, svc: svc, store: store}
+	return &env{url: hs.URL, svc: svc, store: store, docs: docs}
 }
 
 func mint(t *testing.T, sub, name, clinic string, role review.Role) string {

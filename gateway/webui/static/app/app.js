@@ -1,5 +1,6 @@
 // The page's router: the URL fragment picks the view, and a view without a
-// signed-in user becomes the sign-in view.
+// signed-in user becomes the sign-in view. A view may guard against being
+// left (the recorder while it records): the router then asks it first.
 
 import { claims, clearToken, token } from './api.js';
 import { fill, h } from './dom.js';
@@ -9,7 +10,11 @@ import { recorderView } from './recorder.js';
 import { signinView } from './signin.js';
 
 const main = document.getElementById('main');
-let leave = null; // the current view's clean-up (stops a recording, etc.)
+// The current view's hooks: leave() cleans up (drops a lock, closes a
+// stream); guard(), when set and true, means leaving needs asking, which
+// ask() does, resolving true when the user chose to go.
+let view = {};
+let shownHash = location.hash;
 
 function signedIn() {
   const c = claims(token());
@@ -27,15 +32,33 @@ function header(c) {
   fill(who,
     h('span', { class: 'who-name', 'data-testid': 'who' }, c.name || c.sub),
     h('span', { class: 'who-meta' }, ` · ${c.role} · clinic ${c.clinic}`),
-    h('button', { type: 'button', class: 'link', onclick: () => { clearToken(); location.hash = '#/signin'; } }, 'Sign out'));
+    h('a', { class: 'link', href: '#/signout', id: 'signout' }, 'Sign out'));
 }
 
-async function route() {
-  if (leave) {
-    try { leave(); } catch { /* a view's clean-up must not stop navigation */ }
-    leave = null;
+async function navigate() {
+  if (view.guard && view.guard()) {
+    const target = location.hash;
+    // Stay on the view (replaceState fires no hashchange) until the user says.
+    history.replaceState(null, '', shownHash || '#/');
+    if (!(await view.ask())) return;
+    location.hash = target;
+    return;
   }
-  const hash = location.hash.replace(/^#/, '') || '/';
+  route();
+}
+
+function route() {
+  if (view.leave) {
+    try { view.leave(); } catch { /* a view's clean-up must not stop navigation */ }
+  }
+  view = {};
+  let hash = location.hash.replace(/^#/, '') || '/';
+  if (hash === '/signout') {
+    clearToken();
+    history.replaceState(null, '', '#/signin');
+    hash = '/signin';
+  }
+  shownHash = location.hash;
   const c = signedIn();
   header(c);
   for (const a of document.querySelectorAll('#nav a')) {
@@ -48,10 +71,12 @@ async function route() {
     return;
   }
   const m = hash.match(/^\/notes\/([^/?]+)/);
-  if (m) leave = noteView(main, decodeURIComponent(m[1]), c);
-  else if (hash.startsWith('/record')) leave = recorderView(main, c);
-  else if (hash.startsWith('/queue')) leave = queueView(main, c);
-  else leave = c.role === 'clinician' ? recorderView(main, c) : queueView(main, c);
+  let v;
+  if (m) v = noteView(main, decodeURIComponent(m[1]), c);
+  else if (hash.startsWith('/record')) v = recorderView(main, c);
+  else if (hash.startsWith('/queue')) v = queueView(main, c);
+  else v = c.role === 'clinician' ? recorderView(main, c) : queueView(main, c);
+  view = typeof v === 'function' ? { leave: v } : (v || {});
   const heading = main.querySelector('h1');
   if (heading) {
     heading.tabIndex = -1;
@@ -59,9 +84,17 @@ async function route() {
   }
 }
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', navigate);
+// Closing or reloading the tab while recording: the browser asks first.
+window.addEventListener('beforeunload', (ev) => {
+  if (view.guard && view.guard()) {
+    ev.preventDefault();
+    ev.returnValue = '';
+  }
+});
 window.addEventListener('scribegate:unauthorized', () => {
   if (main.querySelector('#token')) return; // the sign-in view reports it
+  if (view.guard && view.guard()) return; // the recorder says so itself; it keeps recording
   clearToken();
   route();
 });

@@ -1,8 +1,10 @@
 // The review queue: the user's notes (a reviewer's: the clinic's) by
-// state, oldest first, a page at a time.
+// state, oldest first, a page at a time. It follows /v1/events: a new
+// note, a change of state or a push shows without a reload.
 
 import { api, plainWords } from './api.js';
 import { fill, h, stateBadge, when } from './dom.js';
+import { subscribe } from './events.js';
 
 const tabs = [
   { id: 'pending', label: 'Waiting for review', states: 'pending_review' },
@@ -18,10 +20,11 @@ export function queueView(main, user) {
   let next = '';
   let loading = false;
 
-  const tabButtons = tabs.map((t) => h('button', {
+  const counts = tabs.map(() => h('span', { class: 'count' }));
+  const tabButtons = tabs.map((t, i) => h('button', {
     type: 'button', role: 'tab', id: `tab-${t.id}`, 'aria-controls': 'queue-panel',
     onclick: () => select(t), onkeydown: arrows,
-  }, t.label));
+  }, t.label, counts[i]));
   const body = h('tbody', { id: 'queue-rows' });
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
   const errors = h('div', { role: 'alert', class: 'errors' });
@@ -29,11 +32,11 @@ export function queueView(main, user) {
   const scope = user.role === 'clinician' ? 'Your notes' : `Notes of clinic ${user.clinic}`;
 
   main.append(h('section', { class: 'card' },
-    h('h1', {}, 'Review queue'),
+    h('h1', { id: 'queue-h' }, 'Review queue'),
     h('p', { class: 'muted' }, `${scope}, oldest first.`),
     h('div', { role: 'tablist', 'aria-label': 'Note state', class: 'tabs' }, tabButtons),
     h('div', { id: 'queue-panel', role: 'tabpanel' },
-      h('table', { class: 'queue' },
+      h('table', { class: 'queue', 'aria-labelledby': 'queue-h' },
         h('thead', {}, h('tr', {},
           h('th', { scope: 'col' }, 'Patient'),
           h('th', { scope: 'col' }, 'Template'),
@@ -62,8 +65,30 @@ export function queueView(main, user) {
     load(true);
   }
 
+  // refresh shows the current tab again from its start, and the counts.
+  let refreshTimer = null;
+  function refresh() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => { loadCounts(); load(true); }, 250);
+  }
+
+  async function loadCounts() {
+    try {
+      const c = (await api('GET', '/v1/notes/counts')).counts || {};
+      tabs.forEach((t, i) => {
+        const n = t.states.split(',').reduce((a, st) => a + (c[st] || 0), 0);
+        counts[i].textContent = n ? ` (${n})` : '';
+      });
+    } catch {
+      // Counts are a convenience; the list says what there is.
+    }
+  }
+
   async function load(reset) {
-    if (loading) return;
+    if (loading) {
+      if (reset) refresh(); // an event during a load: load again after it
+      return;
+    }
     loading = true;
     tabButtons.forEach((b, i) => {
       const on = tabs[i] === current;
@@ -93,15 +118,18 @@ export function queueView(main, user) {
   }
 
   function row(n) {
-    return h('tr', { 'data-note': n.id },
-      h('td', {}, h('a', { href: `#/notes/${encodeURIComponent(n.id)}` }, n.patient),
+    return h('tr', { 'data-note': n.id, 'data-state': n.state },
+      h('td', {}, h('a', { href: `#/notes/${encodeURIComponent(n.id)}` }, n.patient_name ? `${n.patient_name} (${n.patient})` : n.patient),
         n.encounter ? h('span', { class: 'muted' }, ` · ${n.encounter}`) : null),
-      h('td', {}, n.template),
-      h('td', {}, h('time', { datetime: n.created_at }, when(n.created_at))),
-      h('td', {}, n.clinician_name || n.clinician),
-      h('td', {}, stateBadge(n.state), n.push_error ? h('div', { class: 'small error-text' }, n.push_error) : null));
+      h('td', { 'data-label': 'Template' }, n.template),
+      h('td', { 'data-label': 'Recorded' }, h('time', { datetime: n.created_at }, when(n.created_at))),
+      h('td', { 'data-label': 'Clinician' }, n.clinician_name || n.clinician),
+      h('td', { 'data-label': 'State' }, stateBadge(n.state), n.push_error ? h('div', { class: 'small error-text' }, n.push_error) : null,
+        n.connector ? h('div', { class: 'small muted' }, `to ${n.connector_name || n.connector}`) : null));
   }
 
+  const stop = subscribe((type) => { if (type === 'note') refresh(); }, () => refresh());
+  loadCounts();
   load(true);
-  return null;
+  return () => { stop(); clearTimeout(refreshTimer); };
 }

@@ -1,6 +1,9 @@
 // The recorder: the microphone through an AudioWorklet as 16-bit PCM over
 // a WebSocket to /v1/listen (Deepgram's live protocol), the live
-// transcript and draft, and the link to the note when it is queued.
+// transcript and draft, the elapsed time and how far the transcript is
+// behind, what is left after Stop, and the link to the note when it is
+// queued. Leaving the view or the page while recording asks first: a
+// visit is never ended by a stray click.
 
 import { api, plainWords, token } from './api.js';
 import { clock, fill, h } from './dom.js';
@@ -32,7 +35,17 @@ export function recorderView(main, user) {
   const status = h('p', { class: 'status', id: 'rec-status', role: 'status', 'aria-live': 'polite' }, 'Ready.');
   const errors = h('div', { class: 'errors', id: 'rec-errors', role: 'alert' });
   const transcript = h('ol', { class: 'live-transcript', id: 'live-transcript', 'aria-label': 'Live transcript' });
-  const draft = h('div', { class: 'live-draft', id: 'live-draft' }, h('p', { class: 'muted' }, 'The draft appears here when you stop.'));
+  const draftIdle = () => h('p', { class: 'muted' }, 'The draft grows here as you talk.');
+  const draft = h('div', { class: 'live-draft', id: 'live-draft' }, draftIdle());
+  const elapsed = h('span', { class: 'elapsed', id: 'elapsed', role: 'timer', 'aria-label': 'Recorded' }, '0:00');
+  const behind = h('span', { class: 'behind muted', id: 'behind' }, '');
+  const progress = h('p', { class: 'progress', id: 'rec-progress', role: 'status', 'aria-live': 'polite' });
+  const leaveDialog = h('dialog', { id: 'leave-dialog', 'aria-labelledby': 'leave-h', 'aria-describedby': 'leave-text' },
+    h('h2', { id: 'leave-h' }, 'You are recording'),
+    h('p', { id: 'leave-text' }, 'Leaving this page would end the recording of this visit. Keep recording, or stop now: the note is drafted from everything recorded and waits in your queue.'),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'primary', id: 'keep-recording', autofocus: true }, 'Keep recording'),
+      h('button', { type: 'button', id: 'stop-and-leave' }, 'Stop, draft the note and leave')));
   const ready = h('div', { id: 'note-ready' });
   const level = h('meter', { id: 'level', min: 0, max: 1, value: 0, 'aria-label': 'Microphone level' });
 
@@ -43,11 +56,13 @@ export function recorderView(main, user) {
       h('div', { class: 'field' }, h('label', { for: 'encounter' }, 'Encounter id ', h('span', { class: 'muted' }, '(optional)')), encounter),
       h('div', { class: 'field' }, h('label', { for: 'template' }, 'Template'), template)),
     h('div', { class: 'actions' }, startBtn, pauseBtn, stopBtn, h('span', { class: 'level' }, level)),
-    status, errors);
+    h('p', { class: 'clock' }, elapsed, ' ', behind),
+    status, progress, errors);
   main.append(form,
     h('div', { class: 'columns' },
       h('section', { class: 'card', 'aria-labelledby': 'tx-h' }, h('h2', { id: 'tx-h' }, 'Transcript'), transcript),
-      h('section', { class: 'card', 'aria-labelledby': 'dr-h' }, h('h2', { id: 'dr-h' }, 'Draft'), draft, ready)));
+      h('section', { class: 'card', 'aria-labelledby': 'dr-h' }, h('h2', { id: 'dr-h' }, 'Draft'), draft, ready)),
+    leaveDialog);
 
   api('GET', '/v1/templates').then((body) => {
     fill(template, body.templates.map((t) =>
@@ -78,6 +93,9 @@ export function recorderView(main, user) {
   let resumeWindowMs = null; // how long the gateway waits for this page after a drop
   let lostAt = 0; // when the connection dropped, while reconnecting
   let closeWhenCaughtUp = false;
+  let closeSent = false; // CloseStream went: the gateway finishes the note whatever this page does
+  let shownSecs = -1;
+  let eta = null; // after Stop: { at, left } of the first report, to estimate the time left
 
   function showError(text) {
     errors.append(h('p', { class: 'error' }, text));
@@ -100,7 +118,11 @@ export function recorderView(main, user) {
     fill(errors);
     fill(transcript);
     fill(ready);
-    fill(draft, h('p', { class: 'muted' }, 'The draft appears here when you stop.'));
+    fill(draft, draftIdle());
+    fill(progress);
+    elapsed.textContent = '0:00';
+    behind.textContent = '';
+    eta = null;
     gotReady = false;
     stopping = false;
     paused = false;
@@ -119,7 +141,7 @@ export function recorderView(main, user) {
     }
     query = new URLSearchParams({
       encoding: 'linear16', sample_rate: String(audio.rate), channels: '1',
-      interim_results: 'true', punctuate: 'true', patient: patient.value.trim(),
+      interim_results: 'true', punctuate: 'true', progress: 'true', patient: patient.value.trim(),
     });
     if (encounter.value.trim()) query.set('encounter', encounter.value.trim());
     if (template.value) query.set('template', template.value);
@@ -130,16 +152,26 @@ export function recorderView(main, user) {
     lostAt = 0;
     resumeWindowMs = null;
     closeWhenCaughtUp = false;
+    closeSent = false;
+    shownSecs = -1;
     // Audio is kept until the gateway says it is stored (Durable), so
     // that a dropped connection loses none of it.
+    const rate = audio.rate;
     audio.node.port.onmessage = (e) => {
-      if (paused) return;
+      // Nothing is taken once paused, or once the microphone is closed
+      // (a chunk still queued then is neither counted nor sent).
+      if (paused || !audio) return;
       const bytes = new Uint8Array(e.data);
       unacked.push({ at: captured, bytes });
       captured += bytes.length;
       if (captured - unacked[0].at > MAX_UNACKED_BYTES) unacked.shift();
       // How much was recorded, for support (and the browser tests).
       status.dataset.audioBytes = String(captured);
+      const secs = Math.floor(captured / 2 / rate);
+      if (secs !== shownSecs) {
+        shownSecs = secs;
+        elapsed.textContent = clock(secs, true);
+      }
       if (ws && ws.readyState === WebSocket.OPEN && caughtUp) ws.send(bytes);
     };
     meter();
@@ -183,7 +215,7 @@ export function recorderView(main, user) {
     caughtUp = true;
     retries = 0;
     lostAt = 0;
-    if (closeWhenCaughtUp) send({ type: 'CloseStream' });
+    if (closeWhenCaughtUp) closeStream();
   }
 
   // acknowledge forgets the audio the gateway has stored.
@@ -212,8 +244,10 @@ export function recorderView(main, user) {
     closeMicrophone();
     setRecording(false);
     clearInterval(keepAlive);
+    behind.textContent = '';
     if (gotReady) {
       status.textContent = 'Done. The note is waiting for review.';
+      fill(progress);
     } else if (e.code === 1006 && !stopping) {
       status.textContent = 'Not recording.';
       showError(sessionId
@@ -258,7 +292,10 @@ export function recorderView(main, user) {
         }
         break;
       case 'NoteDraft':
-        renderDraft(m.draft || {});
+        renderDraft(m.draft || {}, m.live);
+        break;
+      case 'Progress':
+        showProgress(m);
         break;
       case 'NoteReady':
         gotReady = true;
@@ -274,14 +311,50 @@ export function recorderView(main, user) {
     }
   }
 
-  function renderDraft(d) {
-    const sections = d.sections || [];
-    fill(draft, sections.map((s) => h('div', { class: 'draft-section' },
-      h('h3', {}, s.title || s.id),
-      (s.sentences || []).length === 0
-        ? h('p', { class: 'muted' }, 'Nothing drafted.')
-        : h('p', {}, (s.sentences || []).map((x) => `${x.text} `)))));
+  // renderDraft shows a draft: live ones as they come (the sections with
+  // something in them), the final one whole.
+  function renderDraft(d, isLive) {
+    const sections = (d.sections || []).filter((s) => !isLive || (s.sentences || []).length);
+    fill(draft,
+      h('p', { class: 'muted small', 'data-live': isLive ? 'true' : 'false' },
+        isLive ? `Live draft at ${clock(shownSecs, true)}; it is written again from the whole visit when you stop.` : 'Final draft.'),
+      sections.length === 0 ? h('p', { class: 'muted' }, 'Nothing to draft yet.') : null,
+      sections.map((s) => h('div', { class: 'draft-section' },
+        h('h3', {}, s.title || s.id),
+        (s.sentences || []).length === 0
+          ? h('p', { class: 'muted' }, 'Nothing drafted.')
+          : h('ul', { class: 'draft-sentences' }, (s.sentences || []).map((x) => h('li', {}, x.text))))));
     if (d.fallback) draft.prepend(h('p', { class: 'notice' }, `Drafted by the fallback drafter: ${d.fallback}`));
+  }
+
+  // showProgress says how far the transcript is behind while recording,
+  // and after Stop what is left before the note is ready.
+  function showProgress(m) {
+    const pending = m.pending || 0;
+    const secs = Math.round(m.pending_seconds || 0);
+    if (m.stage === 'recording') {
+      behind.textContent = secs >= 3
+        ? `· transcript about ${secs} s behind (${pending} ${pending === 1 ? 'utterance' : 'utterances'} waiting)`
+        : '· transcript up to date';
+      behind.classList.toggle('lagging', secs >= 10);
+      return;
+    }
+    behind.textContent = '';
+    if (m.stage === 'drafting') {
+      progress.textContent = 'Transcript complete. Writing the draft…';
+      return;
+    }
+    const now = Date.now();
+    if (!eta) eta = { at: now, left: m.pending_seconds || 0 };
+    const done = eta.left - (m.pending_seconds || 0);
+    let time = 'estimating the time left';
+    if (done > 0 && now > eta.at) {
+      const left = Math.ceil((m.pending_seconds || 0) / (done / ((now - eta.at) / 1000)));
+      time = `about ${clock(left, true)} left`;
+    }
+    progress.textContent = pending
+      ? `Transcribing the last ${pending} ${pending === 1 ? 'utterance' : 'utterances'} (${secs} s of speech): ${time}.`
+      : 'Finishing the transcript…';
   }
 
   function togglePause() {
@@ -309,14 +382,51 @@ export function recorderView(main, user) {
     setTimeout(() => {
       closeMicrophone();
       if (ws && ws.readyState === WebSocket.OPEN && caughtUp) {
-        send({ type: 'CloseStream' });
+        closeStream();
       } else {
         closeWhenCaughtUp = true;
       }
     }, 50);
     stopBtn.disabled = true;
     pauseBtn.disabled = true;
-    status.textContent = 'Stopped. Drafting the note…';
+    status.textContent = 'Stopped. Finishing the note…';
+    progress.textContent = 'Finishing the transcript…';
+  }
+
+  function closeStream() {
+    send({ type: 'CloseStream' });
+    closeSent = true;
+  }
+
+  // recording: a visit is being recorded whose end the gateway has not
+  // been told yet (leaving now would cut it short).
+  function recording() {
+    return !!(ws || retryTimer || audio) && !gotReady && !closeSent;
+  }
+
+  // ask shows the leave dialog; it resolves true once the recording is
+  // stopped and its note is being drafted, false to keep recording.
+  function ask() {
+    return new Promise((resolve) => {
+      const keep = leaveDialog.querySelector('#keep-recording');
+      const go = leaveDialog.querySelector('#stop-and-leave');
+      const done = (leave) => {
+        keep.onclick = null;
+        go.onclick = null;
+        leaveDialog.oncancel = null;
+        leaveDialog.close();
+        resolve(leave);
+      };
+      keep.onclick = () => done(false);
+      leaveDialog.oncancel = (ev) => { ev.preventDefault(); done(false); };
+      go.onclick = () => {
+        stop();
+        const wait = () => (closeSent || !ws ? done(true) : setTimeout(wait, 50));
+        wait();
+      };
+      leaveDialog.showModal();
+      keep.focus();
+    });
   }
 
   function send(msg) {
@@ -343,18 +453,20 @@ export function recorderView(main, user) {
     a.ctx.close().catch(() => {});
   }
 
-  // Leaving the page finishes the session: the gateway drafts what it has
-  // (nothing is reconnected after).
-  return () => {
+  // Leaving the view (once the router has asked, or after Stop): a
+  // session not yet told is finished, so the gateway drafts what it has;
+  // a stopped one finishes on its own.
+  const leave = () => {
     clearTimeout(retryTimer);
     retryTimer = null;
     if (ws) {
-      send({ type: 'CloseStream' });
+      if (!closeSent) closeStream();
       ws.onclose = null;
       ws = null;
     }
     closeMicrophone();
   };
+  return { leave, guard: recording, ask };
 }
 
 // openMicrophone opens the microphone and the PCM worklet. A 16 kHz audio
