@@ -50,13 +50,19 @@ test-race: deps
 ## bench: the Go benchmarks, then the load tool for 100 and 1,000
 ## concurrent real-time sessions against a gateway subprocess with the
 ## synthetic engine, each beside the bare gorilla/websocket baseline
-## (interim results on), and 1,000 again as plain recorders (no interim)
+## (interim results on), and 1,000 again as plain recorders (no interim);
+## then the scale-out harness: two gateways on Redis with Sentinel behind a
+## load balancer, each fault once (kill -9 a gateway, kill -9 the primary,
+## kill and revive it on its old address, stall it), counting what was
+## acknowledged and lost
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
 	$(GO) build -o bin/scribegate ./cmd/scribegate
 	./bin/scribegate load -sessions 100 -duration 20s -ramp 5s
 	./bin/scribegate load -sessions 1000 -duration 25s -ramp 10s
 	./bin/scribegate load -sessions 1000 -duration 25s -ramp 10s -interim=false -baseline=false
+	./bin/scribegate load -instances 2 -sessions 100 -duration 45s -ramp 5s -approvals 130 \
+	  -chaos gateway-kill,primary-kill,primary-restart,primary-stall
 
 ## eval: score the offline drafter on ACI-Bench (valid split)
 eval:

@@ -48,6 +48,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	interim := fs.Bool("interim", true, "ask for interim results (interim_results=true), as a live-captioning client does; false streams as a plain recorder")
 	profile := fs.String("profile", "", "write the gateway's CPU and heap profiles (cpu.pprof, heap.pprof) taken while streaming to this directory")
 	baselineServer := fs.Bool("baseline-server", false, "") // internal: serve the baseline
+	instances := fs.Int("instances", 0, "scale-out harness: run this many gateways on Redis (primary, 2 replicas, Sentinel) behind a loopback load balancer, with resuming clients (loadcluster.go)")
+	chaos := fs.String("chaos", "none", "with -instances, the faults to make a third into each run, comma-separated: "+strings.Join(chaosFaults, ", "))
+	approvalRate := fs.Int("approvals", 130, "with -instances, approvals per second of seeded notes")
+	stall := fs.Duration("stall", 2600*time.Millisecond, "with -chaos primary-stall, how long the primary is stopped")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +67,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	run := loadRun{sessions: *sessions, duration: *duration, ramp: *ramp, clips: clips, profile: *profile, interim: *interim}
+	if *instances > 0 {
+		return runCluster(ctx, run, *instances, *chaos, *approvalRate, *stall, stdout, stderr)
+	}
 	// The baseline runs just before the gateway and just after: the
 	// machine's speed drifts over minutes, and the ratio is taken over
 	// both (printLoadTable).

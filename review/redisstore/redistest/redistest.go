@@ -79,7 +79,7 @@ func startProcess(conf func(port int, dir string) string, extra ...string) (*Ser
 		s.args = []string{path, "--sentinel"}
 	} else {
 		s.args = append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--maxmemory-policy", "noeviction", "--dir", dir}, extra...)
+			"--maxmemory-policy", "noeviction", "--dir", dir, "--repl-diskless-sync-delay", "0"}, extra...)
 	}
 	if err := s.Restart(); err != nil {
 		os.RemoveAll(dir)
@@ -189,11 +189,23 @@ func StartFailover(n int) (*Failover, error) {
 		f.Close()
 		return nil, err
 	}
-	// Sentinel learns of the replicas from the primary's INFO; wait until
-	// it has, or it has nothing to promote.
+	// The replicas sync, and Sentinel learns of them from the primary's
+	// INFO; wait until both have happened, or writes cannot be confirmed
+	// and Sentinel has nothing to promote.
 	sc := redis.NewSentinelClient(&redis.Options{Addr: f.Sentinel.Addr})
 	defer sc.Close()
+	pc := redis.NewClient(&redis.Options{Addr: f.Primary.Addr})
+	defer pc.Close()
 	for i := 0; ; i++ {
+		info := pc.Info(context.Background(), "replication").Val()
+		if strings.Count(info, "state=online") < n {
+			if i == 400 {
+				f.Close()
+				return nil, fmt.Errorf("replicas did not sync: %s", info)
+			}
+			time.Sleep(25 * time.Millisecond)
+			continue
+		}
 		rs, err := sc.Replicas(context.Background(), f.MasterName).Result()
 		up := 0
 		for _, r := range rs {

@@ -1,0 +1,676 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/redisstore"
+	"github.com/scribegate/scribegate/review/redisstore/redistest"
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+// The scale-out harness (`scribegate load -instances N`): N gateway
+// processes on one Redis (a primary, two replicas and Sentinel, every
+// write confirmed by one replica: store.redis_replicas 1) behind a
+// loopback TCP load balancer; real-time sessions that resume with
+// session= whenever their connection drops, and reviewers approving
+// seeded notes at a steady rate, while one fault is made (-chaos). It
+// prints what was acknowledged and lost: approvals (answered 200, or 409
+// on a note that shows approved after a 503), audio bytes (each
+// session's stored audio against what its client sent, by sha256, up to
+// the last Durable), notes with an utterance twice, and the approval
+// outage (the longest time with no approval answered).
+
+// chaosFaults are the faults -chaos makes, a third into the run.
+var chaosFaults = []string{"none", "gateway-kill", "primary-kill", "primary-restart", "primary-stall"}
+
+type clusterRun struct {
+	loadRun
+	instances int
+	chaos     string
+	approvals int // per second
+	stall     time.Duration
+}
+
+// clusterResult is one run's row.
+type clusterResult struct {
+	chaos                          string
+	instances, sessions            int
+	approvalsAcked, approvalsLost  int
+	approvalOutage                 time.Duration
+	audioAcked, audioLost          int64
+	audioMismatch, duplicateUtts   int
+	resumes, unfinished, errors    int
+	durable                        []time.Duration
+	faultAt                        time.Duration
+	clientsWithoutNote, notesTotal int
+}
+
+func (r clusterRun) run(ctx context.Context, stderr io.Writer) (clusterResult, error) {
+	res := clusterResult{chaos: r.chaos, instances: r.instances, sessions: r.sessions}
+	redis, err := redistest.StartFailover(2)
+	if err != nil {
+		return res, fmt.Errorf("load: start Redis with Sentinel: %w", err)
+	}
+	defer redis.Close()
+	dir, err := os.MkdirTemp("", "scribegate-cluster-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	secretFile := filepath.Join(dir, "dev-secret")
+	secret, err := devSecret(secretFile)
+	if err != nil {
+		return res, err
+	}
+	gws := make([]*exec.Cmd, r.instances)
+	addrs := make([]string, r.instances)
+	exe, err := os.Executable()
+	if err != nil {
+		return res, err
+	}
+	for i := range gws {
+		if addrs[i], err = freePort(); err != nil {
+			return res, err
+		}
+		d := filepath.Join(dir, fmt.Sprint("gw", i))
+		cfg := fmt.Sprintf(`listen: %s
+log_level: error
+data_dir: %s
+auth: {dev_secret_file: %s}
+transcription: {engine: synthetic}
+streaming: {idle_timeout: 2m, orphan_scan_interval: 10s}
+store: {driver: redis, redis_url: %q, redis_replicas: 1, redis_replica_timeout: 1s}
+`, addrs[i], d, secretFile, redis.URL())
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return res, err
+		}
+		path := filepath.Join(d, "scribegate.yaml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			return res, err
+		}
+		cmd := exec.CommandContext(ctx, exe, "serve", "-config", path)
+		cmd.Stderr = stderr
+		cmd.Env = append(os.Environ(), "SCRIBEGATE_CONFIG=")
+		if err := cmd.Start(); err != nil {
+			return res, err
+		}
+		gws[i] = cmd
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	}
+	for _, a := range addrs {
+		if err := waitHTTP(ctx, "http://"+a+"/healthz"); err != nil {
+			return res, err
+		}
+	}
+	lb, err := newBalancer(addrs)
+	if err != nil {
+		return res, err
+	}
+	defer lb.Close()
+	store, err := redisstore.Open(ctx, redis.URL())
+	if err != nil {
+		return res, err
+	}
+	defer store.Close()
+
+	// Notes for the reviewers, seeded as if drafted.
+	total := r.approvals*int(r.duration/time.Second) + 1
+	ids, err := seedNotes(ctx, store, total)
+	if err != nil {
+		return res, err
+	}
+	mint := func(sub string, role review.Role) string {
+		t, _ := gateway.MintToken(secret, gateway.Claims{RegisteredClaims: registered(sub, "", ""), Clinic: "load", Role: role}, 2*time.Hour)
+		return t
+	}
+	reviewer := mint("reviewer", review.RoleReviewer)
+
+	start := time.Now()
+	fault := r.duration / 3
+	res.faultAt = fault
+	faultDone := make(chan struct{})
+	go func() {
+		defer close(faultDone)
+		select {
+		case <-time.After(fault):
+		case <-ctx.Done():
+			return
+		}
+		if err := r.makeFault(ctx, redis, gws[0], stderr); err != nil {
+			fmt.Fprintln(stderr, "load: fault:", err)
+		}
+	}()
+
+	appr := &approvals{}
+	apprDone := make(chan struct{})
+	go func() {
+		defer close(apprDone)
+		appr.run(ctx, "http://"+lb.Addr(), reviewer, ids, r.approvals, r.duration)
+	}()
+
+	clients := make([]*resumingClient, r.sessions)
+	var wg sync.WaitGroup
+	for i := range clients {
+		c := &resumingClient{base: "ws://" + lb.Addr(), token: mint(fmt.Sprintf("load-%d", i), review.RoleClinician),
+			patient: fmt.Sprintf("load-%d", i), clip: r.clips[i%len(r.clips)], frames: int(r.duration / loadPeriod)}
+		clients[i] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(r.startAfter(i))
+			c.run(ctx)
+		}()
+	}
+	wg.Wait()
+	<-apprDone
+	<-faultDone
+	fmt.Fprintf(stderr, "load: streams done after %s; checking the store\n", time.Since(start).Round(time.Second))
+
+	// What was acknowledged must be in the store.
+	res.approvalsAcked, res.approvalOutage = len(appr.acked), appr.outage(start, time.Now())
+	for _, id := range appr.acked {
+		n, err := store.GetNote(ctx, id)
+		if err != nil || n.State == review.StatePendingReview {
+			res.approvalsLost++
+		}
+	}
+	for _, c := range clients {
+		res.resumes += c.resumes
+		res.errors += c.errors
+		res.durable = append(res.durable, c.durable...)
+		res.audioAcked += c.acked
+		if c.id == "" {
+			res.clientsWithoutNote++
+			continue
+		}
+		stored, err := store.ReadAudio(ctx, c.id, 0)
+		if err != nil {
+			res.audioLost += c.acked
+			continue
+		}
+		sent := c.sent()
+		if sha256.Sum256(stored) != sha256.Sum256(sent) {
+			res.audioMismatch++
+		}
+		same := int64(commonPrefix(stored, sent))
+		res.audioLost += max(0, c.acked-same)
+		n, err := waitNote(ctx, store, c.id)
+		if err != nil {
+			res.unfinished++
+			continue
+		}
+		res.notesTotal++
+		if repeatedUtterance(n.Transcript) {
+			res.duplicateUtts++
+		}
+	}
+	return res, nil
+}
+
+// makeFault breaks what -chaos names.
+func (r clusterRun) makeFault(ctx context.Context, f *redistest.Failover, gw *exec.Cmd, log io.Writer) error {
+	fmt.Fprintln(log, "load: fault:", r.chaos)
+	switch r.chaos {
+	case "gateway-kill":
+		return gw.Process.Signal(syscall.SIGKILL)
+	case "primary-kill":
+		f.Primary.Kill()
+	case "primary-restart":
+		// The supervisor restarts it on its old address once Sentinel
+		// has promoted another (sooner, an empty primary with no
+		// persistence would be synced to by its replicas: Redis's own
+		// advice is not to restart it before the failover).
+		f.Primary.Kill()
+		for {
+			a, err := f.PrimaryAddr(ctx)
+			if err == nil && a != f.Primary.Addr {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return f.Primary.Restart()
+	case "primary-stall":
+		f.Primary.Stall()
+		time.Sleep(r.stall)
+		f.Primary.Resume()
+	}
+	return nil
+}
+
+// seedNotes stores n notes waiting for review, with an empty draft.
+func seedNotes(ctx context.Context, s *redisstore.Store, n int) ([]string, error) {
+	now := time.Now().UTC()
+	ids := make([]string, n)
+	ns := make([]*review.Note, n)
+	for i := range ns {
+		ids[i] = review.NewID()
+		ns[i] = &review.Note{ID: ids[i], Clinic: "load", Clinician: "load-approvals", Patient: fmt.Sprint("p", i), Connector: "file",
+			Template: "soap", State: review.StatePendingReview, Version: 1, CreatedAt: now, UpdatedAt: now,
+			Draft: notes.Draft{Template: "soap", Sections: []notes.Section{}}}
+	}
+	for i := 0; i < n; i += 500 {
+		if err := s.ImportNotes(ctx, ns[i:min(n, i+500)]); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// approvals approves notes at a steady rate through the load balancer,
+// each until the gateway answers for it.
+type approvals struct {
+	mu    sync.Mutex
+	acked []string
+	times []time.Time // when each was answered 200 (or found approved)
+}
+
+func (a *approvals) run(ctx context.Context, base, token string, ids []string, rate int, d time.Duration) {
+	if rate <= 0 {
+		return
+	}
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				a.approve(ctx, base, token, id)
+			}
+		}()
+	}
+	t := time.NewTicker(time.Second / time.Duration(rate))
+	end := time.After(d)
+	for _, id := range ids {
+		select {
+		case <-end:
+		case <-ctx.Done():
+		case <-t.C:
+			work <- id
+			continue
+		}
+		break
+	}
+	t.Stop()
+	close(work)
+	wg.Wait()
+}
+
+// approve sends the approval until the gateway answers it: 200, or 409
+// once an earlier try that was answered 503 turns out to have been
+// applied (the note shows approved).
+func (a *approvals) approve(ctx context.Context, base, token, id string) {
+	c := http.Client{Timeout: 10 * time.Second}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/notes/"+id+"/approve", strings.NewReader(`{"version":1}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusOK, http.StatusConflict:
+				a.mu.Lock()
+				a.acked = append(a.acked, id)
+				a.times = append(a.times, time.Now())
+				a.mu.Unlock()
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// outage is the longest time between from and to in which no approval
+// was answered.
+func (a *approvals) outage(from, to time.Time) time.Duration {
+	a.mu.Lock()
+	ts := append([]time.Time{from}, a.times...)
+	a.mu.Unlock()
+	slices.SortFunc(ts, func(x, y time.Time) int { return x.Compare(y) })
+	var longest time.Duration
+	for i := 1; i < len(ts); i++ {
+		longest = max(longest, ts[i].Sub(ts[i-1]))
+	}
+	return longest
+}
+
+// resumingClient streams one consultation at real-time pace and, when its
+// connection drops or is closed for a resume (1012, 1013, 1001), connects
+// again with session= and resends at once what the gateway has not
+// stored (from the offset its first Durable names), as a recorder that
+// keeps its audio until it is acknowledged does.
+type resumingClient struct {
+	base, token, patient string
+	clip                 []byte
+	frames               int
+
+	id      string
+	acked   int64 // the largest Durable
+	resumes int
+	errors  int
+	durable []time.Duration
+}
+
+// frame is the client's audio frame f (the clip, looped).
+func (c *resumingClient) frame(f int) []byte {
+	per := len(c.clip) / loadFrame
+	i := f % per
+	return c.clip[i*loadFrame : (i+1)*loadFrame]
+}
+
+// sent is all the audio the client sent.
+func (c *resumingClient) sent() []byte {
+	b := make([]byte, 0, c.frames*loadFrame)
+	for f := range c.frames {
+		b = append(b, c.frame(f)...)
+	}
+	return b
+}
+
+func (c *resumingClient) run(ctx context.Context) {
+	sentAt := make([]time.Time, 0, c.frames)
+	var (
+		conn *websocket.Conn
+		msgs chan clientMsg
+	)
+	connect := func() bool {
+		for try := 0; ctx.Err() == nil && try < 900; try++ {
+			q := "/v1/listen?encoding=linear16&sample_rate=16000&channels=1&patient=" + c.patient
+			if c.id != "" {
+				q += "&session=" + c.id + "&resume=true"
+			}
+			dl := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+			cn, resp, err := dl.DialContext(ctx, c.base+q, http.Header{"Authorization": {"Bearer " + c.token}})
+			if err != nil {
+				if resp != nil && resp.StatusCode == http.StatusNotFound && c.id != "" {
+					if c.acked > 0 {
+						return false // the session is gone: finished without this client
+					}
+					c.id = "" // it never began (its note was not stored): begin again
+				}
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			if c.id == "" {
+				c.id = resp.Header.Get("dg-request-id")
+			} else {
+				c.resumes++
+			}
+			conn, msgs = cn, make(chan clientMsg, 64)
+			go readClient(cn, msgs)
+			return true
+		}
+		return false
+	}
+	if !connect() {
+		c.errors++
+		return
+	}
+	defer func() { conn.Close() }()
+	t0 := time.Now()
+	next := 0        // frame to send next
+	closing := false // CloseStream sent on this connection
+	tick := time.NewTicker(loadPeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			// Send every frame due by now: one in steady state, the
+			// backlog after a resume.
+			due := min(c.frames, int(time.Since(t0)/loadPeriod)+1)
+			for next < due {
+				if next == len(sentAt) {
+					sentAt = append(sentAt, time.Now())
+				}
+				conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if conn.WriteMessage(websocket.BinaryMessage, c.frame(next)) != nil {
+					break // the reader reports the connection's end
+				}
+				next++
+			}
+			if next == c.frames && !closing {
+				closing = true
+				conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"CloseStream"}`))
+			}
+		case m := <-msgs:
+			switch {
+			case m.Type == "Durable":
+				c.acked = max(c.acked, m.Bytes)
+				if m.first {
+					next = int(min(m.Bytes, int64(c.frames*loadFrame)) / loadFrame)
+				} else if i := int(m.Bytes/loadFrame) - 1; i >= 0 && i < len(sentAt) {
+					c.durable = append(c.durable, time.Since(sentAt[i]))
+				}
+			case m.Type == "NoteReady":
+				return
+			case m.closed:
+				conn.Close()
+				if !m.resume {
+					if !closing {
+						c.errors++ // closed for good before the end
+					}
+					return
+				}
+				if !connect() {
+					c.errors++
+					return
+				}
+				closing = false
+			}
+		}
+	}
+}
+
+type clientMsg struct {
+	Type   string `json:"type"`
+	Bytes  int64  `json:"bytes"`
+	first  bool   // the first Durable on this connection
+	closed bool
+	code   int
+	resume bool // closed for the client to come back
+}
+
+func readClient(c *websocket.Conn, out chan<- clientMsg) {
+	first := true
+	for {
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			m := clientMsg{closed: true, resume: true}
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				m.code = ce.Code
+				m.resume = ce.Code != websocket.CloseNormalClosure
+			}
+			out <- m
+			return
+		}
+		var m clientMsg
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		if m.Type == "Durable" {
+			m.first, first = first, false
+		}
+		out <- m
+	}
+}
+
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
+// waitNote waits for a session's note to leave recording and drafting.
+func waitNote(ctx context.Context, s *redisstore.Store, id string) (*review.Note, error) {
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		n, err := s.GetNote(ctx, id)
+		if err == nil && n.State != review.StateRecording && n.State != review.StateDrafting {
+			return n, nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("note %s still %s", id, n.State)
+			}
+			return nil, err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// repeatedUtterance reports an utterance transcribed twice: an Index
+// seen again, or a stretch of audio two utterances cover.
+func repeatedUtterance(t []notes.Utterance) bool {
+	seen := map[int]bool{}
+	for _, u := range t {
+		if seen[u.Index] {
+			return true
+		}
+		seen[u.Index] = true
+	}
+	s := slices.Clone(t)
+	slices.SortFunc(s, func(a, b notes.Utterance) int { return int(a.Start - b.Start) })
+	for i := 1; i < len(s); i++ {
+		if s[i].Start < s[i-1].End {
+			return true
+		}
+	}
+	return false
+}
+
+// balancer is a loopback TCP load balancer: each connection goes to the
+// next backend that accepts one, round robin, so a dead instance's share
+// moves to the others.
+type balancer struct {
+	l        net.Listener
+	backends []string
+	next     atomic.Uint64
+}
+
+func newBalancer(backends []string) (*balancer, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	b := &balancer{l: l, backends: backends}
+	go b.serve()
+	return b, nil
+}
+
+func (b *balancer) Addr() string { return b.l.Addr().String() }
+func (b *balancer) Close() error { return b.l.Close() }
+
+func (b *balancer) serve() {
+	for {
+		c, err := b.l.Accept()
+		if err != nil {
+			return
+		}
+		go b.proxy(c)
+	}
+}
+
+func (b *balancer) proxy(c net.Conn) {
+	defer c.Close()
+	var up net.Conn
+	for range b.backends {
+		a := b.backends[b.next.Add(1)%uint64(len(b.backends))]
+		var err error
+		if up, err = net.DialTimeout("tcp", a, time.Second); err == nil {
+			break
+		}
+	}
+	if up == nil {
+		return
+	}
+	defer up.Close()
+	done := make(chan struct{}, 2)
+	cp := func(dst, src net.Conn) {
+		io.Copy(dst, src)
+		if tc, ok := dst.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}
+	go cp(up, c)
+	go cp(c, up)
+	<-done
+	<-done
+}
+
+func printClusterTable(w io.Writer, rows []clusterResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "fault\tinstances\tsessions\tapprovals acked\tapprovals lost\tapproval outage\taudio acked\taudio lost\tsha256 differs\tnotes\tunfinished\tutterance twice\tresumes\tclient errors\tDurable p50\tDurable p99\t")
+	for _, r := range rows {
+		ms := func(p float64) string {
+			if len(r.durable) == 0 {
+				return "N/A"
+			}
+			return fmt.Sprintf("%.1f ms", float64(percentile(r.durable, p).Microseconds())/1000)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.chaos, r.instances, r.sessions,
+			r.approvalsAcked, r.approvalsLost, r.approvalOutage.Seconds(), r.audioAcked, r.audioLost, r.audioMismatch,
+			r.notesTotal, r.unfinished+r.clientsWithoutNote, r.duplicateUtts, r.resumes, r.errors, ms(0.5), ms(0.99))
+	}
+	tw.Flush()
+}
+
+// runCluster is `scribegate load -instances N`: one run per fault named
+// in chaos (comma-separated), one table.
+func runCluster(ctx context.Context, base loadRun, instances int, chaos string, approvals int, stall time.Duration, stdout, stderr io.Writer) error {
+	var rows []clusterResult
+	for _, c := range strings.Split(chaos, ",") {
+		if !slices.Contains(chaosFaults, c) {
+			return fmt.Errorf("load: -chaos %q: want one or more of %s", c, strings.Join(chaosFaults, ", "))
+		}
+		if c == "gateway-kill" && instances < 2 {
+			return errors.New("load: -chaos gateway-kill needs -instances 2 or more")
+		}
+	}
+	for _, c := range strings.Split(chaos, ",") {
+		r := clusterRun{loadRun: base, instances: instances, chaos: c, approvals: approvals, stall: stall}
+		res, err := r.run(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, res)
+		printClusterTable(stderr, rows[len(rows)-1:]) // as it goes
+	}
+	printClusterTable(stdout, rows)
+	return nil
+}
