@@ -106,8 +106,9 @@ func checkPage(t *testing.T, ctx context.Context, axe, name string, width int) {
 // TestPagesOnPhonesAndDesktops opens every page, signed out and signed
 // in, on a phone (390×844) and a desktop (1280×800): axe-core finds no
 // violation, no page is wider than the phone, touch targets are 44 px,
-// the links of a signed-in user are hidden while signed out, and on the
-// phone a citation shows its transcript line beside the sentence.
+// the links of a signed-in user are hidden while signed out, on the
+// phone a citation shows its transcript line beside the sentence, and the
+// queue takes in a new note without a reload.
 // Screenshots of each go to $WEBUI_SCREENSHOTS (else a temporary folder
 // named in the log).
 func TestPagesOnPhonesAndDesktops(t *testing.T) {
@@ -156,6 +157,20 @@ func TestPagesOnPhonesAndDesktops(t *testing.T) {
 				t.Fatalf("%s at %d px: %v", p.name, size.w, err)
 			}
 			checkPage(t, ctx, axe, p.name, size.w)
+			if p.name == "queue" && size.w >= 600 {
+				// A note queued meanwhile shows up without a reload.
+				if err := chromedp.Run(ctx, chromedp.Evaluate(`window.notReloaded = 'yes'`, nil)); err != nil {
+					t.Fatal(err)
+				}
+				pendingNote(t, e)
+				var marker string
+				if err := chromedp.Run(ctx,
+					waitJS(`document.querySelectorAll('#queue-rows tr[data-note]').length === 2`),
+					chromedp.Evaluate(`window.notReloaded || ''`, &marker),
+				); err != nil || marker != "yes" {
+					t.Errorf("a new note in the queue: %v, page kept (not reloaded): %q", err, marker)
+				}
+			}
 		}
 		if size.w >= 600 {
 			continue
