@@ -464,13 +464,13 @@ func TestApproveAcknowledgesFlags(t *testing.T) {
 	svc := review.NewService(openStore(t), review.ServiceOptions{})
 	n := pending(t, svc)
 	sections := sampleDraft().Sections
-	sections[1].Sentences[0] = notes.Sentence{Text: "ECG today and again in 3 days.", Evidence: []int{1}}
+	sections[1].Sentences[0] = notes.Sentence{Text: "ECG of the left arm today.", Evidence: []int{1}}
 	n, err := svc.Edit(ctx, drA, n.ID, n.Version, sections)
 	if err != nil {
 		t.Fatal(err)
 	}
 	open := review.OpenFlags(n.Draft)
-	if len(open) != 1 || open[0].ID != "plan/0/0" || open[0].Section != "plan" || open[0].Sentence != 0 || !strings.Contains(open[0].Flag, "number 3") {
+	if len(open) != 1 || open[0].ID != "plan/0/0" || open[0].Section != "plan" || open[0].Sentence != 0 || !strings.Contains(open[0].Flag, `side "left"`) {
 		t.Fatalf("open flags %+v", open)
 	}
 	for _, ack := range [][]string{nil, {"plan/0/1"}, {"subjective/0/0"}} {

@@ -458,7 +458,11 @@ func TestAmendmentAfterPush(t *testing.T) {
 	if got := n.Draft.Sections[1].Sentences[0]; len(got.Flags) == 0 || got.Author != notes.AuthorClinician {
 		t.Errorf("edited sentence %+v: want the clinician's, flagged", got)
 	}
-	n, err = r.svc.Approve(ctx, reviewer, n.ID, n.Version, "plan/0/0")
+	var ack []string
+	for _, f := range review.OpenFlags(n.Draft) {
+		ack = append(ack, f.ID)
+	}
+	n, err = r.svc.Approve(ctx, reviewer, n.ID, n.Version, ack...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +18,8 @@ import (
 // runEval is the "eval" subcommand: it drafts every ACI-Bench encounter of
 // a split with the offline rule drafter and the naive baseline, checks the
 // drafts, and prints one table of ROUGE, flagged sentences and note length,
-// so a change to the drafter is judged by numbers.
+// so a change to the drafter is judged by numbers; then the support check's
+// seeded-error table (eval.RunSeeded).
 func runEval(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -59,7 +61,44 @@ func runEval(ctx context.Context, args []string, stdout io.Writer) error {
 	if _, err := io.WriteString(stdout, "\n"); err != nil {
 		return err
 	}
-	return eval.WriteQuality(stdout, res)
+	if err := eval.WriteQuality(stdout, res); err != nil {
+		return err
+	}
+	seeded, seededLabel, err := seededEncounters(*data, enc, label)
+	if err != nil {
+		return err
+	}
+	sr, err := eval.RunSeeded(ctx, seeded, t, notes.RuleDrafter{})
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(stdout, "\n"); err != nil {
+		return err
+	}
+	return eval.WriteSeededTable(stdout, seededLabel, sr)
+}
+
+// seededEncounters are the encounters the support check's seeded errors are
+// planted in: a CSV file's own, or in a corpus directory both splits we
+// may tune on (train and valid; never the held-out test splits).
+func seededEncounters(data string, enc []eval.Encounter, label string) ([]eval.Encounter, string, error) {
+	if fi, err := os.Stat(data); err != nil || !fi.IsDir() {
+		return enc, label, nil
+	}
+	var all []eval.Encounter
+	var names []string
+	for _, sp := range []string{"train", "valid"} {
+		e, err := eval.LoadSplit(data, sp)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		all = append(all, e...)
+		names = append(names, sp)
+	}
+	return all, strings.Join(names, "+"), nil
 }
 
 // loadEncounters reads the encounters -data names: a CSV file in

@@ -23,7 +23,8 @@ func TestRunEval(t *testing.T) {
 	if err := runEval(context.Background(), []string{"-data", dir, "-split", "valid", "-template", "soap"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| rules | overall (valid, n=2)", "| rules (no speakers) | overall", "| baseline (clinician turns) | overall", "| rules | assessment_and_plan"} {
+	for _, want := range []string{"| rules | overall (valid, n=2)", "| rules (no speakers) | overall", "| baseline (clinician turns) | overall", "| rules | assessment_and_plan",
+		"| seeded error in a drafted sentence (valid, n=2) |", "| false flags: harmless rewordings"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

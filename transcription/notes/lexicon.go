@@ -113,3 +113,8 @@ daily twice nightly weekly morning evening bedtime
 // symptomish are words a yes/no question usually asks about; they make
 // "do you have any X?" / "no" into "Denies X".
 var negators = setOf(`no not never denies denied deny without negative none nor nothing neither cannot nope n't`)
+
+// KnownMedication reports whether the built-in vocabulary (the list of
+// common medicines and the drug stems) takes w, lower case, for a
+// medication name. The seeded-error evaluation plants drug swaps with it.
+func KnownMedication(w string) bool { return isDrug(w) }

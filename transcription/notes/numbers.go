@@ -268,6 +268,12 @@ func (p numParser) cardinal(i int) (cardinal, bool) {
 	}
 }
 
+// isDigitWord reports a digit spoken as a word ("one", "oh") or written.
+func isDigitWord(w string) bool {
+	_, ok := unitNumbers[w]
+	return ok || w != "" && strings.Trim(w, "0123456789") == ""
+}
+
 func isScale(w string) bool { return w == "hundred" || w == "thousand" }
 
 // decimalDigits reads the digit words after "point" ("six", "two five").

@@ -2,6 +2,7 @@ package notes
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -100,78 +101,13 @@ func supportFlags(sen Sentence, byIndex map[int]Utterance) []string {
 	}
 	where += " " + strings.Join(idx, ",")
 
-	// Numbers are compared after one normalisation on both sides, never as
-	// the recogniser or the drafter happened to spell them.
-	sw := words(NormalizeNumbers(sen.Text))
-	var cw []string
-	var clauses [][]string
-	for _, u := range cited {
-		text := NormalizeNumbers(u.Text)
-		cw = append(cw, words(text)...)
-		clauses = append(clauses, clauseWords(text)...)
+	texts := make([]string, len(cited))
+	for i, u := range cited {
+		texts[i] = u.Text
 	}
-	citedSet := map[string]bool{}
-	for _, w := range cw {
-		citedSet[w] = true
-		citedSet[singular(w)] = true
-	}
-
-	// Numbers and their units.
-	citedNums := map[string]bool{}
-	for _, n := range numbers(cw) {
-		citedNums[n.value] = true
-	}
-	citedUnits := map[string]bool{}
-	for _, w := range cw {
-		if u := unitOf(w); u != "" {
-			citedUnits[u] = true
-		}
-	}
-	reported := map[string]bool{}
-	for _, n := range numbers(sw) {
-		if !citedNums[n.value] && !reported[n.value] {
-			reported[n.value] = true
-			flags = append(flags, fmt.Sprintf("number %s not found in %s", n.text, where))
-		}
-		if n.end < len(sw) {
-			if u := unitOf(sw[n.end]); u != "" && !citedUnits[u] && !reported["unit "+u] {
-				reported["unit "+u] = true
-				flags = append(flags, fmt.Sprintf("unit %q not found in %s", sw[n.end], where))
-			}
-		}
-	}
-
-	// Medication names and sides.
-	for i, w := range sw {
-		if isDrug(w) && !citedSet[w] && !citedSet[singular(w)] && !reported["drug "+w] {
-			reported["drug "+w] = true
-			flags = append(flags, fmt.Sprintf("medication %q not found in %s", w, where))
-		}
-		if side := sideOf(sw, i); side != "" && !reported["side "+side] && !hasSide(cw, side) {
-			reported["side "+side] = true
-			flags = append(flags, fmt.Sprintf("side %q not found in %s", side, where))
-		}
-	}
-
-	// Negation, both ways.
-	senNeg := hasNegation(sw)
-	citedNeg := hasNegation(cw)
-	switch {
-	case senNeg && !citedNeg:
-		flags = append(flags, fmt.Sprintf("negation not found in %s", where))
-	case !senNeg && citedNeg:
-		for _, u := range cited {
-			if bareNo(u.Text) {
-				flags = append(flags, fmt.Sprintf("%s answers no, but the sentence is not negated", where))
-				goto done
-			}
-		}
-		if w := negatedOnly(sw, clauses); w != "" {
-			flags = append(flags, fmt.Sprintf("%s negate %q, but the sentence does not", where, w))
-		}
-	done:
-	}
-	return flags
+	// Numbers are compared after one normalisation on both sides (in
+	// readClaims), never as the recogniser or the drafter spelled them.
+	return append(flags, compareClaims(readClaims(sen.Text), readClaims(texts...), where)...)
 }
 
 func singular(w string) string {
@@ -190,64 +126,12 @@ var numberWords = map[string]int{
 	"sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
 }
 
-type number struct {
-	value string // canonical digits
-	text  string // as written
-	end   int    // index of the first word after it
-}
-
-// numbers finds the numbers in a word list: digit tokens (split at "/",
-// so 120/80 is two numbers) and runs of number words ("one hundred twenty").
-func numbers(ws []string) []number {
-	var out []number
-	for i := 0; i < len(ws); i++ {
-		w := ws[i]
-		if w[0] >= '0' && w[0] <= '9' {
-			for _, part := range strings.Split(w, "/") {
-				if part == "" {
-					continue
-				}
-				out = append(out, number{value: canonNumber(part), text: part, end: i + 1})
-			}
-			continue
-		}
-		if _, ok := numberWords[w]; !ok {
-			continue
-		}
-		total, current, j := 0, 0, i
-		for ; j < len(ws); j++ {
-			v, ok := numberWords[ws[j]]
-			if !ok {
-				if ws[j] == "and" && j+1 < len(ws) && numberWords[ws[j+1]] > 0 && current >= 100 {
-					continue
-				}
-				break
-			}
-			switch {
-			case v == 100:
-				if current == 0 {
-					current = 1
-				}
-				current *= 100
-			case v == 1000:
-				if current == 0 {
-					current = 1
-				}
-				total += current * 1000
-				current = 0
-			case v >= 20 && v%10 == 0 && current >= 1 && current <= 9:
-				current = current*100 + v // "one twenty" is spoken 120
-			default:
-				current += v
-			}
-		}
-		out = append(out, number{value: strconv.Itoa(total + current), text: strings.Join(ws[i:j], " "), end: j})
-		i = j - 1
-	}
-	return out
-}
+var thousands = regexp.MustCompile(`^\d{1,3}(,\d{3})+(\.\d+)?$`)
 
 func canonNumber(s string) string {
+	if strings.Contains(s, ",") && thousands.MatchString(s) {
+		s = strings.ReplaceAll(s, ",", "")
+	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		return strconv.FormatFloat(f, 'f', -1, 64)
 	}
@@ -264,6 +148,8 @@ var units = map[string]string{
 	"%": "%", "percent": "%",
 	"unit": "unit", "units": "unit", "iu": "unit",
 	"mmhg": "mmhg", "bpm": "bpm",
+	"day": "day", "days": "day", "week": "week", "weeks": "week", "month": "month", "months": "month",
+	"year": "year", "years": "year", "hour": "hour", "hours": "hour", "minute": "minute", "minutes": "minute",
 }
 
 func unitOf(w string) string { return units[w] }
@@ -271,6 +157,12 @@ func unitOf(w string) string { return units[w] }
 // sideOf returns the side a word names, ignoring "right" as filler ("all
 // right", "right now").
 func sideOf(ws []string, i int) string {
+	switch w := ws[i]; {
+	case strings.HasPrefix(w, "left-"):
+		return "left"
+	case strings.HasPrefix(w, "right-"):
+		return "right"
+	}
 	switch ws[i] {
 	case "left":
 		return "left"
@@ -283,10 +175,17 @@ func sideOf(ws []string, i int) string {
 		if i+1 < len(ws) && (ws[i+1] == "now" || ws[i+1] == "away" || ws[i+1] == "there") {
 			return ""
 		}
+		// "… muscular pain right." asks for agreement; "on the right." is a side.
+		if i == len(ws)-1 && i > 0 && !sideLeads[ws[i-1]] {
+			return ""
+		}
 		return "right"
 	}
 	return ""
 }
+
+// sideLeads come before "right" the side at the end of a sentence.
+var sideLeads = setOf(`the on to your their my his her at from in both left and`)
 
 func hasSide(cw []string, side string) bool {
 	for i, w := range cw {
@@ -308,15 +207,6 @@ func isNegator(w string) bool {
 	return negators[w] || strings.HasSuffix(w, "n't")
 }
 
-func hasNegation(ws []string) bool {
-	for _, w := range ws {
-		if isNegator(w) {
-			return true
-		}
-	}
-	return false
-}
-
 // bareNo reports an utterance that is nothing but a negative answer.
 func bareNo(text string) bool {
 	ws := words(text)
@@ -334,11 +224,12 @@ func bareNo(text string) bool {
 	return true
 }
 
-// clauseWords splits text into clauses (at punctuation and "but") as word
-// lists, the scope a negation reaches.
+// clauseWords splits text into clauses (at end punctuation and "but") as
+// word lists, the farthest a negation reaches. A comma does not end one:
+// "denies fever, chills or sweats" denies all three.
 func clauseWords(text string) [][]string {
 	var out [][]string
-	for _, part := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune(",.;?!", r) }) {
+	for _, part := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune(".;?!", r) }) {
 		var cur []string
 		for _, w := range words(part) {
 			if w == "but" || w == "though" || w == "although" {
@@ -351,33 +242,4 @@ func clauseWords(text string) [][]string {
 		out = append(out, cur)
 	}
 	return out
-}
-
-const negationReach = 5
-
-// negatedOnly returns a clinical word of the sentence that the cited words
-// only ever mention under a negation (for "no chest pain" drafted as "chest
-// pain"), or "".
-func negatedOnly(sw []string, clauses [][]string) string {
-	negated, plain := map[string]bool{}, map[string]bool{}
-	for _, c := range clauses {
-		reach := -1
-		for i, w := range c {
-			if isNegator(w) {
-				reach = i + negationReach
-				continue
-			}
-			if i <= reach {
-				negated[w] = true
-			} else {
-				plain[w] = true
-			}
-		}
-	}
-	for _, w := range sw {
-		if clinical[w] && negated[w] && !plain[w] {
-			return w
-		}
-	}
-	return ""
 }

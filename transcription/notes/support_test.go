@@ -1,6 +1,7 @@
 package notes
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -17,6 +18,10 @@ func TestCheck(t *testing.T) {
 		{Index: 7, Speaker: "clinician", Text: "there is tenderness on both knees."},
 		{Index: 8, Speaker: "clinician", Text: "blood pressure is one sixteen over eighty four and your temperature is ninety eight point six"},
 		{Index: 9, Speaker: "clinician", Text: "if it gets worse call 911 and take 2.5 mg"},
+		{Index: 10, Speaker: "clinician", Text: "take methotrexate fifteen milligrams once weekly and ibuprofen four hundred milligrams twice daily for two weeks"},
+		{Index: 11, Speaker: "clinician", Text: "there's pain in the right knee and swelling of the left ankle. i'm going to start xeljanz five milligrams"},
+		{Index: 12, Speaker: "patient", Text: "no fever, but i've had a cough"},
+		{Index: 13, Speaker: "patient", Text: "i don't know if it is the back pain"},
 	}
 	cases := []struct {
 		name     string
@@ -31,9 +36,23 @@ func TestCheck(t *testing.T) {
 		{"clean bilateral", Sentence{Text: "Bilateral knee tenderness.", Evidence: []int{7}}, ""},
 		{"spoken numbers as digits", Sentence{Text: "Blood pressure 116/84, temperature 98.6.", Evidence: []int{8}}, ""},
 		{"digits as spoken numbers", Sentence{Text: "Call nine one one and take two point five mg.", Evidence: []int{9}}, ""},
-		{"misread blood pressure", Sentence{Text: "Blood pressure 17 over 84.", Evidence: []int{8}}, "number 17 not found"},
+		{"misread blood pressure", Sentence{Text: "Blood pressure 17 over 84.", Evidence: []int{8}}, "reading 17/84 not found"},
 		{"decimal lost", Sentence{Text: "Temperature 98.", Evidence: []int{8}}, "number 98 not found"},
 		{"misread digit sequence", Sentence{Text: "Call 10.", Evidence: []int{9}}, "number 10 not found"},
+		{"frequency synonyms", Sentence{Text: "Ibuprofen 400 mg two times a day for 2 weeks.", Evidence: []int{10}}, ""},
+		{"frequency as BID", Sentence{Text: "Methotrexate 15 mg weekly, ibuprofen 400 mg BID.", Evidence: []int{10}}, ""},
+		{"frequency changed", Sentence{Text: "Methotrexate 15 mg once daily.", Evidence: []int{10}}, `frequency "once daily"`},
+		{"frequency moved to another drug", Sentence{Text: "Ibuprofen 400 mg once weekly.", Evidence: []int{10}}, `frequency "once weekly"`},
+		{"dose and duration swapped", Sentence{Text: "Ibuprofen 2 mg twice daily for 400 weeks.", Evidence: []int{10}}, "number 2 mg is 2 week"},
+		{"reading reversed", Sentence{Text: "Blood pressure 84/116.", Evidence: []int{8}}, "reading 84/116 not found"},
+		{"side moved to the other joint", Sentence{Text: "Pain in the left knee.", Evidence: []int{11}}, `side "left"`},
+		{"clean sides", Sentence{Text: "Pain in the right knee, swelling of the left ankle.", Evidence: []int{11}}, ""},
+		{"brand by position", Sentence{Text: "Start Rinvoq 5 mg.", Evidence: []int{11}}, `medication "rinvoq"`},
+		{"clean brand", Sentence{Text: "Start xeljanz 5 mg.", Evidence: []int{11}}, ""},
+		{"negation moved to the cough", Sentence{Text: "Denies cough.", Evidence: []int{12}}, `negation of "cough"`},
+		{"negation dropped", Sentence{Text: "Fever, but has had a cough.", Evidence: []int{12}}, `negate "fever"`},
+		{"negation dropped in a copy", Sentence{Text: "The patient does know if it is the back pain.", Evidence: []int{13}}, `negate "know"`},
+		{"clean scoped negation", Sentence{Text: "No fever, but has had a cough.", Evidence: []int{12}}, ""},
 		{"changed dose", Sentence{Text: "Increase lisinopril to 20 mg daily.", Evidence: []int{3}}, "number 20 not found in cited utterance 3"},
 		{"changed unit", Sentence{Text: "Increase lisinopril to 40 mcg daily.", Evidence: []int{3}}, `unit "mcg"`},
 		{"changed duration", Sentence{Text: "Reports right knee pain for 3 weeks.", Evidence: []int{2}}, "number 3 not found"},
@@ -79,21 +98,94 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func TestNumbers(t *testing.T) {
-	for in, want := range map[string]string{
-		"one hundred twenty over eighty": "120 80",
-		"twenty five milligrams":         "25",
-		"2.50 mg and 120/80":             "2.5 120 80",
-		"two thousand eighteen":          "2018",
-		"one thirty five over ninety":    "135 90",
-		"no numbers here":                "",
+// TestReadClaims: the claim extractor binds numbers to units and
+// measures, reads frequencies as one canonical form, finds medications by
+// vocabulary and by position, binds sides to body parts and scopes
+// negation to its clause.
+func TestReadClaims(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want string
+	}{
+		{"take ibuprofen four hundred milligrams twice a day for two weeks",
+			"num 400 mg | num 2 week | freq 2/d of ibuprofen | drug ibuprofen"},
+		{"blood pressure one sixteen over eighty four, heart rate seventy two",
+			"ratio 116/84 | num 116 ratio | num 84 ratio | num 72 hr"},
+		{"start Xeljanz 5 mg BID", "num 5 mg | freq 2/d of xeljanz | drug xeljanz"},
+		{"two puffs every 4 to 6 hours as needed", "num 2 | freq q4-6h | freq prn"},
+		{"methotrexate once weekly", "freq 1/w of methotrexat | drug methotrexate"},
+		{"2 times a day", "freq 2/d"},
+		{"every 12 hours", "freq 2/d"},
+		{"pain in the left knee and both shoulders", "side left knee | side bilateral shoulder"},
+		{"denies fever, chills or sweats but has a cough",
+			"neg fever chill sweat | plain cough"},
+		{"no fever so i came in with knee pain", "neg fever | plain cam kne pain"},
+		{"a two out of six murmur", "ratio 2/6 | num 2 | num 6"},
 	} {
-		var got []string
-		for _, n := range numbers(words(in)) {
-			got = append(got, n.value)
+		got := describeClaims(readClaims(c.text))
+		if got != c.want {
+			t.Errorf("claims of %q:\n got %s\nwant %s", c.text, got, c.want)
 		}
-		if strings.Join(got, " ") != want {
-			t.Errorf("numbers(%q) = %q, want %q", in, got, want)
+	}
+}
+
+// describeClaims renders claims for TestReadClaims.
+func describeClaims(c *claims) string {
+	var parts []string
+	for r := range c.ratios {
+		parts = append(parts, "ratio "+r)
+	}
+	for _, n := range c.nums {
+		parts = append(parts, strings.Join(strings.Fields("num "+n.value+" "+n.unit+" "+n.measure), " "))
+	}
+	for _, f := range c.freqs {
+		if f.of != "" {
+			parts = append(parts, "freq "+f.canon+" of "+f.of)
+		} else {
+			parts = append(parts, "freq "+f.canon)
+		}
+	}
+	for _, d := range c.drugs {
+		parts = append(parts, "drug "+d)
+	}
+	for _, sd := range c.sides {
+		parts = append(parts, "side "+sd.side+" "+sd.part)
+	}
+	var neg, plain []string
+	for _, w := range c.tokens {
+		switch t := stemWord(w); {
+		case c.negStrict[t] && !slices.Contains(neg, t):
+			neg = append(neg, t)
+		case c.plain[t] && !c.negStrict[t] && !slices.Contains(plain, t):
+			plain = append(plain, t)
+		}
+	}
+	if c.anyNeg {
+		parts = append(parts, "neg "+strings.Join(neg, " "))
+		if len(plain) > 0 {
+			parts = append(parts, "plain "+strings.Join(plain, " "))
+		}
+	}
+	return strings.Join(parts, " | ")
+}
+
+// TestNegationDiffers: a drafted sentence that copies a cited one is
+// compared stretch by stretch, so one "not" dropped or added among others
+// is caught, and the drafter's own rewrites are not.
+func TestNegationDiffers(t *testing.T) {
+	for _, c := range []struct {
+		cited, sentence string
+		want            bool
+	}{
+		{"i do n't take sugar with my tea .", "The patient does not take sugar with their tea.", false},
+		{"i do n't take sugar with my tea .", "The patient does take sugar with their tea.", true},
+		{"no , i do n't have any known drug allergies .", "No, the patient does have any known drug allergies.", true},
+		{"no i mean i i can still feel my foot", "No the patient can still feel their foot.", false},
+		{"it got a little bit better this morning but not much .", "It got a little bit better this morning but much.", true},
+		{"i felt it got better this morning", "The patient felt it got no better this morning.", true},
+	} {
+		if got := readClaims(c.cited).negationDiffers(readClaims(c.sentence).tokens); got != c.want {
+			t.Errorf("%q from %q: differs %v, want %v", c.sentence, c.cited, got, c.want)
 		}
 	}
 }

@@ -39,22 +39,13 @@ func cleanSpacing(s string) string {
 // long run; it is cut at discourse markers once it is long, so one note
 // sentence does not carry a whole monologue.
 func splitSentences(s string) []string {
+	s = mendNumberCuts(s)
 	if hasSentenceEnd(s) {
 		s = sentenceEnd.ReplaceAllString(s, "$1\n")
 	}
-	parts := strings.Split(s, "\n")
 	var out []string
-	for i := 0; i < len(parts); i++ {
-		part := strings.TrimSpace(parts[i])
-		for i+1 < len(parts) {
-			next := strings.TrimSpace(parts[i+1])
-			joined, ok := joinNumber(part, next)
-			if !ok {
-				break
-			}
-			part = joined
-			i++
-		}
+	for _, part := range strings.Split(s, "\n") {
+		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
@@ -63,23 +54,31 @@ func splitSentences(s string) []string {
 	return out
 }
 
-// joinNumber joins two pieces the sentence cut split inside a number —
-// a recogniser's "98. 6" is 98.6, "ninety eight point. six" a decimal —
-// since the splitter never cuts inside a number.
-func joinNumber(part, next string) (string, bool) {
-	body, ok := strings.CutSuffix(part, ".")
-	if !ok || body == "" || next == "" {
-		return "", false
+var (
+	spokenNumber = `zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|` +
+		`sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|point`
+	spokenDigit = `zero|oh|one|two|three|four|five|six|seven|eight|nine`
+	cutDigits   = regexp.MustCompile(`\b(\d+) ?\. +(\d+)\b`)
+	cutWords    = regexp.MustCompile(`(?i)\b(` + spokenNumber + `) ?\. +(` + spokenDigit + `)\b`)
+)
+
+// mendNumberCuts joins a number that a recogniser or a corpus cut with a
+// full stop where the decimal point was said: "98. 6" is 98.6, "ninety
+// seven . two" 97.2 and "point. six" .6. The sentence splitter and the
+// support check both read text through it, so neither cuts inside a
+// number.
+func mendNumberCuts(s string) string {
+	if !strings.Contains(s, ".") {
+		return s
 	}
-	if isDigitByte(body[len(body)-1]) && isDigitByte(next[0]) {
-		return part + next, true
-	}
-	if strings.HasSuffix(strings.ToLower(body), " point") {
-		if _, ok := unitNumbers[strings.ToLower(strings.Trim(strings.Fields(next)[0], ".,"))]; ok {
-			return body + " " + next, true
+	s = cutDigits.ReplaceAllString(s, "$1.$2")
+	return cutWords.ReplaceAllStringFunc(s, func(m string) string {
+		sub := cutWords.FindStringSubmatch(m)
+		if strings.EqualFold(sub[1], "point") {
+			return sub[1] + " " + sub[2]
 		}
-	}
-	return "", false
+		return sub[1] + " point " + sub[2]
+	})
 }
 
 // hasSentenceEnd reports whether sentenceEnd matches s.
@@ -369,14 +368,15 @@ func finish(s string) string {
 	return string(r) + "."
 }
 
-// dropRepeats removes a word repeated straight after itself ("i, i, i've").
+// dropRepeats removes a word repeated straight after itself ("i, i, i've"),
+// but not a digit said twice ("nine one one", "two two five").
 func dropRepeats(s string) string {
 	fs := strings.Fields(s)
 	out := fs[:0]
 	prev := ""
 	for _, f := range fs {
 		w := strings.ToLower(strings.Trim(f, ",;"))
-		if w != "" && w == prev {
+		if w != "" && w == prev && !isDigitWord(w) {
 			continue
 		}
 		prev = w

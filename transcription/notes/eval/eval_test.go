@@ -193,6 +193,14 @@ func TestUnsupported(t *testing.T) {
 	if !unsupported(notes.Sentence{Text: "Reports knee pain.", Evidence: []int{3}}, by) {
 		t.Error("missing citation not counted")
 	}
+	// A misread number is a wrong number, however the recogniser spelled it.
+	by[1] = notes.Utterance{Index: 1, Text: "your blood pressure is one sixteen over eighty four"}
+	if !unsupported(notes.Sentence{Text: "Blood pressure is 17 over 84.", Evidence: []int{1}}, by) {
+		t.Error("misread blood pressure counted supported")
+	}
+	if unsupported(notes.Sentence{Text: "Blood pressure is 116/84.", Evidence: []int{1}}, by) {
+		t.Error("blood pressure as digits counted unsupported")
+	}
 }
 
 func TestSectionGroup(t *testing.T) {

@@ -1,0 +1,39 @@
+package notes_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+// TestDraftWritesSpokenNumbers: the drafter writes what was said as the
+// number it is, and the support check finds it in the words cited.
+func TestDraftWritesSpokenNumbers(t *testing.T) {
+	soap, err := mustTemplates(t).Get(notes.TemplateSOAP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := []notes.Utterance{
+		{Index: 0, Speaker: "clinician", Text: "your blood pressure today is one sixteen over eighty four and your temperature is ninety eight point six"},
+		{Index: 1, Speaker: "clinician", Text: "if the chest pain comes back you should call nine one one right away"},
+	}
+	d, err := notes.Checked(notes.RuleDrafter{}).Draft(context.Background(), soap, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := d.Text()
+	for _, want := range []string{"116/84", "98.6", "911"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("draft lacks %s:\n%s", want, text)
+		}
+	}
+	for _, s := range d.Sections {
+		for _, sen := range s.Sentences {
+			if len(sen.Flags) > 0 {
+				t.Errorf("%q flagged: %q", sen.Text, sen.Flags)
+			}
+		}
+	}
+}
