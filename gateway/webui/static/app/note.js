@@ -194,6 +194,15 @@ export function noteView(main, id, user) {
       absorb(n);
       return;
     }
+    if (dirty) {
+      // Approved or rejected by someone else: the typed text stays on
+      // screen (it can no longer be saved to this version) until the
+      // clinician leaves or reloads.
+      fill(banner, h('div', { class: 'conflict', id: 'conflict' }, h('p', {},
+        h('strong', {}, `Someone else changed this note's state (${n.state.replace(/_/g, ' ')}) while you were editing.`),
+        ' Your unsaved text is still here; it cannot be saved to this version. Copy what you need, then reload.')));
+      return;
+    }
     show(n);
     live.textContent = `The note is now version ${n.version}: ${root.querySelector('#note-state').textContent}.`;
   }
