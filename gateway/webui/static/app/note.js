@@ -236,6 +236,7 @@ export function noteView(main, id, user) {
           type: 'button', class: 'link', id: `as-text-${si}`, 'aria-pressed': String(s.raw !== null),
           onclick: () => toggleText(si),
         }, s.raw !== null ? 'Edit sentence by sentence' : 'Edit as text') : null));
+    const editor = h('div', { class: 'mine-side' });
     if (s.raw !== null) {
       const t = h('textarea', {
         id: `text-${si}`, class: 'section-text', rows: Math.max(3, s.raw.split('\n').length + 1),
@@ -243,7 +244,7 @@ export function noteView(main, id, user) {
         oninput: (ev) => { s.raw = ev.target.value; fit(ev.target); markDirty(); },
       });
       t.value = s.raw;
-      sec.append(t, h('p', { class: 'help small', id: `text-help-${si}` },
+      editor.append(t, h('p', { class: 'help small', id: `text-help-${si}` },
         'One sentence per line. Sentences you leave as they are keep their citations.'));
     } else {
       const list = h('div', { class: 'sentences' });
@@ -255,20 +256,23 @@ export function noteView(main, id, user) {
       } else if (s.sentences.length === 0) {
         list.append(h('p', { class: 'muted' }, 'Nothing written in this section.'));
       }
-      sec.append(list);
+      editor.append(list);
       if (can) {
-        sec.append(h('button', { type: 'button', class: 'add', id: `add-${si}`, onclick: () => addSentence(si) },
+        editor.append(h('button', { type: 'button', class: 'add', id: `add-${si}`, onclick: () => addSentence(si) },
           '+ Add a sentence', h('span', { class: 'visually-hidden' }, ` to ${title}`)));
       }
     }
     const other = theirs[s.id];
-    if (other) {
-      sec.append(h('div', { class: 'theirs', id: `theirs-${si}` },
+    if (!other) {
+      sec.append(editor);
+    } else {
+      // The other version sits beside the clinician's where there is room.
+      sec.append(h('div', { class: 'merge' }, editor, h('div', { class: 'theirs', id: `theirs-${si}` },
         h('h4', {}, `Their version ${note.version} of ${title}`),
         other.sentences.length ? h('ul', {}, other.sentences.map((x) => h('li', {}, x.text))) : h('p', { class: 'muted' }, 'Empty.'),
         h('div', { class: 'actions' },
           h('button', { type: 'button', id: `take-theirs-${si}`, onclick: () => takeTheirs(si) }, 'Use their version'),
-          h('button', { type: 'button', id: `keep-mine-${si}`, onclick: () => { delete theirs[s.id]; render(); } }, 'Keep mine'))));
+          h('button', { type: 'button', id: `keep-mine-${si}`, onclick: () => { delete theirs[s.id]; render(); } }, 'Keep mine')))));
     }
     return sec;
   }
