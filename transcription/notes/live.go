@@ -80,18 +80,19 @@ func (d *LiveRuleDrafter) Draft(ctx context.Context, t Template, transcript []Ut
 		d.byIndex[u.Index] = u
 	}
 	out := assemble(t, l, d.as)
+	cites := citations{d.byIndex, map[string]*claims{}}
 	for i := range out.Sections {
 		for j := range out.Sections[i].Sentences {
 			sen := &out.Sections[i].Sentences[j]
 			if len(sen.Evidence) > len(flagKey{}.ev) {
-				sen.Flags = checkFlags(*sen, d.byIndex)
+				sen.Flags = checkFlags(*sen, cites)
 				continue
 			}
 			k := flagKey{text: sen.Text, n: len(sen.Evidence)}
 			copy(k.ev[:], sen.Evidence)
 			flags, ok := d.flags[k]
 			if !ok {
-				flags = checkFlags(*sen, d.byIndex)
+				flags = checkFlags(*sen, cites)
 				d.flags[k] = flags
 			}
 			if flags != nil {

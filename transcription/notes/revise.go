@@ -20,7 +20,7 @@ import (
 //     same checks as a drafted sentence, so a dose or side changed in an
 //     edit is flagged against what was said.
 func Revise(stored, edited []Section, transcript []Utterance) []Section {
-	byIndex := indexUtterances(transcript)
+	cites := newCitations(transcript)
 	prior := map[string][]Sentence{}
 	for _, s := range stored {
 		for _, sen := range s.Sentences {
@@ -47,20 +47,12 @@ func Revise(stored, edited []Section, transcript []Utterance) []Section {
 					continue
 				}
 			}
-			sen.Flags = nilIfEmpty(supportFlags(sen, byIndex))
+			sen.Flags = nilIfEmpty(supportFlags(sen, cites))
 			ns.Sentences[j] = sen
 		}
 		out[i] = ns
 	}
 	return out
-}
-
-func indexUtterances(transcript []Utterance) map[int]Utterance {
-	byIndex := make(map[int]Utterance, len(transcript))
-	for _, u := range transcript {
-		byIndex[u.Index] = u
-	}
-	return byIndex
 }
 
 func nilIfEmpty(xs []string) []string {

@@ -28,7 +28,7 @@ import (
 // the draft grows. A clinician's save goes through Revise, which decides
 // authorship and checks what the clinician changed.
 func Check(d Draft, transcript []Utterance) Draft {
-	byIndex := indexUtterances(transcript)
+	cites := newCitations(transcript)
 	out := d
 	out.Sections = make([]Section, len(d.Sections))
 	for i, s := range d.Sections {
@@ -36,7 +36,7 @@ func Check(d Draft, transcript []Utterance) Draft {
 		ns.Sentences = make([]Sentence, len(s.Sentences))
 		for j, sen := range s.Sentences {
 			sen.Evidence = append([]int(nil), sen.Evidence...)
-			sen.Flags = checkFlags(sen, byIndex)
+			sen.Flags = checkFlags(sen, cites)
 			ns.Sentences[j] = sen
 		}
 		out.Sections[i] = ns
@@ -46,9 +46,9 @@ func Check(d Draft, transcript []Utterance) Draft {
 
 // checkFlags is the flags Check leaves on one sentence: those it had and
 // the reasons it is not supported, each once; nil for none.
-func checkFlags(sen Sentence, byIndex map[int]Utterance) []string {
+func checkFlags(sen Sentence, cites citations) []string {
 	flags := append([]string(nil), sen.Flags...)
-	for _, f := range supportFlags(sen, byIndex) {
+	for _, f := range supportFlags(sen, cites) {
 		if !contains(flags, f) {
 			flags = append(flags, f)
 		}
@@ -68,9 +68,25 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
+// citations is a transcript as the check reads it: utterances by index,
+// and the claims of each set of utterances sentences cite, read once
+// (several sentences of a draft cite the same utterances).
+type citations struct {
+	byIndex map[int]Utterance
+	read    map[string]*claims
+}
+
+func newCitations(transcript []Utterance) citations {
+	byIndex := make(map[int]Utterance, len(transcript))
+	for _, u := range transcript {
+		byIndex[u.Index] = u
+	}
+	return citations{byIndex, map[string]*claims{}}
+}
+
 // supportFlags returns the reasons one sentence is not supported by the
 // utterances it cites.
-func supportFlags(sen Sentence, byIndex map[int]Utterance) []string {
+func supportFlags(sen Sentence, cites citations) []string {
 	if len(sen.Evidence) == 0 {
 		if sen.Author == AuthorClinician {
 			return nil // the clinician's own statement
@@ -81,7 +97,7 @@ func supportFlags(sen Sentence, byIndex map[int]Utterance) []string {
 	var cited []Utterance
 	var idx []string
 	for _, n := range sen.Evidence {
-		u, ok := byIndex[n]
+		u, ok := cites.byIndex[n]
 		switch {
 		case !ok:
 			flags = append(flags, fmt.Sprintf("cites utterance %d, which is not in the transcript", n))
@@ -107,7 +123,12 @@ func supportFlags(sen Sentence, byIndex map[int]Utterance) []string {
 	}
 	// Numbers are compared after one normalisation on both sides (in
 	// readClaims), never as the recogniser or the drafter spelled them.
-	return append(flags, compareClaims(readClaims(sen.Text), readClaims(texts...), where)...)
+	c, ok := cites.read[where]
+	if !ok {
+		c = readClaims(texts...)
+		cites.read[where] = c
+	}
+	return append(flags, compareClaims(readClaims(sen.Text), c, where)...)
 }
 
 func singular(w string) string {

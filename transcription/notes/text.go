@@ -62,13 +62,41 @@ var (
 	cutWords    = regexp.MustCompile(`(?i)\b(` + spokenNumber + `) ?\. +(` + spokenDigit + `)\b`)
 )
 
+// mayCutNumber reports whether s has a full stop with a digit or a
+// number word before it and a digit or a digit word after it, which most
+// text has not; only then are the expressions run.
+func mayCutNumber(s string) bool {
+	for i := strings.IndexByte(s, '.'); i >= 0; {
+		j := i + 1
+		for j < len(s) && s[j] == ' ' {
+			j++
+		}
+		if j > i+1 && j < len(s) && (isDigitByte(s[j]) || isLetterByte(s[j])) {
+			before := strings.TrimRight(s[:i], " ")
+			k := len(before)
+			for k > 0 && isLetterByte(before[k-1]) {
+				k--
+			}
+			if k < len(before) && numberStarts[strings.ToLower(before[k:])] || before != "" && isDigitByte(before[len(before)-1]) {
+				return true
+			}
+		}
+		next := strings.IndexByte(s[i+1:], '.')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
+}
+
 // mendNumberCuts joins a number that a recogniser or a corpus cut with a
 // full stop where the decimal point was said: "98. 6" is 98.6, "ninety
 // seven . two" 97.2 and "point. six" .6. The sentence splitter and the
 // support check both read text through it, so neither cuts inside a
 // number.
 func mendNumberCuts(s string) string {
-	if !strings.Contains(s, ".") {
+	if !mayCutNumber(s) {
 		return s
 	}
 	s = cutDigits.ReplaceAllString(s, "$1.$2")
