@@ -25,7 +25,6 @@ type claims struct {
 	order []string
 	freqs []freqClaim
 	drugs []string // recognised by vocabulary or by position
-	known []string // recognised by vocabulary only
 	sides []sideClaim
 	// Negation, NegEx-style: stems of content words said under a negation.
 	// A strict scope ends at punctuation, a conjunction or a new subject
@@ -61,17 +60,19 @@ type sideClaim struct{ side, part, prev, next string }
 func readClaims(texts ...string) *claims {
 	c := &claims{words: map[string]bool{}, ratios: map[string]bool{}, units: map[string]bool{},
 		negStrict: map[string]bool{}, negWide: map[string]bool{}, plain: map[string]bool{}}
-	answeredNo := false
-	for i := len(texts) - 1; i >= 0; i-- {
-		text := NormalizeNumbers(mendNumberCuts(dropRepeats(texts[i])))
-		c.readNegation(text, answeredNo)
-		answeredNo = startsNegative(text)
+	norm := make([]string, len(texts))
+	for i, t := range texts {
+		norm[i] = NormalizeNumbers(mendNumberCuts(dropRepeats(t)))
+	}
+	for i, text := range norm {
+		// A question is denied when the next utterance answers "no".
+		c.readNegation(text, i+1 < len(norm) && startsNegative(norm[i+1]))
 		if bareNo(text) {
 			c.bareNo = true
 		}
 		ts := dropSpokenFillers(words(text))
 		c.readTokens(ts)
-		c.tokens = append(ts, c.tokens...)
+		c.tokens = append(c.tokens, ts...)
 	}
 	for _, t := range c.tokens {
 		c.words[t] = true
@@ -120,10 +121,7 @@ func (c *claims) readTokens(ts []string) {
 		c.nums = append(c.nums, n)
 	}
 	for i, t := range ts {
-		if isDrug(t) {
-			c.known = append(c.known, t)
-			c.drugs = append(c.drugs, t)
-		} else if drugByPosition(ts, i) {
+		if isDrug(t) || drugByPosition(ts, i) {
 			c.drugs = append(c.drugs, t)
 		}
 		if side := sideOf(ts, i); side != "" {
