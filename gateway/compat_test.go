@@ -12,6 +12,7 @@ import (
 
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
+	"github.com/scribegate/scribegate/transcription/leveltest"
 )
 
 // sayEngine says the same words for every utterance that has any sound.
@@ -205,4 +206,128 @@ func TestDeepgramOptionsShape(t *testing.T) {
 	if tr.Text != "BP is, fine." || len(tr.Words) != 3 {
 		t.Errorf("shaped %q %+v", tr.Text, tr.Words)
 	}
+}
+
+// redial connects with query as a client reconnecting by itself would:
+// again while the gateway says the session is still in use on the
+// connection it has not yet seen drop.
+func (e *durableEnv) redial(t *testing.T, query string) *websocket.Conn {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, resp, err := e.dial(query, nil)
+		if err == nil {
+			return c
+		}
+		if resp == nil || resp.StatusCode != 409 || time.Now().After(deadline) {
+			t.Fatalf("reconnect: %v (%v)", err, resp)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestClientChosenSessionResumesByReconnecting: a client that picks its
+// session id (a UUID) resumes by reconnecting to the URL it first used,
+// as Deepgram's SDKs do, and carries on sending where it was (no
+// resume=true, no resend): one note, every byte once.
+func TestClientChosenSessionResumesByReconnecting(t *testing.T) {
+	eachReader(t, nil, func(t *testing.T, e *durableEnv) {
+		const n = 6
+		pcm := leveltest.Audio(n)
+		id := newID()
+		query := "patient=pat-1&session=" + id
+		c, id2, col := e.start(t, query)
+		if id2 != id {
+			t.Fatalf("session id %q, want the client's %q", id2, id)
+		}
+		half := len(pcm) / 2
+		sendAudio(t, c, pcm[:half], 3001)
+		col.waitDurable(t, int64(half))
+		kill(c)
+
+		c = e.redial(t, query)
+		defer c.Close()
+		firstDurable(t, c, id)
+		sendAudio(t, c, pcm[half:], 3001)
+		sendText(t, c, `{"type":"CloseStream"}`)
+		final, code := readAll(t, c)
+		if code != websocket.CloseNormalClosure {
+			t.Errorf("close %d", code)
+		}
+		e.checkStored(t, id, pcm, n, final)
+	})
+}
+
+// TestClosedWithoutCloseStreamFinishesAfterGrace: a client that closes
+// its socket without CloseStream has its note drafted after CloseGrace,
+// not the whole resume window; one that merely drops keeps the window.
+func TestClosedWithoutCloseStreamFinishesAfterGrace(t *testing.T) {
+	e := newDurableEnv(t, nil, func(o *Options) {
+		o.Limits.ResumeWindow = time.Minute
+		o.Limits.CloseGrace = 100 * time.Millisecond
+	})
+	pcm := leveltest.Audio(2)
+	dropped, dropID, dcol := e.start(t, "patient=pat-1")
+	sendAudio(t, dropped, pcm, 4000)
+	dcol.waitDurable(t, int64(len(pcm)))
+	kill(dropped)
+
+	c, id, col := e.start(t, "patient=pat-2")
+	sendAudio(t, c, pcm, 4000)
+	col.waitDurable(t, int64(len(pcm)))
+	c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	start := time.Now()
+	if texts := e.pendingTranscript(t, id); !slices.Equal(texts, leveltest.Want(2)) {
+		t.Errorf("transcript %v", texts)
+	}
+	if waited := time.Since(start); waited > 30*time.Second {
+		t.Errorf("closed session drafted after %v", waited)
+	}
+	if n, _ := e.svc.SessionNote(context.Background(), dropID); n.State != review.StateRecording {
+		t.Errorf("the dropped session is %s; it should wait for its client", n.State)
+	}
+}
+
+// TestTakeoverClosesWith4001: a client that reconnects takes its session
+// over from the connection the gateway still holds, which is closed with
+// 4001 (not a bare drop it would reconnect on); the client of that
+// connection, coming back while the new one streams, is refused (409
+// session_in_use), so two clients never take the session from each
+// other in turn.
+func TestTakeoverClosesWith4001(t *testing.T) {
+	eachReader(t, nil, func(t *testing.T, e *durableEnv) {
+		pcm := leveltest.Audio(3)
+		third := len(pcm) / 3
+		c1, id, col := e.start(t, "patient=pat-1")
+		defer c1.Close()
+		sendAudio(t, c1, pcm[:third], 4000)
+		col.waitDurable(t, int64(third))
+
+		c2, _, err := e.dial("patient=pat-1&resume=true&session="+id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		<-col.done
+		if col.code != closeTakenOver {
+			t.Errorf("taken-over connection closed with %d, want %d", col.code, closeTakenOver)
+		}
+		d := firstDurable(t, c2, id)
+		sendAudio(t, c2, pcm[d:2*third], 4000)
+
+		_, resp, err := e.dial("patient=pat-1&resume=true&session="+id, nil)
+		if err == nil || resp.StatusCode != 409 {
+			t.Fatalf("taking back a streaming session: %v %v", resp, err)
+		}
+		var body errResp
+		json.NewDecoder(resp.Body).Decode(&body)
+		if body.Error.Code != CodeSessionInUse {
+			t.Errorf("code %q, want %s", body.Error.Code, CodeSessionInUse)
+		}
+
+		sendAudio(t, c2, pcm[2*third:], 4000)
+		sendText(t, c2, `{"type":"CloseStream"}`)
+		final, _ := readAll(t, c2)
+		e.checkStored(t, id, pcm, 3, final)
+	})
 }

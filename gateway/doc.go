@@ -67,6 +67,8 @@
 //	400    unsupported_channels     channels other than 1
 //	400    invalid_parameter        a /v1/listen value is malformed (boolean, endpointing, language …)
 //	400    missing_patient          /v1/listen without patient
+//	409    session_mismatch         a resume names another patient or encounter than the session's
+//	409    session_in_use           a taken-over session's new connection is streaming; not taken back
 //	400    unknown_template         template names no template
 //	400    unknown_connector        connector names no connector routed to the caller's clinic
 //	503    shutting_down            the gateway is draining; reconnect elsewhere
@@ -149,7 +151,9 @@
 // shutting down, 1009 frame too large, 1011 drafting or storage failed,
 // 1012 gateway restarting or the session moved to another gateway
 // (resume the session), 1013 try again later (a
-// resume came too late and the session is finishing, or audio_not_stored).
+// resume came too late and the session is finishing, or audio_not_stored),
+// 1007 a text frame that is not UTF-8, 4001 taken over (another
+// connection resumed the session; the client must not reconnect).
 //
 // # Durability and resume
 //

@@ -176,7 +176,7 @@ func (s *Server) unregister(ss *session) {
 // session waiting for its client takes c at once, and looking after the
 // hand-over would find c itself and close it (the resumed client saw its
 // connection reset).
-func (s *Server) offer(ss *session, c *websocket.Conn) bool {
+func (s *Server) offer(ss *session, c *websocket.Conn, resend bool) bool {
 	s.recs.mu.Lock()
 	if ss.finishing {
 		s.recs.mu.Unlock()
@@ -185,6 +185,7 @@ func (s *Server) offer(ss *session, c *websocket.Conn) bool {
 	old := ss.curConn()
 	select {
 	case ss.attach <- c:
+		ss.resend = resend
 	default:
 		s.recs.mu.Unlock()
 		return false
@@ -194,9 +195,40 @@ func (s *Server) offer(ss *session, c *websocket.Conn) bool {
 		(*hook)(ss, c)
 	}
 	if old != nil && old != c {
+		// Taken over: told so with its own close code, which clients
+		// must not answer by reconnecting (the new connection has the
+		// session).
+		ss.takenOver.Store(true)
+		ss.cw.control(old, websocket.CloseMessage, websocket.FormatCloseMessage(closeTakenOver, "session taken over by another connection"))
 		old.Close()
 	}
 	return true
+}
+
+// closeTakenOver closes a connection whose session another connection
+// took over (resumed it while this one still held it). A client must not
+// reconnect on it: that would take the session back, and the two would
+// knock each other off for ever.
+const closeTakenOver = 4001
+
+// takeoverQuiet: once a session has been taken over, the connection it
+// holds must have been silent (no audio, no KeepAlive) this long before
+// another may take it over again. The first takeover is a client that
+// knows its old connection is dead before the gateway does; a second
+// one while the new connection streams is the old client coming back
+// (or a second client), refused (409 session_in_use) rather than let the
+// two knock each other off in turn. A half-dead connection goes quiet
+// at once.
+const takeoverQuiet = 2 * time.Second
+
+// CodeSessionInUse refuses a resume of a session whose connection is
+// still streaming.
+const CodeSessionInUse = "session_in_use"
+
+// busy reports whether the session's connection is live and streaming,
+// so that another connection may not take it over.
+func (ss *session) busy() bool {
+	return ss.takenOver.Load() && ss.curConn() != nil && ss.idleFor() < takeoverQuiet
 }
 
 func (ss *session) curConn() *websocket.Conn {
@@ -284,10 +316,20 @@ func (ss *session) awaitResume(window time.Duration) bool {
 // durable offset to resend from, then it is read like the first one.
 func (ss *session) attachConn(c *websocket.Conn) {
 	d := ss.persist.durableNow()
+	ss.srv.recs.mu.Lock()
+	resend := ss.resend
+	ss.srv.recs.mu.Unlock()
 	ss.connMu.Lock()
 	ss.conn = c
 	ss.connMu.Unlock()
+	// A client of ours (resume=true) resends from the durable offset; a
+	// Deepgram client reconnecting by itself sends what comes next.
 	ss.connOff = d
+	if !resend {
+		ss.takeMu.Lock()
+		ss.connOff = ss.received
+		ss.takeMu.Unlock()
+	}
 	ss.cw.handleControl(c)
 	ss.out <- outFrame{attach: c, msg: ss.durableMsg(d)}
 	ss.readerDone = make(chan struct{})
@@ -551,6 +593,7 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 	ss.attach = make(chan *websocket.Conn, 1)
 	ss.hash.Write(audio)
 	ss.received = int64(len(audio))
+	ss.heardThrough = ss.received
 	if tail := audio[min(through, int64(len(audio))):]; len(tail) > 0 {
 		if err := stream.Write(tail); err != nil {
 			stream.Close()
@@ -690,20 +733,30 @@ func (s *Server) rebuildFor(ctx context.Context, n *review.Note) (*session, erro
 }
 
 // resume serves GET /v1/listen?session=<id>: the session, live in this
-// gateway or rebuilt from the store, takes the new connection.
-func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, viaProto bool, p listenParams) {
+// gateway or rebuilt from the store, takes the new connection. It reports
+// false, answering nothing, when the id names no session but is the
+// client's own choice for a new one (clientChosen): listen starts it.
+func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, viaProto bool, p listenParams) bool {
 	rn, ok := s.opts.Notes.(recordingNotes)
 	if s.opts.Audio == nil || !ok {
+		if p.clientChosen() {
+			return false
+		}
 		s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: CodeUnknownSession, Param: "session", Message: "this gateway keeps no sessions to resume"})
-		return
+		return true
 	}
 	unknown := &apiError{Status: http.StatusNotFound, Code: CodeUnknownSession, Param: "session", Message: "no open session has this id"}
-	check := func(clinic, clinician string, rate int) error {
+	check := func(clinic, clinician, patient, encounter string, rate int) error {
 		if clinic != claims.Clinic {
 			return unknown
 		}
 		if clinician != claims.Subject {
 			return &apiError{Status: http.StatusForbidden, Code: CodeForbidden, Param: "session", Message: "the session is another clinician's"}
+		}
+		if p.patient != patient || (p.encounter != "" && p.encounter != encounter) {
+			// Audio for one patient must never join another's note.
+			return &apiError{Status: http.StatusConflict, Code: CodeSessionMismatch, Param: "patient",
+				Message: "the session records another patient or encounter; resume it with the same patient (and encounter), or start a new session"}
 		}
 		if p.sampleRateSet && p.sampleRate != rate {
 			return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedSampleRate, Param: "sample_rate",
@@ -713,31 +766,39 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, v
 	}
 	ss := s.lookup(p.session)
 	if ss != nil {
-		if err := check(ss.claims.Clinic, ss.claims.Subject, ss.p.sampleRate); err != nil {
+		if err := check(ss.claims.Clinic, ss.claims.Subject, ss.p.patient, ss.p.encounter, ss.p.sampleRate); err != nil {
 			s.writeError(w, r, err)
-			return
+			return true
+		}
+		if ss.busy() {
+			s.writeError(w, r, &apiError{Status: http.StatusConflict, Code: CodeSessionInUse, Param: "session",
+				Message: "the session is streaming on another connection; it can be resumed once that one stops"})
+			return true
 		}
 	} else {
 		n, err := rn.SessionNote(r.Context(), p.session)
+		if errors.Is(err, review.ErrNotFound) && p.clientChosen() {
+			return false
+		}
 		if errors.Is(err, review.ErrNotFound) || (err == nil && (n.State != review.StateRecording || n.SessionID != p.session)) {
 			s.writeError(w, r, unknown)
-			return
+			return true
 		}
 		if err != nil {
 			s.writeError(w, r, err)
-			return
+			return true
 		}
 		rate := 16000
 		if n.Recording != nil && n.Recording.SampleRate > 0 {
 			rate = n.Recording.SampleRate
 		}
-		if err := check(n.Clinic, n.Clinician, rate); err != nil {
+		if err := check(n.Clinic, n.Clinician, n.Patient, n.Encounter, rate); err != nil {
 			s.writeError(w, r, err)
-			return
+			return true
 		}
 		if s.isDraining() {
 			s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
-			return
+			return true
 		}
 		if ss, err = s.rebuildFor(r.Context(), n); err != nil {
 			if heldElsewhere(err) {
@@ -746,16 +807,40 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, v
 					Message: "the session is live on another gateway instance; reconnect, and a load balancer may take you there"}
 			}
 			s.writeError(w, r, err)
-			return
+			return true
 		}
 	}
 	conn, err := s.upgrade(w, r, ss.id, viaProto)
 	if err != nil {
 		s.log.WarnContext(r.Context(), "websocket upgrade failed", "error", err)
-		return
+		return true
 	}
-	if !s.offer(ss, conn) {
+	if !s.offer(ss, conn, p.resume) {
 		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "session is finishing or busy"), time.Now().Add(time.Second))
 		conn.Close()
 	}
+	return true
+}
+
+// clientChosen reports whether session= names a session the client may
+// start: a UUID, not asked to resume (resume=true). A Deepgram SDK
+// reconnects to the URL it first connected to, so a client that picks
+// its session id resumes by merely reconnecting.
+func (p listenParams) clientChosen() bool {
+	if p.resume || len(p.session) != 36 {
+		return false
+	}
+	for i, c := range []byte(p.session) {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }

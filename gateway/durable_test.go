@@ -213,6 +213,9 @@ func (e *durableEnv) checkStored(t *testing.T, id string, pcm []byte, n int, fin
 	if len(meta) != 1 || meta[0].SHA256 != hex.EncodeToString(want[:]) || meta[0].RequestID != id {
 		t.Errorf("Metadata %+v: want sha256 %x and request_id %s", meta, want, id)
 	}
+	if secs := float64(len(pcm)/2) / 16000; len(meta) == 1 && meta[0].Duration != secs {
+		t.Errorf("Metadata duration %v, want the whole stream's %v", meta[0].Duration, secs)
+	}
 	ready := byType(final, "NoteReady")
 	if len(ready) != 1 || ready[0].NoteID != id {
 		t.Fatalf("NoteReady %+v", ready)
@@ -538,6 +541,15 @@ func TestResumeAfterRestart(t *testing.T) {
 			e2 := e.restart(t, limits)
 			final := e2.resumeAndFinish(t, id, pcm)
 			e2.checkStored(t, id, pcm, n, final)
+			// The client has each utterance's final Results once, across
+			// both gateways.
+			col.mu.Lock()
+			had := append(transcripts(col.msgs), transcripts(byType(final, "Results"))...)
+			col.mu.Unlock()
+			slices.Sort(had)
+			if dup := slices.Compact(slices.Clone(had)); len(dup) != len(had) {
+				t.Errorf("the client got finals %q: some twice", had)
+			}
 		})
 	}
 }
@@ -586,6 +598,8 @@ func TestStreamingBadInput(t *testing.T) {
 			{"another clinic's session", "patient=pat-1&session=" + id, auth("dr-a", "c2"), 404, CodeUnknownSession},
 			{"another clinician's session", "patient=pat-1&session=" + id, auth("dr-b", "c1"), 403, CodeForbidden},
 			{"wrong sample rate mid-stream", "patient=pat-1&sample_rate=8000&session=" + id, nil, 400, CodeUnsupportedSampleRate},
+			{"another patient", "patient=pat-2&session=" + id, nil, 409, CodeSessionMismatch},
+			{"another encounter", "patient=pat-1&encounter=enc-9&session=" + id, nil, 409, CodeSessionMismatch},
 			{"resume without session", "patient=pat-1&resume=true", nil, 400, CodeInvalidParameter},
 		}
 		for _, tc := range refusals {

@@ -43,7 +43,10 @@ const (
 	// failing over, unreachable, or replicas not confirming): 503 with
 	// Retry-After on REST; on a stream, close 1012 and resume later.
 	CodeStoreUnavailable = "store_unavailable"
-	CodeInternal         = "internal"
+	// CodeSessionMismatch: a resume names another patient or encounter
+	// than the session records.
+	CodeSessionMismatch = "session_mismatch"
+	CodeInternal        = "internal"
 
 	// Codes sent in WebSocket Error messages.
 	CodeInvalidMessage     = "invalid_message"

@@ -234,8 +234,7 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusBadRequest, CodeInvalidQuery, "GET /v1/listen must be a WebSocket upgrade"))
 		return
 	}
-	if p.session != "" {
-		s.resume(w, r, claims, viaProto, p)
+	if p.session != "" && s.resume(w, r, claims, viaProto, p) {
 		return
 	}
 	if err := s.admit(claims.Subject); err != nil {
@@ -249,8 +248,9 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.sessions.Done()
 
-	// The session id is the note's id and what a client resumes with.
-	id := newID()
+	// The session id is the note's id and what a client resumes with;
+	// a client may have chosen it (clientChosen).
+	id := cmp.Or(p.session, newID())
 	conn, err := s.upgrade(w, r, id, viaProto)
 	if err != nil {
 		// The upgrader has answered the client.
@@ -389,20 +389,27 @@ type session struct {
 	// offset of the current connection's next byte; the stream was started
 	// at streamFrom and has been fed fed bytes since; its results are
 	// shifted by baseTime and baseIndex onto the session's timeline.
-	persist    *persister
-	attach     chan *websocket.Conn
-	finishing  bool // guarded by srv.recs.mu
-	rebuilt    bool
-	received   int64
-	connOff    int64
-	streamFrom int64
-	fed        atomic.Int64
-	baseTime   time.Duration
-	baseIndex  int
-	readEnds   chan readEnd
-	stopRead   chan struct{}
-	readerDone chan struct{}
-	acked      chan struct{} // more audio is durable (persister to writer)
+	persist   *persister
+	attach    chan *websocket.Conn
+	finishing bool        // guarded by srv.recs.mu
+	resend    bool        // guarded by srv.recs.mu: the connection offered resends from Durable
+	takenOver atomic.Bool // a connection has taken the session over (busy)
+	rebuilt   bool
+	// heardThrough: a rebuilt session's audio offset up to which its
+	// client was sent Results before the restart, as far as the gateway
+	// can tell (all the audio stored then); the stream transcribes that
+	// tail again for the note but does not send it again.
+	heardThrough int64
+	received     int64
+	connOff      int64
+	streamFrom   int64
+	fed          atomic.Int64
+	baseTime     time.Duration
+	baseIndex    int
+	readEnds     chan readEnd
+	stopRead     chan struct{}
+	readerDone   chan struct{}
+	acked        chan struct{} // more audio is durable (persister to writer)
 	// moved is closed when another gateway was found holding the
 	// session's lease (lease.go): this one lets the session go.
 	moved     chan struct{}
@@ -589,7 +596,7 @@ func (ss *session) loop(ends <-chan readEnd) endReason {
 			if e.err == nil {
 				return e.end
 			}
-			if ss.awaitResume(s.limits.ResumeWindow) {
+			if ss.awaitResume(ss.resumeWindow(e.err)) {
 				ss.touch()
 				continue
 			}
@@ -599,6 +606,20 @@ func (ss *session) loop(ends <-chan readEnd) endReason {
 			return endReason{name: "disconnect", code: websocket.CloseAbnormalClosure}
 		}
 	}
+}
+
+// resumeWindow is how long the session waits for its client after its
+// connection ended with err: the whole ResumeWindow after a drop, but
+// only CloseGrace after the client closed the socket itself without
+// CloseStream (Deepgram's clients end a stream so), unless that was
+// 1012/1013, which ask it to come back.
+func (ss *session) resumeWindow(err error) time.Duration {
+	l := ss.srv.limits
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure && ce.Code != closeServiceRestart && ce.Code != websocket.CloseTryAgainLater {
+		return max(0, min(l.ResumeWindow, l.CloseGrace))
+	}
+	return l.ResumeWindow
 }
 
 // finish turns what was received into a note waiting for review: it
@@ -745,6 +766,9 @@ func (ss *session) pump(done chan<- struct{}) {
 			}
 			ss.mu.Unlock()
 			ss.saveUtterance(u, through)
+			if through <= ss.heardThrough {
+				continue // the client had it before the restart
+			}
 			ss.deliver(toResults(ss.id, r, true))
 			ss.srv.metrics.resultsSent.Inc()
 			if r.Transcript.Text != "" {
@@ -752,7 +776,9 @@ func (ss *session) pump(done chan<- struct{}) {
 			}
 		case transcription.EventInterim:
 			r := ev.Result
-			ss.shiftResult(&r)
+			if ss.shiftResult(&r) <= ss.heardThrough {
+				continue
+			}
 			ss.p.dg.shape(&r.Transcript)
 			ss.deliver(toResults(ss.id, r, false))
 		case transcription.EventSpeechStarted:

@@ -79,6 +79,11 @@ type Limits struct {
 	// it to reconnect with session=<id> before it is finished (drafted and
 	// queued). Zero finishes it at once. It needs Options.Audio.
 	ResumeWindow time.Duration
+	// CloseGrace is how long, within ResumeWindow, a session waits for a
+	// client that closed its socket without CloseStream (10s; negative:
+	// finished at once): such a client has usually ended the
+	// consultation, and its note should not wait the whole window.
+	CloseGrace time.Duration
 	// MaxSessions bounds the sessions held at once (0: no bound); past it
 	// a new session is refused with 503 too_many_sessions.
 	MaxSessions int
@@ -140,6 +145,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = 60 * time.Second
+	}
+	if l.CloseGrace == 0 {
+		l.CloseGrace = 10 * time.Second
 	}
 	if l.MaxSessionDuration <= 0 {
 		l.MaxSessionDuration = 4 * time.Hour

@@ -150,6 +150,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			LiveDraftShare:     cfg.Streaming.LiveDraftShare,
 
 			ResumeWindow:            cfg.Streaming.ResumeWindow,
+			CloseGrace:              closeGrace(cfg.Streaming.CloseGrace),
 			MaxSessions:             cfg.Streaming.MaxSessions,
 			MaxSessionsPerClinician: cfg.Streaming.MaxSessionsPerClinician,
 			DurableInterval:         cfg.Streaming.DurableInterval,
@@ -497,4 +498,13 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	return printCheckTable(ctx, conns, stdout)
+}
+
+// closeGrace maps streaming.close_grace onto gateway.Limits.CloseGrace,
+// where zero is the default and a negative grace none.
+func closeGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

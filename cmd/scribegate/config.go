@@ -134,6 +134,10 @@ type StreamingConfig struct {
 	// ResumeWindow is how long a session whose client vanished waits for
 	// it to resume before it is finished; 0 finishes it at once.
 	ResumeWindow time.Duration `yaml:"resume_window"`
+	// CloseGrace is how long, within ResumeWindow, a session waits for a
+	// client that closed its socket without CloseStream; 0 finishes it
+	// at once.
+	CloseGrace time.Duration `yaml:"close_grace"`
 	// MaxSessions and MaxSessionsPerClinician bound the sessions held at
 	// once (0: no bound).
 	MaxSessions             int `yaml:"max_sessions"`
@@ -256,6 +260,7 @@ func defaultConfig() Config {
 			LiveDraftShare:    0.25,
 
 			ResumeWindow:            2 * time.Minute,
+			CloseGrace:              10 * time.Second,
 			MaxSessions:             2000,
 			MaxSessionsPerClinician: 4,
 			DurableInterval:         10 * time.Millisecond,
@@ -353,8 +358,8 @@ func (c Config) validate() error {
 	if c.Streaming.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("streaming.idle_timeout must be positive"))
 	}
-	if c.Streaming.ResumeWindow < 0 || c.Streaming.MaxSessions < 0 || c.Streaming.MaxSessionsPerClinician < 0 || c.Streaming.DurableInterval < 0 || c.Streaming.TranscriptSaveInterval < 0 || c.Streaming.MaxUnstored < 0 {
-		errs = append(errs, errors.New("streaming.resume_window, max_sessions, max_sessions_per_clinician, durable_interval, transcript_save_interval and max_unstored may not be negative"))
+	if c.Streaming.ResumeWindow < 0 || c.Streaming.CloseGrace < 0 || c.Streaming.MaxSessions < 0 || c.Streaming.MaxSessionsPerClinician < 0 || c.Streaming.DurableInterval < 0 || c.Streaming.TranscriptSaveInterval < 0 || c.Streaming.MaxUnstored < 0 {
+		errs = append(errs, errors.New("streaming.resume_window, close_grace, max_sessions, max_sessions_per_clinician, durable_interval, transcript_save_interval and max_unstored may not be negative"))
 	}
 	if c.Retention.Notes < 0 || c.Retention.Audit < 0 || c.Retention.Interval <= 0 {
 		errs = append(errs, errors.New("retention.notes and retention.audit may not be negative; retention.interval must be positive"))

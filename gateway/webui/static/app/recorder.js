@@ -19,8 +19,11 @@ const RETRY_MAX_MS = 8000;
 const MAX_RETRIES = 18;
 // Close codes after which the session can be resumed: the connection was
 // lost (1006), the gateway restarted or the session moved (1012), or its
-// audio could not be stored for a while (1013).
+// audio could not be stored for a while (1013). Never 4001: another
+// connection (another tab, or this one after a drop) took the session
+// over, and taking it back would knock that one off.
 const RESUMABLE = [1006, 1012, 1013];
+const TAKEN_OVER = 4001;
 // At most this much audio is kept waiting for a Durable (ten minutes at
 // 16 kHz); a gateway without an audio store sends none.
 const MAX_UNACKED_BYTES = 20 << 20;
@@ -248,6 +251,9 @@ export function recorderView(main, user) {
     if (gotReady) {
       status.textContent = 'Done. The note is waiting for review.';
       fill(progress);
+    } else if (e.code === TAKEN_OVER) {
+      status.textContent = 'Not recording here.';
+      showError('This recording was taken over by another window or device, and goes on there. Its note is drafted when that one stops.');
     } else if (e.code === 1006 && !stopping) {
       status.textContent = 'Not recording.';
       showError(sessionId
