@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -330,4 +333,117 @@ func TestTakeoverClosesWith4001(t *testing.T) {
 		final, _ := readAll(t, c2)
 		e.checkStored(t, id, pcm, 3, final)
 	})
+}
+
+// TestListenWAVStream: a WAV file streamed on the socket without
+// encoding= has its header read and dropped (the note is the audio, not
+// the header); another container is refused with a clear Error (1003)
+// instead of becoming a junk note, and raw audio without encoding= is
+// linear16 as before.
+func TestListenWAVStream(t *testing.T) {
+	eachReader(t, nil, func(t *testing.T, e *durableEnv) {
+		pcm := leveltest.Audio(2)
+		samples, _ := transcription.DecodeLinear16(pcm)
+		wav := transcription.EncodeWAV(samples, 16000)
+		c, id, col := e.start(t, "patient=pat-1")
+		sendAudio(t, c, wav, 4000)
+		col.waitDurable(t, int64(len(pcm)))
+		sendText(t, c, `{"type":"CloseStream"}`)
+		<-col.done
+		e.checkStored(t, id, pcm, 2, col.msgs)
+
+		for _, tc := range []struct{ name, query, head, want string }{
+			{"ogg", "patient=pat-1", "OggS\x00\x02", "OGG"},
+			{"webm", "patient=pat-1", "\x1a\x45\xdf\xa3\x9f\x42\x86\x81", "WEBM"},
+			{"wav at another rate", "patient=pat-1", string(transcription.EncodeWAV(samples[:800], 8000)), "sample_rate=8000"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				c, _, err := e.dial(tc.query, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				sendAudio(t, c, append([]byte(tc.head), make([]byte, 3000)...), 4000)
+				msgs, code := readAll(t, c)
+				errs := byType(msgs, "Error")
+				if code != websocket.CloseUnsupportedData || len(errs) != 1 || errs[0].Code != CodeUnsupportedEncoding {
+					t.Fatalf("close %d, messages %+v", code, msgs)
+				}
+				if len(byType(msgs, "NoteReady")) != 0 {
+					t.Error("a junk note was queued")
+				}
+			})
+		}
+	})
+}
+
+func TestPrerecordedRequests(t *testing.T) {
+	e := newEnv(t, nil)
+	clin := token(t, "dr-a", "c1", review.RoleClinician)
+	pcm := tones(16000, 300, 700)
+	samples, _ := transcription.DecodeLinear16(pcm)
+	stereo := make([]int16, 0, 2*len(samples))
+	for _, s := range samples {
+		stereo = append(stereo, s, s/2)
+	}
+	stereoWAV := transcription.EncodeWAV(stereo, 32000) // two channels at 16 kHz: rewritten below
+	stereoWAV[22], stereoWAV[24], stereoWAV[25], stereoWAV[26] = 2, 0x80, 0x3e, 0
+	want := tonePhrases[0].phrase + " " + tonePhrases[2].phrase
+	post := func(query, ctype string, body []byte) (*http.Response, prerecordedResponse, dgErrorBody) {
+		req, _ := http.NewRequest("POST", e.hs.URL+"/v1/listen?"+query, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Token "+clin)
+		req.Header.Set("Content-Type", ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var ok prerecordedResponse
+		var bad dgErrorBody
+		json.Unmarshal(b, &ok)
+		json.Unmarshal(b, &bad)
+		return resp, ok, bad
+	}
+	for _, tc := range []struct {
+		name, query, ctype string
+		body               []byte
+	}{
+		{"raw linear16", "patient=p&encoding=linear16&sample_rate=16000", "audio/l16", pcm},
+		{"stereo WAV mixed to mono", "patient=p", "audio/wav", stereoWAV},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, r, _ := post(tc.query, tc.ctype, tc.body)
+			if resp.StatusCode != 200 || r.Results.Channels[0].Alternatives[0].Transcript != want || len(r.Results.Utterances) != 2 {
+				t.Fatalf("%d %+v", resp.StatusCode, r)
+			}
+			if r.Metadata.Duration != float64(len(pcm)/2)/16000 || r.Metadata.NoteState != string(review.StatePendingReview) {
+				t.Errorf("metadata %+v", r.Metadata)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, query, ctype string
+		body               []byte
+		status             int
+		code               string
+	}{
+		{"url", "patient=p", "application/json", []byte(`{"url":"https://example.com/a.wav"}`), 400, CodeUnsupportedEncoding},
+		{"ogg", "patient=p", "audio/ogg", append([]byte("OggS"), make([]byte, 100)...), 400, CodeUnsupportedEncoding},
+		{"raw without encoding", "patient=p", "application/octet-stream", pcm, 400, CodeUnsupportedEncoding},
+		{"session", "patient=p&session=" + newID(), "audio/wav", stereoWAV, 400, CodeInvalidParameter},
+		{"no patient", "", "audio/wav", stereoWAV, 400, CodeMissingPatient},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _, b := post(tc.query, tc.ctype, tc.body)
+			if resp.StatusCode != tc.status || b.Error.Code != tc.code || resp.Header.Get("dg-error") == "" || b.ErrMsg == "" {
+				t.Errorf("%d %+v (dg-error %q)", resp.StatusCode, b, resp.Header.Get("dg-error"))
+			}
+		})
+	}
+	var list listBody
+	e.do("GET", "/v1/notes", clin, nil, &list)
+	if len(list.Notes) != 2 {
+		t.Errorf("%d notes, want one per accepted file", len(list.Notes))
+	}
 }

@@ -46,6 +46,7 @@ type listenParams struct {
 	resume       bool
 	// sampleRateSet: the client named its rate (a resume must match).
 	sampleRateSet bool
+	encoding      string // "linear16", or "" (a WAV header is read if sent)
 	dg            deepgramOptions
 	// progress: send Progress messages (progress.go).
 	progress bool
@@ -90,8 +91,9 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 		switch key {
 		case "encoding":
 			if v != "linear16" {
-				return p, bad(CodeUnsupportedEncoding, key, "encoding %.32q is not supported; send raw linear16 PCM", v)
+				return p, bad(CodeUnsupportedEncoding, key, "encoding %.32q is not supported; send raw linear16 PCM, or a WAV file without encoding=", v)
 			}
+			p.encoding = v
 		case "sample_rate":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 8000 || n > 48000 {
@@ -257,22 +259,29 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 		s.log.WarnContext(r.Context(), "websocket upgrade failed", "error", err)
 		return
 	}
-	sess := &session{
-		srv:     s,
-		id:      id,
-		conn:    conn,
-		claims:  claims,
-		p:       p,
-		out:     make(chan outFrame, 64),
-		hash:    sha256.New(),
-		created: time.Now().UTC(),
-		started: time.Now(),
-		acked:   make(chan struct{}, 1),
-		moved:   make(chan struct{}),
-	}
-	sess.cw = newConnWriter(conn, id, p.sampleRate, s.limits.ResumeWindow)
+	sess := s.newSession(id, conn, claims, p)
 	sess.cw.handleControl(conn)
 	sess.run()
+}
+
+// newSession makes a new session id for conn (nil: a file's, which has
+// no socket).
+func (s *Server) newSession(id string, conn *websocket.Conn, claims Claims, p listenParams) *session {
+	return &session{
+		srv:      s,
+		id:       id,
+		conn:     conn,
+		claims:   claims,
+		p:        p,
+		out:      make(chan outFrame, 64),
+		hash:     sha256.New(),
+		created:  time.Now().UTC(),
+		started:  time.Now(),
+		acked:    make(chan struct{}, 1),
+		moved:    make(chan struct{}),
+		cw:       newConnWriter(conn, id, p.sampleRate, s.limits.ResumeWindow),
+		sniffing: p.encoding == "",
+	}
 }
 
 // newID is a random UUID (v4): the session id, which is also the
@@ -394,7 +403,13 @@ type session struct {
 	finishing bool        // guarded by srv.recs.mu
 	resend    bool        // guarded by srv.recs.mu: the connection offered resends from Durable
 	takenOver atomic.Bool // a connection has taken the session over (busy)
-	rebuilt   bool
+	// sink, when set, is given every message the writer sends (a file's
+	// session answers with them; the writer's goroutine calls it).
+	sink func(any)
+	// sniffing: the session's first audio is looked at for a container
+	// (no encoding= given); the reader's.
+	sniffing bool
+	rebuilt  bool
 	// heardThrough: a rebuilt session's audio offset up to which its
 	// client was sent Results before the restart, as far as the gateway
 	// can tell (all the audio stored then); the stream transcribes that
@@ -477,6 +492,23 @@ func (ss *session) run() {
 	s := ss.srv
 	s.metrics.sessionsActive.Inc()
 	defer s.metrics.sessionsActive.Dec()
+	log, pumpDone, ok := ss.open()
+	if !ok {
+		return
+	}
+	ss.readEnds = make(chan readEnd)
+	ss.stopRead = make(chan struct{})
+	ss.readerDone = make(chan struct{})
+	ss.startReader(ss.conn, ss.readEnds, ss.stopRead, ss.readerDone)
+
+	end := ss.loop(ss.readEnds)
+	ss.end(log, end, pumpDone)
+}
+
+// open starts a new session: its writer, stream, note, stored audio, live
+// drafts and pump. When it fails, it has told the client and closed.
+func (ss *session) open() (*slog.Logger, chan struct{}, bool) {
+	s := ss.srv
 	ctx := s.base
 	log := s.log.With(ss.attrs()...)
 
@@ -488,7 +520,7 @@ func (ss *session) run() {
 		log.Error("open transcription stream", "error", err)
 		ss.sendError(CodeSessionFailed, "the transcription stream could not be opened")
 		ss.closeAndWait(nil, closeFrame{websocket.CloseInternalServerErr, "session failed"})
-		return
+		return nil, nil, false
 	}
 	ss.stream = stream
 	note, err := s.opts.Notes.Create(ctx, &review.Note{
@@ -509,14 +541,14 @@ func (ss *session) run() {
 	if err != nil {
 		stream.Close()
 		ss.failStart(log, "note creation", err)
-		return
+		return nil, nil, false
 	}
 	ss.note = note
 	log = log.With("note_id", note.ID)
 	if err := ss.startDurable(ctx); err != nil {
 		stream.Close()
 		ss.failStart(log, "storing of the session's audio", err)
-		return
+		return nil, nil, false
 	}
 	ss.live = ss.startLiveDrafts(ctx, log)
 	ss.startProgress()
@@ -524,14 +556,7 @@ func (ss *session) run() {
 
 	pumpDone := make(chan struct{})
 	go ss.pump(pumpDone)
-
-	ss.readEnds = make(chan readEnd)
-	ss.stopRead = make(chan struct{})
-	ss.readerDone = make(chan struct{})
-	ss.startReader(ss.conn, ss.readEnds, ss.stopRead, ss.readerDone)
-
-	end := ss.loop(ss.readEnds)
-	ss.end(log, end, pumpDone)
+	return log, pumpDone, true
 }
 
 // newStream opens the session's transcription stream.
@@ -1052,6 +1077,12 @@ func (ss *session) take(typ int, data []byte) (endReason, bool) {
 			// Deepgram's older clients end a stream with an empty frame.
 			return endReason{name: "close_stream", code: websocket.CloseNormalClosure}, true
 		}
+		if ss.sniffing {
+			var end endReason
+			if data, end = ss.sniff(data); end.name != "" {
+				return end, true
+			}
+		}
 		if err := ss.accept(data); err != nil {
 			s.log.Error("write audio", append(ss.attrs(), "error", err)...)
 			return endReason{name: "transcription_failed", code: websocket.CloseInternalServerErr, reason: "transcription failed",
@@ -1132,6 +1163,9 @@ func (ss *session) writer() {
 			if f.close != nil {
 				w.close(*f.close)
 				continue
+			}
+			if ss.sink != nil {
+				ss.sink(f.msg)
 			}
 			if err := w.message(f.msg); err != nil {
 				ss.srv.log.Error("message not sent: it cannot be encoded", append(ss.attrs(), "message", fmt.Sprintf("%T", f.msg), "error", err)...)

@@ -75,6 +75,9 @@ type Limits struct {
 	MaxUtterance time.Duration
 	// MaxBodyBytes bounds REST request bodies (1 MiB).
 	MaxBodyBytes int64
+	// MaxFileBytes bounds a pre-recorded upload to POST /v1/listen
+	// (512 MiB: some four and a half hours at 16 kHz).
+	MaxFileBytes int64
 	// ResumeWindow is how long a session whose client vanished waits for
 	// it to reconnect with session=<id> before it is finished (drafted and
 	// queued). Zero finishes it at once. It needs Options.Audio.
@@ -145,6 +148,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = 60 * time.Second
+	}
+	if l.MaxFileBytes <= 0 {
+		l.MaxFileBytes = 512 << 20
 	}
 	if l.CloseGrace == 0 {
 		l.CloseGrace = 10 * time.Second
@@ -318,6 +324,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metricsHandler())
 	mux.HandleFunc("GET /v1/listen", s.listen)
+	mux.HandleFunc("POST /v1/listen", s.transcribeFile)
 	mux.HandleFunc("GET /v1/notes", s.listNotes)
 	mux.HandleFunc("GET /v1/notes/{id}", s.getNote)
 	mux.HandleFunc("PUT /v1/notes/{id}", s.editNote)

@@ -155,29 +155,46 @@ const maxWAVChunk = 1 << 20
 // write — is read to the end. Errors wrap ErrNotWAV, ErrMalformedWAV or
 // ErrNotPCM16.
 func ReadWAV(r io.Reader) (WAVFormat, []byte, error) {
-	var f WAVFormat
+	f, size, err := ReadWAVHeader(r)
+	if err != nil {
+		return f, nil, err
+	}
+	pcm, err := io.ReadAll(io.LimitReader(r, size))
+	if err != nil {
+		return f, nil, fmt.Errorf("%w: data chunk: %v", ErrMalformedWAV, err)
+	}
+	frame := 2 * f.Channels
+	pcm = pcm[:len(pcm)/frame*frame] // a truncated last frame is dropped, not misread
+	return f, pcm, nil
+}
+
+// ReadWAVHeader reads a WAV file's header, as ReadWAV does, up to the
+// start of its data, which the caller then reads from r as it comes (a
+// file streamed or uploaded). Errors are ReadWAV's.
+// size is the data chunk's declared size.
+func ReadWAVHeader(r io.Reader) (f WAVFormat, size int64, err error) {
 	var hdr [12]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return f, nil, fmt.Errorf("%w: %v", ErrNotWAV, err)
+		return f, 0, fmt.Errorf("%w: %v", ErrNotWAV, err)
 	}
 	if string(hdr[0:4]) != "RIFF" || string(hdr[8:12]) != "WAVE" {
-		return f, nil, ErrNotWAV
+		return f, 0, ErrNotWAV
 	}
 	gotFmt := false
 	for {
 		var ch [8]byte
 		if _, err := io.ReadFull(r, ch[:]); err != nil {
-			return f, nil, fmt.Errorf("%w: no data chunk", ErrMalformedWAV)
+			return f, 0, fmt.Errorf("%w: no data chunk", ErrMalformedWAV)
 		}
 		id, size := string(ch[0:4]), int64(binary.LittleEndian.Uint32(ch[4:8]))
 		switch id {
 		case "fmt ":
 			if size < 16 || size > maxWAVChunk {
-				return f, nil, fmt.Errorf("%w: fmt chunk of %d bytes", ErrMalformedWAV, size)
+				return f, 0, fmt.Errorf("%w: fmt chunk of %d bytes", ErrMalformedWAV, size)
 			}
 			body := make([]byte, size+size%2)
 			if _, err := io.ReadFull(r, body); err != nil {
-				return f, nil, fmt.Errorf("%w: fmt chunk: %v", ErrMalformedWAV, err)
+				return f, 0, fmt.Errorf("%w: fmt chunk: %v", ErrMalformedWAV, err)
 			}
 			tag := binary.LittleEndian.Uint16(body[0:2])
 			f.Channels = int(binary.LittleEndian.Uint16(body[2:4]))
@@ -187,26 +204,20 @@ func ReadWAV(r io.Reader) (WAVFormat, []byte, error) {
 				tag = binary.LittleEndian.Uint16(body[24:26])
 			}
 			if tag != 1 || f.BitsPerSample != 16 {
-				return f, nil, fmt.Errorf("%w: format tag %d, %d bits per sample", ErrNotPCM16, tag, f.BitsPerSample)
+				return f, 0, fmt.Errorf("%w: format tag %d, %d bits per sample", ErrNotPCM16, tag, f.BitsPerSample)
 			}
 			if f.Channels < 1 || f.SampleRate < 1 {
-				return f, nil, fmt.Errorf("%w: %d channels at %d Hz", ErrMalformedWAV, f.Channels, f.SampleRate)
+				return f, 0, fmt.Errorf("%w: %d channels at %d Hz", ErrMalformedWAV, f.Channels, f.SampleRate)
 			}
 			gotFmt = true
 		case "data":
 			if !gotFmt {
-				return f, nil, fmt.Errorf("%w: data chunk before fmt chunk", ErrMalformedWAV)
+				return f, 0, fmt.Errorf("%w: data chunk before fmt chunk", ErrMalformedWAV)
 			}
-			pcm, err := io.ReadAll(io.LimitReader(r, size))
-			if err != nil {
-				return f, nil, fmt.Errorf("%w: data chunk: %v", ErrMalformedWAV, err)
-			}
-			frame := 2 * f.Channels
-			pcm = pcm[:len(pcm)/frame*frame] // a truncated last frame is dropped, not misread
-			return f, pcm, nil
+			return f, size, nil
 		default:
 			if _, err := io.CopyN(io.Discard, r, size+size%2); err != nil {
-				return f, nil, fmt.Errorf("%w: chunk %q: %v", ErrMalformedWAV, id, err)
+				return f, 0, fmt.Errorf("%w: chunk %q: %v", ErrMalformedWAV, id, err)
 			}
 		}
 	}

@@ -1,0 +1,335 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription"
+)
+
+// Pre-recorded audio: POST /v1/listen with a WAV file, or raw linear16
+// (encoding=linear16&sample_rate=N), in the body, as Deepgram's
+// pre-recorded API and its SDKs' transcribeFile send it. The file becomes
+// a consultation exactly as a stream does: a session with no socket,
+// fed the file's audio through the same frames path, drafted, queued,
+// and answered in Deepgram's response shape.
+
+// fileChunk is how much of the file each frame of the session carries.
+const fileChunk = 32 << 10
+
+// prerecordedResponse is Deepgram's pre-recorded response, with the note
+// the file became in metadata (note_id, review_url: ours).
+type prerecordedResponse struct {
+	Metadata prerecordedMeta    `json:"metadata"`
+	Results  prerecordedResults `json:"results"`
+}
+
+type prerecordedMeta struct {
+	TransactionKey string         `json:"transaction_key"`
+	RequestID      string         `json:"request_id"`
+	SHA256         string         `json:"sha256"`
+	Created        string         `json:"created"`
+	Duration       float64        `json:"duration"`
+	Channels       int            `json:"channels"`
+	Models         []string       `json:"models"`
+	ModelInfo      map[string]any `json:"model_info"`
+	Tags           []string       `json:"tags,omitempty"`
+	NoteID         string         `json:"note_id,omitempty"`
+	NoteState      string         `json:"note_state,omitempty"`
+	ReviewURL      string         `json:"review_url,omitempty"`
+	// Errors are the Error messages a stream would have had (a gap in
+	// the transcript, a draft that failed): the note is queued all the same.
+	Errors []errorMsg `json:"errors,omitempty"`
+}
+
+type prerecordedResults struct {
+	Channels   []prerecordedChannel `json:"channels"`
+	Utterances []prerecordedUtt     `json:"utterances"`
+}
+
+type prerecordedChannel struct {
+	Alternatives []alternative `json:"alternatives"`
+}
+
+type prerecordedUtt struct {
+	Start      float64    `json:"start"`
+	End        float64    `json:"end"`
+	Confidence float64    `json:"confidence"`
+	Channel    int        `json:"channel"`
+	Transcript string     `json:"transcript"`
+	Words      []wireWord `json:"words"`
+	ID         string     `json:"id"`
+}
+
+// transcribeFile serves POST /v1/listen.
+func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
+	claims, _, err := s.authenticate(r, review.RoleClinician)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	if q.Has("session") || q.Has("resume") || q.Has("interim_results") {
+		s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Param: "session",
+			Message: "session, resume and interim_results are for streaming; a pre-recorded request is one whole consultation"})
+		return
+	}
+	p, err := s.parseListen(q, claims.Clinic, claims.Subject)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, s.limits.MaxFileBytes)
+	audio, err := fileAudio(r, body, &p)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.admit(claims.Subject); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer s.release(claims.Subject)
+	if !s.startSession() {
+		s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; send the file to another instance"))
+		return
+	}
+	defer s.sessions.Done()
+
+	id := newID()
+	ss := s.newSession(id, nil, claims, p)
+	var sent []any // what a stream's client would have been sent (the writer's)
+	ss.sink = func(m any) { sent = append(sent, m) }
+	log, pumpDone, ok := ss.open()
+	if !ok {
+		s.writeError(w, r, errorf(http.StatusInternalServerError, CodeSessionFailed, "the consultation could not be started"))
+		return
+	}
+	ss.readEnds, ss.stopRead = make(chan readEnd), make(chan struct{})
+	end, err := ss.feed(audio)
+	if err != nil {
+		log.Warn("file upload ended early: what came is drafted", "error", err)
+	}
+	ss.end(log, end, pumpDone)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		s.writeError(w, r, errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the file is larger than %d bytes; the audio before the limit is drafted as note %s", mbe.Limit, id))
+		return
+	}
+	writeJSON(w, http.StatusOK, ss.fileResponse(sent))
+}
+
+// feed gives the session the file's audio, frame by frame, as a reader
+// does a socket's, and says how the session ends; err is why the upload
+// could not be read to its end.
+func (ss *session) feed(audio io.Reader) (endReason, error) {
+	buf := make([]byte, fileChunk)
+	for {
+		n, err := io.ReadFull(audio, buf)
+		if n > 0 {
+			if end, ended := ss.takeFrame(websocket.BinaryMessage, buf[:n]); ended {
+				return end, nil
+			}
+			ss.waitForStore(ss.stopRead)
+		}
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			return endReason{name: "file", code: websocket.CloseNormalClosure}, nil
+		default:
+			return endReason{name: "file_incomplete", code: websocket.CloseNormalClosure}, err
+		}
+	}
+}
+
+// fileResponse builds Deepgram's response from what the session sent.
+func (ss *session) fileResponse(sent []any) prerecordedResponse {
+	var resp prerecordedResponse
+	alt := alternative{Words: []wireWord{}}
+	var texts []string
+	var conf float64
+	resp.Results.Utterances = []prerecordedUtt{}
+	for _, m := range sent {
+		switch m := m.(type) {
+		case resultsMsg:
+			a := m.Channel.Alternatives[0]
+			if !m.IsFinal || a.Transcript == "" {
+				continue
+			}
+			texts = append(texts, a.Transcript)
+			alt.Words = append(alt.Words, a.Words...)
+			conf += a.Confidence
+			resp.Results.Utterances = append(resp.Results.Utterances, prerecordedUtt{
+				Start: m.Start, End: m.Start + m.Duration, Confidence: a.Confidence, Transcript: a.Transcript,
+				Words: a.Words, ID: fmt.Sprintf("%s-%d", ss.id, len(resp.Results.Utterances)),
+			})
+		case noteReadyMsg:
+			resp.Metadata.NoteID, resp.Metadata.NoteState, resp.Metadata.ReviewURL = m.NoteID, m.State, m.ReviewURL
+		case metadataMsg:
+			resp.Metadata.TransactionKey, resp.Metadata.RequestID, resp.Metadata.SHA256 = m.TransactionKey, m.RequestID, m.SHA256
+			resp.Metadata.Created, resp.Metadata.Duration, resp.Metadata.Channels = m.Created, m.Duration, m.Channels
+			resp.Metadata.Models, resp.Metadata.ModelInfo = m.Models, m.ModelInfo
+		case errorMsg:
+			resp.Metadata.Errors = append(resp.Metadata.Errors, m)
+		}
+	}
+	alt.Transcript = strings.Join(texts, " ")
+	if len(texts) > 0 {
+		alt.Confidence = conf / float64(len(texts))
+	}
+	resp.Metadata.Tags = ss.p.dg.tags
+	resp.Results.Channels = []prerecordedChannel{{Alternatives: []alternative{alt}}}
+	return resp
+}
+
+// fileAudio reads the upload's format and returns its mono linear16
+// audio, setting p's sample rate: a WAV file (any rate from 8 to 48 kHz;
+// channels mixed to one), or raw linear16 when the query says
+// encoding=linear16 (sample_rate, default 16000). Anything else is
+// refused with what to send instead.
+func fileAudio(r *http.Request, body io.Reader, p *listenParams) (io.Reader, error) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
+		return nil, &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedEncoding, Param: "url",
+			Message: "the gateway does not fetch audio from a URL; send the file itself in the body"}
+	}
+	br := bufio.NewReaderSize(body, 64<<10)
+	if p.encoding == "linear16" {
+		return br, nil
+	}
+	head, _ := br.Peek(12)
+	c := sniffContainer(head)
+	if c != "wav" {
+		return nil, containerError(c, "send a WAV file (16-bit PCM), or raw audio with encoding=linear16&sample_rate=N")
+	}
+	f, size, err := transcription.ReadWAVHeader(br)
+	if err != nil {
+		return nil, &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedEncoding, Param: "encoding", Message: "the WAV file cannot be read: " + err.Error()}
+	}
+	if err := p.takeWAV(f); err != nil {
+		return nil, err
+	}
+	var data io.Reader = br
+	if size > 0 && size < 0xffffff00 {
+		// Chunks after the data (LIST, id3) are not audio; a recorder
+		// that streamed the file leaves the size unset (0 or all ones).
+		data = io.LimitReader(br, size)
+	}
+	if f.Channels == 1 {
+		return data, nil
+	}
+	return &monoReader{r: data, channels: f.Channels}, nil
+}
+
+// monoReader mixes interleaved 16-bit channels to one as it reads.
+type monoReader struct {
+	r        io.Reader
+	channels int
+	buf      []byte
+}
+
+func (m *monoReader) Read(p []byte) (int, error) {
+	frame := 2 * m.channels
+	n := len(p) / 2 * frame
+	if n == 0 {
+		return 0, io.ErrShortBuffer
+	}
+	if cap(m.buf) < n {
+		m.buf = make([]byte, n)
+	}
+	got, err := io.ReadFull(m.r, m.buf[:n])
+	got -= got % frame
+	samples, _ := transcription.DecodeLinear16(m.buf[:got])
+	out := transcription.EncodeLinear16(transcription.MixToMono(samples, m.channels))
+	copy(p, out)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	if len(out) > 0 && err == io.EOF {
+		err = nil
+	}
+	return len(out), err
+}
+
+// takeWAV checks a WAV file's format against the query and takes its rate.
+func (p *listenParams) takeWAV(f transcription.WAVFormat) error {
+	if f.SampleRate < 8000 || f.SampleRate > 48000 {
+		return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedSampleRate, Param: "sample_rate",
+			Message: fmt.Sprintf("the WAV file is at %d Hz; 8000 to 48000 are supported", f.SampleRate)}
+	}
+	if p.sampleRateSet && p.sampleRate != f.SampleRate {
+		return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedSampleRate, Param: "sample_rate",
+			Message: fmt.Sprintf("sample_rate=%d, but the WAV file is at %d Hz; leave sample_rate out for a WAV file", p.sampleRate, f.SampleRate)}
+	}
+	p.sampleRate = f.SampleRate
+	return nil
+}
+
+// sniffContainer names the container the first bytes of audio are in:
+// "wav", another known one ("ogg", "webm", "flac", "mp3", "mp4",
+// "aiff"), or "" when they are no known container (raw audio).
+func sniffContainer(b []byte) string {
+	switch {
+	case len(b) >= 12 && string(b[0:4]) == "RIFF" && string(b[8:12]) == "WAVE":
+		return "wav"
+	case bytes.HasPrefix(b, []byte("OggS")):
+		return "ogg"
+	case bytes.HasPrefix(b, []byte{0x1a, 0x45, 0xdf, 0xa3}):
+		return "webm"
+	case bytes.HasPrefix(b, []byte("fLaC")):
+		return "flac"
+	case bytes.HasPrefix(b, []byte("ID3")):
+		return "mp3"
+	case len(b) >= 8 && string(b[4:8]) == "ftyp":
+		return "mp4"
+	case bytes.HasPrefix(b, []byte("FORM")):
+		return "aiff"
+	}
+	return ""
+}
+
+// containerError refuses audio in container c (empty: not one known).
+func containerError(c, what string) error {
+	msg := "the audio is in no format the gateway reads; " + what
+	if c != "" {
+		msg = fmt.Sprintf("the audio is %s, which the gateway does not decode; %s", strings.ToUpper(c), what)
+	}
+	return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedEncoding, Param: "encoding", Message: msg}
+}
+
+// sniff looks at a session's first audio for a container (no encoding=
+// given): a WAV header is read and dropped, its format checked against
+// the session's; another container ends the session with a clear Error
+// (close 1003) rather than become a junk note; anything else is raw
+// linear16. The reader's, under takeMu.
+func (ss *session) sniff(data []byte) ([]byte, endReason) {
+	ss.sniffing = false
+	c := sniffContainer(data)
+	if c == "" {
+		return data, endReason{}
+	}
+	refuse := func(msg string) ([]byte, endReason) {
+		return nil, endReason{name: "unsupported_encoding", code: websocket.CloseUnsupportedData, reason: "unsupported audio format",
+			errCode: CodeUnsupportedEncoding, errDesc: msg}
+	}
+	if c != "wav" {
+		return refuse(containerError(c, "stream a WAV file (16-bit PCM, mono), or raw audio with encoding=linear16&sample_rate=N").(*apiError).Message)
+	}
+	r := bytes.NewReader(data)
+	f, _, err := transcription.ReadWAVHeader(r)
+	if err != nil {
+		return refuse("the WAV header could not be read (send it whole in the first message): " + err.Error())
+	}
+	if f.Channels != 1 || f.SampleRate != ss.p.sampleRate {
+		return refuse(fmt.Sprintf("the WAV stream is %d channel(s) at %d Hz; stream mono audio, and connect with sample_rate=%d", f.Channels, f.SampleRate, f.SampleRate))
+	}
+	return data[len(data)-r.Len():], endReason{}
+}
