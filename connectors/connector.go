@@ -130,3 +130,27 @@ func IsPermanent(err error) bool {
 	var pe *PushError
 	return errors.As(err, &pe) && pe.Permanent
 }
+
+// NotJudged is the rule for a failed look before a create (a search or list
+// for an earlier push, or the token to make it with): the document itself
+// was not judged, so the failure is transient whatever the EHR answered —
+// a refused search or an unavailable token endpoint must keep the note
+// queued, never fail it for good. what prefixes the message ("cannot check
+// the EHR for an earlier push"). A caller whose EHR answers a look with a
+// verdict on the note itself (athenahealth's 404 for an unknown patient)
+// decides that before calling NotJudged.
+func NotJudged(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var pe *PushError
+	if !errors.As(err, &pe) {
+		return &PushError{Message: what + ": " + err.Error(), Err: err}
+	}
+	cp := *pe
+	cp.Permanent = false
+	if what != "" {
+		cp.Message = what + ": " + pe.Message
+	}
+	return &cp
+}

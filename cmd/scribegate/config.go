@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scribegate/scribegate/connectors"
 )
 
 // Config is the whole gateway configuration: one YAML file (see
@@ -469,37 +471,8 @@ func setFromString(f reflect.Value, s string) error {
 }
 
 // decodeStrict decodes a connector instance's YAML node into v, refusing
-// unknown keys. The "kind" key is the registry's, so it is removed first.
-func decodeStrict(n yaml.Node, v any) error {
-	if n.Kind != yaml.MappingNode {
-		return errors.New("settings must be a mapping")
-	}
-	trimmed := n
-	trimmed.Content = nil
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "kind" {
-			continue
-		}
-		trimmed.Content = append(trimmed.Content, n.Content[i], n.Content[i+1])
-	}
-	raw, err := yaml.Marshal(&trimmed)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
-}
+// unknown keys (connectors.DecodeSettings).
+func decodeStrict(n yaml.Node, v any) error { return connectors.DecodeSettings(n, v) }
 
 // instanceKind returns the "kind" key of a connector instance's settings.
-func instanceKind(n yaml.Node) (string, error) {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "kind" {
-			return n.Content[i+1].Value, nil
-		}
-	}
-	return "", errors.New(`missing "kind"`)
-}
+func instanceKind(n yaml.Node) (string, error) { return connectors.SettingsKind(n) }

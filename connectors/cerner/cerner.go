@@ -122,20 +122,15 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 }
 
 // find looks for an earlier push among the patient's documents on the
-// note's encounter (the first 100; a gateway retries within minutes, so
-// ours is among the newest).
+// note's encounter, every page of them (fhirclient.Search follows
+// Bundle.link[next], 100 a page, and fails rather than answer from part of
+// the list).
 func (c *Connector) find(ctx context.Context, d *connectors.Document) (string, bool, error) {
 	b, err := c.fhir.Search(ctx, fhirdoc.DocumentReferenceType, url.Values{
 		"patient": {d.Patient}, "encounter": {d.Encounter}, "_count": {"100"},
 	})
 	if err != nil {
-		var pe *connectors.PushError
-		if errors.As(err, &pe) {
-			cp := *pe
-			cp.Permanent = false // a refused search does not judge the note
-			return "", false, &cp
-		}
-		return "", false, err
+		return "", false, connectors.NotJudged(err, "cannot check Oracle Health for an earlier push")
 	}
 	id := c.profile.NoteIdentifier(d)
 	for _, r := range b.Matches() {

@@ -18,6 +18,7 @@ import (
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirclient"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
+	"github.com/scribegate/scribegate/connectors/ledger"
 )
 
 // Kind is the connector kind this package registers.
@@ -61,7 +62,7 @@ type Settings struct {
 	// carries; empty means fhirdoc.DefaultNoteSystem.
 	IdentifierSystem string `yaml:"identifier_system" json:"identifier_system"`
 	// LedgerFile is where the push ledger is kept; empty keeps it in
-	// memory (see Ledger).
+	// memory (see package ledger).
 	LedgerFile string `yaml:"ledger_file" json:"ledger_file"`
 }
 
@@ -72,7 +73,7 @@ type Options struct {
 	Logger     *slog.Logger
 	// Ledger overrides Settings.LedgerFile, e.g. with one in the gateway's
 	// store.
-	Ledger Ledger
+	Ledger ledger.Ledger
 	// Key overrides Settings.PrivateKeyFile (for keys from a KMS or tests).
 	Key crypto.Signer
 	// Name is the instance name, for logs.
@@ -87,12 +88,10 @@ type Connector struct {
 	tokens    *TokenCache
 	mu        sync.Mutex
 	last      string // the token most recently handed out
-	ledger    Ledger
+	guard     *ledger.Guard
 	profile   fhirdoc.Profile
 	noteTypes []string
 	log       *slog.Logger
-	locks     keyLocks
-	now       func() time.Time
 }
 
 var (
@@ -180,19 +179,20 @@ func New(s Settings, o Options) (*Connector, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ledger := o.Ledger
-	if ledger == nil {
+	led := o.Ledger
+	if led == nil {
 		if s.LedgerFile != "" {
-			l, err := OpenFileLedger(s.LedgerFile)
+			l, err := ledger.OpenFile(s.LedgerFile)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("epic: %w", err)
 			}
-			ledger = l
+			led = l
 		} else {
-			log.Warn("epic: no ledger_file; the push ledger is in memory and a restart relies on search alone", "instance", o.Name)
-			ledger = NewMemoryLedger()
+			log.Warn("epic: no ledger_file; the push ledger is in memory and every push searches first", "instance", o.Name)
+			led = ledger.NewMemory()
 		}
 	}
+	_, inMemory := led.(*ledger.Memory)
 	bs := &BackendServices{
 		ClientID: s.ClientID, TokenURL: s.TokenURL, KeyID: s.KeyID, Key: key,
 		Algorithm: s.Algorithm, HTTPClient: hc, Timeout: timeout,
@@ -203,11 +203,10 @@ func New(s Settings, o Options) (*Connector, error) {
 	c := &Connector{
 		name:      o.Name,
 		tokens:    NewTokenCache(bs.TokenContext, time.Minute, nil),
-		ledger:    ledger,
+		guard:     &ledger.Guard{Ledger: led, Durable: !inMemory, Logger: log.With("instance", o.Name)},
 		profile:   fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Preliminary: preliminary, Declare: true},
 		noteTypes: slices.Clone(noteTypes),
 		log:       log,
-		now:       time.Now,
 	}
 	c.fhir = &fhirclient.Client{Base: s.BaseURL, HTTP: hc, Timeout: timeout, Auth: fhirclient.TokenFunc(c.token)}
 	return c, nil
@@ -250,62 +249,25 @@ func permanent(msg string, err error) *connectors.PushError {
 }
 
 // Push files d as a clinical note. Epic has no conditional create, so the
-// connector records each attempt in its ledger before sending; after an
-// attempt whose outcome is unknown, it searches the encounter's notes for
-// the document's identifier before creating again.
+// push goes through the ledger (package ledger): an attempt is recorded
+// before sending, and after an attempt whose outcome is unknown the
+// encounter's notes are searched — every page — for the document's
+// identifier before anything is created again.
 func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
 	body, err := c.Build(d)
 	if err != nil {
 		return connectors.Receipt{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Message: "push cancelled", Err: err}
-	}
-	key := connectors.Identifier(d.NoteID, d.Version)
-	unlock := c.locks.lock(key)
-	defer unlock()
 	log := c.log.With("instance", c.name, "note", d.NoteID, "version", d.Version)
-
-	e, _, err := c.ledger.Get(ctx, key)
+	rc, err := c.guard.Push(ctx, connectors.Identifier(d.NoteID, d.Version),
+		func(ctx context.Context) (string, bool, error) { return c.find(ctx, d) },
+		func(ctx context.Context) (string, error) { return c.create(ctx, body) })
 	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Message: "push ledger unavailable", Err: err}
+		log.Warn("epic: push failed", "err", err)
+		return rc, err
 	}
-	if e.ExternalID != "" {
-		log.Info("epic: already filed", "external_id", e.ExternalID)
-		return connectors.Receipt{ExternalID: e.ExternalID, Duplicate: true}, nil
-	}
-	if e.Attempts > 0 {
-		id, found, err := c.find(ctx, d)
-		if err != nil {
-			// Creating now could file a second note: stop and retry later.
-			return connectors.Receipt{}, err
-		}
-		if found {
-			e.ExternalID, e.Updated = id, c.now()
-			if err := c.ledger.Put(ctx, key, e); err != nil {
-				log.Warn("epic: ledger write failed", "err", err)
-			}
-			log.Info("epic: earlier attempt had filed the note", "external_id", id)
-			return connectors.Receipt{ExternalID: id, Duplicate: true}, nil
-		}
-	}
-	e.Attempts++
-	e.Updated = c.now()
-	if err := c.ledger.Put(ctx, key, e); err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Message: "push ledger unavailable", Err: err}
-	}
-	id, err := c.create(ctx, body)
-	if err != nil {
-		log.Warn("epic: create failed", "err", err, "attempt", e.Attempts)
-		return connectors.Receipt{}, err
-	}
-	e.ExternalID, e.Updated = id, c.now()
-	if err := c.ledger.Put(ctx, key, e); err != nil {
-		// Filed, but not recorded: the next push searches and finds it.
-		log.Warn("epic: ledger write failed after create", "err", err, "external_id", id)
-	}
-	log.Info("epic: filed", "external_id", id)
-	return connectors.Receipt{ExternalID: id}, nil
+	log.Info("epic: filed", "external_id", rc.ExternalID, "duplicate", rc.Duplicate)
+	return rc, nil
 }
 
 // create POSTs the DocumentReference; Epic answers 201 with a relative
@@ -326,20 +288,12 @@ func (c *Connector) create(ctx context.Context, body []byte) (string, error) {
 // find searches the patient's notes on the encounter for d's identifier.
 // Epic's clinical-notes search is by patient and encounter (Epic does not
 // document an identifier search parameter for notes), so identifiers are
-// compared here.
+// compared here, on every page of the result (fhirclient.Search follows
+// Bundle.link[next] and fails rather than answer from part of the list).
 func (c *Connector) find(ctx context.Context, d *connectors.Document) (string, bool, error) {
 	q := url.Values{"patient": {d.Patient}, "encounter": {d.Encounter}}
 	b, err := c.fhir.Search(ctx, fhirdoc.DocumentReferenceType, q)
 	if err != nil {
-		var pe *connectors.PushError
-		if errors.As(err, &pe) {
-			// A refused search must not become a permanent push failure:
-			// the note itself was not judged.
-			cp := *pe
-			cp.Permanent = false
-			cp.Message = "cannot check Epic for an earlier push: " + pe.Message
-			return "", false, &cp
-		}
 		return "", false, err
 	}
 	id := c.profile.NoteIdentifier(d)
@@ -389,39 +343,4 @@ func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
 	}
 	out := []connectors.CheckResult{{Name: "token", OK: true, Detail: "SMART Backend Services token issued"}}
 	return append(out, c.fhir.CheckCreate(ctx, fhirdoc.DocumentReferenceType))
-}
-
-// keyLocks serialises pushes of the same document so that two concurrent
-// pushes cannot both decide to create it.
-type keyLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyLock
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyLocks) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyLock{}
-	}
-	l := k.m[key]
-	if l == nil {
-		l = &keyLock{}
-		k.m[key] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		k.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
 }

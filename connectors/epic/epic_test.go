@@ -30,6 +30,7 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
+	"github.com/scribegate/scribegate/connectors/ledger"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -83,7 +84,7 @@ func (e *env) settings() epic.Settings {
 func (e *env) connector(t *testing.T, key crypto.Signer, mod func(*epic.Settings, *epic.Options)) *epic.Connector {
 	t.Helper()
 	s := e.settings()
-	o := epic.Options{Key: key, Ledger: epic.NewMemoryLedger(), Name: "epic-test"}
+	o := epic.Options{Key: key, Ledger: ledger.NewMemory(), Name: "epic-test"}
 	if mod != nil {
 		mod(&s, &o)
 	}
@@ -500,31 +501,5 @@ func TestGoldenDocumentReference(t *testing.T) {
 	}
 	if err := fhirschema.ForTest(t).Validate(want); err != nil {
 		t.Errorf("golden file is not valid R4: %v", err)
-	}
-}
-
-func TestFileLedgerSurvivesReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.json")
-	ctx := context.Background()
-	l, err := epic.OpenFileLedger(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Put(ctx, "n-v1", epic.Entry{Attempts: 1, ExternalID: "abc"}); err != nil {
-		t.Fatal(err)
-	}
-	l2, err := epic.OpenFileLedger(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, ok, err := l2.Get(ctx, "n-v1")
-	if err != nil || !ok || e.ExternalID != "abc" || e.Attempts != 1 {
-		t.Fatalf("reopened ledger: %+v %v %v", e, ok, err)
-	}
-	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := epic.OpenFileLedger(path); err == nil {
-		t.Error("corrupt ledger opened without error")
 	}
 }

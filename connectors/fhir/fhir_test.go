@@ -17,6 +17,7 @@ import (
 	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/fhir"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
+	"gopkg.in/yaml.v3"
 )
 
 // tokens is a stand-in authorization server: one valid token at a time,
@@ -45,18 +46,13 @@ func (tk *tokens) check(r *http.Request) error {
 	return nil
 }
 
-// decode is a strict Config.Decode over a settings map, as the gateway's
-// configuration loader provides.
-func decode(settings map[string]any) func(any) error {
-	return func(v any) error {
-		b, err := json.Marshal(settings)
-		if err != nil {
-			return err
-		}
-		dec := json.NewDecoder(strings.NewReader(string(b)))
-		dec.DisallowUnknownFields()
-		return dec.Decode(v)
+// config is the gateway's Config for settings given as YAML key/values.
+func config(t *testing.T, settings map[string]any) connectors.Config {
+	b, err := yaml.Marshal(settings)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return connectortest.Config(t, "fhir-test", string(b))
 }
 
 func setup(t *testing.T) (connectors.Connector, connectortest.Target) {
@@ -66,10 +62,7 @@ func setup(t *testing.T) (connectors.Connector, connectortest.Target) {
 		t.Fatal("cannot write token file")
 	}
 	srv.SetAuth(tk.check)
-	c, err := connectors.Open(t.Context(), fhir.Kind, connectors.Config{
-		Name:   "fhir-test",
-		Decode: decode(map[string]any{"base_url": srv.URL, "token_file": tk.file, "timeout": "5s"}),
-	})
+	c, err := connectors.Open(t.Context(), fhir.Kind, config(t, map[string]any{"base_url": srv.URL, "token_file": tk.file, "timeout": "5s"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +132,7 @@ func TestSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := connectors.Open(t.Context(), fhir.Kind, connectors.Config{Name: "x", Decode: decode(tt.settings)})
+			_, err := connectors.Open(t.Context(), fhir.Kind, config(t, tt.settings))
 			if tt.wantErr == "" && err != nil {
 				t.Fatalf("Open: %v", err)
 			}

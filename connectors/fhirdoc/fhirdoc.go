@@ -97,6 +97,36 @@ type Profile struct {
 	// Location is the time zone the declaration's approval date is written
 	// in; nil means UTC.
 	Location *time.Location
+	// Category replaces the document's category, for EHRs that file notes
+	// by a category of their own (an AU or local code system) or search
+	// by one; nil means US Core's clinical-note.
+	Category []fhir.CodeableConcept
+	// ContentType is the text attachment's media type; empty means
+	// PlainTextContentType. Some EHRs refuse the charset parameter and
+	// want a bare "text/plain".
+	ContentType string
+}
+
+// USCoreClinicalNote is the US Core DocumentReference category every
+// clinical note carries unless a Profile names another.
+func USCoreClinicalNote() fhir.CodeableConcept {
+	return fhir.CodeableConcept{
+		Coding: []fhir.Coding{{System: ptr(USCoreCategorySystem), Code: ptr("clinical-note"), Display: ptr("Clinical Note")}},
+	}
+}
+
+func (p Profile) category() []fhir.CodeableConcept {
+	if p.Category == nil {
+		return []fhir.CodeableConcept{USCoreClinicalNote()}
+	}
+	return p.Category
+}
+
+func (p Profile) contentType() string {
+	if p.ContentType == "" {
+		return PlainTextContentType
+	}
+	return p.ContentType
 }
 
 func (p Profile) software() string {
@@ -227,7 +257,7 @@ func BuildDocumentReference(d *connectors.Document, p Profile) (fhir.DocumentRef
 	sum := sha1.Sum(text)
 	content := []fhir.DocumentReferenceContent{{
 		Attachment: fhir.Attachment{
-			ContentType: ptr(PlainTextContentType),
+			ContentType: ptr(p.contentType()),
 			Data:        ptr(base64.StdEncoding.EncodeToString(text)),
 			Size:        ptr(len(text)),
 			Hash:        ptr(base64.StdEncoding.EncodeToString(sum[:])),
@@ -265,9 +295,7 @@ func BuildDocumentReference(d *connectors.Document, p Profile) (fhir.DocumentRef
 			Coding: []fhir.Coding{{System: ptr(LOINCSystem), Code: ptr(d.LOINC), Display: nonEmpty(d.LOINCDisplay)}},
 			Text:   nonEmpty(d.LOINCDisplay),
 		},
-		Category: []fhir.CodeableConcept{{
-			Coding: []fhir.Coding{{System: ptr(USCoreCategorySystem), Code: ptr("clinical-note"), Display: ptr("Clinical Note")}},
-		}},
+		Category:      p.category(),
 		Subject:       ref("Patient", d.Patient, "", p.PatientSystem),
 		Date:          ptr(instant(d.ApprovedAt)),
 		Authenticator: ref("Practitioner", d.Approver, d.ApproverName, p.PractitionerSystem),

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirschema"
@@ -343,3 +345,45 @@ func TestDeclaration(t *testing.T) {
 		t.Errorf("without Declare the text changed: %q", got)
 	}
 }
+
+func TestProfileCategoryAndContentType(t *testing.T) {
+	d := sampleDocument()
+	local := fhir.CodeableConcept{Coding: []fhir.Coding{{System: ptrTo("urn:example:category"), Code: ptrTo("scribe")}}}
+	for _, tc := range []struct {
+		name            string
+		p               fhirdoc.Profile
+		category, ctype string
+	}{
+		{"defaults", fhirdoc.Profile{}, "clinical-note", "text/plain; charset=utf-8"},
+		{"own category, bare text/plain", fhirdoc.Profile{Category: []fhir.CodeableConcept{local}, ContentType: "text/plain"}, "scribe", "text/plain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dr, err := fhirdoc.BuildDocumentReference(d, tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := fhirdoc.Marshal(dr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fhirschema.ForTest(t).Validate(b); err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Category []struct{ Coding []struct{ Code string } }
+				Content  []struct{ Attachment struct{ ContentType string } }
+			}
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Category) != 1 || got.Category[0].Coding[0].Code != tc.category {
+				t.Errorf("category %+v, want %s", got.Category, tc.category)
+			}
+			if got.Content[0].Attachment.ContentType != tc.ctype {
+				t.Errorf("content type %q, want %q", got.Content[0].Attachment.ContentType, tc.ctype)
+			}
+		})
+	}
+}
+
+func ptrTo(s string) *string { return &s }
