@@ -71,6 +71,9 @@ func (it inboxTarget) Filed(t testing.TB, ident string) []connectortest.Filed {
 		if len(m["OBX"]) >= 2 {
 			f.Text = unescapeFT(m["OBX"][1][5])
 		}
+		if len(m["OBX"]) >= 3 {
+			f.Declaration = unescapeFT(m["OBX"][2][5]) // the footer
+		}
 		if m["OBR"][0][25] == "C" {
 			f.Replaces = replacesFrom(unescapeFT(m["OBX"][2][5]))
 		}

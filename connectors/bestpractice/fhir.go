@@ -106,45 +106,28 @@ func (t *fhirTransport) push(ctx context.Context, d *connectors.Document, patien
 	id := p.NoteIdentifier(cp)
 	found, err := t.fc.SearchIdentifier(ctx, fhirdoc.DocumentReferenceType, *id.System, *id.Value)
 	if err != nil {
-		return connectors.Receipt{}, notJudged(prefix(err))
+		return connectors.Receipt{}, connectors.NotJudged(prefix(err), "cannot check for an earlier push")
 	}
-	if len(found) > 0 {
-		log.InfoContext(ctx, "bestpractice: already filed", "external_id", found[0].ID)
-		return connectors.Receipt{ExternalID: found[0].ID, Duplicate: true}, nil
-	}
-	cr, err := t.fc.Create(ctx, fhirdoc.DocumentReferenceType, body, p.IfNoneExist(cp))
-	if err != nil {
-		return connectors.Receipt{}, prefix(err)
-	}
-	if !cr.Existing {
-		prov, err := fhirdoc.BuildProvenance(cp, fhirdoc.DocumentTarget(cr.ID, cp, p), p)
-		if err == nil {
-			var pb []byte
-			if pb, err = fhirdoc.Marshal(prov); err == nil {
-				_, err = t.fc.Create(ctx, "Provenance", pb, "")
-			}
-		}
+	ext, dup := "", len(found) > 0
+	if dup {
+		ext = found[0].ID
+	} else {
+		cr, err := t.fc.Create(ctx, fhirdoc.DocumentReferenceType, body, p.IfNoneExist(cp))
 		if err != nil {
-			// Filed: failing now would only make the gateway retry a
-			// document Bp Premier has.
-			log.ErrorContext(ctx, "bestpractice: provenance not filed", "external_id", cr.ID, "err", err)
+			return connectors.Receipt{}, prefix(err)
+		}
+		ext, dup = cr.ID, cr.Existing
+	}
+	// The AI declaration is judged by what Bp Premier holds too: a
+	// Provenance is filed unless one already targets the document.
+	if err := t.fc.FileProvenance(ctx, cp, ext, p, !dup); err != nil {
+		log.WarnContext(ctx, "bestpractice: provenance not filed", "external_id", ext, "err", err)
+		if !connectors.IsPermanent(err) {
+			return connectors.Receipt{}, prefix(err)
 		}
 	}
-	log.InfoContext(ctx, "bestpractice: filed", "external_id", cr.ID, "duplicate", cr.Existing)
-	return connectors.Receipt{ExternalID: cr.ID, Duplicate: cr.Existing}, nil
-}
-
-// notJudged makes a failed search transient: the note itself was not
-// refused, so it must stay queued.
-func notJudged(err error) error {
-	var pe *connectors.PushError
-	if errors.As(err, &pe) {
-		cp := *pe
-		cp.Permanent = false
-		cp.Message = "cannot check for an earlier push: " + pe.Message
-		return &cp
-	}
-	return err
+	log.InfoContext(ctx, "bestpractice: filed", "external_id", ext, "duplicate", dup)
+	return connectors.Receipt{ExternalID: ext, Duplicate: dup}, nil
 }
 
 func prefix(err error) error {

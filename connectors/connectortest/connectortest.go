@@ -2,9 +2,18 @@
 // manner of testing/fstest: a connector's own test calls Run with a Harness
 // that starts the connector against a stand-in for its EHR, and the kit
 // checks what every connector must do — file a valid document exactly once,
-// survive a lost response and retries, surface the EHR's reason for a
-// refusal, send amendments, recover from expired tokens, honour
-// cancellation, and be safe for concurrent use.
+// declare the AI that drafted it (the AI-asserted security label and a
+// Provenance, or the declaration in the note where the EHR takes no
+// Provenance), survive a lost response and retries, find an earlier push
+// beyond the first page of a search, keep a note queued (transient) when a
+// search or the token endpoint fails or refuses, reuse tokens, surface the
+// EHR's reason for a refusal, send amendments, recover from expired
+// tokens, honour cancellation, and be safe for concurrent use.
+//
+// The kit is only as strict as the Target lets it be: the cases for search
+// and token faults, paging and token reuse need a Target that also
+// implements Faulter, Pager and TokenCounter (FHIRTarget does, given a
+// token endpoint); without them those cases are skipped, and say so.
 //
 // The kit never looks at the wire itself: a Target reports what the EHR
 // filed and injects failures, so a vendor whose API is not FHIR
@@ -23,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,6 +78,52 @@ func (f Fault) String() string {
 	return fmt.Sprintf("Fault(%d)", int(f))
 }
 
+// Where says which requests a fault strikes.
+type Where int
+
+const (
+	// OnWrite: the document create (what Target.Inject strikes).
+	OnWrite Where = iota
+	// OnSearch: the searches and lists a connector makes to find an
+	// earlier push (and any other read).
+	OnSearch
+	// OnToken: the token endpoint.
+	OnToken
+)
+
+func (w Where) String() string {
+	switch w {
+	case OnWrite:
+		return "write"
+	case OnSearch:
+		return "search"
+	case OnToken:
+		return "token"
+	}
+	return fmt.Sprintf("Where(%d)", int(w))
+}
+
+// Faulter is a Target that can fail searches and token requests as well as
+// writes. InjectAt returns false when it cannot produce f at where.
+type Faulter interface {
+	InjectAt(where Where, f Fault, message string, n int) bool
+}
+
+// Pager is a Target whose searches page. SetPageSize makes the EHR answer
+// every search (or list) with at most n entries a page, whatever the
+// connector asks for, so the kit can put an earlier push beyond the first
+// page.
+type Pager interface {
+	SetPageSize(n int) bool
+}
+
+// TokenCounter is a Target whose EHR issues tokens. TokenUse returns how
+// many tokens were issued and how many API requests (not counting the
+// token requests) were made so far.
+type TokenCounter interface {
+	TokenUse() (issued, requests int)
+}
+
 // Filed is one document as the EHR holds it.
 type Filed struct {
 	// ID is the EHR's id for it.
@@ -80,6 +136,17 @@ type Filed struct {
 	// Replaces names what the document replaces (identifier value or the
 	// EHR id of the earlier version); empty for an original.
 	Replaces string
+	// Declaration is the AI declaration where the EHR keeps it apart from
+	// the note text (a footer segment, a vendor field); it must say the
+	// note was drafted with AI and name the approving clinician. A
+	// declaration at the end of Text (fhirdoc.Profile.Declare) is found
+	// there.
+	Declaration string
+	// Provenances are the Provenance resources the EHR holds for the
+	// document (FHIR EHRs that take them); each is checked against the R4
+	// schema and must name the AI as author and a clinician as verifier,
+	// and there must be at most one.
+	Provenances []json.RawMessage
 }
 
 // Target is the EHR stand-in's inspection and fault injection.
@@ -160,6 +227,10 @@ func Run(t *testing.T, h Harness) {
 	t.Run("CancellationHonoured", k.cancellation)
 	t.Run("ConcurrentPushes", k.concurrent)
 	t.Run("IncompleteDocumentIsPermanent", k.incomplete)
+	t.Run("LostResponseBeyondFirstPage", k.pagedLostResponse)
+	t.Run("SearchFaultsAreTransient", k.searchFaults)
+	t.Run("TokenFaultsAreTransient", k.tokenFaults)
+	t.Run("TokensReused", k.tokensReused)
 }
 
 type kit struct{ h Harness }
@@ -168,9 +239,20 @@ type kit struct{ h Harness }
 // RetryAfter (capped) or a short backoff; permanent failures at once.
 // It returns the receipt, the errors seen, and the final error.
 func (k kit) push(ctx context.Context, c connectors.Connector, d *connectors.Document) (connectors.Receipt, []error, error) {
+	return k.pushN(ctx, c, d, k.h.MaxAttempts, 0)
+}
+
+// pushN is push with its own bound on attempts and, when perAttempt is
+// positive, a deadline on each attempt (for stalls).
+func (k kit) pushN(ctx context.Context, c connectors.Connector, d *connectors.Document, attempts int, perAttempt time.Duration) (connectors.Receipt, []error, error) {
 	var errs []error
-	for attempt := range k.h.MaxAttempts {
-		rc, err := c.Push(ctx, d)
+	for attempt := range attempts {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if perAttempt > 0 {
+			actx, cancel = context.WithTimeout(ctx, perAttempt)
+		}
+		rc, err := c.Push(actx, d)
+		cancel()
 		if err == nil {
 			return rc, errs, nil
 		}
@@ -189,7 +271,7 @@ func (k kit) push(ctx context.Context, c connectors.Connector, d *connectors.Doc
 			return rc, errs, ctx.Err()
 		}
 	}
-	return connectors.Receipt{}, errs, fmt.Errorf("connectortest: still failing after %d attempts: %w", k.h.MaxAttempts, errors.Join(errs...))
+	return connectors.Receipt{}, errs, fmt.Errorf("connectortest: still failing after %d attempts: %w", attempts, errors.Join(errs...))
 }
 
 func (k kit) filedOnce(t *testing.T, target Target, d *connectors.Document) Filed {
@@ -204,15 +286,27 @@ func (k kit) filedOnce(t *testing.T, target Target, d *connectors.Document) File
 	// A connector for an EHR that takes no Provenance declares the AI in
 	// the note (fhirdoc.Profile.Declare): the approved text, then the
 	// declaration naming the approver.
-	if note, decl, ok := fhirdoc.SplitDeclaration(f.Text); ok {
+	note, decl, declared := fhirdoc.SplitDeclaration(f.Text)
+	if declared {
 		text = note
+	} else if f.Declaration != "" {
+		decl, declared = f.Declaration, true
+	}
+	if declared {
 		approver := d.ApproverName
 		if approver == "" {
 			approver = d.Approver
 		}
-		if !strings.Contains(decl, "approved by "+approver) {
-			t.Errorf("AI declaration %q does not name the approver %q", decl, approver)
+		if !strings.Contains(strings.ToLower(decl), "approved by "+strings.ToLower(approver)) || !strings.Contains(decl, "AI") {
+			t.Errorf("AI declaration %q does not say the note was drafted with AI and approved by %q", decl, approver)
 		}
+	}
+	checkProvenances(t, f.Provenances)
+	if !declared && len(f.Provenances) == 0 {
+		t.Errorf("document %s does not declare the AI: no Provenance and no declaration in the note", ident)
+	}
+	if f.Resource != nil && !hasAISecurityLabel(f.Resource) {
+		t.Errorf("document %s carries no %s|%s security label", ident, fhirdoc.ObservationValueSystem, fhirdoc.AIAssertedCode)
 	}
 	if text != d.Text {
 		t.Errorf("filed text %q, want the approved text %q", f.Text, d.Text)
@@ -429,5 +523,199 @@ func (k kit) incomplete(t *testing.T) {
 	}
 	if n := len(target.Filed(t, connectors.Identifier(d.NoteID, d.Version))); n != 0 {
 		t.Errorf("%d documents filed without text", n)
+	}
+}
+
+// checkProvenances checks the Provenances filed for one document: at most
+// one, valid R4, with the AI as author and a clinician as verifier.
+func checkProvenances(t *testing.T, provs []json.RawMessage) {
+	t.Helper()
+	if len(provs) > 1 {
+		t.Errorf("EHR holds %d Provenances for one document, want at most 1", len(provs))
+	}
+	for _, raw := range provs {
+		if err := fhirschema.ForTest(t).Validate(raw); err != nil {
+			t.Errorf("filed Provenance is not valid FHIR R4: %v", err)
+		}
+		var p struct {
+			Agent []struct {
+				Type struct {
+					Coding []struct{ System, Code string }
+				}
+				Role []struct {
+					Coding []struct{ System, Code string }
+				}
+				Who struct{ Reference, Type string }
+			}
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			t.Errorf("filed Provenance: %v", err)
+			continue
+		}
+		ai, verifier := false, false
+		for _, a := range p.Agent {
+			for _, r := range a.Role {
+				for _, c := range r.Coding {
+					ai = ai || (c.System == fhirdoc.AIDeviceTypeSystem && c.Code == fhirdoc.AIDeviceTypeCode)
+				}
+			}
+			for _, c := range a.Type.Coding {
+				verifier = verifier || (c.System == fhirdoc.ParticipantTypeSystem && c.Code == "verifier")
+			}
+		}
+		if !ai || !verifier {
+			t.Errorf("Provenance names the AI (%s#%s): %v; a verifier: %v; want both", fhirdoc.AIDeviceTypeSystem, fhirdoc.AIDeviceTypeCode, ai, verifier)
+		}
+	}
+}
+
+func hasAISecurityLabel(raw json.RawMessage) bool {
+	var r struct {
+		Meta struct {
+			Security []struct{ System, Code string }
+		}
+	}
+	if json.Unmarshal(raw, &r) != nil {
+		return false
+	}
+	return slices.ContainsFunc(r.Meta.Security, func(c struct{ System, Code string }) bool {
+		return c.System == fhirdoc.ObservationValueSystem && c.Code == fhirdoc.AIAssertedCode
+	})
+}
+
+// pagedLostResponse: earlier documents of the same patient fill the first
+// pages of the EHR's search; the reply to the create is lost; the retry
+// must find the document on the last page rather than file it again.
+func (k kit) pagedLostResponse(t *testing.T) {
+	c, target := k.h.Setup(t)
+	pager, ok := target.(Pager)
+	if !ok || !pager.SetPageSize(pagedPageSize) {
+		t.Skip("target does not page its searches (implement connectortest.Pager)")
+	}
+	for i := 1; i <= pagedEarlier; i++ {
+		if _, _, err := k.push(t.Context(), c, k.h.Document(t, i)); err != nil {
+			t.Fatalf("earlier document %d: %v", i, err)
+		}
+	}
+	if !target.Inject(LostResponse, "", 1) {
+		t.Skip("target cannot lose a response")
+	}
+	d := k.h.Document(t, 0)
+	_, errs, err := k.push(t.Context(), c, d)
+	if err != nil {
+		t.Fatalf("push with retries: %v", err)
+	}
+	if len(errs) == 0 {
+		t.Fatal("the lost response did not surface as an error (fault not hit?)")
+	}
+	k.filedOnce(t, target, d)
+}
+
+// The paged case files pagedEarlier documents first and pages the EHR's
+// searches pagedPageSize to a page, so the document whose reply is lost is
+// on the third page.
+const (
+	pagedEarlier  = 7
+	pagedPageSize = 3
+)
+
+// searchFaults: after a lost reply the connector must look for the
+// document, and the look fails every way a real EHR's does — 503, 429 with
+// Retry-After, a refusal (403 with an OperationOutcome), a stall. Each must
+// be a transient failure (the note was not judged), and the document is
+// filed exactly once in the end.
+func (k kit) searchFaults(t *testing.T) {
+	c, target := k.h.Setup(t)
+	f, ok := target.(Faulter)
+	if !ok {
+		t.Skip("target cannot fail searches (implement connectortest.Faulter)")
+	}
+	if !target.Inject(LostResponse, "", 1) {
+		t.Skip("target cannot lose a response")
+	}
+	for _, fault := range []Fault{Unavailable, RateLimited, Rejected, Stall} {
+		if !f.InjectAt(OnSearch, fault, "Search is not permitted for this client", 1) {
+			t.Skipf("target cannot produce %v on a search", fault)
+		}
+	}
+	d := k.h.Document(t, 0)
+	_, errs, err := k.pushN(t.Context(), c, d, 12, 500*time.Millisecond)
+	if err != nil {
+		t.Fatalf("push with retries: %v", err)
+	}
+	for _, e := range errs {
+		if connectors.IsPermanent(e) {
+			t.Errorf("a failed search or lost reply failed the note for good: %v", e)
+		}
+	}
+	k.filedOnce(t, target, d)
+}
+
+// tokenFaults: the token endpoint fails every way a real one does while a
+// fresh token is needed — 503, 429, a refusal of the client
+// (invalid_client), a token issued whose reply is lost, a stall. Each is
+// transient (the gateway's credentials or the EHR are at fault, not the
+// note), and the note is filed once in the end.
+func (k kit) tokenFaults(t *testing.T) {
+	c, target := k.h.Setup(t)
+	f, ok := target.(Faulter)
+	if !ok {
+		t.Skip("target cannot fail token requests (implement connectortest.Faulter)")
+	}
+	if _, err := c.Push(t.Context(), k.h.Document(t, 1)); err != nil {
+		t.Fatalf("first Push: %v", err)
+	}
+	if !target.ExpireTokens() {
+		t.Skip("target has no tokens")
+	}
+	for _, fault := range []Fault{Unavailable, RateLimited, Rejected, LostResponse, Stall} {
+		if !f.InjectAt(OnToken, fault, "client authentication failed", 1) {
+			t.Skipf("target cannot produce %v on the token endpoint", fault)
+		}
+	}
+	d := k.h.Document(t, 0)
+	_, errs, err := k.pushN(t.Context(), c, d, 12, 500*time.Millisecond)
+	if err != nil {
+		t.Fatalf("push with retries: %v", err)
+	}
+	if len(errs) == 0 {
+		t.Error("no token fault surfaced (does the connector fetch a new token after one expired?)")
+	}
+	for _, e := range errs {
+		if connectors.IsPermanent(e) {
+			t.Errorf("a token failure failed the note for good: %v", e)
+		}
+	}
+	k.filedOnce(t, target, d)
+}
+
+// tokensReused: a token is reused until it expires; a connector that asks
+// for a new grant per request hammers an endpoint every vendor rate-limits.
+func (k kit) tokensReused(t *testing.T) {
+	c, target := k.h.Setup(t)
+	tc, ok := target.(TokenCounter)
+	if !ok {
+		t.Skip("target does not count tokens (implement connectortest.TokenCounter)")
+	}
+	for i := range 4 {
+		if _, err := c.Push(t.Context(), k.h.Document(t, i)); err != nil {
+			t.Fatalf("Push %d: %v", i, err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 4; i < 8; i++ {
+		wg.Go(func() {
+			if _, err := c.Push(t.Context(), k.h.Document(t, i)); err != nil {
+				t.Errorf("Push %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	issued, requests := tc.TokenUse()
+	if requests == 0 {
+		t.Skip("the target counted no API requests")
+	}
+	if issued*2 > requests {
+		t.Errorf("%d tokens issued for %d API requests: tokens must be reused until they expire", issued, requests)
 	}
 }

@@ -22,7 +22,19 @@ type FHIRTarget struct {
 	// Expire invalidates issued tokens (see Target.ExpireTokens); nil means
 	// the connector uses no tokens.
 	Expire func() bool
+	// Token is the stand-in's token endpoint behind fault injection, for
+	// the kit's token fault case; nil means the case is skipped.
+	Token *fhirtest.TokenFaults
+	// Issued counts the tokens the stand-in issued, for the kit's token
+	// reuse case; nil means the case is skipped.
+	Issued func() int
 }
+
+var (
+	_ Faulter      = (*FHIRTarget)(nil)
+	_ Pager        = (*FHIRTarget)(nil)
+	_ TokenCounter = (*FHIRTarget)(nil)
+)
 
 // Filed decodes the DocumentReferences carrying ident.
 func (f *FHIRTarget) Filed(t testing.TB, ident string) []Filed {
@@ -33,7 +45,39 @@ func (f *FHIRTarget) Filed(t testing.TB, ident string) []Filed {
 	}
 	var out []Filed
 	for _, raw := range f.Server.Find("DocumentReference", system, ident) {
-		out = append(out, DecodeDocumentReference(t, raw))
+		d := DecodeDocumentReference(t, raw)
+		d.Provenances = f.provenancesFor(d.ID, system, ident)
+		out = append(out, d)
+	}
+	return out
+}
+
+// provenancesFor returns the stored Provenances whose target is the
+// DocumentReference id (relative or absolute reference) or carries its
+// note identifier.
+func (f *FHIRTarget) provenancesFor(id, system, ident string) []json.RawMessage {
+	var out []json.RawMessage
+	for _, raw := range f.Server.Resources("Provenance") {
+		var p struct {
+			Target []struct {
+				Reference  string
+				Identifier struct{ System, Value string }
+			}
+		}
+		if json.Unmarshal(raw, &p) != nil {
+			continue
+		}
+		for _, tg := range p.Target {
+			ref := tg.Reference
+			if i := strings.Index(ref, "/_history/"); i >= 0 {
+				ref = ref[:i]
+			}
+			if ref == "DocumentReference/"+id || strings.HasSuffix(ref, "/DocumentReference/"+id) ||
+				(tg.Identifier.System == system && tg.Identifier.Value == ident) {
+				out = append(out, raw)
+				break
+			}
+		}
 	}
 	return out
 }
@@ -89,7 +133,28 @@ func DecodeDocumentReference(t testing.TB, raw json.RawMessage) Filed {
 // Inject maps the kit's faults onto fhirtest faults on DocumentReference
 // POSTs.
 func (f *FHIRTarget) Inject(fault Fault, message string, n int) bool {
+	return f.InjectAt(OnWrite, fault, message, n)
+}
+
+// InjectAt maps the kit's faults onto fhirtest faults on DocumentReference
+// POSTs (OnWrite), on every GET (OnSearch: a refusal is a 403), or on the
+// token endpoint (OnToken, when Token is set: a refusal is 400
+// invalid_client).
+func (f *FHIRTarget) InjectAt(where Where, fault Fault, message string, n int) bool {
 	ff := fhirtest.Fault{Method: http.MethodPost, ResourceType: "DocumentReference", Message: message}
+	rejected := http.StatusUnprocessableEntity
+	switch where {
+	case OnWrite:
+	case OnSearch:
+		ff.Method, ff.ResourceType, rejected = http.MethodGet, "", http.StatusForbidden
+	case OnToken:
+		if f.Token == nil {
+			return false
+		}
+		rejected = http.StatusBadRequest
+	default:
+		return false
+	}
 	switch fault {
 	case LostResponse:
 		ff.Drop = true
@@ -98,14 +163,32 @@ func (f *FHIRTarget) Inject(fault Fault, message string, n int) bool {
 	case RateLimited:
 		ff.Status, ff.RetryAfter = http.StatusTooManyRequests, time.Second
 	case Rejected:
-		ff.Status = http.StatusUnprocessableEntity
+		ff.Status = rejected
 	case Stall:
 		ff.Delay = time.Minute
 	default:
 		return false
 	}
-	f.Server.Inject(ff, n)
+	if where == OnToken {
+		f.Token.Inject(ff, n)
+	} else {
+		f.Server.Inject(ff, n)
+	}
 	return true
+}
+
+// SetPageSize pages every search of the stand-in n entries at a time.
+func (f *FHIRTarget) SetPageSize(n int) bool {
+	f.Server.SetPaging(n, n)
+	return true
+}
+
+// TokenUse reports Issued and the requests the FHIR server received.
+func (f *FHIRTarget) TokenUse() (issued, requests int) {
+	if f.Issued == nil {
+		return 0, 0
+	}
+	return f.Issued(), len(f.Server.Requests())
 }
 
 // ExpireTokens calls Expire.

@@ -28,6 +28,8 @@ func TestConformance(t *testing.T) {
 				Server:     e.srv.FHIR,
 				NoteSystem: e.settings().IdentifierSystem,
 				Expire:     func() bool { e.srv.Auth.RevokeAll(); return true },
+				Token:      e.srv.Token,
+				Issued:     e.srv.Auth.Issued,
 			}
 		},
 		Document: func(t *testing.T, i int) *connectors.Document {

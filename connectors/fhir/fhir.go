@@ -166,8 +166,12 @@ func tokenAuth(s Settings) (fhirclient.Auth, error) {
 	return nil, nil
 }
 
-// Push files d: a conditional create of the DocumentReference, then its
-// Provenance (once: a retry looks for an existing one first).
+// Push files d, judged by what the EHR holds: it searches for the note
+// identifier first, so a document already filed is never sent again
+// whatever the attempt count; otherwise it creates the DocumentReference
+// conditionally (If-None-Exist). Then the Provenance, unless one already
+// targets the document. A Provenance that cannot be filed yet is a
+// transient failure that says the document is filed.
 func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
 	dr, err := fhirdoc.BuildDocumentReference(d, c.profile)
 	if err != nil {
@@ -177,30 +181,41 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 	if err != nil {
 		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: "cannot encode the document", Err: err}
 	}
-	created, err := c.client.Create(ctx, "DocumentReference", body, c.profile.IfNoneExist(d))
+	id := c.profile.NoteIdentifier(d)
+	found, err := c.client.SearchIdentifier(ctx, "DocumentReference", *id.System, *id.Value)
 	if err != nil {
-		return connectors.Receipt{}, err
+		return connectors.Receipt{}, connectors.NotJudged(err, "cannot check the EHR for an earlier push")
 	}
-	if created.ID == "" {
-		// A server that answers without Location or body: find it.
-		id := c.profile.NoteIdentifier(d)
-		found, err := c.client.SearchIdentifier(ctx, "DocumentReference", *id.System, *id.Value)
+	var docID string
+	existing := len(found) > 0
+	if existing {
+		docID = found[0].ID
+	} else {
+		created, err := c.client.Create(ctx, "DocumentReference", body, c.profile.IfNoneExist(d))
 		if err != nil {
 			return connectors.Receipt{}, err
 		}
-		if len(found) != 1 {
-			return connectors.Receipt{}, &connectors.PushError{StatusCode: created.Response.StatusCode,
-				Message: fmt.Sprintf("the EHR accepted the document but %d documents carry its identifier", len(found))}
+		docID, existing = created.ID, created.Existing
+		if docID == "" {
+			// A server that answers without Location or body: find it.
+			again, err := c.client.SearchIdentifier(ctx, "DocumentReference", *id.System, *id.Value)
+			if err != nil {
+				return connectors.Receipt{}, connectors.NotJudged(err, "the EHR accepted the document but did not say where it is")
+			}
+			if len(again) != 1 {
+				return connectors.Receipt{}, &connectors.PushError{StatusCode: created.Response.StatusCode,
+					Message: fmt.Sprintf("the EHR accepted the document but %d documents carry its identifier", len(again))}
+			}
+			docID = again[0].ID
 		}
-		created.ID = found[0].ID
 	}
-	ref := "DocumentReference/" + created.ID
-	rc := connectors.Receipt{ExternalID: ref, Duplicate: created.Existing}
-	c.log.InfoContext(ctx, "fhir: document filed", "note", d.NoteID, "version", d.Version, "external_id", ref, "duplicate", created.Existing)
+	ref := "DocumentReference/" + docID
+	rc := connectors.Receipt{ExternalID: ref, Duplicate: existing}
+	c.log.InfoContext(ctx, "fhir: document filed", "note", d.NoteID, "version", d.Version, "external_id", ref, "duplicate", existing)
 	if !c.provenance {
 		return rc, nil
 	}
-	if err := c.pushProvenance(ctx, d, created); err != nil {
+	if err := c.client.FileProvenance(ctx, d, docID, c.profile, !existing); err != nil {
 		if connectors.IsPermanent(err) {
 			// The note is filed; a server that refuses Provenance must not
 			// make the clinician's note look failed. The document itself
@@ -211,29 +226,6 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 		return connectors.Receipt{}, err
 	}
 	return rc, nil
-}
-
-func (c *Connector) pushProvenance(ctx context.Context, d *connectors.Document, created fhirclient.Created) error {
-	ref := "DocumentReference/" + created.ID
-	if created.Existing {
-		b, err := c.client.Search(ctx, "Provenance", url.Values{"target": {ref}})
-		if err != nil {
-			return err
-		}
-		if len(b.Matches()) > 0 {
-			return nil
-		}
-	}
-	prov, err := fhirdoc.BuildProvenance(d, fhirdoc.DocumentTarget(created.ID, d, c.profile), c.profile)
-	if err != nil {
-		return &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
-	}
-	body, err := fhirdoc.Marshal(prov)
-	if err != nil {
-		return &connectors.PushError{Permanent: true, Message: "cannot encode the provenance", Err: err}
-	}
-	_, err = c.client.Create(ctx, "Provenance", body, "")
-	return err
 }
 
 // Check reads the server's CapabilityStatement: it must answer (with our

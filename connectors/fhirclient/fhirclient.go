@@ -41,6 +41,19 @@ const DefaultUserAgent = "scribegate/1 (+https://github.com/scribegate/scribegat
 // maxBody bounds how much of a reply is read.
 const maxBody = 8 << 20
 
+// Paging defaults for Search: the _count asked for when the query names
+// none, and how many pages are read before the search gives up.
+const (
+	DefaultPageSize = 100
+	DefaultMaxPages = 50
+)
+
+// ErrSearchTruncated is wrapped by a Search that stopped at its page
+// limit (or met a next link it will not follow): the result is partial, and
+// a connector looking for an earlier push must not take it as proof that
+// there was none.
+var ErrSearchTruncated = errors.New("fhirclient: search result truncated")
+
 // Auth adds credentials to a request. refresh is true when the server
 // rejected the previous credentials with 401: drop any cached token.
 type Auth interface {
@@ -108,6 +121,11 @@ type Client struct {
 	// Header is sent with every request (e.g. athenahealth's ah-practice,
 	// a gateway subscription key).
 	Header http.Header
+	// PageSize is the _count a Search asks for when its query names none;
+	// 0 means DefaultPageSize, negative sends none.
+	PageSize int
+	// MaxPages bounds the pages one Search reads; 0 means DefaultMaxPages.
+	MaxPages int
 }
 
 // Response is a FHIR server's reply.
@@ -121,9 +139,18 @@ type Response struct {
 // A non-2xx reply or a network failure is returned as *connectors.PushError;
 // a cancelled or expired ctx is a PushError wrapping ctx.Err().
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, header http.Header, body []byte) (*Response, error) {
-	resp, err := c.do(ctx, method, path, query, header, body, false)
+	u := strings.TrimSuffix(c.Base, "/") + "/" + strings.TrimPrefix(path, "/")
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	return c.send(ctx, method, u, header, body)
+}
+
+// send is Do on a full URL.
+func (c *Client) send(ctx context.Context, method, u string, header http.Header, body []byte) (*Response, error) {
+	resp, err := c.do(ctx, method, u, header, body, false)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized && c.Auth != nil {
-		resp, err = c.do(ctx, method, path, query, header, body, true)
+		resp, err = c.do(ctx, method, u, header, body, true)
 	}
 	if err != nil {
 		return nil, err
@@ -134,7 +161,7 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	return resp, nil
 }
 
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, header http.Header, body []byte, refresh bool) (*Response, error) {
+func (c *Client) do(ctx context.Context, method, u string, header http.Header, body []byte, refresh bool) (*Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, &connectors.PushError{Message: "push cancelled", Err: err}
 	}
@@ -145,10 +172,6 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	u := strings.TrimSuffix(c.Base, "/") + "/" + strings.TrimPrefix(path, "/")
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -284,17 +307,86 @@ func (c *Client) Create(ctx context.Context, resourceType string, body []byte, i
 	return cr, nil
 }
 
-// Search runs a type-level search and returns the searchset.
+// Search runs a type-level search and returns the whole searchset: it asks
+// for PageSize entries a page (_count) unless the query says, and follows
+// Bundle.link[next] (https://hl7.org/fhir/R4/http.html#paging) page after
+// page, returning every entry in one Bundle. A result with more than
+// MaxPages pages, or a next link off the server's base, is a transient
+// failure wrapping ErrSearchTruncated, never a partial answer: a connector
+// that looks for an earlier push before creating must not read "not on the
+// first page" as "not there".
 func (c *Client) Search(ctx context.Context, resourceType string, query url.Values) (fhirdoc.Bundle, error) {
-	resp, err := c.Do(ctx, http.MethodGet, resourceType, query, nil, nil)
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	if size := c.PageSize; size >= 0 && !q.Has("_count") {
+		if size == 0 {
+			size = DefaultPageSize
+		}
+		q.Set("_count", strconv.Itoa(size))
+	}
+	maxPages := c.MaxPages
+	if maxPages <= 0 {
+		maxPages = DefaultMaxPages
+	}
+	resp, err := c.Do(ctx, http.MethodGet, resourceType, q, nil, nil)
 	if err != nil {
 		return fhirdoc.Bundle{}, err
 	}
+	all, err := decodeSearch(resp)
+	if err != nil {
+		return fhirdoc.Bundle{}, err
+	}
+	seen := map[string]bool{}
+	for page := all; page.Next() != ""; {
+		next, err := c.nextPage(page.Next())
+		if err == nil && seen[next] {
+			err = errors.New("the EHR's next link repeats a page")
+		}
+		if err == nil && len(seen)+1 >= maxPages {
+			err = fmt.Errorf("more than %d pages", maxPages)
+		}
+		if err != nil {
+			return fhirdoc.Bundle{}, &connectors.PushError{Message: "incomplete search result: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrSearchTruncated, err)}
+		}
+		seen[next] = true
+		resp, err := c.send(ctx, http.MethodGet, next, nil, nil)
+		if err != nil {
+			return fhirdoc.Bundle{}, err
+		}
+		if page, err = decodeSearch(resp); err != nil {
+			return fhirdoc.Bundle{}, err
+		}
+		all.Entry = append(all.Entry, page.Entry...)
+	}
+	all.Link = nil
+	return all, nil
+}
+
+func decodeSearch(resp *Response) (fhirdoc.Bundle, error) {
 	b, err := fhirdoc.DecodeBundle(resp.Body)
 	if err != nil {
 		return fhirdoc.Bundle{}, &connectors.PushError{StatusCode: resp.StatusCode, Message: "unreadable search result", Err: err}
 	}
 	return b, nil
+}
+
+// nextPage resolves a next link against Base and refuses one that leaves
+// the server: the client's credentials go with it.
+func (c *Client) nextPage(link string) (string, error) {
+	base, err := url.Parse(strings.TrimSuffix(c.Base, "/") + "/")
+	if err != nil {
+		return "", err
+	}
+	u, err := base.Parse(link)
+	if err != nil {
+		return "", fmt.Errorf("unreadable next link: %w", err)
+	}
+	if u.Scheme != base.Scheme || u.Host != base.Host {
+		return "", fmt.Errorf("next link %s://%s is off the server's base", u.Scheme, u.Host)
+	}
+	return u.String(), nil
 }
 
 // SearchIdentifier returns the resources of a type carrying system|value.
@@ -383,4 +475,71 @@ func (c *Client) CheckCreate(ctx context.Context, resourceType string) connector
 		return connectors.CheckResult{Name: "capabilities: " + resourceType + " create", Detail: err.Error()}
 	}
 	return CreateCheck(resp.Body, resourceType)
+}
+
+// EnsureProvenance files the Provenance body for the document docRef
+// ("DocumentReference/123") unless the server already holds one targeting
+// it. Provenance has no identifier to create conditionally on, so after a
+// lost reply this search is what keeps a retry from filing a second one;
+// fresh says the document was created by this very attempt, so no
+// Provenance can exist and the search is skipped. created reports whether
+// it sent one.
+func (c *Client) EnsureProvenance(ctx context.Context, docRef string, body []byte, fresh bool) (created bool, err error) {
+	if fresh {
+		_, err := c.Create(ctx, "Provenance", body, "")
+		return err == nil, err
+	}
+	b, err := c.Search(ctx, "Provenance", url.Values{"target": {docRef}})
+	if err != nil {
+		return false, connectors.NotJudged(err, "cannot check the EHR for an earlier Provenance")
+	}
+	for _, r := range b.Matches() {
+		if r.ResourceType == "Provenance" {
+			return false, nil
+		}
+	}
+	if _, err := c.Create(ctx, "Provenance", body, ""); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// ProvenancePending is the failure of a push whose document the EHR holds
+// (as ref) while its Provenance could not be filed yet: transient, so the
+// note stays queued, and worded to say exactly that — the clinician's
+// note is in the chart, the AI declaration is not yet.
+func ProvenancePending(ref string, err error) error {
+	var pe *connectors.PushError
+	msg := err.Error()
+	out := &connectors.PushError{Err: err}
+	if errors.As(err, &pe) {
+		msg = pe.Message
+		out.StatusCode, out.RetryAfter = pe.StatusCode, pe.RetryAfter
+	}
+	out.Message = "document filed (" + ref + "), provenance pending: " + msg
+	return out
+}
+
+// FileProvenance builds d's AI-transparency Provenance for the filed
+// document docID and files it unless the server already holds one (see
+// EnsureProvenance). A build failure or refusal is permanent; any other
+// failure comes back as ProvenancePending, so the note stays queued and
+// says its document is filed.
+func (c *Client) FileProvenance(ctx context.Context, d *connectors.Document, docID string, p fhirdoc.Profile, fresh bool) error {
+	prov, err := fhirdoc.BuildProvenance(d, fhirdoc.DocumentTarget(docID, d, p), p)
+	if err != nil {
+		return &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+	}
+	body, err := fhirdoc.Marshal(prov)
+	if err != nil {
+		return &connectors.PushError{Permanent: true, Message: "cannot encode the provenance", Err: err}
+	}
+	ref := fhirdoc.RelativeReference(fhirdoc.DocumentReferenceType, docID)
+	if _, err := c.EnsureProvenance(ctx, ref, body, fresh); err != nil {
+		if connectors.IsPermanent(err) {
+			return err
+		}
+		return ProvenancePending(ref, err)
+	}
+	return nil
 }

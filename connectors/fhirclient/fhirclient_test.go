@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -155,5 +156,65 @@ func TestCanCreate(t *testing.T) {
 	res := fhirclient.CreateCheck([]byte(cs), "DocumentReference")
 	if res.OK || res.Name != "capabilities: DocumentReference create" || !strings.Contains(res.Detail, "does not list DocumentReference create") {
 		t.Errorf("CreateCheck = %+v", res)
+	}
+}
+
+func TestSearchFollowsNextLinks(t *testing.T) {
+	srv := fhirtest.NewServer(t)
+	srv.SetPaging(3, 3)
+	for range 8 {
+		if _, err := srv.Seed([]byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &fhirclient.Client{Base: srv.URL}
+	b, err := c.Search(t.Context(), "DocumentReference", url.Values{"patient": {"1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.Matches()); n != 8 {
+		t.Errorf("%d matches over the pages, want 8", n)
+	}
+	gets := 0
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodGet {
+			gets++
+			if r.Query.Get("patient") != "1" {
+				t.Errorf("page request %v lost the search parameters", r.Query)
+			}
+		}
+	}
+	if gets != 3 {
+		t.Errorf("%d page requests, want 3", gets)
+	}
+	if got := srv.Requests()[0].Query.Get("_count"); got != "100" {
+		t.Errorf("first request _count = %q, want the client's default 100", got)
+	}
+
+	// Capped: more pages than the client reads is a transient failure,
+	// never a partial answer.
+	capped := &fhirclient.Client{Base: srv.URL, MaxPages: 2}
+	_, err = capped.Search(t.Context(), "DocumentReference", nil)
+	if !errors.Is(err, fhirclient.ErrSearchTruncated) || connectors.IsPermanent(err) {
+		t.Errorf("capped search = %v, want a transient failure wrapping ErrSearchTruncated", err)
+	}
+}
+
+func TestSearchRefusesNextLinkOffBase(t *testing.T) {
+	other := fhirtest.NewServer(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/fhir/DocumentReference", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		fmt.Fprintf(w, `{"resourceType":"Bundle","type":"searchset","link":[{"relation":"next","url":%q}],"entry":[]}`, other.URL+"/DocumentReference?page=2")
+	})
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	c := &fhirclient.Client{Base: ts.URL + "/fhir", Auth: fhirclient.StaticToken("secret")}
+	_, err := c.Search(t.Context(), "DocumentReference", nil)
+	if !errors.Is(err, fhirclient.ErrSearchTruncated) {
+		t.Fatalf("err = %v, want ErrSearchTruncated", err)
+	}
+	if n := len(other.Requests()); n != 0 {
+		t.Errorf("the other server got %d requests (with our token)", n)
 	}
 }

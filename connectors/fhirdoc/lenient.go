@@ -55,7 +55,11 @@ type Bundle struct {
 	ResourceType string `json:"resourceType"`
 	Type         string `json:"type"`
 	Total        *int   `json:"total"`
-	Entry        []struct {
+	Link         []struct {
+		Relation string `json:"relation"`
+		URL      string `json:"url"`
+	} `json:"link"`
+	Entry []struct {
 		FullURL  string          `json:"fullUrl"`
 		Resource json.RawMessage `json:"resource"`
 		Search   struct {
@@ -79,6 +83,17 @@ func (b Bundle) Matches() []Resource {
 		out = append(out, r)
 	}
 	return out
+}
+
+// Next is the URL of the next page of a paged search
+// (Bundle.link[relation=next]), empty on the last page.
+func (b Bundle) Next() string {
+	for _, l := range b.Link {
+		if l.Relation == "next" {
+			return l.URL
+		}
+	}
+	return ""
 }
 
 // DecodeBundle decodes a Bundle leniently.

@@ -1,12 +1,21 @@
 // Package fhirtest is a small FHIR R4 server for tests: every connector's
 // test and the gateway's end-to-end test push to it instead of a real EHR.
 // It speaks the parts of the FHIR REST API connectors use — create with
-// conditional create (If-None-Exist), read, search by identifier and by
-// reference (patient, subject, encounter, target … with FHIR's matching of
-// "123", "Patient/123" and absolute URLs), capabilities — and, like a strict real server, rejects any body that does
-// not validate against the R4 JSON schema, answering with an
-// OperationOutcome. Faults (lost responses, 5xx, 429, 4xx) and an
-// authentication hook let tests exercise a connector's error handling.
+// conditional create (If-None-Exist), read, search by identifier, by token
+// (category, type, status, _security … as "code", "system|code" or
+// "|code") and by reference (patient, subject, encounter, target … with
+// FHIR's matching of "123", "Patient/123" and absolute URLs), capabilities —
+// and, like a strict real server, rejects any body that does not validate
+// against the R4 JSON schema, answering with an OperationOutcome.
+//
+// Searches are paged as a real server pages them
+// (https://hl7.org/fhir/R4/http.html#paging): at most _count entries (by
+// default DefaultPageSize, never more than MaxPageSize; see SetPaging), in
+// creation order, with Bundle.link[next] to the rest. A client that reads
+// only the first page misses what was filed most recently. Faults (lost
+// responses, 5xx, 429, 4xx, stalls) on any request, searches included, and
+// an authentication hook let tests exercise a connector's error handling;
+// TokenEndpoint adds the same faults to a stand-in's token endpoint.
 //
 // A Server is an http.Handler, so a vendor stand-in can mount it under its
 // own base path (with http.StripPrefix) beside its token endpoint;
@@ -19,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -42,6 +52,8 @@ type Server struct {
 	validator *fhirschema.Validator
 
 	mu        sync.Mutex
+	pageSize  int // default page size; 0 means DefaultPageSize
+	maxPage   int // largest page served whatever _count asks; 0 means MaxPageSize
 	auth      func(*http.Request) error
 	faults    []Fault
 	nextID    int
@@ -95,6 +107,23 @@ type Fault struct {
 	// handling when neither Drop nor Status is set); if the client gives up
 	// first, nothing is stored. Tests of cancellation use a long Delay.
 	Delay time.Duration
+}
+
+// Paging defaults: a search without _count gets DefaultPageSize entries a
+// page, and no page is larger than MaxPageSize whatever _count asks for
+// (real servers cap _count too).
+const (
+	DefaultPageSize = 10
+	MaxPageSize     = 50
+)
+
+// SetPaging changes the page size a search without _count gets and the
+// largest page served; 0 keeps the default. Tests set small pages to make
+// a connector read past the first one.
+func (s *Server) SetPaging(defaultSize, maxSize int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pageSize, s.maxPage = defaultSize, maxSize
 }
 
 // New returns a server validating bodies with v. Mount it yourself, or use
@@ -422,14 +451,36 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType str
 	for _, tok := range q["identifier"] {
 		candidates = intersect(candidates, s.match(resourceType, parseToken(tok)))
 	}
+	size, maxSize := s.pageSize, s.maxPage
 	s.mu.Unlock()
+	if size <= 0 {
+		size = DefaultPageSize
+	}
+	if maxSize <= 0 {
+		maxSize = MaxPageSize
+	}
 	for name, vals := range q {
 		switch name {
-		case "identifier", "_id", "_count", "_summary", "_format", "_sort":
+		case "identifier", "_id", "_count", "_summary", "_format", "_sort", pageParam:
+			continue
+		}
+		param, modifier, _ := strings.Cut(name, ":")
+		if paths, ok := tokenParam(resourceType, param); ok {
+			if modifier != "" {
+				writeOutcome(w, http.StatusBadRequest, "not-supported", "fhirtest: modifier :"+modifier+" is not supported on token parameter "+param)
+				return
+			}
+			candidates = slices.DeleteFunc(candidates, func(st *stored) bool {
+				for _, v := range vals {
+					if !slices.ContainsFunc(strings.Split(v, ","), func(v string) bool { return tokenMatches(st.doc, paths, v) }) {
+						return true
+					}
+				}
+				return false
+			})
 			continue
 		}
 		// Any other parameter is a reference search (see referenceParam).
-		param, modifier, _ := strings.Cut(name, ":")
 		rp := referenceParam(resourceType, param)
 		candidates = slices.DeleteFunc(candidates, func(st *stored) bool {
 			for _, v := range vals {
@@ -447,21 +498,147 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType str
 	if ids := q["_id"]; len(ids) > 0 {
 		candidates = slices.DeleteFunc(candidates, func(st *stored) bool { return !slices.Contains(ids, st.id) })
 	}
+	if c := q.Get("_count"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 0 {
+			writeOutcome(w, http.StatusBadRequest, "invalid", "fhirtest: _count must be a non-negative integer, got "+c)
+			return
+		}
+		size = n
+	}
+	size = min(size, maxSize)
+	offset := 0
+	if p := q.Get(pageParam); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			writeOutcome(w, http.StatusBadRequest, "invalid", "fhirtest: unknown page "+p)
+			return
+		}
+		offset = n
+	}
 	type entry struct {
 		FullURL  string          `json:"fullUrl"`
 		Resource json.RawMessage `json:"resource"`
 		Search   map[string]any  `json:"search"`
 	}
+	type link struct {
+		Relation string `json:"relation"`
+		URL      string `json:"url"`
+	}
 	b := struct {
 		ResourceType string  `json:"resourceType"`
 		Type         string  `json:"type"`
 		Total        int     `json:"total"`
+		Link         []link  `json:"link"`
 		Entry        []entry `json:"entry,omitempty"`
 	}{ResourceType: "Bundle", Type: "searchset", Total: len(candidates)}
-	for _, st := range candidates {
+	page := candidates[min(offset, len(candidates)):min(offset+size, len(candidates))]
+	for _, st := range page {
 		b.Entry = append(b.Entry, entry{FullURL: s.location(resourceType, st.id), Resource: st.body, Search: map[string]any{"mode": "match"}})
 	}
+	base := resourceType
+	if s.URL != "" {
+		base = strings.TrimSuffix(s.URL, "/") + "/" + resourceType
+	}
+	b.Link = append(b.Link, link{"self", base + "?" + q.Encode()})
+	if size > 0 && offset+size < len(candidates) {
+		next := maps.Clone(q)
+		next.Set(pageParam, strconv.Itoa(offset+size))
+		next.Set("_count", strconv.Itoa(size))
+		b.Link = append(b.Link, link{"next", base + "?" + next.Encode()})
+	}
 	writeJSON(w, http.StatusOK, b)
+}
+
+// pageParam carries the offset of a page in the server's next links. It is
+// the server's own (clients follow the link, never build it).
+const pageParam = "_fhirtest_page"
+
+// tokenParams are the token search parameters of the R4 spec for what
+// connectors file and look up, by the element paths they search
+// (https://hl7.org/fhir/R4/documentreference.html#search,
+// https://hl7.org/fhir/R4/search.html#token). _security and _tag apply to
+// every type.
+var tokenParams = map[string]map[string][]string{
+	"DocumentReference": {
+		"category":       {"category"},
+		"type":           {"type"},
+		"status":         {"status"},
+		"security-label": {"securityLabel"},
+		"relation":       {"relatesTo.code"},
+		"format":         {"content.format"},
+		"contenttype":    {"content.attachment.contentType"},
+		"facility":       {"context.facilityType"},
+		"setting":        {"context.practiceSetting"},
+		"event":          {"context.event"},
+		"language":       {"content.attachment.language"},
+	},
+	"Encounter": {
+		"status": {"status"},
+		"class":  {"class"},
+		"type":   {"type"},
+	},
+	"Provenance": {},
+}
+
+func tokenParam(resourceType, name string) ([]string, bool) {
+	switch name {
+	case "_security":
+		return []string{"meta.security"}, true
+	case "_tag":
+		return []string{"meta.tag"}, true
+	}
+	p, ok := tokenParams[resourceType][name]
+	return p, ok
+}
+
+// tokenMatches applies FHIR's token matching to one value: "code" matches
+// the code in any system, "system|code" in that system, "|code" a code
+// without a system. It reads codes, Codings, CodeableConcepts and
+// Identifiers at paths.
+func tokenMatches(doc map[string]any, paths []string, value string) bool {
+	system, code, hasSystem := strings.Cut(value, "|")
+	if !hasSystem {
+		system, code = "", value
+	}
+	match := func(sys, c string) bool {
+		if c != code {
+			return false
+		}
+		return !hasSystem || sys == system
+	}
+	var walk func(v any, steps []string) bool
+	walk = func(v any, steps []string) bool {
+		if list, ok := v.([]any); ok {
+			return slices.ContainsFunc(list, func(e any) bool { return walk(e, steps) })
+		}
+		if len(steps) > 0 {
+			o, ok := v.(map[string]any)
+			return ok && walk(o[steps[0]], steps[1:])
+		}
+		switch v := v.(type) {
+		case string: // a code: its system is implied, so only the code is compared
+			return v == code
+		case map[string]any:
+			if codings, ok := v["coding"].([]any); ok {
+				return slices.ContainsFunc(codings, func(c any) bool { return walk(c, nil) })
+			}
+			sys, _ := v["system"].(string)
+			if c, ok := v["code"].(string); ok {
+				return match(sys, c)
+			}
+			if val, ok := v["value"].(string); ok {
+				return match(sys, val)
+			}
+		}
+		return false
+	}
+	for _, p := range paths {
+		if walk(doc, strings.Split(p, ".")) {
+			return true
+		}
+	}
+	return false
 }
 
 func intersect(a, b []*stored) []*stored {

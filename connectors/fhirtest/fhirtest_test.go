@@ -323,3 +323,79 @@ func TestReferenceSearch(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenSearch(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	docs := []string{
+		`{"resourceType":"DocumentReference","status":"current","meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"AIAST"}]},"type":{"coding":[{"system":"http://loinc.org","code":"11488-4"}]},"category":[{"coding":[{"system":"http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category","code":"clinical-note"}]}],"subject":{"reference":"Patient/1"},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]}`,
+		`{"resourceType":"DocumentReference","status":"superseded","type":{"coding":[{"system":"http://loinc.org","code":"11506-3"}]},"category":[{"coding":[{"code":"clinical-note"}]}],"subject":{"reference":"Patient/1"},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]}`,
+	}
+	for _, d := range docs {
+		if resp, body := post(t, s, "DocumentReference", d, nil); resp.StatusCode != 201 {
+			t.Fatalf("create: %d %s", resp.StatusCode, body)
+		}
+	}
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"DocumentReference?category=clinical-note", 2},
+		{"DocumentReference?category=http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category|clinical-note", 1},
+		{"DocumentReference?category=|clinical-note", 1},
+		{"DocumentReference?category=other", 0},
+		{"DocumentReference?type=http://loinc.org|11488-4", 1},
+		{"DocumentReference?type=11488-4,11506-3", 2},
+		{"DocumentReference?status=current", 1},
+		{"DocumentReference?_security=AIAST", 1},
+		{"DocumentReference?patient=1&category=clinical-note&status=superseded", 1},
+	} {
+		resp, body := get(t, s, tc.query)
+		b, err := fhirdoc.DecodeBundle(body)
+		if err != nil || resp.StatusCode != 200 || len(b.Matches()) != tc.want {
+			t.Errorf("%s: %d matches (%d, %v), want %d", tc.query, len(b.Matches()), resp.StatusCode, err, tc.want)
+		}
+	}
+}
+
+func TestSearchPages(t *testing.T) {
+	s := fhirtest.NewServer(t)
+	for range 25 {
+		if _, err := s.Seed([]byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []string
+	path := "DocumentReference?patient=1"
+	pages := 0
+	for path != "" {
+		resp, body := get(t, s, path)
+		b, err := fhirdoc.DecodeBundle(body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %v", path, resp.StatusCode, err)
+		}
+		if b.Total == nil || *b.Total != 25 {
+			t.Errorf("total %v, want 25", b.Total)
+		}
+		for _, r := range b.Matches() {
+			ids = append(ids, r.ID)
+		}
+		pages++
+		path = strings.TrimPrefix(b.Next(), s.URL+"/")
+	}
+	if len(ids) != 25 || pages != 3 || ids[0] != "1" || ids[24] != "25" {
+		t.Errorf("%d ids over %d pages (%v), want 25 in creation order over 3 pages of %d", len(ids), pages, ids, fhirtest.DefaultPageSize)
+	}
+	// _count is honoured up to the server's cap.
+	_, body := get(t, s, "DocumentReference?_count=5")
+	if b, _ := fhirdoc.DecodeBundle(body); len(b.Entry) != 5 || b.Next() == "" {
+		t.Errorf("_count=5: %d entries, next %q", len(b.Entry), b.Next())
+	}
+	s.SetPaging(2, 4)
+	_, body = get(t, s, "DocumentReference?_count=100")
+	if b, _ := fhirdoc.DecodeBundle(body); len(b.Entry) != 4 {
+		t.Errorf("_count=100 with a cap of 4: %d entries", len(b.Entry))
+	}
+	if resp, _ := get(t, s, "DocumentReference?_count=x"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("_count=x: %d, want 400", resp.StatusCode)
+	}
+}

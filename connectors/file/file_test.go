@@ -37,6 +37,10 @@ func (d dirTarget) Filed(t testing.TB, ident string) []connectortest.Filed {
 		if r.HasIdentifier(fhirdoc.DefaultNoteSystem, ident) {
 			f := connectortest.DecodeDocumentReference(t, b)
 			f.ID = p
+			prov := strings.TrimSuffix(p, ".DocumentReference.json") + ".Provenance.json"
+			if pb, err := os.ReadFile(prov); err == nil {
+				f.Provenances = append(f.Provenances, pb)
+			}
 			out = append(out, f)
 		}
 	}

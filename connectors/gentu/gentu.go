@@ -251,48 +251,32 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 	id := p.NoteIdentifier(cp)
 	found, err := c.fhir.SearchIdentifier(ctx, fhirdoc.DocumentReferenceType, *id.System, *id.Value)
 	if err != nil {
-		// The note itself was not judged: a refused search is never a
-		// permanent failure of the push.
-		var pe *connectors.PushError
-		if errors.As(err, &pe) && pe.Permanent {
-			cp := *pe
-			cp.Permanent = false
-			cp.Message = "cannot check for an earlier push: " + pe.Message
-			err = &cp
+		return connectors.Receipt{}, connectors.NotJudged(err, "cannot check for an earlier push")
+	}
+	var ext string
+	dup := len(found) > 0
+	if dup {
+		ext = found[0].ID
+	} else {
+		cr, err := c.fhir.Create(ctx, fhirdoc.DocumentReferenceType, body, p.IfNoneExist(cp))
+		if err != nil {
+			log.WarnContext(ctx, "gentu: create failed", "err", err)
+			return connectors.Receipt{}, err
 		}
-		return connectors.Receipt{}, err
+		ext, dup = cr.ID, cr.Existing
 	}
-	if len(found) > 0 {
-		log.InfoContext(ctx, "gentu: already filed", "external_id", found[0].ID)
-		return connectors.Receipt{ExternalID: found[0].ID, Duplicate: true}, nil
-	}
-	cr, err := c.fhir.Create(ctx, fhirdoc.DocumentReferenceType, body, p.IfNoneExist(cp))
-	ext, dup := cr.ID, cr.Existing
-	if err != nil {
-		log.WarnContext(ctx, "gentu: create failed", "err", err)
-		return connectors.Receipt{}, err
-	}
-	if c.provenance && !dup {
-		c.fileProvenance(ctx, log, cp, ext, p)
+	if c.provenance {
+		// A refused Provenance leaves the filed note as it is (it carries
+		// the AI label); one not filed yet keeps the note queued.
+		if err := c.fhir.FileProvenance(ctx, cp, ext, p, !dup); err != nil {
+			log.WarnContext(ctx, "gentu: provenance not filed", "external_id", ext, "err", err)
+			if !connectors.IsPermanent(err) {
+				return connectors.Receipt{}, err
+			}
+		}
 	}
 	log.InfoContext(ctx, "gentu: filed", "external_id", ext, "duplicate", dup)
 	return connectors.Receipt{ExternalID: ext, Duplicate: dup}, nil
-}
-
-// fileProvenance files the AI-transparency Provenance. The document is
-// already filed, so a failure here is logged, not returned: failing the
-// push would only make the gateway retry a document Gentu has.
-func (c *Connector) fileProvenance(ctx context.Context, log *slog.Logger, d *connectors.Document, ext string, p fhirdoc.Profile) {
-	prov, err := fhirdoc.BuildProvenance(d, fhirdoc.DocumentTarget(ext, d, p), p)
-	if err == nil {
-		var body []byte
-		if body, err = fhirdoc.Marshal(prov); err == nil {
-			_, err = c.fhir.Create(ctx, "Provenance", body, "")
-		}
-	}
-	if err != nil {
-		log.ErrorContext(ctx, "gentu: provenance not filed", "external_id", ext, "err", err)
-	}
 }
 
 // Check implements connectors.Checker: a token, then the

@@ -35,8 +35,11 @@ type Server struct {
 	URL, TokenURL, BaseURL string
 	Auth                   *Authorizer
 	// FHIR is the store behind the rules: seed Patients and Encounters,
-	// inject faults and inspect what was filed through it.
+	// inject faults and inspect what was filed through it. Its searches
+	// page (fhirtest.Server.SetPaging).
 	FHIR *fhirtest.Server
+	// Token is the token endpoint behind fault injection.
+	Token *fhirtest.TokenFaults
 }
 
 // Registration is the client as registered with Epic.
@@ -61,6 +64,7 @@ func NewServer(t testing.TB, reg Registration) *Server {
 	s.URL = ts.URL
 	s.TokenURL = ts.URL + TokenPath
 	s.BaseURL = ts.URL + FHIRPath
+	fs.URL = s.BaseURL
 	s.Auth = &Authorizer{
 		ClientID: reg.ClientID, KeyID: reg.KeyID, PublicKey: reg.PublicKey,
 		Algorithm: reg.Algorithm, TokenURL: s.TokenURL, TokenLifetime: reg.TokenLifetime,
@@ -71,7 +75,8 @@ func NewServer(t testing.TB, reg Registration) *Server {
 		}
 		return nil
 	})
-	mux.Handle(TokenPath, s.Auth)
+	s.Token = &fhirtest.TokenFaults{Handler: s.Auth}
+	mux.Handle(TokenPath, s.Token)
 	mux.Handle(FHIRPath+"/", http.StripPrefix(FHIRPath, http.HandlerFunc(s.serveFHIR)))
 	return s
 }
@@ -202,56 +207,22 @@ func (s *Server) encounterOf(encounterRef, patientRef string) error {
 
 // searchNotes implements DocumentReference?patient=&encounter= for notes.
 // Like Epic's clinical-notes search it requires the patient and does not
-// search by identifier.
+// search by identifier; the generic server then answers, paged.
 func (s *Server) searchNotes(w http.ResponseWriter, r *http.Request) {
 	if !s.Auth.Check(r) {
 		s.FHIR.ServeHTTP(w, r)
 		return
 	}
 	q := r.URL.Query()
-	patient := q.Get("patient")
-	if patient == "" {
-		patient = q.Get("subject")
-	}
-	if patient == "" {
+	if q.Get("patient") == "" && q.Get("subject") == "" {
 		outcome(w, http.StatusBadRequest, "required", "a patient or subject parameter is required")
 		return
 	}
-	patientRef := "Patient/" + strings.TrimPrefix(patient, "Patient/")
-	encounter := q.Get("encounter")
-	type entry struct {
-		FullURL  string          `json:"fullUrl"`
-		Resource json.RawMessage `json:"resource"`
-		Search   map[string]any  `json:"search"`
+	if q.Has("identifier") {
+		outcome(w, http.StatusBadRequest, "not-supported", "identifier is not a supported search parameter for clinical notes")
+		return
 	}
-	var entries []entry
-	for _, raw := range s.FHIR.Resources("DocumentReference") {
-		var d struct {
-			ID      string `json:"id"`
-			Subject struct {
-				Reference string `json:"reference"`
-			} `json:"subject"`
-			Context struct {
-				Encounter []struct {
-					Reference string `json:"reference"`
-				} `json:"encounter"`
-			} `json:"context"`
-		}
-		if json.Unmarshal(raw, &d) != nil || d.Subject.Reference != patientRef {
-			continue
-		}
-		if encounter != "" {
-			if len(d.Context.Encounter) == 0 || d.Context.Encounter[0].Reference != "Encounter/"+strings.TrimPrefix(encounter, "Encounter/") {
-				continue
-			}
-		}
-		entries = append(entries, entry{FullURL: s.BaseURL + "/DocumentReference/" + d.ID, Resource: raw, Search: map[string]any{"mode": "match"}})
-	}
-	w.Header().Set("Content-Type", "application/fhir+json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries,
-		"link": []map[string]string{{"relation": "self", "url": s.BaseURL + "/DocumentReference?" + q.Encode()}},
-	})
+	s.FHIR.ServeHTTP(w, r)
 }
 
 // relativeLocation rewrites an absolute Location to the relative form

@@ -1,0 +1,106 @@
+package fhirtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// TokenFaults puts a stand-in's token endpoint (SMART Backend Services,
+// OAuth 2.0 client credentials) behind the faults a real one produces, so
+// that a connector's token handling is tested as hard as its creates: 503
+// or 429 with Retry-After, a refusal (an OAuth error such as
+// invalid_client, RFC 6749 section 5.2), a token issued whose reply is lost,
+// and a stall. Faults are the Server's Fault; Method and ResourceType are
+// ignored. It is safe for concurrent use.
+type TokenFaults struct {
+	// Handler is the token endpoint itself.
+	Handler http.Handler
+
+	mu     sync.Mutex
+	faults []Fault
+}
+
+// Inject queues f for the next n token requests.
+func (t *TokenFaults) Inject(f Fault, n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for range n {
+		t.faults = append(t.faults, f)
+	}
+}
+
+// PendingFaults returns how many injected faults have not fired yet.
+func (t *TokenFaults) PendingFaults() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.faults)
+}
+
+// ServeHTTP applies the next fault, if any, then hands the request on.
+func (t *TokenFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t.mu.Lock()
+	var f Fault
+	faulted := len(t.faults) > 0
+	if faulted {
+		f = t.faults[0]
+		t.faults = slices.Delete(t.faults, 0, 1)
+	}
+	t.mu.Unlock()
+	if !faulted {
+		t.Handler.ServeHTTP(w, r)
+		return
+	}
+	// Read the body first: only then does the server notice a client
+	// that gives up while the request is held.
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if f.Delay > 0 {
+		timer := time.NewTimer(f.Delay)
+		select {
+		case <-timer.C:
+		case <-r.Context().Done():
+			timer.Stop()
+			return
+		}
+	}
+	switch {
+	case f.Drop:
+		// The token is issued, and the reply never arrives.
+		t.Handler.ServeHTTP(httptest.NewRecorder(), r)
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	case f.Status != 0:
+		code := "invalid_client"
+		switch {
+		case f.Status == http.StatusTooManyRequests:
+			code = "slow_down"
+		case f.Status >= 500:
+			code = "temporarily_unavailable"
+		}
+		desc := f.Message
+		if desc == "" {
+			desc = "fhirtest: injected HTTP " + strconv.Itoa(f.Status)
+		}
+		if f.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((f.RetryAfter+time.Second-1)/time.Second)))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(f.Status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+	default:
+		t.Handler.ServeHTTP(w, r)
+	}
+}
