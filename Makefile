@@ -64,7 +64,8 @@ bench: deps
 	./bin/scribegate load -instances 2 -sessions 100 -duration 45s -ramp 5s -approvals 130 \
 	  -chaos gateway-kill,primary-kill,primary-restart,primary-stall
 
-## eval: score the offline drafter on ACI-Bench (valid split)
+## eval: score the offline drafter on ACI-Bench (valid split), then the support
+## check's seeded-error table (errors planted in train+valid drafts)
 eval:
 	$(GO) run ./cmd/scribegate eval
 
