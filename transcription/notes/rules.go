@@ -213,6 +213,8 @@ func (RuleDrafter) Draft(ctx context.Context, t Template, transcript []Utterance
 type utteranceAnalysis struct {
 	u    Utterance
 	role role
+	// phase is where the consultation is after this utterance.
+	phase phase
 	// question is the yes/no question the utterance ends with, if any, for
 	// the answer in the next one.
 	question string
@@ -229,8 +231,9 @@ type sentenceAnalysis struct {
 	answerEvidence [2]int
 	// kept: the sentence is neither a question nor chit-chat, so it may
 	// name the chief complaint and may be a note sentence.
-	kept bool
-	body string // the sentence without fillers, lower case
+	kept  bool
+	body  string // the sentence without fillers, lower case
+	phase phase  // where the consultation was when it was said
 	// cc caches chiefComplaint's reading of body: ccNone until read.
 	cc       ccState
 	ccPhrase string
@@ -266,10 +269,24 @@ func previous(as []utteranceAnalysis) *utteranceAnalysis {
 	return &as[len(as)-1]
 }
 
+// models are the trained models the drafter reads speech with.
+type models struct {
+	boundaries *boundaryModel
+	// sections is nil while the trainer reads the train split to build it.
+	sections *sectionClassifier
+}
+
 // analyse reads one utterance; prev is the analysis of the utterance
 // before it (nil for the first).
 func analyse(u Utterance, prev *utteranceAnalysis, plain bool) utteranceAnalysis {
+	return analyseWith(models{speechBoundaries, sectionModel}, u, prev, plain)
+}
+
+func analyseWith(m models, u Utterance, prev *utteranceAnalysis, plain bool) utteranceAnalysis {
 	a := utteranceAnalysis{u: u}
+	if prev != nil {
+		a.phase = prev.phase
+	}
 	if u.Gap {
 		return a
 	}
@@ -278,7 +295,7 @@ func analyse(u Utterance, prev *utteranceAnalysis, plain bool) utteranceAnalysis
 		prevQuestion = prev.question
 	}
 	a.role = speakerRole(u.Speaker)
-	sents := splitSentences(cleanSpacing(u.Text))
+	sents := splitSentencesWith(m.boundaries, cleanSpacing(u.Text))
 	a.sents = make([]sentenceAnalysis, len(sents))
 	question := ""
 	for si, raw := range sents {
@@ -289,6 +306,8 @@ func analyse(u Utterance, prev *utteranceAnalysis, plain bool) utteranceAnalysis
 				sa.answer, sa.answerKind, sa.answerEvidence = text, k, [2]int{prev.u.Index, u.Index}
 			}
 		}
+		sa.phase = a.phase
+		a.phase = a.phase.next(lower, a.role)
 		if isQuestion(lower) {
 			if a.role != rolePatient {
 				question = lower
@@ -296,12 +315,15 @@ func analyse(u Utterance, prev *utteranceAnalysis, plain bool) utteranceAnalysis
 			continue
 		}
 		question = ""
-		body := stripFillers(lower)
+		body := dropRepeatedPhrases(stripFillers(lower))
 		if chitChat.MatchString(body) || embeddedQuestion.MatchString(body) || !substantive(body) {
 			continue
 		}
 		sa.kept, sa.body = true, body
-		sa.k = classify(body, a.role)
+		if m.sections == nil {
+			continue
+		}
+		sa.k = classifyStatement(m.sections, body, a.role, sa.phase, u.Index)
 		if sa.k == kNone {
 			continue
 		}
@@ -333,9 +355,13 @@ func assemble(t Template, l layout, as []utteranceAnalysis) Draft {
 			return
 		}
 		seen[key] = true
-		d.Sections[idx].Sentences = append(d.Sections[idx].Sentences, Sentence{Text: text, Evidence: ev})
+		for _, piece := range capNoteSentence(text) {
+			d.Sections[idx].Sentences = append(d.Sections[idx].Sentences, Sentence{Text: piece, Evidence: ev})
+		}
 	}
 	ccDone := false
+	var cc string
+	var ccEvidence []int
 	for n := range as {
 		a := &as[n]
 		if a.u.Gap {
@@ -352,6 +378,7 @@ func assemble(t Template, l layout, as []utteranceAnalysis) Draft {
 			if !ccDone && n*4 < len(as) {
 				if phrase, ok := sa.chiefComplaint(); ok {
 					ccDone = true
+					cc, ccEvidence = finish(apply(phrase, patientVoice)), []int{a.u.Index}
 					if l.hasCC {
 						add(kCC, finish(apply(phrase, patientVoice)), "", []int{a.u.Index})
 					} else {
@@ -369,7 +396,48 @@ func assemble(t Template, l layout, as []utteranceAnalysis) Draft {
 			add(sa.k, sa.text, sa.key, []int{a.u.Index})
 		}
 	}
+	fillAssessment(d, l, cc, ccEvidence)
 	return d
+}
+
+// fillAssessment gives an assessment section that nothing was sorted into,
+// when the consultation had a plan, what the visit was for (the problem
+// the plan treats), or else the plan's first statement: a note with a plan
+// and no assessment reads as if nothing was found.
+func fillAssessment(d Draft, l layout, cc string, ccEvidence []int) {
+	ai, pi := l.section[kAssessment], l.section[kPlan]
+	if ai < 0 || ai == pi || len(d.Sections[ai].Sentences) > 0 || pi < 0 || len(d.Sections[pi].Sentences) == 0 {
+		return
+	}
+	if cc != "" {
+		d.Sections[ai].Sentences = append(d.Sections[ai].Sentences, Sentence{Text: cc, Evidence: ccEvidence})
+		return
+	}
+	if plan := d.Sections[pi].Sentences; len(plan) > 1 {
+		d.Sections[ai].Sentences = append(d.Sections[ai].Sentences, plan[0])
+		d.Sections[pi].Sentences = plan[1:]
+	}
+}
+
+// maxNoteSentenceWords is the longest sentence a note gets: rewriting into
+// the third person lengthens what the splitter cut to longSentenceWords.
+const maxNoteSentenceWords = 40
+
+// capNoteSentence cuts a finished note sentence of more than
+// maxNoteSentenceWords words at its last comma (or word) within the limit.
+func capNoteSentence(text string) []string {
+	fs := strings.Fields(text)
+	if len(fs) <= maxNoteSentenceWords {
+		return []string{text}
+	}
+	cut := maxNoteSentenceWords
+	for i := maxNoteSentenceWords; i > maxNoteSentenceWords/2; i-- {
+		if strings.HasSuffix(fs[i-1], ",") {
+			cut = i
+			break
+		}
+	}
+	return append([]string{finish(strings.Join(fs[:cut], " "))}, capNoteSentence(finish(strings.Join(fs[cut:], " ")))...)
 }
 
 type role int
@@ -518,6 +586,96 @@ func classify(s string, r role) kind {
 	return kHPI
 }
 
+// classifyStatement sorts one cleaned sentence with the section
+// classifier, then the cues tell apart the sections' own parts (history
+// from medications, an order from a follow-up …); kNone drops it.
+func classifyStatement(m *sectionClassifier, s string, r role, ph phase, index int) kind {
+	if r == roleClinician && dictationIntro.MatchString(s) {
+		return kHPI // "… is a 58 year old male who presents …"
+	}
+	p := m.posterior(statementFeatures(s, r, ph, index))
+	if p[classNone] > noneThreshold {
+		// The classifier would leave it out: the cues may still know it
+		// for an examination finding, a result, a diagnosis or a plan,
+		// which a short consultation unlike the training ones can hold.
+		k := classify(s, r)
+		if k == kNone || p[classNone] > ruleThreshold && isSubjective(k) {
+			return kNone
+		}
+		return k
+	}
+	best := classSubjective
+	for c := classExam; c < numClasses; c++ {
+		if p[c] > p[best] {
+			best = c
+		}
+	}
+	switch best {
+	case classSubjective:
+		return subjectiveKind(s)
+	case classExam:
+		if cueVitals.MatchString(s) {
+			return kVitals
+		}
+		return kExam
+	case classResults:
+		return kResults
+	case classAssessmentPlan:
+		return assessmentPlanKind(s)
+	}
+	return kNone
+}
+
+// A statement is left out when the section classifier gives "none" more
+// than noneThreshold and the cues find nothing clinical in it, or only
+// history while "none" is above ruleThreshold; otherwise it goes to its
+// likeliest part. Tuned
+// on ACI-Bench's train split (notes there average 420 words).
+const (
+	noneThreshold = 0.8
+	ruleThreshold = 0.99
+)
+
+// subjectiveKind is the part of the history a sentence belongs to.
+func subjectiveKind(s string) kind {
+	switch {
+	case cueAllergy.MatchString(s):
+		return kAllergies
+	case cueFamily.MatchString(s):
+		return kFamily
+	case cueSocial.MatchString(s):
+		return kSocial
+	case hasDrug(s) || cueMeds.MatchString(s):
+		return kMeds
+	case cuePMH.MatchString(s):
+		return kPMH
+	}
+	return kHPI
+}
+
+// assessmentPlanKind tells a diagnosis from the parts of a plan.
+func assessmentPlanKind(s string) kind {
+	switch {
+	case cueWarning.MatchString(s):
+		return kWarning
+	case cueFollowUp.MatchString(s):
+		return kFollowUp
+	case cuePlan.MatchString(s) && !strings.Contains(s, "history of"):
+		switch {
+		case hasDrug(s) || cuePlanMeds.MatchString(s):
+			return kPlanMeds
+		case cueOrders.MatchString(s):
+			return kPlanOrders
+		case cueEducation.MatchString(s):
+			return kEducation
+		}
+		return kPlan
+	case hasDrug(s) || cuePlanMeds.MatchString(s):
+		return kPlanMeds
+	}
+	return kAssessment
+}
+
 func hasDrug(s string) bool {
 	for _, w := range words(s) {
 		if isDrug(w) {
@@ -534,10 +692,13 @@ var leadingYour = regexp.MustCompile(`^(your|their|the patient's) `)
 // rewriteSentence puts a sentence into the voice of its part of the note.
 func rewriteSentence(s string, k kind, r role, plain bool) string {
 	s = apply(s, expandNegations)
+	patient := r == rolePatient || (r == roleUnknown && isSubjective(k) && firstPerson.MatchString(s))
 	switch {
+	case plain && patient:
+		s = apply(apply(s, plainVoice), plainPatientVoice)
 	case plain:
-		s = apply(s, plainVoice)
-	case isSubjective(k) && (r == rolePatient || (r == roleUnknown && firstPerson.MatchString(s))):
+		s = apply(apply(s, plainVoice), plainClinicianVoice)
+	case patient:
 		if lead, ok := applyFirst(s, reportLead); ok {
 			s = lead
 		}
@@ -549,6 +710,7 @@ func rewriteSentence(s string, k kind, r role, plain bool) string {
 			s = yourInExam.ReplaceAllString(s, "the")
 		}
 		s = apply(s, clinicianVoice)
+		s = apply(s, clinicianThirdPerson)
 		s = apply(s, thirdPersonFixes)
 	}
 	if len(words(s)) < 3 {

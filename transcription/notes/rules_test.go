@@ -113,6 +113,11 @@ func TestRuleDrafterGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			d = notes.Check(d, tr)
+			// Whatever the template, a draft speaks in the third person,
+			// keeps sentences short and cites words holding its numbers.
+			if c := eval.CheckDraft(r.tpl, d, tr); c.Long+c.FirstPerson+c.NumberUnsupported > 0 {
+				t.Errorf("%d sentences over %d words, %d in the first person, %d with uncited numbers", c.Long, eval.MaxSentenceWords, c.FirstPerson, c.NumberUnsupported)
+			}
 			got := render(d)
 			path := filepath.Join("testdata", "golden", r.name+".txt")
 			if *update {
@@ -198,10 +203,12 @@ func TestRuleDrafterSentences(t *testing.T) {
 		{"patient", "i do n't smoke , i quit ten years ago .", "subjective", "The patient does not smoke, the patient quit 10 years ago."},
 		{"clinician", "okay , so on exam your right knee is swollen and tender .", "objective", "On exam the right knee is swollen and tender."},
 		{"clinician", "your blood pressure is one twenty over eighty .", "objective", "Blood pressure is 120/80."},
-		{"clinician", "i think this is most likely a meniscus tear .", "assessment", "I think this is most likely a meniscus tear."},
-		{"", "i'm going to order an mri of your right knee", "plan", "I will order an mri of their right knee."},
-		{"clinician", "we'll start you on meloxicam fifteen milligrams once a day .", "plan", "We will start meloxicam 15 mg daily."},
-		{"clinician", "i want you to follow up with me in two weeks .", "plan", "The patient should follow up with me in 2 weeks."},
+		{"clinician", "i think this is most likely a meniscus tear .", "assessment", "This is most likely a meniscus tear."},
+		{"", "i'm going to order an mri of your right knee", "plan", "Will order an mri of their right knee."},
+		{"clinician", "we'll start you on meloxicam fifteen milligrams once a day .", "plan", "Will start meloxicam 15 mg daily."},
+		{"clinician", "i want you to follow up with me in two weeks .", "plan", "The patient should follow up with the clinician in 2 weeks."},
+		{"clinician", "we will we will send a covid test", "plan", "Will send a covid test."},
+		{"clinician", "on my exam i don't see any swelling in your ankle .", "objective", "On examination the clinician does not see any swelling in the ankle."},
 		{"patient", "hi , nice to see you .", "", ""},
 		{"patient", "mm-hmm .", "", ""},
 	}

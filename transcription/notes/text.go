@@ -1,6 +1,7 @@
 package notes
 
 import (
+	"math"
 	"regexp"
 	"strings"
 	"unicode"
@@ -36,9 +37,14 @@ func cleanSpacing(s string) string {
 
 // splitSentences cuts a turn into sentences at end punctuation. Speech
 // without punctuation (many recognisers, and part of ACI-Bench) comes as one
-// long run; it is cut at discourse markers once it is long, so one note
-// sentence does not carry a whole monologue.
-func splitSentences(s string) []string {
+// long run; the embedded boundary model cuts it where a sentence most
+// likely ends, and no sentence keeps more than longSentenceWords words, so
+// one note sentence does not carry a whole monologue.
+func splitSentences(s string) []string { return splitSentencesWith(speechBoundaries, s) }
+
+// splitSentencesWith is splitSentences with a given boundary model (the
+// trainer's, while it trains).
+func splitSentencesWith(bm *boundaryModel, s string) []string {
 	s = mendNumberCuts(s)
 	if hasSentenceEnd(s) {
 		s = sentenceEnd.ReplaceAllString(s, "$1\n")
@@ -49,10 +55,20 @@ func splitSentences(s string) []string {
 		if part == "" {
 			continue
 		}
-		out = append(out, splitLong(part)...)
+		if len(strings.Fields(part)) >= unpunctuatedWords && !hasSentenceEnd(part+" ") {
+			for _, p := range bm.cutSpeech(part) {
+				out = append(out, capWords(bm, p)...)
+			}
+			continue
+		}
+		out = append(out, capWords(bm, part)...)
 	}
 	return out
 }
+
+// unpunctuatedWords is the length from which a run of words without a
+// sentence end is taken for unpunctuated speech and cut by the model.
+const unpunctuatedWords = 12
 
 var (
 	spokenNumber = `zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|` +
@@ -119,24 +135,37 @@ func hasSentenceEnd(s string) bool {
 	return false
 }
 
-var longCut = regexp.MustCompile(`\b(okay|ok|alright|all right|so|um|uh|now|and then|but)\b`)
-
 const longSentenceWords = 30
 
-func splitLong(s string) []string {
-	if len(strings.Fields(s)) <= longSentenceWords {
+// minCapWords is the fewest words capWords leaves on either side of a cut.
+const minCapWords = 8
+
+// capWords cuts a sentence of more than longSentenceWords words in two
+// where the boundary model most expects an end (and never inside a
+// number), again until every piece is short enough.
+func capWords(bm *boundaryModel, s string) []string {
+	fs := strings.Fields(s)
+	if len(fs) <= longSentenceWords {
 		return []string{s}
 	}
-	var out []string
-	last := 0
-	for _, m := range longCut.FindAllStringIndex(s, -1) {
-		if len(strings.Fields(s[last:m[0]])) >= 8 {
-			out = append(out, strings.TrimSpace(s[last:m[0]]))
-			last = m[0]
+	best, bestScore := len(fs)/2, math.Inf(-1)
+	for i := minCapWords; i+minCapWords < len(fs); i++ {
+		l, r := boundaryWord(fs[i-1]), boundaryWord(fs[i])
+		if isNumberish(l) && isNumberish(r) {
+			continue
+		}
+		sc := bm.score(l, r)
+		if strings.HasSuffix(fs[i-1], ",") || strings.HasSuffix(fs[i-1], ";") {
+			sc += 2
+		}
+		// Prefer cuts near the middle: a 31-word sentence is not cut
+		// into 28 and 3.
+		sc -= 4 * math.Abs(float64(i)/float64(len(fs))-0.5)
+		if sc > bestScore {
+			best, bestScore = i, sc
 		}
 	}
-	out = append(out, strings.TrimSpace(s[last:]))
-	return out
+	return append(capWords(bm, strings.Join(fs[:best], " ")), capWords(bm, strings.Join(fs[best:], " "))...)
 }
 
 // fillerPhrases are dropped wherever they stand; they carry no clinical
@@ -326,23 +355,61 @@ var patientVoice = rewrites(
 )
 
 var clinicianVoice = rewrites(
-	`what i'd like to do is`, "", `what i would like to do is`, "", `what i'm going to do is`, "", `go ahead and`, "",
-	`i'm going to`, "I will", `i am going to`, "I will", `we're going to`, "we will", `we are going to`, "we will",
-	`i'll`, "I will", `we'll`, "we will", `let's`, "we will", `let us`, "we will", `i'd`, "I would", `i've`, "I have", `i'm`, "I am",
+	`what i'd like to do is`, "", `what i would like to do is`, "", `what i'm going to do is`, "", `what we're going to do is`, "",
+	`what we will do is`, "", `go ahead and`, "",
+	`^(i think|i believe|i suspect|i feel like|i feel that|my impression is|it sounds like|it looks like|it seems like)( that)?`, "",
+	`^(i|we) (do not|did not) (see|hear|appreciate|notice|feel|find)`, "examination does not show",
+	`^(i|we) (do |can )?(see|hear|appreciate|notice|feel|find)`, "examination shows",
+	`(on|in) my (physical )?exam(ination)?`, "on examination",
+	`i'm going to`, "will", `i am going to`, "will", `we're going to`, "will", `we are going to`, "will",
+	`i'll`, "will", `we'll`, "will", `i will`, "will", `we will`, "will", `let's`, "will", `let us`, "will",
 	`i want you to`, "the patient should", `i'd like you to`, "the patient should", `i would like you to`, "the patient should",
 	`i need you to`, "the patient should", `you need to`, "the patient should", `you should`, "the patient should",
+	`i'd like to`, "will", `i would like to`, "will", `i want to`, "will", `we want to`, "will", `we need to`, "will", `i need to`, "will",
 	`you're`, "the patient is", `you've`, "the patient has", `you have`, "the patient has", `you are`, "the patient is",
 	`you were`, "the patient was", `you'd`, "the patient would", `you'll`, "the patient will",
 	`your`, "their", `yourself`, "themselves",
 	`prescribe you`, "prescribe", `start you on`, "start", `put you on`, "start", `refer you`, "refer the patient", `see you`, "see the patient",
-	`you`, "the patient", `i`, "I",
+	`you`, "the patient",
 )
 
-// plainVoice is for patient-facing text: it keeps "you" and the clinician's
-// "we" and only turns requests into instructions.
+// clinicianThirdPerson names the clinician and the care team wherever the
+// rewrites above left them in the first person: a note speaks of its
+// author in the third person.
+var clinicianThirdPerson = rewrites(
+	`i'm`, "the clinician is", `i am`, "the clinician is", `i've`, "the clinician has", `i have`, "the clinician has",
+	`i'd`, "the clinician would", `i was`, "the clinician was", `i`, "the clinician", `me`, "the clinician",
+	`my`, "the clinician's", `mine`, "the clinician's", `myself`, "the clinician",
+	`we're`, "the care team is", `we are`, "the care team is", `we've`, "the care team has", `we have`, "the care team has",
+	`we'd`, "the care team would", `we were`, "the care team was", `we`, "the care team", `us`, "the care team",
+	`our`, "the care team's", `ours`, "the care team's", `ourselves`, "the care team",
+	`(the clinician|the care team) do`, "$1 does", `(the clinician|the care team) have`, "$1 has", `(the clinician|the care team) go`, "$1 goes",
+	`(the clinician|the care team) (think|feel|want|need|see|hear|know|like|hope|guess|believe|notice|recommend|suspect|agree|take|look|examine|order|prescribe|review|discuss|explain|send|start|give|get|talk|say|mean|understand)`, "$1 ${2}s",
+)
+
+// plainVoice is for patient-facing text: it keeps "you" and turns requests
+// into instructions; the clinician and the care team are named.
 var plainVoice = rewrites(
 	`i want you to`, "please", `i'd like you to`, "please", `i would like you to`, "please", `i need you to`, "please",
-	`i'm going to`, "I will", `we're going to`, "we will", `i'll`, "I will", `we'll`, "we will", `let's`, "we will", `i`, "I",
+	`i'm going to`, "your clinician will", `we're going to`, "your care team will", `i'll`, "your clinician will", `we'll`, "your care team will",
+	`let's`, "your care team will",
+)
+
+// plainPatientVoice turns the patient's own words to the patient ("I" is
+// "you") in patient-facing text.
+var plainPatientVoice = rewrites(
+	`i'm`, "you are", `i am`, "you are", `i've`, "you have", `i was`, "you were", `i'd`, "you would", `i`, "you",
+	`me`, "you", `my`, "your", `mine`, "yours", `myself`, "yourself",
+	`we're`, "you are", `we`, "you", `us`, "you", `our`, "your",
+)
+
+// plainClinicianVoice names the clinician and the care team in
+// patient-facing text.
+var plainClinicianVoice = rewrites(
+	`i'm`, "your clinician is", `i am`, "your clinician is", `i've`, "your clinician has", `i have`, "your clinician has",
+	`i'd`, "your clinician would", `i`, "your clinician", `me`, "your clinician", `my`, "your clinician's",
+	`we're`, "your care team is", `we've`, "your care team has", `we have`, "your care team has", `we`, "your care team", `us`, "your care team", `our`, "your care team's",
+	`your (clinician|care team) (think|feel|want|need|see|know|recommend|suspect)\b`, "your $1 ${2}s",
 )
 
 func apply(s string, rs []rewrite) string {
@@ -396,6 +463,29 @@ func finish(s string) string {
 	return string(r) + "."
 }
 
+// dropRepeatedPhrases removes a run of two to four words said again
+// straight after itself ("we will we will send" → "we will send"), but
+// not numbers ("one twenty one twenty" may be two readings).
+func dropRepeatedPhrases(s string) string {
+	fs := strings.Fields(s)
+	for n := 4; n >= 2; n-- {
+		for i := 0; i+2*n <= len(fs); i++ {
+			same := true
+			for j := 0; j < n; j++ {
+				if w := strings.Trim(fs[i+j], ","); w != strings.Trim(fs[i+n+j], ",") || isNumberish(w) {
+					same = false
+					break
+				}
+			}
+			if same {
+				fs = append(fs[:i+n], fs[i+2*n:]...)
+				i--
+			}
+		}
+	}
+	return strings.Join(fs, " ")
+}
+
 // dropRepeats removes a word repeated straight after itself ("i, i, i've"),
 // but not a digit said twice ("nine one one", "two two five").
 func dropRepeats(s string) string {
@@ -423,8 +513,13 @@ var (
 
 // Normalize rewrites text the way the rule drafter writes notes: numbers
 // as digits and units as abbreviations ("twenty milligrams a day" becomes
-// "20 mg daily"). Evaluators use it to compare a note with what was said.
-func Normalize(text string) string { return noteStyle(strings.ToLower(cleanSpacing(text))) }
+// "20 mg daily"). Evaluators use it to compare a note with what was said,
+// so it reads speech as the drafter and the support check do: a word said
+// twice once, a number cut at its decimal point whole ("ninety ninety
+// seven . two" is 97.2).
+func Normalize(text string) string {
+	return noteStyle(strings.ToLower(mendNumberCuts(dropRepeats(cleanSpacing(text)))))
+}
 
 // noteStyle writes numbers as digits (NormalizeNumbers) and units as
 // abbreviations, as notes do ("twenty milligrams a day" becomes "20 mg

@@ -196,6 +196,7 @@ func SectionGroup(s notes.SectionSpec) Group {
 // drafterWords are words a drafter may add in rewriting speech into note
 // style; they need no support in the transcript.
 var drafterWords = map[string]bool{
+	"clinician": true, "clinicians": true, "care": true, "team": true, "teams": true, "examination": true, "shows": true, "show": true, "your": true, "you": true,
 	"reports": true, "report": true, "denies": true, "patient": true, "patient's": true, "the": true, "their": true,
 	"them": true, "they": true, "themselves": true, "theirs": true, "will": true, "should": true, "chief": true, "complaint": true,
 	"feeling": true, "ever": true, "having": true, "does": true, "has": true, "is": true, "was": true, "not": true,

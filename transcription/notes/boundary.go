@@ -1,0 +1,110 @@
+package notes
+
+import (
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Speech without punctuation (many recognisers, and part of ACI-Bench)
+// comes as one run of words per turn. A boundary model puts the sentence
+// ends back: a naive Bayes reading of the word before and the word after
+// each gap, trained on the punctuated turns of ACI-Bench's train split
+// (go run ./transcription/notes/train) and embedded in the binary.
+
+// boundaryModel holds the log-likelihood ratios, boundary against none, of
+// each word seen on the left and on the right of a gap, and the prior log
+// odds of a boundary. Words it never saw count zero. Read-only once built.
+type boundaryModel struct {
+	prior       float64
+	left, right map[string]float64
+}
+
+// boundaryThreshold is the log odds above which a gap ends a sentence.
+const boundaryThreshold = 0
+
+// score is the log odds that a sentence ends between left and right.
+func (m *boundaryModel) score(left, right string) float64 {
+	if m == nil {
+		return math.Inf(-1)
+	}
+	return m.prior + m.left[left] + m.right[right]
+}
+
+// isNumberish reports whether w is part of a spoken or written number, so
+// a cut between two such words would split one value ("one sixteen | over
+// eighty four").
+func isNumberish(w string) bool {
+	if w == "" {
+		return false
+	}
+	if w[0] >= '0' && w[0] <= '9' {
+		return true
+	}
+	_, ok := numberWords[w]
+	return ok || w == "over" || w == "point" || w == "and" || w == "oh"
+}
+
+// cutSpeech cuts an unpunctuated run of words into sentences where the
+// model puts a boundary, never between two parts of a number.
+func (m *boundaryModel) cutSpeech(s string) []string {
+	fs := strings.Fields(s)
+	if m == nil || len(fs) < 2 {
+		return []string{s}
+	}
+	var out []string
+	start := 0
+	for i := 0; i+1 < len(fs); i++ {
+		l, r := boundaryWord(fs[i]), boundaryWord(fs[i+1])
+		if i+1-start < minSentenceWords || isNumberish(l) && isNumberish(r) {
+			continue
+		}
+		if strings.HasSuffix(fs[i], ",") {
+			l += ","
+		}
+		if m.score(l, r) > boundaryThreshold {
+			out = append(out, strings.Join(fs[start:i+1], " "))
+			start = i + 1
+		}
+	}
+	return append(out, strings.Join(fs[start:], " "))
+}
+
+// minSentenceWords is the fewest words the boundary model leaves in a
+// sentence it cuts off.
+const minSentenceWords = 3
+
+// boundaryWord is the form the boundary model knows a word by: lower case,
+// without the punctuation around it.
+func boundaryWord(f string) string {
+	return strings.ToLower(strings.Trim(f, `.,;:?!"()`))
+}
+
+// parseBoundaryModel reads the model's text form: a "prior" line, then
+// "L word llr" and "R word llr" lines, tab-separated; "#" lines are
+// comments. It panics on a malformed line: the model is embedded, so a bad
+// one is a build defect the package's tests catch.
+func parseBoundaryModel(data string) *boundaryModel {
+	m := &boundaryModel{left: map[string]float64{}, right: map[string]float64{}}
+	for _, line := range strings.Split(data, "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil || len(f) != 2 && len(f) != 3 {
+			panic("notes: malformed boundary model line " + strconv.Quote(line))
+		}
+		switch {
+		case f[0] == "prior" && len(f) == 2:
+			m.prior = v
+		case f[0] == "L" && len(f) == 3:
+			m.left[f[1]] = v
+		case f[0] == "R" && len(f) == 3:
+			m.right[f[1]] = v
+		default:
+			panic("notes: malformed boundary model line " + strconv.Quote(line))
+		}
+	}
+	return m
+}

@@ -1,0 +1,96 @@
+package notes
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestEmbeddedModels(t *testing.T) {
+	if len(speechBoundaries.left) < 100 || len(speechBoundaries.right) < 100 || speechBoundaries.prior >= 0 {
+		t.Errorf("boundary model looks untrained: %d left, %d right words, prior %.2f", len(speechBoundaries.left), len(speechBoundaries.right), speechBoundaries.prior)
+	}
+	if len(sectionModel.features) < 1000 {
+		t.Errorf("section model has %d features", len(sectionModel.features))
+	}
+	// The classifier sorts plain statements where a clinician expects them.
+	for _, c := range []struct {
+		text string
+		r    role
+		ph   phase
+		want statementClass
+	}{
+		{"there is tenderness to palpation over the medial joint line", roleClinician, phaseExam, classExam},
+		{"the x-ray of your knee showed no fracture", roleClinician, phaseResults, classResults},
+		{"i'm going to prescribe meloxicam fifteen milligrams daily", roleClinician, phasePlan, classAssessmentPlan},
+		{"the pain started about two weeks ago after i fell", rolePatient, phaseHistory, classSubjective},
+	} {
+		p := sectionModel.posterior(statementFeatures(c.text, c.r, c.ph, 40))
+		best := classSubjective
+		for k := classExam; k < numClasses; k++ {
+			if p[k] > p[best] {
+				best = k
+			}
+		}
+		if best != c.want {
+			t.Errorf("%q: likeliest part %s (%v), want %s", c.text, classNames[best], p, classNames[c.want])
+		}
+	}
+}
+
+func TestCutSpeech(t *testing.T) {
+	in := "so i started having pain in my knee about two weeks ago it got worse when i went running and now it hurts all the time my blood pressure was one sixteen over eighty four at the pharmacy"
+	got := splitSentences(in)
+	if len(got) < 2 {
+		t.Fatalf("unpunctuated speech not cut: %q", got)
+	}
+	for _, s := range got {
+		if n := len(strings.Fields(s)); n > longSentenceWords {
+			t.Errorf("sentence of %d words: %q", n, s)
+		}
+	}
+	if !strings.Contains(strings.Join(got, "|"), "one sixteen over eighty four") {
+		t.Errorf("a number was cut: %q", got)
+	}
+	// However long, a run is cut below the cap, never inside a number.
+	long := strings.Repeat("the patient walks with a limp and ", 10) + "ninety eight point six degrees"
+	for _, s := range splitSentences(long) {
+		if n := len(strings.Fields(s)); n > longSentenceWords {
+			t.Errorf("sentence of %d words: %q", n, s)
+		}
+		if strings.HasPrefix(s, "point") || strings.HasPrefix(s, "six") || strings.HasPrefix(s, "eight") {
+			t.Errorf("cut inside a number: %q", s)
+		}
+	}
+}
+
+func TestDropRepeatedPhrases(t *testing.T) {
+	for in, want := range map[string]string{
+		"we will we will send a covid test": "we will send a covid test",
+		"it is it is it is fine":            "it is fine",
+		"take it take it daily":             "take it daily",
+		"one twenty one twenty":             "one twenty one twenty",
+		"very very good":                    "very very good", // single words are dropRepeats' job
+	} {
+		if got := dropRepeatedPhrases(in); got != want {
+			t.Errorf("dropRepeatedPhrases(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseModelsRejectMalformed(t *testing.T) {
+	for _, bad := range []func(){
+		func() { parseBoundaryModel("L\tword\n") },
+		func() { parseBoundaryModel("X\tword\t1\n") },
+		func() { parseSectionModel("!classes\tnone\tother\n") },
+		func() { parseSectionModel("feature\t1\t2\n") },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("malformed model accepted")
+				}
+			}()
+			bad()
+		}()
+	}
+}
