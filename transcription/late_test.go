@@ -94,7 +94,8 @@ func TestStreamLateRetryDuringSession(t *testing.T) {
 	if n := eng.attempts(1); n != 4 {
 		t.Errorf("utterance 1 tried %d times, want 2 + 2 late", n)
 	}
-	// The late retry had the text before it as its prompt.
+	// The late retry had the text before it as its prompt (all there is
+	// before it here).
 	eng.mu.Lock()
 	p := eng.prompts[1]
 	eng.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync/atomic"
+	"time"
 )
 
 // LimitedEngine is an Engine that lets at most a fixed number of calls
@@ -53,6 +54,17 @@ func (l *LimitedEngine) Transcribe(ctx context.Context, u Utterance) (Transcript
 	l.inFlight.Add(1)
 	defer l.inFlight.Add(-1)
 	return l.e.Transcribe(ctx, u)
+}
+
+// CallTimeout is the wrapped engine's bound on a call for u (0: it
+// names none), so that the Stream gives a long utterance the time its
+// engine asks for. Time spent waiting for a slot counts against it: a
+// call that times out here was never sent, and costs the engine nothing.
+func (l *LimitedEngine) CallTimeout(u Utterance) time.Duration {
+	if e, ok := l.e.(interface{ CallTimeout(Utterance) time.Duration }); ok {
+		return e.CallTimeout(u)
+	}
+	return 0
 }
 
 // InFlight is how many calls are with the wrapped engine now, for metrics.

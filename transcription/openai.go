@@ -2,6 +2,7 @@ package transcription
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,9 +30,16 @@ type OpenAIConfig struct {
 	Organization string
 	// Model defaults to "whisper-1".
 	Model string
-	// Timeout bounds one HTTP request; 0 means 60 s. The Stream's own
-	// per-call timeout applies as well.
+	// Timeout bounds one request for a short utterance; 0 means 60 s. A
+	// longer utterance gets as much again as it lasts (CallTimeout): a
+	// server decodes a 30 s utterance for longer than a 3 s one, and
+	// a call cut off while still being decoded is sent again, doubling
+	// the server's work.
 	Timeout time.Duration
+	// Language is sent when an utterance names none (ISO-639-1 from a
+	// BCP-47 tag): Whisper that is told the language does not detect it
+	// from the first seconds, and gets names and numbers wrong less.
+	Language string
 }
 
 // OpenAIEngine recognises speech with the OpenAI audio transcription API
@@ -40,8 +48,10 @@ type OpenAIConfig struct {
 // and falls back to plain json where it does not. It is safe for
 // concurrent use.
 type OpenAIEngine struct {
-	client *openai.Client
-	model  string
+	client   *openai.Client
+	model    string
+	timeout  time.Duration
+	language string
 	// noVerbose is set once the server refused verbose_json for the model,
 	// so later requests go straight to json.
 	noVerbose atomic.Bool
@@ -74,8 +84,10 @@ func NewOpenAIEngine(cfg OpenAIConfig) (*OpenAIEngine, error) {
 		c.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	}
 	c.OrgID = cfg.Organization
-	c.HTTPClient = retryAfterDoer{&http.Client{Timeout: cfg.Timeout}}
-	e := &OpenAIEngine{client: openai.NewClientWithConfig(c), model: cfg.Model}
+	// No client-wide timeout: each call's context has its own deadline
+	// (CallTimeout), which a fixed one would cut short for long utterances.
+	c.HTTPClient = retryAfterDoer{&http.Client{}}
+	e := &OpenAIEngine{client: openai.NewClientWithConfig(c), model: cfg.Model, timeout: cfg.Timeout, language: cfg.Language}
 	e.noVerbose.Store(jsonOnlyModels[cfg.Model])
 	return e, nil
 }
@@ -91,7 +103,7 @@ func (e *OpenAIEngine) Transcribe(ctx context.Context, u Utterance) (Transcript,
 		Model:    e.model,
 		FilePath: fmt.Sprintf("utterance-%d.wav", u.Index),
 		Prompt:   whisperPrompt(u.Keyterms, u.Prompt),
-		Language: isoLanguage(u.Language),
+		Language: isoLanguage(cmp.Or(u.Language, e.language)),
 		// Temperature stays 0 (go-openai then omits it; 0 is the API's
 		// default): deterministic decoding invents fewer words.
 	}
@@ -114,6 +126,14 @@ func (e *OpenAIEngine) Transcribe(ctx context.Context, u Utterance) (Transcript,
 		return Transcript{}, classify(ctx, err)
 	}
 	return toTranscript(resp, u.Start), nil
+}
+
+// CallTimeout is how long a call for u may take: the configured timeout
+// plus as long again as u lasts. The Stream asks for it (it bounds each
+// engine call), so a long utterance is not cut off while the server is
+// still decoding it.
+func (e *OpenAIEngine) CallTimeout(u Utterance) time.Duration {
+	return e.timeout + u.Duration()
 }
 
 func (e *OpenAIEngine) call(ctx context.Context, req openai.AudioRequest, wav []byte) (openai.AudioResponse, error) {
@@ -284,9 +304,9 @@ type retryAfterError struct {
 func (e *retryAfterError) Error() string { return e.err.Error() }
 func (e *retryAfterError) Unwrap() error { return e.err }
 
-// maxGlossary bounds the keyterms' part of the prompt, which comes first:
-// Whisper reads only the prompt's last 224 tokens, so the text before the
-// utterance is cut to leave room for it within maxPrompt.
+// maxGlossary bounds the keyterms' part of the prompt, which comes first,
+// before at most maxPrompt bytes of the transcript: together some 224
+// tokens, all Whisper reads of a prompt.
 const maxGlossary = 300
 
 // whisperPrompt is the prompt for Whisper: the keyterms, as the glossary
@@ -311,5 +331,5 @@ func whisperPrompt(keyterms []string, previous string) string {
 	if previous == "" {
 		return b.String()
 	}
-	return b.String() + " " + lastBytes(previous, maxPrompt-b.Len()-1)
+	return b.String() + " " + lastBytes(previous, maxPrompt)
 }

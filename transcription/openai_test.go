@@ -93,14 +93,14 @@ func TestOpenAIEngineKeyterms(t *testing.T) {
 	}{
 		{"no keyterms", nil, "before", "before"},
 		{"no text before", []string{"a b"}, "", "Terms: a b."},
-		{"long text before, cut at its start", []string{"x"}, strings.Repeat("é", 400), "Terms: x. " + strings.Repeat("é", (maxPrompt-len("Terms: x. "))/2)},
+		{"long text before, cut at its start", []string{"x"}, strings.Repeat("é", 400), "Terms: x. " + strings.Repeat("é", maxPrompt/2)},
 	} {
 		got := whisperPrompt(tt.keyterms, tt.previous)
 		if got != tt.want {
 			t.Errorf("%s: %q (%d bytes), want %q", tt.name, got, len(got), tt.want)
 		}
-		if len(got) > maxPrompt {
-			t.Errorf("%s: %d bytes, over %d", tt.name, len(got), maxPrompt)
+		if len(got) > maxGlossary+1+maxPrompt {
+			t.Errorf("%s: %d bytes, over %d", tt.name, len(got), maxGlossary+1+maxPrompt)
 		}
 	}
 	many := make([]string, 100)
@@ -255,5 +255,30 @@ func TestStreamWithOpenAI(t *testing.T) {
 	}
 	if calls != 4 {
 		t.Errorf("%d API calls, want 1 + 2 attempts + the last try at Close", calls)
+	}
+}
+
+// TestOpenAIEngineLanguageAndTimeout: the configured language is sent
+// when the session names none (and the session's wins), and a call may
+// take the configured timeout plus the utterance's length.
+func TestOpenAIEngineLanguageAndTimeout(t *testing.T) {
+	srv := openaitest.New(t, &openaitest.Server{Transcribe: wordsByDuration})
+	e, err := NewOpenAIEngine(OpenAIConfig{BaseURL: srv.URL, APIKey: srv.Key, Language: "en-AU", Timeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"", "fr-CA"} {
+		u := Utterance{Samples: sine(300, 16000, 0.5, 5000), SampleRate: 16000, Language: lang}
+		if _, err := e.Transcribe(context.Background(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs := srv.Transcriptions()
+	if len(reqs) != 2 || reqs[0].Language != "en" || reqs[1].Language != "fr" {
+		t.Errorf("languages sent: %+v", reqs)
+	}
+	u := Utterance{Samples: make([]int16, 16000*30), SampleRate: 16000}
+	if got := e.CallTimeout(u); got != 2*time.Minute+30*time.Second {
+		t.Errorf("CallTimeout of a 30 s utterance %v, want 2m30s", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -380,7 +381,7 @@ func (s *Stream) recogniseInterim(seq int, u Utterance) {
 	defer s.interimWG.Done()
 	defer s.interimBusy.Store(false)
 	defer s.busy.Add(-int64(2 * cap(u.Samples)))
-	ctx, cancel := context.WithTimeout(s.interimCtx, s.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(s.interimCtx, s.callTimeout(u))
 	t, err := s.cfg.Engine.Transcribe(ctx, u)
 	cancel()
 	s.cfg.Buffers.Put(u.Samples) // its one call has returned
@@ -620,6 +621,7 @@ func (s *Stream) recognise(j job) {
 	s.done[j.seq] = r
 	if !r.Gap {
 		s.texts[j.seq] = t.Text
+		delete(s.texts, j.seq-promptUtterances)
 	}
 	s.qmu.Unlock()
 	s.signal()
@@ -670,7 +672,7 @@ func (s *Stream) retryLater(seq int, u Utterance, gap Result) {
 			return
 		}
 		u.Prompt = s.prompt(seq) // the text before it is likely known by now
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, s.callTimeout(u))
 		t, err := s.cfg.Engine.Transcribe(ctx, u)
 		cancel()
 		if s.ctx.Err() != nil {
@@ -696,22 +698,42 @@ func (s *Stream) retryLater(seq int, u Utterance, gap Result) {
 	}
 }
 
-// maxPrompt bounds the prompt; Whisper reads only the last 224 tokens.
+// maxPrompt bounds the transcript's part of the prompt: its last ~600
+// bytes, some 150 tokens, a few sentences (Whisper reads 224 tokens; the
+// glossary takes the rest). One utterance before is often a word or two.
 const maxPrompt = 600
 
-// prompt is the text of the nearest earlier utterance already recognised
-// before the job with sequence index. With Concurrency 1 that is always the
-// previous one; with more, the previous one may still be in flight and the
-// one before is used.
+// promptUtterances bounds how far back the prompt and s.texts go.
+const promptUtterances = 256
+
+// prompt is the end of the transcript recognised before the job with
+// sequence index, up to maxPrompt bytes: the earlier utterances'
+// texts in order, those still in flight (with Concurrency above 1)
+// left out.
 func (s *Stream) prompt(index int) string {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
-	for i := index - 1; i >= 0 && i >= index-s.cfg.Concurrency-1; i-- {
+	var parts []string
+	n := 0
+	for i := index - 1; i >= 0 && i >= index-promptUtterances && n <= maxPrompt; i-- {
 		if t, ok := s.texts[i]; ok && t != "" {
-			return lastBytes(t, maxPrompt)
+			parts = append(parts, t)
+			n += len(t) + 1
 		}
 	}
-	return ""
+	slices.Reverse(parts)
+	return lastBytes(strings.Join(parts, " "), maxPrompt)
+}
+
+// callTimeout bounds one engine call for u: the engine's own, when it
+// says (OpenAIEngine scales it with the utterance), else CallTimeout.
+func (s *Stream) callTimeout(u Utterance) time.Duration {
+	if e, ok := s.cfg.Engine.(interface{ CallTimeout(Utterance) time.Duration }); ok {
+		if d := e.CallTimeout(u); d > 0 {
+			return d
+		}
+	}
+	return s.cfg.CallTimeout
 }
 
 // lastBytes is the end of t in at most n bytes, cut at a character.
@@ -729,7 +751,7 @@ func lastBytes(t string, n int) string {
 func (s *Stream) transcribe(u Utterance) (Transcript, int, error) {
 	delay := s.cfg.Backoff
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.CallTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, s.callTimeout(u))
 		t, err := s.cfg.Engine.Transcribe(ctx, u)
 		cancel()
 		if err == nil {

@@ -200,10 +200,70 @@ func TestStreamPromptContinuity(t *testing.T) {
 	if eng.prompts[0] != "" {
 		t.Errorf("first utterance prompt %q", eng.prompts[0])
 	}
+	// Each prompt is the transcript so far, not only the utterance before.
+	var before []string
 	for i := 1; i < len(rs); i++ {
-		if eng.prompts[i] != rs[i-1].Transcript.Text {
-			t.Errorf("utterance %d prompt %q, want %q", i, eng.prompts[i], rs[i-1].Transcript.Text)
+		before = append(before, rs[i-1].Transcript.Text)
+		if want := strings.Join(before, " "); eng.prompts[i] != want {
+			t.Errorf("utterance %d prompt %q, want %q", i, eng.prompts[i], want)
 		}
+	}
+}
+
+// TestStreamPromptIsTheTranscriptsEnd: the prompt is the last maxPrompt
+// bytes of the text before, however short each utterance was.
+func TestStreamPromptIsTheTranscriptsEnd(t *testing.T) {
+	s := &Stream{texts: map[int]string{}, cfg: StreamConfig{Concurrency: 2}}
+	var all []string
+	for i := range 200 {
+		w := fmt.Sprintf("word%03d", i)
+		s.texts[i] = w
+		all = append(all, w)
+	}
+	got := s.prompt(200)
+	if want := lastBytes(strings.Join(all, " "), maxPrompt); got != want || len(got) != maxPrompt {
+		t.Errorf("prompt %q (%d bytes), want the last %d bytes of the transcript", got, len(got), maxPrompt)
+	}
+	delete(s.texts, 199) // still in flight
+	if got := s.prompt(200); !strings.HasSuffix(got, "word197 word198") {
+		t.Errorf("prompt with the last in flight ends %q", got[len(got)-20:])
+	}
+}
+
+// deadlineEngine records how long each call's context gives it.
+type deadlineEngine struct {
+	mu    sync.Mutex
+	left  []time.Duration
+	limit time.Duration
+}
+
+func (e *deadlineEngine) CallTimeout(u Utterance) time.Duration { return e.limit + u.Duration() }
+
+func (e *deadlineEngine) Transcribe(ctx context.Context, u Utterance) (Transcript, error) {
+	d, _ := ctx.Deadline()
+	e.mu.Lock()
+	e.left = append(e.left, time.Until(d))
+	e.mu.Unlock()
+	return Transcript{Text: "x"}, nil
+}
+
+// TestStreamCallTimeoutFromEngine: an engine that says how long its calls
+// may take (the OpenAI engine, scaled with the utterance) is not cut off
+// at the stream's 60 s default, also through the concurrency limit.
+func TestStreamCallTimeoutFromEngine(t *testing.T) {
+	eng := &deadlineEngine{limit: 90 * time.Second}
+	s := newTestStream(t, StreamConfig{Engine: Limit(eng, 1)})
+	if err := s.Write(toneAudio(16000, 0.5, 2, 0.8)); err != nil {
+		t.Fatal(err)
+	}
+	go s.Close()
+	if rs := results(collect(s)); len(rs) != 1 {
+		t.Fatalf("%d results", len(rs))
+	}
+	eng.mu.Lock()
+	defer eng.mu.Unlock()
+	if len(eng.left) != 1 || eng.left[0] < 90*time.Second+2*time.Second-time.Second {
+		t.Errorf("the engine's call had %v, want 90 s and the utterance's length (over 2 s)", eng.left)
 	}
 }
 

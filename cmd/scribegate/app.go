@@ -214,7 +214,7 @@ func newEngine(c TranscriptionConfig, log *slog.Logger) (transcription.Engine, e
 		e = transcription.SyntheticEngine{}
 	case "openai":
 		e, err = transcription.NewOpenAIEngine(transcription.OpenAIConfig{
-			BaseURL: c.OpenAI.BaseURL, APIKey: c.OpenAI.APIKey(), Model: c.OpenAI.Model, Timeout: c.OpenAI.Timeout,
+			BaseURL: c.OpenAI.BaseURL, APIKey: c.OpenAI.APIKey(), Model: c.OpenAI.Model, Timeout: c.OpenAI.Timeout, Language: c.Language,
 		})
 	default:
 		e, err = sphinx.New(sphinx.Config{ModelDir: c.Sphinx.ModelDir, Decoders: c.Sphinx.Decoders})
