@@ -176,6 +176,9 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 		return p, err
 	}
 	p.connector = conn
+	if err := s.checkIDs(p.connector, p.patient, p.encounter); err != nil {
+		return p, err
+	}
 	// session= resumes a session; listen checks it against the store.
 	p.session = vals.Get("session")
 	if p.resume && p.session == "" {

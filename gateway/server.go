@@ -207,6 +207,14 @@ type Options struct {
 	// clinic's notes never reach another clinic's EHR.
 	ConnectorFor     func(clinic string) string
 	DefaultConnector string
+	// Connector returns the named connector, for the optional checks the
+	// gateway makes on it (PatientIDValidator); nil makes none.
+	Connector func(name string) any
+	// IDPatterns holds, by connector name, the shapes its patient and
+	// encounter ids take when they are not FHIR ids; a connector without
+	// an entry takes FHIR ids only. Any other id is refused with
+	// invalid_parameter when a session opens.
+	IDPatterns map[string]IDPatterns
 	// Limits bound streaming sessions and request bodies.
 	Limits Limits
 	// Metrics is where the gateway registers its collectors and what

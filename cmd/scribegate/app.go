@@ -124,6 +124,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	routes := cfg.Connectors
+	idPatterns := map[string]gateway.IDPatterns{}
+	for inst, c := range routes.IDPatterns {
+		if idPatterns[inst], err = c.compile(); err != nil {
+			return nil, err
+		}
+	}
 	host, _ := os.Hostname()
 	a.server, err = gateway.New(gateway.Options{
 		// Gateways sharing a Redis store tell their session leases apart
@@ -140,6 +146,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		},
 		ConnectorFor:     routes.route,
 		DefaultConnector: routes.Default,
+		Connector:        func(name string) any { return a.connectors[name] },
+		IDPatterns:       idPatterns,
 		Limits: gateway.Limits{
 			MaxFrameBytes:      int64(cfg.Streaming.MaxFrameBytes),
 			IdleTimeout:        cfg.Streaming.IdleTimeout,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/gateway"
 )
 
 // Config is the whole gateway configuration: one YAML file (see
@@ -222,6 +224,36 @@ type ConnectorsConfig struct {
 	// Instances maps an instance name to its settings: "kind" names the
 	// connector kind, every other key belongs to that kind.
 	Instances map[string]yaml.Node `yaml:"instances"`
+	// IDPatterns maps an instance name to the shapes of its patient and
+	// encounter ids where they are not FHIR ids (an MRN or visit number
+	// sent as an identifier in the instance's identifier system).
+	IDPatterns map[string]IDPatternConfig `yaml:"id_patterns"`
+}
+
+// IDPatternConfig holds regular expressions (RE2) a whole id must match;
+// empty keeps the FHIR id grammar.
+type IDPatternConfig struct {
+	Patient   string `yaml:"patient"`
+	Encounter string `yaml:"encounter"`
+}
+
+// compile returns the patterns anchored to the whole id.
+func (c IDPatternConfig) compile() (gateway.IDPatterns, error) {
+	var p gateway.IDPatterns
+	for _, f := range []struct {
+		src string
+		re  **regexp.Regexp
+	}{{c.Patient, &p.Patient}, {c.Encounter, &p.Encounter}} {
+		if f.src == "" {
+			continue
+		}
+		re, err := regexp.Compile(`^(?:` + f.src + `)$`)
+		if err != nil {
+			return p, err
+		}
+		*f.re = re
+	}
+	return p, nil
 }
 
 // route is the connector instance a clinic's notes are filed with: its
@@ -319,6 +351,7 @@ func loadConfig(path string, environ []string) (Config, error) {
 			return Config{}, err
 		}
 		def.Clinics = cfg.Connectors.Clinics
+		def.IDPatterns = cfg.Connectors.IDPatterns
 		cfg.Connectors = def
 	}
 	if cfg.Store.Path == "" {
@@ -371,6 +404,14 @@ func (c Config) validate() error {
 	}
 	if _, ok := c.Connectors.Instances[c.Connectors.Default]; !ok {
 		errs = append(errs, fmt.Errorf("connectors.default: no instance named %q", c.Connectors.Default))
+	}
+	for inst, pats := range c.Connectors.IDPatterns {
+		if _, ok := c.Connectors.Instances[inst]; !ok {
+			errs = append(errs, fmt.Errorf("connectors.id_patterns.%s: no instance named %q", inst, inst))
+		}
+		if _, err := pats.compile(); err != nil {
+			errs = append(errs, fmt.Errorf("connectors.id_patterns.%s: %w", inst, err))
+		}
 	}
 	for clinic, inst := range c.Connectors.Clinics {
 		if _, ok := c.Connectors.Instances[inst]; !ok {

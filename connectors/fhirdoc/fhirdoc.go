@@ -240,6 +240,9 @@ func BuildDocumentReference(d *connectors.Document, p Profile) (fhir.DocumentRef
 	if err := Check(d); err != nil {
 		return fhir.DocumentReference{}, err
 	}
+	if err := checkRefIDs(d, p); err != nil {
+		return fhir.DocumentReference{}, err
+	}
 	docStatus := fhir.CompositionStatusFinal
 	if p.Preliminary {
 		docStatus = fhir.CompositionStatusPreliminary
@@ -445,9 +448,26 @@ func ref(resourceType, id, display, system string) *fhir.Reference {
 		r.Type = ptr(resourceType)
 		r.Identifier = &fhir.Identifier{System: ptr(system), Value: ptr(id)}
 	} else {
-		r.Reference = ptr(RelativeReference(resourceType, id))
+		// As given: an id is never cut down to what looks like one
+		// (checkRefIDs refuses ids a reference cannot carry).
+		r.Reference = ptr(resourceType + "/" + id)
 	}
 	return r
+}
+
+// checkRefIDs refuses a patient or encounter id that the document would
+// reference as a resource id ("Patient/{id}") but that is not a FHIR id:
+// "1/../../Observation/2" would point the EHR at another resource than
+// the one the reviewer saw. Ids sent as identifiers (a system set) are
+// values, not paths, and go as given.
+func checkRefIDs(d *connectors.Document, p Profile) error {
+	if p.PatientSystem == "" && !connectors.ValidID(d.Patient) {
+		return fmt.Errorf("%w: the patient id is not a FHIR id (1 to 64 letters, digits, '-', '.')", ErrInvalidDocument)
+	}
+	if d.Encounter != "" && p.EncounterSystem == "" && !connectors.ValidID(d.Encounter) {
+		return fmt.Errorf("%w: the encounter id is not a FHIR id (1 to 64 letters, digits, '-', '.')", ErrInvalidDocument)
+	}
+	return nil
 }
 
 func concept(system, code, display string) *fhir.CodeableConcept {

@@ -387,3 +387,36 @@ func TestProfileCategoryAndContentType(t *testing.T) {
 }
 
 func ptrTo(s string) *string { return &s }
+
+// TestReferencesNeverRewriteIDs: an id a "Patient/{id}" reference cannot
+// carry as given is refused, never cut down to the part that looks like
+// an id (which pointed the EHR at another resource than the reviewer saw).
+func TestReferencesNeverRewriteIDs(t *testing.T) {
+	for _, id := range []string{"123&x/../../Observation/1 %2F", "..", "1/2", "a b", "p\n1", strings.Repeat("9", 65)} {
+		d := sampleDocument()
+		d.Patient = id
+		if _, err := fhirdoc.BuildDocumentReference(d, fhirdoc.Profile{}); !errors.Is(err, fhirdoc.ErrInvalidDocument) {
+			t.Errorf("patient %q: %v, want ErrInvalidDocument", id, err)
+		}
+		d = sampleDocument()
+		d.Encounter = id
+		if _, err := fhirdoc.BuildDocumentReference(d, fhirdoc.Profile{}); !errors.Is(err, fhirdoc.ErrInvalidDocument) {
+			t.Errorf("encounter %q: %v, want ErrInvalidDocument", id, err)
+		}
+	}
+	d := sampleDocument()
+	d.Patient, d.Encounter = "pat-1.2", "enc.9"
+	dr, err := fhirdoc.BuildDocumentReference(d, fhirdoc.Profile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *dr.Subject.Reference; got != "Patient/pat-1.2" {
+		t.Errorf("subject %q", got)
+	}
+	// Sent as an identifier, the value goes as given.
+	d.Patient = "ihi:8003 6081 6669 0503"
+	dr, err = fhirdoc.BuildDocumentReference(d, fhirdoc.Profile{PatientSystem: "http://ns.electronichealth.net.au/id/hi/ihi/1.0"})
+	if err != nil || *dr.Subject.Identifier.Value != d.Patient {
+		t.Errorf("identifier subject: %v %+v", err, dr.Subject)
+	}
+}
