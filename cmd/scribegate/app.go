@@ -328,7 +328,14 @@ func (a *app) run(ctx context.Context, l net.Listener) error {
 	if err := a.server.Recover(ctx); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler: a.server.Handler(),
+		// Net/http clears a connection's deadlines when it is hijacked,
+		// so WebSocket sessions outlive these; event streams lift them.
+		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       a.cfg.HTTP.ReadTimeout,
+		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
+	}
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	workerDone := make(chan struct{})
 	go func() {

@@ -34,6 +34,7 @@ type Config struct {
 	// the default connector, the pushed documents.
 	DataDir string `yaml:"data_dir"`
 
+	HTTP          HTTPConfig          `yaml:"http"`
 	Auth          AuthConfig          `yaml:"auth"`
 	Transcription TranscriptionConfig `yaml:"transcription"`
 	Drafting      DraftingConfig      `yaml:"drafting"`
@@ -42,6 +43,20 @@ type Config struct {
 	Push          PushConfig          `yaml:"push"`
 	Retention     RetentionConfig     `yaml:"retention"`
 	Connectors    ConnectorsConfig    `yaml:"connectors"`
+}
+
+// HTTPConfig bounds what a connection may hold of the gateway before it
+// has sent a request: a client that opens connections and sends nothing,
+// or trickles its headers or body, is cut off after these. WebSocket
+// sessions and event streams, once accepted, are not subject to them.
+type HTTPConfig struct {
+	// ReadHeaderTimeout: a request's headers must arrive within this.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout: the whole request, body included, within this.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// IdleTimeout: a keep-alive connection waits this long for its next
+	// request.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // AuthConfig chooses how bearer tokens are verified.
@@ -272,6 +287,7 @@ func defaultConfig() Config {
 		Listen:   "127.0.0.1:8080",
 		LogLevel: "info",
 		DataDir:  "var",
+		HTTP:     HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: time.Minute},
 		Transcription: TranscriptionConfig{
 			Engine:   "sphinx",
 			OpenAI:   OpenAIConfig{BaseURL: "https://api.openai.com/v1", APIKeyEnv: "OPENAI_API_KEY", Model: "whisper-1", Timeout: 30 * time.Second},
@@ -386,6 +402,9 @@ func (c Config) validate() error {
 	}
 	if c.Store.RedisReplicas < 0 || c.Store.RedisReplicaTimeout < 0 {
 		errs = append(errs, errors.New("store.redis_replicas and redis_replica_timeout may not be negative"))
+	}
+	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("http.read_header_timeout, read_timeout and idle_timeout must be positive"))
 	}
 	if c.Streaming.MaxFrameBytes <= 0 {
 		errs = append(errs, errors.New("streaming.max_frame_bytes must be positive"))

@@ -41,7 +41,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	def, _ := loadConfig("", nil)
-	if cfg.Streaming != def.Streaming || cfg.Push != def.Push || cfg.Transcription != def.Transcription {
+	if cfg.Streaming != def.Streaming || cfg.Push != def.Push || cfg.Transcription != def.Transcription || cfg.HTTP != def.HTTP {
 		t.Errorf("example differs from the defaults:\n%+v\n%+v", cfg, def)
 	}
 }

@@ -3,12 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/file"
@@ -86,4 +92,148 @@ func filesIn(t *testing.T, dir string) []string {
 		out = append(out, fmt.Sprint(e.Name()))
 	}
 	return out
+}
+
+// TestConnectionFloodIsBounded: unauthenticated connections that hold the
+// gateway (opened and silent, idle keep-alive, headers or a body trickled
+// a byte at a time) are closed within the configured timeouts, while a
+// streaming session, which outlives every one of them, goes on being
+// served. Loopback only; 200 connections.
+func TestConnectionFloodIsBounded(t *testing.T) {
+	g := startGateway(t, `
+data_dir: "{{DATA}}"
+transcription: {engine: synthetic}
+http: {read_header_timeout: 1s, read_timeout: 2s, idle_timeout: 1s}
+`)
+	addr := strings.TrimPrefix(g.URL, "http://")
+	// An event stream, which also outlives read_timeout.
+	events := openEvents(t, t.Context(), g.URL, g.token(t, "rev", "clinic-a", review.RoleReviewer))
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/v1/listen?patient=p-1",
+		http.Header{"Authorization": {"Bearer " + g.token(t, "dr-a", "clinic-a", review.RoleClinician)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	var durables atomic.Int32
+	ready := make(chan string, 1)
+	go func() {
+		for {
+			var m struct {
+				Type   string `json:"type"`
+				NoteID string `json:"note_id"`
+			}
+			if err := ws.ReadJSON(&m); err != nil {
+				close(ready)
+				return
+			}
+			switch m.Type {
+			case "Durable":
+				durables.Add(1)
+			case "NoteReady":
+				ready <- m.NoteID
+			}
+		}
+	}()
+
+	type flood struct {
+		name    string
+		timeout time.Duration
+		open    func(c net.Conn) // what the client sends before it waits
+		trickle bool             // then a byte every 200ms until closed
+	}
+	floods := []flood{
+		{"silent", time.Second, func(net.Conn) {}, false},
+		{"idle keep-alive", time.Second, func(c net.Conn) {
+			fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		}, false},
+		{"slow headers", time.Second, func(c net.Conn) {
+			fmt.Fprintf(c, "GET /v1/notes HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+		}, true},
+		{"slow body", 2 * time.Second, func(c net.Conn) {
+			fmt.Fprintf(c, "POST /v1/notes/n/approve HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+		}, true},
+	}
+	const perKind = 50
+	type result struct {
+		kind   string
+		closed time.Duration // 0: still open when the test gave up
+	}
+	results := make(chan result, perKind*len(floods))
+	for _, f := range floods {
+		for range perKind {
+			go func() {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					results <- result{f.name, -1}
+					return
+				}
+				defer c.Close()
+				start := time.Now()
+				f.open(c)
+				done := make(chan struct{})
+				if f.trickle {
+					go func() {
+						for {
+							select {
+							case <-done:
+								return
+							case <-time.After(200 * time.Millisecond):
+								c.Write([]byte("a"))
+							}
+						}
+					}()
+				}
+				// The hang guard: well past every timeout.
+				c.SetReadDeadline(time.Now().Add(15 * time.Second))
+				_, err = io.Copy(io.Discard, c)
+				close(done)
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					results <- result{f.name, 0}
+					return
+				}
+				results <- result{f.name, time.Since(start)}
+			}()
+		}
+	}
+	// The session streams audio through the flood.
+	before := durables.Load()
+	frame := make([]byte, 3200)
+	for i := range frame {
+		frame[i] = byte(i * 7)
+	}
+	var got []result
+	for len(got) < perKind*len(floods) {
+		if err := ws.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+			t.Fatalf("the session's connection failed during the flood: %v", err)
+		}
+		select {
+		case r := <-results:
+			got = append(got, r)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	during := durables.Load() - before
+	limits := map[string]time.Duration{}
+	for _, f := range floods {
+		limits[f.name] = f.timeout
+	}
+	for _, r := range got {
+		switch {
+		case r.closed < 0:
+			t.Errorf("%s: could not connect", r.kind)
+		case r.closed == 0:
+			t.Errorf("%s: still open after 15s", r.kind)
+		case r.closed > 2*limits[r.kind]+2*time.Second:
+			t.Errorf("%s: closed after %v, timeout %v", r.kind, r.closed, limits[r.kind])
+		}
+	}
+	if during < 3 {
+		t.Errorf("the session got %d Durable messages during the flood", during)
+	}
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"CloseStream"}`))
+	id, ok := <-ready
+	if !ok || id == "" {
+		t.Fatal("the session ended without NoteReady")
+	}
+	waitEvent(t, events, id)
 }
