@@ -1,14 +1,15 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/scribegate/scribegate/review"
@@ -43,17 +44,22 @@ type AuthConfig struct {
 	Audience string
 	// Leeway absorbs clock skew on exp/nbf/iat; 30s when zero.
 	Leeway time.Duration
+	// Logger receives key-set fetch failures; slog.Default() when nil.
+	Logger *slog.Logger
 }
 
 // Auth verifies bearer tokens. It is safe for concurrent use.
 type Auth struct {
 	keyfunc jwt.Keyfunc
 	parser  *jwt.Parser
+	jwks    *jwks // nil with a shared secret
 }
 
 // NewAuth builds the verifier. With a JWKSURL it fetches the key set now
 // and refreshes it in the background until ctx ends, so a rotation at the
-// identity provider needs no restart.
+// identity provider needs no restart. An identity provider unreachable at
+// start is not an error: the gateway is not ready (Ready) until the keys
+// load, and the fetch is retried within seconds.
 func NewAuth(ctx context.Context, cfg AuthConfig) (*Auth, error) {
 	leeway := cfg.Leeway
 	if leeway == 0 {
@@ -75,17 +81,30 @@ func NewAuth(ctx context.Context, cfg AuthConfig) (*Auth, error) {
 		a.keyfunc = func(*jwt.Token) (any, error) { return secret, nil }
 		opts = append(opts, jwt.WithValidMethods([]string{"HS256"}))
 	case cfg.JWKSURL != "":
-		k, err := keyfunc.NewDefaultCtx(ctx, []string{cfg.JWKSURL})
+		j, err := newJWKS(ctx, cfg.JWKSURL, cmp.Or(cfg.Logger, slog.Default()))
 		if err != nil {
-			return nil, fmt.Errorf("gateway: auth: load JWKS %s: %w", cfg.JWKSURL, err)
+			return nil, fmt.Errorf("gateway: auth: JWKS %s: %w", cfg.JWKSURL, err)
 		}
-		a.keyfunc = k.Keyfunc
+		a.jwks, a.keyfunc = j, j.keyfunc
 		opts = append(opts, jwt.WithValidMethods([]string{"RS256", "ES256"}))
 	default:
 		return nil, errors.New("gateway: auth: no secret or JWKS URL configured")
 	}
 	a.parser = jwt.NewParser(opts...)
 	return a, nil
+}
+
+// ErrKeysNotLoaded is Ready's answer while the identity provider's key set
+// has not loaded: every token would be refused.
+var ErrKeysNotLoaded = errors.New("identity provider keys not loaded")
+
+// Ready reports whether tokens can be verified: always with a shared
+// secret; with a JWKS once its keys have loaded.
+func (a *Auth) Ready() error {
+	if a.jwks != nil && !a.jwks.loaded.Load() {
+		return ErrKeysNotLoaded
+	}
+	return nil
 }
 
 // MintToken signs development tokens with the shared secret (the

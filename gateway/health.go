@@ -26,9 +26,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.isDraining() {
 		failed["gateway"] = "shutting down"
 	}
+	if err := s.auth.Ready(); err != nil {
+		failed["auth"] = err.Error()
+	}
 	for _, c := range s.opts.Ready {
 		if err := c.Check(ctx); err != nil {
-			failed[c.Name] = err.Error()
+			// The probe is unauthenticated: the reason (a store's
+			// address, its error text) goes to the log only.
+			s.log.WarnContext(ctx, "readiness check failed", "check", c.Name, "error", err)
+			failed[c.Name] = "unavailable"
 		}
 	}
 	if len(failed) > 0 {

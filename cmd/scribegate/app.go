@@ -115,7 +115,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	a.engine = engine
 	drafter, drafterFor := clinicDrafters(cfg.Drafting, log)
 
-	auth, err := newAuth(ctx, cfg.Auth)
+	auth, err := newAuth(ctx, cfg.Auth, log)
 	if err != nil {
 		return nil, err
 	}
@@ -201,8 +201,8 @@ func openStore(ctx context.Context, c StoreConfig) (store, error) {
 	return st, nil
 }
 
-func newAuth(ctx context.Context, c AuthConfig) (*gateway.Auth, error) {
-	ac := gateway.AuthConfig{JWKSURL: c.JWKSURL, Issuer: c.Issuer, Audience: c.Audience}
+func newAuth(ctx context.Context, c AuthConfig, log *slog.Logger) (*gateway.Auth, error) {
+	ac := gateway.AuthConfig{JWKSURL: c.JWKSURL, Issuer: c.Issuer, Audience: c.Audience, Logger: log}
 	if c.JWKSURL == "" {
 		secret, err := devSecret(c.DevSecretFile)
 		if err != nil {
