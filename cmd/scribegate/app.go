@@ -72,6 +72,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
+	cfg.warnInsecure(log)
 
 	if a.store, err = openStore(ctx, cfg.Store); err != nil {
 		return nil, err
@@ -324,6 +325,10 @@ func openConnectors(ctx context.Context, c ConnectorsConfig, dataDir string, log
 // run serves on l and works the push outbox until ctx ends, then drains
 // open sessions (finishing their notes) before returning.
 func (a *app) run(ctx context.Context, l net.Listener) error {
+	l, err := tlsListener(l, a.cfg.TLS, a.log)
+	if err != nil {
+		return err
+	}
 	// Sessions a stopped gateway left recording are resumed or finished.
 	if err := a.server.Recover(ctx); err != nil {
 		return err
@@ -351,7 +356,6 @@ func (a *app) run(ctx context.Context, l net.Listener) error {
 	go func() { serveErr <- srv.Serve(l) }()
 	a.log.Info("scribegate serving", "addr", l.Addr().String(), "engine", a.cfg.Transcription.Engine, "drafter", a.cfg.Drafting.Drafter)
 
-	var err error
 	select {
 	case err = <-serveErr:
 	case <-ctx.Done():

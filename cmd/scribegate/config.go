@@ -35,6 +35,7 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 
 	HTTP          HTTPConfig          `yaml:"http"`
+	TLS           TLSConfig           `yaml:"tls"`
 	Auth          AuthConfig          `yaml:"auth"`
 	Transcription TranscriptionConfig `yaml:"transcription"`
 	Drafting      DraftingConfig      `yaml:"drafting"`
@@ -59,6 +60,20 @@ type HTTPConfig struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
+// TLSConfig serves HTTPS and guards the gateway's own outbound URLs.
+type TLSConfig struct {
+	// CertFile and KeyFile (PEM) make the gateway serve HTTPS. Both files
+	// are read again when either changes, so a renewed certificate needs
+	// no restart.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// AllowHTTPURLs permits http:// URLs to hosts other than loopback for
+	// the identity provider, the EHRs and OpenAI-compatible servers
+	// (development only: tokens and PHI would cross the network in the
+	// clear).
+	AllowHTTPURLs bool `yaml:"allow_http_urls"`
+}
+
 // AuthConfig chooses how bearer tokens are verified.
 type AuthConfig struct {
 	// JWKSURL is the clinic identity provider's key set; when set, tokens
@@ -67,9 +82,15 @@ type AuthConfig struct {
 	// DevSecretFile holds the HS256 secret used when no JWKS URL is set
 	// (development only). It is created with a random secret if missing.
 	DevSecretFile string `yaml:"dev_secret_file"`
-	// Issuer and Audience are checked when set.
+	// Issuer and Audience are checked when set; both are required with
+	// JWKSURL, so a token the provider issued for another application is
+	// refused.
 	Issuer   string `yaml:"issuer"`
 	Audience string `yaml:"audience"`
+	// InsecureDevMode lets the development secret serve on an address
+	// other than loopback (logged loudly at start). Without it, or a
+	// JWKSURL, such a gateway refuses to start.
+	InsecureDevMode bool `yaml:"insecure_dev_mode"`
 }
 
 // OpenAIConfig points at an OpenAI-compatible server.
@@ -403,6 +424,7 @@ func (c Config) validate() error {
 	if c.Store.RedisReplicas < 0 || c.Store.RedisReplicaTimeout < 0 {
 		errs = append(errs, errors.New("store.redis_replicas and redis_replica_timeout may not be negative"))
 	}
+	errs = append(errs, c.checkSecurity()...)
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("http.read_header_timeout, read_timeout and idle_timeout must be positive"))
 	}

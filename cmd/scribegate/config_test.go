@@ -61,6 +61,21 @@ func TestConfigErrors(t *testing.T) {
 		{"bad env share", "", []string{"SCRIBEGATE_STREAMING_LIVE_DRAFT_SHARE=half"}, "SCRIBEGATE_STREAMING_LIVE_DRAFT_SHARE"},
 		{"route to nowhere", "connectors: {clinics: {c1: nope}}\n", nil, `no instance named "nope"`},
 		{"default to nowhere", "connectors:\n  default: x\n  instances: {y: {kind: file, dir: d}}\n", nil, `connectors.default: no instance named "x"`},
+		{"id pattern of nowhere", "connectors: {id_patterns: {x: {patient: a}}}\n", nil, `connectors.id_patterns.x: no instance named "x"`},
+		{"bad id pattern", "connectors: {id_patterns: {local-files: {patient: \"(\"}}}\n", nil, "connectors.id_patterns.local-files: error parsing regexp"},
+		// Production mode: a network address needs a JWKS, or says it is
+		// a development gateway.
+		{"dev secret on all interfaces", "listen: 0.0.0.0:8080\n", nil, `listen "0.0.0.0:8080" is not a loopback address`},
+		{"dev secret on a port only", "listen: :8080\n", nil, "is not a loopback address"},
+		{"dev secret on a LAN address", "", []string{"SCRIBEGATE_LISTEN=10.1.2.3:443"}, "is not a loopback address"},
+		{"jwks without audience", "listen: 0.0.0.0:443\nauth: {jwks_url: https://idp.example/jwks, issuer: https://idp.example}\n", nil, "auth.issuer and auth.audience are required"},
+		{"jwks without issuer", "auth: {jwks_url: https://idp.example/jwks, audience: scribegate}\n", nil, "auth.issuer and auth.audience are required"},
+		// TLS and plain-HTTP upstreams.
+		{"cert without key", "tls: {cert_file: c.pem}\n", nil, "tls.cert_file and tls.key_file go together"},
+		{"http jwks", "auth: {jwks_url: http://idp.example/jwks, issuer: i, audience: a}\n", nil, "auth.jwks_url: http:// to a host other than loopback"},
+		{"http EHR", "connectors:\n  default: ehr\n  instances: {ehr: {kind: fhir, base_url: \"http://ehr.example/fhir\"}}\n", nil, "connectors.instances.ehr.base_url: http://"},
+		{"http token url", "connectors:\n  default: ehr\n  instances: {ehr: {kind: epic, base_url: \"https://e/fhir\", token_url: \"HTTP://e/token\"}}\n", nil, "connectors.instances.ehr.token_url: http://"},
+		{"http openai", "transcription: {engine: openai, openai: {base_url: \"http://10.0.0.5/v1\"}}\n", nil, "transcription.openai.base_url: http://"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,5 +121,22 @@ func TestConnectorSettingsAreStrict(t *testing.T) {
 	err = decodeStrict(cfg.Connectors.Instances["f"], &s)
 	if err == nil || !strings.Contains(err.Error(), "colour") {
 		t.Fatalf("err = %v, want unknown key colour", err)
+	}
+}
+
+// TestSecurityAllowances: what the production checks refuse, an explicit
+// setting allows; loopback needs none.
+func TestSecurityAllowances(t *testing.T) {
+	for _, file := range []string{
+		"listen: 0.0.0.0:8080\nauth: {insecure_dev_mode: true}\n",
+		"listen: 0.0.0.0:443\nauth: {jwks_url: https://idp.example/jwks, issuer: https://idp.example, audience: scribegate}\n",
+		"listen: localhost:8080\n",
+		"listen: \"[::1]:8080\"\n",
+		"auth: {jwks_url: http://127.0.0.1:9999/jwks, issuer: i, audience: a}\n",
+		"tls: {allow_http_urls: true}\nauth: {jwks_url: http://idp.lan/jwks, issuer: i, audience: a}\n",
+	} {
+		if _, err := loadConfig(writeConfig(t, file), nil); err != nil {
+			t.Errorf("%q: %v", file, err)
+		}
 	}
 }

@@ -2,9 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -236,4 +244,71 @@ http: {read_header_timeout: 1s, read_timeout: 2s, idle_timeout: 1s}
 		t.Fatal("the session ended without NoteReady")
 	}
 	waitEvent(t, events, id)
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 named cn, with
+// the given modification time.
+func writeCert(t *testing.T, certFile, keyFile, cn string, mod time.Time) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		path, typ string
+		der       []byte
+	}{{certFile, "CERTIFICATE", der}, {keyFile, "EC PRIVATE KEY", kder}} {
+		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(f.path, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestTLSReloadsCertificate: the gateway serves HTTPS with the configured
+// certificate, and a renewed certificate written over it is served from
+// the next handshake on, without a restart.
+func TestTLSReloadsCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeCert(t, certFile, keyFile, "first", time.Now().Add(-time.Minute))
+	g := startGateway(t, fmt.Sprintf("data_dir: \"{{DATA}}\"\ntls: {cert_file: %q, key_file: %q}\n", certFile, keyFile))
+	served := func() string {
+		t.Helper()
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}
+		resp, err := (&http.Client{Transport: tr}).Get("https://" + strings.TrimPrefix(g.URL, "http://") + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("healthz over TLS: %d", resp.StatusCode)
+		}
+		return resp.TLS.PeerCertificates[0].Subject.CommonName
+	}
+	if cn := served(); cn != "first" {
+		t.Fatalf("serving %q", cn)
+	}
+	writeCert(t, certFile, keyFile, "renewed", time.Now())
+	if cn := served(); cn != "renewed" {
+		t.Errorf("after renewal serving %q", cn)
+	}
+	// A half-written renewal leaves the last good certificate serving.
+	os.WriteFile(certFile, []byte("-----BEGIN CERT"), 0o600)
+	if cn := served(); cn != "renewed" {
+		t.Errorf("after a broken renewal serving %q", cn)
+	}
 }
