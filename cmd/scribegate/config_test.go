@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,5 +140,30 @@ func TestSecurityAllowances(t *testing.T) {
 		if _, err := loadConfig(writeConfig(t, file), nil); err != nil {
 			t.Errorf("%q: %v", file, err)
 		}
+	}
+}
+
+// TestInsecureSettingsAreLogged: what the checks allow but weakens the
+// gateway is a warning at every start, the inline token included.
+func TestInsecureSettingsAreLogged(t *testing.T) {
+	cfg, err := loadConfig(writeConfig(t, `
+listen: 0.0.0.0:8080
+auth: {insecure_dev_mode: true}
+connectors:
+  default: ehr
+  instances: {ehr: {kind: fhir, base_url: "https://ehr.example/fhir", token: abc}}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	cfg.warnInsecure(slog.New(slog.NewTextHandler(&buf, nil)))
+	for _, want := range []string{"DEVELOPMENT MODE", "plain HTTP on a network address", "token sits inline", "connector=ehr"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, buf.String())
+		}
+	}
+	if strings.Contains(buf.String(), "abc") {
+		t.Error("the log shows the token")
 	}
 }
