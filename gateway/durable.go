@@ -79,7 +79,7 @@ type registry struct {
 	mu           sync.Mutex
 	byID         map[string]*session
 	total        int
-	perClinician map[string]int
+	perClinician map[clinicianKey]int
 
 	writerOnce sync.Once
 	writer     *audioWriter // every session's audio to Options.Audio
@@ -96,12 +96,16 @@ type registry struct {
 
 func (r *registry) init() {
 	r.byID = map[string]*session{}
-	r.perClinician = map[string]int{}
+	r.perClinician = map[clinicianKey]int{}
 }
+
+// clinicianKey names a clinician within their clinic: user ids are the
+// identity provider's, and two clinics' providers may issue the same one.
+type clinicianKey struct{ clinic, subject string }
 
 // admit reserves a session slot for the clinician, or says which limit
 // refuses it.
-func (s *Server) admit(clinician string) error {
+func (s *Server) admit(clinician clinicianKey) error {
 	r := &s.recs
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -117,7 +121,7 @@ func (s *Server) admit(clinician string) error {
 	return nil
 }
 
-func (s *Server) release(clinician string) {
+func (s *Server) release(clinician clinicianKey) {
 	r := &s.recs
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -513,13 +517,13 @@ func (s *Server) recoverOne(ctx context.Context, n *review.Note) error {
 		}
 		return fmt.Errorf("gateway: recover session %s: %w", id, err)
 	}
-	if err := s.admit(n.Clinician); err != nil {
+	if err := s.admit(clinicianKey{n.Clinic, n.Clinician}); err != nil {
 		// Over the limit: finish it now rather than hold it.
-		s.admitForce(n.Clinician)
+		s.admitForce(clinicianKey{n.Clinic, n.Clinician})
 	}
 	wait := s.limits.ResumeWindow - time.Since(n.UpdatedAt)
 	if _, err := s.rebuild(ctx, n, max(wait, 0)); err != nil {
-		s.release(n.Clinician)
+		s.release(clinicianKey{n.Clinic, n.Clinician})
 		s.releaseLease(ctx, id)
 		s.log.Error("recover session", "session_id", id, "note_id", n.ID, "error", err)
 		return nil
@@ -528,7 +532,7 @@ func (s *Server) recoverOne(ctx context.Context, n *review.Note) error {
 	return nil
 }
 
-func (s *Server) admitForce(clinician string) {
+func (s *Server) admitForce(clinician clinicianKey) {
 	s.recs.mu.Lock()
 	s.recs.total++
 	s.recs.perClinician[clinician]++
@@ -644,7 +648,7 @@ func (ss *session) retryGaps(log *slog.Logger, audio []byte, rate int) {
 func (ss *session) serveRebuilt(log *slog.Logger, wait time.Duration) {
 	s := ss.srv
 	defer s.sessions.Done()
-	defer s.release(ss.claims.Subject)
+	defer s.release(clinicianKey{ss.claims.Clinic, ss.claims.Subject})
 	s.metrics.sessionsActive.Inc()
 	defer s.metrics.sessionsActive.Dec()
 	ss.writerDone = make(chan struct{})
@@ -719,13 +723,13 @@ func (s *Server) rebuildFor(ctx context.Context, n *review.Note) (*session, erro
 	if err := s.claim(ctx, n.SessionID); err != nil {
 		return nil, err
 	}
-	if err := s.admit(n.Clinician); err != nil {
+	if err := s.admit(clinicianKey{n.Clinic, n.Clinician}); err != nil {
 		s.releaseLease(ctx, n.SessionID)
 		return nil, err
 	}
 	ss, err := s.rebuild(ctx, n, s.limits.ResumeWindow)
 	if err != nil {
-		s.release(n.Clinician)
+		s.release(clinicianKey{n.Clinic, n.Clinician})
 		s.releaseLease(ctx, n.SessionID)
 		return nil, err
 	}

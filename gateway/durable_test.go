@@ -635,9 +635,11 @@ func TestStreamingBadInput(t *testing.T) {
 			if resp.StatusCode != http.StatusTooManyRequests || body.Error.Code != CodeClinicianSessionLimit {
 				t.Errorf("third session: %d %s, want 429 %s", resp.StatusCode, body.Error.Code, CodeClinicianSessionLimit)
 			}
-			c3, _, err := e.dial("patient=pat-3", auth("dr-c", "c1"))
+			// The same user id in another clinic is another clinician:
+			// the limit is per (clinic, user).
+			c3, _, err := e.dial("patient=pat-3", auth("dr-a", "c2"))
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("dr-a of c2, held back by dr-a of c1's sessions: %v", err)
 			}
 			defer c3.Close()
 			_, resp, err = e.dial("patient=pat-4", auth("dr-d", "c1"))

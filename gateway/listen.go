@@ -242,11 +242,11 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 	if p.session != "" && s.resume(w, r, claims, viaProto, p) {
 		return
 	}
-	if err := s.admit(claims.Subject); err != nil {
+	if err := s.admit(clinicianKey{claims.Clinic, claims.Subject}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	defer s.release(claims.Subject)
+	defer s.release(clinicianKey{claims.Clinic, claims.Subject})
 	if !s.startSession() {
 		s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
 		return
