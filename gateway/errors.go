@@ -123,6 +123,10 @@ func reviewError(err error) *apiError {
 		return errorf(http.StatusConflict, CodeInvalidState, "cannot %s: note is %s, not %s", se.Action, se.State, want)
 	case errors.Is(err, review.ErrUnavailable):
 		return errorf(http.StatusServiceUnavailable, CodeStoreUnavailable, "the store is unavailable for now; try again")
+	case errors.Is(err, review.ErrBadCursor):
+		// Stable text: the decoder's own says nothing a client can use.
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery, Param: "cursor",
+			Message: "cursor is not one this API returned; start again without it"}
 	case errors.Is(err, review.ErrInvalid):
 		return errorf(http.StatusBadRequest, CodeInvalidRequest, "%s", strings.TrimPrefix(err.Error(), "review: "))
 	case errors.As(err, &ve):

@@ -3,7 +3,20 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"strings"
 )
+
+// noStore marks every /v1 answer "Cache-Control: no-store": notes,
+// transcripts, queues and events carry PHI, which no browser cache or
+// shared proxy may keep after the page is closed.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // routedConnector is the connector a clinic's notes are filed with: its
 // route (Options.ConnectorFor), else Options.DefaultConnector.

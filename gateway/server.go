@@ -350,7 +350,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	})
-	s.handler = s.logRequests(mux)
+	s.handler = s.logRequests(noStore(mux))
 	return s, nil
 }
 
