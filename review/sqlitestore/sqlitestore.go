@@ -29,6 +29,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"os"
 	"fmt"
 	"net/url"
 	"slices"
@@ -127,6 +128,24 @@ var migrations = []string{
 	CREATE INDEX transcript_log_note ON transcript_log (note_id, seq);`,
 }
 
+// ownerOnly creates the database file readable by its owner only (0600),
+// or makes an existing one so, along with its WAL and shared-memory files:
+// it holds notes and transcripts. SQLite gives the -wal and -shm files it
+// creates the database file's permissions.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sqlitestore: %w", err)
+		}
+	}
+	return nil
+}
+
 // Open opens (creating if needed) the store file at path and its audio
 // directory (AudioDir), brings the file's schema up to date and moves into
 // the directory any audio an earlier build kept in SQLite.
@@ -135,6 +154,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		// The driver splits its DSN at '?', so such a file name would be
 		// misread as options.
 		return nil, fmt.Errorf("sqlitestore: bad file path %q (empty, or has a '?')", path)
+	}
+	if err := ownerOnly(path); err != nil {
+		return nil, err
 	}
 	s := &Store{}
 	var closers []func() error // what is open, for a failing Open

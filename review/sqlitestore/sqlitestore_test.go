@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,4 +122,44 @@ func freshFile(t *testing.T) (string, *sql.DB) {
 		t.Fatal(err)
 	}
 	return path, db
+}
+
+// TestFilesOwnerOnly: the store file and its WAL and shared-memory files
+// hold notes and transcripts: readable by the owner only, whatever the
+// umask, and made so when an older build left them wider.
+func TestFilesOwnerOnly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "notes.db")
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	check := func(when string) {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			if m := fi.Mode().Perm(); m != 0o600 {
+				t.Errorf("%s: %s is %o, want 600", when, filepath.Base(p), m)
+			}
+		}
+	}
+	s, err := sqlitestore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateNote(ctx, &review.Note{ID: "n1", Clinic: "c", Clinician: "d", Patient: "p", State: review.StateRecording, Version: 1, CreatedAt: time.Now(), UpdatedAt: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("new")
+	s.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		os.Chmod(p, 0o644)
+	}
+	s, err = sqlitestore.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check("reopened")
 }
