@@ -156,13 +156,15 @@ func Parse(s string) (Ref, error) {
 			}
 		}
 		if k == "" {
-			return Ref{}, fmt.Errorf("%w: unknown identifier system %q", ErrInvalid, sys)
+			// The typed text stays out of the error: it reaches logs
+			// and push_error, and may be a patient's name.
+			return Ref{}, fmt.Errorf("%w: unknown identifier system (want the IHI, Medicare, HPI-I or HPI-O system)", ErrInvalid)
 		}
 		v = val
 	} else if pre, val, ok := strings.Cut(s, ":"); ok && !strings.Contains(pre, "/") {
 		k = Kind(strings.ToLower(pre))
 		if k.System() == "" {
-			return Ref{}, fmt.Errorf("%w: unknown identifier kind %q", ErrInvalid, pre)
+			return Ref{}, fmt.Errorf("%w: unknown identifier kind (want ihi:, medicare:, hpii: or hpio:)", ErrInvalid)
 		}
 		v = val
 	} else {

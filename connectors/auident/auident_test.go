@@ -2,6 +2,7 @@ package auident
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -58,6 +59,21 @@ func TestParse(t *testing.T) {
 		got, err := Parse(tt.in)
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v, err=%v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// TestParseErrorsKeepTypedTextOut: a parse error reaches the log and the
+// note's push_error, so it names what was wrong without the text the
+// clinician typed (which may be a name rather than an id).
+func TestParseErrorsKeepTypedTextOut(t *testing.T) {
+	for _, typed := range []string{"Jane Citizen:8003608166690503", "urn:jane-citizen|8003608166690503", "ihi:Jane Citizen"} {
+		_, err := Parse(typed)
+		if err == nil {
+			t.Fatalf("%q parsed", typed)
+		}
+		if strings.Contains(strings.ToLower(err.Error()), "jane") || strings.Contains(err.Error(), "8003608166690503") {
+			t.Errorf("%q: error %q shows what was typed", typed, err)
 		}
 	}
 }
