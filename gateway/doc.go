@@ -19,7 +19,7 @@
 //	PUT  /v1/notes/{id}              edit: {"sections":[...], "version":N} or If-Match: "vN"
 //	POST /v1/notes/{id}/approve      approve: {"version":N,"acknowledged_flags":[ids]} or If-Match: "vN" (version required)
 //	POST /v1/notes/{id}/reject       reject: {"version":N, "reason":"..."} or If-Match
-//	POST /v1/notes/{id}/retry        queue a failed push again
+//	POST /v1/notes/{id}/retry        queue a failed push again (later retries wait longer; 409 while one is queued)
 //	GET  /v1/notes/{id}/audit        {"entries":[...]}
 //	GET  /healthz                    liveness: always 200 {"status":"ok"}
 //	GET  /readyz                     readiness: 200, or 503 {"status":"unavailable","failed":{name:reason}}

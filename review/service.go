@@ -326,6 +326,7 @@ func (s *Service) Approve(ctx context.Context, a Actor, id string, version int, 
 		e.AcknowledgedFlags = open
 		n.State = StateApproved
 		n.ApprovedBy, n.ApprovedByName, n.ApprovedAt, n.ApprovedVersion = a.Subject, a.Name, now, n.Version
+		n.PushRetries = 0
 		n.PushError = ""
 		return &Change{
 			Audit:   []AuditEntry{finish(e, n, "")},
@@ -366,15 +367,27 @@ func (s *Service) RetryPush(ctx context.Context, a Actor, id string) (*Note, err
 		e := s.entry(n, a, ActionRetryPush, now)
 		n.State = StateApproved
 		n.PushError = ""
+		n.PushRetries++
 		return &Change{
 			Audit:   []AuditEntry{finish(e, n, "")},
-			Enqueue: &PushJob{NoteID: n.ID, Clinic: n.Clinic, Version: n.ApprovedVersion, DueAt: now},
+			Enqueue: &PushJob{NoteID: n.ID, Clinic: n.Clinic, Version: n.ApprovedVersion, DueAt: now.Add(RetryDelay(n.PushRetries))},
 		}, nil
 	})
 	if err == nil && s.onEnqueue != nil {
 		s.onEnqueue()
 	}
 	return n, err
+}
+
+// RetryDelay is how long the retry-th retry of a failed push waits before
+// it is sent: the first at once, then 15s doubling to 15m. A retry while
+// one is queued or in flight is refused (the note is not push_failed), so
+// however often a client asks, the EHR sees a handful of attempts.
+func RetryDelay(retry int) time.Duration {
+	if retry <= 1 {
+		return 0
+	}
+	return min(15*time.Second<<min(retry-2, 6), 15*time.Minute)
 }
 
 // Audit returns the audit trail of a note the actor may see, oldest first.

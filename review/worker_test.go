@@ -552,3 +552,37 @@ func TestPushFailureLogLeavesOutEHRText(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryStorm: thirty retries of a note the EHR keeps refusing make two
+// EHR calls, not thirty: a retry while one is queued is refused, and each
+// retry after the first waits longer before it is sent.
+func TestRetryStorm(t *testing.T) {
+	r := newRig(t)
+	r.ehr.fail = func(int) error { return review.Permanent(errors.New("refused")) }
+	n := r.approved(t)
+	w := r.worker("w1", 5)
+	step(t, w)
+	refused := 0
+	for range 30 {
+		_, err := r.svc.RetryPush(context.Background(), drA, n.ID)
+		var se *review.StateError
+		switch {
+		case errors.As(err, &se):
+			refused++
+		case err != nil:
+			t.Fatal(err)
+		}
+		step(t, w)
+	}
+	if got := r.ehr.pushes[n.ID]; got != 2 {
+		t.Errorf("30 retries made %d EHR calls, want 2 (the approval's and the first retry's)", got)
+	}
+	if refused != 28 {
+		t.Errorf("%d retries refused while one was queued, want 28", refused)
+	}
+	r.clk.Advance(review.RetryDelay(2))
+	step(t, w)
+	if got := r.ehr.pushes[n.ID]; got != 3 {
+		t.Errorf("after the second retry's delay: %d EHR calls, want 3", got)
+	}
+}
