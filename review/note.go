@@ -95,10 +95,10 @@ type Note struct {
 
 	// Push outcome.
 	PushAttempts int       `json:"push_attempts,omitempty"`
+	PushedAt     time.Time `json:"pushed_at,omitzero"`
 	// PushRetries counts the retries asked for (RetryPush) since the
 	// approval; each after the first waits longer (RetryDelay).
 	PushRetries int `json:"push_retries,omitempty"`
-	PushedAt     time.Time `json:"pushed_at,omitzero"`
 	// ExternalID is the EHR's id or location of the filed document.
 	ExternalID string `json:"external_id,omitempty"`
 	// PushedVersion is the version ExternalID holds. When a pushed note is
