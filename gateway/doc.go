@@ -15,7 +15,7 @@
 //	GET  /v1/notes/{id}              one note with transcript and draft; ETag "v<version>"; "lock" while one is held
 //	POST /v1/notes/{id}/lock         take or renew the soft edit lock (409 note_locked with the holder's lock)
 //	DELETE /v1/notes/{id}/lock       drop your soft lock (204)
-//	GET  /v1/events                  server-sent events: note and lock changes {id, state, version}, heartbeats
+//	GET  /v1/events                  server-sent events: note and lock changes {id, state, version}, heartbeats; ends with token_expired
 //	PUT  /v1/notes/{id}              edit: {"sections":[...], "version":N} or If-Match: "vN"
 //	POST /v1/notes/{id}/approve      approve: {"version":N,"acknowledged_flags":[ids]} or If-Match: "vN" (version required)
 //	POST /v1/notes/{id}/reject       reject: {"version":N, "reason":"..."} or If-Match
@@ -50,6 +50,7 @@
 //	404    unknown_session          session= names no session of the caller's clinic still recording
 //	403    forbidden                (on /v1/listen) session= names another clinician's session
 //	429    clinician_session_limit  the clinician holds Limits.MaxSessionsPerClinician sessions
+//	429    too_many_streams         the user holds Limits.MaxEventStreams /v1/events streams
 //	503    too_many_sessions        the gateway holds Limits.MaxSessions sessions
 //	409    note_locked              another reviewer holds the soft lock (the body's "lock" says who)
 //	409    invalid_state            the note's state does not allow the action

@@ -42,17 +42,24 @@ func (s *Server) queueRoutes(mux *http.ServeMux) {
 // or writes the error (401/403, or 404 when there is no QueueService) and
 // reports false, so every queue route starts the same way.
 func (s *Server) queue(w http.ResponseWriter, r *http.Request) (review.Actor, QueueService, bool) {
+	c, q, ok := s.queueClaims(w, r)
+	return c.Actor(), q, ok
+}
+
+// queueClaims is queue with the caller's whole claims (their token's
+// expiry included).
+func (s *Server) queueClaims(w http.ResponseWriter, r *http.Request) (Claims, QueueService, bool) {
 	c, _, err := s.authenticate(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return review.Actor{}, nil, false
+		return Claims{}, nil, false
 	}
 	q, ok := s.opts.Notes.(QueueService)
 	if !ok {
 		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
-		return review.Actor{}, nil, false
+		return Claims{}, nil, false
 	}
-	return c.Actor(), q, true
+	return c, q, true
 }
 
 type countsBody struct {
@@ -152,11 +159,20 @@ type eventData struct {
 // own notes) as server-sent events until the client goes or the gateway
 // drains.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	a, q, ok := s.queue(w, r)
+	c, q, ok := s.queueClaims(w, r)
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
+	a := c.Actor()
+	release, err := s.holdStream(c)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
+	// The stream ends when its token does: the client reconnects with a
+	// fresh one, so a stolen or revoked token's stream does not go on.
+	ctx, cancel := context.WithDeadline(r.Context(), c.ExpiresAt.Time)
 	defer cancel()
 	go func() {
 		select {
@@ -189,6 +205,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				fmt.Fprint(w, "event: token_expired\ndata: {}\n\n")
+				rc.Flush()
+			}
 			return
 		case <-t.C:
 			fmt.Fprint(w, ": heartbeat\n\n")

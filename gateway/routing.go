@@ -45,3 +45,29 @@ func (s *Server) sessionConnector(clinic, named string) (string, error) {
 	}
 	return named, nil
 }
+
+// CodeTooManyStreams answers GET /v1/events past Limits.MaxEventStreams.
+const CodeTooManyStreams = "too_many_streams"
+
+// holdStream counts an event stream against its user's bound
+// (Limits.MaxEventStreams), or refuses it; release gives the slot back.
+func (s *Server) holdStream(c Claims) (release func(), err error) {
+	k := clinicianKey{c.Clinic, c.Subject}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.streams[k] >= s.limits.MaxEventStreams {
+		return nil, errorf(http.StatusTooManyRequests, CodeTooManyStreams,
+			"you already have %d event streams open; close one first", s.limits.MaxEventStreams)
+	}
+	if s.streams == nil {
+		s.streams = map[clinicianKey]int{}
+	}
+	s.streams[k]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.streams[k]--; s.streams[k] <= 0 {
+			delete(s.streams, k)
+		}
+	}, nil
+}

@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"encoding/base64"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scribegate/scribegate/review"
 )
@@ -35,4 +37,54 @@ func TestForgedCursor(t *testing.T) {
 			t.Errorf("cursor %q: %+v", c, body.Error)
 		}
 	}
+}
+
+// TestEventStreamEndsWithItsToken: a stream ends (token_expired) when the
+// token it was opened with does, and one user holds a bounded number.
+func TestEventStreamEndsWithItsToken(t *testing.T) {
+	e, _ := queueEnv(t)
+	short, err := MintToken(testSecret, Claims{Clinic: "c1", Role: review.RoleReviewer, RegisteredClaims: jwtSubject("rev-1")}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := readEvents(t, openEvents(t, e, short))
+	// The bound only keeps a broken build from hanging: a stream that
+	// outlives its token goes on for ever.
+	var last sse
+	for got := range timeout(ev, 20*time.Second) {
+		last = got
+	}
+	if last.event != "token_expired" {
+		t.Errorf("the stream ended after %+v, want token_expired", last)
+	}
+
+	tok := token(t, "rev-2", "c1", review.RoleReviewer)
+	for range 8 {
+		openEvents(t, e, tok)
+	}
+	var eb errResp
+	wantError(t, e.do("GET", "/v1/events", tok, nil, &eb), eb, http.StatusTooManyRequests, CodeTooManyStreams)
+	// Another user of the clinic is not held back by rev-2's streams.
+	openEvents(t, e, token(t, "rev-3", "c1", review.RoleReviewer))
+}
+
+// timeout passes on ch's values until it closes or d passes.
+func timeout[T any](ch <-chan T, d time.Duration) <-chan T {
+	out := make(chan T)
+	go func() {
+		defer close(out)
+		deadline := time.After(d)
+		for {
+			select {
+			case v, ok := <-ch:
+				if !ok {
+					return
+				}
+				out <- v
+			case <-deadline:
+				return
+			}
+		}
+	}()
+	return out
 }

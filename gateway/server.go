@@ -93,6 +93,9 @@ type Limits struct {
 	// MaxSessionsPerClinician bounds one clinician's sessions at once (0:
 	// no bound); past it 429 clinician_session_limit.
 	MaxSessionsPerClinician int
+	// MaxEventStreams bounds one user's open GET /v1/events streams (8);
+	// past it 429 too_many_streams.
+	MaxEventStreams int
 	// DurableInterval and DurableBytes batch audio writes to the store
 	// across sessions (group commit): a batch of every session's pending
 	// audio is written when its first bytes are this old or it is this
@@ -163,6 +166,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxBodyBytes <= 0 {
 		l.MaxBodyBytes = 1 << 20
+	}
+	if l.MaxEventStreams <= 0 {
+		l.MaxEventStreams = 8
 	}
 	if l.MaxUnstored <= 0 {
 		l.MaxUnstored = 30 * time.Second
@@ -259,6 +265,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	draining bool
+	streams  map[clinicianKey]int // open event streams by user
 	drain    chan struct{} // closed by Shutdown: open sessions finish now
 	sessions sync.WaitGroup
 	recs     registry // live sessions by id, and the counts for the limits
