@@ -266,7 +266,7 @@ type Server struct {
 	mu       sync.Mutex
 	draining bool
 	streams  map[clinicianKey]int // open event streams by user
-	drain    chan struct{} // closed by Shutdown: open sessions finish now
+	drain    chan struct{}        // closed by Shutdown: open sessions finish now
 	sessions sync.WaitGroup
 	recs     registry // live sessions by id, and the counts for the limits
 	drafts   *draftBudget
