@@ -23,6 +23,7 @@ import (
 	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/redisstore"
+	"github.com/scribegate/scribegate/review/sealed"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
@@ -74,7 +75,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	}
 	cfg.warnInsecure(log)
 
-	if a.store, err = openStore(ctx, cfg.Store); err != nil {
+	keys, err := loadKeys(cfg.Encryption, log)
+	if err != nil {
+		return nil, err
+	}
+	if a.store, err = openStore(ctx, cfg.Store, keys, log); err != nil {
 		return nil, err
 	}
 
@@ -184,17 +189,20 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 // or Redis for several gateway instances sharing one queue. A store that
 // failed to open is a nil interface, never a typed nil that app.close
 // would try to close.
-func openStore(ctx context.Context, c StoreConfig) (store, error) {
+func openStore(ctx context.Context, c StoreConfig, keys *sealed.Ring, log *slog.Logger) (store, error) {
 	var (
 		st  store
 		err error
 	)
 	if c.Driver == "redis" {
+		if keys != nil {
+			log.Warn("encryption keys are configured but the redis store does not seal what it keeps: protect the Redis server and its persistence files instead")
+		}
 		st, err = redisstore.OpenOptions(ctx, redisstore.Options{
 			URL: c.RedisURL, MasterName: c.RedisMasterName, Replicas: c.RedisReplicas, ReplicaTimeout: c.RedisReplicaTimeout,
 		})
 	} else {
-		st, err = sqlitestore.Open(ctx, c.Path)
+		st, err = sqlitestore.Open(ctx, c.Path, sqlitestore.WithKeys(keys))
 	}
 	if err != nil {
 		return nil, err

@@ -36,6 +36,7 @@ type Config struct {
 
 	HTTP          HTTPConfig          `yaml:"http"`
 	TLS           TLSConfig           `yaml:"tls"`
+	Encryption    EncryptionConfig    `yaml:"encryption"`
 	Auth          AuthConfig          `yaml:"auth"`
 	Transcription TranscriptionConfig `yaml:"transcription"`
 	Drafting      DraftingConfig      `yaml:"drafting"`
@@ -58,6 +59,15 @@ type HTTPConfig struct {
 	// IdleTimeout: a keep-alive connection waits this long for its next
 	// request.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// EncryptionConfig names where the keys that seal the store's note bodies,
+// transcripts and audit entries at rest come from (package sealed): a
+// file, or an environment variable, holding "id:base64key" entries, the
+// newest first. Neither: stored as given.
+type EncryptionConfig struct {
+	KeysFile string `yaml:"keys_file"`
+	KeysEnv  string `yaml:"keys_env"`
 }
 
 // TLSConfig serves HTTPS and guards the gateway's own outbound URLs.

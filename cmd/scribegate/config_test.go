@@ -167,3 +167,32 @@ connectors:
 		t.Error("the log shows the token")
 	}
 }
+
+// TestEncryptionKeysFailClosed: a configured key source that is missing,
+// empty or malformed stops the gateway rather than store in the clear.
+func TestEncryptionKeysFailClosed(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad")
+	os.WriteFile(bad, []byte("k1:short\n"), 0o600)
+	good := filepath.Join(dir, "good")
+	os.WriteFile(good, []byte("k2:"+strings.Repeat("A", 43)+"\nk1:"+strings.Repeat("B", 43)+"\n"), 0o600)
+	t.Setenv("SG_TEST_KEYS_EMPTY", "")
+	for _, c := range []EncryptionConfig{
+		{KeysFile: filepath.Join(dir, "missing")},
+		{KeysFile: bad},
+		{KeysEnv: "SG_TEST_KEYS_EMPTY"},
+		{KeysFile: good, KeysEnv: "SG_TEST_KEYS_EMPTY"},
+	} {
+		if r, err := loadKeys(c, log); err == nil {
+			t.Errorf("%+v: loaded %v", c, r)
+		}
+	}
+	r, err := loadKeys(EncryptionConfig{KeysFile: good}, log)
+	if err != nil || r.Current() != "k2" {
+		t.Errorf("good file: %v %v", r.Current(), err)
+	}
+	if r, err := loadKeys(EncryptionConfig{}, log); r != nil || err != nil {
+		t.Errorf("none configured: %v %v", r, err)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scribegate/scribegate/review/sealed"
 )
 
 // checkSecurity refuses configurations that would run open: a gateway on
@@ -162,4 +164,41 @@ func tlsListener(l net.Listener, c TLSConfig, log *slog.Logger) (net.Listener, e
 		MinVersion:     tls.VersionTLS12,
 		NextProtos:     []string{"http/1.1"},
 	}), nil
+}
+
+// loadKeys reads the key ring the store seals with; nil when none is
+// configured. A configured source that is missing, empty or malformed is
+// an error: the gateway does not start rather than store in the clear, or
+// fail to read what it sealed.
+func loadKeys(c EncryptionConfig, log *slog.Logger) (*sealed.Ring, error) {
+	var src string
+	switch {
+	case c.KeysFile != "" && c.KeysEnv != "":
+		return nil, errors.New("encryption: set keys_file or keys_env, not both")
+	case c.KeysFile != "":
+		fi, err := os.Stat(c.KeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("encryption: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			log.Warn("the encryption key file is readable by others than its owner; chmod 600 it", "file", c.KeysFile)
+		}
+		b, err := os.ReadFile(c.KeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("encryption: %w", err)
+		}
+		src = string(b)
+	case c.KeysEnv != "":
+		if src = os.Getenv(c.KeysEnv); src == "" {
+			return nil, fmt.Errorf("encryption: environment variable %s is empty", c.KeysEnv)
+		}
+	default:
+		log.Warn("no encryption keys configured (encryption.keys_file or keys_env): notes and transcripts are stored unencrypted")
+		return nil, nil
+	}
+	r, err := sealed.ParseKeys(src)
+	if err != nil {
+		return nil, fmt.Errorf("encryption: %w", err)
+	}
+	return r, nil
 }

@@ -39,6 +39,7 @@ import (
 
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/audiofile"
+	"github.com/scribegate/scribegate/review/sealed"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -47,6 +48,7 @@ import (
 // the directory beside it. It is safe for concurrent use; open a file with
 // one Store at a time.
 type Store struct {
+	keys  *sealed.Ring  // seals bodies at rest; nil stores them as given
 	w     *sql.DB       // the single writer connection
 	r     *sql.DB       // readers
 	nck   *checkpointer // of the notes file
@@ -146,10 +148,38 @@ func ownerOnly(path string) error {
 	return nil
 }
 
+// Option configures Open.
+type Option func(*Store)
+
+// WithKeys seals note bodies (with their transcripts and drafts), audit
+// entries and transcript logs under the ring's newest key (package
+// sealed); what was stored before, plain or under older keys of the ring,
+// stays readable. Audio is kept apart (AudioDir) and not sealed.
+func WithKeys(r *sealed.Ring) Option { return func(s *Store) { s.keys = r } }
+
+// seal encodes v as JSON, sealed under the store's keys for table.
+func (s *Store) seal(v any, table string) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return s.keys.Seal(b, table), nil
+}
+
+// unseal opens a body of table and decodes it into v. A body sealed with
+// a key the store lacks, or that fails authentication, is an error.
+func (s *Store) unseal(body, table string, v any) error {
+	b, err := s.keys.Open(body, table)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
 // Open opens (creating if needed) the store file at path and its audio
 // directory (AudioDir), brings the file's schema up to date and moves into
 // the directory any audio an earlier build kept in SQLite.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" || strings.ContainsRune(path, '?') {
 		// The driver splits its DSN at '?', so such a file name would be
 		// misread as options.
@@ -159,6 +189,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{}
+	for _, o := range opts {
+		o(s)
+	}
 	var closers []func() error // what is open, for a failing Open
 	fail := func(err error) (*Store, error) {
 		for _, c := range slices.Backward(closers) {
@@ -298,7 +331,7 @@ func fromNanos(n int64) time.Time {
 
 // CreateNote implements review.Store.
 func (s *Store) CreateNote(ctx context.Context, n *review.Note, audit []review.AuditEntry) error {
-	body, err := json.Marshal(n)
+	body, err := s.seal(n, "notes")
 	if err != nil {
 		return fmt.Errorf("sqlitestore: encode note: %w", err)
 	}
@@ -312,7 +345,7 @@ func (s *Store) CreateNote(ctx context.Context, n *review.Note, audit []review.A
 			return err
 		}
 		if _, err := tx.StmtContext(ctx, s.st.insertNote).ExecContext(ctx,
-			n.ID, n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.CreatedAt), nanos(n.UpdatedAt), string(body)); err != nil {
+			n.ID, n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.CreatedAt), nanos(n.UpdatedAt), body); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, tx, audit)
@@ -338,7 +371,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 // getNote reads a note with get, a prepared qGetNote.
-func getNote(ctx context.Context, get *sql.Stmt, id string) (*review.Note, error) {
+func (s *Store) getNote(ctx context.Context, get *sql.Stmt, id string) (*review.Note, error) {
 	var body string
 	err := get.QueryRowContext(ctx, id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -348,7 +381,7 @@ func getNote(ctx context.Context, get *sql.Stmt, id string) (*review.Note, error
 		return nil, fmt.Errorf("sqlitestore: get note: %w", err)
 	}
 	var n review.Note
-	if err := json.Unmarshal([]byte(body), &n); err != nil {
+	if err := s.unseal(body, "notes", &n); err != nil {
 		return nil, fmt.Errorf("sqlitestore: decode note %s: %w", id, err)
 	}
 	return &n, nil
@@ -356,14 +389,14 @@ func getNote(ctx context.Context, get *sql.Stmt, id string) (*review.Note, error
 
 // GetNote implements review.Store.
 func (s *Store) GetNote(ctx context.Context, id string) (*review.Note, error) {
-	return getNote(ctx, s.st.readNote, id)
+	return s.getNote(ctx, s.st.readNote, id)
 }
 
 // UpdateNote implements review.Store.
 func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Note) (*review.Change, error)) (*review.Note, error) {
 	var out *review.Note
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		n, err := getNote(ctx, tx.StmtContext(ctx, s.st.getNote), id)
+		n, err := s.getNote(ctx, tx.StmtContext(ctx, s.st.getNote), id)
 		if err != nil {
 			return err
 		}
@@ -380,12 +413,12 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 				return err
 			}
 		}
-		body, err := json.Marshal(n)
+		body, err := s.seal(n, "notes")
 		if err != nil {
 			return fmt.Errorf("sqlitestore: encode note: %w", err)
 		}
 		if _, err := tx.StmtContext(ctx, s.st.updateNote).ExecContext(ctx,
-			n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.UpdatedAt), string(body), id); err != nil {
+			n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.UpdatedAt), body, id); err != nil {
 			return fmt.Errorf("sqlitestore: update note: %w", err)
 		}
 		if ch != nil {
@@ -460,11 +493,11 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, es []review.AuditEn
 	insert := tx.StmtContext(ctx, s.st.insertAudit)
 	for _, e := range es {
 		e.ID = ""
-		body, err := json.Marshal(e)
+		body, err := s.seal(e, "audit")
 		if err != nil {
 			return fmt.Errorf("sqlitestore: encode audit: %w", err)
 		}
-		if _, err := insert.ExecContext(ctx, e.NoteID, e.Clinic, nanos(e.At), string(body)); err != nil {
+		if _, err := insert.ExecContext(ctx, e.NoteID, e.Clinic, nanos(e.At), body); err != nil {
 			return fmt.Errorf("sqlitestore: append audit: %w", err)
 		}
 	}
@@ -491,7 +524,7 @@ func (s *Store) ListAudit(ctx context.Context, noteID string) ([]review.AuditEnt
 			return nil, fmt.Errorf("sqlitestore: list audit: %w", err)
 		}
 		var e review.AuditEntry
-		if err := json.Unmarshal([]byte(body), &e); err != nil {
+		if err := s.unseal(body, "audit", &e); err != nil {
 			return nil, fmt.Errorf("sqlitestore: decode audit: %w", err)
 		}
 		e.ID = strconv.FormatInt(seq, 10)
@@ -555,7 +588,7 @@ func (s *Store) ListNotes(ctx context.Context, q review.Query) (review.Page, err
 			return review.Page{}, fmt.Errorf("sqlitestore: list notes: %w", err)
 		}
 		var n review.Note
-		if err := json.Unmarshal([]byte(body), &n); err != nil {
+		if err := s.unseal(body, "notes", &n); err != nil {
 			return review.Page{}, fmt.Errorf("sqlitestore: decode note: %w", err)
 		}
 		p.Notes = append(p.Notes, &n)
@@ -751,11 +784,11 @@ func (s *Store) ImportNotes(ctx context.Context, ns []*review.Note) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		st := tx.StmtContext(ctx, s.st.insertNote)
 		for _, n := range ns {
-			body, err := json.Marshal(n)
+			body, err := s.seal(n, "notes")
 			if err != nil {
 				return fmt.Errorf("sqlitestore: encode note: %w", err)
 			}
-			if _, err := st.ExecContext(ctx, n.ID, n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.CreatedAt), nanos(n.UpdatedAt), string(body)); err != nil {
+			if _, err := st.ExecContext(ctx, n.ID, n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.CreatedAt), nanos(n.UpdatedAt), body); err != nil {
 				if strings.Contains(err.Error(), "UNIQUE") {
 					return fmt.Errorf("%w: %s", review.ErrExists, n.ID)
 				}

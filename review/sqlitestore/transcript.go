@@ -3,7 +3,6 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -20,7 +19,7 @@ func (s *Store) AppendTranscript(ctx context.Context, noteID string, utts []note
 	if utts == nil {
 		utts = []notes.Utterance{}
 	}
-	body, err := json.Marshal(utts)
+	body, err := s.seal(utts, "transcript_log")
 	if err != nil {
 		return fmt.Errorf("sqlitestore: encode transcript: %w", err)
 	}
@@ -31,7 +30,7 @@ func (s *Store) AppendTranscript(ctx context.Context, noteID string, utts []note
 	// cancellation to watch (for a context that can be cancelled the
 	// driver starts a goroutine per statement) for microseconds of work.
 	// The note's state column, not its body, says it is recording.
-	res, err := s.st.appendTranscript.ExecContext(context.WithoutCancel(ctx), through, string(body), noteID, string(review.StateRecording))
+	res, err := s.st.appendTranscript.ExecContext(context.WithoutCancel(ctx), through, body, noteID, string(review.StateRecording))
 	if err != nil {
 		return fmt.Errorf("sqlitestore: append transcript: %w", err)
 	}
@@ -70,7 +69,7 @@ func (s *Store) ReadTranscript(ctx context.Context, noteID string) ([]notes.Utte
 			return nil, 0, fmt.Errorf("sqlitestore: read transcript: %w", err)
 		}
 		var utts []notes.Utterance
-		if err := json.Unmarshal(body, &utts); err != nil {
+		if err := s.unseal(string(body), "transcript_log", &utts); err != nil {
 			return nil, 0, fmt.Errorf("sqlitestore: decode transcript of %s: %w", noteID, err)
 		}
 		out = append(out, utts...)
