@@ -109,7 +109,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		Events:      broker,
 	})
 	a.notes = review.NewService(a.store, review.ServiceOptions{Logger: log, OnEnqueue: a.worker.Kick, Events: broker})
-	audio, _ := a.store.(review.AudioStore)
+	// Audio is sealed on its way to either store (and, with no keys,
+	// audio that was sealed fails to read rather than be read as sound).
+	audio := sealed.Audio(a.store, keys)
 	a.purger = review.NewPurger(a.store, audio, review.Retention{
 		Audio: cfg.Retention.Audio, Notes: cfg.Retention.Notes, Audit: cfg.Retention.Audit,
 	}, nil, log)
@@ -172,7 +174,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 			MaxUnstored:             cfg.Streaming.MaxUnstored,
 			OrphanScan:              cfg.Streaming.OrphanScanInterval,
 		},
-		Audio:       a.store,
+		Audio:       audio,
 		LiveDrafter: liveDrafter(cfg.Streaming, drafter),
 		DrafterFor:  drafterFor,
 		Metrics:     reg,
@@ -196,7 +198,7 @@ func openStore(ctx context.Context, c StoreConfig, keys *sealed.Ring, log *slog.
 	)
 	if c.Driver == "redis" {
 		if keys != nil {
-			log.Warn("encryption keys are configured but the redis store does not seal what it keeps: protect the Redis server and its persistence files instead")
+			log.Warn("encryption keys are configured: the redis store's audio is sealed, its notes, transcripts and audit entries are not; protect the Redis server and its persistence files")
 		}
 		st, err = redisstore.OpenOptions(ctx, redisstore.Options{
 			URL: c.RedisURL, MasterName: c.RedisMasterName, Replicas: c.RedisReplicas, ReplicaTimeout: c.RedisReplicaTimeout,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,9 +9,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"net"
@@ -311,4 +314,74 @@ func TestTLSReloadsCertificate(t *testing.T) {
 	if cn := served(); cn != "renewed" {
 		t.Errorf("after a broken renewal serving %q", cn)
 	}
+}
+
+// TestDataDirectoryRevealsNothing: with encryption keys configured, after
+// a consultation (recorded, transcribed, drafted, approved, filed
+// elsewhere) the data directory holds none of its audio and none of its
+// transcript's words.
+func TestDataDirectoryRevealsNothing(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "keys")
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := os.WriteFile(keyFile, []byte("k1:"+base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	outbox := t.TempDir() // documents are filed outside the data directory
+	g := startGateway(t, fmt.Sprintf(`
+data_dir: "{{DATA}}"
+encryption: {keys_file: %q}
+streaming: {durable_interval: 5ms}
+connectors:
+  default: out
+  instances: {out: {kind: file, dir: %q}}
+`, keyFile, outbox))
+	wav, err := os.ReadFile("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clin := g.token(t, "dr-a", "clinic-a", review.RoleClinician)
+	out, err := streamWAV(context.Background(), bytes.NewReader(wav), streamOptions{
+		URL: g.URL, Token: clin, Patient: "pat-43", Speed: 0, Chunk: 250 * time.Millisecond,
+	}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	var words []string
+	for _, w := range wordsOf(strings.Join(out.Transcript, " ")) {
+		if len(w) >= 6 {
+			words = append(words, w)
+		}
+	}
+	if len(words) < 3 {
+		t.Fatalf("too few words heard to test with: %q", out.Transcript)
+	}
+	// The note as stored is readable through the API.
+	var n noteView
+	if st := g.call(t, "GET", "/v1/notes/"+out.NoteID, clin, nil, &n); st != http.StatusOK || len(n.Transcript) == 0 {
+		t.Fatalf("note: %d, %d utterances", st, len(n.Transcript))
+	}
+	pcm := wav[44:]
+	filepath.WalkDir(g.cfg.DataDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil // removed meanwhile (a journal segment)
+		}
+		lower := bytes.ToLower(b)
+		for _, w := range words {
+			if bytes.Contains(lower, []byte(w)) {
+				t.Errorf("%s holds the transcript's word %q", p, w)
+			}
+		}
+		for off := 0; off+64 <= len(pcm); off += 8192 {
+			if run := pcm[off : off+64]; bytes.Count(run, run[:1]) < 64 && bytes.Contains(b, run) {
+				t.Errorf("%s holds the audio at offset %d", p, off)
+				break
+			}
+		}
+		return nil
+	})
 }

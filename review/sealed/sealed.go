@@ -139,9 +139,7 @@ func (r *Ring) Seal(plain []byte, ad string) string {
 	}
 	aead := r.aeads[r.current]
 	buf := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	if _, err := rand.Read(buf); err != nil {
-		panic("sealed: no randomness: " + err.Error()) // crypto/rand does not fail on supported systems
-	}
+	randNonce(buf)
 	buf = aead.Seal(buf, buf, plain, []byte(ad))
 	return Prefix + r.current + ":" + b64.EncodeToString(buf)
 }
@@ -177,3 +175,12 @@ func (r *Ring) Open(v string, ad string) ([]byte, error) {
 
 // IsSealed reports whether v is a sealed value.
 func IsSealed(v string) bool { return strings.HasPrefix(v, Prefix) }
+
+// randNonce fills a nonce with random bytes: with 96-bit random nonces a
+// key seals 2^32 values before a repeat becomes a concern; rotate keys
+// well before (a year of a thousand sessions' audio is about 2^31).
+func randNonce(b []byte) {
+	if _, err := rand.Read(b); err != nil {
+		panic("sealed: no randomness: " + err.Error()) // crypto/rand does not fail on supported systems
+	}
+}

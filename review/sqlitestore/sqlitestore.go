@@ -154,7 +154,8 @@ type Option func(*Store)
 // WithKeys seals note bodies (with their transcripts and drafts), audit
 // entries and transcript logs under the ring's newest key (package
 // sealed); what was stored before, plain or under older keys of the ring,
-// stays readable. Audio is kept apart (AudioDir) and not sealed.
+// stays readable. The audio (AudioDir) is sealed by sealed.Audio around
+// the store.
 func WithKeys(r *sealed.Ring) Option { return func(s *Store) { s.keys = r } }
 
 // seal encodes v as JSON, sealed under the store's keys for table.
