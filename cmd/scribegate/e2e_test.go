@@ -118,6 +118,20 @@ func (g *testGateway) call(t *testing.T, method, path, token string, body any, o
 	return resp.StatusCode
 }
 
+// approval is the body of an approve of n's version that acknowledges
+// every open flag of it, as a clinician who read them does (C1).
+func approval(n noteView) map[string]any {
+	ack := []string{}
+	for _, sec := range n.Draft.Sections {
+		for i, s := range sec.Sentences {
+			for j := range s.Flags {
+				ack = append(ack, fmt.Sprintf("%s/%d/%d", sec.ID, i, j))
+			}
+		}
+	}
+	return map[string]any{"version": n.Version, "acknowledged_flags": ack}
+}
+
 // noteView is the part of GET /v1/notes/{id} the tests read.
 type noteView struct {
 	ID         string            `json:"id"`
@@ -339,11 +353,11 @@ connectors:
 		t.Fatalf("other clinic approve: %d %+v", st, e)
 	}
 
-	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, map[string]int{"version": n.Version}, nil); st != http.StatusOK {
+	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, approval(n), nil); st != http.StatusOK {
 		t.Fatalf("approve: status %d", st)
 	}
 	// Approving twice is refused and changes nothing.
-	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, map[string]int{"version": n.Version}, &e); st != http.StatusConflict || e.Error.Code != "invalid_state" {
+	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, approval(n), &e); st != http.StatusConflict || e.Error.Code != "invalid_state" {
 		t.Fatalf("second approve: %d %+v", st, e)
 	}
 	pushed := g.waitForState(t, clin, out.NoteID, "pushed")
@@ -369,7 +383,7 @@ connectors:
 	if edited.State != "pending_review" || edited.Version != pushed.Version+1 {
 		t.Fatalf("amended note is %s v%d", edited.State, edited.Version)
 	}
-	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, map[string]int{"version": edited.Version}, nil); st != http.StatusOK {
+	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, approval(edited), nil); st != http.StatusOK {
 		t.Fatalf("approve amendment: status %d", st)
 	}
 	amended := g.waitForState(t, clin, out.NoteID, "pushed")
@@ -454,7 +468,7 @@ connectors:
 	if n.Draft.Drafter != "rules" || strings.TrimSpace(n.Draft.Text()) == "" {
 		t.Fatalf("draft: %+v", n.Draft)
 	}
-	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, map[string]int{"version": n.Version}, nil); st != http.StatusOK {
+	if st := g.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", clin, approval(n), nil); st != http.StatusOK {
 		t.Fatalf("approve: status %d", st)
 	}
 	pushed := g.waitForState(t, clin, out.NoteID, "pushed")

@@ -179,7 +179,7 @@ connectors:
 	if st := g2.call(t, "GET", "/v1/notes/"+out.NoteID, rev, nil, &n); st != http.StatusOK || n.State != "pending_review" {
 		t.Fatalf("instance 2 GET: %d %s", st, n.State)
 	}
-	if st := g2.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", rev, map[string]int{"version": n.Version}, nil); st != http.StatusOK {
+	if st := g2.call(t, "POST", "/v1/notes/"+out.NoteID+"/approve", rev, approval(n), nil); st != http.StatusOK {
 		t.Fatalf("approve on instance 2: %d", st)
 	}
 	waitEvent(t, events, fmt.Sprintf(`"id":%q,"state":"approved"`, out.NoteID))
