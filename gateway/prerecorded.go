@@ -94,11 +94,11 @@ func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.admit(claims.Subject); err != nil {
+	if err := s.admit(clinicianKey{claims.Clinic, claims.Subject}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	defer s.release(claims.Subject)
+	defer s.release(clinicianKey{claims.Clinic, claims.Subject})
 	if !s.startSession() {
 		s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; send the file to another instance"))
 		return
