@@ -31,19 +31,11 @@ func TestStoreOutage(t *testing.T) {
 		t.Skipf("no redis-server: %v", err)
 	}
 	defer primary.Close()
-	host, port, _ := strings.Cut(primary.Addr, ":")
-	replica, err := redistest.StartServer("--replicaof", host, port)
+	replica, err := primary.StartReplica()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer replica.Close()
-	synced := func() bool {
-		c := redis.NewClient(&redis.Options{Addr: replica.Addr, MaxRetries: -1})
-		defer c.Close()
-		v, err := c.Do(context.Background(), "role").Slice()
-		return err == nil && len(v) > 3 && v[3] == "connected"
-	}
-	waitUntil(t, "the replica to sync", synced)
 	redisURL := "redis://" + primary.Addr + "/0"
 	g := startGateway(t, `
 data_dir: {{DATA}}

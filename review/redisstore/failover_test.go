@@ -296,24 +296,12 @@ func BenchmarkReplicaWait(b *testing.B) {
 		b.Skipf("no redis-server: %v", err)
 	}
 	defer primary.Close()
-	host, port, _ := strings.Cut(primary.Addr, ":")
-	replica, err := redistest.StartServer("--replicaof", host, port)
+	replica, err := primary.StartReplica()
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer replica.Close()
 	ctx := context.Background()
-	c := redis.NewClient(&redis.Options{Addr: replica.Addr})
-	defer c.Close()
-	for i := 0; ; i++ {
-		if v, err := c.Do(ctx, "role").Slice(); err == nil && len(v) > 3 && v[3] == "connected" {
-			break
-		}
-		if i == 400 {
-			b.Fatal("the replica did not sync")
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 	for _, replicas := range []int{0, 1} {
 		s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: "redis://" + primary.Addr + "/0", Replicas: replicas})
 		if err != nil {

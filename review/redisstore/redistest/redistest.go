@@ -116,6 +116,29 @@ func (s *Server) Restart() error {
 	}
 }
 
+// StartReplica starts a replica of s and waits until it has synced, so
+// that writes to s can be confirmed (WAIT) from the first.
+func (s *Server) StartReplica() (*Server, error) {
+	host, port, _ := net.SplitHostPort(s.Addr)
+	r, err := StartServer("--replicaof", host, port)
+	if err != nil {
+		return nil, err
+	}
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
+	defer c.Close()
+	for i := 0; ; i++ {
+		// ROLE of a replica: slave, host, port, state, offset.
+		if v, err := c.Do(context.Background(), "role").Slice(); err == nil && len(v) > 3 && v[3] == "connected" {
+			return r, nil
+		}
+		if i == 400 {
+			r.Close()
+			return nil, fmt.Errorf("replica of %s did not sync", s.Addr)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
 // Kill ends the server with SIGKILL, as a crash would.
 func (s *Server) Kill() {
 	s.mu.Lock()
@@ -171,7 +194,7 @@ func StartFailover(n int) (*Failover, error) {
 	}
 	host, port, _ := net.SplitHostPort(f.Primary.Addr)
 	for range n {
-		r, err := StartServer("--replicaof", host, port)
+		r, err := f.Primary.StartReplica()
 		if err != nil {
 			f.Close()
 			return nil, err
@@ -189,23 +212,11 @@ func StartFailover(n int) (*Failover, error) {
 		f.Close()
 		return nil, err
 	}
-	// The replicas sync, and Sentinel learns of them from the primary's
-	// INFO; wait until both have happened, or writes cannot be confirmed
-	// and Sentinel has nothing to promote.
+	// Sentinel learns of the replicas from the primary's INFO; wait until
+	// it has, or it has nothing to promote.
 	sc := redis.NewSentinelClient(&redis.Options{Addr: f.Sentinel.Addr})
 	defer sc.Close()
-	pc := redis.NewClient(&redis.Options{Addr: f.Primary.Addr})
-	defer pc.Close()
 	for i := 0; ; i++ {
-		info := pc.Info(context.Background(), "replication").Val()
-		if strings.Count(info, "state=online") < n {
-			if i == 400 {
-				f.Close()
-				return nil, fmt.Errorf("replicas did not sync: %s", info)
-			}
-			time.Sleep(25 * time.Millisecond)
-			continue
-		}
 		rs, err := sc.Replicas(context.Background(), f.MasterName).Result()
 		up := 0
 		for _, r := range rs {
