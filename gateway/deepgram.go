@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"cmp"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scribegate/scribegate/transcription"
+	"github.com/scribegate/scribegate/transcription/notes"
 )
 
 // Deepgram compatibility: the live and pre-recorded query parameters the
@@ -46,9 +46,11 @@ func (p *listenParams) deepgramOption(key, v string) error {
 	}
 	switch key {
 	case "numerals":
-		if b, err := boolean(); err != nil || b {
-			return cmp.Or(err, refuse("spoken numbers are not yet converted"))
+		b, err := boolean()
+		if err != nil {
+			return err
 		}
+		p.dg.numerals = b
 	case "filler_words":
 		b, err := boolean()
 		if err != nil {
@@ -104,8 +106,8 @@ var fillers = map[string]bool{"uh": true, "um": true, "uhm": true, "umm": true, 
 
 // shape applies the session's Deepgram options to a result's transcript
 // before it is sent and kept: filler words dropped (unless asked for) and,
-// with numerals, spoken numbers in the transcript as digits. Word timings
-// keep the words as recognised.
+// with numerals, spoken numbers in the transcript as digits. Words keep
+// what was recognised (a number's words keep their own timings).
 func (o deepgramOptions) shape(t *transcription.Transcript) {
 	if !o.fillerWords && t.Text != "" {
 		t.Text = dropFillers(t.Text)
@@ -116,6 +118,11 @@ func (o deepgramOptions) shape(t *transcription.Transcript) {
 			}
 		}
 		t.Words = kept
+	}
+	if o.numerals && t.Text != "" {
+		// The drafter's own normaliser (C2), so the live text and the
+		// note's claims read numbers alike.
+		t.Text = notes.NormalizeNumbers(t.Text)
 	}
 }
 
