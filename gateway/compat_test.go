@@ -138,7 +138,9 @@ func TestListenTagsAndFillerWords(t *testing.T) {
 // TestListenNumerals: numerals=true gives spoken numbers as digits
 // through the drafter's own normaliser; without it they stay words.
 func TestListenNumerals(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Engine = sayEngine{"Blood pressure one sixteen over eighty four, temperature ninety eight point six."} })
+	e := newEnv(t, func(o *Options) {
+		o.Engine = sayEngine{"Blood pressure one sixteen over eighty four, temperature ninety eight point six."}
+	})
 	for q, want := range map[string]string{
 		"numerals=true":  "Blood pressure 116/84, temperature 98.6.",
 		"numerals=false": "Blood pressure one sixteen over eighty four, temperature ninety eight point six.",
