@@ -85,8 +85,22 @@ type PushError struct {
 	Message string
 	// RetryAfter is the EHR's requested wait, when it gave one.
 	RetryAfter time.Duration
-	Err        error
+	// Filed is the EHR's id for the document when the document itself is
+	// filed and only what goes with it (its Provenance) failed, so the
+	// note can say "document filed, provenance pending".
+	Filed string
+	Err   error
 }
+
+// RetryDelay is RetryAfter, for callers (the push worker) that know
+// failures by their methods.
+func (e *PushError) RetryDelay() time.Duration { return e.RetryAfter }
+
+// HTTPStatus is StatusCode: non-zero when the EHR answered.
+func (e *PushError) HTTPStatus() int { return e.StatusCode }
+
+// FiledAs is Filed.
+func (e *PushError) FiledAs() string { return e.Filed }
 
 func (e *PushError) Error() string {
 	kind := "transient"

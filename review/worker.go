@@ -47,6 +47,42 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// retryDelayer is a transient failure that says how long the EHR asked to
+// be left alone (HTTP Retry-After); connectors.PushError is one.
+type retryDelayer interface{ RetryDelay() time.Duration }
+
+// answerer is a failure that says whether the EHR answered (an HTTP
+// status) rather than could not be reached; connectors.PushError is one.
+type answerer interface{ HTTPStatus() int }
+
+// filer is a failure of a push whose document the EHR does hold (its
+// Provenance is what failed); connectors.PushError is one.
+type filer interface{ FiledAs() string }
+
+// retryAfter is the wait err asks for, 0 when it names none.
+func retryAfter(err error) time.Duration {
+	var rd retryDelayer
+	if errors.As(err, &rd) {
+		return max(rd.RetryDelay(), 0)
+	}
+	return 0
+}
+
+// gaveUp is the message of a push that ran out of attempts, saying exactly
+// what is known: the document filed and only its Provenance pending, the
+// EHR answering but not accepting, or the EHR not reached at all.
+func gaveUp(attempts int, err error) string {
+	var f filer
+	if errors.As(err, &f) && f.FiledAs() != "" {
+		return fmt.Sprintf("document filed (%s), provenance pending after %d attempts: %v", f.FiledAs(), attempts, err)
+	}
+	var a answerer
+	if errors.As(err, &a) && a.HTTPStatus() != 0 {
+		return fmt.Sprintf("the EHR answered but did not accept the push in %d attempts (last: HTTP %d): %v", attempts, a.HTTPStatus(), err)
+	}
+	return fmt.Sprintf("the EHR could not be reached after %d attempts: %v", attempts, err)
+}
+
 // loggable is err as a log may carry it: the first error in its chain
 // that says how it is logged (slog.LogValuer), or err. A connector's
 // failure carries the EHR's own message, which may quote the note or name
@@ -281,12 +317,18 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 			n.PushError = perr.Error()
 			if !IsPermanent(perr) {
 				detail = fmt.Sprintf("gave up after %d attempts", job.Attempts)
-				n.PushError = fmt.Sprintf("the EHR could not be reached after %d attempts: %v", job.Attempts, perr)
+				n.PushError = gaveUp(job.Attempts, perr)
+			}
+			var f filer
+			if errors.As(perr, &f) && f.FiledAs() != "" {
+				n.ExternalID = f.FiledAs()
 			}
 			ch.Audit = []AuditEntry{finish(e, n, detail)}
 		default:
 			outcome = ActionPushRetry
-			wait := w.backoff(job.Attempts)
+			// At least what the EHR asked for: retrying sooner only meets
+			// another 429 and spends an attempt.
+			wait := max(w.backoff(job.Attempts), retryAfter(perr))
 			e := w.entry(n, ActionPushRetry, now)
 			n.State, n.UpdatedAt = StateApproved, now
 			ch.Settle.RetryAt = now.Add(wait)

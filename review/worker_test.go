@@ -586,3 +586,71 @@ func TestRetryStorm(t *testing.T) {
 		t.Errorf("after the second retry's delay: %d EHR calls, want 3", got)
 	}
 }
+
+// TestPushWaitsRetryAfter: a 429 asking for 30s is retried no sooner,
+// though the backoff alone would have retried within 8s.
+func TestPushWaitsRetryAfter(t *testing.T) {
+	r := newRig(t)
+	r.ehr.fail = func(call int) error {
+		if call == 1 {
+			return &connectors.PushError{StatusCode: 429, Message: "slow down", RetryAfter: 30 * time.Second}
+		}
+		return nil
+	}
+	n := r.approved(t)
+	w := r.worker("w1", 5)
+	if !step(t, w) {
+		t.Fatal("no job")
+	}
+	r.clk.Advance(20 * time.Second)
+	if step(t, w) {
+		t.Fatal("retried 20s after the EHR asked for 30s")
+	}
+	r.clk.Advance(11 * time.Second)
+	if !step(t, w) {
+		t.Fatal("not retried once Retry-After had passed")
+	}
+	if got := r.note(t, n.ID); got.State != review.StatePushed {
+		t.Errorf("state %s, want pushed", got.State)
+	}
+}
+
+// TestGaveUpSaysWhatIsKnown: the message of a push that ran out of
+// attempts says what the gateway knows, never "could not be reached" for
+// an EHR that answered.
+func TestGaveUpSaysWhatIsKnown(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		want     string
+		external string
+	}{
+		{"network", errors.New("connection refused"), "could not be reached after 2 attempts", ""},
+		{"answered", &connectors.PushError{StatusCode: 503, Message: "maintenance"}, "answered but did not accept the push in 2 attempts (last: HTTP 503)", ""},
+		{"provenance pending", &connectors.PushError{Filed: "DocumentReference/9", Message: "document filed (DocumentReference/9), provenance pending: no reply"},
+			"document filed (DocumentReference/9), provenance pending after 2 attempts", "DocumentReference/9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			r.ehr.fail = func(int) error { return tc.err }
+			n := r.approved(t)
+			w := r.worker("w1", 2)
+			for range 2 {
+				if !step(t, w) {
+					t.Fatal("no job")
+				}
+				r.clk.Advance(time.Minute)
+			}
+			got := r.note(t, n.ID)
+			if got.State != review.StatePushFailed || !strings.Contains(got.PushError, tc.want) {
+				t.Errorf("state %s, message %q; want push_failed saying %q", got.State, got.PushError, tc.want)
+			}
+			if tc.name != "provenance pending" && strings.Contains(got.PushError, "filed") {
+				t.Errorf("message %q claims a filing", got.PushError)
+			}
+			if got.ExternalID != tc.external {
+				t.Errorf("external id %q, want %q", got.ExternalID, tc.external)
+			}
+		})
+	}
+}

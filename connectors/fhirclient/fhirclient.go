@@ -511,7 +511,7 @@ func (c *Client) EnsureProvenance(ctx context.Context, docRef string, body []byt
 func ProvenancePending(ref string, err error) error {
 	var pe *connectors.PushError
 	msg := err.Error()
-	out := &connectors.PushError{Err: err}
+	out := &connectors.PushError{Err: err, Filed: ref}
 	if errors.As(err, &pe) {
 		msg = pe.Message
 		out.StatusCode, out.RetryAfter = pe.StatusCode, pe.RetryAfter
