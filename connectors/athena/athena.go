@@ -19,8 +19,29 @@
 //
 // athenahealth's FHIR R4 API is largely read-only; calls to it carry the
 // practice context ah-practice=Organization/a-1.Practice-{practiceid}
-// (PracticeContext). The documented way to add a clinical document is the
-// proprietary "Add clinical document to patient's chart"
+// (PracticeContext). Notes are filed through the proprietary document
+// endpoints, in the class athena files them in
+// (https://docs.athenahealth.com/api/workflows/document-classification-guide,
+// https://docs.athenahealth.com/api/api-ref/document-type-encounter-document):
+//
+//   - the practice's own visit documentation — what a scribe drafts in the
+//     room: progress, consult and H&P notes, procedure notes — is an
+//     encounter document ("Encounter Document – Progress Note: detailed
+//     descriptions of a patient's office visit"; created closed, as
+//     documentation of the practice's own encounter):
+//     POST /v1/{practiceid}/patients/{patientid}/documents/encounterdocument
+//     with departmentid, documentsubclass (ENCOUNTERDOCUMENT_PROGRESSNOTE,
+//     …_PROCEDUREDOC), documentdata, internalnote, encounterid when the
+//     note's encounter is an athena (numeric) encounter id;
+//   - discharge summaries, operative and emergency notes are clinical
+//     documents (CLINICALDOCUMENT_ADMISSIONDISCHARGE, …_OPERATIVENOTE,
+//     …_URGENTCARE); CLINICALDOCUMENT_CONSULTNOTE is for consult notes from
+//     outside providers and is used only when document_subclass says so.
+//
+// document_subclass, when set, must be one of the documented subclasses of
+// those two classes (Subclasses); it is checked at start-up, not at the
+// first push. The clinical document endpoint is "Add clinical document to
+// patient's chart"
 // (https://docs.athenahealth.com/api/api-ref/document-type-clinical-document):
 // POST /v1/{practiceid}/patients/{patientid}/documents/clinicaldocument,
 // form-encoded, with departmentid and documentsubclass required, and
@@ -55,12 +76,21 @@
 //
 // # Idempotency
 //
-// The endpoint has no conditional create. Before each create the connector
-// lists the patient's clinical documents in the department
-// (GET /v1/{practiceid}/patients/{patientid}/documents/clinicaldocument)
-// and looks for its identifier marker in internalnote; only if it is absent
-// does it create. A retry after a lost response therefore finds the
-// document rather than filing it twice. This costs one read per push.
+// Neither endpoint has a conditional create, and no public reference
+// promises that the document lists return internalnote, where our
+// identifier marker is. So the push ledger (package ledger) is what keeps a
+// resend from filing twice: an attempt is recorded before the create, the
+// document id after, and a document the ledger knows is filed is never
+// sent again. After an attempt whose reply was lost, the connector lists
+// the patient's documents of that class in the department
+// (GET …/documents/{class}?departmentid=&limit=100, every page through
+// next, at most 50) and looks for the marker. It creates again only when
+// the list proves the document absent: a list that fails, is refused, is
+// cut at the page limit, or does not show internal notes stops the push
+// as a transient failure. A 404 or 400 on the list (an unknown patient or
+// department) is athena's verdict on the note, and permanent. The ledger
+// is a file in the instance's state directory (ledger_file overrides);
+// without one it is in memory and every push lists first.
 //
 // # Failures
 //
@@ -72,6 +102,7 @@
 package athena
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -81,6 +112,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -92,6 +127,7 @@ import (
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirclient"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
+	"github.com/scribegate/scribegate/connectors/ledger"
 )
 
 // Kind is the connector kind this package registers.
@@ -127,8 +163,12 @@ type Settings struct {
 	// the endpoint).
 	DepartmentID string `yaml:"department_id" json:"department_id"`
 	// DocumentSubclass, when set, is used for every note instead of the
-	// subclass mapped from its LOINC type.
+	// subclass mapped from its LOINC type (SubclassFor); it must be one of
+	// Subclasses.
 	DocumentSubclass string `yaml:"document_subclass" json:"document_subclass"`
+	// LedgerFile is where the push ledger is kept; empty means ledger.json
+	// in the instance's state directory, or memory when there is none.
+	LedgerFile string `yaml:"ledger_file" json:"ledger_file"`
 	// Scopes default to DefaultScopes.
 	Scopes []string `yaml:"scopes" json:"scopes"`
 	// Timeout bounds every HTTP request ("30s" default).
@@ -148,6 +188,8 @@ type Options struct {
 	Name       string
 	// Secret overrides the secret file or variable (tests, secret stores).
 	Secret string
+	// Ledger overrides Settings.LedgerFile.
+	Ledger ledger.Ledger
 }
 
 // Connector files clinical documents in one athenaOne practice.
@@ -168,8 +210,7 @@ type Connector struct {
 	mu  sync.Mutex // guards tok; held while fetching so callers share one fetch
 	tok *oauth2.Token
 
-	keyMu sync.Mutex
-	keys  map[string]*sync.Mutex
+	guard *ledger.Guard
 }
 
 var (
@@ -181,6 +222,12 @@ func open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	var s Settings
 	if err := c.Decode(&s); err != nil {
 		return nil, fmt.Errorf("athena: settings: %w", err)
+	}
+	if s.LedgerFile == "" && c.StateDir != "" {
+		if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("athena: ledger: %w", err)
+		}
+		s.LedgerFile = filepath.Join(c.StateDir, "ledger.json")
 	}
 	return New(s, Options{HTTPClient: c.HTTPClient, Logger: c.Logger, Name: c.Name})
 }
@@ -202,8 +249,8 @@ func New(s Settings, o Options) (*Connector, error) {
 			problems = append(problems, f.key+" must be numeric")
 		}
 	}
-	if s.DocumentSubclass != "" && !strings.HasPrefix(s.DocumentSubclass, "CLINICALDOCUMENT") {
-		problems = append(problems, fmt.Sprintf("document_subclass %q is not a CLINICALDOCUMENT subclass", s.DocumentSubclass))
+	if s.DocumentSubclass != "" && !slices.Contains(Subclasses, s.DocumentSubclass) {
+		problems = append(problems, fmt.Sprintf("document_subclass %q is not one of athenahealth's documented subclasses (%s)", s.DocumentSubclass, strings.Join(Subclasses, ", ")))
 	}
 	tokenURL := s.TokenURL
 	if tokenURL == "" && s.BaseURL != "" {
@@ -252,6 +299,20 @@ func New(s Settings, o Options) (*Connector, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	led := o.Ledger
+	if led == nil {
+		if s.LedgerFile != "" {
+			l, err := ledger.OpenFile(s.LedgerFile)
+			if err != nil {
+				return nil, fmt.Errorf("athena: %w", err)
+			}
+			led = l
+		} else {
+			log.Warn("athena: no ledger_file; the push ledger is in memory and every push lists the chart first", "instance", o.Name)
+			led = ledger.NewMemory()
+		}
+	}
+	_, inMemory := led.(*ledger.Memory)
 	return &Connector{
 		name:       o.Name,
 		base:       strings.TrimSuffix(s.BaseURL, "/"),
@@ -268,7 +329,7 @@ func New(s Settings, o Options) (*Connector, error) {
 		profile: fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Declare: true, Location: loc},
 		log:     log,
 		now:     time.Now,
-		keys:    map[string]*sync.Mutex{},
+		guard:   &ledger.Guard{Ledger: led, Durable: !inMemory, Logger: log.With("instance", o.Name)},
 	}, nil
 }
 
@@ -290,12 +351,31 @@ func PracticeContext(practiceID string) string {
 	return "Organization/a-1.Practice-" + practiceID
 }
 
-// SubclassFor maps a LOINC note type onto athenaOne's clinical document
-// subclasses; fallback is used when nothing fits.
-func SubclassFor(loinc, fallback string) string {
+// Subclasses are athenaOne's documented subclasses of the two document
+// classes the connector files in: clinical documents and encounter
+// documents (document classification guide; the API's documentsubclass
+// values).
+var Subclasses = []string{
+	"CLINICALDOCUMENT_ADMISSIONDISCHARGE",
+	"CLINICALDOCUMENT_CONSULTNOTE",
+	"CLINICALDOCUMENT_MENTALHEALTH",
+	"CLINICALDOCUMENT_OPERATIVENOTE",
+	"CLINICALDOCUMENT_URGENTCARE",
+	"ENCOUNTERDOCUMENT_IMAGEDOC",
+	"ENCOUNTERDOCUMENT_PATIENTHISTORY",
+	"ENCOUNTERDOCUMENT_PROCEDUREDOC",
+	"ENCOUNTERDOCUMENT_PROGRESSNOTE",
+}
+
+// SubclassFor maps a LOINC note type onto the subclass athena files it
+// under. What a scribe drafts in the room is the practice's own visit
+// documentation, an encounter document: progress, consult and H&P notes a
+// progress note, procedure notes procedure documentation. Discharge
+// summaries, operative and emergency notes are clinical documents.
+func SubclassFor(loinc string) string {
 	switch loinc {
-	case "11488-4": // consult note
-		return "CLINICALDOCUMENT_CONSULTNOTE"
+	case "28570-0": // procedure note
+		return "ENCOUNTERDOCUMENT_PROCEDUREDOC"
 	case "18842-5": // discharge summary
 		return "CLINICALDOCUMENT_ADMISSIONDISCHARGE"
 	case "11504-8": // operative note
@@ -303,7 +383,16 @@ func SubclassFor(loinc, fallback string) string {
 	case "34111-5": // emergency department note
 		return "CLINICALDOCUMENT_URGENTCARE"
 	}
-	return fallback
+	return "ENCOUNTERDOCUMENT_PROGRESSNOTE" // 11488-4, 11506-3, 34117-2 and the rest
+}
+
+// class is the document class (and endpoint) of a subclass:
+// "encounterdocument" or "clinicaldocument".
+func class(subclass string) string {
+	if strings.HasPrefix(subclass, "ENCOUNTERDOCUMENT") {
+		return "encounterdocument"
+	}
+	return "clinicaldocument"
 }
 
 // Marker is the internalnote line that identifies d's document.
@@ -352,7 +441,7 @@ func (c *Connector) Form(d *connectors.Document) (url.Values, error) {
 	}
 	subclass := c.subclass
 	if subclass == "" {
-		subclass = SubclassFor(loinc, "CLINICALDOCUMENT_CONSULTNOTE")
+		subclass = SubclassFor(loinc)
 	}
 	id := dr.Identifier[0]
 	note := []string{MarkerPrefix + deref(id.System) + "|" + deref(id.Value)}
@@ -373,9 +462,18 @@ func (c *Connector) Form(d *connectors.Document) (url.Values, error) {
 		"documentsubclass": {subclass},
 		"documentdata":     {string(text)},
 		"internalnote":     {strings.Join(note, "\n")},
-		"observationdate":  {created.Format("01/02/2006")},
-		"observationtime":  {created.Format("15:04")},
 	}
+	if class(subclass) == "encounterdocument" {
+		// An encounter document belongs to the visit: its encounter, when
+		// the note names an athena encounter. It takes no provider or
+		// observation date (the encounter has them).
+		if isDigits(d.Encounter) {
+			f.Set("encounterid", d.Encounter)
+		}
+		return f, nil
+	}
+	f.Set("observationdate", created.Format("01/02/2006"))
+	f.Set("observationtime", created.Format("15:04"))
 	if len(dr.Author) > 0 {
 		if p := strings.TrimPrefix(deref(dr.Author[0].Reference), "Practitioner/"); isDigits(p) {
 			f.Set("providerid", p)
@@ -398,82 +496,109 @@ func nonEmpty(s, def string) string {
 	return s
 }
 
-// Push files d unless an earlier push already did (found by its marker).
+// Push files d through the ledger: never again once filed, and after a
+// lost reply only when the document list proves it absent.
 func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
 	form, err := c.Form(d)
 	if err != nil {
 		return connectors.Receipt{}, err
 	}
-	if err := ctx.Err(); err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Message: "push cancelled", Err: err}
-	}
-	key := connectors.Identifier(d.NoteID, d.Version)
-	unlock := c.lock(key)
-	defer unlock()
 	log := c.log.With("instance", c.name, "note", d.NoteID, "version", d.Version)
-
-	id, found, err := c.find(ctx, d)
+	cls := class(form.Get("documentsubclass"))
+	rc, err := c.guard.Push(ctx, connectors.Identifier(d.NoteID, d.Version),
+		func(ctx context.Context) (string, bool, error) { return c.find(ctx, d, cls) },
+		func(ctx context.Context) (string, error) { return c.create(ctx, d, cls, form) })
 	if err != nil {
-		return connectors.Receipt{}, err
+		log.Warn("athena: push failed", "err", err)
+		return rc, err
 	}
-	if found {
-		log.Info("athena: already filed", "external_id", id)
-		return connectors.Receipt{ExternalID: id, Duplicate: true}, nil
-	}
-	path := "/v1/" + c.practice + "/patients/" + d.Patient + "/documents/clinicaldocument"
+	log.Info("athena: filed", "external_id", rc.ExternalID, "duplicate", rc.Duplicate, "class", cls)
+	return rc, nil
+}
+
+// create posts the form to the class's endpoint and returns the new
+// document's id.
+func (c *Connector) create(ctx context.Context, d *connectors.Document, cls string, form url.Values) (string, error) {
+	path := "/v1/" + c.practice + "/patients/" + d.Patient + "/documents/" + cls
 	resp, body, err := c.do(ctx, http.MethodPost, path, form, "the create")
 	if err != nil {
-		log.Warn("athena: create failed", "err", err)
-		return connectors.Receipt{}, err
+		return "", err
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
-		return connectors.Receipt{}, classify(resp, body, c.now())
+		return "", classify(resp, body, c.now())
 	}
 	var r struct {
-		ID           json.Number `json:"clinicaldocumentid"`
+		ClinicalID   json.Number `json:"clinicaldocumentid"`
+		EncounterID  json.Number `json:"encounterdocumentid"`
+		DocumentID   json.Number `json:"documentid"`
 		Success      *bool       `json:"success"`
 		ErrorMessage string      `json:"errormessage"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
-		return connectors.Receipt{}, &connectors.PushError{StatusCode: resp.StatusCode, Message: "athenahealth reply unreadable", Err: err}
+		return "", &connectors.PushError{StatusCode: resp.StatusCode, Message: "athenahealth reply unreadable", Err: err}
 	}
 	if r.Success != nil && !*r.Success {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, StatusCode: resp.StatusCode, Message: "athenahealth: " + nonEmpty(r.ErrorMessage, "document not created")}
+		return "", &connectors.PushError{Permanent: true, StatusCode: resp.StatusCode, Message: "athenahealth: " + nonEmpty(r.ErrorMessage, "document not created")}
 	}
-	if r.ID == "" {
-		return connectors.Receipt{}, &connectors.PushError{StatusCode: resp.StatusCode, Message: "athenahealth answered without a clinicaldocumentid"}
+	id := cmp.Or(r.ClinicalID, r.EncounterID, r.DocumentID)
+	if id == "" {
+		return "", &connectors.PushError{StatusCode: resp.StatusCode, Message: "athenahealth answered without a document id"}
 	}
-	log.Info("athena: filed", "external_id", r.ID.String())
-	return connectors.Receipt{ExternalID: r.ID.String()}, nil
+	return id.String(), nil
 }
 
-// find lists the patient's clinical documents in the department and looks
-// for d's marker in their internal notes.
-func (c *Connector) find(ctx context.Context, d *connectors.Document) (string, bool, error) {
+// listLimit and maxPages bound the look for an earlier push: pages of
+// listLimit documents, at most maxPages of them.
+const (
+	listLimit = 100
+	maxPages  = 50
+)
+
+// find lists the patient's documents of class cls in the department and
+// looks for d's marker in their internal notes. It answers "absent" only
+// when the whole list was read and shows internal notes; anything less is
+// an error, so that the ledger never creates on a guess.
+func (c *Connector) find(ctx context.Context, d *connectors.Document, cls string) (string, bool, error) {
 	marker := c.Marker(d)
-	q := url.Values{"departmentid": {c.department}}
-	path := "/v1/" + c.practice + "/patients/" + d.Patient + "/documents/clinicaldocument?" + q.Encode()
-	for page := 0; page < 20 && path != ""; page++ {
+	q := url.Values{"departmentid": {c.department}, "limit": {strconv.Itoa(listLimit)}}
+	path := "/v1/" + c.practice + "/patients/" + d.Patient + "/documents/" + cls + "?" + q.Encode()
+	notesShown, listed := false, 0
+	for page := 0; path != ""; page++ {
+		if page == maxPages {
+			return "", false, &connectors.PushError{Message: fmt.Sprintf("athenahealth's document list has more than %d pages; an earlier push cannot be ruled out", maxPages)}
+		}
 		resp, body, err := c.do(ctx, http.MethodGet, path, nil, "the search for an earlier push")
 		if err != nil {
 			return "", false, err
 		}
 		if resp.StatusCode != http.StatusOK {
 			pe := classify(resp, body, c.now())
-			pe.Permanent = false // the note was not judged; try again later
-			pe.Message = "cannot check for an earlier push: " + pe.Message
-			return "", false, pe
+			if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusBadRequest {
+				// An unknown patient or department: athena's verdict on
+				// the note itself, which no retry changes.
+				pe.Permanent = true
+				return "", false, pe
+			}
+			return "", false, connectors.NotJudged(pe, "")
 		}
 		docs, next, err := decodeDocuments(body)
 		if err != nil {
 			return "", false, &connectors.PushError{StatusCode: resp.StatusCode, Message: "athenahealth document list unreadable", Err: err}
 		}
 		for _, doc := range docs {
-			if hasMarker(doc.InternalNote, marker) {
-				return doc.ID.String(), true, nil
+			listed++
+			if doc.InternalNote == nil {
+				continue
+			}
+			notesShown = true
+			if hasMarker(*doc.InternalNote, marker) {
+				return doc.id(), true, nil
 			}
 		}
 		path = c.relative(next)
+	}
+	if listed > 0 && !notesShown {
+		return "", false, &connectors.PushError{Message: "athenahealth's document list does not show internal notes, so an earlier push cannot be ruled out"}
 	}
 	return "", false, nil
 }
@@ -490,8 +615,15 @@ func hasMarker(note, marker string) bool {
 }
 
 type listedDocument struct {
-	ID           json.Number `json:"clinicaldocumentid"`
-	InternalNote string      `json:"internalnote"`
+	ClinicalID  json.Number `json:"clinicaldocumentid"`
+	EncounterID json.Number `json:"encounterdocumentid"`
+	DocumentID  json.Number `json:"documentid"`
+	// InternalNote is nil when the list does not return the field.
+	InternalNote *string `json:"internalnote"`
+}
+
+func (d listedDocument) id() string {
+	return cmp.Or(d.ClinicalID, d.EncounterID, d.DocumentID).String()
 }
 
 // decodeDocuments reads a document list, which athena returns either as a
@@ -502,14 +634,15 @@ func decodeDocuments(body []byte) ([]listedDocument, string, error) {
 		return arr, "", nil
 	}
 	var obj struct {
-		Docs  []listedDocument `json:"clinicaldocuments"`
-		Docs2 []listedDocument `json:"documents"`
-		Next  string           `json:"next"`
+		Clinical  []listedDocument `json:"clinicaldocuments"`
+		Encounter []listedDocument `json:"encounterdocuments"`
+		Documents []listedDocument `json:"documents"`
+		Next      string           `json:"next"`
 	}
 	if err := json.Unmarshal(body, &obj); err != nil {
 		return nil, "", err
 	}
-	return append(obj.Docs, obj.Docs2...), obj.Next, nil
+	return slices.Concat(obj.Clinical, obj.Encounter, obj.Documents), obj.Next, nil
 }
 
 // relative turns a next link (absolute or "/v1/…") into a path on base.
@@ -636,18 +769,6 @@ func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
 		res.OK = true
 	}
 	return append(out, res)
-}
-
-func (c *Connector) lock(key string) func() {
-	c.keyMu.Lock()
-	m := c.keys[key]
-	if m == nil {
-		m = &sync.Mutex{}
-		c.keys[key] = m
-	}
-	c.keyMu.Unlock()
-	m.Lock()
-	return m.Unlock
 }
 
 // errorText is athena's error explanation: the "error" field, which is

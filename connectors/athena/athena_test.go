@@ -21,6 +21,8 @@ import (
 	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirschema"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
+	"github.com/scribegate/scribegate/connectors/ledger"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -52,6 +54,7 @@ func doc(srv *athenatest.Server, i int) *connectors.Document {
 	d.NoteID = "note-test-" + strconv.Itoa(i)
 	d.Patient = srv.Patients[0]
 	d.Author = "71"
+	d.Encounter = "31"
 	return d
 }
 
@@ -104,6 +107,56 @@ func (tg target) Inject(f connectortest.Fault, message string, n int) bool {
 
 func (tg target) ExpireTokens() bool { tg.srv.RevokeAll(); return true }
 
+// InjectAt adds the list (OnSearch: GETs; a refusal is a 403) and the
+// token endpoint to the faults the kit can make.
+func (tg target) InjectAt(where connectortest.Where, f connectortest.Fault, message string, n int) bool {
+	switch where {
+	case connectortest.OnWrite:
+		return tg.Inject(f, message, n)
+	case connectortest.OnSearch:
+		af := athenatest.Fault{Method: http.MethodGet}
+		switch f {
+		case connectortest.LostResponse:
+			af.Drop = true
+		case connectortest.Unavailable:
+			af.Status = http.StatusServiceUnavailable
+		case connectortest.RateLimited:
+			af.Status, af.RetryAfter = http.StatusTooManyRequests, 1
+		case connectortest.Rejected:
+			af.Status = http.StatusForbidden
+		case connectortest.Stall:
+			af.Delay = time.Minute
+		default:
+			return false
+		}
+		tg.srv.Inject(af, n)
+		return true
+	case connectortest.OnToken:
+		ff := fhirtest.Fault{Message: message}
+		switch f {
+		case connectortest.LostResponse:
+			ff.Drop = true
+		case connectortest.Unavailable:
+			ff.Status = http.StatusServiceUnavailable
+		case connectortest.RateLimited:
+			ff.Status, ff.RetryAfter = http.StatusTooManyRequests, time.Second
+		case connectortest.Rejected:
+			ff.Status = http.StatusUnauthorized
+		case connectortest.Stall:
+			ff.Delay = time.Minute
+		default:
+			return false
+		}
+		tg.srv.Token.Inject(ff, n)
+		return true
+	}
+	return false
+}
+
+func (tg target) SetPageSize(n int) bool { tg.srv.PageSize = n; return true }
+
+func (tg target) TokenUse() (issued, requests int) { return tg.srv.Issued(), len(tg.srv.Requests()) }
+
 func TestConformance(t *testing.T) {
 	var (
 		mu   sync.Mutex
@@ -141,20 +194,48 @@ func TestFormFieldsAndGolden(t *testing.T) {
 	if len(docs) != 1 || r.ExternalID == "" {
 		t.Fatalf("filed %d documents, receipt %+v", len(docs), r)
 	}
+	// A consult the practice's clinician recorded is the visit's own
+	// documentation: an encounter document, a progress note, on the
+	// visit's encounter.
 	f := docs[0].Fields
+	if docs[0].Class != "encounterdocument" {
+		t.Errorf("filed as %s, want encounterdocument", docs[0].Class)
+	}
 	want := map[string]string{
 		"departmentid":     "1",
-		"documentsubclass": "CLINICALDOCUMENT_CONSULTNOTE",
+		"documentsubclass": "ENCOUNTERDOCUMENT_PROGRESSNOTE",
+		"encounterid":      "31",
 		// athenahealth takes no Provenance: the note itself declares the
 		// AI, after the approved text, dated in the practice's time zone.
-		"documentdata":    d.Text + "\n\nDrafted with AI assistance by scribegate (rules); reviewed and approved by Dr Test Approver on 1 May 2024.",
-		"observationdate": "05/01/2024", // 10:00 UTC is 06:00 in New York
-		"observationtime": "06:00",
-		"providerid":      "71",
+		"documentdata": d.Text + "\n\nDrafted with AI assistance by scribegate (rules); reviewed and approved by Dr Test Approver on 1 May 2024.",
 	}
 	for k, v := range want {
 		if f[k] != v {
 			t.Errorf("field %s = %q, want %q", k, f[k], v)
+		}
+	}
+	for _, k := range []string{"observationdate", "providerid"} {
+		if _, ok := f[k]; ok {
+			t.Errorf("an encounter document carries %s", k)
+		}
+	}
+
+	// A discharge summary is a clinical document, dated and authored.
+	ds := doc(srv, 1)
+	ds.LOINC, ds.LOINCDisplay = "18842-5", "Discharge summary"
+	if _, err := c.Push(context.Background(), ds); err != nil {
+		t.Fatal(err)
+	}
+	docs = srv.Documents()
+	cf := docs[len(docs)-1]
+	for k, v := range map[string]string{
+		"documentsubclass": "CLINICALDOCUMENT_ADMISSIONDISCHARGE",
+		"observationdate":  "05/01/2024", // 10:00 UTC is 06:00 in New York
+		"observationtime":  "06:00",
+		"providerid":       "71",
+	} {
+		if cf.Class != "clinicaldocument" || cf.Fields[k] != v {
+			t.Errorf("discharge summary (%s) field %s = %q, want %q", cf.Class, k, cf.Fields[k], v)
 		}
 	}
 	if !strings.Contains(f["internalnote"], athena.MarkerPrefix+noteSystem+"|note-test-0-v1") || !strings.Contains(f["internalnote"], "AI-assisted") {
@@ -338,14 +419,15 @@ func TestSettings(t *testing.T) {
 	}
 
 	bad := []func(*athena.Settings){
-		func(s *athena.Settings) { s.ClientSecretFile = "" },                  // no secret at all
-		func(s *athena.Settings) { s.ClientSecretEnv = "ATHENA_TEST_SECRET" }, // both
-		func(s *athena.Settings) { s.PracticeID = "" },                        //
-		func(s *athena.Settings) { s.DepartmentID = "front desk" },            // not numeric
-		func(s *athena.Settings) { s.DocumentSubclass = "ADMIN_BILLING" },     // not clinical
-		func(s *athena.Settings) { s.Timeout = "-1s" },                        //
-		func(s *athena.Settings) { s.TimeZone = "Mars/Olympus" },              //
-		func(s *athena.Settings) { s.BaseURL = "ftp://x" },                    //
+		func(s *athena.Settings) { s.ClientSecretFile = "" },                              // no secret at all
+		func(s *athena.Settings) { s.ClientSecretEnv = "ATHENA_TEST_SECRET" },             // both
+		func(s *athena.Settings) { s.PracticeID = "" },                                    //
+		func(s *athena.Settings) { s.DepartmentID = "front desk" },                        // not numeric
+		func(s *athena.Settings) { s.DocumentSubclass = "ADMIN_BILLING" },                 // not clinical
+		func(s *athena.Settings) { s.DocumentSubclass = "CLINICALDOCUMENT_PROGRESSNOTE" }, // not documented
+		func(s *athena.Settings) { s.Timeout = "-1s" },                                    //
+		func(s *athena.Settings) { s.TimeZone = "Mars/Olympus" },                          //
+		func(s *athena.Settings) { s.BaseURL = "ftp://x" },                                //
 		func(s *athena.Settings) { s.ClientSecretFile = filepath.Join(t.TempDir(), "none") },
 	}
 	for i, mod := range bad {
@@ -358,4 +440,66 @@ func TestSettings(t *testing.T) {
 	if got := athena.PracticeContext("195900"); got != "Organization/a-1.Practice-195900" {
 		t.Errorf("PracticeContext = %q", got)
 	}
+}
+
+// TestNeverCreatesOnAGuess: after a lost reply, the look for the earlier
+// push must prove absence before anything is created again.
+func TestNeverCreatesOnAGuess(t *testing.T) {
+	ctx := context.Background()
+	t.Run("list cut at the page limit", func(t *testing.T) {
+		srv := athenatest.NewServer(t)
+		srv.PageSize = 1
+		c := newConnector(t, srv, nil)
+		for i := range 51 { // 51 earlier documents: 51 pages of one
+			if _, err := c.Push(ctx, doc(srv, 100+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := len(srv.Documents())
+		l := ledger.NewMemory()
+		c2, err := athena.New(settings(srv), athena.Options{Secret: srv.ClientSecret, Ledger: l})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := doc(srv, 0)
+		// A lost reply: the ledger knows an attempt was made.
+		l.Put(ctx, connectors.Identifier(d.NoteID, d.Version), ledger.Entry{Attempts: 1})
+		_, err = c2.Push(ctx, d)
+		if err == nil || connectors.IsPermanent(err) {
+			t.Errorf("push after a capped list = %v, want a transient failure", err)
+		}
+		if n := len(srv.Documents()); n != before {
+			t.Errorf("%d documents created after a capped list", n-before)
+		}
+	})
+	t.Run("unknown patient is permanent", func(t *testing.T) {
+		srv := athenatest.NewServer(t)
+		c := newConnector(t, srv, nil)
+		d := doc(srv, 0)
+		d.Patient = "424242"
+		_, err := c.Push(ctx, d)
+		if !connectors.IsPermanent(err) || !strings.Contains(err.Error(), "patient is not valid") {
+			t.Errorf("unknown patient: %v, want permanent with athena's words", err)
+		}
+		if got := len(srv.Requests()); got != 1 {
+			t.Errorf("%d requests, want the one list", got)
+		}
+	})
+	t.Run("durable ledger never re-sends", func(t *testing.T) {
+		srv := athenatest.NewServer(t)
+		path := filepath.Join(t.TempDir(), "ledger.json")
+		c := newConnector(t, srv, func(s *athena.Settings) { s.LedgerFile = path })
+		d := doc(srv, 0)
+		if _, err := c.Push(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.Requests(); len(got) != 1 || !strings.HasPrefix(got[0], "POST") {
+			t.Errorf("first push with a durable ledger: %v, want one create and no list", got)
+		}
+		c2 := newConnector(t, srv, func(s *athena.Settings) { s.LedgerFile = path })
+		r, err := c2.Push(ctx, d)
+		if err != nil || !r.Duplicate || len(srv.Documents()) != 1 || len(srv.Requests()) != 1 {
+			t.Errorf("after a restart: %+v %v, %d documents, %d requests", r, err, len(srv.Documents()), len(srv.Requests()))
+		}
+	})
 }

@@ -294,7 +294,7 @@ func (c *Connector) find(ctx context.Context, d *connectors.Document) (string, b
 	q := url.Values{"patient": {d.Patient}, "encounter": {d.Encounter}}
 	b, err := c.fhir.Search(ctx, fhirdoc.DocumentReferenceType, q)
 	if err != nil {
-		return "", false, err
+		return "", false, connectors.NotJudged(err, "cannot check Epic for an earlier push")
 	}
 	id := c.profile.NoteIdentifier(d)
 	for _, r := range b.Matches() {

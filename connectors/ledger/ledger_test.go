@@ -82,7 +82,7 @@ func (e *ehr) create(key string) func(context.Context) (string, error) {
 
 func TestGuard(t *testing.T) {
 	ctx := context.Background()
-	refused := &connectors.PushError{Permanent: true, StatusCode: http.StatusForbidden, Message: "search not permitted"}
+	failed := &connectors.PushError{StatusCode: http.StatusServiceUnavailable, Message: "search unavailable"}
 	for _, tc := range []struct {
 		name    string
 		durable bool
@@ -95,7 +95,7 @@ func TestGuard(t *testing.T) {
 		{name: "durable first push creates without looking", durable: true, finds: 0, creates: 1},
 		{name: "memory ledger always looks", durable: false, finds: 1, creates: 1},
 		{name: "lost reply: looks, finds, never re-sends", durable: true, lose: true, finds: 1, creates: 1},
-		{name: "refused look is transient and creates nothing", durable: true, lose: true, findErr: refused, finds: 2, creates: 1},
+		{name: "failed look creates nothing", durable: true, lose: true, findErr: failed, finds: 2, creates: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &ehr{docs: map[string]int{}, loseNext: tc.lose, findErr: tc.findErr}
@@ -126,6 +126,20 @@ func TestGuard(t *testing.T) {
 				t.Errorf("repeat push: %+v %v, creates %d", rc, err, e.creates)
 			}
 		})
+	}
+}
+
+// TestGuardVerdict: a look whose answer judges the note itself (find
+// returns a permanent failure: an unknown patient) stops the push for good,
+// creating nothing.
+func TestGuardVerdict(t *testing.T) {
+	g := &ledger.Guard{Ledger: ledger.NewMemory()}
+	unknown := &connectors.PushError{Permanent: true, StatusCode: http.StatusNotFound, Message: "The patient is not valid."}
+	_, err := g.Push(context.Background(), "k",
+		func(context.Context) (string, bool, error) { return "", false, unknown },
+		func(context.Context) (string, error) { t.Fatal("created after a verdict"); return "", nil })
+	if !connectors.IsPermanent(err) {
+		t.Fatalf("err = %v, want the permanent verdict", err)
 	}
 }
 

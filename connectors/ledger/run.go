@@ -39,7 +39,9 @@ type Guard struct {
 
 // Push files the document whose identifier is key. find looks for an
 // earlier push in the EHR and must return an error whenever it cannot prove
-// absence; create sends the document and returns the EHR's id for it.
+// absence — transient, unless the EHR's answer is a verdict on the note
+// itself (see connectors.NotJudged); create sends the document and returns
+// the EHR's id for it.
 func (g *Guard) Push(ctx context.Context, key string,
 	find func(context.Context) (id string, found bool, err error),
 	create func(context.Context) (id string, err error),
@@ -67,7 +69,12 @@ func (g *Guard) Push(ctx context.Context, key string,
 	if e.Attempts > 0 || !g.Durable {
 		id, found, err := find(ctx)
 		if err != nil {
-			// Creating now could file a second document: stop, retry later.
+			// Creating now could file a second document: stop. Retry
+			// later, unless find says the EHR judged the note itself
+			// (a permanent failure, such as an unknown patient).
+			if connectors.IsPermanent(err) {
+				return connectors.Receipt{}, err
+			}
 			return connectors.Receipt{}, connectors.NotJudged(err, "cannot check the EHR for an earlier push")
 		}
 		if found {

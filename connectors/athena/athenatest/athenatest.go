@@ -2,10 +2,12 @@
 // athena connector's tests and for trying the connector without a preview
 // practice: the OAuth 2.0 client-credentials token endpoint
 // (/oauth2/v1/token, client id and secret in HTTP Basic authentication),
-// and the clinical document endpoints
-// (/v1/{practiceid}/patients/{patientid}/documents/clinicaldocument, POST
-// form-encoded to add, GET to list) with the form fields athenahealth
-// documents, its {"error": …} replies, and injectable faults.
+// and the clinical and encounter document endpoints
+// (/v1/{practiceid}/patients/{patientid}/documents/clinicaldocument and
+// …/encounterdocument, POST form-encoded to add, GET to list, paged with
+// limit and offset and a next link) with the form fields and subclasses
+// athenahealth documents for each class, its {"error": …} replies, and
+// injectable faults on the API and (Token) on the token endpoint.
 package athenatest
 
 import (
@@ -25,33 +27,53 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
 
-// Subclasses are the documentsubclass values the clinical document
-// endpoint takes (athenahealth's document classification guide).
-var Subclasses = []string{
-	"CLINICALDOCUMENT",
-	"CLINICALDOCUMENT_ADMISSIONDISCHARGE",
-	"CLINICALDOCUMENT_CONSULTNOTE",
-	"CLINICALDOCUMENT_MENTALHEALTH",
-	"CLINICALDOCUMENT_OPERATIVENOTE",
-	"CLINICALDOCUMENT_URGENTCARE",
+// Subclasses are the documentsubclass values each document endpoint takes
+// (athenahealth's document classification guide).
+var Subclasses = map[string][]string{
+	"clinicaldocument": {
+		"CLINICALDOCUMENT",
+		"CLINICALDOCUMENT_ADMISSIONDISCHARGE",
+		"CLINICALDOCUMENT_CONSULTNOTE",
+		"CLINICALDOCUMENT_MENTALHEALTH",
+		"CLINICALDOCUMENT_OPERATIVENOTE",
+		"CLINICALDOCUMENT_URGENTCARE",
+	},
+	"encounterdocument": {
+		"ENCOUNTERDOCUMENT_IMAGEDOC",
+		"ENCOUNTERDOCUMENT_PATIENTHISTORY",
+		"ENCOUNTERDOCUMENT_PROCEDUREDOC",
+		"ENCOUNTERDOCUMENT_PROGRESSNOTE",
+	},
 }
 
 // knownFields are the form fields of "Add clinical document to patient's
-// chart"; anything else is refused so a misspelt field fails the test.
-var knownFields = []string{
-	"attachmentcontents", "attachmenttype", "autoclose", "clinicalproviderid",
-	"departmentid", "documentdata", "documentsubclass", "documenttypeid",
-	"entityid", "entitytype", "internalnote", "observationdate",
-	"observationtime", "originalfilename", "priority", "providerid",
+// chart" and "Add encounter document"; anything else is refused so a
+// misspelt or misplaced field fails the test.
+var knownFields = map[string][]string{
+	"clinicaldocument": {
+		"attachmentcontents", "attachmenttype", "autoclose", "clinicalproviderid",
+		"departmentid", "documentdata", "documentsubclass", "documenttypeid",
+		"entityid", "entitytype", "internalnote", "observationdate",
+		"observationtime", "originalfilename", "priority", "providerid",
+	},
+	"encounterdocument": {
+		"appointmentid", "attachmentcontents", "departmentid", "documentdata",
+		"documentsubclass", "encounterid", "entityid", "entitytype",
+		"internalnote", "priority",
+	},
 }
 
 // Document is a filed clinical document as the stand-in keeps it.
 type Document struct {
 	ID        int
 	PatientID string
-	Fields    map[string]string
+	// Class is "clinicaldocument" or "encounterdocument".
+	Class  string
+	Fields map[string]string
 }
 
 // Fault is a failure injected into the next matching API request (not the
@@ -83,8 +105,11 @@ type Server struct {
 	Patients    []string
 	// TokenLifetime defaults to an hour, as athenahealth's tokens.
 	TokenLifetime time.Duration
-	// PageSize is the list page size (default 100).
+	// PageSize is the largest list page served, whatever limit asks for
+	// (default 100).
 	PageSize int
+	// Token is the token endpoint behind fault injection.
+	Token *fhirtest.TokenFaults
 
 	mu       sync.Mutex
 	tokens   map[string]time.Time
@@ -102,6 +127,7 @@ func NewServer(t testing.TB) *Server {
 		Departments: []string{"1"}, Patients: []string{"60178", "60179"},
 		tokens: map[string]time.Time{},
 	}
+	s.Token = &fhirtest.TokenFaults{Handler: http.HandlerFunc(s.token)}
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	s.URL = ts.URL
@@ -137,12 +163,12 @@ func (s *Server) Inject(f Fault, n int) {
 	}
 }
 
-var docPath = regexp.MustCompile(`^/v1/([^/]+)/patients/([^/]+)/documents/clinicaldocument$`)
+var docPath = regexp.MustCompile(`^/v1/([^/]+)/patients/([^/]+)/documents/(clinicaldocument|encounterdocument)$`)
 
 // ServeHTTP routes the token endpoint and the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/oauth2/v1/token" {
-		s.token(w, r)
+		s.Token.ServeHTTP(w, r)
 		return
 	}
 	s.mu.Lock()
@@ -196,12 +222,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPost:
 		if faulted && fault.Drop {
-			s.add(httptest.NewRecorder(), r, m[2])
+			s.add(httptest.NewRecorder(), r, m[2], m[3])
 			panic(http.ErrAbortHandler)
 		}
-		s.add(w, r, m[2])
+		s.add(w, r, m[2], m[3])
 	case http.MethodGet:
-		s.list(w, r, m[2])
+		if faulted && fault.Drop {
+			panic(http.ErrAbortHandler)
+		}
+		s.list(w, r, m[2], m[3])
 	default:
 		writeError(w, http.StatusMethodNotAllowed, "Method not allowed.", "")
 	}
@@ -271,7 +300,7 @@ var (
 )
 
 // add validates the form as documented and files the document.
-func (s *Server) add(w http.ResponseWriter, r *http.Request, patient string) {
+func (s *Server) add(w http.ResponseWriter, r *http.Request, patient, class string) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") && !strings.HasPrefix(ct, "multipart/form-data") {
 		writeError(w, http.StatusBadRequest, "Invalid content type.", ct)
 		return
@@ -282,7 +311,7 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, patient string) {
 	}
 	fields := map[string]string{}
 	for k, v := range r.PostForm {
-		if !slices.Contains(knownFields, k) {
+		if !slices.Contains(knownFields[class], k) {
 			writeError(w, http.StatusBadRequest, "Unknown field: "+k+".", "")
 			return
 		}
@@ -309,7 +338,8 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, patient string) {
 		return ok
 	}
 	if !check(slices.Contains(s.Departments, fields["departmentid"]), "Invalid department ID.") ||
-		!check(slices.Contains(Subclasses, fields["documentsubclass"]), "Invalid document subclass.") ||
+		!check(slices.Contains(Subclasses[class], fields["documentsubclass"]), "Invalid document subclass.") ||
+		!check(fields["encounterid"] == "" || numRE.MatchString(fields["encounterid"]), "Invalid encounter ID.") ||
 		!check(fields["documentdata"] != "" || fields["attachmentcontents"] != "", "Either documentdata or attachmentcontents is required.") ||
 		!check(fields["observationdate"] == "" || dateRE.MatchString(fields["observationdate"]), "Invalid observationdate; expected mm/dd/yyyy.") ||
 		!check(fields["observationtime"] == "" || timeRE.MatchString(fields["observationtime"]), "Invalid observationtime; expected hh24:mi.") ||
@@ -328,14 +358,14 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, patient string) {
 	}
 	s.mu.Lock()
 	id := 1000 + len(s.docs) + 1
-	s.docs = append(s.docs, Document{ID: id, PatientID: patient, Fields: fields})
+	s.docs = append(s.docs, Document{ID: id, PatientID: patient, Class: class, Fields: fields})
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"clinicaldocumentid": id, "success": true})
+	writeJSON(w, http.StatusOK, map[string]any{class + "id": id, "success": true})
 }
 
 // list answers "Get list of patient's clinical documents" (departmentid
 // required), paged with limit/offset and a next link.
-func (s *Server) list(w http.ResponseWriter, r *http.Request, patient string) {
+func (s *Server) list(w http.ResponseWriter, r *http.Request, patient, class string) {
 	q := r.URL.Query()
 	dept := q.Get("departmentid")
 	if dept == "" {
@@ -347,8 +377,11 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, patient string) {
 	if size <= 0 {
 		size = 100
 	}
+	if l, err := strconv.Atoi(q.Get("limit")); err == nil && l > 0 {
+		size = min(size, l)
+	}
 	type item struct {
-		ID               int    `json:"clinicaldocumentid"`
+		ID               int    `json:"id"`
 		DepartmentID     string `json:"departmentid"`
 		DocumentSubclass string `json:"documentsubclass"`
 		InternalNote     string `json:"internalnote,omitempty"`
@@ -357,12 +390,22 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, patient string) {
 	}
 	var all []item
 	for _, d := range s.Documents() {
-		if d.PatientID == patient && d.Fields["departmentid"] == dept {
+		if d.PatientID == patient && d.Class == class && d.Fields["departmentid"] == dept {
 			all = append(all, item{d.ID, dept, d.Fields["documentsubclass"], d.Fields["internalnote"], d.Fields["observationdate"], "REVIEW"})
 		}
 	}
 	page := all[min(offset, len(all)):min(offset+size, len(all))]
-	out := map[string]any{"clinicaldocuments": page, "totalcount": len(all)}
+	// Each item's id field is named for its class, as athena names it.
+	items := []map[string]any{}
+	for _, it := range page {
+		b, _ := json.Marshal(it)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		m[class+"id"] = m["id"]
+		delete(m, "id")
+		items = append(items, m)
+	}
+	out := map[string]any{class + "s": items, "totalcount": len(all)}
 	if offset+size < len(all) {
 		nq := q
 		nq.Set("offset", strconv.Itoa(offset+size))
