@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -310,13 +312,27 @@ func newDrafter(c DraftingConfig, deidentify bool, log *slog.Logger) notes.Draft
 	}))
 }
 
-// openConnectors opens every configured instance through the registry.
+// openConnectors opens every configured instance through the registry;
+// the gateway does not start with one it cannot open.
 func openConnectors(ctx context.Context, c ConnectorsConfig, dataDir string, log *slog.Logger) (map[string]connectors.Connector, error) {
+	out, failed := openEach(ctx, c, dataDir, log)
+	if len(failed) > 0 {
+		names := slices.Sorted(maps.Keys(failed))
+		return nil, failed[names[0]]
+	}
+	return out, nil
+}
+
+// openEach opens every configured instance, going on past one that cannot
+// open: what opened, and why each of the others did not.
+func openEach(ctx context.Context, c ConnectorsConfig, dataDir string, log *slog.Logger) (map[string]connectors.Connector, map[string]error) {
 	out := make(map[string]connectors.Connector, len(c.Instances))
+	failed := map[string]error{}
 	for name, node := range c.Instances {
 		kind, err := instanceKind(node)
 		if err != nil {
-			return nil, fmt.Errorf("connectors.instances.%s: %w", name, err)
+			failed[name] = fmt.Errorf("connectors.instances.%s: %w", name, err)
+			continue
 		}
 		conn, err := connectors.Open(ctx, kind, connectors.Config{
 			Name:     name,
@@ -325,11 +341,12 @@ func openConnectors(ctx context.Context, c ConnectorsConfig, dataDir string, log
 			StateDir: filepath.Join(dataDir, "connectors", name),
 		})
 		if err != nil {
-			return nil, err
+			failed[name] = err
+			continue
 		}
 		out[name] = conn
 	}
-	return out, nil
+	return out, failed
 }
 
 // run serves on l and works the push outbox until ctx ends, then drains
@@ -522,9 +539,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	conns, err := openConnectors(ctx, cfg.Connectors, cfg.DataDir, newLogger(stderr, cfg.LogLevel))
-	if err != nil {
-		return err
+	conns, failed := openEach(ctx, cfg.Connectors, cfg.DataDir, newLogger(stderr, cfg.LogLevel))
+	for name, err := range failed {
+		conns[name] = unopened{err}
 	}
 	return printCheckTable(ctx, conns, stdout)
 }

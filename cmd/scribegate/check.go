@@ -69,3 +69,16 @@ func oneLine(s string) string {
 	}
 	return s
 }
+
+// unopened stands in the check table for an instance that could not be
+// opened (a misspelt key, a missing secret): its one check, "open", fails
+// with the reason, and the other instances are still checked.
+type unopened struct{ err error }
+
+func (u unopened) Push(context.Context, *connectors.Document) (connectors.Receipt, error) {
+	return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: "connector not open: " + u.err.Error(), Err: u.err}
+}
+
+func (u unopened) Check(context.Context) []connectors.CheckResult {
+	return []connectors.CheckResult{{Name: "open", Detail: u.err.Error()}}
+}

@@ -84,3 +84,27 @@ func TestPrintCheckTable(t *testing.T) {
 		t.Error("the table leaks the secret")
 	}
 }
+
+// TestCheckGoesOnPastAnInstanceThatCannotOpen: a misspelt key in one
+// instance is a FAIL row for it, and the others are still checked.
+func TestCheckGoesOnPastAnInstanceThatCannotOpen(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, "data_dir: "+filepath.Join(dir, "data")+"\nconnectors:\n  default: good\n  instances:\n"+
+		"    bad: {kind: fhir, base_url: https://fhir.example/r4, tokn: x}\n"+
+		"    good: {kind: file, dir: "+filepath.Join(dir, "out")+"}\n")
+	var out, errs bytes.Buffer
+	err := runCheck(context.Background(), []string{"-config", path}, &out, &errs)
+	if !errors.Is(err, errChecksFailed) {
+		t.Fatalf("runCheck = %v, want errChecksFailed\n%s%s", err, out.String(), errs.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("table:\n%s", out.String())
+	}
+	if f := strings.Fields(lines[1]); len(f) < 3 || f[0] != "bad" || f[1] != "open" || f[2] != "FAIL" || !strings.Contains(lines[1], "tokn") {
+		t.Errorf("row for the instance that cannot open = %q, want bad / open / FAIL naming the key", lines[1])
+	}
+	if !strings.HasPrefix(lines[2], "good") || strings.Contains(lines[2], "FAIL") {
+		t.Errorf("the good instance was not checked: %q", lines[2])
+	}
+}

@@ -89,7 +89,7 @@ func newPushRig(b *testing.B, concurrency int) *pushRig {
 	}
 	sig := &pushedSignal{Store: st, pushed: make(chan string, 1024)}
 	quiet := slog.New(slog.DiscardHandler)
-	w := review.NewWorker(sig, &connectorPusher{conns: map[string]connectors.Connector{"ehr": conn}, templates: templates},
+	w := review.NewWorker(sig, &connectorPusher{conns: map[string]connectors.Connector{"ehr": conn}, templates: templates, route: func(string) string { return "ehr" }},
 		review.WorkerOptions{Concurrency: concurrency, Logger: quiet, PollInterval: time.Second})
 	svc := review.NewService(sig, review.ServiceOptions{Logger: quiet, OnEnqueue: w.Kick})
 	wctx, cancel := context.WithCancel(ctx)
@@ -101,9 +101,13 @@ func newPushRig(b *testing.B, concurrency int) *pushRig {
 }
 
 // pendingNote makes a note awaiting approval, as a finished session does.
-func (r *pushRig) pendingNote(b *testing.B, i int) *review.Note {
+func (r *pushRig) pendingNote(b *testing.B, i int) *review.Note { return pendingNote(b, r.svc, i) }
+
+// pendingNote makes a note for connector "ehr" awaiting approval in svc.
+func pendingNote(b testing.TB, svc *review.Service, i int) *review.Note {
+	b.Helper()
 	ctx := context.Background()
-	n, err := r.svc.Create(ctx, &review.Note{
+	n, err := svc.Create(ctx, &review.Note{
 		Clinic: "clinic-a", Clinician: "prac-1", Patient: fmt.Sprintf("pat-%d", i), Encounter: fmt.Sprintf("enc-%d", i),
 		Template: "soap", Connector: "ehr", State: review.StateRecording,
 	})
@@ -114,7 +118,7 @@ func (r *pushRig) pendingNote(b *testing.B, i int) *review.Note {
 	d := notes.Draft{Template: "soap", Drafter: "rules", Sections: []notes.Section{
 		{ID: "subjective", Title: "Subjective", Sentences: []notes.Sentence{{Text: "Right knee pain for 2 weeks.", Evidence: []int{0}}}},
 	}}
-	n, err = r.svc.SetDraft(ctx, n.ID, d, tr, review.StatePendingReview)
+	n, err = svc.SetDraft(ctx, n.ID, d, tr, review.StatePendingReview)
 	if err != nil {
 		b.Fatal(err)
 	}
