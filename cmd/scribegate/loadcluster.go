@@ -438,6 +438,7 @@ func (c *resumingClient) run(ctx context.Context) {
 	t0 := time.Now()
 	next := 0        // frame to send next
 	closing := false // CloseStream sent on this connection
+	resumed := false // this connection resumed the session
 	tick := time.NewTicker(loadPeriod)
 	defer tick.Stop()
 	for {
@@ -466,7 +467,10 @@ func (c *resumingClient) run(ctx context.Context) {
 			switch {
 			case m.Type == "Durable":
 				c.acked = max(c.acked, m.Bytes)
-				if m.first {
+				if m.first && resumed {
+					// Resend from what the gateway holds. (On a session's
+					// first connection the gateway has every frame sent:
+					// sending some again would store them twice.)
 					next = int(min(m.Bytes, int64(c.frames*loadFrame)) / loadFrame)
 				} else if i := int(m.Bytes/loadFrame) - 1; i >= 0 && i < len(sentAt) {
 					c.durable = append(c.durable, time.Since(sentAt[i]))
@@ -485,7 +489,7 @@ func (c *resumingClient) run(ctx context.Context) {
 					c.errors++
 					return
 				}
-				closing = false
+				closing, resumed = false, true
 			}
 		}
 	}
