@@ -25,6 +25,16 @@ type Document struct {
 	Patient   string // EHR patient id (FHIR Patient logical id)
 	Encounter string // EHR encounter id, may be empty where the EHR allows
 
+	// PatientName, PatientBirthDate (YYYY-MM-DD) and PatientSex (FHIR
+	// administrative gender: male, female, other, unknown) are the
+	// patient's demographics as confirmed when the recording started. They
+	// may be empty. EHRs that match incoming documents on name and birth
+	// date rather than on an id (Bp Premier's HL7 inbox, Gentu) get them;
+	// a connector must never log them.
+	PatientName      string
+	PatientBirthDate string
+	PatientSex       string
+
 	// Author is the consulting clinician (Practitioner id and display name).
 	Author     string
 	AuthorName string

@@ -40,6 +40,7 @@ type listenParams struct {
 	keyterms     []string // keyterm and keywords, for the engine's prompt
 	patient      string
 	encounter    string
+	demographics demographics
 	template     notes.Template
 	connector    string
 	session      string
@@ -145,6 +146,10 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 			p.patient = v
 		case "encounter":
 			p.encounter = v
+		case "patient_name", "patient_birth_date", "patient_sex":
+			if err := p.demographics.set(key, v, time.Now()); err != nil {
+				return p, bad(CodeInvalidParameter, key, "%s", err)
+			}
 		case "template", "connector", "session":
 			// Checked below, after every parameter is known to be valid.
 		case "resume":
@@ -527,17 +532,20 @@ func (ss *session) open() (*slog.Logger, chan struct{}, bool) {
 	}
 	ss.stream = stream
 	note, err := s.opts.Notes.Create(ctx, &review.Note{
-		Clinic:        ss.claims.Clinic,
-		Clinician:     ss.claims.Subject,
-		ClinicianName: ss.claims.Name,
-		Patient:       ss.p.patient,
-		Encounter:     ss.p.encounter,
-		Template:      ss.p.template.ID,
-		Connector:     ss.p.connector,
-		SessionID:     ss.id,
-		ID:            ss.id,
-		Tags:          ss.p.dg.tags,
-		State:         review.StateRecording,
+		Clinic:           ss.claims.Clinic,
+		Clinician:        ss.claims.Subject,
+		ClinicianName:    ss.claims.Name,
+		Patient:          ss.p.patient,
+		Encounter:        ss.p.encounter,
+		PatientName:      ss.p.demographics.name,
+		PatientBirthDate: ss.p.demographics.birthDate,
+		PatientSex:       ss.p.demographics.sex,
+		Template:         ss.p.template.ID,
+		Connector:        ss.p.connector,
+		SessionID:        ss.id,
+		ID:               ss.id,
+		Tags:             ss.p.dg.tags,
+		State:            review.StateRecording,
 		Recording: &review.Recording{SampleRate: ss.p.sampleRate, Language: ss.p.language, Keyterms: ss.p.keyterms,
 			FillerWords: ss.p.dg.fillerWords, Numerals: ss.p.dg.numerals},
 	})

@@ -62,7 +62,15 @@ type Note struct {
 	// as the recorder gave them.
 	Patient   string `json:"patient"`
 	Encounter string `json:"encounter,omitempty"`
-	Template  string `json:"template"`
+	// PatientName, PatientBirthDate (YYYY-MM-DD) and PatientSex (FHIR
+	// administrative gender) are the patient as the recorder confirmed
+	// them: shown to the reviewer so a note is checked against the right
+	// person, and sent to EHRs that match documents on demographics
+	// rather than on the id alone. All optional.
+	PatientName      string `json:"patient_name,omitempty"`
+	PatientBirthDate string `json:"patient_birth_date,omitempty"`
+	PatientSex       string `json:"patient_sex,omitempty"`
+	Template         string `json:"template"`
 	// Connector names the configured EHR connector instance the note goes to.
 	Connector string `json:"connector"`
 	SessionID string `json:"session_id,omitempty"`

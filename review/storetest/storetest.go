@@ -62,6 +62,7 @@ var base = time.Date(2026, 3, 4, 9, 30, 0, 123456789, time.UTC)
 func note(id, clinic, clinician, patient string, created time.Time) *review.Note {
 	return &review.Note{
 		ID: id, Clinic: clinic, Clinician: clinician, Patient: patient,
+		PatientName: "Jane Citizen", PatientBirthDate: "1980-02-29", PatientSex: "female",
 		Template: "soap", Connector: "epic-main", State: review.StatePendingReview, Version: 1,
 		Draft: notes.Draft{Template: "soap", Drafter: "rules", Sections: []notes.Section{{
 			ID: "subjective", Title: "Subjective",
