@@ -418,8 +418,8 @@ func (c *Connector) DocumentReference(d *connectors.Document) (fhir.DocumentRefe
 // providerid, and identifier, AI security label, authenticator and
 // relatesTo the internalnote.
 func (c *Connector) Form(d *connectors.Document) (url.Values, error) {
-	if !isDigits(d.Patient) {
-		return nil, &connectors.PushError{Permanent: true, Message: fmt.Sprintf("athenahealth patient ids are numeric; %q is not one", d.Patient)}
+	if err := checkPatientID(d.Patient); err != nil {
+		return nil, &connectors.PushError{Permanent: true, Message: "patient: " + err.Error(), Err: err}
 	}
 	dr, err := c.DocumentReference(d)
 	if err != nil {

@@ -20,6 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/scribegate/scribegate/connectors"
 )
 
 // Identifier systems from the AU Base implementation guide. They are what
@@ -175,6 +177,39 @@ func Parse(s string) (Ref, error) {
 		return Ref{}, err
 	}
 	return Ref{Kind: k, Value: v}, nil
+}
+
+// ParsePatient is Parse for a patient reference. A bare 16-digit number
+// in the healthcare-identifier range is read as what it is whatever form
+// it came in: an IHI (validated, so a mistyped check digit is caught)
+// rather than an EHR's internal id; a provider identifier (HPI-I, HPI-O)
+// is refused, in any form, because it names a clinician or an
+// organisation, not a patient. Any other bare value is the EHR's own
+// patient id and must be a FHIR logical id (what AU EHRs and Halo use).
+func ParsePatient(s string) (Ref, error) {
+	r, err := Parse(s)
+	if err != nil {
+		return r, err
+	}
+	if r.Kind == "" {
+		switch v := Normalize(r.Value); {
+		case len(v) == 16 && allDigits(v) && strings.HasPrefix(v, prefixIHI):
+			if err := Validate(IHI, v); err != nil {
+				return Ref{}, err
+			}
+			return Ref{Kind: IHI, Value: v}, nil
+		case len(v) == 16 && allDigits(v) && (strings.HasPrefix(v, prefixHPII) || strings.HasPrefix(v, prefixHPIO)):
+			r.Kind = HPII
+		default:
+			if err := connectors.CheckFHIRID(r.Value); err != nil {
+				return Ref{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+			}
+		}
+	}
+	if r.Kind == HPII || r.Kind == HPIO {
+		return Ref{}, fmt.Errorf("%w: a provider identifier (HPI-I or HPI-O) is not a patient identifier", ErrInvalid)
+	}
+	return r, nil
 }
 
 func allDigits(s string) bool {

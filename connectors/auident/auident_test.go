@@ -77,3 +77,39 @@ func TestParseErrorsKeepTypedTextOut(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePatient(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Ref
+		wantErr bool
+	}{
+		{"ihi:8003608166690503", Ref{IHI, "8003608166690503"}, false},
+		{"8003608166690503", Ref{IHI, "8003608166690503"}, false}, // a bare IHI is an IHI
+		{"8003 6081 6669 0503", Ref{IHI, "8003608166690503"}, false},
+		{SystemIHI + "|8003608166690503", Ref{IHI, "8003608166690503"}, false},
+		{"medicare:2123456701", Ref{Medicare, "2123456701"}, false},
+		{"12345", Ref{Value: "12345"}, false}, // an EHR's own id
+		{"8003608166690504", Ref{}, true},     // bare IHI, wrong Luhn digit
+		{"8003611566712356", Ref{}, true},     // bare HPI-I
+		{"8003621566712354", Ref{}, true},     // bare HPI-O range
+		{"hpii:8003611566712356", Ref{}, true},
+		{"ihi:8003608166690504", Ref{}, true},
+		{"medicare:2123456711", Ref{}, true},
+		{"", Ref{}, true},
+		{"12 34", Ref{}, true}, // not a FHIR id
+		{"Patient/12", Ref{}, true},
+	}
+	for _, tt := range tests {
+		got, err := ParsePatient(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParsePatient(%q) = %+v, %v; want %+v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParsePatient(%q) error %v does not wrap ErrInvalid", tt.in, err)
+		}
+		if err != nil && strings.Contains(err.Error(), tt.in) && tt.in != "" {
+			t.Errorf("ParsePatient(%q) error quotes the id: %v", tt.in, err)
+		}
+	}
+}

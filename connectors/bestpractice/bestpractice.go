@@ -167,17 +167,23 @@ func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
 	return c.fhir.check(ctx)
 }
 
+// ValidatePatientID applies Push's patient rules when a recording starts:
+// an IHI (however written, a bare 16-digit 800360 number included) or a
+// Medicare number must carry the right check digit, a provider identifier
+// is no patient, and a Bp Premier id must be a FHIR logical id.
+func (c *Connector) ValidatePatientID(id string) error {
+	_, err := auident.ParsePatient(id)
+	return err
+}
+
 // refs parses and validates the patient and author references of d.
 func refs(d *connectors.Document) (patient, author auident.Ref, err error) {
 	if d == nil {
 		return patient, author, errors.New("bestpractice: nil document")
 	}
-	patient, err = auident.Parse(d.Patient)
+	patient, err = auident.ParsePatient(d.Patient)
 	if err != nil {
 		return patient, author, fmt.Errorf("patient: %w", err)
-	}
-	if patient.Kind == auident.HPII || patient.Kind == auident.HPIO {
-		return patient, author, fmt.Errorf("patient: %w: a provider identifier is not a patient identifier", auident.ErrInvalid)
 	}
 	for _, p := range []struct{ what, v string }{{"author", d.Author}, {"approver", d.Approver}} {
 		if p.v == "" {

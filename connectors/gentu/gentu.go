@@ -172,6 +172,15 @@ func (c *Connector) Profile(d *connectors.Document) (fhirdoc.Profile, *connector
 	return profileFor(d, c.html)
 }
 
+// ValidatePatientID applies Push's patient rules when a recording starts:
+// an IHI (a bare 16-digit 800360 number included) or a Medicare number
+// must carry the right check digit, a provider identifier is no patient,
+// and a Gentu patient id must be a FHIR logical id.
+func (c *Connector) ValidatePatientID(id string) error {
+	_, err := auident.ParsePatient(id)
+	return err
+}
+
 // profileFor picks identifier systems from how the document names its
 // patient and clinicians, validating AU identifiers, and returns a copy of d
 // with the bare identifier values fhirdoc expects.
@@ -181,12 +190,9 @@ func profileFor(d *connectors.Document, html bool) (fhirdoc.Profile, *connectors
 		return p, nil, fmt.Errorf("%w: nil document", fhirdoc.ErrInvalidDocument)
 	}
 	cp := *d
-	patient, err := auident.Parse(d.Patient)
+	patient, err := auident.ParsePatient(d.Patient)
 	if err != nil {
 		return p, nil, fmt.Errorf("patient: %w", err)
-	}
-	if patient.Kind == auident.HPII || patient.Kind == auident.HPIO {
-		return p, nil, fmt.Errorf("patient: %w: a provider identifier is not a patient identifier", auident.ErrInvalid)
 	}
 	p.PatientSystem, cp.Patient = patient.System(), patient.Value
 	var kinds []auident.Kind
