@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // practices run in Australian zones; do not depend on the host's zoneinfo
@@ -65,6 +66,23 @@ type Settings struct {
 	SendingFacility      string `yaml:"sending_facility"`
 	ReceivingApplication string `yaml:"receiving_application"`
 	ReceivingFacility    string `yaml:"receiving_facility"`
+	// SendingFacilityID / ReceivingFacilityID identify the organisations
+	// in MSH-4 / MSH-6 as HL7 Australia asks: an HPI-O (type AUSHIC, the
+	// default for an HPI-O, whose check digit is validated) or the id the
+	// secure-messaging directory publishes, with its type in
+	// *_facility_id_type.
+	SendingFacilityID       string `yaml:"sending_facility_id"`
+	SendingFacilityIDType   string `yaml:"sending_facility_id_type"`
+	ReceivingFacilityID     string `yaml:"receiving_facility_id"`
+	ReceivingFacilityIDType string `yaml:"receiving_facility_id_type"`
+	// StagingDir is where a message is written before it is linked into
+	// the inbox, so the importer never sees a temporary file; it must be
+	// on the inbox's file system. Default: a ".scribegate-staging" folder
+	// beside InboxDir.
+	StagingDir string `yaml:"staging_dir"`
+	// FileMode is the delivered file's permissions, octal (default
+	// "0640": readable by the importing service's group).
+	FileMode string `yaml:"file_mode"`
 
 	// Timezone is the practice's IANA zone for dates in the message and the
 	// rendered text (default Australia/Sydney).
@@ -118,13 +136,33 @@ func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, erro
 		if err := os.MkdirAll(s.LedgerDir, 0o700); err != nil {
 			return nil, fmt.Errorf("bestpractice: ledger_dir: %w", err)
 		}
+		if s.StagingDir == "" {
+			s.StagingDir = filepath.Join(filepath.Dir(filepath.Clean(s.InboxDir)), ".scribegate-staging", filepath.Base(filepath.Clean(s.InboxDir)))
+		}
+		if err := os.MkdirAll(s.StagingDir, 0o700); err != nil {
+			return nil, fmt.Errorf("bestpractice: staging_dir: %w", err)
+		}
+		if err := sameFileSystem(s.StagingDir, s.InboxDir); err != nil {
+			return nil, fmt.Errorf("bestpractice: staging_dir: %w", err)
+		}
+		mode, err := strconv.ParseUint(orDefault(s.FileMode, "0640"), 8, 32)
+		if err != nil || mode&^0o777 != 0 || mode&0o600 != 0o600 {
+			return nil, fmt.Errorf("bestpractice: file_mode %q: want octal permissions such as 0640 that let the owner read and write", s.FileMode)
+		}
 		h := hl7Header{
 			SendingApplication:   orDefault(s.SendingApplication, "SCRIBEGATE"),
 			SendingFacility:      orDefault(s.SendingFacility, c.Name),
 			ReceivingApplication: orDefault(s.ReceivingApplication, "BPS"),
 			ReceivingFacility:    s.ReceivingFacility,
 		}
-		conn.hl7 = &hl7File{inbox: s.InboxDir, ledger: s.LedgerDir, header: h, loc: loc, now: time.Now, log: log}
+		if h.SendingFacilityHD, err = facility("sending", h.SendingFacility, s.SendingFacilityID, s.SendingFacilityIDType); err != nil {
+			return nil, err
+		}
+		if h.ReceivingFacilityHD, err = facility("receiving", h.ReceivingFacility, s.ReceivingFacilityID, s.ReceivingFacilityIDType); err != nil {
+			return nil, err
+		}
+		conn.hl7 = &hl7File{inbox: s.InboxDir, ledger: s.LedgerDir, staging: s.StagingDir, mode: os.FileMode(mode),
+			header: h, loc: loc, now: time.Now, log: log}
 	case TransportFHIR:
 		t, err := newFHIRTransport(c, s)
 		if err != nil {
@@ -226,6 +264,28 @@ func checkDocument(d *connectors.Document) error {
 		return fmt.Errorf("bestpractice: document is missing %s", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// facility checks an organisation id for MSH-4/6 and builds the HD. An
+// HPI-O is recognised by its prefix and validated; any other id needs its
+// type stated.
+func facility(side, name, id, idType string) (string, error) {
+	if id == "" {
+		if idType != "" {
+			return "", fmt.Errorf("bestpractice: %s_facility_id_type without %s_facility_id", side, side)
+		}
+		return facilityHD(name, "", ""), nil
+	}
+	if strings.HasPrefix(id, "800362") || idType == "AUSHIC" {
+		if err := auident.Validate(auident.HPIO, id); err != nil {
+			return "", fmt.Errorf("bestpractice: %s_facility_id: %w", side, err)
+		}
+		idType = orDefault(idType, "AUSHIC")
+	}
+	if idType == "" {
+		return "", fmt.Errorf("bestpractice: %s_facility_id_type is required for an id that is not an HPI-O", side)
+	}
+	return facilityHD(name, id, idType), nil
 }
 
 func orDefault(s, def string) string {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/connectortest"
+	"github.com/scribegate/scribegate/connectors/hl7v2"
 )
 
 // auKitDocument is the kit's document with Australian identifiers, so the
@@ -60,22 +61,25 @@ func (it inboxTarget) Filed(t testing.TB, ident string) []connectortest.Filed {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := parseHL7(string(b))
+		m, _, err := hl7v2.Parse(string(b))
 		if err != nil {
 			t.Fatalf("inbox message %s: %v", name, err)
 		}
-		if got := m["MSH"][0][10]; got != ident {
-			t.Errorf("MSH-10 = %q, want %q", got, ident)
+		if got := m.Field("MSH", 10); got != hl7v2.ControlID(ident) || len(got) > 20 {
+			t.Errorf("MSH-10 = %q, want %q (20 characters at most)", got, hl7v2.ControlID(ident))
+		}
+		if got := hl7v2.Component(m.Field("OBR", 3), 1); got != ident {
+			t.Errorf("OBR-3 = %q, want %q", got, ident)
 		}
 		f := connectortest.Filed{ID: filepath.Join(dir, name)}
 		if len(m["OBX"]) >= 2 {
-			f.Text = unescapeFT(m["OBX"][1][5])
+			f.Text = hl7v2.Unescape(m["OBX"][1][5])
 		}
 		if len(m["OBX"]) >= 3 {
-			f.Declaration = unescapeFT(m["OBX"][2][5]) // the footer
+			f.Declaration = hl7v2.Unescape(m["OBX"][2][5]) // the footer
 		}
-		if m["OBR"][0][25] == "C" {
-			f.Replaces = replacesFrom(unescapeFT(m["OBX"][2][5]))
+		if m.Field("OBR", 25) == "C" {
+			f.Replaces = replacesFrom(hl7v2.Unescape(m["OBX"][2][5]))
 		}
 		out = append(out, f)
 	}

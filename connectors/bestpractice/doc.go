@@ -12,9 +12,15 @@
 // that Bp Premier imports into the clinician's inbox. Assumptions, plainly:
 //
 //   - Message shape: MSH-12 "2.4^AUS&&ISO3166_1", MSH-18 UNICODE UTF-8,
-//     MSH-10 (message control id) = the note identifier
-//     ({note}-v{version}, see connectors.Identifier); OBR-3 the same
-//     identifier with a fully valued namespace (HL7au:000002); OBR-4 and
+//     MSH-10 (message control id, at most 20 characters in v2.4) derived
+//     from the note identifier ({note}-v{version}, see
+//     connectors.Identifier), so a resend carries the same one; MSH-15/16
+//     NE: a file drop asks for no acknowledgement, as nothing would read
+//     one. MSH-4 and MSH-6 name the organisations as HL7 Australia asks
+//     (HD: name^id^type): sending_facility_id / receiving_facility_id, an
+//     HPI-O (type AUSHIC, validated) or the id the secure-messaging
+//     directory publishes with its type. OBR-3 the note identifier with a
+//     fully valued namespace (HL7au:000002); OBR-4 and
 //     OBX-3 the LOINC note type; OBR-25/OBX-11 F, or C for an amendment.
 //     The note travels as FT (formatted text) in three consecutive OBX
 //     segments (heading, the approved text unaltered, footer with the
@@ -23,15 +29,21 @@
 //     only (Level 2 receivers must display FT), so a strictly Level 1
 //     receiver may want a PDF rendition that is not built yet.
 //   - PID-3: an IHI as "{ihi}^^^AUSHIC^NI", a Medicare number as
-//     "{number}^^^AUSHIC^MC", a Bp Premier internal id as PI. PID-5 (name)
-//     and PID-7 (birth date) are empty: the gateway's Document carries no
-//     demographics, so Bp Premier's matcher will rely on the identifier or
-//     ask the practice to match the message by hand.
+//     "{number}^^^AUSHIC^MC", a Bp Premier internal id as PI. An identifier
+//     goes by its assigning authority whatever form it came in: a bare
+//     16-digit 800360 number is an IHI (and its check digit is verified),
+//     never a Bp Premier id. PID-5 (name, family^given, type L), PID-7
+//     (birth date) and PID-8 (sex, table 0001) carry the demographics the
+//     recording confirmed: Bp Premier matches incoming documents on name
+//     and birth date, so without them a note waits to be matched by hand.
 //   - OBR-16: the author's HPI-I with assigning authority AUSHIC, type NPI.
-//   - Delivery: written to a hidden temporary file, synced, then hard-linked
-//     to scribegate-{identifier}.hl7 (a link never overwrites, so
-//     concurrent pushes of one note deliver it once and the importer never
-//     sees a partial file). A ledger folder (ledger_dir, default
+//   - Delivery: written to a temporary file in a staging folder outside the
+//     inbox (staging_dir, default {inbox}/../.scribegate-staging/{inbox
+//     name}, on the inbox's file system), given file_mode (default 0640,
+//     so the importing service's group can read it), synced, then
+//     hard-linked into the inbox as scribegate-{identifier}.hl7 (a link
+//     never overwrites, so concurrent pushes of one note deliver it once,
+//     and the importer never sees a temporary or partial file). A ledger folder (ledger_dir, default
 //     {inbox}/../.scribegate-sent/{inbox name}) keeps a copy of every
 //     delivered message so a resend after the importer consumed the file is
 //     recognised as a duplicate.
@@ -71,10 +83,16 @@
 //	# hl7file
 //	inbox_dir: /srv/bp/hl7-inbox       # Bp Premier's import folder (must exist)
 //	ledger_dir: /srv/bp/.scribegate-sent
+//	staging_dir: /srv/bp/.scribegate-staging  # same file system as the inbox
+//	file_mode: "0640"                  # delivered files' permissions
 //	sending_application: SCRIBEGATE    # MSH-3
-//	sending_facility: clinic-name      # MSH-4, default the instance name
+//	sending_facility: clinic-name      # MSH-4 name, default the instance name
+//	sending_facility_id: "8003620000000000"   # HPI-O (type AUSHIC) …
+//	sending_facility_id_type: ""       # … or a directory id and its type
 //	receiving_application: BPS         # MSH-5
-//	receiving_facility: Practice Name  # MSH-6
+//	receiving_facility: Practice Name  # MSH-6 name
+//	receiving_facility_id: practice-edi
+//	receiving_facility_id_type: HLINK
 //	timezone: Australia/Brisbane
 //	# fhir
 //	base_url: https://api.haloconnect.io/integrator/sites/{halo-guid}/fhir/R4

@@ -12,28 +12,32 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/hl7v2"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func auDocument() *connectors.Document {
 	return &connectors.Document{
-		NoteID:       "note-7f3a",
-		Version:      2,
-		Clinic:       "clinic-bundaberg",
-		Patient:      "ihi:8003 6081 6669 0503",
-		Author:       "hpii:8003611566712356",
-		AuthorName:   "Dr Alex Chen",
-		Approver:     "hpii:8003611566712356",
-		ApproverName: "Dr Alex Chen",
-		ApprovedAt:   time.Date(2025, 3, 2, 3, 5, 0, 0, time.UTC),
-		Template:     "gp-consult",
-		LOINC:        "11488-4",
-		LOINCDisplay: "Consult note",
-		Title:        "GP consultation",
-		Text:         "S: Cough for 3 days | no fever.\nO: Chest clear; T 37.1^C.\nA: Viral URTI & reassurance.\nP: Review if worse ~ 1 week.\\",
-		Created:      time.Date(2025, 3, 1, 23, 30, 0, 0, time.UTC),
-		Drafter:      "rules",
+		NoteID:           "note-7f3a",
+		Version:          2,
+		Clinic:           "clinic-bundaberg",
+		Patient:          "ihi:8003 6081 6669 0503",
+		PatientName:      "Jane Mary Citizen",
+		PatientBirthDate: "1980-02-29",
+		PatientSex:       "female",
+		Author:           "hpii:8003611566712356",
+		AuthorName:       "Dr Alex Chen",
+		Approver:         "hpii:8003611566712356",
+		ApproverName:     "Dr Alex Chen",
+		ApprovedAt:       time.Date(2025, 3, 2, 3, 5, 0, 0, time.UTC),
+		Template:         "gp-consult",
+		LOINC:            "11488-4",
+		LOINCDisplay:     "Consult note",
+		Title:            "GP consultation",
+		Text:             "S: Cough for 3 days | no fever.\nO: Chest clear; T 37.1^C.\nA: Viral URTI & reassurance.\nP: Review if worse ~ 1 week.\\",
+		Created:          time.Date(2025, 3, 1, 23, 30, 0, 0, time.UTC),
+		Drafter:          "rules",
 	}
 }
 
@@ -46,6 +50,7 @@ func openHL7(t *testing.T) (*Connector, string) {
 	}
 	c, err := New(context.Background(), connectors.Config{Name: "bp-bundaberg"}, Settings{
 		Transport: TransportHL7File, InboxDir: inbox, ReceivingFacility: "Bundaberg Family Practice",
+		SendingFacilityID: "8003623233370062", ReceivingFacilityID: "bundabergfp", ReceivingFacilityIDType: "HLINK",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -83,15 +88,22 @@ func TestHL7FileGolden(t *testing.T) {
 	}
 
 	// Read it back: the note text survives escaping exactly.
-	m, err := parseHL7(string(got))
+	m, _, err := hl7v2.Parse(string(got))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m["MSH"][0][10] != "note-7f3a-v2" || m["MSH"][0][9] != "ORU^R01^ORU_R01" || m["MSH"][0][12] != "2.4^AUS&&ISO3166_1" {
-		t.Errorf("MSH = %q", m["MSH"][0])
+	msh := m["MSH"][0]
+	if len(msh[10]) > 20 || msh[10] != hl7v2.ControlID("note-7f3a-v2") || msh[9] != "ORU^R01^ORU_R01" || msh[12] != "2.4^AUS&&ISO3166_1" {
+		t.Errorf("MSH = %q", msh)
 	}
-	if pid3 := m["PID"][0][3]; pid3 != "8003608166690503^^^AUSHIC^NI" {
-		t.Errorf("PID-3 = %q", pid3)
+	// Organisations by identifier (HPI-O with AUSHIC; a messaging id with
+	// its type), and no acknowledgement asked of a file drop.
+	if msh[4] != "bp-bundaberg^8003623233370062^AUSHIC" || msh[6] != "Bundaberg Family Practice^bundabergfp^HLINK" || msh[15] != "NE" || msh[16] != "NE" {
+		t.Errorf("MSH-4 %q, MSH-6 %q, MSH-15/16 %q/%q", msh[4], msh[6], msh[15], msh[16])
+	}
+	pid := m["PID"][0]
+	if pid[3] != "8003608166690503^^^AUSHIC^NI" || pid[5] != "Citizen^Jane Mary^^^^^L" || pid[7] != "19800229" || pid[8] != "F" {
+		t.Errorf("PID = %q", pid)
 	}
 	if obr3 := m["OBR"][0][3]; !strings.HasPrefix(obr3, "note-7f3a-v2^SCRIBEGATE^bp-bundaberg^") {
 		t.Errorf("OBR-3 = %q", obr3)
@@ -99,10 +111,10 @@ func TestHL7FileGolden(t *testing.T) {
 	if len(m["OBX"]) != 3 {
 		t.Fatalf("%d OBX segments, want heading, note and footer", len(m["OBX"]))
 	}
-	if body := unescapeFT(m["OBX"][1][5]); body != auDocument().Text {
+	if body := hl7v2.Unescape(m["OBX"][1][5]); body != auDocument().Text {
 		t.Errorf("approved text altered in OBX-5:\n got %q\nwant %q", body, auDocument().Text)
 	}
-	text := unescapeFT(m["OBX"][0][5]) + unescapeFT(m["OBX"][2][5])
+	text := hl7v2.Unescape(m["OBX"][0][5]) + hl7v2.Unescape(m["OBX"][2][5])
 	for _, want := range []string{"Date of consultation: 2 March 2025", "IHI 8003 6081 6669 0503", "Approved by Dr Alex Chen on 02/03/2025 at 2:05 pm", "AI assistance"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered text lacks %q:\n%s", want, text)
@@ -200,5 +212,80 @@ func TestPushRefusesInvalidIdentifiers(t *testing.T) {
 	}
 	if n := countMessages(t, inbox); n != 0 {
 		t.Errorf("%d messages written for invalid documents", n)
+	}
+}
+
+// TestHL7FileDelivery: the importer's folder only ever holds finished
+// messages, readable by the importing service (0640 by default).
+func TestHL7FileDelivery(t *testing.T) {
+	c, inbox := openHL7(t)
+	stop := make(chan struct{})
+	seen := make(chan string, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				close(seen)
+				return
+			default:
+			}
+			es, _ := os.ReadDir(inbox)
+			for _, e := range es {
+				if !strings.HasPrefix(e.Name(), "scribegate-") || !strings.HasSuffix(e.Name(), ".hl7") {
+					select {
+					case seen <- e.Name():
+					default:
+					}
+				}
+			}
+		}
+	}()
+	for i := range 30 {
+		d := auDocument()
+		d.Version = i + 1
+		if _, err := c.Push(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if name, ok := <-seen; ok {
+		t.Errorf("the inbox held %q, which is not a delivered message", name)
+	}
+	fi, err := os.Stat(filepath.Join(inbox, fileName("note-7f3a-v1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o640 {
+		t.Errorf("delivered file mode %v, want 0640", fi.Mode().Perm())
+	}
+	if strings.HasPrefix(c.hl7.staging, inbox) {
+		t.Errorf("staging folder %s is inside the inbox", c.hl7.staging)
+	}
+}
+
+func TestHL7FileSettings(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(*Settings)
+	}{
+		{"HPI-O with a bad check digit", func(s *Settings) { s.SendingFacilityID = "8003623233370063" }},
+		{"messaging id without its type", func(s *Settings) { s.ReceivingFacilityID = "bundabergfp" }},
+		{"type without an id", func(s *Settings) { s.ReceivingFacilityIDType = "HLINK" }},
+		{"AUSHIC id that is no HPI-O", func(s *Settings) { s.SendingFacilityID, s.SendingFacilityIDType = "12345", "AUSHIC" }},
+		{"file mode not octal", func(s *Settings) { s.FileMode = "rw-r-----" }},
+		{"file mode the owner cannot write", func(s *Settings) { s.FileMode = "0440" }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Settings{Transport: TransportHL7File, InboxDir: t.TempDir()}
+			tt.edit(&s)
+			if _, err := New(context.Background(), connectors.Config{Name: "bp"}, s); err == nil {
+				t.Error("New accepted the settings")
+			}
+		})
+	}
+	s := Settings{Transport: TransportHL7File, InboxDir: t.TempDir(), FileMode: "0644"}
+	c, err := New(context.Background(), connectors.Config{Name: "bp"}, s)
+	if err != nil || c.hl7.mode != 0o644 {
+		t.Errorf("file_mode 0644: %v, mode %v", err, c)
 	}
 }

@@ -19,12 +19,14 @@ import (
 // Premier's inbox imports from, the way secure-messaging providers deliver
 // correspondence.
 type hl7File struct {
-	inbox  string
-	ledger string
-	header hl7Header
-	loc    *time.Location
-	now    func() time.Time
-	log    *slog.Logger
+	inbox   string
+	ledger  string
+	staging string      // temporary files, on the inbox's file system
+	mode    os.FileMode // of delivered files
+	header  hl7Header
+	loc     *time.Location
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 // fileName is the inbox file name for a note identifier. Identifiers are
@@ -47,11 +49,12 @@ func fileName(id string) string {
 //
 //  1. If the ledger (a folder the importer never reads) already records the
 //     identifier, the note was delivered before: Duplicate.
-//  2. The message is written to a temporary file in the inbox whose name
-//     the importer ignores (a leading dot), synced, and hard-linked to its
-//     final name. A link fails if the name exists, so two concurrent pushes
-//     of one note cannot both deliver it, and the importer never sees a
-//     half-written file.
+//  2. The message is written to a temporary file in the staging folder,
+//     outside the inbox the importer watches, given the delivered mode
+//     (0640 by default, so the importing service can read it), synced, and
+//     hard-linked into the inbox under its final name. A link fails if the
+//     name exists, so two concurrent pushes of one note cannot both
+//     deliver it, and the importer never sees a half-written file.
 //  3. The ledger records the identifier (with a copy of the message) so a
 //     retry after the importer has consumed the file is still recognised.
 //
@@ -71,12 +74,12 @@ func (t *hl7File) push(ctx context.Context, d *connectors.Document, patient, aut
 		return connectors.Receipt{ExternalID: final, Duplicate: true}, nil
 	}
 	msg := buildORU(d, patient, author, t.header, t.loc, t.now()).String()
-	err := writeAtomic(t.inbox, name, []byte(msg))
+	err := writeAtomic(t.staging, t.inbox, name, []byte(msg), t.mode)
 	dup := errors.Is(err, fs.ErrExist)
 	if err != nil && !dup {
 		return connectors.Receipt{}, &connectors.PushError{Message: "cannot write to the Bp Premier inbox folder", Err: err}
 	}
-	if err := writeAtomic(t.ledger, name, []byte(msg)); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := writeAtomic(t.ledger, t.ledger, name, []byte(msg), 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
 		// Delivered but not recorded: report success (the note is in the
 		// inbox) and tell the operator; only a resend after import could
 		// duplicate it.
@@ -86,16 +89,22 @@ func (t *hl7File) push(ctx context.Context, d *connectors.Document, patient, aut
 	return connectors.Receipt{ExternalID: final, Duplicate: dup}, nil
 }
 
-// writeAtomic creates dir/name with data, or fails with fs.ErrExist if it is
-// already there; readers never see a partial file.
-func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, ".scribegate-*.tmp")
+// writeAtomic creates dir/name with data and mode, or fails with
+// fs.ErrExist if it is already there; the file is written in staging (on
+// dir's file system) and linked in whole, so readers of dir never see a
+// partial or temporary file.
+func writeAtomic(staging, dir, name string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(staging, ".scribegate-*.tmp")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
 	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
 		f.Close()
 		return err
 	}
@@ -123,7 +132,7 @@ func writeAtomic(dir, name string, data []byte) error {
 // removing a probe file; nothing the importer would pick up.
 func (t *hl7File) check() []connectors.CheckResult {
 	var out []connectors.CheckResult
-	for _, c := range []struct{ name, dir string }{{"inbox folder writable", t.inbox}, {"ledger folder writable", t.ledger}} {
+	for _, c := range []struct{ name, dir string }{{"inbox folder writable", t.inbox}, {"staging folder writable", t.staging}, {"ledger folder writable", t.ledger}} {
 		r := connectors.CheckResult{Name: c.name, OK: true, Detail: c.dir}
 		f, err := os.CreateTemp(c.dir, ".scribegate-check-*.tmp")
 		if err != nil {

@@ -33,7 +33,7 @@ func renderParts(d *connectors.Document, patient auident.Ref, loc *time.Location
 		title = "Clinical note"
 	}
 	b.WriteString(title + "\n")
-	fmt.Fprintf(&b, "Patient: %s\n", patientLabel(patient))
+	fmt.Fprintf(&b, "Patient: %s\n", patientLine(d, patient))
 	created := d.Created
 	if created.IsZero() {
 		created = d.ApprovedAt
@@ -59,6 +59,19 @@ func renderParts(d *connectors.Document, patient auident.Ref, loc *time.Location
 		fmt.Fprintf(&b, "This version replaces %s.\n", d.Replaces)
 	}
 	return heading, d.Text, b.String()
+}
+
+// patientLine names the patient as a letter does: name and birth date
+// where the recording gave them, then the identifier.
+func patientLine(d *connectors.Document, r auident.Ref) string {
+	var parts []string
+	if d.PatientName != "" {
+		parts = append(parts, d.PatientName)
+	}
+	if t, err := time.Parse(time.DateOnly, d.PatientBirthDate); err == nil {
+		parts = append(parts, "born "+t.Format(auShortDate))
+	}
+	return strings.Join(append(parts, patientLabel(r)), ", ")
 }
 
 func patientLabel(r auident.Ref) string {
