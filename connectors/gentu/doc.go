@@ -2,6 +2,13 @@
 // management system for Australian specialists, as FHIR R4
 // DocumentReferences (connector kind "gentu").
 //
+// EXPERIMENTAL, until Magentus documents its API: the endpoints, the
+// tenant header and the upload call below are assumptions, and the
+// connector logs a warning when it opens. Test it against the practice's
+// partner sandbox before relying on it. Gentu's staff match attachments
+// to charts by name and birth date, so the patient's demographics, where
+// the recording gave them, travel in the subject reference's display.
+//
 // What is known, and what is assumed. Magentus offers Gentu integration
 // through a partner programme: an API, authenticated with OAuth 2.0 client
 // credentials, that lets partners upload documents as patient attachments;

@@ -115,6 +115,7 @@ func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, erro
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log.WarnContext(ctx, "gentu: experimental connector: Magentus publishes no API reference, so its endpoints are assumptions; check it against the partner sandbox", "instance", c.Name)
 	cc := clientcredentials.Config{ClientID: s.ClientID, ClientSecret: secret, TokenURL: s.TokenURL, Scopes: s.Scopes, AuthStyle: style}
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
 	fetch := func(ctx context.Context) (string, time.Duration, error) {
@@ -237,6 +238,11 @@ func buildJSON(d *connectors.Document, p fhirdoc.Profile, profiles []string) ([]
 	}
 	if len(profiles) > 0 {
 		dr.Meta.Profile = profiles
+	}
+	// Gentu's staff match an attachment to a chart on name and birth date
+	// (the partner API's own matching fields are not published).
+	if who := fhirdoc.PatientDisplay(d); who != "" && dr.Subject != nil {
+		dr.Subject.Display = &who
 	}
 	return fhirdoc.Marshal(dr)
 }

@@ -24,8 +24,9 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func document() *connectors.Document {
 	return &connectors.Document{
 		NoteID: "note-9c1d", Version: 1, Clinic: "clinic-sydney",
-		Patient: "ihi:8003608166690503",
-		Author:  "hpii:8003611566712356", AuthorName: "Dr Sam Ng",
+		Patient:     "ihi:8003608166690503",
+		PatientName: "Jane Citizen", PatientBirthDate: "1980-02-29", PatientSex: "female",
+		Author: "hpii:8003611566712356", AuthorName: "Dr Sam Ng",
 		Approver: "hpii:8003611566712356", ApproverName: "Dr Sam Ng",
 		ApprovedAt: time.Date(2025, 5, 6, 4, 0, 0, 0, time.UTC),
 		LOINC:      "11506-3", LOINCDisplay: "Progress note", Title: "Follow-up",
