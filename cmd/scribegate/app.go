@@ -40,6 +40,8 @@ import (
 	_ "github.com/scribegate/scribegate/connectors/fhir"
 	_ "github.com/scribegate/scribegate/connectors/file"
 	_ "github.com/scribegate/scribegate/connectors/gentu"
+	_ "github.com/scribegate/scribegate/connectors/mllp"
+	_ "github.com/scribegate/scribegate/connectors/webhook"
 )
 
 // store is the review store with the readiness probe both
