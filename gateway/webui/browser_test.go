@@ -46,6 +46,9 @@ func TestRecorderStreamsMicrophone(t *testing.T) {
 		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
 		chromedp.SendKeys("#patient", "pat-web-1", chromedp.ByID),
 		chromedp.SendKeys("#encounter", "enc-9", chromedp.ByID),
+		chromedp.SendKeys("#patient-name", "Joan Thompson", chromedp.ByID),
+		chromedp.SetValue("#patient-birth-date", "1961-07-30", chromedp.ByID),
+		chromedp.SetValue("#patient-sex", "female", chromedp.ByID),
 		chromedp.Click("#start", chromedp.ByID),
 		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 2`),
 		// The elapsed time runs and the transcript's lag is said.
@@ -116,6 +119,9 @@ func TestRecorderStreamsMicrophone(t *testing.T) {
 	}
 	if n.Patient != "pat-web-1" || n.Encounter != "enc-9" || n.Template != "soap" || n.State != review.StatePendingReview {
 		t.Errorf("note %s: patient %q encounter %q template %q state %q", id, n.Patient, n.Encounter, n.Template, n.State)
+	}
+	if n.PatientName != "Joan Thompson" || n.PatientBirthDate != "1961-07-30" || n.PatientSex != "female" {
+		t.Errorf("note %s: demographics %q, %q, %q; want those entered at recording", id, n.PatientName, n.PatientBirthDate, n.PatientSex)
 	}
 	if len(n.Transcript) < len(live) || len(live) < 2 {
 		t.Fatalf("page showed %d utterances live, note keeps %d", len(live), len(n.Transcript))

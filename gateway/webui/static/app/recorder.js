@@ -31,6 +31,13 @@ const MAX_UNACKED_BYTES = 20 << 20;
 export function recorderView(main, user) {
   const patient = h('input', { id: 'patient', name: 'patient', required: true, autocomplete: 'off', spellcheck: 'false' });
   const encounter = h('input', { id: 'encounter', name: 'encounter', autocomplete: 'off', spellcheck: 'false' });
+  // The patient as confirmed with them: shown to the reviewer and sent to
+  // EHRs that match documents on name and birth date.
+  const patientName = h('input', { id: 'patient-name', name: 'patient_name', autocomplete: 'off', spellcheck: 'false', maxlength: 200 });
+  const birthDate = h('input', { id: 'patient-birth-date', name: 'patient_birth_date', type: 'date' });
+  const sex = h('select', { id: 'patient-sex', name: 'patient_sex' },
+    h('option', { value: '' }, '—'), h('option', { value: 'female' }, 'Female'), h('option', { value: 'male' }, 'Male'),
+    h('option', { value: 'other' }, 'Other'), h('option', { value: 'unknown' }, 'Unknown'));
   const template = h('select', { id: 'template', name: 'template' }, h('option', { value: '' }, 'Loading templates…'));
   const startBtn = h('button', { type: 'submit', class: 'primary', id: 'start' }, 'Start recording');
   const pauseBtn = h('button', { type: 'button', id: 'pause', disabled: true, onclick: togglePause }, 'Pause');
@@ -57,6 +64,9 @@ export function recorderView(main, user) {
     h('div', { class: 'fields' },
       h('div', { class: 'field' }, h('label', { for: 'patient' }, 'Patient id'), patient),
       h('div', { class: 'field' }, h('label', { for: 'encounter' }, 'Encounter id ', h('span', { class: 'muted' }, '(optional)')), encounter),
+      h('div', { class: 'field' }, h('label', { for: 'patient-name' }, 'Patient name ', h('span', { class: 'muted' }, '(optional)')), patientName),
+      h('div', { class: 'field' }, h('label', { for: 'patient-birth-date' }, 'Date of birth ', h('span', { class: 'muted' }, '(optional)')), birthDate),
+      h('div', { class: 'field' }, h('label', { for: 'patient-sex' }, 'Sex ', h('span', { class: 'muted' }, '(optional)')), sex),
       h('div', { class: 'field' }, h('label', { for: 'template' }, 'Template'), template)),
     h('div', { class: 'actions' }, startBtn, pauseBtn, stopBtn, h('span', { class: 'level' }, level)),
     h('p', { class: 'clock' }, elapsed, ' ', behind),
@@ -108,7 +118,7 @@ export function recorderView(main, user) {
     startBtn.disabled = on;
     pauseBtn.disabled = !on;
     stopBtn.disabled = !on;
-    for (const el of [patient, encounter, template]) el.disabled = on;
+    for (const el of [patient, encounter, patientName, birthDate, sex, template]) el.disabled = on;
   }
 
   async function start(ev) {
@@ -147,6 +157,9 @@ export function recorderView(main, user) {
       interim_results: 'true', punctuate: 'true', progress: 'true', patient: patient.value.trim(),
     });
     if (encounter.value.trim()) query.set('encounter', encounter.value.trim());
+    if (patientName.value.trim()) query.set('patient_name', patientName.value.trim());
+    if (birthDate.value) query.set('patient_birth_date', birthDate.value);
+    if (sex.value) query.set('patient_sex', sex.value);
     if (template.value) query.set('template', template.value);
     sessionId = '';
     captured = 0;
