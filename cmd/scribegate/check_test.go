@@ -58,6 +58,7 @@ func TestPrintCheckTable(t *testing.T) {
 	wantRows := []struct{ instance, check, result string }{
 		{"INSTANCE", "CHECK", "RESULT"},
 		{"bp-inbox", "inbox folder writable", "ok"},
+		{"bp-inbox", "staging folder writable", "ok"},
 		{"bp-inbox", "ledger folder writable", "ok"},
 		{"gentu-good", "token", "ok"},
 		{"gentu-good", "capabilities: DocumentReference create", "ok"},
