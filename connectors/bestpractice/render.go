@@ -94,7 +94,3 @@ func group4(s string) string {
 	}
 	return strings.Join(append(parts, s), " ")
 }
-
-func normaliseNewlines(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
-}
