@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -38,6 +39,7 @@ func (tg target) Filed(t testing.TB, ident string) []connectortest.Filed {
 		if n.Key == ident {
 			f := connectortest.DecodeDocumentReference(t, n.DocumentReference)
 			f.ID = n.ID
+			f.Provenances = []json.RawMessage{n.Provenance}
 			out = append(out, f)
 		}
 	}
