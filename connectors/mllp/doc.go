@@ -42,7 +42,8 @@
 // or a reply that is not an ACK of this message is transient.
 //
 // Idempotency: MLLP cannot ask an engine what it holds, so the connector
-// keeps a ledger of acknowledged identifiers in its state directory and
+// keeps the shared push ledger (connectors/ledger, ledger.json in its state
+// directory) of acknowledged identifiers and
 // never sends those again; the one remaining window, an acknowledgement
 // lost in transit, is closed by the receiver: the interface engine must
 // treat TXA-12 as the document's key (a second T02 with the same unique

@@ -20,6 +20,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/hl7v2"
+	"github.com/scribegate/scribegate/connectors/ledger"
 )
 
 // Kind is the connector kind name used in configuration.
@@ -79,7 +80,7 @@ type Connector struct {
 	header  header
 	loc     *time.Location
 	log     *slog.Logger
-	sent    *sentLedger
+	sent    ledger.Ledger // documents the engine acknowledged
 	now     func() time.Time
 	dial    func(ctx context.Context) (net.Conn, error)
 
@@ -148,14 +149,20 @@ func New(c connectors.Config, s Settings) (*Connector, error) {
 	} else if s.CAFile != "" || s.CertFile != "" || s.ServerName != "" {
 		return nil, errors.New("mllp: ca_file, cert_file and server_name need tls: true")
 	}
-	dir := ""
+	// MLLP has no way to ask an engine what it holds, so the ledger is
+	// the only memory of what was acknowledged: a push repeated after
+	// success (the gateway crashed before recording it) is answered from
+	// it rather than sent again.
 	if c.StateDir != "" {
-		dir = filepath.Join(c.StateDir, "acknowledged")
+		if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("mllp: %w", err)
+		}
+		if conn.sent, err = ledger.OpenFile(filepath.Join(c.StateDir, "ledger.json")); err != nil {
+			return nil, fmt.Errorf("mllp: %w", err)
+		}
 	} else {
 		log.Warn("mllp: no state directory; acknowledged documents are remembered in memory only", "instance", c.Name)
-	}
-	if conn.sent, err = openSentLedger(dir); err != nil {
-		return nil, fmt.Errorf("mllp: %w", err)
+		conn.sent = ledger.NewMemory()
 	}
 	conn.dial = conn.dialNet
 	return conn, nil
@@ -208,8 +215,11 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 	log := c.log.With("instance", c.name, "note", d.NoteID, "version", d.Version)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sent.has(ident) {
-		return connectors.Receipt{ExternalID: ident, Duplicate: true}, nil
+	switch e, ok, err := c.sent.Get(ctx, ident); {
+	case err != nil:
+		return connectors.Receipt{}, &connectors.PushError{Message: "the push ledger could not be read", Err: err}
+	case ok && e.ExternalID != "":
+		return connectors.Receipt{ExternalID: e.ExternalID, Duplicate: true}, nil
 	}
 	msg := buildMDM(d, c.header, c.loc, c.now())
 	ack, err := c.exchange(ctx, []byte(msg.String()))
@@ -225,7 +235,7 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 		}
 		return connectors.Receipt{}, err
 	}
-	if err := c.sent.record(ident); err != nil {
+	if err := c.sent.Put(ctx, ident, ledger.Entry{Attempts: 1, ExternalID: ident, Updated: c.now()}); err != nil {
 		// Acknowledged but not recorded: a retry resends the same
 		// document number, which the engine recognises.
 		log.ErrorContext(ctx, "mllp: acknowledged but not recorded", "err", err)
