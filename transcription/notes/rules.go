@@ -540,21 +540,10 @@ func classify(s string, r role) kind {
 			if k := strongest(s); k != kNone {
 				return k
 			}
+			if k := planKind(s); k != kNone {
+				return k
+			}
 			switch {
-			case cueWarning.MatchString(s):
-				return kWarning
-			case cueFollowUp.MatchString(s):
-				return kFollowUp
-			case cuePlan.MatchString(s) && !strings.Contains(s, "history of"):
-				switch {
-				case hasDrug(s) || cuePlanMeds.MatchString(s):
-					return kPlanMeds
-				case cueOrders.MatchString(s):
-					return kPlanOrders
-				case cueEducation.MatchString(s):
-					return kEducation
-				}
-				return kPlan
 			case cueResults.MatchString(s) && (r == roleClinician || strings.Contains(s, "show") || strings.Contains(s, "reveal") || strings.Contains(s, "came back")):
 				return kResults
 			case cueVitals.MatchString(s) && (r == roleClinician || strings.Contains(s, "your") || strings.Contains(s, "today")):
@@ -653,8 +642,9 @@ func subjectiveKind(s string) kind {
 	return kHPI
 }
 
-// assessmentPlanKind tells a diagnosis from the parts of a plan.
-func assessmentPlanKind(s string) kind {
+// planKind reads a statement as part of a plan (a warning, a follow-up,
+// medications, orders, education), or kNone when it is none of these.
+func planKind(s string) kind {
 	switch {
 	case cueWarning.MatchString(s):
 		return kWarning
@@ -670,6 +660,16 @@ func assessmentPlanKind(s string) kind {
 			return kEducation
 		}
 		return kPlan
+	}
+	return kNone
+}
+
+// assessmentPlanKind tells a diagnosis from the parts of a plan.
+func assessmentPlanKind(s string) kind {
+	if k := planKind(s); k != kNone {
+		return k
+	}
+	switch {
 	case hasDrug(s) || cuePlanMeds.MatchString(s):
 		return kPlanMeds
 	}
