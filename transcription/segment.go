@@ -14,8 +14,9 @@ type SegmenterConfig struct {
 	// Shorter pauses are heard as gaps between words.
 	Endpointing time.Duration
 	// MaxUtterance bounds an utterance; 0 means 30 s, the most that Whisper
-	// takes in one window. Speech without a pause is cut at the quietest
-	// moment of its last few seconds.
+	// takes in one window. Speech without a pause is cut in the middle of
+	// the quietest stretch of its last few seconds, the two utterances
+	// sharing 200 ms of audio around the cut.
 	MaxUtterance time.Duration
 	// MinSpeech is how much voiced audio a burst needs to count as speech;
 	// 0 means 100 ms, enough to ignore clicks, coughs into the mic and
@@ -414,29 +415,79 @@ func sumSquares(frame []int16) uint64 {
 	return s0 + s1 + s2 + s3
 }
 
-// cut ends an over-long utterance at the quietest frame of its last
-// searchFrames and keeps speaking from there.
+// Forced cuts: where an utterance that reached MaxUtterance while speech
+// went on is cut, and how much audio the two utterances share.
+const (
+	// smoothFrames is the width of the moving average (100 ms) the cut is
+	// chosen on: a single quiet frame is the closure of a stop consonant
+	// or a dropout inside a word as often as a gap between words, while a
+	// quiet stretch about a syllable long is a gap.
+	smoothFrames = 10
+	// overlapFrames (200 ms) of audio around a forced cut go to both
+	// utterances, half on each side of the cut, so that a word the cut
+	// lands on is heard whole by at least one of them; the word then heard
+	// twice is taken out at the seam (see dedupeSeam).
+	overlapFrames = 20
+)
+
+// cut ends an over-long utterance at the middle of the quietest smoothed
+// stretch of its last searchFrames, overlapFrames/2 past it, and keeps
+// speaking from overlapFrames/2 before it.
 func (s *Segmenter) cut(dst []SegmentEvent) []SegmentEvent {
-	n := len(s.energies)
-	best := n - 1
-	for i := n - 1; i >= max(0, n-s.searchFrames); i-- {
-		if s.energies[i] < s.energies[best] {
-			best = i
-		}
-	}
-	at := s.uttStart + best + 1 // cut after the quietest frame
-	if at >= s.frame {
-		at = s.frame - 1 // keep at least one frame in the new utterance
-	}
+	half := overlapFrames / 2
+	at := s.uttStart + cutPoint(s.energies, s.searchFrames, half)
 	before := len(dst)
-	dst = s.emit(dst, at)
+	dst = s.emit(dst, at+half)
 	if len(dst) > before {
 		dst[before].Cut = true
 	}
-	s.energies = append(s.energies[:0], s.energies[at-s.uttStart:]...)
-	s.uttStart = at
+	next := max(at-half, s.uttStart)
+	s.energies = append(s.energies[:0], s.energies[next-s.uttStart:]...)
+	s.uttStart = next
 	s.trim()
 	return dst
+}
+
+// cutPoint is where to cut an utterance whose frames have the energies
+// given: the middle of the quietest stretch of the moving average of
+// smoothFrames frames, searched in the last search frames and at least
+// margin frames from either end (so the overlap lies within the audio).
+// The cut is before the frame returned.
+func cutPoint(energies []uint64, search, margin int) int {
+	n := len(energies)
+	lo, hi := max(margin+1, n-search), n-margin // the cut is in [lo, hi]
+	if lo > hi {
+		return max(1, min(n-1, hi))
+	}
+	// smoothed[i] is the mean energy of the frames centred on lo+i
+	// (fewer at the ends of the utterance): the boundary before frame lo+i
+	// is scored by the frames around it.
+	w := smoothFrames / 2
+	smoothed := make([]uint64, hi-lo+1)
+	best := 0
+	for i := range smoothed {
+		f := lo + i
+		var sum uint64
+		a, b := max(0, f-w), min(n, f+w) // w frames each side of the boundary
+		for _, e := range energies[a:b] {
+			sum += e
+		}
+		smoothed[i] = sum / uint64(b-a)
+		if smoothed[i] < smoothed[best] {
+			best = i
+		}
+	}
+	// The stretch is the run of boundaries around the quietest whose
+	// smoothed energy stays near it; the cut is its middle.
+	limit := smoothed[best] + smoothed[best]/2 + 1 // within about 2 dB
+	first, last := best, best
+	for first > 0 && smoothed[first-1] <= limit {
+		first--
+	}
+	for last < len(smoothed)-1 && smoothed[last+1] <= limit {
+		last++
+	}
+	return lo + (first+last+1)/2
 }
 
 // emit appends the utterance from uttStart up to frame end (exclusive).

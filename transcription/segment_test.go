@@ -194,18 +194,72 @@ func TestSegmenterMaxUtterance(t *testing.T) {
 	if d := us[0].Duration(); d > 30*time.Second || d < 25*time.Second {
 		t.Errorf("first utterance lasts %v, want just under 30s", d)
 	}
-	// The cut lands in a dip (the quiet 120 ms between bursts), not in a burst.
-	cutAt := us[1].Start
-	if us[0].Start+us[0].Duration() != cutAt {
-		t.Errorf("gap or overlap at the cut: %v vs %v", us[0].Start+us[0].Duration(), cutAt)
+	// The cut lands in a dip (the quiet 120 ms between bursts), not in a
+	// burst, and the two utterances share 200 ms around it.
+	if ov := us[0].Start + us[0].Duration() - us[1].Start; ov != 200*time.Millisecond {
+		t.Errorf("utterances overlap by %v at the cut, want 200ms", ov)
 	}
+	cutAt := us[1].Start + 100*time.Millisecond
 	i := int(cutAt.Seconds() * 16000)
 	if r := rms(a.s[i-80 : i+80]); r > 200 {
 		t.Errorf("cut at %v is in speech (rms %v)", cutAt, r)
 	}
-	total := us[0].Duration() + us[1].Duration()
+	total := us[0].Duration() + us[1].Duration() - 200*time.Millisecond
 	if !near(total, want, 20*time.Millisecond) {
 		t.Errorf("utterances cover %v, want %v", total, want)
+	}
+}
+
+// TestSegmenterCutsInQuietStretch: a forced cut goes to the middle of the
+// quietest stretch of the last seconds, not after the single quietest
+// frame (here a 10 ms dropout inside a sound, as the closure of a stop
+// consonant is), and the audio around it is in both utterances.
+func TestSegmenterCutsInQuietStretch(t *testing.T) {
+	// Syllables with no quiet between them: 250 ms bursts joined by 60 ms
+	// of the same sound 20 dB down.
+	a := newAudio().silence(time.Second)
+	syllables := func(until time.Duration) {
+		for time.Duration(len(a.s))*time.Second/16000 < until {
+			a.tone(250 * time.Millisecond)
+			for i := len(a.s) - 960; i < len(a.s); i++ {
+				a.s[i] /= 10
+			}
+		}
+		a.s = a.s[:int(until.Seconds()*16000)]
+	}
+	syllables(26700 * time.Millisecond)
+	// A quiet stretch shorter than a pause (endpointing is 500 ms),
+	// 26.7–27.1 s, then a dropout of digital silence at 29.0 s.
+	a.silence(400 * time.Millisecond)
+	syllables(29 * time.Second)
+	a.s = append(a.s, make([]int16, 160)...)
+	syllables(34 * time.Second)
+	a.silence(time.Second)
+	if got := time.Duration(len(a.s)) * time.Second / 16000; got < 34*time.Second {
+		t.Fatalf("test audio is %v", got)
+	}
+	us := utterances(segmentAll(SegmenterConfig{}, a.s, 1600, true))
+	if len(us) != 2 {
+		t.Fatalf("%d utterances, want 2", len(us))
+	}
+	end0 := us[0].Start + us[0].Duration()
+	if ov := end0 - us[1].Start; ov != 200*time.Millisecond {
+		t.Errorf("utterances overlap by %v at the cut, want 200ms", ov)
+	}
+	cutAt := us[1].Start + 100*time.Millisecond
+	if !near(cutAt, 26900*time.Millisecond, 30*time.Millisecond) {
+		t.Errorf("cut at %v, want the middle of the quiet stretch, 26.9s", cutAt)
+	}
+	// The overlap is the same audio in both.
+	n := 200 * 16 // samples in 200 ms at 16 kHz
+	tail := us[0].Samples[len(us[0].Samples)-n:]
+	head := us[1].Samples[:n]
+	if !slices.Equal(tail, head) {
+		t.Errorf("the 200 ms at the end of the first utterance are not the start of the second")
+	}
+	i := int(us[1].Start.Seconds() * 16000)
+	if !slices.Equal(head, a.s[i:i+n]) {
+		t.Errorf("the overlap is not the input audio at %v", us[1].Start)
 	}
 }
 

@@ -201,17 +201,18 @@ type Stream struct {
 	running int // workers
 	workers sync.WaitGroup
 
-	qmu      sync.Mutex // guards the delivery state
-	ready    []Event
-	done     map[int]Result // by job sequence number
-	texts    map[int]string // recognised text by job sequence, for prompts
-	next     int            // sequence of the next Result to deliver
-	total    int            // jobs in all, once closed; -1 before
-	replaced []seqResult    // late retries that succeeded, not yet delivered
-	interim  *Result        // the latest interim not yet delivered
-	interSeq int            // the job sequence interim belongs to
-	wake     chan struct{}
-	finished chan struct{} // closed when the dispatcher has closed events
+	qmu        sync.Mutex // guards the delivery state
+	ready      []Event
+	done       map[int]Result // by job sequence number
+	texts      map[int]string // recognised text by job sequence, for prompts
+	next       int            // sequence of the next Result to deliver
+	total      int            // jobs in all, once closed; -1 before
+	replaced   []seqResult    // late retries that succeeded, not yet delivered
+	interim    *Result        // the latest interim not yet delivered
+	interSeq   int            // the job sequence interim belongs to
+	lastResult Result         // the last Result delivered in order
+	wake       chan struct{}
+	finished   chan struct{} // closed when the dispatcher has closed events
 
 	// Late retries of gaps: one goroutine per gap waits out its delays,
 	// and closing tells it to make its last attempt now.
@@ -789,6 +790,12 @@ func (s *Stream) dispatch() {
 			}
 			delete(s.done, s.next)
 			s.next++
+			if l := s.lastResult; !l.SpeechFinal && !l.Gap && !r.Gap && r.Start < l.Start+l.Duration {
+				// A forced cut: the words heard in the overlap by both
+				// utterances go out once.
+				r.Transcript = dedupeSeam(l.Transcript, r.Transcript, r.Start, l.Start+l.Duration)
+			}
+			s.lastResult = r
 			s.ready = append(s.ready, Event{Type: EventResult, At: r.Start, Result: r})
 			if r.SpeechFinal {
 				end := r.Start + r.Duration
