@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // noteSummary is a note as queues list it: everything but the transcript
@@ -175,8 +175,8 @@ func (s *Server) getNote(w http.ResponseWriter, r *http.Request) {
 }
 
 type editBody struct {
-	Version  *int            `json:"version"`
-	Sections []notes.Section `json:"sections"`
+	Version  *int           `json:"version"`
+	Sections []note.Section `json:"sections"`
 }
 
 type versionBody struct {

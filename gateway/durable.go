@@ -16,8 +16,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription"
-	"github.com/scribegate/scribegate/transcription/notes"
 )
 
 // Durability: every session's audio is appended to Options.Audio as it
@@ -52,7 +52,7 @@ const (
 // recordingNotes is what resuming needs of the note service beyond
 // NoteService; *review.Service has it.
 type recordingNotes interface {
-	AppendTranscript(ctx context.Context, id string, utts []notes.Utterance, through int64) error
+	AppendTranscript(ctx context.Context, id string, utts []note.Line, through int64) error
 	SessionNote(ctx context.Context, id string) (*review.Note, error)
 }
 
@@ -398,7 +398,7 @@ func (ss *session) shiftResult(r *transcription.Result) int64 {
 // once Limits.TranscriptSaveInterval has passed since the last append: a
 // commit per utterance, hundreds a second at a thousand sessions, costs
 // more than transcribing a few seconds again after a crash. The pump's.
-func (ss *session) saveUtterance(u *notes.Utterance, through int64) {
+func (ss *session) saveUtterance(u *note.Line, through int64) {
 	if _, ok := ss.srv.opts.Notes.(recordingNotes); !ok || ss.srv.opts.Audio == nil || through <= ss.savedThrough {
 		return
 	}
@@ -572,7 +572,7 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 		acked:      make(chan struct{}, 1),
 		moved:      make(chan struct{}),
 		note:       n,
-		transcript: append([]notes.Utterance(nil), n.Transcript...),
+		transcript: append([]note.Line(nil), n.Transcript...),
 		rebuilt:    true,
 	}
 	ss.claims.Subject = n.Clinician

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // TestReviewAPIFlags: flags are the server's. An edit that changes a dose
@@ -21,13 +21,13 @@ func TestReviewAPIFlags(t *testing.T) {
 	ctx := context.Background()
 	n, err := e.svc.Create(ctx, &review.Note{
 		Clinic: "c1", Clinician: "dr-a", Patient: "p-1", Template: "soap", Connector: "epic-main", State: review.StatePendingReview,
-		Transcript: []notes.Utterance{
+		Transcript: []note.Line{
 			{Index: 0, Speaker: "patient", Text: "my left knee has been swelling for two weeks"},
 			{Index: 1, Speaker: "clinician", Text: "take ibuprofen four hundred milligrams three times a day"},
 		},
-		Draft: notes.Draft{Template: "soap", Drafter: "rules", Sections: []notes.Section{
-			{ID: "subjective", Title: "Subjective", Sentences: []notes.Sentence{{Text: "Left knee swelling for 2 weeks.", Evidence: []int{0}}}},
-			{ID: "plan", Title: "Plan", Sentences: []notes.Sentence{{Text: "Ibuprofen 400 mg three times a day.", Evidence: []int{1}}}},
+		Draft: note.Draft{Template: "soap", Drafter: "rules", Sections: []note.Section{
+			{ID: "subjective", Title: "Subjective", Sentences: []note.Sentence{{Text: "Left knee swelling for 2 weeks.", Evidence: []int{0}}}},
+			{ID: "plan", Title: "Plan", Sentences: []note.Sentence{{Text: "Ibuprofen 400 mg three times a day.", Evidence: []int{1}}}},
 		}},
 	})
 	if err != nil {
@@ -37,8 +37,8 @@ func TestReviewAPIFlags(t *testing.T) {
 	path := "/v1/notes/" + n.ID
 
 	sections := slices.Clone(n.Draft.Sections)
-	sections[0].Sentences = []notes.Sentence{{Text: "Right knee swelling for 2 weeks.", Evidence: []int{0}}}
-	sections[1].Sentences = []notes.Sentence{
+	sections[0].Sentences = []note.Sentence{{Text: "Right knee swelling for 2 weeks.", Evidence: []int{0}}}
+	sections[1].Sentences = []note.Sentence{
 		{Text: "Ibuprofen 800 mg three times a day.", Evidence: []int{1}},
 		{Text: "Ice and rest.", Flags: []string{"sent by the client"}},
 	}
@@ -47,13 +47,13 @@ func TestReviewAPIFlags(t *testing.T) {
 		t.Fatalf("edit: %d", resp.StatusCode)
 	}
 	side, dose, own := got.Draft.Sections[0].Sentences[0], got.Draft.Sections[1].Sentences[0], got.Draft.Sections[1].Sentences[1]
-	if !flagged(side, `side "right"`) || side.Author != notes.AuthorClinician {
+	if !flagged(side, `side "right"`) || side.Author != note.AuthorClinician {
 		t.Errorf("side changed in an edit: %+v, want the clinician's, flagged", side)
 	}
 	if !flagged(dose, "800") {
 		t.Errorf("dose changed in an edit: %+v, want flagged", dose)
 	}
-	if len(own.Flags) != 0 || own.Author != notes.AuthorClinician {
+	if len(own.Flags) != 0 || own.Author != note.AuthorClinician {
 		t.Errorf("the clinician's own sentence: %+v, want theirs without the client's flag", own)
 	}
 
@@ -89,7 +89,7 @@ func TestReviewAPIFlags(t *testing.T) {
 	}
 }
 
-func flagged(s notes.Sentence, want string) bool {
+func flagged(s note.Sentence, want string) bool {
 	for _, f := range s.Flags {
 		if strings.Contains(f, want) {
 			return true

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
@@ -84,8 +85,8 @@ func (toneEngine) Transcribe(ctx context.Context, u transcription.Utterance) (tr
 // failingDrafter stands in for a drafter whose model is down.
 type failingDrafter struct{}
 
-func (failingDrafter) Draft(context.Context, notes.Template, []notes.Utterance) (notes.Draft, error) {
-	return notes.Draft{}, errors.New("model unavailable")
+func (failingDrafter) Draft(context.Context, notes.Template, []note.Line) (note.Draft, error) {
+	return note.Draft{}, errors.New("model unavailable")
 }
 
 // tones makes linear16 audio: for each frequency, 0.8 s of tone then 1 s of
@@ -126,7 +127,7 @@ func newEnv(t testing.TB, mutate func(*Options)) *env {
 	}
 	t.Cleanup(func() { store.Close() })
 	e := &env{t: t, reg: prometheus.NewRegistry()}
-	e.svc = review.NewService(store, review.ServiceOptions{Logger: discard})
+	e.svc = review.NewService(store, review.ServiceOptions{Check: notes.Check, Logger: discard})
 	auth, err := NewAuth(ctx, AuthConfig{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +218,7 @@ type wsMsg struct {
 	RequestID    string          `json:"request_id"`
 	SHA256       string          `json:"sha256"`
 	Channels     int             `json:"channels"`
-	Draft        notes.Draft     `json:"draft"`
+	Draft        note.Draft      `json:"draft"`
 }
 
 // readAll reads messages until the server closes and returns them with the
@@ -795,7 +796,7 @@ func TestReviewAPI(t *testing.T) {
 
 	// Edit with If-Match, then approve the new version.
 	sections := n.Draft.Sections
-	sections[0].Sentences = append(sections[0].Sentences, notes.Sentence{Text: "Typed by the clinician.", Evidence: []int{}})
+	sections[0].Sentences = append(sections[0].Sentences, note.Sentence{Text: "Typed by the clinician.", Evidence: []int{}})
 	resp = e.do("PUT", path, clin, map[string]any{"sections": sections}, &n, "If-Match", fmt.Sprintf(`"v%d"`, v))
 	if resp.StatusCode != 200 || n.Version != v+1 || resp.Header.Get("ETag") != fmt.Sprintf(`"v%d"`, v+1) {
 		t.Fatalf("edit: %d version %d etag %s", resp.StatusCode, n.Version, resp.Header.Get("ETag"))

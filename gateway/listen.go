@@ -24,6 +24,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -396,7 +397,7 @@ type session struct {
 	progressStop func()
 
 	mu         sync.Mutex // guards transcript (the pump appends)
-	transcript []notes.Utterance
+	transcript []note.Line
 
 	hash    hash.Hash
 	created time.Time
@@ -442,7 +443,7 @@ type session struct {
 	// savedThrough (an audio offset); unsaved wait to be appended, up to
 	// unsavedThrough; lastSave is the last append (saveUtterance).
 	savedThrough   int64
-	unsaved        []notes.Utterance
+	unsaved        []note.Line
 	unsavedThrough int64
 	lastSave       time.Time
 
@@ -674,7 +675,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 		ss.send(ss.progressNow("drafting"))
 	}
 	ss.mu.Lock()
-	transcript := append([]notes.Utterance(nil), ss.transcript...)
+	transcript := append([]note.Line(nil), ss.transcript...)
 	ss.mu.Unlock()
 	if ss.discardEmpty(ctx, log, transcript) {
 		return websocket.CloseNormalClosure, ""
@@ -682,7 +683,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 
 	tpl := ss.p.template
 	if err := whileUnavailable(ctx, func() error {
-		_, err := s.opts.Notes.SetDraft(ctx, ss.note.ID, notes.Draft{Template: tpl.ID, Sections: []notes.Section{}}, transcript, review.StateDrafting)
+		_, err := s.opts.Notes.SetDraft(ctx, ss.note.ID, note.Draft{Template: tpl.ID, Sections: []note.Section{}}, transcript, review.StateDrafting)
 		return err
 	}); err != nil {
 		log.Error("store transcript", "error", err)
@@ -748,7 +749,7 @@ type emptyDiscarder interface {
 // came, and its audio record, rather than queue an empty draft. It
 // reports false, doing nothing, when the session has audio or a
 // transcript, or the note service cannot discard.
-func (ss *session) discardEmpty(ctx context.Context, log *slog.Logger, transcript []notes.Utterance) bool {
+func (ss *session) discardEmpty(ctx context.Context, log *slog.Logger, transcript []note.Line) bool {
 	d, ok := ss.srv.opts.Notes.(emptyDiscarder)
 	if !ok || ss.received > 0 || len(transcript) > 0 {
 		return false
@@ -769,10 +770,10 @@ func (ss *session) discardEmpty(ctx context.Context, log *slog.Logger, transcrip
 
 // emptyDraft is the template with nothing filled in, so a note whose
 // drafting failed still reaches the queue and can be written by hand.
-func emptyDraft(t notes.Template) notes.Draft {
-	d := notes.Draft{Template: t.ID, Drafter: "none", Fallback: "drafting failed", Sections: []notes.Section{}}
+func emptyDraft(t notes.Template) note.Draft {
+	d := note.Draft{Template: t.ID, Drafter: "none", Fallback: "drafting failed", Sections: []note.Section{}}
 	for _, sec := range t.Sections {
-		d.Sections = append(d.Sections, notes.Section{ID: sec.ID, Title: sec.Title, Sentences: []notes.Sentence{}})
+		d.Sections = append(d.Sections, note.Section{ID: sec.ID, Title: sec.Title, Sentences: []note.Sentence{}})
 	}
 	return d
 }
@@ -790,10 +791,10 @@ func (ss *session) pump(done chan<- struct{}) {
 			}
 			through := ss.shiftResult(&r)
 			ss.p.dg.shape(&r.Transcript)
-			var u *notes.Utterance
+			var u *note.Line
 			ss.mu.Lock()
 			if r.Transcript.Text != "" || r.Gap {
-				ss.transcript = append(ss.transcript, notes.Utterance{
+				ss.transcript = append(ss.transcript, note.Line{
 					Index: r.Index, Start: r.Start, End: r.Start + r.Duration, Text: r.Transcript.Text, Gap: r.Gap,
 				})
 				u = &ss.transcript[len(ss.transcript)-1]
@@ -832,7 +833,7 @@ func (ss *session) pump(done chan<- struct{}) {
 // utteranceReplacer is what replacing a gap needs of the note service;
 // *review.Service has it.
 type utteranceReplacer interface {
-	ReplaceUtterance(ctx context.Context, id string, u notes.Utterance) (*review.Note, error)
+	ReplaceUtterance(ctx context.Context, id string, u note.Line) (*review.Note, error)
 }
 
 // replaceGap takes in a late retry's result: the gap it replaces is
@@ -842,7 +843,7 @@ type utteranceReplacer interface {
 func (ss *session) replaceGap(r transcription.Result) {
 	ss.shiftResult(&r)
 	ss.p.dg.shape(&r.Transcript)
-	u := notes.Utterance{Index: r.Index, Start: r.Start, End: r.Start + r.Duration, Text: r.Transcript.Text}
+	u := note.Line{Index: r.Index, Start: r.Start, End: r.Start + r.Duration, Text: r.Transcript.Text}
 	found := false
 	ss.mu.Lock()
 	for i := range ss.transcript {

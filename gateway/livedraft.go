@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -181,7 +182,7 @@ func (l *liveDrafts) run() {
 		default:
 		}
 		l.ss.mu.Lock()
-		transcript := append([]notes.Utterance(nil), l.ss.transcript...)
+		transcript := append([]note.Line(nil), l.ss.transcript...)
 		l.ss.mu.Unlock()
 		if len(transcript) == drafted {
 			continue

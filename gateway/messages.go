@@ -8,8 +8,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription"
-	"github.com/scribegate/scribegate/transcription/notes"
 )
 
 // Client → gateway control message types (Deepgram's).
@@ -130,10 +130,10 @@ type metadataMsg struct {
 
 // noteDraftMsg (ours) carries the draft note.
 type noteDraftMsg struct {
-	Type    string      `json:"type"`
-	NoteID  string      `json:"note_id"`
-	Version int         `json:"version"`
-	Draft   notes.Draft `json:"draft"`
+	Type    string     `json:"type"`
+	NoteID  string     `json:"note_id"`
+	Version int        `json:"version"`
+	Draft   note.Draft `json:"draft"`
 	// Live marks a draft sent during the session; the final one (sent
 	// after CloseStream, with NoteReady) has it false.
 	Live bool `json:"live,omitempty"`

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -24,7 +25,7 @@ func queueEnv(t *testing.T) (*env, *review.Service) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	svc := review.NewService(store, review.ServiceOptions{Logger: discard, Events: review.NewLocalBroker()})
+	svc := review.NewService(store, review.ServiceOptions{Check: notes.Check, Logger: discard, Events: review.NewLocalBroker()})
 	e := newEnv(t, func(o *Options) { o.Notes = svc })
 	return e, svc
 }
@@ -40,7 +41,7 @@ func pendingNote(t *testing.T, svc *review.Service, clinician, patient string) *
 }
 
 func sections(text string) map[string]any {
-	return map[string]any{"sections": []notes.Section{{ID: "plan", Title: "Plan", Sentences: []notes.Sentence{{Text: text}}}}}
+	return map[string]any{"sections": []note.Section{{ID: "plan", Title: "Plan", Sentences: []note.Sentence{{Text: text}}}}}
 }
 
 // TestConcurrentEdits: two reviewers edit the same version at once; one

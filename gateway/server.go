@@ -17,6 +17,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/webui"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -26,10 +27,10 @@ import (
 // who may do what to a note.
 type NoteService interface {
 	Create(ctx context.Context, n *review.Note) (*review.Note, error)
-	SetDraft(ctx context.Context, id string, d notes.Draft, transcript []notes.Utterance, state review.State) (*review.Note, error)
+	SetDraft(ctx context.Context, id string, d note.Draft, transcript []note.Line, state review.State) (*review.Note, error)
 	Get(ctx context.Context, a review.Actor, id string) (*review.Note, error)
 	List(ctx context.Context, a review.Actor, q review.Query) (review.Page, error)
-	Edit(ctx context.Context, a review.Actor, id string, version int, sections []notes.Section) (*review.Note, error)
+	Edit(ctx context.Context, a review.Actor, id string, version int, sections []note.Section) (*review.Note, error)
 	Approve(ctx context.Context, a review.Actor, id string, version int, acknowledged ...string) (*review.Note, error)
 	Reject(ctx context.Context, a review.Actor, id string, version int, reason string) (*review.Note, error)
 	RetryPush(ctx context.Context, a review.Actor, id string) (*review.Note, error)

@@ -1,6 +1,6 @@
 package review
 
-import "github.com/scribegate/scribegate/transcription/notes"
+import "github.com/scribegate/scribegate/review/note"
 
 // SentenceChange is one sentence an edit added, removed or rewrote. It
 // names the sentence by section and position, never by its text, so the
@@ -19,10 +19,10 @@ type SentenceChange struct {
 // sections the edit dropped). Sentences are matched by text along their
 // longest common subsequence; a run of removed sentences followed by
 // added ones pairs up as changed.
-func DiffSections(old, new []notes.Section) []SentenceChange {
+func DiffSections(old, new []note.Section) []SentenceChange {
 	var out []SentenceChange
 	seen := map[string]bool{}
-	byID := func(secs []notes.Section, id string) []notes.Sentence {
+	byID := func(secs []note.Section, id string) []note.Sentence {
 		for _, s := range secs {
 			if s.ID == id {
 				return s.Sentences
@@ -43,7 +43,7 @@ func DiffSections(old, new []notes.Section) []SentenceChange {
 	return out
 }
 
-func diffSentences(section string, a, b []notes.Sentence) []SentenceChange {
+func diffSentences(section string, a, b []note.Sentence) []SentenceChange {
 	// lcs[i][j]: the longest common subsequence of a[i:] and b[j:].
 	lcs := make([][]int, len(a)+1)
 	for i := range lcs {

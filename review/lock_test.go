@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription/notes"
 )
 
 func TestLockExpiresAndInforms(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
-	svc := review.NewService(openStore(t), review.ServiceOptions{Now: clk.Now, LockTTL: 2 * time.Minute})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check, Now: clk.Now, LockTTL: 2 * time.Minute})
 	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StatePendingReview})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +55,7 @@ func TestLockExpiresAndInforms(t *testing.T) {
 func TestSubscribeFiltersForClinicians(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	svc := review.NewService(openStore(t), review.ServiceOptions{Events: review.NewLocalBroker()})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check, Events: review.NewLocalBroker()})
 	mine, err := svc.Subscribe(ctx, drB)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +78,7 @@ func TestSubscribeFiltersForClinicians(t *testing.T) {
 	if e := <-mine; e.Clinician != "dr-b" || e.State != review.StatePendingReview || e.Version != 1 {
 		t.Errorf("clinician's event %+v, want only their own note", e)
 	}
-	if _, err := review.NewService(openStore(t), review.ServiceOptions{}).Subscribe(ctx, reviewer); err == nil {
+	if _, err := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check}).Subscribe(ctx, reviewer); err == nil {
 		t.Error("Subscribe without a broker succeeded")
 	}
 }

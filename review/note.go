@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // State is where a note is in its life. The zero value is invalid on purpose.
@@ -85,8 +85,8 @@ type Note struct {
 	// Version counts edits from 1; every change of content makes a new one.
 	Version int `json:"version"`
 
-	Draft      notes.Draft       `json:"draft"`
-	Transcript []notes.Utterance `json:"transcript"`
+	Draft      note.Draft  `json:"draft"`
+	Transcript []note.Line `json:"transcript"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -160,7 +160,7 @@ type Flag struct {
 
 // OpenFlags lists every flag of a draft in order: each must be
 // acknowledged to approve the version.
-func OpenFlags(d notes.Draft) []Flag {
+func OpenFlags(d note.Draft) []Flag {
 	var out []Flag
 	for _, s := range d.Sections {
 		for j, sen := range s.Sentences {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // RoleSystem marks audit entries written by the gateway itself (a session
@@ -61,6 +61,11 @@ type ServiceOptions struct {
 	Events Broker
 	// LockTTL is how long a soft lock lasts unless renewed (2m).
 	LockTTL time.Duration
+	// Check flags what a clinician's edit says that the transcript lines it
+	// cites do not support (transcription/notes.Check in the gateway).
+	// Without it every changed sentence that cites lines is flagged as not
+	// checked, so a reviewer checks it by hand.
+	Check CheckFunc
 }
 
 // Service is the note's life: who may see, edit, approve, reject and retry
@@ -91,12 +96,13 @@ type Service struct {
 	onEnqueue func()
 	events    Broker
 	lockTTL   time.Duration
+	check     CheckFunc
 }
 
 // NewService returns a Service over store.
 func NewService(store Store, opts ServiceOptions) *Service {
 	s := &Service{store: store, now: opts.Now, newID: opts.NewID, log: opts.Logger, onEnqueue: opts.OnEnqueue,
-		events: opts.Events, lockTTL: opts.LockTTL}
+		events: opts.Events, lockTTL: opts.LockTTL, check: opts.Check}
 	if s.lockTTL <= 0 {
 		s.lockTTL = 2 * time.Minute
 	}
@@ -170,7 +176,7 @@ func (s *Service) Create(ctx context.Context, n *Note) (*Note, error) {
 // and moves a recording or drafting note to state, which must be drafting
 // (more to come) or pending_review (ready for the clinician). It makes a
 // new version.
-func (s *Service) SetDraft(ctx context.Context, id string, d notes.Draft, transcript []notes.Utterance, state State) (*Note, error) {
+func (s *Service) SetDraft(ctx context.Context, id string, d note.Draft, transcript []note.Line, state State) (*Note, error) {
 	if state != StateDrafting && state != StatePendingReview {
 		return nil, fmt.Errorf("%w: a draft cannot move a note to state %q", ErrInvalid, state)
 	}
@@ -269,7 +275,7 @@ func (s *Service) Counts(ctx context.Context, a Actor) (map[State]int, error) {
 // approval. It is allowed on a note pending review, on one whose push
 // failed (to correct what the EHR refused) and on a pushed one (an
 // amendment). version must be the current one.
-func (s *Service) Edit(ctx context.Context, a Actor, id string, version int, sections []notes.Section) (*Note, error) {
+func (s *Service) Edit(ctx context.Context, a Actor, id string, version int, sections []note.Section) (*Note, error) {
 	for i, sec := range sections {
 		if sec.ID == "" {
 			return nil, fmt.Errorf("%w: section %d has no id", ErrInvalid, i)
@@ -288,7 +294,7 @@ func (s *Service) Edit(ctx context.Context, a Actor, id string, version int, sec
 			return nil, &StateError{Action: "edit", State: n.State}
 		}
 		e := s.entry(n, a, action, now)
-		revised := notes.Revise(n.Draft.Sections, sections, n.Transcript)
+		revised := revise(n.Draft.Sections, sections, n.Transcript, s.check)
 		e.Changes = DiffSections(n.Draft.Sections, revised)
 		n.Draft.Sections = revised
 		n.Version++

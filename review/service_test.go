@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -56,15 +57,15 @@ var (
 
 const secretText = "Patient reports chest pain radiating to the left arm."
 
-func sampleDraft() notes.Draft {
-	return notes.Draft{Template: "soap", Drafter: "rules", Sections: []notes.Section{
-		{ID: "subjective", Title: "Subjective", Sentences: []notes.Sentence{{Text: secretText, Evidence: []int{0}}}},
-		{ID: "plan", Title: "Plan", Sentences: []notes.Sentence{{Text: "ECG today.", Evidence: []int{1}}}},
+func sampleDraft() note.Draft {
+	return note.Draft{Template: "soap", Drafter: "rules", Sections: []note.Section{
+		{ID: "subjective", Title: "Subjective", Sentences: []note.Sentence{{Text: secretText, Evidence: []int{0}}}},
+		{ID: "plan", Title: "Plan", Sentences: []note.Sentence{{Text: "ECG today.", Evidence: []int{1}}}},
 	}}
 }
 
-func sampleTranscript() []notes.Utterance {
-	return []notes.Utterance{
+func sampleTranscript() []note.Line {
+	return []note.Line{
 		{Index: 0, Speaker: "patient", Text: "I have chest pain going down my left arm"},
 		{Index: 1, Speaker: "clinician", Text: "We'll do an ECG today"},
 	}
@@ -89,7 +90,7 @@ func pending(t *testing.T, svc *review.Service) *review.Note {
 func TestCreate(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
-	svc := review.NewService(openStore(t), review.ServiceOptions{Now: clk.Now})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check, Now: clk.Now})
 	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateRecording, Version: 7, ApprovedVersion: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +124,7 @@ func TestCreate(t *testing.T) {
 
 func TestSetDraft(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
 	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateRecording})
 	if err != nil {
 		t.Fatal(err)
@@ -140,17 +141,17 @@ func TestSetDraft(t *testing.T) {
 		t.Fatalf("SetDraft pending_review: %+v %v", n, err)
 	}
 	var se *review.StateError
-	if _, err := svc.SetDraft(ctx, n.ID, notes.Draft{}, nil, review.StatePendingReview); !errors.As(err, &se) {
+	if _, err := svc.SetDraft(ctx, n.ID, note.Draft{}, nil, review.StatePendingReview); !errors.As(err, &se) {
 		t.Errorf("SetDraft over a note pending review = %v, want StateError (a drafter must not overwrite the clinician's work)", err)
 	}
-	if _, err := svc.SetDraft(ctx, "missing", notes.Draft{}, nil, review.StateDrafting); !errors.Is(err, review.ErrNotFound) {
+	if _, err := svc.SetDraft(ctx, "missing", note.Draft{}, nil, review.StateDrafting); !errors.Is(err, review.ErrNotFound) {
 		t.Errorf("SetDraft unknown = %v", err)
 	}
 }
 
 func TestVisibility(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
 	n := pending(t, svc)
 	for _, a := range []review.Actor{drA, reviewer, admin} {
 		if _, err := svc.Get(ctx, a, n.ID); err != nil {
@@ -197,7 +198,7 @@ func TestVisibility(t *testing.T) {
 func TestList(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
-	svc := review.NewService(openStore(t), review.ServiceOptions{Now: clk.Now})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check, Now: clk.Now})
 	mk := func(clinic, clinician string) string {
 		clk.Advance(time.Second)
 		n, err := svc.Create(ctx, &review.Note{Clinic: clinic, Clinician: clinician, Patient: "p", State: review.StatePendingReview})
@@ -234,7 +235,7 @@ func TestList(t *testing.T) {
 }
 
 func TestListBadCursorIsInvalid(t *testing.T) {
-	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
 	_, err := svc.List(context.Background(), reviewer, review.Query{Cursor: "%%%"})
 	if !errors.Is(err, review.ErrInvalid) || !errors.Is(err, review.ErrBadCursor) {
 		t.Errorf("bad cursor = %v, want ErrInvalid and ErrBadCursor", err)
@@ -243,7 +244,7 @@ func TestListBadCursorIsInvalid(t *testing.T) {
 
 func TestCounts(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
 	n := pending(t, svc)
 	pending(t, svc)
 	if _, err := svc.Approve(ctx, drA, n.ID, n.Version); err != nil {
@@ -269,7 +270,7 @@ func TestEditApproveFlow(t *testing.T) {
 	clk := newClock()
 	st := openStore(t)
 	enqueued := 0
-	svc := review.NewService(st, review.ServiceOptions{Now: clk.Now, OnEnqueue: func() { enqueued++ }})
+	svc := review.NewService(st, review.ServiceOptions{Check: notes.Check, Now: clk.Now, OnEnqueue: func() { enqueued++ }})
 	n := pending(t, svc)
 	if n.Version != 2 {
 		t.Fatalf("drafted version %d", n.Version)
@@ -279,11 +280,11 @@ func TestEditApproveFlow(t *testing.T) {
 	if _, err := svc.Edit(ctx, drA, n.ID, 1, sampleDraft().Sections); !errors.As(err, &ve) || ve.Current != 2 {
 		t.Errorf("stale edit = %v, want VersionError current 2", err)
 	}
-	if _, err := svc.Edit(ctx, drA, n.ID, 2, []notes.Section{{Title: "no id"}}); !errors.Is(err, review.ErrInvalid) {
+	if _, err := svc.Edit(ctx, drA, n.ID, 2, []note.Section{{Title: "no id"}}); !errors.Is(err, review.ErrInvalid) {
 		t.Errorf("edit with a section without id = %v", err)
 	}
 	edited := sampleDraft().Sections
-	edited[1].Sentences = append(edited[1].Sentences, notes.Sentence{Text: "Review in one week."})
+	edited[1].Sentences = append(edited[1].Sentences, note.Sentence{Text: "Review in one week."})
 	n, err := svc.Edit(ctx, reviewer, n.ID, 2, edited)
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +358,7 @@ func TestEditApproveFlow(t *testing.T) {
 
 func TestRejectKeepsReasonOutOfAudit(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
 	n := pending(t, svc)
 	if _, err := svc.Get(ctx, drA, n.ID); err != nil {
 		t.Fatal(err)
@@ -385,7 +386,7 @@ func TestRejectKeepsReasonOutOfAudit(t *testing.T) {
 
 func TestConcurrentApproveAndEdit(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
 	for range 5 {
 		n := pending(t, svc)
 		var wg sync.WaitGroup
@@ -416,16 +417,16 @@ func TestConcurrentApproveAndEdit(t *testing.T) {
 // checked against its citations; a client's flags and author are dropped.
 func TestEditSetsFlagsAndAuthorship(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
 	n := pending(t, svc)
 	sections := sampleDraft().Sections
 	// Unchanged drafted sentence, with flags and authorship a client made up.
 	sections[0].Sentences[0].Flags = []string{"made up by the client"}
-	sections[0].Sentences[0].Author = notes.AuthorClinician
+	sections[0].Sentences[0].Author = note.AuthorClinician
 	// Changed side, citing the same utterance.
-	sections[1].Sentences[0] = notes.Sentence{Text: "ECG of the right arm today.", Evidence: []int{1}, Author: ""}
+	sections[1].Sentences[0] = note.Sentence{Text: "ECG of the right arm today.", Evidence: []int{1}, Author: ""}
 	// A sentence of the clinician's own, citing nothing.
-	sections[1].Sentences = append(sections[1].Sentences, notes.Sentence{Text: "Discussed return precautions.", Flags: []string{"x"}})
+	sections[1].Sentences = append(sections[1].Sentences, note.Sentence{Text: "Discussed return precautions.", Flags: []string{"x"}})
 	n, err := svc.Edit(ctx, drA, n.ID, n.Version, sections)
 	if err != nil {
 		t.Fatal(err)
@@ -435,11 +436,11 @@ func TestEditSetsFlagsAndAuthorship(t *testing.T) {
 		t.Errorf("unchanged drafted sentence = %+v, want the drafter's, without the client's flag", kept)
 	}
 	edited := n.Draft.Sections[1].Sentences[0]
-	if edited.Author != notes.AuthorClinician || len(edited.Flags) != 1 || !strings.Contains(edited.Flags[0], `side "right"`) {
+	if edited.Author != note.AuthorClinician || len(edited.Flags) != 1 || !strings.Contains(edited.Flags[0], `side "right"`) {
 		t.Errorf("edited sentence = %+v, want the clinician's with a side flag", edited)
 	}
 	own := n.Draft.Sections[1].Sentences[1]
-	if own.Author != notes.AuthorClinician || len(own.Flags) != 0 {
+	if own.Author != note.AuthorClinician || len(own.Flags) != 0 {
 		t.Errorf("clinician's own sentence = %+v, want theirs and not flagged", own)
 	}
 
@@ -452,8 +453,34 @@ func TestEditSetsFlagsAndAuthorship(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := n.Draft.Sections[1].Sentences[0]; s.Author != notes.AuthorClinician || len(s.Flags) != 1 {
+	if s := n.Draft.Sections[1].Sentences[0]; s.Author != note.AuthorClinician || len(s.Flags) != 1 {
 		t.Errorf("re-saved edited sentence = %+v", s)
+	}
+}
+
+// TestEditWithoutCheck: a Service given no support check flags every
+// sentence an edit changed and that cites lines, so that nothing unchecked
+// is approved without a clinician seeing it; unchanged sentences and a
+// clinician's own uncited ones stay unflagged.
+func TestEditWithoutCheck(t *testing.T) {
+	ctx := context.Background()
+	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	n := pending(t, svc)
+	sections := sampleDraft().Sections
+	sections[1].Sentences[0] = note.Sentence{Text: "ECG of the left arm today.", Evidence: []int{1}}
+	sections[1].Sentences = append(sections[1].Sentences, note.Sentence{Text: "Discussed return precautions."})
+	n, err := svc.Edit(ctx, drA, n.ID, n.Version, sections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept := n.Draft.Sections[0].Sentences[0]; len(kept.Flags) != 0 {
+		t.Errorf("unchanged sentence = %+v, want no flag", kept)
+	}
+	if edited := n.Draft.Sections[1].Sentences[0]; len(edited.Flags) != 1 || !strings.Contains(edited.Flags[0], "not checked") {
+		t.Errorf("edited sentence = %+v, want a not-checked flag", edited)
+	}
+	if own := n.Draft.Sections[1].Sentences[1]; len(own.Flags) != 0 {
+		t.Errorf("clinician's own sentence = %+v, want no flag", own)
 	}
 }
 
@@ -461,10 +488,10 @@ func TestEditSetsFlagsAndAuthorship(t *testing.T) {
 // with each flag acknowledged by id, and the audit entry names them.
 func TestApproveAcknowledgesFlags(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{})
+	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
 	n := pending(t, svc)
 	sections := sampleDraft().Sections
-	sections[1].Sentences[0] = notes.Sentence{Text: "ECG of the left arm today.", Evidence: []int{1}}
+	sections[1].Sentences[0] = note.Sentence{Text: "ECG of the left arm today.", Evidence: []int{1}}
 	n, err := svc.Edit(ctx, drA, n.ID, n.Version, sections)
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // Recording is the streaming state of a note still being recorded, kept
@@ -42,7 +42,7 @@ type Recording struct {
 // audit entry: a recording note is nobody's to read or edit yet, and a
 // session appends its utterances every few seconds as they come. SessionNote returns the note with
 // the log applied; SetDraft, storing the whole transcript, ends the log.
-func (s *Service) AppendTranscript(ctx context.Context, id string, utts []notes.Utterance, through int64) error {
+func (s *Service) AppendTranscript(ctx context.Context, id string, utts []note.Line, through int64) error {
 	if err := s.store.AppendTranscript(ctx, id, utts, through); err != nil {
 		var se *StateError
 		if errors.Is(err, ErrNotFound) || errors.As(err, &se) {
@@ -81,7 +81,7 @@ func (s *Service) SessionNote(ctx context.Context, id string) (*Note, error) {
 // with a new Index is appended; one with the Index of a gap replaces the
 // gap (ReplaceUtterance logged it), or removes it when it has no text;
 // one with the Index of recognised words changes nothing.
-func applyTranscript(t []notes.Utterance, log []notes.Utterance) []notes.Utterance {
+func applyTranscript(t []note.Line, log []note.Line) []note.Line {
 	if len(log) == 0 {
 		return t
 	}
@@ -105,7 +105,7 @@ func applyTranscript(t []notes.Utterance, log []notes.Utterance) []notes.Utteran
 		}
 	}
 	if removed {
-		t = slices.DeleteFunc(t, func(u notes.Utterance) bool { return u.Index == -1 })
+		t = slices.DeleteFunc(t, func(u note.Line) bool { return u.Index == -1 })
 	}
 	return t
 }
@@ -117,7 +117,7 @@ func applyTranscript(t []notes.Utterance, log []notes.Utterance) []notes.Utteran
 // Text removes the gap (the engine heard no speech there); a note without
 // that gap is left alone and ErrInvalid returned. The replacement is
 // appended to the transcript log, moving no offset.
-func (s *Service) ReplaceUtterance(ctx context.Context, id string, u notes.Utterance) (*Note, error) {
+func (s *Service) ReplaceUtterance(ctx context.Context, id string, u note.Line) (*Note, error) {
 	n, err := s.SessionNote(ctx, id)
 	if err != nil {
 		return nil, err
@@ -125,15 +125,15 @@ func (s *Service) ReplaceUtterance(ctx context.Context, id string, u notes.Utter
 	if n.State != StateRecording {
 		return nil, &StateError{Action: "replace an utterance of", State: n.State}
 	}
-	i := slices.IndexFunc(n.Transcript, func(t notes.Utterance) bool { return t.Index == u.Index && t.Gap })
+	i := slices.IndexFunc(n.Transcript, func(t note.Line) bool { return t.Index == u.Index && t.Gap })
 	if i < 0 {
 		return nil, fmt.Errorf("%w: no gap with index %d", ErrInvalid, u.Index)
 	}
 	u.Gap = false
-	if err := s.AppendTranscript(ctx, id, []notes.Utterance{u}, 0); err != nil {
+	if err := s.AppendTranscript(ctx, id, []note.Line{u}, 0); err != nil {
 		return nil, err
 	}
-	n.Transcript = applyTranscript(n.Transcript, []notes.Utterance{u})
+	n.Transcript = applyTranscript(n.Transcript, []note.Line{u})
 	return n, nil
 }
 

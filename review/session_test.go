@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 func TestAppendTranscript(t *testing.T) {
@@ -19,13 +19,13 @@ func TestAppendTranscript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := func(i int) notes.Utterance {
-		return notes.Utterance{Index: i, Start: time.Duration(i) * time.Second, End: time.Duration(i+1) * time.Second, Text: "words"}
+	u := func(i int) note.Line {
+		return note.Line{Index: i, Start: time.Duration(i) * time.Second, End: time.Duration(i+1) * time.Second, Text: "words"}
 	}
-	if err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(0)}, 32000); err != nil {
+	if err := svc.AppendTranscript(ctx, n.ID, []note.Line{u(0)}, 32000); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(1)}, 64000); err != nil {
+	if err := svc.AppendTranscript(ctx, n.ID, []note.Line{u(1)}, 64000); err != nil {
 		t.Fatal(err)
 	}
 	// A late, smaller offset (a stale writer) does not move it back.
@@ -40,14 +40,14 @@ func TestAppendTranscript(t *testing.T) {
 		got.Recording.SampleRate != 16000 || got.Version != 1 {
 		t.Fatalf("after appends: transcript %d, recording %+v, version %d", len(got.Transcript), got.Recording, got.Version)
 	}
-	if _, err := svc.SetDraft(ctx, n.ID, notes.Draft{Template: "soap"}, got.Transcript, review.StatePendingReview); err != nil {
+	if _, err := svc.SetDraft(ctx, n.ID, note.Draft{Template: "soap"}, got.Transcript, review.StatePendingReview); err != nil {
 		t.Fatal(err)
 	}
 	var se *review.StateError
-	if err := svc.AppendTranscript(ctx, n.ID, []notes.Utterance{u(2)}, 96000); !errors.As(err, &se) {
+	if err := svc.AppendTranscript(ctx, n.ID, []note.Line{u(2)}, 96000); !errors.As(err, &se) {
 		t.Errorf("append after drafting: %v, want a StateError", err)
 	}
-	if err := svc.AppendTranscript(ctx, "nope", []notes.Utterance{u(0)}, 32000); !errors.Is(err, review.ErrNotFound) {
+	if err := svc.AppendTranscript(ctx, "nope", []note.Line{u(0)}, 32000); !errors.Is(err, review.ErrNotFound) {
 		t.Errorf("append to an unknown note: %v, want ErrNotFound", err)
 	}
 	if _, err := svc.SessionNote(ctx, "nope"); !errors.Is(err, review.ErrNotFound) {
@@ -63,7 +63,7 @@ func TestReplaceUtterance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	utts := []notes.Utterance{
+	utts := []note.Line{
 		{Index: 0, Text: "words"},
 		{Index: 1, Text: "[inaudible 00:01–00:02: transcription failed]", Gap: true},
 		{Index: 2, Text: "more words"},
@@ -72,17 +72,17 @@ func TestReplaceUtterance(t *testing.T) {
 	if err := svc.AppendTranscript(ctx, n.ID, utts, 128000); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.ReplaceUtterance(ctx, n.ID, notes.Utterance{Index: 1, Text: "recovered"}); err != nil {
+	if _, err := svc.ReplaceUtterance(ctx, n.ID, note.Line{Index: 1, Text: "recovered"}); err != nil {
 		t.Fatal(err)
 	}
 	// Recognised words are never overwritten, and a gap is replaced once.
 	for _, i := range []int{0, 1} {
-		if _, err := svc.ReplaceUtterance(ctx, n.ID, notes.Utterance{Index: i, Text: "again"}); !errors.Is(err, review.ErrInvalid) {
+		if _, err := svc.ReplaceUtterance(ctx, n.ID, note.Line{Index: i, Text: "again"}); !errors.Is(err, review.ErrInvalid) {
 			t.Errorf("replacing utterance %d that is no gap: %v, want ErrInvalid", i, err)
 		}
 	}
 	// No speech after all: the gap goes.
-	if _, err := svc.ReplaceUtterance(ctx, n.ID, notes.Utterance{Index: 3}); err != nil {
+	if _, err := svc.ReplaceUtterance(ctx, n.ID, note.Line{Index: 3}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := svc.SessionNote(ctx, n.ID)
@@ -93,34 +93,34 @@ func TestReplaceUtterance(t *testing.T) {
 		got.Recording.Transcribed != 128000 {
 		t.Fatalf("transcript %+v, recording %+v", got.Transcript, got.Recording)
 	}
-	if _, err := svc.SetDraft(ctx, n.ID, notes.Draft{Template: "soap"}, got.Transcript, review.StatePendingReview); err != nil {
+	if _, err := svc.SetDraft(ctx, n.ID, note.Draft{Template: "soap"}, got.Transcript, review.StatePendingReview); err != nil {
 		t.Fatal(err)
 	}
 	var se *review.StateError
-	if _, err := svc.ReplaceUtterance(ctx, n.ID, notes.Utterance{Index: 1, Text: "late"}); !errors.As(err, &se) {
+	if _, err := svc.ReplaceUtterance(ctx, n.ID, note.Line{Index: 1, Text: "late"}); !errors.As(err, &se) {
 		t.Errorf("replace after drafting: %v, want a StateError", err)
 	}
 }
 
 func TestApplyTranscript(t *testing.T) {
-	u := func(i int, text string) notes.Utterance { return notes.Utterance{Index: i, Text: text} }
-	gap := func(i int) notes.Utterance { return notes.Utterance{Index: i, Text: "[inaudible]", Gap: true} }
+	u := func(i int, text string) note.Line { return note.Line{Index: i, Text: text} }
+	gap := func(i int) note.Line { return note.Line{Index: i, Text: "[inaudible]", Gap: true} }
 	tests := []struct {
 		name string
-		note []notes.Utterance // in the note's body (written by an earlier build)
-		log  []notes.Utterance
-		want []notes.Utterance
+		note []note.Line // in the note's body (written by an earlier build)
+		log  []note.Line
+		want []note.Line
 	}{
-		{"log only", nil, []notes.Utterance{u(0, "a"), u(1, "b")}, []notes.Utterance{u(0, "a"), u(1, "b")}},
-		{"body then log", []notes.Utterance{u(0, "a")}, []notes.Utterance{u(1, "b")}, []notes.Utterance{u(0, "a"), u(1, "b")}},
-		{"gap replaced in place", nil, []notes.Utterance{u(0, "a"), gap(1), u(2, "c"), u(1, "b")}, []notes.Utterance{u(0, "a"), u(1, "b"), u(2, "c")}},
-		{"gap in the body replaced", []notes.Utterance{gap(0)}, []notes.Utterance{u(0, "a")}, []notes.Utterance{u(0, "a")}},
-		{"gap removed", nil, []notes.Utterance{gap(0), u(1, "b"), {Index: 0}}, []notes.Utterance{u(1, "b")}},
-		{"words never overwritten", nil, []notes.Utterance{u(0, "a"), u(0, "other")}, []notes.Utterance{u(0, "a")}},
+		{"log only", nil, []note.Line{u(0, "a"), u(1, "b")}, []note.Line{u(0, "a"), u(1, "b")}},
+		{"body then log", []note.Line{u(0, "a")}, []note.Line{u(1, "b")}, []note.Line{u(0, "a"), u(1, "b")}},
+		{"gap replaced in place", nil, []note.Line{u(0, "a"), gap(1), u(2, "c"), u(1, "b")}, []note.Line{u(0, "a"), u(1, "b"), u(2, "c")}},
+		{"gap in the body replaced", []note.Line{gap(0)}, []note.Line{u(0, "a")}, []note.Line{u(0, "a")}},
+		{"gap removed", nil, []note.Line{gap(0), u(1, "b"), {Index: 0}}, []note.Line{u(1, "b")}},
+		{"words never overwritten", nil, []note.Line{u(0, "a"), u(0, "other")}, []note.Line{u(0, "a")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := review.ApplyTranscript(append([]notes.Utterance(nil), tc.note...), tc.log)
+			got := review.ApplyTranscript(append([]note.Line(nil), tc.note...), tc.log)
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // Store is the persistence a Service and a Worker need. Every method is
@@ -47,13 +47,13 @@ type Store interface {
 	// nothing is ever appended to a note that has moved on. UpdateNote
 	// drops the log when it stores the note in any state but recording,
 	// and DeleteNote drops it with the note.
-	AppendTranscript(ctx context.Context, noteID string, utts []notes.Utterance, through int64) error
+	AppendTranscript(ctx context.Context, noteID string, utts []note.Line, through int64) error
 
 	// ReadTranscript returns the note's transcript log: the utterances in
 	// the order appended, and the largest through appended (a smaller one
 	// appended later never moves it back). A note with no log has none:
 	// nil and 0, not an error.
-	ReadTranscript(ctx context.Context, noteID string) ([]notes.Utterance, int64, error)
+	ReadTranscript(ctx context.Context, noteID string) ([]note.Line, int64, error)
 
 	// ListNotes returns one clinic's notes matching q, oldest first
 	// (CreatedAt, then ID), at most q.Limit (DefaultLimit when zero), and a

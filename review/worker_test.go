@@ -14,6 +14,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -66,7 +67,7 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	clk := newClock()
 	st := openStore(t)
-	return &rig{clk: clk, store: st, svc: review.NewService(st, review.ServiceOptions{Now: clk.Now}), ehr: newEHR()}
+	return &rig{clk: clk, store: st, svc: review.NewService(st, review.ServiceOptions{Check: notes.Check, Now: clk.Now}), ehr: newEHR()}
 }
 
 func (r *rig) worker(id string, maxAttempts int) *review.Worker {
@@ -359,7 +360,7 @@ func TestKickWakesWorker(t *testing.T) {
 	st := openStore(t)
 	e := newEHR()
 	w := review.NewWorker(st, e, review.WorkerOptions{PollInterval: time.Hour, Now: clk.Now})
-	svc := review.NewService(st, review.ServiceOptions{Now: clk.Now, OnEnqueue: w.Kick})
+	svc := review.NewService(st, review.ServiceOptions{Check: notes.Check, Now: clk.Now, OnEnqueue: w.Kick})
 	r := &rig{clk: clk, store: st, svc: svc, ehr: e}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -455,7 +456,7 @@ func TestAmendmentAfterPush(t *testing.T) {
 	}
 	// "3 hours" is not in the cited utterance: the edit is flagged, and
 	// the amendment is approved with the flag acknowledged.
-	if got := n.Draft.Sections[1].Sentences[0]; len(got.Flags) == 0 || got.Author != notes.AuthorClinician {
+	if got := n.Draft.Sections[1].Sentences[0]; len(got.Flags) == 0 || got.Author != note.AuthorClinician {
 		t.Errorf("edited sentence %+v: want the clinician's, flagged", got)
 	}
 	var ack []string

@@ -112,7 +112,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		Logger:      log,
 		Events:      broker,
 	})
-	a.notes = review.NewService(a.store, review.ServiceOptions{Logger: log, OnEnqueue: a.worker.Kick, Events: broker})
+	a.notes = review.NewService(a.store, review.ServiceOptions{Logger: log, OnEnqueue: a.worker.Kick, Events: broker, Check: notes.Check})
 	// Audio is sealed on its way to either store (and, with no keys,
 	// audio that was sealed fails to read rather than be read as sound).
 	audio := sealed.Audio(a.store, keys)

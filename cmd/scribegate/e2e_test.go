@@ -24,7 +24,7 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/openaitest"
 )
 
@@ -134,15 +134,15 @@ func approval(n noteView) map[string]any {
 
 // noteView is the part of GET /v1/notes/{id} the tests read.
 type noteView struct {
-	ID         string            `json:"id"`
-	State      string            `json:"state"`
-	Version    int               `json:"version"`
-	Patient    string            `json:"patient"`
-	Encounter  string            `json:"encounter"`
-	ExternalID string            `json:"external_id"`
-	PushError  string            `json:"push_error"`
-	Draft      notes.Draft       `json:"draft"`
-	Transcript []notes.Utterance `json:"transcript"`
+	ID         string      `json:"id"`
+	State      string      `json:"state"`
+	Version    int         `json:"version"`
+	Patient    string      `json:"patient"`
+	Encounter  string      `json:"encounter"`
+	ExternalID string      `json:"external_id"`
+	PushError  string      `json:"push_error"`
+	Draft      note.Draft  `json:"draft"`
+	Transcript []note.Line `json:"transcript"`
 }
 
 type apiError struct {
@@ -375,7 +375,7 @@ connectors:
 	// A correction after the push is a new version, approved again and
 	// filed as an amendment that replaces the first document.
 	sections := pushed.Draft.Sections
-	sections[0].Sentences = append(sections[0].Sentences, notes.Sentence{Text: "Correction: pain began after a fall from a ladder."})
+	sections[0].Sentences = append(sections[0].Sentences, note.Sentence{Text: "Correction: pain began after a fall from a ladder."})
 	var edited noteView
 	if st := g.call(t, "PUT", "/v1/notes/"+out.NoteID, clin, map[string]any{"version": pushed.Version, "sections": sections}, &edited); st != http.StatusOK {
 		t.Fatalf("amend: status %d", st)

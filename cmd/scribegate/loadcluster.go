@@ -24,9 +24,9 @@ import (
 
 	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/redisstore"
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
-	"github.com/scribegate/scribegate/transcription/notes"
 )
 
 // The scale-out harness (`scribegate load -instances N`): N gateway
@@ -271,7 +271,7 @@ func seedNotes(ctx context.Context, s *redisstore.Store, n int) ([]string, error
 		ids[i] = review.NewID()
 		ns[i] = &review.Note{ID: ids[i], Clinic: "load", Clinician: "load-approvals", Patient: fmt.Sprint("p", i), Connector: "file",
 			Template: "soap", State: review.StatePendingReview, Version: 1, CreatedAt: now, UpdatedAt: now,
-			Draft: notes.Draft{Template: "soap", Sections: []notes.Section{}}}
+			Draft: note.Draft{Template: "soap", Sections: []note.Section{}}}
 	}
 	for i := 0; i < n; i += 500 {
 		if err := s.ImportNotes(ctx, ns[i:min(n, i+500)]); err != nil {
@@ -559,7 +559,7 @@ func waitNote(ctx context.Context, s *redisstore.Store, id string) (*review.Note
 
 // repeatedUtterance reports an utterance transcribed twice: an Index
 // seen again, or a stretch of audio two utterances cover.
-func repeatedUtterance(t []notes.Utterance) bool {
+func repeatedUtterance(t []note.Line) bool {
 	seen := map[int]bool{}
 	for _, u := range t {
 		if seen[u.Index] {
@@ -568,7 +568,7 @@ func repeatedUtterance(t []notes.Utterance) bool {
 		seen[u.Index] = true
 	}
 	s := slices.Clone(t)
-	slices.SortFunc(s, func(a, b notes.Utterance) int { return int(a.Start - b.Start) })
+	slices.SortFunc(s, func(a, b note.Line) int { return int(a.Start - b.Start) })
 	for i := 1; i < len(s); i++ {
 		if s[i].Start < s[i-1].End {
 			return true

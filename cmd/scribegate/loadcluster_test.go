@@ -6,24 +6,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // TestRepeatedUtterance: the harness's check for an utterance
 // transcribed twice catches a repeated index and overlapping audio, and
 // passes a transcript without either.
 func TestRepeatedUtterance(t *testing.T) {
-	u := func(i int, from, to time.Duration) notes.Utterance {
-		return notes.Utterance{Index: i, Start: from, End: to}
+	u := func(i int, from, to time.Duration) note.Line {
+		return note.Line{Index: i, Start: from, End: to}
 	}
 	for _, c := range []struct {
 		name string
-		t    []notes.Utterance
+		t    []note.Line
 		want bool
 	}{
-		{"distinct", []notes.Utterance{u(0, 0, time.Second), u(1, time.Second, 2*time.Second)}, false},
-		{"index twice", []notes.Utterance{u(0, 0, time.Second), u(0, 2*time.Second, 3*time.Second)}, true},
-		{"audio twice", []notes.Utterance{u(0, 0, 2*time.Second), u(1, time.Second, 3*time.Second)}, true},
+		{"distinct", []note.Line{u(0, 0, time.Second), u(1, time.Second, 2*time.Second)}, false},
+		{"index twice", []note.Line{u(0, 0, time.Second), u(0, 2*time.Second, 3*time.Second)}, true},
+		{"audio twice", []note.Line{u(0, 0, 2*time.Second), u(1, time.Second, 3*time.Second)}, true},
 	} {
 		if got := repeatedUtterance(c.t); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)

@@ -13,9 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/redisstore"
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
-	"github.com/scribegate/scribegate/transcription/notes"
 )
 
 // TestStoreOutage runs a gateway on a Redis primary whose writes must be
@@ -52,7 +52,7 @@ store: {driver: redis, redis_url: "`+redisURL+`", redis_replicas: 1, redis_repli
 	now := time.Now().UTC()
 	n := &review.Note{ID: review.NewID(), Clinic: "c1", Clinician: "dr-a", Patient: "p1", Connector: "file", Template: "soap",
 		State: review.StatePendingReview, Version: 1, CreatedAt: now, UpdatedAt: now,
-		Draft: notes.Draft{Template: "soap", Sections: []notes.Section{}}}
+		Draft: note.Draft{Template: "soap", Sections: []note.Section{}}}
 	if err := st.CreateNote(ctx, n, nil); err != nil {
 		t.Fatal(err)
 	}

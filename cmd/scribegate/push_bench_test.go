@@ -19,6 +19,7 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -114,9 +115,9 @@ func pendingNote(b testing.TB, svc *review.Service, i int) *review.Note {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr := []notes.Utterance{{Index: 0, Text: "my right knee has hurt for two weeks"}}
-	d := notes.Draft{Template: "soap", Drafter: "rules", Sections: []notes.Section{
-		{ID: "subjective", Title: "Subjective", Sentences: []notes.Sentence{{Text: "Right knee pain for 2 weeks.", Evidence: []int{0}}}},
+	tr := []note.Line{{Index: 0, Text: "my right knee has hurt for two weeks"}}
+	d := note.Draft{Template: "soap", Drafter: "rules", Sections: []note.Section{
+		{ID: "subjective", Title: "Subjective", Sentences: []note.Sentence{{Text: "Right knee pain for 2 weeks.", Evidence: []int{0}}}},
 	}}
 	n, err = svc.SetDraft(ctx, n.ID, d, tr, review.StatePendingReview)
 	if err != nil {

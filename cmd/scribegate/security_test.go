@@ -30,6 +30,7 @@ import (
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/file"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -76,7 +77,7 @@ func TestNoCrossClinicFiling(t *testing.T) {
 		return &review.Note{ID: "n-" + clinic, Clinic: clinic, Clinician: "dr", Patient: "p-1", Template: "soap",
 			Connector: conn, State: review.StatePushing, Version: 1, ApprovedVersion: 1, ApprovedBy: "dr",
 			ApprovedAt: time.Now(), CreatedAt: time.Now(),
-			Draft: notes.Draft{Sections: []notes.Section{{ID: "plan", Title: "Plan", Sentences: []notes.Sentence{{Text: "Rest."}}}}}}
+			Draft: note.Draft{Sections: []note.Section{{ID: "plan", Title: "Plan", Sentences: []note.Sentence{{Text: "Rest."}}}}}}
 	}
 	if _, err := p.Push(context.Background(), note("clinic-a", "files-b")); !review.IsPermanent(err) {
 		t.Errorf("push of a clinic-a note to files-b: %v, want a permanent error", err)

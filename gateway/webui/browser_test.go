@@ -20,7 +20,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // TestRecorderStreamsMicrophone records a consultation through Chromium's
@@ -155,21 +155,21 @@ func pageText(ctx context.Context) string {
 // sections the drafter left empty, as a session would have.
 func pendingNote(t *testing.T, e *env) *review.Note {
 	t.Helper()
-	transcript := []notes.Utterance{
+	transcript := []note.Line{
 		{Index: 0, Speaker: "doctor", Start: 0, End: 3e9, Text: "Hi Ms Thompson, what brings you in today?"},
 		{Index: 1, Speaker: "patient", Start: 3e9, End: 8e9, Text: "I twisted my right knee on a ladder two weeks ago."},
 		{Index: 2, Speaker: "doctor", Start: 8e9, End: 12e9, Text: "Any swelling or fever?"},
 		{Index: 3, Speaker: "patient", Start: 12e9, End: 15e9, Text: "A little swelling, no fever."},
 		{Index: 4, Speaker: "doctor", Start: 15e9, End: 21e9, Text: "Take ibuprofen 400 milligrams and we will review in one week."},
 	}
-	draft := notes.Draft{Template: "soap", Drafter: "rules", Sections: []notes.Section{
-		{ID: "subjective", Title: "Subjective", Sentences: []notes.Sentence{
+	draft := note.Draft{Template: "soap", Drafter: "rules", Sections: []note.Section{
+		{ID: "subjective", Title: "Subjective", Sentences: []note.Sentence{
 			{Text: "Right knee pain for two weeks after twisting it on a ladder.", Evidence: []int{1}},
 			{Text: "Mild swelling; no fever.", Evidence: []int{2, 3}},
 		}},
-		{ID: "objective", Title: "Objective", Sentences: []notes.Sentence{}},
-		{ID: "assessment", Title: "Assessment", Sentences: []notes.Sentence{}},
-		{ID: "plan", Title: "Plan", Sentences: []notes.Sentence{
+		{ID: "objective", Title: "Objective", Sentences: []note.Sentence{}},
+		{ID: "assessment", Title: "Assessment", Sentences: []note.Sentence{}},
+		{ID: "plan", Title: "Plan", Sentences: []note.Sentence{
 			{Text: "Ibuprofen 600 mg; review in one week.", Evidence: []int{4}, Flags: []string{`number 600 not found in utterance 4`}},
 		}},
 	}}
@@ -272,7 +272,7 @@ func TestReviewNote(t *testing.T) {
 	if got.Version != 2 {
 		t.Fatalf("after save: version %d", got.Version)
 	}
-	texts := func(sec notes.Section) []string {
+	texts := func(sec note.Section) []string {
 		var out []string
 		for _, x := range sec.Sentences {
 			out = append(out, x.Text)
@@ -287,8 +287,8 @@ func TestReviewNote(t *testing.T) {
 		t.Errorf("the Subjective edited as text: %+v; want its two sentences with their citations, then the new one citing nothing", s)
 	}
 	// The clinician's sentences are marked theirs, on the server and on the page.
-	if secs[1].Sentences[0].Author != notes.AuthorClinician || secs[3].Sentences[1].Author != notes.AuthorClinician ||
-		secs[0].Sentences[2].Author != notes.AuthorClinician || secs[0].Sentences[0].Author != "" {
+	if secs[1].Sentences[0].Author != note.AuthorClinician || secs[3].Sentences[1].Author != note.AuthorClinician ||
+		secs[0].Sentences[2].Author != note.AuthorClinician || secs[0].Sentences[0].Author != "" {
 		t.Errorf("authors: objective %q, added plan %q, appended %q, drafted %q", secs[1].Sentences[0].Author,
 			secs[3].Sentences[1].Author, secs[0].Sentences[2].Author, secs[0].Sentences[0].Author)
 	}

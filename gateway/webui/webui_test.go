@@ -117,7 +117,7 @@ func newEnv(t *testing.T, limits ...func(*gateway.Limits)) *env {
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); worker.Run(wctx) }()
 	t.Cleanup(func() { stopWorker(); <-workerDone })
-	svc := review.NewService(store, review.ServiceOptions{Logger: log, Events: broker, OnEnqueue: worker.Kick})
+	svc := review.NewService(store, review.ServiceOptions{Check: notes.Check, Logger: log, Events: broker, OnEnqueue: worker.Kick})
 	auth, err := gateway.NewAuth(ctx, gateway.AuthConfig{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // A recording note's final utterances are entries of a list, one per
@@ -19,12 +19,12 @@ func (s *Store) transcriptKey(id string) string { return s.k("transcript", id) }
 
 // transcriptEntry is one append of the transcript log.
 type transcriptEntry struct {
-	Through    int64             `json:"t"`
-	Utterances []notes.Utterance `json:"u"`
+	Through    int64       `json:"t"`
+	Utterances []note.Line `json:"u"`
 }
 
 // AppendTranscript implements review.Store.
-func (s *Store) AppendTranscript(ctx context.Context, noteID string, utts []notes.Utterance, through int64) error {
+func (s *Store) AppendTranscript(ctx context.Context, noteID string, utts []note.Line, through int64) error {
 	body, err := json.Marshal(transcriptEntry{Through: through, Utterances: utts})
 	if err != nil {
 		return fmt.Errorf("redisstore: encode transcript: %w", err)
@@ -56,13 +56,13 @@ return state
 `)
 
 // ReadTranscript implements review.Store.
-func (s *Store) ReadTranscript(ctx context.Context, noteID string) ([]notes.Utterance, int64, error) {
+func (s *Store) ReadTranscript(ctx context.Context, noteID string) ([]note.Line, int64, error) {
 	entries, err := s.c.LRange(ctx, s.transcriptKey(noteID), 0, -1).Result()
 	if err != nil {
 		return nil, 0, fmt.Errorf("redisstore: read transcript: %w", err)
 	}
 	var (
-		out     []notes.Utterance
+		out     []note.Line
 		through int64
 	)
 	for _, e := range entries {

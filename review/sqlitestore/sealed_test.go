@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sealed"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/review/storetest"
-	"github.com/scribegate/scribegate/transcription/notes"
 )
 
 func ring(t *testing.T, entries ...string) *sealed.Ring {
@@ -68,11 +68,11 @@ func TestSealedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	utts := []notes.Utterance{{Index: 0, Text: "Wheezing since the move to Thornbury."}, {Index: 1, Text: "Salbutamol helps."}}
+	utts := []note.Line{{Index: 0, Text: "Wheezing since the move to Thornbury."}, {Index: 1, Text: "Salbutamol helps."}}
 	if err := s.AppendTranscript(ctx, n.ID, utts, 100); err != nil {
 		t.Fatal(err)
 	}
-	draft := notes.Draft{Sections: []notes.Section{{ID: "plan", Title: "Plan", Sentences: []notes.Sentence{{Text: "Continue salbutamol for wheezing.", Evidence: []int{1}}}}}}
+	draft := note.Draft{Sections: []note.Section{{ID: "plan", Title: "Plan", Sentences: []note.Sentence{{Text: "Continue salbutamol for wheezing.", Evidence: []int{1}}}}}}
 	if _, err := svc.SetDraft(ctx, n.ID, draft, utts, review.StatePendingReview); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // A recording note's final utterances are rows of transcript_log, one per
@@ -15,9 +15,9 @@ import (
 // insert however long the consultation has run.
 
 // AppendTranscript implements review.Store.
-func (s *Store) AppendTranscript(ctx context.Context, noteID string, utts []notes.Utterance, through int64) error {
+func (s *Store) AppendTranscript(ctx context.Context, noteID string, utts []note.Line, through int64) error {
 	if utts == nil {
-		utts = []notes.Utterance{}
+		utts = []note.Line{}
 	}
 	body, err := s.seal(utts, "transcript_log")
 	if err != nil {
@@ -50,14 +50,14 @@ func (s *Store) AppendTranscript(ctx context.Context, noteID string, utts []note
 }
 
 // ReadTranscript implements review.Store.
-func (s *Store) ReadTranscript(ctx context.Context, noteID string) ([]notes.Utterance, int64, error) {
+func (s *Store) ReadTranscript(ctx context.Context, noteID string) ([]note.Line, int64, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT through, body FROM transcript_log WHERE note_id = ? ORDER BY seq`, noteID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlitestore: read transcript: %w", err)
 	}
 	defer rows.Close()
 	var (
-		out     []notes.Utterance
+		out     []note.Line
 		through int64
 	)
 	for rows.Next() {
@@ -68,7 +68,7 @@ func (s *Store) ReadTranscript(ctx context.Context, noteID string) ([]notes.Utte
 		if err := rows.Scan(&t, &body); err != nil {
 			return nil, 0, fmt.Errorf("sqlitestore: read transcript: %w", err)
 		}
-		var utts []notes.Utterance
+		var utts []note.Line
 		if err := s.unseal(string(body), "transcript_log", &utts); err != nil {
 			return nil, 0, fmt.Errorf("sqlitestore: decode transcript of %s: %w", noteID, err)
 		}

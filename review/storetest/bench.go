@@ -66,7 +66,7 @@ func Benchmark(b *testing.B, open func(tb testing.TB) review.Store) {
 	}
 	for i := range ids {
 		id := fmt.Sprintf("bench-%06d", i)
-		n := note(id, fmt.Sprintf("c%d", i%10), fmt.Sprintf("dr-%d", i%200), fmt.Sprintf("p%d", i%3000), base.Add(time.Duration(i)*time.Second))
+		n := newNote(id, fmt.Sprintf("c%d", i%10), fmt.Sprintf("dr-%d", i%200), fmt.Sprintf("p%d", i%3000), base.Add(time.Duration(i)*time.Second))
 		if (i/200)%4 == 0 { // a quarter of every clinician's notes are filed
 			n.State = review.StatePushed
 		}

@@ -12,7 +12,7 @@ import (
 
 func testLocks(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	create(t, s, note("n1", "c1", "dr-a", "p1", base))
+	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
 	if l, err := s.GetLock(ctx, "n1", base); err != nil || l != nil {
 		t.Fatalf("GetLock of an unlocked note = %v, %v", l, err)
 	}
@@ -80,7 +80,7 @@ func closedIDs(cs []review.Closed) []string {
 func testRetention(t *testing.T, s review.Store) {
 	ctx := context.Background()
 	for _, id := range []string{"a", "b", "c", "d"} {
-		create(t, s, note(id, "c1", "dr-a", "p1", base))
+		create(t, s, newNote(id, "c1", "dr-a", "p1", base))
 	}
 	setState(t, s, "a", review.StatePushed, base.Add(time.Hour))
 	setState(t, s, "b", review.StateRejected, base.Add(2*time.Hour))
@@ -149,7 +149,7 @@ func testRetention(t *testing.T, s review.Store) {
 
 func testPurgeAudit(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	n1, n2 := note("n1", "c1", "dr-a", "p1", base), note("n2", "c1", "dr-a", "p1", base)
+	n1, n2 := newNote("n1", "c1", "dr-a", "p1", base), newNote("n2", "c1", "dr-a", "p1", base)
 	create(t, s, n1)
 	create(t, s, n2)
 	for i := range 6 {

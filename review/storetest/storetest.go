@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // Run runs the suite. open must return a new, empty store for each call;
@@ -59,16 +59,16 @@ func Run(t *testing.T, open func(t *testing.T) review.Store) {
 
 var base = time.Date(2026, 3, 4, 9, 30, 0, 123456789, time.UTC)
 
-func note(id, clinic, clinician, patient string, created time.Time) *review.Note {
+func newNote(id, clinic, clinician, patient string, created time.Time) *review.Note {
 	return &review.Note{
 		ID: id, Clinic: clinic, Clinician: clinician, Patient: patient,
 		PatientName: "Jane Citizen", PatientBirthDate: "1980-02-29", PatientSex: "female",
 		Template: "soap", Connector: "epic-main", State: review.StatePendingReview, Version: 1,
-		Draft: notes.Draft{Template: "soap", Drafter: "rules", Sections: []notes.Section{{
+		Draft: note.Draft{Template: "soap", Drafter: "rules", Sections: []note.Section{{
 			ID: "subjective", Title: "Subjective",
-			Sentences: []notes.Sentence{{Text: "Cough for three days.", Evidence: []int{0, 2}}},
+			Sentences: []note.Sentence{{Text: "Cough for three days.", Evidence: []int{0, 2}}},
 		}}},
-		Transcript: []notes.Utterance{{Index: 0, Speaker: "patient", Start: time.Second, End: 2 * time.Second, Text: "I've had a cough"}},
+		Transcript: []note.Line{{Index: 0, Speaker: "patient", Start: time.Second, End: 2 * time.Second, Text: "I've had a cough"}},
 		CreatedAt:  created, UpdatedAt: created,
 	}
 }
@@ -96,7 +96,7 @@ func entry(n *review.Note, action string) review.AuditEntry {
 
 func testCreateGet(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	n := note("n1", "c1", "dr-a", "p1", base)
+	n := newNote("n1", "c1", "dr-a", "p1", base)
 	n.ApprovedAt = base.Add(time.Minute)
 	if err := s.CreateNote(ctx, n, []review.AuditEntry{entry(n, "create")}); err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func testCreateGet(t *testing.T, s review.Store) {
 	if !got.CreatedAt.Equal(base) {
 		t.Errorf("CreatedAt = %v, want %v (nanoseconds kept)", got.CreatedAt, base)
 	}
-	dup := note("n1", "c2", "dr-b", "p2", base)
+	dup := newNote("n1", "c2", "dr-b", "p2", base)
 	if err := s.CreateNote(ctx, dup, nil); !errors.Is(err, review.ErrExists) {
 		t.Errorf("CreateNote of a taken id = %v, want ErrExists", err)
 	}
@@ -129,7 +129,7 @@ func testCreateGet(t *testing.T, s review.Store) {
 
 func testUpdateNote(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	n := note("n1", "c1", "dr-a", "p1", base)
+	n := newNote("n1", "c1", "dr-a", "p1", base)
 	create(t, s, n)
 
 	boom := errors.New("boom")
@@ -180,9 +180,9 @@ func testUpdateNote(t *testing.T, s review.Store) {
 
 func testClinicIsolation(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	create(t, s, note("a1", "c1", "dr-a", "p1", base))
-	create(t, s, note("b1", "c2", "dr-a", "p1", base.Add(time.Second)))
-	create(t, s, note("a2", "c1", "dr-b", "p2", base.Add(2*time.Second)))
+	create(t, s, newNote("a1", "c1", "dr-a", "p1", base))
+	create(t, s, newNote("b1", "c2", "dr-a", "p1", base.Add(time.Second)))
+	create(t, s, newNote("a2", "c1", "dr-b", "p2", base.Add(2*time.Second)))
 	p, err := s.ListNotes(ctx, review.Query{Clinic: "c1"})
 	if err != nil {
 		t.Fatal(err)
@@ -222,14 +222,14 @@ func edit(s review.Store, id string, version int, text string) (*review.Note, er
 		if n.Version != version {
 			return nil, &review.VersionError{Given: version, Current: n.Version}
 		}
-		n.Draft.Sections[0].Sentences = append(n.Draft.Sections[0].Sentences, notes.Sentence{Text: text})
+		n.Draft.Sections[0].Sentences = append(n.Draft.Sections[0].Sentences, note.Sentence{Text: text})
 		n.Version++
 		return &review.Change{Audit: []review.AuditEntry{entry(n, "edit")}}, nil
 	})
 }
 
 func testVersionConflicts(t *testing.T, s review.Store) {
-	create(t, s, note("n1", "c1", "dr-a", "p1", base))
+	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
 	const editors = 8
 	var wg sync.WaitGroup
 	errs := make([]error, editors)
@@ -266,7 +266,7 @@ func testVersionConflicts(t *testing.T, s review.Store) {
 }
 
 func testNoEditLost(t *testing.T, s review.Store) {
-	create(t, s, note("n1", "c1", "dr-a", "p1", base))
+	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
 	const editors, each = 4, 5
 	var wg sync.WaitGroup
 	for i := range editors {
@@ -317,8 +317,8 @@ func approve(s review.Store, id string, due time.Time, fail error) (*review.Note
 
 func testOutbox(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	create(t, s, note("n1", "c1", "dr-a", "p1", base))
-	create(t, s, note("n2", "c1", "dr-a", "p1", base))
+	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
+	create(t, s, newNote("n2", "c1", "dr-a", "p1", base))
 
 	if _, err := approve(s, "n2", base, errors.New("refused")); err == nil {
 		t.Fatal("approve with failing fn succeeded")
@@ -377,7 +377,7 @@ func actions(es []review.AuditEntry) []string {
 
 func testLeaseTakeover(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	create(t, s, note("n1", "c1", "dr-a", "p1", base))
+	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
 	if _, err := approve(s, "n1", base, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func testLeaseTakeover(t *testing.T, s review.Store) {
 
 func testRetryAndRelease(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	create(t, s, note("n1", "c1", "dr-a", "p1", base))
+	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
 	if _, err := approve(s, "n1", base, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +460,7 @@ func testRetryAndRelease(t *testing.T, s review.Store) {
 // replaced job can no longer settle.
 func testEnqueueReplaces(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	create(t, s, note("n1", "c1", "dr-a", "p1", base))
+	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
 	if _, err := approve(s, "n1", base, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +494,7 @@ func testConcurrentClaims(t *testing.T, s review.Store) {
 	const jobs, workers = 20, 4
 	for i := range jobs {
 		id := fmt.Sprintf("n%02d", i)
-		create(t, s, note(id, "c1", "dr-a", "p1", base))
+		create(t, s, newNote(id, "c1", "dr-a", "p1", base))
 		if _, err := approve(s, id, base.Add(time.Duration(i)*time.Millisecond), nil); err != nil {
 			t.Fatal(err)
 		}
@@ -548,7 +548,7 @@ func testPagination(t *testing.T, s review.Store) {
 	// order: ties must sort by id, times before ids.
 	for i := range 25 {
 		k := key{base.Add(time.Duration(i/2) * time.Millisecond), fmt.Sprintf("n%02d", 24-i)}
-		create(t, s, note(k.id, "c1", "dr-a", "p1", k.at))
+		create(t, s, newNote(k.id, "c1", "dr-a", "p1", k.at))
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
@@ -600,10 +600,10 @@ func testPagination(t *testing.T, s review.Store) {
 
 func testFilters(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	create(t, s, note("a", "c1", "dr-a", "p1", base))
-	create(t, s, note("b", "c1", "dr-b", "p1", base.Add(time.Minute)))
-	create(t, s, note("c", "c1", "dr-a", "p2", base.Add(2*time.Minute)))
-	create(t, s, note("d", "c1", "dr-a", "p1", base.Add(3*time.Minute)))
+	create(t, s, newNote("a", "c1", "dr-a", "p1", base))
+	create(t, s, newNote("b", "c1", "dr-b", "p1", base.Add(time.Minute)))
+	create(t, s, newNote("c", "c1", "dr-a", "p2", base.Add(2*time.Minute)))
+	create(t, s, newNote("d", "c1", "dr-a", "p1", base.Add(3*time.Minute)))
 	if _, err := s.UpdateNote(ctx, "c", func(n *review.Note) (*review.Change, error) {
 		n.State = review.StateApproved
 		return nil, nil
@@ -657,9 +657,9 @@ func testFilters(t *testing.T, s review.Store) {
 
 func testAudit(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	n := note("n1", "c1", "dr-a", "p1", base)
+	n := newNote("n1", "c1", "dr-a", "p1", base)
 	create(t, s, n)
-	create(t, s, note("n2", "c1", "dr-a", "p1", base))
+	create(t, s, newNote("n2", "c1", "dr-a", "p1", base))
 	var want []string
 	for i := range 12 {
 		e := entry(n, fmt.Sprintf("view-%02d", i))
@@ -668,7 +668,7 @@ func testAudit(t *testing.T, s review.Store) {
 			t.Fatal(err)
 		}
 		want = append(want, e.Action)
-		if err := s.AppendAudit(ctx, entry(note("n2", "c1", "dr-a", "p1", base), "other")); err != nil {
+		if err := s.AppendAudit(ctx, entry(newNote("n2", "c1", "dr-a", "p1", base), "other")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -706,7 +706,7 @@ func testAudit(t *testing.T, s review.Store) {
 func testTranscriptLog(t *testing.T, s review.Store) {
 	ctx := context.Background()
 	rec := func(id string) {
-		n := note(id, "c1", "dr-a", "p1", base)
+		n := newNote(id, "c1", "dr-a", "p1", base)
 		n.State, n.Transcript = review.StateRecording, nil
 		if err := s.CreateNote(ctx, n, nil); err != nil {
 			t.Fatal(err)
@@ -717,26 +717,26 @@ func testTranscriptLog(t *testing.T, s review.Store) {
 	if utts, through, err := s.ReadTranscript(ctx, "r1"); err != nil || utts != nil || through != 0 {
 		t.Fatalf("empty log: %v, %d, %v", utts, through, err)
 	}
-	u := func(i int, text string) notes.Utterance {
-		return notes.Utterance{Index: i, Start: time.Duration(i) * time.Second, End: time.Duration(i+1) * time.Second, Text: text}
+	u := func(i int, text string) note.Line {
+		return note.Line{Index: i, Start: time.Duration(i) * time.Second, End: time.Duration(i+1) * time.Second, Text: text}
 	}
 	appends := []struct {
 		id      string
-		utts    []notes.Utterance
+		utts    []note.Line
 		through int64
 	}{
-		{"r1", []notes.Utterance{u(0, "first"), u(1, "second")}, 64000},
-		{"r2", []notes.Utterance{u(0, "other note")}, 32000},
+		{"r1", []note.Line{u(0, "first"), u(1, "second")}, 64000},
+		{"r2", []note.Line{u(0, "other note")}, 32000},
 		{"r1", nil, 80000},
-		{"r1", []notes.Utterance{u(2, "third")}, 96000},
-		{"r1", []notes.Utterance{u(1, "replacement")}, 0}, // a smaller offset moves nothing back
+		{"r1", []note.Line{u(2, "third")}, 96000},
+		{"r1", []note.Line{u(1, "replacement")}, 0}, // a smaller offset moves nothing back
 	}
 	for _, a := range appends {
 		if err := s.AppendTranscript(ctx, a.id, a.utts, a.through); err != nil {
 			t.Fatalf("append to %s: %v", a.id, err)
 		}
 	}
-	want := []notes.Utterance{u(0, "first"), u(1, "second"), u(2, "third"), u(1, "replacement")}
+	want := []note.Line{u(0, "first"), u(1, "second"), u(2, "third"), u(1, "replacement")}
 	utts, through, err := s.ReadTranscript(ctx, "r1")
 	if err != nil || !slices.Equal(utts, want) || through != 96000 {
 		t.Fatalf("r1's log: %+v, %d, %v; want %+v, 96000", utts, through, err, want)
@@ -765,13 +765,13 @@ func testTranscriptLog(t *testing.T, s review.Store) {
 	}
 	// Nothing is appended to a note that has moved on, or to none.
 	var se *review.StateError
-	if err := s.AppendTranscript(ctx, "r1", []notes.Utterance{u(3, "late")}, 128000); !errors.As(err, &se) || se.State != review.StatePendingReview {
+	if err := s.AppendTranscript(ctx, "r1", []note.Line{u(3, "late")}, 128000); !errors.As(err, &se) || se.State != review.StatePendingReview {
 		t.Errorf("append after recording: %v, want a StateError in pending_review", err)
 	}
 	if utts, _, _ := s.ReadTranscript(ctx, "r1"); utts != nil {
 		t.Errorf("a refused append was stored: %+v", utts)
 	}
-	if err := s.AppendTranscript(ctx, "nope", []notes.Utterance{u(0, "x")}, 32000); !errors.Is(err, review.ErrNotFound) {
+	if err := s.AppendTranscript(ctx, "nope", []note.Line{u(0, "x")}, 32000); !errors.Is(err, review.ErrNotFound) {
 		t.Errorf("append to no note: %v, want ErrNotFound", err)
 	}
 	if err := s.DeleteNote(ctx, "r2"); err != nil {

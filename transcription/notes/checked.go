@@ -1,5 +1,6 @@
 package notes
 
+import "github.com/scribegate/scribegate/review/note"
 import "context"
 
 // Checked wraps a drafter so that every draft it writes has passed the
@@ -11,7 +12,7 @@ func Checked(d Drafter) Drafter { return checked{d} }
 type checked struct{ Drafter }
 
 // Draft drafts with the wrapped drafter and flags unsupported sentences.
-func (c checked) Draft(ctx context.Context, t Template, transcript []Utterance) (Draft, error) {
+func (c checked) Draft(ctx context.Context, t Template, transcript []note.Line) (note.Draft, error) {
 	d, err := c.Drafter.Draft(ctx, t, transcript)
 	if err != nil {
 		return d, err

@@ -3,15 +3,17 @@ package notes
 import (
 	"context"
 	"testing"
+
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // inventingDrafter stands in for a model that changed a dose.
 type inventingDrafter struct{}
 
-func (inventingDrafter) Draft(_ context.Context, t Template, tr []Utterance) (Draft, error) {
-	return Draft{Template: t.ID, Drafter: "inventing", Sections: []Section{{
+func (inventingDrafter) Draft(_ context.Context, t Template, tr []note.Line) (note.Draft, error) {
+	return note.Draft{Template: t.ID, Drafter: "inventing", Sections: []note.Section{{
 		ID: "plan", Title: "Plan",
-		Sentences: []Sentence{
+		Sentences: []note.Sentence{
 			{Text: "Start lisinopril 40 mg daily.", Evidence: []int{0}},
 			{Text: "Follow up in 2 weeks.", Evidence: []int{1}},
 		},
@@ -19,7 +21,7 @@ func (inventingDrafter) Draft(_ context.Context, t Template, tr []Utterance) (Dr
 }
 
 func TestCheckedFlagsWhateverTheDrafter(t *testing.T) {
-	tr := []Utterance{
+	tr := []note.Line{
 		{Index: 0, Speaker: "clinician", Text: "let's start lisinopril 20 mg once a day"},
 		{Index: 1, Speaker: "clinician", Text: "and follow up in two weeks"},
 	}

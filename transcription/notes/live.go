@@ -3,6 +3,8 @@ package notes
 import (
 	"context"
 	"sync"
+
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // LiveRuleDrafter is Checked(RuleDrafter{}) for one transcript that grows,
@@ -23,7 +25,7 @@ type LiveRuleDrafter struct {
 	as    []utteranceAnalysis
 	// byIndex is the transcript read so far by Utterance.Index, as Check
 	// sees it; flags caches each sentence's support check against it.
-	byIndex map[int]Utterance
+	byIndex map[int]note.Line
 	flags   map[flagKey][]string
 }
 
@@ -36,9 +38,9 @@ type flagKey struct {
 }
 
 // Draft implements Drafter.
-func (d *LiveRuleDrafter) Draft(ctx context.Context, t Template, transcript []Utterance) (Draft, error) {
+func (d *LiveRuleDrafter) Draft(ctx context.Context, t Template, transcript []note.Line) (note.Draft, error) {
 	if err := ctx.Err(); err != nil {
-		return Draft{}, err
+		return note.Draft{}, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -56,7 +58,7 @@ func (d *LiveRuleDrafter) Draft(ctx context.Context, t Template, transcript []Ut
 	}
 	d.plain = l.plain
 	if d.byIndex == nil {
-		d.byIndex = make(map[int]Utterance, len(transcript))
+		d.byIndex = make(map[int]note.Line, len(transcript))
 		for _, a := range d.as {
 			d.byIndex[a.u.Index] = a.u
 		}
@@ -67,7 +69,7 @@ func (d *LiveRuleDrafter) Draft(ctx context.Context, t Template, transcript []Ut
 	for n := keep; n < len(transcript); n++ {
 		if (n-keep)%64 == 0 {
 			if err := ctx.Err(); err != nil {
-				return Draft{}, err
+				return note.Draft{}, err
 			}
 		}
 		u := transcript[n]

@@ -7,18 +7,19 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
 	"github.com/scribegate/scribegate/transcription/notes/eval"
 )
 
 // liveTranscripts are the fixture transcripts: the ACI-Bench sample (one
 // with punctuation, one without) and the repository's consultations.
-func liveTranscripts(t *testing.T) map[string][]notes.Utterance {
+func liveTranscripts(t *testing.T) map[string][]note.Line {
 	t.Helper()
-	out := map[string][]notes.Utterance{}
+	out := map[string][]note.Line{}
 	for _, e := range loadSample(t) {
 		out[e.ID] = e.Transcript
-		bare := append([]notes.Utterance(nil), e.Transcript...)
+		bare := append([]note.Line(nil), e.Transcript...)
 		for i := range bare {
 			bare[i].Speaker = ""
 		}
@@ -76,14 +77,14 @@ func TestLiveRuleDrafterMatchesChecked(t *testing.T) {
 func TestLiveRuleDrafterRereads(t *testing.T) {
 	tr := liveTranscripts(t)["D2N068"]
 	soap, _ := mustTemplates(t).Get(notes.TemplateSOAP)
-	edited := append([]notes.Utterance(nil), tr...)
+	edited := append([]note.Line(nil), tr...)
 	edited[7].Text = "no , i do n't have any chest pain ."
-	gap := append([]notes.Utterance(nil), tr...)
+	gap := append([]note.Line(nil), tr...)
 	gap[3].Gap, gap[3].Text = true, "[inaudible]"
-	dup := append(append([]notes.Utterance(nil), tr...), notes.Utterance{Index: 11, Speaker: "patient", Text: "i take lisinopril forty milligrams ."})
+	dup := append(append([]note.Line(nil), tr...), note.Line{Index: 11, Speaker: "patient", Text: "i take lisinopril forty milligrams ."})
 	live := &notes.LiveRuleDrafter{}
 	ctx := context.Background()
-	for i, step := range [][]notes.Utterance{tr[:20], tr, edited, edited[:10], gap, tr, dup, tr[:40]} {
+	for i, step := range [][]note.Line{tr[:20], tr, edited, edited[:10], gap, tr, dup, tr[:40]} {
 		want, _ := notes.Checked(notes.RuleDrafter{}).Draft(ctx, soap, step)
 		got, err := live.Draft(ctx, soap, step)
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // Defaults for OpenAIConfig fields left at their zero value.
@@ -177,16 +179,16 @@ func llmKnownNames(ctx context.Context) []string {
 // Draft writes a note for t from transcript. When the model cannot be used it
 // returns the fallback drafter's note with Draft.Fallback saying why, or a
 // *LLMError when there is no fallback.
-func (d *OpenAIDrafter) Draft(ctx context.Context, t Template, transcript []Utterance) (Draft, error) {
+func (d *OpenAIDrafter) Draft(ctx context.Context, t Template, transcript []note.Line) (note.Draft, error) {
 	if err := llmCheckTemplate(t); err != nil {
-		return Draft{}, err
+		return note.Draft{}, err
 	}
 	draft, err := d.draftLLM(ctx, t, transcript)
 	if err == nil {
 		return draft, nil
 	}
 	if ctx.Err() != nil {
-		return Draft{}, fmt.Errorf("notes: drafting %s: %w", t.ID, ctx.Err())
+		return note.Draft{}, fmt.Errorf("notes: drafting %s: %w", t.ID, ctx.Err())
 	}
 	var de *LLMError
 	if !errors.As(err, &de) {
@@ -194,11 +196,11 @@ func (d *OpenAIDrafter) Draft(ctx context.Context, t Template, transcript []Utte
 	}
 	d.log.WarnContext(ctx, "llm draft failed", "template", t.ID, "code", de.Code, "fallback", d.cfg.Fallback != nil)
 	if d.cfg.Fallback == nil {
-		return Draft{}, de
+		return note.Draft{}, de
 	}
 	fb, ferr := d.cfg.Fallback.Draft(ctx, t, transcript)
 	if ferr != nil {
-		return Draft{}, fmt.Errorf("notes: fallback after %s: %w", de.Code, errors.Join(ferr, de))
+		return note.Draft{}, fmt.Errorf("notes: fallback after %s: %w", de.Code, errors.Join(ferr, de))
 	}
 	fb.Fallback = de.reason()
 	return fb, nil
@@ -222,10 +224,10 @@ func llmCheckTemplate(t Template) error {
 }
 
 // draftLLM drafts with the model only: chunking, de-identification, retries.
-func (d *OpenAIDrafter) draftLLM(ctx context.Context, t Template, transcript []Utterance) (Draft, error) {
-	draft := Draft{Template: t.ID, Drafter: d.Name(), Sections: make([]Section, len(t.Sections))}
+func (d *OpenAIDrafter) draftLLM(ctx context.Context, t Template, transcript []note.Line) (note.Draft, error) {
+	draft := note.Draft{Template: t.ID, Drafter: d.Name(), Sections: make([]note.Section, len(t.Sections))}
 	for i, s := range t.Sections {
-		draft.Sections[i] = Section{ID: s.ID, Title: s.Title, Sentences: []Sentence{}}
+		draft.Sections[i] = note.Section{ID: s.ID, Title: s.Title, Sentences: []note.Sentence{}}
 	}
 	if len(transcript) == 0 {
 		// Nothing was said: asking a model would only invite invention.
@@ -247,11 +249,11 @@ func (d *OpenAIDrafter) draftLLM(ctx context.Context, t Template, transcript []U
 	chunks := llmSplitChunks(lines, d.cfg.MaxTranscriptTokens)
 	d.log.InfoContext(ctx, "llm draft", "template", t.ID, "utterances", len(transcript), "chunks", len(chunks))
 	req := d.baseRequest(t)
-	var parts [][][]Sentence
+	var parts [][][]note.Sentence
 	for i, c := range chunks {
 		secs, err := d.draftChunk(ctx, t, req, transcript[c.from:c.to], lines[c.from:c.to], 0)
 		if err != nil {
-			return Draft{}, fmt.Errorf("chunk %d of %d: %w", i+1, len(chunks), err)
+			return note.Draft{}, fmt.Errorf("chunk %d of %d: %w", i+1, len(chunks), err)
 		}
 		parts = append(parts, secs)
 	}
@@ -276,7 +278,7 @@ const llmMaxSplitDepth = 3
 
 // draftChunk drafts one chunk of utterances, retrying unusable replies and
 // halving the chunk when the reply was cut off by the output limit.
-func (d *OpenAIDrafter) draftChunk(ctx context.Context, t Template, base openai.ChatCompletionRequest, utts []Utterance, lines []string, depth int) ([][]Sentence, error) {
+func (d *OpenAIDrafter) draftChunk(ctx context.Context, t Template, base openai.ChatCompletionRequest, utts []note.Line, lines []string, depth int) ([][]note.Sentence, error) {
 	valid := make(map[int]bool, len(utts))
 	for _, u := range utts {
 		valid[u.Index] = !u.Gap // a gap is a marker, not evidence
@@ -341,7 +343,7 @@ func (d *OpenAIDrafter) draftChunk(ctx context.Context, t Template, base openai.
 
 // draftHalves drafts the two halves of a chunk (sharing one utterance so no
 // statement loses its context) and concatenates them section by section.
-func (d *OpenAIDrafter) draftHalves(ctx context.Context, t Template, base openai.ChatCompletionRequest, utts []Utterance, lines []string, depth int) ([][]Sentence, error) {
+func (d *OpenAIDrafter) draftHalves(ctx context.Context, t Template, base openai.ChatCompletionRequest, utts []note.Line, lines []string, depth int) ([][]note.Sentence, error) {
 	mid := len(utts) / 2
 	left, err := d.draftChunk(ctx, t, base, utts[:mid], lines[:mid], depth+1)
 	if err != nil {
@@ -355,7 +357,7 @@ func (d *OpenAIDrafter) draftHalves(ctx context.Context, t Template, base openai
 	if err != nil {
 		return nil, err
 	}
-	return llmMergeSections([][][]Sentence{left, right}), nil
+	return llmMergeSections([][][]note.Sentence{left, right}), nil
 }
 
 func (d *OpenAIDrafter) baseRequest(t Template) openai.ChatCompletionRequest {

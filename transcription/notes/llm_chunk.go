@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // llmEstimateTokens is a model-agnostic estimate of how many tokens s costs:
@@ -58,15 +60,15 @@ func llmSplitChunks(lines []string, budget int) []llmSpan {
 // llmMergeSections joins per-chunk drafts section by section, in chunk order,
 // dropping a sentence that repeats an earlier one (the same statement drafted
 // from the overlap of two chunks) and joining their evidence.
-func llmMergeSections(parts [][][]Sentence) [][]Sentence {
+func llmMergeSections(parts [][][]note.Sentence) [][]note.Sentence {
 	if len(parts) == 0 {
 		return nil
 	}
-	out := make([][]Sentence, len(parts[0]))
+	out := make([][]note.Sentence, len(parts[0]))
 	for _, p := range parts {
 		for i, sens := range p {
 			for _, s := range sens {
-				if j := slices.IndexFunc(out[i], func(o Sentence) bool { return llmSameStatement(o, s) }); j >= 0 {
+				if j := slices.IndexFunc(out[i], func(o note.Sentence) bool { return llmSameStatement(o, s) }); j >= 0 {
 					out[i][j] = llmJoinSentences(out[i][j], s)
 					continue
 				}
@@ -80,7 +82,7 @@ func llmMergeSections(parts [][][]Sentence) [][]Sentence {
 // llmSameStatement says whether two sentences are near-identical wordings of one
 // statement: the same numbers and llmNegations, mostly the same words, and, unless
 // the wording is exactly the same, at least one cited utterance in common.
-func llmSameStatement(a, b Sentence) bool {
+func llmSameStatement(a, b note.Sentence) bool {
 	wa, wb := llmWords(a.Text), llmWords(b.Text)
 	if slices.Equal(wa, wb) {
 		return true
@@ -94,7 +96,7 @@ func llmSameStatement(a, b Sentence) bool {
 	return llmJaccard(wa, wb) >= 0.85
 }
 
-func llmJoinSentences(a, b Sentence) Sentence {
+func llmJoinSentences(a, b note.Sentence) note.Sentence {
 	ev := append(append([]int{}, a.Evidence...), b.Evidence...)
 	slices.Sort(ev)
 	a.Evidence = slices.Compact(ev)

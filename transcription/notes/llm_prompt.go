@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // ResponseSchema is the JSON schema, in the strict subset OpenAI's structured
@@ -114,7 +116,7 @@ func llmUserPrompt(lines []string) string {
 
 // llmRenderUtterance is the line a model sees for u. Text is flattened to one
 // line so that it cannot pass for another numbered utterance.
-func llmRenderUtterance(u Utterance, deid *Deidentifier) string {
+func llmRenderUtterance(u note.Line, deid *Deidentifier) string {
 	if u.Gap {
 		return fmt.Sprintf("[%d] (gap) audio not transcribed", u.Index)
 	}
@@ -134,7 +136,7 @@ func llmRenderUtterance(u Utterance, deid *Deidentifier) string {
 // anything (unknown sections and bad evidence references are dropped, the
 // sentence flagged) and returns an error, worded for the model, for what
 // cannot (invalid JSON, missing sections, wrong types).
-func llmParseReply(t Template, content string, valid map[int]bool) ([][]Sentence, error) {
+func llmParseReply(t Template, content string, valid map[int]bool) ([][]note.Sentence, error) {
 	content = llmStripFence(strings.TrimSpace(content))
 	if content == "" {
 		return nil, errors.New("the reply was empty")
@@ -149,7 +151,7 @@ func llmParseReply(t Template, content string, valid map[int]bool) ([][]Sentence
 		return nil, errors.New("the reply had text after the JSON object")
 	}
 	var missing []string
-	out := make([][]Sentence, len(t.Sections))
+	out := make([][]note.Sentence, len(t.Sections))
 	for i, s := range t.Sections {
 		raw, ok := obj[s.ID]
 		if !ok {
@@ -168,12 +170,12 @@ func llmParseReply(t Template, content string, valid map[int]bool) ([][]Sentence
 	return out, nil
 }
 
-func llmParseSection(raw json.RawMessage, valid map[int]bool) ([]Sentence, error) {
+func llmParseSection(raw json.RawMessage, valid map[int]bool) ([]note.Sentence, error) {
 	var items []json.RawMessage
 	if err := llmDecodeNumbers(raw, &items); err != nil || items == nil {
 		return nil, errors.New("not a list of sentences")
 	}
-	sens := []Sentence{}
+	sens := []note.Sentence{}
 	for _, it := range items {
 		var fields map[string]json.RawMessage
 		if err := llmDecodeNumbers(it, &fields); err != nil || fields == nil {
@@ -187,7 +189,7 @@ func llmParseSection(raw json.RawMessage, valid map[int]bool) ([]Sentence, error
 		if text == "" {
 			continue
 		}
-		s := Sentence{Text: text, Evidence: []int{}}
+		s := note.Sentence{Text: text, Evidence: []int{}}
 		var ev []json.RawMessage
 		if rawEv, ok := fields["evidence"]; ok && llmDecodeNumbers(rawEv, &ev) != nil {
 			s.Flags = llmAddFlag(s.Flags, llmFlagEvidenceInvalid)

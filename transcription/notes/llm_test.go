@@ -18,6 +18,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/openaitest"
 )
 
@@ -50,7 +51,7 @@ var llmTestTemplate = Template{
 	},
 }
 
-var llmTestTranscript = []Utterance{
+var llmTestTranscript = []note.Line{
 	{Index: 0, Speaker: "clinician", Text: "What brings you in today?"},
 	{Index: 1, Speaker: "patient", Text: "I've had a cough for about three weeks."},
 	{Index: 2, Speaker: "patient", Text: "No fever, but I'm tired."},
@@ -71,11 +72,11 @@ const llmValidReply = `{
 // output the tests can recognise.
 type llmFixedDrafter struct{ calls atomic.Int32 }
 
-func (f *llmFixedDrafter) Draft(_ context.Context, t Template, tr []Utterance) (Draft, error) {
+func (f *llmFixedDrafter) Draft(_ context.Context, t Template, tr []note.Line) (note.Draft, error) {
 	f.calls.Add(1)
-	d := Draft{Template: t.ID, Drafter: "test-fallback"}
+	d := note.Draft{Template: t.ID, Drafter: "test-fallback"}
 	for _, s := range t.Sections {
-		d.Sections = append(d.Sections, Section{ID: s.ID, Title: s.Title, Sentences: []Sentence{}})
+		d.Sections = append(d.Sections, note.Section{ID: s.ID, Title: s.Title, Sentences: []note.Sentence{}})
 	}
 	return d, nil
 }
@@ -144,13 +145,13 @@ func TestOpenAIDrafterValidReply(t *testing.T) {
 	if d.Drafter != "openai:gpt-4o-mini" || d.Fallback != "" || d.Template != "soap-test" {
 		t.Errorf("drafter %q fallback %q template %q", d.Drafter, d.Fallback, d.Template)
 	}
-	want := []Section{
-		{ID: "subjective", Title: "Subjective", Sentences: []Sentence{
+	want := []note.Section{
+		{ID: "subjective", Title: "Subjective", Sentences: []note.Sentence{
 			{Text: "The patient reports a cough for three weeks.", Evidence: []int{1}},
 			{Text: "The patient denies fever and reports fatigue.", Evidence: []int{2}}}},
-		{ID: "objective", Title: "Objective", Sentences: []Sentence{{Text: "Chest clear; temperature 37.1.", Evidence: []int{3}}}},
-		{ID: "assessment", Title: "Assessment", Sentences: []Sentence{{Text: "Post-viral cough.", Evidence: []int{4}}}},
-		{ID: "plan", Title: "Plan", Sentences: []Sentence{{Text: "Review in two weeks if not improved.", Evidence: []int{4, 5}}}},
+		{ID: "objective", Title: "Objective", Sentences: []note.Sentence{{Text: "Chest clear; temperature 37.1.", Evidence: []int{3}}}},
+		{ID: "assessment", Title: "Assessment", Sentences: []note.Sentence{{Text: "Post-viral cough.", Evidence: []int{4}}}},
+		{ID: "plan", Title: "Plan", Sentences: []note.Sentence{{Text: "Review in two weeks if not improved.", Evidence: []int{4, 5}}}},
 	}
 	gotJSON, _ := json.Marshal(d.Sections)
 	wantJSON, _ := json.Marshal(want)
@@ -295,7 +296,7 @@ func TestOpenAIDrafterRepairs(t *testing.T) {
 		t.Fatalf("%d sections, want the template's 4", len(d.Sections))
 	}
 	got := d.Sections[0].Sentences
-	want := []Sentence{
+	want := []note.Sentence{
 		{Text: "The patient reports a cough.", Evidence: []int{1}, Flags: []string{llmFlagEvidenceDropped}},
 		{Text: "The patient is tired.", Evidence: []int{}, Flags: []string{llmFlagEvidenceInvalid, llmFlagNoEvidence}},
 		{Text: "Fever denied.", Evidence: []int{2}},
@@ -499,15 +500,15 @@ func TestOpenAIDrafterEmptyTranscript(t *testing.T) {
 }
 
 // llmLongTranscript is about an hour of consultation: ~10,000 words.
-func llmLongTranscript(n int) []Utterance {
+func llmLongTranscript(n int) []note.Line {
 	topics := []string{"headache", "knee pain", "blood pressure", "sleep", "diet", "medication", "mood", "exercise"}
-	tr := make([]Utterance, n)
+	tr := make([]note.Line, n)
 	for i := range tr {
 		sp := "patient"
 		if i%2 == 0 {
 			sp = "clinician"
 		}
-		tr[i] = Utterance{Index: i + 100, Speaker: sp, Text: fmt.Sprintf("Point %d about the %s: it has been going on for some time and we talked it through carefully.", i, topics[i%len(topics)])}
+		tr[i] = note.Line{Index: i + 100, Speaker: sp, Text: fmt.Sprintf("Point %d about the %s: it has been going on for some time and we talked it through carefully.", i, topics[i%len(topics)])}
 	}
 	return tr
 }
@@ -560,7 +561,7 @@ func TestOpenAIDrafterLongTranscript(t *testing.T) {
 
 // llmCheckEcho checks a draft written by llmEchoModel: each utterance once,
 // in order, its sentence citing its global index.
-func llmCheckEcho(t *testing.T, d Draft, tr []Utterance) {
+func llmCheckEcho(t *testing.T, d note.Draft, tr []note.Line) {
 	t.Helper()
 	sens := d.Sections[0].Sentences
 	if len(sens) != len(tr) {
@@ -574,7 +575,7 @@ func llmCheckEcho(t *testing.T, d Draft, tr []Utterance) {
 }
 
 func TestOpenAIDrafterDeidentify(t *testing.T) {
-	tr := []Utterance{
+	tr := []note.Line{
 		{Index: 0, Speaker: "clinician", Text: "Good morning Margaret, I'm Dr. Jones."},
 		{Index: 1, Speaker: "patient", Text: "Morning. My daughter Priya Natarajan came with me."},
 		{Index: 2, Speaker: "clinician", Text: "Can I confirm your date of birth, Mrs Thompson?"},
@@ -660,13 +661,13 @@ func TestLLMSplitChunks(t *testing.T) {
 }
 
 func TestLLMMergeSections(t *testing.T) {
-	s := func(text string, ev ...int) Sentence { return Sentence{Text: text, Evidence: ev} }
-	a := [][]Sentence{{
+	s := func(text string, ev ...int) note.Sentence { return note.Sentence{Text: text, Evidence: ev} }
+	a := [][]note.Sentence{{
 		s("The patient reports knee pain for two weeks.", 10, 11),
 		s("The patient takes 50 mg of sertraline daily.", 12),
 		s("No chest pain.", 13),
 	}}
-	b := [][]Sentence{{
+	b := [][]note.Sentence{{
 		s("The patient reports knee pain for 2 weeks", 11),     // numbers differ in form: kept apart
 		s("Patient reports knee pain for two weeks.", 11, 14),  // near-identical, shared evidence: merged
 		s("The patient takes 100 mg of sertraline daily.", 12), // a different dose is a different statement
@@ -674,7 +675,7 @@ func TestLLMMergeSections(t *testing.T) {
 		s("The patient reports knee pain for two weeks.", 40),                 // same words later: merged
 		s("The patient reports knee pain for two weeks, worse at night.", 15), // no shared evidence: kept
 	}}
-	got := llmMergeSections([][][]Sentence{a, b})[0]
+	got := llmMergeSections([][][]note.Sentence{a, b})[0]
 	var texts []string
 	for _, x := range got {
 		texts = append(texts, fmt.Sprintf("%s %v", x.Text, x.Evidence))
@@ -707,7 +708,7 @@ func TestLLMInteger(t *testing.T) {
 }
 
 func TestOpenAIDrafterGap(t *testing.T) {
-	tr := []Utterance{
+	tr := []note.Line{
 		{Index: 0, Speaker: "patient", Text: "The pain started on Monday."},
 		{Index: 1, Speaker: "patient", Text: "[inaudible]", Gap: true},
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -15,7 +16,7 @@ func TestDraftWritesSpokenNumbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := []notes.Utterance{
+	tr := []note.Line{
 		{Index: 0, Speaker: "clinician", Text: "your blood pressure today is one sixteen over eighty four and your temperature is ninety eight point six"},
 		{Index: 1, Speaker: "clinician", Text: "if the chest pain comes back you should call nine one one right away"},
 	}

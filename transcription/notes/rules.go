@@ -4,6 +4,8 @@ import (
 	"context"
 	"regexp"
 	"strings"
+
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // RuleDrafter drafts notes offline with hand-written cues: it needs no
@@ -188,16 +190,16 @@ func newLayout(t Template) layout {
 }
 
 // Draft implements Drafter.
-func (RuleDrafter) Draft(ctx context.Context, t Template, transcript []Utterance) (Draft, error) {
+func (RuleDrafter) Draft(ctx context.Context, t Template, transcript []note.Line) (note.Draft, error) {
 	if err := ctx.Err(); err != nil {
-		return Draft{}, err
+		return note.Draft{}, err
 	}
 	l := newLayout(t)
 	as := make([]utteranceAnalysis, 0, len(transcript))
 	for n, u := range transcript {
 		if n%64 == 0 {
 			if err := ctx.Err(); err != nil {
-				return Draft{}, err
+				return note.Draft{}, err
 			}
 		}
 		as = append(as, analyse(u, previous(as), l.plain))
@@ -211,7 +213,7 @@ func (RuleDrafter) Draft(ctx context.Context, t Template, transcript []Utterance
 // template (beyond whether it is in plain language). A draft is these,
 // assembled in order.
 type utteranceAnalysis struct {
-	u    Utterance
+	u    note.Line
 	role role
 	// phase is where the consultation is after this utterance.
 	phase phase
@@ -278,11 +280,11 @@ type models struct {
 
 // analyse reads one utterance; prev is the analysis of the utterance
 // before it (nil for the first).
-func analyse(u Utterance, prev *utteranceAnalysis, plain bool) utteranceAnalysis {
+func analyse(u note.Line, prev *utteranceAnalysis, plain bool) utteranceAnalysis {
 	return analyseWith(models{speechBoundaries, sectionModel}, u, prev, plain)
 }
 
-func analyseWith(m models, u Utterance, prev *utteranceAnalysis, plain bool) utteranceAnalysis {
+func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utteranceAnalysis {
 	a := utteranceAnalysis{u: u}
 	if prev != nil {
 		a.phase = prev.phase
@@ -337,10 +339,10 @@ func analyseWith(m models, u Utterance, prev *utteranceAnalysis, plain bool) utt
 // assemble writes the draft from the analyses of a whole transcript: it
 // finds the chief complaint, routes each sentence to its template section
 // and drops repeats.
-func assemble(t Template, l layout, as []utteranceAnalysis) Draft {
-	d := Draft{Template: t.ID, Drafter: RuleDrafterName, Sections: make([]Section, len(t.Sections))}
+func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
+	d := note.Draft{Template: t.ID, Drafter: RuleDrafterName, Sections: make([]note.Section, len(t.Sections))}
 	for i, s := range t.Sections {
-		d.Sections[i] = Section{ID: s.ID, Title: s.Title, Sentences: []Sentence{}}
+		d.Sections[i] = note.Section{ID: s.ID, Title: s.Title, Sentences: []note.Sentence{}}
 	}
 	seen := map[string]bool{}
 	add := func(k kind, text, key string, ev []int) {
@@ -356,7 +358,7 @@ func assemble(t Template, l layout, as []utteranceAnalysis) Draft {
 		}
 		seen[key] = true
 		for _, piece := range capNoteSentence(text) {
-			d.Sections[idx].Sentences = append(d.Sections[idx].Sentences, Sentence{Text: piece, Evidence: ev})
+			d.Sections[idx].Sentences = append(d.Sections[idx].Sentences, note.Sentence{Text: piece, Evidence: ev})
 		}
 	}
 	ccDone := false
@@ -404,13 +406,13 @@ func assemble(t Template, l layout, as []utteranceAnalysis) Draft {
 // when the consultation had a plan, what the visit was for (the problem
 // the plan treats), or else the plan's first statement: a note with a plan
 // and no assessment reads as if nothing was found.
-func fillAssessment(d Draft, l layout, cc string, ccEvidence []int) {
+func fillAssessment(d note.Draft, l layout, cc string, ccEvidence []int) {
 	ai, pi := l.section[kAssessment], l.section[kPlan]
 	if ai < 0 || ai == pi || len(d.Sections[ai].Sentences) > 0 || pi < 0 || len(d.Sections[pi].Sentences) == 0 {
 		return
 	}
 	if cc != "" {
-		d.Sections[ai].Sentences = append(d.Sections[ai].Sentences, Sentence{Text: cc, Evidence: ccEvidence})
+		d.Sections[ai].Sentences = append(d.Sections[ai].Sentences, note.Sentence{Text: cc, Evidence: ccEvidence})
 		return
 	}
 	if plan := d.Sections[pi].Sentences; len(plan) > 1 {

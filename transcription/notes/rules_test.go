@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
 	"github.com/scribegate/scribegate/transcription/notes/eval"
 )
@@ -36,7 +37,7 @@ func loadSample(t testing.TB) []eval.Encounter {
 
 // render shows a checked draft with its evidence and flags, so a golden
 // diff shows what moved where and why.
-func render(d notes.Draft) string {
+func render(d note.Draft) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "template: %s\ndrafter: %s\n", d.Template, d.Drafter)
 	for _, s := range d.Sections {
@@ -103,7 +104,7 @@ func TestRuleDrafterGolden(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			tr := r.enc.Transcript
 			if r.noSpeak {
-				tr = append([]notes.Utterance(nil), tr...)
+				tr = append([]note.Line(nil), tr...)
 				for i := range tr {
 					tr[i].Speaker = ""
 				}
@@ -213,7 +214,7 @@ func TestRuleDrafterSentences(t *testing.T) {
 		{"patient", "mm-hmm .", "", ""},
 	}
 	for _, c := range cases {
-		d, err := notes.RuleDrafter{}.Draft(context.Background(), soap, []notes.Utterance{{Index: 0, Speaker: c.speaker, Text: c.text}})
+		d, err := notes.RuleDrafter{}.Draft(context.Background(), soap, []note.Line{{Index: 0, Speaker: c.speaker, Text: c.text}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +239,7 @@ func TestRuleDrafterQuestionsAndAnswers(t *testing.T) {
 			}
 			return ""
 		}
-		tr := []notes.Utterance{
+		tr := []note.Line{
 			{Index: 0, Speaker: sp("clinician"), Text: "okay . and do you have any chest pain ?"},
 			{Index: 1, Speaker: sp("patient"), Text: "no ."},
 			{Index: 2, Speaker: sp("clinician"), Text: "any shortness of breath"},
@@ -281,9 +282,9 @@ func mustTemplates(t testing.TB) *notes.Templates {
 // consultation20Min is a 20-minute consultation: the sample dialogues
 // repeated to about 3,000 words (people speak ~150 words a minute), with
 // speakers.
-func consultation20Min(b *testing.B) []notes.Utterance {
+func consultation20Min(b *testing.B) []note.Line {
 	enc := loadSample(b)
-	var tr []notes.Utterance
+	var tr []note.Line
 	words := 0
 	for words < 20*150 {
 		for _, e := range enc {

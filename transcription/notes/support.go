@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // Check verifies every sentence of a draft against the utterances it cites
@@ -25,15 +27,16 @@ import (
 //
 // Nothing is removed or rewritten: the clinician decides. Flags already on
 // a sentence are kept, and Check adds none twice, so it may run again after
-// the draft grows. A clinician's save goes through Revise, which decides
-// authorship and checks what the clinician changed.
-func Check(d Draft, transcript []Utterance) Draft {
+// the draft grows. A clinician's save goes through review.Service.Edit,
+// which decides authorship and runs Check (injected by cmd) on what the
+// clinician changed.
+func Check(d note.Draft, transcript []note.Line) note.Draft {
 	cites := newCitations(transcript)
 	out := d
-	out.Sections = make([]Section, len(d.Sections))
+	out.Sections = make([]note.Section, len(d.Sections))
 	for i, s := range d.Sections {
 		ns := s
-		ns.Sentences = make([]Sentence, len(s.Sentences))
+		ns.Sentences = make([]note.Sentence, len(s.Sentences))
 		for j, sen := range s.Sentences {
 			sen.Evidence = append([]int(nil), sen.Evidence...)
 			sen.Flags = checkFlags(sen, cites)
@@ -46,7 +49,7 @@ func Check(d Draft, transcript []Utterance) Draft {
 
 // checkFlags is the flags Check leaves on one sentence: those it had and
 // the reasons it is not supported, each once; nil for none.
-func checkFlags(sen Sentence, cites citations) []string {
+func checkFlags(sen note.Sentence, cites citations) []string {
 	flags := append([]string(nil), sen.Flags...)
 	for _, f := range supportFlags(sen, cites) {
 		if !contains(flags, f) {
@@ -72,12 +75,12 @@ func contains(xs []string, x string) bool {
 // and the claims of each set of utterances sentences cite, read once
 // (several sentences of a draft cite the same utterances).
 type citations struct {
-	byIndex map[int]Utterance
+	byIndex map[int]note.Line
 	read    map[string]*claims
 }
 
-func newCitations(transcript []Utterance) citations {
-	byIndex := make(map[int]Utterance, len(transcript))
+func newCitations(transcript []note.Line) citations {
+	byIndex := make(map[int]note.Line, len(transcript))
 	for _, u := range transcript {
 		byIndex[u.Index] = u
 	}
@@ -86,15 +89,15 @@ func newCitations(transcript []Utterance) citations {
 
 // supportFlags returns the reasons one sentence is not supported by the
 // utterances it cites.
-func supportFlags(sen Sentence, cites citations) []string {
+func supportFlags(sen note.Sentence, cites citations) []string {
 	if len(sen.Evidence) == 0 {
-		if sen.Author == AuthorClinician {
+		if sen.Author == note.AuthorClinician {
 			return nil // the clinician's own statement
 		}
 		return []string{"cites no utterances"}
 	}
 	var flags []string
-	var cited []Utterance
+	var cited []note.Line
 	var idx []string
 	for _, n := range sen.Evidence {
 		u, ok := cites.byIndex[n]

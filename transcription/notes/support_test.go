@@ -4,10 +4,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/scribegate/scribegate/review/note"
 )
 
 func TestCheck(t *testing.T) {
-	transcript := []Utterance{
+	transcript := []note.Line{
 		{Index: 0, Speaker: "clinician", Text: "do you have any chest pain?"},
 		{Index: 1, Speaker: "patient", Text: "no."},
 		{Index: 2, Speaker: "patient", Text: "i've had pain in my right knee for two weeks , and no swelling ."},
@@ -25,49 +27,49 @@ func TestCheck(t *testing.T) {
 	}
 	cases := []struct {
 		name     string
-		sentence Sentence
+		sentence note.Sentence
 		want     string // substring of a flag; "" means no flags
 	}{
-		{"clean number words", Sentence{Text: "Reports pain in the right knee for 2 weeks.", Evidence: []int{2}}, ""},
-		{"clean dose", Sentence{Text: "Increase lisinopril to 40 mg daily.", Evidence: []int{3}}, ""},
-		{"clean vitals", Sentence{Text: "Blood pressure 120/80.", Evidence: []int{4}}, ""},
-		{"clean denial from an answer", Sentence{Text: "Denies chest pain.", Evidence: []int{0, 1}}, ""},
-		{"clean negation", Sentence{Text: "The patient does not smoke.", Evidence: []int{5}}, ""},
-		{"clean bilateral", Sentence{Text: "Bilateral knee tenderness.", Evidence: []int{7}}, ""},
-		{"spoken numbers as digits", Sentence{Text: "Blood pressure 116/84, temperature 98.6.", Evidence: []int{8}}, ""},
-		{"digits as spoken numbers", Sentence{Text: "Call nine one one and take two point five mg.", Evidence: []int{9}}, ""},
-		{"misread blood pressure", Sentence{Text: "Blood pressure 17 over 84.", Evidence: []int{8}}, "reading 17/84 not found"},
-		{"decimal lost", Sentence{Text: "Temperature 98.", Evidence: []int{8}}, "number 98 not found"},
-		{"misread digit sequence", Sentence{Text: "Call 10.", Evidence: []int{9}}, "number 10 not found"},
-		{"frequency synonyms", Sentence{Text: "Ibuprofen 400 mg two times a day for 2 weeks.", Evidence: []int{10}}, ""},
-		{"frequency as BID", Sentence{Text: "Methotrexate 15 mg weekly, ibuprofen 400 mg BID.", Evidence: []int{10}}, ""},
-		{"frequency changed", Sentence{Text: "Methotrexate 15 mg once daily.", Evidence: []int{10}}, `frequency "once daily"`},
-		{"frequency moved to another drug", Sentence{Text: "Ibuprofen 400 mg once weekly.", Evidence: []int{10}}, `frequency "once weekly"`},
-		{"dose and duration swapped", Sentence{Text: "Ibuprofen 2 mg twice daily for 400 weeks.", Evidence: []int{10}}, "number 2 mg is 2 week"},
-		{"reading reversed", Sentence{Text: "Blood pressure 84/116.", Evidence: []int{8}}, "reading 84/116 not found"},
-		{"side moved to the other joint", Sentence{Text: "Pain in the left knee.", Evidence: []int{11}}, `side "left"`},
-		{"clean sides", Sentence{Text: "Pain in the right knee, swelling of the left ankle.", Evidence: []int{11}}, ""},
-		{"brand by position", Sentence{Text: "Start Rinvoq 5 mg.", Evidence: []int{11}}, `medication "rinvoq"`},
-		{"clean brand", Sentence{Text: "Start xeljanz 5 mg.", Evidence: []int{11}}, ""},
-		{"negation moved to the cough", Sentence{Text: "Denies cough.", Evidence: []int{12}}, `negation of "cough"`},
-		{"negation dropped", Sentence{Text: "Fever, but has had a cough.", Evidence: []int{12}}, `negate "fever"`},
-		{"negation dropped in a copy", Sentence{Text: "The patient does know if it is the back pain.", Evidence: []int{13}}, `negate "know"`},
-		{"clean scoped negation", Sentence{Text: "No fever, but has had a cough.", Evidence: []int{12}}, ""},
-		{"changed dose", Sentence{Text: "Increase lisinopril to 20 mg daily.", Evidence: []int{3}}, "number 20 not found in cited utterance 3"},
-		{"changed unit", Sentence{Text: "Increase lisinopril to 40 mcg daily.", Evidence: []int{3}}, `unit "mcg"`},
-		{"changed duration", Sentence{Text: "Reports right knee pain for 3 weeks.", Evidence: []int{2}}, "number 3 not found"},
-		{"flipped side", Sentence{Text: "Reports pain in the left knee for two weeks.", Evidence: []int{2}}, `side "left" not found in cited utterance 2`},
-		{"invented bilateral", Sentence{Text: "Reports bilateral knee pain for two weeks.", Evidence: []int{2}}, `side "bilateral"`},
-		{"dropped negation from an answer", Sentence{Text: "Reports chest pain.", Evidence: []int{0, 1}}, "answers no"},
-		{"dropped negation in a clause", Sentence{Text: "Reports knee swelling.", Evidence: []int{2}}, `negate "swelling"`},
-		{"invented negation", Sentence{Text: "Blood pressure is not 120/80.", Evidence: []int{4}}, "negation not found"},
-		{"invented medication", Sentence{Text: "Start metformin with the lisinopril.", Evidence: []int{3}}, `medication "metformin" not found`},
-		{"invented drug by suffix", Sentence{Text: "Switch lisinopril to candesartan.", Evidence: []int{3}}, `medication "candesartan"`},
-		{"missing utterance", Sentence{Text: "Denies chest pain.", Evidence: []int{0, 1, 42}}, "cites utterance 42, which is not in the transcript"},
-		{"gap utterance", Sentence{Text: "Something about the knee.", Evidence: []int{6}}, "untranscribed audio"},
-		{"no evidence", Sentence{Text: "Knee pain."}, "cites no utterances"},
+		{"clean number words", note.Sentence{Text: "Reports pain in the right knee for 2 weeks.", Evidence: []int{2}}, ""},
+		{"clean dose", note.Sentence{Text: "Increase lisinopril to 40 mg daily.", Evidence: []int{3}}, ""},
+		{"clean vitals", note.Sentence{Text: "Blood pressure 120/80.", Evidence: []int{4}}, ""},
+		{"clean denial from an answer", note.Sentence{Text: "Denies chest pain.", Evidence: []int{0, 1}}, ""},
+		{"clean negation", note.Sentence{Text: "The patient does not smoke.", Evidence: []int{5}}, ""},
+		{"clean bilateral", note.Sentence{Text: "Bilateral knee tenderness.", Evidence: []int{7}}, ""},
+		{"spoken numbers as digits", note.Sentence{Text: "Blood pressure 116/84, temperature 98.6.", Evidence: []int{8}}, ""},
+		{"digits as spoken numbers", note.Sentence{Text: "Call nine one one and take two point five mg.", Evidence: []int{9}}, ""},
+		{"misread blood pressure", note.Sentence{Text: "Blood pressure 17 over 84.", Evidence: []int{8}}, "reading 17/84 not found"},
+		{"decimal lost", note.Sentence{Text: "Temperature 98.", Evidence: []int{8}}, "number 98 not found"},
+		{"misread digit sequence", note.Sentence{Text: "Call 10.", Evidence: []int{9}}, "number 10 not found"},
+		{"frequency synonyms", note.Sentence{Text: "Ibuprofen 400 mg two times a day for 2 weeks.", Evidence: []int{10}}, ""},
+		{"frequency as BID", note.Sentence{Text: "Methotrexate 15 mg weekly, ibuprofen 400 mg BID.", Evidence: []int{10}}, ""},
+		{"frequency changed", note.Sentence{Text: "Methotrexate 15 mg once daily.", Evidence: []int{10}}, `frequency "once daily"`},
+		{"frequency moved to another drug", note.Sentence{Text: "Ibuprofen 400 mg once weekly.", Evidence: []int{10}}, `frequency "once weekly"`},
+		{"dose and duration swapped", note.Sentence{Text: "Ibuprofen 2 mg twice daily for 400 weeks.", Evidence: []int{10}}, "number 2 mg is 2 week"},
+		{"reading reversed", note.Sentence{Text: "Blood pressure 84/116.", Evidence: []int{8}}, "reading 84/116 not found"},
+		{"side moved to the other joint", note.Sentence{Text: "Pain in the left knee.", Evidence: []int{11}}, `side "left"`},
+		{"clean sides", note.Sentence{Text: "Pain in the right knee, swelling of the left ankle.", Evidence: []int{11}}, ""},
+		{"brand by position", note.Sentence{Text: "Start Rinvoq 5 mg.", Evidence: []int{11}}, `medication "rinvoq"`},
+		{"clean brand", note.Sentence{Text: "Start xeljanz 5 mg.", Evidence: []int{11}}, ""},
+		{"negation moved to the cough", note.Sentence{Text: "Denies cough.", Evidence: []int{12}}, `negation of "cough"`},
+		{"negation dropped", note.Sentence{Text: "Fever, but has had a cough.", Evidence: []int{12}}, `negate "fever"`},
+		{"negation dropped in a copy", note.Sentence{Text: "The patient does know if it is the back pain.", Evidence: []int{13}}, `negate "know"`},
+		{"clean scoped negation", note.Sentence{Text: "No fever, but has had a cough.", Evidence: []int{12}}, ""},
+		{"changed dose", note.Sentence{Text: "Increase lisinopril to 20 mg daily.", Evidence: []int{3}}, "number 20 not found in cited utterance 3"},
+		{"changed unit", note.Sentence{Text: "Increase lisinopril to 40 mcg daily.", Evidence: []int{3}}, `unit "mcg"`},
+		{"changed duration", note.Sentence{Text: "Reports right knee pain for 3 weeks.", Evidence: []int{2}}, "number 3 not found"},
+		{"flipped side", note.Sentence{Text: "Reports pain in the left knee for two weeks.", Evidence: []int{2}}, `side "left" not found in cited utterance 2`},
+		{"invented bilateral", note.Sentence{Text: "Reports bilateral knee pain for two weeks.", Evidence: []int{2}}, `side "bilateral"`},
+		{"dropped negation from an answer", note.Sentence{Text: "Reports chest pain.", Evidence: []int{0, 1}}, "answers no"},
+		{"dropped negation in a clause", note.Sentence{Text: "Reports knee swelling.", Evidence: []int{2}}, `negate "swelling"`},
+		{"invented negation", note.Sentence{Text: "Blood pressure is not 120/80.", Evidence: []int{4}}, "negation not found"},
+		{"invented medication", note.Sentence{Text: "Start metformin with the lisinopril.", Evidence: []int{3}}, `medication "metformin" not found`},
+		{"invented drug by suffix", note.Sentence{Text: "Switch lisinopril to candesartan.", Evidence: []int{3}}, `medication "candesartan"`},
+		{"missing utterance", note.Sentence{Text: "Denies chest pain.", Evidence: []int{0, 1, 42}}, "cites utterance 42, which is not in the transcript"},
+		{"gap utterance", note.Sentence{Text: "Something about the knee.", Evidence: []int{6}}, "untranscribed audio"},
+		{"no evidence", note.Sentence{Text: "Knee pain."}, "cites no utterances"},
 	}
-	d := Draft{Template: "soap", Drafter: "test", Sections: []Section{{ID: "s", Title: "S"}}}
+	d := note.Draft{Template: "soap", Drafter: "test", Sections: []note.Section{{ID: "s", Title: "S"}}}
 	for _, c := range cases {
 		d.Sections[0].Sentences = append(d.Sections[0].Sentences, c.sentence)
 	}

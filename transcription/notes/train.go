@@ -5,12 +5,14 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // TrainingConsultation is one consultation the drafter's models learn
 // from: its transcript and its reference note, by part.
 type TrainingConsultation struct {
-	Transcript []Utterance
+	Transcript []note.Line
 	// Reference maps "subjective", "exam", "results" and "assessment_plan"
 	// to those parts of the reference note.
 	Reference map[string]string

@@ -17,7 +17,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/review/note"
 )
 
 // Group is a part of a note that reference sections are scored in: the
@@ -45,7 +45,7 @@ type Encounter struct {
 	ID      string // encounter_id, e.g. "D2N068"
 	// Transcript is the dialogue as utterances; Speaker is "clinician" for
 	// [doctor] turns and "patient" for [patient] and [patient_guest] turns.
-	Transcript []notes.Utterance
+	Transcript []note.Line
 	// Note is the reference note as written, and Sections its parts by
 	// heading in order.
 	Note     string
@@ -131,8 +131,8 @@ var turnTag = regexp.MustCompile(`^\s*\[([a-z_0-9]+)\]\s*`)
 
 // ParseDialogue splits a dialogue into utterances, one per tagged turn.
 // Lines without a tag continue the previous turn.
-func ParseDialogue(dialogue string) []notes.Utterance {
-	var out []notes.Utterance
+func ParseDialogue(dialogue string) []note.Line {
+	var out []note.Line
 	for _, line := range strings.Split(dialogue, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" {
@@ -143,7 +143,7 @@ func ParseDialogue(dialogue string) []notes.Utterance {
 			if len(out) > 0 {
 				out[len(out)-1].Text += " " + line
 			} else {
-				out = append(out, notes.Utterance{Index: 0, Text: line})
+				out = append(out, note.Line{Index: 0, Text: line})
 			}
 			continue
 		}
@@ -154,7 +154,7 @@ func ParseDialogue(dialogue string) []notes.Utterance {
 		case strings.HasPrefix(m[1], "patient"):
 			speaker = "patient"
 		}
-		out = append(out, notes.Utterance{Index: len(out), Speaker: speaker, Text: strings.TrimSpace(line[len(m[0]):])})
+		out = append(out, note.Line{Index: len(out), Speaker: speaker, Text: strings.TrimSpace(line[len(m[0]):])})
 	}
 	return out
 }

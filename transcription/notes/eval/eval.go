@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -88,7 +89,7 @@ func Run(ctx context.Context, encounters []Encounter, t notes.Template, systems 
 		for _, e := range encounters {
 			tr := e.Transcript
 			if sys.StripSpeakers {
-				tr = append([]notes.Utterance(nil), tr...)
+				tr = append([]note.Line(nil), tr...)
 				for i := range tr {
 					tr[i].Speaker = ""
 				}
@@ -119,7 +120,7 @@ func Run(ctx context.Context, encounters []Encounter, t notes.Template, systems 
 			if tw > 0 {
 				res.Ratio += float64(nw) / float64(tw)
 			}
-			byIndex := map[int]notes.Utterance{}
+			byIndex := map[int]note.Line{}
 			for _, u := range e.Transcript {
 				byIndex[u.Index] = u
 			}
@@ -155,7 +156,7 @@ func Run(ctx context.Context, encounters []Encounter, t notes.Template, systems 
 
 // draftText joins the sentences of the selected sections (all when sel is
 // nil), without titles, so headings do not count as content.
-func draftText(d notes.Draft, sel map[int]bool) string {
+func draftText(d note.Draft, sel map[int]bool) string {
 	var b strings.Builder
 	for i, s := range d.Sections {
 		if sel != nil && !sel[i] {
@@ -212,7 +213,7 @@ var stopWords = map[string]bool{
 // unsupported is the evaluation's own, stricter test of a sentence: some
 // word of it (other than stop words and the words drafters add) appears in
 // none of its cited utterances, not even as another form of the same word.
-func unsupported(sen notes.Sentence, byIndex map[int]notes.Utterance) bool {
+func unsupported(sen note.Sentence, byIndex map[int]note.Line) bool {
 	cited := map[string]bool{}
 	var stems []string
 	for _, n := range sen.Evidence {
@@ -292,17 +293,17 @@ func WriteTable(w io.Writer, split string, results []Result) error {
 type Baseline struct{}
 
 // Draft implements notes.Drafter.
-func (Baseline) Draft(ctx context.Context, t notes.Template, transcript []notes.Utterance) (notes.Draft, error) {
-	d := notes.Draft{Template: t.ID, Drafter: "baseline"}
+func (Baseline) Draft(ctx context.Context, t notes.Template, transcript []note.Line) (note.Draft, error) {
+	d := note.Draft{Template: t.ID, Drafter: "baseline"}
 	for _, s := range t.Sections {
-		d.Sections = append(d.Sections, notes.Section{ID: s.ID, Title: s.Title, Sentences: []notes.Sentence{}})
+		d.Sections = append(d.Sections, note.Section{ID: s.ID, Title: s.Title, Sentences: []note.Sentence{}})
 	}
 	if len(d.Sections) == 0 {
 		return d, nil
 	}
 	for _, u := range transcript {
 		if u.Speaker == "clinician" && !u.Gap {
-			d.Sections[0].Sentences = append(d.Sections[0].Sentences, notes.Sentence{Text: u.Text, Evidence: []int{u.Index}})
+			d.Sections[0].Sentences = append(d.Sections[0].Sentences, note.Sentence{Text: u.Text, Evidence: []int{u.Index}})
 		}
 	}
 	return d, ctx.Err()

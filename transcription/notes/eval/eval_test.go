@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -183,22 +184,22 @@ func TestRunOnSample(t *testing.T) {
 }
 
 func TestUnsupported(t *testing.T) {
-	by := map[int]notes.Utterance{0: {Index: 0, Text: "i've had knee pain for two weeks"}}
-	if unsupported(notes.Sentence{Text: "Reports knee pain for 2 weeks.", Evidence: []int{0}}, by) {
+	by := map[int]note.Line{0: {Index: 0, Text: "i've had knee pain for two weeks"}}
+	if unsupported(note.Sentence{Text: "Reports knee pain for 2 weeks.", Evidence: []int{0}}, by) {
 		t.Error("faithful sentence counted unsupported")
 	}
-	if !unsupported(notes.Sentence{Text: "Reports hip pain for 2 weeks.", Evidence: []int{0}}, by) {
+	if !unsupported(note.Sentence{Text: "Reports hip pain for 2 weeks.", Evidence: []int{0}}, by) {
 		t.Error("invented word not counted")
 	}
-	if !unsupported(notes.Sentence{Text: "Reports knee pain.", Evidence: []int{3}}, by) {
+	if !unsupported(note.Sentence{Text: "Reports knee pain.", Evidence: []int{3}}, by) {
 		t.Error("missing citation not counted")
 	}
 	// A misread number is a wrong number, however the recogniser spelled it.
-	by[1] = notes.Utterance{Index: 1, Text: "your blood pressure is one sixteen over eighty four"}
-	if !unsupported(notes.Sentence{Text: "Blood pressure is 17 over 84.", Evidence: []int{1}}, by) {
+	by[1] = note.Line{Index: 1, Text: "your blood pressure is one sixteen over eighty four"}
+	if !unsupported(note.Sentence{Text: "Blood pressure is 17 over 84.", Evidence: []int{1}}, by) {
 		t.Error("misread blood pressure counted supported")
 	}
-	if unsupported(notes.Sentence{Text: "Blood pressure is 116/84.", Evidence: []int{1}}, by) {
+	if unsupported(note.Sentence{Text: "Blood pressure is 116/84.", Evidence: []int{1}}, by) {
 		t.Error("blood pressure as digits counted unsupported")
 	}
 }
@@ -221,11 +222,11 @@ func TestSectionGroup(t *testing.T) {
 func TestGroupTextsSplitsObjective(t *testing.T) {
 	ts, _ := notes.NewTemplates(true, "", notes.Defaults{})
 	soap, _ := ts.Get(notes.TemplateSOAP)
-	d := notes.Draft{Sections: []notes.Section{
-		{ID: "subjective", Sentences: []notes.Sentence{{Text: "Reports knee pain."}}},
-		{ID: "objective", Sentences: []notes.Sentence{{Text: "Tenderness over the medial joint line."}, {Text: "X-ray of the knee shows no fracture."}}},
-		{ID: "assessment", Sentences: []notes.Sentence{{Text: "Knee sprain."}}},
-		{ID: "plan", Sentences: []notes.Sentence{{Text: "Ice and rest."}}},
+	d := note.Draft{Sections: []note.Section{
+		{ID: "subjective", Sentences: []note.Sentence{{Text: "Reports knee pain."}}},
+		{ID: "objective", Sentences: []note.Sentence{{Text: "Tenderness over the medial joint line."}, {Text: "X-ray of the knee shows no fracture."}}},
+		{ID: "assessment", Sentences: []note.Sentence{{Text: "Knee sprain."}}},
+		{ID: "plan", Sentences: []note.Sentence{{Text: "Ice and rest."}}},
 	}}
 	got := groupTexts(soap, d)
 	want := map[Group]string{
@@ -242,13 +243,13 @@ func TestGroupTextsSplitsObjective(t *testing.T) {
 func TestCheckDraft(t *testing.T) {
 	ts, _ := notes.NewTemplates(true, "", notes.Defaults{})
 	soap, _ := ts.Get(notes.TemplateSOAP)
-	tr := []notes.Utterance{{Index: 0, Text: "my blood pressure was one twenty over eighty"}, {Index: 1, Text: "take ten milligrams daily"}}
+	tr := []note.Line{{Index: 0, Text: "my blood pressure was one twenty over eighty"}, {Index: 1, Text: "take ten milligrams daily"}}
 	long := strings.Repeat("word ", MaxSentenceWords+1)
-	d := notes.Draft{Sections: []notes.Section{
-		{ID: "subjective", Sentences: []notes.Sentence{{Text: "I have pain.", Evidence: []int{0}}, {Text: long, Evidence: []int{0}}}},
-		{ID: "objective", Sentences: []notes.Sentence{{Text: "Blood pressure 120/80.", Evidence: []int{0}}, {Text: "Blood pressure 130/80.", Evidence: []int{0}}}},
-		{ID: "assessment", Sentences: []notes.Sentence{}},
-		{ID: "plan", Sentences: []notes.Sentence{{Text: "We will start 10 mg daily.", Evidence: []int{1}}}},
+	d := note.Draft{Sections: []note.Section{
+		{ID: "subjective", Sentences: []note.Sentence{{Text: "I have pain.", Evidence: []int{0}}, {Text: long, Evidence: []int{0}}}},
+		{ID: "objective", Sentences: []note.Sentence{{Text: "Blood pressure 120/80.", Evidence: []int{0}}, {Text: "Blood pressure 130/80.", Evidence: []int{0}}}},
+		{ID: "assessment", Sentences: []note.Sentence{}},
+		{ID: "plan", Sentences: []note.Sentence{{Text: "We will start 10 mg daily.", Evidence: []int{1}}}},
 	}}
 	got := CheckDraft(soap, d, tr)
 	want := Checks{Notes: 1, Assessment: 0, Plan: 1, Long: 1, FirstPerson: 2, NumberUnsupported: 1}

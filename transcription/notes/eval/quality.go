@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -46,9 +47,9 @@ var (
 
 // CheckDraft counts one draft's faults against the transcript it was
 // drafted from.
-func CheckDraft(t notes.Template, d notes.Draft, transcript []notes.Utterance) Checks {
+func CheckDraft(t notes.Template, d note.Draft, transcript []note.Line) Checks {
 	c := Checks{Notes: 1}
-	byIndex := make(map[int]notes.Utterance, len(transcript))
+	byIndex := make(map[int]note.Line, len(transcript))
 	for _, u := range transcript {
 		byIndex[u.Index] = u
 	}
@@ -82,7 +83,7 @@ func CheckDraft(t notes.Template, d notes.Draft, transcript []notes.Utterance) C
 
 // numbersCited reports whether every number of the sentence is, after
 // normalisation, a number of the utterances it cites.
-func numbersCited(sen notes.Sentence, byIndex map[int]notes.Utterance) bool {
+func numbersCited(sen note.Sentence, byIndex map[int]note.Line) bool {
 	want := numberToken.FindAllString(notes.Normalize(sen.Text), -1)
 	if len(want) == 0 {
 		return true
@@ -108,7 +109,7 @@ var resultCue = regexp.MustCompile(`(?i)\b(x-?rays?|mri|ct|cat scan|ultrasound|e
 
 // groupTexts joins the draft's sentences by the group each is scored in,
 // one sentence a line, without section titles (headings are not content).
-func groupTexts(t notes.Template, d notes.Draft) map[Group]string {
+func groupTexts(t notes.Template, d note.Draft) map[Group]string {
 	out := map[Group]string{}
 	for i, s := range d.Sections {
 		g := Other

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -80,12 +81,12 @@ func RunSeeded(ctx context.Context, encounters []Encounter, t notes.Template, d 
 			return res, fmt.Errorf("eval: seeded drafting %s: %w", e.ID, err)
 		}
 		draft = notes.Check(draft, e.Transcript)
-		byIndex := map[int]notes.Utterance{}
+		byIndex := map[int]note.Line{}
 		for _, u := range e.Transcript {
 			byIndex[u.Index] = u
 		}
-		check := func(sen notes.Sentence) bool {
-			one := notes.Draft{Sections: []notes.Section{{ID: "s", Sentences: []notes.Sentence{sen}}}}
+		check := func(sen note.Sentence) bool {
+			one := note.Draft{Sections: []note.Section{{ID: "s", Sentences: []note.Sentence{sen}}}}
 			return len(notes.Check(one, e.Transcript).Sections[0].Sentences[0].Flags) > 0
 		}
 		for _, s := range draft.Sections {
@@ -106,13 +107,13 @@ func RunSeeded(ctx context.Context, encounters []Encounter, t notes.Template, d 
 						continue
 					}
 					res.Kinds[i].Planted++
-					if check(notes.Sentence{Text: text, Evidence: sen.Evidence}) {
+					if check(note.Sentence{Text: text, Evidence: sen.Evidence}) {
 						res.Kinds[i].Flagged++
 					}
 				}
 				for _, text := range reword(sen.Text) {
 					res.Rewordings++
-					if check(notes.Sentence{Text: text, Evidence: sen.Evidence}) {
+					if check(note.Sentence{Text: text, Evidence: sen.Evidence}) {
 						res.RewordingsFlagged++
 					}
 				}
