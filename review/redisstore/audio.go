@@ -69,7 +69,7 @@ func (s *Store) AppendAudioBatch(ctx context.Context, batch []review.AudioAppend
 	}
 	now := time.Now().UnixMilli()
 	cmds := make([]*redis.Cmd, len(batch))
-	var wait *redis.Cmd
+	var conf *confirmation
 	run := func(load bool) {
 		s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range batch {
@@ -84,12 +84,10 @@ func (s *Store) AppendAudioBatch(ctx context.Context, batch []review.AudioAppend
 					cmds[i] = appendAudioScript.EvalSha(ctx, p, keys, a.Offset, a.Data, a.SessionID, now)
 				}
 			}
-			if s.replicas > 0 {
-				// On the pipeline's connection, after its appends: the
-				// batch is acknowledged (Durable) only once replicas have
-				// it, or sent again.
-				wait = s.wait(ctx, p)
-			}
+			// On the pipeline's connection, after its appends: the batch
+			// is acknowledged (Durable) only once replicas have it, or
+			// sent again.
+			conf = s.confirm(ctx, p)
 			return nil
 		})
 	}
@@ -105,10 +103,8 @@ func (s *Store) AppendAudioBatch(ctx context.Context, batch []review.AudioAppend
 			break
 		}
 	}
-	if wait != nil {
-		if err := s.replicated(wait); err != nil {
-			return fmt.Errorf("redisstore: append audio: %w", err)
-		}
+	if err := s.confirmed(ctx, conf); err != nil {
+		return fmt.Errorf("redisstore: append audio: %w", err)
 	}
 	for i, c := range cmds {
 		a := &batch[i]

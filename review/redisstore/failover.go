@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,42 +45,51 @@ type Options struct {
 // again. Errors of an unreachable, read-only or unreplicated server wrap
 // review.ErrUnavailable.
 func OpenOptions(ctx context.Context, o Options) (*Store, error) {
-	c, err := newClient(o)
+	c, fo, err := newClient(o)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
 	s := New(c, DefaultPrefix)
 	s.owns = true
+	if fo != nil {
+		s.fence = newFence(fo)
+	}
 	s.replicas, s.replicaTimeout = o.Replicas, o.ReplicaTimeout
 	if s.replicaTimeout <= 0 {
 		s.replicaTimeout = time.Second
 	}
 	if err := s.check(ctx); err != nil {
-		c.Close()
+		s.Close()
 		return nil, err
 	}
 	if err := s.migrateJobs(ctx); err != nil {
-		c.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func newClient(o Options) (*redis.Client, error) {
+// newClient returns the client for o, and with Sentinel the options of
+// its Sentinels (for the fence).
+func newClient(o Options) (*redis.Client, *redis.FailoverOptions, error) {
 	u := o.URL
 	scheme, rest, _ := strings.Cut(u, "://")
 	sentinel := o.MasterName != "" || strings.HasSuffix(scheme, "+sentinel") || strings.Contains(rest, "master_name=")
-	var c *redis.Client
+	var (
+		c  *redis.Client
+		fo *redis.FailoverOptions
+	)
 	if sentinel {
-		fo, err := redis.ParseFailoverURL(strings.TrimSuffix(scheme, "+sentinel") + "://" + rest)
+		var err error
+		fo, err = redis.ParseFailoverURL(strings.TrimSuffix(scheme, "+sentinel") + "://" + rest)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if o.MasterName != "" {
 			fo.MasterName = o.MasterName
 		}
 		if fo.MasterName == "" {
-			return nil, errors.New("a Sentinel URL needs master_name")
+			return nil, nil, errors.New("a Sentinel URL needs master_name")
 		}
 		fo.ReplicaOnly = false // every command goes to the primary
 		fo.OnConnect = checkPrimary
@@ -87,13 +97,13 @@ func newClient(o Options) (*redis.Client, error) {
 	} else {
 		opts, err := redis.ParseURL(u)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		opts.OnConnect = checkPrimary
 		c = redis.NewClient(opts)
 	}
 	c.AddHook(unavailableHook{})
-	return c, nil
+	return c, fo, nil
 }
 
 // notPrimaryError is a connection's refusal of a server that is not a
@@ -123,28 +133,41 @@ func checkPrimary(ctx context.Context, cn *redis.Conn) error {
 	return nil
 }
 
-// waitReplicas waits, on the connection that made a write (WAIT counts
-// that connection's writes), until s.replicas replicas have it.
-func (s *Store) waitReplicas(ctx context.Context, c doer) error {
+// confirmation is what a write queues behind itself, on the connection
+// that made it, so that it is acknowledged only once it survives a
+// failover: WAIT, and with Sentinel the server's run id for the fence.
+type confirmation struct {
+	wait *redis.Cmd
+	info *redis.StringCmd // INFO server, with Sentinel
+}
+
+// confirm queues, on the pipeline p of the connection that made a write,
+// a write of its own and WAIT for s.replicas, and with Sentinel INFO
+// server (Redis 7.0 has no WAITAOF). The write of its own makes WAIT
+// wait for everything the primary holds up to now: WAIT confirms the
+// connection's own earlier writes only, and a resent audio batch that the
+// primary already holds (its first try's WAIT timed out) writes nothing,
+// so that WAIT would vouch for none of the bytes it acknowledges.
+func (s *Store) confirm(ctx context.Context, p redis.Pipeliner) *confirmation {
 	if s.replicas <= 0 {
 		return nil
 	}
-	return s.replicated(s.wait(ctx, c))
+	p.Incr(ctx, s.k("seq", "confirm"))
+	c := &confirmation{wait: p.Do(ctx, "wait", s.replicas, s.replicaTimeout.Milliseconds())}
+	if s.fence != nil {
+		c.info = p.Info(ctx, "server")
+	}
+	return c
 }
 
-type doer interface {
-	Do(ctx context.Context, args ...any) *redis.Cmd
-}
-
-// wait queues or sends WAIT for s.replicas (Redis 7.0 has no WAITAOF).
-func (s *Store) wait(ctx context.Context, c doer) *redis.Cmd {
-	return c.Do(ctx, "wait", s.replicas, s.replicaTimeout.Milliseconds())
-}
-
-// replicated checks a WAIT's answer: fewer replicas than configured is
+// confirmed checks what confirm queued: fewer replicas than configured,
+// or (with Sentinel) a server that is not the primary Sentinel names, is
 // ErrUnavailable.
-func (s *Store) replicated(wait *redis.Cmd) error {
-	n, err := wait.Int64()
+func (s *Store) confirmed(ctx context.Context, c *confirmation) error {
+	if c == nil {
+		return nil
+	}
+	n, err := c.wait.Int64()
 	if err != nil {
 		return err
 	}
@@ -152,7 +175,101 @@ func (s *Store) replicated(wait *redis.Cmd) error {
 		return fmt.Errorf("redisstore: %w: %d of %d replicas confirmed the write within %s",
 			review.ErrUnavailable, n, s.replicas, s.replicaTimeout)
 	}
-	return nil
+	if c.info == nil {
+		return nil
+	}
+	info, err := c.info.Result()
+	if err != nil {
+		return err
+	}
+	return s.fence.check(ctx, infoField(info, "run_id"))
+}
+
+// confirmOn runs confirm and confirmed on tx's connection, after a write
+// made there (one round trip).
+func (s *Store) confirmOn(ctx context.Context, tx *redis.Tx) error {
+	if s.replicas <= 0 {
+		return nil
+	}
+	var c *confirmation
+	if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+		c = s.confirm(ctx, p)
+		return nil
+	}); err != nil {
+		return err
+	}
+	return s.confirmed(ctx, c)
+}
+
+// infoField is one field of an INFO reply.
+func infoField(info, name string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// fence asks Sentinel, after replicas confirmed a write, whether the
+// server that took it is still the primary, with no failover under way.
+//
+// WAIT alone is not enough: a primary that stalls (SIGSTOP, a long pause,
+// a partition) long enough for Sentinel to promote a replica answers
+// again as if nothing happened, on the connections the store held to it
+// before, until Sentinel demotes it seconds later. Writes it takes then
+// are confirmed by a replica that Sentinel has not yet moved to the new
+// primary, and are discarded with it when it is: acknowledged and lost.
+// So the store asks Sentinel after WAIT: the server's run id must be the
+// one Sentinel names, and Sentinel must not see it down or be failing it
+// over. A failover that starts later finds the write on a replica.
+//
+// It asks one Sentinel (the first of the URL's that answers); with
+// several, one that has not yet heard of a failover its peers started
+// may answer for it, a narrower window than WAIT alone leaves.
+type fence struct {
+	master    string
+	sentinels []*redis.SentinelClient
+}
+
+func newFence(fo *redis.FailoverOptions) *fence {
+	f := &fence{master: fo.MasterName}
+	for _, addr := range fo.SentinelAddrs {
+		f.sentinels = append(f.sentinels, redis.NewSentinelClient(&redis.Options{
+			Addr: addr, Username: fo.SentinelUsername, Password: fo.SentinelPassword, TLSConfig: fo.TLSConfig,
+			DialTimeout: fo.DialTimeout, ReadTimeout: fo.ReadTimeout, WriteTimeout: fo.WriteTimeout,
+			PoolSize: fo.PoolSize, MaxRetries: -1,
+		}))
+	}
+	return f
+}
+
+func (f *fence) check(ctx context.Context, runID string) error {
+	var err error
+	for _, sc := range f.sentinels {
+		var m map[string]string
+		if m, err = sc.Master(ctx, f.master).Result(); err != nil {
+			continue
+		}
+		flags := strings.Split(m["flags"], ",")
+		switch {
+		case runID == "" || m["runid"] != runID:
+			return fmt.Errorf("redisstore: %w: the server that took the write (run id %q) is not the primary Sentinel names (%s:%s, run id %q)",
+				review.ErrUnavailable, runID, m["ip"], m["port"], m["runid"])
+		case slices.Contains(flags, "o_down") || slices.Contains(flags, "failover_in_progress"):
+			return fmt.Errorf("redisstore: %w: Sentinel is failing the primary over (%s)", review.ErrUnavailable, m["flags"])
+		}
+		return nil
+	}
+	return fmt.Errorf("redisstore: %w: no Sentinel confirmed the primary: %w", review.ErrUnavailable, err)
+}
+
+func (f *fence) Close() error {
+	var errs []error
+	for _, sc := range f.sentinels {
+		errs = append(errs, sc.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // unavailableHook marks the errors of a server that cannot take writes

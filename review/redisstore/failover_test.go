@@ -156,10 +156,25 @@ func TestSentinelFailover(t *testing.T) {
 		a, d := w.acked()
 		// Generous: Sentinel reconfigures the replicas after a
 		// failover, which a busy machine slows down.
-		waitFor(t, what, 90*time.Second, func() bool {
+		deadline := time.Now().Add(90 * time.Second)
+		for {
 			a2, d2 := w.acked()
-			return a2 > a+5 && d2 > d
-		})
+			if a2 > a+5 && d2 > d {
+				return
+			}
+			if time.Now().After(deadline) {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				stored, err := s.AudioSize(ctx, "sess")
+				var first error
+				if len(w.other) > 0 {
+					first = w.other[0]
+				}
+				t.Fatalf("timed out waiting for %s: %d approvals, %d audio bytes acknowledged (%d stored, %v); %d writes refused; %d other errors, e.g. %v",
+					what, a2, d2, stored, err, w.refused, len(w.other), first)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	// promoted waits until Sentinel names a primary other than old, and
 	// returns it.
@@ -250,6 +265,51 @@ func TestReplicasNotConfirmed(t *testing.T) {
 	}
 	if err := s.Ping(ctx); !errors.Is(err, review.ErrUnavailable) {
 		t.Errorf("readiness with no replica: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestResentAudioWaitsForReplica: audio the primary holds but no replica
+// confirmed (the first try's WAIT timed out) is not acknowledged when it
+// is sent again on another connection while the replica still lacks it.
+// The resend writes nothing, and a WAIT on a connection that wrote nothing
+// returns at once.
+func TestResentAudioWaitsForReplica(t *testing.T) {
+	primary, err := redistest.StartServer()
+	if err != nil {
+		t.Skipf("no redis-server: %v", err)
+	}
+	defer primary.Close()
+	replica, err := primary.StartReplica()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
+	ctx := context.Background()
+	opts := redisstore.Options{URL: "redis://" + primary.Addr + "/0", Replicas: 1, ReplicaTimeout: 100 * time.Millisecond}
+	first, err := redisstore.OpenOptions(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := first.AppendAudio(ctx, "sess", 0, audioAt(0, 640)); err != nil {
+		t.Fatal(err)
+	}
+	replica.Stall()
+	defer replica.Resume()
+	if _, err := first.AppendAudio(ctx, "sess", 640, audioAt(640, 640)); !errors.Is(err, review.ErrUnavailable) {
+		t.Fatalf("append with the replica stalled: %v, want ErrUnavailable", err)
+	}
+	second, err := redisstore.OpenOptions(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if size, err := second.AppendAudio(ctx, "sess", 640, audioAt(640, 640)); !errors.Is(err, review.ErrUnavailable) {
+		t.Errorf("resent append with the replica stalled: acknowledged %d bytes (%v), want ErrUnavailable", size, err)
+	}
+	replica.Resume()
+	if size, err := second.AppendAudio(ctx, "sess", 640, audioAt(640, 640)); err != nil || size != 1280 {
+		t.Errorf("resent append with the replica back: %d, %v; want 1280 bytes acknowledged", size, err)
 	}
 }
 

@@ -29,6 +29,8 @@
 //	auditnotes                 sorted set: notes with an audit trail, by the
 //	                           time of their oldest entry (µs)
 //	events:{clinic}            pub/sub channel of note changes
+//	seq:confirm                a counter each acknowledged write bumps
+//	                           before WAIT (see Store.confirm)
 //
 // Note updates are optimistic: WATCH the note (and the job being settled),
 // read, run the Service's callback, then MULTI/EXEC the note, its index
@@ -85,6 +87,9 @@ type Store struct {
 	// replicas and replicaTimeout: Options.Replicas, ReplicaTimeout.
 	replicas       int
 	replicaTimeout time.Duration
+	// fence, with Sentinel and replicas, confirms that the server that
+	// took a write is still Sentinel's primary (see fence).
+	fence *fence
 
 	// events fans the one pub/sub subscription of this Store out to every
 	// subscriber in the process, so that a hundred open queue pages hold
@@ -131,16 +136,14 @@ func (s *Store) SharedAcrossProcesses() bool { return true }
 // writes (and that the configured replicas confirm them): a server that
 // answers PING but refuses writes (READONLY, NOREPLICAS) is not ready.
 func (s *Store) Ping(ctx context.Context) error {
-	var wait *redis.Cmd
+	var c *confirmation
 	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, s.k("ready"), time.Now().UnixMilli(), time.Minute)
-		if s.replicas > 0 {
-			wait = s.wait(ctx, p)
-		}
+		c = s.confirm(ctx, p)
 		return nil
 	})
-	if err == nil && wait != nil {
-		err = s.replicated(wait)
+	if err == nil {
+		err = s.confirmed(ctx, c)
 	}
 	if err != nil {
 		return fmt.Errorf("redisstore: write probe: %w", err)
@@ -156,6 +159,9 @@ func (s *Store) Close() error {
 		s.stopEvents, s.events = nil, nil
 	}
 	s.eventsMu.Unlock()
+	if s.fence != nil {
+		s.fence.Close()
+	}
 	if s.owns {
 		return s.c.Close()
 	}
@@ -301,7 +307,7 @@ func (s *Store) CreateNote(ctx context.Context, n *review.Note, audit []review.A
 			if err != nil {
 				return err
 			}
-			return s.waitReplicas(ctx, tx)
+			return s.confirmOn(ctx, tx)
 		}, key)
 	})
 }
@@ -446,7 +452,7 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 				return err
 			}
 			out = n
-			return s.waitReplicas(ctx, tx)
+			return s.confirmOn(ctx, tx)
 		}, key)
 	})
 	if err != nil {
