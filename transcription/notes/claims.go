@@ -40,20 +40,31 @@ type claims struct {
 	parts  []negPart
 	anyNeg bool
 	bareNo bool
+	// numbers, sideWords and freqAt are where the numbers, the side
+	// words (with "right" as filler too) and the frequencies stand in
+	// tokens, for lining claims up (see moved).
+	numbers, sideWords, freqAt []place
 }
 
 type numClaim struct {
 	value, text, unit, measure string
+	at                         int // in tokens
 }
 
 // freqClaim is a frequency and what it is of: the medication before it,
 // else the word before it ("blood pressure daily").
-type freqClaim struct{ canon, text, of string }
+type freqClaim struct {
+	canon, text, of string
+	at, end         int // in tokens
+}
 
 // sideClaim is a side, the body part it names, and the content words
 // just before and after it: a drafted sentence copies its citation's
 // words, so a side is found again by its neighbours.
-type sideClaim struct{ side, part, prev, next string }
+type sideClaim struct {
+	side, part, prev, next string
+	at                     int // in tokens
+}
 
 // readClaims reads texts (one per cited utterance, in order, or one
 // sentence).
@@ -62,7 +73,7 @@ func readClaims(texts ...string) *claims {
 		negStrict: map[string]bool{}, negWide: map[string]bool{}, plain: map[string]bool{}}
 	norm := make([]string, len(texts))
 	for i, t := range texts {
-		norm[i] = NormalizeNumbers(mendNumberCuts(dropRepeats(t)))
+		norm[i] = markResults(NormalizeNumbers(mendNumberCuts(dropRepeats(unvoice(t)))))
 	}
 	for i, text := range norm {
 		// A question is denied when the next utterance answers "no".
@@ -71,7 +82,7 @@ func readClaims(texts ...string) *claims {
 			c.bareNo = true
 		}
 		ts := dropSpokenFillers(words(text))
-		c.readTokens(ts)
+		c.readTokens(ts, len(c.tokens))
 		c.tokens = append(c.tokens, ts...)
 	}
 	for _, t := range c.tokens {
@@ -82,11 +93,14 @@ func readClaims(texts ...string) *claims {
 	return c
 }
 
-func (c *claims) readTokens(ts []string) {
+// readTokens reads the claims of one text's tokens ts, which stand from
+// base on in c.tokens.
+func (c *claims) readTokens(ts []string, base int) {
 	used := make([]bool, len(ts))
 	for i := 0; i < len(ts); i++ {
 		if canon, n := frequencyAt(ts, i); n > 0 {
-			c.freqs = append(c.freqs, freqClaim{canon, strings.Join(ts[i:i+n], " "), frequencyOf(ts, i)})
+			c.freqs = append(c.freqs, freqClaim{canon, strings.Join(ts[i:i+n], " "), frequencyOf(ts, i), base + i, base + i + n})
+			c.freqAt = append(c.freqAt, place{base + i, base + i + n, canon})
 			for k := i; k < i+n; k++ {
 				used[k] = true
 			}
@@ -100,11 +114,12 @@ func (c *claims) readTokens(ts []string) {
 		if used[i] || !isDigitByte(t[0]) {
 			continue
 		}
+		c.numbers = append(c.numbers, place{base + i, base + i + 1, canonNumber(t)})
 		if strings.Contains(t, "/") {
 			c.ratios[t] = true
 			for _, part := range strings.Split(t, "/") {
 				if part != "" {
-					c.nums = append(c.nums, numClaim{value: canonNumber(part), text: part, measure: "ratio"})
+					c.nums = append(c.nums, numClaim{value: canonNumber(part), text: part, measure: "ratio", at: base + i})
 				}
 			}
 			continue
@@ -114,7 +129,7 @@ func (c *claims) readTokens(ts []string) {
 			c.ratios[canonNumber(t)+"/"+canonNumber(ts[i+3])] = true
 		}
 		c.order = append(c.order, canonNumber(t))
-		n := numClaim{value: canonNumber(t), text: t, measure: measureBefore(ts, i)}
+		n := numClaim{value: canonNumber(t), text: t, measure: measureBefore(ts, i), at: base + i}
 		if i+1 < len(ts) {
 			n.unit = unitOf(ts[i+1])
 		}
@@ -124,14 +139,62 @@ func (c *claims) readTokens(ts []string) {
 		if isDrug(t) || drugByPosition(ts, i) {
 			c.drugs = append(c.drugs, t)
 		}
+		if w := sideWord(t); w != "" {
+			c.sideWords = append(c.sideWords, place{base + i, base + i + 1, w})
+		}
 		if side := sideOf(ts, i); side != "" {
-			c.sides = append(c.sides, sideClaim{side, partAfter(ts, i), contentNear(ts, i, -1), contentNear(ts, i, 1)})
+			c.sides = append(c.sides, sideClaim{side, partAfter(ts, i), contentNear(ts, i, -1), contentNear(ts, i, 1), base + i})
 		} else if t == "both" {
 			if p := partAfter(ts, i); p != "" {
-				c.sides = append(c.sides, sideClaim{"bilateral", p, contentNear(ts, i, -1), contentNear(ts, i, 1)})
+				c.sides = append(c.sides, sideClaim{"bilateral", p, contentNear(ts, i, -1), contentNear(ts, i, 1), base + i})
 			}
 		}
 	}
+}
+
+// resultNegative is "negative" said of a result, after it: "the test was
+// negative", "deep margin, negative,". It denies nothing that follows
+// ("negative, stage 1"; "leg raise test is negative your reflexes are
+// normal"), unlike "negative for nitrites" or "negative homans sign".
+var resultNegative = regexp.MustCompile(`(?i)\b((is|was|are|were|be|been|back|test|tests|result|results|screen|swab|margin|margins) +)?negative\b( *[,.;?!]| *$)?`)
+
+// markResults rewrites each "negative" said of a result as
+// "negative-result", which is no negation trigger (see resultNegative).
+func markResults(text string) string {
+	if !strings.Contains(strings.ToLower(text), "negative") {
+		return text
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range resultNegative.FindAllStringSubmatchIndex(text, -1) {
+		after := strings.ToLower(strings.TrimLeft(text[m[1]:], " "))
+		if m[2] < 0 && m[6] < 0 || strings.HasPrefix(after, "for ") {
+			continue // "negative homans sign", "came back negative for"
+		}
+		end := m[1]
+		if m[6] >= 0 {
+			end = m[6]
+		}
+		b.WriteString(text[last:end])
+		b.WriteString("-result")
+		last = end
+	}
+	b.WriteString(text[last:])
+	return b.String()
+}
+
+// sideWord is the side a word may name, "right" as filler too, for
+// lining sides up: "left", "right" or "bilateral" ("both"); "" for none.
+func sideWord(w string) string {
+	switch {
+	case w == "left" || strings.HasPrefix(w, "left-"):
+		return "left"
+	case w == "right" || strings.HasPrefix(w, "right-"):
+		return "right"
+	case w == "bilateral" || w == "bilaterally" || w == "both":
+		return "bilateral"
+	}
+	return ""
 }
 
 // readNegation reads the negations of text (see claims).
@@ -172,7 +235,7 @@ const (
 var (
 	// strictEnds end a strict negation scope: conjunctions and the start
 	// of a new clause ("no fever so I came in", "no, I think …").
-	strictEnds = setOf(`but however although though except yet so because which who while when whereas since then if unless
+	strictEnds = setOf(`but however although though except yet so because which who while when whereas since then if unless please
 and i you he she we they i'm i've i'll you're you've we're it's that's there's patient`)
 	// wideEnds end a wide one.
 	wideEnds = setOf(`but however although though except yet whereas`)
@@ -228,8 +291,9 @@ func splitQuestions(text string) []textPart {
 			}
 			part := textPart{text[start : i+1], text[i] == '?'}
 			start = i + 1
-			// "…, okay?" asks only its last few words.
-			if c := strings.LastIndexByte(part.text, ','); part.question && c > 0 && len(strings.Fields(part.text[c+1:])) <= 4 && len(strings.Fields(part.text)) > 12 {
+			// "…, okay?" asks only its tag; "any pain, nausea, dizziness?"
+			// asks all of it.
+			if c := strings.LastIndexByte(part.text, ','); part.question && c > 0 && isTag(part.text[c+1:]) && len(strings.Fields(part.text)) > 12 {
 				out = append(out, textPart{part.text[:c], false})
 				part.text = part.text[c+1:]
 			}
@@ -240,6 +304,26 @@ func splitQuestions(text string) []textPart {
 		out = append(out, textPart{text[start:], false})
 	}
 	return out
+}
+
+// tagWords make up a tag question ("…, okay?", "…, does that sound
+// good?").
+var tagWords = setOf(`okay ok right alright correct yes yeah eh huh sound sounds good fair understand`)
+
+// isTag reports whether text is a tag question: a few words, one of them
+// a tag word, the others function words.
+func isTag(text string) bool {
+	ws := words(text)
+	tag := false
+	for _, w := range ws {
+		switch {
+		case tagWords[w]:
+			tag = true
+		case !functionWords[w]:
+			return false
+		}
+	}
+	return tag && len(ws) <= 4
 }
 
 // questionForm is a yes/no question without its question mark.
@@ -395,8 +479,8 @@ func (c *claims) has(w string) bool {
 
 // stemWord is a crude stem for matching word forms ("smoking", "smokes",
 // "smoke").
-func stemWord(w string) string {
-	w = strings.TrimSuffix(w, "'s")
+func stemWord(word string) string {
+	w := strings.TrimSuffix(word, "'s")
 	if len(w) > 5 {
 		for _, suf := range []string{"ing", "ed", "es"} {
 			if strings.HasSuffix(w, suf) {
@@ -408,6 +492,9 @@ func stemWord(w string) string {
 	if len(w) > 3 {
 		w = strings.TrimSuffix(w, "s")
 		w = strings.TrimSuffix(w, "e")
+	}
+	if isNegator(w) {
+		return word // "note" is not "not"
 	}
 	return w
 }
@@ -722,6 +809,13 @@ func compareClaims(s, c *claims, where string) []string {
 			add("unit "+n.unit, fmt.Sprintf("unit %q not found in %s", n.unit, where))
 		}
 	}
+	// A number standing where the words it copies say another ("over
+	// 44, and it was 50" from "over 50, and it was 44").
+	for _, p := range s.numbers {
+		if other, ok := moved(s.tokens, p, c.tokens, c.numbers); ok {
+			add("number "+p.value, fmt.Sprintf("number %s stands where %s says %s", s.tokens[p.at], where, other))
+		}
+	}
 	// Two numbers of the sentence said the other way round: "for 2 weeks
 	// take 400 mg" from "take 400 mg for 2 weeks" binds each to the
 	// other's place.
@@ -732,7 +826,11 @@ func compareClaims(s, c *claims, where string) []string {
 		}
 	}
 	for _, f := range s.freqs {
-		if !c.freqSupported(f) {
+		p := place{f.at, f.end, f.canon}
+		switch _, ok := moved(s.tokens, p, c.tokens, c.freqAt); {
+		case ok:
+			add("freq "+f.canon, fmt.Sprintf("frequency %q stands where %s says another", f.text, where))
+		case !copied(s.tokens, p, c.tokens, c.freqAt) && !c.freqSupported(f):
 			add("freq "+f.canon, fmt.Sprintf("frequency %q not found in %s", f.text, where))
 		}
 	}
@@ -751,6 +849,13 @@ func compareClaims(s, c *claims, where string) []string {
 	for _, sd := range s.sides {
 		if !c.sideSupported(sd) {
 			add("side "+sd.side, fmt.Sprintf("side %q not found in %s", sd.side, where))
+		}
+	}
+	// Every side word, "right" as filler too ("… 6 or 7 right" for "right
+	// now"), that stands where the words it copies say another.
+	for _, p := range s.sideWords {
+		if other, ok := moved(s.tokens, p, c.tokens, c.sideWords); ok {
+			add("side "+p.value, fmt.Sprintf("side %q stands where %s says %q", p.value, where, other))
 		}
 	}
 	if len(s.sides) > 1 && len(flags) == 0 && !sidesInOrder(s.sides, c.sides) {
@@ -813,7 +918,28 @@ also quite much more um uh like kind sort`)
 
 // negContent reports a word a negation scope counts and may deny.
 func negContent(w string) bool {
-	return len(w) > 1 && !functionWords[w] && !isNegator(w) && isAlpha(w)
+	return len(w) > 1 && !functionWords[w] && !isNegator(w) && isWordLike(w)
+}
+
+// isWordLike reports a word of letters, with hyphens inside ("x-ray") or
+// a possessive "'s" after a word that is no function word ("spurling's",
+// not "there's").
+func isWordLike(w string) bool {
+	if base, ok := strings.CutSuffix(w, "'s"); ok {
+		w = base
+		if functionWords[w] || stopWords[w] || w == "there" || w == "what" || w == "let" {
+			return false
+		}
+	}
+	if w == "" || !isLetterByte(w[0]) || !isLetterByte(w[len(w)-1]) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if !isLetterByte(w[i]) && w[i] != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // negationDiffers aligns a sentence with the cited sentence it copies (at
@@ -826,7 +952,7 @@ func negContent(w string) bool {
 func (c *claims) negationDiffers(sen []string) bool {
 	var idx []int
 	for i, w := range sen {
-		if negContent(w) && !drafterAdds[w] {
+		if negContent(w) && !drafterAdds[w] || isDigitByte(w[0]) {
 			idx = append(idx, i)
 		}
 	}
@@ -1002,15 +1128,16 @@ func isSpoken(w string) bool {
 	return isNegator(w) || w == "denies" || !functionWords[w] && !drafterAdds[w]
 }
 
-// negations counts the negation triggers of ws; one said again within
-// two words is a stutter ("no, no", "aren't, aren't"), counted once.
+// negations counts the negation triggers of ws; one said again straight
+// away is a stutter ("no, no", "aren't, aren't", "i don't i don't"),
+// counted once, but "or not, i'm not" says two.
 func negations(ws []string) int {
 	n := 0
 	for i, w := range ws {
-		if !isNegator(w) && w != "denies" {
+		if !isNegator(w) && w != "denies" && w != "negative-result" {
 			continue
 		}
-		if i >= 1 && ws[i-1] == w || i >= 2 && ws[i-2] == w {
+		if i >= 1 && ws[i-1] == w || i >= 3 && ws[i-2] == w && ws[i-3] == ws[i-1] {
 			continue
 		}
 		n++

@@ -18,10 +18,17 @@ import (
 //   - it cites at least one utterance, and each cited utterance exists and
 //     was transcribed (not a gap);
 //   - every number (digits or words: "20", "twenty") and every unit after a
-//     number appears in the cited words;
-//   - every medication name (a built-in list of common drugs, and names with
-//     drug stems such as -pril, -olol, -statin, -mab) appears in them;
-//   - every side (left, right, bilateral) appears in them;
+//     number appears in the cited words, bound to the same unit and measure;
+//   - every frequency ("twice daily" = "two times a day" = "BID") is said
+//     there, of the same medication;
+//   - every medication name (a built-in list of common drugs, names with
+//     drug stems such as -pril, -olol, -statin, -mab, and names standing
+//     where a medication does) appears in them;
+//   - every side (left, right, bilateral) appears in them, for the same
+//     body part;
+//   - a number, side or frequency the sentence copies stands where the
+//     cited words say the same, not another ("over 44, and it was 50"
+//     from "over 50, and it was 44"; see align.go);
 //   - a negation in the sentence has a negation in the cited words, and a
 //     sentence without one does not drop a negation the cited words carry.
 //
