@@ -142,9 +142,10 @@ func align(s []string, p place, c []string, cs []place) (best, same float64, oth
 // for "I don't see". Read back as the pronouns, the sentence's words line
 // up with what was said.
 var (
-	voice   = regexp.MustCompile(`(?i)\b(examination (does not show|shows|showed)|(the|your) (clinician|care team)('s)?|the patient('s)?)\b`)
+	voice   = regexp.MustCompile(`(?i)\b(examination (does not show|did not show|does show|shows|showed)|(the|your) (clinician|care team)('s)?|the patient('s)?)\b`)
 	voiceOf = map[string]string{
-		"examination does not show": "not", "examination shows": "", "examination showed": "",
+		"examination does not show": "not", "examination did not show": "not",
+		"examination does show": "", "examination shows": "", "examination showed": "",
 		"the clinician": "i", "your clinician": "i", "the clinician's": "my", "your clinician's": "my",
 		"the care team": "we", "your care team": "we", "the care team's": "our", "your care team's": "our",
 		"the patient": "you", "the patient's": "your",

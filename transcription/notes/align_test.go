@@ -61,6 +61,7 @@ func TestCheckLinesClaimsUp(t *testing.T) {
 		{"a brand in the drug's place", "The clinician will give the patient the Xeljanz.", []int{9}, `medication "xeljanz"`},
 		{"a brand in the drug's place, voice around it", "So the Xeljanz the patient is only taking half a pill.", []int{17}, `medication "xeljanz"`},
 		{"examination does not show", "Examination does not show any laxity on anterior drawer and inversion stress.", []int{10}, ""},
+		{"examination shows what was not seen", "Examination does show any laxity on anterior drawer and inversion stress.", []int{10}, "negat"},
 		{"note is not not", "To note, the patient is not currently on potassium supplement.", []int{11}, ""},
 		{"note is not not, negation dropped", "To note, the patient is currently on potassium supplement.", []int{11}, "negat"},
 		{"two nots are two", "The clinician is not really sure if it works or not the clinician is not that familiar with it.", []int{12}, ""},

@@ -1038,6 +1038,10 @@ func gapsDiffer(sen []string, idx []int, p negPart, match []int) bool {
 		answer = 1
 	}
 	s := negations(sen[prevS:idx[f]])
+	// The part is read at least as many words back as the sentence says
+	// before its first copied word: "does think" is read against "do n't
+	// think", though no word of either counts as spoken.
+	prevC = min(prevC, max(0, match[f]-min(idx[f]-prevS, maxHead)))
 	if leadIn(p.tokens[:match[f]]) {
 		prevC = 0 // "no, i've been …": the sentence starts where the part does
 	}
@@ -1058,11 +1062,18 @@ func gapsDiffer(sen []string, idx []int, p negPart, match []int) bool {
 	}
 	tail := min(3, spoken(sen[idx[l]+1:]))
 	endS, endC := reachOn(sen, idx[l], tail), reachOn(p.tokens, match[l], tail)
+	// As at the head: "which is like them" is read against "which is not
+	// like".
+	endC = max(endC, min(len(p.tokens), match[l]+1+min(endS-idx[l]-1, maxHead)))
 	if leadIn(p.tokens[match[l]+1:]) {
 		endC = len(p.tokens) // "… but not much."
 	}
 	return negations(sen[prevS:endS]) != negations(p.tokens[prevC:endC])
 }
+
+// maxHead is the most words read before the first copied word or after
+// the last for being as many as the sentence has there.
+const maxHead = 4
 
 // spoken counts the words of ws that are neither function words nor a
 // drafter's own.

@@ -185,6 +185,14 @@ func TestNegationDiffers(t *testing.T) {
 		{"no i mean i i can still feel my foot", "No the patient can still feel their foot.", false},
 		{"it got a little bit better this morning but not much .", "It got a little bit better this morning but much.", true},
 		{"i felt it got better this morning", "The patient felt it got no better this morning.", true},
+		// Before the first copied word and after the last, as many words
+		// are read as the sentence has there, spoken or not.
+		{"so i think it will recover so that said i want you to go ahead and continue continue your lisinopril twenty milligrams a day i do n't think you need a diuretic at this time but i do want to add aldactone twelve . five milligrams daily",
+			"The clinician does not think the patient needs a diuretic at this time but the clinician does want to add aldactone 12.5 mg daily.", false},
+		{"so i think it will recover so that said i want you to go ahead and continue continue your lisinopril twenty milligrams a day i do n't think you need a diuretic at this time but i do want to add aldactone twelve . five milligrams daily",
+			"The clinician does think the patient needs a diuretic at this time but the clinician does want to add aldactone 12.5 mg daily.", true},
+		{"i've had some bad headaches too , which is not like me .", "Reports some bad headaches too, which is not like them.", false},
+		{"i've had some bad headaches too , which is not like me .", "Reports some bad headaches too, which is like them.", true},
 	} {
 		if got := readClaims(c.cited).negationDiffers(readClaims(c.sentence).tokens); got != c.want {
 			t.Errorf("%q from %q: differs %v, want %v", c.sentence, c.cited, got, c.want)
