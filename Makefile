@@ -1,5 +1,6 @@
 # scribegate — `make run` serves the gateway on its embedded defaults;
-# `make test` installs what the tests need and runs them all.
+# `make test` runs `deps` (the one step that installs anything), then vet
+# and every test. `vet` and `test-only` install nothing.
 
 GO       ?= go
 CONFIG   ?=
@@ -8,7 +9,7 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT      := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 SPHINX_MODEL := /usr/share/pocketsphinx/model/en-us/en-us/mdef
 
-.PHONY: all deps run build test test-race bench eval lint vet fmt clean
+.PHONY: all deps run build test test-only test-race bench eval lint vet fmt clean
 
 all: build
 
@@ -39,8 +40,13 @@ run: deps
 build: deps
 	$(GO) build -o bin/scribegate ./cmd/scribegate
 
-## test: vet, then every test (Redis tests start their own redis-server)
-test: deps vet
+## test: deps, then vet, then every test (Redis tests start their own
+## redis-server). CI runs this one target on a fresh machine.
+test: deps
+	@$(MAKE) --no-print-directory vet test-only
+
+## test-only: the tests alone, installing nothing (PKGS=./gateway/... to narrow)
+test-only:
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
 ## test-race: the race detector over the concurrent parts
@@ -70,7 +76,8 @@ bench: deps
 eval:
 	$(GO) run ./cmd/scribegate eval
 
-vet: deps
+## vet: go vet, installing nothing (the cgo engine needs `make deps` once)
+vet:
 	$(GO) vet $(PKGS)
 
 ## lint: vet plus formatting

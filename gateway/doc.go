@@ -38,47 +38,14 @@
 //	{"error":{"code":"version_conflict","message":"version 2 is stale; current version is 3","current_version":3}}
 //
 // "param" names the offending query parameter where there is one, and
-// "current_version" comes with version conflicts. Codes are stable:
-//
-//	Status Code                     Meaning
-//	401    unauthorized             no token was sent
-//	401    token_expired            the token's exp has passed
-//	401    invalid_token            bad signature, issuer, audience, or missing sub/clinic/role
-//	403    forbidden                the role may not do this
-//	404    not_found                no such route
-//	404    note_not_found           no such note, or another clinic's (not distinguished)
-//	404    unknown_session          session= names no session of the caller's clinic still recording
-//	403    forbidden                (on /v1/listen) session= names another clinician's session
-//	429    clinician_session_limit  the clinician holds Limits.MaxSessionsPerClinician sessions
-//	429    too_many_streams         the user holds Limits.MaxEventStreams /v1/events streams
-//	503    too_many_sessions        the gateway holds Limits.MaxSessions sessions
-//	409    note_locked              another reviewer holds the soft lock (the body's "lock" says who)
-//	409    invalid_state            the note's state does not allow the action
-//	409    unacknowledged_flags     an approval left open flags unacknowledged (error.flags lists them)
-//	412    version_conflict         the named version is stale; current_version says which is current
-//	428    version_required         a change did not name the version it was made against
-//	400    invalid_version          If-Match is not "vN", or disagrees with the body's version
-//	400    invalid_json             body is not JSON, has unknown fields or trailing data
-//	400    invalid_request          the review service refused the content (e.g. a section without id)
-//	413    body_too_large           body over the limit (1 MiB by default)
-//	400    invalid_query            a query value is malformed (state, limit), or /v1/listen without upgrade
-//	400    unsupported_parameter    a query parameter, or a Deepgram option's value, the gateway does not honour
-//	400    unsupported_encoding     /v1/listen encoding other than linear16
-//	400    unsupported_sample_rate  sample_rate outside 8000..48000
-//	400    unsupported_channels     channels other than 1
-//	400    invalid_parameter        a /v1/listen value is malformed (boolean, endpointing, language …)
-//	400    missing_patient          /v1/listen without patient
-//	409    session_mismatch         a resume names another patient or encounter than the session's
-//	409    session_in_use           a taken-over session's new connection is streaming; not taken back
-//	400    unknown_template         template names no template
-//	400    unknown_connector        connector names no connector routed to the caller's clinic
-//	503    shutting_down            the gateway is draining; reconnect elsewhere
-//	503    store_unavailable        the store takes no writes for now (failover, replicas); Retry-After
-//	500    internal                 anything else (details only in the log)
+// "current_version" comes with version conflicts. Codes are stable; ErrorCodes
+// lists every one with its status and meaning, REST and WebSocket alike, and
+// the README's error tables are generated from it.
 //
 // # Streaming protocol
 //
-// GET /v1/listen speaks Deepgram's live API. Query (all validated before the
+// GET /v1/listen speaks Deepgram's live API (docs/protocol.md has it in full).
+// Query (all validated before the
 // upgrade): encoding=linear16, sample_rate (8000..48000, default 16000),
 // channels=1, interim_results (provisional Results with is_final false
 // every Limits.InterimInterval of new speech), punctuate, smart_format
@@ -102,7 +69,7 @@
 //	               words[{word, start, end, confidence, punctuated_word}]}, metadata.request_id
 //	SpeechStarted  {type, channel [0], timestamp} when vad_events=true
 //	UtteranceEnd   {type, channel [0,1], last_word_end} when utterance_end_ms is set
-//	NoteDraft      {type, note_id, version, draft, live}: the draft note (notes.Draft); live true for
+//	NoteDraft      {type, note_id, version, draft, live}: the draft note (note.Draft); live true for
 //	               the rate-limited drafts sent during the session (Limits.LiveDraftInterval)
 //	NoteReady      {type, note_id, version, state, review_url "/v1/notes/<id>"}
 //	Durable        {type, bytes, seconds, request_id, resume_window}: the client's audio (bytes as
@@ -135,18 +102,7 @@
 // KeepAlive for Limits.IdleTimeout), maximum length, an oversized frame,
 // gateway shutdown, or the client vanishing (then nothing is sent, but the
 // note is still drafted and queued). What was received is never thrown
-// away. WebSocket Error codes:
-//
-//	invalid_message        text frame is not a JSON object with a string type (the session continues), or not UTF-8 (closed 1007)
-//	unknown_message_type   type is not KeepAlive, Finalize or CloseStream (the session continues)
-//	frame_too_large        a message exceeded Limits.MaxFrameBytes; the session is finished, close 1009
-//	max_duration           the session reached Limits.MaxSessionDuration and was finished
-//	transcription_failed   audio could not be processed; gaps are marked in the transcript
-//	draft_failed           the drafter failed; the note is queued with empty sections, close 1011
-//	session_failed         the note could not be created or stored, close 1011
-//	store_unavailable      the store takes no writes for now; close 1012, resume the session later
-//	audio_not_stored       the store took none of Limits.MaxUnstored of waiting audio for 10s; close
-//	                       1013, the session waits for the client to resume (it is not ended)
+// away. WebSocket Error codes are in ErrorCodes (Status 0).
 //
 // Close codes: 1000 normal (CloseStream, idle, maximum length), 1001 gateway
 // shutting down, 1009 frame too large, 1011 drafting or storage failed,

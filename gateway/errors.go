@@ -11,7 +11,7 @@ import (
 )
 
 // Stable error codes. Clients branch on these, so they never change meaning;
-// the table in the package doc is the reference.
+// ErrorCodes (errorcodes.go) says what each means.
 const (
 	CodeUnauthorized          = "unauthorized"
 	CodeTokenExpired          = "token_expired"
@@ -56,7 +56,6 @@ const (
 	CodeTranscriptionError = "transcription_failed"
 	CodeDraftFailed        = "draft_failed"
 	CodeMaxDuration        = "max_duration"
-	CodeIdleTimeout        = "idle_timeout"
 	// CodeAudioNotStored: the store has not taken Limits.MaxUnstored of
 	// the session's audio; the connection is closed (1013) and the
 	// session waits for the client to resume from its last Durable.

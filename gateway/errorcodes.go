@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ErrorCode documents one stable error code: the reference clients and the
+// README's error tables are made from (TestREADMEErrorTables keeps the
+// README equal to ErrorCodes, and every Code constant listed).
+type ErrorCode struct {
+	// Status is the HTTP status a REST or upgrade refusal is answered with;
+	// 0 for a code sent only in a WebSocket Error message.
+	Status int
+	Code   string
+	// Meaning says when the code is sent, in Markdown.
+	Meaning string
+}
+
+// ErrorCodes returns every stable error code, REST refusals first, then the
+// codes of WebSocket Error messages. A code may have a row per context it is
+// sent in.
+func ErrorCodes() []ErrorCode {
+	return []ErrorCode{
+		{401, CodeUnauthorized, "no token"},
+		{401, CodeTokenExpired, "the token's exp has passed"},
+		{401, CodeInvalidToken, "bad signature, issuer, audience, or missing sub/clinic/role"},
+		{403, CodeForbidden, "the role may not do this; on `/v1/listen`, `session=` names another clinician's session"},
+		{404, CodeNotFound, "no such route"},
+		{404, CodeNoteNotFound, "no such note, or another clinic's (not distinguished)"},
+		{404, CodeUnknownSession, "`session=` names no session this clinic is recording"},
+		{409, CodeSessionElsewhere, "(on `/v1/listen`) the session is live on another gateway instance sharing the Redis store (`Retry-After: 1`): reconnect, through the load balancer, until one reaches it"},
+		{409, CodeSessionMismatch, "a resume names another `patient` (or `encounter`) than the session records: audio never joins another patient's note"},
+		{409, CodeSessionInUse, "the session was taken over and its new connection is still streaming: the client that lost it (close `4001`) must not take it back"},
+		{409, CodeNoteLocked, "another reviewer holds the note's soft lock (`lock` says who, until when)"},
+		{409, CodeInvalidState, "the note's state does not allow it (e.g. approving a note that is not pending)"},
+		{409, CodeUnacknowledgedFlags, "approval did not acknowledge every open flag; `error.flags` lists the missing ones as `{\"id\",\"section\",\"sentence\",\"flag\"}`"},
+		{412, CodeVersionConflict, "the named version is stale; `current_version` says which is current"},
+		{428, CodeVersionRequired, "a change did not name its version"},
+		{429, CodeClinicianSessionLimit, "the clinician holds `streaming.max_sessions_per_clinician` sessions"},
+		{429, CodeTooManyStreams, "the user holds 8 open `/v1/events` streams"},
+		{400, CodeInvalidVersion, "If-Match is not `\"vN\"` or disagrees with the body"},
+		{400, CodeInvalidJSON, "not JSON, unknown fields, trailing data"},
+		{400, CodeInvalidRequest, "content refused (e.g. a section without id)"},
+		{413, CodeBodyTooLarge, "body over 1 MiB (an upload to `POST /v1/listen`: 512 MiB)"},
+		{400, CodeInvalidQuery, "malformed query value (`state`, `limit`, `cursor` …), or `/v1/listen` without an upgrade"},
+		{400, CodeUnsupportedParameter, "a query parameter, or a value of a Deepgram option, the gateway does not honour (the message says why)"},
+		{400, CodeUnsupportedEncoding, "encoding other than `linear16`"},
+		{400, CodeUnsupportedSampleRate, "sample_rate outside 8000..48000, or a resume at another rate than the session's"},
+		{400, CodeUnsupportedChannels, "channels other than 1"},
+		{400, CodeInvalidParameter, "a malformed `/v1/listen` value (boolean, endpointing, language …; a `patient` or `encounter` id of the wrong shape, see `connectors.id_patterns`, or a `patient` the session's connector refuses by its own rules: IHI or Medicare check digit, athena's numeric ids, the FHIR id grammar), and malformed demographics"},
+		{400, CodeMissingPatient, "`/v1/listen` without `patient`"},
+		{400, CodeUnknownTemplate, "`template` names no template"},
+		{400, CodeUnknownConnector, "`connector` names no connector routed to the caller's clinic"},
+		{503, CodeTooManySessions, "the gateway holds `streaming.max_sessions` sessions"},
+		{503, CodeShuttingDown, "the gateway is draining; reconnect elsewhere"},
+		{503, CodeStoreUnavailable, "the store takes no writes for now (Redis failing over or unreachable, or `store.redis_replicas` not confirming in time); `Retry-After: 1`. An approval answered so may have been applied: repeat it (a `409 invalid_state` showing `approved` means it was)"},
+		{500, CodeInternal, "anything else (details only in the log)"},
+
+		{0, CodeInvalidMessage, "a text frame is not a JSON object with a string `type` (the session goes on), or not UTF-8 (close `1007`; the audio before it is drafted)"},
+		{0, CodeUnknownMessageType, "`type` is not KeepAlive, Finalize or CloseStream (the session goes on)"},
+		{0, CodeFrameTooLarge, "a message exceeded `streaming.max_frame_bytes`; the session is finished, close `1009`"},
+		{0, CodeMaxDuration, "the session reached `streaming.max_session` and was finished"},
+		{0, CodeTranscriptionError, "audio could not be transcribed; gaps are marked in the transcript"},
+		{0, CodeDraftFailed, "the drafter failed; the note is queued with empty sections, close `1011`"},
+		{0, CodeSessionFailed, "the note could not be created or stored, close `1011`"},
+		{0, CodeStoreUnavailable, "the store takes no writes for now: close `1012`, the session is kept recording — resume it with `session=<id>` later, or another instance finishes it"},
+		{0, CodeAudioNotStored, "the audio store took none of the session's audio for 10 s while `streaming.max_unstored` of it waited: close `1013`, the session is not ended — keep the audio after the last `Durable` and resume with `session=<id>`"},
+	}
+}
+
+// ErrorTables renders ErrorCodes as the README's two Markdown tables: REST
+// and upgrade refusals, then WebSocket Error codes.
+func ErrorTables() string {
+	var rest, ws strings.Builder
+	rest.WriteString("| status | code | meaning |\n|---|---|---|\n")
+	ws.WriteString("| WebSocket `Error` code | meaning |\n|---|---|\n")
+	for _, e := range ErrorCodes() {
+		if e.Status == 0 {
+			fmt.Fprintf(&ws, "| `%s` | %s |\n", e.Code, e.Meaning)
+			continue
+		}
+		fmt.Fprintf(&rest, "| %d | `%s` | %s |\n", e.Status, e.Code, e.Meaning)
+	}
+	return rest.String() + "\n" + ws.String()
+}
