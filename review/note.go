@@ -115,6 +115,10 @@ type Note struct {
 	PushedVersion int `json:"pushed_version,omitempty"`
 	// PushError is the EHR's own message when the push failed for good.
 	PushError string `json:"push_error,omitempty"`
+
+	// Rollup is what the rollout figures need of the note's life, kept
+	// up to date at every transition (review/rollout).
+	Rollup *Rollup `json:"rollup,omitempty"`
 }
 
 // Sentinel errors callers branch on with errors.Is.

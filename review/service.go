@@ -164,6 +164,8 @@ func (s *Service) Create(ctx context.Context, n *Note) (*Note, error) {
 		NoteID: c.ID, Clinic: c.Clinic, Actor: SystemActor, Role: RoleSystem,
 		Action: ActionCreate, ToState: c.State, Version: 1, At: now,
 	}
+	c.Rollup = nil
+	track(&c, []AuditEntry{e})
 	if err := s.store.CreateNote(ctx, &c, []AuditEntry{e}); err != nil {
 		return nil, fmt.Errorf("review: create note: %w", err)
 	}
@@ -471,6 +473,9 @@ func (s *Service) update(ctx context.Context, id string, fn func(n *Note, now ti
 			return nil, err
 		}
 		n.UpdatedAt = now
+		if ch != nil {
+			track(n, ch.Audit)
+		}
 		s.log.DebugContext(ctx, "note transition", "note", n.ID, "from", from, "to", n.State, "version", n.Version)
 		return ch, nil
 	})

@@ -261,7 +261,9 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 		n.State = StatePushing
 		n.PushAttempts++
 		n.UpdatedAt = now
-		return &Change{Audit: []AuditEntry{finish(e, n, fmt.Sprintf("attempt %d", job.Attempts))}}, nil
+		ch := &Change{Audit: []AuditEntry{finish(e, n, fmt.Sprintf("attempt %d", job.Attempts))}}
+		track(n, ch.Audit)
+		return ch, nil
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -335,6 +337,7 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 			ch.Settle.LastError = truncate(perr.Error(), 500)
 			ch.Audit = []AuditEntry{finish(e, n, fmt.Sprintf("attempt %d failed; retry in %s", job.Attempts, wait.Round(time.Millisecond)))}
 		}
+		track(n, ch.Audit)
 		return ch, nil
 	})
 	if errors.Is(err, ErrLeaseLost) {

@@ -302,6 +302,9 @@ func (s *Store) CreateNote(ctx context.Context, n *review.Note, audit []review.A
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.Set(ctx, key, body, 0)
 				s.reindex(ctx, p, nil, n)
+				if err := s.putSummary(ctx, p, n); err != nil {
+					return err
+				}
 				return s.pushAudit(ctx, p, first, audit)
 			})
 			if err != nil {
@@ -430,6 +433,9 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.Set(ctx, key, body, 0)
 				s.reindex(ctx, p, old, n)
+				if err := s.putSummary(ctx, p, n); err != nil {
+					return err
+				}
 				if old.State == review.StateRecording && n.State != review.StateRecording {
 					p.Del(ctx, s.transcriptKey(id))
 				}
@@ -1039,6 +1045,9 @@ func (s *Store) ImportNotes(ctx context.Context, ns []*review.Note) error {
 				for i, n := range ns {
 					p.Set(ctx, keys[i], bodies[i], 0)
 					s.reindex(ctx, p, nil, n)
+					if err := s.putSummary(ctx, p, n); err != nil {
+						return err
+					}
 				}
 				return nil
 			})

@@ -82,6 +82,10 @@ func BenchmarkStore(b *testing.B) {
 	storetest.Benchmark(b, open)
 }
 
+func BenchmarkSummaries(b *testing.B) {
+	storetest.BenchmarkSummaries(b, open)
+}
+
 func TestOpen(t *testing.T) {
 	c := client(t)
 	ctx := context.Background()

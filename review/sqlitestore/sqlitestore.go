@@ -70,7 +70,7 @@ const (
 var _ review.Store = (*Store)(nil)
 
 // schemaVersion is the version the migrations below bring a file to.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // migrations[i] brings a file from schema version i to i+1.
 var migrations = []string{
@@ -128,6 +128,8 @@ var migrations = []string{
 		body    TEXT NOT NULL
 	);
 	CREATE INDEX transcript_log_note ON transcript_log (note_id, seq);`,
+	// 4: a summary row per note for the rollout figures (rollup.go).
+	migrateRollup,
 }
 
 // ownerOnly creates the database file readable by its owner only (0600),
@@ -349,6 +351,9 @@ func (s *Store) CreateNote(ctx context.Context, n *review.Note, audit []review.A
 			n.ID, n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.CreatedAt), nanos(n.UpdatedAt), body); err != nil {
 			return err
 		}
+		if err := s.putSummary(ctx, tx, n); err != nil {
+			return err
+		}
 		return s.appendAudit(ctx, tx, audit)
 	})
 }
@@ -421,6 +426,9 @@ func (s *Store) UpdateNote(ctx context.Context, id string, fn func(n *review.Not
 		if _, err := tx.StmtContext(ctx, s.st.updateNote).ExecContext(ctx,
 			n.Clinic, n.Clinician, n.Patient, string(n.State), nanos(n.UpdatedAt), body, id); err != nil {
 			return fmt.Errorf("sqlitestore: update note: %w", err)
+		}
+		if err := s.putSummary(ctx, tx, n); err != nil {
+			return err
 		}
 		if ch != nil {
 			if err := s.applyChange(ctx, tx, ch); err != nil {
@@ -794,6 +802,9 @@ func (s *Store) ImportNotes(ctx context.Context, ns []*review.Note) error {
 					return fmt.Errorf("%w: %s", review.ErrExists, n.ID)
 				}
 				return fmt.Errorf("sqlitestore: import: %w", err)
+			}
+			if err := s.putSummary(ctx, tx, n); err != nil {
+				return err
 			}
 		}
 		return nil

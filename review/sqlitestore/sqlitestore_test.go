@@ -31,6 +31,10 @@ func BenchmarkStore(b *testing.B) {
 	storetest.Benchmark(b, open)
 }
 
+func BenchmarkSummaries(b *testing.B) {
+	storetest.BenchmarkSummaries(b, open)
+}
+
 // TestReopen checks that a file keeps its notes and jobs across a restart
 // (the gateway's crash recovery) and that opening it again does not migrate
 // twice.

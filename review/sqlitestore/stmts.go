@@ -35,6 +35,8 @@ type stmts struct {
 	// recording: a session's write at every final utterance.
 	appendTranscript *sql.Stmt
 	readState        *sql.Stmt // on the readers
+	putSummary       *sql.Stmt
+	bumpDay          *sql.Stmt
 
 	all []*sql.Stmt // every one prepared, to close
 }
@@ -64,6 +66,8 @@ func prepare(ctx context.Context, w, r *sql.DB) (*stmts, error) {
 		{&st.claimJob, w, `SELECT id, note_id, clinic, version, due_at, attempts, last_error FROM push_jobs WHERE available_at <= ? ORDER BY available_at, id LIMIT 1`},
 		{&st.leaseJob, w, `UPDATE push_jobs SET attempts = ?, owner = ?, lease_until = ?, available_at = ? WHERE id = ?`},
 		{&st.readState, r, `SELECT state FROM notes WHERE id = ?`},
+		{&st.putSummary, w, qPutSummary},
+		{&st.bumpDay, w, qBumpDay},
 		{&st.appendTranscript, w, `INSERT INTO transcript_log (note_id, through, body) SELECT id, ?, ? FROM notes WHERE id = ? AND state = ?`},
 	} {
 		s, err := p.db.PrepareContext(ctx, p.q)

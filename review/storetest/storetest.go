@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) review.Store) {
 		{"Retention", testRetention},
 		{"PurgeAudit", testPurgeAudit},
 		{"TranscriptLog", testTranscriptLog},
+		{"Summaries", testSummaries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,116 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/scribegate/scribegate/review"
+)
+
+// The summary rows of the rollout figures (review.Summary, in binary)
+// are kept in one hash per clinic and day of the note's creation
+// (review.Day), field the note's id; the clinic's version hash counts the
+// writes of each day, so that a reader holding a day's rows knows when to
+// read them again. The notes still waiting for a decision are also in
+// the clinic's open hash, read for the backlog whatever the period.
+func (s *Store) rollupDayKey(clinic string, day int64) string {
+	return s.k("rollup", esc(clinic), strconv.FormatInt(day, 10))
+}
+
+func (s *Store) rollupOpenKey(clinic string) string    { return s.k("rollup", esc(clinic), "open") }
+func (s *Store) rollupVersionKey(clinic string) string { return s.k("rollup", esc(clinic), "version") }
+
+// putSummary queues the write of n's summary row.
+func (s *Store) putSummary(ctx context.Context, p redis.Pipeliner, n *review.Note) error {
+	sum := review.SummaryOf(n)
+	b, err := sum.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("redisstore: encode summary: %w", err)
+	}
+	day := review.Day(sum.CreatedAt)
+	p.HSet(ctx, s.rollupDayKey(n.Clinic, day), n.ID, b)
+	p.HIncrBy(ctx, s.rollupVersionKey(n.Clinic), strconv.FormatInt(day, 10), 1)
+	if sum.Open() {
+		p.HSet(ctx, s.rollupOpenKey(n.Clinic), n.ID, b)
+	} else {
+		p.HDel(ctx, s.rollupOpenKey(n.Clinic), n.ID)
+	}
+	return nil
+}
+
+// SummaryDays returns the version of each day in [from, to) (numbered
+// by review.Day) that holds summary rows of the clinic's notes. A day's
+// version changes whenever one of its rows is written.
+func (s *Store) SummaryDays(ctx context.Context, clinic string, from, to int64) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	if to <= from {
+		return out, nil
+	}
+	fields := make([]string, 0, to-from)
+	for d := from; d < to; d++ {
+		fields = append(fields, strconv.FormatInt(d, 10))
+	}
+	vs, err := s.c.HMGet(ctx, s.rollupVersionKey(clinic), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: summary days: %w", err)
+	}
+	for i, v := range vs {
+		if str, ok := v.(string); ok {
+			n, err := strconv.ParseInt(str, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("redisstore: summary days: version %q: %w", str, err)
+			}
+			out[from+int64(i)] = n
+		}
+	}
+	return out, nil
+}
+
+// DaySummaries returns the summary rows of the clinic's notes created
+// on day, and the day's version as of the read (read first, so that rows
+// newer than the version may come back but never older ones).
+func (s *Store) DaySummaries(ctx context.Context, clinic string, day int64) ([]review.Summary, int64, error) {
+	p := s.c.Pipeline()
+	ver := p.HGet(ctx, s.rollupVersionKey(clinic), strconv.FormatInt(day, 10))
+	rows := p.HGetAll(ctx, s.rollupDayKey(clinic, day))
+	if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, 0, fmt.Errorf("redisstore: day summaries: %w", err)
+	}
+	v, err := ver.Int64()
+	if err == redis.Nil {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("redisstore: day summaries: %w", err)
+	}
+	out, err := decodeSummaries(rows.Val(), func(*review.Summary) bool { return true })
+	return out, v, err
+}
+
+// OpenSummaries returns the summary rows of the clinic's notes created
+// before before that still wait for a decision.
+func (s *Store) OpenSummaries(ctx context.Context, clinic string, before time.Time) ([]review.Summary, error) {
+	rows, err := s.c.HGetAll(ctx, s.rollupOpenKey(clinic)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: open summaries: %w", err)
+	}
+	return decodeSummaries(rows, func(sum *review.Summary) bool { return sum.CreatedAt.Before(before) })
+}
+
+func decodeSummaries(rows map[string]string, keep func(*review.Summary) bool) ([]review.Summary, error) {
+	out := make([]review.Summary, 0, len(rows))
+	for _, b := range rows {
+		out = append(out, review.Summary{})
+		sum := &out[len(out)-1]
+		if err := sum.UnmarshalBinary([]byte(b)); err != nil {
+			return nil, fmt.Errorf("redisstore: summaries: %w", err)
+		}
+		if !keep(sum) {
+			out = out[:len(out)-1]
+		}
+	}
+	return out, nil
+}

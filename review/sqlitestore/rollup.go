@@ -1,0 +1,155 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/scribegate/scribegate/review"
+)
+
+// migrateRollup adds the summary rows of the rollout figures: one per
+// note, written with the note, its body a review.Summary in binary (a
+// period's rows are read by the hundred thousand) and its rejection
+// reason apart, sealed like the note it comes from. open marks the notes
+// still waiting for a decision, read for the backlog whatever the period.
+// rollup_day counts the writes of each clinic's day of notes, so that a
+// reader holding a day's rows knows when to read them again.
+const migrateRollup = `CREATE TABLE rollup (
+		note_id    TEXT PRIMARY KEY,
+		clinic     TEXT NOT NULL,
+		day        INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		open       INTEGER NOT NULL,
+		body       BLOB NOT NULL,
+		reason     TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX rollup_clinic_day ON rollup (clinic, day);
+	CREATE INDEX rollup_open ON rollup (clinic, created_at) WHERE open = 1;
+	CREATE TABLE rollup_day (
+		clinic  TEXT NOT NULL,
+		day     INTEGER NOT NULL,
+		version INTEGER NOT NULL,
+		PRIMARY KEY (clinic, day)
+	) WITHOUT ROWID;`
+
+const (
+	qPutSummary = `INSERT INTO rollup (note_id, clinic, day, created_at, open, body, reason) VALUES (?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (note_id) DO UPDATE SET clinic = excluded.clinic, day = excluded.day, created_at = excluded.created_at,
+	open = excluded.open, body = excluded.body, reason = excluded.reason`
+	qBumpDay = `INSERT INTO rollup_day (clinic, day, version) VALUES (?, ?, 1)
+	ON CONFLICT (clinic, day) DO UPDATE SET version = version + 1`
+)
+
+// putSummary writes n's summary row in tx.
+func (s *Store) putSummary(ctx context.Context, tx *sql.Tx, n *review.Note) error {
+	sum := review.SummaryOf(n)
+	var reason string
+	if sum.RejectReason != "" {
+		reason = s.keys.Seal([]byte(sum.RejectReason), "rollup")
+		sum.RejectReason = ""
+	}
+	body, err := sum.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("sqlitestore: encode summary: %w", err)
+	}
+	open := 0
+	if sum.Open() {
+		open = 1
+	}
+	day := review.Day(sum.CreatedAt)
+	if _, err := tx.StmtContext(ctx, s.st.putSummary).ExecContext(ctx,
+		n.ID, n.Clinic, day, nanos(sum.CreatedAt), open, body, reason); err != nil {
+		return fmt.Errorf("sqlitestore: write summary: %w", err)
+	}
+	if _, err := tx.StmtContext(ctx, s.st.bumpDay).ExecContext(ctx, n.Clinic, day); err != nil {
+		return fmt.Errorf("sqlitestore: write summary: %w", err)
+	}
+	return nil
+}
+
+// SummaryDays returns the version of each day in [from, to) (numbered
+// by review.Day) that holds summary rows of the clinic's notes. A day's
+// version changes whenever one of its rows is written.
+func (s *Store) SummaryDays(ctx context.Context, clinic string, from, to int64) (map[int64]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT day, version FROM rollup_day WHERE clinic = ? AND day >= ? AND day < ?`, clinic, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: summary days: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]int64{}
+	for rows.Next() {
+		var d, v int64
+		if err := rows.Scan(&d, &v); err != nil {
+			return nil, fmt.Errorf("sqlitestore: summary days: %w", err)
+		}
+		out[d] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: summary days: %w", err)
+	}
+	return out, nil
+}
+
+// DaySummaries returns the summary rows of the clinic's notes created
+// on day, and the day's version as of the read.
+func (s *Store) DaySummaries(ctx context.Context, clinic string, day int64) ([]review.Summary, int64, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlitestore: day summaries: %w", err)
+	}
+	defer tx.Rollback()
+	var version int64
+	err = tx.QueryRowContext(ctx, `SELECT version FROM rollup_day WHERE clinic = ? AND day = ?`, clinic, day).Scan(&version)
+	if err == sql.ErrNoRows {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlitestore: day summaries: %w", err)
+	}
+	out, err := s.summaries(ctx, tx, `SELECT body, reason FROM rollup WHERE clinic = ? AND day = ?`, clinic, day)
+	return out, version, err
+}
+
+// OpenSummaries returns the summary rows of the clinic's notes created
+// before before that still wait for a decision.
+func (s *Store) OpenSummaries(ctx context.Context, clinic string, before time.Time) ([]review.Summary, error) {
+	return s.summaries(ctx, s.r, `SELECT body, reason FROM rollup WHERE clinic = ? AND open = 1 AND created_at < ?`, clinic, nanos(before))
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func (s *Store) summaries(ctx context.Context, db querier, q string, args ...any) ([]review.Summary, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: summaries: %w", err)
+	}
+	defer rows.Close()
+	var out []review.Summary
+	for rows.Next() {
+		var body sql.RawBytes
+		var reason string
+		if err := rows.Scan(&body, &reason); err != nil {
+			return nil, fmt.Errorf("sqlitestore: summaries: %w", err)
+		}
+		out = append(out, review.Summary{})
+		sum := &out[len(out)-1]
+		if err := sum.UnmarshalBinary(body); err != nil {
+			return nil, fmt.Errorf("sqlitestore: summaries: %w", err)
+		}
+		if reason != "" {
+			b, err := s.keys.Open(reason, "rollup")
+			if err != nil {
+				return nil, fmt.Errorf("sqlitestore: summary of note %s: %w", sum.NoteID, err)
+			}
+			sum.RejectReason = string(b)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: summaries: %w", err)
+	}
+	return out, nil
+}
