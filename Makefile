@@ -60,10 +60,9 @@ test-race: deps
 ## then the scale-out harness: two gateways on Redis with Sentinel behind a
 ## load balancer, each fault once (kill -9 a gateway, kill -9 the primary,
 ## kill and revive it on its old address, stall it), counting what was
-## acknowledged and lost; and the Redis store's own Sentinel chaos test
+## acknowledged and lost
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s $(PKGS)
-	SCRIBEGATE_CHAOS=1 $(GO) test -count=1 -run '^TestSentinelFailover$$' ./review/redisstore/
 	$(GO) build -o bin/scribegate ./cmd/scribegate
 	./bin/scribegate load -sessions 100 -duration 20s -ramp 5s
 	./bin/scribegate load -sessions 1000 -duration 25s -ramp 10s
