@@ -83,7 +83,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	if err != nil {
 		return nil, err
 	}
-	if a.store, err = openStore(ctx, cfg.Store, keys, log); err != nil {
+	if a.store, err = openStore(ctx, cfg, keys, log); err != nil {
 		return nil, err
 	}
 
@@ -195,7 +195,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 // or Redis for several gateway instances sharing one queue. A store that
 // failed to open is a nil interface, never a typed nil that app.close
 // would try to close.
-func openStore(ctx context.Context, c StoreConfig, keys *sealed.Ring, log *slog.Logger) (store, error) {
+func openStore(ctx context.Context, cfg Config, keys *sealed.Ring, log *slog.Logger) (store, error) {
+	c := cfg.Store
 	var (
 		st  store
 		err error
@@ -206,6 +207,7 @@ func openStore(ctx context.Context, c StoreConfig, keys *sealed.Ring, log *slog.
 		}
 		st, err = redisstore.OpenOptions(ctx, redisstore.Options{
 			URL: c.RedisURL, MasterName: c.RedisMasterName, Replicas: c.RedisReplicas, ReplicaTimeout: c.RedisReplicaTimeout,
+			PoolSize: cfg.redisPoolSize(), PoolTimeout: c.RedisPoolTimeout,
 		})
 	} else {
 		st, err = sqlitestore.Open(ctx, c.Path, sqlitestore.WithKeys(keys))

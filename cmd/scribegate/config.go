@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -234,6 +235,28 @@ type StoreConfig struct {
 	// RedisReplicaTimeout bounds that wait; past it the approval is
 	// answered 503 store_unavailable and the audio is not acknowledged.
 	RedisReplicaTimeout time.Duration `yaml:"redis_replica_timeout"`
+	// RedisPoolSize is the most connections a gateway holds to the Redis
+	// primary; 0 derives it from streaming.max_sessions (see
+	// Config.redisPoolSize). Connections open as they are needed.
+	RedisPoolSize int `yaml:"redis_pool_size"`
+	// RedisPoolTimeout is how long a store call waits for a free
+	// connection before it fails (503 store_unavailable); 0: 4s.
+	RedisPoolTimeout time.Duration `yaml:"redis_pool_timeout"`
+}
+
+// redisPoolSize is store.redis_pool_size, or when 0 one connection for
+// every 8 sessions streaming.max_sessions allows, and no fewer than
+// go-redis's default of 10 per CPU. With store.redis_replicas every write
+// holds its connection for a round trip to a replica as well, and when an
+// instance dies its sessions resume on the others at once, each claiming
+// its lease, reading its note and transcript and writing: 20 connections
+// (the default on 2 CPUs) queued them for seconds under load and failed
+// them with pool timeouts.
+func (c Config) redisPoolSize() int {
+	if c.Store.RedisPoolSize > 0 {
+		return c.Store.RedisPoolSize
+	}
+	return max(10*runtime.GOMAXPROCS(0), c.Streaming.MaxSessions/8)
 }
 
 // RetentionConfig is how long consultations' traces are kept (a purge in
@@ -431,8 +454,8 @@ func (c Config) validate() error {
 	if c.Store.Driver == "redis" && c.Store.RedisURL == "" {
 		errs = append(errs, errors.New("store.redis_url is required with store.driver redis"))
 	}
-	if c.Store.RedisReplicas < 0 || c.Store.RedisReplicaTimeout < 0 {
-		errs = append(errs, errors.New("store.redis_replicas and redis_replica_timeout may not be negative"))
+	if c.Store.RedisReplicas < 0 || c.Store.RedisReplicaTimeout < 0 || c.Store.RedisPoolSize < 0 || c.Store.RedisPoolTimeout < 0 {
+		errs = append(errs, errors.New("store.redis_replicas, redis_replica_timeout, redis_pool_size and redis_pool_timeout may not be negative"))
 	}
 	errs = append(errs, c.checkSecurity()...)
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {

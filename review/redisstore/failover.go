@@ -35,6 +35,17 @@ type Options struct {
 	Replicas int
 	// ReplicaTimeout bounds that wait (1s when zero).
 	ReplicaTimeout time.Duration
+	// PoolSize is the most connections the store holds to the primary
+	// (0: the URL's pool_size, else go-redis's default, 10 per CPU). Every write with Replicas holds
+	// its connection until the replicas confirm it (or ReplicaTimeout
+	// passes), so a gateway serving many sessions needs more than the
+	// default: connections are opened as they are needed.
+	PoolSize int
+	// PoolTimeout is how long a command waits for a free connection
+	// before it fails with review.ErrUnavailable (0: the URL's
+	// pool_timeout, else go-redis's default, its read timeout of 3s plus
+	// 1s).
+	PoolTimeout time.Duration
 }
 
 // OpenOptions is Open with Sentinel and replica acknowledgement. Every
@@ -93,6 +104,12 @@ func newClient(o Options) (*redis.Client, *redis.FailoverOptions, error) {
 		}
 		fo.ReplicaOnly = false // every command goes to the primary
 		fo.OnConnect = checkPrimary
+		if o.PoolSize > 0 {
+			fo.PoolSize = o.PoolSize
+		}
+		if o.PoolTimeout > 0 {
+			fo.PoolTimeout = o.PoolTimeout
+		}
 		c = redis.NewFailoverClient(fo)
 	} else {
 		opts, err := redis.ParseURL(u)
@@ -100,6 +117,12 @@ func newClient(o Options) (*redis.Client, *redis.FailoverOptions, error) {
 			return nil, nil, err
 		}
 		opts.OnConnect = checkPrimary
+		if o.PoolSize > 0 {
+			opts.PoolSize = o.PoolSize
+		}
+		if o.PoolTimeout > 0 {
+			opts.PoolTimeout = o.PoolTimeout
+		}
 		c = redis.NewClient(opts)
 	}
 	c.AddHook(unavailableHook{})
