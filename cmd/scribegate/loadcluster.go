@@ -437,8 +437,13 @@ func (c *resumingClient) run(ctx context.Context) {
 	defer func() { conn.Close() }()
 	t0 := time.Now()
 	next := 0        // frame to send next
+	skip := 0        // bytes of frame next the gateway holds already
 	closing := false // CloseStream sent on this connection
 	resumed := false // this connection resumed the session
+	// A resumed connection sends nothing until its first Durable names
+	// the offset to resend from: the gateway takes what comes next as
+	// starting there (resume=true).
+	waiting := false
 	tick := time.NewTicker(loadPeriod)
 	defer tick.Stop()
 	for {
@@ -449,17 +454,22 @@ func (c *resumingClient) run(ctx context.Context) {
 			// Send every frame due by now: one in steady state, the
 			// backlog after a resume.
 			due := min(c.frames, int(time.Since(t0)/loadPeriod)+1)
-			for next < due {
+			for next < due && !waiting {
+				// Durable latency is from the frame's last sending: a
+				// resent frame's from its resending, not from before the
+				// outage.
 				if next == len(sentAt) {
 					sentAt = append(sentAt, time.Now())
+				} else {
+					sentAt[next] = time.Now()
 				}
 				conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				if conn.WriteMessage(websocket.BinaryMessage, c.frame(next)) != nil {
+				if conn.WriteMessage(websocket.BinaryMessage, c.frame(next)[skip:]) != nil {
 					break // the reader reports the connection's end
 				}
-				next++
+				next, skip = next+1, 0
 			}
-			if next == c.frames && !closing {
+			if next == c.frames && !closing && !waiting {
 				closing = true
 				conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"CloseStream"}`))
 			}
@@ -471,7 +481,8 @@ func (c *resumingClient) run(ctx context.Context) {
 					// Resend from what the gateway holds. (On a session's
 					// first connection the gateway has every frame sent:
 					// sending some again would store them twice.)
-					next = int(min(m.Bytes, int64(c.frames*loadFrame)) / loadFrame)
+					at := min(m.Bytes, int64(c.frames*loadFrame))
+					next, skip, waiting = int(at/loadFrame), int(at%loadFrame), false
 				} else if i := int(m.Bytes/loadFrame) - 1; i >= 0 && i < len(sentAt) {
 					c.durable = append(c.durable, time.Since(sentAt[i]))
 				}
@@ -489,7 +500,7 @@ func (c *resumingClient) run(ctx context.Context) {
 					c.errors++
 					return
 				}
-				closing, resumed = false, true
+				closing, resumed, waiting = false, true, true
 			}
 		}
 	}
