@@ -16,14 +16,18 @@ all: build
 ## deps: install the Debian packages the offline engine and the tests need
 ## (PocketSphinx for offline speech recognition, redis-server for the Redis
 ## store tests, Chromium for the web UI tests, npm for the web UI tests to
-## fetch axe-core into a cache folder outside the repository). Does nothing
-## when they are already there.
+## fetch axe-core into a cache folder outside the repository, libopus and
+## libopusfile for Ogg/WebM Opus audio, opus-tools for the Opus tests).
+## Does nothing when they are already there.
 deps:
 	@missing=""; \
 	pkg-config --exists pocketsphinx 2>/dev/null || missing="$$missing libpocketsphinx-dev"; \
 	test -f $(SPHINX_MODEL) || missing="$$missing pocketsphinx-en-us"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	pkg-config --exists opus 2>/dev/null || missing="$$missing libopus-dev"; \
+	pkg-config --exists opusfile 2>/dev/null || missing="$$missing libopusfile-dev"; \
+	command -v opusenc >/dev/null || missing="$$missing opus-tools"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \

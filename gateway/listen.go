@@ -26,6 +26,7 @@ import (
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription"
+	"github.com/scribegate/scribegate/transcription/opus"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -418,6 +419,7 @@ type session struct {
 	// sniffing: the session's first audio is looked at for a container
 	// (no encoding= given); the reader's.
 	sniffing bool
+	opus     *opus.Decoder // the Ogg or WebM Opus the client streams, once sniffed
 	rebuilt  bool
 	// heardThrough: a rebuilt session's audio offset up to which its
 	// client was sent Results before the restart, as far as the gateway
@@ -1089,7 +1091,7 @@ func (ss *session) take(typ int, data []byte) (endReason, bool) {
 			// Deepgram's older clients end a stream with an empty frame.
 			return endReason{name: "close_stream", code: websocket.CloseNormalClosure}, true
 		}
-		if ss.sniffing {
+		if ss.sniffing || ss.opus != nil {
 			var end endReason
 			if data, end = ss.sniff(data); end.name != "" {
 				return end, true

@@ -14,10 +14,11 @@ import (
 
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
+	"github.com/scribegate/scribegate/transcription/opus"
 )
 
-// Pre-recorded audio: POST /v1/listen with a WAV file, or raw linear16
-// (encoding=linear16&sample_rate=N), in the body, as Deepgram's
+// Pre-recorded audio: POST /v1/listen with a WAV, Ogg Opus or WebM Opus
+// file, or raw linear16 (encoding=linear16&sample_rate=N), in the body, as Deepgram's
 // pre-recorded API and its SDKs' transcribeFile send it. The file becomes
 // a consultation exactly as a stream does: a session with no socket,
 // fed the file's audio through the same frames path, drafted, queued,
@@ -193,7 +194,7 @@ func (ss *session) fileResponse(sent []any) prerecordedResponse {
 
 // fileAudio reads the upload's format and returns its mono linear16
 // audio, setting p's sample rate: a WAV file (any rate from 8 to 48 kHz;
-// channels mixed to one), or raw linear16 when the query says
+// channels mixed to one), an Ogg Opus or WebM Opus file, or raw linear16 when the query says
 // encoding=linear16 (sample_rate, default 16000). Anything else is
 // refused with what to send instead.
 func fileAudio(r *http.Request, body io.Reader, p *listenParams) (io.Reader, error) {
@@ -207,6 +208,9 @@ func fileAudio(r *http.Request, body io.Reader, p *listenParams) (io.Reader, err
 	}
 	head, _ := br.Peek(12)
 	c := sniffContainer(head)
+	if c == opus.Ogg || c == opus.WebM {
+		return opusFile(c, br, p)
+	}
 	if c != "wav" {
 		return nil, containerError(c, "send a WAV file (16-bit PCM), or raw audio with encoding=linear16&sample_rate=N")
 	}
@@ -259,6 +263,37 @@ func (m *monoReader) Read(p []byte) (int, error) {
 	return len(out), err
 }
 
+// opusFile decodes an Ogg Opus or WebM Opus upload (container c) as it
+// is read, at the query's sample_rate if Opus decodes to it, else 16 kHz.
+// A file whose start does not decode is refused before it becomes a note.
+func opusFile(c string, r io.Reader, p *listenParams) (io.Reader, error) {
+	rate := 16000
+	if p.sampleRateSet {
+		rate = p.sampleRate
+	}
+	dec, err := opus.NewReader(c, rate, r)
+	if err != nil {
+		return nil, opusError(c, err)
+	}
+	br := bufio.NewReaderSize(dec, fileChunk)
+	if _, err := br.Peek(1); err != nil && err != io.EOF {
+		return nil, opusError(c, err)
+	}
+	p.sampleRate = rate
+	return br, nil
+}
+
+// opusError is the client's error for Opus audio in container c that
+// cannot be decoded: a gateway built without libopus refuses it as it
+// refuses other compressed audio.
+func opusError(c string, err error) error {
+	if errors.Is(err, opus.ErrUnavailable) {
+		return containerError(c, "this gateway was built without libopus; send WAV (16-bit PCM) or raw linear16")
+	}
+	return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedEncoding, Param: "encoding",
+		Message: fmt.Sprintf("the %s audio cannot be decoded: %v", strings.ToUpper(c), err)}
+}
+
 // takeWAV checks a WAV file's format against the query and takes its rate.
 func (p *listenParams) takeWAV(f transcription.WAVFormat) error {
 	if f.SampleRate < 8000 || f.SampleRate > 48000 {
@@ -307,21 +342,41 @@ func containerError(c, what string) error {
 
 // sniff looks at a session's first audio for a container (no encoding=
 // given): a WAV header is read and dropped, its format checked against
-// the session's; another container ends the session with a clear Error
-// (close 1003) rather than become a junk note; anything else is raw
-// linear16. The reader's, under takeMu.
+// the session's; Ogg Opus and WebM Opus are decoded, this frame and every
+// one after it, at the session's sample rate; another container ends the
+// session with a clear Error (close 1003) rather than become a junk note;
+// anything else is raw linear16. The reader's, under takeMu.
 func (ss *session) sniff(data []byte) ([]byte, endReason) {
-	ss.sniffing = false
-	c := sniffContainer(data)
-	if c == "" {
-		return data, endReason{}
-	}
 	refuse := func(msg string) ([]byte, endReason) {
 		return nil, endReason{name: "unsupported_encoding", code: websocket.CloseUnsupportedData, reason: "unsupported audio format",
 			errCode: CodeUnsupportedEncoding, errDesc: msg}
 	}
-	if c != "wav" {
-		return refuse(containerError(c, "stream a WAV file (16-bit PCM, mono), or raw audio with encoding=linear16&sample_rate=N").(*apiError).Message)
+	if ss.opus != nil {
+		pcm, err := ss.opus.Decode(nil, data)
+		if err != nil {
+			// The audio before the bad frame is kept and drafted.
+			return refuse(opusError(ss.opus.Container(), err).(*apiError).Message)
+		}
+		return pcm, endReason{}
+	}
+	ss.sniffing = false
+	c := sniffContainer(data)
+	switch c {
+	case "":
+		return data, endReason{}
+	case opus.Ogg, opus.WebM:
+		d, err := opus.NewDecoder(c, ss.p.sampleRate)
+		if err != nil && !errors.Is(err, opus.ErrUnavailable) {
+			return refuse(fmt.Sprintf("Opus decodes to 8000, 12000, 16000, 24000 or 48000 Hz, not sample_rate=%d; connect with one of them, or without sample_rate", ss.p.sampleRate))
+		}
+		if err != nil {
+			return refuse(opusError(c, err).(*apiError).Message)
+		}
+		ss.opus = d
+		return ss.sniff(data)
+	case "wav":
+	default:
+		return refuse(containerError(c, "stream a WAV file (16-bit PCM, mono), Ogg Opus or WebM Opus, or raw audio with encoding=linear16&sample_rate=N").(*apiError).Message)
 	}
 	r := bytes.NewReader(data)
 	f, _, err := transcription.ReadWAVHeader(r)
