@@ -26,8 +26,8 @@ import (
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription"
-	"github.com/scribegate/scribegate/transcription/opus"
 	"github.com/scribegate/scribegate/transcription/notes"
+	"github.com/scribegate/scribegate/transcription/opus"
 )
 
 // listenParams is a validated /v1/listen query.
