@@ -72,10 +72,10 @@ func WebM(t testing.TB, samples []int16, rate int) []byte {
 		t.Fatal(err)
 	}
 	frame := rate / 50
-	packet := make([]byte, 4000)
 	for i := 0; i < len(samples); i += frame {
 		pcm := make([]int16, frame) // the last frame padded with silence
 		copy(pcm, samples[i:min(i+frame, len(samples))])
+		packet := make([]byte, 4000) // the writer's goroutine keeps it
 		n, err := enc.Encode(pcm, packet)
 		if err != nil {
 			t.Fatal(err)
