@@ -36,16 +36,18 @@ func ReadSecret(file, env string) (string, error) {
 	return "", errors.New("set a _file or _env setting")
 }
 
-// ParseTimeout reads a timeout setting ("30s"): empty means def; anything
-// else must be a positive duration, so a typo fails at start-up rather than
-// making every request time out at once.
-func ParseTimeout(s string, def time.Duration) (time.Duration, error) {
-	if s == "" {
+// Timeout is a duration setting as a connector uses it (every connector's
+// durations are time.Duration, written "30s" in YAML): def when the setting
+// is absent (0), else d, which must be at least a millisecond. A negative
+// one is a typo, and a bare number in YAML is read as nanoseconds
+// (`timeout: 30` is 30ns, surely meant as 30s): both fail at start-up
+// rather than make every request time out at once.
+func Timeout(d, def time.Duration) (time.Duration, error) {
+	switch {
+	case d == 0:
 		return def, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("timeout %q is not a positive duration", s)
+	case d < time.Millisecond:
+		return 0, fmt.Errorf("timeout %v is not a positive duration of at least 1ms (write it with a unit: 30s)", d)
 	}
 	return d, nil
 }

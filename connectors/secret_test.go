@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/connectors"
+
+	"gopkg.in/yaml.v3"
 )
 
 func TestReadSecret(t *testing.T) {
@@ -36,21 +38,35 @@ func TestReadSecret(t *testing.T) {
 	}
 }
 
-func TestParseTimeout(t *testing.T) {
+// TestTimeout: a timeout setting decoded as connectors decode theirs (a
+// time.Duration from YAML) and checked with Timeout.
+func TestTimeout(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want time.Duration
 		ok   bool
 	}{
 		{"", 7 * time.Second, true},
-		{"5s", 5 * time.Second, true},
-		{"0s", 0, false},
-		{"-1s", 0, false},
-		{"soon", 0, false},
+		{"timeout: 5s", 5 * time.Second, true},
+		{"timeout: 1m30s", 90 * time.Second, true},
+		{"timeout: -1s", 0, false},
+		{"timeout: 30", 0, false}, // 30ns: a unit was forgotten
+		{"timeout: soon", 0, false},
 	} {
-		got, err := connectors.ParseTimeout(tc.in, 7*time.Second)
+		var s struct {
+			Timeout time.Duration `yaml:"timeout"`
+		}
+		var n yaml.Node
+		err := yaml.Unmarshal([]byte("kind: x\n"+tc.in+"\n"), &n)
+		if err == nil {
+			err = connectors.DecodeSettings(n, &s)
+		}
+		got := time.Duration(0)
+		if err == nil {
+			got, err = connectors.Timeout(s.Timeout, 7*time.Second)
+		}
 		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("ParseTimeout(%q) = %v, %v; want %v ok=%v", tc.in, got, err, tc.want, tc.ok)
+			t.Errorf("%q: timeout %v, %v; want %v ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }

@@ -149,36 +149,36 @@ const MarkerPrefix = "scribegate-id: "
 type Settings struct {
 	// BaseURL is the API host, e.g. https://api.platform.athenahealth.com
 	// (preview: https://api.preview.platform.athenahealth.com).
-	BaseURL string `yaml:"base_url" json:"base_url"`
+	BaseURL string `yaml:"base_url"`
 	// TokenURL defaults to {base_url}/oauth2/v1/token.
-	TokenURL string `yaml:"token_url" json:"token_url"`
-	ClientID string `yaml:"client_id" json:"client_id"`
+	TokenURL string `yaml:"token_url"`
+	ClientID string `yaml:"client_id"`
 	// ClientSecretFile or ClientSecretEnv names where the secret is; one is
 	// required, and the secret itself never appears in configuration.
-	ClientSecretFile string `yaml:"client_secret_file" json:"client_secret_file"`
-	ClientSecretEnv  string `yaml:"client_secret_env" json:"client_secret_env"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	ClientSecretEnv  string `yaml:"client_secret_env"`
 	// PracticeID is the athenaOne practice id.
-	PracticeID string `yaml:"practice_id" json:"practice_id"`
+	PracticeID string `yaml:"practice_id"`
 	// DepartmentID is the department documents are filed in (required by
 	// the endpoint).
-	DepartmentID string `yaml:"department_id" json:"department_id"`
+	DepartmentID string `yaml:"department_id"`
 	// DocumentSubclass, when set, is used for every note instead of the
 	// subclass mapped from its LOINC type (SubclassFor); it must be one of
 	// Subclasses.
-	DocumentSubclass string `yaml:"document_subclass" json:"document_subclass"`
+	DocumentSubclass string `yaml:"document_subclass"`
 	// LedgerFile is where the push ledger is kept; empty means ledger.json
 	// in the instance's state directory, or memory when there is none.
-	LedgerFile string `yaml:"ledger_file" json:"ledger_file"`
+	LedgerFile string `yaml:"ledger_file"`
 	// Scopes default to DefaultScopes.
-	Scopes []string `yaml:"scopes" json:"scopes"`
+	Scopes []string `yaml:"scopes"`
 	// Timeout bounds every HTTP request ("30s" default).
-	Timeout string `yaml:"timeout" json:"timeout"`
+	Timeout time.Duration `yaml:"timeout"`
 	// TimeZone is the practice's IANA time zone, for the observation date
 	// and time athena shows (default UTC).
-	TimeZone string `yaml:"time_zone" json:"time_zone"`
+	TimeZone string `yaml:"time_zone"`
 	// IdentifierSystem is the system of the note identifier in the marker;
 	// empty means fhirdoc.DefaultNoteSystem.
-	IdentifierSystem string `yaml:"identifier_system" json:"identifier_system"`
+	IdentifierSystem string `yaml:"identifier_system"`
 }
 
 // Options are what the gateway wires in besides settings.
@@ -264,7 +264,7 @@ func New(s Settings, o Options) (*Connector, error) {
 			problems = append(problems, u.key+" must be an absolute http(s) URL")
 		}
 	}
-	timeout, err := connectors.ParseTimeout(s.Timeout, defaultTimeout)
+	timeout, err := connectors.Timeout(s.Timeout, defaultTimeout)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}

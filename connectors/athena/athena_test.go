@@ -32,7 +32,7 @@ const noteSystem = "urn:scribegate:test:note"
 func settings(srv *athenatest.Server) athena.Settings {
 	return athena.Settings{
 		BaseURL: srv.URL, ClientID: srv.ClientID, PracticeID: srv.PracticeID,
-		DepartmentID: srv.Departments[0], Timeout: "5s", IdentifierSystem: noteSystem,
+		DepartmentID: srv.Departments[0], Timeout: 5 * time.Second, IdentifierSystem: noteSystem,
 	}
 }
 
@@ -425,7 +425,7 @@ func TestSettings(t *testing.T) {
 		func(s *athena.Settings) { s.DepartmentID = "front desk" },                        // not numeric
 		func(s *athena.Settings) { s.DocumentSubclass = "ADMIN_BILLING" },                 // not clinical
 		func(s *athena.Settings) { s.DocumentSubclass = "CLINICALDOCUMENT_PROGRESSNOTE" }, // not documented
-		func(s *athena.Settings) { s.Timeout = "-1s" },                                    //
+		func(s *athena.Settings) { s.Timeout = -time.Second },                             //
 		func(s *athena.Settings) { s.TimeZone = "Mars/Olympus" },                          //
 		func(s *athena.Settings) { s.BaseURL = "ftp://x" },                                //
 		func(s *athena.Settings) { s.ClientSecretFile = filepath.Join(t.TempDir(), "none") },

@@ -117,6 +117,9 @@ func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, erro
 	if err != nil {
 		return nil, fmt.Errorf("bestpractice: timezone: %w", err)
 	}
+	if s.Timeout, err = connectors.Timeout(s.Timeout, 0); err != nil {
+		return nil, fmt.Errorf("bestpractice: %w", err)
+	}
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -68,6 +68,9 @@ func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	if len(s.Scopes) == 0 {
 		s.Scopes = DefaultScopes
 	}
+	if s.Timeout, err = connectors.Timeout(s.Timeout, 0); err != nil {
+		return nil, fmt.Errorf("cerner: %w", err)
+	}
 	hc := c.HTTPClient
 	if hc == nil {
 		hc = &http.Client{}

@@ -37,33 +37,33 @@ const defaultTimeout = 30 * time.Second
 type Settings struct {
 	// BaseURL is the FHIR R4 base, e.g.
 	// https://fhir.example.org/interconnect-fhir-oauth/api/FHIR/R4.
-	BaseURL string `yaml:"base_url" json:"base_url"`
+	BaseURL string `yaml:"base_url"`
 	// TokenURL is the OAuth 2.0 token endpoint; it is also the assertion's
 	// aud.
-	TokenURL string `yaml:"token_url" json:"token_url"`
+	TokenURL string `yaml:"token_url"`
 	// ClientID is the Backend Services client id Epic issued.
-	ClientID string `yaml:"client_id" json:"client_id"`
+	ClientID string `yaml:"client_id"`
 	// PrivateKeyFile is the PEM private key whose public key is registered
 	// with the client.
-	PrivateKeyFile string `yaml:"private_key_file" json:"private_key_file"`
+	PrivateKeyFile string `yaml:"private_key_file"`
 	// KeyID is the kid of the registered public key.
-	KeyID string `yaml:"key_id" json:"key_id"`
+	KeyID string `yaml:"key_id"`
 	// Algorithm is RS384 (default) or ES384.
-	Algorithm string `yaml:"algorithm" json:"algorithm"`
+	Algorithm string `yaml:"algorithm"`
 	// NoteTypes are the LOINC codes this instance may file; others are
 	// refused before sending. Empty means DefaultNoteTypes.
-	NoteTypes []string `yaml:"note_types" json:"note_types"`
+	NoteTypes []string `yaml:"note_types"`
 	// DocStatus is "final" (default: files a signed note) or "preliminary"
 	// (leaves an unsigned draft in the clinician's In Basket).
-	DocStatus string `yaml:"doc_status" json:"doc_status"`
+	DocStatus string `yaml:"doc_status"`
 	// Timeout bounds every HTTP request ("30s" default).
-	Timeout string `yaml:"timeout" json:"timeout"`
+	Timeout time.Duration `yaml:"timeout"`
 	// IdentifierSystem is the system of the note identifier the document
 	// carries; empty means fhirdoc.DefaultNoteSystem.
-	IdentifierSystem string `yaml:"identifier_system" json:"identifier_system"`
+	IdentifierSystem string `yaml:"identifier_system"`
 	// LedgerFile is where the push ledger is kept; empty keeps it in
 	// memory (see package ledger).
-	LedgerFile string `yaml:"ledger_file" json:"ledger_file"`
+	LedgerFile string `yaml:"ledger_file"`
 }
 
 // Options are what the gateway wires into a connector besides settings.
@@ -140,7 +140,7 @@ func New(s Settings, o Options) (*Connector, error) {
 			problems = append(problems, u.key+" must be an absolute http(s) URL")
 		}
 	}
-	timeout, err := connectors.ParseTimeout(s.Timeout, defaultTimeout)
+	timeout, err := connectors.Timeout(s.Timeout, defaultTimeout)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}

@@ -77,7 +77,7 @@ func newEnv(t *testing.T, key crypto.Signer, alg string) *env {
 func (e *env) settings() epic.Settings {
 	return epic.Settings{
 		BaseURL: e.srv.BaseURL, TokenURL: e.srv.TokenURL, ClientID: clientID, KeyID: keyID,
-		Timeout: "5s", IdentifierSystem: "urn:scribegate:test:note",
+		Timeout: 5 * time.Second, IdentifierSystem: "urn:scribegate:test:note",
 	}
 }
 
@@ -438,7 +438,7 @@ func TestOpenFromConfig(t *testing.T) {
 		func(s *epic.Settings) { s.TokenURL = "not a url" },
 		func(s *epic.Settings) { s.DocStatus = "signed" },
 		func(s *epic.Settings) { s.Algorithm = "HS256" },
-		func(s *epic.Settings) { s.Timeout = "soon" },
+		func(s *epic.Settings) { s.Timeout = 30 }, // 30ns: YAML "timeout: 30", the unit forgotten
 		func(s *epic.Settings) { s.PrivateKeyFile = filepath.Join(t.TempDir(), "missing.pem") },
 		func(s *epic.Settings) { s.Algorithm = "ES384" }, // RSA key
 	}

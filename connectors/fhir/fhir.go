@@ -36,6 +36,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirclient"
@@ -49,18 +50,18 @@ func init() { connectors.Register(Kind, Open) }
 
 // Settings are the instance settings, decoded strictly from configuration.
 type Settings struct {
-	BaseURL            string `json:"base_url" yaml:"base_url"`
-	Token              string `json:"token" yaml:"token"`
-	TokenFile          string `json:"token_file" yaml:"token_file"`
-	TokenEnv           string `json:"token_env" yaml:"token_env"`
-	IdentifierSystem   string `json:"identifier_system" yaml:"identifier_system"`
-	PatientSystem      string `json:"patient_system" yaml:"patient_system"`
-	PractitionerSystem string `json:"practitioner_system" yaml:"practitioner_system"`
-	Timeout            string `json:"timeout" yaml:"timeout"`
-	DocStatus          string `json:"doc_status" yaml:"doc_status"`
-	HTML               bool   `json:"html" yaml:"html"`
+	BaseURL            string        `yaml:"base_url"`
+	Token              string        `yaml:"token"`
+	TokenFile          string        `yaml:"token_file"`
+	TokenEnv           string        `yaml:"token_env"`
+	IdentifierSystem   string        `yaml:"identifier_system"`
+	PatientSystem      string        `yaml:"patient_system"`
+	PractitionerSystem string        `yaml:"practitioner_system"`
+	Timeout            time.Duration `yaml:"timeout"`
+	DocStatus          string        `yaml:"doc_status"`
+	HTML               bool          `yaml:"html"`
 	// Provenance is a pointer so that unset means true.
-	Provenance *bool `json:"provenance" yaml:"provenance"`
+	Provenance *bool `yaml:"provenance"`
 }
 
 // Connector pushes to one FHIR server.
@@ -89,7 +90,7 @@ func New(s Settings, hc *http.Client, log *slog.Logger) (*Connector, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("fhir: base_url %q is not an http(s) URL", s.BaseURL)
 	}
-	timeout, err := connectors.ParseTimeout(s.Timeout, 0)
+	timeout, err := connectors.Timeout(s.Timeout, 0)
 	if err != nil {
 		return nil, fmt.Errorf("fhir: %w", err)
 	}

@@ -104,9 +104,11 @@ func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, erro
 	default:
 		return nil, fmt.Errorf("gentu: auth_style %q: want basic or body", s.AuthStyle)
 	}
-	if s.Timeout <= 0 {
-		s.Timeout = 30 * time.Second
+	timeout, err := connectors.Timeout(s.Timeout, 30*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("gentu: %w", err)
 	}
+	s.Timeout = timeout
 	hc := c.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 2 * s.Timeout}

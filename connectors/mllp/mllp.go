@@ -118,6 +118,14 @@ func New(c connectors.Config, s Settings) (*Connector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mllp: timezone: %w", err)
 	}
+	connect, err := connectors.Timeout(s.ConnectTimeout, 10*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("mllp: connect_timeout: %w", err)
+	}
+	ackWait, err := connectors.Timeout(s.AckTimeout, 30*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("mllp: ack_timeout: %w", err)
+	}
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -125,8 +133,8 @@ func New(c connectors.Config, s Settings) (*Connector, error) {
 	conn := &Connector{
 		name:    c.Name,
 		addr:    s.Address,
-		connect: cmpOr(s.ConnectTimeout, 10*time.Second),
-		ackWait: cmpOr(s.AckTimeout, 30*time.Second),
+		connect: connect,
+		ackWait: ackWait,
 		header: header{
 			sendingApplication:   cmpOr(s.SendingApplication, "SCRIBEGATE"),
 			sendingFacility:      cmpOr(s.SendingFacility, c.Name),

@@ -103,9 +103,9 @@ func New(c connectors.Config, s Settings) (*Connector, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	timeout := s.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
+	timeout, err := connectors.Timeout(s.Timeout, 30*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
 	}
 	return &Connector{name: c.Name, url: s.URL, secret: []byte(secret), headers: h, hc: hc, timeout: timeout, log: log, now: time.Now}, nil
 }
