@@ -20,7 +20,6 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 
-	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/review"
@@ -181,7 +180,7 @@ func checkDocumentReference(t *testing.T, ehr *fhirtest.Server, n noteView, clin
 	if len(docs) != 1 {
 		t.Fatalf("EHR holds %d DocumentReferences, want exactly 1", len(docs))
 	}
-	if err := fhirschema.ForTest(t).Validate(docs[0]); err != nil {
+	if err := fhirtest.Schema(t).Validate(docs[0]); err != nil {
 		t.Fatalf("DocumentReference is not valid FHIR R4: %v\n%s", err, docs[0])
 	}
 	var doc struct {

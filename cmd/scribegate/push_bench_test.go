@@ -16,7 +16,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scribegate/scribegate/connectors"
-	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
@@ -68,7 +67,7 @@ func newPushRig(b *testing.B, concurrency int) *pushRig {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	v, err := fhirschema.Repo()
+	v, err := fhirtest.RepoSchema()
 	if err != nil {
 		b.Fatal(err)
 	}

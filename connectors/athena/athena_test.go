@@ -20,7 +20,6 @@ import (
 	"github.com/scribegate/scribegate/connectors/athena/athenatest"
 	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
-	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/connectors/ledger"
 )
@@ -256,14 +255,14 @@ func TestFormFieldsAndGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fhirschema.ForTest(t).Validate(raw); err != nil {
+	if err := fhirtest.Schema(t).Validate(raw); err != nil {
 		t.Fatalf("DocumentReference is not valid R4: %v", err)
 	}
 	var v any
 	_ = json.Unmarshal(raw, &v)
 	golden(t, "documentreference.json", v)
 	gb, _ := os.ReadFile(filepath.Join("testdata", "documentreference.json"))
-	if err := fhirschema.ForTest(t).Validate(gb); err != nil {
+	if err := fhirtest.Schema(t).Validate(gb); err != nil {
 		t.Errorf("golden DocumentReference is not valid R4: %v", err)
 	}
 }

@@ -40,7 +40,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
-	"github.com/scribegate/scribegate/connectors/fhirschema"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
 
 // Fault is a failure a Target can make the EHR produce on the next
@@ -312,7 +312,7 @@ func (k kit) filedOnce(t *testing.T, target Target, d *connectors.Document) File
 		t.Errorf("filed text %q, want the approved text %q", f.Text, d.Text)
 	}
 	if f.Resource != nil {
-		if err := fhirschema.ForTest(t).Validate(f.Resource); err != nil {
+		if err := fhirtest.Schema(t).Validate(f.Resource); err != nil {
 			t.Errorf("filed resource is not valid FHIR R4: %v", err)
 		}
 	}
@@ -534,7 +534,7 @@ func checkProvenances(t *testing.T, provs []json.RawMessage) {
 		t.Errorf("EHR holds %d Provenances for one document, want at most 1", len(provs))
 	}
 	for _, raw := range provs {
-		if err := fhirschema.ForTest(t).Validate(raw); err != nil {
+		if err := fhirtest.Schema(t).Validate(raw); err != nil {
 			t.Errorf("filed Provenance is not valid FHIR R4: %v", err)
 		}
 		var p struct {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
 
@@ -34,7 +33,7 @@ func Sent(t testing.TB, srv *fhirtest.Server, resourceType string) []byte {
 // -update flag) it rewrites the file first.
 func Golden(t testing.TB, path string, resource []byte, update bool) {
 	t.Helper()
-	if err := fhirschema.ForTest(t).Validate(resource); err != nil {
+	if err := fhirtest.Schema(t).Validate(resource); err != nil {
 		t.Fatalf("%s: not valid FHIR R4: %v", path, err)
 	}
 	var pretty bytes.Buffer

@@ -28,7 +28,6 @@ import (
 	"github.com/scribegate/scribegate/connectors/epic"
 	"github.com/scribegate/scribegate/connectors/epic/epictest"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
-	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/connectors/ledger"
 )
@@ -460,7 +459,7 @@ func TestGoldenDocumentReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fhirschema.ForTest(t).Validate(got); err != nil {
+	if err := fhirtest.Schema(t).Validate(got); err != nil {
 		t.Fatalf("built DocumentReference is not valid R4: %v", err)
 	}
 	// Epic takes no Provenance: the AI is declared in the note's only kept
@@ -499,7 +498,7 @@ func TestGoldenDocumentReference(t *testing.T) {
 	if !bytes.Equal(pretty.Bytes(), want) {
 		t.Errorf("DocumentReference differs from %s:\n%s", golden, pretty.Bytes())
 	}
-	if err := fhirschema.ForTest(t).Validate(want); err != nil {
+	if err := fhirtest.Schema(t).Validate(want); err != nil {
 		t.Errorf("golden file is not valid R4: %v", err)
 	}
 }

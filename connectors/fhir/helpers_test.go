@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/scribegate/scribegate/connectors/fhirschema"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
 
 // withoutLocation answers DocumentReference creates with neither Location
@@ -36,4 +36,4 @@ func newServer(t *testing.T, h http.Handler) string {
 	return ts.URL
 }
 
-func mustValidator(tb testing.TB) *fhirschema.Validator { return fhirschema.ForTest(tb) }
+func mustValidator(tb testing.TB) *fhirtest.Validator { return fhirtest.Schema(tb) }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
-	"github.com/scribegate/scribegate/connectors/fhirschema"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -67,7 +67,7 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestGolden(t *testing.T) {
-	v := fhirschema.ForTest(t)
+	v := fhirtest.Schema(t)
 	amend := sampleDocument()
 	amend.Version = 3
 	amend.Replaces = connectors.Identifier(amend.NoteID, 2)
@@ -366,7 +366,7 @@ func TestProfileCategoryAndContentType(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := fhirschema.ForTest(t).Validate(b); err != nil {
+			if err := fhirtest.Schema(t).Validate(b); err != nil {
 				t.Fatal(err)
 			}
 			var got struct {

@@ -38,8 +38,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/scribegate/scribegate/connectors/fhirschema"
 )
 
 // Server is an in-memory FHIR R4 server. It is safe for concurrent use.
@@ -49,7 +47,7 @@ type Server struct {
 	// Empty means relative locations.
 	URL string
 
-	validator *fhirschema.Validator
+	validator *Validator
 
 	mu        sync.Mutex
 	pageSize  int // default page size; 0 means DefaultPageSize
@@ -128,7 +126,7 @@ func (s *Server) SetPaging(defaultSize, maxSize int) {
 
 // New returns a server validating bodies with v. Mount it yourself, or use
 // NewServer.
-func New(v *fhirschema.Validator) *Server {
+func New(v *Validator) *Server {
 	return &Server{validator: v, resources: map[string][]*stored{}}
 }
 
@@ -136,7 +134,7 @@ func New(v *fhirschema.Validator) *Server {
 // closed when the test ends.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
-	s := New(fhirschema.ForTest(t))
+	s := New(Schema(t))
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	s.URL = ts.URL
@@ -313,7 +311,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, parts []string, b
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request, resourceType string, body []byte) {
 	if err := s.validator.Validate(body); err != nil {
-		var se *fhirschema.Error
+		var se *SchemaError
 		if errors.As(err, &se) {
 			writeSchemaOutcome(w, se)
 			return
@@ -697,7 +695,7 @@ func writeOutcome(w http.ResponseWriter, status int, code, diagnostics string) {
 	w.Write(OperationOutcome(code, diagnostics))
 }
 
-func writeSchemaOutcome(w http.ResponseWriter, e *fhirschema.Error) {
+func writeSchemaOutcome(w http.ResponseWriter, e *SchemaError) {
 	var issues []any
 	for _, p := range e.Problems {
 		issue := map[string]any{"severity": "error", "code": "structure", "diagnostics": p.Message}

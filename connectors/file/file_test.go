@@ -10,7 +10,7 @@ import (
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
-	"github.com/scribegate/scribegate/connectors/fhirschema"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/connectors/file"
 )
 
@@ -99,7 +99,7 @@ func TestFilesAndProvenance(t *testing.T) {
 	if len(names) != 2 {
 		t.Fatalf("folder holds %v, want a DocumentReference and a Provenance and no temporary files", names)
 	}
-	v := fhirschema.ForTest(t)
+	v := fhirtest.Schema(t)
 	for _, n := range names {
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		if err != nil {

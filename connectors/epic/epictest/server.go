@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scribegate/scribegate/connectors/fhirschema"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
 
@@ -56,7 +55,7 @@ type Registration struct {
 // test ends.
 func NewServer(t testing.TB, reg Registration) *Server {
 	t.Helper()
-	fs := fhirtest.New(fhirschema.ForTest(t))
+	fs := fhirtest.New(fhirtest.Schema(t))
 	s := &Server{FHIR: fs}
 	mux := http.NewServeMux()
 	ts := httptest.NewServer(mux)

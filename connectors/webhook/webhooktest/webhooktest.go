@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scribegate/scribegate/connectors/fhirschema"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
 
 // Tolerance is how far a signature's timestamp may be from the receiver's
@@ -83,7 +83,7 @@ type fault struct {
 func New(t testing.TB, secret string) *Receiver {
 	t.Helper()
 	r := &Receiver{t: t, secret: []byte(secret), byKey: map[string]int{}}
-	fhirschema.ForTest(t) // compile the schema now, not inside a request
+	fhirtest.Schema(t) // compile the schema now, not inside a request
 	srv := httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(srv.Close)
 	r.URL = srv.URL + "/scribegate/notes"
@@ -279,7 +279,7 @@ func (r *Receiver) decode(body []byte, key string) (Note, error) {
 	if err := json.Unmarshal(body, &b); err != nil {
 		return Note{}, fmt.Errorf("body is not JSON: %v", err)
 	}
-	if err := fhirschema.ForTest(r.t).Validate(body); err != nil {
+	if err := fhirtest.Schema(r.t).Validate(body); err != nil {
 		return Note{}, fmt.Errorf("body is not a valid FHIR R4 Bundle: %v", err)
 	}
 	if b.ResourceType != "Bundle" || b.Type != "collection" || b.Identifier.Value != key || len(b.Entry) != 2 {

@@ -1,11 +1,11 @@
-package fhirschema_test
+package fhirtest_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/scribegate/scribegate/connectors/fhirschema"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
 
 const validDoc = `{
@@ -16,7 +16,7 @@ const validDoc = `{
 }`
 
 func TestValidate(t *testing.T) {
-	v := fhirschema.ForTest(t)
+	v := fhirtest.Schema(t)
 	tests := []struct {
 		name      string
 		body      string
@@ -47,9 +47,9 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var e *fhirschema.Error
+			var e *fhirtest.SchemaError
 			if !errors.As(err, &e) {
-				t.Fatalf("Validate = %v, want *fhirschema.Error", err)
+				t.Fatalf("Validate = %v, want *fhirtest.SchemaError", err)
 			}
 			for _, want := range tt.wantPaths {
 				found := false
@@ -68,13 +68,13 @@ func TestValidate(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	if _, err := fhirschema.Load("testdata/does-not-exist.json"); err == nil {
+	if _, err := fhirtest.LoadSchema("testdata/does-not-exist.json"); err == nil {
 		t.Error("Load of a missing file succeeded")
 	}
 }
 
 func BenchmarkValidate(b *testing.B) {
-	v := fhirschema.ForTest(b)
+	v := fhirtest.Schema(b)
 	for b.Loop() {
 		if err := v.Validate([]byte(validDoc)); err != nil {
 			b.Fatal(err)

@@ -1,11 +1,14 @@
-// Package fhirschema checks FHIR R4 resources against the official FHIR R4
-// JSON schema (http://hl7.org/fhir/R4/fhir.schema.json.zip), so every
-// resource scribegate builds, and every body the test FHIR server accepts,
-// is known to be structurally valid FHIR rather than merely valid JSON.
+package fhirtest
+
+// This file checks FHIR R4 resources against the official FHIR R4 JSON
+// schema (http://hl7.org/fhir/R4/fhir.schema.json.zip), so every resource
+// scribegate builds, and every body the test FHIR server accepts, is known
+// to be structurally valid FHIR rather than merely valid JSON. Only tests
+// and test servers use it, so it lives here rather than in a production
+// package.
 //
 // The schema is large (3.5 MB); compiling it takes a moment, so a Validator
 // compiles it once and is then safe for concurrent use.
-package fhirschema
 
 import (
 	"bytes"
@@ -39,17 +42,17 @@ type Validator struct {
 	types    map[string]bool // resource types the schema knows
 }
 
-// Load reads and compiles the schema at path. It is slow (about a second);
+// LoadSchema reads and compiles the schema at path. It is slow (about a second);
 // load once and share the Validator.
-func Load(path string) (*Validator, error) {
+func LoadSchema(path string) (*Validator, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("fhirschema: %w", err)
+		return nil, fmt.Errorf("fhirtest: %w", err)
 	}
 	defer f.Close()
 	doc, err := jsonschema.UnmarshalJSON(f)
 	if err != nil {
-		return nil, fmt.Errorf("fhirschema: parse %s: %w", path, err)
+		return nil, fmt.Errorf("fhirtest: parse %s: %w", path, err)
 	}
 	types := map[string]bool{}
 	if m, ok := doc.(map[string]any); ok {
@@ -62,13 +65,13 @@ func Load(path string) (*Validator, error) {
 		}
 	}
 	if len(types) == 0 {
-		return nil, fmt.Errorf("fhirschema: %s is not the FHIR JSON schema (no resourceType discriminator)", path)
+		return nil, fmt.Errorf("fhirtest: %s is not the FHIR JSON schema (no resourceType discriminator)", path)
 	}
 	patchDanglingRefs(doc.(map[string]any))
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft6)
 	if err := c.AddResource(schemaURL, doc); err != nil {
-		return nil, fmt.Errorf("fhirschema: %w", err)
+		return nil, fmt.Errorf("fhirtest: %w", err)
 	}
 	v := &Validator{compiler: c, byType: map[string]*jsonschema.Schema{}, types: types}
 	// Compile the resource list eagerly so a broken schema fails here, and
@@ -113,11 +116,11 @@ func (v *Validator) schemaFor(resourceType string) (*jsonschema.Schema, error) {
 		return s, nil
 	}
 	if !v.types[resourceType] {
-		return nil, &Error{Problems: []Problem{{Path: "/resourceType", Message: fmt.Sprintf("unknown FHIR R4 resource type %q", resourceType)}}}
+		return nil, &SchemaError{Problems: []Problem{{Path: "/resourceType", Message: fmt.Sprintf("unknown FHIR R4 resource type %q", resourceType)}}}
 	}
 	s, err := v.compiler.Compile(schemaURL + "#/definitions/" + resourceType)
 	if err != nil {
-		return nil, fmt.Errorf("fhirschema: compile %s: %w", resourceType, err)
+		return nil, fmt.Errorf("fhirtest: compile %s: %w", resourceType, err)
 	}
 	v.byType[resourceType] = s
 	return s, nil
@@ -130,16 +133,16 @@ type Problem struct {
 	Message string
 }
 
-// Error is returned when a resource is not valid FHIR R4. Callers that show
+// SchemaError is returned when a resource is not valid FHIR R4. Callers that show
 // the reason (the test FHIR server's OperationOutcome) use Problems.
-type Error struct {
+type SchemaError struct {
 	ResourceType string
 	Problems     []Problem
 }
 
-func (e *Error) Error() string {
+func (e *SchemaError) Error() string {
 	var b strings.Builder
-	b.WriteString("fhirschema: invalid")
+	b.WriteString("fhirtest: invalid")
 	if e.ResourceType != "" {
 		b.WriteString(" " + e.ResourceType)
 	}
@@ -155,20 +158,20 @@ func (e *Error) Error() string {
 }
 
 // Validate checks one resource (JSON with a resourceType) against the R4
-// schema. It returns *Error, listing JSON pointer paths, when the resource
+// schema. It returns *SchemaError, listing JSON pointer paths, when the resource
 // is not valid.
 func (v *Validator) Validate(resourceJSON []byte) error {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(resourceJSON))
 	if err != nil {
-		return &Error{Problems: []Problem{{Path: "", Message: "not JSON: " + err.Error()}}}
+		return &SchemaError{Problems: []Problem{{Path: "", Message: "not JSON: " + err.Error()}}}
 	}
 	obj, ok := doc.(map[string]any)
 	if !ok {
-		return &Error{Problems: []Problem{{Path: "", Message: "not a JSON object"}}}
+		return &SchemaError{Problems: []Problem{{Path: "", Message: "not a JSON object"}}}
 	}
 	rt, _ := obj["resourceType"].(string)
 	if rt == "" {
-		return &Error{Problems: []Problem{{Path: "/resourceType", Message: "missing resourceType"}}}
+		return &SchemaError{Problems: []Problem{{Path: "/resourceType", Message: "missing resourceType"}}}
 	}
 	s, err := v.schemaFor(rt)
 	if err != nil {
@@ -180,9 +183,9 @@ func (v *Validator) Validate(resourceJSON []byte) error {
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return fmt.Errorf("fhirschema: %w", err)
+		return fmt.Errorf("fhirtest: %w", err)
 	}
-	e := &Error{ResourceType: rt}
+	e := &SchemaError{ResourceType: rt}
 	collectLeaves(ve, e)
 	if len(e.Problems) == 0 {
 		e.Problems = []Problem{{Path: "", Message: ve.Error()}}
@@ -194,7 +197,7 @@ var printer = message.NewPrinter(language.English)
 
 // collectLeaves records the innermost causes: their parents only say that
 // some nested schema failed.
-func collectLeaves(ve *jsonschema.ValidationError, e *Error) {
+func collectLeaves(ve *jsonschema.ValidationError, e *SchemaError) {
 	if len(ve.Causes) > 0 {
 		for _, c := range ve.Causes {
 			collectLeaves(c, e)
@@ -223,7 +226,7 @@ func pointer(loc []string) string {
 func (v *Validator) ValidateValue(r any) error {
 	b, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("fhirschema: marshal: %w", err)
+		return fmt.Errorf("fhirtest: marshal: %w", err)
 	}
 	return v.Validate(b)
 }
@@ -233,24 +236,24 @@ var repoValidator = sync.OnceValues(func() (*Validator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Load(filepath.Join(root, RepoSchemaPath))
+	return LoadSchema(filepath.Join(root, RepoSchemaPath))
 })
 
-// ForTest returns the repository's schema validator, compiled once per test
+// Schema returns the repository's schema validator, compiled once per test
 // binary, failing t if the schema cannot be found or compiled.
-func ForTest(t testing.TB) *Validator {
+func Schema(t testing.TB) *Validator {
 	t.Helper()
 	v, err := repoValidator()
 	if err != nil {
-		t.Fatalf("fhirschema: %v", err)
+		t.Fatalf("fhirtest: %v", err)
 	}
 	return v
 }
 
-// Repo returns the validator for the repository's schema (compiled once per
+// RepoSchema returns the validator for the repository's schema (compiled once per
 // process), for code running inside the source tree, such as tests and
 // test servers that have no testing.TB.
-func Repo() (*Validator, error) { return repoValidator() }
+func RepoSchema() (*Validator, error) { return repoValidator() }
 
 // RepoRoot finds the repository root by walking up from the working
 // directory to the directory holding go.mod, as go test runs tests in their
@@ -258,7 +261,7 @@ func Repo() (*Validator, error) { return repoValidator() }
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		return "", fmt.Errorf("fhirschema: %w", err)
+		return "", fmt.Errorf("fhirtest: %w", err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -266,7 +269,7 @@ func RepoRoot() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("fhirschema: no go.mod above the working directory")
+			return "", errors.New("fhirtest: no go.mod above the working directory")
 		}
 		dir = parent
 	}
