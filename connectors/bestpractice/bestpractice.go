@@ -188,7 +188,8 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
 	}
 	if c.hl7 != nil {
-		if err := checkDocument(d); err != nil {
+		if err := d.Check(); err != nil {
+			err = fmt.Errorf("bestpractice: %w", err)
 			return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
 		}
 		r, err := c.hl7.push(ctx, d, patient, author)
@@ -242,31 +243,6 @@ func refs(d *connectors.Document) (patient, author auident.Ref, err error) {
 		}
 	}
 	return patient, author, nil
-}
-
-// checkDocument is what the HL7 path requires of a document (the FHIR path
-// relies on fhirdoc.Check).
-func checkDocument(d *connectors.Document) error {
-	var missing []string
-	if d.NoteID == "" {
-		missing = append(missing, "note id")
-	}
-	if d.Version < 1 {
-		missing = append(missing, "version")
-	}
-	if d.ApprovedAt.IsZero() {
-		missing = append(missing, "approval time")
-	}
-	if d.LOINC == "" {
-		missing = append(missing, "LOINC note type")
-	}
-	if strings.TrimSpace(d.Text) == "" {
-		missing = append(missing, "text")
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("bestpractice: document is missing %s", strings.Join(missing, ", "))
-	}
-	return nil
 }
 
 // facility checks an organisation id for MSH-4/6 and builds the HD. An

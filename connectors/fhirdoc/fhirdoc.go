@@ -199,36 +199,11 @@ func (p Profile) IfNoneExist(d *connectors.Document) string {
 	return "identifier=" + p.noteSystem() + "|" + connectors.Identifier(d.NoteID, d.Version)
 }
 
-// Check reports what d lacks that every EHR requires, wrapping
-// ErrInvalidDocument.
+// Check reports what d lacks that every EHR requires (Document.Check),
+// wrapping ErrInvalidDocument.
 func Check(d *connectors.Document) error {
-	var missing []string
-	if d == nil {
-		return fmt.Errorf("%w: nil document", ErrInvalidDocument)
-	}
-	if d.NoteID == "" {
-		missing = append(missing, "note id")
-	}
-	if d.Version < 1 {
-		missing = append(missing, "version")
-	}
-	if d.Patient == "" {
-		missing = append(missing, "patient")
-	}
-	if d.Approver == "" {
-		missing = append(missing, "approver")
-	}
-	if d.ApprovedAt.IsZero() {
-		missing = append(missing, "approval time")
-	}
-	if d.LOINC == "" {
-		missing = append(missing, "LOINC note type")
-	}
-	if strings.TrimSpace(d.Text) == "" {
-		missing = append(missing, "text")
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: missing %s", ErrInvalidDocument, strings.Join(missing, ", "))
+	if err := d.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidDocument, err)
 	}
 	return nil
 }

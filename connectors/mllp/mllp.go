@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -213,7 +212,8 @@ func (c *Connector) dialNet(ctx context.Context) (net.Conn, error) {
 // the engine's reason. A document the engine acknowledged before is not
 // sent again.
 func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
-	if err := checkDocument(d); err != nil {
+	if err := d.Check(); err != nil {
+		err = fmt.Errorf("mllp: %w", err)
 		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
 	}
 	if err := ctx.Err(); err != nil {
@@ -406,29 +406,6 @@ func ackReason(p hl7v2.Parsed) string {
 		}
 	}
 	return ""
-}
-
-// checkDocument is what a message needs of a document.
-func checkDocument(d *connectors.Document) error {
-	if d == nil {
-		return errors.New("mllp: nil document")
-	}
-	var missing []string
-	for _, f := range []struct{ name, v string }{{"note id", d.NoteID}, {"patient", d.Patient}, {"LOINC note type", d.LOINC}, {"text", strings.TrimSpace(d.Text)}} {
-		if f.v == "" {
-			missing = append(missing, f.name)
-		}
-	}
-	if d.Version < 1 {
-		missing = append(missing, "version")
-	}
-	if d.ApprovedAt.IsZero() {
-		missing = append(missing, "approval time")
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("mllp: document is missing %s", strings.Join(missing, ", "))
-	}
-	return nil
 }
 
 // Check connects to the engine (and completes the TLS handshake): it
