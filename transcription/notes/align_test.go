@@ -33,6 +33,8 @@ func TestCheckLinesClaimsUp(t *testing.T) {
 		{Index: 16, Text: "no , no ."},
 		{Index: 17, Text: "so the finasteride i'm only taking half a pill , it's the 5 milligram one ."},
 		{Index: 18, Text: "the total cholesterol was 222 . i do n't know if we started the vitamin d yet ."},
+		{Index: 19, Text: "we'll increase it from 20 milligrams to 40 milligrams . it's just one tablet once a day ."},
+		{Index: 20, Text: "i checked your magnesium level because sometimes you urinate out magnesium with the water pills"},
 	}
 	cases := []struct {
 		name, text string
@@ -69,6 +71,10 @@ func TestCheckLinesClaimsUp(t *testing.T) {
 		{"negative before a sign denies it", "Homans sign.", []int{13}, `negate "homans"`},
 		{"please ends a negation", "Please feel free to contact the office.", []int{14}, ""},
 		{"a question asks its whole list", "Denies chest pain, shortness of breath, nausea, vomiting, dizziness.", []int{15, 16}, ""},
+		{"a dose form is a unit", "It's just 1 mg daily.", []int{19}, "number 1 mg is 1 tab"},
+		{"dose forms are one unit", "It's just 1 pill daily.", []int{19}, ""},
+		{"a brand for the first of two mentions", "The clinician checked the Xeljanz level because sometimes the patient urinate out magnesium with the water pills.", []int{20}, `medication "xeljanz"`},
+		{"clean two mentions", "The clinician checked the magnesium level because sometimes the patient urinate out magnesium with the water pills.", []int{20}, ""},
 		{"negation added to a short copy", "The total cholesterol was not 222.", []int{18}, "negat"},
 		{"negation added before a short copy", "No, the total cholesterol was 222.", []int{18}, "negat"},
 	}

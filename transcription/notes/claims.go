@@ -399,28 +399,43 @@ func sameAt(a []string, i int, b []string, j int) bool {
 }
 
 // swappedDrug returns a word of s, said nowhere in c, that stands where c
-// names a medication: beside the words that surround it there ("continue
-// your lisinopril and your lasix" → "continue their Xeljanz and their
-// lasix"), so a name on no list is still caught; "" for none.
+// names a medication: with the words around it lined up with those
+// around the medication there ("continue your lisinopril and your lasix"
+// → "continue their Xeljanz and their lasix"; see ctxScore), so a name on
+// no list is still caught; "" for none.
 func (c *claims) swappedDrug(s *claims) (word, drug string) {
+	best := 0.0
 	for k, d := range c.tokens {
-		if !isDrug(d) {
-			continue
+		if !isDrug(d) && !drugByPosition(c.tokens, k) || count(s.tokens, d) >= count(c.tokens, d) {
+			continue // not a medication, or each mention is in the sentence
 		}
-		before, after := contentNear(c.tokens, k, -1), contentNear(c.tokens, k, 1)
 		for i, w := range s.tokens {
-			if !isContent(w) || drafterAdds[w] || c.has(w) || s.inClaim(w) || unitOf(w) != "" && c.units[unitOf(w)] {
+			if !isContent(w) || drafterAdds[w] || c.has(w) || s.inClaim(w) || unitOf(w) != "" || sideWord(w) != "" {
 				continue
 			}
-			if before != "" && contentNear(s.tokens, i, -1) == before || after != "" && contentNear(s.tokens, i, 1) == after ||
-				sameAt(c.tokens, k-2, s.tokens, i-2) && sameAt(c.tokens, k-1, s.tokens, i-1) ||
-				sameAt(c.tokens, k+1, s.tokens, i+1) && sameAt(c.tokens, k+2, s.tokens, i+2) {
-				return w, d
+			if sc := ctxScore(s.tokens, i, i+1, c.tokens, k, k+1); sc >= drugAlignMin && sc > best {
+				best, word, drug = sc, w, d
 			}
 		}
 	}
-	return "", ""
+	return word, drug
 }
+
+// count is how many times w is said in ts.
+func count(ts []string, w string) int {
+	n := 0
+	for _, t := range ts {
+		if sameWord(t, w) {
+			n++
+		}
+	}
+	return n
+}
+
+// drugAlignMin is the least score (see ctxScore) at which a word the
+// citation lacks is taken for a medication swapped in: a little more than
+// lines up a number or a side, because any word may stand there.
+const drugAlignMin = alignMin + 1
 
 // inClaim reports whether w is part of a frequency of c ("once", "times").
 func (c *claims) inClaim(w string) bool {
@@ -729,7 +744,8 @@ bed medication medications medicine medicines meds pills pill tablets tablet ant
 dose doses diet weight drinking smoking lisinopril and or with without to for of in at by from as well too exam
 examination average top call monday tuesday wednesday thursday friday saturday sunday now today tomorrow again same
 board course break give given giving about around approximately maybe another additional extra
-only just want need needs prescription refills day days week weeks month months year years patient patients is was are were be been`)
+only just want need needs prescription refills day days week weeks month months year years patient patients is was are were be been
+both either each every left right bilateral`)
 
 // drugByPosition reports a word that stands where a medication does:
 // before a dose ("Xeljanz 5 mg") or a frequency, or after a drug lead.

@@ -169,6 +169,8 @@ func canonNumber(s string) string {
 	return s
 }
 
+// units maps the ways a unit is written to one abbreviation, so a number
+// is bound to its unit however the recogniser or the drafter spelled it.
 var units = map[string]string{
 	"mg": "mg", "milligram": "mg", "milligrams": "mg", "mgs": "mg",
 	"mcg": "mcg", "microgram": "mcg", "micrograms": "mcg", "ug": "mcg",
@@ -181,6 +183,9 @@ var units = map[string]string{
 	"mmhg": "mmhg", "bpm": "bpm",
 	"day": "day", "days": "day", "week": "week", "weeks": "week", "month": "month", "months": "month",
 	"year": "year", "years": "year", "hour": "hour", "hours": "hour", "minute": "minute", "minutes": "minute",
+	// Dose forms count as units: "1 tablet" is not "1 mg".
+	"tablet": "tab", "tablets": "tab", "tab": "tab", "tabs": "tab", "pill": "tab", "pills": "tab", "capsule": "tab", "capsules": "tab",
+	"puff": "puff", "puffs": "puff", "drop": "drop", "drops": "drop", "spray": "spray", "sprays": "spray",
 }
 
 func unitOf(w string) string { return units[w] }

@@ -114,7 +114,7 @@ func TestReadClaims(t *testing.T) {
 		{"blood pressure one sixteen over eighty four, heart rate seventy two",
 			"ratio 116/84 | num 116 ratio | num 84 ratio | num 72 hr"},
 		{"start Xeljanz 5 mg BID", "num 5 mg | freq 2/d of xeljanz | drug xeljanz"},
-		{"two puffs every 4 to 6 hours as needed", "num 2 | freq q4-6h | freq prn"},
+		{"two puffs every 4 to 6 hours as needed", "num 2 puff | freq q4-6h | freq prn"},
 		{"methotrexate once weekly", "freq 1/w of methotrexat | drug methotrexate"},
 		{"2 times a day", "freq 2/d"},
 		{"every 12 hours", "freq 2/d"},
