@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/review"
@@ -420,12 +421,13 @@ func TestReviewNote(t *testing.T) {
 // connection through it at once, as clinic Wi-Fi does; connections made
 // after go through.
 type cutter struct {
-	l       net.Listener
-	target  string
-	mu      sync.Mutex
-	conns   []net.Conn
-	refuse  atomic.Bool  // the gateway is unreachable: connections are dropped as they come
-	refused atomic.Int32 // connections dropped so
+	l        net.Listener
+	target   string
+	mu       sync.Mutex
+	conns    []net.Conn
+	refuse   atomic.Bool  // the gateway is unreachable: connections are dropped as they come
+	refused  atomic.Int32 // connections dropped so
+	accepted atomic.Int32 // connections the page made, dropped or not
 }
 
 func newCutter(t *testing.T, target string) *cutter {
@@ -442,6 +444,7 @@ func newCutter(t *testing.T, target string) *cutter {
 			if err != nil {
 				return
 			}
+			c.accepted.Add(1)
 			if c.refuse.Load() {
 				c.refused.Add(1)
 				in.Close()
@@ -592,6 +595,91 @@ func TestRecorderRetriesForTheResumeWindow(t *testing.T) {
 		chromedp.WaitVisible("#open-note", chromedp.ByID),
 	); err != nil {
 		t.Fatalf("the second recording after a drop: %v\npage: %s", err, page())
+	}
+}
+
+// TestRecorderDoesNotReconnectWhenTakenOver: another window or device
+// resumes the session the page is recording (session=<id>&resume=true);
+// the gateway closes the page's socket with 4001. The page does not
+// reconnect (which would knock the other one off, and so on forever), tells
+// the clinician the recording goes on elsewhere, and the other connection
+// finishes the one note.
+func TestRecorderDoesNotReconnectWhenTakenOver(t *testing.T) {
+	const patient = "pat-takeover-1"
+	r := startRecording(t, patient)
+	e, proxy, ctx, page := r.env, r.proxy, r.ctx, r.page
+	actor := review.Actor{Subject: "prac-1", Clinic: "clinic-a", Role: review.RoleClinician}
+	res, err := e.svc.List(context.Background(), actor, review.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for _, n := range res.Notes {
+		if n.Patient == patient {
+			id = n.ID
+		}
+	}
+	if id == "" {
+		t.Fatal("no session for the patient being recorded")
+	}
+	before := proxy.accepted.Load()
+	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
+	other, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.url, "http")+"/v1/listen?patient="+patient+"&resume=true&session="+id,
+		http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatalf("taking the session over: %v", err)
+	}
+	defer other.Close()
+	if err := chromedp.Run(ctx,
+		waitJS(`document.querySelector('#rec-status').textContent === 'Not recording here.'`),
+	); err != nil {
+		t.Fatalf("after the takeover: %v\npage: %s", err, page())
+	}
+	if text := page(); !strings.Contains(text, "taken over by another window or device") {
+		t.Errorf("the page does not tell the clinician why it stopped:\n%s", text)
+	}
+	// Reconnecting would have begun within the first retry's delay
+	// (500 ms); a page that did would take the session back.
+	time.Sleep(3 * time.Second)
+	if n := proxy.accepted.Load() - before; n != 0 {
+		t.Errorf("the page connected %d more times after it was taken over", n)
+	}
+	var recording bool
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector('#stop').disabled === false`, &recording)); err != nil {
+		t.Fatal(err)
+	}
+	if recording {
+		t.Error("the page still offers Stop: it looks as if it were recording")
+	}
+	// The session goes on, and ends, on the connection that took it.
+	if err := other.WriteMessage(websocket.TextMessage, []byte(`{"type":"CloseStream"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var ready bool
+	other.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for !ready {
+		_, msg, err := other.ReadMessage()
+		if err != nil {
+			t.Fatalf("the connection that took over: %v", err)
+		}
+		var m struct {
+			Type string `json:"type"`
+		}
+		json.Unmarshal(msg, &m)
+		ready = m.Type == "NoteReady"
+	}
+	res, err = e.svc.List(context.Background(), actor, review.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := 0
+	for _, n := range res.Notes {
+		if n.Patient == patient {
+			notes++
+		}
+	}
+	if notes != 1 {
+		t.Errorf("%d notes for the patient, want the one session's", notes)
 	}
 }
 
