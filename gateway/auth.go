@@ -192,17 +192,41 @@ func tokenFrom(r *http.Request) (token string, viaSubprotocol bool) {
 	return "", false
 }
 
-// authenticate establishes who is calling and checks their role is one of
-// allowed (any role when allowed is empty).
+// SessionAuth authenticates browser requests by their sign-in session
+// cookie (package gateway/sso): the session's user and when it ends; a
+// zero Actor and no error when the request carries no session cookie. A
+// refusal may carry its status and code by methods HTTPStatus() int and
+// ErrorCode() string.
+type SessionAuth interface {
+	Authenticate(r *http.Request) (a review.Actor, expires time.Time, err error)
+}
+
+// authenticate establishes who is calling, by bearer token or else by
+// session cookie, and checks their role is one of allowed (any role when
+// allowed is empty).
 func (s *Server) authenticate(r *http.Request, allowed ...review.Role) (Claims, bool, error) {
 	raw, viaProto := tokenFrom(r)
-	if raw == "" {
+	var c Claims
+	switch {
+	case raw != "":
+		var err error
+		if c, err = s.auth.Verify(raw); err != nil {
+			return Claims{}, false, err
+		}
+	case s.opts.Sessions != nil:
+		a, expires, err := s.opts.Sessions.Authenticate(r)
+		if err != nil {
+			return Claims{}, false, sessionError(err)
+		}
+		if a.Subject != "" {
+			c = Claims{Clinic: a.Clinic, Role: a.Role, Name: a.Name}
+			c.Subject, c.ExpiresAt = a.Subject, jwt.NewNumericDate(expires)
+			break
+		}
+		fallthrough
+	default:
 		return Claims{}, false, errorf(http.StatusUnauthorized, CodeUnauthorized,
 			"a token is required: Authorization: Bearer <jwt>, Token <jwt>, or the subprotocols token, <jwt> (or bearer, <jwt>)")
-	}
-	c, err := s.auth.Verify(raw)
-	if err != nil {
-		return Claims{}, false, err
 	}
 	if len(allowed) > 0 {
 		ok := false
@@ -214,4 +238,16 @@ func (s *Server) authenticate(r *http.Request, allowed ...review.Role) (Claims, 
 		}
 	}
 	return c, viaProto, nil
+}
+
+// sessionError answers a refused session with its own status and code.
+func sessionError(err error) error {
+	var e interface {
+		HTTPStatus() int
+		ErrorCode() string
+	}
+	if errors.As(err, &e) {
+		return &apiError{Status: e.HTTPStatus(), Code: e.ErrorCode(), Message: err.Error()}
+	}
+	return errorf(http.StatusUnauthorized, CodeUnauthorized, "the sign-in session was not accepted")
 }

@@ -243,6 +243,17 @@ type Options struct {
 	// survives a dropped connection and a gateway restart (resume). nil
 	// keeps audio in memory only: no Durable messages and no resume.
 	Audio review.AudioStore
+	// Sessions authenticates the web UI's requests by their sign-in
+	// session cookie (gateway/sso) when they carry no bearer token; nil
+	// accepts bearer tokens only.
+	Sessions SessionAuth
+	// SignIn serves the sign-in routes, /auth/… and /launch…
+	// (gateway/sso); nil serves none, and the web UI offers the
+	// development token sign-in.
+	SignIn http.Handler
+	// FrameAncestors are the origins (EHRs) allowed to frame the web UI;
+	// none: framing is denied.
+	FrameAncestors []string
 	// OnApproved is called after a note is approved or a push is retried,
 	// to wake the push worker (Worker.Kick). Optional; must not block.
 	OnApproved func()
@@ -352,9 +363,14 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /v1/templates", s.listTemplates)
 	// The clinicians' web UI: its page at / and its assets under /app/.
 	// It holds no data; every call it makes goes through /v1 with a token.
-	ui := webui.Handler()
+	ui := webui.Handler(opts.FrameAncestors...)
 	mux.Handle("GET /{$}", ui)
 	mux.Handle("GET /app/", ui)
+	if opts.SignIn != nil {
+		mux.Handle("/auth/", opts.SignIn)
+		mux.Handle("/launch", opts.SignIn)
+		mux.Handle("/launch/", opts.SignIn)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	})

@@ -13,8 +13,9 @@ import (
 // token came in a subprotocol pair, so the handshake names its scheme.
 func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, id string, viaProto bool) (*websocket.Conn, error) {
 	up := websocket.Upgrader{
-		// Tokens, not cookies, authenticate sessions, so a page on another
-		// origin gains nothing it could not do with the token itself.
+		// A token-authenticated session gives a page on another origin
+		// nothing it could not do with the token itself; a session signed
+		// in by cookie had its Origin checked by authenticate (Sessions).
 		CheckOrigin: func(*http.Request) bool { return true },
 		// Set, so that gorilla reads through the connection the poller
 		// gives it rather than through net/http's reader of the socket.

@@ -127,7 +127,17 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	a.engine = engine
 	drafter, drafterFor := clinicDrafters(cfg.Drafting, log)
 
-	auth, err := newAuth(ctx, cfg.Auth, log)
+	signIn, err := newSignIn(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	authCfg := cfg.Auth
+	if signIn != nil && signIn.OIDCEnabled() && authCfg.JWKSURL == "" {
+		// API clients' bearer tokens come from the same provider, for
+		// this gateway: the development secret is never used.
+		authCfg.JWKSURL, authCfg.Issuer, authCfg.Audience = signIn.JWKSURL(), signIn.Issuer(), signIn.ClientID()
+	}
+	auth, err := newAuth(ctx, authCfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +153,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		}
 	}
 	host, _ := os.Hostname()
-	a.server, err = gateway.New(gateway.Options{
+	opts := gateway.Options{
 		// Gateways sharing a Redis store tell their session leases apart
 		// by host and address; the same after a restart in place.
 		Instance:  cmp.Or(host, "scribegate") + "/" + cfg.Listen,
@@ -184,8 +194,13 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		Metrics:     reg,
 		Ready:       []gateway.Check{{Name: "store", Check: a.store.Ping}},
 		Logger:      log,
-	})
-	if err != nil {
+	}
+	if signIn != nil {
+		opts.Sessions, opts.SignIn, opts.FrameAncestors = signIn, signIn, signIn.FrameAncestors()
+	} else {
+		opts.FrameAncestors = cfg.SSO.FrameAncestors
+	}
+	if a.server, err = gateway.New(opts); err != nil {
 		return nil, err
 	}
 	return a, nil

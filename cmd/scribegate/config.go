@@ -39,6 +39,7 @@ type Config struct {
 	TLS           TLSConfig           `yaml:"tls"`
 	Encryption    EncryptionConfig    `yaml:"encryption"`
 	Auth          AuthConfig          `yaml:"auth"`
+	SSO           SSOConfig           `yaml:"sso"`
 	Transcription TranscriptionConfig `yaml:"transcription"`
 	Drafting      DraftingConfig      `yaml:"drafting"`
 	Streaming     StreamingConfig     `yaml:"streaming"`
@@ -102,6 +103,51 @@ type AuthConfig struct {
 	// other than loopback (logged loudly at start). Without it, or a
 	// JWKSURL, such a gateway refuses to start.
 	InsecureDevMode bool `yaml:"insecure_dev_mode"`
+}
+
+// SSOConfig signs clinicians in to the web UI with their organisation's
+// identity (OpenID Connect) and lets EHRs launch it (SMART App Launch);
+// docs/sso.md is the integrator's guide. Either needs public_url, the
+// origin the redirect URIs are registered under.
+type SSOConfig struct {
+	// SessionTTL is how long a sign-in lasts (8h).
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// FrameAncestors are the origins allowed to frame the web UI (EHRs
+	// that embed apps), such as https://ehr.example.org; none denies
+	// framing.
+	FrameAncestors []string   `yaml:"frame_ancestors"`
+	OIDC           OIDCConfig `yaml:"oidc"`
+}
+
+// OIDCConfig is the gateway's client at the organisation's OpenID
+// provider. With an issuer set, the web UI signs in there, the
+// development token flow is off, and bearer tokens are verified with the
+// provider's keys (issuer, audience client_id) unless auth.jwks_url says
+// otherwise.
+type OIDCConfig struct {
+	Issuer   string `yaml:"issuer"`
+	ClientID string `yaml:"client_id"`
+	// ClientSecretFile or ClientSecretEnv holds the client secret, so the
+	// secret itself never sits in this file.
+	ClientSecretFile string `yaml:"client_secret_file"`
+	ClientSecretEnv  string `yaml:"client_secret_env"`
+	// Scopes asked for besides openid (profile and email when empty).
+	Scopes []string `yaml:"scopes"`
+	// Claims name the claims holding the clinician's id, name, clinic and
+	// role (sub, name, clinic, role).
+	Claims ClaimsConfig `yaml:"claims"`
+	// Clinic and Role apply to users whose tokens carry no clinic or role
+	// claim; empty: the claim is required.
+	Clinic string `yaml:"clinic"`
+	Role   string `yaml:"role"`
+}
+
+// ClaimsConfig names ID token claims.
+type ClaimsConfig struct {
+	Subject string `yaml:"subject"`
+	Name    string `yaml:"name"`
+	Clinic  string `yaml:"clinic"`
+	Role    string `yaml:"role"`
 }
 
 // OpenAIConfig points at an OpenAI-compatible server.
@@ -342,6 +388,7 @@ func defaultConfig() Config {
 		LogLevel: "info",
 		DataDir:  "var",
 		HTTP:     HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: time.Minute},
+		SSO:      SSOConfig{SessionTTL: 8 * time.Hour},
 		Transcription: TranscriptionConfig{
 			Engine:   "sphinx",
 			OpenAI:   OpenAIConfig{BaseURL: "https://api.openai.com/v1", APIKeyEnv: "OPENAI_API_KEY", Model: "whisper-1", Timeout: 30 * time.Second},
@@ -427,7 +474,7 @@ func loadConfig(path string, environ []string) (Config, error) {
 	if cfg.Store.Path == "" {
 		cfg.Store.Path = filepath.Join(cfg.DataDir, "scribegate.db")
 	}
-	if cfg.Auth.DevSecretFile == "" && cfg.Auth.JWKSURL == "" {
+	if cfg.Auth.DevSecretFile == "" && cfg.Auth.JWKSURL == "" && cfg.SSO.OIDC.Issuer == "" {
 		cfg.Auth.DevSecretFile = filepath.Join(cfg.DataDir, "dev-secret")
 	}
 	return cfg, cfg.validate()
@@ -458,6 +505,7 @@ func (c Config) validate() error {
 		errs = append(errs, errors.New("store.redis_replicas, redis_replica_timeout, redis_pool_size and redis_pool_timeout may not be negative"))
 	}
 	errs = append(errs, c.checkSecurity()...)
+	errs = append(errs, c.checkSSO()...)
 	if c.HTTP.ReadHeaderTimeout <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("http.read_header_timeout, read_timeout and idle_timeout must be positive"))
 	}

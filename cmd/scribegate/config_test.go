@@ -78,6 +78,15 @@ func TestConfigErrors(t *testing.T) {
 		{"http EHR", "connectors:\n  default: ehr\n  instances: {ehr: {kind: fhir, base_url: \"http://ehr.example/fhir\"}}\n", nil, "connectors.instances.ehr.base_url: http://"},
 		{"http token url", "connectors:\n  default: ehr\n  instances: {ehr: {kind: epic, base_url: \"https://e/fhir\", token_url: \"HTTP://e/token\"}}\n", nil, "connectors.instances.ehr.token_url: http://"},
 		{"http openai", "transcription: {engine: openai, openai: {base_url: \"http://10.0.0.5/v1\"}}\n", nil, "transcription.openai.base_url: http://"},
+		// Single sign-on.
+		{"sso without public url", "sso: {oidc: {issuer: https://idp.example, client_id: sg}}\n", nil, "public_url is required with sso"},
+		{"sso without client id", "public_url: https://sg.example\nsso: {oidc: {issuer: https://idp.example}}\n", nil, "sso.oidc.client_id is required"},
+		{"sso beside the dev secret", "public_url: https://sg.example\nauth: {dev_secret_file: s}\nsso: {oidc: {issuer: https://idp.example, client_id: sg}}\n", nil, "the development token flow is off"},
+		{"sso unknown role", "public_url: https://sg.example\nsso: {oidc: {issuer: https://idp.example, client_id: sg, role: nurse}}\n", nil, `sso.oidc.role: "nurse"`},
+		{"http issuer", "public_url: https://sg.example\nsso: {oidc: {issuer: http://idp.example, client_id: sg}}\n", nil, "sso.oidc.issuer: http://"},
+		{"frame ancestor with a path", "sso: {frame_ancestors: [\"https://ehr.example/app\"]}\n", nil, "sso.frame_ancestors"},
+		{"frame ancestor wildcard", "sso: {frame_ancestors: [\"*\"]}\n", nil, "sso.frame_ancestors"},
+		{"unknown sso key", "sso: {oidc: {issuer_url: x}}\n", nil, "issuer_url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

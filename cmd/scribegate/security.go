@@ -23,7 +23,7 @@ import (
 // from another's, and tokens or PHI sent to other hosts over plain HTTP.
 func (c Config) checkSecurity() []error {
 	var errs []error
-	if c.Auth.JWKSURL == "" && !c.Auth.InsecureDevMode && !loopbackAddr(c.Listen) {
+	if c.Auth.JWKSURL == "" && c.SSO.OIDC.Issuer == "" && !c.Auth.InsecureDevMode && !loopbackAddr(c.Listen) {
 		errs = append(errs, fmt.Errorf("listen %q is not a loopback address: set auth.jwks_url (production), or auth.insecure_dev_mode: true for a development gateway on a network", c.Listen))
 	}
 	if c.Auth.JWKSURL != "" && (c.Auth.Issuer == "" || c.Auth.Audience == "") {
@@ -35,7 +35,7 @@ func (c Config) checkSecurity() []error {
 	if c.TLS.AllowHTTPURLs {
 		return errs
 	}
-	urls := map[string]string{"auth.jwks_url": c.Auth.JWKSURL}
+	urls := map[string]string{"auth.jwks_url": c.Auth.JWKSURL, "sso.oidc.issuer": c.SSO.OIDC.Issuer}
 	if c.Transcription.Engine == "openai" {
 		urls["transcription.openai.base_url"] = c.Transcription.OpenAI.BaseURL
 	}
@@ -61,7 +61,7 @@ func (c Config) checkSecurity() []error {
 // warnInsecure logs, loudly, the settings that keep a gateway running but
 // weaken it.
 func (c Config) warnInsecure(log *slog.Logger) {
-	if c.Auth.JWKSURL == "" && !loopbackAddr(c.Listen) {
+	if c.Auth.JWKSURL == "" && c.SSO.OIDC.Issuer == "" && !loopbackAddr(c.Listen) {
 		log.Warn("DEVELOPMENT MODE ON A NETWORK ADDRESS: tokens are verified with the shared development secret (auth.insecure_dev_mode); anyone holding it can act as any clinician of any clinic", "listen", c.Listen)
 	}
 	if c.TLS.AllowHTTPURLs {

@@ -79,6 +79,7 @@ func (p filePusher) Push(ctx context.Context, n *review.Note) (review.PushResult
 	}
 	rc, err := p.conn.Push(ctx, &connectors.Document{
 		NoteID: n.ID, Version: n.ApprovedVersion, Clinic: n.Clinic, Patient: n.Patient, Encounter: n.Encounter,
+		PatientName: n.PatientName, PatientBirthDate: n.PatientBirthDate, PatientSex: n.PatientSex,
 		Author: n.Clinician, AuthorName: n.ClinicianName, Approver: n.ApprovedBy, ApproverName: n.ApprovedByName,
 		ApprovedAt: n.ApprovedAt, Template: n.Template, LOINC: tpl.LOINC, LOINCDisplay: tpl.LOINCDisplay,
 		Title: tpl.Name, Text: n.Draft.Text(), Created: n.CreatedAt, Drafter: n.Draft.Drafter,
@@ -94,6 +95,15 @@ func (p filePusher) Push(ctx context.Context, n *review.Note) (review.PushResult
 // with a stand-in speech engine.
 func newEnv(t *testing.T, limits ...func(*gateway.Limits)) *env {
 	t.Helper()
+	return newEnvWith(t, nil, limits...)
+}
+
+// newEnvWith is newEnv with options set by with, which is given the
+// gateway's URL before it serves (for sign-in redirect URIs).
+func newEnvWith(t *testing.T, with func(base string, o *gateway.Options), limits ...func(*gateway.Limits)) *env {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(nil)
+	base := "http://" + hs.Listener.Addr().String()
 	ctx := context.Background()
 	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "notes.db"))
 	if err != nil {
@@ -126,17 +136,22 @@ func newEnv(t *testing.T, limits ...func(*gateway.Limits)) *env {
 	for _, f := range limits {
 		f(&lim)
 	}
-	srv, err := gateway.New(gateway.Options{
+	opts := gateway.Options{
 		Auth: auth, Engine: spanEngine{}, Drafter: notes.RuleDrafter{}, Templates: tpls, Notes: svc, Audio: store,
 		ConnectorExists:  func(name string) bool { return name == "files" },
 		DefaultConnector: "files",
 		Logger:           log,
 		Limits:           lim,
-	})
+	}
+	if with != nil {
+		with(base, &opts)
+	}
+	srv, err := gateway.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	hs.Config.Handler = srv.Handler()
+	hs.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -145,7 +160,7 @@ func newEnv(t *testing.T, limits ...func(*gateway.Limits)) *env {
 		}
 		hs.Close()
 	})
-	return &env{url: hs.URL, svc: svc, store: store, docs: docs}
+	return &env{url: base, svc: svc, store: store, docs: docs}
 }
 
 func mint(t *testing.T, sub, name, clinic string, role review.Role) string {

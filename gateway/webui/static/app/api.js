@@ -1,6 +1,55 @@
-// The gateway's /v1 API as the page uses it, and the signed-in token.
+// The gateway's /v1 API as the page uses it, and who is signed in: a
+// development token pasted into the page, or a session the gateway keeps
+// for single sign-on or an EHR launch (an HttpOnly cookie the page cannot
+// read, whose changes carry the session's CSRF token).
 
 const KEY = 'scribegate.token';
+
+// sso is GET /auth/session's answer; null when the gateway has no
+// single sign-on (its sign-in routes are absent).
+let sso = null;
+
+/** loadSession asks the gateway who the session cookie signs in. */
+export async function loadSession() {
+  try {
+    const res = await fetch('/auth/session', { cache: 'no-store', headers: { Accept: 'application/json' } });
+    sso = res.ok ? await res.json() : null;
+  } catch {
+    sso = null;
+  }
+  return sso;
+}
+
+/** ssoInfo is the gateway's sign-in setup and session; null without SSO. */
+export function ssoInfo() {
+  return sso;
+}
+
+/**
+ * authHeaders are what a call made with method must carry: the token,
+ * or, for a cookie session's changes, its CSRF token.
+ */
+export function authHeaders(method = 'GET') {
+  if (token()) return { Authorization: `Bearer ${token()}` };
+  if (sso && sso.csrf && method !== 'GET' && method !== 'HEAD') return { 'X-CSRF-Token': sso.csrf };
+  return {};
+}
+
+/**
+ * signOut ends the session: forgets the token, or asks the gateway to end
+ * the cookie session; it resolves to the provider's sign-out page, if any.
+ */
+export async function signOut() {
+  clearToken();
+  if (!sso || !sso.user) return '';
+  let out = {};
+  try {
+    const res = await fetch('/auth/logout', { method: 'POST', headers: authHeaders('POST'), cache: 'no-store' });
+    out = res.ok ? await res.json() : {};
+  } catch { /* the session is dropped from the page either way */ }
+  sso = { ...sso, user: null, csrf: '', launch: null };
+  return out.redirect || '';
+}
 
 /** token is the signed-in user's JWT, kept for this tab only. */
 export function token() {
@@ -47,7 +96,7 @@ export class ApiError extends Error {
  * If-Match so a change applies only to the version the user saw.
  */
 export async function api(method, path, { body, version } = {}) {
-  const headers = { Authorization: `Bearer ${token()}`, Accept: 'application/json' };
+  const headers = { ...authHeaders(method), Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (version) headers['If-Match'] = `"v${version}"`;
   let res;
@@ -71,8 +120,8 @@ export async function api(method, path, { body, version } = {}) {
 }
 
 const plain = {
-  unauthorized: 'You are not signed in. Paste a token to sign in.',
-  token_expired: 'Your sign-in has expired. Please sign in again with a new token.',
+  unauthorized: 'You are not signed in. Sign in again.',
+  token_expired: 'Your sign-in has expired. Please sign in again.',
   invalid_token: 'That token was not accepted by this gateway.',
   forbidden: 'Your role does not allow this.',
   note_not_found: 'This note does not exist, or it belongs to another clinic.',

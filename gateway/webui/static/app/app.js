@@ -2,7 +2,7 @@
 // signed-in user becomes the sign-in view. A view may guard against being
 // left (the recorder while it records): the router then asks it first.
 
-import { claims, clearToken, token } from './api.js';
+import { claims, clearToken, loadSession, signOut, ssoInfo, token } from './api.js';
 import { fill, h } from './dom.js';
 import { noteView } from './note.js';
 import { queueView } from './queue.js';
@@ -16,8 +16,10 @@ const main = document.getElementById('main');
 let view = {};
 let shownHash = location.hash;
 
+// signedIn is who is signed in: the pasted token's claims, or the
+// gateway's session (single sign-on or an EHR launch).
 function signedIn() {
-  const c = claims(token());
+  const c = token() ? claims(token()) : (ssoInfo() && ssoInfo().user);
   return c && (!c.exp || c.exp * 1000 > Date.now()) ? c : null;
 }
 
@@ -54,9 +56,12 @@ function route() {
   view = {};
   let hash = location.hash.replace(/^#/, '') || '/';
   if (hash === '/signout') {
-    clearToken();
     history.replaceState(null, '', '#/signin');
-    hash = '/signin';
+    signOut().then((to) => {
+      if (to) location.assign(to); // the provider's sign-out page
+      else route();
+    });
+    return;
   }
   shownHash = location.hash;
   const c = signedIn();
@@ -67,7 +72,8 @@ function route() {
   }
   fill(main);
   if (!c || hash === '/signin') {
-    signinView(main, { expired: !!token() && !c, next: hash === '/signin' ? '/' : hash });
+    const sso = ssoInfo();
+    signinView(main, { expired: (!!token() || !!(sso && sso.expired)) && !c, next: hash === '/signin' ? '/' : hash, sso });
     return;
   }
   const m = hash.match(/^\/notes\/([^/?]+)/);
@@ -96,6 +102,6 @@ window.addEventListener('scribegate:unauthorized', () => {
   if (main.querySelector('#token')) return; // the sign-in view reports it
   if (view.guard && view.guard()) return; // the recorder says so itself; it keeps recording
   clearToken();
-  route();
+  loadSession().then(route);
 });
-route();
+loadSession().then(route);

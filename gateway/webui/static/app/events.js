@@ -3,7 +3,7 @@
 // with fetch; a dropped stream is opened again, and each (re)connection
 // is reported so a view can reload what it may have missed.
 
-import { token } from './api.js';
+import { authHeaders } from './api.js';
 
 /**
  * subscribe calls onEvent(type, data) for each event ("note" or "lock",
@@ -21,7 +21,7 @@ export function subscribe(onEvent, onConnected) {
       ctrl = new AbortController();
       try {
         const res = await fetch('/v1/events', {
-          headers: { Authorization: `Bearer ${token()}`, Accept: 'text/event-stream' },
+          headers: { ...authHeaders(), Accept: 'text/event-stream' },
           signal: ctrl.signal, cache: 'no-store',
         });
         if (res.status === 401) {

@@ -7,7 +7,7 @@
 // else is reviewing it, and a newer version, which is merged with the
 // clinician's unsaved text rather than thrown away.
 
-import { api, plainWords, token } from './api.js';
+import { api, authHeaders, plainWords } from './api.js';
 import { clock, fill, h, stateBadge, when } from './dom.js';
 import { subscribe } from './events.js';
 
@@ -733,7 +733,7 @@ export function noteView(main, id, user) {
     stop();
     clearTimeout(lockTimer);
     if (locked) {
-      fetch(`${path}/lock`, { method: 'DELETE', keepalive: true, headers: { Authorization: `Bearer ${token()}` } }).catch(() => {});
+      fetch(`${path}/lock`, { method: 'DELETE', keepalive: true, headers: authHeaders('DELETE') }).catch(() => {});
     }
   };
 }

@@ -205,7 +205,8 @@ export function recorderView(main, user) {
       q.set('resume', 'true');
     }
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const sock = new WebSocket(`${proto}//${location.host}/v1/listen?${q}`, ['token', token()]);
+    // A signed-in session's cookie goes with the upgrade by itself.
+    const sock = new WebSocket(`${proto}//${location.host}/v1/listen?${q}`, token() ? ['token', token()] : []);
     sock.binaryType = 'arraybuffer';
     ws = sock;
     caughtUp = false;

@@ -1,10 +1,23 @@
-// Sign-in: paste a token (development). The token stays in this tab's
-// sessionStorage and is sent with each call; the gateway checks it.
+// Sign-in: with the organisation's identity provider when the gateway has
+// single sign-on (the development token flow is then off), else paste a
+// token (development). A token stays in this tab's sessionStorage and is
+// sent with each call; the gateway checks it.
 
 import { api, claims, clearToken, plainWords, setToken } from './api.js';
 import { h } from './dom.js';
 
-export function signinView(main, { expired, next }) {
+export function signinView(main, { expired, next, sso }) {
+  if (sso && sso.mode === 'oidc') {
+    const target = `/auth/login?next=${encodeURIComponent(`/#${next || '/'}`)}`;
+    main.append(h('div', { class: 'card narrow' },
+      h('h1', {}, 'Sign in'),
+      h('p', { class: 'error', role: 'alert', id: 'signin-error' }, expired ? 'Your sign-in has expired. Sign in again.' : ''),
+      h('p', {}, 'Sign in with your organisation\'s account.'),
+      h('div', { class: 'actions' }, h('a', { class: 'button primary', id: 'sso-signin', href: target }, 'Sign in with your organisation')),
+      launchHelp(sso)));
+    main.querySelector('#sso-signin').focus();
+    return;
+  }
   const status = h('p', { class: 'error', role: 'alert', id: 'signin-error' }, expired ? 'Your sign-in has expired. Paste a new token.' : '');
   const input = h('textarea', { id: 'token', name: 'token', rows: 4, autocomplete: 'off', spellcheck: 'false', required: true, 'aria-describedby': 'token-help signin-error' });
   const form = h('form', { class: 'card narrow', onsubmit: submit },
@@ -17,6 +30,7 @@ export function signinView(main, { expired, next }) {
     h('p', { class: 'help' }, 'Add -role reviewer to review a whole clinic\'s queue. The token is kept only in this browser tab and is forgotten when the tab closes.'),
     status,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Sign in')));
+  if (sso) form.append(launchHelp(sso));
   main.append(form);
   input.focus();
 
@@ -44,4 +58,10 @@ export function signinView(main, { expired, next }) {
     if (location.hash === target) window.dispatchEvent(new HashChangeEvent('hashchange'));
     else location.hash = target;
   }
+}
+
+// launchHelp says how to start from the EHR, when EHRs may launch the app.
+function launchHelp(sso) {
+  if (!sso.ehrs || !sso.ehrs.length) return null;
+  return h('p', { class: 'help' }, 'Or open scribegate from the patient\'s chart in your EHR.');
 }

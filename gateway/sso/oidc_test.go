@@ -1,0 +1,368 @@
+package sso
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/scribegate/scribegate/gateway/sso/ssotest"
+	"github.com/scribegate/scribegate/review"
+)
+
+var moore = ssotest.User{ID: "prac-1", Username: "moore", Password: "correct horse", FirstName: "Ann", LastName: "Moore", Clinic: "clinic-a", Role: "clinician"}
+
+// clock is a test clock the service reads.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// rig is a gateway stand-in serving the sign-in routes and a protected
+// resource, against a real OpenID provider.
+type rig struct {
+	svc    *Service
+	url    string
+	op     *ssotest.Provider
+	clock  *clock
+	client *http.Client
+}
+
+func newRig(t *testing.T, users ...ssotest.User) *rig {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(nil)
+	gw := "http://" + hs.Listener.Addr().String()
+	op := ssotest.NewProvider(t, [][2]string{{"scribegate", gw + "/auth/callback"}, {"other-app", "http://127.0.0.1:1/cb"}}, users...)
+	clk := &clock{t: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	svc, err := New(ctx, Config{
+		PublicURL: gw,
+		OIDC:      &OIDCConfig{Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret},
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// The provider's tokens are stamped with the real time.
+		Now: func() time.Time { return clk.now() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", svc)
+	mux.HandleFunc("/v1/me", func(w http.ResponseWriter, r *http.Request) {
+		a, _, err := svc.Authenticate(r)
+		if err != nil || a.Subject == "" {
+			svc.fail(w, r, cmpErr(err, a.Subject != ""))
+			return
+		}
+		writeJSON(w, http.StatusOK, a)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "the page") })
+	hs.Config.Handler = mux
+	hs.Start()
+	t.Cleanup(hs.Close)
+	jar, _ := cookiejar.New(nil)
+	return &rig{svc: svc, url: gw, op: op, clock: clk, client: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+}
+
+func cmpErr(err error, ok bool) error {
+	if err == nil && !ok {
+		return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "no session"}
+	}
+	return err
+}
+
+// toCallback signs in at the provider and stops at the redirect back to
+// the gateway's callback, returning its URL.
+func (g *rig) toCallback(t *testing.T, c *http.Client, username, password string) *url.URL {
+	t.Helper()
+	var callback *url.URL
+	stop := *c
+	stop.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), g.url+"/auth/callback") {
+			callback = req.URL
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	res, err := stop.Get(g.url + "/auth/login?next=/%23/record")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	id := res.Request.URL.Query().Get("authRequestID")
+	if id == "" {
+		t.Fatalf("the provider's login page was not reached: %s", res.Request.URL)
+	}
+	res, err = stop.PostForm(g.op.URL+"/login/username", url.Values{"id": {id}, "username": {username}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if callback == nil {
+		t.Fatalf("the provider did not send the browser back (status %d at %s)", res.StatusCode, res.Request.URL)
+	}
+	return callback
+}
+
+// finish follows the callback and returns the final response's status,
+// the error code the gateway answered with and the page's URL.
+func (g *rig) finish(t *testing.T, c *http.Client, cb *url.URL) (int, string, string) {
+	t.Helper()
+	res, err := c.Get(cb.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	return res.StatusCode, res.Header.Get("Scribegate-Error-Code"), res.Request.URL.String()
+}
+
+func (g *rig) me(t *testing.T, c *http.Client) (int, review.Actor, string) {
+	t.Helper()
+	res, err := c.Get(g.url + "/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var a review.Actor
+	if res.StatusCode == http.StatusOK {
+		json.NewDecoder(res.Body).Decode(&a)
+	}
+	return res.StatusCode, a, res.Header.Get("Scribegate-Error-Code")
+}
+
+func TestOIDCSignInAndOut(t *testing.T) {
+	g := newRig(t, moore)
+	if st, _, code := g.me(t, g.client); st != http.StatusUnauthorized || code != "unauthorized" {
+		t.Fatalf("before sign-in: %d %s", st, code)
+	}
+	st, code, final := g.finish(t, g.client, g.toCallback(t, g.client, "moore", "correct horse"))
+	if st != http.StatusOK || code != "" || final != g.url+"/#/record" {
+		t.Fatalf("sign-in ended %d %q at %s", st, code, final)
+	}
+	st, a, _ := g.me(t, g.client)
+	want := review.Actor{Subject: "prac-1", Name: "Ann Moore", Clinic: "clinic-a", Role: review.RoleClinician}
+	if st != http.StatusOK || a != want {
+		t.Fatalf("signed in as %+v (%d), want %+v", a, st, want)
+	}
+	u, _ := url.Parse(g.url)
+	var session *http.Cookie
+	for _, c := range g.client.Jar.Cookies(u) {
+		if c.Name == g.svc.cookie {
+			session = c
+		}
+	}
+	if session == nil {
+		t.Fatal("no session cookie")
+	}
+
+	// Sign-out needs the CSRF token: a cross-site form post cannot end
+	// (or, elsewhere, change) anything.
+	post := func(csrf, origin string) int {
+		req, _ := http.NewRequest("POST", g.url+"/auth/logout", nil)
+		if csrf != "" {
+			req.Header.Set("X-CSRF-Token", csrf)
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		res, err := g.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	var info sessionInfo
+	res, err := g.client.Get(g.url + "/auth/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(res.Body).Decode(&info)
+	res.Body.Close()
+	if info.User == nil || info.CSRF == "" || info.Mode != "oidc" {
+		t.Fatalf("session info %+v", info)
+	}
+	if st := post("", ""); st != http.StatusForbidden {
+		t.Errorf("sign-out without the CSRF token: %d, want 403", st)
+	}
+	if st := post(info.CSRF, "https://evil.example"); st != http.StatusForbidden {
+		t.Errorf("sign-out from another origin: %d, want 403", st)
+	}
+	if st := post(info.CSRF, g.url); st != http.StatusOK {
+		t.Fatalf("sign-out: %d", st)
+	}
+	if st, _, code := g.me(t, g.client); st != http.StatusUnauthorized || code != "unauthorized" {
+		t.Errorf("after sign-out: %d %s", st, code)
+	}
+	// The server-side session is gone: the old cookie, replayed, is refused.
+	replay := &http.Client{}
+	req, _ := http.NewRequest("GET", g.url+"/v1/me", nil)
+	req.AddCookie(session)
+	res, err = replay.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the signed-out cookie replayed: %d, want 401", res.StatusCode)
+	}
+}
+
+func TestOIDCRefusals(t *testing.T) {
+	g := newRig(t, moore, ssotest.User{ID: "prac-2", Username: "nobody", Password: "pw", FirstName: "No", LastName: "Clinic"})
+	fresh := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	}
+	// tamper changes the sign-in the gateway holds for the callback's state.
+	tamper := func(cb *url.URL, f func(*pending)) {
+		g.svc.pending.mu.Lock()
+		defer g.svc.pending.mu.Unlock()
+		p := g.svc.pending.m[cb.Query().Get("state")]
+		f(&p)
+		g.svc.pending.m[cb.Query().Get("state")] = p
+	}
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T) (int, string)
+		code string
+	}{
+		{"state from another browser", func(t *testing.T) (int, string) {
+			cb := g.toCallback(t, fresh(), "moore", "correct horse")
+			st, code, _ := g.finish(t, fresh(), cb) // this browser never started it
+			return st, code
+		}, "state_mismatch"},
+		{"state altered", func(t *testing.T) (int, string) {
+			c := fresh()
+			cb := g.toCallback(t, c, "moore", "correct horse")
+			q := cb.Query()
+			q.Set("state", "x"+q.Get("state"))
+			cb.RawQuery = q.Encode()
+			st, code, _ := g.finish(t, c, cb)
+			return st, code
+		}, "state_mismatch"},
+		{"callback replayed", func(t *testing.T) (int, string) {
+			c := fresh()
+			cb := g.toCallback(t, c, "moore", "correct horse")
+			if st, code, _ := g.finish(t, c, cb); st != http.StatusOK {
+				t.Fatalf("first use: %d %s", st, code)
+			}
+			st, code, _ := g.finish(t, c, cb)
+			return st, code
+		}, "state_mismatch"},
+		{"PKCE verifier mismatch", func(t *testing.T) (int, string) {
+			c := fresh()
+			cb := g.toCallback(t, c, "moore", "correct horse")
+			tamper(cb, func(p *pending) { p.verifier = oauth2.GenerateVerifier() })
+			st, code, _ := g.finish(t, c, cb)
+			return st, code
+		}, "code_exchange_failed"},
+		{"nonce mismatch", func(t *testing.T) (int, string) {
+			c := fresh()
+			cb := g.toCallback(t, c, "moore", "correct horse")
+			tamper(cb, func(p *pending) { p.nonce = randomToken() })
+			st, code, _ := g.finish(t, c, cb)
+			return st, code
+		}, "nonce_mismatch"},
+		{"no clinic or role in the claims", func(t *testing.T) (int, string) {
+			c := fresh()
+			st, code, _ := g.finish(t, c, g.toCallback(t, c, "nobody", "pw"))
+			return st, code
+		}, "claims_refused"},
+		{"expired session", func(t *testing.T) (int, string) {
+			c := fresh()
+			if st, code, _ := g.finish(t, c, g.toCallback(t, c, "moore", "correct horse")); st != http.StatusOK {
+				t.Fatalf("sign-in: %d %s", st, code)
+			}
+			if st, _, _ := g.me(t, c); st != http.StatusOK {
+				t.Fatalf("fresh session refused: %d", st)
+			}
+			g.clock.add(8*time.Hour + time.Second)
+			defer g.clock.add(-8*time.Hour - time.Second)
+			st, _, code := g.me(t, c)
+			return st, code
+		}, "token_expired"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, code := tc.run(t)
+			if code != tc.code || st < 400 {
+				t.Errorf("answered %d %q, want refused with %q", st, code, tc.code)
+			}
+		})
+	}
+}
+
+// TestIDTokenForAnotherAudience: an ID token the same provider issued to
+// another application, with the right nonce, is refused.
+func TestIDTokenForAnotherAudience(t *testing.T) {
+	g := newRig(t, moore)
+	ctx := context.Background()
+	p, err := oidc.NewProvider(ctx, g.op.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := oauth2.Config{ClientID: "other-app", ClientSecret: "other-app-secret", Endpoint: p.Endpoint(),
+		RedirectURL: "http://127.0.0.1:1/cb", Scopes: []string{"openid"}}
+	jar, _ := cookiejar.New(nil)
+	var code string
+	c := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Host == "127.0.0.1:1" {
+			code = req.URL.Query().Get("code")
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	verifier, nonce := oauth2.GenerateVerifier(), randomToken()
+	res, err := c.Get(other.AuthCodeURL("s", oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	res, err = c.PostForm(g.op.URL+"/login/username", url.Values{"id": {res.Request.URL.Query().Get("authRequestID")}, "username": {"moore"}, "password": {"correct horse"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	tok, err := other.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("the other application's sign-in: %v", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	// The other application's own verifier accepts it: the token is sound.
+	if _, _, e, err := verifyIDToken(ctx, p.Verifier(&oidc.Config{ClientID: "other-app"}), raw, nonce); e != nil {
+		t.Fatalf("the token is not even good for its own audience: %v %v", e, err)
+	}
+	_, _, e, err := verifyIDToken(ctx, g.svc.oidc.verifier, raw, nonce)
+	if e == nil || e.Code != "invalid_id_token" || !strings.Contains(err.Error(), "audience") {
+		t.Errorf("a token for another audience: %v (%v), want invalid_id_token naming the audience", e, err)
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for in, want := range map[string]string{
+		"/#/record": "/#/record", "": "/", "//evil.example": "/", "https://evil.example": "/",
+		"/\\evil.example": "/", "/notes/1": "/notes/1",
+	} {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

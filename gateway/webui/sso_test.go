@@ -1,0 +1,236 @@
+package webui_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/gateway/sso"
+	"github.com/scribegate/scribegate/gateway/sso/ssotest"
+	"github.com/scribegate/scribegate/gateway/webui"
+	"github.com/scribegate/scribegate/review"
+)
+
+// withSSO signs the gateway's web UI in with cfg (its PublicURL set to
+// the gateway's), as cmd/scribegate wires it.
+func withSSO(t *testing.T, cfg func(base string) sso.Config) func(string, *gateway.Options) {
+	return func(base string, o *gateway.Options) {
+		c := cfg(base)
+		c.PublicURL = base
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		s, err := sso.New(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Sessions, o.SignIn, o.FrameAncestors = s, s, s.FrameAncestors()
+	}
+}
+
+// approveOpenNote opens the note the recorder just queued, acknowledges
+// its flags, approves it and waits for the push; it returns the note.
+func approveOpenNote(t *testing.T, ctx context.Context, e *env, actor review.Actor) *review.Note {
+	t.Helper()
+	if err := chromedp.Run(ctx,
+		chromedp.Click("#open-note", chromedp.ByID),
+		chromedp.WaitVisible(`#approve`, chromedp.ByID),
+		chromedp.Evaluate(`document.querySelectorAll('#acks input[type=checkbox]').forEach((c) => c.click())`, nil),
+		chromedp.Click(`#approve`, chromedp.ByID),
+		chromedp.WaitVisible(`#note-state [data-state="pushed"]`, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("approve: %v\npage: %s", err, pageText(ctx))
+	}
+	page, err := e.svc.List(context.Background(), actor, review.Query{})
+	if err != nil || len(page.Notes) != 1 {
+		t.Fatalf("%d notes (%v), want the one recorded", len(page.Notes), err)
+	}
+	n, err := e.svc.Get(context.Background(), actor, page.Notes[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestSignInWithOrganisation: with an OpenID provider configured, the page
+// offers only the provider's sign-in (no token form); the clinician signs
+// in at the provider, records over the cookie session (the WebSocket
+// carries no token), approves, and signs out, which ends the session.
+func TestSignInWithOrganisation(t *testing.T) {
+	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var op *ssotest.Provider
+	e := newEnvWith(t, withSSO(t, func(base string) sso.Config {
+		op = ssotest.NewProvider(t, [][2]string{{"scribegate", base + "/auth/callback"}},
+			ssotest.User{ID: "prac-1", Username: "moore", Password: "correct horse", FirstName: "Ann", LastName: "Moore", Clinic: "clinic-a", Role: "clinician"})
+		return sso.Config{OIDC: &sso.OIDCConfig{Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret}}
+	}))
+	ctx := browser(t, fakeMicrophone(wav)...)
+	var who string
+	var tokenForm bool
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(e.url+"/"),
+		chromedp.WaitVisible("#sso-signin", chromedp.ByID),
+		chromedp.Evaluate(`document.getElementById('token') !== null`, &tokenForm),
+		chromedp.Click("#sso-signin", chromedp.ByID),
+		chromedp.WaitVisible("#username", chromedp.ByID),
+		chromedp.SendKeys("#username", "moore", chromedp.ByID),
+		chromedp.SendKeys("#password", "correct horse", chromedp.ByID),
+		chromedp.Click(`button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=who]`, chromedp.ByQuery),
+		chromedp.Text(`.who`, &who, chromedp.ByQuery),
+		chromedp.WaitVisible("#patient", chromedp.ByID),
+		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
+		chromedp.SendKeys("#patient", "pat-sso-1", chromedp.ByID),
+		chromedp.Click("#start", chromedp.ByID),
+		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 2`),
+		chromedp.Click("#stop", chromedp.ByID),
+		chromedp.WaitVisible("#open-note", chromedp.ByID),
+	); err != nil {
+		t.Fatalf("sign-in and record: %v\npage: %s", err, pageText(ctx))
+	}
+	if tokenForm {
+		t.Error("the development token form is offered though an OpenID provider is configured")
+	}
+	if !strings.Contains(who, "Ann Moore") || !strings.Contains(who, "clinic-a") {
+		t.Errorf("signed-in header %q does not name the provider's user and clinic", who)
+	}
+	actor := review.Actor{Subject: "prac-1", Clinic: "clinic-a", Role: review.RoleClinician}
+	n := approveOpenNote(t, ctx, e, actor)
+	if n.Patient != "pat-sso-1" || n.Clinician != "prac-1" || n.ClinicianName != "Ann Moore" || n.ApprovedBy != "prac-1" || n.State != review.StatePushed {
+		t.Errorf("note: patient %q clinician %q (%q) approved by %q, state %s", n.Patient, n.Clinician, n.ClinicianName, n.ApprovedBy, n.State)
+	}
+	if _, err := os.Stat(filepath.Join(e.docs, n.ExternalID)); err != nil {
+		t.Errorf("the approved note was not filed: %v", err)
+	}
+
+	// Sign out: the page returns to sign-in and the session is gone on the
+	// server (a call with the browser's cookies is refused).
+	var status int
+	if err := chromedp.Run(ctx,
+		chromedp.Click("#signout", chromedp.ByID),
+		chromedp.WaitVisible("#sso-signin", chromedp.ByID),
+		chromedp.Evaluate(`fetch('/v1/notes').then((r) => r.status)`, &status, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+	); err != nil {
+		t.Fatalf("sign-out: %v\npage: %s", err, pageText(ctx))
+	}
+	if status != http.StatusUnauthorized {
+		t.Errorf("after sign-out GET /v1/notes answered %d, want 401", status)
+	}
+}
+
+// TestCookieSessionGuards: a request signed in by cookie that changes
+// something needs the session's CSRF token, and its WebSocket must come
+// from the gateway's own page.
+func TestCookieSessionGuards(t *testing.T) {
+	var op *ssotest.Provider
+	e := newEnvWith(t, withSSO(t, func(base string) sso.Config {
+		op = ssotest.NewProvider(t, [][2]string{{"scribegate", base + "/auth/callback"}},
+			ssotest.User{ID: "prac-1", Username: "moore", Password: "pw", FirstName: "Ann", LastName: "Moore", Clinic: "clinic-a", Role: "clinician"})
+		return sso.Config{OIDC: &sso.OIDCConfig{Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret}}
+	}))
+	ctx := browser(t)
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(e.url+"/"),
+		chromedp.Click("#sso-signin", chromedp.ByID),
+		chromedp.WaitVisible("#username", chromedp.ByID),
+		chromedp.SendKeys("#username", "moore", chromedp.ByID),
+		chromedp.SendKeys("#password", "pw", chromedp.ByID),
+		chromedp.Click(`button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=who]`, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("sign-in: %v\npage: %s", err, pageText(ctx))
+	}
+	n := pendingNote(t, e)
+	await := func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
+	var withCSRF, without int
+	var body string
+	if err := chromedp.Run(ctx,
+		chromedp.Evaluate(`fetch('/v1/notes/`+n.ID+`/reject', {method: 'POST', headers: {'Content-Type': 'application/json', 'If-Match': '"v1"'}, body: '{"reason":"x"}'}).then((r) => r.status)`, &without, await),
+		chromedp.Evaluate(`fetch('/auth/session').then((r) => r.json()).then((s) => fetch('/v1/notes/`+n.ID+`/lock', {method: 'POST', headers: {'X-CSRF-Token': s.csrf}})).then((r) => r.status)`, &withCSRF, await),
+		chromedp.Evaluate(`fetch('/auth/session').then((r) => r.text())`, &body, await),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if without != http.StatusForbidden {
+		t.Errorf("a change without the CSRF token answered %d, want 403", without)
+	}
+	if withCSRF != http.StatusOK {
+		t.Errorf("a change with the CSRF token answered %d, want 200", withCSRF)
+	}
+	var info struct{ User struct{ Sub string } }
+	if json.Unmarshal([]byte(body), &info); info.User.Sub != "prac-1" {
+		t.Fatalf("session: %s", body)
+	}
+
+	// A WebSocket with the session's cookie from another origin is refused.
+	cookies, err := storageCookies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, origin := range []string{"https://evil.example", ""} {
+		req, _ := http.NewRequest("GET", e.url+"/v1/listen?patient=pat-1", nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		req.Header.Set("Cookie", cookies)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("a WebSocket with the cookie from origin %q answered %d, want 403", origin, res.StatusCode)
+		}
+	}
+}
+
+// storageCookies is the browser's cookies for the page, as a Cookie header.
+func storageCookies(ctx context.Context) (string, error) {
+	var parts []string
+	err := chromedp.Run(ctx, chromedp.ActionFunc(func(ctx context.Context) error {
+		cs, err := network.GetCookies().Do(ctx)
+		for _, c := range cs {
+			parts = append(parts, c.Name+"="+c.Value)
+		}
+		return err
+	}))
+	return strings.Join(parts, "; "), err
+}
+
+// TestFramingFollowsConfiguration: the page may be framed only by the
+// configured EHR origins, and by none when none are configured.
+func TestFramingFollowsConfiguration(t *testing.T) {
+	for _, tc := range []struct {
+		ancestors []string
+		csp, xfo  string
+	}{
+		{nil, "frame-ancestors 'none'", "DENY"},
+		{[]string{"https://ehr.example.org", "https://other-ehr.example"}, "frame-ancestors https://ehr.example.org https://other-ehr.example", ""},
+	} {
+		rec := httptest.NewRecorder()
+		webui.Handler(tc.ancestors...).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		csp := rec.Header().Get("Content-Security-Policy")
+		if rec.Code != http.StatusOK || !strings.HasSuffix(csp, tc.csp) || rec.Header().Get("X-Frame-Options") != tc.xfo {
+			t.Errorf("frame ancestors %v: %d, CSP %q, X-Frame-Options %q; want CSP ending %q", tc.ancestors, rec.Code, csp, rec.Header().Get("X-Frame-Options"), tc.csp)
+		}
+	}
+}
