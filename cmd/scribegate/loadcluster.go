@@ -1,18 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +67,10 @@ type clusterResult struct {
 	durable                        []time.Duration
 	faultAt                        time.Duration
 	clientsWithoutNote, notesTotal int
+	// The gateways' own histograms, summed over the instances alive at
+	// the end: each audio batch's AppendAudioBatch, and a batch's first
+	// audio waiting to its Durables sent.
+	storeBatch, durableLag histogram
 }
 
 func (r clusterRun) run(ctx context.Context, stderr io.Writer) (clusterResult, error) {
@@ -185,6 +192,10 @@ store: {driver: redis, redis_url: %q, redis_replicas: 1, redis_replica_timeout: 
 	wg.Wait()
 	<-apprDone
 	<-faultDone
+	for _, a := range addrs {
+		res.storeBatch.add(scrapeHistogram(ctx, "http://"+a+"/metrics", "scribegate_audio_store_seconds"))
+		res.durableLag.add(scrapeHistogram(ctx, "http://"+a+"/metrics", "scribegate_durable_lag_seconds"))
+	}
 	fmt.Fprintf(stderr, "load: streams done after %s; checking the store\n", time.Since(start).Round(time.Second))
 
 	// What was acknowledged must be in the store.
@@ -194,6 +205,15 @@ store: {driver: redis, redis_url: %q, redis_replicas: 1, redis_replica_timeout: 
 		if err != nil || n.State == review.StatePendingReview {
 			res.approvalsLost++
 		}
+	}
+	failures := map[string]int{}
+	for _, c := range clients {
+		if c.failure != "" {
+			failures[c.failure]++
+		}
+	}
+	for f, n := range failures {
+		fmt.Fprintf(stderr, "load: %d client(s) failed: %s\n", n, f)
 	}
 	for _, c := range clients {
 		res.resumes += c.resumes
@@ -376,6 +396,7 @@ type resumingClient struct {
 	acked   int64 // the largest Durable
 	resumes int
 	errors  int
+	failure string // why the client gave up (errors > 0)
 	durable []time.Duration
 }
 
@@ -401,6 +422,10 @@ func (c *resumingClient) run(ctx context.Context) {
 		conn *websocket.Conn
 		msgs chan clientMsg
 	)
+	var last string // the last refusal, for failure
+	// fresh says connect began a new session: the first, or again after
+	// a resume found that the session never began (no note stored).
+	fresh := false
 	connect := func() bool {
 		for try := 0; ctx.Err() == nil && try < 900; try++ {
 			q := "/v1/listen?encoding=linear16&sample_rate=16000&channels=1&patient=" + c.patient
@@ -410,16 +435,29 @@ func (c *resumingClient) run(ctx context.Context) {
 			dl := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 			cn, resp, err := dl.DialContext(ctx, c.base+q, http.Header{"Authorization": {"Bearer " + c.token}})
 			if err != nil {
+				last, wait := err.Error(), 200*time.Millisecond
+				if resp != nil {
+					body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+					last = fmt.Sprintf("%d %s", resp.StatusCode, bytes.TrimSpace(body))
+					// As a client should: the gateway says when to come back
+					// (a session held by an instance whose lease has not yet
+					// run out).
+					if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+						wait = time.Duration(s) * time.Second
+					}
+				}
 				if resp != nil && resp.StatusCode == http.StatusNotFound && c.id != "" {
 					if c.acked > 0 {
+						c.failure = "resume: " + last
 						return false // the session is gone: finished without this client
 					}
 					c.id = "" // it never began (its note was not stored): begin again
 				}
-				time.Sleep(200 * time.Millisecond)
+				time.Sleep(wait)
 				continue
 			}
-			if c.id == "" {
+			fresh = c.id == ""
+			if fresh {
 				c.id = resp.Header.Get("dg-request-id")
 			} else {
 				c.resumes++
@@ -427,6 +465,9 @@ func (c *resumingClient) run(ctx context.Context) {
 			conn, msgs = cn, make(chan clientMsg, 64)
 			go readClient(cn, msgs)
 			return true
+		}
+		if c.failure == "" {
+			c.failure = "connect: gave up after " + last
 		}
 		return false
 	}
@@ -493,6 +534,7 @@ func (c *resumingClient) run(ctx context.Context) {
 				if !m.resume {
 					if !closing {
 						c.errors++ // closed for good before the end
+						c.failure = fmt.Sprintf("closed with %d before the end", m.code)
 					}
 					return
 				}
@@ -500,7 +542,15 @@ func (c *resumingClient) run(ctx context.Context) {
 					c.errors++
 					return
 				}
-				closing, resumed, waiting = false, true, true
+				closing, resumed, waiting = false, !fresh, !fresh
+				if fresh {
+					// A new session: it gets every frame from the first
+					// (a new session sends no Durable before it stores
+					// audio, so there is none to wait for).
+					next, skip, c.acked = 0, 0, 0
+					clear(sentAt)
+					sentAt = sentAt[:0]
+				}
 			}
 		}
 	}
@@ -648,9 +698,76 @@ func (b *balancer) proxy(c net.Conn) {
 	<-done
 }
 
+// histogram is a Prometheus histogram's cumulative buckets: counts[i]
+// observations at most bounds[i] seconds.
+type histogram struct {
+	bounds []float64
+	counts []float64
+}
+
+func (h *histogram) add(o histogram) {
+	if h.bounds == nil {
+		h.bounds, h.counts = o.bounds, slices.Clone(o.counts)
+		return
+	}
+	for i := range min(len(h.counts), len(o.counts)) {
+		h.counts[i] += o.counts[i]
+	}
+}
+
+// quantile is the upper bound of the bucket holding quantile q ("" with
+// no observations), as "≤ 8 ms".
+func (h histogram) quantile(q float64) string {
+	if len(h.counts) == 0 || h.counts[len(h.counts)-1] == 0 {
+		return "N/A"
+	}
+	total := h.counts[len(h.counts)-1] // the +Inf bucket
+	for i, c := range h.counts {
+		if c >= q*total {
+			if math.IsInf(h.bounds[i], 1) {
+				return fmt.Sprintf("> %g ms", h.bounds[i-1]*1000)
+			}
+			return fmt.Sprintf("≤ %g ms", h.bounds[i]*1000)
+		}
+	}
+	return "N/A"
+}
+
+// scrapeHistogram reads histogram name from a gateway's /metrics (an
+// empty one if it does not answer: a killed instance).
+func scrapeHistogram(ctx context.Context, url, name string) histogram {
+	var h histogram
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return h
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return h
+	}
+	for line := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(line, name+`_bucket{le="`)
+		if !ok {
+			continue
+		}
+		le, count, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			continue
+		}
+		bound, err1 := strconv.ParseFloat(le, 64)
+		n, err2 := strconv.ParseFloat(strings.TrimSpace(count), 64)
+		if err1 == nil && err2 == nil {
+			h.bounds, h.counts = append(h.bounds, bound), append(h.counts, n)
+		}
+	}
+	return h
+}
+
 func printClusterTable(w io.Writer, rows []clusterResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "fault\tinstances\tsessions\tapprovals acked\tapprovals lost\tapproval outage\taudio acked\taudio lost\tsha256 differs\tnotes\tunfinished\tutterance twice\tresumes\tclient errors\tDurable p50\tDurable p99\t")
+	fmt.Fprintln(tw, "fault\tinstances\tsessions\tapprovals acked\tapprovals lost\tapproval outage\taudio acked\taudio lost\tsha256 differs\tnotes\tunfinished\tutterance twice\tresumes\tclient errors\tDurable p50\tDurable p99\tstore batch p99\tgateway lag p99\t")
 	for _, r := range rows {
 		ms := func(p float64) string {
 			if len(r.durable) == 0 {
@@ -658,9 +775,10 @@ func printClusterTable(w io.Writer, rows []clusterResult) {
 			}
 			return fmt.Sprintf("%.1f ms", float64(percentile(r.durable, p).Microseconds())/1000)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.chaos, r.instances, r.sessions,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", r.chaos, r.instances, r.sessions,
 			r.approvalsAcked, r.approvalsLost, r.approvalOutage.Seconds(), r.audioAcked, r.audioLost, r.audioMismatch,
-			r.notesTotal, r.unfinished+r.clientsWithoutNote, r.duplicateUtts, r.resumes, r.errors, ms(0.5), ms(0.99))
+			r.notesTotal, r.unfinished+r.clientsWithoutNote, r.duplicateUtts, r.resumes, r.errors, ms(0.5), ms(0.99),
+			r.storeBatch.quantile(0.99), r.durableLag.quantile(0.99))
 	}
 	tw.Flush()
 }
