@@ -403,6 +403,57 @@ func BenchmarkReplicaWait(b *testing.B) {
 	}
 }
 
+// BenchmarkSentinelFence is what asking Sentinel after WAIT costs: the
+// same approval and audio batch on a primary with two replicas and
+// Sentinel, through a Sentinel URL (WAIT, then SENTINEL MASTER).
+func BenchmarkSentinelFence(b *testing.B) {
+	f, err := redistest.StartFailover(2)
+	if err != nil {
+		b.Skipf("no redis-server for Sentinel: %v", err)
+	}
+	defer f.Close()
+	ctx := context.Background()
+	for _, url := range []string{"redis://" + f.Primary.Addr + "/0", f.URL()} {
+		name := "primary"
+		if strings.Contains(url, "sentinel") {
+			name = "sentinel"
+		}
+		s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: url, Replicas: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		b.Run("approve/"+name, func(b *testing.B) {
+			w := &writer{s: s}
+			lat := make([]time.Duration, 0, b.N)
+			for i := range b.N {
+				t0 := time.Now()
+				if err := w.approve(ctx, fmt.Sprintf("f%s-%d-%d", name, b.N, i)); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			reportLatency(b, lat)
+		})
+		b.Run("audio-batch/"+name, func(b *testing.B) {
+			chunk := audioAt(0, 640)
+			batch := make([]review.AudioAppend, 100)
+			lat := make([]time.Duration, 0, b.N)
+			for i := range b.N {
+				for j := range batch {
+					batch[j] = review.AudioAppend{SessionID: fmt.Sprintf("f%s-%d-%d", name, b.N, j), Offset: int64(i * len(chunk)), Data: chunk}
+				}
+				t0 := time.Now()
+				if err := s.AppendAudioBatch(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			reportLatency(b, lat)
+		})
+	}
+}
+
 func reportLatency(b *testing.B, l []time.Duration) {
 	slices.Sort(l)
 	at := func(p float64) float64 { return float64(l[min(len(l)-1, int(p*float64(len(l))))].Microseconds()) }
