@@ -282,13 +282,23 @@ func TestResentAudioWaitsForReplica(t *testing.T) {
 	}
 	defer replica.Close()
 	ctx := context.Background()
-	opts := redisstore.Options{URL: "redis://" + primary.Addr + "/0", Replicas: 1, ReplicaTimeout: 100 * time.Millisecond}
+	opts := redisstore.Options{URL: "redis://" + primary.Addr + "/0", Replicas: 1, ReplicaTimeout: 200 * time.Millisecond}
 	first, err := redisstore.OpenOptions(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	if _, err := first.AppendAudio(ctx, "sess", 0, audioAt(0, 640)); err != nil {
+	// appended retries an append the replica may be slow to confirm on a
+	// busy machine (the timeout is short for the stalled case's sake).
+	appended := func(s *redisstore.Store, off int64) (size int64, err error) {
+		for range 25 {
+			if size, err = s.AppendAudio(ctx, "sess", off, audioAt(off, 640)); !errors.Is(err, review.ErrUnavailable) {
+				break
+			}
+		}
+		return size, err
+	}
+	if _, err := appended(first, 0); err != nil {
 		t.Fatal(err)
 	}
 	replica.Stall()
@@ -305,7 +315,7 @@ func TestResentAudioWaitsForReplica(t *testing.T) {
 		t.Errorf("resent append with the replica stalled: acknowledged %d bytes (%v), want ErrUnavailable", size, err)
 	}
 	replica.Resume()
-	if size, err := second.AppendAudio(ctx, "sess", 640, audioAt(640, 640)); err != nil || size != 1280 {
+	if size, err := appended(second, 640); err != nil || size != 1280 {
 		t.Errorf("resent append with the replica back: %d, %v; want 1280 bytes acknowledged", size, err)
 	}
 }
