@@ -221,6 +221,8 @@ type utteranceAnalysis struct {
 	// the answer in the next one.
 	question string
 	sents    []sentenceAnalysis
+	// sex is what the utterance says of the patient's sex.
+	sex sexVotes
 }
 
 // sentenceAnalysis is one sentence of an utterance.
@@ -297,6 +299,7 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 		prevQuestion = prev.question
 	}
 	a.role = speakerRole(u.Speaker)
+	a.sex = readSex(strings.ToLower(u.Text), a.role)
 	sents := splitSentencesWith(m.boundaries, cleanSpacing(u.Text))
 	a.sents = make([]sentenceAnalysis, len(sents))
 	question := ""
@@ -317,8 +320,8 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 			continue
 		}
 		question = ""
-		body := dropRepeatedPhrases(stripFillers(lower))
-		if chitChat.MatchString(body) || embeddedQuestion.MatchString(body) || !substantive(body) {
+		body := dropRepeatedPhrases(stripFillers(dropAsides(lower)))
+		if !substantive(body) {
 			continue
 		}
 		sa.kept, sa.body = true, body
@@ -345,11 +348,13 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 		d.Sections[i] = note.Section{ID: s.ID, Title: s.Title, Sentences: []note.Sentence{}}
 	}
 	seen := map[string]bool{}
+	p := patientPronouns(as)
 	add := func(k kind, text, key string, ev []int) {
 		idx := l.section[k]
 		if idx < 0 || text == "" {
 			return
 		}
+		text = p.render(text)
 		if key == "" {
 			key = strings.ToLower(text)
 		}
@@ -398,7 +403,7 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 			add(sa.k, sa.text, sa.key, []int{a.u.Index})
 		}
 	}
-	fillAssessment(d, l, cc, ccEvidence)
+	fillAssessment(d, l, p.render(cc), ccEvidence)
 	return d
 }
 
@@ -469,6 +474,82 @@ var (
 	// dictation or summary ("… who presents today for follow-up of …").
 	chiefComplaint = regexp.MustCompile(`\b(?:presents?|presenting|is here|are here|here today|coming in|came in|referred(?: by [a-z ]+?)?)(?: today| to (?:the )?clinic(?: today)?| to see me)? (?:for|with) (?:an? |the |his |her |their |your )?(?:evaluation of (?:an? |his |her |their )?)?([a-z][a-z0-9 /-]{2,60}?)(?:[.,;]|$| and | who | which | that )`)
 )
+
+// clauseMarkers start a new clause in unpunctuated speech ("… that's
+// good so let's talk about …").
+var clauseMarkers = setOf(`okay ok alright so now well anyway sorry`)
+
+// dropAsides removes from a sentence the clauses that are small talk or a
+// question ("… you have limited range of motion and how does that feel
+// here"), keeping the statements around them: speech runs them together
+// without punctuation.
+func dropAsides(lower string) string {
+	fs := strings.Fields(lower)
+	var out []string
+	start := 0
+	flush := func(end int) {
+		if start >= end {
+			return
+		}
+		clause := strings.Join(fs[start:end], " ")
+		plain := strings.Trim(clause, " ,.;:!?")
+		switch {
+		case strings.HasSuffix(clause, "?") || embeddedQuestion.MatchString(plain):
+		case chitChat.MatchString(plain):
+			// "sorry there is tenderness of …": what follows the
+			// pleasantry may still be a finding.
+			loc := chitChat.FindStringIndex(plain)
+			if rest := strings.TrimSpace(plain[loc[1]:]); len(strings.Fields(rest)) >= 4 && substantive(rest) && !chitChat.MatchString(rest) {
+				out = append(out, rest)
+			}
+		default:
+			out = append(out, clause)
+		}
+		start = end
+	}
+	asking := questionStart(fs) // a question runs to the next marker
+	for i := 1; i < len(fs); i++ {
+		w := strings.Trim(fs[i], ",.;:!?")
+		prev := strings.Trim(fs[i-1], ",.;:!?")
+		switch {
+		case clauseMarkers[w] && !clauseMarkers[prev]:
+			flush(i)
+			asking = false
+		case !asking && questionStart(fs[i:]):
+			flush(i)
+			asking = true
+		case w == "right" && prev == "all":
+			flush(i - 1)
+			asking = false
+		}
+	}
+	flush(len(fs))
+	if len(out) == 0 {
+		return ""
+	}
+	s := strings.Join(out, " ")
+	return strings.TrimSuffix(strings.TrimSuffix(s, " and"), " but")
+}
+
+// questionStart reports whether the words fs start a question asked
+// inside a run of speech.
+func questionStart(fs []string) bool {
+	if len(fs) < 2 {
+		return false
+	}
+	pair := strings.Trim(fs[0], ",") + " " + strings.Trim(fs[1], ",.?")
+	return embeddedQuestionPairs[pair]
+}
+
+var embeddedQuestionPairs = setOfLines(`do you|are you|does it|does that|did you|have you|can you|could you|were you|how about|what about|how does|how do|how is|how are|how long|what do|what does|is that`)
+
+func setOfLines(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Split(s, "|") {
+		m[w] = true
+	}
+	return m
+}
 
 func isQuestion(lower string) bool {
 	if strings.HasSuffix(lower, "?") {

@@ -17,6 +17,8 @@ var (
 	// spaces before punctuation ("pain , and").
 	spacedContraction = regexp.MustCompile(`\b(\w+) (n't|'s|'re|'ve|'ll|'d|'m)\b`)
 	sentenceEnd       = regexp.MustCompile(`([.?!])\s+`)
+	// stutter is a word said twice with a hyphen ("i-i'd like").
+	stutter = regexp.MustCompile(`(?i)\b([a-z]+)-([a-z]+)\b`)
 )
 
 // cleanSpacing undoes tokenised spacing and joins split contractions.
@@ -27,6 +29,14 @@ func cleanSpacing(s string) string {
 	s = strings.ReplaceAll(s, " got ta ", " got to ")
 	s = strings.ReplaceAll(s, "gon na ", "going to ")
 	s = strings.ReplaceAll(s, "wan na ", "want to ")
+	if strings.Contains(s, "-") {
+		s = stutter.ReplaceAllStringFunc(s, func(m string) string {
+			if l, r, _ := strings.Cut(m, "-"); strings.EqualFold(l, r) {
+				return l
+			}
+			return m
+		})
+	}
 	if strings.Contains(s, " '") || strings.Contains(s, " n't") {
 		s = spacedContraction.ReplaceAllString(s, "$1$2")
 	}
@@ -332,7 +342,7 @@ var expandNegations = rewrites(
 var reportLead = rewrites(
 	`^i(?:'ve| have)? (?:been )?(?:having|experiencing|noticing|getting|dealing with)`, "reports",
 	`^i(?:'ve| have) (?:had|got|noticed|experienced)`, "reports",
-	`^i have to`, "the patient has to",
+	`^i have to`, "xsubj has to",
 	`^i (?:have|had|noticed|experienced)`, "reports",
 	`^i(?:'m| am) (?:having|experiencing|noticing|getting|dealing with)`, "reports",
 	`^i(?:'ve| have) been feeling`, "reports feeling",
@@ -344,14 +354,14 @@ var reportLead = rewrites(
 )
 
 var patientVoice = rewrites(
-	`i'm`, "the patient is", `i am`, "the patient is", `i've`, "the patient has", `i have`, "the patient has",
-	`i was`, "the patient was", `i'll`, "the patient will", `i'd`, "the patient would", `i do`, "the patient does",
-	`i go`, "the patient goes", `i`, "the patient", `me`, "them", `my`, "their", `mine`, "theirs", `myself`, "themselves",
+	`i'm`, "xsubj is", `i am`, "xsubj is", `i've`, "xsubj has", `i have`, "xsubj has",
+	`i was`, "xsubj was", `i'll`, "xsubj will", `i'd`, "xsubj would", `i do`, "xsubj does",
+	`i go`, "xsubj goes", `i`, "xsubj", `me`, "xthem", `my`, "xposs", `mine`, "xposs2", `myself`, "xrefl",
 	`we're`, "they are", `we've`, "they have", `we`, "they", `our`, "their", `us`, "them",
-	`you're`, "the patient is", `you've`, "the patient has", `you have`, "the patient has", `you are`, "the patient is",
-	`you'd`, "the patient would", `you'll`, "the patient will",
-	`you were`, "the patient was", `you`, "the patient", `your`, "their", `yourself`, "themselves",
-	`the patient has got`, "the patient has",
+	`you're`, "xsubj is", `you've`, "xsubj has", `you have`, "xsubj has", `you are`, "xsubj is",
+	`you'd`, "xsubj would", `you'll`, "xsubj will",
+	`you were`, "xsubj was", `you`, "xpt", `your`, "xposs", `yourself`, "xrefl",
+	`xsubj has got`, "xsubj has",
 )
 
 var clinicianVoice = rewrites(
@@ -361,16 +371,21 @@ var clinicianVoice = rewrites(
 	`^(i|we) (do not|did not) (see|hear|appreciate|notice|feel|find)`, "examination does not show",
 	`^(i|we) (do |can )?(see|hear|appreciate|notice|feel|find)`, "examination shows",
 	`(on|in) my (physical )?exam(ination)?`, "on examination",
+	`(i|we) (also |just |really |still |do )?(know|think|believe|guess|suspect|understand|remember)( that)?`, "",
+	`(i|we) (do |can )(see|hear|appreciate|notice|feel)`, "",
+	`(i'm|i am|we're|we are) (also |just |actually |probably |still |really |then )?(going to|gonna)`, "will $2",
+	`(i|we) (also |just |really |still )?(want|need|would like|'d like) to`, "will $2",
+	`(i|we) (also )?(can|could|may|might)`, "$2may",
 	`i'm going to`, "will", `i am going to`, "will", `we're going to`, "will", `we are going to`, "will",
 	`i'll`, "will", `we'll`, "will", `i will`, "will", `we will`, "will", `let's`, "will", `let us`, "will",
-	`i want you to`, "the patient should", `i'd like you to`, "the patient should", `i would like you to`, "the patient should",
-	`i need you to`, "the patient should", `you need to`, "the patient should", `you should`, "the patient should",
+	`i want you to`, "xsubj should", `i'd like you to`, "xsubj should", `i would like you to`, "xsubj should",
+	`i need you to`, "xsubj should", `you need to`, "xsubj should", `you should`, "xsubj should",
 	`i'd like to`, "will", `i would like to`, "will", `i want to`, "will", `we want to`, "will", `we need to`, "will", `i need to`, "will",
-	`you're`, "the patient is", `you've`, "the patient has", `you have`, "the patient has", `you are`, "the patient is",
-	`you were`, "the patient was", `you'd`, "the patient would", `you'll`, "the patient will",
-	`your`, "their", `yourself`, "themselves",
-	`prescribe you`, "prescribe", `start you on`, "start", `put you on`, "start", `refer you`, "refer the patient", `see you`, "see the patient",
-	`you`, "the patient",
+	`you're`, "xsubj is", `you've`, "xsubj has", `you have`, "xsubj has", `you are`, "xsubj is",
+	`you were`, "xsubj was", `you'd`, "xsubj would", `you'll`, "xsubj will",
+	`your`, "xposs", `yourself`, "xrefl",
+	`prescribe you`, "prescribe", `start you on`, "start", `put you on`, "start", `refer you`, "refer xobj", `see you`, "see xobj",
+	`you`, "xpt",
 )
 
 // clinicianThirdPerson names the clinician and the care team wherever the
@@ -438,16 +453,16 @@ func applyFirst(s string, rs []rewrite) (string, bool) {
 }
 
 var thirdPersonFixes = rewrites(
-	`the patient (has|is|was|will|would|does|goes|had|did|can|could|should|cannot) `, "the patient $1 ",
-	`the patient (think|feel|want|need|take|try|use|work|walk|run|know|like|get|see|hope|guess|believe|notice|say|live|drink|smoke|eat|sleep|play|wake|wear|keep|mean|tend|seem|start|stop|go) `, "the patient ${1}s ",
-	`the patient do not`, "the patient does not",
-	`the patient have`, "the patient has",
-	`the patient are`, "the patient is",
-	`the patient were`, "the patient was",
-	`the patient trys`, "the patient tries",
-	`the patient guesss`, "the patient guesses",
-	`the patient dos`, "the patient does",
-	`the patient gos`, "the patient goes",
+	`(the patient|xsubj|xpt) (has|is|was|will|would|does|goes|had|did|can|could|should|cannot)`, "$1 $2",
+	`(the patient|xsubj|xpt) (think|feel|want|need|take|try|use|work|walk|run|know|like|get|see|hope|guess|believe|notice|say|live|drink|smoke|eat|sleep|play|wake|wear|keep|mean|tend|seem|start|stop|go)`, "$1 ${2}s",
+	`xsubj do`, "xsubj does", `(the patient|xpt) do (not|have)`, "$1 does $2",
+	`(the patient|xsubj|xpt) have`, "$1 has",
+	`(the patient|xsubj|xpt) are`, "$1 is",
+	`(the patient|xsubj|xpt) were`, "$1 was",
+	`(the patient|xsubj|xpt) trys`, "$1 tries",
+	`(the patient|xsubj|xpt) guesss`, "$1 guesses",
+	`(the patient|xsubj|xpt) dos`, "$1 does",
+	`(the patient|xsubj|xpt) gos`, "$1 goes",
 )
 
 // finish capitalises and punctuates a note sentence.

@@ -1,0 +1,52 @@
+package notes
+
+import (
+	"testing"
+
+	"github.com/scribegate/scribegate/review/note"
+)
+
+func TestPatientPronouns(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		utts  []note.Line
+		want  pronouns
+		wantS string
+	}{
+		{"stated male", []note.Line{{Speaker: "clinician", Text: "Patient is a 58-year-old male who presents with back pain."}}, pronounsMale, "He said his knee hurts when he walk; refer him."},
+		{"title female", []note.Line{{Speaker: "clinician", Text: "hi mrs. lopez how are you"}}, pronounsFemale, "She said her knee hurts when she walk; refer her."},
+		{"patient's sir ignored", []note.Line{{Speaker: "patient", Text: "yes sir, i'm a 40 year old man"}}, pronounsNeutral, "The patient said their knee hurts when the patient walk; refer the patient."},
+		{"unknown speaker: stated only", []note.Line{{Text: "thank you sir"}}, pronounsNeutral, ""},
+		{"tie is neutral", []note.Line{{Speaker: "clinician", Text: "mr. and mrs. smith"}}, pronounsNeutral, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var as []utteranceAnalysis
+			for _, u := range tc.utts {
+				as = append(as, analyse(u, previous(as), false))
+			}
+			p := patientPronouns(as)
+			if p != tc.want {
+				t.Fatalf("pronouns = %d, want %d", p, tc.want)
+			}
+			if tc.wantS == "" {
+				return
+			}
+			if got := p.render("Xsubj said xposs knee hurts when xpt walk; refer xpt."); got != tc.wantS {
+				t.Errorf("render = %q, want %q", got, tc.wantS)
+			}
+		})
+	}
+}
+
+func TestDropAsides(t *testing.T) {
+	for in, want := range map[string]string{
+		"on your left shoulder exam you have limited range of motion and how does that feel here": "on your left shoulder exam you have limited range of motion",
+		"okay sorry there is tenderness of the greater tuberosity":                                "there is tenderness of the greater tuberosity",
+		"we can consider a steroid injection do you have any questions":                           "we can consider a steroid injection",
+		"do you have any questions": "",
+	} {
+		if got := dropAsides(in); got != want {
+			t.Errorf("dropAsides(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
