@@ -421,7 +421,7 @@ func (ss *session) saveTranscript() {
 	}
 	ss.lastSave = time.Now()
 	if err := rn.AppendTranscript(ss.srv.base, ss.note.ID, ss.unsaved, ss.unsavedThrough); err != nil {
-		ss.srv.log.Warn("store utterances", append(ss.attrs(), "utterances", len(ss.unsaved), "error", err)...)
+		ss.srv.log.Warn("store utterances", append(ss.attrs(), "utterances", len(ss.unsaved), "err", err)...)
 		return
 	}
 	ss.savedThrough = ss.unsavedThrough
@@ -498,7 +498,7 @@ func (s *Server) recover(ctx context.Context, again bool) error {
 				return
 			}
 			if err := s.recover(s.base, false); err != nil {
-				s.log.Error("recover sessions", "error", err)
+				s.log.Error("recover sessions", "err", err)
 			}
 		})
 	}
@@ -525,7 +525,7 @@ func (s *Server) recoverOne(ctx context.Context, n *review.Note) error {
 	if _, err := s.rebuild(ctx, n, max(wait, 0)); err != nil {
 		s.release(clinicianKey{n.Clinic, n.Clinician})
 		s.releaseLease(ctx, id)
-		s.log.Error("recover session", "session_id", id, "note_id", n.ID, "error", err)
+		s.log.Error("recover session", "session_id", id, "note_id", n.ID, "err", err)
 		return nil
 	}
 	s.log.Info("session recovered", "session_id", id, "note_id", n.ID, "wait", max(wait, 0))
@@ -638,7 +638,7 @@ func (ss *session) retryGaps(log *slog.Logger, audio []byte, rate int) {
 		gap := transcription.Result{Index: u.Index - ss.baseIndex, Start: u.Start - ss.baseTime, Duration: u.End - u.Start,
 			Gap: true, Transcript: transcription.Transcript{Text: u.Text}}
 		if err := ss.stream.RetryGap(audio[from:to], gap); err != nil {
-			log.Warn("gap of the last gateway not retried", "utterance", u.Index, "error", err)
+			log.Warn("gap of the last gateway not retried", "utterance", u.Index, "err", err)
 		}
 	}
 }
@@ -816,7 +816,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, v
 	}
 	conn, err := s.upgrade(w, r, ss.id, viaProto)
 	if err != nil {
-		s.log.WarnContext(r.Context(), "websocket upgrade failed", "error", err)
+		s.log.WarnContext(r.Context(), "websocket upgrade failed", "err", err)
 		return true
 	}
 	if !s.offer(ss, conn, p.resume) {

@@ -145,7 +145,7 @@ func reviewError(err error) *apiError {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := reviewError(err)
 	if ae.Code == CodeInternal {
-		s.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "note_id", r.PathValue("id"), "error", err)
+		s.log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "note_id", r.PathValue("id"), "err", err)
 	}
 	s.metrics.errors.WithLabelValues(ae.Code).Inc()
 	switch {

@@ -220,7 +220,7 @@ func (w *audioWriter) flush(ctx context.Context) bool {
 			e = a.Err
 		}
 		if e != nil {
-			w.srv.log.Error("store audio", append(p.ss.attrs(), "offset", a.Offset, "bytes", len(a.Data), "error", e)...)
+			w.srv.log.Error("store audio", append(p.ss.attrs(), "offset", a.Offset, "bytes", len(a.Data), "err", e)...)
 		}
 		// A failed batch is tried again after a backoff; an append of its
 		// own failing (a gap, a mismatch) waits for the session's next

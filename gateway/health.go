@@ -33,7 +33,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		if err := c.Check(ctx); err != nil {
 			// The probe is unauthenticated: the reason (a store's
 			// address, its error text) goes to the log only.
-			s.log.WarnContext(ctx, "readiness check failed", "check", c.Name, "error", err)
+			s.log.WarnContext(ctx, "readiness check failed", "check", c.Name, "err", err)
 			failed[c.Name] = "unavailable"
 		}
 	}

@@ -47,7 +47,7 @@ func newJWKS(ctx context.Context, url string, log *slog.Logger) (*jwks, error) {
 	}
 	j.kf = kf
 	if err := j.fetch(ctx); err != nil {
-		j.log.Warn("identity provider keys not loaded; retrying", "jwks_url", url, "error", err)
+		j.log.Warn("identity provider keys not loaded; retrying", "jwks_url", url, "err", err)
 	}
 	go j.run(ctx)
 	return j, nil
@@ -82,7 +82,7 @@ func (j *jwks) run(ctx context.Context) {
 			t.Stop()
 		}
 		if err := j.fetch(ctx); err != nil {
-			j.log.Warn("identity provider keys not refreshed; retrying", "jwks_url", j.url, "retry_in", retry, "error", err)
+			j.log.Warn("identity provider keys not refreshed; retrying", "jwks_url", j.url, "retry_in", retry, "err", err)
 			wait, retry = retry, min(2*retry, jwksRetryMax)
 			continue
 		}

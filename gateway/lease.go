@@ -55,7 +55,7 @@ func (s *Server) releaseLease(ctx context.Context, id string) {
 		return
 	}
 	if err := l.ReleaseSession(ctx, id, s.instance); err != nil {
-		s.log.Warn("release session lease", "session_id", id, "error", err)
+		s.log.Warn("release session lease", "session_id", id, "err", err)
 	}
 }
 
@@ -114,12 +114,12 @@ func (s *Server) renewLeases() {
 			case err == nil:
 			case heldElsewhere(err):
 				s.metrics.leasesLost.Inc()
-				s.log.Error("session lease taken by another gateway", "session_id", id, "error", err)
+				s.log.Error("session lease taken by another gateway", "session_id", id, "err", err)
 				if ss := s.lookup(id); ss != nil {
 					ss.markMoved()
 				}
 			case s.base.Err() == nil:
-				s.log.Warn("renew session lease", "session_id", id, "error", err)
+				s.log.Warn("renew session lease", "session_id", id, "err", err)
 			}
 		}
 	}

@@ -266,7 +266,7 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 	conn, err := s.upgrade(w, r, id, viaProto)
 	if err != nil {
 		// The upgrader has answered the client.
-		s.log.WarnContext(r.Context(), "websocket upgrade failed", "error", err)
+		s.log.WarnContext(r.Context(), "websocket upgrade failed", "err", err)
 		return
 	}
 	sess := s.newSession(id, conn, claims, p)
@@ -483,7 +483,7 @@ func (ss *session) deliver(msg any) {
 	if p := ss.persist; p != nil && p.w != nil {
 		held, err := ss.cw.hold(msg)
 		if err != nil {
-			ss.srv.log.Error("message not sent: it cannot be encoded", append(ss.attrs(), "message", fmt.Sprintf("%T", msg), "error", err)...)
+			ss.srv.log.Error("message not sent: it cannot be encoded", append(ss.attrs(), "message", fmt.Sprintf("%T", msg), "err", err)...)
 			return
 		}
 		if held {
@@ -528,7 +528,7 @@ func (ss *session) open() (*slog.Logger, chan struct{}, bool) {
 
 	stream, err := ss.newStream(log)
 	if err != nil {
-		log.Error("open transcription stream", "error", err)
+		log.Error("open transcription stream", "err", err)
 		ss.sendError(CodeSessionFailed, "the transcription stream could not be opened")
 		ss.closeAndWait(nil, closeFrame{websocket.CloseInternalServerErr, "session failed"})
 		return nil, nil, false
@@ -667,7 +667,7 @@ func (ss *session) resumeWindow(err error) time.Duration {
 func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan struct{}) (int, string) {
 	s := ss.srv
 	if err := ss.stream.Close(); err != nil {
-		log.Error("close transcription stream", "error", err)
+		log.Error("close transcription stream", "err", err)
 		ss.sendError(CodeTranscriptionError, "some audio could not be transcribed; the note marks the gaps")
 	}
 	<-pumpDone
@@ -688,7 +688,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 		_, err := s.opts.Notes.SetDraft(ctx, ss.note.ID, note.Draft{Template: tpl.ID, Sections: []note.Section{}}, transcript, review.StateDrafting)
 		return err
 	}); err != nil {
-		log.Error("store transcript", "error", err)
+		log.Error("store transcript", "err", err)
 		if errors.Is(err, review.ErrUnavailable) {
 			// The note stays recording with its audio: resumed or
 			// finished later, by this instance or another.
@@ -703,7 +703,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 	cancel()
 	code, reason := websocket.CloseNormalClosure, ""
 	if err != nil {
-		log.Error("draft note", "error", err)
+		log.Error("draft note", "err", err)
 		ss.sendError(CodeDraftFailed, "the note could not be drafted; it is queued with the transcript and empty sections to write by hand")
 		draft = emptyDraft(tpl)
 		code, reason = websocket.CloseInternalServerErr, "draft failed"
@@ -714,7 +714,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 		return err
 	})
 	if err != nil {
-		log.Error("store draft", "error", err)
+		log.Error("store draft", "err", err)
 		ss.sendError(CodeSessionFailed, "the draft could not be stored")
 		return websocket.CloseInternalServerErr, "session failed"
 	}
@@ -757,12 +757,12 @@ func (ss *session) discardEmpty(ctx context.Context, log *slog.Logger, transcrip
 		return false
 	}
 	if err := d.DiscardEmpty(ctx, ss.note.ID); err != nil {
-		log.Warn("empty session's note not discarded: it is drafted", "error", err)
+		log.Warn("empty session's note not discarded: it is drafted", "err", err)
 		return false
 	}
 	if a := ss.srv.opts.Audio; a != nil {
 		if err := a.DeleteAudio(ctx, ss.id); err != nil {
-			log.Warn("delete empty session's audio record", "error", err)
+			log.Warn("delete empty session's audio record", "err", err)
 		}
 	}
 	log.Info("session ended with no audio: no note queued")
@@ -869,7 +869,7 @@ func (ss *session) replaceGap(r transcription.Result) {
 		if _, err := rn.ReplaceUtterance(ss.srv.base, ss.note.ID, u); err != nil {
 			// The gap may never have been stored (its offset was already
 			// covered): the transcript drafted at the end has the words.
-			ss.srv.log.Warn("store recovered utterance", append(ss.attrs(), "utterance", r.Index, "error", err)...)
+			ss.srv.log.Warn("store recovered utterance", append(ss.attrs(), "utterance", r.Index, "err", err)...)
 		}
 	}
 	ss.deliver(toResults(ss.id, r, true))
@@ -1098,7 +1098,7 @@ func (ss *session) take(typ int, data []byte) (endReason, bool) {
 			}
 		}
 		if err := ss.accept(data); err != nil {
-			s.log.Error("write audio", append(ss.attrs(), "error", err)...)
+			s.log.Error("write audio", append(ss.attrs(), "err", err)...)
 			return endReason{name: "transcription_failed", code: websocket.CloseInternalServerErr, reason: "transcription failed",
 				errCode: CodeTranscriptionError, errDesc: "the audio could not be processed; what was received is drafted"}, true
 		}
@@ -1120,7 +1120,7 @@ func (ss *session) take(typ int, data []byte) (endReason, bool) {
 			ss.touch()
 		case typ == msgFinalize:
 			if err := ss.stream.Finalize(); err != nil {
-				s.log.Error("finalize", append(ss.attrs(), "error", err)...)
+				s.log.Error("finalize", append(ss.attrs(), "err", err)...)
 				ss.sendError(CodeTranscriptionError, "the current utterance could not be flushed")
 			}
 		case typ == msgCloseStream:
@@ -1182,7 +1182,7 @@ func (ss *session) writer() {
 				ss.sink(f.msg)
 			}
 			if err := w.message(f.msg); err != nil {
-				ss.srv.log.Error("message not sent: it cannot be encoded", append(ss.attrs(), "message", fmt.Sprintf("%T", f.msg), "error", err)...)
+				ss.srv.log.Error("message not sent: it cannot be encoded", append(ss.attrs(), "message", fmt.Sprintf("%T", f.msg), "err", err)...)
 			}
 		}
 	}

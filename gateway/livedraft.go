@@ -202,7 +202,7 @@ func (l *liveDrafts) run() {
 			return
 		}
 		if err != nil {
-			l.log.Warn("live draft failed", "utterances", len(transcript), "error", err)
+			l.log.Warn("live draft failed", "utterances", len(transcript), "err", err)
 			continue
 		}
 		drafted = len(transcript)

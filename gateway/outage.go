@@ -24,7 +24,7 @@ var storeOutageEnd = closeFrame{closeServiceRestart, "store unavailable; resume 
 // failStart ends a session that could not start: 1012 when the store is
 // unavailable (reconnect later), 1011 session_failed otherwise.
 func (ss *session) failStart(log *slog.Logger, what string, err error) {
-	log.Error(what, "error", err)
+	log.Error(what, "err", err)
 	if errors.Is(err, review.ErrUnavailable) {
 		ss.sendError(CodeStoreUnavailable, "the store is unavailable for now; reconnect later")
 		ss.closeAndWait(nil, storeOutageEnd)
@@ -84,7 +84,7 @@ func (s *Server) scanOrphans() {
 				return
 			}
 			if err := s.recover(s.base, false); err != nil {
-				s.log.Warn("scan for orphaned sessions", "error", err)
+				s.log.Warn("scan for orphaned sessions", "err", err)
 			}
 		}
 	}()

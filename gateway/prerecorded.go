@@ -118,7 +118,7 @@ func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 	ss.readEnds, ss.stopRead = make(chan readEnd), make(chan struct{})
 	end, err := ss.feed(audio)
 	if err != nil {
-		log.Warn("file upload ended early: what came is drafted", "error", err)
+		log.Warn("file upload ended early: what came is drafted", "err", err)
 	}
 	ss.end(log, end, pumpDone)
 	var mbe *http.MaxBytesError

@@ -142,7 +142,7 @@ func (s *Server) noteLock(r *http.Request, a review.Actor, id string) *review.Lo
 	}
 	l, err := q.LockOf(r.Context(), a, id)
 	if err != nil {
-		s.log.WarnContext(r.Context(), "read note lock", "note_id", id, "error", err)
+		s.log.WarnContext(r.Context(), "read note lock", "note_id", id, "err", err)
 		return nil
 	}
 	return l

@@ -220,7 +220,7 @@ func (s *Service) auditRead(ctx context.Context, es ...AuditEntry) error {
 	if errors.Is(err, ErrUnavailable) {
 		for _, e := range es {
 			s.log.WarnContext(ctx, "audit entry of a read not stored: store unavailable", "note_id", e.NoteID,
-				"clinic", e.Clinic, "actor", e.Actor, "action", e.Action, "version", e.Version, "at", e.At, "error", err)
+				"clinic", e.Clinic, "actor", e.Actor, "action", e.Action, "version", e.Version, "at", e.At, "err", err)
 		}
 		return nil
 	}

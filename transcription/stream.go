@@ -387,7 +387,7 @@ func (s *Stream) recogniseInterim(seq int, u Utterance) {
 	cancel()
 	s.cfg.Buffers.Put(u.Samples) // its one call has returned
 	if err != nil {
-		s.log.Debug("interim recognition failed", "utterance", u.Index, "error", err)
+		s.log.Debug("interim recognition failed", "utterance", u.Index, "err", err)
 		return
 	}
 	r := Result{Index: u.Index, Start: u.Start, Duration: u.Duration()}
@@ -602,7 +602,7 @@ func (s *Stream) recognise(j job) {
 		s.cfg.Buffers.Put(u.Samples)
 		return // abandoned: no result, and no gap claimed for audio we never finished
 	case err != nil:
-		s.log.Warn("utterance became a gap", "utterance", u.Index, "attempts", attempts, "error", err)
+		s.log.Warn("utterance became a gap", "utterance", u.Index, "attempts", attempts, "err", err)
 		r.Gap = true
 		r.Transcript = Transcript{Text: GapMarker(u.Start, u.Start+r.Duration, "transcription failed")}
 		if s.cfg.LateRetries > 0 {
@@ -691,7 +691,7 @@ func (s *Stream) retryLater(seq int, u Utterance, gap Result) {
 			s.signal()
 			return
 		}
-		s.log.Warn("late retry of a gap failed", "utterance", u.Index, "try", try, "last", last, "error", err)
+		s.log.Warn("late retry of a gap failed", "utterance", u.Index, "try", try, "last", last, "err", err)
 		if last {
 			return
 		}
@@ -766,7 +766,7 @@ func (s *Stream) transcribe(u Utterance) (Transcript, int, error) {
 		if errors.As(err, &ee) && ee.RetryAfter > wait {
 			wait = min(ee.RetryAfter, 30*time.Second)
 		}
-		s.log.Debug("retrying utterance", "utterance", u.Index, "attempt", attempt, "wait", wait, "error", err)
+		s.log.Debug("retrying utterance", "utterance", u.Index, "attempt", attempt, "wait", wait, "err", err)
 		select {
 		case <-time.After(wait):
 		case <-s.ctx.Done():

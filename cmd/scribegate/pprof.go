@@ -20,7 +20,7 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) {
 		return
 	}
 	if err := loopbackOnly(addr); err != nil {
-		log.Error("pprof not served", "error", err)
+		log.Error("pprof not served", "err", err)
 		return
 	}
 	mux := http.NewServeMux()
@@ -30,14 +30,14 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		log.Error("pprof not served", "error", err)
+		log.Error("pprof not served", "err", err)
 		return
 	}
 	srv := &http.Server{Handler: mux}
 	go func() { <-ctx.Done(); srv.Close() }()
 	go func() {
 		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
-			log.Error("pprof stopped", "error", err)
+			log.Error("pprof stopped", "err", err)
 		}
 	}()
 }

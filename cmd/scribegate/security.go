@@ -140,7 +140,7 @@ func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 		case r.cert == nil:
 			return nil, fmt.Errorf("tls: %w", err)
 		default:
-			r.log.Error("tls certificate not reloaded; serving the previous one", "cert_file", r.certFile, "error", err)
+			r.log.Error("tls certificate not reloaded; serving the previous one", "cert_file", r.certFile, "err", err)
 		}
 	}
 	if r.cert == nil {

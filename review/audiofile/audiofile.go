@@ -940,7 +940,7 @@ func (s *Store) run() {
 
 func (s *Store) background() {
 	if err := s.compact(); err != nil {
-		s.log.Error("audio journal compaction failed", "dir", s.dir, "error", err)
+		s.log.Error("audio journal compaction failed", "dir", s.dir, "err", err)
 	}
 }
 
@@ -977,7 +977,7 @@ func (s *Store) closeIdle(now time.Time) {
 	s.fmu.Unlock()
 	for _, cf := range shut {
 		if err := cf.f.Close(); err != nil {
-			s.log.Warn("close idle audio file", "error", err)
+			s.log.Warn("close idle audio file", "err", err)
 		}
 	}
 }

@@ -85,7 +85,7 @@ func (s *Store) hold(x *index, sr *sessionRecs, cause error) error {
 	}
 	s.held[sr.id] = b
 	s.log.Error("a session's audio file cannot be written: its audio is held in a backlog beside it and tried again",
-		"session_id", sr.id, "backlog", filepath.Base(s.backlogPath(sr.id)), "error", cause)
+		"session_id", sr.id, "backlog", filepath.Base(s.backlogPath(sr.id)), "err", cause)
 	return nil
 }
 
@@ -143,7 +143,7 @@ func (s *Store) retryBacklogs(now time.Time) {
 		b.err = err
 		b.wait = min(2*b.wait, maxBacklogWait)
 		b.retry = now.Add(b.wait)
-		s.log.Warn("a session's audio file still cannot be written", "session_id", id, "retry_in", b.wait, "error", err)
+		s.log.Warn("a session's audio file still cannot be written", "session_id", id, "retry_in", b.wait, "err", err)
 	}
 }
 
@@ -253,7 +253,7 @@ func (s *Store) openBacklogs(ents []fs.DirEntry) error {
 			}
 			s.held[id] = b
 			s.log.Error("a session's audio file cannot be written: its audio stays held in a backlog beside it",
-				"session_id", id, "backlog", e.Name(), "error", err)
+				"session_id", id, "backlog", e.Name(), "err", err)
 		}
 	}
 	s.holding.Store(int32(len(s.held)))

@@ -343,7 +343,7 @@ func (s *Store) applySealed() error {
 	for _, g := range todo {
 		if g.data != nil {
 			if uerr := unmapSegment(g.data); uerr != nil {
-				s.log.Warn("unmap audio journal segment", "segment", segName(g.seq), "error", uerr)
+				s.log.Warn("unmap audio journal segment", "segment", segName(g.seq), "err", uerr)
 			}
 			g.data = nil
 		}
@@ -621,7 +621,7 @@ func (s *Store) fileFor(id string, created int64) (*cached, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
 	case errors.Is(err, errBadHeader):
-		s.log.Warn("audio journal records for a file that is not a session's left out", "session_id", id, "error", err)
+		s.log.Warn("audio journal records for a file that is not a session's left out", "session_id", id, "err", err)
 		return nil, nil
 	case err != nil:
 		return nil, err

@@ -191,7 +191,7 @@ func (s *Store) importOld(ctx context.Context, from string, sessions []oldSessio
 		_, err := s.audio.Import(ctx, o.id, time.Unix(0, o.created), func(w io.Writer) error { return fill(o, w) })
 		switch {
 		case errors.Is(err, audiofile.ErrBadID):
-			slog.Error("sqlitestore: session audio left in its old place: its id cannot name a file", "session_id", o.id, "from", from, "error", err)
+			slog.Error("sqlitestore: session audio left in its old place: its id cannot name a file", "session_id", o.id, "from", from, "err", err)
 			kept++
 		case err != nil:
 			return false, fmt.Errorf("sqlitestore: move audio of session %s from %s: %w", o.id, from, err)

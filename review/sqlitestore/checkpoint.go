@@ -73,7 +73,7 @@ func (c *checkpointer) checkpoint(mode string) {
 	var busy, frames, copied int
 	err := c.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &frames, &copied)
 	if err != nil {
-		slog.Warn("sqlitestore: checkpoint", "mode", mode, "error", err)
+		slog.Warn("sqlitestore: checkpoint", "mode", mode, "err", err)
 		return
 	}
 	if mode == "PASSIVE" && frames > c.maxFrames {
