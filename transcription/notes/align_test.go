@@ -35,6 +35,8 @@ func TestCheckLinesClaimsUp(t *testing.T) {
 		{Index: 18, Text: "the total cholesterol was 222 . i do n't know if we started the vitamin d yet ."},
 		{Index: 19, Text: "we'll increase it from 20 milligrams to 40 milligrams . it's just one tablet once a day ."},
 		{Index: 20, Text: "i checked your magnesium level because sometimes you urinate out magnesium with the water pills"},
+		{Index: 21, Text: "so here's your right knee x-ray . this basically shows that there's good bony alignment . there's no acute fracture , which is not surprising , based on the history ."},
+		{Index: 22, Text: "i do not"},
 	}
 	cases := []struct {
 		name, text string
@@ -75,6 +77,10 @@ func TestCheckLinesClaimsUp(t *testing.T) {
 		{"dose forms are one unit", "It's just 1 pill daily.", []int{19}, ""},
 		{"a brand for the first of two mentions", "The clinician checked the Xeljanz level because sometimes the patient urinate out magnesium with the water pills.", []int{20}, `medication "xeljanz"`},
 		{"clean two mentions", "The clinician checked the magnesium level because sometimes the patient urinate out magnesium with the water pills.", []int{20}, ""},
+		{"clean copy of several sentences", "This basically shows that there's good bony alignment. There's no acute fracture, which is not surprising, based on the history.", []int{21}, ""},
+		{"negation dropped in a copy of several sentences", "This basically shows that there's good bony alignment. There's no acute fracture, which is surprising, based on the history.", []int{21}, "negation differs"},
+		{"clean word-for-word copy", "I do not.", []int{22}, ""},
+		{"negation dropped in a word-for-word copy", "I do.", []int{22}, "negation differs"},
 		{"negation added to a short copy", "The total cholesterol was not 222.", []int{18}, "negat"},
 		{"negation added before a short copy", "No, the total cholesterol was 222.", []int{18}, "negat"},
 	}

@@ -3,6 +3,7 @@ package notes
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -886,8 +887,11 @@ func compareClaims(s, c *claims, where string) []string {
 			add("neg", fmt.Sprintf("%s negate %q, but the sentence does not", where, w))
 		}
 	}
-	if c.negationDiffers(s.tokens) {
-		add("neg", fmt.Sprintf("negation differs from the words it copies in %s", where))
+	// Each sentence of the text on its own: a drafter may copy several.
+	for _, p := range s.parts {
+		if c.negationDiffers(p.tokens) {
+			add("neg", fmt.Sprintf("negation differs from the words it copies in %s", where))
+		}
 	}
 	if s.anyNeg {
 		found := false
@@ -966,6 +970,21 @@ func isWordLike(w string) bool {
 // word; "denies" says it too. A sentence that copies nothing closely (a
 // paraphrase) is left to the scope checks.
 func (c *claims) negationDiffers(sen []string) bool {
+	// A word-for-word copy, however short ("i do not" → "i do"), says
+	// as many negations as what it copies.
+	if bare := withoutNegations(sen); len(bare) >= 2 {
+		for _, p := range c.parts {
+			if slices.Equal(bare, withoutNegations(p.tokens)) {
+				answer := 0
+				if p.answeredNo {
+					answer = 1
+				}
+				if negations(sen) != negations(p.tokens)+answer {
+					return true
+				}
+			}
+		}
+	}
 	var idx []int
 	for i, w := range sen {
 		if negContent(w) && !drafterAdds[w] || isDigitByte(w[0]) {
@@ -1000,6 +1019,17 @@ func (c *claims) negationDiffers(sen []string) bool {
 		}
 	}
 	return differs
+}
+
+// withoutNegations is ws less its negation triggers.
+func withoutNegations(ws []string) []string {
+	var out []string
+	for _, w := range ws {
+		if !isNegator(w) && w != "denies" && w != "negative-result" {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func sameWord(a, b string) bool { return a == b || stemWord(a) == stemWord(b) }

@@ -85,6 +85,9 @@ func numberTokens(s string) []numTok {
 		case isLetterByte(c):
 			j := i + 1
 			for j < len(s) && (isLetterByte(s[j]) || s[j] == '\'' && j+1 < len(s) && isLetterByte(s[j+1])) {
+				if s[j] == '\'' && numberStarts[strings.ToLower(s[i:j])] {
+					break // "the two hundred's": the number, then "'s"
+				}
 				j++
 			}
 			out = append(out, numTok{i, j, false})

@@ -38,6 +38,7 @@ func TestNormalizeNumbers(t *testing.T) {
 		{"five to ten days", "5 to 10 days"},
 		{"between two and three", "between 2 and 3"},
 		{"one or two tablets", "1 or 2 tablets"},
+		{"in the two hundred's or three hundred's", "in the 200's or 300's"},
 		// Times.
 		{"seven thirty pm", "7:30 pm"},
 		{"at seven thirty in the morning", "at 7:30 in the morning"},
