@@ -117,6 +117,26 @@ type SSOConfig struct {
 	// framing.
 	FrameAncestors []string   `yaml:"frame_ancestors"`
 	OIDC           OIDCConfig `yaml:"oidc"`
+	// EHRs may launch the web UI from a patient's chart (SMART App
+	// Launch 2.x); a launch from any other FHIR server is refused.
+	EHRs []EHRLaunchConfig `yaml:"ehrs"`
+}
+
+// EHRLaunchConfig is the app's registration at one EHR.
+type EHRLaunchConfig struct {
+	Name string `yaml:"name"`
+	// FHIRBaseURL is the EHR's FHIR base URL, the iss of its launches.
+	FHIRBaseURL string `yaml:"fhir_base_url"`
+	ClientID    string `yaml:"client_id"`
+	// ClientSecretFile or ClientSecretEnv: a confidential client's
+	// secret; neither: a public client (PKCE only).
+	ClientSecretFile string `yaml:"client_secret_file"`
+	ClientSecretEnv  string `yaml:"client_secret_env"`
+	// Clinic is the clinic of the clinicians this EHR signs in.
+	Clinic string `yaml:"clinic"`
+	// Scopes asked for (launch openid fhirUser patient/Patient.r
+	// patient/Encounter.r when empty).
+	Scopes []string `yaml:"scopes"`
 }
 
 // OIDCConfig is the gateway's client at the organisation's OpenID

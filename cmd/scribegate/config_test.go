@@ -86,6 +86,9 @@ func TestConfigErrors(t *testing.T) {
 		{"http issuer", "public_url: https://sg.example\nsso: {oidc: {issuer: http://idp.example, client_id: sg}}\n", nil, "sso.oidc.issuer: http://"},
 		{"frame ancestor with a path", "sso: {frame_ancestors: [\"https://ehr.example/app\"]}\n", nil, "sso.frame_ancestors"},
 		{"frame ancestor wildcard", "sso: {frame_ancestors: [\"*\"]}\n", nil, "sso.frame_ancestors"},
+		{"ehr without clinic", "public_url: https://sg.example\nsso: {ehrs: [{name: epic, fhir_base_url: https://ehr.example/fhir, client_id: x}]}\n", nil, "sso.ehrs[0]: name, fhir_base_url, client_id and clinic are required"},
+		{"http ehr", "public_url: https://sg.example\nsso: {ehrs: [{name: epic, fhir_base_url: http://ehr.example/fhir, client_id: x, clinic: c}]}\n", nil, "sso.ehrs[0].fhir_base_url: http://"},
+		{"unknown ehr key", "sso: {ehrs: [{name: epic, iss: x}]}\n", nil, "field iss not found"},
 		{"unknown sso key", "sso: {oidc: {issuer_url: x}}\n", nil, "issuer_url"},
 	}
 	for _, tt := range tests {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/gateway/sso"
@@ -13,7 +14,7 @@ import (
 )
 
 // enabled reports whether any single sign-on is configured.
-func (c SSOConfig) enabled() bool { return c.OIDC.Issuer != "" }
+func (c SSOConfig) enabled() bool { return c.OIDC.Issuer != "" || len(c.EHRs) > 0 }
 
 // checkSSO refuses sign-in settings that cannot work or would run open:
 // no public URL to register redirects under, the development secret
@@ -50,6 +51,14 @@ func (c Config) checkSSO() []error {
 			}
 		}
 	}
+	for i, e := range c.SSO.EHRs {
+		if e.Name == "" || e.FHIRBaseURL == "" || e.ClientID == "" || e.Clinic == "" {
+			errs = append(errs, fmt.Errorf("sso.ehrs[%d]: name, fhir_base_url, client_id and clinic are required", i))
+		}
+		if u, err := url.Parse(e.FHIRBaseURL); err == nil && strings.EqualFold(u.Scheme, "http") && !loopbackHost(u.Hostname()) && !c.TLS.AllowHTTPURLs {
+			errs = append(errs, fmt.Errorf("sso.ehrs[%d].fhir_base_url: http:// to a host other than loopback would send tokens and PHI in the clear", i))
+		}
+	}
 	return errs
 }
 
@@ -71,6 +80,18 @@ func newSignIn(ctx context.Context, cfg Config, log *slog.Logger) (*sso.Service,
 		sc.OIDC = &sso.OIDCConfig{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, Scopes: o.Scopes,
 			Claims: sso.ClaimNames{Subject: o.Claims.Subject, Name: o.Claims.Name, Clinic: o.Claims.Clinic, Role: o.Claims.Role},
 			Clinic: o.Clinic, Role: review.Role(o.Role)}
+	}
+	for _, e := range cfg.SSO.EHRs {
+		var secret string
+		if e.ClientSecretFile != "" || e.ClientSecretEnv != "" {
+			s, err := connectors.ReadSecret(e.ClientSecretFile, e.ClientSecretEnv)
+			if err != nil {
+				return nil, fmt.Errorf("sso.ehrs %s client secret: %w", e.Name, err)
+			}
+			secret = s
+		}
+		sc.EHRs = append(sc.EHRs, sso.EHR{Name: e.Name, FHIRBaseURL: e.FHIRBaseURL, ClientID: e.ClientID, ClientSecret: secret,
+			Clinic: e.Clinic, Scopes: e.Scopes})
 	}
 	return sso.New(ctx, sc)
 }

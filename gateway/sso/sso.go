@@ -14,8 +14,7 @@
 //     authorizes with "launch openid fhirUser" and patient/encounter read
 //     scopes and PKCE, takes patient and encounter from the token
 //     response and reads both from the EHR's FHIR API, so the recorder
-//     opens on that patient for the clinician to confirm. Standalone
-//     launch (GET /launch?ehr=<name>) asks the EHR to pick the patient.
+//     opens on that patient for the clinician to confirm.
 //
 // Requests carrying the cookie are authenticated by Authenticate; a state
 // change (any method but GET and HEAD) must also carry the session's CSRF
@@ -40,6 +39,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +56,8 @@ type Config struct {
 	PublicURL string
 	// OIDC, when set, signs clinicians in with an OpenID provider.
 	OIDC *OIDCConfig
+	// EHRs are the EHRs that may launch the app (SMART App Launch).
+	EHRs []EHR
 	// SessionTTL is how long a session lasts from sign-in (8h).
 	SessionTTL time.Duration
 	// FrameAncestors are the origins allowed to frame the web UI (EHRs
@@ -83,6 +85,8 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	oidc    *oidcClient
+	ehrs    map[string]*ehrClient // by name
+	byIss   map[string]*ehrClient // by FHIR base URL (normaliseISS)
 	mux     *http.ServeMux
 	store   sessions
 	pending pendings
@@ -92,7 +96,7 @@ type Service struct {
 // stops the start with a clear error) and builds the service. ctx bounds
 // the provider's key-set fetches for the service's lifetime.
 func New(ctx context.Context, cfg Config) (*Service, error) {
-	if cfg.OIDC == nil {
+	if cfg.OIDC == nil && len(cfg.EHRs) == 0 {
 		return nil, errors.New("sso: neither an OpenID provider nor an EHR is configured")
 	}
 	u, err := url.Parse(cfg.PublicURL)
@@ -104,6 +108,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		origin: u.Scheme + "://" + u.Host,
 		client: cmp.Or(cfg.HTTPClient, &http.Client{Timeout: 10 * time.Second}),
 		log:    cmp.Or(cfg.Logger, slog.Default()),
+		ehrs:   map[string]*ehrClient{},
+		byIss:  map[string]*ehrClient{},
 		now:    cfg.Now,
 	}
 	switch {
@@ -130,6 +136,16 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
+	for _, e := range cfg.EHRs {
+		c, err := newEHRClient(s, e)
+		if err != nil {
+			return nil, err
+		}
+		if s.ehrs[e.Name] != nil || s.byIss[c.iss] != nil {
+			return nil, fmt.Errorf("sso: EHR %q: its name or FHIR base URL is configured twice", e.Name)
+		}
+		s.ehrs[e.Name], s.byIss[c.iss] = c, c
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /auth/session", s.session)
 	mux.HandleFunc("POST /auth/logout", s.logout)
@@ -137,6 +153,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		mux.HandleFunc("GET /auth/login", s.oidc.start)
 		mux.HandleFunc("GET /auth/callback", s.oidc.callback)
 	}
+	mux.HandleFunc("GET /launch", s.launch)
+	mux.HandleFunc("GET /launch/callback", s.launchCallback)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such sign-in route"})
 	})
@@ -323,6 +341,10 @@ func (s *Service) session(w http.ResponseWriter, r *http.Request) {
 	if s.oidc != nil {
 		info.Mode = "oidc"
 	}
+	for name := range s.ehrs {
+		info.EHRs = append(info.EHRs, name)
+	}
+	slices.Sort(info.EHRs)
 	sess, ok, err := s.current(r)
 	var e *Error
 	switch {

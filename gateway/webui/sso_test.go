@@ -234,3 +234,73 @@ func TestFramingFollowsConfiguration(t *testing.T) {
 		}
 	}
 }
+
+// TestEHRLaunch: the EHR opens the app from a chart (SMART App Launch);
+// the recorder shows the patient's name and birth date and the encounter
+// as the EHR holds them and records only once the clinician confirms;
+// the approved note is filed as a DocumentReference naming that patient
+// and encounter, by the clinician the EHR signed in.
+func TestEHRLaunch(t *testing.T) {
+	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ehr *ssotest.EHR
+	e := newEnvWith(t, withSSO(t, func(base string) sso.Config {
+		ehr = ssotest.NewEHR(t, "scribegate-app", "app-secret", base+"/launch/callback")
+		ehr.Add(t, `{"resourceType":"Patient","id":"pat-77","name":[{"use":"official","family":"Thompson","given":["Joan"]}],"birthDate":"1961-07-30","gender":"female"}`)
+		ehr.Add(t, `{"resourceType":"Encounter","id":"enc-5","status":"in-progress","class":{"code":"AMB","display":"ambulatory"},"type":[{"text":"Office visit"}],"subject":{"reference":"Patient/pat-77"},"period":{"start":"2026-12-07T09:00:00Z"}}`)
+		ehr.Add(t, `{"resourceType":"Practitioner","id":"dr-9","name":[{"family":"Moore","given":["Ann"]}]}`)
+		return sso.Config{EHRs: []sso.EHR{{Name: "Epic", FHIRBaseURL: ehr.FHIR, ClientID: "scribegate-app", ClientSecret: "app-secret", Clinic: "clinic-a"}}}
+	}))
+	ctx := browser(t, fakeMicrophone(wav)...)
+	var name, born, enc, refused string
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(ehr.Launch(e.url+"/launch", "pat-77", "enc-5", "dr-9")),
+		chromedp.WaitVisible("#launch-patient", chromedp.ByID),
+		chromedp.Text("#launch-name", &name, chromedp.ByID),
+		chromedp.Text("#launch-born", &born, chromedp.ByID),
+		chromedp.Text("#launch-encounter", &enc, chromedp.ByID),
+		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
+		// Not confirmed: nothing is recorded.
+		chromedp.Click("#start", chromedp.ByID),
+		waitJS(`document.getElementById('rec-errors').textContent.includes('Confirm')`),
+		chromedp.Text("#rec-errors", &refused, chromedp.ByID),
+		chromedp.Click("#confirm-patient", chromedp.ByID),
+		chromedp.Click("#start", chromedp.ByID),
+		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 2`),
+		chromedp.Click("#stop", chromedp.ByID),
+		chromedp.WaitVisible("#open-note", chromedp.ByID),
+	); err != nil {
+		t.Fatalf("launch and record: %v\npage: %s", err, pageText(ctx))
+	}
+	if name != "Joan Thompson" || !strings.Contains(born, "1961-07-30") || !strings.Contains(enc, "Office visit 2026-12-07") {
+		t.Errorf("the recorder shows %q, %q, %q; want the EHR's Joan Thompson, born 1961-07-30, Office visit 2026-12-07", name, born, enc)
+	}
+	screenshot(t, ctx, "launch-patient.png")
+	n := approveOpenNote(t, ctx, e, review.Actor{Subject: "dr-9", Clinic: "clinic-a", Role: review.RoleClinician})
+	if n.Patient != "pat-77" || n.Encounter != "enc-5" || n.PatientName != "Joan Thompson" || n.PatientBirthDate != "1961-07-30" || n.PatientSex != "female" {
+		t.Errorf("note of patient %q encounter %q (%q, %q, %q); want the EHR's", n.Patient, n.Encounter, n.PatientName, n.PatientBirthDate, n.PatientSex)
+	}
+	if n.Clinician != "dr-9" || n.ClinicianName != "Ann Moore" {
+		t.Errorf("recorded by %q (%q), want the EHR's Practitioner dr-9, Ann Moore", n.Clinician, n.ClinicianName)
+	}
+	doc, err := os.ReadFile(filepath.Join(e.docs, n.ExternalID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dr struct {
+		ResourceType string
+		Subject      struct{ Reference string }
+		Context      struct {
+			Encounter []struct{ Reference string }
+		}
+	}
+	if err := json.Unmarshal(doc, &dr); err != nil {
+		t.Fatal(err)
+	}
+	if dr.ResourceType != "DocumentReference" || dr.Subject.Reference != "Patient/pat-77" || len(dr.Context.Encounter) != 1 ||
+		dr.Context.Encounter[0].Reference != "Encounter/enc-5" {
+		t.Errorf("the filed DocumentReference names subject %+v and encounter %+v; want Patient/pat-77 and Encounter/enc-5", dr.Subject, dr.Context.Encounter)
+	}
+}

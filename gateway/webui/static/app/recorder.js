@@ -5,7 +5,7 @@
 // queued. Leaving the view or the page while recording asks first: a
 // visit is never ended by a stray click.
 
-import { api, plainWords, token } from './api.js';
+import { api, plainWords, ssoInfo, token } from './api.js';
 import { clock, fill, h } from './dom.js';
 
 const KEEPALIVE_MS = 5000;
@@ -59,8 +59,31 @@ export function recorderView(main, user) {
   const ready = h('div', { id: 'note-ready' });
   const level = h('meter', { id: 'level', min: 0, max: 1, value: 0, 'aria-label': 'Microphone level' });
 
+  // Launched from the EHR: the patient and encounter as the EHR holds
+  // them, fixed, and recording waits until the clinician confirms them.
+  const launch = (ssoInfo() && ssoInfo().launch) || null;
+  const confirm = h('input', { type: 'checkbox', id: 'confirm-patient' });
+  let launchPanel = null;
+  if (launch) {
+    patient.value = launch.patient;
+    encounter.value = launch.encounter || '';
+    patientName.value = launch.name || '';
+    birthDate.value = launch.birth_date || '';
+    sex.value = launch.sex || '';
+    for (const el of [patient, encounter, patientName, birthDate]) el.readOnly = true;
+    sex.disabled = true;
+    const born = launch.birth_date ? `Born ${launch.birth_date}` : 'Birth date not recorded';
+    launchPanel = h('div', { class: 'launch', id: 'launch-patient', role: 'group', 'aria-labelledby': 'launch-h' },
+      h('h2', { id: 'launch-h' }, `Patient from ${launch.ehr}`),
+      h('p', { class: 'launch-name', id: 'launch-name' }, launch.name || launch.patient),
+      h('p', { id: 'launch-born' }, born, launch.sex ? ` · ${launch.sex}` : ''),
+      launch.encounter ? h('p', { id: 'launch-encounter' }, `Encounter: ${launch.encounter_label || launch.encounter}`) : null,
+      h('label', { class: 'confirm' }, confirm, ' This is the patient I am seeing'));
+  }
+
   const form = h('form', { class: 'card', onsubmit: start },
     h('h1', {}, 'Record a consultation'),
+    launchPanel,
     h('div', { class: 'fields' },
       h('div', { class: 'field' }, h('label', { for: 'patient' }, 'Patient id'), patient),
       h('div', { class: 'field' }, h('label', { for: 'encounter' }, 'Encounter id ', h('span', { class: 'muted' }, '(optional)')), encounter),
@@ -118,7 +141,8 @@ export function recorderView(main, user) {
     startBtn.disabled = on;
     pauseBtn.disabled = !on;
     stopBtn.disabled = !on;
-    for (const el of [patient, encounter, patientName, birthDate, sex, template]) el.disabled = on;
+    for (const el of [patient, encounter, patientName, birthDate, sex, template, confirm]) el.disabled = on;
+    if (launch) sex.disabled = true;
   }
 
   async function start(ev) {
@@ -126,6 +150,11 @@ export function recorderView(main, user) {
     if (!patient.value.trim()) {
       showError(plainWords('missing_patient'));
       patient.focus();
+      return;
+    }
+    if (launch && !confirm.checked) {
+      showError('Confirm that this is the patient you are seeing before recording.');
+      confirm.focus();
       return;
     }
     fill(errors);

@@ -1,0 +1,170 @@
+package sso
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/scribegate/scribegate/gateway/sso/ssotest"
+	"github.com/scribegate/scribegate/review"
+)
+
+const (
+	testPatient   = `{"resourceType":"Patient","id":"pat-77","name":[{"use":"official","family":"Thompson","given":["Joan","M"]}],"birthDate":"1961-07-30","gender":"female"}`
+	testEncounter = `{"resourceType":"Encounter","id":"enc-5","status":"in-progress","class":{"code":"AMB","display":"ambulatory"},"type":[{"text":"Office visit"}],"subject":{"reference":"Patient/pat-77"},"period":{"start":"2026-12-07T09:00:00Z"}}`
+	testDoctor    = `{"resourceType":"Practitioner","id":"dr-9","name":[{"family":"Moore","given":["Ann"]}]}`
+)
+
+// newLaunchRig serves the sign-in routes with one EHR registered.
+func newLaunchRig(t *testing.T) (*Service, string, *ssotest.EHR) {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(nil)
+	gw := "http://" + hs.Listener.Addr().String()
+	ehr := ssotest.NewEHR(t, "scribegate-app", "app-secret", gw+"/launch/callback")
+	for _, r := range []string{testPatient, testEncounter, testDoctor} {
+		ehr.Add(t, r)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	svc, err := New(ctx, Config{PublicURL: gw, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		EHRs: []EHR{{Name: "epic", FHIRBaseURL: ehr.FHIR, ClientID: "scribegate-app", ClientSecret: "app-secret", Clinic: "clinic-a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", svc)
+	mux.Handle("/launch", svc)
+	mux.Handle("/launch/", svc)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "the page") })
+	hs.Config.Handler = mux
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return svc, gw, ehr
+}
+
+func jarClient() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+}
+
+// toLaunchCallback follows a launch up to the EHR's redirect back.
+func toLaunchCallback(t *testing.T, c *http.Client, gw, launch string) *url.URL {
+	t.Helper()
+	var cb *url.URL
+	stop := *c
+	stop.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Path == "/launch/callback" {
+			cb = req.URL
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	res, err := stop.Get(launch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if cb == nil {
+		t.Fatalf("the EHR did not send the browser back: %d at %s", res.StatusCode, res.Request.URL)
+	}
+	return cb
+}
+
+func TestEHRLaunch(t *testing.T) {
+	_, gw, ehr := newLaunchRig(t)
+	c := jarClient()
+	res, err := c.Get(ehr.Launch(gw+"/launch", "pat-77", "enc-5", "dr-9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Request.URL.String() != gw+"/#/record" {
+		t.Fatalf("launch ended %d at %s (%s)", res.StatusCode, res.Request.URL, res.Header.Get("Scribegate-Error-Code"))
+	}
+	res, err = c.Get(gw + "/auth/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info sessionInfo
+	json.NewDecoder(res.Body).Decode(&info)
+	res.Body.Close()
+	want := Launch{EHR: "epic", Patient: "pat-77", Encounter: "enc-5", Name: "Joan M Thompson", BirthDate: "1961-07-30", Sex: "female", EncounterLabel: "Office visit 2026-12-07"}
+	if info.Launch == nil || *info.Launch != want {
+		t.Errorf("launch context %+v, want %+v", info.Launch, want)
+	}
+	if info.User == nil || info.User.Sub != "dr-9" || info.User.Name != "Ann Moore" || info.User.Clinic != "clinic-a" || info.User.Role != review.RoleClinician {
+		t.Errorf("signed in as %+v, want Practitioner dr-9 (Ann Moore) of clinic-a", info.User)
+	}
+}
+
+func TestEHRLaunchRefusals(t *testing.T) {
+	svc, gw, ehr := newLaunchRig(t)
+	tamper := func(cb *url.URL, f func(*pending)) {
+		svc.pending.mu.Lock()
+		defer svc.pending.mu.Unlock()
+		p := svc.pending.m[cb.Query().Get("state")]
+		f(&p)
+		svc.pending.m[cb.Query().Get("state")] = p
+	}
+	finish := func(c *http.Client, u string) (int, string) {
+		res, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get("Scribegate-Error-Code")
+	}
+	other := ssotest.NewEHR(t, "scribegate-app", "app-secret", gw+"/launch/callback")
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T) (int, string)
+		code string
+	}{
+		{"unknown iss", func(t *testing.T) (int, string) {
+			return finish(jarClient(), other.Launch(gw+"/launch", "pat-77", "", "dr-9"))
+		}, "unknown_iss"},
+		{"no launch", func(t *testing.T) (int, string) {
+			return finish(jarClient(), gw+"/launch?iss="+url.QueryEscape(ehr.FHIR))
+		}, "invalid_launch"},
+		{"launch the EHR never issued", func(t *testing.T) (int, string) {
+			c := jarClient()
+			return finish(c, gw+"/launch?"+url.Values{"iss": {ehr.FHIR}, "launch": {"forged"}}.Encode())
+		}, "sign_in_refused"},
+		{"state from another browser", func(t *testing.T) (int, string) {
+			cb := toLaunchCallback(t, jarClient(), gw, ehr.Launch(gw+"/launch", "pat-77", "enc-5", "dr-9"))
+			return finish(jarClient(), cb.String())
+		}, "state_mismatch"},
+		{"PKCE verifier mismatch", func(t *testing.T) (int, string) {
+			c := jarClient()
+			cb := toLaunchCallback(t, c, gw, ehr.Launch(gw+"/launch", "pat-77", "enc-5", "dr-9"))
+			tamper(cb, func(p *pending) { p.verifier = oauth2.GenerateVerifier() })
+			return finish(c, cb.String())
+		}, "code_exchange_failed"},
+		{"nonce mismatch", func(t *testing.T) (int, string) {
+			c := jarClient()
+			cb := toLaunchCallback(t, c, gw, ehr.Launch(gw+"/launch", "pat-77", "enc-5", "dr-9"))
+			tamper(cb, func(p *pending) { p.nonce = randomToken() })
+			return finish(c, cb.String())
+		}, "nonce_mismatch"},
+		{"encounter of another patient", func(t *testing.T) (int, string) {
+			ehr.Add(t, `{"resourceType":"Patient","id":"pat-8","name":[{"family":"Other"}]}`)
+			return finish(jarClient(), ehr.Launch(gw+"/launch", "pat-8", "enc-5", "dr-9"))
+		}, "ehr_unavailable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, code := tc.run(t)
+			if code != tc.code || st < 400 {
+				t.Errorf("answered %d %q, want refused with %q", st, code, tc.code)
+			}
+		})
+	}
+}
