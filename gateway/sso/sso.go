@@ -322,7 +322,7 @@ type sessionInfo struct {
 	Expired bool    `json:"expired,omitempty"`
 	CSRF    string  `json:"csrf,omitempty"`
 	Launch  *Launch `json:"launch,omitempty"`
-	// EHRs can be chosen for a standalone launch.
+	// EHRs are the EHRs that may launch the app, for the sign-in page.
 	EHRs []string `json:"ehrs,omitempty"`
 }
 
