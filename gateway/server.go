@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scribegate/scribegate/gateway/rolloutapi"
 	"github.com/scribegate/scribegate/gateway/webui"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
@@ -224,6 +225,9 @@ type Options struct {
 	IDPatterns map[string]IDPatterns
 	// Limits bound streaming sessions and request bodies.
 	Limits Limits
+	// Rollout serves GET /v1/metrics/rollout, the rollout figures of the
+	// caller's clinic; nil answers it not_found.
+	Rollout *rolloutapi.Handler
 	// Metrics is where the gateway registers its collectors and what
 	// /metrics serves; a private registry when nil. The default registry is
 	// never touched.
@@ -361,6 +365,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /v1/notes/{id}/audit", s.auditNote)
 	s.queueRoutes(mux)
 	mux.HandleFunc("GET /v1/templates", s.listTemplates)
+	mux.HandleFunc("GET /v1/metrics/rollout", s.rollout)
 	// The clinicians' web UI: its page at / and its assets under /app/.
 	// It holds no data; every call it makes goes through /v1 with a token.
 	ui := webui.Handler(opts.FrameAncestors...)

@@ -217,6 +217,20 @@ func (w *Worker) loop(ctx context.Context) {
 	}
 }
 
+// Drain pushes every job due now, one after another, and returns how many
+// it handled: for tools and tests that run the worker on a clock of
+// their own rather than with Run.
+func (w *Worker) Drain(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		did, err := w.step(ctx)
+		if err != nil || !did {
+			return n, err
+		}
+		n++
+	}
+}
+
 // step claims and handles one due job; it reports whether there was one.
 func (w *Worker) step(ctx context.Context) (bool, error) {
 	job, err := w.store.ClaimPushJob(ctx, w.opts.ID, w.now(), w.opts.Lease)

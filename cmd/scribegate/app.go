@@ -42,6 +42,8 @@ import (
 	_ "github.com/scribegate/scribegate/connectors/gentu"
 	_ "github.com/scribegate/scribegate/connectors/mllp"
 	_ "github.com/scribegate/scribegate/connectors/webhook"
+	"github.com/scribegate/scribegate/gateway/rolloutapi"
+	"github.com/scribegate/scribegate/review/rollout"
 )
 
 // store is the review store with the readiness probe both
@@ -49,6 +51,7 @@ import (
 type store interface {
 	review.Store
 	review.AudioStore
+	rollout.Source
 	Ping(ctx context.Context) error
 }
 
@@ -145,6 +148,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// The rollout figures read the store through one cache of days, for
+	// the endpoint and the metrics alike.
+	rollouts := rollout.NewReader(a.store, 0)
+	pilots := rollout.Pilots(cfg.Rollout.Groups)
+	reg.MustRegister(rollout.NewCollector(rollouts, pilots, cfg.Rollout.MetricsWindow))
+
 	routes := cfg.Connectors
 	idPatterns := map[string]gateway.IDPatterns{}
 	for inst, c := range routes.IDPatterns {
@@ -192,6 +201,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		LiveDrafter: liveDrafter(cfg.Streaming, drafter),
 		DrafterFor:  drafterFor,
 		Metrics:     reg,
+		Rollout:     rolloutapi.New(rollouts, pilots),
 		Ready:       []gateway.Check{{Name: "store", Check: a.store.Ping}},
 		Logger:      log,
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/review/rollout"
 )
 
 // Config is the whole gateway configuration: one YAML file (see
@@ -47,6 +48,7 @@ type Config struct {
 	Push          PushConfig          `yaml:"push"`
 	Retention     RetentionConfig     `yaml:"retention"`
 	Connectors    ConnectorsConfig    `yaml:"connectors"`
+	Rollout       RolloutConfig       `yaml:"rollout"`
 }
 
 // HTTPConfig bounds what a connection may hold of the gateway before it
@@ -340,6 +342,17 @@ type RetentionConfig struct {
 	Interval time.Duration `yaml:"interval"`
 }
 
+// RolloutConfig sets up the rollout figures (GET /v1/metrics/rollout,
+// the web UI's rollout page and the scribegate_rollout_* metrics).
+type RolloutConfig struct {
+	// Groups: clinic id -> pilot group -> clinician ids (JWT sub), so a
+	// phased rollout compares its groups; a clinician in none is
+	// "unassigned". The metrics cover the clinics listed here.
+	Groups map[string]map[string][]string `yaml:"groups"`
+	// MetricsWindow: the trailing window the metrics are computed over.
+	MetricsWindow time.Duration `yaml:"metrics_window"`
+}
+
 // PushConfig tunes the push worker.
 type PushConfig struct {
 	Workers     int           `yaml:"workers"`
@@ -448,6 +461,7 @@ func defaultConfig() Config {
 			Lease:       2 * time.Minute,
 		},
 		Retention: RetentionConfig{Interval: time.Minute},
+		Rollout:   RolloutConfig{MetricsWindow: 30 * 24 * time.Hour},
 	}
 }
 
@@ -520,6 +534,12 @@ func (c Config) validate() error {
 	oneOf("store.driver", c.Store.Driver, "sqlite", "redis")
 	if c.Store.Driver == "redis" && c.Store.RedisURL == "" {
 		errs = append(errs, errors.New("store.redis_url is required with store.driver redis"))
+	}
+	if c.Rollout.MetricsWindow <= 0 {
+		errs = append(errs, errors.New("rollout.metrics_window must be positive"))
+	}
+	if err := rollout.Pilots(c.Rollout.Groups).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("rollout.groups: %w", err))
 	}
 	if c.Store.RedisReplicas < 0 || c.Store.RedisReplicaTimeout < 0 || c.Store.RedisPoolSize < 0 || c.Store.RedisPoolTimeout < 0 {
 		errs = append(errs, errors.New("store.redis_replicas, redis_replica_timeout, redis_pool_size and redis_pool_timeout may not be negative"))

@@ -43,6 +43,9 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	def, _ := loadConfig("", nil)
+	if cfg.Rollout.MetricsWindow != def.Rollout.MetricsWindow || len(cfg.Rollout.Groups["clinic-a"]) != 2 {
+		t.Errorf("example rollout settings: %+v", cfg.Rollout)
+	}
 	if cfg.Streaming != def.Streaming || cfg.Push != def.Push || cfg.Transcription != def.Transcription || cfg.HTTP != def.HTTP {
 		t.Errorf("example differs from the defaults:\n%+v\n%+v", cfg, def)
 	}
@@ -64,6 +67,9 @@ func TestConfigErrors(t *testing.T) {
 		{"route to nowhere", "connectors: {clinics: {c1: nope}}\n", nil, `no instance named "nope"`},
 		{"default to nowhere", "connectors:\n  default: x\n  instances: {y: {kind: file, dir: d}}\n", nil, `connectors.default: no instance named "x"`},
 		{"id pattern of nowhere", "connectors: {id_patterns: {x: {patient: a}}}\n", nil, `connectors.id_patterns.x: no instance named "x"`},
+		{"clinician in two pilot groups", "rollout: {groups: {c1: {a: [dr-1], b: [dr-2, dr-1]}}}\n", nil, `rollout.groups: rollout: clinic "c1": clinician "dr-1" is in pilot groups "a" and "b"`},
+		{"pilot group named unassigned", "rollout: {groups: {c1: {unassigned: [dr-1]}}}\n", nil, `"unassigned" is the name of clinicians in no group`},
+		{"no metrics window", "rollout: {metrics_window: 0s}\n", nil, "rollout.metrics_window must be positive"},
 		{"bad id pattern", "connectors: {id_patterns: {local-files: {patient: \"(\"}}}\n", nil, "connectors.id_patterns.local-files: error parsing regexp"},
 		// Production mode: a network address needs a JWKS, or says it is
 		// a development gateway.

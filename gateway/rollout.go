@@ -1,0 +1,34 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/scribegate/scribegate/gateway/rolloutapi"
+	"github.com/scribegate/scribegate/review"
+)
+
+// rollout serves GET /v1/metrics/rollout (package rolloutapi) to the
+// caller's clinic's admins and reviewers; without Options.Rollout the
+// route is not there.
+func (s *Server) rollout(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Rollout == nil {
+		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such endpoint"))
+		return
+	}
+	c, _, err := s.authenticate(r, review.RoleAdmin, review.RoleReviewer)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	err = s.opts.Rollout.Serve(w, r, c.Actor())
+	var pe *rolloutapi.ParamError
+	switch {
+	case errors.As(err, &pe) && pe.Unsupported:
+		s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedParameter, Message: pe.Message, Param: pe.Param})
+	case errors.As(err, &pe):
+		s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery, Message: pe.Message, Param: pe.Param})
+	case err != nil:
+		s.writeError(w, r, err)
+	}
+}

@@ -1,0 +1,98 @@
+package rollout_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/redisstore"
+	"github.com/scribegate/scribegate/review/redisstore/redistest"
+	"github.com/scribegate/scribegate/review/rollout"
+	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/storetest"
+)
+
+// BenchmarkReport measures the rollout query — read the rows of a
+// 90-day period of storetest.BenchNotes notes of one clinic and work out
+// its figures by clinician — on each store. Warm: between queries 20
+// notes of the last three days change (approvals, pushes), so each query
+// reads those days again and the rest from the cache, as a page polled
+// while the clinic works would. Cold: a new Reader each time (the first
+// query after a start). Latencies are reported as p50/p99 in µs.
+func BenchmarkReport(b *testing.B) {
+	for _, name := range []string{"sqlite", "redis"} {
+		b.Run(name, func(b *testing.B) {
+			var store interface {
+				review.Store
+				rollout.Source
+			}
+			switch name {
+			case "sqlite":
+				s, err := sqlitestore.Open(context.Background(), filepath.Join(b.TempDir(), "review.db"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				store = s
+			case "redis":
+				s, err := redisstore.Open(context.Background(), redistest.URL(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				store = s
+			}
+			b.Cleanup(func() { store.Close() })
+			since, until := storetest.SeedSummaries(b, store, storetest.BenchNotes, 90)
+			q := rollout.Query{Clinic: "c1", Since: since, Until: until, GroupBy: rollout.ByClinician,
+				Groups: rollout.Pilots{"c1": {"a": {"dr-1", "dr-2"}, "b": {"dr-3", "dr-4"}}}.Of("c1")}
+			query := func(b *testing.B, r *rollout.Reader) time.Duration {
+				t := time.Now()
+				rows, err := r.Read(context.Background(), q.Clinic, q.Since, q.Until)
+				rep := rollout.Compute(rows, q)
+				d := time.Since(t)
+				if err != nil || rep.Total.Visits != storetest.BenchNotes {
+					b.Fatalf("%d visits, %v", rep.Total.Visits, err)
+				}
+				return d
+			}
+			b.Run("Warm", func(b *testing.B) {
+				r := rollout.NewReader(store, 0)
+				query(b, r)
+				var l []time.Duration
+				for b.Loop() {
+					b.StopTimer()
+					for range 20 {
+						id := fmt.Sprintf("rollup-%06d", storetest.BenchNotes-1-rand.N(storetest.BenchNotes/30))
+						if _, err := store.UpdateNote(context.Background(), id, func(n *review.Note) (*review.Change, error) {
+							n.Rollup.LastAt = n.Rollup.LastAt.Add(time.Second)
+							return nil, nil
+						}); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StartTimer()
+					l = append(l, query(b, r))
+				}
+				report(b, l)
+			})
+			b.Run("Cold", func(b *testing.B) {
+				var l []time.Duration
+				for b.Loop() {
+					l = append(l, query(b, rollout.NewReader(store, 0)))
+				}
+				report(b, l)
+			})
+		})
+	}
+}
+
+func report(b *testing.B, l []time.Duration) {
+	slices.Sort(l)
+	at := func(p float64) float64 { return float64(l[min(len(l)-1, int(p*float64(len(l))))].Microseconds()) }
+	b.ReportMetric(at(0.5), "p50-µs")
+	b.ReportMetric(at(0.99), "p99-µs")
+}
