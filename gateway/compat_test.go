@@ -393,6 +393,26 @@ func TestListenWAVStream(t *testing.T) {
 	})
 }
 
+// postFile sends body to POST /v1/listen?query as the clinician tok, and
+// returns the response with its body read as a success and as an error.
+func postFile(t *testing.T, e *env, tok, query, ctype string, body []byte) (*http.Response, prerecordedResponse, dgErrorBody) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.hs.URL+"/v1/listen?"+query, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Token "+tok)
+	req.Header.Set("Content-Type", ctype)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var ok prerecordedResponse
+	var bad dgErrorBody
+	json.Unmarshal(b, &ok)
+	json.Unmarshal(b, &bad)
+	return resp, ok, bad
+}
+
 func TestPrerecordedRequests(t *testing.T) {
 	e := newEnv(t, nil)
 	clin := token(t, "dr-a", "c1", review.RoleClinician)
@@ -406,20 +426,7 @@ func TestPrerecordedRequests(t *testing.T) {
 	stereoWAV[22], stereoWAV[24], stereoWAV[25], stereoWAV[26] = 2, 0x80, 0x3e, 0
 	want := tonePhrases[0].phrase + " " + tonePhrases[2].phrase
 	post := func(query, ctype string, body []byte) (*http.Response, prerecordedResponse, dgErrorBody) {
-		req, _ := http.NewRequest("POST", e.hs.URL+"/v1/listen?"+query, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Token "+clin)
-		req.Header.Set("Content-Type", ctype)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var ok prerecordedResponse
-		var bad dgErrorBody
-		json.Unmarshal(b, &ok)
-		json.Unmarshal(b, &bad)
-		return resp, ok, bad
+		return postFile(t, e, clin, query, ctype, body)
 	}
 	for _, tc := range []struct {
 		name, query, ctype string

@@ -3,11 +3,7 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -45,18 +41,9 @@ func TestOpusBecomesTheNoteItsWAVDoes(t *testing.T) {
 	clin := token(t, "dr-a", "c1", review.RoleClinician)
 	upload := func(ctype string, b []byte) prerecordedResponse {
 		t.Helper()
-		req, _ := http.NewRequest("POST", e.hs.URL+"/v1/listen?patient=p", bytes.NewReader(b))
-		req.Header.Set("Authorization", "Token "+clin)
-		req.Header.Set("Content-Type", ctype)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		var r prerecordedResponse
-		if resp.StatusCode != 200 || json.Unmarshal(raw, &r) != nil {
-			t.Fatalf("%s upload: %d %s", ctype, resp.StatusCode, raw)
+		resp, r, bad := postFile(t, e, clin, "patient=p", ctype, b)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s upload: %d %+v", ctype, resp.StatusCode, bad)
 		}
 		return r
 	}
