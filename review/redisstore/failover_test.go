@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -398,9 +399,13 @@ func BenchmarkReplicaWait(b *testing.B) {
 			chunk := audioAt(0, 640)
 			batch := make([]review.AudioAppend, 100)
 			lat := make([]time.Duration, 0, b.N)
+			var cpu0 time.Duration
 			for i := range b.N {
 				for j := range batch {
 					batch[j] = review.AudioAppend{SessionID: fmt.Sprintf("b%d-%d-%d", replicas, b.N, j), Offset: int64(i * len(chunk)), Data: chunk}
+				}
+				if i == 0 {
+					cpu0 = serverCPU(b, primary.Addr)
 				}
 				t0 := time.Now()
 				if err := s.AppendAudioBatch(ctx, batch); err != nil {
@@ -409,8 +414,28 @@ func BenchmarkReplicaWait(b *testing.B) {
 				lat = append(lat, time.Since(t0))
 			}
 			reportLatency(b, lat)
+			b.ReportMetric(float64((serverCPU(b, primary.Addr)-cpu0).Microseconds())/float64(b.N), "primary-cpu-µs/op")
 		})
 	}
+}
+
+// serverCPU is the CPU time the Redis server at addr has used (INFO cpu).
+func serverCPU(tb testing.TB, addr string) time.Duration {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var total float64
+	for line := range strings.Lines(info) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_user" || k == "used_cpu_sys" {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
 
 // BenchmarkSentinelFence is what asking Sentinel after WAIT costs: the
