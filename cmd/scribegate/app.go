@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/gateway"
@@ -397,41 +398,46 @@ func (a *app) run(ctx context.Context, l net.Listener) error {
 		ReadTimeout:       a.cfg.HTTP.ReadTimeout,
 		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
 	}
-	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
-	workerDone := make(chan struct{})
-	go func() {
-		defer close(workerDone)
-		purged := make(chan struct{})
-		go func() { defer close(purged); a.purger.Run(workerCtx, a.cfg.Retention.Interval) }()
-		defer func() { <-purged }()
-		if err := a.worker.Run(workerCtx); err != nil && !errors.Is(err, context.Canceled) {
+	// The push worker and the purger run until the HTTP server has
+	// stopped, so pushes approved while sessions drain still go out.
+	backCtx, stopBack := context.WithCancel(context.WithoutCancel(ctx))
+	var back errgroup.Group
+	back.Go(func() error {
+		a.purger.Run(backCtx, a.cfg.Retention.Interval)
+		return nil
+	})
+	back.Go(func() error {
+		if err := a.worker.Run(backCtx); err != nil && !errors.Is(err, context.Canceled) {
 			a.log.Error("push worker stopped", "err", err)
 		}
+		return nil
+	})
+	defer func() {
+		stopBack()
+		back.Wait()
 	}()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(l) }()
-	a.log.Info("scribegate serving", "addr", l.Addr().String(), "engine", a.cfg.Transcription.Engine, "drafter", a.cfg.Drafting.Drafter)
 
-	select {
-	case err = <-serveErr:
-	case <-ctx.Done():
-	}
-	// Finish open consultations first (their notes must be queued), then
-	// stop the listener and the worker.
-	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if e := a.server.Shutdown(shutCtx); e != nil {
-		a.log.Error("drain sessions", "err", e)
-	}
-	if e := srv.Shutdown(shutCtx); e != nil && err == nil {
-		err = e
-	}
-	stopWorker()
-	<-workerDone
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
+	// The server runs until ctx is done or it fails; either way open
+	// consultations are finished first (their notes must be queued), then
+	// the listener is stopped.
+	front, frontCtx := errgroup.WithContext(ctx)
+	front.Go(func() error {
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	front.Go(func() error {
+		<-frontCtx.Done()
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if err := a.server.Shutdown(shutCtx); err != nil {
+			a.log.Error("drain sessions", "err", err)
+		}
+		return srv.Shutdown(shutCtx)
+	})
+	a.log.Info("scribegate serving", "addr", l.Addr().String(), "engine", a.cfg.Transcription.Engine, "drafter", a.cfg.Drafting.Drafter)
+	return front.Wait()
 }
 
 // close releases what newApp opened, once nothing runs any more.
