@@ -768,6 +768,13 @@ func hasDrug(s string) bool {
 	return false
 }
 
+// hedges are words speech leans on that a note does without.
+var hedges = rewrites(
+	`(just|really|actually|honestly|certainly|definitely|obviously|pretty much)`, "",
+	`a little bit of`, "some", `a little bit`, "a little",
+	`,? ?(so |which )?(that's|that is|is) (good|great|reassuring)$`, "",
+)
+
 var yourInExam = regexp.MustCompile(`\byour\b`)
 
 var leadingYour = regexp.MustCompile(`^(your|their|the patient's) `)
@@ -796,6 +803,7 @@ func rewriteSentence(s string, k kind, r role, plain bool) string {
 		s = apply(s, clinicianThirdPerson)
 		s = apply(s, thirdPersonFixes)
 	}
+	s = apply(s, hedges)
 	if len(words(s)) < 3 {
 		return ""
 	}

@@ -340,17 +340,17 @@ var expandNegations = rewrites(
 
 // reportVerbs turn "I've had knee pain" into "Reports knee pain".
 var reportLead = rewrites(
-	`^i(?:'ve| have)? (?:been )?(?:having|experiencing|noticing|getting|dealing with)`, "reports",
-	`^i(?:'ve| have) (?:had|got|noticed|experienced)`, "reports",
+	`^i(?:'ve| have)? (?:been )?(?:having|experiencing|noticing|getting|dealing with)`, "xsubj reports",
+	`^i(?:'ve| have) (?:had|got|noticed|experienced)`, "xsubj reports",
 	`^i have to`, "xsubj has to",
-	`^i (?:have|had|noticed|experienced)`, "reports",
-	`^i(?:'m| am) (?:having|experiencing|noticing|getting|dealing with)`, "reports",
-	`^i(?:'ve| have) been feeling`, "reports feeling",
-	`^i(?:'m| am) feeling`, "reports feeling",
-	`^i feel`, "reports feeling",
-	`^i (?:do not|did not) (?:have|get|notice|feel)`, "denies",
-	`^i(?:'ve| have) not (?:had|noticed|felt)`, "denies",
-	`^i (?:never|have never|'ve never) had`, "denies ever having",
+	`^i (?:have|had|noticed|experienced)`, "xsubj reports",
+	`^i(?:'m| am) (?:having|experiencing|noticing|getting|dealing with)`, "xsubj reports",
+	`^i(?:'ve| have) been feeling`, "xsubj reports feeling",
+	`^i(?:'m| am) feeling`, "xsubj reports feeling",
+	`^i feel`, "xsubj reports feeling",
+	`^i (?:do not|did not) (?:have|get|notice|feel)`, "xsubj denies",
+	`^i(?:'ve| have) not (?:had|noticed|felt)`, "xsubj denies",
+	`^i (?:never|have never|'ve never) had`, "xsubj denies ever having",
 )
 
 var patientVoice = rewrites(
@@ -372,8 +372,14 @@ var clinicianVoice = rewrites(
 	`^(i|we) (do |can )?(see|hear|appreciate|notice|feel|find)`, "examination shows",
 	`(on|in) my (physical )?exam(ination)?`, "on examination",
 	`(i|we) (also |just |really |still |do )?(know|think|believe|guess|suspect|understand|remember)( that)?`, "",
+	`(i|we) (do not|did not) (see|hear|appreciate|notice|feel|find)( any)?`, "no",
+	`when (i|we) (press|push|palpate)( on| here)?`, "on palpation",
+	`(i|we) (have |also )?(reviewed|looked at|checked)`, "$3",
+	`(i|we) did review`, "reviewed",
+	`(i|we) (talked|spoke) about`, "discussed",
 	`(i|we) (do |can )(see|hear|appreciate|notice|feel)`, "",
 	`(i'm|i am|we're|we are) (also |just |actually |probably |still |really |then )?(going to|gonna)`, "will $2",
+	`(i|we) do (want|need) to`, "will",
 	`(i|we) (also |just |really |still )?(want|need|would like|'d like) to`, "will $2",
 	`(i|we) (also )?(can|could|may|might)`, "$2may",
 	`i'm going to`, "will", `i am going to`, "will", `we're going to`, "will", `we are going to`, "will",
