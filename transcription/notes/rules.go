@@ -403,8 +403,40 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 			add(sa.k, sa.text, sa.key, []int{a.u.Index})
 		}
 	}
+	if !ccDone {
+		if phrase, ev, ok := complaintNamed(as[:len(as)/4+1]); ok {
+			cc, ccEvidence = finish(phrase), []int{ev}
+			if idx := l.section[kCC]; idx >= 0 {
+				text := finish(phrase)
+				if !l.hasCC {
+					text = "Chief complaint: " + text
+				}
+				d.Sections[idx].Sentences = append([]note.Sentence{{Text: text, Evidence: ccEvidence}}, d.Sections[idx].Sentences...)
+			}
+		}
+	}
 	fillAssessment(d, l, p.render(cc), ccEvidence)
 	return d
+}
+
+// complaintAt finds a complaint named by the body part it affects ("left
+// shoulder pain"), for a consultation that never says what it is for.
+var complaintAt = regexp.MustCompile(`\b((?:(?:left|right|lower|upper|low|bilateral) )?(?:knee|back|shoulder|hip|wrist|ankle|foot|elbow|finger|thumb|neck|chest|abdominal|stomach|belly|head|arm|leg|hand|toe|jaw|ear|eye|throat|tooth) (?:pain|injury|swelling|ulcer|wound|rash|problems?))\b`)
+
+// complaintNamed returns the first complaint named in as, and the
+// utterance that names it.
+func complaintNamed(as []utteranceAnalysis) (string, int, bool) {
+	for i := range as {
+		for _, sa := range as[i].sents {
+			if !sa.kept {
+				continue
+			}
+			if m := complaintAt.FindStringSubmatch(sa.body); m != nil {
+				return m[1], as[i].u.Index, true
+			}
+		}
+	}
+	return "", 0, false
 }
 
 // fillAssessment gives an assessment section that nothing was sorted into,
@@ -771,9 +803,11 @@ func hasDrug(s string) bool {
 // hedges are words speech leans on that a note does without.
 var hedges = rewrites(
 	`(just|really|actually|honestly|certainly|definitely|obviously|pretty much)`, "",
-	`a little bit of`, "some", `a little bit`, "a little",
-	`,? ?(so |which )?(that's|that is|is) (good|great|reassuring)$`, "",
 )
+
+// trailingVerdict is the clinician's comment on a finding ("…, which is
+// good"), which a note leaves out.
+var trailingVerdict = regexp.MustCompile(`(?i),?\s*\b(so |which )?(that's|that is|is) (good|great|reassuring)[.!]?$`)
 
 var yourInExam = regexp.MustCompile(`\byour\b`)
 
@@ -803,7 +837,7 @@ func rewriteSentence(s string, k kind, r role, plain bool) string {
 		s = apply(s, clinicianThirdPerson)
 		s = apply(s, thirdPersonFixes)
 	}
-	s = apply(s, hedges)
+	s = trailingVerdict.ReplaceAllString(apply(s, hedges), "")
 	if len(words(s)) < 3 {
 		return ""
 	}

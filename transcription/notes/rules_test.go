@@ -209,7 +209,7 @@ func TestRuleDrafterSentences(t *testing.T) {
 		{"clinician", "we'll start you on meloxicam fifteen milligrams once a day .", "plan", "Will start meloxicam 15 mg daily."},
 		{"clinician", "i want you to follow up with me in two weeks .", "plan", "The patient should follow up with the clinician in 2 weeks."},
 		{"clinician", "we will we will send a covid test", "plan", "Will send a covid test."},
-		{"clinician", "on my exam i don't see any swelling in your ankle .", "objective", "On examination no swelling in the ankle."},
+		{"clinician", "on my exam i don't see any swelling in your ankle .", "objective", "Examination does not show any swelling in the ankle."},
 		{"patient", "hi , nice to see you .", "", ""},
 		{"patient", "mm-hmm .", "", ""},
 	}

@@ -198,7 +198,7 @@ func SectionGroup(s notes.SectionSpec) Group {
 // style; they need no support in the transcript.
 var drafterWords = map[string]bool{
 	"clinician": true, "clinicians": true, "care": true, "team": true, "teams": true, "examination": true, "shows": true, "show": true, "your": true, "you": true,
-	"reports": true, "report": true, "denies": true, "patient": true, "he": true, "she": true, "his": true, "her": true, "him": true, "himself": true, "herself": true, "hers": true, "patient's": true, "the": true, "their": true,
+	"reports": true, "report": true, "denies": true, "patient": true, "palpation": true, "discussed": true, "reviewed": true, "may": true, "he": true, "she": true, "his": true, "her": true, "him": true, "himself": true, "herself": true, "hers": true, "patient's": true, "the": true, "their": true,
 	"them": true, "they": true, "themselves": true, "theirs": true, "will": true, "should": true, "chief": true, "complaint": true,
 	"feeling": true, "ever": true, "having": true, "does": true, "has": true, "is": true, "was": true, "not": true,
 	"cannot": true, "please": true, "want": true, "going": true, "am": true, "start": true, "refer": true, "see": true, "theyll": true, "theyre": true, "theyve": true, "patients": true, "i": true, "we": true, "to": true, "would": true, "have": true, "are": true, "were": true, "did": true, "and": true,
