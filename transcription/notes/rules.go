@@ -431,9 +431,17 @@ func complaintNamed(as []utteranceAnalysis) (string, int, bool) {
 			if !sa.kept {
 				continue
 			}
-			if m := complaintAt.FindStringSubmatch(sa.body); m != nil {
-				return m[1], as[i].u.Index, true
+			m := complaintAt.FindStringSubmatch(sa.body)
+			if m == nil {
+				continue
 			}
+			// "left leg pain. right leg pain": a side said and corrected
+			// is left to the clinician.
+			text := strings.ToLower(as[i].u.Text)
+			if strings.Contains(text, "left") && strings.Contains(text, "right") {
+				continue
+			}
+			return m[1], as[i].u.Index, true
 		}
 	}
 	return "", 0, false
@@ -825,6 +833,8 @@ func rewriteSentence(s string, k kind, r role, plain bool) string {
 	case patient:
 		if lead, ok := applyFirst(s, reportLead); ok {
 			s = lead
+		} else if rest, ok := strings.CutPrefix(s, "no "); ok && clinical[strings.Trim(strings.Fields(rest + " x")[0], ",")] {
+			s = "xsubj denies " + rest // "no numbness or tingling"
 		}
 		s = apply(s, patientVoice)
 		s = apply(s, thirdPersonFixes)
