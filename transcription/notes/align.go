@@ -145,7 +145,7 @@ var (
 	voice   = regexp.MustCompile(`(?i)\b(examination (does not show|did not show|does show|shows|showed)|(the|your) (clinician|care team)('s)?|the patient('s)?)\b`)
 	voiceOf = map[string]string{
 		"examination does not show": "not", "examination did not show": "not",
-		"examination does show": "", "examination shows": "", "examination showed": "",
+		"examination does show": "i do", "examination shows": "i do", "examination showed": "i did",
 		"the clinician": "i", "your clinician": "i", "the clinician's": "my", "your clinician's": "my",
 		"the care team": "we", "your care team": "we", "the care team's": "our", "your care team's": "our",
 		"the patient": "you", "the patient's": "your",

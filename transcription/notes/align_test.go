@@ -37,6 +37,7 @@ func TestCheckLinesClaimsUp(t *testing.T) {
 		{Index: 20, Text: "i checked your magnesium level because sometimes you urinate out magnesium with the water pills"},
 		{Index: 21, Text: "so here's your right knee x-ray . this basically shows that there's good bony alignment . there's no acute fracture , which is not surprising , based on the history ."},
 		{Index: 22, Text: "i do not"},
+		{Index: 23, Text: "there is some tenderness over that joint itself . i do n't feel any tenderness over your proximal joint or your metacarpophalangeal joint , which is right above your knuckle ."},
 	}
 	cases := []struct {
 		name, text string
@@ -77,6 +78,8 @@ func TestCheckLinesClaimsUp(t *testing.T) {
 		{"dose forms are one unit", "It's just 1 pill daily.", []int{19}, ""},
 		{"a brand for the first of two mentions", "The clinician checked the Xeljanz level because sometimes the patient urinate out magnesium with the water pills.", []int{20}, `medication "xeljanz"`},
 		{"clean two mentions", "The clinician checked the magnesium level because sometimes the patient urinate out magnesium with the water pills.", []int{20}, ""},
+		{"clean examination does not show", "Examination does not show any tenderness over the proximal joint or the metacarpophalangeal joint.", []int{23}, ""},
+		{"examination shows what was not felt", "Examination does show any tenderness over the proximal joint or the metacarpophalangeal joint.", []int{23}, "negation differs"},
 		{"clean copy of several sentences", "This basically shows that there's good bony alignment. There's no acute fracture, which is not surprising, based on the history.", []int{21}, ""},
 		{"negation dropped in a copy of several sentences", "This basically shows that there's good bony alignment. There's no acute fracture, which is surprising, based on the history.", []int{21}, "negation differs"},
 		{"clean word-for-word copy", "I do not.", []int{22}, ""},
@@ -164,6 +167,7 @@ func TestUnvoice(t *testing.T) {
 		"The clinician will see the patient in 2 weeks.":  "i will see you in 2 weeks.",
 		"Give the care team a call.":                      "Give we a call.",
 		"Examination does not show any swelling.":         "not any swelling.",
+		"Examination shows some swelling.":                "i do some swelling.",
 		"The patient's knee; the patients were all seen.": "your knee; the patients were all seen.",
 	} {
 		if got := unvoice(in); got != want {
