@@ -75,7 +75,7 @@ func (s *Store) SummaryDays(ctx context.Context, clinic string, from, to int64) 
 func (s *Store) DaySummaries(ctx context.Context, clinic string, day int64) ([]review.Summary, int64, error) {
 	p := s.c.Pipeline()
 	ver := p.HGet(ctx, s.rollupVersionKey(clinic), strconv.FormatInt(day, 10))
-	rows := p.HGetAll(ctx, s.rollupDayKey(clinic, day))
+	rows := p.HVals(ctx, s.rollupDayKey(clinic, day))
 	if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, 0, fmt.Errorf("redisstore: day summaries: %w", err)
 	}
@@ -93,14 +93,14 @@ func (s *Store) DaySummaries(ctx context.Context, clinic string, day int64) ([]r
 // OpenSummaries returns the summary rows of the clinic's notes created
 // before before that still wait for a decision.
 func (s *Store) OpenSummaries(ctx context.Context, clinic string, before time.Time) ([]review.Summary, error) {
-	rows, err := s.c.HGetAll(ctx, s.rollupOpenKey(clinic)).Result()
+	rows, err := s.c.HVals(ctx, s.rollupOpenKey(clinic)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: open summaries: %w", err)
 	}
 	return decodeSummaries(rows, func(sum *review.Summary) bool { return sum.CreatedAt.Before(before) })
 }
 
-func decodeSummaries(rows map[string]string, keep func(*review.Summary) bool) ([]review.Summary, error) {
+func decodeSummaries(rows []string, keep func(*review.Summary) bool) ([]review.Summary, error) {
 	out := make([]review.Summary, 0, len(rows))
 	for _, b := range rows {
 		out = append(out, review.Summary{})

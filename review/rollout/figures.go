@@ -169,7 +169,7 @@ func Compute(rows []*review.Summary, q Query) Report {
 		index      = map[string]int{}
 		byRow      = map[string]*acc{}
 		clinicians = map[string]*clinician{}
-		gi         = make([]int, len(rows)) // each row's group, in names
+		ser        = newSeries(q)
 		failures   = map[[2]string]int{}
 		rejections = map[string]*RejectionCount{}
 	)
@@ -180,6 +180,7 @@ func Compute(rows []*review.Summary, q Query) Report {
 			index[name] = i
 			names = append(names, name)
 			groups = append(groups, &acc{})
+			ser.addGroup()
 		}
 		return i
 	}
@@ -194,7 +195,7 @@ func Compute(rows []*review.Summary, q Query) Report {
 		}
 		return a
 	}
-	for i, s := range rows {
+	for _, s := range rows {
 		c := clinicians[s.Clinician]
 		if c == nil {
 			name := cmp.Or(q.Groups[s.Clinician], Unassigned)
@@ -204,8 +205,8 @@ func Compute(rows []*review.Summary, q Query) Report {
 			}
 			clinicians[s.Clinician] = c
 		}
-		gi[i] = c.group
 		f := factsOf(s, q.Since, q.Until)
+		ser.add(s, c.group, &f)
 		total.add(s, &f)
 		groups[c.group].add(s, &f)
 		switch q.GroupBy {
@@ -255,7 +256,7 @@ func Compute(rows []*review.Summary, q Query) Report {
 	slices.SortFunc(r.Rejections, func(a, b RejectionCount) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason))
 	})
-	r.Step, r.Series = series(rows, gi, names, q)
+	r.Step, r.Series = Duration(ser.step), ser.points(names)
 	return r
 }
 
@@ -483,63 +484,77 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-// series works out the figures step by step over the period, in one
-// pass over the rows: a visit counts in the step it falls in, a waiting
-// note in the steps whose end it waited across.
-func series(rows []*review.Summary, gi []int, names []string, q Query) (Duration, []Point) {
-	st := step(q.Since, q.Until)
-	var ends []time.Time
-	for start := q.Since; start.Before(q.Until); start = start.Add(st) {
-		end := start.Add(st)
+// series accumulates the figures step by step over the period, as
+// Compute passes over the rows: a visit counts in the step it falls in, a
+// waiting note in the steps whose end it waited across.
+type series struct {
+	q      Query
+	step   time.Duration
+	ends   []time.Time
+	accs   [][]acc // by group, by step
+	over24 [][]int
+	over72 [][]int
+}
+
+func newSeries(q Query) *series {
+	sr := &series{q: q, step: step(q.Since, q.Until)}
+	for start := q.Since; start.Before(q.Until); start = start.Add(sr.step) {
+		end := start.Add(sr.step)
 		if end.After(q.Until) {
 			end = q.Until
 		}
-		ends = append(ends, end)
+		sr.ends = append(sr.ends, end)
 	}
-	accs := make([][]acc, len(names)) // by group, by step
-	over24, over72 := make([][]int, len(names)), make([][]int, len(names))
-	for g := range names {
-		accs[g] = make([]acc, len(ends))
-		over24[g], over72[g] = make([]int, len(ends)), make([]int, len(ends))
+	return sr
+}
+
+func (sr *series) addGroup() {
+	sr.accs = append(sr.accs, make([]acc, len(sr.ends)))
+	sr.over24 = append(sr.over24, make([]int, len(sr.ends)))
+	sr.over72 = append(sr.over72, make([]int, len(sr.ends)))
+}
+
+// add counts row s of group g, whose facts over the period are f.
+func (sr *series) add(s *review.Summary, g int, f *facts) {
+	if f.cohort {
+		pf := *f
+		pf.pending = false // the backlog is counted below, at each step's end
+		sr.accs[g][int(s.CreatedAt.Sub(sr.q.Since)/sr.step)].add(s, &pf)
 	}
-	for r, s := range rows {
-		g := gi[r]
-		if inCohort(s, q.Since, q.Until) {
-			f := factsOf(s, q.Since, q.Until)
-			f.pending = false // the backlog is counted below, at each step's end
-			accs[g][int(s.CreatedAt.Sub(q.Since)/st)].add(s, &f)
-		}
-		if s.EndedAt.IsZero() {
+	if s.EndedAt.IsZero() {
+		return
+	}
+	// The steps whose end falls in [EndedAt, decision).
+	for i := max(0, int(s.EndedAt.Sub(sr.q.Since)/sr.step)-1); i < len(sr.ends); i++ {
+		e := sr.ends[i]
+		if e.Before(s.EndedAt) {
 			continue
 		}
-		// The steps whose end falls in [EndedAt, decision).
-		for i := max(0, int(s.EndedAt.Sub(q.Since)/st)-1); i < len(ends); i++ {
-			e := ends[i]
-			if e.Before(s.EndedAt) {
-				continue
-			}
-			if _, ok := waiting(s, e); !ok {
-				break
-			}
-			if e.Sub(s.EndedAt) > 24*time.Hour {
-				over24[g][i]++
-			}
-			if e.Sub(s.EndedAt) > 72*time.Hour {
-				over72[g][i]++
-			}
+		if _, ok := waiting(s, e); !ok {
+			break
+		}
+		if e.Sub(s.EndedAt) > 24*time.Hour {
+			sr.over24[g][i]++
+		}
+		if e.Sub(s.EndedAt) > 72*time.Hour {
+			sr.over72[g][i]++
 		}
 	}
-	pts := make([]Point, len(ends))
-	for i := range ends {
-		p := Point{Start: q.Since.Add(time.Duration(i) * st), ToApprovalMedian: map[string]float64{}, Over24h: map[string]int{},
+}
+
+// points are the series' points, with names[g] the name of group g.
+func (sr *series) points(names []string) []Point {
+	pts := make([]Point, len(sr.ends))
+	for i := range sr.ends {
+		p := Point{Start: sr.q.Since.Add(time.Duration(i) * sr.step), ToApprovalMedian: map[string]float64{}, Over24h: map[string]int{},
 			Over72h: map[string]int{}, EditRate: map[string]float64{}}
 		for g, name := range names {
-			f := accs[g][i].figures(name)
+			f := sr.accs[g][i].figures(name)
 			p.ToApprovalMedian[name] = f.ToApproval.Median
 			p.EditRate[name] = f.EditRate
-			p.Over24h[name], p.Over72h[name] = over24[g][i], over72[g][i]
+			p.Over24h[name], p.Over72h[name] = sr.over24[g][i], sr.over72[g][i]
 		}
 		pts[i] = p
 	}
-	return Duration(st), pts
+	return pts
 }
