@@ -7,7 +7,9 @@
 //
 // The page is plain HTML, CSS and JavaScript modules embedded in the
 // binary, so a gateway serves it with nothing to build, nothing fetched
-// from elsewhere at run time and no files to deploy beside it. It holds no
+// from elsewhere at run time and no files to deploy beside it. The one
+// library, Chart.js (the rollout page's charts, static/app/vendor), is
+// its published minified build, vendored with its licence. It holds no
 // data and no rules of its own: every action is a /v1 call carrying the
 // user's development token, which the page keeps in sessionStorage (gone
 // when the tab closes) and never in localStorage, or, signed in by single
@@ -16,7 +18,7 @@
 //
 // Routes (mounted by the gateway): GET / is the page; GET /app/… are its
 // assets. Views are chosen by the URL fragment (#/record, #/queue,
-// #/notes/{id}), so the server needs no other route.
+// #/notes/{id}, #/rollout), so the server needs no other route.
 package webui
 
 import (

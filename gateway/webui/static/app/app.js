@@ -7,6 +7,7 @@ import { fill, h } from './dom.js';
 import { noteView } from './note.js';
 import { queueView } from './queue.js';
 import { recorderView } from './recorder.js';
+import { rolloutView } from './rollout.js';
 import { signinView } from './signin.js';
 
 const main = document.getElementById('main');
@@ -27,6 +28,8 @@ function header(c) {
   const nav = document.getElementById('nav');
   const who = document.getElementById('who');
   nav.hidden = !c;
+  // The rollout figures are the clinic's: for its reviewers and admins.
+  nav.querySelector('[data-view=rollout]').hidden = !c || c.role === 'clinician';
   if (!c) {
     fill(who);
     return;
@@ -81,6 +84,7 @@ function route() {
   if (m) v = noteView(main, decodeURIComponent(m[1]), c);
   else if (hash.startsWith('/record')) v = recorderView(main, c);
   else if (hash.startsWith('/queue')) v = queueView(main, c);
+  else if (hash.startsWith('/rollout')) v = rolloutView(main, c);
   else v = c.role === 'clinician' ? recorderView(main, c) : queueView(main, c);
   view = typeof v === 'function' ? { leave: v } : (v || {});
   const heading = main.querySelector('h1');
