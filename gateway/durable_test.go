@@ -378,11 +378,11 @@ func TestResumeOfAWaitingSession(t *testing.T) {
 	kill(c)
 	<-col.done
 	waitFor(t, "the session to wait for its client", func() bool { return ss.curConn() == nil })
-	if err := lost.NetConn().SetReadDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+	if err := lost.Ping(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("the lost connection is still open on the gateway's side (%v)", err)
 	}
 	attached := make(chan bool, 1)
-	hook := func(ss *session, c *websocket.Conn) {
+	hook := func(ss *session, c wsConn) {
 		deadline := time.Now().Add(10 * time.Second)
 		for ss.curConn() != c && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
@@ -469,7 +469,7 @@ func TestUnstoredAudioSuspendsTheConnection(t *testing.T) {
 	}
 
 	store.down.Store(false)
-	waitFor(t, "the held audio to be stored", func() bool { return ss.persist.durableNow() == ss.received })
+	waitFor(t, "the held audio to be stored", func() bool { return ss.persist.Durable() == ss.received })
 	final := e.resumeAndFinish(t, id, pcm)
 	e.checkStored(t, id, pcm, n, final)
 }

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -181,9 +180,7 @@ func (l *liveDrafts) run() {
 		case <-l.kickCh:
 		default:
 		}
-		l.ss.mu.Lock()
-		transcript := append([]note.Line(nil), l.ss.transcript...)
-		l.ss.mu.Unlock()
+		transcript := l.ss.tr.now()
 		if len(transcript) == drafted {
 			continue
 		}
@@ -207,6 +204,6 @@ func (l *liveDrafts) run() {
 		}
 		drafted = len(transcript)
 		n := l.ss.note
-		l.ss.deliver(noteDraftMsg{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: draft, Live: true})
+		l.ss.send(noteDraftMsg{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: draft, Live: true})
 	}
 }

@@ -127,7 +127,7 @@ func (s *Server) audioBuffered() float64 {
 	var n int
 	for _, ss := range sessions {
 		if ss.persist != nil {
-			n += ss.persist.held()
+			n += ss.persist.Held()
 		}
 		if ss.stream != nil {
 			n += ss.stream.Buffered()

@@ -12,11 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scribegate/scribegate/gateway/rolloutapi"
 	"github.com/scribegate/scribegate/gateway/webui"
+	"github.com/scribegate/scribegate/gateway/wsconn"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription"
@@ -289,12 +289,12 @@ type Server struct {
 	// bufs recycles the streams' audio buffers across sessions, so that
 	// the collector is not left every utterance's copy to clear.
 	bufs *transcription.Buffers
-	// poll watches the streaming sockets (netpoll_linux.go).
-	poll *poller
+	// ws upgrades and serves the streaming sessions' connections.
+	ws *wsconn.Upgrader
 
 	// afterOffer, when set (by tests), runs once offer has handed a
 	// resuming connection to its session.
-	afterOffer atomic.Pointer[func(*session, *websocket.Conn)]
+	afterOffer atomic.Pointer[func(*session, wsConn)]
 }
 
 // idleBufferBytes bounds the streams' idle audio buffers, per session the
@@ -341,7 +341,12 @@ func New(opts Options) (*Server, error) {
 	}
 	s.metrics = m
 	s.base, s.cancel = context.WithCancel(context.Background())
-	s.poll = newPoller(min(cmp.Or(s.limits.DurableInterval, defaultDurableInterval), maxPollInterval))
+	s.ws = wsconn.New(wsconn.Options{
+		ReadLimit: s.limits.MaxFrameBytes,
+		// A client that answers no ping for two intervals is gone.
+		ReadTimeout:  2 * s.limits.PingInterval,
+		WriteTimeout: writeWait,
+	})
 	s.recs.init()
 	s.drafts = newDraftBudget(s.limits.liveDraftShare()*float64(runtime.GOMAXPROCS(0)), time.Now)
 	sessions := s.limits.MaxSessions

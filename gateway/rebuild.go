@@ -1,0 +1,280 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/note"
+	"github.com/scribegate/scribegate/transcription"
+)
+
+// Abort stops every session at once without finishing it, as a crash
+// would: notes stay recording and their stored audio is kept, so a
+// gateway started on the same store resumes or finishes them (Recover).
+// It is for tests and for a hard stop; Shutdown is the graceful way.
+func (s *Server) Abort() {
+	s.mu.Lock()
+	s.draining = true // no new sessions; drain stays open: nothing finishes
+	s.mu.Unlock()
+	s.cancel()
+	s.sessions.Wait()
+}
+
+// Recover takes over the sessions a stopped gateway left recording: each
+// waits for its client for what is left of the resume window after its
+// last stored utterance, and is finished from its stored audio when no
+// client returns. Call it once, before serving.
+//
+// Sessions another gateway sharing the store holds (a live lease) are
+// left to it; if there were any, Recover looks again once their leases
+// could have run out, in case that gateway has stopped.
+//
+// On a store several gateways share, it then looks again every
+// Limits.OrphanScan for sessions orphaned by an instance that died.
+func (s *Server) Recover(ctx context.Context) error {
+	if err := s.recover(ctx, true); err != nil {
+		return err
+	}
+	s.scanOrphans()
+	return nil
+}
+
+func (s *Server) recover(ctx context.Context, again bool) error {
+	held := 0
+	a := s.opts.Audio
+	rn, ok := s.opts.Notes.(recordingNotes)
+	if a == nil || !ok {
+		return nil
+	}
+	ids, err := a.ListAudio(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: recover sessions: %w", err)
+	}
+	for _, id := range ids {
+		n, err := rn.SessionNote(ctx, id)
+		if err != nil {
+			if errors.Is(err, review.ErrNotFound) {
+				continue
+			}
+			return fmt.Errorf("gateway: recover session %s: %w", id, err)
+		}
+		s.recs.rebuilding.Lock() // not rebuilt by a resume meanwhile
+		if n.State != review.StateRecording || s.lookup(id) != nil {
+			s.recs.rebuilding.Unlock()
+			continue
+		}
+		err = s.recoverOne(ctx, n)
+		s.recs.rebuilding.Unlock()
+		if heldElsewhere(err) {
+			held++
+		} else if err != nil {
+			return err
+		}
+	}
+	if held > 0 && again {
+		s.log.Info("sessions held by other gateways: looking again once their leases could have run out", "sessions", held, "after", s.limits.SessionLease)
+		time.AfterFunc(s.limits.SessionLease+time.Second, func() {
+			if s.base.Err() != nil || s.isDraining() {
+				return
+			}
+			if err := s.recover(s.base, false); err != nil {
+				s.log.Error("recover sessions", "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+// recoverOne takes over one session left recording: it claims its lease
+// (a *review.SessionHeldError while it is live in another gateway, whose
+// lease runs out if that one has stopped), and rebuilds it to wait for its
+// client for what is left of the resume window.
+func (s *Server) recoverOne(ctx context.Context, n *review.Note) error {
+	id := n.SessionID
+	if err := s.claim(ctx, id); err != nil {
+		if heldElsewhere(err) {
+			return err
+		}
+		return fmt.Errorf("gateway: recover session %s: %w", id, err)
+	}
+	if err := s.admit(clinicianKey{n.Clinic, n.Clinician}); err != nil {
+		// Over the limit: finish it now rather than hold it.
+		s.admitForce(clinicianKey{n.Clinic, n.Clinician})
+	}
+	wait := s.limits.ResumeWindow - time.Since(n.UpdatedAt)
+	if _, err := s.rebuild(ctx, n, max(wait, 0)); err != nil {
+		s.release(clinicianKey{n.Clinic, n.Clinician})
+		s.releaseLease(ctx, id)
+		s.log.Error("recover session", "session_id", id, "note_id", n.ID, "err", err)
+		return nil
+	}
+	s.log.Info("session recovered", "session_id", id, "note_id", n.ID, "wait", max(wait, 0))
+	return nil
+}
+
+func (s *Server) admitForce(clinician clinicianKey) {
+	s.recs.mu.Lock()
+	s.recs.total++
+	s.recs.perClinician[clinician]++
+	s.recs.mu.Unlock()
+}
+
+// rebuild makes a session from a recording note and its stored audio: the
+// transcript so far, and the audio after its transcribed offset given to a
+// new stream. The session then waits up to wait for a client (attach) and
+// is finished if none comes. The caller has admitted it.
+func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration) (*session, error) {
+	rec := n.Recording
+	if rec == nil || rec.SampleRate == 0 {
+		rec = &review.Recording{SampleRate: 16000}
+	}
+	audio, err := s.opts.Audio.ReadAudio(ctx, n.SessionID, 0)
+	if err != nil {
+		return nil, err
+	}
+	tpl, err := s.opts.Templates.Get(n.Template)
+	if err != nil {
+		tpl = s.opts.Templates.Default(n.Clinic, n.Clinician)
+	}
+	if !s.startSession() {
+		return nil, errors.New("gateway: shutting down")
+	}
+	ss := &session{
+		srv:    s,
+		id:     n.SessionID,
+		claims: Claims{Clinic: n.Clinic, Name: n.ClinicianName, Role: review.RoleClinician},
+		p: listenParams{sampleRate: rec.SampleRate, language: rec.Language, keyterms: rec.Keyterms, patient: n.Patient, encounter: n.Encounter,
+			template: tpl, connector: n.Connector, dg: deepgramOptions{fillerWords: rec.FillerWords, numerals: rec.Numerals, tags: n.Tags}},
+		out:     make(chan outFrame, 64),
+		hash:    sha256.New(),
+		created: n.CreatedAt,
+		started: time.Now(),
+		acked:   make(chan struct{}, 1),
+		moved:   make(chan struct{}),
+		note:    n,
+		tr:      transcript{lines: append([]note.Line(nil), n.Transcript...)},
+		rebuilt: true,
+	}
+	ss.claims.Subject = n.Clinician
+	ss.cw = newConnWriter(nil, n.SessionID, rec.SampleRate, s.limits.ResumeWindow)
+	// The transcript may cover audio beyond what was stored (acknowledged
+	// audio lags the stream): the client resends it, and accept stores it
+	// without giving it to the stream again.
+	through := rec.Transcribed
+	through -= through % 2
+	ss.streamFrom, ss.tr.savedThrough = through, rec.Transcribed
+	ss.baseTime = time.Duration(through/2) * time.Second / time.Duration(rec.SampleRate)
+	if len(n.Transcript) > 0 {
+		ss.baseIndex = n.Transcript[len(n.Transcript)-1].Index + 1
+	}
+	log := s.log.With(ss.attrs()...).With("note_id", n.ID)
+	stream, err := ss.newStream(log)
+	if err != nil {
+		s.sessions.Done()
+		return nil, err
+	}
+	ss.stream = stream
+	ss.attach = make(chan wsConn, 1)
+	ss.hash.Write(audio)
+	ss.received = int64(len(audio))
+	ss.heardThrough = ss.received
+	if tail := audio[min(through, int64(len(audio))):]; len(tail) > 0 {
+		if err := stream.Write(tail); err != nil {
+			stream.Close()
+			s.sessions.Done()
+			return nil, err
+		}
+		ss.fed.Store(int64(len(tail)))
+	}
+	ss.retryGaps(log, audio, rec.SampleRate)
+	ss.persist = ss.openLog(ss.received)
+	s.register(ss)
+	go ss.serveRebuilt(log, wait)
+	return ss, nil
+}
+
+// retryGaps gives a rebuilt session's stream the gaps in its transcript,
+// made by the gateway before the restart, for the late retries its own
+// gaps get: an engine outage that outlasted a gateway leaves no more of
+// the consultation marked inaudible than one that did not. audio is the
+// session's, as stored; the gaps' times are on the session's timeline,
+// the stream's start at baseTime.
+func (ss *session) retryGaps(log *slog.Logger, audio []byte, rate int) {
+	byteAt := func(d time.Duration, up bool) int64 {
+		num := int64(d) * int64(rate)
+		if up {
+			num += int64(time.Second) - 1
+		}
+		return 2 * (num / int64(time.Second))
+	}
+	for _, u := range ss.note.Transcript {
+		if !u.Gap {
+			continue
+		}
+		from, to := byteAt(u.Start, false), min(byteAt(u.End, true), int64(len(audio)))
+		if from >= to {
+			continue
+		}
+		gap := transcription.Result{Index: u.Index - ss.baseIndex, Start: u.Start - ss.baseTime, Duration: u.End - u.Start,
+			Gap: true, Transcript: transcription.Transcript{Text: u.Text}}
+		if err := ss.stream.RetryGap(audio[from:to], gap); err != nil {
+			log.Warn("gap of the last gateway not retried", "utterance", u.Index, "err", err)
+		}
+	}
+}
+
+// serveRebuilt runs a rebuilt session: it waits for its client, serves it
+// if it comes, and finishes the note either way.
+func (ss *session) serveRebuilt(log *slog.Logger, wait time.Duration) {
+	s := ss.srv
+	defer s.sessions.Done()
+	defer s.release(clinicianKey{ss.claims.Clinic, ss.claims.Subject})
+	s.metrics.sessionsActive.Inc()
+	defer s.metrics.sessionsActive.Dec()
+	ss.writerDone = make(chan struct{})
+	go ss.writer()
+	pumpDone := make(chan struct{})
+	go ss.pump(pumpDone)
+	ss.readEnds = make(chan readEnd)
+	ss.stopRead = make(chan struct{})
+
+	end := endReason{name: "recovered_unclaimed", code: websocket.CloseNormalClosure}
+	if ss.awaitResume(wait) {
+		ss.touch()
+		end = ss.loop(ss.readEnds)
+	} else if ss.isMoved() {
+		end = movedEnd
+	}
+	ss.end(log, end, pumpDone)
+}
+
+// rebuildFor returns the session of n, live in this gateway, or rebuilt
+// from the store under this gateway's lease to wait for its client.
+func (s *Server) rebuildFor(ctx context.Context, n *review.Note) (*session, error) {
+	s.recs.rebuilding.Lock()
+	defer s.recs.rebuilding.Unlock()
+	if ss := s.lookup(n.SessionID); ss != nil {
+		return ss, nil
+	}
+	if err := s.claim(ctx, n.SessionID); err != nil {
+		return nil, err
+	}
+	if err := s.admit(clinicianKey{n.Clinic, n.Clinician}); err != nil {
+		s.releaseLease(ctx, n.SessionID)
+		return nil, err
+	}
+	ss, err := s.rebuild(ctx, n, s.limits.ResumeWindow)
+	if err != nil {
+		s.release(clinicianKey{n.Clinic, n.Clinician})
+		s.releaseLease(ctx, n.SessionID)
+		return nil, err
+	}
+	return ss, nil
+}

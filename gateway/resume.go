@@ -1,0 +1,228 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/review"
+)
+
+// offer hands a resuming connection to its session, closing the
+// connection the session still holds (a client that reconnects knows the
+// old one is dead before the gateway does). It reports false when the
+// session is finishing or another connection is already waiting.
+//
+// The connection to close is the one held before c is handed over: a
+// session waiting for its client takes c at once, and looking after the
+// hand-over would find c itself and close it (the resumed client saw its
+// connection reset).
+func (s *Server) offer(ss *session, c wsConn, resend bool) bool {
+	s.recs.mu.Lock()
+	if ss.finishing {
+		s.recs.mu.Unlock()
+		return false
+	}
+	old := ss.curConn()
+	select {
+	case ss.attach <- c:
+		ss.resend = resend
+	default:
+		s.recs.mu.Unlock()
+		return false
+	}
+	s.recs.mu.Unlock()
+	if hook := s.afterOffer.Load(); hook != nil {
+		(*hook)(ss, c)
+	}
+	if old != nil && old != c {
+		// Taken over: told so with its own close code, which clients
+		// must not answer by reconnecting (the new connection has the
+		// session).
+		ss.takenOver.Store(true)
+		old.WriteClose(closeTakenOver, "session taken over by another connection")
+		old.Close()
+	}
+	return true
+}
+
+// closeTakenOver closes a connection whose session another connection
+// took over (resumed it while this one still held it). A client must not
+// reconnect on it: that would take the session back, and the two would
+// knock each other off for ever.
+const closeTakenOver = 4001
+
+// takeoverQuiet: once a session has been taken over, the connection it
+// holds must have been silent (no audio, no KeepAlive) this long before
+// another may take it over again. The first takeover is a client that
+// knows its old connection is dead before the gateway does; a second
+// one while the new connection streams is the old client coming back
+// (or a second client), refused (409 session_in_use) rather than let the
+// two knock each other off in turn. A half-dead connection goes quiet
+// at once.
+const takeoverQuiet = 2 * time.Second
+
+// CodeSessionInUse refuses a resume of a session whose connection is
+// still streaming.
+const CodeSessionInUse = "session_in_use"
+
+// busy reports whether the session's connection is live and streaming,
+// so that another connection may not take it over.
+func (ss *session) busy() bool {
+	return ss.takenOver.Load() && ss.curConn() != nil && ss.idleFor() < takeoverQuiet
+}
+
+func (ss *session) curConn() wsConn {
+	ss.connMu.Lock()
+	defer ss.connMu.Unlock()
+	return ss.conn
+}
+
+// awaitResume waits, after the client vanished, for it to come back
+// within the resume window. It reports whether a connection was attached.
+func (ss *session) awaitResume(window time.Duration) bool {
+	s := ss.srv
+	if window <= 0 || ss.srv.opts.Audio == nil {
+		return false
+	}
+	ss.connMu.Lock()
+	lost := ss.conn
+	ss.conn = nil
+	ss.connMu.Unlock()
+	if lost != nil {
+		// Its reader is done with it; left open, its descriptor would
+		// stay until the collector found it.
+		lost.Close()
+	}
+	s.log.Info("session waiting for its client", append(ss.attrs(), "window", window)...)
+	t := time.NewTimer(window)
+	defer t.Stop()
+	select {
+	case c := <-ss.attach:
+		ss.attachConn(c)
+		return true
+	case <-t.C:
+	case <-s.drain:
+	case <-s.base.Done():
+	case <-ss.moved:
+	}
+	return false
+}
+
+// attachConn makes c the session's connection: its first message is the
+// durable offset to resend from, then it is read like the first one.
+func (ss *session) attachConn(c wsConn) {
+	d := ss.persist.Durable()
+	ss.srv.recs.mu.Lock()
+	resend := ss.resend
+	ss.srv.recs.mu.Unlock()
+	ss.connMu.Lock()
+	ss.conn = c
+	ss.connMu.Unlock()
+	// A client of ours (resume=true) resends from the durable offset; a
+	// Deepgram client reconnecting by itself sends what comes next.
+	ss.connOff = d
+	if !resend {
+		ss.takeMu.Lock()
+		ss.connOff = ss.received
+		ss.takeMu.Unlock()
+	}
+	ss.out <- outFrame{attach: c, msg: ss.durableMsg(d)}
+	ss.readerDone = make(chan struct{})
+	ss.startReader(c, ss.readEnds, ss.stopRead, ss.readerDone)
+	ss.srv.metrics.sessionsTotal.WithLabelValues("resumed").Inc()
+	ss.srv.log.Info("session resumed", append(ss.attrs(), "durable_bytes", d)...)
+}
+
+// resume serves GET /v1/listen?session=<id>: the session, live in this
+// gateway or rebuilt from the store, takes the new connection. It reports
+// false, answering nothing, when the id names no session but is the
+// client's own choice for a new one (clientChosen): listen starts it.
+func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, viaProto bool, p listenParams) bool {
+	rn, ok := s.opts.Notes.(recordingNotes)
+	if s.opts.Audio == nil || !ok {
+		if p.clientChosen() {
+			return false
+		}
+		s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: CodeUnknownSession, Param: "session", Message: "this gateway keeps no sessions to resume"})
+		return true
+	}
+	unknown := &apiError{Status: http.StatusNotFound, Code: CodeUnknownSession, Param: "session", Message: "no open session has this id"}
+	check := func(clinic, clinician, patient, encounter string, rate int) error {
+		if clinic != claims.Clinic {
+			return unknown
+		}
+		if clinician != claims.Subject {
+			return &apiError{Status: http.StatusForbidden, Code: CodeForbidden, Param: "session", Message: "the session is another clinician's"}
+		}
+		if p.patient != patient || (p.encounter != "" && p.encounter != encounter) {
+			// Audio for one patient must never join another's note.
+			return &apiError{Status: http.StatusConflict, Code: CodeSessionMismatch, Param: "patient",
+				Message: "the session records another patient or encounter; resume it with the same patient (and encounter), or start a new session"}
+		}
+		if p.sampleRateSet && p.sampleRate != rate {
+			return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedSampleRate, Param: "sample_rate",
+				Message: fmt.Sprintf("the session's audio is at %d Hz; resume it at that rate", rate)}
+		}
+		return nil
+	}
+	ss := s.lookup(p.session)
+	if ss != nil {
+		if err := check(ss.claims.Clinic, ss.claims.Subject, ss.p.patient, ss.p.encounter, ss.p.sampleRate); err != nil {
+			s.writeError(w, r, err)
+			return true
+		}
+		if ss.busy() {
+			s.writeError(w, r, &apiError{Status: http.StatusConflict, Code: CodeSessionInUse, Param: "session",
+				Message: "the session is streaming on another connection; it can be resumed once that one stops"})
+			return true
+		}
+	} else {
+		n, err := rn.SessionNote(r.Context(), p.session)
+		if errors.Is(err, review.ErrNotFound) && p.clientChosen() {
+			return false
+		}
+		if errors.Is(err, review.ErrNotFound) || (err == nil && (n.State != review.StateRecording || n.SessionID != p.session)) {
+			s.writeError(w, r, unknown)
+			return true
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return true
+		}
+		rate := 16000
+		if n.Recording != nil && n.Recording.SampleRate > 0 {
+			rate = n.Recording.SampleRate
+		}
+		if err := check(n.Clinic, n.Clinician, n.Patient, n.Encounter, rate); err != nil {
+			s.writeError(w, r, err)
+			return true
+		}
+		if s.isDraining() {
+			s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
+			return true
+		}
+		if ss, err = s.rebuildFor(r.Context(), n); err != nil {
+			if heldElsewhere(err) {
+				w.Header().Set("Retry-After", "1")
+				err = &apiError{Status: http.StatusConflict, Code: CodeSessionElsewhere, Param: "session",
+					Message: "the session is live on another gateway instance; reconnect, and a load balancer may take you there"}
+			}
+			s.writeError(w, r, err)
+			return true
+		}
+	}
+	conn, err := s.upgrade(w, r, ss.id, viaProto)
+	if err != nil {
+		s.log.WarnContext(r.Context(), "websocket upgrade failed", "err", err)
+		return true
+	}
+	if !s.offer(ss, conn, p.resume) {
+		conn.WriteClose(websocket.CloseTryAgainLater, "session is finishing or busy")
+		conn.Close()
+	}
+	return true
+}
