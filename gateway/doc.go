@@ -10,6 +10,8 @@
 //	GET  /                           the web UI (package webui); assets under /app/
 //	GET  /v1/listen                  WebSocket: Deepgram-compatible live transcription (role clinician)
 //	GET  /v1/templates               the templates on offer and the caller's default
+//	GET  /v1/patients                patient lookup in the clinic's EHR: ?name= &birthdate= &identifier= (role clinician)
+//	/auth/…, /launch…                single sign-on and SMART EHR launch (Options.SignIn, package sso)
 //	GET  /v1/notes                   list notes: ?state=a,b (repeatable) &patient= &clinician= &since= &until= &cursor= &limit=
 //	GET  /v1/notes/counts            {"counts":{state:n}, "total":n} for the clinic (reviewer, admin)
 //	GET  /v1/notes/{id}              one note with transcript and draft; ETag "v<version>"; "lock" while one is held
@@ -30,6 +32,9 @@
 // browsers opening a WebSocket, the subprotocol pair "token", "<jwt>" (the
 // gateway then answers with the subprotocol "token"). Tokens need sub, exp,
 // clinic and role (clinician, reviewer or admin), and may carry name.
+// With Options.Sessions, a request with no token may instead be signed
+// in by the web UI's session cookie (package sso), whose changes carry
+// the session's CSRF token.
 //
 // # Errors
 //

@@ -23,9 +23,9 @@ type ErrorCode struct {
 func ErrorCodes() []ErrorCode {
 	return []ErrorCode{
 		{401, CodeUnauthorized, "no token"},
-		{401, CodeTokenExpired, "the token's exp has passed"},
+		{401, CodeTokenExpired, "the token's exp has passed, or the sign-in session's"},
 		{401, CodeInvalidToken, "bad signature, issuer, audience, or missing sub/clinic/role"},
-		{403, CodeForbidden, "the role may not do this; on `/v1/listen`, `session=` names another clinician's session"},
+		{403, CodeForbidden, "the role may not do this; on `/v1/listen`, `session=` names another clinician's session; signed in by cookie, a change without `X-CSRF-Token` or from another origin, or a WebSocket from another origin"},
 		{404, CodeNotFound, "no such route"},
 		{404, CodeNoteNotFound, "no such note, or another clinic's (not distinguished)"},
 		{404, CodeUnknownSession, "`session=` names no session this clinic is recording"},
@@ -53,6 +53,8 @@ func ErrorCodes() []ErrorCode {
 		{400, CodeUnknownTemplate, "`template` names no template"},
 		{400, CodeUnknownConnector, "`connector` names no connector routed to the caller's clinic"},
 		{503, CodeTooManySessions, "the gateway holds `streaming.max_sessions` sessions"},
+		{501, CodeLookupUnavailable, "`GET /v1/patients`: the clinic's connector cannot search its EHR for patients"},
+		{502, CodeEHRUnavailable, "`GET /v1/patients`: the EHR did not answer the search"},
 		{503, CodeShuttingDown, "the gateway is draining; reconnect elsewhere"},
 		{503, CodeStoreUnavailable, "the store takes no writes for now (Redis failing over or unreachable, or `store.redis_replicas` not confirming in time); `Retry-After: 1`. An approval answered so may have been applied: repeat it (a `409 invalid_state` showing `approved` means it was)"},
 		{500, CodeInternal, "anything else (details only in the log)"},

@@ -371,6 +371,7 @@ func New(opts Options) (*Server, error) {
 	s.queueRoutes(mux)
 	mux.HandleFunc("GET /v1/templates", s.listTemplates)
 	mux.HandleFunc("GET /v1/metrics/rollout", s.rollout)
+	mux.HandleFunc("GET /v1/patients", s.searchPatients)
 	// The clinicians' web UI: its page at / and its assets under /app/.
 	// It holds no data; every call it makes goes through /v1 with a token.
 	ui := webui.Handler(opts.FrameAncestors...)

@@ -463,6 +463,21 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType str
 			continue
 		}
 		param, modifier, _ := strings.Cut(name, ":")
+		if match, ok := patientParams[param]; ok && resourceType == "Patient" {
+			if modifier != "" {
+				writeOutcome(w, http.StatusBadRequest, "not-supported", "fhirtest: modifier :"+modifier+" is not supported on "+param)
+				return
+			}
+			candidates = slices.DeleteFunc(candidates, func(st *stored) bool {
+				for _, v := range vals {
+					if !slices.ContainsFunc(strings.Split(v, ","), func(v string) bool { return match(st.doc, v) }) {
+						return true
+					}
+				}
+				return false
+			})
+			continue
+		}
 		if paths, ok := tokenParam(resourceType, param); ok {
 			if modifier != "" {
 				writeOutcome(w, http.StatusBadRequest, "not-supported", "fhirtest: modifier :"+modifier+" is not supported on token parameter "+param)
@@ -546,6 +561,45 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, resourceType str
 		b.Link = append(b.Link, link{"next", base + "?" + next.Encode()})
 	}
 	writeJSON(w, http.StatusOK, b)
+}
+
+// patientParams are the Patient search parameters a patient lookup uses
+// (https://hl7.org/fhir/R4/patient.html#search): name, a string parameter
+// (case-insensitive, accents kept, matching the start of any part of any
+// name: text, family, given, prefix, suffix), and birthdate, a date
+// parameter (here the day only, without prefixes).
+var patientParams = map[string]func(doc map[string]any, v string) bool{
+	"name": func(doc map[string]any, v string) bool {
+		v = strings.ToLower(v)
+		names, _ := doc["name"].([]any)
+		for _, n := range names {
+			m, _ := n.(map[string]any)
+			var parts []string
+			for _, k := range []string{"text", "family"} {
+				if s, ok := m[k].(string); ok {
+					parts = append(parts, s)
+				}
+			}
+			for _, k := range []string{"given", "prefix", "suffix"} {
+				l, _ := m[k].([]any)
+				for _, x := range l {
+					if s, ok := x.(string); ok {
+						parts = append(parts, s)
+					}
+				}
+			}
+			for _, p := range parts {
+				if strings.HasPrefix(strings.ToLower(p), v) {
+					return true
+				}
+			}
+		}
+		return false
+	},
+	"birthdate": func(doc map[string]any, v string) bool {
+		b, _ := doc["birthDate"].(string)
+		return b != "" && b == v
+	},
 }
 
 // pageParam carries the offset of a page in the server's next links. It is

@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/scribegate/scribegate/connectors/fhir"
+	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/gateway/sso"
 	"github.com/scribegate/scribegate/gateway/sso/ssotest"
@@ -302,5 +304,74 @@ func TestEHRLaunch(t *testing.T) {
 	if dr.ResourceType != "DocumentReference" || dr.Subject.Reference != "Patient/pat-77" || len(dr.Context.Encounter) != 1 ||
 		dr.Context.Encounter[0].Reference != "Encounter/enc-5" {
 		t.Errorf("the filed DocumentReference names subject %+v and encounter %+v; want Patient/pat-77 and Encounter/enc-5", dr.Subject, dr.Context.Encounter)
+	}
+}
+
+// TestPatientLookup: with no launch, the clinician finds the patient in
+// the clinic's EHR (a FHIR Patient search through its connector), picks
+// them, confirms, and the note carries the patient as the EHR holds them.
+func TestPatientLookup(t *testing.T) {
+	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := fhirtest.NewServer(t)
+	var ids []string
+	for _, p := range []string{
+		`{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"MRN-1001"}],"name":[{"use":"official","family":"Thompson","given":["Joan"]}],"birthDate":"1961-07-30","gender":"female"}`,
+		`{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"MRN-1002"}],"name":[{"family":"Thompson","given":["Mark"]}],"birthDate":"1990-01-02","gender":"male"}`,
+	} {
+		id, err := srv.Seed([]byte(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	ehr, err := fhir.New(fhir.Settings{BaseURL: srv.URL}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The clinic's connector files to a folder and searches the EHR.
+	e := newEnvWith(t, func(_ string, o *gateway.Options) { o.Connector = func(string) any { return ehr } })
+	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
+	ctx := browser(t, fakeMicrophone(wav)...)
+	var found []string
+	var name, born string
+	if err := chromedp.Run(ctx,
+		signIn(e.url, tok, ""),
+		chromedp.WaitVisible("#lookup", chromedp.ByID),
+		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
+		chromedp.Click("#lookup summary", chromedp.ByQuery),
+		chromedp.SendKeys("#find-name", "thom", chromedp.ByID),
+		chromedp.Click("#find", chromedp.ByID),
+		chromedp.WaitVisible("#find-results button[data-patient]", chromedp.ByQuery),
+		chromedp.Evaluate(`[...document.querySelectorAll('#find-results li')].map((li) => li.textContent)`, &found),
+		chromedp.Click(`#find-results button[data-patient="`+ids[0]+`"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#launch-patient", chromedp.ByID),
+		chromedp.Text("#launch-name", &name, chromedp.ByID),
+		chromedp.Text("#launch-born", &born, chromedp.ByID),
+		chromedp.Click("#start", chromedp.ByID),
+		waitJS(`document.getElementById('rec-errors').textContent.includes('Confirm')`),
+		chromedp.Click("#confirm-patient", chromedp.ByID),
+		chromedp.Click("#start", chromedp.ByID),
+		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 1`),
+		chromedp.Click("#stop", chromedp.ByID),
+		chromedp.WaitVisible("#open-note", chromedp.ByID),
+	); err != nil {
+		t.Fatalf("lookup and record: %v\npage: %s", err, pageText(ctx))
+	}
+	if len(found) != 2 || !strings.Contains(found[0]+found[1], "MRN-1001") || !strings.Contains(found[0]+found[1], "Mark Thompson") {
+		t.Errorf("the lookup listed %q, want both Thompsons with their MRNs", found)
+	}
+	if name != "Joan Thompson" || !strings.Contains(born, "1961-07-30") {
+		t.Errorf("the recorder shows %q, %q; want Joan Thompson born 1961-07-30", name, born)
+	}
+	page, err := e.svc.List(context.Background(), review.Actor{Subject: "prac-1", Clinic: "clinic-a", Role: review.RoleClinician}, review.Query{})
+	if err != nil || len(page.Notes) != 1 {
+		t.Fatalf("%d notes (%v)", len(page.Notes), err)
+	}
+	n := page.Notes[0]
+	if n.Patient != ids[0] || n.PatientName != "Joan Thompson" || n.PatientBirthDate != "1961-07-30" || n.PatientSex != "female" {
+		t.Errorf("note of patient %q (%q, %q, %q), want %s as the EHR holds her", n.Patient, n.PatientName, n.PatientBirthDate, n.PatientSex, ids[0])
 	}
 }

@@ -137,6 +137,8 @@ const plain = {
   transcription_failed: 'Some audio could not be transcribed; the gaps are marked in the transcript.',
   draft_failed: 'The draft could not be written; the note was queued with empty sections for you to write.',
   session_failed: 'The note could not be saved. The recording may need to be repeated.',
+  lookup_unavailable: 'Your clinic\'s EHR cannot be searched from here. Enter the patient id.',
+  ehr_unavailable: 'The EHR did not answer. Try again, or enter the patient id.',
   network: 'The gateway could not be reached. Check the connection and try again.',
   unacknowledged_flags: 'Tick "checked" beside every support-check flag of this version before approving it.',
   internal: 'The gateway had an unexpected problem. Try again; if it keeps happening, tell your administrator.',

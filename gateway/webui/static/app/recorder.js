@@ -59,31 +59,80 @@ export function recorderView(main, user) {
   const ready = h('div', { id: 'note-ready' });
   const level = h('meter', { id: 'level', min: 0, max: 1, value: 0, 'aria-label': 'Microphone level' });
 
-  // Launched from the EHR: the patient and encounter as the EHR holds
-  // them, fixed, and recording waits until the clinician confirms them.
+  // The patient as the EHR holds them, from a launch or a lookup: shown
+  // fixed, and recording waits until the clinician confirms them.
   const launch = (ssoInfo() && ssoInfo().launch) || null;
   const confirm = h('input', { type: 'checkbox', id: 'confirm-patient' });
-  let launchPanel = null;
-  if (launch) {
-    patient.value = launch.patient;
-    encounter.value = launch.encounter || '';
-    patientName.value = launch.name || '';
-    birthDate.value = launch.birth_date || '';
-    sex.value = launch.sex || '';
-    for (const el of [patient, encounter, patientName, birthDate]) el.readOnly = true;
+  const patientPanel = h('div', { id: 'patient-panel' });
+  let chosen = null;
+  function choose(p, from) {
+    chosen = p;
+    confirm.checked = false;
+    patient.value = p.patient;
+    encounter.value = p.encounter || '';
+    patientName.value = p.name || '';
+    birthDate.value = p.birth_date || '';
+    sex.value = p.sex || '';
+    for (const el of [patient, patientName, birthDate]) el.readOnly = true;
+    encounter.readOnly = !!launch;
     sex.disabled = true;
-    const born = launch.birth_date ? `Born ${launch.birth_date}` : 'Birth date not recorded';
-    launchPanel = h('div', { class: 'launch', id: 'launch-patient', role: 'group', 'aria-labelledby': 'launch-h' },
-      h('h2', { id: 'launch-h' }, `Patient from ${launch.ehr}`),
-      h('p', { class: 'launch-name', id: 'launch-name' }, launch.name || launch.patient),
-      h('p', { id: 'launch-born' }, born, launch.sex ? ` · ${launch.sex}` : ''),
-      launch.encounter ? h('p', { id: 'launch-encounter' }, `Encounter: ${launch.encounter_label || launch.encounter}`) : null,
-      h('label', { class: 'confirm' }, confirm, ' This is the patient I am seeing'));
+    const born = p.birth_date ? `Born ${p.birth_date}` : 'Birth date not recorded';
+    fill(patientPanel, h('div', { class: 'launch', id: 'launch-patient', role: 'group', 'aria-labelledby': 'launch-h' },
+      h('h2', { id: 'launch-h' }, from),
+      h('p', { class: 'launch-name', id: 'launch-name' }, p.name || p.patient),
+      h('p', { id: 'launch-born' }, born, p.sex ? ` · ${p.sex}` : ''),
+      p.encounter ? h('p', { id: 'launch-encounter' }, `Encounter: ${p.encounter_label || p.encounter}`) : null,
+      h('label', { class: 'confirm' }, confirm, ' This is the patient I am seeing')));
+  }
+  if (launch) choose(launch, `Patient from ${launch.ehr}`);
+
+  // Lookup: no launch named the patient, so find them in the clinic's EHR.
+  const findName = h('input', { id: 'find-name', autocomplete: 'off', spellcheck: 'false' });
+  const findBirth = h('input', { id: 'find-birth', type: 'date' });
+  const findID = h('input', { id: 'find-id', autocomplete: 'off', spellcheck: 'false' });
+  const findResults = h('ul', { class: 'find-results', id: 'find-results', 'aria-live': 'polite' });
+  const lookup = launch ? null : h('details', { class: 'lookup', id: 'lookup' },
+    h('summary', {}, 'Find the patient in the EHR'),
+    h('div', { class: 'fields' },
+      h('div', { class: 'field' }, h('label', { for: 'find-name' }, 'Name'), findName),
+      h('div', { class: 'field' }, h('label', { for: 'find-birth' }, 'Date of birth'), findBirth),
+      h('div', { class: 'field' }, h('label', { for: 'find-id' }, 'MRN or identifier'), findID)),
+    h('div', { class: 'actions' }, h('button', { type: 'button', id: 'find', onclick: find }, 'Search')),
+    findResults);
+
+  async function find() {
+    const q = new URLSearchParams();
+    if (findName.value.trim()) q.set('name', findName.value.trim());
+    if (findBirth.value) q.set('birthdate', findBirth.value);
+    if (findID.value.trim()) q.set('identifier', findID.value.trim());
+    if (![...q.keys()].length) {
+      fill(findResults, h('li', { class: 'muted' }, 'Enter a name, date of birth or identifier.'));
+      return;
+    }
+    fill(findResults, h('li', { class: 'muted' }, 'Searching…'));
+    try {
+      const body = await api('GET', `/v1/patients?${q}`);
+      if (!body.patients.length) {
+        fill(findResults, h('li', { class: 'muted' }, 'No patient matches.'));
+        return;
+      }
+      fill(findResults, body.patients.map((p) => h('li', {},
+        h('button', { type: 'button', class: 'link', 'data-patient': p.id, onclick: () => {
+          choose({ patient: p.id, name: p.name, birth_date: p.birth_date, sex: p.sex }, 'Patient from the EHR');
+          fill(findResults);
+          lookup.open = false;
+          confirm.focus();
+        } }, p.name || p.id),
+        ` · ${p.birth_date || 'birth date not recorded'}`, p.identifiers && p.identifiers.length ? ` · ${p.identifiers.join(', ')}` : '')));
+    } catch (e) {
+      fill(findResults, h('li', { class: 'error' }, plainWords(e.code, e.message)));
+    }
   }
 
   const form = h('form', { class: 'card', onsubmit: start },
     h('h1', {}, 'Record a consultation'),
-    launchPanel,
+    lookup,
+    patientPanel,
     h('div', { class: 'fields' },
       h('div', { class: 'field' }, h('label', { for: 'patient' }, 'Patient id'), patient),
       h('div', { class: 'field' }, h('label', { for: 'encounter' }, 'Encounter id ', h('span', { class: 'muted' }, '(optional)')), encounter),
@@ -142,7 +191,7 @@ export function recorderView(main, user) {
     pauseBtn.disabled = !on;
     stopBtn.disabled = !on;
     for (const el of [patient, encounter, patientName, birthDate, sex, template, confirm]) el.disabled = on;
-    if (launch) sex.disabled = true;
+    if (chosen) sex.disabled = true;
   }
 
   async function start(ev) {
@@ -152,7 +201,7 @@ export function recorderView(main, user) {
       patient.focus();
       return;
     }
-    if (launch && !confirm.checked) {
+    if (chosen && !confirm.checked) {
       showError('Confirm that this is the patient you are seeing before recording.');
       confirm.focus();
       return;

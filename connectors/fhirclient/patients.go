@@ -1,0 +1,107 @@
+package fhirclient
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
+)
+
+// maxMatches bounds a lookup's answer: a clinician picks from a screen,
+// not a register, and a wider search is refined rather than paged.
+const maxMatches = 20
+
+// SearchPatients finds patients by name, birth date and identifier
+// (Patient?name=&birthdate=&identifier=, ANDed), first page only, for a
+// connector's patient lookup. With a patientSystem (a connector filing
+// notes by identifier), a match's id is its identifier in that system,
+// and patients without one are left out.
+func (c *Client) SearchPatients(ctx context.Context, patientSystem string, q connectors.PatientQuery) ([]connectors.PatientMatch, error) {
+	v := url.Values{"_count": {fmt.Sprint(maxMatches)}}
+	if q.Name != "" {
+		v.Set("name", q.Name)
+	}
+	if q.BirthDate != "" {
+		v.Set("birthdate", q.BirthDate)
+	}
+	if q.Identifier != "" {
+		v.Set("identifier", q.Identifier)
+	}
+	if len(v) == 1 {
+		return nil, fmt.Errorf("fhirclient: patient search needs a name, birth date or identifier")
+	}
+	resp, err := c.Do(ctx, http.MethodGet, "Patient", v, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	b, err := fhirdoc.DecodeBundle(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("fhirclient: patient search: %w", err)
+	}
+	var out []connectors.PatientMatch
+	for _, e := range b.Entry {
+		if e.Search.Mode != "" && e.Search.Mode != "match" {
+			continue
+		}
+		var p patient
+		if json.Unmarshal(e.Resource, &p) != nil || p.ResourceType != "Patient" {
+			continue
+		}
+		m := connectors.PatientMatch{ID: p.ID, Name: p.name(), BirthDate: p.BirthDate, Sex: p.Gender}
+		if sys := patientSystem; sys != "" {
+			m.ID = ""
+			for _, id := range p.Identifier {
+				if id.System == sys {
+					m.ID = id.Value
+				}
+			}
+			if m.ID == "" {
+				continue
+			}
+		}
+		for _, id := range p.Identifier {
+			m.Identifiers = append(m.Identifiers, strings.TrimPrefix(id.System+"|"+id.Value, "|"))
+		}
+		out = append(out, m)
+		if len(out) == maxMatches {
+			break
+		}
+	}
+	return out, nil
+}
+
+// patient is the part of a FHIR Patient a lookup shows.
+type patient struct {
+	ResourceType string               `json:"resourceType"`
+	ID           string               `json:"id"`
+	Identifier   []fhirdoc.Identifier `json:"identifier"`
+	Name         []humanName          `json:"name"`
+	BirthDate    string               `json:"birthDate"`
+	Gender       string               `json:"gender"`
+}
+
+type humanName struct {
+	Use    string   `json:"use"`
+	Text   string   `json:"text"`
+	Family string   `json:"family"`
+	Given  []string `json:"given"`
+}
+
+// name is the official name (else the first) as one line.
+func (p patient) name() string {
+	if len(p.Name) == 0 {
+		return ""
+	}
+	i := max(0, slices.IndexFunc(p.Name, func(n humanName) bool { return n.Use == "official" }))
+	n := p.Name[i]
+	if n.Text != "" {
+		return n.Text
+	}
+	return strings.TrimSpace(strings.Join(append(slices.Clone(n.Given), n.Family), " "))
+}

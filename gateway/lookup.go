@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/review"
+)
+
+// Patient lookup codes.
+const (
+	// CodeLookupUnavailable: the clinic's connector cannot search its EHR
+	// for patients (a file drop, a webhook, HL7 v2).
+	CodeLookupUnavailable = "lookup_unavailable"
+	// CodeEHRUnavailable: the EHR did not answer a lookup.
+	CodeEHRUnavailable = "ehr_unavailable"
+)
+
+// PatientSearcher is a connector that can find patients in its EHR, for
+// the recorder's lookup when no EHR launch named the patient.
+type PatientSearcher interface {
+	SearchPatients(ctx context.Context, q connectors.PatientQuery) ([]connectors.PatientMatch, error)
+}
+
+// searchPatients answers GET /v1/patients?name=&birthdate=&identifier=:
+// the patients of the caller's clinic's EHR that match, as the EHR holds
+// them, for the clinician to pick and confirm before recording.
+func (s *Server) searchPatients(w http.ResponseWriter, r *http.Request) {
+	c, _, err := s.authenticate(r, review.RoleClinician)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	pq := connectors.PatientQuery{Name: q.Get("name"), BirthDate: q.Get("birthdate"), Identifier: q.Get("identifier")}
+	if pq.BirthDate != "" {
+		if _, err := time.Parse(time.DateOnly, pq.BirthDate); err != nil {
+			s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery, Param: "birthdate", Message: "birthdate must be YYYY-MM-DD"})
+			return
+		}
+	}
+	if pq == (connectors.PatientQuery{}) || len(pq.Name)+len(pq.Identifier) > 200 {
+		s.writeError(w, r, errorf(http.StatusBadRequest, CodeInvalidQuery, "give a name, birthdate or identifier (at most 200 bytes)"))
+		return
+	}
+	var searcher PatientSearcher
+	if s.opts.Connector != nil {
+		searcher, _ = s.opts.Connector(s.routedConnector(c.Clinic)).(PatientSearcher)
+	}
+	if searcher == nil {
+		s.writeError(w, r, errorf(http.StatusNotImplemented, CodeLookupUnavailable, "your clinic's EHR connector cannot search for patients; enter the patient id"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	found, err := searcher.SearchPatients(ctx, pq)
+	if err != nil {
+		// connectors.PushError logs the EHR's status and cause, never
+		// its words, which may name patients.
+		s.log.Warn("patient lookup failed", "clinic", c.Clinic, "err", err)
+		s.writeError(w, r, errorf(http.StatusBadGateway, CodeEHRUnavailable, "the EHR did not answer the search; try again"))
+		return
+	}
+	if found == nil {
+		found = []connectors.PatientMatch{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"patients": found})
+}

@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/review"
+)
+
+// searcher is a connector's patient search, answering from a list.
+type searcher struct {
+	got []connectors.PatientQuery
+	err error
+}
+
+func (s *searcher) SearchPatients(_ context.Context, q connectors.PatientQuery) ([]connectors.PatientMatch, error) {
+	s.got = append(s.got, q)
+	if s.err != nil {
+		return nil, s.err
+	}
+	return []connectors.PatientMatch{{ID: "p1", Name: "Joan Thompson", BirthDate: "1961-07-30"}}, nil
+}
+
+func TestPatientLookup(t *testing.T) {
+	s := &searcher{}
+	e := newEnv(t, func(o *Options) {
+		o.ConnectorFor = func(clinic string) string { return map[string]string{"c2": "athena"}[clinic] }
+		o.Connector = func(name string) any {
+			if name == "epic-main" {
+				return s
+			}
+			return nil
+		}
+	})
+	clin := token(t, "dr-a", "c1", review.RoleClinician)
+	var out struct {
+		Patients []connectors.PatientMatch
+	}
+	var eb errResp
+	if resp := e.do("GET", "/v1/patients?name=thom&birthdate=1961-07-30", clin, nil, &out); resp.StatusCode != http.StatusOK || len(out.Patients) != 1 || out.Patients[0].ID != "p1" {
+		t.Fatalf("lookup: %d %+v", resp.StatusCode, out)
+	}
+	if len(s.got) != 1 || s.got[0] != (connectors.PatientQuery{Name: "thom", BirthDate: "1961-07-30"}) {
+		t.Errorf("the connector was asked %+v", s.got)
+	}
+	for _, tc := range []struct {
+		name, path, tok string
+		status          int
+		code            string
+	}{
+		{"no terms", "/v1/patients", clin, 400, CodeInvalidQuery},
+		{"bad birth date", "/v1/patients?birthdate=30/07/1961", clin, 400, CodeInvalidQuery},
+		{"reviewer", "/v1/patients?name=x", token(t, "rev", "c1", review.RoleReviewer), 403, CodeForbidden},
+		{"connector cannot search", "/v1/patients?name=x", token(t, "dr-b", "c2", review.RoleClinician), 501, CodeLookupUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eb = errResp{}
+			wantError(t, e.do("GET", tc.path, tc.tok, nil, &eb), eb, tc.status, tc.code)
+		})
+	}
+	s.err = &connectors.PushError{StatusCode: 503, Message: "down", Err: errors.New("HTTP 503")}
+	eb = errResp{}
+	wantError(t, e.do("GET", "/v1/patients?name=x", clin, nil, &eb), eb, http.StatusBadGateway, CodeEHRUnavailable)
+}
