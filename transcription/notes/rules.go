@@ -321,7 +321,7 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 		}
 		question = ""
 		body := dropRepeatedPhrases(stripFillers(dropAsides(lower)))
-		if !substantive(body) {
+		if !substantive(body) || examInstruction.MatchString(body) {
 			continue
 		}
 		sa.kept, sa.body = true, body
@@ -509,11 +509,15 @@ var (
 	questionLead = regexp.MustCompile(`^(and |so |okay |ok |um |uh |now |alright )*(do|did|does|have|has|had|are|is|was|were|will|would|could|can|any|how|what|what's|whats|when|where|why|which|who|tell me|describe)\b`)
 	// embeddedQuestion finds a question inside unpunctuated speech.
 	embeddedQuestion = regexp.MustCompile(`\b(do you|are you|does it|does that|did you|have you|can you|could you|is that|is it|were you|how about|what about)\b`)
-	chitChat         = regexp.MustCompile(`\b(nice to (meet|see)|good to see|how are you|how's it going|how have you been|thank you|thanks|bye|goodbye|have a (good|great|nice)|dax|any (other )?questions|show me|hop up|(do|take) a (quick )?(look|exam|physical exam)|take a look|look at (your|some of your|the)|talk (a little bit )?about (your|my) (assessment|plan)|go over (a little bit about )?(my|your) (assessment|plan)|take care|see you (later|soon)|sounds good|no problem|of course|excuse me|sorry)\b`)
+	chitChat         = regexp.MustCompile(`\b(nice to (meet|see)|good to see|how are you|how's it going|how have you been|thank you|thanks|bye|goodbye|have a (good|great|nice)|dax|any (other )?questions|show me|hop up|(do|take) a (quick |focused |brief )?(look|exam|physical exam)|take a look|look at (your|some of your|the)|talk (a little( bit)? )?about (your|my|the)|go over (a little bit about )?(my|your) (assessment|plan)|take care|see you (later|soon)|sounds good|no problem|of course|excuse me|sorry)\b`)
 	// chiefComplaint finds the reason for the visit in a clinician's
 	// dictation or summary ("… who presents today for follow-up of …").
 	chiefComplaint = regexp.MustCompile(`\b(?:presents?|presenting|is here|are here|here today|coming in|came in|referred(?: by [a-z ]+?)?)(?: today| to (?:the )?clinic(?: today)?| to see me)? (?:for|with) (?:an? |the |his |her |their |your )?(?:evaluation of (?:an? |his |her |their )?)?([a-z][a-z0-9 /-]{2,60}?)(?:[.,;]|$| and | who | which | that )`)
 )
+
+// examInstruction is the clinician asking for a movement during the
+// examination ("I want you to raise your hand"), not a plan.
+var examInstruction = regexp.MustCompile(`\b(i want you to|i'd like you to|i need you to|go ahead and|can you|could you)( just)? (raise|bend|push|pull|lift|squeeze|move|lie|lay|sit|stand|walk|look|turn|breathe|take a deep|straighten|flex|extend|make a fist|touch|point|open|close|cough)\b`)
 
 // clauseMarkers start a new clause in unpunctuated speech ("… that's
 // good so let's talk about …").
@@ -581,8 +585,11 @@ func questionStart(fs []string) bool {
 	return embeddedQuestionPairs[pair]
 }
 
+// embeddedQuestionPairs are the word pairs that start a question inside a
+// run of speech.
 var embeddedQuestionPairs = setOfLines(`do you|are you|does it|does that|did you|have you|can you|could you|were you|how about|what about|how does|how do|how is|how are|how long|what do|what does|is that`)
 
+// setOfLines is setOf for entries of more than one word, split at "|".
 func setOfLines(s string) map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Split(s, "|") {

@@ -210,6 +210,9 @@ func TestRuleDrafterSentences(t *testing.T) {
 		{"clinician", "i want you to follow up with me in two weeks .", "plan", "The patient should follow up with the clinician in 2 weeks."},
 		{"clinician", "we will we will send a covid test", "plan", "Will send a covid test."},
 		{"clinician", "on my exam i don't see any swelling in your ankle .", "objective", "Examination does not show any swelling in the ankle."},
+		{"clinician", "i want you to raise your hand by bending at the wrist .", "", ""},
+		{"clinician", "you have limited range of motion of the left shoulder and how does that feel", "objective", "The patient has limited range of motion of the left shoulder."},
+		{"patient", "no numbness or tingling in my hands", "subjective", "The patient denies numbness or tingling in their hands."},
 		{"patient", "hi , nice to see you .", "", ""},
 		{"patient", "mm-hmm .", "", ""},
 	}

@@ -297,9 +297,11 @@ func lastRune(s string) rune {
 	return r
 }
 
-// Person conversion. Patient speech becomes third person about "the
-// patient"; clinician speech keeps the clinician's "I" and "we" (the note is
-// theirs) but "you" becomes the patient.
+// Person conversion. Patient speech, and the clinician's "you", become the
+// third person about the patient, written as placeholders (xsubj, xposs …)
+// that the draft settles to "he", "she" or "the patient" (pronouns.go); the
+// clinician's "I" and "we" become note style ("will order …") or "the
+// clinician" and "the care team".
 type rewrite struct {
 	re   *regexp.Regexp
 	repl string
