@@ -1,0 +1,451 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/transcription"
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+func TestListenStreamsDraftsAndQueues(t *testing.T) {
+	e := newEnv(t, nil)
+	c, resp, err := e.dial("encoding=linear16&sample_rate=16000&channels=1&patient=p-1&encounter=enc-9&utterance_end_ms=1000&vad_events=true&interim_results=false&endpointing=300", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := resp.Header.Get("Sec-WebSocket-Protocol"); p != "" {
+		t.Errorf("subprotocol %q chosen for a header-authenticated client", p)
+	}
+	audio := tones(16000, 300, 500, 700)
+	sendAudio(t, c, audio, 1600)
+	sendText(t, c, `{"type":"KeepAlive"}`)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseNormalClosure {
+		t.Errorf("close code %d, want 1000", code)
+	}
+	want := []string{tonePhrases[0].phrase, tonePhrases[1].phrase, tonePhrases[2].phrase}
+	if got := transcripts(msgs); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("transcripts %q, want %q", got, want)
+	}
+	for _, m := range byType(msgs, "Results") {
+		if !m.IsFinal || fmt.Sprint(m.ChannelIndex) != "[0 1]" || !bytes.Contains(m.Metadata, []byte(`"request_id"`)) {
+			t.Errorf("Results not in Deepgram's shape: %+v", m)
+		}
+		if alt := m.Channel.Alternatives[0]; alt.Transcript != "" && (len(alt.Words) != len(strings.Fields(alt.Transcript)) ||
+			alt.Words[0].PunctuatedWord != strings.Fields(alt.Transcript)[0] || alt.Words[0].Word != strings.ToLower(alt.Words[0].PunctuatedWord) ||
+			strings.HasSuffix(alt.Words[len(alt.Words)-1].Word, ".")) {
+			t.Errorf("words %+v", alt.Words)
+		}
+	}
+	if n := len(byType(msgs, "SpeechStarted")); n < 3 {
+		t.Errorf("%d SpeechStarted with vad_events=true, want 3", n)
+	}
+	if n := len(byType(msgs, "UtteranceEnd")); n == 0 {
+		t.Errorf("no UtteranceEnd with utterance_end_ms set")
+	}
+	// The session ends NoteDraft, NoteReady, Metadata.
+	if len(msgs) < 3 {
+		t.Fatalf("only %d messages", len(msgs))
+	}
+	tail := msgs[len(msgs)-3:]
+	if tail[0].Type != "NoteDraft" || tail[1].Type != "NoteReady" || tail[2].Type != "Metadata" {
+		t.Fatalf("session ended with %s, %s, %s", tail[0].Type, tail[1].Type, tail[2].Type)
+	}
+	ready, meta := tail[1], tail[2]
+	if ready.ReviewURL != "/v1/notes/"+ready.NoteID || ready.State != "pending_review" {
+		t.Errorf("NoteReady %+v", ready)
+	}
+	sum := sha256.Sum256(audio)
+	if meta.SHA256 != hex.EncodeToString(sum[:]) || meta.Channels != 1 || meta.RequestID == "" {
+		t.Errorf("Metadata %+v", meta)
+	}
+	if wantDur := float64(len(audio)/2) / 16000; math.Abs(meta.Duration-wantDur) > 0.001 {
+		t.Errorf("Metadata duration %v, want %v", meta.Duration, wantDur)
+	}
+	if len(tail[0].Draft.Sections) == 0 || tail[0].Draft.Drafter == "" {
+		t.Errorf("NoteDraft has no draft: %+v", tail[0].Draft)
+	}
+
+	// The note waits for review with the transcript and the draft.
+	var n review.Note
+	resp = e.do("GET", ready.ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET note: %d", resp.StatusCode)
+	}
+	if n.State != review.StatePendingReview || n.Patient != "p-1" || n.Encounter != "enc-9" || n.Connector != "epic-main" ||
+		n.Template != notes.TemplateSOAP || n.Clinician != "dr-a" || n.SessionID != meta.RequestID || len(n.Transcript) != 3 {
+		t.Errorf("note %+v", n)
+	}
+	if got := resp.Header.Get("ETag"); got != fmt.Sprintf(`"v%d"`, n.Version) || n.Version != ready.Version {
+		t.Errorf("ETag %q for version %d (NoteReady said %d)", got, n.Version, ready.Version)
+	}
+	if n.Transcript[1].Text != tonePhrases[1].phrase {
+		t.Errorf("stored transcript %+v", n.Transcript)
+	}
+}
+
+func TestListenFinalizeFlushes(t *testing.T) {
+	e := newEnv(t, nil)
+	c, _, err := e.dial("patient=p-1&endpointing=false", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, tones(16000, 500), 3200)
+	sendText(t, c, `{"type":"Finalize"}`)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, _ := readAll(t, c)
+	res := byType(msgs, "Results")
+	var finalized bool
+	for _, m := range res {
+		finalized = finalized || (m.FromFinalize && m.Channel.Alternatives[0].Transcript == tonePhrases[1].phrase)
+	}
+	if !finalized {
+		t.Errorf("no from_finalize result with the utterance: %+v", res)
+	}
+}
+
+func TestListenSubprotocolAuth(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.ConnectorFor = func(clinic string) string { return map[string]string{"c1": "athena"}[clinic] }
+	})
+	d := websocket.Dialer{Subprotocols: []string{"token", token(t, "dr-a", "c1", review.RoleClinician)}}
+	c, resp, err := d.Dial(e.wsURL("patient=p-2&template=soap&connector=athena"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "token" {
+		t.Errorf("chosen subprotocol %q, want token", got)
+	}
+	sendAudio(t, c, tones(16000, 700), 3200)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseNormalClosure || len(byType(msgs, "NoteReady")) != 1 {
+		t.Fatalf("close %d, messages %+v", code, msgs)
+	}
+	var n review.Note
+	e.do("GET", byType(msgs, "NoteReady")[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if n.Connector != "athena" {
+		t.Errorf("connector %q, want athena", n.Connector)
+	}
+}
+
+func TestListenRefusedBeforeUpgrade(t *testing.T) {
+	e := newEnv(t, nil)
+	clin := token(t, "dr-a", "c1", review.RoleClinician)
+	expired, err := MintToken(testSecret, Claims{Clinic: "c1", Role: review.RoleClinician, RegisteredClaims: jwtSubject("dr-a")}, -time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := MintToken([]byte("another-secret"), Claims{Clinic: "c1", Role: review.RoleClinician, RegisteredClaims: jwtSubject("dr-a")}, time.Hour)
+	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+	cases := []struct {
+		name   string
+		query  string
+		header http.Header
+		status int
+		code   string
+	}{
+		{"no token", "patient=p", http.Header{}, 401, CodeUnauthorized},
+		{"expired token", "patient=p", bearer(expired), 401, CodeTokenExpired},
+		{"forged token", "patient=p", bearer(forged), 401, CodeInvalidToken},
+		{"garbage token", "patient=p", http.Header{"Authorization": {"Token not.a.jwt"}}, 401, CodeInvalidToken},
+		{"reviewer cannot record", "patient=p", bearer(token(t, "rev", "c1", review.RoleReviewer)), 403, CodeForbidden},
+		{"encoding", "patient=p&encoding=opus", nil, 400, CodeUnsupportedEncoding},
+		{"sample rate low", "patient=p&sample_rate=4000", nil, 400, CodeUnsupportedSampleRate},
+		{"sample rate junk", "patient=p&sample_rate=fast", nil, 400, CodeUnsupportedSampleRate},
+		{"stereo", "patient=p&channels=2", nil, 400, CodeUnsupportedChannels},
+		{"bad boolean", "patient=p&interim_results=maybe", nil, 400, CodeInvalidParameter},
+		{"bad endpointing", "patient=p&endpointing=soon", nil, 400, CodeInvalidParameter},
+		{"bad language", "patient=p&language=en_US!", nil, 400, CodeInvalidParameter},
+		{"no patient", "encoding=linear16", nil, 400, CodeMissingPatient},
+		{"unknown template", "patient=p&template=haiku", nil, 400, CodeUnknownTemplate},
+		{"unknown connector", "patient=p&connector=nowhere", nil, 400, CodeUnknownConnector},
+		{"another clinic's connector", "patient=p&connector=athena", nil, 400, CodeUnknownConnector},
+		{"unsupported parameter", "patient=p&diarize=true", nil, 400, CodeUnsupportedParameter},
+		{"empty keyterm", "patient=p&keyterm=metformin&keyterm=", nil, 400, CodeInvalidParameter},
+		{"keyterm too long", "patient=p&keyterm=" + strings.Repeat("x", 101), nil, 400, CodeInvalidParameter},
+		{"keyterm control character", "patient=p&keyterm=a%0Ab", nil, 400, CodeInvalidParameter},
+		{"too many keyterms", "patient=p" + strings.Repeat("&keyterm=k", 60) + strings.Repeat("&keywords=w:2", 41), nil, 400, CodeInvalidParameter},
+		{"unknown session", "patient=p&session=abc&resume=true", nil, 404, CodeUnknownSession},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, resp, err := e.dial(tc.query, tc.header)
+			if err == nil {
+				c.Close()
+				t.Fatal("upgraded")
+			}
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			var body errResp
+			json.NewDecoder(resp.Body).Decode(&body)
+			wantError(t, resp, body, tc.status, tc.code)
+			// The server still serves a normal request.
+			var list listBody
+			if r := e.do("GET", "/v1/notes", clin, nil, &list); r.StatusCode != 200 {
+				t.Errorf("list after bad input: %d", r.StatusCode)
+			}
+		})
+	}
+	if id, _ := e.session("patient=p"); id == "" {
+		t.Error("no session after bad inputs")
+	}
+}
+
+func TestListenBadMessagesKeepSession(t *testing.T) {
+	cases := []struct {
+		name, text, code string
+	}{
+		{"not json", `hello`, CodeInvalidMessage},
+		{"no type", `{"kind":"KeepAlive"}`, CodeInvalidMessage},
+		{"type not string", `{"type":3}`, CodeInvalidMessage},
+		{"unknown type", `{"type":"Configure"}`, CodeUnknownMessageType},
+	}
+	e := newEnv(t, nil)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := e.dial("patient=p-3", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			audio := tones(16000, 300, 700)
+			half := len(audio) / 2 &^ 1
+			sendAudio(t, c, audio[:half], 3200)
+			sendText(t, c, tc.text)
+			sendAudio(t, c, audio[half:], 3200)
+			sendText(t, c, `{"type":"CloseStream"}`)
+			msgs, code := readAll(t, c)
+			errs := byType(msgs, "Error")
+			if len(errs) != 1 || errs[0].Code != tc.code {
+				t.Errorf("errors %+v, want one %s", errs, tc.code)
+			}
+			if code != websocket.CloseNormalClosure || len(byType(msgs, "NoteReady")) != 1 {
+				t.Errorf("close %d; session did not finish normally", code)
+			}
+			want := []string{tonePhrases[0].phrase, tonePhrases[2].phrase}
+			if got := transcripts(msgs); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("audio around the bad message was lost: %q", got)
+			}
+		})
+	}
+}
+
+func TestListenFrameTooLarge(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Limits.MaxFrameBytes = 64 << 10 })
+	c, _, err := e.dial("patient=p-4", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, tones(16000, 500), 32000)
+	if err := c.WriteMessage(websocket.BinaryMessage, make([]byte, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseMessageTooBig {
+		t.Errorf("close code %d, want 1009", code)
+	}
+	if errs := byType(msgs, "Error"); len(errs) != 1 || errs[0].Code != CodeFrameTooLarge {
+		t.Errorf("errors %+v", errs)
+	}
+	ready := byType(msgs, "NoteReady")
+	if len(ready) != 1 {
+		t.Fatalf("the session was not drafted: %+v", msgs)
+	}
+	var n review.Note
+	e.do("GET", ready[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if n.State != review.StatePendingReview || len(n.Transcript) != 1 || n.Transcript[0].Text != tonePhrases[1].phrase {
+		t.Errorf("audio before the oversized frame was not kept: %+v", n.Transcript)
+	}
+	e.session("patient=p-5")
+}
+
+func TestListenIdleTimeoutFinishesNote(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Limits.IdleTimeout = time.Second })
+	c, _, err := e.dial("patient=p-6", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, tones(16000, 300), 3200)
+	// Send nothing more: the gateway must finish the note on its own.
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseNormalClosure {
+		t.Errorf("close code %d, want 1000", code)
+	}
+	ready := byType(msgs, "NoteReady")
+	if len(ready) != 1 {
+		t.Fatalf("idle session not finished: %+v", msgs)
+	}
+	var n review.Note
+	e.do("GET", ready[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if n.State != review.StatePendingReview || len(n.Transcript) != 1 {
+		t.Errorf("note %s with %d utterances", n.State, len(n.Transcript))
+	}
+}
+
+func TestListenDisconnectAndShutdownFinishNotes(t *testing.T) {
+	e := newEnv(t, nil)
+	// One client vanishes mid-consultation without CloseStream.
+	gone, _, err := e.dial("patient=gone", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendAudio(t, gone, tones(16000, 700), 3200)
+	gone.UnderlyingConn().Close()
+
+	// Another is still talking when the gateway shuts down.
+	open, _, err := e.dial("patient=open", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	sendAudio(t, open, tones(16000, 300), 3200)
+	sendText(t, open, `{"type":"KeepAlive"}`)
+	// Shut down once the gateway has taken its audio (a session that got
+	// none queues no note).
+	var first wsMsg
+	for first.Type != "Results" {
+		if err := open.ReadJSON(&first); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	msgs, code := readAll(t, open)
+	if code != websocket.CloseGoingAway || len(byType(msgs, "NoteReady")) != 1 {
+		t.Errorf("open session at shutdown: close %d, messages %+v", code, msgs)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	e.stopped = true
+
+	// Both consultations wait for review with what was said.
+	var list listBody
+	e.do("GET", "/v1/notes?state=pending_review", token(t, "dr-a", "c1", review.RoleClinician), nil, &list)
+	got := map[string]review.State{}
+	for _, n := range list.Notes {
+		got[n.Patient] = n.State
+	}
+	if got["gone"] != review.StatePendingReview || got["open"] != review.StatePendingReview {
+		t.Errorf("notes after shutdown: %v", got)
+	}
+	// New sessions are refused while draining; readiness says so.
+	_, resp, err := e.dial("patient=late", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("session during shutdown: %v %v", resp, err)
+	}
+	var ready readyBody
+	if r := e.do("GET", "/readyz", "", nil, &ready); r.StatusCode != 503 || ready.Failed["gateway"] == "" {
+		t.Errorf("readyz while draining: %d %+v", r.StatusCode, ready)
+	}
+}
+
+func TestListenDraftFailureStillQueues(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Drafter = failingDrafter{} })
+	c, _, err := e.dial("patient=p-7", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, tones(16000, 300), 3200)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseInternalServerErr {
+		t.Errorf("close %d, want 1011", code)
+	}
+	if errs := byType(msgs, "Error"); len(errs) != 1 || errs[0].Code != CodeDraftFailed {
+		t.Errorf("errors %+v", errs)
+	}
+	ready := byType(msgs, "NoteReady")
+	if len(ready) != 1 {
+		t.Fatalf("note not queued: %+v", msgs)
+	}
+	var n review.Note
+	e.do("GET", ready[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if n.State != review.StatePendingReview || len(n.Transcript) != 1 || n.Draft.Fallback == "" || len(n.Draft.Sections) != 4 {
+		t.Errorf("note %+v", n)
+	}
+}
+
+// TestListenConsultationWAV streams a synthetic consultation (espeak-ng
+// speech, testdata/consultations) as a recorder would and checks that
+// the Results lie on the audio's timeline and the note holds every one.
+func TestListenConsultationWAV(t *testing.T) {
+	f, err := os.Open("../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Skipf("consultation audio not available: %v", err)
+	}
+	defer f.Close()
+	format, pcm, err := transcription.ReadWAV(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if format.Channels != 1 {
+		t.Fatalf("fixture has %d channels", format.Channels)
+	}
+	e := newEnv(t, nil)
+	c, _, err := e.dial(fmt.Sprintf("encoding=linear16&sample_rate=%d&channels=1&patient=p-wav&language=en", format.SampleRate), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendAudio(t, c, pcm, 8192)
+	sendText(t, c, `{"type":"CloseStream"}`)
+	msgs, code := readAll(t, c)
+	if code != websocket.CloseNormalClosure {
+		t.Fatalf("close %d", code)
+	}
+	total := float64(len(pcm)/2) / float64(format.SampleRate)
+	results := byType(msgs, "Results")
+	if len(results) < 4 {
+		t.Fatalf("%d results for a consultation of 8 turns", len(results))
+	}
+	last := -1.0
+	for _, r := range results {
+		if r.Start <= last || r.Start+r.Duration > total+0.01 {
+			t.Errorf("result at %.2f+%.2f s is off the timeline (previous %.2f, audio %.2f s)", r.Start, r.Duration, last, total)
+		}
+		last = r.Start
+		for _, w := range r.Channel.Alternatives[0].Words {
+			if w.Start < r.Start-0.001 || w.End > r.Start+r.Duration+0.001 {
+				t.Errorf("word %+v outside its utterance %.2f+%.2f", w, r.Start, r.Duration)
+			}
+		}
+	}
+	meta := byType(msgs, "Metadata")
+	if len(meta) != 1 || math.Abs(meta[0].Duration-total) > 0.001 {
+		t.Errorf("Metadata %+v, want duration %.3f", meta, total)
+	}
+	var n review.Note
+	e.do("GET", byType(msgs, "NoteReady")[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	if len(n.Transcript) != len(transcripts(msgs)) {
+		t.Errorf("note keeps %d utterances of %d results", len(n.Transcript), len(transcripts(msgs)))
+	}
+}
