@@ -11,16 +11,13 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/rollout"
 )
 
-// Summarizer is what the rollout figures read of a store (package
-// review/rollout declares it too). Both of our stores have it; Run fails
-// a store without it.
-type Summarizer interface {
-	SummaryDays(ctx context.Context, clinic string, from, to int64) (map[int64]int64, error)
-	DaySummaries(ctx context.Context, clinic string, day int64) ([]review.Summary, int64, error)
-	OpenSummaries(ctx context.Context, clinic string, before time.Time) ([]review.Summary, error)
-}
+// Summarizer is what the rollout figures read of a store
+// (rollout.Source). Both of our stores have it; Run fails a store
+// without it.
+type Summarizer = rollout.Source
 
 func summarizer(tb testing.TB, s review.Store) Summarizer {
 	tb.Helper()
