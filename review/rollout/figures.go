@@ -320,16 +320,6 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func rowKey(s *review.Summary, by string) string {
-	switch by {
-	case ByClinician:
-		return s.Clinician
-	case ByTemplate:
-		return s.Template
-	}
-	return ""
-}
-
 func inCohort(s *review.Summary, since, until time.Time) bool {
 	return !s.CreatedAt.Before(since) && s.CreatedAt.Before(until)
 }
