@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 )
@@ -28,6 +30,18 @@ type Config struct {
 	// means none was given; a connector then keeps such state in memory
 	// and says so in its log.
 	StateDir string
+}
+
+// StateFile is the path of the file name in StateDir, which it creates
+// (mode 700) if need be; "" when the gateway gave no StateDir.
+func (c Config) StateFile(name string) (string, error) {
+	if c.StateDir == "" {
+		return "", nil
+	}
+	if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
+		return "", err
+	}
+	return filepath.Join(c.StateDir, name), nil
 }
 
 // Factory builds a Connector for one configured instance of a kind.

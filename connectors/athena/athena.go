@@ -112,8 +112,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -223,11 +221,12 @@ func open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	if err := c.Decode(&s); err != nil {
 		return nil, fmt.Errorf("athena: settings: %w", err)
 	}
-	if s.LedgerFile == "" && c.StateDir != "" {
-		if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
+	if s.LedgerFile == "" {
+		f, err := c.StateFile("ledger.json")
+		if err != nil {
 			return nil, fmt.Errorf("athena: ledger: %w", err)
 		}
-		s.LedgerFile = filepath.Join(c.StateDir, "ledger.json")
+		s.LedgerFile = f
 	}
 	return New(s, Options{HTTPClient: c.HTTPClient, Logger: c.Logger, Name: c.Name})
 }

@@ -633,9 +633,18 @@ func (k kit) searchFaults(t *testing.T) {
 	if !target.Inject(LostResponse, "", 1) {
 		t.Skip("target cannot lose a response")
 	}
-	for _, fault := range []Fault{Unavailable, RateLimited, Rejected, Stall} {
-		if !f.InjectAt(OnSearch, fault, "Search is not permitted for this client", 1) {
-			t.Skipf("target cannot produce %v on a search", fault)
+	k.transientFaults(t, c, target, f, OnSearch, []Fault{Unavailable, RateLimited, Rejected, Stall},
+		"Search is not permitted for this client", "a failed search or lost reply")
+}
+
+// transientFaults injects each fault once at point, pushes a document with
+// retries and requires that no failure was permanent and the document was
+// filed exactly once; it returns the failures seen on the way.
+func (k kit) transientFaults(t *testing.T, c connectors.Connector, target Target, f Faulter, at Where, faults []Fault, message, what string) []error {
+	t.Helper()
+	for _, fault := range faults {
+		if !f.InjectAt(at, fault, message, 1) {
+			t.Skipf("target cannot produce %v at %v", fault, at)
 		}
 	}
 	d := k.h.Document(t, 0)
@@ -645,10 +654,11 @@ func (k kit) searchFaults(t *testing.T) {
 	}
 	for _, e := range errs {
 		if connectors.IsPermanent(e) {
-			t.Errorf("a failed search or lost reply failed the note for good: %v", e)
+			t.Errorf("%s failed the note for good: %v", what, e)
 		}
 	}
 	k.filedOnce(t, target, d)
+	return errs
 }
 
 // tokenFaults: the token endpoint fails every way a real one does while a
@@ -668,25 +678,11 @@ func (k kit) tokenFaults(t *testing.T) {
 	if !target.ExpireTokens() {
 		t.Skip("target has no tokens")
 	}
-	for _, fault := range []Fault{Unavailable, RateLimited, Rejected, LostResponse, Stall} {
-		if !f.InjectAt(OnToken, fault, "client authentication failed", 1) {
-			t.Skipf("target cannot produce %v on the token endpoint", fault)
-		}
-	}
-	d := k.h.Document(t, 0)
-	_, errs, err := k.pushN(t.Context(), c, d, 12, 500*time.Millisecond)
-	if err != nil {
-		t.Fatalf("push with retries: %v", err)
-	}
+	errs := k.transientFaults(t, c, target, f, OnToken, []Fault{Unavailable, RateLimited, Rejected, LostResponse, Stall},
+		"client authentication failed", "a token failure")
 	if len(errs) == 0 {
 		t.Error("no token fault surfaced (does the connector fetch a new token after one expired?)")
 	}
-	for _, e := range errs {
-		if connectors.IsPermanent(e) {
-			t.Errorf("a token failure failed the note for good: %v", e)
-		}
-	}
-	k.filedOnce(t, target, d)
 }
 
 // tokensReused: a token is reused until it expires; a connector that asks

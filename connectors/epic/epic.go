@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -107,11 +105,12 @@ func open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	// The ledger is what keeps a resend from filing a second note in
 	// Epic, so it is durable by default when the gateway gives a state
 	// directory.
-	if s.LedgerFile == "" && c.StateDir != "" {
-		if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
+	if s.LedgerFile == "" {
+		f, err := c.StateFile("ledger.json")
+		if err != nil {
 			return nil, fmt.Errorf("epic: ledger: %w", err)
 		}
-		s.LedgerFile = filepath.Join(c.StateDir, "ledger.json")
+		s.LedgerFile = f
 	}
 	return New(s, Options{HTTPClient: c.HTTPClient, Logger: c.Logger, Name: c.Name})
 }

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -160,11 +159,12 @@ func New(c connectors.Config, s Settings) (*Connector, error) {
 	// the only memory of what was acknowledged: a push repeated after
 	// success (the gateway crashed before recording it) is answered from
 	// it rather than sent again.
-	if c.StateDir != "" {
-		if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
-			return nil, fmt.Errorf("mllp: %w", err)
-		}
-		if conn.sent, err = ledger.OpenFile(filepath.Join(c.StateDir, "ledger.json")); err != nil {
+	path, err := c.StateFile("ledger.json")
+	if err != nil {
+		return nil, fmt.Errorf("mllp: %w", err)
+	}
+	if path != "" {
+		if conn.sent, err = ledger.OpenFile(path); err != nil {
 			return nil, fmt.Errorf("mllp: %w", err)
 		}
 	} else {
