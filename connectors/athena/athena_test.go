@@ -83,7 +83,18 @@ func (tg target) Filed(t testing.TB, ident string) []connectortest.Filed {
 }
 
 func (tg target) Inject(f connectortest.Fault, message string, n int) bool {
-	af := athenatest.Fault{Method: http.MethodPost}
+	b, _ := json.Marshal(map[string]string{"error": message})
+	af, ok := athenaFault(http.MethodPost, f, http.StatusBadRequest, string(b))
+	if ok {
+		tg.srv.Inject(af, n)
+	}
+	return ok
+}
+
+// athenaFault is f as the athena stand-in makes it on requests of method;
+// a refusal answers status rejected with body.
+func athenaFault(method string, f connectortest.Fault, rejected int, body string) (athenatest.Fault, bool) {
+	af := athenatest.Fault{Method: method}
 	switch f {
 	case connectortest.LostResponse:
 		af.Drop = true
@@ -92,16 +103,13 @@ func (tg target) Inject(f connectortest.Fault, message string, n int) bool {
 	case connectortest.RateLimited:
 		af.Status, af.RetryAfter = http.StatusTooManyRequests, 1
 	case connectortest.Rejected:
-		af.Status = http.StatusBadRequest
-		b, _ := json.Marshal(map[string]string{"error": message})
-		af.Body = string(b)
+		af.Status, af.Body = rejected, body
 	case connectortest.Stall:
 		af.Delay = time.Minute
 	default:
-		return false
+		return af, false
 	}
-	tg.srv.Inject(af, n)
-	return true
+	return af, true
 }
 
 func (tg target) ExpireTokens() bool { tg.srv.RevokeAll(); return true }
@@ -113,23 +121,11 @@ func (tg target) InjectAt(where connectortest.Where, f connectortest.Fault, mess
 	case connectortest.OnWrite:
 		return tg.Inject(f, message, n)
 	case connectortest.OnSearch:
-		af := athenatest.Fault{Method: http.MethodGet}
-		switch f {
-		case connectortest.LostResponse:
-			af.Drop = true
-		case connectortest.Unavailable:
-			af.Status = http.StatusServiceUnavailable
-		case connectortest.RateLimited:
-			af.Status, af.RetryAfter = http.StatusTooManyRequests, 1
-		case connectortest.Rejected:
-			af.Status = http.StatusForbidden
-		case connectortest.Stall:
-			af.Delay = time.Minute
-		default:
-			return false
+		af, ok := athenaFault(http.MethodGet, f, http.StatusForbidden, "")
+		if ok {
+			tg.srv.Inject(af, n)
 		}
-		tg.srv.Inject(af, n)
-		return true
+		return ok
 	case connectortest.OnToken:
 		ff := fhirtest.Fault{Message: message}
 		switch f {
