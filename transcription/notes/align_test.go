@@ -175,3 +175,26 @@ func TestUnvoice(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimPlaces: numbers, side words and frequencies are placed by
+// their index in all the cited words, across utterances, so a claim's
+// surroundings are read from the right place.
+func TestClaimPlaces(t *testing.T) {
+	c := readClaims("my left knee hurts", "take two tablets twice a day and ice the right one")
+	at := func(ps []place) string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, strings.Join(c.tokens[p.at:p.end], " ")+"="+p.value)
+		}
+		return strings.Join(out, ", ")
+	}
+	for _, x := range []struct{ name, got, want string }{
+		{"numbers", at(c.numbers), "2=2"},
+		{"sides", at(c.sideWords), "left=left, right=right"},
+		{"frequencies", at(c.freqAt), "twice a day=2/d"},
+	} {
+		if x.got != x.want {
+			t.Errorf("%s: %s, want %s", x.name, x.got, x.want)
+		}
+	}
+}
