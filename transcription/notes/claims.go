@@ -963,7 +963,8 @@ func isWordLike(w string) bool {
 }
 
 // negationDiffers aligns a sentence with the cited sentence it copies (at
-// least four in five of its content words, in order) and reports whether
+// least four in five of its content words and numbers, in order, and at
+// least two) and reports whether
 // a stretch between two copied words (or before the first, or after the
 // last) says "no" on one side and not on the other: a negation dropped or
 // added in drafting. A question answered "no" says it before its first
@@ -991,7 +992,7 @@ func (c *claims) negationDiffers(sen []string) bool {
 			idx = append(idx, i)
 		}
 	}
-	if len(idx) < 3 {
+	if len(idx) < 2 {
 		return false
 	}
 	best, bestSpan, differs := 0, 0, false

@@ -191,6 +191,9 @@ func TestNegationDiffers(t *testing.T) {
 			"The clinician does not think the patient needs a diuretic at this time but the clinician does want to add aldactone 12.5 mg daily.", false},
 		{"so i think it will recover so that said i want you to go ahead and continue continue your lisinopril twenty milligrams a day i do n't think you need a diuretic at this time but i do want to add aldactone twelve . five milligrams daily",
 			"The clinician does think the patient needs a diuretic at this time but the clinician does want to add aldactone 12.5 mg daily.", true},
+		// Two copied words are enough to line a short copy up.
+		{"i tried ice . i tried heat , but nothing really worked .", "He tried ice.", false},
+		{"i tried ice . i tried heat , but nothing really worked .", "No, he tried ice.", true},
 		{"i've had some bad headaches too , which is not like me .", "Reports some bad headaches too, which is not like them.", false},
 		{"i've had some bad headaches too , which is not like me .", "Reports some bad headaches too, which is like them.", true},
 	} {
