@@ -22,6 +22,8 @@ import (
 )
 
 const (
+	// DefaultInterval and DefaultBytes are Options.Interval's and
+	// Options.Bytes's when they are 0.
 	DefaultInterval = 10 * time.Millisecond
 	DefaultBytes    = 512 << 10
 	// After a failed batch the writer waits before trying again,
