@@ -466,7 +466,8 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// checkRole accepts the roles the gateway knows.
+// checkActor accepts a user with an id, a clinic and a role the gateway
+// knows.
 func checkActor(a review.Actor) error {
 	switch {
 	case a.Subject == "":
