@@ -23,7 +23,7 @@ type LiveRuleDrafter struct {
 	mu    sync.Mutex
 	plain bool // the template language the analyses were read for
 	as    []utteranceAnalysis
-	// byIndex is the transcript read so far by Utterance.Index, as Check
+	// byIndex is the transcript read so far by note.Line.Index, as Check
 	// sees it; flags caches each sentence's support check against it.
 	byIndex map[int]note.Line
 	flags   map[flagKey][]string
