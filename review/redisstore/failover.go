@@ -36,10 +36,11 @@ type Options struct {
 	// ReplicaTimeout bounds that wait (1s when zero).
 	ReplicaTimeout time.Duration
 	// PoolSize is the most connections the store holds to the primary
-	// (0: the URL's pool_size, else go-redis's default, 10 per CPU). Every write with Replicas holds
-	// its connection until the replicas confirm it (or ReplicaTimeout
-	// passes), so a gateway serving many sessions needs more than the
-	// default: connections are opened as they are needed.
+	// (0: the URL's pool_size, else go-redis's default, 10 per CPU).
+	// Every write with Replicas holds its connection until the replicas
+	// confirm it (or ReplicaTimeout passes), so a gateway serving many
+	// sessions needs more than the default: connections are opened as
+	// they are needed.
 	PoolSize int
 	// PoolTimeout is how long a command waits for a free connection
 	// before it fails with review.ErrUnavailable (0: the URL's
