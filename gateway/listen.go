@@ -73,7 +73,7 @@ func (s *Server) newSession(id string, conn wsConn, claims Claims, p listenParam
 		acked:    make(chan struct{}, 1),
 		moved:    make(chan struct{}),
 		cw:       newConnWriter(conn, id, p.sampleRate, s.limits.ResumeWindow),
-		sniffing: p.encoding == "",
+		sniffing: p.encoding != "linear16",
 	}
 }
 

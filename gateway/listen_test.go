@@ -168,7 +168,7 @@ func TestListenRefusedBeforeUpgrade(t *testing.T) {
 		{"forged token", "patient=p", bearer(forged), 401, CodeInvalidToken},
 		{"garbage token", "patient=p", http.Header{"Authorization": {"Token not.a.jwt"}}, 401, CodeInvalidToken},
 		{"reviewer cannot record", "patient=p", bearer(token(t, "rev", "c1", review.RoleReviewer)), 403, CodeForbidden},
-		{"encoding", "patient=p&encoding=opus", nil, 400, CodeUnsupportedEncoding},
+		{"encoding", "patient=p&encoding=mulaw", nil, 400, CodeUnsupportedEncoding},
 		{"sample rate low", "patient=p&sample_rate=4000", nil, 400, CodeUnsupportedSampleRate},
 		{"sample rate junk", "patient=p&sample_rate=fast", nil, 400, CodeUnsupportedSampleRate},
 		{"stereo", "patient=p&channels=2", nil, 400, CodeUnsupportedChannels},

@@ -47,9 +47,9 @@ func TestOpusBecomesTheNoteItsWAVDoes(t *testing.T) {
 		}
 		return r
 	}
-	stream := func(b []byte) string {
+	stream := func(query string, b []byte) string {
 		t.Helper()
-		c, _, err := e.dial("patient=p", nil)
+		c, _, err := e.dial(query, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,10 +63,21 @@ func TestOpusBecomesTheNoteItsWAVDoes(t *testing.T) {
 		}
 		return ready[0].NoteID
 	}
+	// encoding=opus with audio in no container is refused, not heard as noise.
+	c, _, err := e.dial("patient=p&encoding=ogg-opus", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendAudio(t, c, pcm, 4000)
+	msgs, code := readAll(t, c)
+	if errs := byType(msgs, "Error"); code != 1003 || len(errs) != 1 || errs[0].Code != CodeUnsupportedEncoding || len(byType(msgs, "NoteReady")) != 0 {
+		t.Errorf("raw audio with encoding=ogg-opus: close %d, messages %+v", code, msgs)
+	}
+	c.Close()
 	var wantStream, wantFile, wantTranscript string
 	for _, f := range files {
 		t.Run(f.name, func(t *testing.T) {
-			got := noteOf(stream(body[f.name]))
+			got := noteOf(stream("patient=p", body[f.name]))
 			r := upload(f.ctype, body[f.name])
 			gotFile := noteOf(r.Metadata.NoteID)
 			transcript := r.Results.Channels[0].Alternatives[0].Transcript
@@ -79,6 +90,10 @@ func TestOpusBecomesTheNoteItsWAVDoes(t *testing.T) {
 			}
 			if got != wantStream {
 				t.Errorf("streamed, the note is\n%s\nwant the WAV's\n%s", got, wantStream)
+			}
+			// Deepgram's encoding=opus, decoded at the sample_rate asked.
+			if got := noteOf(stream("patient=p&encoding=opus&sample_rate=48000", body[f.name])); got != wantStream {
+				t.Errorf("streamed with encoding=opus at 48 kHz, the note is\n%s\nwant the WAV's\n%s", got, wantStream)
 			}
 			if gotFile != wantFile || transcript != wantTranscript {
 				t.Errorf("uploaded, the note is\n%s\n(transcript %q)\nwant the WAV's\n%s\n(transcript %q)", gotFile, transcript, wantFile, wantTranscript)

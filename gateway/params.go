@@ -32,7 +32,7 @@ type listenParams struct {
 	resume       bool
 	// sampleRateSet: the client named its rate (a resume must match).
 	sampleRateSet bool
-	encoding      string // "linear16", or "" (a WAV header is read if sent)
+	encoding      string // "linear16"; "opus" or "ogg-opus" (Ogg or WebM Opus); or "" (a container is read if sent)
 	dg            deepgramOptions
 	// progress: send Progress messages (progress.go).
 	progress bool
@@ -76,8 +76,10 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 		v := vs[0]
 		switch key {
 		case "encoding":
-			if v != "linear16" {
-				return p, bad(CodeUnsupportedEncoding, key, "encoding %.32q is not supported; send raw linear16 PCM, or a WAV file without encoding=", v)
+			// opus and ogg-opus are Deepgram's names for Opus in a
+			// container, which the first frame then must be (sniff).
+			if v != "linear16" && v != "opus" && v != "ogg-opus" {
+				return p, bad(CodeUnsupportedEncoding, key, "encoding %.32q is not supported; send raw linear16 PCM, or a WAV, Ogg Opus or WebM Opus file without encoding=", v)
 			}
 			p.encoding = v
 		case "sample_rate":

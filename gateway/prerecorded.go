@@ -361,10 +361,12 @@ func (ss *session) sniff(data []byte) ([]byte, endReason) {
 	}
 	ss.sniffing = false
 	c := sniffContainer(data)
-	switch c {
-	case "":
+	switch {
+	case c == "" && ss.p.encoding != "":
+		return refuse(fmt.Sprintf("encoding=%s takes Opus in an Ogg or WebM container, and the audio is neither; raw Opus packets are not decoded", ss.p.encoding))
+	case c == "":
 		return data, endReason{}
-	case opus.Ogg, opus.WebM:
+	case c == opus.Ogg || c == opus.WebM:
 		d, err := opus.NewDecoder(c, ss.p.sampleRate)
 		if err != nil && !errors.Is(err, opus.ErrUnavailable) {
 			return refuse(fmt.Sprintf("Opus decodes to 8000, 12000, 16000, 24000 or 48000 Hz, not sample_rate=%d; connect with one of them, or without sample_rate", ss.p.sampleRate))
@@ -374,7 +376,7 @@ func (ss *session) sniff(data []byte) ([]byte, endReason) {
 		}
 		ss.opus = d
 		return ss.sniff(data)
-	case "wav":
+	case c == "wav" && ss.p.encoding == "":
 	default:
 		return refuse(containerError(c, "stream a WAV file (16-bit PCM, mono), Ogg Opus or WebM Opus, or raw audio with encoding=linear16&sample_rate=N").(*apiError).Message)
 	}
