@@ -201,6 +201,38 @@ type SessionAuth interface {
 	Authenticate(r *http.Request) (a review.Actor, expires time.Time, err error)
 }
 
+// LaunchBound is implemented by a SessionAuth whose sessions may begin
+// with an EHR launch (SMART App Launch): such a session records only for
+// the patient and encounter the EHR had open, so that a request made by
+// hand cannot chart a launched consultation to someone else.
+type LaunchBound interface {
+	// Launched returns the launch's patient and encounter (encounter may
+	// be empty) when the request's session began with an EHR launch.
+	Launched(r *http.Request) (patient, encounter string, ok bool)
+}
+
+// checkLaunch refuses a recording for another patient or encounter than
+// the one the request's sign-in session was launched with. A request with
+// a bearer token is not a session's and is not bound.
+func (s *Server) checkLaunch(r *http.Request, patient, encounter string) error {
+	if raw, _ := tokenFrom(r); raw != "" {
+		return nil
+	}
+	lb, ok := s.opts.Sessions.(LaunchBound)
+	if !ok {
+		return nil
+	}
+	lp, le, ok := lb.Launched(r)
+	if !ok {
+		return nil
+	}
+	if patient != lp || (le != "" && encounter != le) {
+		return errorf(http.StatusForbidden, CodeLaunchMismatch,
+			"this sign-in was launched by the EHR for another patient or encounter; launch again from the chart of the patient you are seeing")
+	}
+	return nil
+}
+
 // authenticate establishes who is calling, by bearer token or else by
 // session cookie, and checks their role is one of allowed (any role when
 // allowed is empty).

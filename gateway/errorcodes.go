@@ -26,6 +26,7 @@ func ErrorCodes() []ErrorCode {
 		{401, CodeTokenExpired, "the token's exp has passed, or the sign-in session's"},
 		{401, CodeInvalidToken, "bad signature, issuer, audience, or missing sub/clinic/role"},
 		{403, CodeForbidden, "the role may not do this; on `/v1/listen`, `session=` names another clinician's session; signed in by cookie, a change without `X-CSRF-Token` or from another origin, or a WebSocket from another origin"},
+		{403, CodeLaunchMismatch, "signed in by an EHR launch, a recording (`/v1/listen`, stream or upload) names another `patient` or `encounter` than the EHR launched with"},
 		{404, CodeNotFound, "no such route"},
 		{404, CodeNoteNotFound, "no such note, or another clinic's (not distinguished)"},
 		{404, CodeUnknownSession, "`session=` names no session this clinic is recording"},

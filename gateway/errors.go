@@ -46,7 +46,10 @@ const (
 	// CodeSessionMismatch: a resume names another patient or encounter
 	// than the session records.
 	CodeSessionMismatch = "session_mismatch"
-	CodeInternal        = "internal"
+	// CodeLaunchMismatch: a session signed in by an EHR launch records
+	// for another patient or encounter than the EHR launched with.
+	CodeLaunchMismatch = "launch_mismatch"
+	CodeInternal       = "internal"
 
 	// Codes sent in WebSocket Error messages.
 	CodeInvalidMessage     = "invalid_message"

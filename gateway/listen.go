@@ -22,6 +22,9 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.parseListen(r.URL.Query(), claims.Clinic, claims.Subject)
+	if err == nil {
+		err = s.checkLaunch(r, p.patient, p.encounter)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -85,6 +85,9 @@ func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.parseListen(q, claims.Clinic, claims.Subject)
+	if err == nil {
+		err = s.checkLaunch(r, p.patient, p.encounter)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

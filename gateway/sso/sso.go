@@ -251,6 +251,16 @@ func (s *Service) Authenticate(r *http.Request) (review.Actor, time.Time, error)
 	return sess.Actor, sess.Expires, nil
 }
 
+// Launched returns the patient and encounter of the request's session when
+// it began with an EHR launch (the gateway then records for no one else).
+func (s *Service) Launched(r *http.Request) (patient, encounter string, ok bool) {
+	sess, _, err := s.current(r)
+	if err != nil || sess == nil || sess.Launch == nil {
+		return "", "", false
+	}
+	return sess.Launch.Patient, sess.Launch.Encounter, true
+}
+
 // current finds the request's session.
 func (s *Service) current(r *http.Request) (*Session, bool, error) {
 	c, err := r.Cookie(s.cookie)

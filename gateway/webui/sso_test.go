@@ -280,6 +280,21 @@ func TestEHRLaunch(t *testing.T) {
 		t.Errorf("the recorder shows %q, %q, %q; want the EHR's Joan Thompson, born 1961-07-30, Office visit 2026-12-07", name, born, enc)
 	}
 	screenshot(t, ctx, "launch-patient.png")
+	// The launch binds the session: a recording made by hand with its
+	// cookie for another patient or encounter is refused.
+	for _, q := range []string{"patient=pat-88&encounter=enc-5", "patient=pat-77&encounter=enc-6", "patient=pat-77"} {
+		var got string
+		if err := chromedp.Run(ctx, chromedp.Evaluate(`(async () => {
+			const s = await (await fetch('/auth/session', {cache: 'no-store'})).json();
+			const r = await fetch('/v1/listen?`+q+`', {method: 'POST', headers: {'X-CSRF-Token': s.csrf, 'Content-Type': 'audio/wav'}, body: new Uint8Array(64)});
+			return r.status + ' ' + await r.text();
+		})()`, &got, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) })); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(got, "403 ") || !strings.Contains(got, gateway.CodeLaunchMismatch) {
+			t.Errorf("an upload by the launched session with %s answered %.200q; want 403 %s", q, got, gateway.CodeLaunchMismatch)
+		}
+	}
 	n := approveOpenNote(t, ctx, e, review.Actor{Subject: "dr-9", Clinic: "clinic-a", Role: review.RoleClinician})
 	if n.Patient != "pat-77" || n.Encounter != "enc-5" || n.PatientName != "Joan Thompson" || n.PatientBirthDate != "1961-07-30" || n.PatientSex != "female" {
 		t.Errorf("note of patient %q encounter %q (%q, %q, %q); want the EHR's", n.Patient, n.Encounter, n.PatientName, n.PatientBirthDate, n.PatientSex)
