@@ -56,7 +56,7 @@ func (m *boundaryModel) cutSpeech(s string) []string {
 	start := 0
 	for i := 0; i+1 < len(fs); i++ {
 		l, r := boundaryWord(fs[i]), boundaryWord(fs[i+1])
-		if i+1-start < minSentenceWords || isNumberish(l) && isNumberish(r) {
+		if i+1-start < minSentenceWords || isNumberish(l) && isNumberish(r) || noCutAfter(fs[:i+1]) {
 			continue
 		}
 		if strings.HasSuffix(fs[i], ",") {
@@ -68,6 +68,26 @@ func (m *boundaryModel) cutSpeech(s string) []string {
 		}
 	}
 	return append(out, strings.Join(fs[start:], " "))
+}
+
+// opensPhrase holds the words no cut may follow because they open what
+// comes after them: a cut after a negation ("there is no | pronator
+// drift") leaves the next sentence saying the opposite of what was said,
+// and one after a determiner or preposition leaves a fragment.
+var opensPhrase = setOf(`no not n't never without negative denies deny nor a an the any of to with`)
+
+// noCutAfter reports whether a sentence may not end after the last of
+// words: it opens a phrase, or a negation stands just before it ("no
+// pronator | drift" would cut the finding from its "no").
+func noCutAfter(words []string) bool {
+	n := len(words)
+	if n == 0 {
+		return false
+	}
+	if opensPhrase[boundaryWord(words[n-1])] {
+		return true
+	}
+	return n >= 2 && negators[boundaryWord(words[n-2])]
 }
 
 // minSentenceWords is the fewest words the boundary model leaves in a

@@ -94,3 +94,27 @@ func TestParseModelsRejectMalformed(t *testing.T) {
 		}()
 	}
 }
+
+// TestCutKeepsNegationWithItsFinding: no cut leaves a "no" (or an article)
+// at the end of one sentence and its finding at the start of the next,
+// where the next would say the opposite of what was said. The runs are
+// the shapes that were cut that way in the train split's exams.
+func TestCutKeepsNegationWithItsFinding(t *testing.T) {
+	for _, in := range []string{
+		"on the neurological exam the patient is awake alert and oriented times three speech is clear and fluent gait is steady heel toe walking is normal and the cranial nerves are intact without focal neurologic findings there is no pronator drift sensation is intact reflexes are two plus and symmetric at the biceps triceps knees and ankles",
+		"so i'm just going to listen to your heart your heart sounds normal no murmurs or gallops listen to your lungs quick if you can take a deep breath lungs are clear that's good news let's take a look at that knee right knee looks like it definitely has some swelling",
+		"neck exam you do have a little bit of swelling in your neck little bit of jvd no bruits your lung exam you have some crackles in both bases and some rales that i can hear and there are a little bit of intermittent wheezing as well",
+	} {
+		got := splitSentences(in)
+		if len(got) < 2 {
+			t.Fatalf("not cut: %q", got)
+		}
+		for i, s := range got {
+			fs := strings.Fields(s)
+			last := boundaryWord(fs[len(fs)-1])
+			if i+1 < len(got) && (opensPhrase[last] || len(fs) > 1 && negators[boundaryWord(fs[len(fs)-2])]) {
+				t.Errorf("sentence %d ends %q, cutting what follows from it: %q", i, strings.Join(fs[max(0, len(fs)-2):], " "), got)
+			}
+		}
+	}
+}
