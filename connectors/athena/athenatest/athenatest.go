@@ -2,7 +2,9 @@
 // athena connector's tests and for trying the connector without a preview
 // practice: the OAuth 2.0 client-credentials token endpoint
 // (/oauth2/v1/token, client id and secret in HTTP Basic authentication),
-// and the clinical and encounter document endpoints
+// the patient search and read (GET /v1/{practiceid}/patients,
+// …/patients/{patientid}; see AddPatient), and the clinical and encounter
+// document endpoints
 // (/v1/{practiceid}/patients/{patientid}/documents/clinicaldocument and
 // …/encounterdocument, POST form-encoded to add, GET to list, paged with
 // limit and offset and a next link) with the form fields and subclasses
@@ -112,6 +114,7 @@ type Server struct {
 	Token *fhirtest.TokenFaults
 
 	mu       sync.Mutex
+	charts   map[string]Patient
 	tokens   map[string]time.Time
 	issued   int
 	docs     []Document
@@ -204,6 +207,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == "/v1/"+s.PracticeID+"/ping" && r.Method == http.MethodGet {
 		writeJSON(w, http.StatusOK, map[string]string{"pong": "true"})
+		return
+	}
+	if m := patientPath.FindStringSubmatch(r.URL.Path); m != nil {
+		if faulted && fault.Drop {
+			panic(http.ErrAbortHandler)
+		}
+		s.patients(w, r, m[1], m[2])
 		return
 	}
 	m := docPath.FindStringSubmatch(r.URL.Path)

@@ -1,0 +1,204 @@
+package athena_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/athena"
+	"github.com/scribegate/scribegate/connectors/athena/athenatest"
+)
+
+// seedPatients registers the practice's patients for the lookup tests:
+// two Thompsons in the connector's department and one in another.
+func seedPatients(srv *athenatest.Server) (joan, mark, other string) {
+	srv.Departments = append(srv.Departments, "2")
+	joan = srv.AddPatient(athenatest.Patient{FirstName: "Joan", MiddleName: "Ann", LastName: "Thompson", DOB: "07/30/1961", Sex: "F"})
+	mark = srv.AddPatient(athenatest.Patient{FirstName: "Mark", LastName: "Thompson", DOB: "01/02/1990", Sex: "M"})
+	other = srv.AddPatient(athenatest.Patient{FirstName: "Joan", LastName: "Thompson", DOB: "07/30/1961", Sex: "F", DepartmentID: "2"})
+	return joan, mark, other
+}
+
+func TestSearchPatients(t *testing.T) {
+	srv := athenatest.NewServer(t)
+	joan, mark, other := seedPatients(srv)
+	c := newConnector(t, srv, nil)
+	show := func(ms []connectors.PatientMatch) string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.ID+":"+m.Name+":"+m.BirthDate+":"+m.Sex)
+		}
+		return fmt.Sprint(out)
+	}
+	j := joan + ":Joan Ann Thompson:1961-07-30:female"
+	m := mark + ":Mark Thompson:1990-01-02:male"
+	for _, tc := range []struct {
+		q    connectors.PatientQuery
+		want string
+	}{
+		{connectors.PatientQuery{Name: "Thompson"}, "[" + j + " " + m + "]"},
+		{connectors.PatientQuery{Name: "joan"}, "[" + j + "]"},
+		{connectors.PatientQuery{Name: "Joan Thompson"}, "[" + j + "]"},
+		{connectors.PatientQuery{Name: "Thompson Joan"}, "[" + j + "]"},
+		// A middle word must begin one of the patient's names.
+		{connectors.PatientQuery{Name: "Joan A Thompson"}, "[" + j + "]"},
+		{connectors.PatientQuery{Name: "Joan B Thompson"}, "[]"},
+		{connectors.PatientQuery{Name: "Thompson", BirthDate: "1990-01-02"}, "[" + m + "]"},
+		{connectors.PatientQuery{BirthDate: "1961-07-30"}, "[" + j + "]"},
+		{connectors.PatientQuery{Identifier: mark}, "[" + m + "]"},
+		{connectors.PatientQuery{Identifier: mark, BirthDate: "1961-07-30"}, "[]"},
+		// Registered in another department: outside the connector's.
+		{connectors.PatientQuery{Name: "Joan", BirthDate: "1961-07-30"}, "[" + j + "]"},
+		{connectors.PatientQuery{Name: "Smith"}, "[]"},
+		{connectors.PatientQuery{Identifier: "999999"}, "[]"},
+		// Not an athena patient id: nothing to ask athena.
+		{connectors.PatientQuery{Identifier: "ihi:8003608166690503"}, "[]"},
+	} {
+		got, err := c.SearchPatients(context.Background(), tc.q)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.q, err)
+		}
+		if got == nil {
+			t.Errorf("%+v: nil, want an empty list", tc.q)
+		}
+		if show(got) != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.q, show(got), tc.want)
+		}
+	}
+	for _, r := range srv.Requests() {
+		if strings.Contains(r, "/patients/"+other) {
+			t.Errorf("read the other department's patient: %s", r)
+		}
+	}
+	before := len(srv.Requests())
+	for _, q := range []connectors.PatientQuery{{}, {BirthDate: "30/07/1961"}} {
+		if _, err := c.SearchPatients(context.Background(), q); err == nil {
+			t.Errorf("%+v was searched", q)
+		}
+	}
+	if len(srv.Requests()) != before {
+		t.Error("a query the connector refuses reached athena")
+	}
+}
+
+// TestSearchPatientsEHRFailures: athena's refusals, outages and silence
+// are errors, never an empty answer that reads as "no such patient".
+func TestSearchPatientsEHRFailures(t *testing.T) {
+	srv := athenatest.NewServer(t)
+	seedPatients(srv)
+	c := newConnector(t, srv, func(s *athena.Settings) { s.Timeout = 300 * time.Millisecond })
+	q := connectors.PatientQuery{Name: "Thompson"}
+	for _, tc := range []struct {
+		name  string
+		fault athenatest.Fault
+		want  string
+	}{
+		{"unavailable", athenatest.Fault{Status: http.StatusServiceUnavailable}, "Injected failure."},
+		{"refused", athenatest.Fault{Status: http.StatusForbidden, Body: `{"error":"You do not have access to this practice."}`}, "You do not have access"},
+		{"stalled", athenatest.Fault{Delay: time.Minute}, "did not answer the patient search"},
+		{"dropped", athenatest.Fault{Drop: true}, "did not answer the patient search"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv.Inject(tc.fault, 1)
+			got, err := c.SearchPatients(context.Background(), q)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, %v; want an error saying %q", got, err, tc.want)
+			}
+		})
+	}
+	// The caller's deadline ends a search athena holds.
+	srv.Inject(athenatest.Fault{Delay: time.Minute}, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := newConnector(t, srv, nil).SearchPatients(ctx, q); err == nil {
+		t.Error("a search athena never answered returned no error")
+	}
+	// An expired token is replaced, and the search goes through.
+	srv.RevokeAll()
+	if got, err := c.SearchPatients(context.Background(), q); err != nil || len(got) != 2 {
+		t.Errorf("after the token expired: %v, %v", got, err)
+	}
+}
+
+// TestSearchedPatientIsFiled: the patient the lookup found is the chart
+// the note is filed in.
+func TestSearchedPatientIsFiled(t *testing.T) {
+	srv := athenatest.NewServer(t)
+	_, mark, _ := seedPatients(srv)
+	c := newConnector(t, srv, nil)
+	found, err := c.SearchPatients(context.Background(), connectors.PatientQuery{Name: "Mark Thompson"})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("lookup: %v, %v", found, err)
+	}
+	if err := c.ValidatePatientID(found[0].ID); err != nil {
+		t.Fatalf("the match's id %q is not one the connector files under: %v", found[0].ID, err)
+	}
+	d := doc(srv, 0)
+	d.Patient, d.PatientName, d.PatientBirthDate, d.PatientSex = found[0].ID, found[0].Name, found[0].BirthDate, found[0].Sex
+	if _, err := c.Push(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	docs := srv.Documents()
+	if len(docs) != 1 || docs[0].PatientID != mark {
+		t.Errorf("filed %+v, want one document in patient %s's chart", docs, mark)
+	}
+}
+
+// TestStandInPatientSearchIsStrict: the stand-in refuses what athena
+// refuses, with athena's error shape.
+func TestStandInPatientSearchIsStrict(t *testing.T) {
+	srv := athenatest.NewServer(t)
+	seedPatients(srv)
+	tok := token(t, srv)
+	for _, tc := range []struct {
+		query  string
+		status int
+		want   string
+	}{
+		{"", 400, "At least one of the following fields is required."},
+		{"limit=5", 400, "At least one of the following fields is required."},
+		{"lastname=Thompson&dob=1961-07-30", 400, "Invalid DOB; expected mm/dd/yyyy."},
+		{"lastname=Thompson&departmentid=9", 400, "Invalid department ID."},
+		{"surname=Thompson", 400, "Invalid parameter: surname."},
+		{"lastname=Thompson&limit=9999", 400, "Invalid limit; at most 5000."},
+		{"lastname=thompson&departmentid=1", 200, `"totalcount":2`},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/"+srv.PracticeID+"/patients?"+tc.query, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.want) {
+			t.Errorf("?%s: %d %s, want %d %s", tc.query, resp.StatusCode, body, tc.status, tc.want)
+		}
+	}
+}
+
+// token gets a token from the stand-in as a client would.
+func token(t *testing.T, srv *athenatest.Server) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/oauth2/v1/token", strings.NewReader("grant_type=client_credentials&scope=athena%2Fservice%2FAthenanet.MDP.*"))
+	req.SetBasicAuth(srv.ClientID, srv.ClientSecret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token: %v", err)
+	}
+	return tok.AccessToken
+}
