@@ -13,6 +13,7 @@ import (
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/athena"
 	"github.com/scribegate/scribegate/connectors/athena/athenatest"
+	"github.com/scribegate/scribegate/connectors/connectortest"
 )
 
 // seedPatients registers the practice's patients for the lookup tests:
@@ -136,11 +137,8 @@ func TestSearchedPatientIsFiled(t *testing.T) {
 	if err != nil || len(found) != 1 {
 		t.Fatalf("lookup: %v, %v", found, err)
 	}
-	if err := c.ValidatePatientID(found[0].ID); err != nil {
-		t.Fatalf("the match's id %q is not one the connector files under: %v", found[0].ID, err)
-	}
 	d := doc(srv, 0)
-	d.Patient, d.PatientName, d.PatientBirthDate, d.PatientSex = found[0].ID, found[0].Name, found[0].BirthDate, found[0].Sex
+	connectortest.UseMatch(t, c, d, found[0])
 	if _, err := c.Push(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
@@ -201,4 +199,34 @@ func token(t *testing.T, srv *athenatest.Server) string {
 		t.Fatalf("token: %v", err)
 	}
 	return tok.AccessToken
+}
+
+// searchTarget is the kit's view of the athena stand-in's patients.
+type searchTarget struct{ srv *athenatest.Server }
+
+func (st searchTarget) AddPatient(t testing.TB, p connectortest.Patient) (string, string) {
+	dob, err := time.Parse(time.DateOnly, p.BirthDate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := st.srv.AddPatient(athenatest.Patient{FirstName: p.Given, LastName: p.Family, DOB: dob.Format("01/02/2006"),
+		Sex: map[string]string{"female": "F", "male": "M"}[p.Sex]})
+	return id, id
+}
+
+func (st searchTarget) InjectSearch(f connectortest.Fault, n int) bool {
+	af, ok := athenaFault(http.MethodGet, f, http.StatusForbidden, `{"error":"You do not have access to this practice."}`)
+	if ok {
+		st.srv.Inject(af, n)
+	}
+	return ok
+}
+
+func TestSearchConformance(t *testing.T) {
+	connectortest.RunSearch(t, connectortest.SearchHarness{
+		Setup: func(t *testing.T) (connectortest.Searcher, connectortest.SearchTarget) {
+			srv := athenatest.NewServer(t)
+			return newConnector(t, srv, nil), searchTarget{srv}
+		},
+	})
 }

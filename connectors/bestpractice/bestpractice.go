@@ -99,13 +99,21 @@ type Connector struct {
 	ledger string
 }
 
-// Open is the Factory for kind "bestpractice".
+// Open is the Factory for kind "bestpractice". On transport fhir the
+// connector can also search for patients (Searching).
 func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error) {
 	var s Settings
 	if err := c.Decode(&s); err != nil {
 		return nil, fmt.Errorf("bestpractice: settings: %w", err)
 	}
-	return New(ctx, c, s)
+	conn, err := New(ctx, c, s)
+	switch {
+	case err != nil:
+		return nil, err
+	case conn.fhir != nil:
+		return Searching{conn}, nil
+	}
+	return conn, nil
 }
 
 // New builds a Connector from decoded settings; Open is the usual entry.

@@ -34,7 +34,7 @@ func newHaloSite(t *testing.T) *haloSite {
 	f := fhirtest.NewServer(t)
 	prefix := "/integrator/sites/" + testHaloGUID + "/fhir/R4"
 	mux := http.NewServeMux()
-	mux.Handle(prefix+"/", http.StripPrefix(prefix, f))
+	mux.Handle(prefix+"/", http.StripPrefix(prefix, fhirtest.StrictPatientSearch(f, haloPatientParams...)))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(DefaultSubscriptionKeyHeader) != testHaloKey {
 			w.Header().Set("Content-Type", "application/json")

@@ -18,20 +18,44 @@ import (
 const maxMatches = 20
 
 // SearchPatients finds patients by name, birth date and identifier
-// (Patient?name=&birthdate=&identifier=, ANDed), first page only, for a
+// (Patient?name=&birthdate=&identifier=, ANDed, a name= for each word of
+// the name), first page only, for a
 // connector's patient lookup. With a patientSystem (a connector filing
 // notes by identifier), a match's id is its identifier in that system,
 // and patients without one are left out.
 func (c *Client) SearchPatients(ctx context.Context, patientSystem string, q connectors.PatientQuery) ([]connectors.PatientMatch, error) {
+	return c.SearchPatientsAs(ctx, patientSystem, q, nil)
+}
+
+// IdentifierParam says how a lookup's identifier is searched on a server:
+// the search parameter and value (identifier=system|value, or _id for the
+// server's own id), or ok false when it cannot name a patient there (a
+// mistyped number), which matches no one without asking.
+type IdentifierParam func(identifier string) (param, value string, ok bool)
+
+// SearchPatientsAs is SearchPatients with the identifier searched as
+// ident says (nil: as given, identifier=…).
+func (c *Client) SearchPatientsAs(ctx context.Context, patientSystem string, q connectors.PatientQuery, ident IdentifierParam) ([]connectors.PatientMatch, error) {
 	v := url.Values{"_count": {fmt.Sprint(maxMatches)}}
-	if q.Name != "" {
-		v.Set("name", q.Name)
+	// Each word of the name is its own name parameter: repeated
+	// parameters are ANDed, so "Joan Thompson" finds the patient whose
+	// names begin with both, where one parameter would look for a name
+	// part beginning "Joan Thompson".
+	for _, w := range strings.Fields(q.Name) {
+		v.Add("name", w)
 	}
 	if q.BirthDate != "" {
 		v.Set("birthdate", q.BirthDate)
 	}
 	if q.Identifier != "" {
-		v.Set("identifier", q.Identifier)
+		param, value, ok := "identifier", q.Identifier, true
+		if ident != nil {
+			param, value, ok = ident(q.Identifier)
+		}
+		if !ok {
+			return []connectors.PatientMatch{}, nil
+		}
+		v.Set(param, value)
 	}
 	if len(v) == 1 {
 		return nil, fmt.Errorf("fhirclient: patient search needs a name, birth date or identifier")
@@ -44,7 +68,7 @@ func (c *Client) SearchPatients(ctx context.Context, patientSystem string, q con
 	if err != nil {
 		return nil, fmt.Errorf("fhirclient: patient search: %w", err)
 	}
-	var out []connectors.PatientMatch
+	out := []connectors.PatientMatch{}
 	for _, e := range b.Entry {
 		if e.Search.Mode != "" && e.Search.Mode != "match" {
 			continue

@@ -1,7 +1,9 @@
 // Package gentutest is a local stand-in for the Gentu partner API, for tests:
 // an OAuth 2.0 token endpoint that accepts only the client credentials grant
 // with HTTP Basic client authentication, and a FHIR R4 API (fhirtest) that
-// accepts only live bearer tokens it issued and the practice header.
+// accepts only live bearer tokens it issued and the practice header, and
+// refuses Patient searches with parameters it does not list
+// (FHIR R4's name, given, family, birthdate, gender, identifier, _id, _count).
 //
 // Tokens are deliberately short-lived: each one is good for a fixed number
 // of API requests (TokenUses), so a test run crosses token expiry without
@@ -30,6 +32,12 @@ const (
 	TenantID     = "practice-42"
 )
 
+// patientSearchParams are the Patient search parameters the stand-in
+// takes (FHIR R4's, for a lookup); others are refused with a 400
+// OperationOutcome (fhirtest.StrictPatientSearch). Magentus documents no
+// patient search: this is the standard shape the connector assumes.
+var patientSearchParams = []string{"_id", "_count", "identifier", "name", "family", "given", "birthdate", "gender"}
+
 // Server is the stand-in. Its FHIR base is URL+"/fhir/R4" and its token
 // endpoint URL+"/oauth2/token".
 type Server struct {
@@ -50,7 +58,7 @@ func New(t testing.TB) *Server {
 	s.FHIR = fhirtest.NewServer(t) // its own listener is unused; we mount the handler
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/token", s.token)
-	mux.Handle("/fhir/R4/", http.StripPrefix("/fhir/R4", s.FHIR))
+	mux.Handle("/fhir/R4/", http.StripPrefix("/fhir/R4", fhirtest.StrictPatientSearch(s.FHIR, patientSearchParams...)))
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	s.URL = ts.URL
