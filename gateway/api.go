@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 )
@@ -75,7 +76,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 		switch key {
 		case "state", "patient", "clinician", "cursor", "limit", "since", "until":
 		default:
-			s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedParameter,
+			s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedParameter,
 				Message: fmt.Sprintf("query parameter %q is not supported", key), Param: key})
 			return
 		}
@@ -84,7 +85,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 		for st := range strings.SplitSeq(v, ",") {
 			st = strings.TrimSpace(st)
 			if !knownStates[review.State(st)] {
-				s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery,
+				s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
 					Message: fmt.Sprintf("unknown state %q", st), Param: "state"})
 				return
 			}
@@ -101,7 +102,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 		}
 		t, err := parseQueryTime(v)
 		if err != nil {
-			s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery,
+			s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
 				Message: fmt.Sprintf("%s must be an RFC 3339 time or a date (YYYY-MM-DD)", b.name), Param: b.name})
 			return
 		}
@@ -113,7 +114,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 	if v := vals.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > review.MaxLimit {
-			s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery,
+			s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
 				Message: fmt.Sprintf("limit must be 1 to %d", review.MaxLimit), Param: "limit"})
 			return
 		}
@@ -128,7 +129,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 	for _, n := range page.Notes {
 		body.Notes = append(body.Notes, summarize(n))
 	}
-	writeJSON(w, http.StatusOK, body)
+	apierror.WriteJSON(w, http.StatusOK, body)
 }
 
 // parseQueryTime reads since/until: an RFC 3339 time, or a date meaning
@@ -149,7 +150,7 @@ type noteWithLock struct {
 
 func (s *Server) writeNote(w http.ResponseWriter, status int, n *review.Note) {
 	w.Header().Set("ETag", etag(n.Version))
-	writeJSON(w, status, n)
+	apierror.WriteJSON(w, status, n)
 }
 
 func etag(version int) string { return `"v` + strconv.Itoa(version) + `"` }
@@ -171,7 +172,7 @@ func (s *Server) getNote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", etag(n.Version))
-	writeJSON(w, http.StatusOK, noteWithLock{Note: n, Lock: s.noteLock(r, c.Actor(), n.ID)})
+	apierror.WriteJSON(w, http.StatusOK, noteWithLock{Note: n, Lock: s.noteLock(r, c.Actor(), n.ID)})
 }
 
 type editBody struct {
@@ -204,7 +205,7 @@ func (s *Server) editNote(w http.ResponseWriter, r *http.Request) {
 	var b editBody
 	s.serveVersioned(w, r, &b, true, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
 		if b.Sections == nil {
-			return nil, errorf(http.StatusBadRequest, CodeInvalidJSON, "sections is required")
+			return nil, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidJSON, "sections is required")
 		}
 		return s.opts.Notes.Edit(ctx, a, id, v, b.Sections)
 	})
@@ -288,7 +289,7 @@ func (s *Server) auditNote(w http.ResponseWriter, r *http.Request) {
 	if entries == nil {
 		entries = []review.AuditEntry{}
 	}
-	writeJSON(w, http.StatusOK, auditBody{Entries: entries})
+	apierror.WriteJSON(w, http.StatusOK, auditBody{Entries: entries})
 }
 
 func (s *Server) kick() {
@@ -306,22 +307,22 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, required 
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "body is larger than %d bytes", tooBig.Limit)
+		return apierror.Errorf(http.StatusRequestEntityTooLarge, apierror.CodeBodyTooLarge, "body is larger than %d bytes", tooBig.Limit)
 	case err != nil:
-		return errorf(http.StatusBadRequest, CodeInvalidJSON, "cannot read body")
+		return apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidJSON, "cannot read body")
 	case len(strings.TrimSpace(string(b))) == 0:
 		if required {
-			return errorf(http.StatusBadRequest, CodeInvalidJSON, "a JSON body is required")
+			return apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidJSON, "a JSON body is required")
 		}
 		return nil
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errorf(http.StatusBadRequest, CodeInvalidJSON, "body is not valid JSON for this request: %v", err)
+		return apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidJSON, "body is not valid JSON for this request: %v", err)
 	}
 	if dec.More() {
-		return errorf(http.StatusBadRequest, CodeInvalidJSON, "body has data after the JSON value")
+		return apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidJSON, "body has data after the JSON value")
 	}
 	return nil
 }
@@ -335,20 +336,20 @@ func requestVersion(r *http.Request, fromBody *int) (int, error) {
 		m = strings.TrimPrefix(m, "W/")
 		v, err := strconv.Atoi(strings.TrimPrefix(strings.Trim(m, `"`), "v"))
 		if err != nil || v < 1 || !strings.HasPrefix(strings.Trim(m, `"`), "v") {
-			return 0, errorf(http.StatusBadRequest, CodeInvalidVersion, `If-Match must be an ETag of this API, like "v3"`)
+			return 0, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidVersion, `If-Match must be an ETag of this API, like "v3"`)
 		}
 		header = v
 	}
 	switch {
 	case fromBody != nil && *fromBody < 1:
-		return 0, errorf(http.StatusBadRequest, CodeInvalidVersion, "version must be 1 or more")
+		return 0, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidVersion, "version must be 1 or more")
 	case fromBody != nil && header != 0 && *fromBody != header:
-		return 0, errorf(http.StatusBadRequest, CodeInvalidVersion, "If-Match names version %d but the body names %d", header, *fromBody)
+		return 0, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidVersion, "If-Match names version %d but the body names %d", header, *fromBody)
 	case fromBody != nil:
 		return *fromBody, nil
 	case header != 0:
 		return header, nil
 	}
-	return 0, errorf(http.StatusPreconditionRequired, CodeVersionRequired,
+	return 0, apierror.Errorf(http.StatusPreconditionRequired, apierror.CodeVersionRequired,
 		`name the version you reviewed: If-Match: "vN" or {"version": N}`)
 }

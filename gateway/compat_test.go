@@ -13,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/leveltest"
@@ -41,10 +42,10 @@ func (e sayEngine) Transcribe(ctx context.Context, u transcription.Utterance) (t
 
 // dgErrorBody is a refusal as Deepgram's SDKs read it, with ours beside.
 type dgErrorBody struct {
-	Error     errorDetail `json:"error"`
-	ErrCode   string      `json:"err_code"`
-	ErrMsg    string      `json:"err_msg"`
-	RequestID string      `json:"request_id"`
+	Error     apierror.Detail `json:"error"`
+	ErrCode   string          `json:"err_code"`
+	ErrMsg    string          `json:"err_msg"`
+	RequestID string          `json:"request_id"`
 }
 
 func TestListenDeepgramOptions(t *testing.T) {
@@ -340,8 +341,8 @@ func TestTakeoverClosesWith4001(t *testing.T) {
 		}
 		var body errResp
 		json.NewDecoder(resp.Body).Decode(&body)
-		if body.Error.Code != CodeSessionInUse {
-			t.Errorf("code %q, want %s", body.Error.Code, CodeSessionInUse)
+		if body.Error.Code != apierror.CodeSessionInUse {
+			t.Errorf("code %q, want %s", body.Error.Code, apierror.CodeSessionInUse)
 		}
 
 		sendAudio(t, c2, pcm[2*third:], 4000)
@@ -382,7 +383,7 @@ func TestListenWAVStream(t *testing.T) {
 				sendAudio(t, c, append([]byte(tc.head), make([]byte, 3000)...), 4000)
 				msgs, code := readAll(t, c)
 				errs := byType(msgs, "Error")
-				if code != websocket.CloseUnsupportedData || len(errs) != 1 || errs[0].Code != CodeUnsupportedEncoding {
+				if code != websocket.CloseUnsupportedData || len(errs) != 1 || errs[0].Code != apierror.CodeUnsupportedEncoding {
 					t.Fatalf("close %d, messages %+v", code, msgs)
 				}
 				if len(byType(msgs, "NoteReady")) != 0 {
@@ -451,11 +452,11 @@ func TestPrerecordedRequests(t *testing.T) {
 		status             int
 		code               string
 	}{
-		{"url", "patient=p", "application/json", []byte(`{"url":"https://example.com/a.wav"}`), 400, CodeUnsupportedEncoding},
-		{"ogg", "patient=p", "audio/ogg", append([]byte("OggS"), make([]byte, 100)...), 400, CodeUnsupportedEncoding},
-		{"raw without encoding", "patient=p", "application/octet-stream", pcm, 400, CodeUnsupportedEncoding},
-		{"session", "patient=p&session=" + newID(), "audio/wav", stereoWAV, 400, CodeInvalidParameter},
-		{"no patient", "", "audio/wav", stereoWAV, 400, CodeMissingPatient},
+		{"url", "patient=p", "application/json", []byte(`{"url":"https://example.com/a.wav"}`), 400, apierror.CodeUnsupportedEncoding},
+		{"ogg", "patient=p", "audio/ogg", append([]byte("OggS"), make([]byte, 100)...), 400, apierror.CodeUnsupportedEncoding},
+		{"raw without encoding", "patient=p", "application/octet-stream", pcm, 400, apierror.CodeUnsupportedEncoding},
+		{"session", "patient=p&session=" + newID(), "audio/wav", stereoWAV, 400, apierror.CodeInvalidParameter},
+		{"no patient", "", "audio/wav", stereoWAV, 400, apierror.CodeMissingPatient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, _, b := post(tc.query, tc.ctype, tc.body)

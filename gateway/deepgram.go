@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -37,12 +38,12 @@ func (p *listenParams) deepgramOption(key, v string) error {
 	boolean := func() (bool, error) {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return false, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Param: key, Message: key + " must be true or false"}
+			return false, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidParameter, Param: key, Message: key + " must be true or false"}
 		}
 		return b, nil
 	}
 	refuse := func(why string) error {
-		return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedParameter, Param: key, Message: key + "=" + v + " is not supported: " + why}
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedParameter, Param: key, Message: key + "=" + v + " is not supported: " + why}
 	}
 	switch key {
 	case "numerals":
@@ -82,7 +83,7 @@ func (p *listenParams) deepgramOption(key, v string) error {
 			return refuse("the gateway does not redact the transcript; the note goes to the patient's record")
 		}
 	default:
-		return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedParameter, Param: key, Message: fmt.Sprintf("query parameter %.64q is not supported", key)}
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedParameter, Param: key, Message: fmt.Sprintf("query parameter %.64q is not supported", key)}
 	}
 	return nil
 }
@@ -90,10 +91,10 @@ func (p *listenParams) deepgramOption(key, v string) error {
 // addTag takes a Deepgram tag (repeatable): a label kept with the note.
 func (p *listenParams) addTag(v string) error {
 	if v == "" || len(v) > maxTagBytes || !utf8.ValidString(v) || strings.ContainsFunc(v, isControl) {
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Param: "tag", Message: "tag must be a label of 1 to 128 bytes of text"}
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidParameter, Param: "tag", Message: "tag must be a label of 1 to 128 bytes of text"}
 	}
 	if len(p.dg.tags) == maxTags {
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Param: "tag", Message: "at most 20 tags"}
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidParameter, Param: "tag", Message: "at most 20 tags"}
 	}
 	p.dg.tags = append(p.dg.tags, v)
 	return nil
@@ -144,7 +145,7 @@ func dropFillers(text string) string {
 // deepgramError is what Deepgram's SDKs read from a refused request: a
 // dg-error header with the message, and err_code/err_msg/request_id in the
 // body (beside our own error object).
-func deepgramError(w http.ResponseWriter, r *http.Request, b *errorBody) {
+func deepgramError(w http.ResponseWriter, r *http.Request, b *apierror.Body) {
 	if r.URL.Path != "/v1/listen" {
 		return
 	}

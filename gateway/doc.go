@@ -43,7 +43,7 @@
 //	{"error":{"code":"version_conflict","message":"version 2 is stale; current version is 3","current_version":3}}
 //
 // "param" names the offending query parameter where there is one, and
-// "current_version" comes with version conflicts. Codes are stable; ErrorCodes
+// "current_version" comes with version conflicts. Codes are stable; apierror.Codes
 // lists every one with its status and meaning, REST and WebSocket alike, and
 // the README's error tables are generated from it.
 //
@@ -107,7 +107,7 @@
 // KeepAlive for Limits.IdleTimeout), maximum length, an oversized frame,
 // gateway shutdown, or the client vanishing (then nothing is sent, but the
 // note is still drafted and queued). What was received is never thrown
-// away. WebSocket Error codes are in ErrorCodes (Status 0).
+// away. WebSocket Error codes are in apierror.Codes (Status 0).
 //
 // Close codes: 1000 normal (CloseStream, idle, maximum length), 1001 gateway
 // shutting down, 1009 frame too large, 1011 drafting or storage failed,

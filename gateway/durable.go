@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/groupcommit"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
@@ -39,12 +40,6 @@ import (
 
 // Close code 1012 (service restart) tells a client to reconnect and resume.
 const closeServiceRestart = 1012
-
-// Refusal codes of the session limits.
-const (
-	CodeTooManySessions       = "too_many_sessions"
-	CodeClinicianSessionLimit = "clinician_session_limit"
-)
 
 // recordingNotes is what resuming needs of the note service beyond
 // NoteService; *review.Service has it.
@@ -102,11 +97,11 @@ func (s *Server) admit(clinician clinicianKey) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if max := s.limits.MaxSessions; max > 0 && r.total >= max {
-		s.metrics.errors.WithLabelValues(CodeTooManySessions).Inc()
-		return errorf(http.StatusServiceUnavailable, CodeTooManySessions, "the gateway holds its maximum of %d sessions; retry later or elsewhere", max)
+		s.metrics.errors.WithLabelValues(apierror.CodeTooManySessions).Inc()
+		return apierror.Errorf(http.StatusServiceUnavailable, apierror.CodeTooManySessions, "the gateway holds its maximum of %d sessions; retry later or elsewhere", max)
 	}
 	if max := s.limits.MaxSessionsPerClinician; max > 0 && r.perClinician[clinician] >= max {
-		return errorf(http.StatusTooManyRequests, CodeClinicianSessionLimit, "you already have %d open sessions; finish one first", max)
+		return apierror.Errorf(http.StatusTooManyRequests, apierror.CodeClinicianSessionLimit, "you already have %d open sessions; finish one first", max)
 	}
 	r.total++
 	r.perClinician[clinician]++

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription"
@@ -449,8 +450,8 @@ func TestUnstoredAudioSuspendsTheConnection(t *testing.T) {
 	if col.code != websocket.CloseTryAgainLater {
 		t.Errorf("close code %d, want %d", col.code, websocket.CloseTryAgainLater)
 	}
-	if errs := byType(col.msgs, "Error"); len(errs) != 1 || errs[0].Code != CodeAudioNotStored {
-		t.Errorf("Error messages %+v, want one %s", errs, CodeAudioNotStored)
+	if errs := byType(col.msgs, "Error"); len(errs) != 1 || errs[0].Code != apierror.CodeAudioNotStored {
+		t.Errorf("Error messages %+v, want one %s", errs, apierror.CodeAudioNotStored)
 	}
 
 	e.srv.recs.mu.Lock()
@@ -508,13 +509,13 @@ func TestStreamingBadInput(t *testing.T) {
 			status      int
 			code        string
 		}{
-			{"unknown session", "patient=pat-1&session=nope", nil, 404, CodeUnknownSession},
-			{"another clinic's session", "patient=pat-1&session=" + id, auth("dr-a", "c2"), 404, CodeUnknownSession},
-			{"another clinician's session", "patient=pat-1&session=" + id, auth("dr-b", "c1"), 403, CodeForbidden},
-			{"wrong sample rate mid-stream", "patient=pat-1&sample_rate=8000&session=" + id, nil, 400, CodeUnsupportedSampleRate},
-			{"another patient", "patient=pat-2&session=" + id, nil, 409, CodeSessionMismatch},
-			{"another encounter", "patient=pat-1&encounter=enc-9&session=" + id, nil, 409, CodeSessionMismatch},
-			{"resume without session", "patient=pat-1&resume=true", nil, 400, CodeInvalidParameter},
+			{"unknown session", "patient=pat-1&session=nope", nil, 404, apierror.CodeUnknownSession},
+			{"another clinic's session", "patient=pat-1&session=" + id, auth("dr-a", "c2"), 404, apierror.CodeUnknownSession},
+			{"another clinician's session", "patient=pat-1&session=" + id, auth("dr-b", "c1"), 403, apierror.CodeForbidden},
+			{"wrong sample rate mid-stream", "patient=pat-1&sample_rate=8000&session=" + id, nil, 400, apierror.CodeUnsupportedSampleRate},
+			{"another patient", "patient=pat-2&session=" + id, nil, 409, apierror.CodeSessionMismatch},
+			{"another encounter", "patient=pat-1&encounter=enc-9&session=" + id, nil, 409, apierror.CodeSessionMismatch},
+			{"resume without session", "patient=pat-1&resume=true", nil, 400, apierror.CodeInvalidParameter},
 		}
 		for _, tc := range refusals {
 			t.Run(tc.name, func(t *testing.T) {
@@ -546,8 +547,8 @@ func TestStreamingBadInput(t *testing.T) {
 			}
 			var body errResp
 			json.NewDecoder(resp.Body).Decode(&body)
-			if resp.StatusCode != http.StatusTooManyRequests || body.Error.Code != CodeClinicianSessionLimit {
-				t.Errorf("third session: %d %s, want 429 %s", resp.StatusCode, body.Error.Code, CodeClinicianSessionLimit)
+			if resp.StatusCode != http.StatusTooManyRequests || body.Error.Code != apierror.CodeClinicianSessionLimit {
+				t.Errorf("third session: %d %s, want 429 %s", resp.StatusCode, body.Error.Code, apierror.CodeClinicianSessionLimit)
 			}
 			// The same user id in another clinic is another clinician:
 			// the limit is per (clinic, user).
@@ -561,8 +562,8 @@ func TestStreamingBadInput(t *testing.T) {
 				t.Fatal("a session past max_sessions was accepted")
 			}
 			json.NewDecoder(resp.Body).Decode(&body)
-			if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != CodeTooManySessions {
-				t.Errorf("fourth session: %d %s, want 503 %s", resp.StatusCode, body.Error.Code, CodeTooManySessions)
+			if resp.StatusCode != http.StatusServiceUnavailable || body.Error.Code != apierror.CodeTooManySessions {
+				t.Errorf("fourth session: %d %s, want 503 %s", resp.StatusCode, body.Error.Code, apierror.CodeTooManySessions)
 			}
 		})
 
@@ -580,7 +581,7 @@ func TestStreamingBadInput(t *testing.T) {
 				codes = append(codes, m.Code)
 			}
 		}
-		if !slices.Equal(codes, []string{CodeUnknownMessageType, CodeInvalidMessage, CodeFrameTooLarge}) {
+		if !slices.Equal(codes, []string{apierror.CodeUnknownMessageType, apierror.CodeInvalidMessage, apierror.CodeFrameTooLarge}) {
 			t.Errorf("errors %v", codes)
 		}
 		if size, err := e.audio.AudioSize(context.Background(), id); err != nil || size != 3333 {

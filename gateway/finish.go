@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
@@ -21,7 +22,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 	s := ss.srv
 	if err := ss.stream.Close(); err != nil {
 		log.Error("close transcription stream", "err", err)
-		ss.sendError(CodeTranscriptionError, "some audio could not be transcribed; the note marks the gaps")
+		ss.sendError(apierror.CodeTranscriptionError, "some audio could not be transcribed; the note marks the gaps")
 	}
 	<-pumpDone
 	ss.live.stop() // no live draft may follow the final one
@@ -43,10 +44,10 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 		if errors.Is(err, review.ErrUnavailable) {
 			// The note stays recording with its audio: resumed or
 			// finished later, by this instance or another.
-			ss.sendError(CodeStoreUnavailable, "the store is unavailable; resume this session later")
+			ss.sendError(apierror.CodeStoreUnavailable, "the store is unavailable; resume this session later")
 			return storeOutageEnd.code, storeOutageEnd.reason
 		}
-		ss.sendError(CodeSessionFailed, "the transcript could not be stored")
+		ss.sendError(apierror.CodeSessionFailed, "the transcript could not be stored")
 		return websocket.CloseInternalServerErr, "session failed"
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
@@ -55,7 +56,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 	code, reason := websocket.CloseNormalClosure, ""
 	if err != nil {
 		log.Error("draft note", "err", err)
-		ss.sendError(CodeDraftFailed, "the note could not be drafted; it is queued with the transcript and empty sections to write by hand")
+		ss.sendError(apierror.CodeDraftFailed, "the note could not be drafted; it is queued with the transcript and empty sections to write by hand")
 		draft = emptyDraft(tpl)
 		code, reason = websocket.CloseInternalServerErr, "draft failed"
 	}
@@ -66,7 +67,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 	})
 	if err != nil {
 		log.Error("store draft", "err", err)
-		ss.sendError(CodeSessionFailed, "the draft could not be stored")
+		ss.sendError(apierror.CodeSessionFailed, "the draft could not be stored")
 		return websocket.CloseInternalServerErr, "session failed"
 	}
 	ss.send(noteDraftMsg{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: n.Draft})

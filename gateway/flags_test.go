@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 )
@@ -66,7 +67,7 @@ func TestReviewAPIFlags(t *testing.T) {
 		} `json:"error"`
 	}
 	resp := e.do("POST", path+"/approve", clin, map[string]any{"version": got.Version, "acknowledged_flags": []string{open[0].ID}}, &eb)
-	if resp.StatusCode != http.StatusConflict || eb.Error.Code != CodeUnacknowledgedFlags || !slices.Equal(eb.Error.Flags, open[1:]) {
+	if resp.StatusCode != http.StatusConflict || eb.Error.Code != apierror.CodeUnacknowledgedFlags || !slices.Equal(eb.Error.Flags, open[1:]) {
 		t.Fatalf("approve acknowledging one of %d flags: %d %+v, want 409 listing the rest", len(open), resp.StatusCode, eb)
 	}
 	if eb.Error.Flags[0].Section != "plan" || eb.Error.Flags[0].ID != "plan/0/0" {

@@ -21,6 +21,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sqlitestore"
@@ -125,7 +127,7 @@ func newEnv(t testing.TB, mutate func(*Options)) *env {
 	t.Cleanup(func() { store.Close() })
 	e := &env{t: t, reg: prometheus.NewRegistry()}
 	e.svc = review.NewService(store, review.ServiceOptions{Check: notes.Check, Logger: discard})
-	auth, err := NewAuth(ctx, AuthConfig{Secret: testSecret})
+	verifier, err := auth.New(ctx, auth.Config{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +137,7 @@ func newEnv(t testing.TB, mutate func(*Options)) *env {
 	}
 	e.ready.Store("")
 	opts := Options{
-		Auth:             auth,
+		Auth:             verifier,
 		Engine:           toneEngine{},
 		Drafter:          notes.RuleDrafter{},
 		Templates:        tpls,
@@ -175,7 +177,7 @@ func newEnv(t testing.TB, mutate func(*Options)) *env {
 
 func token(t testing.TB, sub, clinic string, role review.Role) string {
 	t.Helper()
-	tok, err := MintToken(testSecret, Claims{Clinic: clinic, Role: role, Name: "Dr " + sub,
+	tok, err := auth.MintToken(testSecret, auth.Claims{Clinic: clinic, Role: role, Name: "Dr " + sub,
 		RegisteredClaims: jwtSubject(sub)}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +324,7 @@ func (e *env) do(method, path, tok string, body any, out any, hdr ...string) *ht
 }
 
 type errResp struct {
-	Error errorDetail `json:"error"`
+	Error apierror.Detail `json:"error"`
 }
 
 func wantError(t *testing.T, resp *http.Response, body errResp, status int, code string) {
@@ -388,28 +390,28 @@ func TestReviewAPI(t *testing.T) {
 		status       int
 		code         string
 	}{
-		{"other clinic cannot see", "GET", path, other, nil, nil, 404, CodeNoteNotFound},
-		{"unknown note", "GET", "/v1/notes/nope", clin, nil, nil, 404, CodeNoteNotFound},
-		{"no token", "GET", path, "", nil, nil, 401, CodeUnauthorized},
-		{"approve without version", "POST", path + "/approve", clin, nil, nil, 428, CodeVersionRequired},
-		{"approve stale", "POST", path + "/approve", clin, map[string]int{"version": v - 1}, nil, 412, CodeVersionConflict},
-		{"bad if-match", "POST", path + "/approve", clin, nil, []string{"If-Match", "3"}, 400, CodeInvalidVersion},
-		{"versions disagree", "POST", path + "/approve", clin, map[string]int{"version": v}, []string{"If-Match", fmt.Sprintf(`"v%d"`, v+1)}, 400, CodeInvalidVersion},
-		{"unknown field", "PUT", path, clin, `{"version":1,"sections":[],"secsions":[]}`, nil, 400, CodeInvalidJSON},
-		{"not json", "PUT", path, clin, `{"version":`, nil, 400, CodeInvalidJSON},
-		{"trailing data", "POST", path + "/approve", clin, `{"version":1} {}`, nil, 400, CodeInvalidJSON},
-		{"admin may not approve", "POST", path + "/approve", admin, map[string]int{"version": v}, nil, 403, CodeForbidden},
-		{"retry a note that did not fail", "POST", path + "/retry", clin, nil, nil, 409, CodeInvalidState},
-		{"no such route", "GET", "/v1/nothing", clin, nil, nil, 404, CodeNotFound},
-		{"bad state filter", "GET", "/v1/notes?state=done", clin, nil, nil, 400, CodeInvalidQuery},
-		{"bad limit", "GET", "/v1/notes?limit=0", clin, nil, nil, 400, CodeInvalidQuery},
+		{"other clinic cannot see", "GET", path, other, nil, nil, 404, apierror.CodeNoteNotFound},
+		{"unknown note", "GET", "/v1/notes/nope", clin, nil, nil, 404, apierror.CodeNoteNotFound},
+		{"no token", "GET", path, "", nil, nil, 401, apierror.CodeUnauthorized},
+		{"approve without version", "POST", path + "/approve", clin, nil, nil, 428, apierror.CodeVersionRequired},
+		{"approve stale", "POST", path + "/approve", clin, map[string]int{"version": v - 1}, nil, 412, apierror.CodeVersionConflict},
+		{"bad if-match", "POST", path + "/approve", clin, nil, []string{"If-Match", "3"}, 400, apierror.CodeInvalidVersion},
+		{"versions disagree", "POST", path + "/approve", clin, map[string]int{"version": v}, []string{"If-Match", fmt.Sprintf(`"v%d"`, v+1)}, 400, apierror.CodeInvalidVersion},
+		{"unknown field", "PUT", path, clin, `{"version":1,"sections":[],"secsions":[]}`, nil, 400, apierror.CodeInvalidJSON},
+		{"not json", "PUT", path, clin, `{"version":`, nil, 400, apierror.CodeInvalidJSON},
+		{"trailing data", "POST", path + "/approve", clin, `{"version":1} {}`, nil, 400, apierror.CodeInvalidJSON},
+		{"admin may not approve", "POST", path + "/approve", admin, map[string]int{"version": v}, nil, 403, apierror.CodeForbidden},
+		{"retry a note that did not fail", "POST", path + "/retry", clin, nil, nil, 409, apierror.CodeInvalidState},
+		{"no such route", "GET", "/v1/nothing", clin, nil, nil, 404, apierror.CodeNotFound},
+		{"bad state filter", "GET", "/v1/notes?state=done", clin, nil, nil, 400, apierror.CodeInvalidQuery},
+		{"bad limit", "GET", "/v1/notes?limit=0", clin, nil, nil, 400, apierror.CodeInvalidQuery},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			eb = errResp{}
 			resp := e.do(s.method, s.path, s.tok, s.body, &eb, s.hdr...)
 			wantError(t, resp, eb, s.status, s.code)
-			if s.code == CodeVersionConflict && eb.Error.CurrentVersion != v {
+			if s.code == apierror.CodeVersionConflict && eb.Error.CurrentVersion != v {
 				t.Errorf("current_version %d, want %d", eb.Error.CurrentVersion, v)
 			}
 			if r := e.do("GET", "/healthz", "", nil, nil); r.StatusCode != 200 {
@@ -437,13 +439,13 @@ func TestReviewAPI(t *testing.T) {
 	}
 	eb = errResp{}
 	resp = e.do("POST", path+"/approve", clin, map[string]int{"version": v + 1}, &eb)
-	wantError(t, resp, eb, 409, CodeInvalidState)
+	wantError(t, resp, eb, 409, apierror.CodeInvalidState)
 	if !strings.Contains(eb.Error.Message, "approved, not pending_review") {
 		t.Errorf("message %q does not name the state", eb.Error.Message)
 	}
 	eb = errResp{}
 	resp = e.do("POST", path+"/reject", clin, map[string]any{"version": v + 1, "reason": "wrong patient"}, &eb)
-	wantError(t, resp, eb, 409, CodeInvalidState)
+	wantError(t, resp, eb, 409, apierror.CodeInvalidState)
 
 	// Another note is rejected.
 	id2, _ := e.session("patient=p-9")

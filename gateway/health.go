@@ -4,12 +4,14 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/scribegate/scribegate/gateway/apierror"
 )
 
 // healthz says the process is alive; it checks nothing else so that a slow
 // dependency never gets a healthy gateway restarted.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	apierror.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 type readyBody struct {
@@ -38,8 +40,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(failed) > 0 {
-		writeJSON(w, http.StatusServiceUnavailable, readyBody{Status: "unavailable", Failed: failed})
+		apierror.WriteJSON(w, http.StatusServiceUnavailable, readyBody{Status: "unavailable", Failed: failed})
 		return
 	}
-	writeJSON(w, http.StatusOK, readyBody{Status: "ok"})
+	apierror.WriteJSON(w, http.StatusOK, readyBody{Status: "ok"})
 }

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/gateway/apierror"
 )
 
 // IDPatterns are the shapes a connector's patient and encounter ids take
@@ -54,7 +55,7 @@ func (s *Server) checkIDs(connector, patient, encounter string) error {
 	}
 	if own != nil {
 		if err := own.ValidatePatientID(patient); err != nil {
-			return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Param: "patient",
+			return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidParameter, Param: "patient",
 				Message: "patient is not an id this clinic's EHR accepts: " + err.Error()}
 		}
 	}
@@ -95,6 +96,6 @@ func idError(param string, pattern *regexp.Regexp, own bool) error {
 	case own:
 		want = "1 to 64 printable characters"
 	}
-	return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Param: param,
+	return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidParameter, Param: param,
 		Message: param + " must be " + want}
 }

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/scribegate/scribegate/gateway/apierror"
 )
 
 // ihiOnly is a connector whose patients are IHIs (C3's ValidatePatientID).
@@ -64,7 +66,7 @@ func TestListenRefusesMalformedIDs(t *testing.T) {
 			}
 			var body errResp
 			json.NewDecoder(resp.Body).Decode(&body)
-			wantError(t, resp, body, 400, CodeInvalidParameter)
+			wantError(t, resp, body, 400, apierror.CodeInvalidParameter)
 			if body.Error.Param != tc.param {
 				t.Errorf("param %q, want %q", body.Error.Param, tc.param)
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/redisstore"
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
@@ -167,12 +168,12 @@ func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
 		json.Unmarshal(body, &e)
 		return nil, resp.StatusCode, e.Error.Code
 	}
-	if _, status, code := resumeOnB(); status != http.StatusConflict || code != CodeSessionElsewhere {
-		t.Fatalf("resume on b while a holds the session: %d %q, want 409 %q", status, code, CodeSessionElsewhere)
+	if _, status, code := resumeOnB(); status != http.StatusConflict || code != apierror.CodeSessionElsewhere {
+		t.Fatalf("resume on b while a holds the session: %d %q, want 409 %q", status, code, apierror.CodeSessionElsewhere)
 	}
 	time.Sleep(lease + lease/2) // a renews its lease meanwhile
-	if _, status, code := resumeOnB(); status != http.StatusConflict || code != CodeSessionElsewhere {
-		t.Fatalf("resume on b after a lease's length: %d %q, want 409 %q (a renews)", status, code, CodeSessionElsewhere)
+	if _, status, code := resumeOnB(); status != http.StatusConflict || code != apierror.CodeSessionElsewhere {
+		t.Fatalf("resume on b after a lease's length: %d %q, want 409 %q (a renews)", status, code, apierror.CodeSessionElsewhere)
 	}
 
 	a.crash(col) // no release

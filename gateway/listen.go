@@ -10,6 +10,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -30,7 +32,7 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		s.writeError(w, r, errorf(http.StatusBadRequest, CodeInvalidQuery, "GET /v1/listen must be a WebSocket upgrade"))
+		s.writeError(w, r, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidQuery, "GET /v1/listen must be a WebSocket upgrade"))
 		return
 	}
 	if p.session != "" && s.resume(w, r, claims, viaProto, p) {
@@ -42,7 +44,7 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.release(clinicianKey{claims.Clinic, claims.Subject})
 	if !s.startSession() {
-		s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
+		s.writeError(w, r, apierror.Errorf(http.StatusServiceUnavailable, apierror.CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
 		return
 	}
 	defer s.sessions.Done()
@@ -62,7 +64,7 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 
 // newSession makes a new session id for conn (nil: a file's, which has
 // no socket).
-func (s *Server) newSession(id string, conn wsConn, claims Claims, p listenParams) *session {
+func (s *Server) newSession(id string, conn wsConn, claims auth.Claims, p listenParams) *session {
 	return &session{
 		srv:      s,
 		id:       id,

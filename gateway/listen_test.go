@@ -16,6 +16,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
@@ -150,11 +152,11 @@ func TestListenSubprotocolAuth(t *testing.T) {
 func TestListenRefusedBeforeUpgrade(t *testing.T) {
 	e := newEnv(t, nil)
 	clin := token(t, "dr-a", "c1", review.RoleClinician)
-	expired, err := MintToken(testSecret, Claims{Clinic: "c1", Role: review.RoleClinician, RegisteredClaims: jwtSubject("dr-a")}, -time.Hour)
+	expired, err := auth.MintToken(testSecret, auth.Claims{Clinic: "c1", Role: review.RoleClinician, RegisteredClaims: jwtSubject("dr-a")}, -time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, _ := MintToken([]byte("another-secret"), Claims{Clinic: "c1", Role: review.RoleClinician, RegisteredClaims: jwtSubject("dr-a")}, time.Hour)
+	forged, _ := auth.MintToken([]byte("another-secret"), auth.Claims{Clinic: "c1", Role: review.RoleClinician, RegisteredClaims: jwtSubject("dr-a")}, time.Hour)
 	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 	cases := []struct {
 		name   string
@@ -163,28 +165,28 @@ func TestListenRefusedBeforeUpgrade(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"no token", "patient=p", http.Header{}, 401, CodeUnauthorized},
-		{"expired token", "patient=p", bearer(expired), 401, CodeTokenExpired},
-		{"forged token", "patient=p", bearer(forged), 401, CodeInvalidToken},
-		{"garbage token", "patient=p", http.Header{"Authorization": {"Token not.a.jwt"}}, 401, CodeInvalidToken},
-		{"reviewer cannot record", "patient=p", bearer(token(t, "rev", "c1", review.RoleReviewer)), 403, CodeForbidden},
-		{"encoding", "patient=p&encoding=mulaw", nil, 400, CodeUnsupportedEncoding},
-		{"sample rate low", "patient=p&sample_rate=4000", nil, 400, CodeUnsupportedSampleRate},
-		{"sample rate junk", "patient=p&sample_rate=fast", nil, 400, CodeUnsupportedSampleRate},
-		{"stereo", "patient=p&channels=2", nil, 400, CodeUnsupportedChannels},
-		{"bad boolean", "patient=p&interim_results=maybe", nil, 400, CodeInvalidParameter},
-		{"bad endpointing", "patient=p&endpointing=soon", nil, 400, CodeInvalidParameter},
-		{"bad language", "patient=p&language=en_US!", nil, 400, CodeInvalidParameter},
-		{"no patient", "encoding=linear16", nil, 400, CodeMissingPatient},
-		{"unknown template", "patient=p&template=haiku", nil, 400, CodeUnknownTemplate},
-		{"unknown connector", "patient=p&connector=nowhere", nil, 400, CodeUnknownConnector},
-		{"another clinic's connector", "patient=p&connector=athena", nil, 400, CodeUnknownConnector},
-		{"unsupported parameter", "patient=p&diarize=true", nil, 400, CodeUnsupportedParameter},
-		{"empty keyterm", "patient=p&keyterm=metformin&keyterm=", nil, 400, CodeInvalidParameter},
-		{"keyterm too long", "patient=p&keyterm=" + strings.Repeat("x", 101), nil, 400, CodeInvalidParameter},
-		{"keyterm control character", "patient=p&keyterm=a%0Ab", nil, 400, CodeInvalidParameter},
-		{"too many keyterms", "patient=p" + strings.Repeat("&keyterm=k", 60) + strings.Repeat("&keywords=w:2", 41), nil, 400, CodeInvalidParameter},
-		{"unknown session", "patient=p&session=abc&resume=true", nil, 404, CodeUnknownSession},
+		{"no token", "patient=p", http.Header{}, 401, apierror.CodeUnauthorized},
+		{"expired token", "patient=p", bearer(expired), 401, apierror.CodeTokenExpired},
+		{"forged token", "patient=p", bearer(forged), 401, apierror.CodeInvalidToken},
+		{"garbage token", "patient=p", http.Header{"Authorization": {"Token not.a.jwt"}}, 401, apierror.CodeInvalidToken},
+		{"reviewer cannot record", "patient=p", bearer(token(t, "rev", "c1", review.RoleReviewer)), 403, apierror.CodeForbidden},
+		{"encoding", "patient=p&encoding=mulaw", nil, 400, apierror.CodeUnsupportedEncoding},
+		{"sample rate low", "patient=p&sample_rate=4000", nil, 400, apierror.CodeUnsupportedSampleRate},
+		{"sample rate junk", "patient=p&sample_rate=fast", nil, 400, apierror.CodeUnsupportedSampleRate},
+		{"stereo", "patient=p&channels=2", nil, 400, apierror.CodeUnsupportedChannels},
+		{"bad boolean", "patient=p&interim_results=maybe", nil, 400, apierror.CodeInvalidParameter},
+		{"bad endpointing", "patient=p&endpointing=soon", nil, 400, apierror.CodeInvalidParameter},
+		{"bad language", "patient=p&language=en_US!", nil, 400, apierror.CodeInvalidParameter},
+		{"no patient", "encoding=linear16", nil, 400, apierror.CodeMissingPatient},
+		{"unknown template", "patient=p&template=haiku", nil, 400, apierror.CodeUnknownTemplate},
+		{"unknown connector", "patient=p&connector=nowhere", nil, 400, apierror.CodeUnknownConnector},
+		{"another clinic's connector", "patient=p&connector=athena", nil, 400, apierror.CodeUnknownConnector},
+		{"unsupported parameter", "patient=p&diarize=true", nil, 400, apierror.CodeUnsupportedParameter},
+		{"empty keyterm", "patient=p&keyterm=metformin&keyterm=", nil, 400, apierror.CodeInvalidParameter},
+		{"keyterm too long", "patient=p&keyterm=" + strings.Repeat("x", 101), nil, 400, apierror.CodeInvalidParameter},
+		{"keyterm control character", "patient=p&keyterm=a%0Ab", nil, 400, apierror.CodeInvalidParameter},
+		{"too many keyterms", "patient=p" + strings.Repeat("&keyterm=k", 60) + strings.Repeat("&keywords=w:2", 41), nil, 400, apierror.CodeInvalidParameter},
+		{"unknown session", "patient=p&session=abc&resume=true", nil, 404, apierror.CodeUnknownSession},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -215,10 +217,10 @@ func TestListenBadMessagesKeepSession(t *testing.T) {
 	cases := []struct {
 		name, text, code string
 	}{
-		{"not json", `hello`, CodeInvalidMessage},
-		{"no type", `{"kind":"KeepAlive"}`, CodeInvalidMessage},
-		{"type not string", `{"type":3}`, CodeInvalidMessage},
-		{"unknown type", `{"type":"Configure"}`, CodeUnknownMessageType},
+		{"not json", `hello`, apierror.CodeInvalidMessage},
+		{"no type", `{"kind":"KeepAlive"}`, apierror.CodeInvalidMessage},
+		{"type not string", `{"type":3}`, apierror.CodeInvalidMessage},
+		{"unknown type", `{"type":"Configure"}`, apierror.CodeUnknownMessageType},
 	}
 	e := newEnv(t, nil)
 	for _, tc := range cases {
@@ -265,7 +267,7 @@ func TestListenFrameTooLarge(t *testing.T) {
 	if code != websocket.CloseMessageTooBig {
 		t.Errorf("close code %d, want 1009", code)
 	}
-	if errs := byType(msgs, "Error"); len(errs) != 1 || errs[0].Code != CodeFrameTooLarge {
+	if errs := byType(msgs, "Error"); len(errs) != 1 || errs[0].Code != apierror.CodeFrameTooLarge {
 		t.Errorf("errors %+v", errs)
 	}
 	ready := byType(msgs, "NoteReady")
@@ -380,7 +382,7 @@ func TestListenDraftFailureStillQueues(t *testing.T) {
 	if code != websocket.CloseInternalServerErr {
 		t.Errorf("close %d, want 1011", code)
 	}
-	if errs := byType(msgs, "Error"); len(errs) != 1 || errs[0].Code != CodeDraftFailed {
+	if errs := byType(msgs, "Error"); len(errs) != 1 || errs[0].Code != apierror.CodeDraftFailed {
 		t.Errorf("errors %+v", errs)
 	}
 	ready := byType(msgs, "NoteReady")

@@ -6,16 +6,8 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
-)
-
-// Patient lookup codes.
-const (
-	// CodeLookupUnavailable: the clinic's connector cannot search its EHR
-	// for patients (a file drop, a webhook, HL7 v2).
-	CodeLookupUnavailable = "lookup_unavailable"
-	// CodeEHRUnavailable: the EHR did not answer a lookup.
-	CodeEHRUnavailable = "ehr_unavailable"
 )
 
 // PatientSearcher is a connector that can find patients in its EHR, for
@@ -37,12 +29,12 @@ func (s *Server) searchPatients(w http.ResponseWriter, r *http.Request) {
 	pq := connectors.PatientQuery{Name: q.Get("name"), BirthDate: q.Get("birthdate"), Identifier: q.Get("identifier")}
 	if pq.BirthDate != "" {
 		if _, err := time.Parse(time.DateOnly, pq.BirthDate); err != nil {
-			s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery, Param: "birthdate", Message: "birthdate must be YYYY-MM-DD"})
+			s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery, Param: "birthdate", Message: "birthdate must be YYYY-MM-DD"})
 			return
 		}
 	}
 	if pq == (connectors.PatientQuery{}) || len(pq.Name)+len(pq.Identifier) > 200 {
-		s.writeError(w, r, errorf(http.StatusBadRequest, CodeInvalidQuery, "give a name, birthdate or identifier (at most 200 bytes)"))
+		s.writeError(w, r, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidQuery, "give a name, birthdate or identifier (at most 200 bytes)"))
 		return
 	}
 	var searcher PatientSearcher
@@ -50,7 +42,7 @@ func (s *Server) searchPatients(w http.ResponseWriter, r *http.Request) {
 		searcher, _ = s.opts.Connector(s.routedConnector(c.Clinic)).(PatientSearcher)
 	}
 	if searcher == nil {
-		s.writeError(w, r, errorf(http.StatusNotImplemented, CodeLookupUnavailable, "your clinic's EHR connector cannot search for patients; enter the patient id"))
+		s.writeError(w, r, apierror.Errorf(http.StatusNotImplemented, apierror.CodeLookupUnavailable, "your clinic's EHR connector cannot search for patients; enter the patient id"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
@@ -60,11 +52,11 @@ func (s *Server) searchPatients(w http.ResponseWriter, r *http.Request) {
 		// connectors.PushError logs the EHR's status and cause, never
 		// its words, which may name patients.
 		s.log.Warn("patient lookup failed", "clinic", c.Clinic, "err", err)
-		s.writeError(w, r, errorf(http.StatusBadGateway, CodeEHRUnavailable, "the EHR did not answer the search; try again"))
+		s.writeError(w, r, apierror.Errorf(http.StatusBadGateway, apierror.CodeEHRUnavailable, "the EHR did not answer the search; try again"))
 		return
 	}
 	if found == nil {
 		found = []connectors.PatientMatch{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"patients": found})
+	apierror.WriteJSON(w, http.StatusOK, map[string]any{"patients": found})
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -51,10 +52,10 @@ func TestPatientLookup(t *testing.T) {
 		status          int
 		code            string
 	}{
-		{"no terms", "/v1/patients", clin, 400, CodeInvalidQuery},
-		{"bad birth date", "/v1/patients?birthdate=30/07/1961", clin, 400, CodeInvalidQuery},
-		{"reviewer", "/v1/patients?name=x", token(t, "rev", "c1", review.RoleReviewer), 403, CodeForbidden},
-		{"connector cannot search", "/v1/patients?name=x", token(t, "dr-b", "c2", review.RoleClinician), 501, CodeLookupUnavailable},
+		{"no terms", "/v1/patients", clin, 400, apierror.CodeInvalidQuery},
+		{"bad birth date", "/v1/patients?birthdate=30/07/1961", clin, 400, apierror.CodeInvalidQuery},
+		{"reviewer", "/v1/patients?name=x", token(t, "rev", "c1", review.RoleReviewer), 403, apierror.CodeForbidden},
+		{"connector cannot search", "/v1/patients?name=x", token(t, "dr-b", "c2", review.RoleClinician), 501, apierror.CodeLookupUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			eb = errResp{}
@@ -63,5 +64,5 @@ func TestPatientLookup(t *testing.T) {
 	}
 	s.err = &connectors.PushError{StatusCode: 503, Message: "down", Err: errors.New("HTTP 503")}
 	eb = errResp{}
-	wantError(t, e.do("GET", "/v1/patients?name=x", clin, nil, &eb), eb, http.StatusBadGateway, CodeEHRUnavailable)
+	wantError(t, e.do("GET", "/v1/patients?name=x", clin, nil, &eb), eb, http.StatusBadGateway, apierror.CodeEHRUnavailable)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription"
 )
@@ -34,24 +35,24 @@ func parseControl(b []byte) (string, error) {
 	var m map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&m); err != nil || m == nil {
-		return "", &controlError{CodeInvalidMessage, "text frames must be a JSON object with a type, such as {\"type\":\"KeepAlive\"}"}
+		return "", &controlError{apierror.CodeInvalidMessage, "text frames must be a JSON object with a type, such as {\"type\":\"KeepAlive\"}"}
 	}
 	if dec.More() {
-		return "", &controlError{CodeInvalidMessage, "text frame has data after the JSON object"}
+		return "", &controlError{apierror.CodeInvalidMessage, "text frame has data after the JSON object"}
 	}
 	raw, ok := m["type"]
 	if !ok {
-		return "", &controlError{CodeInvalidMessage, "message has no type"}
+		return "", &controlError{apierror.CodeInvalidMessage, "message has no type"}
 	}
 	var typ string
 	if err := json.Unmarshal(raw, &typ); err != nil {
-		return "", &controlError{CodeInvalidMessage, "message type must be a string"}
+		return "", &controlError{apierror.CodeInvalidMessage, "message type must be a string"}
 	}
 	switch typ {
 	case msgKeepAlive, msgFinalize, msgCloseStream:
 		return typ, nil
 	}
-	return "", &controlError{CodeUnknownMessageType, fmt.Sprintf("unknown message type %.64q; want KeepAlive, Finalize or CloseStream", typ)}
+	return "", &controlError{apierror.CodeUnknownMessageType, fmt.Sprintf("unknown message type %.64q; want KeepAlive, Finalize or CloseStream", typ)}
 }
 
 // resultsMsg is Deepgram's Results message. It and the nested types

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/opus/opustest"
@@ -70,7 +71,7 @@ func TestOpusBecomesTheNoteItsWAVDoes(t *testing.T) {
 	}
 	sendAudio(t, c, pcm, 4000)
 	msgs, code := readAll(t, c)
-	if errs := byType(msgs, "Error"); code != 1003 || len(errs) != 1 || errs[0].Code != CodeUnsupportedEncoding || len(byType(msgs, "NoteReady")) != 0 {
+	if errs := byType(msgs, "Error"); code != 1003 || len(errs) != 1 || errs[0].Code != apierror.CodeUnsupportedEncoding || len(byType(msgs, "NoteReady")) != 0 {
 		t.Errorf("raw audio with encoding=ogg-opus: close %d, messages %+v", code, msgs)
 	}
 	c.Close()

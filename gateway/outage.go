@@ -8,13 +8,14 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 )
 
 // Store outages. A store that takes no writes for now (review.ErrUnavailable:
 // Redis failing over, unreachable, replicas not confirming) is not a
 // failed session: what was acknowledged is kept, and the session goes on
-// once the store is back. REST answers 503 store_unavailable (errors.go);
+// once the store is back. REST answers 503 store_unavailable (apierror);
 // a stream is closed with 1012 and resumed later, by its client
 // (session=<id>) or, if none comes back, by any instance's orphan scan.
 
@@ -26,11 +27,11 @@ var storeOutageEnd = closeFrame{closeServiceRestart, "store unavailable; resume 
 func (ss *session) failStart(log *slog.Logger, what string, err error) {
 	log.Error(what, "err", err)
 	if errors.Is(err, review.ErrUnavailable) {
-		ss.sendError(CodeStoreUnavailable, "the store is unavailable for now; reconnect later")
+		ss.sendError(apierror.CodeStoreUnavailable, "the store is unavailable for now; reconnect later")
 		ss.closeAndWait(nil, storeOutageEnd)
 		return
 	}
-	ss.sendError(CodeSessionFailed, "the "+what+" failed")
+	ss.sendError(apierror.CodeSessionFailed, "the "+what+" failed")
 	ss.closeAndWait(nil, closeFrame{websocket.CloseInternalServerErr, "session failed"})
 }
 

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -43,7 +44,7 @@ type listenParams struct {
 func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenParams, error) {
 	p := listenParams{sampleRate: 16000}
 	bad := func(code, param, format string, args ...any) error {
-		return &apiError{Status: http.StatusBadRequest, Code: code, Param: param, Message: fmt.Sprintf(format, args...)}
+		return &apierror.Error{Status: http.StatusBadRequest, Code: code, Param: param, Message: fmt.Sprintf(format, args...)}
 	}
 	for key, vs := range vals {
 		if key == "keyterm" || key == "keywords" {
@@ -53,12 +54,12 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 					v = dropBoost(v)
 				}
 				if v = strings.TrimSpace(v); v == "" || len(v) > maxKeytermBytes || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
-					return p, bad(CodeInvalidParameter, key, "%s must be a word or phrase of 1 to %d bytes of text", key, maxKeytermBytes)
+					return p, bad(apierror.CodeInvalidParameter, key, "%s must be a word or phrase of 1 to %d bytes of text", key, maxKeytermBytes)
 				}
 				p.keyterms = append(p.keyterms, v)
 			}
 			if len(p.keyterms) > maxKeyterms {
-				return p, bad(CodeInvalidParameter, key, "at most %d keyterm and keywords together", maxKeyterms)
+				return p, bad(apierror.CodeInvalidParameter, key, "at most %d keyterm and keywords together", maxKeyterms)
 			}
 			continue
 		}
@@ -71,7 +72,7 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 			continue
 		}
 		if len(vs) > 1 {
-			return p, bad(CodeInvalidParameter, key, "query parameter %s is given more than once", key)
+			return p, bad(apierror.CodeInvalidParameter, key, "query parameter %s is given more than once", key)
 		}
 		v := vs[0]
 		switch key {
@@ -79,23 +80,23 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 			// opus and ogg-opus are Deepgram's names for Opus in a
 			// container, which the first frame then must be (sniff).
 			if v != "linear16" && v != "opus" && v != "ogg-opus" {
-				return p, bad(CodeUnsupportedEncoding, key, "encoding %.32q is not supported; send raw linear16 PCM, or a WAV, Ogg Opus or WebM Opus file without encoding=", v)
+				return p, bad(apierror.CodeUnsupportedEncoding, key, "encoding %.32q is not supported; send raw linear16 PCM, or a WAV, Ogg Opus or WebM Opus file without encoding=", v)
 			}
 			p.encoding = v
 		case "sample_rate":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 8000 || n > 48000 {
-				return p, bad(CodeUnsupportedSampleRate, key, "sample_rate must be an integer from 8000 to 48000")
+				return p, bad(apierror.CodeUnsupportedSampleRate, key, "sample_rate must be an integer from 8000 to 48000")
 			}
 			p.sampleRate, p.sampleRateSet = n, true
 		case "channels":
 			if v != "1" {
-				return p, bad(CodeUnsupportedChannels, key, "only mono audio is supported: channels=1")
+				return p, bad(apierror.CodeUnsupportedChannels, key, "only mono audio is supported: channels=1")
 			}
 		case "interim_results", "punctuate", "smart_format", "vad_events", "progress":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return p, bad(CodeInvalidParameter, key, "%s must be true or false", key)
+				return p, bad(apierror.CodeInvalidParameter, key, "%s must be true or false", key)
 			}
 			switch key {
 			case "vad_events":
@@ -112,18 +113,18 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 			}
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 10 || n > 60000 {
-				return p, bad(CodeInvalidParameter, key, "endpointing must be milliseconds from 10 to 60000, or false")
+				return p, bad(apierror.CodeInvalidParameter, key, "endpointing must be milliseconds from 10 to 60000, or false")
 			}
 			p.endpointing = time.Duration(n) * time.Millisecond
 		case "utterance_end_ms":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > 60000 {
-				return p, bad(CodeInvalidParameter, key, "utterance_end_ms must be milliseconds from 1 to 60000")
+				return p, bad(apierror.CodeInvalidParameter, key, "utterance_end_ms must be milliseconds from 1 to 60000")
 			}
 			p.utteranceEnd = time.Duration(n) * time.Millisecond
 		case "language":
 			if !validLanguage(v) {
-				return p, bad(CodeInvalidParameter, key, "language must be a BCP-47 tag such as en or en-AU")
+				return p, bad(apierror.CodeInvalidParameter, key, "language must be a BCP-47 tag such as en or en-AU")
 			}
 			p.language = v
 		case "model":
@@ -135,14 +136,14 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 			p.encounter = v
 		case "patient_name", "patient_birth_date", "patient_sex":
 			if err := p.demographics.set(key, v, time.Now()); err != nil {
-				return p, bad(CodeInvalidParameter, key, "%s", err)
+				return p, bad(apierror.CodeInvalidParameter, key, "%s", err)
 			}
 		case "template", "connector", "session":
 			// Checked below, after every parameter is known to be valid.
 		case "resume":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return p, bad(CodeInvalidParameter, key, "resume must be true or false")
+				return p, bad(apierror.CodeInvalidParameter, key, "resume must be true or false")
 			}
 			p.resume = b
 		default:
@@ -152,12 +153,12 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 		}
 	}
 	if strings.TrimSpace(p.patient) == "" {
-		return p, bad(CodeMissingPatient, "patient", "patient is required: the EHR's id of the patient")
+		return p, bad(apierror.CodeMissingPatient, "patient", "patient is required: the EHR's id of the patient")
 	}
 	if id := vals.Get("template"); id != "" {
 		t, err := s.opts.Templates.Get(id)
 		if err != nil {
-			return p, bad(CodeUnknownTemplate, "template", "template %.64q does not exist", id)
+			return p, bad(apierror.CodeUnknownTemplate, "template", "template %.64q does not exist", id)
 		}
 		p.template = t
 	} else {
@@ -174,7 +175,7 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 	// session= resumes a session; listen checks it against the store.
 	p.session = vals.Get("session")
 	if p.resume && p.session == "" {
-		return p, bad(CodeInvalidParameter, "resume", "resume=true needs session=<id>")
+		return p, bad(apierror.CodeInvalidParameter, "resume", "resume=true needs session=<id>")
 	}
 	return p, nil
 }

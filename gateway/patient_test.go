@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -61,7 +62,7 @@ func TestListenRefusesBadDemographics(t *testing.T) {
 			}
 			var body errResp
 			json.NewDecoder(resp.Body).Decode(&body)
-			wantError(t, resp, body, 400, CodeInvalidParameter)
+			wantError(t, resp, body, 400, apierror.CodeInvalidParameter)
 			if body.Error.Param != tc.param {
 				t.Errorf("param = %q, want %q", body.Error.Param, tc.param)
 			}

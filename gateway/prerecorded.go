@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/opus"
@@ -80,7 +81,7 @@ func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if q.Has("session") || q.Has("resume") || q.Has("interim_results") {
-		s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidParameter, Param: "session",
+		s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidParameter, Param: "session",
 			Message: "session, resume and interim_results are for streaming; a pre-recorded request is one whole consultation"})
 		return
 	}
@@ -104,7 +105,7 @@ func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.release(clinicianKey{claims.Clinic, claims.Subject})
 	if !s.startSession() {
-		s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; send the file to another instance"))
+		s.writeError(w, r, apierror.Errorf(http.StatusServiceUnavailable, apierror.CodeShuttingDown, "the gateway is shutting down; send the file to another instance"))
 		return
 	}
 	defer s.sessions.Done()
@@ -115,7 +116,7 @@ func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 	ss.sink = func(m any) { sent = append(sent, m) }
 	log, pumpDone, ok := ss.open()
 	if !ok {
-		s.writeError(w, r, errorf(http.StatusInternalServerError, CodeSessionFailed, "the consultation could not be started"))
+		s.writeError(w, r, apierror.Errorf(http.StatusInternalServerError, apierror.CodeSessionFailed, "the consultation could not be started"))
 		return
 	}
 	ss.readEnds, ss.stopRead = make(chan readEnd), make(chan struct{})
@@ -126,10 +127,10 @@ func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 	ss.end(log, end, pumpDone)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		s.writeError(w, r, errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the file is larger than %d bytes; the audio before the limit is drafted as note %s", mbe.Limit, id))
+		s.writeError(w, r, apierror.Errorf(http.StatusRequestEntityTooLarge, apierror.CodeBodyTooLarge, "the file is larger than %d bytes; the audio before the limit is drafted as note %s", mbe.Limit, id))
 		return
 	}
-	writeJSON(w, http.StatusOK, ss.fileResponse(sent))
+	apierror.WriteJSON(w, http.StatusOK, ss.fileResponse(sent))
 }
 
 // feed gives the session the file's audio, frame by frame, as a reader
@@ -202,7 +203,7 @@ func (ss *session) fileResponse(sent []any) prerecordedResponse {
 // refused with what to send instead.
 func fileAudio(r *http.Request, body io.Reader, p *listenParams) (io.Reader, error) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
-		return nil, &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedEncoding, Param: "url",
+		return nil, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedEncoding, Param: "url",
 			Message: "the gateway does not fetch audio from a URL; send the file itself in the body"}
 	}
 	br := bufio.NewReaderSize(body, 64<<10)
@@ -219,7 +220,7 @@ func fileAudio(r *http.Request, body io.Reader, p *listenParams) (io.Reader, err
 	}
 	f, size, err := transcription.ReadWAVHeader(br)
 	if err != nil {
-		return nil, &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedEncoding, Param: "encoding", Message: "the WAV file cannot be read: " + err.Error()}
+		return nil, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedEncoding, Param: "encoding", Message: "the WAV file cannot be read: " + err.Error()}
 	}
 	if err := p.takeWAV(f); err != nil {
 		return nil, err
@@ -293,18 +294,18 @@ func opusError(c string, err error) error {
 	if errors.Is(err, opus.ErrUnavailable) {
 		return containerError(c, "this gateway was built without libopus; send WAV (16-bit PCM) or raw linear16")
 	}
-	return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedEncoding, Param: "encoding",
+	return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedEncoding, Param: "encoding",
 		Message: fmt.Sprintf("the %s audio cannot be decoded: %v", strings.ToUpper(c), err)}
 }
 
 // takeWAV checks a WAV file's format against the query and takes its rate.
 func (p *listenParams) takeWAV(f transcription.WAVFormat) error {
 	if f.SampleRate < 8000 || f.SampleRate > 48000 {
-		return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedSampleRate, Param: "sample_rate",
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedSampleRate, Param: "sample_rate",
 			Message: fmt.Sprintf("the WAV file is at %d Hz; 8000 to 48000 are supported", f.SampleRate)}
 	}
 	if p.sampleRateSet && p.sampleRate != f.SampleRate {
-		return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedSampleRate, Param: "sample_rate",
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedSampleRate, Param: "sample_rate",
 			Message: fmt.Sprintf("sample_rate=%d, but the WAV file is at %d Hz; leave sample_rate out for a WAV file", p.sampleRate, f.SampleRate)}
 	}
 	p.sampleRate = f.SampleRate
@@ -340,7 +341,7 @@ func containerError(c, what string) error {
 	if c != "" {
 		msg = fmt.Sprintf("the audio is %s, which the gateway does not decode; %s", strings.ToUpper(c), what)
 	}
-	return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedEncoding, Param: "encoding", Message: msg}
+	return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedEncoding, Param: "encoding", Message: msg}
 }
 
 // sniff looks at a session's first audio for a container (no encoding=
@@ -352,13 +353,13 @@ func containerError(c, what string) error {
 func (ss *session) sniff(data []byte) ([]byte, endReason) {
 	refuse := func(msg string) ([]byte, endReason) {
 		return nil, endReason{name: "unsupported_encoding", code: websocket.CloseUnsupportedData, reason: "unsupported audio format",
-			errCode: CodeUnsupportedEncoding, errDesc: msg}
+			errCode: apierror.CodeUnsupportedEncoding, errDesc: msg}
 	}
 	if ss.opus != nil {
 		pcm, err := ss.opus.Decode(nil, data)
 		if err != nil {
 			// The audio before the bad frame is kept and drafted.
-			return refuse(opusError(ss.opus.Container(), err).(*apiError).Message)
+			return refuse(opusError(ss.opus.Container(), err).(*apierror.Error).Message)
 		}
 		return pcm, endReason{}
 	}
@@ -375,13 +376,13 @@ func (ss *session) sniff(data []byte) ([]byte, endReason) {
 			return refuse(fmt.Sprintf("Opus decodes to 8000, 12000, 16000, 24000 or 48000 Hz, not sample_rate=%d; connect with one of them, or without sample_rate", ss.p.sampleRate))
 		}
 		if err != nil {
-			return refuse(opusError(c, err).(*apiError).Message)
+			return refuse(opusError(c, err).(*apierror.Error).Message)
 		}
 		ss.opus = d
 		return ss.sniff(data)
 	case c == "wav" && ss.p.encoding == "":
 	default:
-		return refuse(containerError(c, "stream a WAV file (16-bit PCM, mono), Ogg Opus or WebM Opus, or raw audio with encoding=linear16&sample_rate=N").(*apiError).Message)
+		return refuse(containerError(c, "stream a WAV file (16-bit PCM, mono), Ogg Opus or WebM Opus, or raw audio with encoding=linear16&sample_rate=N").(*apierror.Error).Message)
 	}
 	r := bytes.NewReader(data)
 	f, _, err := transcription.ReadWAVHeader(r)

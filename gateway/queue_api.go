@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -21,10 +23,6 @@ type QueueService interface {
 	LockOf(ctx context.Context, a review.Actor, id string) (*review.Lock, error)
 	Subscribe(ctx context.Context, a review.Actor) (<-chan review.Event, error)
 }
-
-// CodeNoteLocked answers POST /v1/notes/{id}/lock when another reviewer
-// holds the note; the body's "lock" says who and until when.
-const CodeNoteLocked = "note_locked"
 
 // eventHeartbeat is how often GET /v1/events writes a comment line, so
 // proxies keep the stream open and clients notice a dead one.
@@ -48,16 +46,16 @@ func (s *Server) queue(w http.ResponseWriter, r *http.Request) (review.Actor, Qu
 
 // queueClaims is queue with the caller's whole claims (their token's
 // expiry included).
-func (s *Server) queueClaims(w http.ResponseWriter, r *http.Request) (Claims, QueueService, bool) {
+func (s *Server) queueClaims(w http.ResponseWriter, r *http.Request) (auth.Claims, QueueService, bool) {
 	c, _, err := s.authenticate(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return Claims{}, nil, false
+		return auth.Claims{}, nil, false
 	}
 	q, ok := s.opts.Notes.(QueueService)
 	if !ok {
-		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
-		return Claims{}, nil, false
+		s.writeError(w, r, apierror.Errorf(http.StatusNotFound, apierror.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
+		return auth.Claims{}, nil, false
 	}
 	return c, q, true
 }
@@ -82,7 +80,7 @@ func (s *Server) noteCounts(w http.ResponseWriter, r *http.Request) {
 		body.Counts[st] = n
 		body.Total += n
 	}
-	writeJSON(w, http.StatusOK, body)
+	apierror.WriteJSON(w, http.StatusOK, body)
 }
 
 type lockBody struct {
@@ -90,8 +88,8 @@ type lockBody struct {
 }
 
 type lockedBody struct {
-	Error errorDetail `json:"error"`
-	Lock  review.Lock `json:"lock"`
+	Error apierror.Detail `json:"error"`
+	Lock  review.Lock     `json:"lock"`
 }
 
 func (s *Server) lockNote(w http.ResponseWriter, r *http.Request) {
@@ -102,13 +100,13 @@ func (s *Server) lockNote(w http.ResponseWriter, r *http.Request) {
 	l, err := q.Lock(r.Context(), a, r.PathValue("id"))
 	var le *review.LockedError
 	if errors.As(err, &le) {
-		s.metrics.errors.WithLabelValues(CodeNoteLocked).Inc()
+		s.metrics.errors.WithLabelValues(apierror.CodeNoteLocked).Inc()
 		who := le.Lock.Name
 		if who == "" {
 			who = le.Lock.Holder
 		}
-		writeJSON(w, http.StatusConflict, lockedBody{
-			Error: errorDetail{Code: CodeNoteLocked, Message: fmt.Sprintf("%s is editing this note until %s",
+		apierror.WriteJSON(w, http.StatusConflict, lockedBody{
+			Error: apierror.Detail{Code: apierror.CodeNoteLocked, Message: fmt.Sprintf("%s is editing this note until %s",
 				who, le.Lock.ExpiresAt.Format(time.RFC3339))},
 			Lock: le.Lock,
 		})
@@ -118,7 +116,7 @@ func (s *Server) lockNote(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, lockBody{Lock: l})
+	apierror.WriteJSON(w, http.StatusOK, lockBody{Lock: l})
 }
 
 func (s *Server) unlockNote(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sqlitestore"
@@ -72,7 +73,7 @@ func TestConcurrentEdits(t *testing.T) {
 	if status[winner] != http.StatusOK || status[loser] != http.StatusPreconditionFailed {
 		t.Fatalf("statuses %v, want one 200 and one 412", status)
 	}
-	if b := bodies[loser]; b.Error.Code != CodeVersionConflict || b.Error.CurrentVersion != 2 {
+	if b := bodies[loser]; b.Error.Code != apierror.CodeVersionConflict || b.Error.CurrentVersion != 2 {
 		t.Errorf("loser got %+v, want version_conflict with current_version 2", b.Error)
 	}
 	// The loser reloads and edits the current version.
@@ -109,7 +110,7 @@ func TestSoftLock(t *testing.T) {
 	}
 	var locked lockedBody
 	if resp := e.do("POST", "/v1/notes/"+n.ID+"/lock", b, nil, &locked); resp.StatusCode != http.StatusConflict ||
-		locked.Error.Code != CodeNoteLocked || locked.Lock.Holder != "rev-1" || locked.Lock.Name != "Dr rev-1" {
+		locked.Error.Code != apierror.CodeNoteLocked || locked.Lock.Holder != "rev-1" || locked.Lock.Name != "Dr rev-1" {
 		t.Errorf("second lock: %d %+v", resp.StatusCode, locked)
 	}
 	var shown struct {
@@ -144,9 +145,9 @@ func TestSoftLock(t *testing.T) {
 	}
 	var eb errResp
 	resp := e.do("POST", "/v1/notes/"+n.ID+"/lock", token(t, "adm", "c1", review.RoleAdmin), nil, &eb)
-	wantError(t, resp, eb, http.StatusForbidden, CodeForbidden)
+	wantError(t, resp, eb, http.StatusForbidden, apierror.CodeForbidden)
 	resp = e.do("POST", "/v1/notes/"+n.ID+"/lock", token(t, "rev-9", "c2", review.RoleReviewer), nil, &eb)
-	wantError(t, resp, eb, http.StatusNotFound, CodeNoteNotFound)
+	wantError(t, resp, eb, http.StatusNotFound, apierror.CodeNoteNotFound)
 }
 
 func TestQueueFiltersAndCounts(t *testing.T) {
@@ -189,7 +190,7 @@ func TestQueueFiltersAndCounts(t *testing.T) {
 	}
 	var eb errResp
 	resp := e.do("GET", "/v1/notes?since=yesterday", rev, nil, &eb)
-	wantError(t, resp, eb, http.StatusBadRequest, CodeInvalidQuery)
+	wantError(t, resp, eb, http.StatusBadRequest, apierror.CodeInvalidQuery)
 
 	var counts countsBody
 	if resp := e.do("GET", "/v1/notes/counts", rev, nil, &counts); resp.StatusCode != http.StatusOK {
@@ -199,7 +200,7 @@ func TestQueueFiltersAndCounts(t *testing.T) {
 		t.Errorf("counts %+v", counts)
 	}
 	resp = e.do("GET", "/v1/notes/counts", token(t, "dr-a", "c1", review.RoleClinician), nil, &eb)
-	wantError(t, resp, eb, http.StatusForbidden, CodeForbidden)
+	wantError(t, resp, eb, http.StatusForbidden, apierror.CodeForbidden)
 	// A list view is a read of each note listed, and audited.
 	var audit auditBody
 	e.do("GET", "/v1/notes/"+n1.ID+"/audit", rev, nil, &audit)
@@ -299,5 +300,5 @@ func TestEvents(t *testing.T) {
 	}
 	var eb errResp
 	resp := e.do("GET", "/v1/events", "", nil, &eb)
-	wantError(t, resp, eb, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, resp, eb, http.StatusUnauthorized, apierror.CodeUnauthorized)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/groupcommit"
 )
 
@@ -54,7 +55,7 @@ func (r *connReader) Message(typ int, b []byte) {
 		r.ended = true
 		ss.stopTaking()
 		r.report(readEnd{end: endReason{name: "frame_too_large", code: websocket.CloseMessageTooBig, reason: "frame too large",
-			errCode: CodeFrameTooLarge,
+			errCode: apierror.CodeFrameTooLarge,
 			errDesc: fmt.Sprintf("a message was larger than %d bytes; the audio before it is kept and drafted", limit)}})
 		return
 	}
@@ -143,7 +144,7 @@ func (ss *session) tellSuspended() bool {
 	}
 	s.log.Warn("audio not stored: connection closed, session waits for its client", append(ss.attrs(),
 		"durable_bytes", ss.persist.Durable(), "received_bytes", ss.received)...)
-	ss.sendError(CodeAudioNotStored, fmt.Sprintf(
+	ss.sendError(apierror.CodeAudioNotStored, fmt.Sprintf(
 		"the gateway's audio store is not taking this session's audio; keep the audio after the last Durable and resume with session=%s later",
 		ss.id))
 	ss.out <- outFrame{close: &closeFrame{websocket.CloseTryAgainLater, "audio not stored; resume later"}}
@@ -205,7 +206,7 @@ func (ss *session) take(typ int, data []byte) (endReason, bool) {
 		if err := ss.accept(data); err != nil {
 			s.log.Error("write audio", append(ss.attrs(), "err", err)...)
 			return endReason{name: "transcription_failed", code: websocket.CloseInternalServerErr, reason: "transcription failed",
-				errCode: CodeTranscriptionError, errDesc: "the audio could not be processed; what was received is drafted"}, true
+				errCode: apierror.CodeTranscriptionError, errDesc: "the audio could not be processed; what was received is drafted"}, true
 		}
 		s.metrics.audioSeconds.Add(float64(len(data)/2) / float64(ss.p.sampleRate))
 		ss.touch()
@@ -214,7 +215,7 @@ func (ss *session) take(typ int, data []byte) (endReason, bool) {
 			// RFC 6455 8.1: a text frame that is not UTF-8 fails the
 			// connection with 1007; the audio before it is drafted.
 			return endReason{name: "invalid_utf8", code: websocket.CloseInvalidFramePayloadData, reason: "text frame is not UTF-8",
-				errCode: CodeInvalidMessage, errDesc: "a text frame was not valid UTF-8; the audio before it is kept and drafted"}, true
+				errCode: apierror.CodeInvalidMessage, errDesc: "a text frame was not valid UTF-8; the audio before it is kept and drafted"}, true
 		}
 		typ, err := parseControl(data)
 		var ce *controlError
@@ -226,7 +227,7 @@ func (ss *session) take(typ int, data []byte) (endReason, bool) {
 		case typ == msgFinalize:
 			if err := ss.stream.Finalize(); err != nil {
 				s.log.Error("finalize", append(ss.attrs(), "err", err)...)
-				ss.sendError(CodeTranscriptionError, "the current utterance could not be flushed")
+				ss.sendError(apierror.CodeTranscriptionError, "the current utterance could not be flushed")
 			}
 		case typ == msgCloseStream:
 			return endReason{name: "close_stream", code: websocket.CloseNormalClosure}, true

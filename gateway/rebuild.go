@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription"
@@ -149,7 +150,7 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 	ss := &session{
 		srv:    s,
 		id:     n.SessionID,
-		claims: Claims{Clinic: n.Clinic, Name: n.ClinicianName, Role: review.RoleClinician},
+		claims: auth.Claims{Clinic: n.Clinic, Name: n.ClinicianName, Role: review.RoleClinician},
 		p: listenParams{sampleRate: rec.SampleRate, language: rec.Language, keyterms: rec.Keyterms, patient: n.Patient, encounter: n.Encounter,
 			template: tpl, connector: n.Connector, dg: deepgramOptions{fillerWords: rec.FillerWords, numerals: rec.Numerals, tags: n.Tags}},
 		out:     make(chan outFrame, 64),

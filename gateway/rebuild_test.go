@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/leveltest"
@@ -188,8 +189,8 @@ func TestRebuiltSessionKeepsItsMaxLength(t *testing.T) {
 			ready = true
 		}
 	}
-	if !slices.Equal(codes, []string{CodeMaxDuration}) || !ready || code != websocket.CloseNormalClosure {
-		t.Errorf("resumed session: errors %q, note ready %v, close %d; want [%s], true, %d", codes, ready, code, CodeMaxDuration, websocket.CloseNormalClosure)
+	if !slices.Equal(codes, []string{apierror.CodeMaxDuration}) || !ready || code != websocket.CloseNormalClosure {
+		t.Errorf("resumed session: errors %q, note ready %v, close %d; want [%s], true, %d", codes, ready, code, apierror.CodeMaxDuration, websocket.CloseNormalClosure)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -64,10 +66,6 @@ const closeTakenOver = 4001
 // two knock each other off in turn. A half-dead connection goes quiet
 // at once.
 const takeoverQuiet = 2 * time.Second
-
-// CodeSessionInUse refuses a resume of a session whose connection is
-// still streaming.
-const CodeSessionInUse = "session_in_use"
 
 // busy reports whether the session's connection is live and streaming,
 // so that another connection may not take it over.
@@ -141,30 +139,30 @@ func (ss *session) attachConn(c wsConn) {
 // gateway or rebuilt from the store, takes the new connection. It reports
 // false, answering nothing, when the id names no session but is the
 // client's own choice for a new one (clientChosen): listen starts it.
-func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, viaProto bool, p listenParams) bool {
+func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims auth.Claims, viaProto bool, p listenParams) bool {
 	rn, ok := s.opts.Notes.(recordingNotes)
 	if s.opts.Audio == nil || !ok {
 		if p.clientChosen() {
 			return false
 		}
-		s.writeError(w, r, &apiError{Status: http.StatusNotFound, Code: CodeUnknownSession, Param: "session", Message: "this gateway keeps no sessions to resume"})
+		s.writeError(w, r, &apierror.Error{Status: http.StatusNotFound, Code: apierror.CodeUnknownSession, Param: "session", Message: "this gateway keeps no sessions to resume"})
 		return true
 	}
-	unknown := &apiError{Status: http.StatusNotFound, Code: CodeUnknownSession, Param: "session", Message: "no open session has this id"}
+	unknown := &apierror.Error{Status: http.StatusNotFound, Code: apierror.CodeUnknownSession, Param: "session", Message: "no open session has this id"}
 	check := func(clinic, clinician, patient, encounter string, rate int) error {
 		if clinic != claims.Clinic {
 			return unknown
 		}
 		if clinician != claims.Subject {
-			return &apiError{Status: http.StatusForbidden, Code: CodeForbidden, Param: "session", Message: "the session is another clinician's"}
+			return &apierror.Error{Status: http.StatusForbidden, Code: apierror.CodeForbidden, Param: "session", Message: "the session is another clinician's"}
 		}
 		if p.patient != patient || (p.encounter != "" && p.encounter != encounter) {
 			// Audio for one patient must never join another's note.
-			return &apiError{Status: http.StatusConflict, Code: CodeSessionMismatch, Param: "patient",
+			return &apierror.Error{Status: http.StatusConflict, Code: apierror.CodeSessionMismatch, Param: "patient",
 				Message: "the session records another patient or encounter; resume it with the same patient (and encounter), or start a new session"}
 		}
 		if p.sampleRateSet && p.sampleRate != rate {
-			return &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedSampleRate, Param: "sample_rate",
+			return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedSampleRate, Param: "sample_rate",
 				Message: fmt.Sprintf("the session's audio is at %d Hz; resume it at that rate", rate)}
 		}
 		return nil
@@ -176,7 +174,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, v
 			return true
 		}
 		if ss.busy() {
-			s.writeError(w, r, &apiError{Status: http.StatusConflict, Code: CodeSessionInUse, Param: "session",
+			s.writeError(w, r, &apierror.Error{Status: http.StatusConflict, Code: apierror.CodeSessionInUse, Param: "session",
 				Message: "the session is streaming on another connection; it can be resumed once that one stops"})
 			return true
 		}
@@ -202,13 +200,13 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims Claims, v
 			return true
 		}
 		if s.isDraining() {
-			s.writeError(w, r, errorf(http.StatusServiceUnavailable, CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
+			s.writeError(w, r, apierror.Errorf(http.StatusServiceUnavailable, apierror.CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
 			return true
 		}
 		if ss, err = s.rebuildFor(r.Context(), n); err != nil {
 			if heldElsewhere(err) {
 				w.Header().Set("Retry-After", "1")
-				err = &apiError{Status: http.StatusConflict, Code: CodeSessionElsewhere, Param: "session",
+				err = &apierror.Error{Status: http.StatusConflict, Code: apierror.CodeSessionElsewhere, Param: "session",
 					Message: "the session is live on another gateway instance; reconnect, and a load balancer may take you there"}
 			}
 			s.writeError(w, r, err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/rolloutapi"
 	"github.com/scribegate/scribegate/review"
 )
@@ -13,7 +14,7 @@ import (
 // route is not there.
 func (s *Server) rollout(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Rollout == nil {
-		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such endpoint"))
+		s.writeError(w, r, apierror.Errorf(http.StatusNotFound, apierror.CodeNotFound, "no such endpoint"))
 		return
 	}
 	c, _, err := s.authenticate(r, review.RoleAdmin, review.RoleReviewer)
@@ -25,9 +26,9 @@ func (s *Server) rollout(w http.ResponseWriter, r *http.Request) {
 	var pe *rolloutapi.ParamError
 	switch {
 	case errors.As(err, &pe) && pe.Unsupported:
-		s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeUnsupportedParameter, Message: pe.Message, Param: pe.Param})
+		s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedParameter, Message: pe.Message, Param: pe.Param})
 	case errors.As(err, &pe):
-		s.writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidQuery, Message: pe.Message, Param: pe.Param})
+		s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery, Message: pe.Message, Param: pe.Param})
 	case err != nil:
 		s.writeError(w, r, err)
 	}

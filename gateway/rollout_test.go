@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/rolloutapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/rollout"
@@ -71,19 +72,19 @@ func TestRolloutEndpoint(t *testing.T) {
 	// A clinic may not ask for another's: there is no parameter for it.
 	var eb errResp
 	resp := e.do("GET", "/v1/metrics/rollout?clinic=c1", token(t, "rev-9", "c2", review.RoleReviewer), nil, &eb)
-	wantError(t, resp, eb, http.StatusBadRequest, CodeUnsupportedParameter)
+	wantError(t, resp, eb, http.StatusBadRequest, apierror.CodeUnsupportedParameter)
 	for _, tc := range []struct {
 		tok, query string
 		status     int
 		code       string
 	}{
-		{"", "", http.StatusUnauthorized, CodeUnauthorized},
-		{token(t, "dr-1", "c1", review.RoleClinician), "", http.StatusForbidden, CodeForbidden},
-		{token(t, "rev-1", "c1", review.RoleReviewer), "?since=yesterday", http.StatusBadRequest, CodeInvalidQuery},
-		{token(t, "rev-1", "c1", review.RoleReviewer), "?since=2026-04-01&until=2026-03-01", http.StatusBadRequest, CodeInvalidQuery},
-		{token(t, "rev-1", "c1", review.RoleReviewer), "?since=2020-01-01", http.StatusBadRequest, CodeInvalidQuery},
-		{token(t, "rev-1", "c1", review.RoleReviewer), "?group_by=patient", http.StatusBadRequest, CodeInvalidQuery},
-		{token(t, "rev-1", "c1", review.RoleReviewer), "?format=xml", http.StatusBadRequest, CodeInvalidQuery},
+		{"", "", http.StatusUnauthorized, apierror.CodeUnauthorized},
+		{token(t, "dr-1", "c1", review.RoleClinician), "", http.StatusForbidden, apierror.CodeForbidden},
+		{token(t, "rev-1", "c1", review.RoleReviewer), "?since=yesterday", http.StatusBadRequest, apierror.CodeInvalidQuery},
+		{token(t, "rev-1", "c1", review.RoleReviewer), "?since=2026-04-01&until=2026-03-01", http.StatusBadRequest, apierror.CodeInvalidQuery},
+		{token(t, "rev-1", "c1", review.RoleReviewer), "?since=2020-01-01", http.StatusBadRequest, apierror.CodeInvalidQuery},
+		{token(t, "rev-1", "c1", review.RoleReviewer), "?group_by=patient", http.StatusBadRequest, apierror.CodeInvalidQuery},
+		{token(t, "rev-1", "c1", review.RoleReviewer), "?format=xml", http.StatusBadRequest, apierror.CodeInvalidQuery},
 	} {
 		var eb errResp
 		resp := e.do("GET", "/v1/metrics/rollout"+tc.query, tc.tok, nil, &eb)

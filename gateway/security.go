@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
+	"github.com/scribegate/scribegate/review"
 )
 
 // noStore marks every /v1 answer "Cache-Control: no-store": notes,
@@ -40,23 +44,20 @@ func (s *Server) sessionConnector(clinic, named string) (string, error) {
 		return routed, nil
 	}
 	if named != routed || s.opts.ConnectorExists == nil || !s.opts.ConnectorExists(named) {
-		return "", &apiError{Status: http.StatusBadRequest, Code: CodeUnknownConnector, Param: "connector",
+		return "", &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnknownConnector, Param: "connector",
 			Message: fmt.Sprintf("connector %.64q is not configured for your clinic", named)}
 	}
 	return named, nil
 }
 
-// CodeTooManyStreams answers GET /v1/events past Limits.MaxEventStreams.
-const CodeTooManyStreams = "too_many_streams"
-
 // holdStream counts an event stream against its user's bound
 // (Limits.MaxEventStreams), or refuses it; release gives the slot back.
-func (s *Server) holdStream(c Claims) (release func(), err error) {
+func (s *Server) holdStream(c auth.Claims) (release func(), err error) {
 	k := clinicianKey{c.Clinic, c.Subject}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.streams[k] >= s.limits.MaxEventStreams {
-		return nil, errorf(http.StatusTooManyRequests, CodeTooManyStreams,
+		return nil, apierror.Errorf(http.StatusTooManyRequests, apierror.CodeTooManyStreams,
 			"you already have %d event streams open; close one first", s.limits.MaxEventStreams)
 	}
 	if s.streams == nil {
@@ -70,4 +71,15 @@ func (s *Server) holdStream(c Claims) (release func(), err error) {
 			delete(s.streams, k)
 		}
 	}, nil
+}
+
+// authenticate is auth.Authenticate with the server's verifier and
+// sign-in sessions.
+func (s *Server) authenticate(r *http.Request, allowed ...review.Role) (auth.Claims, bool, error) {
+	return auth.Authenticate(r, s.auth, s.opts.Sessions, allowed...)
+}
+
+// checkLaunch is auth.CheckLaunch with the server's sign-in sessions.
+func (s *Server) checkLaunch(r *http.Request, patient, encounter string) error {
+	return auth.CheckLaunch(r, s.opts.Sessions, patient, encounter)
 }

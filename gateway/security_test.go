@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -32,7 +34,7 @@ func TestForgedCursor(t *testing.T) {
 	for _, c := range []string{"!!!!", base64.RawURLEncoding.EncodeToString([]byte("not-a-time:x")), base64.RawURLEncoding.EncodeToString([]byte("2026-01-01T00:00:00Z"))} {
 		var body errResp
 		r := e.do("GET", "/v1/notes?cursor="+c, clin, nil, &body)
-		wantError(t, r, body, 400, CodeInvalidQuery)
+		wantError(t, r, body, 400, apierror.CodeInvalidQuery)
 		if body.Error.Param != "cursor" || strings.Contains(body.Error.Message, "illegal") || strings.Contains(body.Error.Message, "parsing") || strings.Contains(body.Error.Message, "(") {
 			t.Errorf("cursor %q: %+v", c, body.Error)
 		}
@@ -43,7 +45,7 @@ func TestForgedCursor(t *testing.T) {
 // token it was opened with does, and one user holds a bounded number.
 func TestEventStreamEndsWithItsToken(t *testing.T) {
 	e, _ := queueEnv(t)
-	short, err := MintToken(testSecret, Claims{Clinic: "c1", Role: review.RoleReviewer, RegisteredClaims: jwtSubject("rev-1")}, 2*time.Second)
+	short, err := auth.MintToken(testSecret, auth.Claims{Clinic: "c1", Role: review.RoleReviewer, RegisteredClaims: jwtSubject("rev-1")}, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func TestEventStreamEndsWithItsToken(t *testing.T) {
 		openEvents(t, e, tok)
 	}
 	var eb errResp
-	wantError(t, e.do("GET", "/v1/events", tok, nil, &eb), eb, http.StatusTooManyRequests, CodeTooManyStreams)
+	wantError(t, e.do("GET", "/v1/events", tok, nil, &eb), eb, http.StatusTooManyRequests, apierror.CodeTooManyStreams)
 	// Another user of the clinic is not held back by rev-2's streams.
 	openEvents(t, e, token(t, "rev-3", "c1", review.RoleReviewer))
 }

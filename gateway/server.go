@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/gateway/rolloutapi"
 	"github.com/scribegate/scribegate/gateway/webui"
 	"github.com/scribegate/scribegate/gateway/wsconn"
@@ -186,8 +188,8 @@ func (l Limits) withDefaults() Limits {
 
 // Options are everything the gateway needs, wired by cmd/scribegate.
 type Options struct {
-	// Auth verifies tokens (NewAuth). Required.
-	Auth *Auth
+	// Auth verifies tokens (auth.New). Required.
+	Auth *auth.Verifier
 	// Engine recognises speech for streaming sessions. Required.
 	Engine transcription.Engine
 	// Drafter writes the draft note when a session finishes. Required.
@@ -250,7 +252,7 @@ type Options struct {
 	// Sessions authenticates the web UI's requests by their sign-in
 	// session cookie (gateway/sso) when they carry no bearer token; nil
 	// accepts bearer tokens only.
-	Sessions SessionAuth
+	Sessions auth.SessionAuth
 	// SignIn serves the sign-in routes, /auth/… and /launch…
 	// (gateway/sso); nil serves none, and the web UI offers the
 	// development token sign-in.
@@ -267,7 +269,7 @@ type Options struct {
 type Server struct {
 	opts     Options
 	instance string // Options.Instance or the host's name
-	auth     *Auth
+	auth     *auth.Verifier
 	limits   Limits
 	log      *slog.Logger
 	metrics  *metrics
@@ -383,7 +385,7 @@ func New(opts Options) (*Server, error) {
 		mux.Handle("/launch/", opts.SignIn)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, errorf(http.StatusNotFound, CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
+		s.writeError(w, r, apierror.Errorf(http.StatusNotFound, apierror.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	})
 	s.handler = s.logRequests(noStore(mux))
 	return s, nil

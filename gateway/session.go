@@ -9,6 +9,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/gateway/groupcommit"
 	"github.com/scribegate/scribegate/gateway/wsconn"
 	"github.com/scribegate/scribegate/review"
@@ -46,7 +48,7 @@ type session struct {
 	id     string
 	connMu sync.Mutex // guards conn, which a resume replaces
 	conn   wsConn     // nil while the session waits for its client
-	claims Claims
+	claims auth.Claims
 	p      listenParams
 
 	out        chan outFrame
@@ -162,7 +164,7 @@ func (ss *session) open() (*slog.Logger, chan struct{}, bool) {
 	stream, err := ss.newStream(log)
 	if err != nil {
 		log.Error("open transcription stream", "err", err)
-		ss.sendError(CodeSessionFailed, "the transcription stream could not be opened")
+		ss.sendError(apierror.CodeSessionFailed, "the transcription stream could not be opened")
 		ss.closeAndWait(nil, closeFrame{websocket.CloseInternalServerErr, "session failed"})
 		return nil, nil, false
 	}
@@ -263,7 +265,7 @@ func (ss *session) loop(ends <-chan readEnd) endReason {
 			return endReason{name: "idle", code: websocket.CloseNormalClosure, reason: "idle timeout"}
 		case <-maxDur.C:
 			return endReason{name: "max_duration", code: websocket.CloseNormalClosure, reason: "maximum session length",
-				errCode: CodeMaxDuration, errDesc: "the session reached its maximum length and was finished"}
+				errCode: apierror.CodeMaxDuration, errDesc: "the session reached its maximum length and was finished"}
 		case e := <-ends:
 			if e.err == nil {
 				return e.end

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -43,7 +44,7 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 		}
 		body.Templates = append(body.Templates, info)
 	}
-	writeJSON(w, http.StatusOK, body)
+	apierror.WriteJSON(w, http.StatusOK, body)
 }
 
 var _ TemplateSet = (*notes.Templates)(nil)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -40,7 +41,7 @@ func TestTemplatesAndWebUI(t *testing.T) {
 		}
 	}
 	var er errResp
-	wantError(t, e.do("GET", "/v1/templates", "", nil, &er), er, http.StatusUnauthorized, CodeUnauthorized)
+	wantError(t, e.do("GET", "/v1/templates", "", nil, &er), er, http.StatusUnauthorized, apierror.CodeUnauthorized)
 
 	for _, tc := range []struct {
 		path, wantType string
@@ -61,6 +62,6 @@ func TestTemplatesAndWebUI(t *testing.T) {
 			t.Errorf("GET %s: no Content-Security-Policy", tc.path)
 		}
 	}
-	wantError(t, e.do("GET", "/v1/nothing", "", nil, &er), er, http.StatusNotFound, CodeNotFound)
-	wantError(t, e.do("GET", "/index.html/x", "", nil, &er), er, http.StatusNotFound, CodeNotFound)
+	wantError(t, e.do("GET", "/v1/nothing", "", nil, &er), er, http.StatusNotFound, apierror.CodeNotFound)
+	wantError(t, e.do("GET", "/index.html/x", "", nil, &er), er, http.StatusNotFound, apierror.CodeNotFound)
 }

@@ -43,6 +43,7 @@ import (
 	_ "github.com/scribegate/scribegate/connectors/gentu"
 	_ "github.com/scribegate/scribegate/connectors/mllp"
 	_ "github.com/scribegate/scribegate/connectors/webhook"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/gateway/rolloutapi"
 	"github.com/scribegate/scribegate/review/rollout"
 )
@@ -141,7 +142,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		// this gateway: the development secret is never used.
 		authCfg.JWKSURL, authCfg.Issuer, authCfg.Audience = signIn.JWKSURL(), signIn.Issuer(), signIn.ClientID()
 	}
-	auth, err := newAuth(ctx, authCfg, log)
+	verifier, err := newAuth(ctx, authCfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +168,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		// Gateways sharing a Redis store tell their session leases apart
 		// by host and address; the same after a restart in place.
 		Instance:  cmp.Or(host, "scribegate") + "/" + cfg.Listen,
-		Auth:      auth,
+		Auth:      verifier,
 		Engine:    engine,
 		Drafter:   drafter,
 		Templates: templates,
@@ -244,8 +245,8 @@ func openStore(ctx context.Context, cfg Config, keys *sealed.Ring, log *slog.Log
 	return st, nil
 }
 
-func newAuth(ctx context.Context, c AuthConfig, log *slog.Logger) (*gateway.Auth, error) {
-	ac := gateway.AuthConfig{JWKSURL: c.JWKSURL, Issuer: c.Issuer, Audience: c.Audience, Logger: log}
+func newAuth(ctx context.Context, c AuthConfig, log *slog.Logger) (*auth.Verifier, error) {
+	ac := auth.Config{JWKSURL: c.JWKSURL, Issuer: c.Issuer, Audience: c.Audience, Logger: log}
 	if c.JWKSURL == "" {
 		secret, err := devSecret(c.DevSecretFile)
 		if err != nil {
@@ -253,7 +254,7 @@ func newAuth(ctx context.Context, c AuthConfig, log *slog.Logger) (*gateway.Auth
 		}
 		ac.Secret = secret
 	}
-	return gateway.NewAuth(ctx, ac)
+	return auth.New(ctx, ac)
 }
 
 func newEngine(c TranscriptionConfig, log *slog.Logger) (transcription.Engine, error) {

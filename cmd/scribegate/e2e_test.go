@@ -21,7 +21,7 @@ import (
 	openai "github.com/sashabaranov/go-openai"
 
 	"github.com/scribegate/scribegate/connectors/fhirtest"
-	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/openaitest"
@@ -80,7 +80,7 @@ func startGateway(t *testing.T, configYAML string) *testGateway {
 
 func (g *testGateway) token(t *testing.T, sub, clinic string, role review.Role) string {
 	t.Helper()
-	tok, err := gateway.MintToken(g.secret, gateway.Claims{
+	tok, err := auth.MintToken(g.secret, auth.Claims{
 		RegisteredClaims: registered(sub, "", ""), Clinic: clinic, Role: role, Name: "Dr " + sub,
 	}, time.Hour)
 	if err != nil {

@@ -24,7 +24,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 )
@@ -297,7 +297,7 @@ streaming:
 		return loadResult{}, err
 	}
 	token := func(i int) string {
-		t, _ := gateway.MintToken(secret, gateway.Claims{RegisteredClaims: registered(fmt.Sprintf("load-%d", i), "", ""),
+		t, _ := auth.MintToken(secret, auth.Claims{RegisteredClaims: registered(fmt.Sprintf("load-%d", i), "", ""),
 			Clinic: "load", Role: review.RoleClinician}, time.Hour)
 		return t
 	}

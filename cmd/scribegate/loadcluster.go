@@ -25,7 +25,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/redisstore"
@@ -148,7 +148,7 @@ store: {driver: redis, redis_url: %q, redis_replicas: 1, redis_replica_timeout: 
 		return res, err
 	}
 	mint := func(sub string, role review.Role) string {
-		t, _ := gateway.MintToken(secret, gateway.Claims{RegisteredClaims: registered(sub, "", ""), Clinic: "load", Role: role}, 2*time.Hour)
+		t, _ := auth.MintToken(secret, auth.Claims{RegisteredClaims: registered(sub, "", ""), Clinic: "load", Role: role}, 2*time.Hour)
 		return t
 	}
 	reviewer := mint("reviewer", review.RoleReviewer)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription/leveltest"
 	"github.com/scribegate/scribegate/transcription/openaitest"
@@ -198,7 +198,7 @@ streaming:
 
 func mintTestToken(t *testing.T, secret []byte) string {
 	t.Helper()
-	tok, err := gateway.MintToken(secret, gateway.Claims{
+	tok, err := auth.MintToken(secret, auth.Claims{
 		RegisteredClaims: registered("prac-1", "", ""), Clinic: "clinic-a", Role: review.RoleClinician, Name: "Dr One",
 	}, time.Hour)
 	if err != nil {

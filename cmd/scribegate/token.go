@@ -14,7 +14,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -44,7 +44,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tok, err := gateway.MintToken(secret, gateway.Claims{
+	tok, err := auth.MintToken(secret, auth.Claims{
 		Clinic: *clinic, Role: review.Role(*role), Name: *name,
 		RegisteredClaims: registered(*sub, cfg.Auth.Issuer, cfg.Auth.Audience),
 	}, *ttl)

@@ -19,6 +19,7 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhir"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/sso"
 	"github.com/scribegate/scribegate/gateway/sso/ssotest"
 	"github.com/scribegate/scribegate/gateway/webui"
@@ -291,8 +292,8 @@ func TestEHRLaunch(t *testing.T) {
 		})()`, &got, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) })); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(got, "403 ") || !strings.Contains(got, gateway.CodeLaunchMismatch) {
-			t.Errorf("an upload by the launched session with %s answered %.200q; want 403 %s", q, got, gateway.CodeLaunchMismatch)
+		if !strings.HasPrefix(got, "403 ") || !strings.Contains(got, apierror.CodeLaunchMismatch) {
+			t.Errorf("an upload by the launched session with %s answered %.200q; want 403 %s", q, got, apierror.CodeLaunchMismatch)
 		}
 	}
 	n := approveOpenNote(t, ctx, e, review.Actor{Subject: "dr-9", Clinic: "clinic-a", Role: review.RoleClinician})

@@ -21,6 +21,7 @@ import (
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/file"
 	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription"
@@ -128,7 +129,7 @@ func newEnvWith(t *testing.T, with func(base string, o *gateway.Options), limits
 	go func() { defer close(workerDone); worker.Run(wctx) }()
 	t.Cleanup(func() { stopWorker(); <-workerDone })
 	svc := review.NewService(store, review.ServiceOptions{Check: notes.Check, Logger: log, Events: broker, OnEnqueue: worker.Kick})
-	auth, err := gateway.NewAuth(ctx, gateway.AuthConfig{Secret: testSecret})
+	verifier, err := auth.New(ctx, auth.Config{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func newEnvWith(t *testing.T, with func(base string, o *gateway.Options), limits
 		f(&lim)
 	}
 	opts := gateway.Options{
-		Auth: auth, Engine: spanEngine{}, Drafter: notes.RuleDrafter{}, Templates: tpls, Notes: svc, Audio: store,
+		Auth: verifier, Engine: spanEngine{}, Drafter: notes.RuleDrafter{}, Templates: tpls, Notes: svc, Audio: store,
 		ConnectorExists:  func(name string) bool { return name == "files" },
 		DefaultConnector: "files",
 		Logger:           log,
@@ -165,7 +166,7 @@ func newEnvWith(t *testing.T, with func(base string, o *gateway.Options), limits
 
 func mint(t *testing.T, sub, name, clinic string, role review.Role) string {
 	t.Helper()
-	tok, err := gateway.MintToken(testSecret, gateway.Claims{Clinic: clinic, Role: role, Name: name,
+	tok, err := auth.MintToken(testSecret, auth.Claims{Clinic: clinic, Role: role, Name: name,
 		RegisteredClaims: jwt.RegisteredClaims{Subject: sub}}, time.Hour)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package gateway
+package apierror
 
 import (
 	"flag"
@@ -12,17 +12,17 @@ import (
 	"testing"
 )
 
-var updateREADME = flag.Bool("update-readme", false, "rewrite the README's error tables from ErrorCodes")
+var updateREADME = flag.Bool("update-readme", false, "rewrite the README's error tables from Codes")
 
 const (
-	errorTablesBegin = "<!-- error tables: generated from gateway.ErrorCodes; go test ./gateway -run TestREADMEErrorTables -update-readme -->\n"
+	errorTablesBegin = "<!-- error tables: generated from apierror.Codes; go test ./gateway/apierror -run TestREADMEErrorTables -update-readme -->\n"
 	errorTablesEnd   = "<!-- end of error tables -->\n"
 )
 
-// TestREADMEErrorTables: the README's error tables are ErrorCodes rendered,
+// TestREADMEErrorTables: the README's error tables are Codes rendered,
 // so the code's table is the one source (-update-readme rewrites them).
 func TestREADMEErrorTables(t *testing.T) {
-	path := filepath.Join("..", "README.md")
+	path := filepath.Join("..", "..", "README.md")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +34,7 @@ func TestREADMEErrorTables(t *testing.T) {
 		t.Fatalf("README.md has no %q … %q block", errorTablesBegin, errorTablesEnd)
 	}
 	i += len(errorTablesBegin)
-	want := ErrorTables()
+	want := Tables()
 	if readme[i:j] == want {
 		return
 	}
@@ -44,19 +44,19 @@ func TestREADMEErrorTables(t *testing.T) {
 		}
 		return
 	}
-	t.Errorf("README.md's error tables differ from ErrorCodes; run go test ./gateway -run TestREADMEErrorTables -update-readme\n got:\n%s\nwant:\n%s", readme[i:j], want)
+	t.Errorf("README.md's error tables differ from Codes; run go test ./gateway/apierror -run TestREADMEErrorTables -update-readme\n got:\n%s\nwant:\n%s", readme[i:j], want)
 }
 
 // TestErrorCodesComplete: every Code constant of the package is documented
-// in ErrorCodes, and ErrorCodes lists no code twice for one status.
+// in Codes, and Codes lists no code twice for one status.
 func TestErrorCodesComplete(t *testing.T) {
 	listed := map[string]bool{}
 	seen := map[string]bool{}
-	for _, e := range ErrorCodes() {
+	for _, e := range Codes() {
 		listed[e.Code] = true
 		k := strconv.Itoa(e.Status) + " " + e.Code
 		if seen[k] {
-			t.Errorf("ErrorCodes lists %s twice", k)
+			t.Errorf("Codes lists %s twice", k)
 		}
 		seen[k] = true
 		if e.Meaning == "" {
@@ -95,7 +95,7 @@ func TestErrorCodesComplete(t *testing.T) {
 					code, _ := strconv.Unquote(lit.Value)
 					n++
 					if !listed[code] {
-						t.Errorf("%s (%s, %s) is not in ErrorCodes", id.Name, code, name)
+						t.Errorf("%s (%s, %s) is not in Codes", id.Name, code, name)
 					}
 				}
 			}

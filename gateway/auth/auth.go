@@ -1,4 +1,8 @@
-package gateway
+// Package auth establishes who calls the gateway: bearer tokens (JWTs
+// signed with a development secret, or by the identity provider whose key
+// set, JWKS, it keeps fresh), else a browser's sign-in session, and the
+// clinic and role the caller acts in.
+package auth
 
 import (
 	"cmp"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -33,10 +38,10 @@ func (c Claims) Actor() review.Actor {
 	return review.Actor{Subject: c.Subject, Name: c.Name, Clinic: c.Clinic, Role: c.Role}
 }
 
-// AuthConfig selects how tokens are verified: a shared Secret (HS256, for
+// Config selects how tokens are verified: a shared Secret (HS256, for
 // development) or the identity provider's JWKSURL (RS256/ES256, for
 // production). Exactly one must be set.
-type AuthConfig struct {
+type Config struct {
 	Secret  []byte
 	JWKSURL string
 	// Issuer and Audience, when set, must match the token's iss and aud.
@@ -48,19 +53,19 @@ type AuthConfig struct {
 	Logger *slog.Logger
 }
 
-// Auth verifies bearer tokens. It is safe for concurrent use.
-type Auth struct {
+// Verifier verifies bearer tokens. It is safe for concurrent use.
+type Verifier struct {
 	keyfunc jwt.Keyfunc
 	parser  *jwt.Parser
 	jwks    *jwks // nil with a shared secret
 }
 
-// NewAuth builds the verifier. With a JWKSURL it fetches the key set now
+// New builds the verifier. With a JWKSURL it fetches the key set now
 // and refreshes it in the background until ctx ends, so a rotation at the
 // identity provider needs no restart. An identity provider unreachable at
 // start is not an error: the gateway is not ready (Ready) until the keys
 // load, and the fetch is retried within seconds.
-func NewAuth(ctx context.Context, cfg AuthConfig) (*Auth, error) {
+func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	leeway := cfg.Leeway
 	if leeway == 0 {
 		leeway = 30 * time.Second
@@ -72,10 +77,10 @@ func NewAuth(ctx context.Context, cfg AuthConfig) (*Auth, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	a := &Auth{}
+	a := &Verifier{}
 	switch {
 	case len(cfg.Secret) > 0 && cfg.JWKSURL != "":
-		return nil, errors.New("gateway: auth: set either a secret or a JWKS URL, not both")
+		return nil, errors.New("auth: set either a secret or a JWKS URL, not both")
 	case len(cfg.Secret) > 0:
 		secret := append([]byte(nil), cfg.Secret...)
 		a.keyfunc = func(*jwt.Token) (any, error) { return secret, nil }
@@ -83,12 +88,12 @@ func NewAuth(ctx context.Context, cfg AuthConfig) (*Auth, error) {
 	case cfg.JWKSURL != "":
 		j, err := newJWKS(ctx, cfg.JWKSURL, cmp.Or(cfg.Logger, slog.Default()))
 		if err != nil {
-			return nil, fmt.Errorf("gateway: auth: JWKS %s: %w", cfg.JWKSURL, err)
+			return nil, fmt.Errorf("auth: JWKS %s: %w", cfg.JWKSURL, err)
 		}
 		a.jwks, a.keyfunc = j, j.keyfunc
 		opts = append(opts, jwt.WithValidMethods([]string{"RS256", "ES256"}))
 	default:
-		return nil, errors.New("gateway: auth: no secret or JWKS URL configured")
+		return nil, errors.New("auth: no secret or JWKS URL configured")
 	}
 	a.parser = jwt.NewParser(opts...)
 	return a, nil
@@ -100,7 +105,7 @@ var ErrKeysNotLoaded = errors.New("identity provider keys not loaded")
 
 // Ready reports whether tokens can be verified: always with a shared
 // secret; with a JWKS once its keys have loaded.
-func (a *Auth) Ready() error {
+func (a *Verifier) Ready() error {
 	if a.jwks != nil && !a.jwks.loaded.Load() {
 		return ErrKeysNotLoaded
 	}
@@ -112,10 +117,10 @@ func (a *Auth) Ready() error {
 // provider. It sets iat and exp (now+ttl) and keeps the other claims of c.
 func MintToken(secret []byte, c Claims, ttl time.Duration) (string, error) {
 	if len(secret) == 0 {
-		return "", errors.New("gateway: mint token: empty secret")
+		return "", errors.New("auth: mint token: empty secret")
 	}
 	if err := c.check(); err != nil {
-		return "", fmt.Errorf("gateway: mint token: %w", err)
+		return "", fmt.Errorf("auth: mint token: %w", err)
 	}
 	now := time.Now()
 	c.IssuedAt = jwt.NewNumericDate(now)
@@ -139,17 +144,17 @@ func (c Claims) check() error {
 
 // Verify checks a raw token and returns its claims, or an error carrying
 // the stable code to answer with (token_expired or invalid_token).
-func (a *Auth) Verify(raw string) (Claims, error) {
+func (a *Verifier) Verify(raw string) (Claims, error) {
 	var c Claims
 	_, err := a.parser.ParseWithClaims(raw, &c, a.keyfunc)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Claims{}, errorf(http.StatusUnauthorized, CodeTokenExpired, "token has expired")
+		return Claims{}, apierror.Errorf(http.StatusUnauthorized, apierror.CodeTokenExpired, "token has expired")
 	case err != nil:
-		return Claims{}, &apiError{Status: http.StatusUnauthorized, Code: CodeInvalidToken, Message: "token is not valid: " + tokenProblem(err)}
+		return Claims{}, &apierror.Error{Status: http.StatusUnauthorized, Code: apierror.CodeInvalidToken, Message: "token is not valid: " + tokenProblem(err)}
 	}
 	if err := c.check(); err != nil {
-		return Claims{}, errorf(http.StatusUnauthorized, CodeInvalidToken, "token is not valid: %v", err)
+		return Claims{}, apierror.Errorf(http.StatusUnauthorized, apierror.CodeInvalidToken, "token is not valid: %v", err)
 	}
 	return c, nil
 }
@@ -166,11 +171,11 @@ func tokenProblem(err error) string {
 	return "verification failed"
 }
 
-// tokenFrom finds the token a request carries. viaSubprotocol reports that
+// TokenFrom finds the token a request carries. viaSubprotocol reports that
 // it came as a browser subprotocol pair, "token, <jwt>" or (Deepgram's
 // form for access tokens) "bearer, <jwt>", whose scheme the upgrade must
 // then echo.
-func tokenFrom(r *http.Request) (token string, viaSubprotocol bool) {
+func TokenFrom(r *http.Request) (token string, viaSubprotocol bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, rest, ok := strings.Cut(h, " ")
 		if ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "Token")) {
@@ -211,14 +216,14 @@ type LaunchBound interface {
 	Launched(r *http.Request) (patient, encounter string, ok bool)
 }
 
-// checkLaunch refuses a recording for another patient or encounter than
-// the one the request's sign-in session was launched with. A request with
-// a bearer token is not a session's and is not bound.
-func (s *Server) checkLaunch(r *http.Request, patient, encounter string) error {
-	if raw, _ := tokenFrom(r); raw != "" {
+// CheckLaunch refuses a recording for another patient or encounter than
+// the one the request's sign-in session (of sessions) was launched with. A
+// request with a bearer token is not a session's and is not bound.
+func CheckLaunch(r *http.Request, sessions SessionAuth, patient, encounter string) error {
+	if raw, _ := TokenFrom(r); raw != "" {
 		return nil
 	}
-	lb, ok := s.opts.Sessions.(LaunchBound)
+	lb, ok := sessions.(LaunchBound)
 	if !ok {
 		return nil
 	}
@@ -227,26 +232,25 @@ func (s *Server) checkLaunch(r *http.Request, patient, encounter string) error {
 		return nil
 	}
 	if patient != lp || (le != "" && encounter != le) {
-		return errorf(http.StatusForbidden, CodeLaunchMismatch,
+		return apierror.Errorf(http.StatusForbidden, apierror.CodeLaunchMismatch,
 			"this sign-in was launched by the EHR for another patient or encounter; launch again from the chart of the patient you are seeing")
 	}
 	return nil
 }
 
-// authenticate establishes who is calling, by bearer token or else by
-// session cookie, and checks their role is one of allowed (any role when
-// allowed is empty).
-func (s *Server) authenticate(r *http.Request, allowed ...review.Role) (Claims, bool, error) {
-	raw, viaProto := tokenFrom(r)
-	var c Claims
+// Authenticate establishes who is calling, by bearer token (verified by
+// tokens) or else by session cookie (sessions, which may be nil), and
+// checks their role is one of allowed (any role when allowed is empty).
+// viaSubprotocol is TokenFrom's.
+func Authenticate(r *http.Request, tokens *Verifier, sessions SessionAuth, allowed ...review.Role) (c Claims, viaSubprotocol bool, err error) {
+	raw, viaProto := TokenFrom(r)
 	switch {
 	case raw != "":
-		var err error
-		if c, err = s.auth.Verify(raw); err != nil {
+		if c, err = tokens.Verify(raw); err != nil {
 			return Claims{}, false, err
 		}
-	case s.opts.Sessions != nil:
-		a, expires, err := s.opts.Sessions.Authenticate(r)
+	case sessions != nil:
+		a, expires, err := sessions.Authenticate(r)
 		if err != nil {
 			return Claims{}, false, sessionError(err)
 		}
@@ -257,7 +261,7 @@ func (s *Server) authenticate(r *http.Request, allowed ...review.Role) (Claims, 
 		}
 		fallthrough
 	default:
-		return Claims{}, false, errorf(http.StatusUnauthorized, CodeUnauthorized,
+		return Claims{}, false, apierror.Errorf(http.StatusUnauthorized, apierror.CodeUnauthorized,
 			"a token is required: Authorization: Bearer <jwt>, Token <jwt>, or the subprotocols token, <jwt> (or bearer, <jwt>)")
 	}
 	if len(allowed) > 0 {
@@ -266,7 +270,7 @@ func (s *Server) authenticate(r *http.Request, allowed ...review.Role) (Claims, 
 			ok = ok || c.Role == role
 		}
 		if !ok {
-			return Claims{}, false, errorf(http.StatusForbidden, CodeForbidden, "role %s may not do this", c.Role)
+			return Claims{}, false, apierror.Errorf(http.StatusForbidden, apierror.CodeForbidden, "role %s may not do this", c.Role)
 		}
 	}
 	return c, viaProto, nil
@@ -279,7 +283,7 @@ func sessionError(err error) error {
 		ErrorCode() string
 	}
 	if errors.As(err, &e) {
-		return &apiError{Status: e.HTTPStatus(), Code: e.ErrorCode(), Message: err.Error()}
+		return &apierror.Error{Status: e.HTTPStatus(), Code: e.ErrorCode(), Message: err.Error()}
 	}
-	return errorf(http.StatusUnauthorized, CodeUnauthorized, "the sign-in session was not accepted")
+	return apierror.Errorf(http.StatusUnauthorized, apierror.CodeUnauthorized, "the sign-in session was not accepted")
 }

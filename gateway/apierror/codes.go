@@ -1,14 +1,95 @@
-package gateway
+package apierror
 
 import (
 	"fmt"
 	"strings"
 )
 
-// ErrorCode documents one stable error code: the reference clients and the
+// Stable error codes. Clients branch on these, so they never change meaning;
+// Codes says what each means.
+const (
+	CodeUnauthorized          = "unauthorized"
+	CodeTokenExpired          = "token_expired"
+	CodeInvalidToken          = "invalid_token"
+	CodeForbidden             = "forbidden"
+	CodeNotFound              = "not_found"
+	CodeNoteNotFound          = "note_not_found"
+	CodeInvalidState          = "invalid_state"
+	CodeVersionConflict       = "version_conflict"
+	CodeUnacknowledgedFlags   = "unacknowledged_flags"
+	CodeVersionRequired       = "version_required"
+	CodeInvalidVersion        = "invalid_version"
+	CodeInvalidJSON           = "invalid_json"
+	CodeInvalidRequest        = "invalid_request"
+	CodeBodyTooLarge          = "body_too_large"
+	CodeInvalidQuery          = "invalid_query"
+	CodeUnsupportedParameter  = "unsupported_parameter"
+	CodeUnsupportedEncoding   = "unsupported_encoding"
+	CodeUnsupportedSampleRate = "unsupported_sample_rate"
+	CodeUnsupportedChannels   = "unsupported_channels"
+	CodeInvalidParameter      = "invalid_parameter"
+	CodeMissingPatient        = "missing_patient"
+	CodeUnknownTemplate       = "unknown_template"
+	CodeUnknownConnector      = "unknown_connector"
+	CodeUnknownSession        = "unknown_session"
+	CodeSessionElsewhere      = "session_elsewhere"
+	CodeShuttingDown          = "shutting_down"
+	// CodeStoreUnavailable: the store cannot take writes for now (Redis
+	// failing over, unreachable, or replicas not confirming): 503 with
+	// Retry-After on REST; on a stream, close 1012 and resume later.
+	CodeStoreUnavailable = "store_unavailable"
+	// CodeSessionMismatch: a resume names another patient or encounter
+	// than the session records.
+	CodeSessionMismatch = "session_mismatch"
+	// CodeLaunchMismatch: a session signed in by an EHR launch records
+	// for another patient or encounter than the EHR launched with.
+	CodeLaunchMismatch = "launch_mismatch"
+	CodeInternal       = "internal"
+
+	// Codes sent in WebSocket Error messages.
+	CodeInvalidMessage     = "invalid_message"
+	CodeUnknownMessageType = "unknown_message_type"
+	CodeFrameTooLarge      = "frame_too_large"
+	CodeSessionFailed      = "session_failed"
+	CodeTranscriptionError = "transcription_failed"
+	CodeDraftFailed        = "draft_failed"
+	CodeMaxDuration        = "max_duration"
+	// CodeAudioNotStored: the store has not taken Limits.MaxUnstored of
+	// the session's audio; the connection is closed (1013) and the
+	// session waits for the client to resume from its last Durable.
+	CodeAudioNotStored = "audio_not_stored"
+)
+
+// Refusal codes of the session limits.
+const (
+	CodeTooManySessions       = "too_many_sessions"
+	CodeClinicianSessionLimit = "clinician_session_limit"
+)
+
+// CodeSessionInUse refuses a resume of a session whose connection is
+// still streaming.
+const CodeSessionInUse = "session_in_use"
+
+// CodeNoteLocked answers POST /v1/notes/{id}/lock when another reviewer
+// holds the note; the body's "lock" says who and until when.
+const CodeNoteLocked = "note_locked"
+
+// CodeTooManyStreams answers GET /v1/events past Limits.MaxEventStreams.
+const CodeTooManyStreams = "too_many_streams"
+
+// Patient lookup codes.
+const (
+	// CodeLookupUnavailable: the clinic's connector cannot search its EHR
+	// for patients (a file drop, a webhook, HL7 v2).
+	CodeLookupUnavailable = "lookup_unavailable"
+	// CodeEHRUnavailable: the EHR did not answer a lookup.
+	CodeEHRUnavailable = "ehr_unavailable"
+)
+
+// CodeDoc documents one stable error code: the reference clients and the
 // README's error tables are made from (TestREADMEErrorTables keeps the
-// README equal to ErrorCodes, and every Code constant listed).
-type ErrorCode struct {
+// README equal to Codes, and every Code constant listed).
+type CodeDoc struct {
 	// Status is the HTTP status a REST or upgrade refusal is answered with;
 	// 0 for a code sent only in a WebSocket Error message.
 	Status int
@@ -17,11 +98,11 @@ type ErrorCode struct {
 	Meaning string
 }
 
-// ErrorCodes returns every stable error code, REST refusals first, then the
+// Codes returns every stable error code, REST refusals first, then the
 // codes of WebSocket Error messages. A code may have a row per context it is
 // sent in.
-func ErrorCodes() []ErrorCode {
-	return []ErrorCode{
+func Codes() []CodeDoc {
+	return []CodeDoc{
 		{401, CodeUnauthorized, "no token"},
 		{401, CodeTokenExpired, "the token's exp has passed, or the sign-in session's"},
 		{401, CodeInvalidToken, "bad signature, issuer, audience, or missing sub/clinic/role"},
@@ -72,13 +153,13 @@ func ErrorCodes() []ErrorCode {
 	}
 }
 
-// ErrorTables renders ErrorCodes as the README's two Markdown tables: REST
+// Tables renders Codes as the README's two Markdown tables: REST
 // and upgrade refusals, then WebSocket Error codes.
-func ErrorTables() string {
+func Tables() string {
 	var rest, ws strings.Builder
 	rest.WriteString("| status | code | meaning |\n|---|---|---|\n")
 	ws.WriteString("| WebSocket `Error` code | meaning |\n|---|---|\n")
-	for _, e := range ErrorCodes() {
+	for _, e := range Codes() {
 		if e.Status == 0 {
 			fmt.Fprintf(&ws, "| `%s` | %s |\n", e.Code, e.Meaning)
 			continue
