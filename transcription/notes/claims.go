@@ -69,12 +69,18 @@ type sideClaim struct {
 
 // readClaims reads texts (one per cited utterance, in order, or one
 // sentence).
+// hyphenedAge is an age written as one word.
+var hyphenedAge = regexp.MustCompile(`\b(\d+)[- ]years?-old\b`)
+
 func readClaims(texts ...string) *claims {
 	c := &claims{words: map[string]bool{}, ratios: map[string]bool{}, units: map[string]bool{},
 		negStrict: map[string]bool{}, negWide: map[string]bool{}, plain: map[string]bool{}}
 	norm := make([]string, len(texts))
 	for i, t := range texts {
 		norm[i] = markResults(NormalizeNumbers(mendNumberCuts(dropRepeats(unvoice(t)))))
+		if strings.Contains(norm[i], "-year") { // "45-year-old" is 45, an age
+			norm[i] = hyphenedAge.ReplaceAllString(norm[i], "$1 year old")
+		}
 	}
 	for i, text := range norm {
 		// A question is denied when the next utterance answers "no".
@@ -536,7 +542,7 @@ func measureBefore(ts []string, i int) string {
 			return m
 		}
 	}
-	if i+2 < len(ts) && ts[i+1] == "year" && ts[i+2] == "old" || i+1 < len(ts) && ts[i+1] == "yo" {
+	if i+2 < len(ts) && (ts[i+1] == "year" || ts[i+1] == "years") && ts[i+2] == "old" || i+1 < len(ts) && ts[i+1] == "yo" {
 		return "age"
 	}
 	return ""

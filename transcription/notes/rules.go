@@ -349,6 +349,7 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 	}
 	seen := map[string]bool{}
 	p := patientPronouns(as)
+	kinds := make([][]kind, len(d.Sections)) // what each sentence was sorted as
 	add := func(k kind, text, key string, ev []int) {
 		idx := l.section[k]
 		if idx < 0 || text == "" {
@@ -364,6 +365,7 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 		seen[key] = true
 		for _, piece := range capNoteSentence(text) {
 			d.Sections[idx].Sentences = append(d.Sections[idx].Sentences, note.Sentence{Text: piece, Evidence: ev})
+			kinds[idx] = append(kinds[idx], k)
 		}
 	}
 	ccDone := false
@@ -412,9 +414,11 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 					text = "Chief complaint: " + text
 				}
 				d.Sections[idx].Sentences = append([]note.Sentence{{Text: text, Evidence: ccEvidence}}, d.Sections[idx].Sentences...)
+				kinds[idx] = append([]kind{kCC}, kinds[idx]...)
 			}
 		}
 	}
+	structureBySystem(d, l, kinds, as, p, p.render(cc), ccEvidence)
 	fillAssessment(d, l, p.render(cc), ccEvidence)
 	return d
 }

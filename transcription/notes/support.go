@@ -138,7 +138,10 @@ func supportFlags(sen note.Sentence, cites citations) []string {
 		c = readClaims(texts...)
 		cites.read[where] = c
 	}
-	return append(flags, compareClaims(readClaims(sen.Text), c, where)...)
+	// A body system's label ("Cardiovascular: …") is the note's
+	// structure, not a claim.
+	_, text := SplitSystemLabel(sen.Text)
+	return append(flags, compareClaims(readClaims(text), c, where)...)
 }
 
 func singular(w string) string {

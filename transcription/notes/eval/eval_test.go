@@ -151,7 +151,7 @@ func TestRunOnSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	rules, base := res[0], res[1]
-	if rules.Encounters != 2 || rules.Sentences == 0 || rules.Overall.N != 2 {
+	if rules.Encounters != 2 || rules.Sentences == 0 || rules.Overall.N != 2 || rules.Rendered.N != 2 {
 		t.Fatalf("rules result %+v", rules)
 	}
 	if rules.Overall.R1 <= base.Overall.R1 || rules.Ratio >= base.Ratio || rules.Ratio > 0.5 {
@@ -173,7 +173,12 @@ func TestRunOnSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"| rules | overall (sample, n=2) |", "| rules | objective_exam (n=2) |", "| baseline | overall"} {
+	// The note as pushed carries its section titles; the references have
+	// headings ("ASSESSMENT AND PLAN"), so the two scores differ.
+	if rules.Rendered == rules.Overall || rules.Rendered.R1 == 0 {
+		t.Errorf("rendered note scored %+v, title-less %+v", rules.Rendered, rules.Overall)
+	}
+	for _, want := range []string{"| rules | overall (sample, n=2) |", "| rules | as pushed, with titles (sample, n=2) |", "| rules | objective_exam (n=2) |", "| baseline | overall"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

@@ -1,0 +1,230 @@
+package notes_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/scribegate/scribegate/review/note"
+	"github.com/scribegate/scribegate/transcription/notes"
+)
+
+// lines makes a transcript of alternating "c:" (clinician) and "p:"
+// (patient) turns; "?:" is a speaker the recogniser did not tell.
+func lines(turns ...string) []note.Line {
+	out := make([]note.Line, len(turns))
+	for i, t := range turns {
+		speaker, text, _ := strings.Cut(t, ": ")
+		switch speaker {
+		case "c":
+			speaker = "clinician"
+		case "p":
+			speaker = "patient"
+		default:
+			speaker = ""
+		}
+		out[i] = note.Line{Index: i, Speaker: speaker, Text: text}
+	}
+	return out
+}
+
+// draftSOAP drafts and checks a transcript with the built-in SOAP template.
+func draftSOAP(t *testing.T, tr []note.Line) note.Draft {
+	t.Helper()
+	soap, err := mustTemplates(t).Get(notes.TemplateSOAP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := notes.RuleDrafter{}.Draft(context.Background(), soap, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return notes.Check(d, tr)
+}
+
+// sentence finds the sentence of a section that starts with prefix.
+func sentence(d note.Draft, section, prefix string) (note.Sentence, bool) {
+	for _, s := range d.Sections {
+		if s.ID != section {
+			continue
+		}
+		for _, sen := range s.Sentences {
+			if strings.HasPrefix(sen.Text, prefix) {
+				return sen, true
+			}
+		}
+	}
+	return note.Sentence{}, false
+}
+
+func sectionTexts(d note.Draft, section string) []string {
+	var out []string
+	for _, s := range d.Sections {
+		if s.ID == section {
+			for _, sen := range s.Sentences {
+				out = append(out, sen.Text)
+			}
+		}
+	}
+	return out
+}
+
+func TestHistoryOpening(t *testing.T) {
+	cases := []struct {
+		name     string
+		tr       []note.Line
+		want     string // "" for no opening sentence
+		evidence []int
+	}{
+		{
+			name: "name, age, sex and complaint each cited",
+			tr: lines(
+				"c: hi , martha , how are you ?",
+				"p: i'm okay , i've had this right knee pain for a week .",
+				"c: okay .",
+				"c: and how old are you ?",
+				"p: i'm forty five years old .",
+				"c: okay ma'am , any swelling ?",
+				"p: a little .",
+			),
+			want:     "Martha is a 45-year-old female who presents today for the evaluation of right knee pain.",
+			evidence: []int{0, 1, 4, 5},
+		},
+		{
+			name: "a title and a surname",
+			tr: lines(
+				"c: good morning mr. perry .",
+				"p: morning . my lower back pain is back .",
+				"c: i'm sorry to hear that .",
+				"p: it started on monday .",
+				"c: okay .",
+			),
+			want:     "Mr. Perry is a male patient who presents today for the evaluation of lower back pain.",
+			evidence: []int{0, 1},
+		},
+		{
+			name: "nothing said of who the patient is",
+			tr: lines(
+				"c: hey dragon , start the visit .",
+				"p: i've had left shoulder pain for three weeks .",
+				"c: okay .",
+				"p: it hurts when i lift my arm .",
+			),
+			want:     "The patient presents today for the evaluation of left shoulder pain.",
+			evidence: []int{1},
+		},
+		{
+			name: "no reason for the visit",
+			tr: lines(
+				"c: hi , martha , how are you ?",
+				"p: i'm good .",
+			),
+		},
+		{
+			name: "the clinician dictated it",
+			tr: lines(
+				"c: martha is a 50-year-old female with a history of hypertension who presents for her annual exam .",
+				"p: hi , i've had right knee pain for a week .",
+			),
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := draftSOAP(t, c.tr)
+			var got []note.Sentence
+			for _, s := range d.Sections[0].Sentences {
+				if strings.Contains(s.Text, "presents today") {
+					got = append(got, s)
+				}
+			}
+			if c.want == "" {
+				if len(got) > 0 {
+					t.Fatalf("opening %q drafted, want none", got[0].Text)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Text != c.want || !slices.Equal(got[0].Evidence, c.evidence) || len(got[0].Flags) > 0 {
+				t.Fatalf("opening %+v, want %q citing %v, unflagged\n%q", got, c.want, c.evidence, sectionTexts(d, "subjective"))
+			}
+		})
+	}
+}
+
+func TestReviewOfSystemsBySystem(t *testing.T) {
+	d := draftSOAP(t, lines(
+		"p: i've had right knee pain for a week .",
+		"c: any fever or chills ?",
+		"p: no .",
+		"c: any chest pain ?",
+		"p: no .",
+		"c: any nausea ?",
+		"p: no , none .",
+		"c: any weight loss ?",
+		"p: yes , a little .",
+	))
+	subj := sectionTexts(d, "subjective")
+	want := []string{
+		"Constitutional: Denies fever or chills. Reports weight loss.",
+		"Cardiovascular: Denies chest pain.",
+		"Gastrointestinal: Denies nausea.",
+		"Musculoskeletal: Reports right knee pain.",
+	}
+	if len(subj) < len(want) || !slices.Equal(subj[len(subj)-len(want):], want) {
+		t.Fatalf("subjective ends %q, want %q", subj, want)
+	}
+	s, _ := sentence(d, "subjective", "Constitutional:")
+	if !slices.Equal(s.Evidence, []int{1, 2, 7, 8}) || len(s.Flags) > 0 {
+		t.Errorf("constitutional line cites %v, flags %q; want [1 2 7 8], none", s.Evidence, s.Flags)
+	}
+	for _, text := range subj[:len(subj)-len(want)] {
+		if strings.HasPrefix(text, "Denies") || strings.HasPrefix(text, "Reports") {
+			t.Errorf("answer %q left outside the review of systems", text)
+		}
+	}
+}
+
+func TestExamBySystem(t *testing.T) {
+	d := draftSOAP(t, lines(
+		"c: okay let me take a look .",
+		"c: on the heart exam , i hear a three out of six systolic ejection murmur .",
+		"c: your lungs are clear to auscultation bilaterally .",
+		"c: on your right knee exam there is tenderness to palpation of the medial joint line .",
+		"c: you have decreased range of motion of the right knee .",
+		"c: your blood pressure is one twenty over eighty .",
+	))
+	want := []string{
+		"Cardiovascular: A 3 out of 6 systolic ejection murmur.", // "the clinician hears" goes with "on the heart exam"
+		"Respiratory: Lungs are clear to auscultation bilaterally.",
+		"Musculoskeletal: There is tenderness to palpation of the medial joint line.",
+		"The patient has decreased range of motion of the right knee.",
+		"Blood pressure is 120/80.",
+	}
+	got := sectionTexts(d, "objective")
+	if !slices.Equal(got, want) {
+		t.Fatalf("objective %q\nwant %q", got, want)
+	}
+	for _, s := range d.Sections[1].Sentences {
+		if len(s.Flags) > 0 {
+			t.Errorf("%q flagged %q: a system's label is no claim", s.Text, s.Flags)
+		}
+	}
+}
+
+func TestSystemLabelIsNoClaim(t *testing.T) {
+	tr := lines("c: on exam there is no edema .")
+	for _, c := range []struct {
+		text    string
+		flagged bool
+	}{
+		{"Cardiovascular: There is no edema.", false},
+		{"Cardiovascular: There is edema.", true}, // the negation dropped is still caught
+		{"There is no edema.", false},
+		{"Lasix: There is no edema.", true}, // not a label: a medication the citation lacks
+	} {
+		d := notes.Check(note.Draft{Sections: []note.Section{{ID: "objective", Sentences: []note.Sentence{{Text: c.text, Evidence: []int{0}}}}}}, tr)
+		if got := len(d.Sections[0].Sentences[0].Flags) > 0; got != c.flagged {
+			t.Errorf("%q flagged %v (%q), want %v", c.text, got, d.Sections[0].Sentences[0].Flags, c.flagged)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package notes
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/scribegate/scribegate/review/note"
+)
+
+// A note's history opens with who the patient is and why they came: "Martha
+// is a 50-year-old female who presents today for her annual exam." A
+// clinician who dictates says it outright, and the drafter keeps that
+// sentence; otherwise it is put together from what was said: the name the
+// clinician greets the patient by, an age said with "years old", the sex
+// the note's pronouns are settled by, and the chief complaint. Every part
+// cites the utterance it came from; a part nobody said is left out.
+
+// greetingName finds the name a clinician greets the patient by ("hi,
+// martha, how are you", "good morning, mr. perry").
+var greetingName = regexp.MustCompile(`^(?:hi|hey|hello|good morning|good afternoon|good evening|morning|afternoon)[ ,.!]+(?:(mr|mrs|ms|miss|mister)[ .,]+)?([a-z][a-z'-]+)\b`)
+
+// notNames are words that follow a greeting without being a name.
+var notNames = setOf(`there how how's hows dragon dax doctor doc dr everybody everyone guys dad mom sir maam ma'am
+nice good so i i'm it it's its is are am was what what's thanks thank yes yeah yep ok okay again welcome come please
+buddy friend sweetie honey young man lady folks all um uh and the a to you you're your my we we're let let's this that
+well great glad long nurse sorry today again hello hi hey morning afternoon`)
+
+// titles are the forms of address a greeting may carry, as the note
+// writes them.
+var titles = map[string]string{"mr": "Mr.", "mister": "Mr.", "mrs": "Mrs.", "ms": "Ms.", "miss": "Miss"}
+
+// statedAge finds the patient's age said with "years old".
+var statedAge = regexp.MustCompile(`\b(?:i'm|i am|you're|you are|(?:he|she|the patient) is) (?:a |an )?(\d{1,3})[- ]years?[- ]old\b`)
+
+// yearOld finds an age in a sentence the drafter already has.
+var yearOld = regexp.MustCompile(`\byear[- ]old\b`)
+
+// patientName returns how the clinician's greeting names the patient
+// ("Martha", "Mr. Perry") and the utterance that says it.
+func patientName(as []utteranceAnalysis) (string, int, bool) {
+	for i := range min(len(as), 12) {
+		a := &as[i]
+		if a.u.Gap || a.role == rolePatient {
+			continue
+		}
+		m := greetingName.FindStringSubmatch(strings.TrimSpace(strings.ToLower(a.u.Text)))
+		if m == nil || notNames[m[2]] || clinical[m[2]] || numberWords[m[2]] > 0 {
+			continue
+		}
+		name := strings.ToUpper(m[2][:1]) + m[2][1:]
+		if t := titles[m[1]]; t != "" {
+			name = t + " " + name
+		}
+		return name, a.u.Index, true
+	}
+	return "", 0, false
+}
+
+// patientAge returns the age the consultation states, as digits, and the
+// utterance that says it.
+func patientAge(as []utteranceAnalysis) (string, int, bool) {
+	for i := range as {
+		a := &as[i]
+		if a.u.Gap || !strings.Contains(a.u.Text, "old") {
+			continue
+		}
+		if m := statedAge.FindStringSubmatch(NormalizeNumbers(strings.ToLower(a.u.Text))); m != nil {
+			return m[1], a.u.Index, true
+		}
+	}
+	return "", 0, false
+}
+
+// sexEvidence returns the first utterance that votes for the sex p was
+// settled on.
+func sexEvidence(as []utteranceAnalysis, p pronouns) (int, bool) {
+	for i := range as {
+		v := as[i].sex
+		if p == pronounsMale && v.male > 0 || p == pronounsFemale && v.female > 0 {
+			return as[i].u.Index, true
+		}
+	}
+	return 0, false
+}
+
+// openingSentence writes the history's first sentence from the patient's
+// name, age and sex and the visit's reason, citing where each was said. The
+// reason is cc (a chief complaint read from what was said, with its
+// evidence) or, failing that, a complaint named by its body part. ok is
+// false when the consultation gives no reason for the visit.
+func openingSentence(as []utteranceAnalysis, p pronouns, cc string, ccEvidence []int) (note.Sentence, bool) {
+	reason := strings.TrimSuffix(strings.TrimSpace(cc), ".")
+	if reason != "" {
+		reason = strings.ToLower(reason[:1]) + reason[1:]
+	}
+	ev := slices.Clone(ccEvidence)
+	if reason != "" && complaintAt.MatchString(strings.ToLower(reason)) && !strings.Contains(strings.ToLower(reason), "evaluation") {
+		reason = "the evaluation of " + reason
+	}
+	if reason == "" {
+		phrase, at, ok := complaintNamed(as[:len(as)/4+1])
+		if !ok {
+			return note.Sentence{}, false
+		}
+		reason, ev = "the evaluation of "+phrase, []int{at}
+	}
+	subject := "The patient"
+	if name, at, ok := patientName(as); ok {
+		subject, ev = name, append(ev, at)
+	}
+	var who []string
+	if age, at, ok := patientAge(as); ok {
+		who, ev = append(who, age+"-year-old"), append(ev, at)
+	}
+	if at, ok := sexEvidence(as, p); ok {
+		who, ev = append(who, [...]string{"", "male", "female"}[p]), append(ev, at)
+		if len(who) == 1 {
+			who = append(who, "patient")
+		}
+	}
+	text := subject + " presents today for " + reason + "."
+	if len(who) > 0 {
+		text = subject + " is a " + strings.Join(who, " ") + " who presents today for " + reason + "."
+	}
+	slices.Sort(ev)
+	return note.Sentence{Text: p.render(text), Evidence: slices.Compact(ev)}, true
+}
+
+// openHistory puts the opening sentence first in the history of present
+// illness (after the chief complaint), unless the history already has one
+// (the clinician dictated "… is a 58 year old male …").
+func openHistory(d note.Draft, l layout, kinds [][]kind, as []utteranceAnalysis, p pronouns, cc string, ccEvidence []int) {
+	idx := l.section[kHPI]
+	if idx < 0 || l.plain {
+		return
+	}
+	at := 0
+	for i, s := range d.Sections[idx].Sentences {
+		if yearOld.MatchString(strings.ToLower(s.Text)) {
+			return
+		}
+		if kinds[idx][i] == kCC && at == i {
+			at = i + 1
+		}
+	}
+	s, ok := openingSentence(as, p, cc, ccEvidence)
+	if !ok {
+		return
+	}
+	d.Sections[idx].Sentences = slices.Insert(d.Sections[idx].Sentences, at, s)
+	kinds[idx] = slices.Insert(kinds[idx], at, kHPI)
+}
