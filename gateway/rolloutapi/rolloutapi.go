@@ -6,10 +6,13 @@
 package rolloutapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,11 +45,13 @@ type Handler struct {
 	pilots rollout.Pilots
 	// Now is the clock (time.Now); tests pin it.
 	Now func() time.Time
+	// Log records responses cut short by the client (slog.Default()).
+	Log *slog.Logger
 }
 
 // New returns a Handler.
 func New(r *rollout.Reader, p rollout.Pilots) *Handler {
-	return &Handler{reader: r, pilots: p, Now: time.Now}
+	return &Handler{reader: r, pilots: p, Now: time.Now, Log: slog.Default()}
 }
 
 // Serve answers GET /v1/metrics/rollout for a, already authenticated:
@@ -54,7 +59,8 @@ func New(r *rollout.Reader, p rollout.Pilots) *Handler {
 // defaults to now, since to DefaultPeriod before until), group_by
 // (clinician or template) and format (json or csv; Accept: text/csv asks
 // for CSV too). Bad parameters are a *ParamError; a role other than admin
-// or reviewer wraps review.ErrForbidden.
+// or reviewer wraps review.ErrForbidden. Serve returns an error only
+// before it has written anything, so the caller may always answer it.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, a review.Actor) error {
 	if a.Role != review.RoleAdmin && a.Role != review.RoleReviewer {
 		return fmt.Errorf("%w: rollout figures are for the clinic's admins and reviewers", review.ErrForbidden)
@@ -70,15 +76,34 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, a review.Actor) 
 		return err
 	}
 	rep := rollout.Compute(rows, q)
+	// The body is encoded whole before the status is written: an error
+	// while encoding is still answered with an error status, and once the
+	// status is out nothing is returned for the caller to answer again.
+	var body bytes.Buffer
+	if csv {
+		err = rollout.WriteCSV(&body, rep)
+	} else {
+		err = json.NewEncoder(&body).Encode(rep)
+	}
+	if err != nil {
+		return fmt.Errorf("rolloutapi: encode the report: %w", err)
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	if csv {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="rollout-%s-%s.csv"`,
 			q.Since.Format("20060102"), q.Until.Format("20060102")))
-		return rollout.WriteCSV(w, rep)
+	} else {
+		w.Header().Set("Content-Type", "application/json")
 	}
-	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(rep)
+	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
+	w.WriteHeader(http.StatusOK)
+	if _, err := body.WriteTo(w); err != nil {
+		// The client went away: the status is sent and the response is
+		// cut short (its Content-Length says so); there is no one to tell.
+		h.Log.DebugContext(r.Context(), "rollout response cut short", "clinic", q.Clinic, "err", err)
+	}
+	return nil
 }
 
 func (h *Handler) parse(r *http.Request) (rollout.Query, bool, error) {
