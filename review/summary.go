@@ -114,11 +114,16 @@ var errSummary = errors.New("review: malformed summary")
 
 // UnmarshalBinary decodes what MarshalBinary encoded.
 func (s *Summary) UnmarshalBinary(b []byte) error {
-	d := decoder{b: b}
-	if len(b) == 0 || b[0] != summaryFormat {
+	return s.decode(string(b))
+}
+
+// decode decodes one encoded summary; its strings share src's memory
+// (one allocation for a row, or for a whole day's packed rows).
+func (s *Summary) decode(src string) error {
+	if len(src) == 0 || src[0] != summaryFormat {
 		return fmt.Errorf("%w: unknown format", errSummary)
 	}
-	d.b = d.b[1:]
+	d := decoder{s: src[1:]}
 	var state string
 	for _, p := range []*string{&s.NoteID, &s.Clinic, &s.Clinician, &s.Template, &s.Connector, &state, &s.RejectReason} {
 		*p = d.str()
@@ -133,8 +138,8 @@ func (s *Summary) UnmarshalBinary(b []byte) error {
 	}
 	n := d.uvarint()
 	s.Failures = nil
-	if n > uint64(len(d.b)) {
-		return fmt.Errorf("%w: %d failures in %d bytes", errSummary, n, len(d.b))
+	if n > uint64(len(d.s)) {
+		return fmt.Errorf("%w: %d failures in %d bytes", errSummary, n, len(d.s))
 	}
 	for range n {
 		f := PushFailure{Connector: d.str(), Reason: d.str(), At: fromUnixNanos(d.varint())}
@@ -143,46 +148,106 @@ func (s *Summary) UnmarshalBinary(b []byte) error {
 	if d.err != nil {
 		return d.err
 	}
-	if len(d.b) != 0 {
-		return fmt.Errorf("%w: %d bytes left over", errSummary, len(d.b))
+	if len(d.s) != 0 {
+		return fmt.Errorf("%w: %d bytes left over", errSummary, len(d.s))
 	}
 	return nil
 }
 
-// decoder reads varints and strings, remembering the first error.
+// PackedDay is a day's summary rows as a store keeps them packed, and
+// the version of the day (as the store counts its writes) they were read
+// at: they are the day's rows as long as its version has not moved.
+type PackedDay struct {
+	Version int64
+	Rows    []Summary
+}
+
+// packFormat is the first byte of packed summaries.
+const packFormat = 1
+
+// PackSummaries encodes rows as one value: a store keeps a settled day's
+// rows packed so that a period is read as a few large values rather than
+// a row per note (package review/rollout).
+func PackSummaries(rows []Summary) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(rows)*112)
+	b = append(b, packFormat)
+	b = binary.AppendUvarint(b, uint64(len(rows)))
+	var one []byte
+	for i := range rows {
+		one, _ = rows[i].AppendBinary(one[:0])
+		b = binary.AppendUvarint(b, uint64(len(one)))
+		b = append(b, one...)
+	}
+	return b
+}
+
+// UnpackSummaries decodes what PackSummaries encoded. The rows' strings
+// share one copy of b.
+func UnpackSummaries(b []byte) ([]Summary, error) {
+	if len(b) == 0 || b[0] != packFormat {
+		return nil, fmt.Errorf("%w: unknown packed format", errSummary)
+	}
+	d := decoder{s: string(b[1:])}
+	n := d.uvarint()
+	if n > uint64(len(d.s)) {
+		return nil, fmt.Errorf("%w: %d packed rows in %d bytes", errSummary, n, len(d.s))
+	}
+	out := make([]Summary, n)
+	for i := range out {
+		if err := out[i].decode(d.str()); err != nil {
+			return nil, fmt.Errorf("packed row %d: %w", i, err)
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.s) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes left over after the packed rows", errSummary, len(d.s))
+	}
+	return out, nil
+}
+
+// decoder reads varints and strings from s, remembering the first error.
+// Its strings are slices of s: decoding allocates nothing.
 type decoder struct {
-	b   []byte
+	s   string
 	err error
 }
 
 func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
+	var v uint64
+	for i := 0; i < len(d.s) && i < binary.MaxVarintLen64; i++ {
+		c := d.s[i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break // overflows 64 bits
+			}
+			d.s = d.s[i+1:]
+			return v | uint64(c)<<(7*i)
+		}
+		v |= uint64(c&0x7f) << (7 * i)
 	}
-	d.b = d.b[n:]
-	return v
+	d.fail()
+	return 0
 }
 
 func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
+	u := d.uvarint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
 	}
-	d.b = d.b[n:]
 	return v
 }
 
 func (d *decoder) str() string {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.s)) {
 		d.fail()
 		return ""
 	}
-	v := string(d.b[:n])
-	d.b = d.b[n:]
+	v := d.s[:n]
+	d.s = d.s[n:]
 	return v
 }
 
@@ -190,7 +255,7 @@ func (d *decoder) fail() {
 	if d.err == nil {
 		d.err = fmt.Errorf("%w: truncated", errSummary)
 	}
-	d.b = nil
+	d.s = ""
 }
 
 // Day numbers the UTC day of t (days since 1970-01-01): the summary rows

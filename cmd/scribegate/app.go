@@ -66,6 +66,8 @@ type app struct {
 	notes      *review.Service
 	worker     *review.Worker
 	purger     *review.Purger
+	rollouts   *rollout.Reader
+	pilots     rollout.Pilots
 	store      store
 	connectors map[string]connectors.Connector
 	engine     transcription.Engine
@@ -153,8 +155,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	// The rollout figures read the store through one cache of days, for
 	// the endpoint and the metrics alike.
 	rollouts := rollout.NewReader(a.store, 0)
+	rollouts.Log = log
 	pilots := rollout.Pilots(cfg.Rollout.Groups)
 	reg.MustRegister(rollout.NewCollector(rollouts, pilots, cfg.Rollout.MetricsWindow))
+	a.rollouts, a.pilots = rollouts, pilots
 
 	routes := cfg.Connectors
 	idPatterns := map[string]gateway.IDPatterns{}
@@ -405,6 +409,11 @@ func (a *app) run(ctx context.Context, l net.Listener) error {
 	var back errgroup.Group
 	back.Go(func() error {
 		a.purger.Run(backCtx, a.cfg.Retention.Interval)
+		return nil
+	})
+	back.Go(func() error {
+		// The pilot clinics' first rollout query finds its days cached.
+		a.rollouts.Warm(backCtx, a.pilots.Clinics(), rolloutapi.DefaultPeriod)
 		return nil
 	})
 	back.Go(func() error {

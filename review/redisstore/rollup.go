@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"time"
@@ -19,6 +20,10 @@ import (
 func (s *Store) rollupDayKey(clinic string, day int64) string {
 	return s.k("rollup", esc(clinic), strconv.FormatInt(day, 10))
 }
+
+// rollupPackedKey is the clinic's hash of packed days: field the day,
+// value the day's version (a varint) and its rows (review.PackSummaries).
+func (s *Store) rollupPackedKey(clinic string) string { return s.k("rollup", esc(clinic), "packed") }
 
 func (s *Store) rollupOpenKey(clinic string) string    { return s.k("rollup", esc(clinic), "open") }
 func (s *Store) rollupVersionKey(clinic string) string { return s.k("rollup", esc(clinic), "version") }
@@ -113,4 +118,48 @@ func decodeSummaries(rows []string, keep func(*review.Summary) bool) ([]review.S
 		}
 	}
 	return out, nil
+}
+
+// PackedDays returns the packed rows of the clinic's days in [from, to)
+// that have them, with the version of the day they were packed at.
+func (s *Store) PackedDays(ctx context.Context, clinic string, from, to int64) (map[int64]review.PackedDay, error) {
+	out := map[int64]review.PackedDay{}
+	if to <= from {
+		return out, nil
+	}
+	fields := make([]string, 0, to-from)
+	for d := from; d < to; d++ {
+		fields = append(fields, strconv.FormatInt(d, 10))
+	}
+	vs, err := s.c.HMGet(ctx, s.rollupPackedKey(clinic), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: packed days: %w", err)
+	}
+	for i, v := range vs {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		ver, n := binary.Varint([]byte(str[:min(len(str), binary.MaxVarintLen64)]))
+		if n <= 0 {
+			return nil, fmt.Errorf("redisstore: packed day %d: no version", from+int64(i))
+		}
+		rows, err := review.UnpackSummaries([]byte(str[n:]))
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: packed day %d: %w", from+int64(i), err)
+		}
+		out[from+int64(i)] = review.PackedDay{Version: ver, Rows: rows}
+	}
+	return out, nil
+}
+
+// PackDay keeps rows, the clinic's day's summary rows as read at version,
+// packed (replacing what the day had packed).
+func (s *Store) PackDay(ctx context.Context, clinic string, day, version int64, rows []review.Summary) error {
+	b := binary.AppendVarint(nil, version)
+	b = append(b, review.PackSummaries(rows)...)
+	if err := s.c.HSet(ctx, s.rollupPackedKey(clinic), strconv.FormatInt(day, 10), b).Err(); err != nil {
+		return fmt.Errorf("redisstore: pack day %d: %w", day, err)
+	}
+	return nil
 }

@@ -23,7 +23,11 @@ import (
 // notes of the last three days change (approvals, pushes), so each query
 // reads those days again and the rest from the cache, as a page polled
 // while the clinic works would. Cold: a new Reader each time (the first
-// query after a start). Latencies are reported as p50/p99 in µs.
+// query after a start), the settled days packed by an earlier query.
+// First: the very first query over the store, which reads every row and
+// packs the settled days (once after an upgrade; the gateway runs it at
+// start). The readers' clock is the period's end. Latencies are reported
+// as p50/p99 in µs.
 func BenchmarkReport(b *testing.B) {
 	for _, name := range []string{"sqlite", "redis"} {
 		b.Run(name, func(b *testing.B) {
@@ -49,6 +53,11 @@ func BenchmarkReport(b *testing.B) {
 			since, until := storetest.SeedSummaries(b, store, storetest.BenchNotes, 90)
 			q := rollout.Query{Clinic: "c1", Since: since, Until: until, GroupBy: rollout.ByClinician,
 				Groups: rollout.Pilots{"c1": {"a": {"dr-1", "dr-2"}, "b": {"dr-3", "dr-4"}}}.Of("c1")}
+			reader := func() *rollout.Reader {
+				r := rollout.NewReader(store, 0)
+				r.Now = func() time.Time { return until }
+				return r
+			}
 			query := func(b *testing.B, r *rollout.Reader) time.Duration {
 				t := time.Now()
 				rows, err := r.Read(context.Background(), q.Clinic, q.Since, q.Until)
@@ -59,8 +68,15 @@ func BenchmarkReport(b *testing.B) {
 				}
 				return d
 			}
+			var first time.Duration
+			b.Run("First", func(b *testing.B) {
+				if first == 0 {
+					first = query(b, reader())
+				}
+				b.ReportMetric(float64(first.Microseconds()), "first-µs")
+			})
 			b.Run("Warm", func(b *testing.B) {
-				r := rollout.NewReader(store, 0)
+				r := reader()
 				query(b, r)
 				var l []time.Duration
 				for b.Loop() {
@@ -82,7 +98,7 @@ func BenchmarkReport(b *testing.B) {
 			b.Run("Cold", func(b *testing.B) {
 				var l []time.Duration
 				for b.Loop() {
-					l = append(l, query(b, rollout.NewReader(store, 0)))
+					l = append(l, query(b, reader()))
 				}
 				report(b, l)
 			})

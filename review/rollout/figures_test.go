@@ -50,7 +50,9 @@ func stores(t *testing.T) map[string]summaryStore {
 // TestSeededHistory replays 90 days of two pilot groups' visits through
 // the review service and push worker on each store, and checks every
 // figure against what the history's script says should have happened,
-// worked out here without the rollout code or the notes' rollups.
+// worked out here without the rollout code or the notes' rollups. It
+// reads them warm (a reader's cache) and cold (a new reader, from the
+// days packed).
 func TestSeededHistory(t *testing.T) {
 	visits := rollouttest.History(23, start, days)
 	for name, store := range stores(t) {
@@ -72,14 +74,27 @@ func TestSeededHistory(t *testing.T) {
 					if q.Clinic != "c1" {
 						q.Groups = nil
 					}
-					rows, err := reader.Read(ctx, q.Clinic, q.Since, q.Until)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got := rollout.Compute(rows, q)
 					want := expect(visits, q)
-					check(t, got, want)
+					// The reader kept across queries, then a new one (a
+					// restart) that reads the days the first packed.
+					for _, r := range []*rollout.Reader{reader, rollout.NewReader(store, 0)} {
+						rows, err := r.Read(ctx, q.Clinic, q.Since, q.Until)
+						if err != nil {
+							t.Fatal(err)
+						}
+						check(t, rollout.Compute(rows, q), want)
+					}
 				})
+			}
+			// Every day of the history is settled by now: the readers
+			// packed every day with visits.
+			packed, err := store.PackedDays(ctx, "c1", review.Day(start), review.Day(end))
+			if err != nil {
+				t.Fatal(err)
+			}
+			visited, err := store.SummaryDays(ctx, "c1", review.Day(start), review.Day(end))
+			if err != nil || len(packed) != len(visited) || len(visited) < days/2 {
+				t.Errorf("%d of the %d days with visits packed, %v", len(packed), len(visited), err)
 			}
 		})
 	}

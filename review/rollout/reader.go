@@ -9,11 +9,16 @@
 // audit trails. A Reader caches the rows by day of the note's creation
 // and reads a day again only when the store's version of it moved, so a
 // query over a quarter reads back the few days written since the last.
+// The first query after a start has no cache: it reads the settled days
+// packed, a value a day (Source.PackedDays), and packs those it had to
+// read row by row, so that only the last few days are read a row a note.
 package rollout
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -33,7 +38,17 @@ type Source interface {
 	// OpenSummaries returns the rows of the clinic's notes created before
 	// before that still wait for a decision.
 	OpenSummaries(ctx context.Context, clinic string, before time.Time) ([]review.Summary, error)
+	// PackedDays returns the packed rows of the clinic's days in
+	// [from, to) that have them, each with the day's version when packed.
+	PackedDays(ctx context.Context, clinic string, from, to int64) (map[int64]review.PackedDay, error)
+	// PackDay keeps rows, the clinic's day's rows as read at version,
+	// packed.
+	PackDay(ctx context.Context, clinic string, day, version int64, rows []review.Summary) error
 }
+
+// SettleAfter is how long after its end a day is packed: its notes have
+// mostly been decided and filed, so its version seldom moves again.
+const SettleAfter = 72 * time.Hour
 
 // BacklogLookback is how far before a period the rows of notes created
 // then are read, for the backlog of the period's first days: a note
@@ -51,6 +66,10 @@ const DefaultCacheRows = 1_000_000
 type Reader struct {
 	src     Source
 	maxRows int
+	// Now is the clock that says which days are settled (time.Now).
+	Now func() time.Time
+	// Log records days that could not be packed (slog.Default()).
+	Log *slog.Logger
 
 	mu    sync.Mutex
 	days  map[dayKey]*day
@@ -74,7 +93,7 @@ func NewReader(src Source, maxRows int) *Reader {
 	if maxRows <= 0 {
 		maxRows = DefaultCacheRows
 	}
-	return &Reader{src: src, maxRows: maxRows, days: map[dayKey]*day{}, fetch: map[dayKey]*sync.Mutex{}}
+	return &Reader{src: src, maxRows: maxRows, Now: time.Now, Log: slog.Default(), days: map[dayKey]*day{}, fetch: map[dayKey]*sync.Mutex{}}
 }
 
 // Read returns the rows of the clinic's notes created in [since, until),
@@ -89,6 +108,9 @@ func (r *Reader) Read(ctx context.Context, clinic string, since, until time.Time
 	versions, err := r.src.SummaryDays(ctx, clinic, review.Day(from), review.Day(until.Add(-1))+1)
 	if err != nil {
 		return nil, fmt.Errorf("rollout: read days: %w", err)
+	}
+	if err := r.unpack(ctx, clinic, versions); err != nil {
+		return nil, err
 	}
 	var out []*review.Summary
 	used := map[dayKey]bool{}
@@ -122,8 +144,49 @@ func (r *Reader) Read(ctx context.Context, clinic string, since, until time.Time
 	return out, nil
 }
 
+// unpack caches the packed rows of the days in versions the cache lacks
+// at their version, where the store has them packed at that version (or
+// a later one), in one read.
+func (r *Reader) unpack(ctx context.Context, clinic string, versions map[int64]int64) error {
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	r.mu.Lock()
+	for d, v := range versions {
+		if c := r.days[dayKey{clinic, d}]; c == nil || c.version < v {
+			lo, hi = min(lo, d), max(hi, d)
+		}
+	}
+	r.mu.Unlock()
+	if lo > hi {
+		return nil
+	}
+	packed, err := r.src.PackedDays(ctx, clinic, lo, hi+1)
+	if err != nil {
+		return fmt.Errorf("rollout: read packed days: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for d, p := range packed {
+		k := dayKey{clinic, d}
+		v, ok := versions[d]
+		if c := r.days[k]; !ok || p.Version < v || c != nil && c.version >= p.Version {
+			continue
+		}
+		r.put(k, p.Version, p.Rows)
+	}
+	return nil
+}
+
+// put caches rows as the rows of k at version v; r.mu is held.
+func (r *Reader) put(k dayKey, v int64, rows []review.Summary) {
+	if old := r.days[k]; old != nil {
+		r.rows -= len(old.rows)
+	}
+	r.days[k] = &day{version: v, rows: rows}
+	r.rows += len(rows)
+}
+
 // day returns the rows of k at version v or later, from the cache when it
-// holds them.
+// holds them. Rows it reads of a settled day it packs.
 func (r *Reader) day(ctx context.Context, k dayKey, v int64) ([]review.Summary, error) {
 	r.mu.Lock()
 	if d := r.days[k]; d != nil && d.version >= v {
@@ -149,12 +212,15 @@ func (r *Reader) day(ctx context.Context, k dayKey, v int64) ([]review.Summary, 
 		return nil, fmt.Errorf("rollout: read day %s: %w", review.DayStart(k.day).Format(time.DateOnly), err)
 	}
 	r.mu.Lock()
-	if old := r.days[k]; old != nil {
-		r.rows -= len(old.rows)
-	}
-	r.days[k] = &day{version: got, rows: rows}
-	r.rows += len(rows)
+	r.put(k, got, rows)
 	r.mu.Unlock()
+	if len(rows) > 0 && !review.DayStart(k.day+1).After(r.Now().Add(-SettleAfter)) {
+		// A day that could not be packed is read row by row again next
+		// time: slower, not wrong.
+		if err := r.src.PackDay(ctx, k.clinic, k.day, got, rows); err != nil {
+			r.Log.WarnContext(ctx, "rollout: packing a day's summary rows failed", "clinic", k.clinic, "day", k.day, "err", err)
+		}
+	}
 	return rows, nil
 }
 
@@ -178,4 +244,21 @@ func (r *Reader) trim(used map[dayKey]bool) {
 // undecided reports whether s was not yet approved or rejected at t.
 func undecided(s *review.Summary, t time.Time) bool {
 	return (s.ApprovedAt.IsZero() || !s.ApprovedAt.Before(t)) && (s.RejectedAt.IsZero() || !s.RejectedAt.Before(t))
+}
+
+// Warm reads the clinics' rows of the period ending now, so that the
+// first query after a start finds them cached, and packs the settled days
+// a store written before packing holds only as rows. Failures are logged:
+// a query reads what Warm could not.
+func (r *Reader) Warm(ctx context.Context, clinics []string, period time.Duration) {
+	for _, c := range clinics {
+		t := time.Now()
+		until := r.Now().UTC()
+		rows, err := r.Read(ctx, c, until.Add(-period), until)
+		if err != nil {
+			r.Log.WarnContext(ctx, "rollout: warming the cache failed", "clinic", c, "err", err)
+			continue
+		}
+		r.Log.InfoContext(ctx, "rollout: cache warmed", "clinic", c, "rows", len(rows), "took", time.Since(t).Round(time.Millisecond))
+	}
 }

@@ -34,6 +34,18 @@ const migrateRollup = `CREATE TABLE rollup (
 		PRIMARY KEY (clinic, day)
 	) WITHOUT ROWID;`
 
+// migrateRollupPacked adds the packed days: a clinic's day of summary
+// rows as one value (review.PackSummaries), with the day's version when
+// they were read, so that a period is read as a value a day rather than
+// a row a note. Rejection reasons are sealed in it as in the rows.
+const migrateRollupPacked = `CREATE TABLE rollup_packed (
+		clinic  TEXT NOT NULL,
+		day     INTEGER NOT NULL,
+		version INTEGER NOT NULL,
+		body    BLOB NOT NULL,
+		UNIQUE (clinic, day)
+	);`
+
 const (
 	qPutSummary = `INSERT INTO rollup (note_id, clinic, day, created_at, open, body, reason) VALUES (?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (note_id) DO UPDATE SET clinic = excluded.clinic, day = excluded.day, created_at = excluded.created_at,
@@ -140,16 +152,78 @@ func (s *Store) summaries(ctx context.Context, db querier, q string, args ...any
 		if err := sum.UnmarshalBinary(body); err != nil {
 			return nil, fmt.Errorf("sqlitestore: summaries: %w", err)
 		}
-		if reason != "" {
-			b, err := s.keys.Open(reason, "rollup")
-			if err != nil {
-				return nil, fmt.Errorf("sqlitestore: summary of note %s: %w", sum.NoteID, err)
-			}
-			sum.RejectReason = string(b)
+		sum.RejectReason = reason
+		if err := s.openReason(sum); err != nil {
+			return nil, err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: summaries: %w", err)
 	}
 	return out, nil
+}
+
+// PackedDays returns the packed rows of the clinic's days in [from, to)
+// that have them, with the version of the day they were packed at.
+func (s *Store) PackedDays(ctx context.Context, clinic string, from, to int64) (map[int64]review.PackedDay, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT day, version, body FROM rollup_packed WHERE clinic = ? AND day >= ? AND day < ?`, clinic, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: packed days: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]review.PackedDay{}
+	for rows.Next() {
+		var d, v int64
+		var body sql.RawBytes
+		if err := rows.Scan(&d, &v, &body); err != nil {
+			return nil, fmt.Errorf("sqlitestore: packed days: %w", err)
+		}
+		sums, err := review.UnpackSummaries(body)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: packed day %d: %w", d, err)
+		}
+		for i := range sums {
+			if err := s.openReason(&sums[i]); err != nil {
+				return nil, err
+			}
+		}
+		out[d] = review.PackedDay{Version: v, Rows: sums}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: packed days: %w", err)
+	}
+	return out, nil
+}
+
+// PackDay keeps rows, the clinic's day's summary rows as read at version,
+// packed (replacing what the day had packed).
+func (s *Store) PackDay(ctx context.Context, clinic string, day, version int64, rows []review.Summary) error {
+	sealed := make([]review.Summary, len(rows))
+	for i, r := range rows {
+		if r.RejectReason != "" {
+			r.RejectReason = s.keys.Seal([]byte(r.RejectReason), "rollup")
+		}
+		sealed[i] = r
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO rollup_packed (clinic, day, version, body) VALUES (?, ?, ?, ?)
+		ON CONFLICT (clinic, day) DO UPDATE SET version = excluded.version, body = excluded.body`,
+		clinic, day, version, review.PackSummaries(sealed))
+	if err != nil {
+		return fmt.Errorf("sqlitestore: pack day %d: %w", day, err)
+	}
+	return nil
+}
+
+// openReason opens the sealed rejection reason of sum, kept apart from
+// its body in a row and sealed in place in a packed day.
+func (s *Store) openReason(sum *review.Summary) error {
+	if sum.RejectReason == "" {
+		return nil
+	}
+	b, err := s.keys.Open(sum.RejectReason, "rollup")
+	if err != nil {
+		return fmt.Errorf("sqlitestore: summary of note %s: %w", sum.NoteID, err)
+	}
+	sum.RejectReason = string(b)
+	return nil
 }

@@ -70,7 +70,7 @@ const (
 var _ review.Store = (*Store)(nil)
 
 // schemaVersion is the version the migrations below bring a file to.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // migrations[i] brings a file from schema version i to i+1.
 var migrations = []string{
@@ -130,6 +130,8 @@ var migrations = []string{
 	CREATE INDEX transcript_log_note ON transcript_log (note_id, seq);`,
 	// 4: a summary row per note for the rollout figures (rollup.go).
 	migrateRollup,
+	// 5: settled days' summary rows packed (rollup.go).
+	migrateRollupPacked,
 }
 
 // ownerOnly creates the database file readable by its owner only (0600),

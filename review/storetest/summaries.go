@@ -190,6 +190,28 @@ func testSummaries(t *testing.T, s review.Store) {
 	if got := period(t, sum, "c1", since, until); len(got) != 3 {
 		t.Errorf("after old-open was approved: %d summaries, want 3", len(got))
 	}
+	// A packed day comes back as packed, at its version, rejection
+	// reason and all; packing it again replaces it; other clinics and
+	// days have none.
+	rows3, v3, err := sum.DaySummaries(ctx, "c1", d3)
+	if err != nil || len(rows3) != 1 || rows3[0].RejectReason == "" {
+		t.Fatalf("DaySummaries(day of in3) = %+v, %v", rows3, err)
+	}
+	for _, v := range []int64{v3 - 1, v3} {
+		if err := sum.PackDay(ctx, "c1", d3, v, rows3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	packed, err := sum.PackedDays(ctx, "c1", d0, d3+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := packed[d3]; len(packed) != 1 || !ok || p.Version != v3 || !reflect.DeepEqual(p.Rows, rows3) {
+		t.Errorf("PackedDays = %+v, want day %d at version %d: %+v", packed, d3, v3, rows3)
+	}
+	if packed, err := sum.PackedDays(ctx, "c2", d0, d3+1); err != nil || len(packed) != 0 {
+		t.Errorf("PackedDays(c2) = %+v, %v", packed, err)
+	}
 	// Retention deletes the note, not its summary; the audit purge
 	// takes the summaries of decided notes with it.
 	if err := s.DeleteNote(ctx, "in1"); err != nil {
