@@ -54,11 +54,7 @@ func (s *Store) SummaryDays(ctx context.Context, clinic string, from, to int64) 
 	if to <= from {
 		return out, nil
 	}
-	fields := make([]string, 0, to-from)
-	for d := from; d < to; d++ {
-		fields = append(fields, strconv.FormatInt(d, 10))
-	}
-	vs, err := s.c.HMGet(ctx, s.rollupVersionKey(clinic), fields...).Result()
+	vs, err := s.c.HMGet(ctx, s.rollupVersionKey(clinic), dayFields(from, to)...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: summary days: %w", err)
 	}
@@ -127,11 +123,7 @@ func (s *Store) PackedDays(ctx context.Context, clinic string, from, to int64) (
 	if to <= from {
 		return out, nil
 	}
-	fields := make([]string, 0, to-from)
-	for d := from; d < to; d++ {
-		fields = append(fields, strconv.FormatInt(d, 10))
-	}
-	vs, err := s.c.HMGet(ctx, s.rollupPackedKey(clinic), fields...).Result()
+	vs, err := s.c.HMGet(ctx, s.rollupPackedKey(clinic), dayFields(from, to)...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: packed days: %w", err)
 	}
@@ -162,4 +154,13 @@ func (s *Store) PackDay(ctx context.Context, clinic string, day, version int64, 
 		return fmt.Errorf("redisstore: pack day %d: %w", day, err)
 	}
 	return nil
+}
+
+// dayFields are the hash fields of the days in [from, to).
+func dayFields(from, to int64) []string {
+	fields := make([]string, 0, max(to-from, 0))
+	for d := from; d < to; d++ {
+		fields = append(fields, strconv.FormatInt(d, 10))
+	}
+	return fields
 }
