@@ -26,17 +26,8 @@ import (
 // stream is closed with 1012 to come back later rather than failed.
 // Once the replica is back, the approval goes through.
 func TestStoreOutage(t *testing.T) {
-	primary, err := redistest.StartServer()
-	if err != nil {
-		t.Skipf("no redis-server: %v", err)
-	}
-	defer primary.Close()
-	replica, err := primary.StartReplica()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer replica.Close()
-	redisURL := "redis://" + primary.Addr + "/0"
+	primary, replica := redistest.Replicated(t)
+	redisURL := primary.URL()
 	g := startGateway(t, `
 data_dir: {{DATA}}
 transcription: {engine: synthetic}

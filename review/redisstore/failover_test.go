@@ -132,11 +132,7 @@ func TestSentinelFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three Sentinel failovers take about 40 s")
 	}
-	f, err := redistest.StartFailover(2)
-	if err != nil {
-		t.Skipf("no redis-server for Sentinel: %v", err)
-	}
-	defer f.Close()
+	f := redistest.FailoverFor(t, 2)
 	ctx := context.Background()
 	s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: f.URL(), Replicas: 1, ReplicaTimeout: 300 * time.Millisecond})
 	if err != nil {
@@ -243,13 +239,9 @@ func TestSentinelFailover(t *testing.T) {
 // writes and the readiness probe fail with ErrUnavailable instead of
 // being acknowledged.
 func TestReplicasNotConfirmed(t *testing.T) {
-	srv, err := redistest.StartServer()
-	if err != nil {
-		t.Skipf("no redis-server: %v", err)
-	}
-	defer srv.Close()
+	srv := redistest.ServerFor(t)
 	ctx := context.Background()
-	s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: "redis://" + srv.Addr + "/0", Replicas: 1, ReplicaTimeout: 50 * time.Millisecond})
+	s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: srv.URL(), Replicas: 1, ReplicaTimeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,18 +265,9 @@ func TestReplicasNotConfirmed(t *testing.T) {
 // own writes. (Redis 7.0 happened to refuse this case before the store
 // bumped a counter before WAIT too; the test holds the store to it.)
 func TestResentAudioWaitsForReplica(t *testing.T) {
-	primary, err := redistest.StartServer()
-	if err != nil {
-		t.Skipf("no redis-server: %v", err)
-	}
-	defer primary.Close()
-	replica, err := primary.StartReplica()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer replica.Close()
+	primary, replica := redistest.Replicated(t)
 	ctx := context.Background()
-	opts := redisstore.Options{URL: "redis://" + primary.Addr + "/0", Replicas: 1, ReplicaTimeout: 200 * time.Millisecond}
+	opts := redisstore.Options{URL: primary.URL(), Replicas: 1, ReplicaTimeout: 200 * time.Millisecond}
 	first, err := redisstore.OpenOptions(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -327,18 +310,9 @@ func TestResentAudioWaitsForReplica(t *testing.T) {
 // ErrUnavailable (READONLY) and its readiness probe fail, rather than
 // reads passing for health.
 func TestRefusesReplica(t *testing.T) {
-	primary, err := redistest.StartServer()
-	if err != nil {
-		t.Skipf("no redis-server: %v", err)
-	}
-	defer primary.Close()
-	other, err := redistest.StartServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	primary, other := redistest.ServerFor(t), redistest.ServerFor(t)
 	ctx := context.Background()
-	s, err := redisstore.Open(ctx, "redis://"+primary.Addr+"/0")
+	s, err := redisstore.Open(ctx, primary.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +324,7 @@ func TestRefusesReplica(t *testing.T) {
 	if err := c.ReplicaOf(ctx, host, port).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := redisstore.Open(ctx, "redis://"+primary.Addr+"/0"); err == nil || !strings.Contains(err.Error(), "not a primary") {
+	if _, err := redisstore.Open(ctx, primary.URL()); err == nil || !strings.Contains(err.Error(), "not a primary") {
 		t.Errorf("Open on a replica: %v, want a refusal", err)
 	}
 	if err := s.Ping(ctx); !errors.Is(err, review.ErrUnavailable) {
@@ -367,19 +341,10 @@ func TestRefusesReplica(t *testing.T) {
 // 100 sessions' audio (20 ms each, 16 kHz), on a primary with one replica
 // on loopback, without WAIT and with redis_replicas 1.
 func BenchmarkReplicaWait(b *testing.B) {
-	primary, err := redistest.StartServer()
-	if err != nil {
-		b.Skipf("no redis-server: %v", err)
-	}
-	defer primary.Close()
-	replica, err := primary.StartReplica()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer replica.Close()
+	primary, _ := redistest.Replicated(b)
 	ctx := context.Background()
 	for _, replicas := range []int{0, 1} {
-		s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: "redis://" + primary.Addr + "/0", Replicas: replicas})
+		s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: primary.URL(), Replicas: replicas})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -443,13 +408,9 @@ func serverCPU(tb testing.TB, addr string) time.Duration {
 // same approval and audio batch on a primary with two replicas and
 // Sentinel, through a Sentinel URL (WAIT, then SENTINEL MASTER).
 func BenchmarkSentinelFence(b *testing.B) {
-	f, err := redistest.StartFailover(2)
-	if err != nil {
-		b.Skipf("no redis-server for Sentinel: %v", err)
-	}
-	defer f.Close()
+	f := redistest.FailoverFor(b, 2)
 	ctx := context.Background()
-	for _, url := range []string{"redis://" + f.Primary.Addr + "/0", f.URL()} {
+	for _, url := range []string{f.Primary.URL(), f.URL()} {
 		name := "primary"
 		if strings.Contains(url, "sentinel") {
 			name = "sentinel"

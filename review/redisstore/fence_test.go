@@ -16,11 +16,7 @@ import (
 // as primary, and once Sentinel has promoted another, no longer on the
 // old one, which still answers as a primary until Sentinel demotes it.
 func TestFence(t *testing.T) {
-	f, err := redistest.StartFailover(1)
-	if err != nil {
-		t.Skipf("no redis-server for Sentinel: %v", err)
-	}
-	defer f.Close()
+	f := redistest.FailoverFor(t, 1)
 	ctx := context.Background()
 	fo, err := redis.ParseFailoverURL("redis://" + f.Sentinel.Addr + "/0?master_name=" + f.MasterName)
 	if err != nil {

@@ -27,7 +27,7 @@ func Start() (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	return "redis://" + s.Addr + "/0", s.Close, nil
+	return s.URL(), s.Close, nil
 }
 
 // Server is a redis-server process that a test (or the load tool's chaos
@@ -281,11 +281,59 @@ func URL(tb testing.TB) string {
 	}
 	u, stop, err := Start()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("no redis-server under CI: %v", err)
-		}
-		tb.Skipf("no Redis (set REDIS_URL or install redis-server): %v", err)
+		skipOrFail(tb, err)
 	}
 	tb.Cleanup(stop)
 	return u
+}
+
+// ServerFor starts a redis-server (StartServer, with extra) for tb and
+// stops it when tb ends. Without redis-server the test is skipped, except
+// under CI (CI=true), where it fails, as with URL.
+func ServerFor(tb testing.TB, extra ...string) *Server {
+	tb.Helper()
+	s, err := StartServer(extra...)
+	if err != nil {
+		skipOrFail(tb, err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Replicated starts a primary with one replica that has synced (so that
+// writes can be confirmed with WAIT from the first) for tb, both stopped
+// when tb ends; skipped like ServerFor without redis-server.
+func Replicated(tb testing.TB) (primary, replica *Server) {
+	tb.Helper()
+	primary = ServerFor(tb)
+	replica, err := primary.StartReplica()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(replica.Close)
+	return primary, replica
+}
+
+// FailoverFor starts a primary, n replicas and a Sentinel
+// (StartFailover) for tb and stops them when tb ends; skipped like
+// ServerFor without redis-server.
+func FailoverFor(tb testing.TB, n int) *Failover {
+	tb.Helper()
+	f, err := StartFailover(n)
+	if err != nil {
+		skipOrFail(tb, err)
+	}
+	tb.Cleanup(f.Close)
+	return f
+}
+
+// URL is the store URL of database 0 on s.
+func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+
+func skipOrFail(tb testing.TB, err error) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("no redis-server under CI: %v", err)
+	}
+	tb.Skipf("no Redis (set REDIS_URL or install redis-server): %v", err)
 }
