@@ -221,57 +221,40 @@ func open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	if err := c.Decode(&s); err != nil {
 		return nil, fmt.Errorf("athena: settings: %w", err)
 	}
-	if s.LedgerFile == "" {
-		f, err := c.StateFile("ledger.json")
-		if err != nil {
-			return nil, fmt.Errorf("athena: ledger: %w", err)
-		}
-		s.LedgerFile = f
+	var err error
+	if s.LedgerFile, err = ledger.StateFile(c, s.LedgerFile); err != nil {
+		return nil, fmt.Errorf("athena: %w", err)
 	}
 	return New(s, Options{HTTPClient: c.HTTPClient, Logger: c.Logger, Name: c.Name})
 }
 
 // New builds a connector, checking every setting up front.
 func New(s Settings, o Options) (*Connector, error) {
-	var problems []string
-	need := func(v, key string) {
-		if strings.TrimSpace(v) == "" {
-			problems = append(problems, key+" is required")
-		}
-	}
-	need(s.BaseURL, "base_url")
-	need(s.ClientID, "client_id")
-	need(s.PracticeID, "practice_id")
-	need(s.DepartmentID, "department_id")
+	var problems connectors.Problems
+	problems.Require("base_url", s.BaseURL)
+	problems.Require("client_id", s.ClientID)
+	problems.Require("practice_id", s.PracticeID)
+	problems.Require("department_id", s.DepartmentID)
 	for _, f := range []struct{ v, key string }{{s.PracticeID, "practice_id"}, {s.DepartmentID, "department_id"}} {
 		if f.v != "" && !isDigits(f.v) {
-			problems = append(problems, f.key+" must be numeric")
+			problems.Addf("%s must be numeric", f.key)
 		}
 	}
 	if s.DocumentSubclass != "" && !slices.Contains(Subclasses, s.DocumentSubclass) {
-		problems = append(problems, fmt.Sprintf("document_subclass %q is not one of athenahealth's documented subclasses (%s)", s.DocumentSubclass, strings.Join(Subclasses, ", ")))
+		problems.Addf("document_subclass %q is not one of athenahealth's documented subclasses (%s)", s.DocumentSubclass, strings.Join(Subclasses, ", "))
 	}
 	tokenURL := s.TokenURL
 	if tokenURL == "" && s.BaseURL != "" {
 		tokenURL = strings.TrimSuffix(s.BaseURL, "/") + "/oauth2/v1/token"
 	}
-	for _, u := range []struct{ v, key string }{{s.BaseURL, "base_url"}, {tokenURL, "token_url"}} {
-		if u.v == "" {
-			continue
-		}
-		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			problems = append(problems, u.key+" must be an absolute http(s) URL")
-		}
-	}
-	timeout, err := connectors.Timeout(s.Timeout, defaultTimeout)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
+	problems.HTTPURL("base_url", s.BaseURL)
+	problems.HTTPURL("token_url", tokenURL)
+	timeout := problems.Timeout(s.Timeout, defaultTimeout)
 	loc := time.UTC
 	if s.TimeZone != "" {
 		l, err := time.LoadLocation(s.TimeZone)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("time_zone %q: %v", s.TimeZone, err))
+			problems.Addf("time_zone %q: %v", s.TimeZone, err)
 		} else {
 			loc = l
 		}
@@ -280,11 +263,11 @@ func New(s Settings, o Options) (*Connector, error) {
 	if secret == "" {
 		var err error
 		if secret, err = connectors.ReadSecret(s.ClientSecretFile, s.ClientSecretEnv); err != nil {
-			problems = append(problems, "client secret (client_secret_file or client_secret_env): "+err.Error())
+			problems.Addf("client secret (client_secret_file or client_secret_env): %v", err)
 		}
 	}
-	if len(problems) > 0 {
-		return nil, errors.New("athena: " + strings.Join(problems, "; "))
+	if err := problems.Err("athena"); err != nil {
+		return nil, err
 	}
 	scopes := s.Scopes
 	if len(scopes) == 0 {
@@ -298,20 +281,10 @@ func New(s Settings, o Options) (*Connector, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	led := o.Ledger
-	if led == nil {
-		if s.LedgerFile != "" {
-			l, err := ledger.OpenFile(s.LedgerFile)
-			if err != nil {
-				return nil, fmt.Errorf("athena: %w", err)
-			}
-			led = l
-		} else {
-			log.Warn("athena: no ledger_file; the push ledger is in memory and every push lists the chart first", "instance", o.Name)
-			led = ledger.NewMemory()
-		}
+	guard, err := ledger.NewGuard(o.Ledger, s.LedgerFile, log.With("instance", o.Name))
+	if err != nil {
+		return nil, fmt.Errorf("athena: %w", err)
 	}
-	_, inMemory := led.(*ledger.Memory)
 	return &Connector{
 		name:       o.Name,
 		base:       strings.TrimSuffix(s.BaseURL, "/"),
@@ -328,7 +301,7 @@ func New(s Settings, o Options) (*Connector, error) {
 		profile: fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Declare: true, Location: loc},
 		log:     log,
 		now:     time.Now,
-		guard:   &ledger.Guard{Ledger: led, Durable: !inMemory, Logger: log.With("instance", o.Name)},
+		guard:   guard,
 	}, nil
 }
 

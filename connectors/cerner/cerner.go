@@ -2,7 +2,6 @@ package cerner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -58,18 +57,22 @@ func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	if err := c.Decode(&s); err != nil {
 		return nil, fmt.Errorf("cerner: settings: %w", err)
 	}
-	if s.BaseURL == "" || s.TokenURL == "" || s.ClientID == "" {
-		return nil, errors.New("cerner: base_url, token_url and client_id are required")
-	}
+	var problems connectors.Problems
+	problems.Require("base_url", s.BaseURL)
+	problems.Require("token_url", s.TokenURL)
+	problems.Require("client_id", s.ClientID)
+	problems.HTTPURL("base_url", s.BaseURL)
+	problems.HTTPURL("token_url", s.TokenURL)
+	s.Timeout = problems.Timeout(s.Timeout, 0)
 	secret, err := connectors.ReadSecret(s.ClientSecretFile, s.ClientSecretEnv)
 	if err != nil {
-		return nil, fmt.Errorf("cerner: client secret: %w", err)
+		problems.Addf("client secret: %v", err)
+	}
+	if err := problems.Err("cerner"); err != nil {
+		return nil, err
 	}
 	if len(s.Scopes) == 0 {
 		s.Scopes = DefaultScopes
-	}
-	if s.Timeout, err = connectors.Timeout(s.Timeout, 0); err != nil {
-		return nil, fmt.Errorf("cerner: %w", err)
 	}
 	hc := c.HTTPClient
 	if hc == nil {

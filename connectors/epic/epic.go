@@ -105,12 +105,9 @@ func open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	// The ledger is what keeps a resend from filing a second note in
 	// Epic, so it is durable by default when the gateway gives a state
 	// directory.
-	if s.LedgerFile == "" {
-		f, err := c.StateFile("ledger.json")
-		if err != nil {
-			return nil, fmt.Errorf("epic: ledger: %w", err)
-		}
-		s.LedgerFile = f
+	var err error
+	if s.LedgerFile, err = ledger.StateFile(c, s.LedgerFile); err != nil {
+		return nil, fmt.Errorf("epic: %w", err)
 	}
 	return New(s, Options{HTTPClient: c.HTTPClient, Logger: c.Logger, Name: c.Name})
 }
@@ -118,50 +115,36 @@ func open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 // New builds a connector from settings, checking them all up front so a
 // misconfiguration stops start-up rather than the first push.
 func New(s Settings, o Options) (*Connector, error) {
-	var problems []string
-	need := func(v, key string) {
-		if strings.TrimSpace(v) == "" {
-			problems = append(problems, key+" is required")
-		}
-	}
-	need(s.BaseURL, "base_url")
-	need(s.TokenURL, "token_url")
-	need(s.ClientID, "client_id")
-	need(s.KeyID, "key_id")
+	var problems connectors.Problems
+	problems.Require("base_url", s.BaseURL)
+	problems.Require("token_url", s.TokenURL)
+	problems.Require("client_id", s.ClientID)
+	problems.Require("key_id", s.KeyID)
 	if o.Key == nil {
-		need(s.PrivateKeyFile, "private_key_file")
+		problems.Require("private_key_file", s.PrivateKeyFile)
 	}
-	for _, u := range []struct{ v, key string }{{s.BaseURL, "base_url"}, {s.TokenURL, "token_url"}} {
-		if u.v == "" {
-			continue
-		}
-		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			problems = append(problems, u.key+" must be an absolute http(s) URL")
-		}
-	}
-	timeout, err := connectors.Timeout(s.Timeout, defaultTimeout)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
+	problems.HTTPURL("base_url", s.BaseURL)
+	problems.HTTPURL("token_url", s.TokenURL)
+	timeout := problems.Timeout(s.Timeout, defaultTimeout)
 	preliminary := false
 	switch s.DocStatus {
 	case "", "final":
 	case "preliminary":
 		preliminary = true
 	default:
-		problems = append(problems, fmt.Sprintf("doc_status %q must be final or preliminary", s.DocStatus))
+		problems.Addf("doc_status %q must be final or preliminary", s.DocStatus)
 	}
 	switch s.Algorithm {
 	case "", "RS384", "ES384":
 	default:
-		problems = append(problems, fmt.Sprintf("algorithm %q must be RS384 or ES384", s.Algorithm))
+		problems.Addf("algorithm %q must be RS384 or ES384", s.Algorithm)
 	}
 	noteTypes := s.NoteTypes
 	if len(noteTypes) == 0 {
 		noteTypes = DefaultNoteTypes
 	}
-	if len(problems) > 0 {
-		return nil, errors.New("epic: " + strings.Join(problems, "; "))
+	if err := problems.Err("epic"); err != nil {
+		return nil, err
 	}
 	key := o.Key
 	if key == nil {
@@ -178,20 +161,10 @@ func New(s Settings, o Options) (*Connector, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	led := o.Ledger
-	if led == nil {
-		if s.LedgerFile != "" {
-			l, err := ledger.OpenFile(s.LedgerFile)
-			if err != nil {
-				return nil, fmt.Errorf("epic: %w", err)
-			}
-			led = l
-		} else {
-			log.Warn("epic: no ledger_file; the push ledger is in memory and every push searches first", "instance", o.Name)
-			led = ledger.NewMemory()
-		}
+	guard, err := ledger.NewGuard(o.Ledger, s.LedgerFile, log.With("instance", o.Name))
+	if err != nil {
+		return nil, fmt.Errorf("epic: %w", err)
 	}
-	_, inMemory := led.(*ledger.Memory)
 	bs := &BackendServices{
 		ClientID: s.ClientID, TokenURL: s.TokenURL, KeyID: s.KeyID, Key: key,
 		Algorithm: s.Algorithm, HTTPClient: hc, Timeout: timeout,
@@ -202,7 +175,7 @@ func New(s Settings, o Options) (*Connector, error) {
 	c := &Connector{
 		name:      o.Name,
 		tokens:    NewTokenCache(bs.TokenContext, time.Minute, nil),
-		guard:     &ledger.Guard{Ledger: led, Durable: !inMemory, Logger: log.With("instance", o.Name)},
+		guard:     guard,
 		profile:   fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Preliminary: preliminary, Declare: true},
 		noteTypes: slices.Clone(noteTypes),
 		log:       log,

@@ -80,21 +80,18 @@ func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 
 // New builds a Connector from decoded settings; Open is the usual entry.
 func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, error) {
-	var missing []string
-	for _, f := range []struct{ name, v string }{{"base_url", s.BaseURL}, {"token_url", s.TokenURL}, {"client_id", s.ClientID}} {
-		if f.v == "" {
-			missing = append(missing, f.name)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("gentu: %s required", strings.Join(missing, ", "))
-	}
+	var problems connectors.Problems
+	problems.Require("base_url", s.BaseURL)
+	problems.Require("token_url", s.TokenURL)
+	problems.Require("client_id", s.ClientID)
+	problems.HTTPURL("base_url", s.BaseURL)
+	problems.HTTPURL("token_url", s.TokenURL)
 	if (s.TenantHeader == "") != (s.TenantID == "") {
-		return nil, errors.New("gentu: tenant_header and tenant_id go together")
+		problems.Addf("tenant_header and tenant_id go together")
 	}
 	secret, err := connectors.ReadSecret(s.ClientSecretFile, s.ClientSecretEnv)
 	if err != nil {
-		return nil, fmt.Errorf("gentu: client secret: %w", err)
+		problems.Addf("client secret: %v", err)
 	}
 	style := oauth2.AuthStyleInHeader
 	switch s.AuthStyle {
@@ -102,13 +99,12 @@ func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, erro
 	case "body":
 		style = oauth2.AuthStyleInParams
 	default:
-		return nil, fmt.Errorf("gentu: auth_style %q: want basic or body", s.AuthStyle)
+		problems.Addf("auth_style %q: want basic or body", s.AuthStyle)
 	}
-	timeout, err := connectors.Timeout(s.Timeout, 30*time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("gentu: %w", err)
+	s.Timeout = problems.Timeout(s.Timeout, 30*time.Second)
+	if err := problems.Err("gentu"); err != nil {
+		return nil, err
 	}
-	s.Timeout = timeout
 	hc := c.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 2 * s.Timeout}
@@ -119,7 +115,6 @@ func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, erro
 	}
 	log.WarnContext(ctx, "gentu: experimental connector: Magentus publishes no API reference, so its endpoints are assumptions; check it against the partner sandbox", "instance", c.Name)
 	cc := clientcredentials.Config{ClientID: s.ClientID, ClientSecret: secret, TokenURL: s.TokenURL, Scopes: s.Scopes, AuthStyle: style}
-	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
 	fetch := func(ctx context.Context) (string, time.Duration, error) {
 		tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
 		if err != nil {
@@ -131,7 +126,6 @@ func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, erro
 		}
 		return tok.AccessToken, life, nil
 	}
-	_ = tokenCtx
 	fc := &fhirclient.Client{
 		Base:    strings.TrimRight(s.BaseURL, "/"),
 		HTTP:    hc,

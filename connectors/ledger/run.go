@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -137,4 +138,44 @@ func (k *Locks) Lock(key string) (unlock func()) {
 		}
 		k.mu.Unlock()
 	}
+}
+
+// StateFile is where a connector keeps its ledger: file when the settings
+// name one, else ledger.json in the instance's state directory (empty when
+// the gateway gives none, and the ledger is then in memory). The ledger is
+// what keeps a resend from filing a second note, so it is durable by
+// default.
+func StateFile(c connectors.Config, file string) (string, error) {
+	if file != "" {
+		return file, nil
+	}
+	f, err := c.StateFile("ledger.json")
+	if err != nil {
+		return "", fmt.Errorf("ledger: %w", err)
+	}
+	return f, nil
+}
+
+// NewGuard is the Guard of one connector instance: over l when it is set
+// (one in the gateway's store, a test's), else over the ledger in file,
+// else in memory, which is logged as a warning since every push must then
+// look in the EHR first.
+func NewGuard(l Ledger, file string, log *slog.Logger) (*Guard, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if l == nil {
+		if file != "" {
+			f, err := OpenFile(file)
+			if err != nil {
+				return nil, err
+			}
+			l = f
+		} else {
+			log.Warn("no ledger_file: the push ledger is in memory and every push looks in the EHR first")
+			l = NewMemory()
+		}
+	}
+	_, inMemory := l.(*Memory)
+	return &Guard{Ledger: l, Durable: !inMemory, Logger: log}, nil
 }
