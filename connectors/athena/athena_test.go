@@ -1,7 +1,6 @@
 package athena_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -269,20 +268,7 @@ func golden(t *testing.T, name string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\n%s", path, got)
-	}
+	connectortest.GoldenFile(t, filepath.Join("testdata", name), append(got, '\n'), *update)
 }
 
 func TestSearchFollowsPagesBeforeCreating(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/hl7v2"
 )
 
@@ -75,17 +76,7 @@ func TestHL7FileGolden(t *testing.T) {
 	if filepath.Dir(r.ExternalID) != inbox {
 		t.Errorf("delivered to %s, want the inbox %s", r.ExternalID, inbox)
 	}
-	golden := filepath.Join("testdata", "oru-r01.golden.hl7")
-	if *update {
-		os.WriteFile(golden, got, 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("message differs from %s:\n got: %q\nwant: %q", golden, got, want)
-	}
+	connectortest.GoldenFile(t, filepath.Join("testdata", "oru-r01.golden.hl7"), got, *update)
 
 	// Read it back: the note text survives escaping exactly.
 	m, _, err := hl7v2.Parse(string(got))

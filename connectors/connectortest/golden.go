@@ -41,11 +41,20 @@ func Golden(t testing.TB, path string, resource []byte, update bool) {
 		t.Fatal(err)
 	}
 	pretty.WriteByte('\n')
+	GoldenFile(t, path, pretty.Bytes(), update)
+}
+
+// GoldenFile checks that got equals the file at path, byte for byte; with
+// update set (a test's -update flag) it writes got there first. It is for
+// what a connector sends that is not FHIR (HL7 v2 messages, an EHR's own
+// forms); Golden is the FHIR resources' check.
+func GoldenFile(t testing.TB, path string, got []byte, update bool) {
+	t.Helper()
 	if update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,7 +62,7 @@ func Golden(t testing.TB, path string, resource []byte, update bool) {
 	if err != nil {
 		t.Fatalf("%v (go test -update creates it)", err)
 	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("differs from %s:\n%s", path, pretty.Bytes())
+	if !bytes.Equal(got, want) {
+		t.Errorf("differs from %s (go test -update rewrites it); got:\n%s", path, bytes.ReplaceAll(got, []byte("\r"), []byte("\n")))
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/epic"
 	"github.com/scribegate/scribegate/connectors/epic/epictest"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
@@ -482,23 +483,5 @@ func TestGoldenDocumentReference(t *testing.T) {
 	if len(sent.Meta.Security) != 1 || sent.Meta.Security[0].Code != fhirdoc.AIAssertedCode {
 		t.Errorf("security labels %+v, want AIAST", sent.Meta.Security)
 	}
-	var pretty bytes.Buffer
-	_ = json.Indent(&pretty, got, "", "  ")
-	pretty.WriteByte('\n')
-	golden := filepath.Join("testdata", "documentreference.json")
-	if *update {
-		if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("DocumentReference differs from %s:\n%s", golden, pretty.Bytes())
-	}
-	if err := fhirtest.Schema(t).Validate(want); err != nil {
-		t.Errorf("golden file is not valid R4: %v", err)
-	}
+	connectortest.Golden(t, filepath.Join("testdata", "documentreference.json"), got, *update)
 }

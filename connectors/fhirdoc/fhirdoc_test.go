@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
@@ -44,30 +44,17 @@ func sampleDocument() *connectors.Document {
 	}
 }
 
-func golden(t *testing.T, name string, got []byte) {
+// marshal encodes a built resource as it is sent.
+func marshal(t *testing.T, resource any) []byte {
 	t.Helper()
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, got, "", "  "); err != nil {
+	b, err := fhirdoc.Marshal(resource)
+	if err != nil {
 		t.Fatal(err)
 	}
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create)", err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("%s differs from golden file:\n%s", name, pretty.Bytes())
-	}
+	return b
 }
 
 func TestGolden(t *testing.T) {
-	v := fhirtest.Schema(t)
 	amend := sampleDocument()
 	amend.Version = 3
 	amend.Replaces = connectors.Identifier(amend.NoteID, 2)
@@ -109,30 +96,18 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := fhirdoc.Marshal(dr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := v.Validate(b); err != nil {
-				t.Fatalf("schema: %v\n%s", err, b)
-			}
+			b := marshal(t, dr)
 			if bytes.Contains(b, []byte("null")) {
 				t.Errorf("output contains null: %s", b)
 			}
-			golden(t, tt.name, b)
+			connectortest.Golden(t, filepath.Join("testdata", tt.name+".golden.json"), b, *update)
 
 			prov, err := fhirdoc.BuildProvenance(tt.d, fhirdoc.DocumentTarget("DocumentReference/42", tt.d, tt.p), tt.p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			pb, err := fhirdoc.Marshal(prov)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := v.Validate(pb); err != nil {
-				t.Fatalf("schema: %v\n%s", err, pb)
-			}
-			golden(t, strings.Replace(tt.name, "documentreference", "provenance", 1), pb)
+			name := strings.Replace(tt.name, "documentreference", "provenance", 1)
+			connectortest.Golden(t, filepath.Join("testdata", name+".golden.json"), marshal(t, prov), *update)
 		})
 	}
 }
@@ -145,10 +120,7 @@ func TestDocumentReferenceContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := fhirdoc.Marshal(dr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := marshal(t, dr)
 	var got struct {
 		ResourceType     string
 		Status           string
@@ -362,10 +334,7 @@ func TestProfileCategoryAndContentType(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := fhirdoc.Marshal(dr)
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := marshal(t, dr)
 			if err := fhirtest.Schema(t).Validate(b); err != nil {
 				t.Fatal(err)
 			}

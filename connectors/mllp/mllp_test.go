@@ -121,7 +121,7 @@ func TestGolden(t *testing.T) {
 		t.Fatalf("engine received %d messages, want 2", len(got))
 	}
 	for i, name := range []string{"mdm-t02.golden.hl7", "mdm-t10.golden.hl7"} {
-		golden(t, filepath.Join("testdata", name), got[i])
+		connectortest.GoldenFile(t, filepath.Join("testdata", name), []byte(got[i]), *update)
 	}
 	docs := srv.Documents()
 	want := strings.ReplaceAll(d.Text, "\r\n", "\n")
@@ -134,22 +134,6 @@ func TestGolden(t *testing.T) {
 	pid := docs[0].Segment("PID")
 	if pid[3] != `MRN\F\0042^^^HOSP-MRN^MR` || pid[5] != "Citizen^Jane Mary^^^^^L" || pid[7] != "19800229" || pid[8] != "F" {
 		t.Errorf("PID = %q", pid)
-	}
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("message differs from %s:\n got %q\nwant %q", path, got, want)
 	}
 }
 
