@@ -39,9 +39,9 @@ func ReadSecret(file, env string) (string, error) {
 // Timeout is a duration setting as a connector uses it (every connector's
 // durations are time.Duration, written "30s" in YAML): def when the setting
 // is absent (0), else d, which must be at least a millisecond. A negative
-// one is a typo, and a bare number in YAML is read as nanoseconds
-// (`timeout: 30` is 30ns, surely meant as 30s): both fail at start-up
-// rather than make every request time out at once.
+// one is a typo, as is "30ns" (a bare `timeout: 30` is already refused by
+// DecodeSettings, which wants a unit): both fail at start-up rather than
+// make every request time out at once.
 func Timeout(d, def time.Duration) (time.Duration, error) {
 	switch {
 	case d == 0:

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/internal/strictyaml"
 	"github.com/scribegate/scribegate/review/rollout"
 )
 
@@ -479,7 +478,9 @@ func defaultConnectors(dataDir string) (ConnectorsConfig, error) {
 // loadConfig reads path (empty: defaults only), then applies environment
 // overrides from environ (os.Environ form). Unknown keys in the file and
 // unknown SCRIBEGATE_* variables are errors, so a typo never silently falls
-// back to a default.
+// back to a default. The file is decoded as connector settings are
+// (package strictyaml): durations take a unit ("30s"; a bare 0 is zero),
+// and an error names its key.
 func loadConfig(path string, environ []string) (Config, error) {
 	cfg := defaultConfig()
 	if path != "" {
@@ -487,9 +488,7 @@ func loadConfig(path string, environ []string) (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("config: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(raw))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		if err := strictyaml.Decode(raw, &cfg); err != nil {
 			return Config{}, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
@@ -642,7 +641,7 @@ func collectEnvFields(v reflect.Value, prefix string, out map[string]reflect.Val
 func setFromString(f reflect.Value, s string) error {
 	switch {
 	case f.Type() == reflect.TypeFor[time.Duration]():
-		d, err := time.ParseDuration(s)
+		d, err := strictyaml.ParseDuration(s)
 		if err != nil {
 			return err
 		}

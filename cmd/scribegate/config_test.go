@@ -96,6 +96,12 @@ func TestConfigErrors(t *testing.T) {
 		{"http ehr", "public_url: https://sg.example\nsso: {ehrs: [{name: epic, fhir_base_url: http://ehr.example/fhir, client_id: x, clinic: c}]}\n", nil, "sso.ehrs[0].fhir_base_url: http://"},
 		{"unknown ehr key", "sso: {ehrs: [{name: epic, iss: x}]}\n", nil, "field iss not found"},
 		{"unknown sso key", "sso: {oidc: {issuer_url: x}}\n", nil, "issuer_url"},
+		// Durations take a unit, in the file and the environment alike,
+		// and the error names the key.
+		{"bare number duration", "streaming: {idle_timeout: 30}\n", nil, "streaming.idle_timeout: 30 has no unit: write a duration such as 30s"},
+		{"bare number nested duration", "transcription: {openai: {timeout: 45}}\n", nil, "transcription.openai.timeout: 45 has no unit"},
+		{"quoted bare number duration", "push: {lease: \"120\"}\n", nil, "push.lease: 120 has no unit"},
+		{"bare number env duration", "", []string{"SCRIBEGATE_STREAMING_IDLE_TIMEOUT=30"}, "SCRIBEGATE_STREAMING_IDLE_TIMEOUT: 30 has no unit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,18 +135,41 @@ func TestEnvOverrides(t *testing.T) {
 	}
 }
 
+// TestDurationsWithUnits: durations are written with a unit; a bare 0
+// (what an operator writes for "none", as the README's defaults do) is
+// zero.
+func TestDurationsWithUnits(t *testing.T) {
+	path := writeConfig(t, "streaming: {idle_timeout: 90s, resume_window: 0, close_grace: 1m30s}\nretention: {audio: 0, notes: 168h}\nstore: {redis_pool_timeout: 0}\n")
+	cfg, err := loadConfig(path, []string{"SCRIBEGATE_PUSH_LEASE=0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Streaming; s.IdleTimeout != 90*time.Second || s.ResumeWindow != 0 || s.CloseGrace != 90*time.Second {
+		t.Errorf("streaming durations: %+v", s)
+	}
+	if r := cfg.Retention; r.Audio != 0 || r.Notes != 168*time.Hour || cfg.Store.RedisPoolTimeout != 0 || cfg.Push.Lease != 0 {
+		t.Errorf("retention %+v, redis_pool_timeout %v, push.lease %v", r, cfg.Store.RedisPoolTimeout, cfg.Push.Lease)
+	}
+}
+
 func TestConnectorSettingsAreStrict(t *testing.T) {
-	path := writeConfig(t, "connectors:\n  default: f\n  instances:\n    f: {kind: file, dir: d, colour: blue}\n")
+	path := writeConfig(t, "connectors:\n  default: f\n  instances:\n    f: {kind: file, dir: d, colour: blue}\n    g: {kind: file, dir: d, timeout: 30}\n")
 	cfg, err := loadConfig(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var s struct {
-		Dir string `yaml:"dir"`
+		Dir     string        `yaml:"dir"`
+		Timeout time.Duration `yaml:"timeout"`
 	}
 	err = decodeStrict(cfg.Connectors.Instances["f"], &s)
 	if err == nil || !strings.Contains(err.Error(), "colour") {
 		t.Fatalf("err = %v, want unknown key colour", err)
+	}
+	// Durations are read as the gateway's own are: with a unit.
+	err = decodeStrict(cfg.Connectors.Instances["g"], &s)
+	if err == nil || !strings.Contains(err.Error(), "timeout: 30 has no unit: write a duration such as 30s") {
+		t.Fatalf("err = %v, want timeout named as lacking a unit", err)
 	}
 }
 
