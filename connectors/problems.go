@@ -34,6 +34,12 @@ func (p *Problems) HTTPURL(key, v string) {
 	}
 }
 
+// RequireURL notes key when v is blank or not an absolute http(s) URL.
+func (p *Problems) RequireURL(key, v string) {
+	p.Require(key, v)
+	p.HTTPURL(key, v)
+}
+
 // Timeout is Timeout(d, def), the problem noted rather than returned.
 func (p *Problems) Timeout(d, def time.Duration) time.Duration {
 	t, err := Timeout(d, def)

@@ -231,7 +231,7 @@ func open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 // New builds a connector, checking every setting up front.
 func New(s Settings, o Options) (*Connector, error) {
 	var problems connectors.Problems
-	problems.Require("base_url", s.BaseURL)
+	problems.RequireURL("base_url", s.BaseURL)
 	problems.Require("client_id", s.ClientID)
 	problems.Require("practice_id", s.PracticeID)
 	problems.Require("department_id", s.DepartmentID)
@@ -247,7 +247,6 @@ func New(s Settings, o Options) (*Connector, error) {
 	if tokenURL == "" && s.BaseURL != "" {
 		tokenURL = strings.TrimSuffix(s.BaseURL, "/") + "/oauth2/v1/token"
 	}
-	problems.HTTPURL("base_url", s.BaseURL)
 	problems.HTTPURL("token_url", tokenURL)
 	timeout := problems.Timeout(s.Timeout, defaultTimeout)
 	loc := time.UTC

@@ -58,11 +58,9 @@ func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 		return nil, fmt.Errorf("cerner: settings: %w", err)
 	}
 	var problems connectors.Problems
-	problems.Require("base_url", s.BaseURL)
-	problems.Require("token_url", s.TokenURL)
+	problems.RequireURL("base_url", s.BaseURL)
+	problems.RequireURL("token_url", s.TokenURL)
 	problems.Require("client_id", s.ClientID)
-	problems.HTTPURL("base_url", s.BaseURL)
-	problems.HTTPURL("token_url", s.TokenURL)
 	s.Timeout = problems.Timeout(s.Timeout, 0)
 	secret, err := connectors.ReadSecret(s.ClientSecretFile, s.ClientSecretEnv)
 	if err != nil {

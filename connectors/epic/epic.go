@@ -116,15 +116,13 @@ func open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 // misconfiguration stops start-up rather than the first push.
 func New(s Settings, o Options) (*Connector, error) {
 	var problems connectors.Problems
-	problems.Require("base_url", s.BaseURL)
-	problems.Require("token_url", s.TokenURL)
+	problems.RequireURL("base_url", s.BaseURL)
+	problems.RequireURL("token_url", s.TokenURL)
 	problems.Require("client_id", s.ClientID)
 	problems.Require("key_id", s.KeyID)
 	if o.Key == nil {
 		problems.Require("private_key_file", s.PrivateKeyFile)
 	}
-	problems.HTTPURL("base_url", s.BaseURL)
-	problems.HTTPURL("token_url", s.TokenURL)
 	timeout := problems.Timeout(s.Timeout, defaultTimeout)
 	preliminary := false
 	switch s.DocStatus {

@@ -81,11 +81,9 @@ func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 // New builds a Connector from decoded settings; Open is the usual entry.
 func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, error) {
 	var problems connectors.Problems
-	problems.Require("base_url", s.BaseURL)
-	problems.Require("token_url", s.TokenURL)
+	problems.RequireURL("base_url", s.BaseURL)
+	problems.RequireURL("token_url", s.TokenURL)
 	problems.Require("client_id", s.ClientID)
-	problems.HTTPURL("base_url", s.BaseURL)
-	problems.HTTPURL("token_url", s.TokenURL)
 	if (s.TenantHeader == "") != (s.TenantID == "") {
 		problems.Addf("tenant_header and tenant_id go together")
 	}
