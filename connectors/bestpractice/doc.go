@@ -68,6 +68,11 @@
 // failure (configuration, not the note). meta.profile: none by default (AU
 // Base 4.1.0 has no DocumentReference profile); profiles adds some.
 //
+// Patient lookup: on transport fhir the connector also finds patients for
+// the recorder (Searching: Halo's FHIR Patient search, by name, birth date,
+// IHI, Medicare number or Bp Premier id). Transport hl7file has none: Best
+// Practice publishes no search for a folder drop.
+//
 // Identifiers. Document.Patient is a Bp Premier patient id, or "ihi:…",
 // "medicare:…" (or a FHIR token system|value); Author and Approver are Bp
 // Premier ids or "hpii:…". Every Australian identifier is validated before

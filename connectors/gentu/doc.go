@@ -21,18 +21,22 @@
 //     (auth_style "basic", RFC 6749 section 2.3.1; "body" sends the
 //     credentials as form fields instead). Tokens are cached and refetched
 //     when they expire or the API answers 401.
+//
 //   - Practice selection: a header named by tenant_header carrying
 //     tenant_id on every API request (the header name is an assumption; set
 //     it to what Magentus issues).
+//
 //   - Documents: FHIR R4 DocumentReference create at base_url, built by
 //     fhirdoc: a text/plain attachment (optionally an XHTML rendition), the
 //     LOINC note type, the AI-asserted security label, and a Provenance
 //     naming the drafting software and the approving clinician.
+//
 //   - Idempotency: before creating, the connector searches
 //     DocumentReference?identifier=urn:scribegate:note|{note}-v{version} and
 //     creates with If-None-Exist on the same identifier, so a retry after a
 //     lost reply never files twice whether or not the server honours
 //     conditional create.
+//
 //   - Patients and clinicians: Document.Patient may be a Gentu patient id,
 //     or an Australian identifier written "ihi:…" or "medicare:…" (or as a
 //     FHIR token "system|value"); Author and Approver may be Gentu ids or
@@ -42,10 +46,15 @@
 //     identifier references with the AU Base systems
 //     (http://ns.electronichealth.net.au/id/hi/ihi/1.0,
 //     …/id/medicare-number, …/id/hi/hpii/1.0). See package auident.
+//
 //   - meta.profile: none by default. AU Base 4.1.0 defines no
 //     DocumentReference profile and AU Core's is still a CI build
 //     (http://hl7.org.au/fhir/core/StructureDefinition/au-core-documentreference);
 //     list canonical URLs in profiles to claim one.
+//
+//   - Patient lookup: standard FHIR Patient search on base_url (name,
+//     birthdate, an IHI or Medicare number as identifier, a Gentu id as
+//     _id), since Magentus publishes no patient search (SearchPatients).
 //
 // When Magentus documents its API, expect to change base_url and the
 // tenant header, and possibly the attachment upload call; the rest stays.

@@ -327,10 +327,6 @@ func TestEHRLaunch(t *testing.T) {
 // the clinic's EHR (a FHIR Patient search through its connector), picks
 // them, confirms, and the note carries the patient as the EHR holds them.
 func TestPatientLookup(t *testing.T) {
-	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := fhirtest.NewServer(t)
 	var ids []string
 	for _, p := range []string{
@@ -348,31 +344,14 @@ func TestPatientLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The clinic's connector files to a folder and searches the EHR.
-	e := newEnvWith(t, func(_ string, o *gateway.Options) { o.Connector = func(string) any { return ehr } })
-	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
-	ctx := browser(t, fakeMicrophone(wav)...)
+	e, ctx := lookupRecorder(t, ehr)
 	var found []string
 	var name, born string
 	if err := chromedp.Run(ctx,
-		signIn(e.url, tok, ""),
-		chromedp.WaitVisible("#lookup", chromedp.ByID),
-		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
-		chromedp.Click("#lookup summary", chromedp.ByQuery),
-		chromedp.SendKeys("#find-name", "thom", chromedp.ByID),
-		chromedp.Click("#find", chromedp.ByID),
-		chromedp.WaitVisible("#find-results button[data-patient]", chromedp.ByQuery),
-		chromedp.Evaluate(`[...document.querySelectorAll('#find-results li')].map((li) => li.textContent)`, &found),
-		chromedp.Click(`#find-results button[data-patient="`+ids[0]+`"]`, chromedp.ByQuery),
-		chromedp.WaitVisible("#launch-patient", chromedp.ByID),
-		chromedp.Text("#launch-name", &name, chromedp.ByID),
-		chromedp.Text("#launch-born", &born, chromedp.ByID),
+		findPatient("thom", ids[0], &found, &name, &born),
 		chromedp.Click("#start", chromedp.ByID),
 		waitJS(`document.getElementById('rec-errors').textContent.includes('Confirm')`),
-		chromedp.Click("#confirm-patient", chromedp.ByID),
-		chromedp.Click("#start", chromedp.ByID),
-		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 1`),
-		chromedp.Click("#stop", chromedp.ByID),
-		chromedp.WaitVisible("#open-note", chromedp.ByID),
+		confirmAndRecord(),
 	); err != nil {
 		t.Fatalf("lookup and record: %v\npage: %s", err, pageText(ctx))
 	}

@@ -66,10 +66,11 @@ type env struct {
 	docs  string             // the folder the file connector files approved notes in
 }
 
-// filePusher files approved notes with the real file connector, as
-// cmd/scribegate's pusher does with whichever connector a note names.
+// filePusher files approved notes with a real connector (the file
+// connector, unless a test files through its EHR's), as cmd/scribegate's
+// pusher does with whichever connector a note names.
 type filePusher struct {
-	conn *file.Connector
+	conn connectors.Connector
 	tpls *notes.Templates
 }
 
