@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/leveltest"
@@ -205,7 +206,7 @@ func TestListenNoAudioQueuesNoNote(t *testing.T) {
 	if code != websocket.CloseNormalClosure || len(byType(msgs, "NoteReady")) != 0 || len(byType(msgs, "Metadata")) != 1 {
 		t.Fatalf("close %d, messages %+v", code, msgs)
 	}
-	var list listBody
+	var list noteapi.List
 	e.do("GET", "/v1/notes", clin, nil, &list)
 	if len(list.Notes) != 0 {
 		t.Errorf("queue holds %d notes after a session with no audio", len(list.Notes))
@@ -465,7 +466,7 @@ func TestPrerecordedRequests(t *testing.T) {
 			}
 		})
 	}
-	var list listBody
+	var list noteapi.List
 	e.do("GET", "/v1/notes", clin, nil, &list)
 	if len(list.Notes) != 2 {
 		t.Errorf("%d notes, want one per accepted file", len(list.Notes))

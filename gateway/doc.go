@@ -1,7 +1,7 @@
 // Package gateway is scribegate's HTTP and WebSocket surface: it
 // authenticates callers, streams consultation audio to transcription and
-// turns each session into a draft note queued for review, serves the REST
-// review API, and exposes health and metrics. It holds no business rules:
+// turns each session into a draft note queued for review, mounts the REST
+// review API (package noteapi), and exposes health and metrics. It holds no business rules:
 // transcription, drafting and the note's life belong to the transcription,
 // notes and review packages, which the gateway only drives.
 //

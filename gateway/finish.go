@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
@@ -71,7 +72,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 		return websocket.CloseInternalServerErr, "session failed"
 	}
 	ss.send(noteDraftMsg{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: n.Draft})
-	ss.send(noteReadyMsg{Type: "NoteReady", NoteID: n.ID, Version: n.Version, State: string(n.State), ReviewURL: reviewURL(n.ID)})
+	ss.send(noteReadyMsg{Type: "NoteReady", NoteID: n.ID, Version: n.Version, State: string(n.State), ReviewURL: noteapi.ReviewURL(n.ID)})
 	ss.sendMetadata()
 	return code, reason
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
+	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sqlitestore"
@@ -457,28 +458,28 @@ func TestReviewAPI(t *testing.T) {
 	}
 
 	// Lists filter by state, never cross clinics, and page.
-	var list listBody
+	var list noteapi.List
 	e.do("GET", "/v1/notes?state=approved,rejected&patient=p-8", clin, nil, &list)
 	if len(list.Notes) != 1 || list.Notes[0].ID != id {
 		t.Errorf("filtered list %+v", list.Notes)
 	}
-	list = listBody{}
+	list = noteapi.List{}
 	e.do("GET", "/v1/notes?limit=1", clin, nil, &list)
 	if len(list.Notes) != 1 || list.Next == "" {
 		t.Errorf("first page %+v", list)
 	}
-	var page2 listBody
+	var page2 noteapi.List
 	e.do("GET", "/v1/notes?limit=1&cursor="+url.QueryEscape(list.Next), clin, nil, &page2)
 	if len(page2.Notes) != 1 || page2.Notes[0].ID == list.Notes[0].ID {
 		t.Errorf("second page %+v", page2)
 	}
-	list = listBody{}
+	list = noteapi.List{}
 	e.do("GET", "/v1/notes", other, nil, &list)
 	if len(list.Notes) != 0 {
 		t.Errorf("clinic c2 sees %d notes of c1", len(list.Notes))
 	}
 
-	var audit auditBody
+	var audit noteapi.Audit
 	if r := e.do("GET", path+"/audit", admin, nil, &audit); r.StatusCode != 200 || len(audit.Entries) < 4 {
 		t.Errorf("audit: %d, %d entries", r.StatusCode, len(audit.Entries))
 	}

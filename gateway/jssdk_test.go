@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/leveltest"
@@ -199,7 +200,7 @@ func TestJSSDKReconnectResumes(t *testing.T) {
 	if len(ready) != 1 {
 		t.Fatalf("%d NoteReady, want one note", len(ready))
 	}
-	var list listBody
+	var list noteapi.List
 	d.do("GET", "/v1/notes", token(t, "dr-a", "c1", review.RoleClinician), nil, &list)
 	if len(list.Notes) != 1 {
 		t.Errorf("%d notes, want 1", len(list.Notes))

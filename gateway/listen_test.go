@@ -18,6 +18,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
+	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
@@ -202,7 +203,7 @@ func TestListenRefusedBeforeUpgrade(t *testing.T) {
 			json.NewDecoder(resp.Body).Decode(&body)
 			wantError(t, resp, body, tc.status, tc.code)
 			// The server still serves a normal request.
-			var list listBody
+			var list noteapi.List
 			if r := e.do("GET", "/v1/notes", clin, nil, &list); r.StatusCode != 200 {
 				t.Errorf("list after bad input: %d", r.StatusCode)
 			}
@@ -349,7 +350,7 @@ func TestListenDisconnectAndShutdownFinishNotes(t *testing.T) {
 	e.stopped = true
 
 	// Both consultations wait for review with what was said.
-	var list listBody
+	var list noteapi.List
 	e.do("GET", "/v1/notes?state=pending_review", token(t, "dr-a", "c1", review.RoleClinician), nil, &list)
 	got := map[string]review.State{}
 	for _, n := range list.Notes {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sqlitestore"
@@ -84,7 +85,7 @@ func TestConcurrentEdits(t *testing.T) {
 	if got.Version != 3 || got.Draft.Sections[0].Sentences[0].Text != texts[loser] {
 		t.Errorf("after both edits: version %d, text %q", got.Version, got.Draft.Sections[0].Sentences[0].Text)
 	}
-	var audit auditBody
+	var audit noteapi.Audit
 	e.do("GET", "/v1/notes/"+n.ID+"/audit", toks[0], nil, &audit)
 	var edits []string
 	for _, en := range audit.Entries {
@@ -101,16 +102,16 @@ func TestSoftLock(t *testing.T) {
 	e, svc := queueEnv(t)
 	n := pendingNote(t, svc, "dr-a", "p1")
 	a, b := token(t, "rev-1", "c1", review.RoleReviewer), token(t, "rev-2", "c1", review.RoleReviewer)
-	var lb lockBody
+	var lb noteapi.Locked
 	if resp := e.do("POST", "/v1/notes/"+n.ID+"/lock", a, nil, &lb); resp.StatusCode != http.StatusOK || lb.Lock.Holder != "rev-1" {
 		t.Fatalf("lock: %d %+v", resp.StatusCode, lb)
 	}
 	if time.Until(lb.Lock.ExpiresAt) < time.Minute {
 		t.Errorf("lock expires at %v, want about 2 minutes ahead", lb.Lock.ExpiresAt)
 	}
-	var locked lockedBody
+	var locked apierror.Body
 	if resp := e.do("POST", "/v1/notes/"+n.ID+"/lock", b, nil, &locked); resp.StatusCode != http.StatusConflict ||
-		locked.Error.Code != apierror.CodeNoteLocked || locked.Lock.Holder != "rev-1" || locked.Lock.Name != "Dr rev-1" {
+		locked.Error.Code != apierror.CodeNoteLocked || locked.Lock == nil || locked.Lock.Holder != "rev-1" || locked.Lock.Name != "Dr rev-1" {
 		t.Errorf("second lock: %d %+v", resp.StatusCode, locked)
 	}
 	var shown struct {
@@ -162,7 +163,7 @@ func TestQueueFiltersAndCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	list := func(q string) []string {
-		var b listBody
+		var b noteapi.List
 		if resp := e.do("GET", "/v1/notes?"+q, rev, nil, &b); resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET /v1/notes?%s: %d", q, resp.StatusCode)
 		}
@@ -192,7 +193,7 @@ func TestQueueFiltersAndCounts(t *testing.T) {
 	resp := e.do("GET", "/v1/notes?since=yesterday", rev, nil, &eb)
 	wantError(t, resp, eb, http.StatusBadRequest, apierror.CodeInvalidQuery)
 
-	var counts countsBody
+	var counts noteapi.Counts
 	if resp := e.do("GET", "/v1/notes/counts", rev, nil, &counts); resp.StatusCode != http.StatusOK {
 		t.Fatalf("counts: %d", resp.StatusCode)
 	}
@@ -202,7 +203,7 @@ func TestQueueFiltersAndCounts(t *testing.T) {
 	resp = e.do("GET", "/v1/notes/counts", token(t, "dr-a", "c1", review.RoleClinician), nil, &eb)
 	wantError(t, resp, eb, http.StatusForbidden, apierror.CodeForbidden)
 	// A list view is a read of each note listed, and audited.
-	var audit auditBody
+	var audit noteapi.Audit
 	e.do("GET", "/v1/notes/"+n1.ID+"/audit", rev, nil, &audit)
 	listed := 0
 	for _, en := range audit.Entries {
@@ -217,7 +218,7 @@ func TestQueueFiltersAndCounts(t *testing.T) {
 
 type sse struct {
 	event string
-	data  eventData
+	data  noteapi.Event
 }
 
 // readEvents reads server-sent events into a channel until the body ends.
@@ -271,7 +272,7 @@ func TestEvents(t *testing.T) {
 	if resp := e.do("POST", "/v1/notes/"+n.ID+"/approve", token(t, "rev-1", "c1", review.RoleReviewer), map[string]int{"version": 1}, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("approve: %d", resp.StatusCode)
 	}
-	want := []sse{{"note", eventData{n.ID, review.StatePendingReview, 1}}, {"note", eventData{n.ID, review.StateApproved, 1}}}
+	want := []sse{{"note", noteapi.Event{ID: n.ID, State: review.StatePendingReview, Version: 1}}, {"note", noteapi.Event{ID: n.ID, State: review.StateApproved, Version: 1}}}
 	for i, w := range want {
 		select {
 		case got := <-revEv:

@@ -50,27 +50,13 @@ func (s *Server) sessionConnector(clinic, named string) (string, error) {
 	return named, nil
 }
 
-// holdStream counts an event stream against its user's bound
-// (Limits.MaxEventStreams), or refuses it; release gives the slot back.
-func (s *Server) holdStream(c auth.Claims) (release func(), err error) {
-	k := clinicianKey{c.Clinic, c.Subject}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.streams[k] >= s.limits.MaxEventStreams {
-		return nil, apierror.Errorf(http.StatusTooManyRequests, apierror.CodeTooManyStreams,
-			"you already have %d event streams open; close one first", s.limits.MaxEventStreams)
+// connectorFor is the connector a clinic's notes are filed with
+// (Options.Connector of its routed connector), or nil.
+func (s *Server) connectorFor(clinic string) any {
+	if s.opts.Connector == nil {
+		return nil
 	}
-	if s.streams == nil {
-		s.streams = map[clinicianKey]int{}
-	}
-	s.streams[k]++
-	return func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.streams[k]--; s.streams[k] <= 0 {
-			delete(s.streams, k)
-		}
-	}, nil
+	return s.opts.Connector(s.routedConnector(clinic))
 }
 
 // authenticate is auth.Authenticate with the server's verifier and

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
+	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/gateway/rolloutapi"
 	"github.com/scribegate/scribegate/gateway/webui"
 	"github.com/scribegate/scribegate/gateway/wsconn"
@@ -25,30 +26,24 @@ import (
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
-// NoteService is the part of the review service the gateway drives. It is
-// satisfied by *review.Service; the gateway keeps no rules of its own about
-// who may do what to a note.
+// NoteService is the part of the review service the gateway drives: what
+// sessions create and draft, and what the note API (package noteapi) reads
+// and changes. It is satisfied by *review.Service; the gateway keeps no
+// rules of its own about who may do what to a note.
 type NoteService interface {
+	noteapi.Notes
 	Create(ctx context.Context, n *review.Note) (*review.Note, error)
 	SetDraft(ctx context.Context, id string, d note.Draft, transcript []note.Line, state review.State) (*review.Note, error)
-	Get(ctx context.Context, a review.Actor, id string) (*review.Note, error)
-	List(ctx context.Context, a review.Actor, q review.Query) (review.Page, error)
-	Edit(ctx context.Context, a review.Actor, id string, version int, sections []note.Section) (*review.Note, error)
-	Approve(ctx context.Context, a review.Actor, id string, version int, acknowledged ...string) (*review.Note, error)
-	Reject(ctx context.Context, a review.Actor, id string, version int, reason string) (*review.Note, error)
-	RetryPush(ctx context.Context, a review.Actor, id string) (*review.Note, error)
-	Audit(ctx context.Context, a review.Actor, id string) ([]review.AuditEntry, error)
 }
 
 // TemplateSet is where session templates come from; *notes.Templates
 // satisfies it, so clinics' own templates and defaults apply unchanged.
 type TemplateSet interface {
+	// Default and All serve GET /v1/templates, and Default is the
+	// template of a session that names none.
+	noteapi.TemplateLister
 	// Get returns the template with the id, or an error when there is none.
 	Get(id string) (notes.Template, error)
-	// Default is the template of a session that names none.
-	Default(clinic, clinician string) notes.Template
-	// All lists every template in a stable order, for GET /v1/templates.
-	All() []notes.Template
 }
 
 // Check is one named readiness probe, such as a store ping.
@@ -283,8 +278,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	draining bool
-	streams  map[clinicianKey]int // open event streams by user
-	drain    chan struct{}        // closed by Shutdown: open sessions finish now
+	drain    chan struct{} // closed by Shutdown: open sessions finish now
 	sessions sync.WaitGroup
 	recs     registry // live sessions by id, and the counts for the limits
 	drafts   *draftBudget
@@ -363,17 +357,12 @@ func New(opts Options) (*Server, error) {
 	mux.Handle("GET /metrics", s.metricsHandler())
 	mux.HandleFunc("GET /v1/listen", s.listen)
 	mux.HandleFunc("POST /v1/listen", s.transcribeFile)
-	mux.HandleFunc("GET /v1/notes", s.listNotes)
-	mux.HandleFunc("GET /v1/notes/{id}", s.getNote)
-	mux.HandleFunc("PUT /v1/notes/{id}", s.editNote)
-	mux.HandleFunc("POST /v1/notes/{id}/approve", s.approveNote)
-	mux.HandleFunc("POST /v1/notes/{id}/reject", s.rejectNote)
-	mux.HandleFunc("POST /v1/notes/{id}/retry", s.retryNote)
-	mux.HandleFunc("GET /v1/notes/{id}/audit", s.auditNote)
-	s.queueRoutes(mux)
-	mux.HandleFunc("GET /v1/templates", s.listTemplates)
 	mux.HandleFunc("GET /v1/metrics/rollout", s.rollout)
-	mux.HandleFunc("GET /v1/patients", s.searchPatients)
+	noteapi.New(noteapi.Options{
+		Auth: s.auth, Sessions: opts.Sessions, Notes: opts.Notes, Templates: opts.Templates,
+		ConnectorFor: s.connectorFor, MaxBodyBytes: s.limits.MaxBodyBytes, MaxEventStreams: s.limits.MaxEventStreams,
+		OnApproved: opts.OnApproved, Drain: s.drain, WriteError: s.writeError, Logger: s.log,
+	}).Register(mux)
 	// The clinicians' web UI: its page at / and its assets under /app/.
 	// It holds no data; every call it makes goes through /v1 with a token.
 	ui := webui.Handler(opts.FrameAncestors...)

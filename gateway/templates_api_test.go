@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -23,7 +24,7 @@ func TestTemplatesAndWebUI(t *testing.T) {
 	})
 	all := e.srv.opts.Templates.All()
 	for _, tc := range []struct{ sub, wantDefault string }{{"dr-a", "soap"}, {"dr-b", "progress"}} {
-		var body templatesBody
+		var body noteapi.TemplateList
 		resp := e.do("GET", "/v1/templates", token(t, tc.sub, "c1", review.RoleClinician), nil, &body)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: status %d", tc.sub, resp.StatusCode)

@@ -5,11 +5,13 @@
 package apierror
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/scribegate/scribegate/review"
 )
@@ -26,6 +28,8 @@ type Error struct {
 	Param string
 	// Flags lists the open flags an approval did not acknowledge.
 	Flags []review.Flag
+	// Lock is the soft lock another reviewer holds (note_locked).
+	Lock *review.Lock
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -42,6 +46,8 @@ type Body struct {
 	ErrCode   string `json:"err_code,omitempty"`
 	ErrMsg    string `json:"err_msg,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+	// Lock says who holds a note and until when, with note_locked.
+	Lock *review.Lock `json:"lock,omitempty"`
 }
 
 // Detail is Body's "error" object.
@@ -57,7 +63,7 @@ type Detail struct {
 func (e *Error) Body() Body {
 	return Body{Error: Detail{
 		Code: e.Code, Message: e.Message, CurrentVersion: e.CurrentVersion, Param: e.Param, Flags: e.Flags,
-	}}
+	}, Lock: e.Lock}
 }
 
 // From maps an error to its answer: an *Error as it is, the review
@@ -68,6 +74,7 @@ func From(err error) *Error {
 	var se *review.StateError
 	var ve *review.VersionError
 	var fe *review.FlagsError
+	var le *review.LockedError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -99,6 +106,11 @@ func From(err error) *Error {
 		e := Errorf(http.StatusConflict, CodeUnacknowledgedFlags,
 			"%d open flag(s) of this version are not acknowledged; list them in acknowledged_flags", len(fe.Missing))
 		e.Flags = fe.Missing
+		return e
+	case errors.As(err, &le):
+		who := cmp.Or(le.Lock.Name, le.Lock.Holder)
+		e := Errorf(http.StatusConflict, CodeNoteLocked, "%s is editing this note until %s", who, le.Lock.ExpiresAt.Format(time.RFC3339))
+		e.Lock = &le.Lock
 		return e
 	}
 	return Errorf(http.StatusInternalServerError, CodeInternal, "internal error")

@@ -1,4 +1,4 @@
-package gateway
+package noteapi
 
 import (
 	"context"
@@ -16,9 +16,9 @@ import (
 	"github.com/scribegate/scribegate/review/note"
 )
 
-// noteSummary is a note as queues list it: everything but the transcript
+// Summary is a note as queues list it: everything but the transcript
 // and the draft, which an hour-long consultation makes large.
-type noteSummary struct {
+type Summary struct {
 	ID              string       `json:"id"`
 	Clinic          string       `json:"clinic"`
 	Clinician       string       `json:"clinician"`
@@ -40,22 +40,26 @@ type noteSummary struct {
 	ReviewURL       string       `json:"review_url"`
 }
 
-func summarize(n *review.Note) noteSummary {
-	return noteSummary{
+func summarize(n *review.Note) Summary {
+	return Summary{
 		ID: n.ID, Clinic: n.Clinic, Clinician: n.Clinician, ClinicianName: n.ClinicianName,
 		Patient: n.Patient, Encounter: n.Encounter, Template: n.Template, Connector: n.Connector,
 		State: n.State, Version: n.Version, CreatedAt: n.CreatedAt, UpdatedAt: n.UpdatedAt,
 		ApprovedBy: n.ApprovedBy, ApprovedAt: n.ApprovedAt, ApprovedVersion: n.ApprovedVersion,
 		PushedAt: n.PushedAt, ExternalID: n.ExternalID, PushError: n.PushError,
-		ReviewURL: reviewURL(n.ID),
+		ReviewURL: ReviewURL(n.ID),
 	}
 }
 
-func reviewURL(id string) string { return "/v1/notes/" + id }
+// ReviewURL is where a note is read and reviewed through the API, as
+// NoteReady and the queue's Summary give it.
+func ReviewURL(id string) string { return "/v1/notes/" + id }
 
-type listBody struct {
-	Notes []noteSummary `json:"notes"`
-	Next  string        `json:"next,omitempty"`
+// List is the answer to GET /v1/notes: a page of summaries, and the
+// cursor of the next page when there is one.
+type List struct {
+	Notes []Summary `json:"notes"`
+	Next  string    `json:"next,omitempty"`
 }
 
 var knownStates = map[review.State]bool{
@@ -64,10 +68,10 @@ var knownStates = map[review.State]bool{
 	review.StatePushFailed: true, review.StateRejected: true,
 }
 
-func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.authenticate(r)
+func (api *API) listNotes(w http.ResponseWriter, r *http.Request) {
+	c, err := api.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
 	q := review.Query{Clinic: c.Clinic}
@@ -76,7 +80,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 		switch key {
 		case "state", "patient", "clinician", "cursor", "limit", "since", "until":
 		default:
-			s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedParameter,
+			api.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedParameter,
 				Message: fmt.Sprintf("query parameter %q is not supported", key), Param: key})
 			return
 		}
@@ -85,7 +89,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 		for st := range strings.SplitSeq(v, ",") {
 			st = strings.TrimSpace(st)
 			if !knownStates[review.State(st)] {
-				s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
+				api.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
 					Message: fmt.Sprintf("unknown state %q", st), Param: "state"})
 				return
 			}
@@ -102,7 +106,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 		}
 		t, err := parseQueryTime(v)
 		if err != nil {
-			s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
+			api.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
 				Message: fmt.Sprintf("%s must be an RFC 3339 time or a date (YYYY-MM-DD)", b.name), Param: b.name})
 			return
 		}
@@ -114,18 +118,18 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 	if v := vals.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > review.MaxLimit {
-			s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
+			api.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
 				Message: fmt.Sprintf("limit must be 1 to %d", review.MaxLimit), Param: "limit"})
 			return
 		}
 		q.Limit = n
 	}
-	page, err := s.opts.Notes.List(r.Context(), c.Actor(), q)
+	page, err := api.opts.Notes.List(r.Context(), c.Actor(), q)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
-	body := listBody{Notes: make([]noteSummary, 0, len(page.Notes)), Next: page.Next}
+	body := List{Notes: make([]Summary, 0, len(page.Notes)), Next: page.Next}
 	for _, n := range page.Notes {
 		body.Notes = append(body.Notes, summarize(n))
 	}
@@ -148,22 +152,22 @@ type noteWithLock struct {
 	Lock *review.Lock `json:"lock,omitempty"`
 }
 
-func (s *Server) writeNote(w http.ResponseWriter, status int, n *review.Note) {
+func (api *API) writeNote(w http.ResponseWriter, status int, n *review.Note) {
 	w.Header().Set("ETag", etag(n.Version))
 	apierror.WriteJSON(w, status, n)
 }
 
 func etag(version int) string { return `"v` + strconv.Itoa(version) + `"` }
 
-func (s *Server) getNote(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.authenticate(r)
+func (api *API) getNote(w http.ResponseWriter, r *http.Request) {
+	c, err := api.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
-	n, err := s.opts.Notes.Get(r.Context(), c.Actor(), r.PathValue("id"))
+	n, err := api.opts.Notes.Get(r.Context(), c.Actor(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
 	if m := r.Header.Get("If-None-Match"); m != "" && strings.TrimPrefix(m, "W/") == etag(n.Version) {
@@ -172,7 +176,7 @@ func (s *Server) getNote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", etag(n.Version))
-	apierror.WriteJSON(w, http.StatusOK, noteWithLock{Note: n, Lock: s.noteLock(r, c.Actor(), n.ID)})
+	apierror.WriteJSON(w, http.StatusOK, noteWithLock{Note: n, Lock: api.noteLock(r, c.Actor(), n.ID)})
 }
 
 type editBody struct {
@@ -201,31 +205,31 @@ func (b *versionBody) version() *int { return b.Version }
 func (b *approveBody) version() *int { return b.Version }
 func (b *rejectBody) version() *int  { return b.Version }
 
-func (s *Server) editNote(w http.ResponseWriter, r *http.Request) {
+func (api *API) editNote(w http.ResponseWriter, r *http.Request) {
 	var b editBody
-	s.serveVersioned(w, r, &b, true, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
+	api.serveVersioned(w, r, &b, true, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
 		if b.Sections == nil {
 			return nil, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidJSON, "sections is required")
 		}
-		return s.opts.Notes.Edit(ctx, a, id, v, b.Sections)
+		return api.opts.Notes.Edit(ctx, a, id, v, b.Sections)
 	})
 }
 
-func (s *Server) approveNote(w http.ResponseWriter, r *http.Request) {
+func (api *API) approveNote(w http.ResponseWriter, r *http.Request) {
 	var b approveBody
-	s.serveVersioned(w, r, &b, false, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
-		n, err := s.opts.Notes.Approve(ctx, a, id, v, b.AcknowledgedFlags...)
+	api.serveVersioned(w, r, &b, false, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
+		n, err := api.opts.Notes.Approve(ctx, a, id, v, b.AcknowledgedFlags...)
 		if err == nil {
-			s.kick()
+			api.kick()
 		}
 		return n, err
 	})
 }
 
-func (s *Server) rejectNote(w http.ResponseWriter, r *http.Request) {
+func (api *API) rejectNote(w http.ResponseWriter, r *http.Request) {
 	var b rejectBody
-	s.serveVersioned(w, r, &b, false, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
-		return s.opts.Notes.Reject(ctx, a, id, v, b.Reason)
+	api.serveVersioned(w, r, &b, false, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
+		return api.opts.Notes.Reject(ctx, a, id, v, b.Reason)
 	})
 }
 
@@ -233,76 +237,77 @@ func (s *Server) rejectNote(w http.ResponseWriter, r *http.Request) {
 // approve, reject): authenticate, decode body, settle the version from
 // If-Match and the body, act, answer with the note. One path for all
 // three keeps every change equally strict about versions.
-func (s *Server) serveVersioned(w http.ResponseWriter, r *http.Request, body interface{ version() *int }, bodyRequired bool, act func(ctx context.Context, a review.Actor, id string, version int) (*review.Note, error)) {
-	c, _, err := s.authenticate(r)
+func (api *API) serveVersioned(w http.ResponseWriter, r *http.Request, body interface{ version() *int }, bodyRequired bool, act func(ctx context.Context, a review.Actor, id string, version int) (*review.Note, error)) {
+	c, err := api.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
-	if err := s.decode(w, r, body, bodyRequired); err != nil {
-		s.writeError(w, r, err)
+	if err := api.decode(w, r, body, bodyRequired); err != nil {
+		api.writeError(w, r, err)
 		return
 	}
 	version, err := requestVersion(r, body.version())
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
 	n, err := act(r.Context(), c.Actor(), r.PathValue("id"), version)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
-	s.writeNote(w, http.StatusOK, n)
+	api.writeNote(w, http.StatusOK, n)
 }
 
-func (s *Server) retryNote(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.authenticate(r)
+func (api *API) retryNote(w http.ResponseWriter, r *http.Request) {
+	c, err := api.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
-	n, err := s.opts.Notes.RetryPush(r.Context(), c.Actor(), r.PathValue("id"))
+	n, err := api.opts.Notes.RetryPush(r.Context(), c.Actor(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
-	s.kick()
-	s.writeNote(w, http.StatusOK, n)
+	api.kick()
+	api.writeNote(w, http.StatusOK, n)
 }
 
-type auditBody struct {
+// Audit is the answer to GET /v1/notes/{id}/audit: the note's history.
+type Audit struct {
 	Entries []review.AuditEntry `json:"entries"`
 }
 
-func (s *Server) auditNote(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.authenticate(r)
+func (api *API) auditNote(w http.ResponseWriter, r *http.Request) {
+	c, err := api.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
-	entries, err := s.opts.Notes.Audit(r.Context(), c.Actor(), r.PathValue("id"))
+	entries, err := api.opts.Notes.Audit(r.Context(), c.Actor(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
 	if entries == nil {
 		entries = []review.AuditEntry{}
 	}
-	apierror.WriteJSON(w, http.StatusOK, auditBody{Entries: entries})
+	apierror.WriteJSON(w, http.StatusOK, Audit{Entries: entries})
 }
 
-func (s *Server) kick() {
-	if s.opts.OnApproved != nil {
-		s.opts.OnApproved()
+func (api *API) kick() {
+	if api.opts.OnApproved != nil {
+		api.opts.OnApproved()
 	}
 }
 
 // decode reads a JSON body strictly: unknown fields, trailing data and
 // oversized bodies are refused, so a typo never silently edits nothing. An
 // empty body is accepted when required is false.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, required bool) error {
-	body := http.MaxBytesReader(w, r.Body, s.limits.MaxBodyBytes)
+func (api *API) decode(w http.ResponseWriter, r *http.Request, v any, required bool) error {
+	body := http.MaxBytesReader(w, r.Body, api.opts.MaxBodyBytes)
 	b, err := io.ReadAll(body)
 	var tooBig *http.MaxBytesError
 	switch {

@@ -1,4 +1,4 @@
-package gateway
+package noteapi
 
 import (
 	"context"
@@ -19,30 +19,30 @@ type PatientSearcher interface {
 // searchPatients answers GET /v1/patients?name=&birthdate=&identifier=:
 // the patients of the caller's clinic's EHR that match, as the EHR holds
 // them, for the clinician to pick and confirm before recording.
-func (s *Server) searchPatients(w http.ResponseWriter, r *http.Request) {
-	c, _, err := s.authenticate(r, review.RoleClinician)
+func (api *API) searchPatients(w http.ResponseWriter, r *http.Request) {
+	c, err := api.authenticate(r, review.RoleClinician)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
 	q := r.URL.Query()
 	pq := connectors.PatientQuery{Name: q.Get("name"), BirthDate: q.Get("birthdate"), Identifier: q.Get("identifier")}
 	if pq.BirthDate != "" {
 		if _, err := time.Parse(time.DateOnly, pq.BirthDate); err != nil {
-			s.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery, Param: "birthdate", Message: "birthdate must be YYYY-MM-DD"})
+			api.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery, Param: "birthdate", Message: "birthdate must be YYYY-MM-DD"})
 			return
 		}
 	}
 	if pq == (connectors.PatientQuery{}) || len(pq.Name)+len(pq.Identifier) > 200 {
-		s.writeError(w, r, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidQuery, "give a name, birthdate or identifier (at most 200 bytes)"))
+		api.writeError(w, r, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidQuery, "give a name, birthdate or identifier (at most 200 bytes)"))
 		return
 	}
 	var searcher PatientSearcher
-	if s.opts.Connector != nil {
-		searcher, _ = s.opts.Connector(s.routedConnector(c.Clinic)).(PatientSearcher)
+	if api.opts.ConnectorFor != nil {
+		searcher, _ = api.opts.ConnectorFor(c.Clinic).(PatientSearcher)
 	}
 	if searcher == nil {
-		s.writeError(w, r, apierror.Errorf(http.StatusNotImplemented, apierror.CodeLookupUnavailable, "your clinic's EHR connector cannot search for patients; enter the patient id"))
+		api.writeError(w, r, apierror.Errorf(http.StatusNotImplemented, apierror.CodeLookupUnavailable, "your clinic's EHR connector cannot search for patients; enter the patient id"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
@@ -51,8 +51,8 @@ func (s *Server) searchPatients(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// connectors.PushError logs the EHR's status and cause, never
 		// its words, which may name patients.
-		s.log.Warn("patient lookup failed", "clinic", c.Clinic, "err", err)
-		s.writeError(w, r, apierror.Errorf(http.StatusBadGateway, apierror.CodeEHRUnavailable, "the EHR did not answer the search; try again"))
+		api.log.Warn("patient lookup failed", "clinic", c.Clinic, "err", err)
+		api.writeError(w, r, apierror.Errorf(http.StatusBadGateway, apierror.CodeEHRUnavailable, "the EHR did not answer the search; try again"))
 		return
 	}
 	if found == nil {

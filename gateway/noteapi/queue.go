@@ -1,4 +1,4 @@
-package gateway
+package noteapi
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 )
 
 // QueueService is what the review queue's live parts need beyond
-// NoteService: counts per state, soft locks and note events. *review.Service
+// Notes: counts per state, soft locks and note events. *review.Service
 // satisfies it; a NoteService without it answers these routes 404.
 type QueueService interface {
 	Counts(ctx context.Context, a review.Actor) (map[review.State]int, error)
@@ -28,54 +28,48 @@ type QueueService interface {
 // proxies keep the stream open and clients notice a dead one.
 const eventHeartbeat = 15 * time.Second
 
-// queueRoutes adds the queue's routes to mux.
-func (s *Server) queueRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/notes/counts", s.noteCounts)
-	mux.HandleFunc("POST /v1/notes/{id}/lock", s.lockNote)
-	mux.HandleFunc("DELETE /v1/notes/{id}/lock", s.unlockNote)
-	mux.HandleFunc("GET /v1/events", s.events)
-}
-
 // queue authenticates the caller and returns them with the QueueService,
 // or writes the error (401/403, or 404 when there is no QueueService) and
 // reports false, so every queue route starts the same way.
-func (s *Server) queue(w http.ResponseWriter, r *http.Request) (review.Actor, QueueService, bool) {
-	c, q, ok := s.queueClaims(w, r)
+func (api *API) queue(w http.ResponseWriter, r *http.Request) (review.Actor, QueueService, bool) {
+	c, q, ok := api.queueClaims(w, r)
 	return c.Actor(), q, ok
 }
 
 // queueClaims is queue with the caller's whole claims (their token's
 // expiry included).
-func (s *Server) queueClaims(w http.ResponseWriter, r *http.Request) (auth.Claims, QueueService, bool) {
-	c, _, err := s.authenticate(r)
+func (api *API) queueClaims(w http.ResponseWriter, r *http.Request) (auth.Claims, QueueService, bool) {
+	c, err := api.authenticate(r)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return auth.Claims{}, nil, false
 	}
-	q, ok := s.opts.Notes.(QueueService)
+	q, ok := api.opts.Notes.(QueueService)
 	if !ok {
-		s.writeError(w, r, apierror.Errorf(http.StatusNotFound, apierror.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
+		api.writeError(w, r, apierror.Errorf(http.StatusNotFound, apierror.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
 		return auth.Claims{}, nil, false
 	}
 	return c, q, true
 }
 
-type countsBody struct {
+// Counts is the answer to GET /v1/notes/counts: notes by state, and
+// their total.
+type Counts struct {
 	Counts map[review.State]int `json:"counts"`
 	Total  int                  `json:"total"`
 }
 
-func (s *Server) noteCounts(w http.ResponseWriter, r *http.Request) {
-	a, q, ok := s.queue(w, r)
+func (api *API) noteCounts(w http.ResponseWriter, r *http.Request) {
+	a, q, ok := api.queue(w, r)
 	if !ok {
 		return
 	}
 	m, err := q.Counts(r.Context(), a)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
-	body := countsBody{Counts: map[review.State]int{}}
+	body := Counts{Counts: map[review.State]int{}}
 	for st, n := range m {
 		body.Counts[st] = n
 		body.Total += n
@@ -83,49 +77,34 @@ func (s *Server) noteCounts(w http.ResponseWriter, r *http.Request) {
 	apierror.WriteJSON(w, http.StatusOK, body)
 }
 
-type lockBody struct {
+// Locked is the answer to POST /v1/notes/{id}/lock: the lock the caller
+// now holds.
+type Locked struct {
 	Lock review.Lock `json:"lock"`
 }
 
-type lockedBody struct {
-	Error apierror.Detail `json:"error"`
-	Lock  review.Lock     `json:"lock"`
-}
-
-func (s *Server) lockNote(w http.ResponseWriter, r *http.Request) {
-	a, q, ok := s.queue(w, r)
+func (api *API) lockNote(w http.ResponseWriter, r *http.Request) {
+	a, q, ok := api.queue(w, r)
 	if !ok {
 		return
 	}
 	l, err := q.Lock(r.Context(), a, r.PathValue("id"))
-	var le *review.LockedError
-	if errors.As(err, &le) {
-		s.metrics.errors.WithLabelValues(apierror.CodeNoteLocked).Inc()
-		who := le.Lock.Name
-		if who == "" {
-			who = le.Lock.Holder
-		}
-		apierror.WriteJSON(w, http.StatusConflict, lockedBody{
-			Error: apierror.Detail{Code: apierror.CodeNoteLocked, Message: fmt.Sprintf("%s is editing this note until %s",
-				who, le.Lock.ExpiresAt.Format(time.RFC3339))},
-			Lock: le.Lock,
-		})
-		return
-	}
 	if err != nil {
-		s.writeError(w, r, err)
+		// Another reviewer's lock: 409 note_locked, its "lock" says who
+		// and until when (apierror.From).
+		api.writeError(w, r, err)
 		return
 	}
-	apierror.WriteJSON(w, http.StatusOK, lockBody{Lock: l})
+	apierror.WriteJSON(w, http.StatusOK, Locked{Lock: l})
 }
 
-func (s *Server) unlockNote(w http.ResponseWriter, r *http.Request) {
-	a, q, ok := s.queue(w, r)
+func (api *API) unlockNote(w http.ResponseWriter, r *http.Request) {
+	a, q, ok := api.queue(w, r)
 	if !ok {
 		return
 	}
 	if err := q.Unlock(r.Context(), a, r.PathValue("id")); err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -133,21 +112,21 @@ func (s *Server) unlockNote(w http.ResponseWriter, r *http.Request) {
 
 // noteLock is the lock GET /v1/notes/{id} shows beside the note; nil when
 // no lock is held or no QueueService is wired.
-func (s *Server) noteLock(r *http.Request, a review.Actor, id string) *review.Lock {
-	q, ok := s.opts.Notes.(QueueService)
+func (api *API) noteLock(r *http.Request, a review.Actor, id string) *review.Lock {
+	q, ok := api.opts.Notes.(QueueService)
 	if !ok {
 		return nil
 	}
 	l, err := q.LockOf(r.Context(), a, id)
 	if err != nil {
-		s.log.WarnContext(r.Context(), "read note lock", "note_id", id, "err", err)
+		api.log.WarnContext(r.Context(), "read note lock", "note_id", id, "err", err)
 		return nil
 	}
 	return l
 }
 
-// eventData is what a "note" or "lock" server-sent event carries.
-type eventData struct {
+// Event is what a "note" or "lock" server-sent event carries.
+type Event struct {
 	ID      string       `json:"id"`
 	State   review.State `json:"state"`
 	Version int          `json:"version"`
@@ -156,15 +135,15 @@ type eventData struct {
 // events streams note events of the caller's clinic (a clinician: their
 // own notes) as server-sent events until the client goes or the gateway
 // drains.
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	c, q, ok := s.queueClaims(w, r)
+func (api *API) events(w http.ResponseWriter, r *http.Request) {
+	c, q, ok := api.queueClaims(w, r)
 	if !ok {
 		return
 	}
 	a := c.Actor()
-	release, err := s.holdStream(c)
+	release, err := api.holdStream(c)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
 	defer release()
@@ -174,14 +153,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	go func() {
 		select {
-		case <-s.drain:
+		case <-api.opts.Drain:
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
 	ch, err := q.Subscribe(ctx, a)
 	if err != nil {
-		s.writeError(w, r, err)
+		api.writeError(w, r, err)
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -214,11 +193,31 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			b, _ := json.Marshal(eventData{ID: e.NoteID, State: e.State, Version: e.Version})
+			b, _ := json.Marshal(Event{ID: e.NoteID, State: e.State, Version: e.Version})
 			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, b)
 		}
 		if err := rc.Flush(); err != nil {
 			return
 		}
 	}
+}
+
+// holdStream counts an event stream against its user's bound
+// (Options.MaxEventStreams), or refuses it; release gives the slot back.
+func (api *API) holdStream(c auth.Claims) (release func(), err error) {
+	k := streamKey{c.Clinic, c.Subject}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if api.streams[k] >= api.opts.MaxEventStreams {
+		return nil, apierror.Errorf(http.StatusTooManyRequests, apierror.CodeTooManyStreams,
+			"you already have %d event streams open; close one first", api.opts.MaxEventStreams)
+	}
+	api.streams[k]++
+	return func() {
+		api.mu.Lock()
+		defer api.mu.Unlock()
+		if api.streams[k]--; api.streams[k] <= 0 {
+			delete(api.streams, k)
+		}
+	}, nil
 }
