@@ -23,6 +23,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
+	"github.com/scribegate/scribegate/gateway/internal/resttest"
 	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
@@ -178,12 +179,7 @@ func newEnv(t testing.TB, mutate func(*Options)) *env {
 
 func token(t testing.TB, sub, clinic string, role review.Role) string {
 	t.Helper()
-	tok, err := auth.MintToken(testSecret, auth.Claims{Clinic: clinic, Role: role, Name: "Dr " + sub,
-		RegisteredClaims: jwtSubject(sub)}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return resttest.Token(t, testSecret, sub, clinic, role)
 }
 
 func (e *env) wsURL(query string) string {
@@ -294,48 +290,15 @@ func transcripts(msgs []wsMsg) []string {
 // nil); it returns the response.
 func (e *env) do(method, path, tok string, body any, out any, hdr ...string) *http.Response {
 	e.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, _ := json.Marshal(b)
-		rd = bytes.NewReader(j)
-	}
-	req, _ := http.NewRequest(method, e.hs.URL+path, rd)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			e.t.Fatalf("%s %s: decode %s: %v", method, path, b, err)
-		}
-	}
-	return resp
+	return resttest.Do(e.t, e.hs.URL, method, path, tok, body, out, hdr...)
 }
 
-type errResp struct {
-	Error apierror.Detail `json:"error"`
-}
+// errResp is an error answer as the tests decode it.
+type errResp = apierror.Body
 
 func wantError(t *testing.T, resp *http.Response, body errResp, status int, code string) {
 	t.Helper()
-	if resp.StatusCode != status || body.Error.Code != code {
-		t.Errorf("got %d %q (%s), want %d %q", resp.StatusCode, body.Error.Code, body.Error.Message, status, code)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("error Content-Type %q", ct)
-	}
+	resttest.WantError(t, resp, body, status, code)
 }
 
 // stream streams pcm as a session, closes it with CloseStream and returns

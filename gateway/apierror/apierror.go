@@ -140,3 +140,10 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
 }
+
+// Write answers err as From maps it: its status, headers and Body.
+func Write(w http.ResponseWriter, err error) {
+	e := From(err)
+	SetHeaders(w, e)
+	WriteJSON(w, e.Status, e.Body())
+}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
@@ -69,7 +70,8 @@ type Options struct {
 	// shutting down.
 	Drain <-chan struct{}
 	// WriteError answers an error (apierror.From's status and code), so
-	// that the gateway logs and counts every refusal alike. Required.
+	// that the gateway logs and counts every refusal alike; nil:
+	// apierror.Write, which neither logs nor counts.
 	WriteError func(w http.ResponseWriter, r *http.Request, err error)
 	// Logger receives what the API cannot answer (a lock it could not
 	// read, a failed lookup), with ids only; slog.Default() when nil.
@@ -95,6 +97,9 @@ func New(opts Options) *API {
 	}
 	if opts.MaxEventStreams <= 0 {
 		opts.MaxEventStreams = 8
+	}
+	if opts.WriteError == nil {
+		opts.WriteError = func(w http.ResponseWriter, _ *http.Request, err error) { apierror.Write(w, err) }
 	}
 	return &API{opts: opts, log: cmp.Or(opts.Logger, slog.Default()), streams: map[streamKey]int{}}
 }

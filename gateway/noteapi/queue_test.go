@@ -1,35 +1,25 @@
-package gateway
+package noteapi
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
-	"github.com/scribegate/scribegate/gateway/noteapi"
+	"github.com/scribegate/scribegate/gateway/internal/resttest"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
-	"github.com/scribegate/scribegate/review/sqlitestore"
-	"github.com/scribegate/scribegate/transcription/notes"
 )
 
-// queueEnv is a gateway whose review service publishes events.
+// queueEnv is the API on a review service that publishes events.
 func queueEnv(t *testing.T) (*env, *review.Service) {
-	t.Helper()
-	store, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "q.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	svc := review.NewService(store, review.ServiceOptions{Check: notes.Check, Logger: discard, Events: review.NewLocalBroker()})
-	e := newEnv(t, func(o *Options) { o.Notes = svc })
-	return e, svc
+	e := newEnv(t, nil)
+	return e, e.svc
 }
 
 func pendingNote(t *testing.T, svc *review.Service, clinician, patient string) *review.Note {
@@ -56,7 +46,7 @@ func TestConcurrentEdits(t *testing.T) {
 	texts := []string{"Edit by reviewer one.", "Edit by reviewer two."}
 	var wg sync.WaitGroup
 	status := make([]int, 2)
-	bodies := make([]errResp, 2)
+	bodies := make([]apierror.Body, 2)
 	start := make(chan struct{})
 	for i := range 2 {
 		wg.Go(func() {
@@ -85,7 +75,7 @@ func TestConcurrentEdits(t *testing.T) {
 	if got.Version != 3 || got.Draft.Sections[0].Sentences[0].Text != texts[loser] {
 		t.Errorf("after both edits: version %d, text %q", got.Version, got.Draft.Sections[0].Sentences[0].Text)
 	}
-	var audit noteapi.Audit
+	var audit Audit
 	e.do("GET", "/v1/notes/"+n.ID+"/audit", toks[0], nil, &audit)
 	var edits []string
 	for _, en := range audit.Entries {
@@ -102,7 +92,7 @@ func TestSoftLock(t *testing.T) {
 	e, svc := queueEnv(t)
 	n := pendingNote(t, svc, "dr-a", "p1")
 	a, b := token(t, "rev-1", "c1", review.RoleReviewer), token(t, "rev-2", "c1", review.RoleReviewer)
-	var lb noteapi.Locked
+	var lb Locked
 	if resp := e.do("POST", "/v1/notes/"+n.ID+"/lock", a, nil, &lb); resp.StatusCode != http.StatusOK || lb.Lock.Holder != "rev-1" {
 		t.Fatalf("lock: %d %+v", resp.StatusCode, lb)
 	}
@@ -144,11 +134,11 @@ func TestSoftLock(t *testing.T) {
 	if shown.Lock != nil {
 		t.Errorf("lock after unlock: %+v", shown.Lock)
 	}
-	var eb errResp
+	var eb apierror.Body
 	resp := e.do("POST", "/v1/notes/"+n.ID+"/lock", token(t, "adm", "c1", review.RoleAdmin), nil, &eb)
-	wantError(t, resp, eb, http.StatusForbidden, apierror.CodeForbidden)
+	resttest.WantError(t, resp, eb, http.StatusForbidden, apierror.CodeForbidden)
 	resp = e.do("POST", "/v1/notes/"+n.ID+"/lock", token(t, "rev-9", "c2", review.RoleReviewer), nil, &eb)
-	wantError(t, resp, eb, http.StatusNotFound, apierror.CodeNoteNotFound)
+	resttest.WantError(t, resp, eb, http.StatusNotFound, apierror.CodeNoteNotFound)
 }
 
 func TestQueueFiltersAndCounts(t *testing.T) {
@@ -163,7 +153,7 @@ func TestQueueFiltersAndCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	list := func(q string) []string {
-		var b noteapi.List
+		var b List
 		if resp := e.do("GET", "/v1/notes?"+q, rev, nil, &b); resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET /v1/notes?%s: %d", q, resp.StatusCode)
 		}
@@ -189,11 +179,11 @@ func TestQueueFiltersAndCounts(t *testing.T) {
 			t.Errorf("?%s: %v, want %v", tc.q, got, tc.want)
 		}
 	}
-	var eb errResp
+	var eb apierror.Body
 	resp := e.do("GET", "/v1/notes?since=yesterday", rev, nil, &eb)
-	wantError(t, resp, eb, http.StatusBadRequest, apierror.CodeInvalidQuery)
+	resttest.WantError(t, resp, eb, http.StatusBadRequest, apierror.CodeInvalidQuery)
 
-	var counts noteapi.Counts
+	var counts Counts
 	if resp := e.do("GET", "/v1/notes/counts", rev, nil, &counts); resp.StatusCode != http.StatusOK {
 		t.Fatalf("counts: %d", resp.StatusCode)
 	}
@@ -201,9 +191,9 @@ func TestQueueFiltersAndCounts(t *testing.T) {
 		t.Errorf("counts %+v", counts)
 	}
 	resp = e.do("GET", "/v1/notes/counts", token(t, "dr-a", "c1", review.RoleClinician), nil, &eb)
-	wantError(t, resp, eb, http.StatusForbidden, apierror.CodeForbidden)
+	resttest.WantError(t, resp, eb, http.StatusForbidden, apierror.CodeForbidden)
 	// A list view is a read of each note listed, and audited.
-	var audit noteapi.Audit
+	var audit Audit
 	e.do("GET", "/v1/notes/"+n1.ID+"/audit", rev, nil, &audit)
 	listed := 0
 	for _, en := range audit.Entries {
@@ -218,7 +208,7 @@ func TestQueueFiltersAndCounts(t *testing.T) {
 
 type sse struct {
 	event string
-	data  noteapi.Event
+	data  Event
 }
 
 // readEvents reads server-sent events into a channel until the body ends.
@@ -272,7 +262,7 @@ func TestEvents(t *testing.T) {
 	if resp := e.do("POST", "/v1/notes/"+n.ID+"/approve", token(t, "rev-1", "c1", review.RoleReviewer), map[string]int{"version": 1}, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("approve: %d", resp.StatusCode)
 	}
-	want := []sse{{"note", noteapi.Event{ID: n.ID, State: review.StatePendingReview, Version: 1}}, {"note", noteapi.Event{ID: n.ID, State: review.StateApproved, Version: 1}}}
+	want := []sse{{"note", Event{ID: n.ID, State: review.StatePendingReview, Version: 1}}, {"note", Event{ID: n.ID, State: review.StateApproved, Version: 1}}}
 	for i, w := range want {
 		select {
 		case got := <-revEv:
@@ -299,7 +289,7 @@ func TestEvents(t *testing.T) {
 		t.Errorf("another clinic got %+v", got)
 	default:
 	}
-	var eb errResp
+	var eb apierror.Body
 	resp := e.do("GET", "/v1/events", "", nil, &eb)
-	wantError(t, resp, eb, http.StatusUnauthorized, apierror.CodeUnauthorized)
+	resttest.WantError(t, resp, eb, http.StatusUnauthorized, apierror.CodeUnauthorized)
 }

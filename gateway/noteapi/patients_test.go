@@ -1,4 +1,4 @@
-package gateway
+package noteapi
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/internal/resttest"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -28,9 +29,9 @@ func (s *searcher) SearchPatients(_ context.Context, q connectors.PatientQuery) 
 func TestPatientLookup(t *testing.T) {
 	s := &searcher{}
 	e := newEnv(t, func(o *Options) {
-		o.ConnectorFor = func(clinic string) string { return map[string]string{"c2": "athena"}[clinic] }
-		o.Connector = func(name string) any {
-			if name == "epic-main" {
+		// c1's connector searches; c2's (athena here) cannot.
+		o.ConnectorFor = func(clinic string) any {
+			if clinic == "c1" {
 				return s
 			}
 			return nil
@@ -40,7 +41,7 @@ func TestPatientLookup(t *testing.T) {
 	var out struct {
 		Patients []connectors.PatientMatch
 	}
-	var eb errResp
+	var eb apierror.Body
 	if resp := e.do("GET", "/v1/patients?name=thom&birthdate=1961-07-30", clin, nil, &out); resp.StatusCode != http.StatusOK || len(out.Patients) != 1 || out.Patients[0].ID != "p1" {
 		t.Fatalf("lookup: %d %+v", resp.StatusCode, out)
 	}
@@ -58,11 +59,11 @@ func TestPatientLookup(t *testing.T) {
 		{"connector cannot search", "/v1/patients?name=x", token(t, "dr-b", "c2", review.RoleClinician), 501, apierror.CodeLookupUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			eb = errResp{}
-			wantError(t, e.do("GET", tc.path, tc.tok, nil, &eb), eb, tc.status, tc.code)
+			eb = apierror.Body{}
+			resttest.WantError(t, e.do("GET", tc.path, tc.tok, nil, &eb), eb, tc.status, tc.code)
 		})
 	}
 	s.err = &connectors.PushError{StatusCode: 503, Message: "down", Err: errors.New("HTTP 503")}
-	eb = errResp{}
-	wantError(t, e.do("GET", "/v1/patients?name=x", clin, nil, &eb), eb, http.StatusBadGateway, apierror.CodeEHRUnavailable)
+	eb = apierror.Body{}
+	resttest.WantError(t, e.do("GET", "/v1/patients?name=x", clin, nil, &eb), eb, http.StatusBadGateway, apierror.CodeEHRUnavailable)
 }

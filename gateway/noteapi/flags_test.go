@@ -1,4 +1,4 @@
-package gateway
+package noteapi
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
-	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 )
@@ -83,7 +82,7 @@ func TestReviewAPIFlags(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || got.State != review.StateApproved {
 		t.Fatalf("approve acknowledging every flag: %d %s", resp.StatusCode, got.State)
 	}
-	var audit noteapi.Audit
+	var audit Audit
 	e.do("GET", path+"/audit", clin, nil, &audit)
 	last := audit.Entries[len(audit.Entries)-1]
 	if last.Action != review.ActionApprove || !slices.Equal(last.AcknowledgedFlags, open) {
