@@ -350,7 +350,8 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 	seen := map[string]bool{}
 	p := patientPronouns(as)
 	kinds := make([][]kind, len(d.Sections)) // what each sentence was sorted as
-	add := func(k kind, text, key string, ev []int) {
+	ap := newAssessPlan(l)
+	add := func(k kind, text, key string, ev []int, body string) {
 		idx := l.section[k]
 		if idx < 0 || text == "" {
 			return
@@ -363,6 +364,9 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 			return
 		}
 		seen[key] = true
+		if ap != nil && ap.take(k, text, ev, body) {
+			return
+		}
 		for _, piece := range capNoteSentence(text) {
 			d.Sections[idx].Sentences = append(d.Sections[idx].Sentences, note.Sentence{Text: piece, Evidence: ev})
 			kinds[idx] = append(kinds[idx], k)
@@ -379,7 +383,7 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 		for si := range a.sents {
 			sa := &a.sents[si]
 			if sa.answer != "" {
-				add(sa.answerKind, sa.answer, "", []int{sa.answerEvidence[0], sa.answerEvidence[1]})
+				add(sa.answerKind, sa.answer, "", []int{sa.answerEvidence[0], sa.answerEvidence[1]}, "")
 			}
 			if !sa.kept {
 				continue
@@ -389,9 +393,9 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 					ccDone = true
 					cc, ccEvidence = finish(apply(phrase, patientVoice)), []int{a.u.Index}
 					if l.hasCC {
-						add(kCC, finish(apply(phrase, patientVoice)), "", []int{a.u.Index})
+						add(kCC, finish(apply(phrase, patientVoice)), "", []int{a.u.Index}, "")
 					} else {
-						add(kCC, "Chief complaint: "+strings.TrimSuffix(apply(phrase, patientVoice), ".")+".", "", []int{a.u.Index})
+						add(kCC, "Chief complaint: "+strings.TrimSuffix(apply(phrase, patientVoice), ".")+".", "", []int{a.u.Index}, "")
 					}
 				}
 			}
@@ -400,9 +404,9 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 			}
 			if !ccDone && l.hasCC && sa.k == kHPI && a.role != roleClinician {
 				ccDone = true
-				add(kCC, sa.text, sa.key, []int{a.u.Index})
+				add(kCC, sa.text, sa.key, []int{a.u.Index}, sa.body)
 			}
-			add(sa.k, sa.text, sa.key, []int{a.u.Index})
+			add(ap.kindOf(sa.k, sa.body), sa.text, sa.key, []int{a.u.Index}, sa.body)
 		}
 	}
 	if !ccDone {
@@ -419,6 +423,9 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 		}
 	}
 	structureBySystem(d, l, kinds, as, p, p.render(cc), ccEvidence)
+	if ap != nil {
+		ap.write(d, l, p.render(cc), ccEvidence, agreement(as))
+	}
 	fillAssessment(d, l, p.render(cc), ccEvidence)
 	return d
 }

@@ -138,10 +138,12 @@ func supportFlags(sen note.Sentence, cites citations) []string {
 		c = readClaims(texts...)
 		cites.read[where] = c
 	}
-	// A body system's label ("Cardiovascular: …") is the note's
-	// structure, not a claim.
-	_, text := SplitSystemLabel(sen.Text)
-	return append(flags, compareClaims(readClaims(text), c, where)...)
+	if strings.Contains(strings.ToLower(sen.Text), agreementMark) {
+		return append(flags, agreementFlags(sen.Text, texts, where)...)
+	}
+	// A body system's label ("Cardiovascular: …") and a problem part's
+	// label ("Medical Treatment: …") are the note's structure, not claims.
+	return append(flags, compareClaims(readClaims(Content(sen.Text)), c, where)...)
 }
 
 func singular(w string) string {

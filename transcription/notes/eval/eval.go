@@ -243,8 +243,8 @@ func unsupported(sen note.Sentence, byIndex map[int]note.Line) bool {
 	for _, s := range stems {
 		stemSet[s] = true
 	}
-	_, text := notes.SplitSystemLabel(sen.Text) // structure, like a section title
-	for _, w := range Tokens(strings.ReplaceAll(text, "'", "")) {
+	// Labels are structure, like a section title (notes.Content).
+	for _, w := range Tokens(strings.ReplaceAll(notes.Content(sen.Text), "'", "")) {
 		if stopWords[w] || drafterWords[w] || drafterWords[strings.TrimSuffix(w, "s")] || cited[w] || stemSet[stem(w)] ||
 			cited[strings.TrimSuffix(w, "s")] || cited[strings.TrimSuffix(w, "es")] {
 			continue

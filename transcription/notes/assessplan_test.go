@@ -1,0 +1,203 @@
+package notes
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/scribegate/scribegate/review/note"
+)
+
+func TestNamedProblem(t *testing.T) {
+	cases := []struct {
+		body  string
+		name  string
+		first bool
+	}{
+		{"so for your first problem your congestive heart failure i want to continue you on your medications", "congestive heart failure", true},
+		{"now for your second problem of your diabetes mellitus let's continue the metformin", "diabetes mellitus", false},
+		{"and then for your diabetes as long as you're here it sounds like you're managing that pretty well", "diabetes", false},
+		{"from a depression standpoint it sounds like you're doing well with that", "depression", false},
+		{"for their primary diagnosis of a colles' fracture we will give you a thumb spica", "colles' fracture", true},
+		{"for the first problem the shortness of breath you know i think", "shortness of breath", true},
+		// Not problems: an order, a test, words that name no condition.
+		{"for your diet i want you to cut back on salt", "", false},
+		{"i'll give you a brace for your knee", "", false},
+		{"for your x-ray it showed no fracture", "", false},
+		{"so for the first problem so i do think this is most likely", "", false},
+	}
+	for _, c := range cases {
+		name, first, ok := namedProblem(c.body)
+		if name != c.name || ok != (c.name != "") || first != c.first {
+			t.Errorf("namedProblem(%q) = %q, first %v, %v; want %q, first %v", c.body, name, first, ok, c.name, c.first)
+		}
+	}
+}
+
+func TestDiagnosisNamed(t *testing.T) {
+	cases := map[string]string{
+		"i think you have a knee sprain from overuse":                 "knee sprain from overuse",
+		"this is consistent with carpal tunnel syndrome":              "carpal tunnel syndrome",
+		"you have some swelling so we'll keep an eye on that for now": "swelling",
+		"i think we should get an x-ray":                              "",
+		"you have a meeting at noon":                                  "",
+	}
+	for body, want := range cases {
+		if got, _ := diagnosisNamed(body); got != want {
+			t.Errorf("diagnosisNamed(%q) = %q, want %q", body, got, want)
+		}
+	}
+}
+
+// twoProblems is a consultation's close: two problems named by the
+// clinician, each with its reasoning, tests and treatment, then the
+// patient agreeing and a follow-up.
+var twoProblems = []note.Line{
+	{Index: 0, Speaker: "clinician", Text: "so for your first problem your congestive heart failure, i think this was caused by too much salt in your diet."},
+	{Index: 1, Speaker: "clinician", Text: "i'm going to increase your lasix to forty milligrams daily."},
+	{Index: 2, Speaker: "clinician", Text: "i'm also going to order an echocardiogram."},
+	{Index: 3, Speaker: "clinician", Text: "now for your second problem, your hypertension, it sounds like your blood pressure is well controlled."},
+	{Index: 4, Speaker: "clinician", Text: "we will continue the lisinopril twenty milligrams daily."},
+	{Index: 5, Speaker: "clinician", Text: "i'll see you back in three months. does that sound like a plan?"},
+	{Index: 6, Speaker: "patient", Text: "yes, that sounds good."},
+}
+
+func TestAssessmentAndPlanByProblem(t *testing.T) {
+	soap, err := mustBuiltin(t, TemplateSOAP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	progress, err := mustBuiltin(t, TemplateProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		tpl              Template
+		section          string
+		want             []string
+		assessment, plan string
+	}{
+		{soap, "assessment", nil, "assessment", "plan"},
+		{progress, "assessment_plan", nil, "assessment_plan", "assessment_plan"},
+	}
+	for _, c := range cases {
+		d, err := RuleDrafter{}.Draft(context.Background(), c.tpl, twoProblems)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		for _, s := range d.Sections {
+			for _, sen := range s.Sentences {
+				got[s.ID] = append(got[s.ID], sen.Text)
+				if len(sen.Evidence) == 0 {
+					t.Errorf("%s: %q cites nothing", c.tpl.ID, sen.Text)
+				}
+			}
+		}
+		a, p := got[c.assessment], got[c.plan]
+		if c.assessment == c.plan {
+			p = a
+		}
+		for _, want := range []string{"Congestive heart failure.", "Hypertension.", "Medical Reasoning: This was caused by too much salt in their diet."} {
+			if !slices.Contains(a, want) {
+				t.Errorf("%s: assessment %q lacks %q", c.tpl.ID, a, want)
+			}
+		}
+		for _, want := range []string{"Medical Treatment: Will increase their lasix to 40 mg daily.", "Additional Testing: Will also order an echocardiogram.", agreementSentence} {
+			if !slices.Contains(p, want) {
+				t.Errorf("%s: plan %q lacks %q", c.tpl.ID, p, want)
+			}
+		}
+		// The agreement comes after every problem, the follow-up last.
+		if i := slices.Index(p, agreementSentence); i < 0 || i != len(p)-2 || !strings.Contains(p[len(p)-1], "3 months") {
+			t.Errorf("%s: plan ends %q, want the agreement then the follow-up", c.tpl.ID, p)
+		}
+		// Each problem's plan follows its name: the lasix under heart
+		// failure, the lisinopril under hypertension.
+		all := append(append([]string(nil), a...), p...)
+		if c.assessment != c.plan {
+			all = p
+		}
+		hf, htn := slices.Index(all, "Congestive heart failure."), slices.Index(all, "Hypertension.")
+		lasix := slices.IndexFunc(all, func(s string) bool { return strings.Contains(s, "lasix") })
+		lisinopril := slices.IndexFunc(all, func(s string) bool { return strings.Contains(s, "lisinopril") })
+		if !(hf >= 0 && hf < lasix && lasix < htn && htn < lisinopril) {
+			t.Errorf("%s: problems and their plans out of order: %q", c.tpl.ID, all)
+		}
+		checked := Check(d, twoProblems)
+		for _, s := range checked.Sections {
+			for _, sen := range s.Sentences {
+				if len(sen.Flags) > 0 {
+					t.Errorf("%s: %q flagged %q", c.tpl.ID, sen.Text, sen.Flags)
+				}
+			}
+		}
+	}
+}
+
+func TestAgreementNeedsTheExchange(t *testing.T) {
+	tr := slices.Clone(twoProblems)
+	tr[6].Text = "can i still eat pizza?"
+	d, err := RuleDrafter{}.Draft(context.Background(), soapFor(t), tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range d.Sections {
+		for _, sen := range s.Sentences {
+			if strings.Contains(sen.Text, "agrees") {
+				t.Errorf("agreement drafted from a question: %q %v", sen.Text, sen.Evidence)
+			}
+		}
+	}
+}
+
+func soapFor(t *testing.T) Template {
+	t.Helper()
+	tpl, err := mustBuiltin(t, TemplateSOAP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+func mustBuiltin(t *testing.T, id string) (Template, error) {
+	t.Helper()
+	ts, err := NewTemplates(true, "", Defaults{})
+	if err != nil {
+		return Template{}, err
+	}
+	return ts.Get(id)
+}
+
+func TestCheckLabelsAndAgreement(t *testing.T) {
+	cases := []struct {
+		name string
+		sen  note.Sentence
+		want string // substring of a flag; "" for none
+	}{
+		{"labelled dose", note.Sentence{Text: "Medical Treatment: Will increase their lasix to 40 mg daily.", Evidence: []int{1}}, ""},
+		{"labelled dose changed", note.Sentence{Text: "Medical Treatment: Will increase their lasix to 80 mg daily.", Evidence: []int{1}}, "number 80"},
+		{"a word before the label", note.Sentence{Text: "No medical Treatment: Will increase their lasix to 40 mg daily.", Evidence: []int{1}}, "neg"},
+		{"agreement", note.Sentence{Text: agreementSentence, Evidence: []int{5, 6}}, ""},
+		{"agreement negated", note.Sentence{Text: "No patient Agreements: The patient understands and agrees with the recommended medical treatment plan.", Evidence: []int{5, 6}}, "worded otherwise"},
+		{"agreement reworded", note.Sentence{Text: "Patient Agreements: The patient understands and agrees with the recommended surgery.", Evidence: []int{5, 6}}, "worded otherwise"},
+		{"agreement citing no answer", note.Sentence{Text: agreementSentence, Evidence: []int{4}}, "do not show the patient agreeing"},
+	}
+	for _, c := range cases {
+		d := Check(note.Draft{Sections: []note.Section{{ID: "plan", Sentences: []note.Sentence{c.sen}}}}, twoProblems)
+		flags := d.Sections[0].Sentences[0].Flags
+		switch {
+		case c.want == "" && len(flags) > 0:
+			t.Errorf("%s: flagged %q", c.name, flags)
+		case c.want != "" && !strings.Contains(strings.Join(flags, "; "), c.want):
+			t.Errorf("%s: flags %q, want one with %q", c.name, flags, c.want)
+		}
+	}
+	if got := Content("Medical Reasoning: This is a sprain."); got != "This is a sprain." {
+		t.Errorf("Content strips the label: got %q", got)
+	}
+	if got := Content(agreementSentence); got != "" {
+		t.Errorf("Content of the agreement = %q, want \"\"", got)
+	}
+}
