@@ -106,7 +106,9 @@ type Store interface {
 	DeleteNote(ctx context.Context, id string) error
 
 	// PurgeAudit deletes audit entries whose At is before before and
-	// returns how many went.
+	// returns how many went. A store that keeps summary rows (Summary)
+	// deletes with them those of the decided notes created before before:
+	// a row is the digest of its note's trail.
 	PurgeAudit(ctx context.Context, before time.Time) (int, error)
 
 	// Close releases the store's resources.

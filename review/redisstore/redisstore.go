@@ -193,6 +193,9 @@ func (s *Store) countKey(clinic string) string { return s.k("count", clinic) }
 // collide.
 func esc(v string) string { return strings.ReplaceAll(strings.ReplaceAll(v, "%", "%25"), ":", "%3A") }
 
+// unesc undoes esc.
+func unesc(v string) string { return strings.ReplaceAll(strings.ReplaceAll(v, "%3A", ":"), "%25", "%") }
+
 func (s *Store) idxAll(clinic string) string { return s.k("idx", esc(clinic), "all") }
 func (s *Store) idx(clinic, kind, v string) string {
 	return s.k("idx", esc(clinic), kind, esc(v))
@@ -893,7 +896,7 @@ func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (int, error) {
 			return total, fmt.Errorf("redisstore: purge audit: %w", err)
 		}
 		if len(ids) == 0 {
-			return total, nil
+			return total, s.purgeSummaries(ctx, before)
 		}
 		for _, id := range ids {
 			n, err := s.purgeTrail(ctx, id, before)

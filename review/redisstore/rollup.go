@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -163,4 +164,84 @@ func dayFields(from, to int64) []string {
 		fields = append(fields, strconv.FormatInt(d, 10))
 	}
 	return fields
+}
+
+// purgeSummaries deletes the summary rows of decided notes created before
+// before, whose audit trails the purge is cutting: a row is its trail's
+// digest and goes with it (the rows of notes still waiting stay, for the
+// backlog). Their days' versions move and their packed copies go. Each
+// day is cut in a transaction that a concurrent write of it aborts and
+// retries.
+func (s *Store) purgeSummaries(ctx context.Context, before time.Time) error {
+	prefix := s.k("rollup") + ":"
+	iter := s.c.Scan(ctx, 0, globEscape(prefix)+"*:version", 100).Iterator()
+	for iter.Next(ctx) {
+		clinic := unesc(strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), ":version"))
+		days, err := s.c.HKeys(ctx, s.rollupVersionKey(clinic)).Result()
+		if err != nil {
+			return fmt.Errorf("redisstore: purge summaries: %w", err)
+		}
+		for _, f := range days {
+			d, err := strconv.ParseInt(f, 10, 64)
+			if err != nil || !review.DayStart(d).Before(before) {
+				continue
+			}
+			if err := s.purgeDay(ctx, clinic, d, before); err != nil {
+				return err
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("redisstore: purge summaries: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) purgeDay(ctx context.Context, clinic string, day int64, before time.Time) error {
+	key := s.rollupDayKey(clinic, day)
+	err := s.retry(ctx, func() error {
+		return s.c.Watch(ctx, func(tx *redis.Tx) error {
+			rows, err := tx.HGetAll(ctx, key).Result()
+			if err != nil {
+				return err
+			}
+			var gone []string
+			for id, b := range rows {
+				var sum review.Summary
+				if err := sum.UnmarshalBinary([]byte(b)); err != nil {
+					return fmt.Errorf("redisstore: summary of note %s: %w", id, err)
+				}
+				if !sum.Open() && sum.CreatedAt.Before(before) {
+					gone = append(gone, id)
+				}
+			}
+			if len(gone) == 0 {
+				return nil
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.HDel(ctx, key, gone...)
+				f := strconv.FormatInt(day, 10)
+				p.HIncrBy(ctx, s.rollupVersionKey(clinic), f, 1)
+				p.HDel(ctx, s.rollupPackedKey(clinic), f)
+				return nil
+			})
+			return err
+		}, key)
+	})
+	if err != nil {
+		return fmt.Errorf("redisstore: purge summaries of day %d: %w", day, err)
+	}
+	return nil
+}
+
+// globEscape quotes the characters SCAN's MATCH pattern gives a meaning.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

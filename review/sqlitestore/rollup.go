@@ -227,3 +227,22 @@ func (s *Store) openReason(sum *review.Summary) error {
 	sum.RejectReason = string(b)
 	return nil
 }
+
+// purgeSummaries deletes, in tx, the summary rows of decided notes
+// created before before, whose audit trails the purge is cutting: a row
+// is its trail's digest and goes with it (the rows of notes still
+// waiting stay, for the backlog). Their days' versions move and their
+// packed copies go.
+func purgeSummaries(ctx context.Context, tx *sql.Tx, before time.Time) error {
+	const touched = `SELECT DISTINCT clinic, day FROM rollup WHERE open = 0 AND created_at < ?`
+	for _, q := range []string{
+		`UPDATE rollup_day SET version = version + 1 WHERE (clinic, day) IN (` + touched + `)`,
+		`DELETE FROM rollup_packed WHERE (clinic, day) IN (` + touched + `)`,
+		`DELETE FROM rollup WHERE open = 0 AND created_at < ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, nanos(before)); err != nil {
+			return fmt.Errorf("sqlitestore: purge summaries: %w", err)
+		}
+	}
+	return nil
+}

@@ -783,7 +783,7 @@ func (s *Store) PurgeAudit(ctx context.Context, before time.Time) (int, error) {
 			return fmt.Errorf("sqlitestore: purge audit: %w", err)
 		}
 		n, _ = r.RowsAffected()
-		return nil
+		return purgeSummaries(ctx, tx, before)
 	})
 	return int(n), err
 }

@@ -212,13 +212,48 @@ func testSummaries(t *testing.T, s review.Store) {
 	if packed, err := sum.PackedDays(ctx, "c2", d0, d3+1); err != nil || len(packed) != 0 {
 		t.Errorf("PackedDays(c2) = %+v, %v", packed, err)
 	}
-	// Retention deletes the note, not its summary; the audit purge
-	// takes the summaries of decided notes with it.
+	// Retention deletes the note, not its summary.
 	if err := s.DeleteNote(ctx, "in1"); err != nil {
 		t.Fatal(err)
 	}
 	if got := period(t, sum, "c1", since, until); len(got) != 3 {
 		t.Errorf("after DeleteNote: %d summaries, want 3", len(got))
+	}
+	// The audit purge takes the rows of the decided notes created before
+	// its cutoff (in2, in3, old-open, old-done), their days' versions
+	// moving and their packed copies gone; the undecided stay (in1, whose
+	// note is gone, "after" and c2's "other").
+	vBefore, err := sum.SummaryDays(ctx, "c1", d0-60, d3+30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PurgeAudit(ctx, until); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, c := range []string{"c1", "c2"} {
+		for _, g := range period(t, sum, c, since.Add(-60*day), until.Add(day)) {
+			left = append(left, g.NoteID)
+		}
+	}
+	slices.Sort(left)
+	if want := []string{"after", "in1", "other"}; !slices.Equal(left, want) {
+		t.Errorf("rows after the audit purge: %v, want %v", left, want)
+	}
+	vAfter, err := sum.SummaryDays(ctx, "c1", d0-60, d3+30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []int64{d3, review.Day(until.Add(-time.Nanosecond)), review.Day(since.Add(-40 * day)), review.Day(since.Add(-2 * day))} {
+		if vAfter[d] <= vBefore[d] {
+			t.Errorf("day %d: version %d after the purge, %d before", d, vAfter[d], vBefore[d])
+		}
+	}
+	if vAfter[d0] != vBefore[d0] {
+		t.Errorf("day %d, whose only row waits, moved from version %d to %d", d0, vBefore[d0], vAfter[d0])
+	}
+	if packed, err := sum.PackedDays(ctx, "c1", d0, d3+1); err != nil || len(packed) != 0 {
+		t.Errorf("packed days after the purge: %+v, %v", packed, err)
 	}
 }
 
