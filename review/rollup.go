@@ -44,6 +44,10 @@ type Rollup struct {
 	FlagsAcked  int `json:"flags_acked,omitempty"`
 	// Failures are the failed push attempts, oldest first.
 	Failures []PushFailure `json:"push_failures,omitempty"`
+	// DraftUnknown is set on the rollup of a note edited before rollups
+	// were kept (RebuildRollup): its first draft is gone, so it has no
+	// edit figures.
+	DraftUnknown bool `json:"draft_unknown,omitempty"`
 	// Drafted is the first draft's text (sections and sentence text
 	// only), kept so that an approval can be measured against it. It goes
 	// with the note (and is deleted with it), never into the Summary.
@@ -112,6 +116,10 @@ func track(n *Note, es []AuditEntry) {
 			if r.ApprovedAt.IsZero() {
 				r.ApprovedAt = e.At
 			}
+			r.FlagsAcked = len(e.AcknowledgedFlags)
+			if r.DraftUnknown {
+				continue
+			}
 			r.Changed, r.Added, r.Removed = 0, 0, 0
 			for _, c := range DiffSections(r.Drafted, n.Draft.Sections) {
 				switch c.Op {
@@ -124,7 +132,6 @@ func track(n *Note, es []AuditEntry) {
 				}
 			}
 			r.WordEdits = WordEditDistance(words(r.Drafted), words(n.Draft.Sections))
-			r.FlagsAcked = len(e.AcknowledgedFlags)
 		case ActionReject:
 			if r.RejectedAt.IsZero() {
 				r.RejectedAt = e.At

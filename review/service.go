@@ -466,6 +466,9 @@ func (s *Service) act(ctx context.Context, a Actor, id string, decides bool, fn 
 
 func (s *Service) update(ctx context.Context, id string, fn func(n *Note, now time.Time) (*Change, error)) (*Note, error) {
 	n, err := s.store.UpdateNote(ctx, id, func(n *Note) (*Change, error) {
+		if err := withRollup(ctx, s.store, n); err != nil {
+			return nil, err
+		}
 		now := s.clock()
 		from := n.State
 		ch, err := fn(n, now)

@@ -258,6 +258,9 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 	// Start: approved → pushing (or resume a push a dead worker began).
 	var stale bool
 	n, err := w.store.UpdateNote(ctx, job.NoteID, func(n *Note) (*Change, error) {
+		if err := withRollup(ctx, w.store, n); err != nil {
+			return nil, err
+		}
 		now := w.now()
 		stale = false
 		frozen := n.ApprovedVersion == job.Version && n.Version == job.Version
@@ -315,6 +318,9 @@ func (w *Worker) handle(ctx context.Context, job *PushJob) error {
 	sctx := context.WithoutCancel(ctx)
 	var outcome string
 	done, err := w.store.UpdateNote(sctx, job.NoteID, func(n *Note) (*Change, error) {
+		if err := withRollup(sctx, w.store, n); err != nil {
+			return nil, err
+		}
 		now := w.now()
 		ch := &Change{Settle: &Settlement{Job: job}}
 		switch {

@@ -412,7 +412,17 @@ func (a *app) run(ctx context.Context, l net.Listener) error {
 		return nil
 	})
 	back.Go(func() error {
-		// The pilot clinics' first rollout query finds its days cached.
+		// Notes stored before summary rows were kept get theirs, then the
+		// pilot clinics' first rollout query finds its days cached.
+		if b, ok := a.store.(review.SummaryBackfiller); ok {
+			t := time.Now()
+			n, err := review.Backfill(backCtx, a.store, b)
+			if err != nil && backCtx.Err() == nil {
+				a.log.Error("rollout: backfilling summary rows failed", "backfilled", n, "err", err)
+			} else if n > 0 {
+				a.log.Info("rollout: summary rows backfilled", "notes", n, "took", time.Since(t).Round(time.Millisecond))
+			}
+		}
 		a.rollouts.Warm(backCtx, a.pilots.Clinics(), rolloutapi.DefaultPeriod)
 		return nil
 	})

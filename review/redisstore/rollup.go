@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -244,4 +245,66 @@ func globEscape(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// NotesWithoutSummary implements review.SummaryBackfiller: it walks each
+// clinic's index of notes (idx:{clinic}:all) a page at a time and keeps
+// the notes whose day has no row of theirs. The cursor is the clinic and
+// the last index member seen; a page may hold no id but a next cursor.
+func (s *Store) NotesWithoutSummary(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	var clinics []string
+	prefix, suffix := s.k("idx")+":", ":all"
+	iter := s.c.Scan(ctx, 0, globEscape(prefix)+"*"+suffix, 100).Iterator()
+	for iter.Next(ctx) {
+		clinics = append(clinics, unesc(strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), suffix)))
+	}
+	if err := iter.Err(); err != nil {
+		return nil, "", fmt.Errorf("redisstore: notes without summary: %w", err)
+	}
+	slices.Sort(clinics)
+	clinic, last, _ := strings.Cut(cursor, "\n")
+	lo := "-"
+	if last != "" {
+		lo = "(" + last
+	}
+	i, _ := slices.BinarySearch(clinics, clinic)
+	if i == len(clinics) {
+		return nil, "", nil
+	}
+	if clinics[i] != clinic {
+		lo = "-"
+	}
+	clinic = clinics[i]
+	members, err := s.c.ZRangeByLex(ctx, s.idxAll(clinic), &redis.ZRangeBy{Min: lo, Max: "+", Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("redisstore: notes without summary: %w", err)
+	}
+	p := s.c.Pipeline()
+	has := make([]*redis.BoolCmd, len(members))
+	ids := make([]string, len(members))
+	for j, m := range members {
+		at, id, ok := strings.Cut(m, ":")
+		if !ok {
+			return nil, "", fmt.Errorf("redisstore: notes without summary: index member %q", m)
+		}
+		ids[j] = id
+		has[j] = p.HExists(ctx, s.rollupDayKey(clinic, review.Day(fromNanos(at))), id)
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, "", fmt.Errorf("redisstore: notes without summary: %w", err)
+	}
+	var out []string
+	for j, h := range has {
+		if !h.Val() {
+			out = append(out, ids[j])
+		}
+	}
+	next := ""
+	switch {
+	case len(members) == limit:
+		next = clinic + "\n" + members[len(members)-1]
+	case i+1 < len(clinics):
+		next = clinics[i+1] + "\n"
+	}
+	return out, next, nil
 }

@@ -246,3 +246,30 @@ func purgeSummaries(ctx context.Context, tx *sql.Tx, before time.Time) error {
 	}
 	return nil
 }
+
+// NotesWithoutSummary implements review.SummaryBackfiller: the cursor is
+// the last id returned.
+func (s *Store) NotesWithoutSummary(ctx context.Context, cursor string, limit int) ([]string, string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM notes WHERE id > ?
+		AND NOT EXISTS (SELECT 1 FROM rollup WHERE rollup.note_id = notes.id) ORDER BY id LIMIT ?`, cursor, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlitestore: notes without summary: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, "", fmt.Errorf("sqlitestore: notes without summary: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("sqlitestore: notes without summary: %w", err)
+	}
+	next := ""
+	if len(ids) == limit {
+		next = ids[len(ids)-1]
+	}
+	return ids, next, nil
+}
