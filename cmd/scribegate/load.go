@@ -189,53 +189,6 @@ type loadResult struct {
 	errors                       int
 }
 
-// procStats reads a process's CPU time (user+system) and the memory it
-// holds: its anonymous resident memory (heap, stacks, buffers; RssAnon),
-// not the file pages it maps — its own executable, an audio journal
-// segment mapped while it is applied — which are the kernel's page cache
-// and there whether mapped or not. VmRSS where RssAnon is not reported.
-func procStats(pid int) (cpu time.Duration, rss int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(fields[11], 10, 64) // utime is field 14
-	st, _ := strconv.ParseInt(fields[12], 10, 64)
-	cpu = time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
-	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	anon := int64(-1)
-	for line := range strings.SplitSeq(string(b), "\n") {
-		key, v, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "RssAnon") {
-			continue
-		}
-		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		if key == "RssAnon" {
-			anon = kb << 10
-		} else {
-			rss = kb << 10
-		}
-	}
-	if anon >= 0 {
-		rss = anon
-	}
-	return cpu, rss, nil
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // againstGateway starts `scribegate serve` with the synthetic engine in a
 // temp dir and drives it.
 func (r loadRun) againstGateway(ctx context.Context, stderr io.Writer) (loadResult, error) {
@@ -244,31 +197,11 @@ func (r loadRun) againstGateway(ctx context.Context, stderr io.Writer) (loadResu
 		return loadResult{}, err
 	}
 	defer os.RemoveAll(dir)
-	addr, err := freePort()
-	if err != nil {
-		return loadResult{}, err
-	}
-	cfg := fmt.Sprintf(`listen: %s
-log_level: error
-data_dir: %s
-transcription:
-  engine: synthetic
-streaming:
-  idle_timeout: 2m
-`, addr, dir)
-	cfgPath := filepath.Join(dir, "scribegate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return loadResult{}, err
-	}
 	secret, err := devSecret(filepath.Join(dir, "dev-secret"))
 	if err != nil {
 		return loadResult{}, err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return loadResult{}, err
-	}
-	serveArgs := []string{"serve", "-config", cfgPath}
+	var serveArgs []string
 	var pprofAddr string
 	if r.profile != "" {
 		if pprofAddr, err = freePort(); err != nil {
@@ -276,10 +209,8 @@ streaming:
 		}
 		serveArgs = append(serveArgs, "-pprof", pprofAddr)
 	}
-	cmd := exec.CommandContext(ctx, exe, serveArgs...)
-	cmd.Stderr = stderr
-	cmd.Env = append(os.Environ(), "SCRIBEGATE_CONFIG=")
-	if err := cmd.Start(); err != nil {
+	cmd, addr, err := serveGateway(ctx, dir, "transcription: {engine: synthetic}\nstreaming: {idle_timeout: 2m}\n", stderr, serveArgs...)
+	if err != nil {
 		return loadResult{}, err
 	}
 	defer func() {
@@ -293,9 +224,6 @@ streaming:
 			<-done
 		}
 	}()
-	if err := waitHTTP(ctx, "http://"+addr+"/healthz"); err != nil {
-		return loadResult{}, err
-	}
 	token := func(i int) string {
 		t, _ := auth.MintToken(secret, auth.Claims{RegisteredClaims: registered(fmt.Sprintf("load-%d", i), "", ""),
 			Clinic: "load", Role: review.RoleClinician}, time.Hour)
@@ -413,24 +341,6 @@ func serveBaseline(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	return nil
-}
-
-func waitHTTP(ctx context.Context, u string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(u); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("load: gateway did not become healthy at %s", u)
 }
 
 // A load session sends loadFrame bytes, loadPeriod of 16 kHz linear16,

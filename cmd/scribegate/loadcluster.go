@@ -92,43 +92,18 @@ func (r clusterRun) run(ctx context.Context, stderr io.Writer) (clusterResult, e
 	}
 	gws := make([]*exec.Cmd, r.instances)
 	addrs := make([]string, r.instances)
-	exe, err := os.Executable()
-	if err != nil {
-		return res, err
-	}
-	for i := range gws {
-		if addrs[i], err = freePort(); err != nil {
-			return res, err
-		}
-		d := filepath.Join(dir, fmt.Sprint("gw", i))
-		cfg := fmt.Sprintf(`listen: %s
-log_level: error
-data_dir: %s
-auth: {dev_secret_file: %s}
+	cfg := fmt.Sprintf(`auth: {dev_secret_file: %s}
 transcription: {engine: synthetic}
 streaming: {idle_timeout: 2m, orphan_scan_interval: 10s}
 store: {driver: redis, redis_url: %q, redis_replicas: 1, redis_replica_timeout: 1s}
-`, addrs[i], d, secretFile, redis.URL())
-		if err := os.MkdirAll(d, 0o700); err != nil {
+`, secretFile, redis.URL())
+	for i := range gws {
+		cmd, addr, err := serveGateway(ctx, filepath.Join(dir, fmt.Sprint("gw", i)), cfg, stderr)
+		if err != nil {
 			return res, err
 		}
-		path := filepath.Join(d, "scribegate.yaml")
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			return res, err
-		}
-		cmd := exec.CommandContext(ctx, exe, "serve", "-config", path)
-		cmd.Stderr = stderr
-		cmd.Env = append(os.Environ(), "SCRIBEGATE_CONFIG=")
-		if err := cmd.Start(); err != nil {
-			return res, err
-		}
-		gws[i] = cmd
+		gws[i], addrs[i] = cmd, addr
 		defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	}
-	for _, a := range addrs {
-		if err := waitHTTP(ctx, "http://"+a+"/healthz"); err != nil {
-			return res, err
-		}
 	}
 	lb, err := newBalancer(addrs)
 	if err != nil {
