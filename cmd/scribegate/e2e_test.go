@@ -44,7 +44,25 @@ func startGateway(t *testing.T, configYAML string) *testGateway {
 	if err := os.WriteFile(path, []byte(strings.ReplaceAll(configYAML, "{{DATA}}", dir)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(path, nil)
+	r := startApp(t, path)
+	t.Cleanup(func() { r.stop(t) })
+	return &r.testGateway
+}
+
+// runningApp is a testGateway that the test stops (stop, crash) rather
+// than its end, so that another may start on the same data dir.
+type runningApp struct {
+	testGateway
+	a      *app
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startApp loads the configuration file at cfgPath as serve does and
+// serves it on a free loopback port (logging everything under -v).
+func startApp(t *testing.T, cfgPath string) *runningApp {
+	t.Helper()
+	cfg, err := loadConfig(cfgPath, nil)
 	if err != nil {
 		t.Fatalf("load config: %v", err)
 	}
@@ -60,23 +78,36 @@ func startGateway(t *testing.T, configYAML string) *testGateway {
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway run: %v", err)
-		}
-		a.close()
-	})
 	secret, err := devSecret(cfg.Auth.DevSecretFile)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	return &testGateway{URL: "http://" + l.Addr().String(), secret: secret, cfg: cfg}
+	r := &runningApp{testGateway: testGateway{URL: "http://" + l.Addr().String(), secret: secret, cfg: cfg},
+		a: a, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- a.run(ctx, l) }()
+	return r
 }
+
+// crash stops the gateway as a crash would: no session is finished.
+func (r *runningApp) crash(t *testing.T) {
+	r.a.server.Abort()
+	r.stop(t)
+}
+
+func (r *runningApp) stop(t *testing.T) {
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Errorf("gateway run: %v", err)
+	}
+	r.a.close()
+}
+
+// wsURL is the gateway's base URL for WebSockets.
+func (g *testGateway) wsURL() string { return "ws" + strings.TrimPrefix(g.URL, "http") }
 
 func (g *testGateway) token(t *testing.T, sub, clinic string, role review.Role) string {
 	t.Helper()

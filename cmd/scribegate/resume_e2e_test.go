@@ -6,20 +6,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription/leveltest"
 	"github.com/scribegate/scribegate/transcription/openaitest"
@@ -29,49 +24,6 @@ import (
 // lost, split or doubled utterance shows in the transcript.
 func levelWhisper(r openaitest.TranscriptionRequest) (openaitest.TranscriptionResponse, error) {
 	return openaitest.TranscriptionResponse{Text: leveltest.Label(r.Samples)}, nil
-}
-
-// runningApp is one gateway process on a data dir that outlives it.
-type runningApp struct {
-	a      *app
-	url    string
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func startApp(t *testing.T, cfgPath string) *runningApp {
-	t.Helper()
-	cfg, err := loadConfig(cfgPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &runningApp{a: a, url: "ws://" + l.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- a.run(ctx, l) }()
-	return r
-}
-
-// crash stops the gateway as a crash would: no session is finished.
-func (r *runningApp) crash(t *testing.T) {
-	r.a.server.Abort()
-	r.stop(t)
-}
-
-func (r *runningApp) stop(t *testing.T) {
-	r.cancel()
-	if err := <-r.done; err != nil {
-		t.Errorf("run: %v", err)
-	}
-	r.a.close()
 }
 
 // TestResumeAcrossRestart streams half a consultation, crashes the
@@ -98,13 +50,9 @@ streaming:
 	want := sha256.Sum256(pcm)
 
 	g := startApp(t, cfgPath)
-	secret, err := devSecret(g.a.cfg.Auth.DevSecretFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := mintTestToken(t, secret)
+	tok := g.token(t, "prac-1", "clinic-a", review.RoleClinician)
 	hdr := http.Header{"Authorization": {"Bearer " + tok}}
-	c, resp, err := websocket.DefaultDialer.Dial(g.url+"/v1/listen?patient=pat-1&sample_rate=16000", hdr)
+	c, resp, err := websocket.DefaultDialer.Dial(g.wsURL()+"/v1/listen?patient=pat-1&sample_rate=16000", hdr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +91,7 @@ streaming:
 
 	g2 := startApp(t, cfgPath)
 	defer g2.stop(t)
-	c, resp, err = websocket.DefaultDialer.Dial(g2.url+"/v1/listen?patient=pat-1&sample_rate=16000&resume=true&session="+id, hdr)
+	c, resp, err = websocket.DefaultDialer.Dial(g2.wsURL()+"/v1/listen?patient=pat-1&sample_rate=16000&resume=true&session="+id, hdr)
 	if err != nil {
 		t.Fatalf("resume after restart: %v (%v)", err, resp)
 	}
@@ -194,15 +142,4 @@ streaming:
 	if !slices.Equal(texts, wantTexts) || note.State != review.StatePendingReview {
 		t.Errorf("note %s with transcript %v; want pending_review with %v", note.State, texts, wantTexts)
 	}
-}
-
-func mintTestToken(t *testing.T, secret []byte) string {
-	t.Helper()
-	tok, err := auth.MintToken(secret, auth.Claims{
-		RegisteredClaims: registered("prac-1", "", ""), Clinic: "clinic-a", Role: review.RoleClinician, Name: "Dr One",
-	}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
 }
