@@ -48,12 +48,12 @@ type Server struct {
 	URL string
 
 	validator *Validator
+	faults
 
 	mu        sync.Mutex
 	pageSize  int // default page size; 0 means DefaultPageSize
 	maxPage   int // largest page served whatever _count asks; 0 means MaxPageSize
 	auth      func(*http.Request) error
-	faults    []Fault
 	nextID    int
 	resources map[string][]*stored // by resource type, in creation order
 	requests  []Request
@@ -149,22 +149,6 @@ func (s *Server) SetAuth(check func(*http.Request) error) {
 	s.auth = check
 }
 
-// Inject queues f for the next n requests it matches.
-func (s *Server) Inject(f Fault, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, f)
-	}
-}
-
-// PendingFaults returns how many injected faults have not fired yet.
-func (s *Server) PendingFaults() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.faults)
-}
-
 // Resources returns the stored resources of one type, in creation order,
 // as served (with id and meta).
 func (s *Server) Resources(resourceType string) []json.RawMessage {
@@ -253,9 +237,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.mu.Lock()
 	fault, faulted := s.takeFault(r.Method, resourceType)
-	s.mu.Unlock()
 	if faulted && fault.Delay > 0 {
 		t := time.NewTimer(fault.Delay)
 		select {
@@ -719,16 +701,11 @@ func (s *Server) location(resourceType, id string) string {
 	return strings.TrimSuffix(s.URL, "/") + "/" + rel
 }
 
-// takeFault consumes the first queued fault matching the request; s.mu is
-// held.
+// takeFault consumes the first queued fault matching the request.
 func (s *Server) takeFault(method, resourceType string) (Fault, bool) {
-	for i, f := range s.faults {
-		if (f.Method == "" || f.Method == method) && (f.ResourceType == "" || f.ResourceType == resourceType) {
-			s.faults = slices.Delete(s.faults, i, i+1)
-			return f, true
-		}
-	}
-	return Fault{}, false
+	return s.take(func(f Fault) bool {
+		return (f.Method == "" || f.Method == method) && (f.ResourceType == "" || f.ResourceType == resourceType)
+	})
 }
 
 // OperationOutcome returns an OperationOutcome with one error issue, as FHIR

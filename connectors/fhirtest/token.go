@@ -6,9 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -23,36 +21,12 @@ type TokenFaults struct {
 	// Handler is the token endpoint itself.
 	Handler http.Handler
 
-	mu     sync.Mutex
-	faults []Fault
-}
-
-// Inject queues f for the next n token requests.
-func (t *TokenFaults) Inject(f Fault, n int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for range n {
-		t.faults = append(t.faults, f)
-	}
-}
-
-// PendingFaults returns how many injected faults have not fired yet.
-func (t *TokenFaults) PendingFaults() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.faults)
+	faults
 }
 
 // ServeHTTP applies the next fault, if any, then hands the request on.
 func (t *TokenFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t.mu.Lock()
-	var f Fault
-	faulted := len(t.faults) > 0
-	if faulted {
-		f = t.faults[0]
-		t.faults = slices.Delete(t.faults, 0, 1)
-	}
-	t.mu.Unlock()
+	f, faulted := t.take(func(Fault) bool { return true })
 	if !faulted {
 		t.Handler.ServeHTTP(w, r)
 		return
