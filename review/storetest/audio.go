@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/scribegate/scribegate/review"
+	"golang.org/x/sync/errgroup"
 )
 
 // RunAudio runs the audio part of the suite: what a streaming session's
@@ -182,25 +182,22 @@ func testAudioDeleteList(t *testing.T, s review.AudioStore) {
 // resending the same audio of one session: every byte is stored once.
 func testAudioConcurrent(t *testing.T, s review.AudioStore) {
 	const sessions, chunk, chunks = 8, 3001, 20
-	var wg sync.WaitGroup
-	errs := make(chan error, sessions*2)
+	var g errgroup.Group
 	for i := range sessions {
 		id := fmt.Sprintf("c%d", i)
 		all := pcm(chunk*chunks, byte(i))
 		for range 2 {
-			wg.Go(func() {
+			g.Go(func() error {
 				for off := 0; off < len(all); off += chunk {
 					if _, err := s.AppendAudio(context.Background(), id, int64(off), all[off:off+chunk]); err != nil {
-						errs <- err
-						return
+						return err
 					}
 				}
+				return nil
 			})
 		}
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	for i := range sessions {
@@ -262,9 +259,8 @@ func testAudioBatchConcurrent(t *testing.T, s review.AudioStore) {
 	for i := range all {
 		all[i] = pcm(chunk*chunks, byte(i+40))
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Go(func() {
+	var g errgroup.Group
+	g.Go(func() error {
 		for c := range chunks {
 			batch := make([]review.AudioAppend, sessions)
 			for i := range batch {
@@ -272,31 +268,28 @@ func testAudioBatchConcurrent(t *testing.T, s review.AudioStore) {
 				batch[i] = review.AudioAppend{SessionID: fmt.Sprintf("bc%d", i), Offset: int64(off), Data: all[i][off : off+chunk]}
 			}
 			if err := s.AppendAudioBatch(context.Background(), batch); err != nil {
-				errs <- err
-				return
+				return err
 			}
 			for _, a := range batch {
 				if a.Err != nil || a.Size < a.Offset+chunk {
-					errs <- fmt.Errorf("batch append %s at %d: size %d, err %v", a.SessionID, a.Offset, a.Size, a.Err)
-					return
+					return fmt.Errorf("batch append %s at %d: size %d, err %v", a.SessionID, a.Offset, a.Size, a.Err)
 				}
 			}
 		}
+		return nil
 	})
-	wg.Go(func() {
+	g.Go(func() error {
 		for c := range chunks {
 			for i := range sessions {
 				off := c * chunk
 				if _, err := s.AppendAudio(context.Background(), fmt.Sprintf("bc%d", i), int64(off), all[i][off:off+chunk]); err != nil {
-					errs <- err
-					return
+					return err
 				}
 			}
 		}
+		return nil
 	})
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	for i := range sessions {

@@ -37,6 +37,16 @@ func (l latencies) report(b *testing.B) {
 	b.ReportMetric(at(0.99), "p99-µs")
 }
 
+// list times one ListNotes of q, failing b unless it returns want notes.
+func (l *latencies) list(b *testing.B, s review.Store, q review.Query, want int) {
+	t := time.Now()
+	p, err := s.ListNotes(context.Background(), q)
+	*l = append(*l, time.Since(t))
+	if err != nil || len(p.Notes) != want {
+		b.Fatalf("%d notes, %v", len(p.Notes), err)
+	}
+}
+
 // Benchmark measures the calls on a review page's hot path over a store
 // holding BenchNotes notes in 10 clinics of 20 clinicians each: get one
 // note, list a clinician's review queue, list a clinic's queue, approve
@@ -97,12 +107,7 @@ func Benchmark(b *testing.B, open func(tb testing.TB) review.Store) {
 			dr := rand.N(200)
 			q := review.Query{Clinic: fmt.Sprintf("c%d", dr%10), Clinician: fmt.Sprintf("dr-%d", dr),
 				States: []review.State{review.StatePendingReview}, Limit: 50}
-			t := time.Now()
-			p, err := s.ListNotes(ctx, q)
-			l = append(l, time.Since(t))
-			if err != nil || len(p.Notes) != 50 {
-				b.Fatalf("%d notes, %v", len(p.Notes), err)
-			}
+			l.list(b, s, q, 50)
 		}
 		l.report(b)
 	})
@@ -110,12 +115,7 @@ func Benchmark(b *testing.B, open func(tb testing.TB) review.Store) {
 		var l latencies
 		q := review.Query{Clinic: "c3", States: []review.State{review.StatePendingReview}, Limit: 50}
 		for b.Loop() {
-			t := time.Now()
-			p, err := s.ListNotes(ctx, q)
-			l = append(l, time.Since(t))
-			if err != nil || len(p.Notes) != 50 {
-				b.Fatalf("%d notes, %v", len(p.Notes), err)
-			}
+			l.list(b, s, q, 50)
 		}
 		l.report(b)
 	})
@@ -129,12 +129,7 @@ func Benchmark(b *testing.B, open func(tb testing.TB) review.Store) {
 		q.Cursor = first.Next
 		var l latencies
 		for b.Loop() {
-			t := time.Now()
-			p, err := s.ListNotes(ctx, q)
-			l = append(l, time.Since(t))
-			if err != nil || len(p.Notes) != 10 {
-				b.Fatalf("%d notes, %v", len(p.Notes), err)
-			}
+			l.list(b, s, q, 10)
 		}
 		l.report(b)
 	})

@@ -316,6 +316,21 @@ func approve(s review.Store, id string, due time.Time, fail error) (*review.Note
 	})
 }
 
+// claimedJob creates note n1, approves it (due at base) and claims its
+// push job as worker w1 for a minute.
+func claimedJob(t *testing.T, s review.Store) *review.PushJob {
+	t.Helper()
+	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
+	if _, err := approve(s, "n1", base, nil); err != nil {
+		t.Fatal(err)
+	}
+	j, err := s.ClaimPushJob(context.Background(), "w1", base, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
 func testOutbox(t *testing.T, s review.Store) {
 	ctx := context.Background()
 	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
@@ -378,14 +393,7 @@ func actions(es []review.AuditEntry) []string {
 
 func testLeaseTakeover(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
-	if _, err := approve(s, "n1", base, nil); err != nil {
-		t.Fatal(err)
-	}
-	j1, err := s.ClaimPushJob(ctx, "w1", base, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j1 := claimedJob(t, s)
 	// w1 dies. Once its lease has expired, w2 takes the job over.
 	j2, err := s.ClaimPushJob(ctx, "w2", base.Add(time.Minute+time.Millisecond), time.Minute)
 	if err != nil {
@@ -421,14 +429,7 @@ func testLeaseTakeover(t *testing.T, s review.Store) {
 
 func testRetryAndRelease(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
-	if _, err := approve(s, "n1", base, nil); err != nil {
-		t.Fatal(err)
-	}
-	j, err := s.ClaimPushJob(ctx, "w1", base, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := claimedJob(t, s)
 	retryAt := base.Add(10 * time.Minute)
 	if _, err := s.UpdateNote(ctx, "n1", func(n *review.Note) (*review.Change, error) {
 		return &review.Change{Settle: &review.Settlement{Job: j, RetryAt: retryAt, LastError: "503"}}, nil
@@ -461,18 +462,11 @@ func testRetryAndRelease(t *testing.T, s review.Store) {
 // replaced job can no longer settle.
 func testEnqueueReplaces(t *testing.T, s review.Store) {
 	ctx := context.Background()
-	create(t, s, newNote("n1", "c1", "dr-a", "p1", base))
-	if _, err := approve(s, "n1", base, nil); err != nil {
-		t.Fatal(err)
-	}
-	old, err := s.ClaimPushJob(ctx, "w1", base, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := claimedJob(t, s)
 	if _, err := approve(s, "n1", base.Add(time.Second), nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.UpdateNote(ctx, "n1", func(n *review.Note) (*review.Change, error) {
+	_, err := s.UpdateNote(ctx, "n1", func(n *review.Note) (*review.Change, error) {
 		return &review.Change{Settle: &review.Settlement{Job: old}}, nil
 	})
 	if !errors.Is(err, review.ErrLeaseLost) {
