@@ -72,16 +72,16 @@ func (l *Memory) Put(_ context.Context, key string, e Entry) error {
 // File is a durable Ledger in one small JSON file, rewritten
 // atomically (write to a temporary file, sync, rename) on every Put. It
 // suits one gateway process filing a clinic's notes; it is not for several
-// processes sharing the file.
+// processes sharing the file. Get is Memory's: the file is only read at
+// OpenFile.
 type File struct {
+	Memory
 	path string
-	mu   sync.Mutex
-	m    map[string]Entry
 }
 
 // OpenFile loads the ledger at path, creating it on first Put.
 func OpenFile(path string) (*File, error) {
-	l := &File{path: path, m: map[string]Entry{}}
+	l := &File{Memory: Memory{m: map[string]Entry{}}, path: path}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -95,14 +95,6 @@ func OpenFile(path string) (*File, error) {
 		}
 	}
 	return l, nil
-}
-
-// Get implements Ledger.
-func (l *File) Get(_ context.Context, key string) (Entry, bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.m[key]
-	return e, ok, nil
 }
 
 // Put implements Ledger; it returns only once the entry is on disk.
