@@ -179,13 +179,7 @@ func TestStreamLateRetryAbandoned(t *testing.T) {
 	s.Close()
 	for range s.Events() {
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		t.Errorf("%d goroutines left, %d before", n, before)
-	}
+	noGoroutinesLeft(t, before)
 }
 
 // TestRetryGapFromBeforeTheStream: a gap handed over from an earlier

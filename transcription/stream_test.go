@@ -92,6 +92,21 @@ func newTestStream(t *testing.T, cfg StreamConfig) *Stream {
 }
 
 // collect reads events until Events is closed.
+// noGoroutinesLeft fails t unless the goroutines come back down to
+// before within a few seconds (a stream's workers end once it is closed
+// or its context cancelled), printing the stacks of those left.
+func noGoroutinesLeft(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines left, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
 func collect(s *Stream) []Event {
 	var evs []Event
 	for ev := range s.Events() {
@@ -454,15 +469,7 @@ func TestStreamNoGoroutineLeak(t *testing.T) {
 	s.Close()
 	for range s.Events() {
 	}
-
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > before {
-		buf := make([]byte, 1<<16)
-		t.Errorf("%d goroutines left, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
-	}
+	noGoroutinesLeft(t, before)
 }
 
 func TestEstimateWords(t *testing.T) {
