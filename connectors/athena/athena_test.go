@@ -126,23 +126,11 @@ func (tg target) InjectAt(where connectortest.Where, f connectortest.Fault, mess
 		}
 		return ok
 	case connectortest.OnToken:
-		ff := fhirtest.Fault{Message: message}
-		switch f {
-		case connectortest.LostResponse:
-			ff.Drop = true
-		case connectortest.Unavailable:
-			ff.Status = http.StatusServiceUnavailable
-		case connectortest.RateLimited:
-			ff.Status, ff.RetryAfter = http.StatusTooManyRequests, time.Second
-		case connectortest.Rejected:
-			ff.Status = http.StatusUnauthorized
-		case connectortest.Stall:
-			ff.Delay = time.Minute
-		default:
-			return false
+		ff, ok := connectortest.FHIRFault(f, http.StatusUnauthorized, message)
+		if ok {
+			tg.srv.Token.Inject(ff, n)
 		}
-		tg.srv.Token.Inject(ff, n)
-		return true
+		return ok
 	}
 	return false
 }

@@ -343,12 +343,15 @@ func (k kit) pushFilesOne(t *testing.T) {
 	k.filedOnce(t, target, d)
 }
 
-func (k kit) lostResponse(t *testing.T) {
-	c, target := k.h.Setup(t)
+// pushLosingReply pushes d with retries while the target loses the reply
+// to one request, and returns the failures the attempts saw. A target
+// that cannot lose a reply skips the test; a loss that never surfaces as
+// a failure fails it.
+func (k kit) pushLosingReply(t *testing.T, c connectors.Connector, target Target, d *connectors.Document) []error {
+	t.Helper()
 	if !target.Inject(LostResponse, "", 1) {
 		t.Skip("target cannot lose a response")
 	}
-	d := k.h.Document(t, 0)
 	_, errs, err := k.push(t.Context(), c, d)
 	if err != nil {
 		t.Fatalf("push with retries: %v", err)
@@ -356,6 +359,13 @@ func (k kit) lostResponse(t *testing.T) {
 	if len(errs) == 0 {
 		t.Fatal("the lost response did not surface as an error (fault not hit?)")
 	}
+	return errs
+}
+
+func (k kit) lostResponse(t *testing.T) {
+	c, target := k.h.Setup(t)
+	d := k.h.Document(t, 0)
+	errs := k.pushLosingReply(t, c, target, d)
 	if connectors.IsPermanent(errs[0]) {
 		t.Errorf("lost response classified permanent: %v", errs[0])
 	}
@@ -597,17 +607,8 @@ func (k kit) pagedLostResponse(t *testing.T) {
 			t.Fatalf("earlier document %d: %v", i, err)
 		}
 	}
-	if !target.Inject(LostResponse, "", 1) {
-		t.Skip("target cannot lose a response")
-	}
 	d := k.h.Document(t, 0)
-	_, errs, err := k.push(t.Context(), c, d)
-	if err != nil {
-		t.Fatalf("push with retries: %v", err)
-	}
-	if len(errs) == 0 {
-		t.Fatal("the lost response did not surface as an error (fault not hit?)")
-	}
+	k.pushLosingReply(t, c, target, d)
 	k.filedOnce(t, target, d)
 }
 

@@ -141,12 +141,11 @@ func (f *FHIRTarget) Inject(fault Fault, message string, n int) bool {
 // token endpoint (OnToken, when Token is set: a refusal is 400
 // invalid_client).
 func (f *FHIRTarget) InjectAt(where Where, fault Fault, message string, n int) bool {
-	ff := fhirtest.Fault{Method: http.MethodPost, ResourceType: "DocumentReference", Message: message}
-	rejected := http.StatusUnprocessableEntity
+	method, resourceType, rejected := http.MethodPost, "DocumentReference", http.StatusUnprocessableEntity
 	switch where {
 	case OnWrite:
 	case OnSearch:
-		ff.Method, ff.ResourceType, rejected = http.MethodGet, "", http.StatusForbidden
+		method, resourceType, rejected = http.MethodGet, "", http.StatusForbidden
 	case OnToken:
 		if f.Token == nil {
 			return false
@@ -155,6 +154,24 @@ func (f *FHIRTarget) InjectAt(where Where, fault Fault, message string, n int) b
 	default:
 		return false
 	}
+	ff, ok := FHIRFault(fault, rejected, message)
+	if !ok {
+		return false
+	}
+	ff.Method, ff.ResourceType = method, resourceType
+	if where == OnToken {
+		f.Token.Inject(ff, n)
+	} else {
+		f.Server.Inject(ff, n)
+	}
+	return true
+}
+
+// FHIRFault is fault as fhirtest's stand-ins (Server, TokenFaults) make
+// it, on any request: a refusal answers status rejected, and message is
+// the error's text. It is false for a fault they cannot make.
+func FHIRFault(fault Fault, rejected int, message string) (fhirtest.Fault, bool) {
+	ff := fhirtest.Fault{Message: message}
 	switch fault {
 	case LostResponse:
 		ff.Drop = true
@@ -167,14 +184,9 @@ func (f *FHIRTarget) InjectAt(where Where, fault Fault, message string, n int) b
 	case Stall:
 		ff.Delay = time.Minute
 	default:
-		return false
+		return ff, false
 	}
-	if where == OnToken {
-		f.Token.Inject(ff, n)
-	} else {
-		f.Server.Inject(ff, n)
-	}
-	return true
+	return ff, true
 }
 
 // SetPageSize pages every search of the stand-in n entries at a time.
