@@ -2,6 +2,7 @@ package gentu_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -48,5 +49,30 @@ func TestSearchedPatientIsFiled(t *testing.T) {
 	docs := srv.FHIR.Resources("DocumentReference")
 	if len(docs) != 1 || !strings.Contains(string(docs[0]), `"reference":"Patient/`+id+`"`) || !strings.Contains(string(docs[0]), "Jane Citizen") {
 		t.Errorf("filed %s, want a DocumentReference about Patient/%s naming Jane Citizen", docs, id)
+	}
+}
+
+// TestStandInChecksTokenBeforeSearch: a search without a token is refused
+// 401 whatever it asks; with one, an unlisted parameter is a 400
+// OperationOutcome, which the connector reports as an error.
+func TestStandInChecksTokenBeforeSearch(t *testing.T) {
+	srv := gentutest.New(t)
+	req, _ := http.NewRequest(http.MethodGet, srv.BaseURL()+"/Patient?surname=Citizen", nil)
+	req.Header.Set(gentutest.TenantHeader, gentutest.TenantID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a search without a token: %d, want 401", resp.StatusCode)
+	}
+	c := open(t, srv)
+	if _, err := c.SearchPatients(context.Background(), connectors.PatientQuery{BirthDate: "1980"}); err != nil {
+		t.Errorf("a year is a FHIR date: %v", err)
+	}
+	_, err = c.SearchPatients(context.Background(), connectors.PatientQuery{BirthDate: "29/02/1980"})
+	if err == nil || !strings.Contains(err.Error(), "invalid value for search parameter birthdate") {
+		t.Errorf("a birth date the server refuses: %v, want its OperationOutcome", err)
 	}
 }

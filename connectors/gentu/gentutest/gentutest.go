@@ -58,7 +58,17 @@ func New(t testing.TB) *Server {
 	s.FHIR = fhirtest.NewServer(t) // its own listener is unused; we mount the handler
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/token", s.token)
-	mux.Handle("/fhir/R4/", http.StripPrefix("/fhir/R4", fhirtest.StrictPatientSearch(s.FHIR, patientSearchParams...)))
+	// Authentication comes first, as on a real server: a request without
+	// a live token is refused 401 (by the FHIR server's auth) whatever it
+	// searches for; only an authorised search is held to the parameters.
+	strict := fhirtest.StrictPatientSearch(s.FHIR, patientSearchParams...)
+	mux.Handle("/fhir/R4/", http.StripPrefix("/fhir/R4", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.check(r, false) != nil {
+			s.FHIR.ServeHTTP(w, r)
+			return
+		}
+		strict.ServeHTTP(w, r)
+	})))
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	s.URL = ts.URL
@@ -120,7 +130,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 300})
 }
 
-func (s *Server) authorize(r *http.Request) error {
+// authorize admits an API request, using up one of its token's uses.
+func (s *Server) authorize(r *http.Request) error { return s.check(r, true) }
+
+// check admits r if it names the practice and carries a live token; spend
+// uses one of the token's uses up.
+func (s *Server) check(r *http.Request, spend bool) error {
 	if r.Header.Get(TenantHeader) != TenantID {
 		return errors.New("missing or unknown practice header " + TenantHeader)
 	}
@@ -135,7 +150,9 @@ func (s *Server) authorize(r *http.Request) error {
 		delete(s.tokens, tok)
 		return errors.New("access token expired or unknown")
 	}
-	s.tokens[tok] = left - 1
+	if spend {
+		s.tokens[tok] = left - 1
+	}
 	return nil
 }
 
