@@ -1,12 +1,7 @@
 package gateway
 
 import (
-	"bufio"
-	"errors"
-	"net"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,8 +19,6 @@ type metrics struct {
 	// liveDraftsDeferred counts live drafts put off because live drafts
 	// had spent their share of the CPUs (Limits.LiveDraftShare).
 	liveDraftsDeferred prometheus.Counter
-	requests           *prometheus.CounterVec
-	duration           *prometheus.HistogramVec
 	errors             *prometheus.CounterVec
 	// storeSeconds times each batch's AppendAudioBatch; durableLag is
 	// from a batch's first audio waiting to its Durables sent, the
@@ -58,13 +51,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		liveDraftsDeferred: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scribegate_live_drafts_deferred_total", Help: "Live drafts put off to a later interval because live drafts had spent their share of the CPUs.",
 		}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scribegate_http_requests_total", Help: "HTTP requests by route pattern and status code.",
-		}, []string{"route", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "scribegate_http_request_duration_seconds", Help: "HTTP request latency by route (excluding WebSocket sessions).",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"route"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scribegate_errors_total", Help: "Errors answered to clients, by stable error code.",
 		}, []string{"code"}),
@@ -77,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 13),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.gapsRecovered, m.leasesLost, m.liveDraftsDeferred, m.requests, m.duration, m.errors, m.storeSeconds, m.durableLag} {
+	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.gapsRecovered, m.leasesLost, m.liveDraftsDeferred, m.errors, m.storeSeconds, m.durableLag} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -134,64 +120,4 @@ func (s *Server) audioBuffered() float64 {
 		}
 	}
 	return float64(n)
-}
-
-// statusWriter remembers the status a handler answered with. It passes
-// Hijack through so WebSocket upgrades work behind it.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("gateway: connection cannot be hijacked")
-	}
-	w.status = http.StatusSwitchingProtocols
-	return h.Hijack()
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// logRequests logs and counts every request by its route pattern, never by
-// its raw path, and with the note id when there is one. Bodies and query
-// values (patient ids) are never logged.
-func (s *Server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		route := r.Pattern
-		if route == "" || route == "/" {
-			route = "unmatched"
-		}
-		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-		if sw.status != http.StatusSwitchingProtocols {
-			s.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
-		}
-		attrs := []any{"method", r.Method, "route", route, "status", sw.status, "duration", elapsed}
-		if id := r.PathValue("id"); id != "" {
-			attrs = append(attrs, "note_id", id)
-		}
-		s.log.InfoContext(r.Context(), "http request", attrs...)
-	})
 }

@@ -1,0 +1,90 @@
+// Package accesslog is the gateway's access log: every request logged and
+// counted by its route pattern, so that neither logs nor metric labels
+// carry ids or patient data from paths and queries.
+package accesslog
+
+import (
+	"bufio"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// statusWriter remembers the status a handler answered with. It passes
+// Hijack through so WebSocket upgrades work behind it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("accesslog: connection cannot be hijacked")
+	}
+	w.status = http.StatusSwitchingProtocols
+	return h.Hijack()
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Handler logs (at Info, to log) and counts every request next serves by
+// its route pattern, never by its raw path, and with the note id when
+// there is one; bodies and query values (patient ids) are never logged.
+// Its collectors, scribegate_http_requests_total and
+// scribegate_http_request_duration_seconds, are registered on reg.
+func Handler(next http.Handler, log *slog.Logger, reg prometheus.Registerer) (http.Handler, error) {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "scribegate_http_requests_total", Help: "HTTP requests by route pattern and status code.",
+	}, []string{"route", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "scribegate_http_request_duration_seconds", Help: "HTTP request latency by route (excluding WebSocket sessions).",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"route"})
+	for _, c := range []prometheus.Collector{requests, duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		elapsed := time.Since(start)
+		requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		if sw.status != http.StatusSwitchingProtocols {
+			duration.WithLabelValues(route).Observe(elapsed.Seconds())
+		}
+		attrs := []any{"method", r.Method, "route", route, "status", sw.status, "duration", elapsed}
+		if id := r.PathValue("id"); id != "" {
+			attrs = append(attrs, "note_id", id)
+		}
+		log.InfoContext(r.Context(), "http request", attrs...)
+	}), nil
+}
