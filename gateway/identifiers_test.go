@@ -9,9 +9,11 @@ import (
 	"testing"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/patientid"
 )
 
-// ihiOnly is a connector whose patients are IHIs (C3's ValidatePatientID).
+// ihiOnly is a connector whose patients are IHIs (C3's ValidatePatientID,
+// a patientid.Validator).
 type ihiOnly struct{}
 
 func (ihiOnly) ValidatePatientID(id string) error {
@@ -34,7 +36,7 @@ func TestListenRefusesMalformedIDs(t *testing.T) {
 			}
 			return nil
 		}
-		o.IDPatterns = map[string]IDPatterns{"epic-main": {Encounter: regexp.MustCompile(`^V[0-9]{4}/[0-9]{2}$`)}}
+		o.IDPatterns = map[string]patientid.Patterns{"epic-main": {Encounter: regexp.MustCompile(`^V[0-9]{4}/[0-9]{2}$`)}}
 	})
 	c2 := token(t, "dr-b", "c2", "clinician")
 	cases := []struct {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
+	"github.com/scribegate/scribegate/gateway/patientid"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -68,4 +69,14 @@ func (s *Server) authenticate(r *http.Request, allowed ...review.Role) (auth.Cla
 // checkLaunch is auth.CheckLaunch with the server's sign-in sessions.
 func (s *Server) checkLaunch(r *http.Request, patient, encounter string) error {
 	return auth.CheckLaunch(r, s.opts.Sessions, patient, encounter)
+}
+
+// checkIDs is patientid.Check with the connector's patterns and its own
+// rules (Options.IDPatterns, Options.Connector).
+func (s *Server) checkIDs(connector, patient, encounter string) error {
+	var own patientid.Validator
+	if s.opts.Connector != nil {
+		own, _ = s.opts.Connector(connector).(patientid.Validator)
+	}
+	return patientid.Check(s.opts.IDPatterns[connector], own, patient, encounter)
 }

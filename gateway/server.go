@@ -14,9 +14,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scribegate/scribegate/gateway/accesslog"
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/gateway/noteapi"
+	"github.com/scribegate/scribegate/gateway/patientid"
 	"github.com/scribegate/scribegate/gateway/rolloutapi"
 	"github.com/scribegate/scribegate/gateway/webui"
 	"github.com/scribegate/scribegate/gateway/wsconn"
@@ -213,13 +215,14 @@ type Options struct {
 	ConnectorFor     func(clinic string) string
 	DefaultConnector string
 	// Connector returns the named connector, for the optional checks the
-	// gateway makes on it (PatientIDValidator); nil makes none.
+	// gateway makes on it (patientid.Validator) and patient lookup
+	// (noteapi.PatientSearcher); nil makes none.
 	Connector func(name string) any
 	// IDPatterns holds, by connector name, the shapes its patient and
 	// encounter ids take when they are not FHIR ids; a connector without
 	// an entry takes FHIR ids only. Any other id is refused with
 	// invalid_parameter when a session opens.
-	IDPatterns map[string]IDPatterns
+	IDPatterns map[string]patientid.Patterns
 	// Limits bound streaming sessions and request bodies.
 	Limits Limits
 	// Rollout serves GET /v1/metrics/rollout, the rollout figures of the
@@ -376,7 +379,9 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apierror.Errorf(http.StatusNotFound, apierror.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	})
-	s.handler = s.logRequests(noStore(mux))
+	if s.handler, err = accesslog.Handler(noStore(mux), s.log, s.reg); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

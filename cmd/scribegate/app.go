@@ -44,6 +44,7 @@ import (
 	_ "github.com/scribegate/scribegate/connectors/mllp"
 	_ "github.com/scribegate/scribegate/connectors/webhook"
 	"github.com/scribegate/scribegate/gateway/auth"
+	"github.com/scribegate/scribegate/gateway/patientid"
 	"github.com/scribegate/scribegate/gateway/rolloutapi"
 	"github.com/scribegate/scribegate/review/rollout"
 )
@@ -161,7 +162,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	a.rollouts, a.pilots = rollouts, pilots
 
 	routes := cfg.Connectors
-	idPatterns := map[string]gateway.IDPatterns{}
+	idPatterns := map[string]patientid.Patterns{}
 	for inst, c := range routes.IDPatterns {
 		if idPatterns[inst], err = c.compile(); err != nil {
 			return nil, err

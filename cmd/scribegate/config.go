@@ -15,7 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scribegate/scribegate/connectors"
-	"github.com/scribegate/scribegate/gateway"
+	"github.com/scribegate/scribegate/gateway/patientid"
 	"github.com/scribegate/scribegate/internal/strictyaml"
 	"github.com/scribegate/scribegate/review/rollout"
 )
@@ -385,8 +385,8 @@ type IDPatternConfig struct {
 }
 
 // compile returns the patterns anchored to the whole id.
-func (c IDPatternConfig) compile() (gateway.IDPatterns, error) {
-	var p gateway.IDPatterns
+func (c IDPatternConfig) compile() (patientid.Patterns, error) {
+	var p patientid.Patterns
 	for _, f := range []struct {
 		src string
 		re  **regexp.Regexp

@@ -1,4 +1,10 @@
-package gateway
+// Package patientid decides whether the patient and encounter ids a
+// recording names can be filed as given. Ids are stored, shown to the
+// reviewer and sent to the EHR unchanged, so one the connector would have
+// to rewrite (or that could be read as a path, a header or another
+// patient) is refused when a session opens, where the clinician still sees
+// the reason.
+package patientid
 
 import (
 	"net/http"
@@ -10,37 +16,30 @@ import (
 	"github.com/scribegate/scribegate/gateway/apierror"
 )
 
-// IDPatterns are the shapes a connector's patient and encounter ids take
+// Patterns are the shapes a connector's patient and encounter ids take
 // when they are not FHIR resource ids (an MRN, an IHI, a visit number
 // sent as identifiers in the connector's identifier system). A nil
 // pattern means the FHIR id grammar. A pattern must match the whole id.
-type IDPatterns struct {
+type Patterns struct {
 	Patient, Encounter *regexp.Regexp
 }
 
-// PatientIDValidator is what a connector with its own patient-id rules
-// (an IHI's Luhn digit, an MRN's shape) implements; the gateway calls it
-// when a session opens, so a malformed id is refused before any audio is
+// Validator is what a connector with its own patient-id rules (an IHI's
+// Luhn digit, an MRN's shape) implements; Check calls it, so a malformed id is refused before any audio is
 // recorded against it. The error says why, with nothing of the id beyond
 // its shape.
-type PatientIDValidator interface {
+type Validator interface {
 	ValidatePatientID(id string) error
 }
 
 // maxIDBytes bounds any patient or encounter id, whatever its pattern.
 const maxIDBytes = 64
 
-// checkIDs refuses patient and encounter ids that the session's connector
-// would not file as given: ids are stored, shown to the reviewer and sent
-// to the EHR unchanged, so one the connector would have to rewrite (or
-// that could be read as a path, a header or another patient) is refused
-// here, where the clinician still sees the reason.
-func (s *Server) checkIDs(connector, patient, encounter string) error {
-	pats := s.opts.IDPatterns[connector]
-	var own PatientIDValidator
-	if s.opts.Connector != nil {
-		own, _ = s.opts.Connector(connector).(PatientIDValidator)
-	}
+// Check refuses a patient or encounter id (encounter may be empty) that
+// a connector with patterns pats and its own rules own (nil: none) would
+// not file as given, with invalid_parameter naming the parameter; the
+// message says what shape the id must take, never the id.
+func Check(pats Patterns, own Validator, patient, encounter string) error {
 	switch {
 	case pats.Patient == nil && own != nil:
 		// The connector's own rules replace the FHIR id grammar (C3).
