@@ -49,89 +49,21 @@
 //
 // # Streaming protocol
 //
-// GET /v1/listen speaks Deepgram's live API (docs/protocol.md has it in full).
-// Query (all validated before the
-// upgrade): encoding=linear16, sample_rate (8000..48000, default 16000),
-// channels=1, interim_results (provisional Results with is_final false
-// every Limits.InterimInterval of new speech), punctuate, smart_format
-// (accepted), vad_events (SpeechStarted messages), endpointing (ms
-// of silence that ends an utterance, or false), utterance_end_ms
-// (UtteranceEnd messages), language (BCP-47), model (accepted, unused: the
-// operator chooses the engine), keyterm and keywords (repeated: words the
-// engine is told to expect, as transcription.Utterance.Keyterms; a
-// keyword's intensifier is dropped); and scribegate's own: patient (required),
-// encounter, template, connector, session, resume and progress (true:
-// Progress messages, below).
-//
-// Client to gateway: binary frames of raw linear16 mono audio (an empty
-// binary frame ends the stream, as older Deepgram clients do), and text
-// frames {"type":"KeepAlive"}, {"type":"Finalize"}, {"type":"CloseStream"}.
-//
-// Gateway to client, as JSON text frames:
-//
-//	Results        Deepgram's fields: type, channel_index [0,1], duration, start, is_final,
-//	               speech_final, from_finalize, channel.alternatives[0].{transcript, confidence,
-//	               words[{word, start, end, confidence, punctuated_word}]}, metadata.request_id
-//	SpeechStarted  {type, channel [0], timestamp} when vad_events=true
-//	UtteranceEnd   {type, channel [0,1], last_word_end} when utterance_end_ms is set
-//	NoteDraft      {type, note_id, version, draft, live}: the draft note (note.Draft); live true for
-//	               the rate-limited drafts sent during the session (Limits.LiveDraftInterval)
-//	NoteReady      {type, note_id, version, state, review_url "/v1/notes/<id>"}
-//	Durable        {type, bytes, seconds, request_id, resume_window}: the client's audio (bytes as
-//	               sent) stored so far, and the session id to resume with (a browser cannot read
-//	               dg-request-id); resume_window (seconds the session waits for its client after a
-//	               drop, Limits.ResumeWindow) only in the first Durable on each connection
-//	Metadata       {type, transaction_key, request_id (the session id), sha256 (of the audio),
-//	               created, duration (seconds of audio), channels, models, model_info}
-//	Error          {type, code, description}
-//	Progress       {type, stage, pending, pending_seconds, received} every second when progress=true:
-//	               stage "recording", "transcribing" (after the stream ended) or "drafting"
-//	               (once, before the final NoteDraft); pending utterances not yet transcribed and
-//	               their seconds of audio (how far the transcript is behind); received, seconds
-//	               of audio in all
-//
-// An utterance the engine failed on is a final Results whose transcript is
-// a gap marker ("[inaudible 00:12–00:19: transcription failed]"). Its audio
-// is kept and retried later (transcription.StreamConfig.LateRetries, and a
-// last try when the session ends; a session rebuilt after a restart has the
-// gaps already in its transcript retried from the stored audio,
-// Stream.RetryGap); a success is sent as another final
-// Results with the same start and duration — possibly after Results of
-// later utterances — and replaces the marker in the note's transcript. A
-// client that keys its transcript by start replaces; one that appends
-// shows both, the marker first. A gap still failing at the end stays in the
-// note, marked.
-//
-// A session ends with NoteDraft, NoteReady and Metadata, then a close
-// frame, whenever it ends: CloseStream, idle timeout (no audio and no
-// KeepAlive for Limits.IdleTimeout), maximum length, an oversized frame,
-// gateway shutdown, or the client vanishing (then nothing is sent, but the
-// note is still drafted and queued). What was received is never thrown
-// away. WebSocket Error codes are in apierror.Codes (Status 0).
-//
-// Close codes: 1000 normal (CloseStream, idle, maximum length), 1001 gateway
-// shutting down, 1009 frame too large, 1011 drafting or storage failed,
-// 1012 gateway restarting or the session moved to another gateway
-// (resume the session), 1013 try again later (a
-// resume came too late and the session is finishing, or audio_not_stored),
-// 1007 a text frame that is not UTF-8, 4001 taken over (another
-// connection resumed the session; the client must not reconnect).
+// GET /v1/listen speaks Deepgram's live API: audio in binary frames,
+// KeepAlive, Finalize and CloseStream in text frames; Results,
+// SpeechStarted, UtteranceEnd, Metadata and Error back, and scribegate's
+// own NoteDraft, NoteReady, Durable and Progress. docs/protocol.md has the
+// query parameters, the messages, gap markers and close codes in full (one
+// place, so that it cannot disagree with itself); the Limits fields say
+// what each bound does. A session ends with NoteDraft, NoteReady and
+// Metadata however it ends, even when the client vanished: what was
+// received is never thrown away.
 //
 // # Durability and resume
 //
-// With Options.Audio set, audio is stored as it arrives, off the read
-// loop, by one writer that stores every session's pending audio in one
-// batch (AudioStore.AppendAudioBatch: group commit) after
-// Limits.DurableInterval or once DurableBytes wait, each session's part
-// acknowledged with Durable; final utterances are appended to the note's
-// transcript log with the audio offset they reach, every
-// Limits.TranscriptSaveInterval at most. The upgrade answer carries the session id
-// in dg-request-id. A client that lost its connection reconnects with
-// session=<id> (and optionally resume=true): its first message is Durable,
-// it resends from that offset, and audio the session already holds is
-// skipped, so nothing is stored or transcribed twice. A dropped session
-// waits Limits.ResumeWindow for its client, then is finished. Recover, at
-// start-up, rebuilds the sessions a stopped gateway left recording (the
-// transcript so far; the audio after the last final utterance transcribed
-// again), and finishes those no client resumes. See durable.go.
+// With Options.Audio set, audio is stored as it arrives (one writer for
+// every session, package groupcommit) and acknowledged with Durable.
+// A client that lost its connection reconnects with session=<id> and
+// resends from its last Durable; Recover rebuilds, at start-up, the
+// sessions a stopped gateway left recording.
 package gateway
