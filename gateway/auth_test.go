@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,39 +10,12 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/gateway/auth/authtest"
 	"github.com/scribegate/scribegate/review"
 )
 
 func jwtSubject(sub string) jwt.RegisteredClaims { return jwt.RegisteredClaims{Subject: sub} }
-
-func FuzzControlMessage(f *testing.F) {
-	for _, s := range []string{`{"type":"KeepAlive"}`, `{"type":"Finalize","channel":0}`, `{"type":"CloseStream"}`,
-		`{"type":"Configure"}`, `{"type":3}`, `[]`, `null`, `{"type":"KeepAlive"} x`, "\xff", `{}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		typ, err := parseControl(b)
-		if err != nil {
-			var ce *controlError
-			if !errors.As(err, &ce) || (ce.Code != apierror.CodeInvalidMessage && ce.Code != apierror.CodeUnknownMessageType) || typ != "" {
-				t.Fatalf("parseControl(%q) = %q, %v", b, typ, err)
-			}
-			return
-		}
-		switch typ {
-		case msgKeepAlive, msgFinalize, msgCloseStream:
-		default:
-			t.Fatalf("parseControl(%q) accepted type %q", b, typ)
-		}
-		var m map[string]any
-		if json.Unmarshal(b, &m) != nil || m["type"] != typ {
-			t.Fatalf("parseControl(%q) = %q but the JSON says %v", b, typ, m["type"])
-		}
-	})
-}
 
 // TestJWKSUnreachableAtStart: while the identity provider's keys have not
 // loaded the gateway is not ready (every token would get 401), and a

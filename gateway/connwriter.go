@@ -1,13 +1,13 @@
 package gateway
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/scribegate/scribegate/gateway/wire"
 )
 
 // writeWait bounds every write to a client: a client that takes no more
@@ -30,14 +30,11 @@ type connWriter struct {
 	failed  bool   // nothing more is written to conn
 	durable int64  // the last Durable sent on conn
 	told    bool   // conn has had a Durable, with the resume window
-	buf     bytes.Buffer
-	enc     *json.Encoder
-	payload []byte // a Durable's
+	buf     []byte // the message being written
 }
 
 func newConnWriter(c wsConn, id string, rate int, window time.Duration) *connWriter {
 	w := &connWriter{id: id, rate: rate, window: window.Seconds()}
-	w.enc = json.NewEncoder(&w.buf)
 	w.use(c, 0)
 	return w
 }
@@ -72,7 +69,7 @@ func (w *connWriter) write(b []byte) {
 }
 
 // message sends msg as JSON, as WriteJSON would, without its allocations;
-// the messages sent per utterance encode themselves (messages_json.go). A
+// the messages sent per utterance encode themselves (wire.AppendJSON). A
 // message that cannot be encoded (a NaN from an engine) is not sent and
 // its error returned; the connection goes on.
 func (w *connWriter) message(msg any) error {
@@ -81,11 +78,12 @@ func (w *connWriter) message(msg any) error {
 	if w.failed {
 		return nil
 	}
-	w.buf.Reset()
-	if err := encodeMessage(&w.buf, w.enc, msg); err != nil {
+	b, err := wire.AppendJSON(w.buf[:0], msg)
+	w.buf = b
+	if err != nil {
 		return err
 	}
-	w.write(w.buf.Bytes())
+	w.write(b)
 	return nil
 }
 
@@ -103,13 +101,13 @@ func (w *connWriter) sendDurableLocked(d int64) {
 		return
 	}
 	w.durable = d
-	m := newDurableMsg(d, w.rate, w.id)
+	m := wire.NewDurable(d, w.rate, w.id)
 	if !w.told {
 		m.ResumeWindow = &w.window
 	}
 	w.told = true
-	w.payload = m.appendJSON(w.payload[:0])
-	w.write(w.payload)
+	w.buf, _ = wire.AppendJSON(w.buf[:0], m) // a Durable's numbers are finite
+	w.write(w.buf)
 }
 
 // ping sends a ping, which keeps the client's read deadline moving.
@@ -162,10 +160,10 @@ func (ss *session) writer() {
 			if f.attach != nil {
 				// A new connection: its first message is the durable
 				// offset, whatever the last one said.
-				w.attach(f.attach, f.msg.(durableMsg).Bytes)
+				w.attach(f.attach, f.msg.(wire.Durable).Bytes)
 				continue
 			}
-			if d, ok := f.msg.(durableMsg); ok {
+			if d, ok := f.msg.(wire.Durable); ok {
 				w.sendDurable(d.Bytes)
 				continue
 			}

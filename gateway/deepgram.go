@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -114,7 +115,7 @@ func (o deepgramOptions) shape(t *transcription.Transcript) {
 		t.Text = dropFillers(t.Text)
 		kept := t.Words[:0]
 		for _, w := range t.Words {
-			if !fillers[plainWord(w.Word)] {
+			if !fillers[wire.PlainWord(w.Word)] {
 				kept = append(kept, w)
 			}
 		}
@@ -132,7 +133,7 @@ func dropFillers(text string) string {
 	fields := strings.Fields(text)
 	kept := fields[:0]
 	for _, f := range fields {
-		if !fillers[plainWord(f)] {
+		if !fillers[wire.PlainWord(f)] {
 			kept = append(kept, f)
 		}
 	}

@@ -2,18 +2,16 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/groupcommit"
+	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 )
@@ -46,23 +44,6 @@ const closeServiceRestart = 1012
 type recordingNotes interface {
 	AppendTranscript(ctx context.Context, id string, utts []note.Line, through int64) error
 	SessionNote(ctx context.Context, id string) (*review.Note, error)
-}
-
-// durableMsg tells the client how much of its audio is safely stored, and
-// the session's id to resume it with: a browser cannot read the upgrade's
-// dg-request-id header, and a connection may drop before any Results.
-//
-// The first Durable on each connection also says how long the session
-// waits for this client after its connection drops (Limits.ResumeWindow,
-// in seconds), so that a client knows how long reconnecting is worth it:
-// a browser cannot read the upgrade's headers, nor the status of a
-// refused one.
-type durableMsg struct {
-	Type         string   `json:"type"`
-	Bytes        int64    `json:"bytes"`
-	Seconds      float64  `json:"seconds"`
-	RequestID    string   `json:"request_id"`
-	ResumeWindow *float64 `json:"resume_window,omitempty"`
 }
 
 // registry holds the server's live sessions by id, attached or waiting for
@@ -202,40 +183,8 @@ func (ss *session) accept(data []byte) error {
 	return ss.stream.Write(part)
 }
 
-// appendJSON appends the message as json.Encoder writes it (a newline
-// after the object), without reflection: one is sent per stored batch.
-func (m durableMsg) appendJSON(b []byte) []byte {
-	b = append(b, `{"type":`...)
-	b = appendJSONString(b, m.Type)
-	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, m.Bytes, 10)
-	b = append(b, `,"seconds":`...)
-	b = appendJSONFloat(b, m.Seconds)
-	b = append(b, `,"request_id":`...)
-	b = appendJSONString(b, m.RequestID)
-	if m.ResumeWindow != nil {
-		b = append(b, `,"resume_window":`...)
-		b = appendJSONFloat(b, *m.ResumeWindow)
-	}
-	return append(b, "}\n"...)
-}
-
-// appendJSONFloat formats f as encoding/json does.
-func appendJSONFloat(b []byte, f float64) []byte {
-	abs := math.Abs(f)
-	if abs != 0 && (abs < 1e-6 || abs >= 1e21) || math.IsNaN(f) || math.IsInf(f, 0) {
-		j, _ := json.Marshal(f)
-		return append(b, j...)
-	}
-	return strconv.AppendFloat(b, f, 'f', -1, 64)
-}
-
-func (ss *session) durableMsg(n int64) durableMsg { return newDurableMsg(n, ss.p.sampleRate, ss.id) }
-
-// newDurableMsg says n bytes of linear16 audio at rate are stored for
-// session id.
-func newDurableMsg(n int64, rate int, id string) durableMsg {
-	return durableMsg{Type: "Durable", Bytes: n, Seconds: float64(n/2) / float64(rate), RequestID: id}
+func (ss *session) durableMsg(n int64) wire.Durable {
+	return wire.NewDurable(n, ss.p.sampleRate, ss.id)
 }
 
 // end finishes the session after its loop: the note is drafted and

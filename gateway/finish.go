@@ -11,6 +11,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/noteapi"
+	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription/notes"
@@ -71,8 +72,8 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 		ss.sendError(apierror.CodeSessionFailed, "the draft could not be stored")
 		return websocket.CloseInternalServerErr, "session failed"
 	}
-	ss.send(noteDraftMsg{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: n.Draft})
-	ss.send(noteReadyMsg{Type: "NoteReady", NoteID: n.ID, Version: n.Version, State: string(n.State), ReviewURL: noteapi.ReviewURL(n.ID)})
+	ss.send(wire.NoteDraft{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: n.Draft})
+	ss.send(wire.NoteReady{Type: "NoteReady", NoteID: n.ID, Version: n.Version, State: string(n.State), ReviewURL: noteapi.ReviewURL(n.ID)})
 	ss.sendMetadata()
 	return code, reason
 }
@@ -81,7 +82,7 @@ func (ss *session) finish(ctx context.Context, log *slog.Logger, pumpDone <-chan
 // audio the session holds, however many streams (a rebuilt session's
 // starts part-way) transcribed it.
 func (ss *session) sendMetadata() {
-	ss.send(metadataMsg{
+	ss.send(wire.Metadata{
 		Type:           "Metadata",
 		TransactionKey: "deprecated",
 		RequestID:      ss.id,

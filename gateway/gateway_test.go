@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +24,7 @@ import (
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/gateway/internal/resttest"
 	"github.com/scribegate/scribegate/gateway/noteapi"
+	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sqlitestore"
@@ -209,7 +209,7 @@ type wsMsg struct {
 	Start        float64         `json:"start"`
 	Duration     float64         `json:"duration"`
 	RawChannel   json.RawMessage `json:"channel"`
-	Channel      resultsChannel  `json:"-"`
+	Channel      wire.Channel    `json:"-"`
 	Metadata     json.RawMessage `json:"metadata"`
 	RequestID    string          `json:"request_id"`
 	SHA256       string          `json:"sha256"`
@@ -500,32 +500,6 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 	if math.Abs(audio-1.8) > 1e-6 {
 		t.Errorf("audio seconds %v, want 1.8", audio)
-	}
-}
-
-// TestDurableJSON: the Durable message written by hand is byte for byte
-// what encoding/json writes.
-func TestDurableJSON(t *testing.T) {
-	window := func(s float64) *float64 { return &s }
-	for _, m := range []durableMsg{
-		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "a", ResumeWindow: window(120)},
-		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "a", ResumeWindow: window(0)},
-		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "a", ResumeWindow: window(0.25)},
-		{Type: "Durable"},
-		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "6f1c2a54-7c0e-4f5e-9d1a-2b3c4d5e6f70"},
-		{Type: "Durable", Bytes: 6400, Seconds: 0.2, RequestID: "odd \"id\" <&>\u2028"},
-		{Type: "Durable", Bytes: 1 << 40, Seconds: 34359738.368},
-		{Type: "Durable", Bytes: 1, Seconds: 1.0 / 3},
-		{Type: "Durable", Bytes: 3, Seconds: 1e-7},
-		{Type: "Durable", Bytes: 5, Seconds: 2.5e21},
-	} {
-		var want bytes.Buffer
-		if err := json.NewEncoder(&want).Encode(m); err != nil {
-			t.Fatal(err)
-		}
-		if got := m.appendJSON(nil); string(got) != want.String() {
-			t.Errorf("%+v: got %q, want %q", m, got, want.String())
-		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -204,6 +205,6 @@ func (l *liveDrafts) run() {
 		}
 		drafted = len(transcript)
 		n := l.ss.note
-		l.ss.send(noteDraftMsg{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: draft, Live: true})
+		l.ss.send(wire.NoteDraft{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: draft, Live: true})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/opus"
@@ -50,7 +51,7 @@ type prerecordedMeta struct {
 	ReviewURL      string         `json:"review_url,omitempty"`
 	// Errors are the Error messages a stream would have had (a gap in
 	// the transcript, a draft that failed): the note is queued all the same.
-	Errors []errorMsg `json:"errors,omitempty"`
+	Errors []wire.ErrorMessage `json:"errors,omitempty"`
 }
 
 type prerecordedResults struct {
@@ -59,17 +60,17 @@ type prerecordedResults struct {
 }
 
 type prerecordedChannel struct {
-	Alternatives []alternative `json:"alternatives"`
+	Alternatives []wire.Alternative `json:"alternatives"`
 }
 
 type prerecordedUtt struct {
-	Start      float64    `json:"start"`
-	End        float64    `json:"end"`
-	Confidence float64    `json:"confidence"`
-	Channel    int        `json:"channel"`
-	Transcript string     `json:"transcript"`
-	Words      []wireWord `json:"words"`
-	ID         string     `json:"id"`
+	Start      float64     `json:"start"`
+	End        float64     `json:"end"`
+	Confidence float64     `json:"confidence"`
+	Channel    int         `json:"channel"`
+	Transcript string      `json:"transcript"`
+	Words      []wire.Word `json:"words"`
+	ID         string      `json:"id"`
 }
 
 // transcribeFile serves POST /v1/listen.
@@ -159,13 +160,13 @@ func (ss *session) feed(audio io.Reader) (endReason, error) {
 // fileResponse builds Deepgram's response from what the session sent.
 func (ss *session) fileResponse(sent []any) prerecordedResponse {
 	var resp prerecordedResponse
-	alt := alternative{Words: []wireWord{}}
+	alt := wire.Alternative{Words: []wire.Word{}}
 	var texts []string
 	var conf float64
 	resp.Results.Utterances = []prerecordedUtt{}
 	for _, m := range sent {
 		switch m := m.(type) {
-		case resultsMsg:
+		case wire.Results:
 			a := m.Channel.Alternatives[0]
 			if !m.IsFinal || a.Transcript == "" {
 				continue
@@ -177,13 +178,13 @@ func (ss *session) fileResponse(sent []any) prerecordedResponse {
 				Start: m.Start, End: m.Start + m.Duration, Confidence: a.Confidence, Transcript: a.Transcript,
 				Words: a.Words, ID: fmt.Sprintf("%s-%d", ss.id, len(resp.Results.Utterances)),
 			})
-		case noteReadyMsg:
+		case wire.NoteReady:
 			resp.Metadata.NoteID, resp.Metadata.NoteState, resp.Metadata.ReviewURL = m.NoteID, m.State, m.ReviewURL
-		case metadataMsg:
+		case wire.Metadata:
 			resp.Metadata.TransactionKey, resp.Metadata.RequestID, resp.Metadata.SHA256 = m.TransactionKey, m.RequestID, m.SHA256
 			resp.Metadata.Created, resp.Metadata.Duration, resp.Metadata.Channels = m.Created, m.Duration, m.Channels
 			resp.Metadata.Models, resp.Metadata.ModelInfo = m.Models, m.ModelInfo
-		case errorMsg:
+		case wire.ErrorMessage:
 			resp.Metadata.Errors = append(resp.Metadata.Errors, m)
 		}
 	}
@@ -192,7 +193,7 @@ func (ss *session) fileResponse(sent []any) prerecordedResponse {
 		alt.Confidence = conf / float64(len(texts))
 	}
 	resp.Metadata.Tags = ss.p.dg.tags
-	resp.Results.Channels = []prerecordedChannel{{Alternatives: []alternative{alt}}}
+	resp.Results.Channels = []prerecordedChannel{{Alternatives: []wire.Alternative{alt}}}
 	return resp
 }
 

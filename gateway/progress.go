@@ -1,26 +1,14 @@
 package gateway
 
-import "time"
+import (
+	"time"
+
+	"github.com/scribegate/scribegate/gateway/wire"
+)
 
 // progressInterval is how often a session asked for progress (progress=true)
 // says how far its transcript is behind.
 const progressInterval = time.Second
-
-// progressMsg (ours) tells a client that asked for it (progress=true) how
-// far the transcript is behind what was said, and after CloseStream what
-// is left before the note is ready, so a recorder can show it.
-type progressMsg struct {
-	Type string `json:"type"`
-	// Stage is "recording" while audio is taken, "transcribing" after
-	// CloseStream while utterances wait for the engine, then "drafting".
-	Stage string `json:"stage"`
-	// Pending is the utterances cut but not yet transcribed, and
-	// PendingSeconds their audio.
-	Pending        int     `json:"pending"`
-	PendingSeconds float64 `json:"pending_seconds"`
-	// Received is the seconds of audio the session has been given.
-	Received float64 `json:"received"`
-}
 
 // startProgress reports the session's backlog every progressInterval
 // until stopProgress. With progress off it does nothing.
@@ -60,8 +48,8 @@ func (ss *session) stopProgress() {
 	}
 }
 
-func (ss *session) progressNow(stage string) progressMsg {
+func (ss *session) progressNow(stage string) wire.Progress {
 	n, d := ss.stream.Backlog()
-	return progressMsg{Type: "Progress", Stage: stage, Pending: n, PendingSeconds: d.Seconds(),
+	return wire.Progress{Type: "Progress", Stage: stage, Pending: n, PendingSeconds: d.Seconds(),
 		Received: (ss.baseTime + ss.stream.Received()).Seconds()}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/groupcommit"
+	"github.com/scribegate/scribegate/gateway/wire"
 )
 
 // startReader has conn's messages taken by the session (connReader).
@@ -217,19 +218,23 @@ func (ss *session) take(typ int, data []byte) (endReason, bool) {
 			return endReason{name: "invalid_utf8", code: websocket.CloseInvalidFramePayloadData, reason: "text frame is not UTF-8",
 				errCode: apierror.CodeInvalidMessage, errDesc: "a text frame was not valid UTF-8; the audio before it is kept and drafted"}, true
 		}
-		typ, err := parseControl(data)
-		var ce *controlError
+		typ, err := wire.ParseControl(data)
+		var ce *wire.ControlError
 		switch {
 		case errors.As(err, &ce):
-			ss.sendError(ce.Code, ce.Description)
-		case typ == msgKeepAlive:
+			code := apierror.CodeInvalidMessage
+			if ce.UnknownType {
+				code = apierror.CodeUnknownMessageType
+			}
+			ss.sendError(code, ce.Description)
+		case typ == wire.KeepAlive:
 			ss.touch()
-		case typ == msgFinalize:
+		case typ == wire.Finalize:
 			if err := ss.stream.Finalize(); err != nil {
 				s.log.Error("finalize", append(ss.attrs(), "err", err)...)
 				ss.sendError(apierror.CodeTranscriptionError, "the current utterance could not be flushed")
 			}
-		case typ == msgCloseStream:
+		case typ == wire.CloseStream:
 			return endReason{name: "close_stream", code: websocket.CloseNormalClosure}, true
 		}
 	}

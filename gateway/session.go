@@ -12,6 +12,7 @@ import (
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/gateway/groupcommit"
+	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/gateway/wsconn"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
@@ -131,7 +132,7 @@ func (ss *session) send(msg any) { ss.out <- outFrame{msg: msg} }
 
 func (ss *session) sendError(code, desc string) {
 	ss.srv.metrics.errors.WithLabelValues(code).Inc()
-	ss.send(errorMsg{Type: "Error", Code: code, Description: desc})
+	ss.send(wire.ErrorMessage{Type: "Error", Code: code, Description: desc})
 }
 
 func (ss *session) run() {

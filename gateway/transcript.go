@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/transcription"
@@ -46,13 +47,41 @@ func (ss *session) pump(done chan<- struct{}) {
 			ss.send(toResults(ss.id, r, false))
 		case transcription.EventSpeechStarted:
 			if ss.p.vadEvents {
-				ss.send(speechStartedMsg{Type: "SpeechStarted", Channel: []int{0}, Timestamp: seconds(ev.At + ss.baseTime)})
+				ss.send(wire.SpeechStarted{Type: "SpeechStarted", Channel: []int{0}, Timestamp: seconds(ev.At + ss.baseTime)})
 			}
 		case transcription.EventUtteranceEnd:
 			if ss.p.utteranceEnd > 0 {
-				ss.send(utteranceEndMsg{Type: "UtteranceEnd", Channel: []int{0, 1}, LastWordEnd: seconds(ev.At + ss.baseTime)})
+				ss.send(wire.UtteranceEnd{Type: "UtteranceEnd", Channel: []int{0, 1}, LastWordEnd: seconds(ev.At + ss.baseTime)})
 			}
 		}
+	}
+}
+
+func seconds(d time.Duration) float64 { return d.Seconds() }
+
+// toResults is the Results message of r; isFinal is false for interim
+// results, which are never speech_final or from_finalize.
+func toResults(requestID string, r transcription.Result, isFinal bool) wire.Results {
+	t := r.Transcript
+	words := make([]wire.Word, 0, len(t.Words))
+	for _, w := range t.Words {
+		words = append(words, wire.Word{
+			Word: wire.PlainWord(w.Word), Start: seconds(w.Start), End: seconds(w.End),
+			Confidence: w.Confidence, PunctuatedWord: w.Word,
+		})
+	}
+	return wire.Results{
+		Type:         "Results",
+		ChannelIndex: []int{0, 1},
+		Duration:     seconds(r.Duration),
+		Start:        seconds(r.Start),
+		IsFinal:      isFinal,
+		SpeechFinal:  isFinal && r.SpeechFinal,
+		FromFinalize: isFinal && r.FromFinalize,
+		Channel: wire.Channel{Alternatives: []wire.Alternative{{
+			Transcript: t.Text, Confidence: t.Confidence, Words: words,
+		}}},
+		Metadata: wire.ResultsMetadata{RequestID: requestID, ModelInfo: wire.ModelInfo{Name: "scribegate"}},
 	}
 }
 

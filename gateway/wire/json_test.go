@@ -1,4 +1,4 @@
-package gateway
+package wire
 
 import (
 	"bytes"
@@ -9,9 +9,6 @@ import (
 	"strings"
 	"testing"
 	"testing/quick"
-	"time"
-
-	"github.com/scribegate/scribegate/transcription"
 )
 
 // encoderJSON is msg as the connection writer encoded it before
@@ -22,35 +19,34 @@ func encoderJSON(msg any) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// checkSameJSON fails t unless encodeMessage writes msg exactly as the
+// checkSameJSON fails t unless AppendJSON writes msg exactly as the
 // Encoder does, or fails where it fails.
 func checkSameJSON(t *testing.T, msg any) {
 	t.Helper()
 	want, wantErr := encoderJSON(msg)
-	var buf bytes.Buffer
-	buf.WriteString("prefix") // appendJSON appends; it must not touch what is there
-	err := encodeMessage(&buf, json.NewEncoder(&buf), msg)
-	got, ok := bytes.CutPrefix(buf.Bytes(), []byte("prefix"))
+	// AppendJSON appends; it must not touch what is there
+	b, err := AppendJSON([]byte("prefix"), msg)
+	got, ok := bytes.CutPrefix(b, []byte("prefix"))
 	if !ok {
-		t.Fatalf("encodeMessage(%#v) overwrote the buffer: %q", msg, buf.Bytes())
+		t.Fatalf("AppendJSON(%#v) overwrote the buffer: %q", msg, b)
 	}
 	if (err != nil) != (wantErr != nil) || (err != nil && err.Error() != wantErr.Error()) {
-		t.Fatalf("encodeMessage(%#v) error = %v, Encoder's = %v", msg, err, wantErr)
+		t.Fatalf("AppendJSON(%#v) error = %v, Encoder's = %v", msg, err, wantErr)
 	}
 	if wantErr != nil {
 		if len(got) != 0 {
-			t.Fatalf("encodeMessage(%#v) failed but wrote %q", msg, got)
+			t.Fatalf("AppendJSON(%#v) failed but wrote %q", msg, got)
 		}
 		return
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("encodeMessage(%#v)\n got %s\nwant %s", msg, got, want)
+		t.Fatalf("AppendJSON(%#v)\n got %s\nwant %s", msg, got, want)
 	}
 }
 
 func TestMessagesJSONAppenders(t *testing.T) {
 	// The per-utterance messages skip reflection; others go on through it.
-	for _, msg := range []any{resultsMsg{}, speechStartedMsg{}, utteranceEndMsg{}} {
+	for _, msg := range []any{Results{}, SpeechStarted{}, UtteranceEnd{}, Durable{}} {
 		if _, ok := msg.(jsonAppender); !ok {
 			t.Errorf("%T is not a jsonAppender", msg)
 		}
@@ -72,20 +68,25 @@ var trickyFloats = []float64{
 }
 
 func TestResultsJSONTable(t *testing.T) {
-	base := func() resultsMsg {
-		return toResults("5f0c2a4e-req", transcription.Result{
-			Start: 1500 * time.Millisecond, Duration: 2 * time.Second, SpeechFinal: true,
-			Transcript: transcription.Transcript{Text: "Hello, world.", Confidence: 0.93, Words: []transcription.Word{
-				{Word: "Hello,", Start: 1500 * time.Millisecond, End: 2 * time.Second, Confidence: 0.9},
-				{Word: "world.", Start: 2100 * time.Millisecond, End: 3500 * time.Millisecond, Confidence: 0.97},
-			}},
-		}, true)
+	// A final Results as the gateway makes it.
+	base := func() Results {
+		return Results{Type: "Results", ChannelIndex: []int{0, 1}, Duration: 2, Start: 1.5, IsFinal: true, SpeechFinal: true,
+			Channel: Channel{Alternatives: []Alternative{{Transcript: "Hello, world.", Confidence: 0.93, Words: []Word{
+				{Word: "hello", Start: 1.5, End: 2, Confidence: 0.9, PunctuatedWord: "Hello,"},
+				{Word: "world", Start: 2.1, End: 3.5, Confidence: 0.97, PunctuatedWord: "world."},
+			}}}},
+			Metadata: ResultsMetadata{RequestID: "5f0c2a4e-req", ModelInfo: ModelInfo{Name: "scribegate"}},
+		}
 	}
-	msgs := []resultsMsg{base(), {}, toResults("", transcription.Result{}, false)}
+	// An empty interim Results as the gateway makes it.
+	empty := Results{Type: "Results", ChannelIndex: []int{0, 1},
+		Channel:  Channel{Alternatives: []Alternative{{Words: []Word{}}}},
+		Metadata: ResultsMetadata{ModelInfo: ModelInfo{Name: "scribegate"}}}
+	msgs := []Results{base(), {}, empty}
 	for _, s := range trickyStrings {
 		m := base()
 		m.Type, m.Metadata.RequestID, m.Metadata.ModelUUID = s, s, s
-		m.Metadata.ModelInfo = modelInfo{Name: s, Version: s, Arch: s}
+		m.Metadata.ModelInfo = ModelInfo{Name: s, Version: s, Arch: s}
 		m.Channel.Alternatives[0].Transcript = s
 		m.Channel.Alternatives[0].Words[1].Word = s
 		m.Channel.Alternatives[0].Words[1].PunctuatedWord = s
@@ -101,13 +102,13 @@ func TestResultsJSONTable(t *testing.T) {
 	}
 	// encoding/json fails on NaN and infinities wherever they are.
 	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
-		for _, set := range []func(*resultsMsg){
-			func(m *resultsMsg) { m.Duration = f },
-			func(m *resultsMsg) { m.Start = f },
-			func(m *resultsMsg) { m.Channel.Alternatives[0].Confidence = f },
-			func(m *resultsMsg) { m.Channel.Alternatives[0].Words[1].Start = f },
-			func(m *resultsMsg) { m.Channel.Alternatives[0].Words[1].End = f },
-			func(m *resultsMsg) { m.Channel.Alternatives[0].Words[1].Confidence = f },
+		for _, set := range []func(*Results){
+			func(m *Results) { m.Duration = f },
+			func(m *Results) { m.Start = f },
+			func(m *Results) { m.Channel.Alternatives[0].Confidence = f },
+			func(m *Results) { m.Channel.Alternatives[0].Words[1].Start = f },
+			func(m *Results) { m.Channel.Alternatives[0].Words[1].End = f },
+			func(m *Results) { m.Channel.Alternatives[0].Words[1].Confidence = f },
 		} {
 			m := base()
 			set(&m)
@@ -121,11 +122,11 @@ func TestResultsJSONTable(t *testing.T) {
 	msgs = append(msgs, m)
 	m = base()
 	m.ChannelIndex = []int{}
-	m.Channel.Alternatives = []alternative{{Words: []wireWord{}}, {}, base().Channel.Alternatives[0]}
+	m.Channel.Alternatives = []Alternative{{Words: []Word{}}, {}, base().Channel.Alternatives[0]}
 	msgs = append(msgs, m)
 	m = base()
 	m.ChannelIndex = []int{-1, 0, math.MaxInt, math.MinInt}
-	m.Channel.Alternatives = []alternative{}
+	m.Channel.Alternatives = []Alternative{}
 	msgs = append(msgs, m)
 	m = base()
 	m.IsFinal, m.SpeechFinal, m.FromFinalize = false, true, true
@@ -140,15 +141,15 @@ func TestEventsJSONTable(t *testing.T) {
 	var msgs []any
 	for _, ch := range [][]int{nil, {}, {0}, {0, 1}} {
 		for _, f := range append(trickyFloats, math.NaN(), math.Inf(-1)) {
-			msgs = append(msgs, speechStartedMsg{Type: "SpeechStarted", Channel: ch, Timestamp: f},
-				utteranceEndMsg{Type: "UtteranceEnd", Channel: ch, LastWordEnd: f})
+			msgs = append(msgs, SpeechStarted{Type: "SpeechStarted", Channel: ch, Timestamp: f},
+				UtteranceEnd{Type: "UtteranceEnd", Channel: ch, LastWordEnd: f})
 		}
 	}
 	for _, s := range trickyStrings {
-		msgs = append(msgs, speechStartedMsg{Type: s}, utteranceEndMsg{Type: s})
+		msgs = append(msgs, SpeechStarted{Type: s}, UtteranceEnd{Type: s})
 	}
 	// A message without appendJSON goes through the Encoder as before.
-	msgs = append(msgs, errorMsg{Type: "Error", Code: "x", Description: "<&>"})
+	msgs = append(msgs, ErrorMessage{Type: "Error", Code: "x", Description: "<&>"})
 	for _, m := range msgs {
 		checkSameJSON(t, m)
 	}
@@ -159,7 +160,7 @@ func TestEventsJSONTable(t *testing.T) {
 // struct and not to its appendJSON fails here.
 func TestMessagesJSONEveryField(t *testing.T) {
 	rnd := rand.New(rand.NewSource(1))
-	for _, typ := range []reflect.Type{reflect.TypeFor[resultsMsg](), reflect.TypeFor[speechStartedMsg](), reflect.TypeFor[utteranceEndMsg]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[Results](), reflect.TypeFor[SpeechStarted](), reflect.TypeFor[UtteranceEnd](), reflect.TypeFor[Durable]()} {
 		for range 200 {
 			v, ok := quick.Value(typ, rnd)
 			if !ok {
@@ -197,33 +198,33 @@ func FuzzResultsJSON(f *testing.F) {
 	f.Add("<&>", "a\u2028b\xff", "\x00 \t </w> \xe2\x80", "\"\\", 1e-7, 1e21, -0.0, uint8(0xff))
 	f.Add("Results", "", "", "", math.NaN(), 0.0, 1.0, uint8(3))
 	f.Fuzz(func(t *testing.T, typ, text, words, reqID string, start, dur, conf float64, bits uint8) {
-		var ws []wireWord
+		var ws []Word
 		if bits&1 == 0 {
-			ws = []wireWord{}
+			ws = []Word{}
 		}
 		for i, w := range strings.Split(words, " ") {
 			if w == "" && len(words) > 0 {
 				continue
 			}
 			at := start + float64(i)*dur/7
-			ws = append(ws, wireWord{Word: plainWord(w), Start: at, End: at + dur/9, Confidence: conf * float64(i), PunctuatedWord: w})
+			ws = append(ws, Word{Word: PlainWord(w), Start: at, End: at + dur/9, Confidence: conf * float64(i), PunctuatedWord: w})
 		}
-		alts := []alternative{{Transcript: text, Confidence: conf, Words: ws}}
+		alts := []Alternative{{Transcript: text, Confidence: conf, Words: ws}}
 		switch bits >> 6 {
 		case 1:
 			alts = nil
 		case 2:
-			alts = append(alts, alternative{Transcript: words, Confidence: -conf})
+			alts = append(alts, Alternative{Transcript: words, Confidence: -conf})
 		}
 		var ch []int
 		if bits&2 == 0 {
 			ch = []int{0, len(words), -int(bits)}
 		}
-		m := resultsMsg{
+		m := Results{
 			Type: typ, ChannelIndex: ch, Duration: dur, Start: start,
 			IsFinal: bits&4 != 0, SpeechFinal: bits&8 != 0, FromFinalize: bits&16 != 0,
-			Channel:  resultsChannel{Alternatives: alts},
-			Metadata: resultsMeta{RequestID: reqID, ModelInfo: modelInfo{Name: text, Version: typ, Arch: words}, ModelUUID: reqID},
+			Channel:  Channel{Alternatives: alts},
+			Metadata: ResultsMetadata{RequestID: reqID, ModelInfo: ModelInfo{Name: text, Version: typ, Arch: words}, ModelUUID: reqID},
 		}
 		// json.Marshal and a newline is what the Encoder writes.
 		want, wantErr := json.Marshal(m)
@@ -239,16 +240,17 @@ func FuzzResultsJSON(f *testing.F) {
 }
 
 // BenchmarkResultsJSON encodes a final Results of 20 words as the
-// connection writer does, by reflection (Encoder) and by appendJSON.
+// connection writer does, by reflection (Encoder) and by AppendJSON.
 func BenchmarkResultsJSON(b *testing.B) {
-	r := transcription.Result{Start: 93 * time.Second, Duration: 6200 * time.Millisecond, SpeechFinal: true}
 	text := "The patient reports intermittent chest pain, worse on exertion, relieved by rest; no shortness of breath or palpitations."
+	alt := Alternative{Transcript: text, Confidence: 0.94}
 	for i, w := range strings.Fields(text) {
-		at := r.Start + time.Duration(i)*300*time.Millisecond
-		r.Transcript.Words = append(r.Transcript.Words, transcription.Word{Word: w, Start: at, End: at + 270*time.Millisecond, Confidence: 0.91 + float64(i%7)/100})
+		at := 93 + float64(i)*0.3
+		alt.Words = append(alt.Words, Word{Word: PlainWord(w), Start: at, End: at + 0.27, Confidence: 0.91 + float64(i%7)/100, PunctuatedWord: w})
 	}
-	r.Transcript.Text, r.Transcript.Confidence = text, 0.94
-	var msg any = toResults("3b241101-e2bb-4255-8caf-4136c566a962", r, true)
+	var msg any = Results{Type: "Results", ChannelIndex: []int{0, 1}, Duration: 6.2, Start: 93, IsFinal: true, SpeechFinal: true,
+		Channel:  Channel{Alternatives: []Alternative{alt}},
+		Metadata: ResultsMetadata{RequestID: "3b241101-e2bb-4255-8caf-4136c566a962", ModelInfo: ModelInfo{Name: "scribegate"}}}
 
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -264,12 +266,39 @@ func BenchmarkResultsJSON(b *testing.B) {
 	})
 	b.Run("appendJSON", func(b *testing.B) {
 		b.ReportAllocs()
+		var out []byte
 		for b.Loop() {
-			buf.Reset()
-			if err := encodeMessage(&buf, enc, msg); err != nil {
+			var err error
+			if out, err = AppendJSON(out[:0], msg); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.SetBytes(int64(buf.Len()))
+		b.SetBytes(int64(len(out)))
 	})
+}
+
+// TestDurableJSON: the Durable message written by hand is byte for byte
+// what encoding/json writes.
+func TestDurableJSON(t *testing.T) {
+	window := func(s float64) *float64 { return &s }
+	for _, m := range []Durable{
+		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "a", ResumeWindow: window(120)},
+		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "a", ResumeWindow: window(0)},
+		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "a", ResumeWindow: window(0.25)},
+		{Type: "Durable"},
+		{Type: "Durable", Bytes: 3200, Seconds: 0.1, RequestID: "6f1c2a54-7c0e-4f5e-9d1a-2b3c4d5e6f70"},
+		{Type: "Durable", Bytes: 6400, Seconds: 0.2, RequestID: "odd \"id\" <&>\u2028"},
+		{Type: "Durable", Bytes: 1 << 40, Seconds: 34359738.368},
+		{Type: "Durable", Bytes: 1, Seconds: 1.0 / 3},
+		{Type: "Durable", Bytes: 3, Seconds: 1e-7},
+		{Type: "Durable", Bytes: 5, Seconds: 2.5e21},
+	} {
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(m); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := m.appendJSON(nil); string(got) != want.String() {
+			t.Errorf("%+v: got %q, want %q", m, got, want.String())
+		}
+	}
 }

@@ -1,7 +1,6 @@
-package gateway
+package wire
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -9,12 +8,12 @@ import (
 )
 
 // The streaming messages sent once per utterance or more often (Results,
-// interim and final, SpeechStarted, UtteranceEnd) are encoded by hand:
+// interim and final, SpeechStarted, UtteranceEnd, Durable) are encoded by hand:
 // at a thousand sessions encoding/json's reflection over them was a few
 // per cent of the gateway's CPU. Each appendJSON writes exactly what
 // json.Encoder.Encode writes for the message (the newline after the
 // object, HTML-escaped strings, floats as encoding/json formats them) and
-// fails where it fails; messages_json_test.go holds them to that. A field
+// fails where it fails; json_test.go holds them to that. A field
 // added to one of these structs must be added to its appendJSON too.
 
 // jsonAppender is a message that encodes itself as json.Encoder.Encode
@@ -25,19 +24,24 @@ type jsonAppender interface {
 	appendJSON(b []byte) ([]byte, error)
 }
 
-// encodeMessage writes msg to buf as enc.Encode(msg) would, enc being an
-// Encoder writing to buf; messages that are jsonAppenders skip reflection.
-func encodeMessage(buf *bytes.Buffer, enc *json.Encoder, msg any) error {
-	a, ok := msg.(jsonAppender)
-	if !ok {
-		return enc.Encode(msg)
+// AppendJSON appends msg to b as a json.Encoder's Encode writes it (the
+// newline after it too), and returns b extended; when msg cannot be
+// encoded (a NaN from an engine) it returns encoding/json's error and b
+// as it was. The messages sent per utterance or per stored batch
+// (Results, SpeechStarted, UtteranceEnd, Durable) skip reflection.
+func AppendJSON(b []byte, msg any) ([]byte, error) {
+	if a, ok := msg.(jsonAppender); ok {
+		return a.appendJSON(b)
 	}
-	b, err := a.appendJSON(buf.AvailableBuffer())
-	buf.Write(b)
-	return err
+	j, err := json.Marshal(msg)
+	if err != nil {
+		return b, err
+	}
+	b = append(b, j...)
+	return append(b, '\n'), nil
 }
 
-func (m resultsMsg) appendJSON(b []byte) ([]byte, error) {
+func (m Results) appendJSON(b []byte) ([]byte, error) {
 	if err := m.checkFloats(); err != nil {
 		return b, err
 	}
@@ -75,7 +79,7 @@ func (m resultsMsg) appendJSON(b []byte) ([]byte, error) {
 
 // checkFloats returns encoding/json's error for the first float of m it
 // cannot encode, or nil.
-func (m resultsMsg) checkFloats() error {
+func (m Results) checkFloats() error {
 	if err := checkJSONFloat(m.Duration); err != nil {
 		return err
 	}
@@ -97,7 +101,7 @@ func (m resultsMsg) checkFloats() error {
 	return nil
 }
 
-func (a alternative) appendObject(b []byte) []byte {
+func (a Alternative) appendObject(b []byte) []byte {
 	b = append(b, `{"transcript":`...)
 	b = appendJSONString(b, a.Transcript)
 	b = append(b, `,"confidence":`...)
@@ -126,7 +130,7 @@ func (a alternative) appendObject(b []byte) []byte {
 	return append(b, "]}"...)
 }
 
-func (m resultsMeta) appendObject(b []byte) []byte {
+func (m ResultsMetadata) appendObject(b []byte) []byte {
 	b = append(b, `{"request_id":`...)
 	b = appendJSONString(b, m.RequestID)
 	b = append(b, `,"model_info":{"name":`...)
@@ -140,11 +144,27 @@ func (m resultsMeta) appendObject(b []byte) []byte {
 	return append(b, '}')
 }
 
-func (m speechStartedMsg) appendJSON(b []byte) ([]byte, error) {
+func (m Durable) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, m.Type)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, m.Bytes, 10)
+	b = append(b, `,"seconds":`...)
+	b = appendJSONFloat(b, m.Seconds)
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, m.RequestID)
+	if m.ResumeWindow != nil {
+		b = append(b, `,"resume_window":`...)
+		b = appendJSONFloat(b, *m.ResumeWindow)
+	}
+	return append(b, "}\n"...), nil
+}
+
+func (m SpeechStarted) appendJSON(b []byte) ([]byte, error) {
 	return appendVADEvent(b, m.Type, m.Channel, "timestamp", m.Timestamp)
 }
 
-func (m utteranceEndMsg) appendJSON(b []byte) ([]byte, error) {
+func (m UtteranceEnd) appendJSON(b []byte) ([]byte, error) {
 	return appendVADEvent(b, m.Type, m.Channel, "last_word_end", m.LastWordEnd)
 }
 
@@ -163,6 +183,16 @@ func appendVADEvent(b []byte, typ string, channel []int, key string, at float64)
 	b = append(b, `":`...)
 	b = appendJSONFloat(b, at)
 	return append(b, "}\n"...), nil
+}
+
+// appendJSONFloat formats f as encoding/json does.
+func appendJSONFloat(b []byte, f float64) []byte {
+	abs := math.Abs(f)
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) || math.IsNaN(f) || math.IsInf(f, 0) {
+		j, _ := json.Marshal(f)
+		return append(b, j...)
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
 // checkJSONFloat returns the error encoding/json gives for f when it
