@@ -1,11 +1,8 @@
 package gateway
 
 import (
-	"fmt"
 	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway/wire"
 )
@@ -131,84 +128,4 @@ func (w *connWriter) close(cf closeFrame) {
 	}
 	w.conn.WriteClose(cf.code, cf.reason)
 	w.failed = true
-}
-
-// writer sends the session's messages, pings and, last, the close frame,
-// through the connection writer (cw). After a write fails the rest is
-// discarded, so senders never block on a dead client.
-//
-// The audio writer signals acked when more of the session's audio is
-// stored; the writer goroutine then sends the Durable offset, unless it
-// says no more than the last one sent on this connection.
-func (ss *session) writer() {
-	defer close(ss.writerDone)
-	w := ss.cw
-	ping := time.NewTicker(ss.srv.limits.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ping.C:
-			w.ping()
-		case <-ss.acked:
-			if p := ss.persist; p != nil {
-				w.sendDurable(p.Durable())
-			}
-		case f, ok := <-ss.out:
-			if !ok {
-				return
-			}
-			if f.attach != nil {
-				// A new connection: its first message is the durable
-				// offset, whatever the last one said.
-				w.attach(f.attach, f.msg.(wire.Durable).Bytes)
-				continue
-			}
-			if d, ok := f.msg.(wire.Durable); ok {
-				w.sendDurable(d.Bytes)
-				continue
-			}
-			if f.close != nil {
-				w.close(*f.close)
-				continue
-			}
-			if ss.sink != nil {
-				ss.sink(f.msg)
-			}
-			if err := w.message(f.msg); err != nil {
-				ss.srv.log.Error("message not sent: it cannot be encoded", append(ss.attrs(), "message", fmt.Sprintf("%T", f.msg), "err", err)...)
-			}
-		}
-	}
-}
-
-// closeAndWait sends the close frame, lets the client answer it, and
-// releases the connection.
-func (ss *session) closeAndWait(readerDone <-chan struct{}, cf closeFrame) {
-	if cf.code == websocket.CloseAbnormalClosure || cf.code == 0 {
-		// Nobody to tell: the client is gone.
-		close(ss.out)
-		<-ss.writerDone
-		if c := ss.curConn(); c != nil {
-			c.Close()
-		}
-		if readerDone != nil {
-			<-readerDone
-		}
-		return
-	}
-	ss.out <- outFrame{close: &cf}
-	close(ss.out)
-	<-ss.writerDone
-	if readerDone != nil {
-		select {
-		case <-readerDone:
-		case <-time.After(5 * time.Second):
-		}
-	}
-	if c := ss.curConn(); c != nil {
-		c.Close()
-	}
-	if readerDone != nil {
-		<-readerDone
-	}
 }

@@ -2,16 +2,11 @@ package gateway
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"net/http"
 	"sync"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/groupcommit"
-	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 )
@@ -125,110 +120,7 @@ func (s *Server) lookup(id string) *session {
 // listed until forget, so that a resume cannot rebuild a second session
 // for a note still being finished.
 func (s *Server) unregister(ss *session) {
-	s.recs.mu.Lock()
-	ss.finishing = true
-	s.recs.mu.Unlock()
-	for {
-		select {
-		case c := <-ss.attach:
-			c.WriteClose(websocket.CloseTryAgainLater, "session is finishing")
-			c.Close()
-		default:
-			return
-		}
-	}
-}
-
-// startDurable registers a new session's audio and opens its audio log.
-func (ss *session) startDurable(ctx context.Context) error {
-	if err := ss.srv.claim(ctx, ss.id); err != nil {
-		return err
-	}
-	ss.attach = make(chan wsConn, 1)
-	if a := ss.srv.opts.Audio; a != nil {
-		if _, err := a.AppendAudio(ctx, ss.id, 0, nil); err != nil {
-			return err
-		}
-	}
-	ss.persist = ss.openLog(ss.received)
-	ss.srv.register(ss)
-	return nil
-}
-
-// accept takes a binary frame at the connection's offset: what the session
-// already holds is skipped, the rest is queued for the store and, past the
-// transcribed offset, given to the stream.
-func (ss *session) accept(data []byte) error {
-	off := ss.connOff
-	ss.connOff += int64(len(data))
-	if ss.connOff <= ss.received {
-		return nil
-	}
-	if off > ss.received {
-		// Cannot happen: a connection starts at an offset the session holds.
-		return fmt.Errorf("gateway: frame at %d beyond received %d", off, ss.received)
-	}
-	part := data[ss.received-off:]
-	start := ss.received
-	ss.received += int64(len(part))
-	ss.hash.Write(part)
-	ss.persist.Add(part)
-	if cut := ss.streamFrom - start; cut > 0 {
-		part = part[min(cut, int64(len(part))):]
-	}
-	if len(part) == 0 {
-		return nil
-	}
-	ss.fed.Add(int64(len(part)))
-	return ss.stream.Write(part)
-}
-
-func (ss *session) durableMsg(n int64) wire.Durable {
-	return wire.NewDurable(n, ss.p.sampleRate, ss.id)
-}
-
-// end finishes the session after its loop: the note is drafted and
-// queued (unless the gateway was aborted) and the connection closed.
-func (ss *session) end(log *slog.Logger, end endReason, pumpDone <-chan struct{}) {
-	s := ss.srv
-	ss.stopTaking()
-	close(ss.stopRead)
-	s.unregister(ss)
-	defer s.forget(ss)
-	if end.name == "aborted" || end == movedEnd {
-		// Not finished: the note stays recording, for this gateway after
-		// a restart or for the one that now holds the session.
-		ss.stream.Close()
-		<-pumpDone
-		ss.live.stop()
-		ss.stopProgress()
-		ss.closeLog()
-		code := end.code
-		if ss.curConn() == nil {
-			code = 0
-		}
-		if end == movedEnd {
-			s.metrics.sessionsTotal.WithLabelValues(end.name).Inc()
-			log.Warn("session let go: another gateway holds it", "audio_seconds", float64(ss.received/2)/float64(ss.p.sampleRate))
-		}
-		ss.closeAndWait(ss.readerDone, closeFrame{code, end.reason})
-		return
-	}
-	if end.errCode != "" {
-		ss.sendError(end.errCode, end.errDesc)
-	}
-	ss.closeLog()
-	code, reason := ss.finish(s.base, log, pumpDone)
-	s.releaseLease(s.base, ss.id)
-	if end.code != websocket.CloseNormalClosure || code == websocket.CloseNormalClosure {
-		code, reason = end.code, end.reason
-	}
-	s.metrics.sessionsTotal.WithLabelValues(end.name).Inc()
-	log.Info("session finished", "end", end.name, "audio_seconds", float64(ss.received/2)/float64(ss.p.sampleRate), "close_code", code)
-	if ss.curConn() == nil {
-		code = 0
-	}
-	ss.closeAndWait(ss.readerDone, closeFrame{code, reason})
+	ss.conn.closeOffers()
 }
 
 // audioWriter returns the server's group-commit writer, starting it on
@@ -241,24 +133,6 @@ func (s *Server) audioWriter() *groupcommit.Writer {
 		})
 	})
 	return s.recs.writer
-}
-
-// openLog starts the session's audio log from offset from (what the
-// store holds); without a store it only counts.
-func (ss *session) openLog(from int64) *groupcommit.Log {
-	var w *groupcommit.Writer
-	if ss.srv.opts.Audio != nil {
-		w = ss.srv.audioWriter()
-	}
-	return w.Open(ss.id, from, func(int64) { notify(ss.acked) }, ss.attrs())
-}
-
-// closeLog stores what is left of the session's audio, then queues the
-// last Durable message, ahead of whatever the session sends next (its
-// note).
-func (ss *session) closeLog() {
-	ss.persist.Close()
-	ss.send(ss.durableMsg(ss.persist.Durable()))
 }
 
 // notify leaves a token in c (of capacity one) unless one is there.

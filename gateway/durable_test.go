@@ -375,20 +375,20 @@ func TestResumeOfAWaitingSession(t *testing.T) {
 	if ss == nil {
 		t.Fatal("the session is not registered")
 	}
-	lost := ss.curConn()
+	lost := ss.conn.current()
 	kill(c)
 	<-col.done
-	waitFor(t, "the session to wait for its client", func() bool { return ss.curConn() == nil })
+	waitFor(t, "the session to wait for its client", func() bool { return ss.conn.current() == nil })
 	if err := lost.Ping(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("the lost connection is still open on the gateway's side (%v)", err)
 	}
 	attached := make(chan bool, 1)
 	hook := func(ss *session, c wsConn) {
 		deadline := time.Now().Add(10 * time.Second)
-		for ss.curConn() != c && time.Now().Before(deadline) {
+		for ss.conn.current() != c && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
-		attached <- ss.curConn() == c
+		attached <- ss.conn.current() == c
 	}
 	e.srv.afterOffer.Store(&hook)
 	final := e.resumeAndFinish(t, id, pcm)
@@ -460,8 +460,8 @@ func TestUnstoredAudioSuspendsTheConnection(t *testing.T) {
 	if ss == nil {
 		t.Fatal("the session ended; it should wait for its client")
 	}
-	waitFor(t, "the session to wait for its client", func() bool { return ss.curConn() == nil })
-	if held := ss.received - int64(first); held > limit+frame {
+	waitFor(t, "the session to wait for its client", func() bool { return ss.conn.current() == nil })
+	if held := ss.audio.received - int64(first); held > limit+frame {
 		t.Errorf("the session took %d bytes the store did not, want at most %d and a frame", held, limit)
 	}
 	note, err := e.svc.SessionNote(context.Background(), id)
@@ -470,7 +470,7 @@ func TestUnstoredAudioSuspendsTheConnection(t *testing.T) {
 	}
 
 	store.down.Store(false)
-	waitFor(t, "the held audio to be stored", func() bool { return ss.persist.Durable() == ss.received })
+	waitFor(t, "the held audio to be stored", func() bool { return ss.audio.durable() == ss.audio.received })
 	final := e.resumeAndFinish(t, id, pcm)
 	e.checkStored(t, id, pcm, n, final)
 }

@@ -63,18 +63,6 @@ func (s *Server) releaseLease(ctx context.Context, id string) {
 // finished, and its client resumes there.
 var movedEnd = endReason{name: "moved", code: closeServiceRestart, reason: "session moved to another gateway; resume the session"}
 
-// markMoved makes the session let go (movedEnd).
-func (ss *session) markMoved() { ss.movedOnce.Do(func() { close(ss.moved) }) }
-
-func (ss *session) isMoved() bool {
-	select {
-	case <-ss.moved:
-		return true
-	default:
-		return false
-	}
-}
-
 // heldElsewhere reports whether err says another gateway holds the lease.
 func heldElsewhere(err error) bool {
 	var he *review.SessionHeldError

@@ -3,15 +3,12 @@ package gateway
 import (
 	"cmp"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
-	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
-	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -60,26 +57,6 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := s.newSession(id, conn, claims, p)
 	sess.run()
-}
-
-// newSession makes a new session id for conn (nil: a file's, which has
-// no socket).
-func (s *Server) newSession(id string, conn wsConn, claims auth.Claims, p listenParams) *session {
-	return &session{
-		srv:      s,
-		id:       id,
-		conn:     conn,
-		claims:   claims,
-		p:        p,
-		out:      make(chan outFrame, 64),
-		hash:     sha256.New(),
-		created:  time.Now().UTC(),
-		started:  time.Now(),
-		acked:    make(chan struct{}, 1),
-		moved:    make(chan struct{}),
-		cw:       newConnWriter(conn, id, p.sampleRate, s.limits.ResumeWindow),
-		sniffing: p.encoding != "linear16",
-	}
 }
 
 // newID is a random UUID (v4): the session id, which is also the

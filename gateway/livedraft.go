@@ -13,7 +13,6 @@ import (
 // Defaults for the live parts of a session.
 const (
 	defaultLiveDraftInterval = 5 * time.Second
-	defaultInterimInterval   = time.Second
 	defaultLiveDraftShare    = 0.25
 )
 
@@ -72,13 +71,6 @@ func (l Limits) liveDraftInterval() time.Duration {
 	return l.LiveDraftInterval
 }
 
-func (l Limits) interimInterval() time.Duration {
-	if l.InterimInterval <= 0 {
-		return defaultInterimInterval
-	}
-	return l.InterimInterval
-}
-
 // drafterFor is the drafter of a clinic's final drafts.
 func (s *Server) drafterFor(clinic string) notes.Drafter {
 	if s.opts.DrafterFor != nil {
@@ -109,7 +101,7 @@ func (s *Server) liveDrafter() notes.Drafter {
 // Drafts are rate-limited to one per interval; kicks in between coalesce
 // into one draft of the transcript as it then is.
 type liveDrafts struct {
-	ss       *session
+	d        *drafting
 	drafter  notes.Drafter
 	interval time.Duration
 	log      *slog.Logger
@@ -119,18 +111,18 @@ type liveDrafts struct {
 	done     chan struct{}
 }
 
-// startLiveDrafts starts the live drafter of a session, or returns nil when
-// live drafts are off. A nil *liveDrafts ignores kick and stop.
-func (ss *session) startLiveDrafts(ctx context.Context, log *slog.Logger) *liveDrafts {
-	iv := ss.srv.limits.liveDraftInterval()
+// startLive starts the session's live drafter, unless live drafts are
+// off (live stays nil). A nil *liveDrafts ignores kick and stop.
+func (d *drafting) startLive(ctx context.Context, log *slog.Logger) {
+	iv := d.srv.limits.liveDraftInterval()
 	if iv < 0 {
-		return nil
+		return
 	}
-	l := &liveDrafts{ss: ss, drafter: ss.srv.liveDrafter(), interval: iv, log: log,
+	l := &liveDrafts{d: d, drafter: d.srv.liveDrafter(), interval: iv, log: log,
 		kickCh: make(chan struct{}, 1), done: make(chan struct{})}
 	l.ctx, l.cancel = context.WithCancel(ctx)
 	go l.run()
-	return l
+	d.live = l
 }
 
 // kick says utterances became final; it never blocks.
@@ -181,19 +173,19 @@ func (l *liveDrafts) run() {
 		case <-l.kickCh:
 		default:
 		}
-		transcript := l.ss.tr.now()
+		transcript := l.d.text.now()
 		if len(transcript) == drafted {
 			continue
 		}
-		budget := l.ss.srv.drafts
+		budget := l.d.srv.drafts
 		if !budget.allow() {
 			// Try again an interval on, with the transcript as it is then.
 			last, due = time.Now(), true
-			l.ss.srv.metrics.liveDraftsDeferred.Inc()
+			l.d.srv.metrics.liveDraftsDeferred.Inc()
 			continue
 		}
 		start := time.Now()
-		draft, err := l.drafter.Draft(l.ctx, l.ss.p.template, transcript)
+		draft, err := l.drafter.Draft(l.ctx, l.d.template, transcript)
 		last = time.Now()
 		budget.spend(last.Sub(start))
 		if l.ctx.Err() != nil {
@@ -204,7 +196,7 @@ func (l *liveDrafts) run() {
 			continue
 		}
 		drafted = len(transcript)
-		n := l.ss.note
-		l.ss.send(wire.NoteDraft{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: draft, Live: true})
+		n := l.d.note
+		l.d.conn.send(wire.NoteDraft{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: draft, Live: true})
 	}
 }

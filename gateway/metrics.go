@@ -112,12 +112,7 @@ func (s *Server) audioBuffered() float64 {
 	s.recs.mu.Unlock()
 	var n int
 	for _, ss := range sessions {
-		if ss.persist != nil {
-			n += ss.persist.Held()
-		}
-		if ss.stream != nil {
-			n += ss.stream.Buffered()
-		}
+		n += ss.buffered()
 	}
 	return float64(n)
 }

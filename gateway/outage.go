@@ -3,12 +3,8 @@ package gateway
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
-	"github.com/gorilla/websocket"
-
-	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -21,19 +17,6 @@ import (
 
 // storeOutageEnd closes a stream the store cannot serve for now.
 var storeOutageEnd = closeFrame{closeServiceRestart, "store unavailable; resume later"}
-
-// failStart ends a session that could not start: 1012 when the store is
-// unavailable (reconnect later), 1011 session_failed otherwise.
-func (ss *session) failStart(log *slog.Logger, what string, err error) {
-	log.Error(what, "err", err)
-	if errors.Is(err, review.ErrUnavailable) {
-		ss.sendError(apierror.CodeStoreUnavailable, "the store is unavailable for now; reconnect later")
-		ss.closeAndWait(nil, storeOutageEnd)
-		return
-	}
-	ss.sendError(apierror.CodeSessionFailed, "the "+what+" failed")
-	ss.closeAndWait(nil, closeFrame{websocket.CloseInternalServerErr, "session failed"})
-}
 
 // storeOutageWait is how long a finishing session keeps trying a store
 // that is unavailable (a Sentinel failover takes seconds).

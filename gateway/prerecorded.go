@@ -114,18 +114,17 @@ func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 	id := newID()
 	ss := s.newSession(id, nil, claims, p)
 	var sent []any // what a stream's client would have been sent (the writer's)
-	ss.sink = func(m any) { sent = append(sent, m) }
-	log, pumpDone, ok := ss.open()
+	ss.conn.sink = func(m any) { sent = append(sent, m) }
+	log, ok := ss.open()
 	if !ok {
 		s.writeError(w, r, apierror.Errorf(http.StatusInternalServerError, apierror.CodeSessionFailed, "the consultation could not be started"))
 		return
 	}
-	ss.readEnds, ss.stopRead = make(chan readEnd), make(chan struct{})
 	end, err := ss.feed(audio)
 	if err != nil {
 		log.Warn("file upload ended early: what came is drafted", "err", err)
 	}
-	ss.end(log, end, pumpDone)
+	ss.end(log, end)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		s.writeError(w, r, apierror.Errorf(http.StatusRequestEntityTooLarge, apierror.CodeBodyTooLarge, "the file is larger than %d bytes; the audio before the limit is drafted as note %s", mbe.Limit, id))
@@ -145,7 +144,7 @@ func (ss *session) feed(audio io.Reader) (endReason, error) {
 			if end, ended := ss.takeFrame(websocket.BinaryMessage, buf[:n]); ended {
 				return end, nil
 			}
-			ss.waitForStore(ss.stopRead)
+			ss.audio.waitForStore(ss.conn.stopRead)
 		}
 		switch err {
 		case nil:

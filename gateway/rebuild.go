@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
-	"github.com/scribegate/scribegate/transcription"
 )
 
 // Abort stops every session at once without finishing it, as a crash
@@ -147,88 +145,45 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 	if !s.startSession() {
 		return nil, errors.New("gateway: shutting down")
 	}
-	ss := &session{
-		srv:    s,
-		id:     n.SessionID,
-		claims: auth.Claims{Clinic: n.Clinic, Name: n.ClinicianName, Role: review.RoleClinician},
-		p: listenParams{sampleRate: rec.SampleRate, language: rec.Language, keyterms: rec.Keyterms, patient: n.Patient, encounter: n.Encounter,
-			template: tpl, connector: n.Connector, dg: deepgramOptions{fillerWords: rec.FillerWords, numerals: rec.Numerals, tags: n.Tags}},
-		out:     make(chan outFrame, 64),
-		hash:    sha256.New(),
-		created: n.CreatedAt,
-		started: time.Now(),
-		acked:   make(chan struct{}, 1),
-		moved:   make(chan struct{}),
-		note:    n,
-		tr:      transcript{lines: append([]note.Line(nil), n.Transcript...)},
-		rebuilt: true,
-	}
-	ss.claims.Subject = n.Clinician
-	ss.cw = newConnWriter(nil, n.SessionID, rec.SampleRate, s.limits.ResumeWindow)
+	claims := auth.Claims{Clinic: n.Clinic, Name: n.ClinicianName, Role: review.RoleClinician}
+	claims.Subject = n.Clinician
+	p := listenParams{sampleRate: rec.SampleRate, language: rec.Language, keyterms: rec.Keyterms, patient: n.Patient, encounter: n.Encounter,
+		template: tpl, connector: n.Connector, dg: deepgramOptions{fillerWords: rec.FillerWords, numerals: rec.Numerals, tags: n.Tags}}
+	ss := s.assemble(n.SessionID, nil, claims, p, n.CreatedAt)
+	ss.sniffing = false // the note does not say how the audio came: it is taken as linear16
+	ss.setNote(n)
+	text := ss.text
+	text.tr.lines = append([]note.Line(nil), n.Transcript...)
 	// The transcript may cover audio beyond what was stored (acknowledged
 	// audio lags the stream): the client resends it, and accept stores it
 	// without giving it to the stream again.
 	through := rec.Transcribed
 	through -= through % 2
-	ss.streamFrom, ss.tr.savedThrough = through, rec.Transcribed
-	ss.baseTime = time.Duration(through/2) * time.Second / time.Duration(rec.SampleRate)
+	text.streamFrom, text.tr.savedThrough = through, rec.Transcribed
+	text.baseTime = time.Duration(through/2) * time.Second / time.Duration(rec.SampleRate)
 	if len(n.Transcript) > 0 {
-		ss.baseIndex = n.Transcript[len(n.Transcript)-1].Index + 1
+		text.baseIndex = n.Transcript[len(n.Transcript)-1].Index + 1
 	}
-	log := s.log.With(ss.attrs()...).With("note_id", n.ID)
-	stream, err := ss.newStream(log)
-	if err != nil {
+	log := ss.log.With("note_id", n.ID)
+	if err := text.open(log); err != nil {
 		s.sessions.Done()
 		return nil, err
 	}
-	ss.stream = stream
-	ss.attach = make(chan wsConn, 1)
-	ss.hash.Write(audio)
-	ss.received = int64(len(audio))
-	ss.heardThrough = ss.received
+	ss.audio.hold(audio)
+	text.heardThrough = ss.audio.received
 	if tail := audio[min(through, int64(len(audio))):]; len(tail) > 0 {
-		if err := stream.Write(tail); err != nil {
-			stream.Close()
+		if err := text.stream.Write(tail); err != nil {
+			text.stream.Close()
 			s.sessions.Done()
 			return nil, err
 		}
-		ss.fed.Store(int64(len(tail)))
+		text.fed.Store(int64(len(tail)))
 	}
-	ss.retryGaps(log, audio, rec.SampleRate)
-	ss.persist = ss.openLog(ss.received)
+	text.retryGaps(log, n.Transcript, audio)
+	ss.openLog()
 	s.register(ss)
 	go ss.serveRebuilt(log, wait)
 	return ss, nil
-}
-
-// retryGaps gives a rebuilt session's stream the gaps in its transcript,
-// made by the gateway before the restart, for the late retries its own
-// gaps get: an engine outage that outlasted a gateway leaves no more of
-// the consultation marked inaudible than one that did not. audio is the
-// session's, as stored; the gaps' times are on the session's timeline,
-// the stream's start at baseTime.
-func (ss *session) retryGaps(log *slog.Logger, audio []byte, rate int) {
-	byteAt := func(d time.Duration, up bool) int64 {
-		num := int64(d) * int64(rate)
-		if up {
-			num += int64(time.Second) - 1
-		}
-		return 2 * (num / int64(time.Second))
-	}
-	for _, u := range ss.note.Transcript {
-		if !u.Gap {
-			continue
-		}
-		from, to := byteAt(u.Start, false), min(byteAt(u.End, true), int64(len(audio)))
-		if from >= to {
-			continue
-		}
-		gap := transcription.Result{Index: u.Index - ss.baseIndex, Start: u.Start - ss.baseTime, Duration: u.End - u.Start,
-			Gap: true, Transcript: transcription.Transcript{Text: u.Text}}
-		if err := ss.stream.RetryGap(audio[from:to], gap); err != nil {
-			log.Warn("gap of the last gateway not retried", "utterance", u.Index, "err", err)
-		}
-	}
 }
 
 // serveRebuilt runs a rebuilt session: it waits for its client, serves it
@@ -239,21 +194,17 @@ func (ss *session) serveRebuilt(log *slog.Logger, wait time.Duration) {
 	defer s.release(clinicianKey{ss.claims.Clinic, ss.claims.Subject})
 	s.metrics.sessionsActive.Inc()
 	defer s.metrics.sessionsActive.Dec()
-	ss.writerDone = make(chan struct{})
-	go ss.writer()
-	pumpDone := make(chan struct{})
-	go ss.pump(pumpDone)
-	ss.readEnds = make(chan readEnd)
-	ss.stopRead = make(chan struct{})
+	ss.conn.startWriter()
+	ss.text.startPump()
 
 	end := endReason{name: "recovered_unclaimed", code: websocket.CloseNormalClosure}
 	if ss.awaitResume(wait) {
-		ss.touch()
-		end = ss.loop(ss.readEnds)
+		ss.conn.touch()
+		end = ss.loop()
 	} else if ss.isMoved() {
 		end = movedEnd
 	}
-	ss.end(log, end, pumpDone)
+	ss.end(log, end)
 }
 
 // rebuildFor returns the session of n, live in this gateway, or rebuilt

@@ -23,20 +23,10 @@ import (
 // hand-over would find c itself and close it (the resumed client saw its
 // connection reset).
 func (s *Server) offer(ss *session, c wsConn, resend bool) bool {
-	s.recs.mu.Lock()
-	if ss.finishing {
-		s.recs.mu.Unlock()
+	old, ok := ss.conn.offer(c, resend)
+	if !ok {
 		return false
 	}
-	old := ss.curConn()
-	select {
-	case ss.attach <- c:
-		ss.resend = resend
-	default:
-		s.recs.mu.Unlock()
-		return false
-	}
-	s.recs.mu.Unlock()
 	if hook := s.afterOffer.Load(); hook != nil {
 		(*hook)(ss, c)
 	}
@@ -44,9 +34,7 @@ func (s *Server) offer(ss *session, c wsConn, resend bool) bool {
 		// Taken over: told so with its own close code, which clients
 		// must not answer by reconnecting (the new connection has the
 		// session).
-		ss.takenOver.Store(true)
-		old.WriteClose(closeTakenOver, "session taken over by another connection")
-		old.Close()
+		ss.conn.takeOver(old)
 	}
 	return true
 }
@@ -66,74 +54,6 @@ const closeTakenOver = 4001
 // two knock each other off in turn. A half-dead connection goes quiet
 // at once.
 const takeoverQuiet = 2 * time.Second
-
-// busy reports whether the session's connection is live and streaming,
-// so that another connection may not take it over.
-func (ss *session) busy() bool {
-	return ss.takenOver.Load() && ss.curConn() != nil && ss.idleFor() < takeoverQuiet
-}
-
-func (ss *session) curConn() wsConn {
-	ss.connMu.Lock()
-	defer ss.connMu.Unlock()
-	return ss.conn
-}
-
-// awaitResume waits, after the client vanished, for it to come back
-// within the resume window. It reports whether a connection was attached.
-func (ss *session) awaitResume(window time.Duration) bool {
-	s := ss.srv
-	if window <= 0 || ss.srv.opts.Audio == nil {
-		return false
-	}
-	ss.connMu.Lock()
-	lost := ss.conn
-	ss.conn = nil
-	ss.connMu.Unlock()
-	if lost != nil {
-		// Its reader is done with it; left open, its descriptor would
-		// stay until the collector found it.
-		lost.Close()
-	}
-	s.log.Info("session waiting for its client", append(ss.attrs(), "window", window)...)
-	t := time.NewTimer(window)
-	defer t.Stop()
-	select {
-	case c := <-ss.attach:
-		ss.attachConn(c)
-		return true
-	case <-t.C:
-	case <-s.drain:
-	case <-s.base.Done():
-	case <-ss.moved:
-	}
-	return false
-}
-
-// attachConn makes c the session's connection: its first message is the
-// durable offset to resend from, then it is read like the first one.
-func (ss *session) attachConn(c wsConn) {
-	d := ss.persist.Durable()
-	ss.srv.recs.mu.Lock()
-	resend := ss.resend
-	ss.srv.recs.mu.Unlock()
-	ss.connMu.Lock()
-	ss.conn = c
-	ss.connMu.Unlock()
-	// A client of ours (resume=true) resends from the durable offset; a
-	// Deepgram client reconnecting by itself sends what comes next.
-	ss.connOff = d
-	if !resend {
-		ss.takeMu.Lock()
-		ss.connOff = ss.received
-		ss.takeMu.Unlock()
-	}
-	ss.out <- outFrame{attach: c, msg: ss.durableMsg(d)}
-	ss.readerDone = make(chan struct{})
-	ss.startReader(c, ss.readEnds, ss.stopRead, ss.readerDone)
-	ss.srv.metrics.sessionsTotal.WithLabelValues("resumed").Inc()
-	ss.srv.log.Info("session resumed", append(ss.attrs(), "durable_bytes", d)...)
-}
 
 // resume serves GET /v1/listen?session=<id>: the session, live in this
 // gateway or rebuilt from the store, takes the new connection. It reports
@@ -173,7 +93,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims auth.Clai
 			s.writeError(w, r, err)
 			return true
 		}
-		if ss.busy() {
+		if ss.conn.busy() {
 			s.writeError(w, r, &apierror.Error{Status: http.StatusConflict, Code: apierror.CodeSessionInUse, Param: "session",
 				Message: "the session is streaming on another connection; it can be resumed once that one stops"})
 			return true
