@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/clientconn"
 	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
@@ -330,8 +331,8 @@ func TestTakeoverClosesWith4001(t *testing.T) {
 		}
 		defer c2.Close()
 		<-col.done
-		if col.code != closeTakenOver {
-			t.Errorf("taken-over connection closed with %d, want %d", col.code, closeTakenOver)
+		if col.code != clientconn.CloseTakenOver {
+			t.Errorf("taken-over connection closed with %d, want %d", col.code, clientconn.CloseTakenOver)
 		}
 		d := firstDurable(t, c2, id)
 		sendAudio(t, c2, pcm[d:2*third], 4000)

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/clientconn"
 	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
@@ -27,7 +28,7 @@ type drafting struct {
 	created  time.Time
 	template notes.Template
 	note     *review.Note // nil until the session has its note
-	conn     *clientConn
+	conn     *clientconn.Conn
 	text     *transcriber
 	audio    *audioLog
 	live     *liveDrafts // nil when live drafts are off
@@ -58,10 +59,10 @@ func (d *drafting) finish(ctx context.Context, log *slog.Logger) (int, string) {
 		if errors.Is(err, review.ErrUnavailable) {
 			// The note stays recording with its audio: resumed or
 			// finished later, by this instance or another.
-			d.conn.sendError(apierror.CodeStoreUnavailable, "the store is unavailable; resume this session later")
+			d.conn.SendError(apierror.CodeStoreUnavailable, "the store is unavailable; resume this session later")
 			return storeOutageEnd.code, storeOutageEnd.reason
 		}
-		d.conn.sendError(apierror.CodeSessionFailed, "the transcript could not be stored")
+		d.conn.SendError(apierror.CodeSessionFailed, "the transcript could not be stored")
 		return websocket.CloseInternalServerErr, "session failed"
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
@@ -70,7 +71,7 @@ func (d *drafting) finish(ctx context.Context, log *slog.Logger) (int, string) {
 	code, reason := websocket.CloseNormalClosure, ""
 	if err != nil {
 		log.Error("draft note", "err", err)
-		d.conn.sendError(apierror.CodeDraftFailed, "the note could not be drafted; it is queued with the transcript and empty sections to write by hand")
+		d.conn.SendError(apierror.CodeDraftFailed, "the note could not be drafted; it is queued with the transcript and empty sections to write by hand")
 		draft = emptyDraft(tpl)
 		code, reason = websocket.CloseInternalServerErr, "draft failed"
 	}
@@ -81,11 +82,11 @@ func (d *drafting) finish(ctx context.Context, log *slog.Logger) (int, string) {
 	})
 	if err != nil {
 		log.Error("store draft", "err", err)
-		d.conn.sendError(apierror.CodeSessionFailed, "the draft could not be stored")
+		d.conn.SendError(apierror.CodeSessionFailed, "the draft could not be stored")
 		return websocket.CloseInternalServerErr, "session failed"
 	}
-	d.conn.send(wire.NoteDraft{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: n.Draft})
-	d.conn.send(wire.NoteReady{Type: "NoteReady", NoteID: n.ID, Version: n.Version, State: string(n.State), ReviewURL: noteapi.ReviewURL(n.ID)})
+	d.conn.Send(wire.NoteDraft{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: n.Draft})
+	d.conn.Send(wire.NoteReady{Type: "NoteReady", NoteID: n.ID, Version: n.Version, State: string(n.State), ReviewURL: noteapi.ReviewURL(n.ID)})
 	d.sendMetadata()
 	return code, reason
 }
@@ -94,7 +95,7 @@ func (d *drafting) finish(ctx context.Context, log *slog.Logger) (int, string) {
 // audio the session holds, however many streams (a rebuilt session's
 // starts part-way) transcribed it.
 func (d *drafting) sendMetadata() {
-	d.conn.send(wire.Metadata{
+	d.conn.Send(wire.Metadata{
 		Type:           "Metadata",
 		TransactionKey: "deprecated",
 		RequestID:      d.id,

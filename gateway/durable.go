@@ -120,7 +120,7 @@ func (s *Server) lookup(id string) *session {
 // listed until forget, so that a resume cannot rebuild a second session
 // for a note still being finished.
 func (s *Server) unregister(ss *session) {
-	ss.conn.closeOffers()
+	ss.conn.CloseOffers()
 }
 
 // audioWriter returns the server's group-commit writer, starting it on
@@ -133,12 +133,4 @@ func (s *Server) audioWriter() *groupcommit.Writer {
 		})
 	})
 	return s.recs.writer
-}
-
-// notify leaves a token in c (of capacity one) unless one is there.
-func notify(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
 }

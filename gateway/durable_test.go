@@ -22,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/clientconn"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription"
@@ -375,20 +376,20 @@ func TestResumeOfAWaitingSession(t *testing.T) {
 	if ss == nil {
 		t.Fatal("the session is not registered")
 	}
-	lost := ss.conn.current()
+	lost := ss.conn.Socket()
 	kill(c)
 	<-col.done
-	waitFor(t, "the session to wait for its client", func() bool { return ss.conn.current() == nil })
+	waitFor(t, "the session to wait for its client", func() bool { return ss.conn.Socket() == nil })
 	if err := lost.Ping(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("the lost connection is still open on the gateway's side (%v)", err)
 	}
 	attached := make(chan bool, 1)
-	hook := func(ss *session, c wsConn) {
+	hook := func(ss *session, c clientconn.Socket) {
 		deadline := time.Now().Add(10 * time.Second)
-		for ss.conn.current() != c && time.Now().Before(deadline) {
+		for ss.conn.Socket() != c && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
-		attached <- ss.conn.current() == c
+		attached <- ss.conn.Socket() == c
 	}
 	e.srv.afterOffer.Store(&hook)
 	final := e.resumeAndFinish(t, id, pcm)
@@ -460,7 +461,7 @@ func TestUnstoredAudioSuspendsTheConnection(t *testing.T) {
 	if ss == nil {
 		t.Fatal("the session ended; it should wait for its client")
 	}
-	waitFor(t, "the session to wait for its client", func() bool { return ss.conn.current() == nil })
+	waitFor(t, "the session to wait for its client", func() bool { return ss.conn.Socket() == nil })
 	if held := ss.audio.received - int64(first); held > limit+frame {
 		t.Errorf("the session took %d bytes the store did not, want at most %d and a frame", held, limit)
 	}

@@ -180,7 +180,7 @@ func TestJSSDKReconnectResumes(t *testing.T) {
 			t.Error("no session to drop")
 			return
 		}
-		ss.conn.current().Close() // as a proxy or a network fault would
+		ss.conn.Socket().Close() // as a proxy or a network fault would
 	})
 	if opens := eventsOf(evs, "open"); len(opens) != 2 {
 		t.Errorf("the SDK opened %d connections, want 2 (one reconnect)", len(opens))

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -450,5 +451,36 @@ func TestListenConsultationWAV(t *testing.T) {
 	e.do("GET", byType(msgs, "NoteReady")[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
 	if len(n.Transcript) != len(transcripts(msgs)) {
 		t.Errorf("note keeps %d utterances of %d results", len(n.Transcript), len(transcripts(msgs)))
+	}
+}
+
+// nanEngine is toneEngine giving the first utterance a NaN confidence, as
+// a badly written engine might: JSON cannot carry it.
+type nanEngine struct{}
+
+func (nanEngine) Transcribe(ctx context.Context, u transcription.Utterance) (transcription.Transcript, error) {
+	t, err := toneEngine{}.Transcribe(ctx, u)
+	if u.Index == 0 {
+		t.Confidence = math.NaN()
+	}
+	return t, err
+}
+
+// TestListenUnencodableResultKeepsConnection: a result that cannot be
+// encoded is not sent (and is logged); the connection goes on, with the
+// other results, the note and a normal close.
+func TestListenUnencodableResultKeepsConnection(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.Engine = nanEngine{}
+		o.Limits.LiveDraftInterval = -1
+	})
+	msgs := e.stream("patient=p-1", tones(16000, 300, 500, 700))
+	got := transcripts(msgs)
+	want := []string{tonePhrases[1].phrase, tonePhrases[2].phrase}
+	if !slices.Equal(got, want) {
+		t.Errorf("final transcripts %q, want %q (the first could not be sent)", got, want)
+	}
+	if len(byType(msgs, "NoteReady")) != 1 || len(byType(msgs, "Metadata")) != 1 {
+		t.Errorf("messages %v: want the note and Metadata after the unsent result", msgs)
 	}
 }

@@ -197,6 +197,6 @@ func (l *liveDrafts) run() {
 		}
 		drafted = len(transcript)
 		n := l.d.note
-		l.d.conn.send(wire.NoteDraft{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: draft, Live: true})
+		l.d.conn.Send(wire.NoteDraft{Type: "NoteDraft", NoteID: n.ID, Version: n.Version, Draft: draft, Live: true})
 	}
 }

@@ -15,6 +15,12 @@ import (
 // a stream is closed with 1012 and resumed later, by its client
 // (session=<id>) or, if none comes back, by any instance's orphan scan.
 
+// closeFrame is a close code and its reason.
+type closeFrame struct {
+	code   int
+	reason string
+}
+
 // storeOutageEnd closes a stream the store cannot serve for now.
 var storeOutageEnd = closeFrame{closeServiceRestart, "store unavailable; resume later"}
 

@@ -114,7 +114,7 @@ func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 	id := newID()
 	ss := s.newSession(id, nil, claims, p)
 	var sent []any // what a stream's client would have been sent (the writer's)
-	ss.conn.sink = func(m any) { sent = append(sent, m) }
+	ss.conn.SetSink(func(m any) { sent = append(sent, m) })
 	log, ok := ss.open()
 	if !ok {
 		s.writeError(w, r, apierror.Errorf(http.StatusInternalServerError, apierror.CodeSessionFailed, "the consultation could not be started"))
@@ -144,7 +144,7 @@ func (ss *session) feed(audio io.Reader) (endReason, error) {
 			if end, ended := ss.takeFrame(websocket.BinaryMessage, buf[:n]); ended {
 				return end, nil
 			}
-			ss.audio.waitForStore(ss.conn.stopRead)
+			ss.audio.waitForStore(ss.conn.Stopping())
 		}
 		switch err {
 		case nil:

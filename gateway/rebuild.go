@@ -194,12 +194,12 @@ func (ss *session) serveRebuilt(log *slog.Logger, wait time.Duration) {
 	defer s.release(clinicianKey{ss.claims.Clinic, ss.claims.Subject})
 	s.metrics.sessionsActive.Inc()
 	defer s.metrics.sessionsActive.Dec()
-	ss.conn.startWriter()
+	ss.conn.StartWriter()
 	ss.text.startPump()
 
 	end := endReason{name: "recovered_unclaimed", code: websocket.CloseNormalClosure}
 	if ss.awaitResume(wait) {
-		ss.conn.touch()
+		ss.conn.Touch()
 		end = ss.loop()
 	} else if ss.isMoved() {
 		end = movedEnd

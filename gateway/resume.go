@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -23,7 +22,7 @@ import (
 // hand-over would find c itself and close it (the resumed client saw its
 // connection reset).
 func (s *Server) offer(ss *session, c wsConn, resend bool) bool {
-	old, ok := ss.conn.offer(c, resend)
+	old, ok := ss.conn.Offer(c, resend)
 	if !ok {
 		return false
 	}
@@ -34,26 +33,10 @@ func (s *Server) offer(ss *session, c wsConn, resend bool) bool {
 		// Taken over: told so with its own close code, which clients
 		// must not answer by reconnecting (the new connection has the
 		// session).
-		ss.conn.takeOver(old)
+		ss.conn.TakeOver(old)
 	}
 	return true
 }
-
-// closeTakenOver closes a connection whose session another connection
-// took over (resumed it while this one still held it). A client must not
-// reconnect on it: that would take the session back, and the two would
-// knock each other off for ever.
-const closeTakenOver = 4001
-
-// takeoverQuiet: once a session has been taken over, the connection it
-// holds must have been silent (no audio, no KeepAlive) this long before
-// another may take it over again. The first takeover is a client that
-// knows its old connection is dead before the gateway does; a second
-// one while the new connection streams is the old client coming back
-// (or a second client), refused (409 session_in_use) rather than let the
-// two knock each other off in turn. A half-dead connection goes quiet
-// at once.
-const takeoverQuiet = 2 * time.Second
 
 // resume serves GET /v1/listen?session=<id>: the session, live in this
 // gateway or rebuilt from the store, takes the new connection. It reports
@@ -93,7 +76,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, claims auth.Clai
 			s.writeError(w, r, err)
 			return true
 		}
-		if ss.conn.busy() {
+		if ss.conn.Busy() {
 			s.writeError(w, r, &apierror.Error{Status: http.StatusConflict, Code: apierror.CodeSessionInUse, Param: "session",
 				Message: "the session is streaming on another connection; it can be resumed once that one stops"})
 			return true

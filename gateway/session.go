@@ -12,6 +12,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
+	"github.com/scribegate/scribegate/gateway/clientconn"
 	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/gateway/wsconn"
 	"github.com/scribegate/scribegate/review"
@@ -25,8 +26,10 @@ import (
 //	session     the session's life: open, the loop, resume, end
 //	drafting    the note: live drafts, the final draft (drafting.go, livedraft.go)
 //	transcriber the stream, Results, the transcript (transcript.go)
-//	clientConn  the client's socket: reader, writer, resume (conn.go, connwriter.go)
 //	audioLog    the audio held and stored (audio.go)
+//
+// and of the connection to its client (clientconn.Conn), which knows none
+// of them: it hands the client's frames to the session (Frame).
 //
 // Only the loop's goroutine touches the stream's input side after the
 // reader has stopped taking frames (stopped).
@@ -38,10 +41,13 @@ type session struct {
 	created time.Time
 	log     *slog.Logger // with the session's ids
 
-	conn  *clientConn
+	conn  *clientconn.Conn
 	audio *audioLog
 	text  *transcriber
 	draft *drafting
+	// ending is how the frame that ended the session (its reader's End
+	// has no Err) ends it.
+	ending endReason
 
 	// sniffing: the session's first audio is looked at for a container
 	// (no encoding= given); the reader's.
@@ -73,8 +79,11 @@ func (s *Server) assemble(id string, conn wsConn, claims auth.Claims, p listenPa
 		sniffing: p.encoding != "linear16", moved: make(chan struct{})}
 	ss.log = s.log.With(ss.attrs()...)
 	ss.audio = newAudioLog(s, p.sampleRate)
-	ss.conn = newClientConn(s, id, conn, p.sampleRate, ss.audio, ss.log)
-	ss.conn.frames = ss
+	ss.conn = clientconn.New(clientconn.Config{
+		ID: id, SampleRate: p.sampleRate, ResumeWindow: s.limits.ResumeWindow, PingInterval: s.limits.PingInterval,
+		Handler: ss, Durable: ss.durable, Log: ss.log,
+		OnError: func(code string) { s.metrics.errors.WithLabelValues(code).Inc() },
+	}, conn)
 	ss.text = &transcriber{srv: s, id: id, noteID: id, p: p, log: ss.log, conn: ss.conn}
 	ss.draft = &drafting{srv: s, id: id, created: created, template: p.template, conn: ss.conn, text: ss.text, audio: ss.audio}
 	ss.text.onFinal = ss.draft.kick
@@ -83,6 +92,15 @@ func (s *Server) assemble(id string, conn wsConn, claims auth.Claims, p listenPa
 
 func (ss *session) attrs() []any {
 	return []any{"session_id", ss.id, "clinic", ss.claims.Clinic, "clinician", ss.claims.Subject}
+}
+
+// durable is how much of the session's audio is stored; false before
+// its audio log is open.
+func (ss *session) durable() (int64, bool) {
+	if l := ss.audio.log; l != nil {
+		return l.Durable(), true
+	}
+	return 0, false
 }
 
 // setNote gives the session its note.
@@ -99,7 +117,7 @@ func (ss *session) run() {
 	if !ok {
 		return
 	}
-	ss.conn.startReader(ss.conn.current())
+	ss.conn.StartReader()
 	end := ss.loop()
 	ss.end(log, end)
 }
@@ -111,11 +129,11 @@ func (ss *session) open() (*slog.Logger, bool) {
 	ctx := s.base
 	log := ss.log
 
-	ss.conn.startWriter()
+	ss.conn.StartWriter()
 	if err := ss.text.open(log); err != nil {
 		log.Error("open transcription stream", "err", err)
-		ss.conn.sendError(apierror.CodeSessionFailed, "the transcription stream could not be opened")
-		ss.conn.closeAndWait(closeFrame{websocket.CloseInternalServerErr, "session failed"})
+		ss.conn.SendError(apierror.CodeSessionFailed, "the transcription stream could not be opened")
+		ss.conn.CloseAndWait(websocket.CloseInternalServerErr, "session failed")
 		return nil, false
 	}
 	note, err := s.opts.Notes.Create(ctx, &review.Note{
@@ -174,14 +192,14 @@ func (ss *session) startDurable() error {
 // openLog opens the audio log; the writer tells the client each time
 // more of it is stored.
 func (ss *session) openLog() {
-	ss.audio.open(ss.id, func() { notify(ss.conn.acked) }, ss.attrs())
+	ss.audio.open(ss.id, ss.conn.Stored, ss.attrs())
 }
 
 // closeLog stores what is left of the session's audio, then queues the
 // last Durable message, ahead of whatever the session sends next (its
 // note).
 func (ss *session) closeLog() {
-	ss.conn.send(wire.NewDurable(ss.audio.close(), ss.p.sampleRate, ss.id))
+	ss.conn.Send(wire.NewDurable(ss.audio.close(), ss.p.sampleRate, ss.id))
 }
 
 // failStart ends a session that could not start: 1012 when the store is
@@ -189,12 +207,12 @@ func (ss *session) closeLog() {
 func (ss *session) failStart(log *slog.Logger, what string, err error) {
 	log.Error(what, "err", err)
 	if errors.Is(err, review.ErrUnavailable) {
-		ss.conn.sendError(apierror.CodeStoreUnavailable, "the store is unavailable for now; reconnect later")
-		ss.conn.closeAndWait(storeOutageEnd)
+		ss.conn.SendError(apierror.CodeStoreUnavailable, "the store is unavailable for now; reconnect later")
+		ss.conn.CloseAndWait(storeOutageEnd.code, storeOutageEnd.reason)
 		return
 	}
-	ss.conn.sendError(apierror.CodeSessionFailed, "the "+what+" failed")
-	ss.conn.closeAndWait(closeFrame{websocket.CloseInternalServerErr, "session failed"})
+	ss.conn.SendError(apierror.CodeSessionFailed, "the "+what+" failed")
+	ss.conn.CloseAndWait(websocket.CloseInternalServerErr, "session failed")
 }
 
 // loop waits until the session should end, and says why: the reader
@@ -217,7 +235,7 @@ func (ss *session) loop() endReason {
 		case <-ss.moved:
 			return movedEnd
 		case <-idle.C:
-			if left := s.limits.IdleTimeout - ss.conn.idleFor(); left > 0 {
+			if left := s.limits.IdleTimeout - ss.conn.IdleFor(); left > 0 {
 				idle.Reset(left)
 				continue
 			}
@@ -225,12 +243,12 @@ func (ss *session) loop() endReason {
 		case <-maxDur.C:
 			return endReason{name: "max_duration", code: websocket.CloseNormalClosure, reason: "maximum session length",
 				errCode: apierror.CodeMaxDuration, errDesc: "the session reached its maximum length and was finished"}
-		case e := <-ss.conn.ends:
-			if e.err == nil {
-				return e.end
+		case e := <-ss.conn.Ends():
+			if e.Err == nil {
+				return ss.ending
 			}
-			if ss.awaitResume(ss.resumeWindow(e.err)) {
-				ss.conn.touch()
+			if ss.awaitResume(ss.resumeWindow(e.Err)) {
+				ss.conn.Touch()
 				continue
 			}
 			if ss.isMoved() {
@@ -261,12 +279,12 @@ func (ss *session) awaitResume(window time.Duration) bool {
 	if window <= 0 || s.opts.Audio == nil {
 		return false
 	}
-	ss.conn.detach()
+	ss.conn.Detach()
 	ss.log.Info("session waiting for its client", "window", window)
 	t := time.NewTimer(window)
 	defer t.Stop()
 	select {
-	case c := <-ss.conn.attach:
+	case c := <-ss.conn.Offered():
 		ss.attachConn(c)
 		return true
 	case <-t.C:
@@ -281,8 +299,7 @@ func (ss *session) awaitResume(window time.Duration) bool {
 // durable offset to resend from, then it is read like the first one.
 func (ss *session) attachConn(c wsConn) {
 	d := ss.audio.durable()
-	resend := ss.conn.resending()
-	ss.conn.use(c)
+	resend := ss.conn.Resending()
 	// A client of ours (resume=true) resends from the durable offset; a
 	// Deepgram client reconnecting by itself sends what comes next.
 	ss.audio.resumeAt(d)
@@ -291,8 +308,7 @@ func (ss *session) attachConn(c wsConn) {
 		ss.audio.resumeAt(ss.audio.received)
 		ss.takeMu.Unlock()
 	}
-	ss.conn.out <- outFrame{attach: c, msg: wire.NewDurable(d, ss.p.sampleRate, ss.id)}
-	ss.conn.startReader(c)
+	ss.conn.Attach(c, wire.NewDurable(d, ss.p.sampleRate, ss.id))
 	ss.srv.metrics.sessionsTotal.WithLabelValues("resumed").Inc()
 	ss.log.Info("session resumed", "durable_bytes", d)
 }
@@ -302,7 +318,7 @@ func (ss *session) attachConn(c wsConn) {
 func (ss *session) end(log *slog.Logger, end endReason) {
 	s := ss.srv
 	ss.stopTaking()
-	close(ss.conn.stopRead)
+	ss.conn.StopReading()
 	s.unregister(ss)
 	defer s.forget(ss)
 	if end.name == "aborted" || end == movedEnd {
@@ -313,18 +329,18 @@ func (ss *session) end(log *slog.Logger, end endReason) {
 		ss.stopProgress()
 		ss.closeLog()
 		code := end.code
-		if ss.conn.current() == nil {
+		if ss.conn.Socket() == nil {
 			code = 0
 		}
 		if end == movedEnd {
 			s.metrics.sessionsTotal.WithLabelValues(end.name).Inc()
 			log.Warn("session let go: another gateway holds it", "audio_seconds", ss.audio.seconds())
 		}
-		ss.conn.closeAndWait(closeFrame{code, end.reason})
+		ss.conn.CloseAndWait(code, end.reason)
 		return
 	}
 	if end.errCode != "" {
-		ss.conn.sendError(end.errCode, end.errDesc)
+		ss.conn.SendError(end.errCode, end.errDesc)
 	}
 	ss.closeLog()
 	code, reason := ss.finish(log)
@@ -334,10 +350,10 @@ func (ss *session) end(log *slog.Logger, end endReason) {
 	}
 	s.metrics.sessionsTotal.WithLabelValues(end.name).Inc()
 	log.Info("session finished", "end", end.name, "audio_seconds", ss.audio.seconds(), "close_code", code)
-	if ss.conn.current() == nil {
+	if ss.conn.Socket() == nil {
 		code = 0
 	}
-	ss.conn.closeAndWait(closeFrame{code, reason})
+	ss.conn.CloseAndWait(code, reason)
 }
 
 // finish turns what was received into a note waiting for review: it
@@ -346,31 +362,34 @@ func (ss *session) end(log *slog.Logger, end endReason) {
 func (ss *session) finish(log *slog.Logger) (int, string) {
 	if err := ss.text.close(); err != nil {
 		log.Error("close transcription stream", "err", err)
-		ss.conn.sendError(apierror.CodeTranscriptionError, "some audio could not be transcribed; the note marks the gaps")
+		ss.conn.SendError(apierror.CodeTranscriptionError, "some audio could not be transcribed; the note marks the gaps")
 	}
 	ss.draft.stopLive() // no live draft may follow the final one
 	ss.stopProgress()
 	if ss.p.progress {
-		ss.conn.send(ss.text.progress("drafting"))
+		ss.conn.Send(ss.text.progress("drafting"))
 	}
 	return ss.draft.finish(ss.srv.base, log)
 }
 
-// frame implements frameHandler: a frame too large ends the session; a
-// frame of audio the store cannot keep up with waits for it, and
-// suspends the connection if it does not.
-func (ss *session) frame(typ int, b []byte) (endReason, bool, bool) {
+// Frame implements clientconn.Handler, on the reader's goroutine: a
+// frame too large ends the session; a frame of audio the store cannot
+// keep up with waits for it, and suspends the connection if it does not.
+// How a frame ended the session is left in ending, for the loop.
+func (ss *session) Frame(typ int, b []byte) (ended, suspend bool) {
 	if limit := ss.srv.limits.MaxFrameBytes; int64(len(b)) > limit {
 		ss.stopTaking()
-		return endReason{name: "frame_too_large", code: websocket.CloseMessageTooBig, reason: "frame too large",
+		ss.ending = endReason{name: "frame_too_large", code: websocket.CloseMessageTooBig, reason: "frame too large",
 			errCode: apierror.CodeFrameTooLarge,
-			errDesc: fmt.Sprintf("a message was larger than %d bytes; the audio before it is kept and drafted", limit)}, true, false
+			errDesc: fmt.Sprintf("a message was larger than %d bytes; the audio before it is kept and drafted", limit)}
+		return true, false
 	}
 	if end, ended := ss.takeFrame(typ, b); ended {
-		return end, true, false
+		ss.ending = end
+		return true, false
 	}
-	suspend := typ == websocket.BinaryMessage && !ss.audio.waitForStore(ss.conn.stopRead) && ss.tellSuspended()
-	return endReason{}, false, suspend
+	suspend = typ == websocket.BinaryMessage && !ss.audio.waitForStore(ss.conn.Stopping()) && ss.tellSuspended()
+	return false, suspend
 }
 
 // tellSuspended tells the client that its audio is not being stored and
@@ -389,10 +408,10 @@ func (ss *session) tellSuspended() bool {
 	}
 	ss.log.Warn("audio not stored: connection closed, session waits for its client",
 		"durable_bytes", ss.audio.durable(), "received_bytes", ss.audio.received)
-	ss.conn.sendError(apierror.CodeAudioNotStored, fmt.Sprintf(
+	ss.conn.SendError(apierror.CodeAudioNotStored, fmt.Sprintf(
 		"the gateway's audio store is not taking this session's audio; keep the audio after the last Durable and resume with session=%s later",
 		ss.id))
-	ss.conn.out <- outFrame{close: &closeFrame{websocket.CloseTryAgainLater, "audio not stored; resume later"}}
+	ss.conn.SendClose(websocket.CloseTryAgainLater, "audio not stored; resume later")
 	return true
 }
 
@@ -442,7 +461,7 @@ func (ss *session) take(typ int, data []byte) (endReason, bool) {
 				errCode: apierror.CodeTranscriptionError, errDesc: "the audio could not be processed; what was received is drafted"}, true
 		}
 		s.metrics.audioSeconds.Add(float64(len(data)/2) / float64(ss.p.sampleRate))
-		ss.conn.touch()
+		ss.conn.Touch()
 	case websocket.TextMessage:
 		if !utf8.Valid(data) {
 			// RFC 6455 8.1: a text frame that is not UTF-8 fails the
@@ -458,13 +477,13 @@ func (ss *session) take(typ int, data []byte) (endReason, bool) {
 			if ce.UnknownType {
 				code = apierror.CodeUnknownMessageType
 			}
-			ss.conn.sendError(code, ce.Description)
+			ss.conn.SendError(code, ce.Description)
 		case typ == wire.KeepAlive:
-			ss.conn.touch()
+			ss.conn.Touch()
 		case typ == wire.Finalize:
 			if err := ss.text.finalize(); err != nil {
 				ss.log.Error("finalize", "err", err)
-				ss.conn.sendError(apierror.CodeTranscriptionError, "the current utterance could not be flushed")
+				ss.conn.SendError(apierror.CodeTranscriptionError, "the current utterance could not be flushed")
 			}
 		case typ == wire.CloseStream:
 			return endReason{name: "close_stream", code: websocket.CloseNormalClosure}, true
@@ -509,7 +528,7 @@ func (ss *session) startProgress() {
 					stage = "transcribing"
 				}
 				ss.takeMu.Unlock()
-				ss.conn.send(ss.text.progress(stage))
+				ss.conn.Send(ss.text.progress(stage))
 			}
 		}
 	}()
@@ -536,6 +555,15 @@ func (ss *session) buffered() int {
 		n += st.Buffered()
 	}
 	return n
+}
+
+// endReason says why the loop ended and how the socket is closed.
+type endReason struct {
+	name   string // for logs and metrics
+	code   int    // close code
+	reason string
+	// errCode/errDesc, when set, are sent as an Error before the note.
+	errCode, errDesc string
 }
 
 // markMoved makes the session let go (movedEnd).

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/scribegate/scribegate/gateway/clientconn"
 	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
@@ -24,7 +25,7 @@ type transcriber struct {
 	noteID string
 	p      listenParams
 	log    *slog.Logger // with the session's ids
-	conn   *clientConn
+	conn   *clientconn.Conn
 	// onFinal, when set, is called (on the pump's goroutine) when an
 	// utterance with words became final; it must not block.
 	onFinal func()
@@ -157,7 +158,7 @@ func (t *transcriber) pump() {
 			if through <= t.heardThrough {
 				continue // the client had it before the restart
 			}
-			t.conn.send(toResults(t.id, r, true))
+			t.conn.Send(toResults(t.id, r, true))
 			t.srv.metrics.resultsSent.Inc()
 			if r.Transcript.Text != "" {
 				t.final()
@@ -168,14 +169,14 @@ func (t *transcriber) pump() {
 				continue
 			}
 			t.p.dg.shape(&r.Transcript)
-			t.conn.send(toResults(t.id, r, false))
+			t.conn.Send(toResults(t.id, r, false))
 		case transcription.EventSpeechStarted:
 			if t.p.vadEvents {
-				t.conn.send(wire.SpeechStarted{Type: "SpeechStarted", Channel: []int{0}, Timestamp: seconds(ev.At + t.baseTime)})
+				t.conn.Send(wire.SpeechStarted{Type: "SpeechStarted", Channel: []int{0}, Timestamp: seconds(ev.At + t.baseTime)})
 			}
 		case transcription.EventUtteranceEnd:
 			if t.p.utteranceEnd > 0 {
-				t.conn.send(wire.UtteranceEnd{Type: "UtteranceEnd", Channel: []int{0, 1}, LastWordEnd: seconds(ev.At + t.baseTime)})
+				t.conn.Send(wire.UtteranceEnd{Type: "UtteranceEnd", Channel: []int{0, 1}, LastWordEnd: seconds(ev.At + t.baseTime)})
 			}
 		}
 	}
@@ -241,7 +242,7 @@ func (t *transcriber) replaceGap(r transcription.Result) {
 			t.log.Warn("store recovered utterance", "utterance", r.Index, "err", err)
 		}
 	}
-	t.conn.send(toResults(t.id, r, true))
+	t.conn.Send(toResults(t.id, r, true))
 	t.srv.metrics.resultsSent.Inc()
 	if u.Text != "" {
 		t.final()

@@ -2,9 +2,18 @@ package gateway
 
 import (
 	"net/http"
+	"time"
 
-	"github.com/scribegate/scribegate/gateway/wsconn"
+	"github.com/scribegate/scribegate/gateway/clientconn"
 )
+
+// writeWait bounds every write to a client: a client that takes no more
+// for this long has its connection failed, so a writer never waits on it
+// for longer.
+const writeWait = 10 * time.Second
+
+// wsConn is a client's WebSocket as a session holds it.
+type wsConn = clientconn.Socket
 
 // upgrade completes r's WebSocket handshake for session id (Deepgram
 // sends its request id in the dg-request-id header too). viaProto: the
@@ -20,15 +29,4 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, id string, viaP
 		return nil, err // not a typed nil
 	}
 	return c, nil
-}
-
-// wsConn is what a session needs of its client's connection
-// (*wsConn has it): its messages, given to a wsconn.Handler, and
-// its writes, which may be made from several goroutines.
-type wsConn interface {
-	Serve(h wsconn.Handler)
-	WriteText(p []byte) error
-	Ping() error
-	WriteClose(code int, reason string) error
-	Close() error
 }

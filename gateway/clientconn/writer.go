@@ -1,4 +1,4 @@
-package gateway
+package clientconn
 
 import (
 	"sync"
@@ -6,11 +6,6 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/wire"
 )
-
-// writeWait bounds every write to a client: a client that takes no more
-// for this long has its connection failed, so a writer never waits on it
-// for longer.
-const writeWait = 10 * time.Second
 
 // connWriter is the write side of a session's connection: the session's
 // writer goroutine sends every message, ping and close frame through it.
@@ -23,14 +18,14 @@ type connWriter struct {
 	window float64 // the session's resume window in seconds, in each connection's first Durable
 
 	mu      sync.Mutex
-	conn    wsConn // nil while the session waits for its client
+	conn    Socket // nil while the session waits for its client
 	failed  bool   // nothing more is written to conn
 	durable int64  // the last Durable sent on conn
 	told    bool   // conn has had a Durable, with the resume window
 	buf     []byte // the message being written
 }
 
-func newConnWriter(c wsConn, id string, rate int, window time.Duration) *connWriter {
+func newConnWriter(c Socket, id string, rate int, window time.Duration) *connWriter {
 	w := &connWriter{id: id, rate: rate, window: window.Seconds()}
 	w.use(c, 0)
 	return w
@@ -39,7 +34,7 @@ func newConnWriter(c wsConn, id string, rate int, window time.Duration) *connWri
 // use makes c (nil: none) the connection written to from now on. durable
 // is the last Durable it is taken to have had: a resumed connection's
 // first message is the durable offset, whatever the last one said.
-func (w *connWriter) use(c wsConn, durable int64) {
+func (w *connWriter) use(c Socket, durable int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.conn, w.failed, w.durable, w.told = c, c == nil, durable, false
@@ -47,7 +42,7 @@ func (w *connWriter) use(c wsConn, durable int64) {
 
 // attach makes c, a resumed client's connection, the one written to, and
 // sends it Durable d before anything else, under one lock.
-func (w *connWriter) attach(c wsConn, d int64) {
+func (w *connWriter) attach(c Socket, d int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.conn, w.failed, w.durable, w.told = c, false, -1, false

@@ -1,13 +1,10 @@
-package gateway
+package clientconn
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,14 +12,13 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway/wsconn"
-	"github.com/scribegate/scribegate/transcription"
 )
 
 // connPair is a server-side connection wrapped in a connWriter, and the
 // client's end of it.
 func connPair(t *testing.T) (*connWriter, *websocket.Conn) {
 	t.Helper()
-	up := wsconn.New(wsconn.Options{ReadLimit: 1 << 20, WriteTimeout: writeWait})
+	up := wsconn.New(wsconn.Options{ReadLimit: 1 << 20, WriteTimeout: 10 * time.Second})
 	got := make(chan *wsconn.Conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil, nil)
@@ -41,37 +37,6 @@ func connPair(t *testing.T) (*connWriter, *websocket.Conn) {
 	sc := <-got
 	t.Cleanup(func() { sc.Close() })
 	return newConnWriter(sc, "s-1", 16000, 2*time.Minute), client
-}
-
-// nanEngine is toneEngine giving the first utterance a NaN confidence, as
-// a badly written engine might: JSON cannot carry it.
-type nanEngine struct{}
-
-func (nanEngine) Transcribe(ctx context.Context, u transcription.Utterance) (transcription.Transcript, error) {
-	t, err := toneEngine{}.Transcribe(ctx, u)
-	if u.Index == 0 {
-		t.Confidence = math.NaN()
-	}
-	return t, err
-}
-
-// TestListenUnencodableResultKeepsConnection: a result that cannot be
-// encoded is not sent (and is logged); the connection goes on, with the
-// other results, the note and a normal close.
-func TestListenUnencodableResultKeepsConnection(t *testing.T) {
-	e := newEnv(t, func(o *Options) {
-		o.Engine = nanEngine{}
-		o.Limits.LiveDraftInterval = -1
-	})
-	msgs := e.stream("patient=p-1", tones(16000, 300, 500, 700))
-	got := transcripts(msgs)
-	want := []string{tonePhrases[1].phrase, tonePhrases[2].phrase}
-	if !slices.Equal(got, want) {
-		t.Errorf("final transcripts %q, want %q (the first could not be sent)", got, want)
-	}
-	if len(byType(msgs, "NoteReady")) != 1 || len(byType(msgs, "Metadata")) != 1 {
-		t.Errorf("messages %v: want the note and Metadata after the unsent result", msgs)
-	}
 }
 
 // readTexts reads n text messages and returns each one's "type" and "n"
