@@ -32,14 +32,7 @@ func (e sayEngine) Transcribe(ctx context.Context, u transcription.Utterance) (t
 	if !loud {
 		return transcription.Transcript{}, nil
 	}
-	words := strings.Fields(e.text)
-	t := transcription.Transcript{Text: e.text, Confidence: 0.9}
-	step := u.Duration() / time.Duration(len(words))
-	for i, w := range words {
-		start := u.Start + time.Duration(i)*step
-		t.Words = append(t.Words, transcription.Word{Word: w, Start: start, End: start + step, Confidence: 0.9})
-	}
-	return t, nil
+	return spoken(u, e.text), nil
 }
 
 // dgErrorBody is a refusal as Deepgram's SDKs read it, with ours beside.
@@ -154,31 +147,9 @@ func TestListenNumerals(t *testing.T) {
 	}
 }
 
-func TestListenBearerSubprotocol(t *testing.T) {
-	e := newEnv(t, nil)
-	d := websocket.Dialer{Subprotocols: []string{"bearer", token(t, "dr-a", "c1", review.RoleClinician)}}
-	c, resp, err := d.Dial(e.wsURL("patient=p-2"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "bearer" {
-		t.Errorf("chosen subprotocol %q, want bearer", got)
-	}
-	sendAudio(t, c, tones(16000, 700), 3200)
-	sendText(t, c, `{"type":"CloseStream"}`)
-	if msgs, code := readAll(t, c); code != websocket.CloseNormalClosure || len(byType(msgs, "NoteReady")) != 1 {
-		t.Fatalf("close %d, messages %+v", code, msgs)
-	}
-}
-
 func TestListenInvalidUTF8Closes1007(t *testing.T) {
 	e := newEnv(t, nil)
-	c, _, err := e.dial("patient=p", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := e.mustDial(t, "patient=p")
 	sendAudio(t, c, tones(16000, 300), 3200)
 	if err := c.WriteMessage(websocket.TextMessage, []byte{'{', 0xff, 0xfe, '}'}); err != nil {
 		t.Fatal(err)
@@ -289,14 +260,10 @@ func TestClosedWithoutCloseStreamFinishesAfterGrace(t *testing.T) {
 		o.Limits.CloseGrace = 100 * time.Millisecond
 	})
 	pcm := leveltest.Audio(2)
-	dropped, dropID, dcol := e.start(t, "patient=pat-1")
-	sendAudio(t, dropped, pcm, 4000)
-	dcol.waitDurable(t, int64(len(pcm)))
+	dropped, dropID, _ := e.startSending(t, "patient=pat-1", pcm, 4000, int64(len(pcm)))
 	kill(dropped)
 
-	c, id, col := e.start(t, "patient=pat-2")
-	sendAudio(t, c, pcm, 4000)
-	col.waitDurable(t, int64(len(pcm)))
+	c, id, _ := e.startSending(t, "patient=pat-2", pcm, 4000, int64(len(pcm)))
 	c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 	start := time.Now()
 	if texts := e.pendingTranscript(t, id); !slices.Equal(texts, leveltest.Want(2)) {
@@ -320,10 +287,8 @@ func TestTakeoverClosesWith4001(t *testing.T) {
 	eachReader(t, nil, func(t *testing.T, e *durableEnv) {
 		pcm := leveltest.Audio(3)
 		third := len(pcm) / 3
-		c1, id, col := e.start(t, "patient=pat-1")
+		c1, id, col := e.startSending(t, "patient=pat-1", pcm[:third], 4000, int64(third))
 		defer c1.Close()
-		sendAudio(t, c1, pcm[:third], 4000)
-		col.waitDurable(t, int64(third))
 
 		c2, _, err := e.dial("patient=pat-1&resume=true&session="+id, nil)
 		if err != nil {
@@ -364,9 +329,7 @@ func TestListenWAVStream(t *testing.T) {
 		pcm := leveltest.Audio(2)
 		samples, _ := transcription.DecodeLinear16(pcm)
 		wav := transcription.EncodeWAV(samples, 16000)
-		c, id, col := e.start(t, "patient=pat-1")
-		sendAudio(t, c, wav, 4000)
-		col.waitDurable(t, int64(len(pcm)))
+		c, id, col := e.startSending(t, "patient=pat-1", wav, 4000, int64(len(pcm)))
 		sendText(t, c, `{"type":"CloseStream"}`)
 		<-col.done
 		e.checkStored(t, id, pcm, 2, col.msgs)
@@ -377,11 +340,7 @@ func TestListenWAVStream(t *testing.T) {
 			{"wav at another rate", "patient=pat-1", string(transcription.EncodeWAV(samples[:800], 8000)), "sample_rate=8000"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				c, _, err := e.dial(tc.query, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
+				c := e.mustDial(t, tc.query)
 				sendAudio(t, c, append([]byte(tc.head), make([]byte, 3000)...), 4000)
 				msgs, code := readAll(t, c)
 				errs := byType(msgs, "Error")

@@ -83,11 +83,7 @@ func TestListenDeepgramClient(t *testing.T) {
 		o.Limits.InterimInterval = 200 * time.Millisecond
 		o.Limits.LiveDraftInterval = 10 * time.Millisecond
 	})
-	c, _, err := e.dial("encoding=linear16&sample_rate=16000&channels=1&interim_results=true&endpointing=300&patient=p-dg", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := e.mustDial(t, "encoding=linear16&sample_rate=16000&channels=1&interim_results=true&endpointing=300&patient=p-dg")
 	msgs := make(chan dgMessage, 256)
 	closed := make(chan int, 1)
 	go func() {

@@ -185,6 +185,16 @@ func firstDurable(t *testing.T, c *websocket.Conn, id string) int64 {
 	return d.Bytes
 }
 
+// startSending starts a session for query and sends it audio in frames
+// of frame bytes, returning once durable bytes of it are stored.
+func (e *durableEnv) startSending(t *testing.T, query string, audio []byte, frame int, durable int64) (*websocket.Conn, string, *collector) {
+	t.Helper()
+	c, id, col := e.start(t, query)
+	sendAudio(t, c, audio, frame)
+	col.waitDurable(t, durable)
+	return c, id, col
+}
+
 // kill drops the TCP connection without a close frame, as a lost network does.
 func kill(c *websocket.Conn) { c.NetConn().Close() }
 
@@ -366,10 +376,8 @@ func TestResumeOfAWaitingSession(t *testing.T) {
 	e := newDurableEnv(t, nil, nil)
 	const n = 6
 	pcm := leveltest.Audio(n)
-	c, id, col := e.start(t, "patient=pat-1")
 	half := len(pcm) / 2
-	sendAudio(t, c, pcm[:half], 3200)
-	col.waitDurable(t, int64(half))
+	c, id, col := e.startSending(t, "patient=pat-1", pcm[:half], 3200, int64(half))
 	e.srv.recs.mu.Lock()
 	ss := e.srv.recs.byID[id]
 	e.srv.recs.mu.Unlock()
@@ -430,10 +438,8 @@ func TestUnstoredAudioSuspendsTheConnection(t *testing.T) {
 	const n, frame = 8, 3200
 	limit := int64(2 * 16000) // a second of 16 kHz linear16
 	pcm := leveltest.Audio(n)
-	c, id, col := e.start(t, "patient=pat-1")
 	first := len(pcm) / 4 / frame * frame
-	sendAudio(t, c, pcm[:first], frame)
-	col.waitDurable(t, int64(first))
+	c, id, col := e.startSending(t, "patient=pat-1", pcm[:first], frame, int64(first))
 
 	store.down.Store(true)
 	// The writes may all succeed: what the gateway does not read waits in
@@ -500,9 +506,7 @@ func TestStreamingBadInput(t *testing.T) {
 			return http.Header{"Authorization": {"Bearer " + token(t, sub, clinic, review.RoleClinician)}}
 		}
 		// An open session to resume and to count against the limits.
-		c, id, col := e.start(t, "patient=pat-1&sample_rate=16000")
-		sendAudio(t, c, leveltest.Audio(1)[:3333], 3333) // odd byte count: carried
-		col.waitDurable(t, 3333)
+		c, id, col := e.startSending(t, "patient=pat-1&sample_rate=16000", leveltest.Audio(1)[:3333], 3333, 3333) // odd byte count: carried
 
 		refusals := []struct {
 			name, query string

@@ -73,14 +73,20 @@ func (toneEngine) Transcribe(ctx context.Context, u transcription.Utterance) (tr
 			best = p
 		}
 	}
-	words := strings.Fields(best.phrase)
-	t := transcription.Transcript{Text: best.phrase, Confidence: 0.9}
+	return spoken(u, best.phrase), nil
+}
+
+// spoken is text as an engine hears it in u: its words spread evenly
+// over the utterance, each and all with confidence 0.9.
+func spoken(u transcription.Utterance, text string) transcription.Transcript {
+	words := strings.Fields(text)
+	t := transcription.Transcript{Text: text, Confidence: 0.9}
 	step := u.Duration() / time.Duration(len(words))
 	for i, w := range words {
 		start := u.Start + time.Duration(i)*step
 		t.Words = append(t.Words, transcription.Word{Word: w, Start: start, End: start + step, Confidence: 0.9})
 	}
-	return t, nil
+	return t
 }
 
 // failingDrafter stands in for a drafter whose model is down.
@@ -267,10 +273,15 @@ func sendText(t testing.TB, c *websocket.Conn, s string) {
 }
 
 func byType(msgs []wsMsg, typ string) []wsMsg {
-	var out []wsMsg
-	for _, m := range msgs {
-		if m.Type == typ {
-			out = append(out, m)
+	return only(msgs, func(m wsMsg) bool { return m.Type == typ })
+}
+
+// only is the elements of xs that keep accepts.
+func only[T any](xs []T, keep func(T) bool) []T {
+	var out []T
+	for _, x := range xs {
+		if keep(x) {
+			out = append(out, x)
 		}
 	}
 	return out
@@ -317,6 +328,31 @@ func (e *env) stream(query string, pcm []byte) []wsMsg {
 		e.t.Fatalf("close code %d", code)
 	}
 	return msgs
+}
+
+// mustDial opens a session for query as clinician dr-a of clinic c1,
+// closed when the test ends.
+func (e *env) mustDial(t testing.TB, query string) *websocket.Conn {
+	t.Helper()
+	c, _, err := e.dial(query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readyNote is the note a session's one NoteReady names, as its clinician
+// (dr-a of clinic c1) reads it.
+func (e *env) readyNote(t testing.TB, msgs []wsMsg) review.Note {
+	t.Helper()
+	ready := byType(msgs, "NoteReady")
+	if len(ready) != 1 {
+		t.Fatalf("%d NoteReady messages, want 1: %+v", len(ready), msgs)
+	}
+	var n review.Note
+	e.do("GET", ready[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	return n
 }
 
 // session runs a short normal session and returns the note id it produced.
@@ -507,21 +543,32 @@ func TestHealthReadyMetrics(t *testing.T) {
 // returns the texts of its transcript.
 func (e *env) pendingTranscript(t *testing.T, id string) []string {
 	t.Helper()
+	note, ok := e.noteWhen(t, id, func(n *review.Note) bool { return n.State == review.StatePendingReview })
+	if !ok {
+		t.Fatalf("session %s's note is still %s, want pending_review", id, note.State)
+	}
+	var texts []string
+	for _, u := range note.Transcript {
+		texts = append(texts, u.Text)
+	}
+	return texts
+}
+
+// noteWhen reads session id's note until cond holds of it, for 20 s at
+// most, and returns the last one read and whether cond held.
+func (e *env) noteWhen(t *testing.T, id string, cond func(*review.Note) bool) (*review.Note, bool) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		note, err := e.svc.SessionNote(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if note.State == review.StatePendingReview {
-			var texts []string
-			for _, u := range note.Transcript {
-				texts = append(texts, u.Text)
-			}
-			return texts
+		if cond(note) {
+			return note, true
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("session %s's note is still %s, want pending_review", id, note.State)
+			return note, false
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -128,13 +128,7 @@ func runJS(t *testing.T, e *env, mode string, audio []byte, session string, each
 }
 
 func eventsOf(evs []jsEvent, name string) []jsEvent {
-	var out []jsEvent
-	for _, ev := range evs {
-		if ev.Event == name {
-			out = append(out, ev)
-		}
-	}
-	return out
+	return only(evs, func(ev jsEvent) bool { return ev.Event == name })
 }
 
 func TestJSSDKLiveWithInterimResults(t *testing.T) {

@@ -23,6 +23,9 @@ import (
 // redis-server) with session leases of the given length.
 func leaseGateways(t *testing.T, lease time.Duration, mutate ...func(*Options)) (a, b *durableEnv, rs *redisstore.Store, svc *review.Service) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a redis-server")
+	}
 	rs, err := redisstore.Open(context.Background(), redistest.URL(t))
 	if err != nil {
 		t.Fatal(err)
@@ -80,19 +83,14 @@ func checkNote(t *testing.T, rs *redisstore.Store, svc *review.Service, id strin
 // and the client resumes on b, which finishes it with every byte and
 // utterance once. Before, a went on serving it beside b.
 func TestLeaseLostLetsTheSessionGo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a redis-server")
-	}
 	ctx := context.Background()
 	const lease = 900 * time.Millisecond
 	a, b, rs, svc := leaseGateways(t, lease)
 	const n = 6
 	pcm := leveltest.Audio(n)
-	c, id, col := a.start(t, "patient=pat-1")
-	defer c.Close()
 	half := len(pcm) / 2
-	sendAudio(t, c, pcm[:half], 3200)
-	col.waitDurable(t, int64(half))
+	c, id, col := a.startSending(t, "patient=pat-1", pcm[:half], 3200, int64(half))
+	defer c.Close()
 
 	if err := rs.ReleaseLock(ctx, "session:"+id, "a"); err != nil {
 		t.Fatal(err)
@@ -131,19 +129,14 @@ func TestLeaseLostLetsTheSessionGo(t *testing.T) {
 // the session over: the client resumes there and the note has every
 // byte and every utterance once.
 func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a redis-server")
-	}
 	ctx := context.Background()
 	const lease = 2 * time.Second
 	a, b, rs, svc := leaseGateways(t, lease)
 
 	const n = 6
 	pcm := leveltest.Audio(n)
-	c, id, col := a.start(t, "patient=pat-1")
 	half := len(pcm) / 2
-	sendAudio(t, c, pcm[:half], 3001)
-	col.waitDurable(t, int64(half))
+	_, id, col := a.startSending(t, "patient=pat-1", pcm[:half], 3001, int64(half))
 
 	if err := b.srv.Recover(ctx); err != nil {
 		t.Fatal(err)
@@ -208,9 +201,6 @@ func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
 // left of the resume window for the client, and finishes the note from
 // the stored audio — before, only a gateway starting up looked.
 func TestOrphanScanFinishesSessions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a redis-server")
-	}
 	const lease = time.Second
 	a, b, rs, svc := leaseGateways(t, lease, func(o *Options) {
 		o.Limits.OrphanScan = 200 * time.Millisecond
@@ -221,10 +211,8 @@ func TestOrphanScanFinishesSessions(t *testing.T) {
 	}
 	const n = 4
 	pcm := leveltest.Audio(n)
-	c, id, col := a.start(t, "patient=pat-1")
+	c, id, col := a.startSending(t, "patient=pat-1", pcm, 3200, int64(len(pcm)))
 	defer c.Close()
-	sendAudio(t, c, pcm, 3200)
-	col.waitDurable(t, int64(len(pcm)))
 	a.crash(col) // no release, no client again
 	waitFor(t, "gateway b to finish the orphaned session", func() bool {
 		note, err := svc.SessionNote(context.Background(), id)

@@ -106,11 +106,7 @@ func TestListenStreamsDraftsAndQueues(t *testing.T) {
 
 func TestListenFinalizeFlushes(t *testing.T) {
 	e := newEnv(t, nil)
-	c, _, err := e.dial("patient=p-1&endpointing=false", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := e.mustDial(t, "patient=p-1&endpointing=false")
 	sendAudio(t, c, tones(16000, 500), 3200)
 	sendText(t, c, `{"type":"Finalize"}`)
 	sendText(t, c, `{"type":"CloseStream"}`)
@@ -125,29 +121,40 @@ func TestListenFinalizeFlushes(t *testing.T) {
 	}
 }
 
+// TestListenSubprotocolAuth: a browser's token comes in the subprotocol
+// pair, under the scheme "token" (Deepgram's) or "bearer"; the handshake
+// names the scheme, and the session records as any other.
 func TestListenSubprotocolAuth(t *testing.T) {
 	e := newEnv(t, func(o *Options) {
 		o.ConnectorFor = func(clinic string) string { return map[string]string{"c1": "athena"}[clinic] }
 	})
-	d := websocket.Dialer{Subprotocols: []string{"token", token(t, "dr-a", "c1", review.RoleClinician)}}
-	c, resp, err := d.Dial(e.wsURL("patient=p-2&template=soap&connector=athena"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "token" {
-		t.Errorf("chosen subprotocol %q, want token", got)
-	}
-	sendAudio(t, c, tones(16000, 700), 3200)
-	sendText(t, c, `{"type":"CloseStream"}`)
-	msgs, code := readAll(t, c)
-	if code != websocket.CloseNormalClosure || len(byType(msgs, "NoteReady")) != 1 {
-		t.Fatalf("close %d, messages %+v", code, msgs)
-	}
-	var n review.Note
-	e.do("GET", byType(msgs, "NoteReady")[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
-	if n.Connector != "athena" {
-		t.Errorf("connector %q, want athena", n.Connector)
+	for _, tc := range []struct{ scheme, query, connector string }{
+		{"token", "patient=p-2&template=soap&connector=athena", "athena"},
+		{"bearer", "patient=p-2", ""},
+	} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			d := websocket.Dialer{Subprotocols: []string{tc.scheme, token(t, "dr-a", "c1", review.RoleClinician)}}
+			c, resp, err := d.Dial(e.wsURL(tc.query), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != tc.scheme {
+				t.Errorf("chosen subprotocol %q, want %s", got, tc.scheme)
+			}
+			sendAudio(t, c, tones(16000, 700), 3200)
+			sendText(t, c, `{"type":"CloseStream"}`)
+			msgs, code := readAll(t, c)
+			if code != websocket.CloseNormalClosure || len(byType(msgs, "NoteReady")) != 1 {
+				t.Fatalf("close %d, messages %+v", code, msgs)
+			}
+			if tc.connector == "" {
+				return
+			}
+			if n := e.readyNote(t, msgs); n.Connector != tc.connector {
+				t.Errorf("connector %q, want %s", n.Connector, tc.connector)
+			}
+		})
 	}
 }
 
@@ -227,11 +234,7 @@ func TestListenBadMessagesKeepSession(t *testing.T) {
 	e := newEnv(t, nil)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, _, err := e.dial("patient=p-3", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := e.mustDial(t, "patient=p-3")
 			audio := tones(16000, 300, 700)
 			half := len(audio) / 2 &^ 1
 			sendAudio(t, c, audio[:half], 3200)
@@ -254,57 +257,67 @@ func TestListenBadMessagesKeepSession(t *testing.T) {
 	}
 }
 
-func TestListenFrameTooLarge(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Limits.MaxFrameBytes = 64 << 10 })
-	c, _, err := e.dial("patient=p-4", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sendAudio(t, c, tones(16000, 500), 32000)
-	if err := c.WriteMessage(websocket.BinaryMessage, make([]byte, 100<<10)); err != nil {
-		t.Fatal(err)
-	}
-	msgs, code := readAll(t, c)
-	if code != websocket.CloseMessageTooBig {
-		t.Errorf("close code %d, want 1009", code)
-	}
-	if errs := byType(msgs, "Error"); len(errs) != 1 || errs[0].Code != apierror.CodeFrameTooLarge {
-		t.Errorf("errors %+v", errs)
-	}
-	ready := byType(msgs, "NoteReady")
-	if len(ready) != 1 {
-		t.Fatalf("the session was not drafted: %+v", msgs)
-	}
-	var n review.Note
-	e.do("GET", ready[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
-	if n.State != review.StatePendingReview || len(n.Transcript) != 1 || n.Transcript[0].Text != tonePhrases[1].phrase {
-		t.Errorf("audio before the oversized frame was not kept: %+v", n.Transcript)
-	}
-	e.session("patient=p-5")
-}
-
-func TestListenIdleTimeoutFinishesNote(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Limits.IdleTimeout = time.Second })
-	c, _, err := e.dial("patient=p-6", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sendAudio(t, c, tones(16000, 300), 3200)
-	// Send nothing more: the gateway must finish the note on its own.
-	msgs, code := readAll(t, c)
-	if code != websocket.CloseNormalClosure {
-		t.Errorf("close code %d, want 1000", code)
-	}
-	ready := byType(msgs, "NoteReady")
-	if len(ready) != 1 {
-		t.Fatalf("idle session not finished: %+v", msgs)
-	}
-	var n review.Note
-	e.do("GET", ready[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
-	if n.State != review.StatePendingReview || len(n.Transcript) != 1 {
-		t.Errorf("note %s with %d utterances", n.State, len(n.Transcript))
+// TestListenEndedSessionsStillQueue: a session the gateway ends for a
+// reason of its own (a frame too large, an idle client, a drafter that
+// fails) still queues its note with what was said, and closes with the
+// code and Error that say why.
+func TestListenEndedSessionsStillQueue(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    func(*Options)
+		patient string
+		pcm     []byte
+		frame   int
+		// then is what the client does after its audio (nothing: it goes
+		// idle).
+		then     func(t *testing.T, c *websocket.Conn)
+		code     int
+		errCode  string // the one Error expected; "" none
+		wantNote func(n review.Note) bool
+		serves   bool // check the gateway takes a session after it
+	}{
+		{"frame too large", func(o *Options) { o.Limits.MaxFrameBytes = 64 << 10 }, "p-4", tones(16000, 500), 32000,
+			func(t *testing.T, c *websocket.Conn) {
+				if err := c.WriteMessage(websocket.BinaryMessage, make([]byte, 100<<10)); err != nil {
+					t.Fatal(err)
+				}
+			}, websocket.CloseMessageTooBig, apierror.CodeFrameTooLarge,
+			// The audio before the oversized frame is kept.
+			func(n review.Note) bool {
+				return len(n.Transcript) == 1 && n.Transcript[0].Text == tonePhrases[1].phrase
+			}, true},
+		{"idle timeout", func(o *Options) { o.Limits.IdleTimeout = time.Second }, "p-6", tones(16000, 300), 3200,
+			// Send nothing more: the gateway must finish the note on its own.
+			func(*testing.T, *websocket.Conn) {}, websocket.CloseNormalClosure, "",
+			func(n review.Note) bool { return len(n.Transcript) == 1 }, false},
+		{"draft failure", func(o *Options) { o.Drafter = failingDrafter{} }, "p-7", tones(16000, 300), 3200,
+			func(t *testing.T, c *websocket.Conn) { sendText(t, c, `{"type":"CloseStream"}`) },
+			websocket.CloseInternalServerErr, apierror.CodeDraftFailed,
+			func(n review.Note) bool {
+				return len(n.Transcript) == 1 && n.Draft.Fallback != "" && len(n.Draft.Sections) == 4
+			}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.opts)
+			c := e.mustDial(t, "patient="+tc.patient)
+			sendAudio(t, c, tc.pcm, tc.frame)
+			tc.then(t, c)
+			msgs, code := readAll(t, c)
+			if code != tc.code {
+				t.Errorf("close code %d, want %d", code, tc.code)
+			}
+			errs := byType(msgs, "Error")
+			if tc.errCode == "" && len(errs) != 0 || tc.errCode != "" && (len(errs) != 1 || errs[0].Code != tc.errCode) {
+				t.Errorf("errors %+v, want %q", errs, tc.errCode)
+			}
+			n := e.readyNote(t, msgs)
+			if n.State != review.StatePendingReview || !tc.wantNote(n) {
+				t.Errorf("note %s with transcript %+v, draft %+v", n.State, n.Transcript, n.Draft)
+			}
+			if tc.serves {
+				e.session("patient=p-5")
+			}
+		})
 	}
 }
 
@@ -371,33 +384,6 @@ func TestListenDisconnectAndShutdownFinishNotes(t *testing.T) {
 	}
 }
 
-func TestListenDraftFailureStillQueues(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Drafter = failingDrafter{} })
-	c, _, err := e.dial("patient=p-7", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sendAudio(t, c, tones(16000, 300), 3200)
-	sendText(t, c, `{"type":"CloseStream"}`)
-	msgs, code := readAll(t, c)
-	if code != websocket.CloseInternalServerErr {
-		t.Errorf("close %d, want 1011", code)
-	}
-	if errs := byType(msgs, "Error"); len(errs) != 1 || errs[0].Code != apierror.CodeDraftFailed {
-		t.Errorf("errors %+v", errs)
-	}
-	ready := byType(msgs, "NoteReady")
-	if len(ready) != 1 {
-		t.Fatalf("note not queued: %+v", msgs)
-	}
-	var n review.Note
-	e.do("GET", ready[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
-	if n.State != review.StatePendingReview || len(n.Transcript) != 1 || n.Draft.Fallback == "" || len(n.Draft.Sections) != 4 {
-		t.Errorf("note %+v", n)
-	}
-}
-
 // TestListenConsultationWAV streams a synthetic consultation (espeak-ng
 // speech, testdata/consultations) as a recorder would and checks that
 // the Results lie on the audio's timeline and the note holds every one.
@@ -415,11 +401,7 @@ func TestListenConsultationWAV(t *testing.T) {
 		t.Fatalf("fixture has %d channels", format.Channels)
 	}
 	e := newEnv(t, nil)
-	c, _, err := e.dial(fmt.Sprintf("encoding=linear16&sample_rate=%d&channels=1&patient=p-wav&language=en", format.SampleRate), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := e.mustDial(t, fmt.Sprintf("encoding=linear16&sample_rate=%d&channels=1&patient=p-wav&language=en", format.SampleRate))
 	sendAudio(t, c, pcm, 8192)
 	sendText(t, c, `{"type":"CloseStream"}`)
 	msgs, code := readAll(t, c)
@@ -447,8 +429,7 @@ func TestListenConsultationWAV(t *testing.T) {
 	if len(meta) != 1 || math.Abs(meta[0].Duration-total) > 0.001 {
 		t.Errorf("Metadata %+v, want duration %.3f", meta, total)
 	}
-	var n review.Note
-	e.do("GET", byType(msgs, "NoteReady")[0].ReviewURL, token(t, "dr-a", "c1", review.RoleClinician), nil, &n)
+	n := e.readyNote(t, msgs)
 	if len(n.Transcript) != len(transcripts(msgs)) {
 		t.Errorf("note keeps %d utterances of %d results", len(n.Transcript), len(transcripts(msgs)))
 	}

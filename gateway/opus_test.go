@@ -50,11 +50,7 @@ func TestOpusBecomesTheNoteItsWAVDoes(t *testing.T) {
 	}
 	stream := func(query string, b []byte) string {
 		t.Helper()
-		c, _, err := e.dial(query, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := e.mustDial(t, query)
 		sendAudio(t, c, b, 1000) // pages and elements split across frames
 		sendText(t, c, `{"type":"CloseStream"}`)
 		msgs, code := readAll(t, c)

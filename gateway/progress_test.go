@@ -28,11 +28,7 @@ func (e heldEngine) Transcribe(ctx context.Context, u transcription.Utterance) (
 func TestListenProgress(t *testing.T) {
 	release := make(chan struct{})
 	e := newEnv(t, func(o *Options) { o.Engine = heldEngine{release: release} })
-	c, _, err := e.dial("patient=p-1&progress=true", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := e.mustDial(t, "patient=p-1&progress=true")
 	sendAudio(t, c, tones(16000, 300, 500), 3200)
 	type msg struct {
 		Type           string  `json:"type"`

@@ -36,26 +36,14 @@ func TestResumeAfterRestart(t *testing.T) {
 			e := newDurableEnv(t, nil, limits)
 			const n = 8
 			pcm := leveltest.Audio(n)
-			c, id, col := e.start(t, "patient=pat-1")
 			half := len(pcm) * 55 / 100
-			sendAudio(t, c, pcm[:half], 3001)
-			col.waitDurable(t, int64(half)*2/3)
+			_, id, col := e.startSending(t, "patient=pat-1", pcm[:half], 3001, int64(half)*2/3)
 			// Wait for the log to hold what it will before the crash,
 			// and for the results the client has seen to pass it.
-			deadline := time.Now().Add(20 * time.Second)
-			var logged int
-			for {
-				note, err := e.svc.SessionNote(context.Background(), id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				logged = len(note.Transcript)
-				if (logged >= tc.stored && col.finals() > tc.stored) || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			if logged != tc.stored && tc.every > 0 {
+			before, _ := e.noteWhen(t, id, func(n *review.Note) bool {
+				return len(n.Transcript) >= tc.stored && col.finals() > tc.stored
+			})
+			if logged := len(before.Transcript); logged != tc.stored && tc.every > 0 {
 				t.Errorf("before the crash the log holds %d utterances, want %d (the rest held back)", logged, tc.stored)
 			}
 			e.crash(col)
@@ -92,9 +80,7 @@ func TestRecoverFinishesAbandonedSession(t *testing.T) {
 	e := newDurableEnv(t, nil, nil)
 	const n = 5
 	pcm := leveltest.Audio(n)
-	c, id, col := e.start(t, "patient=pat-1")
-	sendAudio(t, c, pcm, 4000)
-	col.waitDurable(t, int64(len(pcm)))
+	_, id, col := e.startSending(t, "patient=pat-1", pcm, 4000, int64(len(pcm)))
 	e.crash(col)
 	e.restart(t, func(o *Options) { o.Limits.ResumeWindow = time.Millisecond })
 	if texts := e.pendingTranscript(t, id); !slices.Equal(texts, leveltest.Want(n)) {
@@ -164,10 +150,8 @@ func (s startedEarlier) SessionNote(ctx context.Context, id string) (*review.Not
 func TestRebuiltSessionKeepsItsMaxLength(t *testing.T) {
 	e := newDurableEnv(t, nil, nil)
 	pcm := leveltest.Audio(3)
-	c, id, col := e.start(t, "patient=pat-1")
 	half := len(pcm) / 2
-	sendAudio(t, c, pcm[:half], 4000)
-	col.waitDurable(t, int64(half))
+	_, id, col := e.startSending(t, "patient=pat-1", pcm[:half], 4000, int64(half))
 	e.crash(col)
 	e2 := e.restart(t, func(o *Options) {
 		o.Notes = startedEarlier{Service: e.svc, by: 2 * time.Hour}
@@ -218,23 +202,11 @@ func TestGapsRetriedAfterRestart(t *testing.T) {
 	})
 	const n = 6
 	pcm := leveltest.Audio(n)
-	c, id, col := e.start(t, "patient=pat-1")
 	half := len(pcm) * 60 / 100
-	sendAudio(t, c, pcm[:half], 3001)
-	col.waitDurable(t, int64(half)*2/3)
-	deadline := time.Now().Add(20 * time.Second)
-	for { // the gap is in the transcript log
-		note, err := e.svc.SessionNote(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(note.Transcript) >= 2 && note.Transcript[1].Gap {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no gap logged before the crash: %+v", note.Transcript)
-		}
-		time.Sleep(10 * time.Millisecond)
+	_, id, col := e.startSending(t, "patient=pat-1", pcm[:half], 3001, int64(half)*2/3)
+	// The gap is in the transcript log.
+	if note, ok := e.noteWhen(t, id, func(n *review.Note) bool { return len(n.Transcript) >= 2 && n.Transcript[1].Gap }); !ok {
+		t.Fatalf("no gap logged before the crash: %+v", note.Transcript)
 	}
 	e.crash(col)
 	e2 := e.restart(t, func(o *Options) { o.Limits.TranscriptSaveInterval = 0 })
