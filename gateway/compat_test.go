@@ -16,6 +16,7 @@ import (
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/clientconn"
 	"github.com/scribegate/scribegate/gateway/noteapi"
+	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/leveltest"
@@ -357,7 +358,7 @@ func TestListenWAVStream(t *testing.T) {
 
 // postFile sends body to POST /v1/listen?query as the clinician tok, and
 // returns the response with its body read as a success and as an error.
-func postFile(t *testing.T, e *env, tok, query, ctype string, body []byte) (*http.Response, prerecordedResponse, dgErrorBody) {
+func postFile(t *testing.T, e *env, tok, query, ctype string, body []byte) (*http.Response, wire.Prerecorded, dgErrorBody) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", e.hs.URL+"/v1/listen?"+query, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Token "+tok)
@@ -368,7 +369,7 @@ func postFile(t *testing.T, e *env, tok, query, ctype string, body []byte) (*htt
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var ok prerecordedResponse
+	var ok wire.Prerecorded
 	var bad dgErrorBody
 	json.Unmarshal(b, &ok)
 	json.Unmarshal(b, &bad)
@@ -387,7 +388,7 @@ func TestPrerecordedRequests(t *testing.T) {
 	stereoWAV := transcription.EncodeWAV(stereo, 32000) // two channels at 16 kHz: rewritten below
 	stereoWAV[22], stereoWAV[24], stereoWAV[25], stereoWAV[26] = 2, 0x80, 0x3e, 0
 	want := tonePhrases[0].phrase + " " + tonePhrases[2].phrase
-	post := func(query, ctype string, body []byte) (*http.Response, prerecordedResponse, dgErrorBody) {
+	post := func(query, ctype string, body []byte) (*http.Response, wire.Prerecorded, dgErrorBody) {
 		return postFile(t, e, clin, query, ctype, body)
 	}
 	for _, tc := range []struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/gateway/noteapi"
+	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/leveltest"
@@ -214,7 +215,7 @@ func TestJSSDKTranscribeFile(t *testing.T) {
 	if len(resp) != 1 {
 		t.Fatalf("events %+v", evs)
 	}
-	var r prerecordedResponse
+	var r wire.Prerecorded
 	if err := json.Unmarshal(resp[0].Response, &r); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/opus/opustest"
@@ -40,7 +41,7 @@ func TestOpusBecomesTheNoteItsWAVDoes(t *testing.T) {
 		return strings.Join(texts, "\n") + "\n--\n" + n.Draft.Text()
 	}
 	clin := token(t, "dr-a", "c1", review.RoleClinician)
-	upload := func(ctype string, b []byte) prerecordedResponse {
+	upload := func(ctype string, b []byte) wire.Prerecorded {
 		t.Helper()
 		resp, r, bad := postFile(t, e, clin, "patient=p", ctype, b)
 		if resp.StatusCode != 200 {

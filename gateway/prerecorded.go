@@ -29,50 +29,6 @@ import (
 // fileChunk is how much of the file each frame of the session carries.
 const fileChunk = 32 << 10
 
-// prerecordedResponse is Deepgram's pre-recorded response, with the note
-// the file became in metadata (note_id, review_url: ours).
-type prerecordedResponse struct {
-	Metadata prerecordedMeta    `json:"metadata"`
-	Results  prerecordedResults `json:"results"`
-}
-
-type prerecordedMeta struct {
-	TransactionKey string         `json:"transaction_key"`
-	RequestID      string         `json:"request_id"`
-	SHA256         string         `json:"sha256"`
-	Created        string         `json:"created"`
-	Duration       float64        `json:"duration"`
-	Channels       int            `json:"channels"`
-	Models         []string       `json:"models"`
-	ModelInfo      map[string]any `json:"model_info"`
-	Tags           []string       `json:"tags,omitempty"`
-	NoteID         string         `json:"note_id,omitempty"`
-	NoteState      string         `json:"note_state,omitempty"`
-	ReviewURL      string         `json:"review_url,omitempty"`
-	// Errors are the Error messages a stream would have had (a gap in
-	// the transcript, a draft that failed): the note is queued all the same.
-	Errors []wire.ErrorMessage `json:"errors,omitempty"`
-}
-
-type prerecordedResults struct {
-	Channels   []prerecordedChannel `json:"channels"`
-	Utterances []prerecordedUtt     `json:"utterances"`
-}
-
-type prerecordedChannel struct {
-	Alternatives []wire.Alternative `json:"alternatives"`
-}
-
-type prerecordedUtt struct {
-	Start      float64     `json:"start"`
-	End        float64     `json:"end"`
-	Confidence float64     `json:"confidence"`
-	Channel    int         `json:"channel"`
-	Transcript string      `json:"transcript"`
-	Words      []wire.Word `json:"words"`
-	ID         string      `json:"id"`
-}
-
 // transcribeFile serves POST /v1/listen.
 func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 	claims, _, err := s.authenticate(r, review.RoleClinician)
@@ -157,12 +113,12 @@ func (ss *session) feed(audio io.Reader) (endReason, error) {
 }
 
 // fileResponse builds Deepgram's response from what the session sent.
-func (ss *session) fileResponse(sent []any) prerecordedResponse {
-	var resp prerecordedResponse
+func (ss *session) fileResponse(sent []any) wire.Prerecorded {
+	var resp wire.Prerecorded
 	alt := wire.Alternative{Words: []wire.Word{}}
 	var texts []string
 	var conf float64
-	resp.Results.Utterances = []prerecordedUtt{}
+	resp.Results.Utterances = []wire.Utterance{}
 	for _, m := range sent {
 		switch m := m.(type) {
 		case wire.Results:
@@ -173,7 +129,7 @@ func (ss *session) fileResponse(sent []any) prerecordedResponse {
 			texts = append(texts, a.Transcript)
 			alt.Words = append(alt.Words, a.Words...)
 			conf += a.Confidence
-			resp.Results.Utterances = append(resp.Results.Utterances, prerecordedUtt{
+			resp.Results.Utterances = append(resp.Results.Utterances, wire.Utterance{
 				Start: m.Start, End: m.Start + m.Duration, Confidence: a.Confidence, Transcript: a.Transcript,
 				Words: a.Words, ID: fmt.Sprintf("%s-%d", ss.id, len(resp.Results.Utterances)),
 			})
@@ -192,7 +148,7 @@ func (ss *session) fileResponse(sent []any) prerecordedResponse {
 		alt.Confidence = conf / float64(len(texts))
 	}
 	resp.Metadata.Tags = ss.p.dg.tags
-	resp.Results.Channels = []prerecordedChannel{{Alternatives: []wire.Alternative{alt}}}
+	resp.Results.Channels = []wire.Channel{{Alternatives: []wire.Alternative{alt}}}
 	return resp
 }
 

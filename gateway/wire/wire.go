@@ -1,10 +1,11 @@
 // Package wire holds the messages of the streaming protocol
 // (GET /v1/listen) as they travel on the WebSocket: Deepgram's live API
 // (Results, SpeechStarted, UtteranceEnd, Metadata, and the control
-// messages a client sends), and the gateway's own (Durable, Progress,
-// NoteDraft, NoteReady, Error). It is a leaf: clients, tests and the
-// gateway share one definition of the protocol without importing the
-// gateway, and AppendJSON encodes the frequent messages without
+// messages a client sends), the gateway's own (Durable, Progress,
+// NoteDraft, NoteReady, Error), and Deepgram's answer to a pre-recorded
+// file (Prerecorded, for POST /v1/listen). It is a leaf: clients, tests
+// and the gateway share one definition of the protocol without importing
+// the gateway, and AppendJSON encodes the frequent messages without
 // reflection.
 package wire
 
@@ -164,6 +165,51 @@ type Progress struct {
 	PendingSeconds float64 `json:"pending_seconds"`
 	// Received is the seconds of audio the session has been given.
 	Received float64 `json:"received"`
+}
+
+// Prerecorded is Deepgram's pre-recorded response (POST /v1/listen with a
+// file), with the note the file became in its metadata (ours).
+type Prerecorded struct {
+	Metadata PrerecordedMetadata `json:"metadata"`
+	Results  PrerecordedResults  `json:"results"`
+}
+
+// PrerecordedMetadata is a pre-recorded response's metadata: Deepgram's
+// (as Metadata's), then ours: the note (NoteID, NoteState, ReviewURL) and
+// the Error messages a stream would have had (a gap in the transcript, a
+// draft that failed), the note being queued all the same.
+type PrerecordedMetadata struct {
+	TransactionKey string         `json:"transaction_key"`
+	RequestID      string         `json:"request_id"`
+	SHA256         string         `json:"sha256"`
+	Created        string         `json:"created"`
+	Duration       float64        `json:"duration"`
+	Channels       int            `json:"channels"`
+	Models         []string       `json:"models"`
+	ModelInfo      map[string]any `json:"model_info"`
+	Tags           []string       `json:"tags,omitempty"`
+	NoteID         string         `json:"note_id,omitempty"`
+	NoteState      string         `json:"note_state,omitempty"`
+	ReviewURL      string         `json:"review_url,omitempty"`
+	Errors         []ErrorMessage `json:"errors,omitempty"`
+}
+
+// PrerecordedResults are a pre-recorded response's transcript: the whole
+// file's (one channel), and each utterance's.
+type PrerecordedResults struct {
+	Channels   []Channel   `json:"channels"`
+	Utterances []Utterance `json:"utterances"`
+}
+
+// Utterance is one utterance of a pre-recorded response.
+type Utterance struct {
+	Start      float64 `json:"start"`
+	End        float64 `json:"end"`
+	Confidence float64 `json:"confidence"`
+	Channel    int     `json:"channel"`
+	Transcript string  `json:"transcript"`
+	Words      []Word  `json:"words"`
+	ID         string  `json:"id"`
 }
 
 // PlainWord is Deepgram's "word": lower case without surrounding
