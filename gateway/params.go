@@ -35,7 +35,7 @@ type listenParams struct {
 	sampleRateSet bool
 	encoding      string // "linear16"; "opus" or "ogg-opus" (Ogg or WebM Opus); or "" (a container is read if sent)
 	dg            deepgramOptions
-	// progress: send Progress messages (session.go).
+	// progress: send Progress messages (progress.go).
 	progress bool
 }
 

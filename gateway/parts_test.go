@@ -26,7 +26,7 @@ var sessionParts = []struct {
 	name  string
 	files []string
 }{
-	{"session", []string{"session.go"}},
+	{"session", []string{"session.go", "progress.go"}},
 	{"drafting", []string{"drafting.go", "livedraft.go"}},
 	{"transcript", []string{"transcript.go"}},
 	{"persistence", []string{"audio.go"}},

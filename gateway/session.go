@@ -23,7 +23,7 @@ import (
 // each, which it alone ties together; each part refers only to the parts
 // below it (TestSessionPartsPointOneWay):
 //
-//	session     the session's life: open, the loop, resume, end
+//	session     the session's life: open, the loop, resume, end (progress.go: its reports)
 //	drafting    the note: live drafts, the final draft (drafting.go, livedraft.go)
 //	transcriber the stream, Results, the transcript (transcript.go)
 //	audioLog    the audio held and stored (audio.go)
@@ -500,48 +500,6 @@ func (ss *session) accept(data []byte) error {
 		return err
 	}
 	return ss.text.feed(part, start)
-}
-
-// progressInterval is how often a session asked for progress (progress=true)
-// says how far its transcript is behind.
-const progressInterval = time.Second
-
-// startProgress reports the session's backlog every progressInterval
-// until stopProgress. With progress off it does nothing.
-func (ss *session) startProgress() {
-	if !ss.p.progress || ss.progressStop != nil {
-		return
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(progressInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-				stage := "recording"
-				ss.takeMu.Lock()
-				if ss.stopped {
-					stage = "transcribing"
-				}
-				ss.takeMu.Unlock()
-				ss.conn.Send(ss.text.progress(stage))
-			}
-		}
-	}()
-	ss.progressStop = func() { close(quit); <-done }
-}
-
-// stopProgress ends the reports and waits for the reporter, so none
-// follows the final draft or the close.
-func (ss *session) stopProgress() {
-	if ss.progressStop != nil {
-		ss.progressStop()
-		ss.progressStop = nil
-	}
 }
 
 // buffered is the audio the session holds in memory: what waits for the
