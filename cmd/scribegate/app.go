@@ -46,6 +46,7 @@ import (
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/gateway/patientid"
 	"github.com/scribegate/scribegate/gateway/rolloutapi"
+	"github.com/scribegate/scribegate/gateway/sso"
 	"github.com/scribegate/scribegate/review/rollout"
 )
 
@@ -55,6 +56,7 @@ type store interface {
 	review.Store
 	review.AudioStore
 	rollout.Source
+	sso.Store // the web UI's sign-in sessions
 	Ping(ctx context.Context) error
 }
 
@@ -135,7 +137,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	a.engine = engine
 	drafter, drafterFor := clinicDrafters(cfg.Drafting, log)
 
-	signIn, err := newSignIn(ctx, cfg, log)
+	signIn, err := newSignIn(cfg, a.store, log)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +145,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 	if signIn != nil && signIn.OIDCEnabled() && authCfg.JWKSURL == "" {
 		// API clients' bearer tokens come from the same provider, for
 		// this gateway: the development secret is never used.
-		authCfg.JWKSURL, authCfg.Issuer, authCfg.Audience = signIn.JWKSURL(), signIn.Issuer(), signIn.ClientID()
+		if authCfg.JWKSURL, err = signIn.DiscoverJWKS(ctx); err != nil {
+			return nil, err
+		}
+		authCfg.Issuer, authCfg.Audience = signIn.Issuer(), signIn.ClientID()
 	}
 	verifier, err := newAuth(ctx, authCfg, log)
 	if err != nil {

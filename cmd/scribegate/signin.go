@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,11 +62,13 @@ func (c Config) checkSSO() []error {
 }
 
 // newSignIn builds the sign-in service, or nil when none is configured.
-func newSignIn(ctx context.Context, cfg Config, log *slog.Logger) (*sso.Service, error) {
+// Its sessions are kept in the review store, so that they outlive a
+// restart and every gateway sharing the store honours them.
+func newSignIn(cfg Config, store sso.Store, log *slog.Logger) (*sso.Service, error) {
 	if !cfg.SSO.enabled() {
 		return nil, nil
 	}
-	sc := sso.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SSO.SessionTTL, FrameAncestors: cfg.SSO.FrameAncestors, Logger: log}
+	sc := sso.Config{PublicURL: cfg.PublicURL, SessionTTL: cfg.SSO.SessionTTL, FrameAncestors: cfg.SSO.FrameAncestors, Store: store, Logger: log}
 	if o := cfg.SSO.OIDC; o.Issuer != "" {
 		var secret string
 		if o.ClientSecretFile != "" || o.ClientSecretEnv != "" {
@@ -93,5 +94,5 @@ func newSignIn(ctx context.Context, cfg Config, log *slog.Logger) (*sso.Service,
 		sc.EHRs = append(sc.EHRs, sso.EHR{Name: e.Name, FHIRBaseURL: e.FHIRBaseURL, ClientID: e.ClientID, ClientSecret: secret,
 			Clinic: e.Clinic, Scopes: e.Scopes})
 	}
-	return sso.New(ctx, sc)
+	return sso.New(sc)
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -89,11 +92,24 @@ func (c ClaimNames) actor(claims map[string]any, clinic string, role review.Role
 	return a, nil
 }
 
-// oidcClient is the relying party of one provider.
+// oidcClient is the relying party of one provider. The provider is
+// discovered on first use and, until it answers, again at most every
+// discoveryRetry, so that the gateway starts, and serves everything but
+// sign-in, while the provider is down.
 type oidcClient struct {
-	s        *Service
-	cfg      OIDCConfig
-	claims   ClaimNames
+	s      *Service
+	cfg    OIDCConfig
+	claims ClaimNames
+	scopes []string
+
+	mu    sync.Mutex
+	found *discovered // nil until discovery succeeds
+	tried time.Time   // the last failed attempt
+	err   error       // its error
+}
+
+// discovered is what the provider's discovery document gave.
+type discovered struct {
 	provider *oidc.Provider
 	verifier *oidc.IDTokenVerifier
 	oauth    oauth2.Config
@@ -101,44 +117,103 @@ type oidcClient struct {
 	endURL   string // end_session_endpoint, if the provider has one
 }
 
-func newOIDCClient(ctx context.Context, s *Service, cfg OIDCConfig) (*oidcClient, error) {
+// Discovery timing: an attempt waits at most discoveryTimeout for the
+// provider, and a failed one is not repeated for discoveryRetry, so that
+// clinicians pressing "Sign in" while the provider is down are answered
+// at once rather than each waiting on it.
+const (
+	discoveryTimeout = 5 * time.Second
+	discoveryRetry   = 2 * time.Second
+)
+
+// ErrProviderUnavailable is the cause of a sign-in refused because the
+// OpenID provider's discovery document could not be read.
+var ErrProviderUnavailable = errors.New("sso: the identity provider is unavailable")
+
+func newOIDCClient(s *Service, cfg OIDCConfig) (*oidcClient, error) {
 	if cfg.Issuer == "" || cfg.ClientID == "" {
 		return nil, errors.New("sso: oidc: issuer and client id are required")
-	}
-	ctx = oidc.ClientContext(ctx, s.client)
-	p, err := oidc.NewProvider(ctx, cfg.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("sso: oidc: discovery at %s: %w", cfg.Issuer, err)
-	}
-	var meta struct {
-		JWKSURI    string   `json:"jwks_uri"`
-		EndSession string   `json:"end_session_endpoint"`
-		Challenges []string `json:"code_challenge_methods_supported"`
-	}
-	if err := p.Claims(&meta); err != nil {
-		return nil, fmt.Errorf("sso: oidc: discovery document: %w", err)
 	}
 	scopes := append([]string{oidc.ScopeOpenID}, cfg.Scopes...)
 	if len(cfg.Scopes) == 0 {
 		scopes = append(scopes, "profile", "email")
 	}
-	c := &oidcClient{
-		s: s, cfg: cfg, claims: cfg.Claims.withDefaults(), provider: p,
-		verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: s.now}),
-		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: p.Endpoint(),
-			RedirectURL: s.origin + "/auth/callback", Scopes: scopes},
+	return &oidcClient{s: s, cfg: cfg, claims: cfg.Claims.withDefaults(), scopes: scopes}, nil
+}
+
+// discover returns the provider's discovery, reading it if it has not
+// been read yet; an error wraps ErrProviderUnavailable.
+func (c *oidcClient) discover(ctx context.Context) (*discovered, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.found != nil {
+		return c.found, nil
+	}
+	if c.err != nil && c.s.now().Sub(c.tried) < discoveryRetry {
+		return nil, c.err
+	}
+	d, err := c.read(ctx)
+	if err != nil {
+		c.tried, c.err = c.s.now(), fmt.Errorf("%w: discovery at %s: %w", ErrProviderUnavailable, c.cfg.Issuer, err)
+		c.s.log.Warn("sso: identity provider discovery failed; sign-in is unavailable until it answers", "issuer", c.cfg.Issuer, "err", err)
+		return nil, c.err
+	}
+	if c.err != nil {
+		c.s.log.Info("sso: identity provider discovered; sign-in is available", "issuer", c.cfg.Issuer)
+	}
+	c.found, c.err = d, nil
+	return d, nil
+}
+
+// read fetches and checks the discovery document. The attempt is bounded
+// by discoveryTimeout and outlives the request that caused it, so that a
+// browser giving up does not leave the next one without a provider.
+func (c *oidcClient) read(ctx context.Context) (*discovered, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discoveryTimeout)
+	defer cancel()
+	p, err := oidc.NewProvider(oidc.ClientContext(ctx, c.s.client), c.cfg.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	var meta struct {
+		JWKSURI    string `json:"jwks_uri"`
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := p.Claims(&meta); err != nil {
+		return nil, fmt.Errorf("discovery document: %w", err)
+	}
+	return &discovered{
+		provider: p,
+		verifier: p.Verifier(&oidc.Config{ClientID: c.cfg.ClientID, Now: c.s.now}),
+		oauth: oauth2.Config{ClientID: c.cfg.ClientID, ClientSecret: c.cfg.ClientSecret, Endpoint: p.Endpoint(),
+			RedirectURL: c.s.origin + "/auth/callback", Scopes: c.scopes},
 		jwksURL: meta.JWKSURI,
 		endURL:  meta.EndSession,
-	}
-	return c, nil
+	}, nil
+}
+
+// unavailable answers a sign-in while the provider cannot be discovered.
+func (c *oidcClient) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(discoveryRetry/time.Second)))
+	c.s.refuse(w, r, &Error{Status: http.StatusServiceUnavailable, Code: "provider_unavailable",
+		Message: "your organisation's sign-in service is not answering; try again in a moment"}, err)
 }
 
 // start answers GET /auth/login: off to the provider with a fresh state,
 // nonce and PKCE verifier.
 func (c *oidcClient) start(w http.ResponseWriter, r *http.Request) {
-	p := pending{verifier: oauth2.GenerateVerifier(), nonce: randomToken(), next: safeNext(r.URL.Query().Get("next"))}
-	state := c.s.beginLogin(w, p)
-	http.Redirect(w, r, c.oauth.AuthCodeURL(state, oidc.Nonce(p.nonce), oauth2.S256ChallengeOption(p.verifier)), http.StatusFound)
+	d, err := c.discover(r.Context())
+	if err != nil {
+		c.unavailable(w, r, err)
+		return
+	}
+	p := pending{Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(), Next: safeNext(r.URL.Query().Get("next"))}
+	state, e := c.s.beginLogin(w, r, p)
+	if e != nil {
+		c.s.refuse(w, r, e, nil)
+		return
+	}
+	http.Redirect(w, r, d.oauth.AuthCodeURL(state, oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.Verifier)), http.StatusFound)
 }
 
 // callback answers GET /auth/callback: the provider's answer is accepted
@@ -151,7 +226,7 @@ func (c *oidcClient) callback(w http.ResponseWriter, r *http.Request) {
 		c.s.refuse(w, r, e, nil)
 		return
 	}
-	if p.ehr != "" {
+	if p.EHR != "" {
 		c.s.refuse(w, r, &Error{Status: http.StatusBadRequest, Code: "state_mismatch", Message: "this answer belongs to an EHR launch, not to sign-in"}, nil)
 		return
 	}
@@ -161,23 +236,28 @@ func (c *oidcClient) callback(w http.ResponseWriter, r *http.Request) {
 			Message: "the identity provider refused the sign-in: " + pe}, errors.New(pe))
 		return
 	}
+	d, err := c.discover(r.Context())
+	if err != nil {
+		c.unavailable(w, r, err)
+		return
+	}
 	ctx := oidc.ClientContext(r.Context(), c.s.client)
-	tok, err := c.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.verifier))
+	tok, err := d.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.Verifier))
 	if err != nil {
 		c.s.refuse(w, r, &Error{Status: http.StatusUnauthorized, Code: "code_exchange_failed",
 			Message: "the identity provider did not exchange the sign-in code (a wrong PKCE verifier, a used or expired code)"}, err)
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	id, claims, e, err := verifyIDToken(ctx, c.verifier, raw, p.nonce)
+	id, claims, e, err := verifyIDToken(ctx, d.verifier, raw, p.Nonce)
 	if e != nil {
 		c.s.refuse(w, r, e, err)
 		return
 	}
-	if c.provider.UserInfoEndpoint() != "" {
+	if d.provider.UserInfoEndpoint() != "" {
 		// Providers put profile claims in the ID token or only at
 		// userinfo; the token's claims win where both have one.
-		if ui, err := c.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil && ui.Subject == id.Subject {
+		if ui, err := d.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil && ui.Subject == id.Subject {
 			var more map[string]any
 			if ui.Claims(&more) == nil {
 				for k, v := range more {
@@ -194,9 +274,12 @@ func (c *oidcClient) callback(w http.ResponseWriter, r *http.Request) {
 			Message: "your identity does not say which clinic and role you have here: " + err.Error()}, err)
 		return
 	}
-	c.s.start(w, &Session{Actor: a, IDToken: raw})
+	if e := c.s.start(w, r, &Session{Actor: a, IDToken: raw}); e != nil {
+		c.s.refuse(w, r, e, nil)
+		return
+	}
 	c.s.log.Info("signed in", "sub", a.Subject, "clinic", a.Clinic, "role", a.Role)
-	http.Redirect(w, r, p.next, http.StatusFound)
+	http.Redirect(w, r, p.Next, http.StatusFound)
 }
 
 // verifyIDToken checks an ID token's signature, issuer, audience and
@@ -227,11 +310,12 @@ func verifyIDToken(ctx context.Context, v *oidc.IDTokenVerifier, raw, nonce stri
 
 // endSessionURL is the provider's RP-initiated logout page for the
 // session's ID token, returning to the gateway; "" when it has none.
-func (c *oidcClient) endSessionURL(idToken string) string {
-	if c.endURL == "" {
+func (c *oidcClient) endSessionURL(ctx context.Context, idToken string) string {
+	d, err := c.discover(ctx)
+	if err != nil || d.endURL == "" {
 		return ""
 	}
-	u, err := url.Parse(c.endURL)
+	u, err := url.Parse(d.endURL)
 	if err != nil {
 		return ""
 	}

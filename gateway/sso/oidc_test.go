@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/sso/ssotest"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/sqlitestore"
 )
 
 var moore = ssotest.User{ID: "prac-1", Username: "moore", Password: "correct horse", FirstName: "Ann", LastName: "Moore", Clinic: "clinic-a", Role: "clinician"}
@@ -36,34 +38,77 @@ func (c *clock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// rig is a gateway stand-in serving the sign-in routes and a protected
-// resource, against a real OpenID provider.
+// rig is gateways behind one address serving the sign-in routes and a
+// protected resource, against a real OpenID provider. svc is the gateway
+// answering requests; restart and route change which one that is.
 type rig struct {
 	svc    *Service
 	url    string
 	op     *ssotest.Provider
 	clock  *clock
 	client *http.Client
+
+	mu      sync.Mutex
+	serving http.Handler
+	gws     []*Service
 }
 
+// newRig is one gateway keeping its sessions in SQLite.
 func newRig(t *testing.T, users ...ssotest.User) *rig {
 	t.Helper()
+	return newCluster(t, []Store{sqliteStore(t)}, users...)
+}
+
+// newCluster is a gateway on each store, all behind one address; the
+// first serves until route says otherwise.
+func newCluster(t *testing.T, stores []Store, users ...ssotest.User) *rig {
+	t.Helper()
 	hs := httptest.NewUnstartedServer(nil)
-	gw := "http://" + hs.Listener.Addr().String()
-	op := ssotest.NewProvider(t, [][2]string{{"scribegate", gw + "/auth/callback"}, {"other-app", "http://127.0.0.1:1/cb"}}, users...)
-	clk := &clock{t: time.Now()}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	svc, err := New(ctx, Config{
-		PublicURL: gw,
-		OIDC:      &OIDCConfig{Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret},
+	g := &rig{url: "http://" + hs.Listener.Addr().String(), clock: &clock{t: time.Now()}}
+	g.op = ssotest.NewProvider(t, [][2]string{{"scribegate", g.url + "/auth/callback"}, {"other-app", "http://127.0.0.1:1/cb"}}, users...)
+	g.gws = make([]*Service, len(stores))
+	for i, st := range stores {
+		g.restart(t, i, st)
+	}
+	g.route(0)
+	hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		h := g.serving
+		g.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+	hs.Start()
+	t.Cleanup(hs.Close)
+	jar, _ := cookiejar.New(nil)
+	g.client = &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	return g
+}
+
+// restart replaces gateway i with a new one on store, as a restarted
+// process: nothing but the store carries over.
+func (g *rig) restart(t *testing.T, i int, store Store) {
+	t.Helper()
+	svc, err := New(Config{
+		PublicURL: g.url,
+		Store:     store,
+		OIDC:      &OIDCConfig{Issuer: g.op.URL, ClientID: g.op.ClientID, ClientSecret: g.op.ClientSecret},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		// The provider's tokens are stamped with the real time.
-		Now: func() time.Time { return clk.now() },
+		Now: func() time.Time { return g.clock.now() },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.mu.Lock()
+	g.gws[i] = svc
+	g.mu.Unlock()
+}
+
+// route sends the requests that follow to gateway i.
+func (g *rig) route(i int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	svc := g.gws[i]
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", svc)
 	mux.HandleFunc("/v1/me", func(w http.ResponseWriter, r *http.Request) {
@@ -75,11 +120,7 @@ func newRig(t *testing.T, users ...ssotest.User) *rig {
 		writeJSON(w, http.StatusOK, a)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "the page") })
-	hs.Config.Handler = mux
-	hs.Start()
-	t.Cleanup(hs.Close)
-	jar, _ := cookiejar.New(nil)
-	return &rig{svc: svc, url: gw, op: op, clock: clk, client: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+	g.svc, g.serving = svc, mux
 }
 
 func cmpErr(err error, ok bool) error {
@@ -232,14 +273,7 @@ func TestOIDCRefusals(t *testing.T) {
 		jar, _ := cookiejar.New(nil)
 		return &http.Client{Jar: jar, Timeout: 10 * time.Second}
 	}
-	// tamper changes the sign-in the gateway holds for the callback's state.
-	tamper := func(cb *url.URL, f func(*pending)) {
-		g.svc.pending.mu.Lock()
-		defer g.svc.pending.mu.Unlock()
-		p := g.svc.pending.m[cb.Query().Get("state")]
-		f(&p)
-		g.svc.pending.m[cb.Query().Get("state")] = p
-	}
+	tamper := func(cb *url.URL, f func(*pending)) { tamper(t, g.svc, cb, f) }
 	for _, tc := range []struct {
 		name string
 		run  func(t *testing.T) (int, string)
@@ -271,14 +305,14 @@ func TestOIDCRefusals(t *testing.T) {
 		{"PKCE verifier mismatch", func(t *testing.T) (int, string) {
 			c := fresh()
 			cb := g.toCallback(t, c, "moore", "correct horse")
-			tamper(cb, func(p *pending) { p.verifier = oauth2.GenerateVerifier() })
+			tamper(cb, func(p *pending) { p.Verifier = oauth2.GenerateVerifier() })
 			st, code, _ := g.finish(t, c, cb)
 			return st, code
 		}, "code_exchange_failed"},
 		{"nonce mismatch", func(t *testing.T) (int, string) {
 			c := fresh()
 			cb := g.toCallback(t, c, "moore", "correct horse")
-			tamper(cb, func(p *pending) { p.nonce = randomToken() })
+			tamper(cb, func(p *pending) { p.Nonce = randomToken() })
 			st, code, _ := g.finish(t, c, cb)
 			return st, code
 		}, "nonce_mismatch"},
@@ -350,7 +384,7 @@ func TestIDTokenForAnotherAudience(t *testing.T) {
 	if _, _, e, err := verifyIDToken(ctx, p.Verifier(&oidc.Config{ClientID: "other-app"}), raw, nonce); e != nil {
 		t.Fatalf("the token is not even good for its own audience: %v %v", e, err)
 	}
-	_, _, e, err := verifyIDToken(ctx, g.svc.oidc.verifier, raw, nonce)
+	_, _, e, err := verifyIDToken(ctx, mustDiscover(t, g.svc).verifier, raw, nonce)
 	if e == nil || e.Code != "invalid_id_token" || !strings.Contains(err.Error(), "audience") {
 		t.Errorf("a token for another audience: %v (%v), want invalid_id_token naming the audience", e, err)
 	}
@@ -365,4 +399,40 @@ func TestSafeNext(t *testing.T) {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// sqliteStore is a SQLite review store in the test's directory, holding
+// the sessions as the gateway's does.
+func sqliteStore(t *testing.T) *sqlitestore.Store {
+	t.Helper()
+	st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "notes.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// tamper changes the sign-in the gateway holds for the callback's state.
+func tamper(t *testing.T, svc *Service, cb *url.URL, f func(*pending)) {
+	t.Helper()
+	ctx := context.Background()
+	state := cb.Query().Get("state")
+	p, ok, err := svc.takePending(ctx, state)
+	if err != nil || !ok {
+		t.Fatalf("no sign-in under way for the callback's state (%v)", err)
+	}
+	f(&p)
+	if err := svc.putPending(ctx, state, p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustDiscover(t *testing.T, svc *Service) *discovered {
+	t.Helper()
+	d, err := svc.oidc.discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

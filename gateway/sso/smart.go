@@ -105,10 +105,63 @@ func (c *ehrClient) discover(ctx context.Context) (*smartConfig, *oidc.IDTokenVe
 	return c.meta, c.verifier, nil
 }
 
-func (c *ehrClient) oauth(m *smartConfig) oauth2.Config {
+func (c *ehrClient) oauth(m *smartConfig, scopes []string) oauth2.Config {
 	return oauth2.Config{ClientID: c.cfg.ClientID, ClientSecret: c.cfg.ClientSecret,
 		Endpoint:    oauth2.Endpoint{AuthURL: m.Authorization, TokenURL: m.Token},
-		RedirectURL: c.s.origin + "/launch/callback", Scopes: c.cfg.Scopes}
+		RedirectURL: c.s.origin + "/launch/callback", Scopes: scopes}
+}
+
+// standaloneScopes are the EHR's scopes for a standalone launch: the
+// "launch" scope (only valid with an EHR's launch parameter) becomes
+// "launch/patient", which asks the EHR to have the clinician pick the
+// patient.
+func standaloneScopes(scopes []string) []string {
+	out := []string{"launch/patient"}
+	for _, sc := range scopes {
+		if sc != "launch" && sc != "launch/patient" {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// authorize sends the browser to the EHR's authorize endpoint for a
+// launch of kind capability ("launch-ehr" or "launch-standalone"), with
+// aud = the FHIR base URL, a fresh state and nonce, PKCE S256, and extra
+// parameters (the EHR's launch).
+func (s *Service) authorize(w http.ResponseWriter, r *http.Request, c *ehrClient, p pending, capability string, scopes []string, extra ...oauth2.AuthCodeOption) {
+	m, _, err := c.discover(r.Context())
+	if err == nil && !slices.Contains(m.Capabilities, capability) {
+		err = fmt.Errorf("smart-configuration does not list the %s capability", capability)
+	}
+	if err != nil {
+		s.refuse(w, r, &Error{Status: http.StatusBadGateway, Code: "ehr_unavailable", Message: "the EHR's SMART configuration could not be used: " + err.Error()}, err)
+		return
+	}
+	p.Verifier, p.Nonce, p.Next, p.EHR = oauth2.GenerateVerifier(), randomToken(), "/#/record", c.cfg.Name
+	state, e := s.beginLogin(w, r, p)
+	if e != nil {
+		s.refuse(w, r, e, nil)
+		return
+	}
+	oc := c.oauth(m, scopes)
+	opts := append([]oauth2.AuthCodeOption{oauth2.SetAuthURLParam("aud", c.iss), oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.Verifier)}, extra...)
+	http.Redirect(w, r, oc.AuthCodeURL(state, opts...), http.StatusFound)
+}
+
+// standalone answers GET /launch/standalone?ehr=NAME, the standalone
+// launch: the clinician starts from scribegate, signs in at the EHR and
+// picks the patient in the EHR's own picker (scope launch/patient); the
+// EHR names that patient in its token response, as in an EHR launch.
+func (s *Service) standalone(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("ehr")
+	c := s.ehrs[name]
+	if c == nil {
+		s.refuse(w, r, &Error{Status: http.StatusBadRequest, Code: "unknown_ehr",
+			Message: "no EHR of that name is configured for launch"}, fmt.Errorf("unknown EHR %q", name))
+		return
+	}
+	s.authorize(w, r, c, pending{Standalone: true}, "launch-standalone", standaloneScopes(c.cfg.Scopes))
 }
 
 // launch answers GET /launch?iss=…&launch=…, the EHR launch: the iss must
@@ -132,16 +185,7 @@ func (s *Service) launch(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, &Error{Status: http.StatusBadRequest, Code: "invalid_launch", Message: "the launch carries no launch context (launch)"}, nil)
 		return
 	}
-	m, _, err := c.discover(r.Context())
-	if err != nil {
-		s.refuse(w, r, &Error{Status: http.StatusBadGateway, Code: "ehr_unavailable", Message: "the EHR's SMART configuration could not be used: " + err.Error()}, err)
-		return
-	}
-	p := pending{verifier: oauth2.GenerateVerifier(), nonce: randomToken(), next: "/#/record", ehr: c.cfg.Name}
-	state := s.beginLogin(w, p)
-	oc := c.oauth(m)
-	http.Redirect(w, r, oc.AuthCodeURL(state, oauth2.SetAuthURLParam("launch", lc), oauth2.SetAuthURLParam("aud", c.iss),
-		oidc.Nonce(p.nonce), oauth2.S256ChallengeOption(p.verifier)), http.StatusFound)
+	s.authorize(w, r, c, pending{}, "launch-ehr", c.cfg.Scopes, oauth2.SetAuthURLParam("launch", lc))
 }
 
 // launchCallback answers GET /launch/callback: the code is exchanged under
@@ -155,7 +199,7 @@ func (s *Service) launchCallback(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, e, nil)
 		return
 	}
-	c := s.ehrs[p.ehr]
+	c := s.ehrs[p.EHR]
 	if c == nil {
 		s.refuse(w, r, &Error{Status: http.StatusBadRequest, Code: "state_mismatch", Message: "this answer does not belong to an EHR launch"}, nil)
 		return
@@ -171,15 +215,15 @@ func (s *Service) launchCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := oidc.ClientContext(r.Context(), s.client)
-	oc := c.oauth(m)
-	tok, err := oc.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.verifier))
+	oc := c.oauth(m, nil)
+	tok, err := oc.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.Verifier))
 	if err != nil {
 		s.refuse(w, r, &Error{Status: http.StatusUnauthorized, Code: "code_exchange_failed",
 			Message: "the EHR did not exchange the launch code (a wrong PKCE verifier, a used or expired code)"}, err)
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	_, claims, e, err := verifyIDToken(ctx, verifier, raw, p.nonce)
+	_, claims, e, err := verifyIDToken(ctx, verifier, raw, p.Nonce)
 	if e != nil {
 		s.refuse(w, r, e, err)
 		return
@@ -187,7 +231,11 @@ func (s *Service) launchCallback(w http.ResponseWriter, r *http.Request) {
 	patient, _ := tok.Extra("patient").(string)
 	encounter, _ := tok.Extra("encounter").(string)
 	if patient == "" {
-		s.refuse(w, r, &Error{Status: http.StatusBadGateway, Code: "no_launch_context", Message: "the EHR gave no patient with the launch"}, nil)
+		msg := "the EHR gave no patient with the launch"
+		if p.Standalone {
+			msg = "the EHR gave no patient: pick the patient at the EHR when it asks"
+		}
+		s.refuse(w, r, &Error{Status: http.StatusBadGateway, Code: "no_launch_context", Message: msg}, nil)
 		return
 	}
 	a, err := c.actor(ctx, tok.AccessToken, claims)
@@ -200,9 +248,13 @@ func (s *Service) launchCallback(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, &Error{Status: http.StatusBadGateway, Code: "ehr_unavailable", Message: "the patient or encounter could not be read from the EHR"}, err)
 		return
 	}
-	s.start(w, &Session{Actor: a, Launch: l})
-	s.log.Info("launched from EHR", "ehr", c.cfg.Name, "sub", a.Subject, "clinic", a.Clinic, "patient", patient, "encounter", encounter)
-	http.Redirect(w, r, p.next, http.StatusFound)
+	l.Standalone = p.Standalone
+	if e := s.start(w, r, &Session{Actor: a, Launch: l}); e != nil {
+		s.refuse(w, r, e, nil)
+		return
+	}
+	s.log.Info("launched from EHR", "ehr", c.cfg.Name, "standalone", p.Standalone, "sub", a.Subject, "clinic", a.Clinic, "patient", patient, "encounter", encounter)
+	http.Redirect(w, r, p.Next, http.StatusFound)
 }
 
 // actor is the clinician the launch's ID token names: the Practitioner of

@@ -1,7 +1,6 @@
 package sso
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -33,9 +32,7 @@ func newLaunchRig(t *testing.T) (*Service, string, *ssotest.EHR) {
 	for _, r := range []string{testPatient, testEncounter, testDoctor} {
 		ehr.Add(t, r)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	svc, err := New(ctx, Config{PublicURL: gw, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	svc, err := New(Config{PublicURL: gw, Store: sqliteStore(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		EHRs: []EHR{{Name: "epic", FHIRBaseURL: ehr.FHIR, ClientID: "scribegate-app", ClientSecret: "app-secret", Clinic: "clinic-a"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -108,13 +105,7 @@ func TestEHRLaunch(t *testing.T) {
 
 func TestEHRLaunchRefusals(t *testing.T) {
 	svc, gw, ehr := newLaunchRig(t)
-	tamper := func(cb *url.URL, f func(*pending)) {
-		svc.pending.mu.Lock()
-		defer svc.pending.mu.Unlock()
-		p := svc.pending.m[cb.Query().Get("state")]
-		f(&p)
-		svc.pending.m[cb.Query().Get("state")] = p
-	}
+	tamper := func(cb *url.URL, f func(*pending)) { tamper(t, svc, cb, f) }
 	finish := func(c *http.Client, u string) (int, string) {
 		res, err := c.Get(u)
 		if err != nil {
@@ -146,13 +137,13 @@ func TestEHRLaunchRefusals(t *testing.T) {
 		{"PKCE verifier mismatch", func(t *testing.T) (int, string) {
 			c := jarClient()
 			cb := toLaunchCallback(t, c, gw, ehr.Launch(gw+"/launch", "pat-77", "enc-5", "dr-9"))
-			tamper(cb, func(p *pending) { p.verifier = oauth2.GenerateVerifier() })
+			tamper(cb, func(p *pending) { p.Verifier = oauth2.GenerateVerifier() })
 			return finish(c, cb.String())
 		}, "code_exchange_failed"},
 		{"nonce mismatch", func(t *testing.T) (int, string) {
 			c := jarClient()
 			cb := toLaunchCallback(t, c, gw, ehr.Launch(gw+"/launch", "pat-77", "enc-5", "dr-9"))
-			tamper(cb, func(p *pending) { p.nonce = randomToken() })
+			tamper(cb, func(p *pending) { p.Nonce = randomToken() })
 			return finish(c, cb.String())
 		}, "nonce_mismatch"},
 		{"encounter of another patient", func(t *testing.T) (int, string) {

@@ -23,8 +23,15 @@
 // POST /auth/logout ends the session on the server. GET /auth/session
 // tells the page who is signed in, the CSRF token and the launch context.
 //
-// Sessions live in this process's memory: a restart signs everyone out,
-// and several gateways behind one address need sticky routing.
+// Sessions, and sign-ins under way, are kept in the configured Store (the
+// review store: Redis or SQLite), named by the hash of an opaque random
+// cookie: a restarted gateway keeps its clinicians signed in, gateways
+// sharing a store share their sessions, and a sign-out at one ends the
+// session at all.
+//
+// The OpenID provider is discovered when first needed, not at start: a
+// gateway starts while the provider is down, and sign-in answers 503
+// provider_unavailable until the provider answers.
 package sso
 
 import (
@@ -58,6 +65,8 @@ type Config struct {
 	OIDC *OIDCConfig
 	// EHRs are the EHRs that may launch the app (SMART App Launch).
 	EHRs []EHR
+	// Store keeps the sessions (required): the gateway's review store.
+	Store Store
 	// SessionTTL is how long a session lasts from sign-in (8h).
 	SessionTTL time.Duration
 	// FrameAncestors are the origins allowed to frame the web UI (EHRs
@@ -76,28 +85,30 @@ type Config struct {
 // Service is the sign-in service: its handler serves /auth/… and
 // /launch…, and Authenticate reads the session cookie of any request.
 type Service struct {
-	cfg     Config
-	origin  string // scheme://host[:port] of PublicURL
-	secure  bool   // cookies with Secure (not plain-http localhost)
-	cookie  string // the session cookie's name
-	login   string // the login cookie's name (binds state to the browser)
-	client  *http.Client
-	log     *slog.Logger
-	now     func() time.Time
-	oidc    *oidcClient
-	ehrs    map[string]*ehrClient // by name
-	byIss   map[string]*ehrClient // by FHIR base URL (normaliseISS)
-	mux     *http.ServeMux
-	store   sessions
-	pending pendings
+	cfg    Config
+	origin string // scheme://host[:port] of PublicURL
+	secure bool   // cookies with Secure (not plain-http localhost)
+	cookie string // the session cookie's name
+	login  string // the login cookie's name (binds state to the browser)
+	client *http.Client
+	log    *slog.Logger
+	now    func() time.Time
+	oidc   *oidcClient
+	ehrs   map[string]*ehrClient // by name
+	byIss  map[string]*ehrClient // by FHIR base URL (normaliseISS)
+	mux    *http.ServeMux
+	store  Store
 }
 
-// New checks cfg, discovers the OpenID provider (so a misconfigured one
-// stops the start with a clear error) and builds the service. ctx bounds
-// the provider's key-set fetches for the service's lifetime.
-func New(ctx context.Context, cfg Config) (*Service, error) {
+// New checks cfg and builds the service. The OpenID provider is not
+// contacted: it is discovered on the first sign-in (or DiscoverJWKS), so
+// that the gateway starts while it is down.
+func New(cfg Config) (*Service, error) {
 	if cfg.OIDC == nil && len(cfg.EHRs) == 0 {
 		return nil, errors.New("sso: neither an OpenID provider nor an EHR is configured")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("sso: no store for the sessions")
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
@@ -111,6 +122,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		ehrs:   map[string]*ehrClient{},
 		byIss:  map[string]*ehrClient{},
 		now:    cfg.Now,
+		store:  cfg.Store,
 	}
 	switch {
 	case u.Scheme == "https":
@@ -132,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		s.cfg.SessionTTL = 8 * time.Hour
 	}
 	if cfg.OIDC != nil {
-		if s.oidc, err = newOIDCClient(ctx, s, *cfg.OIDC); err != nil {
+		if s.oidc, err = newOIDCClient(s, *cfg.OIDC); err != nil {
 			return nil, err
 		}
 	}
@@ -155,40 +167,34 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	mux.HandleFunc("GET /launch", s.launch)
 	mux.HandleFunc("GET /launch/callback", s.launchCallback)
+	mux.HandleFunc("GET /launch/standalone", s.standalone)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such sign-in route"})
 	})
 	s.mux = mux
-	go s.sweep(ctx)
 	return s, nil
-}
-
-// sweep drops expired sessions every few minutes until ctx ends.
-func (s *Service) sweep(ctx context.Context) {
-	t := time.NewTicker(5 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.store.sweep(s.now())
-		}
-	}
 }
 
 // OIDCEnabled reports whether clinicians sign in with an OpenID provider,
 // in which case the development token flow is off.
 func (s *Service) OIDCEnabled() bool { return s.oidc != nil }
 
-// JWKSURL is the OpenID provider's key set and Issuer its issuer, for
-// verifying bearer tokens API clients obtain from the same provider; ""
-// without OIDC.
-func (s *Service) JWKSURL() string {
+// DiscoverJWKS returns the OpenID provider's key set URL, for verifying
+// bearer tokens API clients obtain from the same provider, discovering
+// the provider if it has not been yet; an error wraps
+// ErrProviderUnavailable (the caller tries again later).
+func (s *Service) DiscoverJWKS(ctx context.Context) (string, error) {
 	if s.oidc == nil {
-		return ""
+		return "", errors.New("sso: no OpenID provider is configured")
 	}
-	return s.oidc.jwksURL
+	d, err := s.oidc.discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	if d.jwksURL == "" {
+		return "", errors.New("sso: the provider's discovery document names no jwks_uri")
+	}
+	return d.jwksURL, nil
 }
 
 // Issuer is the OpenID provider's issuer; "" without OIDC.
@@ -267,8 +273,11 @@ func (s *Service) current(r *http.Request) (*Session, bool, error) {
 	if err != nil || c.Value == "" {
 		return nil, false, nil
 	}
-	sess, expired := s.store.get(c.Value, s.now())
+	sess, expired, err := s.getSession(r.Context(), c.Value)
 	switch {
+	case err != nil:
+		s.log.Error("sso: session store", "err", err)
+		return nil, true, storeError(err)
 	case expired:
 		return nil, true, &Error{Status: http.StatusUnauthorized, Code: "token_expired", Message: "your sign-in session has expired; sign in again"}
 	case sess == nil:
@@ -301,10 +310,16 @@ func (s *Service) checkRequest(r *http.Request, sess *Session) error {
 }
 
 // start creates a session and sets its cookie.
-func (s *Service) start(w http.ResponseWriter, sess *Session) {
+func (s *Service) start(w http.ResponseWriter, r *http.Request, sess *Session) *Error {
 	sess.CSRF = randomToken()
 	sess.Expires = s.now().Add(s.cfg.SessionTTL)
-	http.SetCookie(w, s.newCookie(s.cookie, s.store.add(sess), sess.Expires))
+	cookie, err := s.addSession(r.Context(), sess)
+	if err != nil {
+		s.log.Error("sso: session store", "err", err)
+		return storeError(err)
+	}
+	http.SetCookie(w, s.newCookie(s.cookie, cookie, sess.Expires))
+	return nil
 }
 
 func (s *Service) newCookie(name, value string, expires time.Time) *http.Cookie {
@@ -377,20 +392,28 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{})
 		return
 	}
-	sess, _ := s.store.get(c.Value, s.now())
-	if sess != nil {
-		if err := s.checkRequest(r, sess); err != nil {
-			s.fail(w, r, err)
-			return
-		}
+	sess, _, err := s.getSession(r.Context(), c.Value)
+	if err == nil && sess != nil {
+		err = s.checkRequest(r, sess)
 	}
-	s.store.end(c.Value)
+	if err == nil {
+		sess, err = s.endSession(r.Context(), c.Value)
+	}
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			s.log.Error("sso: session store", "err", err)
+			e = storeError(err)
+		}
+		s.fail(w, r, e)
+		return
+	}
 	http.SetCookie(w, s.newCookie(s.cookie, "", time.Time{}))
 	out := map[string]string{}
 	if sess != nil {
 		s.log.Info("signed out", "sub", sess.Actor.Subject, "clinic", sess.Actor.Clinic)
 		if s.oidc != nil && sess.Launch == nil {
-			if u := s.oidc.endSessionURL(sess.IDToken); u != "" {
+			if u := s.oidc.endSessionURL(r.Context(), sess.IDToken); u != "" {
 				out["redirect"] = u
 			}
 		}
@@ -432,12 +455,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // beginLogin records a sign-in under way and binds it to this browser
 // with the login cookie; it returns the state to send.
-func (s *Service) beginLogin(w http.ResponseWriter, p pending) string {
+func (s *Service) beginLogin(w http.ResponseWriter, r *http.Request, p pending) (string, *Error) {
 	state := randomToken()
-	p.expires = s.now().Add(10 * time.Minute)
-	s.pending.add(state, p)
-	http.SetCookie(w, s.newCookie(s.login, state, p.expires))
-	return state
+	p.Expires = s.now().Add(10 * time.Minute)
+	if err := s.putPending(r.Context(), state, p); err != nil {
+		s.log.Error("sso: session store", "err", err)
+		return "", storeError(err)
+	}
+	http.SetCookie(w, s.newCookie(s.login, state, p.Expires))
+	return state, nil
 }
 
 // finishLogin takes the sign-in the callback's state names, if this
@@ -451,7 +477,11 @@ func (s *Service) finishLogin(w http.ResponseWriter, r *http.Request) (pending, 
 		return pending{}, &Error{Status: http.StatusBadRequest, Code: "state_mismatch",
 			Message: "the sign-in answer does not belong to a sign-in this browser started; start again"}
 	}
-	p, ok := s.pending.take(state, s.now())
+	p, ok, err := s.takePending(r.Context(), state)
+	if err != nil {
+		s.log.Error("sso: session store", "err", err)
+		return pending{}, storeError(err)
+	}
 	if !ok {
 		return pending{}, &Error{Status: http.StatusBadRequest, Code: "state_mismatch",
 			Message: "this sign-in has expired or was already used; start again"}

@@ -32,10 +32,9 @@ func withSSO(t *testing.T, cfg func(base string) sso.Config) func(string, *gatew
 	return func(base string, o *gateway.Options) {
 		c := cfg(base)
 		c.PublicURL = base
+		c.Store = o.Audio.(sso.Store) // the review store, as cmd/scribegate passes it
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		s, err := sso.New(ctx, c)
+		s, err := sso.New(c)
 		if err != nil {
 			t.Fatal(err)
 		}

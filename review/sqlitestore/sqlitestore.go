@@ -70,7 +70,7 @@ const (
 var _ review.Store = (*Store)(nil)
 
 // schemaVersion is the version the migrations below bring a file to.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // migrations[i] brings a file from schema version i to i+1.
 var migrations = []string{
@@ -132,6 +132,8 @@ var migrations = []string{
 	migrateRollup,
 	// 5: settled days' summary rows packed (rollup.go).
 	migrateRollupPacked,
+	// 6: the web UI's sign-in sessions (signin.go).
+	migrateSignIn,
 }
 
 // ownerOnly creates the database file readable by its owner only (0600),

@@ -1,0 +1,225 @@
+package sso
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/redisstore"
+	"github.com/scribegate/scribegate/review/redisstore/redistest"
+	"github.com/scribegate/scribegate/review/sqlitestore"
+)
+
+// sessionCookie is the rig's browser's session cookie.
+func (g *rig) sessionCookie(t *testing.T) string {
+	t.Helper()
+	u, _ := url.Parse(g.url)
+	for _, c := range g.client.Jar.Cookies(u) {
+		if c.Name == g.svc.cookie {
+			return c.Value
+		}
+	}
+	t.Fatal("no session cookie")
+	return ""
+}
+
+func (g *rig) signIn(t *testing.T) {
+	t.Helper()
+	st, code, _ := g.finish(t, g.client, g.toCallback(t, g.client, "moore", "correct horse"))
+	if st != http.StatusOK || code != "" {
+		t.Fatalf("sign-in: %d %q", st, code)
+	}
+}
+
+func (g *rig) wantMe(t *testing.T, status int, code string) {
+	t.Helper()
+	st, a, c := g.me(t, g.client)
+	if st != status || c != code || (status == http.StatusOK && a.Subject != "prac-1") {
+		t.Fatalf("GET /v1/me: %d %q as %q; want %d %q", st, c, a.Subject, status, code)
+	}
+}
+
+func (g *rig) signOut(t *testing.T) {
+	t.Helper()
+	res, err := g.client.Get(g.url + "/auth/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info sessionInfo
+	decodeJSON(t, res, &info)
+	req, _ := http.NewRequest("POST", g.url+"/auth/logout", nil)
+	req.Header.Set("X-CSRF-Token", info.CSRF)
+	req.Header.Set("Origin", g.url)
+	res, err = g.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("sign-out: %d", res.StatusCode)
+	}
+}
+
+// TestSessionsOutliveARestart: a session lives in the SQLite review store,
+// so a gateway restarted on the same file keeps the clinician signed in;
+// its sign-out and its expiry are honoured after the restart too; the
+// file holds neither the cookie nor the clinician in the clear.
+func TestSessionsOutliveARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes.db")
+	open := func() *sqlitestore.Store {
+		st, err := sqlitestore.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	first := open()
+	g := newCluster(t, []Store{first}, moore)
+	g.signIn(t)
+	g.wantMe(t, http.StatusOK, "")
+	cookie := g.sessionCookie(t)
+
+	// The store holds the session under the cookie's hash only.
+	db, err := sql.Open("sqlite", path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n, clear int
+	if err := db.QueryRow(`SELECT count(*), coalesce(sum(instr(key, ?) > 0 OR instr(body, ?) > 0), 0) FROM signins WHERE key LIKE 'session:%'`,
+		cookie, cookie).Scan(&n, &clear); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || clear != 0 {
+		t.Errorf("the store holds %d sessions, %d naming the cookie; want 1 and 0", n, clear)
+	}
+
+	// restart stops the gateway and its store and starts both again.
+	last := first
+	restart := func() {
+		last.Close()
+		last = open()
+		g.restart(t, 0, last)
+		g.route(0)
+	}
+	t.Cleanup(func() { last.Close() })
+	restart()
+	g.wantMe(t, http.StatusOK, "")
+
+	g.signOut(t)
+	restart()
+	g.wantMe(t, http.StatusUnauthorized, "unauthorized")
+
+	// A session that ran out is answered as expired after a restart.
+	g.signIn(t)
+	g.clock.add(8*time.Hour + time.Second)
+	defer g.clock.add(-8*time.Hour - time.Second)
+	restart()
+	g.wantMe(t, http.StatusUnauthorized, "token_expired")
+}
+
+// TestSessionsSharedAcrossGateways: two gateways on one Redis behind one
+// address share sign-in: a sign-in begun at one finishes at the other,
+// either honours the session, a restart of either keeps it, a sign-out at
+// one ends it at both, and an expired session is refused by both.
+func TestSessionsSharedAcrossGateways(t *testing.T) {
+	u := redistest.URL(t)
+	prefix := "{sso-test-" + randomToken()[:8] + "}:"
+	opts, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	connect := func() *redisstore.Store {
+		c := redis.NewClient(opts)
+		t.Cleanup(func() { c.Close() })
+		return redisstore.New(c, prefix)
+	}
+	g := newCluster(t, []Store{connect(), connect()}, moore)
+
+	// Sign-in starts at gateway 0 and the provider's answer reaches 1.
+	cb := g.toCallback(t, g.client, "moore", "correct horse")
+	g.route(1)
+	if st, code, _ := g.finish(t, g.client, cb); st != http.StatusOK || code != "" {
+		t.Fatalf("a sign-in started at one gateway and finished at the other: %d %q", st, code)
+	}
+	g.wantMe(t, http.StatusOK, "")
+	g.route(0)
+	g.wantMe(t, http.StatusOK, "")
+
+	// Gateway 0 restarts: its new process honours the cookie.
+	g.restart(t, 0, connect())
+	g.route(0)
+	g.wantMe(t, http.StatusOK, "")
+
+	// Signed out at 1, the session is over at 0.
+	g.route(1)
+	g.signOut(t)
+	g.route(0)
+	g.wantMe(t, http.StatusUnauthorized, "unauthorized")
+
+	// A session that ran out is expired at both.
+	g.signIn(t)
+	g.route(1)
+	g.wantMe(t, http.StatusOK, "")
+	g.clock.add(8*time.Hour + time.Second)
+	defer g.clock.add(-8*time.Hour - time.Second)
+	for i := range 2 {
+		g.route(i)
+		g.wantMe(t, http.StatusUnauthorized, "token_expired")
+	}
+}
+
+// TestStoresTakeOnce: a sign-in under way is taken once, whichever store
+// holds it, and a value past its expiry is gone.
+func TestStoresTakeOnce(t *testing.T) {
+	u := redistest.URL(t)
+	rs, err := redisstore.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	for name, st := range map[string]Store{"sqlite": sqliteStore(t), "redis": rs} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			key := "login:" + digest(randomToken())
+			if err := st.PutSignIn(ctx, key, []byte(`{"v":1}`), time.Now().Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := st.SignIn(ctx, key); err != nil || string(b) != `{"v":1}` {
+				t.Fatalf("SignIn: %q %v", b, err)
+			}
+			if b, err := st.TakeSignIn(ctx, key); err != nil || string(b) != `{"v":1}` {
+				t.Fatalf("first TakeSignIn: %q %v", b, err)
+			}
+			if _, err := st.TakeSignIn(ctx, key); err != review.ErrNotFound {
+				t.Errorf("second TakeSignIn: %v, want review.ErrNotFound", err)
+			}
+			if _, err := st.SignIn(ctx, key); err != review.ErrNotFound {
+				t.Errorf("SignIn after the take: %v, want review.ErrNotFound", err)
+			}
+			gone := "login:" + digest(randomToken())
+			if err := st.PutSignIn(ctx, gone, []byte(`{}`), time.Now().Add(-time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.SignIn(ctx, gone); err != review.ErrNotFound {
+				t.Errorf("SignIn of an expired value: %v, want review.ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func decodeJSON(t *testing.T, res *http.Response, v any) {
+	t.Helper()
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
