@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"testing"
 	"time"
 
@@ -157,5 +158,79 @@ func TestEHRLaunchRefusals(t *testing.T) {
 				t.Errorf("answered %d %q, want refused with %q", st, code, tc.code)
 			}
 		})
+	}
+}
+
+// standaloneLaunch signs in at the EHR's page as username and picks
+// patient (none: ""), as a browser does, and returns where it ended and
+// the gateway's error code.
+func standaloneLaunch(t *testing.T, c *http.Client, gw, ehrName, username, password, patient string) (int, string, string) {
+	t.Helper()
+	res, err := c.Get(gw + "/launch/standalone?ehr=" + url.QueryEscape(ehrName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if code := res.Header.Get("Scribegate-Error-Code"); code != "" {
+		return res.StatusCode, code, res.Request.URL.String()
+	}
+	m := regexp.MustCompile(`name="request" value="([^"]+)"`).FindSubmatch(page)
+	if res.Request.URL.Path != "/oauth2/authorize" || m == nil {
+		t.Fatalf("the EHR's sign-in page was not reached: %d at %s", res.StatusCode, res.Request.URL)
+	}
+	form := url.Values{"request": {string(m[1])}, "username": {username}, "password": {password}}
+	if patient != "" {
+		form.Set("patient", patient)
+	}
+	pick, _ := url.Parse(res.Request.URL.String())
+	pick.Path, pick.RawQuery = "/oauth2/authorize/pick", ""
+	res, err = c.PostForm(pick.String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode, res.Header.Get("Scribegate-Error-Code"), res.Request.URL.String()
+}
+
+// TestStandaloneLaunch: the clinician starts at scribegate, signs in at
+// the EHR and picks the patient there (launch/patient); the session
+// carries that patient as the EHR holds them, marked standalone.
+func TestStandaloneLaunch(t *testing.T) {
+	_, gw, ehr := newLaunchRig(t)
+	ehr.AddUser("amoore", "pw", "dr-9")
+	c := jarClient()
+	st, code, final := standaloneLaunch(t, c, gw, "epic", "amoore", "pw", "pat-77")
+	if st != http.StatusOK || code != "" || final != gw+"/#/record" {
+		t.Fatalf("standalone launch ended %d %q at %s", st, code, final)
+	}
+	res, err := c.Get(gw + "/auth/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info sessionInfo
+	decodeJSON(t, res, &info)
+	want := Launch{EHR: "epic", Patient: "pat-77", Name: "Joan M Thompson", BirthDate: "1961-07-30", Sex: "female", Standalone: true}
+	if info.Launch == nil || *info.Launch != want {
+		t.Errorf("launch context %+v, want %+v", info.Launch, want)
+	}
+	if info.User == nil || info.User.Sub != "dr-9" || info.User.Clinic != "clinic-a" {
+		t.Errorf("signed in as %+v, want Practitioner dr-9 of clinic-a", info.User)
+	}
+}
+
+// TestStandaloneLaunchRefusals: an EHR not configured, and an EHR that
+// names no patient, are refused with their codes.
+func TestStandaloneLaunchRefusals(t *testing.T) {
+	_, gw, ehr := newLaunchRig(t)
+	ehr.AddUser("amoore", "pw", "dr-9")
+	if st, code, _ := standaloneLaunch(t, jarClient(), gw, "cerner", "amoore", "pw", "pat-77"); code != "unknown_ehr" || st != http.StatusBadRequest {
+		t.Errorf("an EHR not configured: %d %q, want 400 unknown_ehr", st, code)
+	}
+	// The EHR may decline to give a patient (the spec lets it): the
+	// gateway then refuses to start a session with no patient.
+	ehr.NoPatientPicker = true
+	if st, code, _ := standaloneLaunch(t, jarClient(), gw, "epic", "amoore", "pw", ""); code != "no_launch_context" || st < 400 {
+		t.Errorf("no patient from the EHR: %d %q, want no_launch_context", st, code)
 	}
 }

@@ -14,7 +14,11 @@
 //     authorizes with "launch openid fhirUser" and patient/encounter read
 //     scopes and PKCE, takes patient and encounter from the token
 //     response and reads both from the EHR's FHIR API, so the recorder
-//     opens on that patient for the clinician to confirm.
+//     opens on that patient for the clinician to confirm. In the
+//     standalone launch (GET /launch/standalone?ehr=NAME) the clinician
+//     starts here, signs in at the EHR and picks the patient in its
+//     picker (scope launch/patient); the EHR names that patient in its
+//     token response and the rest is the same.
 //
 // Requests carrying the cookie are authenticated by Authenticate; a state
 // change (any method but GET and HEAD) must also carry the session's CSRF

@@ -249,11 +249,9 @@ func TestEHRLaunch(t *testing.T) {
 	}
 	var ehr *ssotest.EHR
 	e := newEnvWith(t, withSSO(t, func(base string) sso.Config {
-		ehr = ssotest.NewEHR(t, "scribegate-app", "app-secret", base+"/launch/callback")
-		ehr.Add(t, `{"resourceType":"Patient","id":"pat-77","name":[{"use":"official","family":"Thompson","given":["Joan"]}],"birthDate":"1961-07-30","gender":"female"}`)
-		ehr.Add(t, `{"resourceType":"Encounter","id":"enc-5","status":"in-progress","class":{"code":"AMB","display":"ambulatory"},"type":[{"text":"Office visit"}],"subject":{"reference":"Patient/pat-77"},"period":{"start":"2026-12-07T09:00:00Z"}}`)
-		ehr.Add(t, `{"resourceType":"Practitioner","id":"dr-9","name":[{"family":"Moore","given":["Ann"]}]}`)
-		return sso.Config{EHRs: []sso.EHR{{Name: "Epic", FHIRBaseURL: ehr.FHIR, ClientID: "scribegate-app", ClientSecret: "app-secret", Clinic: "clinic-a"}}}
+		var c sso.Config
+		ehr, c = smartEHR(t, base)
+		return c
 	}))
 	ctx := browser(t, fakeMicrophone(wav)...)
 	var name, born, enc, refused string
@@ -268,11 +266,7 @@ func TestEHRLaunch(t *testing.T) {
 		chromedp.Click("#start", chromedp.ByID),
 		waitJS(`document.getElementById('rec-errors').textContent.includes('Confirm')`),
 		chromedp.Text("#rec-errors", &refused, chromedp.ByID),
-		chromedp.Click("#confirm-patient", chromedp.ByID),
-		chromedp.Click("#start", chromedp.ByID),
-		waitJS(`document.querySelectorAll('#live-transcript li.final').length >= 2`),
-		chromedp.Click("#stop", chromedp.ByID),
-		chromedp.WaitVisible("#open-note", chromedp.ByID),
+		confirmAndRecord(),
 	); err != nil {
 		t.Fatalf("launch and record: %v\npage: %s", err, pageText(ctx))
 	}
@@ -302,6 +296,28 @@ func TestEHRLaunch(t *testing.T) {
 	if n.Clinician != "dr-9" || n.ClinicianName != "Ann Moore" {
 		t.Errorf("recorded by %q (%q), want the EHR's Practitioner dr-9, Ann Moore", n.Clinician, n.ClinicianName)
 	}
+	if subject, encounters := filedDocument(t, e, n); subject != "Patient/pat-77" || len(encounters) != 1 || encounters[0] != "Encounter/enc-5" {
+		t.Errorf("the filed DocumentReference names subject %q and encounters %q; want Patient/pat-77 and Encounter/enc-5", subject, encounters)
+	}
+}
+
+// smartEHR is a SMART EHR holding Joan Thompson (pat-77), her encounter
+// enc-5 and Dr Ann Moore (dr-9, who signs in as amoore), and the
+// gateway's sign-in configured to launch from it.
+func smartEHR(t *testing.T, base string) (*ssotest.EHR, sso.Config) {
+	ehr := ssotest.NewEHR(t, "scribegate-app", "app-secret", base+"/launch/callback")
+	ehr.Add(t, `{"resourceType":"Patient","id":"pat-77","name":[{"use":"official","family":"Thompson","given":["Joan"]}],"birthDate":"1961-07-30","gender":"female"}`)
+	ehr.Add(t, `{"resourceType":"Patient","id":"pat-78","name":[{"use":"official","family":"Thompson","given":["Mark"]}],"birthDate":"1990-01-02","gender":"male"}`)
+	ehr.Add(t, `{"resourceType":"Encounter","id":"enc-5","status":"in-progress","class":{"code":"AMB","display":"ambulatory"},"type":[{"text":"Office visit"}],"subject":{"reference":"Patient/pat-77"},"period":{"start":"2026-12-07T09:00:00Z"}}`)
+	ehr.Add(t, `{"resourceType":"Practitioner","id":"dr-9","name":[{"family":"Moore","given":["Ann"]}]}`)
+	ehr.AddUser("amoore", "correct horse", "dr-9")
+	return ehr, sso.Config{EHRs: []sso.EHR{{Name: "Epic", FHIRBaseURL: ehr.FHIR, ClientID: "scribegate-app", ClientSecret: "app-secret", Clinic: "clinic-a"}}}
+}
+
+// filedDocument reads the DocumentReference the connector filed for n and
+// returns the references of its subject and encounters.
+func filedDocument(t *testing.T, e *env, n *review.Note) (string, []string) {
+	t.Helper()
 	doc, err := os.ReadFile(filepath.Join(e.docs, n.ExternalID))
 	if err != nil {
 		t.Fatal(err)
@@ -313,12 +329,59 @@ func TestEHRLaunch(t *testing.T) {
 			Encounter []struct{ Reference string }
 		}
 	}
-	if err := json.Unmarshal(doc, &dr); err != nil {
+	if err := json.Unmarshal(doc, &dr); err != nil || dr.ResourceType != "DocumentReference" {
+		t.Fatalf("the filed document is not a DocumentReference (%v): %.200s", err, doc)
+	}
+	var encounters []string
+	for _, enc := range dr.Context.Encounter {
+		encounters = append(encounters, enc.Reference)
+	}
+	return dr.Subject.Reference, encounters
+}
+
+// TestStandaloneLaunch: the clinician starts at scribegate, signs in at
+// the EHR and picks the patient in the EHR's own picker (SMART standalone
+// launch, launch/patient); the recorder shows the patient's name and
+// birth date as the EHR holds them, records once confirmed, and the
+// approved note's DocumentReference names that patient.
+func TestStandaloneLaunch(t *testing.T) {
+	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if dr.ResourceType != "DocumentReference" || dr.Subject.Reference != "Patient/pat-77" || len(dr.Context.Encounter) != 1 ||
-		dr.Context.Encounter[0].Reference != "Encounter/enc-5" {
-		t.Errorf("the filed DocumentReference names subject %+v and encounter %+v; want Patient/pat-77 and Encounter/enc-5", dr.Subject, dr.Context.Encounter)
+	e := newEnvWith(t, withSSO(t, func(base string) sso.Config {
+		_, c := smartEHR(t, base)
+		return c
+	}))
+	ctx := browser(t, fakeMicrophone(wav)...)
+	var heading, name, born string
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(e.url+"/"),
+		chromedp.WaitVisible(`a[data-ehr="Epic"]`, chromedp.ByQuery),
+		chromedp.Click(`a[data-ehr="Epic"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#ehr-username", chromedp.ByID),
+		chromedp.SendKeys("#ehr-username", "amoore", chromedp.ByID),
+		chromedp.SendKeys("#ehr-password", "correct horse", chromedp.ByID),
+		chromedp.Click(`input[data-patient="pat-77"]`, chromedp.ByQuery),
+		chromedp.Click("#ehr-continue", chromedp.ByID),
+		chromedp.WaitVisible("#launch-patient", chromedp.ByID),
+		chromedp.Text("#launch-h", &heading, chromedp.ByID),
+		chromedp.Text("#launch-name", &name, chromedp.ByID),
+		chromedp.Text("#launch-born", &born, chromedp.ByID),
+		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
+		confirmAndRecord(),
+	); err != nil {
+		t.Fatalf("standalone launch and record: %v\npage: %s", err, pageText(ctx))
+	}
+	if name != "Joan Thompson" || !strings.Contains(born, "1961-07-30") || !strings.EqualFold(heading, "Patient chosen in Epic") {
+		t.Errorf("the recorder shows %q: %q, %q; want the patient chosen in Epic, Joan Thompson, born 1961-07-30", heading, name, born)
+	}
+	n := approveOpenNote(t, ctx, e, review.Actor{Subject: "dr-9", Clinic: "clinic-a", Role: review.RoleClinician})
+	if n.Patient != "pat-77" || n.Encounter != "" || n.PatientName != "Joan Thompson" || n.PatientBirthDate != "1961-07-30" || n.Clinician != "dr-9" {
+		t.Errorf("note of patient %q encounter %q (%q, %q) by %q; want the picked pat-77 by dr-9", n.Patient, n.Encounter, n.PatientName, n.PatientBirthDate, n.Clinician)
+	}
+	if subject, encounters := filedDocument(t, e, n); subject != "Patient/pat-77" || len(encounters) != 0 {
+		t.Errorf("the filed DocumentReference names subject %q and encounters %q; want Patient/pat-77 alone", subject, encounters)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,7 +24,10 @@ import (
 // EHR is a SMART on FHIR EHR following SMART App Launch 2.x strictly:
 // .well-known/smart-configuration; an authorize endpoint that requires a
 // registered client and its exact redirect URI, aud equal to the FHIR base
-// URL, the launch it issued (once), the launch scope, state and PKCE S256;
+// URL, state and PKCE S256, and either (EHR launch) the launch it issued,
+// once, with the launch scope, or (standalone launch: no launch
+// parameter, and then no launch scope) a user signing in at the EHR and,
+// when launch/patient is asked for, picking the patient in its picker;
 // a token endpoint that requires the client's secret, the code once and
 // within a minute, the same redirect URI and the PKCE verifier, and
 // answers with the launch's patient and encounter and a signed ID token
@@ -38,14 +42,26 @@ type EHR struct {
 	// ClientID and ClientSecret are the registered app; RedirectURI its
 	// only redirect URI.
 	ClientID, ClientSecret, RedirectURI string
+	// NoPatientPicker makes standalone launches name no patient though the
+	// app asks for launch/patient, as the spec lets a server decide (set
+	// before launching).
+	NoPatientPicker bool
 
 	key *rsa.PrivateKey
 
 	mu        sync.Mutex
 	resources map[string]json.RawMessage // "Patient/1" → resource
+	patients  []string                   // Patient ids, in the order added (the picker's)
+	users     map[string]user            // by username
 	launches  map[string]launchContext
+	requests  map[string]grant // standalone authorizations waiting for sign-in, by id
 	codes     map[string]grant
 	tokens    map[string]grant
+}
+
+// user is an account at the EHR: a Practitioner signing in.
+type user struct {
+	password, practitioner string
 }
 
 type launchContext struct {
@@ -54,8 +70,10 @@ type launchContext struct {
 
 type grant struct {
 	launchContext
-	redirect, challenge, nonce, scope string
-	expires                           time.Time
+	redirect, challenge, nonce, scope, state string
+	standalone                               bool // no launch: the user signed in here
+	pick                                     bool // and picks the patient
+	expires                                  time.Time
 }
 
 // NewEHR starts an EHR with the app registered, stopped when the test ends.
@@ -66,10 +84,12 @@ func NewEHR(t testing.TB, clientID, clientSecret, redirectURI string) *EHR {
 		t.Fatal(err)
 	}
 	e := &EHR{ClientID: clientID, ClientSecret: clientSecret, RedirectURI: redirectURI, key: key,
-		resources: map[string]json.RawMessage{}, launches: map[string]launchContext{}, codes: map[string]grant{}, tokens: map[string]grant{}}
+		resources: map[string]json.RawMessage{}, users: map[string]user{}, launches: map[string]launchContext{},
+		requests: map[string]grant{}, codes: map[string]grant{}, tokens: map[string]grant{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", e.configuration)
 	mux.HandleFunc("GET /oauth2/authorize", e.authorize)
+	mux.HandleFunc("POST /oauth2/authorize/pick", e.pick)
 	mux.HandleFunc("POST /oauth2/token", e.token)
 	mux.HandleFunc("GET /oauth2/jwks", e.jwks)
 	mux.HandleFunc("GET /fhir/{type}/{id}", e.read)
@@ -88,7 +108,18 @@ func (e *EHR) Add(t testing.TB, resource string) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if _, ok := e.resources[r.ResourceType+"/"+r.ID]; !ok && r.ResourceType == "Patient" {
+		e.patients = append(e.patients, r.ID)
+	}
 	e.resources[r.ResourceType+"/"+r.ID] = json.RawMessage(resource)
+}
+
+// AddUser gives the Practitioner an account at the EHR, for standalone
+// launches: the user signs in at the EHR's authorize page.
+func (e *EHR) AddUser(username, password, practitioner string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.users[username] = user{password, practitioner}
 }
 
 // Launch is the EHR opening the app from a chart: it issues a launch id
@@ -112,8 +143,8 @@ func (e *EHR) configuration(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"scopes_supported":                      []string{"openid", "fhirUser", "launch", "launch/patient", "patient/*.rs", "patient/Patient.r", "patient/Encounter.r"},
 		"response_types_supported":              []string{"code"},
-		"capabilities": []string{"launch-ehr", "client-public", "client-confidential-symmetric", "sso-openid-connect",
-			"context-ehr-patient", "context-ehr-encounter", "permission-patient", "permission-v2"},
+		"capabilities": []string{"launch-ehr", "launch-standalone", "client-public", "client-confidential-symmetric", "sso-openid-connect",
+			"context-ehr-patient", "context-ehr-encounter", "context-standalone-patient", "context-banner", "permission-patient", "permission-v2"},
 		"code_challenge_methods_supported": []string{"S256"},
 	})
 }
@@ -130,10 +161,15 @@ func (e *EHR) authorize(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, e.RedirectURI+"?"+url.Values{"error": {code}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
 	}
 	scopes := strings.Fields(q.Get("scope"))
-	e.mu.Lock()
-	lc, ok := e.launches[q.Get("launch")]
-	delete(e.launches, q.Get("launch"))
-	e.mu.Unlock()
+	standalone := !q.Has("launch")
+	var lc launchContext
+	var issued bool
+	if !standalone {
+		e.mu.Lock()
+		lc, issued = e.launches[q.Get("launch")]
+		delete(e.launches, q.Get("launch"))
+		e.mu.Unlock()
+	}
 	switch {
 	case q.Get("response_type") != "code":
 		fail("unsupported_response_type")
@@ -143,18 +179,124 @@ func (e *EHR) authorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request") // SMART: aud must be this EHR's FHIR base URL
 	case q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43:
 		fail("invalid_request")
-	case !ok || !slices.Contains(scopes, "launch"):
+	case !standalone && (!issued || !slices.Contains(scopes, "launch")):
 		fail("invalid_request")
+	case standalone && slices.Contains(scopes, "launch"):
+		fail("invalid_scope") // "launch" is only for a launch the EHR issued
 	case !slices.Contains(scopes, "openid") || !slices.Contains(scopes, "fhirUser"):
 		fail("invalid_scope")
 	default:
-		code := token()
-		e.mu.Lock()
-		e.codes[code] = grant{launchContext: lc, redirect: q.Get("redirect_uri"), challenge: q.Get("code_challenge"),
-			nonce: q.Get("nonce"), scope: q.Get("scope"), expires: time.Now().Add(time.Minute)}
-		e.mu.Unlock()
-		http.Redirect(w, r, e.RedirectURI+"?"+url.Values{"code": {code}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
+		g := grant{launchContext: lc, redirect: q.Get("redirect_uri"), challenge: q.Get("code_challenge"),
+			nonce: q.Get("nonce"), scope: q.Get("scope"), state: q.Get("state")}
+		if standalone {
+			// The user signs in here and, if the app asked for
+			// launch/patient, picks the patient.
+			id := token()
+			g.standalone, g.expires = true, time.Now().Add(10*time.Minute)
+			g.pick = slices.Contains(scopes, "launch/patient") && !e.NoPatientPicker
+			e.mu.Lock()
+			e.requests[id] = g
+			e.mu.Unlock()
+			e.picker(w, id, g.pick, "")
+			return
+		}
+		e.issue(w, r, g)
 	}
+}
+
+// issue redirects back to the app with a code for g.
+func (e *EHR) issue(w http.ResponseWriter, r *http.Request, g grant) {
+	code := token()
+	g.expires = time.Now().Add(time.Minute)
+	e.mu.Lock()
+	e.codes[code] = g
+	e.mu.Unlock()
+	http.Redirect(w, r, g.redirect+"?"+url.Values{"code": {code}, "state": {g.state}}.Encode(), http.StatusFound)
+}
+
+// pickerPage is the EHR's sign-in form and, for launch/patient, its
+// patient picker.
+var pickerPage = template.Must(template.New("picker").Parse(`<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>EHR sign-in</title>
+<form method="post" action="/oauth2/authorize/pick">
+<h1>Sign in to the EHR</h1>
+{{with .Error}}<p id="ehr-error" role="alert">{{.}}</p>{{end}}
+<input type="hidden" name="request" value="{{.Request}}">
+<label>Username <input id="ehr-username" name="username" autocomplete="username"></label>
+<label>Password <input id="ehr-password" name="password" type="password" autocomplete="current-password"></label>
+{{if .Pick}}<fieldset id="ehr-patients"><legend>Select a patient</legend>
+{{range .Patients}}<label><input type="radio" name="patient" value="{{.ID}}" data-patient="{{.ID}}"> {{.Name}} ({{.BirthDate}})</label>
+{{end}}</fieldset>{{end}}
+<button type="submit" id="ehr-continue">Continue</button>
+</form></html>
+`))
+
+func (e *EHR) picker(w http.ResponseWriter, request string, pick bool, problem string) {
+	type row struct{ ID, Name, BirthDate string }
+	var rows []row
+	e.mu.Lock()
+	for _, id := range e.patients {
+		var p struct {
+			Name []struct {
+				Family string   `json:"family"`
+				Given  []string `json:"given"`
+			} `json:"name"`
+			BirthDate string `json:"birthDate"`
+		}
+		json.Unmarshal(e.resources["Patient/"+id], &p)
+		var name string
+		if len(p.Name) > 0 {
+			name = strings.TrimSpace(strings.Join(append(p.Name[0].Given, p.Name[0].Family), " "))
+		}
+		rows = append(rows, row{id, name, p.BirthDate})
+	}
+	e.mu.Unlock()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	pickerPage.Execute(w, struct {
+		Request, Error string
+		Pick           bool
+		Patients       []row
+	}{request, problem, pick, rows})
+}
+
+// pick takes the sign-in (and the picked patient) of a standalone launch
+// and sends the browser back to the app with a code.
+func (e *EHR) pick(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	id := r.PostForm.Get("request")
+	e.mu.Lock()
+	g, ok := e.requests[id]
+	u, known := e.users[r.PostForm.Get("username")]
+	e.mu.Unlock()
+	if !ok || time.Now().After(g.expires) {
+		http.Error(w, "this sign-in has expired; start again from the app", http.StatusBadRequest)
+		return
+	}
+	pick := g.pick
+	patient := r.PostForm.Get("patient")
+	e.mu.Lock()
+	_, exists := e.resources["Patient/"+patient]
+	e.mu.Unlock()
+	switch {
+	case !known || subtle.ConstantTimeCompare([]byte(u.password), []byte(r.PostForm.Get("password"))) != 1:
+		e.picker(w, id, pick, "Unknown username or password.")
+		return
+	case pick && !exists:
+		e.picker(w, id, pick, "Select a patient.")
+		return
+	}
+	e.mu.Lock()
+	delete(e.requests, id)
+	e.mu.Unlock()
+	g.practitioner = u.practitioner
+	if pick {
+		g.patient = patient
+	}
+	e.issue(w, r, g)
 }
 
 func (e *EHR) token(w http.ResponseWriter, r *http.Request) {
@@ -200,8 +342,13 @@ func (e *EHR) token(w http.ResponseWriter, r *http.Request) {
 		oauthErr(http.StatusInternalServerError, "server_error")
 		return
 	}
+	// A standalone app is not inside the EHR's frame, so it shows the
+	// patient banner itself.
 	out := map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 3600, "scope": g.scope,
-		"id_token": idToken, "patient": g.patient, "need_patient_banner": false}
+		"id_token": idToken, "need_patient_banner": g.standalone}
+	if g.patient != "" {
+		out["patient"] = g.patient
+	}
 	if g.encounter != "" {
 		out["encounter"] = g.encounter
 	}

@@ -84,7 +84,7 @@ export function recorderView(main, user) {
       p.encounter ? h('p', { id: 'launch-encounter' }, `Encounter: ${p.encounter_label || p.encounter}`) : null,
       h('label', { class: 'confirm' }, confirm, ' This is the patient I am seeing')));
   }
-  if (launch) choose(launch, `Patient from ${launch.ehr}`);
+  if (launch) choose(launch, launch.standalone ? `Patient chosen in ${launch.ehr}` : `Patient from ${launch.ehr}`);
 
   // Lookup: no launch named the patient, so find them in the clinic's EHR.
   const findName = h('input', { id: 'find-name', autocomplete: 'off', spellcheck: 'false' });

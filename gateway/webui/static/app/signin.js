@@ -60,8 +60,14 @@ export function signinView(main, { expired, next, sso }) {
   }
 }
 
-// launchHelp says how to start from the EHR, when EHRs may launch the app.
+// launchHelp says how to start from the EHR, when EHRs may launch the app:
+// from the patient's chart there, or here, signing in at the EHR and
+// picking the patient in its own patient picker (SMART standalone launch).
 function launchHelp(sso) {
   if (!sso.ehrs || !sso.ehrs.length) return null;
-  return h('p', { class: 'help' }, 'Or open scribegate from the patient\'s chart in your EHR.');
+  return h('div', { class: 'launch-help' },
+    h('p', { class: 'help' }, 'Or open scribegate from the patient\'s chart in your EHR, or sign in at your EHR and choose the patient there:'),
+    h('div', { class: 'actions' }, ...sso.ehrs.map((name) => h('a', {
+      class: 'button', href: `/launch/standalone?ehr=${encodeURIComponent(name)}`, 'data-ehr': name,
+    }, `Choose the patient in ${name}`))));
 }
