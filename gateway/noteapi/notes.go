@@ -154,7 +154,20 @@ type noteWithLock struct {
 
 func (api *API) writeNote(w http.ResponseWriter, status int, n *review.Note) {
 	w.Header().Set("ETag", etag(n.Version))
-	apierror.WriteJSON(w, status, n)
+	apierror.WriteJSON(w, status, shown(n))
+}
+
+// shown is n as the API shows it: without the rollup's copy of the first
+// draft's text (review.Rollup.Drafted), which the store keeps to measure
+// the edits at approval and no client needs a second copy of.
+func shown(n *review.Note) *review.Note {
+	if n.Rollup == nil || n.Rollup.Drafted == nil {
+		return n
+	}
+	c, r := *n, *n.Rollup
+	r.Drafted = nil
+	c.Rollup = &r
+	return &c
 }
 
 func etag(version int) string { return `"v` + strconv.Itoa(version) + `"` }
@@ -176,7 +189,7 @@ func (api *API) getNote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", etag(n.Version))
-	apierror.WriteJSON(w, http.StatusOK, noteWithLock{Note: n, Lock: api.noteLock(r, c.Actor(), n.ID)})
+	apierror.WriteJSON(w, http.StatusOK, noteWithLock{Note: shown(n), Lock: api.noteLock(r, c.Actor(), n.ID)})
 }
 
 type editBody struct {
