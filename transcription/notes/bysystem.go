@@ -47,18 +47,32 @@ func reviewOfSystems(d note.Draft, l layout, kinds [][]kind, cc string, ccEviden
 }
 
 // rosItem returns a sentence as an item of the review of systems: an
-// answer ("Denies chest pain."), or a short patient statement of a symptom
-// denied ("No chest pain." becomes "Denies chest pain.").
+// answer ("Denies chest pain."), or a short statement of a symptom denied
+// ("No chest pain.", "The patient denies chest pain." become "Denies chest
+// pain.").
 func rosItem(text string, k kind) (string, bool) {
 	if k == kROS {
 		return text, strings.HasPrefix(text, "Denies ") || strings.HasPrefix(text, "Reports ")
 	}
+	if k != kHPI {
+		return "", false
+	}
 	rest, ok := strings.CutPrefix(text, "No ")
-	if !ok || k != kHPI || len(strings.Fields(rest)) > 7 || !clinical[strings.Trim(strings.Fields(rest + " x")[0], ",.")] {
+	if !ok {
+		m := deniedBy.FindStringSubmatch(text)
+		if m == nil {
+			return "", false
+		}
+		rest = m[1]
+	}
+	if len(strings.Fields(rest)) > 7 || !clinical[strings.Trim(strings.Fields(rest + " x")[0], ",.")] {
 		return "", false
 	}
 	return "Denies " + rest, true
 }
+
+// deniedBy is a statement of what the patient denies.
+var deniedBy = regexp.MustCompile(`^(?:He|She|The patient) denies (?:any )?(.+)$`)
 
 // rosComplaint is the complaint of a chief complaint, when it names one by
 // its body part ("right knee pain"), else "".
@@ -110,8 +124,33 @@ func mergeEvidence(a, b []int) []int {
 }
 
 // examLead is how a clinician opens a finding ("On the heart exam, …",
-// "On physical examination, …"); the system's label says it in a note.
-var examLead = regexp.MustCompile(`^(?:on (?:the |xposs |your )?(?:physical )?(?:exam|examination)(?: today)?|on (?:the |xposs |your )?(?:[a-z]+ ){1,3}?(?:exam|examination)|looking at (?:him|her|the patient|xobj|xpt)|in (?:the |xposs |your )?(?:[a-z]+ ){1,3}?exam|the clinician (?:hears|appreciates|notes|sees|feels))(?:,? |$)`)
+// "On physical examination, …"); the system's label says it in a note. A
+// lead naming a body part the label does not ("on the right knee exam")
+// stays.
+var examLead = regexp.MustCompile(`^(?:on (?:the |his |her |their |your )?(?:physical )?(?:exam|examination)(?: today)?|on (?:the |his |her |their |your )?(?:heart|cardiac|lung|lungs|abdominal|abdomen|neuro|neurological|neurovascular|skin|neck) (?:exam|examination)|looking at (?:him|her|the patient|them)|the clinician (?:hears|appreciates|notes|sees|feels))(?:,? |$)`)
+
+// Findings are written as what was found, as references write them: "he
+// does have some tenderness …" is "Tenderness …", "examination does not
+// show any swelling" is "No swelling".
+var (
+	findingSubject = regexp.MustCompile(`^(?:he|she|the patient|they) (?:does |do )?(?:has|have)(?: got)?,? (?:some |a little bit of |a little )?`)
+	findingDenied  = regexp.MustCompile(`^examination does not show (?:any )?`)
+	// notFinding is what follows "she has" when it is no finding ("she has
+	// had …", "she has to …").
+	notFinding = regexp.MustCompile(`^(?:had|been|not|no|to|got to)\b`)
+)
+
+// compressFinding writes a finding, lower case and without its lead, as
+// references do; it returns the finding unchanged when nothing applies.
+func compressFinding(lower string) string {
+	if loc := findingDenied.FindStringIndex(lower); loc != nil {
+		return "no " + lower[loc[1]:]
+	}
+	if loc := findingSubject.FindStringIndex(lower); loc != nil && len(strings.Fields(lower[loc[1]:])) >= 2 && !notFinding.MatchString(lower[loc[1]:]) {
+		return lower[loc[1]:]
+	}
+	return lower
+}
 
 // examBySystem labels the examination's findings with their body system
 // ("Cardiovascular: A 3 out of 6 systolic ejection murmur."), once for each
@@ -147,9 +186,10 @@ func examBySystem(d note.Draft, l layout, kinds [][]kind) {
 			prev = sysNone
 			continue
 		}
+		// Drafted sentences are lower case but for their first letter.
 		text := s.Text
-		if rest != lower && len(strings.Fields(rest)) >= 2 {
-			text = finish(s.Text[len(s.Text)-len(rest):])
+		if short := compressFinding(rest); short != lower && len(strings.Fields(short)) >= 2 {
+			text = finish(short)
 		}
 		if sys != prev {
 			text = withSystemLabel(sys, text)

@@ -162,11 +162,13 @@ func TestReviewOfSystemsBySystem(t *testing.T) {
 		"p: no , none .",
 		"c: any weight loss ?",
 		"p: yes , a little .",
+		"p: no shortness of breath either .",
 	))
 	subj := sectionTexts(d, "subjective")
 	want := []string{
 		"Constitutional: Denies fever or chills. Reports weight loss.",
 		"Cardiovascular: Denies chest pain.",
+		"Respiratory: Denies shortness of breath either.",
 		"Gastrointestinal: Denies nausea.",
 		"Musculoskeletal: Reports right knee pain.",
 	}
@@ -191,13 +193,17 @@ func TestExamBySystem(t *testing.T) {
 		"c: your lungs are clear to auscultation bilaterally .",
 		"c: on your right knee exam there is tenderness to palpation of the medial joint line .",
 		"c: you have decreased range of motion of the right knee .",
+		"c: you do have some swelling over the medial joint line .",
+		"c: on my exam i don't see any bruising of the right knee .",
 		"c: your blood pressure is one twenty over eighty .",
 	))
 	want := []string{
 		"Cardiovascular: A 3 out of 6 systolic ejection murmur.", // "the clinician hears" goes with "on the heart exam"
 		"Respiratory: Lungs are clear to auscultation bilaterally.",
-		"Musculoskeletal: There is tenderness to palpation of the medial joint line.",
-		"The patient has decreased range of motion of the right knee.",
+		"Musculoskeletal: On the right knee exam there is tenderness to palpation of the medial joint line.", // the side stays
+		"Decreased range of motion of the right knee.",
+		"Swelling over the medial joint line.",
+		"Integumentary: No bruising of the right knee.",
 		"Blood pressure is 120/80.",
 	}
 	got := sectionTexts(d, "objective")

@@ -209,10 +209,10 @@ func TestRuleDrafterSentences(t *testing.T) {
 		{"clinician", "we'll start you on meloxicam fifteen milligrams once a day .", "plan", "Medical Treatment: Will start meloxicam 15 mg daily."},
 		{"clinician", "i want you to follow up with me in two weeks .", "plan", "The patient should follow up with the clinician in 2 weeks."},
 		{"clinician", "we will we will send a covid test", "plan", "Additional Testing: Will send a covid test."},
-		{"clinician", "on my exam i don't see any swelling in your ankle .", "objective", "Musculoskeletal: Examination does not show any swelling in the ankle."},
+		{"clinician", "on my exam i don't see any swelling in your ankle .", "objective", "Musculoskeletal: No swelling in the ankle."},
 		{"clinician", "i want you to raise your hand by bending at the wrist .", "", ""},
-		{"clinician", "you have limited range of motion of the left shoulder and how does that feel", "objective", "Musculoskeletal: The patient has limited range of motion of the left shoulder."},
-		{"patient", "no numbness or tingling in my hands", "subjective", "The patient denies numbness or tingling in their hands."},
+		{"clinician", "you have limited range of motion of the left shoulder and how does that feel", "objective", "Musculoskeletal: Limited range of motion of the left shoulder."},
+		{"patient", "no numbness or tingling in my hands", "subjective", "Neurological: Denies numbness or tingling in their hands."},
 		{"patient", "hi , nice to see you .", "", ""},
 		{"patient", "mm-hmm .", "", ""},
 	}

@@ -209,7 +209,7 @@ var drafterWords = map[string]bool{
 	// The history's opening sentence ("… is a 45-year-old male who
 	// presents today for the evaluation of …"): its frame, its age (a
 	// cited number) and the sex the pronouns are settled by.
-	"presents": true, "today": true, "evaluation": true, "who": true, "year": true, "old": true, "male": true, "female": true,
+	"presents": true, "today": true, "no": true, "evaluation": true, "who": true, "year": true, "old": true, "male": true, "female": true,
 	"mr": true, "mrs": true, "ms": true, "miss": true,
 	"cannot": true, "please": true, "want": true, "going": true, "am": true, "start": true, "refer": true, "see": true, "theyll": true, "theyre": true, "theyve": true, "patients": true, "i": true, "we": true, "to": true, "would": true, "have": true, "are": true, "were": true, "did": true, "and": true,
 }
