@@ -234,3 +234,24 @@ func TestSystemLabelIsNoClaim(t *testing.T) {
 		}
 	}
 }
+
+func TestConfirmedHistory(t *testing.T) {
+	d := draftSOAP(t, lines(
+		"c: so you've been having some problems with your right hip ?",
+		"p: yeah .",
+		"c: and you're not having any pain in the left hip ?",
+		"p: yes .",
+		"c: you've had a fever ?",
+		"p: no .",
+	))
+	subj := sectionTexts(d, "subjective")
+	s, ok := sentence(d, "subjective", "The patient has been having some problems")
+	if !ok || s.Text != "The patient has been having some problems with their right hip." || !slices.Equal(s.Evidence, []int{0, 1}) || len(s.Flags) > 0 {
+		t.Errorf("confirmed history %+v, want it citing [0 1] unflagged; subjective %q", s, subj)
+	}
+	for _, text := range subj {
+		if strings.Contains(text, "left hip") || strings.Contains(text, "has had a fever") {
+			t.Errorf("%q drafted: a yes to a negated question, or a no, confirms nothing", text)
+		}
+	}
+}

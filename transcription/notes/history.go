@@ -151,3 +151,31 @@ func openHistory(d note.Draft, l layout, kinds [][]kind, as []utteranceAnalysis,
 	d.Sections[idx].Sentences = slices.Insert(d.Sections[idx].Sentences, at, s)
 	kinds[idx] = slices.Insert(kinds[idx], at, kHPI)
 }
+
+// confirmation is a clinician reading the history back as a question ("so
+// you've been having problems with your right hip?", "and this has been
+// going on since february?").
+var confirmation = regexp.MustCompile(`^(?:and |so |okay |ok |now )*(?:you've|you have|you had|you're|you are|you were|you rate|you said|it looks like you|this has been|it has been|it's been)\b`)
+
+// negatedQuestion is a question with a negation in it.
+var negatedQuestion = regexp.MustCompile(`\b(?:not|no|never|without|n't|don't|didn't|haven't|aren't|isn't|wasn't|weren't)\b`)
+
+// confirmed is the history a clinician's question reads back when the
+// patient answers yes: the question in the note's voice, citing both. ok
+// is false for any other question or answer.
+func confirmed(question, ans string) (string, kind, bool) {
+	ans = strings.TrimLeft(replaceFillers(strings.TrimLeft(cleanSpacing(ans), " ,")), " ,")
+	// "yes" to "you're not having pain?" says nothing sure.
+	if !confirmation.MatchString(question) || !yesAnswer.MatchString(ans) || embeddedQuestion.MatchString(question) || negatedQuestion.MatchString(question) {
+		return "", kNone, false
+	}
+	body := dropRepeatedPhrases(strings.TrimRight(question, " ?.,"))
+	if !substantive(body) {
+		return "", kNone, false
+	}
+	text := rewriteSentence(body, kHPI, roleClinician, false)
+	if text == "" {
+		return "", kNone, false
+	}
+	return text, subjectiveKind(body), true
+}

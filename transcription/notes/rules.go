@@ -894,7 +894,7 @@ func answer(question, ans string, plain bool) (string, kind, bool) {
 			m = ynQuestion.FindStringSubmatch(question[i+2:])
 		}
 		if m == nil {
-			return "", kNone, false
+			return confirmed(question, ans)
 		}
 	}
 	what := trailingQ.ReplaceAllString(strings.TrimSpace(m[1]), "")
