@@ -27,7 +27,7 @@ var agreementClaim = strings.ToLower(strings.TrimPrefix(agreementSentence, label
 // exchange it cites. Evaluations that look for the sentence's words in
 // its citations read this.
 func Content(text string) string {
-	_, rest := SplitSystemLabel(text)
+	_, rest := splitSystemLabel(text)
 	rest = noteLabel.ReplaceAllString(rest, "")
 	if strings.Contains(strings.ToLower(rest), agreementMark) {
 		return ""

@@ -33,10 +33,9 @@ const (
 	numBodySystems
 )
 
-// BodySystemLabels are the labels, in the order a note lists the systems.
-// The evaluation reads them as the drafter's own words (like section
-// titles), not as words the consultation must support.
-var BodySystemLabels = [numBodySystems]string{
+// bodySystemLabels are the labels, in the order a note lists the systems.
+// Content reads a sentence without its label: the label is no claim.
+var bodySystemLabels = [numBodySystems]string{
 	"", "Constitutional", "Eyes", "Ears, Nose, Mouth and Throat", "Neck", "Cardiovascular", "Respiratory",
 	"Gastrointestinal", "Genitourinary", "Musculoskeletal", "Integumentary", "Neurological", "Psychiatric", "Endocrine",
 }
@@ -77,13 +76,13 @@ func systemOf(s string) bodySystem {
 
 // withSystemLabel puts a body system's label before a note sentence.
 func withSystemLabel(sys bodySystem, text string) string {
-	return BodySystemLabels[sys] + ": " + text
+	return bodySystemLabels[sys] + ": " + text
 }
 
-// SplitSystemLabel returns a sentence's body system label and the rest of
+// splitSystemLabel returns a sentence's body system label and the rest of
 // the sentence, or "" and the sentence when it carries no label.
-func SplitSystemLabel(text string) (label, rest string) {
-	for _, l := range BodySystemLabels[1:] {
+func splitSystemLabel(text string) (label, rest string) {
+	for _, l := range bodySystemLabels[1:] {
 		if r, ok := strings.CutPrefix(text, l+": "); ok {
 			return l, r
 		}
