@@ -115,6 +115,21 @@ func TestHistoryOpening(t *testing.T) {
 			evidence: []int{1},
 		},
 		{
+			name: "a body part said to hurt",
+			tr: lines(
+				"c: hey matthew how're you doing",
+				"p: i'm doing pretty good",
+				"c: i see here that you hurt your left ankle tell me more about that",
+				"p: i stepped off the curb and landed on it wrong",
+				"c: okay",
+				"p: it's been bothering me ever since",
+				"c: were you able to walk on it",
+				"p: yes but it hurt",
+			),
+			want:     "Matthew presents today for the evaluation of their left ankle.",
+			evidence: []int{0, 2},
+		},
+		{
 			name: "no reason for the visit",
 			tr: lines(
 				"c: hi , martha , how are you ?",

@@ -101,7 +101,9 @@ func openingSentence(as []utteranceAnalysis, p pronouns, cc string, ccEvidence [
 	if reason == "" {
 		phrase, at, ok := complaintNamed(as[:len(as)/4+1])
 		if !ok {
-			return note.Sentence{}, false
+			if phrase, at, ok = partHurt(as[:len(as)/4+1]); !ok {
+				return note.Sentence{}, false
+			}
 		}
 		reason, ev = "the evaluation of "+phrase, []int{at}
 	}
@@ -178,4 +180,29 @@ func confirmed(question, ans string) (string, kind, bool) {
 		return "", kNone, false
 	}
 	return text, subjectiveKind(body), true
+}
+
+// hurtPart finds a body part said to hurt ("you hurt your left ankle", "my
+// right elbow is hurting me"), for a consultation that names no complaint.
+var hurtPart = regexp.MustCompile(`\b(?:(?:hurt|injured|twisted|sprained|bruised) (?:your|my)|(?:your|my)) ((?:left |right )?(?:knee|back|shoulder|hip|wrist|ankle|foot|elbow|finger|thumb|neck|arm|leg|hand|toe|big toe|jaw))(?:s)?\b( (?:is |has been |was )?(?:hurting|hurts|bothering))?`)
+
+// partHurt returns the body part the first quarter of a consultation says
+// hurts, as the patient's ("xposs left ankle"), and the utterance that
+// says it.
+func partHurt(as []utteranceAnalysis) (string, int, bool) {
+	for i := range as {
+		if as[i].u.Gap {
+			continue
+		}
+		lower := strings.ToLower(as[i].u.Text)
+		for _, m := range hurtPart.FindAllStringSubmatch(lower, -1) {
+			if !strings.HasPrefix(m[0], "your") && !strings.HasPrefix(m[0], "my") || m[2] != "" {
+				if strings.Contains(lower, "left") && strings.Contains(lower, "right") {
+					continue // a side said and corrected is left to the clinician
+				}
+				return "xposs " + m[1], as[i].u.Index, true
+			}
+		}
+	}
+	return "", 0, false
 }
