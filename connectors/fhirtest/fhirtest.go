@@ -238,19 +238,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	fault, faulted := s.takeFault(r.Method, resourceType)
-	if faulted && fault.Delay > 0 {
-		t := time.NewTimer(fault.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if faulted && !fault.stall(r.Context()) {
+		return
 	}
 	if faulted && !fault.Drop && fault.Status != 0 {
-		if fault.RetryAfter > 0 {
-			rw.Header().Set("Retry-After", strconv.Itoa(int((fault.RetryAfter+time.Second-1)/time.Second)))
-		}
+		fault.setRetryAfter(rw.Header())
 		msg := fault.Message
 		if msg == "" {
 			msg = fmt.Sprintf("fhirtest: injected HTTP %d", fault.Status)

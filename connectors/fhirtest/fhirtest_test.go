@@ -35,6 +35,31 @@ func post(t *testing.T, s *fhirtest.Server, path, body string, hdr map[string]st
 	return resp, b
 }
 
+// create posts each resource (JSON) to s as its resourceType's create.
+func create(t *testing.T, s *fhirtest.Server, resources ...string) {
+	t.Helper()
+	for _, r := range resources {
+		var head struct{ ResourceType string }
+		if err := json.Unmarshal([]byte(r), &head); err != nil {
+			t.Fatal(err)
+		}
+		if resp, body := post(t, s, head.ResourceType, r, nil); resp.StatusCode != 201 {
+			t.Fatalf("create: %d %s", resp.StatusCode, body)
+		}
+	}
+}
+
+// wantMatches searches s (query is the path and query string) and checks
+// how many resources match.
+func wantMatches(t *testing.T, s *fhirtest.Server, query string, want int) {
+	t.Helper()
+	resp, body := get(t, s, query)
+	b, err := fhirdoc.DecodeBundle(body)
+	if err != nil || resp.StatusCode != 200 || len(b.Matches()) != want {
+		t.Errorf("%s: %d matches (%d, %v), want %d", query, len(b.Matches()), resp.StatusCode, err, want)
+	}
+}
+
 func get(t *testing.T, s *fhirtest.Server, path string) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := http.Get(s.URL + "/" + path)
@@ -283,13 +308,7 @@ func TestReferenceSearch(t *testing.T) {
 		`{"resourceType":"DocumentReference","status":"current","subject":{"type":"Patient","identifier":{"system":"http://ns.electronichealth.net.au/id/hi/ihi/1.0","value":"8003608166690503"}},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]}`,
 		`{"resourceType":"Provenance","target":[{"reference":"DocumentReference/1"},{"reference":"Patient/123"}],"recorded":"2024-05-01T10:00:00Z","agent":[{"who":{"reference":"Practitioner/p1"}}]}`,
 	}
-	for _, d := range docs {
-		var head struct{ ResourceType string }
-		json.Unmarshal([]byte(d), &head)
-		if resp, body := post(t, s, head.ResourceType, d, nil); resp.StatusCode != 201 {
-			t.Fatalf("create: %d %s", resp.StatusCode, body)
-		}
-	}
+	create(t, s, docs...)
 	for _, tc := range []struct {
 		query string
 		want  int
@@ -316,11 +335,7 @@ func TestReferenceSearch(t *testing.T) {
 		{"Provenance?patient=123", 1},
 		{"Provenance?agent=Practitioner/p1", 1},
 	} {
-		resp, body := get(t, s, tc.query)
-		b, err := fhirdoc.DecodeBundle(body)
-		if err != nil || resp.StatusCode != 200 || len(b.Matches()) != tc.want {
-			t.Errorf("%s: %d matches (%d, %v), want %d", tc.query, len(b.Matches()), resp.StatusCode, err, tc.want)
-		}
+		wantMatches(t, s, tc.query, tc.want)
 	}
 }
 
@@ -330,11 +345,7 @@ func TestTokenSearch(t *testing.T) {
 		`{"resourceType":"DocumentReference","status":"current","meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"AIAST"}]},"type":{"coding":[{"system":"http://loinc.org","code":"11488-4"}]},"category":[{"coding":[{"system":"http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category","code":"clinical-note"}]}],"subject":{"reference":"Patient/1"},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]}`,
 		`{"resourceType":"DocumentReference","status":"superseded","type":{"coding":[{"system":"http://loinc.org","code":"11506-3"}]},"category":[{"coding":[{"code":"clinical-note"}]}],"subject":{"reference":"Patient/1"},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]}`,
 	}
-	for _, d := range docs {
-		if resp, body := post(t, s, "DocumentReference", d, nil); resp.StatusCode != 201 {
-			t.Fatalf("create: %d %s", resp.StatusCode, body)
-		}
-	}
+	create(t, s, docs...)
 	for _, tc := range []struct {
 		query string
 		want  int
@@ -349,11 +360,7 @@ func TestTokenSearch(t *testing.T) {
 		{"DocumentReference?_security=AIAST", 1},
 		{"DocumentReference?patient=1&category=clinical-note&status=superseded", 1},
 	} {
-		resp, body := get(t, s, tc.query)
-		b, err := fhirdoc.DecodeBundle(body)
-		if err != nil || resp.StatusCode != 200 || len(b.Matches()) != tc.want {
-			t.Errorf("%s: %d matches (%d, %v), want %d", tc.query, len(b.Matches()), resp.StatusCode, err, tc.want)
-		}
+		wantMatches(t, s, tc.query, tc.want)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"time"
 )
 
 // TokenFaults puts a stand-in's token endpoint (SMART Backend Services,
@@ -35,14 +34,8 @@ func (t *TokenFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// that gives up while the request is held.
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	if f.Delay > 0 {
-		timer := time.NewTimer(f.Delay)
-		select {
-		case <-timer.C:
-		case <-r.Context().Done():
-			timer.Stop()
-			return
-		}
+	if !f.stall(r.Context()) {
+		return
 	}
 	switch {
 	case f.Drop:
@@ -67,9 +60,7 @@ func (t *TokenFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if desc == "" {
 			desc = "fhirtest: injected HTTP " + strconv.Itoa(f.Status)
 		}
-		if f.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((f.RetryAfter+time.Second-1)/time.Second)))
-		}
+		f.setRetryAfter(w.Header())
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(f.Status)
