@@ -120,6 +120,26 @@ func (g *testGateway) token(t *testing.T, sub, clinic string, role review.Role) 
 	return tok
 }
 
+// kneeWAV is the consultation the end-to-end tests stream.
+const kneeWAV = "../../testdata/consultations/knee-pain-short.wav"
+
+// streamKnee streams kneeWAV to g as `scribegate stream` does, with o's
+// token, patient, encounter and chunk, at full speed.
+func (g *testGateway) streamKnee(t *testing.T, o streamOptions) streamOutcome {
+	t.Helper()
+	f, err := os.Open(kneeWAV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	o.URL, o.Speed = g.URL, 0
+	out, err := streamWAV(context.Background(), f, o, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	return out
+}
+
 // call sends a JSON request and decodes a JSON reply into out (when not nil),
 // returning the status.
 func (g *testGateway) call(t *testing.T, method, path, token string, body any, out any) int {
@@ -341,17 +361,7 @@ connectors:
 	ehr.Inject(fhirtest.Fault{Method: "POST", ResourceType: "DocumentReference", Drop: true}, 1)
 
 	clin := g.token(t, "prac-1", "clinic-a", review.RoleClinician)
-	f, err := os.Open("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out, err := streamWAV(context.Background(), f, streamOptions{
-		URL: g.URL, Token: clin, Patient: "pat-42", Encounter: "enc-7", Speed: 0, Chunk: 100 * time.Millisecond,
-	}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatalf("stream: %v", err)
-	}
+	out := g.streamKnee(t, streamOptions{Token: clin, Patient: "pat-42", Encounter: "enc-7", Chunk: 100 * time.Millisecond})
 	if len(out.Transcript) < 3 {
 		t.Fatalf("got %d final results, want one per spoken turn (8 turns): %q", len(out.Transcript), out.Transcript)
 	}
@@ -460,17 +470,7 @@ connectors:
 		t.Fatalf("defaults are %s/%s, want the offline sphinx/rules", g.cfg.Transcription.Engine, g.cfg.Drafting.Drafter)
 	}
 	clin := g.token(t, "prac-2", "clinic-a", review.RoleClinician)
-	f, err := os.Open("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out, err := streamWAV(context.Background(), f, streamOptions{
-		URL: g.URL, Token: clin, Patient: "pat-43", Encounter: "enc-8", Speed: 0, Chunk: 250 * time.Millisecond,
-	}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatalf("stream: %v", err)
-	}
+	out := g.streamKnee(t, streamOptions{Token: clin, Patient: "pat-43", Encounter: "enc-8", Chunk: 250 * time.Millisecond})
 	// PocketSphinx is a modest recogniser, and espeak a robotic speaker:
 	// ask that most of what it heard was really said, not for exact text.
 	script, err := os.ReadFile("../../testdata/consultations/knee-pain-short.txt")
@@ -542,16 +542,7 @@ connectors:
 	sentNames := func(clinic string) bool {
 		t.Helper()
 		before := len(ai.Chats())
-		f, err := os.Open("../../testdata/consultations/knee-pain-short.wav")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := streamWAV(context.Background(), f, streamOptions{
-			URL: g.URL, Token: g.token(t, "prac-1", clinic, review.RoleClinician), Patient: "pat-1", Speed: 0, Chunk: 250 * time.Millisecond,
-		}, io.Discard, io.Discard); err != nil {
-			t.Fatal(err)
-		}
+		g.streamKnee(t, streamOptions{Token: g.token(t, "prac-1", clinic, review.RoleClinician), Patient: "pat-1", Chunk: 250 * time.Millisecond})
 		chats := ai.Chats()[before:]
 		if len(chats) == 0 {
 			t.Fatalf("%s: the final draft did not go to the LLM", clinic)

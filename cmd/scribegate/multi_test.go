@@ -160,15 +160,7 @@ connectors:
 
 	// Drafted on instance 1.
 	clin := g1.token(t, "prac-1", "clinic-a", review.RoleClinician)
-	f, err := os.Open("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out, err := streamWAV(ctx, f, streamOptions{URL: g1.URL, Token: clin, Patient: "pat-42", Encounter: "enc-7", Chunk: 100 * time.Millisecond}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatalf("stream to instance 1: %v", err)
-	}
+	out := g1.streamKnee(t, streamOptions{Token: clin, Patient: "pat-42", Encounter: "enc-7", Chunk: 100 * time.Millisecond})
 	// Seen and approved on instance 2, which claims the push; the EHR
 	// stalls it.
 	ehr.Inject(fhirtest.Fault{Method: "POST", ResourceType: "DocumentReference", Delay: time.Hour}, 1)

@@ -337,17 +337,8 @@ connectors:
   default: out
   instances: {out: {kind: file, dir: %q}}
 `, keyFile, outbox))
-	wav, err := os.ReadFile("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
 	clin := g.token(t, "dr-a", "clinic-a", review.RoleClinician)
-	out, err := streamWAV(context.Background(), bytes.NewReader(wav), streamOptions{
-		URL: g.URL, Token: clin, Patient: "pat-43", Speed: 0, Chunk: 250 * time.Millisecond,
-	}, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatalf("stream: %v", err)
-	}
+	out := g.streamKnee(t, streamOptions{Token: clin, Patient: "pat-43", Chunk: 250 * time.Millisecond})
 	var words []string
 	for _, w := range wordsOf(strings.Join(out.Transcript, " ")) {
 		if len(w) >= 6 {
@@ -361,6 +352,10 @@ connectors:
 	var n noteView
 	if st := g.call(t, "GET", "/v1/notes/"+out.NoteID, clin, nil, &n); st != http.StatusOK || len(n.Transcript) == 0 {
 		t.Fatalf("note: %d, %d utterances", st, len(n.Transcript))
+	}
+	wav, err := os.ReadFile(kneeWAV)
+	if err != nil {
+		t.Fatal(err)
 	}
 	pcm := wav[44:]
 	filepath.WalkDir(g.cfg.DataDir, func(p string, d fs.DirEntry, err error) error {
