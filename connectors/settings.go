@@ -6,7 +6,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/scribegate/scribegate/internal/strictyaml"
+	"github.com/scribegate/scribegate/connectors/strictyaml"
 )
 
 // DecodeSettings decodes a connector instance's YAML settings (its mapping

@@ -15,8 +15,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/strictyaml"
 	"github.com/scribegate/scribegate/gateway/patientid"
-	"github.com/scribegate/scribegate/internal/strictyaml"
 	"github.com/scribegate/scribegate/review/rollout"
 )
 
