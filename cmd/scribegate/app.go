@@ -142,15 +142,16 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (_ *app, err erro
 		return nil, err
 	}
 	authCfg := cfg.Auth
+	var discover func(context.Context) (string, error)
 	if signIn != nil && signIn.OIDCEnabled() && authCfg.JWKSURL == "" {
 		// API clients' bearer tokens come from the same provider, for
-		// this gateway: the development secret is never used.
-		if authCfg.JWKSURL, err = signIn.DiscoverJWKS(ctx); err != nil {
-			return nil, err
-		}
+		// this gateway: the development secret is never used. Its key
+		// set is found by discovery, retried until the provider answers,
+		// so the gateway starts while the provider is down.
+		discover = signIn.DiscoverJWKS
 		authCfg.Issuer, authCfg.Audience = signIn.Issuer(), signIn.ClientID()
 	}
-	verifier, err := newAuth(ctx, authCfg, log)
+	verifier, err := newAuth(ctx, authCfg, discover, log)
 	if err != nil {
 		return nil, err
 	}
@@ -255,9 +256,12 @@ func openStore(ctx context.Context, cfg Config, keys *sealed.Ring, log *slog.Log
 	return st, nil
 }
 
-func newAuth(ctx context.Context, c AuthConfig, log *slog.Logger) (*auth.Verifier, error) {
-	ac := auth.Config{JWKSURL: c.JWKSURL, Issuer: c.Issuer, Audience: c.Audience, Logger: log}
-	if c.JWKSURL == "" {
+// newAuth builds the bearer-token verifier: the key set at auth.jwks_url,
+// or the one discover finds (single sign-on's provider), or else the
+// development secret.
+func newAuth(ctx context.Context, c AuthConfig, discover func(context.Context) (string, error), log *slog.Logger) (*auth.Verifier, error) {
+	ac := auth.Config{JWKSURL: c.JWKSURL, DiscoverJWKS: discover, Issuer: c.Issuer, Audience: c.Audience, Logger: log}
+	if c.JWKSURL == "" && discover == nil {
 		secret, err := devSecret(c.DevSecretFile)
 		if err != nil {
 			return nil, err

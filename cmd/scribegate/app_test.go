@@ -5,6 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -25,5 +28,36 @@ func TestStoreOpenFails(t *testing.T) {
 	_, err = newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "redisstore") || !strings.Contains(err.Error(), addr) {
 		t.Fatalf("newApp with an unreachable store: %v, want the store's error naming %s", err, addr)
+	}
+}
+
+// TestStartsWhileIdentityProviderDown: with single sign-on configured
+// and the OpenID provider unreachable, the gateway starts; sign-in
+// answers 503 provider_unavailable rather than the gateway refusing to
+// run (and bearer tokens wait for the provider's key set).
+func TestStartsWhileIdentityProviderDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + l.Addr().String()
+	l.Close() // the provider is down
+	cfg := defaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Transcription.Engine = "synthetic"
+	cfg.PublicURL = "http://127.0.0.1:8080"
+	cfg.Store.Path = filepath.Join(cfg.DataDir, "scribegate.db")
+	cfg.SSO.OIDC.Issuer, cfg.SSO.OIDC.ClientID = issuer, "scribegate"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("the gateway did not start while the identity provider is down: %v", err)
+	}
+	defer a.close()
+	rec := httptest.NewRecorder()
+	a.server.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/auth/login", nil))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Scribegate-Error-Code") != "provider_unavailable" {
+		t.Errorf("GET /auth/login with the provider down: %d %q, want 503 provider_unavailable", rec.Code, rec.Header().Get("Scribegate-Error-Code"))
 	}
 }

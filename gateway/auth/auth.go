@@ -40,10 +40,15 @@ func (c Claims) Actor() review.Actor {
 
 // Config selects how tokens are verified: a shared Secret (HS256, for
 // development) or the identity provider's JWKSURL (RS256/ES256, for
-// production). Exactly one must be set.
+// production), or DiscoverJWKS to find that URL. Exactly one must be set.
 type Config struct {
 	Secret  []byte
 	JWKSURL string
+	// DiscoverJWKS finds the key set's URL (an OpenID provider's
+	// discovery document) when JWKSURL is empty. It is asked again at
+	// each fetch until it answers, so that a gateway starts while the
+	// provider is down.
+	DiscoverJWKS func(context.Context) (string, error)
 	// Issuer and Audience, when set, must match the token's iss and aud.
 	Issuer   string
 	Audience string
@@ -85,8 +90,10 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		secret := append([]byte(nil), cfg.Secret...)
 		a.keyfunc = func(*jwt.Token) (any, error) { return secret, nil }
 		opts = append(opts, jwt.WithValidMethods([]string{"HS256"}))
-	case cfg.JWKSURL != "":
-		j, err := newJWKS(ctx, cfg.JWKSURL, cmp.Or(cfg.Logger, slog.Default()))
+	case cfg.JWKSURL != "" && cfg.DiscoverJWKS != nil:
+		return nil, errors.New("auth: set either a JWKS URL or its discovery, not both")
+	case cfg.JWKSURL != "" || cfg.DiscoverJWKS != nil:
+		j, err := newJWKS(ctx, cfg.JWKSURL, cfg.DiscoverJWKS, cmp.Or(cfg.Logger, slog.Default()))
 		if err != nil {
 			return nil, fmt.Errorf("auth: JWKS %s: %w", cfg.JWKSURL, err)
 		}

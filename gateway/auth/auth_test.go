@@ -136,3 +136,46 @@ func TestTokenFrom(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthDiscoveredJWKS: a key set whose URL is discovered is not
+// loaded while discovery fails (the gateway still starts) and, once
+// discovery answers, verifies tokens signed with its keys.
+func TestAuthDiscoveredJWKS(t *testing.T) {
+	url, rsaKey, _ := authtest.JWKSServer(t)
+	down := errors.New("provider down")
+	var calls int
+	discover := func(context.Context) (string, error) {
+		if calls++; calls == 1 {
+			return "", down
+		}
+		return url, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := New(ctx, Config{DiscoverJWKS: discover, Audience: "scribegate"})
+	if err != nil {
+		t.Fatalf("New with discovery failing: %v", err)
+	}
+	if err := a.Ready(); !errors.Is(err, ErrKeysNotLoaded) {
+		t.Errorf("Ready before discovery answered: %v, want ErrKeysNotLoaded", err)
+	}
+	if err := a.jwks.fetch(ctx); err != nil { // the refresher's next attempt
+		t.Fatalf("fetch once discovery answers: %v", err)
+	}
+	if err := a.Ready(); err != nil {
+		t.Errorf("Ready once discovered: %v", err)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, Claims{Clinic: "c1", Role: review.RoleClinician, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: "u-1", Audience: jwt.ClaimStrings{"scribegate"}, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}})
+	tok.Header["kid"] = "rsa-1"
+	raw, err := tok.SignedString(rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := a.Verify(raw); err != nil || c.Subject != "u-1" {
+		t.Errorf("a token signed with the discovered keys: %+v %v", c, err)
+	}
+	if _, err := New(ctx, Config{JWKSURL: url, DiscoverJWKS: discover}); err == nil {
+		t.Error("New with both a JWKS URL and its discovery: no error")
+	}
+}

@@ -29,17 +29,18 @@ const (
 
 // jwks holds the identity provider's key set and keeps it fresh.
 type jwks struct {
-	url    string
-	client *http.Client
-	store  *jwkset.MemoryJWKSet
-	kf     keyfunc.Keyfunc
-	loaded atomic.Bool
-	kick   chan struct{}
-	log    *slog.Logger
+	url      string // "" until discover answers
+	discover func(context.Context) (string, error)
+	client   *http.Client
+	store    *jwkset.MemoryJWKSet
+	kf       keyfunc.Keyfunc
+	loaded   atomic.Bool
+	kick     chan struct{}
+	log      *slog.Logger
 }
 
-func newJWKS(ctx context.Context, url string, log *slog.Logger) (*jwks, error) {
-	j := &jwks{url: url, client: &http.Client{Timeout: 10 * time.Second}, store: jwkset.NewMemoryStorage(),
+func newJWKS(ctx context.Context, url string, discover func(context.Context) (string, error), log *slog.Logger) (*jwks, error) {
+	j := &jwks{url: url, discover: discover, client: &http.Client{Timeout: 10 * time.Second}, store: jwkset.NewMemoryStorage(),
 		kick: make(chan struct{}, 1), log: log}
 	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: j.store})
 	if err != nil {
@@ -96,8 +97,16 @@ func (j *jwks) run(ctx context.Context) {
 	}
 }
 
-// fetch replaces the key set with the provider's current one.
+// fetch replaces the key set with the provider's current one, finding
+// its URL first if that is still to be discovered.
 func (j *jwks) fetch(ctx context.Context) error {
+	if j.url == "" {
+		u, err := j.discover(ctx)
+		if err != nil {
+			return fmt.Errorf("discover the key set: %w", err)
+		}
+		j.url = u
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package sso
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -435,4 +436,43 @@ func mustDiscover(t *testing.T, svc *Service) *discovered {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestProviderDown: the service starts while the OpenID provider is down;
+// sign-in answers 503 provider_unavailable with Retry-After, and the
+// bearer-token key set is not found, until the provider answers; a
+// provider back up is tried again after discoveryRetry, not on every
+// click, and sign-in then works without a restart.
+func TestProviderDown(t *testing.T) {
+	g := newRig(t, moore)
+	g.op.SetDown(true)
+	login := func() (int, string, string) {
+		c := *g.client
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		res, err := c.Get(g.url + "/auth/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get("Scribegate-Error-Code"), res.Header.Get("Retry-After")
+	}
+	if st, code, retry := login(); st != http.StatusServiceUnavailable || code != "provider_unavailable" || retry == "" {
+		t.Fatalf("sign-in with the provider down: %d %q Retry-After %q; want 503 provider_unavailable with Retry-After", st, code, retry)
+	}
+	if _, err := g.svc.DiscoverJWKS(context.Background()); !errors.Is(err, ErrProviderUnavailable) {
+		t.Errorf("DiscoverJWKS with the provider down: %v, want ErrProviderUnavailable", err)
+	}
+	g.op.SetDown(false)
+	if st, code, _ := login(); code != "provider_unavailable" {
+		t.Errorf("sign-in just after a failed discovery: %d %q; want the failure kept for %s", st, code, discoveryRetry)
+	}
+	g.clock.add(discoveryRetry)
+	if st, code, _ := login(); st != http.StatusFound || code != "" {
+		t.Fatalf("sign-in once the provider is back: %d %q, want a redirect to it", st, code)
+	}
+	g.signIn(t)
+	g.wantMe(t, http.StatusOK, "")
+	if u, err := g.svc.DiscoverJWKS(context.Background()); err != nil || !strings.HasPrefix(u, g.op.URL) {
+		t.Errorf("DiscoverJWKS once the provider is back: %q %v", u, err)
+	}
 }

@@ -8,11 +8,13 @@ package ssotest
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
@@ -40,6 +42,30 @@ type Provider struct {
 	// ClientID and ClientSecret are the registered web client.
 	ClientID     string
 	ClientSecret string
+
+	down atomic.Bool
+}
+
+// SetDown takes the provider down (every connection is dropped without
+// an answer, as from a crashed server behind its address) or back up.
+func (p *Provider) SetDown(down bool) { p.down.Store(down) }
+
+// serve answers with h while the provider is up, and drops every
+// connection while it is down.
+func (p *Provider) serve(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.down.Load() {
+			if hj, ok := w.(http.Hijacker); ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					c.Close()
+					return
+				}
+			}
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // claimStore adds each user's clinic and role to their ID tokens.
@@ -126,10 +152,10 @@ func NewProvider(t testing.TB, clients [][2]string, users ...User) *Provider {
 	st := claimStore{Storage: storage.NewStorageWithClients(us, registered), extra: byID, postLogout: postLogout}
 	hs := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + hs.Listener.Addr().String()
-	hs.Config.Handler = exampleop.SetupServer(issuer, st, nil, false)
+	p := &Provider{URL: issuer}
+	hs.Config.Handler = p.serve(exampleop.SetupServer(issuer, st, nil, false))
 	hs.Start()
 	t.Cleanup(hs.Close)
-	p := &Provider{URL: issuer}
 	if len(clients) > 0 {
 		p.ClientID, p.ClientSecret = clients[0][0], clients[0][0]+"-secret"
 	}
