@@ -328,9 +328,12 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 		if m.sections == nil {
 			continue
 		}
-		sa.k = classifyStatement(m.sections, body, a.role, sa.phase, u.Index)
+		sa.k = asResult(classifyStatement(m.sections, body, a.role, sa.phase, u.Index), body, a.role, sa.phase)
 		if sa.k == kNone {
 			continue
+		}
+		if sa.k == kResults {
+			body = resultBody(body)
 		}
 		sa.text = rewriteSentence(body, sa.k, a.role, plain)
 		sa.key = strings.ToLower(sa.text)

@@ -1,0 +1,64 @@
+package notes
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Reference notes report a test's result in a results part of their own
+// ("X-ray of the right knee is unremarkable.", "Hemoglobin A1c is elevated
+// at 8."), while the clinician says it wherever the talk is: reviewing the
+// results before the examination, or while explaining the diagnosis. The
+// drafter places a statement that reports a result there, whatever part
+// the section classifier gave it, and drops the words that lead to it ("in
+// reviewing the results of your …", "looking here at …").
+
+// resultTest names a test whose result a clinician reports.
+var resultTest = regexp.MustCompile(`\b(x-?rays?|mri|ct|cat scan|ultrasound|echo|echocardiogram|ekg|ecg|electrocardiogram|labs?|lab work|lab results|blood work|bloodwork|a1c|hemoglobin|urinalysis|urine culture|culture|biopsy|pathology|panel|ejection fraction|creatinine|cholesterol|glucose|white blood cell count|blood count|kidney function|thyroid|tsh|psa|titer|strep test|covid test|stress test|angiogram|colonoscopy|endoscopy|pulmonary function tests?|pft|emg|scan|imaging|radiographs?)\b`)
+
+// resultFinding is what a result says: a reading, a verdict, a finding.
+var resultFinding = regexp.MustCompile(`\b(shows?|showed|showing|demonstrat\w+|reveal\w*|came back|come back|normal|abnormal|unremarkable|fine|good|stable|unchanged|elevated|high|higher|low|lower|negative|positive|no evidence|evidence of|within normal limits|consistent with|fracture|arthritis|effusion|stones?|mass|clear|\d+(\.\d+)?( percent|%)?)\b`)
+
+// resultPlan marks a statement about a test still to be done.
+var resultPlan = regexp.MustCompile(`\b(order|ordering|schedule|will|going to|gon na|want to get|wan na get|let's get|get (a|an|some|another)|repeat|recheck|check (a|an|your|his|her)|send (you|off)|we'll|i'll|next time|before (your|the) next|refer|recommend)\b`)
+
+// resultLead are the words a clinician leads to a result with.
+var resultLead = regexp.MustCompile(`^(?:(?:so|and|now|okay|ok|alright|well|also|then|um|uh),? )*(?:(?:i|we) )?(?:(?:have|had|did|just) )?(?:in reviewing|reviewing|reviewed|review|looking(?: here)? at|looked(?: here)? at|took a look at|take a look at|had a look at|went over|go over|got|we got|have)\s+(?:the |your |his |her |their )?(?:results? (?:of|from) (?:the |your |his |her |their )?)?`)
+
+// resultHere is the "here" a clinician points at a result with.
+var resultHere = regexp.MustCompile(`^((?:\S+ ){0,4}?(?:x-?rays?|labs?|results|panel|echocardiogram|ekg|mri|scan)),? here,? `)
+
+// asResult returns kResults for a clinician's statement that reports a
+// test's result (a test named, then what it showed, and nothing still to
+// be done about it), said where the section classifier put it among the
+// findings, the assessment before the plan's talk, or nowhere; else k.
+func asResult(k kind, body string, r role, ph phase) kind {
+	if r == rolePatient || k == kVitals {
+		return k
+	}
+	if len(strings.Fields(body)) < 4 {
+		return k
+	}
+	// The history's own results ("a colonoscopy 3 years ago showed …")
+	// stay in it, and the plan's reasoning keeps the results it rests on.
+	if isSubjective(k) && ph == phaseHistory || k >= kAssessment && ph == phasePlan {
+		return k
+	}
+	if !resultTest.MatchString(body) || resultPlan.MatchString(body) {
+		return k
+	}
+	loc := resultTest.FindStringIndex(body)
+	if !resultFinding.MatchString(body[loc[0]:]) {
+		return k
+	}
+	return kResults
+}
+
+// resultBody is a result statement without the words that lead to it.
+func resultBody(body string) string {
+	body = resultHere.ReplaceAllString(body, "$1 ")
+	if rest := resultLead.ReplaceAllString(body, ""); rest != body && resultTest.MatchString(rest) && len(strings.Fields(rest)) >= 3 {
+		return rest
+	}
+	return body
+}
