@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -184,10 +187,14 @@ func PackSummaries(rows []Summary) []byte {
 // UnpackSummaries decodes what PackSummaries encoded. The rows' strings
 // share one copy of b.
 func UnpackSummaries(b []byte) ([]Summary, error) {
+	return unpack(string(b))
+}
+
+func unpack(b string) ([]Summary, error) {
 	if len(b) == 0 || b[0] != packFormat {
 		return nil, fmt.Errorf("%w: unknown packed format", errSummary)
 	}
-	d := decoder{s: string(b[1:])}
+	d := decoder{s: b[1:]}
 	n := d.uvarint()
 	if n > uint64(len(d.s)) {
 		return nil, fmt.Errorf("%w: %d packed rows in %d bytes", errSummary, n, len(d.s))
@@ -203,6 +210,39 @@ func UnpackSummaries(b []byte) ([]Summary, error) {
 	}
 	if len(d.s) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes left over after the packed rows", errSummary, len(d.s))
+	}
+	return out, nil
+}
+
+// PackedRaw is a day's packed rows as a store read them.
+type PackedRaw struct {
+	Day, Version int64
+	// Body is what PackSummaries encoded; the rows unpacked share it.
+	Body string
+}
+
+// UnpackDays decodes packed days, as many at once as there are CPUs (the
+// first query after a start decodes a quarter's), and returns them by
+// day.
+func UnpackDays(raw []PackedRaw) (map[int64]PackedDay, error) {
+	rows := make([][]Summary, len(raw))
+	errs := make([]error, len(raw))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(raw)) {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(raw)); i = next.Add(1) - 1 {
+				rows[i], errs[i] = unpack(raw[i].Body)
+			}
+		})
+	}
+	wg.Wait()
+	out := make(map[int64]PackedDay, len(raw))
+	for i, r := range raw {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("packed day %d: %w", r.Day, errs[i])
+		}
+		out[r.Day] = PackedDay{Version: r.Version, Rows: rows[i]}
 	}
 	return out, nil
 }

@@ -129,6 +129,7 @@ func (s *Store) PackedDays(ctx context.Context, clinic string, from, to int64) (
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: packed days: %w", err)
 	}
+	var raw []review.PackedRaw
 	for i, v := range vs {
 		str, ok := v.(string)
 		if !ok {
@@ -138,11 +139,11 @@ func (s *Store) PackedDays(ctx context.Context, clinic string, from, to int64) (
 		if n <= 0 {
 			return nil, fmt.Errorf("redisstore: packed day %d: no version", from+int64(i))
 		}
-		rows, err := review.UnpackSummaries([]byte(str[n:]))
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: packed day %d: %w", from+int64(i), err)
-		}
-		out[from+int64(i)] = review.PackedDay{Version: ver, Rows: rows}
+		raw = append(raw, review.PackedRaw{Day: from + int64(i), Version: ver, Body: str[n:]})
+	}
+	out, err = review.UnpackDays(raw)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
 	}
 	return out, nil
 }

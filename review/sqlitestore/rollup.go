@@ -171,26 +171,27 @@ func (s *Store) PackedDays(ctx context.Context, clinic string, from, to int64) (
 		return nil, fmt.Errorf("sqlitestore: packed days: %w", err)
 	}
 	defer rows.Close()
-	out := map[int64]review.PackedDay{}
+	var raw []review.PackedRaw
 	for rows.Next() {
-		var d, v int64
-		var body sql.RawBytes
-		if err := rows.Scan(&d, &v, &body); err != nil {
+		var p review.PackedRaw
+		if err := rows.Scan(&p.Day, &p.Version, &p.Body); err != nil {
 			return nil, fmt.Errorf("sqlitestore: packed days: %w", err)
 		}
-		sums, err := review.UnpackSummaries(body)
-		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: packed day %d: %w", d, err)
-		}
-		for i := range sums {
-			if err := s.openReason(&sums[i]); err != nil {
-				return nil, err
-			}
-		}
-		out[d] = review.PackedDay{Version: v, Rows: sums}
+		raw = append(raw, p)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlitestore: packed days: %w", err)
+	}
+	out, err := review.UnpackDays(raw)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: %w", err)
+	}
+	for _, p := range out {
+		for i := range p.Rows {
+			if err := s.openReason(&p.Rows[i]); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return out, nil
 }
