@@ -147,6 +147,11 @@ func TestEHRLaunchRefusals(t *testing.T) {
 			tamper(cb, func(p *pending) { p.Nonce = randomToken() })
 			return finish(c, cb.String())
 		}, "nonce_mismatch"},
+		{"ID token for another application", func(t *testing.T) (int, string) {
+			ehr.IDTokenAudience = "another-app"
+			defer func() { ehr.IDTokenAudience = "" }()
+			return finish(jarClient(), ehr.Launch(gw+"/launch", "pat-77", "enc-5", "dr-9"))
+		}, "invalid_id_token"},
 		{"encounter of another patient", func(t *testing.T) (int, string) {
 			ehr.Add(t, `{"resourceType":"Patient","id":"pat-8","name":[{"family":"Other"}]}`)
 			return finish(jarClient(), ehr.Launch(gw+"/launch", "pat-8", "enc-5", "dr-9"))

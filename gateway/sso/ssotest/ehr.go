@@ -1,6 +1,7 @@
 package ssotest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -46,6 +47,10 @@ type EHR struct {
 	// app asks for launch/patient, as the spec lets a server decide (set
 	// before launching).
 	NoPatientPicker bool
+	// IDTokenAudience, when set, is the aud of the ID tokens it issues in
+	// place of the client's id: an EHR answering with a token meant for
+	// another application (set before launching).
+	IDTokenAudience string
 
 	key *rsa.PrivateKey
 
@@ -364,7 +369,7 @@ func (e *EHR) idToken(g grant) (string, error) {
 	}
 	now := time.Now()
 	claims := map[string]any{
-		"iss": e.URL + "/oauth2", "sub": g.practitioner, "aud": e.ClientID,
+		"iss": e.URL + "/oauth2", "sub": g.practitioner, "aud": cmp.Or(e.IDTokenAudience, e.ClientID),
 		"exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix(),
 		"fhirUser": e.FHIR + "/Practitioner/" + g.practitioner,
 	}
