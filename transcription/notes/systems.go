@@ -52,7 +52,7 @@ var systemCues = [numBodySystems]*regexp.Regexp{
 	sysRespiratory:      regexp.MustCompile(`\b(shortness of breath|short of breath|breath\w*|dyspnea|cough\w*|wheez\w*|lungs?|crackles|rales|rhonchi|sputum|phlegm|auscultation)\b`),
 	sysGastrointestinal: regexp.MustCompile(`\b(nausea|nauseous|vomit\w*|diarrhea|constipat\w*|abdom\w*|belly|stomach|bowel\w*|stools?|heartburn|reflux|indigestion|quadrant|rebound|guarding|bloat\w*)\b`),
 	sysGenitourinary:    regexp.MustCompile(`\b(urin\w*|dysuria|pee\w*|bladder|hematuria|incontinen\w*|prostate|kidneys?)\b`),
-	sysMusculoskeletal:  regexp.MustCompile(`\b(joints?|muscles?|muscle aches|back pain|back|knees?|shoulders?|hips?|ankles?|wrists?|elbows?|fingers?|thumbs?|feet|foot|toes?|legs?|arms?|hands?|spine|lumbar|cervical|range of motion|straight leg|tender\w*|stiff\w*|effusion|crepitus|extremit\w*|strength|flexion|extension)\b`),
+	sysMusculoskeletal:  regexp.MustCompile(`\b(joints?|muscles?|muscle aches|back pain|back|knees?|shoulders?|hips?|ankles?|wrists?|elbows?|fingers?|thumbs?|feet|foot|toes?|legs?|arms?|hands?|spine|lumbar|cervical|range of motion|straight leg|stiff\w*|effusion|crepitus|extremit\w*|strength|flexion|extension|malleol\w*|ligament\w*|laxity|bony|ecchymosis|epicondyl\w*)\b`),
 	sysSkin:             regexp.MustCompile(`\b(rash\w*|itch\w*|skin|lesions?|wounds?|incisions?|bruis\w*|erythema\w*|redness|scars?|moles?|ulcers?|biopsy site)\b`),
 	sysNeurological:     regexp.MustCompile(`\b(headaches?|dizz\w*|lightheaded\w*|numb\w*|tingling|weakness|seizures?|faint\w*|syncope|sensation|reflexes|neuro\w*|memory)\b`),
 	sysPsychiatric:      regexp.MustCompile(`\b(depress\w*|anxi\w*|mood|suicid\w*|homicid\w*|stressed|stressful|panic)\b`),
