@@ -873,6 +873,9 @@ func (s *Store) DeleteNote(ctx context.Context, id string) error {
 				}
 				p.HIncrBy(ctx, s.countKey(n.Clinic), string(n.State), -1)
 				p.ZRem(ctx, s.closedKey(), id)
+				if err := s.forgetReason(ctx, p, n); err != nil {
+					return err
+				}
 				if job != "" {
 					s.dropJob(ctx, p, job, entry)
 				}

@@ -309,3 +309,20 @@ func (s *Store) NotesWithoutSummary(ctx context.Context, cursor string, limit in
 	}
 	return out, next, nil
 }
+
+// forgetReason queues the rewrite of the summary row of n, which is being
+// deleted, without its rejection reason: the reason is the clinician's
+// text and goes with the note; the row stays for the figures. The day's
+// packed copy goes.
+func (s *Store) forgetReason(ctx context.Context, p redis.Pipeliner, n *review.Note) error {
+	if n.RejectReason == "" {
+		return nil
+	}
+	c := *n
+	c.RejectReason = ""
+	if err := s.putSummary(ctx, p, &c); err != nil {
+		return err
+	}
+	p.HDel(ctx, s.rollupPackedKey(n.Clinic), strconv.FormatInt(review.Day(n.CreatedAt), 10))
+	return nil
+}

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -273,4 +274,26 @@ func (s *Store) NotesWithoutSummary(ctx context.Context, cursor string, limit in
 		next = ids[len(ids)-1]
 	}
 	return ids, next, nil
+}
+
+// forgetReason drops, in tx, the rejection reason from the summary row
+// of note id, which is being deleted: the reason is the clinician's text
+// and goes with the note; the row stays for the figures. The day's
+// version moves and its packed copy goes.
+func forgetReason(ctx context.Context, tx *sql.Tx, id string) error {
+	var clinic string
+	var day int64
+	err := tx.QueryRowContext(ctx, `UPDATE rollup SET reason = '' WHERE note_id = ? AND reason != '' RETURNING clinic, day`, id).Scan(&clinic, &day)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlitestore: forget rejection reason: %w", err)
+	}
+	for _, q := range []string{qBumpDay, `DELETE FROM rollup_packed WHERE clinic = ? AND day = ?`} {
+		if _, err := tx.ExecContext(ctx, q, clinic, day); err != nil {
+			return fmt.Errorf("sqlitestore: forget rejection reason: %w", err)
+		}
+	}
+	return nil
 }

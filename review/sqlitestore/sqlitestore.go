@@ -772,7 +772,7 @@ func (s *Store) DeleteNote(ctx context.Context, id string) error {
 				return fmt.Errorf("sqlitestore: delete note: %w", err)
 			}
 		}
-		return nil
+		return forgetReason(ctx, tx, id)
 	})
 }
 

@@ -212,12 +212,25 @@ func testSummaries(t *testing.T, s review.Store) {
 	if packed, err := sum.PackedDays(ctx, "c2", d0, d3+1); err != nil || len(packed) != 0 {
 		t.Errorf("PackedDays(c2) = %+v, %v", packed, err)
 	}
-	// Retention deletes the note, not its summary.
-	if err := s.DeleteNote(ctx, "in1"); err != nil {
-		t.Fatal(err)
+	// Retention deletes the note, not its summary, but the rejection
+	// reason (the clinician's text) goes with the note, and so does the
+	// day's packed copy that holds it.
+	for _, id := range []string{"in1", "in3"} {
+		if err := s.DeleteNote(ctx, id); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if got := period(t, sum, "c1", since, until); len(got) != 3 {
+	got = period(t, sum, "c1", since, until)
+	if len(got) != 3 {
 		t.Errorf("after DeleteNote: %d summaries, want 3", len(got))
+	}
+	for _, g := range got {
+		if g.NoteID == "in3" && (g.RejectReason != "" || g.State != review.StateRejected || g.RejectedAt.IsZero()) {
+			t.Errorf("rejected note's summary after DeleteNote: %+v", g)
+		}
+	}
+	if packed, err := sum.PackedDays(ctx, "c1", d3, d3+1); err != nil || len(packed) != 0 {
+		t.Errorf("packed day of a deleted note's reason: %+v, %v", packed, err)
 	}
 	// The audit purge takes the rows of the decided notes created before
 	// its cutoff (in2, in3, old-open, old-done), their days' versions
