@@ -50,7 +50,9 @@ func TestTimeout(t *testing.T) {
 		{"timeout: 5s", 5 * time.Second, true},
 		{"timeout: 1m30s", 90 * time.Second, true},
 		{"timeout: -1s", 0, false},
-		{"timeout: 30", 0, false}, // 30ns: a unit was forgotten
+		{"timeout: 0", 7 * time.Second, true}, // a bare 0 is unset
+		{"timeout: 30", 0, false},             // a bare number: the unit was forgotten
+		{"timeout: 30ns", 0, false},           // under a millisecond
 		{"timeout: soon", 0, false},
 	} {
 		var s struct {
