@@ -223,3 +223,18 @@ func decodeJSON(t *testing.T, res *http.Response, v any) {
 		t.Fatal(err)
 	}
 }
+
+// TestStoreDownIsNotSignedOut: a request whose session cannot be read,
+// because the store fails, is refused 503 store_unavailable, not answered
+// as if the clinician had signed out.
+func TestStoreDownIsNotSignedOut(t *testing.T) {
+	st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "notes.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newCluster(t, []Store{st}, moore)
+	g.signIn(t)
+	g.wantMe(t, http.StatusOK, "")
+	st.Close() // the store fails from now on
+	g.wantMe(t, http.StatusServiceUnavailable, "store_unavailable")
+}
