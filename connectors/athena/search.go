@@ -36,7 +36,9 @@ const athenaDate = "01/02/2006"
 // whole names are sent, and every word must then begin a part of the
 // patient's name (the PatientQuery contract). An identifier is an athena
 // patient id, read with GET /v1/{practiceid}/patients/{patientid}; athena
-// has no other identifier to search by, so anything else matches no one.
+// has no other identifier to search by, so anything else is refused with a
+// connectors.QueryError saying why. athena refusing the search (a 403 "no
+// access") is a connectors.SearchRefusedError.
 func (c *Connector) SearchPatients(ctx context.Context, q connectors.PatientQuery) ([]connectors.PatientMatch, error) {
 	if q == (connectors.PatientQuery{}) {
 		return nil, errors.New("athena: patient search needs a name, birth date or identifier")
@@ -52,12 +54,12 @@ func (c *Connector) SearchPatients(ctx context.Context, q connectors.PatientQuer
 	var found []athenaPatient
 	if q.Identifier != "" {
 		id := q.Identifier
-		if checkPatientID(id) != nil {
-			return []connectors.PatientMatch{}, nil
+		if err := checkPatientID(id); err != nil {
+			return nil, &connectors.QueryError{Param: "identifier", Err: err}
 		}
 		p, err := c.readPatient(ctx, id)
 		if err != nil {
-			return nil, err
+			return nil, connectors.SearchFailure(err, q)
 		}
 		found = p
 	} else {
@@ -69,7 +71,7 @@ func (c *Connector) SearchPatients(ctx context.Context, q connectors.PatientQuer
 			}
 			ps, err := c.listPatients(ctx, v)
 			if err != nil {
-				return nil, err
+				return nil, connectors.SearchFailure(err, q)
 			}
 			found = append(found, ps...)
 		}

@@ -58,8 +58,6 @@ func TestSearchPatients(t *testing.T) {
 		{connectors.PatientQuery{Name: "Joan", BirthDate: "1961-07-30"}, "[" + j + "]"},
 		{connectors.PatientQuery{Name: "Smith"}, "[]"},
 		{connectors.PatientQuery{Identifier: "999999"}, "[]"},
-		// Not an athena patient id: nothing to ask athena.
-		{connectors.PatientQuery{Identifier: "ihi:8003608166690503"}, "[]"},
 	} {
 		got, err := c.SearchPatients(context.Background(), tc.q)
 		if err != nil {
@@ -83,13 +81,25 @@ func TestSearchPatients(t *testing.T) {
 			t.Errorf("%+v was searched", q)
 		}
 	}
+	// Not an athena patient id: the clinician is told why, not shown no
+	// match.
+	for ident, problem := range map[string]string{
+		"ihi:8003608166690503": "not by another system's identifier",
+		"MRN12":                "digits only",
+		"2123456701":           "looks like a Medicare number",
+	} {
+		_, err := c.SearchPatients(context.Background(), connectors.PatientQuery{Identifier: ident})
+		connectortest.CheckQueryError(t, err, problem)
+	}
 	if len(srv.Requests()) != before {
 		t.Error("a query the connector refuses reached athena")
 	}
 }
 
 // TestSearchPatientsEHRFailures: athena's refusals, outages and silence
-// are errors, never an empty answer that reads as "no such patient".
+// are errors, never an empty answer that reads as "no such patient"; a
+// refusal is a connectors.SearchRefusedError with athena's reason (left
+// out when it spells a value of the query), an outage is not.
 func TestSearchPatientsEHRFailures(t *testing.T) {
 	srv := athenatest.NewServer(t)
 	seedPatients(srv)
@@ -99,11 +109,21 @@ func TestSearchPatientsEHRFailures(t *testing.T) {
 		name  string
 		fault athenatest.Fault
 		want  string
+		// refused is the SearchRefusedError's status and reason; 0 for
+		// an outage.
+		refused int
+		reason  string
 	}{
-		{"unavailable", athenatest.Fault{Status: http.StatusServiceUnavailable}, "Injected failure."},
-		{"refused", athenatest.Fault{Status: http.StatusForbidden, Body: `{"error":"You do not have access to this practice."}`}, "You do not have access"},
-		{"stalled", athenatest.Fault{Delay: time.Minute}, "did not answer the patient search"},
-		{"dropped", athenatest.Fault{Drop: true}, "did not answer the patient search"},
+		{"unavailable", athenatest.Fault{Status: http.StatusServiceUnavailable}, "Injected failure.", 0, ""},
+		{"refused", athenatest.Fault{Status: http.StatusForbidden, Body: `{"error":"You do not have access to this practice."}`}, "You do not have access",
+			http.StatusForbidden, "athenahealth: You do not have access to this practice."},
+		{"refused naming the patient", athenatest.Fault{Status: http.StatusForbidden, Body: `{"error":"No access to THOMPSON, JOAN."}`}, "No access",
+			http.StatusForbidden, ""},
+		{"over QPS", athenatest.Fault{Status: http.StatusForbidden, Body: `{"error":"Over QPS"}`}, "Over QPS", 0, ""},
+		{"query rejected", athenatest.Fault{Status: http.StatusBadRequest, Body: `{"error":"Invalid departmentid."}`}, "Invalid departmentid",
+			http.StatusBadRequest, "athenahealth: Invalid departmentid."},
+		{"stalled", athenatest.Fault{Delay: time.Minute}, "did not answer the patient search", 0, ""},
+		{"dropped", athenatest.Fault{Drop: true}, "did not answer the patient search", 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv.Inject(tc.fault, 1)
@@ -111,6 +131,7 @@ func TestSearchPatientsEHRFailures(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, %v; want an error saying %q", got, err, tc.want)
 			}
+			connectortest.CheckRefusal(t, err, tc.refused, tc.reason)
 		})
 	}
 	// The caller's deadline ends a search athena holds.

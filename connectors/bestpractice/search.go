@@ -2,6 +2,7 @@ package bestpractice
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/scribegate/scribegate/connectors"
@@ -29,7 +30,14 @@ type Searching struct{ *Connector }
 func (s Searching) SearchPatients(ctx context.Context, q connectors.PatientQuery) ([]connectors.PatientMatch, error) {
 	found, err := s.fhir.fc.SearchPatientsAs(ctx, "", q, auident.PatientSearchParam)
 	if err != nil {
-		return nil, fmt.Errorf("bestpractice: patient search: %w", prefix(err))
+		var re *connectors.SearchRefusedError
+		var qe *connectors.QueryError
+		if !errors.As(err, &re) && !errors.As(err, &qe) {
+			// prefix rewrites a PushError, and would drop the type the
+			// gateway answers a refusal or a mistyped identifier by.
+			err = prefix(err)
+		}
+		return nil, fmt.Errorf("bestpractice: patient search: %w", err)
 	}
 	return found, nil
 }

@@ -30,8 +30,8 @@ func TestSearchConformance(t *testing.T) {
 
 // TestSearchByAustralianIdentifiers: a lookup by IHI (however typed),
 // Medicare number or Bp Premier id finds the patient as Bp Premier holds
-// them, and the note is filed under that patient; a mistyped number
-// matches no one without asking Halo.
+// them, and the note is filed under that patient; a mistyped number is a
+// connectors.QueryError saying what is wrong, without asking Halo.
 func TestSearchByAustralianIdentifiers(t *testing.T) {
 	site := newHaloSite(t)
 	id, err := site.fhir.Seed([]byte(`{"resourceType":"Patient","identifier":[` +
@@ -52,10 +52,15 @@ func TestSearchByAustralianIdentifiers(t *testing.T) {
 		}
 	}
 	before := len(site.fhir.Requests())
-	for _, ident := range []string{"8003608166690504", "hpii:8003611566712356"} {
-		if got, err := c.SearchPatients(context.Background(), connectors.PatientQuery{Identifier: ident}); err != nil || len(got) != 0 {
-			t.Errorf("identifier %q: %v, %v; want no match", ident, got, err)
-		}
+	for ident, problem := range map[string]string{
+		"8003608166690504":      "IHI check digit is wrong",
+		"2123 45671 1":          "not an IHI (16 digits) or a Medicare number",
+		"2123456711":            "Medicare number check digit is wrong",
+		"medicare:212345670":    "Medicare number must be 10 digits",
+		"hpii:8003611566712356": "not a patient identifier",
+	} {
+		_, err := c.SearchPatients(context.Background(), connectors.PatientQuery{Identifier: ident})
+		connectortest.CheckQueryError(t, err, problem)
 	}
 	if len(site.fhir.Requests()) != before {
 		t.Error("a mistyped identifier was sent to Halo")

@@ -3,6 +3,7 @@ package connectortest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -64,7 +65,8 @@ var kitPatients = []Patient{
 // and the name, birth date and sex the EHR holds; no match is an empty
 // list, not an error; an empty query is refused without asking the EHR;
 // and the EHR's outage, refusal or silence is an error (never "no such
-// patient"), after which the next search works.
+// patient"; a connectors.SearchRefusedError for the refusal only), after
+// which the next search works.
 func RunSearch(t *testing.T, h SearchHarness) {
 	t.Helper()
 	seed := func(t *testing.T) (Searcher, SearchTarget, []string, []string) {
@@ -127,8 +129,13 @@ func RunSearch(t *testing.T, h SearchHarness) {
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			q := connectors.PatientQuery{Name: "Thompson"}
-			if got, err := s.SearchPatients(ctx, q); err == nil {
+			got, err := s.SearchPatients(ctx, q)
+			if err == nil {
 				t.Fatalf("the EHR failed (%s) and the search answered %v without an error", f, got)
+			}
+			var re *connectors.SearchRefusedError
+			if refused := errors.As(err, &re); refused != (f == Rejected) {
+				t.Errorf("the EHR failed (%s): %v; a SearchRefusedError is for a refusal and only for one", f, err)
 			}
 			if got, err := s.SearchPatients(context.Background(), q); err != nil || len(got) != 2 {
 				t.Errorf("the search after the failure: %v, %v; want both Thompsons", got, err)
@@ -247,4 +254,37 @@ func UseMatch(t testing.TB, v interface{ ValidatePatientID(string) error }, d *c
 		t.Fatalf("the match's id is not one the connector files under: %v", err)
 	}
 	d.Patient, d.PatientName, d.PatientBirthDate, d.PatientSex = m.ID, m.Name, m.BirthDate, m.Sex
+}
+
+// CheckRefusal holds a failed search's err to a
+// connectors.SearchRefusedError with the EHR's status and the reason the
+// clinician is shown, or, with status 0, to an error that is not one (an
+// outage, which the gateway asks the clinician to retry).
+func CheckRefusal(t testing.TB, err error, status int, reason string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("the search failed and answered no error")
+	}
+	var re *connectors.SearchRefusedError
+	switch {
+	case !errors.As(err, &re):
+		if status != 0 {
+			t.Errorf("%v: not a SearchRefusedError", err)
+		}
+	case status == 0:
+		t.Errorf("an outage reads as a refusal: %v", err)
+	case re.StatusCode != status || re.Reason != reason:
+		t.Errorf("refusal HTTP %d, reason %q; want %d, %q", re.StatusCode, re.Reason, status, reason)
+	}
+}
+
+// CheckQueryError holds a search's err to a connectors.QueryError on the
+// identifier whose message says problem: the clinician is told what is
+// wrong with what they typed, not shown "no match".
+func CheckQueryError(t testing.TB, err error, problem string) {
+	t.Helper()
+	var qe *connectors.QueryError
+	if !errors.As(err, &qe) || qe.Param != "identifier" || !strings.Contains(err.Error(), problem) {
+		t.Errorf("%v; want a QueryError on identifier saying %q", err, problem)
+	}
 }

@@ -29,9 +29,10 @@ func (c *Client) SearchPatients(ctx context.Context, patientSystem string, q con
 
 // IdentifierParam says how a lookup's identifier is searched on a server:
 // the search parameter and value (identifier=system|value, or _id for the
-// server's own id), or ok false when it cannot name a patient there (a
-// mistyped number), which matches no one without asking.
-type IdentifierParam func(identifier string) (param, value string, ok bool)
+// server's own id), or an error saying why it cannot name a patient there
+// (a mistyped number): the search is then refused with a
+// connectors.QueryError without asking the server.
+type IdentifierParam func(identifier string) (param, value string, err error)
 
 // SearchPatientsAs is SearchPatients with the identifier searched as
 // ident says (nil: as given, identifier=…).
@@ -48,12 +49,12 @@ func (c *Client) SearchPatientsAs(ctx context.Context, patientSystem string, q c
 		v.Set("birthdate", q.BirthDate)
 	}
 	if q.Identifier != "" {
-		param, value, ok := "identifier", q.Identifier, true
+		param, value := "identifier", q.Identifier
 		if ident != nil {
-			param, value, ok = ident(q.Identifier)
-		}
-		if !ok {
-			return []connectors.PatientMatch{}, nil
+			var err error
+			if param, value, err = ident(q.Identifier); err != nil {
+				return nil, &connectors.QueryError{Param: "identifier", Err: err}
+			}
 		}
 		v.Set(param, value)
 	}
@@ -62,7 +63,7 @@ func (c *Client) SearchPatientsAs(ctx context.Context, patientSystem string, q c
 	}
 	resp, err := c.Do(ctx, http.MethodGet, "Patient", v, nil, nil)
 	if err != nil {
-		return nil, err
+		return nil, connectors.SearchFailure(err, q)
 	}
 	b, err := fhirdoc.DecodeBundle(resp.Body)
 	if err != nil {

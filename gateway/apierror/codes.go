@@ -84,6 +84,9 @@ const (
 	CodeLookupUnavailable = "lookup_unavailable"
 	// CodeEHRUnavailable: the EHR did not answer a lookup.
 	CodeEHRUnavailable = "ehr_unavailable"
+	// CodeEHRRefused: the EHR answered a lookup with a refusal (no
+	// access, or a query it rejects): retrying will not help.
+	CodeEHRRefused = "ehr_refused"
 )
 
 // CodeDoc documents one stable error code: the reference clients and the
@@ -125,7 +128,7 @@ func Codes() []CodeDoc {
 		{400, CodeInvalidJSON, "not JSON, unknown fields, trailing data"},
 		{400, CodeInvalidRequest, "content refused (e.g. a section without id)"},
 		{413, CodeBodyTooLarge, "body over 1 MiB (an upload to `POST /v1/listen`: 512 MiB)"},
-		{400, CodeInvalidQuery, "malformed query value (`state`, `limit`, `cursor` …), or `/v1/listen` without an upgrade"},
+		{400, CodeInvalidQuery, "malformed query value (`state`, `limit`, `cursor` …), or `/v1/listen` without an upgrade; on `GET /v1/patients`, an `identifier` that cannot name a patient in the clinic's EHR (an IHI or Medicare number with a wrong check digit or length, an athena id with letters): `param` and the message say what is wrong"},
 		{400, CodeUnsupportedParameter, "a query parameter, or a value of a Deepgram option, the gateway does not honour (the message says why)"},
 		{400, CodeUnsupportedEncoding, "encoding other than `linear16`"},
 		{400, CodeUnsupportedSampleRate, "sample_rate outside 8000..48000, or a resume at another rate than the session's"},
@@ -136,7 +139,9 @@ func Codes() []CodeDoc {
 		{400, CodeUnknownConnector, "`connector` names no connector routed to the caller's clinic"},
 		{503, CodeTooManySessions, "the gateway holds `streaming.max_sessions` sessions"},
 		{501, CodeLookupUnavailable, "`GET /v1/patients`: the clinic's connector cannot search its EHR for patients"},
-		{502, CodeEHRUnavailable, "`GET /v1/patients`: the EHR did not answer the search"},
+		{403, CodeEHRRefused, "`GET /v1/patients`: the EHR refused the gateway access to search (HTTP 401 or 403 with a fresh token, athena's `no access`); the message gives the EHR's reason unless it might name a patient"},
+		{422, CodeEHRRefused, "`GET /v1/patients`: the EHR rejected the search (HTTP 400, 422, an OperationOutcome); the message gives the EHR's reason unless it might name a patient"},
+		{502, CodeEHRUnavailable, "`GET /v1/patients`: the EHR did not answer the search (down, timed out, rate-limited): try again"},
 		{503, CodeShuttingDown, "the gateway is draining; reconnect elsewhere"},
 		{503, CodeStoreUnavailable, "the store takes no writes for now (Redis failing over or unreachable, or `store.redis_replicas` not confirming in time); `Retry-After: 1`. An approval answered so may have been applied: repeat it (a `409 invalid_state` showing `approved` means it was)"},
 		{500, CodeInternal, "anything else (details only in the log)"},

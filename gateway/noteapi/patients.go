@@ -2,6 +2,7 @@ package noteapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -49,14 +50,38 @@ func (api *API) searchPatients(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	found, err := searcher.SearchPatients(ctx, pq)
 	if err != nil {
-		// connectors.PushError logs the EHR's status and cause, never
-		// its words, which may name patients.
-		api.log.Warn("patient lookup failed", "clinic", c.Clinic, "err", err)
-		api.writeError(w, r, apierror.Errorf(http.StatusBadGateway, apierror.CodeEHRUnavailable, "the EHR did not answer the search; try again"))
+		api.writeError(w, r, api.searchError(c.Clinic, err))
 		return
 	}
 	if found == nil {
 		found = []connectors.PatientMatch{}
 	}
 	apierror.WriteJSON(w, http.StatusOK, map[string]any{"patients": found})
+}
+
+// searchError is the answer to a failed lookup: a value of the query that
+// cannot name a patient is the clinician's to fix (400 invalid_query), a
+// refusal by the EHR is told with its reason (403 or 422 ehr_refused:
+// asking again will not help), and anything else is an outage to retry
+// (502 ehr_unavailable).
+func (api *API) searchError(clinic string, err error) *apierror.Error {
+	var qe *connectors.QueryError
+	if errors.As(err, &qe) {
+		return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery, Param: qe.Param, Message: qe.Err.Error()}
+	}
+	// connectors.PushError logs the EHR's status and cause, never its
+	// words, which may name patients.
+	api.log.Warn("patient lookup failed", "clinic", clinic, "err", err)
+	var re *connectors.SearchRefusedError
+	if !errors.As(err, &re) {
+		return apierror.Errorf(http.StatusBadGateway, apierror.CodeEHRUnavailable, "the EHR did not answer the search; try again")
+	}
+	status, msg := http.StatusUnprocessableEntity, "the EHR refused the search"
+	if re.Denied() {
+		status, msg = http.StatusForbidden, "the EHR refused the gateway access to search its patients"
+	}
+	if re.Reason != "" {
+		msg += ": " + re.Reason
+	}
+	return apierror.Errorf(status, apierror.CodeEHRRefused, "%s", msg)
 }
