@@ -100,6 +100,9 @@ func (ap *assessPlan) take(k kind, text string, ev []int, body string) bool {
 	if !isAssessPlanKind(k) {
 		return false
 	}
+	if visitTalk(body) {
+		return true // the visit's own business, no part of a plan
+	}
 	if name, first, ok := namedProblem(body); ok {
 		ap.switchTo(name, ev, first)
 		if text = afterProblemCue(text, name); text == "" {
@@ -395,4 +398,20 @@ func afterProblemCue(text, name string) string {
 		return ""
 	}
 	return finish(rest)
+}
+
+// visitTalkCue is the clinician steering the visit: what they will look
+// at, examine or talk about next ("let's talk a little bit about that
+// colonoscopy", "I'll go over your lab work", "I'm going to examine your
+// arm").
+var visitTalkCue = regexp.MustCompile(`\b(talk (a little )?(bit )?about|go over|look at|take a look|examine|do (a |an |the |my )?(quick |focused )?(physical )?exam\w*|calling out)\b`)
+
+// planAct is what makes a sentence a plan: a medicine, a dose, an order,
+// a referral, a change.
+var planAct = regexp.MustCompile(`\b(prescri\w*|order\w*|refer\w*|start\w*|increas\w*|decreas\w*|continu\w*|stop\w*|schedul\w*|recommend\w*|surgery|therapy|injection|brace|splint|mg|milligrams|follow up|come back|see you|send|mri|x-?rays?|ct|ultrasound|echo\w*|biopsy|culture|scan)\b|\d`)
+
+// visitTalk reports a sentence of the assessment or plan that only steers
+// the visit.
+func visitTalk(body string) bool {
+	return body != "" && visitTalkCue.MatchString(body) && !planAct.MatchString(body) && !hasDrug(body)
 }

@@ -201,3 +201,22 @@ func TestCheckLabelsAndAgreement(t *testing.T) {
 		t.Errorf("Content of the agreement = %q, want \"\"", got)
 	}
 }
+
+func TestVisitTalk(t *testing.T) {
+	cases := map[string]bool{
+		"let's talk a little bit about that colonoscopy":        true,
+		"i'll go over your lab work":                            true,
+		"i'm going to do a quick physical exam":                 true,
+		"i'm going to examine your arm":                         true,
+		"we'll talk about starting lisinopril ten milligrams":   false,
+		"i'll send you for an mri to take another look at this": false,
+		"let's talk about physical therapy for that knee":       false,
+		"i think this is most likely a meniscus tear":           false,
+		"": false,
+	}
+	for body, want := range cases {
+		if got := visitTalk(body); got != want {
+			t.Errorf("visitTalk(%q) = %v, want %v", body, got, want)
+		}
+	}
+}
