@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -116,19 +117,41 @@ func (s *Server) Restart() error {
 	}
 }
 
-// StartReplica starts a replica of s and waits until it has synced, so
-// that writes to s can be confirmed (WAIT) from the first.
+// StartReplica starts a replica of s and waits until s has a write
+// confirmed by it (WAIT), so that writes to s can be confirmed from the
+// first. The replica's ROLE says "connected" as soon as it has loaded
+// the primary's snapshot, but after a diskless sync the primary streams
+// writes to it only once its first REPLCONF ACK arrives, which the
+// replica sends once a second: until then a WAIT blocks for up to that
+// second, and a caller's own WAIT with a 1s timeout (a gateway's
+// readiness probe, a confirmed write) may time out.
 func (s *Server) StartReplica() (*Server, error) {
 	host, port, _ := net.SplitHostPort(s.Addr)
 	r, err := StartServer("--replicaof", host, port)
 	if err != nil {
 		return nil, err
 	}
-	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
+	_, rport, _ := net.SplitHostPort(r.Addr)
 	for i := 0; ; i++ {
-		// ROLE of a replica: slave, host, port, state, offset.
-		if v, err := c.Do(context.Background(), "role").Slice(); err == nil && len(v) > 3 && v[3] == "connected" {
+		// A write and its undoing (both replicated, leaving nothing
+		// behind), the primary's offset after them, a WAIT for more
+		// replicas than there are, which asks them all for their
+		// offsets (GETACK) and gives them 25ms, and the offsets they
+		// acknowledged: this replica must have the write. WAIT's own
+		// count would not do: another replica may answer it.
+		var before, after *redis.Cmd
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, "redistest:replica-synced", 1, 0)
+			p.Del(ctx, "redistest:replica-synced")
+			before = p.Do(ctx, "role")
+			p.Do(ctx, "wait", 1000, 25)
+			after = p.Do(ctx, "role")
+			return nil
+		})
+		if err == nil && ackedBy(after, rport) >= roleOffset(before) {
 			return r, nil
 		}
 		if i == 400 {
@@ -137,6 +160,35 @@ func (s *Server) StartReplica() (*Server, error) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+// roleOffset is the replication offset in a primary's ROLE reply
+// (master, offset, replicas), or -1.
+func roleOffset(role *redis.Cmd) int64 {
+	v, err := role.Slice()
+	if err != nil || len(v) < 3 {
+		return -1
+	}
+	off, _ := v[1].(int64)
+	return off
+}
+
+// ackedBy is the offset the replica listening on port last acknowledged,
+// from a primary's ROLE reply (each replica: ip, port, offset), or -1.
+func ackedBy(role *redis.Cmd, port string) int64 {
+	v, err := role.Slice()
+	if err != nil || len(v) < 3 {
+		return -1
+	}
+	replicas, _ := v[2].([]any)
+	for _, e := range replicas {
+		if f, ok := e.([]any); ok && len(f) == 3 && f[1] == port {
+			if off, err := strconv.ParseInt(fmt.Sprint(f[2]), 10, 64); err == nil {
+				return off
+			}
+		}
+	}
+	return -1
 }
 
 // Kill ends the server with SIGKILL, as a crash would.
