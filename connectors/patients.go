@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // PatientQuery is a clinician's lookup of a patient in the EHR, when no
@@ -82,7 +83,12 @@ func SearchFailure(err error, q PatientQuery) error {
 	}
 	reason := pe.Message
 	lower := strings.ToLower(reason)
-	for _, v := range append(strings.Fields(q.Name), q.Identifier, q.BirthDate) {
+	values := append(strings.Fields(q.Name), q.Identifier, q.BirthDate)
+	if t, err := time.Parse(time.DateOnly, q.BirthDate); err == nil {
+		// as US (athena) and Australian EHRs write it
+		values = append(values, t.Format("01/02/2006"), t.Format("02/01/2006"))
+	}
+	for _, v := range values {
 		if v != "" && strings.Contains(lower, strings.ToLower(v)) {
 			reason = ""
 		}
