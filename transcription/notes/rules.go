@@ -704,19 +704,7 @@ func classify(s string, r role) kind {
 			}
 		}
 	}
-	switch {
-	case cueAllergy.MatchString(s):
-		return kAllergies
-	case cueFamily.MatchString(s):
-		return kFamily
-	case cueSocial.MatchString(s):
-		return kSocial
-	case hasDrug(s) || cueMeds.MatchString(s):
-		return kMeds
-	case cuePMH.MatchString(s):
-		return kPMH
-	}
-	return kHPI
+	return subjectiveKind(s)
 }
 
 // classifyStatement sorts one cleaned sentence with the section
