@@ -1,7 +1,6 @@
 package notes_test
 
 import (
-	"os"
 	"strings"
 	"testing"
 
@@ -13,15 +12,7 @@ import (
 // embeds (the embedded ones come from the full train split: go run
 // ./transcription/notes/train).
 func TestTrainModels(t *testing.T) {
-	f, err := os.Open("testdata/aci-bench-sample.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	enc, err := eval.Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc := loadSample(t)
 	var cs []notes.TrainingConsultation
 	for _, e := range enc {
 		cs = append(cs, notes.TrainingConsultation{Transcript: e.Transcript, Reference: map[string]string{
