@@ -147,33 +147,25 @@ func indexOf(ts []string, w string) int {
 // TestMarkResults: "negative" said of a result is marked so it opens no
 // negation scope; "negative for" and "negative homans sign" stay triggers.
 func TestMarkResults(t *testing.T) {
-	for in, want := range map[string]string{
+	checkMapping(t, "markResults", markResults, map[string]string{
 		"the test is negative your reflexes are normal": "the test is negative-result your reflexes are normal",
 		"deep margin, negative, stage 1":                "deep margin, negative-result, stage 1",
 		"spurling's test is negative.":                  "spurling's test is negative-result.",
 		"came back negative for covid":                  "came back negative for covid",
 		"negative homans sign":                          "negative homans sign",
 		"no fever":                                      "no fever",
-	} {
-		if got := markResults(in); got != want {
-			t.Errorf("markResults(%q) = %q, want %q", in, got, want)
-		}
-	}
+	})
 }
 
 // TestUnvoice: the note's names for the speakers read back as pronouns.
 func TestUnvoice(t *testing.T) {
-	for in, want := range map[string]string{
+	checkMapping(t, "unvoice", unvoice, map[string]string{
 		"The clinician will see the patient in 2 weeks.":  "i will see you in 2 weeks.",
 		"Give the care team a call.":                      "Give we a call.",
 		"Examination does not show any swelling.":         "not any swelling.",
 		"Examination shows some swelling.":                "i do some swelling.",
 		"The patient's knee; the patients were all seen.": "your knee; the patients were all seen.",
-	} {
-		if got := unvoice(in); got != want {
-			t.Errorf("unvoice(%q) = %q, want %q", in, got, want)
-		}
-	}
+	})
 }
 
 // TestClaimPlaces: numbers, side words and frequencies are placed by

@@ -43,11 +43,10 @@ func TestDiagnosisNamed(t *testing.T) {
 		"i think we should get an x-ray":                              "",
 		"you have a meeting at noon":                                  "",
 	}
-	for body, want := range cases {
-		if got, _ := diagnosisNamed(body); got != want {
-			t.Errorf("diagnosisNamed(%q) = %q, want %q", body, got, want)
-		}
-	}
+	checkMapping(t, "diagnosisNamed", func(body string) string {
+		got, _ := diagnosisNamed(body)
+		return got
+	}, cases)
 }
 
 // twoProblems is a consultation's close: two problems named by the

@@ -64,17 +64,13 @@ func TestCutSpeech(t *testing.T) {
 }
 
 func TestDropRepeatedPhrases(t *testing.T) {
-	for in, want := range map[string]string{
+	checkMapping(t, "dropRepeatedPhrases", dropRepeatedPhrases, map[string]string{
 		"we will we will send a covid test": "we will send a covid test",
 		"it is it is it is fine":            "it is fine",
 		"take it take it daily":             "take it daily",
 		"one twenty one twenty":             "one twenty one twenty",
 		"very very good":                    "very very good", // single words are dropRepeats' job
-	} {
-		if got := dropRepeatedPhrases(in); got != want {
-			t.Errorf("dropRepeatedPhrases(%q) = %q, want %q", in, got, want)
-		}
-	}
+	})
 }
 
 func TestParseModelsRejectMalformed(t *testing.T) {

@@ -39,14 +39,10 @@ func TestPatientPronouns(t *testing.T) {
 }
 
 func TestDropAsides(t *testing.T) {
-	for in, want := range map[string]string{
+	checkMapping(t, "dropAsides", dropAsides, map[string]string{
 		"on your left shoulder exam you have limited range of motion and how does that feel here": "on your left shoulder exam you have limited range of motion",
 		"okay sorry there is tenderness of the greater tuberosity":                                "there is tenderness of the greater tuberosity",
 		"we can consider a steroid injection do you have any questions":                           "we can consider a steroid injection",
 		"do you have any questions": "",
-	} {
-		if got := dropAsides(in); got != want {
-			t.Errorf("dropAsides(%q) = %q, want %q", in, got, want)
-		}
-	}
+	})
 }

@@ -40,9 +40,5 @@ func TestResultBody(t *testing.T) {
 		"lab results here, everything looks good":                                         "lab results everything looks good",
 		"the chest x-ray looks fine":                                                      "the chest x-ray looks fine",
 	}
-	for in, want := range cases {
-		if got := resultBody(in); got != want {
-			t.Errorf("resultBody(%q) = %q, want %q", in, got, want)
-		}
-	}
+	checkMapping(t, "resultBody", resultBody, cases)
 }
