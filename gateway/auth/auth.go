@@ -135,18 +135,23 @@ func MintToken(secret []byte, c Claims, ttl time.Duration) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 }
 
-func (c Claims) check() error {
+func (c Claims) check() error { return CheckActor(c.Actor()) }
+
+// CheckActor accepts a user with a subject, a clinic and a role the gateway
+// knows. Bearer tokens and sign-in sessions (package sso) admit a user by
+// this one rule, so a user the one accepts the other does too.
+func CheckActor(a review.Actor) error {
 	switch {
-	case c.Subject == "":
+	case a.Subject == "":
 		return errors.New("claim sub is required")
-	case c.Clinic == "":
+	case a.Clinic == "":
 		return errors.New("claim clinic is required")
 	}
-	switch c.Role {
+	switch a.Role {
 	case review.RoleClinician, review.RoleReviewer, review.RoleAdmin:
 		return nil
 	}
-	return fmt.Errorf("claim role %q is not clinician, reviewer or admin", c.Role)
+	return fmt.Errorf("claim role %q is not clinician, reviewer or admin", a.Role)
 }
 
 // Verify checks a raw token and returns its claims, or an error carrying

@@ -13,6 +13,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -86,7 +87,7 @@ func (c ClaimNames) actor(claims map[string]any, clinic string, role review.Role
 	if a.Role == "" {
 		a.Role = role
 	}
-	if err := checkActor(a); err != nil {
+	if err := auth.CheckActor(a); err != nil {
 		return review.Actor{}, fmt.Errorf("claims %s/%s/%s: %w", c.Subject, c.Clinic, c.Role, err)
 	}
 	return a, nil

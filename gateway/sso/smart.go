@@ -16,6 +16,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 )
 
@@ -278,7 +279,7 @@ func (c *ehrClient) actor(ctx context.Context, access string, claims map[string]
 			}
 		}
 	}
-	return a, checkActor(a)
+	return a, auth.CheckActor(a)
 }
 
 // resourceURL is where a FHIR reference, relative or absolute, is read.

@@ -509,19 +509,3 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-// checkActor accepts a user with an id, a clinic and a role the gateway
-// knows.
-func checkActor(a review.Actor) error {
-	switch {
-	case a.Subject == "":
-		return errors.New("no subject")
-	case a.Clinic == "":
-		return errors.New("no clinic")
-	}
-	switch a.Role {
-	case review.RoleClinician, review.RoleReviewer, review.RoleAdmin:
-		return nil
-	}
-	return fmt.Errorf("role %q is not clinician, reviewer or admin", a.Role)
-}
