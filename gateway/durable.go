@@ -84,6 +84,24 @@ func (s *Server) admit(clinician clinicianKey) error {
 	return nil
 }
 
+// enter admits the clinician's session and registers it with the drain,
+// or returns the error the client is answered with; retry says where the
+// client goes when the gateway is shutting down. leave undoes both, and a
+// stream and a pre-recorded upload enter by this one door.
+func (s *Server) enter(clinician clinicianKey, retry string) (leave func(), err error) {
+	if err := s.admit(clinician); err != nil {
+		return nil, err
+	}
+	if !s.startSession() {
+		s.release(clinician)
+		return nil, apierror.Errorf(http.StatusServiceUnavailable, apierror.CodeShuttingDown, "the gateway is shutting down; %s", retry)
+	}
+	return func() {
+		s.sessions.Done()
+		s.release(clinician)
+	}, nil
+}
+
 func (s *Server) release(clinician clinicianKey) {
 	r := &s.recs
 	r.mu.Lock()

@@ -35,16 +35,12 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 	if p.session != "" && s.resume(w, r, claims, viaProto, p) {
 		return
 	}
-	if err := s.admit(clinicianKey{claims.Clinic, claims.Subject}); err != nil {
+	leave, err := s.enter(clinicianKey{claims.Clinic, claims.Subject}, "reconnect to another instance")
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	defer s.release(clinicianKey{claims.Clinic, claims.Subject})
-	if !s.startSession() {
-		s.writeError(w, r, apierror.Errorf(http.StatusServiceUnavailable, apierror.CodeShuttingDown, "the gateway is shutting down; reconnect to another instance"))
-		return
-	}
-	defer s.sessions.Done()
+	defer leave()
 
 	// The session id is the note's id and what a client resumes with;
 	// a client may have chosen it (clientChosen).

@@ -56,16 +56,12 @@ func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.admit(clinicianKey{claims.Clinic, claims.Subject}); err != nil {
+	leave, err := s.enter(clinicianKey{claims.Clinic, claims.Subject}, "send the file to another instance")
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	defer s.release(clinicianKey{claims.Clinic, claims.Subject})
-	if !s.startSession() {
-		s.writeError(w, r, apierror.Errorf(http.StatusServiceUnavailable, apierror.CodeShuttingDown, "the gateway is shutting down; send the file to another instance"))
-		return
-	}
-	defer s.sessions.Done()
+	defer leave()
 
 	id := newID()
 	ss := s.newSession(id, nil, claims, p)
