@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,13 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
-	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/gateway/internal/resttest"
 	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
-	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -127,28 +124,15 @@ type env struct {
 
 func newEnv(t testing.TB, mutate func(*Options)) *env {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "notes.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	e := &env{t: t, reg: prometheus.NewRegistry()}
-	e.svc = review.NewService(store, review.ServiceOptions{Check: notes.Check, Logger: discard})
-	verifier, err := auth.New(ctx, auth.Config{Secret: testSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpls, err := notes.NewTemplates(true, "", notes.Defaults{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	parts := resttest.NewParts(t, testSecret, review.ServiceOptions{Check: notes.Check, Logger: discard})
+	e.svc = parts.Service
 	e.ready.Store("")
 	opts := Options{
-		Auth:             verifier,
+		Auth:             parts.Auth,
 		Engine:           toneEngine{},
 		Drafter:          notes.RuleDrafter{},
-		Templates:        tpls,
+		Templates:        parts.Templates,
 		Notes:            e.svc,
 		ConnectorExists:  func(name string) bool { return name == "epic-main" || name == "athena" },
 		DefaultConnector: "epic-main",
@@ -165,8 +149,8 @@ func newEnv(t testing.TB, mutate func(*Options)) *env {
 	if mutate != nil {
 		mutate(&opts)
 	}
-	e.srv, err = New(opts)
-	if err != nil {
+	var err error
+	if e.srv, err = New(opts); err != nil {
 		t.Fatal(err)
 	}
 	e.hs = httptest.NewServer(e.srv.Handler())

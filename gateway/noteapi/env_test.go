@@ -1,18 +1,14 @@
 package noteapi
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
-	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/gateway/internal/resttest"
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -32,24 +28,11 @@ type env struct {
 
 func newEnv(t testing.TB, mutate func(*Options)) *env {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "notes.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	e := &env{t: t}
-	e.svc = review.NewService(store, review.ServiceOptions{Check: notes.Check, Logger: discard, Events: review.NewLocalBroker()})
-	verifier, err := auth.New(ctx, auth.Config{Secret: testSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpls, err := notes.NewTemplates(true, "", notes.Defaults{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	parts := resttest.NewParts(t, testSecret, review.ServiceOptions{Check: notes.Check, Logger: discard, Events: review.NewLocalBroker()})
+	e.svc = parts.Service
 	drain := make(chan struct{})
-	opts := Options{Auth: verifier, Notes: e.svc, Templates: tpls, Drain: drain, Logger: discard,
+	opts := Options{Auth: parts.Auth, Notes: e.svc, Templates: parts.Templates, Drain: drain, Logger: discard,
 		OnApproved: func() { e.kicks.Add(1) }}
 	if mutate != nil {
 		mutate(&opts)

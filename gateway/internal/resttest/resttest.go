@@ -4,9 +4,11 @@ package resttest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,8 @@ import (
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/transcription/notes"
 )
 
 // Token is a development token of secret for user sub of clinic, in role,
@@ -75,4 +79,34 @@ func WantError(t testing.TB, resp *http.Response, body apierror.Body, status int
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("error Content-Type %q", ct)
 	}
+}
+
+// Parts are what a REST test's server is built from, real throughout: a
+// review service on a SQLite store in a temporary directory, a verifier of
+// tokens signed with the test's secret, and the built-in templates.
+type Parts struct {
+	Service   *review.Service
+	Auth      *auth.Verifier
+	Templates *notes.Templates
+}
+
+// NewParts builds Parts for secret, the service with opts; the store is
+// closed when the test ends.
+func NewParts(t testing.TB, secret []byte, opts review.ServiceOptions) Parts {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "notes.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	verifier, err := auth.New(ctx, auth.Config{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpls, err := notes.NewTemplates(true, "", notes.Defaults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parts{Service: review.NewService(store, opts), Auth: verifier, Templates: tpls}
 }
