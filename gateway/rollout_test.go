@@ -1,11 +1,9 @@
 package gateway
 
 import (
-	"context"
 	"encoding/csv"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,25 +14,16 @@ import (
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/rollout"
 	"github.com/scribegate/scribegate/review/rollout/rollouttest"
-	"github.com/scribegate/scribegate/review/sqlitestore"
 )
 
 // TestRolloutEndpoint: the figures are the caller's clinic's, for its
 // admins and reviewers only, as JSON or CSV; bad parameters are refused
 // with stable codes.
 func TestRolloutEndpoint(t *testing.T) {
-	ctx := context.Background()
 	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	end := start.Add(30 * 24 * time.Hour)
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "rollout.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	visits := rollouttest.History(7, start, 30)
-	if _, err := rollouttest.Replay(ctx, store, visits); err != nil {
-		t.Fatal(err)
-	}
+	store := rollouttest.Store(t, visits)
 	perClinic := map[string]int{}
 	clinicians := map[string]map[string]bool{}
 	for _, v := range visits {

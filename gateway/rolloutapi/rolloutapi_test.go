@@ -1,11 +1,9 @@
 package rolloutapi_test
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -14,7 +12,6 @@ import (
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/rollout"
 	"github.com/scribegate/scribegate/review/rollout/rollouttest"
-	"github.com/scribegate/scribegate/review/sqlitestore"
 )
 
 // cutWriter is a ResponseWriter whose client goes away after limit bytes
@@ -48,16 +45,8 @@ func (w *cutWriter) Write(b []byte) (int, error) {
 // one status, the first; Serve returns no error for the gateway to answer
 // with a second.
 func TestServeCutShort(t *testing.T) {
-	ctx := context.Background()
 	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "rollout.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := rollouttest.Replay(ctx, store, rollouttest.History(3, start, 10)); err != nil {
-		t.Fatal(err)
-	}
+	store := rollouttest.Store(t, rollouttest.History(3, start, 10))
 	h := rolloutapi.New(rollout.NewReader(store, 0), rollouttest.Groups)
 	h.Now = func() time.Time { return start.Add(10 * 24 * time.Hour) }
 	actor := review.Actor{Subject: "rev-1", Clinic: "c1", Role: review.RoleReviewer}

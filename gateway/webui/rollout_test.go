@@ -3,7 +3,6 @@ package webui_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/rollout"
 	"github.com/scribegate/scribegate/review/rollout/rollouttest"
-	"github.com/scribegate/scribegate/review/sqlitestore"
 )
 
 // TestRolloutPage renders the rollout page over a seeded 90-day history
@@ -26,17 +24,9 @@ import (
 // violation on a desktop or a phone, and the page is screenshotted
 // ($WEBUI_SCREENSHOTS keeps the PNGs).
 func TestRolloutPage(t *testing.T) {
-	ctx := context.Background()
 	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	end := start.Add(90 * 24 * time.Hour)
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "rollout.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := rollouttest.Replay(ctx, store, rollouttest.History(23, start, 90)); err != nil {
-		t.Fatal(err)
-	}
+	store := rollouttest.Store(t, rollouttest.History(23, start, 90))
 	h := rolloutapi.New(rollout.NewReader(store, 0), rollouttest.Groups)
 	h.Now = func() time.Time { return end }
 	e := newEnvWith(t, func(_ string, o *gateway.Options) { o.Rollout = h })

@@ -14,13 +14,16 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
+	"github.com/scribegate/scribegate/review/sqlitestore"
 )
 
 // PushGrid is how often the replay's push worker runs: a note approved at
@@ -382,4 +385,21 @@ func PushedAt(t time.Time) time.Time {
 		g = g.Add(PushGrid)
 	}
 	return g
+}
+
+// Store is a SQLite store in the test's temporary directory with visits
+// replayed into it (Replay), closed when the test ends: what the rollout
+// API's and page's tests read their figures from.
+func Store(t testing.TB, visits []Visit) *sqlitestore.Store {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "rollout.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := Replay(ctx, store, visits); err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
