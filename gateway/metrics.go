@@ -35,33 +35,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		sessionsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scribegate_sessions_total", Help: "Streaming sessions finished, by how they ended.",
 		}, []string{"end"}),
-		audioSeconds: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scribegate_audio_seconds_received_total", Help: "Seconds of audio received from streaming clients.",
-		}),
-		resultsSent: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scribegate_results_sent_total", Help: "Results messages sent to streaming clients.",
-		}),
-		gapsRecovered: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scribegate_gaps_recovered_total", Help: "Utterances that became gap markers and were recognised on a late retry.",
-		}),
-		leasesLost: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scribegate_session_leases_lost_total",
-			Help: "Session leases found held by another gateway when renewed (this one was cut off from the store for longer than a lease).",
-		}),
-		liveDraftsDeferred: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scribegate_live_drafts_deferred_total", Help: "Live drafts put off to a later interval because live drafts had spent their share of the CPUs.",
-		}),
+		audioSeconds:  counter("scribegate_audio_seconds_received_total", "Seconds of audio received from streaming clients."),
+		resultsSent:   counter("scribegate_results_sent_total", "Results messages sent to streaming clients."),
+		gapsRecovered: counter("scribegate_gaps_recovered_total", "Utterances that became gap markers and were recognised on a late retry."),
+		leasesLost: counter("scribegate_session_leases_lost_total",
+			"Session leases found held by another gateway when renewed (this one was cut off from the store for longer than a lease)."),
+		liveDraftsDeferred: counter("scribegate_live_drafts_deferred_total",
+			"Live drafts put off to a later interval because live drafts had spent their share of the CPUs."),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scribegate_errors_total", Help: "Errors answered to clients, by stable error code.",
 		}, []string{"code"}),
-		storeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "scribegate_audio_store_seconds", Help: "Time the audio store took to write one batch of every session's pending audio.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 13), // 0.5 ms to 2 s
-		}),
-		durableLag: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "scribegate_durable_lag_seconds", Help: "From a batch's first audio waiting for the store to every Durable of the batch sent (at least durable_interval).",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 13),
-		}),
+		storeSeconds: storeLatency("scribegate_audio_store_seconds",
+			"Time the audio store took to write one batch of every session's pending audio."),
+		durableLag: storeLatency("scribegate_durable_lag_seconds",
+			"From a batch's first audio waiting for the store to every Durable of the batch sent (at least durable_interval)."),
 	}
 	for _, c := range []prometheus.Collector{m.sessionsActive, m.sessionsTotal, m.audioSeconds, m.resultsSent, m.gapsRecovered, m.leasesLost, m.liveDraftsDeferred, m.errors, m.storeSeconds, m.durableLag} {
 		if err := reg.Register(c); err != nil {
@@ -72,27 +59,40 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (s *Server) metricsHandler() http.Handler {
+	gauge := func(name, help string, value func() float64) {
+		s.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, value))
+	}
 	// Audio held is summed over the sessions when scraped, which costs
 	// the streams nothing per frame.
-	s.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "scribegate_audio_buffered_bytes",
-		Help: "Bytes of audio the streaming sessions hold in memory: utterances in progress or waiting for the engine, and audio not yet stored.",
-	}, s.audioBuffered))
-	s.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "scribegate_audio_pool_idle_bytes",
-		Help: "Bytes of idle audio buffers the streams keep for reuse (at most 32 KiB per streaming.max_sessions).",
-	}, func() float64 { return float64(s.bufs.Stats().IdleBytes) }))
+	gauge("scribegate_audio_buffered_bytes",
+		"Bytes of audio the streaming sessions hold in memory: utterances in progress or waiting for the engine, and audio not yet stored.",
+		s.audioBuffered)
+	gauge("scribegate_audio_pool_idle_bytes",
+		"Bytes of idle audio buffers the streams keep for reuse (at most 32 KiB per streaming.max_sessions).",
+		func() float64 { return float64(s.bufs.Stats().IdleBytes) })
 	// A limited engine (transcription.Limit) says how busy it is: calls
 	// that wait for long mean the limit or the engine is too small.
 	if e, ok := s.opts.Engine.(engineLoad); ok {
-		s.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "scribegate_engine_calls_in_flight", Help: "Speech-to-text calls with the engine now, across every session (at most transcription.max_concurrent).",
-		}, func() float64 { return float64(e.InFlight()) }))
-		s.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "scribegate_engine_calls_waiting", Help: "Speech-to-text calls waiting for a free slot under transcription.max_concurrent.",
-		}, func() float64 { return float64(e.Waiting()) }))
+		gauge("scribegate_engine_calls_in_flight",
+			"Speech-to-text calls with the engine now, across every session (at most transcription.max_concurrent).",
+			func() float64 { return float64(e.InFlight()) })
+		gauge("scribegate_engine_calls_waiting",
+			"Speech-to-text calls waiting for a free slot under transcription.max_concurrent.",
+			func() float64 { return float64(e.Waiting()) })
 	}
 	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+}
+
+// counter is a plain counter named name, described by help.
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+// storeLatency is a histogram of store latencies, 0.5 ms to 2 s.
+func storeLatency(name, help string) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: name, Help: help, Buckets: prometheus.ExponentialBuckets(0.0005, 2, 13),
+	})
 }
 
 // engineLoad is what transcription.LimitedEngine tells about its calls.
