@@ -131,19 +131,26 @@ func cmpErr(err error, ok bool) error {
 	return err
 }
 
+// stopAt is c stopping at the first redirect to a URL starting with
+// prefix, which it stores in *at.
+func stopAt(c *http.Client, prefix string, at **url.URL) *http.Client {
+	stop := *c
+	stop.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), prefix) {
+			*at = req.URL
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	return &stop
+}
+
 // toCallback signs in at the provider and stops at the redirect back to
 // the gateway's callback, returning its URL.
 func (g *rig) toCallback(t *testing.T, c *http.Client, username, password string) *url.URL {
 	t.Helper()
 	var callback *url.URL
-	stop := *c
-	stop.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if strings.HasPrefix(req.URL.String(), g.url+"/auth/callback") {
-			callback = req.URL
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}
+	stop := stopAt(c, g.url+"/auth/callback", &callback)
 	res, err := stop.Get(g.url + "/auth/login?next=/%23/record")
 	if err != nil {
 		t.Fatal(err)

@@ -58,14 +58,7 @@ func jarClient() *http.Client {
 func toLaunchCallback(t *testing.T, c *http.Client, gw, launch string) *url.URL {
 	t.Helper()
 	var cb *url.URL
-	stop := *c
-	stop.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
-		if req.URL.Path == "/launch/callback" {
-			cb = req.URL
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}
+	stop := stopAt(c, gw+"/launch/callback", &cb)
 	res, err := stop.Get(launch)
 	if err != nil {
 		t.Fatal(err)
