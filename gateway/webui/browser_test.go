@@ -32,13 +32,9 @@ import (
 // what is left, then links to the queued note, whose transcript is what
 // the page showed and whose audio is every byte recorded.
 func TestRecorderStreamsMicrophone(t *testing.T) {
-	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEnv(t)
 	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
-	ctx := browser(t, fakeMicrophone(wav)...)
+	ctx := browser(t, fakeMicrophone(t)...)
 	var who string
 	if err := chromedp.Run(ctx,
 		signIn(e.url, tok, ""),
@@ -697,12 +693,8 @@ type recording struct {
 // utterance is transcribed: the session has its id and audio stored.
 func startRecording(t *testing.T, patient string, limits ...func(*gateway.Limits)) recording {
 	t.Helper()
-	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEnv(t, limits...)
-	r := recording{env: e, proxy: newCutter(t, strings.TrimPrefix(e.url, "http://")), ctx: browser(t, fakeMicrophone(wav)...)}
+	r := recording{env: e, proxy: newCutter(t, strings.TrimPrefix(e.url, "http://")), ctx: browser(t, fakeMicrophone(t)...)}
 	r.page = func() string {
 		var text string
 		_ = chromedp.Run(r.ctx, chromedp.Evaluate(`document.querySelector('main').innerText`, &text))
@@ -722,9 +714,14 @@ func startRecording(t *testing.T, patient string, limits ...func(*gateway.Limits
 	return r
 }
 
-// fakeMicrophone has Chromium play wav as the microphone, allowed without
-// asking.
-func fakeMicrophone(wav string) []chromedp.ExecAllocatorOption {
+// fakeMicrophone has Chromium play a consultation (knee-pain-short.wav)
+// as the microphone, allowed without asking.
+func fakeMicrophone(t testing.TB) []chromedp.ExecAllocatorOption {
+	t.Helper()
+	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return []chromedp.ExecAllocatorOption{
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),

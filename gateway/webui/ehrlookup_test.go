@@ -2,7 +2,6 @@ package webui_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,13 +89,9 @@ func findPatient(name, id string, found *[]string, shownName, shownBorn *string)
 // clinic-a at the recorder, its lookup shown.
 func lookupRecorder(t *testing.T, ehr any) (*env, context.Context) {
 	t.Helper()
-	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEnvWith(t, func(_ string, o *gateway.Options) { o.Connector = func(string) any { return ehr } })
 	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
-	ctx := browser(t, fakeMicrophone(wav)...)
+	ctx := browser(t, fakeMicrophone(t)...)
 	if err := chromedp.Run(ctx,
 		signIn(e.url, tok, ""),
 		chromedp.WaitVisible("#lookup", chromedp.ByID),

@@ -71,17 +71,13 @@ func approveOpenNote(t *testing.T, ctx context.Context, e *env, actor review.Act
 // in at the provider, records over the cookie session (the WebSocket
 // carries no token), approves, and signs out, which ends the session.
 func TestSignInWithOrganisation(t *testing.T) {
-	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var op *ssotest.Provider
 	e := newEnvWith(t, withSSO(t, func(base string) sso.Config {
 		op = ssotest.NewProvider(t, [][2]string{{"scribegate", base + "/auth/callback"}},
 			ssotest.User{ID: "prac-1", Username: "moore", Password: "correct horse", FirstName: "Ann", LastName: "Moore", Clinic: "clinic-a", Role: "clinician"})
 		return sso.Config{OIDC: &sso.OIDCConfig{Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret}}
 	}))
-	ctx := browser(t, fakeMicrophone(wav)...)
+	ctx := browser(t, fakeMicrophone(t)...)
 	var who string
 	var tokenForm bool
 	if err := chromedp.Run(ctx,
@@ -243,17 +239,13 @@ func TestFramingFollowsConfiguration(t *testing.T) {
 // the approved note is filed as a DocumentReference naming that patient
 // and encounter, by the clinician the EHR signed in.
 func TestEHRLaunch(t *testing.T) {
-	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ehr *ssotest.EHR
 	e := newEnvWith(t, withSSO(t, func(base string) sso.Config {
 		var c sso.Config
 		ehr, c = smartEHR(t, base)
 		return c
 	}))
-	ctx := browser(t, fakeMicrophone(wav)...)
+	ctx := browser(t, fakeMicrophone(t)...)
 	var name, born, enc, refused string
 	if err := chromedp.Run(ctx,
 		chromedp.Navigate(ehr.Launch(e.url+"/launch", "pat-77", "enc-5", "dr-9")),
@@ -345,15 +337,11 @@ func filedDocument(t *testing.T, e *env, n *review.Note) (string, []string) {
 // birth date as the EHR holds them, records once confirmed, and the
 // approved note's DocumentReference names that patient.
 func TestStandaloneLaunch(t *testing.T) {
-	wav, err := filepath.Abs("../../testdata/consultations/knee-pain-short.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newEnvWith(t, withSSO(t, func(base string) sso.Config {
 		_, c := smartEHR(t, base)
 		return c
 	}))
-	ctx := browser(t, fakeMicrophone(wav)...)
+	ctx := browser(t, fakeMicrophone(t)...)
 	var heading, name, born string
 	if err := chromedp.Run(ctx,
 		chromedp.Navigate(e.url+"/"),
