@@ -2,6 +2,7 @@ package notes
 
 import (
 	"bytes"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
@@ -24,75 +25,35 @@ const (
 	TemplatePatientInstructions = "patient_instructions"
 )
 
-// builtins are the templates every gateway offers. Their instructions double
-// as the prompt an LLM drafter writes each section from, so they say plainly
-// what belongs in the section and what does not.
+// builtinFS holds the templates every gateway offers, one YAML file each
+// in the form a clinic's own templates take, so an operator can copy one
+// as the start of a house style. Their instructions double as the prompt
+// an LLM drafter writes each section from, so they say plainly what
+// belongs in the section and what does not.
+//
+//go:embed builtin/*.yaml
+var builtinFS embed.FS
+
+// builtinOrder is the order the built-ins are offered in.
+var builtinOrder = []string{TemplateSOAP, TemplateHP, TemplateProgress, TemplateConsult, TemplatePatientInstructions}
+
+// builtins parses the built-in templates with the parser custom templates
+// go through. They ship inside the binary and every test of the package
+// reads them, so a broken one is a build defect and panics.
 func builtins() []Template {
-	return []Template{
-		{
-			ID: TemplateSOAP, Name: "SOAP note",
-			LOINC: "11506-3", LOINCDisplay: "Progress note",
-			Sections: []SectionSpec{
-				{ID: "subjective", Title: "Subjective", Instructions: "What the patient reports: chief complaint, history of the presenting illness (onset, duration, severity, what helps or worsens it), relevant past medical and surgical history, current medications, allergies, social and family history, and review of systems including pertinent negatives."},
-				{ID: "objective", Title: "Objective", Instructions: "What the clinician observed or measured: vital signs, physical examination findings, and results of tests, labs and imaging reviewed during the visit."},
-				{ID: "assessment", Title: "Assessment", Instructions: "The clinician's assessment: diagnoses, differential diagnoses and clinical impression, with the reasoning given in the consultation."},
-				{ID: "plan", Title: "Plan", Instructions: "What will be done: tests ordered, medications started, changed or continued with doses, referrals, procedures, patient education and follow-up."},
-			},
-		},
-		{
-			ID: TemplateHP, Name: "History and physical",
-			LOINC: "34117-2", LOINCDisplay: "History and physical note",
-			Sections: []SectionSpec{
-				{ID: "chief_complaint", Title: "Chief complaint", Instructions: "The main reason for the visit, in a few words."},
-				{ID: "hpi", Title: "History of present illness", Instructions: "The story of the presenting problem: onset, duration, location, character, severity, aggravating and relieving factors, and what has been tried."},
-				{ID: "past_history", Title: "Past medical and surgical history", Instructions: "Past medical conditions, operations and procedures."},
-				{ID: "medications", Title: "Medications", Instructions: "Current medications with doses and how they are taken."},
-				{ID: "allergies", Title: "Allergies", Instructions: "Drug and other allergies and the reaction, or that there are none."},
-				{ID: "social_history", Title: "Social history", Instructions: "Smoking, alcohol and drug use, occupation, living situation, exercise and diet."},
-				{ID: "family_history", Title: "Family history", Instructions: "Conditions in parents, siblings and children."},
-				{ID: "review_of_systems", Title: "Review of systems", Instructions: "Symptoms asked about by body system, including pertinent negatives the patient denied."},
-				{ID: "physical_exam", Title: "Physical examination", Instructions: "Vital signs and examination findings by body system."},
-				{ID: "results", Title: "Results", Instructions: "Labs, imaging and other test results reviewed."},
-				{ID: "assessment", Title: "Assessment", Instructions: "Diagnoses and clinical impression with the reasoning given."},
-				{ID: "plan", Title: "Plan", Instructions: "Tests, medications with doses, referrals, education and follow-up."},
-			},
-		},
-		{
-			ID: TemplateProgress, Name: "Progress note",
-			LOINC: "11506-3", LOINCDisplay: "Progress note",
-			Sections: []SectionSpec{
-				{ID: "interval_history", Title: "Interval history", Instructions: "What has happened since the last visit: symptoms now, response to treatment, adherence and side effects, new problems."},
-				{ID: "medications", Title: "Current medications", Instructions: "Medications the patient takes now, with doses and changes since last visit."},
-				{ID: "examination", Title: "Examination", Instructions: "Vital signs and examination findings today."},
-				{ID: "results", Title: "Results", Instructions: "New labs, imaging and test results reviewed."},
-				{ID: "assessment_plan", Title: "Assessment and plan", Instructions: "Each problem with its status and what will be done: medication changes with doses, tests, referrals, education and follow-up."},
-			},
-		},
-		{
-			ID: TemplateConsult, Name: "Consultation letter",
-			LOINC: "11488-4", LOINCDisplay: "Consult note",
-			Sections: []SectionSpec{
-				{ID: "reason_for_referral", Title: "Reason for referral", Instructions: "Why the patient was referred or seen, in a sentence."},
-				{ID: "history", Title: "History", Instructions: "History of the presenting problem, relevant past history, medications, allergies and social history."},
-				{ID: "examination", Title: "Examination", Instructions: "Vital signs and examination findings."},
-				{ID: "investigations", Title: "Investigations", Instructions: "Results of labs, imaging and other tests reviewed."},
-				{ID: "impression", Title: "Impression", Instructions: "The consultant's diagnosis or differential and reasoning."},
-				{ID: "recommendations", Title: "Recommendations", Instructions: "Recommended management for the referring clinician: medications with doses, tests, procedures, referrals and follow-up."},
-			},
-		},
-		{
-			ID: TemplatePatientInstructions, Name: "Patient instructions (after-visit summary)",
-			LOINC: "69730-0", LOINCDisplay: "Instructions",
-			Sections: []SectionSpec{
-				{ID: "what_we_found", Title: "What we found", Instructions: "In plain language addressed to the patient: the diagnosis or what the clinician thinks is going on. No jargon, no abbreviations."},
-				{ID: "medications", Title: "Your medicines", Instructions: "In plain language: medicines to start, stop or change, with the dose and when to take them."},
-				{ID: "tests", Title: "Tests and referrals", Instructions: "In plain language: tests, scans, referrals and procedures that were ordered and what to do for them."},
-				{ID: "self_care", Title: "What to do at home", Instructions: "In plain language: self-care advice such as diet, exercise, rest, ice or elevation."},
-				{ID: "when_to_get_help", Title: "When to get help", Instructions: "In plain language: warning signs that mean the patient should call the clinic or seek urgent care."},
-				{ID: "follow_up", Title: "Follow-up", Instructions: "In plain language: when to come back or who will contact the patient."},
-			},
-		},
+	out := make([]Template, 0, len(builtinOrder))
+	for _, id := range builtinOrder {
+		data, err := builtinFS.ReadFile("builtin/" + id + ".yaml")
+		if err != nil {
+			panic(fmt.Sprintf("notes: built-in template %q: %v", id, err))
+		}
+		t, err := ParseTemplate(data)
+		if err != nil {
+			panic(fmt.Sprintf("notes: built-in template %q: %v", id, err))
+		}
+		out = append(out, t)
 	}
+	return out
 }
 
 // Defaults say which template a clinic or clinician drafts with when a
