@@ -95,8 +95,7 @@ func (d *drafting) finish(ctx context.Context, log *slog.Logger) (int, string) {
 // audio the session holds, however many streams (a rebuilt session's
 // starts part-way) transcribed it.
 func (d *drafting) sendMetadata() {
-	d.conn.Send(wire.Metadata{
-		Type:           "Metadata",
+	d.conn.Send(wire.Metadata{Type: "Metadata", RequestMetadata: wire.RequestMetadata{
 		TransactionKey: "deprecated",
 		RequestID:      d.id,
 		SHA256:         hex.EncodeToString(d.audio.hash.Sum(nil)),
@@ -105,7 +104,7 @@ func (d *drafting) sendMetadata() {
 		Channels:       1,
 		Models:         []string{},
 		ModelInfo:      map[string]any{},
-	})
+	}})
 }
 
 // emptyDiscarder removes a recording note that got no audio;

@@ -132,9 +132,7 @@ func (ss *session) fileResponse(sent []any) wire.Prerecorded {
 		case wire.NoteReady:
 			resp.Metadata.NoteID, resp.Metadata.NoteState, resp.Metadata.ReviewURL = m.NoteID, m.State, m.ReviewURL
 		case wire.Metadata:
-			resp.Metadata.TransactionKey, resp.Metadata.RequestID, resp.Metadata.SHA256 = m.TransactionKey, m.RequestID, m.SHA256
-			resp.Metadata.Created, resp.Metadata.Duration, resp.Metadata.Channels = m.Created, m.Duration, m.Channels
-			resp.Metadata.Models, resp.Metadata.ModelInfo = m.Models, m.ModelInfo
+			resp.Metadata.RequestMetadata = m.RequestMetadata
 		case wire.ErrorMessage:
 			resp.Metadata.Errors = append(resp.Metadata.Errors, m)
 		}

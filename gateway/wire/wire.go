@@ -87,7 +87,13 @@ type UtteranceEnd struct {
 
 // Metadata is Deepgram's Metadata, sent last before the close frame.
 type Metadata struct {
-	Type           string         `json:"type"`
+	Type string `json:"type"`
+	RequestMetadata
+}
+
+// RequestMetadata is what Deepgram tells of a request's audio, in a
+// stream's closing Metadata and a pre-recorded response's metadata alike.
+type RequestMetadata struct {
 	TransactionKey string         `json:"transaction_key"`
 	RequestID      string         `json:"request_id"`
 	SHA256         string         `json:"sha256"`
@@ -179,19 +185,12 @@ type Prerecorded struct {
 // the Error messages a stream would have had (a gap in the transcript, a
 // draft that failed), the note being queued all the same.
 type PrerecordedMetadata struct {
-	TransactionKey string         `json:"transaction_key"`
-	RequestID      string         `json:"request_id"`
-	SHA256         string         `json:"sha256"`
-	Created        string         `json:"created"`
-	Duration       float64        `json:"duration"`
-	Channels       int            `json:"channels"`
-	Models         []string       `json:"models"`
-	ModelInfo      map[string]any `json:"model_info"`
-	Tags           []string       `json:"tags,omitempty"`
-	NoteID         string         `json:"note_id,omitempty"`
-	NoteState      string         `json:"note_state,omitempty"`
-	ReviewURL      string         `json:"review_url,omitempty"`
-	Errors         []ErrorMessage `json:"errors,omitempty"`
+	RequestMetadata
+	Tags      []string       `json:"tags,omitempty"`
+	NoteID    string         `json:"note_id,omitempty"`
+	NoteState string         `json:"note_state,omitempty"`
+	ReviewURL string         `json:"review_url,omitempty"`
+	Errors    []ErrorMessage `json:"errors,omitempty"`
 }
 
 // PrerecordedResults are a pre-recorded response's transcript: the whole
