@@ -195,6 +195,17 @@ func (e *durableEnv) startSending(t *testing.T, query string, audio []byte, fram
 	return c, id, col
 }
 
+// startHalf starts a session for pat-1 with n utterances of audio (pcm)
+// and sends the first half of it in frames of frame bytes, returning once
+// that half is durable.
+func (e *durableEnv) startHalf(t *testing.T, n, frame int) (pcm []byte, c *websocket.Conn, id string, col *collector) {
+	t.Helper()
+	pcm = leveltest.Audio(n)
+	half := len(pcm) / 2
+	c, id, col = e.startSending(t, "patient=pat-1", pcm[:half], frame, int64(half))
+	return pcm, c, id, col
+}
+
 // kill drops the TCP connection without a close frame, as a lost network does.
 func kill(c *websocket.Conn) { c.NetConn().Close() }
 
@@ -375,9 +386,7 @@ func (e *durableEnv) metricValues(t *testing.T, names ...string) []float64 {
 func TestResumeOfAWaitingSession(t *testing.T) {
 	e := newDurableEnv(t, nil, nil)
 	const n = 6
-	pcm := leveltest.Audio(n)
-	half := len(pcm) / 2
-	c, id, col := e.startSending(t, "patient=pat-1", pcm[:half], 3200, int64(half))
+	pcm, c, id, col := e.startHalf(t, n, 3200)
 	e.srv.recs.mu.Lock()
 	ss := e.srv.recs.byID[id]
 	e.srv.recs.mu.Unlock()

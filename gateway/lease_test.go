@@ -87,9 +87,7 @@ func TestLeaseLostLetsTheSessionGo(t *testing.T) {
 	const lease = 900 * time.Millisecond
 	a, b, rs, svc := leaseGateways(t, lease)
 	const n = 6
-	pcm := leveltest.Audio(n)
-	half := len(pcm) / 2
-	c, id, col := a.startSending(t, "patient=pat-1", pcm[:half], 3200, int64(half))
+	pcm, c, id, col := a.startHalf(t, n, 3200)
 	defer c.Close()
 
 	if err := rs.ReleaseLock(ctx, "session:"+id, "a"); err != nil {
@@ -134,9 +132,8 @@ func TestLeasesKeepASessionOnOneGateway(t *testing.T) {
 	a, b, rs, svc := leaseGateways(t, lease)
 
 	const n = 6
-	pcm := leveltest.Audio(n)
+	pcm, _, id, col := a.startHalf(t, n, 3001)
 	half := len(pcm) / 2
-	_, id, col := a.startSending(t, "patient=pat-1", pcm[:half], 3001, int64(half))
 
 	if err := b.srv.Recover(ctx); err != nil {
 		t.Fatal(err)
