@@ -277,61 +277,56 @@ func TestOIDCSignInAndOut(t *testing.T) {
 
 func TestOIDCRefusals(t *testing.T) {
 	g := newRig(t, moore, ssotest.User{ID: "prac-2", Username: "nobody", Password: "pw", FirstName: "No", LastName: "Clinic"})
-	fresh := func() *http.Client {
-		jar, _ := cookiejar.New(nil)
-		return &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	}
 	tamper := func(cb *url.URL, f func(*pending)) { tamper(t, g.svc, cb, f) }
+	// toCallback signs a new browser in as Dr Moore, up to the callback.
+	toCallback := func(t *testing.T) (*http.Client, *url.URL) {
+		c := jarClient()
+		return c, g.toCallback(t, c, "moore", "correct horse")
+	}
+	finish := func(t *testing.T, c *http.Client, cb *url.URL) (int, string) {
+		st, code, _ := g.finish(t, c, cb)
+		return st, code
+	}
 	for _, tc := range []struct {
 		name string
 		run  func(t *testing.T) (int, string)
 		code string
 	}{
 		{"state from another browser", func(t *testing.T) (int, string) {
-			cb := g.toCallback(t, fresh(), "moore", "correct horse")
-			st, code, _ := g.finish(t, fresh(), cb) // this browser never started it
-			return st, code
+			_, cb := toCallback(t)
+			return finish(t, jarClient(), cb) // this browser never started it
 		}, "state_mismatch"},
 		{"state altered", func(t *testing.T) (int, string) {
-			c := fresh()
-			cb := g.toCallback(t, c, "moore", "correct horse")
+			c, cb := toCallback(t)
 			q := cb.Query()
 			q.Set("state", "x"+q.Get("state"))
 			cb.RawQuery = q.Encode()
-			st, code, _ := g.finish(t, c, cb)
-			return st, code
+			return finish(t, c, cb)
 		}, "state_mismatch"},
 		{"callback replayed", func(t *testing.T) (int, string) {
-			c := fresh()
-			cb := g.toCallback(t, c, "moore", "correct horse")
-			if st, code, _ := g.finish(t, c, cb); st != http.StatusOK {
+			c, cb := toCallback(t)
+			if st, code := finish(t, c, cb); st != http.StatusOK {
 				t.Fatalf("first use: %d %s", st, code)
 			}
-			st, code, _ := g.finish(t, c, cb)
-			return st, code
+			return finish(t, c, cb)
 		}, "state_mismatch"},
 		{"PKCE verifier mismatch", func(t *testing.T) (int, string) {
-			c := fresh()
-			cb := g.toCallback(t, c, "moore", "correct horse")
+			c, cb := toCallback(t)
 			tamper(cb, func(p *pending) { p.Verifier = oauth2.GenerateVerifier() })
-			st, code, _ := g.finish(t, c, cb)
-			return st, code
+			return finish(t, c, cb)
 		}, "code_exchange_failed"},
 		{"nonce mismatch", func(t *testing.T) (int, string) {
-			c := fresh()
-			cb := g.toCallback(t, c, "moore", "correct horse")
+			c, cb := toCallback(t)
 			tamper(cb, func(p *pending) { p.Nonce = randomToken() })
-			st, code, _ := g.finish(t, c, cb)
-			return st, code
+			return finish(t, c, cb)
 		}, "nonce_mismatch"},
 		{"no clinic or role in the claims", func(t *testing.T) (int, string) {
-			c := fresh()
-			st, code, _ := g.finish(t, c, g.toCallback(t, c, "nobody", "pw"))
-			return st, code
+			c := jarClient()
+			return finish(t, c, g.toCallback(t, c, "nobody", "pw"))
 		}, "claims_refused"},
 		{"expired session", func(t *testing.T) (int, string) {
-			c := fresh()
-			if st, code, _ := g.finish(t, c, g.toCallback(t, c, "moore", "correct horse")); st != http.StatusOK {
+			c, cb := toCallback(t)
+			if st, code := finish(t, c, cb); st != http.StatusOK {
 				t.Fatalf("sign-in: %d %s", st, code)
 			}
 			if st, _, _ := g.me(t, c); st != http.StatusOK {
