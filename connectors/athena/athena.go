@@ -115,7 +115,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -126,6 +125,7 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirclient"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/ledger"
+	"github.com/scribegate/scribegate/connectors/tokencache"
 )
 
 // Kind is the connector kind this package registers.
@@ -200,13 +200,11 @@ type Connector struct {
 	loc        *time.Location
 	hc         *http.Client
 	timeout    time.Duration
-	cc         *clientcredentials.Config
 	profile    fhirdoc.Profile
 	log        *slog.Logger
 	now        func() time.Time
 
-	mu  sync.Mutex // guards tok; held while fetching so callers share one fetch
-	tok *oauth2.Token
+	tokens *tokencache.Cache
 
 	guard *ledger.Guard
 }
@@ -284,7 +282,11 @@ func New(s Settings, o Options) (*Connector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("athena: %w", err)
 	}
-	return &Connector{
+	cc := &clientcredentials.Config{
+		ClientID: s.ClientID, ClientSecret: secret, TokenURL: tokenURL,
+		Scopes: scopes, AuthStyle: oauth2.AuthStyleInHeader,
+	}
+	c := &Connector{
 		name:       o.Name,
 		base:       strings.TrimSuffix(s.BaseURL, "/"),
 		practice:   s.PracticeID,
@@ -293,15 +295,19 @@ func New(s Settings, o Options) (*Connector, error) {
 		loc:        loc,
 		hc:         hc,
 		timeout:    timeout,
-		cc: &clientcredentials.Config{
-			ClientID: s.ClientID, ClientSecret: secret, TokenURL: tokenURL,
-			Scopes: scopes, AuthStyle: oauth2.AuthStyleInHeader,
-		},
-		profile: fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Declare: true, Location: loc},
-		log:     log,
-		now:     time.Now,
-		guard:   guard,
-	}, nil
+		profile:    fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Declare: true, Location: loc},
+		log:        log,
+		now:        time.Now,
+		guard:      guard,
+	}
+	// The token request shares the connector's HTTP client and timeout;
+	// the cache asks for a new token a minute before the old one expires.
+	c.tokens = tokencache.New(func(ctx context.Context) (*oauth2.Token, error) {
+		ctx, cancel := context.WithTimeout(context.WithValue(ctx, oauth2.HTTPClient, c.hc), c.timeout)
+		defer cancel()
+		return cc.Token(ctx)
+	}, time.Minute, func() time.Time { return c.now() })
+	return c, nil
 }
 
 func isDigits(s string) bool {
@@ -627,31 +633,6 @@ func (c *Connector) relative(next string) string {
 	return next
 }
 
-// token returns a cached token or fetches one.
-func (c *Connector) token(ctx context.Context) (*oauth2.Token, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tok != nil && c.now().Add(time.Minute).Before(c.tok.Expiry) {
-		return c.tok, nil
-	}
-	tctx, cancel := context.WithTimeout(context.WithValue(ctx, oauth2.HTTPClient, c.hc), c.timeout)
-	defer cancel()
-	tok, err := c.cc.Token(tctx)
-	if err != nil {
-		return nil, err
-	}
-	c.tok = tok
-	return tok, nil
-}
-
-func (c *Connector) invalidate(refused string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tok != nil && c.tok.AccessToken == refused {
-		c.tok = nil
-	}
-}
-
 // do sends one API request (form-encoded when form is not nil) with a
 // bearer token, refreshing the token once on a 401.
 func (c *Connector) do(ctx context.Context, method, path string, form url.Values, op string) (*http.Response, []byte, error) {
@@ -659,7 +640,7 @@ func (c *Connector) do(ctx context.Context, method, path string, form url.Values
 		if err := ctx.Err(); err != nil {
 			return nil, nil, &connectors.PushError{Message: "push cancelled or timed out", Err: err}
 		}
-		tok, err := c.token(ctx)
+		tok, err := c.tokens.Token(ctx)
 		if err != nil {
 			return nil, nil, tokenFailure(ctx, err)
 		}
@@ -690,7 +671,7 @@ func (c *Connector) do(ctx context.Context, method, path string, form url.Values
 			return nil, nil, networkError(ctx, op, err)
 		}
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
-			c.invalidate(tok.AccessToken)
+			c.tokens.Invalidate(tok.AccessToken)
 			continue
 		}
 		if resp.StatusCode == http.StatusUnauthorized {
@@ -725,7 +706,7 @@ func tokenFailure(ctx context.Context, err error) error {
 
 // Check fetches a token and pings the practice, filing nothing.
 func (c *Connector) Check(ctx context.Context) []connectors.CheckResult {
-	if _, err := c.token(ctx); err != nil {
+	if _, err := c.tokens.Token(ctx); err != nil {
 		return []connectors.CheckResult{{Name: "token", Detail: tokenFailure(ctx, err).Error()}}
 	}
 	out := []connectors.CheckResult{{Name: "token", OK: true, Detail: "client credentials token issued"}}

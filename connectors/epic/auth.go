@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -213,57 +212,6 @@ func parseTokenResponse(status int, body []byte, now time.Time) (*oauth2.Token, 
 		tok.ExpiresIn = t.ExpiresIn
 	}
 	return tok, nil
-}
-
-// TokenFetcher fetches a fresh token; BackendServices.TokenContext is one.
-type TokenFetcher func(ctx context.Context) (*oauth2.Token, error)
-
-// TokenCache reuses a token until shortly before it expires, as
-// oauth2.ReuseTokenSource does, and can also drop a token the resource
-// server refused (a 401) so the next call fetches a new one.
-type TokenCache struct {
-	fetch TokenFetcher
-	early time.Duration
-	now   func() time.Time
-
-	mu  sync.Mutex
-	tok *oauth2.Token
-}
-
-// NewTokenCache caches tokens from fetch, renewing them early before
-// expiry.
-func NewTokenCache(fetch TokenFetcher, early time.Duration, now func() time.Time) *TokenCache {
-	if now == nil {
-		now = time.Now
-	}
-	return &TokenCache{fetch: fetch, early: early, now: now}
-}
-
-// Token returns the cached token or fetches a new one. Callers queue behind
-// one fetch rather than each asking the token endpoint (token requests are
-// rate-limited by EHRs).
-func (c *TokenCache) Token(ctx context.Context) (*oauth2.Token, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tok != nil && (c.tok.Expiry.IsZero() || c.now().Add(c.early).Before(c.tok.Expiry)) {
-		return c.tok, nil
-	}
-	tok, err := c.fetch(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c.tok = tok
-	return tok, nil
-}
-
-// Invalidate drops the cached token if it is still the one that was
-// refused, so that concurrent callers that saw the same 401 refresh once.
-func (c *TokenCache) Invalidate(refused string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tok != nil && c.tok.AccessToken == refused {
-		c.tok = nil
-	}
 }
 
 // LoadPrivateKey reads a PEM private key (PKCS #1, PKCS #8 or SEC 1) for

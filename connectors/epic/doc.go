@@ -19,7 +19,7 @@
 // and client_assertion. Epic maps the client id to a background user per
 // customer; the token's scopes are those configured for the client.
 // golang.org/x/oauth2 has no private_key_jwt, so BackendServices is this
-// package's own token source; TokenCache reuses its tokens until a minute
+// package's own token source; a tokencache.Cache reuses its tokens until a minute
 // before expiry and drops one the FHIR server refused (a 401 refreshes the
 // token once, then the request is retried once).
 //

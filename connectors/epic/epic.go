@@ -17,6 +17,7 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirclient"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/ledger"
+	"github.com/scribegate/scribegate/connectors/tokencache"
 )
 
 // Kind is the connector kind this package registers.
@@ -83,7 +84,7 @@ type Options struct {
 type Connector struct {
 	name      string
 	fhir      *fhirclient.Client
-	tokens    *TokenCache
+	tokens    *tokencache.Cache
 	mu        sync.Mutex
 	last      string // the token most recently handed out
 	guard     *ledger.Guard
@@ -172,7 +173,7 @@ func New(s Settings, o Options) (*Connector, error) {
 	}
 	c := &Connector{
 		name:      o.Name,
-		tokens:    NewTokenCache(bs.TokenContext, time.Minute, nil),
+		tokens:    tokencache.New(bs.TokenContext, time.Minute, nil),
 		guard:     guard,
 		profile:   fhirdoc.Profile{NoteSystem: s.IdentifierSystem, Preliminary: preliminary, Declare: true},
 		noteTypes: slices.Clone(noteTypes),
