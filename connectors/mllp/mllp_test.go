@@ -86,18 +86,14 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// document is the kit's sample document with an MRN whose "|" and a
+// text whose line breaks and HL7 delimiters (| ^ & ~ \) must be escaped.
 func document() *connectors.Document {
-	return &connectors.Document{
-		NoteID: "note-7f3a", Version: 2, Clinic: "clinic-a",
-		Patient: "MRN|0042", Encounter: "enc-7",
-		PatientName: "Jane Mary Citizen", PatientBirthDate: "1980-02-29", PatientSex: "female",
-		Author: "prac-1", AuthorName: "Dr Alex Chen", Approver: "prac-1", ApproverName: "Dr Alex Chen",
-		ApprovedAt: time.Date(2025, 3, 2, 3, 5, 0, 0, time.UTC),
-		Template:   "gp-consult", LOINC: "11488-4", LOINCDisplay: "Consult note", Title: "GP consultation",
-		Text:    "S: Cough for 3 days | no fever.\r\nO: Chest clear; T 37.1^C.\n\nA: Viral URTI & reassurance.\nP: Review if worse ~ 1 week.\\",
-		Created: time.Date(2025, 3, 1, 23, 30, 0, 0, time.UTC),
-		Drafter: "rules",
-	}
+	d := connectortest.Sample()
+	d.Patient, d.PatientName = "MRN|0042", "Jane Mary Citizen"
+	d.Template, d.LOINC, d.LOINCDisplay, d.Title = "gp-consult", "11488-4", "Consult note", "GP consultation"
+	d.Text = "S: Cough for 3 days | no fever.\r\nO: Chest clear; T 37.1^C.\n\nA: Viral URTI & reassurance.\nP: Review if worse ~ 1 week.\\"
+	return d
 }
 
 // TestGolden pins exactly what is sent, for an original and an amendment,

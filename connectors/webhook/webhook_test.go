@@ -74,19 +74,8 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func document() *connectors.Document {
-	return &connectors.Document{
-		NoteID: "note-7f3a", Version: 2, Clinic: "clinic-a",
-		Patient: "pat-42", Encounter: "enc-7",
-		PatientName: "Jane Citizen", PatientBirthDate: "1980-02-29", PatientSex: "female",
-		Author: "prac-1", AuthorName: "Dr Alex Chen", Approver: "prac-1", ApproverName: "Dr Alex Chen",
-		ApprovedAt: time.Date(2025, 3, 2, 3, 5, 0, 0, time.UTC),
-		Template:   "soap", LOINC: "11506-3", LOINCDisplay: "Progress note", Title: "Follow-up",
-		Text:    "S: Cough for 3 days.\nP: Review in 1 week.",
-		Created: time.Date(2025, 3, 1, 23, 30, 0, 0, time.UTC),
-		Drafter: "rules",
-	}
-}
+// document is the kit's sample document, which the golden bundle pins.
+func document() *connectors.Document { return connectortest.Sample() }
 
 // TestGolden pins exactly what is sent: the body, and the headers a
 // receiver relies on (the signature over a fixed time).
