@@ -96,6 +96,18 @@ func step(t *testing.T, w *review.Worker) bool {
 	return did
 }
 
+// attempts has w take n jobs, each a push attempt, moving the clock a
+// minute after each so that the retry falls due.
+func (r *rig) attempts(t *testing.T, w *review.Worker, n int) {
+	t.Helper()
+	for range n {
+		if !step(t, w) {
+			t.Fatal("no job")
+		}
+		r.clk.Advance(time.Minute)
+	}
+}
+
 func (r *rig) note(t *testing.T, id string) *review.Note {
 	t.Helper()
 	n, err := r.store.GetNote(context.Background(), id)
@@ -251,12 +263,7 @@ func TestPushMaxAttempts(t *testing.T) {
 	r.ehr.fail = func(int) error { return errors.New("connection refused") }
 	n := r.approved(t)
 	w := r.worker("w1", 3)
-	for range 3 {
-		if !step(t, w) {
-			t.Fatal("no job")
-		}
-		r.clk.Advance(time.Minute)
-	}
+	r.attempts(t, w, 3)
 	got := r.note(t, n.ID)
 	if got.State != review.StatePushFailed || got.PushAttempts != 3 || got.PushError == "" {
 		t.Errorf("after max attempts: state %s attempts %d error %q", got.State, got.PushAttempts, got.PushError)
@@ -636,12 +643,7 @@ func TestGaveUpSaysWhatIsKnown(t *testing.T) {
 			r.ehr.fail = func(int) error { return tc.err }
 			n := r.approved(t)
 			w := r.worker("w1", 2)
-			for range 2 {
-				if !step(t, w) {
-					t.Fatal("no job")
-				}
-				r.clk.Advance(time.Minute)
-			}
+			r.attempts(t, w, 2)
 			got := r.note(t, n.ID)
 			if got.State != review.StatePushFailed || !strings.Contains(got.PushError, tc.want) {
 				t.Errorf("state %s, message %q; want push_failed saying %q", got.State, got.PushError, tc.want)
