@@ -87,6 +87,19 @@ type llmHarness struct {
 	drafter  *OpenAIDrafter
 }
 
+// draftFallsBack drafts the test transcript and checks that the drafter
+// handed it to the fallback for reason.
+func (h *llmHarness) draftFallsBack(t *testing.T, reason string) {
+	t.Helper()
+	d, err := h.drafter.Draft(t.Context(), llmTestTemplate, llmTestTranscript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Fallback != reason || d.Drafter != "test-fallback" {
+		t.Errorf("fallback %q drafter %q, want %q from test-fallback", d.Fallback, d.Drafter, reason)
+	}
+}
+
 func newLLMHarness(t *testing.T, cfg OpenAIConfig, chat func(openai.ChatCompletionRequest) (openaitest.ChatReply, error)) *llmHarness {
 	t.Helper()
 	h := &llmHarness{fallback: &llmFixedDrafter{}}
@@ -327,13 +340,7 @@ func TestOpenAIDrafterRetriesUnrepairable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newLLMHarness(t, OpenAIConfig{MaxRetries: 2}, reply(tc.reply))
-			d, err := h.drafter.Draft(t.Context(), llmTestTemplate, llmTestTranscript)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d.Fallback != "llm invalid output" || d.Drafter != "test-fallback" {
-				t.Errorf("fallback %q drafter %q", d.Fallback, d.Drafter)
-			}
+			h.draftFallsBack(t, "llm invalid output")
 			reqs := h.srv.Chats()
 			if len(reqs) != 3 {
 				t.Fatalf("%d requests, want 1 + 2 retries", len(reqs))
@@ -370,13 +377,7 @@ func TestOpenAIDrafterTruncated(t *testing.T) {
 	t.Run("truncated even alone", func(t *testing.T) {
 		h := newLLMHarness(t, OpenAIConfig{MaxRetries: -1}, sequence(
 			openaitest.ChatReply{Content: `{"subjective": [`, FinishReason: openai.FinishReasonLength}))
-		d, err := h.drafter.Draft(t.Context(), llmTestTemplate, llmTestTranscript)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Fallback != "llm output truncated" || d.Drafter != "test-fallback" {
-			t.Errorf("fallback %q drafter %q", d.Fallback, d.Drafter)
-		}
+		h.draftFallsBack(t, "llm output truncated")
 	})
 }
 
@@ -390,12 +391,9 @@ func TestOpenAIDrafterRefusal(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newLLMHarness(t, OpenAIConfig{}, sequence(tc.reply, openaitest.ChatReply{Content: llmValidReply}))
-			d, err := h.drafter.Draft(t.Context(), llmTestTemplate, llmTestTranscript)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d.Fallback != "llm refused" || d.Drafter != "test-fallback" || h.fallback.calls.Load() != 1 {
-				t.Errorf("fallback %q drafter %q calls %d", d.Fallback, d.Drafter, h.fallback.calls.Load())
+			h.draftFallsBack(t, "llm refused")
+			if n := h.fallback.calls.Load(); n != 1 {
+				t.Errorf("fallback drafter called %d times, want 1", n)
 			}
 			if n := len(h.srv.Chats()); n != 1 {
 				t.Errorf("%d requests: a refusal is not retried", n)
@@ -411,13 +409,7 @@ func TestOpenAIDrafterTimeout(t *testing.T) {
 		return openaitest.ChatReply{Content: llmValidReply}, nil
 	})
 	t.Cleanup(func() { close(release) }) // runs before the server closes
-	d, err := h.drafter.Draft(t.Context(), llmTestTemplate, llmTestTranscript)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Fallback != "llm timeout" || d.Drafter != "test-fallback" {
-		t.Errorf("fallback %q drafter %q", d.Fallback, d.Drafter)
-	}
+	h.draftFallsBack(t, "llm timeout")
 }
 
 func TestOpenAIDrafterAPIErrors(t *testing.T) {
