@@ -14,12 +14,9 @@ import (
 
 // RunAudio runs the audio part of the suite: what a streaming session's
 // durability rests on. open must return a new, empty store for each call;
-// RunAudio closes it when it is also a review.Store.
+// RunAudio closes it when it can be closed.
 func RunAudio(t *testing.T, open func(t *testing.T) review.AudioStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s review.AudioStore)
-	}{
+	runSuite(t, open, []part[review.AudioStore]{
 		{"AppendRead", testAudioAppendRead},
 		{"Idempotent", testAudioIdempotent},
 		{"GapAndMismatch", testAudioGapMismatch},
@@ -27,20 +24,7 @@ func RunAudio(t *testing.T, open func(t *testing.T) review.AudioStore) {
 		{"ConcurrentSessions", testAudioConcurrent},
 		{"Batch", testAudioBatch},
 		{"BatchConcurrent", testAudioBatchConcurrent},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := open(t)
-			if c, ok := s.(interface{ Close() error }); ok {
-				t.Cleanup(func() {
-					if err := c.Close(); err != nil {
-						t.Errorf("Close: %v", err)
-					}
-				})
-			}
-			tc.fn(t, s)
-		})
-	}
+	})
 }
 
 // pcm is n bytes of distinct-looking audio, including zero bytes and

@@ -22,10 +22,7 @@ import (
 // Run runs the suite. open must return a new, empty store for each call;
 // Run closes it.
 func Run(t *testing.T, open func(t *testing.T) review.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s review.Store)
-	}{
+	runSuite(t, open, []part[review.Store]{
 		{"CreateGet", testCreateGet},
 		{"UpdateNote", testUpdateNote},
 		{"ClinicIsolation", testClinicIsolation},
@@ -44,16 +41,30 @@ func Run(t *testing.T, open func(t *testing.T) review.Store) {
 		{"PurgeAudit", testPurgeAudit},
 		{"TranscriptLog", testTranscriptLog},
 		{"Summaries", testSummaries},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+	})
+}
+
+// part is one named test of a suite over stores of type S.
+type part[S any] struct {
+	name string
+	fn   func(t *testing.T, s S)
+}
+
+// runSuite runs each part as a subtest on a store of its own from open,
+// closed when the subtest ends if it can be closed (every review.Store
+// can; an audio store may not).
+func runSuite[S any](t *testing.T, open func(t *testing.T) S, parts []part[S]) {
+	for _, p := range parts {
+		t.Run(p.name, func(t *testing.T) {
 			s := open(t)
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			tc.fn(t, s)
+			if c, ok := any(s).(interface{ Close() error }); ok {
+				t.Cleanup(func() {
+					if err := c.Close(); err != nil {
+						t.Errorf("Close: %v", err)
+					}
+				})
+			}
+			p.fn(t, s)
 		})
 	}
 }
