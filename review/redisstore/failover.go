@@ -105,12 +105,7 @@ func newClient(o Options) (*redis.Client, *redis.FailoverOptions, error) {
 		}
 		fo.ReplicaOnly = false // every command goes to the primary
 		fo.OnConnect = checkPrimary
-		if o.PoolSize > 0 {
-			fo.PoolSize = o.PoolSize
-		}
-		if o.PoolTimeout > 0 {
-			fo.PoolTimeout = o.PoolTimeout
-		}
+		o.pool(&fo.PoolSize, &fo.PoolTimeout)
 		c = redis.NewFailoverClient(fo)
 	} else {
 		opts, err := redis.ParseURL(u)
@@ -118,16 +113,23 @@ func newClient(o Options) (*redis.Client, *redis.FailoverOptions, error) {
 			return nil, nil, err
 		}
 		opts.OnConnect = checkPrimary
-		if o.PoolSize > 0 {
-			opts.PoolSize = o.PoolSize
-		}
-		if o.PoolTimeout > 0 {
-			opts.PoolTimeout = o.PoolTimeout
-		}
+		o.pool(&opts.PoolSize, &opts.PoolTimeout)
 		c = redis.NewClient(opts)
 	}
 	c.AddHook(unavailableHook{})
 	return c, fo, nil
+}
+
+// pool sets a client's pool size and pool wait where o gives them, over
+// what the URL said or the client's defaults; the Sentinel client and the
+// plain one keep them in different option types.
+func (o Options) pool(size *int, timeout *time.Duration) {
+	if o.PoolSize > 0 {
+		*size = o.PoolSize
+	}
+	if o.PoolTimeout > 0 {
+		*timeout = o.PoolTimeout
+	}
 }
 
 // notPrimaryError is a connection's refusal of a server that is not a
