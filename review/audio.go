@@ -64,6 +64,23 @@ type AudioAppend struct {
 	Err  error
 }
 
+// BatchAppender is the batch half of AudioStore, which AppendOne builds
+// a single append on.
+type BatchAppender interface {
+	AppendAudioBatch(ctx context.Context, batch []AudioAppend) error
+}
+
+// AppendOne appends data at offset as a batch of one: AppendAudio for a
+// store whose every append goes through its AppendAudioBatch (all of
+// ours), so that a single append and a batch cannot come to differ.
+func AppendOne(ctx context.Context, s BatchAppender, id string, offset int64, data []byte) (int64, error) {
+	batch := []AudioAppend{{SessionID: id, Offset: offset, Data: data}}
+	if err := s.AppendAudioBatch(ctx, batch); err != nil {
+		return 0, err
+	}
+	return batch[0].Size, batch[0].Err
+}
+
 // Audio store errors callers branch on with errors.Is.
 var (
 	// ErrAudioGap is returned by AppendAudio for an offset beyond the

@@ -505,11 +505,7 @@ func (s *Store) wrote(name string, dir bool) {
 
 // AppendAudio implements review.AudioStore.
 func (s *Store) AppendAudio(ctx context.Context, id string, offset int64, data []byte) (int64, error) {
-	batch := []review.AudioAppend{{SessionID: id, Offset: offset, Data: data}}
-	if err := s.AppendAudioBatch(ctx, batch); err != nil {
-		return 0, err
-	}
-	return batch[0].Size, batch[0].Err
+	return review.AppendOne(ctx, s, id, offset, data)
 }
 
 // batchState is AppendAudioBatch's, kept between batches for its buffer.

@@ -142,11 +142,7 @@ func (a *sealedAudio) state(ctx context.Context, id string) (*audioState, error)
 }
 
 func (a *sealedAudio) AppendAudio(ctx context.Context, id string, offset int64, data []byte) (int64, error) {
-	b := []review.AudioAppend{{SessionID: id, Offset: offset, Data: data}}
-	if err := a.AppendAudioBatch(ctx, b); err != nil {
-		return 0, err
-	}
-	return b[0].Size, b[0].Err
+	return review.AppendOne(ctx, a, id, offset, data)
 }
 
 // AppendAudioBatch seals each append's new bytes as one record and writes
