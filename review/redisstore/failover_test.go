@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/redisstore"
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
+	"github.com/scribegate/scribegate/review/storetest"
 )
 
 // writer approves notes and appends a session's audio without pause,
@@ -350,36 +350,11 @@ func BenchmarkReplicaWait(b *testing.B) {
 		}
 		defer s.Close()
 		b.Run(fmt.Sprintf("approve/replicas=%d", replicas), func(b *testing.B) {
-			w := &writer{s: s}
-			lat := make([]time.Duration, 0, b.N)
-			for i := range b.N {
-				t0 := time.Now()
-				if err := w.approve(ctx, fmt.Sprintf("b%d-%d-%d", replicas, b.N, i)); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			reportLatency(b, lat)
+			benchApprovals(ctx, b, s, fmt.Sprintf("b%d", replicas))
 		})
 		b.Run(fmt.Sprintf("audio-batch/replicas=%d", replicas), func(b *testing.B) {
-			chunk := audioAt(0, 640)
-			batch := make([]review.AudioAppend, 100)
-			lat := make([]time.Duration, 0, b.N)
-			var cpu0 time.Duration
-			for i := range b.N {
-				for j := range batch {
-					batch[j] = review.AudioAppend{SessionID: fmt.Sprintf("b%d-%d-%d", replicas, b.N, j), Offset: int64(i * len(chunk)), Data: chunk}
-				}
-				if i == 0 {
-					cpu0 = serverCPU(b, primary.Addr)
-				}
-				t0 := time.Now()
-				if err := s.AppendAudioBatch(ctx, batch); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			reportLatency(b, lat)
+			cpu0 := serverCPU(b, primary.Addr)
+			benchAudioBatches(ctx, b, s, fmt.Sprintf("b%d", replicas))
 			b.ReportMetric(float64((serverCPU(b, primary.Addr)-cpu0).Microseconds())/float64(b.N), "primary-cpu-µs/op")
 		})
 	}
@@ -421,39 +396,45 @@ func BenchmarkSentinelFence(b *testing.B) {
 		}
 		defer s.Close()
 		b.Run("approve/"+name, func(b *testing.B) {
-			w := &writer{s: s}
-			lat := make([]time.Duration, 0, b.N)
-			for i := range b.N {
-				t0 := time.Now()
-				if err := w.approve(ctx, fmt.Sprintf("f%s-%d-%d", name, b.N, i)); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			reportLatency(b, lat)
+			benchApprovals(ctx, b, s, "f"+name)
 		})
 		b.Run("audio-batch/"+name, func(b *testing.B) {
-			chunk := audioAt(0, 640)
-			batch := make([]review.AudioAppend, 100)
-			lat := make([]time.Duration, 0, b.N)
-			for i := range b.N {
-				for j := range batch {
-					batch[j] = review.AudioAppend{SessionID: fmt.Sprintf("f%s-%d-%d", name, b.N, j), Offset: int64(i * len(chunk)), Data: chunk}
-				}
-				t0 := time.Now()
-				if err := s.AppendAudioBatch(ctx, batch); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			reportLatency(b, lat)
+			benchAudioBatches(ctx, b, s, "f"+name)
 		})
 	}
 }
 
-func reportLatency(b *testing.B, l []time.Duration) {
-	slices.Sort(l)
-	at := func(p float64) float64 { return float64(l[min(len(l)-1, int(p*float64(len(l))))].Microseconds()) }
-	b.ReportMetric(at(0.50), "p50-µs")
-	b.ReportMetric(at(0.99), "p99-µs")
+// benchApprovals approves b.N new notes on s, one at a time, their ids
+// beginning with prefix, and reports the approvals' latencies.
+func benchApprovals(ctx context.Context, b *testing.B, s *redisstore.Store, prefix string) {
+	w := &writer{s: s}
+	lat := make([]time.Duration, 0, b.N)
+	for i := range b.N {
+		t0 := time.Now()
+		if err := w.approve(ctx, fmt.Sprintf("%s-%d-%d", prefix, b.N, i)); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	storetest.ReportLatencies(b, lat)
+}
+
+// benchAudioBatches appends b.N batches of 20 ms of audio (16 kHz) to
+// each of 100 sessions, their ids beginning with prefix, and reports the
+// batches' latencies.
+func benchAudioBatches(ctx context.Context, b *testing.B, s *redisstore.Store, prefix string) {
+	chunk := audioAt(0, 640)
+	batch := make([]review.AudioAppend, 100)
+	lat := make([]time.Duration, 0, b.N)
+	for i := range b.N {
+		for j := range batch {
+			batch[j] = review.AudioAppend{SessionID: fmt.Sprintf("%s-%d-%d", prefix, b.N, j), Offset: int64(i * len(chunk)), Data: chunk}
+		}
+		t0 := time.Now()
+		if err := s.AppendAudioBatch(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	storetest.ReportLatencies(b, lat)
 }

@@ -27,7 +27,12 @@ type Importer interface {
 // report percentiles, not only the mean Go prints.
 type latencies []time.Duration
 
-func (l latencies) report(b *testing.B) {
+func (l latencies) report(b *testing.B) { ReportLatencies(b, l) }
+
+// ReportLatencies reports the p50 and p99 of l, each operation's time, in
+// µs: a store's benchmarks are judged by their tail, and Go prints only
+// the mean. It sorts l.
+func ReportLatencies(b *testing.B, l []time.Duration) {
 	if len(l) == 0 {
 		return
 	}
