@@ -2,6 +2,7 @@ package notes
 
 import (
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -128,3 +129,27 @@ func parseBoundaryModel(data string) *boundaryModel {
 	}
 	return m
 }
+
+// tagQuestion is a statement's closing request for a nod ("…, okay?",
+// "…, right?"): the sentence before it says something, it asks nothing.
+var tagQuestion = regexp.MustCompile(`,? (?:okay|ok|alright|all right|right|correct|yeah|you know|does that make sense|sound good|sounds good|is that okay|is that alright|all right with you|okay with you)\s*\?$`)
+
+// untagged returns a lower-case sentence without its tag question, as a
+// statement ("it does look like you have a little bit of fluid in your
+// lungs, okay?" says the fluid), when what stands before the tag is one:
+// at least minTaggedWords words that do not open as a question.
+func untagged(lower string) string {
+	loc := tagQuestion.FindStringIndex(lower)
+	if loc == nil {
+		return lower
+	}
+	rest := strings.TrimRight(lower[:loc[0]], " ,")
+	if len(strings.Fields(rest)) < minTaggedWords || questionLead.MatchString(rest) || strings.HasSuffix(rest, "?") {
+		return lower
+	}
+	return rest + "."
+}
+
+// minTaggedWords is the fewest words before a tag question for it to be
+// read as a statement.
+const minTaggedWords = 5

@@ -305,7 +305,7 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 	question := ""
 	for si, raw := range sents {
 		sa := &a.sents[si]
-		lower := strings.ToLower(raw)
+		lower := untagged(strings.ToLower(raw))
 		if si == 0 && prevQuestion != "" && a.role != roleClinician {
 			if text, k, ok := answer(prevQuestion, lower, plain); ok && text != "" {
 				sa.answer, sa.answerKind, sa.answerEvidence = text, k, [2]int{prev.u.Index, u.Index}
