@@ -120,7 +120,7 @@ func TestUntagged(t *testing.T) {
 		// A statement asking for a nod says what it says.
 		"it does look like you have a little bit of fluid in your lungs there, okay?": "it does look like you have a little bit of fluid in your lungs there.",
 		"and i want to go ahead and order another echocardiogram, alright?":           "and i want to go ahead and order another echocardiogram.",
-		"we'll start you on lasix 40 mg a day, does that make sense?":                  "we'll start you on lasix 40 mg a day.",
+		"we'll start you on lasix 40 mg a day, does that make sense?":                 "we'll start you on lasix 40 mg a day.",
 		// A real question stays one, tagged or not.
 		"are you taking your lisinopril every day, right?": "are you taking your lisinopril every day, right?",
 		"do you have any chest pain?":                      "do you have any chest pain?",
