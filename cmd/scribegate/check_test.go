@@ -30,10 +30,7 @@ func TestPrintCheckTable(t *testing.T) {
 	wrong := filepath.Join(t.TempDir(), "wrong")
 	os.WriteFile(wrong, []byte("not-the-secret"), 0o600)
 	gentuWith := func(file string) connectors.Connector {
-		c, err := gentu.New(ctx, connectors.Config{Name: "g"}, gentu.Settings{
-			BaseURL: srv.BaseURL(), TokenURL: srv.TokenURL(), ClientID: gentutest.ClientID, ClientSecretFile: file,
-			TenantHeader: gentutest.TenantHeader, TenantID: gentutest.TenantID,
-		})
+		c, err := gentu.New(ctx, connectors.Config{Name: "g"}, srv.Settings(file))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -119,7 +119,6 @@ import (
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirclient"
@@ -148,13 +147,9 @@ type Settings struct {
 	// BaseURL is the API host, e.g. https://api.platform.athenahealth.com
 	// (preview: https://api.preview.platform.athenahealth.com).
 	BaseURL string `yaml:"base_url"`
-	// TokenURL defaults to {base_url}/oauth2/v1/token.
-	TokenURL string `yaml:"token_url"`
-	ClientID string `yaml:"client_id"`
-	// ClientSecretFile or ClientSecretEnv names where the secret is; one is
-	// required, and the secret itself never appears in configuration.
-	ClientSecretFile string `yaml:"client_secret_file"`
-	ClientSecretEnv  string `yaml:"client_secret_env"`
+	// ClientCredentials are the practice's API client: its token_url
+	// defaults to {base_url}/oauth2/v1/token, its scopes to DefaultScopes.
+	connectors.ClientCredentials `yaml:",inline"`
 	// PracticeID is the athenaOne practice id.
 	PracticeID string `yaml:"practice_id"`
 	// DepartmentID is the department documents are filed in (required by
@@ -167,8 +162,6 @@ type Settings struct {
 	// LedgerFile is where the push ledger is kept; empty means ledger.json
 	// in the instance's state directory, or memory when there is none.
 	LedgerFile string `yaml:"ledger_file"`
-	// Scopes default to DefaultScopes.
-	Scopes []string `yaml:"scopes"`
 	// Timeout bounds every HTTP request ("30s" default).
 	Timeout time.Duration `yaml:"timeout"`
 	// TimeZone is the practice's IANA time zone, for the observation date
@@ -230,7 +223,10 @@ func open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 func New(s Settings, o Options) (*Connector, error) {
 	var problems connectors.Problems
 	problems.RequireURL("base_url", s.BaseURL)
-	problems.Require("client_id", s.ClientID)
+	if s.TokenURL == "" && s.BaseURL != "" {
+		s.TokenURL = strings.TrimSuffix(s.BaseURL, "/") + "/oauth2/v1/token"
+	}
+	cc := s.Grant(&problems, o.Secret, DefaultScopes)
 	problems.Require("practice_id", s.PracticeID)
 	problems.Require("department_id", s.DepartmentID)
 	for _, f := range []struct{ v, key string }{{s.PracticeID, "practice_id"}, {s.DepartmentID, "department_id"}} {
@@ -241,11 +237,6 @@ func New(s Settings, o Options) (*Connector, error) {
 	if s.DocumentSubclass != "" && !slices.Contains(Subclasses, s.DocumentSubclass) {
 		problems.Addf("document_subclass %q is not one of athenahealth's documented subclasses (%s)", s.DocumentSubclass, strings.Join(Subclasses, ", "))
 	}
-	tokenURL := s.TokenURL
-	if tokenURL == "" && s.BaseURL != "" {
-		tokenURL = strings.TrimSuffix(s.BaseURL, "/") + "/oauth2/v1/token"
-	}
-	problems.HTTPURL("token_url", tokenURL)
 	timeout := problems.Timeout(s.Timeout, defaultTimeout)
 	loc := time.UTC
 	if s.TimeZone != "" {
@@ -256,19 +247,8 @@ func New(s Settings, o Options) (*Connector, error) {
 			loc = l
 		}
 	}
-	secret := o.Secret
-	if secret == "" {
-		var err error
-		if secret, err = connectors.ReadSecret(s.ClientSecretFile, s.ClientSecretEnv); err != nil {
-			problems.Addf("client secret (client_secret_file or client_secret_env): %v", err)
-		}
-	}
 	if err := problems.Err("athena"); err != nil {
 		return nil, err
-	}
-	scopes := s.Scopes
-	if len(scopes) == 0 {
-		scopes = DefaultScopes
 	}
 	hc := o.HTTPClient
 	if hc == nil {
@@ -281,10 +261,6 @@ func New(s Settings, o Options) (*Connector, error) {
 	guard, err := ledger.NewGuard(o.Ledger, s.LedgerFile, log.With("instance", o.Name))
 	if err != nil {
 		return nil, fmt.Errorf("athena: %w", err)
-	}
-	cc := &clientcredentials.Config{
-		ClientID: s.ClientID, ClientSecret: secret, TokenURL: tokenURL,
-		Scopes: scopes, AuthStyle: oauth2.AuthStyleInHeader,
 	}
 	c := &Connector{
 		name:       o.Name,
@@ -686,20 +662,8 @@ func (c *Connector) do(ctx context.Context, method, path string, form url.Values
 // gateway's credentials at fault, and queued notes should go through once
 // an operator fixes them.
 func tokenFailure(ctx context.Context, err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		msg := "athenahealth refused the gateway's credentials"
-		if re.ErrorCode != "" {
-			msg += ": " + re.ErrorCode
-		}
-		if re.ErrorDescription != "" {
-			msg += ": " + re.ErrorDescription
-		}
-		status := 0
-		if re.Response != nil {
-			status = re.Response.StatusCode
-		}
-		return &connectors.PushError{StatusCode: status, Message: msg, Err: err}
+	if refused := connectors.TokenRefused("athenahealth", err); refused != nil {
+		return refused
 	}
 	return networkError(ctx, "the token request", err)
 }

@@ -28,10 +28,9 @@ var update = flag.Bool("update", false, "rewrite golden files")
 const noteSystem = "urn:scribegate:test:note"
 
 func settings(srv *athenatest.Server) athena.Settings {
-	return athena.Settings{
-		BaseURL: srv.URL, ClientID: srv.ClientID, PracticeID: srv.PracticeID,
-		DepartmentID: srv.Departments[0], Timeout: 5 * time.Second, IdentifierSystem: noteSystem,
-	}
+	s := srv.Settings()
+	s.IdentifierSystem = noteSystem
+	return s
 }
 
 func newConnector(t *testing.T, srv *athenatest.Server, mod func(*athena.Settings)) *athena.Connector {

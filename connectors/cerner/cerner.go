@@ -7,9 +7,6 @@ import (
 	"net/url"
 	"time"
 
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
-
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirclient"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
@@ -28,15 +25,11 @@ type Settings struct {
 	// BaseURL is the tenant's FHIR R4 base,
 	// https://fhir-ehr.cerner.com/r4/{tenant-id}.
 	BaseURL string `yaml:"base_url"`
-	// TokenURL is the tenant's token endpoint,
-	// https://authorization.cerner.com/tenants/{tenant-id}/protocols/oauth2/profiles/smart-v1/token.
-	TokenURL string `yaml:"token_url"`
-	// ClientID and the secret of the system account (Cerner Central).
-	ClientID         string `yaml:"client_id"`
-	ClientSecretFile string `yaml:"client_secret_file"`
-	ClientSecretEnv  string `yaml:"client_secret_env"`
-	// Scopes default to what a push needs.
-	Scopes []string `yaml:"scopes"`
+	// ClientCredentials are the system account's (Cerner Central): the
+	// tenant's token endpoint,
+	// https://authorization.cerner.com/tenants/{tenant-id}/protocols/oauth2/profiles/smart-v1/token,
+	// the client id and its secret. Scopes default to DefaultScopes.
+	connectors.ClientCredentials `yaml:",inline"`
 	// Timeout bounds one request (default 30s).
 	Timeout time.Duration `yaml:"timeout"`
 }
@@ -59,18 +52,10 @@ func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	}
 	var problems connectors.Problems
 	problems.RequireURL("base_url", s.BaseURL)
-	problems.RequireURL("token_url", s.TokenURL)
-	problems.Require("client_id", s.ClientID)
+	cc := s.Grant(&problems, "", DefaultScopes)
 	s.Timeout = problems.Timeout(s.Timeout, 0)
-	secret, err := connectors.ReadSecret(s.ClientSecretFile, s.ClientSecretEnv)
-	if err != nil {
-		problems.Addf("client secret: %v", err)
-	}
 	if err := problems.Err("cerner"); err != nil {
 		return nil, err
-	}
-	if len(s.Scopes) == 0 {
-		s.Scopes = DefaultScopes
 	}
 	hc := c.HTTPClient
 	if hc == nil {
@@ -78,16 +63,7 @@ func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 	}
 	// Step 2: authentication. Client credentials with the secret in an
 	// HTTP Basic header, as Oracle Health's system accounts use.
-	cc := clientcredentials.Config{ClientID: s.ClientID, ClientSecret: secret, TokenURL: s.TokenURL,
-		Scopes: s.Scopes, AuthStyle: oauth2.AuthStyleInHeader}
-	fetch := func(ctx context.Context) (string, time.Duration, error) {
-		tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
-		if err != nil {
-			// Transient: bad credentials are configuration, not the note.
-			return "", 0, &connectors.PushError{Message: "Oracle Health token request failed: " + err.Error(), Err: err}
-		}
-		return tok.AccessToken, time.Until(tok.Expiry), nil
-	}
+	fetch := fhirclient.ClientCredentials(cc, hc, "Oracle Health")
 	return &Connector{
 		fhir:    &fhirclient.Client{Base: s.BaseURL, HTTP: hc, Auth: fhirclient.CachedToken(fetch), Timeout: s.Timeout},
 		fetch:   fetch,

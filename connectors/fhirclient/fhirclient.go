@@ -28,6 +28,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 )
@@ -101,6 +104,29 @@ func CachedToken(fetch func(ctx context.Context) (token string, expiresIn time.D
 		}
 		token, expires = t, time.Now().Add(in)
 		return token, nil
+	}
+}
+
+// ClientCredentials is the fetch CachedToken wraps for an OAuth 2.0 client
+// credentials grant (connectors.ClientCredentials.Grant): a token from cc,
+// asked for through hc, and its lifetime, five minutes when the endpoint
+// gives no expires_in. A failure is transient and names who:
+// connectors.TokenRefused's words when the endpoint refused,
+// "<who> token endpoint did not answer" when it did not.
+func ClientCredentials(cc *clientcredentials.Config, hc *http.Client, who string) func(context.Context) (string, time.Duration, error) {
+	return func(ctx context.Context) (string, time.Duration, error) {
+		tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
+		if err != nil {
+			if refused := connectors.TokenRefused(who, err); refused != nil {
+				return "", 0, refused
+			}
+			return "", 0, &connectors.PushError{Message: who + " token endpoint did not answer", Err: err}
+		}
+		life := 5 * time.Minute
+		if !tok.Expiry.IsZero() {
+			life = time.Until(tok.Expiry)
+		}
+		return tok.AccessToken, life, nil
 	}
 }
 

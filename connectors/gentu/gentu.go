@@ -2,7 +2,6 @@ package gentu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/auident"
@@ -31,15 +29,10 @@ func init() { connectors.Register(Kind, Open) }
 type Settings struct {
 	// BaseURL is the partner API's FHIR R4 base URL.
 	BaseURL string `yaml:"base_url"`
-	// TokenURL is the OAuth 2.0 token endpoint (client credentials grant).
-	TokenURL string `yaml:"token_url"`
-	// ClientID and ClientSecretFile / ClientSecretEnv are the partner
-	// credentials Magentus issues.
-	ClientID         string `yaml:"client_id"`
-	ClientSecretFile string `yaml:"client_secret_file"`
-	ClientSecretEnv  string `yaml:"client_secret_env"`
-	// Scopes requested with the token, if the partner API wants any.
-	Scopes []string `yaml:"scopes"`
+	// ClientCredentials are the partner credentials Magentus issues: the
+	// token endpoint, client id and secret, and the scopes requested with
+	// the token, if the partner API wants any.
+	connectors.ClientCredentials `yaml:",inline"`
 	// AuthStyle is how the client authenticates at the token endpoint:
 	// "basic" (HTTP Basic, the default, RFC 6749 section 2.3.1) or "body"
 	// (client_id and client_secret as form fields).
@@ -82,20 +75,14 @@ func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, error) {
 	var problems connectors.Problems
 	problems.RequireURL("base_url", s.BaseURL)
-	problems.RequireURL("token_url", s.TokenURL)
-	problems.Require("client_id", s.ClientID)
+	cc := s.Grant(&problems, "", nil)
 	if (s.TenantHeader == "") != (s.TenantID == "") {
 		problems.Addf("tenant_header and tenant_id go together")
 	}
-	secret, err := connectors.ReadSecret(s.ClientSecretFile, s.ClientSecretEnv)
-	if err != nil {
-		problems.Addf("client secret: %v", err)
-	}
-	style := oauth2.AuthStyleInHeader
 	switch s.AuthStyle {
 	case "", "basic":
 	case "body":
-		style = oauth2.AuthStyleInParams
+		cc.AuthStyle = oauth2.AuthStyleInParams
 	default:
 		problems.Addf("auth_style %q: want basic or body", s.AuthStyle)
 	}
@@ -112,18 +99,7 @@ func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.WarnContext(ctx, "gentu: experimental connector: Magentus publishes no API reference, so its endpoints are assumptions; check it against the partner sandbox", "instance", c.Name)
-	cc := clientcredentials.Config{ClientID: s.ClientID, ClientSecret: secret, TokenURL: s.TokenURL, Scopes: s.Scopes, AuthStyle: style}
-	fetch := func(ctx context.Context) (string, time.Duration, error) {
-		tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
-		if err != nil {
-			return "", 0, tokenError(err)
-		}
-		life := 5 * time.Minute
-		if !tok.Expiry.IsZero() {
-			life = time.Until(tok.Expiry)
-		}
-		return tok.AccessToken, life, nil
-	}
+	fetch := fhirclient.ClientCredentials(cc, hc, "Gentu")
 	fc := &fhirclient.Client{
 		Base:    strings.TrimRight(s.BaseURL, "/"),
 		HTTP:    hc,
@@ -137,28 +113,6 @@ func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, erro
 	return &Connector{
 		name: c.Name, log: log, fhir: fc, fetch: fetch, provenance: prov, html: s.HTML, profiles: s.Profiles,
 	}, nil
-}
-
-// tokenError words a refused token request for the operator. It is
-// transient: wrong credentials are the gateway's configuration, not the
-// note's fault, and queued notes should go through once it is fixed.
-func tokenError(err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		desc := re.ErrorCode
-		if re.ErrorDescription != "" {
-			desc += ": " + re.ErrorDescription
-		}
-		if desc == "" && re.Response != nil {
-			desc = re.Response.Status
-		}
-		status := 0
-		if re.Response != nil {
-			status = re.Response.StatusCode
-		}
-		return &connectors.PushError{StatusCode: status, Message: "Gentu token endpoint refused the gateway's credentials (" + desc + ")", Err: err}
-	}
-	return &connectors.PushError{Message: "Gentu token endpoint did not answer", Err: err}
 }
 
 // Profile is how documents are built for Gentu, for tests and tools that

@@ -40,11 +40,7 @@ func open(t *testing.T, srv *gentutest.Server) *gentu.Connector {
 	t.Helper()
 	secret := filepath.Join(t.TempDir(), "secret")
 	os.WriteFile(secret, []byte(gentutest.ClientSecret+"\n"), 0o600)
-	c, err := gentu.New(context.Background(), connectors.Config{Name: "gentu-test"}, gentu.Settings{
-		BaseURL: srv.BaseURL(), TokenURL: srv.TokenURL(),
-		ClientID: gentutest.ClientID, ClientSecretFile: secret,
-		TenantHeader: gentutest.TenantHeader, TenantID: gentutest.TenantID,
-	})
+	c, err := gentu.New(context.Background(), connectors.Config{Name: "gentu-test"}, srv.Settings(secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,10 +142,9 @@ func TestPushFailures(t *testing.T) {
 func TestWrongSecretIsTransientAndChecked(t *testing.T) {
 	srv := gentutest.New(t)
 	t.Setenv("GENTU_TEST_SECRET", "wrong")
-	c, err := gentu.New(context.Background(), connectors.Config{Name: "g"}, gentu.Settings{
-		BaseURL: srv.BaseURL(), TokenURL: srv.TokenURL(), ClientID: gentutest.ClientID, ClientSecretEnv: "GENTU_TEST_SECRET",
-		TenantHeader: gentutest.TenantHeader, TenantID: gentutest.TenantID,
-	})
+	s := srv.Settings("")
+	s.ClientSecretEnv = "GENTU_TEST_SECRET"
+	c, err := gentu.New(context.Background(), connectors.Config{Name: "g"}, s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -25,8 +24,7 @@ func TestPatientLookupInAthena(t *testing.T) {
 	srv := athenatest.NewServer(t)
 	joan := srv.AddPatient(athenatest.Patient{FirstName: "Joan", LastName: "Thompson", DOB: "07/30/1961", Sex: "F"})
 	mark := srv.AddPatient(athenatest.Patient{FirstName: "Mark", LastName: "Thompson", DOB: "01/02/1990", Sex: "M"})
-	ehr, err := athena.New(athena.Settings{BaseURL: srv.URL, ClientID: srv.ClientID, PracticeID: srv.PracticeID,
-		DepartmentID: srv.Departments[0], Timeout: 5 * time.Second}, athena.Options{Secret: srv.ClientSecret, Name: "athena-clinic"})
+	ehr, err := athena.New(srv.Settings(), athena.Options{Secret: srv.ClientSecret, Name: "athena-clinic"})
 	if err != nil {
 		t.Fatal(err)
 	}

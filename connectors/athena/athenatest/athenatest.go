@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/athena"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
 
@@ -120,6 +122,17 @@ type Server struct {
 	docs     []Document
 	faults   []Fault
 	requests []string
+}
+
+// Settings are an athena connector's settings for the stand-in: its URL,
+// client id, practice and first department, and a 5s timeout. The secret
+// is not in them: a test passes ClientSecret in athena.Options, or names a
+// file or variable holding it.
+func (s *Server) Settings() athena.Settings {
+	return athena.Settings{
+		BaseURL: s.URL, ClientCredentials: connectors.ClientCredentials{ClientID: s.ClientID},
+		PracticeID: s.PracticeID, DepartmentID: s.Departments[0], Timeout: 5 * time.Second,
+	}
 }
 
 // NewServer starts a stand-in for one practice, closed when the test ends.

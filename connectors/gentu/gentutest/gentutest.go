@@ -21,7 +21,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
+	"github.com/scribegate/scribegate/connectors/gentu"
 )
 
 // Credentials the stand-in accepts.
@@ -49,6 +51,20 @@ type Server struct {
 	mu          sync.Mutex
 	tokens      map[string]int // token → uses left
 	tokenIssued int
+}
+
+// Settings are a gentu connector's settings for the stand-in: its URLs,
+// credentials and practice header, with the client secret at secretFile
+// (a test that reads it from the environment sets ClientSecretEnv
+// instead).
+func (s *Server) Settings(secretFile string) gentu.Settings {
+	return gentu.Settings{
+		BaseURL: s.BaseURL(),
+		ClientCredentials: connectors.ClientCredentials{
+			TokenURL: s.TokenURL(), ClientID: ClientID, ClientSecretFile: secretFile,
+		},
+		TenantHeader: TenantHeader, TenantID: TenantID,
+	}
 }
 
 // New starts a stand-in, closed when the test ends.
