@@ -175,10 +175,11 @@ func dayFields(from, to int64) []string {
 // day is cut in a transaction that a concurrent write of it aborts and
 // retries.
 func (s *Store) purgeSummaries(ctx context.Context, before time.Time) error {
-	prefix := s.k("rollup") + ":"
-	iter := s.c.Scan(ctx, 0, globEscape(prefix)+"*:version", 100).Iterator()
-	for iter.Next(ctx) {
-		clinic := unesc(strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), ":version"))
+	clinics, err := s.SummaryClinics(ctx)
+	if err != nil {
+		return fmt.Errorf("redisstore: purge summaries: %w", err)
+	}
+	for _, clinic := range clinics {
 		days, err := s.c.HKeys(ctx, s.rollupVersionKey(clinic)).Result()
 		if err != nil {
 			return fmt.Errorf("redisstore: purge summaries: %w", err)
@@ -193,10 +194,23 @@ func (s *Store) purgeSummaries(ctx context.Context, before time.Time) error {
 			}
 		}
 	}
-	if err := iter.Err(); err != nil {
-		return fmt.Errorf("redisstore: purge summaries: %w", err)
-	}
 	return nil
+}
+
+// SummaryClinics returns the clinics that have summary rows: those with
+// a hash of day versions.
+func (s *Store) SummaryClinics(ctx context.Context) ([]string, error) {
+	prefix := s.k("rollup") + ":"
+	var out []string
+	iter := s.c.Scan(ctx, 0, globEscape(prefix)+"*:version", 100).Iterator()
+	for iter.Next(ctx) {
+		out = append(out, unesc(strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), ":version")))
+	}
+	if err := iter.Err(); err != nil {
+		return nil, fmt.Errorf("redisstore: summary clinics: %w", err)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 func (s *Store) purgeDay(ctx context.Context, clinic string, day int64, before time.Time) error {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,6 +45,10 @@ type Source interface {
 	// PackDay keeps rows, the clinic's day's rows as read at version,
 	// packed.
 	PackDay(ctx context.Context, clinic string, day, version int64, rows []review.Summary) error
+	// SummaryClinics returns the clinics that have summary rows, so that
+	// a gateway warms the cache of every clinic at start, not only of
+	// those it was told of.
+	SummaryClinics(ctx context.Context) ([]string, error)
 }
 
 // SettleAfter is how long after its end a day is packed: its notes have
@@ -246,12 +251,23 @@ func undecided(s *review.Summary, t time.Time) bool {
 	return (s.ApprovedAt.IsZero() || !s.ApprovedAt.Before(t)) && (s.RejectedAt.IsZero() || !s.RejectedAt.Before(t))
 }
 
-// Warm reads the clinics' rows of the period ending now, so that the
-// first query after a start finds them cached, and packs the settled days
-// a store written before packing holds only as rows. Failures are logged:
-// a query reads what Warm could not.
+// Warm reads the rows of the period ending now of the clinics given and
+// then of every other clinic the store holds rows of, so that the first
+// query after a start finds them cached, and packs the settled days a
+// store written before packing holds only as rows. The clinics given
+// (those whose metrics are scraped) come first. Failures are logged: a
+// query reads what Warm could not.
 func (r *Reader) Warm(ctx context.Context, clinics []string, period time.Duration) {
-	for _, c := range clinics {
+	all, err := r.src.SummaryClinics(ctx)
+	if err != nil {
+		r.Log.WarnContext(ctx, "rollout: listing the clinics to warm failed", "err", err)
+	}
+	seen := map[string]bool{}
+	for _, c := range append(slices.Clip(clinics), all...) {
+		if seen[c] || ctx.Err() != nil {
+			continue
+		}
+		seen[c] = true
 		t := time.Now()
 		until := r.Now().UTC()
 		rows, err := r.Read(ctx, c, until.Add(-period), until)

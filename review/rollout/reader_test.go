@@ -84,3 +84,25 @@ func TestPackedDaysFollowWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestWarmEveryClinic: Warm reads every clinic the store has rows of,
+// not only those it is given, and packs their settled days, so that the
+// first query after a start, of any clinic, is read from the cache.
+func TestWarmEveryClinic(t *testing.T) {
+	for name, store := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			since, until := storetest.SeedSummaries(t, store, 600, 10)
+			r := rollout.NewReader(store, 0)
+			r.Now = func() time.Time { return until }
+			r.Warm(ctx, nil, until.Sub(since))
+			packed, err := store.PackedDays(ctx, "c1", review.Day(since), review.Day(until)+1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(packed) < 6 {
+				t.Errorf("%d days of c1 packed by Warm(no clinics), want the 6 settled", len(packed))
+			}
+		})
+	}
+}

@@ -70,7 +70,7 @@ const (
 var _ review.Store = (*Store)(nil)
 
 // schemaVersion is the version the migrations below bring a file to.
-const schemaVersion = 6
+const schemaVersion = 7
 
 // migrations[i] brings a file from schema version i to i+1.
 var migrations = []string{
@@ -134,6 +134,9 @@ var migrations = []string{
 	migrateRollupPacked,
 	// 6: the web UI's sign-in sessions (signin.go).
 	migrateSignIn,
+	// 7: decided notes' summary rows by creation, for the audit purge
+	// (rollup.go).
+	migrateRollupDecided,
 }
 
 // ownerOnly creates the database file readable by its owner only (0600),

@@ -158,6 +158,11 @@ func testSummaries(t *testing.T, s review.Store) {
 	if got := period(t, sum, "c9", since, until); len(got) != 0 {
 		t.Errorf("period(unknown clinic) = %+v", got)
 	}
+	// The clinics with rows are listed, each once, for the gateway to
+	// warm them all at start.
+	if got, err := sum.SummaryClinics(ctx); err != nil || !slices.Equal(got, []string{"c1", "c2"}) {
+		t.Errorf("SummaryClinics = %v, %v; want [c1 c2]", got, err)
+	}
 	// Every write of a row moves its day's version; other days keep theirs.
 	d0, d3 := review.Day(since), review.Day(since.Add(3*day))
 	v0, err := sum.SummaryDays(ctx, "c1", d0, d3+1)
