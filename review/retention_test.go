@@ -4,22 +4,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 )
 
 func TestPurge(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "review.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := sqlitetest.Open(t)
 	clk := newClock()
 	svc := review.NewService(s, review.ServiceOptions{Now: clk.Now})
 	mk := func(session string) *review.Note {

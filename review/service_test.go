@@ -3,7 +3,6 @@ package review_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,7 +12,7 @@ import (
 
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
-	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -37,15 +36,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func openStore(t *testing.T) review.Store {
-	t.Helper()
-	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "review.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
+func openStore(t *testing.T) review.Store { return sqlitetest.Open(t) }
 
 var (
 	drA      = review.Actor{Subject: "dr-a", Name: "Dr A", Clinic: "c1", Role: review.RoleClinician}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/sealed"
-	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/review/storetest"
 )
 
@@ -32,17 +32,6 @@ func mustRing(t testing.TB, s string) *sealed.Ring {
 	return r
 }
 
-// openStore opens the embedded store (its audio is the audio file store:
-// journal, session files, backlogs) at path.
-func openStore(t testing.TB, path string) *sqlitestore.Store {
-	t.Helper()
-	s, err := sqlitestore.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // TestSealedAudioConformance: sealed, the audio store keeps every promise
 // of review.AudioStore (idempotent resends, gaps, mismatches, batches).
 func TestSealedAudioConformance(t *testing.T) {
@@ -50,9 +39,7 @@ func TestSealedAudioConformance(t *testing.T) {
 	for name, r := range map[string]*sealed.Ring{"keys": k, "no keys": nil} {
 		t.Run(name, func(t *testing.T) {
 			storetest.RunAudio(t, func(t *testing.T) review.AudioStore {
-				s := openStore(t, filepath.Join(t.TempDir(), "review.db"))
-				t.Cleanup(func() { s.Close() })
-				return sealed.Audio(s, r)
+				return sealed.Audio(sqlitetest.Open(t), r)
 			})
 		})
 	}
@@ -70,7 +57,7 @@ func TestSealedAudioAtRest(t *testing.T) {
 	pcm := make([]byte, 64<<10)
 	rand.Read(pcm)
 
-	s := openStore(t, path)
+	s := sqlitetest.OpenAt(t, path)
 	a := sealed.Audio(s, mustRing(t, k1))
 	// Appends as the gateway makes them: a batch every few milliseconds.
 	for off := 0; off < len(pcm); off += 3200 {
@@ -109,8 +96,7 @@ func TestSealedAudioAtRest(t *testing.T) {
 	})
 
 	// Rotated: a new key first, k1 kept.
-	s = openStore(t, path)
-	defer s.Close()
+	s = sqlitetest.OpenAt(t, path)
 	rot := sealed.Audio(s, mustRing(t, keyEntry("k2")+"\n"+k1))
 	if n, err := rot.AudioSize(ctx, "s1"); err != nil || n != int64(len(pcm)) {
 		t.Fatalf("rotated size %d %v", n, err)
@@ -157,8 +143,7 @@ func BenchmarkAudioBatch(b *testing.B) {
 	rand.Read(data)
 	for name, r := range map[string]*sealed.Ring{"plain": nil, "sealed": mustRing(b, keyEntry("k1"))} {
 		b.Run(name, func(b *testing.B) {
-			s := openStore(b, filepath.Join(b.TempDir(), "review.db"))
-			defer s.Close()
+			s := sqlitetest.Open(b)
 			var st review.AudioStore = s
 			if r != nil {
 				st = sealed.Audio(s, r)

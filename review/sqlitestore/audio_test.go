@@ -16,6 +16,7 @@ import (
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/audiofile"
 	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/review/storetest"
 )
 
@@ -27,20 +28,13 @@ func TestAudioConformance(t *testing.T) {
 func TestAudioReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "review.db")
-	s, err := sqlitestore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := sqlitetest.OpenAt(t, path)
 	data := bytes.Repeat([]byte{1, 2, 3}, 1000)
 	if _, err := s.AppendAudio(ctx, "s", 0, data); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = sqlitestore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = sqlitetest.OpenAt(t, path)
 	got, err := s.ReadAudio(ctx, "s", 0)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("after reopen: %d bytes, %v", len(got), err)
@@ -71,11 +65,7 @@ func TestAudioMovedFromNotesFile(t *testing.T) {
 	}
 	db.Close()
 
-	s, err := sqlitestore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := sqlitetest.OpenAt(t, path)
 	got, err := s.ReadAudio(ctx, "a", 0)
 	if err != nil || !bytes.Equal(got, a) {
 		t.Fatalf("moved audio: %d bytes (want %d), %v", len(got), len(a), err)
@@ -161,11 +151,7 @@ func TestAudioMovedFromAudioFile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := sqlitestore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := sqlitetest.OpenAt(t, path)
 	for id, want := range map[string][]byte{"a": a, "b": b, "empty": {}} {
 		got, err := s.ReadAudio(ctx, id, 0)
 		if err != nil || !bytes.Equal(got, want) {

@@ -14,6 +14,7 @@ import (
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sealed"
 	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/review/storetest"
 )
 
@@ -40,14 +41,7 @@ func newKey(id string) string {
 // sealed.
 func TestSealedConformance(t *testing.T) {
 	k := ring(t, newKey("k1"))
-	storetest.Run(t, func(t *testing.T) review.Store {
-		s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "review.db"), sqlitestore.WithKeys(k))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) review.Store { return sqlitetest.Open(t, sqlitestore.WithKeys(k)) })
 }
 
 // TestSealedAtRest: the store's files hold none of a consultation's words
@@ -58,10 +52,7 @@ func TestSealedAtRest(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "review.db")
 	k1 := newKey("k1")
-	s, err := sqlitestore.Open(ctx, path, sqlitestore.WithKeys(ring(t, k1)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := sqlitetest.OpenAt(t, path, sqlitestore.WithKeys(ring(t, k1)))
 	words := []string{"wheezing", "salbutamol", "Thornbury"}
 	svc := review.NewService(s, review.ServiceOptions{})
 	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateRecording})

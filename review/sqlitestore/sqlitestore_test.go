@@ -11,17 +11,11 @@ import (
 
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/review/storetest"
 )
 
-func open(t testing.TB) review.Store {
-	t.Helper()
-	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "review.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func open(tb testing.TB) review.Store { return sqlitetest.Open(tb) }
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) review.Store { return open(t) })
@@ -41,10 +35,7 @@ func BenchmarkSummaries(b *testing.B) {
 func TestReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "review.db")
-	s, err := sqlitestore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := sqlitetest.OpenAt(t, path)
 	svc := review.NewService(s, review.ServiceOptions{})
 	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StatePendingReview})
 	if err != nil {
@@ -58,11 +49,7 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err = sqlitestore.Open(ctx, path)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer s.Close()
+	s = sqlitetest.OpenAt(t, path)
 	if err := s.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
@@ -116,11 +103,7 @@ func TestOpenOddPaths(t *testing.T) {
 func freshFile(t *testing.T) (string, *sql.DB) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "review.db")
-	s, err := sqlitestore.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	sqlitetest.OpenAt(t, path).Close()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
@@ -148,10 +131,7 @@ func TestFilesOwnerOnly(t *testing.T) {
 			}
 		}
 	}
-	s, err := sqlitestore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := sqlitetest.OpenAt(t, path)
 	if err := s.CreateNote(ctx, &review.Note{ID: "n1", Clinic: "c", Clinician: "d", Patient: "p", State: review.StateRecording, Version: 1, CreatedAt: time.Now(), UpdatedAt: time.Now()}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -160,10 +140,6 @@ func TestFilesOwnerOnly(t *testing.T) {
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
 		os.Chmod(p, 0o644)
 	}
-	s, err = sqlitestore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	sqlitetest.OpenAt(t, path) // open: the WAL and shared-memory files are there
 	check("reopened")
 }
