@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
@@ -410,6 +411,35 @@ func TestReviewNote(t *testing.T) {
 	}
 	if readsOpen {
 		t.Error("the reads are not folded away")
+	}
+}
+
+// TestReviewNoteShowsLockTakenBeforeFollowing: a second reviewer locks
+// the note while the page's event stream is not yet following it (still
+// connecting, as under load, or dropped). The lock event is missed, so
+// the page checks the lock when the stream connects and shows it.
+func TestReviewNoteShowsLockTakenBeforeFollowing(t *testing.T) {
+	e := newEnv(t)
+	n := pendingNote(t, e)
+	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
+	ctx := browser(t)
+	if err := chromedp.Run(ctx,
+		network.Enable(),
+		network.SetBlockedURLs([]string{"*/v1/events"}),
+		signIn(e.url, tok, "#/notes/"+n.ID),
+		chromedp.WaitVisible(`#s-0-0`, chromedp.ByID),
+	); err != nil {
+		t.Fatal(err)
+	}
+	other := mint(t, "rev-1", "Dr Reviewer", "clinic-a", review.RoleReviewer)
+	if st := e.call(t, "POST", "/v1/notes/"+n.ID+"/lock", other, "", nil); st != http.StatusOK {
+		t.Fatalf("the other reviewer's lock: %d", st)
+	}
+	if err := chromedp.Run(ctx,
+		network.SetBlockedURLs([]string{}),
+		waitJS(`(document.getElementById('lock-notice') || {}).textContent?.includes('Dr Reviewer is also reviewing')`),
+	); err != nil {
+		t.Fatalf("lock notice once the stream follows: %v\npage: %s", err, pageText(ctx))
 	}
 }
 

@@ -24,6 +24,7 @@ export function noteView(main, id, user) {
   let lock = null; // someone else's soft lock
   let lockTimer = null;
   let locked = false; // this page holds the lock
+  let missedWhileLoading = false; // the event stream connected before the note was shown
   const path = `/v1/notes/${encodeURIComponent(id)}`;
 
   const root = h('div', { class: 'note-page' });
@@ -42,6 +43,10 @@ export function noteView(main, id, user) {
       return;
     }
     show(n);
+    if (missedWhileLoading) {
+      missedWhileLoading = false;
+      resync();
+    }
   }
 
   // show puts version n on screen as the clinician's starting point.
@@ -724,9 +729,20 @@ export function noteView(main, id, user) {
     if (typeof f.start === 'number' && el.setSelectionRange) el.setSelectionRange(f.start, f.end);
   }
 
+  // resync checks what the event stream may have missed while it was not
+  // following the note: a newer version or state, and another reviewer's
+  // lock taken or let go.
+  function resync() {
+    onEvent('note', { id, version: -1, state: '' });
+    refreshLock();
+  }
+
   const stop = subscribe(onEvent, () => {
-    // After a (re)connection anything may have been missed: check.
-    if (note) onEvent('note', { id, version: -1, state: '' });
+    // After a (re)connection anything may have been missed: check. A
+    // stream that connects while the note loads may have begun following
+    // after the load was answered: check once the note is shown.
+    if (note) resync();
+    else missedWhileLoading = true;
   });
   load();
   return () => {
