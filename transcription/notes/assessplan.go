@@ -72,6 +72,26 @@ type assessPlan struct {
 	// the first problem when no cue does.
 	diagnosis   string
 	diagnosisEv []int
+	// summary is the clinician's dictated line of who the patient is and
+	// why they came, which opens the assessment as it opens the history.
+	summary   string
+	summaryEv []int
+}
+
+// dictatedSummary is a clinician dictating who the patient is: "brian is
+// a 58 year old male with a past medical history significant for … who
+// presents today for …".
+var dictatedSummary = regexp.MustCompile(`^(?:(?:mr|mrs|ms|miss|dr)\.? )?[a-z'-]+(?: [a-z'-]+)? is an? \d+[ -]year[ -]old (?:male|female|man|woman|gentleman|lady|boy|girl)\b.*\b(?:presents?|presenting|here for|comes? in|history)\b`)
+
+// summarize keeps the first dictated summary of the patient (text is the
+// note sentence, body what was said, lower case), which the references'
+// assessments open with ("Brian White is a 58-year-old male with a past
+// medical history significant for … who presents today for …").
+func (ap *assessPlan) summarize(text string, ev []int, body string) {
+	if ap == nil || ap.summary != "" || !dictatedSummary.MatchString(body) {
+		return
+	}
+	ap.summary, ap.summaryEv = text, ev
 }
 
 // newAssessPlan returns a builder for templates that have an assessment
@@ -199,6 +219,9 @@ func (ap *assessPlan) write(d note.Draft, l layout, cc string, ccEv []int, agree
 		case cc != "":
 			ap.problems[0].name, ap.problems[0].ev = strings.TrimSuffix(cc, "."), ccEv
 		}
+	}
+	if ap.summary != "" && len(ap.problems) > 0 {
+		put(ai, ap.summary, ap.summaryEv)
 	}
 	// With the plan in a section of its own, each problem's plan is headed
 	// by its name again when there is more than one.

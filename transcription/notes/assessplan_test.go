@@ -219,3 +219,45 @@ func TestVisitTalk(t *testing.T) {
 		}
 	}
 }
+
+func TestAssessmentOpensWithDictatedSummary(t *testing.T) {
+	summary := "Brian is a 58 year old male with a past medical history significant for congestive heart failure, who presents today for follow-up."
+	tr := append([]note.Line{
+		{Index: 10, Speaker: "clinician", Text: "so, brian is a 58 year old male with a past medical history significant for congestive heart failure, who presents today for follow-up."},
+	}, twoProblems...)
+	d, err := RuleDrafter{}.Draft(context.Background(), soapFor(t), tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range d.Sections {
+		if s.ID != "assessment" {
+			continue
+		}
+		if len(s.Sentences) < 2 || s.Sentences[0].Text != summary || !slices.Equal(s.Sentences[0].Evidence, []int{10}) {
+			t.Fatalf("assessment %v, want it to open with %q citing [10]", s.Sentences, summary)
+		}
+		if s.Sentences[1].Text != "Congestive heart failure." {
+			t.Errorf("the first problem %q, want it after the summary", s.Sentences[1].Text)
+		}
+	}
+	// A clinician who dictates no summary gets none.
+	d, err = RuleDrafter{}.Draft(context.Background(), soapFor(t), twoProblems)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range d.Sections {
+		if s.ID == "assessment" && strings.Contains(s.Sentences[0].Text, "year old") {
+			t.Errorf("assessment opens with %q without a dictated summary", s.Sentences[0].Text)
+		}
+	}
+	for _, body := range []string{"keith is a 58-year-old male here for evaluation of high blood sugar.", "mr. john perry is a 61-year-old male with a past medical history significant for kidney stones"} {
+		if !dictatedSummary.MatchString(body) {
+			t.Errorf("dictatedSummary misses %q", body)
+		}
+	}
+	for _, body := range []string{"my son is a 12 year old boy", "she is a 45 year old woman who loves to run"} {
+		if dictatedSummary.MatchString(body) {
+			t.Errorf("dictatedSummary takes %q", body)
+		}
+	}
+}

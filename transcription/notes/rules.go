@@ -409,6 +409,9 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 				ccDone = true
 				add(kCC, sa.text, sa.key, []int{a.u.Index}, sa.body)
 			}
+			if a.role != rolePatient && sa.k == kHPI {
+				ap.summarize(p.render(sa.text), []int{a.u.Index}, sa.body)
+			}
 			add(ap.kindOf(sa.k, sa.body), sa.text, sa.key, []int{a.u.Index}, sa.body)
 		}
 	}
