@@ -155,6 +155,17 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &pe) && pe.Permanent
 }
 
+// Permanent is the failure of a push the EHR will never take as it is (a
+// document that cannot be built for it, a patient identifier it cannot
+// hold): permanent, with err's text as the message the clinician sees. It
+// is nil when err is.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PushError{Permanent: true, Message: err.Error(), Err: err}
+}
+
 // NotJudged is the rule for a failed look before a create (a search or list
 // for an earlier push, or the token to make it with): the document itself
 // was not judged, so the failure is transient whatever the EHR answered —

@@ -27,3 +27,16 @@ func TestPushErrorLogValue(t *testing.T) {
 		}
 	}
 }
+
+// TestPermanent: a refusal the EHR will never take is permanent, carries
+// its cause and shows the cause's words; nil stays nil.
+func TestPermanent(t *testing.T) {
+	if err := connectors.Permanent(nil); err != nil {
+		t.Errorf("Permanent(nil) = %v", err)
+	}
+	cause := errors.New("patient: not an IHI")
+	var pe *connectors.PushError
+	if err := connectors.Permanent(cause); !errors.As(err, &pe) || !pe.Permanent || pe.Message != cause.Error() || !errors.Is(err, cause) {
+		t.Errorf("Permanent(%v) = %#v", cause, err)
+	}
+}

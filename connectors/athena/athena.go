@@ -359,7 +359,7 @@ func (c *Connector) Marker(d *connectors.Document) string {
 func (c *Connector) DocumentReference(d *connectors.Document) (fhir.DocumentReference, error) {
 	dr, err := fhirdoc.BuildDocumentReference(d, c.profile)
 	if err != nil {
-		return fhir.DocumentReference{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return fhir.DocumentReference{}, connectors.Permanent(err)
 	}
 	return dr, nil
 }

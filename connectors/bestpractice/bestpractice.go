@@ -193,12 +193,12 @@ func New(ctx context.Context, c connectors.Config, s Settings) (*Connector, erro
 func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
 	patient, author, err := refs(d)
 	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	if c.hl7 != nil {
 		if err := d.Check(); err != nil {
 			err = fmt.Errorf("bestpractice: %w", err)
-			return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+			return connectors.Receipt{}, connectors.Permanent(err)
 		}
 		r, err := c.hl7.push(ctx, d, patient, author)
 		if err == nil {

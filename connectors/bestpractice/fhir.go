@@ -100,7 +100,7 @@ func (t *fhirTransport) build(d *connectors.Document, patient, author auident.Re
 func (t *fhirTransport) push(ctx context.Context, d *connectors.Document, patient, author auident.Ref) (connectors.Receipt, error) {
 	body, p, cp, err := t.build(d, patient, author)
 	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	log := t.log.With("note", d.NoteID, "version", d.Version)
 	id := p.NoteIdentifier(cp)

@@ -78,15 +78,11 @@ func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error
 func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
 	if d.Encounter == "" {
 		err := fmt.Errorf("%w: Millennium files notes on an encounter", fhirdoc.ErrInvalidDocument)
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
-	dr, err := fhirdoc.BuildDocumentReference(d, c.profile)
+	body, err := fhirdoc.DocumentReferenceJSON(d, c.profile)
 	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
-	}
-	body, err := fhirdoc.Marshal(dr)
-	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	if id, found, err := c.find(ctx, d); err != nil || found {
 		return connectors.Receipt{ExternalID: id, Duplicate: found}, err

@@ -185,13 +185,9 @@ func newConnector(e *ehr, f flaws) *conn {
 }
 
 func (c *conn) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
-	dr, err := fhirdoc.BuildDocumentReference(d, c.profile)
+	body, err := fhirdoc.DocumentReferenceJSON(d, c.profile)
 	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
-	}
-	body, err := fhirdoc.Marshal(dr)
-	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	id, found, err := c.find(ctx, d)
 	if err != nil {

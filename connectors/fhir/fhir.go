@@ -174,13 +174,9 @@ func tokenAuth(s Settings) (fhirclient.Auth, error) {
 // targets the document. A Provenance that cannot be filed yet is a
 // transient failure that says the document is filed.
 func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
-	dr, err := fhirdoc.BuildDocumentReference(d, c.profile)
+	body, err := fhirdoc.DocumentReferenceJSON(d, c.profile)
 	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
-	}
-	body, err := fhirdoc.Marshal(dr)
-	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: "cannot encode the document", Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	id := c.profile.NoteIdentifier(d)
 	found, err := c.client.SearchIdentifier(ctx, "DocumentReference", *id.System, *id.Value)

@@ -554,7 +554,7 @@ func ProvenancePending(ref string, err error) error {
 func (c *Client) FileProvenance(ctx context.Context, d *connectors.Document, docID string, p fhirdoc.Profile, fresh bool) error {
 	prov, err := fhirdoc.BuildProvenance(d, fhirdoc.DocumentTarget(docID, d, p), p)
 	if err != nil {
-		return &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Permanent(err)
 	}
 	body, err := fhirdoc.Marshal(prov)
 	if err != nil {

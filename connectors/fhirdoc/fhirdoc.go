@@ -208,6 +208,17 @@ func Check(d *connectors.Document) error {
 	return nil
 }
 
+// DocumentReferenceJSON is the DocumentReference for d encoded as it is
+// sent (BuildDocumentReference, then Marshal), for a connector that sends
+// it as built.
+func DocumentReferenceJSON(d *connectors.Document, p Profile) ([]byte, error) {
+	dr, err := BuildDocumentReference(d, p)
+	if err != nil {
+		return nil, err
+	}
+	return Marshal(dr)
+}
+
 // BuildDocumentReference builds the DocumentReference for an approved note.
 // Every required element is set explicitly; the result marshalled with
 // Marshal validates against the R4 schema.

@@ -99,7 +99,7 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 	}
 	dr, err := fhirdoc.BuildDocumentReference(d, c.profile)
 	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	ident := connectors.Identifier(d.NoteID, d.Version)
 	docPath := c.Path(ident, "DocumentReference")
@@ -120,12 +120,12 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 			d2.Replaces = strings.TrimSuffix(strings.TrimSuffix(filepath.Base(d.ReplacesExternalID), ".json"), ".DocumentReference")
 		}
 		if dr, err = fhirdoc.BuildDocumentReference(&d2, c.profile); err != nil {
-			return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+			return connectors.Receipt{}, connectors.Permanent(err)
 		}
 	}
 	prov, err := fhirdoc.BuildProvenance(d, fhirdoc.DocumentTarget("", d, c.profile), c.profile)
 	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	provJSON, err := fhirdoc.Marshal(prov)
 	if err != nil {

@@ -201,11 +201,11 @@ func buildJSON(d *connectors.Document, p fhirdoc.Profile, profiles []string) ([]
 func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
 	p, cp, err := profileFor(d, c.html)
 	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	body, err := buildJSON(cp, p, c.profiles)
 	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	log := c.log.With("instance", c.name, "note", d.NoteID, "version", d.Version)
 	id := p.NoteIdentifier(cp)

@@ -214,7 +214,7 @@ func (c *Connector) dialNet(ctx context.Context) (net.Conn, error) {
 func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
 	if err := d.Check(); err != nil {
 		err = fmt.Errorf("mllp: %w", err)
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return connectors.Receipt{}, &connectors.PushError{Message: "the push was cancelled", Err: err}

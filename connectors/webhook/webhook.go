@@ -168,7 +168,7 @@ func Verify(secret, body []byte, header string, now time.Time, tolerance time.Du
 func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connectors.Receipt, error) {
 	body, err := Body(d)
 	if err != nil {
-		return connectors.Receipt{}, &connectors.PushError{Permanent: true, Message: err.Error(), Err: err}
+		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	ident := connectors.Identifier(d.NoteID, d.Version)
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
