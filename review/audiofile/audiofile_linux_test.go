@@ -101,8 +101,7 @@ func TestFailedJournalWrite(t *testing.T) {
 		checkRead(t, s, "n", n)
 	}
 	check(s)
-	s.Crash()
-	s = openWith(t, dir, noCompactor)
+	s = afterCrash(t, s, dir)
 	defer s.Close()
 	check(s)
 }

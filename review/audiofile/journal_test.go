@@ -27,6 +27,15 @@ func openWith(t testing.TB, dir string, opts audiofile.Options) *audiofile.Store
 	return s
 }
 
+// afterCrash abandons s as a process crash would (nothing flushed or
+// applied, nothing removed) and opens dir again, as the gateway started
+// after the crash does.
+func afterCrash(t testing.TB, s *audiofile.Store, dir string) *audiofile.Store {
+	t.Helper()
+	s.Crash()
+	return openWith(t, dir, noCompactor)
+}
+
 // noCompactor: nothing is applied or removed unless the test asks (and
 // replays are not logged).
 var noCompactor = audiofile.Options{SyncEvery: time.Hour, Logger: slog.New(slog.DiscardHandler)}
@@ -176,8 +185,7 @@ func TestCrashReplay(t *testing.T) {
 			t.Fatalf("deleted session's file after the crash: %v", err)
 		}
 	}
-	s.Crash()
-	s = openWith(t, dir, noCompactor)
+	s = afterCrash(t, s, dir)
 	if segs := segments(t, dir); len(segs) != 0 {
 		t.Fatalf("journal segments %q left after Open", segs)
 	}
@@ -187,8 +195,7 @@ func TestCrashReplay(t *testing.T) {
 	for r := 40; r < 45; r++ {
 		round(r)
 	}
-	s.Crash()
-	s = openWith(t, dir, noCompactor)
+	s = afterCrash(t, s, dir)
 	check()
 	round(45)
 	if err := s.Close(); err != nil {
@@ -275,11 +282,9 @@ func TestTombstone(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openWith(t, dir, noCompactor)
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	imp := func(id string, data []byte) { t.Helper(); mustImport(t, s, id, t0, data) }
 	old, tail, y := frames(3000, 1), frames(2000, 2), frames(5000, 3)
-	imp("x", old)
-	mustAppend(t, s, "x", 3000, tail) // in the journal, for the file made at t0
+	mustImport(t, s, "x", old)
+	mustAppend(t, s, "x", 3000, tail) // in the journal, for the file made at importedAt
 	mustAppend(t, s, "y", 0, y[:100])
 	mustAppend(t, s, "y", 100, y[100:])
 	for _, id := range []string{"x", "y"} {
@@ -289,13 +294,12 @@ func TestTombstone(t *testing.T) {
 	}
 	// Longer than the old audio, so that its records would land inside.
 	renewed := frames(9000, 4)
-	imp("x", renewed)
+	mustImport(t, s, "x", renewed)
 	checkSum(t, s, "x", renewed)
 	if len(segments(t, dir)) == 0 {
 		t.Fatal("no journal left: nothing to replay")
 	}
-	s.Crash()
-	s = openWith(t, dir, noCompactor)
+	s = afterCrash(t, s, dir)
 	defer s.Close()
 	checkSum(t, s, "x", renewed)
 	if _, err := s.AudioSize(ctx, "y"); !errors.Is(err, review.ErrNotFound) {
@@ -343,9 +347,7 @@ func TestRecycledSegment(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openWith(t, dir, noCompactor)
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	imp := func(id string, data []byte) { t.Helper(); mustImport(t, s, id, t0, data) }
-	imp("x", frames(3000, 1))
+	mustImport(t, s, "x", frames(3000, 1))
 	y := frames(1973, 2)
 	mustAppend(t, s, "y", 0, nil)
 	mustAppend(t, s, "y", 0, y[:1000])           // record of 26+1+1000 bytes
@@ -364,19 +366,23 @@ func TestRecycledSegment(t *testing.T) {
 		t.Fatalf("the spare was not reused: %v", err)
 	}
 	renewed := frames(9000, 4)
-	imp("x", renewed)
-	s.Crash()
-	s = openWith(t, dir, noCompactor)
+	mustImport(t, s, "x", renewed)
+	s = afterCrash(t, s, dir)
 	defer s.Close()
 	checkSum(t, s, "x", renewed)
 	checkSum(t, s, "y", y)
 }
 
-// mustImport imports data as session id's audio, made at created.
-func mustImport(t *testing.T, s *audiofile.Store, id string, created time.Time, data []byte) {
+// importedAt is when every session mustImport makes was made, so that a
+// session deleted and imported again is made at the same time, as when
+// an import is run again.
+var importedAt = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// mustImport imports data as session id's audio, made at importedAt.
+func mustImport(t *testing.T, s *audiofile.Store, id string, data []byte) {
 	t.Helper()
 	fill := func(w io.Writer) error { _, err := w.Write(data); return err }
-	if ok, err := s.Import(context.Background(), id, created, fill); err != nil || !ok {
+	if ok, err := s.Import(context.Background(), id, importedAt, fill); err != nil || !ok {
 		t.Fatalf("Import(%s) = %v, %v", id, ok, err)
 	}
 }
