@@ -96,6 +96,17 @@ func (w *writer) acked() (int, int64) {
 	return len(w.approved), w.durable
 }
 
+// openOptions opens a store with o, closed when tb ends.
+func openOptions(tb testing.TB, o redisstore.Options) *redisstore.Store {
+	tb.Helper()
+	s, err := redisstore.OpenOptions(context.Background(), o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
 // waitFor polls cond until it holds, failing the test after limit.
 func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
@@ -134,11 +145,7 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	f := redistest.FailoverFor(t, 2)
 	ctx := context.Background()
-	s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: f.URL(), Replicas: 1, ReplicaTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openOptions(t, redisstore.Options{URL: f.URL(), Replicas: 1, ReplicaTimeout: 300 * time.Millisecond})
 	w := &writer{s: s}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -241,11 +248,7 @@ func TestSentinelFailover(t *testing.T) {
 func TestReplicasNotConfirmed(t *testing.T) {
 	srv := redistest.ServerFor(t)
 	ctx := context.Background()
-	s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: srv.URL(), Replicas: 1, ReplicaTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openOptions(t, redisstore.Options{URL: srv.URL(), Replicas: 1, ReplicaTimeout: 50 * time.Millisecond})
 	w := &writer{s: s}
 	if err := w.approve(ctx, "n1"); !errors.Is(err, review.ErrUnavailable) {
 		t.Errorf("approval with no replica: %v, want ErrUnavailable", err)
@@ -268,11 +271,7 @@ func TestResentAudioWaitsForReplica(t *testing.T) {
 	primary, replica := redistest.Replicated(t)
 	ctx := context.Background()
 	opts := redisstore.Options{URL: primary.URL(), Replicas: 1, ReplicaTimeout: 200 * time.Millisecond}
-	first, err := redisstore.OpenOptions(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
+	first := openOptions(t, opts)
 	// appended retries an append the replica may be slow to confirm on a
 	// busy machine (the timeout is short for the stalled case's sake).
 	appended := func(s *redisstore.Store, off int64) (size int64, err error) {
@@ -291,11 +290,7 @@ func TestResentAudioWaitsForReplica(t *testing.T) {
 	if _, err := first.AppendAudio(ctx, "sess", 640, audioAt(640, 640)); !errors.Is(err, review.ErrUnavailable) {
 		t.Fatalf("append with the replica stalled: %v, want ErrUnavailable", err)
 	}
-	second, err := redisstore.OpenOptions(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
+	second := openOptions(t, opts)
 	if size, err := second.AppendAudio(ctx, "sess", 640, audioAt(640, 640)); !errors.Is(err, review.ErrUnavailable) {
 		t.Errorf("resent append with the replica stalled: acknowledged %d bytes (%v), want ErrUnavailable", size, err)
 	}
@@ -344,11 +339,7 @@ func BenchmarkReplicaWait(b *testing.B) {
 	primary, _ := redistest.Replicated(b)
 	ctx := context.Background()
 	for _, replicas := range []int{0, 1} {
-		s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: primary.URL(), Replicas: replicas})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
+		s := openOptions(b, redisstore.Options{URL: primary.URL(), Replicas: replicas})
 		b.Run(fmt.Sprintf("approve/replicas=%d", replicas), func(b *testing.B) {
 			benchApprovals(ctx, b, s, fmt.Sprintf("b%d", replicas))
 		})
@@ -390,11 +381,7 @@ func BenchmarkSentinelFence(b *testing.B) {
 		if strings.Contains(url, "sentinel") {
 			name = "sentinel"
 		}
-		s, err := redisstore.OpenOptions(ctx, redisstore.Options{URL: url, Replicas: 1})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
+		s := openOptions(b, redisstore.Options{URL: url, Replicas: 1})
 		b.Run("approve/"+name, func(b *testing.B) {
 			benchApprovals(ctx, b, s, "f"+name)
 		})
