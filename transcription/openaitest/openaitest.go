@@ -315,10 +315,7 @@ func (s *Server) serveTranscription(w http.ResponseWriter, r *http.Request) erro
 	s.mu.Lock()
 	s.transcriptions = append(s.transcriptions, req)
 	s.mu.Unlock()
-	if s.Transcribe == nil {
-		return &APIError{Status: http.StatusInternalServerError, Message: "openaitest: Server.Transcribe is not set"}
-	}
-	resp, err := s.Transcribe(req)
+	resp, err := handle(s.Transcribe, "Transcribe", req)
 	if err != nil {
 		return err
 	}
@@ -360,6 +357,16 @@ func (s *Server) serveTranscription(w http.ResponseWriter, r *http.Request) erro
 		out["words"] = words
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// handle answers req with the test's handler h, the Server field named
+// field, or with a 500 when the test set none.
+func handle[Req, Resp any](h func(Req) (Resp, error), field string, req Req) (Resp, error) {
+	if h == nil {
+		var none Resp
+		return none, &APIError{Status: http.StatusInternalServerError, Message: "openaitest: Server." + field + " is not set"}
+	}
+	return h(req)
 }
 
 func (s *Server) verbose(model string) bool {
@@ -405,10 +412,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) error {
 	s.seq++
 	id := fmt.Sprintf("chatcmpl-test%06d", s.seq)
 	s.mu.Unlock()
-	if s.Chat == nil {
-		return &APIError{Status: http.StatusInternalServerError, Message: "openaitest: Server.Chat is not set"}
-	}
-	reply, err := s.Chat(req)
+	reply, err := handle(s.Chat, "Chat", req)
 	if err != nil {
 		return err
 	}
