@@ -61,14 +61,9 @@ func segmentAll(cfg SegmenterConfig, s []int16, chunk int, flush bool) []Segment
 	return ev
 }
 
+// utterances is the utterances of ev, in order.
 func utterances(ev []SegmentEvent) []Utterance {
-	var us []Utterance
-	for _, e := range ev {
-		if e.Kind == SegmentUtterance {
-			us = append(us, e.Utterance)
-		}
-	}
-	return us
+	return pick(ev, func(e SegmentEvent) (Utterance, bool) { return e.Utterance, e.Kind == SegmentUtterance })
 }
 
 func near(got, want, tol time.Duration) bool { return got >= want-tol && got <= want+tol }

@@ -115,14 +115,21 @@ func collect(s *Stream) []Event {
 	return evs
 }
 
+// results is the results of evs, in order.
 func results(evs []Event) []Result {
-	var rs []Result
-	for _, ev := range evs {
-		if ev.Type == EventResult {
-			rs = append(rs, ev.Result)
+	return pick(evs, func(ev Event) (Result, bool) { return ev.Result, ev.Type == EventResult })
+}
+
+// pick returns what get gives of each of es it keeps (ok), in order: the
+// results among a stream's events, the utterances among a segmenter's.
+func pick[E, T any](es []E, get func(E) (T, bool)) []T {
+	var out []T
+	for _, e := range es {
+		if v, ok := get(e); ok {
+			out = append(out, v)
 		}
 	}
-	return rs
+	return out
 }
 
 func TestStreamOrderAndEvents(t *testing.T) {
