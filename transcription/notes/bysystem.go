@@ -127,77 +127,238 @@ func mergeEvidence(a, b []int) []int {
 // "On physical examination, …"); the system's label says it in a note. A
 // lead naming a body part the label does not ("on the right knee exam")
 // stays.
-var examLead = regexp.MustCompile(`^(?:on (?:the |his |her |their |your )?(?:physical )?(?:exam|examination)(?: today)?|on (?:the |his |her |their |your )?(?:heart|cardiac|lung|lungs|abdominal|abdomen|neuro|neurological|neurovascular|skin|neck) (?:exam|examination)|looking at (?:him|her|the patient|them)|the clinician (?:hears|appreciates|notes|sees|feels))(?:,? |$)`)
+var examLead = regexp.MustCompile(`^(?:(?:and|so|now|then),? )*(?:on (?:the |his |her |their |your )?(?:physical )?(?:exam|examination)(?: today)?|on (?:the |his |her |their |your )?(?:heart|cardiac|lung|lungs|abdominal|abdomen|neuro|neurological|neurovascular|skin|neck) (?:exam|examination)|looking at (?:him|her|the patient|them)|the clinician (?:hears|appreciates|notes|sees|feels)|(?:(?:will|going to) )?listen(?:ing)? to (?:the |your |his |her |their )?(?:heart|lungs)|(?:(?:will|going to) )?take a listen)(?:,? |$)`)
 
 // Findings are written as what was found, as references write them: "he
-// does have some tenderness …" is "Tenderness …", "examination does not
-// show any swelling" is "No swelling".
+// does have some tenderness …" is "Tenderness …", "there's no wheezes" is
+// "No wheezes", "examination does not show any swelling" is "No swelling".
 var (
-	findingSubject = regexp.MustCompile(`^(?:he|she|the patient|they) (?:does |do )?(?:has|have)(?: got)?,? (?:some |a little bit of |a little )?`)
-	findingDenied  = regexp.MustCompile(`^examination does not show (?:any )?`)
+	findingSubject = regexp.MustCompile(`(?:^|, |\band )((?:that )?(?:he|she|the patient|they) (?:does |do |also |still )*(?:has|have)(?: got)?,? |(?:there is|there's|there are|examination shows) )`)
+	findingDenied  = regexp.MustCompile(`(?:^|, |\band )(examination does not show (?:any )?)`)
 	// notFinding is what follows "she has" when it is no finding ("she has
 	// had …", "she has to …").
-	notFinding = regexp.MustCompile(`^(?:had|been|not|no|to|got to)\b`)
+	notFinding = regexp.MustCompile(`^(?:had|been|not|to|got to)\b`)
 )
 
-// compressFinding writes a finding, lower case and without its lead, as
-// references do; it returns the finding unchanged when nothing applies.
+// compressFinding writes a finding, lower case and without the subject
+// that has it, as references do; it returns the finding unchanged when
+// nothing applies.
 func compressFinding(lower string) string {
-	if loc := findingDenied.FindStringIndex(lower); loc != nil {
-		return "no " + lower[loc[1]:]
-	}
-	if loc := findingSubject.FindStringIndex(lower); loc != nil && len(strings.Fields(lower[loc[1]:])) >= 2 && !notFinding.MatchString(lower[loc[1]:]) {
-		return lower[loc[1]:]
-	}
-	return lower
+	lower = replaceGroup(findingDenied, lower, func(_, after string) (string, bool) {
+		fs := strings.Fields(after)
+		return "no ", len(fs) > 0 && !strings.HasSuffix(fs[0], ",") // not a false start ("does not show any, there's …")
+	})
+	return replaceGroup(findingSubject, lower, func(before, after string) (string, bool) {
+		// "no, there's no fracture" keeps its two negations apart.
+		bs := strings.Fields(before)
+		return "", len(strings.Fields(after)) >= 2 && !notFinding.MatchString(after) && (len(bs) == 0 || !negators[boundaryWord(bs[len(bs)-1])])
+	})
 }
 
-// examBySystem labels the examination's findings with their body system
-// ("Cardiovascular: A 3 out of 6 systolic ejection murmur."), once for each
-// run of findings of one system, and drops the spoken lead the label
-// replaces ("on the heart exam").
+// replaceGroup replaces each match of re's first group in s with what
+// with returns, given the text before and after the match, when it says
+// to.
+func replaceGroup(re *regexp.Regexp, s string, with func(before, after string) (string, bool)) string {
+	var b strings.Builder
+	at := 0
+	for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
+		repl, ok := with(s[:m[2]], s[m[3]:])
+		if !ok {
+			continue
+		}
+		b.WriteString(s[at:m[2]])
+		b.WriteString(repl)
+		at = m[3]
+	}
+	b.WriteString(s[at:])
+	return b.String()
+}
+
+// findingFillers are the words of speech a written finding does without:
+// the clinician as the one who finds ("the clinician hears"), and
+// fillers ("nice and clear", "pretty normal", "some", "here").
+var findingFillers = rewrites(
+	`the clinician (?:does |also |did |still )*(?:hears?|appreciates?|notes?|sees?|feels?|recognizes?|identify|identifies|notices?)(?: that)?`, "",
+	`nice and`, "", `pretty`, "", `here`, "", `now`, "", `just`, "", `really`, "", `okay`, "",
+	`a little bit of`, "", `some`, "", `so$`, "", `^so`, "",
+)
+
+// tidyFinding takes the fillers out of a finding.
+func tidyFinding(lower string) string {
+	return strings.Trim(collapseSpace(apply(lower, findingFillers)), " ,")
+}
+
+// examBySystem writes the examination by body system, as references do:
+// the findings of one system together under its label, said once
+// ("Cardiovascular: A 3 out of 6 systolic ejection murmur. No edema."),
+// the systems in the order a note lists them, after the vital signs and
+// before the results. A finding naming no system goes with
+// the finding before it. A sentence that runs from one exam to the next
+// ("… no gallop on the lung exam the lungs are clear") is cut where the
+// next exam is named. The spoken lead the label replaces ("on the heart
+// exam") goes; one naming a body part ("on the right knee exam") becomes
+// "Examination of the right knee shows …", and one left with nothing after
+// it leads the next finding. What is said during the examination that is
+// no finding (a date of birth, an instruction to the scribe) is left out.
 func examBySystem(d note.Draft, l layout, kinds [][]kind) {
 	idx := l.section[kExam]
 	if idx < 0 || l.plain {
 		return
 	}
+	sents, ks := d.Sections[idx].Sentences, kinds[idx]
+	other, otherKinds := sents[:0:0], ks[:0:0]
+	var results []note.Sentence // after the findings, as a note lists them
+	var resultKinds []kind
+	var bySys [numBodySystems][]note.Sentence
 	prev := sysNone
-	for i, s := range d.Sections[idx].Sentences {
-		if kinds[idx][i] != kExam || len(s.Flags) > 0 {
-			if kinds[idx][i] != kExam {
-				prev = sysNone
+	var pending string // a body part's lead said with nothing after it
+	var pendingEv []int
+	for i, s := range sents {
+		if notExamined.MatchString(strings.ToLower(s.Text)) && len(s.Flags) == 0 {
+			continue
+		}
+		if ks[i] == kResults {
+			results, resultKinds = append(results, s), append(resultKinds, ks[i])
+			prev, pending = sysNone, ""
+			continue
+		}
+		if ks[i] != kExam {
+			other, otherKinds = append(other, s), append(otherKinds, ks[i])
+			prev, pending = sysNone, ""
+			continue
+		}
+		if len(s.Flags) > 0 {
+			if prev == sysNone {
+				other, otherKinds = append(other, s), append(otherKinds, kExam)
+			} else {
+				bySys[prev] = append(bySys[prev], s)
 			}
 			continue
 		}
-		lower := strings.ToLower(s.Text)
-		sys := systemOf(lower)
+		lower := strings.TrimRight(strings.ToLower(s.Text), ".?!")
 		if cueResults.MatchString(lower) && !strings.Contains(lower, "examination") {
-			sys = sysNone // a result the classifier put here: no finding of a system
-		}
-		rest := lower
-		for {
-			loc := examLead.FindStringSubmatchIndex(rest)
-			if loc == nil {
-				break
-			}
-			rest = rest[loc[1]:]
-		}
-		if sys == sysNone {
-			prev = sysNone
+			// A result the classifier put here: no finding of a system.
+			results, resultKinds = append(results, s), append(resultKinds, kExam)
+			prev, pending = sysNone, ""
 			continue
 		}
-		// Drafted sentences are lower case but for their first letter.
-		text := s.Text
-		if short := compressFinding(rest); short != lower && len(strings.Fields(short)) >= 2 {
-			text = finish(short)
+		for _, piece := range splitFindings(lower) {
+			part, rest := findingLead(piece)
+			if onlyLead.MatchString(rest) {
+				rest = ""
+			}
+			if strings.Trim(rest, " ,.") == "" {
+				if part != "" {
+					pending, pendingEv = part, s.Evidence
+				}
+				continue
+			}
+			ev := s.Evidence
+			if part == "" && pending != "" {
+				part, ev = pending, mergeEvidence(pendingEv, ev)
+			}
+			pending = ""
+			sys := systemOf(rest)
+			if sys == sysNone && part != "" {
+				sys = systemOf(part)
+			}
+			text := tidyFinding(compressFinding(rest))
+			if len(strings.Fields(text)) < 2 {
+				text = strings.Trim(rest, " ,.")
+			}
+			text = finish(text)
+			if part != "" {
+				text = strings.TrimSuffix(finish("examination of the "+part), ".") + ": " + text
+			}
+			f := note.Sentence{Text: text, Evidence: ev}
+			switch {
+			case sys != sysNone:
+			case prev != sysNone:
+				sys = prev
+			default:
+				other, otherKinds = append(other, f), append(otherKinds, kExam)
+				continue
+			}
+			bySys[sys] = append(bySys[sys], f)
+			prev = sys
 		}
-		if sys != prev {
-			text = withSystemLabel(sys, text)
+	}
+	for sys := sysConstitutional; sys < numBodySystems; sys++ {
+		for j, s := range bySys[sys] {
+			if j == 0 {
+				s.Text = withSystemLabel(sys, s.Text)
+			}
+			other, otherKinds = append(other, s), append(otherKinds, kExam)
 		}
-		prev = sys
-		d.Sections[idx].Sentences[i].Text = text
+	}
+	d.Sections[idx].Sentences, kinds[idx] = append(other, results...), append(otherKinds, resultKinds...)
+}
+
+// nextExam is where a run of speech turns to the next exam ("… on the
+// lung exam the lungs are clear").
+var nextExam = regexp.MustCompile(`\s(?:(?:and|so|now|then),? )*(?:on (?:the |his |her |their |your |that |a )?(?:[a-z]+ ){0,2}?(?:exam|examination)\b|listen(?:ing)? to (?:the |your )?(?:heart|lungs)\b)`)
+
+// splitFindings cuts a sentence where it turns to the next exam.
+func splitFindings(lower string) []string {
+	var out []string
+	at := 0
+	for _, loc := range nextExam.FindAllStringIndex(lower, -1) {
+		left := strings.Fields(lower[at:loc[0]])
+		if len(left) < 3 || negatedEnd(left) {
+			continue // "will | listen to the heart": no finding before; "no rebound | on examination of the lungs": the negation may reach on
+		}
+		if piece := strings.TrimSpace(lower[at:loc[0]]); piece != "" {
+			out = append(out, piece)
+		}
+		at = loc[0]
+	}
+	return append(out, strings.TrimSpace(lower[at:]))
+}
+
+// negatedEnd reports a negation among the last words of ws, whose scope
+// may run on past a cut.
+func negatedEnd(ws []string) bool {
+	for _, w := range ws[max(0, len(ws)-3):] {
+		if negators[boundaryWord(w)] {
+			return true
+		}
+	}
+	return false
+}
+
+// onlyLead is a lead with nothing after it ("and on bimanual exam").
+var onlyLead = regexp.MustCompile(`^(?:(?:and|so|now|then),? )*on (?:the |his |her |their |your |that |a )?(?:[a-z]+ ){0,2}?(?:exam|examination)$`)
+
+// bodyPartLead is a lead naming a body part ("on the right knee exam",
+// "on that right elbow"), which a note keeps as "examination of the right
+// knee".
+var bodyPartLead = regexp.MustCompile(`^(?:(?:and|so|now|then),? )*on (?:the |his |her |their |your |that |this )?((?:(?:right|left) )?(?:knee|shoulder|hip|wrist|ankle|foot|feet|elbow|finger|thumb|hand|back|neck|leg|arm|forearm|heel|toe|spine|lower back|low back|lumbar spine|cervical spine|breast|chest|abdomen|skin|eye|eyes|ear|ears|throat))(?: (?:exam|examination))?(?:,? |$)`)
+
+// findingLead takes the spoken leads off a finding: it returns the body
+// part a lead named, if any, and the finding.
+func findingLead(piece string) (part, rest string) {
+	rest = piece
+	for {
+		if m := bodyPartLead.FindStringSubmatch(rest); m != nil && !systemPart[m[1]] {
+			part, rest = m[1], rest[len(m[0]):]
+			continue
+		}
+		loc := examLead.FindStringIndex(rest)
+		if loc == nil {
+			return part, rest
+		}
+		rest = rest[loc[1]:]
 	}
 }
+
+// systemPart are the body parts whose exam is a system's, which its label
+// names.
+var systemPart = map[string]bool{"neck": true, "chest": true, "abdomen": true, "skin": true, "eye": true, "eyes": true, "ear": true, "ears": true, "throat": true}
+
+// notExamined is what is said during the examination that is no finding:
+// a date of birth dictated with the patient's name, an instruction to
+// the scribe ("use my general physical exam template").
+var notExamined = regexp.MustCompile(`\bdate of birth\b|^(?:please )?use (?:the |my |the clinician.s )?(?:general )?(?:physical )?(?:exam )?template\b`)
 
 // structureBySystem gives a draft the structure of a clinician's note: the
 // history opens with who the patient is and why they came, the review of

@@ -213,13 +213,13 @@ func TestExamBySystem(t *testing.T) {
 		"c: your blood pressure is one twenty over eighty .",
 	))
 	want := []string{
+		"Blood pressure is 120/80.",                              // no system: before the systems
 		"Cardiovascular: A 3 out of 6 systolic ejection murmur.", // "the clinician hears" goes with "on the heart exam"
 		"Respiratory: Lungs are clear to auscultation bilaterally.",
-		"Musculoskeletal: On the right knee exam there is tenderness to palpation of the medial joint line.", // the side stays
+		"Musculoskeletal: Examination of the right knee: Tenderness to palpation of the medial joint line.", // the side stays
 		"Decreased range of motion of the right knee.",
 		"Swelling over the medial joint line.",
 		"Integumentary: No bruising of the right knee.",
-		"Blood pressure is 120/80.",
 	}
 	got := sectionTexts(d, "objective")
 	if !slices.Equal(got, want) {
@@ -228,6 +228,41 @@ func TestExamBySystem(t *testing.T) {
 	for _, s := range d.Sections[1].Sentences {
 		if len(s.Flags) > 0 {
 			t.Errorf("%q flagged %q: a system's label is no claim", s.Text, s.Flags)
+		}
+	}
+}
+
+// TestExamRunOn: a run of speech that goes from one exam to the next is cut
+// where the next is named, each finding under its system's label once, in
+// the order a note lists the systems; a body part's lead said with nothing
+// after it leads the next finding, citing both; a date of birth dictated
+// during the exam is no finding.
+func TestExamRunOn(t *testing.T) {
+	d := draftSOAP(t, lines(
+		"c: date of birth is july seventh nineteen seventy seven .",
+		"c: so on the right knee exam .",
+		"c: there's some pain to palpation of the right anterior knee .",
+		"c: and on the heart exam your heart is in a nice regular rate and rhythm no murmur rub or gallop on the lung exam the lungs are nice and clear to auscultation bilaterally .",
+		"c: you have full range of motion of the right knee .",
+	))
+	want := []string{
+		"Cardiovascular: The heart is in a nice regular rate and rhythm.",
+		"No murmur rub or gallop.",
+		"Respiratory: The lungs are clear to auscultation bilaterally.",
+		"Musculoskeletal: Examination of the right knee: Pain to palpation of the right anterior knee.",
+		"Full range of motion of the right knee.",
+	}
+	got := sectionTexts(d, "objective")
+	if !slices.Equal(got, want) {
+		t.Fatalf("objective %q\nwant %q", got, want)
+	}
+	s, _ := sentence(d, "objective", "Musculoskeletal:")
+	if !slices.Equal(s.Evidence, []int{1, 2}) {
+		t.Errorf("knee finding cites %v, want [1 2] (the lead and the finding)", s.Evidence)
+	}
+	for _, s := range d.Sections[1].Sentences {
+		if len(s.Flags) > 0 {
+			t.Errorf("%q flagged %q", s.Text, s.Flags)
 		}
 	}
 }
