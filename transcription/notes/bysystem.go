@@ -243,6 +243,9 @@ func examBySystem(d note.Draft, l layout, kinds [][]kind) {
 			continue
 		}
 		for _, piece := range splitFindings(lower) {
+			if notExamined.MatchString(piece) {
+				continue
+			}
 			part, rest := findingLead(piece)
 			if onlyLead.MatchString(rest) {
 				rest = ""
@@ -265,6 +268,9 @@ func examBySystem(d note.Draft, l layout, kinds [][]kind) {
 			text := tidyFinding(compressFinding(rest))
 			if len(strings.Fields(text)) < 2 {
 				text = strings.Trim(rest, " ,.")
+			}
+			if !saysSomething(text) && part == "" {
+				continue // a fragment the sentence splitter left
 			}
 			text = finish(text)
 			if part != "" {
@@ -336,20 +342,39 @@ var bodyPartLead = regexp.MustCompile(`^(?:(?:and|so|now|then),? )*on (?:the |hi
 
 // findingLead takes the spoken leads off a finding: it returns the body
 // part a lead named, if any, and the finding.
+// A lead followed by "of …" or a verb ("on exam | of the right foot",
+// "listening to the lungs | are clear") is part of what follows: it stays.
 func findingLead(piece string) (part, rest string) {
 	rest = piece
 	for {
-		if m := bodyPartLead.FindStringSubmatch(rest); m != nil && !systemPart[m[1]] {
+		if m := bodyPartLead.FindStringSubmatch(rest); m != nil && !systemPart[m[1]] && !leadBelongs.MatchString(rest[len(m[0]):]) {
 			part, rest = m[1], rest[len(m[0]):]
 			continue
 		}
 		loc := examLead.FindStringIndex(rest)
-		if loc == nil {
+		if loc == nil || leadBelongs.MatchString(rest[loc[1]:]) {
 			return part, rest
 		}
 		rest = rest[loc[1]:]
 	}
 }
+
+// leadBelongs is what a lead cannot be taken off before.
+var leadBelongs = regexp.MustCompile(`^(?:of|are|is|was|were|sound|sounds|seem|seems|look|looks|feel|feels)\b`)
+
+// saysSomething reports whether a finding has at least two words beyond
+// the little words every fragment has ("Of the right.", "Are clear.").
+func saysSomething(lower string) bool {
+	n := 0
+	for _, w := range strings.Fields(lower) {
+		if !fragmentWords[boundaryWord(w)] {
+			n++
+		}
+	}
+	return n >= 2
+}
+
+var fragmentWords = setOf(`the a an of on in at to and or is are was were it that this patient he she they right left exam examination`)
 
 // systemPart are the body parts whose exam is a system's, which its label
 // names.
@@ -357,8 +382,9 @@ var systemPart = map[string]bool{"neck": true, "chest": true, "abdomen": true, "
 
 // notExamined is what is said during the examination that is no finding:
 // a date of birth dictated with the patient's name, an instruction to
-// the scribe ("use my general physical exam template").
-var notExamined = regexp.MustCompile(`\bdate of birth\b|^(?:please )?use (?:the |my |the clinician.s )?(?:general )?(?:physical )?(?:exam )?template\b`)
+// the scribe ("use my general physical exam template"), what the clinician
+// is about to do ("let the clinician press on the belly").
+var notExamined = regexp.MustCompile(`\bdate of birth\b|^(?:please )?use (?:the |my |the clinician.s )?(?:general )?(?:physical )?(?:exam )?template\b|^(?:let the clinician|will) (?:press|push|listen|take a (?:listen|look)|look|feel|examine|check)(?: \w+){0,4}\.?$`)
 
 // structureBySystem gives a draft the structure of a clinician's note: the
 // history opens with who the patient is and why they came, the review of
