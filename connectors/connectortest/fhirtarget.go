@@ -87,13 +87,8 @@ func (f *FHIRTarget) provenancesFor(id, system, ident string) []json.RawMessage 
 func DecodeDocumentReference(t testing.TB, raw json.RawMessage) Filed {
 	t.Helper()
 	var dr struct {
-		ID      string `json:"id"`
-		Content []struct {
-			Attachment struct {
-				ContentType string `json:"contentType"`
-				Data        string `json:"data"`
-			} `json:"attachment"`
-		} `json:"content"`
+		ID        string            `json:"id"`
+		Content   []fhirdoc.Content `json:"content"`
 		RelatesTo []struct {
 			Code   string `json:"code"`
 			Target struct {

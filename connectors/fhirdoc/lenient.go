@@ -28,6 +28,16 @@ type Identifier struct {
 	Value  string `json:"value"`
 }
 
+// Content is one DocumentReference.content element, decoded leniently: the
+// attachment's media type and its base64 data, what a test EHR reads back
+// from a filed document.
+type Content struct {
+	Attachment struct {
+		ContentType string `json:"contentType"`
+		Data        string `json:"data"`
+	} `json:"attachment"`
+}
+
 // HasIdentifier reports whether the resource carries system|value.
 func (r Resource) HasIdentifier(system, value string) bool {
 	if r.MasterIdentifier != nil && r.MasterIdentifier.System == system && r.MasterIdentifier.Value == value {

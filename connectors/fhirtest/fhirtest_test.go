@@ -210,7 +210,9 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-func TestAuth(t *testing.T) {
+// goodTokenOnly is a server that takes only "Bearer good" and refuses
+// anything else as an expired token.
+func goodTokenOnly(t *testing.T) *fhirtest.Server {
 	s := fhirtest.NewServer(t)
 	s.SetAuth(func(r *http.Request) error {
 		if r.Header.Get("Authorization") != "Bearer good" {
@@ -218,6 +220,11 @@ func TestAuth(t *testing.T) {
 		}
 		return nil
 	})
+	return s
+}
+
+func TestAuth(t *testing.T) {
+	s := goodTokenOnly(t)
 	resp, body := post(t, s, "DocumentReference", doc, nil)
 	if msg, _ := fhirdoc.ParseOperationOutcome(body); resp.StatusCode != 401 || msg != "token expired" || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Errorf("no token: %d %s", resp.StatusCode, body)
@@ -277,13 +284,7 @@ func TestDelayHonoursClientGivingUp(t *testing.T) {
 // A request refused for its token must not use up a fault: the fault is
 // meant for the request that reaches the server's handling.
 func TestAuthBeforeFault(t *testing.T) {
-	s := fhirtest.NewServer(t)
-	s.SetAuth(func(r *http.Request) error {
-		if r.Header.Get("Authorization") != "Bearer good" {
-			return errors.New("token expired")
-		}
-		return nil
-	})
+	s := goodTokenOnly(t)
 	s.Inject(fhirtest.Fault{Method: http.MethodPost, Status: http.StatusServiceUnavailable}, 1)
 	if resp, _ := post(t, s, "DocumentReference", doc, map[string]string{"Authorization": "Bearer stale"}); resp.StatusCode != 401 {
 		t.Fatalf("stale token: %d, want 401", resp.StatusCode)

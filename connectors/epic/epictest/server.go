@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
 
@@ -120,12 +121,7 @@ func (s *Server) createNote(w http.ResponseWriter, r *http.Request) {
 				Reference string `json:"reference"`
 			} `json:"encounter"`
 		} `json:"context"`
-		Content []struct {
-			Attachment struct {
-				ContentType string `json:"contentType"`
-				Data        string `json:"data"`
-			} `json:"attachment"`
-		} `json:"content"`
+		Content []fhirdoc.Content `json:"content"`
 	}
 	if err := json.Unmarshal(body, &dr); err != nil || dr.ResourceType != "DocumentReference" {
 		outcome(w, http.StatusBadRequest, "structure", "body is not a DocumentReference")
