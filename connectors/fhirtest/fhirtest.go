@@ -38,6 +38,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scribegate/scribegate/connectors/httpstatus"
 )
 
 // Server is an in-memory FHIR R4 server. It is safe for concurrent use.
@@ -206,7 +208,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
 	path := strings.Trim(r.URL.Path, "/")
 	rec := Request{Method: r.Method, Path: path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body}
-	rw := &recordingWriter{ResponseWriter: w}
+	rw := &httpstatus.Writer{ResponseWriter: w}
 	recorded := false
 	record := func(status int) {
 		if recorded {
@@ -218,7 +220,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.requests = append(s.requests, rec)
 		s.mu.Unlock()
 	}
-	defer func() { record(rw.status) }()
+	defer func() { record(rw.Status) }()
 
 	parts := strings.Split(path, "/")
 	resourceType := parts[0]
@@ -759,25 +761,6 @@ func issueCode(status int) string {
 	default:
 		return "processing"
 	}
-}
-
-type recordingWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *recordingWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *recordingWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
 }
 
 var capabilityStatement = map[string]any{

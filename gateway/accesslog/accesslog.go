@@ -4,48 +4,15 @@
 package accesslog
 
 import (
-	"bufio"
-	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scribegate/scribegate/connectors/httpstatus"
 )
-
-// statusWriter remembers the status a handler answered with. It passes
-// Hijack through so WebSocket upgrades work behind it.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("accesslog: connection cannot be hijacked")
-	}
-	w.status = http.StatusSwitchingProtocols
-	return h.Hijack()
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Handler logs (at Info, to log) and counts every request next serves by
 // its route pattern, never by its raw path, and with the note id when
@@ -67,21 +34,21 @@ func Handler(next http.Handler, log *slog.Logger, reg prometheus.Registerer) (ht
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpstatus.Writer{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
+		if sw.Status == 0 {
+			sw.Status = http.StatusOK
 		}
 		route := r.Pattern
 		if route == "" || route == "/" {
 			route = "unmatched"
 		}
 		elapsed := time.Since(start)
-		requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
-		if sw.status != http.StatusSwitchingProtocols {
+		requests.WithLabelValues(route, strconv.Itoa(sw.Status)).Inc()
+		if sw.Status != http.StatusSwitchingProtocols {
 			duration.WithLabelValues(route).Observe(elapsed.Seconds())
 		}
-		attrs := []any{"method", r.Method, "route", route, "status", sw.status, "duration", elapsed}
+		attrs := []any{"method", r.Method, "route", route, "status", sw.Status, "duration", elapsed}
 		if id := r.PathValue("id"); id != "" {
 			attrs = append(attrs, "note_id", id)
 		}
