@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/scribegate/scribegate/gateway/clientconn"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/leveltest"
 )
@@ -53,12 +53,7 @@ type durableEnv struct {
 func newDurableEnv(t *testing.T, audio *sqlitestore.Store, mutate func(*Options)) *durableEnv {
 	t.Helper()
 	if audio == nil {
-		var err error
-		audio, err = sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "audio.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { audio.Close() })
+		audio = sqlitetest.Open(t)
 	}
 	e := newEnv(t, func(o *Options) {
 		o.Engine = levelEngine{}

@@ -3,13 +3,12 @@ package gateway
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/transcription"
 )
 
@@ -46,11 +45,7 @@ func TestListenGapRecoveredOnLateRetry(t *testing.T) {
 		{"engine down for good", 1 << 30, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			audio, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "audio.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { audio.Close() })
+			audio := sqlitetest.Open(t)
 			eng := &outageEngine{fail: tt.fail}
 			e := newEnv(t, func(o *Options) {
 				o.Engine = eng

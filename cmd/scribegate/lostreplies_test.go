@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -27,11 +26,7 @@ import (
 // holds, so lost replies cannot use up the attempts.
 func TestEveryReplyLost(t *testing.T) {
 	ctx := t.Context()
-	st, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "lost.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(t)
 	ehr := fhirtest.NewServer(t)
 	const lose = 1000
 	ehr.Inject(fhirtest.Fault{Method: http.MethodPost, Drop: true}, lose)

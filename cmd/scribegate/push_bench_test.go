@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,7 +18,7 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
-	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -62,11 +61,7 @@ type pushRig struct {
 func newPushRig(b *testing.B, concurrency int) *pushRig {
 	b.Helper()
 	ctx := context.Background()
-	st, err := sqlitestore.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	st := sqlitetest.Open(b)
 	v, err := fhirtest.RepoSchema()
 	if err != nil {
 		b.Fatal(err)

@@ -3,11 +3,10 @@ package groupcommit
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 
-	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 )
 
 // TestSessionsStoredAndAcknowledged: two sessions' audio, added frame by
@@ -15,13 +14,8 @@ import (
 // told its durable offset as it grows, and Close returns once all of it
 // is stored.
 func TestSessionsStoredAndAcknowledged(t *testing.T) {
-	ctx := context.Background()
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "audio.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	ctx, cancel := context.WithCancel(ctx)
+	store := sqlitetest.Open(t)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := NewWriter(ctx, Options{Store: store})
 	var mu sync.Mutex

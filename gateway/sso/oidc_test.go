@@ -10,7 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +20,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/sso/ssotest"
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 )
 
 var moore = ssotest.User{ID: "prac-1", Username: "moore", Password: "correct horse", FirstName: "Ann", LastName: "Moore", Clinic: "clinic-a", Role: "clinician"}
@@ -57,7 +56,7 @@ type rig struct {
 // newRig is one gateway keeping its sessions in SQLite.
 func newRig(t *testing.T, users ...ssotest.User) *rig {
 	t.Helper()
-	return newCluster(t, []Store{sqliteStore(t)}, users...)
+	return newCluster(t, []Store{sqlitetest.Open(t)}, users...)
 }
 
 // newCluster is a gateway on each store, all behind one address; the
@@ -402,18 +401,6 @@ func TestSafeNext(t *testing.T) {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
 	}
-}
-
-// sqliteStore is a SQLite review store in the test's directory, holding
-// the sessions as the gateway's does.
-func sqliteStore(t *testing.T) *sqlitestore.Store {
-	t.Helper()
-	st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "notes.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
 }
 
 // tamper changes the sign-in the gateway holds for the callback's state.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/sso/ssotest"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 )
 
 const (
@@ -33,7 +34,7 @@ func newLaunchRig(t *testing.T) (*Service, string, *ssotest.EHR) {
 	for _, r := range []string{testPatient, testEncounter, testDoctor} {
 		ehr.Add(t, r)
 	}
-	svc, err := New(Config{PublicURL: gw, Store: sqliteStore(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	svc, err := New(Config{PublicURL: gw, Store: sqlitetest.Open(t), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		EHRs: []EHR{{Name: "epic", FHIRBaseURL: ehr.FHIR, ClientID: "scribegate-app", ClientSecret: "app-secret", Clinic: "clinic-a"}}})
 	if err != nil {
 		t.Fatal(err)

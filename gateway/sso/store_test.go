@@ -16,6 +16,7 @@ import (
 	"github.com/scribegate/scribegate/review/redisstore"
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
 	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 )
 
 // sessionCookie is the rig's browser's session cookie.
@@ -74,13 +75,7 @@ func (g *rig) signOut(t *testing.T) {
 // file holds neither the cookie nor the clinician in the clear.
 func TestSessionsOutliveARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "notes.db")
-	open := func() *sqlitestore.Store {
-		st, err := sqlitestore.Open(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	open := func() *sqlitestore.Store { return sqlitetest.OpenAt(t, path) }
 	first := open()
 	g := newCluster(t, []Store{first}, moore)
 	g.signIn(t)
@@ -110,7 +105,6 @@ func TestSessionsOutliveARestart(t *testing.T) {
 		g.restart(t, 0, last)
 		g.route(0)
 	}
-	t.Cleanup(func() { last.Close() })
 	restart()
 	g.wantMe(t, http.StatusOK, "")
 
@@ -186,7 +180,7 @@ func TestStoresTakeOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rs.Close() })
-	for name, st := range map[string]Store{"sqlite": sqliteStore(t), "redis": rs} {
+	for name, st := range map[string]Store{"sqlite": sqlitetest.Open(t), "redis": rs} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			key := "login:" + digest(randomToken())
@@ -228,10 +222,7 @@ func decodeJSON(t *testing.T, res *http.Response, v any) {
 // because the store fails, is refused 503 store_unavailable, not answered
 // as if the clinician had signed out.
 func TestStoreDownIsNotSignedOut(t *testing.T) {
-	st, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "notes.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.Open(t)
 	g := newCluster(t, []Store{st}, moore)
 	g.signIn(t)
 	g.wantMe(t, http.StatusOK, "")

@@ -24,6 +24,7 @@ import (
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
@@ -107,11 +108,7 @@ func newEnvWith(t *testing.T, with func(base string, o *gateway.Options), limits
 	hs := httptest.NewUnstartedServer(nil)
 	base := "http://" + hs.Listener.Addr().String()
 	ctx := context.Background()
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "notes.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := sqlitetest.Open(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tpls, err := notes.NewTemplates(true, "", notes.Defaults{})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -94,13 +93,8 @@ type Parts struct {
 // closed when the test ends.
 func NewParts(t testing.TB, secret []byte, opts review.ServiceOptions) Parts {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "notes.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	verifier, err := auth.New(ctx, auth.Config{Secret: secret})
+	store := sqlitetest.Open(t)
+	verifier, err := auth.New(context.Background(), auth.Config{Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
