@@ -15,6 +15,7 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/clientconn"
+	"github.com/scribegate/scribegate/gateway/internal/enginetest"
 	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/gateway/wire"
 	"github.com/scribegate/scribegate/review"
@@ -33,7 +34,7 @@ func (e sayEngine) Transcribe(ctx context.Context, u transcription.Utterance) (t
 	if !loud {
 		return transcription.Transcript{}, nil
 	}
-	return spoken(u, e.text), nil
+	return enginetest.Spoken(u, e.text), nil
 }
 
 // dgErrorBody is a refusal as Deepgram's SDKs read it, with ours beside.

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/internal/enginetest"
 	"github.com/scribegate/scribegate/gateway/internal/resttest"
 	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/gateway/wire"
@@ -70,20 +71,7 @@ func (toneEngine) Transcribe(ctx context.Context, u transcription.Utterance) (tr
 			best = p
 		}
 	}
-	return spoken(u, best.phrase), nil
-}
-
-// spoken is text as an engine hears it in u: its words spread evenly
-// over the utterance, each and all with confidence 0.9.
-func spoken(u transcription.Utterance, text string) transcription.Transcript {
-	words := strings.Fields(text)
-	t := transcription.Transcript{Text: text, Confidence: 0.9}
-	step := u.Duration() / time.Duration(len(words))
-	for i, w := range words {
-		start := u.Start + time.Duration(i)*step
-		t.Words = append(t.Words, transcription.Word{Word: w, Start: start, End: start + step, Confidence: 0.9})
-	}
-	return t
+	return enginetest.Spoken(u, best.phrase), nil
 }
 
 // failingDrafter stands in for a drafter whose model is down.
@@ -531,8 +519,13 @@ func (e *env) pendingTranscript(t *testing.T, id string) []string {
 	if !ok {
 		t.Fatalf("session %s's note is still %s, want pending_review", id, note.State)
 	}
+	return lineTexts(note.Transcript)
+}
+
+// lineTexts is the texts of a transcript's lines, in order.
+func lineTexts(lines []note.Line) []string {
 	var texts []string
-	for _, u := range note.Transcript {
+	for _, u := range lines {
 		texts = append(texts, u.Text)
 	}
 	return texts

@@ -22,6 +22,7 @@ import (
 	"github.com/scribegate/scribegate/connectors/file"
 	"github.com/scribegate/scribegate/gateway"
 	"github.com/scribegate/scribegate/gateway/auth"
+	"github.com/scribegate/scribegate/gateway/internal/enginetest"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
@@ -49,15 +50,7 @@ func (spanEngine) Transcribe(ctx context.Context, u transcription.Utterance) (tr
 	if peak < 200 {
 		return transcription.Transcript{}, nil
 	}
-	text := fmt.Sprintf("Speech for %.1f seconds peaking at %d.", u.Duration().Seconds(), peak/1000*1000)
-	words := strings.Fields(text)
-	t := transcription.Transcript{Text: text, Confidence: 0.9}
-	step := u.Duration() / time.Duration(len(words))
-	for i, w := range words {
-		start := u.Start + time.Duration(i)*step
-		t.Words = append(t.Words, transcription.Word{Word: w, Start: start, End: start + step, Confidence: 0.9})
-	}
-	return t, nil
+	return enginetest.Spoken(u, fmt.Sprintf("Speech for %.1f seconds peaking at %d.", u.Duration().Seconds(), peak/1000*1000)), nil
 }
 
 type env struct {
