@@ -242,11 +242,7 @@ func (e *durableEnv) checkStored(t *testing.T, id string, pcm []byte, n int, fin
 	if err != nil {
 		t.Fatal(err)
 	}
-	var texts []string
-	for _, u := range note.Transcript {
-		texts = append(texts, u.Text)
-	}
-	if !slices.Equal(texts, leveltest.Want(n)) {
+	if texts := lineTexts(note.Transcript); !slices.Equal(texts, leveltest.Want(n)) {
 		t.Errorf("transcript %v, want each of %v once", texts, leveltest.Want(n))
 	}
 	for i := 1; i < len(note.Transcript); i++ {

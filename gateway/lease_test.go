@@ -66,11 +66,7 @@ func checkNote(t *testing.T, rs *redisstore.Store, svc *review.Service, id strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	var texts []string
-	for _, u := range note.Transcript {
-		texts = append(texts, u.Text)
-	}
-	if note.State != review.StatePendingReview || !slices.Equal(texts, leveltest.Want(n)) {
+	if texts := lineTexts(note.Transcript); note.State != review.StatePendingReview || !slices.Equal(texts, leveltest.Want(n)) {
 		t.Errorf("note %s with %v, want pending_review with %v", note.State, texts, leveltest.Want(n))
 	}
 }

@@ -34,11 +34,7 @@ func TestOpusBecomesTheNoteItsWAVDoes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var texts []string
-		for _, u := range n.Transcript {
-			texts = append(texts, u.Text)
-		}
-		return strings.Join(texts, "\n") + "\n--\n" + n.Draft.Text()
+		return strings.Join(lineTexts(n.Transcript), "\n") + "\n--\n" + n.Draft.Text()
 	}
 	clin := token(t, "dr-a", "c1", review.RoleClinician)
 	upload := func(ctype string, b []byte) wire.Prerecorded {
