@@ -103,6 +103,15 @@ func checkPage(t *testing.T, ctx context.Context, axe, name string, width int) {
 	screenshot(t, ctx, fmt.Sprintf("%s-%d.png", name, width))
 }
 
+// screenOf lays the page out on a screen w by h px: one under 600 px
+// wide is a phone's (two device pixels to the px, touch).
+func screenOf(w, h int) chromedp.EmulateAction {
+	if w < 600 {
+		return chromedp.EmulateViewport(int64(w), int64(h), chromedp.EmulateScale(2), chromedp.EmulateMobile)
+	}
+	return chromedp.EmulateViewport(int64(w), int64(h))
+}
+
 // TestPagesOnPhonesAndDesktops opens every page, signed out and signed
 // in, on a phone (390×844) and a desktop (1280×800): axe-core finds no
 // violation, no page is wider than the phone, touch targets are 44 px,
@@ -121,13 +130,9 @@ func TestPagesOnPhonesAndDesktops(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, size := range []struct{ w, h int }{{390, 844}, {1280, 800}} {
-		viewport := chromedp.EmulateViewport(int64(size.w), int64(size.h))
-		if size.w < 600 {
-			viewport = chromedp.EmulateViewport(int64(size.w), int64(size.h), chromedp.EmulateScale(2), chromedp.EmulateMobile)
-		}
 		var navShown bool
 		if err := chromedp.Run(ctx,
-			viewport,
+			screenOf(size.w, size.h),
 			chromedp.Navigate(e.url+"/#/signin"),
 			chromedp.Evaluate(`sessionStorage.clear()`, nil),
 			chromedp.Reload(),

@@ -99,11 +99,7 @@ func TestRolloutPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, size := range []struct{ w, h int }{{1280, 900}, {390, 844}} {
-		viewport := chromedp.EmulateViewport(int64(size.w), int64(size.h))
-		if size.w < 600 {
-			viewport = chromedp.EmulateViewport(int64(size.w), int64(size.h), chromedp.EmulateScale(2), chromedp.EmulateMobile)
-		}
-		if err := chromedp.Run(bctx, viewport, chromedp.Navigate(e.url+"/#/rollout?"+query), chromedp.Reload(),
+		if err := chromedp.Run(bctx, screenOf(size.w, size.h), chromedp.Navigate(e.url+"/#/rollout?"+query), chromedp.Reload(),
 			waitJS(`document.body.dataset.rollout === 'ready'`)); err != nil {
 			t.Fatal(err)
 		}

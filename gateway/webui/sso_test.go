@@ -42,6 +42,31 @@ func withSSO(t *testing.T, cfg func(base string) sso.Config) func(string, *gatew
 	}
 }
 
+// newOIDCEnv is newEnv signing the web UI in with an OpenID provider
+// that knows one clinician of clinic-a, Ann Moore (prac-1), who signs in
+// as moore with password.
+func newOIDCEnv(t *testing.T, password string) *env {
+	return newEnvWith(t, withSSO(t, func(base string) sso.Config {
+		op := ssotest.NewProvider(t, [][2]string{{"scribegate", base + "/auth/callback"}},
+			ssotest.User{ID: "prac-1", Username: "moore", Password: password, FirstName: "Ann", LastName: "Moore", Clinic: "clinic-a", Role: "clinician"})
+		return sso.Config{OIDC: &sso.OIDCConfig{Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret}}
+	}))
+}
+
+// signInAtProvider signs in from the page's sign-in button at the
+// provider of newOIDCEnv, as moore with password, and waits for the page
+// to show who is signed in.
+func signInAtProvider(password string) chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.Click("#sso-signin", chromedp.ByID),
+		chromedp.WaitVisible("#username", chromedp.ByID),
+		chromedp.SendKeys("#username", "moore", chromedp.ByID),
+		chromedp.SendKeys("#password", password, chromedp.ByID),
+		chromedp.Click(`button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-testid=who]`, chromedp.ByQuery),
+	}
+}
+
 // approveOpenNote opens the note the recorder just queued, acknowledges
 // its flags, approves it and waits for the push; it returns the note.
 func approveOpenNote(t *testing.T, ctx context.Context, e *env, actor review.Actor) *review.Note {
@@ -71,12 +96,7 @@ func approveOpenNote(t *testing.T, ctx context.Context, e *env, actor review.Act
 // in at the provider, records over the cookie session (the WebSocket
 // carries no token), approves, and signs out, which ends the session.
 func TestSignInWithOrganisation(t *testing.T) {
-	var op *ssotest.Provider
-	e := newEnvWith(t, withSSO(t, func(base string) sso.Config {
-		op = ssotest.NewProvider(t, [][2]string{{"scribegate", base + "/auth/callback"}},
-			ssotest.User{ID: "prac-1", Username: "moore", Password: "correct horse", FirstName: "Ann", LastName: "Moore", Clinic: "clinic-a", Role: "clinician"})
-		return sso.Config{OIDC: &sso.OIDCConfig{Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret}}
-	}))
+	e := newOIDCEnv(t, "correct horse")
 	ctx := browser(t, fakeMicrophone(t)...)
 	var who string
 	var tokenForm bool
@@ -84,12 +104,7 @@ func TestSignInWithOrganisation(t *testing.T) {
 		chromedp.Navigate(e.url+"/"),
 		chromedp.WaitVisible("#sso-signin", chromedp.ByID),
 		chromedp.Evaluate(`document.getElementById('token') !== null`, &tokenForm),
-		chromedp.Click("#sso-signin", chromedp.ByID),
-		chromedp.WaitVisible("#username", chromedp.ByID),
-		chromedp.SendKeys("#username", "moore", chromedp.ByID),
-		chromedp.SendKeys("#password", "correct horse", chromedp.ByID),
-		chromedp.Click(`button[type=submit]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`[data-testid=who]`, chromedp.ByQuery),
+		signInAtProvider("correct horse"),
 		chromedp.Text(`.who`, &who, chromedp.ByQuery),
 		chromedp.WaitVisible("#patient", chromedp.ByID),
 		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
@@ -135,21 +150,11 @@ func TestSignInWithOrganisation(t *testing.T) {
 // something needs the session's CSRF token, and its WebSocket must come
 // from the gateway's own page.
 func TestCookieSessionGuards(t *testing.T) {
-	var op *ssotest.Provider
-	e := newEnvWith(t, withSSO(t, func(base string) sso.Config {
-		op = ssotest.NewProvider(t, [][2]string{{"scribegate", base + "/auth/callback"}},
-			ssotest.User{ID: "prac-1", Username: "moore", Password: "pw", FirstName: "Ann", LastName: "Moore", Clinic: "clinic-a", Role: "clinician"})
-		return sso.Config{OIDC: &sso.OIDCConfig{Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret}}
-	}))
+	e := newOIDCEnv(t, "pw")
 	ctx := browser(t)
 	if err := chromedp.Run(ctx,
 		chromedp.Navigate(e.url+"/"),
-		chromedp.Click("#sso-signin", chromedp.ByID),
-		chromedp.WaitVisible("#username", chromedp.ByID),
-		chromedp.SendKeys("#username", "moore", chromedp.ByID),
-		chromedp.SendKeys("#password", "pw", chromedp.ByID),
-		chromedp.Click(`button[type=submit]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`[data-testid=who]`, chromedp.ByQuery),
+		signInAtProvider("pw"),
 	); err != nil {
 		t.Fatalf("sign-in: %v\npage: %s", err, pageText(ctx))
 	}
