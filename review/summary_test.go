@@ -1,6 +1,7 @@
 package review_test
 
 import (
+	"encoding/binary"
 	"math"
 	"reflect"
 	"testing"
@@ -42,6 +43,23 @@ func TestPackSummaries(t *testing.T) {
 	}
 	if _, err := review.UnpackSummaries(append(b, 0)); err == nil {
 		t.Error("packed rows with a byte too many decoded")
+	}
+	// The compact form holds every field.
+	if got := review.CompactSummaries(rows).Summaries(); !reflect.DeepEqual(got, rows) {
+		t.Errorf("compact rows\n %+v\nwant\n %+v", got, rows)
+	}
+	// A day packed before format 2 (format 1: each row as MarshalBinary
+	// encodes it, length-prefixed) is still read.
+	v1 := binary.AppendUvarint([]byte{1}, uint64(len(rows)))
+	for _, r := range rows {
+		one, err := r.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v1 = append(binary.AppendUvarint(v1, uint64(len(one))), one...)
+	}
+	if got, err := review.UnpackSummaries(v1); err != nil || !reflect.DeepEqual(got, rows) {
+		t.Errorf("format 1 unpacked\n %+v, %v\nwant\n %+v", got, err, rows)
 	}
 	// The rows' own encoding round-trips through the same decoder.
 	for _, r := range rows {

@@ -3,6 +3,7 @@ package rollout
 import (
 	"cmp"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -161,109 +162,187 @@ func step(since, until time.Time) time.Duration {
 }
 
 // Compute works out q's report from the rows a Reader returned for it.
-func Compute(rows []*review.Summary, q Query) Report {
-	var (
-		total      acc
-		groups     []*acc
-		names      []string
-		index      = map[string]int{}
-		byRow      = map[string]*acc{}
-		clinicians = map[string]*clinician{}
-		ser        = newSeries(q)
-		failures   = map[[2]string]int{}
-		rejections = map[string]*RejectionCount{}
-	)
-	groupOf := func(name string) int {
-		i, ok := index[name]
-		if !ok {
-			i = len(names)
-			index[name] = i
-			names = append(names, name)
-			groups = append(groups, &acc{})
-			ser.addGroup()
-		}
-		return i
+//
+// It passes over the rows once, adding each to the figures it counts in
+// (the clinic's, its group's, its clinician's or template's, and its
+// group's at its step of the series), with times as Unix nanoseconds.
+// The quantiles are then selected for every set of figures at once, from
+// one sort of the durations (quantileSelector).
+func Compute(rows Rows, q Query) Report {
+	c := computer{
+		q: q, since: q.Since.UnixNano(), until: q.Until.UnixNano(),
+		index: map[string]int{}, byRow: map[string]*acc{}, clinicians: map[string]*clinician{},
+		failures: map[[2]string]int{}, rejections: map[string]*RejectionCount{},
 	}
+	c.total = c.newAcc("")
+	c.ser = newSeries(q, c.newAcc)
 	for _, g := range sortedKeys(invert(q.Groups)) {
-		groupOf(g)
+		c.groupOf(g)
 	}
-	rowOf := func(key, group string) *acc {
-		a := byRow[key]
-		if a == nil {
-			a = &acc{group: group}
-			byRow[key] = a
-		}
-		return a
+	for _, p := range rows.parts {
+		c.part(p)
 	}
-	for _, s := range rows {
-		c := clinicians[s.Clinician]
-		if c == nil {
-			name := cmp.Or(q.Groups[s.Clinician], Unassigned)
-			c = &clinician{group: groupOf(name)}
-			if q.GroupBy == ByClinician {
-				c.row = rowOf(s.Clinician, name)
-			}
-			clinicians[s.Clinician] = c
-		}
-		f := factsOf(s, q.Since, q.Until)
-		ser.add(s, c.group, &f)
-		total.add(s, &f)
-		groups[c.group].add(s, &f)
-		switch q.GroupBy {
-		case ByClinician:
-			c.row.add(s, &f)
-		case ByTemplate:
-			rowOf(s.Template, "").add(s, &f)
-		}
-		if f.cohort {
-			for _, fl := range s.Failures {
-				if fl.At.Before(q.Until) {
-					failures[[2]string{fl.Connector, fl.Reason}]++
-				}
-			}
-			if f.rejected {
-				k := strings.ToLower(strings.TrimSpace(s.RejectReason))
-				if rejections[k] == nil {
-					rejections[k] = &RejectionCount{Reason: strings.TrimSpace(s.RejectReason)}
-				}
-				rejections[k].Count++
-			}
-		}
-	}
-	r := Report{Clinic: q.Clinic, Since: q.Since, Until: q.Until, GroupBy: q.GroupBy, Total: total.figures(q.Clinic)}
-	for _, name := range sortedKeys(index) {
-		r.Groups = append(r.Groups, groups[index[name]].figures(name))
+	c.toApproval.resolve(c.accs, func(a *acc) (int, *Quantiles) { return a.nApproval, &a.toApproval })
+	c.toPush.resolve(c.accs, func(a *acc) (int, *Quantiles) { return a.nPush, &a.toPush })
+
+	r := Report{Clinic: q.Clinic, Since: q.Since, Until: q.Until, GroupBy: q.GroupBy, Total: c.total.figures(q.Clinic)}
+	for _, name := range sortedKeys(c.index) {
+		r.Groups = append(r.Groups, c.groups[c.index[name]].figures(name))
 	}
 	slices.SortStableFunc(r.Groups, func(a, b Figures) int { // Unassigned last
 		return cmp.Compare(boolInt(a.Key == Unassigned), boolInt(b.Key == Unassigned))
 	})
-	for _, key := range sortedKeys(byRow) {
-		f := byRow[key].figures(key)
+	for _, key := range sortedKeys(c.byRow) {
+		f := c.byRow[key].figures(key)
 		if q.GroupBy == ByClinician {
-			f.Group = byRow[key].group
+			f.Group = c.byRow[key].group
 		}
 		r.Rows = append(r.Rows, f)
 	}
-	for k, n := range failures {
+	for k, n := range c.failures {
 		r.PushFailures = append(r.PushFailures, FailureCount{Connector: k[0], Reason: k[1], Count: n})
 	}
 	slices.SortFunc(r.PushFailures, func(a, b FailureCount) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Connector, b.Connector), cmp.Compare(a.Reason, b.Reason))
 	})
-	for _, rc := range rejections {
+	for _, rc := range c.rejections {
 		r.Rejections = append(r.Rejections, *rc)
 	}
 	slices.SortFunc(r.Rejections, func(a, b RejectionCount) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason))
 	})
-	r.Step, r.Series = Duration(ser.step), ser.points(names)
+	r.Step, r.Series = Duration(c.ser.step), c.ser.points(c.names)
 	return r
+}
+
+// computer is Compute's state.
+type computer struct {
+	q            Query
+	since, until int64
+	accs         []*acc // by id
+	total        *acc
+	groups       []*acc
+	names        []string
+	index        map[string]int
+	byRow        map[string]*acc
+	clinicians   map[string]*clinician
+	ser          *series
+	failures     map[[2]string]int
+	rejections   map[string]*RejectionCount
+	// toApproval and toPush collect the durations of the quantiles.
+	toApproval, toPush quantileSelector
+}
+
+func (c *computer) newAcc(group string) *acc {
+	a := &acc{group: group, id: int32(len(c.accs))}
+	c.accs = append(c.accs, a)
+	return a
+}
+
+func (c *computer) groupOf(name string) int {
+	i, ok := c.index[name]
+	if !ok {
+		i = len(c.names)
+		c.index[name] = i
+		c.names = append(c.names, name)
+		c.groups = append(c.groups, c.newAcc(""))
+		c.ser.addGroup()
+	}
+	return i
+}
+
+func (c *computer) rowOf(key, group string) *acc {
+	a := c.byRow[key]
+	if a == nil {
+		a = c.newAcc(group)
+		c.byRow[key] = a
+	}
+	return a
 }
 
 // clinician is where a clinician's rows count.
 type clinician struct {
 	group int
 	row   *acc
+}
+
+// part adds the rows of p.
+func (c *computer) part(p part) {
+	strs := p.rows.Strings
+	// The clinicians and templates of p's strings, looked up once a day.
+	who := make([]*clinician, len(strs))
+	var tmpl []*acc
+	if c.q.GroupBy == ByTemplate {
+		tmpl = make([]*acc, len(strs))
+	}
+	add := func(i int) {
+		s := &p.rows.Rows[i]
+		cl := who[s.Clinician]
+		if cl == nil {
+			name := strs[s.Clinician]
+			if cl = c.clinicians[name]; cl == nil {
+				group := cmp.Or(c.q.Groups[name], Unassigned)
+				cl = &clinician{group: c.groupOf(group)}
+				if c.q.GroupBy == ByClinician {
+					cl.row = c.rowOf(name, group)
+				}
+				c.clinicians[name] = cl
+			}
+			who[s.Clinician] = cl
+		}
+		f := factsOf(s, p.rows.Failures, c.since, c.until)
+		g := c.groups[cl.group]
+		row := cl.row
+		if tmpl != nil {
+			if row = tmpl[s.Template]; row == nil {
+				row = c.rowOf(strs[s.Template], "")
+				tmpl[s.Template] = row
+			}
+		}
+		step := c.ser.add(s, cl.group, &f)
+		c.total.add(s, &f)
+		g.add(s, &f)
+		owners := [4]int32{c.total.id, g.id, -1, -1}
+		if row != nil {
+			row.add(s, &f)
+			owners[2] = row.id
+		}
+		if !f.cohort {
+			return
+		}
+		if f.approved && f.ended {
+			o := owners
+			if step != nil {
+				o[3] = step.id
+			}
+			c.toApproval.add(f.toApproval, o)
+		}
+		if f.pushed && f.ended {
+			c.toPush.add(f.toPush, owners)
+		}
+		for _, fl := range p.rows.Failures[s.Failures[0]:s.Failures[1]] {
+			if fl.At < c.until {
+				c.failures[[2]string{strs[fl.Connector], strs[fl.Reason]}]++
+			}
+		}
+		if f.rejected {
+			reason := strs[s.RejectReason]
+			k := strings.ToLower(strings.TrimSpace(reason))
+			if c.rejections[k] == nil {
+				c.rejections[k] = &RejectionCount{Reason: strings.TrimSpace(reason)}
+			}
+			c.rejections[k].Count++
+		}
+	}
+	if p.pick == nil {
+		for i := range p.rows.Rows {
+			add(i)
+		}
+		return
+	}
+	for _, i := range p.pick {
+		add(int(i))
+	}
 }
 
 // invert turns clinician → group into the set of groups.
@@ -287,29 +366,34 @@ type facts struct {
 	rejected                  bool
 }
 
-func factsOf(s *review.Summary, since, until time.Time) facts {
+const (
+	day24h = int64(24 * time.Hour)
+	day72h = int64(72 * time.Hour)
+)
+
+func factsOf(s *review.SummaryRow, fails []review.FailureRow, since, until int64) facts {
 	var f facts
 	if since0, ok := waiting(s, until); ok {
 		f.pending = true
-		f.over24h = until.Sub(since0) > 24*time.Hour
-		f.over72h = until.Sub(since0) > 72*time.Hour
+		f.over24h = until-since0 > day24h
+		f.over72h = until-since0 > day72h
 	}
-	if f.cohort = inCohort(s, since, until); !f.cohort {
+	if f.cohort = s.CreatedAt >= since && s.CreatedAt < until; !f.cohort {
 		return f
 	}
-	f.ended = !s.EndedAt.IsZero()
-	if f.approved = !s.ApprovedAt.IsZero() && s.ApprovedAt.Before(until); f.approved && f.ended {
-		f.toApproval = s.ApprovedAt.Sub(s.EndedAt)
+	f.ended = s.EndedAt != 0
+	if f.approved = s.ApprovedAt != 0 && s.ApprovedAt < until; f.approved && f.ended {
+		f.toApproval = time.Duration(s.ApprovedAt - s.EndedAt)
 	}
-	if f.pushed = !s.PushedAt.IsZero() && s.PushedAt.Before(until); f.pushed && f.ended {
-		f.toPush = s.PushedAt.Sub(s.EndedAt)
+	if f.pushed = s.PushedAt != 0 && s.PushedAt < until; f.pushed && f.ended {
+		f.toPush = time.Duration(s.PushedAt - s.EndedAt)
 	}
-	for _, fl := range s.Failures {
-		if fl.At.Before(until) {
+	for _, fl := range fails[s.Failures[0]:s.Failures[1]] {
+		if fl.At < until {
 			f.failures++
 		}
 	}
-	f.rejected = !s.RejectedAt.IsZero() && s.RejectedAt.Before(until)
+	f.rejected = s.RejectedAt != 0 && s.RejectedAt < until
 	return f
 }
 
@@ -320,31 +404,29 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func inCohort(s *review.Summary, since, until time.Time) bool {
-	return !s.CreatedAt.Before(since) && s.CreatedAt.Before(until)
-}
-
-// waiting reports whether s waited for review at t, and since when.
-func waiting(s *review.Summary, t time.Time) (time.Time, bool) {
-	if s.EndedAt.IsZero() || s.EndedAt.After(t) {
-		return time.Time{}, false
+// waiting reports whether s waited for review at t, and since when (Unix
+// nanoseconds).
+func waiting(s *review.SummaryRow, t int64) (int64, bool) {
+	if s.EndedAt == 0 || s.EndedAt > t {
+		return 0, false
 	}
-	if !s.ApprovedAt.IsZero() && !s.ApprovedAt.After(t) || !s.RejectedAt.IsZero() && !s.RejectedAt.After(t) {
-		return time.Time{}, false
+	if s.ApprovedAt != 0 && s.ApprovedAt <= t || s.RejectedAt != 0 && s.RejectedAt <= t {
+		return 0, false
 	}
 	return s.EndedAt, true
 }
 
 // acc accumulates the figures of a set of notes.
 type acc struct {
-	group      string
-	f          Figures
-	consultMS  int64
-	toApproval []time.Duration
-	toPush     []time.Duration
+	id                 int32 // in the quantile selectors
+	group              string
+	f                  Figures
+	consultMS          int64
+	nApproval, nPush   int // durations to approval and push
+	toApproval, toPush Quantiles
 }
 
-func (a *acc) add(s *review.Summary, f *facts) {
+func (a *acc) add(s *review.SummaryRow, f *facts) {
 	if f.pending {
 		a.f.Pending++
 		if f.over24h {
@@ -362,23 +444,23 @@ func (a *acc) add(s *review.Summary, f *facts) {
 	if f.approved {
 		a.f.Approved++
 		if f.ended {
-			a.toApproval = append(a.toApproval, f.toApproval)
+			a.nApproval++
 		}
-		a.f.DraftSentences += s.DraftSentences
-		a.f.SentencesChanged += s.Changed
-		a.f.SentencesAdded += s.Added
-		a.f.SentencesRemoved += s.Removed
-		a.f.DraftWords += s.DraftWords
-		a.f.WordEdits += s.WordEdits
-		a.f.FlagsAcknowledged += s.FlagsAcked
+		a.f.DraftSentences += int(s.DraftSentences)
+		a.f.SentencesChanged += int(s.Changed)
+		a.f.SentencesAdded += int(s.Added)
+		a.f.SentencesRemoved += int(s.Removed)
+		a.f.DraftWords += int(s.DraftWords)
+		a.f.WordEdits += int(s.WordEdits)
+		a.f.FlagsAcknowledged += int(s.FlagsAcked)
 	}
 	if f.pushed {
 		a.f.Pushed++
 		if f.ended {
-			a.toPush = append(a.toPush, f.toPush)
+			a.nPush++
 		}
 	}
-	a.f.FlagsRaised += s.FlagsRaised
+	a.f.FlagsRaised += int(s.FlagsRaised)
 	a.f.PushFailures += f.failures
 	if f.rejected {
 		a.f.Rejected++
@@ -389,8 +471,8 @@ func (a *acc) figures(key string) Figures {
 	f := a.f
 	f.Key = key
 	f.ConsultMinutes = round(float64(a.consultMS)/60000, 2)
-	f.ToApproval = quantiles(a.toApproval)
-	f.ToPush = quantiles(a.toPush)
+	f.ToApproval = a.toApproval
+	f.ToPush = a.toPush
 	f.EditRate = ratio(f.SentencesChanged+f.SentencesAdded+f.SentencesRemoved, f.DraftSentences)
 	f.WordEditRate = ratio(f.WordEdits, f.DraftWords)
 	return f
@@ -408,61 +490,109 @@ func round(x float64, places int) float64 {
 	return math.Round(x*p) / p
 }
 
-// quantiles are the nearest-rank median and 90th percentile, in minutes.
-// They select rather than sort (a period's durations are a hundred
-// thousand, and sorting them was a third of a query); ds is reordered.
-func quantiles(ds []time.Duration) Quantiles {
-	if len(ds) == 0 {
-		return Quantiles{}
-	}
-	rank := func(p float64) int { return max(int(math.Ceil(p*float64(len(ds))))-1, 0) }
-	r50, r90 := rank(0.5), rank(0.9)
-	m := nth(ds, r50)
-	p90 := nth(ds[r50:], r90-r50) // nth left ds[r50:] holding the larger ones
-	return Quantiles{Median: round(m.Minutes(), 2), P90: round(p90.Minutes(), 2)}
+// A quantileSelector selects the nearest-rank median and 90th percentile
+// of durations, in minutes to two places, for many sets of figures at
+// once: each duration is added once with the sets it counts in (up to
+// four: the clinic, a group, a row, a step of the series). The durations
+// are kept as their minutes to two places in hundredths (key), as only
+// those are reported: rounding never changes the order of two durations,
+// so the k-th smallest key is the key of the k-th smallest duration. One
+// radix sort of the keys then serves every set, where selecting in each
+// set's own list was a fifth of a query.
+type quantileSelector struct {
+	keys   []int64
+	owners [][4]int32
 }
 
-// nth returns the k-th smallest of xs (from 0), reordering xs so that
-// xs[:k] are no larger and xs[k:] no smaller (Hoare's selection, the
-// middle of three as pivot).
-func nth(xs []time.Duration, k int) time.Duration {
-	lo, hi := 0, len(xs)-1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		if xs[mid] < xs[lo] {
-			xs[mid], xs[lo] = xs[lo], xs[mid]
+func (qs *quantileSelector) add(d time.Duration, owners [4]int32) {
+	qs.keys = append(qs.keys, int64(math.Round(d.Minutes()*100)))
+	qs.owners = append(qs.owners, owners)
+}
+
+// resolve sets the quantiles of every acc: of returns the number of
+// durations added for it and where its quantiles go.
+func (qs *quantileSelector) resolve(accs []*acc, of func(*acc) (int, *Quantiles)) {
+	type rank struct{ seen, r50, r90 int }
+	ranks := make([]rank, len(accs))
+	at := make([]*Quantiles, len(accs))
+	for i, a := range accs {
+		var n int
+		n, at[i] = of(a)
+		if n == 0 {
+			ranks[i] = rank{r50: -1, r90: -1}
+			continue
 		}
-		if xs[hi] < xs[lo] {
-			xs[hi], xs[lo] = xs[lo], xs[hi]
-		}
-		if xs[hi] < xs[mid] {
-			xs[hi], xs[mid] = xs[mid], xs[hi]
-		}
-		pivot := xs[mid]
-		i, j := lo, hi
-		for i <= j {
-			for xs[i] < pivot {
-				i++
+		r := func(p float64) int { return max(int(math.Ceil(p*float64(n)))-1, 0) }
+		ranks[i] = rank{r50: r(0.5), r90: r(0.9)}
+	}
+	for _, i := range sortedOrder(qs.keys) {
+		k := float64(qs.keys[i]) / 100
+		for _, o := range qs.owners[i] {
+			if o < 0 {
+				continue
 			}
-			for xs[j] > pivot {
-				j--
+			r := &ranks[o]
+			if r.seen == r.r50 {
+				at[o].Median = k
 			}
-			if i <= j {
-				xs[i], xs[j] = xs[j], xs[i]
-				i++
-				j--
+			if r.seen == r.r90 {
+				at[o].P90 = k
 			}
-		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return xs[k]
+			r.seen++
 		}
 	}
-	return xs[k]
+}
+
+// sortedOrder returns the indexes of keys in ascending order of keys: a
+// least-significant-digit radix sort of each key's offset from the
+// smallest, with its index in the low bits, on only the bits that vary.
+func sortedOrder(keys []int64) []int32 {
+	if len(keys) == 0 {
+		return nil
+	}
+	lo, hi := keys[0], keys[0]
+	for _, k := range keys {
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	idxBits := bits.Len(uint(len(keys)))
+	keyBits := bits.Len64(uint64(hi) - uint64(lo))
+	out := make([]int32, len(keys))
+	if idxBits+keyBits > 64 {
+		for i := range out {
+			out[i] = int32(i)
+		}
+		slices.SortStableFunc(out, func(a, b int32) int { return cmp.Compare(keys[a], keys[b]) })
+		return out
+	}
+	a := make([]uint64, len(keys))
+	for i, k := range keys {
+		a[i] = (uint64(k)-uint64(lo))<<idxBits | uint64(i)
+	}
+	b := make([]uint64, len(keys))
+	const digit = 11
+	var count [1 << digit]int
+	for shift := 0; shift < idxBits+keyBits; shift += digit {
+		clear(count[:])
+		for _, v := range a {
+			count[v>>shift&(1<<digit-1)]++
+		}
+		sum := 0
+		for i, c := range count {
+			count[i] = sum
+			sum += c
+		}
+		for _, v := range a {
+			d := v >> shift & (1<<digit - 1)
+			b[count[d]] = v
+			count[d]++
+		}
+		a, b = b, a
+	}
+	mask := uint64(1)<<idxBits - 1
+	for i, v := range a {
+		out[i] = int32(v & mask)
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -479,57 +609,67 @@ func sortedKeys[V any](m map[string]V) []string {
 // waiting note in the steps whose end it waited across.
 type series struct {
 	q      Query
+	since  int64
 	step   time.Duration
-	ends   []time.Time
-	accs   [][]acc // by group, by step
+	ends   []int64
+	newAcc func(group string) *acc
+	accs   [][]*acc // by group, by step
 	over24 [][]int
 	over72 [][]int
 }
 
-func newSeries(q Query) *series {
-	sr := &series{q: q, step: step(q.Since, q.Until)}
+func newSeries(q Query, newAcc func(string) *acc) *series {
+	sr := &series{q: q, since: q.Since.UnixNano(), step: step(q.Since, q.Until), newAcc: newAcc}
 	for start := q.Since; start.Before(q.Until); start = start.Add(sr.step) {
 		end := start.Add(sr.step)
 		if end.After(q.Until) {
 			end = q.Until
 		}
-		sr.ends = append(sr.ends, end)
+		sr.ends = append(sr.ends, end.UnixNano())
 	}
 	return sr
 }
 
 func (sr *series) addGroup() {
-	sr.accs = append(sr.accs, make([]acc, len(sr.ends)))
+	accs := make([]*acc, len(sr.ends))
+	for i := range accs {
+		accs[i] = sr.newAcc("")
+	}
+	sr.accs = append(sr.accs, accs)
 	sr.over24 = append(sr.over24, make([]int, len(sr.ends)))
 	sr.over72 = append(sr.over72, make([]int, len(sr.ends)))
 }
 
-// add counts row s of group g, whose facts over the period are f.
-func (sr *series) add(s *review.Summary, g int, f *facts) {
+// add counts row s of group g, whose facts over the period are f, and
+// returns the figures of its step when it is a visit of the period.
+func (sr *series) add(s *review.SummaryRow, g int, f *facts) *acc {
+	var at *acc
 	if f.cohort {
 		pf := *f
 		pf.pending = false // the backlog is counted below, at each step's end
-		sr.accs[g][int(s.CreatedAt.Sub(sr.q.Since)/sr.step)].add(s, &pf)
+		at = sr.accs[g][int((s.CreatedAt-sr.since)/int64(sr.step))]
+		at.add(s, &pf)
 	}
-	if s.EndedAt.IsZero() {
-		return
+	if s.EndedAt == 0 {
+		return at
 	}
 	// The steps whose end falls in [EndedAt, decision).
-	for i := max(0, int(s.EndedAt.Sub(sr.q.Since)/sr.step)-1); i < len(sr.ends); i++ {
+	for i := max(0, int((s.EndedAt-sr.since)/int64(sr.step))-1); i < len(sr.ends); i++ {
 		e := sr.ends[i]
-		if e.Before(s.EndedAt) {
+		if e < s.EndedAt {
 			continue
 		}
 		if _, ok := waiting(s, e); !ok {
 			break
 		}
-		if e.Sub(s.EndedAt) > 24*time.Hour {
+		if e-s.EndedAt > day24h {
 			sr.over24[g][i]++
 		}
-		if e.Sub(s.EndedAt) > 72*time.Hour {
+		if e-s.EndedAt > day72h {
 			sr.over72[g][i]++
 		}
 	}
+	return at
 }
 
 // points are the series' points, with names[g] the name of group g.

@@ -89,7 +89,47 @@ type dayKey struct {
 
 type day struct {
 	version int64
-	rows    []review.Summary
+	rows    *review.SummaryRows
+}
+
+// Rows are the summary rows a query reads (Reader.Read), as the cache
+// holds them: days of rows, those of the days at the period's edges
+// picked out.
+type Rows struct {
+	parts []part
+}
+
+type part struct {
+	rows *review.SummaryRows
+	pick []int32 // the rows of rows read; all when nil
+}
+
+// Len is the number of rows.
+func (r Rows) Len() int {
+	n := 0
+	for _, p := range r.parts {
+		if p.pick != nil {
+			n += len(p.pick)
+		} else {
+			n += p.rows.Len()
+		}
+	}
+	return n
+}
+
+// Summaries returns the rows as Summaries.
+func (r Rows) Summaries() []review.Summary {
+	out := make([]review.Summary, 0, r.Len())
+	for _, p := range r.parts {
+		if p.pick == nil {
+			out = append(out, p.rows.Summaries()...)
+			continue
+		}
+		for _, i := range p.pick {
+			out = append(out, p.rows.Summary(int(i)))
+		}
+	}
+	return out
 }
 
 // NewReader returns a Reader of src keeping at most maxRows rows
@@ -105,46 +145,50 @@ func NewReader(src Source, maxRows int) *Reader {
 // of those created in the BacklogLookback before since that were not
 // decided by since, and of those created earlier that still wait for a
 // decision. The rows are the cache's: callers must not change them.
-func (r *Reader) Read(ctx context.Context, clinic string, since, until time.Time) ([]*review.Summary, error) {
+func (r *Reader) Read(ctx context.Context, clinic string, since, until time.Time) (Rows, error) {
 	if !until.After(since) {
-		return nil, fmt.Errorf("%w: the period ends before it starts", review.ErrInvalid)
+		return Rows{}, fmt.Errorf("%w: the period ends before it starts", review.ErrInvalid)
 	}
 	from := since.Add(-BacklogLookback)
 	versions, err := r.src.SummaryDays(ctx, clinic, review.Day(from), review.Day(until.Add(-1))+1)
 	if err != nil {
-		return nil, fmt.Errorf("rollout: read days: %w", err)
+		return Rows{}, fmt.Errorf("rollout: read days: %w", err)
 	}
 	if err := r.unpack(ctx, clinic, versions); err != nil {
-		return nil, err
+		return Rows{}, err
 	}
-	var out []*review.Summary
+	var out Rows
 	used := map[dayKey]bool{}
+	sinceNs, untilNs, fromNs := since.UnixNano(), until.UnixNano(), from.UnixNano()
 	for d, v := range versions {
 		k := dayKey{clinic, d}
 		used[k] = true
 		rows, err := r.day(ctx, k, v)
 		if err != nil {
-			return nil, err
+			return Rows{}, err
 		}
-		whole := !review.DayStart(d).Before(since) && !review.DayStart(d+1).After(until)
-		for i := range rows {
-			s := &rows[i]
+		if !review.DayStart(d).Before(since) && !review.DayStart(d+1).After(until) {
+			out.parts = append(out.parts, part{rows: rows})
+			continue
+		}
+		pick := []int32{}
+		for i := range rows.Rows {
+			s := &rows.Rows[i]
 			switch {
-			case whole:
-				out = append(out, s)
-			case !s.CreatedAt.Before(until), s.CreatedAt.Before(from):
-			case !s.CreatedAt.Before(since), undecided(s, since):
-				out = append(out, s)
+			case s.CreatedAt >= untilNs, s.CreatedAt < fromNs:
+			case s.CreatedAt >= sinceNs, undecided(s, sinceNs):
+				pick = append(pick, int32(i))
 			}
 		}
+		out.parts = append(out.parts, part{rows: rows, pick: pick})
 	}
 	open, err := r.src.OpenSummaries(ctx, clinic, from)
 	if err != nil {
-		return nil, fmt.Errorf("rollout: read open notes: %w", err)
+		return Rows{}, fmt.Errorf("rollout: read open notes: %w", err)
 	}
 	r.trim(used)
-	for i := range open {
-		out = append(out, &open[i])
+	if len(open) > 0 {
+		out.parts = append(out.parts, part{rows: review.CompactSummaries(open)})
 	}
 	return out, nil
 }
@@ -182,17 +226,17 @@ func (r *Reader) unpack(ctx context.Context, clinic string, versions map[int64]i
 }
 
 // put caches rows as the rows of k at version v; r.mu is held.
-func (r *Reader) put(k dayKey, v int64, rows []review.Summary) {
+func (r *Reader) put(k dayKey, v int64, rows *review.SummaryRows) {
 	if old := r.days[k]; old != nil {
-		r.rows -= len(old.rows)
+		r.rows -= old.rows.Len()
 	}
 	r.days[k] = &day{version: v, rows: rows}
-	r.rows += len(rows)
+	r.rows += rows.Len()
 }
 
 // day returns the rows of k at version v or later, from the cache when it
 // holds them. Rows it reads of a settled day it packs.
-func (r *Reader) day(ctx context.Context, k dayKey, v int64) ([]review.Summary, error) {
+func (r *Reader) day(ctx context.Context, k dayKey, v int64) (*review.SummaryRows, error) {
 	r.mu.Lock()
 	if d := r.days[k]; d != nil && d.version >= v {
 		r.mu.Unlock()
@@ -216,8 +260,9 @@ func (r *Reader) day(ctx context.Context, k dayKey, v int64) ([]review.Summary, 
 	if err != nil {
 		return nil, fmt.Errorf("rollout: read day %s: %w", review.DayStart(k.day).Format(time.DateOnly), err)
 	}
+	compact := review.CompactSummaries(rows)
 	r.mu.Lock()
-	r.put(k, got, rows)
+	r.put(k, got, compact)
 	r.mu.Unlock()
 	if len(rows) > 0 && !review.DayStart(k.day+1).After(r.Now().Add(-SettleAfter)) {
 		// A day that could not be packed is read row by row again next
@@ -226,7 +271,7 @@ func (r *Reader) day(ctx context.Context, k dayKey, v int64) ([]review.Summary, 
 			r.Log.WarnContext(ctx, "rollout: packing a day's summary rows failed", "clinic", k.clinic, "day", k.day, "err", err)
 		}
 	}
-	return rows, nil
+	return compact, nil
 }
 
 // trim drops the days a query did not use while the cache holds more
@@ -239,16 +284,17 @@ func (r *Reader) trim(used map[dayKey]bool) {
 			return
 		}
 		if !used[k] {
-			r.rows -= len(d.rows)
+			r.rows -= d.rows.Len()
 			delete(r.days, k)
 			delete(r.fetch, k)
 		}
 	}
 }
 
-// undecided reports whether s was not yet approved or rejected at t.
-func undecided(s *review.Summary, t time.Time) bool {
-	return (s.ApprovedAt.IsZero() || !s.ApprovedAt.Before(t)) && (s.RejectedAt.IsZero() || !s.RejectedAt.Before(t))
+// undecided reports whether s was not yet approved or rejected at t
+// (Unix nanoseconds).
+func undecided(s *review.SummaryRow, t int64) bool {
+	return (s.ApprovedAt == 0 || s.ApprovedAt >= t) && (s.RejectedAt == 0 || s.RejectedAt >= t)
 }
 
 // Warm reads the rows of the period ending now of the clinics given and
@@ -275,6 +321,6 @@ func (r *Reader) Warm(ctx context.Context, clinics []string, period time.Duratio
 			r.Log.WarnContext(ctx, "rollout: warming the cache failed", "clinic", c, "err", err)
 			continue
 		}
-		r.Log.InfoContext(ctx, "rollout: cache warmed", "clinic", c, "rows", len(rows), "took", time.Since(t).Round(time.Millisecond))
+		r.Log.InfoContext(ctx, "rollout: cache warmed", "clinic", c, "rows", rows.Len(), "took", time.Since(t).Round(time.Millisecond))
 	}
 }

@@ -214,10 +214,14 @@ func (s *Store) PackedDays(ctx context.Context, clinic string, from, to int64) (
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
 	for _, p := range out {
-		for i := range p.Rows {
-			if err := s.openReason(&p.Rows[i]); err != nil {
-				return nil, err
+		if err := p.Rows.MapReasons(func(sealed string, i int) (string, error) {
+			b, err := s.keys.Open(sealed, "rollup")
+			if err != nil {
+				return "", fmt.Errorf("sqlitestore: summary of note %s: %w", p.Rows.ID(i), err)
 			}
+			return string(b), nil
+		}); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -211,7 +211,7 @@ func testSummaries(t *testing.T, s review.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, ok := packed[d3]; len(packed) != 1 || !ok || p.Version != v3 || !reflect.DeepEqual(p.Rows, rows3) {
+	if p, ok := packed[d3]; len(packed) != 1 || !ok || p.Version != v3 || !reflect.DeepEqual(p.Rows.Summaries(), rows3) {
 		t.Errorf("PackedDays = %+v, want day %d at version %d: %+v", packed, d3, v3, rows3)
 	}
 	if packed, err := sum.PackedDays(ctx, "c2", d0, d3+1); err != nil || len(packed) != 0 {
