@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"io/fs"
 	"os"
@@ -13,29 +12,15 @@ import (
 
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/sealed"
+	"github.com/scribegate/scribegate/review/sealed/sealedtest"
 	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/review/storetest"
 )
 
-func keyEntry(id string) string {
-	k := make([]byte, 32)
-	rand.Read(k)
-	return id + ":" + base64.StdEncoding.EncodeToString(k)
-}
-
-func mustRing(t testing.TB, s string) *sealed.Ring {
-	t.Helper()
-	r, err := sealed.ParseKeys(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // TestSealedAudioConformance: sealed, the audio store keeps every promise
 // of review.AudioStore (idempotent resends, gaps, mismatches, batches).
 func TestSealedAudioConformance(t *testing.T) {
-	k := mustRing(t, keyEntry("k1"))
+	k := sealedtest.Ring(t, sealedtest.Key("k1"))
 	for name, r := range map[string]*sealed.Ring{"keys": k, "no keys": nil} {
 		t.Run(name, func(t *testing.T) {
 			storetest.RunAudio(t, func(t *testing.T) review.AudioStore {
@@ -53,12 +38,12 @@ func TestSealedAudioAtRest(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "review.db")
-	k1 := keyEntry("k1")
+	k1 := sealedtest.Key("k1")
 	pcm := make([]byte, 64<<10)
 	rand.Read(pcm)
 
 	s := sqlitetest.OpenAt(t, path)
-	a := sealed.Audio(s, mustRing(t, k1))
+	a := sealed.Audio(s, sealedtest.Ring(t, k1))
 	// Appends as the gateway makes them: a batch every few milliseconds.
 	for off := 0; off < len(pcm); off += 3200 {
 		end := min(off+3200, len(pcm))
@@ -97,7 +82,7 @@ func TestSealedAudioAtRest(t *testing.T) {
 
 	// Rotated: a new key first, k1 kept.
 	s = sqlitetest.OpenAt(t, path)
-	rot := sealed.Audio(s, mustRing(t, keyEntry("k2")+"\n"+k1))
+	rot := sealed.Audio(s, sealedtest.Ring(t, sealedtest.Key("k2"), k1))
 	if n, err := rot.AudioSize(ctx, "s1"); err != nil || n != int64(len(pcm)) {
 		t.Fatalf("rotated size %d %v", n, err)
 	}
@@ -120,9 +105,9 @@ func TestSealedAudioAtRest(t *testing.T) {
 		r    *sealed.Ring
 		want error
 	}{
-		"wrong key": {mustRing(t, "k1:"+keyEntry("x")[2:]+"\nk2:"+keyEntry("y")[2:]), sealed.ErrAuth},
+		"wrong key": {sealedtest.Ring(t, "k1:"+sealedtest.Key("x")[2:], "k2:"+sealedtest.Key("y")[2:]), sealed.ErrAuth},
 		"no keys":   {nil, sealed.ErrUnknownKey},
-		"k1 gone":   {mustRing(t, keyEntry("k2")), sealed.ErrUnknownKey},
+		"k1 gone":   {sealedtest.Ring(t, sealedtest.Key("k2")), sealed.ErrUnknownKey},
 	} {
 		bad := sealed.Audio(s, tc.r)
 		if got, err := bad.ReadAudio(ctx, "s1", 0); !errors.Is(err, tc.want) || got != nil {
@@ -141,7 +126,7 @@ func BenchmarkAudioBatch(b *testing.B) {
 	const sessions, frame = 100, 3200
 	data := make([]byte, frame)
 	rand.Read(data)
-	for name, r := range map[string]*sealed.Ring{"plain": nil, "sealed": mustRing(b, keyEntry("k1"))} {
+	for name, r := range map[string]*sealed.Ring{"plain": nil, "sealed": sealedtest.Ring(b, sealedtest.Key("k1"))} {
 		b.Run(name, func(b *testing.B) {
 			s := sqlitetest.Open(b)
 			var st review.AudioStore = s

@@ -3,8 +3,6 @@ package sqlitestore_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,34 +11,16 @@ import (
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/sealed"
+	"github.com/scribegate/scribegate/review/sealed/sealedtest"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/review/storetest"
 )
 
-func ring(t *testing.T, entries ...string) *sealed.Ring {
-	t.Helper()
-	var s string
-	for _, e := range entries {
-		s += e + "\n"
-	}
-	r, err := sealed.ParseKeys(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func newKey(id string) string {
-	k := make([]byte, 32)
-	rand.Read(k)
-	return id + ":" + base64.StdEncoding.EncodeToString(k)
-}
-
 // TestSealedConformance: the store keeps every promise with its bodies
 // sealed.
 func TestSealedConformance(t *testing.T) {
-	k := ring(t, newKey("k1"))
+	k := sealedtest.Ring(t, sealedtest.Key("k1"))
 	storetest.Run(t, func(t *testing.T) review.Store { return sqlitetest.Open(t, sqlitestore.WithKeys(k)) })
 }
 
@@ -51,8 +31,8 @@ func TestSealedAtRest(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "review.db")
-	k1 := newKey("k1")
-	s := sqlitetest.OpenAt(t, path, sqlitestore.WithKeys(ring(t, k1)))
+	k1 := sealedtest.Key("k1")
+	s := sqlitetest.OpenAt(t, path, sqlitestore.WithKeys(sealedtest.Ring(t, k1)))
 	words := []string{"wheezing", "salbutamol", "Thornbury"}
 	svc := review.NewService(s, review.ServiceOptions{})
 	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateRecording})
@@ -105,7 +85,7 @@ func TestSealedAtRest(t *testing.T) {
 		return s, err
 	}
 	// Rotated: k2 newest, k1 kept.
-	rot, err := reopen(ring(t, newKey("k2"), k1))
+	rot, err := reopen(sealedtest.Ring(t, sealedtest.Key("k2"), k1))
 	if err != nil {
 		t.Fatalf("rotated ring: %v", err)
 	}
@@ -118,7 +98,7 @@ func TestSealedAtRest(t *testing.T) {
 	}
 	rot.Close()
 	// Fail closed: a wrong key under the right id, or no keys at all.
-	if _, err := reopen(ring(t, newKey("k1"))); !errors.Is(err, sealed.ErrAuth) {
+	if _, err := reopen(sealedtest.Ring(t, sealedtest.Key("k1"))); !errors.Is(err, sealed.ErrAuth) {
 		t.Errorf("wrong key: %v, want ErrAuth", err)
 	}
 	if _, err := reopen(nil); !errors.Is(err, sealed.ErrUnknownKey) {
