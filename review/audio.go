@@ -14,7 +14,7 @@ import (
 // Offsets are bytes of the client's audio from the start of the session.
 // Appends are idempotent, so a client that resends from an older offset
 // (after a lost acknowledgement) changes nothing. Both stores implement it
-// and pass storetest.RunAudio.
+// and pass storetest.RunAudio (in storetest.Run).
 type AudioStore interface {
 	// AppendAudio stores data at offset and returns the stored size after
 	// it (the durable offset). Bytes below the stored size must equal what

@@ -13,16 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/audiofile"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
-	"github.com/scribegate/scribegate/review/storetest"
 )
-
-func TestAudioConformance(t *testing.T) {
-	storetest.RunAudio(t, func(t *testing.T) review.AudioStore { return open(t).(*sqlitestore.Store) })
-}
 
 // TestAudioReopen: audio stored before a restart is there after it.
 func TestAudioReopen(t *testing.T) {

@@ -19,8 +19,10 @@ import (
 	"github.com/scribegate/scribegate/review/note"
 )
 
-// Run runs the suite. open must return a new, empty store for each call;
-// Run closes it.
+// Run runs the suite, and RunAudio's too (as subtest Audio) when the
+// store keeps audio as well, as both of ours do; so testing/fstest checks
+// the optional interfaces a file system has. open must return a new,
+// empty store for each call; Run closes it.
 func Run(t *testing.T, open func(t *testing.T) review.Store) {
 	runSuite(t, open, []part[review.Store]{
 		{"CreateGet", testCreateGet},
@@ -41,6 +43,17 @@ func Run(t *testing.T, open func(t *testing.T) review.Store) {
 		{"PurgeAudit", testPurgeAudit},
 		{"TranscriptLog", testTranscriptLog},
 		{"Summaries", testSummaries},
+	})
+	t.Run("Audio", func(t *testing.T) {
+		RunAudio(t, func(t *testing.T) review.AudioStore {
+			s := open(t)
+			a, ok := s.(review.AudioStore)
+			if !ok {
+				s.Close()
+				t.Skipf("%T keeps no audio", s)
+			}
+			return a
+		})
 	})
 }
 
