@@ -103,21 +103,11 @@ func (t *fhirTransport) push(ctx context.Context, d *connectors.Document, patien
 		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	log := t.log.With("note", d.NoteID, "version", d.Version)
-	id := p.NoteIdentifier(cp)
-	found, err := t.fc.SearchIdentifier(ctx, fhirdoc.DocumentReferenceType, *id.System, *id.Value)
+	cr, err := t.fc.FileDocument(ctx, cp, p, body)
 	if err != nil {
-		return connectors.Receipt{}, connectors.NotJudged(prefix(err), "cannot check for an earlier push")
+		return connectors.Receipt{}, prefix(err)
 	}
-	ext, dup := "", len(found) > 0
-	if dup {
-		ext = found[0].ID
-	} else {
-		cr, err := t.fc.Create(ctx, fhirdoc.DocumentReferenceType, body, p.IfNoneExist(cp))
-		if err != nil {
-			return connectors.Receipt{}, prefix(err)
-		}
-		ext, dup = cr.ID, cr.Existing
-	}
+	ext, dup := cr.ID, cr.Existing
 	// The AI declaration is judged by what Bp Premier holds too: a
 	// Provenance is filed unless one already targets the document.
 	if err := t.fc.FileProvenance(ctx, cp, ext, p, !dup); err != nil {

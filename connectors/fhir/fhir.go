@@ -178,33 +178,23 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 	if err != nil {
 		return connectors.Receipt{}, connectors.Permanent(err)
 	}
-	id := c.profile.NoteIdentifier(d)
-	found, err := c.client.SearchIdentifier(ctx, "DocumentReference", *id.System, *id.Value)
+	created, err := c.client.FileDocument(ctx, d, c.profile, body)
 	if err != nil {
-		return connectors.Receipt{}, connectors.NotJudged(err, "cannot check the EHR for an earlier push")
+		return connectors.Receipt{}, err
 	}
-	var docID string
-	existing := len(found) > 0
-	if existing {
-		docID = found[0].ID
-	} else {
-		created, err := c.client.Create(ctx, "DocumentReference", body, c.profile.IfNoneExist(d))
+	docID, existing := created.ID, created.Existing
+	if docID == "" {
+		// A server that answers without Location or body: find it.
+		id := c.profile.NoteIdentifier(d)
+		again, err := c.client.SearchIdentifier(ctx, "DocumentReference", *id.System, *id.Value)
 		if err != nil {
-			return connectors.Receipt{}, err
+			return connectors.Receipt{}, connectors.NotJudged(err, "the EHR accepted the document but did not say where it is")
 		}
-		docID, existing = created.ID, created.Existing
-		if docID == "" {
-			// A server that answers without Location or body: find it.
-			again, err := c.client.SearchIdentifier(ctx, "DocumentReference", *id.System, *id.Value)
-			if err != nil {
-				return connectors.Receipt{}, connectors.NotJudged(err, "the EHR accepted the document but did not say where it is")
-			}
-			if len(again) != 1 {
-				return connectors.Receipt{}, &connectors.PushError{StatusCode: created.Response.StatusCode,
-					Message: fmt.Sprintf("the EHR accepted the document but %d documents carry its identifier", len(again))}
-			}
-			docID = again[0].ID
+		if len(again) != 1 {
+			return connectors.Receipt{}, &connectors.PushError{StatusCode: created.Response.StatusCode,
+				Message: fmt.Sprintf("the EHR accepted the document but %d documents carry its identifier", len(again))}
 		}
+		docID = again[0].ID
 	}
 	ref := "DocumentReference/" + docID
 	rc := connectors.Receipt{ExternalID: ref, Duplicate: existing}

@@ -546,6 +546,26 @@ func ProvenancePending(ref string, err error) error {
 	return out
 }
 
+// FileDocument files body, the DocumentReference p builds for d, once,
+// judged by what the server holds: it searches for the note identifier
+// first, so a document already filed is never sent again whatever the
+// attempt count, and otherwise creates body conditionally (If-None-Exist),
+// for a server that honours it to catch a concurrent retry. Created.Existing
+// says the document was there already. A failed search is transient
+// whatever the server answered (connectors.NotJudged): the document itself
+// was not judged.
+func (c *Client) FileDocument(ctx context.Context, d *connectors.Document, p fhirdoc.Profile, body []byte) (Created, error) {
+	id := p.NoteIdentifier(d)
+	found, err := c.SearchIdentifier(ctx, fhirdoc.DocumentReferenceType, *id.System, *id.Value)
+	if err != nil {
+		return Created{}, connectors.NotJudged(err, "cannot check for an earlier push")
+	}
+	if len(found) > 0 {
+		return Created{ID: found[0].ID, Existing: true}, nil
+	}
+	return c.Create(ctx, fhirdoc.DocumentReferenceType, body, p.IfNoneExist(d))
+}
+
 // FileProvenance builds d's AI-transparency Provenance for the filed
 // document docID and files it unless the server already holds one (see
 // EnsureProvenance). A build failure or refusal is permanent; any other

@@ -208,23 +208,12 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 		return connectors.Receipt{}, connectors.Permanent(err)
 	}
 	log := c.log.With("instance", c.name, "note", d.NoteID, "version", d.Version)
-	id := p.NoteIdentifier(cp)
-	found, err := c.fhir.SearchIdentifier(ctx, fhirdoc.DocumentReferenceType, *id.System, *id.Value)
+	cr, err := c.fhir.FileDocument(ctx, cp, p, body)
 	if err != nil {
-		return connectors.Receipt{}, connectors.NotJudged(err, "cannot check for an earlier push")
+		log.WarnContext(ctx, "gentu: document not filed", "err", err)
+		return connectors.Receipt{}, err
 	}
-	var ext string
-	dup := len(found) > 0
-	if dup {
-		ext = found[0].ID
-	} else {
-		cr, err := c.fhir.Create(ctx, fhirdoc.DocumentReferenceType, body, p.IfNoneExist(cp))
-		if err != nil {
-			log.WarnContext(ctx, "gentu: create failed", "err", err)
-			return connectors.Receipt{}, err
-		}
-		ext, dup = cr.ID, cr.Existing
-	}
+	ext, dup := cr.ID, cr.Existing
 	if c.provenance {
 		// A refused Provenance leaves the filed note as it is (it carries
 		// the AI label); one not filed yet keeps the note queued.
