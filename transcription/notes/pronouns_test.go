@@ -46,3 +46,23 @@ func TestDropAsides(t *testing.T) {
 		"do you have any questions": "",
 	})
 }
+
+// Patient speech reads as a note about the patient: a word said twice
+// once, with the punctuation of the one kept; the commas around a dropped
+// filler gone where no list goes on; the verb agreeing with the patient
+// across an adverb.
+func TestPatientSpeechInNoteStyle(t *testing.T) {
+	for _, tc := range []struct{ said, want string }{
+		{"i , i just feel out of sorts lately .", "He reports feeling out of sorts lately."},
+		{"i was , um , trying to change a light bulb .", "He was trying to change a light bulb."},
+		{"i took tylenol , um , ibuprofen and some ice .", "He took tylenol, ibuprofen and some ice."},
+		{"my wife makes sure i stay on top of that .", "His wife makes sure he stays on top of that."},
+		{"i also have some shortness of breath .", "He also has some shortness of breath."},
+		{"i usually watch what i eat .", "He usually watches what he eats."},
+	} {
+		body := dropRepeatedPhrases(stripFillers(dropAsides(cleanSpacing(tc.said))))
+		if got := pronounsMale.render(rewriteSentence(body, kHPI, rolePatient, false)); got != tc.want {
+			t.Errorf("%q drafted as %q, want %q", tc.said, got, tc.want)
+		}
+	}
+}

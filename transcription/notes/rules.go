@@ -321,7 +321,11 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 		}
 		question = ""
 		body := dropRepeatedPhrases(stripFillers(dropAsides(lower)))
-		if !substantive(body) || examInstruction.MatchString(body) {
+		// The trainer reads only what the cues keep, so the answers kept
+		// for their question's sake stay out of its data.
+		answering := m.sections != nil && a.role == rolePatient && sa.phase == phaseHistory &&
+			historyAnswer(prevQuestion, u.Text, lower, body)
+		if examInstruction.MatchString(body) || !substantive(body) && !answering {
 			continue
 		}
 		sa.kept, sa.body = true, body
@@ -329,6 +333,9 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 			continue
 		}
 		sa.k = asResult(classifyStatement(m.sections, body, a.role, sa.phase, u.Index), body, a.role, sa.phase)
+		if sa.k == kNone && answering {
+			sa.k = subjectiveKind(body)
+		}
 		if sa.k == kNone {
 			continue
 		}
@@ -843,6 +850,7 @@ func rewriteSentence(s string, k kind, r role, plain bool) string {
 	case plain:
 		s = apply(apply(s, plainVoice), plainClinicianVoice)
 	case patient:
+		s = collapseSpace(apply(s, hedges)) // "i just feel …" is "i feel …", a report
 		if lead, ok := applyFirst(s, reportLead); ok {
 			s = lead
 		} else if rest, ok := strings.CutPrefix(s, "no "); ok && clinical[strings.Trim(strings.Fields(rest + " x")[0], ",")] {

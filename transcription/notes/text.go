@@ -185,8 +185,10 @@ var fillerPhrases = regexp.MustCompile(`(?i)(^|[\s,])(mm-hmm|mm hmm|mhm|uh-huh|u
 // leadIns are dropped at the start of a sentence only ("so, ...", "well ...").
 var leadIns = regexp.MustCompile(`(?i)^(hey,? dragon|hey,? dax|and|so|well|now|yeah|yes|yep|right|great|good|perfect|sure|got it|i see|cool|and then|but)\b[\s,]*`)
 
-var doubleComma = regexp.MustCompile(`,\s*,+`)
-var fragment = regexp.MustCompile(`\b[\w']+-(\s|$)`) // "ex- exerting", "it's- it's"
+// doubleComma is the pair of commas a dropped filler leaves ("i was, um,
+// trying"), with the word before it.
+var doubleComma = regexp.MustCompile(`(\S*),\s*,+`)
+var fragment = regexp.MustCompile(`\b[\w']+-,?(\s|$)`) // "ex- exerting", "it's- it's", "we do mon-, i monitor"
 
 // stripFillers removes fillers, lead-ins, stutters and word fragments.
 func stripFillers(s string) string {
@@ -212,7 +214,13 @@ func stripFillers(s string) string {
 		s = n
 	}
 	if strings.Count(s, ",") >= 2 {
-		s = doubleComma.ReplaceAllString(s, ",")
+		s = doubleComma.ReplaceAllStringFunc(s, func(m string) string {
+			w, _, _ := strings.Cut(m, ",")
+			if functionWords[strings.ToLower(w)] {
+				return w // "i was, um, trying" is "i was trying"
+			}
+			return w + "," // "tylenol, um, ibuprofen": a list goes on
+		})
 	}
 	s = dropSpaceBeforePunct(s)
 	return strings.Trim(s, " ,;:-")
@@ -461,17 +469,22 @@ func applyFirst(s string, rs []rewrite) (string, bool) {
 	return s, false
 }
 
+// subjectAdverb is an adverb between the patient and their verb ("she
+// also have", "he just feel"), which the verb agrees across.
+const subjectAdverb = `((?:also|still|usually|always|never|sometimes|often|only|even|just|really) )?`
+
 var thirdPersonFixes = rewrites(
 	`(the patient|xsubj|xpt) (has|is|was|will|would|does|goes|had|did|can|could|should|cannot)`, "$1 $2",
-	`(the patient|xsubj|xpt) (think|feel|want|need|take|try|use|work|walk|run|know|like|get|see|hope|guess|believe|notice|say|live|drink|smoke|eat|sleep|play|wake|wear|keep|mean|tend|seem|start|stop|go)`, "$1 ${2}s",
+	`(the patient|xsubj|xpt) `+subjectAdverb+`(think|feel|want|need|take|try|use|work|walk|run|know|like|get|see|hope|guess|believe|notice|say|live|drink|smoke|eat|sleep|play|wake|wear|keep|mean|tend|seem|start|stop|go|stay|love|prefer|forget|remember|monitor|check|cook|travel|exercise|lift|sit|stand|swim|ride|hate|enjoy|struggle|cough|lose|gain|follow|avoid|cheat)`, "$1 $2${3}s",
+	`(the patient|xsubj|xpt) `+subjectAdverb+`(miss|watch|wish|push|fix|reach|finish)`, "$1 $2${3}es",
 	`xsubj do`, "xsubj does", `(the patient|xpt) do (not|have)`, "$1 does $2",
-	`(the patient|xsubj|xpt) have`, "$1 has",
+	`(the patient|xsubj|xpt) `+subjectAdverb+`have`, "$1 ${2}has",
 	`(the patient|xsubj|xpt) are`, "$1 is",
 	`(the patient|xsubj|xpt) were`, "$1 was",
-	`(the patient|xsubj|xpt) trys`, "$1 tries",
-	`(the patient|xsubj|xpt) guesss`, "$1 guesses",
+	`(the patient|xsubj|xpt) `+subjectAdverb+`trys`, "$1 ${2}tries",
+	`(the patient|xsubj|xpt) `+subjectAdverb+`guesss`, "$1 ${2}guesses",
 	`(the patient|xsubj|xpt) dos`, "$1 does",
-	`(the patient|xsubj|xpt) gos`, "$1 goes",
+	`(the patient|xsubj|xpt) `+subjectAdverb+`gos`, "$1 ${2}goes",
 )
 
 // finish capitalises and punctuates a note sentence.
@@ -511,7 +524,9 @@ func dropRepeatedPhrases(s string) string {
 }
 
 // dropRepeats removes a word repeated straight after itself ("i, i, i've"),
-// but not a digit said twice ("nine one one", "two two five").
+// but not a digit said twice ("nine one one", "two two five"); the word
+// kept is the last one said, with its punctuation ("i, i just" is "i
+// just").
 func dropRepeats(s string) string {
 	fs := strings.Fields(s)
 	out := fs[:0]
@@ -519,6 +534,7 @@ func dropRepeats(s string) string {
 	for _, f := range fs {
 		w := strings.ToLower(strings.Trim(f, ",;"))
 		if w != "" && w == prev && !isDigitWord(w) {
+			out[len(out)-1] = f // "i, i just feel": the comma goes with the word dropped
 			continue
 		}
 		prev = w

@@ -1,0 +1,39 @@
+package notes_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A patient's answer to the clinician's question while the history is
+// taken is history even when it names nothing clinical; a fragment, a
+// denial, a short reply and talk nobody asked for are not kept for it.
+func TestHistoryAnswers(t *testing.T) {
+	d := draftSOAP(t, lines(
+		"c: hi, how are you doing today ?",
+		"p: i'm doing alright , my family is all visiting me this week .",
+		"c: how has your diet been ?",
+		"p: we began construction on our kitchen over labor day weekend , so we ate out a lot .",
+		"c: and do you get short of breath ?",
+		"p: when i'm doing the projects around the house .",
+		"c: how about your blood pressure ?",
+		"p: no . it's been running high at home most days .",
+		"c: how is your sleep ?",
+		"p: it's pretty good .",
+		"c: okay .",
+		"p: my daughter moved into a new apartment downtown last month .",
+	))
+	subj := sectionTexts(d, "subjective")
+	want := "They began construction on their kitchen over labor day weekend, so they ate out a lot."
+	if s, ok := sentence(d, "subjective", "They began"); !ok || s.Text != want || !slices.Equal(s.Evidence, []int{3}) || len(s.Flags) > 0 {
+		t.Errorf("answer %+v, want %q citing [3] unflagged; subjective %q", s, want, subj)
+	}
+	for _, text := range subj {
+		for _, not := range []string{"family is all visiting", "doing the projects", "running high", "pretty good", "new apartment"} {
+			if strings.Contains(text, not) {
+				t.Errorf("%q drafted: only an answer that stands on its own, not a no, to a question about the history is kept", text)
+			}
+		}
+	}
+}
