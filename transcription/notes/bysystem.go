@@ -15,7 +15,7 @@ import (
 // and lists the visit's complaint under its system ("Musculoskeletal:
 // Reports right knee pain."). An answer that names no system stays where
 // it was.
-func reviewOfSystems(d note.Draft, l layout, kinds [][]kind, cc string, ccEvidence []int) {
+func reviewOfSystems(d note.Draft, l layout, kinds [][]kind, as []utteranceAnalysis, cc string, ccEvidence []int) {
 	idx := l.section[kROS]
 	if idx < 0 || l.plain {
 		return
@@ -37,6 +37,21 @@ func reviewOfSystems(d note.Draft, l layout, kinds [][]kind, cc string, ccEviden
 			items[sys] = append([]note.Sentence{{Text: "Reports " + complaint + ".", Evidence: ccEvidence}}, items[sys]...)
 		}
 	}
+	reported := symptomsReported(keep, keepKinds, as)
+	for sys := sysConstitutional; sys < numBodySystems; sys++ {
+		for _, verb := range []string{"Reports", "Denies"} {
+			var syms []string
+			var ev []int
+			for _, r := range reported[sys] {
+				if r.denied == (verb == "Denies") && !mentions(items[sys], r.symptom) && !slices.Contains(syms, r.symptom) {
+					syms, ev = append(syms, r.symptom), mergeEvidence(ev, r.evidence)
+				}
+			}
+			if len(syms) > 0 {
+				items[sys] = append(items[sys], note.Sentence{Text: verb + " " + listed(syms) + ".", Evidence: ev})
+			}
+		}
+	}
 	for sys := sysConstitutional; sys < numBodySystems; sys++ {
 		for _, s := range joinItems(items[sys]) {
 			s.Text = withSystemLabel(sys, s.Text)
@@ -44,6 +59,69 @@ func reviewOfSystems(d note.Draft, l layout, kinds [][]kind, cc string, ccEviden
 		}
 	}
 	d.Sections[idx].Sentences, kinds[idx] = keep, keepKinds
+}
+
+// symptomReported is a symptom the history reports, with the utterance
+// that says it.
+type symptomReported struct {
+	symptom  string
+	evidence []int
+	denied   bool
+}
+
+// symptomsReported finds, by body system, the symptoms the history's
+// sentences report ("he has been having headaches and some nausea") or
+// deny ("she denies fever, chills or vomiting"), as a reference note lists
+// them again in its review of systems ("Neurological: Reports headaches.",
+// "Gastrointestinal: Denies vomiting."). Any other sentence with a
+// negation, a condition or a question reports none, and a symptom must be
+// said in the utterance cited.
+func symptomsReported(sents []note.Sentence, ks []kind, as []utteranceAnalysis) [numBodySystems][]symptomReported {
+	var out [numBodySystems][]symptomReported
+	said := map[int]string{}
+	for _, a := range as {
+		said[a.u.Index] = strings.ToLower(a.u.Text)
+	}
+	for i, s := range sents {
+		if ks[i] != kHPI || len(s.Flags) > 0 || len(s.Evidence) != 1 {
+			continue
+		}
+		lower := strings.ToLower(s.Text)
+		denied := false
+		if m := deniesList.FindStringSubmatch(lower); m != nil && !notReport.MatchString(strings.TrimPrefix(m[1], "any ")) && !strings.Contains(m[1], " but ") {
+			lower, denied = m[1], true
+		} else if notReport.MatchString(lower) {
+			continue
+		}
+		for _, sym := range symptomCue.FindAllString(lower, -1) {
+			sys := systemOf(sym)
+			if sys == sysNone || !strings.Contains(said[s.Evidence[0]], sym) {
+				continue
+			}
+			out[sys] = append(out[sys], symptomReported{sym, s.Evidence, denied})
+		}
+	}
+	return out
+}
+
+// deniesList is a history sentence of what the patient denies ("he
+// denies any fever, chills, nausea or vomiting").
+var deniesList = regexp.MustCompile(`^(?:he|she|the patient|they) (?:denies|denied) (.+)$`)
+
+// symptomCue finds a symptom named as references name it in a review of
+// systems.
+var symptomCue = regexp.MustCompile(`\b(?:shortness of breath|chest pain|chills|fevers?|night sweats|weight loss|weight gain|fatigue|abdominal pain|headaches?|back pain|joint pain|muscle aches|body aches|nausea|vomiting|diarrhea|constipation|heartburn|bloating|depression|anxiety|dizziness|lightheadedness|numbness|tingling|palpitations|cough|wheezing|sore throat|nasal congestion|congestion|rash|itching|blood in (?:the |his |her |their )?(?:stools?|urine))\b`)
+
+// notReport marks a sentence that does not report a symptom as had: a
+// negation, a condition, a question, a wish, a risk explained.
+var notReport = regexp.MustCompile(`\b(?:no|not|never|denies|denied|without|none|nothing|if|whether|any|worried|risks?|should|will|would|could|call|wish\w*|want\w*|hope\w*|try|study|suggest\w*|death)\b|n't\b|\?`)
+
+// listed joins words as a list: "a", "a and b", "a, b and c".
+func listed(ws []string) string {
+	if len(ws) == 1 {
+		return ws[0]
+	}
+	return strings.Join(ws[:len(ws)-1], ", ") + " and " + ws[len(ws)-1]
 }
 
 // rosItem returns a sentence as an item of the review of systems: an
@@ -393,6 +471,6 @@ var notExamined = regexp.MustCompile(`\bdate of birth\b|^(?:please )?use (?:the 
 // evidence.
 func structureBySystem(d note.Draft, l layout, kinds [][]kind, as []utteranceAnalysis, p pronouns, cc string, ccEvidence []int) {
 	openHistory(d, l, kinds, as, p, cc, ccEvidence)
-	reviewOfSystems(d, l, kinds, cc, ccEvidence)
+	reviewOfSystems(d, l, kinds, as, cc, ccEvidence)
 	examBySystem(d, l, kinds)
 }

@@ -305,3 +305,39 @@ func TestConfirmedHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewOfSystemsRepeatsHistory: the symptoms the history reports are
+// listed again under their systems, as references' reviews of systems
+// do, citing the utterance that says them; the history keeps its
+// sentence. A symptom said under a negation, a wish or a risk is not
+// reported.
+func TestReviewOfSystemsRepeatsHistory(t *testing.T) {
+	d := draftSOAP(t, lines(
+		"c: what brings you in today ?",
+		"p: i've been having headaches for two weeks and some nausea in the mornings .",
+		"c: okay .",
+		"p: i wish i had some weight loss though .",
+		"c: the risks include bleeding , numbness and infection .",
+	))
+	subj := sectionTexts(d, "subjective")
+	gi, ok := sentence(d, "subjective", "Gastrointestinal:")
+	if !ok || gi.Text != "Gastrointestinal: Reports nausea." || !slices.Equal(gi.Evidence, []int{1}) || len(gi.Flags) > 0 {
+		t.Errorf("gastrointestinal line %+v, want \"Gastrointestinal: Reports nausea.\" citing [1], unflagged\n%q", gi, subj)
+	}
+	neuro, ok := sentence(d, "subjective", "Neurological:")
+	if !ok || !strings.Contains(neuro.Text, "Reports headaches") || strings.Contains(neuro.Text, "numbness") || len(neuro.Flags) > 0 {
+		t.Errorf("neurological line %+v, want headaches reported and no numbness\n%q", neuro, subj)
+	}
+	if _, ok := sentence(d, "subjective", "Constitutional:"); ok {
+		t.Errorf("a weight loss wished for is reported: %q", subj)
+	}
+	history := 0
+	for _, s := range subj {
+		if strings.Contains(s, "headaches for 2 weeks") {
+			history++
+		}
+	}
+	if history != 1 {
+		t.Errorf("the history's own sentence is gone or doubled: %q", subj)
+	}
+}

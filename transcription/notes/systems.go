@@ -48,7 +48,7 @@ var systemCues = [numBodySystems]*regexp.Regexp{
 	sysEyes:             regexp.MustCompile(`\b(vision|visual|blurr\w*|eyes?)\b`),
 	sysENT:              regexp.MustCompile(`\b(sore throat|throat|congest\w*|nasal|nose|sinus\w*|ears?|hearing|runny|sneez\w*|tonsils?|mouth|teeth|tooth|dysphagia|swallow\w*)\b`),
 	sysNeck:             regexp.MustCompile(`\b(neck is|thyro\w*|jugular|jvd|carotid|bruits?|(lymph)?adenopathy|lymph nodes?)\b`),
-	sysCardiovascular:   regexp.MustCompile(`\b(chest pain|palpitations?|heart\w*|murmurs?|rhythm|gallops?|rubs|pulses?|capillary refill|edema|swelling in (xposs |the |your |his |her |their )?(legs|ankles|feet)|leg swelling)\b`),
+	sysCardiovascular:   regexp.MustCompile(`\b(chest pain|palpitations?|heart(?:beat|s)?\b|murmurs?|rhythm|gallops?|rubs|pulses?|capillary refill|edema|swelling in (xposs |the |your |his |her |their )?(legs|ankles|feet)|leg swelling)\b`),
 	sysRespiratory:      regexp.MustCompile(`\b(shortness of breath|short of breath|breath\w*|dyspnea|cough\w*|wheez\w*|lungs?|crackles|rales|rhonchi|sputum|phlegm|auscultation)\b`),
 	sysGastrointestinal: regexp.MustCompile(`\b(nausea|nauseous|vomit\w*|diarrhea|constipat\w*|abdom\w*|belly|stomach|bowel\w*|stools?|heartburn|reflux|indigestion|quadrant|rebound|guarding|bloat\w*)\b`),
 	sysGenitourinary:    regexp.MustCompile(`\b(urin\w*|dysuria|pee\w*|bladder|hematuria|incontinen\w*|prostate|kidneys?)\b`),
