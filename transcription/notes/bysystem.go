@@ -88,8 +88,8 @@ func symptomsReported(sents []note.Sentence, ks []kind, as []utteranceAnalysis) 
 		}
 		lower := strings.ToLower(s.Text)
 		denied := false
-		if m := deniesList.FindStringSubmatch(lower); m != nil && !notReport.MatchString(strings.TrimPrefix(m[1], "any ")) && !strings.Contains(m[1], " but ") {
-			lower, denied = m[1], true
+		if m := deniesList.FindStringSubmatch(lower); m != nil {
+			lower, denied = deniedSymptoms(m[1]), true
 		} else if notReport.MatchString(lower) {
 			continue
 		}
@@ -107,6 +107,23 @@ func symptomsReported(sents []note.Sentence, ks []kind, as []utteranceAnalysis) 
 // deniesList is a history sentence of what the patient denies ("he
 // denies any fever, chills, nausea or vomiting").
 var deniesList = regexp.MustCompile(`^(?:he|she|the patient|they) (?:denies|denied) (.+)$`)
+
+// deniedSymptoms is the list of symptoms a denial opens with ("fever,
+// chills or vomiting"), up to the first word that is neither a symptom nor
+// what joins a list ("fever or chills | you know i get headaches").
+func deniedSymptoms(s string) string {
+	end := 0
+	for _, loc := range symptomCue.FindAllStringIndex(s, -1) {
+		if !listGlue.MatchString(s[end:loc[0]]) {
+			break
+		}
+		end = loc[1]
+	}
+	return s[:end]
+}
+
+// listGlue is what may stand between the symptoms of a list.
+var listGlue = regexp.MustCompile(`^[ ,]*(?:(?:any|or|and|nor|no)[ ,]+)*$`)
 
 // symptomCue finds a symptom named as references name it in a review of
 // systems.

@@ -1,0 +1,37 @@
+package notes
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDeniedSymptoms(t *testing.T) {
+	checkMapping(t, "deniedSymptoms", deniedSymptoms, map[string]string{
+		"any fever, chills, nausea or vomiting":                       "any fever, chills, nausea or vomiting",
+		"fever or chills you know i kinda get headaches pretty often": "fever or chills",
+		"fever and no chills":                                         "fever and no chills",
+		"having any trouble with headaches":                           "",
+	})
+}
+
+func TestCompressFinding(t *testing.T) {
+	checkMapping(t, "compressFinding", compressFinding, map[string]string{
+		"he does have some tenderness over the medial joint line":                        "some tenderness over the medial joint line",
+		"there's no wheezes rales or rhonchi":                                            "no wheezes rales or rhonchi",
+		"examination does not show any swelling":                                         "no swelling",
+		"examination does not show any, there's fluid":                                   "examination does not show any, there's fluid", // a false start
+		"she has had decreased flexion of the back":                                      "she has had decreased flexion of the back",
+		"but there is no, there's no fracture":                                           "but there is no, there's no fracture", // two negations kept apart
+		"pain to palpation of the lumbar spine and he has a positive straight leg raise": "pain to palpation of the lumbar spine and a positive straight leg raise",
+	})
+}
+
+func TestSplitFindings(t *testing.T) {
+	join := func(s string) string { return strings.Join(splitFindings(s), " | ") }
+	checkMapping(t, "splitFindings", join, map[string]string{
+		"no murmur rub or gallop on the lung exam the lungs are clear":               "no murmur rub or gallop | on the lung exam the lungs are clear",
+		"will listen to the heart":                                                   "will listen to the heart",
+		"no rebound your on examination of the lungs they sound clear":               "no rebound your on examination of the lungs they sound clear", // the negation may reach on
+		"full range of motion of the knee and on skin examination a bull's-eye rash": "full range of motion of the knee | and on skin examination a bull's-eye rash",
+	})
+}
