@@ -173,6 +173,7 @@ func Compute(rows Rows, q Query) Report {
 		q: q, since: q.Since.UnixNano(), until: q.Until.UnixNano(),
 		index: map[string]int{}, byRow: map[string]*acc{}, clinicians: map[string]*clinician{},
 		failures: map[[2]string]int{}, rejections: map[string]*RejectionCount{},
+		toApproval: newQuantileSelector(rows.Len()), toPush: newQuantileSelector(rows.Len()),
 	}
 	c.total = c.newAcc("")
 	c.ser = newSeries(q, c.newAcc)
@@ -264,6 +265,8 @@ func (c *computer) rowOf(key, group string) *acc {
 type clinician struct {
 	group int
 	row   *acc
+	// the owner sets of the clinician's last durations
+	approval, push ownerCache
 }
 
 // part adds the rows of p.
@@ -315,10 +318,10 @@ func (c *computer) part(p part) {
 			if step != nil {
 				o[3] = step.id
 			}
-			c.toApproval.add(f.toApproval, o)
+			c.toApproval.add(f.toApproval, o, &cl.approval)
 		}
 		if f.pushed && f.ended {
-			c.toPush.add(f.toPush, owners)
+			c.toPush.add(f.toPush, owners, &cl.push)
 		}
 		for _, fl := range p.rows.Failures[s.Failures[0]:s.Failures[1]] {
 			if fl.At < c.until {
@@ -500,13 +503,41 @@ func round(x float64, places int) float64 {
 // radix sort of the keys then serves every set, where selecting in each
 // set's own list was a fifth of a query.
 type quantileSelector struct {
-	keys   []int64
+	keys []int64
+	// sets are the index in owners of the sets each key counts in: the
+	// distinct owner sets are few (a clinician's in a step), and so sort
+	// with the keys in the low bits.
+	sets   []int32
 	owners [][4]int32
+	index  map[[4]int32]int32
 }
 
-func (qs *quantileSelector) add(d time.Duration, owners [4]int32) {
+func newQuantileSelector(n int) quantileSelector {
+	return quantileSelector{keys: make([]int64, 0, n), sets: make([]int32, 0, n), index: map[[4]int32]int32{}}
+}
+
+// add adds d to the sets of owners (acc ids, -1 for none); last caches
+// the caller's last owners and their index.
+func (qs *quantileSelector) add(d time.Duration, owners [4]int32, last *ownerCache) {
+	if !last.ok || last.owners != owners {
+		i, ok := qs.index[owners]
+		if !ok {
+			i = int32(len(qs.owners))
+			qs.index[owners] = i
+			qs.owners = append(qs.owners, owners)
+		}
+		*last = ownerCache{owners: owners, set: i, ok: true}
+	}
 	qs.keys = append(qs.keys, int64(math.Round(d.Minutes()*100)))
-	qs.owners = append(qs.owners, owners)
+	qs.sets = append(qs.sets, last.set)
+}
+
+// ownerCache remembers the owner sets a clinician's durations last
+// counted in.
+type ownerCache struct {
+	owners [4]int32
+	set    int32
+	ok     bool
 }
 
 // resolve sets the quantiles of every acc: of returns the number of
@@ -525,9 +556,9 @@ func (qs *quantileSelector) resolve(accs []*acc, of func(*acc) (int, *Quantiles)
 		r := func(p float64) int { return max(int(math.Ceil(p*float64(n)))-1, 0) }
 		ranks[i] = rank{r50: r(0.5), r90: r(0.9)}
 	}
-	for _, i := range sortedOrder(qs.keys) {
-		k := float64(qs.keys[i]) / 100
-		for _, o := range qs.owners[i] {
+	sortedEach(qs.keys, qs.sets, func(key int64, set int32) {
+		k := float64(key) / 100
+		for _, o := range qs.owners[set] {
 			if o < 0 {
 				continue
 			}
@@ -540,38 +571,44 @@ func (qs *quantileSelector) resolve(accs []*acc, of func(*acc) (int, *Quantiles)
 			}
 			r.seen++
 		}
-	}
+	})
 }
 
-// sortedOrder returns the indexes of keys in ascending order of keys: a
-// least-significant-digit radix sort of each key's offset from the
-// smallest, with its index in the low bits, on only the bits that vary.
-func sortedOrder(keys []int64) []int32 {
+// sortedEach calls f with each key and its tag (a non-negative int32)
+// in ascending order of keys: a least-significant-digit radix sort of
+// each key's offset from the smallest with its tag in the low bits, on
+// only the bits that vary; a comparison sort if they are more than 64.
+func sortedEach(keys []int64, tags []int32, f func(key int64, tag int32)) {
 	if len(keys) == 0 {
-		return nil
+		return
 	}
 	lo, hi := keys[0], keys[0]
-	for _, k := range keys {
+	var maxTag int32
+	for i, k := range keys {
 		lo, hi = min(lo, k), max(hi, k)
+		maxTag = max(maxTag, tags[i])
 	}
-	idxBits := bits.Len(uint(len(keys)))
+	tagBits := bits.Len32(uint32(maxTag))
 	keyBits := bits.Len64(uint64(hi) - uint64(lo))
-	out := make([]int32, len(keys))
-	if idxBits+keyBits > 64 {
-		for i := range out {
-			out[i] = int32(i)
+	if tagBits+keyBits > 64 {
+		order := make([]int32, len(keys))
+		for i := range order {
+			order[i] = int32(i)
 		}
-		slices.SortStableFunc(out, func(a, b int32) int { return cmp.Compare(keys[a], keys[b]) })
-		return out
+		slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(keys[a], keys[b]) })
+		for _, i := range order {
+			f(keys[i], tags[i])
+		}
+		return
 	}
 	a := make([]uint64, len(keys))
 	for i, k := range keys {
-		a[i] = (uint64(k)-uint64(lo))<<idxBits | uint64(i)
+		a[i] = (uint64(k)-uint64(lo))<<tagBits | uint64(tags[i])
 	}
 	b := make([]uint64, len(keys))
 	const digit = 11
 	var count [1 << digit]int
-	for shift := 0; shift < idxBits+keyBits; shift += digit {
+	for shift := 0; shift < tagBits+keyBits; shift += digit {
 		clear(count[:])
 		for _, v := range a {
 			count[v>>shift&(1<<digit-1)]++
@@ -588,11 +625,10 @@ func sortedOrder(keys []int64) []int32 {
 		}
 		a, b = b, a
 	}
-	mask := uint64(1)<<idxBits - 1
-	for i, v := range a {
-		out[i] = int32(v & mask)
+	mask := uint64(1)<<tagBits - 1
+	for _, v := range a {
+		f(int64(v>>tagBits+uint64(lo)), int32(v&mask))
 	}
-	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-// TestSortedOrder checks the radix sort against sorting, on sizes and
+// TestSortedEach checks the radix sort against sorting, on sizes and
 // value spreads (many repeats, all equal, sorted, reversed, negative,
 // and so wide that it falls back to comparison sorting) that trip
 // sorting code up.
-func TestSortedOrder(t *testing.T) {
+func TestSortedEach(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []int{0, 1, 2, 3, 5, 10, 101, 1000, 5000} {
 		for _, spread := range []int64{1, 3, 1000, 1 << 30, 1 << 62} {
@@ -30,16 +30,23 @@ func TestSortedOrder(t *testing.T) {
 				}
 				want := slices.Clone(keys)
 				slices.Sort(want)
-				got := sortedOrder(keys)
-				if len(got) != n {
-					t.Fatalf("n=%d spread=%d %s: %d indexes", n, spread, order, len(got))
+				// Each key's tag is its index: the keys come back in
+				// order, each once, with its own tag.
+				tags := make([]int32, n)
+				for i := range tags {
+					tags[i] = int32(i)
 				}
+				i := 0
 				seen := make([]bool, n)
-				for i, j := range got {
-					if seen[j] || keys[j] != want[i] {
-						t.Fatalf("n=%d spread=%d %s: position %d holds key %d (index %d, seen %v), want %d", n, spread, order, i, keys[j], j, seen[j], want[i])
+				sortedEach(keys, tags, func(k int64, j int32) {
+					if i >= n || seen[j] || keys[j] != k || k != want[i] {
+						t.Fatalf("n=%d spread=%d %s: position %d holds key %d tagged %d (seen %v)", n, spread, order, i, k, j, seen[j])
 					}
 					seen[j] = true
+					i++
+				})
+				if i != n {
+					t.Fatalf("n=%d spread=%d %s: %d keys", n, spread, order, i)
 				}
 			}
 		}
@@ -57,7 +64,8 @@ func TestQuantileSelector(t *testing.T) {
 			for i := range accs {
 				accs[i] = &acc{id: int32(i)}
 			}
-			var qs quantileSelector
+			qs := newQuantileSelector(0)
+			var last ownerCache
 			sets := make([][]time.Duration, len(accs))
 			for range n {
 				d := time.Duration(rng.Int64N(int64(spread))) - spread/4
@@ -68,7 +76,7 @@ func TestQuantileSelector(t *testing.T) {
 				if rng.IntN(3) == 0 {
 					owners[3] = int32(5 + rng.IntN(2))
 				}
-				qs.add(d, owners)
+				qs.add(d, owners, &last)
 				for _, o := range owners {
 					if o >= 0 {
 						sets[o] = append(sets[o], d)
