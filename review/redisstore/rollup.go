@@ -3,7 +3,9 @@ package redisstore
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -262,34 +264,53 @@ func globEscape(s string) string {
 	return b.String()
 }
 
+// backfillMargin is how long before the start of the last complete
+// backfill walk the next one looks again: longer than gateways' clocks
+// disagree (a note is indexed by its creation, as its gateway's clock
+// says).
+const backfillMargin = time.Hour
+
+// rollupBackfilledKey holds the start (Unix nanoseconds) of the last
+// backfill walk that went through every clinic's notes: every note
+// created before it had a summary row, or was given one.
+func (s *Store) rollupBackfilledKey() string { return s.k("rollup", "backfilled") }
+
 // NotesWithoutSummary implements review.SummaryBackfiller: it walks each
 // clinic's index of notes (idx:{clinic}:all) a page at a time and keeps
-// the notes whose day has no row of theirs. The cursor is the clinic and
-// the last index member seen; a page may hold no id but a next cursor.
+// the notes whose day has no row of theirs. A walk after a complete one
+// looks only at the notes created since that one began (less
+// backfillMargin): every version since summary rows writes a note's row
+// with it, so only a gateway of an earlier version, during an upgrade,
+// adds notes without one. The clinics are listed once, at the first
+// page; the cursor carries the walk's start, where it looks from, the
+// last index member seen and the clinics left. A page may hold no id but
+// a next cursor; the walk ends with an empty page that records it
+// complete (Backfill has given every earlier page's notes their rows by
+// then).
 func (s *Store) NotesWithoutSummary(ctx context.Context, cursor string, limit int) ([]string, string, error) {
-	var clinics []string
-	prefix, suffix := s.k("idx")+":", ":all"
-	iter := s.c.Scan(ctx, 0, globEscape(prefix)+"*"+suffix, 100).Iterator()
-	for iter.Next(ctx) {
-		clinics = append(clinics, unesc(strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), suffix)))
-	}
-	if err := iter.Err(); err != nil {
+	var w backfillWalk
+	if cursor == "" {
+		var err error
+		if w, err = s.startBackfill(ctx); err != nil {
+			return nil, "", fmt.Errorf("redisstore: notes without summary: %w", err)
+		}
+	} else if err := w.parse(cursor); err != nil {
 		return nil, "", fmt.Errorf("redisstore: notes without summary: %w", err)
 	}
-	slices.Sort(clinics)
-	clinic, last, _ := strings.Cut(cursor, "\n")
-	lo := "-"
-	if last != "" {
-		lo = "(" + last
-	}
-	i, _ := slices.BinarySearch(clinics, clinic)
-	if i == len(clinics) {
+	if len(w.clinics) == 0 {
+		if err := s.c.Set(ctx, s.rollupBackfilledKey(), w.start, 0).Err(); err != nil {
+			return nil, "", fmt.Errorf("redisstore: notes without summary: %w", err)
+		}
 		return nil, "", nil
 	}
-	if clinics[i] != clinic {
-		lo = "-"
+	clinic := w.clinics[0]
+	lo := "-"
+	switch {
+	case w.last != "":
+		lo = "(" + w.last
+	case w.since > 0:
+		lo = "[" + fmt.Sprintf("%020d:", w.since)
 	}
-	clinic = clinics[i]
 	members, err := s.c.ZRangeByLex(ctx, s.idxAll(clinic), &redis.ZRangeBy{Min: lo, Max: "+", Count: int64(limit)}).Result()
 	if err != nil {
 		return nil, "", fmt.Errorf("redisstore: notes without summary: %w", err)
@@ -305,8 +326,10 @@ func (s *Store) NotesWithoutSummary(ctx context.Context, cursor string, limit in
 		ids[j] = id
 		has[j] = p.HExists(ctx, s.rollupDayKey(clinic, review.Day(fromNanos(at))), id)
 	}
-	if _, err := p.Exec(ctx); err != nil {
-		return nil, "", fmt.Errorf("redisstore: notes without summary: %w", err)
+	if len(members) > 0 {
+		if _, err := p.Exec(ctx); err != nil {
+			return nil, "", fmt.Errorf("redisstore: notes without summary: %w", err)
+		}
 	}
 	var out []string
 	for j, h := range has {
@@ -314,14 +337,74 @@ func (s *Store) NotesWithoutSummary(ctx context.Context, cursor string, limit in
 			out = append(out, ids[j])
 		}
 	}
-	next := ""
-	switch {
-	case len(members) == limit:
-		next = clinic + "\n" + members[len(members)-1]
-	case i+1 < len(clinics):
-		next = clinics[i+1] + "\n"
+	if len(members) == limit {
+		w.last = members[len(members)-1]
+	} else {
+		w.clinics, w.last = w.clinics[1:], ""
 	}
-	return out, next, nil
+	return out, w.String(), nil
+}
+
+// backfillWalk is NotesWithoutSummary's cursor.
+type backfillWalk struct {
+	start, since int64 // Unix nanoseconds
+	last         string
+	clinics      []string
+}
+
+// startBackfill lists the clinics with notes and reads where the last
+// complete walk began.
+func (s *Store) startBackfill(ctx context.Context) (backfillWalk, error) {
+	w := backfillWalk{start: time.Now().UnixNano()}
+	done, err := s.c.Get(ctx, s.rollupBackfilledKey()).Int64()
+	switch {
+	case err == nil:
+		w.since = done - int64(backfillMargin)
+	case err != redis.Nil:
+		return w, err
+	}
+	prefix, suffix := s.k("idx")+":", ":all"
+	iter := s.c.Scan(ctx, 0, globEscape(prefix)+"*"+suffix, 100).Iterator()
+	for iter.Next(ctx) {
+		w.clinics = append(w.clinics, unesc(strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), suffix)))
+	}
+	if err := iter.Err(); err != nil {
+		return w, err
+	}
+	slices.Sort(w.clinics)
+	w.clinics = slices.Compact(w.clinics)
+	return w, nil
+}
+
+// String encodes w as a cursor: its fields a line each, query-escaped.
+func (w backfillWalk) String() string {
+	f := []string{strconv.FormatInt(w.start, 10), strconv.FormatInt(w.since, 10), url.QueryEscape(w.last)}
+	for _, c := range w.clinics {
+		f = append(f, url.QueryEscape(c))
+	}
+	return strings.Join(f, "\n")
+}
+
+func (w *backfillWalk) parse(cursor string) error {
+	f := strings.Split(cursor, "\n")
+	if len(f) < 3 {
+		return fmt.Errorf("cursor %q", cursor)
+	}
+	var errs [3]error
+	w.start, errs[0] = strconv.ParseInt(f[0], 10, 64)
+	w.since, errs[1] = strconv.ParseInt(f[1], 10, 64)
+	w.last, errs[2] = url.QueryUnescape(f[2])
+	w.clinics = make([]string, len(f)-3)
+	for i, c := range f[3:] {
+		var err error
+		if w.clinics[i], err = url.QueryUnescape(c); err != nil {
+			errs[2] = err
+		}
+	}
+	if err := errors.Join(errs[:]...); err != nil {
+		return fmt.Errorf("cursor %q: %w", cursor, err)
+	}
+	return nil
 }
 
 // forgetReason queues the rewrite of the summary row of n, which is being
