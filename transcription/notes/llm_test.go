@@ -100,6 +100,20 @@ func (h *llmHarness) draftFallsBack(t *testing.T, reason string) {
 	}
 }
 
+// draftByModel drafts tr and fails t unless the model drafted it: no
+// error, and no fallback.
+func (h *llmHarness) draftByModel(t *testing.T, tr []note.Line) note.Draft {
+	t.Helper()
+	d, err := h.drafter.Draft(t.Context(), llmTestTemplate, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Fallback != "" {
+		t.Fatalf("fell back: %q", d.Fallback)
+	}
+	return d
+}
+
 func newLLMHarness(t *testing.T, cfg OpenAIConfig, chat func(openai.ChatCompletionRequest) (openaitest.ChatReply, error)) *llmHarness {
 	t.Helper()
 	h := &llmHarness{fallback: &llmFixedDrafter{}}
@@ -362,13 +376,7 @@ func TestOpenAIDrafterTruncated(t *testing.T) {
 			}
 			return llmEchoModel(req)
 		})
-		d, err := h.drafter.Draft(t.Context(), llmTestTemplate, llmTestTranscript)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Fallback != "" {
-			t.Fatalf("fell back: %q", d.Fallback)
-		}
+		d := h.draftByModel(t, llmTestTranscript)
 		if n := len(h.srv.Chats()); n < 4 {
 			t.Errorf("%d requests: want the chunk split several times", n)
 		}
@@ -421,10 +429,7 @@ func TestOpenAIDrafterAPIErrors(t *testing.T) {
 			}
 			return openaitest.ChatReply{Content: llmValidReply}, nil
 		})
-		d, err := h.drafter.Draft(t.Context(), llmTestTemplate, llmTestTranscript)
-		if err != nil || d.Fallback != "" {
-			t.Fatalf("err %v fallback %q", err, d.Fallback)
-		}
+		h.draftByModel(t, llmTestTranscript)
 		if len(h.srv.Chats()) != 2 {
 			t.Errorf("%d requests, want 2", len(h.srv.Chats()))
 		}
@@ -516,13 +521,7 @@ func TestOpenAIDrafterLongTranscript(t *testing.T) {
 		t.Fatalf("fixture has %d words, want an hour's worth", words)
 	}
 	h := newLLMHarness(t, OpenAIConfig{MaxTranscriptTokens: budget}, llmEchoModel)
-	d, err := h.drafter.Draft(t.Context(), llmTestTemplate, tr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Fallback != "" {
-		t.Fatalf("fell back: %q", d.Fallback)
-	}
+	d := h.draftByModel(t, tr)
 	reqs := h.srv.Chats()
 	if len(reqs) < 3 {
 		t.Fatalf("%d requests for ~%d tokens of transcript with a %d budget", len(reqs), words*4/3, budget)
