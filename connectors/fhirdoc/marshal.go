@@ -77,34 +77,34 @@ func encode(b *bytes.Buffer, v any) error {
 		if _, ok := t["resourceType"]; ok {
 			keys = append([]string{"resourceType"}, keys...)
 		}
-		b.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if err := encodeScalar(b, k); err != nil {
+		return list(b, '{', '}', len(keys), func(i int) error {
+			if err := encodeScalar(b, keys[i]); err != nil {
 				return err
 			}
 			b.WriteByte(':')
-			if err := encode(b, t[k]); err != nil {
-				return err
-			}
-		}
-		b.WriteByte('}')
+			return encode(b, t[keys[i]])
+		})
 	case []any:
-		b.WriteByte('[')
-		for i, e := range t {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			if err := encode(b, e); err != nil {
-				return err
-			}
-		}
-		b.WriteByte(']')
+		return list(b, '[', ']', len(t), func(i int) error { return encode(b, t[i]) })
 	default:
 		return encodeScalar(b, t)
 	}
+}
+
+// list writes n elements, comma-separated, between open and close, each
+// written by elem: the one shape of a JSON object's members and an array's
+// items.
+func list(b *bytes.Buffer, open, close byte, n int, elem func(i int) error) error {
+	b.WriteByte(open)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := elem(i); err != nil {
+			return err
+		}
+	}
+	b.WriteByte(close)
 	return nil
 }
 

@@ -810,28 +810,21 @@ type refParam struct {
 // referenceParams are the reference search parameters of the R4 spec for
 // what connectors file and look up
 // (https://hl7.org/fhir/R4/documentreference.html#search,
-// https://hl7.org/fhir/R4/provenance.html#search).
+// https://hl7.org/fhir/R4/provenance.html#search,
+// https://hl7.org/fhir/R4/encounter.html#search) whose element is not the
+// one of their name; the rest (subject, author, authenticator, custodian,
+// target, location, and patient as the subject's Patient) are
+// referenceParam's rule.
 var referenceParams = map[string]map[string]refParam{
 	"DocumentReference": {
-		"subject":       {paths: []string{"subject"}},
-		"patient":       {paths: []string{"subject"}, target: "Patient"},
-		"encounter":     {paths: []string{"context.encounter"}},
-		"author":        {paths: []string{"author"}},
-		"authenticator": {paths: []string{"authenticator"}},
-		"custodian":     {paths: []string{"custodian"}},
-		"related":       {paths: []string{"context.related"}},
-		"relatesto":     {paths: []string{"relatesTo.target"}},
+		"encounter": {paths: []string{"context.encounter"}},
+		"related":   {paths: []string{"context.related"}},
+		"relatesto": {paths: []string{"relatesTo.target"}},
 	},
 	"Provenance": {
-		"target":   {paths: []string{"target"}},
-		"patient":  {paths: []string{"target"}, target: "Patient"},
-		"agent":    {paths: []string{"agent.who"}},
-		"location": {paths: []string{"location"}},
-		"entity":   {paths: []string{"entity.what"}},
-	},
-	"Encounter": {
-		"subject": {paths: []string{"subject"}},
-		"patient": {paths: []string{"subject"}, target: "Patient"},
+		"patient": {paths: []string{"target"}, target: "Patient"},
+		"agent":   {paths: []string{"agent.who"}},
+		"entity":  {paths: []string{"entity.what"}},
 	},
 }
 
