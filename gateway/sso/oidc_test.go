@@ -130,27 +130,48 @@ func cmpErr(err error, ok bool) error {
 	return err
 }
 
-// stopAt is c stopping at the first redirect to a URL starting with
-// prefix, which it stores in *at.
-func stopAt(c *http.Client, prefix string, at **url.URL) *http.Client {
+// catcher is a client that stops at the first redirect to a URL starting
+// with a prefix (the gateway's callback) and keeps that URL.
+type catcher struct {
+	client *http.Client
+	at     *url.URL
+}
+
+// catchAt is c stopping at the first redirect to a URL starting with prefix.
+func catchAt(c *http.Client, prefix string) *catcher {
+	k := &catcher{}
 	stop := *c
 	stop.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
 		if strings.HasPrefix(req.URL.String(), prefix) {
-			*at = req.URL
+			k.at = req.URL
 			return http.ErrUseLastResponse
 		}
 		return nil
 	}
-	return &stop
+	k.client = &stop
+	return k
+}
+
+// caught is the URL caught once a request was answered res, err; the
+// test fails when from (who should have sent the browser back) did not.
+func (k *catcher) caught(t *testing.T, res *http.Response, err error, from string) *url.URL {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if k.at == nil {
+		t.Fatalf("%s did not send the browser back (status %d at %s)", from, res.StatusCode, res.Request.URL)
+	}
+	return k.at
 }
 
 // toCallback signs in at the provider and stops at the redirect back to
 // the gateway's callback, returning its URL.
 func (g *rig) toCallback(t *testing.T, c *http.Client, username, password string) *url.URL {
 	t.Helper()
-	var callback *url.URL
-	stop := stopAt(c, g.url+"/auth/callback", &callback)
-	res, err := stop.Get(g.url + "/auth/login?next=/%23/record")
+	k := catchAt(c, g.url+"/auth/callback")
+	res, err := k.client.Get(g.url + "/auth/login?next=/%23/record")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,15 +180,8 @@ func (g *rig) toCallback(t *testing.T, c *http.Client, username, password string
 	if id == "" {
 		t.Fatalf("the provider's login page was not reached: %s", res.Request.URL)
 	}
-	res, err = stop.PostForm(g.op.URL+"/login/username", url.Values{"id": {id}, "username": {username}, "password": {password}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if callback == nil {
-		t.Fatalf("the provider did not send the browser back (status %d at %s)", res.StatusCode, res.Request.URL)
-	}
-	return callback
+	res, err = k.client.PostForm(g.op.URL+"/login/username", url.Values{"id": {id}, "username": {username}, "password": {password}})
+	return k.caught(t, res, err, "the provider")
 }
 
 // finish follows the callback and returns the final response's status,

@@ -58,17 +58,9 @@ func jarClient() *http.Client {
 // toLaunchCallback follows a launch up to the EHR's redirect back.
 func toLaunchCallback(t *testing.T, c *http.Client, gw, launch string) *url.URL {
 	t.Helper()
-	var cb *url.URL
-	stop := stopAt(c, gw+"/launch/callback", &cb)
-	res, err := stop.Get(launch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if cb == nil {
-		t.Fatalf("the EHR did not send the browser back: %d at %s", res.StatusCode, res.Request.URL)
-	}
-	return cb
+	k := catchAt(c, gw+"/launch/callback")
+	res, err := k.client.Get(launch)
+	return k.caught(t, res, err, "the EHR")
 }
 
 func TestEHRLaunch(t *testing.T) {
