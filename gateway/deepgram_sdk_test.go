@@ -29,10 +29,7 @@ func (s *sdkEvents) add(ev any) error {
 	s.mu.Lock()
 	s.events = append(s.events, ev)
 	s.mu.Unlock()
-	select {
-	case s.added <- struct{}{}:
-	default:
-	}
+	poke(s.added)
 	return nil
 }
 

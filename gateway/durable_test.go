@@ -114,13 +114,19 @@ func collect(c *websocket.Conn) *collector {
 				col.durables = append(col.durables, d)
 			}
 			col.mu.Unlock()
-			select {
-			case col.changed <- struct{}{}:
-			default:
-			}
+			poke(col.changed)
 		}
 	}()
 	return col
+}
+
+// poke tells a waiter on ch that something changed, without blocking:
+// when ch is full, the waiter has a change to take already.
+func poke(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // waitDurable waits until at least n bytes are acknowledged.
