@@ -483,12 +483,8 @@ func (a *app) close() {
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs)
 	pprofAddr := fs.String("pprof", "", "serve the Go profiler on this loopback address (development)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*cfgPath, os.Environ())
+	cfg, err := parseConfigured(fs, args)
 	if err != nil {
 		return err
 	}
@@ -599,11 +595,7 @@ func documentFor(n *review.Note, t notes.Template) *connectors.Document {
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("connectors check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*cfgPath, os.Environ())
+	cfg, err := parseConfigured(fs, args)
 	if err != nil {
 		return err
 	}

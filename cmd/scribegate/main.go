@@ -101,8 +101,13 @@ func buildVersion() string {
 	return "(devel)"
 }
 
-// configFlag adds the -config flag every configured command takes; its
-// default is $SCRIBEGATE_CONFIG.
-func configFlag(fs *flag.FlagSet) *string {
-	return fs.String("config", os.Getenv("SCRIBEGATE_CONFIG"), "configuration `file` (YAML); empty for the embedded defaults")
+// parseConfigured parses args with fs and the -config flag every
+// configured command takes (default $SCRIBEGATE_CONFIG), and loads that
+// configuration with the environment's overrides.
+func parseConfigured(fs *flag.FlagSet, args []string) (Config, error) {
+	path := fs.String("config", os.Getenv("SCRIBEGATE_CONFIG"), "configuration `file` (YAML); empty for the embedded defaults")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	return loadConfig(*path, os.Environ())
 }

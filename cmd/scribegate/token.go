@@ -24,16 +24,12 @@ import (
 func runToken(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := configFlag(fs)
 	sub := fs.String("sub", "", "user id (JWT sub), e.g. the clinician's practitioner id")
 	name := fs.String("name", "", "display name, used as the EHR author")
 	clinic := fs.String("clinic", "", "clinic id the user acts for")
 	role := fs.String("role", string(review.RoleClinician), "clinician, reviewer or admin")
 	ttl := fs.Duration("ttl", 12*time.Hour, "lifetime")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*cfgPath, os.Environ())
+	cfg, err := parseConfigured(fs, args)
 	if err != nil {
 		return err
 	}
