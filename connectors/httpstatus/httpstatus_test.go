@@ -6,6 +6,8 @@ import (
 	"testing"
 )
 
+// TestWriterRemembersTheFirstStatus: the status is the first one written,
+// 200 for a body written alone, and 0 while nothing is; each is passed on.
 func TestWriterRemembersTheFirstStatus(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -36,6 +38,8 @@ func TestWriterRemembersTheFirstStatus(t *testing.T) {
 	}
 }
 
+// TestWriterHijack: a hijacked connection (a WebSocket upgrade) is 101,
+// and a writer that cannot be hijacked says so.
 func TestWriterHijack(t *testing.T) {
 	w := &Writer{ResponseWriter: httptest.NewRecorder()}
 	if _, _, err := w.Hijack(); err == nil {
