@@ -106,25 +106,39 @@ func New(opts Options) *API {
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/notes", a.listNotes)
-	mux.HandleFunc("GET /v1/notes/{id}", a.getNote)
-	mux.HandleFunc("PUT /v1/notes/{id}", a.editNote)
-	mux.HandleFunc("POST /v1/notes/{id}/approve", a.approveNote)
-	mux.HandleFunc("POST /v1/notes/{id}/reject", a.rejectNote)
-	mux.HandleFunc("POST /v1/notes/{id}/retry", a.retryNote)
-	mux.HandleFunc("GET /v1/notes/{id}/audit", a.auditNote)
-	mux.HandleFunc("GET /v1/notes/counts", a.noteCounts)
-	mux.HandleFunc("POST /v1/notes/{id}/lock", a.lockNote)
-	mux.HandleFunc("DELETE /v1/notes/{id}/lock", a.unlockNote)
-	mux.HandleFunc("GET /v1/events", a.events)
-	mux.HandleFunc("GET /v1/templates", a.listTemplates)
-	mux.HandleFunc("GET /v1/patients", a.searchPatients)
+	mux.HandleFunc("GET /v1/notes", a.serve(a.listNotes))
+	mux.HandleFunc("GET /v1/notes/{id}", a.serve(a.getNote))
+	mux.HandleFunc("PUT /v1/notes/{id}", a.serve(a.editNote))
+	mux.HandleFunc("POST /v1/notes/{id}/approve", a.serve(a.approveNote))
+	mux.HandleFunc("POST /v1/notes/{id}/reject", a.serve(a.rejectNote))
+	mux.HandleFunc("POST /v1/notes/{id}/retry", a.serve(a.retryNote))
+	mux.HandleFunc("GET /v1/notes/{id}/audit", a.serve(a.auditNote))
+	mux.HandleFunc("GET /v1/notes/counts", a.serve(a.noteCounts))
+	mux.HandleFunc("POST /v1/notes/{id}/lock", a.serve(a.lockNote))
+	mux.HandleFunc("DELETE /v1/notes/{id}/lock", a.serve(a.unlockNote))
+	mux.HandleFunc("GET /v1/events", a.serve(a.events))
+	mux.HandleFunc("GET /v1/templates", a.serve(a.listTemplates))
+	mux.HandleFunc("GET /v1/patients", a.serve(a.searchPatients, review.RoleClinician))
 }
 
-// authenticate is auth.Authenticate with the API's verifier and sessions.
-func (a *API) authenticate(r *http.Request, allowed ...review.Role) (auth.Claims, error) {
-	c, _, err := auth.Authenticate(r, a.opts.Auth, a.opts.Sessions, allowed...)
-	return c, err
+// handler is a route's work for an authenticated caller c: it answers the
+// request, or returns the error the caller is answered with instead, before
+// it has written anything.
+type handler func(w http.ResponseWriter, r *http.Request, c auth.Claims) error
+
+// serve authenticates the caller (in one of roles, when any are named)
+// and runs h; a refused caller, or h's error, is answered by writeError,
+// so every route starts and fails the same way.
+func (a *API) serve(h handler, roles ...review.Role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := auth.Authenticate(r, a.opts.Auth, a.opts.Sessions, roles...)
+		if err == nil {
+			err = h(w, r, c)
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+		}
+	}
 }
 
 var _ TemplateLister = (*notes.Templates)(nil)

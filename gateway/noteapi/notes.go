@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 )
@@ -68,30 +69,23 @@ var knownStates = map[review.State]bool{
 	review.StatePushFailed: true, review.StateRejected: true,
 }
 
-func (api *API) listNotes(w http.ResponseWriter, r *http.Request) {
-	c, err := api.authenticate(r)
-	if err != nil {
-		api.writeError(w, r, err)
-		return
-	}
+func (api *API) listNotes(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
 	q := review.Query{Clinic: c.Clinic}
 	vals := r.URL.Query()
 	for key := range vals {
 		switch key {
 		case "state", "patient", "clinician", "cursor", "limit", "since", "until":
 		default:
-			api.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedParameter,
-				Message: fmt.Sprintf("query parameter %q is not supported", key), Param: key})
-			return
+			return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeUnsupportedParameter,
+				Message: fmt.Sprintf("query parameter %q is not supported", key), Param: key}
 		}
 	}
 	for _, v := range vals["state"] {
 		for st := range strings.SplitSeq(v, ",") {
 			st = strings.TrimSpace(st)
 			if !knownStates[review.State(st)] {
-				api.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
-					Message: fmt.Sprintf("unknown state %q", st), Param: "state"})
-				return
+				return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
+					Message: fmt.Sprintf("unknown state %q", st), Param: "state"}
 			}
 			q.States = append(q.States, review.State(st))
 		}
@@ -106,9 +100,8 @@ func (api *API) listNotes(w http.ResponseWriter, r *http.Request) {
 		}
 		t, err := parseQueryTime(v)
 		if err != nil {
-			api.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
-				Message: fmt.Sprintf("%s must be an RFC 3339 time or a date (YYYY-MM-DD)", b.name), Param: b.name})
-			return
+			return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
+				Message: fmt.Sprintf("%s must be an RFC 3339 time or a date (YYYY-MM-DD)", b.name), Param: b.name}
 		}
 		*b.t = t
 	}
@@ -118,22 +111,21 @@ func (api *API) listNotes(w http.ResponseWriter, r *http.Request) {
 	if v := vals.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > review.MaxLimit {
-			api.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
-				Message: fmt.Sprintf("limit must be 1 to %d", review.MaxLimit), Param: "limit"})
-			return
+			return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery,
+				Message: fmt.Sprintf("limit must be 1 to %d", review.MaxLimit), Param: "limit"}
 		}
 		q.Limit = n
 	}
 	page, err := api.opts.Notes.List(r.Context(), c.Actor(), q)
 	if err != nil {
-		api.writeError(w, r, err)
-		return
+		return err
 	}
 	body := List{Notes: make([]Summary, 0, len(page.Notes)), Next: page.Next}
 	for _, n := range page.Notes {
 		body.Notes = append(body.Notes, summarize(n))
 	}
 	apierror.WriteJSON(w, http.StatusOK, body)
+	return nil
 }
 
 // parseQueryTime reads since/until: an RFC 3339 time, or a date meaning
@@ -172,24 +164,18 @@ func shown(n *review.Note) *review.Note {
 
 func etag(version int) string { return `"v` + strconv.Itoa(version) + `"` }
 
-func (api *API) getNote(w http.ResponseWriter, r *http.Request) {
-	c, err := api.authenticate(r)
-	if err != nil {
-		api.writeError(w, r, err)
-		return
-	}
+func (api *API) getNote(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
 	n, err := api.opts.Notes.Get(r.Context(), c.Actor(), r.PathValue("id"))
 	if err != nil {
-		api.writeError(w, r, err)
-		return
-	}
-	if m := r.Header.Get("If-None-Match"); m != "" && strings.TrimPrefix(m, "W/") == etag(n.Version) {
-		w.Header().Set("ETag", etag(n.Version))
-		w.WriteHeader(http.StatusNotModified)
-		return
+		return err
 	}
 	w.Header().Set("ETag", etag(n.Version))
+	if m := r.Header.Get("If-None-Match"); m != "" && strings.TrimPrefix(m, "W/") == etag(n.Version) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
 	apierror.WriteJSON(w, http.StatusOK, noteWithLock{Note: shown(n), Lock: api.noteLock(r, c.Actor(), n.ID)})
+	return nil
 }
 
 type editBody struct {
@@ -218,9 +204,9 @@ func (b *versionBody) version() *int { return b.Version }
 func (b *approveBody) version() *int { return b.Version }
 func (b *rejectBody) version() *int  { return b.Version }
 
-func (api *API) editNote(w http.ResponseWriter, r *http.Request) {
+func (api *API) editNote(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
 	var b editBody
-	api.serveVersioned(w, r, &b, true, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
+	return api.serveVersioned(w, r, c, &b, true, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
 		if b.Sections == nil {
 			return nil, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidJSON, "sections is required")
 		}
@@ -228,9 +214,9 @@ func (api *API) editNote(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (api *API) approveNote(w http.ResponseWriter, r *http.Request) {
+func (api *API) approveNote(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
 	var b approveBody
-	api.serveVersioned(w, r, &b, false, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
+	return api.serveVersioned(w, r, c, &b, false, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
 		n, err := api.opts.Notes.Approve(ctx, a, id, v, b.AcknowledgedFlags...)
 		if err == nil {
 			api.kick()
@@ -239,53 +225,41 @@ func (api *API) approveNote(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (api *API) rejectNote(w http.ResponseWriter, r *http.Request) {
+func (api *API) rejectNote(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
 	var b rejectBody
-	api.serveVersioned(w, r, &b, false, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
+	return api.serveVersioned(w, r, c, &b, false, func(ctx context.Context, a review.Actor, id string, v int) (*review.Note, error) {
 		return api.opts.Notes.Reject(ctx, a, id, v, b.Reason)
 	})
 }
 
 // serveVersioned serves a change made against a named version (edit,
-// approve, reject): authenticate, decode body, settle the version from
+// approve, reject) by caller c: decode body, settle the version from
 // If-Match and the body, act, answer with the note. One path for all
 // three keeps every change equally strict about versions.
-func (api *API) serveVersioned(w http.ResponseWriter, r *http.Request, body interface{ version() *int }, bodyRequired bool, act func(ctx context.Context, a review.Actor, id string, version int) (*review.Note, error)) {
-	c, err := api.authenticate(r)
-	if err != nil {
-		api.writeError(w, r, err)
-		return
-	}
+func (api *API) serveVersioned(w http.ResponseWriter, r *http.Request, c auth.Claims, body interface{ version() *int }, bodyRequired bool, act func(ctx context.Context, a review.Actor, id string, version int) (*review.Note, error)) error {
 	if err := api.decode(w, r, body, bodyRequired); err != nil {
-		api.writeError(w, r, err)
-		return
+		return err
 	}
 	version, err := requestVersion(r, body.version())
 	if err != nil {
-		api.writeError(w, r, err)
-		return
+		return err
 	}
 	n, err := act(r.Context(), c.Actor(), r.PathValue("id"), version)
 	if err != nil {
-		api.writeError(w, r, err)
-		return
+		return err
 	}
 	api.writeNote(w, http.StatusOK, n)
+	return nil
 }
 
-func (api *API) retryNote(w http.ResponseWriter, r *http.Request) {
-	c, err := api.authenticate(r)
-	if err != nil {
-		api.writeError(w, r, err)
-		return
-	}
+func (api *API) retryNote(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
 	n, err := api.opts.Notes.RetryPush(r.Context(), c.Actor(), r.PathValue("id"))
 	if err != nil {
-		api.writeError(w, r, err)
-		return
+		return err
 	}
 	api.kick()
 	api.writeNote(w, http.StatusOK, n)
+	return nil
 }
 
 // Audit is the answer to GET /v1/notes/{id}/audit: the note's history.
@@ -293,21 +267,16 @@ type Audit struct {
 	Entries []review.AuditEntry `json:"entries"`
 }
 
-func (api *API) auditNote(w http.ResponseWriter, r *http.Request) {
-	c, err := api.authenticate(r)
-	if err != nil {
-		api.writeError(w, r, err)
-		return
-	}
+func (api *API) auditNote(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
 	entries, err := api.opts.Notes.Audit(r.Context(), c.Actor(), r.PathValue("id"))
 	if err != nil {
-		api.writeError(w, r, err)
-		return
+		return err
 	}
 	if entries == nil {
 		entries = []review.AuditEntry{}
 	}
 	apierror.WriteJSON(w, http.StatusOK, Audit{Entries: entries})
+	return nil
 }
 
 func (api *API) kick() {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/gateway/apierror"
-	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/gateway/auth"
 )
 
 // PatientSearcher is a connector that can find patients in its EHR, for
@@ -19,44 +19,37 @@ type PatientSearcher interface {
 
 // searchPatients answers GET /v1/patients?name=&birthdate=&identifier=:
 // the patients of the caller's clinic's EHR that match, as the EHR holds
-// them, for the clinician to pick and confirm before recording.
-func (api *API) searchPatients(w http.ResponseWriter, r *http.Request) {
-	c, err := api.authenticate(r, review.RoleClinician)
-	if err != nil {
-		api.writeError(w, r, err)
-		return
-	}
+// them, for the clinician to pick and confirm before recording. Only
+// clinicians look patients up (Register).
+func (api *API) searchPatients(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
 	q := r.URL.Query()
 	pq := connectors.PatientQuery{Name: q.Get("name"), BirthDate: q.Get("birthdate"), Identifier: q.Get("identifier")}
 	if pq.BirthDate != "" {
 		if _, err := time.Parse(time.DateOnly, pq.BirthDate); err != nil {
-			api.writeError(w, r, &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery, Param: "birthdate", Message: "birthdate must be YYYY-MM-DD"})
-			return
+			return &apierror.Error{Status: http.StatusBadRequest, Code: apierror.CodeInvalidQuery, Param: "birthdate", Message: "birthdate must be YYYY-MM-DD"}
 		}
 	}
 	if pq == (connectors.PatientQuery{}) || len(pq.Name)+len(pq.Identifier) > 200 {
-		api.writeError(w, r, apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidQuery, "give a name, birthdate or identifier (at most 200 bytes)"))
-		return
+		return apierror.Errorf(http.StatusBadRequest, apierror.CodeInvalidQuery, "give a name, birthdate or identifier (at most 200 bytes)")
 	}
 	var searcher PatientSearcher
 	if api.opts.ConnectorFor != nil {
 		searcher, _ = api.opts.ConnectorFor(c.Clinic).(PatientSearcher)
 	}
 	if searcher == nil {
-		api.writeError(w, r, apierror.Errorf(http.StatusNotImplemented, apierror.CodeLookupUnavailable, "your clinic's EHR connector cannot search for patients; enter the patient id"))
-		return
+		return apierror.Errorf(http.StatusNotImplemented, apierror.CodeLookupUnavailable, "your clinic's EHR connector cannot search for patients; enter the patient id")
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
 	found, err := searcher.SearchPatients(ctx, pq)
 	if err != nil {
-		api.writeError(w, r, api.searchError(c.Clinic, err))
-		return
+		return api.searchError(c.Clinic, err)
 	}
 	if found == nil {
 		found = []connectors.PatientMatch{}
 	}
 	apierror.WriteJSON(w, http.StatusOK, map[string]any{"patients": found})
+	return nil
 }
 
 // searchError is the answer to a failed lookup: a value of the query that

@@ -28,28 +28,14 @@ type QueueService interface {
 // proxies keep the stream open and clients notice a dead one.
 const eventHeartbeat = 15 * time.Second
 
-// queue authenticates the caller and returns them with the QueueService,
-// or writes the error (401/403, or 404 when there is no QueueService) and
-// reports false, so every queue route starts the same way.
-func (api *API) queue(w http.ResponseWriter, r *http.Request) (review.Actor, QueueService, bool) {
-	c, q, ok := api.queueClaims(w, r)
-	return c.Actor(), q, ok
-}
-
-// queueClaims is queue with the caller's whole claims (their token's
-// expiry included).
-func (api *API) queueClaims(w http.ResponseWriter, r *http.Request) (auth.Claims, QueueService, bool) {
-	c, err := api.authenticate(r)
-	if err != nil {
-		api.writeError(w, r, err)
-		return auth.Claims{}, nil, false
-	}
+// queue is the QueueService, or the 404 a queue route is answered with
+// when there is none, so every queue route starts the same way.
+func (api *API) queue(r *http.Request) (QueueService, error) {
 	q, ok := api.opts.Notes.(QueueService)
 	if !ok {
-		api.writeError(w, r, apierror.Errorf(http.StatusNotFound, apierror.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path))
-		return auth.Claims{}, nil, false
+		return nil, apierror.Errorf(http.StatusNotFound, apierror.CodeNotFound, "no such route: %s %s", r.Method, r.URL.Path)
 	}
-	return c, q, true
+	return q, nil
 }
 
 // Counts is the answer to GET /v1/notes/counts: notes by state, and
@@ -59,15 +45,14 @@ type Counts struct {
 	Total  int                  `json:"total"`
 }
 
-func (api *API) noteCounts(w http.ResponseWriter, r *http.Request) {
-	a, q, ok := api.queue(w, r)
-	if !ok {
-		return
-	}
-	m, err := q.Counts(r.Context(), a)
+func (api *API) noteCounts(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
+	q, err := api.queue(r)
 	if err != nil {
-		api.writeError(w, r, err)
-		return
+		return err
+	}
+	m, err := q.Counts(r.Context(), c.Actor())
+	if err != nil {
+		return err
 	}
 	body := Counts{Counts: map[review.State]int{}}
 	for st, n := range m {
@@ -75,6 +60,7 @@ func (api *API) noteCounts(w http.ResponseWriter, r *http.Request) {
 		body.Total += n
 	}
 	apierror.WriteJSON(w, http.StatusOK, body)
+	return nil
 }
 
 // Locked is the answer to POST /v1/notes/{id}/lock: the lock the caller
@@ -83,31 +69,31 @@ type Locked struct {
 	Lock review.Lock `json:"lock"`
 }
 
-func (api *API) lockNote(w http.ResponseWriter, r *http.Request) {
-	a, q, ok := api.queue(w, r)
-	if !ok {
-		return
+func (api *API) lockNote(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
+	q, err := api.queue(r)
+	if err != nil {
+		return err
 	}
-	l, err := q.Lock(r.Context(), a, r.PathValue("id"))
+	l, err := q.Lock(r.Context(), c.Actor(), r.PathValue("id"))
 	if err != nil {
 		// Another reviewer's lock: 409 note_locked, its "lock" says who
 		// and until when (apierror.From).
-		api.writeError(w, r, err)
-		return
+		return err
 	}
 	apierror.WriteJSON(w, http.StatusOK, Locked{Lock: l})
+	return nil
 }
 
-func (api *API) unlockNote(w http.ResponseWriter, r *http.Request) {
-	a, q, ok := api.queue(w, r)
-	if !ok {
-		return
+func (api *API) unlockNote(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
+	q, err := api.queue(r)
+	if err != nil {
+		return err
 	}
-	if err := q.Unlock(r.Context(), a, r.PathValue("id")); err != nil {
-		api.writeError(w, r, err)
-		return
+	if err := q.Unlock(r.Context(), c.Actor(), r.PathValue("id")); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // noteLock is the lock GET /v1/notes/{id} shows beside the note; nil when
@@ -135,16 +121,14 @@ type Event struct {
 // events streams note events of the caller's clinic (a clinician: their
 // own notes) as server-sent events until the client goes or the gateway
 // drains.
-func (api *API) events(w http.ResponseWriter, r *http.Request) {
-	c, q, ok := api.queueClaims(w, r)
-	if !ok {
-		return
+func (api *API) events(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
+	q, err := api.queue(r)
+	if err != nil {
+		return err
 	}
-	a := c.Actor()
 	release, err := api.holdStream(c)
 	if err != nil {
-		api.writeError(w, r, err)
-		return
+		return err
 	}
 	defer release()
 	// The stream ends when its token does: the client reconnects with a
@@ -158,10 +142,9 @@ func (api *API) events(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 		}
 	}()
-	ch, err := q.Subscribe(ctx, a)
+	ch, err := q.Subscribe(ctx, c.Actor())
 	if err != nil {
-		api.writeError(w, r, err)
-		return
+		return err
 	}
 	rc := http.NewResponseController(w)
 	// A stream outlives the server's read and write timeouts (an expired
@@ -172,10 +155,12 @@ func (api *API) events(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
+	// From here the stream is answered: however it ends, there is no
+	// error left to answer with.
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, "retry: 3000\n: connected\n\n")
 	if err := rc.Flush(); err != nil {
-		return
+		return nil
 	}
 	t := time.NewTicker(eventHeartbeat)
 	defer t.Stop()
@@ -186,18 +171,18 @@ func (api *API) events(w http.ResponseWriter, r *http.Request) {
 				fmt.Fprint(w, "event: token_expired\ndata: {}\n\n")
 				rc.Flush()
 			}
-			return
+			return nil
 		case <-t.C:
 			fmt.Fprint(w, ": heartbeat\n\n")
 		case e, ok := <-ch:
 			if !ok {
-				return
+				return nil
 			}
 			b, _ := json.Marshal(Event{ID: e.NoteID, State: e.State, Version: e.Version})
 			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, b)
 		}
 		if err := rc.Flush(); err != nil {
-			return
+			return nil
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
 )
 
 // TemplateInfo is what a recorder needs to offer a template: its id, its
@@ -30,12 +31,7 @@ type TemplateList struct {
 
 // listTemplates serves GET /v1/templates: every template the gateway
 // offers, in the template set's stable order, and the caller's default.
-func (api *API) listTemplates(w http.ResponseWriter, r *http.Request) {
-	c, err := api.authenticate(r)
-	if err != nil {
-		api.writeError(w, r, err)
-		return
-	}
+func (api *API) listTemplates(w http.ResponseWriter, r *http.Request, c auth.Claims) error {
 	all := api.opts.Templates.All()
 	body := TemplateList{Templates: make([]TemplateInfo, 0, len(all)), Default: api.opts.Templates.Default(c.Clinic, c.Subject).ID}
 	for _, t := range all {
@@ -46,4 +42,5 @@ func (api *API) listTemplates(w http.ResponseWriter, r *http.Request) {
 		body.Templates = append(body.Templates, info)
 	}
 	apierror.WriteJSON(w, http.StatusOK, body)
+	return nil
 }
