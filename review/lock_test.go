@@ -78,7 +78,7 @@ func TestSubscribeFiltersForClinicians(t *testing.T) {
 	if e := <-mine; e.Clinician != "dr-b" || e.State != review.StatePendingReview || e.Version != 1 {
 		t.Errorf("clinician's event %+v, want only their own note", e)
 	}
-	if _, err := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check}).Subscribe(ctx, reviewer); err == nil {
+	if _, err := newService(t).Subscribe(ctx, reviewer); err == nil {
 		t.Error("Subscribe without a broker succeeded")
 	}
 }

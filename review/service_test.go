@@ -38,6 +38,11 @@ func (c *clock) Advance(d time.Duration) {
 
 func openStore(t *testing.T) review.Store { return sqlitetest.Open(t) }
 
+// newService is a Service with the support check on a store of its own.
+func newService(t *testing.T) *review.Service {
+	return review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
+}
+
 var (
 	drA      = review.Actor{Subject: "dr-a", Name: "Dr A", Clinic: "c1", Role: review.RoleClinician}
 	drB      = review.Actor{Subject: "dr-b", Name: "Dr B", Clinic: "c1", Role: review.RoleClinician}
@@ -115,7 +120,7 @@ func TestCreate(t *testing.T) {
 
 func TestSetDraft(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
+	svc := newService(t)
 	n, err := svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StateRecording})
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +147,7 @@ func TestSetDraft(t *testing.T) {
 
 func TestVisibility(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
+	svc := newService(t)
 	n := pending(t, svc)
 	for _, a := range []review.Actor{drA, reviewer, admin} {
 		if _, err := svc.Get(ctx, a, n.ID); err != nil {
@@ -226,7 +231,7 @@ func TestList(t *testing.T) {
 }
 
 func TestListBadCursorIsInvalid(t *testing.T) {
-	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
+	svc := newService(t)
 	_, err := svc.List(context.Background(), reviewer, review.Query{Cursor: "%%%"})
 	if !errors.Is(err, review.ErrInvalid) || !errors.Is(err, review.ErrBadCursor) {
 		t.Errorf("bad cursor = %v, want ErrInvalid and ErrBadCursor", err)
@@ -235,7 +240,7 @@ func TestListBadCursorIsInvalid(t *testing.T) {
 
 func TestCounts(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
+	svc := newService(t)
 	n := pending(t, svc)
 	pending(t, svc)
 	if _, err := svc.Approve(ctx, drA, n.ID, n.Version); err != nil {
@@ -349,7 +354,7 @@ func TestEditApproveFlow(t *testing.T) {
 
 func TestRejectKeepsReasonOutOfAudit(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
+	svc := newService(t)
 	n := pending(t, svc)
 	if _, err := svc.Get(ctx, drA, n.ID); err != nil {
 		t.Fatal(err)
@@ -377,7 +382,7 @@ func TestRejectKeepsReasonOutOfAudit(t *testing.T) {
 
 func TestConcurrentApproveAndEdit(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
+	svc := newService(t)
 	for range 5 {
 		n := pending(t, svc)
 		var wg sync.WaitGroup
@@ -408,7 +413,7 @@ func TestConcurrentApproveAndEdit(t *testing.T) {
 // checked against its citations; a client's flags and author are dropped.
 func TestEditSetsFlagsAndAuthorship(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
+	svc := newService(t)
 	n := pending(t, svc)
 	sections := sampleDraft().Sections
 	// Unchanged drafted sentence, with flags and authorship a client made up.
@@ -479,7 +484,7 @@ func TestEditWithoutCheck(t *testing.T) {
 // with each flag acknowledged by id, and the audit entry names them.
 func TestApproveAcknowledgesFlags(t *testing.T) {
 	ctx := context.Background()
-	svc := review.NewService(openStore(t), review.ServiceOptions{Check: notes.Check})
+	svc := newService(t)
 	n := pending(t, svc)
 	sections := sampleDraft().Sections
 	sections[1].Sentences[0] = note.Sentence{Text: "ECG of the left arm today.", Evidence: []int{1}}
