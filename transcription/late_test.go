@@ -175,11 +175,7 @@ func TestStreamLateRetryAbandoned(t *testing.T) {
 			break
 		}
 	}
-	cancel()
-	s.Close()
-	for range s.Events() {
-	}
-	noGoroutinesLeft(t, before)
+	abandon(t, s, cancel, before)
 }
 
 // TestRetryGapFromBeforeTheStream: a gap handed over from an earlier

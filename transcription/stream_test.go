@@ -92,6 +92,18 @@ func newTestStream(t *testing.T, cfg StreamConfig) *Stream {
 }
 
 // collect reads events until Events is closed.
+// abandon cancels the stream's context and closes it while it works,
+// reads what events are left and checks that its goroutines end (see
+// noGoroutinesLeft).
+func abandon(t *testing.T, s *Stream, cancel context.CancelFunc, before int) {
+	t.Helper()
+	cancel()
+	s.Close()
+	for range s.Events() {
+	}
+	noGoroutinesLeft(t, before)
+}
+
 // noGoroutinesLeft fails t unless the goroutines come back down to
 // before within a few seconds (a stream's workers end once it is closed
 // or its context cancelled), printing the stacks of those left.
@@ -472,11 +484,7 @@ func TestStreamNoGoroutineLeak(t *testing.T) {
 	}
 	s.Write(toneAudio(16000, 0.5, 0.5, 1.0))
 	<-started
-	cancel()
-	s.Close()
-	for range s.Events() {
-	}
-	noGoroutinesLeft(t, before)
+	abandon(t, s, cancel, before)
 }
 
 func TestEstimateWords(t *testing.T) {
