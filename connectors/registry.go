@@ -81,6 +81,26 @@ func Kinds() []string {
 	return kinds
 }
 
+// Opener is the Factory of a kind whose New takes the instance's Config
+// and its decoded settings S: it decodes them (Config.Decode, strict),
+// naming the kind in the error, and calls build. The connector's package
+// registers it from its init, as it would a hand-written Factory:
+//
+//	func init() { connectors.Register(Kind, connectors.Opener(Kind, New)) }
+func Opener[S any, C Connector](kind string, build func(Config, S) (C, error)) Factory {
+	return func(ctx context.Context, c Config) (Connector, error) {
+		var s S
+		if err := c.Decode(&s); err != nil {
+			return nil, fmt.Errorf("%s: settings: %w", kind, err)
+		}
+		conn, err := build(c, s)
+		if err != nil {
+			return nil, err // not conn: a nil *T in a Connector is not nil
+		}
+		return conn, nil
+	}
+}
+
 // Open builds a connector of the named kind.
 func Open(ctx context.Context, kind string, c Config) (Connector, error) {
 	registryMu.RLock()

@@ -24,7 +24,7 @@ import (
 // Kind is the connector kind name used in configuration.
 const Kind = "mllp"
 
-func init() { connectors.Register(Kind, Open) }
+func init() { connectors.Register(Kind, connectors.Opener(Kind, New)) }
 
 // MLLP framing (HL7 v2 Minimal Lower Layer Protocol, release 2): a block
 // starts with VT and ends with FS CR.
@@ -87,16 +87,8 @@ type Connector struct {
 	rd   *bufio.Reader
 }
 
-// Open is the Factory for kind "mllp".
-func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error) {
-	var s Settings
-	if err := c.Decode(&s); err != nil {
-		return nil, fmt.Errorf("mllp: settings: %w", err)
-	}
-	return New(c, s)
-}
-
-// New builds a Connector from decoded settings; Open is the usual entry.
+// New builds a Connector from decoded settings; the registered Factory
+// (connectors.Opener) decodes them from the instance's configuration.
 // It does not connect: the first Push (or Check) does.
 func New(c connectors.Config, s Settings) (*Connector, error) {
 	if s.Address == "" {

@@ -36,7 +36,7 @@ const (
 // its hash's output (32 bytes for SHA-256) weakens it.
 const minSecretBytes = 32
 
-func init() { connectors.Register(Kind, Open) }
+func init() { connectors.Register(Kind, connectors.Opener(Kind, New)) }
 
 // Settings are an instance's configuration keys.
 type Settings struct {
@@ -65,16 +65,8 @@ type Connector struct {
 	now     func() time.Time
 }
 
-// Open is the Factory for kind "webhook".
-func Open(ctx context.Context, c connectors.Config) (connectors.Connector, error) {
-	var s Settings
-	if err := c.Decode(&s); err != nil {
-		return nil, fmt.Errorf("webhook: settings: %w", err)
-	}
-	return New(c, s)
-}
-
-// New builds a Connector from decoded settings; Open is the usual entry.
+// New builds a Connector from decoded settings; the registered Factory
+// (connectors.Opener) decodes them from the instance's configuration.
 func New(c connectors.Config, s Settings) (*Connector, error) {
 	u, err := url.Parse(s.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
