@@ -23,3 +23,31 @@ func TestComplaintNamed(t *testing.T) {
 		t.Error("a greeting names no complaint")
 	}
 }
+
+// The patient's yes or no to the clinician's question about symptoms is
+// read in the shapes the question takes; a bare phrase is a question about
+// symptoms only while the history is taken, and a yes to a list of them
+// does not say which.
+func TestSymptomAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		question, ans string
+		history       bool
+		want          string
+	}{
+		{"nausea, vomiting, diarrhea?", "no.", true, "Denies nausea, vomiting, diarrhea."},
+		{"nausea, vomiting, diarrhea?", "yes.", true, ""},
+		{"abdominal pain?", "yeah, a little.", true, "Reports abdominal pain."},
+		{"abdominal pain?", "no.", false, ""},
+		{"okay, any recent fever, chills?", "no.", true, "Denies fever, chills."},
+		{"and any other symptoms like fever or chills?", "no.", true, "Denies fever or chills."},
+		{"any nasal congestion or chest pain, shortness of breath, anything?", "no. none of those.", true, "Denies nasal congestion or chest pain, shortness of breath."},
+		{"tender right around that area?", "yes.", true, ""},
+		{"a stop sign?", "yes.", true, ""},
+		{"have you had a fever?", "no.", false, "Denies a fever."},
+	} {
+		text, _, _ := answer(tc.question, tc.ans, false, tc.history)
+		if text != tc.want {
+			t.Errorf("%q answered %q (history %v): %q, want %q", tc.question, tc.ans, tc.history, text, tc.want)
+		}
+	}
+}

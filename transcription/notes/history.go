@@ -238,3 +238,56 @@ func historyAnswer(question, text, lower, body string) bool {
 	opening := strings.TrimLeft(replaceFillers(strings.ToLower(cleanSpacing(text))), " ,")
 	return !noAnswer.MatchString(opening)
 }
+
+// The clinician asks about symptoms in many shapes, and the patient's yes
+// or no to any of them is history ("Denies nausea, vomiting, diarrhea."):
+// besides "do you have any …?", a question may lead with the symptoms'
+// kind ("any other symptoms like fever or chills?", "any recent fever,
+// chills?") or be the symptoms alone ("nausea, vomiting, diarrhea?",
+// "abdominal pain?"), which is a question about symptoms only while the
+// history is taken (in the examination "tender right here?" is not).
+
+// maxAnswerWords is the longest list of symptoms an answer repeats.
+const maxAnswerWords = 12
+
+// symptomLead is what leads to the symptoms asked about ("other symptoms
+// like", "recent").
+var symptomLead = regexp.MustCompile(`^(?:(?:other|recent|new|further) )*(?:(?:symptoms?|things) (?:like|such as) |symptoms?, )?(?:like )?(?:any )?`)
+
+// bareSymptoms is a question that is a phrase on its own.
+var bareSymptoms = regexp.MustCompile(`^(?:and |so |okay |ok |any |or )*([a-z][a-z ,]*?)[?.]?$`)
+
+// listSeparator separates the items of a list of symptoms.
+var listSeparator = regexp.MustCompile(`,\s*(?:or |and )?|\s+(?:or|and)\s+`)
+
+// namesSymptom reports whether the first item of a list of symptoms is a
+// symptom named with where or what it is ("nasal congestion or chest
+// pain", "joint pain").
+func namesSymptom(what string) bool {
+	ws := strings.Fields(listSeparator.Split(what, 2)[0])
+	return len(ws) == 2 && symptomModifiers[ws[0]] && clinical[ws[1]]
+}
+
+// symptomModifiers are the words that say where or what a symptom is.
+var symptomModifiers = setOf(`nasal abdominal chest back joint muscle leg legs arm arms neck head stomach belly bowel
+bladder urinary body skin sinus ear throat eye eyes foot feet hand hands blurry blurred double night heavy sore`)
+
+// bareSymptomList returns the symptoms a question made of symptoms alone
+// asks about: a list of at most 8 words, every item a clinical word or
+// two, the first of them perhaps a modifier ("body aches, joint pain").
+func bareSymptomList(q string) (string, bool) {
+	m := bareSymptoms.FindStringSubmatch(q)
+	if m == nil || len(strings.Fields(m[1])) > 8 {
+		return "", false
+	}
+	for _, item := range listSeparator.Split(m[1], -1) {
+		ws := strings.Fields(item)
+		switch {
+		case len(ws) == 1 && clinical[ws[0]]:
+		case len(ws) == 2 && (clinical[ws[0]] || symptomModifiers[ws[0]]) && clinical[ws[1]]:
+		default:
+			return "", false
+		}
+	}
+	return m[1], true
+}

@@ -307,7 +307,7 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 		sa := &a.sents[si]
 		lower := untagged(strings.ToLower(raw))
 		if si == 0 && prevQuestion != "" && a.role != roleClinician {
-			if text, k, ok := answer(prevQuestion, lower, plain); ok && text != "" {
+			if text, k, ok := answer(prevQuestion, lower, plain, a.phase == phaseHistory); ok && text != "" {
 				sa.answer, sa.answerKind, sa.answerEvidence = text, k, [2]int{prev.u.Index, u.Index}
 			}
 		}
@@ -877,36 +877,55 @@ func rewriteSentence(s string, k kind, r role, plain bool) string {
 // Yes/no questions and their answers become "Reports X." or "Denies X.".
 var (
 	ynQuestion  = regexp.MustCompile(`^(?:and |so |okay |ok |um |uh |now |alright )*(?:(?:do|did|have|are|were|has|is|any) (?:you|there|it)(?: been| ever| still)? (?:(?:have|had|having|get|getting|got|gotten|notice|noticed|noticing|experience|experienced|experiencing|feel|felt|feeling|see|seen|been having|been experiencing)\b)?\s*|any |how about |what about )(?:any |some )?(.+?)[?.]?$`)
-	trailingQ   = regexp.MustCompile(`\s*\b(at all|or anything( like that)?|or anything else|lately|recently|these days|with that|like that|or not|right now|today)\b.*$`)
+	trailingQ   = regexp.MustCompile(`\s*\b(at all|or anything( like that)?|or anything else|anything|that type of thing|that kind of thing|lately|recently|these days|with that|like that|or not|right now|today)\b.*$`)
 	determiners = setOf(`a an the any some your their much more less`)
 	badSubject  = regexp.MustCompile(`^(do|does|did|is|are|was|were|can|could|have|has|how|what|where|when|why|which|who|you|it|that|this)\b`)
 	noAnswer    = regexp.MustCompile(`^(no|nope|nah|not really|not at all|never|none|i do not|i don't|i have not|i haven't|i did not|i didn't|negative)\b`)
 	yesAnswer   = regexp.MustCompile(`^(yes|yeah|yep|yup|i do|i have|i did|a little|a bit|sometimes|occasionally|definitely|absolutely|uh-huh|mm-hmm|it does|they do)\b`)
 )
 
-func answer(question, ans string, plain bool) (string, kind, bool) {
+// answer reads ans as the patient's answer to the clinician's question:
+// "Denies X." or "Reports X." for a yes/no question about symptoms (see
+// history.go for the shapes read; a bare list of symptoms only while the
+// history is taken), else the history a confirmed read-back states.
+func answer(question, ans string, plain, history bool) (string, kind, bool) {
 	if plain {
 		return "", kNone, false
 	}
 	question = stripFillers(question)
 	m := ynQuestion.FindStringSubmatch(question)
+	bare := false
 	if m == nil {
 		// "and how about other symptoms, have you had a fever or chills?"
 		if i := strings.LastIndex(question, ", "); i >= 0 {
 			m = ynQuestion.FindStringSubmatch(question[i+2:])
 		}
 		if m == nil {
-			return confirmed(question, ans)
+			text, k, ok := confirmed(question, ans)
+			if ok || !history {
+				return text, k, ok
+			}
+			list, ok := bareSymptomList(question)
+			if !ok {
+				return "", kNone, false
+			}
+			m = []string{"", list}
+			bare = true
 		}
 	}
-	what := trailingQ.ReplaceAllString(strings.TrimSpace(m[1]), "")
-	what = strings.TrimRight(what, " ,?.")
-	if first := strings.Fields(what + " x")[0]; badSubject.MatchString(what) || embeddedQuestion.MatchString(what) || !(clinical[first] || isDrug(first) || determiners[first]) {
+	what := trailingQ.ReplaceAllString(symptomLead.ReplaceAllString(strings.TrimSpace(m[1]), ""), "")
+	what = strings.TrimSuffix(strings.TrimSuffix(strings.TrimRight(what, " ,?."), " or"), " and")
+	if strings.HasPrefix(what, "no ") {
+		return "", kNone, false // "no headaches?" answered "no" says nothing sure
+	}
+	if first := strings.Trim(strings.Fields(what + " x")[0], ","); badSubject.MatchString(what) || embeddedQuestion.MatchString(what) || !(bare || clinical[first] || isDrug(first) || determiners[first] || namesSymptom(what)) {
 		return "", kNone, false
 	}
-	if n := len(strings.Fields(what)); n == 0 || n > 8 || !substantive("x y "+what) || strings.Contains(what, "question") {
+	if n := len(strings.Fields(what)); n == 0 || n > maxAnswerWords || !substantive("x y "+what) || strings.Contains(what, "question") {
 		return "", kNone, false
 	}
+	// A yes to "nausea, vomiting, diarrhea?" does not say which.
+	list := bare && listSeparator.MatchString(what)
 	what = apply(apply(what, expandNegations), patientVoice)
 	ans = strings.TrimLeft(cleanSpacing(ans), " ,")
 	ans = strings.TrimLeft(replaceFillers(ans), " ,")
@@ -914,7 +933,7 @@ func answer(question, ans string, plain bool) (string, kind, bool) {
 	switch {
 	case noAnswer.MatchString(ans):
 		lead = "Denies "
-	case yesAnswer.MatchString(ans):
+	case yesAnswer.MatchString(ans) && !list:
 		lead = "Reports "
 	default:
 		return "", kNone, false
