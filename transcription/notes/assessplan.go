@@ -424,10 +424,10 @@ func afterProblemCue(text, name string) string {
 }
 
 // visitTalkCue is the clinician steering the visit: what they will look
-// at, examine or talk about next ("let's talk a little bit about that
-// colonoscopy", "I'll go over your lab work", "I'm going to examine your
-// arm").
-var visitTalkCue = regexp.MustCompile(`\b(talk (a little )?(bit )?about|go over|look at|take a look|examine|do (a |an |the |my )?(quick |focused )?(physical )?exam\w*|calling out)\b`)
+// at, examine, listen to or talk about next ("let's talk a little bit
+// about that colonoscopy", "I'll go over your lab work", "I'm going to
+// examine your arm", "let me take a listen to your heart and lungs").
+var visitTalkCue = regexp.MustCompile(`\b(talk (a little )?(bit )?about|go over|look at|take a look|examine|do (a |an |the |my |your |her |his )?(quick |focused )?(physical )?exam\w*|calling out|(take a )?listen (to|here)|take a (deep )?breath|feel (your|his|her|their|the|around)|touch (your|his|her|their)|press (on|here)|review (your|his|her|their|the) (\w+ )?(results|labs?|blood work|x-?rays?|chart|vitals))\b`)
 
 // planAct is what makes a sentence a plan: a medicine, a dose, an order,
 // a referral, a change.
