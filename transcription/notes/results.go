@@ -62,3 +62,48 @@ func resultBody(body string) string {
 	}
 	return body
 }
+
+// A clinician names a test, then says what it shows in the sentences that
+// follow ("here's your right knee x-ray. this basically shows that there's
+// good bony alignment. i don't see any fracture."): references write them
+// as one result ("X-ray of the right knee … Good bony alignment. No acute
+// fractures."). The drafter joins those findings to the sentence that
+// named the test, citing the same utterance.
+
+// resultVerdict is what a finding said of a test just named reads like.
+var resultVerdict = regexp.MustCompile(`\b(shows?|showed|showing|demonstrat\w+|reveal\w*|normal|abnormal|unremarkable|stable|unchanged|elevated|negative|positive|evidence|fractures?|dislocations?|alignment|lined up|arthritis|effusion|fluid|stones?|mass|nodules?|within normal limits|consistent with|\d+)\b`)
+
+// takeFinding joins to a result sentence (sa, of kind kResults; raw is
+// what was said) the finding that a later sentence of the same utterance
+// says of it (body, lower case, without fillers), and reports whether it
+// did: the clinician's, naming no test of its own, nothing in it still to
+// be done, and the two together within a note sentence's length; not in
+// a patient's summary (plain), which has no results section and keeps
+// what was found where it was said. A
+// sentence the boundary model cut from unpunctuated speech runs on into
+// the finding ("… it does show a | 5 centimeter kidney stone …"); one
+// the speaker ended takes it after a colon when it only named the test,
+// else after a semicolon.
+func (sa *sentenceAnalysis) takeFinding(raw, body string, r role, plain bool) bool {
+	if plain || r == rolePatient || sa.text == "" || len(strings.Fields(body)) < 3 || !resultVerdict.MatchString(body) || resultPlan.MatchString(body) || resultTest.MatchString(body) {
+		return false
+	}
+	more := rewriteSentence(body, kResults, r, plain)
+	if more == "" {
+		return false
+	}
+	more = compressFinding(strings.ToLower(more[:1]) + more[1:])
+	sep := ": "
+	if loc := resultTest.FindStringIndex(strings.ToLower(sa.text)); loc == nil || resultFinding.MatchString(strings.ToLower(sa.text[loc[1]:])) {
+		sep = "; "
+	}
+	if !strings.ContainsAny(strings.TrimSpace(raw)[len(strings.TrimSpace(raw))-1:], ".,;:?!") {
+		sep = " "
+	}
+	joined := strings.TrimRight(sa.text, ".") + sep + more
+	if len(strings.Fields(joined)) > maxNoteSentenceWords {
+		return false
+	}
+	sa.text, sa.key = joined, strings.ToLower(joined)
+	return true
+}

@@ -1,6 +1,11 @@
 package notes
 
-import "testing"
+import (
+	"slices"
+	"testing"
+
+	"github.com/scribegate/scribegate/review/note"
+)
 
 func TestAsResult(t *testing.T) {
 	cases := []struct {
@@ -41,4 +46,34 @@ func TestResultBody(t *testing.T) {
 		"the chest x-ray looks fine":                                                      "the chest x-ray looks fine",
 	}
 	checkMapping(t, "resultBody", resultBody, cases)
+}
+
+func TestResultTakesItsFindings(t *testing.T) {
+	cases := []struct {
+		text string
+		want []string // the utterance's result sentences
+	}{
+		// The findings said after the test join it.
+		{"the x-ray of your lumbar spine came back. there's good bony alignment. i don't see any fracture. so let's talk about my assessment and plan.",
+			[]string{"The x-ray of the lumbar spine came back; good bony alignment; no fracture."}},
+		// A cut in unpunctuated speech runs on into the finding.
+		{"so i reviewed the results of the x-ray of your right foot and it showed subtle dorsal displacement of the base of the second metatarsal with a three millimeter separation of the first and second metatarsal bases",
+			[]string{"X-ray of the right foot and it showed subtle dorsal displacement of the base of the second metatarsal with a 3 millimeter separation of the first and second metatarsal bases."}},
+		// What is still to be done, and another test, are not findings
+		// of this one.
+		{"the chest x-ray looks fine. we'll repeat the chest x-ray in a year. your labs are normal.",
+			[]string{"The chest x-ray looks fine.", "Labs are normal."}},
+	}
+	for _, c := range cases {
+		a := analyse(note.Line{Index: 3, Speaker: "clinician", Text: c.text}, nil, false)
+		var got []string
+		for _, sa := range a.sents {
+			if sa.k == kResults && sa.text != "" {
+				got = append(got, sa.text)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%q:\n got results %q\nwant %q", c.text, got, c.want)
+		}
+	}
 }

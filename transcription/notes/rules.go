@@ -303,6 +303,7 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 	sents := splitSentencesWith(m.boundaries, cleanSpacing(u.Text))
 	a.sents = make([]sentenceAnalysis, len(sents))
 	question := ""
+	result := -1 // the sentence that last reported a result
 	for si, raw := range sents {
 		sa := &a.sents[si]
 		lower := untagged(strings.ToLower(raw))
@@ -321,6 +322,12 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 		}
 		question = ""
 		body := dropRepeatedPhrases(stripFillers(dropAsides(lower)))
+		if result >= 0 {
+			if a.phase != phasePlan && a.sents[result].takeFinding(sents[result], body, a.role, plain) {
+				continue
+			}
+			result = -1
+		}
 		// The trainer reads only what the cues keep, so the answers kept
 		// for their question's sake stay out of its data.
 		answering := m.sections != nil && a.role == rolePatient && sa.phase == phaseHistory &&
@@ -344,6 +351,9 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 		}
 		sa.text = rewriteSentence(body, sa.k, a.role, plain)
 		sa.key = strings.ToLower(sa.text)
+		if sa.k == kResults {
+			result = si
+		}
 	}
 	a.question = question
 	return a
