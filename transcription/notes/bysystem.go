@@ -233,6 +233,9 @@ var (
 	// notFinding is what follows "she has" when it is no finding ("she has
 	// had …", "she has to …").
 	notFinding = regexp.MustCompile(`^(?:had|been|not|to|got to)\b`)
+	// restarts is a finding begun again ("there is no, there is a little
+	// tenderness"; "does not show, there's fluid"): its words stay as said.
+	restarts = regexp.MustCompile(`^(?:(?:no|not|any),|there\b|it\b|it's|that\b|i\b|the clinician\b)`)
 )
 
 // compressFinding writes a finding, lower case and without the subject
@@ -241,12 +244,15 @@ var (
 func compressFinding(lower string) string {
 	lower = replaceGroup(findingDenied, lower, func(_, after string) (string, bool) {
 		fs := strings.Fields(after)
-		return "no ", len(fs) > 0 && !strings.HasSuffix(fs[0], ",") // not a false start ("does not show any, there's …")
+		// Not a false start ("does not show any, there's …", "does not
+		// show, there's a little fluid").
+		return "no ", len(fs) > 0 && !strings.HasSuffix(fs[0], ",") && !restarts.MatchString(after)
 	})
 	return replaceGroup(findingSubject, lower, func(before, after string) (string, bool) {
-		// "no, there's no fracture" keeps its two negations apart.
-		bs := strings.Fields(before)
-		return "", len(strings.Fields(after)) >= 2 && !notFinding.MatchString(after) && (len(bs) == 0 || !negators[boundaryWord(bs[len(bs)-1])])
+		// "no, there's no fracture" keeps its two negations apart, and "does
+		// not show, there's fluid" its "there's".
+		return "", len(strings.Fields(after)) >= 2 && !notFinding.MatchString(after) && !restarts.MatchString(after) &&
+			!negatedEnd(strings.Fields(before))
 	})
 }
 
@@ -357,8 +363,8 @@ func examBySystem(d note.Draft, l layout, kinds [][]kind) {
 			}
 			pending = ""
 			sys := systemOf(rest)
-			if sys == sysNone && part != "" {
-				sys = systemOf(part)
+			if ps := systemOf(part); ps != sysNone {
+				sys = ps // the examination of a joint is the musculoskeletal one
 			}
 			text := tidyFinding(compressFinding(rest))
 			if len(strings.Fields(text)) < 2 {
@@ -478,8 +484,9 @@ var systemPart = map[string]bool{"neck": true, "chest": true, "abdomen": true, "
 // notExamined is what is said during the examination that is no finding:
 // a date of birth dictated with the patient's name, an instruction to
 // the scribe ("use my general physical exam template"), what the clinician
-// is about to do ("let the clinician press on the belly").
-var notExamined = regexp.MustCompile(`\bdate of birth\b|^(?:please )?use (?:the |my |the clinician.s )?(?:general )?(?:physical )?(?:exam )?template\b|^(?:let the clinician|will) (?:press|push|listen|take a (?:listen|look)|look|feel|examine|check)(?: \w+){0,4}\.?$`)
+// is about to do ("let the clinician press on the belly"), a vital sign
+// named with nothing said of it ("the blood pressure readings").
+var notExamined = regexp.MustCompile(`^(?:the |your |his |her |their )?(?:blood pressure|heart rate|vital signs|vitals)(?: readings?)?\.?$|\bdate of birth\b|^(?:please )?use (?:the |my |the clinician.s )?(?:general )?(?:physical )?(?:exam )?template\b|^(?:let the clinician|will) (?:press|push|listen|take a (?:listen|look)|look|feel|examine|check)(?: \w+){0,4}\.?$`)
 
 // structureBySystem gives a draft the structure of a clinician's note: the
 // history opens with who the patient is and why they came, the review of

@@ -45,7 +45,7 @@ var bodySystemLabels = [numBodySystems]string{
 // ACI-Bench's train split (its references' "• System:" lines).
 var systemCues = [numBodySystems]*regexp.Regexp{
 	sysConstitutional:   regexp.MustCompile(`\b(fevers?|chills|night sweats|sweats|sweating|weight (loss|gain)|(lost|gained|losing|gaining) (some |any |a little |a lot of )?weight|fatigue\w*|tired\w*|appetite|energy|malaise|sleep\w*)\b`),
-	sysEyes:             regexp.MustCompile(`\b(vision|visual|blurr\w*|eyes?)\b`),
+	sysEyes:             regexp.MustCompile(`\b(vision|visual|blurr\w*|(?:^|[^-])eyes?)\b`), // not a bull's-eye rash
 	sysENT:              regexp.MustCompile(`\b(sore throat|throat|congest\w*|nasal|nose|sinus\w*|ears?|hearing|runny|sneez\w*|tonsils?|mouth|teeth|tooth|dysphagia|swallow\w*)\b`),
 	sysNeck:             regexp.MustCompile(`\b(neck is|thyro\w*|jugular|jvd|carotid|bruits?|(lymph)?adenopathy|lymph nodes?)\b`),
 	sysCardiovascular:   regexp.MustCompile(`\b(chest pain|palpitations?|heart(?:beat|s)?\b|murmurs?|rhythm|gallops?|rubs|pulses?|capillary refill|edema|swelling in (xposs |the |your |his |her |their )?(legs|ankles|feet)|leg swelling)\b`),
