@@ -324,6 +324,11 @@ func examBySystem(d note.Draft, l layout, kinds [][]kind) {
 			continue
 		}
 		if ks[i] != kExam {
+			if ks[i] == kVitals && len(s.Flags) == 0 {
+				if r := vitalReadings(strings.ToLower(s.Text)); r != "" {
+					s.Text = r
+				}
+			}
 			other, otherKinds = append(other, s), append(otherKinds, ks[i])
 			prev, pending = sysNone, ""
 			continue
@@ -400,6 +405,54 @@ func examBySystem(d note.Draft, l layout, kinds [][]kind) {
 	}
 	d.Sections[idx].Sentences, kinds[idx] = append(other, results...), append(otherKinds, resultKinds...)
 }
+
+// vitalReading is a vital sign said with its reading ("the blood
+// pressure looks pretty good today at 128/72", "the heart rate is 84").
+var vitalReading = regexp.MustCompile(`\b(blood pressure|heart rate|pulse(?: rate)?|temperature|respiratory rate|respirations|oxygen saturation|oxygenation|oxygen)(?:'s)?((?: [a-z']+){0,6}?),? (\d+(?:\.\d+)?(?:/\d+)?%?)(?:\s|$)`)
+
+// vitalGap is what may stand between a vital sign and its reading.
+var vitalGap = regexp.MustCompile(`^(?: (?:is|are|looks?|looked|looking|seems?|pretty|quite|very|really|good|fine|great|well|today|now|here|about|around|like|at|of|it's|it|nice|and|slow|normal|little|a|bit|elevated|high|up))*$`)
+
+// vitalVerdict is what a clinician says of a reading.
+var vitalVerdict = regexp.MustCompile(`\b(?:a little (?:bit )?)?(?:elevated|high|low|normal)\b`)
+
+// notThisVisit marks a reading that is not this visit's ("at home", "in
+// the emergency room", "last time").
+var notThisVisit = regexp.MustCompile(`\b(?:home|ago|yesterday|last|emergency|hospital|before|usually|used to)\b`)
+
+// vitalReadings writes a statement of the vital signs as a note lists
+// them ("Blood pressure: 128/72. Heart rate: 84."), each as said, or ""
+// when it reads none, one not of this visit, or not every number said.
+func vitalReadings(lower string) string {
+	lower = strings.TrimRight(lower, ".?!")
+	if notThisVisit.MatchString(lower) {
+		return ""
+	}
+	var b strings.Builder
+	n := 0
+	for _, m := range vitalReading.FindAllStringSubmatch(lower+" ", -1) {
+		if !vitalGap.MatchString(m[2]) {
+			continue
+		}
+		n++
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		reading := m[3]
+		if v := vitalVerdict.FindString(m[2]); v != "" {
+			reading = v + ", " + reading // "a little elevated, 156/94"
+		}
+		b.WriteString(strings.TrimSuffix(finish(m[1]), ".") + ": " + strings.TrimSuffix(finish(reading), "."))
+		b.WriteByte('.')
+	}
+	if n < len(aReading.FindAllString(lower, -1)) {
+		return "" // a reading it cannot name ("look at 97.2") would be lost
+	}
+	return b.String()
+}
+
+// aReading is a number a statement of the vital signs may say.
+var aReading = regexp.MustCompile(`\d+(?:\.\d+)?(?:/\d+)?`)
 
 // nextExam is where a run of speech turns to the next exam ("… on the
 // lung exam the lungs are clear").

@@ -37,3 +37,14 @@ func TestSplitFindings(t *testing.T) {
 		"full range of motion of the knee and on skin examination a bull's-eye rash": "full range of motion of the knee | and on skin examination a bull's-eye rash",
 	})
 }
+
+func TestVitalReadings(t *testing.T) {
+	checkMapping(t, "vitalReadings", vitalReadings, map[string]string{
+		"otherwise the blood pressure is pretty good it's about 132/80 and the heart rate is 84 now that looks pretty good.": "Blood pressure: 132/80. Heart rate: 84.",
+		"blood pressure's a little elevated today, 156/94.":                                                                  "Blood pressure: A little elevated, 156/94.",
+		"which is right where the care team wants it the heart rate is nice and slow at 67.":                                 "Heart rate: 67.",
+		"looks like the blood pressure was 200/90.":                                                                          "", // said of another time, maybe
+		"your blood pressure at home has been running 150/90.":                                                               "", // not this visit's
+		"blood pressure and the heart rate and the oxygenation all look good.":                                               "",
+	})
+}
