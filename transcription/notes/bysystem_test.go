@@ -213,7 +213,7 @@ func TestExamBySystem(t *testing.T) {
 		"c: your blood pressure is one twenty over eighty .",
 	))
 	want := []string{
-		"Blood pressure is 120/80.",                              // no system: before the systems
+		"Blood pressure: 120/80.",                                // a vital sign as a note lists it, before the systems
 		"Cardiovascular: A 3 out of 6 systolic ejection murmur.", // "the clinician hears" goes with "on the heart exam"
 		"Respiratory: Lungs are clear to auscultation bilaterally.",
 		"Musculoskeletal: Examination of the right knee: Tenderness to palpation of the medial joint line.", // the side stays

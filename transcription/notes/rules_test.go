@@ -203,7 +203,7 @@ func TestRuleDrafterSentences(t *testing.T) {
 		{"", "uh i've had knee pain for two weeks", "subjective", "The patient reports knee pain for 2 weeks."},
 		{"patient", "i do n't smoke , i quit ten years ago .", "subjective", "The patient does not smoke, the patient quit 10 years ago."},
 		{"clinician", "okay , so on exam your right knee is swollen and tender .", "objective", "Musculoskeletal: The right knee is swollen and tender."},
-		{"clinician", "your blood pressure is one twenty over eighty .", "objective", "Blood pressure is 120/80."},
+		{"clinician", "your blood pressure is one twenty over eighty .", "objective", "Blood pressure: 120/80."}, // a vital sign as a note lists it,
 		{"clinician", "i think this is most likely a meniscus tear .", "assessment", "Medical Reasoning: This is most likely a meniscus tear."},
 		{"", "i'm going to order an mri of your right knee", "plan", "Additional Testing: Will order an mri of their right knee."},
 		{"clinician", "we'll start you on meloxicam fifteen milligrams once a day .", "plan", "Medical Treatment: Will start meloxicam 15 mg daily."},
