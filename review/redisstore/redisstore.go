@@ -293,28 +293,36 @@ func (s *Store) CreateNote(ctx context.Context, n *review.Note, audit []review.A
 		return err
 	}
 	key := s.noteKey(n.ID)
+	return s.createNew(ctx, []string{key}, true, func(p redis.Pipeliner) error {
+		p.Set(ctx, key, body, 0)
+		s.reindex(ctx, p, nil, n)
+		if err := s.putSummary(ctx, p, n); err != nil {
+			return err
+		}
+		return s.pushAudit(ctx, p, first, audit)
+	})
+}
+
+// createNew runs write in one MULTI/EXEC provided none of keys exists
+// (ErrExists otherwise, writing nothing): the check and the write are one
+// optimistic transaction on keys, run again while another client's write
+// aborts it. With confirm, it returns only once the replicas the store
+// requires (Options.Replicas) hold the write.
+func (s *Store) createNew(ctx context.Context, keys []string, confirm bool, write func(p redis.Pipeliner) error) error {
 	return s.retry(ctx, func() error {
 		return s.c.Watch(ctx, func(tx *redis.Tx) error {
-			exists, err := tx.Exists(ctx, key).Result()
+			exists, err := tx.Exists(ctx, keys...).Result()
 			if err != nil {
 				return err
 			}
 			if exists > 0 {
 				return review.ErrExists
 			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				p.Set(ctx, key, body, 0)
-				s.reindex(ctx, p, nil, n)
-				if err := s.putSummary(ctx, p, n); err != nil {
-					return err
-				}
-				return s.pushAudit(ctx, p, first, audit)
-			})
-			if err != nil {
+			if _, err := tx.TxPipelined(ctx, write); err != nil || !confirm {
 				return err
 			}
 			return s.confirmOn(ctx, tx)
-		}, key)
+		}, keys...)
 	})
 }
 
@@ -1038,27 +1046,16 @@ func (s *Store) ImportNotes(ctx context.Context, ns []*review.Note) error {
 	if len(ns) == 0 {
 		return nil
 	}
-	return s.retry(ctx, func() error {
-		return s.c.Watch(ctx, func(tx *redis.Tx) error {
-			exists, err := tx.Exists(ctx, keys...).Result()
-			if err != nil {
+	// An import waits for no replica (confirm false).
+	return s.createNew(ctx, keys, false, func(p redis.Pipeliner) error {
+		for i, n := range ns {
+			p.Set(ctx, keys[i], bodies[i], 0)
+			s.reindex(ctx, p, nil, n)
+			if err := s.putSummary(ctx, p, n); err != nil {
 				return err
 			}
-			if exists > 0 {
-				return review.ErrExists
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				for i, n := range ns {
-					p.Set(ctx, keys[i], bodies[i], 0)
-					s.reindex(ctx, p, nil, n)
-					if err := s.putSummary(ctx, p, n); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			return err
-		}, keys...)
+		}
+		return nil
 	})
 }
 
