@@ -62,21 +62,9 @@ const (
 	Stall
 )
 
-func (f Fault) String() string {
-	switch f {
-	case LostResponse:
-		return "lost response"
-	case Unavailable:
-		return "unavailable"
-	case RateLimited:
-		return "rate limited"
-	case Rejected:
-		return "rejected"
-	case Stall:
-		return "stall"
-	}
-	return fmt.Sprintf("Fault(%d)", int(f))
-}
+var faultNames = []string{LostResponse: "lost response", Unavailable: "unavailable", RateLimited: "rate limited", Rejected: "rejected", Stall: "stall"}
+
+func (f Fault) String() string { return enumName("Fault", f, faultNames) }
 
 // Where says which requests a fault strikes.
 type Where int
@@ -91,16 +79,17 @@ const (
 	OnToken
 )
 
-func (w Where) String() string {
-	switch w {
-	case OnWrite:
-		return "write"
-	case OnSearch:
-		return "search"
-	case OnToken:
-		return "token"
+var whereNames = []string{OnWrite: "write", OnSearch: "search", OnToken: "token"}
+
+func (w Where) String() string { return enumName("Where", w, whereNames) }
+
+// enumName is v's name in names, or "Type(n)" for a value without one, as
+// stringer writes it.
+func enumName[T ~int](typ string, v T, names []string) string {
+	if v >= 0 && int(v) < len(names) && names[v] != "" {
+		return names[v]
 	}
-	return fmt.Sprintf("Where(%d)", int(w))
+	return fmt.Sprintf("%s(%d)", typ, int(v))
 }
 
 // Faulter is a Target that can fail searches and token requests as well as
