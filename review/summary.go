@@ -286,10 +286,10 @@ func (r *SummaryRows) Summaries() []Summary {
 // MapReasons replaces each rejection reason of the rows by what f makes
 // of it: a store opens the reasons it keeps sealed.
 func (r *SummaryRows) MapReasons(f func(reason string, row int) (string, error)) error {
-	done := map[uint32]bool{0: true}
+	done := map[uint32]bool{}
 	for i := range r.Rows {
 		k := r.Rows[i].RejectReason
-		if done[k] {
+		if k == 0 || done[k] { // most rows were not rejected
 			continue
 		}
 		v, err := f(r.Strings[k], i)
@@ -474,15 +474,18 @@ func uv(s string, p int) (uint64, int) {
 }
 
 func uvLong(s string, p int) (uint64, int) {
-	if p > len(s) {
-		return 0, len(s) + 1
+	var v uint64
+	for i := 0; i < binary.MaxVarintLen64 && p+i < len(s); i++ {
+		c := s[p+i]
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				break // overflows 64 bits
+			}
+			return v | uint64(c)<<(7*i), p + i + 1
+		}
+		v |= uint64(c&0x7f) << (7 * i)
 	}
-	d := decoder{s: s[p:]}
-	v := d.uvarint()
-	if d.err != nil {
-		return 0, len(s) + 1
-	}
-	return v, len(s) - len(d.s)
+	return 0, len(s) + 1
 }
 
 // le64 reads 8 bytes little-endian.
