@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"go/ast"
 	"go/importer"
-	"go/parser"
 	gotoken "go/token"
 	"go/types"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/scribegate/scribegate/gateway/internal/sourcetest"
 )
 
 // sessionParts are the parts of package gateway a session is made of
@@ -100,21 +101,7 @@ func checkPackage(t *testing.T) (*gotoken.FileSet, []*ast.File, *types.Info) {
 	imp := importer.ForCompiler(fset, "gc", func(path string) (io.ReadCloser, error) {
 		return os.Open(exports[path])
 	})
-	names, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []*ast.File
-	for _, name := range names {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
-	}
+	files := sourcetest.Parse(t, fset)
 	info := &types.Info{Uses: map[*ast.Ident]types.Object{}}
 	conf := types.Config{Importer: imp}
 	if _, err := conf.Check("github.com/scribegate/scribegate/gateway", fset, files, info); err != nil {

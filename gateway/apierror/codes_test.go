@@ -3,13 +3,14 @@ package apierror
 import (
 	"flag"
 	"go/ast"
-	"go/parser"
 	gotoken "go/token"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/scribegate/scribegate/gateway/internal/sourcetest"
 )
 
 var updateREADME = flag.Bool("update-readme", false, "rewrite the README's error tables from Codes")
@@ -63,20 +64,9 @@ func TestErrorCodesComplete(t *testing.T) {
 			t.Errorf("%s has no meaning", k)
 		}
 	}
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
 	fset := gotoken.NewFileSet()
 	n := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, f := range sourcetest.Parse(t, fset) {
 		for _, d := range f.Decls {
 			g, ok := d.(*ast.GenDecl)
 			if !ok || g.Tok != gotoken.CONST {
@@ -95,7 +85,7 @@ func TestErrorCodesComplete(t *testing.T) {
 					code, _ := strconv.Unquote(lit.Value)
 					n++
 					if !listed[code] {
-						t.Errorf("%s (%s, %s) is not in Codes", id.Name, code, name)
+						t.Errorf("%s (%s, %s) is not in Codes", id.Name, code, fset.Position(id.Pos()))
 					}
 				}
 			}
