@@ -51,3 +51,24 @@ func TestSymptomAnswers(t *testing.T) {
 		}
 	}
 }
+
+// A chief complaint is read without the quantity speech puts before it
+// ("some right knee pain" is "right knee pain").
+func TestChiefComplaintDeterminer(t *testing.T) {
+	for _, said := range []string{
+		"so philip is here today for some right knee pain .",
+		"she presents for the evaluation of some right knee pain .",
+		"he is here with this right knee pain .",
+	} {
+		a := analyse(note.Line{Index: 0, Speaker: "clinician", Text: said}, nil, false)
+		var got string
+		for i := range a.sents {
+			if p, ok := a.sents[i].chiefComplaint(); ok {
+				got = p
+			}
+		}
+		if got != "right knee pain" {
+			t.Errorf("%q: chief complaint %q, want \"right knee pain\"", said, got)
+		}
+	}
+}

@@ -546,7 +546,7 @@ var (
 	chitChat         = regexp.MustCompile(`\b(nice to (meet|see)|good to see|how are you|how's it going|how have you been|thank you|thanks|bye|goodbye|have a (good|great|nice)|dax|any (other )?questions|show me|hop up|(do|take) a (quick |focused |brief )?(look|exam|physical exam)|take a look|look at (your|some of your|the)|talk (a little( bit)? )?about (your|my|the)|go over (a little bit about )?(my|your) (assessment|plan)|take care|see you (later|soon)|sounds good|no problem|of course|excuse me|sorry)\b`)
 	// chiefComplaint finds the reason for the visit in a clinician's
 	// dictation or summary ("… who presents today for follow-up of …").
-	chiefComplaint = regexp.MustCompile(`\b(?:presents?|presenting|is here|are here|here today|coming in|came in|referred(?: by [a-z ]+?)?)(?: today| to (?:the )?clinic(?: today)?| to see me)? (?:for|with) (?:an? |the |his |her |their |your )?(?:evaluation of (?:an? |his |her |their )?)?([a-z][a-z0-9 /-]{2,60}?)(?:[.,;]|$| and | who | which | that )`)
+	chiefComplaint = regexp.MustCompile(`\b(?:presents?|presenting|is here|are here|here today|coming in|came in|referred(?: by [a-z ]+?)?)(?: today| to (?:the )?clinic(?: today)?| to see me)? (?:for|with) (?:an? |the |his |her |their |your |some |this )?(?:evaluation of (?:an? |his |her |their |some )?)?([a-z][a-z0-9 /-]{2,60}?)(?:[.,;]|$| and | who | which | that )`)
 )
 
 // examInstruction is the clinician asking for a movement during the
