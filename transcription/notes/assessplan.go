@@ -120,7 +120,7 @@ func (ap *assessPlan) take(k kind, text string, ev []int, body string) bool {
 	if !isAssessPlanKind(k) {
 		return false
 	}
-	if visitTalk(body) {
+	if visitTalk(body) || dictationCommand.MatchString(body) || k == kAssessment && reasoningFragment(text) {
 		return true // the visit's own business, no part of a plan
 	}
 	if name, first, ok := namedProblem(body); ok {
@@ -137,6 +137,9 @@ func (ap *assessPlan) take(k kind, text string, ev []int, body string) bool {
 		ap.problems = append(ap.problems, &problem{})
 	}
 	p := ap.problems[len(ap.problems)-1]
+	if p.repeats(text) {
+		return true
+	}
 	part := partOf(k, text)
 	p.parts[part] = append(p.parts[part], apSentence{k: k, text: text, ev: ev})
 	return true
@@ -438,3 +441,48 @@ var planAct = regexp.MustCompile(`\b(prescri\w*|order\w*|refer\w*|start\w*|incre
 func visitTalk(body string) bool {
 	return body != "" && visitTalkCue.MatchString(body) && !planAct.MatchString(body) && !hasDrug(body)
 }
+
+// dictationCommand is the clinician telling the recording system to
+// order what was discussed or finish the note ("order the medications
+// and procedures discussed, and finalize the report"): no order of its
+// own.
+var dictationCommand = regexp.MustCompile(`\b(procedures? (we |that we |the care team )?discussed|(finalize|finish off|finish|end) (the|this) (report|note|recording)|(medications?|orders?) and procedures)\b`)
+
+// fragmentLead are words a cut piece of speech starts with when it is
+// no sentence ("like 4 to 5 miles daily", "on this x-ray").
+var fragmentLead = setOf(`like on at only to about with from in of and but or than`)
+
+// reasoningFragment reports whether a sentence headed for the medical
+// reasoning is a piece cut from speech, not a statement: short, and
+// opening with a preposition or a conjunction.
+func reasoningFragment(text string) bool {
+	fs := strings.Fields(text)
+	return len(fs) <= 6 && len(fs) > 0 && fragmentLead[strings.ToLower(strings.Trim(fs[0], ",."))]
+}
+
+// repeats reports whether text is a dictated order ("Order meloxicam 15
+// mg daily.") that says nothing the problem's sentences have not said
+// ("Will prescribe meloxicam 15 mg daily …"): each of its words is in
+// them.
+func (p *problem) repeats(text string) bool {
+	if !strings.HasPrefix(text, "Order ") {
+		return false
+	}
+	said := map[string]bool{}
+	for _, ss := range p.parts {
+		for _, s := range ss {
+			for _, w := range words(strings.ToLower(s.text)) {
+				said[w] = true
+			}
+		}
+	}
+	for _, w := range words(strings.ToLower(strings.TrimPrefix(text, "Order "))) {
+		if !said[w] && !orderFiller[w] {
+			return false
+		}
+	}
+	return true
+}
+
+// orderFiller are the words a dictated order adds to what was said.
+var orderFiller = setOf(`a an the of and some`)

@@ -264,3 +264,50 @@ func TestAssessmentOpensWithDictatedSummary(t *testing.T) {
 		}
 	}
 }
+
+func TestAssessPlanLeavesOut(t *testing.T) {
+	// A dictated order that repeats the plan, a command to the recording
+	// system and a cut piece of speech add nothing to the plan.
+	tr := []note.Line{
+		{Index: 0, Speaker: "clinician", Text: "so for your first problem your back pain, i think you have a lumbar strain."},
+		{Index: 1, Speaker: "clinician", Text: "i'm going to prescribe meloxicam fifteen milligrams daily."},
+		{Index: 2, Speaker: "clinician", Text: "hey dragon, order meloxicam fifteen milligrams daily."},
+		{Index: 3, Speaker: "clinician", Text: "hey dragon, order a lumbar spine mri."},
+		{Index: 4, Speaker: "clinician", Text: "order the medications and procedures discussed, and finalize the report."},
+	}
+	d, err := RuleDrafter{}.Draft(context.Background(), soapFor(t), tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for _, s := range d.Sections {
+		if s.ID == "plan" {
+			for _, sen := range s.Sentences {
+				plan = append(plan, sen.Text)
+			}
+		}
+	}
+	if !slices.ContainsFunc(plan, func(s string) bool { return strings.Contains(s, "Will prescribe meloxicam 15 mg daily") }) {
+		t.Errorf("plan %q lacks the meloxicam as said", plan)
+	}
+	if !slices.ContainsFunc(plan, func(s string) bool { return strings.Contains(s, "Order a lumbar spine mri") }) {
+		t.Errorf("plan %q lacks the dictated order that adds the mri", plan)
+	}
+	for _, s := range plan {
+		if strings.Contains(s, "Order meloxicam") || strings.Contains(s, "finalize") {
+			t.Errorf("plan keeps %q", s)
+		}
+	}
+	checkMapping(t, "reasoningFragment", func(s string) string {
+		if reasoningFragment(s) {
+			return "fragment"
+		}
+		return "sentence"
+	}, map[string]string{
+		"Like 4 to 5 miles daily.":                    "fragment",
+		"On this x-ray.":                              "fragment",
+		"With their kidney stone.":                    "fragment",
+		"She has a lumbar strain.":                    "sentence",
+		"On exam there is tenderness over the joint.": "sentence",
+	})
+}
