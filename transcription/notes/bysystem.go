@@ -222,14 +222,16 @@ func mergeEvidence(a, b []int) []int {
 // "On physical examination, …"); the system's label says it in a note. A
 // lead naming a body part the label does not ("on the right knee exam")
 // stays.
-var examLead = regexp.MustCompile(`^(?:(?:and|so|now|then),? )*(?:on (?:the |his |her |their |your )?(?:physical )?(?:exam|examination)(?: today)?|on (?:the |his |her |their |your )?(?:heart|cardiac|lung|lungs|abdominal|abdomen|neuro|neurological|neurovascular|skin|neck) (?:exam|examination)|looking at (?:him|her|the patient|them)|the clinician (?:hears|appreciates|notes|sees|feels)|(?:(?:will|going to) )?listen(?:ing)? to (?:the |your |his |her |their )?(?:heart|lungs)|(?:(?:will|going to) )?take a listen)(?:,? |$)`)
+var examLead = regexp.MustCompile(`^(?:(?:and|so|now|then),? )*(?:on (?:the |his |her |their |your )?(?:physical )?(?:exam|examination)(?: today)?|on (?:the |his |her |their |your )?(?:heart|cardiac|cardiovascular|vascular|lung|lungs|pulmonary|respiratory|abdominal|abdomen|belly|neuro|neurologic|neurological|neurovascular|skin|neck|heent|eye|musculoskeletal|muscle|extremity|lower extremity|upper extremity) (?:exam|examination)|looking at (?:him|her|the patient|them)|the clinician (?:hears|appreciates|notes|sees|feels)|(?:(?:will|going to) )?listen(?:ing)? to (?:the |your |his |her |their )?(?:heart|lungs)|(?:(?:will|going to) )?take a listen)(?:,? |$)`)
 
 // Findings are written as what was found, as references write them: "he
 // does have some tenderness …" is "Tenderness …", "there's no wheezes" is
 // "No wheezes", "examination does not show any swelling" is "No swelling".
 var (
 	findingSubject = regexp.MustCompile(`(?:^|, |\band )((?:that )?(?:he|she|the patient|they) (?:does |do |also |still )*(?:has|have)(?: got)?,? |(?:there is|there's|there are|examination shows) )`)
-	findingDenied  = regexp.MustCompile(`(?:^|, |\band )(examination does not show (?:any )?)`)
+	// findingIsPositive is the subject of "she is positive for pain".
+	findingIsPositive = regexp.MustCompile(`(?:^|, |\band )((?:he|she|the patient|they) (?:is|was|are|were) )`)
+	findingDenied     = regexp.MustCompile(`(?:^|, |\band )(examination does not show (?:any )?)`)
 	// notFinding is what follows "she has" when it is no finding ("she has
 	// had …", "she has to …").
 	notFinding = regexp.MustCompile(`^(?:had|been|not|to|got to)\b`)
@@ -247,6 +249,9 @@ func compressFinding(lower string) string {
 		// Not a false start ("does not show any, there's …", "does not
 		// show, there's a little fluid").
 		return "no ", len(fs) > 0 && !strings.HasSuffix(fs[0], ",") && !restarts.MatchString(after)
+	})
+	lower = replaceGroup(findingIsPositive, lower, func(before, after string) (string, bool) {
+		return "", (strings.HasPrefix(after, "positive ") || strings.HasPrefix(after, "negative ")) && !negatedEnd(strings.Fields(before))
 	})
 	return replaceGroup(findingSubject, lower, func(before, after string) (string, bool) {
 		// "no, there's no fracture" keeps its two negations apart, and "does

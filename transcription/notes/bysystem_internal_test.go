@@ -22,6 +22,8 @@ func TestCompressFinding(t *testing.T) {
 		"examination does not show any, there's fluid":                                   "examination does not show any, there's fluid",      // a false start
 		"examination does not show, there's a little fluid":                              "examination does not show, there's a little fluid", // begun again: no "no there's fluid"
 		"there is no, there is a little bit of tenderness":                               "there is no, there is a little bit of tenderness",
+		"the patient is positive for pain with resistance against flexion":               "positive for pain with resistance against flexion",
+		"she is not positive for pain":                                                   "she is not positive for pain",
 		"she has had decreased flexion of the back":                                      "she has had decreased flexion of the back",
 		"but there is no, there's no fracture":                                           "but there is no, there's no fracture", // two negations kept apart
 		"pain to palpation of the lumbar spine and he has a positive straight leg raise": "pain to palpation of the lumbar spine and a positive straight leg raise",
