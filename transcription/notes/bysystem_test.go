@@ -190,10 +190,7 @@ func TestReviewOfSystemsBySystem(t *testing.T) {
 	if len(subj) < len(want) || !slices.Equal(subj[len(subj)-len(want):], want) {
 		t.Fatalf("subjective ends %q, want %q", subj, want)
 	}
-	s, _ := sentence(d, "subjective", "Constitutional:")
-	if !slices.Equal(s.Evidence, []int{1, 2, 7, 8}) || len(s.Flags) > 0 {
-		t.Errorf("constitutional line cites %v, flags %q; want [1 2 7 8], none", s.Evidence, s.Flags)
-	}
+	wantCited(t, d, "subjective", "Constitutional:", "", []int{1, 2, 7, 8})
 	for _, text := range subj[:len(subj)-len(want)] {
 		if strings.HasPrefix(text, "Denies") || strings.HasPrefix(text, "Reports") {
 			t.Errorf("answer %q left outside the review of systems", text)
@@ -221,15 +218,8 @@ func TestExamBySystem(t *testing.T) {
 		"Swelling over the medial joint line.",
 		"Integumentary: No bruising of the right knee.",
 	}
-	got := sectionTexts(d, "objective")
-	if !slices.Equal(got, want) {
-		t.Fatalf("objective %q\nwant %q", got, want)
-	}
-	for _, s := range d.Sections[1].Sentences {
-		if len(s.Flags) > 0 {
-			t.Errorf("%q flagged %q: a system's label is no claim", s.Text, s.Flags)
-		}
-	}
+	wantSection(t, d, "objective", want)
+	wantUnflagged(t, d, "objective", ": a system's label is no claim")
 }
 
 // TestExamRunOn: a run of speech that goes from one exam to the next is cut
@@ -252,19 +242,9 @@ func TestExamRunOn(t *testing.T) {
 		"Musculoskeletal: Examination of the right knee: Pain to palpation of the right anterior knee.",
 		"Full range of motion of the right knee.",
 	}
-	got := sectionTexts(d, "objective")
-	if !slices.Equal(got, want) {
-		t.Fatalf("objective %q\nwant %q", got, want)
-	}
-	s, _ := sentence(d, "objective", "Musculoskeletal:")
-	if !slices.Equal(s.Evidence, []int{1, 2}) {
-		t.Errorf("knee finding cites %v, want [1 2] (the lead and the finding)", s.Evidence)
-	}
-	for _, s := range d.Sections[1].Sentences {
-		if len(s.Flags) > 0 {
-			t.Errorf("%q flagged %q", s.Text, s.Flags)
-		}
-	}
+	wantSection(t, d, "objective", want)
+	wantCited(t, d, "objective", "Musculoskeletal:", "", []int{1, 2}) // the lead and the finding
+	wantUnflagged(t, d, "objective", "")
 }
 
 func TestSystemLabelIsNoClaim(t *testing.T) {
@@ -294,12 +274,8 @@ func TestConfirmedHistory(t *testing.T) {
 		"c: you've had a fever ?",
 		"p: no .",
 	))
-	subj := sectionTexts(d, "subjective")
-	s, ok := sentence(d, "subjective", "The patient has been having some problems")
-	if !ok || s.Text != "The patient has been having some problems with their right hip." || !slices.Equal(s.Evidence, []int{0, 1}) || len(s.Flags) > 0 {
-		t.Errorf("confirmed history %+v, want it citing [0 1] unflagged; subjective %q", s, subj)
-	}
-	for _, text := range subj {
+	wantCited(t, d, "subjective", "The patient has been having some problems", "The patient has been having some problems with their right hip.", []int{0, 1})
+	for _, text := range sectionTexts(d, "subjective") {
 		if strings.Contains(text, "left hip") || strings.Contains(text, "has had a fever") {
 			t.Errorf("%q drafted: a yes to a negated question, or a no, confirms nothing", text)
 		}
@@ -320,10 +296,7 @@ func TestReviewOfSystemsRepeatsHistory(t *testing.T) {
 		"c: the risks include bleeding , numbness and infection .",
 	))
 	subj := sectionTexts(d, "subjective")
-	gi, ok := sentence(d, "subjective", "Gastrointestinal:")
-	if !ok || gi.Text != "Gastrointestinal: Reports nausea." || !slices.Equal(gi.Evidence, []int{1}) || len(gi.Flags) > 0 {
-		t.Errorf("gastrointestinal line %+v, want \"Gastrointestinal: Reports nausea.\" citing [1], unflagged\n%q", gi, subj)
-	}
+	wantCited(t, d, "subjective", "Gastrointestinal:", "Gastrointestinal: Reports nausea.", []int{1})
 	neuro, ok := sentence(d, "subjective", "Neurological:")
 	if !ok || !strings.Contains(neuro.Text, "Reports headaches") || strings.Contains(neuro.Text, "numbness") || len(neuro.Flags) > 0 {
 		t.Errorf("neurological line %+v, want headaches reported and no numbness\n%q", neuro, subj)

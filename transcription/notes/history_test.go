@@ -1,7 +1,6 @@
 package notes_test
 
 import (
-	"slices"
 	"strings"
 	"testing"
 )
@@ -24,12 +23,8 @@ func TestHistoryAnswers(t *testing.T) {
 		"c: okay .",
 		"p: my daughter moved into a new apartment downtown last month .",
 	))
-	subj := sectionTexts(d, "subjective")
-	want := "They began construction on their kitchen over labor day weekend, so they ate out a lot."
-	if s, ok := sentence(d, "subjective", "They began"); !ok || s.Text != want || !slices.Equal(s.Evidence, []int{3}) || len(s.Flags) > 0 {
-		t.Errorf("answer %+v, want %q citing [3] unflagged; subjective %q", s, want, subj)
-	}
-	for _, text := range subj {
+	wantCited(t, d, "subjective", "They began", "They began construction on their kitchen over labor day weekend, so they ate out a lot.", []int{3})
+	for _, text := range sectionTexts(d, "subjective") {
 		for _, not := range []string{"family is all visiting", "doing the projects", "running high", "pretty good", "new apartment"} {
 			if strings.Contains(text, not) {
 				t.Errorf("%q drafted: only an answer that stands on its own, not a no, to a question about the history is kept", text)
