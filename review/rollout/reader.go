@@ -117,21 +117,6 @@ func (r Rows) Len() int {
 	return n
 }
 
-// Summaries returns the rows as Summaries.
-func (r Rows) Summaries() []review.Summary {
-	out := make([]review.Summary, 0, r.Len())
-	for _, p := range r.parts {
-		if p.pick == nil {
-			out = append(out, p.rows.Summaries()...)
-			continue
-		}
-		for _, i := range p.pick {
-			out = append(out, p.rows.Summary(int(i)))
-		}
-	}
-	return out
-}
-
 // NewReader returns a Reader of src keeping at most maxRows rows
 // (DefaultCacheRows when 0).
 func NewReader(src Source, maxRows int) *Reader {
