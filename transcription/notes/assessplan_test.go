@@ -1,7 +1,6 @@
 package notes
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -81,10 +80,7 @@ func TestAssessmentAndPlanByProblem(t *testing.T) {
 		{progress, "assessment_plan", nil, "assessment_plan", "assessment_plan"},
 	}
 	for _, c := range cases {
-		d, err := RuleDrafter{}.Draft(context.Background(), c.tpl, twoProblems)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := draftRules(t, c.tpl, twoProblems)
 		got := map[string][]string{}
 		for _, s := range d.Sections {
 			for _, sen := range s.Sentences {
@@ -138,10 +134,7 @@ func TestAssessmentAndPlanByProblem(t *testing.T) {
 func TestAgreementNeedsTheExchange(t *testing.T) {
 	tr := slices.Clone(twoProblems)
 	tr[6].Text = "can i still eat pizza?"
-	d, err := RuleDrafter{}.Draft(context.Background(), soapFor(t), tr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := draftRules(t, soapFor(t), tr)
 	for _, s := range d.Sections {
 		for _, sen := range s.Sentences {
 			if strings.Contains(sen.Text, "agrees") {
@@ -228,10 +221,7 @@ func TestAssessmentOpensWithDictatedSummary(t *testing.T) {
 	tr := append([]note.Line{
 		{Index: 10, Speaker: "clinician", Text: "so, brian is a 58 year old male with a past medical history significant for congestive heart failure, who presents today for follow-up."},
 	}, twoProblems...)
-	d, err := RuleDrafter{}.Draft(context.Background(), soapFor(t), tr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := draftRules(t, soapFor(t), tr)
 	for _, s := range d.Sections {
 		if s.ID != "assessment" {
 			continue
@@ -244,10 +234,7 @@ func TestAssessmentOpensWithDictatedSummary(t *testing.T) {
 		}
 	}
 	// A clinician who dictates no summary gets none.
-	d, err = RuleDrafter{}.Draft(context.Background(), soapFor(t), twoProblems)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d = draftRules(t, soapFor(t), twoProblems)
 	for _, s := range d.Sections {
 		if s.ID == "assessment" && strings.Contains(s.Sentences[0].Text, "year old") {
 			t.Errorf("assessment opens with %q without a dictated summary", s.Sentences[0].Text)
@@ -275,18 +262,8 @@ func TestAssessPlanLeavesOut(t *testing.T) {
 		{Index: 3, Speaker: "clinician", Text: "hey dragon, order a lumbar spine mri."},
 		{Index: 4, Speaker: "clinician", Text: "order the medications and procedures discussed, and finalize the report."},
 	}
-	d, err := RuleDrafter{}.Draft(context.Background(), soapFor(t), tr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan []string
-	for _, s := range d.Sections {
-		if s.ID == "plan" {
-			for _, sen := range s.Sentences {
-				plan = append(plan, sen.Text)
-			}
-		}
-	}
+	d := draftRules(t, soapFor(t), tr)
+	plan := sectionTexts(d, "plan")
 	if !slices.ContainsFunc(plan, func(s string) bool { return strings.Contains(s, "Will prescribe meloxicam 15 mg daily") }) {
 		t.Errorf("plan %q lacks the meloxicam as said", plan)
 	}
