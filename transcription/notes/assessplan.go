@@ -338,7 +338,8 @@ var diagnosisOf = regexp.MustCompile(`^(?:(?:a|an|the|primary|working|likely|pro
 func problemName(s string) (string, bool) {
 	s = diagnosisOf.ReplaceAllString(s, "")
 	var out []string
-	for _, f := range strings.Fields(s) {
+	fs := strings.Fields(s)
+	for i, f := range fs {
 		w := strings.Trim(f, ",.;:?!")
 		if problemStop[w] || len(out) == 5 {
 			break
@@ -347,7 +348,10 @@ func problemName(s string) (string, bool) {
 			continue
 		}
 		out = append(out, w)
-		if f != w { // a comma or stop ends it
+		// A comma or stop ends it, unless the speaker paused inside the
+		// name: what came before names no condition and the next word
+		// does ("an acute lumbar, strain").
+		if f != w && !(strings.HasSuffix(f, ",") && i+1 < len(fs) && !conditionWord(out) && problemHead.MatchString(strings.Trim(fs[i+1], ",.;:?!"))) {
 			break
 		}
 	}
@@ -357,11 +361,13 @@ func problemName(s string) (string, bool) {
 	if len(out) == 0 {
 		return "", false
 	}
-	head := false
 	for _, w := range out {
 		if notProblems[w] {
 			return "", false
 		}
+	}
+	head := false
+	for _, w := range out {
 		head = head || problemHead.MatchString(w) || clinical[w]
 	}
 	if !head {
@@ -486,3 +492,14 @@ func (p *problem) repeats(text string) bool {
 
 // orderFiller are the words a dictated order adds to what was said.
 var orderFiller = setOf(`a an the of and some`)
+
+// conditionWord reports whether one of ws reads as a condition, a
+// symptom or a body part by its form.
+func conditionWord(ws []string) bool {
+	for _, w := range ws {
+		if problemHead.MatchString(w) {
+			return true
+		}
+	}
+	return false
+}

@@ -38,6 +38,8 @@ func TestDiagnosisNamed(t *testing.T) {
 	cases := map[string]string{
 		"i think you have a knee sprain from overuse":                 "knee sprain from overuse",
 		"this is consistent with carpal tunnel syndrome":              "carpal tunnel syndrome",
+		"i think you have an acute lumbar, strain":                    "acute lumbar strain",
+		"i think you have a sprain, so we'll get you a brace":         "sprain",
 		"you have some swelling so we'll keep an eye on that for now": "swelling",
 		"i think we should get an x-ray":                              "",
 		"you have a meeting at noon":                                  "",
