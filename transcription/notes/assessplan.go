@@ -397,7 +397,7 @@ func agreement(as []utteranceAnalysis) []int {
 }
 
 var (
-	planQuestion = regexp.MustCompile(`\b(sound(s)? (good|okay|ok|alright|all right|like a (good )?plan|fair|reasonable)|(does|is) that (okay|ok|alright|all right|fine|reasonable|make sense|sound)|(are you )?okay with (that|this|the plan)|any (other )?questions|questions (for me|about)|do you agree|agree with (that|this|the plan)|make sense)\b|\bokay ?\?$`)
+	planQuestion = regexp.MustCompile(`\b(sound(s)? (good|okay|ok|alright|all right|like a (good )?plan|fair|reasonable)|how (does|do) (that|this|everything|all that)( all)? sound|(does|is) that (okay|ok|alright|all right|fine|reasonable|make sense|sound)|(are you )?okay with (that|this|the plan)|any (other )?questions|questions (for me|about)|do you agree|agree with (that|this|the plan)|make sense)\b|\bokay ?\?$`)
 	agreeAnswer  = regexp.MustCompile(`^(?:(?:uh|um|hmm+|oh|well),? )*(yes|yeah|yep|yup|sure|okay|ok|alright|all right|sounds good|that sounds (good|great)|that's fine|that works|perfect|great|absolutely|definitely|of course|you got it|i understand|got it|no|nope|not (at this point|that i can think of|right now|really|today|at the moment))\b`)
 )
 

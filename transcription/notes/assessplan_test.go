@@ -290,3 +290,17 @@ func TestAssessPlanLeavesOut(t *testing.T) {
 		"On exam there is tenderness over the joint.": "sentence",
 	})
 }
+
+func TestPlanQuestion(t *testing.T) {
+	for q, want := range map[string]bool{
+		"so how does that all sound":      true,
+		"does that sound like a plan?":    true,
+		"any questions for me?":           true,
+		"how does your knee feel today":   false,
+		"is there anything else going on": false,
+	} {
+		if got := planQuestion.MatchString(q); got != want {
+			t.Errorf("planQuestion(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
