@@ -107,3 +107,19 @@ func (sa *sentenceAnalysis) takeFinding(raw, body string, r role, plain bool) bo
 	sa.text, sa.key = joined, strings.ToLower(joined)
 	return true
 }
+
+// namesTest reports whether a statement the classifier put among the
+// findings (kind k, said in phase ph) names an imaging study or the labs,
+// nothing said of it yet and nothing still to be done ("this is an x-ray
+// of your lumbar spine"): the findings said next make it a result. A
+// finding of its own ("there's no thyroid enlargement") keeps it one.
+func namesTest(k kind, body string, ph phase) bool {
+	return k == kExam && ph != phasePlan && ph != phaseHistory && studyNamed.MatchString(body) &&
+		!resultPlan.MatchString(body) && !resultFinding.MatchString(body) && !negated.MatchString(body)
+}
+
+// studyNamed names an imaging study or the labs.
+var studyNamed = regexp.MustCompile(`\b(x-?rays?|mri|ct|cat scan|ultrasound|echocardiogram|ekg|ecg|electrocardiogram|labs|lab work|lab results|blood work|bloodwork|radiographs?|imaging)\b`)
+
+// negated is a negation, which makes a statement a finding.
+var negated = regexp.MustCompile(`\b(no|not|don't|doesn't|didn't|isn't|aren't|without|negative)\b`)

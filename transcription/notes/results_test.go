@@ -51,21 +51,25 @@ func TestResultBody(t *testing.T) {
 func TestResultTakesItsFindings(t *testing.T) {
 	cases := []struct {
 		text string
+		ph   phase    // where the consultation is
 		want []string // the utterance's result sentences
 	}{
 		// The findings said after the test join it.
-		{"the x-ray of your lumbar spine came back. there's good bony alignment. i don't see any fracture. so let's talk about my assessment and plan.",
+		{"the x-ray of your lumbar spine came back. there's good bony alignment. i don't see any fracture. so let's talk about my assessment and plan.", phaseHistory,
 			[]string{"The x-ray of the lumbar spine came back; good bony alignment; no fracture."}},
 		// A cut in unpunctuated speech runs on into the finding.
-		{"so i reviewed the results of the x-ray of your right foot and it showed subtle dorsal displacement of the base of the second metatarsal with a three millimeter separation of the first and second metatarsal bases",
+		{"so i reviewed the results of the x-ray of your right foot and it showed subtle dorsal displacement of the base of the second metatarsal with a three millimeter separation of the first and second metatarsal bases", phaseHistory,
 			[]string{"X-ray of the right foot and it showed subtle dorsal displacement of the base of the second metatarsal with a 3 millimeter separation of the first and second metatarsal bases."}},
+		// A test named among the findings, then what it shows.
+		{"so this is an x-ray of your lumbar spine. you know, there's good bony alignment. i don't see any fracture or anything like that.", phaseExam,
+			[]string{"This is an x-ray of the lumbar spine: good bony alignment; no fracture or anything like that."}},
 		// What is still to be done, and another test, are not findings
 		// of this one.
-		{"the chest x-ray looks fine. we'll repeat the chest x-ray in a year. your labs are normal.",
+		{"the chest x-ray looks fine. we'll repeat the chest x-ray in a year. your labs are normal.", phaseHistory,
 			[]string{"The chest x-ray looks fine.", "Labs are normal."}},
 	}
 	for _, c := range cases {
-		a := analyse(note.Line{Index: 3, Speaker: "clinician", Text: c.text}, nil, false)
+		a := analyse(note.Line{Index: 3, Speaker: "clinician", Text: c.text}, &utteranceAnalysis{phase: c.ph}, false)
 		var got []string
 		for _, sa := range a.sents {
 			if sa.k == kResults && sa.text != "" {

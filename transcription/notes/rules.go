@@ -324,6 +324,7 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 		body := dropRepeatedPhrases(stripFillers(dropAsides(lower)))
 		if result >= 0 {
 			if a.phase != phasePlan && a.sents[result].takeFinding(sents[result], body, a.role, plain) {
+				a.sents[result].k = kResults
 				continue
 			}
 			result = -1
@@ -351,7 +352,7 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 		}
 		sa.text = rewriteSentence(body, sa.k, a.role, plain)
 		sa.key = strings.ToLower(sa.text)
-		if sa.k == kResults {
+		if sa.k == kResults || namesTest(sa.k, body, sa.phase) {
 			result = si
 		}
 	}
