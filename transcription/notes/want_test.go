@@ -3,6 +3,7 @@ package notes_test
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/scribegate/scribegate/review/note"
@@ -41,5 +42,18 @@ func wantCited(t *testing.T, d note.Draft, section, prefix, text string, evidenc
 	s, ok := sentence(d, section, prefix)
 	if !ok || text != "" && s.Text != text || !slices.Equal(s.Evidence, evidence) || len(s.Flags) > 0 {
 		t.Errorf("%s sentence %+v, want %q citing %v, unflagged\n%q", section, s, cmp.Or(text, prefix+"…"), evidence, sectionTexts(d, section))
+	}
+}
+
+// wantNoneSays reports each of texts that says one of words: why, in a
+// few words, none should.
+func wantNoneSays(t *testing.T, texts, words []string, why string) {
+	t.Helper()
+	for _, text := range texts {
+		for _, w := range words {
+			if strings.Contains(text, w) {
+				t.Errorf("%q drafted: %s", text, why)
+			}
+		}
 	}
 }
