@@ -286,7 +286,7 @@ func replaceGroup(re *regexp.Regexp, s string, with func(before, after string) (
 var findingFillers = rewrites(
 	`the clinician (?:does |also |did |still )*(?:hears?|appreciates?|notes?|sees?|feels?|recognizes?|identify|identifies|notices?)(?: that)?`, "",
 	`nice and`, "", `pretty`, "", `here`, "", `now`, "", `just`, "", `really`, "", `okay`, "",
-	`a little bit of`, "", `some`, "", `so$`, "", `^so`, "",
+	`a little bit of`, "", `some`, "", `so$`, "", `^so`, "", `^(?:the|their|his|her) (lungs?|heart|abdomen|belly|neck|skin)`, "$1",
 )
 
 // tidyFinding takes the fillers out of a finding.

@@ -50,3 +50,12 @@ func TestVitalReadings(t *testing.T) {
 		"blood pressure and the heart rate and the oxygenation all look good.":                                               "",
 	})
 }
+
+func TestTidyFinding(t *testing.T) {
+	checkMapping(t, "tidyFinding", tidyFinding, map[string]string{
+		"the lungs are nice and clear to auscultation bilaterally here": "lungs are clear to auscultation bilaterally",
+		"their belly is soft": "belly is soft",
+		"the clinician does still hear that grade 2 out of 6 murmur": "grade 2 out of 6 murmur",
+		"the right knee has some swelling":                           "the right knee has swelling",
+	})
+}

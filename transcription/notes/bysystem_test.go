@@ -236,9 +236,9 @@ func TestExamRunOn(t *testing.T) {
 		"c: you have full range of motion of the right knee .",
 	))
 	want := []string{
-		"Cardiovascular: The heart is in a nice regular rate and rhythm.",
+		"Cardiovascular: Heart is in a nice regular rate and rhythm.",
 		"No murmur rub or gallop.",
-		"Respiratory: The lungs are clear to auscultation bilaterally.",
+		"Respiratory: Lungs are clear to auscultation bilaterally.",
 		"Musculoskeletal: Examination of the right knee: Pain to palpation of the right anterior knee.",
 		"Full range of motion of the right knee.",
 	}
