@@ -30,3 +30,13 @@ func sectionTexts(d note.Draft, section string) []string {
 	}
 	return out
 }
+
+// analyseAll reads each utterance of a transcript after the ones before
+// it, as the drafter does.
+func analyseAll(tr []note.Line) []utteranceAnalysis {
+	var as []utteranceAnalysis
+	for _, u := range tr {
+		as = append(as, analyse(u, previous(as), false))
+	}
+	return as
+}

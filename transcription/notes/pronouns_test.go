@@ -20,11 +20,7 @@ func TestPatientPronouns(t *testing.T) {
 		{"tie is neutral", []note.Line{{Speaker: "clinician", Text: "mr. and mrs. smith"}}, pronounsNeutral, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var as []utteranceAnalysis
-			for _, u := range tc.utts {
-				as = append(as, analyse(u, previous(as), false))
-			}
-			p := patientPronouns(as)
+			p := patientPronouns(analyseAll(tc.utts))
 			if p != tc.want {
 				t.Fatalf("pronouns = %d, want %d", p, tc.want)
 			}
