@@ -280,7 +280,7 @@ var (
 // about it.
 var problemStop = setOf(`i i'm i'd i'll i've we we're we'll we'd it it's you you're you've let's let is are was were that that's
 so and as which there what since because but now then if when how just it'll they they're he she he's she's this these those
-to for has have had do does did will would can could should um uh okay ok alright right well yeah also`)
+to for has have had do does did will would can could should um uh okay ok alright right well yeah also on`)
 
 // problemDropLead are words a problem's name does without.
 var problemDropLead = setOf(`your the this that his her their a an of for`)
@@ -325,7 +325,7 @@ func diagnosisNamed(body string) (string, bool) {
 // "for the x-ray".
 var notProblems = setOf(`diet exercise medication medications medicine medicines exam examination test tests results labs
 lab plan follow physical therapy x-ray xray mri ct scan ultrasound echo echocardiogram ekg ecg referral prescription refill
-dose doses pill pills tablet tablets daily twice nightly weekly morning evening bedtime better worse history`)
+dose doses pill pills tablet tablets daily twice nightly weekly morning evening bedtime better worse history diagnosis`)
 
 // diagnosisOf leads to a diagnosis by its name: "a primary diagnosis of
 // a colles' fracture".
@@ -341,11 +341,13 @@ func problemName(s string) (string, bool) {
 	fs := strings.Fields(s)
 	for i, f := range fs {
 		w := strings.Trim(f, ",.;:?!")
+		// A determiner before the name goes ("of this acute
+		// nephrolithiasis"), though "this" elsewhere starts what is said.
+		if len(out) == 0 && f == w && (problemDropLead[w] || w == "some" || w == "any" || w == "new" || w == "likely" || w == "probably" || w == "most") {
+			continue
+		}
 		if problemStop[w] || len(out) == 5 {
 			break
-		}
-		if len(out) == 0 && (problemDropLead[w] || w == "some" || w == "any" || w == "new" || w == "likely" || w == "probably" || w == "most") {
-			continue
 		}
 		out = append(out, w)
 		// A comma or stop ends it, unless the speaker paused inside the

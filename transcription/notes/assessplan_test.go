@@ -20,6 +20,8 @@ func TestNamedProblem(t *testing.T) {
 		{"from a depression standpoint it sounds like you're doing well with that", "depression", false},
 		{"for their primary diagnosis of a colles' fracture we will give you a thumb spica", "colles' fracture", true},
 		{"for the first problem the shortness of breath you know i think", "shortness of breath", true},
+		{"so for your first problem of this acute nephrolithiasis or kidney stone i want you to push fluids", "acute nephrolithiasis or kidney stone", true},
+		{"and for your second problem, the kidney stone on the right side, we'll get a ct", "kidney stone", false},
 		// Not problems: an order, a test, words that name no condition.
 		{"for your diet i want you to cut back on salt", "", false},
 		{"i'll give you a brace for your knee", "", false},
