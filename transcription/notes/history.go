@@ -291,3 +291,8 @@ func bareSymptomList(q string) (string, bool) {
 	}
 	return m[1], true
 }
+
+// complaintAside is the patient's answer to "how are you?" that names the
+// complaint in passing ("i'm doing okay aside from this elbow pain"),
+// which the history's opening says as the reason for the visit.
+var complaintAside = regexp.MustCompile(`^(?:(?:i'm |i am |i've been |i have been )?doing (?:[a-z]+,? ){0,2}?(?:aside from|other than|except for|besides|apart from) |(?:aside from|other than|except for|apart from) (?:this|that) )`)

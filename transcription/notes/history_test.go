@@ -24,3 +24,16 @@ func TestHistoryAnswers(t *testing.T) {
 	wantNoneSays(t, sectionTexts(d, "subjective"), []string{"family is all visiting", "doing the projects", "running high", "pretty good", "new apartment"},
 		"only an answer that stands on its own, not a no, to a question about the history is kept")
 }
+
+// "How are you?" answered with the complaint in passing is the opening's
+// reason for the visit, not a sentence of its own.
+func TestComplaintAside(t *testing.T) {
+	d := draftSOAP(t, lines(
+		"c: hi wayne , how are you today ?",
+		"p: i'm doing okay aside from this left shoulder pain that i've been having .",
+		"c: how long has it been going on ?",
+		"p: about three weeks now , it started after i was painting the ceiling .",
+	))
+	wantCited(t, d, "subjective", "Wayne presents", "Wayne presents today for the evaluation of left shoulder pain.", []int{0, 1})
+	wantNoneSays(t, sectionTexts(d, "subjective"), []string{"aside from"}, "the complaint named in passing is the opening's")
+}

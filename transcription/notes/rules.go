@@ -244,6 +244,9 @@ type sentenceAnalysis struct {
 	k        kind
 	text     string // the note sentence, "" for none
 	key      string // text lower-cased, which drafts deduplicate by
+	// aside: the sentence names the complaint in passing ("i'm doing okay
+	// aside from this elbow pain"), a chief complaint at best.
+	aside bool
 }
 
 type ccState uint8
@@ -352,6 +355,7 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 		}
 		sa.text = rewriteSentence(body, sa.k, a.role, plain)
 		sa.key = strings.ToLower(sa.text)
+		sa.aside = isSubjective(sa.k) && a.role != roleClinician && complaintAside.MatchString(body)
 		if sa.k == kResults || namesTest(sa.k, body, sa.phase) {
 			result = si
 		}
@@ -426,6 +430,9 @@ func assemble(t Template, l layout, as []utteranceAnalysis) note.Draft {
 			if !ccDone && l.hasCC && sa.k == kHPI && a.role != roleClinician {
 				ccDone = true
 				add(kCC, sa.text, sa.key, []int{a.u.Index}, sa.body)
+			}
+			if sa.aside {
+				continue // the history's opening gives the reason for the visit
 			}
 			if a.role != rolePatient && sa.k == kHPI {
 				ap.summarize(p.render(sa.text), []int{a.u.Index}, sa.body)
