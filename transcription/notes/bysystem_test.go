@@ -58,17 +58,8 @@ func sentence(d note.Draft, section, prefix string) (note.Sentence, bool) {
 	return note.Sentence{}, false
 }
 
-func sectionTexts(d note.Draft, section string) []string {
-	var out []string
-	for _, s := range d.Sections {
-		if s.ID == section {
-			for _, sen := range s.Sentences {
-				out = append(out, sen.Text)
-			}
-		}
-	}
-	return out
-}
+// sectionTexts is the package's own test helper (draft_internal_test.go).
+var sectionTexts = notes.SectionTexts
 
 func TestHistoryOpening(t *testing.T) {
 	cases := []struct {

@@ -31,6 +31,10 @@ func sectionTexts(d note.Draft, section string) []string {
 	return out
 }
 
+// SectionTexts lets the package's outside tests (package notes_test) use
+// sectionTexts.
+var SectionTexts = sectionTexts
+
 // analyseAll reads each utterance of a transcript after the ones before
 // it, as the drafter does.
 func analyseAll(tr []note.Line) []utteranceAnalysis {
