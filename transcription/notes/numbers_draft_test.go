@@ -30,11 +30,5 @@ func TestDraftWritesSpokenNumbers(t *testing.T) {
 			t.Errorf("draft lacks %s:\n%s", want, text)
 		}
 	}
-	for _, s := range d.Sections {
-		for _, sen := range s.Sentences {
-			if len(sen.Flags) > 0 {
-				t.Errorf("%q flagged: %q", sen.Text, sen.Flags)
-			}
-		}
-	}
+	wantUnflagged(t, d, "", "")
 }

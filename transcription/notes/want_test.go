@@ -18,12 +18,12 @@ func wantSection(t *testing.T, d note.Draft, section string, want []string) {
 	}
 }
 
-// wantUnflagged reports each sentence of a section that carries a flag:
-// why, in a word, it should carry none.
+// wantUnflagged reports each sentence of a section ("" for every
+// section) that carries a flag: why, in a word, it should carry none.
 func wantUnflagged(t *testing.T, d note.Draft, section, why string) {
 	t.Helper()
 	for _, s := range d.Sections {
-		if s.ID != section {
+		if section != "" && s.ID != section {
 			continue
 		}
 		for _, sen := range s.Sentences {
