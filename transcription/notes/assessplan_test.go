@@ -55,15 +55,15 @@ func TestDiagnosisNamed(t *testing.T) {
 // twoProblems is a consultation's close: two problems named by the
 // clinician, each with its reasoning, tests and treatment, then the
 // patient agreeing and a follow-up.
-var twoProblems = []note.Line{
-	{Index: 0, Speaker: "clinician", Text: "so for your first problem your congestive heart failure, i think this was caused by too much salt in your diet."},
-	{Index: 1, Speaker: "clinician", Text: "i'm going to increase your lasix to forty milligrams daily."},
-	{Index: 2, Speaker: "clinician", Text: "i'm also going to order an echocardiogram."},
-	{Index: 3, Speaker: "clinician", Text: "now for your second problem, your hypertension, it sounds like your blood pressure is well controlled."},
-	{Index: 4, Speaker: "clinician", Text: "we will continue the lisinopril twenty milligrams daily."},
-	{Index: 5, Speaker: "clinician", Text: "i'll see you back in three months. does that sound like a plan?"},
-	{Index: 6, Speaker: "patient", Text: "yes, that sounds good."},
-}
+var twoProblems = lines(
+	"c: so for your first problem your congestive heart failure, i think this was caused by too much salt in your diet.",
+	"c: i'm going to increase your lasix to forty milligrams daily.",
+	"c: i'm also going to order an echocardiogram.",
+	"c: now for your second problem, your hypertension, it sounds like your blood pressure is well controlled.",
+	"c: we will continue the lisinopril twenty milligrams daily.",
+	"c: i'll see you back in three months. does that sound like a plan?",
+	"p: yes, that sounds good.",
+)
 
 func TestAssessmentAndPlanByProblem(t *testing.T) {
 	soap, err := mustBuiltin(t, TemplateSOAP)
@@ -259,13 +259,13 @@ func TestAssessmentOpensWithDictatedSummary(t *testing.T) {
 func TestAssessPlanLeavesOut(t *testing.T) {
 	// A dictated order that repeats the plan, a command to the recording
 	// system and a cut piece of speech add nothing to the plan.
-	tr := []note.Line{
-		{Index: 0, Speaker: "clinician", Text: "so for your first problem your back pain, i think you have a lumbar strain."},
-		{Index: 1, Speaker: "clinician", Text: "i'm going to prescribe meloxicam fifteen milligrams daily."},
-		{Index: 2, Speaker: "clinician", Text: "hey dragon, order meloxicam fifteen milligrams daily."},
-		{Index: 3, Speaker: "clinician", Text: "hey dragon, order a lumbar spine mri."},
-		{Index: 4, Speaker: "clinician", Text: "order the medications and procedures discussed, and finalize the report."},
-	}
+	tr := lines(
+		"c: so for your first problem your back pain, i think you have a lumbar strain.",
+		"c: i'm going to prescribe meloxicam fifteen milligrams daily.",
+		"c: hey dragon, order meloxicam fifteen milligrams daily.",
+		"c: hey dragon, order a lumbar spine mri.",
+		"c: order the medications and procedures discussed, and finalize the report.",
+	)
 	d := draftRules(t, soapFor(t), tr)
 	plan := sectionTexts(d, "plan")
 	if !slices.ContainsFunc(plan, func(s string) bool { return strings.Contains(s, "Will prescribe meloxicam 15 mg daily") }) {

@@ -10,24 +10,8 @@ import (
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
-// lines makes a transcript of alternating "c:" (clinician) and "p:"
-// (patient) turns; "?:" is a speaker the recogniser did not tell.
-func lines(turns ...string) []note.Line {
-	out := make([]note.Line, len(turns))
-	for i, t := range turns {
-		speaker, text, _ := strings.Cut(t, ": ")
-		switch speaker {
-		case "c":
-			speaker = "clinician"
-		case "p":
-			speaker = "patient"
-		default:
-			speaker = ""
-		}
-		out[i] = note.Line{Index: i, Speaker: speaker, Text: text}
-	}
-	return out
-}
+// lines is the package's own test helper (draft_internal_test.go).
+var lines = notes.Lines
 
 // draftSOAP drafts and checks a transcript with the built-in SOAP template.
 func draftSOAP(t *testing.T, tr []note.Line) note.Draft {

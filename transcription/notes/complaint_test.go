@@ -7,11 +7,11 @@ import (
 )
 
 func TestComplaintNamed(t *testing.T) {
-	as := analyseAll([]note.Line{
-		{Index: 0, Speaker: "clinician", Text: "hi wayne how are you today"},
-		{Index: 1, Speaker: "patient", Text: "i'm doing okay aside from this left shoulder pain that i've been having"},
-		{Index: 2, Speaker: "patient", Text: "my knee pain is fine"},
-	})
+	as := analyseAll(lines(
+		"c: hi wayne how are you today",
+		"p: i'm doing okay aside from this left shoulder pain that i've been having",
+		"p: my knee pain is fine",
+	))
 	phrase, ev, ok := complaintNamed(as)
 	if !ok || phrase != "left shoulder pain" || ev != 1 {
 		t.Fatalf("complaintNamed = %q, %d, %v; want \"left shoulder pain\", 1, true", phrase, ev, ok)

@@ -1,10 +1,33 @@
 package notes
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/scribegate/scribegate/review/note"
 )
+
+// lines makes a transcript of alternating "c:" (clinician) and "p:"
+// (patient) turns; "?:" is a speaker the recogniser did not tell.
+func lines(turns ...string) []note.Line {
+	out := make([]note.Line, len(turns))
+	for i, t := range turns {
+		speaker, text, _ := strings.Cut(t, ": ")
+		switch speaker {
+		case "c":
+			speaker = "clinician"
+		case "p":
+			speaker = "patient"
+		default:
+			speaker = ""
+		}
+		out[i] = note.Line{Index: i, Speaker: speaker, Text: text}
+	}
+	return out
+}
+
+// Lines lets the package's outside tests (package notes_test) use lines.
+var Lines = lines
 
 // draftRules drafts a transcript with the rule drafter and a template,
 // stopping the test on an error, as the tests of the drafter's parts each
