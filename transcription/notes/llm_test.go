@@ -51,14 +51,14 @@ var llmTestTemplate = Template{
 	},
 }
 
-var llmTestTranscript = []note.Line{
-	{Index: 0, Speaker: "clinician", Text: "What brings you in today?"},
-	{Index: 1, Speaker: "patient", Text: "I've had a cough for about three weeks."},
-	{Index: 2, Speaker: "patient", Text: "No fever, but I'm tired."},
-	{Index: 3, Speaker: "clinician", Text: "Your chest sounds clear and your temperature is 37.1."},
-	{Index: 4, Speaker: "clinician", Text: "It looks like a post-viral cough."},
-	{Index: 5, Speaker: "clinician", Text: "Come back in two weeks if it is not better."},
-}
+var llmTestTranscript = lines(
+	"c: What brings you in today?",
+	"p: I've had a cough for about three weeks.",
+	"p: No fever, but I'm tired.",
+	"c: Your chest sounds clear and your temperature is 37.1.",
+	"c: It looks like a post-viral cough.",
+	"c: Come back in two weeks if it is not better.",
+)
 
 const llmValidReply = `{
  "subjective": [{"text": "The patient reports a cough for three weeks.", "evidence": [1]},
@@ -566,14 +566,14 @@ func llmCheckEcho(t *testing.T, d note.Draft, tr []note.Line) {
 }
 
 func TestOpenAIDrafterDeidentify(t *testing.T) {
-	tr := []note.Line{
-		{Index: 0, Speaker: "clinician", Text: "Good morning Margaret, I'm Dr. Jones."},
-		{Index: 1, Speaker: "patient", Text: "Morning. My daughter Priya Natarajan came with me."},
-		{Index: 2, Speaker: "clinician", Text: "Can I confirm your date of birth, Mrs Thompson?"},
-		{Index: 3, Speaker: "patient", Text: "12 March 1961. My Medicare number is 2123 45670 1."},
-		{Index: 4, Speaker: "patient", Text: "Call me on 0412 345 678 or email margaret.t@example.com."},
-		{Index: 5, Speaker: "clinician", Text: "Thompson, your blood pressure is 150/95 today."},
-	}
+	tr := lines(
+		"c: Good morning Margaret, I'm Dr. Jones.",
+		"p: Morning. My daughter Priya Natarajan came with me.",
+		"c: Can I confirm your date of birth, Mrs Thompson?",
+		"p: 12 March 1961. My Medicare number is 2123 45670 1.",
+		"p: Call me on 0412 345 678 or email margaret.t@example.com.",
+		"c: Thompson, your blood pressure is 150/95 today.",
+	)
 	secrets := []string{"Margaret", "Jones", "Priya", "Natarajan", "Thompson", "12 March 1961", "2123 45670 1", "0412 345 678", "margaret.t@example.com"}
 	h := newLLMHarness(t, OpenAIConfig{Deidentify: true, KnownNames: []string{"Priya Natarajan"}}, llmEchoModel)
 	ctx := WithKnownNames(t.Context(), "Margaret Thompson")
