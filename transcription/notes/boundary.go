@@ -57,7 +57,7 @@ func (m *boundaryModel) cutSpeech(s string) []string {
 	start := 0
 	for i := 0; i+1 < len(fs); i++ {
 		l, r := boundaryWord(fs[i]), boundaryWord(fs[i+1])
-		if i+1-start < minSentenceWords || isNumberish(l) && isNumberish(r) || noCutAfter(fs[:i+1]) {
+		if i+1-start < minSentenceWords || isNumberish(l) && isNumberish(r) || noCutAfter(fs[:i+1]) || phraseAcross(l, r) {
 			continue
 		}
 		if strings.HasSuffix(fs[i], ",") {
@@ -153,3 +153,10 @@ func untagged(lower string) string {
 // minTaggedWords is the fewest words before a tag question for it to be
 // read as a statement.
 const minTaggedWords = 5
+
+// phraseAcross reports whether left and right (boundary words) are one
+// phrase a cut would split: "the good | news is …" leaves "the good" on
+// one sentence and "news is" on the next.
+func phraseAcross(left, right string) bool {
+	return right == "news" && (left == "good" || left == "bad")
+}

@@ -63,6 +63,17 @@ func TestCutSpeech(t *testing.T) {
 	}
 }
 
+func TestCutSpeechKeepsGoodNews(t *testing.T) {
+	// The model, left alone, ends a sentence at "the good" and starts the
+	// next with "news is".
+	in := "so i reviewed the results of your right foot x-ray that we did when you came in today the good news is i don't see any evidence of osteomyelitis meaning that there is no infection of the bone"
+	for _, s := range splitSentences(in) {
+		if w := strings.Fields(s); w[len(w)-1] == "good" || w[0] == "news" {
+			t.Errorf("cut inside \"good news\": %q", splitSentences(in))
+		}
+	}
+}
+
 func TestDropRepeatedPhrases(t *testing.T) {
 	checkMapping(t, "dropRepeatedPhrases", dropRepeatedPhrases, map[string]string{
 		"we will we will send a covid test": "we will send a covid test",
