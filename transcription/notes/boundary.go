@@ -57,7 +57,7 @@ func (m *boundaryModel) cutSpeech(s string) []string {
 	start := 0
 	for i := 0; i+1 < len(fs); i++ {
 		l, r := boundaryWord(fs[i]), boundaryWord(fs[i+1])
-		if i+1-start < minSentenceWords || isNumberish(l) && isNumberish(r) || noCutAfter(fs[:i+1]) || phraseAcross(l, r) {
+		if i+1-start < minSentenceWords || isNumberish(l) && isNumberish(r) || noCutAfter(fs[:i+1]) || phraseAcross(fs[start:i+1], r) {
 			continue
 		}
 		if strings.HasSuffix(fs[i], ",") {
@@ -154,9 +154,25 @@ func untagged(lower string) string {
 // read as a statement.
 const minTaggedWords = 5
 
-// phraseAcross reports whether left and right (boundary words) are one
-// phrase a cut would split: "the good | news is …" leaves "the good" on
-// one sentence and "news is" on the next.
-func phraseAcross(left, right string) bool {
-	return right == "news" && (left == "good" || left == "bad")
+// phraseAcross reports whether a cut between the last of words and
+// right (a boundary word) would split one phrase: "the good | news is …"
+// leaves "the good" on one sentence and "news is" on the next, and "or"
+// after a negation goes on with the negated list ("i don't see any
+// fracture | or bony abnormality" would lose the list's negation).
+func phraseAcross(words []string, right string) bool {
+	left := ""
+	if len(words) > 0 {
+		left = boundaryWord(words[len(words)-1])
+	}
+	if right == "news" {
+		return left == "good" || left == "bad"
+	}
+	if right == "or" || right == "nor" {
+		for _, w := range words {
+			if w := boundaryWord(w); negators[w] || strings.HasSuffix(w, "n't") {
+				return true
+			}
+		}
+	}
+	return false
 }

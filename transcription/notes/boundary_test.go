@@ -72,6 +72,13 @@ func TestCutSpeechKeepsGoodNews(t *testing.T) {
 			t.Errorf("cut inside \"good news\": %q", splitSentences(in))
 		}
 	}
+	// "or" after a negation goes on with the negated list.
+	in = "alright so you are positive for pain so let's go ahead and review the x-ray that we did of your elbow the good news is i don't see any fracture or bony abnormality of that right elbow which is good so let's talk about my assessment"
+	for _, s := range splitSentences(in) {
+		if strings.HasPrefix(s, "or ") {
+			t.Errorf("a sentence opens with the rest of a negated list: %q", splitSentences(in))
+		}
+	}
 }
 
 func TestDropRepeatedPhrases(t *testing.T) {

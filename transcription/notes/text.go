@@ -161,7 +161,7 @@ func capWords(bm *boundaryModel, s string) []string {
 	best, bestScore := len(fs)/2, math.Inf(-1)
 	for i := minCapWords; i+minCapWords < len(fs); i++ {
 		l, r := boundaryWord(fs[i-1]), boundaryWord(fs[i])
-		if isNumberish(l) && isNumberish(r) || noCutAfter(fs[:i]) || phraseAcross(l, r) {
+		if isNumberish(l) && isNumberish(r) || noCutAfter(fs[:i]) || phraseAcross(fs[:i], r) {
 			continue
 		}
 		sc := bm.score(l, r)
