@@ -2,7 +2,6 @@ package notes_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/scribegate/scribegate/review/note"
@@ -24,11 +23,6 @@ func TestDraftWritesSpokenNumbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := d.Text()
-	for _, want := range []string{"116/84", "98.6", "911"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("draft lacks %s:\n%s", want, text)
-		}
-	}
+	wantSays(t, d, []string{"116/84", "98.6", "911"}, "")
 	wantUnflagged(t, d, "", "")
 }

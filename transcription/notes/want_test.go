@@ -45,6 +45,18 @@ func wantCited(t *testing.T, d note.Draft, section, prefix, text string, evidenc
 	}
 }
 
+// wantSays reports each of words the draft's text does not say; how
+// tells which draft, where a test drafts more than one.
+func wantSays(t *testing.T, d note.Draft, words []string, how string) {
+	t.Helper()
+	text := d.Text()
+	for _, w := range words {
+		if !strings.Contains(text, w) {
+			t.Errorf("draft%s lacks %q:\n%s", how, w, text)
+		}
+	}
+}
+
 // wantNoneSays reports each of texts that says one of words: why, in a
 // few words, none should.
 func wantNoneSays(t *testing.T, texts, words []string, why string) {
