@@ -84,6 +84,9 @@ func TestSplitNeverCutsANumber(t *testing.T) {
 		{"My temperature was 98. 6 this morning. It went down.", []string{"My temperature was 98.6 this morning.", "It went down."}},
 		{"it was ninety eight point. six last night. fine now", []string{"it was ninety eight point six last night.", "fine now"}},
 		{"I am 45. Two kids at home.", []string{"I am 45.", "Two kids at home."}},
+		{"it does show a . five centimeter kidney stone. okay", []string{"it does show a 0.5 centimeter kidney stone.", "okay"}},
+		{"he gave me an . 5 mg tablet", []string{"he gave me an 0.5 mg tablet"}},
+		{"i want a. Five of them are here.", []string{"i want a.", "Five of them are here."}},
 	} {
 		got := splitSentences(c.in)
 		if len(got) != len(c.want) {

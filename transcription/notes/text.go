@@ -3,6 +3,7 @@ package notes
 import (
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -86,6 +87,13 @@ var (
 	spokenDigit = `zero|oh|one|two|three|four|five|six|seven|eight|nine`
 	cutDigits   = regexp.MustCompile(`\b(\d+) ?\. +(\d+)\b`)
 	cutWords    = regexp.MustCompile(`(?i)\b(` + spokenNumber + `) ?\. +(` + spokenDigit + `)\b`)
+	// cutArticle finds "a . five centimeter": "a point five" said as a
+	// size or a dose, its point taken for a full stop. Without it the
+	// note would say 5 where 0.5 was meant, and the support check would
+	// pass it, as "five" is in the cited words. A unit must follow, so a
+	// sentence that ends after "a" and starts with a number stays cut.
+	cutArticle = regexp.MustCompile(`(?i)\b(an?) ?\. +(` + spokenDigit + `|\d+) +(` + cutUnits + `)\b`)
+	cutUnits   = `centimeters?|millimeters?|cm|mm|inch(?:es)?|milligrams?|mg|micrograms?|mcg|grams?|milliliters?|ml|liters?|percent|units?`
 )
 
 // mayCutNumber reports whether s has a full stop with a digit or a
@@ -103,7 +111,8 @@ func mayCutNumber(s string) bool {
 			for k > 0 && isLetterByte(before[k-1]) {
 				k--
 			}
-			if k < len(before) && numberStarts[strings.ToLower(before[k:])] || before != "" && isDigitByte(before[len(before)-1]) {
+			word := strings.ToLower(before[k:])
+			if k < len(before) && (numberStarts[word] || word == "a" || word == "an") || before != "" && isDigitByte(before[len(before)-1]) {
 				return true
 			}
 		}
@@ -118,7 +127,9 @@ func mayCutNumber(s string) bool {
 
 // mendNumberCuts joins a number that a recogniser or a corpus cut with a
 // full stop where the decimal point was said: "98. 6" is 98.6, "ninety
-// seven . two" 97.2 and "point. six" .6. The sentence splitter and the
+// seven . two" 97.2, "point. six" .6 and "a . five centimeter" "a 0.5
+// centimeter" (written in digits, as "a point five" would read as a
+// count of points). The sentence splitter and the
 // support check both read text through it, so neither cuts inside a
 // number.
 func mendNumberCuts(s string) string {
@@ -126,6 +137,14 @@ func mendNumberCuts(s string) string {
 		return s
 	}
 	s = cutDigits.ReplaceAllString(s, "$1.$2")
+	s = cutArticle.ReplaceAllStringFunc(s, func(m string) string {
+		sub := cutArticle.FindStringSubmatch(m)
+		d := sub[2]
+		if n, ok := unitNumbers[strings.ToLower(d)]; ok {
+			d = strconv.Itoa(n)
+		}
+		return sub[1] + " 0." + d + " " + sub[3]
+	})
 	return cutWords.ReplaceAllStringFunc(s, func(m string) string {
 		sub := cutWords.FindStringSubmatch(m)
 		if strings.EqualFold(sub[1], "point") {
