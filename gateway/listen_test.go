@@ -321,6 +321,21 @@ func TestListenEndedSessionsStillQueue(t *testing.T) {
 	}
 }
 
+// waitResults reads a session's messages up to its first Results, which
+// says the gateway has read audio from it.
+func waitResults(t *testing.T, c *websocket.Conn) {
+	t.Helper()
+	for {
+		var m wsMsg
+		if err := c.ReadJSON(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Type == "Results" {
+			return
+		}
+	}
+}
+
 func TestListenDisconnectAndShutdownFinishNotes(t *testing.T) {
 	e := newEnv(t, nil)
 	// One client vanishes mid-consultation without CloseStream.
@@ -329,6 +344,12 @@ func TestListenDisconnectAndShutdownFinishNotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendAudio(t, gone, tones(16000, 700), 3200)
+	// It vanishes once the gateway has taken its audio (its first
+	// Results): a socket closed with the gateway's messages unread is
+	// reset, and the reset throws away whatever the gateway had not read
+	// yet, which could be all of it (a session that got none queues no
+	// note).
+	waitResults(t, gone)
 	gone.UnderlyingConn().Close()
 
 	// Another is still talking when the gateway shuts down.
@@ -339,14 +360,8 @@ func TestListenDisconnectAndShutdownFinishNotes(t *testing.T) {
 	defer open.Close()
 	sendAudio(t, open, tones(16000, 300), 3200)
 	sendText(t, open, `{"type":"KeepAlive"}`)
-	// Shut down once the gateway has taken its audio (a session that got
-	// none queues no note).
-	var first wsMsg
-	for first.Type != "Results" {
-		if err := open.ReadJSON(&first); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// Shut down once the gateway has taken its audio.
+	waitResults(t, open)
 
 	done := make(chan error, 1)
 	go func() {
