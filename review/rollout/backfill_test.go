@@ -44,7 +44,10 @@ func backfillStores(t *testing.T) map[string]backfillStore {
 	t.Cleanup(func() { rs.Close() })
 	return map[string]backfillStore{
 		"sqlite": {sq, sq, func(t *testing.T) {
-			db, err := sql.Open("sqlite", path)
+			// The store is open and may be writing (its checkpoints,
+			// a warming reader): wait for its lock as the store's own
+			// connections do, rather than fail with SQLITE_BUSY.
+			db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 			if err != nil {
 				t.Fatal(err)
 			}
