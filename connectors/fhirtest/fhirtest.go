@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/connectors/httpstatus"
+	"github.com/scribegate/scribegate/connectors/internal/standin"
 )
 
 // Server is an in-memory FHIR R4 server. It is safe for concurrent use.
@@ -51,6 +52,7 @@ type Server struct {
 
 	validator *Validator
 	faults
+	requests standin.Log[Request]
 
 	mu        sync.Mutex
 	pageSize  int // default page size; 0 means DefaultPageSize
@@ -58,7 +60,6 @@ type Server struct {
 	auth      func(*http.Request) error
 	nextID    int
 	resources map[string][]*stored // by resource type, in creation order
-	requests  []Request
 }
 
 type stored struct {
@@ -175,11 +176,7 @@ func (s *Server) Find(resourceType, system, value string) []json.RawMessage {
 }
 
 // Requests returns what the server received so far.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
-}
+func (s *Server) Requests() []Request { return s.requests.All() }
 
 // Seed stores a resource as if created (e.g. the Patient and Encounter a
 // note refers to) and returns its id. It is validated like a create.
@@ -216,9 +213,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		recorded = true
 		rec.Status = status
-		s.mu.Lock()
-		s.requests = append(s.requests, rec)
-		s.mu.Unlock()
+		s.requests.Add(rec)
 	}
 	defer func() { record(rw.Status) }()
 
@@ -697,7 +692,7 @@ func (s *Server) location(resourceType, id string) string {
 
 // takeFault consumes the first queued fault matching the request.
 func (s *Server) takeFault(method, resourceType string) (Fault, bool) {
-	return s.take(func(f Fault) bool {
+	return s.Take(func(f Fault) bool {
 		return (f.Method == "" || f.Method == method) && (f.ResourceType == "" || f.ResourceType == resourceType)
 	})
 }

@@ -25,7 +25,7 @@ type TokenFaults struct {
 
 // ServeHTTP applies the next fault, if any, then hands the request on.
 func (t *TokenFaults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f, faulted := t.take(func(Fault) bool { return true })
+	f, faulted := t.Take(nil)
 	if !faulted {
 		t.Handler.ServeHTTP(w, r)
 		return

@@ -33,6 +33,7 @@ import (
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/athena"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
+	"github.com/scribegate/scribegate/connectors/internal/standin"
 )
 
 // Subclasses are the documentsubclass values each document endpoint takes
@@ -115,13 +116,14 @@ type Server struct {
 	// Token is the token endpoint behind fault injection.
 	Token *fhirtest.TokenFaults
 
-	mu       sync.Mutex
-	charts   map[string]Patient
-	tokens   map[string]time.Time
-	issued   int
-	docs     []Document
-	faults   []Fault
-	requests []string
+	faults   standin.Faults[Fault]
+	requests standin.Log[string]
+
+	mu     sync.Mutex
+	charts map[string]Patient
+	tokens map[string]time.Time
+	issued int
+	docs   []Document
 }
 
 // Settings are an athena connector's settings for the stand-in: its URL,
@@ -161,23 +163,13 @@ func (s *Server) Documents() []Document {
 }
 
 // Requests lists "METHOD path" of API requests received.
-func (s *Server) Requests() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.requests)
-}
+func (s *Server) Requests() []string { return s.requests.All() }
 
 // RevokeAll invalidates issued tokens.
 func (s *Server) RevokeAll() { s.mu.Lock(); defer s.mu.Unlock(); clear(s.tokens) }
 
 // Inject queues a fault for the next n matching requests.
-func (s *Server) Inject(f Fault, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, f)
-	}
-}
+func (s *Server) Inject(f Fault, n int) { s.faults.Inject(f, n) }
 
 var docPath = regexp.MustCompile(`^/v1/([^/]+)/patients/([^/]+)/documents/(clinicaldocument|encounterdocument)$`)
 
@@ -187,9 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.Token.ServeHTTP(w, r)
 		return
 	}
-	s.mu.Lock()
-	s.requests = append(s.requests, r.Method+" "+r.URL.Path)
-	s.mu.Unlock()
+	s.requests.Add(r.Method + " " + r.URL.Path)
 	if !s.authorized(r) {
 		writeError(w, http.StatusUnauthorized, "Unauthorized", "Invalid or expired access token.")
 		return
@@ -198,7 +188,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// while a fault holds the request.
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	fault, faulted := s.takeFault(r.Method)
+	fault, faulted := s.faults.Take(func(f Fault) bool { return f.Method == "" || f.Method == r.Method })
 	if faulted && fault.Delay > 0 {
 		select {
 		case <-time.After(fault.Delay):
@@ -257,18 +247,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusMethodNotAllowed, "Method not allowed.", "")
 	}
-}
-
-func (s *Server) takeFault(method string) (Fault, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if f.Method == "" || f.Method == method {
-			s.faults = slices.Delete(s.faults, i, i+1)
-			return f, true
-		}
-	}
-	return Fault{}, false
 }
 
 // token implements client credentials with HTTP Basic client

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scribegate/scribegate/connectors/internal/standin"
 )
 
 // Authorizer is the token endpoint: it verifies the signed client assertion
@@ -37,11 +39,12 @@ type Authorizer struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	mu       sync.Mutex
-	seenJTI  map[string]time.Time
-	tokens   map[string]time.Time
-	issued   int
-	refusals []string
+	refusals standin.Log[string]
+
+	mu      sync.Mutex
+	seenJTI map[string]time.Time
+	tokens  map[string]time.Time
+	issued  int
 }
 
 func (a *Authorizer) now() time.Time {
@@ -59,11 +62,7 @@ func (a *Authorizer) Issued() int {
 }
 
 // Refusals lists why token requests were refused, oldest first.
-func (a *Authorizer) Refusals() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]string(nil), a.refusals...)
-}
+func (a *Authorizer) Refusals() []string { return a.refusals.All() }
 
 // RevokeAll invalidates every issued token, as an EHR does when it rotates
 // keys or restarts: the next FHIR call gets a 401.
@@ -195,9 +194,7 @@ func (a *Authorizer) Check(r *http.Request) bool {
 }
 
 func (a *Authorizer) refuse(w http.ResponseWriter, status int, code, desc string) {
-	a.mu.Lock()
-	a.refusals = append(a.refusals, code+": "+desc)
-	a.mu.Unlock()
+	a.refusals.Add(code + ": " + desc)
 	oauthError(w, status, code, desc)
 }
 

@@ -17,10 +17,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scribegate/scribegate/connectors/internal/standin"
 )
 
 // Fault is what the listener does with the next messages.
@@ -68,13 +71,14 @@ type Server struct {
 	ln net.Listener
 	t  testing.TB
 
-	mu       sync.Mutex
-	docs     []Document
-	received []string
-	faults   []fault
+	docs     standin.Log[Document]
+	received standin.Log[string]
+	invalid  standin.Log[string]
+	faults   standin.Faults[fault]
+
+	mu       sync.Mutex // serialises process; guards conns and accepted
 	conns    map[net.Conn]bool
 	accepted int
-	invalid  []string
 }
 
 type fault struct {
@@ -110,13 +114,7 @@ func (s *Server) Close() {
 }
 
 // Inject makes the next n messages meet f; reason is AR's or AE's text.
-func (s *Server) Inject(f Fault, reason string, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.faults = append(s.faults, fault{f, reason})
-	}
-}
+func (s *Server) Inject(f Fault, reason string, n int) { s.faults.Inject(fault{f, reason}, n) }
 
 // DropConnections closes every open connection, as an engine restarting
 // (or a firewall timing out an idle connection) does.
@@ -129,25 +127,13 @@ func (s *Server) DropConnections() {
 }
 
 // Documents returns the filed documents.
-func (s *Server) Documents() []Document {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Document(nil), s.docs...)
-}
+func (s *Server) Documents() []Document { return s.docs.All() }
 
 // Received returns every message received, in order, filed or not.
-func (s *Server) Received() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.received...)
-}
+func (s *Server) Received() []string { return s.received.All() }
 
 // Invalid returns why each refused malformed message was refused.
-func (s *Server) Invalid() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.invalid...)
-}
+func (s *Server) Invalid() []string { return s.invalid.All() }
 
 // Connections counts the connections accepted so far.
 func (s *Server) Connections() int {
@@ -230,20 +216,17 @@ func readBlock(r *bufio.Reader) (string, error) {
 func (s *Server) process(msg string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.received = append(s.received, msg)
+	s.received.Add(msg)
 	segs, doc, verr := validate(msg)
 	ctrl := ""
 	if len(segs) > 0 && len(segs[0]) > 10 {
 		ctrl = segs[0][10]
 	}
 	if verr != nil {
-		s.invalid = append(s.invalid, verr.Error())
+		s.invalid.Add(verr.Error())
 		return ack(ctrl, "AR", verr.Error(), "102"), true
 	}
-	var f fault
-	if len(s.faults) > 0 {
-		f, s.faults = s.faults[0], s.faults[1:]
-	}
+	f, _ := s.faults.Take(nil)
 	switch f.f {
 	case Error:
 		return ack(ctrl, "AE", cmp(f.reason, "interface engine busy"), "207"), true
@@ -252,14 +235,8 @@ func (s *Server) process(msg string) (string, bool) {
 	case Stall:
 		return "", true
 	}
-	known := false
-	for _, d := range s.docs {
-		if d.Number == doc.Number {
-			known = true
-		}
-	}
-	if !known {
-		s.docs = append(s.docs, doc)
+	if !slices.ContainsFunc(s.docs.All(), func(d Document) bool { return d.Number == doc.Number }) {
+		s.docs.Add(doc)
 	}
 	if f.f == LoseAck {
 		return "", false

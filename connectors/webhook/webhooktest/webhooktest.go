@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/connectors/fhirtest"
+	"github.com/scribegate/scribegate/connectors/internal/standin"
 )
 
 // Tolerance is how far a signature's timestamp may be from the receiver's
@@ -65,13 +66,14 @@ type Receiver struct {
 	t      testing.TB
 	secret []byte
 
-	mu       sync.Mutex
-	skew     time.Duration
-	faults   []fault
-	notes    []Note
-	byKey    map[string]int
-	requests []Request
-	refused  []string
+	faults   standin.Faults[fault]
+	requests standin.Log[Request]
+	refused  standin.Log[string]
+
+	mu    sync.Mutex
+	skew  time.Duration
+	notes []Note
+	byKey map[string]int
 }
 
 type fault struct {
@@ -98,13 +100,7 @@ func (r *Receiver) Skew(d time.Duration) {
 }
 
 // Inject makes the next n requests meet f; reason is Rejected's message.
-func (r *Receiver) Inject(f Fault, reason string, n int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for range n {
-		r.faults = append(r.faults, fault{f, reason})
-	}
-}
+func (r *Receiver) Inject(f Fault, reason string, n int) { r.faults.Inject(fault{f, reason}, n) }
 
 // Notes returns the delivered notes.
 func (r *Receiver) Notes() []Note {
@@ -114,18 +110,10 @@ func (r *Receiver) Notes() []Note {
 }
 
 // Requests returns every request received.
-func (r *Receiver) Requests() []Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Request(nil), r.requests...)
-}
+func (r *Receiver) Requests() []Request { return r.requests.All() }
 
 // Refused returns why requests were refused as malformed or unsigned.
-func (r *Receiver) Refused() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.refused...)
-}
+func (r *Receiver) Refused() []string { return r.refused.All() }
 
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if req.Method == http.MethodHead {
@@ -135,8 +123,8 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		return
 	}
+	r.requests.Add(Request{Header: req.Header.Clone(), Body: body})
 	r.mu.Lock()
-	r.requests = append(r.requests, Request{Header: req.Header.Clone(), Body: body})
 	now := time.Now().Add(r.skew)
 	r.mu.Unlock()
 
@@ -163,12 +151,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
-	r.mu.Lock()
-	var f fault
-	if len(r.faults) > 0 {
-		f, r.faults = r.faults[0], r.faults[1:]
-	}
-	r.mu.Unlock()
+	f, _ := r.faults.Take(nil)
 	switch f.f {
 	case Unavailable:
 		http.Error(w, "receiver busy", http.StatusServiceUnavailable)
@@ -217,9 +200,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Receiver) refuse(w http.ResponseWriter, status int, reason string) {
-	r.mu.Lock()
-	r.refused = append(r.refused, reason)
-	r.mu.Unlock()
+	r.refused.Add(reason)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	b, _ := json.Marshal(map[string]string{"error": reason})
