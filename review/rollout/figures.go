@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -177,7 +178,7 @@ func Compute(rows Rows, q Query) Report {
 	}
 	c.total = c.newAcc("")
 	c.ser = newSeries(q, c.newAcc)
-	for _, g := range sortedKeys(invert(q.Groups)) {
+	for _, g := range slices.Sorted(maps.Keys(invert(q.Groups))) {
 		c.groupOf(g)
 	}
 	for _, p := range rows.parts {
@@ -187,13 +188,13 @@ func Compute(rows Rows, q Query) Report {
 	c.toPush.resolve(c.accs, func(a *acc) (int, *Quantiles) { return a.nPush, &a.toPush })
 
 	r := Report{Clinic: q.Clinic, Since: q.Since, Until: q.Until, GroupBy: q.GroupBy, Total: c.total.figures(q.Clinic)}
-	for _, name := range sortedKeys(c.index) {
+	for _, name := range slices.Sorted(maps.Keys(c.index)) {
 		r.Groups = append(r.Groups, c.groups[c.index[name]].figures(name))
 	}
 	slices.SortStableFunc(r.Groups, func(a, b Figures) int { // Unassigned last
 		return cmp.Compare(boolInt(a.Key == Unassigned), boolInt(b.Key == Unassigned))
 	})
-	for _, key := range sortedKeys(c.byRow) {
+	for _, key := range slices.Sorted(maps.Keys(c.byRow)) {
 		f := c.byRow[key].figures(key)
 		if q.GroupBy == ByClinician {
 			f.Group = c.byRow[key].group
@@ -629,15 +630,6 @@ func sortedEach(keys []int64, tags []int32, f func(key int64, tag int32)) {
 	for _, v := range a {
 		f(int64(v>>tagBits+uint64(lo)), int32(v&mask))
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 // series accumulates the figures step by step over the period, as

@@ -3,6 +3,7 @@ package rollout_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -123,7 +124,7 @@ func expect(visits []rollouttest.Visit, q rollout.Query) rollout.Report {
 	for _, v := range mine {
 		byGroup[group(v.Clinician)] = append(byGroup[group(v.Clinician)], v)
 	}
-	names := keys(byGroup)
+	names := slices.Sorted(maps.Keys(byGroup))
 	slices.SortStableFunc(names, func(a, b string) int { // unassigned last
 		return boolInt(a == rollout.Unassigned) - boolInt(b == rollout.Unassigned)
 	})
@@ -142,7 +143,7 @@ func expect(visits []rollouttest.Visit, q rollout.Query) rollout.Report {
 			}
 			byKey[k] = append(byKey[k], v)
 		}
-		for _, k := range keys(byKey) {
+		for _, k := range slices.Sorted(maps.Keys(byKey)) {
 			f := figures(byKey[k], k, q.Since, q.Until, q.Until)
 			if q.GroupBy == rollout.ByClinician {
 				f.Group = group(k)
@@ -334,15 +335,6 @@ func rank(xs []float64, p float64) float64 {
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
 
 func boolInt(b bool) int {
 	if b {

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -14,9 +15,9 @@ type Pilots map[string]map[string][]string
 // Validate refuses a clinician in two groups of one clinic, a group
 // without a name or clinicians, and the reserved name Unassigned.
 func (p Pilots) Validate() error {
-	for _, clinic := range sortedKeys(p) {
+	for _, clinic := range slices.Sorted(maps.Keys(p)) {
 		seen := map[string]string{}
-		for _, g := range sortedKeys(p[clinic]) {
+		for _, g := range slices.Sorted(maps.Keys(p[clinic])) {
 			switch {
 			case g == "":
 				return fmt.Errorf("rollout: clinic %q: a pilot group has no name", clinic)
@@ -49,6 +50,6 @@ func (p Pilots) Of(clinic string) map[string]string {
 
 // Clinics lists the clinics that have pilot groups, sorted.
 func (p Pilots) Clinics() []string {
-	cs := sortedKeys(p)
+	cs := slices.Sorted(maps.Keys(p))
 	return slices.DeleteFunc(cs, func(c string) bool { return len(p[c]) == 0 })
 }
