@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -79,8 +78,7 @@ func newCluster(t *testing.T, stores []Store, users ...ssotest.User) *rig {
 	})
 	hs.Start()
 	t.Cleanup(hs.Close)
-	jar, _ := cookiejar.New(nil)
-	g.client = &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	g.client = jarClient()
 	return g
 }
 
@@ -196,6 +194,40 @@ func (g *rig) finish(t *testing.T, c *http.Client, cb *url.URL) (int, string, st
 	return res.StatusCode, res.Header.Get("Scribegate-Error-Code"), res.Request.URL.String()
 }
 
+// logout posts a sign-out from the rig's browser with the CSRF token and
+// Origin given ("" sends none) and returns the answer's status.
+func (g *rig) logout(t *testing.T, csrf, origin string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", g.url+"/auth/logout", nil)
+	if csrf != "" {
+		req.Header.Set("X-CSRF-Token", csrf)
+	}
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	res, err := g.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// sessionOf is what GET /auth/session at gw answers browser c.
+func sessionOf(t *testing.T, c *http.Client, gw string) sessionInfo {
+	t.Helper()
+	res, err := c.Get(gw + "/auth/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var info sessionInfo
+	if err := json.NewDecoder(res.Body).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
 func (g *rig) me(t *testing.T, c *http.Client) (int, review.Actor, string) {
 	t.Helper()
 	res, err := c.Get(g.url + "/v1/me")
@@ -224,51 +256,21 @@ func TestOIDCSignInAndOut(t *testing.T) {
 	if st != http.StatusOK || a != want {
 		t.Fatalf("signed in as %+v (%d), want %+v", a, st, want)
 	}
-	u, _ := url.Parse(g.url)
-	var session *http.Cookie
-	for _, c := range g.client.Jar.Cookies(u) {
-		if c.Name == g.svc.cookie {
-			session = c
-		}
-	}
-	if session == nil {
-		t.Fatal("no session cookie")
-	}
+	session := g.sessionCookie(t)
 
 	// Sign-out needs the CSRF token: a cross-site form post cannot end
 	// (or, elsewhere, change) anything.
-	post := func(csrf, origin string) int {
-		req, _ := http.NewRequest("POST", g.url+"/auth/logout", nil)
-		if csrf != "" {
-			req.Header.Set("X-CSRF-Token", csrf)
-		}
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
-		res, err := g.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
-	var info sessionInfo
-	res, err := g.client.Get(g.url + "/auth/session")
-	if err != nil {
-		t.Fatal(err)
-	}
-	json.NewDecoder(res.Body).Decode(&info)
-	res.Body.Close()
+	info := sessionOf(t, g.client, g.url)
 	if info.User == nil || info.CSRF == "" || info.Mode != "oidc" {
 		t.Fatalf("session info %+v", info)
 	}
-	if st := post("", ""); st != http.StatusForbidden {
+	if st := g.logout(t, "", ""); st != http.StatusForbidden {
 		t.Errorf("sign-out without the CSRF token: %d, want 403", st)
 	}
-	if st := post(info.CSRF, "https://evil.example"); st != http.StatusForbidden {
+	if st := g.logout(t, info.CSRF, "https://evil.example"); st != http.StatusForbidden {
 		t.Errorf("sign-out from another origin: %d, want 403", st)
 	}
-	if st := post(info.CSRF, g.url); st != http.StatusOK {
+	if st := g.logout(t, info.CSRF, g.url); st != http.StatusOK {
 		t.Fatalf("sign-out: %d", st)
 	}
 	if st, _, code := g.me(t, g.client); st != http.StatusUnauthorized || code != "unauthorized" {
@@ -278,7 +280,7 @@ func TestOIDCSignInAndOut(t *testing.T) {
 	replay := &http.Client{}
 	req, _ := http.NewRequest("GET", g.url+"/v1/me", nil)
 	req.AddCookie(session)
-	res, err = replay.Do(req)
+	res, err := replay.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,27 +373,16 @@ func TestIDTokenForAnotherAudience(t *testing.T) {
 	}
 	other := oauth2.Config{ClientID: "other-app", ClientSecret: "other-app-secret", Endpoint: p.Endpoint(),
 		RedirectURL: "http://127.0.0.1:1/cb", Scopes: []string{"openid"}}
-	jar, _ := cookiejar.New(nil)
-	var code string
-	c := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-		if req.URL.Host == "127.0.0.1:1" {
-			code = req.URL.Query().Get("code")
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
+	k := catchAt(jarClient(), other.RedirectURL)
 	verifier, nonce := oauth2.GenerateVerifier(), randomToken()
-	res, err := c.Get(other.AuthCodeURL("s", oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)))
+	res, err := k.client.Get(other.AuthCodeURL("s", oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	res, err = c.PostForm(g.op.URL+"/login/username", url.Values{"id": {res.Request.URL.Query().Get("authRequestID")}, "username": {"moore"}, "password": {"correct horse"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	tok, err := other.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	res, err = k.client.PostForm(g.op.URL+"/login/username", url.Values{"id": {res.Request.URL.Query().Get("authRequestID")}, "username": {"moore"}, "password": {"correct horse"}})
+	cb := k.caught(t, res, err, "the provider")
+	tok, err := other.Exchange(ctx, cb.Query().Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatalf("the other application's sign-in: %v", err)
 	}

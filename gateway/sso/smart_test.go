@@ -1,7 +1,6 @@
 package sso
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -50,6 +49,7 @@ func newLaunchRig(t *testing.T) (*Service, string, *ssotest.EHR) {
 	return svc, gw, ehr
 }
 
+// jarClient is a browser: a client keeping cookies.
 func jarClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
@@ -74,13 +74,7 @@ func TestEHRLaunch(t *testing.T) {
 	if res.StatusCode != http.StatusOK || res.Request.URL.String() != gw+"/#/record" {
 		t.Fatalf("launch ended %d at %s (%s)", res.StatusCode, res.Request.URL, res.Header.Get("Scribegate-Error-Code"))
 	}
-	res, err = c.Get(gw + "/auth/session")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info sessionInfo
-	json.NewDecoder(res.Body).Decode(&info)
-	res.Body.Close()
+	info := sessionOf(t, c, gw)
 	want := Launch{EHR: "epic", Patient: "pat-77", Encounter: "enc-5", Name: "Joan M Thompson", BirthDate: "1961-07-30", Sex: "female", EncounterLabel: "Office visit 2026-12-07"}
 	if info.Launch == nil || *info.Launch != want {
 		t.Errorf("launch context %+v, want %+v", info.Launch, want)
@@ -195,12 +189,7 @@ func TestStandaloneLaunch(t *testing.T) {
 	if st != http.StatusOK || code != "" || final != gw+"/#/record" {
 		t.Fatalf("standalone launch ended %d %q at %s", st, code, final)
 	}
-	res, err := c.Get(gw + "/auth/session")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info sessionInfo
-	decodeJSON(t, res, &info)
+	info := sessionOf(t, c, gw)
 	want := Launch{EHR: "epic", Patient: "pat-77", Name: "Joan M Thompson", BirthDate: "1961-07-30", Sex: "female", Standalone: true}
 	if info.Launch == nil || *info.Launch != want {
 		t.Errorf("launch context %+v, want %+v", info.Launch, want)

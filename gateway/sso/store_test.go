@@ -3,14 +3,11 @@ package sso
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/redisstore"
@@ -20,16 +17,16 @@ import (
 )
 
 // sessionCookie is the rig's browser's session cookie.
-func (g *rig) sessionCookie(t *testing.T) string {
+func (g *rig) sessionCookie(t *testing.T) *http.Cookie {
 	t.Helper()
 	u, _ := url.Parse(g.url)
 	for _, c := range g.client.Jar.Cookies(u) {
 		if c.Name == g.svc.cookie {
-			return c.Value
+			return c
 		}
 	}
 	t.Fatal("no session cookie")
-	return ""
+	return nil
 }
 
 func (g *rig) signIn(t *testing.T) {
@@ -50,22 +47,8 @@ func (g *rig) wantMe(t *testing.T, status int, code string) {
 
 func (g *rig) signOut(t *testing.T) {
 	t.Helper()
-	res, err := g.client.Get(g.url + "/auth/session")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info sessionInfo
-	decodeJSON(t, res, &info)
-	req, _ := http.NewRequest("POST", g.url+"/auth/logout", nil)
-	req.Header.Set("X-CSRF-Token", info.CSRF)
-	req.Header.Set("Origin", g.url)
-	res, err = g.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("sign-out: %d", res.StatusCode)
+	if st := g.logout(t, sessionOf(t, g.client, g.url).CSRF, g.url); st != http.StatusOK {
+		t.Fatalf("sign-out: %d", st)
 	}
 }
 
@@ -80,7 +63,7 @@ func TestSessionsOutliveARestart(t *testing.T) {
 	g := newCluster(t, []Store{first}, moore)
 	g.signIn(t)
 	g.wantMe(t, http.StatusOK, "")
-	cookie := g.sessionCookie(t)
+	cookie := g.sessionCookie(t).Value
 
 	// The store holds the session under the cookie's hash only.
 	db, err := sql.Open("sqlite", path+"?mode=ro")
@@ -126,17 +109,7 @@ func TestSessionsOutliveARestart(t *testing.T) {
 // one ends it at both, and an expired session is refused by both.
 func TestSessionsSharedAcrossGateways(t *testing.T) {
 	u := redistest.URL(t)
-	prefix := "{sso-test-" + randomToken()[:8] + "}:"
-	opts, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	connect := func() *redisstore.Store {
-		c := redis.NewClient(opts)
-		t.Cleanup(func() { c.Close() })
-		return redisstore.New(c, prefix)
-	}
-	g := newCluster(t, []Store{connect(), connect()}, moore)
+	g := newCluster(t, []Store{openRedis(t, u), openRedis(t, u)}, moore)
 
 	// Sign-in starts at gateway 0 and the provider's answer reaches 1.
 	cb := g.toCallback(t, g.client, "moore", "correct horse")
@@ -149,7 +122,7 @@ func TestSessionsSharedAcrossGateways(t *testing.T) {
 	g.wantMe(t, http.StatusOK, "")
 
 	// Gateway 0 restarts: its new process honours the cookie.
-	g.restart(t, 0, connect())
+	g.restart(t, 0, openRedis(t, u))
 	g.route(0)
 	g.wantMe(t, http.StatusOK, "")
 
@@ -171,16 +144,22 @@ func TestSessionsSharedAcrossGateways(t *testing.T) {
 	}
 }
 
-// TestStoresTakeOnce: a sign-in under way is taken once, whichever store
-// holds it, and a value past its expiry is gone.
-func TestStoresTakeOnce(t *testing.T) {
-	u := redistest.URL(t)
-	rs, err := redisstore.Open(context.Background(), u)
+// openRedis opens a store on the Redis at url as a gateway does, closed
+// when t ends.
+func openRedis(t *testing.T, url string) *redisstore.Store {
+	t.Helper()
+	s, err := redisstore.Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { rs.Close() })
-	for name, st := range map[string]Store{"sqlite": sqlitetest.Open(t), "redis": rs} {
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestStoresTakeOnce: a sign-in under way is taken once, whichever store
+// holds it, and a value past its expiry is gone.
+func TestStoresTakeOnce(t *testing.T) {
+	for name, st := range map[string]Store{"sqlite": sqlitetest.Open(t), "redis": openRedis(t, redistest.URL(t))} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			key := "login:" + digest(randomToken())
@@ -207,14 +186,6 @@ func TestStoresTakeOnce(t *testing.T) {
 				t.Errorf("SignIn of an expired value: %v, want review.ErrNotFound", err)
 			}
 		})
-	}
-}
-
-func decodeJSON(t *testing.T, res *http.Response, v any) {
-	t.Helper()
-	defer res.Body.Close()
-	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
-		t.Fatal(err)
 	}
 }
 
