@@ -74,7 +74,8 @@ type Limits struct {
 	// MaxUtterance cuts utterances longer than this (the transcription
 	// package's default when zero).
 	MaxUtterance time.Duration
-	// MaxBodyBytes bounds REST request bodies (1 MiB).
+	// MaxBodyBytes bounds REST request bodies (noteapi's default when
+	// zero: 1 MiB).
 	MaxBodyBytes int64
 	// MaxFileBytes bounds a pre-recorded upload to POST /v1/listen
 	// (512 MiB: some four and a half hours at 16 kHz).
@@ -94,8 +95,8 @@ type Limits struct {
 	// MaxSessionsPerClinician bounds one clinician's sessions at once (0:
 	// no bound); past it 429 clinician_session_limit.
 	MaxSessionsPerClinician int
-	// MaxEventStreams bounds one user's open GET /v1/events streams (8);
-	// past it 429 too_many_streams.
+	// MaxEventStreams bounds one user's open GET /v1/events streams
+	// (noteapi's default when zero: 8); past it 429 too_many_streams.
 	MaxEventStreams int
 	// DurableInterval and DurableBytes batch audio writes to the store
 	// across sessions (group commit): a batch of every session's pending
@@ -146,41 +147,28 @@ type Limits struct {
 	MaxUnstored time.Duration
 }
 
+// withDefaults fills in the limits left unset: zero or negative, or only
+// zero for CloseGrace and OrphanScan, where a negative value turns them
+// off.
 func (l Limits) withDefaults() Limits {
-	if l.MaxFrameBytes <= 0 {
-		l.MaxFrameBytes = 256 << 10
-	}
-	if l.IdleTimeout <= 0 {
-		l.IdleTimeout = 60 * time.Second
-	}
-	if l.MaxFileBytes <= 0 {
-		l.MaxFileBytes = 512 << 20
-	}
-	if l.CloseGrace == 0 {
-		l.CloseGrace = 10 * time.Second
-	}
-	if l.MaxSessionDuration <= 0 {
-		l.MaxSessionDuration = 4 * time.Hour
-	}
-	if l.PingInterval <= 0 {
-		l.PingInterval = 30 * time.Second
-	}
-	if l.MaxBodyBytes <= 0 {
-		l.MaxBodyBytes = 1 << 20
-	}
-	if l.MaxEventStreams <= 0 {
-		l.MaxEventStreams = 8
-	}
-	if l.MaxUnstored <= 0 {
-		l.MaxUnstored = 30 * time.Second
-	}
-	if l.SessionLease <= 0 {
-		l.SessionLease = defaultSessionLease
-	}
-	if l.OrphanScan == 0 {
-		l.OrphanScan = defaultOrphanScan
-	}
+	l.MaxFrameBytes = positiveOr(l.MaxFrameBytes, 256<<10)
+	l.IdleTimeout = positiveOr(l.IdleTimeout, 60*time.Second)
+	l.MaxFileBytes = positiveOr(l.MaxFileBytes, 512<<20)
+	l.CloseGrace = cmp.Or(l.CloseGrace, 10*time.Second)
+	l.MaxSessionDuration = positiveOr(l.MaxSessionDuration, 4*time.Hour)
+	l.PingInterval = positiveOr(l.PingInterval, 30*time.Second)
+	l.MaxUnstored = positiveOr(l.MaxUnstored, 30*time.Second)
+	l.SessionLease = positiveOr(l.SessionLease, defaultSessionLease)
+	l.OrphanScan = cmp.Or(l.OrphanScan, defaultOrphanScan)
 	return l
+}
+
+// positiveOr is v, or def when v is not positive (a limit left unset).
+func positiveOr[T int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Options are everything the gateway needs, wired by cmd/scribegate.
