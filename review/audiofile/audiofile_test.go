@@ -37,7 +37,7 @@ func openTemp(t testing.TB) *audiofile.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.RunAudio(t, func(t *testing.T) review.AudioStore { return open(t, t.TempDir()) })
+	storetest.RunAudio(t, func(tb testing.TB) review.AudioStore { return open(tb, tb.TempDir()) })
 }
 
 func frames(n int, seed byte) []byte {

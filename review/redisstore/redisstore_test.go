@@ -75,15 +75,11 @@ func open(tb testing.TB) review.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) review.Store { return open(t) })
+	storetest.Run(t, open)
 }
 
 func BenchmarkStore(b *testing.B) {
 	storetest.Benchmark(b, open)
-}
-
-func BenchmarkSummaries(b *testing.B) {
-	storetest.BenchmarkSummaries(b, open)
 }
 
 func TestOpen(t *testing.T) {

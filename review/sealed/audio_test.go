@@ -23,8 +23,8 @@ func TestSealedAudioConformance(t *testing.T) {
 	k := sealedtest.Ring(t, sealedtest.Key("k1"))
 	for name, r := range map[string]*sealed.Ring{"keys": k, "no keys": nil} {
 		t.Run(name, func(t *testing.T) {
-			storetest.RunAudio(t, func(t *testing.T) review.AudioStore {
-				return sealed.Audio(sqlitetest.Open(t), r)
+			storetest.RunAudio(t, func(tb testing.TB) review.AudioStore {
+				return sealed.Audio(sqlitetest.Open(tb), r)
 			})
 		})
 	}

@@ -21,7 +21,7 @@ import (
 // sealed.
 func TestSealedConformance(t *testing.T) {
 	k := sealedtest.Ring(t, sealedtest.Key("k1"))
-	storetest.Run(t, func(t *testing.T) review.Store { return sqlitetest.Open(t, sqlitestore.WithKeys(k)) })
+	storetest.Run(t, func(tb testing.TB) review.Store { return sqlitetest.Open(tb, sqlitestore.WithKeys(k)) })
 }
 
 // TestSealedAtRest: the store's files hold none of a consultation's words

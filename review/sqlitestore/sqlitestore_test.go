@@ -18,15 +18,11 @@ import (
 func open(tb testing.TB) review.Store { return sqlitetest.Open(tb) }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) review.Store { return open(t) })
+	storetest.Run(t, open)
 }
 
 func BenchmarkStore(b *testing.B) {
 	storetest.Benchmark(b, open)
-}
-
-func BenchmarkSummaries(b *testing.B) {
-	storetest.BenchmarkSummaries(b, open)
 }
 
 // TestReopen checks that a file keeps its notes and jobs across a restart

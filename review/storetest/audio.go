@@ -15,7 +15,7 @@ import (
 // RunAudio runs the audio part of the suite: what a streaming session's
 // durability rests on. open must return a new, empty store for each call;
 // RunAudio closes it when it can be closed.
-func RunAudio(t *testing.T, open func(t *testing.T) review.AudioStore) {
+func RunAudio(t *testing.T, open func(tb testing.TB) review.AudioStore) {
 	runSuite(t, open, []part[review.AudioStore]{
 		{"AppendRead", testAudioAppendRead},
 		{"Idempotent", testAudioIdempotent},

@@ -52,17 +52,29 @@ func (l *latencies) list(b *testing.B, s review.Store, q review.Query, want int)
 	}
 }
 
-// Benchmark measures the calls on a review page's hot path over a store
-// holding BenchNotes notes in 10 clinics of 20 clinicians each: get one
-// note, list a clinician's review queue, list a clinic's queue, approve
-// (update, audit and outbox job in one transaction) from one reviewer and
-// from many at once, and claim-and-settle a push. Latencies are reported
-// as p50/p99 in µs; approvals also as approvals/s. open returns a new,
-// empty store.
+// Benchmark runs the suite's benchmarks, as Run runs its tests, each on
+// a store of its own from open (a new, empty store; Benchmark closes it):
+// Notes, a review page's hot path, and Summaries, the rollout's reads.
 func Benchmark(b *testing.B, open func(tb testing.TB) review.Store) {
+	bench := func(name string, fn func(b *testing.B, s review.Store)) {
+		b.Run(name, func(b *testing.B) {
+			s := open(b)
+			b.Cleanup(func() { s.Close() })
+			fn(b, s)
+		})
+	}
+	bench("Notes", benchmarkNotes)
+	bench("Summaries", benchmarkSummaries)
+}
+
+// benchmarkNotes measures the calls on a review page's hot path over s,
+// seeded with BenchNotes notes in 10 clinics of 20 clinicians each: get
+// one note, list a clinician's review queue, list a clinic's queue,
+// approve (update, audit and outbox job in one transaction) from one
+// reviewer and from many at once, and claim-and-settle a push. Latencies
+// are reported as p50/p99 in µs; approvals also as approvals/s.
+func benchmarkNotes(b *testing.B, s review.Store) {
 	ctx := context.Background()
-	s := open(b)
-	b.Cleanup(func() { s.Close() })
 	ids := make([]string, BenchNotes)
 	batch := make([]*review.Note, 0, 1000)
 	flush := func() {

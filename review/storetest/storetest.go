@@ -22,8 +22,9 @@ import (
 // Run runs the suite, and RunAudio's too (as subtest Audio) when the
 // store keeps audio as well, as both of ours do; so testing/fstest checks
 // the optional interfaces a file system has. open must return a new,
-// empty store for each call; Run closes it.
-func Run(t *testing.T, open func(t *testing.T) review.Store) {
+// empty store for each call; Run closes it. It is the same function a
+// store's benchmark gives Benchmark.
+func Run(t *testing.T, open func(tb testing.TB) review.Store) {
 	runSuite(t, open, []part[review.Store]{
 		{"CreateGet", testCreateGet},
 		{"UpdateNote", testUpdateNote},
@@ -45,12 +46,12 @@ func Run(t *testing.T, open func(t *testing.T) review.Store) {
 		{"Summaries", testSummaries},
 	})
 	t.Run("Audio", func(t *testing.T) {
-		RunAudio(t, func(t *testing.T) review.AudioStore {
-			s := open(t)
+		RunAudio(t, func(tb testing.TB) review.AudioStore {
+			s := open(tb)
 			a, ok := s.(review.AudioStore)
 			if !ok {
 				s.Close()
-				t.Skipf("%T keeps no audio", s)
+				tb.Skipf("%T keeps no audio", s)
 			}
 			return a
 		})
@@ -66,7 +67,7 @@ type part[S any] struct {
 // runSuite runs each part as a subtest on a store of its own from open,
 // closed when the subtest ends if it can be closed (every review.Store
 // can; an audio store may not).
-func runSuite[S any](t *testing.T, open func(t *testing.T) S, parts []part[S]) {
+func runSuite[S any](t *testing.T, open func(tb testing.TB) S, parts []part[S]) {
 	for _, p := range parts {
 		t.Run(p.name, func(t *testing.T) {
 			s := open(t)

@@ -315,14 +315,12 @@ func SeedSummaries(tb testing.TB, s review.Store, n, days int) (since, until tim
 	return base, base.Add(period)
 }
 
-// BenchmarkSummaries measures reading every summary row of a period of
+// benchmarkSummaries measures reading every summary row of a period of
 // 90 days holding BenchNotes notes of one clinic, day by day, with
 // nothing cached: what the rollout's first query of a period costs (later
 // ones read again only the days written since). Latencies are reported as
 // p50/p99 in µs.
-func BenchmarkSummaries(b *testing.B, open func(tb testing.TB) review.Store) {
-	s := open(b)
-	b.Cleanup(func() { s.Close() })
+func benchmarkSummaries(b *testing.B, s review.Store) {
 	since, until := SeedSummaries(b, s, BenchNotes, 90)
 	sum := summarizer(b, s)
 	var l latencies
