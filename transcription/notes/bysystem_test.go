@@ -240,19 +240,6 @@ func TestSystemLabelIsNoClaim(t *testing.T) {
 	}
 }
 
-func TestConfirmedHistory(t *testing.T) {
-	d := draftSOAP(t, lines(
-		"c: so you've been having some problems with your right hip ?",
-		"p: yeah .",
-		"c: and you're not having any pain in the left hip ?",
-		"p: yes .",
-		"c: you've had a fever ?",
-		"p: no .",
-	))
-	wantCited(t, d, "subjective", "The patient has been having some problems", "The patient has been having some problems with their right hip.", []int{0, 1})
-	wantNoneSays(t, sectionTexts(d, "subjective"), []string{"left hip", "has had a fever"}, "a yes to a negated question, or a no, confirms nothing")
-}
-
 // TestReviewOfSystemsRepeatsHistory: the symptoms the history reports are
 // listed again under their systems, as references' reviews of systems
 // do, citing the utterance that says them; the history keeps its
