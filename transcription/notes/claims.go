@@ -474,16 +474,29 @@ func frequencyOf(ts []string, i int) string {
 // freqSupported reports whether c says frequency f: where c gives what
 // f is of a frequency, one of those; else anywhere.
 func (c *claims) freqSupported(f freqClaim) bool {
-	bound := false
-	for _, x := range c.freqs {
-		if f.of != "" && x.of == f.of {
+	ofSame := func(x freqClaim) bool { return f.of != "" && x.of == f.of }
+	sameFreq := func(x freqClaim) bool { return x.canon == f.canon }
+	if said, bound := boundSays(c.freqs, ofSame, sameFreq); bound {
+		return said
+	}
+	return c.hasFreq(f.canon)
+}
+
+// boundSays is the rule freqSupported and sideSupported share: where the
+// cited claims xs bind a value to the same thing as the checked claim
+// (binds: the same drug, body part or neighbouring words), only those
+// count, and one of them must say the checked claim's value (says). bound
+// reports whether any of xs binds; said whether one that binds says it.
+func boundSays[T any](xs []T, binds, says func(T) bool) (said, bound bool) {
+	for _, x := range xs {
+		if binds(x) {
 			bound = true
-			if x.canon == f.canon {
-				return true
+			if says(x) {
+				return true, true
 			}
 		}
 	}
-	return !bound && c.hasFreq(f.canon)
+	return false, bound
 }
 
 func (c *claims) hasFreq(f string) bool {
@@ -587,32 +600,18 @@ func partName(w string) string {
 }
 
 // sideSupported reports whether the cited claims support side s: where the
-// cited words give the same body part a side, it must be that side;
-// otherwise the side must be said somewhere in them.
+// cited words give a side between the same words as s, or to the same body
+// part, it must be that side; otherwise the side must be said somewhere in
+// them.
 func (c *claims) sideSupported(s sideClaim) bool {
-	near := false
-	for _, x := range c.sides {
-		if s.prev != "" && s.next != "" && x.prev == s.prev && x.next == s.next {
-			near = true
-			if x.side == s.side {
-				return true
-			}
-		}
+	near := func(x sideClaim) bool { return s.prev != "" && s.next != "" && x.prev == s.prev && x.next == s.next }
+	samePart := func(x sideClaim) bool { return s.part != "" && x.part == s.part }
+	sameSide := func(x sideClaim) bool { return x.side == s.side }
+	if said, bound := boundSays(c.sides, near, sameSide); bound {
+		return said
 	}
-	if near {
-		return false
-	}
-	bound := false
-	for _, x := range c.sides {
-		if s.part != "" && x.part == s.part {
-			bound = true
-			if x.side == s.side {
-				return true
-			}
-		}
-	}
-	if bound {
-		return false
+	if said, bound := boundSays(c.sides, samePart, sameSide); bound {
+		return said
 	}
 	return hasSide(c.tokens, s.side)
 }
