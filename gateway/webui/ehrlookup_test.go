@@ -28,21 +28,16 @@ func TestPatientLookupInAthena(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, ctx := lookupRecorder(t, ehr)
-	var found []string
-	var name, born string
-	if err := chromedp.Run(ctx,
-		findPatient("Thompson", mark, &found, &name, &born),
-		confirmAndRecord(),
-	); err != nil {
-		t.Fatalf("lookup and record: %v\npage: %s", err, pageText(ctx))
+	e, ctx, got := lookUp(t, ehr, "Thompson", mark)
+	if err := chromedp.Run(ctx, confirmAndRecord()); err != nil {
+		t.Fatalf("record: %v\npage: %s", err, pageText(ctx))
 	}
-	if len(found) != 2 || !strings.Contains(strings.Join(found, " "), "Joan Thompson · 1961-07-30") ||
-		!strings.Contains(strings.Join(found, " "), "Mark Thompson · 1990-01-02") {
-		t.Errorf("the lookup listed %q, want both Thompsons with athena's birth dates", found)
+	if len(got.found) != 2 || !strings.Contains(strings.Join(got.found, " "), "Joan Thompson · 1961-07-30") ||
+		!strings.Contains(strings.Join(got.found, " "), "Mark Thompson · 1990-01-02") {
+		t.Errorf("the lookup listed %q, want both Thompsons with athena's birth dates", got.found)
 	}
-	if name != "Mark Thompson" || !strings.Contains(born, "1990-01-02") || !strings.Contains(born, "male") {
-		t.Errorf("the recorder shows %q, %q; want Mark Thompson born 1990-01-02, male", name, born)
+	if got.name != "Mark Thompson" || !strings.Contains(got.born, "1990-01-02") || !strings.Contains(got.born, "male") {
+		t.Errorf("the recorder shows %q, %q; want Mark Thompson born 1990-01-02, male", got.name, got.born)
 	}
 	actor := review.Actor{Subject: "prac-1", Clinic: "clinic-a", Role: review.RoleClinician}
 	n := approveOpenNote(t, ctx, e, actor)
@@ -64,40 +59,41 @@ func TestPatientLookupInAthena(t *testing.T) {
 	}
 }
 
-// findPatient opens the recorder's lookup, searches the EHR for name,
-// keeps the listed results in found, picks the patient with id, and reads
-// the name and birth date the recorder then shows for confirmation.
-func findPatient(name, id string, found *[]string, shownName, shownBorn *string) chromedp.Tasks {
-	return chromedp.Tasks{
-		chromedp.Click("#lookup summary", chromedp.ByQuery),
-		chromedp.SendKeys("#find-name", name, chromedp.ByID),
-		chromedp.Click("#find", chromedp.ByID),
-		chromedp.WaitVisible("#find-results button[data-patient]", chromedp.ByQuery),
-		chromedp.Evaluate(`[...document.querySelectorAll('#find-results li')].map((li) => li.textContent)`, found),
-		chromedp.Click(`#find-results button[data-patient="`+id+`"]`, chromedp.ByQuery),
-		chromedp.WaitVisible("#launch-patient", chromedp.ByID),
-		chromedp.Text("#launch-name", shownName, chromedp.ByID),
-		chromedp.Text("#launch-born", shownBorn, chromedp.ByID),
-	}
+// lookedUp is what the recorder's lookup listed, and the name and birth
+// date the recorder then shows for confirmation.
+type lookedUp struct {
+	found      []string
+	name, born string
 }
 
-// lookupRecorder serves a gateway whose clinic connector is ehr (searching
-// its EHR; notes still go to the test's folder) and returns a browser with
-// a fake microphone playing a consultation, signed in as Dr Moore of
-// clinic-a at the recorder, its lookup shown.
-func lookupRecorder(t *testing.T, ehr any) (*env, context.Context) {
+// lookUp serves a gateway whose clinic connector is ehr (searching its
+// EHR; notes still go to the test's folder) and returns a browser with a
+// fake microphone playing a consultation, signed in as Dr Moore of
+// clinic-a at the recorder, where it has searched the EHR for name and
+// picked the patient with id; and what the lookup showed.
+func lookUp(t *testing.T, ehr any, name, id string) (*env, context.Context, lookedUp) {
 	t.Helper()
 	e := newEnvWith(t, func(_ string, o *gateway.Options) { o.Connector = func(string) any { return ehr } })
 	tok := mint(t, "prac-1", "Dr Moore", "clinic-a", review.RoleClinician)
 	ctx := browser(t, fakeMicrophone(t)...)
+	var got lookedUp
 	if err := chromedp.Run(ctx,
 		signIn(e.url, tok, ""),
 		chromedp.WaitVisible("#lookup", chromedp.ByID),
 		waitJS(`document.querySelector('#template option[value="soap"]') !== null`),
+		chromedp.Click("#lookup summary", chromedp.ByQuery),
+		chromedp.SendKeys("#find-name", name, chromedp.ByID),
+		chromedp.Click("#find", chromedp.ByID),
+		chromedp.WaitVisible("#find-results button[data-patient]", chromedp.ByQuery),
+		chromedp.Evaluate(`[...document.querySelectorAll('#find-results li')].map((li) => li.textContent)`, &got.found),
+		chromedp.Click(`#find-results button[data-patient="`+id+`"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#launch-patient", chromedp.ByID),
+		chromedp.Text("#launch-name", &got.name, chromedp.ByID),
+		chromedp.Text("#launch-born", &got.born, chromedp.ByID),
 	); err != nil {
-		t.Fatalf("sign in: %v\npage: %s", err, pageText(ctx))
+		t.Fatalf("sign in and look up %q: %v\npage: %s", name, err, pageText(ctx))
 	}
-	return e, ctx
+	return e, ctx, got
 }
 
 // confirmAndRecord confirms the patient the recorder shows, records until

@@ -399,22 +399,19 @@ func TestPatientLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The clinic's connector files to a folder and searches the EHR.
-	e, ctx := lookupRecorder(t, ehr)
-	var found []string
-	var name, born string
+	e, ctx, got := lookUp(t, ehr, "thom", ids[0])
 	if err := chromedp.Run(ctx,
-		findPatient("thom", ids[0], &found, &name, &born),
 		chromedp.Click("#start", chromedp.ByID),
 		waitJS(`document.getElementById('rec-errors').textContent.includes('Confirm')`),
 		confirmAndRecord(),
 	); err != nil {
-		t.Fatalf("lookup and record: %v\npage: %s", err, pageText(ctx))
+		t.Fatalf("record: %v\npage: %s", err, pageText(ctx))
 	}
-	if len(found) != 2 || !strings.Contains(found[0]+found[1], "MRN-1001") || !strings.Contains(found[0]+found[1], "Mark Thompson") {
-		t.Errorf("the lookup listed %q, want both Thompsons with their MRNs", found)
+	if len(got.found) != 2 || !strings.Contains(got.found[0]+got.found[1], "MRN-1001") || !strings.Contains(got.found[0]+got.found[1], "Mark Thompson") {
+		t.Errorf("the lookup listed %q, want both Thompsons with their MRNs", got.found)
 	}
-	if name != "Joan Thompson" || !strings.Contains(born, "1961-07-30") {
-		t.Errorf("the recorder shows %q, %q; want Joan Thompson born 1961-07-30", name, born)
+	if got.name != "Joan Thompson" || !strings.Contains(got.born, "1961-07-30") {
+		t.Errorf("the recorder shows %q, %q; want Joan Thompson born 1961-07-30", got.name, got.born)
 	}
 	page, err := e.svc.List(context.Background(), review.Actor{Subject: "prac-1", Clinic: "clinic-a", Role: review.RoleClinician}, review.Query{})
 	if err != nil || len(page.Notes) != 1 {
