@@ -15,8 +15,6 @@ import (
 	"github.com/scribegate/scribegate/review"
 )
 
-func jwtSubject(sub string) jwt.RegisteredClaims { return jwt.RegisteredClaims{Subject: sub} }
-
 // TestJWKSUnreachableAtStart: while the identity provider's keys have not
 // loaded the gateway is not ready (every token would get 401), and a
 // failed fetch is retried within seconds, not at the next refresh.

@@ -18,7 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
-	"github.com/scribegate/scribegate/gateway/auth"
+	"github.com/scribegate/scribegate/gateway/internal/resttest"
 	"github.com/scribegate/scribegate/gateway/noteapi"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
@@ -161,11 +161,8 @@ func TestListenSubprotocolAuth(t *testing.T) {
 func TestListenRefusedBeforeUpgrade(t *testing.T) {
 	e := newEnv(t, nil)
 	clin := token(t, "dr-a", "c1", review.RoleClinician)
-	expired, err := auth.MintToken(testSecret, auth.Claims{Clinic: "c1", Role: review.RoleClinician, RegisteredClaims: jwtSubject("dr-a")}, -time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged, _ := auth.MintToken([]byte("another-secret"), auth.Claims{Clinic: "c1", Role: review.RoleClinician, RegisteredClaims: jwtSubject("dr-a")}, time.Hour)
+	expired := resttest.ExpiringToken(t, testSecret, "dr-a", "c1", review.RoleClinician, -time.Hour)
+	forged := resttest.Token(t, []byte("another-secret"), "dr-a", "c1", review.RoleClinician)
 	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 	cases := []struct {
 		name   string

@@ -7,10 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/scribegate/scribegate/gateway/apierror"
-	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/gateway/internal/resttest"
 	"github.com/scribegate/scribegate/review"
 )
@@ -34,10 +31,7 @@ func TestForgedCursor(t *testing.T) {
 // token it was opened with does, and one user holds a bounded number.
 func TestEventStreamEndsWithItsToken(t *testing.T) {
 	e, _ := queueEnv(t)
-	short, err := auth.MintToken(testSecret, auth.Claims{Clinic: "c1", Role: review.RoleReviewer, RegisteredClaims: jwt.RegisteredClaims{Subject: "rev-1"}}, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	short := resttest.ExpiringToken(t, testSecret, "rev-1", "c1", review.RoleReviewer, 2*time.Second)
 	ev := readEvents(t, openEvents(t, e, short))
 	// The bound only keeps a broken build from hanging: a stream that
 	// outlives its token goes on for ever.

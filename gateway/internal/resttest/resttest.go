@@ -25,8 +25,15 @@ import (
 // named "Dr <sub>", valid for an hour.
 func Token(t testing.TB, secret []byte, sub, clinic string, role review.Role) string {
 	t.Helper()
+	return ExpiringToken(t, secret, sub, clinic, role, time.Hour)
+}
+
+// ExpiringToken is Token valid for ttl instead: a short one to see what
+// ends with a token, a negative one already expired.
+func ExpiringToken(t testing.TB, secret []byte, sub, clinic string, role review.Role, ttl time.Duration) string {
+	t.Helper()
 	tok, err := auth.MintToken(secret, auth.Claims{Clinic: clinic, Role: role, Name: "Dr " + sub,
-		RegisteredClaims: jwt.RegisteredClaims{Subject: sub}}, time.Hour)
+		RegisteredClaims: jwt.RegisteredClaims{Subject: sub}}, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
