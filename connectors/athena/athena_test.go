@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,8 +21,6 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/connectors/ledger"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const noteSystem = "urn:scribegate:test:note"
 
@@ -255,7 +252,7 @@ func golden(t *testing.T, name string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	connectortest.GoldenFile(t, filepath.Join("testdata", name), append(got, '\n'), *update)
+	connectortest.GoldenFile(t, name, append(got, '\n'))
 }
 
 func TestSearchFollowsPagesBeforeCreating(t *testing.T) {

@@ -74,7 +74,7 @@ func TestFHIRGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	connectortest.Golden(t, filepath.Join("testdata", "documentreference.golden.json"), got, *update)
+	connectortest.Golden(t, "documentreference.golden.json", got)
 }
 
 func TestFHIRPush(t *testing.T) {
@@ -128,5 +128,5 @@ func TestFHIRProvenanceGolden(t *testing.T) {
 	if _, err := c.Push(context.Background(), auDocument()); err != nil {
 		t.Fatal(err)
 	}
-	connectortest.Golden(t, filepath.Join("testdata", "provenance.golden.json"), connectortest.Sent(t, site.fhir, "Provenance"), *update)
+	connectortest.Golden(t, "provenance.golden.json", connectortest.Sent(t, site.fhir, "Provenance"))
 }

@@ -3,7 +3,6 @@ package cerner_test
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -113,8 +112,6 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
 // TestGoldenDocumentReference files one fixed note and keeps exactly the
 // body Millennium received. Millennium takes no Provenance, so the note
 // declares the AI in its text and carries the AIAST label.
@@ -148,5 +145,5 @@ func TestGoldenDocumentReference(t *testing.T) {
 	if !strings.Contains(string(sent), `"code":"AIAST"`) {
 		t.Error("sent DocumentReference lacks the AIAST security label")
 	}
-	connectortest.Golden(t, filepath.Join("testdata", "documentreference.golden.json"), sent, *update)
+	connectortest.Golden(t, "documentreference.golden.json", sent)
 }

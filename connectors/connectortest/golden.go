@@ -3,6 +3,7 @@ package connectortest
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +11,11 @@ import (
 
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
+
+// update is the -update flag of every test binary that imports the kit:
+// it makes Golden and GoldenFile rewrite the golden files, as golden-file
+// packages do, so that each connector's tests need not declare it.
+var update = flag.Bool("update", false, "rewrite golden files")
 
 // Sent returns the body of the last create of resourceType that srv
 // received, so a golden file holds exactly what a connector sent rather
@@ -29,28 +35,29 @@ func Sent(t testing.TB, srv *fhirtest.Server, resourceType string) []byte {
 }
 
 // Golden checks that resource validates against the R4 schema and equals
-// the golden file at path (indented JSON); with update set (a test's
-// -update flag) it rewrites the file first.
-func Golden(t testing.TB, path string, resource []byte, update bool) {
+// the golden file testdata/name (indented JSON); with -update it rewrites
+// the file first.
+func Golden(t testing.TB, name string, resource []byte) {
 	t.Helper()
 	if err := fhirtest.Schema(t).Validate(resource); err != nil {
-		t.Fatalf("%s: not valid FHIR R4: %v", path, err)
+		t.Fatalf("%s: not valid FHIR R4: %v", name, err)
 	}
 	var pretty bytes.Buffer
 	if err := json.Indent(&pretty, resource, "", "  "); err != nil {
 		t.Fatal(err)
 	}
 	pretty.WriteByte('\n')
-	GoldenFile(t, path, pretty.Bytes(), update)
+	GoldenFile(t, name, pretty.Bytes())
 }
 
-// GoldenFile checks that got equals the file at path, byte for byte; with
-// update set (a test's -update flag) it writes got there first. It is for
-// what a connector sends that is not FHIR (HL7 v2 messages, an EHR's own
-// forms); Golden is the FHIR resources' check.
-func GoldenFile(t testing.TB, path string, got []byte, update bool) {
+// GoldenFile checks that got equals the file testdata/name, byte for
+// byte; with -update it writes got there first. It is for what a connector
+// sends that is not FHIR (HL7 v2 messages, an EHR's own forms); Golden is
+// the FHIR resources' check.
+func GoldenFile(t testing.TB, name string, got []byte) {
 	t.Helper()
-	if update {
+	path := filepath.Join("testdata", name)
+	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,8 +31,6 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/connectors/ledger"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const (
 	clientID = "scribegate-test-client"
@@ -483,5 +480,5 @@ func TestGoldenDocumentReference(t *testing.T) {
 	if len(sent.Meta.Security) != 1 || sent.Meta.Security[0].Code != fhirdoc.AIAssertedCode {
 		t.Errorf("security labels %+v, want AIAST", sent.Meta.Security)
 	}
-	connectortest.Golden(t, filepath.Join("testdata", "documentreference.json"), got, *update)
+	connectortest.Golden(t, "documentreference.json", got)
 }

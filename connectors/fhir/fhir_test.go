@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -184,8 +183,6 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
 // TestGolden keeps exactly the DocumentReference and the Provenance the
 // connector sends for a fixed note.
 func TestGolden(t *testing.T) {
@@ -198,6 +195,6 @@ func TestGolden(t *testing.T) {
 	if _, err := c.Push(t.Context(), d); err != nil {
 		t.Fatal(err)
 	}
-	connectortest.Golden(t, filepath.Join("testdata", "documentreference.golden.json"), connectortest.Sent(t, srv, "DocumentReference"), *update)
-	connectortest.Golden(t, filepath.Join("testdata", "provenance.golden.json"), connectortest.Sent(t, srv, "Provenance"), *update)
+	connectortest.Golden(t, "documentreference.golden.json", connectortest.Sent(t, srv, "DocumentReference"))
+	connectortest.Golden(t, "provenance.golden.json", connectortest.Sent(t, srv, "Provenance"))
 }

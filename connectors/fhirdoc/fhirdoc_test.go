@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +17,6 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func sampleDocument() *connectors.Document {
 	return &connectors.Document{
@@ -100,14 +96,14 @@ func TestGolden(t *testing.T) {
 			if bytes.Contains(b, []byte("null")) {
 				t.Errorf("output contains null: %s", b)
 			}
-			connectortest.Golden(t, filepath.Join("testdata", tt.name+".golden.json"), b, *update)
+			connectortest.Golden(t, tt.name+".golden.json", b)
 
 			prov, err := fhirdoc.BuildProvenance(tt.d, fhirdoc.DocumentTarget("DocumentReference/42", tt.d, tt.p), tt.p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			name := strings.Replace(tt.name, "documentreference", "provenance", 1)
-			connectortest.Golden(t, filepath.Join("testdata", name+".golden.json"), marshal(t, prov), *update)
+			connectortest.Golden(t, name+".golden.json", marshal(t, prov))
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,8 +17,6 @@ import (
 	"github.com/scribegate/scribegate/connectors/gentu"
 	"github.com/scribegate/scribegate/connectors/gentu/gentutest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func document() *connectors.Document {
 	return &connectors.Document{
@@ -53,7 +50,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	connectortest.Golden(t, filepath.Join("testdata", "documentreference.golden.json"), got, *update)
+	connectortest.Golden(t, "documentreference.golden.json", got)
 	var dr struct {
 		Subject struct {
 			Identifier struct{ System, Value string }
@@ -199,5 +196,5 @@ func TestProvenanceGolden(t *testing.T) {
 	if _, err := open(t, srv).Push(context.Background(), document()); err != nil {
 		t.Fatal(err)
 	}
-	connectortest.Golden(t, filepath.Join("testdata", "provenance.golden.json"), connectortest.Sent(t, srv.FHIR, "Provenance"), *update)
+	connectortest.Golden(t, "provenance.golden.json", connectortest.Sent(t, srv.FHIR, "Provenance"))
 }

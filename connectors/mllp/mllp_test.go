@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"math/big"
 	"net"
 	"os"
@@ -23,8 +22,6 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/mllp/mllptest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func open(t *testing.T, addr string, edit func(*Settings)) *Connector {
 	t.Helper()
@@ -117,7 +114,7 @@ func TestGolden(t *testing.T) {
 		t.Fatalf("engine received %d messages, want 2", len(got))
 	}
 	for i, name := range []string{"mdm-t02.golden.hl7", "mdm-t10.golden.hl7"} {
-		connectortest.GoldenFile(t, filepath.Join("testdata", name), []byte(got[i]), *update)
+		connectortest.GoldenFile(t, name, []byte(got[i]))
 	}
 	docs := srv.Documents()
 	want := strings.ReplaceAll(d.Text, "\r\n", "\n")

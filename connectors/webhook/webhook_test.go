@@ -3,7 +3,6 @@ package webhook
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +13,6 @@ import (
 	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/webhook/webhooktest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 const secret = "test-only-webhook-secret-0123456789abcdef"
 
@@ -92,7 +89,7 @@ func TestGolden(t *testing.T) {
 		t.Errorf("receipt %+v, want the receiver's id doc-1", rc)
 	}
 	req := r.Requests()[0]
-	connectortest.Golden(t, filepath.Join("testdata", "bundle.golden.json"), req.Body, *update)
+	connectortest.Golden(t, "bundle.golden.json", req.Body)
 	if got, want := req.Header.Get(SignatureHeader), Sign([]byte(secret), req.Body, at); got != want {
 		t.Errorf("signature %q, want %q", got, want)
 	}
