@@ -16,7 +16,6 @@ import (
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
 	"github.com/scribegate/scribegate/review/rollout"
 	"github.com/scribegate/scribegate/review/rollout/rollouttest"
-	"github.com/scribegate/scribegate/review/sqlitestore"
 )
 
 // backfillStore is a store that can list the notes it holds without a
@@ -30,18 +29,8 @@ type backfillStore struct {
 
 func backfillStores(t *testing.T) map[string]backfillStore {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "review.db")
-	sq, err := sqlitestore.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sq.Close() })
-	url := redistest.URL(t)
-	rs, err := redisstore.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rs.Close() })
+	path, url := filepath.Join(t.TempDir(), "review.db"), redistest.URL(t)
+	sq, rs := openStores(t, path, url)
 	return map[string]backfillStore{
 		"sqlite": {sq, sq, func(t *testing.T) {
 			// The store is open and may be writing (its checkpoints,

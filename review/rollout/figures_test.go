@@ -20,6 +20,7 @@ import (
 	"github.com/scribegate/scribegate/review/rollout"
 	"github.com/scribegate/scribegate/review/rollout/rollouttest"
 	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 )
 
 // start is the history's first day; it runs 90 days.
@@ -35,17 +36,20 @@ type summaryStore interface {
 }
 
 func stores(t *testing.T) map[string]summaryStore {
-	sq, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "review.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sq.Close() })
-	rs, err := redisstore.Open(context.Background(), redistest.URL(t))
+	sq, rs := openStores(t, filepath.Join(t.TempDir(), "review.db"), redistest.URL(t))
+	return map[string]summaryStore{"sqlite": sq, "redis": rs}
+}
+
+// openStores opens a SQLite store in the file at path and a Redis store
+// at url, both closed when the test ends.
+func openStores(t *testing.T, path, url string) (*sqlitestore.Store, *redisstore.Store) {
+	t.Helper()
+	rs, err := redisstore.Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rs.Close() })
-	return map[string]summaryStore{"sqlite": sq, "redis": rs}
+	return sqlitetest.OpenAt(t, path), rs
 }
 
 // TestSeededHistory replays 90 days of two pilot groups' visits through
@@ -372,14 +376,7 @@ func check(t *testing.T, got, want rollout.Report) {
 // window by clinic and pilot group, and name no clinician or patient.
 func TestMetrics(t *testing.T) {
 	visits := rollouttest.History(23, start, days)
-	store, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "review.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := rollouttest.Replay(context.Background(), store, visits); err != nil {
-		t.Fatal(err)
-	}
+	store := rollouttest.Store(t, visits)
 	c := rollout.NewCollector(rollout.NewReader(store, 0), rollouttest.Groups, 30*24*time.Hour)
 	c.Now = func() time.Time { return end }
 	reg := prometheus.NewPedanticRegistry()
