@@ -117,7 +117,7 @@ func (s *Store) moveAudioFile(ctx context.Context, path string) (bool, error) {
 		return false, err
 	}
 	defer db.Close()
-	sessions, err := listOld(ctx, db, `SELECT session, created_at, last FROM audio ORDER BY created_at, session`, "audio")
+	sessions, _, err := listOld(ctx, db, `SELECT session, created_at, last FROM audio ORDER BY created_at, session`, "audio")
 	if err != nil {
 		return false, err
 	}
@@ -129,8 +129,8 @@ func (s *Store) moveAudioFile(ctx context.Context, path string) (bool, error) {
 // moveNotesAudio copies the sessions of the notes file's audio tables, if
 // it has them, and reports whether they may now be dropped.
 func (s *Store) moveNotesAudio(ctx context.Context) (bool, error) {
-	sessions, err := listOld(ctx, s.r, `SELECT session, created_at, 0 FROM audio ORDER BY created_at, session`, "audio_chunks")
-	if err != nil || sessions == nil {
+	sessions, found, err := listOld(ctx, s.r, `SELECT session, created_at, 0 FROM audio ORDER BY created_at, session`, "audio_chunks")
+	if err != nil || !found {
 		return false, err
 	}
 	return s.importOld(ctx, "the notes file", sessions, func(o oldSession, w io.Writer) error {
@@ -152,33 +152,18 @@ func (s *Store) moveNotesAudio(ctx context.Context) (bool, error) {
 	})
 }
 
-// listOld lists the sessions of an old layout by query, or none (nil) if
-// the database has no table named table.
-func listOld(ctx context.Context, db *sql.DB, query, table string) ([]oldSession, error) {
+// listOld lists the sessions of an old layout by query; found says
+// whether the database has the layout's table, named table, at all.
+func listOld(ctx context.Context, db *sql.DB, query, table string) (sessions []oldSession, found bool, err error) {
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil {
-		return nil, fmt.Errorf("sqlitestore: move audio: %w", err)
+		return nil, false, fmt.Errorf("sqlitestore: move audio: %w", err)
 	}
 	if n == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
-	rows, err := db.QueryContext(ctx, query)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: move audio: %w", err)
-	}
-	defer rows.Close()
-	out := []oldSession{}
-	for rows.Next() {
-		var o oldSession
-		if err := rows.Scan(&o.id, &o.created, &o.last); err != nil {
-			return nil, fmt.Errorf("sqlitestore: move audio: %w", err)
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: move audio: %w", err)
-	}
-	return out, nil
+	sessions, err = scanRows(ctx, db, "move audio", query, nil, func(o *oldSession) []any { return []any{&o.id, &o.created, &o.last} })
+	return sessions, err == nil, err
 }
 
 // importOld imports each session, written by fill, into the audio

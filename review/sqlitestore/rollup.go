@@ -91,21 +91,18 @@ func (s *Store) putSummary(ctx context.Context, tx *sql.Tx, n *review.Note) erro
 // by review.Day) that holds summary rows of the clinic's notes. A day's
 // version changes whenever one of its rows is written.
 func (s *Store) SummaryDays(ctx context.Context, clinic string, from, to int64) (map[int64]int64, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT day, version FROM rollup_day WHERE clinic = ? AND day >= ? AND day < ?`, clinic, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: summary days: %w", err)
-	}
-	defer rows.Close()
 	out := map[int64]int64{}
-	for rows.Next() {
-		var d, v int64
-		if err := rows.Scan(&d, &v); err != nil {
-			return nil, fmt.Errorf("sqlitestore: summary days: %w", err)
-		}
-		out[d] = v
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: summary days: %w", err)
+	err := eachRow(ctx, s.r, "summary days", `SELECT day, version FROM rollup_day WHERE clinic = ? AND day >= ? AND day < ?`,
+		[]any{clinic, from, to}, func(rows *sql.Rows) error {
+			var d, v int64
+			if err := rows.Scan(&d, &v); err != nil {
+				return err
+			}
+			out[d] = v
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -136,78 +133,40 @@ func (s *Store) OpenSummaries(ctx context.Context, clinic string, before time.Ti
 	return s.summaries(ctx, s.r, `SELECT body, reason FROM rollup WHERE clinic = ? AND open = 1 AND created_at < ?`, clinic, nanos(before))
 }
 
-type querier interface {
-	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-}
-
 func (s *Store) summaries(ctx context.Context, db querier, q string, args ...any) ([]review.Summary, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: summaries: %w", err)
-	}
-	defer rows.Close()
 	var out []review.Summary
-	for rows.Next() {
+	err := eachRow(ctx, db, "summaries", q, args, func(rows *sql.Rows) error {
 		var body sql.RawBytes
 		var reason string
 		if err := rows.Scan(&body, &reason); err != nil {
-			return nil, fmt.Errorf("sqlitestore: summaries: %w", err)
+			return err
 		}
 		out = append(out, review.Summary{})
 		sum := &out[len(out)-1]
 		if err := sum.UnmarshalBinary(body); err != nil {
-			return nil, fmt.Errorf("sqlitestore: summaries: %w", err)
+			return err
 		}
 		sum.RejectReason = reason
-		if err := s.openReason(sum); err != nil {
-			return nil, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: summaries: %w", err)
+		return s.openReason(sum)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // SummaryClinics returns the clinics that have summary rows.
 func (s *Store) SummaryClinics(ctx context.Context) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT clinic FROM rollup_day ORDER BY clinic`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: summary clinics: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, fmt.Errorf("sqlitestore: summary clinics: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: summary clinics: %w", err)
-	}
-	return out, nil
+	return scanRows(ctx, s.r, "summary clinics", `SELECT DISTINCT clinic FROM rollup_day ORDER BY clinic`, nil, column[string])
 }
 
 // PackedDays returns the packed rows of the clinic's days in [from, to)
 // that have them, with the version of the day they were packed at.
 func (s *Store) PackedDays(ctx context.Context, clinic string, from, to int64) (map[int64]review.PackedDay, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT day, version, body FROM rollup_packed WHERE clinic = ? AND day >= ? AND day < ?`, clinic, from, to)
+	raw, err := scanRows(ctx, s.r, "packed days", `SELECT day, version, body FROM rollup_packed WHERE clinic = ? AND day >= ? AND day < ?`,
+		[]any{clinic, from, to}, func(p *review.PackedRaw) []any { return []any{&p.Day, &p.Version, &p.Body} })
 	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: packed days: %w", err)
-	}
-	defer rows.Close()
-	var raw []review.PackedRaw
-	for rows.Next() {
-		var p review.PackedRaw
-		if err := rows.Scan(&p.Day, &p.Version, &p.Body); err != nil {
-			return nil, fmt.Errorf("sqlitestore: packed days: %w", err)
-		}
-		raw = append(raw, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: packed days: %w", err)
+		return nil, err
 	}
 	out, err := review.UnpackDays(raw)
 	if err != nil {
@@ -254,7 +213,7 @@ func (s *Store) openReason(sum *review.Summary) error {
 	}
 	b, err := s.keys.Open(sum.RejectReason, "rollup")
 	if err != nil {
-		return fmt.Errorf("sqlitestore: summary of note %s: %w", sum.NoteID, err)
+		return fmt.Errorf("summary of note %s: %w", sum.NoteID, err)
 	}
 	sum.RejectReason = string(b)
 	return nil
@@ -282,22 +241,10 @@ func purgeSummaries(ctx context.Context, tx *sql.Tx, before time.Time) error {
 // NotesWithoutSummary implements review.SummaryBackfiller: the cursor is
 // the last id returned.
 func (s *Store) NotesWithoutSummary(ctx context.Context, cursor string, limit int) ([]string, string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id FROM notes WHERE id > ?
-		AND NOT EXISTS (SELECT 1 FROM rollup WHERE rollup.note_id = notes.id) ORDER BY id LIMIT ?`, cursor, limit)
+	ids, err := scanRows(ctx, s.r, "notes without summary", `SELECT id FROM notes WHERE id > ?
+		AND NOT EXISTS (SELECT 1 FROM rollup WHERE rollup.note_id = notes.id) ORDER BY id LIMIT ?`, []any{cursor, limit}, column[string])
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlitestore: notes without summary: %w", err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, "", fmt.Errorf("sqlitestore: notes without summary: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("sqlitestore: notes without summary: %w", err)
+		return nil, "", err
 	}
 	next := ""
 	if len(ids) == limit {

@@ -383,6 +383,54 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
+// querier is what eachRow reads from: the store's reader, or a
+// transaction that must see what it has written.
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+// eachRow runs the query q with args on db and calls row with each row of
+// the result, so that a caller writes only what a row means. It closes
+// the rows, and returns the first error (the query's, a row's or the
+// rows') as "sqlitestore: what: …".
+func eachRow(ctx context.Context, db querier, what, q string, args []any, row func(rows *sql.Rows) error) error {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows); err != nil {
+			return fmt.Errorf("sqlitestore: %s: %w", what, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlitestore: %s: %w", what, err)
+	}
+	return nil
+}
+
+// scanRows returns a T for each row of q, read as eachRow reads them: a
+// row's columns are scanned into the fields of a T that fields points at.
+func scanRows[T any](ctx context.Context, db querier, what, q string, args []any, fields func(v *T) []any) ([]T, error) {
+	var out []T
+	err := eachRow(ctx, db, what, q, args, func(rows *sql.Rows) error {
+		var v T
+		if err := rows.Scan(fields(&v)...); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// column is the fields of scanRows for a one-column row.
+func column[T any](v *T) []any { return []any{v} }
+
 // getNote reads a note with get, a prepared qGetNote.
 func (s *Store) getNote(ctx context.Context, get *sql.Stmt, id string) (*review.Note, error) {
 	var body string
@@ -527,27 +575,23 @@ func (s *Store) AppendAudit(ctx context.Context, es ...review.AuditEntry) error 
 
 // ListAudit implements review.Store.
 func (s *Store) ListAudit(ctx context.Context, noteID string) ([]review.AuditEntry, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, body FROM audit WHERE note_id = ? ORDER BY seq`, noteID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: list audit: %w", err)
-	}
-	defer rows.Close()
 	var out []review.AuditEntry
-	for rows.Next() {
+	err := eachRow(ctx, s.r, "list audit", `SELECT seq, body FROM audit WHERE note_id = ? ORDER BY seq`, []any{noteID}, func(rows *sql.Rows) error {
 		var seq int64
 		var body string
 		if err := rows.Scan(&seq, &body); err != nil {
-			return nil, fmt.Errorf("sqlitestore: list audit: %w", err)
+			return err
 		}
 		var e review.AuditEntry
 		if err := s.unseal(body, "audit", &e); err != nil {
-			return nil, fmt.Errorf("sqlitestore: decode audit: %w", err)
+			return fmt.Errorf("decode: %w", err)
 		}
 		e.ID = strconv.FormatInt(seq, 10)
 		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: list audit: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -591,26 +635,21 @@ func (s *Store) ListNotes(ctx context.Context, q review.Query) (review.Page, err
 	}
 	limit := q.PageSize()
 	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx,
-		`SELECT body FROM notes WHERE `+strings.Join(where, " AND ")+` ORDER BY created_at, id LIMIT ?`, args...)
-	if err != nil {
-		return review.Page{}, fmt.Errorf("sqlitestore: list notes: %w", err)
-	}
-	defer rows.Close()
 	var p review.Page
-	for rows.Next() {
+	err := eachRow(ctx, s.r, "list notes", `SELECT body FROM notes WHERE `+strings.Join(where, " AND ")+` ORDER BY created_at, id LIMIT ?`, args, func(rows *sql.Rows) error {
 		var body string
 		if err := rows.Scan(&body); err != nil {
-			return review.Page{}, fmt.Errorf("sqlitestore: list notes: %w", err)
+			return err
 		}
 		var n review.Note
 		if err := s.unseal(body, "notes", &n); err != nil {
-			return review.Page{}, fmt.Errorf("sqlitestore: decode note: %w", err)
+			return fmt.Errorf("decode: %w", err)
 		}
 		p.Notes = append(p.Notes, &n)
-	}
-	if err := rows.Err(); err != nil {
-		return review.Page{}, fmt.Errorf("sqlitestore: list notes: %w", err)
+		return nil
+	})
+	if err != nil {
+		return review.Page{}, err
 	}
 	if len(p.Notes) > limit {
 		p.Notes = p.Notes[:limit]
@@ -622,21 +661,20 @@ func (s *Store) ListNotes(ctx context.Context, q review.Query) (review.Page, err
 
 // CountByState implements review.Store.
 func (s *Store) CountByState(ctx context.Context, clinic string) (map[review.State]int, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM notes WHERE clinic = ? GROUP BY state`, clinic)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: count notes: %w", err)
-	}
-	defer rows.Close()
 	out := map[review.State]int{}
-	for rows.Next() {
+	err := eachRow(ctx, s.r, "count notes", `SELECT state, COUNT(*) FROM notes WHERE clinic = ? GROUP BY state`, []any{clinic}, func(rows *sql.Rows) error {
 		var st string
 		var n int
 		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("sqlitestore: count notes: %w", err)
+			return err
 		}
 		out[review.State(st)] = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ClaimPushJob implements review.Store. A job's available_at is its due
@@ -739,25 +777,24 @@ func (s *Store) GetLock(ctx context.Context, noteID string, now time.Time) (*rev
 
 // ListClosed implements review.Store.
 func (s *Store) ListClosed(ctx context.Context, after, before time.Time, limit int) ([]review.Closed, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, state, updated_at FROM notes
-		WHERE state IN ('pushed', 'rejected') AND updated_at >= ? AND updated_at < ? ORDER BY updated_at, id LIMIT ?`,
-		nanos(after), nanos(before), limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: list closed: %w", err)
-	}
-	defer rows.Close()
 	var out []review.Closed
-	for rows.Next() {
-		var c review.Closed
-		var st string
-		var at int64
-		if err := rows.Scan(&c.ID, &st, &at); err != nil {
-			return nil, fmt.Errorf("sqlitestore: list closed: %w", err)
-		}
-		c.State, c.UpdatedAt = review.State(st), fromNanos(at)
-		out = append(out, c)
+	err := eachRow(ctx, s.r, "list closed", `SELECT id, state, updated_at FROM notes
+		WHERE state IN ('pushed', 'rejected') AND updated_at >= ? AND updated_at < ? ORDER BY updated_at, id LIMIT ?`,
+		[]any{nanos(after), nanos(before), limit}, func(rows *sql.Rows) error {
+			var c review.Closed
+			var st string
+			var at int64
+			if err := rows.Scan(&c.ID, &st, &at); err != nil {
+				return err
+			}
+			c.State, c.UpdatedAt = review.State(st), fromNanos(at)
+			out = append(out, c)
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeleteNote implements review.Store.

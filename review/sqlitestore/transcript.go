@@ -51,32 +51,28 @@ func (s *Store) AppendTranscript(ctx context.Context, noteID string, utts []note
 
 // ReadTranscript implements review.Store.
 func (s *Store) ReadTranscript(ctx context.Context, noteID string) ([]note.Line, int64, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT through, body FROM transcript_log WHERE note_id = ? ORDER BY seq`, noteID)
-	if err != nil {
-		return nil, 0, fmt.Errorf("sqlitestore: read transcript: %w", err)
-	}
-	defer rows.Close()
 	var (
 		out     []note.Line
 		through int64
 	)
-	for rows.Next() {
+	err := eachRow(ctx, s.r, "read transcript", `SELECT through, body FROM transcript_log WHERE note_id = ? ORDER BY seq`, []any{noteID}, func(rows *sql.Rows) error {
 		var (
 			t    int64
 			body []byte
 		)
 		if err := rows.Scan(&t, &body); err != nil {
-			return nil, 0, fmt.Errorf("sqlitestore: read transcript: %w", err)
+			return err
 		}
 		var utts []note.Line
 		if err := s.unseal(string(body), "transcript_log", &utts); err != nil {
-			return nil, 0, fmt.Errorf("sqlitestore: decode transcript of %s: %w", noteID, err)
+			return fmt.Errorf("decode transcript of %s: %w", noteID, err)
 		}
 		out = append(out, utts...)
 		through = max(through, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("sqlitestore: read transcript: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
 	return out, through, nil
 }
