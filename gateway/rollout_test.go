@@ -7,23 +7,19 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
-	"github.com/scribegate/scribegate/gateway/rolloutapi"
+	"github.com/scribegate/scribegate/gateway/rolloutapi/rolloutapitest"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/rollout"
-	"github.com/scribegate/scribegate/review/rollout/rollouttest"
 )
 
 // TestRolloutEndpoint: the figures are the caller's clinic's, for its
 // admins and reviewers only, as JSON or CSV; bad parameters are refused
 // with stable codes.
 func TestRolloutEndpoint(t *testing.T) {
-	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	end := start.Add(30 * 24 * time.Hour)
-	visits := rollouttest.History(7, start, 30)
-	store := rollouttest.Store(t, visits)
+	h, visits := rolloutapitest.Seeded(t, 7, 30)
+	end := h.Now()
 	perClinic := map[string]int{}
 	clinicians := map[string]map[string]bool{}
 	for _, v := range visits {
@@ -33,8 +29,6 @@ func TestRolloutEndpoint(t *testing.T) {
 		}
 		clinicians[v.Clinic][v.Clinician] = true
 	}
-	h := rolloutapi.New(rollout.NewReader(store, 0), rollouttest.Groups)
-	h.Now = func() time.Time { return end }
 	e := newEnv(t, func(o *Options) { o.Rollout = h })
 
 	for _, tc := range []struct {

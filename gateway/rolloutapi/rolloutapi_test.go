@@ -6,12 +6,9 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
-	"time"
 
-	"github.com/scribegate/scribegate/gateway/rolloutapi"
+	"github.com/scribegate/scribegate/gateway/rolloutapi/rolloutapitest"
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/review/rollout"
-	"github.com/scribegate/scribegate/review/rollout/rollouttest"
 )
 
 // cutWriter is a ResponseWriter whose client goes away after limit bytes
@@ -45,10 +42,7 @@ func (w *cutWriter) Write(b []byte) (int, error) {
 // one status, the first; Serve returns no error for the gateway to answer
 // with a second.
 func TestServeCutShort(t *testing.T) {
-	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	store := rollouttest.Store(t, rollouttest.History(3, start, 10))
-	h := rolloutapi.New(rollout.NewReader(store, 0), rollouttest.Groups)
-	h.Now = func() time.Time { return start.Add(10 * 24 * time.Hour) }
+	h, _ := rolloutapitest.Seeded(t, 3, 10)
 	actor := review.Actor{Subject: "rev-1", Clinic: "c1", Role: review.RoleReviewer}
 	// serve answers as the gateway does: an error from Serve becomes an
 	// error status.

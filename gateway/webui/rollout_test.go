@@ -5,16 +5,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/scribegate/scribegate/gateway"
-	"github.com/scribegate/scribegate/gateway/rolloutapi"
+	"github.com/scribegate/scribegate/gateway/rolloutapi/rolloutapitest"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/rollout"
-	"github.com/scribegate/scribegate/review/rollout/rollouttest"
 )
 
 // TestRolloutPage renders the rollout page over a seeded 90-day history
@@ -24,11 +22,7 @@ import (
 // violation on a desktop or a phone, and the page is screenshotted
 // ($WEBUI_SCREENSHOTS keeps the PNGs).
 func TestRolloutPage(t *testing.T) {
-	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
-	end := start.Add(90 * 24 * time.Hour)
-	store := rollouttest.Store(t, rollouttest.History(23, start, 90))
-	h := rolloutapi.New(rollout.NewReader(store, 0), rollouttest.Groups)
-	h.Now = func() time.Time { return end }
+	h, _ := rolloutapitest.Seeded(t, 23, 90)
 	e := newEnvWith(t, func(_ string, o *gateway.Options) { o.Rollout = h })
 	tok := mint(t, "rev-1", "Reviewer One", "c1", review.RoleReviewer)
 	var want rollout.Report
