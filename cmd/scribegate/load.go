@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,20 +10,17 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/transcription"
 )
@@ -111,17 +107,6 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// raiseFileLimit lifts the soft open-file limit to the hard one: a
-// thousand sessions need two thousand sockets on loopback. Children
-// inherit it.
-func raiseFileLimit() {
-	var l syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
-		l.Cur = l.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
-}
-
 func loopbackOnly(u string) error {
 	host := u
 	if i := strings.Index(host, "://"); i >= 0 {
@@ -192,15 +177,11 @@ type loadResult struct {
 // againstGateway starts `scribegate serve` with the synthetic engine in a
 // temp dir and drives it.
 func (r loadRun) againstGateway(ctx context.Context, stderr io.Writer) (loadResult, error) {
-	dir, err := os.MkdirTemp("", "scribegate-load-")
+	dir, err := newGatewayDir()
 	if err != nil {
 		return loadResult{}, err
 	}
-	defer os.RemoveAll(dir)
-	secret, err := devSecret(filepath.Join(dir, "dev-secret"))
-	if err != nil {
-		return loadResult{}, err
-	}
+	defer dir.remove()
 	var serveArgs []string
 	var pprofAddr string
 	if r.profile != "" {
@@ -209,25 +190,13 @@ func (r loadRun) againstGateway(ctx context.Context, stderr io.Writer) (loadResu
 		}
 		serveArgs = append(serveArgs, "-pprof", pprofAddr)
 	}
-	cmd, addr, err := serveGateway(ctx, dir, "transcription: {engine: synthetic}\nstreaming: {idle_timeout: 2m}\n", stderr, serveArgs...)
+	cmd, addr, err := dir.serve(ctx, "gw", "transcription: {engine: synthetic}\nstreaming: {idle_timeout: 2m}\n", stderr, serveArgs...)
 	if err != nil {
 		return loadResult{}, err
 	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Minute):
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
+	defer stopGateway(cmd)
 	token := func(i int) string {
-		t, _ := auth.MintToken(secret, auth.Claims{RegisteredClaims: registered(fmt.Sprintf("load-%d", i), "", ""),
-			Clinic: "load", Role: review.RoleClinician}, time.Hour)
-		return t
+		return dir.token(fmt.Sprintf("load-%d", i), review.RoleClinician, time.Hour)
 	}
 	profiled := make(chan error, 1)
 	if pprofAddr != "" {
@@ -286,25 +255,14 @@ func (r loadRun) takeProfiles(ctx context.Context, base string) error {
 	return get("/debug/pprof/heap", "heap.pprof")
 }
 
-// againstBaseline starts the bare server (`load -baseline-server`) and
-// sends it the same frames.
+// againstBaseline starts the bare server and sends it the same frames.
 func (r loadRun) againstBaseline(ctx context.Context, stderr io.Writer) (loadResult, error) {
-	exe, err := os.Executable()
+	cmd, addr, err := startBaseline(ctx, stderr)
 	if err != nil {
 		return loadResult{}, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "load", "-baseline-server")
-	cmd.Stderr = stderr
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		return loadResult{}, err
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		return loadResult{}, fmt.Errorf("baseline server: %w", err)
-	}
-	res := r.drive(ctx, "ws://"+strings.TrimSpace(line), func(int) string { return "" }, &cmd.Process.Pid)
+	defer kill(cmd)
+	res := r.drive(ctx, "ws://"+addr, func(int) string { return "" }, &cmd.Process.Pid)
 	res.name = "bare gorilla/websocket"
 	res.baseline = true
 	return res, nil
@@ -559,29 +517,11 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 }
 
 // audioBuffered reads scribegate_audio_buffered_bytes from the gateway's
-// metrics; ok is false when there is no such metric (the baseline). It
-// asks for that metric alone, uncompressed: the gateway's CPU is what is
-// measured, and a whole gzipped exposition twice a second cost it 2% at
-// 100 sessions (a Prometheus server scrapes every 15 s or so). The
-// gateway still collects every metric for it, its process's among them.
+// metrics; ok is false when there is no such metric (the baseline).
 func audioBuffered(url string) (int64, bool) {
-	c := http.Client{Timeout: 2 * time.Second}
-	req, err := http.NewRequest(http.MethodGet, url+"?name[]=scribegate_audio_buffered_bytes", nil)
-	if err != nil {
-		return 0, false
-	}
-	req.Header.Set("Accept-Encoding", "identity")
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, false
-	}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "scribegate_audio_buffered_bytes "); ok {
+	const name = "scribegate_audio_buffered_bytes"
+	for _, sample := range metricSamples(context.Background(), url, name, 2*time.Second) {
+		if v, ok := strings.CutPrefix(sample, name+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			return int64(f), err == nil
 		}
@@ -598,6 +538,15 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
+// msAt is percentile p of d in milliseconds, as the tables show it ("N/A"
+// with no observations).
+func msAt(d []time.Duration, p float64) string {
+	if len(d) == 0 {
+		return "N/A"
+	}
+	return fmt.Sprintf("%.1f ms", float64(percentile(d, p).Microseconds())/1000)
+}
+
 // printLoadTable prints the rows; "vs baseline" is a row's audio seconds
 // per CPU-second over the bare server's in the same run (over all its
 // rows: the audio of each over the CPU of each), the ratio issue 3 sets a
@@ -605,12 +554,6 @@ func percentile(d []time.Duration, p float64) time.Duration {
 func printLoadTable(w io.Writer, rows []loadResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "server\tsessions\theld\terrors\taudio s\tserver CPU s\taudio s / CPU s\tvs baseline\tDurable p50\tDurable p99\tinterim p50\tinterim p99\tmemory / session\taudio held / session\tmemory / session beyond audio\t")
-	ms := func(d []time.Duration, p float64) string {
-		if len(d) == 0 {
-			return "N/A"
-		}
-		return fmt.Sprintf("%.1f ms", float64(percentile(d, p).Microseconds())/1000)
-	}
 	rateOf := func(r loadResult) float64 {
 		if r.cpuSeconds <= 0 {
 			return 0
@@ -644,7 +587,7 @@ func printLoadTable(w io.Writer, rows []loadResult) {
 			mem = fmt.Sprintf("%.0f KiB", r.rssPerSession/1024)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.sessions, r.held, r.errors, r.audioSeconds,
-			cpu, rate, vs, ms(r.durable, 0.5), ms(r.durable, 0.99), ms(r.interim, 0.5), ms(r.interim, 0.99), mem, audio, beyond)
+			cpu, rate, vs, msAt(r.durable, 0.5), msAt(r.durable, 0.99), msAt(r.interim, 0.5), msAt(r.interim, 0.99), mem, audio, beyond)
 	}
 	tw.Flush()
 }

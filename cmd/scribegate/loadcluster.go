@@ -11,9 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,7 +23,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
 	"github.com/scribegate/scribegate/review/redisstore"
@@ -80,30 +77,24 @@ func (r clusterRun) run(ctx context.Context, stderr io.Writer) (clusterResult, e
 		return res, fmt.Errorf("load: start Redis with Sentinel: %w", err)
 	}
 	defer redis.Close()
-	dir, err := os.MkdirTemp("", "scribegate-cluster-")
+	dir, err := newGatewayDir()
 	if err != nil {
 		return res, err
 	}
-	defer os.RemoveAll(dir)
-	secretFile := filepath.Join(dir, "dev-secret")
-	secret, err := devSecret(secretFile)
-	if err != nil {
-		return res, err
-	}
+	defer dir.remove()
 	gws := make([]*exec.Cmd, r.instances)
 	addrs := make([]string, r.instances)
-	cfg := fmt.Sprintf(`auth: {dev_secret_file: %s}
-transcription: {engine: synthetic}
+	cfg := fmt.Sprintf(`transcription: {engine: synthetic}
 streaming: {idle_timeout: 2m, orphan_scan_interval: 10s}
 store: {driver: redis, redis_url: %q, redis_replicas: 1, redis_replica_timeout: 1s}
-`, secretFile, redis.URL())
+`, redis.URL())
 	for i := range gws {
-		cmd, addr, err := serveGateway(ctx, filepath.Join(dir, fmt.Sprint("gw", i)), cfg, stderr)
+		cmd, addr, err := dir.serve(ctx, fmt.Sprint("gw", i), cfg, stderr)
 		if err != nil {
 			return res, err
 		}
 		gws[i], addrs[i] = cmd, addr
-		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		defer kill(cmd)
 	}
 	lb, err := newBalancer(addrs)
 	if err != nil {
@@ -122,11 +113,7 @@ store: {driver: redis, redis_url: %q, redis_replicas: 1, redis_replica_timeout: 
 	if err != nil {
 		return res, err
 	}
-	mint := func(sub string, role review.Role) string {
-		t, _ := auth.MintToken(secret, auth.Claims{RegisteredClaims: registered(sub, "", ""), Clinic: "load", Role: role}, 2*time.Hour)
-		return t
-	}
-	reviewer := mint("reviewer", review.RoleReviewer)
+	reviewer := dir.token("reviewer", review.RoleReviewer, 2*time.Hour)
 
 	start := time.Now()
 	fault := r.duration / 3
@@ -154,7 +141,7 @@ store: {driver: redis, redis_url: %q, redis_replicas: 1, redis_replica_timeout: 
 	clients := make([]*resumingClient, r.sessions)
 	var wg sync.WaitGroup
 	for i := range clients {
-		c := &resumingClient{base: "ws://" + lb.Addr(), token: mint(fmt.Sprintf("load-%d", i), review.RoleClinician),
+		c := &resumingClient{base: "ws://" + lb.Addr(), token: dir.token(fmt.Sprintf("load-%d", i), review.RoleClinician, 2*time.Hour),
 			patient: fmt.Sprintf("load-%d", i), clip: r.clips[i%len(r.clips)], frames: int(r.duration / loadPeriod)}
 		clients[i] = c
 		wg.Add(1)
@@ -712,18 +699,8 @@ func (h histogram) quantile(q float64) string {
 // empty one if it does not answer: a killed instance).
 func scrapeHistogram(ctx context.Context, url, name string) histogram {
 	var h histogram
-	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		return h
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return h
-	}
-	for line := range strings.Lines(string(b)) {
-		rest, ok := strings.CutPrefix(line, name+`_bucket{le="`)
+	for _, sample := range metricSamples(ctx, url, name, 5*time.Second) {
+		rest, ok := strings.CutPrefix(sample, name+`_bucket{le="`)
 		if !ok {
 			continue
 		}
@@ -744,15 +721,9 @@ func printClusterTable(w io.Writer, rows []clusterResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "fault\tinstances\tsessions\tapprovals acked\tapprovals lost\tapproval outage\taudio acked\taudio lost\tsha256 differs\tnotes\tunfinished\tutterance twice\tresumes\tclient errors\tDurable p50\tDurable p99\tstore batch p99\tgateway lag p99\t")
 	for _, r := range rows {
-		ms := func(p float64) string {
-			if len(r.durable) == 0 {
-				return "N/A"
-			}
-			return fmt.Sprintf("%.1f ms", float64(percentile(r.durable, p).Microseconds())/1000)
-		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", r.chaos, r.instances, r.sessions,
 			r.approvalsAcked, r.approvalsLost, r.approvalOutage.Seconds(), r.audioAcked, r.audioLost, r.audioMismatch,
-			r.notesTotal, r.unfinished+r.clientsWithoutNote, r.duplicateUtts, r.resumes, r.errors, ms(0.5), ms(0.99),
+			r.notesTotal, r.unfinished+r.clientsWithoutNote, r.duplicateUtts, r.resumes, r.errors, msAt(r.durable, 0.5), msAt(r.durable, 0.99),
 			r.storeBatch.quantile(0.99), r.durableLag.quantile(0.99))
 	}
 	tw.Flush()
