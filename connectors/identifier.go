@@ -3,6 +3,7 @@ package connectors
 import (
 	"errors"
 	"strconv"
+	"strings"
 )
 
 // Identifier is the value of the identifier a pushed document carries,
@@ -11,6 +12,21 @@ import (
 // version by it, and an amendment names the version it replaces by it.
 func Identifier(noteID string, version int) string {
 	return noteID + "-v" + strconv.Itoa(version)
+}
+
+// FileName makes a document identifier safe as (part of) a file name, for
+// the connectors that deliver documents as files: anything but ASCII
+// letters, digits, '-', '_' and '.' becomes '_', and leading dots are
+// dropped, so an identifier can name neither a path outside the folder nor
+// a hidden file.
+func FileName(ident string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, strings.TrimLeft(ident, "."))
 }
 
 // CheckFHIRID reports whether id is a FHIR logical id: 1 to 64 of

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/auident"
+	"github.com/scribegate/scribegate/connectors/internal/atomicfile"
 )
 
 // hl7File files notes by dropping HL7 v2.4 messages into the folder Bp
@@ -29,20 +29,11 @@ type hl7File struct {
 	log     *slog.Logger
 }
 
-// fileName is the inbox file name for a note identifier. Identifiers are
-// "<noteID>-v<version>"; anything outside a conservative set is replaced so
-// a note id can never name a path outside the inbox.
+// fileName is the inbox file name for a note identifier (made safe by
+// connectors.FileName, so a note id can never name a path outside the
+// inbox).
 func fileName(id string) string {
-	var b strings.Builder
-	for _, r := range id {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return "scribegate-" + b.String() + ".hl7"
+	return "scribegate-" + connectors.FileName(id) + ".hl7"
 }
 
 // push writes the message atomically and at most once per note identifier:
@@ -74,12 +65,12 @@ func (t *hl7File) push(ctx context.Context, d *connectors.Document, patient, aut
 		return connectors.Receipt{ExternalID: final, Duplicate: true}, nil
 	}
 	msg := buildORU(d, patient, author, t.header, t.loc, t.now()).String()
-	err := writeAtomic(t.staging, t.inbox, name, []byte(msg), t.mode)
+	err := atomicfile.Create(t.staging, final, []byte(msg), t.mode)
 	dup := errors.Is(err, fs.ErrExist)
 	if err != nil && !dup {
 		return connectors.Receipt{}, &connectors.PushError{Message: "cannot write to the Bp Premier inbox folder", Err: err}
 	}
-	if err := writeAtomic(t.ledger, t.ledger, name, []byte(msg), 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := atomicfile.Create("", mark, []byte(msg), 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
 		// Delivered but not recorded: report success (the note is in the
 		// inbox) and tell the operator; only a resend after import could
 		// duplicate it.
@@ -87,45 +78,6 @@ func (t *hl7File) push(ctx context.Context, d *connectors.Document, patient, aut
 		return connectors.Receipt{ExternalID: final, Duplicate: dup}, nil
 	}
 	return connectors.Receipt{ExternalID: final, Duplicate: dup}, nil
-}
-
-// writeAtomic creates dir/name with data and mode, or fails with
-// fs.ErrExist if it is already there; the file is written in staging (on
-// dir's file system) and linked in whole, so readers of dir never see a
-// partial or temporary file.
-func writeAtomic(staging, dir, name string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(staging, ".scribegate-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, filepath.Join(dir, name)); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fs.ErrExist
-		}
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // check verifies both folders exist and are writable, by creating and

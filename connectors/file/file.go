@@ -13,9 +13,9 @@
 //
 // Files are named for the document identifier ("<note>-v<version>"):
 // <identifier>.DocumentReference.json and <identifier>.Provenance.json. A
-// document is written to a temporary file and linked into place, which
-// fails if the name exists: a reader never sees half a file, and a second
-// push of the same version files nothing (Receipt.Duplicate).
+// document is created atomically (atomicfile.Create), which fails if the
+// name exists: a reader never sees half a file, and a second push of the
+// same version files nothing (Receipt.Duplicate).
 package file
 
 import (
@@ -30,6 +30,7 @@ import (
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
+	"github.com/scribegate/scribegate/connectors/internal/atomicfile"
 )
 
 // Kind is the name the connector registers under.
@@ -77,19 +78,12 @@ func New(s Settings, log *slog.Logger) (*Connector, error) {
 // Path is where the document with identifier value ident is (or would be)
 // written.
 func (c *Connector) Path(ident, resourceType string) string {
-	return filepath.Join(c.dir, FileName(ident)+"."+resourceType+".json")
+	return filepath.Join(c.dir, connectors.FileName(ident)+"."+resourceType+".json")
 }
 
-// FileName makes an identifier value safe as a file name.
-func FileName(ident string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			return r
-		}
-		return '_'
-	}, strings.TrimLeft(ident, "."))
-}
+// fileMode is the mode of the files written: they carry patient data, so
+// only the gateway's user may read them.
+const fileMode = 0o600
 
 // Push writes d's Provenance, then its DocumentReference, unless the
 // DocumentReference is already there.
@@ -137,55 +131,18 @@ func (c *Connector) Push(ctx context.Context, d *connectors.Document) (connector
 	}
 	// Provenance first: the document's appearance is the commit point, and
 	// a reader that sees it finds its Provenance beside it.
-	if err := c.write(c.Path(ident, "Provenance"), provJSON, true); err != nil {
-		return connectors.Receipt{}, err
+	if err := atomicfile.WriteFile(c.Path(ident, "Provenance"), provJSON, fileMode); err != nil {
+		return connectors.Receipt{}, pushErr(err)
 	}
-	if err := c.write(docPath, docJSON, false); err != nil {
+	if err := atomicfile.Create("", docPath, docJSON, fileMode); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			rc.Duplicate = true
 			return rc, nil
 		}
-		return connectors.Receipt{}, err
+		return connectors.Receipt{}, pushErr(err)
 	}
 	c.log.InfoContext(ctx, "file: document written", "note", d.NoteID, "version", d.Version, "path", docPath)
 	return rc, nil
-}
-
-// write puts data at path atomically: temp file, fsync, then rename
-// (replace) or link (fails with fs.ErrExist if path exists).
-func (c *Connector) write(path string, data []byte, replace bool) error {
-	tmp, err := os.CreateTemp(c.dir, ".tmp-*")
-	if err != nil {
-		return pushErr(err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return pushErr(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return pushErr(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return pushErr(err)
-	}
-	if replace {
-		err = os.Rename(tmp.Name(), path)
-	} else {
-		err = os.Link(tmp.Name(), path)
-	}
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		return pushErr(err)
-	}
-	if dir, err := os.Open(c.dir); err == nil {
-		dir.Sync()
-		dir.Close()
-	}
-	return nil
 }
 
 // pushErr classifies a file system failure: transient (a full disk or a

@@ -14,9 +14,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/scribegate/scribegate/connectors/internal/atomicfile"
 )
 
 // Entry is what the ledger knows of one document identifier.
@@ -70,7 +71,7 @@ func (l *Memory) Put(_ context.Context, key string, e Entry) error {
 }
 
 // File is a durable Ledger in one small JSON file, rewritten
-// atomically (write to a temporary file, sync, rename) on every Put. It
+// atomically and durably (atomicfile.WriteFile) on every Put. It
 // suits one gateway process filing a clinic's notes; it is not for several
 // processes sharing the file. Get is Memory's: the file is only read at
 // OpenFile.
@@ -114,30 +115,15 @@ func (l *File) Put(_ context.Context, key string, e Entry) error {
 	return nil
 }
 
+// save writes the whole ledger over its file (atomicfile.WriteFile: a crash
+// leaves the old ledger or the new one, never a torn one, and a nil return
+// means the new one, rename included, is on disk).
 func (l *File) save() error {
 	b, err := json.MarshalIndent(l.m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
-	dir := filepath.Dir(l.path)
-	f, err := os.CreateTemp(dir, ".ledger-*")
-	if err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("ledger: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("ledger: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	if err := os.Rename(tmp, l.path); err != nil {
+	if err := atomicfile.WriteFile(l.path, b, 0o600); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil
