@@ -125,10 +125,7 @@ func Run(ctx context.Context, encounters []Encounter, t notes.Template, systems 
 			if tw > 0 {
 				res.Ratio += float64(nw) / float64(tw)
 			}
-			byIndex := map[int]note.Line{}
-			for _, u := range e.Transcript {
-				byIndex[u.Index] = u
-			}
+			byIndex := linesByIndex(e.Transcript)
 			for _, s := range d.Sections {
 				for _, sen := range s.Sentences {
 					res.Sentences++
@@ -218,6 +215,16 @@ var stopWords = map[string]bool{
 	"a": true, "an": true, "of": true, "to": true, "in": true, "on": true, "at": true, "for": true, "with": true,
 	"it": true, "is": true, "be": true, "by": true, "or": true, "as": true, "so": true, "if": true, "that": true,
 	"this": true, "there": true, "from": true, "about": true, "i": true, "we": true, "you": true, "your": true,
+}
+
+// linesByIndex maps each utterance of a transcript by its index, the
+// number sentences cite it by.
+func linesByIndex(transcript []note.Line) map[int]note.Line {
+	byIndex := make(map[int]note.Line, len(transcript))
+	for _, u := range transcript {
+		byIndex[u.Index] = u
+	}
+	return byIndex
 }
 
 // unsupported is the evaluation's own, stricter test of a sentence: some

@@ -49,10 +49,7 @@ var (
 // drafted from.
 func CheckDraft(t notes.Template, d note.Draft, transcript []note.Line) Checks {
 	c := Checks{Notes: 1}
-	byIndex := make(map[int]note.Line, len(transcript))
-	for _, u := range transcript {
-		byIndex[u.Index] = u
-	}
+	byIndex := linesByIndex(transcript)
 	hasA, hasP := false, false
 	for _, s := range d.Sections {
 		name := strings.ToLower(strings.ReplaceAll(s.ID, "_", " ") + " " + s.Title)

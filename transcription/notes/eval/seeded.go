@@ -81,10 +81,7 @@ func RunSeeded(ctx context.Context, encounters []Encounter, t notes.Template, d 
 			return res, fmt.Errorf("eval: seeded drafting %s: %w", e.ID, err)
 		}
 		draft = notes.Check(draft, e.Transcript)
-		byIndex := map[int]note.Line{}
-		for _, u := range e.Transcript {
-			byIndex[u.Index] = u
-		}
+		byIndex := linesByIndex(e.Transcript)
 		check := func(sen note.Sentence) bool {
 			one := note.Draft{Sections: []note.Section{{ID: "s", Sentences: []note.Sentence{sen}}}}
 			return len(notes.Check(one, e.Transcript).Sections[0].Sentences[0].Flags) > 0
