@@ -2,8 +2,9 @@ package notes
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/scribegate/scribegate/review/note"
@@ -76,7 +77,7 @@ func trainBoundaries(cs []TrainingConsultation) string {
 	fmt.Fprintf(&b, "prior\t%.3f\n", math.Log(nb/nn))
 	write := func(side string, m map[string]*counts) {
 		v := float64(len(m))
-		for _, w := range sortedKeys(m) {
+		for _, w := range slices.Sorted(maps.Keys(m)) {
 			c := m[w]
 			if c.b+c.n < minBoundaryCount || w == "" {
 				continue
@@ -135,7 +136,7 @@ func trainSections(cs []TrainingConsultation, bm *boundaryModel) string {
 			}
 		}
 	}
-	keys := sortedKeys(counts)
+	keys := slices.Sorted(maps.Keys(counts))
 	kept := keys[:0]
 	for _, f := range keys {
 		n := 0.0
@@ -192,7 +193,7 @@ var referenceParts = map[string]statementClass{
 
 func referenceSentences(ref map[string]string) []refSentence {
 	var out []refSentence
-	for _, part := range sortedKeys(ref) {
+	for _, part := range slices.Sorted(maps.Keys(ref)) {
 		c, ok := referenceParts[part]
 		if !ok {
 			continue
@@ -258,12 +259,3 @@ she his her him they them their have has had do does did done not no yes yeah ok
 well right um uh know think going get got go see say said tell told what how when where why which who any some
 about can could will would should may might also then than all one more much little bit lot kind sort thing
 things time now back up out if because gonna let's let good great sure oh mm hmm patient doctor today`)
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
