@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
 	"net/url"
 	"regexp"
 	"strings"
@@ -10,18 +9,8 @@ import (
 
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/patientid"
+	"github.com/scribegate/scribegate/gateway/patientid/patientidtest"
 )
-
-// ihiOnly is a connector whose patients are IHIs (C3's ValidatePatientID,
-// a patientid.Validator).
-type ihiOnly struct{}
-
-func (ihiOnly) ValidatePatientID(id string) error {
-	if len(id) != 16 || strings.Trim(id, "0123456789") != "" {
-		return errors.New("an IHI is 16 digits")
-	}
-	return nil
-}
 
 // TestListenRefusesMalformedIDs: patient and encounter ids are stored,
 // shown to the reviewer and sent to the EHR as given, so any id the
@@ -32,7 +21,7 @@ func TestListenRefusesMalformedIDs(t *testing.T) {
 		o.ConnectorFor = func(clinic string) string { return map[string]string{"c2": "athena"}[clinic] }
 		o.Connector = func(name string) any {
 			if name == "athena" {
-				return ihiOnly{}
+				return patientidtest.IHI{}
 			}
 			return nil
 		}

@@ -7,17 +7,8 @@ import (
 	"testing"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/patientid/patientidtest"
 )
-
-// ihi is a connector whose patients are IHIs: 16 digits.
-type ihi struct{}
-
-func (ihi) ValidatePatientID(id string) error {
-	if len(id) != 16 || strings.Trim(id, "0123456789") != "" {
-		return errors.New("an IHI is 16 digits")
-	}
-	return nil
-}
 
 func TestCheck(t *testing.T) {
 	visit := Patterns{Encounter: regexp.MustCompile(`^V[0-9]{4}/[0-9]{2}$`)}
@@ -37,9 +28,9 @@ func TestCheck(t *testing.T) {
 		{"encounter off pattern", visit, nil, "p1", "E1", "encounter"},
 		{"pattern lets no line break through", anything, nil, "p1\r\nX-Injected: 1", "", "patient"},
 		{"pattern lets no RTL override through", anything, nil, "p\u202e1", "", "patient"},
-		{"connector's own rule", Patterns{}, ihi{}, "8003608166690503", "", ""},
-		{"refused by the connector's rule", Patterns{}, ihi{}, "12345", "", "patient"},
-		{"RTL under the connector's rule", Patterns{}, ihi{}, "8003608166690503\u202e", "", "patient"},
+		{"connector's own rule", Patterns{}, patientidtest.IHI{}, "8003608166690503", "", ""},
+		{"refused by the connector's rule", Patterns{}, patientidtest.IHI{}, "12345", "", "patient"},
+		{"RTL under the connector's rule", Patterns{}, patientidtest.IHI{}, "8003608166690503\u202e", "", "patient"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
