@@ -31,7 +31,7 @@ func ReadSecret(file, env string) (string, error) {
 		if v := strings.TrimSpace(os.Getenv(env)); v != "" {
 			return v, nil
 		}
-		return "", fmt.Errorf("environment variable %s is not set", env)
+		return "", fmt.Errorf("environment variable %s is empty or not set", env)
 	}
 	return "", errors.New("set a _file or _env setting")
 }

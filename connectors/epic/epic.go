@@ -60,8 +60,9 @@ type Settings struct {
 	// IdentifierSystem is the system of the note identifier the document
 	// carries; empty means fhirdoc.DefaultNoteSystem.
 	IdentifierSystem string `yaml:"identifier_system"`
-	// LedgerFile is where the push ledger is kept; empty keeps it in
-	// memory (see package ledger).
+	// LedgerFile is where the push ledger is kept; empty means ledger.json
+	// in the instance's state directory, or memory when there is none (see
+	// ledger.StateFile).
 	LedgerFile string `yaml:"ledger_file"`
 }
 

@@ -34,7 +34,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -124,47 +123,31 @@ func New(s Settings, hc *http.Client, log *slog.Logger) (*Connector, error) {
 	}, nil
 }
 
-// tokenAuth picks the one configured token source, if any.
+// tokenAuth picks the one configured token source, if any. A token from
+// token_file or token_env is read as every connector reads a secret
+// (connectors.ReadSecret), at start-up to fail early and then again for
+// every request: a rotated file takes effect at once, and a 401 retry sees
+// the newest token.
 func tokenAuth(s Settings) (fhirclient.Auth, error) {
-	n := 0
-	for _, v := range []string{s.Token, s.TokenFile, s.TokenEnv} {
-		if v != "" {
-			n++
-		}
-	}
-	if n > 1 {
-		return nil, errors.New("fhir: set at most one of token, token_file, token_env")
-	}
 	switch {
+	case s.Token != "" && (s.TokenFile != "" || s.TokenEnv != ""):
+		return nil, errors.New("fhir: set at most one of token, token_file, token_env")
 	case s.Token != "":
 		return fhirclient.StaticToken(s.Token), nil
-	case s.TokenEnv != "":
-		if os.Getenv(s.TokenEnv) == "" {
-			return nil, fmt.Errorf("fhir: token_env %s is empty", s.TokenEnv)
-		}
-		return fhirclient.TokenFunc(func(context.Context, bool) (string, error) {
-			return os.Getenv(s.TokenEnv), nil
-		}), nil
-	case s.TokenFile != "":
-		read := func() (string, error) {
-			b, err := os.ReadFile(s.TokenFile)
-			if err != nil {
-				return "", fmt.Errorf("fhir: token_file: %w", err)
-			}
-			tok := strings.TrimSpace(string(b))
-			if tok == "" {
-				return "", fmt.Errorf("fhir: token_file %s is empty", s.TokenFile)
-			}
-			return tok, nil
-		}
-		if _, err := read(); err != nil {
-			return nil, err
-		}
-		// Re-read on every request: a rotated file takes effect at once, and
-		// a 401 retry sees the newest token.
-		return fhirclient.TokenFunc(func(context.Context, bool) (string, error) { return read() }), nil
+	case s.TokenFile == "" && s.TokenEnv == "":
+		return nil, nil
 	}
-	return nil, nil
+	read := func() (string, error) {
+		tok, err := connectors.ReadSecret(s.TokenFile, s.TokenEnv)
+		if err != nil {
+			return "", fmt.Errorf("fhir: token (token_file or token_env): %w", err)
+		}
+		return tok, nil
+	}
+	if _, err := read(); err != nil {
+		return nil, err
+	}
+	return fhirclient.TokenFunc(func(context.Context, bool) (string, error) { return read() }), nil
 }
 
 // Push files d, judged by what the EHR holds: it searches for the note
