@@ -263,6 +263,17 @@ func (k kit) pushN(ctx context.Context, c connectors.Connector, d *connectors.Do
 	return connectors.Receipt{}, errs, fmt.Errorf("connectortest: still failing after %d attempts: %w", attempts, errors.Join(errs...))
 }
 
+// mustPush pushes d once, without retries, and ends the test if it fails;
+// what names the push in the failure.
+func mustPush(t *testing.T, c connectors.Connector, d *connectors.Document, what string) connectors.Receipt {
+	t.Helper()
+	rc, err := c.Push(t.Context(), d)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return rc
+}
+
 func (k kit) filedOnce(t *testing.T, target Target, d *connectors.Document) Filed {
 	t.Helper()
 	ident := connectors.Identifier(d.NoteID, d.Version)
@@ -311,10 +322,7 @@ func (k kit) filedOnce(t *testing.T, target Target, d *connectors.Document) File
 func (k kit) pushFilesOne(t *testing.T) {
 	c, target := k.h.Setup(t)
 	d := k.h.Document(t, 0)
-	rc, err := c.Push(t.Context(), d)
-	if err != nil {
-		t.Fatalf("Push: %v", err)
-	}
+	rc := mustPush(t, c, d, "Push")
 	if rc.ExternalID == "" || rc.Duplicate {
 		t.Errorf("receipt %+v: want an ExternalID and Duplicate false", rc)
 	}
@@ -322,10 +330,7 @@ func (k kit) pushFilesOne(t *testing.T) {
 	if f.Replaces != "" {
 		t.Errorf("an original document replaces %q", f.Replaces)
 	}
-	again, err := c.Push(t.Context(), d)
-	if err != nil {
-		t.Fatalf("second Push of the same version: %v", err)
-	}
+	again := mustPush(t, c, d, "second Push of the same version")
 	if !again.Duplicate {
 		t.Errorf("second Push receipt %+v: want Duplicate", again)
 	}
@@ -419,18 +424,13 @@ func (k kit) permanent(t *testing.T) {
 func (k kit) amendment(t *testing.T) {
 	c, target := k.h.Setup(t)
 	v1 := k.h.Document(t, 0)
-	rc, err := c.Push(t.Context(), v1)
-	if err != nil {
-		t.Fatalf("Push v1: %v", err)
-	}
+	rc := mustPush(t, c, v1, "Push v1")
 	v2 := *v1
 	v2.Version = 2
 	v2.Text = v1.Text + "\nAddendum: bloods normal."
 	v2.Replaces = connectors.Identifier(v1.NoteID, v1.Version)
 	v2.ReplacesExternalID = rc.ExternalID
-	if _, err := c.Push(t.Context(), &v2); err != nil {
-		t.Fatalf("Push v2: %v", err)
-	}
+	mustPush(t, c, &v2, "Push v2")
 	f := k.filedOnce(t, target, &v2)
 	if f.Replaces == "" {
 		t.Error("the amendment does not say what it replaces")
@@ -443,16 +443,12 @@ func (k kit) amendment(t *testing.T) {
 func (k kit) expiredToken(t *testing.T) {
 	c, target := k.h.Setup(t)
 	d1 := k.h.Document(t, 0)
-	if _, err := c.Push(t.Context(), d1); err != nil {
-		t.Fatalf("Push: %v", err)
-	}
+	mustPush(t, c, d1, "Push")
 	if !target.ExpireTokens() {
 		t.Skip("target has no tokens")
 	}
 	d2 := k.h.Document(t, 1)
-	if _, err := c.Push(t.Context(), d2); err != nil {
-		t.Fatalf("Push after the token expired (a connector must refresh and resend once): %v", err)
-	}
+	mustPush(t, c, d2, "Push after the token expired (a connector must refresh and resend once)")
 	k.filedOnce(t, target, d2)
 }
 
@@ -662,9 +658,7 @@ func (k kit) tokenFaults(t *testing.T) {
 	if !ok {
 		t.Skip("target cannot fail token requests (implement connectortest.Faulter)")
 	}
-	if _, err := c.Push(t.Context(), k.h.Document(t, 1)); err != nil {
-		t.Fatalf("first Push: %v", err)
-	}
+	mustPush(t, c, k.h.Document(t, 1), "first Push")
 	if !target.ExpireTokens() {
 		t.Skip("target has no tokens")
 	}
@@ -684,9 +678,7 @@ func (k kit) tokensReused(t *testing.T) {
 		t.Skip("target does not count tokens (implement connectortest.TokenCounter)")
 	}
 	for i := range 4 {
-		if _, err := c.Push(t.Context(), k.h.Document(t, i)); err != nil {
-			t.Fatalf("Push %d: %v", i, err)
-		}
+		mustPush(t, c, k.h.Document(t, i), fmt.Sprintf("Push %d", i))
 	}
 	var wg sync.WaitGroup
 	for i := 4; i < 8; i++ {
