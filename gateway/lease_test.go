@@ -26,11 +26,7 @@ func leaseGateways(t *testing.T, lease time.Duration, mutate ...func(*Options)) 
 	if testing.Short() {
 		t.Skip("starts a redis-server")
 	}
-	rs, err := redisstore.Open(context.Background(), redistest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rs.Close() })
+	rs = redistest.Open(t, redistest.URL(t))
 	svc = review.NewService(rs, review.ServiceOptions{Logger: discard})
 	gateway := func(name string) *durableEnv {
 		e := newEnv(t, func(o *Options) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/review/redisstore"
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
@@ -109,7 +108,7 @@ func TestSessionsOutliveARestart(t *testing.T) {
 // one ends it at both, and an expired session is refused by both.
 func TestSessionsSharedAcrossGateways(t *testing.T) {
 	u := redistest.URL(t)
-	g := newCluster(t, []Store{openRedis(t, u), openRedis(t, u)}, moore)
+	g := newCluster(t, []Store{redistest.Open(t, u), redistest.Open(t, u)}, moore)
 
 	// Sign-in starts at gateway 0 and the provider's answer reaches 1.
 	cb := g.toCallback(t, g.client, "moore", "correct horse")
@@ -122,7 +121,7 @@ func TestSessionsSharedAcrossGateways(t *testing.T) {
 	g.wantMe(t, http.StatusOK, "")
 
 	// Gateway 0 restarts: its new process honours the cookie.
-	g.restart(t, 0, openRedis(t, u))
+	g.restart(t, 0, redistest.Open(t, u))
 	g.route(0)
 	g.wantMe(t, http.StatusOK, "")
 
@@ -144,22 +143,10 @@ func TestSessionsSharedAcrossGateways(t *testing.T) {
 	}
 }
 
-// openRedis opens a store on the Redis at url as a gateway does, closed
-// when t ends.
-func openRedis(t *testing.T, url string) *redisstore.Store {
-	t.Helper()
-	s, err := redisstore.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // TestStoresTakeOnce: a sign-in under way is taken once, whichever store
 // holds it, and a value past its expiry is gone.
 func TestStoresTakeOnce(t *testing.T) {
-	for name, st := range map[string]Store{"sqlite": sqlitetest.Open(t), "redis": openRedis(t, redistest.URL(t))} {
+	for name, st := range map[string]Store{"sqlite": sqlitetest.Open(t), "redis": redistest.Open(t, redistest.URL(t))} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			key := "login:" + digest(randomToken())

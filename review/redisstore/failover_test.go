@@ -96,17 +96,6 @@ func (w *writer) acked() (int, int64) {
 	return len(w.approved), w.durable
 }
 
-// openOptions opens a store with o, closed when tb ends.
-func openOptions(tb testing.TB, o redisstore.Options) *redisstore.Store {
-	tb.Helper()
-	s, err := redisstore.OpenOptions(context.Background(), o)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
-
 // waitFor polls cond until it holds, failing the test after limit.
 func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
@@ -145,7 +134,7 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	f := redistest.FailoverFor(t, 2)
 	ctx := context.Background()
-	s := openOptions(t, redisstore.Options{URL: f.URL(), Replicas: 1, ReplicaTimeout: 300 * time.Millisecond})
+	s := redistest.OpenOptions(t, redisstore.Options{URL: f.URL(), Replicas: 1, ReplicaTimeout: 300 * time.Millisecond})
 	w := &writer{s: s}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -248,7 +237,7 @@ func TestSentinelFailover(t *testing.T) {
 func TestReplicasNotConfirmed(t *testing.T) {
 	srv := redistest.ServerFor(t)
 	ctx := context.Background()
-	s := openOptions(t, redisstore.Options{URL: srv.URL(), Replicas: 1, ReplicaTimeout: 50 * time.Millisecond})
+	s := redistest.OpenOptions(t, redisstore.Options{URL: srv.URL(), Replicas: 1, ReplicaTimeout: 50 * time.Millisecond})
 	w := &writer{s: s}
 	if err := w.approve(ctx, "n1"); !errors.Is(err, review.ErrUnavailable) {
 		t.Errorf("approval with no replica: %v, want ErrUnavailable", err)
@@ -271,7 +260,7 @@ func TestResentAudioWaitsForReplica(t *testing.T) {
 	primary, replica := redistest.Replicated(t)
 	ctx := context.Background()
 	opts := redisstore.Options{URL: primary.URL(), Replicas: 1, ReplicaTimeout: 200 * time.Millisecond}
-	first := openOptions(t, opts)
+	first := redistest.OpenOptions(t, opts)
 	// appended retries an append the replica may be slow to confirm on a
 	// busy machine (the timeout is short for the stalled case's sake).
 	appended := func(s *redisstore.Store, off int64) (size int64, err error) {
@@ -290,7 +279,7 @@ func TestResentAudioWaitsForReplica(t *testing.T) {
 	if _, err := first.AppendAudio(ctx, "sess", 640, audioAt(640, 640)); !errors.Is(err, review.ErrUnavailable) {
 		t.Fatalf("append with the replica stalled: %v, want ErrUnavailable", err)
 	}
-	second := openOptions(t, opts)
+	second := redistest.OpenOptions(t, opts)
 	if size, err := second.AppendAudio(ctx, "sess", 640, audioAt(640, 640)); !errors.Is(err, review.ErrUnavailable) {
 		t.Errorf("resent append with the replica stalled: acknowledged %d bytes (%v), want ErrUnavailable", size, err)
 	}
@@ -331,6 +320,66 @@ func TestRefusesReplica(t *testing.T) {
 	}
 }
 
+// TestFence: the fence confirms a write only on the server Sentinel names
+// as primary, and once Sentinel has promoted another, no longer on the
+// old one, which still answers as a primary until Sentinel demotes it.
+func TestFence(t *testing.T) {
+	f := redistest.FailoverFor(t, 1)
+	ctx := context.Background()
+	fo, err := redis.ParseFailoverURL("redis://" + f.Sentinel.Addr + "/0?master_name=" + f.MasterName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe := redisstore.NewFence(fo)
+	defer fe.Close()
+	runID := func(addr string) string {
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		defer c.Close()
+		info, err := c.Info(ctx, "server").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return redisstore.InfoField(info, "run_id")
+	}
+	old := runID(f.Primary.Addr)
+	if err := fe.Check(ctx, old); err != nil {
+		t.Fatalf("the primary Sentinel names: %v", err)
+	}
+	for _, id := range []string{"", runID(f.Replicas[0].Addr)} {
+		if err := fe.Check(ctx, id); !errors.Is(err, review.ErrUnavailable) {
+			t.Errorf("run id %q (not the primary): %v, want ErrUnavailable", id, err)
+		}
+	}
+	sc := redis.NewSentinelClient(&redis.Options{Addr: f.Sentinel.Addr})
+	defer sc.Close()
+	if err := sc.Failover(ctx, f.MasterName).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		a, err := f.PrimaryAddr(ctx)
+		if err == nil && a == f.Replicas[0].Addr {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Sentinel did not promote the replica")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := fe.Check(ctx, old); !errors.Is(err, review.ErrUnavailable) {
+		t.Errorf("the former primary after the failover: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestInfoField(t *testing.T) {
+	info := "# Server\r\nredis_version:7.0.15\r\nrun_id:abc123\r\ntcp_port:6379\r\n"
+	for name, want := range map[string]string{"run_id": "abc123", "tcp_port": "6379", "missing": "", "run": ""} {
+		if got := redisstore.InfoField(info, name); got != want {
+			t.Errorf("infoField(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
 // BenchmarkReplicaWait is what acknowledging only what a replica holds
 // costs: an approval (note, audit, push job in one MULTI) and a batch of
 // 100 sessions' audio (20 ms each, 16 kHz), on a primary with one replica
@@ -339,7 +388,7 @@ func BenchmarkReplicaWait(b *testing.B) {
 	primary, _ := redistest.Replicated(b)
 	ctx := context.Background()
 	for _, replicas := range []int{0, 1} {
-		s := openOptions(b, redisstore.Options{URL: primary.URL(), Replicas: replicas})
+		s := redistest.OpenOptions(b, redisstore.Options{URL: primary.URL(), Replicas: replicas})
 		b.Run(fmt.Sprintf("approve/replicas=%d", replicas), func(b *testing.B) {
 			benchApprovals(ctx, b, s, fmt.Sprintf("b%d", replicas))
 		})
@@ -381,7 +430,7 @@ func BenchmarkSentinelFence(b *testing.B) {
 		if strings.Contains(url, "sentinel") {
 			name = "sentinel"
 		}
-		s := openOptions(b, redisstore.Options{URL: url, Replicas: 1})
+		s := redistest.OpenOptions(b, redisstore.Options{URL: url, Replicas: 1})
 		b.Run("approve/"+name, func(b *testing.B) {
 			benchApprovals(ctx, b, s, "f"+name)
 		})

@@ -4,16 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/review/redisstore"
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
 	"github.com/scribegate/scribegate/review/rollout"
-	"github.com/scribegate/scribegate/review/sqlitestore"
+	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/review/storetest"
 )
 
@@ -37,19 +35,10 @@ func BenchmarkReport(b *testing.B) {
 			}
 			switch name {
 			case "sqlite":
-				s, err := sqlitestore.Open(context.Background(), filepath.Join(b.TempDir(), "review.db"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				store = s
+				store = sqlitetest.Open(b)
 			case "redis":
-				s, err := redisstore.Open(context.Background(), redistest.URL(b))
-				if err != nil {
-					b.Fatal(err)
-				}
-				store = s
+				store = redistest.Open(b, redistest.URL(b))
 			}
-			b.Cleanup(func() { store.Close() })
 			since, until := storetest.SeedSummaries(b, store, storetest.BenchNotes, 90)
 			q := rollout.Query{Clinic: "c1", Since: since, Until: until, GroupBy: rollout.ByClinician,
 				Groups: rollout.Pilots{"c1": {"a": {"dr-1", "dr-2"}, "b": {"dr-3", "dr-4"}}}.Of("c1")}

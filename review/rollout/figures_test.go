@@ -44,12 +44,7 @@ func stores(t *testing.T) map[string]summaryStore {
 // at url, both closed when the test ends.
 func openStores(t *testing.T, path, url string) (*sqlitestore.Store, *redisstore.Store) {
 	t.Helper()
-	rs, err := redisstore.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rs.Close() })
-	return sqlitetest.OpenAt(t, path), rs
+	return sqlitetest.OpenAt(t, path), redistest.Open(t, url)
 }
 
 // TestSeededHistory replays 90 days of two pilot groups' visits through

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scribegate/scribegate/review/redisstore"
 )
 
 // Start starts redis-server on a free loopback port, with no persistence
@@ -377,6 +379,25 @@ func FailoverFor(tb testing.TB, n int) *Failover {
 	}
 	tb.Cleanup(f.Close)
 	return f
+}
+
+// Open opens a store on the Redis at url as a gateway does
+// (redisstore.Open), failing tb if it cannot, and closes it when tb ends.
+func Open(tb testing.TB, url string) *redisstore.Store {
+	tb.Helper()
+	return OpenOptions(tb, redisstore.Options{URL: url})
+}
+
+// OpenOptions is Open with o (Sentinel, replicas to wait for):
+// redisstore.OpenOptions.
+func OpenOptions(tb testing.TB, o redisstore.Options) *redisstore.Store {
+	tb.Helper()
+	s, err := redisstore.OpenOptions(context.Background(), o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
 
 // URL is the store URL of database 0 on s.
