@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -429,22 +428,7 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 					res.durableSeen = res.durableSeen || seenDurable
 					mu.Unlock()
 				}()
-				for {
-					_, b, err := c.ReadMessage()
-					now := time.Now()
-					if err != nil {
-						return
-					}
-					var m struct {
-						Type     string  `json:"type"`
-						IsFinal  bool    `json:"is_final"`
-						Start    float64 `json:"start"`
-						Duration float64 `json:"duration"`
-						Seconds  float64 `json:"seconds"`
-					}
-					if json.Unmarshal(b, &m) != nil {
-						continue
-					}
+				readGateway(c, func(m gatewayMessage, now time.Time) {
 					switch {
 					case m.Type == "Results" && !m.IsFinal:
 						if at, ok := frameAt(m.Start + m.Duration); ok {
@@ -456,7 +440,7 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 							dur = append(dur, now.Sub(at))
 						}
 					}
-				}
+				})
 			}()
 			frames := int(r.duration / loadPeriod)
 			tick := time.NewTicker(loadPeriod)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -518,10 +517,10 @@ func (c *resumingClient) run(ctx context.Context) {
 	}
 }
 
+// clientMsg is a message from the gateway, or the end of the connection.
 type clientMsg struct {
-	Type   string `json:"type"`
-	Bytes  int64  `json:"bytes"`
-	first  bool   // the first Durable on this connection
+	gatewayMessage
+	first  bool // the first Durable on this connection
 	closed bool
 	code   int
 	resume bool // closed for the client to come back
@@ -529,27 +528,20 @@ type clientMsg struct {
 
 func readClient(c *websocket.Conn, out chan<- clientMsg) {
 	first := true
-	for {
-		_, b, err := c.ReadMessage()
-		if err != nil {
-			m := clientMsg{closed: true, resume: true}
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				m.code = ce.Code
-				m.resume = ce.Code != websocket.CloseNormalClosure
-			}
-			out <- m
-			return
-		}
-		var m clientMsg
-		if json.Unmarshal(b, &m) != nil {
-			continue
-		}
+	err := readGateway(c, func(m gatewayMessage, _ time.Time) {
+		cm := clientMsg{gatewayMessage: m}
 		if m.Type == "Durable" {
-			m.first, first = first, false
+			cm.first, first = first, false
 		}
-		out <- m
+		out <- cm
+	})
+	m := clientMsg{closed: true, resume: true}
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		m.code = ce.Code
+		m.resume = ce.Code != websocket.CloseNormalClosure
 	}
+	out <- m
 }
 
 func commonPrefix(a, b []byte) int {

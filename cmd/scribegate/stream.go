@@ -198,43 +198,49 @@ func listenURL(o streamOptions, rate int) (string, error) {
 	return u.String(), nil
 }
 
-// gatewayMessage holds the fields of the gateway's messages that the
-// streamer shows.
+// gatewayMessage holds the fields of the gateway's messages that this
+// command's clients read: the streamer (stream.go) and the load tool's
+// sessions (load.go, loadcluster.go).
 type gatewayMessage struct {
-	Type        string `json:"type"`
-	IsFinal     bool   `json:"is_final"`
-	Start       float64
+	Type        string                                               `json:"type"`
+	IsFinal     bool                                                 `json:"is_final"`
+	Start       float64                                              `json:"start"`
+	Duration    float64                                              `json:"duration"`
 	Channel     struct{ Alternatives []struct{ Transcript string } } `json:"channel"`
 	NoteID      string                                               `json:"note_id"`
 	ReviewURL   string                                               `json:"review_url"`
 	Code        string                                               `json:"code"`
 	Description string                                               `json:"description"`
+	// Seconds and Bytes are the audio a Durable says is stored.
+	Seconds float64 `json:"seconds"`
+	Bytes   int64   `json:"bytes"`
+}
+
+// readGateway reads the gateway's messages on conn until the connection
+// ends, handing each, with when it arrived, to handle, and returns why
+// it ended (a *websocket.CloseError when the gateway closed it).
+func readGateway(conn *websocket.Conn, handle func(m gatewayMessage, at time.Time)) error {
+	for {
+		kind, data, err := conn.ReadMessage()
+		at := time.Now()
+		if err != nil {
+			return err
+		}
+		var m gatewayMessage
+		if kind != websocket.TextMessage || json.Unmarshal(data, &m) != nil {
+			continue
+		}
+		handle(m, at)
+	}
 }
 
 func readGatewayMessages(conn *websocket.Conn, out *streamOutcome, stdout io.Writer, bar *progressBar) error {
 	var firstErr error
-	for {
-		kind, data, err := conn.ReadMessage()
-		if err != nil {
-			if websocket.IsCloseError(err, websocket.CloseNormalClosure) {
-				return firstErr
-			}
-			if firstErr != nil {
-				return firstErr
-			}
-			return fmt.Errorf("stream: connection: %w", err)
-		}
-		if kind != websocket.TextMessage {
-			continue
-		}
-		var m gatewayMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			continue
-		}
+	err := readGateway(conn, func(m gatewayMessage, _ time.Time) {
 		switch m.Type {
 		case "Results":
 			if !m.IsFinal || len(m.Channel.Alternatives) == 0 || m.Channel.Alternatives[0].Transcript == "" {
-				continue
+				return
 			}
 			text := m.Channel.Alternatives[0].Transcript
 			out.Transcript = append(out.Transcript, text)
@@ -248,7 +254,11 @@ func readGatewayMessages(conn *websocket.Conn, out *streamOutcome, stdout io.Wri
 				firstErr = fmt.Errorf("stream: gateway error %s: %s", m.Code, m.Description)
 			}
 		}
+	})
+	if websocket.IsCloseError(err, websocket.CloseNormalClosure) || firstErr != nil {
+		return firstErr
 	}
+	return fmt.Errorf("stream: connection: %w", err)
 }
 
 func clock(sec float64) string {
