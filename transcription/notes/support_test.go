@@ -9,22 +9,23 @@ import (
 )
 
 func TestCheck(t *testing.T) {
-	transcript := []note.Line{
-		{Index: 0, Speaker: "clinician", Text: "do you have any chest pain?"},
-		{Index: 1, Speaker: "patient", Text: "no."},
-		{Index: 2, Speaker: "patient", Text: "i've had pain in my right knee for two weeks , and no swelling ."},
-		{Index: 3, Speaker: "clinician", Text: "i'm going to increase your lisinopril to 40 milligrams a day."},
-		{Index: 4, Speaker: "clinician", Text: "your blood pressure is 120 over 80 today"},
-		{Index: 5, Speaker: "patient", Text: "i do n't smoke and i never did"},
-		{Index: 6, Gap: true, Text: "[inaudible]"},
-		{Index: 7, Speaker: "clinician", Text: "there is tenderness on both knees."},
-		{Index: 8, Speaker: "clinician", Text: "blood pressure is one sixteen over eighty four and your temperature is ninety eight point six"},
-		{Index: 9, Speaker: "clinician", Text: "if it gets worse call 911 and take 2.5 mg"},
-		{Index: 10, Speaker: "clinician", Text: "take methotrexate fifteen milligrams once weekly and ibuprofen four hundred milligrams twice daily for two weeks"},
-		{Index: 11, Speaker: "clinician", Text: "there's pain in the right knee and swelling of the left ankle. i'm going to start xeljanz five milligrams"},
-		{Index: 12, Speaker: "patient", Text: "no fever, but i've had a cough"},
-		{Index: 13, Speaker: "patient", Text: "i don't know if it is the back pain"},
-	}
+	transcript := lines(
+		"c: do you have any chest pain?",
+		"p: no.",
+		"p: i've had pain in my right knee for two weeks , and no swelling .",
+		"c: i'm going to increase your lisinopril to 40 milligrams a day.",
+		"c: your blood pressure is 120 over 80 today",
+		"p: i do n't smoke and i never did",
+		"?: [inaudible]",
+		"c: there is tenderness on both knees.",
+		"c: blood pressure is one sixteen over eighty four and your temperature is ninety eight point six",
+		"c: if it gets worse call 911 and take 2.5 mg",
+		"c: take methotrexate fifteen milligrams once weekly and ibuprofen four hundred milligrams twice daily for two weeks",
+		"c: there's pain in the right knee and swelling of the left ankle. i'm going to start xeljanz five milligrams",
+		"p: no fever, but i've had a cough",
+		"p: i don't know if it is the back pain",
+	)
+	transcript[6].Gap = true
 	cases := []struct {
 		name     string
 		sentence note.Sentence
