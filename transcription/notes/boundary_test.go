@@ -25,13 +25,7 @@ func TestEmbeddedModels(t *testing.T) {
 		{"the pain started about two weeks ago after i fell", rolePatient, phaseHistory, classSubjective},
 	} {
 		p := sectionModel.posterior(statementFeatures(c.text, c.r, c.ph, 40))
-		best := classSubjective
-		for k := classExam; k < numClasses; k++ {
-			if p[k] > p[best] {
-				best = k
-			}
-		}
-		if best != c.want {
+		if best := likeliestPart(p); best != c.want {
 			t.Errorf("%q: likeliest part %s (%v), want %s", c.text, classNames[best], p, classNames[c.want])
 		}
 	}

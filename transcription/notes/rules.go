@@ -753,13 +753,7 @@ func classifyStatement(m *sectionClassifier, s string, r role, ph phase, index i
 		}
 		return k
 	}
-	best := classSubjective
-	for c := classExam; c < numClasses; c++ {
-		if p[c] > p[best] {
-			best = c
-		}
-	}
-	switch best {
+	switch likeliestPart(p) {
 	case classSubjective:
 		return subjectiveKind(s)
 	case classExam:

@@ -78,6 +78,18 @@ func (m *sectionClassifier) posterior(features []string) [numClasses]float64 {
 	return p
 }
 
+// likeliestPart is the part of the note a statement's posterior favours
+// most, leaving "none" aside: where the statement goes once it is kept.
+func likeliestPart(p [numClasses]float64) statementClass {
+	best := classSubjective
+	for c := classExam; c < numClasses; c++ {
+		if p[c] > p[best] {
+			best = c
+		}
+	}
+	return best
+}
+
 // phase is where a consultation is, read from the clinician's words: it
 // tells the classifier that "it's tender here" comes during the
 // examination and "we'll get an x-ray" during the plan.
