@@ -20,10 +20,7 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	p, err := s.parseListen(r.URL.Query(), claims.Clinic, claims.Subject)
-	if err == nil {
-		err = s.checkLaunch(r, p.patient, p.encounter)
-	}
+	p, err := s.parseListen(r, claims)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scribegate/scribegate/gateway/apierror"
+	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/transcription/notes"
 )
 
@@ -39,9 +39,12 @@ type listenParams struct {
 	progress bool
 }
 
-// parseListen validates the query before the upgrade, so a client learns
-// what is wrong from a 400 with a reason instead of a closed socket.
-func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenParams, error) {
+// parseListen validates the query of c's request r before the upgrade, so
+// a client learns what is wrong from a 400 with a reason instead of a
+// closed socket; last, it holds the patient and encounter to the ones
+// c's sign-in was launched with, if any (checkLaunch).
+func (s *Server) parseListen(r *http.Request, c auth.Claims) (listenParams, error) {
+	vals := r.URL.Query()
 	p := listenParams{sampleRate: 16000}
 	bad := func(code, param, format string, args ...any) error {
 		return &apierror.Error{Status: http.StatusBadRequest, Code: code, Param: param, Message: fmt.Sprintf(format, args...)}
@@ -162,9 +165,9 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 		}
 		p.template = t
 	} else {
-		p.template = s.opts.Templates.Default(clinic, clinician)
+		p.template = s.opts.Templates.Default(c.Clinic, c.Subject)
 	}
-	conn, err := s.sessionConnector(clinic, vals.Get("connector"))
+	conn, err := s.sessionConnector(c.Clinic, vals.Get("connector"))
 	if err != nil {
 		return p, err
 	}
@@ -177,7 +180,7 @@ func (s *Server) parseListen(vals url.Values, clinic, clinician string) (listenP
 	if p.resume && p.session == "" {
 		return p, bad(apierror.CodeInvalidParameter, "resume", "resume=true needs session=<id>")
 	}
-	return p, nil
+	return p, s.checkLaunch(r, p.patient, p.encounter)
 }
 
 // Bounds on keyterm and keywords: Whisper reads a prompt of 224 tokens,

@@ -42,10 +42,7 @@ func (s *Server) transcribeFile(w http.ResponseWriter, r *http.Request) {
 			Message: "session, resume and interim_results are for streaming; a pre-recorded request is one whole consultation"})
 		return
 	}
-	p, err := s.parseListen(q, claims.Clinic, claims.Subject)
-	if err == nil {
-		err = s.checkLaunch(r, p.patient, p.encounter)
-	}
+	p, err := s.parseListen(r, claims)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
