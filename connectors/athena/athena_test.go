@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -136,25 +135,16 @@ func (tg target) SetPageSize(n int) bool { tg.srv.PageSize = n; return true }
 func (tg target) TokenUse() (issued, requests int) { return tg.srv.Issued(), len(tg.srv.Requests()) }
 
 func TestConformance(t *testing.T) {
-	var (
-		mu   sync.Mutex
-		srvs = map[*testing.T]*athenatest.Server{}
-	)
+	var srvs connectortest.PerTest[*athenatest.Server]
 	connectortest.Run(t, connectortest.Harness{
 		Setup: func(t *testing.T) (connectors.Connector, connectortest.Target) {
 			srv := athenatest.NewServer(t)
-			mu.Lock()
-			srvs[t] = srv
-			mu.Unlock()
-			t.Cleanup(func() { mu.Lock(); delete(srvs, t); mu.Unlock() })
+			srvs.Set(t, srv)
 			return newConnector(t, srv, nil), target{srv}
 		},
 		Document: func(t *testing.T, i int) *connectors.Document {
-			mu.Lock()
-			srv := srvs[t]
-			mu.Unlock()
 			d := connectortest.Document(t, i)
-			d.Patient = srv.Patients[0]
+			d.Patient = srvs.Get(t).Patients[0]
 			return d
 		},
 	})

@@ -167,6 +167,39 @@ type Harness struct {
 	MaxWait time.Duration
 }
 
+// PerTest keeps one value per running subtest, for a Harness whose
+// Document must refer to what its Setup seeded (a patient, an encounter):
+// Setup stores the stand-in with Set, Document finds it with Get, as the
+// kit calls both with the same t. It is safe for the kit's concurrent
+// subtests, and a value is dropped when its test ends. The zero value is
+// ready to use.
+type PerTest[V any] struct {
+	mu sync.Mutex
+	m  map[*testing.T]V
+}
+
+// Set keeps v for t until t ends.
+func (p *PerTest[V]) Set(t *testing.T, v V) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[*testing.T]V{}
+	}
+	p.m[t] = v
+	t.Cleanup(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.m, t)
+	})
+}
+
+// Get returns the value Set kept for t.
+func (p *PerTest[V]) Get(t *testing.T) V {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.m[t]
+}
+
 // Document is a complete synthetic document whose NoteID is unique to the
 // test run.
 func Document(t *testing.T, i int) *connectors.Document {

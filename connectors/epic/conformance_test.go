@@ -1,7 +1,6 @@
 package epic_test
 
 import (
-	"sync"
 	"testing"
 
 	"github.com/scribegate/scribegate/connectors"
@@ -12,17 +11,11 @@ import (
 // checks every token request's signed assertion with the registered public
 // key and every note against Epic's clinical-note create rules.
 func TestConformance(t *testing.T) {
-	var (
-		mu   sync.Mutex
-		envs = map[*testing.T]*env{}
-	)
+	var envs connectortest.PerTest[*env]
 	connectortest.Run(t, connectortest.Harness{
 		Setup: func(t *testing.T) (connectors.Connector, connectortest.Target) {
 			e := newEnv(t, rsaKey(), "RS384")
-			mu.Lock()
-			envs[t] = e
-			mu.Unlock()
-			t.Cleanup(func() { mu.Lock(); delete(envs, t); mu.Unlock() })
+			envs.Set(t, e)
 			c := e.connector(t, rsaKey(), nil)
 			return c, &connectortest.FHIRTarget{
 				Server:     e.srv.FHIR,
@@ -33,9 +26,7 @@ func TestConformance(t *testing.T) {
 			}
 		},
 		Document: func(t *testing.T, i int) *connectors.Document {
-			mu.Lock()
-			e := envs[t]
-			mu.Unlock()
+			e := envs.Get(t)
 			d := connectortest.Document(t, i)
 			d.Patient, d.Encounter = e.patient, e.encounter
 			return d
