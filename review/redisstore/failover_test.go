@@ -302,8 +302,7 @@ func TestRefusesReplica(t *testing.T) {
 	}
 	defer s.Close()
 
-	c := redis.NewClient(&redis.Options{Addr: primary.Addr})
-	defer c.Close()
+	c := redistest.Client(t, primary.URL())
 	host, port, _ := strings.Cut(other.Addr, ":")
 	if err := c.ReplicaOf(ctx, host, port).Err(); err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	serverURL = os.Getenv("REDIS_URL")
 	if serverURL == "" {
-		stop, url, err := startServer()
+		url, stop, err := redistest.Start()
 		if err != nil {
 			if os.Getenv("CI") == "true" {
 				fmt.Fprintf(os.Stderr, "redisstore: REDIS_URL is unset and no redis-server could be started under CI: %v\n", err)
@@ -49,23 +49,12 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-func startServer() (stop func(), url string, err error) {
-	url, stop, err = redistest.Start()
-	return stop, url, err
-}
-
 func client(tb testing.TB) *redis.Client {
 	tb.Helper()
 	if serverURL == "" {
 		tb.Skip("no Redis: set REDIS_URL or install redis-server")
 	}
-	opts, err := redis.ParseURL(serverURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := redis.NewClient(opts)
-	tb.Cleanup(func() { c.Close() })
-	return c
+	return redistest.Client(tb, serverURL)
 }
 
 // open gives each test its own key prefix on the shared server, so tests

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/redisstore"
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
@@ -49,12 +47,7 @@ func backfillStores(t *testing.T) map[string]backfillStore {
 			}
 		}},
 		"redis": {rs, rs, func(t *testing.T) {
-			opt, err := redis.ParseURL(url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := redis.NewClient(opt)
-			defer c.Close()
+			c := redistest.Client(t, url)
 			for _, pattern := range []string{redisstore.DefaultPrefix + "rollup:*", redisstore.DefaultPrefix + "note:*"} {
 				keys, err := c.Keys(ctx, pattern).Result()
 				if err != nil {

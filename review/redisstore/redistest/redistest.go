@@ -400,6 +400,19 @@ func OpenOptions(tb testing.TB, o redisstore.Options) *redisstore.Store {
 	return s
 }
 
+// Client returns a client of the Redis at url, for a test that looks at
+// or changes what a store keeps there; it is closed when tb ends.
+func Client(tb testing.TB, url string) *redis.Client {
+	tb.Helper()
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
 // URL is the store URL of database 0 on s.
 func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 
