@@ -62,34 +62,42 @@ type runningApp struct {
 // serves it on a free loopback port (logging everything under -v).
 func startApp(t *testing.T, cfgPath string) *runningApp {
 	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // stop cancels it sooner; this, a start that failed
+	a, l := listenApp(t, ctx, cfgPath)
+	secret, err := devSecret(a.cfg.Auth.DevSecretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runningApp{testGateway: testGateway{URL: "http://" + l.Addr().String(), secret: secret, cfg: a.cfg},
+		a: a, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- a.run(ctx, l) }()
+	return r
+}
+
+// listenApp loads the configuration file at cfgPath as serve does, wires
+// the gateway it describes and opens a free loopback port for it (logging
+// everything under -v); the caller serves it.
+func listenApp(t *testing.T, ctx context.Context, cfgPath string) (*app, net.Listener) {
+	t.Helper()
 	cfg, err := loadConfig(cfgPath, nil)
 	if err != nil {
 		t.Fatalf("load config: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	a, err := newApp(ctx, cfg, log)
 	if err != nil {
-		cancel()
 		t.Fatalf("wire gateway: %v", err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		cancel()
+		a.close()
 		t.Fatal(err)
 	}
-	secret, err := devSecret(cfg.Auth.DevSecretFile)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	r := &runningApp{testGateway: testGateway{URL: "http://" + l.Addr().String(), secret: secret, cfg: cfg},
-		a: a, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- a.run(ctx, l) }()
-	return r
+	return a, l
 }
 
 // crash stops the gateway as a crash would: no session is finished.
@@ -335,27 +343,35 @@ func fakeChat(req openai.ChatCompletionRequest) (openaitest.ChatReply, error) {
 	return openaitest.ChatReply{Content: string(b)}, nil
 }
 
-func TestEndToEndOpenAI(t *testing.T) {
-	ehr := fhirtest.NewServer(t)
+// fakeOpenAI starts the OpenAI stand-in answering with fakeWhisper and
+// fakeChat, its key in TEST_OPENAI_KEY, and returns it with the
+// configuration (YAML) that transcribes and drafts with it.
+func fakeOpenAI(t *testing.T) (*openaitest.Server, string) {
 	ai := openaitest.New(t, &openaitest.Server{Transcribe: fakeWhisper, Chat: fakeChat})
 	t.Setenv("TEST_OPENAI_KEY", ai.Key)
-	g := startGateway(t, fmt.Sprintf(`
-data_dir: "{{DATA}}"
-log_level: debug
-transcription:
+	return ai, fmt.Sprintf(`transcription:
   engine: openai
   openai: {base_url: %q, api_key_env: TEST_OPENAI_KEY, model: whisper-1}
 drafting:
   drafter: openai
   openai: {base_url: %q, api_key_env: TEST_OPENAI_KEY, model: gpt-4o-mini}
-push:
+`, ai.URL, ai.URL)
+}
+
+func TestEndToEndOpenAI(t *testing.T) {
+	ehr := fhirtest.NewServer(t)
+	ai, aiConfig := fakeOpenAI(t)
+	g := startGateway(t, fmt.Sprintf(`
+data_dir: "{{DATA}}"
+log_level: debug
+%spush:
   base_backoff: 10ms
   max_backoff: 50ms
 connectors:
   default: ehr
   instances:
     ehr: {kind: fhir, base_url: %q}
-`, ai.URL, ai.URL, ehr.URL))
+`, aiConfig, ehr.URL))
 	// The first create is filed but its response is lost: the retry must
 	// not file a second document.
 	ehr.Inject(fhirtest.Fault{Method: "POST", ResourceType: "DocumentReference", Drop: true}, 1)

@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,7 +16,6 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
-	"github.com/scribegate/scribegate/transcription/openaitest"
 )
 
 // Environment of TestGatewayProcess, the helper that runs a gateway in a
@@ -36,19 +32,8 @@ func TestGatewayProcess(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestTwoInstancesOneRedis")
 	}
-	cfg, err := loadConfig(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	a, err := newApp(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, l := listenApp(t, ctx, path)
 	if err := os.WriteFile(os.Getenv(helperAddrEnv), []byte(l.Addr().String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +53,7 @@ func TestTwoInstancesOneRedis(t *testing.T) {
 	}
 	redisURL := redistest.URL(t)
 	ehr := fhirtest.NewServer(t)
-	ai := openaitest.New(t, &openaitest.Server{Transcribe: fakeWhisper, Chat: fakeChat})
-	t.Setenv("TEST_OPENAI_KEY", ai.Key)
+	_, aiConfig := fakeOpenAI(t)
 	shared := t.TempDir()
 	secretFile := filepath.Join(shared, "dev-secret")
 	secret, err := devSecret(secretFile)
@@ -81,19 +65,13 @@ func TestTwoInstancesOneRedis(t *testing.T) {
 		return fmt.Sprintf(`
 data_dir: %q
 auth: {dev_secret_file: %q}
-transcription:
-  engine: openai
-  openai: {base_url: %q, api_key_env: TEST_OPENAI_KEY, model: whisper-1}
-drafting:
-  drafter: openai
-  openai: {base_url: %q, api_key_env: TEST_OPENAI_KEY, model: gpt-4o-mini}
-store: {driver: redis, redis_url: %q}
+%sstore: {driver: redis, redis_url: %q}
 push: {lease: 2s, base_backoff: 10ms, max_backoff: 50ms}
 connectors:
   default: ehr
   instances:
     ehr: {kind: fhir, base_url: %q}
-`, dataDir, secretFile, ai.URL, ai.URL, redisURL, ehr.URL)
+`, dataDir, secretFile, aiConfig, redisURL, ehr.URL)
 	}
 
 	// Instance 1, in this process. Its push worker starts later, so that
@@ -103,26 +81,14 @@ connectors:
 	if err := os.WriteFile(cfgPath1, []byte(config(dir1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg1, err := loadConfig(cfgPath1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a1, err := newApp(ctx, cfg1, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a1, l1 := listenApp(t, ctx, cfgPath1)
 	defer a1.close()
-	l1, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv1 := &http.Server{Handler: a1.server.Handler()}
 	go srv1.Serve(l1)
 	defer srv1.Close()
-	g1 := &testGateway{URL: "http://" + l1.Addr().String(), secret: secret, cfg: cfg1}
+	g1 := &testGateway{URL: "http://" + l1.Addr().String(), secret: secret, cfg: a1.cfg}
 
 	// Instance 2, a child process.
 	dir2 := t.TempDir()
