@@ -74,13 +74,8 @@ func TestListenDeepgramOptions(t *testing.T) {
 	}
 	for _, tc := range refused {
 		t.Run(tc.query, func(t *testing.T) {
-			c, resp, err := e.dial("patient=p&"+tc.query, nil)
-			if err == nil {
-				c.Close()
-				t.Fatal("upgraded")
-			}
 			var b dgErrorBody
-			json.NewDecoder(resp.Body).Decode(&b)
+			resp := e.dialRefused(t, "patient=p&"+tc.query, nil, &b)
 			if resp.StatusCode != 400 || b.Error.Param != tc.param || !strings.Contains(b.Error.Message, tc.reason) {
 				t.Errorf("got %d %+v, want 400 on %s saying %q", resp.StatusCode, b.Error, tc.param, tc.reason)
 			}
@@ -304,14 +299,10 @@ func TestTakeoverClosesWith4001(t *testing.T) {
 		d := firstDurable(t, c2, id)
 		sendAudio(t, c2, pcm[d:2*third], 4000)
 
-		_, resp, err := e.dial("patient=pat-1&resume=true&session="+id, nil)
-		if err == nil || resp.StatusCode != 409 {
-			t.Fatalf("taking back a streaming session: %v %v", resp, err)
-		}
 		var body errResp
-		json.NewDecoder(resp.Body).Decode(&body)
-		if body.Error.Code != apierror.CodeSessionInUse {
-			t.Errorf("code %q, want %s", body.Error.Code, apierror.CodeSessionInUse)
+		resp := e.dialRefused(t, "patient=pat-1&resume=true&session="+id, nil, &body)
+		if resp.StatusCode != 409 || body.Error.Code != apierror.CodeSessionInUse {
+			t.Errorf("taking back a streaming session: %d %s, want 409 %s", resp.StatusCode, body.Error.Code, apierror.CodeSessionInUse)
 		}
 
 		sendAudio(t, c2, pcm[2*third:], 4000)

@@ -173,6 +173,23 @@ func (e *env) dial(query string, h http.Header) (*websocket.Conn, *http.Response
 	return websocket.DefaultDialer.Dial(e.wsURL(query), h)
 }
 
+// dialRefused dials as dial does, expecting the gateway to answer the
+// upgrade with an error: it fails t if the connection opens or nothing
+// answers, and decodes the answer's JSON body into body.
+func (e *env) dialRefused(t *testing.T, query string, h http.Header, body any) *http.Response {
+	t.Helper()
+	c, resp, err := e.dial(query, h)
+	if err == nil {
+		c.Close()
+		t.Fatalf("%s: upgraded, want a refusal", query)
+	}
+	if resp == nil {
+		t.Fatalf("%s: no answer: %v", query, err)
+	}
+	json.NewDecoder(resp.Body).Decode(body)
+	return resp
+}
+
 type wsMsg struct {
 	Type         string          `json:"type"`
 	Code         string          `json:"code"`

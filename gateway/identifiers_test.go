@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"net/url"
 	"regexp"
 	"strings"
@@ -51,12 +50,8 @@ func TestListenRefusesMalformedIDs(t *testing.T) {
 			if tc.tok != "" {
 				h = map[string][]string{"Authorization": {"Bearer " + tc.tok}}
 			}
-			_, resp, err := e.dial(tc.query, h)
-			if err == nil || resp == nil {
-				t.Fatalf("upgraded or no response: %v", err)
-			}
 			var body errResp
-			json.NewDecoder(resp.Body).Decode(&body)
+			resp := e.dialRefused(t, tc.query, h, &body)
 			wantError(t, resp, body, 400, apierror.CodeInvalidParameter)
 			if body.Error.Param != tc.param {
 				t.Errorf("param %q, want %q", body.Error.Param, tc.param)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -196,16 +195,8 @@ func TestListenRefusedBeforeUpgrade(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, resp, err := e.dial(tc.query, tc.header)
-			if err == nil {
-				c.Close()
-				t.Fatal("upgraded")
-			}
-			if resp == nil {
-				t.Fatalf("no response: %v", err)
-			}
 			var body errResp
-			json.NewDecoder(resp.Body).Decode(&body)
+			resp := e.dialRefused(t, tc.query, tc.header, &body)
 			wantError(t, resp, body, tc.status, tc.code)
 			// The server still serves a normal request.
 			var list noteapi.List

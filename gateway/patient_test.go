@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -55,13 +54,8 @@ func TestListenRefusesBadDemographics(t *testing.T) {
 			if tc.name == "given twice" {
 				q[tc.param] = []string{"male", "female"}
 			}
-			c, resp, err := e.dial(q.Encode(), nil)
-			if err == nil {
-				c.Close()
-				t.Fatal("upgraded")
-			}
 			var body errResp
-			json.NewDecoder(resp.Body).Decode(&body)
+			resp := e.dialRefused(t, q.Encode(), nil, &body)
 			wantError(t, resp, body, 400, apierror.CodeInvalidParameter)
 			if body.Error.Param != tc.param {
 				t.Errorf("param = %q, want %q", body.Error.Param, tc.param)
