@@ -383,8 +383,8 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// querier is what eachRow reads from: the store's reader, or a
-// transaction that must see what it has written.
+// querier is what eachRow reads from: the store's reader, or a read
+// transaction whose reads must agree with each other (DaySummaries).
 type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
