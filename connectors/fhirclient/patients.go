@@ -78,7 +78,7 @@ func (c *Client) SearchPatientsAs(ctx context.Context, patientSystem string, q c
 		if json.Unmarshal(e.Resource, &p) != nil || p.ResourceType != "Patient" {
 			continue
 		}
-		m := connectors.PatientMatch{ID: p.ID, Name: p.name(), BirthDate: p.BirthDate, Sex: p.Gender}
+		m := connectors.PatientMatch{ID: p.ID, Name: DisplayName(p.Name), BirthDate: p.BirthDate, Sex: p.Gender}
 		if sys := patientSystem; sys != "" {
 			m.ID = ""
 			for _, id := range p.Identifier {
@@ -106,25 +106,30 @@ type patient struct {
 	ResourceType string               `json:"resourceType"`
 	ID           string               `json:"id"`
 	Identifier   []fhirdoc.Identifier `json:"identifier"`
-	Name         []humanName          `json:"name"`
+	Name         []HumanName          `json:"name"`
 	BirthDate    string               `json:"birthDate"`
 	Gender       string               `json:"gender"`
 }
 
-type humanName struct {
+// HumanName is the part of a FHIR HumanName that names a person on a
+// screen. The gateway's SMART launch reads its patient's and clinician's
+// names with it, so that a launch names people as a lookup does.
+type HumanName struct {
 	Use    string   `json:"use"`
 	Text   string   `json:"text"`
 	Family string   `json:"family"`
 	Given  []string `json:"given"`
 }
 
-// name is the official name (else the first) as one line.
-func (p patient) name() string {
-	if len(p.Name) == 0 {
+// DisplayName is the official name (else the first) as one line: its
+// text, or else its given names and family. A resource may carry several
+// names (maiden, nickname, old); the official one is the one a clinician
+// checks a chart against. No names: "".
+func DisplayName(names []HumanName) string {
+	if len(names) == 0 {
 		return ""
 	}
-	i := max(0, slices.IndexFunc(p.Name, func(n humanName) bool { return n.Use == "official" }))
-	n := p.Name[i]
+	n := names[max(0, slices.IndexFunc(names, func(n HumanName) bool { return n.Use == "official" }))]
 	if n.Text != "" {
 		return n.Text
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/scribegate/scribegate/connectors/fhirclient"
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 )
@@ -273,9 +274,9 @@ func (c *ehrClient) actor(ctx context.Context, access string, claims map[string]
 			a.Subject = strings.TrimPrefix(ref, "Practitioner/")
 		}
 		if a.Name == "" {
-			var res struct{ Name []humanName }
+			var res struct{ Name []fhirclient.HumanName }
 			if err := c.getJSON(ctx, c.resourceURL(fhirUser), access, &res); err == nil {
-				a.Name = nameOf(res.Name)
+				a.Name = fhirclient.DisplayName(res.Name)
 			}
 		}
 	}
@@ -290,39 +291,14 @@ func (c *ehrClient) resourceURL(ref string) string {
 	return c.iss + "/" + ref
 }
 
-type humanName struct {
-	Use    string   `json:"use"`
-	Text   string   `json:"text"`
-	Family string   `json:"family"`
-	Given  []string `json:"given"`
-}
-
-// nameOf is the official name (else the first) as one line.
-func nameOf(names []humanName) string {
-	if len(names) == 0 {
-		return ""
-	}
-	n := names[0]
-	for _, x := range names {
-		if x.Use == "official" {
-			n = x
-			break
-		}
-	}
-	if n.Text != "" {
-		return n.Text
-	}
-	return strings.TrimSpace(strings.Join(append(slices.Clone(n.Given), n.Family), " "))
-}
-
 // context reads the launch's patient and encounter from the EHR.
 func (c *ehrClient) context(ctx context.Context, access, patient, encounter string) (*Launch, error) {
 	var p struct {
-		ResourceType string      `json:"resourceType"`
-		ID           string      `json:"id"`
-		Name         []humanName `json:"name"`
-		BirthDate    string      `json:"birthDate"`
-		Gender       string      `json:"gender"`
+		ResourceType string                 `json:"resourceType"`
+		ID           string                 `json:"id"`
+		Name         []fhirclient.HumanName `json:"name"`
+		BirthDate    string                 `json:"birthDate"`
+		Gender       string                 `json:"gender"`
 	}
 	if err := c.getJSON(ctx, c.iss+"/Patient/"+url.PathEscape(patient), access, &p); err != nil {
 		return nil, fmt.Errorf("Patient: %w", err)
@@ -330,7 +306,7 @@ func (c *ehrClient) context(ctx context.Context, access, patient, encounter stri
 	if p.ResourceType != "Patient" || p.ID != patient {
 		return nil, fmt.Errorf("the EHR answered a %s %q for Patient %q", p.ResourceType, p.ID, patient)
 	}
-	l := &Launch{EHR: c.cfg.Name, Patient: patient, Encounter: encounter, Name: nameOf(p.Name), BirthDate: p.BirthDate, Sex: p.Gender}
+	l := &Launch{EHR: c.cfg.Name, Patient: patient, Encounter: encounter, Name: fhirclient.DisplayName(p.Name), BirthDate: p.BirthDate, Sex: p.Gender}
 	if encounter == "" {
 		return l, nil
 	}
