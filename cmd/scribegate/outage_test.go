@@ -14,7 +14,6 @@ import (
 
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
-	"github.com/scribegate/scribegate/review/redisstore"
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
 )
 
@@ -35,11 +34,7 @@ store: {driver: redis, redis_url: "`+redisURL+`", redis_replicas: 1, redis_repli
 `)
 	// A note waiting for review, stored as a session would have.
 	ctx := context.Background()
-	st, err := redisstore.Open(ctx, redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := redistest.Open(t, redisURL)
 	now := time.Now().UTC()
 	n := &review.Note{ID: review.NewID(), Clinic: "c1", Clinician: "dr-a", Patient: "p1", Connector: "file", Template: "soap",
 		State: review.StatePendingReview, Version: 1, CreatedAt: now, UpdatedAt: now,
@@ -64,8 +59,7 @@ store: {driver: redis, redis_url: "`+redisURL+`", redis_replicas: 1, redis_repli
 
 	// The primary refuses writes (NOREPLICAS) once its replica is gone,
 	// as the issue's deployment had it; reads still work.
-	pc := redis.NewClient(&redis.Options{Addr: primary.Addr})
-	defer pc.Close()
+	pc := redistest.Client(t, redisURL)
 	if err := pc.ConfigSet(ctx, "min-replicas-to-write", "1").Err(); err != nil {
 		t.Fatal(err)
 	}
