@@ -23,7 +23,6 @@ import (
 	"github.com/scribegate/scribegate/gateway/apierror"
 	"github.com/scribegate/scribegate/gateway/clientconn"
 	"github.com/scribegate/scribegate/review"
-	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
 	"github.com/scribegate/scribegate/transcription"
 	"github.com/scribegate/scribegate/transcription/leveltest"
@@ -43,14 +42,15 @@ func (levelEngine) Transcribe(ctx context.Context, u transcription.Utterance) (t
 	return transcription.Transcript{Text: l, Confidence: 0.9}, nil
 }
 
-// durableEnv is a gateway whose sessions store their audio in a SQLite
-// file that outlives the gateway, as a restart needs.
+// durableEnv is a gateway whose sessions store their audio in a store
+// that outlives the gateway, as a restart needs: a SQLite file unless
+// newDurableEnv is given another.
 type durableEnv struct {
 	*env
-	audio *sqlitestore.Store
+	audio review.AudioStore
 }
 
-func newDurableEnv(t *testing.T, audio *sqlitestore.Store, mutate func(*Options)) *durableEnv {
+func newDurableEnv(t *testing.T, audio review.AudioStore, mutate func(*Options)) *durableEnv {
 	t.Helper()
 	if audio == nil {
 		audio = sqlitetest.Open(t)

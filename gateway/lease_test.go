@@ -29,22 +29,17 @@ func leaseGateways(t *testing.T, lease time.Duration, mutate ...func(*Options)) 
 	rs = redistest.Open(t, redistest.URL(t))
 	svc = review.NewService(rs, review.ServiceOptions{Logger: discard})
 	gateway := func(name string) *durableEnv {
-		e := newEnv(t, func(o *Options) {
-			o.Engine = levelEngine{}
+		e := newDurableEnv(t, rs, func(o *Options) {
 			o.Notes = svc
-			o.Audio = rs
 			o.Instance = name
 			o.Limits.SessionLease = lease
-			o.Limits.ResumeWindow = 30 * time.Second
-			o.Limits.DurableInterval = 10 * time.Millisecond
-			o.Limits.LiveDraftInterval = -1
 			o.Limits.TranscriptSaveInterval = 0
 			for _, m := range mutate {
 				m(o)
 			}
 		})
 		e.svc = svc
-		return &durableEnv{env: e}
+		return e
 	}
 	return gateway("a"), gateway("b"), rs, svc
 }
