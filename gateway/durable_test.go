@@ -221,18 +221,39 @@ func (e *durableEnv) start(t *testing.T, query string) (*websocket.Conn, string,
 	return c, resp.Header.Get("dg-request-id"), collect(c)
 }
 
-// checkStored proves the stored audio is the original, every byte once,
-// and the transcript has every utterance once, in order.
-func (e *durableEnv) checkStored(t *testing.T, id string, pcm []byte, n int, final []wsMsg) {
+// checkNote proves the session's audio was stored once, whole, and its
+// note queued with every utterance once.
+func (e *durableEnv) checkNote(t *testing.T, id string, pcm []byte, n int) *review.Note {
 	t.Helper()
-	got, err := e.audio.ReadAudio(context.Background(), id, 0)
+	ctx := context.Background()
+	got, err := e.audio.ReadAudio(ctx, id, 0)
+	if err != nil || sha256.Sum256(got) != sha256.Sum256(pcm) {
+		t.Errorf("stored audio: %d bytes (%v), want the %d sent, once", len(got), err, len(pcm))
+	}
+	note, err := e.svc.SessionNote(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sha256.Sum256(pcm)
-	if sha256.Sum256(got) != want {
-		t.Errorf("stored audio: %d bytes, sha256 differs from the original's %d bytes", len(got), len(pcm))
+	if texts := lineTexts(note.Transcript); note.State != review.StatePendingReview || !slices.Equal(texts, leveltest.Want(n)) {
+		t.Errorf("note %s with %v, want pending_review with %v", note.State, texts, leveltest.Want(n))
 	}
+	return note
+}
+
+// checkStored is checkNote, and also proves the utterances are in order
+// and that final, what the client was sent at the end, has one Metadata
+// with the whole stream's sha256, duration and request id and one
+// NoteReady for the note.
+func (e *durableEnv) checkStored(t *testing.T, id string, pcm []byte, n int, final []wsMsg) {
+	t.Helper()
+	note := e.checkNote(t, id, pcm, n)
+	for i := 1; i < len(note.Transcript); i++ {
+		if note.Transcript[i].Start < note.Transcript[i-1].End || note.Transcript[i].Index <= note.Transcript[i-1].Index {
+			t.Errorf("utterance %d (%v, index %d) overlaps or precedes the one before (%v, index %d)", i,
+				note.Transcript[i].Start, note.Transcript[i].Index, note.Transcript[i-1].End, note.Transcript[i-1].Index)
+		}
+	}
+	want := sha256.Sum256(pcm)
 	meta := byType(final, "Metadata")
 	if len(meta) != 1 || meta[0].SHA256 != hex.EncodeToString(want[:]) || meta[0].RequestID != id {
 		t.Errorf("Metadata %+v: want sha256 %x and request_id %s", meta, want, id)
@@ -240,25 +261,8 @@ func (e *durableEnv) checkStored(t *testing.T, id string, pcm []byte, n int, fin
 	if secs := float64(len(pcm)/2) / 16000; len(meta) == 1 && meta[0].Duration != secs {
 		t.Errorf("Metadata duration %v, want the whole stream's %v", meta[0].Duration, secs)
 	}
-	ready := byType(final, "NoteReady")
-	if len(ready) != 1 || ready[0].NoteID != id {
+	if ready := byType(final, "NoteReady"); len(ready) != 1 || ready[0].NoteID != id {
 		t.Fatalf("NoteReady %+v", ready)
-	}
-	note, err := e.svc.SessionNote(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if texts := lineTexts(note.Transcript); !slices.Equal(texts, leveltest.Want(n)) {
-		t.Errorf("transcript %v, want each of %v once", texts, leveltest.Want(n))
-	}
-	for i := 1; i < len(note.Transcript); i++ {
-		if note.Transcript[i].Start < note.Transcript[i-1].End || note.Transcript[i].Index <= note.Transcript[i-1].Index {
-			t.Errorf("utterance %d (%v, index %d) overlaps or precedes the one before (%v, index %d)", i,
-				note.Transcript[i].Start, note.Transcript[i].Index, note.Transcript[i-1].End, note.Transcript[i-1].Index)
-		}
-	}
-	if note.State != review.StatePendingReview {
-		t.Errorf("note state %s, want pending_review", note.State)
 	}
 }
 
