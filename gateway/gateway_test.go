@@ -426,8 +426,15 @@ func TestReviewAPI(t *testing.T) {
 	if e.kicks.Load() == 0 {
 		t.Error("OnApproved not called")
 	}
+	// The approval sent again is answered with the note as it is; another
+	// reviewer's approval of the approved note is refused.
+	var again review.Note
+	resp = e.do("POST", path+"/approve", clin, map[string]int{"version": v + 1}, &again)
+	if resp.StatusCode != 200 || again.State != review.StateApproved || !again.ApprovedAt.Equal(n.ApprovedAt) {
+		t.Errorf("approve retried: %d %s approved at %v, want 200 and the note approved at %v", resp.StatusCode, again.State, again.ApprovedAt, n.ApprovedAt)
+	}
 	eb = errResp{}
-	resp = e.do("POST", path+"/approve", clin, map[string]int{"version": v + 1}, &eb)
+	resp = e.do("POST", path+"/approve", token(t, "rev-1", "c1", review.RoleReviewer), map[string]int{"version": v + 1}, &eb)
 	wantError(t, resp, eb, 409, apierror.CodeInvalidState)
 	if !strings.Contains(eb.Error.Message, "approved, not pending_review") {
 		t.Errorf("message %q does not name the state", eb.Error.Message)

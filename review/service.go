@@ -312,25 +312,33 @@ func (s *Service) Edit(ctx context.Context, a Actor, id string, version int, sec
 // the open flags of that version the approver has seen; a version with an
 // open flag not named fails with *FlagsError. The acknowledged flags go
 // into the approval's audit entry.
+//
+// Approve is idempotent: the same approval sent again (a browser or client
+// retrying after a lost reply or a 503 whose write had landed) answers the
+// note as it is, with no second audit entry and no second push job. Any
+// other approve of a note no longer pending review still fails.
 func (s *Service) Approve(ctx context.Context, a Actor, id string, version int, acknowledged ...string) (*Note, error) {
+	again := false
 	n, err := s.act(ctx, a, id, true, func(n *Note, now time.Time) (*Change, error) {
 		if err := checkVersion(n, version); err != nil {
 			return nil, err
 		}
+		if again = approvedAs(n, a, version); again {
+			// Held to the flags as the first request was, so a repeat
+			// that would not have approved the note is not answered 200.
+			if err := acknowledges(n, acknowledged); err != nil {
+				return nil, err
+			}
+			return nil, errAsIs
+		}
 		if n.State != StatePendingReview {
 			return nil, &StateError{Action: "approve", State: n.State}
 		}
-		open := OpenFlags(n.Draft)
-		var missing []Flag
-		for _, f := range open {
-			if !slices.Contains(acknowledged, f.ID) {
-				missing = append(missing, f)
-			}
-		}
-		if len(missing) > 0 {
-			return nil, &FlagsError{Missing: missing}
+		if err := acknowledges(n, acknowledged); err != nil {
+			return nil, err
 		}
 		e := s.entry(n, a, ActionApprove, now)
+		open := OpenFlags(n.Draft)
 		e.AcknowledgedFlags = open
 		n.State = StateApproved
 		n.ApprovedBy, n.ApprovedByName, n.ApprovedAt, n.ApprovedVersion = a.Subject, a.Name, now, n.Version
@@ -341,10 +349,40 @@ func (s *Service) Approve(ctx context.Context, a Actor, id string, version int, 
 			Enqueue: &PushJob{NoteID: n.ID, Clinic: n.Clinic, Version: n.Version, DueAt: now},
 		}, nil
 	})
-	if err == nil && s.onEnqueue != nil {
+	if err == nil && !again && s.onEnqueue != nil {
 		s.onEnqueue()
 	}
 	return n, err
+}
+
+// approvedAs reports whether n is already approved, at version, by a: the
+// approval a retried Approve asks for has taken effect. Approved, pushing
+// and pushed are that approval on its way to the EHR. push_failed is too:
+// the approval stands and only the push failed, which RetryPush (with its
+// backoff) or an edit deals with, not a repeated approve. A note edited
+// since has another version (checkVersion refuses it first); a rejected
+// or pending one has no approval.
+func approvedAs(n *Note, a Actor, version int) bool {
+	switch n.State {
+	case StateApproved, StatePushing, StatePushed, StatePushFailed:
+		return n.ApprovedVersion == version && n.ApprovedBy == a.Subject
+	}
+	return false
+}
+
+// acknowledges fails with *FlagsError unless acknowledged names, by
+// Flag.ID, every open flag of n's draft.
+func acknowledges(n *Note, acknowledged []string) error {
+	var missing []Flag
+	for _, f := range OpenFlags(n.Draft) {
+		if !slices.Contains(acknowledged, f.ID) {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
+		return &FlagsError{Missing: missing}
+	}
+	return nil
 }
 
 // Reject closes a note pending review without pushing it. The reason is
@@ -464,7 +502,16 @@ func (s *Service) act(ctx context.Context, a Actor, id string, decides bool, fn 
 	})
 }
 
+// errAsIs, returned by an update's fn, says the request has already had
+// its effect: the note is stored again exactly as it was read, with no
+// audit entry, job or event. It is stored rather than left alone because
+// the store's write is what confirms the note durable (Redis: WAIT for
+// replicas), so a retry after a reply lost to a replica timeout is not
+// answered 200 for an approval a failover could still lose.
+var errAsIs = errors.New("review: request already done")
+
 func (s *Service) update(ctx context.Context, id string, fn func(n *Note, now time.Time) (*Change, error)) (*Note, error) {
+	asIs := false
 	n, err := s.store.UpdateNote(ctx, id, func(n *Note) (*Change, error) {
 		if err := withRollup(ctx, s.store, n); err != nil {
 			return nil, err
@@ -472,6 +519,9 @@ func (s *Service) update(ctx context.Context, id string, fn func(n *Note, now ti
 		now := s.clock()
 		from := n.State
 		ch, err := fn(n, now)
+		if asIs = errors.Is(err, errAsIs); asIs {
+			return nil, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -492,7 +542,9 @@ func (s *Service) update(ctx context.Context, id string, fn func(n *Note, now ti
 		}
 		return nil, fmt.Errorf("review: update note %s: %w", id, err)
 	}
-	s.publish(ctx, noteEvent(n))
+	if !asIs {
+		s.publish(ctx, noteEvent(n))
+	}
 	return n, nil
 }
 

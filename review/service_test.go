@@ -309,13 +309,17 @@ func TestEditApproveFlow(t *testing.T) {
 	if err != nil || j.NoteID != n.ID || j.Version != 3 {
 		t.Fatalf("approval did not enqueue its push: %+v %v", j, err)
 	}
-	// Frozen: no edit, reject or second approval.
+	// Frozen: no edit, reject or second approval. The same approval sent
+	// again is answered with the note as it is, and enqueues nothing.
 	var se *review.StateError
 	if _, err := svc.Edit(ctx, drA, n.ID, 3, edited); !errors.As(err, &se) {
 		t.Errorf("edit of an approved note = %v, want StateError", err)
 	}
-	if _, err := svc.Approve(ctx, drA, n.ID, 3); !errors.As(err, &se) {
+	if _, err := svc.Approve(ctx, reviewer, n.ID, 3); !errors.As(err, &se) {
 		t.Errorf("second approve = %v, want StateError", err)
+	}
+	if again, err := svc.Approve(ctx, drA, n.ID, 3); err != nil || again.State != review.StateApproved || !again.ApprovedAt.Equal(n.ApprovedAt) || enqueued != 1 {
+		t.Errorf("approve retried = %+v, %v (enqueued %d); want the approved note, nothing enqueued", again, err, enqueued)
 	}
 	if _, err := svc.Reject(ctx, drA, n.ID, 3, "x"); !errors.As(err, &se) {
 		t.Errorf("reject of approved = %v, want StateError", err)
@@ -509,6 +513,14 @@ func TestApproveAcknowledgesFlags(t *testing.T) {
 	n, err = svc.Approve(ctx, drA, n.ID, n.Version, "plan/0/0")
 	if err != nil || n.State != review.StateApproved {
 		t.Fatalf("approve with the flag acknowledged: %v", err)
+	}
+	// Sent again, it is held to the flags as the first was.
+	var fe *review.FlagsError
+	if _, err := svc.Approve(ctx, drA, n.ID, n.Version); !errors.As(err, &fe) {
+		t.Errorf("approve retried without the flag = %v, want FlagsError", err)
+	}
+	if _, err := svc.Approve(ctx, drA, n.ID, n.Version, "plan/0/0"); err != nil {
+		t.Errorf("approve retried with the flag: %v", err)
 	}
 	es, err := svc.Audit(ctx, drA, n.ID)
 	if err != nil {

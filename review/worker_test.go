@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -225,6 +226,87 @@ func TestPushPermanentThenRetry(t *testing.T) {
 	step(t, w)
 	if got := r.note(t, n.ID); got.State != review.StatePushed || got.PushError != "" {
 		t.Errorf("after retry: %s %q", got.State, got.PushError)
+	}
+}
+
+// TestApproveRetried: the same approval sent again (a client retrying
+// after a lost reply, or a 503 whose write had landed) answers the note
+// as it is, whether it is still queued, being pushed, pushed or failed:
+// no second approve in the audit trail, no second job, one document at
+// the EHR. Another approver or another version is refused as before.
+func TestApproveRetried(t *testing.T) {
+	for _, tc := range []struct {
+		state  review.State // when the retry comes
+		before int          // worker steps before it
+		fail   error        // the EHR's answer
+	}{
+		{review.StateApproved, 0, nil},
+		{review.StatePushing, 1, nil},
+		{review.StatePushed, 1, nil},
+		{review.StatePushFailed, 1, review.Permanent(errors.New("encounter closed"))},
+	} {
+		t.Run(string(tc.state), func(t *testing.T) {
+			r := newRig(t)
+			ctx := context.Background()
+			n := r.approved(t)
+			retry := func() {
+				before := r.note(t, n.ID)
+				if before.State != tc.state {
+					t.Fatalf("retry in state %s, want %s", before.State, tc.state)
+				}
+				r.clk.Advance(time.Minute)
+				got, err := r.svc.Approve(ctx, drA, n.ID, n.Version)
+				if err != nil || !reflect.DeepEqual(got, before) {
+					t.Fatalf("retried approve = %v; want the note as it was", err)
+				}
+				if after := r.note(t, n.ID); !reflect.DeepEqual(after, before) {
+					t.Errorf("retried approve changed the stored note (updated %v, was %v)", after.UpdatedAt, before.UpdatedAt)
+				}
+				var se *review.StateError
+				if _, err := r.svc.Approve(ctx, reviewer, n.ID, n.Version); !errors.As(err, &se) {
+					t.Errorf("approve by another = %v, want StateError", err)
+				}
+				var ve *review.VersionError
+				if _, err := r.svc.Approve(ctx, drA, n.ID, n.Version-1); !errors.As(err, &ve) {
+					t.Errorf("approve of another version = %v, want VersionError", err)
+				}
+			}
+			r.ehr.fail = func(int) error {
+				if tc.state == review.StatePushing {
+					retry()
+				}
+				return tc.fail
+			}
+			w := r.worker("w1", 5)
+			for range tc.before {
+				step(t, w)
+			}
+			if tc.state != review.StatePushing {
+				retry()
+			}
+			for step(t, w) {
+				r.clk.Advance(time.Minute)
+			}
+			if got := r.note(t, n.ID).State; got != tc.state && got != review.StatePushed {
+				t.Errorf("ends %s", got)
+			}
+			filed := 1
+			if tc.fail != nil {
+				filed = 0
+			}
+			if r.ehr.pushes[n.ID] != 1 || len(r.ehr.filed) != filed {
+				t.Errorf("EHR saw %d pushes and filed %v, want 1 push filing %d", r.ehr.pushes[n.ID], r.ehr.filed, filed)
+			}
+			approvals := 0
+			for _, a := range r.actions(t, n.ID) {
+				if a == review.ActionApprove {
+					approvals++
+				}
+			}
+			if approvals != 1 {
+				t.Errorf("audit %v has %d approvals, want 1", r.actions(t, n.ID), approvals)
+			}
+		})
 	}
 }
 

@@ -82,11 +82,21 @@ func TestReviewAPIFlags(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || got.State != review.StateApproved {
 		t.Fatalf("approve acknowledging every flag: %d %s", resp.StatusCode, got.State)
 	}
+	// Sent again (its reply lost, or a 503 whose write landed), the
+	// approval is answered 200 with the note as it is, and audited once.
+	var again review.Note
+	resp = e.do("POST", path+"/approve", clin, map[string]any{"version": got.Version, "acknowledged_flags": ids}, &again)
+	if resp.StatusCode != http.StatusOK || again.State != review.StateApproved || again.Version != got.Version || !again.UpdatedAt.Equal(got.UpdatedAt) {
+		t.Fatalf("approve retried: %d %s v%d updated %v, want 200 and the note as approved at %v", resp.StatusCode, again.State, again.Version, again.UpdatedAt, got.UpdatedAt)
+	}
 	var audit Audit
 	e.do("GET", path+"/audit", clin, nil, &audit)
 	last := audit.Entries[len(audit.Entries)-1]
 	if last.Action != review.ActionApprove || !slices.Equal(last.AcknowledgedFlags, open) {
 		t.Errorf("approval audit %+v, want the acknowledged flags %+v", last, open)
+	}
+	if i := slices.IndexFunc(audit.Entries, func(e review.AuditEntry) bool { return e.Action == review.ActionApprove }); i != len(audit.Entries)-1 {
+		t.Errorf("approve audited at %d and %d, want once", i, len(audit.Entries)-1)
 	}
 }
 

@@ -289,6 +289,62 @@ func TestResentAudioWaitsForReplica(t *testing.T) {
 	}
 }
 
+// TestApproveRetriedAfterReplicaTimeout: an approval the primary took
+// but no replica confirmed fails with ErrUnavailable (the API's 503), and
+// so does the client's retry of it while the replica still lacks it:
+// nothing a failover could lose is answered 200. Once the replica has it,
+// the retry is answered with the approved note, and the trail holds one
+// approval.
+func TestApproveRetriedAfterReplicaTimeout(t *testing.T) {
+	primary, replica := redistest.Replicated(t)
+	ctx := context.Background()
+	svc := review.NewService(redistest.OpenOptions(t, redisstore.Options{URL: primary.URL(), Replicas: 1, ReplicaTimeout: 200 * time.Millisecond}), review.ServiceOptions{})
+	dr := review.Actor{Subject: "dr-a", Clinic: "c1", Role: review.RoleClinician}
+	var n *review.Note
+	var err error
+	// confirmed retries what the replica may be slow to confirm on a busy
+	// machine (the timeout is short for the stalled case's sake).
+	confirmed := func(do func() (*review.Note, error)) {
+		for range 25 {
+			if n, err = do(); !errors.Is(err, review.ErrUnavailable) {
+				break
+			}
+		}
+	}
+	confirmed(func() (*review.Note, error) {
+		return svc.Create(ctx, &review.Note{Clinic: "c1", Clinician: "dr-a", Patient: "p1", State: review.StatePendingReview})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	approve := func() (*review.Note, error) { return svc.Approve(ctx, dr, n.ID, n.Version) }
+	replica.Stall()
+	defer replica.Resume()
+	for _, try := range []string{"approval", "retried approval"} {
+		if _, err := approve(); !errors.Is(err, review.ErrUnavailable) {
+			t.Fatalf("%s with the replica stalled: %v, want ErrUnavailable", try, err)
+		}
+	}
+	replica.Resume()
+	confirmed(approve)
+	if err != nil || n.State != review.StateApproved || n.ApprovedBy != "dr-a" {
+		t.Fatalf("approval retried with the replica back: %v, %+v", err, n)
+	}
+	es, err := svc.Audit(ctx, dr, n.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approvals := 0
+	for _, e := range es {
+		if e.Action == review.ActionApprove {
+			approvals++
+		}
+	}
+	if approvals != 1 {
+		t.Errorf("%d approvals in the audit trail, want 1", approvals)
+	}
+}
+
 // TestRefusesReplica: a URL naming a replica is refused at Open, and a
 // primary demoted under a running store makes its writes fail with
 // ErrUnavailable (READONLY) and its readiness probe fail, rather than
