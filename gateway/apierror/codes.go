@@ -143,7 +143,7 @@ func Codes() []CodeDoc {
 		{422, CodeEHRRefused, "`GET /v1/patients`: the EHR rejected the search (HTTP 400, 422, an OperationOutcome); the message gives the EHR's reason unless it might name a patient"},
 		{502, CodeEHRUnavailable, "`GET /v1/patients`: the EHR did not answer the search (down, timed out, rate-limited): try again"},
 		{503, CodeShuttingDown, "the gateway is draining; reconnect elsewhere"},
-		{503, CodeStoreUnavailable, "the store takes no writes for now (Redis failing over or unreachable, or `store.redis_replicas` not confirming in time); `Retry-After: 1`. An approval answered so may have been applied: repeat it (a `409 invalid_state` showing `approved` means it was)"},
+		{503, CodeStoreUnavailable, "the store takes no writes for now (Redis failing over or unreachable, or `store.redis_replicas` not confirming in time); `Retry-After: 1`. An approval answered so may have been applied: repeat it; the repeat is answered 200 with the note once the store confirms it, and adds no second approval"},
 		{500, CodeInternal, "anything else (details only in the log)"},
 
 		{0, CodeInvalidMessage, "a text frame is not a JSON object with a string `type` (the session goes on), or not UTF-8 (close `1007`; the audio before it is drafted)"},
