@@ -41,8 +41,10 @@ func (d *drafting) kick() { d.live.kick() }
 func (d *drafting) stopLive() { d.live.stop() }
 
 // finish turns the final transcript into a note waiting for review: it
-// drafts and stores the draft. It returns the close code the outcome
-// calls for.
+// stores the transcript (the note is drafting), drafts and stores the
+// draft. It returns the close code the outcome calls for. A gateway that
+// dies between the two saves leaves the note drafting; the next recovery
+// drafts it from the stored transcript (redraft).
 func (d *drafting) finish(ctx context.Context, log *slog.Logger) (int, string) {
 	s := d.srv
 	transcript := d.text.now()
@@ -65,21 +67,13 @@ func (d *drafting) finish(ctx context.Context, log *slog.Logger) (int, string) {
 		d.conn.SendError(apierror.CodeSessionFailed, "the transcript could not be stored")
 		return websocket.CloseInternalServerErr, "session failed"
 	}
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	draft, err := s.drafterFor(d.note.Clinic).Draft(dctx, tpl, transcript)
-	cancel()
 	code, reason := websocket.CloseNormalClosure, ""
-	if err != nil {
-		log.Error("draft note", "err", err)
+	n, draftErr, err := s.queueDraft(ctx, d.note, tpl, transcript)
+	if draftErr != nil {
+		log.Error("draft note", "err", draftErr)
 		d.conn.SendError(apierror.CodeDraftFailed, "the note could not be drafted; it is queued with the transcript and empty sections to write by hand")
-		draft = emptyDraft(tpl)
 		code, reason = websocket.CloseInternalServerErr, "draft failed"
 	}
-	var n *review.Note
-	err = whileUnavailable(ctx, func() (err error) {
-		n, err = s.opts.Notes.SetDraft(ctx, d.note.ID, draft, transcript, review.StatePendingReview)
-		return err
-	})
 	if err != nil {
 		log.Error("store draft", "err", err)
 		d.conn.SendError(apierror.CodeSessionFailed, "the draft could not be stored")
@@ -89,6 +83,27 @@ func (d *drafting) finish(ctx context.Context, log *slog.Logger) (int, string) {
 	d.conn.Send(wire.NoteReady{Type: "NoteReady", NoteID: n.ID, Version: n.Version, State: string(n.State), ReviewURL: noteapi.ReviewURL(n.ID)})
 	d.sendMetadata()
 	return code, reason
+}
+
+// queueDraft drafts a note's final transcript with tpl by its clinic's
+// drafter and stores the draft, moving the note from recording or
+// drafting to pending_review. A drafter that fails (draftErr) does not
+// keep the note from the queue: it is stored with the template's empty
+// sections to write by hand. err says the draft was not stored; the
+// store's state check makes it a *review.StateError when the note was
+// queued already (another gateway recovered it first).
+func (s *Server) queueDraft(ctx context.Context, n *review.Note, tpl notes.Template, transcript []note.Line) (queued *review.Note, draftErr, err error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	draft, draftErr := s.drafterFor(n.Clinic).Draft(dctx, tpl, transcript)
+	cancel()
+	if draftErr != nil {
+		draft = emptyDraft(tpl)
+	}
+	err = whileUnavailable(ctx, func() (err error) {
+		queued, err = s.opts.Notes.SetDraft(ctx, n.ID, draft, transcript, review.StatePendingReview)
+		return err
+	})
+	return queued, draftErr, err
 }
 
 // sendMetadata sends Deepgram's closing Metadata. Its duration is all the

@@ -48,6 +48,10 @@ type registry struct {
 	byID         map[string]*session
 	total        int
 	perClinician map[clinicianKey]int
+	// redrafting holds the sessions whose notes this gateway drafts
+	// again after a stop (redraft), so that a scan does not start a
+	// second draft of one; their leases are renewed like the sessions'.
+	redrafting map[string]bool
 
 	writerOnce sync.Once
 	writer     *groupcommit.Writer // every session's audio to Options.Audio
@@ -60,6 +64,25 @@ type registry struct {
 func (r *registry) init() {
 	r.byID = map[string]*session{}
 	r.perClinician = map[clinicianKey]int{}
+	r.redrafting = map[string]bool{}
+}
+
+// startRedraft marks session id's note as being drafted again, or
+// reports false when it is already.
+func (r *registry) startRedraft(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.redrafting[id] {
+		return false
+	}
+	r.redrafting[id] = true
+	return true
+}
+
+func (r *registry) endRedraft(id string) {
+	r.mu.Lock()
+	delete(r.redrafting, id)
+	r.mu.Unlock()
 }
 
 // clinicianKey names a clinician within their clinic: user ids are the

@@ -95,6 +95,9 @@ func (s *Server) renewLeases() {
 		for id := range s.recs.byID {
 			ids = append(ids, id)
 		}
+		for id := range s.recs.redrafting {
+			ids = append(ids, id)
+		}
 		s.recs.mu.Unlock()
 		for _, id := range ids {
 			err := s.opts.Notes.(sessionLeaser).ClaimSession(s.base, id, s.instance, s.limits.SessionLease)

@@ -12,11 +12,13 @@ import (
 	"github.com/scribegate/scribegate/gateway/auth"
 	"github.com/scribegate/scribegate/review"
 	"github.com/scribegate/scribegate/review/note"
+	"github.com/scribegate/scribegate/transcription/notes"
 )
 
 // Abort stops every session at once without finishing it, as a crash
-// would: notes stay recording and their stored audio is kept, so a
-// gateway started on the same store resumes or finishes them (Recover).
+// would: notes stay recording (or drafting, caught between finish's two
+// saves) and their stored audio is kept, so a gateway started on the
+// same store resumes or finishes them (Recover).
 // It is for tests and for a hard stop; Shutdown is the graceful way.
 func (s *Server) Abort() {
 	s.mu.Lock()
@@ -29,7 +31,9 @@ func (s *Server) Abort() {
 // Recover takes over the sessions a stopped gateway left recording: each
 // waits for its client for what is left of the resume window after its
 // last stored utterance, and is finished from its stored audio when no
-// client returns. Call it once, before serving.
+// client returns. A note it left drafting (it stopped between storing the
+// transcript and the draft) is drafted from its stored transcript and
+// queued for review. Call it once, before serving.
 //
 // Sessions another gateway sharing the store holds (a live lease) are
 // left to it; if there were any, Recover looks again once their leases
@@ -65,11 +69,16 @@ func (s *Server) recover(ctx context.Context, again bool) error {
 			return fmt.Errorf("gateway: recover session %s: %w", id, err)
 		}
 		s.recs.rebuilding.Lock() // not rebuilt by a resume meanwhile
-		if n.State != review.StateRecording || s.lookup(id) != nil {
-			s.recs.rebuilding.Unlock()
-			continue
+		switch {
+		case s.lookup(id) != nil:
+			err = nil // live here: its session finishes it
+		case n.State == review.StateRecording:
+			err = s.recoverOne(ctx, n)
+		case n.State == review.StateDrafting:
+			err = s.redraft(ctx, rn, n)
+		default:
+			err = nil
 		}
-		err = s.recoverOne(ctx, n)
 		s.recs.rebuilding.Unlock()
 		if heldElsewhere(err) {
 			held++
@@ -118,6 +127,67 @@ func (s *Server) recoverOne(ctx context.Context, n *review.Note) error {
 	return nil
 }
 
+// redraft queues a note a stopped gateway left drafting: under this
+// gateway's lease on its session (a *review.SessionHeldError while another
+// gateway, finishing the session, holds it), it drafts the stored
+// transcript in the background as finish would have, and stores the draft
+// as pending_review — with empty sections if drafting fails. The note is
+// read again once the lease is held, so one queued meanwhile is left
+// alone; should another gateway queue it while this one drafts, the
+// store's state check refuses this one's draft: the note moves once.
+func (s *Server) redraft(ctx context.Context, rn recordingNotes, n *review.Note) error {
+	id := n.SessionID
+	if !s.recs.startRedraft(id) {
+		return nil // being drafted here already
+	}
+	if err := s.claim(ctx, id); err != nil {
+		s.recs.endRedraft(id)
+		if heldElsewhere(err) {
+			return err
+		}
+		return fmt.Errorf("gateway: recover session %s: %w", id, err)
+	}
+	n, err := rn.SessionNote(ctx, id)
+	if err != nil || n.State != review.StateDrafting || !s.startSession() {
+		s.recs.endRedraft(id)
+		s.releaseLease(ctx, id)
+		if err != nil && !errors.Is(err, review.ErrNotFound) {
+			return fmt.Errorf("gateway: recover session %s: %w", id, err)
+		}
+		return nil
+	}
+	go func() {
+		defer s.sessions.Done()
+		defer s.recs.endRedraft(id)
+		defer s.releaseLease(s.base, id)
+		log := s.log.With("session_id", id, "note_id", n.ID)
+		queued, draftErr, err := s.queueDraft(s.base, n, s.templateOf(n), n.Transcript)
+		if draftErr != nil {
+			log.Error("draft recovered note: queued with empty sections", "err", draftErr)
+		}
+		var se *review.StateError
+		switch {
+		case errors.As(err, &se):
+			log.Info("recovered note queued by another gateway first", "state", se.State)
+		case err != nil:
+			log.Error("store recovered note's draft: it stays drafting", "err", err)
+		default:
+			log.Info("note recovered from drafting", "version", queued.Version)
+		}
+	}()
+	return nil
+}
+
+// templateOf is the template n was recorded with, or the default of its
+// clinician should that one be gone.
+func (s *Server) templateOf(n *review.Note) notes.Template {
+	tpl, err := s.opts.Templates.Get(n.Template)
+	if err != nil {
+		tpl = s.opts.Templates.Default(n.Clinic, n.Clinician)
+	}
+	return tpl
+}
+
 func (s *Server) admitForce(clinician clinicianKey) {
 	s.recs.mu.Lock()
 	s.recs.total++
@@ -138,10 +208,7 @@ func (s *Server) rebuild(ctx context.Context, n *review.Note, wait time.Duration
 	if err != nil {
 		return nil, err
 	}
-	tpl, err := s.opts.Templates.Get(n.Template)
-	if err != nil {
-		tpl = s.opts.Templates.Default(n.Clinic, n.Clinician)
-	}
+	tpl := s.templateOf(n)
 	if !s.startSession() {
 		return nil, errors.New("gateway: shutting down")
 	}
