@@ -396,8 +396,8 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 				h.Set("Authorization", "Bearer "+t)
 			}
 			d := websocket.Dialer{HandshakeTimeout: 30 * time.Second}
-			q := fmt.Sprintf("/v1/listen?encoding=linear16&sample_rate=16000&channels=1&interim_results=%t&patient=load-%d", r.interim, i)
-			c, _, err := d.DialContext(ctx, base+q, h)
+			q := listenQuery(16000, fmt.Sprintf("load-%d", i), map[string]string{"interim_results": strconv.FormatBool(r.interim)})
+			c, _, err := d.DialContext(ctx, base+"/v1/listen?"+q, h)
 			if err != nil {
 				errs.Add(1)
 				return

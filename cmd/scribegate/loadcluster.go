@@ -389,12 +389,13 @@ func (c *resumingClient) run(ctx context.Context) {
 	fresh := false
 	connect := func() bool {
 		for try := 0; ctx.Err() == nil && try < 900; try++ {
-			q := "/v1/listen?encoding=linear16&sample_rate=16000&channels=1&patient=" + c.patient
+			var resume map[string]string
 			if c.id != "" {
-				q += "&session=" + c.id + "&resume=true"
+				resume = map[string]string{"session": c.id, "resume": "true"}
 			}
+			q := listenQuery(16000, c.patient, resume)
 			dl := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-			cn, resp, err := dl.DialContext(ctx, c.base+q, http.Header{"Authorization": {"Bearer " + c.token}})
+			cn, resp, err := dl.DialContext(ctx, c.base+"/v1/listen?"+q, http.Header{"Authorization": {"Bearer " + c.token}})
 			if err != nil {
 				last, wait := err.Error(), 200*time.Millisecond
 				if resp != nil {

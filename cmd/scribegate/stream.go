@@ -183,19 +183,26 @@ func listenURL(o streamOptions, rate int) (string, error) {
 		return "", fmt.Errorf("stream: gateway URL %q: want http(s) or ws(s)", o.URL)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/listen"
+	u.RawQuery = listenQuery(rate, o.Patient, map[string]string{"encounter": o.Encounter, "template": o.Template, "connector": o.Connector})
+	return u.String(), nil
+}
+
+// listenQuery is the /v1/listen query of this command's clients (the
+// streamer and the load tool's sessions): mono linear16 at rate for
+// patient, and each of more that is not empty.
+func listenQuery(rate int, patient string, more map[string]string) string {
 	q := url.Values{
 		"encoding":    {"linear16"},
 		"sample_rate": {strconv.Itoa(rate)},
 		"channels":    {"1"},
-		"patient":     {o.Patient},
+		"patient":     {patient},
 	}
-	for k, v := range map[string]string{"encounter": o.Encounter, "template": o.Template, "connector": o.Connector} {
+	for k, v := range more {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return q.Encode()
 }
 
 // gatewayMessage holds the fields of the gateway's messages that this
