@@ -274,8 +274,8 @@ type StreamingConfig struct {
 	// told (audio_not_stored) and the session wait for it to resume.
 	MaxUnstored time.Duration `yaml:"max_unstored"`
 	// OrphanScanInterval is how often a gateway on a shared (Redis)
-	// store looks for sessions left recording by an instance that died
-	// and finishes them; negative: only at start.
+	// store looks for sessions left recording or drafting by an instance
+	// that died and finishes them; negative: only at start.
 	OrphanScanInterval time.Duration `yaml:"orphan_scan_interval"`
 }
 
