@@ -307,6 +307,13 @@ const (
 	loadPeriod = 100 * time.Millisecond
 )
 
+// clipFrame is a load session's frame f of clip: the clip's whole
+// loadFrame-byte frames in turn, from the start again after the last.
+func clipFrame(clip []byte, f int) []byte {
+	i := f % (len(clip) / loadFrame)
+	return clip[i*loadFrame : (i+1)*loadFrame]
+}
+
 // startAfter is when session i starts: the starts are spread evenly over
 // the ramp, and each is moved by i mod 100 ms, so that the sessions'
 // frames (one per loadPeriod each) are spread over the period as real
@@ -444,21 +451,16 @@ func (r loadRun) drive(ctx context.Context, base string, token func(int) string,
 			}()
 			frames := int(r.duration / loadPeriod)
 			tick := time.NewTicker(loadPeriod)
-			off := 0
 			for f := 0; f < frames; f++ {
-				if off+loadFrame > len(clip) {
-					off = 0
-				}
 				smu.Lock()
 				sendTimes = append(sendTimes, time.Now())
 				smu.Unlock()
 				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				if err := c.WriteMessage(websocket.BinaryMessage, clip[off:off+loadFrame]); err != nil {
+				if err := c.WriteMessage(websocket.BinaryMessage, clipFrame(clip, f)); err != nil {
 					errs.Add(1)
 					break
 				}
 				audio.Add(1)
-				off += loadFrame
 				select {
 				case <-tick.C:
 				case <-ctx.Done():

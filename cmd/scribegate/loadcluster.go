@@ -361,18 +361,11 @@ type resumingClient struct {
 	durable []time.Duration
 }
 
-// frame is the client's audio frame f (the clip, looped).
-func (c *resumingClient) frame(f int) []byte {
-	per := len(c.clip) / loadFrame
-	i := f % per
-	return c.clip[i*loadFrame : (i+1)*loadFrame]
-}
-
 // sent is all the audio the client sent.
 func (c *resumingClient) sent() []byte {
 	b := make([]byte, 0, c.frames*loadFrame)
 	for f := range c.frames {
-		b = append(b, c.frame(f)...)
+		b = append(b, clipFrame(c.clip, f)...)
 	}
 	return b
 }
@@ -467,7 +460,7 @@ func (c *resumingClient) run(ctx context.Context) {
 					sentAt[next] = time.Now()
 				}
 				conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				if conn.WriteMessage(websocket.BinaryMessage, c.frame(next)[skip:]) != nil {
+				if conn.WriteMessage(websocket.BinaryMessage, clipFrame(c.clip, next)[skip:]) != nil {
 					break // the reader reports the connection's end
 				}
 				next, skip = next+1, 0
