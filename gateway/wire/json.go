@@ -60,18 +60,7 @@ func (m Results) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `,"from_finalize":`...)
 	b = strconv.AppendBool(b, m.FromFinalize)
 	b = append(b, `,"channel":{"alternatives":`...)
-	if m.Channel.Alternatives == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, a := range m.Channel.Alternatives {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = a.appendObject(b)
-		}
-		b = append(b, ']')
-	}
+	b = appendJSONArray(b, m.Channel.Alternatives, appendAlternative)
 	b = append(b, `},"metadata":`...)
 	b = m.Metadata.appendObject(b)
 	return append(b, "}\n"...), nil
@@ -101,33 +90,28 @@ func (m Results) checkFloats() error {
 	return nil
 }
 
-func (a Alternative) appendObject(b []byte) []byte {
+func appendAlternative(b []byte, a Alternative) []byte {
 	b = append(b, `{"transcript":`...)
 	b = appendJSONString(b, a.Transcript)
 	b = append(b, `,"confidence":`...)
 	b = appendJSONFloat(b, a.Confidence)
 	b = append(b, `,"words":`...)
-	if a.Words == nil {
-		return append(b, "null}"...)
-	}
-	b = append(b, '[')
-	for i, w := range a.Words {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"word":`...)
-		b = appendJSONString(b, w.Word)
-		b = append(b, `,"start":`...)
-		b = appendJSONFloat(b, w.Start)
-		b = append(b, `,"end":`...)
-		b = appendJSONFloat(b, w.End)
-		b = append(b, `,"confidence":`...)
-		b = appendJSONFloat(b, w.Confidence)
-		b = append(b, `,"punctuated_word":`...)
-		b = appendJSONString(b, w.PunctuatedWord)
-		b = append(b, '}')
-	}
-	return append(b, "]}"...)
+	b = appendJSONArray(b, a.Words, appendWord)
+	return append(b, '}')
+}
+
+func appendWord(b []byte, w Word) []byte {
+	b = append(b, `{"word":`...)
+	b = appendJSONString(b, w.Word)
+	b = append(b, `,"start":`...)
+	b = appendJSONFloat(b, w.Start)
+	b = append(b, `,"end":`...)
+	b = appendJSONFloat(b, w.End)
+	b = append(b, `,"confidence":`...)
+	b = appendJSONFloat(b, w.Confidence)
+	b = append(b, `,"punctuated_word":`...)
+	b = appendJSONString(b, w.PunctuatedWord)
+	return append(b, '}')
 }
 
 func (m ResultsMetadata) appendObject(b []byte) []byte {
@@ -206,19 +190,25 @@ func checkJSONFloat(f float64) error {
 	return err
 }
 
-// appendJSONInts appends s as encoding/json does: null when nil.
-func appendJSONInts(b []byte, s []int) []byte {
+// appendJSONArray appends s as encoding/json does, each element by elem:
+// null when s is nil.
+func appendJSONArray[T any](b []byte, s []T, elem func([]byte, T) []byte) []byte {
 	if s == nil {
 		return append(b, "null"...)
 	}
 	b = append(b, '[')
-	for i, n := range s {
+	for i, v := range s {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendInt(b, int64(n), 10)
+		b = elem(b, v)
 	}
 	return append(b, ']')
+}
+
+// appendJSONInts appends s as encoding/json does: null when nil.
+func appendJSONInts(b []byte, s []int) []byte {
+	return appendJSONArray(b, s, func(b []byte, n int) []byte { return strconv.AppendInt(b, int64(n), 10) })
 }
 
 // appendJSONString appends s quoted as encoding/json quotes it with HTML
