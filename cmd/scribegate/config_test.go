@@ -10,9 +10,18 @@ import (
 	"time"
 )
 
+// writeConfig writes body as a configuration file in a directory of its
+// own and returns its path.
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "c.yaml")
+	return writeConfigIn(t, t.TempDir(), body)
+}
+
+// writeConfigIn writes body to dir/scribegate.yaml, failing t if it
+// cannot, and returns its path: for a gateway whose data dir is dir.
+func writeConfigIn(t *testing.T, dir, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, "scribegate.yaml")
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

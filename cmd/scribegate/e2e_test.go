@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -40,11 +39,7 @@ type testGateway struct {
 func startGateway(t *testing.T, configYAML string) *testGateway {
 	t.Helper()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "scribegate.yaml")
-	if err := os.WriteFile(path, []byte(strings.ReplaceAll(configYAML, "{{DATA}}", dir)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := startApp(t, path)
+	r := startApp(t, writeConfigIn(t, dir, strings.ReplaceAll(configYAML, "{{DATA}}", dir)))
 	t.Cleanup(func() { r.stop(t) })
 	return &r.testGateway
 }

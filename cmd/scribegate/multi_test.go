@@ -77,10 +77,7 @@ connectors:
 	// Instance 1, in this process. Its push worker starts later, so that
 	// instance 2 is sure to claim the push first.
 	dir1 := t.TempDir()
-	cfgPath1 := filepath.Join(dir1, "scribegate.yaml")
-	if err := os.WriteFile(cfgPath1, []byte(config(dir1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath1 := writeConfigIn(t, dir1, config(dir1))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a1, l1 := listenApp(t, ctx, cfgPath1)
@@ -92,10 +89,7 @@ connectors:
 
 	// Instance 2, a child process.
 	dir2 := t.TempDir()
-	cfgPath2 := filepath.Join(dir2, "scribegate.yaml")
-	if err := os.WriteFile(cfgPath2, []byte(config(dir2)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath2 := writeConfigIn(t, dir2, config(dir2))
 	addrFile := filepath.Join(dir2, "addr")
 	child := exec.Command(os.Args[0], "-test.run=^TestGatewayProcess$", "-test.v")
 	child.Env = append(os.Environ(), helperConfigEnv+"="+cfgPath2, helperAddrEnv+"="+addrFile)

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -34,8 +32,7 @@ func TestResumeAcrossRestart(t *testing.T) {
 	ai := openaitest.New(t, &openaitest.Server{Transcribe: levelWhisper})
 	t.Setenv("TEST_OPENAI_KEY", ai.Key)
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "scribegate.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+	cfgPath := writeConfigIn(t, dir, fmt.Sprintf(`
 data_dir: %q
 transcription:
   engine: openai
@@ -43,7 +40,7 @@ transcription:
 streaming:
   resume_window: 1m
   durable_interval: 10ms
-`, dir, ai.URL)), 0o600)
+`, dir, ai.URL))
 
 	const n = 10
 	pcm := leveltest.Audio(n)
