@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -94,10 +93,8 @@ store: {driver: redis, redis_url: "`+redisURL+`", redis_replicas: 1, redis_repli
 
 	// A new stream: its note cannot be stored; the client is told to come
 	// back (1012), not that the session failed.
-	u, _ := url.Parse(g.URL)
-	u.Scheme, u.Path, u.RawQuery = "ws", "/v1/listen", "encoding=linear16&sample_rate=16000&patient=p1"
 	h := http.Header{"Authorization": {"Bearer " + g.token(t, "dr-a", "c1", review.RoleClinician)}}
-	conn, _, err := websocket.DefaultDialer.Dial(u.String(), h)
+	conn, _, err := websocket.DefaultDialer.Dial(g.wsURL()+"/v1/listen?encoding=linear16&sample_rate=16000&patient=p1", h)
 	if err != nil {
 		t.Fatal(err)
 	}
