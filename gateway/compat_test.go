@@ -53,13 +53,9 @@ func TestListenDeepgramOptions(t *testing.T) {
 	}
 	for _, q := range accepted {
 		t.Run(q, func(t *testing.T) {
-			c, _, err := e.dial("patient=p&"+q, nil)
-			if err != nil {
-				t.Fatalf("refused: %v", err)
-			}
+			c := e.mustDial(t, "patient=p&"+q)
 			sendText(t, c, `{"type":"CloseStream"}`)
 			readAll(t, c)
-			c.Close()
 		})
 	}
 	refused := []struct{ query, param, reason string }{
@@ -164,10 +160,7 @@ func TestListenInvalidUTF8Closes1007(t *testing.T) {
 func TestListenNoAudioQueuesNoNote(t *testing.T) {
 	e := newEnv(t, nil)
 	clin := token(t, "dr-a", "c1", review.RoleClinician)
-	c, _, err := e.dial("patient=p", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := e.mustDial(t, "patient=p")
 	sendText(t, c, `{"type":"KeepAlive"}`)
 	sendText(t, c, `{"type":"CloseStream"}`)
 	msgs, code := readAll(t, c)
@@ -287,11 +280,7 @@ func TestTakeoverClosesWith4001(t *testing.T) {
 		c1, id, col := e.startSending(t, "patient=pat-1", pcm[:third], 4000, int64(third))
 		defer c1.Close()
 
-		c2, _, err := e.dial("patient=pat-1&resume=true&session="+id, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c2.Close()
+		c2 := e.mustDial(t, "patient=pat-1&resume=true&session="+id)
 		<-col.done
 		if col.code != clientconn.CloseTakenOver {
 			t.Errorf("taken-over connection closed with %d, want %d", col.code, clientconn.CloseTakenOver)

@@ -547,11 +547,7 @@ func TestStreamingBadInput(t *testing.T) {
 		sendText(t, c, `{not json`)
 
 		t.Run("session limits", func(t *testing.T) {
-			c2, _, err := e.dial("patient=pat-2", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c2.Close()
+			e.mustDial(t, "patient=pat-2") // dr-a's second session, the last the limit allows
 			var body errResp
 			resp := e.dialRefused(t, "patient=pat-3", nil, &body)
 			if resp.StatusCode != http.StatusTooManyRequests || body.Error.Code != apierror.CodeClinicianSessionLimit {

@@ -327,10 +327,7 @@ func waitResults(t *testing.T, c *websocket.Conn) {
 func TestListenDisconnectAndShutdownFinishNotes(t *testing.T) {
 	e := newEnv(t, nil)
 	// One client vanishes mid-consultation without CloseStream.
-	gone, _, err := e.dial("patient=gone", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gone := e.mustDial(t, "patient=gone")
 	sendAudio(t, gone, tones(16000, 700), 3200)
 	// It vanishes once the gateway has taken its audio (its first
 	// Results): a socket closed with the gateway's messages unread is
@@ -341,11 +338,7 @@ func TestListenDisconnectAndShutdownFinishNotes(t *testing.T) {
 	gone.UnderlyingConn().Close()
 
 	// Another is still talking when the gateway shuts down.
-	open, _, err := e.dial("patient=open", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer open.Close()
+	open := e.mustDial(t, "patient=open")
 	sendAudio(t, open, tones(16000, 300), 3200)
 	sendText(t, open, `{"type":"KeepAlive"}`)
 	// Shut down once the gateway has taken its audio.

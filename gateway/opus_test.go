@@ -58,10 +58,7 @@ func TestOpusBecomesTheNoteItsWAVDoes(t *testing.T) {
 		return ready[0].NoteID
 	}
 	// encoding=opus with audio in no container is refused, not heard as noise.
-	c, _, err := e.dial("patient=p&encoding=ogg-opus", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := e.mustDial(t, "patient=p&encoding=ogg-opus")
 	sendAudio(t, c, pcm, 4000)
 	msgs, code := readAll(t, c)
 	if errs := byType(msgs, "Error"); code != 1003 || len(errs) != 1 || errs[0].Code != apierror.CodeUnsupportedEncoding || len(byType(msgs, "NoteReady")) != 0 {

@@ -150,14 +150,10 @@ func TestListenProtocolErrors(t *testing.T) {
 					t.Errorf("stored %d bytes (%v), want the %d sent before", size, err, len(pcm))
 				}
 				// The session waits for its client: it can be resumed.
-				c2, _, err := e.dial("patient=pat-1&resume=true&session="+id, nil)
-				if err != nil {
-					t.Fatalf("resume after a protocol error: %v", err)
-				}
+				c2 := e.mustDial(t, "patient=pat-1&resume=true&session="+id)
 				if d := firstDurable(t, c2, id); d != int64(len(pcm)) {
 					t.Errorf("resumed at %d, want %d", d, len(pcm))
 				}
-				c2.Close()
 			})
 		}
 	})
