@@ -157,11 +157,7 @@ func TestRebuiltSessionKeepsItsMaxLength(t *testing.T) {
 		o.Notes = startedEarlier{Service: e.svc, by: 2 * time.Hour}
 		o.Limits.MaxSessionDuration = time.Hour
 	})
-	c2, resp, err := e2.dial("patient=pat-1&session="+id+"&resume=true", nil)
-	if err != nil {
-		t.Fatalf("resume: %v (%v)", err, resp)
-	}
-	defer c2.Close()
+	c2 := e2.mustDial(t, "patient=pat-1&session="+id+"&resume=true")
 	msgs, code := readAll(t, c2) // no more audio: the gateway ends it
 	var codes []string
 	ready := false
