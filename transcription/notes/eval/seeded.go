@@ -319,22 +319,36 @@ var (
 		{regexp.MustCompile(`(?i)\b(has|have|had)\b`), "$1 no"},
 	}
 	negationWord = regexp.MustCompile(`(?i)\b(no|not|never|denies|denied|without|none|nothing|cannot|\w+n't)\b`)
+	// labels are the headings a drafted sentence may open with
+	// ("Cardiovascular: ", "Musculoskeletal: Examination of the leg: ").
+	labels = regexp.MustCompile(`^(?:[A-Z][^:.,;!?]{0,60}:\s+)+`)
+	// article opens a finding; "no" takes its place ("A murmur" → "No murmur").
+	article = regexp.MustCompile(`^(?i)(?:a|an|some|any)\s+`)
 )
 
 // addNegation negates a sentence that has no negation, where the cited
 // words have one (for something else, or the check would be right to let
-// it through).
+// it through). The negation goes into the finding after any label
+// ("Cardiovascular: No murmur"), as a drafter would err, never before the
+// label ("No cardiovascular: …"), which no drafter writes.
 func addNegation(s, cited string) (string, bool) {
 	if negationWord.MatchString(s) || !negationWord.MatchString(cited) {
 		return "", false
 	}
+	n := len(labels.FindString(s))
+	label, finding := s[:n], s[n:]
 	for _, r := range negationAdds {
-		if loc := r.re.FindStringSubmatchIndex(s); loc != nil {
-			out := string(r.re.ExpandString(nil, r.to, s, loc))
-			return s[:loc[0]] + out + s[loc[1]:], true
+		if loc := r.re.FindStringSubmatchIndex(finding); loc != nil {
+			out := string(r.re.ExpandString(nil, r.to, finding, loc))
+			return label + finding[:loc[0]] + out + finding[loc[1]:], true
 		}
 	}
-	return "No " + strings.ToLower(s[:1]) + s[1:], true
+	rest := article.ReplaceAllString(finding, "")
+	if rest == "" || rest[0] >= '0' && rest[0] <= '9' {
+		// A reading ("Blood pressure: 120/70.") has no finding to deny.
+		return "", false
+	}
+	return label + "No " + strings.ToLower(rest[:1]) + rest[1:], true
 }
 
 // rewordings are harmless: each says the same thing another way.

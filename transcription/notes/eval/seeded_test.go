@@ -31,6 +31,9 @@ func TestPlant(t *testing.T) {
 		{"negation removed, not the answer", removeNegation, "No, the patient does not smoke.", "", "the patient does smoke.", false},
 		{"negation added", addNegation, "Reports chest pain.", "no fever but chest pain", "Denies chest pain.", false},
 		{"negation added needs one cited", addNegation, "Reports chest pain.", "chest pain", "", true},
+		{"negation added after the label", addNegation, "Cardiovascular: A grade 2 out of 6 systolic ejection murmur.", "no edema", "Cardiovascular: No grade 2 out of 6 systolic ejection murmur.", false},
+		{"negation added after nested labels", addNegation, "Musculoskeletal: Examination of the leg: Reports calf pain.", "no edema", "Musculoskeletal: Examination of the leg: Denies calf pain.", false},
+		{"negation added not to a reading", addNegation, "Blood pressure: 120/70.", "no fever", "", true},
 		{"drug off the list", swapDrug(offList), "Continue metformin 500 mg.", "metformin", "Continue Xeljanz 500 mg.", false},
 	} {
 		got, ok := c.plant(c.in, c.cited)
