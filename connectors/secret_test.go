@@ -1,22 +1,19 @@
 package connectors_test
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/scribegate/scribegate/connectors"
+	"github.com/scribegate/scribegate/connectors/connectortest"
 
 	"gopkg.in/yaml.v3"
 )
 
 func TestReadSecret(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good")
-	os.WriteFile(good, []byte("s3cret\n"), 0o600)
-	empty := filepath.Join(dir, "empty")
-	os.WriteFile(empty, []byte("\n"), 0o600)
+	good := connectortest.SecretFile(t, "s3cret\n")
+	empty := connectortest.SecretFile(t, "\n")
 	t.Setenv("SCRIBEGATE_TEST_SECRET", " from-env ")
 	t.Setenv("SCRIBEGATE_TEST_EMPTY", "")
 	for _, tc := range []struct {
@@ -26,7 +23,7 @@ func TestReadSecret(t *testing.T) {
 		{good, "", "s3cret", true},
 		{"", "SCRIBEGATE_TEST_SECRET", "from-env", true},
 		{empty, "", "", false},
-		{filepath.Join(dir, "missing"), "", "", false},
+		{filepath.Join(t.TempDir(), "missing"), "", "", false},
 		{"", "SCRIBEGATE_TEST_EMPTY", "", false},
 		{good, "SCRIBEGATE_TEST_SECRET", "", false},
 		{"", "", "", false},

@@ -351,12 +351,8 @@ func TestTokenReuseAndBadSecret(t *testing.T) {
 
 func TestSettings(t *testing.T) {
 	srv := athenatest.NewServer(t)
-	secretFile := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secretFile, []byte(srv.ClientSecret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	s := settings(srv)
-	s.ClientSecretFile = secretFile
+	s.ClientSecretFile = connectortest.SecretFile(t, srv.ClientSecret+"\n")
 	decode := func(v any) error { *(v.(*athena.Settings)) = s; return nil }
 	conn, err := connectors.Open(context.Background(), "athena", connectors.Config{Name: "athena-test", Decode: decode})
 	if err != nil {

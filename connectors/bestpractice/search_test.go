@@ -115,8 +115,7 @@ func TestHaloStandInRefusesBadSearches(t *testing.T) {
 // fhir, and none on hl7file, where Bp Premier answers nothing.
 func TestOnlyFHIRTransportSearches(t *testing.T) {
 	site := newHaloSite(t)
-	key := filepath.Join(t.TempDir(), "key")
-	os.WriteFile(key, []byte(testHaloKey), 0o600)
+	key := connectortest.SecretFile(t, testHaloKey)
 	inbox := filepath.Join(t.TempDir(), "inbox")
 	os.Mkdir(inbox, 0o700)
 	for _, tc := range []struct {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +14,6 @@ import (
 	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
-	"gopkg.in/yaml.v3"
 )
 
 // Step 6: test against a stand-in speaking the vendor's real protocol: a
@@ -73,16 +70,11 @@ func newMillennium(t *testing.T) *millennium {
 // open goes through the registry with YAML settings, exactly as the
 // gateway does.
 func (m *millennium) open(t *testing.T) connectors.Connector {
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte("test-only-secret"), 0o600)
+	secret := connectortest.SecretFile(t, "test-only-secret")
 	settings := "base_url: " + m.url + "/r4/" + tenant + "\n" +
 		"token_url: " + m.url + "/tenants/" + tenant + "/protocols/oauth2/profiles/smart-v1/token\n" +
 		"client_id: system-account\nclient_secret_file: " + secret + "\n"
-	c, err := connectors.Open(t.Context(), "cerner", connectors.Config{Name: "cerner-test", Decode: func(v any) error {
-		dec := yaml.NewDecoder(strings.NewReader(settings))
-		dec.KnownFields(true)
-		return dec.Decode(v)
-	}})
+	c, err := connectors.Open(t.Context(), "cerner", connectortest.Config(t, "cerner-test", settings))
 	if err != nil {
 		t.Fatal(err)
 	}

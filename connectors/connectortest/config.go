@@ -2,6 +2,8 @@ package connectortest
 
 import (
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -28,4 +30,17 @@ func Config(t testing.TB, name, settings string) connectors.Config {
 		Logger:   slog.New(slog.DiscardHandler),
 		StateDir: t.TempDir(),
 	}
+}
+
+// SecretFile writes secret to a file only its owner may read, in a fresh
+// temporary directory, and returns its path: connectors take secrets and
+// keys as files (client_secret_file, private_key_file, …), as an operator
+// mounts them, never inline.
+func SecretFile(t testing.TB, secret string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(path, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -409,12 +409,8 @@ func TestOpenFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyFile := filepath.Join(t.TempDir(), "key.pem")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	s := e.settings()
-	s.PrivateKeyFile = keyFile
+	s.PrivateKeyFile = connectortest.SecretFile(t, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
 	decode := func(v any) error { *(v.(*epic.Settings)) = s; return nil }
 	state := filepath.Join(t.TempDir(), "state")
 	conn, err := connectors.Open(context.Background(), "epic", connectors.Config{Name: "epic-test", Decode: decode, StateDir: state})

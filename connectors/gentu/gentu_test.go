@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -35,8 +33,7 @@ func document() *connectors.Document {
 
 func open(t *testing.T, srv *gentutest.Server) *gentu.Connector {
 	t.Helper()
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte(gentutest.ClientSecret+"\n"), 0o600)
+	secret := connectortest.SecretFile(t, gentutest.ClientSecret+"\n")
 	c, err := gentu.New(context.Background(), connectors.Config{Name: "gentu-test"}, srv.Settings(secret))
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package webhook
 import (
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +16,7 @@ const secret = "test-only-webhook-secret-0123456789abcdef"
 
 func open(t *testing.T, url string) *Connector {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(file, []byte(secret+"\n"), 0o600)
+	file := connectortest.SecretFile(t, secret+"\n")
 	c, err := New(connectors.Config{Name: "integrator"}, Settings{URL: url, SecretFile: file, Timeout: 5 * time.Second,
 		Headers: map[string]string{"X-Tenant": "clinic-a"}})
 	if err != nil {
@@ -177,10 +174,8 @@ func TestReplyReason(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(file, []byte(secret), 0o600)
-	short := filepath.Join(t.TempDir(), "short")
-	os.WriteFile(short, []byte("too-short"), 0o600)
+	file := connectortest.SecretFile(t, secret)
+	short := connectortest.SecretFile(t, "too-short")
 	for _, s := range []Settings{
 		{URL: "http://integrator.example/x", SecretFile: file},
 		{URL: "ftp://127.0.0.1/x", SecretFile: file},
