@@ -6,14 +6,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/scribegate/scribegate/connectors"
 	_ "github.com/scribegate/scribegate/connectors/cerner" // registers "cerner", as cmd does
 	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
+	"github.com/scribegate/scribegate/connectors/internal/standin"
 )
 
 // Step 6: test against a stand-in speaking the vendor's real protocol: a
@@ -23,15 +24,13 @@ import (
 type millennium struct {
 	fhir   *fhirtest.Server
 	url    string
-	mu     sync.Mutex
-	tokens map[string]bool
-	n      int
+	tokens standin.Tokens
 }
 
 const tenant = "ec2458f2-1e24-41c8-b71b-0e701af7583d"
 
 func newMillennium(t *testing.T) *millennium {
-	m := &millennium{fhir: fhirtest.NewServer(t), tokens: map[string]bool{}}
+	m := &millennium{fhir: fhirtest.NewServer(t)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /tenants/"+tenant+"/protocols/oauth2/profiles/smart-v1/token", func(w http.ResponseWriter, r *http.Request) {
 		id, secret, ok := r.BasicAuth()
@@ -43,11 +42,7 @@ func newMillennium(t *testing.T) *millennium {
 			w.Write([]byte(`{"error":"invalid_client"}`))
 			return
 		}
-		m.mu.Lock()
-		m.n++
-		tok := "tok-" + strings.Repeat("x", m.n)
-		m.tokens[tok] = true
-		m.mu.Unlock()
+		tok := m.tokens.Issue(time.Time{}, -1)
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 570})
 	})
@@ -56,14 +51,7 @@ func newMillennium(t *testing.T) *millennium {
 	t.Cleanup(ts.Close)
 	m.url = ts.URL
 	m.fhir.URL = ts.URL + "/r4/" + tenant
-	m.fhir.SetAuth(func(r *http.Request) error {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if !m.tokens[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] {
-			return http.ErrNoCookie // any error: 401
-		}
-		return nil
-	})
+	m.fhir.SetAuth(func(r *http.Request) error { return m.tokens.Check(r, time.Now()) })
 	return m
 }
 
@@ -86,12 +74,7 @@ func TestConformance(t *testing.T) {
 	connectortest.Run(t, connectortest.Harness{
 		Setup: func(t *testing.T) (connectors.Connector, connectortest.Target) {
 			m := newMillennium(t)
-			return m.open(t), &connectortest.FHIRTarget{Server: m.fhir, Expire: func() bool {
-				m.mu.Lock()
-				clear(m.tokens)
-				m.mu.Unlock()
-				return true
-			}}
+			return m.open(t), &connectortest.FHIRTarget{Server: m.fhir, Expire: func() bool { m.tokens.RevokeAll(); return true }}
 		},
 	})
 }

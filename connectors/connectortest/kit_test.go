@@ -2,7 +2,6 @@ package connectortest_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/scribegate/scribegate/connectors/fhirclient"
 	"github.com/scribegate/scribegate/connectors/fhirdoc"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
+	"github.com/scribegate/scribegate/connectors/internal/standin"
 )
 
 // flaws are the mistakes an integrator makes that the kit must catch; the
@@ -91,14 +90,11 @@ type ehr struct {
 	base   string
 	tokURL string
 
-	mu     sync.Mutex
-	valid  map[string]bool
-	issued int
+	tokens standin.Tokens
 }
 
 func newEHR(t *testing.T) *ehr {
-	e := &ehr{fhir: fhirtest.New(nil), valid: map[string]bool{}}
-	e.fhir = fhirtest.NewServer(t)
+	e := &ehr{fhir: fhirtest.NewServer(t)}
 	e.token = &fhirtest.TokenFaults{Handler: http.HandlerFunc(e.issue)}
 	mux := http.NewServeMux()
 	mux.Handle("POST /token", e.token)
@@ -107,14 +103,7 @@ func newEHR(t *testing.T) *ehr {
 	t.Cleanup(ts.Close)
 	e.base, e.tokURL = ts.URL+"/fhir", ts.URL+"/token"
 	e.fhir.URL = e.base
-	e.fhir.SetAuth(func(r *http.Request) error {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if !e.valid[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] {
-			return errors.New("token expired")
-		}
-		return nil
-	})
+	e.fhir.SetAuth(func(r *http.Request) error { return e.tokens.Check(r, time.Now()) })
 	return e
 }
 
@@ -123,11 +112,7 @@ func (e *ehr) issue(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	tok := rand.Text()
-	e.mu.Lock()
-	e.valid[tok] = true
-	e.issued++
-	e.mu.Unlock()
+	tok := e.tokens.Issue(time.Time{}, -1)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 3600})
 }
@@ -136,8 +121,8 @@ func (e *ehr) target() *connectortest.FHIRTarget {
 	return &connectortest.FHIRTarget{
 		Server: e.fhir,
 		Token:  e.token,
-		Expire: func() bool { e.mu.Lock(); clear(e.valid); e.mu.Unlock(); return true },
-		Issued: func() int { e.mu.Lock(); defer e.mu.Unlock(); return e.issued },
+		Expire: func() bool { e.tokens.RevokeAll(); return true },
+		Issued: e.tokens.Issued,
 	}
 }
 

@@ -118,11 +118,10 @@ type Server struct {
 
 	faults   standin.Faults[Fault]
 	requests standin.Log[string]
+	tokens   standin.Tokens
 
 	mu     sync.Mutex
 	charts map[string]Patient
-	tokens map[string]time.Time
-	issued int
 	docs   []Document
 }
 
@@ -143,7 +142,6 @@ func NewServer(t testing.TB) *Server {
 	s := &Server{
 		ClientID: "athena-test-client", ClientSecret: rand.Text(), PracticeID: "195900",
 		Departments: []string{"1"}, Patients: []string{"60178", "60179"},
-		tokens: map[string]time.Time{},
 	}
 	s.Token = &fhirtest.TokenFaults{Handler: http.HandlerFunc(s.token)}
 	ts := httptest.NewServer(s)
@@ -153,7 +151,7 @@ func NewServer(t testing.TB) *Server {
 }
 
 // Issued counts tokens issued.
-func (s *Server) Issued() int { s.mu.Lock(); defer s.mu.Unlock(); return s.issued }
+func (s *Server) Issued() int { return s.tokens.Issued() }
 
 // Documents returns the filed clinical documents.
 func (s *Server) Documents() []Document {
@@ -166,7 +164,7 @@ func (s *Server) Documents() []Document {
 func (s *Server) Requests() []string { return s.requests.All() }
 
 // RevokeAll invalidates issued tokens.
-func (s *Server) RevokeAll() { s.mu.Lock(); defer s.mu.Unlock(); clear(s.tokens) }
+func (s *Server) RevokeAll() { s.tokens.RevokeAll() }
 
 // Inject queues a fault for the next n matching requests.
 func (s *Server) Inject(f Fault, n int) { s.faults.Inject(f, n) }
@@ -272,27 +270,14 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if life <= 0 {
 		life = time.Hour
 	}
-	tok := rand.Text()
-	s.mu.Lock()
-	s.tokens[tok] = time.Now().Add(life)
-	s.issued++
-	s.mu.Unlock()
+	tok := s.tokens.Issue(time.Now().Add(life), -1)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": tok, "token_type": "Bearer", "expires_in": strconv.Itoa(int(life / time.Second)),
 		"scope": r.PostForm.Get("scope"),
 	})
 }
 
-func (s *Server) authorized(r *http.Request) bool {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	until, ok := s.tokens[tok]
-	return ok && time.Now().Before(until)
-}
+func (s *Server) authorized(r *http.Request) bool { return s.tokens.Check(r, time.Now()) == nil }
 
 var (
 	dateRE = regexp.MustCompile(`^(0[1-9]|1[0-2])/(0[1-9]|[12][0-9]|3[01])/[0-9]{4}$`)

@@ -8,8 +8,6 @@ package epictest
 
 import (
 	"crypto"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,11 +38,10 @@ type Authorizer struct {
 	Now func() time.Time
 
 	refusals standin.Log[string]
+	tokens   standin.Tokens
 
 	mu      sync.Mutex
 	seenJTI map[string]time.Time
-	tokens  map[string]time.Time
-	issued  int
 }
 
 func (a *Authorizer) now() time.Time {
@@ -55,22 +52,14 @@ func (a *Authorizer) now() time.Time {
 }
 
 // Issued reports how many tokens the endpoint has issued.
-func (a *Authorizer) Issued() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.issued
-}
+func (a *Authorizer) Issued() int { return a.tokens.Issued() }
 
 // Refusals lists why token requests were refused, oldest first.
 func (a *Authorizer) Refusals() []string { return a.refusals.All() }
 
 // RevokeAll invalidates every issued token, as an EHR does when it rotates
 // keys or restarts: the next FHIR call gets a 401.
-func (a *Authorizer) RevokeAll() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	clear(a.tokens)
-}
+func (a *Authorizer) RevokeAll() { a.tokens.RevokeAll() }
 
 // ServeHTTP implements the token endpoint (RFC 6749 §4.4 with RFC 7523
 // client authentication, as SMART Backend Services profiles it).
@@ -99,20 +88,11 @@ func (a *Authorizer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, http.StatusBadRequest, "invalid_client", err.Error())
 		return
 	}
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	tok := hex.EncodeToString(b[:])
 	life := a.TokenLifetime
 	if life <= 0 {
 		life = time.Hour
 	}
-	a.mu.Lock()
-	if a.tokens == nil {
-		a.tokens = map[string]time.Time{}
-	}
-	a.tokens[tok] = a.now().Add(life)
-	a.issued++
-	a.mu.Unlock()
+	tok := a.tokens.Issue(a.now().Add(life), -1)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(map[string]any{
@@ -181,17 +161,7 @@ func (a *Authorizer) verify(assertion string) error {
 }
 
 // Check reports whether r carries a live bearer token this endpoint issued.
-func (a *Authorizer) Check(r *http.Request) bool {
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || tok == "" {
-		return false
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	until, ok := a.tokens[tok]
-	return ok && a.now().Before(until)
-}
+func (a *Authorizer) Check(r *http.Request) bool { return a.tokens.Check(r, a.now()) == nil }
 
 func (a *Authorizer) refuse(w http.ResponseWriter, status int, code, desc string) {
 	a.refusals.Add(code + ": " + desc)

@@ -11,19 +11,17 @@
 package gentutest
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/fhirtest"
 	"github.com/scribegate/scribegate/connectors/gentu"
+	"github.com/scribegate/scribegate/connectors/internal/standin"
 )
 
 // Credentials the stand-in accepts.
@@ -48,9 +46,7 @@ type Server struct {
 	// TokenUses is how many API requests one token is good for.
 	TokenUses int
 
-	mu          sync.Mutex
-	tokens      map[string]int // token → uses left
-	tokenIssued int
+	tokens standin.Tokens
 }
 
 // Settings are a gentu connector's settings for the stand-in: its URLs,
@@ -70,7 +66,7 @@ func (s *Server) Settings(secretFile string) gentu.Settings {
 // New starts a stand-in, closed when the test ends.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{TokenUses: 3, tokens: map[string]int{}}
+	s := &Server{TokenUses: 3}
 	s.FHIR = fhirtest.NewServer(t) // its own listener is unused; we mount the handler
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oauth2/token", s.token)
@@ -100,18 +96,10 @@ func (s *Server) BaseURL() string { return s.URL + "/fhir/R4" }
 func (s *Server) TokenURL() string { return s.URL + "/oauth2/token" }
 
 // TokensIssued counts successful token requests.
-func (s *Server) TokensIssued() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.tokenIssued
-}
+func (s *Server) TokensIssued() int { return s.tokens.Issued() }
 
 // Revoke expires every issued token.
-func (s *Server) Revoke() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	clear(s.tokens)
-}
+func (s *Server) Revoke() { s.tokens.RevokeAll() }
 
 // token is the client credentials grant (RFC 6749 section 4.4) with the
 // client authenticated by HTTP Basic (section 2.3.1); errors use the
@@ -134,13 +122,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "client secret must not be sent in the body")
 		return
 	}
-	b := make([]byte, 18)
-	rand.Read(b)
-	tok := base64.RawURLEncoding.EncodeToString(b)
-	s.mu.Lock()
-	s.tokens[tok] = s.TokenUses
-	s.tokenIssued++
-	s.mu.Unlock()
+	tok := s.tokens.Issue(time.Time{}, max(s.TokenUses, 0)) // a count below zero is none, not any
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 300})
@@ -155,21 +137,10 @@ func (s *Server) check(r *http.Request, spend bool) error {
 	if r.Header.Get(TenantHeader) != TenantID {
 		return errors.New("missing or unknown practice header " + TenantHeader)
 	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return errors.New("bearer token required")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	left, ok := s.tokens[tok]
-	if !ok || left <= 0 {
-		delete(s.tokens, tok)
-		return errors.New("access token expired or unknown")
-	}
 	if spend {
-		s.tokens[tok] = left - 1
+		return s.tokens.Spend(r, time.Now())
 	}
-	return nil
+	return s.tokens.Check(r, time.Now())
 }
 
 func oauthError(w http.ResponseWriter, status int, code, desc string) {
