@@ -62,3 +62,24 @@ func TestPatientSpeechInNoteStyle(t *testing.T) {
 		}
 	}
 }
+
+// Clinician speech reads as a note: a hedge goes, but "that's" after it is
+// the sentence's subject and stays ("i think that's a great plan" is not
+// "'s a great plan").
+func TestClinicianSpeechInNoteStyle(t *testing.T) {
+	for _, tc := range []struct {
+		said string
+		k    kind
+		want string
+	}{
+		{"i think that's a great plan for the summer .", kPlan, "That's a great plan for the summer."},
+		{"keep walking , i know that's going to be hard with the new job .", kPlan, "Keep walking, that's going to be hard with the new job."},
+		{"it sounds like that'll help the swelling .", kAssessment, "That'll help the swelling."},
+		{"i think that we should wait on the x-ray .", kPlan, "The care team should wait on the x-ray."},
+	} {
+		body := dropRepeatedPhrases(stripFillers(dropAsides(cleanSpacing(tc.said))))
+		if got := pronounsMale.render(rewriteSentence(body, tc.k, roleClinician, false)); got != tc.want {
+			t.Errorf("%q drafted as %q, want %q", tc.said, got, tc.want)
+		}
+	}
+}

@@ -396,6 +396,9 @@ var patientVoice = rewrites(
 var clinicianVoice = rewrites(
 	`what i'd like to do is`, "", `what i would like to do is`, "", `what i'm going to do is`, "", `what we're going to do is`, "",
 	`what we will do is`, "", `go ahead and`, "",
+	// "i think that's a great plan": the hedge goes, "that's" stays (a
+	// hedge's "that" is dropped only when it opens a clause).
+	`(?:^(?:i feel like|i feel|my impression is|it sounds like|it looks like|it seems like)|(?:i|we) (?:also |just |really |still |do )?(?:know|think|believe|guess|suspect|understand|remember)) (that'(?:s|ll|d))`, "$1",
 	`^(i think|i believe|i suspect|i feel like|i feel that|my impression is|it sounds like|it looks like|it seems like)( that)?`, "",
 	`^(i|we) (do not|did not) (see|hear|appreciate|notice|feel|find)`, "examination does not show",
 	`^(i|we) (do |can )?(see|hear|appreciate|notice|feel|find)`, "examination shows",
