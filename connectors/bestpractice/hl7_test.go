@@ -124,15 +124,13 @@ func TestHL7FileIdempotent(t *testing.T) {
 	var wg sync.WaitGroup
 	dups := make(chan bool, 8)
 	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			r, err := c.Push(context.Background(), d2)
 			if err != nil {
 				t.Error(err)
 			}
 			dups <- r.Duplicate
-		}()
+		})
 	}
 	wg.Wait()
 	close(dups)

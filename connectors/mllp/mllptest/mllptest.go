@@ -13,6 +13,7 @@ package mllptest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -229,9 +230,9 @@ func (s *Server) process(msg string) (string, bool) {
 	f, _ := s.faults.Take(nil)
 	switch f.f {
 	case Error:
-		return ack(ctrl, "AE", cmp(f.reason, "interface engine busy"), "207"), true
+		return ack(ctrl, "AE", cmp.Or(f.reason, "interface engine busy"), "207"), true
 	case Reject:
-		return ack(ctrl, "AR", cmp(f.reason, "document refused"), "207"), true
+		return ack(ctrl, "AR", cmp.Or(f.reason, "document refused"), "207"), true
 	case Stall:
 		return "", true
 	}
@@ -242,13 +243,6 @@ func (s *Server) process(msg string) (string, bool) {
 		return "", false
 	}
 	return ack(ctrl, "AA", "", ""), true
-}
-
-func cmp(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // ack builds an original-mode acknowledgement (HL7 v2.5.1 2.9.2): MSH, MSA
