@@ -241,11 +241,11 @@ func openStore(ctx context.Context, cfg Config, keys *sealed.Ring, log *slog.Log
 	)
 	if c.Driver == "redis" {
 		if keys != nil {
-			log.Warn("encryption keys are configured: the redis store's audio is sealed, its notes, transcripts and audit entries are not; protect the Redis server and its persistence files")
+			log.Warn("encryption keys are configured: the redis store's audio and sign-in sessions are sealed, its notes, transcripts and audit entries are not; protect the Redis server and its persistence files")
 		}
 		st, err = redisstore.OpenOptions(ctx, redisstore.Options{
 			URL: c.RedisURL, MasterName: c.RedisMasterName, Replicas: c.RedisReplicas, ReplicaTimeout: c.RedisReplicaTimeout,
-			PoolSize: cfg.redisPoolSize(), PoolTimeout: c.RedisPoolTimeout,
+			PoolSize: cfg.redisPoolSize(), PoolTimeout: c.RedisPoolTimeout, Keys: keys,
 		})
 	} else {
 		st, err = sqlitestore.Open(ctx, c.Path, sqlitestore.WithKeys(keys))

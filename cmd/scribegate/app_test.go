@@ -10,6 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/scribegate/scribegate/review/redisstore"
+	"github.com/scribegate/scribegate/review/redisstore/redistest"
+	"github.com/scribegate/scribegate/review/sealed/sealedtest"
 )
 
 // TestStoreOpenFails: a store that cannot open makes newApp return the
@@ -59,5 +64,26 @@ func TestStartsWhileIdentityProviderDown(t *testing.T) {
 	a.server.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/auth/login", nil))
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Scribegate-Error-Code") != "provider_unavailable" {
 		t.Errorf("GET /auth/login with the provider down: %d %q, want 503 provider_unavailable", rec.Code, rec.Header().Get("Scribegate-Error-Code"))
+	}
+}
+
+// TestRedisSealsSignIns: the gateway gives the Redis store its encryption
+// keys, so that sign-in sessions are sealed there as in SQLite.
+func TestRedisSealsSignIns(t *testing.T) {
+	url := redistest.URL(t)
+	cfg := defaultConfig()
+	cfg.Store.Driver, cfg.Store.RedisURL = "redis", url
+	ctx := context.Background()
+	st, err := openStore(ctx, cfg, sealedtest.Ring(t, sealedtest.Key("k1")), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const key = "session:s1" // a fresh server per test: nothing else is there
+	if err := st.PutSignIn(ctx, key, []byte(`{"sub":"prac-1"}`), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if raw := redistest.Client(t, url).Get(ctx, redisstore.DefaultPrefix+"signin:"+key).Val(); raw == "" || strings.Contains(raw, "prac-1") {
+		t.Errorf("Redis holds the sign-in as %q, want it sealed", raw)
 	}
 }

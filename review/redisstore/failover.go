@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/sealed"
 )
 
 // Options configures Open beyond a plain URL: Sentinel, and how many
@@ -47,6 +48,11 @@ type Options struct {
 	// pool_timeout, else go-redis's default, its read timeout of 3s plus
 	// 1s).
 	PoolTimeout time.Duration
+	// Keys, when set, seal the web UI's sign-in sessions and sign-ins
+	// under way at rest (PutSignIn), as the SQLite store seals its
+	// bodies; nil stores them as given. Notes, transcript logs and audit
+	// entries are not sealed on Redis.
+	Keys *sealed.Ring
 }
 
 // OpenOptions is Open with Sentinel and replica acknowledgement. Every
@@ -66,7 +72,7 @@ func OpenOptions(ctx context.Context, o Options) (*Store, error) {
 	if fo != nil {
 		s.fence = newFence(fo)
 	}
-	s.replicas, s.replicaTimeout = o.Replicas, o.ReplicaTimeout
+	s.replicas, s.replicaTimeout, s.keys = o.Replicas, o.ReplicaTimeout, o.Keys
 	if s.replicaTimeout <= 0 {
 		s.replicaTimeout = time.Second
 	}
@@ -211,20 +217,29 @@ func (s *Store) confirmed(ctx context.Context, c *confirmation) error {
 	return s.fence.check(ctx, infoField(info, "run_id"))
 }
 
-// confirmOn runs confirm and confirmed on tx's connection, after a write
-// made there (one round trip).
+// writeConfirmed sends write's commands on c (the client, or a
+// transaction's connection) with their confirmation behind them
+// (confirm), one round trip, and checks it (confirmed).
+func (s *Store) writeConfirmed(ctx context.Context, c redis.Cmdable, write func(p redis.Pipeliner)) error {
+	var conf *confirmation
+	_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		write(p)
+		conf = s.confirm(ctx, p)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.confirmed(ctx, conf)
+}
+
+// confirmOn confirms a write made on tx's connection (one round trip, none
+// without replicas to wait for).
 func (s *Store) confirmOn(ctx context.Context, tx *redis.Tx) error {
 	if s.replicas <= 0 {
 		return nil
 	}
-	var c *confirmation
-	if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
-		c = s.confirm(ctx, p)
-		return nil
-	}); err != nil {
-		return err
-	}
-	return s.confirmed(ctx, c)
+	return s.writeConfirmed(ctx, tx, func(redis.Pipeliner) {})
 }
 
 // infoField is one field of an INFO reply.

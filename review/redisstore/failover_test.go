@@ -232,7 +232,7 @@ func TestSentinelFailover(t *testing.T) {
 }
 
 // TestReplicasNotConfirmed: with a replica required and none attached,
-// writes and the readiness probe fail with ErrUnavailable instead of
+// writes (a sign-in too) and the readiness probe fail with ErrUnavailable instead of
 // being acknowledged.
 func TestReplicasNotConfirmed(t *testing.T) {
 	srv := redistest.ServerFor(t)
@@ -244,6 +244,9 @@ func TestReplicasNotConfirmed(t *testing.T) {
 	}
 	if _, err := s.AppendAudio(ctx, "sess", 0, []byte("abcd")); !errors.Is(err, review.ErrUnavailable) {
 		t.Errorf("audio with no replica: %v, want ErrUnavailable", err)
+	}
+	if err := s.PutSignIn(ctx, "session:s1", []byte("{}"), time.Now().Add(time.Minute)); !errors.Is(err, review.ErrUnavailable) {
+		t.Errorf("sign-in with no replica: %v, want ErrUnavailable", err)
 	}
 	if err := s.Ping(ctx); !errors.Is(err, review.ErrUnavailable) {
 		t.Errorf("readiness with no replica: %v, want ErrUnavailable", err)

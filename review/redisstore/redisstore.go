@@ -67,6 +67,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/sealed"
 )
 
 // DefaultPrefix is the key prefix Open uses. The braces are a Redis
@@ -90,6 +91,9 @@ type Store struct {
 	// fence, with Sentinel and replicas, confirms that the server that
 	// took a write is still Sentinel's primary (see fence).
 	fence *fence
+	// keys seal sign-in sessions (Options.Keys); nil stores them as
+	// given.
+	keys *sealed.Ring
 
 	// events fans the one pub/sub subscription of this Store out to every
 	// subscriber in the process, so that a hundred open queue pages hold
@@ -136,15 +140,9 @@ func (s *Store) SharedAcrossProcesses() bool { return true }
 // writes (and that the configured replicas confirm them): a server that
 // answers PING but refuses writes (READONLY, NOREPLICAS) is not ready.
 func (s *Store) Ping(ctx context.Context) error {
-	var c *confirmation
-	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	err := s.writeConfirmed(ctx, s.c, func(p redis.Pipeliner) {
 		p.Set(ctx, s.k("ready"), time.Now().UnixMilli(), time.Minute)
-		c = s.confirm(ctx, p)
-		return nil
 	})
-	if err == nil {
-		err = s.confirmed(ctx, c)
-	}
 	if err != nil {
 		return fmt.Errorf("redisstore: write probe: %w", err)
 	}

@@ -15,13 +15,26 @@ import (
 // way (gateway/sso.Store), expiring with it: signin:{key}.
 func (s *Store) signInKey(key string) string { return s.k("signin", key) }
 
+// signInAD is what a sign-in's sealed value is authenticated with, the
+// same as the SQLite store's, so that a value copied under another key
+// does not open.
+func signInAD(key string) string { return "signins:" + key }
+
 // PutSignIn implements gateway/sso.Store: the key expires at expires on
-// the server, so that every gateway sharing it drops it at once.
+// the server, so that every gateway sharing it drops it at once. The
+// value is sealed with Options.Keys (a session names the clinician and
+// may hold a launch's patient and EHR tokens), and with Options.Replicas
+// it is acknowledged, like a note change, only once the replicas hold it
+// (else ErrUnavailable): a session lost in a failover would otherwise be
+// answered as signed out.
 func (s *Store) PutSignIn(ctx context.Context, key string, value []byte, expires time.Time) error {
 	if !time.Now().Before(expires) {
 		return nil // already over: nothing to keep
 	}
-	if err := s.c.SetArgs(ctx, s.signInKey(key), value, redis.SetArgs{ExpireAt: expires}).Err(); err != nil {
+	err := s.writeConfirmed(ctx, s.c, func(p redis.Pipeliner) {
+		p.SetArgs(ctx, s.signInKey(key), s.keys.Seal(value, signInAD(key)), redis.SetArgs{ExpireAt: expires})
+	})
+	if err != nil {
 		return fmt.Errorf("redisstore: put sign-in: %w", err)
 	}
 	return nil
@@ -29,21 +42,31 @@ func (s *Store) PutSignIn(ctx context.Context, key string, value []byte, expires
 
 // SignIn implements gateway/sso.Store.
 func (s *Store) SignIn(ctx context.Context, key string) ([]byte, error) {
-	return signInValue(s.c.Get(ctx, s.signInKey(key)).Bytes())
+	return s.openSignIn(key, s.c.Get(ctx, s.signInKey(key)))
 }
 
 // TakeSignIn implements gateway/sso.Store with GETDEL: of two gateways
 // taking one sign-in, one gets it.
 func (s *Store) TakeSignIn(ctx context.Context, key string) ([]byte, error) {
-	return signInValue(s.c.GetDel(ctx, s.signInKey(key)).Bytes())
+	return s.openSignIn(key, s.c.GetDel(ctx, s.signInKey(key)))
 }
 
-func signInValue(b []byte, err error) ([]byte, error) {
-	switch {
-	case errors.Is(err, redis.Nil):
+// openSignIn opens what a GET of key's sign-in found. A value stored in
+// the clear (by a version that did not seal sign-ins, or before keys were
+// configured) is read as it is, as sealed.Ring.Open reads any value that
+// was never sealed: sessions signed in before an upgrade stay signed in,
+// and such values are gone once they expire (sso.session_ttl plus an
+// hour).
+func (s *Store) openSignIn(key string, get *redis.StringCmd) ([]byte, error) {
+	v, err := get.Result()
+	if errors.Is(err, redis.Nil) {
 		return nil, review.ErrNotFound
-	case err != nil:
-		return nil, fmt.Errorf("redisstore: sign-in: %w", err)
 	}
-	return b, nil
+	if err == nil {
+		var b []byte
+		if b, err = s.keys.Open(v, signInAD(key)); err == nil {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("redisstore: sign-in: %w", err)
 }
