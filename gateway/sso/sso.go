@@ -364,7 +364,9 @@ type sessionUser struct {
 }
 
 // session answers GET /auth/session: who is signed in (no error when no
-// one is), so the page knows whether to offer sign-in.
+// one is), so the page knows whether to offer sign-in. A store that
+// cannot be read is refused 503 store_unavailable, not answered as no
+// one signed in, which would send a signed-in clinician to sign in again.
 func (s *Service) session(w http.ResponseWriter, r *http.Request) {
 	info := sessionInfo{Mode: "ehr"}
 	if s.oidc != nil {
@@ -377,6 +379,9 @@ func (s *Service) session(w http.ResponseWriter, r *http.Request) {
 	sess, ok, err := s.current(r)
 	var e *Error
 	switch {
+	case errors.As(err, &e) && e.Code == "store_unavailable":
+		s.fail(w, r, e)
+		return
 	case errors.As(err, &e) && e.Code == "token_expired":
 		info.Expired = true
 	case ok && err == nil:

@@ -176,14 +176,35 @@ func TestStoresTakeOnce(t *testing.T) {
 	}
 }
 
-// TestStoreDownIsNotSignedOut: a request whose session cannot be read,
-// because the store fails, is refused 503 store_unavailable, not answered
-// as if the clinician had signed out.
+// TestStoreDownIsNotSignedOut: while the store fails (SQLite closed,
+// the Redis server gone), a request with a session cookie is refused 503
+// store_unavailable, and so is GET /auth/session: neither answers as if
+// the clinician had signed out, which would send the page to sign-in.
 func TestStoreDownIsNotSignedOut(t *testing.T) {
-	st := sqlitetest.Open(t)
-	g := newCluster(t, []Store{st}, moore)
-	g.signIn(t)
-	g.wantMe(t, http.StatusOK, "")
-	st.Close() // the store fails from now on
-	g.wantMe(t, http.StatusServiceUnavailable, "store_unavailable")
+	sqlite := sqlitetest.Open(t)
+	srv := redistest.ServerFor(t)
+	for _, tc := range []struct {
+		name string
+		st   Store
+		fail func()
+	}{
+		{"sqlite", sqlite, func() { sqlite.Close() }},
+		{"redis", redistest.Open(t, srv.URL()), srv.Kill},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newCluster(t, []Store{tc.st}, moore)
+			g.signIn(t)
+			g.wantMe(t, http.StatusOK, "")
+			tc.fail() // the store fails from now on
+			g.wantMe(t, http.StatusServiceUnavailable, "store_unavailable")
+			res, err := g.client.Get(g.url + "/auth/session")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if code := res.Header.Get("Scribegate-Error-Code"); res.StatusCode != http.StatusServiceUnavailable || code != "store_unavailable" {
+				t.Errorf("GET /auth/session with the store down: %d %q, want 503 store_unavailable", res.StatusCode, code)
+			}
+		})
+	}
 }
