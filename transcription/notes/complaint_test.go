@@ -23,8 +23,9 @@ func TestComplaintNamed(t *testing.T) {
 
 // The patient's yes or no to the clinician's question about symptoms is
 // read in the shapes the question takes; a bare phrase is a question about
-// symptoms only while the history is taken, and a yes to a list of them
-// does not say which.
+// symptoms only while the history is taken, and a yes to a list of them,
+// in whatever shape, does not say which unless the answer names them; a
+// no said of some of a list is not said of all of it.
 func TestSymptomAnswers(t *testing.T) {
 	for _, tc := range []struct {
 		question, ans string
@@ -41,6 +42,12 @@ func TestSymptomAnswers(t *testing.T) {
 		{"tender right around that area?", "yes.", true, ""},
 		{"a stop sign?", "yes.", true, ""},
 		{"have you had a fever?", "no.", false, "Denies a fever."},
+		{"any fever, chills or cough?", "yes.", false, ""},
+		{"do you have any fever, chills or cough?", "yeah, a little cough.", false, "Reports cough."},
+		{"any fever or chills?", "yes, the chills but no fever.", false, "Reports chills."},
+		{"and any fever, chills or cough?", "no.", false, "Denies fever, chills or cough."},
+		{"body aches, joint pain?", "a bit of joint pain.", true, "Reports joint pain."},
+		{"any smoking, drug use or alcohol?", "no drugs.", false, ""},
 	} {
 		text, _, _ := answer(tc.question, tc.ans, false, tc.history)
 		if text != tc.want {

@@ -936,20 +936,26 @@ func answer(question, ans string, plain, history bool) (string, kind, bool) {
 	if n := len(strings.Fields(what)); n == 0 || n > maxAnswerWords || !substantive("x y "+what) || strings.Contains(what, "question") {
 		return "", kNone, false
 	}
-	// A yes to "nausea, vomiting, diarrhea?" does not say which.
-	list := bare && listSeparator.MatchString(what)
-	what = apply(apply(what, expandNegations), patientVoice)
 	ans = strings.TrimLeft(cleanSpacing(ans), " ,")
 	ans = strings.TrimLeft(replaceFillers(ans), " ,")
 	var lead string
 	switch {
-	case noAnswer.MatchString(ans):
+	case noAnswer.MatchString(ans) && !(listSeparator.MatchString(what) && answersInPart(what, ans)):
 		lead = "Denies "
-	case yesAnswer.MatchString(ans) && !list:
+	case !yesAnswer.MatchString(ans):
+		return "", kNone, false
+	case listSeparator.MatchString(what):
+		// A yes to "nausea, vomiting, diarrhea?" or "any fever, chills or
+		// cough?" does not say which; the answer's own words may ("yes,
+		// a cough").
+		if what = namedInAnswer(what, ans); what == "" {
+			return "", kNone, false
+		}
 		lead = "Reports "
 	default:
-		return "", kNone, false
+		lead = "Reports "
 	}
+	what = apply(apply(what, expandNegations), patientVoice)
 	k := kROS
 	switch {
 	case cueAllergy.MatchString(what):
@@ -962,6 +968,56 @@ func answer(question, ans string, plain, history bool) (string, kind, bool) {
 		k = kMeds
 	}
 	return lead + what + ".", k, true
+}
+
+// namedInAnswer is the items of a list of symptoms asked about that an
+// answer names before any negation in it ("a little weight gain but
+// nothing more" names "weight gain"), as a note lists them ("cough and
+// chills"); "" when it names none.
+func namedInAnswer(list, ans string) string {
+	ws := words(ans)
+	for i, w := range ws {
+		if isNegator(w) {
+			ws = ws[:i]
+			break
+		}
+	}
+	said := " " + strings.Join(ws, " ") + " "
+	var named []string
+	for _, item := range listSeparator.Split(list, -1) {
+		iw := words(item)
+		if len(iw) > 1 && determiners[iw[0]] {
+			iw = iw[1:]
+		}
+		if len(iw) > 0 && strings.Contains(said, " "+strings.Join(iw, " ")+" ") {
+			named = append(named, strings.Join(iw, " "))
+		}
+	}
+	if len(named) < 2 {
+		return strings.Join(named, "")
+	}
+	return strings.Join(named[:len(named)-1], ", ") + " and " + named[len(named)-1]
+}
+
+// answersInPart reports whether an answer speaks of some items of a list
+// asked about and not of others ("any smoking, drug use, alcohol?" — "no
+// drugs"): its no is then said of those it names, not of the list.
+func answersInPart(list, ans string) bool {
+	said := map[string]bool{}
+	for _, w := range words(ans) {
+		said[strings.TrimSuffix(w, "s")] = true
+	}
+	some, all := false, true
+	for _, item := range listSeparator.Split(list, -1) {
+		named := false
+		for _, w := range words(item) {
+			if len(w) > 3 && w != "history" && said[strings.TrimSuffix(w, "s")] {
+				named = true
+			}
+		}
+		some, all = some || named, all && named
+	}
+	return some && !all
 }
 
 // strongest settles long unpunctuated sentences that match several parts of
