@@ -49,14 +49,23 @@ func create(t *testing.T, s *fhirtest.Server, resources ...string) {
 	}
 }
 
-// wantMatches searches s (query is the path and query string) and checks
-// how many resources match.
-func wantMatches(t *testing.T, s *fhirtest.Server, query string, want int) {
+// match is a search (the path and query string) and how many resources
+// it must match.
+type match struct {
+	query string
+	want  int
+}
+
+// wantMatches runs each search against s and checks that it answers a
+// searchset Bundle whose matches and total are the number wanted.
+func wantMatches(t *testing.T, s *fhirtest.Server, matches []match) {
 	t.Helper()
-	resp, body := get(t, s, query)
-	b, err := fhirdoc.DecodeBundle(body)
-	if err != nil || resp.StatusCode != 200 || len(b.Matches()) != want {
-		t.Errorf("%s: %d matches (%d, %v), want %d", query, len(b.Matches()), resp.StatusCode, err, want)
+	for _, m := range matches {
+		resp, body := get(t, s, m.query)
+		b, err := fhirdoc.DecodeBundle(body)
+		if err != nil || resp.StatusCode != 200 || b.Type != "searchset" || len(b.Matches()) != m.want || b.Total == nil || *b.Total != m.want {
+			t.Errorf("%s: %d %s (%v), want %d matches", m.query, resp.StatusCode, body, err, m.want)
+		}
 	}
 }
 
@@ -94,24 +103,15 @@ func TestCreateReadSearch(t *testing.T) {
 		t.Errorf("read unknown: %d", resp.StatusCode)
 	}
 
-	for _, tc := range []struct {
-		query string
-		want  int
-	}{
-		{"identifier=urn:scribegate:note|n1-v1", 1},
-		{"identifier=n1-v1", 1},
-		{"identifier=other|n1-v1", 0},
-		{"identifier=urn:scribegate:note|n1-v2", 0},
-		{"_id=" + created.ID, 1},
-		{"subject=Patient/1", 1},
-		{"subject=Patient/2", 0},
-	} {
-		resp, body := get(t, s, "DocumentReference?"+tc.query)
-		b, err := fhirdoc.DecodeBundle(body)
-		if err != nil || resp.StatusCode != 200 || b.Type != "searchset" || len(b.Matches()) != tc.want || *b.Total != tc.want {
-			t.Errorf("search %s: %d %s (%v), want %d matches", tc.query, resp.StatusCode, body, err, tc.want)
-		}
-	}
+	wantMatches(t, s, []match{
+		{"DocumentReference?identifier=urn:scribegate:note|n1-v1", 1},
+		{"DocumentReference?identifier=n1-v1", 1},
+		{"DocumentReference?identifier=other|n1-v1", 0},
+		{"DocumentReference?identifier=urn:scribegate:note|n1-v2", 0},
+		{"DocumentReference?_id=" + created.ID, 1},
+		{"DocumentReference?subject=Patient/1", 1},
+		{"DocumentReference?subject=Patient/2", 0},
+	})
 	if got := len(s.Find("DocumentReference", "urn:scribegate:note", "n1-v1")); got != 1 {
 		t.Errorf("Find = %d", got)
 	}
@@ -310,10 +310,7 @@ func TestReferenceSearch(t *testing.T) {
 		`{"resourceType":"Provenance","target":[{"reference":"DocumentReference/1"},{"reference":"Patient/123"}],"recorded":"2024-05-01T10:00:00Z","agent":[{"who":{"reference":"Practitioner/p1"}}]}`,
 	}
 	create(t, s, docs...)
-	for _, tc := range []struct {
-		query string
-		want  int
-	}{
+	wantMatches(t, s, []match{
 		{"DocumentReference?patient=123", 2},
 		{"DocumentReference?patient=Patient/123", 2},
 		{"DocumentReference?patient=" + s.URL + "/Patient/123", 2},
@@ -335,9 +332,7 @@ func TestReferenceSearch(t *testing.T) {
 		{"Provenance?target=DocumentReference/2", 0},
 		{"Provenance?patient=123", 1},
 		{"Provenance?agent=Practitioner/p1", 1},
-	} {
-		wantMatches(t, s, tc.query, tc.want)
-	}
+	})
 }
 
 func TestTokenSearch(t *testing.T) {
@@ -347,10 +342,7 @@ func TestTokenSearch(t *testing.T) {
 		`{"resourceType":"DocumentReference","status":"superseded","type":{"coding":[{"system":"http://loinc.org","code":"11506-3"}]},"category":[{"coding":[{"code":"clinical-note"}]}],"subject":{"reference":"Patient/1"},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]}`,
 	}
 	create(t, s, docs...)
-	for _, tc := range []struct {
-		query string
-		want  int
-	}{
+	wantMatches(t, s, []match{
 		{"DocumentReference?category=clinical-note", 2},
 		{"DocumentReference?category=http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category|clinical-note", 1},
 		{"DocumentReference?category=|clinical-note", 1},
@@ -360,9 +352,7 @@ func TestTokenSearch(t *testing.T) {
 		{"DocumentReference?status=current", 1},
 		{"DocumentReference?_security=AIAST", 1},
 		{"DocumentReference?patient=1&category=clinical-note&status=superseded", 1},
-	} {
-		wantMatches(t, s, tc.query, tc.want)
-	}
+	})
 }
 
 func TestSearchPages(t *testing.T) {
