@@ -431,13 +431,17 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 // fail answers a refused request: JSON for the page's calls, a short page
-// for a browser that navigated here (a provider's or EHR's redirect).
+// for a browser that navigated here (a provider's or EHR's redirect). A
+// store that is unavailable says when to try again, as the API does.
 func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "sign-in failed"}
 	}
 	w.Header().Set("Scribegate-Error-Code", e.Code)
+	if e.Code == "store_unavailable" {
+		w.Header().Set("Retry-After", "1")
+	}
 	if strings.Contains(r.Header.Get("Accept"), "text/html") {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")

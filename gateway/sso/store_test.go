@@ -176,10 +176,11 @@ func TestStoresTakeOnce(t *testing.T) {
 	}
 }
 
-// TestStoreDownIsNotSignedOut: while the store fails (SQLite closed,
-// the Redis server gone), a request with a session cookie is refused 503
-// store_unavailable, and so is GET /auth/session: neither answers as if
-// the clinician had signed out, which would send the page to sign-in.
+// TestStoreDownIsNotSignedOut: while the store fails (SQLite closed, the
+// Redis server gone), a request with a session cookie is refused 503
+// store_unavailable, and so is GET /auth/session (with Retry-After, as the
+// API's store_unavailable): neither answers as if the clinician had signed
+// out, which would send the page to sign-in.
 func TestStoreDownIsNotSignedOut(t *testing.T) {
 	sqlite := sqlitetest.Open(t)
 	srv := redistest.ServerFor(t)
@@ -202,8 +203,8 @@ func TestStoreDownIsNotSignedOut(t *testing.T) {
 				t.Fatal(err)
 			}
 			res.Body.Close()
-			if code := res.Header.Get("Scribegate-Error-Code"); res.StatusCode != http.StatusServiceUnavailable || code != "store_unavailable" {
-				t.Errorf("GET /auth/session with the store down: %d %q, want 503 store_unavailable", res.StatusCode, code)
+			if code, after := res.Header.Get("Scribegate-Error-Code"), res.Header.Get("Retry-After"); res.StatusCode != http.StatusServiceUnavailable || code != "store_unavailable" || after != "1" {
+				t.Errorf("GET /auth/session with the store down: %d %q (Retry-After %q), want 503 store_unavailable, Retry-After 1", res.StatusCode, code, after)
 			}
 		})
 	}
