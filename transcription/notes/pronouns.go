@@ -95,7 +95,33 @@ var placeholderForms = map[string][3]string{
 var objectBefore = setOf(`to for with at on about by from of into after before than around without under over
 give gave giving tell told telling ask asked see saw seeing send sending sent refer referring referred call called
 help helping let get getting got put start starting show showed bring check checking examine examined keep want
-wanted need needed like prescribe prescribing recommend offer offering provide providing thank make and or`)
+wanted need needed like prescribe prescribing recommend offer offering provide providing thank make and or
+gives tells asks sends refers calls helps lets gets puts starts shows brings checks examines keeps wants needs likes
+prescribes recommends offers provides thanks makes`)
+
+// opensClause are the words of objectBefore that may also open a clause
+// whose subject "you" is ("and you do not have any edema", "before you
+// come back"): there a verb after it says it is the subject.
+var opensClause = setOf(`and or before after like than`)
+
+// finiteVerbs are the verbs that show the word before them is a subject:
+// the auxiliaries and every form agree writes.
+var finiteVerbs = func() map[string]bool {
+	m := setOf(`is was has does did had will would can could should may might must cannot`)
+	for _, v := range thirdPersonVerb {
+		m[v] = true
+	}
+	return m
+}()
+
+// verbFollows reports whether fs opens with a finite verb, perhaps after
+// an adverb ("also has").
+func verbFollows(fs []string) bool {
+	if len(fs) > 1 && subjectAdverbs[strings.ToLower(fs[0])] {
+		fs = fs[1:]
+	}
+	return len(fs) > 0 && finiteVerbs[strings.ToLower(strings.TrimRight(fs[0], ".,;:!?"))]
+}
 
 // render writes a sentence's placeholders as the patient's pronouns.
 func (p pronouns) render(s string) string {
@@ -119,7 +145,7 @@ func (p pronouns) render(s string) string {
 			if i > 0 {
 				prev = strings.ToLower(strings.Trim(fs[i-1], ".,;:!?"))
 			}
-			if objectBefore[prev] {
+			if objectBefore[prev] && !(opensClause[prev] && verbFollows(fs[i+1:])) {
 				word = placeholderForms["xobj"][p]
 			} else {
 				word = placeholderForms["xsubj"][p]

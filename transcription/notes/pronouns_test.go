@@ -56,30 +56,42 @@ func TestPatientSpeechInNoteStyle(t *testing.T) {
 		{"i also have some shortness of breath .", "He also has some shortness of breath."},
 		{"i usually watch what i eat .", "He usually watches what he eats."},
 	} {
-		body := dropRepeatedPhrases(stripFillers(dropAsides(cleanSpacing(tc.said))))
-		if got := pronounsMale.render(rewriteSentence(body, kHPI, rolePatient, false)); got != tc.want {
+		if got := drafted(tc.said, kHPI, rolePatient); got != tc.want {
 			t.Errorf("%q drafted as %q, want %q", tc.said, got, tc.want)
 		}
 	}
 }
 
-// Clinician speech reads as a note: a hedge goes, but "that's" after it is
-// the sentence's subject and stays ("i think that's a great plan" is not
-// "'s a great plan").
+// drafted is the note sentence the drafter writes for said, a sentence of
+// the part k of the consultation said by r, about a male patient.
+func drafted(said string, k kind, r role) string {
+	body := dropRepeatedPhrases(stripFillers(dropAsides(cleanSpacing(said))))
+	return pronounsMale.render(rewriteSentence(body, k, r, false))
+}
+
+// Clinician speech reads as a note. A hedge goes, but "that's" after it
+// is the sentence's subject and stays ("i think that's a great plan" is
+// not "'s a great plan"). The verb agrees with the clinician, the care
+// team or the patient the rewrites put before it, across an adverb, but
+// not where they are an object ("let the clinician explain"); "you" after
+// "and" or "before" is the subject when a verb follows.
 func TestClinicianSpeechInNoteStyle(t *testing.T) {
-	for _, tc := range []struct {
-		said string
-		k    kind
-		want string
-	}{
-		{"i think that's a great plan for the summer .", kPlan, "That's a great plan for the summer."},
-		{"keep walking , i know that's going to be hard with the new job .", kPlan, "Keep walking, that's going to be hard with the new job."},
-		{"it sounds like that'll help the swelling .", kAssessment, "That'll help the swelling."},
-		{"i think that we should wait on the x-ray .", kPlan, "The care team should wait on the x-ray."},
+	for _, c := range [][2]string{
+		{"i think that's a great plan for the summer .", "That's a great plan for the summer."},
+		{"keep walking , i know that's going to be hard with the new job .", "Keep walking, that's going to be hard with the new job."},
+		{"it sounds like that'll help the swelling .", "That'll help the swelling."},
+		{"i think that we should wait on the x-ray .", "The care team should wait on the x-ray."},
+		{"i really want you to call me if the cough gets worse .", "The clinician wants him to call the clinician if the cough gets worse."},
+		{"i still have to check the wound .", "The clinician still has to check the wound."},
+		{"we really are worried about the swelling .", "The care team is worried about the swelling."},
+		{"we really were worried about the swelling .", "The care team was worried about the swelling."},
+		{"i really don't think it's broken .", "The clinician does not think it's broken."},
+		{"let me explain the results .", "Let the clinician explain the results."},
+		{"before you come back , get the blood work done .", "Before he comes back, get the blood work done."},
+		{"the swelling is down and you don't have any edema .", "The swelling is down and he does not have any edema."},
 	} {
-		body := dropRepeatedPhrases(stripFillers(dropAsides(cleanSpacing(tc.said))))
-		if got := pronounsMale.render(rewriteSentence(body, tc.k, roleClinician, false)); got != tc.want {
-			t.Errorf("%q drafted as %q, want %q", tc.said, got, tc.want)
+		if got := drafted(c[0], kPlan, roleClinician); got != c[1] {
+			t.Errorf("%q drafted as %q, want %q", c[0], got, c[1])
 		}
 	}
 }

@@ -869,7 +869,6 @@ func rewriteSentence(s string, k kind, r role, plain bool) string {
 			s = "xsubj denies " + rest // "no numbness or tingling"
 		}
 		s = apply(s, patientVoice)
-		s = apply(s, thirdPersonFixes)
 	default:
 		if k == kExam || k == kVitals || k == kResults {
 			s = leadingYour.ReplaceAllString(s, "")
@@ -877,9 +876,11 @@ func rewriteSentence(s string, k kind, r role, plain bool) string {
 		}
 		s = apply(s, clinicianVoice)
 		s = apply(s, clinicianThirdPerson)
-		s = apply(s, thirdPersonFixes)
 	}
 	s = trailingVerdict.ReplaceAllString(apply(s, hedges), "")
+	if !plain {
+		s = agree(s)
+	}
 	if len(words(s)) < 3 {
 		return ""
 	}

@@ -437,8 +437,6 @@ var clinicianThirdPerson = rewrites(
 	`we're`, "the care team is", `we are`, "the care team is", `we've`, "the care team has", `we have`, "the care team has",
 	`we'd`, "the care team would", `we were`, "the care team was", `we`, "the care team", `us`, "the care team",
 	`our`, "the care team's", `ours`, "the care team's", `ourselves`, "the care team",
-	`(the clinician|the care team) do`, "$1 does", `(the clinician|the care team) have`, "$1 has", `(the clinician|the care team) go`, "$1 goes",
-	`(the clinician|the care team) (think|feel|want|need|see|hear|know|like|hope|guess|believe|notice|recommend|suspect|agree|take|look|examine|order|prescribe|review|discuss|explain|send|start|give|get|talk|say|mean|understand)`, "$1 ${2}s",
 )
 
 // plainVoice is for patient-facing text: it keeps "you" and turns requests
@@ -491,23 +489,98 @@ func applyFirst(s string, rs []rewrite) (string, bool) {
 	return s, false
 }
 
-// subjectAdverb is an adverb between the patient and their verb ("she
-// also have", "he just feel"), which the verb agrees across.
-const subjectAdverb = `((?:also|still|usually|always|never|sometimes|often|only|even|just|really) )?`
+// The rewrites put a third-person subject where speech had "I", "we" or
+// "you" ("the clinician", "the care team", the patient's placeholders), so
+// the verb after it must agree: "I want him to call" is "the clinician
+// wants him to call", "you don't" is "the patient does not".
 
-var thirdPersonFixes = rewrites(
-	`(the patient|xsubj|xpt) (has|is|was|will|would|does|goes|had|did|can|could|should|cannot)`, "$1 $2",
-	`(the patient|xsubj|xpt) `+subjectAdverb+`(think|feel|want|need|take|try|use|work|walk|run|know|like|get|see|hope|guess|believe|notice|say|live|drink|smoke|eat|sleep|play|wake|wear|keep|mean|tend|seem|start|stop|go|stay|love|prefer|forget|remember|monitor|check|cook|travel|exercise|lift|sit|stand|swim|ride|hate|enjoy|struggle|cough|lose|gain|follow|avoid|cheat)`, "$1 $2${3}s",
-	`(the patient|xsubj|xpt) `+subjectAdverb+`(miss|watch|wish|push|fix|reach|finish)`, "$1 $2${3}es",
-	`xsubj do`, "xsubj does", `(the patient|xpt) do (not|have)`, "$1 does $2",
-	`(the patient|xsubj|xpt) `+subjectAdverb+`have`, "$1 ${2}has",
-	`(the patient|xsubj|xpt) are`, "$1 is",
-	`(the patient|xsubj|xpt) were`, "$1 was",
-	`(the patient|xsubj|xpt) `+subjectAdverb+`trys`, "$1 ${2}tries",
-	`(the patient|xsubj|xpt) `+subjectAdverb+`guesss`, "$1 ${2}guesses",
-	`(the patient|xsubj|xpt) dos`, "$1 does",
-	`(the patient|xsubj|xpt) `+subjectAdverb+`gos`, "$1 ${2}goes",
-)
+// subjectAdverbs stand between a subject and its verb ("she also have",
+// "the clinician really want"), which agrees across them.
+var subjectAdverbs = setOf(`also still usually always never sometimes often only even just really actually`)
+
+// notSubjectAfter are the words after which a subject is none: the object
+// of a verb that takes the bare infinitive ("let the clinician explain",
+// "had the patient do an x-ray", "help the patient stop") or of a
+// preposition ("blood work on the patient, order …"), or a question's
+// auxiliary ("did the patient take"). No verb after it agrees.
+var notSubjectAfter = setOf(`let lets letting make makes made making have has had having help helps helped helping
+watch watched watching see sees saw seen seeing hear hears heard hearing do does did will would can could should may might must
+to for with at on about by from of into under over around without`)
+
+// thirdPersonVerb is the third-person singular of each verb that agrees:
+// verbs whose base form is no past tense ("put" is left as said) nor a
+// common noun after "the patient".
+var thirdPersonVerb = func() map[string]string {
+	m := map[string]string{"have": "has", "do": "does", "go": "goes", "are": "is", "were": "was"}
+	for _, v := range strings.Fields(`think feel want need take use work walk run know like get see hope believe
+notice say live drink smoke eat sleep play wake wear keep mean tend seem start stop stay love prefer forget remember
+monitor check cook travel exercise lift sit stand swim ride hate enjoy struggle cough lose gain follow avoid cheat
+hear recommend suspect agree look examine order prescribe review discuss explain send give talk understand call make
+meet encourage tolerate ask tell come heal`) {
+		m[v] = v + "s"
+	}
+	for _, v := range strings.Fields(`miss watch wish push fix reach finish guess`) {
+		m[v] = v + "es"
+	}
+	for _, v := range strings.Fields(`try worry carry`) {
+		m[v] = strings.TrimSuffix(v, "y") + "ies"
+	}
+	return m
+}()
+
+// agree makes each verb after a third-person subject agree with it (see
+// thirdPersonVerb), across an adverb, unless the subject is an object
+// (notSubjectAfter).
+func agree(s string) string {
+	fs := strings.Fields(s)
+	changed := false
+	for i := range fs {
+		prev := ""
+		if i > 0 {
+			prev = strings.ToLower(fs[i-1])
+		}
+		n := subjectWords(fs[i:])
+		if n == 0 || notSubjectAfter[prev] {
+			continue
+		}
+		j := i + n
+		if j < len(fs) && subjectAdverbs[strings.ToLower(fs[j])] {
+			j++
+		}
+		if j >= len(fs) {
+			break
+		}
+		verb := strings.TrimRight(fs[j], ".,;:!?")
+		if v, ok := thirdPersonVerb[strings.ToLower(verb)]; ok {
+			fs[j], changed = v+fs[j][len(verb):], true
+		}
+	}
+	if !changed {
+		return s
+	}
+	return strings.Join(fs, " ")
+}
+
+// subjectWords is how many of the words fs opens with name a third-person
+// subject the rewrites write ("the care team" is 3), or 0.
+func subjectWords(fs []string) int {
+	w := func(i int) string {
+		if i < len(fs) {
+			return strings.ToLower(fs[i])
+		}
+		return ""
+	}
+	switch {
+	case w(0) == "xsubj" || w(0) == "xpt":
+		return 1
+	case w(0) != "the":
+	case w(1) == "clinician" || w(1) == "patient":
+		return 2
+	case w(1) == "care" && w(2) == "team":
+		return 3
+	}
+	return 0
+}
 
 // finish capitalises and punctuates a note sentence.
 func finish(s string) string {
