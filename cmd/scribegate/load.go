@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -57,9 +58,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *sessions < 1 || *sessions > 5000 || *duration <= 0 || *duration > 10*time.Minute {
 		return errors.New("load: -sessions must be 1..5000 and -duration at most 10m")
 	}
-	clips, err := loadClips(*audioDir)
+	clips, err := loadClips(os.DirFS(*audioDir))
 	if err != nil {
-		return err
+		return fmt.Errorf("load: -audio %s: %w", *audioDir, err)
 	}
 	run := loadRun{sessions: *sessions, duration: *duration, ramp: *ramp, clips: clips, profile: *profile, interim: *interim}
 	if *instances > 0 {
@@ -121,12 +122,14 @@ func loopbackOnly(u string) error {
 	return fmt.Errorf("load: %s is not a loopback address; the load tool only targets this machine", u)
 }
 
-// loadClips reads the WAV files as 16 kHz linear16.
-func loadClips(dir string) ([][]byte, error) {
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.wav"))
+// loadClips reads the 16 kHz mono WAV files at the top of fsys as
+// linear16, skipping others. A clip shorter than one loadFrame is an
+// error naming it: clipFrame has no whole frame of it to send.
+func loadClips(fsys fs.FS) ([][]byte, error) {
+	paths, _ := fs.Glob(fsys, "*.wav")
 	var clips [][]byte
 	for _, p := range paths {
-		f, err := os.Open(p)
+		f, err := fsys.Open(p)
 		if err != nil {
 			return nil, err
 		}
@@ -138,10 +141,13 @@ func loadClips(dir string) ([][]byte, error) {
 		if format.SampleRate != 16000 || format.Channels != 1 {
 			continue
 		}
+		if len(pcm) < loadFrame {
+			return nil, fmt.Errorf("%s holds %d bytes of audio, less than one %v frame (%d bytes)", p, len(pcm), loadPeriod, loadFrame)
+		}
 		clips = append(clips, pcm)
 	}
 	if len(clips) == 0 {
-		return nil, fmt.Errorf("load: no 16 kHz mono WAV files in %s", dir)
+		return nil, errors.New("no 16 kHz mono WAV files")
 	}
 	return clips, nil
 }

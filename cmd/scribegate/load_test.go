@@ -6,11 +6,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/scribegate/scribegate/transcription"
 )
 
 func TestLoadLoopbackOnly(t *testing.T) {
@@ -131,5 +134,43 @@ func TestLoadStartsSpreadFrames(t *testing.T) {
 	}
 	if at := (loadRun{sessions: 10}).startAfter(7); at != 0 {
 		t.Errorf("no ramp: session starts after %v, want at once", at)
+	}
+}
+
+// TestLoadClipsRejectsClipsShorterThanAFrame checks that loadClips refuses,
+// naming it, a 16 kHz mono clip with no whole frame for clipFrame to send,
+// and takes one of exactly a frame.
+func TestLoadClipsRejectsClipsShorterThanAFrame(t *testing.T) {
+	wav := func(rate, samples int) *fstest.MapFile {
+		return &fstest.MapFile{Data: transcription.EncodeWAV(make([]int16, samples), rate)}
+	}
+	for _, tc := range []struct {
+		name      string
+		files     fstest.MapFS
+		wantErr   string // a file the error names; "" for none
+		wantClips int
+	}{
+		{name: "one frame", files: fstest.MapFS{"one.wav": wav(16000, loadFrame/2)}, wantClips: 1},
+		{name: "a byte short", files: fstest.MapFS{"long.wav": wav(16000, 16000), "short.wav": wav(16000, loadFrame/2-1)}, wantErr: "short.wav"},
+		{name: "no audio", files: fstest.MapFS{"empty.wav": wav(16000, 0)}, wantErr: "empty.wav"},
+		{name: "short clip at another rate is skipped", files: fstest.MapFS{"one.wav": wav(16000, loadFrame/2), "8k.wav": wav(8000, 10)}, wantClips: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clips, err := loadClips(tc.files)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("loadClips = %d clips, %v; want an error naming %s", len(clips), err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(clips) != tc.wantClips {
+				t.Fatalf("loadClips = %d clips, %v; want %d", len(clips), err, tc.wantClips)
+			}
+			for _, c := range clips {
+				if f := clipFrame(c, 7); len(f) != loadFrame {
+					t.Fatalf("clipFrame = %d bytes, want %d", len(f), loadFrame)
+				}
+			}
+		})
 	}
 }
