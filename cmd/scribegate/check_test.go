@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/scribegate/scribegate/connectors"
 	"github.com/scribegate/scribegate/connectors/bestpractice"
+	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/gentu"
 	"github.com/scribegate/scribegate/connectors/gentu/gentutest"
 )
@@ -25,10 +25,8 @@ func (noChecks) Push(context.Context, *connectors.Document) (connectors.Receipt,
 func TestPrintCheckTable(t *testing.T) {
 	ctx := context.Background()
 	srv := gentutest.New(t)
-	secret := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secret, []byte(gentutest.ClientSecret), 0o600)
-	wrong := filepath.Join(t.TempDir(), "wrong")
-	os.WriteFile(wrong, []byte("not-the-secret"), 0o600)
+	secret := connectortest.SecretFile(t, gentutest.ClientSecret)
+	wrong := connectortest.SecretFile(t, "not-the-secret")
 	gentuWith := func(file string) connectors.Connector {
 		c, err := gentu.New(ctx, connectors.Config{Name: "g"}, srv.Settings(file))
 		if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scribegate/scribegate/connectors/connectortest"
 )
 
 // writeConfig writes body as a configuration file in a directory of its
@@ -228,14 +230,11 @@ connectors:
 // empty or malformed stops the gateway rather than store in the clear.
 func TestEncryptionKeysFailClosed(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad")
-	os.WriteFile(bad, []byte("k1:short\n"), 0o600)
-	good := filepath.Join(dir, "good")
-	os.WriteFile(good, []byte("k2:"+strings.Repeat("A", 43)+"\nk1:"+strings.Repeat("B", 43)+"\n"), 0o600)
+	bad := connectortest.SecretFile(t, "k1:short\n")
+	good := connectortest.SecretFile(t, "k2:"+strings.Repeat("A", 43)+"\nk1:"+strings.Repeat("B", 43)+"\n")
 	t.Setenv("SG_TEST_KEYS_EMPTY", "")
 	for _, c := range []EncryptionConfig{
-		{KeysFile: filepath.Join(dir, "missing")},
+		{KeysFile: filepath.Join(t.TempDir(), "missing")},
 		{KeysFile: bad},
 		{KeysEnv: "SG_TEST_KEYS_EMPTY"},
 		{KeysFile: good, KeysEnv: "SG_TEST_KEYS_EMPTY"},

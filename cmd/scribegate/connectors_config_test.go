@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/scribegate/scribegate/connectors/connectortest"
 	"github.com/scribegate/scribegate/connectors/mllp"
 	"github.com/scribegate/scribegate/connectors/webhook"
 )
@@ -15,8 +14,7 @@ import (
 // TestMLLPAndWebhookFromYAML: the two kinds are registered and configured
 // from the one YAML file, strictly.
 func TestMLLPAndWebhookFromYAML(t *testing.T) {
-	secret := filepath.Join(t.TempDir(), "hook")
-	os.WriteFile(secret, []byte(strings.Repeat("s", 40)), 0o600)
+	secret := connectortest.SecretFile(t, strings.Repeat("s", 40))
 	path := writeConfig(t, `connectors:
   default: engine
   instances:

@@ -311,7 +311,9 @@ func TestTLSReloadsCertificate(t *testing.T) {
 		t.Errorf("after renewal serving %q", cn)
 	}
 	// A half-written renewal leaves the last good certificate serving.
-	os.WriteFile(certFile, []byte("-----BEGIN CERT"), 0o600)
+	if err := os.WriteFile(certFile, []byte("-----BEGIN CERT"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if cn := served(); cn != "renewed" {
 		t.Errorf("after a broken renewal serving %q", cn)
 	}
