@@ -105,9 +105,12 @@ prescribes recommends offers provides thanks makes`)
 var opensClause = setOf(`and or before after like than`)
 
 // finiteVerbs are the verbs that show the word before them is a subject:
-// the auxiliaries and every form agree writes.
+// the auxiliaries, every form agree writes and the common irregular past
+// tenses (a regular one ends in "ed": "before you came in", "and you
+// endorsed").
 var finiteVerbs = func() map[string]bool {
-	m := setOf(`is was has does did had will would can could should may might must cannot`)
+	m := setOf(`is was has does did had will would can could should may might must cannot
+came went got took felt saw said made gave told knew thought began ran fell broke hurt`)
 	for _, v := range thirdPersonVerb {
 		m[v] = true
 	}
@@ -120,7 +123,11 @@ func verbFollows(fs []string) bool {
 	if len(fs) > 1 && subjectAdverbs[strings.ToLower(fs[0])] {
 		fs = fs[1:]
 	}
-	return len(fs) > 0 && finiteVerbs[strings.ToLower(strings.TrimRight(fs[0], ".,;:!?"))]
+	if len(fs) == 0 {
+		return false
+	}
+	w := strings.ToLower(strings.TrimRight(fs[0], ".,;:!?"))
+	return finiteVerbs[w] || len(w) > 4 && strings.HasSuffix(w, "ed")
 }
 
 // render writes a sentence's placeholders as the patient's pronouns.

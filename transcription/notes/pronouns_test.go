@@ -74,7 +74,8 @@ func drafted(said string, k kind, r role) string {
 // not "'s a great plan"). The verb agrees with the clinician, the care
 // team or the patient the rewrites put before it, across an adverb, but
 // not where they are an object ("let the clinician explain"); "you" after
-// "and" or "before" is the subject when a verb follows.
+// "and", "or" or "before" is the subject when a verb follows, in the present
+// or the past.
 func TestClinicianSpeechInNoteStyle(t *testing.T) {
 	for _, c := range [][2]string{
 		{"i think that's a great plan for the summer .", "That's a great plan for the summer."},
@@ -89,6 +90,8 @@ func TestClinicianSpeechInNoteStyle(t *testing.T) {
 		{"let me explain the results .", "Let the clinician explain the results."},
 		{"before you come back , get the blood work done .", "Before he comes back, get the blood work done."},
 		{"the swelling is down and you don't have any edema .", "The swelling is down and he does not have any edema."},
+		{"the nurse saw you and you endorsed some congestion .", "The nurse saw him and he endorsed some congestion."},
+		{"call me if the pain gets worse or you develop a fever .", "Call the clinician if the pain gets worse or he develops a fever."},
 	} {
 		if got := drafted(c[0], kPlan, roleClinician); got != c[1] {
 			t.Errorf("%q drafted as %q, want %q", c[0], got, c[1])

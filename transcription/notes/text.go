@@ -516,7 +516,7 @@ var thirdPersonVerb = func() map[string]string {
 notice say live drink smoke eat sleep play wake wear keep mean tend seem start stop stay love prefer forget remember
 monitor check cook travel exercise lift sit stand swim ride hate enjoy struggle cough lose gain follow avoid cheat
 hear recommend suspect agree look examine order prescribe review discuss explain send give talk understand call make
-meet encourage tolerate ask tell come heal`) {
+meet encourage tolerate ask tell come heal develop`) {
 		m[v] = v + "s"
 	}
 	for _, v := range strings.Fields(`miss watch wish push fix reach finish guess`) {
