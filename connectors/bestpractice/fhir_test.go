@@ -53,7 +53,9 @@ func newHaloSite(t *testing.T) *haloSite {
 func openFHIR(t *testing.T, site *haloSite, key string) *Connector {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "halo-key")
-	os.WriteFile(file, []byte(key+"\n"), 0o600)
+	if err := os.WriteFile(file, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, err := New(context.Background(), connectors.Config{Name: "bp-halo"}, Settings{
 		Transport: TransportFHIR, BaseURL: site.base, SubscriptionKeyFile: file,
 	})

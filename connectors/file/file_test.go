@@ -121,7 +121,9 @@ func TestSettings(t *testing.T) {
 		t.Error("New without dir succeeded")
 	}
 	blocker := filepath.Join(t.TempDir(), "file")
-	os.WriteFile(blocker, nil, 0o600)
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := file.New(file.Settings{Dir: filepath.Join(blocker, "sub")}, nil); err == nil {
 		t.Error("New with an unusable dir succeeded")
 	}
