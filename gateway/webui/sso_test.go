@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chromedp/cdproto/network"
@@ -24,6 +25,7 @@ import (
 	"github.com/scribegate/scribegate/gateway/sso/ssotest"
 	"github.com/scribegate/scribegate/gateway/webui"
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/sqlitestore"
 )
 
 // withSSO signs the gateway's web UI in with cfg (its PublicURL set to
@@ -42,15 +44,20 @@ func withSSO(t *testing.T, cfg func(base string) sso.Config) func(string, *gatew
 	}
 }
 
-// newOIDCEnv is newEnv signing the web UI in with an OpenID provider
-// that knows one clinician of clinic-a, Ann Moore (prac-1), who signs in
-// as moore with password.
+// newOIDCEnv is newEnv signing the web UI in with oidcProvider.
 func newOIDCEnv(t *testing.T, password string) *env {
-	return newEnvWith(t, withSSO(t, func(base string) sso.Config {
+	return newEnvWith(t, withSSO(t, oidcProvider(t, password)))
+}
+
+// oidcProvider configures sign-in with an OpenID provider that knows one
+// clinician of clinic-a, Ann Moore (prac-1), who signs in as moore with
+// password.
+func oidcProvider(t *testing.T, password string) func(base string) sso.Config {
+	return func(base string) sso.Config {
 		op := ssotest.NewProvider(t, [][2]string{{"scribegate", base + "/auth/callback"}},
 			ssotest.User{ID: "prac-1", Username: "moore", Password: password, FirstName: "Ann", LastName: "Moore", Clinic: "clinic-a", Role: "clinician"})
 		return sso.Config{OIDC: &sso.OIDCConfig{Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret}}
-	}))
+	}
 }
 
 // signInAtProvider signs in from the page's sign-in button at the
@@ -143,6 +150,70 @@ func TestSignInWithOrganisation(t *testing.T) {
 	}
 	if status != http.StatusUnauthorized {
 		t.Errorf("after sign-out GET /v1/notes answered %d, want 401", status)
+	}
+}
+
+// downSignIns is the review store whose sign-in sessions cannot be read
+// while down is set, as when the store is unavailable; notes and audio
+// go on as usual.
+type downSignIns struct {
+	*sqlitestore.Store
+	down atomic.Bool
+}
+
+func (s *downSignIns) SignIn(ctx context.Context, key string) ([]byte, error) {
+	if s.down.Load() {
+		return nil, review.ErrUnavailable
+	}
+	return s.Store.SignIn(ctx, key)
+}
+
+// under is with on a gateway whose review store is s.
+func (s *downSignIns) under(with func(string, *gateway.Options)) func(string, *gateway.Options) {
+	return func(base string, o *gateway.Options) {
+		s.Store = o.Audio.(*sqlitestore.Store)
+		o.Audio = s
+		with(base, o)
+	}
+}
+
+// TestSessionStoreDown: while the gateway cannot read its sign-in store
+// (GET /auth/session answers 503 store_unavailable), a signed-in
+// clinician's page says, as a status, that the store is unavailable and
+// it is retrying; it offers no sign-in, which would have them sign in
+// again (before, it showed the development token form). Once the store
+// answers, the page goes on signed in as before.
+func TestSessionStoreDown(t *testing.T) {
+	store := &downSignIns{}
+	e := newEnvWith(t, store.under(withSSO(t, oidcProvider(t, "pw"))))
+	ctx := browser(t)
+	if err := chromedp.Run(ctx, chromedp.Navigate(e.url+"/"), signInAtProvider("pw")); err != nil {
+		t.Fatalf("sign-in: %v\npage: %s", err, pageText(ctx))
+	}
+	store.down.Store(true)
+	var status, signIn string
+	if err := chromedp.Run(ctx,
+		chromedp.Reload(),
+		waitJS(`document.querySelector('#session-status, #sso-signin, #token') !== null`),
+		chromedp.Evaluate(`(() => { const s = document.getElementById('session-status'); return s ? [s.getAttribute('role'), s.getAttribute('aria-live'), s.textContent].join(' | ') : ''; })()`, &status),
+		chromedp.Evaluate(`[...document.querySelectorAll('#sso-signin, #token')].map((el) => el.id).join(' ')`, &signIn),
+	); err != nil {
+		t.Fatalf("reload with the store down: %v\npage: %s", err, pageText(ctx))
+	}
+	if want := "status | polite | The gateway's store is unavailable — retrying…"; status != want || signIn != "" {
+		t.Fatalf("with the store down the page shows status %q and sign-in %q; want %q and no sign-in\npage: %s", status, signIn, want, pageText(ctx))
+	}
+
+	store.down.Store(false)
+	var who string
+	if err := chromedp.Run(ctx,
+		chromedp.WaitVisible("#patient", chromedp.ByID),
+		chromedp.Text(".who", &who, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("once the store is back: %v\npage: %s", err, pageText(ctx))
+	}
+	if !strings.Contains(who, "Ann Moore") {
+		t.Errorf("once the store is back the header shows %q, want Ann Moore signed in", who)
 	}
 }
 

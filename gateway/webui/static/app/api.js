@@ -9,15 +9,31 @@ const KEY = 'scribegate.token';
 // single sign-on (its sign-in routes are absent).
 let sso = null;
 
-/** loadSession asks the gateway who the session cookie signs in. */
-export async function loadSession() {
-  try {
-    const res = await fetch('/auth/session', { cache: 'no-store', headers: { Accept: 'application/json' } });
-    sso = res.ok ? await res.json() : null;
-  } catch {
-    sso = null;
+/**
+ * loadSession asks the gateway who the session cookie signs in. A 200 is
+ * the answer (with or without a user); a 404 or other refusal means the
+ * gateway has no single sign-on. While the gateway cannot answer (a 5xx,
+ * such as 503 store_unavailable when its session store cannot be read,
+ * or no connection) the question is not taken as "signed out": waiting is
+ * told why (the error code, "network" when unreachable) and it is asked
+ * again after the gateway's Retry-After, backing off to at most 10 s.
+ */
+export async function loadSession(waiting = () => {}) {
+  for (let attempt = 0; ; attempt++) {
+    let res = null;
+    try {
+      res = await fetch('/auth/session', { cache: 'no-store', headers: { Accept: 'application/json' } });
+      if (res.status < 500) {
+        sso = res.ok ? await res.json() : null;
+        return sso;
+      }
+    } catch {
+      res = null; // unreachable, or an answer cut short: ask again
+    }
+    waiting((res && res.headers.get('Scribegate-Error-Code')) || (res ? `http_${res.status}` : 'network'));
+    const after = Number(res && res.headers.get('Retry-After')) || 1;
+    await new Promise((done) => setTimeout(done, 1000 * Math.min(10, Math.max(after, 2 ** attempt))));
   }
-  return sso;
 }
 
 /** ssoInfo is the gateway's sign-in setup and session; null without SSO. */

@@ -52,11 +52,42 @@ async function navigate() {
   route();
 }
 
-function route() {
+// leave cleans up the current view before another replaces it.
+function leave() {
   if (view.leave) {
     try { view.leave(); } catch { /* a view's clean-up must not stop navigation */ }
   }
   view = {};
+}
+
+// waitingWords say why the page cannot yet know who is signed in.
+const waitingWords = {
+  store_unavailable: 'The gateway\'s store is unavailable — retrying…',
+  network: 'The gateway could not be reached — retrying…',
+};
+
+// waiting shows, while the gateway cannot say who is signed in, that the
+// page is waiting for it, not that no one is: a sign-in form then would
+// send a signed-in clinician to sign in again.
+function waiting(code) {
+  leave();
+  header(null);
+  let status = main.querySelector('#session-status');
+  if (!status) {
+    status = h('p', { class: 'status', id: 'session-status', role: 'status', 'aria-live': 'polite' });
+    fill(main, h('div', { class: 'card narrow' }, h('h1', {}, 'Waiting for the gateway'), status));
+  }
+  status.textContent = waitingWords[code] || 'The gateway is not answering — retrying…';
+}
+
+// start learns who is signed in, waiting for the gateway if need be, and
+// shows the view.
+function start() {
+  loadSession(waiting).then(route);
+}
+
+function route() {
+  leave();
   let hash = location.hash.replace(/^#/, '') || '/';
   if (hash === '/signout') {
     history.replaceState(null, '', '#/signin');
@@ -106,6 +137,6 @@ window.addEventListener('scribegate:unauthorized', () => {
   if (main.querySelector('#token')) return; // the sign-in view reports it
   if (view.guard && view.guard()) return; // the recorder says so itself; it keeps recording
   clearToken();
-  loadSession().then(route);
+  start();
 });
-loadSession().then(route);
+start();
