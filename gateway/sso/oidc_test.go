@@ -195,8 +195,8 @@ func (g *rig) finish(t *testing.T, c *http.Client, cb *url.URL) (int, string, st
 }
 
 // logout posts a sign-out from the rig's browser with the CSRF token and
-// Origin given ("" sends none) and returns the answer's status.
-func (g *rig) logout(t *testing.T, csrf, origin string) int {
+// Origin given ("" sends none) and returns the answer (its body closed).
+func (g *rig) logout(t *testing.T, csrf, origin string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest("POST", g.url+"/auth/logout", nil)
 	if csrf != "" {
@@ -210,7 +210,7 @@ func (g *rig) logout(t *testing.T, csrf, origin string) int {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	return res.StatusCode
+	return res
 }
 
 // sessionOf is what GET /auth/session at gw answers browser c.
@@ -264,13 +264,13 @@ func TestOIDCSignInAndOut(t *testing.T) {
 	if info.User == nil || info.CSRF == "" || info.Mode != "oidc" {
 		t.Fatalf("session info %+v", info)
 	}
-	if st := g.logout(t, "", ""); st != http.StatusForbidden {
+	if st := g.logout(t, "", "").StatusCode; st != http.StatusForbidden {
 		t.Errorf("sign-out without the CSRF token: %d, want 403", st)
 	}
-	if st := g.logout(t, info.CSRF, "https://evil.example"); st != http.StatusForbidden {
+	if st := g.logout(t, info.CSRF, "https://evil.example").StatusCode; st != http.StatusForbidden {
 		t.Errorf("sign-out from another origin: %d, want 403", st)
 	}
-	if st := g.logout(t, info.CSRF, g.url); st != http.StatusOK {
+	if st := g.logout(t, info.CSRF, g.url).StatusCode; st != http.StatusOK {
 		t.Fatalf("sign-out: %d", st)
 	}
 	if st, _, code := g.me(t, g.client); st != http.StatusUnauthorized || code != "unauthorized" {

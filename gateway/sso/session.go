@@ -62,7 +62,9 @@ type Store interface {
 	// or it has expired.
 	SignIn(ctx context.Context, key string) ([]byte, error)
 	// TakeSignIn returns key's value and removes it, so that of two
-	// callers at most one gets it; review.ErrNotFound as SignIn.
+	// callers at most one gets it; review.ErrNotFound as SignIn. A store
+	// that confirms writes with replicas confirms the removal too (a
+	// sign-out a failover undid would sign the session in again).
 	TakeSignIn(ctx context.Context, key string) ([]byte, error)
 }
 

@@ -394,7 +394,10 @@ func (s *Service) session(w http.ResponseWriter, r *http.Request) {
 
 // logout answers POST /auth/logout: the session ends on the server and
 // its cookie is cleared. The answer names the provider's end-session
-// page, when it has one, for the page to go to.
+// page, when it has one, for the page to go to. A sign-out the store
+// does not confirm (Redis replicas that did not take it, which a
+// failover could undo) is refused 503 store_unavailable, but the cookie
+// is cleared all the same: this browser is signed out either way.
 func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
 	c, err := r.Cookie(s.cookie)
 	if err != nil {
@@ -406,6 +409,7 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
 		err = s.checkRequest(r, sess)
 	}
 	if err == nil {
+		http.SetCookie(w, s.newCookie(s.cookie, "", time.Time{}))
 		sess, err = s.endSession(r.Context(), c.Value)
 	}
 	if err != nil {
@@ -417,7 +421,6 @@ func (s *Service) logout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, e)
 		return
 	}
-	http.SetCookie(w, s.newCookie(s.cookie, "", time.Time{}))
 	out := map[string]string{}
 	if sess != nil {
 		s.log.Info("signed out", "sub", sess.Actor.Subject, "clinic", sess.Actor.Clinic)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scribegate/scribegate/review"
+	"github.com/scribegate/scribegate/review/redisstore"
 	"github.com/scribegate/scribegate/review/redisstore/redistest"
 	"github.com/scribegate/scribegate/review/sqlitestore"
 	"github.com/scribegate/scribegate/review/sqlitestore/sqlitetest"
@@ -46,7 +47,7 @@ func (g *rig) wantMe(t *testing.T, status int, code string) {
 
 func (g *rig) signOut(t *testing.T) {
 	t.Helper()
-	if st := g.logout(t, sessionOf(t, g.client, g.url).CSRF, g.url); st != http.StatusOK {
+	if st := g.logout(t, sessionOf(t, g.client, g.url).CSRF, g.url).StatusCode; st != http.StatusOK {
 		t.Fatalf("sign-out: %d", st)
 	}
 }
@@ -203,9 +204,49 @@ func TestStoreDownIsNotSignedOut(t *testing.T) {
 				t.Fatal(err)
 			}
 			res.Body.Close()
-			if code, after := res.Header.Get("Scribegate-Error-Code"), res.Header.Get("Retry-After"); res.StatusCode != http.StatusServiceUnavailable || code != "store_unavailable" || after != "1" {
-				t.Errorf("GET /auth/session with the store down: %d %q (Retry-After %q), want 503 store_unavailable, Retry-After 1", res.StatusCode, code, after)
-			}
+			wantStoreUnavailable(t, "GET /auth/session with the store down", res)
 		})
+	}
+}
+
+// wantStoreUnavailable checks that res refuses the request 503
+// store_unavailable, with Retry-After, as the API's store_unavailable.
+func wantStoreUnavailable(t *testing.T, what string, res *http.Response) {
+	t.Helper()
+	if code, after := res.Header.Get("Scribegate-Error-Code"), res.Header.Get("Retry-After"); res.StatusCode != http.StatusServiceUnavailable || code != "store_unavailable" || after != "1" {
+		t.Errorf("%s: %d %q (Retry-After %q), want 503 store_unavailable, Retry-After 1", what, res.StatusCode, code, after)
+	}
+}
+
+// TestSignOutWaitsForReplica: on Redis with a replica to confirm writes, a
+// sign-out the replica does not confirm (a failover then could bring the
+// session back) is refused 503 store_unavailable, and the browser's
+// cookie is cleared all the same; once the replica answers, the session
+// is over for anyone holding the cookie.
+func TestSignOutWaitsForReplica(t *testing.T) {
+	primary, replica := redistest.Replicated(t)
+	g := newCluster(t, []Store{redistest.OpenOptions(t, redisstore.Options{URL: primary.URL(), Replicas: 1, ReplicaTimeout: time.Second})}, moore)
+	g.signIn(t)
+	cookie := g.sessionCookie(t)
+	csrf := sessionOf(t, g.client, g.url).CSRF
+	replica.Stall()
+	defer replica.Resume()
+	wantStoreUnavailable(t, "sign-out with the replica stalled", g.logout(t, csrf, g.url))
+	u, _ := url.Parse(g.url)
+	for _, c := range g.client.Jar.Cookies(u) {
+		if c.Name == cookie.Name {
+			t.Errorf("the browser keeps its session cookie after an unconfirmed sign-out")
+		}
+	}
+	replica.Resume()
+	req, _ := http.NewRequest("GET", g.url+"/v1/me", nil)
+	req.AddCookie(cookie)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if code := res.Header.Get("Scribegate-Error-Code"); res.StatusCode != http.StatusUnauthorized || code != "unauthorized" {
+		t.Errorf("the signed-out cookie once the replica answers: %d %q, want 401 unauthorized", res.StatusCode, code)
 	}
 }

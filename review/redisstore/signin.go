@@ -46,9 +46,17 @@ func (s *Store) SignIn(ctx context.Context, key string) ([]byte, error) {
 }
 
 // TakeSignIn implements gateway/sso.Store with GETDEL: of two gateways
-// taking one sign-in, one gets it.
+// taking one sign-in, one gets it. With Options.Replicas the take is
+// acknowledged, as PutSignIn is, only once the replicas hold it (else
+// ErrUnavailable): a sign-out, or a sign-in's single-use state, that a
+// failover lost would come back.
 func (s *Store) TakeSignIn(ctx context.Context, key string) ([]byte, error) {
-	return s.openSignIn(key, s.c.GetDel(ctx, s.signInKey(key)))
+	var get *redis.StringCmd
+	err := s.writeConfirmed(ctx, s.c, func(p redis.Pipeliner) { get = p.GetDel(ctx, s.signInKey(key)) })
+	if err != nil && !errors.Is(err, redis.Nil) { // none to take: nothing to confirm
+		return nil, fmt.Errorf("redisstore: take sign-in: %w", err)
+	}
+	return s.openSignIn(key, get)
 }
 
 // openSignIn opens what a GET of key's sign-in found. A value stored in

@@ -100,7 +100,8 @@ func TestSignInStoredInTheClearBefore(t *testing.T) {
 // TestSignInWaitsForReplica: with a replica required, a sign-in is
 // acknowledged once the replica holds it, and fails with ErrUnavailable
 // (the gateway's 503 store_unavailable) while the replica does not
-// confirm it.
+// confirm it; so does its take (a sign-out), which the replica holds
+// once it answers again.
 func TestSignInWaitsForReplica(t *testing.T) {
 	primary, replica := redistest.Replicated(t)
 	ctx := context.Background()
@@ -124,5 +125,18 @@ func TestSignInWaitsForReplica(t *testing.T) {
 	defer replica.Resume()
 	if err := s.PutSignIn(ctx, "session:"+review.NewID(), []byte(session), time.Now().Add(time.Minute)); !errors.Is(err, review.ErrUnavailable) {
 		t.Errorf("sign-in with the replica stalled: %v, want ErrUnavailable", err)
+	}
+	if b, err := s.TakeSignIn(ctx, key); !errors.Is(err, review.ErrUnavailable) {
+		t.Errorf("sign-out with the replica stalled: %q %v, want ErrUnavailable", b, err)
+	}
+	replica.Resume()
+	if b, err := s.TakeSignIn(ctx, key); !errors.Is(err, review.ErrNotFound) {
+		t.Errorf("sign-out again once the replica answers: %q %v, want review.ErrNotFound (taken on the primary)", b, err)
+	}
+	rc := redistest.Client(t, replica.URL())
+	for deadline := time.Now().Add(5 * time.Second); rc.Exists(ctx, signInKey(key)).Val() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the replica still holds the taken sign-in 5 s after it answers again")
+		}
 	}
 }
