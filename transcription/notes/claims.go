@@ -35,6 +35,15 @@ type claims struct {
 	// strict scope. Questions assert nothing, unless answered "no": then
 	// what they ask about is denied.
 	negStrict, negWide, plain map[string]bool
+	// scopes are the negations one by one, each bound to what it
+	// governs as a side is to its body part, so a drafted "no paraspinal
+	// tenderness" is not supported by "no midline tenderness …
+	// paraspinal", nor "no diabetes" by "no side effects okay and then
+	// your diabetes". findings are the sentence's strict scopes, each
+	// cut between the items of its list, one negated finding an item
+	// ("denies fever, chills" denies two).
+	scopes   []negScope
+	findings [][][]string
 	// parts are the cited sentences as tokens, with the negations each
 	// says (a question answered "no" says one), for aligning a drafted
 	// sentence with the words it copies.
@@ -215,12 +224,15 @@ func (c *claims) readNegation(text string, answeredNo bool) {
 		c.parts = append(c.parts, negPart{dropSpokenFillers(ws), q.question && answeredNo})
 		if q.question {
 			if answeredNo {
+				var asked []string
 				for _, w := range ws {
 					if negContent(w) {
 						c.negStrict[stemWord(w)] = true
 						c.negWide[stemWord(w)] = true
+						asked = append(asked, w)
 					}
 				}
+				c.scopes = append(c.scopes, negScope{asked, len(asked)})
 			}
 			continue
 		}
@@ -229,8 +241,21 @@ func (c *claims) readNegation(text string, answeredNo bool) {
 				c.anyNeg = true
 			}
 		}
-		markScopes(clauseWords(q.text), strictEnds, strictReach, c.negStrict, c.plain)
-		markScopes([][]string{ws}, wideEnds, wideReach, c.negWide, nil)
+		clauses := clauseWords(q.text)
+		for i, cl := range clauses {
+			// Read as a drafter copies it: "don't you know what …", "didn't
+			// wan na do surgery".
+			clauses[i] = writtenForms(dropSpokenFillers(cl))
+		}
+		for _, sc := range negScopes(clauses, strictEnds, boundEnds, strictReach, c.plain) {
+			mark(c.negStrict, sc.words)
+			c.findings = append(c.findings, listItems(sc.words[:sc.bound]))
+		}
+		wide := negScopes(clauses, wideEnds, boundEnds, wideReach, nil)
+		for _, sc := range wide {
+			mark(c.negWide, sc.words)
+		}
+		c.scopes = append(c.scopes, wide...)
 	}
 }
 
@@ -242,37 +267,97 @@ const (
 var (
 	// strictEnds end a strict negation scope: conjunctions and the start
 	// of a new clause ("no fever so I came in", "no, I think …").
-	strictEnds = setOf(`but however although though except yet so because which who while when whereas since then if unless please
-and i you he she we they i'm i've i'll you're you've we're it's that's there's patient`)
+	strictEnds = setOf(strictEndWords)
 	// wideEnds end a wide one.
 	wideEnds = setOf(`but however although though except yet whereas`)
+	// boundEnds end a bound one: a strict scope's ends, and the words
+	// that close a spoken clause ("no side effects okay and then …").
+	boundEnds = setOf(strictEndWords + ` okay ok alright`)
 )
 
-// markScopes marks in neg the stems of the content words of each clause
-// within reach content words after a negation trigger, and in plain (when
-// not nil) the others.
-func markScopes(clauses [][]string, ends map[string]bool, reach int, neg, plain map[string]bool) {
+// afterObject are words that follow "you" as an object ("put you on",
+// "give you a"), not as a new subject ("you have").
+var afterObject = setOf(`on in into to a an the some any with for about at from through`)
+
+const strictEndWords = `but however although though except yet so because which who while when whereas since then if unless please
+and i you he she we they i'm i've i'll you're you've we're it's that's there's patient`
+
+// negScope is what one negation reaches: its content words in order,
+// "," between the items of a list. The first bound of them stand before a
+// clause boundary: those the negation governs.
+type negScope struct {
+	words []string
+	bound int
+}
+
+// negScopes returns the scope of each negation trigger of each clause:
+// up to reach content words after it, to the first of ends, bound to the
+// first of boundEnds (a subset of ends). An "and" inside a scope goes on
+// with its list. plain (when not nil) gets the stems of the content words
+// outside every scope.
+func negScopes(clauses [][]string, ends, boundEnds map[string]bool, reach int, plain map[string]bool) []negScope {
+	var scopes []negScope
 	for _, cl := range clauses {
-		left := 0
-		for _, w := range cl {
+		left, bound := 0, false
+		for i, w := range cl {
+			inList := left > 0 && left < reach
 			switch {
 			case isNegator(w):
-				left = reach
+				left, bound = reach, true
+				scopes = append(scopes, negScope{})
 				continue
-			case ends[w] && !(w == "and" && left > 0 && left < reach):
-				left = 0
+			case w == "and" && inList:
+			case ends[w]:
+				left, bound = 0, false
 				continue
+			case boundEnds[w] && !(w == "you" && i+1 < len(cl) && afterObject[cl[i+1]]):
+				bound = false // but "hadn't put you on medications" goes on
+			}
+			switch {
+			case inList && (w == "," || w == "and" || w == "or"):
+				w = ","
 			case !negContent(w):
 				continue
-			}
-			if left > 0 {
-				neg[stemWord(w)] = true
+			case left > 0:
 				left--
-			} else if plain != nil {
-				plain[stemWord(w)] = true
+			default:
+				if plain != nil {
+					plain[stemWord(w)] = true
+				}
+				continue
+			}
+			sc := &scopes[len(scopes)-1]
+			sc.words = append(sc.words, w)
+			if bound {
+				sc.bound = len(sc.words)
 			}
 		}
 	}
+	return scopes
+}
+
+// mark marks in neg the stems of the words of a scope.
+func mark(neg map[string]bool, words []string) {
+	for _, w := range words {
+		if w != "," {
+			neg[stemWord(w)] = true
+		}
+	}
+}
+
+// listItems cuts a scope into the items of its list, each a finding.
+func listItems(scope []string) [][]string {
+	var out [][]string
+	start := 0
+	for i := 0; i <= len(scope); i++ {
+		if i == len(scope) || scope[i] == "," {
+			if i > start {
+				out = append(out, scope[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
 }
 
 type negPart struct {
@@ -900,14 +985,29 @@ func compareClaims(s, c *claims, where string) []string {
 	}
 	if s.anyNeg {
 		found := false
-		for _, w := range s.tokens {
-			t := stemWord(w)
-			if !negContent(w) || !s.negStrict[t] || !c.has(w) {
-				continue
+		for _, items := range s.findings {
+			var said [][]string // each item's words the citation has
+			for _, item := range items {
+				var has []string
+				for _, w := range item {
+					if c.has(w) {
+						has = append(has, w)
+					}
+				}
+				if len(has) > 0 {
+					said = append(said, has)
+				}
 			}
-			found = true
-			if !c.negWide[t] {
-				add("neg", fmt.Sprintf("negation of %q not found in %s", w, where))
+			found = found || len(said) > 0
+			for i, item := range said {
+				if c.negates(said[:i+1]) {
+					continue
+				}
+				if k := slices.IndexFunc(item, func(w string) bool { return !c.negWide[stemWord(w)] }); k >= 0 {
+					add("neg", fmt.Sprintf("negation of %q not found in %s", item[k], where))
+				} else {
+					add("neg", fmt.Sprintf("negation of %q not found in %s, whose negations are of other words", strings.Join(item, " "), where))
+				}
 			}
 		}
 		if !found && !c.anyNeg {
@@ -915,6 +1015,31 @@ func compareClaims(s, c *claims, where string) []string {
 		}
 	}
 	return flags
+}
+
+// negates reports whether one negation of c governs the last of items,
+// the findings of a list ("no fever, chills or sweats"): it governs one
+// of them before a clause boundary and reaches every word from there to
+// the last. A negation is bound to what it governs, as a side is to its
+// body part: "no side effects okay and then your diabetes" reaches
+// "diabetes" but does not deny it; "no midline tenderness" does not deny
+// paraspinal tenderness.
+func (c *claims) negates(items [][]string) bool {
+	in := func(ws []string) func(string) bool {
+		return func(w string) bool { return slices.ContainsFunc(ws, func(x string) bool { return sameWord(x, w) }) }
+	}
+	for _, sc := range c.scopes {
+		reached, governed := in(sc.words), in(sc.words[:sc.bound])
+		for j := len(items) - 1; j >= 0; j-- {
+			if slices.ContainsFunc(items[j], func(w string) bool { return !reached(w) }) {
+				break
+			}
+			if slices.ContainsFunc(items[j], governed) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // drafterAdds are words a drafter writes that no one said: the note's
@@ -1207,6 +1332,25 @@ func negations(ws []string) int {
 	}
 	return n
 }
+
+// writtenForms joins the words a transcript splits as spoken ("wan na",
+// "gon na") into the word a drafter writes ("want", "going").
+func writtenForms(ws []string) []string {
+	out := ws[:0:0]
+	for i := 0; i < len(ws); i++ {
+		if w, ok := spokenSplits[ws[i]]; ok && i+1 < len(ws) && ws[i+1] == "na" {
+			out = append(out, w)
+			i++
+			continue
+		}
+		out = append(out, ws[i])
+	}
+	return out
+}
+
+// spokenSplits are the first halves of the words a transcript splits
+// before "na", and the word a drafter writes for them.
+var spokenSplits = map[string]string{"wan": "want", "gon": "going"}
 
 // dropSpokenFillers removes the fillers a drafter drops ("uh", "you know",
 // "i mean"), so the words it kept line up with what was said.

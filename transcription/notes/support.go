@@ -267,12 +267,20 @@ func bareNo(text string) bool {
 
 // clauseWords splits text into clauses (at end punctuation and "but") as
 // word lists, the farthest a negation reaches. A comma does not end one:
-// "denies fever, chills or sweats" denies all three.
+// "denies fever, chills or sweats" denies all three; it stays as ",",
+// between the items of the list.
 func clauseWords(text string) [][]string {
 	var out [][]string
 	for _, part := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune(".;?!", r) }) {
 		var cur []string
-		for _, w := range words(part) {
+		var ws []string
+		for i, item := range strings.Split(part, ",") {
+			if i > 0 {
+				ws = append(ws, ",")
+			}
+			ws = append(ws, words(item)...)
+		}
+		for _, w := range ws {
 			if w == "but" || w == "though" || w == "although" {
 				out = append(out, cur)
 				cur = nil

@@ -24,6 +24,14 @@ func TestCheck(t *testing.T) {
 		"c: there's pain in the right knee and swelling of the left ankle. i'm going to start xeljanz five milligrams",
 		"p: no fever, but i've had a cough",
 		"p: i don't know if it is the back pain",
+		"c: i would n't worry so on your back exam you have some tenderness in the paraspinal area no midline tenderness",
+		"p: no side effects okay and then in terms of your diabetes are you watching your sugar",
+		"c: no midline tenderness , no paraspinal spasm",
+		"c: no paraspinal spasm , no midline tenderness",
+		"c: no history of tobacco and you limit alcohol intake",
+		"c: we had n't put you on medications so",
+		"p: i do n't you know have any pain",
+		"p: he did n't wan na do surgery but they want me to rest",
 	)
 	transcript[6].Gap = true
 	cases := []struct {
@@ -56,6 +64,20 @@ func TestCheck(t *testing.T) {
 		{"negation dropped", note.Sentence{Text: "Fever, but has had a cough.", Evidence: []int{12}}, `negate "fever"`},
 		{"negation dropped in a copy", note.Sentence{Text: "The patient does know if it is the back pain.", Evidence: []int{13}}, `negate "know"`},
 		{"clean scoped negation", note.Sentence{Text: "No fever, but has had a cough.", Evidence: []int{12}}, ""},
+		// A negation is bound to what it governs, up to a clause boundary:
+		// a "no" about other words the sentence shares is no support.
+		{"negation bound to other words", note.Sentence{Text: "Examination: No tenderness in the paraspinal area.", Evidence: []int{14}}, `negation of "tenderness paraspinal area"`},
+		{"negation of the clause before", note.Sentence{Text: "No diabetes.", Evidence: []int{15}}, `negation of "diabetes"`},
+		{"two negations joined", note.Sentence{Text: "No paraspinal tenderness.", Evidence: []int{16}}, `negation of "paraspinal tenderness"`},
+		{"clean bound negation", note.Sentence{Text: "No side effects.", Evidence: []int{15}}, ""},
+		{"clean bound negation after another", note.Sentence{Text: "No midline tenderness.", Evidence: []int{14}}, ""},
+		{"clean list of negations", note.Sentence{Text: "No midline tenderness or paraspinal spasm.", Evidence: []int{17}}, ""},
+		// A list goes on after a new subject; "you" as an object does not
+		// end the clause; fillers and split words are read as copied.
+		{"clean list after its first item", note.Sentence{Text: "No history of tobacco and limits alcohol intake.", Evidence: []int{18}}, ""},
+		{"clean negation over an object", note.Sentence{Text: "Had not started them on medications.", Evidence: []int{19}}, ""},
+		{"clean negation over a filler", note.Sentence{Text: "Does not have any pain.", Evidence: []int{20}}, ""},
+		{"clean negation over a split word", note.Sentence{Text: "He did not want to do surgery.", Evidence: []int{21}}, ""},
 		{"changed dose", note.Sentence{Text: "Increase lisinopril to 20 mg daily.", Evidence: []int{3}}, "number 20 not found in cited utterance 3"},
 		{"changed unit", note.Sentence{Text: "Increase lisinopril to 40 mcg daily.", Evidence: []int{3}}, `unit "mcg"`},
 		{"changed duration", note.Sentence{Text: "Reports right knee pain for 3 weeks.", Evidence: []int{2}}, "number 3 not found"},
