@@ -306,3 +306,69 @@ func TestPlanQuestion(t *testing.T) {
 		}
 	}
 }
+
+func TestAssessmentAndPlanAlwaysDrafted(t *testing.T) {
+	cases := []struct {
+		name string
+		tr   []note.Line
+		// assessment and plan are words the sections must hold.
+		assessment, plan string
+	}{
+		{
+			// A plan that names no condition, drug or test of the
+			// lexicon: a treatment put off until the problem worsens.
+			name: "treatment considered",
+			tr: lines(
+				"c: what brings you in today?",
+				"p: my eye keeps twitching and it started a couple of weeks ago.",
+				"c: so for the first problem i do believe that this is a tic of the eye and they are very common in children.",
+				"c: not at this time but if it worsens then we can consider some treatment okay",
+				"p: alright sounds good",
+			),
+			assessment: "tic", plan: "consider some treatment",
+		},
+		{
+			// The diarisation swapped the speakers: the "patient" examines,
+			// names the diagnosis and sets the plan.
+			name: "speakers swapped",
+			tr: lines(
+				"p: hi good morning john how are you doing today",
+				"c: i'm doing well but my big toe hurts and it's a little red",
+				"p: okay let me see your foot here and if i push on your big toe does that hurt",
+				"c: yes it does",
+				"p: so you've got some arthritis in there and we call this hallux rigidus and treatment for this to start off with is an insert in your shoe",
+				"p: and we will see you back in two weeks",
+			),
+			assessment: "hallux rigidus", plan: "2 weeks",
+		},
+	}
+	for _, c := range cases {
+		d := draftRules(t, soapFor(t), c.tr)
+		a, p := strings.Join(sectionTexts(d, "assessment"), " "), strings.Join(sectionTexts(d, "plan"), " ")
+		if !strings.Contains(strings.ToLower(a), c.assessment) {
+			t.Errorf("%s: assessment %q lacks %q", c.name, a, c.assessment)
+		}
+		if !strings.Contains(strings.ToLower(p), c.plan) {
+			t.Errorf("%s: plan %q lacks %q", c.name, p, c.plan)
+		}
+	}
+}
+
+func TestUtteranceRole(t *testing.T) {
+	// Each case is a turn in lines' notation: "p:" tagged the patient,
+	// "c:" the clinician, "?:" no one.
+	names := map[role]string{roleUnknown: "unknown", roleClinician: "clinician", rolePatient: "patient"}
+	checkMapping(t, "utteranceRole", func(turn string) string {
+		u := lines(turn)[0]
+		return names[utteranceRole(u.Speaker, u.Text)]
+	}, map[string]string{
+		"p: let me see your foot here":           "unknown",
+		"p: we call this hallux rigidus":         "unknown",
+		"p: i want to see you back in two weeks": "unknown",
+		"p: my foot hurts when i walk":           "patient",
+		"p: let me think, it started last week":  "patient",
+		"p: i want you to look at my knee":       "patient",
+		"c: let me see your foot here":           "clinician",
+		"?: let me see your foot here":           "unknown",
+	})
+}

@@ -98,7 +98,7 @@ diabetes diabetic hypertension pressure cholesterol asthma copd arthritis osteoa
 infection cancer tumor thyroid anemia anemic stroke seizure seizures gout tear torn injury injured fall fell
 heart failure afib fibrillation apnea obesity pregnant pregnancy period periods menstrual
 medication medications medicine medicines pill pills dose doses mg milligrams tablet tablets inhaler injection shot
-vaccine refill prescription prescribe prescribed
+vaccine refill prescription prescribe prescribed treatment treatments
 surgery surgeries operation procedure replacement repair removed hysterectomy appendectomy colonoscopy
 xray x-ray mri ct scan ultrasound echo echocardiogram ekg ecg lab labs bloodwork a1c hemoglobin sugar glucose
 test tests results biopsy culture

@@ -301,7 +301,7 @@ func analyseWith(m models, u note.Line, prev *utteranceAnalysis, plain bool) utt
 	if prev != nil && !prev.u.Gap {
 		prevQuestion = prev.question
 	}
-	a.role = speakerRole(u.Speaker)
+	a.role = utteranceRole(u.Speaker, strings.ToLower(u.Text))
 	a.sex = readSex(strings.ToLower(u.Text), a.role)
 	sents := splitSentencesWith(m.boundaries, cleanSpacing(u.Text))
 	a.sents = make([]sentenceAnalysis, len(sents))
@@ -547,6 +547,25 @@ func speakerRole(s string) role {
 	return roleUnknown
 }
 
+// utteranceRole is the role an utterance is read as: its speaker's, unless
+// what a "patient" says is the clinician's business — examining ("let me
+// see your foot", "if I push on your toe"), naming a diagnosis ("we call
+// this hallux rigidus") or treating ("I want to see you back") — when the
+// tag is trusted no more than a missing one (roleUnknown, whose sentences
+// either party's cues may claim). Diarisation swaps speakers, and a
+// clinician's assessment and plan read as the patient's report would leave
+// the note without them.
+func utteranceRole(speaker, lower string) role {
+	r := speakerRole(speaker)
+	if r == rolePatient && clinicianSpeech.MatchString(lower) {
+		return roleUnknown
+	}
+	return r
+}
+
+// clinicianSpeech is what only the clinician says to the patient.
+var clinicianSpeech = regexp.MustCompile(`\b(let me (see|take|get|check|examine|feel|press|push|listen|look at) (your|you)|if i (push|press) (on|in)|we call (this|that|it)|treatment for (this|that|your)|i (want|wan na|wanna) (to )?see you back|we('ll| will) see you (back|in)|i('m| am) going to (prescribe|order|refer) you)\b`)
+
 var (
 	questionLead = regexp.MustCompile(`^(and |so |okay |ok |um |uh |now |alright )*(do|did|does|have|has|had|are|is|was|were|will|would|could|can|any|how|what|what's|whats|when|where|why|which|who|tell me|describe)\b`)
 	// embeddedQuestion finds a question inside unpunctuated speech.
@@ -679,7 +698,7 @@ var minDensity = 30
 var (
 	cueWarning     = regexp.MustCompile(`\b(emergency room|emergency department|go to the er|call 911|call (me|us|the office|the clinic)|seek (medical )?(care|attention)|right away)\b`)
 	cueFollowUp    = regexp.MustCompile(`\b(follow up|follow-up|followup|come back|see (you|the patient) (back|again|in)|return (to clinic|in)|check in with you|recheck|next visit|next appointment)\b`)
-	cuePlan        = regexp.MustCompile(`\b(you're going to|you are going to|you will|you'll|we'll|we will|i'll|i will|i'm going to|i am going to|we're going to|we are going to|going to (order|prescribe|refer|send|start|increase|decrease|get|schedule|have|put|give|continue|recommend|do)|let's|let us|i want you to|i'd like you to|i'd like to (get|order|start|have|send|refer)|i would like (you|to)|i recommend|recommend|prescribe|prescription|refer|referral|order|schedule|start you|put you on|continue|increase|decrease|stop taking|hold off|physical therapy|make sure|you should|you need to|i need you to|plan)\b`)
+	cuePlan        = regexp.MustCompile(`\b(you're going to|you are going to|you will|you'll|we'll|we will|i'll|i will|i'm going to|i am going to|we're going to|we are going to|going to (order|prescribe|refer|send|start|increase|decrease|get|schedule|have|put|give|continue|recommend|do)|let's|let us|i want you to|i'd like you to|i'd like to (get|order|start|have|send|refer)|i would like (you|to)|i recommend|recommend|prescribe|prescription|refer|referral|order|schedule|start you|put you on|continue|increase|decrease|stop taking|hold off|consider|physical therapy|make sure|you should|you need to|i need you to|plan)\b`)
 	cuePlanMeds    = regexp.MustCompile(`\b(medication|medicine|mg|milligrams|dose|dosage|refill|prescri\w*|tablet|pill|inhaler|cream|injection)\b`)
 	cueOrders      = regexp.MustCompile(`\b(x-ray|xray|mri|ct|cat scan|ultrasound|echo|echocardiogram|ekg|ecg|labs?|blood work|bloodwork|tests?|referral|refer|specialist|surgery|procedure|physical therapy|scan|biopsy|colonoscopy|consult)\b`)
 	cueEducation   = regexp.MustCompile(`\b(make sure|try to|avoid|ice|elevate|rest|diet|exercise|drink (plenty|more|lots)|water|lose weight|stretch|heating pad|heat|monitor|keep an eye|watch your)\b`)
