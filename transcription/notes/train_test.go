@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scribegate/scribegate/transcription/notes"
 	"github.com/scribegate/scribegate/transcription/notes/eval"
 )
 
@@ -13,15 +12,8 @@ import (
 // ./transcription/notes/train).
 func TestTrainModels(t *testing.T) {
 	enc := loadSample(t)
-	var cs []notes.TrainingConsultation
-	for _, e := range enc {
-		cs = append(cs, notes.TrainingConsultation{Transcript: e.Transcript, Reference: map[string]string{
-			"subjective": e.GroupText(eval.Subjective), "exam": e.GroupText(eval.ObjectiveExam),
-			"results": e.GroupText(eval.ObjectiveResults), "assessment_plan": e.GroupText(eval.AssessmentPlan),
-		}})
-	}
-	b1, s1 := notes.TrainModels(cs)
-	b2, s2 := notes.TrainModels(cs)
+	b1, s1 := eval.TrainModels(enc)
+	b2, s2 := eval.TrainModels(enc)
 	if b1 != b2 || s1 != s2 {
 		t.Error("training twice gave different models")
 	}

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/scribegate/scribegate/transcription/notes"
 	"github.com/scribegate/scribegate/transcription/notes/eval"
 )
 
@@ -34,16 +33,7 @@ func run(data, out string) error {
 	if err != nil {
 		return err
 	}
-	cs := make([]notes.TrainingConsultation, 0, len(enc))
-	for _, e := range enc {
-		cs = append(cs, notes.TrainingConsultation{Transcript: e.Transcript, Reference: map[string]string{
-			"subjective":      e.GroupText(eval.Subjective),
-			"exam":            e.GroupText(eval.ObjectiveExam),
-			"results":         e.GroupText(eval.ObjectiveResults),
-			"assessment_plan": e.GroupText(eval.AssessmentPlan),
-		}})
-	}
-	boundary, sections := notes.TrainModels(cs)
+	boundary, sections := eval.TrainModels(enc)
 	for name, text := range map[string]string{"boundary.tsv": boundary, "sections.tsv": sections} {
 		if err := os.WriteFile(filepath.Join(out, name), []byte(text), 0o644); err != nil {
 			return err
